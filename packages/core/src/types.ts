@@ -1,0 +1,199 @@
+/**
+ * The contracts every part of hmac-kit is built against. Implementations live
+ * elsewhere (crypto providers, schemes, stores); this file only names shapes.
+ */
+
+/** Hash functions hmac-kit signs with. The key's algorithm binds which one is used. */
+export type HashAlgorithm = 'sha256' | 'sha384' | 'sha512';
+
+/** An incremental hash: feed chunks as they stream, read the digest once. */
+export interface IncrementalHash {
+  update(chunk: Uint8Array): void;
+  digest(): Uint8Array;
+}
+
+/**
+ * Cryptographic primitives. The core ships a WebCrypto + pure-JS provider that runs
+ * everywhere; Node servers inject `nodeCryptoProvider` from `@hmac-kit/node-crypto`
+ * for synchronous, faster primitives.
+ */
+export interface CryptoProvider {
+  /** HMAC of `data` under `key`. May answer synchronously. */
+  hmac(algorithm: HashAlgorithm, key: Uint8Array, data: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /** A hash that can be fed chunk by chunk (bodies are never buffered only to be hashed). */
+  createHash(algorithm: HashAlgorithm): IncrementalHash;
+  /** An incremental HMAC, for schemes that sign the body itself (Standard Webhooks). */
+  createHmac(algorithm: HashAlgorithm, key: Uint8Array): IncrementalHash;
+  /** Cryptographically secure random bytes. */
+  randomBytes(length: number): Uint8Array;
+  /** Constant-time equality of two byte strings (false, in constant time for equal lengths, when they differ). */
+  timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean;
+}
+
+/**
+ * A key as the verifier sees it. `secret` holds the raw key bytes (see
+ * docs/protocol.md "Secrets" for how each scheme derives its HMAC key from them).
+ */
+export interface VerificationKey {
+  keyId: string;
+  /** Raw secret bytes (at least 32 for keys hmac-kit issues). */
+  secret: Uint8Array;
+  /** The one hash algorithm this key signs with. */
+  algorithm: HashAlgorithm;
+  /** Who the key belongs to (user or service name). */
+  principal?: string;
+  scopes?: readonly string[];
+  /** Per-key rate limit override, requests per window. */
+  rateLimit?: { limit: number; windowSeconds: number };
+}
+
+/** Finds a key by id; `undefined` when there is none. May throw `StoreUnavailable`. */
+export type KeyResolver = (keyId: string) => VerificationKey | undefined | Promise<VerificationKey | undefined>;
+
+/** Header access that works over `Headers`, Node's `IncomingHttpHeaders` and plain records. */
+export type HeadersInit = Headers | Record<string, string | string[] | undefined>;
+
+/** A body the verifier can hash: bytes, a web stream, or any async iterable of chunks (Node streams). */
+export type BodyInput = Uint8Array | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | null | undefined;
+
+/**
+ * A request reduced to what signatures cover, for frameworks without `Request` objects.
+ * `url` is the absolute URL *as the client addressed it* (scheme, authority, path, query);
+ * behind a proxy, build it from the configured public origin.
+ */
+export interface MessageParts {
+  method: string;
+  url: string | URL;
+  headers: HeadersInit;
+}
+
+/** Replay protection. Implementations: memory and Redis in `@hmac-kit/limits`. */
+export interface NonceStore {
+  /**
+   * Atomically records (keyId, nonce) for `ttlSeconds`. Resolves `true` when it was new,
+   * `false` when it was already present. Throws `StoreUnavailable` when unreachable.
+   */
+  checkAndStore(keyId: string, nonce: string, ttlSeconds: number): Promise<boolean>;
+}
+
+/** What a verifier enforces. Every field has a documented default. */
+export interface VerifyPolicy {
+  /** Components the signature must cover (RFC 9421 names). Default: `@method @authority @path @query`, plus `content-digest` when there is a body. */
+  requiredComponents?: readonly string[];
+  /** Oldest acceptable `created`, in seconds. Default 300. */
+  maxAgeSeconds?: number;
+  /** How far ahead a client clock may run, in seconds. Default 5. */
+  clockSkewSeconds?: number;
+  /** Whether a nonce is mandatory. Default true. */
+  requireNonce?: boolean;
+  /** Accepted algorithms. Default all three. */
+  algorithms?: readonly HashAlgorithm[];
+  /** Accepted `tag` values; `undefined` accepts any or none. */
+  tags?: readonly string[];
+  /** Largest body hashed, in bytes. Default unlimited at this layer (servers set one). */
+  maxBodyBytes?: number;
+}
+
+/** What a successful verification tells the application. */
+export interface VerifiedRequest {
+  /** Scheme that matched, e.g. `rfc9421`, `sigv4`. */
+  scheme: string;
+  keyId: string;
+  key: VerificationKey;
+  /** Components covered by the signature, in signed order. */
+  coveredComponents: readonly string[];
+  /** Signature creation time (Unix seconds), when the scheme has one. */
+  created?: number;
+  expires?: number;
+  nonce?: string;
+  tag?: string;
+}
+
+/** Options shared by every verify call. */
+export interface VerifyOptions {
+  keys: KeyResolver;
+  policy?: VerifyPolicy;
+  nonceStore?: NonceStore;
+  crypto?: CryptoProvider;
+  /** Current time in Unix seconds; injectable for tests. */
+  now?: () => number;
+}
+
+/**
+ * What verifying the signature (not yet the body) produced. When the scheme binds
+ * the body, `body` must be fed every body byte and then `finish()`ed; `finish`
+ * throws `DigestMismatch` when the bytes do not match what was signed.
+ */
+export interface SignatureCheck {
+  result: VerifiedRequest;
+  body: BodyCheck | null;
+}
+
+/** Streams body bytes through the scheme's digest. */
+export interface BodyCheck {
+  update(chunk: Uint8Array): void;
+  /** Resolves when the digest matches; rejects with `DigestMismatch` otherwise. */
+  finish(): Promise<void>;
+}
+
+/** Key material a signer uses. `secret` is the printable secret string (`hks_...`) or raw bytes. */
+export interface SigningKey {
+  keyId: string;
+  secret: string | Uint8Array;
+  algorithm?: HashAlgorithm;
+}
+
+/**
+ * The scheme contract: RFC 9421 (default), SigV4, X-API-*, django-hmac and
+ * Standard Webhooks each implement it, and the verifier tries the enabled ones.
+ */
+export interface Scheme {
+  /** Stable name used in config (`rfc9421`, `sigv4`, `x-api`, `django-hmac`, `standard-webhooks`). */
+  readonly name: string;
+  /** Cheap test: does this request carry this scheme's credentials? */
+  detect(message: MessageParts): boolean;
+  /** The key id the request claims, without verifying anything (for rate limits and logs). Throws `SignatureMalformed`. */
+  keyIdOf(message: MessageParts): string;
+  /** Verifies everything but the body; returns a body check when the scheme binds the body. */
+  verify(message: MessageParts, options: VerifyOptions & { hasBody: boolean }): Promise<SignatureCheck>;
+  /** Returns the headers to add (and, for query-signing schemes, the URL to use). */
+  sign(
+    message: MessageParts & { body?: Uint8Array | null },
+    key: SigningKey,
+    options?: { crypto?: CryptoProvider; now?: () => number; [option: string]: unknown },
+  ): Promise<{ headers: Record<string, string>; url?: string }>;
+}
+
+/** Outcome of one rate-limit hit. */
+export interface RateLimitDecision {
+  allowed: boolean;
+  /** Requests allowed per window. */
+  limit: number;
+  /** Requests left in the current window (0 when refused). */
+  remaining: number;
+  /** Seconds until the window resets. */
+  resetSeconds: number;
+  windowSeconds: number;
+}
+
+/**
+ * A fixed- or sliding-window counter keyed by string (e.g. `key:hk_...`).
+ * Implementations: memory and Redis (atomic Lua) in `@hmac-kit/limits`.
+ */
+export interface RateLimiter {
+  /** Counts one request against `key` and says whether it is allowed. Throws `StoreUnavailable` when unreachable. */
+  hit(key: string, limit: number, windowSeconds: number): Promise<RateLimitDecision>;
+}
+
+/**
+ * Slows down and then blocks repeated failures from one source address or for one
+ * key id (never revokes anything: that would hand attackers a denial of service).
+ */
+export interface FailureThrottle {
+  /** Seconds the subject is blocked for, or 0 when it may proceed. */
+  blockedFor(subject: string): Promise<number>;
+  /** Records one failure; returns the seconds the subject is now blocked for (0 if not yet). */
+  recordFailure(subject: string): Promise<number>;
+  /** Clears the subject's failures after a success. */
+  recordSuccess(subject: string): Promise<void>;
+}
