@@ -1,4 +1,6 @@
 // Public API of @hmac-kit/core. Named exports only, listed explicitly.
+
+export { webCryptoProvider } from './crypto.js';
 export {
   AlgorithmUnsupported,
   BodyTooLarge,
@@ -22,6 +24,7 @@ export {
   TimestampOutOfWindow,
   TooManyFailures,
 } from './errors.js';
+export { createSha2, createSha2Hmac, sha2, sha2Hmac } from './sha2.js';
 export type {
   BodyCheck,
   BodyInput,
