@@ -1,0 +1,43 @@
+/** Where a command writes: injectable so tests can run `main()` in-process. */
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: Record<string, string | undefined>;
+  readStdin: () => Promise<Uint8Array>;
+}
+
+/** A failure the user caused or can fix: printed as one line `hmac-kit: <message>`, exit code `exitCode`. */
+export class CliError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode = 1) {
+    super(message);
+    this.name = 'CliError';
+    this.exitCode = exitCode;
+  }
+}
+
+/** Formats rows as an aligned plain-text table (header, then one line per row). */
+export function formatTable(rows: readonly Record<string, unknown>[], columns: readonly string[]): string {
+  const cell = (value: unknown) =>
+    value === undefined || value === null
+      ? '-'
+      : Array.isArray(value)
+        ? value.join(',') || '-'
+        : value instanceof Date
+          ? value.toISOString()
+          : String(value);
+  const header = columns.map((column) => column.toUpperCase());
+  const body = rows.map((row) => columns.map((column) => cell(row[column])));
+  const widths = header.map((title, index) => Math.max(title.length, ...body.map((line) => line[index]?.length ?? 0)));
+  const render = (line: string[]) =>
+    line
+      .map((value, index) => value.padEnd(widths[index] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [render(header), ...body.map(render)].join('\n') + '\n';
+}
+
+/** Prints `value` as JSON (with `--json`) or through `human` otherwise. */
+export function print(io: Io, json: boolean, value: unknown, human: () => string): void {
+  io.stdout(json ? `${JSON.stringify(value)}\n` : human());
+}

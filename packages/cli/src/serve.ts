@@ -1,0 +1,101 @@
+import { ConfigError, loadConfig, type RawConfig, startServer } from '@hmac-kit/server';
+import type { Command } from 'commander';
+import { CliError, type Io } from './output.js';
+
+/** Flags of `hmac-kit serve` and the config setting each one sets. */
+const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: string]> = [
+  ['--port <port>', 'port', 'port to listen on (default 8080; 0 picks a free one) [HMAC_KIT_PORT]'],
+  ['--host <host>', 'host', 'address to bind (default 127.0.0.1) [HMAC_KIT_HOST]'],
+  ['--redis <url>', 'redis', 'redis://... for nonces, rate limits and cache invalidation [HMAC_KIT_REDIS_URL]'],
+  ['--master-keys <keys>', 'masterKeys', 'master keys id:base64,... (newest last) [HMAC_KIT_MASTER_KEYS]'],
+  ['--master-key-file <file>', 'masterKeyFile', 'master key file [HMAC_KIT_MASTER_KEY_FILE]'],
+  [
+    '--trusted-proxies <list>',
+    'trustedProxies',
+    'IPs/CIDRs whose X-Forwarded-* headers are believed (default loopback) [HMAC_KIT_TRUSTED_PROXIES]',
+  ],
+  [
+    '--public-origin <url>',
+    'publicOrigin',
+    'origin (and path prefix) clients sign for, e.g. https://api.example.com/v2 [HMAC_KIT_PUBLIC_ORIGIN]',
+  ],
+  [
+    '--schemes <list>',
+    'schemes',
+    'enabled schemes: rfc9421,sigv4,x-api,django-hmac (default rfc9421,sigv4,x-api) [HMAC_KIT_SCHEMES]',
+  ],
+  ['--max-age <duration>', 'maxAge', 'oldest accepted signature (default 5m) [HMAC_KIT_MAX_AGE]'],
+  ['--clock-skew <duration>', 'clockSkew', 'tolerated client clock lead (default 5s) [HMAC_KIT_CLOCK_SKEW]'],
+  ['--require-nonce <bool>', 'requireNonce', 'require a nonce (default true) [HMAC_KIT_REQUIRE_NONCE]'],
+  ['--rate-limit <n/window>', 'rateLimit', 'default per-key rate limit (default 600/1m) [HMAC_KIT_RATE_LIMIT]'],
+  ['--max-body <size>', 'maxBody', 'largest accepted body (default 10mb) [HMAC_KIT_MAX_BODY]'],
+  ['--upstream <url>', 'upstream', 'gateway mode: forward verified requests to this URL [HMAC_KIT_UPSTREAM]'],
+  [
+    '--upstream-timeout <duration>',
+    'upstreamTimeout',
+    'upstream response timeout (default 30s) [HMAC_KIT_UPSTREAM_TIMEOUT]',
+  ],
+  ['--verify-path <path>', 'verifyPath', 'forward-auth endpoint (default /verify) [HMAC_KIT_VERIFY_PATH]'],
+  ['--max-keys <n>', 'maxKeys', 'active keys per principal (default 10) [HMAC_KIT_MAX_KEYS]'],
+  [
+    '--rotate-overlap <duration>',
+    'rotateOverlap',
+    'how long a rotated key stays valid (default 24h) [HMAC_KIT_ROTATE_OVERLAP]',
+  ],
+  ['--log-level <level>', 'logLevel', 'fatal|error|warn|info|debug|trace|silent (default info) [HMAC_KIT_LOG_LEVEL]'],
+  [
+    '--shutdown-timeout <duration>',
+    'shutdownTimeout',
+    'grace period for in-flight requests (default 10s) [HMAC_KIT_SHUTDOWN_TIMEOUT]',
+  ],
+  ['--issuing <bool>', 'issuing', 'serve POST /v1/keys (default true) [HMAC_KIT_ISSUING]'],
+];
+
+function camel(flag: string): string {
+  const name = /^--([a-z-]+)/.exec(flag)?.[1] ?? '';
+  return name.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+export function registerServe(program: Command, io: Io, setExit: (code: Promise<number>) => void): void {
+  const command = program
+    .command('serve')
+    .description('run the verifying gateway / forward-auth / key issuing server')
+    .option('--config <file>', 'JSON config file (flags and HMAC_KIT_* variables override it)');
+  for (const [flag, , help] of SERVE_FLAGS) command.option(flag, help);
+  command.action((options: Record<string, unknown>) => {
+    const globals = program.opts<{ db?: string }>();
+    const flags: RawConfig = {};
+    for (const [flag, setting] of SERVE_FLAGS) flags[setting] = options[camel(flag)];
+    flags.database = globals.db;
+    let config: ReturnType<typeof loadConfig>;
+    try {
+      config = loadConfig({ flags, env: io.env, configFile: options.config as string | undefined });
+    } catch (error) {
+      if (error instanceof ConfigError) throw new CliError(`config: ${error.message}`, 2);
+      throw error;
+    }
+    setExit(runServer(config));
+  });
+}
+
+async function runServer(config: ReturnType<typeof loadConfig>): Promise<number> {
+  const running = await startServer(config);
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const stop = (signal: string) => {
+      signals++;
+      if (signals > 1) {
+        running.logger.warn({ signal }, 'second signal: exiting now');
+        resolve(130);
+        return;
+      }
+      running.logger.info({ signal }, 'signal received');
+      running.close().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,168 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ServerConfig } from './config.js';
+import { sendJson, sendProblem, serverProblem } from './http.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics, type ServerMetrics } from './metrics.js';
+import { openServices, type Services } from './services.js';
+
+/** Per-request state shared by the route handlers. */
+export interface RequestContext {
+  id: string;
+  started: bigint;
+  log: Logger;
+  /** Filled by authenticated routes for the access log line. */
+  keyId?: string;
+  code?: string;
+}
+
+export type RouteHandler = (
+  request: IncomingMessage,
+  response: ServerResponse,
+  context: RequestContext,
+) => Promise<void>;
+
+/** A running `hmac-kit serve`. */
+export interface RunningServer {
+  /** `http://host:port` the server listens on. */
+  url: string;
+  server: Server;
+  services: Services;
+  metrics: ServerMetrics;
+  logger: Logger;
+  /** Stops accepting connections, lets in-flight requests finish (up to the shutdown timeout), closes stores. */
+  close(): Promise<void>;
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/**
+ * Starts `hmac-kit serve` with a validated configuration (see `loadConfig`).
+ *
+ * @example
+ * ```ts
+ * const running = await startServer(loadConfig({ env: process.env }));
+ * process.on('SIGTERM', () => running.close());
+ * ```
+ */
+export async function startServer(
+  config: ServerConfig,
+  options: { logger?: Logger; metrics?: ServerMetrics } = {},
+): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const metrics = options.metrics ?? createMetrics();
+  const services = await openServices(config, logger, metrics);
+  const routes = createRoutes(config, services, metrics);
+  let shuttingDown = false;
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+
+  const server = createServer({ keepAliveTimeout: 5_000, requestTimeout: 0 }, (request, response) => {
+    inFlight++;
+    const incoming = request.headers['x-request-id'];
+    const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const context: RequestContext = { id, started: process.hrtime.bigint(), log: logger };
+    response.setHeader('x-request-id', id);
+    if (shuttingDown) response.setHeader('connection', 'close');
+    response.once('close', () => {
+      inFlight--;
+      const durationMs = Number(process.hrtime.bigint() - context.started) / 1e6;
+      // The path only: query strings can carry presigned SigV4 signatures.
+      const path = (request.url ?? '/').split('?')[0];
+      logger.info(
+        {
+          reqId: id,
+          method: request.method,
+          path,
+          status: response.statusCode,
+          ms: Math.round(durationMs * 100) / 100,
+          ...(context.keyId ? { keyId: context.keyId } : {}),
+          ...(context.code ? { code: context.code } : {}),
+          remote: request.socket.remoteAddress,
+        },
+        'request',
+      );
+      if (shuttingDown && inFlight === 0) drained?.();
+    });
+    const route = routes(request);
+    route(request, response, context).catch((error: unknown) => {
+      logger.error(
+        { reqId: id, err: error instanceof Error ? { name: error.name, message: error.message } : String(error) },
+        'unhandled error',
+      );
+      if (!response.headersSent) sendProblem(response, serverProblem(500, 'internal_error', 'Internal Server Error'));
+      else response.destroy();
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  logger.info({ url, mode: config.upstream ? 'gateway' : 'api', schemes: config.schemes }, 'listening');
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      logger.info({ inFlight }, 'shutting down');
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        const finished = new Promise<void>((resolve) => {
+          drained = resolve;
+        });
+        const timeout = new Promise<'timeout'>((resolve) =>
+          setTimeout(resolve, config.shutdownTimeoutSeconds * 1000, 'timeout').unref(),
+        );
+        if ((await Promise.race([finished, timeout])) === 'timeout') {
+          logger.warn({ inFlight }, 'shutdown timeout: closing remaining connections');
+        }
+      }
+      server.closeAllConnections();
+      await stopped;
+      await services.close();
+      logger.info('stopped');
+      logger.flush();
+    })();
+    return closing;
+  };
+
+  return { url, server, services, metrics, logger, close };
+}
+
+/** Maps a request to its handler: hmac-kit's own endpoints first, then the gateway or whoami. */
+function createRoutes(
+  config: ServerConfig,
+  services: Services,
+  metrics: ServerMetrics,
+): (request: IncomingMessage) => RouteHandler {
+  const health: RouteHandler = async (_request, response) => sendJson(response, 200, { status: 'ok' });
+  const ready: RouteHandler = async (_request, response) => {
+    const checks = await services.ready();
+    const ok = Object.values(checks).every((state) => state === 'ok');
+    sendJson(response, ok ? 200 : 503, { status: ok ? 'ready' : 'unavailable', checks });
+  };
+  const metricsRoute: RouteHandler = async (_request, response) => {
+    const text = await metrics.registry.metrics();
+    response.writeHead(200, { 'content-type': metrics.registry.contentType });
+    response.end(text);
+  };
+  const notFound: RouteHandler = async (request, response) =>
+    sendProblem(response, serverProblem(404, 'not_found', 'Not Found'), (request.url ?? '/').split('?')[0]);
+
+  return (request) => {
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    if (path === '/healthz') return health;
+    if (path === '/readyz') return ready;
+    if (path === '/metrics') return metricsRoute;
+    return notFound;
+  };
+}

@@ -1,0 +1,295 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { parseByteSize, parseDuration } from './units.js';
+
+/** Schemes `hmac-kit serve` can enable (`--schemes`). */
+export const SCHEME_NAMES = ['rfc9421', 'sigv4', 'x-api', 'django-hmac'] as const;
+export type SchemeName = (typeof SCHEME_NAMES)[number];
+
+/** Where the embedded default database lives, relative to the working directory. */
+export const DEFAULT_DATABASE = './.hmac-kit/hmac-kit.db';
+
+/** The validated configuration `hmac-kit serve` runs with. Durations are seconds, sizes bytes. */
+export interface ServerConfig {
+  port: number;
+  host: string;
+  /** `postgres://...` URL or a SQLite file path (`:memory:` for tests). */
+  database: string;
+  redis?: string;
+  /** `HMAC_KIT_MASTER_KEYS` format understood by @hmac-kit/keys (`id:base64,...`). */
+  masterKeys?: string;
+  masterKeyFile?: string;
+  /** Addresses or CIDR ranges whose X-Forwarded-* / X-Original-* headers are believed. */
+  trustedProxies: string[];
+  /** The origin clients sign for (`https://api.example.com/prefix`), when a proxy rewrites Host or strips a prefix. */
+  publicOrigin?: string;
+  schemes: SchemeName[];
+  maxAgeSeconds: number;
+  clockSkewSeconds: number;
+  requireNonce: boolean;
+  rateLimit: { limit: number; windowSeconds: number };
+  maxBodyBytes: number;
+  upstream?: string;
+  upstreamTimeoutSeconds: number;
+  verifyPath: string;
+  maxKeysPerPrincipal: number;
+  /** Overlap kept valid for the old key when rotating through the admin API. */
+  rotateOverlapSeconds: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  shutdownTimeoutSeconds: number;
+  /** Enables `POST /v1/keys` (username + password issuing endpoint). */
+  issuing: boolean;
+}
+
+const duration = (what: string) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    try {
+      return parseDuration(value, what);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
+
+const byteSize = (what: string) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    try {
+      return parseByteSize(value, what);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
+
+const integer = (what: string, min: number, max: number) =>
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const number = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isInteger(number) || number < min || number > max) {
+      ctx.addIssue({ code: 'custom', message: `invalid ${what} ${JSON.stringify(value)}: expected ${min}..${max}` });
+      return z.NEVER;
+    }
+    return number;
+  });
+
+const list = z
+  .union([z.string(), z.array(z.string())])
+  .transform((value) =>
+    (Array.isArray(value) ? value : value.split(',')).map((item) => item.trim()).filter((item) => item.length > 0),
+  );
+
+const boolean = z.union([z.boolean(), z.string()]).transform((value, ctx) => {
+  if (typeof value === 'boolean') return value;
+  const lowered = value.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(lowered)) return true;
+  if (['0', 'false', 'no', 'off'].includes(lowered)) return false;
+  ctx.addIssue({ code: 'custom', message: `invalid boolean ${JSON.stringify(value)}: use true or false` });
+  return z.NEVER;
+});
+
+const rateLimit = z
+  .union([z.string(), z.object({ limit: z.number(), window: z.union([z.string(), z.number()]) })])
+  .transform((value, ctx) => {
+    const [limitText, windowText] =
+      typeof value === 'string' ? value.split('/') : [String(value.limit), String(value.window)];
+    const limit = Number(limitText);
+    let windowSeconds = 0;
+    try {
+      windowSeconds = parseDuration(windowText ?? '', 'rate limit window');
+    } catch {
+      windowSeconds = 0;
+    }
+    if (!Number.isInteger(limit) || limit < 1 || windowSeconds < 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `invalid rate limit ${JSON.stringify(typeof value === 'string' ? value : `${value.limit}/${value.window}`)}: use requests/window, e.g. 600/1m`,
+      });
+      return z.NEVER;
+    }
+    return { limit, windowSeconds };
+  });
+
+function isCidrOrIp(entry: string): boolean {
+  const [address, bits, extra] = entry.split('/');
+  if (extra !== undefined || !address) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  const prefix = Number(bits);
+  return /^\d+$/.test(bits) && prefix >= 0 && prefix <= (family === 4 ? 32 : 128);
+}
+
+const schema = z
+  .object({
+    port: integer('port', 0, 65_535).default(8080),
+    host: z.string().min(1).default('127.0.0.1'),
+    database: z.string().min(1).default(DEFAULT_DATABASE),
+    redis: z
+      .string()
+      .refine((value) => /^rediss?:\/\//.test(value), { message: 'invalid redis URL: expected redis://host:port' })
+      .optional(),
+    masterKeys: z.string().min(1).optional(),
+    masterKeyFile: z.string().min(1).optional(),
+    trustedProxies: list
+      .refine((entries) => entries.every(isCidrOrIp), {
+        message: 'invalid trusted proxies: expected IP addresses or CIDR ranges, e.g. 10.0.0.0/8,127.0.0.1',
+      })
+      .default(['127.0.0.1', '::1']),
+    publicOrigin: z
+      .string()
+      .refine((value) => /^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(value) && URL.canParse(value), {
+        message: 'invalid public origin: expected http(s)://host[:port][/prefix]',
+      })
+      .optional(),
+    schemes: list
+      .refine(
+        (entries) =>
+          entries.length > 0 && entries.every((entry) => (SCHEME_NAMES as readonly string[]).includes(entry)),
+        {
+          message: `invalid schemes: choose from ${SCHEME_NAMES.join(', ')}`,
+        },
+      )
+      .default(['rfc9421', 'sigv4', 'x-api']),
+    maxAge: duration('max age').default(300),
+    clockSkew: duration('clock skew').default(5),
+    requireNonce: boolean.default(true),
+    rateLimit: rateLimit.default({ limit: 600, windowSeconds: 60 }),
+    maxBody: byteSize('body size limit').default(10 * 1024 * 1024),
+    upstream: z
+      .string()
+      .refine((value) => /^https?:\/\//.test(value) && URL.canParse(value), {
+        message: 'invalid upstream: expected an http(s):// URL',
+      })
+      .optional(),
+    upstreamTimeout: duration('upstream timeout').default(30),
+    verifyPath: z
+      .string()
+      .refine((value) => value.startsWith('/'), { message: 'invalid verify path: must start with /' })
+      .default('/verify'),
+    maxKeys: integer('max keys per principal', 1, 100_000).default(10),
+    rotateOverlap: duration('rotation overlap').default(86_400),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    shutdownTimeout: duration('shutdown timeout').default(10),
+    issuing: boolean.default(true),
+  })
+  .strict();
+
+/** Raw settings as they come from flags, environment or file (strings or JSON values). */
+export type RawConfig = Partial<Record<keyof z.input<typeof schema>, unknown>>;
+
+/** `HMAC_KIT_*` environment variables and the setting each one feeds. */
+export const ENVIRONMENT_VARIABLES: Readonly<Record<string, keyof RawConfig>> = {
+  HMAC_KIT_PORT: 'port',
+  HMAC_KIT_HOST: 'host',
+  HMAC_KIT_DATABASE_URL: 'database',
+  HMAC_KIT_REDIS_URL: 'redis',
+  HMAC_KIT_MASTER_KEYS: 'masterKeys',
+  HMAC_KIT_MASTER_KEY_FILE: 'masterKeyFile',
+  HMAC_KIT_TRUSTED_PROXIES: 'trustedProxies',
+  HMAC_KIT_PUBLIC_ORIGIN: 'publicOrigin',
+  HMAC_KIT_SCHEMES: 'schemes',
+  HMAC_KIT_MAX_AGE: 'maxAge',
+  HMAC_KIT_CLOCK_SKEW: 'clockSkew',
+  HMAC_KIT_REQUIRE_NONCE: 'requireNonce',
+  HMAC_KIT_RATE_LIMIT: 'rateLimit',
+  HMAC_KIT_MAX_BODY: 'maxBody',
+  HMAC_KIT_UPSTREAM: 'upstream',
+  HMAC_KIT_UPSTREAM_TIMEOUT: 'upstreamTimeout',
+  HMAC_KIT_VERIFY_PATH: 'verifyPath',
+  HMAC_KIT_MAX_KEYS: 'maxKeys',
+  HMAC_KIT_ROTATE_OVERLAP: 'rotateOverlap',
+  HMAC_KIT_LOG_LEVEL: 'logLevel',
+  HMAC_KIT_SHUTDOWN_TIMEOUT: 'shutdownTimeout',
+  HMAC_KIT_ISSUING: 'issuing',
+};
+
+/** A configuration problem, reported as one line (`hmac-kit: config: ...`). */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function readConfigFile(path: string): RawConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${path} must hold a JSON object`);
+  }
+  return parsed as RawConfig;
+}
+
+/**
+ * Builds the serve configuration: command-line flags win over `HMAC_KIT_*` environment
+ * variables, which win over the JSON config file, which wins over defaults. Throws a
+ * {@link ConfigError} with one clear line on the first invalid setting.
+ *
+ * @example
+ * ```ts
+ * const config = loadConfig({ flags: { port: '0' }, env: process.env });
+ * ```
+ */
+export function loadConfig(sources: {
+  flags?: RawConfig;
+  env?: Record<string, string | undefined>;
+  configFile?: string;
+}): ServerConfig {
+  const fromFile = sources.configFile ? readConfigFile(sources.configFile) : {};
+  const fromEnv: RawConfig = {};
+  for (const [variable, setting] of Object.entries(ENVIRONMENT_VARIABLES)) {
+    const value = sources.env?.[variable];
+    if (value !== undefined && value !== '') fromEnv[setting] = value;
+  }
+  const fromFlags: RawConfig = {};
+  for (const [setting, value] of Object.entries(sources.flags ?? {})) {
+    if (value !== undefined) fromFlags[setting as keyof RawConfig] = value;
+  }
+  const parsed = schema.safeParse({ ...fromFile, ...fromEnv, ...fromFlags });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = issue?.path.join('.') ?? '';
+    const message =
+      issue?.code === 'unrecognized_keys'
+        ? `unknown setting ${issue.keys.map((key) => JSON.stringify(key)).join(', ')}`
+        : issue?.message?.startsWith('invalid')
+          ? issue.message
+          : `invalid ${path || 'setting'}: ${issue?.message ?? 'unknown problem'}`;
+    throw new ConfigError(message);
+  }
+  const value = parsed.data;
+  return {
+    port: value.port,
+    host: value.host,
+    database: value.database,
+    redis: value.redis,
+    masterKeys: value.masterKeys,
+    masterKeyFile: value.masterKeyFile,
+    trustedProxies: value.trustedProxies,
+    publicOrigin: value.publicOrigin?.replace(/\/+$/, ''),
+    schemes: [...new Set(value.schemes)] as SchemeName[],
+    maxAgeSeconds: value.maxAge,
+    clockSkewSeconds: value.clockSkew,
+    requireNonce: value.requireNonce,
+    rateLimit: value.rateLimit,
+    maxBodyBytes: value.maxBody,
+    upstream: value.upstream,
+    upstreamTimeoutSeconds: value.upstreamTimeout,
+    verifyPath: value.verifyPath,
+    maxKeysPerPrincipal: value.maxKeys,
+    rotateOverlapSeconds: value.rotateOverlap,
+    logLevel: value.logLevel,
+    shutdownTimeoutSeconds: value.shutdownTimeout,
+    issuing: value.issuing,
+  };
+}

@@ -1,0 +1,75 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** A problem+json body (RFC 9457) as the server sends it. */
+export interface ServerProblem {
+  status: number;
+  headers?: Record<string, string>;
+  body: { type: string; title: string; status: number; code: string; detail?: string; [field: string]: unknown };
+}
+
+/**
+ * Builds a problem for failures that are the server's own (not verification failures,
+ * which go through the core's `toProblem`).
+ */
+export function serverProblem(status: number, code: string, title: string, detail?: string): ServerProblem {
+  return {
+    status,
+    body: { type: `https://hmac-kit.dev/problems/${code}`, title, status, code, ...(detail ? { detail } : {}) },
+  };
+}
+
+export function sendJson(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  headers?: Record<string, string>,
+): void {
+  const payload = JSON.stringify(body);
+  response.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    'cache-control': 'no-store',
+  });
+  response.end(payload);
+}
+
+export function sendProblem(response: ServerResponse, problem: ServerProblem, instance?: string): void {
+  if (response.headersSent) {
+    response.destroy();
+    return;
+  }
+  const body = instance && problem.body.instance === undefined ? { ...problem.body, instance } : problem.body;
+  const payload = JSON.stringify(body);
+  response.writeHead(problem.status, {
+    ...problem.headers,
+    'content-type': 'application/problem+json',
+    'content-length': Buffer.byteLength(payload),
+    'cache-control': 'no-store',
+  });
+  response.end(payload);
+}
+
+/** Thrown when a request body is larger than the route accepts. */
+export class PayloadTooLarge extends Error {}
+
+/** Reads a whole (small) request body, refusing more than `limit` bytes. */
+export async function readBody(request: IncomingMessage, limit: number): Promise<Uint8Array> {
+  const declared = Number(request.headers['content-length'] ?? 0);
+  if (declared > limit) throw new PayloadTooLarge(`body larger than ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new PayloadTooLarge(`body larger than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  const joined = Buffer.concat(chunks);
+  return new Uint8Array(joined.buffer, joined.byteOffset, joined.byteLength);
+}
+
+/** First value of a header that Node may have folded into an array. */
+export function headerValue(request: IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

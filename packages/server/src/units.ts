@@ -1,0 +1,56 @@
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1024,
+  k: 1024,
+  mb: 1024 ** 2,
+  m: 1024 ** 2,
+  gb: 1024 ** 3,
+  g: 1024 ** 3,
+};
+
+/**
+ * Parses a human duration (`90d`, `12h`, `30m`, `45s`, `2w`) into whole seconds.
+ * A bare number is taken as seconds. Throws a `TypeError` with a one-line message otherwise.
+ *
+ * @example
+ * ```ts
+ * parseDuration('90d'); // 7776000
+ * ```
+ */
+export function parseDuration(text: string | number, what = 'duration'): number {
+  if (typeof text === 'number') {
+    if (Number.isFinite(text) && text >= 0) return Math.floor(text);
+    throw new TypeError(`invalid ${what} ${String(text)}: expected a non-negative number of seconds`);
+  }
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$/i.exec(text);
+  if (!match) {
+    throw new TypeError(
+      `invalid ${what} ${JSON.stringify(text)}: use a number followed by s, m, h, d or w (e.g. 90d, 12h, 30m, 45s)`,
+    );
+  }
+  const unit = (match[2] || 's').toLowerCase();
+  return Math.floor(Number(match[1]) * (DURATION_UNITS[unit] ?? 1));
+}
+
+/**
+ * Parses a byte size (`10mb`, `512kb`, `1048576`) into bytes. Throws a `TypeError` otherwise.
+ *
+ * @example
+ * ```ts
+ * parseByteSize('10mb'); // 10485760
+ * ```
+ */
+export function parseByteSize(text: string | number, what = 'size'): number {
+  if (typeof text === 'number') {
+    if (Number.isInteger(text) && text >= 0) return text;
+    throw new TypeError(`invalid ${what} ${String(text)}: expected a non-negative whole number of bytes`);
+  }
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = (match?.[2] || 'b').toLowerCase();
+  const factor = SIZE_UNITS[unit];
+  if (!match || factor === undefined) {
+    throw new TypeError(`invalid ${what} ${JSON.stringify(text)}: use bytes or a number followed by kb, mb or gb`);
+  }
+  return Math.floor(Number(match[1]) * factor);
+}
