@@ -1,1 +1,54 @@
+// Public API of @hmac-kit/keys. Named exports only, listed explicitly.
+export {
+  KeyLimitExceeded,
+  KeyNotActive,
+  KeyNotFound,
+  MasterKeyMismatch,
+  MasterKeyUnknown,
+  PrincipalDisabled,
+  PrincipalExists,
+  PrincipalNotFound,
+} from './errors.js';
+export { formatSecret, generateKeyId, isKeyId, parseSecret, SECRET_BYTES } from './ids.js';
+export type { MasterKeyFile, MasterKeyRing } from './master-keys.js';
+export {
+  addMasterKeyToFile,
+  createMasterKeyRing,
+  decryptSecret,
+  defaultMasterKeyFilePath,
+  encryptSecret,
+  loadMasterKeys,
+  loadOrCreateMasterKeyFile,
+  newMasterKeyId,
+  parseMasterKeys,
+  readMasterKeyFile,
+} from './master-keys.js';
+export type { ScryptParams } from './password.js';
+export { DEFAULT_SCRYPT_PARAMS, hashPassword, verifyPasswordHash } from './password.js';
+export type {
+  ApiKey,
+  AuditEntry,
+  AuditEvent,
+  AuditEventType,
+  AuditQuery,
+  CreateKeyInput,
+  CreatePrincipalInput,
+  InsertKeyOptions,
+  InvalidationBus,
+  IssuedKey,
+  KeyChange,
+  KeyRateLimit,
+  KeyRow,
+  KeyService,
+  KeyServiceOptions,
+  KeyStatus,
+  KeyStore,
+  MigrationSummary,
+  Principal,
+  PrincipalKind,
+  PrincipalRow,
+  ReencryptCandidate,
+  ResolvedKeyRow,
+  RotateKeyOptions,
+} from './types.js';
 export const PACKAGE_NAME = '@hmac-kit/keys';

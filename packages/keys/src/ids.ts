@@ -1,0 +1,75 @@
+/**
+ * Key ids and secrets. Ids are public and prefixed (`hk_`) so they can be told apart
+ * from secrets (`hks_`) at a glance, in logs and by secret scanners.
+ */
+import { randomBytes } from 'node:crypto';
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+/** 16 bytes (128 bits) need at most 22 base62 digits. */
+const KEY_ID_DIGITS = 22;
+const KEY_ID_PATTERN = /^hk_[0-9A-Za-z]{22}$/;
+const SECRET_PATTERN = /^hks_([A-Za-z0-9_-]{43,})$/;
+
+/** Secret length in bytes for issued keys. */
+export const SECRET_BYTES = 32;
+
+function base62(bytes: Uint8Array, digits: number): string {
+  let n = 0n;
+  for (const byte of bytes) n = (n << 8n) | BigInt(byte);
+  let out = '';
+  while (n > 0n) {
+    out = BASE62[Number(n % 62n)]! + out;
+    n /= 62n;
+  }
+  return out.padStart(digits, '0');
+}
+
+/**
+ * A new public key id: `hk_` + 22 base62 characters of 16 CSPRNG bytes.
+ *
+ * @example
+ * ```ts
+ * generateKeyId(); // 'hk_3nR0bqYJ1xT9dW2mKp7sLa'
+ * ```
+ */
+export function generateKeyId(): string {
+  return 'hk_' + base62(randomBytes(16), KEY_ID_DIGITS);
+}
+
+/** Whether `keyId` has the shape of an id this package issues (cheap pre-check before any lookup). */
+export function isKeyId(keyId: string): boolean {
+  return typeof keyId === 'string' && KEY_ID_PATTERN.test(keyId);
+}
+
+/**
+ * The printable secret string `hks_<base64url, no padding>`.
+ * (Local twin of the core's planned `formatSecret`; same format.)
+ *
+ * @example
+ * ```ts
+ * formatSecret(randomBytes(32)); // 'hks_...'
+ * ```
+ */
+export function formatSecret(raw: Uint8Array): string {
+  return 'hks_' + Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url');
+}
+
+/**
+ * Raw bytes of a printable secret. Throws `TypeError` (without echoing the input) when malformed.
+ *
+ * @example
+ * ```ts
+ * parseSecret('hks_...'); // Uint8Array(32)
+ * ```
+ */
+export function parseSecret(secret: string): Uint8Array {
+  const match = typeof secret === 'string' ? SECRET_PATTERN.exec(secret) : null;
+  if (!match) throw new TypeError('malformed secret: expected hks_<base64url>');
+  const bytes = Buffer.from(match[1]!, 'base64url');
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** 32 fresh CSPRNG bytes. */
+export function generateSecretBytes(): Uint8Array {
+  return new Uint8Array(randomBytes(SECRET_BYTES));
+}

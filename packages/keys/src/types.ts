@@ -1,0 +1,392 @@
+/**
+ * The contracts of @hmac-kit/keys. Two layers:
+ *
+ * - {@link KeyStore}: persistence only (rows in, rows out, the few operations that must be
+ *   atomic). Implemented by the memory store and the Kysely SQL store (SQLite, PostgreSQL).
+ *   A store never sees a plaintext secret: it stores ciphertext produced by the service.
+ * - {@link KeyService}: what servers and the CLI use. Encrypts secrets, hashes passwords,
+ *   caches decrypted key material, writes the audit trail and exposes a `KeyResolver`.
+ */
+import type { HashAlgorithm, KeyResolver } from '@hmac-kit/core';
+import type { MasterKeyRing } from './master-keys.js';
+
+/** A user (a person, may log in to the issuing endpoint) or a service (a machine identity). */
+export type PrincipalKind = 'user' | 'service';
+
+/** A principal as the service returns it. The password hash never leaves the service. */
+export interface Principal {
+  /** Unique name, 1-128 chars of `[A-Za-z0-9._@-]`. */
+  name: string;
+  kind: PrincipalKind;
+  disabled: boolean;
+  /** Whether a password is set (only then can the principal log in to the issuing endpoint). */
+  hasPassword: boolean;
+  createdAt: Date;
+  disabledAt?: Date;
+}
+
+/** Per-key rate limit override: `limit` requests per `windowSeconds`. */
+export interface KeyRateLimit {
+  limit: number;
+  windowSeconds: number;
+}
+
+/** `active` (usable), `expired` (past `expiresAt`) or `revoked`. Revoked wins over expired. */
+export type KeyStatus = 'active' | 'expired' | 'revoked';
+
+/** An API key's metadata (everything but the secret). Safe to log and to return from admin APIs. */
+export interface ApiKey {
+  /** Public key id, `hk_` + 22 base62 characters (16 random bytes). */
+  keyId: string;
+  principal: string;
+  algorithm: HashAlgorithm;
+  scopes: readonly string[];
+  label?: string;
+  createdAt: Date;
+  expiresAt?: Date;
+  /** Updated at most once per `lastUsedIntervalMs` per instance (cheap, approximate). */
+  lastUsedAt?: Date;
+  revokedAt?: Date;
+  revokedReason?: string;
+  rateLimit?: KeyRateLimit;
+  /** The key this one replaced by rotation. */
+  rotatedFrom?: string;
+  /** Status computed at read time against the service clock. */
+  status: KeyStatus;
+}
+
+/** What `createKey`/`rotateKey` return: the only time the secret is ever shown. */
+export interface IssuedKey {
+  key: ApiKey;
+  /** The printable secret `hks_<base64url of 32 random bytes>`. Show once, never store. */
+  secret: string;
+}
+
+/** Audit event types. */
+export type AuditEventType =
+  | 'principal.created'
+  | 'principal.disabled'
+  | 'principal.enabled'
+  | 'principal.password_set'
+  | 'key.created'
+  | 'key.rotated'
+  | 'key.revoked'
+  | 'login.succeeded'
+  | 'login.failed'
+  | 'auth.failed'
+  | 'master_key.rotated';
+
+/** One audit entry as written. Never contains a secret or a password. */
+export interface AuditEvent {
+  type: AuditEventType;
+  at: Date;
+  /** Principal concerned (subject of the event). */
+  principal?: string;
+  keyId?: string;
+  /** Who did it (admin name, `cli`, ...) when known. */
+  actor?: string;
+  /** Source address (for logins and authentication failures). */
+  source?: string;
+  /** Error code (authentication failures, failed logins), e.g. `ERR_SIGNATURE_INVALID`. */
+  code?: string;
+  /** Small structured extras (e.g. `{ reason }`, `{ rotatedTo }`). Never secrets. */
+  detail?: Record<string, string | number | boolean | null>;
+}
+
+/** A stored audit entry: the event plus its monotonic id. */
+export interface AuditEntry extends AuditEvent {
+  id: number;
+}
+
+/** Filters for {@link KeyService.queryAudit}; results are newest first. */
+export interface AuditQuery {
+  types?: readonly AuditEventType[];
+  principal?: string;
+  keyId?: string;
+  /** Inclusive lower bound. */
+  since?: Date;
+  /** Exclusive upper bound. */
+  until?: Date;
+  /** Only entries with an id lower than this (pagination cursor: pass the last id you got). */
+  beforeId?: number;
+  /** Default 100, at most 1000. */
+  limit?: number;
+}
+
+// ---------------------------------------------------------------------------
+// Store layer (rows). Times are Unix epoch milliseconds.
+// ---------------------------------------------------------------------------
+
+/** A principal row. */
+export interface PrincipalRow {
+  name: string;
+  kind: PrincipalKind;
+  disabled: boolean;
+  /** `scrypt$...` string (see password.ts), or null. */
+  passwordHash: string | null;
+  createdAt: number;
+  disabledAt: number | null;
+}
+
+/** A key row: metadata plus the secret encrypted under a master key. */
+export interface KeyRow {
+  keyId: string;
+  principal: string;
+  algorithm: HashAlgorithm;
+  scopes: string[];
+  label: string | null;
+  createdAt: number;
+  expiresAt: number | null;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+  revokedReason: string | null;
+  rateLimit: KeyRateLimit | null;
+  rotatedFrom: string | null;
+  /** Id of the master key the secret is encrypted under. */
+  masterKeyId: string;
+  /** base64url(iv || ciphertext || tag), AES-256-GCM, associated data binds keyId and masterKeyId. */
+  secretCiphertext: string;
+}
+
+/** A key row joined with its principal's `disabled` flag: what the hot path reads. */
+export interface ResolvedKeyRow extends KeyRow {
+  principalDisabled: boolean;
+}
+
+/** Options of {@link KeyStore.insertKey}. */
+export interface InsertKeyOptions {
+  /** Reject with `KeyLimitExceeded` when the principal already has this many active keys. */
+  maxActiveKeys: number;
+  /** "Now" for deciding which keys are active. */
+  now: number;
+  /**
+   * Rotation: in the same transaction, set this key's `expiresAt` to
+   * `min(its expiresAt, expiresAt)`, and do not count it against the limit.
+   * Fails with `KeyNotActive` when it is no longer active, `KeyNotFound` when missing.
+   */
+  replaces?: { keyId: string; expiresAt: number };
+}
+
+/** Progress of one re-encryption pass (see `rotateMasterKey`). */
+export interface ReencryptCandidate {
+  keyId: string;
+  masterKeyId: string;
+  secretCiphertext: string;
+}
+
+/** A change to a key that caches elsewhere must learn about (revocation, rotation, disabled principal...). */
+export interface KeyChange {
+  seq: number;
+  keyId: string;
+}
+
+/** Outcome of applying migrations. */
+export interface MigrationSummary {
+  /** Names of migrations applied by this call (empty when already up to date). */
+  applied: string[];
+}
+
+/**
+ * Persistence contract for principals, keys, audit and change feed. Small on purpose:
+ * business rules live in the key service. Every method may throw `StoreUnavailable`
+ * (from @hmac-kit/core) when the backend cannot be reached.
+ *
+ * Implementations: {@link memoryKeyStore}, {@link sqliteKeyStore}, {@link postgresKeyStore}.
+ */
+export interface KeyStore {
+  /** `memory`, `sqlite` or `postgres`. */
+  readonly kind: string;
+  /** Applies pending schema migrations (also done automatically on first use unless disabled). */
+  migrate(): Promise<MigrationSummary>;
+  /** Releases what the store opened itself (listening clients, timers). Never closes the caller's driver. */
+  close(): Promise<void>;
+
+  /** Inserts a principal; `PrincipalExists` when the name is taken. */
+  insertPrincipal(row: PrincipalRow): Promise<void>;
+  getPrincipal(name: string): Promise<PrincipalRow | undefined>;
+  listPrincipals(): Promise<PrincipalRow[]>;
+  /**
+   * Updates a principal; resolves `false` when there is none. Setting `disabled`
+   * also appends a change for each of the principal's keys (so caches drop them).
+   */
+  updatePrincipal(
+    name: string,
+    patch: { disabled?: boolean; disabledAt?: number | null; passwordHash?: string | null },
+  ): Promise<boolean>;
+
+  /**
+   * Inserts a key atomically with the active-key limit check (SQLite: `BEGIN IMMEDIATE`;
+   * PostgreSQL: `SELECT ... FOR UPDATE` on the principal row). Throws `PrincipalNotFound`,
+   * `PrincipalDisabled`, `KeyLimitExceeded`; with `replaces`, also `KeyNotFound`/`KeyNotActive`.
+   * Appends a change for the new key (and the replaced one).
+   */
+  insertKey(row: KeyRow, options: InsertKeyOptions): Promise<void>;
+  getKey(keyId: string): Promise<KeyRow | undefined>;
+  /** The hot-path read: the key and whether its principal is disabled. */
+  resolveKey(keyId: string): Promise<ResolvedKeyRow | undefined>;
+  /** Keys, oldest first. Without `principal`, all keys (admin listing). */
+  listKeys(filter?: { principal?: string; includeRevoked?: boolean }): Promise<KeyRow[]>;
+  /** Revokes (idempotent: an already revoked key keeps its first revocation); `undefined` when missing. Appends a change. */
+  revokeKey(keyId: string, at: number, reason: string | null): Promise<KeyRow | undefined>;
+  /** Records use; cheap, best effort. */
+  touchKey(keyId: string, at: number): Promise<void>;
+
+  /** Number of keys per master key id (for `rotateMasterKey` and the startup check). */
+  countKeysByMasterKey(): Promise<Record<string, number>>;
+  /** Up to `limit` keys not encrypted under `masterKeyId`, ordered by key id, after `afterKeyId`. */
+  listKeysNotUnderMasterKey(masterKeyId: string, afterKeyId: string | null, limit: number): Promise<ReencryptCandidate[]>;
+  /**
+   * Compare-and-set of the ciphertext: only replaces when the row is still under
+   * `expected.masterKeyId` with `expected.secretCiphertext`. Resolves whether it replaced.
+   */
+  replaceSecretCiphertext(keyId: string, expected: ReencryptCandidate, next: { masterKeyId: string; secretCiphertext: string }): Promise<boolean>;
+  /** Verification record per master key id (an AES-GCM ciphertext of a constant) so a wrong key is detected at startup. */
+  getMasterKeyCheck(masterKeyId: string): Promise<string | undefined>;
+  /** Inserts the check if none exists for this id; resolves the stored one (which may be another writer's). */
+  putMasterKeyCheck(masterKeyId: string, check: string, at: number): Promise<string>;
+
+  /** Appends audit entries. */
+  appendAudit(events: readonly AuditEvent[]): Promise<void>;
+  queryAudit(query: AuditQuery): Promise<AuditEntry[]>;
+  /** Deletes audit entries older than `olderThan`; resolves how many. */
+  pruneAudit(olderThan: number): Promise<number>;
+
+  /** Highest change sequence number so far (0 when none). */
+  latestChange(): Promise<number>;
+  /** Changes after `seq`, oldest first, at most `limit`. */
+  changesSince(seq: number, limit: number): Promise<KeyChange[]>;
+  /** Appends a change record without modifying a key (e.g. after an out-of-band edit). */
+  appendChange(keyIds: readonly string[], at: number): Promise<void>;
+  /** Deletes change records older than `olderThan`. */
+  pruneChanges(olderThan: number): Promise<number>;
+
+  /**
+   * Optional: pushes changed key ids as they commit (PostgreSQL LISTEN/NOTIFY).
+   * `onStatus(false)` reports the push channel broke (the service then trusts polling only).
+   * Resolves an unsubscribe function.
+   */
+  watchChanges?(listener: (keyId: string) => void, onStatus?: (healthy: boolean) => void): Promise<() => Promise<void>>;
+}
+
+/**
+ * Pluggable cross-instance invalidation (e.g. Redis pub/sub in the server). The key
+ * service publishes every key id it revokes/rotates/disables and drops entries it is told about.
+ */
+export interface InvalidationBus {
+  publish(keyId: string): void | Promise<void>;
+  /** Resolves (or returns) an unsubscribe function. */
+  subscribe(listener: (keyId: string) => void): (() => void) | Promise<() => void>;
+}
+
+/** Options of {@link createKeyService}. */
+export interface KeyServiceOptions {
+  store: KeyStore;
+  /** The master key ring: newest encrypts, any decrypts. */
+  masterKeys: MasterKeyRing;
+  /** Default 10. */
+  maxActiveKeysPerPrincipal?: number;
+  cache?: {
+    /** Positive entries (decrypted keys). Default 10 000. 0 disables caching. */
+    maxEntries?: number;
+    /** Default 60 000 ms. Invalidation makes revocations visible well before. */
+    ttlMs?: number;
+    /** Unknown-key entries. Default 10 000. */
+    maxNegativeEntries?: number;
+    /** Default 2 000 ms. */
+    negativeTtlMs?: number;
+  };
+  /** How often the change feed is polled. Default 500 ms (2 000 ms when the store pushes changes). */
+  pollIntervalMs?: number;
+  /**
+   * When the change feed has not been read successfully for this long, cached entries are
+   * not trusted (the store is asked, so an unreachable store fails closed). Default 5 000 ms.
+   */
+  maxStalenessMs?: number;
+  /** Extra invalidation transport (e.g. Redis pub/sub). */
+  invalidationBus?: InvalidationBus;
+  /** Minimum interval between last-used writes per key (per instance). Default 60 000 ms. */
+  lastUsedIntervalMs?: number;
+  /** Current time in epoch milliseconds. */
+  clock?: () => number;
+  /** Apply migrations when opening. Default true. */
+  migrate?: boolean;
+  /** Verify the ring against the database (wrong key => `MasterKeyMismatch`). Default true. */
+  checkMasterKeys?: boolean;
+  /** scrypt cost for new password hashes. Default N=32768, r=8, p=1. */
+  passwordHashing?: { N?: number; r?: number; p?: number };
+}
+
+/** Input of {@link KeyService.createKey}. */
+export interface CreateKeyInput {
+  principal: string;
+  /** Default `sha256`. */
+  algorithm?: HashAlgorithm;
+  scopes?: readonly string[];
+  label?: string;
+  /** Absolute expiry; or use `expiresInSeconds`. */
+  expiresAt?: Date;
+  expiresInSeconds?: number;
+  rateLimit?: KeyRateLimit;
+  /** Recorded in the audit trail. */
+  actor?: string;
+}
+
+/** Input of {@link KeyService.rotateKey}. */
+export interface RotateKeyOptions {
+  /** How long the old key keeps working. Default 0 (it stops at once). */
+  overlapSeconds?: number;
+  /** Label of the new key (default: the old key's label). */
+  label?: string;
+  actor?: string;
+}
+
+/** Input of {@link KeyService.createPrincipal}. */
+export interface CreatePrincipalInput {
+  name: string;
+  kind: PrincipalKind;
+  password?: string;
+  actor?: string;
+}
+
+/** What servers and the CLI use. See {@link createKeyService}. */
+export interface KeyService {
+  readonly store: KeyStore;
+  /** For `@hmac-kit/core` verification: undefined for unknown/revoked/expired/disabled; throws `StoreUnavailable`. */
+  readonly resolver: KeyResolver;
+
+  createPrincipal(input: CreatePrincipalInput): Promise<Principal>;
+  getPrincipal(name: string): Promise<Principal | undefined>;
+  listPrincipals(): Promise<Principal[]>;
+  /** Disables the principal; its keys stop resolving at once here and within ~1 s elsewhere. */
+  disablePrincipal(name: string, options?: { actor?: string }): Promise<Principal>;
+  enablePrincipal(name: string, options?: { actor?: string }): Promise<Principal>;
+  /** Sets (or with `null` clears) the login password. */
+  setPassword(name: string, password: string | null, options?: { actor?: string }): Promise<void>;
+  /**
+   * Checks a login for the issuing endpoint. Resolves the principal on success, `undefined`
+   * otherwise (unknown, disabled, no password, wrong password: indistinguishable, same cost).
+   * Writes `login.succeeded` / `login.failed` audit entries.
+   */
+  verifyPassword(name: string, password: string, options?: { source?: string }): Promise<Principal | undefined>;
+
+  createKey(input: CreateKeyInput): Promise<IssuedKey>;
+  getKey(keyId: string): Promise<ApiKey | undefined>;
+  listKeys(filter?: { principal?: string; includeRevoked?: boolean }): Promise<ApiKey[]>;
+  /** Revokes at once (idempotent). `KeyNotFound` when missing. */
+  revokeKey(keyId: string, options?: { reason?: string; actor?: string }): Promise<ApiKey>;
+  /** New key for the same principal, scopes, algorithm, rate limit; old key expires after the overlap. */
+  rotateKey(keyId: string, options?: RotateKeyOptions): Promise<IssuedKey & { previous: ApiKey }>;
+
+  /** Records an authentication failure (server calls it; never pass secrets). */
+  recordAuthFailure(failure: { code: string; keyId?: string; source?: string; at?: Date }): Promise<void>;
+  queryAudit(query?: AuditQuery): Promise<AuditEntry[]>;
+  /** Deletes audit entries older than `olderThan`; resolves how many. */
+  pruneAudit(olderThan: Date): Promise<number>;
+
+  /** Drops a key id from this instance's cache (and publishes it on the bus). */
+  invalidate(keyId: string): Promise<void>;
+  /** Applies pending migrations. */
+  migrate(): Promise<MigrationSummary>;
+  /** Stops polling/listening and closes what the service opened (not the caller's driver). */
+  close(): Promise<void>;
+}
