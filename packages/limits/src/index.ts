@@ -1,1 +1,21 @@
+// Public API of @hmac-kit/limits. Named exports only, listed explicitly.
+export type { PolicyDecision } from './headers.js';
+export { rateLimitHeaders, retryAfterHeader } from './headers.js';
+export type { MemoryNonceStoreOptions, RedisNonceStoreOptions } from './nonce.js';
+export { memoryNonceStore, redisNonceStore } from './nonce.js';
+export type {
+  GcraRateLimiter,
+  MemoryRateLimiterOptions,
+  RateLimitDecisionWithRetry,
+  RedisRateLimiterOptions,
+} from './rate-limit.js';
+export { memoryRateLimiter, redisRateLimiter } from './rate-limit.js';
+export type { RedisBackendOptions, RedisClientLike } from './redis-client.js';
+export { recommendedRedisOptions } from './redis-client.js';
+export type {
+  FailureThrottleOptions,
+  MemoryFailureThrottleOptions,
+  RedisFailureThrottleOptions,
+} from './throttle.js';
+export { memoryFailureThrottle, redisFailureThrottle } from './throttle.js';
 export const PACKAGE_NAME = '@hmac-kit/limits';
