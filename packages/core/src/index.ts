@@ -24,6 +24,15 @@ export {
   TimestampOutOfWindow,
   TooManyFailures,
 } from './errors.js';
+export type { SigV4Options, SigV4Provider, SigV4SignOptions } from './schemes/sigv4.js';
+export { SIGV4_MAX_PRESIGNED_EXPIRES_SECONDS, sigv4, sigv4Provider } from './schemes/sigv4.js';
+export {
+  sigv4CanonicalQuery,
+  sigv4CanonicalRequest,
+  sigv4CanonicalUri,
+  sigv4SigningKey,
+  sigv4StringToSign,
+} from './schemes/sigv4-canonical.js';
 export { createSha2, createSha2Hmac, sha2, sha2Hmac } from './sha2.js';
 export type {
   BodyCheck,

@@ -1,0 +1,200 @@
+/**
+ * Plumbing shared by the compatibility schemes (SigV4, X-API-*, django-hmac,
+ * Standard Webhooks): header access over every `HeadersInit` shape, raw URL
+ * splitting, the time window, key resolution and secret handling. Private to
+ * `schemes/`; nothing here is exported from the package.
+ */
+import { webCryptoProvider } from '../crypto.js';
+import { fromBase64, toBase64Url } from '../encoding.js';
+import {
+  AlgorithmUnsupported,
+  ComponentNotCovered,
+  KeyUnknown,
+  SignatureExpired,
+  SignatureFromFuture,
+  SignatureMalformed,
+} from '../errors.js';
+import { parseSecret, SECRET_PREFIX } from '../secret.js';
+import type {
+  CryptoProvider,
+  HashAlgorithm,
+  HeadersInit,
+  SigningKey,
+  VerificationKey,
+  VerifyOptions,
+  VerifyPolicy,
+} from '../types.js';
+
+export const DEFAULT_MAX_AGE_SECONDS = 300;
+export const DEFAULT_CLOCK_SKEW_SECONDS = 5;
+export const ALL_ALGORITHMS: readonly HashAlgorithm[] = ['sha256', 'sha384', 'sha512'];
+
+/** The provider to use: the caller's, else the WebCrypto one that runs everywhere. */
+export function cryptoOf(options: { crypto?: CryptoProvider } | undefined): CryptoProvider {
+  return options?.crypto ?? webCryptoProvider;
+}
+
+/** Current Unix time in seconds, from the injectable clock when there is one. */
+export function nowOf(options: { now?: () => number } | undefined): number {
+  return options?.now ? options.now() : Math.floor(Date.now() / 1000);
+}
+
+/** Every value of a header (case-insensitive), in arrival order; `[]` when absent. */
+export function headerValues(headers: HeadersInit, name: string): string[] {
+  const lower = name.toLowerCase();
+  if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).forEach === 'function') {
+    const value = (headers as Headers).get(lower);
+    return value === null ? [] : [value];
+  }
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(headers as Record<string, string | string[] | undefined>)) {
+    if (key.toLowerCase() !== lower || value === undefined) continue;
+    if (Array.isArray(value)) out.push(...value.map(String));
+    else out.push(String(value));
+  }
+  return out;
+}
+
+/** One header value; several values are joined with `, ` (RFC 9110 field combination). */
+export function headerValue(headers: HeadersInit, name: string): string | undefined {
+  const values = headerValues(headers, name);
+  return values.length === 0 ? undefined : values.join(', ');
+}
+
+/** Lower-cased names of all headers present. */
+export function headerNames(headers: HeadersInit): string[] {
+  if (typeof (headers as Headers).forEach === 'function' && typeof (headers as Headers).get === 'function') {
+    const names: string[] = [];
+    (headers as Headers).forEach((_value, key) => {
+      names.push(key.toLowerCase());
+    });
+    return [...new Set(names)];
+  }
+  return [
+    ...new Set(
+      Object.entries(headers as Record<string, unknown>)
+        .filter(([, value]) => value !== undefined)
+        .map(([key]) => key.toLowerCase()),
+    ),
+  ];
+}
+
+/** A URL split into the pieces signatures cover, *without* re-encoding anything. */
+export interface RawUrl {
+  /** `host[:port]` as addressed. */
+  authority: string;
+  /** Path exactly as sent (percent-encoding untouched), `/` when empty. */
+  path: string;
+  /** Query without the `?`, exactly as sent; `null` when there is no `?`. */
+  query: string | null;
+}
+
+/**
+ * Splits an absolute URL. Strings are split by hand because WHATWG `URL` parsing
+ * re-encodes and resolves dot segments, and schemes that sign the path as sent
+ * (curl before 8, SigV4's unnormalised form) must see the client's bytes.
+ */
+export function splitUrl(url: string | URL): RawUrl {
+  if (typeof url !== 'string') {
+    return {
+      authority: url.host,
+      path: url.pathname || '/',
+      query: url.search === '' ? (url.href.includes('?') ? '' : null) : url.search.slice(1),
+    };
+  }
+  const match = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?/.exec(url);
+  if (!match) {
+    // A bare origin-form target ("/path?query") is accepted too.
+    const origin = /^(\/[^?#]*)(?:\?([^#]*))?/.exec(url);
+    if (!origin) throw new SignatureMalformed('request URL cannot be parsed');
+    return { authority: '', path: origin[1]!, query: origin[2] ?? null };
+  }
+  const authority = match[1]!.replace(/^[^@]*@/, '');
+  return { authority, path: match[2] || '/', query: match[3] ?? null };
+}
+
+/** Resolved window settings of a policy. */
+export function windowOf(policy: VerifyPolicy | undefined): { maxAge: number; skew: number } {
+  return {
+    maxAge: policy?.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,
+    skew: policy?.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS,
+  };
+}
+
+/** Rejects a creation time outside `[now - maxAge, now + skew]`. */
+export function checkCreated(created: number, now: number, policy: VerifyPolicy | undefined): void {
+  const { maxAge, skew } = windowOf(policy);
+  if (created > now + skew) throw new SignatureFromFuture('signature created in the future', now);
+  if (now - created > maxAge) throw new SignatureExpired('signature too old', now);
+}
+
+/** Enforces explicitly configured `requiredComponents` against what a scheme covers. */
+export function checkRequiredComponents(covered: readonly string[], policy: VerifyPolicy | undefined): void {
+  for (const component of policy?.requiredComponents ?? []) {
+    if (!covered.includes(component.toLowerCase())) {
+      throw new ComponentNotCovered(`signature does not cover ${component}`);
+    }
+  }
+}
+
+/** Rejects an algorithm the policy does not accept. */
+export function checkPolicyAlgorithm(algorithm: HashAlgorithm, policy: VerifyPolicy | undefined): void {
+  if (!(policy?.algorithms ?? ALL_ALGORITHMS).includes(algorithm)) {
+    throw new AlgorithmUnsupported(`algorithm ${algorithm} is not accepted`);
+  }
+}
+
+/**
+ * A stand-in secret for unknown key ids: schemes run the full computation with it
+ * and only then throw `KeyUnknown`, so probing key ids costs the same time as
+ * presenting a wrong signature.
+ */
+export const DECOY_SECRET: Uint8Array = new Uint8Array(32);
+
+/** Looks a key up; `undefined` when unknown (callers continue with {@link DECOY_SECRET}). */
+export async function lookupKey(keyId: string, options: VerifyOptions): Promise<VerificationKey | undefined> {
+  if (typeof options?.keys !== 'function') throw new TypeError('options.keys must be a function');
+  return (await options.keys(keyId)) ?? undefined;
+}
+
+/** Throws `KeyUnknown` after the decoy computation, or returns the key. */
+export function knownKey(key: VerificationKey | undefined): VerificationKey {
+  if (!key) throw new KeyUnknown('no such key');
+  return key;
+}
+
+
+/** The printable form of an issued secret, `hks_<base64url>` (docs/protocol.md "Secrets"). */
+export function printableSecret(raw: Uint8Array): string {
+  return SECRET_PREFIX + toBase64Url(raw);
+}
+
+/**
+ * Raw HMAC key bytes of a signing key: bytes as given, `hks_...` decoded. With
+ * `acceptBase64`, other strings are read as standard base64 (django-hmac and
+ * Standard Webhooks issue secrets that way).
+ */
+export function rawSecretOf(secret: SigningKey['secret'], acceptBase64 = false): Uint8Array {
+  if (secret instanceof Uint8Array) return secret;
+  if (typeof secret !== 'string') throw new TypeError('key.secret must be a string or a Uint8Array');
+  if (secret.startsWith(SECRET_PREFIX)) return parseSecret(secret);
+  if (acceptBase64) {
+    const raw = fromBase64(secret);
+    if (raw && raw.length > 0) return raw;
+  }
+  throw new TypeError('key.secret must be raw bytes or an hks_ secret');
+}
+
+/** Validates a hash algorithm option at construction time. */
+export function assertAlgorithm(value: unknown, what: string): asserts value is HashAlgorithm {
+  if (!ALL_ALGORITHMS.includes(value as HashAlgorithm)) {
+    throw new TypeError(`${what} must be one of ${ALL_ALGORITHMS.join(', ')}`);
+  }
+}
+
+/** Reads a whole body input into bytes (signers only; verifiers stream). */
+export function bodyBytes(body: Uint8Array | string | null | undefined): Uint8Array {
+  if (body === null || body === undefined) return new Uint8Array(0);
+  if (typeof body === 'string') return new TextEncoder().encode(body);
+  return body;
+}

@@ -1,0 +1,649 @@
+/**
+ * AWS Signature Version 4 (header and presigned-URL forms), so `curl --aws-sigv4`,
+ * the AWS SDK signers and `aws4` can call an hmac-kit API unchanged. Also the
+ * branded variant curl produces for another provider (`--aws-sigv4 hmackit:hmackit:...`).
+ * Normative description: docs/protocol-sigv4.md.
+ */
+import { fromHex, toHex, utf8 } from '../encoding.js';
+import {
+  AlgorithmUnsupported,
+  ComponentNotCovered,
+  DigestMismatch,
+  DigestMissing,
+  SignatureExpired,
+  SignatureFromFuture,
+  SignatureInvalid,
+  SignatureMalformed,
+  SignatureMissing,
+} from '../errors.js';
+import type {
+  BodyCheck,
+  CryptoProvider,
+  MessageParts,
+  Scheme,
+  SignatureCheck,
+  SigningKey,
+  VerificationKey,
+  VerifiedRequest,
+  VerifyOptions,
+} from '../types.js';
+import {
+  checkCreated,
+  checkPolicyAlgorithm,
+  checkRequiredComponents,
+  cryptoOf,
+  DECOY_SECRET,
+  headerValue,
+  headerValues,
+  knownKey,
+  lookupKey,
+  nowOf,
+  printableSecret,
+  splitUrl,
+  bodyBytes,
+} from './compat-support.js';
+import {
+  sha256Hex,
+  sigv4CanonicalQuery,
+  sigv4CanonicalRequest,
+  sigv4CanonicalUri,
+  sigv4SigningKey,
+  sigv4StringToSign,
+} from './sigv4-canonical.js';
+
+/** Longest presigned-URL lifetime AWS allows (7 days), and our ceiling. */
+export const SIGV4_MAX_PRESIGNED_EXPIRES_SECONDS = 604_800;
+const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+const SERVICES_WITHOUT_PATH_ENCODING = new Set(['s3', 's3-express', 's3-outposts']);
+
+/**
+ * One provider's spelling of SigV4, derived from curl's `provider0:provider1`:
+ * `aws:amz` gives `AWS4-HMAC-SHA256`, key prefix `AWS4`, terminator `aws4_request`,
+ * headers `X-Amz-Date` / `x-amz-content-sha256`, query `X-Amz-*`.
+ */
+export interface SigV4Provider {
+  /** `provider0:provider1` as given to curl, e.g. `aws:amz`. */
+  readonly spec: string;
+  readonly algorithm: string;
+  readonly keyPrefix: string;
+  readonly terminator: string;
+  /** Lower-case header name prefix, e.g. `x-amz-`. */
+  readonly headerPrefix: string;
+  /** Query parameter prefix, e.g. `X-Amz-`. */
+  readonly queryPrefix: string;
+}
+
+/**
+ * Parses curl's `provider0[:provider1]` syntax into the names SigV4 uses.
+ *
+ * @example
+ * ```ts
+ * sigv4Provider('hmackit').algorithm; // 'HMACKIT4-HMAC-SHA256'
+ * sigv4Provider('aws:amz').headerPrefix; // 'x-amz-'
+ * ```
+ */
+export function sigv4Provider(spec: string): SigV4Provider {
+  const match = /^([A-Za-z0-9]{1,64})(?::([A-Za-z0-9]{1,64}))?$/.exec(spec);
+  if (!match) throw new TypeError(`invalid SigV4 provider ${JSON.stringify(spec)} (expected e.g. "aws:amz")`);
+  const provider0 = match[1]!;
+  const provider1 = (match[2] ?? provider0).toLowerCase();
+  const mid = provider1[0]!.toUpperCase() + provider1.slice(1);
+  return Object.freeze({
+    spec: `${provider0.toLowerCase()}:${provider1}`,
+    algorithm: `${provider0.toUpperCase()}4-HMAC-SHA256`,
+    keyPrefix: `${provider0.toUpperCase()}4`,
+    terminator: `${provider0.toLowerCase()}4_request`,
+    headerPrefix: `x-${provider1}-`,
+    queryPrefix: `X-${mid}-`,
+  });
+}
+
+/** Options of {@link sigv4}. */
+export interface SigV4Options {
+  /** Accepted providers in curl's syntax; the first one signs. Default `['aws:amz', 'hmackit:hmackit']`. */
+  providers?: readonly string[];
+  /** Accepted regions; `'any'` (default) accepts every region. The signer uses the first listed, else `us-east-1`. */
+  regions?: readonly string[] | 'any';
+  /** Accepted service names; the first one signs. Default `['hmac-kit']`. */
+  services?: readonly string[];
+  /** Accept `x-amz-content-sha256: UNSIGNED-PAYLOAD` (the body is then not authenticated). Default false. */
+  allowUnsignedPayload?: boolean;
+  /** Accept presigned URLs. Default true. */
+  allowPresigned?: boolean;
+  /** Largest accepted `X-Amz-Expires`. Default and maximum 604800 (7 days). */
+  maxPresignedExpiresSeconds?: number;
+  /**
+   * Also accept the path and query exactly as sent, as curl before 8.0 signs them
+   * (curl issue 9717). Tried only after the canonical forms failed. Default true.
+   */
+  acceptUnsortedQuery?: boolean;
+  /**
+   * The secret string SigV4 keys its HMAC chain with. Default: the printable
+   * `hks_...` form of the key's raw secret (what `--user KEYID:SECRET` passes).
+   */
+  secretOf?: (key: VerificationKey) => string;
+}
+
+/** Sign-time options of the SigV4 scheme. */
+export interface SigV4SignOptions {
+  crypto?: CryptoProvider;
+  now?: () => number;
+  region?: string;
+  service?: string;
+  /** Provider spec (`aws:amz`, `hmackit`); default the scheme's first. */
+  provider?: string;
+  /** Produce a presigned URL valid this many seconds instead of an Authorization header. */
+  presignExpiresInSeconds?: number;
+  /** Extra request headers to sign (`host`, the date and `content-type` are always signed when present). */
+  signedHeaders?: readonly string[];
+  /** Send `UNSIGNED-PAYLOAD` instead of the body hash. */
+  unsignedPayload?: boolean;
+}
+
+interface ParsedSigV4 {
+  provider: SigV4Provider;
+  presigned: boolean;
+  keyId: string;
+  date: string;
+  region: string;
+  service: string;
+  signedHeaders: string[];
+  signature: string;
+  amzDate: string;
+  created: number;
+  expiresIn?: number;
+}
+
+function parseAmzDate(value: string): number | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
+  const back = new Date(ms);
+  if (back.getUTCMonth() !== month - 1 || back.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
+    return undefined;
+  }
+  return ms / 1000;
+}
+
+function formatAmzDate(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+
+function parseSignedHeaders(value: string): string[] {
+  const names = value.split(';');
+  for (let i = 0; i < names.length; i++) {
+    if (!HEADER_NAME.test(names[i]!)) throw new SignatureMalformed('SignedHeaders contains an invalid name');
+    if (i > 0 && names[i - 1]! >= names[i]!) throw new SignatureMalformed('SignedHeaders must be sorted and unique');
+  }
+  return names;
+}
+
+function parseCredential(value: string, provider: SigV4Provider) {
+  const parts = value.split('/');
+  if (parts.length < 5) throw new SignatureMalformed('Credential must be KEYID/date/region/service/terminator');
+  const [date, region, service, terminator] = parts.slice(-4) as [string, string, string, string];
+  const keyId = parts.slice(0, -4).join('/');
+  if (!keyId || !/^\d{8}$/.test(date) || !region || !service) throw new SignatureMalformed('Credential is malformed');
+  if (terminator !== provider.terminator) throw new SignatureMalformed('Credential scope terminator does not match');
+  return { keyId, date, region, service };
+}
+
+function queryParams(query: string | null): Map<string, string[]> {
+  const params = new Map<string, string[]>();
+  for (const part of (query ?? '').split('&')) {
+    if (part === '') continue;
+    const equals = part.indexOf('=');
+    const name = equals < 0 ? part : part.slice(0, equals);
+    let value = equals < 0 ? '' : part.slice(equals + 1);
+    try {
+      value = decodeURIComponent(value.replace(/\+/g, '%20'));
+    } catch {
+      throw new SignatureMalformed('query parameter is not valid percent-encoding');
+    }
+    const list = params.get(name) ?? [];
+    list.push(value);
+    params.set(name, list);
+  }
+  return params;
+}
+
+function single(params: Map<string, string[]>, name: string): string {
+  const values = params.get(name);
+  if (!values || values.length !== 1) throw new SignatureMalformed(`${name} must appear exactly once`);
+  return values[0]!;
+}
+
+/**
+ * AWS Signature Version 4. Key id = access key id; accepted in `Authorization`
+ * headers and presigned URLs; default service `hmac-kit`, any region, so that
+ * `curl --aws-sigv4 "aws:amz:us-east-1:hmac-kit" --user KEYID:hks_...` works.
+ *
+ * @example
+ * ```ts
+ * const verified = await verifyRequest(request, { keys, schemes: [rfc9421(), sigv4({ regions: ['eu-west-1'] })] });
+ * ```
+ */
+export function sigv4(options: SigV4Options = {}): Scheme {
+  if (options === null || typeof options !== 'object') throw new TypeError('sigv4: options must be an object');
+  const providers = (options.providers ?? ['aws:amz', 'hmackit:hmackit']).map(sigv4Provider);
+  if (providers.length === 0) throw new TypeError('sigv4: providers must not be empty');
+  const regions = options.regions ?? 'any';
+  if (regions !== 'any' && (!Array.isArray(regions) || regions.length === 0 || regions.some((r) => !r))) {
+    throw new TypeError("sigv4: regions must be 'any' or a non-empty list");
+  }
+  const services = options.services ?? ['hmac-kit'];
+  if (!Array.isArray(services) || services.length === 0 || services.some((s) => typeof s !== 'string' || !s)) {
+    throw new TypeError('sigv4: services must be a non-empty list of names');
+  }
+  const maxPresigned = options.maxPresignedExpiresSeconds ?? SIGV4_MAX_PRESIGNED_EXPIRES_SECONDS;
+  if (!Number.isInteger(maxPresigned) || maxPresigned < 1 || maxPresigned > SIGV4_MAX_PRESIGNED_EXPIRES_SECONDS) {
+    throw new TypeError('sigv4: maxPresignedExpiresSeconds must be an integer in 1..604800');
+  }
+  const allowUnsignedPayload = options.allowUnsignedPayload ?? false;
+  const allowPresigned = options.allowPresigned ?? true;
+  const acceptUnsortedQuery = options.acceptUnsortedQuery ?? true;
+  const secretOf = options.secretOf ?? ((key: VerificationKey) => printableSecret(key.secret));
+  if (typeof secretOf !== 'function') throw new TypeError('sigv4: secretOf must be a function');
+
+  function headerProvider(message: MessageParts): SigV4Provider | undefined {
+    const authorization = headerValue(message.headers, 'authorization');
+    if (!authorization) return undefined;
+    return providers.find((p) => authorization.startsWith(`${p.algorithm} `));
+  }
+
+  function queryProvider(message: MessageParts): SigV4Provider | undefined {
+    if (!allowPresigned) return undefined;
+    let query: string | null;
+    try {
+      query = splitUrl(message.url).query;
+    } catch {
+      return undefined;
+    }
+    if (!query) return undefined;
+    return providers.find((p) => query.includes(`${p.queryPrefix}Algorithm=${p.algorithm}`));
+  }
+
+  function parse(message: MessageParts): ParsedSigV4 {
+    const fromHeader = headerProvider(message);
+    if (fromHeader) return parseHeader(message, fromHeader);
+    const fromQuery = queryProvider(message);
+    if (fromQuery) return parseQuery(message, fromQuery);
+    throw new SignatureMissing('no SigV4 signature');
+  }
+
+  function parseHeader(message: MessageParts, provider: SigV4Provider): ParsedSigV4 {
+    const authorization = headerValue(message.headers, 'authorization')!;
+    const fields = new Map<string, string>();
+    for (const field of authorization.slice(provider.algorithm.length + 1).split(',')) {
+      const trimmed = field.trim();
+      const equals = trimmed.indexOf('=');
+      if (equals <= 0) throw new SignatureMalformed('Authorization parameter without a value');
+      const name = trimmed.slice(0, equals);
+      if (fields.has(name)) throw new SignatureMalformed(`duplicate ${name}`);
+      fields.set(name, trimmed.slice(equals + 1));
+    }
+    const credential = fields.get('Credential');
+    const signedHeaders = fields.get('SignedHeaders');
+    const signature = fields.get('Signature');
+    if (fields.size !== 3 || !credential || !signedHeaders || !signature) {
+      throw new SignatureMalformed('Authorization must carry exactly Credential, SignedHeaders and Signature');
+    }
+    if (!/^[0-9a-f]{64}$/.test(signature)) throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
+    const scope = parseCredential(credential, provider);
+    const dateValues = headerValues(message.headers, `${provider.headerPrefix}date`);
+    if (dateValues.length !== 1) throw new SignatureMalformed(`exactly one ${provider.headerPrefix}date header required`);
+    const amzDate = dateValues[0]!.trim();
+    const created = parseAmzDate(amzDate);
+    if (created === undefined) throw new SignatureMalformed(`${provider.headerPrefix}date is not YYYYMMDDTHHMMSSZ`);
+    if (amzDate.slice(0, 8) !== scope.date) throw new SignatureMalformed('credential date differs from the request date');
+    return {
+      provider,
+      presigned: false,
+      ...scope,
+      signedHeaders: parseSignedHeaders(signedHeaders),
+      signature,
+      amzDate,
+      created,
+    };
+  }
+
+  function parseQuery(message: MessageParts, provider: SigV4Provider): ParsedSigV4 {
+    const params = queryParams(splitUrl(message.url).query);
+    const q = provider.queryPrefix;
+    if (single(params, `${q}Algorithm`) !== provider.algorithm) throw new SignatureMalformed('unknown algorithm');
+    const scope = parseCredential(single(params, `${q}Credential`), provider);
+    const amzDate = single(params, `${q}Date`);
+    const created = parseAmzDate(amzDate);
+    if (created === undefined) throw new SignatureMalformed(`${q}Date is not YYYYMMDDTHHMMSSZ`);
+    if (amzDate.slice(0, 8) !== scope.date) throw new SignatureMalformed('credential date differs from the request date');
+    const expiresText = single(params, `${q}Expires`);
+    if (!/^\d{1,7}$/.test(expiresText)) throw new SignatureMalformed(`${q}Expires must be a number of seconds`);
+    const expiresIn = Number(expiresText);
+    if (expiresIn < 1 || expiresIn > maxPresigned) throw new SignatureMalformed(`${q}Expires is out of range`);
+    const signature = single(params, `${q}Signature`);
+    if (!/^[0-9a-f]{64}$/.test(signature)) throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
+    return {
+      provider,
+      presigned: true,
+      ...scope,
+      signedHeaders: parseSignedHeaders(single(params, `${q}SignedHeaders`)),
+      signature,
+      amzDate,
+      created,
+      expiresIn,
+    };
+  }
+
+  function headerList(message: MessageParts, names: readonly string[], authority: string) {
+    return names.map((name): [string, string[]] => {
+      const values = headerValues(message.headers, name);
+      // Fetch `Request` objects carry no Host header: the URL's authority is what was addressed.
+      if (name === 'host' && values.length === 0) return [name, [authority]];
+      return [name, values];
+    });
+  }
+
+  /** The canonical forms clients produce for this request, most standard first, without duplicates. */
+  function canonicalForms(message: MessageParts, parsed: ParsedSigV4): { uri: string; query: string }[] {
+    const { path, query } = splitUrl(message.url);
+    const exclude = parsed.presigned ? `${parsed.provider.queryPrefix}Signature` : undefined;
+    const encodePath = !SERVICES_WITHOUT_PATH_ENCODING.has(parsed.service);
+    const forms = [
+      // AWS SDKs and the AWS suite: normalised, encoded path; sorted, re-encoded query.
+      {
+        uri: sigv4CanonicalUri(path, { normalize: encodePath, encode: encodePath }),
+        query: sigv4CanonicalQuery(query, { exclude }),
+      },
+      // curl >= 8: the path is not normalised beyond curl's own URL parsing; `+` becomes %20.
+      {
+        uri: sigv4CanonicalUri(path, { normalize: false, encode: encodePath }),
+        query: sigv4CanonicalQuery(query, { exclude, plusAsSpace: true }),
+      },
+    ];
+    // curl < 8 signs the path and query exactly as sent. Not for paths containing
+    // %25: there the as-sent form of one path equals the twice-encoded form of
+    // another, and a signature must not transfer between the two.
+    if (acceptUnsortedQuery && !parsed.presigned && !/%25/i.test(path)) forms.push({ uri: path, query: query ?? '' });
+    const seen = new Set<string>();
+    return forms.filter((form) => {
+      const id = `${form.uri}\n${form.query}`;
+      if (seen.has(id)) return false;
+      seen.add(id);
+      return true;
+    });
+  }
+
+  async function matches(
+    crypto: CryptoProvider,
+    signingKey: Uint8Array,
+    message: MessageParts,
+    parsed: ParsedSigV4,
+    payloadHashes: readonly string[],
+  ): Promise<boolean> {
+    const { authority } = splitUrl(message.url);
+    const headers = headerList(message, parsed.signedHeaders, authority);
+    const expected = fromHex(parsed.signature)!;
+    let matched = false;
+    for (const form of canonicalForms(message, parsed)) {
+      for (const payloadHash of payloadHashes) {
+        const canonicalRequest = sigv4CanonicalRequest({
+          method: message.method,
+          canonicalUri: form.uri,
+          canonicalQuery: form.query,
+          headers,
+          payloadHash,
+        });
+        const stringToSign = sigv4StringToSign(
+          { algorithm: parsed.provider.algorithm, amzDate: parsed.amzDate, scope: scopeOf(parsed), canonicalRequest },
+          crypto,
+        );
+        const actual = await crypto.hmac('sha256', signingKey, utf8(stringToSign));
+        // Every form is tried even after a match, so timing does not reveal which one matched.
+        if (crypto.timingSafeEqual(actual, expected)) matched = true;
+      }
+    }
+    return matched;
+  }
+
+  return {
+    name: 'sigv4',
+
+    detect(message: MessageParts): boolean {
+      return headerProvider(message) !== undefined || queryProvider(message) !== undefined;
+    },
+
+    keyIdOf(message: MessageParts): string {
+      return parse(message).keyId;
+    },
+
+    async verify(message: MessageParts, verifyOptions: VerifyOptions & { hasBody: boolean }): Promise<SignatureCheck> {
+      const crypto = cryptoOf(verifyOptions);
+      const now = nowOf(verifyOptions);
+      const policy = verifyOptions.policy;
+      const parsed = parse(message);
+      const datePrefixed = `${parsed.provider.headerPrefix}date`;
+      if (!parsed.signedHeaders.includes('host')) throw new ComponentNotCovered('host must be signed');
+      if (!parsed.presigned && !parsed.signedHeaders.includes(datePrefixed)) {
+        throw new ComponentNotCovered(`${datePrefixed} must be signed`);
+      }
+      if (regions !== 'any' && !regions.includes(parsed.region)) throw new SignatureInvalid('region not accepted');
+      if (!services.includes(parsed.service)) throw new SignatureInvalid('service not accepted');
+
+      let expires: number | undefined;
+      if (parsed.presigned) {
+        expires = parsed.created + parsed.expiresIn!;
+        const skew = policy?.clockSkewSeconds ?? 5;
+        if (parsed.created > now + skew) throw new SignatureFromFuture('signature created in the future', now);
+        if (now > expires) throw new SignatureExpired('presigned URL expired', now);
+      } else {
+        checkCreated(parsed.created, now, policy);
+      }
+
+      // Which payload hash the canonical request carries, and whether the body still has to be hashed.
+      const contentSha = headerValues(message.headers, `${parsed.provider.headerPrefix}content-sha256`);
+      if (contentSha.length > 1) throw new SignatureMalformed('repeated content-sha256 header');
+      const declared = contentSha[0]?.trim();
+      let payloadHashes: string[] | undefined;
+      let expectedBodyHash: Uint8Array | undefined;
+      if (declared !== undefined) {
+        if (declared === UNSIGNED_PAYLOAD) {
+          if (!allowUnsignedPayload) throw new DigestMissing('UNSIGNED-PAYLOAD is not accepted');
+          payloadHashes = [UNSIGNED_PAYLOAD];
+        } else if (/^[0-9a-f]{64}$/.test(declared)) {
+          payloadHashes = [declared];
+          if (verifyOptions.hasBody) expectedBodyHash = fromHex(declared);
+          else if (declared !== EMPTY_SHA256) throw new DigestMismatch('payload hash does not match the empty body');
+        } else {
+          throw new SignatureMalformed('unsupported content-sha256 value');
+        }
+      } else if (!verifyOptions.hasBody) {
+        payloadHashes = [EMPTY_SHA256];
+        // S3-style presigned URLs sign UNSIGNED-PAYLOAD without sending a header.
+        if (parsed.presigned && allowUnsignedPayload) payloadHashes.push(UNSIGNED_PAYLOAD);
+      }
+
+      const bodyBound = payloadHashes === undefined || payloadHashes[0] !== UNSIGNED_PAYLOAD;
+      const covered = [
+        '@method',
+        '@path',
+        '@query',
+        '@authority',
+        ...parsed.signedHeaders,
+        ...(bodyBound ? ['content-digest'] : []),
+      ];
+      checkRequiredComponents(covered, policy);
+
+      const found = await lookupKey(parsed.keyId, verifyOptions);
+      if (found && found.algorithm !== 'sha256') throw new AlgorithmUnsupported('SigV4 keys must use sha256');
+      if (found) checkPolicyAlgorithm('sha256', policy);
+      const signingKey = await sigv4SigningKey(
+        {
+          secret: found ? secretOf(found) : printableSecret(DECOY_SECRET),
+          date: parsed.date,
+          region: parsed.region,
+          service: parsed.service,
+          keyPrefix: parsed.provider.keyPrefix,
+          terminator: parsed.provider.terminator,
+        },
+        crypto,
+      );
+
+      const result = (key: VerificationKey): VerifiedRequest => ({
+        scheme: 'sigv4',
+        keyId: parsed.keyId,
+        key,
+        coveredComponents: covered,
+        created: parsed.created,
+        ...(expires !== undefined ? { expires } : {}),
+        // SigV4 has no nonce: the signature itself is unique per request and serves as one.
+        nonce: parsed.signature,
+      });
+
+      if (payloadHashes === undefined) {
+        // No declared payload hash: the body is part of the canonical request, so the
+        // signature can only be checked once the body has been read.
+        const key = knownKey(found);
+        const hash = crypto.createHash('sha256');
+        let finished = false;
+        const body: BodyCheck = {
+          update(chunk: Uint8Array) {
+            hash.update(chunk);
+          },
+          async finish() {
+            if (finished) throw new TypeError('finish() called twice');
+            finished = true;
+            const payloadHash = toHex(hash.digest());
+            if (!(await matches(crypto, signingKey, message, parsed, [payloadHash]))) {
+              throw new SignatureInvalid('signature does not match');
+            }
+          },
+        };
+        return { result: result(key), body };
+      }
+
+      const ok = await matches(crypto, signingKey, message, parsed, payloadHashes);
+      const key = knownKey(found);
+      if (!ok) throw new SignatureInvalid('signature does not match');
+      return { result: result(key), body: expectedBodyHash ? digestCheck(crypto, expectedBodyHash) : null };
+    },
+
+    async sign(message, key: SigningKey, signOptions = {}) {
+      const opts = signOptions as SigV4SignOptions;
+      const crypto = cryptoOf(opts);
+      const provider = opts.provider ? sigv4Provider(opts.provider) : providers[0]!;
+      const region = opts.region ?? (regions === 'any' ? 'us-east-1' : regions[0]!);
+      const service = opts.service ?? services[0]!;
+      if (key.algorithm !== undefined && key.algorithm !== 'sha256') {
+        throw new TypeError('SigV4 signs with sha256 only');
+      }
+      const secret = typeof key.secret === 'string' ? key.secret : printableSecret(key.secret);
+      const amzDate = formatAmzDate(nowOf(opts));
+      const date = amzDate.slice(0, 8);
+      const scope = `${date}/${region}/${service}/${provider.terminator}`;
+      const { authority, path, query } = splitUrl(message.url);
+      const body = bodyBytes(message.body);
+      const payloadHash = opts.unsignedPayload ? UNSIGNED_PAYLOAD : sha256Hex(crypto, body);
+
+      const extra = new Map<string, string[]>();
+      extra.set('host', [headerValue(message.headers, 'host') ?? authority]);
+      for (const name of ['content-type', ...(opts.signedHeaders ?? [])].map((n) => n.toLowerCase())) {
+        const values = headerValues(message.headers, name);
+        if (values.length > 0) extra.set(name, values);
+        else if (name !== 'content-type' && !extra.has(name)) {
+          throw new TypeError(`sigv4: header ${name} is to be signed but absent`);
+        }
+      }
+      const added: Record<string, string> = {};
+      const encodePath = !SERVICES_WITHOUT_PATH_ENCODING.has(service);
+      const canonicalUri = sigv4CanonicalUri(path, { normalize: encodePath, encode: encodePath });
+      const signingKey = await sigv4SigningKey(
+        { secret, date, region, service, keyPrefix: provider.keyPrefix, terminator: provider.terminator },
+        crypto,
+      );
+      const sorted = (map: Map<string, string[]>) =>
+        [...map.entries()].sort(([a], [b]) => (a < b ? -1 : 1)) as [string, string[]][];
+
+      if (opts.presignExpiresInSeconds !== undefined) {
+        const expiresIn = opts.presignExpiresInSeconds;
+        if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > SIGV4_MAX_PRESIGNED_EXPIRES_SECONDS) {
+          throw new TypeError('sigv4: presignExpiresInSeconds must be an integer in 1..604800');
+        }
+        const headers = sorted(extra);
+        const q = provider.queryPrefix;
+        const params = [
+          `${q}Algorithm=${provider.algorithm}`,
+          `${q}Credential=${encodeURIComponent(`${key.keyId}/${scope}`)}`,
+          `${q}Date=${amzDate}`,
+          `${q}Expires=${expiresIn}`,
+          `${q}SignedHeaders=${encodeURIComponent(headers.map(([n]) => n).join(';'))}`,
+        ];
+        const fullQuery = [query, ...params].filter((part) => part).join('&');
+        const canonicalRequest = sigv4CanonicalRequest({
+          method: message.method,
+          canonicalUri,
+          canonicalQuery: sigv4CanonicalQuery(fullQuery),
+          headers,
+          payloadHash: opts.unsignedPayload ? UNSIGNED_PAYLOAD : sha256Hex(crypto, body),
+        });
+        const signature = toHex(
+          await crypto.hmac(
+            'sha256',
+            signingKey,
+            utf8(sigv4StringToSign({ algorithm: provider.algorithm, amzDate, scope, canonicalRequest }, crypto)),
+          ),
+        );
+        const base = typeof message.url === 'string' ? message.url.replace(/[?#].*$/, '') : message.url.href.replace(/[?#].*$/, '');
+        return { headers: added, url: `${base}?${fullQuery}&${q}Signature=${signature}` };
+      }
+
+      extra.set(`${provider.headerPrefix}date`, [amzDate]);
+      added[`${provider.queryPrefix}Date`] = amzDate;
+      if (body.length > 0 || opts.unsignedPayload) {
+        // Declaring the hash lets the verifier check the signature before reading the body.
+        extra.set(`${provider.headerPrefix}content-sha256`, [payloadHash]);
+        added[`${provider.headerPrefix}content-sha256`] = payloadHash;
+      }
+      const headers = sorted(extra);
+      const canonicalRequest = sigv4CanonicalRequest({
+        method: message.method,
+        canonicalUri,
+        canonicalQuery: sigv4CanonicalQuery(query),
+        headers,
+        payloadHash,
+      });
+      const signature = toHex(
+        await crypto.hmac(
+          'sha256',
+          signingKey,
+          utf8(sigv4StringToSign({ algorithm: provider.algorithm, amzDate, scope, canonicalRequest }, crypto)),
+        ),
+      );
+      added['Authorization'] =
+        `${provider.algorithm} Credential=${key.keyId}/${scope}, ` +
+        `SignedHeaders=${headers.map(([n]) => n).join(';')}, Signature=${signature}`;
+      return { headers: added };
+    },
+  };
+}
+
+function scopeOf(parsed: ParsedSigV4): string {
+  return `${parsed.date}/${parsed.region}/${parsed.service}/${parsed.provider.terminator}`;
+}
+
+/** A body check comparing the SHA-256 of the streamed body with a declared hash. */
+function digestCheck(crypto: CryptoProvider, expected: Uint8Array): BodyCheck {
+  const hash = crypto.createHash('sha256');
+  return {
+    update(chunk: Uint8Array) {
+      hash.update(chunk);
+    },
+    async finish() {
+      if (!crypto.timingSafeEqual(hash.digest(), expected)) throw new DigestMismatch('body does not match its hash');
+    },
+  };
+}
+
