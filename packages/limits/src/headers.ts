@@ -7,11 +7,14 @@ import type { RateLimitDecision } from '@hmac-kit/core';
  * `RateLimit: "default";r=42;t=17`.
  */
 
+/** A decision, optionally with the retry time GCRA limiters add (`RateLimitDecisionWithRetry`). */
+export type HeaderDecision = RateLimitDecision & { retryAfterSeconds?: number };
+
 /** One rate-limit decision under a named policy, for {@link rateLimitHeaders}. */
 export interface PolicyDecision {
   /** Policy name, e.g. `key` or `addr` (printable ASCII). */
   policy: string;
-  decision: RateLimitDecision & { retryAfterSeconds?: number };
+  decision: HeaderDecision;
 }
 
 /** Serialises a policy name as a Structured Field String (RFC 9651 Section 4.1.6). */
@@ -56,10 +59,10 @@ export function retryAfterHeader(seconds: number): string {
  * // { 'RateLimit-Policy': '"default";q=100;w=60', RateLimit: '"default";r=99;t=1' }
  * rateLimitHeaders([{ policy: 'key', decision: byKey }, { policy: 'addr', decision: byAddress }]);
  */
-export function rateLimitHeaders(decisions: RateLimitDecision | readonly PolicyDecision[]): Record<string, string> {
+export function rateLimitHeaders(decisions: HeaderDecision | readonly PolicyDecision[]): Record<string, string> {
   const entries: readonly PolicyDecision[] = Array.isArray(decisions)
     ? decisions
-    : [{ policy: 'default', decision: decisions as RateLimitDecision }];
+    : [{ policy: 'default', decision: decisions as HeaderDecision }];
   if (entries.length === 0) return {};
   const policies: string[] = [];
   const limits: string[] = [];

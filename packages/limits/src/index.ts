@@ -1,5 +1,5 @@
 // Public API of @hmac-kit/limits. Named exports only, listed explicitly.
-export type { PolicyDecision } from './headers.js';
+export type { HeaderDecision, PolicyDecision } from './headers.js';
 export { rateLimitHeaders, retryAfterHeader } from './headers.js';
 export type { MemoryNonceStoreOptions, RedisNonceStoreOptions } from './nonce.js';
 export { memoryNonceStore, redisNonceStore } from './nonce.js';

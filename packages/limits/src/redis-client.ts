@@ -80,7 +80,11 @@ export function resolveRedisBackend(options: RedisBackendOptions, factory: strin
  * Runs one Redis operation and turns every failure, including no answer within
  * `timeoutMs`, into `StoreUnavailable`: callers fail closed.
  */
-export async function callRedis<T>(backend: ResolvedRedisBackend, what: string, operation: () => Promise<T>): Promise<T> {
+export async function callRedis<T>(
+  backend: ResolvedRedisBackend,
+  what: string,
+  operation: () => Promise<T>,
+): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const timeout = new Promise<never>((_, reject) => {
@@ -101,7 +105,12 @@ export async function callRedis<T>(backend: ResolvedRedisBackend, what: string, 
 /** A Lua script run with EVALSHA when the client offers it, falling back to EVAL once Redis forgets it. */
 export interface LuaScript {
   readonly source: string;
-  run(backend: ResolvedRedisBackend, what: string, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown>;
+  run(
+    backend: ResolvedRedisBackend,
+    what: string,
+    keys: readonly string[],
+    args: ReadonlyArray<string | number>,
+  ): Promise<unknown>;
 }
 
 export function luaScript(source: string): LuaScript {

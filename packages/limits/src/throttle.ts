@@ -1,11 +1,5 @@
 import type { FailureThrottle } from '@hmac-kit/core';
-import {
-  callRedis,
-  luaScript,
-  type RedisBackendOptions,
-  replyInteger,
-  resolveRedisBackend,
-} from './redis-client.js';
+import { callRedis, luaScript, type RedisBackendOptions, replyInteger, resolveRedisBackend } from './redis-client.js';
 import {
   requireClock,
   requireNonEmptyString,
@@ -112,7 +106,10 @@ export interface MemoryFailureThrottleOptions extends FailureThrottleOptions {
  */
 export function memoryFailureThrottle(options: MemoryFailureThrottleOptions = {}): FailureThrottle {
   const p = resolveThrottleOptions(options, 'memoryFailureThrottle');
-  const maxSubjects = requirePositiveInteger('memoryFailureThrottle: options.maxSubjects', options.maxSubjects ?? 100_000);
+  const maxSubjects = requirePositiveInteger(
+    'memoryFailureThrottle: options.maxSubjects',
+    options.maxSubjects ?? 100_000,
+  );
   const now = requireClock('memoryFailureThrottle: options.now', options.now ?? Date.now);
   const states = new Map<string, ThrottleState>();
 

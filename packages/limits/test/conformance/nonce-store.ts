@@ -1,0 +1,95 @@
+import { randomUUID } from 'node:crypto';
+import type { NonceStore } from '@hmac-kit/core';
+import { describe, expect, it } from 'vitest';
+import { sleep } from '../support/redis.js';
+
+/** How a backend under test is built. */
+export interface NonceStoreHarness {
+  create(): NonceStore | Promise<NonceStore>;
+  /** Another instance sharing the same state (e.g. a second Redis connection), when the backend is shared. */
+  createSecondInstance?(): NonceStore | Promise<NonceStore>;
+}
+
+const unique = (label: string) => `${label}-${randomUUID()}`;
+
+/** The behaviour every {@link NonceStore} must have. */
+export function describeNonceStoreConformance(name: string, harness: NonceStoreHarness): void {
+  describe(`NonceStore conformance: ${name}`, () => {
+    it('accepts a nonce once and refuses it again within the window', async () => {
+      const store = await harness.create();
+      const keyId = unique('key');
+      const nonce = unique('nonce');
+      expect(await store.checkAndStore(keyId, nonce, 60)).toBe(true);
+      expect(await store.checkAndStore(keyId, nonce, 60)).toBe(false);
+      expect(await store.checkAndStore(keyId, nonce, 60)).toBe(false);
+    });
+
+    it('scopes nonces to the key id', async () => {
+      const store = await harness.create();
+      const nonce = unique('nonce');
+      expect(await store.checkAndStore(unique('key-a'), nonce, 60)).toBe(true);
+      expect(await store.checkAndStore(unique('key-b'), nonce, 60)).toBe(true);
+    });
+
+    it('never confuses (key id, nonce) pairs that concatenate alike', async () => {
+      const store = await harness.create();
+      const base = unique('k');
+      expect(await store.checkAndStore(`${base}:a`, 'b', 60)).toBe(true);
+      expect(await store.checkAndStore(base, 'a:b', 60)).toBe(true);
+      expect(await store.checkAndStore(`${base}:a:b`, '', 60)).toBe(true);
+      expect(await store.checkAndStore(`${base}:a`, 'b', 60)).toBe(false);
+    });
+
+    it('forgets a nonce once its time to live has passed', async () => {
+      const store = await harness.create();
+      const keyId = unique('key');
+      const nonce = unique('nonce');
+      expect(await store.checkAndStore(keyId, nonce, 0.1)).toBe(true);
+      await sleep(300);
+      expect(await store.checkAndStore(keyId, nonce, 60)).toBe(true);
+      expect(await store.checkAndStore(keyId, nonce, 60)).toBe(false);
+    });
+
+    it('accepts exactly one of 50 concurrent uses of the same nonce', async () => {
+      const store = await harness.create();
+      const keyId = unique('key');
+      const nonce = unique('nonce');
+      const results = await Promise.all(Array.from({ length: 50 }, () => store.checkAndStore(keyId, nonce, 60)));
+      expect(results.filter((accepted) => accepted)).toHaveLength(1);
+    });
+
+    it('accepts many distinct concurrent nonces', async () => {
+      const store = await harness.create();
+      const keyId = unique('key');
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, index) => store.checkAndStore(keyId, `n-${index}`, 60)),
+      );
+      expect(results.every((accepted) => accepted)).toBe(true);
+    });
+
+    it('refuses malformed arguments with TypeError', async () => {
+      const store = await harness.create();
+      await expect(store.checkAndStore('key', 'nonce', 0)).rejects.toThrow(TypeError);
+      await expect(store.checkAndStore('key', 'nonce', Number.NaN)).rejects.toThrow(TypeError);
+      await expect(store.checkAndStore(42 as unknown as string, 'nonce', 60)).rejects.toThrow(TypeError);
+    });
+
+    if (harness.createSecondInstance) {
+      const createSecond = harness.createSecondInstance;
+      it('lets exactly one of two instances accept the same nonce', async () => {
+        const first = await harness.create();
+        const second = await createSecond();
+        const keyId = unique('key');
+        for (let round = 0; round < 20; round++) {
+          const nonce = unique(`nonce-${round}`);
+          const results = await Promise.all(
+            Array.from({ length: 10 }, (_, index) =>
+              (index % 2 === 0 ? first : second).checkAndStore(keyId, nonce, 60),
+            ),
+          );
+          expect(results.filter((accepted) => accepted)).toHaveLength(1);
+        }
+      });
+    }
+  });
+}

@@ -1,0 +1,90 @@
+import type { RateLimitDecision } from '@hmac-kit/core';
+import { memoryRateLimiter, rateLimitHeaders, retryAfterHeader } from '@hmac-kit/limits';
+import { describe, expect, it } from 'vitest';
+
+const decision = (overrides: Partial<RateLimitDecision> = {}): RateLimitDecision => ({
+  allowed: true,
+  limit: 100,
+  remaining: 42,
+  resetSeconds: 17,
+  windowSeconds: 60,
+  ...overrides,
+});
+
+describe('rateLimitHeaders (draft-ietf-httpapi-ratelimit-headers-11)', () => {
+  it('reports one decision under the "default" policy', () => {
+    expect(rateLimitHeaders(decision())).toEqual({
+      'RateLimit-Policy': '"default";q=100;w=60',
+      RateLimit: '"default";r=42;t=17',
+    });
+  });
+
+  it('adds Retry-After and reports the retry time as the effective window when refused', () => {
+    const headers = rateLimitHeaders({
+      ...decision({ allowed: false, remaining: 0, resetSeconds: 60 }),
+      retryAfterSeconds: 6,
+    });
+    expect(headers).toEqual({
+      'RateLimit-Policy': '"default";q=100;w=60',
+      RateLimit: '"default";r=0;t=6',
+      'Retry-After': '6',
+    });
+  });
+
+  it('falls back to resetSeconds for Retry-After when a decision has no retry time', () => {
+    expect(rateLimitHeaders(decision({ allowed: false, remaining: 0, resetSeconds: 9 }))['Retry-After']).toBe('9');
+  });
+
+  it('lists several policies in one field and retries after the longest refusal', () => {
+    const headers = rateLimitHeaders([
+      { policy: 'key', decision: decision({ limit: 10, windowSeconds: 1, remaining: 3, resetSeconds: 1 }) },
+      { policy: 'addr', decision: { ...decision({ allowed: false, remaining: 0 }), retryAfterSeconds: 30 } },
+      { policy: 'burst', decision: { ...decision({ allowed: false, remaining: 0 }), retryAfterSeconds: 2 } },
+    ]);
+    expect(headers).toEqual({
+      'RateLimit-Policy': '"key";q=10;w=1, "addr";q=100;w=60, "burst";q=100;w=60',
+      RateLimit: '"key";r=3;t=1, "addr";r=0;t=30, "burst";r=0;t=2',
+      'Retry-After': '30',
+    });
+  });
+
+  it('writes integers only: windows and times round up, windows are never 0', () => {
+    const headers = rateLimitHeaders(decision({ windowSeconds: 0.2, resetSeconds: 0.4, remaining: 2 }));
+    expect(headers).toEqual({ 'RateLimit-Policy': '"default";q=100;w=1', RateLimit: '"default";r=2;t=1' });
+  });
+
+  it('escapes policy names as Structured Field Strings and refuses non-printable ones', () => {
+    expect(rateLimitHeaders([{ policy: 'a"b\\c', decision: decision() }]).RateLimit).toBe('"a\\"b\\\\c";r=42;t=17');
+    expect(() => rateLimitHeaders([{ policy: 'line\nbreak', decision: decision() }])).toThrow(TypeError);
+  });
+
+  it('emits nothing for no decisions', () => {
+    expect(rateLimitHeaders([])).toEqual({});
+  });
+
+  it('matches what a limiter decided', async () => {
+    let now = 1_700_000_000_000;
+    const limiter = memoryRateLimiter({ now: () => now });
+    expect(rateLimitHeaders(await limiter.hit('k', 3, 30))).toEqual({
+      'RateLimit-Policy': '"default";q=3;w=30',
+      RateLimit: '"default";r=2;t=10',
+    });
+    await limiter.hit('k', 3, 30);
+    await limiter.hit('k', 3, 30);
+    now += 4_000;
+    expect(rateLimitHeaders(await limiter.hit('k', 3, 30))).toEqual({
+      'RateLimit-Policy': '"default";q=3;w=30',
+      RateLimit: '"default";r=0;t=6',
+      'Retry-After': '6',
+    });
+  });
+});
+
+describe('retryAfterHeader', () => {
+  it('rounds up to whole seconds, at least 1', () => {
+    expect(retryAfterHeader(0.25)).toBe('1');
+    expect(retryAfterHeader(17.2)).toBe('18');
+    expect(retryAfterHeader(300)).toBe('300');
+    expect(retryAfterHeader(0)).toBe('1');
+  });
+});

@@ -1,0 +1,135 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { recommendedRedisOptions } from '@hmac-kit/limits';
+import { Redis, type RedisOptions } from 'ioredis';
+import { describe, it } from 'vitest';
+
+/** Where the test Redis lives; `HMAC_KIT_TEST_REDIS_URL` overrides. */
+export const redisUrl = process.env.HMAC_KIT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A key prefix unique to this test run, so parallel runs never see each other's keys. */
+export const runPrefix = `hmac-kit-test:${randomUUID()}:`;
+
+/** One ioredis client with the options the server is told to use. */
+export function createClient(options: RedisOptions = {}): Redis {
+  return new Redis(redisUrl, { ...recommendedRedisOptions, ...options });
+}
+
+async function probeRedis(): Promise<string | undefined> {
+  const client = new Redis(redisUrl, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.ping();
+    return undefined;
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  } finally {
+    client.disconnect();
+  }
+}
+
+const probe = await probeRedis();
+
+/** Whether the Redis tests can run. */
+export const redisReachable = probe === undefined;
+
+/**
+ * `describe` for suites that need Redis: runs them when Redis answers; when it does not,
+ * fails under `CI=true` and elsewhere skips with a visible notice.
+ */
+export function describeWithRedis(name: string, body: () => void): void {
+  if (redisReachable) {
+    describe(name, body);
+    return;
+  }
+  if (process.env.CI === 'true') {
+    describe(name, () => {
+      it('needs Redis', () => {
+        throw new Error(`Redis at ${redisUrl} is unreachable (${probe}); CI requires it`);
+      });
+    });
+    return;
+  }
+  console.warn(`\n[hmac-kit] SKIPPING "${name}": Redis at ${redisUrl} is unreachable (${probe}).\n`);
+  describe.skip(name, body);
+}
+
+/** Deletes every key under `prefix` (SCAN, never KEYS). */
+export async function deleteKeys(client: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 500);
+    cursor = next;
+    if (keys.length > 0) await client.del(...keys);
+  } while (cursor !== '0');
+}
+
+/**
+ * A TCP proxy in front of Redis that a test can cut and heal, to watch a client lose
+ * Redis and get it back without touching the shared Redis server.
+ */
+export interface CuttableProxy {
+  port: number;
+  /** Drops every open connection and refuses new ones. */
+  cut(): void;
+  /** Accepts and forwards connections again. */
+  heal(): void;
+  close(): Promise<void>;
+}
+
+export async function startProxy(): Promise<CuttableProxy> {
+  const target = new URL(redisUrl);
+  const targetPort = Number(target.port || 6379);
+  const targetHost = target.hostname;
+  const sockets = new Set<Socket>();
+  let open = true;
+  const server: Server = createServer((downstream) => {
+    if (!open) {
+      downstream.destroy();
+      return;
+    }
+    const upstream = tcpConnect(targetPort, targetHost);
+    sockets.add(downstream);
+    sockets.add(upstream);
+    const drop = () => {
+      downstream.destroy();
+      upstream.destroy();
+      sockets.delete(downstream);
+      sockets.delete(upstream);
+    };
+    downstream.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    downstream.pipe(upstream);
+    upstream.pipe(downstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('proxy did not bind a TCP port');
+  return {
+    port: address.port,
+    cut() {
+      open = false;
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
+    },
+    heal() {
+      open = true;
+    },
+    close() {
+      open = false;
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
