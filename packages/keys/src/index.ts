@@ -23,8 +23,16 @@ export {
   parseMasterKeys,
   readMasterKeyFile,
 } from './master-keys.js';
+export { memoryKeyStore } from './memory-store.js';
 export type { ScryptParams } from './password.js';
 export { DEFAULT_SCRYPT_PARAMS, hashPassword, verifyPasswordHash } from './password.js';
+export type { MasterKeyRotationProgress, RotateMasterKeyOptions } from './rotate-master.js';
+export { rotateMasterKey } from './rotate-master.js';
+export type { SeedKeysOptions } from './seed.js';
+export { seedKeys } from './seed.js';
+export { createKeyService, verifyMasterKeyRing } from './service.js';
+export type { PgListenClient, PgPoolLike, PostgresKeyStoreOptions, SqliteKeyStoreOptions } from './sql-store.js';
+export { postgresKeyStore, sqliteKeyStore } from './sql-store.js';
 export type {
   ApiKey,
   AuditEntry,

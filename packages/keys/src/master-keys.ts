@@ -154,7 +154,10 @@ export async function readMasterKeyFile(path: string): Promise<MasterKeyRing> {
 
 /** A fresh master key id: UTC timestamp, e.g. `mk-20260122T180501Z-3f9a`. */
 export function newMasterKeyId(now: Date = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   return `mk-${stamp}-${randomBytes(2).toString('hex')}`;
 }
 
@@ -202,7 +205,8 @@ export async function loadOrCreateMasterKeyFile(path: string): Promise<{ ring: M
   try {
     await writeKeyFileAtomically(path, file, true);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException)?.code === 'EEXIST') return { ring: await readMasterKeyFile(path), created: false };
+    if ((error as NodeJS.ErrnoException)?.code === 'EEXIST')
+      return { ring: await readMasterKeyFile(path), created: false };
     throw error;
   }
   return { ring: await readMasterKeyFile(path), created: true };
@@ -219,7 +223,10 @@ export async function loadOrCreateMasterKeyFile(path: string): Promise<{ ring: M
  * await rotateMasterKey(store, ring);
  * ```
  */
-export async function addMasterKeyToFile(path: string, id: string = newMasterKeyId()): Promise<{ ring: MasterKeyRing; id: string }> {
+export async function addMasterKeyToFile(
+  path: string,
+  id: string = newMasterKeyId(),
+): Promise<{ ring: MasterKeyRing; id: string }> {
   let file: MasterKeyFile = { version: 1, keys: [] };
   try {
     const text = await readFile(path, 'utf8');
@@ -262,7 +269,8 @@ export async function loadMasterKeys(options: {
   if (options.env !== undefined && options.env.trim() !== '') {
     return { ring: parseMasterKeys(options.env), source: 'env', created: false };
   }
-  if (options.file) return { ring: await readMasterKeyFile(options.file), source: 'file', path: options.file, created: false };
+  if (options.file)
+    return { ring: await readMasterKeyFile(options.file), source: 'file', path: options.file, created: false };
   if (options.createIfMissing) {
     const { ring, created } = await loadOrCreateMasterKeyFile(options.createIfMissing);
     return { ring, source: created ? 'created' : 'file', path: options.createIfMissing, created };
@@ -331,7 +339,13 @@ export function encryptSecret(
  * ```
  */
 export function decryptSecret(ring: MasterKeyRing, keyId: string, masterKeyId: string, ciphertext: string): Uint8Array {
-  return unseal(ring, masterKeyId, associatedData('key-secret', masterKeyId, keyId), ciphertext, `secret of key ${keyId}`);
+  return unseal(
+    ring,
+    masterKeyId,
+    associatedData('key-secret', masterKeyId, keyId),
+    ciphertext,
+    `secret of key ${keyId}`,
+  );
 }
 
 const CHECK_PLAINTEXT = Buffer.from('hmac-kit master key check', 'utf8');
@@ -343,8 +357,17 @@ export function masterKeyCheck(ring: MasterKeyRing, masterKeyId: string): string
 
 /** Throws `MasterKeyMismatch` when `check` was made with different bytes for `masterKeyId`. */
 export function verifyMasterKeyCheck(ring: MasterKeyRing, masterKeyId: string, check: string): void {
-  const plain = unseal(ring, masterKeyId, associatedData('check', masterKeyId, ''), check, 'the master key check record');
+  const plain = unseal(
+    ring,
+    masterKeyId,
+    associatedData('check', masterKeyId, ''),
+    check,
+    'the master key check record',
+  );
   if (!CHECK_PLAINTEXT.equals(plain)) {
-    throw new MasterKeyMismatch(`master key "${masterKeyId}" does not match the one this database was set up with`, masterKeyId);
+    throw new MasterKeyMismatch(
+      `master key "${masterKeyId}" does not match the one this database was set up with`,
+      masterKeyId,
+    );
   }
 }

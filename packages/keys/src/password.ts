@@ -32,7 +32,8 @@ function derive(password: string, salt: Buffer, params: ScryptParams): Promise<B
 
 function checkParams(params: ScryptParams): void {
   const { N, r, p } = params;
-  if (!Number.isInteger(N) || N < 2 || (N & (N - 1)) !== 0 || N > 2 ** 20) throw new TypeError('scrypt N must be a power of two up to 2^20');
+  if (!Number.isInteger(N) || N < 2 || (N & (N - 1)) !== 0 || N > 2 ** 20)
+    throw new TypeError('scrypt N must be a power of two up to 2^20');
   if (!Number.isInteger(r) || r < 1 || r > 32) throw new TypeError('scrypt r must be 1-32');
   if (!Number.isInteger(p) || p < 1 || p > 16) throw new TypeError('scrypt p must be 1-16');
 }

@@ -234,12 +234,20 @@ export interface KeyStore {
   /** Number of keys per master key id (for `rotateMasterKey` and the startup check). */
   countKeysByMasterKey(): Promise<Record<string, number>>;
   /** Up to `limit` keys not encrypted under `masterKeyId`, ordered by key id, after `afterKeyId`. */
-  listKeysNotUnderMasterKey(masterKeyId: string, afterKeyId: string | null, limit: number): Promise<ReencryptCandidate[]>;
+  listKeysNotUnderMasterKey(
+    masterKeyId: string,
+    afterKeyId: string | null,
+    limit: number,
+  ): Promise<ReencryptCandidate[]>;
   /**
    * Compare-and-set of the ciphertext: only replaces when the row is still under
    * `expected.masterKeyId` with `expected.secretCiphertext`. Resolves whether it replaced.
    */
-  replaceSecretCiphertext(keyId: string, expected: ReencryptCandidate, next: { masterKeyId: string; secretCiphertext: string }): Promise<boolean>;
+  replaceSecretCiphertext(
+    keyId: string,
+    expected: ReencryptCandidate,
+    next: { masterKeyId: string; secretCiphertext: string },
+  ): Promise<boolean>;
   /** Verification record per master key id (an AES-GCM ciphertext of a constant) so a wrong key is detected at startup. */
   getMasterKeyCheck(masterKeyId: string): Promise<string | undefined>;
   /** Inserts the check if none exists for this id; resolves the stored one (which may be another writer's). */
@@ -259,6 +267,12 @@ export interface KeyStore {
   appendChange(keyIds: readonly string[], at: number): Promise<void>;
   /** Deletes change records older than `olderThan`. */
   pruneChanges(olderThan: number): Promise<number>;
+
+  /**
+   * Optional: inserts principals (skipping existing names) and keys in large batched
+   * transactions without the active-key limit. For imports and benchmark seeding only.
+   */
+  importRows?(principals: readonly PrincipalRow[], keys: readonly KeyRow[]): Promise<void>;
 
   /**
    * Optional: pushes changed key ids as they commit (PostgreSQL LISTEN/NOTIFY).

@@ -1,0 +1,248 @@
+/**
+ * In-memory KeyStore for tests and single-process demos. Same semantics as the SQL store
+ * (it runs the same conformance suite); all operations are synchronous underneath, so the
+ * active-key limit is trivially atomic.
+ */
+import {
+  KeyLimitExceeded,
+  KeyNotActive,
+  KeyNotFound,
+  PrincipalDisabled,
+  PrincipalExists,
+  PrincipalNotFound,
+} from './errors.js';
+import type {
+  AuditEntry,
+  AuditEvent,
+  AuditQuery,
+  InsertKeyOptions,
+  KeyChange,
+  KeyRow,
+  KeyStore,
+  MigrationSummary,
+  PrincipalRow,
+  ReencryptCandidate,
+  ResolvedKeyRow,
+} from './types.js';
+
+function isActive(row: KeyRow, now: number): boolean {
+  return row.revokedAt === null && (row.expiresAt === null || row.expiresAt > now);
+}
+
+function copyKey(row: KeyRow): KeyRow {
+  return { ...row, scopes: [...row.scopes], rateLimit: row.rateLimit ? { ...row.rateLimit } : null };
+}
+
+/** Clamps an audit query limit to 1..1000 (default 100). */
+export function auditLimit(limit: number | undefined): number {
+  if (limit === undefined) return 100;
+  if (!Number.isInteger(limit) || limit < 1) throw new TypeError('limit must be a positive integer');
+  return Math.min(limit, 1000);
+}
+
+/**
+ * A KeyStore kept in process memory (lost on exit).
+ *
+ * @example
+ * ```ts
+ * const service = await createKeyService({ store: memoryKeyStore(), masterKeys });
+ * ```
+ */
+export function memoryKeyStore(): KeyStore {
+  const principals = new Map<string, PrincipalRow>();
+  const keys = new Map<string, KeyRow>();
+  const audit: AuditEntry[] = [];
+  const changes: (KeyChange & { at: number })[] = [];
+  const checks = new Map<string, string>();
+  let auditSeq = 0;
+  let changeSeq = 0;
+
+  const addChanges = (keyIds: readonly string[], at: number) => {
+    for (const keyId of keyIds) changes.push({ seq: ++changeSeq, keyId, at });
+  };
+
+  const store: KeyStore = {
+    kind: 'memory',
+    async migrate(): Promise<MigrationSummary> {
+      return { applied: [] };
+    },
+    async close() {},
+
+    async insertPrincipal(row) {
+      if (principals.has(row.name)) throw new PrincipalExists(`principal "${row.name}" already exists`);
+      principals.set(row.name, { ...row });
+    },
+    async getPrincipal(name) {
+      const row = principals.get(name);
+      return row ? { ...row } : undefined;
+    },
+    async listPrincipals() {
+      return [...principals.values()]
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+        .map((row) => ({ ...row }));
+    },
+    async updatePrincipal(name, patch) {
+      const row = principals.get(name);
+      if (!row) return false;
+      if (patch.disabled !== undefined) row.disabled = patch.disabled;
+      if (patch.disabledAt !== undefined) row.disabledAt = patch.disabledAt;
+      if (patch.passwordHash !== undefined) row.passwordHash = patch.passwordHash;
+      if (patch.disabled !== undefined) {
+        addChanges(
+          [...keys.values()].filter((key) => key.principal === name).map((key) => key.keyId),
+          Date.now(),
+        );
+      }
+      return true;
+    },
+
+    async insertKey(row: KeyRow, options: InsertKeyOptions) {
+      const principal = principals.get(row.principal);
+      if (!principal) throw new PrincipalNotFound(`principal "${row.principal}" does not exist`);
+      if (principal.disabled) throw new PrincipalDisabled(`principal "${row.principal}" is disabled`);
+      if (keys.has(row.keyId)) throw new TypeError('duplicate key id');
+      const replaced = options.replaces ? keys.get(options.replaces.keyId) : undefined;
+      if (options.replaces) {
+        if (!replaced || replaced.principal !== row.principal)
+          throw new KeyNotFound(`key ${options.replaces.keyId} does not exist`);
+        if (!isActive(replaced, options.now)) throw new KeyNotActive(`key ${replaced.keyId} is revoked or expired`);
+      }
+      let active = 0;
+      for (const key of keys.values()) {
+        if (key.principal === row.principal && key !== replaced && isActive(key, options.now)) active++;
+      }
+      if (active >= options.maxActiveKeys) {
+        throw new KeyLimitExceeded(
+          `principal "${row.principal}" already has ${active} active keys`,
+          options.maxActiveKeys,
+        );
+      }
+      if (replaced && options.replaces) {
+        replaced.expiresAt = Math.min(replaced.expiresAt ?? Number.POSITIVE_INFINITY, options.replaces.expiresAt);
+      }
+      keys.set(row.keyId, copyKey(row));
+      addChanges(replaced ? [row.keyId, replaced.keyId] : [row.keyId], options.now);
+    },
+    async getKey(keyId) {
+      const row = keys.get(keyId);
+      return row ? copyKey(row) : undefined;
+    },
+    async resolveKey(keyId): Promise<ResolvedKeyRow | undefined> {
+      const row = keys.get(keyId);
+      if (!row) return undefined;
+      return { ...copyKey(row), principalDisabled: principals.get(row.principal)?.disabled ?? true };
+    },
+    async listKeys(filter = {}) {
+      return [...keys.values()]
+        .filter(
+          (row) =>
+            (filter.principal === undefined || row.principal === filter.principal) &&
+            (filter.includeRevoked || row.revokedAt === null),
+        )
+        .sort((a, b) => a.createdAt - b.createdAt || (a.keyId < b.keyId ? -1 : 1))
+        .map(copyKey);
+    },
+    async revokeKey(keyId, at, reason) {
+      const row = keys.get(keyId);
+      if (!row) return undefined;
+      if (row.revokedAt === null) {
+        row.revokedAt = at;
+        row.revokedReason = reason;
+      }
+      addChanges([keyId], at);
+      return copyKey(row);
+    },
+    async touchKey(keyId, at) {
+      const row = keys.get(keyId);
+      if (row && (row.lastUsedAt === null || row.lastUsedAt < at)) row.lastUsedAt = at;
+    },
+
+    async countKeysByMasterKey() {
+      const counts: Record<string, number> = {};
+      for (const row of keys.values()) counts[row.masterKeyId] = (counts[row.masterKeyId] ?? 0) + 1;
+      return counts;
+    },
+    async listKeysNotUnderMasterKey(masterKeyId, afterKeyId, limit): Promise<ReencryptCandidate[]> {
+      return [...keys.values()]
+        .filter((row) => row.masterKeyId !== masterKeyId && (afterKeyId === null || row.keyId > afterKeyId))
+        .sort((a, b) => (a.keyId < b.keyId ? -1 : 1))
+        .slice(0, limit)
+        .map((row) => ({ keyId: row.keyId, masterKeyId: row.masterKeyId, secretCiphertext: row.secretCiphertext }));
+    },
+    async replaceSecretCiphertext(keyId, expected, next) {
+      const row = keys.get(keyId);
+      if (!row || row.masterKeyId !== expected.masterKeyId || row.secretCiphertext !== expected.secretCiphertext)
+        return false;
+      row.masterKeyId = next.masterKeyId;
+      row.secretCiphertext = next.secretCiphertext;
+      return true;
+    },
+    async getMasterKeyCheck(masterKeyId) {
+      return checks.get(masterKeyId);
+    },
+    async putMasterKeyCheck(masterKeyId, check) {
+      if (!checks.has(masterKeyId)) checks.set(masterKeyId, check);
+      return checks.get(masterKeyId)!;
+    },
+
+    async appendAudit(events: readonly AuditEvent[]) {
+      for (const event of events) {
+        audit.push({
+          ...event,
+          at: new Date(event.at.getTime()),
+          detail: event.detail ? { ...event.detail } : undefined,
+          id: ++auditSeq,
+        });
+      }
+    },
+    async queryAudit(query: AuditQuery) {
+      const limit = auditLimit(query.limit);
+      const out: AuditEntry[] = [];
+      for (let i = audit.length - 1; i >= 0 && out.length < limit; i--) {
+        const entry = audit[i]!;
+        if (query.types && !query.types.includes(entry.type)) continue;
+        if (query.principal !== undefined && entry.principal !== query.principal) continue;
+        if (query.keyId !== undefined && entry.keyId !== query.keyId) continue;
+        if (query.since && entry.at.getTime() < query.since.getTime()) continue;
+        if (query.until && entry.at.getTime() >= query.until.getTime()) continue;
+        if (query.beforeId !== undefined && entry.id >= query.beforeId) continue;
+        out.push({ ...entry, at: new Date(entry.at.getTime()) });
+      }
+      return out;
+    },
+    async pruneAudit(olderThan) {
+      const before = audit.length;
+      const kept = audit.filter((entry) => entry.at.getTime() >= olderThan);
+      audit.splice(0, audit.length, ...kept);
+      return before - kept.length;
+    },
+
+    async importRows(principalRows, keyRows) {
+      for (const row of principalRows) if (!principals.has(row.name)) principals.set(row.name, { ...row });
+      for (const row of keyRows) {
+        if (!principals.has(row.principal)) throw new PrincipalNotFound(`principal "${row.principal}" does not exist`);
+        if (keys.has(row.keyId)) throw new TypeError('duplicate key id');
+      }
+      for (const row of keyRows) keys.set(row.keyId, copyKey(row));
+    },
+    async latestChange() {
+      return changeSeq;
+    },
+    async changesSince(seq, limit) {
+      return changes
+        .filter((change) => change.seq > seq)
+        .slice(0, limit)
+        .map(({ seq, keyId }) => ({ seq, keyId }));
+    },
+    async appendChange(keyIds, at) {
+      addChanges(keyIds, at);
+    },
+    async pruneChanges(olderThan) {
+      const before = changes.length;
+      const kept = changes.filter((change) => change.at >= olderThan);
+      changes.splice(0, changes.length, ...kept);
+      return before - kept.length;
+    },
+  };
+  return store;
+}

@@ -1,0 +1,105 @@
+/**
+ * Schema migrations as code objects (no files on disk), run by Kysely's Migrator.
+ * Column types are chosen to mean the same thing on SQLite and PostgreSQL: times are
+ * epoch milliseconds in `bigint`, booleans are 0/1 integers, lists/objects are JSON text.
+ */
+import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import type { MigrationSummary } from './types.js';
+
+export type SqlFlavor = 'sqlite' | 'postgres';
+
+/** Names of tables this package owns (all prefixed so they can share a database). */
+export const MIGRATION_TABLE = 'hk_migration';
+export const MIGRATION_LOCK_TABLE = 'hk_migration_lock';
+
+// biome-ignore lint/suspicious/noExplicitAny: migrations run before the typed schema exists.
+type AnyDb = Kysely<any>;
+
+function migrations(flavor: SqlFlavor): Record<string, Migration> {
+  return {
+    '0001_initial': {
+      async up(db: AnyDb) {
+        await db.schema
+          .createTable('hk_principal')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('password_hash', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('disabled_at', 'bigint')
+          .execute();
+        await db.schema
+          .createTable('hk_key')
+          .addColumn('key_id', 'text', (c) => c.primaryKey())
+          .addColumn('principal', 'text', (c) => c.notNull().references('hk_principal.name'))
+          .addColumn('algorithm', 'text', (c) => c.notNull())
+          .addColumn('scopes', 'text', (c) => c.notNull())
+          .addColumn('label', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint')
+          .addColumn('last_used_at', 'bigint')
+          .addColumn('revoked_at', 'bigint')
+          .addColumn('revoked_reason', 'text')
+          .addColumn('rate_limit', 'integer')
+          .addColumn('rate_window_seconds', 'integer')
+          .addColumn('rotated_from', 'text')
+          .addColumn('master_key_id', 'text', (c) => c.notNull())
+          .addColumn('secret_ciphertext', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('hk_key_principal_idx').on('hk_key').columns(['principal', 'created_at']).execute();
+        await db.schema
+          .createIndex('hk_key_master_key_idx')
+          .on('hk_key')
+          .columns(['master_key_id', 'key_id'])
+          .execute();
+        await db.schema
+          .createTable('hk_master_key_check')
+          .addColumn('master_key_id', 'text', (c) => c.primaryKey())
+          .addColumn('check_value', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        const serial = (table: string, column: string) =>
+          flavor === 'postgres'
+            ? db.schema.createTable(table).addColumn(column, 'bigserial', (c) => c.primaryKey())
+            : db.schema.createTable(table).addColumn(column, 'integer', (c) => c.primaryKey().autoIncrement());
+        await serial('hk_audit', 'id')
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('principal', 'text')
+          .addColumn('key_id', 'text')
+          .addColumn('actor', 'text')
+          .addColumn('source', 'text')
+          .addColumn('code', 'text')
+          .addColumn('detail', 'text')
+          .execute();
+        await db.schema.createIndex('hk_audit_at_idx').on('hk_audit').column('at').execute();
+        await db.schema.createIndex('hk_audit_key_idx').on('hk_audit').columns(['key_id', 'id']).execute();
+        await db.schema.createIndex('hk_audit_principal_idx').on('hk_audit').columns(['principal', 'id']).execute();
+        await serial('hk_key_change', 'seq')
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('hk_key_change_at_idx').on('hk_key_change').column('at').execute();
+      },
+      async down(db: AnyDb) {
+        for (const table of ['hk_key_change', 'hk_audit', 'hk_master_key_check', 'hk_key', 'hk_principal']) {
+          await db.schema.dropTable(table).ifExists().execute();
+        }
+      },
+    },
+  };
+}
+
+/** Applies every pending migration; throws the migration error when one fails. */
+export async function runMigrations(db: AnyDb, flavor: SqlFlavor): Promise<MigrationSummary> {
+  const provider: MigrationProvider = { getMigrations: async () => migrations(flavor) };
+  const migrator = new Migrator({
+    db,
+    provider,
+    migrationTableName: MIGRATION_TABLE,
+    migrationLockTableName: MIGRATION_LOCK_TABLE,
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error;
+  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}

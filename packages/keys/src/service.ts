@@ -1,0 +1,606 @@
+/**
+ * The key service: business rules over a KeyStore, encryption of secrets, password
+ * logins, the audit trail, and the cached `KeyResolver` the verifier calls per request.
+ *
+ * Cache coherence: every change that must take effect elsewhere (revocation, rotation,
+ * disabled principal, new key) appends a row to the store's change feed. Each instance
+ * polls the feed (and, on PostgreSQL, is woken by LISTEN/NOTIFY; an optional bus such as
+ * Redis pub/sub can be added) and drops the named entries. If the feed cannot be read
+ * for `maxStalenessMs`, cached entries are no longer trusted and lookups go to the store,
+ * so an unreachable store fails closed instead of serving possibly-revoked keys.
+ */
+import { performance } from 'node:perf_hooks';
+import type { HashAlgorithm, KeyResolver, VerificationKey } from '@hmac-kit/core';
+import { LruCache } from './cache.js';
+import { KeyNotActive, KeyNotFound, MasterKeyUnknown, PrincipalNotFound } from './errors.js';
+import { formatSecret, generateKeyId, generateSecretBytes, isKeyId } from './ids.js';
+import {
+  decryptSecret,
+  encryptSecret,
+  type MasterKeyRing,
+  masterKeyCheck,
+  verifyMasterKeyCheck,
+} from './master-keys.js';
+import { DEFAULT_SCRYPT_PARAMS, hashPassword, type ScryptParams, verifyPasswordHash } from './password.js';
+import type {
+  ApiKey,
+  AuditEvent,
+  CreateKeyInput,
+  CreatePrincipalInput,
+  IssuedKey,
+  KeyRateLimit,
+  KeyRow,
+  KeyService,
+  KeyServiceOptions,
+  KeyStore,
+  Principal,
+  PrincipalRow,
+  RotateKeyOptions,
+} from './types.js';
+
+const ALGORITHMS: readonly HashAlgorithm[] = ['sha256', 'sha384', 'sha512'];
+const PRINCIPAL_NAME = /^[A-Za-z0-9._@-]{1,128}$/;
+const SCOPE = /^[\x21-\x7e]{1,128}$/;
+const CHANGE_BATCH = 1000;
+const CHANGE_RETENTION_MS = 60 * 60 * 1000;
+
+function positiveInteger(value: unknown, name: string, allowZero = false): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
+    throw new TypeError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer`);
+  }
+  return value;
+}
+
+function checkRateLimit(rateLimit: KeyRateLimit | undefined): KeyRateLimit | null {
+  if (rateLimit === undefined || rateLimit === null) return null;
+  return {
+    limit: positiveInteger(rateLimit.limit, 'rateLimit.limit'),
+    windowSeconds: positiveInteger(rateLimit.windowSeconds, 'rateLimit.windowSeconds'),
+  };
+}
+
+function checkScopes(scopes: readonly string[] | undefined): string[] {
+  if (scopes === undefined) return [];
+  if (!Array.isArray(scopes)) throw new TypeError('scopes must be an array of strings');
+  for (const scope of scopes) {
+    if (typeof scope !== 'string' || !SCOPE.test(scope))
+      throw new TypeError('each scope is 1-128 printable ASCII characters without spaces');
+  }
+  return [...new Set(scopes)];
+}
+
+function toPrincipal(row: PrincipalRow): Principal {
+  const principal: Principal = {
+    name: row.name,
+    kind: row.kind,
+    disabled: row.disabled,
+    hasPassword: row.passwordHash !== null,
+    createdAt: new Date(row.createdAt),
+  };
+  if (row.disabledAt !== null) principal.disabledAt = new Date(row.disabledAt);
+  return principal;
+}
+
+function toApiKey(row: KeyRow, now: number): ApiKey {
+  const key: ApiKey = {
+    keyId: row.keyId,
+    principal: row.principal,
+    algorithm: row.algorithm,
+    scopes: [...row.scopes],
+    createdAt: new Date(row.createdAt),
+    status: row.revokedAt !== null ? 'revoked' : row.expiresAt !== null && row.expiresAt <= now ? 'expired' : 'active',
+  };
+  if (row.label !== null) key.label = row.label;
+  if (row.expiresAt !== null) key.expiresAt = new Date(row.expiresAt);
+  if (row.lastUsedAt !== null) key.lastUsedAt = new Date(row.lastUsedAt);
+  if (row.revokedAt !== null) key.revokedAt = new Date(row.revokedAt);
+  if (row.revokedReason !== null) key.revokedReason = row.revokedReason;
+  if (row.rateLimit !== null) key.rateLimit = { ...row.rateLimit };
+  if (row.rotatedFrom !== null) key.rotatedFrom = row.rotatedFrom;
+  return key;
+}
+
+/**
+ * Checks the ring against the store: each master key id that has a verification record
+ * must decrypt it (else `MasterKeyMismatch`), ids without one get one, and no stored
+ * secret may use an id missing from the ring (else `MasterKeyUnknown`).
+ *
+ * @example
+ * ```ts
+ * await verifyMasterKeyRing(store, ring); // throws MasterKeyMismatch for a wrong key
+ * ```
+ */
+export async function verifyMasterKeyRing(
+  store: KeyStore,
+  ring: MasterKeyRing,
+  now: number = Date.now(),
+): Promise<void> {
+  for (const id of ring.ids) {
+    const existing =
+      (await store.getMasterKeyCheck(id)) ?? (await store.putMasterKeyCheck(id, masterKeyCheck(ring, id), now));
+    verifyMasterKeyCheck(ring, id, existing);
+  }
+  const counts = await store.countKeysByMasterKey();
+  for (const [id, count] of Object.entries(counts)) {
+    if (count > 0 && !ring.has(id)) {
+      throw new MasterKeyUnknown(
+        `${count} stored secret(s) are encrypted under master key "${id}", which is not in the configured key ring`,
+        id,
+      );
+    }
+  }
+}
+
+interface CachedKey {
+  key: VerificationKey;
+  expiresAt: number | null;
+  touchedAt: number;
+}
+
+/**
+ * Opens the key service: applies migrations, checks the master key ring against the
+ * database, and starts following the change feed so caches stay coherent.
+ *
+ * @example
+ * ```ts
+ * const service = await createKeyService({ store: sqliteKeyStore({ database }), masterKeys: ring });
+ * const { key, secret } = await service.createKey({ principal: 'billing', scopes: ['invoices:read'] });
+ * await verifyRequest(request, { keys: service.resolver });
+ * ```
+ */
+export async function createKeyService(options: KeyServiceOptions): Promise<KeyService> {
+  const { store, masterKeys } = options ?? ({} as KeyServiceOptions);
+  if (!store || typeof store.resolveKey !== 'function')
+    throw new TypeError('createKeyService: store must be a KeyStore');
+  if (!masterKeys || typeof masterKeys.currentId !== 'string')
+    throw new TypeError('createKeyService: masterKeys must be a MasterKeyRing');
+  const maxActiveKeys = positiveInteger(options.maxActiveKeysPerPrincipal ?? 10, 'maxActiveKeysPerPrincipal');
+  const cacheMax = positiveInteger(options.cache?.maxEntries ?? 10_000, 'cache.maxEntries', true);
+  const cacheTtlMs = positiveInteger(options.cache?.ttlMs ?? 60_000, 'cache.ttlMs', true);
+  const negativeMax = positiveInteger(options.cache?.maxNegativeEntries ?? 10_000, 'cache.maxNegativeEntries', true);
+  const negativeTtlMs = positiveInteger(options.cache?.negativeTtlMs ?? 2_000, 'cache.negativeTtlMs', true);
+  const pushCapable = typeof store.watchChanges === 'function';
+  const pollIntervalMs = positiveInteger(options.pollIntervalMs ?? (pushCapable ? 2_000 : 500), 'pollIntervalMs');
+  const maxStalenessMs = positiveInteger(
+    options.maxStalenessMs ?? Math.max(5_000, pollIntervalMs * 3),
+    'maxStalenessMs',
+  );
+  const lastUsedIntervalMs = positiveInteger(options.lastUsedIntervalMs ?? 60_000, 'lastUsedIntervalMs', true);
+  const clock = options.clock ?? Date.now;
+  if (typeof clock !== 'function') throw new TypeError('createKeyService: clock must be a function');
+  const scrypt: ScryptParams = { ...DEFAULT_SCRYPT_PARAMS, ...options.passwordHashing };
+  const bus = options.invalidationBus;
+  if (bus && (typeof bus.publish !== 'function' || typeof bus.subscribe !== 'function')) {
+    throw new TypeError('createKeyService: invalidationBus needs publish() and subscribe()');
+  }
+
+  if (options.migrate !== false) await store.migrate();
+  if (options.checkMasterKeys !== false) await verifyMasterKeyRing(store, masterKeys, clock());
+
+  // Operational timers use a monotonic clock; key expiry uses the (injectable) business clock.
+  const monotonic = () => performance.now();
+  const positive = new LruCache<CachedKey>(cacheMax, cacheTtlMs, monotonic);
+  const negative = new LruCache<true>(negativeMax, negativeTtlMs, monotonic);
+  const inflight = new Map<string, Promise<CachedKey | undefined>>();
+  let epoch = 0;
+  let cursor = await store.latestChange();
+  let lastSync = monotonic();
+  let closed = false;
+
+  const dropLocal = (keyId: string) => {
+    epoch++;
+    positive.delete(keyId);
+    negative.delete(keyId);
+  };
+  const publish = async (keyIds: readonly string[]) => {
+    for (const keyId of keyIds) dropLocal(keyId);
+    if (bus) {
+      for (const keyId of keyIds) {
+        try {
+          await bus.publish(keyId);
+        } catch {
+          // The change feed still carries it; the bus is only a faster path.
+        }
+      }
+    }
+  };
+
+  let polling: Promise<void> | undefined;
+  let lastChangePrune = monotonic();
+  const poll = (): Promise<void> => {
+    polling ??= (async () => {
+      try {
+        for (;;) {
+          const changes = await store.changesSince(cursor, CHANGE_BATCH);
+          for (const change of changes) {
+            dropLocal(change.keyId);
+            cursor = change.seq;
+          }
+          if (changes.length < CHANGE_BATCH) break;
+        }
+        lastSync = monotonic();
+        if (monotonic() - lastChangePrune > 10 * 60 * 1000) {
+          lastChangePrune = monotonic();
+          await store.pruneChanges(clock() - CHANGE_RETENTION_MS).catch(() => undefined);
+        }
+      } catch {
+        // Unreachable store: lastSync ages, and after maxStalenessMs the cache is bypassed.
+      } finally {
+        polling = undefined;
+      }
+    })();
+    return polling;
+  };
+  const timer = setInterval(() => void poll(), pollIntervalMs);
+  timer.unref?.();
+
+  let unwatch: (() => Promise<void>) | undefined;
+  if (store.watchChanges) {
+    unwatch = await store.watchChanges(
+      (keyId) => dropLocal(keyId),
+      (healthy) => {
+        // After a reconnect, notifications sent while disconnected are lost: catch up from the feed.
+        if (healthy) void poll();
+      },
+    );
+  }
+  let unsubscribe: (() => void) | undefined;
+  if (bus) unsubscribe = await bus.subscribe((keyId) => dropLocal(keyId));
+
+  const audit = (event: AuditEvent) => store.appendAudit([event]);
+
+  const touch = (entry: CachedKey, now: number) => {
+    if (now - entry.touchedAt < lastUsedIntervalMs) return;
+    entry.touchedAt = now;
+    store.touchKey(entry.key.keyId, now).catch(() => undefined);
+  };
+
+  const load = (keyId: string): Promise<CachedKey | undefined> => {
+    let pending = inflight.get(keyId);
+    if (pending) return pending;
+    const startedAt = epoch;
+    pending = (async () => {
+      try {
+        const row = await store.resolveKey(keyId);
+        const now = clock();
+        if (
+          !row ||
+          row.revokedAt !== null ||
+          row.principalDisabled ||
+          (row.expiresAt !== null && row.expiresAt <= now)
+        ) {
+          if (epoch === startedAt) negative.set(keyId, true);
+          return undefined;
+        }
+        const secret = decryptSecret(masterKeys, row.keyId, row.masterKeyId, row.secretCiphertext);
+        const key: VerificationKey = {
+          keyId: row.keyId,
+          secret,
+          algorithm: row.algorithm,
+          principal: row.principal,
+          scopes: Object.freeze([...row.scopes]),
+        };
+        if (row.rateLimit) key.rateLimit = Object.freeze({ ...row.rateLimit });
+        const entry: CachedKey = { key: Object.freeze(key), expiresAt: row.expiresAt, touchedAt: row.lastUsedAt ?? 0 };
+        // An invalidation that arrived while we were reading may concern this very row.
+        if (epoch === startedAt) positive.set(keyId, entry);
+        return entry;
+      } finally {
+        inflight.delete(keyId);
+      }
+    })();
+    inflight.set(keyId, pending);
+    return pending;
+  };
+
+  const resolver: KeyResolver = async function resolveKey(keyId: string): Promise<VerificationKey | undefined> {
+    if (closed) throw new TypeError('key service is closed');
+    if (typeof keyId !== 'string' || !isKeyId(keyId)) return undefined;
+    const now = clock();
+    const fresh = monotonic() - lastSync <= maxStalenessMs;
+    if (fresh) {
+      const cached = positive.get(keyId);
+      if (cached) {
+        if (cached.expiresAt !== null && cached.expiresAt <= now) return undefined;
+        touch(cached, now);
+        return cached.key;
+      }
+      if (negative.get(keyId)) return undefined;
+    }
+    const entry = await load(keyId);
+    if (!entry) return undefined;
+    touch(entry, now);
+    return entry.key;
+  };
+
+  const principalOrThrow = async (name: string): Promise<PrincipalRow> => {
+    const row = typeof name === 'string' ? await store.getPrincipal(name) : undefined;
+    if (!row) throw new PrincipalNotFound(`principal "${String(name)}" does not exist`);
+    return row;
+  };
+
+  const keyIdsOf = async (principal: string) =>
+    (await store.listKeys({ principal, includeRevoked: true })).map((row) => row.keyId);
+
+  const service: KeyService = {
+    store,
+    resolver,
+
+    async createPrincipal(input: CreatePrincipalInput) {
+      if (typeof input?.name !== 'string' || !PRINCIPAL_NAME.test(input.name)) {
+        throw new TypeError('principal name must be 1-128 characters of [A-Za-z0-9._@-]');
+      }
+      if (input.kind !== 'user' && input.kind !== 'service')
+        throw new TypeError("principal kind must be 'user' or 'service'");
+      const row: PrincipalRow = {
+        name: input.name,
+        kind: input.kind,
+        disabled: false,
+        passwordHash: input.password === undefined ? null : await hashPassword(input.password, scrypt),
+        createdAt: clock(),
+        disabledAt: null,
+      };
+      await store.insertPrincipal(row);
+      await audit({
+        type: 'principal.created',
+        at: new Date(row.createdAt),
+        principal: row.name,
+        ...(input.actor ? { actor: input.actor } : {}),
+        detail: { kind: row.kind },
+      });
+      return toPrincipal(row);
+    },
+    async getPrincipal(name) {
+      const row = await store.getPrincipal(name);
+      return row ? toPrincipal(row) : undefined;
+    },
+    async listPrincipals() {
+      return (await store.listPrincipals()).map(toPrincipal);
+    },
+    async disablePrincipal(name, opts = {}) {
+      await principalOrThrow(name);
+      const now = clock();
+      if (!(await store.updatePrincipal(name, { disabled: true, disabledAt: now })))
+        throw new PrincipalNotFound(`principal "${name}" does not exist`);
+      await publish(await keyIdsOf(name));
+      await audit({
+        type: 'principal.disabled',
+        at: new Date(now),
+        principal: name,
+        ...(opts.actor ? { actor: opts.actor } : {}),
+      });
+      return toPrincipal(await principalOrThrow(name));
+    },
+    async enablePrincipal(name, opts = {}) {
+      await principalOrThrow(name);
+      const now = clock();
+      if (!(await store.updatePrincipal(name, { disabled: false, disabledAt: null })))
+        throw new PrincipalNotFound(`principal "${name}" does not exist`);
+      await publish(await keyIdsOf(name));
+      await audit({
+        type: 'principal.enabled',
+        at: new Date(now),
+        principal: name,
+        ...(opts.actor ? { actor: opts.actor } : {}),
+      });
+      return toPrincipal(await principalOrThrow(name));
+    },
+    async setPassword(name, password, opts = {}) {
+      const passwordHash = password === null ? null : await hashPassword(password, scrypt);
+      if (!(await store.updatePrincipal(name, { passwordHash })))
+        throw new PrincipalNotFound(`principal "${name}" does not exist`);
+      await audit({
+        type: 'principal.password_set',
+        at: new Date(clock()),
+        principal: name,
+        ...(opts.actor ? { actor: opts.actor } : {}),
+        detail: { cleared: password === null },
+      });
+    },
+    async verifyPassword(name, password, opts = {}) {
+      const row = typeof name === 'string' && PRINCIPAL_NAME.test(name) ? await store.getPrincipal(name) : undefined;
+      // Always run scrypt (on a dummy hash when needed) so timing does not reveal whether the name exists.
+      const matches = await verifyPasswordHash(row?.passwordHash, password, scrypt);
+      const ok = matches && row !== undefined && !row.disabled;
+      await audit({
+        type: ok ? 'login.succeeded' : 'login.failed',
+        at: new Date(clock()),
+        // A typo'd user name may be a password pasted into the wrong field: only existing names are recorded.
+        ...(row ? { principal: row.name } : { detail: { unknownPrincipal: true } }),
+        ...(opts.source ? { source: opts.source } : {}),
+        ...(ok ? {} : { code: row?.disabled ? 'ERR_PRINCIPAL_DISABLED' : 'ERR_LOGIN_FAILED' }),
+      });
+      return ok && row ? toPrincipal(row) : undefined;
+    },
+
+    async createKey(input: CreateKeyInput): Promise<IssuedKey> {
+      if (typeof input?.principal !== 'string' || input.principal === '')
+        throw new TypeError('createKey: principal is required');
+      const algorithm = input.algorithm ?? 'sha256';
+      if (!ALGORITHMS.includes(algorithm)) throw new TypeError('algorithm must be sha256, sha384 or sha512');
+      const scopes = checkScopes(input.scopes);
+      const rateLimit = checkRateLimit(input.rateLimit);
+      if (input.label !== undefined && (typeof input.label !== 'string' || input.label.length > 200)) {
+        throw new TypeError('label must be a string of at most 200 characters');
+      }
+      const now = clock();
+      let expiresAt: number | null = null;
+      if (input.expiresAt !== undefined && input.expiresInSeconds !== undefined)
+        throw new TypeError('give expiresAt or expiresInSeconds, not both');
+      if (input.expiresAt !== undefined) {
+        if (!(input.expiresAt instanceof Date) || Number.isNaN(input.expiresAt.getTime()))
+          throw new TypeError('expiresAt must be a valid Date');
+        expiresAt = input.expiresAt.getTime();
+        if (expiresAt <= now) throw new TypeError('expiresAt must be in the future');
+      }
+      if (input.expiresInSeconds !== undefined)
+        expiresAt = now + positiveInteger(input.expiresInSeconds, 'expiresInSeconds') * 1000;
+      return issue({
+        principal: input.principal,
+        algorithm,
+        scopes,
+        label: input.label ?? null,
+        expiresAt,
+        rateLimit,
+        rotatedFrom: null,
+        now,
+        actor: input.actor,
+      });
+    },
+    async getKey(keyId) {
+      const row = await store.getKey(keyId);
+      return row ? toApiKey(row, clock()) : undefined;
+    },
+    async listKeys(filter = {}) {
+      const now = clock();
+      return (await store.listKeys(filter)).map((row) => toApiKey(row, now));
+    },
+    async revokeKey(keyId, opts = {}) {
+      if (opts.reason !== undefined && (typeof opts.reason !== 'string' || opts.reason.length > 500)) {
+        throw new TypeError('reason must be a string of at most 500 characters');
+      }
+      const now = clock();
+      const row = await store.revokeKey(keyId, now, opts.reason ?? null);
+      if (!row) throw new KeyNotFound(`key ${keyId} does not exist`);
+      await publish([keyId]);
+      if (row.revokedAt === now) {
+        await audit({
+          type: 'key.revoked',
+          at: new Date(now),
+          principal: row.principal,
+          keyId,
+          ...(opts.actor ? { actor: opts.actor } : {}),
+          ...(opts.reason ? { detail: { reason: opts.reason } } : {}),
+        });
+      }
+      return toApiKey(row, now);
+    },
+    async rotateKey(keyId, opts: RotateKeyOptions = {}) {
+      const overlapSeconds = positiveInteger(opts.overlapSeconds ?? 0, 'overlapSeconds', true);
+      if (opts.label !== undefined && (typeof opts.label !== 'string' || opts.label.length > 200)) {
+        throw new TypeError('label must be a string of at most 200 characters');
+      }
+      const old = await store.getKey(keyId);
+      if (!old) throw new KeyNotFound(`key ${keyId} does not exist`);
+      const now = clock();
+      if (old.revokedAt !== null || (old.expiresAt !== null && old.expiresAt <= now)) {
+        throw new KeyNotActive(`key ${keyId} is revoked or expired`);
+      }
+      // The new key keeps the old one's lifetime policy (e.g. 90-day keys stay 90-day keys).
+      const lifetime = old.expiresAt === null ? null : Math.max(old.expiresAt - old.createdAt, 1000);
+      const issued = await issue({
+        principal: old.principal,
+        algorithm: old.algorithm,
+        scopes: old.scopes,
+        label: opts.label ?? old.label,
+        expiresAt: lifetime === null ? null : now + lifetime,
+        rateLimit: old.rateLimit,
+        rotatedFrom: old.keyId,
+        now,
+        actor: opts.actor,
+        replaces: { keyId: old.keyId, expiresAt: now + overlapSeconds * 1000 },
+      });
+      await audit({
+        type: 'key.rotated',
+        at: new Date(now),
+        principal: old.principal,
+        keyId: old.keyId,
+        ...(opts.actor ? { actor: opts.actor } : {}),
+        detail: { rotatedTo: issued.key.keyId, overlapSeconds },
+      });
+      const previous = await store.getKey(old.keyId);
+      return { ...issued, previous: toApiKey(previous ?? old, now) };
+    },
+
+    async recordAuthFailure(failure) {
+      if (typeof failure?.code !== 'string') throw new TypeError('recordAuthFailure: code is required');
+      await audit({
+        type: 'auth.failed',
+        at: failure.at ?? new Date(clock()),
+        code: failure.code.slice(0, 64),
+        // Only key ids of the issued shape: anything else may be attacker-chosen junk (or a pasted secret).
+        ...(failure.keyId !== undefined && isKeyId(failure.keyId) ? { keyId: failure.keyId } : {}),
+        ...(failure.source ? { source: failure.source.slice(0, 128) } : {}),
+      });
+    },
+    queryAudit(query = {}) {
+      return store.queryAudit(query);
+    },
+    async pruneAudit(olderThan) {
+      if (!(olderThan instanceof Date) || Number.isNaN(olderThan.getTime()))
+        throw new TypeError('olderThan must be a valid Date');
+      const removed = await store.pruneAudit(olderThan.getTime());
+      await store.pruneChanges(Math.min(olderThan.getTime(), clock() - CHANGE_RETENTION_MS));
+      return removed;
+    },
+
+    async invalidate(keyId) {
+      await publish([keyId]);
+    },
+    migrate() {
+      return store.migrate();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(timer);
+      await unwatch?.();
+      unsubscribe?.();
+      positive.clear();
+      negative.clear();
+    },
+  };
+
+  async function issue(spec: {
+    principal: string;
+    algorithm: HashAlgorithm;
+    scopes: readonly string[];
+    label: string | null;
+    expiresAt: number | null;
+    rateLimit: KeyRateLimit | null;
+    rotatedFrom: string | null;
+    now: number;
+    actor: string | undefined;
+    replaces?: { keyId: string; expiresAt: number };
+  }): Promise<IssuedKey> {
+    const keyId = generateKeyId();
+    const secret = generateSecretBytes();
+    const { masterKeyId, ciphertext } = encryptSecret(masterKeys, keyId, secret);
+    const row: KeyRow = {
+      keyId,
+      principal: spec.principal,
+      algorithm: spec.algorithm,
+      scopes: [...spec.scopes],
+      label: spec.label,
+      createdAt: spec.now,
+      expiresAt: spec.expiresAt,
+      lastUsedAt: null,
+      revokedAt: null,
+      revokedReason: null,
+      rateLimit: spec.rateLimit ? { ...spec.rateLimit } : null,
+      rotatedFrom: spec.rotatedFrom,
+      masterKeyId,
+      secretCiphertext: ciphertext,
+    };
+    await store.insertKey(row, { maxActiveKeys, now: spec.now, ...(spec.replaces ? { replaces: spec.replaces } : {}) });
+    const printable = formatSecret(secret);
+    secret.fill(0);
+    await publish(spec.replaces ? [keyId, spec.replaces.keyId] : [keyId]);
+    await audit({
+      type: 'key.created',
+      at: new Date(spec.now),
+      principal: spec.principal,
+      keyId,
+      ...(spec.actor ? { actor: spec.actor } : {}),
+      detail: {
+        algorithm: spec.algorithm,
+        scopes: spec.scopes.join(' '),
+        ...(spec.expiresAt !== null ? { expiresAt: new Date(spec.expiresAt).toISOString() } : {}),
+        ...(spec.rotatedFrom ? { rotatedFrom: spec.rotatedFrom } : {}),
+      },
+    });
+    return { key: toApiKey(row, spec.now), secret: printable };
+  }
+
+  return service;
+}
