@@ -1,1 +1,174 @@
-export const PACKAGE_NAME = '@hmac-kit/express';
+import type { IncomingMessage } from 'node:http';
+import { toProblem } from '@hmac-kit/core';
+import type { Authenticator, AuthenticatorOptions, HmacIdentity, ProblemResponse } from '@hmac-kit/middleware';
+import { createAuthenticator, problemHeaders, recordBody, validateScopes } from '@hmac-kit/middleware';
+import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** Who signed the request; set by `hmacAuth()` once the signature and body verified. */
+      hmac?: HmacIdentity;
+      /** The exact body bytes that were verified (set by `hmacAuth()` or `captureRawBody`). */
+      rawBody?: Buffer;
+    }
+  }
+}
+
+/** Options of {@link hmacAuth}: the authenticator's, plus how to rebuild the URL the client addressed. */
+export interface HmacAuthOptions extends AuthenticatorOptions {
+  /**
+   * Origin the clients address (`https://api.example.com`), a string or a function of the
+   * request. Default: `req.protocol` (honours `trust proxy`) and the `Host` header.
+   */
+  origin?: string | ((req: Request) => string);
+}
+
+const kAuthenticator = Symbol('hmac-kit.authenticator');
+const kBodyDecoded = Symbol('hmac-kit.body-decoded');
+
+type Marked = Request & { [kAuthenticator]?: Authenticator; [kBodyDecoded]?: boolean };
+
+/**
+ * `verify` callback for Express's body parsers (`express.json`, `express.raw`, `express.text`,
+ * `express.urlencoded`): keeps the raw bytes the parser read so that `hmacAuth()`, installed
+ * after the parser, hashes exactly what the client sent. Bodies the parser decompressed are
+ * not kept (their signed digest covers the compressed bytes), and `hmacAuth()` refuses them.
+ *
+ * @example
+ * ```ts
+ * app.use(express.json({ verify: captureRawBody }));
+ * app.use(hmacAuth({ keys }));
+ * ```
+ */
+export function captureRawBody(req: IncomingMessage, _res: unknown, buffer: Buffer): void {
+  const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+  if (encoding === 'identity') (req as Request).rawBody = buffer;
+  else (req as Marked)[kBodyDecoded] = true;
+}
+
+function validateOrigin(origin: unknown): void {
+  if (origin === undefined || typeof origin === 'function') return;
+  if (typeof origin !== 'string' || !URL.canParse(origin) || new URL(origin).origin !== origin.replace(/\/$/, '')) {
+    throw new TypeError('hmacAuth: origin must be an origin such as "https://api.example.com" or a function');
+  }
+}
+
+function sendProblem(res: Response, problem: ProblemResponse): void {
+  res.status(problem.status).set(problemHeaders(problem)).send(JSON.stringify(problem.body));
+}
+
+function declaresBody(req: Request): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * Express middleware that verifies the request's signature and body, then sets `req.hmac`
+ * (and `req.rawBody`). Refused requests get a problem+json answer (401, 403, 413, 429, 503)
+ * and never reach the next handler.
+ *
+ * Body parsers: install `express.json({ verify: captureRawBody })` (or any parser with that
+ * `verify`) *before* `hmacAuth()`; bodies no parser read are read and verified by `hmacAuth()`
+ * itself. A parser without `captureRawBody` in front of it makes `hmacAuth()` refuse (500) the
+ * request, since the verified bytes can no longer be recovered.
+ *
+ * @example
+ * ```ts
+ * import express from 'express';
+ * import { captureRawBody, hmacAuth, requireScopes } from '@hmac-kit/express';
+ *
+ * const app = express();
+ * app.use(express.json({ verify: captureRawBody }));
+ * app.use(hmacAuth({ keys: (keyId) => keys.get(keyId) }));
+ * app.post('/orders', requireScopes('orders:write'), (req, res) => {
+ *   res.status(201).json({ by: req.hmac!.principal, order: req.body });
+ * });
+ * ```
+ */
+export function hmacAuth(options: HmacAuthOptions): RequestHandler {
+  const { origin, ...authenticatorOptions } = options ?? ({} as HmacAuthOptions);
+  validateOrigin(origin);
+  const authenticator = createAuthenticator({ crypto: nodeCryptoProvider, ...authenticatorOptions });
+
+  async function authenticate(req: Request, res: Response, next: NextFunction): Promise<void> {
+    const context = { method: req.method, url: req.originalUrl };
+    let url: string;
+    try {
+      const base =
+        origin === undefined
+          ? `${req.protocol}://${req.get('host')}`
+          : typeof origin === 'function'
+            ? origin(req)
+            : origin;
+      url = new URL(req.originalUrl, base).href;
+    } catch (error) {
+      sendProblem(res, authenticator.fail(error, context).problem);
+      return;
+    }
+    let body: Uint8Array | AsyncIterable<Uint8Array> | null;
+    let recorded: ReturnType<typeof recordBody> | undefined;
+    if (req.rawBody instanceof Uint8Array) {
+      body = req.rawBody;
+    } else if ((req as Marked)[kBodyDecoded] || (req.readableEnded && declaresBody(req))) {
+      const misuse = new TypeError(
+        'hmacAuth: a body parser consumed the body before it could be verified; install it with { verify: captureRawBody } (and without decompression), or mount hmacAuth() first',
+      );
+      sendProblem(res, authenticator.fail(misuse, { ...context, url }).problem);
+      return;
+    } else if (req.readableEnded) {
+      body = null;
+    } else {
+      recorded = recordBody(req);
+      body = recorded.body;
+    }
+    const outcome = await authenticator.authenticate({ method: req.method, url, headers: req.headers }, body, {
+      sourceAddress: req.ip ?? req.socket.remoteAddress,
+    });
+    if (!outcome.ok) {
+      sendProblem(res, outcome.problem);
+      return;
+    }
+    if (recorded?.complete) req.rawBody = Buffer.from(recorded.bytes());
+    req.hmac = outcome.identity;
+    (req as Marked)[kAuthenticator] = authenticator;
+    res.set(outcome.headers);
+    next();
+  }
+
+  return function hmacAuthMiddleware(req, res, next) {
+    // Express 4 does not await middleware: route rejections to next() ourselves.
+    authenticate(req, res, next).catch(next);
+  };
+}
+
+/**
+ * Express middleware (after {@link hmacAuth}) that lets the request through only when the
+ * key holds every named scope; otherwise it answers 403 `scope_insufficient`.
+ *
+ * @example
+ * ```ts
+ * app.delete('/orders/:id', requireScopes('orders:write', 'orders:delete'), handler);
+ * ```
+ */
+export function requireScopes(...scopes: string[]): RequestHandler {
+  const required = validateScopes(scopes);
+  return function requireScopesMiddleware(req, res, next) {
+    const authenticator = (req as Marked)[kAuthenticator];
+    if (!req.hmac || !authenticator) {
+      // Mounted without hmacAuth() in front: refuse rather than serve an unauthenticated request.
+      const problem = toProblem(new TypeError('requireScopes() used without hmacAuth() in front of it'));
+      sendProblem(res, problem);
+      return;
+    }
+    const outcome = authenticator.authorize(req.hmac, required, { method: req.method, url: req.originalUrl });
+    if (!outcome.ok) {
+      sendProblem(res, outcome.problem);
+      return;
+    }
+    next();
+  };
+}
+
+export type { HmacIdentity } from '@hmac-kit/middleware';

@@ -1,1 +1,122 @@
-export const PACKAGE_NAME = '@hmac-kit/hono';
+import { toProblem } from '@hmac-kit/core';
+import type { Authenticator, AuthenticatorOptions, HmacIdentity } from '@hmac-kit/middleware';
+import { createAuthenticator, problemResponse, validateScopes, withHeaders } from '@hmac-kit/middleware';
+import type { Context, MiddlewareHandler } from 'hono';
+
+/**
+ * The Env fragment `hmacAuth()` adds: `c.get('hmac')` / `c.var.hmac` is the signer's identity.
+ * Use it as (part of) the app's Env: `new Hono<HmacEnv>()`.
+ */
+export interface HmacEnv {
+  Variables: {
+    hmac: HmacIdentity;
+  };
+}
+
+/** Options of {@link hmacAuth}: the authenticator's, plus what a Hono context does not say portably. */
+export interface HmacAuthOptions extends AuthenticatorOptions {
+  /**
+   * Origin the clients address (`https://api.example.com`) when `c.req.url` differs from it
+   * (behind a proxy); a string or a function of the context.
+   */
+  origin?: string | ((c: Context) => string);
+  /**
+   * The peer's address, for the failure throttle, e.g. `(c) => getConnInfo(c).remote.address`.
+   * Default: the socket address under `@hono/node-server`, else none.
+   */
+  sourceAddress?: (c: Context) => string | undefined;
+}
+
+const authenticators = new WeakMap<Request, Authenticator>();
+
+function validateOrigin(origin: unknown): void {
+  if (origin === undefined || typeof origin === 'function') return;
+  if (typeof origin !== 'string' || !URL.canParse(origin) || new URL(origin).origin !== origin.replace(/\/$/, '')) {
+    throw new TypeError('hmacAuth: origin must be an origin such as "https://api.example.com" or a function');
+  }
+}
+
+function nodeServerAddress(c: Context): string | undefined {
+  // @hono/node-server exposes the IncomingMessage as env.incoming.
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress;
+}
+
+/**
+ * Hono middleware that verifies the request's signature and body (hashing a clone, so
+ * `c.req.json()` still works in the handler) and sets `c.var.hmac`. Refused requests get a
+ * problem+json answer (401, 403, 413, 429, 503) and never reach the handler.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from 'hono';
+ * import { type HmacEnv, hmacAuth, requireScopes } from '@hmac-kit/hono';
+ *
+ * const app = new Hono<HmacEnv>();
+ * app.use('/api/*', hmacAuth({ keys: (keyId) => keys.get(keyId) }));
+ * app.post('/api/orders', requireScopes('orders:write'), async (c) =>
+ *   c.json({ by: c.var.hmac.principal, order: await c.req.json() }, 201));
+ * ```
+ */
+export function hmacAuth(options: HmacAuthOptions): MiddlewareHandler<HmacEnv> {
+  const { origin, sourceAddress = nodeServerAddress, ...authenticatorOptions } = options ?? ({} as HmacAuthOptions);
+  validateOrigin(origin);
+  if (typeof sourceAddress !== 'function') throw new TypeError('hmacAuth: sourceAddress must be a function');
+  const authenticator = createAuthenticator(authenticatorOptions);
+
+  return async function hmacAuthMiddleware(c, next) {
+    const request = c.req.raw;
+    let url = request.url;
+    let address: string | undefined;
+    try {
+      if (origin !== undefined) {
+        const addressed = new URL(request.url);
+        const base = new URL(typeof origin === 'function' ? origin(c) : origin);
+        url = `${base.origin}${addressed.pathname}${addressed.search}`;
+      }
+      address = sourceAddress(c);
+    } catch (error) {
+      return problemResponse(authenticator.fail(error, { method: request.method, url: request.url }).problem);
+    }
+    const copy = request.body === null ? null : request.clone();
+    const outcome = await authenticator.authenticate(
+      { method: request.method, url, headers: request.headers },
+      copy?.body ?? null,
+      address === undefined ? {} : { sourceAddress: address },
+    );
+    if (!outcome.ok) {
+      copy?.body?.cancel().catch(() => {});
+      return problemResponse(outcome.problem);
+    }
+    c.set('hmac', outcome.identity);
+    authenticators.set(request, authenticator);
+    await next();
+    c.res = withHeaders(c.res, outcome.headers);
+  };
+}
+
+/**
+ * Hono middleware (after {@link hmacAuth}) that lets the request through only when the key
+ * holds every named scope; otherwise it answers 403 `scope_insufficient`.
+ *
+ * @example
+ * ```ts
+ * app.delete('/api/orders/:id', requireScopes('orders:write'), (c) => c.body(null, 204));
+ * ```
+ */
+export function requireScopes(...scopes: string[]): MiddlewareHandler<HmacEnv> {
+  const required = validateScopes(scopes);
+  return async function requireScopesMiddleware(c, next) {
+    const identity = c.get('hmac') as HmacIdentity | undefined;
+    const authenticator = authenticators.get(c.req.raw);
+    if (!identity || !authenticator) {
+      // Mounted without hmacAuth() in front: refuse rather than serve an unauthenticated request.
+      return problemResponse(toProblem(new TypeError('requireScopes() used without hmacAuth() in front of it')));
+    }
+    const outcome = authenticator.authorize(identity, required, { method: c.req.method, url: c.req.url });
+    if (!outcome.ok) return problemResponse(outcome.problem);
+    await next();
+  };
+}
+
+export type { HmacIdentity } from '@hmac-kit/middleware';

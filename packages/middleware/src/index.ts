@@ -1,1 +1,19 @@
-export const PACKAGE_NAME = '@hmac-kit/middleware';
+// Public API of @hmac-kit/middleware. Named exports only, listed explicitly.
+
+export type {
+  AuthContext,
+  Authenticator,
+  AuthenticatorOptions,
+  AuthFailure,
+  AuthFailureContext,
+  AuthOutcome,
+  AuthSuccess,
+  ProblemResponse,
+  RateLimitRule,
+} from './authenticator.js';
+export { createAuthenticator, DEFAULT_MAX_BODY_BYTES } from './authenticator.js';
+export type { RecordedBody } from './body.js';
+export { recordBody } from './body.js';
+export type { HmacIdentity } from './identity.js';
+export { identityOf, missingScopes, requireScopes, validateScopes } from './identity.js';
+export { problemHeaders, problemResponse, withHeaders } from './response.js';

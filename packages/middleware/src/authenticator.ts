@@ -1,0 +1,389 @@
+import type {
+  BodyInput,
+  CryptoProvider,
+  FailureThrottle,
+  KeyResolver,
+  MessageParts,
+  NonceStore,
+  ProblemDetails,
+  RateLimiter,
+  Scheme,
+  VerifiedRequest,
+  VerifyPolicy,
+} from '@hmac-kit/core';
+import {
+  BodyTooLarge,
+  HmacKitError,
+  RateLimited,
+  rfc9421,
+  ScopeInsufficient,
+  SignatureMissing,
+  StoreUnavailable,
+  TooManyFailures,
+  toProblem,
+  verifyMessage,
+} from '@hmac-kit/core';
+import { rateLimitHeaders } from '@hmac-kit/limits';
+import { type HmacIdentity, identityOf, missingScopes, validateScopes } from './identity.js';
+import { createDefaultNonceStore } from './nonce-default.js';
+
+/** Bodies larger than this are refused (413) unless `maxBodyBytes` says otherwise: 1 MiB, as Fastify's default. */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+/** Requests allowed per window. */
+export interface RateLimitRule {
+  limit: number;
+  windowSeconds: number;
+}
+
+/** What the transport knows about a request beyond what is signed. */
+export interface AuthContext {
+  /** Peer address (after any trusted-proxy resolution); keys the failure throttle. */
+  sourceAddress?: string;
+}
+
+/** Handed to `onFailure` with every failed authentication or authorization. */
+export interface AuthFailureContext extends AuthContext {
+  method: string;
+  url: string;
+  /** Key id the request claimed, unverified (absent when none could be parsed). */
+  keyId?: string;
+}
+
+/** The response to send for a failure: status, headers (WWW-Authenticate, Retry-After...) and a problem+json body. */
+export interface ProblemResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: ProblemDetails;
+}
+
+/** A request that may proceed; `headers` (RateLimit fields) belong on the response. */
+export interface AuthSuccess {
+  ok: true;
+  identity: HmacIdentity;
+  headers: Record<string, string>;
+}
+
+/**
+ * A request that must be refused. `error` keeps the precise reason for logs; `problem`
+ * is what the client may see (an unknown key and a wrong signature look the same).
+ */
+export interface AuthFailure {
+  ok: false;
+  error: unknown;
+  problem: ProblemResponse;
+}
+
+export type AuthOutcome = AuthSuccess | AuthFailure;
+
+/** Options of {@link createAuthenticator}. Only `keys` is required. */
+export interface AuthenticatorOptions {
+  /** Finds verification keys by id (a KeyStore's resolver, or a function over a map). */
+  keys: KeyResolver;
+  /** Accepted schemes, tried in order. Default `[rfc9421()]`. */
+  schemes?: readonly Scheme[];
+  /** What is enforced: required components, clock window, nonce, algorithms, tags. */
+  policy?: VerifyPolicy;
+  /**
+   * Replay protection: a store, or a factory called once at construction. Default: a bounded
+   * in-memory store (`createMemoryNonceStore()` of `@hmac-kit/limits`), which only protects a
+   * single process: give every instance of a horizontally scaled service the same Redis-backed store.
+   */
+  nonceStore?: NonceStore | (() => NonceStore);
+  /** Counts authenticated requests per key id. Without it nothing is rate limited. */
+  rateLimiter?: RateLimiter;
+  /** Limit for keys without their own `rateLimit`. Without it such keys are not limited. */
+  defaultRateLimit?: RateLimitRule;
+  /**
+   * Blocks repeated failures per source address and per claimed key id. Consulted before
+   * anything is verified, so a blocked attacker costs one store lookup.
+   */
+  failureThrottle?: FailureThrottle;
+  /** Crypto primitives; Node adapters pass `nodeCryptoProvider`. Default: the core's WebCrypto provider. */
+  crypto?: CryptoProvider;
+  /** Largest body hashed, in bytes; larger ones get 413. Default {@link DEFAULT_MAX_BODY_BYTES}. */
+  maxBodyBytes?: number;
+  /** `realm` of the `WWW-Authenticate` challenge. */
+  realm?: string;
+  /** Current time in Unix seconds; injectable for tests. */
+  now?: () => number;
+  /**
+   * Called with the precise error (its `code` says why) for every refused request: the place
+   * for logs and metrics. The client only gets the coarse problem. Must not throw; if it does,
+   * the exception is ignored.
+   */
+  onFailure?: (error: unknown, context: AuthFailureContext) => void;
+}
+
+/** The object {@link createAuthenticator} returns; every adapter is a thin layer over it. */
+export interface Authenticator {
+  /** Verifies one request. Never throws: every failure comes back as `{ ok: false }`. */
+  authenticate(message: MessageParts, body: BodyInput, context?: AuthContext): Promise<AuthOutcome>;
+  /** Checks that an authenticated identity holds every scope; a failure carries a 403 problem. */
+  authorize(identity: HmacIdentity, scopes: readonly string[], context?: AuthFailureContext): AuthOutcome;
+  /** Turns any error into a failure outcome (reporting it to `onFailure`), for adapters' own errors. */
+  fail(error: unknown, context?: Partial<AuthFailureContext>): AuthFailure;
+  /** The body size limit adapters must apply when they buffer a body themselves. */
+  readonly maxBodyBytes: number;
+}
+
+// Key ids are chosen by the client; a bound keeps hostile ones out of the throttle's store.
+const MAX_THROTTLED_KEY_ID_LENGTH = 200;
+
+function isFunction(value: unknown): value is (...args: never[]) => unknown {
+  return typeof value === 'function';
+}
+
+function hasMethods(value: unknown, ...methods: string[]): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return methods.every((method) => isFunction(record[method]));
+}
+
+function assertPositiveInteger(value: unknown, what: string): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new TypeError(`createAuthenticator: ${what} must be a positive integer`);
+  }
+}
+
+function assertRule(rule: unknown, what: string): asserts rule is RateLimitRule {
+  if (typeof rule !== 'object' || rule === null) {
+    throw new TypeError(`createAuthenticator: ${what} must be { limit, windowSeconds }`);
+  }
+  const { limit, windowSeconds } = rule as Record<string, unknown>;
+  assertPositiveInteger(limit, `${what}.limit`);
+  assertPositiveInteger(windowSeconds, `${what}.windowSeconds`);
+}
+
+function resolveNonceStore(option: AuthenticatorOptions['nonceStore']): NonceStore {
+  if (option === undefined) return createDefaultNonceStore();
+  const store = isFunction(option) ? (option as () => NonceStore)() : option;
+  if (!hasMethods(store, 'checkAndStore')) {
+    throw new TypeError(
+      'createAuthenticator: nonceStore must be a NonceStore (with checkAndStore) or a factory of one',
+    );
+  }
+  return store;
+}
+
+function validateOptions(options: AuthenticatorOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError('createAuthenticator: options must be an object');
+  }
+  if (!isFunction(options.keys)) {
+    throw new TypeError(
+      'createAuthenticator: keys must be a KeyResolver function (keyId) => VerificationKey | undefined',
+    );
+  }
+  if (options.schemes !== undefined) {
+    if (!Array.isArray(options.schemes) || options.schemes.length === 0) {
+      throw new TypeError('createAuthenticator: schemes must be a non-empty array');
+    }
+    for (const scheme of options.schemes) {
+      if (!hasMethods(scheme, 'detect', 'keyIdOf', 'verify')) {
+        throw new TypeError('createAuthenticator: every scheme must implement detect, keyIdOf and verify');
+      }
+    }
+  }
+  if (options.policy !== undefined && (typeof options.policy !== 'object' || options.policy === null)) {
+    throw new TypeError('createAuthenticator: policy must be an object');
+  }
+  if (options.rateLimiter !== undefined && !hasMethods(options.rateLimiter, 'hit')) {
+    throw new TypeError('createAuthenticator: rateLimiter must implement hit()');
+  }
+  if (options.defaultRateLimit !== undefined) {
+    assertRule(options.defaultRateLimit, 'defaultRateLimit');
+    if (options.rateLimiter === undefined) {
+      throw new TypeError('createAuthenticator: defaultRateLimit needs a rateLimiter to enforce it');
+    }
+  }
+  if (
+    options.failureThrottle !== undefined &&
+    !hasMethods(options.failureThrottle, 'blockedFor', 'recordFailure', 'recordSuccess')
+  ) {
+    throw new TypeError('createAuthenticator: failureThrottle must implement blockedFor, recordFailure, recordSuccess');
+  }
+  if (options.crypto !== undefined && !hasMethods(options.crypto, 'hmac', 'createHash', 'timingSafeEqual')) {
+    throw new TypeError('createAuthenticator: crypto must be a CryptoProvider');
+  }
+  if (options.maxBodyBytes !== undefined) assertPositiveInteger(options.maxBodyBytes, 'maxBodyBytes');
+  if (options.realm !== undefined && (typeof options.realm !== 'string' || /["\\\r\n]/.test(options.realm))) {
+    throw new TypeError('createAuthenticator: realm must be a string without quotes, backslashes or line breaks');
+  }
+  if (options.now !== undefined && !isFunction(options.now)) {
+    throw new TypeError('createAuthenticator: now must be a function returning Unix seconds');
+  }
+  if (options.onFailure !== undefined && !isFunction(options.onFailure)) {
+    throw new TypeError('createAuthenticator: onFailure must be a function');
+  }
+}
+
+/**
+ * Failures that look like guessing: they feed the failure throttle. Missing credentials,
+ * limits, oversized bodies, store outages and scope refusals do not.
+ */
+function countsAsGuess(error: unknown): boolean {
+  return (
+    error instanceof HmacKitError &&
+    !(error instanceof SignatureMissing) &&
+    !(error instanceof RateLimited) &&
+    !(error instanceof StoreUnavailable) &&
+    !(error instanceof BodyTooLarge) &&
+    !(error instanceof ScopeInsufficient)
+  );
+}
+
+/**
+ * Builds the framework-agnostic authenticator every adapter uses: signature verification
+ * (any enabled scheme), replay protection, per-key rate limits, failure throttling and
+ * problem+json answers. Options are validated here, once; misuse throws `TypeError`.
+ *
+ * @example
+ * ```ts
+ * import { createAuthenticator } from '@hmac-kit/middleware';
+ * import { createMemoryRateLimiter } from '@hmac-kit/limits';
+ *
+ * const authenticator = createAuthenticator({
+ *   keys: (keyId) => keys.get(keyId),
+ *   rateLimiter: createMemoryRateLimiter(),
+ *   defaultRateLimit: { limit: 600, windowSeconds: 60 },
+ *   onFailure: (error, context) => logger.warn({ code: (error as { code?: string }).code, ...context }),
+ * });
+ * const outcome = await authenticator.authenticate(
+ *   { method: 'POST', url: 'https://api.example.com/orders', headers },
+ *   bodyBytes,
+ *   { sourceAddress: '203.0.113.7' },
+ * );
+ * if (!outcome.ok) return send(outcome.problem.status, outcome.problem.headers, outcome.problem.body);
+ * ```
+ */
+export function createAuthenticator(options: AuthenticatorOptions): Authenticator {
+  validateOptions(options);
+  const schemes: readonly Scheme[] = Object.freeze([...(options.schemes ?? [rfc9421()])]);
+  const maxBodyBytes = options.maxBodyBytes ?? options.policy?.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const policy: VerifyPolicy = { ...options.policy, maxBodyBytes };
+  const nonceStore = resolveNonceStore(options.nonceStore);
+  const { keys, crypto, now, rateLimiter, defaultRateLimit, failureThrottle, onFailure, realm } = options;
+  const verifyOptions = { keys, schemes, policy, nonceStore, crypto, now };
+  const problemOptions = { realm, now };
+
+  function report(error: unknown, context: AuthFailureContext): void {
+    if (!onFailure) return;
+    try {
+      onFailure(error, context);
+    } catch {
+      // A failing logger must not turn a 401 into a crash.
+    }
+  }
+
+  function fail(error: unknown, context: Partial<AuthFailureContext> = {}, extraHeaders?: Record<string, string>) {
+    report(error, { method: '', url: '', ...context });
+    const problem = toProblem(error, problemOptions);
+    const headers = extraHeaders ? { ...extraHeaders, ...problem.headers } : problem.headers;
+    return { ok: false as const, error, problem: { status: problem.status, headers, body: problem.body } };
+  }
+
+  function claimedKeyId(message: MessageParts): string | undefined {
+    for (const scheme of schemes) {
+      try {
+        if (scheme.detect(message)) return scheme.keyIdOf(message);
+      } catch {
+        // Malformed credentials: the verifier reports them properly below.
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  function throttleSubjects(context: AuthContext, keyId: string | undefined) {
+    const subjects: { address?: string; key?: string } = {};
+    if (context.sourceAddress) subjects.address = `addr:${context.sourceAddress}`;
+    if (keyId && keyId.length <= MAX_THROTTLED_KEY_ID_LENGTH) subjects.key = `key:${keyId}`;
+    return subjects;
+  }
+
+  async function refuseIfBlocked(throttle: FailureThrottle, subjects: { address?: string; key?: string }) {
+    const waits = await Promise.all(
+      [subjects.address, subjects.key].map((subject) => (subject ? throttle.blockedFor(subject) : 0)),
+    );
+    const blockedFor = Math.max(...waits);
+    if (blockedFor > 0) {
+      const retryAfter = Math.ceil(blockedFor);
+      throw new TooManyFailures('too many failed attempts', { retryAfter, limit: 0, windowSeconds: retryAfter });
+    }
+  }
+
+  async function recordGuess(
+    throttle: FailureThrottle,
+    subjects: { address?: string; key?: string },
+    failure: AuthFailureContext,
+  ) {
+    await Promise.all(
+      [subjects.address, subjects.key].map(async (subject) => {
+        if (!subject) return;
+        try {
+          await throttle.recordFailure(subject);
+        } catch (storeError) {
+          // The request is refused anyway; the outage still belongs in the logs.
+          report(storeError, failure);
+        }
+      }),
+    );
+  }
+
+  async function authenticate(message: MessageParts, body: BodyInput, context: AuthContext = {}): Promise<AuthOutcome> {
+    const keyId = claimedKeyId(message);
+    const failure: AuthFailureContext = { method: message.method, url: String(message.url) };
+    if (context.sourceAddress !== undefined) failure.sourceAddress = context.sourceAddress;
+    if (keyId !== undefined) failure.keyId = keyId;
+    const subjects = throttleSubjects(context, keyId);
+    let headers: Record<string, string> | undefined;
+    try {
+      if (failureThrottle) await refuseIfBlocked(failureThrottle, subjects);
+      let verified: VerifiedRequest;
+      try {
+        verified = await verifyMessage(message, body, verifyOptions);
+      } catch (error) {
+        if (failureThrottle && countsAsGuess(error)) await recordGuess(failureThrottle, subjects, failure);
+        throw error;
+      }
+      // Only the key's record is cleared: one valid key must not launder an address's guesses.
+      if (failureThrottle && subjects.key) await failureThrottle.recordSuccess(`key:${verified.keyId}`);
+      const rule = verified.key.rateLimit ?? defaultRateLimit;
+      if (rateLimiter && rule) {
+        const decision = await rateLimiter.hit(`key:${verified.keyId}`, rule.limit, rule.windowSeconds);
+        headers = rateLimitHeaders(decision);
+        if (!decision.allowed) {
+          const retryAfter = (decision as { retryAfterSeconds?: number }).retryAfterSeconds ?? decision.resetSeconds;
+          throw new RateLimited('rate limit exceeded', {
+            retryAfter: Math.max(1, Math.ceil(retryAfter)),
+            limit: decision.limit,
+            windowSeconds: decision.windowSeconds,
+          });
+        }
+      }
+      return { ok: true, identity: identityOf(verified), headers: headers ?? {} };
+    } catch (error) {
+      return fail(error, failure, headers);
+    }
+  }
+
+  function authorize(
+    identity: HmacIdentity,
+    scopes: readonly string[],
+    context: Partial<AuthFailureContext> = {},
+  ): AuthOutcome {
+    const required = validateScopes(scopes);
+    const missing = missingScopes(identity, required);
+    if (missing.length === 0) return { ok: true, identity, headers: {} };
+    const error = new ScopeInsufficient(`key lacks required scope(s): ${missing.join(', ')}`, required);
+    return fail(error, { keyId: identity.keyId, ...context });
+  }
+
+  return Object.freeze({
+    authenticate,
+    authorize,
+    fail: (error: unknown, context?: Partial<AuthFailureContext>) => fail(error, context),
+    maxBodyBytes,
+  });
+}

@@ -1,0 +1,90 @@
+import type { VerifiedRequest } from '@hmac-kit/core';
+import { ScopeInsufficient } from '@hmac-kit/core';
+
+/**
+ * Who signed a request, as the application sees it once verification passed.
+ * Never carries the secret: it is safe to log or attach to a request object.
+ */
+export interface HmacIdentity {
+  /** Owner of the key (user or service); the key id when the key names none. */
+  readonly principal: string;
+  readonly keyId: string;
+  readonly scopes: readonly string[];
+  /** Scheme that matched, e.g. `rfc9421`, `sigv4`. */
+  readonly scheme: string;
+  /** Components the signature covered, in signed order. */
+  readonly coveredComponents: readonly string[];
+}
+
+/**
+ * Reduces a verification result to the identity handed to handlers, dropping the key material.
+ *
+ * @example
+ * ```ts
+ * const identity = identityOf(await verifyRequest(request, { keys }));
+ * identity.principal; // 'billing-service'
+ * ```
+ */
+export function identityOf(verified: VerifiedRequest): HmacIdentity {
+  return Object.freeze({
+    principal: verified.key.principal ?? verified.keyId,
+    keyId: verified.keyId,
+    scopes: Object.freeze([...(verified.key.scopes ?? [])]),
+    scheme: verified.scheme,
+    coveredComponents: Object.freeze([...verified.coveredComponents]),
+  });
+}
+
+function assertScopeNames(scopes: readonly unknown[]): asserts scopes is readonly string[] {
+  if (scopes.length === 0) throw new TypeError('requireScopes: name at least one scope');
+  for (const scope of scopes) {
+    if (typeof scope !== 'string' || scope.length === 0) {
+      throw new TypeError('requireScopes: scopes must be non-empty strings');
+    }
+  }
+}
+
+/**
+ * Validates a list of required scopes once, for adapters that build a guard at start-up.
+ * Throws `TypeError` on an empty list or a non-string entry.
+ *
+ * @example
+ * ```ts
+ * const scopes = validateScopes(['orders:write']);
+ * ```
+ */
+export function validateScopes(scopes: readonly unknown[]): readonly string[] {
+  assertScopeNames(scopes);
+  return Object.freeze([...scopes]);
+}
+
+/**
+ * Returns the scopes from `required` that `identity` lacks (empty when it has them all).
+ * Scopes match exactly: there are no wildcards, so granting one never grants another by accident.
+ *
+ * @example
+ * ```ts
+ * missingScopes(identity, ['orders:read', 'orders:write']); // ['orders:write']
+ * ```
+ */
+export function missingScopes(identity: HmacIdentity, required: readonly string[]): string[] {
+  const granted = new Set(identity.scopes);
+  return required.filter((scope) => !granted.has(scope));
+}
+
+/**
+ * Throws {@link ScopeInsufficient} (a 403 through `toProblem`) unless `identity` holds every
+ * scope in `scopes`. Throws `TypeError` when no scope is named.
+ *
+ * @example
+ * ```ts
+ * requireScopes(identity, 'orders:write');
+ * ```
+ */
+export function requireScopes(identity: HmacIdentity, ...scopes: string[]): void {
+  assertScopeNames(scopes);
+  const missing = missingScopes(identity, scopes);
+  if (missing.length > 0) {
+    throw new ScopeInsufficient(`key lacks required scope(s): ${missing.join(', ')}`, scopes);
+  }
+}

@@ -1,0 +1,220 @@
+import type { FailureThrottle, VerificationKey } from '@hmac-kit/core';
+import { SignatureInvalid } from '@hmac-kit/core';
+import { memoryFailureThrottle, memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
+import type { AuthenticatorOptions } from '@hmac-kit/middleware';
+import { createAuthenticator, DEFAULT_MAX_BODY_BYTES } from '@hmac-kit/middleware';
+import { describe, expect, it } from 'vitest';
+import { keyRing, resolveKey, signed, signingKey } from './support/adapter-suite.js';
+
+const origin = 'https://api.example.com';
+
+async function signedOrder(key = keyRing.orders, body = '{"quantity":1}') {
+  const request = await signed(
+    origin,
+    { method: 'POST', path: '/orders', headers: { 'content-type': 'application/json' }, body },
+    signingKey(key),
+  );
+  return {
+    message: { method: request.method, url: `${origin}${request.path}`, headers: request.headers },
+    body: new TextEncoder().encode(request.body as string),
+  };
+}
+
+describe('createAuthenticator option validation', () => {
+  const base: AuthenticatorOptions = { keys: resolveKey };
+  const misuses: [string, unknown][] = [
+    ['no options', undefined],
+    ['keys missing', {}],
+    ['keys not a function', { keys: new Map() }],
+    ['empty schemes', { ...base, schemes: [] }],
+    ['scheme without verify', { ...base, schemes: [{ detect() {}, keyIdOf() {} }] }],
+    ['policy not an object', { ...base, policy: 'strict' }],
+    ['nonceStore without checkAndStore', { ...base, nonceStore: {} }],
+    ['nonceStore factory returning nothing', { ...base, nonceStore: () => undefined }],
+    ['rateLimiter without hit', { ...base, rateLimiter: {} }],
+    ['defaultRateLimit without rateLimiter', { ...base, defaultRateLimit: { limit: 10, windowSeconds: 60 } }],
+    [
+      'defaultRateLimit with a zero limit',
+      { ...base, rateLimiter: memoryRateLimiter(), defaultRateLimit: { limit: 0, windowSeconds: 60 } },
+    ],
+    [
+      'defaultRateLimit with a fractional window',
+      { ...base, rateLimiter: memoryRateLimiter(), defaultRateLimit: { limit: 5, windowSeconds: 0.5 } },
+    ],
+    ['failureThrottle missing methods', { ...base, failureThrottle: { blockedFor() {} } }],
+    ['crypto not a provider', { ...base, crypto: {} }],
+    ['negative maxBodyBytes', { ...base, maxBodyBytes: -1 }],
+    ['realm with a quote', { ...base, realm: 'a"b' }],
+    ['now not a function', { ...base, now: 5 }],
+    ['onFailure not a function', { ...base, onFailure: 'console' }],
+  ];
+  it.each(misuses)('throws TypeError on %s', (_label, options) => {
+    expect(() => createAuthenticator(options as AuthenticatorOptions)).toThrow(TypeError);
+  });
+
+  it('accepts a nonce store factory, calls it once, and defaults to an in-memory store', () => {
+    let calls = 0;
+    createAuthenticator({
+      keys: resolveKey,
+      nonceStore: () => {
+        calls++;
+        return memoryNonceStore();
+      },
+    });
+    expect(calls).toBe(1);
+    expect(createAuthenticator({ keys: resolveKey }).maxBodyBytes).toBe(DEFAULT_MAX_BODY_BYTES);
+    expect(createAuthenticator({ keys: resolveKey, maxBodyBytes: 10 }).maxBodyBytes).toBe(10);
+    expect(createAuthenticator({ keys: resolveKey, policy: { maxBodyBytes: 20 } }).maxBodyBytes).toBe(20);
+  });
+});
+
+describe('authenticate', () => {
+  it('returns the identity without key material', async () => {
+    const authenticator = createAuthenticator({ keys: resolveKey });
+    const { message, body } = await signedOrder();
+    const outcome = await authenticator.authenticate(message, body);
+    expect(outcome.ok).toBe(true);
+    if (!outcome.ok) return;
+    expect(outcome.identity).toEqual({
+      principal: 'billing-service',
+      keyId: keyRing.orders.keyId,
+      scopes: ['orders:write', 'orders:read'],
+      scheme: 'rfc9421',
+      coveredComponents: expect.arrayContaining(['@method', '@authority', '@path', 'content-digest']),
+    });
+    expect(JSON.stringify(outcome)).not.toContain('secret');
+    expect(outcome.headers).toEqual({});
+  });
+
+  it('uses the default in-memory nonce store: a replay is refused', async () => {
+    const authenticator = createAuthenticator({ keys: resolveKey });
+    const { message, body } = await signedOrder();
+    expect((await authenticator.authenticate(message, body)).ok).toBe(true);
+    const replay = await authenticator.authenticate(message, body);
+    expect(replay.ok).toBe(false);
+    if (replay.ok) return;
+    expect((replay.error as { code: string }).code).toBe('ERR_NONCE_REPLAYED');
+    expect(replay.problem.status).toBe(401);
+  });
+
+  it('applies defaultRateLimit to keys without their own limit, and the key override otherwise', async () => {
+    const authenticator = createAuthenticator({
+      keys: resolveKey,
+      rateLimiter: memoryRateLimiter(),
+      defaultRateLimit: { limit: 1, windowSeconds: 60 },
+    });
+    const first = await authenticator.authenticate(
+      ...(Object.values(await signedOrder(keyRing.orders)) as [never, never]),
+    );
+    expect(first.ok && first.headers['RateLimit-Policy']).toBe('"default";q=1;w=60');
+    const second = await authenticator.authenticate(
+      ...(Object.values(await signedOrder(keyRing.orders)) as [never, never]),
+    );
+    expect(second.ok).toBe(false);
+    if (second.ok) return;
+    expect(second.problem.status).toBe(429);
+    expect(second.problem.headers['Retry-After']).toMatch(/^\d+$/);
+    expect(second.problem.headers['RateLimit-Policy']).toBe('"default";q=1;w=60');
+    // hk_test_limited carries its own { limit: 2 }.
+    const limited = await authenticator.authenticate(
+      ...(Object.values(await signedOrder(keyRing.limited)) as [never, never]),
+    );
+    expect(limited.ok && limited.headers['RateLimit-Policy']).toBe('"default";q=2;w=60');
+  });
+
+  it('consults the throttle before verifying: a blocked request never reaches the key store', async () => {
+    const looked: string[] = [];
+    const throttle = memoryFailureThrottle({ maxFailures: 2, freeFailures: 0 });
+    const authenticator = createAuthenticator({
+      keys: (keyId) => {
+        looked.push(keyId);
+        return resolveKey(keyId);
+      },
+      failureThrottle: throttle,
+    });
+    const wrong: VerificationKey = { ...keyRing.orders, secret: new Uint8Array(32).fill(7) };
+    const bad = await signedOrder(wrong);
+    const failed = await authenticator.authenticate(bad.message, bad.body, { sourceAddress: '203.0.113.7' });
+    expect(failed.ok).toBe(false);
+    expect(looked).toHaveLength(1);
+    expect(await throttle.blockedFor('addr:203.0.113.7')).toBeGreaterThan(0);
+    expect(await throttle.blockedFor(`key:${keyRing.orders.keyId}`)).toBeGreaterThan(0);
+    const good = await signedOrder();
+    const blocked = await authenticator.authenticate(good.message, good.body, { sourceAddress: '203.0.113.7' });
+    expect(blocked.ok).toBe(false);
+    if (blocked.ok) return;
+    expect((blocked.error as { code: string }).code).toBe('ERR_TOO_MANY_FAILURES');
+    expect(blocked.problem.status).toBe(429);
+    expect(looked).toHaveLength(1);
+  });
+
+  it('does not count unsigned requests as guesses, and clears a key after a success', async () => {
+    const recorded: string[] = [];
+    const cleared: string[] = [];
+    const throttle: FailureThrottle = {
+      async blockedFor() {
+        return 0;
+      },
+      async recordFailure(subject) {
+        recorded.push(subject);
+        return 0;
+      },
+      async recordSuccess(subject) {
+        cleared.push(subject);
+      },
+    };
+    const authenticator = createAuthenticator({ keys: resolveKey, failureThrottle: throttle });
+    const unsigned = await authenticator.authenticate({ method: 'GET', url: `${origin}/`, headers: {} }, null, {
+      sourceAddress: '198.51.100.1',
+    });
+    expect(unsigned.ok).toBe(false);
+    expect(recorded).toEqual([]);
+    const { message, body } = await signedOrder();
+    expect((await authenticator.authenticate(message, body, { sourceAddress: '198.51.100.1' })).ok).toBe(true);
+    // The address keeps its record: one valid key must not launder other guesses.
+    expect(cleared).toEqual([`key:${keyRing.orders.keyId}`]);
+  });
+
+  it('reports the precise error to onFailure, survives a throwing logger, and fails closed on store errors', async () => {
+    const seen: { code: string; keyId?: string; sourceAddress?: string }[] = [];
+    const authenticator = createAuthenticator({
+      keys: resolveKey,
+      onFailure: (error, context) => {
+        seen.push({
+          code: (error as { code: string }).code,
+          keyId: context.keyId,
+          sourceAddress: context.sourceAddress,
+        });
+        throw new Error('logger down');
+      },
+    });
+    const tampered = await signedOrder();
+    const outcome = await authenticator.authenticate(tampered.message, new TextEncoder().encode('{"quantity":9}'), {
+      sourceAddress: '192.0.2.1',
+    });
+    expect(outcome.ok).toBe(false);
+    expect(seen).toEqual([{ code: 'ERR_DIGEST_MISMATCH', keyId: keyRing.orders.keyId, sourceAddress: '192.0.2.1' }]);
+  });
+
+  it('authorize() refuses missing scopes with a 403 problem and accepts held ones', async () => {
+    const authenticator = createAuthenticator({ keys: resolveKey });
+    const { message, body } = await signedOrder();
+    const outcome = await authenticator.authenticate(message, body);
+    if (!outcome.ok) throw outcome.error;
+    expect(authenticator.authorize(outcome.identity, ['orders:write']).ok).toBe(true);
+    const refused = authenticator.authorize(outcome.identity, ['orders:write', 'admin']);
+    expect(refused.ok).toBe(false);
+    if (refused.ok) return;
+    expect(refused.problem.status).toBe(403);
+    expect(refused.problem.body.code).toBe('scope_insufficient');
+    expect(() => authenticator.authorize(outcome.identity, [])).toThrow(TypeError);
+  });
+
+  it('fail() maps an arbitrary error to a generic 500 problem without details', () => {
+    const authenticator = createAuthenticator({ keys: resolveKey });
+    const failure = authenticator.fail(new Error('database password is hunter2'));
+    expect(failure.problem.status).toBe(500);
+    expect(JSON.stringify(failure.problem)).not.toContain('hunter2');
+    expect(authenticator.fail(new SignatureInvalid('x')).problem.status).toBe(401);
+  });
+});

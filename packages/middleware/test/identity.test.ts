@@ -1,0 +1,61 @@
+import { ScopeInsufficient } from '@hmac-kit/core';
+import { identityOf, missingScopes, requireScopes } from '@hmac-kit/middleware';
+import { describe, expect, it } from 'vitest';
+import { keyRing } from './support/adapter-suite.js';
+
+const identity = identityOf({
+  scheme: 'rfc9421',
+  keyId: keyRing.orders.keyId,
+  key: keyRing.orders,
+  coveredComponents: ['@method', '@path'],
+});
+
+describe('identityOf', () => {
+  it('keeps who and what, never the secret, and freezes the result', () => {
+    expect(identity).toEqual({
+      principal: 'billing-service',
+      keyId: keyRing.orders.keyId,
+      scopes: ['orders:write', 'orders:read'],
+      scheme: 'rfc9421',
+      coveredComponents: ['@method', '@path'],
+    });
+    expect(Object.isFrozen(identity)).toBe(true);
+    expect(Object.isFrozen(identity.scopes)).toBe(true);
+  });
+
+  it('falls back to the key id when the key names no principal', () => {
+    const anonymous = identityOf({
+      scheme: 'rfc9421',
+      keyId: 'k1',
+      key: { ...keyRing.reader, keyId: 'k1' },
+      coveredComponents: [],
+    });
+    expect(anonymous.principal).toBe('k1');
+  });
+});
+
+describe('requireScopes', () => {
+  it('passes when every scope is held', () => {
+    expect(() => requireScopes(identity, 'orders:write', 'orders:read')).not.toThrow();
+  });
+
+  it('throws ScopeInsufficient naming the required scopes', () => {
+    try {
+      requireScopes(identity, 'orders:write', 'admin');
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ScopeInsufficient);
+      expect((error as ScopeInsufficient).requiredScopes).toEqual(['orders:write', 'admin']);
+      expect((error as ScopeInsufficient).code).toBe('ERR_SCOPE_INSUFFICIENT');
+    }
+  });
+
+  it('matches exactly: no wildcard or prefix grants', () => {
+    expect(missingScopes(identity, ['orders', 'orders:*', 'orders:write'])).toEqual(['orders', 'orders:*']);
+  });
+
+  it('throws TypeError when no scope or an empty one is named', () => {
+    expect(() => requireScopes(identity)).toThrow(TypeError);
+    expect(() => requireScopes(identity, '')).toThrow(TypeError);
+  });
+});

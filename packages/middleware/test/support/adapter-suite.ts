@@ -1,0 +1,277 @@
+/**
+ * One behavioural suite run against every framework adapter (express, fastify, hono,
+ * node-http, fetch). Each adapter test supplies a harness: an app with the framework's
+ * usual JSON parser and three routes, reached the way that framework is normally served.
+ */
+
+import type { NonceStore, SigningKey, VerificationKey } from '@hmac-kit/core';
+import { StoreUnavailable, signMessage } from '@hmac-kit/core';
+import { memoryFailureThrottle, memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
+import type { AuthenticatorOptions } from '@hmac-kit/middleware';
+import { afterEach, describe, expect, it } from 'vitest';
+
+export interface SentRequest {
+  method: string;
+  /** Path and query, e.g. `/orders?x=1`. */
+  path: string;
+  headers: Record<string, string>;
+  body?: Uint8Array | string;
+}
+
+export interface Received {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of the routes under test
+  body: any;
+}
+
+/**
+ * An app built by the adapter under test. Routes:
+ * - `POST /orders`: `requireScopes('orders:write')`; answers 201 `{ principal, keyId, scopes, scheme, received }`
+ *   where `received` is the body as parsed by the framework's own JSON parser.
+ * - `GET /whoami`: answers 200 `{ principal, keyId, scheme, coveredComponents }`.
+ * - `POST /admin`: `requireScopes('admin')`; answers 200 `{ ok: true }`.
+ */
+export interface Harness {
+  /** Origin requests must be signed for (what the app sees as the addressed origin). */
+  origin: string;
+  send(request: SentRequest): Promise<Received>;
+  close(): Promise<void>;
+}
+
+export type StartHarness = (options: AuthenticatorOptions) => Promise<Harness>;
+
+function randomSecret(): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(32));
+}
+
+export const keyRing = {
+  orders: {
+    keyId: 'hk_test_orders',
+    secret: randomSecret(),
+    algorithm: 'sha256',
+    principal: 'billing-service',
+    scopes: ['orders:write', 'orders:read'],
+  },
+  reader: { keyId: 'hk_test_reader', secret: randomSecret(), algorithm: 'sha256', scopes: ['orders:read'] },
+  limited: {
+    keyId: 'hk_test_limited',
+    secret: randomSecret(),
+    algorithm: 'sha256',
+    principal: 'batch-job',
+    scopes: ['orders:write'],
+    rateLimit: { limit: 2, windowSeconds: 60 },
+  },
+} satisfies Record<string, VerificationKey>;
+
+const keysById = new Map<string, VerificationKey>(Object.values(keyRing).map((key) => [key.keyId, key]));
+
+/** A KeyResolver over the in-memory key ring. */
+export function resolveKey(keyId: string): VerificationKey | undefined {
+  return keysById.get(keyId);
+}
+
+export function signingKey(key: VerificationKey): SigningKey {
+  return { keyId: key.keyId, secret: key.secret, algorithm: key.algorithm };
+}
+
+/** Signs `request` for `origin` with the core's signer and returns it with the signature headers added. */
+export async function signed(
+  origin: string,
+  request: SentRequest,
+  key: SigningKey,
+  signBody: Uint8Array | string | undefined = request.body,
+): Promise<SentRequest> {
+  const { headers } = await signMessage(
+    { method: request.method, url: `${origin}${request.path}`, headers: request.headers, body: signBody ?? null },
+    key,
+  );
+  return { ...request, headers: { ...request.headers, ...headers } };
+}
+
+/** A NonceStore whose backend is down, as a Redis outage looks to the verifier. */
+export const unreachableNonceStore: NonceStore = {
+  async checkAndStore() {
+    throw new StoreUnavailable('nonce store unreachable');
+  },
+};
+
+interface FailureLog {
+  errors: { code?: string; name: string }[];
+  onFailure: NonNullable<AuthenticatorOptions['onFailure']>;
+}
+
+function failureLog(): FailureLog {
+  const errors: FailureLog['errors'] = [];
+  return {
+    errors,
+    onFailure(error) {
+      const { code, name } = error as { code?: string; name: string };
+      errors.push({ code, name });
+    },
+  };
+}
+
+function jsonOrder(quantity: number): string {
+  return JSON.stringify({ item: 'widget', quantity });
+}
+
+/** Runs the adapter conformance suite against `start`. */
+export function describeAdapter(name: string, start: StartHarness): void {
+  describe(`${name} adapter`, () => {
+    const running: Harness[] = [];
+    afterEach(async () => {
+      await Promise.all(running.splice(0).map((harness) => harness.close()));
+    });
+
+    async function app(overrides: Partial<AuthenticatorOptions> = {}) {
+      const log = failureLog();
+      const harness = await start({
+        keys: resolveKey,
+        nonceStore: memoryNonceStore(),
+        rateLimiter: memoryRateLimiter(),
+        onFailure: log.onFailure,
+        ...overrides,
+      });
+      running.push(harness);
+      return { harness, log };
+    }
+
+    function order(quantity = 1): SentRequest {
+      return {
+        method: 'POST',
+        path: '/orders?source=test',
+        headers: { 'content-type': 'application/json' },
+        body: jsonOrder(quantity),
+      };
+    }
+
+    it('passes a signed JSON request: the handler sees the identity and the parsed body', async () => {
+      const { harness, log } = await app();
+      const response = await harness.send(await signed(harness.origin, order(3), signingKey(keyRing.orders)));
+      expect(response.status).toBe(201);
+      expect(response.body).toMatchObject({
+        principal: 'billing-service',
+        keyId: keyRing.orders.keyId,
+        scopes: ['orders:write', 'orders:read'],
+        scheme: 'rfc9421',
+        received: { item: 'widget', quantity: 3 },
+      });
+      expect(log.errors).toEqual([]);
+    });
+
+    it('passes a signed GET without a body and reports the covered components', async () => {
+      const { harness } = await app();
+      const request = { method: 'GET', path: '/whoami', headers: {} };
+      const response = await harness.send(await signed(harness.origin, request, signingKey(keyRing.reader)));
+      expect(response.status).toBe(200);
+      expect(response.body.principal).toBe(keyRing.reader.keyId);
+      expect(response.body.coveredComponents).toEqual(expect.arrayContaining(['@method', '@authority', '@path']));
+    });
+
+    it('refuses an unsigned request with 401 problem+json and a WWW-Authenticate challenge', async () => {
+      const { harness } = await app();
+      const response = await harness.send(order());
+      expect(response.status).toBe(401);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(response.headers.get('www-authenticate')).toBeTruthy();
+      expect(response.body.code).toBe('signature_missing');
+    });
+
+    it('refuses a body with one tampered byte: digest mismatch in the logs, a 401 problem for the client', async () => {
+      const { harness, log } = await app();
+      const request = await signed(harness.origin, order(1), signingKey(keyRing.orders));
+      const tampered = { ...request, body: jsonOrder(7) };
+      const response = await harness.send(tampered);
+      expect(response.status).toBe(401);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(log.errors.map((error) => error.code)).toEqual(['ERR_DIGEST_MISMATCH']);
+      expect(JSON.stringify(response.body)).not.toContain('widget');
+    });
+
+    it('answers a wrong secret exactly as an unknown key id', async () => {
+      const { harness, log } = await app();
+      const wrongSecret = { ...signingKey(keyRing.orders), secret: randomSecret() };
+      const unknownKey = { keyId: 'hk_test_nobody', secret: randomSecret(), algorithm: 'sha256' as const };
+      const first = await harness.send(await signed(harness.origin, order(), wrongSecret));
+      const second = await harness.send(await signed(harness.origin, order(), unknownKey));
+      expect(first.status).toBe(401);
+      expect(second.status).toBe(first.status);
+      const { instance: _a, ...firstBody } = first.body;
+      const { instance: _b, ...secondBody } = second.body;
+      expect(secondBody).toEqual(firstBody);
+      expect(firstBody.code).toBe('signature_invalid');
+      expect(second.headers.get('www-authenticate')).toBe(first.headers.get('www-authenticate'));
+      // The logs keep the difference.
+      expect(log.errors.map((error) => error.code)).toEqual(['ERR_SIGNATURE_INVALID', 'ERR_KEY_UNKNOWN']);
+    });
+
+    it('refuses a replayed request', async () => {
+      const { harness, log } = await app();
+      const request = await signed(harness.origin, order(), signingKey(keyRing.orders));
+      expect((await harness.send(request)).status).toBe(201);
+      const replay = await harness.send(request);
+      expect(replay.status).toBe(401);
+      expect(replay.body.code).toBe('nonce_replayed');
+      expect(log.errors.map((error) => error.code)).toEqual(['ERR_NONCE_REPLAYED']);
+    });
+
+    it('answers 403 when the key lacks the route scope', async () => {
+      const { harness, log } = await app();
+      const admin = { method: 'POST', path: '/admin', headers: { 'content-type': 'application/json' }, body: '{}' };
+      const response = await harness.send(await signed(harness.origin, admin, signingKey(keyRing.orders)));
+      expect(response.status).toBe(403);
+      expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(response.body.code).toBe('scope_insufficient');
+      expect(log.errors.map((error) => error.code)).toEqual(['ERR_SCOPE_INSUFFICIENT']);
+      const reader = await harness.send(await signed(harness.origin, order(), signingKey(keyRing.reader)));
+      expect(reader.status).toBe(403);
+    });
+
+    it('rate-limits per key: RateLimit headers on success, 429 with Retry-After when exhausted', async () => {
+      const { harness, log } = await app();
+      const key = signingKey(keyRing.limited);
+      const first = await harness.send(await signed(harness.origin, order(), key));
+      expect(first.status).toBe(201);
+      expect(first.headers.get('ratelimit-policy')).toBe('"default";q=2;w=60');
+      expect(first.headers.get('ratelimit')).toMatch(/^"default";r=1;t=\d+$/);
+      expect((await harness.send(await signed(harness.origin, order(), key))).status).toBe(201);
+      const limited = await harness.send(await signed(harness.origin, order(), key));
+      expect(limited.status).toBe(429);
+      expect(limited.body.code).toBe('rate_limited');
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(limited.headers.get('ratelimit')).toMatch(/^"default";r=0;t=\d+$/);
+      expect(log.errors.map((error) => error.code)).toEqual(['ERR_RATE_LIMITED']);
+    });
+
+    it('fails closed with 503 when the nonce store is unreachable', async () => {
+      const { harness, log } = await app({ nonceStore: unreachableNonceStore });
+      const response = await harness.send(await signed(harness.origin, order(), signingKey(keyRing.orders)));
+      expect(response.status).toBe(503);
+      expect(response.body.code).toBe('store_unavailable');
+      expect(log.errors.map((error) => error.code)).toEqual(['ERR_STORE_UNAVAILABLE']);
+    });
+
+    it('refuses bodies above maxBodyBytes with 413', async () => {
+      const { harness } = await app({ maxBodyBytes: 64 });
+      const big = { ...order(), body: JSON.stringify({ item: 'x'.repeat(200), quantity: 1 }) };
+      const response = await harness.send(await signed(harness.origin, big, signingKey(keyRing.orders)));
+      expect(response.status).toBe(413);
+      expect(response.body.code).toBe('body_too_large');
+    });
+
+    it('blocks a source after repeated failures, before verifying anything', async () => {
+      const throttle = memoryFailureThrottle({ maxFailures: 2, freeFailures: 0, windowSeconds: 60, blockSeconds: 60 });
+      const { harness, log } = await app({ failureThrottle: throttle });
+      const wrongSecret = { ...signingKey(keyRing.orders), secret: randomSecret() };
+      for (let attempt = 0; attempt < 2; attempt++) {
+        await harness.send(await signed(harness.origin, order(), wrongSecret));
+      }
+      const blocked = await harness.send(await signed(harness.origin, order(), signingKey(keyRing.orders)));
+      expect(blocked.status).toBe(429);
+      expect(blocked.body.code).toBe('too_many_failures');
+      expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(log.errors.at(-1)?.code).toBe('ERR_TOO_MANY_FAILURES');
+    });
+  });
+}
