@@ -22,13 +22,16 @@ async function probeRedis(): Promise<string | undefined> {
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
-  client.on('error', () => {});
+  let connectionError: string | undefined;
+  client.on('error', (error: Error) => {
+    connectionError = error.message;
+  });
   try {
     await client.connect();
     await client.ping();
     return undefined;
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    return connectionError ?? (error instanceof Error ? error.message : String(error));
   } finally {
     client.disconnect();
   }
