@@ -142,7 +142,7 @@ if [ $mode = base ]; then printf '%s\n' "$base"; exit 0; fi
 b64=${secret#hks_}; b64=${b64//-/+}; b64=${b64//_//}
 while [ $((${#b64} % 4)) != 0 ]; do b64+='='; done
 key_hex=$(printf '%s\n' "$b64" | openssl base64 -d -A | od -An -v -tx1 | tr -d ' \n')
-[ ${#key_hex} -ge 32 ] || die 'the secret is not valid hks_<base64url>'
+[ ${#key_hex} -ge 64 ] || die 'the secret is not valid hks_<base64url>'
 if [ ${#key_hex} -gt 128 ]; then
   printf "$(printf '%s' "$key_hex" | sed 's/../\\x&/g')" >"$work/long-key"
   key_hex=$(openssl dgst -sha256 -binary "$work/long-key" | od -An -v -tx1 | tr -d ' \n')
@@ -164,7 +164,7 @@ added+=("Signature-Input: sig=$params" "Signature: sig=:$signature:")
 if [ $mode = headers ]; then printf '%s\n' "${added[@]}"; exit 0; fi
 
 command -v curl >/dev/null || die 'curl is required'
-args=(-sS -X "$method")
+args=(-sS --fail-with-body -X "$method")
 for h in "${headers[@]+"${headers[@]}"}" "${added[@]}"; do args+=(-H "$h"); done
 if [ -s "$body_file" ] || [[ $method == POST || $method == PUT || $method == PATCH ]]; then
   args+=(--data-binary "@$body_file")

@@ -18,7 +18,7 @@
   const keyId = variable('hmacKitKeyId');
   const secret = variable('hmacKitSecret');
   if (!keyId || !secret) throw new Error('hmac-kit: set the hmacKitKeyId and hmacKitSecret variables');
-  if (!/^hks_[A-Za-z0-9_-]{22,}$/.test(secret)) throw new Error('hmac-kit: hmacKitSecret must be an hks_... secret');
+  if (!/^hks_[A-Za-z0-9_-]{43,}$/.test(secret)) throw new Error('hmac-kit: hmacKitSecret must be an hks_... secret');
 
   // --- URL, serialized as a WHATWG URL parser would (what Node, browsers and the server see) ---
   const C0_AND_SPACE = (c) => c <= 0x20 || c === 0x7f;
@@ -66,7 +66,8 @@
   const query = match[4] === undefined ? '' : `?${percentEncode(match[4].slice(1), QUERY_EXTRA)}`;
   const url = `${scheme}://${authority}${path}${query}`;
   // Send exactly what was signed (Postman keeps existing %XX escapes as they are).
-  pm.request.url = url;
+  if (typeof pm.request.url.update === 'function') pm.request.url.update(url);
+  else pm.request.url = url;
 
   // --- body ---
   const method = String(pm.request.method).toUpperCase();
@@ -84,7 +85,7 @@
     pm.request.headers
       .all()
       .filter((h) => !h.disabled && String(h.key).toLowerCase() === name)
-      .map((h) => pm.variables.replaceIn(String(h.value)).trim())
+      .map((h) => pm.variables.replaceIn(String(h.value)).replace(/[ \t]*\r?\n[ \t]+/g, ' ').replace(/^[ \t]+|[ \t]+$/g, ''))
       .join(', ');
   const created = Number(variable('hmacKitCreated') ?? Math.floor(Date.now() / 1000));
   const nonce =

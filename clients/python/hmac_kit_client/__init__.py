@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets as _secrets
 import time
 import urllib.parse
@@ -75,8 +76,8 @@ def parse_secret(secret: Union[str, bytes, bytearray]) -> bytes:
     if not encoded or any(c not in _B64URL for c in encoded) or len(encoded) % 4 == 1:
         raise TypeError("secret is not valid hks_<base64url>")
     raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-    if len(raw) < 16:
-        raise TypeError("secret is too short")
+    if len(raw) < 32:
+        raise TypeError("secret must encode at least 32 bytes")
     return raw
 
 
@@ -180,8 +181,8 @@ def _header_lookup(headers: Mapping[str, HeaderValue], name: str) -> Optional[st
     flat: list = []
     for v in values:
         flat.extend([v] if isinstance(v, str) else list(v))
-    # RFC 9421 2.1: trim each field line, join repeated lines with ", ".
-    return ", ".join(" ".join(x.strip().split("\r\n")).strip() for x in flat)
+    # RFC 9421 2.1: unfold obsolete line folding, trim each field line, join repeated lines with ", ".
+    return ", ".join(re.sub(r"[ \t]*\r?\n[ \t]+", " ", str(x)).strip(" \t") for x in flat)
 
 
 def _component_value(name: str, method: str, url: str, headers: Mapping[str, HeaderValue]) -> str:

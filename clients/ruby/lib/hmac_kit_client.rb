@@ -43,7 +43,7 @@ module HmacKitClient
     raise TypeError, 'secret must be an hks_... string or raw bytes' unless valid
 
     raw = Base64.urlsafe_decode64(encoded + ('=' * (-encoded.length % 4)))
-    raise TypeError, 'secret is too short' if raw.bytesize < 16
+    raise TypeError, 'secret must encode at least 32 bytes' if raw.bytesize < 32
 
     raw
   end
@@ -129,8 +129,8 @@ module HmacKitClient
     values = headers.select { |k, _| k.to_s.downcase == name }.values.flat_map { |v| Array(v) }
     return nil if values.empty?
 
-    # RFC 9421 2.1: trim each field line, join repeated lines with ", ".
-    values.map { |v| v.to_s.strip }.join(', ')
+    # RFC 9421 2.1: unfold obsolete line folding, trim each field line, join repeated lines with ", ".
+    values.map { |v| v.to_s.gsub(/[ \t]*\r?\n[ \t]+/, ' ').gsub(/\A[ \t]+|[ \t]+\z/, '') }.join(', ')
   end
 
   def component_value(name, method, url, headers)
