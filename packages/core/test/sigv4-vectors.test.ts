@@ -84,7 +84,10 @@ function grouped(headers: [string, string][]): [string, string[]][] {
 
 function asMessage(request: RawRequest): MessageParts {
   const record: Record<string, string[]> = {};
-  for (const [name, value] of request.headers) (record[name.toLowerCase()] ??= []).push(value);
+  for (const [name, value] of request.headers) {
+    const lower = name.toLowerCase();
+    record[lower] = [...(record[lower] ?? []), value];
+  }
   const host = record['host']![0]!;
   return {
     method: request.method,

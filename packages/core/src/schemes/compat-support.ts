@@ -163,7 +163,6 @@ export function knownKey(key: VerificationKey | undefined): VerificationKey {
   return key;
 }
 
-
 /** The printable form of an issued secret, `hks_<base64url>` (docs/protocol.md "Secrets"). */
 export function printableSecret(raw: Uint8Array): string {
   return SECRET_PREFIX + toBase64Url(raw);

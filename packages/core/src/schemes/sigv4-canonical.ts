@@ -38,7 +38,8 @@ function percentDecodeToBytes(text: string): Uint8Array {
 
 function isHex(byte: number | undefined): boolean {
   return (
-    byte !== undefined && ((byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66))
+    byte !== undefined &&
+    ((byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66))
   );
 }
 

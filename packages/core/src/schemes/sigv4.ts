@@ -28,6 +28,7 @@ import type {
   VerifyOptions,
 } from '../types.js';
 import {
+  bodyBytes,
   checkCreated,
   checkPolicyAlgorithm,
   checkRequiredComponents,
@@ -40,7 +41,6 @@ import {
   nowOf,
   printableSecret,
   splitUrl,
-  bodyBytes,
 } from './compat-support.js';
 import {
   sha256Hex,
@@ -158,7 +158,14 @@ interface ParsedSigV4 {
 function parseAmzDate(value: string): number | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
   if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  const [year, month, day, hour, minute, second] = m.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const ms = Date.UTC(year, month - 1, day, hour, minute, second);
   const back = new Date(ms);
   if (back.getUTCMonth() !== month - 1 || back.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
@@ -168,7 +175,10 @@ function parseAmzDate(value: string): number | undefined {
 }
 
 function formatAmzDate(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return new Date(seconds * 1000)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
@@ -213,7 +223,7 @@ function queryParams(query: string | null): Map<string, string[]> {
 
 function single(params: Map<string, string[]>, name: string): string {
   const values = params.get(name);
-  if (!values || values.length !== 1) throw new SignatureMalformed(`${name} must appear exactly once`);
+  if (values?.length !== 1) throw new SignatureMalformed(`${name} must appear exactly once`);
   return values[0]!;
 }
 
@@ -295,11 +305,13 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     if (!/^[0-9a-f]{64}$/.test(signature)) throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
     const scope = parseCredential(credential, provider);
     const dateValues = headerValues(message.headers, `${provider.headerPrefix}date`);
-    if (dateValues.length !== 1) throw new SignatureMalformed(`exactly one ${provider.headerPrefix}date header required`);
+    if (dateValues.length !== 1)
+      throw new SignatureMalformed(`exactly one ${provider.headerPrefix}date header required`);
     const amzDate = dateValues[0]!.trim();
     const created = parseAmzDate(amzDate);
     if (created === undefined) throw new SignatureMalformed(`${provider.headerPrefix}date is not YYYYMMDDTHHMMSSZ`);
-    if (amzDate.slice(0, 8) !== scope.date) throw new SignatureMalformed('credential date differs from the request date');
+    if (amzDate.slice(0, 8) !== scope.date)
+      throw new SignatureMalformed('credential date differs from the request date');
     return {
       provider,
       presigned: false,
@@ -319,7 +331,8 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     const amzDate = single(params, `${q}Date`);
     const created = parseAmzDate(amzDate);
     if (created === undefined) throw new SignatureMalformed(`${q}Date is not YYYYMMDDTHHMMSSZ`);
-    if (amzDate.slice(0, 8) !== scope.date) throw new SignatureMalformed('credential date differs from the request date');
+    if (amzDate.slice(0, 8) !== scope.date)
+      throw new SignatureMalformed('credential date differs from the request date');
     const expiresText = single(params, `${q}Expires`);
     if (!/^\d{1,7}$/.test(expiresText)) throw new SignatureMalformed(`${q}Expires must be a number of seconds`);
     const expiresIn = Number(expiresText);
@@ -596,7 +609,10 @@ export function sigv4(options: SigV4Options = {}): Scheme {
             utf8(sigv4StringToSign({ algorithm: provider.algorithm, amzDate, scope, canonicalRequest }, crypto)),
           ),
         );
-        const base = typeof message.url === 'string' ? message.url.replace(/[?#].*$/, '') : message.url.href.replace(/[?#].*$/, '');
+        const base =
+          typeof message.url === 'string'
+            ? message.url.replace(/[?#].*$/, '')
+            : message.url.href.replace(/[?#].*$/, '');
         return { headers: added, url: `${base}?${fullQuery}&${q}Signature=${signature}` };
       }
 
@@ -646,4 +662,3 @@ function digestCheck(crypto: CryptoProvider, expected: Uint8Array): BodyCheck {
     },
   };
 }
-

@@ -1,0 +1,408 @@
+/**
+ * hmac-kit's default scheme: an RFC 9421 (HTTP Message Signatures) profile with
+ * HMAC over shared secrets and an RFC 9530 Content-Digest binding the body.
+ * docs/protocol.md specifies it normatively.
+ */
+import {
+  buildSignatureBase,
+  type ComponentContext,
+  ComponentError,
+  componentIdentifier,
+  componentLabel,
+  contextOf,
+  latin1Bytes,
+  parseComponentSpec,
+} from '../components.js';
+import { contentDigestCheck, contentDigestHeader, isContentDigestAlgorithm } from '../content-digest.js';
+import { webCryptoProvider } from '../crypto.js';
+import { toBase64Url } from '../encoding.js';
+import {
+  AlgorithmUnsupported,
+  ComponentNotCovered,
+  DigestMissing,
+  NonceMissing,
+  SignatureMalformed,
+  SignatureMissing,
+  TagNotAccepted,
+} from '../errors.js';
+import { canonicalHeader, getHeader } from '../headers.js';
+import { verifyMac } from '../key-lookup.js';
+import { checkTimeWindow, resolvePolicy, unixNow } from '../policy.js';
+import { parseSecret } from '../secret.js';
+import {
+  type BareItem,
+  type InnerList,
+  type Item,
+  isInnerList,
+  type Parameters,
+  parseDictionary,
+  serializeMember,
+} from '../structured-fields.js';
+import type {
+  BodyCheck,
+  CryptoProvider,
+  HashAlgorithm,
+  MessageParts,
+  Scheme,
+  SignatureCheck,
+  SigningKey,
+  VerifyOptions,
+} from '../types.js';
+
+/** `alg` values of this profile. `hmac-sha256` is registered by RFC 9421; the other two are hmac-kit extensions. */
+export type Rfc9421Algorithm = 'hmac-sha256' | 'hmac-sha384' | 'hmac-sha512';
+
+const ALG_FOR_HASH: Readonly<Record<HashAlgorithm, Rfc9421Algorithm>> = {
+  sha256: 'hmac-sha256',
+  sha384: 'hmac-sha384',
+  sha512: 'hmac-sha512',
+};
+const HASH_FOR_ALG: Readonly<Record<string, HashAlgorithm>> = {
+  'hmac-sha256': 'sha256',
+  'hmac-sha384': 'sha384',
+  'hmac-sha512': 'sha512',
+};
+
+/** Components the signer always covers (plus `content-digest` when there is a body). */
+export const RFC9421_DEFAULT_COMPONENTS: readonly string[] = Object.freeze([
+  '@method',
+  '@authority',
+  '@path',
+  '@query',
+]);
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+const NONCE_BYTES = 16;
+const LABEL = /^[a-z*][a-z0-9_\-.*]*$/;
+
+export interface Rfc9421Options {
+  /**
+   * Signature label. The signer writes it (default `sig`); when given explicitly the
+   * verifier only considers signatures with this label, otherwise any label.
+   */
+  label?: string;
+  /** Content-Digest algorithm the signer uses. Default `sha-256`; the verifier accepts both. */
+  digestAlgorithm?: 'sha-256' | 'sha-512';
+}
+
+/** Options of {@link Scheme.sign} for this scheme (all optional). */
+export interface Rfc9421SignOptions {
+  crypto?: CryptoProvider;
+  now?: () => number;
+  /** Header fields to cover in addition to the defaults, e.g. `['content-type']`. */
+  coveredHeaders?: readonly string[];
+  /**
+   * Replaces the covered component list entirely (advanced: the verifier's policy
+   * must accept it). Names as in {@link Rfc9421SignOptions.coveredHeaders} or
+   * RFC 8941 strings such as `"@query-param";name="id"`.
+   */
+  components?: readonly string[];
+  /** A nonce to use, or `false` for none. Default: 16 random bytes, base64url. */
+  nonce?: string | false;
+  /** Adds `expires = created + expiresInSeconds`. */
+  expiresInSeconds?: number;
+  /** Application tag (`tag` parameter). */
+  tag?: string;
+  /** Whether to write the `alg` parameter. Default true. */
+  includeAlg?: boolean;
+  /** Overrides the scheme's label for this signature. */
+  label?: string;
+}
+
+function sfString(value: unknown, what: string): string {
+  if (typeof value !== 'string' || !/^[\x20-\x7e]*$/.test(value)) {
+    throw new TypeError(`${what} must be a string of printable ASCII characters`);
+  }
+  return value;
+}
+
+function signedMethodHasBody(method: string, body: Uint8Array | null | undefined): boolean {
+  return (body !== null && body !== undefined && body.length > 0) || BODY_METHODS.has(method.toUpperCase());
+}
+
+interface SelectedSignature {
+  label: string;
+  input: InnerList;
+  signature: Uint8Array;
+}
+
+function selectSignature(message: MessageParts, label: string | undefined): SelectedSignature {
+  const inputHeader = getHeader(message.headers, 'signature-input');
+  const signatureHeader = getHeader(message.headers, 'signature');
+  if (inputHeader === undefined || signatureHeader === undefined) {
+    throw new SignatureMissing('no Signature-Input and Signature headers');
+  }
+  const inputs = parseDictionary(inputHeader, 'Signature-Input');
+  const signatures = parseDictionary(signatureHeader, 'Signature');
+  let labelled = false;
+  for (const [candidate, input] of inputs) {
+    if (label !== undefined && candidate !== label) continue;
+    labelled = true;
+    if (!isInnerList(input)) throw new SignatureMalformed(`Signature-Input "${candidate}" is not an inner list`);
+    const alg = input.params.get('alg');
+    // Signatures by other parties (asymmetric algorithms, no key id) are not ours to verify.
+    if (alg !== undefined && !(typeof alg === 'string' && alg.startsWith('hmac-'))) continue;
+    if (typeof input.params.get('keyid') !== 'string') continue;
+    const signature = signatures.get(candidate);
+    if (!signature || isInnerList(signature) || !(signature.value instanceof Uint8Array)) {
+      throw new SignatureMalformed(`Signature has no byte sequence labelled "${candidate}"`);
+    }
+    return { label: candidate, input, signature: signature.value };
+  }
+  if (!labelled) throw new SignatureMissing(`no signature labelled "${label}"`);
+  throw new SignatureMalformed('no signature with an hmac algorithm and a keyid');
+}
+
+interface SignatureParams {
+  keyId: string;
+  created: number;
+  expires: number | undefined;
+  nonce: string | undefined;
+  alg: string | undefined;
+  tag: string | undefined;
+}
+
+function readParams(params: Parameters): SignatureParams {
+  const integer = (name: string): number | undefined => {
+    const value = params.get(name);
+    if (value === undefined) return undefined;
+    if (typeof value !== 'number') throw new SignatureMalformed(`"${name}" must be an integer`);
+    return value;
+  };
+  const string = (name: string): string | undefined => {
+    const value = params.get(name);
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string') throw new SignatureMalformed(`"${name}" must be a string`);
+    return value;
+  };
+  const created = integer('created');
+  if (created === undefined) throw new SignatureMalformed('"created" is required');
+  return {
+    keyId: string('keyid')!,
+    created,
+    expires: integer('expires'),
+    nonce: string('nonce'),
+    alg: string('alg'),
+    tag: string('tag'),
+  };
+}
+
+function withComponentErrors<T>(run: () => T, wrap: (message: string) => Error): T {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof ComponentError) throw wrap(error.message);
+    throw error;
+  }
+}
+
+/**
+ * Builds the RFC 9421 signature base of `message` for one `Signature-Input` member,
+ * exactly as the verifier does (useful for debugging and cross-language tests).
+ * Throws `SignatureMalformed` when the input cannot be parsed or a component is missing.
+ *
+ * @example
+ * ```ts
+ * const base = signatureBase(
+ *   { method: 'GET', url: 'https://api.example.com/v1/items?x=1', headers: request.headers },
+ *   request.headers.get('signature-input')!,
+ * );
+ * ```
+ */
+export function signatureBase(message: MessageParts, signatureInput: string, label?: string): string {
+  const inputs = parseDictionary(signatureInput, 'Signature-Input');
+  const member = label === undefined ? inputs.values().next().value : inputs.get(label);
+  if (!member || !isInnerList(member)) throw new SignatureMalformed('no such Signature-Input member');
+  return withComponentErrors(
+    () => buildSignatureBase(contextOf(message), member),
+    (reason) => new SignatureMalformed(reason),
+  );
+}
+
+/**
+ * The RFC 9421 profile (hmac-kit's default scheme).
+ *
+ * @example
+ * ```ts
+ * const scheme = rfc9421({ digestAlgorithm: 'sha-512' });
+ * const verified = await verifyRequest(request, { keys, schemes: [scheme] });
+ * ```
+ */
+export function rfc9421(options: Rfc9421Options = {}): Scheme {
+  if (options === null || typeof options !== 'object') throw new TypeError('rfc9421 options must be an object');
+  const { label, digestAlgorithm = 'sha-256' } = options;
+  if (label !== undefined && (typeof label !== 'string' || !LABEL.test(label))) {
+    throw new TypeError('label must be a structured-field key (lowercase letters, digits, _ - . *)');
+  }
+  if (!isContentDigestAlgorithm(digestAlgorithm)) throw new TypeError('digestAlgorithm must be sha-256 or sha-512');
+
+  async function sign(
+    message: MessageParts & { body?: Uint8Array | null },
+    key: SigningKey,
+    signOptions: Rfc9421SignOptions & { [option: string]: unknown } = {},
+  ): Promise<{ headers: Record<string, string> }> {
+    const provider = signOptions.crypto ?? webCryptoProvider;
+    const created = Math.floor((signOptions.now ?? unixNow)());
+    if (!key || typeof key !== 'object') throw new TypeError('sign needs a SigningKey');
+    const keyId = sfString(key.keyId, 'keyId');
+    if (keyId.length === 0) throw new TypeError('keyId must not be empty');
+    const algorithm = key.algorithm ?? 'sha256';
+    if (!(algorithm in ALG_FOR_HASH)) throw new TypeError(`unsupported algorithm ${String(algorithm)}`);
+    const secret = parseSecret(key.secret);
+    const signLabel = signOptions.label ?? label ?? 'sig';
+    if (!LABEL.test(signLabel)) throw new TypeError('label must be a structured-field key');
+
+    const body = message.body ?? null;
+    const specs = signOptions.components ?? [
+      ...RFC9421_DEFAULT_COMPONENTS,
+      ...(signedMethodHasBody(message.method, body) ? ['content-digest'] : []),
+      ...(signOptions.coveredHeaders ?? []),
+    ];
+    const items: Item[] = [];
+    const seen = new Set<string>();
+    for (const spec of specs) {
+      const item = withComponentErrors(
+        () => parseComponentSpec(spec),
+        (reason) => new TypeError(reason),
+      );
+      const identifier = componentIdentifier(item);
+      if (seen.has(identifier)) continue;
+      seen.add(identifier);
+      items.push(item);
+    }
+
+    const added: Record<string, string> = {};
+    if (seen.has('"content-digest"')) {
+      added['content-digest'] = contentDigestHeader(provider, digestAlgorithm, body);
+    }
+
+    const params: Parameters = new Map<string, BareItem>([['created', created]]);
+    if (signOptions.expiresInSeconds !== undefined) {
+      const ttl = signOptions.expiresInSeconds;
+      if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl <= 0) {
+        throw new TypeError('expiresInSeconds must be a positive integer');
+      }
+      params.set('expires', created + ttl);
+    }
+    const nonce = signOptions.nonce ?? toBase64Url(provider.randomBytes(NONCE_BYTES));
+    if (nonce !== false) params.set('nonce', sfString(nonce, 'nonce'));
+    params.set('keyid', keyId);
+    if (signOptions.includeAlg ?? true) params.set('alg', ALG_FOR_HASH[algorithm]);
+    if (signOptions.tag !== undefined) params.set('tag', sfString(signOptions.tag, 'tag'));
+
+    const signatureParams: InnerList = { items, params };
+    const context: ComponentContext = withComponentErrors(
+      () => contextOf(message, added),
+      (reason) => new TypeError(reason),
+    );
+    const base = withComponentErrors(
+      () => latin1Bytes(buildSignatureBase(context, signatureParams)),
+      (reason) => new TypeError(`cannot sign: ${reason}`),
+    );
+    const signature = await provider.hmac(algorithm, secret, base);
+    const headers: Record<string, string> = {};
+    if (added['content-digest'] !== undefined) headers['Content-Digest'] = added['content-digest'];
+    headers['Signature-Input'] = `${signLabel}=${serializeMember(signatureParams)}`;
+    headers['Signature'] = `${signLabel}=${serializeMember({ value: signature, params: new Map() })}`;
+    return { headers };
+  }
+
+  async function verify(
+    message: MessageParts,
+    verifyOptions: VerifyOptions & { hasBody: boolean },
+  ): Promise<SignatureCheck> {
+    const provider = verifyOptions.crypto ?? webCryptoProvider;
+    const now = Math.floor((verifyOptions.now ?? unixNow)());
+    const policy = resolvePolicy(verifyOptions.policy, verifyOptions.hasBody);
+    const selected = selectSignature(message, label);
+    const params = readParams(selected.input.params);
+
+    const covered: Item[] = [];
+    for (const item of selected.input.items) {
+      if (isInnerList(item) || typeof item.value !== 'string') {
+        throw new SignatureMalformed('covered components must be strings');
+      }
+      covered.push(item);
+    }
+    const coveredIdentifiers = new Set(covered.map(componentIdentifier));
+
+    const algFromParam = params.alg === undefined ? undefined : HASH_FOR_ALG[params.alg];
+    if (params.alg !== undefined && algFromParam === undefined) {
+      throw new AlgorithmUnsupported(`algorithm ${params.alg} is not supported`);
+    }
+    if (algFromParam !== undefined && !policy.algorithms.includes(algFromParam)) {
+      throw new AlgorithmUnsupported(`algorithm ${params.alg} is not accepted`);
+    }
+    if (policy.tags !== undefined && (params.tag === undefined || !policy.tags.includes(params.tag))) {
+      throw new TagNotAccepted('tag is not accepted');
+    }
+    for (const required of policy.requiredComponents) {
+      const item = withComponentErrors(
+        () => parseComponentSpec(required),
+        (reason) => new TypeError(`policy.requiredComponents: ${reason}`),
+      );
+      if (coveredIdentifiers.has(componentIdentifier(item))) continue;
+      if (item.value === 'content-digest') throw new DigestMissing('the body is not covered by a Content-Digest');
+      throw new ComponentNotCovered(`${componentLabel(item)} is not covered by the signature`);
+    }
+    if (policy.requireNonce && params.nonce === undefined) throw new NonceMissing('a nonce is required');
+    checkTimeWindow(params, policy, now);
+
+    const base = withComponentErrors(
+      () => latin1Bytes(buildSignatureBase(contextOf(message), selected.input)),
+      (reason) => new SignatureMalformed(reason),
+    );
+    let body: BodyCheck | null = null;
+    if (coveredIdentifiers.has('"content-digest"')) {
+      body = contentDigestCheck(provider, canonicalHeader(message.headers, 'content-digest') ?? '');
+    }
+
+    const key = await verifyMac({
+      keys: verifyOptions.keys,
+      keyId: params.keyId,
+      provider,
+      // Unknown keys are tried with the algorithm the signature claims, as a real key would be.
+      algorithm: (found) => found?.algorithm ?? algFromParam ?? 'sha256',
+      data: base,
+      presented: selected.signature,
+    });
+    // Checked only after the MAC matched, so these answers cannot be used to probe which key ids exist.
+    if (algFromParam !== undefined && algFromParam !== key.algorithm) {
+      throw new AlgorithmUnsupported(`algorithm ${params.alg} does not match the key's algorithm`);
+    }
+    if (!policy.algorithms.includes(key.algorithm)) {
+      throw new AlgorithmUnsupported(`the key's algorithm ${key.algorithm} is not accepted`);
+    }
+
+    return {
+      // The nonce is recorded by checkSignature() now that the signature has been verified.
+      signatureVerified: true,
+      result: {
+        scheme: 'rfc9421',
+        keyId: key.keyId,
+        key,
+        coveredComponents: covered.map(componentLabel),
+        created: params.created,
+        ...(params.expires !== undefined ? { expires: params.expires } : {}),
+        ...(params.nonce !== undefined ? { nonce: params.nonce } : {}),
+        ...(params.tag !== undefined ? { tag: params.tag } : {}),
+      },
+      body,
+    };
+  }
+
+  return Object.freeze({
+    name: 'rfc9421',
+    detect(message: MessageParts): boolean {
+      return (
+        getHeader(message.headers ?? {}, 'signature-input') !== undefined &&
+        getHeader(message.headers ?? {}, 'signature') !== undefined
+      );
+    },
+    keyIdOf(message: MessageParts): string {
+      const selected = selectSignature(message, label);
+      return readParams(selected.input.params).keyId;
+    },
+    verify,
+    sign,
+  });
+}
