@@ -1,5 +1,7 @@
 // Public API of @hmac-kit/core. Named exports only, listed explicitly.
 
+export type { ContentDigestAlgorithm } from './content-digest.js';
+export { contentDigestHeader } from './content-digest.js';
 export { webCryptoProvider } from './crypto.js';
 export {
   AlgorithmUnsupported,
@@ -24,6 +26,20 @@ export {
   TimestampOutOfWindow,
   TooManyFailures,
 } from './errors.js';
+export type { SignedFetchOptions } from './fetch.js';
+export { createSignedFetch } from './fetch.js';
+export type { ResolvedPolicy } from './policy.js';
+export {
+  ALL_ALGORITHMS,
+  DEFAULT_CLOCK_SKEW_SECONDS,
+  DEFAULT_MAX_AGE_SECONDS,
+  DEFAULT_REQUIRED_COMPONENTS,
+  resolvePolicy,
+} from './policy.js';
+export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';
+export { toProblem } from './problem.js';
+export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421.js';
+export { RFC9421_DEFAULT_COMPONENTS, rfc9421, signatureBase } from './schemes/rfc9421.js';
 export type { SigV4Options, SigV4Provider, SigV4SignOptions } from './schemes/sigv4.js';
 export { SIGV4_MAX_PRESIGNED_EXPIRES_SECONDS, sigv4, sigv4Provider } from './schemes/sigv4.js';
 export {
@@ -33,7 +49,10 @@ export {
   sigv4SigningKey,
   sigv4StringToSign,
 } from './schemes/sigv4-canonical.js';
+export { formatSecret, MIN_SECRET_BYTES, parseSecret, SECRET_PREFIX } from './secret.js';
 export { createSha2, createSha2Hmac, sha2, sha2Hmac } from './sha2.js';
+export type { SignOptions } from './sign.js';
+export { signMessage, signRequest } from './sign.js';
 export type {
   BodyCheck,
   BodyInput,
@@ -55,4 +74,6 @@ export type {
   VerifyOptions,
   VerifyPolicy,
 } from './types.js';
+export type { VerifyRequestOptions } from './verify.js';
+export { checkSignature, messageHasBody, verifyingStream, verifyMessage, verifyRequest } from './verify.js';
 export const PACKAGE_NAME = '@hmac-kit/core';

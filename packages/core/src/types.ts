@@ -127,6 +127,13 @@ export interface VerifyOptions {
 export interface SignatureCheck {
   result: VerifiedRequest;
   body: BodyCheck | null;
+  /**
+   * `true` when the signature itself was verified in this phase and `body` only checks
+   * a digest the signature covers. The nonce (`result.nonce`) is then recorded right
+   * away; otherwise (the signature covers the body itself) it is recorded only after
+   * `body.finish()` succeeds. Schemes leave nonce recording to the core.
+   */
+  signatureVerified?: boolean;
 }
 
 /** Streams body bytes through the scheme's digest. */

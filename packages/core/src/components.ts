@@ -1,0 +1,250 @@
+/**
+ * RFC 9421 section 2: component identifiers, component values (HTTP fields and
+ * derived components) and the signature base.
+ */
+import { canonicalHeader, headerLines } from './headers.js';
+import {
+  type InnerList,
+  type Item,
+  isInnerList,
+  parseDictionary,
+  parseItem,
+  parseList,
+  serializeBareItem,
+  serializeDictionary,
+  serializeList,
+  serializeMember,
+  serializeParameters,
+} from './structured-fields.js';
+import type { HeadersInit, MessageParts } from './types.js';
+
+/** Thrown while computing a component value; callers turn it into their own error type. */
+export class ComponentError extends Error {}
+
+const DERIVED = new Set([
+  '@method',
+  '@target-uri',
+  '@authority',
+  '@scheme',
+  '@request-target',
+  '@path',
+  '@query',
+  '@query-param',
+]);
+
+/** Structured fields whose type we know, for the `sf` and `key` component parameters. */
+const STRUCTURED_FIELD_TYPES: Readonly<Record<string, 'dictionary' | 'list'>> = {
+  'accept-signature': 'dictionary',
+  'content-digest': 'dictionary',
+  'repr-digest': 'dictionary',
+  signature: 'dictionary',
+  'signature-input': 'dictionary',
+  'want-content-digest': 'dictionary',
+  'want-repr-digest': 'dictionary',
+};
+
+/**
+ * Parses a component named by a caller or a policy: either a plain name
+ * (`@method`, `content-type`, `@query-param;name="id"`) or an RFC 8941 string item
+ * (`"@query-param";name="id"`). Throws `ComponentError`.
+ */
+export function parseComponentSpec(spec: string): Item {
+  if (typeof spec !== 'string' || spec.length === 0)
+    throw new ComponentError('component names must be non-empty strings');
+  try {
+    if (spec.startsWith('"')) return parseItem(spec, 'component identifier');
+    const semicolon = spec.indexOf(';');
+    const name = semicolon < 0 ? spec : spec.slice(0, semicolon);
+    const params = semicolon < 0 ? new Map() : parseItem(`""${spec.slice(semicolon)}`, 'component identifier').params;
+    return { value: name.startsWith('@') ? name : name.toLowerCase(), params };
+  } catch {
+    throw new ComponentError(`invalid component identifier ${JSON.stringify(spec)}`);
+  }
+}
+
+/** `@method`, `content-type`, `@query-param;name="id"`: the readable form used in results and policies. */
+export function componentLabel(item: Item): string {
+  return String(item.value) + serializeParameters(item.params);
+}
+
+/** The identifier as it appears in the signature base and in `Signature-Input`. */
+export function componentIdentifier(item: Item): string {
+  return serializeMember(item);
+}
+
+/**
+ * Percent-encodes per the WHATWG application/x-www-form-urlencoded percent-encode
+ * set, spaces as %20, which is how RFC 9421 section 2.2.8 re-encodes `@query-param`
+ * names and values (its examples encode spaces as %20, not "+").
+ */
+export function formEncode(text: string): string {
+  let out = '';
+  for (const byte of new TextEncoder().encode(text)) {
+    const c = String.fromCharCode(byte);
+    out += /[A-Za-z0-9*\-._]/.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** The request as components see it. `added` holds headers the signer is about to add (e.g. Content-Digest). */
+export interface ComponentContext {
+  method: string;
+  url: URL;
+  headers: HeadersInit;
+  added?: Readonly<Record<string, string>>;
+}
+
+/** Parses an absolute request URL, failing with `ComponentError`. */
+export function parseRequestUrl(url: string | URL): URL {
+  try {
+    return new URL(String(url));
+  } catch {
+    throw new ComponentError('request URL is not an absolute URL');
+  }
+}
+
+/** Builds the component context of a message. */
+export function contextOf(message: MessageParts, added?: Record<string, string>): ComponentContext {
+  if (typeof message.method !== 'string' || message.method.length === 0) throw new ComponentError('missing method');
+  return { method: message.method, url: parseRequestUrl(message.url), headers: message.headers ?? {}, added };
+}
+
+function headerFromContext(context: ComponentContext, name: string): string[] | undefined {
+  const added = context.added?.[name];
+  if (added !== undefined) return [added];
+  return headerLines(context.headers, name);
+}
+
+function derivedValue(context: ComponentContext, item: Item): string {
+  const name = item.value as string;
+  const allowed = name === '@query-param' ? ['name'] : [];
+  for (const key of item.params.keys()) {
+    if (!allowed.includes(key)) throw new ComponentError(`parameter "${key}" is not supported on ${name}`);
+  }
+  const url = context.url;
+  switch (name) {
+    case '@method':
+      return context.method;
+    case '@target-uri':
+      return url.href.replace(/#.*$/, '');
+    case '@authority':
+      // WHATWG URL already lowercases the host and drops the scheme's default port.
+      return url.host;
+    case '@scheme':
+      return url.protocol.slice(0, -1).toLowerCase();
+    case '@request-target':
+      return url.pathname + url.search;
+    case '@path':
+      return url.pathname;
+    case '@query':
+      return `?${url.search.slice(1)}`;
+    case '@query-param': {
+      const wanted = item.params.get('name');
+      if (typeof wanted !== 'string') throw new ComponentError('@query-param needs a string "name" parameter');
+      const values: string[] = [];
+      for (const [key, value] of new URLSearchParams(url.search)) {
+        if (formEncode(key) === wanted) values.push(formEncode(value));
+      }
+      if (values.length === 0) throw new ComponentError(`query parameter "${wanted}" is not in the request`);
+      // RFC 9421 2.2.8: a repeated name cannot be signed individually; sign @query instead.
+      if (values.length > 1) throw new ComponentError(`query parameter "${wanted}" occurs more than once`);
+      return values[0]!;
+    }
+    default:
+      throw new ComponentError(`derived component ${name} is not supported for requests`);
+  }
+}
+
+function fieldValue(context: ComponentContext, item: Item): string {
+  const name = item.value as string;
+  if (name !== name.toLowerCase()) throw new ComponentError(`field name ${JSON.stringify(name)} must be lowercase`);
+  for (const key of item.params.keys()) {
+    if (key !== 'sf' && key !== 'key' && key !== 'bs') {
+      throw new ComponentError(`component parameter "${key}" is not supported on ${name}`);
+    }
+  }
+  const sf = item.params.get('sf') === true;
+  const bs = item.params.get('bs') === true;
+  const keyParam = item.params.get('key');
+  if (keyParam !== undefined && typeof keyParam !== 'string')
+    throw new ComponentError('"key" parameter must be a string');
+  const key = keyParam as string | undefined;
+  if (bs && (sf || key !== undefined)) throw new ComponentError('"bs" cannot be combined with "sf" or "key"');
+  const lines = headerFromContext(context, name);
+  if (lines === undefined) throw new ComponentError(`covered field "${name}" is not present`);
+  if (bs) {
+    return lines.map((line) => serializeBareItem(latin1Bytes(line.replace(/^[ \t]+|[ \t]+$/g, '')))).join(', ');
+  }
+  const value = canonicalHeader({ [name]: lines }, name)!;
+  if (!sf && key === undefined) return value;
+  const type = STRUCTURED_FIELD_TYPES[name];
+  if (!type) throw new ComponentError(`"${name}" is not a known structured field`);
+  try {
+    if (key !== undefined) {
+      if (type !== 'dictionary') throw new ComponentError(`"${name}" is not a dictionary`);
+      const member = parseDictionary(value, name).get(key);
+      if (!member) throw new ComponentError(`"${name}" has no member "${key}"`);
+      return serializeMember(member);
+    }
+    return type === 'dictionary'
+      ? serializeDictionary(parseDictionary(value, name))
+      : serializeList(parseList(value, name));
+  } catch (error) {
+    if (error instanceof ComponentError) throw error;
+    throw new ComponentError(`"${name}" is not a valid structured field`);
+  }
+}
+
+/**
+ * The value of one component (RFC 9421 sections 2.1 and 2.2). Throws `ComponentError`.
+ */
+export function componentValue(context: ComponentContext, item: Item): string {
+  if (typeof item.value !== 'string' || item.value.length === 0) {
+    throw new ComponentError('component identifiers must be non-empty strings');
+  }
+  const name = item.value;
+  if (name === '@signature-params') throw new ComponentError('@signature-params cannot be covered');
+  const value = name.startsWith('@')
+    ? DERIVED.has(name)
+      ? derivedValue(context, item)
+      : (() => {
+          throw new ComponentError(`unknown derived component ${name}`);
+        })()
+    : fieldValue(context, item);
+  if (/[\r\n]/.test(value)) throw new ComponentError(`component ${name} contains a line break`);
+  return value;
+}
+
+/**
+ * Builds the signature base (RFC 9421 section 2.5) for the covered components and
+ * parameters held in `signatureParams`. Throws `ComponentError` when a component is
+ * missing, duplicated or unsupported.
+ */
+export function buildSignatureBase(context: ComponentContext, signatureParams: InnerList): string {
+  const seen = new Set<string>();
+  const lines: string[] = [];
+  for (const item of signatureParams.items) {
+    if (isInnerList(item)) throw new ComponentError('covered components must be strings');
+    const identifier = componentIdentifier(item);
+    if (seen.has(identifier)) throw new ComponentError(`component ${identifier} is covered twice`);
+    seen.add(identifier);
+    lines.push(`${identifier}: ${componentValue(context, item)}`);
+  }
+  lines.push(`"@signature-params": ${serializeMember(signatureParams)}`);
+  return lines.join('\n');
+}
+
+/**
+ * The signature base as bytes. JavaScript header strings hold one octet per
+ * character (Fetch ByteString, Node's latin1 decoding), so each character maps to
+ * one byte: the bytes the field had on the wire.
+ */
+export function latin1Bytes(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code > 0xff) throw new ComponentError('header values must be octets (characters up to U+00FF)');
+    out[i] = code;
+  }
+  return out;
+}

@@ -1,0 +1,69 @@
+/**
+ * A `fetch` that signs every request, for Node (>= 20), browsers, Deno, Bun and edge runtimes.
+ */
+import { parseSecret } from './secret.js';
+import { type SignOptions, signRequest } from './sign.js';
+import type { CryptoProvider, HashAlgorithm, Scheme, SigningKey } from './types.js';
+
+export interface SignedFetchOptions {
+  keyId: string;
+  /** Printable `hks_...` secret or raw bytes. */
+  secret: string | Uint8Array;
+  /** The key's algorithm. Default `sha256`. */
+  algorithm?: HashAlgorithm;
+  /** Header fields to cover in addition to the scheme's defaults. */
+  coveredHeaders?: readonly string[];
+  /** The fetch to wrap. Default `globalThis.fetch`. */
+  fetch?: typeof fetch;
+  /** Scheme to sign with. Default `rfc9421()`. */
+  scheme?: Scheme;
+  crypto?: CryptoProvider;
+}
+
+/**
+ * Returns a `fetch` that signs each request before sending it. Options are
+ * validated once, here (`TypeError` on a malformed secret, without echoing it).
+ *
+ * @example
+ * ```ts
+ * const signedFetch = createSignedFetch({ keyId: 'hk_live_123', secret: process.env.HMAC_KIT_SECRET! });
+ * const response = await signedFetch('https://api.example.com/v1/orders', {
+ *   method: 'POST',
+ *   headers: { 'content-type': 'application/json' },
+ *   body: JSON.stringify({ qty: 1 }),
+ * });
+ * ```
+ */
+export function createSignedFetch(options: SignedFetchOptions): typeof fetch {
+  if (!options || typeof options !== 'object') throw new TypeError('createSignedFetch needs options');
+  const { keyId, secret, algorithm = 'sha256', coveredHeaders, scheme, crypto } = options;
+  if (typeof keyId !== 'string' || keyId.length === 0) throw new TypeError('keyId must be a non-empty string');
+  parseSecret(secret);
+  if (algorithm !== 'sha256' && algorithm !== 'sha384' && algorithm !== 'sha512') {
+    throw new TypeError('algorithm must be sha256, sha384 or sha512');
+  }
+  if (
+    coveredHeaders !== undefined &&
+    (!Array.isArray(coveredHeaders) || !coveredHeaders.every((h) => typeof h === 'string'))
+  ) {
+    throw new TypeError('coveredHeaders must be an array of header names');
+  }
+  const baseFetch = options.fetch;
+  if (baseFetch !== undefined && typeof baseFetch !== 'function') throw new TypeError('fetch must be a function');
+  if (baseFetch === undefined && typeof globalThis.fetch !== 'function') {
+    throw new TypeError('no global fetch in this runtime; pass options.fetch');
+  }
+  const key: SigningKey = { keyId, secret, algorithm };
+  const signOptions: SignOptions = {
+    ...(scheme ? { scheme } : {}),
+    ...(coveredHeaders ? { coveredHeaders } : {}),
+    ...(crypto ? { crypto } : {}),
+  };
+
+  async function signedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    const signed = await signRequest(new Request(input, init), key, signOptions);
+    // The global fetch must be called with the global object as `this` in browsers.
+    return baseFetch ? baseFetch(signed) : globalThis.fetch.call(globalThis, signed);
+  }
+  return signedFetch as typeof fetch;
+}

@@ -1,0 +1,71 @@
+/**
+ * Key resolution that does not reveal which key ids exist: when the resolver
+ * finds nothing, the caller still computes and compares a MAC with a dummy key,
+ * so an unknown key id costs the same as a wrong signature.
+ */
+import { KeyUnknown, SignatureInvalid } from './errors.js';
+import type { CryptoProvider, HashAlgorithm, KeyResolver, VerificationKey } from './types.js';
+
+/** Length of issued secrets; the dummy key matches it so HMAC key setup costs the same. */
+const DUMMY_KEY_LENGTH = 32;
+let dummySecret: Uint8Array | undefined;
+
+function dummyKey(provider: CryptoProvider): Uint8Array {
+  dummySecret ??= provider.randomBytes(DUMMY_KEY_LENGTH);
+  return dummySecret;
+}
+
+/**
+ * Resolves `keyId`; when no key exists returns `key: undefined` together with a
+ * dummy secret of issued length, which the caller must use exactly as it would a
+ * real one before throwing `KeyUnknown` (see {@link verifyMac}).
+ *
+ * @example
+ * ```ts
+ * const { key, secret } = await resolveKeyOrDummy(options.keys, keyId, provider);
+ * const expected = await provider.hmac('sha256', secret, data);
+ * const ok = provider.timingSafeEqual(expected, presented);
+ * if (!key) throw new KeyUnknown('unknown key id');
+ * ```
+ */
+export async function resolveKeyOrDummy(
+  keys: KeyResolver,
+  keyId: string,
+  provider: CryptoProvider,
+): Promise<{ key: VerificationKey | undefined; secret: Uint8Array }> {
+  if (typeof keys !== 'function') throw new TypeError('options.keys must be a function (keyId) => key | undefined');
+  const key = await keys(keyId);
+  if (key === undefined || key === null) {
+    // A real secret may be any length; matching the issued length keeps the common case indistinguishable.
+    return { key: undefined, secret: dummyKey(provider) };
+  }
+  if (!(key.secret instanceof Uint8Array)) throw new TypeError('VerificationKey.secret must be a Uint8Array');
+  return { key, secret: key.secret };
+}
+
+/**
+ * Resolves the key, computes HMAC(`data`) with it (or with a dummy key when the key is
+ * unknown), compares with `presented` in constant time, and throws `KeyUnknown` or
+ * `SignatureInvalid`. Returns the key when the MAC matches.
+ *
+ * @example
+ * ```ts
+ * const key = await verifyMac({ keys, keyId, provider, algorithm: (k) => k?.algorithm ?? 'sha256', data, presented });
+ * ```
+ */
+export async function verifyMac(args: {
+  keys: KeyResolver;
+  keyId: string;
+  provider: CryptoProvider;
+  /** The hash to use given the resolved key (undefined when unknown). */
+  algorithm: (key: VerificationKey | undefined) => HashAlgorithm;
+  data: Uint8Array;
+  presented: Uint8Array;
+}): Promise<VerificationKey> {
+  const { key, secret } = await resolveKeyOrDummy(args.keys, args.keyId, args.provider);
+  const expected = await args.provider.hmac(args.algorithm(key), secret, args.data);
+  const matches = args.provider.timingSafeEqual(expected, args.presented);
+  if (!key) throw new KeyUnknown('no key with this key id');
+  if (!matches) throw new SignatureInvalid('signature does not match');
+  return key;
+}

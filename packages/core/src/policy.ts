@@ -1,0 +1,147 @@
+/**
+ * Verifier policy defaults and the checks every scheme shares: the time window,
+ * nonce TTLs and replay recording. Scheme implementations call these so that
+ * every scheme enforces one policy the same way.
+ */
+import { NonceReplayed, SignatureExpired, SignatureFromFuture } from './errors.js';
+import type { HashAlgorithm, NonceStore, VerifyPolicy } from './types.js';
+
+/** A policy with every default filled in. */
+export interface ResolvedPolicy {
+  requiredComponents: readonly string[];
+  maxAgeSeconds: number;
+  clockSkewSeconds: number;
+  requireNonce: boolean;
+  algorithms: readonly HashAlgorithm[];
+  tags: readonly string[] | undefined;
+  maxBodyBytes: number;
+}
+
+/** Components required when the caller does not say otherwise. */
+export const DEFAULT_REQUIRED_COMPONENTS: readonly string[] = Object.freeze([
+  '@method',
+  '@authority',
+  '@path',
+  '@query',
+]);
+export const DEFAULT_MAX_AGE_SECONDS = 300;
+export const DEFAULT_CLOCK_SKEW_SECONDS = 5;
+export const ALL_ALGORITHMS: readonly HashAlgorithm[] = Object.freeze(['sha256', 'sha384', 'sha512']);
+
+function nonNegative(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value >= 0)) throw new TypeError(`policy.${name} must be a non-negative number`);
+  return value;
+}
+
+/**
+ * Fills in the documented defaults and validates the caller's policy (`TypeError`
+ * on nonsense). `content-digest` joins the default required components when the
+ * request has a body; an explicit `requiredComponents` list is taken as given.
+ *
+ * @example
+ * ```ts
+ * resolvePolicy({ maxAgeSeconds: 60 }, true).requiredComponents;
+ * // ['@method', '@authority', '@path', '@query', 'content-digest']
+ * ```
+ */
+export function resolvePolicy(policy: VerifyPolicy | undefined, hasBody: boolean): ResolvedPolicy {
+  const p = policy ?? {};
+  if (p.requiredComponents !== undefined && !Array.isArray(p.requiredComponents)) {
+    throw new TypeError('policy.requiredComponents must be an array of component names');
+  }
+  if (p.algorithms !== undefined) {
+    if (!Array.isArray(p.algorithms) || !p.algorithms.every((a) => ALL_ALGORITHMS.includes(a))) {
+      throw new TypeError('policy.algorithms may only contain sha256, sha384, sha512');
+    }
+  }
+  if (p.tags !== undefined && (!Array.isArray(p.tags) || !p.tags.every((t) => typeof t === 'string'))) {
+    throw new TypeError('policy.tags must be an array of strings');
+  }
+  const maxBodyBytes = nonNegative(p.maxBodyBytes, 'maxBodyBytes', Number.POSITIVE_INFINITY);
+  return {
+    requiredComponents:
+      p.requiredComponents ??
+      (hasBody ? [...DEFAULT_REQUIRED_COMPONENTS, 'content-digest'] : DEFAULT_REQUIRED_COMPONENTS),
+    maxAgeSeconds: nonNegative(p.maxAgeSeconds, 'maxAgeSeconds', DEFAULT_MAX_AGE_SECONDS),
+    clockSkewSeconds: nonNegative(p.clockSkewSeconds, 'clockSkewSeconds', DEFAULT_CLOCK_SKEW_SECONDS),
+    requireNonce: p.requireNonce ?? true,
+    algorithms: p.algorithms ?? ALL_ALGORITHMS,
+    tags: p.tags,
+    maxBodyBytes,
+  };
+}
+
+/** Current Unix time in whole seconds. */
+export function unixNow(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/**
+ * Enforces the time window: `created` no older than `maxAgeSeconds`, no further
+ * ahead than `clockSkewSeconds`, and `expires` (when present) not yet passed.
+ * Failures carry `serverTime` so clients can correct their clocks.
+ *
+ * @example
+ * ```ts
+ * checkTimeWindow({ created: 1700000000 }, resolvePolicy(undefined, false), 1700000100); // ok
+ * ```
+ */
+export function checkTimeWindow(
+  times: { created?: number | undefined; expires?: number | undefined },
+  policy: Pick<ResolvedPolicy, 'maxAgeSeconds' | 'clockSkewSeconds'>,
+  now: number,
+): void {
+  const { created, expires } = times;
+  if (created !== undefined) {
+    if (created - now > policy.clockSkewSeconds) {
+      throw new SignatureFromFuture(`created is ${created - now}s ahead of the server clock`, now);
+    }
+    if (now - created > policy.maxAgeSeconds) {
+      throw new SignatureExpired(`created is ${now - created}s old (max ${policy.maxAgeSeconds}s)`, now);
+    }
+  }
+  if (expires !== undefined && now > expires) {
+    throw new SignatureExpired(`signature expired ${now - expires}s ago`, now);
+  }
+}
+
+/**
+ * How long a nonce must be remembered: as long as a replay could still pass the
+ * time window (max age + skew), or until `expires` if that comes first. At least 1s.
+ *
+ * @example
+ * ```ts
+ * nonceTtlSeconds(resolvePolicy(undefined, false), undefined, now); // 305
+ * ```
+ */
+export function nonceTtlSeconds(
+  policy: Pick<ResolvedPolicy, 'maxAgeSeconds' | 'clockSkewSeconds'>,
+  expires: number | undefined,
+  now: number,
+): number {
+  let ttl = policy.maxAgeSeconds + policy.clockSkewSeconds;
+  if (expires !== undefined) ttl = Math.min(ttl, expires - now + policy.clockSkewSeconds);
+  return Math.max(1, Math.ceil(ttl));
+}
+
+/**
+ * Records a nonce once the signature that carries it has been verified; throws
+ * `NonceReplayed` when the store has already seen (keyId, nonce). Store errors
+ * (`StoreUnavailable`) propagate: replay protection fails closed.
+ *
+ * @example
+ * ```ts
+ * await recordNonce(options.nonceStore, key.keyId, nonce, nonceTtlSeconds(policy, expires, now));
+ * ```
+ */
+export async function recordNonce(
+  store: NonceStore | undefined,
+  keyId: string,
+  nonce: string | undefined,
+  ttlSeconds: number,
+): Promise<void> {
+  if (!store || nonce === undefined) return;
+  const fresh = await store.checkAndStore(keyId, nonce, ttlSeconds);
+  if (!fresh) throw new NonceReplayed('nonce already used');
+}

@@ -1,0 +1,419 @@
+/**
+ * Structured Field Values for HTTP (RFC 8941), the subset RFC 9421 and RFC 9530
+ * need: dictionaries, lists, inner lists, parameters and the bare item types
+ * integer, decimal, string, token, byte sequence and boolean.
+ *
+ * Parsing is strict (RFC 8941 section 4.2) and fails with `SignatureMalformed`
+ * on any deviation, because everything parsed here arrives from untrusted
+ * clients; serialising an invalid value is a programming error (`TypeError`).
+ */
+import { fromBase64, toBase64 } from './encoding.js';
+import { SignatureMalformed } from './errors.js';
+
+/** A token bare item (`sha-256`, `*foo`), kept apart from strings because they serialise differently. */
+export class Token {
+  constructor(readonly value: string) {}
+}
+
+/** A decimal bare item, kept apart from integers so that `1.0` survives a round trip. */
+export class Decimal {
+  constructor(readonly value: number) {}
+}
+
+/** integer | decimal | string | token | byte sequence | boolean. */
+export type BareItem = number | Decimal | string | Token | Uint8Array | boolean;
+/** Ordered parameters (`;key=value`). */
+export type Parameters = Map<string, BareItem>;
+export interface Item {
+  value: BareItem;
+  params: Parameters;
+}
+export interface InnerList {
+  items: Item[];
+  params: Parameters;
+}
+export type Member = Item | InnerList;
+/** Ordered dictionary; a repeated key overwrites the value and keeps the first position (RFC 8941 4.2.2). */
+export type Dictionary = Map<string, Member>;
+
+export function isInnerList(member: Member): member is InnerList {
+  return 'items' in member;
+}
+
+const MAX_INTEGER = 999_999_999_999_999;
+const KEY_FIRST = /^[a-z*]$/;
+const KEY_REST = /^[a-z0-9_\-.*]$/;
+const TOKEN_FIRST = /^[A-Za-z*]$/;
+// tchar (RFC 9110) plus ":" and "/".
+const TOKEN_REST = /^[!#$%&'*+\-.^_`|~0-9A-Za-z:/]$/;
+const BASE64_CHAR = /^[A-Za-z0-9+/=]$/;
+
+class Parser {
+  private position = 0;
+
+  constructor(
+    private readonly input: string,
+    private readonly fieldName: string,
+  ) {
+    for (let i = 0; i < input.length; i++) {
+      const code = input.charCodeAt(i);
+      // Field values are visible ASCII, SP and HTAB only (RFC 8941 4.2: fail on non-ASCII).
+      if ((code < 0x20 && code !== 0x09) || code > 0x7e) this.fail('contains a character outside visible ASCII');
+    }
+  }
+
+  fail(reason: string): never {
+    throw new SignatureMalformed(`${this.fieldName} is not a valid structured field: ${reason} (at ${this.position})`);
+  }
+
+  private peek(): string | undefined {
+    return this.input[this.position];
+  }
+
+  private atEnd(): boolean {
+    return this.position >= this.input.length;
+  }
+
+  private skipSpaces(): void {
+    while (this.input[this.position] === ' ') this.position++;
+  }
+
+  private skipOws(): void {
+    while (this.input[this.position] === ' ' || this.input[this.position] === '\t') this.position++;
+  }
+
+  /** Runs `parse` over the whole field value, allowing only surrounding spaces. */
+  top<T>(parse: () => T): T {
+    this.skipSpaces();
+    const value = parse();
+    this.skipSpaces();
+    if (!this.atEnd()) this.fail('unexpected trailing characters');
+    return value;
+  }
+
+  dictionary(): Dictionary {
+    const dictionary: Dictionary = new Map();
+    while (!this.atEnd()) {
+      const key = this.key();
+      let member: Member;
+      if (this.peek() === '=') {
+        this.position++;
+        member = this.itemOrInnerList();
+      } else {
+        member = { value: true, params: this.parameters() };
+      }
+      dictionary.set(key, member);
+      if (!this.separator()) break;
+    }
+    return dictionary;
+  }
+
+  list(): Member[] {
+    const members: Member[] = [];
+    while (!this.atEnd()) {
+      members.push(this.itemOrInnerList());
+      if (!this.separator()) break;
+    }
+    return members;
+  }
+
+  /** After a list/dictionary member: `false` at the end, `true` after a comma that is followed by more. */
+  private separator(): boolean {
+    this.skipOws();
+    if (this.atEnd()) return false;
+    if (this.peek() !== ',') this.fail('expected "," between members');
+    this.position++;
+    this.skipOws();
+    if (this.atEnd()) this.fail('trailing comma');
+    return true;
+  }
+
+  itemOrInnerList(): Member {
+    return this.peek() === '(' ? this.innerList() : this.item();
+  }
+
+  private innerList(): InnerList {
+    this.position++;
+    const items: Item[] = [];
+    for (;;) {
+      this.skipSpaces();
+      if (this.atEnd()) this.fail('unterminated inner list');
+      if (this.peek() === ')') {
+        this.position++;
+        return { items, params: this.parameters() };
+      }
+      items.push(this.item());
+      const next = this.peek();
+      if (next !== ' ' && next !== ')') this.fail('expected " " or ")" in inner list');
+    }
+  }
+
+  item(): Item {
+    const value = this.bareItem();
+    return { value, params: this.parameters() };
+  }
+
+  private bareItem(): BareItem {
+    const c = this.peek();
+    if (c === undefined) this.fail('expected an item');
+    if (c === '-' || (c >= '0' && c <= '9')) return this.number();
+    if (c === '"') return this.string();
+    if (c === ':') return this.byteSequence();
+    if (c === '?') return this.boolean();
+    if (TOKEN_FIRST.test(c)) return this.token();
+    return this.fail(`unexpected character ${JSON.stringify(c)}`);
+  }
+
+  private parameters(): Parameters {
+    const params: Parameters = new Map();
+    while (this.peek() === ';') {
+      this.position++;
+      this.skipSpaces();
+      const key = this.key();
+      let value: BareItem = true;
+      if (this.peek() === '=') {
+        this.position++;
+        value = this.bareItem();
+      }
+      params.set(key, value);
+    }
+    return params;
+  }
+
+  private key(): string {
+    const first = this.peek();
+    if (first === undefined || !KEY_FIRST.test(first)) this.fail('expected a key');
+    const start = this.position++;
+    while (!this.atEnd() && KEY_REST.test(this.input[this.position]!)) this.position++;
+    return this.input.slice(start, this.position);
+  }
+
+  private number(): number | Decimal {
+    let sign = 1;
+    if (this.peek() === '-') {
+      sign = -1;
+      this.position++;
+    }
+    const digitsStart = this.position;
+    let dot = -1;
+    while (!this.atEnd()) {
+      const c = this.input[this.position]!;
+      if (c >= '0' && c <= '9') {
+        this.position++;
+      } else if (c === '.' && dot < 0) {
+        if (this.position - digitsStart > 12) this.fail('decimal has more than 12 integer digits');
+        dot = this.position++;
+      } else {
+        break;
+      }
+      if (dot < 0 && this.position - digitsStart > 15) this.fail('integer has more than 15 digits');
+      if (dot >= 0 && this.position - digitsStart > 16) this.fail('decimal is too long');
+    }
+    const text = this.input.slice(digitsStart, this.position);
+    if (text.length === 0 || text[0] === '.') this.fail('expected a digit');
+    if (dot < 0) return sign * Number.parseInt(text, 10);
+    const fraction = this.position - dot - 1;
+    if (fraction < 1 || fraction > 3) this.fail('decimal needs 1 to 3 fractional digits');
+    return new Decimal(sign * Number.parseFloat(text));
+  }
+
+  private string(): string {
+    this.position++;
+    let out = '';
+    for (;;) {
+      if (this.atEnd()) this.fail('unterminated string');
+      const c = this.input[this.position++]!;
+      if (c === '\\') {
+        const next = this.input[this.position++];
+        if (next !== '"' && next !== '\\') this.fail('invalid escape in string');
+        out += next;
+      } else if (c === '"') {
+        return out;
+      } else if (c === '\t') {
+        this.fail('tab in string');
+      } else {
+        out += c;
+      }
+    }
+  }
+
+  private token(): Token {
+    const start = this.position++;
+    while (!this.atEnd() && TOKEN_REST.test(this.input[this.position]!)) this.position++;
+    return new Token(this.input.slice(start, this.position));
+  }
+
+  private byteSequence(): Uint8Array {
+    this.position++;
+    const start = this.position;
+    while (!this.atEnd() && this.peek() !== ':') {
+      if (!BASE64_CHAR.test(this.peek()!)) this.fail('invalid character in byte sequence');
+      this.position++;
+    }
+    if (this.atEnd()) this.fail('unterminated byte sequence');
+    const encoded = this.input.slice(start, this.position);
+    this.position++;
+    // "=" may only pad the end; fromBase64 strips trailing padding, so reject it elsewhere.
+    const bytes = /=[^=]/.test(encoded) ? undefined : fromBase64(encoded);
+    if (!bytes) this.fail('invalid base64 in byte sequence');
+    return bytes;
+  }
+
+  private boolean(): boolean {
+    this.position++;
+    const c = this.input[this.position++];
+    if (c === '1') return true;
+    if (c === '0') return false;
+    return this.fail('invalid boolean');
+  }
+}
+
+/**
+ * Parses a Dictionary field value (e.g. `Signature-Input`, `Signature`, `Content-Digest`).
+ * Throws `SignatureMalformed` naming `fieldName` on any syntax error.
+ *
+ * @example
+ * ```ts
+ * const dict = parseDictionary('sig=:3q2+7w==:', 'Signature');
+ * dict.get('sig'); // { value: Uint8Array [0xde, 0xad, 0xbe, 0xef], params: Map {} }
+ * ```
+ */
+export function parseDictionary(input: string, fieldName = 'field'): Dictionary {
+  const parser = new Parser(input, fieldName);
+  return parser.top(() => parser.dictionary());
+}
+
+/**
+ * Parses a List field value.
+ *
+ * @example
+ * ```ts
+ * parseList('sha-256, sha-512', 'Want-Content-Digest');
+ * ```
+ */
+export function parseList(input: string, fieldName = 'field'): Member[] {
+  const parser = new Parser(input, fieldName);
+  return parser.top(() => parser.list());
+}
+
+/**
+ * Parses an Item field value.
+ *
+ * @example
+ * ```ts
+ * parseItem('"@method"', 'component'); // { value: '@method', params: Map {} }
+ * ```
+ */
+export function parseItem(input: string, fieldName = 'field'): Item {
+  const parser = new Parser(input, fieldName);
+  return parser.top(() => parser.item());
+}
+
+function serializeKey(key: string): string {
+  if (key.length === 0 || !KEY_FIRST.test(key[0]!) || ![...key.slice(1)].every((c) => KEY_REST.test(c))) {
+    throw new TypeError(`invalid structured field key ${JSON.stringify(key)}`);
+  }
+  return key;
+}
+
+/**
+ * Serialises a bare item (RFC 8941 section 4.1.3).
+ *
+ * @example
+ * ```ts
+ * serializeBareItem('hello'); // '"hello"'
+ * serializeBareItem(new Token('sha-256')); // 'sha-256'
+ * ```
+ */
+export function serializeBareItem(value: BareItem): string {
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value) || Math.abs(value) > MAX_INTEGER) {
+      throw new TypeError(`structured field integers must be integers within 15 digits, got ${value}`);
+    }
+    return String(value);
+  }
+  if (value instanceof Decimal) {
+    const rounded = Math.round(value.value * 1000) / 1000;
+    if (!Number.isFinite(rounded) || Math.abs(Math.trunc(rounded)) >= 1e12) {
+      throw new TypeError(`structured field decimal out of range: ${value.value}`);
+    }
+    const text = rounded.toFixed(3).replace(/0{1,2}$/, '');
+    return text === '-0.0' ? '0.0' : text;
+  }
+  if (typeof value === 'string') {
+    if (!/^[\x20-\x7e]*$/.test(value)) throw new TypeError('structured field strings must be printable ASCII');
+    return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  }
+  if (value instanceof Token) {
+    const v = value.value;
+    if (v.length === 0 || !TOKEN_FIRST.test(v[0]!) || ![...v.slice(1)].every((c) => TOKEN_REST.test(c))) {
+      throw new TypeError(`invalid structured field token ${JSON.stringify(v)}`);
+    }
+    return v;
+  }
+  if (value instanceof Uint8Array) return `:${toBase64(value)}:`;
+  if (typeof value === 'boolean') return value ? '?1' : '?0';
+  throw new TypeError('unsupported structured field value');
+}
+
+/**
+ * Serialises parameters (`;key=value`, with `;key` for boolean true).
+ *
+ * @example
+ * ```ts
+ * serializeParameters(new Map([['created', 1618884473], ['keyid', 'k']])); // ';created=1618884473;keyid="k"'
+ * ```
+ */
+export function serializeParameters(params: Parameters): string {
+  let out = '';
+  for (const [key, value] of params) {
+    out += `;${serializeKey(key)}`;
+    if (value !== true) out += `=${serializeBareItem(value)}`;
+  }
+  return out;
+}
+
+/**
+ * Serialises an item or an inner list with their parameters.
+ *
+ * @example
+ * ```ts
+ * serializeMember({ items: [{ value: '@method', params: new Map() }], params: new Map() }); // '("@method")'
+ * ```
+ */
+export function serializeMember(member: Member): string {
+  if (isInnerList(member)) {
+    return `(${member.items.map(serializeMember).join(' ')})${serializeParameters(member.params)}`;
+  }
+  return serializeBareItem(member.value) + serializeParameters(member.params);
+}
+
+/**
+ * Serialises a dictionary (`a=1, b;x, c=(...)`).
+ *
+ * @example
+ * ```ts
+ * serializeDictionary(new Map([['sha-256', { value: digest, params: new Map() }]])); // 'sha-256=:...:'
+ * ```
+ */
+export function serializeDictionary(dictionary: Dictionary): string {
+  const parts: string[] = [];
+  for (const [key, member] of dictionary) {
+    if (!isInnerList(member) && member.value === true)
+      parts.push(serializeKey(key) + serializeParameters(member.params));
+    else parts.push(`${serializeKey(key)}=${serializeMember(member)}`);
+  }
+  return parts.join(', ');
+}
+
+/**
+ * Serialises a list.
+ *
+ * @example
+ * ```ts
+ * serializeList([{ value: new Token('sha-256'), params: new Map() }]); // 'sha-256'
+ * ```
+ */
+export function serializeList(members: readonly Member[]): string {
+  return members.map(serializeMember).join(', ');
+}

@@ -1,0 +1,265 @@
+/**
+ * Verification entry points: over web `Request`s, over framework-neutral message
+ * parts, and split into a header phase and a streaming body phase for gateways.
+ */
+import { BodyTooLarge, SignatureMissing } from './errors.js';
+import { getHeader } from './headers.js';
+import { nonceTtlSeconds, recordNonce, resolvePolicy, unixNow } from './policy.js';
+import { rfc9421 } from './schemes/rfc9421.js';
+import type {
+  BodyCheck,
+  BodyInput,
+  MessageParts,
+  Scheme,
+  SignatureCheck,
+  VerifiedRequest,
+  VerifyOptions,
+} from './types.js';
+
+/** Options of the verify functions: {@link VerifyOptions} plus the schemes to accept (default `[rfc9421()]`). */
+export type VerifyRequestOptions = VerifyOptions & { schemes?: readonly Scheme[] };
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+let defaultSchemes: readonly Scheme[] | undefined;
+
+function schemesOf(options: VerifyRequestOptions): readonly Scheme[] {
+  if (!options || typeof options !== 'object') throw new TypeError('verify options are required');
+  if (typeof options.keys !== 'function')
+    throw new TypeError('options.keys must be a function (keyId) => key | undefined');
+  if (options.schemes === undefined) {
+    defaultSchemes ??= Object.freeze([rfc9421()]);
+    return defaultSchemes;
+  }
+  if (
+    !Array.isArray(options.schemes) ||
+    options.schemes.length === 0 ||
+    !options.schemes.every((s) => s && typeof s.detect === 'function' && typeof s.verify === 'function')
+  ) {
+    throw new TypeError('options.schemes must be a non-empty array of schemes');
+  }
+  return options.schemes;
+}
+
+/**
+ * Whether a request carries a body, judged from its head alone: `Content-Length`
+ * greater than 0, any `Transfer-Encoding`, or a POST/PUT/PATCH method (an empty
+ * POST body is covered by a Content-Digest too).
+ *
+ * @example
+ * ```ts
+ * messageHasBody({ method: 'GET', url, headers: { 'content-length': '0' } }); // false
+ * messageHasBody({ method: 'POST', url, headers: {} }); // true
+ * ```
+ */
+export function messageHasBody(message: MessageParts): boolean {
+  if (BODY_METHODS.has(String(message.method).toUpperCase())) return true;
+  const headers = message.headers ?? {};
+  if (getHeader(headers, 'transfer-encoding') !== undefined) return true;
+  const length = getHeader(headers, 'content-length');
+  return length !== undefined && !/^\s*0+\s*$/.test(length);
+}
+
+function withNonceAfterBody(body: BodyCheck, record: () => Promise<void>): BodyCheck {
+  return {
+    update: (chunk) => body.update(chunk),
+    async finish() {
+      await body.finish();
+      await record();
+    },
+  };
+}
+
+/**
+ * Header phase of verification (for streaming gateways): picks the first scheme whose
+ * `detect()` matches, verifies signature, time window, policy and key, and records
+ * the nonce once the signature itself is verified. Returns the body check still to
+ * be fed (or `null`); pipe the body through {@link verifyingStream}.
+ *
+ * @example
+ * ```ts
+ * const check = await checkSignature(message, { keys, nonceStore, hasBody: messageHasBody(message) });
+ * await upstreamBody.pipeThrough(verifyingStream(check.body, { maxBodyBytes: 1 << 20 })).pipeTo(sink);
+ * ```
+ */
+export async function checkSignature(
+  message: MessageParts,
+  options: VerifyRequestOptions & { hasBody: boolean },
+): Promise<SignatureCheck> {
+  const schemes = schemesOf(options);
+  const scheme = schemes.find((candidate) => candidate.detect(message));
+  if (!scheme) throw new SignatureMissing('no signature of an accepted scheme');
+  const check = await scheme.verify(message, { ...options, hasBody: Boolean(options.hasBody) });
+  const { result } = check;
+  const nonce = result.nonce;
+  if (options.nonceStore === undefined || nonce === undefined) return check;
+  const policy = resolvePolicy(options.policy, Boolean(options.hasBody));
+  const now = Math.floor((options.now ?? unixNow)());
+  const record = () =>
+    recordNonce(options.nonceStore, result.keyId, nonce, nonceTtlSeconds(policy, result.expires, now));
+  if (check.body === null || check.signatureVerified) {
+    await record();
+    return check;
+  }
+  return { ...check, body: withNonceAfterBody(check.body, record) };
+}
+
+async function* chunksOf(body: BodyInput): AsyncGenerator<Uint8Array> {
+  if (body === null || body === undefined) return;
+  if (body instanceof Uint8Array) {
+    yield body;
+    return;
+  }
+  if (typeof (body as ReadableStream<Uint8Array>).getReader === 'function') {
+    const reader = (body as ReadableStream<Uint8Array>).getReader();
+    let done = false;
+    try {
+      for (;;) {
+        const next = await reader.read();
+        if (next.done) {
+          done = true;
+          return;
+        }
+        yield next.value;
+      }
+    } finally {
+      // Stopping early (error, no body check) cancels the stream instead of leaving it locked and buffering.
+      if (!done) await reader.cancel().catch(() => undefined);
+      reader.releaseLock();
+    }
+  }
+  if (typeof (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator] === 'function') {
+    yield* body as AsyncIterable<Uint8Array>;
+    return;
+  }
+  throw new TypeError('body must be a Uint8Array, a ReadableStream or an async iterable of Uint8Array');
+}
+
+function asBytes(chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk;
+  throw new TypeError('body chunks must be Uint8Array');
+}
+
+/**
+ * Verifies a request given as parts plus a body (bytes, web stream, or any async
+ * iterable such as Node's `IncomingMessage`). Streams the body through the scheme's
+ * digest, never buffering it. Throws an `HmacKitError` subclass on failure.
+ *
+ * @example
+ * ```ts
+ * // Node http: IncomingMessage is an AsyncIterable<Uint8Array>
+ * const verified = await verifyMessage(
+ *   { method: req.method!, url: new URL(req.url!, 'https://api.example.com'), headers: req.headers },
+ *   req,
+ *   { keys: (id) => keyStore.get(id), nonceStore },
+ * );
+ * ```
+ */
+export async function verifyMessage(
+  message: MessageParts,
+  body: BodyInput,
+  options: VerifyRequestOptions,
+): Promise<VerifiedRequest> {
+  schemesOf(options);
+  const maxBodyBytes = resolvePolicy(options.policy, false).maxBodyBytes;
+  const declared = Number(getHeader(message.headers ?? {}, 'content-length'));
+  if (Number.isFinite(declared) && declared > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
+
+  const chunks = chunksOf(body);
+  try {
+    // A body that arrives without Content-Length (HTTP/2, in-process requests) is still a body:
+    // look at the first bytes before deciding what the signature must cover.
+    let first: Uint8Array | undefined;
+    let ended = false;
+    for (;;) {
+      const next = await chunks.next();
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      const chunk = asBytes(next.value);
+      if (chunk.length > 0) {
+        first = chunk;
+        break;
+      }
+    }
+    const hasBody = messageHasBody(message) || first !== undefined;
+    const check = await checkSignature(message, { ...options, hasBody });
+    if (check.body) {
+      let received = 0;
+      const feed = (chunk: Uint8Array) => {
+        received += chunk.length;
+        if (received > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
+        check.body!.update(chunk);
+      };
+      if (first) feed(first);
+      if (!ended) for await (const chunk of { [Symbol.asyncIterator]: () => chunks }) feed(asBytes(chunk));
+      await check.body.finish();
+    }
+    return check.result;
+  } finally {
+    await chunks.return(undefined);
+  }
+}
+
+/**
+ * Verifies a web `Request` (Fetch API: Hono, Next.js, Deno, Bun, Workers, undici).
+ * Reads the body from `request.clone()`, so the caller's request stays readable.
+ *
+ * @example
+ * ```ts
+ * export default {
+ *   async fetch(request: Request) {
+ *     try {
+ *       const verified = await verifyRequest(request, { keys: (id) => keys.get(id), nonceStore });
+ *       return new Response(`hello ${verified.keyId}`);
+ *     } catch (error) {
+ *       const problem = toProblem(error);
+ *       return Response.json(problem.body, { status: problem.status, headers: problem.headers });
+ *     }
+ *   },
+ * };
+ * ```
+ */
+export async function verifyRequest(request: Request, options: VerifyRequestOptions): Promise<VerifiedRequest> {
+  if (typeof Request === 'undefined' || !(request instanceof Request)) {
+    throw new TypeError('verifyRequest expects a Request; use verifyMessage for other request shapes');
+  }
+  schemesOf(options);
+  const body = request.body === null ? null : request.clone().body;
+  return verifyMessage({ method: request.method, url: request.url, headers: request.headers }, body, options);
+}
+
+/**
+ * A pass-through stream that hashes the body as it flows: errors with `BodyTooLarge`
+ * as soon as `maxBodyBytes` is exceeded and with `DigestMismatch` (from
+ * `check.finish()`) at the end. With `check === null` it only enforces the size.
+ *
+ * @example
+ * ```ts
+ * const check = await checkSignature(message, { keys, hasBody: true });
+ * const verifiedBody = request.body!.pipeThrough(verifyingStream(check.body, { maxBodyBytes: 10_000_000 }));
+ * await fetch(upstreamUrl, { method: 'POST', body: verifiedBody, duplex: 'half' });
+ * ```
+ */
+export function verifyingStream(
+  check: BodyCheck | null,
+  options: { maxBodyBytes?: number } = {},
+): TransformStream<Uint8Array, Uint8Array> {
+  const maxBodyBytes = options.maxBodyBytes ?? Number.POSITIVE_INFINITY;
+  if (typeof maxBodyBytes !== 'number' || !(maxBodyBytes >= 0)) {
+    throw new TypeError('maxBodyBytes must be a non-negative number');
+  }
+  let received = 0;
+  return new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      const bytes = asBytes(chunk);
+      received += bytes.length;
+      if (received > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
+      check?.update(bytes);
+      controller.enqueue(bytes);
+    },
+    async flush() {
+      await check?.finish();
+    },
+  });
+}
