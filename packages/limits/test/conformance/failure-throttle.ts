@@ -81,14 +81,14 @@ export function describeFailureThrottleConformance(name: string, harness: Failur
         freeFailures: 1,
         windowSeconds: 60,
         slowdownSeconds: 0.05,
-        blockSeconds: 0.3,
+        blockSeconds: 1,
       });
       const subject = unique('addr');
       expect(await throttle.recordFailure(subject)).toBe(0);
       expect(await throttle.recordFailure(subject)).toBeGreaterThan(0);
       expect(await throttle.recordFailure(subject)).toBeGreaterThan(0.05);
       expect(await throttle.blockedFor(subject)).toBeGreaterThan(0);
-      await sleep(500);
+      await sleep(1200);
       expect(await throttle.blockedFor(subject)).toBe(0);
       expect(await throttle.recordFailure(subject)).toBeGreaterThan(0.05);
     });
