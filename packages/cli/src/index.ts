@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
+import { registerStoreCommands } from './keys.js';
 import { CliError, type Io } from './output.js';
+import { registerRequestCommands } from './request.js';
 import { registerServe } from './serve.js';
 
 function defaultIo(): Io {
@@ -21,6 +23,7 @@ function buildProgram(io: Io, setExit: (code: Promise<number>) => void): Command
     .description('HMAC request signing: keys, verifying server, signed requests')
     .option('--db <url|file>', 'database: postgres://... URL or SQLite file [HMAC_KIT_DATABASE_URL]')
     .option('--json', 'machine-readable JSON output')
+    .option('--master-key-file <file>', 'master key file [HMAC_KIT_MASTER_KEY_FILE]')
     .showHelpAfterError(false)
     .configureOutput({
       writeOut: (text) => io.stdout(text),
@@ -29,6 +32,8 @@ function buildProgram(io: Io, setExit: (code: Promise<number>) => void): Command
     })
     .exitOverride();
   registerServe(program, io, setExit);
+  registerStoreCommands(program, io);
+  registerRequestCommands(program, io, setExit);
   for (const command of program.commands) {
     command.exitOverride();
     command.configureOutput(program.configureOutput());

@@ -1,4 +1,11 @@
-import { ConfigError, loadConfig, type RawConfig, startServer } from '@hmac-kit/server';
+import {
+  ConfigError,
+  loadConfig,
+  type RawConfig,
+  type RunningServer,
+  type ServerConfig,
+  startServer,
+} from '@hmac-kit/server';
 import type { Command } from 'commander';
 import { CliError, type Io } from './output.js';
 
@@ -67,19 +74,46 @@ export function registerServe(program: Command, io: Io, setExit: (code: Promise<
     const flags: RawConfig = {};
     for (const [flag, setting] of SERVE_FLAGS) flags[setting] = options[camel(flag)];
     flags.database = globals.db;
-    let config: ReturnType<typeof loadConfig>;
+    let config: ServerConfig;
     try {
       config = loadConfig({ flags, env: io.env, configFile: options.config as string | undefined });
     } catch (error) {
       if (error instanceof ConfigError) throw new CliError(`config: ${error.message}`, 2);
       throw error;
     }
-    setExit(runServer(config));
+    setExit(runServer(config, io));
   });
 }
 
-async function runServer(config: ReturnType<typeof loadConfig>): Promise<number> {
-  const running = await startServer(config);
+/** A human start-up note on stderr (stdout carries the JSON logs). */
+function banner(running: RunningServer, config: ServerConfig): string {
+  const { info } = running.services;
+  const cli = 'node packages/cli/bin/hmac-kit.js';
+  const db = info.kind === 'sqlite' ? ` --db ${info.location}` : '';
+  const lines = [
+    `hmac-kit serve listening on ${running.url} (${config.upstream ? `gateway to ${config.upstream}` : 'API mode'}; schemes ${config.schemes.join(', ')})`,
+    `  database:        ${info.kind} ${info.location}`,
+    info.masterKeySource === 'env'
+      ? '  master keys:     from HMAC_KIT_MASTER_KEYS'
+      : `  master key file: ${info.masterKeyFile}${info.masterKeySource === 'created' ? ' (created now, mode 0600: back it up, secrets cannot be decrypted without it)' : ''}`,
+    `  forward-auth:    ${running.url}${config.verifyPath}`,
+    '  first key:',
+    `    ${cli}${db} principals add alice`,
+    `    ${cli}${db} keys create --principal alice --scope admin`,
+    `    HMAC_KIT_SECRET=<secret> ${cli} request GET ${running.url}/v1/whoami --key-id <keyId> --secret-env HMAC_KIT_SECRET`,
+    '',
+  ];
+  return lines.join('\n');
+}
+
+async function runServer(config: ServerConfig, io: Io): Promise<number> {
+  let running: RunningServer;
+  try {
+    running = await startServer(config);
+  } catch (error) {
+    throw new CliError(`cannot start: ${(error as Error).message.split('\n')[0]}`);
+  }
+  io.stderr(banner(running, config));
   return new Promise<number>((resolve) => {
     let signals = 0;
     const stop = (signal: string) => {

@@ -1,10 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createApi } from './api.js';
 import type { ServerConfig } from './config.js';
+import { createForwardAuth } from './forward-auth.js';
+import { createGateway } from './gateway.js';
 import { sendJson, sendProblem, serverProblem } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
+import { createProxyTrust } from './proxies.js';
 import { openServices, type Services } from './services.js';
 
 /** Per-request state shared by the route handlers. */
@@ -53,7 +57,7 @@ export async function startServer(
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? createMetrics();
   const services = await openServices(config, logger, metrics);
-  const routes = createRoutes(config, services, metrics);
+  const { routes, close: closeRoutes } = createRoutes(config, services, metrics);
   let shuttingDown = false;
   let inFlight = 0;
   let drained: (() => void) | undefined;
@@ -106,6 +110,14 @@ export async function startServer(
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
+  logger.info(
+    {
+      database: `${services.info.kind} ${services.info.location}`,
+      masterKeys: services.info.masterKeySource,
+      masterKeyFile: services.info.masterKeyFile,
+    },
+    services.info.masterKeySource === 'created' ? 'created master key file (0600): back it up' : 'key store opened',
+  );
   logger.info({ url, mode: config.upstream ? 'gateway' : 'api', schemes: config.schemes }, 'listening');
 
   let closing: Promise<void> | undefined;
@@ -128,6 +140,7 @@ export async function startServer(
       }
       server.closeAllConnections();
       await stopped;
+      await closeRoutes();
       await services.close();
       logger.info('stopped');
       logger.flush();
@@ -143,7 +156,7 @@ function createRoutes(
   config: ServerConfig,
   services: Services,
   metrics: ServerMetrics,
-): (request: IncomingMessage) => RouteHandler {
+): { routes: (request: IncomingMessage) => RouteHandler; close(): Promise<void> } {
   const health: RouteHandler = async (_request, response) => sendJson(response, 200, { status: 'ok' });
   const ready: RouteHandler = async (_request, response) => {
     const checks = await services.ready();
@@ -155,14 +168,46 @@ function createRoutes(
     response.writeHead(200, { 'content-type': metrics.registry.contentType });
     response.end(text);
   };
-  const notFound: RouteHandler = async (request, response) =>
-    sendProblem(response, serverProblem(404, 'not_found', 'Not Found'), (request.url ?? '/').split('?')[0]);
+  const notFound: RouteHandler = async (request, response, context) => {
+    request.resume();
+    sendProblem(response, serverProblem(404, 'not_found', 'Not Found'), context.id);
+  };
+  const isTrustedProxy = createProxyTrust(config.trustedProxies);
+  const onFailure = (error: unknown, context: { keyId?: string; sourceAddress?: string }) =>
+    services.reportFailure(error, context);
+  const forwardAuth = createForwardAuth({
+    config,
+    gatekeeper: services.gatekeeper,
+    metrics,
+    isTrustedProxy,
+    onFailure,
+  });
+  const api = createApi({
+    config,
+    keyService: services.keyService,
+    authenticator: services.authenticator,
+    loginThrottle: services.loginThrottle,
+    metrics,
+    isTrustedProxy,
+  });
+  const gateway = config.upstream
+    ? createGateway({ config, gatekeeper: services.gatekeeper, metrics, isTrustedProxy, onFailure })
+    : undefined;
+  const verifyPrefix = `${config.verifyPath.replace(/\/+$/, '')}/`;
 
-  return (request) => {
-    const path = (request.url ?? '/').split('?')[0] ?? '/';
-    if (path === '/healthz') return health;
-    if (path === '/readyz') return ready;
-    if (path === '/metrics') return metricsRoute;
-    return notFound;
+  return {
+    routes: (request) => {
+      const target = request.url ?? '/';
+      const query = target.indexOf('?');
+      const path = query === -1 ? target : target.slice(0, query);
+      if (path === '/healthz') return health;
+      if (path === '/readyz') return ready;
+      if (path === '/metrics') return metricsRoute;
+      if (path === config.verifyPath || path.startsWith(verifyPrefix)) return forwardAuth;
+      return api(request.method ?? 'GET', path) ?? gateway?.handler ?? notFound;
+    },
+    close: async () => {
+      await gateway?.close();
+    },
   };
 }

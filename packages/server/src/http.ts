@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 export interface ServerProblem {
   status: number;
   headers?: Record<string, string>;
-  body: { type: string; title: string; status: number; code: string; detail?: string; [field: string]: unknown };
+  body: { type: string; title: string; status: number; code: string; detail?: string; instance?: string };
 }
 
 /**

@@ -13,5 +13,6 @@ export {
 export { createLogger } from './logger.js';
 export { createMetrics, type ServerMetrics } from './metrics.js';
 export { createProxyTrust } from './proxies.js';
+export { type OpenedKeys, openKeys, type StoreInfo } from './services.js';
 export { parseByteSize, parseDuration } from './units.js';
 export const PACKAGE_NAME = '@hmac-kit/server';

@@ -1,19 +1,352 @@
-import type { ServerConfig } from './config.js';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import * as core from '@hmac-kit/core';
+import {
+  type FailureThrottle,
+  type NonceStore,
+  type RateLimiter,
+  rfc9421,
+  type Scheme,
+  StoreUnavailable,
+  sigv4,
+} from '@hmac-kit/core';
+import {
+  createKeyService,
+  defaultMasterKeyFilePath,
+  type InvalidationBus,
+  type KeyService,
+  type KeyStore,
+  loadMasterKeys,
+  type MigrationSummary,
+  postgresKeyStore,
+  sqliteKeyStore,
+} from '@hmac-kit/keys';
+import {
+  memoryFailureThrottle,
+  memoryNonceStore,
+  memoryRateLimiter,
+  recommendedRedisOptions,
+  redisFailureThrottle,
+  redisNonceStore,
+  redisRateLimiter,
+} from '@hmac-kit/limits';
+import { type Authenticator, createAuthenticator } from '@hmac-kit/middleware';
+import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
+import Database from 'better-sqlite3';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import type { SchemeName, ServerConfig } from './config.js';
+import { createGatekeeper, type Gatekeeper } from './gatekeeper.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 
-/** The stores and key service a running server uses. */
+/** Where the keys live and where the master key came from, for the start-up message. */
+export interface StoreInfo {
+  kind: 'sqlite' | 'postgres';
+  /** SQLite file (absolute) or the PostgreSQL URL without its password. */
+  location: string;
+  masterKeySource: 'env' | 'file' | 'created';
+  masterKeyFile?: string;
+}
+
+/** An opened key service plus what it took to open it. */
+export interface OpenedKeys {
+  keyService: KeyService;
+  store: KeyStore;
+  info: StoreInfo;
+  /** Migrations applied while opening. */
+  migrations: MigrationSummary;
+  close(): Promise<void>;
+}
+
+function isPostgres(database: string): boolean {
+  return /^postgres(ql)?:\/\//.test(database);
+}
+
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'postgres://(unparseable url)';
+  }
+}
+
+/**
+ * Opens the key store and key service the way `hmac-kit serve` and the CLI do: SQLite file
+ * (created with its directory) or PostgreSQL URL, master keys from `HMAC_KIT_MASTER_KEYS`,
+ * a key file, or the embedded default file beside the SQLite database (created 0600).
+ *
+ * @example
+ * ```ts
+ * const { keyService, close } = await openKeys({ database: './.hmac-kit/hmac-kit.db' });
+ * ```
+ */
+export async function openKeys(options: {
+  database: string;
+  masterKeys?: string;
+  masterKeyFile?: string;
+  maxKeysPerPrincipal?: number;
+  invalidationBus?: InvalidationBus;
+  onStoreError?: (error: Error) => void;
+  /** Whether to create the master key file when none is configured. Default true. */
+  createMasterKey?: boolean;
+  /** Apply pending migrations before anything else. Default true. */
+  migrate?: boolean;
+}): Promise<OpenedKeys> {
+  const closers: Array<() => Promise<void> | void> = [];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close();
+  };
+  try {
+    let store: KeyStore;
+    let info: Omit<StoreInfo, 'masterKeySource' | 'masterKeyFile'>;
+    let defaultKeyFile: string;
+    if (isPostgres(options.database)) {
+      const pool = new pg.Pool({
+        connectionString: options.database,
+        max: 10,
+        connectionTimeoutMillis: 2_000,
+        idleTimeoutMillis: 30_000,
+      });
+      // An idle client losing its connection emits here; unhandled, it would crash the process.
+      pool.on('error', (error) => options.onStoreError?.(error));
+      closers.push(() => pool.end());
+      store = postgresKeyStore({ pool, autoMigrate: false });
+      info = { kind: 'postgres', location: redactUrl(options.database) };
+      defaultKeyFile = resolve('.hmac-kit', 'master-keys.json');
+    } else {
+      const file = options.database === ':memory:' ? ':memory:' : resolve(options.database);
+      if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      const database = new Database(file);
+      closers.push(() => {
+        database.close();
+      });
+      store = sqliteKeyStore({ database, autoMigrate: false });
+      info = { kind: 'sqlite', location: file };
+      defaultKeyFile = defaultMasterKeyFilePath(file === ':memory:' ? resolve('.hmac-kit', 'memory.db') : file);
+    }
+    closers.push(() => store.close());
+    if (!options.masterKeys && !options.masterKeyFile && defaultKeyFile) {
+      mkdirSync(dirname(defaultKeyFile), { recursive: true, mode: 0o700 });
+    }
+    const migrations = options.migrate === false ? { applied: [] } : await store.migrate();
+    const masterKeys = await loadMasterKeys({
+      env: options.masterKeys,
+      file: options.masterKeyFile,
+      createIfMissing: options.createMasterKey === false ? undefined : defaultKeyFile,
+    });
+    const keyService = await createKeyService({
+      store,
+      masterKeys: masterKeys.ring,
+      maxActiveKeysPerPrincipal: options.maxKeysPerPrincipal,
+      invalidationBus: options.invalidationBus,
+      migrate: false,
+    });
+    closers.push(() => keyService.close());
+    return {
+      keyService,
+      store,
+      info: { ...info, masterKeySource: masterKeys.source, masterKeyFile: masterKeys.path },
+      migrations,
+      close: closeAll,
+    };
+  } catch (error) {
+    await closeAll().catch(() => {});
+    throw error;
+  }
+}
+
+/** The stores and verifiers a running server uses. */
 export interface Services {
+  keyService: KeyService;
+  info: StoreInfo;
+  schemes: readonly Scheme[];
+  /** Buffered verification (whoami, admin API): the middleware's authenticator. */
+  authenticator: Authenticator;
+  /** Header-phase verification (gateway, forward-auth). */
+  gatekeeper: Gatekeeper;
+  loginThrottle: FailureThrottle;
+  /** Logs, counts and audits one refused request (never with secrets). */
+  reportFailure(error: unknown, context: { keyId?: string; sourceAddress?: string }): void;
   /** `ok` or `down` per store, for `/readyz`. */
   ready(): Promise<Record<string, 'ok' | 'down'>>;
   close(): Promise<void>;
 }
 
-export async function openServices(_config: ServerConfig, _logger: Logger, _metrics: ServerMetrics): Promise<Services> {
+function optionalScheme(exportName: string, schemeName: string): () => Scheme {
+  return () => {
+    const factory = (core as Record<string, unknown>)[exportName];
+    if (typeof factory !== 'function')
+      throw new TypeError(`scheme ${schemeName} is not available in this build of @hmac-kit/core`);
+    return (factory as () => Scheme)();
+  };
+}
+
+const SCHEME_FACTORIES: Record<SchemeName, () => Scheme> = {
+  rfc9421: () => rfc9421(),
+  sigv4: () => sigv4(),
+  'x-api': optionalScheme('xApi', 'x-api'),
+  'django-hmac': optionalScheme('djangoHmac', 'django-hmac'),
+};
+
+const INVALIDATION_CHANNEL = 'hmac-kit:key-invalidations';
+
+function redisInvalidationBus(publisher: Redis, subscriber: Redis, logger: Logger): InvalidationBus {
+  const listeners = new Set<(keyId: string) => void>();
+  subscriber.on('message', (channel: string, keyId: string) => {
+    if (channel === INVALIDATION_CHANNEL) for (const listener of listeners) listener(keyId);
+  });
+  subscriber
+    .subscribe(INVALIDATION_CHANNEL)
+    .catch((error: Error) => logger.warn({ err: error.message }, 'redis subscribe failed'));
   return {
-    async ready() {
-      return {};
+    async publish(keyId) {
+      try {
+        await publisher.publish(INVALIDATION_CHANNEL, keyId);
+      } catch (error) {
+        // The database change feed still reaches every instance; pub/sub only makes it faster.
+        logger.warn({ err: (error as Error).message }, 'redis publish failed');
+      }
     },
-    async close() {},
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+  };
+}
+
+/**
+ * Opens everything `hmac-kit serve` needs from its configuration: the key service,
+ * Redis (when configured) or memory for nonces, rate limits and failure throttling, and
+ * the verifiers built on them.
+ */
+export async function openServices(config: ServerConfig, logger: Logger, metrics: ServerMetrics): Promise<Services> {
+  const closers: Array<() => Promise<unknown> | unknown> = [];
+  let redis: Redis | undefined;
+  let bus: InvalidationBus | undefined;
+  if (config.redis) {
+    redis = new Redis(config.redis, { ...recommendedRedisOptions, lazyConnect: false });
+    const subscriber = new Redis(config.redis, { maxRetriesPerRequest: null, enableOfflineQueue: true });
+    let redisDown = false;
+    const onRedisError = (error: Error) => {
+      if (!redisDown) logger.warn({ err: error.message }, 'redis unreachable');
+      redisDown = true;
+      metrics.storeErrors.inc({ store: 'redis' });
+    };
+    redis.on('error', onRedisError);
+    subscriber.on('error', onRedisError);
+    redis.on('ready', () => {
+      if (redisDown) logger.info('redis reachable again');
+      redisDown = false;
+    });
+    bus = redisInvalidationBus(redis, subscriber, logger);
+    closers.push(() => subscriber.quit().catch(() => subscriber.disconnect()));
+    closers.push(() => redis?.quit().catch(() => redis?.disconnect()));
+  }
+  let keys: OpenedKeys;
+  try {
+    keys = await openKeys({
+      database: config.database,
+      masterKeys: config.masterKeys,
+      masterKeyFile: config.masterKeyFile,
+      maxKeysPerPrincipal: config.maxKeysPerPrincipal,
+      invalidationBus: bus,
+      onStoreError: (error) => {
+        metrics.storeErrors.inc({ store: 'database' });
+        logger.warn({ err: error.message }, 'database connection error');
+      },
+    });
+  } catch (error) {
+    for (const close of closers.reverse()) await close();
+    throw error;
+  }
+  closers.unshift(() => keys.close());
+
+  const nonceStore: NonceStore = redis ? redisNonceStore({ client: redis }) : memoryNonceStore();
+  const rateLimiter: RateLimiter = redis ? redisRateLimiter({ client: redis }) : memoryRateLimiter();
+  const failureThrottle: FailureThrottle = redis ? redisFailureThrottle({ client: redis }) : memoryFailureThrottle();
+  const loginThrottle: FailureThrottle = redis
+    ? redisFailureThrottle({ client: redis, prefix: 'hmac-kit:login:', maxFailures: 5, blockSeconds: 900 })
+    : memoryFailureThrottle({ maxFailures: 5, blockSeconds: 900 });
+
+  const schemes = config.schemes.map((name) => SCHEME_FACTORIES[name]());
+  const policy = {
+    maxAgeSeconds: config.maxAgeSeconds,
+    clockSkewSeconds: config.clockSkewSeconds,
+    requireNonce: config.requireNonce,
+    maxBodyBytes: config.maxBodyBytes,
+  };
+  const { keyService } = keys;
+  const resolver = keyService.resolver;
+  const authenticator = createAuthenticator({
+    keys: resolver,
+    schemes,
+    policy,
+    nonceStore,
+    rateLimiter,
+    defaultRateLimit: config.rateLimit,
+    failureThrottle,
+    crypto: nodeCryptoProvider,
+    maxBodyBytes: config.maxBodyBytes,
+    realm: 'hmac-kit',
+    onFailure: (error, context) => reportFailure(error, context),
+  });
+  const gatekeeper = createGatekeeper({
+    keys: resolver,
+    schemes,
+    policy,
+    nonceStore,
+    rateLimiter,
+    defaultRateLimit: config.rateLimit,
+    failureThrottle,
+    crypto: nodeCryptoProvider,
+  });
+
+  function reportFailure(error: unknown, context: { keyId?: string; sourceAddress?: string }) {
+    const code = (error as { code?: string })?.code ?? 'ERR_UNKNOWN';
+    if (error instanceof StoreUnavailable) metrics.storeErrors.inc({ store: 'verification' });
+    logger.warn({ code, keyId: context.keyId, remote: context.sourceAddress }, 'authentication failed');
+    if (error instanceof StoreUnavailable) return;
+    keyService
+      .recordAuthFailure({ code, keyId: context.keyId, source: context.sourceAddress })
+      .catch(() => metrics.storeErrors.inc({ store: 'audit' }));
+  }
+
+  return {
+    keyService,
+    info: keys.info,
+    schemes,
+    authenticator,
+    gatekeeper,
+    loginThrottle,
+    reportFailure,
+    async ready() {
+      const checks: Record<string, 'ok' | 'down'> = {};
+      try {
+        await keys.store.latestChange();
+        checks.database = 'ok';
+      } catch {
+        checks.database = 'down';
+      }
+      if (redis) {
+        try {
+          await Promise.race([
+            redis.ping(),
+            new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 1_000).unref()),
+          ]);
+          checks.redis = 'ok';
+        } catch {
+          checks.redis = 'down';
+        }
+      }
+      return checks;
+    },
+    async close() {
+      for (const close of closers) await close();
+    },
   };
 }

@@ -1,0 +1,447 @@
+import { readFileSync } from 'node:fs';
+import type { HashAlgorithm } from '@hmac-kit/core';
+import {
+  type ApiKey,
+  type AuditEntry,
+  addMasterKeyToFile,
+  type IssuedKey,
+  type KeyService,
+  type MasterKeyRing,
+  type Principal,
+  parseMasterKeys,
+  readMasterKeyFile,
+  rotateMasterKey,
+} from '@hmac-kit/keys';
+import { type OpenedKeys, openKeys, parseDuration } from '@hmac-kit/server';
+import type { Command } from 'commander';
+import { CliError, formatTable, type Io, print } from './output.js';
+
+/** Global options every store command reads. */
+interface Globals {
+  db?: string;
+  json?: boolean;
+  masterKeyFile?: string;
+}
+
+/** Opens the key service named by `--db` / `HMAC_KIT_DATABASE_URL`, runs `work`, closes it. */
+async function withKeys<T>(
+  program: Command,
+  io: Io,
+  work: (keys: KeyService, opened: OpenedKeys) => Promise<T>,
+): Promise<T> {
+  const globals = program.opts<Globals>();
+  const opened = await openKeys({
+    database: globals.db ?? io.env.HMAC_KIT_DATABASE_URL ?? './.hmac-kit/hmac-kit.db',
+    masterKeys: io.env.HMAC_KIT_MASTER_KEYS || undefined,
+    masterKeyFile: globals.masterKeyFile ?? (io.env.HMAC_KIT_MASTER_KEY_FILE || undefined),
+    maxKeysPerPrincipal: io.env.HMAC_KIT_MAX_KEYS ? Number(io.env.HMAC_KIT_MAX_KEYS) : undefined,
+  });
+  if (opened.info.masterKeySource === 'created') {
+    io.stderr(`hmac-kit: created master key file ${opened.info.masterKeyFile} (0600); back it up\n`);
+  }
+  try {
+    return await work(opened.keyService, opened);
+  } finally {
+    await opened.close();
+  }
+}
+
+function iso(date: Date | undefined): string | null {
+  return date ? date.toISOString() : null;
+}
+
+function keyJson(key: ApiKey) {
+  return {
+    keyId: key.keyId,
+    principal: key.principal,
+    algorithm: key.algorithm,
+    scopes: [...key.scopes],
+    label: key.label ?? null,
+    status: key.status,
+    createdAt: iso(key.createdAt),
+    expiresAt: iso(key.expiresAt),
+    lastUsedAt: iso(key.lastUsedAt),
+    revokedAt: iso(key.revokedAt),
+    rateLimit: key.rateLimit ?? null,
+    rotatedFrom: key.rotatedFrom ?? null,
+  };
+}
+
+function principalJson(principal: Principal) {
+  return {
+    name: principal.name,
+    kind: principal.kind,
+    disabled: principal.disabled,
+    hasPassword: principal.hasPassword,
+    createdAt: iso(principal.createdAt),
+    disabledAt: iso(principal.disabledAt),
+  };
+}
+
+function issuedBlock(title: string, issued: IssuedKey): string {
+  const key = issued.key;
+  return [
+    title,
+    `  key id:     ${key.keyId}`,
+    `  secret:     ${issued.secret}`,
+    `  principal:  ${key.principal}`,
+    `  algorithm:  ${key.algorithm}`,
+    `  scopes:     ${key.scopes.join(' ') || '-'}`,
+    `  expires:    ${key.expiresAt?.toISOString() ?? 'never'}`,
+    '',
+    'Store the secret now: it will not be shown again.',
+    '',
+  ].join('\n');
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [
+    ...previous,
+    ...value
+      .split(/[,\s]+/)
+      .map((scope) => scope.trim())
+      .filter(Boolean),
+  ];
+}
+
+function durationOption(value: string | undefined, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  try {
+    return parseDuration(value, what);
+  } catch (error) {
+    throw new CliError((error as Error).message, 2);
+  }
+}
+
+function parseRateLimit(value: string | undefined): { limit: number; windowSeconds: number } | undefined {
+  if (value === undefined) return undefined;
+  const [limitText, windowText] = value.split('/');
+  const limit = Number(limitText);
+  let windowSeconds = 0;
+  try {
+    windowSeconds = parseDuration(windowText ?? '', 'rate limit window');
+  } catch {
+    windowSeconds = 0;
+  }
+  if (!Number.isInteger(limit) || limit < 1 || windowSeconds < 1) {
+    throw new CliError(`invalid rate limit ${JSON.stringify(value)}: use requests/window, e.g. 100/1m`, 2);
+  }
+  return { limit, windowSeconds };
+}
+
+/** Reads a password from `--password-env VAR`, `--password-file F` or `--password-stdin`; never from argv. */
+async function readPassword(
+  io: Io,
+  options: { passwordEnv?: string; passwordFile?: string; passwordStdin?: boolean },
+): Promise<string | undefined> {
+  if (options.passwordEnv) {
+    const value = io.env[options.passwordEnv];
+    if (!value) throw new CliError(`environment variable ${options.passwordEnv} is not set`, 2);
+    return value;
+  }
+  if (options.passwordFile) {
+    try {
+      return readFileSync(options.passwordFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      throw new CliError(`cannot read ${options.passwordFile}: ${(error as NodeJS.ErrnoException).code}`, 2);
+    }
+  }
+  if (options.passwordStdin) {
+    const text = Buffer.from(await io.readStdin())
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
+    if (!text) throw new CliError('no password on stdin', 2);
+    return text;
+  }
+  return undefined;
+}
+
+function withPasswordOptions(command: Command): Command {
+  return command
+    .option('--password-env <var>', 'read the password from this environment variable')
+    .option('--password-file <file>', 'read the password from this file')
+    .option('--password-stdin', 'read the password from stdin');
+}
+
+function auditRows(entries: AuditEntry[]) {
+  return entries.map((entry) => ({
+    id: entry.id,
+    at: entry.at.toISOString(),
+    type: entry.type,
+    principal: entry.principal,
+    keyId: entry.keyId,
+    actor: entry.actor,
+    source: entry.source,
+    code: entry.code,
+  }));
+}
+
+/** `principals`, `keys`, `master-key`, `db` and `audit`. */
+export function registerStoreCommands(program: Command, io: Io): void {
+  const json = () => program.opts<Globals>().json === true;
+  const actor = 'cli';
+
+  const principals = program.command('principals').description('users and services that own keys');
+  withPasswordOptions(
+    principals
+      .command('add <name>')
+      .description('add a principal')
+      .option('--kind <kind>', 'user or service', 'service'),
+  ).action(
+    async (
+      name: string,
+      options: { kind: string; passwordEnv?: string; passwordFile?: string; passwordStdin?: boolean },
+    ) => {
+      if (options.kind !== 'user' && options.kind !== 'service') {
+        throw new CliError(`invalid kind ${JSON.stringify(options.kind)}: use user or service`, 2);
+      }
+      const password = await readPassword(io, options);
+      const principal = await withKeys(program, io, (keys) =>
+        keys.createPrincipal({ name, kind: options.kind as 'user' | 'service', password, actor }),
+      );
+      print(io, json(), principalJson(principal), () => `Principal ${principal.name} (${principal.kind}) added.\n`);
+    },
+  );
+  principals
+    .command('list')
+    .description('list principals')
+    .action(async () => {
+      const list = await withKeys(program, io, (keys) => keys.listPrincipals());
+      const rows = list.map(principalJson);
+      print(io, json(), rows, () =>
+        formatTable(
+          rows.map((row) => ({
+            ...row,
+            disabled: row.disabled ? 'yes' : 'no',
+            hasPassword: row.hasPassword ? 'yes' : 'no',
+          })),
+          ['name', 'kind', 'disabled', 'hasPassword', 'createdAt'],
+        ),
+      );
+    });
+  principals
+    .command('disable <name>')
+    .description('disable a principal: its keys stop working at once')
+    .action(async (name: string) => {
+      const principal = await withKeys(program, io, (keys) => keys.disablePrincipal(name, { actor }));
+      print(io, json(), principalJson(principal), () => `Principal ${name} disabled; its keys no longer verify.\n`);
+    });
+  principals
+    .command('enable <name>')
+    .description('enable a disabled principal')
+    .action(async (name: string) => {
+      const principal = await withKeys(program, io, (keys) => keys.enablePrincipal(name, { actor }));
+      print(io, json(), principalJson(principal), () => `Principal ${name} enabled.\n`);
+    });
+  withPasswordOptions(
+    principals
+      .command('set-password <name>')
+      .description('set the password used by POST /v1/keys')
+      .option('--clear', 'remove the password'),
+  ).action(
+    async (
+      name: string,
+      options: { clear?: boolean; passwordEnv?: string; passwordFile?: string; passwordStdin?: boolean },
+    ) => {
+      const password = options.clear ? null : await readPassword(io, options);
+      if (password === undefined) {
+        throw new CliError('give the password with --password-env VAR, --password-file FILE or --password-stdin', 2);
+      }
+      await withKeys(program, io, (keys) => keys.setPassword(name, password, { actor }));
+      print(io, json(), { name, hasPassword: password !== null }, () =>
+        password === null ? `Password of ${name} removed.\n` : `Password of ${name} set.\n`,
+      );
+    },
+  );
+
+  const keysCommand = program.command('keys').description('API keys');
+  keysCommand
+    .command('create')
+    .description('create a key (the secret is shown once)')
+    .requiredOption('--principal <name>', 'owner of the key')
+    .option('--scope <scope>', 'scope (repeat, or comma-separated)', collect, [])
+    .option('--expires <duration>', 'lifetime, e.g. 90d, 12h')
+    .option('--algorithm <algorithm>', 'sha256, sha384 or sha512', 'sha256')
+    .option('--label <label>', 'free text label')
+    .option('--rate-limit <n/window>', 'per-key rate limit, e.g. 100/1m')
+    .action(
+      async (options: {
+        principal: string;
+        scope: string[];
+        expires?: string;
+        algorithm: string;
+        label?: string;
+        rateLimit?: string;
+      }) => {
+        if (!['sha256', 'sha384', 'sha512'].includes(options.algorithm)) {
+          throw new CliError(`invalid algorithm ${JSON.stringify(options.algorithm)}: use sha256, sha384 or sha512`, 2);
+        }
+        const expiresInSeconds = durationOption(options.expires, 'duration');
+        if (expiresInSeconds === 0) throw new CliError('invalid duration: --expires must be longer than 0s', 2);
+        const rateLimit = parseRateLimit(options.rateLimit);
+        const issued = await withKeys(program, io, (keys) =>
+          keys.createKey({
+            principal: options.principal,
+            scopes: options.scope,
+            algorithm: options.algorithm as HashAlgorithm,
+            label: options.label,
+            expiresInSeconds,
+            rateLimit,
+            actor,
+          }),
+        );
+        print(io, json(), { ...keyJson(issued.key), secret: issued.secret }, () =>
+          issuedBlock(`Key created for ${issued.key.principal}`, issued),
+        );
+      },
+    );
+  keysCommand
+    .command('list')
+    .description('list keys')
+    .option('--principal <name>', 'only this principal')
+    .option('--all', 'include revoked keys')
+    .action(async (options: { principal?: string; all?: boolean }) => {
+      const list = await withKeys(program, io, (keys) =>
+        keys.listKeys({ principal: options.principal, includeRevoked: options.all === true }),
+      );
+      const rows = list.map(keyJson);
+      print(io, json(), rows, () =>
+        formatTable(rows, ['keyId', 'principal', 'status', 'algorithm', 'scopes', 'label', 'createdAt', 'expiresAt']),
+      );
+    });
+  keysCommand
+    .command('show <keyId>')
+    .description('show one key (never its secret)')
+    .action(async (keyId: string) => {
+      const key = await withKeys(program, io, (keys) => keys.getKey(keyId));
+      if (!key) throw new CliError(`unknown key ${keyId}`);
+      const view = keyJson(key);
+      print(io, json(), view, () =>
+        Object.entries(view)
+          .map(
+            ([name, value]) =>
+              `${`${name}:`.padEnd(13)}${Array.isArray(value) ? value.join(' ') || '-' : (value ?? '-')}`,
+          )
+          .map((line) => (typeof line === 'string' ? line : JSON.stringify(line)))
+          .join('\n')
+          .concat('\n'),
+      );
+    });
+  keysCommand
+    .command('revoke <keyId>')
+    .description('revoke a key at once')
+    .option('--reason <text>', 'recorded in the audit trail')
+    .action(async (keyId: string, options: { reason?: string }) => {
+      const key = await withKeys(program, io, (keys) => keys.revokeKey(keyId, { reason: options.reason, actor }));
+      print(io, json(), keyJson(key), () => `Key ${keyId} revoked.\n`);
+    });
+  keysCommand
+    .command('rotate <keyId>')
+    .description('issue a replacement key; the old one keeps working for the overlap')
+    .option('--overlap <duration>', 'how long the old key stays valid', '24h')
+    .option('--label <label>', 'label of the new key')
+    .action(async (keyId: string, options: { overlap: string; label?: string }) => {
+      const overlapSeconds = durationOption(options.overlap, 'duration');
+      const rotated = await withKeys(program, io, (keys) =>
+        keys.rotateKey(keyId, { overlapSeconds, label: options.label, actor }),
+      );
+      print(io, json(), { ...keyJson(rotated.key), secret: rotated.secret, previous: keyJson(rotated.previous) }, () =>
+        issuedBlock(
+          `Key ${keyId} rotated; it stops working at ${rotated.previous.expiresAt?.toISOString() ?? 'once'}.\nNew key:`,
+          rotated,
+        ),
+      );
+    });
+
+  program
+    .command('audit')
+    .description('show the audit trail (newest first)')
+    .option('--principal <name>', 'only this principal')
+    .option('--key-id <keyId>', 'only this key')
+    .option('--type <type>', 'only this event type (repeat, or comma-separated)', collect, [])
+    .option('--since <duration>', 'only the last ... (e.g. 24h)')
+    .option('--limit <n>', 'at most n entries (default 100, max 1000)', '100')
+    .action(async (options: { principal?: string; keyId?: string; type: string[]; since?: string; limit: string }) => {
+      const limit = Number(options.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+        throw new CliError(`invalid limit ${JSON.stringify(options.limit)}: expected 1..1000`, 2);
+      }
+      const since = durationOption(options.since, 'duration');
+      const entries = await withKeys(program, io, (keys) =>
+        keys.queryAudit({
+          principal: options.principal,
+          keyId: options.keyId,
+          types: options.type.length ? (options.type as never[]) : undefined,
+          since: since === undefined ? undefined : new Date(Date.now() - since * 1000),
+          limit,
+        }),
+      );
+      const rows = auditRows(entries);
+      print(io, json(), rows, () =>
+        formatTable(rows, ['id', 'at', 'type', 'principal', 'keyId', 'actor', 'source', 'code']),
+      );
+    });
+
+  program
+    .command('master-key')
+    .description('master keys that encrypt secrets at rest')
+    .command('rotate')
+    .description('add a new master key (key file) and re-encrypt every secret under the newest key; resumable')
+    .option('--resume', 'do not add a key: finish re-encrypting under the newest configured key')
+    .option('--batch-size <n>', 'rows per batch', '500')
+    .action(async (options: { resume?: boolean; batchSize: string }) => {
+      const batchSize = Number(options.batchSize);
+      if (!Number.isInteger(batchSize) || batchSize < 1) {
+        throw new CliError(`invalid batch size ${JSON.stringify(options.batchSize)}`, 2);
+      }
+      const result = await withKeys(program, io, async (_keys, opened) => {
+        let ring: MasterKeyRing | undefined = io.env.HMAC_KIT_MASTER_KEYS
+          ? parseMasterKeys(io.env.HMAC_KIT_MASTER_KEYS)
+          : undefined;
+        let added: string | undefined;
+        if (!ring) {
+          const file = opened.info.masterKeyFile;
+          if (!file) throw new CliError('no master key file configured');
+          if (options.resume) {
+            ring = await readMasterKeyFile(file);
+          } else {
+            const next = await addMasterKeyToFile(file);
+            ring = next.ring;
+            added = next.id;
+            io.stderr(`hmac-kit: added master key ${next.id} to ${file}\n`);
+          }
+        } else if (!options.resume) {
+          io.stderr('hmac-kit: HMAC_KIT_MASTER_KEYS is set: re-encrypting under its last (newest) key\n');
+        }
+        const progress = await rotateMasterKey(opened.store, ring, {
+          batchSize,
+          actor: 'cli',
+          onProgress: (step) => {
+            if (!json()) io.stderr(`re-encrypted ${step.reencrypted}/${step.total} (skipped ${step.skipped})\n`);
+          },
+        });
+        return { ...progress, addedMasterKeyId: added ?? null };
+      });
+      print(
+        io,
+        json(),
+        result,
+        () =>
+          `All secrets are encrypted under master key ${result.targetMasterKeyId} (${result.reencrypted} re-encrypted). Older master keys can be removed once every instance runs with the new ring.\n`,
+      );
+    });
+
+  program
+    .command('db')
+    .description('database maintenance')
+    .command('migrate')
+    .description('apply pending schema migrations')
+    .action(async () => {
+      const summary = await withKeys(program, io, async (_keys, opened) => opened.migrations);
+      print(io, json(), summary, () =>
+        summary.applied.length
+          ? `Applied ${summary.applied.length} migration(s): ${summary.applied.join(', ')}\n`
+          : 'Database schema is up to date.\n',
+      );
+    });
+}

@@ -1,0 +1,111 @@
+import { toProblem } from '@hmac-kit/core';
+import type { RequestContext, RouteHandler } from './app.js';
+import { clientAddressOf } from './client-address.js';
+import type { ServerConfig } from './config.js';
+import { AdmissionRefused, type Gatekeeper } from './gatekeeper.js';
+import { identityHeaders } from './headers.js';
+import { headerValue, sendProblem, serverProblem } from './http.js';
+import { createUrlRebuilder } from './message.js';
+import type { ServerMetrics } from './metrics.js';
+
+const METHOD = /^[A-Z]{1,16}$/;
+
+/**
+ * Forward-auth for nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz (HTTP):
+ * rebuilds the original request from `X-Original-*` / `X-Forwarded-*` (believed only from
+ * trusted proxies), checks its signature, nonce, window and rate limit, and answers 200 with
+ * identity headers or a problem. The proxy never sends the body, so the body digest is not
+ * checked here: the signature proves the Content-Digest header, and the gateway mode or the
+ * upstream's middleware must check the body against it.
+ */
+export function createForwardAuth(options: {
+  config: ServerConfig;
+  gatekeeper: Gatekeeper;
+  metrics: ServerMetrics;
+  isTrustedProxy: (address: string | undefined) => boolean;
+  onFailure: (error: unknown, context: RequestContext & { keyId?: string; sourceAddress: string }) => void;
+}): RouteHandler {
+  const { config, gatekeeper, metrics, isTrustedProxy, onFailure } = options;
+  const rebuildUrl = createUrlRebuilder(config);
+  const envoyPrefix = `${config.verifyPath.replace(/\/+$/, '')}/`;
+
+  return async function forwardAuth(request, response, context) {
+    if (!isTrustedProxy(request.socket.remoteAddress)) {
+      context.code = 'untrusted_proxy';
+      metrics.requests.inc({ outcome: 'rejected', code: 'untrusted_proxy', route: 'verify' });
+      sendProblem(
+        response,
+        serverProblem(403, 'untrusted_proxy', 'Forbidden', 'forward-auth answers only configured trusted proxies'),
+        context.id,
+      );
+      request.resume();
+      return;
+    }
+    request.resume();
+    const originalUri =
+      headerValue(request, 'x-original-uri') ??
+      headerValue(request, 'x-forwarded-uri') ??
+      // Envoy ext_authz (HTTP) appends the original path to the configured path prefix.
+      ((request.url ?? '').startsWith(envoyPrefix) ? (request.url as string).slice(envoyPrefix.length - 1) : undefined);
+    const declaredMethod = (
+      headerValue(request, 'x-original-method') ??
+      headerValue(request, 'x-forwarded-method') ??
+      request.method ??
+      'GET'
+    ).toUpperCase();
+    if (!originalUri?.startsWith('/') || !METHOD.test(declaredMethod)) {
+      context.code = 'original_request_missing';
+      sendProblem(
+        response,
+        serverProblem(
+          400,
+          'original_request_missing',
+          'Bad Request',
+          'forward-auth needs X-Original-URI (nginx) or X-Forwarded-Uri (Traefik) and the original method',
+        ),
+        context.id,
+      );
+      return;
+    }
+    const host = headerValue(request, 'x-forwarded-host') ?? headerValue(request, 'x-original-host');
+    const proto = headerValue(request, 'x-forwarded-proto') ?? headerValue(request, 'x-original-proto');
+    const url = rebuildUrl(request, originalUri, true, { host, proto });
+    const sourceAddress = clientAddressOf(request, isTrustedProxy);
+    const originalLength = headerValue(request, 'x-original-content-length') ?? headerValue(request, 'content-length');
+    const hasBody =
+      (originalLength !== undefined && originalLength !== '' && originalLength !== '0') ||
+      declaredMethod === 'POST' ||
+      declaredMethod === 'PUT' ||
+      declaredMethod === 'PATCH';
+
+    const started = process.hrtime.bigint();
+    try {
+      const admission = await gatekeeper.admit(
+        { method: declaredMethod, url, headers: request.headers },
+        { hasBody, sourceAddress },
+      );
+      metrics.verificationSeconds.observe({ outcome: 'accepted' }, Number(process.hrtime.bigint() - started) / 1e9);
+      metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'verify' });
+      context.keyId = admission.identity.keyId;
+      response.writeHead(200, {
+        ...admission.headers,
+        ...identityHeaders(admission.identity),
+        'content-length': 0,
+        'cache-control': 'no-store',
+      });
+      response.end();
+    } catch (error) {
+      metrics.verificationSeconds.observe({ outcome: 'rejected' }, Number(process.hrtime.bigint() - started) / 1e9);
+      const refused = error instanceof AdmissionRefused ? error : new AdmissionRefused(error, undefined);
+      onFailure(refused.error, { ...context, keyId: refused.keyId, sourceAddress });
+      const problem = toProblem(refused.error, { instance: context.id });
+      context.code = problem.body.code;
+      metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'verify' });
+      sendProblem(response, {
+        status: problem.status,
+        headers: { ...refused.headers, ...problem.headers },
+        body: problem.body,
+      });
+    }
+  };
+}

@@ -1,0 +1,198 @@
+import type { ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BodyTooLarge, toProblem, verifyingStream } from '@hmac-kit/core';
+import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
+import type { RequestContext, RouteHandler } from './app.js';
+import { clientAddressOf } from './client-address.js';
+import type { ServerConfig } from './config.js';
+import { AdmissionRefused, type Gatekeeper } from './gatekeeper.js';
+import { downstreamHeaders, upstreamHeaders } from './headers.js';
+import { sendProblem, serverProblem } from './http.js';
+import { createUrlRebuilder, requestHasBody } from './message.js';
+import type { ServerMetrics } from './metrics.js';
+
+/** Dependencies of the gateway route. */
+export interface GatewayOptions {
+  config: ServerConfig;
+  gatekeeper: Gatekeeper;
+  metrics: ServerMetrics;
+  isTrustedProxy: (address: string | undefined) => boolean;
+  /** Reports an authentication failure (logs, metrics, audit). */
+  onFailure: (error: unknown, context: RequestContext & { keyId?: string; sourceAddress: string }) => void;
+}
+
+/**
+ * Gateway mode: verifies each request (the body digest while it streams), then forwards it
+ * to the upstream with the verified identity. A body that fails its digest aborts the upstream
+ * request mid-stream, so the upstream never receives a complete unauthenticated request.
+ */
+export function createGateway(options: GatewayOptions): { handler: RouteHandler; close(): Promise<void> } {
+  const { config, gatekeeper, metrics, isTrustedProxy, onFailure } = options;
+  const upstream = new URL(config.upstream as string);
+  const basePath = upstream.pathname.replace(/\/+$/, '');
+  const timeoutMs = config.upstreamTimeoutSeconds * 1000;
+  const dispatcher = new Agent({
+    connections: 256,
+    pipelining: 1,
+    keepAliveTimeout: 10_000,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connectTimeout: Math.min(timeoutMs, 10_000),
+  });
+  const rebuildUrl = createUrlRebuilder(config);
+
+  function refuse(
+    response: ServerResponse,
+    context: RequestContext,
+    error: unknown,
+    headers: Record<string, string> = {},
+  ) {
+    const problem = toProblem(error, { instance: context.id });
+    context.code = problem.body.code;
+    metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'gateway' });
+    sendProblem(response, { status: problem.status, headers: { ...headers, ...problem.headers }, body: problem.body });
+  }
+
+  const handler: RouteHandler = async (request, response, context) => {
+    const trustedPeer = isTrustedProxy(request.socket.remoteAddress);
+    const sourceAddress = clientAddressOf(request, isTrustedProxy);
+    const target = request.url ?? '/';
+    const method = request.method ?? 'GET';
+    const url = rebuildUrl(request, target, trustedPeer);
+    const hasBody = requestHasBody(method, request.headers);
+    const declaredLength = Number(request.headers['content-length'] ?? 0);
+    if (declaredLength > config.maxBodyBytes) {
+      refuse(response, context, new BodyTooLarge(`body of ${declaredLength} bytes exceeds ${config.maxBodyBytes}`));
+      request.resume();
+      return;
+    }
+
+    const started = process.hrtime.bigint();
+    let admission: Awaited<ReturnType<Gatekeeper['admit']>>;
+    try {
+      admission = await gatekeeper.admit({ method, url, headers: request.headers }, { hasBody, sourceAddress });
+    } catch (error) {
+      metrics.verificationSeconds.observe({ outcome: 'rejected' }, Number(process.hrtime.bigint() - started) / 1e9);
+      const refused = error instanceof AdmissionRefused ? error : new AdmissionRefused(error, undefined);
+      onFailure(refused.error, { ...context, keyId: refused.keyId, sourceAddress });
+      refuse(response, context, refused.error, refused.headers);
+      request.resume();
+      return;
+    }
+    metrics.verificationSeconds.observe({ outcome: 'accepted' }, Number(process.hrtime.bigint() - started) / 1e9);
+    const { identity, check } = admission;
+    context.keyId = identity.keyId;
+
+    const abort = new AbortController();
+    response.once('close', () => {
+      if (!response.writableFinished) abort.abort();
+    });
+
+    let bodyFailure: unknown;
+    let bodyVerified: Promise<void> = Promise.resolve();
+    let body: Dispatcher.DispatchOptions['body'] = null;
+    if (hasBody) {
+      const verified = (Readable.toWeb(request) as ReadableStream<Uint8Array>).pipeThrough(
+        verifyingStream(check.body, { maxBodyBytes: config.maxBodyBytes }),
+      );
+      let settle!: (error?: unknown) => void;
+      bodyVerified = new Promise<void>((resolve, reject) => {
+        settle = (error) => (error === undefined ? resolve() : reject(error));
+      });
+      bodyVerified.catch(() => {});
+      body = Readable.from(
+        (async function* forwardVerifiedBody() {
+          const reader = verified.getReader();
+          try {
+            for (;;) {
+              const { done, value } = await reader.read();
+              if (done) break;
+              yield value;
+            }
+            settle();
+          } catch (error) {
+            bodyFailure = error;
+            settle(error);
+            // Rethrown so undici aborts the upstream request before its last byte.
+            throw error;
+          }
+        })(),
+        { objectMode: false },
+      );
+    }
+
+    let upstreamResponse: Dispatcher.ResponseData;
+    try {
+      upstreamResponse = await dispatcher.request({
+        origin: upstream.origin,
+        path: basePath + target,
+        method: method as Dispatcher.HttpMethod,
+        headers: upstreamHeaders(request.headers, identity, {
+          for: sourceAddress,
+          host: request.headers.host,
+          proto: url.startsWith('https:') ? 'https' : 'http',
+          requestId: context.id,
+          trustedPeer,
+        }),
+        body,
+        signal: abort.signal,
+      });
+    } catch (error) {
+      if (bodyFailure !== undefined) {
+        await gatekeeper.bodyFailed(bodyFailure, { keyId: identity.keyId, sourceAddress });
+        onFailure(bodyFailure, { ...context, keyId: identity.keyId, sourceAddress });
+        refuse(response, context, bodyFailure);
+        return;
+      }
+      if (abort.signal.aborted) return;
+      upstreamFailed(response, context, error);
+      return;
+    }
+
+    try {
+      await bodyVerified;
+    } catch (error) {
+      upstreamResponse.body.destroy();
+      await gatekeeper.bodyFailed(error, { keyId: identity.keyId, sourceAddress });
+      onFailure(error, { ...context, keyId: identity.keyId, sourceAddress });
+      refuse(response, context, error);
+      return;
+    }
+
+    metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'gateway' });
+    response.writeHead(upstreamResponse.statusCode, {
+      ...downstreamHeaders(upstreamResponse.headers),
+      ...admission.headers,
+      'x-request-id': context.id,
+    });
+    try {
+      await pipeline(upstreamResponse.body, response);
+    } catch {
+      metrics.upstreamErrors.inc({ kind: 'aborted' });
+      response.destroy();
+    }
+  };
+
+  function upstreamFailed(response: ServerResponse, context: RequestContext, error: unknown) {
+    const timedOut =
+      error instanceof undiciErrors.HeadersTimeoutError ||
+      error instanceof undiciErrors.BodyTimeoutError ||
+      error instanceof undiciErrors.ConnectTimeoutError;
+    metrics.upstreamErrors.inc({ kind: timedOut ? 'timeout' : 'error' });
+    context.code = timedOut ? 'upstream_timeout' : 'upstream_error';
+    context.log.warn(
+      { reqId: context.id, err: { name: (error as Error)?.name, code: (error as { code?: string })?.code } },
+      timedOut ? 'upstream timeout' : 'upstream error',
+    );
+    sendProblem(
+      response,
+      timedOut
+        ? serverProblem(504, 'upstream_timeout', 'Gateway Timeout', 'the upstream did not answer in time')
+        : serverProblem(502, 'upstream_error', 'Bad Gateway', 'the upstream could not be reached'),
+      context.id,
+    );
+  }
+
+  return { handler, close: () => dispatcher.close() };
+}

@@ -1,0 +1,89 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { HmacIdentity } from '@hmac-kit/middleware';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'expect',
+]);
+
+/** Headers carrying credentials of each scheme: never forwarded upstream. */
+const SIGNATURE_HEADERS: Record<string, readonly string[]> = {
+  rfc9421: ['signature', 'signature-input'],
+  sigv4: ['authorization', 'x-amz-security-token'],
+  'django-hmac': ['authorization'],
+  'x-api': [],
+};
+
+export const IDENTITY_HEADERS = {
+  keyId: 'x-authenticated-key-id',
+  principal: 'x-authenticated-principal',
+  scopes: 'x-authenticated-scopes',
+  scheme: 'x-authenticated-scheme',
+} as const;
+
+/** The identity response/forwarded headers for an authenticated request. */
+export function identityHeaders(identity: HmacIdentity): Record<string, string> {
+  return {
+    [IDENTITY_HEADERS.keyId]: identity.keyId,
+    [IDENTITY_HEADERS.principal]: identity.principal,
+    [IDENTITY_HEADERS.scopes]: identity.scopes.join(' '),
+    [IDENTITY_HEADERS.scheme]: identity.scheme,
+  };
+}
+
+/**
+ * The headers to send upstream: the client's, minus hop-by-hop fields, minus every
+ * scheme's credentials (`Signature`, `Signature-Input`, `Authorization` for SigV4 and
+ * django-hmac, `X-API-*`) and minus any `X-Authenticated-*` a client tried to send; plus
+ * the verified identity and the usual `X-Forwarded-*`.
+ */
+export function upstreamHeaders(
+  incoming: IncomingHttpHeaders,
+  identity: HmacIdentity,
+  forwarded: { for: string; host: string | undefined; proto: string; requestId: string; trustedPeer: boolean },
+): Record<string, string | string[]> {
+  const dropped = new Set(HOP_BY_HOP);
+  const connection = incoming.connection;
+  if (typeof connection === 'string') {
+    for (const token of connection.split(',')) dropped.add(token.trim().toLowerCase());
+  }
+  for (const name of SIGNATURE_HEADERS.rfc9421 ?? []) dropped.add(name);
+  for (const name of SIGNATURE_HEADERS[identity.scheme] ?? []) dropped.add(name);
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || dropped.has(name) || name.startsWith('x-forwarded-')) continue;
+    if (name.startsWith('x-authenticated-')) continue;
+    if (identity.scheme === 'x-api' && name.startsWith('x-api-')) continue;
+    out[name] = value;
+  }
+  // An untrusted client's own X-Forwarded-For is not passed on as if a proxy had written it.
+  const previous = forwarded.trustedPeer ? incoming['x-forwarded-for'] : undefined;
+  const chain = Array.isArray(previous) ? previous.join(', ') : previous;
+  out['x-forwarded-for'] = chain ? `${chain}, ${forwarded.for}` : forwarded.for;
+  if (forwarded.host) out['x-forwarded-host'] = forwarded.host;
+  out['x-forwarded-proto'] = forwarded.proto;
+  out['x-request-id'] = forwarded.requestId;
+  Object.assign(out, identityHeaders(identity));
+  return out;
+}
+
+/** Upstream response headers the client may see (hop-by-hop removed). */
+export function downstreamHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}

@@ -1,0 +1,52 @@
+import type { IncomingMessage } from 'node:http';
+import type { MessageParts } from '@hmac-kit/core';
+import type { ServerConfig } from './config.js';
+import { headerValue } from './http.js';
+
+/** Absolute URL as the client addressed it, for `path` (path + query as received). */
+export type UrlRebuilder = (
+  request: IncomingMessage,
+  path: string,
+  trustedPeer: boolean,
+  overrides?: { host?: string; proto?: string },
+) => string;
+
+const HOST = /^[A-Za-z0-9.\-[\]:]+$/;
+
+/**
+ * Builds the URL clients signed: the configured public origin (plus its path prefix, when
+ * a proxy strips one) wins; otherwise `X-Forwarded-Host` / `X-Forwarded-Proto` from a trusted
+ * proxy; otherwise the Host header as received.
+ */
+export function createUrlRebuilder(config: Pick<ServerConfig, 'publicOrigin'>): UrlRebuilder {
+  const origin = config.publicOrigin;
+  return function rebuildUrl(request, path, trustedPeer, overrides) {
+    if (origin) return origin + (path.startsWith('/') ? path : `/${path}`);
+    let host = headerValue(request, 'host') ?? 'localhost';
+    let proto = 'http';
+    if (trustedPeer) {
+      const forwardedHost = overrides?.host ?? headerValue(request, 'x-forwarded-host')?.split(',')[0]?.trim();
+      const forwardedProto = overrides?.proto ?? headerValue(request, 'x-forwarded-proto')?.split(',')[0]?.trim();
+      if (forwardedHost && HOST.test(forwardedHost)) host = forwardedHost;
+      if (forwardedProto === 'https' || forwardedProto === 'http') proto = forwardedProto;
+    }
+    if (!HOST.test(host)) host = 'invalid-host';
+    return `${proto}://${host}${path.startsWith('/') ? path : `/${path}`}`;
+  };
+}
+
+/**
+ * The core's "has a body" rule: Content-Length > 0, Transfer-Encoding, or a method that
+ * carries one (an empty POST body is still covered by content-digest).
+ */
+export function requestHasBody(method: string, headers: IncomingMessage['headers']): boolean {
+  const length = headers['content-length'];
+  if (length !== undefined && length !== '0') return true;
+  if (headers['transfer-encoding'] !== undefined) return true;
+  return method === 'POST' || method === 'PUT' || method === 'PATCH';
+}
+
+/** The message parts of an incoming request as the client signed it. */
+export function messageOf(request: IncomingMessage, url: string): MessageParts {
+  return { method: request.method ?? 'GET', url, headers: request.headers };
+}

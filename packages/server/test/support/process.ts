@@ -1,0 +1,153 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (tests run from source; the server process runs from dist). */
+export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+export const binPath = join(repoRoot, 'packages/cli/bin/hmac-kit.js');
+
+let built = false;
+
+/**
+ * Builds the CLI and everything it references (`tsc -b packages/cli`) once per worker.
+ * A file lock keeps parallel workers from writing the same outputs at once.
+ */
+export function buildOnce(): void {
+  if (built) return;
+  execFileSync(
+    'flock',
+    ['/tmp/hmac-kit-server-tests-build.lock', join(repoRoot, 'node_modules/.bin/tsc'), '-b', 'packages/cli'],
+    {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  built = true;
+}
+
+export function tempDir(prefix = 'hmac-kit-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Environment for child processes: no HMAC_KIT_* leaking in from the developer's shell. */
+export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!name.startsWith('HMAC_KIT_')) env[name] = value;
+  }
+  for (const [name, value] of Object.entries(extra)) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+  return env;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `hmac-kit <args>` as a real process. */
+export function runCli(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string | undefined>; input?: string } = {},
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [binPath, ...args], {
+      cwd: options.cwd ?? repoRoot,
+      env: cleanEnv(options.env),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** A running `hmac-kit serve` child process. */
+export interface ServeProcess {
+  url: string;
+  child: ChildProcess;
+  /** Every JSON log line so far. */
+  logs: Array<Record<string, unknown>>;
+  stderr(): string;
+  /** SIGTERM and wait for exit; resolves the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Starts `hmac-kit serve --port 0 ...` and resolves once it logs `"msg":"listening"`.
+ */
+export function startServe(
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {},
+): Promise<ServeProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [binPath, 'serve', '--port', '0', ...args], {
+      cwd: options.cwd ?? tempDir(),
+      env: cleanEnv(options.env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const logs: Array<Record<string, unknown>> = [];
+    let stderr = '';
+    let buffered = '';
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not start in time; stderr: ${stderr}`));
+    }, options.timeoutMs ?? 20_000);
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      let newline = buffered.indexOf('\n');
+      while (newline !== -1) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        newline = buffered.indexOf('\n');
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        logs.push(entry);
+        if (!settled && entry.msg === 'listening' && typeof entry.url === 'string') {
+          settled = true;
+          clearTimeout(timer);
+          resolve({
+            url: entry.url,
+            child,
+            logs,
+            stderr: () => stderr,
+            stop: async () => {
+              if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+              return exited;
+            },
+          });
+        }
+      }
+    });
+    child.once('exit', (code) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code} before listening; stderr: ${stderr.trim()}`));
+    });
+  });
+}
