@@ -49,6 +49,8 @@ export {
   sigv4SigningKey,
   sigv4StringToSign,
 } from './schemes/sigv4-canonical.js';
+export type { XApiOptions, XApiSignedParts, XApiSignOptions } from './schemes/x-api.js';
+export { X_API_VERSION_LINE, xApi, xApiCanonicalQuery, xApiStringToSign } from './schemes/x-api.js';
 export { formatSecret, MIN_SECRET_BYTES, parseSecret, SECRET_PREFIX } from './secret.js';
 export { createSha2, createSha2Hmac, sha2, sha2Hmac } from './sha2.js';
 export type { SignOptions } from './sign.js';

@@ -6,14 +6,8 @@
  */
 import { webCryptoProvider } from '../crypto.js';
 import { fromBase64, toBase64Url } from '../encoding.js';
-import {
-  AlgorithmUnsupported,
-  ComponentNotCovered,
-  KeyUnknown,
-  SignatureExpired,
-  SignatureFromFuture,
-  SignatureMalformed,
-} from '../errors.js';
+import { AlgorithmUnsupported, ComponentNotCovered, KeyUnknown, SignatureMalformed } from '../errors.js';
+import { ALL_ALGORITHMS, checkTimeWindow, resolvePolicy } from '../policy.js';
 import { parseSecret, SECRET_PREFIX } from '../secret.js';
 import type {
   CryptoProvider,
@@ -24,10 +18,6 @@ import type {
   VerifyOptions,
   VerifyPolicy,
 } from '../types.js';
-
-export const DEFAULT_MAX_AGE_SECONDS = 300;
-export const DEFAULT_CLOCK_SKEW_SECONDS = 5;
-export const ALL_ALGORITHMS: readonly HashAlgorithm[] = ['sha256', 'sha384', 'sha512'];
 
 /** The provider to use: the caller's, else the WebCrypto one that runs everywhere. */
 export function cryptoOf(options: { crypto?: CryptoProvider } | undefined): CryptoProvider {
@@ -113,23 +103,14 @@ export function splitUrl(url: string | URL): RawUrl {
   return { authority, path: match[2] || '/', query: match[3] ?? null };
 }
 
-/** Resolved window settings of a policy. */
-export function windowOf(policy: VerifyPolicy | undefined): { maxAge: number; skew: number } {
-  return {
-    maxAge: policy?.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,
-    skew: policy?.clockSkewSeconds ?? DEFAULT_CLOCK_SKEW_SECONDS,
-  };
-}
-
-/** Rejects a creation time outside `[now - maxAge, now + skew]`. */
+/** Rejects a creation time outside `[now - maxAge, now + skew]` (the core's shared window check). */
 export function checkCreated(created: number, now: number, policy: VerifyPolicy | undefined): void {
-  const { maxAge, skew } = windowOf(policy);
-  if (created > now + skew) throw new SignatureFromFuture('signature created in the future', now);
-  if (now - created > maxAge) throw new SignatureExpired('signature too old', now);
+  checkTimeWindow({ created }, resolvePolicy(policy, false), now);
 }
 
 /** Enforces explicitly configured `requiredComponents` against what a scheme covers. */
 export function checkRequiredComponents(covered: readonly string[], policy: VerifyPolicy | undefined): void {
+  // The core's default list (with @authority) is RFC 9421's; these schemes document what they cover instead.
   for (const component of policy?.requiredComponents ?? []) {
     if (!covered.includes(component.toLowerCase())) {
       throw new ComponentNotCovered(`signature does not cover ${component}`);
@@ -139,7 +120,7 @@ export function checkRequiredComponents(covered: readonly string[], policy: Veri
 
 /** Rejects an algorithm the policy does not accept. */
 export function checkPolicyAlgorithm(algorithm: HashAlgorithm, policy: VerifyPolicy | undefined): void {
-  if (!(policy?.algorithms ?? ALL_ALGORITHMS).includes(algorithm)) {
+  if (!resolvePolicy(policy, false).algorithms.includes(algorithm)) {
     throw new AlgorithmUnsupported(`algorithm ${algorithm} is not accepted`);
   }
 }

@@ -10,12 +10,11 @@ import {
   ComponentNotCovered,
   DigestMismatch,
   DigestMissing,
-  SignatureExpired,
-  SignatureFromFuture,
   SignatureInvalid,
   SignatureMalformed,
   SignatureMissing,
 } from '../errors.js';
+import { checkTimeWindow, resolvePolicy } from '../policy.js';
 import type {
   BodyCheck,
   CryptoProvider,
@@ -449,9 +448,12 @@ export function sigv4(options: SigV4Options = {}): Scheme {
       let expires: number | undefined;
       if (parsed.presigned) {
         expires = parsed.created + parsed.expiresIn!;
-        const skew = policy?.clockSkewSeconds ?? 5;
-        if (parsed.created > now + skew) throw new SignatureFromFuture('signature created in the future', now);
-        if (now > expires) throw new SignatureExpired('presigned URL expired', now);
+        // A presigned URL lives until X-Amz-Expires, not maxAgeSeconds; only the skew applies to its start.
+        checkTimeWindow(
+          { created: parsed.created, expires },
+          { ...resolvePolicy(policy, false), maxAgeSeconds: Infinity },
+          now,
+        );
       } else {
         checkCreated(parsed.created, now, policy);
       }
@@ -541,7 +543,11 @@ export function sigv4(options: SigV4Options = {}): Scheme {
       const ok = await matches(crypto, signingKey, message, parsed, payloadHashes);
       const key = knownKey(found);
       if (!ok) throw new SignatureInvalid('signature does not match');
-      return { result: result(key), body: expectedBodyHash ? digestCheck(crypto, expectedBodyHash) : null };
+      return {
+        result: result(key),
+        body: expectedBodyHash ? digestCheck(crypto, expectedBodyHash) : null,
+        signatureVerified: true,
+      };
     },
 
     async sign(message, key: SigningKey, signOptions = {}) {
