@@ -1,0 +1,706 @@
+/**
+ * The one KeyStore conformance suite: the store contract itself plus the key service
+ * running on top of it. Run against every backend (memory, SQLite, PostgreSQL).
+ */
+import { randomBytes } from 'node:crypto';
+import { StoreUnavailable } from '@hmac-kit/core';
+import {
+  createKeyService,
+  createMasterKeyRing,
+  encryptSecret,
+  generateKeyId,
+  KeyLimitExceeded,
+  KeyNotActive,
+  KeyNotFound,
+  type KeyRow,
+  type KeyService,
+  type KeyServiceOptions,
+  type KeyStore,
+  type MasterKeyRing,
+  PrincipalDisabled,
+  PrincipalExists,
+  PrincipalNotFound,
+  type PrincipalRow,
+  parseSecret,
+} from '@hmac-kit/keys';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+export interface StoreHarness {
+  store: KeyStore;
+  /** A second store over the same data (another connection or pool), as another instance would open it. */
+  openAnother(): Promise<KeyStore>;
+  /**
+   * False when two connections cannot write concurrently inside one process (better-sqlite3
+   * is synchronous: a writer waiting on another connection's lock blocks the event loop that
+   * connection needs to commit). SQLite's cross-connection case is tested with processes.
+   */
+  concurrentConnectionsInProcess?: boolean;
+  cleanup(): Promise<void>;
+}
+
+type Describe = (name: string, body: () => void) => void;
+
+/** Fast scrypt for tests (the cost parameters are stored with each hash). */
+export const testScrypt = { N: 1024, r: 8, p: 1 };
+
+export function testRing(): MasterKeyRing {
+  return createMasterKeyRing([{ id: 'mk-test', key: randomBytes(32) }]);
+}
+
+function principalRow(name: string, overrides: Partial<PrincipalRow> = {}): PrincipalRow {
+  return {
+    name,
+    kind: 'service',
+    disabled: false,
+    passwordHash: null,
+    createdAt: 1_700_000_000_000,
+    disabledAt: null,
+    ...overrides,
+  };
+}
+
+function keyRow(ring: MasterKeyRing, principal: string, overrides: Partial<KeyRow> = {}): KeyRow {
+  const keyId = overrides.keyId ?? generateKeyId();
+  const { masterKeyId, ciphertext } = encryptSecret(ring, keyId, randomBytes(32));
+  return {
+    keyId,
+    principal,
+    algorithm: 'sha256',
+    scopes: ['a:read', 'b:write'],
+    label: null,
+    createdAt: 1_700_000_000_000,
+    expiresAt: null,
+    lastUsedAt: null,
+    revokedAt: null,
+    revokedReason: null,
+    rateLimit: null,
+    rotatedFrom: null,
+    masterKeyId,
+    secretCiphertext: ciphertext,
+    ...overrides,
+  };
+}
+
+async function eventually(check: () => Promise<boolean>, withinMs: number): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    if (await check()) return Date.now() - started;
+    if (Date.now() - started > withinMs) throw new Error(`condition not met within ${withinMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export function describeKeyStoreConformance(
+  name: string,
+  factory: () => Promise<StoreHarness>,
+  options: { describe?: Describe } = {},
+): void {
+  const describeSuite: Describe = options.describe ?? describe;
+  describeSuite(`KeyStore conformance: ${name}`, () => {
+    let harness: StoreHarness;
+    let store: KeyStore;
+    let ring: MasterKeyRing;
+    const services: KeyService[] = [];
+    const NOW = 1_700_000_000_000;
+
+    const open = async (overrides: Partial<KeyServiceOptions> = {}) => {
+      const service = await createKeyService({ store, masterKeys: ring, passwordHashing: testScrypt, ...overrides });
+      services.push(service);
+      return service;
+    };
+
+    beforeEach(async () => {
+      harness = await factory();
+      store = harness.store;
+      ring = testRing();
+      await store.migrate();
+    });
+    afterEach(async () => {
+      for (const service of services.splice(0)) await service.close();
+      await harness.cleanup();
+    });
+
+    describe('store contract', () => {
+      it('migrate() is idempotent', async () => {
+        expect((await store.migrate()).applied).toEqual([]);
+      });
+
+      it('stores principals, rejects duplicates, updates', async () => {
+        await store.insertPrincipal(principalRow('alice', { kind: 'user', passwordHash: 'scrypt$x' }));
+        await store.insertPrincipal(principalRow('svc'));
+        await expect(store.insertPrincipal(principalRow('alice'))).rejects.toBeInstanceOf(PrincipalExists);
+        expect(await store.getPrincipal('alice')).toEqual(
+          principalRow('alice', { kind: 'user', passwordHash: 'scrypt$x' }),
+        );
+        expect(await store.getPrincipal('nobody')).toBeUndefined();
+        expect((await store.listPrincipals()).map((p) => p.name)).toEqual(['alice', 'svc']);
+        expect(await store.updatePrincipal('alice', { disabled: true, disabledAt: NOW + 5, passwordHash: null })).toBe(
+          true,
+        );
+        expect(await store.getPrincipal('alice')).toMatchObject({
+          disabled: true,
+          disabledAt: NOW + 5,
+          passwordHash: null,
+        });
+        expect(await store.updatePrincipal('nobody', { disabled: true })).toBe(false);
+      });
+
+      it('round-trips every key field', async () => {
+        await store.insertPrincipal(principalRow('svc'));
+        const row = keyRow(ring, 'svc', {
+          algorithm: 'sha512',
+          scopes: ['x', 'y:z'],
+          label: 'ci deploy',
+          expiresAt: NOW + 86_400_000,
+          rateLimit: { limit: 50, windowSeconds: 60 },
+          rotatedFrom: 'hk_0000000000000000000000',
+        });
+        await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
+        expect(await store.getKey(row.keyId)).toEqual(row);
+        expect(await store.resolveKey(row.keyId)).toEqual({ ...row, principalDisabled: false });
+        expect(await store.getKey(generateKeyId())).toBeUndefined();
+        expect(await store.resolveKey(generateKeyId())).toBeUndefined();
+      });
+
+      it('refuses keys for missing or disabled principals', async () => {
+        await expect(store.insertKey(keyRow(ring, 'ghost'), { maxActiveKeys: 10, now: NOW })).rejects.toBeInstanceOf(
+          PrincipalNotFound,
+        );
+        await store.insertPrincipal(principalRow('off', { disabled: true }));
+        await expect(store.insertKey(keyRow(ring, 'off'), { maxActiveKeys: 10, now: NOW })).rejects.toBeInstanceOf(
+          PrincipalDisabled,
+        );
+      });
+
+      it('lists keys by principal, oldest first, revoked only on request', async () => {
+        await store.insertPrincipal(principalRow('a'));
+        await store.insertPrincipal(principalRow('b'));
+        const a1 = keyRow(ring, 'a', { createdAt: NOW });
+        const a2 = keyRow(ring, 'a', { createdAt: NOW + 1 });
+        const b1 = keyRow(ring, 'b', { createdAt: NOW + 2 });
+        for (const row of [a2, b1, a1]) await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
+        await store.revokeKey(a2.keyId, NOW + 10, 'leaked');
+        expect((await store.listKeys({ principal: 'a' })).map((k) => k.keyId)).toEqual([a1.keyId]);
+        expect((await store.listKeys({ principal: 'a', includeRevoked: true })).map((k) => k.keyId)).toEqual([
+          a1.keyId,
+          a2.keyId,
+        ]);
+        expect((await store.listKeys({ includeRevoked: true })).map((k) => k.keyId)).toEqual([
+          a1.keyId,
+          a2.keyId,
+          b1.keyId,
+        ]);
+      });
+
+      it('revokes once: the first time and reason stick', async () => {
+        await store.insertPrincipal(principalRow('svc'));
+        const row = keyRow(ring, 'svc');
+        await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
+        expect(await store.revokeKey(row.keyId, NOW + 1, 'first')).toMatchObject({
+          revokedAt: NOW + 1,
+          revokedReason: 'first',
+        });
+        expect(await store.revokeKey(row.keyId, NOW + 2, 'second')).toMatchObject({
+          revokedAt: NOW + 1,
+          revokedReason: 'first',
+        });
+        expect(await store.revokeKey(generateKeyId(), NOW, null)).toBeUndefined();
+      });
+
+      it('counts only active keys against the limit', async () => {
+        await store.insertPrincipal(principalRow('svc'));
+        const expired = keyRow(ring, 'svc', { expiresAt: NOW - 1 });
+        const revoked = keyRow(ring, 'svc');
+        await store.insertKey(expired, { maxActiveKeys: 2, now: NOW - 10 });
+        await store.insertKey(revoked, { maxActiveKeys: 2, now: NOW });
+        await store.revokeKey(revoked.keyId, NOW, null);
+        await store.insertKey(keyRow(ring, 'svc'), { maxActiveKeys: 2, now: NOW });
+        await store.insertKey(keyRow(ring, 'svc'), { maxActiveKeys: 2, now: NOW });
+        const error = await store
+          .insertKey(keyRow(ring, 'svc'), { maxActiveKeys: 2, now: NOW })
+          .catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(KeyLimitExceeded);
+        expect((error as KeyLimitExceeded).limit).toBe(2);
+      });
+
+      it('enforces the limit atomically under concurrent creation', async () => {
+        await store.insertPrincipal(principalRow('svc'));
+        await store.insertPrincipal(principalRow('other'));
+        const attempts = Array.from({ length: 24 }, (_, i) => keyRow(ring, i % 6 === 5 ? 'other' : 'svc'));
+        const results = await Promise.allSettled(
+          attempts.map((row) => store.insertKey(row, { maxActiveKeys: 5, now: NOW })),
+        );
+        const ok = results.filter((r) => r.status === 'fulfilled').length;
+        const refused = results.filter((r) => r.status === 'rejected');
+        for (const r of refused) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(KeyLimitExceeded);
+        expect(ok).toBe(9); // 5 for svc (of 20 tries) + 4 for other (of 4 tries)
+        expect(await store.listKeys({ principal: 'svc' })).toHaveLength(5);
+        expect(await store.listKeys({ principal: 'other' })).toHaveLength(4);
+      });
+
+      it('enforces the limit across two connections creating concurrently', async (context) => {
+        if (harness.concurrentConnectionsInProcess === false) context.skip();
+        const second = await harness.openAnother();
+        await store.insertPrincipal(principalRow('svc'));
+        const attempts = Array.from({ length: 20 }, (_, i) => ({
+          via: i % 2 === 0 ? store : second,
+          row: keyRow(ring, 'svc'),
+        }));
+        const results = await Promise.allSettled(
+          attempts.map(({ via, row }) => via.insertKey(row, { maxActiveKeys: 4, now: NOW })),
+        );
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(4);
+        for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(KeyLimitExceeded);
+        expect(await store.listKeys({ principal: 'svc' })).toHaveLength(4);
+      });
+
+      it('replaces (rotation): shortens the old expiry, does not count it, refuses inactive keys', async () => {
+        await store.insertPrincipal(principalRow('svc'));
+        const old = keyRow(ring, 'svc', { expiresAt: NOW + 1_000_000 });
+        await store.insertKey(old, { maxActiveKeys: 1, now: NOW });
+        const next = keyRow(ring, 'svc', { rotatedFrom: old.keyId });
+        await store.insertKey(next, {
+          maxActiveKeys: 1,
+          now: NOW,
+          replaces: { keyId: old.keyId, expiresAt: NOW + 60_000 },
+        });
+        expect((await store.getKey(old.keyId))?.expiresAt).toBe(NOW + 60_000);
+        // A later expiry than the current one never lengthens it.
+        const third = keyRow(ring, 'svc');
+        await store.insertKey(third, {
+          maxActiveKeys: 2,
+          now: NOW,
+          replaces: { keyId: old.keyId, expiresAt: NOW + 9_000_000 },
+        });
+        expect((await store.getKey(old.keyId))?.expiresAt).toBe(NOW + 60_000);
+        await store.revokeKey(third.keyId, NOW, null);
+        await expect(
+          store.insertKey(keyRow(ring, 'svc'), {
+            maxActiveKeys: 9,
+            now: NOW,
+            replaces: { keyId: third.keyId, expiresAt: NOW },
+          }),
+        ).rejects.toBeInstanceOf(KeyNotActive);
+        await expect(
+          store.insertKey(keyRow(ring, 'svc'), {
+            maxActiveKeys: 9,
+            now: NOW,
+            replaces: { keyId: generateKeyId(), expiresAt: NOW },
+          }),
+        ).rejects.toBeInstanceOf(KeyNotFound);
+      });
+
+      it('touches last-used monotonically and reports disabled principals on resolve', async () => {
+        await store.insertPrincipal(principalRow('svc'));
+        const row = keyRow(ring, 'svc');
+        await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
+        await store.touchKey(row.keyId, NOW + 100);
+        await store.touchKey(row.keyId, NOW + 50);
+        expect((await store.getKey(row.keyId))?.lastUsedAt).toBe(NOW + 100);
+        await store.updatePrincipal('svc', { disabled: true, disabledAt: NOW });
+        expect((await store.resolveKey(row.keyId))?.principalDisabled).toBe(true);
+      });
+
+      it('feeds changes for new, revoked and disabled-principal keys', async () => {
+        const start = await store.latestChange();
+        await store.insertPrincipal(principalRow('svc'));
+        const a = keyRow(ring, 'svc');
+        const b = keyRow(ring, 'svc');
+        await store.insertKey(a, { maxActiveKeys: 10, now: NOW });
+        await store.insertKey(b, { maxActiveKeys: 10, now: NOW });
+        const afterInserts = await store.latestChange();
+        await store.revokeKey(a.keyId, NOW, null);
+        await store.updatePrincipal('svc', { disabled: true, disabledAt: NOW });
+        await store.appendChange(['hk_manual'], NOW);
+        const all = await store.changesSince(start, 100);
+        expect(all.slice(0, 3).map((c) => c.keyId)).toEqual([a.keyId, b.keyId, a.keyId]);
+        expect(
+          all
+            .slice(3)
+            .map((c) => c.keyId)
+            .sort(),
+        ).toEqual([a.keyId, b.keyId, 'hk_manual'].sort());
+        expect(all.map((c) => c.seq)).toEqual([...all.map((c) => c.seq)].sort((x, y) => x - y));
+        expect((await store.changesSince(afterInserts, 100)).length).toBe(4);
+        expect(await store.changesSince(start, 2)).toHaveLength(2);
+        expect(await store.latestChange()).toBe(all[all.length - 1]!.seq);
+        expect(await store.pruneChanges(Date.now() + 10 * 60_000)).toBe(all.length);
+      });
+
+      it('keeps the first master key check and supports compare-and-set re-encryption', async () => {
+        expect(await store.getMasterKeyCheck('mk1')).toBeUndefined();
+        expect(await store.putMasterKeyCheck('mk1', 'first', NOW)).toBe('first');
+        expect(await store.putMasterKeyCheck('mk1', 'second', NOW)).toBe('first');
+        await store.insertPrincipal(principalRow('svc'));
+        const rows = [keyRow(ring, 'svc'), keyRow(ring, 'svc'), keyRow(ring, 'svc')];
+        for (const row of rows) await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
+        expect(await store.countKeysByMasterKey()).toEqual({ 'mk-test': 3 });
+        const sorted = rows.map((r) => r.keyId).sort();
+        const page1 = await store.listKeysNotUnderMasterKey('mk-new', null, 2);
+        expect(page1.map((c) => c.keyId)).toEqual(sorted.slice(0, 2));
+        const page2 = await store.listKeysNotUnderMasterKey('mk-new', page1[1]!.keyId, 2);
+        expect(page2.map((c) => c.keyId)).toEqual(sorted.slice(2));
+        const candidate = page1[0]!;
+        expect(
+          await store.replaceSecretCiphertext(candidate.keyId, candidate, {
+            masterKeyId: 'mk-new',
+            secretCiphertext: 'x',
+          }),
+        ).toBe(true);
+        // Second attempt with the stale expectation does nothing.
+        expect(
+          await store.replaceSecretCiphertext(candidate.keyId, candidate, {
+            masterKeyId: 'mk-new',
+            secretCiphertext: 'y',
+          }),
+        ).toBe(false);
+        expect(await store.getKey(candidate.keyId)).toMatchObject({ masterKeyId: 'mk-new', secretCiphertext: 'x' });
+        expect((await store.listKeysNotUnderMasterKey('mk-new', null, 10)).map((c) => c.keyId)).not.toContain(
+          candidate.keyId,
+        );
+        expect(await store.countKeysByMasterKey()).toEqual({ 'mk-test': 2, 'mk-new': 1 });
+      });
+
+      it('appends, queries (newest first, filters, cursor) and prunes audit entries', async () => {
+        await store.appendAudit([
+          {
+            type: 'principal.created',
+            at: new Date(NOW),
+            principal: 'svc',
+            actor: 'admin',
+            detail: { kind: 'service' },
+          },
+          { type: 'key.created', at: new Date(NOW + 1000), principal: 'svc', keyId: 'hk_a' },
+          {
+            type: 'auth.failed',
+            at: new Date(NOW + 2000),
+            keyId: 'hk_a',
+            source: '203.0.113.9',
+            code: 'ERR_SIGNATURE_INVALID',
+          },
+          {
+            type: 'key.revoked',
+            at: new Date(NOW + 3000),
+            principal: 'svc',
+            keyId: 'hk_a',
+            detail: { reason: 'leak' },
+          },
+        ]);
+        const all = await store.queryAudit({});
+        expect(all.map((e) => e.type)).toEqual(['key.revoked', 'auth.failed', 'key.created', 'principal.created']);
+        expect(all[1]).toMatchObject({
+          keyId: 'hk_a',
+          source: '203.0.113.9',
+          code: 'ERR_SIGNATURE_INVALID',
+          at: new Date(NOW + 2000),
+        });
+        expect(all[3]).toMatchObject({ principal: 'svc', actor: 'admin', detail: { kind: 'service' } });
+        expect(
+          (await store.queryAudit({ keyId: 'hk_a', types: ['auth.failed', 'key.revoked'] })).map((e) => e.type),
+        ).toEqual(['key.revoked', 'auth.failed']);
+        expect(
+          (await store.queryAudit({ since: new Date(NOW + 1000), until: new Date(NOW + 3000) })).map((e) => e.type),
+        ).toEqual(['auth.failed', 'key.created']);
+        const page = await store.queryAudit({ limit: 2 });
+        const next = await store.queryAudit({ limit: 2, beforeId: page[1]!.id });
+        expect([...page, ...next].map((e) => e.id)).toEqual(all.map((e) => e.id));
+        expect(await store.pruneAudit(NOW + 2000)).toBe(2);
+        expect((await store.queryAudit({})).map((e) => e.type)).toEqual(['key.revoked', 'auth.failed']);
+      });
+
+      it('imports rows in bulk', async () => {
+        const keys = Array.from({ length: 1200 }, (_, i) => keyRow(ring, `bulk-${i % 3}`));
+        await store.importRows!([principalRow('bulk-0'), principalRow('bulk-1'), principalRow('bulk-2')], keys);
+        await store.importRows!([principalRow('bulk-0')], []);
+        expect(await store.listKeys({ principal: 'bulk-1' })).toHaveLength(400);
+        expect(await store.getKey(keys[1199]!.keyId)).toEqual(keys[1199]);
+      });
+    });
+
+    describe('key service on this store', () => {
+      it('issues keys whose secret resolves to the same raw bytes', async () => {
+        const service = await open();
+        await service.createPrincipal({ name: 'billing', kind: 'service', actor: 'admin' });
+        const { key, secret } = await service.createKey({
+          principal: 'billing',
+          algorithm: 'sha384',
+          scopes: ['invoices:read'],
+          label: 'prod',
+          rateLimit: { limit: 10, windowSeconds: 1 },
+        });
+        expect(key.keyId).toMatch(/^hk_[0-9A-Za-z]{22}$/);
+        expect(secret).toMatch(/^hks_[A-Za-z0-9_-]{43}$/);
+        expect(key).toMatchObject({
+          principal: 'billing',
+          algorithm: 'sha384',
+          scopes: ['invoices:read'],
+          label: 'prod',
+          status: 'active',
+        });
+        const resolved = await service.resolver(key.keyId);
+        expect(resolved).toMatchObject({
+          keyId: key.keyId,
+          algorithm: 'sha384',
+          principal: 'billing',
+          scopes: ['invoices:read'],
+          rateLimit: { limit: 10, windowSeconds: 1 },
+        });
+        expect(Buffer.from(resolved!.secret).equals(Buffer.from(parseSecret(secret)))).toBe(true);
+        // A second service (another instance) decrypts the same secret from the store.
+        const other = await createKeyService({ store: await harness.openAnother(), masterKeys: ring });
+        services.push(other);
+        expect(Buffer.from((await other.resolver(key.keyId))!.secret).equals(Buffer.from(parseSecret(secret)))).toBe(
+          true,
+        );
+        expect(await service.resolver(generateKeyId())).toBeUndefined();
+        expect(await service.resolver('not-a-key')).toBeUndefined();
+        expect((await service.getKey(key.keyId))?.keyId).toBe(key.keyId);
+        expect(JSON.stringify(await service.getKey(key.keyId))).not.toContain(secret.slice(4));
+      });
+
+      it('revocation takes effect at once, even with a warm cache', async () => {
+        const service = await open();
+        await service.createPrincipal({ name: 'svc', kind: 'service' });
+        const { key } = await service.createKey({ principal: 'svc' });
+        expect(await service.resolver(key.keyId)).toBeDefined();
+        const revoked = await service.revokeKey(key.keyId, { reason: 'leaked in CI log', actor: 'admin' });
+        expect(revoked).toMatchObject({ status: 'revoked', revokedReason: 'leaked in CI log' });
+        expect(await service.resolver(key.keyId)).toBeUndefined();
+        await expect(service.revokeKey(generateKeyId())).rejects.toBeInstanceOf(KeyNotFound);
+        await expect(service.rotateKey(key.keyId)).rejects.toBeInstanceOf(KeyNotActive);
+      });
+
+      it('revocation reaches another instance within 1 s', async () => {
+        const here = await open();
+        const there = await createKeyService({ store: await harness.openAnother(), masterKeys: ring });
+        services.push(there);
+        await here.createPrincipal({ name: 'svc', kind: 'service' });
+        const { key } = await here.createKey({ principal: 'svc' });
+        expect(await there.resolver(key.keyId)).toBeDefined(); // warm the other cache
+        expect(await there.resolver(key.keyId)).toBeDefined();
+        await here.revokeKey(key.keyId);
+        await eventually(async () => (await there.resolver(key.keyId)) === undefined, 1000);
+      });
+
+      it('rotation: same principal/scopes/algorithm, the old key works until the overlap ends', async () => {
+        let now = NOW;
+        const service = await open({ clock: () => now });
+        await service.createPrincipal({ name: 'svc', kind: 'service' });
+        const old = await service.createKey({
+          principal: 'svc',
+          algorithm: 'sha512',
+          scopes: ['s1', 's2'],
+          expiresInSeconds: 3600,
+        });
+        expect(await service.resolver(old.key.keyId)).toBeDefined();
+        const rotated = await service.rotateKey(old.key.keyId, { overlapSeconds: 300, actor: 'admin' });
+        expect(rotated.key).toMatchObject({
+          principal: 'svc',
+          algorithm: 'sha512',
+          scopes: ['s1', 's2'],
+          rotatedFrom: old.key.keyId,
+        });
+        expect(rotated.key.expiresAt?.getTime()).toBe(NOW + 3600_000);
+        expect(rotated.previous.expiresAt?.getTime()).toBe(NOW + 300_000);
+        expect(rotated.secret).not.toBe(old.secret);
+        expect(await service.resolver(old.key.keyId)).toBeDefined();
+        expect(await service.resolver(rotated.key.keyId)).toBeDefined();
+        now = NOW + 300_001;
+        expect(await service.resolver(old.key.keyId)).toBeUndefined();
+        expect(await service.resolver(rotated.key.keyId)).toBeDefined();
+        expect((await service.getKey(old.key.keyId))?.status).toBe('expired');
+        const types = (await service.queryAudit({ principal: 'svc' })).map((e) => e.type);
+        expect(types).toContain('key.rotated');
+      });
+
+      it('rotation without overlap stops the old key at once; rotation works at the key limit', async () => {
+        const service = await open({ maxActiveKeysPerPrincipal: 1 });
+        await service.createPrincipal({ name: 'svc', kind: 'service' });
+        const old = await service.createKey({ principal: 'svc' });
+        await expect(service.createKey({ principal: 'svc' })).rejects.toBeInstanceOf(KeyLimitExceeded);
+        const rotated = await service.rotateKey(old.key.keyId);
+        expect(await service.resolver(old.key.keyId)).toBeUndefined();
+        expect(await service.resolver(rotated.key.keyId)).toBeDefined();
+      });
+
+      it('expired keys do not resolve', async () => {
+        let now = NOW;
+        const service = await open({ clock: () => now });
+        await service.createPrincipal({ name: 'svc', kind: 'service' });
+        const { key } = await service.createKey({ principal: 'svc', expiresAt: new Date(NOW + 10_000) });
+        expect(await service.resolver(key.keyId)).toBeDefined();
+        now = NOW + 10_000;
+        expect(await service.resolver(key.keyId)).toBeUndefined();
+        expect((await service.listKeys({ principal: 'svc' }))[0]?.status).toBe('expired');
+        // Expired keys do not count against the limit.
+        const limited = await open({ clock: () => now, maxActiveKeysPerPrincipal: 1 });
+        await limited.createKey({ principal: 'svc' });
+        await expect(service.createKey({ principal: 'svc', expiresAt: new Date(NOW) })).rejects.toBeInstanceOf(
+          TypeError,
+        );
+      });
+
+      it('a disabled principal’s keys stop resolving; enabling restores them', async () => {
+        const service = await open();
+        await service.createPrincipal({ name: 'svc', kind: 'service' });
+        const { key } = await service.createKey({ principal: 'svc' });
+        expect(await service.resolver(key.keyId)).toBeDefined();
+        expect(await service.disablePrincipal('svc', { actor: 'admin' })).toMatchObject({ disabled: true });
+        expect(await service.resolver(key.keyId)).toBeUndefined();
+        await expect(service.createKey({ principal: 'svc' })).rejects.toBeInstanceOf(PrincipalDisabled);
+        await service.enablePrincipal('svc');
+        expect(await service.resolver(key.keyId)).toBeDefined();
+        await expect(service.disablePrincipal('ghost')).rejects.toBeInstanceOf(PrincipalNotFound);
+        await expect(service.createPrincipal({ name: 'svc', kind: 'user' })).rejects.toBeInstanceOf(PrincipalExists);
+      });
+
+      it('caps active keys per principal under concurrent createKey calls', async () => {
+        const service = await open({ maxActiveKeysPerPrincipal: 3 });
+        await service.createPrincipal({ name: 'svc', kind: 'service' });
+        const results = await Promise.allSettled(
+          Array.from({ length: 12 }, () => service.createKey({ principal: 'svc' })),
+        );
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+        for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(KeyLimitExceeded);
+      });
+
+      it('verifies passwords and audits logins without secrets', async () => {
+        const service = await open();
+        await service.createPrincipal({ name: 'alice', kind: 'user', password: 'correct horse battery staple' });
+        await service.createPrincipal({ name: 'bob', kind: 'user' });
+        expect(
+          await service.verifyPassword('alice', 'correct horse battery staple', { source: '198.51.100.7' }),
+        ).toMatchObject({
+          name: 'alice',
+          hasPassword: true,
+        });
+        expect(await service.verifyPassword('alice', 'wrong')).toBeUndefined();
+        expect(await service.verifyPassword('bob', '')).toBeUndefined();
+        expect(await service.verifyPassword('mallory', 'hunter2-typed-as-username')).toBeUndefined();
+        await service.setPassword('bob', 'another long password');
+        expect(await service.verifyPassword('bob', 'another long password')).toBeDefined();
+        await service.disablePrincipal('alice');
+        expect(await service.verifyPassword('alice', 'correct horse battery staple')).toBeUndefined();
+        const stored = await store.getPrincipal('alice');
+        expect(stored?.passwordHash).toMatch(/^scrypt\$1024\$8\$1\$/);
+        const logins = await service.queryAudit({ types: ['login.succeeded', 'login.failed'] });
+        expect(logins.map((e) => e.type)).toEqual([
+          'login.failed',
+          'login.succeeded',
+          'login.failed',
+          'login.failed',
+          'login.failed',
+          'login.succeeded',
+        ]);
+        expect(logins[5]).toMatchObject({ principal: 'alice', source: '198.51.100.7' });
+        const text = JSON.stringify(await service.queryAudit({ limit: 1000 }));
+        for (const secret of ['correct horse', 'wrong', 'another long password', 'hunter2', 'mallory'])
+          expect(text).not.toContain(secret);
+      });
+
+      it('audits key lifecycle and auth failures, never a secret', async () => {
+        const service = await open();
+        await service.createPrincipal({ name: 'svc', kind: 'service', actor: 'root' });
+        const a = await service.createKey({ principal: 'svc', actor: 'root' });
+        const b = await service.rotateKey(a.key.keyId, { overlapSeconds: 10, actor: 'root' });
+        await service.revokeKey(b.key.keyId, { reason: 'test', actor: 'root' });
+        await service.recordAuthFailure({ code: 'ERR_SIGNATURE_INVALID', keyId: a.key.keyId, source: '192.0.2.1' });
+        await service.recordAuthFailure({ code: 'ERR_KEY_UNKNOWN', keyId: b.secret, source: '192.0.2.1' });
+        const entries = await service.queryAudit({ limit: 1000 });
+        expect(entries.map((e) => e.type)).toEqual([
+          'auth.failed',
+          'auth.failed',
+          'key.revoked',
+          'key.rotated',
+          'key.created',
+          'key.created',
+          'principal.created',
+        ]);
+        expect(entries[1]).toMatchObject({ code: 'ERR_SIGNATURE_INVALID', keyId: a.key.keyId, source: '192.0.2.1' });
+        expect(entries[0]?.keyId).toBeUndefined(); // a pasted secret is not recorded as a key id
+        const text = JSON.stringify(entries);
+        for (const secret of [a.secret, b.secret]) {
+          const raw = parseSecret(secret);
+          for (const form of [
+            secret,
+            secret.slice(4),
+            Buffer.from(raw).toString('base64'),
+            Buffer.from(raw).toString('hex'),
+          ]) {
+            expect(text).not.toContain(form);
+          }
+        }
+        expect(await service.pruneAudit(new Date(Date.now() + 60_000))).toBe(entries.length);
+        expect(await service.queryAudit()).toEqual([]);
+      });
+
+      it('rejects misuse with TypeError', async () => {
+        const service = await open();
+        await service.createPrincipal({ name: 'svc', kind: 'service' });
+        await expect(service.createPrincipal({ name: 'bad name', kind: 'service' })).rejects.toBeInstanceOf(TypeError);
+        await expect(service.createKey({ principal: 'svc', algorithm: 'md5' as 'sha256' })).rejects.toBeInstanceOf(
+          TypeError,
+        );
+        await expect(service.createKey({ principal: 'svc', scopes: ['has space'] })).rejects.toBeInstanceOf(TypeError);
+        await expect(
+          service.createKey({ principal: 'svc', rateLimit: { limit: 0, windowSeconds: 1 } }),
+        ).rejects.toBeInstanceOf(TypeError);
+        await expect(service.rotateKey(generateKeyId(), { overlapSeconds: -1 })).rejects.toBeInstanceOf(TypeError);
+        await expect(
+          createKeyService({ store, masterKeys: ring, maxActiveKeysPerPrincipal: 0 }),
+        ).rejects.toBeInstanceOf(TypeError);
+      });
+
+      it('a wrong master key is a clear typed error at startup, never garbage', async () => {
+        const service = await open();
+        await service.createPrincipal({ name: 'svc', kind: 'service' });
+        await service.createKey({ principal: 'svc' });
+        const impostor = createMasterKeyRing([{ id: 'mk-test', key: randomBytes(32) }]);
+        const error = await createKeyService({ store, masterKeys: impostor }).catch((e: unknown) => e);
+        expect(error).toMatchObject({
+          code: 'ERR_MASTER_KEY_MISMATCH',
+          name: 'MasterKeyMismatch',
+          masterKeyId: 'mk-test',
+        });
+        const missing = createMasterKeyRing([{ id: 'mk-other', key: randomBytes(32) }]);
+        expect(await createKeyService({ store, masterKeys: missing }).catch((e: unknown) => e)).toMatchObject({
+          code: 'ERR_MASTER_KEY_UNKNOWN',
+          masterKeyId: 'mk-test',
+        });
+      });
+
+      it('fails closed with StoreUnavailable when the store throws, and recovers by itself', async () => {
+        let broken = false;
+        const flaky = new Proxy(store, {
+          get(target, property, receiver) {
+            const value = Reflect.get(target, property, receiver);
+            if (typeof value !== 'function') return value;
+            return (...args: unknown[]) => {
+              if (broken && property !== 'close')
+                return Promise.reject(new StoreUnavailable('key store unavailable (test)'));
+              return (value as (...a: unknown[]) => unknown).apply(target, args);
+            };
+          },
+        });
+        const service = await open({ store: flaky, maxStalenessMs: 300, pollIntervalMs: 50 });
+        await service.createPrincipal({ name: 'svc', kind: 'service' });
+        const { key } = await service.createKey({ principal: 'svc' });
+        expect(await service.resolver(key.keyId)).toBeDefined();
+        broken = true;
+        // Once the change feed has been unreadable for maxStalenessMs, even cached keys are refused.
+        await eventually(async () => {
+          try {
+            await service.resolver(key.keyId);
+            return false;
+          } catch (error) {
+            expect(error).toBeInstanceOf(StoreUnavailable);
+            return true;
+          }
+        }, 3000);
+        await expect(service.resolver(generateKeyId())).rejects.toBeInstanceOf(StoreUnavailable);
+        broken = false;
+        await eventually(async () => (await service.resolver(key.keyId))?.keyId === key.keyId, 3000);
+      });
+    });
+  });
+}
