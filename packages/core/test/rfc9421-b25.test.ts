@@ -15,7 +15,9 @@ describe.skipIf(text === undefined)('RFC 9421 Appendix B.2.5 (hmac-sha256)', () 
   };
 
   it('rebuilds the published signature base byte for byte', () => {
-    expect(signatureBase({ ...vector.message, headers: signedHeaders }, vector.signatureInput)).toBe(vector.signatureBase);
+    expect(signatureBase({ ...vector.message, headers: signedHeaders }, vector.signatureInput)).toBe(
+      vector.signatureBase,
+    );
   });
 
   it('verifies with the core (policy relaxed to the covered components, no nonce, clock at created)', async () => {
@@ -65,7 +67,11 @@ describe.skipIf(text === undefined)('RFC 9421 Appendix B.2.5 (hmac-sha256)', () 
       ).rejects.toMatchObject({ code: 'ERR_SIGNATURE_INVALID' });
     }
     await expect(
-      verifyMessage({ ...vector.message, url: 'https://example.org/foo?param=Value&Pet=dog', headers: signedHeaders }, vector.body, options),
+      verifyMessage(
+        { ...vector.message, url: 'https://example.org/foo?param=Value&Pet=dog', headers: signedHeaders },
+        vector.body,
+        options,
+      ),
     ).rejects.toMatchObject({ code: 'ERR_SIGNATURE_INVALID' });
   });
 });

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseSecret, rfc9421, signatureBase, signMessage, verifyMessage } from '@hmac-kit/core';
 import { describe, expect, it } from 'vitest';
-import { generateVectors } from './vectors/generate.js';
 import { type KnownAnswerVector, vectorBody } from './support/vectors.js';
+import { generateVectors } from './vectors/generate.js';
 
 const file = JSON.parse(readFileSync(fileURLToPath(new URL('./vectors/rfc9421.json', import.meta.url)), 'utf8')) as {
   format: number;
@@ -63,10 +63,15 @@ describe('known-answer vectors (packages/core/test/vectors/rfc9421.json)', () =>
 
       it('our verifier accepts it under the default policy', async () => {
         const secret = parseSecret(vector.key.secret);
-        const verified = await verifyMessage({ ...message, headers: { ...vector.request.headers, ...vector.expected.headers } }, body, {
-          keys: (id) => (id === vector.key.keyId ? { keyId: id, secret, algorithm: vector.key.algorithm } : undefined),
-          now: () => vector.created + 1,
-        });
+        const verified = await verifyMessage(
+          { ...message, headers: { ...vector.request.headers, ...vector.expected.headers } },
+          body,
+          {
+            keys: (id) =>
+              id === vector.key.keyId ? { keyId: id, secret, algorithm: vector.key.algorithm } : undefined,
+            now: () => vector.created + 1,
+          },
+        );
         expect(verified.keyId).toBe(vector.key.keyId);
         expect(verified.nonce).toBe(vector.nonce);
         expect(verified.coveredComponents).toEqual(vector.expected.coveredComponents);

@@ -42,9 +42,9 @@ export function parseB25(text: string): B25Vector {
   const signature = signatureLine.slice('Signature:'.length).trim();
   const label = signatureInput.slice(0, signatureInput.indexOf('='));
   const created = Number(/;created=(\d+)/.exec(signatureInput)![1]);
-  const coveredComponents = [...signatureInput.slice(signatureInput.indexOf('(') + 1, signatureInput.indexOf(')')).matchAll(/"([^"]+)"/g)].map(
-    (m) => m[1]!,
-  );
+  const coveredComponents = [
+    ...signatureInput.slice(signatureInput.indexOf('(') + 1, signatureInput.indexOf(')')).matchAll(/"([^"]+)"/g),
+  ].map((m) => m[1]!);
   return {
     secret,
     keyId,

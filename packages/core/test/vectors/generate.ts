@@ -89,13 +89,22 @@ function build(input: VectorInput): Vector {
   const body = bodyBytes(input.body);
   const hasBody = (body !== null && body.length > 0) || ['POST', 'PUT', 'PATCH'].includes(input.method);
   const url = splitUrl(input.url);
-  const components = ['@method', '@authority', '@path', '@query', ...(hasBody ? ['content-digest'] : []), ...input.coveredHeaders];
+  const components = [
+    '@method',
+    '@authority',
+    '@path',
+    '@query',
+    ...(hasBody ? ['content-digest'] : []),
+    ...input.coveredHeaders,
+  ];
   const fields: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(input.headers)) fields[name.toLowerCase()] = value;
   const headers: Record<string, string> = {};
   if (hasBody) {
     const hash = input.digestAlgorithm === 'sha-256' ? 'sha256' : 'sha512';
-    headers['Content-Digest'] = `${input.digestAlgorithm}=:${createHash(hash).update(body ?? Buffer.alloc(0)).digest('base64')}:`;
+    headers['Content-Digest'] = `${input.digestAlgorithm}=:${createHash(hash)
+      .update(body ?? Buffer.alloc(0))
+      .digest('base64')}:`;
     fields['content-digest'] = headers['Content-Digest'];
   }
   const lines = components.map((component) => {
