@@ -1,0 +1,81 @@
+import { signMessage } from '@hmac-kit/core';
+import { runCli } from './process.js';
+
+/** A key as `keys create --json` prints it. */
+export interface IssuedKey {
+  keyId: string;
+  secret: string;
+  principal: string;
+  scopes: string[];
+}
+
+/** Creates a principal (if needed) and a key through the real CLI. */
+export async function createKeyWithCli(
+  db: string,
+  principal: string,
+  extra: string[] = [],
+  env: Record<string, string | undefined> = {},
+): Promise<IssuedKey> {
+  await runCli(['--db', db, 'principals', 'add', principal], { env });
+  const result = await runCli(['--db', db, '--json', 'keys', 'create', '--principal', principal, ...extra], { env });
+  if (result.code !== 0) throw new Error(`keys create failed: ${result.stderr}`);
+  return JSON.parse(result.stdout) as IssuedKey;
+}
+
+/** Signs a request with the core's signer and returns what to pass to `fetch`. */
+export async function signed(
+  key: { keyId: string; secret: string },
+  method: string,
+  url: string,
+  options: {
+    body?: string;
+    headers?: Record<string, string>;
+    now?: () => number;
+    nonce?: string | false;
+    expiresInSeconds?: number;
+  } = {},
+): Promise<{ url: string; init: RequestInit & { headers: Record<string, string> } }> {
+  const headers: Record<string, string> = { ...(options.headers ?? {}) };
+  if (options.body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+  const result = await signMessage(
+    { method, url, headers, body: options.body ?? null },
+    { keyId: key.keyId, secret: key.secret },
+    {
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.nonce !== undefined ? { nonce: options.nonce } : {}),
+      ...(options.expiresInSeconds !== undefined ? { expiresInSeconds: options.expiresInSeconds } : {}),
+    },
+  );
+  return {
+    url: result.url,
+    init: { method, headers: { ...headers, ...result.headers }, body: options.body },
+  };
+}
+
+/** Sends a prepared signed request; returns status, headers and parsed JSON (or text). */
+export async function send(
+  request: { url: string; init: RequestInit & { headers: Record<string, string> } },
+  extraHeaders: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: Record<string, unknown> & { code?: string } }> {
+  const response = await fetch(request.url, {
+    ...request.init,
+    headers: { ...request.init.headers, ...extraHeaders },
+  });
+  const text = await response.text();
+  let body: Record<string, unknown> = {};
+  try {
+    body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    body = { text };
+  }
+  return { status: response.status, headers: response.headers, body };
+}
+
+/**
+ * A distinct client address per test (sent as X-Forwarded-For, believed from loopback,
+ * the default trusted proxy), so one test's deliberate failures never throttle another's.
+ */
+export function freshAddress(): string {
+  const byte = () => Math.floor(Math.random() * 254) + 1;
+  return `10.${byte()}.${byte()}.${byte()}`;
+}
