@@ -67,6 +67,8 @@ export async function startServer(
     const incoming = request.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const context: RequestContext = { id, started: process.hrtime.bigint(), log: logger };
+    // Read now: the socket is gone by the time 'close' fires on an aborted request.
+    const remote = request.socket.remoteAddress;
     response.setHeader('x-request-id', id);
     if (shuttingDown) response.setHeader('connection', 'close');
     response.once('close', () => {
@@ -83,7 +85,7 @@ export async function startServer(
           ms: Math.round(durationMs * 100) / 100,
           ...(context.keyId ? { keyId: context.keyId } : {}),
           ...(context.code ? { code: context.code } : {}),
-          remote: request.socket.remoteAddress,
+          remote,
         },
         'request',
       );

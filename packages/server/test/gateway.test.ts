@@ -1,0 +1,230 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { signMessage, sigv4 } from '@hmac-kit/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
+import { buildOnce, type ServeProcess, startServe, tempDir } from './support/process.js';
+import { type SeenRequest, startUpstream } from './support/upstream.js';
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function bodyStream(bytes: Uint8Array, chunkSize: number): ReadableStream<Uint8Array> {
+  let offset = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      if (offset >= bytes.length) {
+        controller.close();
+        return;
+      }
+      controller.enqueue(bytes.subarray(offset, offset + chunkSize));
+      offset += chunkSize;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    },
+  });
+}
+
+describe('gateway mode (--upstream)', () => {
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  let gateway: ServeProcess;
+  let broken: ServeProcess;
+  let key: IssuedKey;
+  let db: string;
+
+  beforeAll(async () => {
+    buildOnce();
+    const dir = tempDir();
+    db = join(dir, 'hmac-kit.db');
+    key = await createKeyWithCli(db, 'orders-client', ['--scope', 'orders:write']);
+    upstream = await startUpstream();
+    gateway = await startServe(
+      [
+        '--db',
+        db,
+        '--schemes',
+        'rfc9421,sigv4',
+        '--upstream',
+        `${upstream.url}/base`,
+        '--max-body',
+        '1mb',
+        '--upstream-timeout',
+        '1s',
+      ],
+      { cwd: dir },
+    );
+    broken = await startServe(
+      ['--db', db, '--schemes', 'rfc9421', '--upstream', `http://127.0.0.1:${await closedPort()}`],
+      {
+        cwd: dir,
+      },
+    );
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await broken?.stop();
+    await upstream?.close();
+  });
+
+  const lastSeen = (path: string): SeenRequest | undefined =>
+    upstream.seen.filter((entry) => entry.url === path).at(-1);
+
+  it('forwards a verified request with identity headers, without signature or client identity headers', async () => {
+    const body = JSON.stringify({ item: 'book', qty: 2 });
+    const request = await signed(key, 'POST', `${gateway.url}/orders?x=1`, { body });
+    const result = await send(request, {
+      'x-forwarded-for': freshAddress(),
+      'x-authenticated-principal': 'admin',
+      'x-authenticated-scopes': 'admin',
+    });
+    expect(result.status).toBe(201);
+    expect(result.headers.get('x-upstream')).toBe('yes');
+    const seen = lastSeen('/base/orders?x=1');
+    expect(seen?.complete).toBe(true);
+    expect(seen?.body.toString()).toBe(body);
+    expect(seen?.headers['x-authenticated-key-id']).toBe(key.keyId);
+    expect(seen?.headers['x-authenticated-principal']).toBe('orders-client');
+    expect(seen?.headers['x-authenticated-scopes']).toBe('orders:write');
+    expect(seen?.headers.signature).toBeUndefined();
+    expect(seen?.headers['signature-input']).toBeUndefined();
+    expect(seen?.headers['content-digest']).toBe(
+      request.init.headers['Content-Digest'] ?? request.init.headers['content-digest'],
+    );
+  });
+
+  it('streams a large body through verification to the upstream, and streams the response back', async () => {
+    const bytes = new Uint8Array(randomBytes(600 * 1024));
+    const signedHeaders = await signMessage(
+      {
+        method: 'PUT',
+        url: `${gateway.url}/upload`,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: bytes,
+      },
+      key,
+    );
+    const response = await fetch(signedHeaders.url, {
+      method: 'PUT',
+      headers: {
+        'content-type': 'application/octet-stream',
+        ...signedHeaders.headers,
+        'x-forwarded-for': freshAddress(),
+      },
+      body: bodyStream(bytes, 16 * 1024),
+      duplex: 'half',
+    } as RequestInit);
+    expect(response.status).toBe(201);
+    const echoed = (await response.json()) as { length: number; sha256: string };
+    expect(echoed.length).toBe(bytes.length);
+    expect(echoed.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+
+    const streamed = await send(await signed(key, 'GET', `${gateway.url}/stream`), {
+      'x-forwarded-for': freshAddress(),
+    });
+    expect(streamed.status).toBe(200);
+    expect(String(streamed.body.text)).toBe('chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n');
+  });
+
+  it('aborts the upstream request when the streamed body does not match its digest', async () => {
+    const signedBytes = new Uint8Array(randomBytes(400 * 1024));
+    const sentBytes = new Uint8Array(signedBytes);
+    sentBytes[sentBytes.length - 1] ^= 0xff;
+    const signedHeaders = await signMessage(
+      {
+        method: 'POST',
+        url: `${gateway.url}/tampered`,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: signedBytes,
+      },
+      key,
+    );
+    const response = await fetch(signedHeaders.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/octet-stream',
+        ...signedHeaders.headers,
+        'x-forwarded-for': freshAddress(),
+      },
+      body: bodyStream(sentBytes, 16 * 1024),
+      duplex: 'half',
+    } as RequestInit);
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { code: string }).code).toBe('digest_mismatch');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const seen = upstream.seen.filter((entry) => entry.url === '/base/tampered');
+    // The upstream saw the request start streaming, but never a complete one.
+    expect(seen.every((entry) => !entry.complete)).toBe(true);
+  });
+
+  it('refuses unsigned requests without calling the upstream', async () => {
+    const before = upstream.seen.length;
+    const response = await fetch(`${gateway.url}/orders`, { headers: { 'x-forwarded-for': freshAddress() } });
+    expect(response.status).toBe(401);
+    expect(upstream.seen.length).toBe(before);
+  });
+
+  it('answers 413 for bodies over the limit, declared or streamed', async () => {
+    const big = 'x'.repeat(2 * 1024 * 1024);
+    const declared = await send(await signed(key, 'POST', `${gateway.url}/big`, { body: big }), {
+      'x-forwarded-for': freshAddress(),
+    });
+    expect(declared.status).toBe(413);
+    expect(declared.body.code).toBe('body_too_large');
+
+    const bytes = new Uint8Array(2 * 1024 * 1024);
+    const signedHeaders = await signMessage(
+      {
+        method: 'POST',
+        url: `${gateway.url}/big-stream`,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: bytes,
+      },
+      key,
+    );
+    const streamed = await fetch(signedHeaders.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/octet-stream',
+        ...signedHeaders.headers,
+        'x-forwarded-for': freshAddress(),
+      },
+      body: bodyStream(bytes, 64 * 1024),
+      duplex: 'half',
+    } as RequestInit);
+    expect(streamed.status).toBe(413);
+    expect(upstream.seen.filter((entry) => entry.url.startsWith('/base/big')).every((entry) => !entry.complete)).toBe(
+      true,
+    );
+  });
+
+  it('strips the Authorization header of SigV4 requests', async () => {
+    const prepared = await signMessage({ method: 'GET', url: `${gateway.url}/sigv4`, headers: {} }, key, {
+      scheme: sigv4(),
+    });
+    const response = await fetch(prepared.url, { headers: { ...prepared.headers, 'x-forwarded-for': freshAddress() } });
+    expect(response.status).toBe(201);
+    const seen = lastSeen('/base/sigv4');
+    expect(seen?.headers.authorization).toBeUndefined();
+    expect(seen?.headers['x-authenticated-key-id']).toBe(key.keyId);
+  });
+
+  it('answers 504 when the upstream does not answer in time', async () => {
+    const result = await send(await signed(key, 'GET', `${gateway.url}/slow`), { 'x-forwarded-for': freshAddress() });
+    expect(result.status).toBe(504);
+    expect(result.body.code).toBe('upstream_timeout');
+  });
+
+  it('answers 502 when the upstream cannot be reached', async () => {
+    const result = await send(await signed(key, 'GET', `${broken.url}/anything`), {
+      'x-forwarded-for': freshAddress(),
+    });
+    expect(result.status).toBe(502);
+    expect(result.body.code).toBe('upstream_error');
+  });
+});
