@@ -38,6 +38,20 @@ export {
 } from './policy.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';
 export { toProblem } from './problem.js';
+export {
+  djangoFormSerialization,
+  djangoJsonSerialization,
+  PythonJsonError,
+  pythonFloatRepr,
+} from './schemes/django-hmac-json.js';
+export type { DjangoHmacOptions, DjangoHmacSignOptions } from './schemes/django-hmac.js';
+export {
+  djangoBodySerialization,
+  djangoHmac,
+  djangoHmacStringToSign,
+  formatDjangoTimestamp,
+  parseDjangoTimestamp,
+} from './schemes/django-hmac.js';
 export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421.js';
 export { RFC9421_DEFAULT_COMPONENTS, rfc9421, signatureBase } from './schemes/rfc9421.js';
 export type { SigV4Options, SigV4Provider, SigV4SignOptions } from './schemes/sigv4.js';

@@ -1,0 +1,324 @@
+/**
+ * Compatibility with django_hmac_authentication (5.x) clients:
+ * `Authorization: HMAC-SHA256 <key id>;<base64 signature>;<ISO-8601 UTC>`, computed
+ * exactly as that package computes it, so its Python client, its Postman script and
+ * hand-written clients keep working against hmac-kit. Normative description and
+ * limits (it does NOT cover method, path or query): docs/protocol-django-hmac.md.
+ */
+import { fromBase64, fromUtf8, toBase64, utf8 } from '../encoding.js';
+import {
+  AlgorithmUnsupported,
+  BodyTooLarge,
+  SignatureInvalid,
+  SignatureMalformed,
+  SignatureMissing,
+} from '../errors.js';
+import { checkTimeWindow, resolvePolicy } from '../policy.js';
+import type {
+  BodyCheck,
+  CryptoProvider,
+  HashAlgorithm,
+  MessageParts,
+  Scheme,
+  SignatureCheck,
+  SigningKey,
+  VerifiedRequest,
+  VerifyOptions,
+} from '../types.js';
+import {
+  assertAlgorithm,
+  bodyBytes,
+  checkPolicyAlgorithm,
+  checkRequiredComponents,
+  cryptoOf,
+  DECOY_SECRET,
+  headerValue,
+  headerValues,
+  knownKey,
+  lookupKey,
+  nowOf,
+  rawSecretOf,
+} from './compat-support.js';
+import { djangoFormSerialization, djangoJsonSerialization, PythonJsonError } from './django-hmac-json.js';
+
+const METHODS: Readonly<Record<string, HashAlgorithm>> = {
+  'HMAC-SHA256': 'sha256',
+  'HMAC-SHA384': 'sha384',
+  'HMAC-SHA512': 'sha512',
+};
+const METHOD_OF: Readonly<Record<HashAlgorithm, string>> = {
+  sha256: 'HMAC-SHA256',
+  sha384: 'HMAC-SHA384',
+  sha512: 'HMAC-SHA512',
+};
+const DIGEST_BYTES: Readonly<Record<HashAlgorithm, number>> = { sha256: 32, sha384: 48, sha512: 64 };
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+/**
+ * Parses the timestamp forms `datetime.fromisoformat` reads and the clients send
+ * (`2023-05-07T14:15:37.862560+00:00`, `...862+00:00`, `...Z`); an offset is
+ * required (the Python server cannot compare naive times either). Unix seconds.
+ */
+export function parseDjangoTimestamp(text: string): number | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(Z|[+-]\d{2}:?\d{2})$/.exec(text);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
+  if (new Date(ms).getUTCDate() !== day) return undefined;
+  const fraction = m[7] ? Number(`0.${m[7]}`) : 0;
+  let offset = 0;
+  if (m[8] !== 'Z') {
+    const sign = m[8]!.startsWith('-') ? -1 : 1;
+    const digits = m[8]!.slice(1).replace(':', '');
+    const hours = Number(digits.slice(0, 2));
+    const minutes = Number(digits.slice(2));
+    if (hours > 23 || minutes > 59) return undefined;
+    offset = sign * (hours * 3600 + minutes * 60);
+  }
+  return ms / 1000 + fraction - offset;
+}
+
+/** `datetime.now(timezone.utc).isoformat()` for a Unix time: microseconds and `+00:00`. */
+export function formatDjangoTimestamp(unixSeconds: number): string {
+  const whole = Math.floor(unixSeconds);
+  const micros = Math.round((unixSeconds - whole) * 1e6);
+  const base = new Date(whole * 1000).toISOString().slice(0, 19);
+  return micros === 0 ? `${base}+00:00` : `${base}.${String(micros).padStart(6, '0')}+00:00`;
+}
+
+/**
+ * What the server hashes for a body: the Python re-serialisation of the parsed
+ * data (see {@link djangoJsonSerialization}), `null` when nothing is hashed.
+ * JSON (`application/json`) and form bodies are reproduced; a body without a
+ * Content-Type is ignored by the server (DRF gives `{}`); other types throw.
+ *
+ * @example
+ * ```ts
+ * djangoBodySerialization('{"a": 1, "b": 2}', 'application/json'); // '{"a":1,"b":2}'
+ * ```
+ */
+export function djangoBodySerialization(body: string, contentType: string | undefined): string | null {
+  if (body === '') return null;
+  if (contentType === undefined || contentType.trim() === '') return null;
+  const [mediaType, ...params] = contentType.split(';').map((part) => part.trim().toLowerCase());
+  const charset = params
+    .find((p) => p.startsWith('charset='))
+    ?.slice(8)
+    .replace(/"/g, '');
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new PythonJsonError(`charset ${charset} is not supported`);
+  }
+  if (mediaType === 'application/json') return djangoJsonSerialization(body);
+  if (mediaType === 'application/x-www-form-urlencoded') return djangoFormSerialization(body);
+  throw new PythonJsonError(`content type ${mediaType} cannot be reproduced`);
+}
+
+/**
+ * The django string to sign: `base64(H(serialised body))` (empty when nothing is
+ * hashed), `;`, the timestamp exactly as sent.
+ *
+ * @example
+ * ```ts
+ * await djangoHmacStringToSign(null, '2023-05-07T14:15:37.862560+00:00', 'sha256', crypto);
+ * // ';2023-05-07T14:15:37.862560+00:00'
+ * ```
+ */
+export function djangoHmacStringToSign(
+  serializedBody: string | null,
+  timestamp: string,
+  algorithm: HashAlgorithm,
+  crypto: CryptoProvider,
+): string {
+  if (serializedBody === null) return `;${timestamp}`;
+  const hash = crypto.createHash(algorithm);
+  hash.update(utf8(serializedBody));
+  return `${toBase64(hash.digest())};${timestamp}`;
+}
+
+/** Options of {@link djangoHmac}. */
+export interface DjangoHmacOptions {
+  /**
+   * django lets the client pick SHA-256/384/512 per request. By default hmac-kit
+   * binds the algorithm to the key (`HMAC-SHA512` with a sha256 key is refused);
+   * `true` accepts any of the three, as the Django server does.
+   */
+  anyAlgorithm?: boolean;
+  /** Largest body buffered for re-serialisation (the body must be parsed whole). Default 1 MiB. */
+  maxBodyBytes?: number;
+}
+
+/** Sign-time options of the django-hmac scheme. */
+export interface DjangoHmacSignOptions {
+  crypto?: CryptoProvider;
+  now?: () => number;
+}
+
+/**
+ * The django_hmac_authentication scheme. Off by default; the signature covers the
+ * (re-serialised) body and the timestamp only, never the method, path or query.
+ * The signature doubles as the nonce for replay protection.
+ *
+ * @example
+ * ```ts
+ * const verified = await verifyRequest(request, { keys, nonceStore, schemes: [rfc9421(), djangoHmac()] });
+ * ```
+ */
+export function djangoHmac(options: DjangoHmacOptions = {}): Scheme {
+  if (options === null || typeof options !== 'object') throw new TypeError('djangoHmac: options must be an object');
+  const anyAlgorithm = options.anyAlgorithm ?? false;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) {
+    throw new TypeError('djangoHmac: maxBodyBytes must be a non-negative integer');
+  }
+
+  function authorization(message: MessageParts): string | undefined {
+    const value = headerValue(message.headers, 'authorization');
+    return value !== undefined && /^HMAC-SHA(256|384|512) /.test(value) ? value : undefined;
+  }
+
+  function parse(message: MessageParts) {
+    const header = authorization(message);
+    if (header === undefined) throw new SignatureMissing('no django-hmac Authorization');
+    if (headerValues(message.headers, 'authorization').length > 1)
+      throw new SignatureMalformed('repeated Authorization');
+    const space = header.indexOf(' ');
+    const algorithm = METHODS[header.slice(0, space)]!;
+    const parts = header.slice(space + 1).split(';');
+    if (parts.length !== 3) throw new SignatureMalformed('expected <key id>;<signature>;<timestamp>');
+    const [keyId, signatureText, timestamp] = parts as [string, string, string];
+    if (!keyId || keyId.length > 256 || /\s/.test(keyId)) throw new SignatureMalformed('invalid key id');
+    const signature = fromBase64(signatureText, { strict: true });
+    if (!signature || signature.length === 0) throw new SignatureMalformed('signature is not base64');
+    const created = parseDjangoTimestamp(timestamp);
+    if (created === undefined) throw new SignatureMalformed('timestamp is not ISO-8601 with an offset');
+    return { algorithm, keyId, signature, signatureText, timestamp, created };
+  }
+
+  return {
+    name: 'django-hmac',
+
+    detect(message: MessageParts): boolean {
+      return authorization(message) !== undefined;
+    },
+
+    keyIdOf(message: MessageParts): string {
+      return parse(message).keyId;
+    },
+
+    async verify(message: MessageParts, verifyOptions: VerifyOptions & { hasBody: boolean }): Promise<SignatureCheck> {
+      const crypto = cryptoOf(verifyOptions);
+      const now = nowOf(verifyOptions);
+      const parsed = parse(message);
+      checkTimeWindow({ created: parsed.created }, resolvePolicy(verifyOptions.policy, verifyOptions.hasBody), now);
+      const covered = verifyOptions.hasBody ? ['content-digest'] : [];
+      checkRequiredComponents(covered, verifyOptions.policy);
+
+      const found = await lookupKey(parsed.keyId, verifyOptions);
+      if (found) {
+        if (!anyAlgorithm && found.algorithm !== parsed.algorithm) {
+          throw new AlgorithmUnsupported(`key signs with ${found.algorithm}`);
+        }
+        checkPolicyAlgorithm(parsed.algorithm, verifyOptions.policy);
+      }
+      const secret = found?.secret ?? DECOY_SECRET;
+      const compute = async (serializedBody: string | null) => {
+        const expected = await crypto.hmac(
+          parsed.algorithm,
+          secret,
+          utf8(djangoHmacStringToSign(serializedBody, parsed.timestamp, parsed.algorithm, crypto)),
+        );
+        return (
+          crypto.timingSafeEqual(expected, parsed.signature) &&
+          parsed.signature.length === DIGEST_BYTES[parsed.algorithm]
+        );
+      };
+      const result = (): VerifiedRequest => ({
+        scheme: 'django-hmac',
+        keyId: parsed.keyId,
+        key: knownKey(found),
+        coveredComponents: covered,
+        created: parsed.created,
+        // No nonce in the protocol: the signature is unique per (body, timestamp) and serves as one.
+        nonce: parsed.signatureText,
+      });
+
+      if (!verifyOptions.hasBody) {
+        const ok = await compute(null);
+        const verified = result();
+        if (!ok) throw new SignatureInvalid('signature does not match');
+        return { result: verified, body: null, signatureVerified: true };
+      }
+
+      // The server re-serialises the *parsed* body, so it has to be read whole first.
+      const verified = result();
+      const contentType = headerValue(message.headers, 'content-type');
+      const chunks: Uint8Array[] = [];
+      let size = 0;
+      let finished = false;
+      const body: BodyCheck = {
+        update(chunk: Uint8Array) {
+          size += chunk.length;
+          if (size > maxBodyBytes) throw new BodyTooLarge(`django-hmac bodies are limited to ${maxBodyBytes} bytes`);
+          chunks.push(chunk.slice());
+        },
+        async finish() {
+          if (finished) throw new TypeError('finish() called twice');
+          finished = true;
+          const bytes = new Uint8Array(size);
+          let offset = 0;
+          for (const chunk of chunks) {
+            bytes.set(chunk, offset);
+            offset += chunk.length;
+          }
+          let serialized: string | null;
+          try {
+            serialized = djangoBodySerialization(fromUtf8(bytes), contentType);
+          } catch (error) {
+            // Bodies the Python side cannot parse never carry a valid signature there either.
+            throw new SignatureInvalid('body cannot be reproduced as the django server would', { cause: error });
+          }
+          if (!(await compute(serialized))) throw new SignatureInvalid('signature does not match');
+        },
+      };
+      return { result: verified, body };
+    },
+
+    async sign(message, key: SigningKey, signOptions = {}) {
+      const opts = signOptions as DjangoHmacSignOptions;
+      const crypto = cryptoOf(opts);
+      const algorithm = key.algorithm ?? 'sha256';
+      assertAlgorithm(algorithm, 'key.algorithm');
+      // django issues base64 secrets; hmac-kit's hks_ secrets and raw bytes work too.
+      const secret = rawSecretOf(key.secret, true);
+      const timestamp = formatDjangoTimestamp(nowOf(opts));
+      const body = bodyBytes(message.body);
+      const contentType =
+        headerValue(message.headers, 'content-type') ?? (body.length > 0 ? 'application/json' : undefined);
+      let serialized: string | null;
+      try {
+        serialized = djangoBodySerialization(fromUtf8(body), contentType);
+      } catch (error) {
+        throw new TypeError(`djangoHmac: cannot sign this body (${(error as Error).message})`);
+      }
+      const signature = await crypto.hmac(
+        algorithm,
+        secret,
+        utf8(djangoHmacStringToSign(serialized, timestamp, algorithm, crypto)),
+      );
+      const headers: Record<string, string> = {
+        Authorization: `${METHOD_OF[algorithm]} ${key.keyId};${toBase64(signature)};${timestamp}`,
+      };
+      if (body.length > 0 && headerValue(message.headers, 'content-type') === undefined)
+        headers['Content-Type'] = contentType!;
+      return { headers };
+    },
+  };
+}
