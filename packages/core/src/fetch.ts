@@ -11,7 +11,7 @@ export interface SignedFetchOptions {
   secret: string | Uint8Array;
   /** The key's algorithm. Default `sha256`. */
   algorithm?: HashAlgorithm;
-  /** Header fields to cover in addition to the scheme's defaults. */
+  /** Header fields to cover in addition to the scheme's defaults, whenever a request carries them. */
   coveredHeaders?: readonly string[];
   /** The fetch to wrap. Default `globalThis.fetch`. */
   fetch?: typeof fetch;
@@ -56,12 +56,14 @@ export function createSignedFetch(options: SignedFetchOptions): typeof fetch {
   const key: SigningKey = { keyId, secret, algorithm };
   const signOptions: SignOptions = {
     ...(scheme ? { scheme } : {}),
-    ...(coveredHeaders ? { coveredHeaders } : {}),
     ...(crypto ? { crypto } : {}),
   };
 
   async function signedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
-    const signed = await signRequest(new Request(input, init), key, signOptions);
+    const request = new Request(input, init);
+    // One fetch serves many requests: cover each configured header that this request carries.
+    const present = coveredHeaders?.filter((name) => request.headers.has(name));
+    const signed = await signRequest(request, key, present ? { ...signOptions, coveredHeaders: present } : signOptions);
     // The global fetch must be called with the global object as `this` in browsers.
     return baseFetch ? baseFetch(signed) : globalThis.fetch.call(globalThis, signed);
   }

@@ -1,0 +1,95 @@
+import {
+  AlgorithmUnsupported,
+  BodyTooLarge,
+  ComponentNotCovered,
+  DigestMismatch,
+  DigestMissing,
+  type HmacKitError,
+  KeyInactive,
+  KeyUnknown,
+  NonceMissing,
+  NonceReplayed,
+  RateLimited,
+  ScopeInsufficient,
+  SignatureExpired,
+  SignatureFromFuture,
+  SignatureInvalid,
+  SignatureMalformed,
+  SignatureMissing,
+  StoreUnavailable,
+  TagNotAccepted,
+  TooManyFailures,
+  toProblem,
+} from '@hmac-kit/core';
+import { describe, expect, it } from 'vitest';
+
+describe('toProblem (RFC 9457)', () => {
+  const cases: Array<[HmacKitError | Error | string, number, string]> = [
+    [new SignatureMissing('m'), 401, 'signature_missing'],
+    [new SignatureMalformed('m'), 400, 'signature_malformed'],
+    [new SignatureInvalid('m'), 401, 'signature_invalid'],
+    [new KeyUnknown('m'), 401, 'signature_invalid'],
+    [new KeyInactive('m'), 401, 'signature_invalid'],
+    [new SignatureExpired('m', 1_700_000_000), 401, 'signature_expired'],
+    [new SignatureFromFuture('m', 1_700_000_000), 401, 'signature_from_future'],
+    [new NonceMissing('m'), 401, 'nonce_missing'],
+    [new NonceReplayed('m'), 401, 'nonce_replayed'],
+    [new DigestMissing('m'), 401, 'digest_missing'],
+    [new DigestMismatch('m'), 401, 'digest_mismatch'],
+    [new ComponentNotCovered('m'), 401, 'component_not_covered'],
+    [new AlgorithmUnsupported('m'), 401, 'algorithm_unsupported'],
+    [new TagNotAccepted('m'), 401, 'tag_not_accepted'],
+    [new BodyTooLarge('m'), 413, 'body_too_large'],
+    [new ScopeInsufficient('m', ['orders:write']), 403, 'scope_insufficient'],
+    [new RateLimited('m', { retryAfter: 7, limit: 10, windowSeconds: 60 }), 429, 'rate_limited'],
+    [new TooManyFailures('m', { retryAfter: 30, limit: 0, windowSeconds: 30 }), 429, 'too_many_failures'],
+    [new StoreUnavailable('m'), 503, 'store_unavailable'],
+    [new Error('db password is hunter2'), 500, 'internal_error'],
+    ['thrown string', 500, 'internal_error'],
+  ];
+
+  for (const [error, status, code] of cases) {
+    it(`${code} <- ${error instanceof Error ? error.constructor.name : typeof error}`, () => {
+      const problem = toProblem(error, { instance: 'urn:request:1' });
+      expect(problem.status).toBe(status);
+      expect(problem.body).toMatchObject({
+        status,
+        code,
+        type: `urn:hmac-kit:problem:${code}`,
+        instance: 'urn:request:1',
+      });
+      expect(problem.headers['Content-Type']).toBe('application/problem+json');
+      expect(typeof problem.body.title).toBe('string');
+      // Nothing from the internal message reaches the client.
+      expect(JSON.stringify(problem)).not.toContain('hunter2');
+      expect(problem.body.detail).not.toBe('m');
+      if (status === 401) expect(problem.headers['WWW-Authenticate']).toBe('Signature realm="hmac-kit"');
+      else expect(problem.headers['WWW-Authenticate']).toBeUndefined();
+    });
+  }
+
+  it('timestamp failures carry server_time and a Date header', () => {
+    const problem = toProblem(new SignatureExpired('old', 1_700_000_000));
+    expect(problem.body.server_time).toBe(1_700_000_000);
+    expect(problem.headers['Date']).toBe('Tue, 14 Nov 2023 22:13:20 GMT');
+  });
+
+  it('rate limits carry Retry-After', () => {
+    const problem = toProblem(new RateLimited('slow down', { retryAfter: 7.2, limit: 10, windowSeconds: 60 }));
+    expect(problem.headers['Retry-After']).toBe('8');
+    expect(problem.body.retry_after).toBe(8);
+  });
+
+  it('unknown key, inactive key and bad signature are byte-identical problems', () => {
+    const bodies = [new KeyUnknown('a'), new KeyInactive('b'), new SignatureInvalid('c')].map((e) =>
+      JSON.stringify(toProblem(e)),
+    );
+    expect(new Set(bodies).size).toBe(1);
+  });
+
+  it('uses the configured realm', () => {
+    expect(toProblem(new SignatureMissing('x'), { realm: 'orders "api"' }).headers['WWW-Authenticate']).toBe(
+      'Signature realm="orders \\"api\\""',
+    );
+  });
+});
