@@ -91,13 +91,16 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
 }
 
 /** Applies every pending migration; throws the migration error when one fails. */
-export async function runMigrations(db: AnyDb, flavor: SqlFlavor): Promise<MigrationSummary> {
+export async function runMigrations(db: AnyDb, flavor: SqlFlavor, schema?: string): Promise<MigrationSummary> {
   const provider: MigrationProvider = { getMigrations: async () => migrations(flavor) };
   const migrator = new Migrator({
     db,
     provider,
     migrationTableName: MIGRATION_TABLE,
     migrationLockTableName: MIGRATION_LOCK_TABLE,
+    // Kysely checks for its tables by introspecting every schema; naming ours keeps a
+    // same-named table in another schema of the database from being mistaken for it.
+    ...(schema ? { migrationTableSchema: schema } : {}),
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error;

@@ -226,6 +226,8 @@ const KEY_COLUMNS = [
 interface SqlStoreConfig {
   db: Db;
   flavor: SqlFlavor;
+  /** PostgreSQL: the schema the migration bookkeeping lives in (the current schema by default). */
+  migrationSchema?: () => Promise<string | undefined>;
   autoMigrate: boolean;
   /** Runs `work` in a write transaction that serialises concurrent writers for the principal. */
   writeTransaction<T>(work: (trx: Tx) => Promise<T>): Promise<T>;
@@ -238,9 +240,10 @@ interface SqlStoreConfig {
 function createSqlKeyStore(config: SqlStoreConfig): KeyStore {
   const { db, flavor } = config;
   let migrated: Promise<unknown> | undefined;
+  const migrateNow = async () => runMigrations(db, flavor, await config.migrationSchema?.());
   const ready = (): Promise<unknown> => {
     if (!config.autoMigrate) return Promise.resolve();
-    migrated ??= runMigrations(db, flavor).catch((error: unknown) => {
+    migrated ??= migrateNow().catch((error: unknown) => {
       migrated = undefined; // retry on the next call once the database is reachable again
       throw error;
     });
@@ -270,7 +273,7 @@ function createSqlKeyStore(config: SqlStoreConfig): KeyStore {
     kind: flavor,
     migrate: () =>
       wrap('migrate', async () => {
-        const summary = await runMigrations(db, flavor);
+        const summary = await migrateNow();
         migrated = Promise.resolve(summary);
         return summary;
       }),
@@ -672,7 +675,22 @@ export function postgresKeyStore(options: PostgresKeyStoreOptions): KeyStore {
   const channel = options.notifyChannel ?? 'hmac_kit_key_changes';
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel))
     throw new TypeError('postgresKeyStore: notifyChannel must be a lower-case SQL identifier');
-  const db: Db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  const guarded = new WeakSet<object>();
+  const dialectPool: PostgresPool = {
+    async connect() {
+      const client = (await pool.connect()) as PostgresPoolClient & Partial<Pick<PgListenClient, 'on'>>;
+      // A connection lost while Kysely holds the client between two statements of a transaction
+      // is emitted as an 'error' event with no listener, which would crash the process. The
+      // statement in flight (or the next one) rejects anyway and surfaces as StoreUnavailable.
+      if (typeof client.on === 'function' && !guarded.has(client)) {
+        guarded.add(client);
+        client.on('error', () => undefined);
+      }
+      return client;
+    },
+    end: () => pool.end(),
+  };
+  const db: Db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: dialectPool }) });
   const watchers = new Set<() => Promise<void>>();
 
   const watchChanges: KeyStore['watchChanges'] = async (listener, onStatus) => {
@@ -757,9 +775,14 @@ export function postgresKeyStore(options: PostgresKeyStoreOptions): KeyStore {
     return stop;
   };
 
+  let currentSchema: string | undefined;
   return createSqlKeyStore({
     db,
     flavor: 'postgres',
+    async migrationSchema() {
+      currentSchema ??= (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema;
+      return currentSchema;
+    },
     autoMigrate: options.autoMigrate ?? true,
     writeTransaction: (work) => db.transaction().execute(work),
     async notify(trx, keyIds) {

@@ -1,0 +1,56 @@
+/**
+ * A second hmac-kit instance in its own process (spawned by the cross-process tests).
+ * Opens its own key service on the PostgreSQL schema named in the environment, then
+ * answers line commands on stdin with JSON lines on stdout:
+ *   resolve <keyId>  -> {"event":"resolved","keyId","found","storeReads"}
+ *   watch <keyId>    -> resolves every 5 ms; {"event":"gone","keyId","at","storeReads"} once it no longer resolves
+ */
+import { createInterface } from 'node:readline';
+import { createKeyService, type KeyStore, parseMasterKeys, postgresKeyStore } from '@hmac-kit/keys';
+import pg from 'pg';
+
+const env = process.env;
+const pool = new pg.Pool({
+  connectionString: env.CHILD_PG_URL,
+  options: `-c search_path=${env.CHILD_PG_SCHEMA}`,
+  max: 4,
+});
+pool.on('error', () => undefined);
+const inner = postgresKeyStore({ pool, notifyChannel: env.CHILD_CHANNEL! });
+let storeReads = 0;
+// Counts hot-path reads so the parent can tell cache hits from database lookups.
+const store: KeyStore = {
+  ...inner,
+  resolveKey(keyId) {
+    storeReads++;
+    return inner.resolveKey(keyId);
+  },
+};
+const service = await createKeyService({
+  store,
+  masterKeys: parseMasterKeys(env.HMAC_KIT_MASTER_KEYS!),
+  // Polling this slowly means only LISTEN/NOTIFY can make a revocation visible within a second.
+  pollIntervalMs: Number(env.CHILD_POLL_MS ?? 60_000),
+  maxStalenessMs: 120_000,
+});
+const say = (message: object) => process.stdout.write(JSON.stringify(message) + '\n');
+say({ event: 'ready', pid: process.pid });
+
+const lines = createInterface({ input: process.stdin });
+for await (const line of lines) {
+  const [command, keyId = ''] = line.trim().split(/\s+/);
+  if (command === 'resolve') {
+    const key = await service.resolver(keyId);
+    say({ event: 'resolved', keyId, found: key !== undefined, storeReads });
+  } else if (command === 'watch') {
+    void (async () => {
+      while ((await service.resolver(keyId)) !== undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+      say({ event: 'gone', keyId, at: Date.now(), storeReads });
+    })();
+  } else if (command === 'exit') {
+    break;
+  }
+}
+await service.close();
+await pool.end();
+process.exit(0);
