@@ -12,6 +12,10 @@
 #   --cover NAME          also cover this header in the signature (repeatable)
 #   --secret-file FILE    read the secret from FILE instead of $HMAC_KIT_SECRET
 #   --key-id ID           instead of $HMAC_KIT_KEY_ID
+#   --algorithm ALG       the key's hash: sha256 (default), sha384 or sha512
+#   --digest ALG          Content-Digest algorithm: sha-256 (default) or sha-512
+#   --expires-in SECONDS  add an `expires` parameter
+#   --tag TAG             add a `tag` parameter (for servers that accept only some tags)
 #   --print-headers       print the headers to add and exit (use with any HTTP tool)
 #   --print-base          print the signature base and exit
 #   -i, -v                passed to curl; -v also prints the signature base to stderr
@@ -28,6 +32,7 @@ key_id=${HMAC_KIT_KEY_ID:-}
 secret=${HMAC_KIT_SECRET:-}
 headers=() covered=() curl_args=()
 body_source='' body_text='' mode=send verbose=0 method='' url=''
+algorithm=sha256 digest_algorithm=sha-256 expires_in='' tag=''
 while [ $# -gt 0 ]; do
   case $1 in
     -H|--header) headers+=("$2"); shift 2 ;;
@@ -35,6 +40,10 @@ while [ $# -gt 0 ]; do
     --data-file) body_source=file; body_file_in=$2; shift 2 ;;
     --cover) covered+=("$2"); shift 2 ;;
     --key-id) key_id=$2; shift 2 ;;
+    --algorithm) algorithm=$2; shift 2 ;;
+    --digest) digest_algorithm=$2; shift 2 ;;
+    --expires-in) expires_in=$2; shift 2 ;;
+    --tag) tag=$2; shift 2 ;;
     --secret-file) IFS= read -r secret <"$2" || [ -n "$secret" ] || die "cannot read $2"; shift 2 ;;
     --print-headers) mode=headers; shift ;;
     --print-base) mode=base; shift ;;
@@ -49,6 +58,10 @@ done
 [ -n "$key_id" ] || die 'set HMAC_KIT_KEY_ID or pass --key-id'
 [ -n "$secret" ] || die 'set HMAC_KIT_SECRET or pass --secret-file'
 method=${method^^}
+case $algorithm in sha256) block=64 ;; sha384|sha512) block=128 ;; *) die 'algorithm must be sha256, sha384 or sha512' ;; esac
+case $digest_algorithm in sha-256|sha-512) ;; *) die 'digest must be sha-256 or sha-512' ;; esac
+[[ -z $expires_in || $expires_in =~ ^[0-9]+$ ]] || die '--expires-in takes whole seconds'
+[[ -z $tag || ( $tag =~ ^[[:print:]]+$ && $tag != *[\"\\]* ) ]] || die 'tag must be printable ASCII without quotes'
 
 work=$(umask 077 && mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -110,7 +123,7 @@ components=('"@method"' '"@authority"' '"@path"' '"@query"')
 lines=("\"@method\": $method" "\"@authority\": $authority" "\"@path\": $path" "\"@query\": ${query:-?}")
 added=()
 if [ -s "$body_file" ] || [[ $method == POST || $method == PUT || $method == PATCH ]]; then
-  digest="sha-256=:$(openssl dgst -sha256 -binary "$body_file" | openssl base64 -A):"
+  digest="$digest_algorithm=:$(openssl dgst "-${digest_algorithm/-/}" -binary "$body_file" | openssl base64 -A):"
   added+=("Content-Digest: $digest")
   components+=('"content-digest"')
   lines+=("\"content-digest\": $digest")
@@ -130,25 +143,28 @@ for name in "${covered[@]+"${covered[@]}"}"; do
   lines+=("\"$name\": $value")
 done
 [[ $key_id =~ ^[[:print:]]+$ && $key_id != *[\"\\]* ]] || die 'key id must be printable ASCII without quotes'
-params="($(IFS=' '; printf '%s' "${components[*]}"));created=$created;nonce=\"$nonce\";keyid=\"$key_id\";alg=\"hmac-sha256\""
+params="($(IFS=' '; printf '%s' "${components[*]}"));created=$created"
+[ -n "$expires_in" ] && params+=";expires=$((created + expires_in))"
+params+=";nonce=\"$nonce\";keyid=\"$key_id\";alg=\"hmac-$algorithm\""
+[ -n "$tag" ] && params+=";tag=\"$tag\""
 lines+=("\"@signature-params\": $params")
 base=$(printf '%s\n' "${lines[@]}")
 
 if [ $mode = base ]; then printf '%s\n' "$base"; exit 0; fi
 [ $verbose = 1 ] && printf '> signature base:\n%s\n\n' "$base" >&2
 
-# --- HMAC-SHA256 by its definition, H((K^opad) || H((K^ipad) || m)), so the key never sits in argv ---
+# --- HMAC by its definition, H((K^opad) || H((K^ipad) || m)), so the key never sits in argv ---
 [[ $secret == hks_* ]] || die 'the secret must be an hks_... string'
 b64=${secret#hks_}; b64=${b64//-/+}; b64=${b64//_//}
 while [ $((${#b64} % 4)) != 0 ]; do b64+='='; done
 key_hex=$(printf '%s\n' "$b64" | openssl base64 -d -A | od -An -v -tx1 | tr -d ' \n')
 [ ${#key_hex} -ge 64 ] || die 'the secret is not valid hks_<base64url>'
-if [ ${#key_hex} -gt 128 ]; then
+if [ ${#key_hex} -gt $((block * 2)) ]; then
   printf "$(printf '%s' "$key_hex" | sed 's/../\\x&/g')" >"$work/long-key"
-  key_hex=$(openssl dgst -sha256 -binary "$work/long-key" | od -An -v -tx1 | tr -d ' \n')
+  key_hex=$(openssl dgst "-$algorithm" -binary "$work/long-key" | od -An -v -tx1 | tr -d ' \n')
 fi
 ipad='' opad=''
-for ((i = 0; i < 128; i += 2)); do
+for ((i = 0; i < block * 2; i += 2)); do
   byte=0 # the key is zero-padded to the block size
   [ $i -lt ${#key_hex} ] && byte=$((16#${key_hex:i:2}))
   printf -v ipad '%s\\x%02x' "$ipad" $((byte ^ 0x36))
@@ -157,8 +173,8 @@ done
 printf "$ipad" >"$work/ipad"
 printf "$opad" >"$work/opad"
 printf '%s' "$base" >"$work/base"
-cat "$work/ipad" "$work/base" | openssl dgst -sha256 -binary >"$work/inner"
-signature=$(cat "$work/opad" "$work/inner" | openssl dgst -sha256 -binary | openssl base64 -A)
+cat "$work/ipad" "$work/base" | openssl dgst "-$algorithm" -binary >"$work/inner"
+signature=$(cat "$work/opad" "$work/inner" | openssl dgst "-$algorithm" -binary | openssl base64 -A)
 
 added+=("Signature-Input: sig=$params" "Signature: sig=:$signature:")
 if [ $mode = headers ]; then printf '%s\n' "${added[@]}"; exit 0; fi

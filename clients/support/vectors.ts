@@ -1,0 +1,163 @@
+/**
+ * The core's RFC 9421 profile vectors (packages/core/test/vectors/rfc9421.json, format in its
+ * README), turned into signing jobs for each client and the outputs every client must produce.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const VECTORS = new URL('../../packages/core/test/vectors/rfc9421.json', import.meta.url);
+
+type VectorBody = null | { utf8: string } | { base64: string } | { repeat: string; length: number };
+
+/** One vector, as packages/core/test/vectors/README.md describes it (format 1). */
+export interface ProfileVector {
+  name: string;
+  description: string;
+  key: { keyId: string; secret: string; algorithm: 'sha256' | 'sha384' | 'sha512' };
+  created: number;
+  nonce: string;
+  expiresInSeconds?: number;
+  tag?: string;
+  digestAlgorithm: 'sha-256' | 'sha-512';
+  coveredHeaders: string[];
+  request: { method: string; url: string; headers: Record<string, string | string[]>; body: VectorBody };
+  expected: { coveredComponents: string[]; signatureBase: string; headers: Record<string, string> };
+}
+
+/** A signing job in the JSON shape the Python and Ruby `json` commands read. */
+export interface SignJob {
+  op?: 'sign' | 'components';
+  method: string;
+  url: string;
+  headers?: Record<string, string | string[]>;
+  key_id?: string;
+  secret?: string;
+  secret_b64?: string;
+  body?: string;
+  body_b64?: string;
+  algorithm?: string;
+  digest_algorithm?: string;
+  covered_headers?: string[];
+  created?: number;
+  nonce?: string;
+  expires_in?: number;
+  tag?: string;
+  components?: string[];
+  params?: [string, string | number][];
+  label?: string;
+}
+
+export type SignResult = { url: string; headers: Record<string, string>; signature_base: string } | { error: string };
+
+/** The body bytes a vector describes. */
+export function vectorBody(body: VectorBody): Uint8Array | null {
+  if (body === null) return null;
+  if ('utf8' in body) return new TextEncoder().encode(body.utf8);
+  if ('base64' in body) return new Uint8Array(Buffer.from(body.base64, 'base64'));
+  const pattern = new TextEncoder().encode(body.repeat);
+  const out = new Uint8Array(body.length);
+  for (let i = 0; i < out.length; i++) out[i] = pattern[i % pattern.length]!;
+  return out;
+}
+
+export function loadProfileVectors(): ProfileVector[] {
+  const file = JSON.parse(readFileSync(VECTORS, 'utf8')) as { format: number; vectors: ProfileVector[] };
+  if (file.format !== 1) throw new Error(`unsupported vector format ${file.format}`);
+  return file.vectors;
+}
+
+/** Jobs for every vector and the result each must give (the URL a WHATWG parser serializes). */
+export async function coreVectorJobs(): Promise<{ vectors: ProfileVector[]; jobs: SignJob[]; expected: SignResult[] }> {
+  const vectors = loadProfileVectors();
+  const jobs = vectors.map((v): SignJob => {
+    const body = vectorBody(v.request.body);
+    return {
+      op: 'sign',
+      method: v.request.method,
+      url: v.request.url,
+      headers: v.request.headers,
+      key_id: v.key.keyId,
+      secret: v.key.secret,
+      algorithm: v.key.algorithm,
+      digest_algorithm: v.digestAlgorithm,
+      covered_headers: v.coveredHeaders,
+      created: v.created,
+      nonce: v.nonce,
+      ...(v.expiresInSeconds === undefined ? {} : { expires_in: v.expiresInSeconds }),
+      ...(v.tag === undefined ? {} : { tag: v.tag }),
+      ...(body === null ? {} : { body_b64: Buffer.from(body).toString('base64') }),
+    };
+  });
+  const expected = vectors.map(
+    (v): SignResult => ({
+      url: new URL(v.request.url).href,
+      headers: v.expected.headers,
+      signature_base: v.expected.signatureBase,
+    }),
+  );
+  return { vectors, jobs, expected };
+}
+
+/** Arguments and environment for hmac-kit-sign.sh that reproduce a profile job (body written under `dir`). */
+export function bashArgsFor(job: SignJob, dir: string, index: number): { args: string[]; env: Record<string, string> } {
+  const args = [job.method, job.url];
+  for (const [name, value] of Object.entries(job.headers ?? {})) {
+    for (const line of Array.isArray(value) ? value : [value]) args.push('-H', `${name}: ${line}`);
+  }
+  for (const name of job.covered_headers ?? []) args.push('--cover', name);
+  if (job.body_b64 !== undefined) {
+    const file = join(dir, `vector-${index}.body`);
+    writeFileSync(file, Buffer.from(job.body_b64, 'base64'));
+    args.push('--data-file', file);
+  }
+  if (job.algorithm) args.push('--algorithm', job.algorithm);
+  if (job.digest_algorithm) args.push('--digest', job.digest_algorithm);
+  if (job.expires_in !== undefined) args.push('--expires-in', String(job.expires_in));
+  if (job.tag !== undefined) args.push('--tag', job.tag);
+  return {
+    args,
+    env: {
+      HMAC_KIT_KEY_ID: job.key_id!,
+      HMAC_KIT_SECRET: job.secret!,
+      HMAC_KIT_CREATED: String(job.created),
+      HMAC_KIT_NONCE: job.nonce!,
+    },
+  };
+}
+
+/** Pre-request script input (request + variables) for a profile job, or why it cannot be expressed in Postman. */
+export function postmanInputFor(job: SignJob):
+  | {
+      method: string;
+      url: string;
+      headers: [string, string][];
+      body?: string;
+      variables: Record<string, string>;
+    }
+  | string {
+  const headers: [string, string][] = [];
+  for (const [name, value] of Object.entries(job.headers ?? {})) {
+    // A repeated field is one Postman header row per line.
+    for (const line of Array.isArray(value) ? value : [value]) headers.push([name, line]);
+  }
+  let body: string | undefined;
+  if (job.body_b64 !== undefined) {
+    try {
+      body = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(job.body_b64, 'base64'));
+    } catch {
+      return 'Postman raw bodies are text; this body is binary';
+    }
+  }
+  const variables: Record<string, string> = {
+    hmacKitKeyId: job.key_id!,
+    hmacKitSecret: job.secret!,
+    hmacKitCreated: String(job.created),
+    hmacKitNonce: job.nonce!,
+    hmacKitAlgorithm: job.algorithm ?? 'sha256',
+    hmacKitDigestAlgorithm: job.digest_algorithm ?? 'sha-256',
+  };
+  if (job.covered_headers?.length) variables['hmacKitCoverHeaders'] = job.covered_headers.join(',');
+  if (job.expires_in !== undefined) variables['hmacKitExpiresIn'] = String(job.expires_in);
+  if (job.tag !== undefined) variables['hmacKitTag'] = job.tag;
+  return { method: job.method, url: job.url, headers, ...(body === undefined ? {} : { body }), variables };
+}
