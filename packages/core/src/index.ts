@@ -38,12 +38,6 @@ export {
 } from './policy.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';
 export { toProblem } from './problem.js';
-export {
-  djangoFormSerialization,
-  djangoJsonSerialization,
-  PythonJsonError,
-  pythonFloatRepr,
-} from './schemes/django-hmac-json.js';
 export type { DjangoHmacOptions, DjangoHmacSignOptions } from './schemes/django-hmac.js';
 export {
   djangoBodySerialization,
@@ -52,6 +46,12 @@ export {
   formatDjangoTimestamp,
   parseDjangoTimestamp,
 } from './schemes/django-hmac.js';
+export {
+  djangoFormSerialization,
+  djangoJsonSerialization,
+  PythonJsonError,
+  pythonFloatRepr,
+} from './schemes/django-hmac-json.js';
 export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421.js';
 export { RFC9421_DEFAULT_COMPONENTS, rfc9421, signatureBase } from './schemes/rfc9421.js';
 export type { SigV4Options, SigV4Provider, SigV4SignOptions } from './schemes/sigv4.js';
@@ -63,6 +63,14 @@ export {
   sigv4SigningKey,
   sigv4StringToSign,
 } from './schemes/sigv4-canonical.js';
+export type { StandardWebhooksOptions, WebhookMessage, WebhookOptions } from './schemes/standard-webhooks.js';
+export {
+  parseWebhookSecret,
+  signWebhook,
+  standardWebhooks,
+  verifyWebhook,
+  WEBHOOK_TOLERANCE_SECONDS,
+} from './schemes/standard-webhooks.js';
 export type { XApiOptions, XApiSignedParts, XApiSignOptions } from './schemes/x-api.js';
 export { X_API_VERSION_LINE, xApi, xApiCanonicalQuery, xApiStringToSign } from './schemes/x-api.js';
 export { formatSecret, MIN_SECRET_BYTES, parseSecret, SECRET_PREFIX } from './secret.js';
