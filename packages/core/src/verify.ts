@@ -122,8 +122,10 @@ async function* chunksOf(body: BodyInput): AsyncGenerator<Uint8Array> {
         yield next.value;
       }
     } finally {
-      // Stopping early (error, no body check) cancels the stream instead of leaving it locked and buffering.
-      if (!done) await reader.cancel().catch(() => undefined);
+      // Stopping early (error, no body check) cancels the stream instead of leaving it locked and
+      // buffering. Not awaited: cancelling one branch of a tee (request.clone()) only settles once
+      // the other branch is cancelled too.
+      if (!done) reader.cancel().catch(() => undefined);
       reader.releaseLock();
     }
   }

@@ -41,6 +41,20 @@ describe('signRequest / verifyRequest', () => {
     expect(await signed.text()).toBe('{"qty":1}');
   });
 
+  it('fails promptly when the signature is rejected before the body is read (tee branch cancelled)', async () => {
+    const signed = await signRequest(
+      new Request('https://a.example/x', { method: 'POST', body: 'abc' }),
+      { keyId: key.keyId, secret: key.printable },
+      { now: () => NOW },
+    );
+    const moved = new Request('https://a.example/elsewhere', { method: 'POST', headers: signed.headers, body: 'abc' });
+    await expect(verifyRequest(moved, { keys, now: () => NOW })).rejects.toMatchObject({
+      code: 'ERR_SIGNATURE_INVALID',
+    });
+    // The caller's request is still readable afterwards.
+    expect(await moved.text()).toBe('abc');
+  });
+
   it('verifyRequest rejects tampered bodies and non-Requests', async () => {
     const signed = await signRequest(
       new Request('https://a.example/x', { method: 'PUT', body: 'abc' }),
