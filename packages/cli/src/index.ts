@@ -41,6 +41,20 @@ function buildProgram(io: Io, setExit: (code: Promise<number>) => void): Command
   return program;
 }
 
+/** One line for any failure: known store errors get a hint on what to do. */
+function describeError(error: unknown): string {
+  const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? 'failed';
+  const code = (error as { code?: unknown })?.code;
+  if (code === 'ERR_KEY_LIMIT_EXCEEDED') {
+    return `key limit reached: ${message} (revoke one, or raise HMAC_KIT_MAX_KEYS)`;
+  }
+  if (code === 'ERR_MASTER_KEY_MISMATCH' || code === 'ERR_MASTER_KEY_UNKNOWN') {
+    return `wrong master key: ${message} (check HMAC_KIT_MASTER_KEYS or the master key file)`;
+  }
+  if (code === 'ERR_STORE_UNAVAILABLE' || code === 'ECONNREFUSED') return `database unreachable: ${message}`;
+  return message;
+}
+
 /**
  * Runs the `hmac-kit` command line. Returns the exit code; never calls `process.exit`
  * itself, so tests can run it in-process.
@@ -67,8 +81,7 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
       io.stderr(`hmac-kit: ${error.message}\n`);
       return error.exitCode;
     }
-    const message = error instanceof Error ? error.message : String(error);
-    io.stderr(`hmac-kit: ${message.split('\n')[0]}\n`);
+    io.stderr(`hmac-kit: ${describeError(error)}\n`);
     return 1;
   }
 }
