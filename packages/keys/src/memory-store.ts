@@ -152,9 +152,11 @@ export function memoryKeyStore(): KeyStore {
       addChanges([keyId], at);
       return copyKey(row);
     },
-    async touchKey(keyId, at) {
-      const row = keys.get(keyId);
-      if (row && (row.lastUsedAt === null || row.lastUsedAt < at)) row.lastUsedAt = at;
+    async touchKeys(keyIds, at) {
+      for (const keyId of keyIds) {
+        const row = keys.get(keyId);
+        if (row && (row.lastUsedAt === null || row.lastUsedAt < at)) row.lastUsedAt = at;
+      }
     },
 
     async countKeysByMasterKey() {

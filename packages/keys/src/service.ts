@@ -231,7 +231,10 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     })();
     return polling;
   };
-  const timer = setInterval(() => void poll(), pollIntervalMs);
+  const timer = setInterval(() => {
+    void poll();
+    void flushTouches();
+  }, pollIntervalMs);
   timer.unref?.();
 
   let unwatch: (() => Promise<void>) | undefined;
@@ -249,10 +252,18 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
 
   const audit = (event: AuditEvent) => store.appendAudit([event]);
 
+  // Last-used is written in batches from the poll timer: one UPDATE per interval, never one per request.
+  const pendingTouches = new Set<string>();
   const touch = (entry: CachedKey, now: number) => {
     if (now - entry.touchedAt < lastUsedIntervalMs) return;
     entry.touchedAt = now;
-    store.touchKey(entry.key.keyId, now).catch(() => undefined);
+    if (pendingTouches.size < 100_000) pendingTouches.add(entry.key.keyId);
+  };
+  const flushTouches = async () => {
+    if (pendingTouches.size === 0) return;
+    const keyIds = [...pendingTouches];
+    pendingTouches.clear();
+    await store.touchKeys(keyIds, clock()).catch(() => undefined);
   };
 
   const load = (keyId: string): Promise<CachedKey | undefined> => {
@@ -544,6 +555,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       if (closed) return;
       closed = true;
       clearInterval(timer);
+      await flushTouches();
       await unwatch?.();
       unsubscribe?.();
       positive.clear();

@@ -428,14 +428,16 @@ function createSqlKeyStore(config: SqlStoreConfig): KeyStore {
           return toKeyRow(row);
         }),
       ),
-    touchKey: (keyId, at) =>
-      op('touchKey', async () => {
-        await db
-          .updateTable('hk_key')
-          .set({ last_used_at: at })
-          .where('key_id', '=', keyId)
-          .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', at)]))
-          .execute();
+    touchKeys: (keyIds, at) =>
+      op('touchKeys', async () => {
+        for (let i = 0; i < keyIds.length; i += 500) {
+          await db
+            .updateTable('hk_key')
+            .set({ last_used_at: at })
+            .where('key_id', 'in', keyIds.slice(i, i + 500))
+            .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', at)]))
+            .execute();
+        }
       }),
 
     countKeysByMasterKey: () =>

@@ -228,8 +228,8 @@ export interface KeyStore {
   listKeys(filter?: { principal?: string; includeRevoked?: boolean }): Promise<KeyRow[]>;
   /** Revokes (idempotent: an already revoked key keeps its first revocation); `undefined` when missing. Appends a change. */
   revokeKey(keyId: string, at: number, reason: string | null): Promise<KeyRow | undefined>;
-  /** Records use; cheap, best effort. */
-  touchKey(keyId: string, at: number): Promise<void>;
+  /** Records use of several keys at once (never moves `lastUsedAt` backwards); best effort. */
+  touchKeys(keyIds: readonly string[], at: number): Promise<void>;
 
   /** Number of keys per master key id (for `rotateMasterKey` and the startup check). */
   countKeysByMasterKey(): Promise<Record<string, number>>;
@@ -318,7 +318,10 @@ export interface KeyServiceOptions {
   maxStalenessMs?: number;
   /** Extra invalidation transport (e.g. Redis pub/sub). */
   invalidationBus?: InvalidationBus;
-  /** Minimum interval between last-used writes per key (per instance). Default 60 000 ms. */
+  /**
+   * Minimum interval between last-used updates per key (per instance). Default 60 000 ms.
+   * Updates are collected and written in one statement per poll interval.
+   */
   lastUsedIntervalMs?: number;
   /** Current time in epoch milliseconds. */
   clock?: () => number;

@@ -22,12 +22,23 @@ describe('SQLite: key limit across processes', () => {
     const database = new Database(path);
     try {
       const store = sqliteKeyStore({ database });
-      await store.insertPrincipal({ name: 'svc', kind: 'service', disabled: false, passwordHash: null, createdAt: Date.now(), disabledAt: null });
+      await store.insertPrincipal({
+        name: 'svc',
+        kind: 'service',
+        disabled: false,
+        passwordHash: null,
+        createdAt: Date.now(),
+        disabledAt: null,
+      });
       const writers = Array.from({ length: 4 }, () => {
-        const child = spawn(process.execPath, ['--conditions=@hmac-kit/source', '--import', 'tsx', writerScript, path, 'svc', '15', '7'], {
-          env: { ...process.env, NODE_OPTIONS: '' },
-          stdio: 'pipe',
-        });
+        const child = spawn(
+          process.execPath,
+          ['--conditions=@hmac-kit/source', '--import', 'tsx', writerScript, path, 'svc', '15', '7'],
+          {
+            env: { ...process.env, NODE_OPTIONS: '' },
+            stdio: 'pipe',
+          },
+        );
         let stderr = '';
         child.stderr.on('data', (chunk: Buffer) => {
           stderr += chunk.toString();
@@ -55,7 +66,11 @@ describe('SQLite: key limit across processes', () => {
       });
       await Promise.all(writers.map((w) => w.next('ready')));
       for (const w of writers) w.child.stdin.write('go\n');
-      const outcomes = (await Promise.all(writers.map((w) => w.next('done')))) as { created: number; limited: number; other: string[] }[];
+      const outcomes = (await Promise.all(writers.map((w) => w.next('done')))) as {
+        created: number;
+        limited: number;
+        other: string[];
+      }[];
       expect(outcomes.flatMap((o) => o.other)).toEqual([]);
       expect(outcomes.reduce((sum, o) => sum + o.created, 0)).toBe(7);
       expect(outcomes.reduce((sum, o) => sum + o.limited, 0)).toBe(4 * 15 - 7);

@@ -294,8 +294,8 @@ export function describeKeyStoreConformance(
         await store.insertPrincipal(principalRow('svc'));
         const row = keyRow(ring, 'svc');
         await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
-        await store.touchKey(row.keyId, NOW + 100);
-        await store.touchKey(row.keyId, NOW + 50);
+        await store.touchKeys([row.keyId, generateKeyId()], NOW + 100);
+        await store.touchKeys([row.keyId], NOW + 50);
         expect((await store.getKey(row.keyId))?.lastUsedAt).toBe(NOW + 100);
         await store.updatePrincipal('svc', { disabled: true, disabledAt: NOW });
         expect((await store.resolveKey(row.keyId))?.principalDisabled).toBe(true);
@@ -521,6 +521,29 @@ export function describeKeyStoreConformance(
         const rotated = await service.rotateKey(old.key.keyId);
         expect(await service.resolver(old.key.keyId)).toBeUndefined();
         expect(await service.resolver(rotated.key.keyId)).toBeDefined();
+      });
+
+      it('records last use in batches, at most once per interval per key', async () => {
+        let now = NOW;
+        const first = await createKeyService({ store, masterKeys: ring, clock: () => now });
+        await first.createPrincipal({ name: 'svc', kind: 'service' });
+        const { key } = await first.createKey({ principal: 'svc' });
+        expect((await store.getKey(key.keyId))?.lastUsedAt).toBeNull();
+        await first.resolver(key.keyId);
+        await first.resolver(key.keyId);
+        await first.close(); // flushes pending last-used updates
+        expect((await store.getKey(key.keyId))?.lastUsedAt).toBe(NOW);
+        now = NOW + 1000;
+        const second = await createKeyService({ store, masterKeys: ring, clock: () => now });
+        await second.resolver(key.keyId);
+        await second.close();
+        expect((await store.getKey(key.keyId))?.lastUsedAt).toBe(NOW); // within the interval: no write
+        now = NOW + 61_000;
+        const third = await createKeyService({ store, masterKeys: ring, clock: () => now });
+        await third.resolver(key.keyId);
+        await third.close();
+        expect((await store.getKey(key.keyId))?.lastUsedAt).toBe(NOW + 61_000);
+        expect((await third.getKey(key.keyId))?.lastUsedAt?.getTime()).toBe(NOW + 61_000);
       });
 
       it('expired keys do not resolve', async () => {
