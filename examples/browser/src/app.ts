@@ -47,7 +47,13 @@ form?.addEventListener('submit', (event) => {
   const field = (name: string) => String(data.get(name) ?? '');
   result.className = '';
   result.textContent = 'sending…';
-  send({ keyId: field('keyId'), secret: field('secret'), method: field('method'), url: field('url'), body: field('body') })
+  send({
+    keyId: field('keyId'),
+    secret: field('secret'),
+    method: field('method'),
+    url: field('url'),
+    body: field('body'),
+  })
     .then(({ status, body }) => {
       result.className = status < 400 ? 'ok' : 'fail';
       result.textContent = `HTTP ${status}\n\n${body}`;
