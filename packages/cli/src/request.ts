@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import * as core from '@hmac-kit/core';
 import {
   type HashAlgorithm,
   rfc9421,
@@ -8,6 +7,7 @@ import {
   signatureBase,
   signMessage,
   sigv4,
+  xApi,
 } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { Command } from 'commander';
@@ -94,11 +94,8 @@ function schemeOf(flags: SignFlags): Scheme {
       return rfc9421();
     case 'sigv4':
       return sigv4();
-    case 'x-api': {
-      const factory = (core as Record<string, unknown>).xApi;
-      if (typeof factory !== 'function') throw new CliError('the x-api scheme is not available in this build', 2);
-      return (factory as () => Scheme)();
-    }
+    case 'x-api':
+      return xApi();
     default:
       throw new CliError(`invalid scheme ${JSON.stringify(flags.scheme)}: use rfc9421, sigv4 or x-api`, 2);
   }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import * as core from '@hmac-kit/core';
 import {
+  djangoHmac,
   type FailureThrottle,
   type NonceStore,
   type RateLimiter,
@@ -9,6 +9,7 @@ import {
   type Scheme,
   StoreUnavailable,
   sigv4,
+  xApi,
 } from '@hmac-kit/core';
 import {
   createKeyService,
@@ -175,20 +176,11 @@ export interface Services {
   close(): Promise<void>;
 }
 
-function optionalScheme(exportName: string, schemeName: string): () => Scheme {
-  return () => {
-    const factory = (core as Record<string, unknown>)[exportName];
-    if (typeof factory !== 'function')
-      throw new TypeError(`scheme ${schemeName} is not available in this build of @hmac-kit/core`);
-    return (factory as () => Scheme)();
-  };
-}
-
 const SCHEME_FACTORIES: Record<SchemeName, () => Scheme> = {
   rfc9421: () => rfc9421(),
   sigv4: () => sigv4(),
-  'x-api': optionalScheme('xApi', 'x-api'),
-  'django-hmac': optionalScheme('djangoHmac', 'django-hmac'),
+  'x-api': () => xApi(),
+  'django-hmac': () => djangoHmac(),
 };
 
 const INVALIDATION_CHANNEL = 'hmac-kit:key-invalidations';

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSignedFetch } from '@hmac-kit/core';
+import { createSignedFetch, djangoHmac, signMessage } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
 import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from './support/process.js';
@@ -20,7 +20,7 @@ describe('hmac-kit serve on SQLite', () => {
     db = join(dir, 'data', 'hmac-kit.db');
     alice = await createKeyWithCli(db, 'alice', ['--scope', 'orders:read']);
     admin = await createKeyWithCli(db, 'root', ['--scope', 'admin']);
-    server = await startServe(['--db', db, '--schemes', 'rfc9421,sigv4'], { cwd: dir });
+    server = await startServe(['--db', db, '--schemes', 'rfc9421,sigv4,django-hmac'], { cwd: dir });
   });
 
   afterAll(async () => {
@@ -174,7 +174,7 @@ describe('hmac-kit serve on SQLite', () => {
     expect(status).toBe(429);
   });
 
-  it.skip('answers the django-hmac obtain endpoint in that package shape', async () => {
+  it('answers the django-hmac obtain endpoint in that package shape', async () => {
     const user = `erin${Date.now()}`;
     await runCli(['--db', db, 'principals', 'add', user, '--kind', 'user', '--password-env', 'PW'], {
       env: { PW: 'another long password' },
@@ -189,6 +189,25 @@ describe('hmac-kit serve on SQLite', () => {
     expect(body.api_key).toMatch(/^hk_/);
     expect(Buffer.from(body.api_secret, 'base64').length).toBeGreaterThanOrEqual(32);
     expect(body.message).toMatch(/lost forever/);
+
+    // The credentials work as django_hmac_authentication clients use them: base64-decoded secret.
+    const prepared = await signMessage(
+      {
+        method: 'POST',
+        url: `${server.url}/v1/whoami`,
+        headers: { 'content-type': 'application/json' },
+        body: '{"a":1}',
+      },
+      { keyId: body.api_key, secret: new Uint8Array(Buffer.from(body.api_secret, 'base64')) },
+      { scheme: djangoHmac() },
+    );
+    const whoami = await fetch(prepared.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...prepared.headers, 'x-forwarded-for': freshAddress() },
+      body: '{"a":1}',
+    });
+    expect(whoami.status).toBe(200);
+    expect(await whoami.json()).toMatchObject({ principal: user, keyId: body.api_key, scheme: 'django-hmac' });
   });
 
   it('serves the admin API only to admin-scoped signed requests', async () => {

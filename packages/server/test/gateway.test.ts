@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { signMessage, sigv4 } from '@hmac-kit/core';
+import { signMessage, sigv4, xApi } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from './support/process.js';
@@ -48,7 +48,7 @@ describe('gateway mode (--upstream)', () => {
         '--db',
         db,
         '--schemes',
-        'rfc9421,sigv4',
+        'rfc9421,sigv4,x-api',
         '--upstream',
         `${upstream.url}/base`,
         '--max-body',
@@ -212,6 +212,25 @@ describe('gateway mode (--upstream)', () => {
     const seen = lastSeen('/base/sigv4');
     expect(seen?.headers.authorization).toBeUndefined();
     expect(seen?.headers['x-authenticated-key-id']).toBe(key.keyId);
+  });
+
+  it('strips the X-API-* headers of x-api requests', async () => {
+    const body = '{"n":1}';
+    const prepared = await signMessage(
+      { method: 'POST', url: `${gateway.url}/xapi`, headers: { 'content-type': 'application/json' }, body },
+      key,
+      { scheme: xApi() },
+    );
+    const response = await fetch(prepared.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...prepared.headers, 'x-forwarded-for': freshAddress() },
+      body,
+    });
+    expect(response.status).toBe(201);
+    const seen = lastSeen('/base/xapi');
+    expect(Object.keys(seen?.headers ?? {}).filter((name) => name.startsWith('x-api-'))).toEqual([]);
+    expect(seen?.headers['x-authenticated-key-id']).toBe(key.keyId);
+    expect(seen?.body.toString()).toBe(body);
   });
 
   it('answers 504 when the upstream does not answer in time', async () => {
