@@ -59,6 +59,10 @@ function sendProblem(res: Response, problem: ProblemResponse): void {
   res.status(problem.status).set(problemHeaders(problem)).send(JSON.stringify(problem.body));
 }
 
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 function declaresBody(req: Request): boolean {
   const length = req.headers['content-length'];
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
@@ -130,7 +134,14 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       sendProblem(res, outcome.problem);
       return;
     }
-    if (recorded?.complete) req.rawBody = Buffer.from(recorded.bytes());
+    if (recorded) {
+      try {
+        req.rawBody = toBuffer(await recorded.readAll(authenticator.maxBodyBytes));
+      } catch (error) {
+        sendProblem(res, authenticator.fail(error, { ...context, url }).problem);
+        return;
+      }
+    }
     req.hmac = outcome.identity;
     (req as Marked)[kAuthenticator] = authenticator;
     res.set(outcome.headers);

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import { captureRawBody, hmacAuth, requireScopes } from '@hmac-kit/express';
 import { memoryNonceStore } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
-import express from 'express';
+import type { Express } from 'express';
 import { describe, expect, it } from 'vitest';
 import {
   describeAdapter,
@@ -12,8 +12,9 @@ import {
   signingKey,
 } from '../../middleware/test/support/adapter-suite.js';
 import { listening } from '../../middleware/test/support/http.js';
+import { express } from './support/load-express.js';
 
-function routes(app: express.Express): express.Express {
+function routes(app: Express): Express {
   app.post('/orders', requireScopes('orders:write'), (req, res) => {
     const { principal, keyId, scopes, scheme } = req.hmac!;
     res.status(201).json({ principal, keyId, scopes, scheme, received: req.body });

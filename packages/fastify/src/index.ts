@@ -96,12 +96,17 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
         sendProblem(reply, outcome.problem);
         return;
       }
+      let bytes: Uint8Array;
+      try {
+        bytes = await recorded.readAll(authenticator.maxBodyBytes);
+      } catch (error) {
+        sendProblem(reply, authenticator.fail(error, { ...context, url }).problem);
+        return;
+      }
       request.hmac = outcome.identity;
       (request as Marked)[kAuthenticator] = authenticator;
       reply.headers(outcome.headers);
-      if (!recorded.started) return payload;
-      // Hand the parser the verified bytes, not a second read of the socket.
-      const bytes = recorded.bytes();
+      // Hand the parser the verified bytes: the socket has been read already.
       const replay = Readable.from([Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
       return Object.assign(replay, { receivedEncodedLength: bytes.byteLength });
     });

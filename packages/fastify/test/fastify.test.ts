@@ -45,7 +45,8 @@ describe('fastify plugin scoping', () => {
     const harness = await listen(app);
     try {
       const health = await harness.send({ method: 'GET', path: '/health', headers: {} });
-      expect(health).toMatchObject({ status: 200, body: { ok: true, hmac: null } });
+      expect(health.status).toBe(200);
+      expect(health.body).toEqual({ ok: true });
       const unsigned = await harness.send({ method: 'GET', path: '/api/whoami', headers: {} });
       expect(unsigned.status).toBe(401);
       const request = await signed(

@@ -5,7 +5,7 @@ import type {
   KeyResolver,
   MessageParts,
   NonceStore,
-  ProblemDetails,
+  Problem,
   RateLimiter,
   Scheme,
   VerifiedRequest,
@@ -51,11 +51,7 @@ export interface AuthFailureContext extends AuthContext {
 }
 
 /** The response to send for a failure: status, headers (WWW-Authenticate, Retry-After...) and a problem+json body. */
-export interface ProblemResponse {
-  status: number;
-  headers: Record<string, string>;
-  body: ProblemDetails;
-}
+export type ProblemResponse = Problem;
 
 /** A request that may proceed; `headers` (RateLimit fields) belong on the response. */
 export interface AuthSuccess {

@@ -1,57 +1,78 @@
+import { BodyTooLarge } from '@hmac-kit/core';
+
 /** A body source that keeps a copy of every chunk read through it. */
 export interface RecordedBody {
   /** Hand this to `authenticate`: the verifier reads (and hashes) the body through it. */
   readonly body: AsyncIterable<Uint8Array>;
-  /** Whether the verifier read the source to its end (false when it never needed the body). */
+  /** Whether the source has been read to its end. */
   readonly complete: boolean;
-  /** Whether the verifier started reading the source at all. */
-  readonly started: boolean;
   /** The exact bytes read so far, concatenated. */
   bytes(): Uint8Array;
+  /**
+   * Reads whatever the verifier left unread (a scheme that does not bind the body stops
+   * early) and returns the whole body, refusing with `BodyTooLarge` beyond `maxBytes`.
+   */
+  readAll(maxBytes: number): Promise<Uint8Array>;
 }
 
 /**
  * Wraps a Node request (or any async iterable of chunks) so that the bytes the verifier
  * hashes are kept for the application's body parser: the parser then sees exactly the
- * verified bytes, and the signature is checked before any byte is read.
+ * verified bytes. The verifier stopping early does not close the source, so the rest can
+ * still be read with `readAll`.
  *
  * @example
  * ```ts
  * const recorded = recordBody(req);
  * const outcome = await authenticator.authenticate(message, recorded.body);
- * if (outcome.ok && recorded.complete) req.rawBody = Buffer.from(recorded.bytes());
+ * if (outcome.ok) req.rawBody = Buffer.from(await recorded.readAll(authenticator.maxBodyBytes));
  * ```
  */
 export function recordBody(source: AsyncIterable<Uint8Array>): RecordedBody {
   const chunks: Uint8Array[] = [];
-  let started = false;
+  let length = 0;
   let complete = false;
-  async function* reading(): AsyncGenerator<Uint8Array> {
-    started = true;
-    for await (const chunk of source) {
-      chunks.push(chunk);
-      yield chunk;
+  let iterator: AsyncIterator<Uint8Array> | undefined;
+
+  async function pull(): Promise<IteratorResult<Uint8Array>> {
+    if (complete) return { done: true, value: undefined };
+    iterator ??= source[Symbol.asyncIterator]();
+    const next = await iterator.next();
+    if (next.done) {
+      complete = true;
+      return { done: true, value: undefined };
     }
-    complete = true;
+    chunks.push(next.value);
+    length += next.value.byteLength;
+    return next;
   }
+
+  const body: AsyncIterable<Uint8Array> = {
+    [Symbol.asyncIterator]: () => ({
+      next: pull,
+      // Deliberately not forwarded to the source: closing a Node stream here would lose the rest of the body.
+      return: async () => ({ done: true, value: undefined }),
+    }),
+  };
+
   return {
-    body: { [Symbol.asyncIterator]: reading },
+    body,
     get complete() {
       return complete;
     },
-    get started() {
-      return started;
-    },
-    bytes() {
-      return concatBytes(chunks);
+    bytes: () => concatBytes(chunks, length),
+    async readAll(maxBytes) {
+      while (!complete) {
+        await pull();
+        if (length > maxBytes) throw new BodyTooLarge('body exceeds the size limit');
+      }
+      return concatBytes(chunks, length);
     },
   };
 }
 
-function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+function concatBytes(chunks: readonly Uint8Array[], length: number): Uint8Array {
   if (chunks.length === 1) return chunks[0]!;
-  let length = 0;
-  for (const chunk of chunks) length += chunk.byteLength;
   const out = new Uint8Array(length);
   let offset = 0;
   for (const chunk of chunks) {
@@ -59,4 +80,49 @@ function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
     offset += chunk.byteLength;
   }
   return out;
+}
+
+/** A web stream exposed as chunks, which the reader never blocks on cancelling. */
+export interface DetachedStream {
+  /** Hand this to `authenticate`. */
+  readonly body: AsyncIterable<Uint8Array>;
+  /** Releases what the verifier left unread, without waiting for it. */
+  discard(): void;
+}
+
+/**
+ * Reads a web `ReadableStream` (typically `request.clone().body`) as async chunks whose
+ * early exit does not wait on `cancel()`. Cancelling one branch of a tee (which is what a
+ * clone's body is) only settles once the other branch is cancelled or read too, so awaiting
+ * it while the application still holds the original request would hang.
+ *
+ * @example
+ * ```ts
+ * const copy = request.clone();
+ * const detached = detachStream(copy.body!);
+ * const outcome = await authenticator.authenticate(message, detached.body);
+ * if (!outcome.ok) detached.discard();
+ * ```
+ */
+export function detachStream(stream: ReadableStream<Uint8Array>): DetachedStream {
+  const reader = stream.getReader();
+  let finished = false;
+  return {
+    body: {
+      [Symbol.asyncIterator]: () => ({
+        async next(): Promise<IteratorResult<Uint8Array>> {
+          if (finished) return { done: true, value: undefined };
+          const next = await reader.read();
+          if (next.done) finished = true;
+          return next.done ? { done: true, value: undefined } : next;
+        },
+        return: async () => ({ done: true, value: undefined }),
+      }),
+    },
+    discard() {
+      if (finished) return;
+      finished = true;
+      reader.cancel().catch(() => {});
+    },
+  };
 }

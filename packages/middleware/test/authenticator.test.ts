@@ -1,14 +1,14 @@
 import type { FailureThrottle, VerificationKey } from '@hmac-kit/core';
 import { SignatureInvalid } from '@hmac-kit/core';
 import { memoryFailureThrottle, memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
-import type { AuthenticatorOptions } from '@hmac-kit/middleware';
+import type { Authenticator, AuthenticatorOptions } from '@hmac-kit/middleware';
 import { createAuthenticator, DEFAULT_MAX_BODY_BYTES } from '@hmac-kit/middleware';
 import { describe, expect, it } from 'vitest';
 import { keyRing, resolveKey, signed, signingKey } from './support/adapter-suite.js';
 
 const origin = 'https://api.example.com';
 
-async function signedOrder(key = keyRing.orders, body = '{"quantity":1}') {
+async function signedOrder(key: VerificationKey = keyRing.orders, body = '{"quantity":1}') {
   const request = await signed(
     origin,
     { method: 'POST', path: '/orders', headers: { 'content-type': 'application/json' }, body },
@@ -18,6 +18,11 @@ async function signedOrder(key = keyRing.orders, body = '{"quantity":1}') {
     message: { method: request.method, url: `${origin}${request.path}`, headers: request.headers },
     body: new TextEncoder().encode(request.body as string),
   };
+}
+
+async function authenticateOrder(authenticator: Authenticator, key: VerificationKey) {
+  const { message, body } = await signedOrder(key);
+  return authenticator.authenticate(message, body);
 }
 
 describe('createAuthenticator option validation', () => {
@@ -103,22 +108,16 @@ describe('authenticate', () => {
       rateLimiter: memoryRateLimiter(),
       defaultRateLimit: { limit: 1, windowSeconds: 60 },
     });
-    const first = await authenticator.authenticate(
-      ...(Object.values(await signedOrder(keyRing.orders)) as [never, never]),
-    );
+    const first = await authenticateOrder(authenticator, keyRing.orders);
     expect(first.ok && first.headers['RateLimit-Policy']).toBe('"default";q=1;w=60');
-    const second = await authenticator.authenticate(
-      ...(Object.values(await signedOrder(keyRing.orders)) as [never, never]),
-    );
+    const second = await authenticateOrder(authenticator, keyRing.orders);
     expect(second.ok).toBe(false);
     if (second.ok) return;
     expect(second.problem.status).toBe(429);
     expect(second.problem.headers['Retry-After']).toMatch(/^\d+$/);
     expect(second.problem.headers['RateLimit-Policy']).toBe('"default";q=1;w=60');
     // hk_test_limited carries its own { limit: 2 }.
-    const limited = await authenticator.authenticate(
-      ...(Object.values(await signedOrder(keyRing.limited)) as [never, never]),
-    );
+    const limited = await authenticateOrder(authenticator, keyRing.limited);
     expect(limited.ok && limited.headers['RateLimit-Policy']).toBe('"default";q=2;w=60');
   });
 

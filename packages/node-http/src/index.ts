@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BodyTooLarge, toProblem } from '@hmac-kit/core';
+import { toProblem } from '@hmac-kit/core';
 import type { AuthenticatorOptions, HmacIdentity, ProblemResponse } from '@hmac-kit/middleware';
 import { createAuthenticator, problemHeaders, recordBody, validateScopes } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
@@ -48,17 +48,6 @@ function sendProblem(res: ServerResponse, problem: ProblemResponse): void {
   }
   res.writeHead(problem.status, problemHeaders(problem));
   res.end(JSON.stringify(problem.body));
-}
-
-async function readRest(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    length += chunk.byteLength;
-    if (length > maxBytes) throw new BodyTooLarge(`body exceeds ${maxBytes} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 /**
@@ -120,17 +109,12 @@ export function hmacAuth(options: HmacAuthOptions): NodeHmacAuth {
       return undefined;
     }
     let rawBody: Buffer;
-    if (recorded.started) {
-      const bytes = recorded.bytes();
-      rawBody = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    } else {
-      // The scheme did not bind the body (or there is none): still bound what we buffer.
-      try {
-        rawBody = await readRest(req, authenticator.maxBodyBytes);
-      } catch (error) {
-        sendProblem(res, authenticator.fail(error, { method, url }).problem);
-        return undefined;
-      }
+    try {
+      const bytes = await recorded.readAll(authenticator.maxBodyBytes);
+      rawBody = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    } catch (error) {
+      sendProblem(res, authenticator.fail(error, { method, url }).problem);
+      return undefined;
     }
     for (const [name, value] of Object.entries(outcome.headers)) res.setHeader(name, value);
     return { identity: outcome.identity, rawBody };

@@ -15,7 +15,7 @@ export interface SentRequest {
   /** Path and query, e.g. `/orders?x=1`. */
   path: string;
   headers: Record<string, string>;
-  body?: Uint8Array | string;
+  body?: string;
 }
 
 export interface Received {
@@ -80,7 +80,7 @@ export async function signed(
   origin: string,
   request: SentRequest,
   key: SigningKey,
-  signBody: Uint8Array | string | undefined = request.body,
+  signBody: string | undefined = request.body,
 ): Promise<SentRequest> {
   const { headers } = await signMessage(
     { method: request.method, url: `${origin}${request.path}`, headers: request.headers, body: signBody ?? null },
