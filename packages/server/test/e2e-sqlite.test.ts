@@ -246,6 +246,15 @@ describe('hmac-kit serve on SQLite', () => {
     expect(invalid.status).toBe(400);
   });
 
+  it('counts requests by outcome and code in /metrics', async () => {
+    await send(await signed(alice, 'GET', `${server.url}/v1/whoami`), { 'x-forwarded-for': freshAddress() });
+    await fetch(`${server.url}/v1/whoami`, { headers: { 'x-forwarded-for': freshAddress() } });
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).toMatch(/hmac_kit_requests_total\{outcome="accepted",code="ok",route="whoami"\} [1-9]/);
+    expect(text).toMatch(/hmac_kit_requests_total\{outcome="rejected",code="signature_missing",route="whoami"\} [1-9]/);
+    expect(text).toMatch(/hmac_kit_verification_seconds_count\{outcome="accepted"\} [1-9]/);
+  });
+
   it('never logs secrets or signature header values', async () => {
     const request = await signed(alice, 'GET', `${server.url}/v1/whoami`);
     await send(request, { 'x-forwarded-for': freshAddress(), authorization: 'Bearer do-not-log-me' });
@@ -256,5 +265,25 @@ describe('hmac-kit serve on SQLite', () => {
     expect(text).not.toContain(admin.secret);
     expect(text).not.toContain(request.init.headers.signature as string);
     expect(text).not.toContain('do-not-log-me');
+  });
+});
+
+describe('hmac-kit serve with zero configuration', () => {
+  it('creates the SQLite database and a 0600 master key file under ./.hmac-kit and says where', async () => {
+    buildOnce();
+    const cwd = tempDir();
+    const server = await startServe([], { cwd });
+    try {
+      const created = server.logs.find((line) => line.msg === 'created master key file (0600): back it up');
+      expect(created?.masterKeyFile).toBe(join(cwd, '.hmac-kit', 'hmac-kit.db.master-keys.json'));
+      expect(statSync(join(cwd, '.hmac-kit', 'hmac-kit.db')).isFile()).toBe(true);
+      expect(statSync(join(cwd, '.hmac-kit', 'hmac-kit.db.master-keys.json')).mode & 0o777).toBe(0o600);
+      expect(server.stderr()).toContain('keys create --principal');
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+      const listening = server.logs.find((line) => line.msg === 'listening');
+      expect(listening?.schemes).toEqual(['rfc9421', 'sigv4', 'x-api']);
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -239,6 +239,19 @@ describe('gateway mode (--upstream)', () => {
     expect(result.body.code).toBe('upstream_timeout');
   });
 
+  it('finishes in-flight requests on SIGTERM before exiting', async () => {
+    const dir = tempDir();
+    const own = await startServe(['--db', db, '--schemes', 'rfc9421', '--upstream', upstream.url], { cwd: dir });
+    const pending = send(await signed(key, 'GET', `${own.url}/delayed`), { 'x-forwarded-for': freshAddress() });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const exited = own.stop();
+    const result = await pending;
+    expect(result.status).toBe(200);
+    expect(result.body.text).toBe('finished late');
+    expect(await exited).toBe(0);
+    expect(own.logs.some((line) => line.msg === 'shutting down')).toBe(true);
+  });
+
   it('answers 502 when the upstream cannot be reached', async () => {
     const result = await send(await signed(key, 'GET', `${broken.url}/anything`), {
       'x-forwarded-for': freshAddress(),

@@ -14,7 +14,7 @@ export interface SeenRequest {
 
 /**
  * A small real upstream: echoes what it received as JSON, streams `/stream` in chunks,
- * never answers `/slow`, and records every request (complete or aborted).
+ * answers `/delayed` after 500 ms, never answers `/slow`, and records every request (complete or aborted).
  */
 export async function startUpstream(): Promise<{
   url: string;
@@ -39,6 +39,13 @@ export async function startUpstream(): Promise<{
       entry.complete = true;
       entry.body = Buffer.concat(chunks);
       if (request.url?.endsWith('/slow')) return;
+      if (request.url?.endsWith('/delayed')) {
+        setTimeout(() => {
+          response.writeHead(200, { 'content-type': 'text/plain' });
+          response.end('finished late');
+        }, 500);
+        return;
+      }
       if (request.url?.endsWith('/stream')) {
         response.writeHead(200, { 'content-type': 'text/plain', 'x-upstream': 'yes' });
         let sent = 0;
