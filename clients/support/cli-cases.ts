@@ -69,3 +69,14 @@ export async function checkWrongSecret(client: CliClient, server: LiveServer) {
   expect(result.code).not.toBe(0);
   expect(result.stdout).toContain('signature_invalid');
 }
+
+/** The same client, signing with the X-API-* scheme instead (`--scheme x-api`). */
+export function withXApi(client: CliClient): CliClient {
+  return {
+    name: `${client.name} --scheme x-api`,
+    request: (args) => {
+      const invocation = client.request(args);
+      return { ...invocation, args: [...invocation.args, '--scheme', 'x-api'] };
+    },
+  };
+}

@@ -4,6 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { xApi } from '@hmac-kit/core';
 
 const VECTORS = new URL('../../packages/core/test/vectors/rfc9421.json', import.meta.url);
 
@@ -26,7 +27,7 @@ export interface ProfileVector {
 
 /** A signing job in the JSON shape the Python and Ruby `json` commands read. */
 export interface SignJob {
-  op?: 'sign' | 'components';
+  op?: 'sign' | 'components' | 'x-api';
   method: string;
   url: string;
   headers?: Record<string, string | string[]>;
@@ -45,6 +46,7 @@ export interface SignJob {
   components?: string[];
   params?: [string, string | number][];
   label?: string;
+  timestamp?: number;
 }
 
 export type SignResult = { url: string; headers: Record<string, string>; signature_base: string } | { error: string };
@@ -160,4 +162,41 @@ export function postmanInputFor(job: SignJob):
   if (job.expires_in !== undefined) variables['hmacKitExpiresIn'] = String(job.expires_in);
   if (job.tag !== undefined) variables['hmacKitTag'] = job.tag;
   return { method: job.method, url: job.url, headers, ...(body === undefined ? {} : { body }), variables };
+}
+
+/**
+ * X-API-* jobs built from the client cases, and the headers the core's `xApi()` signer gives for
+ * them with the same timestamp and nonce: the clients must produce exactly these.
+ */
+export async function xApiJobs(
+  cases: { method: string; pathAndQuery: string; body?: Uint8Array }[],
+): Promise<{ jobs: SignJob[]; expected: Record<string, string>[] }> {
+  const scheme = xApi();
+  const jobs: SignJob[] = [];
+  const expected: Record<string, string>[] = [];
+  for (const [i, c] of cases.entries()) {
+    for (const algorithm of ['sha256', 'sha512'] as const) {
+      const secret = `hks_${Buffer.alloc(32, i + 1).toString('base64url')}`;
+      const url = new URL(c.pathAndQuery, 'https://api.example.com').href;
+      const nonce = `nonce-${i}-${algorithm}-0123456789`;
+      const signed = await scheme.sign(
+        { method: c.method, url, headers: {}, body: c.body ?? null },
+        { keyId: `hk_xapi_${i}`, secret, algorithm },
+        { nonce, now: () => 1767225600 + i },
+      );
+      jobs.push({
+        op: 'x-api',
+        method: c.method,
+        url: `https://api.example.com${c.pathAndQuery}`,
+        key_id: `hk_xapi_${i}`,
+        secret,
+        algorithm,
+        timestamp: 1767225600 + i,
+        nonce,
+        ...(c.body ? { body_b64: Buffer.from(c.body).toString('base64') } : {}),
+      });
+      expected.push(signed.headers);
+    }
+  }
+  return { jobs, expected };
 }

@@ -312,18 +312,30 @@ def sign_x_api(
     key_id: str,
     secret: Union[str, bytes],
     body: Body = None,
+    algorithm: str = "sha256",
     timestamp: Optional[int] = None,
     nonce: Optional[str] = None,
 ) -> Signed:
-    """Signs with the X-API-* scheme (see docs/protocol-x-api.md); see ``X_API`` for the layout used."""
+    """Signs with the X-API-* scheme (docs/protocol-x-api.md): X-API-Key, -Timestamp, -Nonce, -Signature.
+
+    The string to sign is ``hmac-kit-x-api-v1``, the method, the path, the query sorted by byte value,
+    the timestamp, the nonce and the hex hash of the body, joined with LF.
+
+    >>> sign_x_api("GET", "https://api.example.com/v1/items?b=2&a=1", key_id="hk_1", secret=b"k" * 32).headers["X-API-Key"]
+    'hk_1'
+    """
+    if algorithm not in HASHES:
+        raise TypeError("algorithm must be sha256, sha384 or sha512")
     url = normalize_url(url)
     parts = urllib.parse.urlsplit(url)
     ts = str(int(time.time()) if timestamp is None else int(timestamp))
     nonce = nonce or _secrets.token_hex(16)
-    body_hash = hashlib.sha256(_body_bytes(body)).hexdigest()
-    target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
-    base = "\n".join([method.upper(), target, ts, nonce, body_hash])
-    mac = hmac.new(parse_secret(secret), base.encode("utf-8"), hashlib.sha256).hexdigest()
+    if not re.fullmatch(r"[A-Za-z0-9._~+/=-]{16,128}", nonce):
+        raise TypeError("nonce must be 16-128 characters of [A-Za-z0-9._~+/=-]")
+    query = "&".join(sorted((p for p in parts.query.split("&") if p), key=lambda p: p.encode("utf-8")))
+    body_hash = HASHES[algorithm](_body_bytes(body)).hexdigest()
+    base = "\n".join(["hmac-kit-x-api-v1", method.upper(), parts.path or "/", query, ts, nonce, body_hash])
+    mac = hmac.new(parse_secret(secret), base.encode("utf-8"), HASHES[algorithm]).hexdigest()
     return Signed(
         url=url,
         headers={"X-API-Key": key_id, "X-API-Timestamp": ts, "X-API-Nonce": nonce, "X-API-Signature": mac},

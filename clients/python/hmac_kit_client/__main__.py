@@ -85,6 +85,7 @@ def _run_job(job: dict) -> dict:
                 key_id=job["key_id"],
                 secret=_job_secret(job),
                 body=_job_body(job),
+                algorithm=job.get("algorithm", "sha256"),
                 timestamp=job.get("timestamp"),
                 nonce=job.get("nonce"),
             )

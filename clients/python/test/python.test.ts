@@ -2,9 +2,9 @@
 // (CLI on urllib, and the requests auth class) against a live verifying server.
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliClient, checkCliCase, checkWrongSecret } from '../../support/cli-cases.js';
+import { type CliClient, checkCliCase, checkWrongSecret, withXApi } from '../../support/cli-cases.js';
 import { clientCases, type LiveServer, loadB25, run, startLiveServer, tempDir } from '../../support/harness.js';
-import { coreVectorJobs, type SignJob, type SignResult } from '../../support/vectors.js';
+import { coreVectorJobs, type SignJob, type SignResult, xApiJobs } from '../../support/vectors.js';
 
 const CLIENT_DIR = fileURLToPath(new URL('..', import.meta.url));
 const b25 = loadB25();
@@ -64,6 +64,14 @@ describe('python client: known answers', () => {
   });
 });
 
+describe('python client: X-API-* scheme', () => {
+  it('gives the same headers as the core signer for every case (sha256 and sha512)', async () => {
+    const { jobs, expected } = await xApiJobs(clientCases);
+    const results = await pythonJobs(jobs);
+    expect(results.map((r) => ('error' in r ? r : r.headers))).toEqual(expected);
+  });
+});
+
 describe('python client: live server', () => {
   let server: LiveServer;
   const dir = tempDir('hmac-kit-python-');
@@ -80,6 +88,10 @@ describe('python client: live server', () => {
   }
 
   it('CLI: a wrong secret is refused with signature_invalid', () => checkWrongSecret(python, server));
+
+  for (const testCase of clientCases) {
+    it(`CLI --scheme x-api: ${testCase.name}`, () => checkCliCase(withXApi(python), server, testCase, dir.path));
+  }
 
   it('requests: HmacKitAuth signs every case and the server accepts them', async () => {
     const probe = await run('python3', ['-c', 'import requests']);

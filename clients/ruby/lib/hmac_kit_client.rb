@@ -199,15 +199,22 @@ module HmacKitClient
     signed
   end
 
-  # Signs with the X-API-* scheme (see docs/protocol-x-api.md).
-  def sign_x_api(method, url, key_id:, secret:, body: nil, timestamp: nil, nonce: nil)
+  # Signs with the X-API-* scheme (docs/protocol-x-api.md): X-API-Key, -Timestamp, -Nonce, -Signature.
+  # The string to sign is "hmac-kit-x-api-v1", the method, the path, the query sorted by byte value,
+  # the timestamp, the nonce and the hex hash of the body, joined with LF.
+  def sign_x_api(method, url, key_id:, secret:, body: nil, algorithm: 'sha256', timestamp: nil, nonce: nil)
+    raise TypeError, 'algorithm must be sha256, sha384 or sha512' unless ALG_NAMES.key?(algorithm)
+
     url = normalize_url(url)
-    match = url.match(%r{\A[a-z]+://[^/?#]*([^?#]*)(\?[^#]*)?\z})
+    match = url.match(%r{\A[a-z]+://[^/?#]*([^?#]*)(?:\?([^#]*))?\z})
     ts = (timestamp || Time.now.to_i).to_i.to_s
     nonce ||= SecureRandom.hex(16)
-    target = match[1] + (match[2] && match[2] != '?' ? match[2] : '')
-    base = [method.to_s.upcase, target, ts, nonce, OpenSSL::Digest.hexdigest('SHA256', body_bytes(body))].join("\n")
-    mac = OpenSSL::HMAC.hexdigest('SHA256', parse_secret(secret), base)
+    raise TypeError, 'nonce must be 16-128 characters of [A-Za-z0-9._~+/=-]' unless nonce.match?(%r{\A[A-Za-z0-9._~+/=-]{16,128}\z})
+
+    query = (match[2] || '').split('&').reject(&:empty?).sort_by(&:b).join('&')
+    body_hash = OpenSSL::Digest.hexdigest(algorithm.upcase, body_bytes(body))
+    base = ['hmac-kit-x-api-v1', method.to_s.upcase, match[1].empty? ? '/' : match[1], query, ts, nonce, body_hash].join("\n")
+    mac = OpenSSL::HMAC.hexdigest(algorithm.upcase, parse_secret(secret), base)
     Signed.new(url, { 'X-API-Key' => key_id, 'X-API-Timestamp' => ts, 'X-API-Nonce' => nonce, 'X-API-Signature' => mac }, base)
   end
 

@@ -2,9 +2,9 @@
 // (bin/hmac-kit-client on Net::HTTP) against a live verifying server.
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliClient, checkCliCase, checkWrongSecret } from '../../support/cli-cases.js';
+import { type CliClient, checkCliCase, checkWrongSecret, withXApi } from '../../support/cli-cases.js';
 import { clientCases, type LiveServer, loadB25, run, startLiveServer, tempDir } from '../../support/harness.js';
-import { coreVectorJobs, type SignJob, type SignResult } from '../../support/vectors.js';
+import { coreVectorJobs, type SignJob, type SignResult, xApiJobs } from '../../support/vectors.js';
 
 const BIN = fileURLToPath(new URL('../bin/hmac-kit-client', import.meta.url));
 const LIB = fileURLToPath(new URL('../lib/hmac_kit_client.rb', import.meta.url));
@@ -59,6 +59,14 @@ describe('ruby client: known answers', () => {
   });
 });
 
+describe('ruby client: X-API-* scheme', () => {
+  it('gives the same headers as the core signer for every case (sha256 and sha512)', async () => {
+    const { jobs, expected } = await xApiJobs(clientCases);
+    const results = await rubyJobs(jobs);
+    expect(results.map((r) => ('error' in r ? r : r.headers))).toEqual(expected);
+  });
+});
+
 describe('ruby client: live server', () => {
   let server: LiveServer;
   const dir = tempDir('hmac-kit-ruby-');
@@ -75,6 +83,10 @@ describe('ruby client: live server', () => {
   }
 
   it('a wrong secret is refused with signature_invalid', () => checkWrongSecret(ruby, server));
+
+  for (const testCase of clientCases) {
+    it(`--scheme x-api: ${testCase.name}`, () => checkCliCase(withXApi(ruby), server, testCase, dir.path));
+  }
 
   it('the library API (HmacKitClient.request) signs and sends', async () => {
     const script = `
