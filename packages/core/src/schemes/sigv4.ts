@@ -120,6 +120,7 @@ export interface SigV4Options {
   /**
    * The secret string SigV4 keys its HMAC chain with. Default: the printable
    * `hks_...` form of the key's raw secret (what `--user KEYID:SECRET` passes).
+   * Must depend only on `key.secret`: derived signing keys are cached per secret.
    */
   secretOf?: (key: VerificationKey) => string;
 }
@@ -350,6 +351,38 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     };
   }
 
+  // Deriving the signing key costs four HMACs and only changes per key, day, region and
+  // service; cache it per secret array (key stores hand out one array per key).
+  const signingKeys = new WeakMap<Uint8Array, Map<string, Promise<Uint8Array>>>();
+
+  function cachedSigningKey(found: VerificationKey | undefined, parsed: ParsedSigV4, crypto: CryptoProvider) {
+    const secretBytes = found?.secret ?? DECOY_SECRET;
+    let perKey = signingKeys.get(secretBytes);
+    if (!perKey) {
+      perKey = new Map();
+      signingKeys.set(secretBytes, perKey);
+    }
+    const scope = `${parsed.provider.keyPrefix}/${scopeOf(parsed)}`;
+    let derived = perKey.get(scope);
+    if (!derived) {
+      if (perKey.size >= 16) perKey.clear();
+      derived = sigv4SigningKey(
+        {
+          secret: found ? secretOf(found) : printableSecret(DECOY_SECRET),
+          date: parsed.date,
+          region: parsed.region,
+          service: parsed.service,
+          keyPrefix: parsed.provider.keyPrefix,
+          terminator: parsed.provider.terminator,
+        },
+        crypto,
+      );
+      perKey.set(scope, derived);
+      derived.catch(() => perKey.delete(scope));
+    }
+    return derived;
+  }
+
   function headerList(message: MessageParts, names: readonly string[], authority: string) {
     return names.map((name): [string, string[]] => {
       const values = headerValues(message.headers, name);
@@ -495,17 +528,7 @@ export function sigv4(options: SigV4Options = {}): Scheme {
       const found = await lookupKey(parsed.keyId, verifyOptions);
       if (found && found.algorithm !== 'sha256') throw new AlgorithmUnsupported('SigV4 keys must use sha256');
       if (found) checkPolicyAlgorithm('sha256', policy);
-      const signingKey = await sigv4SigningKey(
-        {
-          secret: found ? secretOf(found) : printableSecret(DECOY_SECRET),
-          date: parsed.date,
-          region: parsed.region,
-          service: parsed.service,
-          keyPrefix: parsed.provider.keyPrefix,
-          terminator: parsed.provider.terminator,
-        },
-        crypto,
-      );
+      const signingKey = await cachedSigningKey(found, parsed, crypto);
 
       const result = (key: VerificationKey): VerifiedRequest => ({
         scheme: 'sigv4',
