@@ -12,6 +12,7 @@ import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toHex } from '../src/encoding.js';
+import { cryptoProviderConformance } from './support/crypto-conformance.js';
 import { makeKey, NOW, resolverOf } from './support/fixtures.js';
 
 const providers: Array<[string, CryptoProvider]> = [
@@ -106,3 +107,5 @@ describe('unknown key vs bad signature', () => {
     }
   });
 });
+
+cryptoProviderConformance('webCryptoProvider', webCryptoProvider);

@@ -54,7 +54,7 @@ async function rejectsWith(promise: Promise<unknown>, code: string): Promise<voi
 }
 
 /** Deterministic pseudo-random bytes (xorshift), so failures reproduce. */
-function bytes(length: number, seed: number): Uint8Array {
+function bytes(length: number, seed: number): Uint8Array<ArrayBuffer> {
   let x = seed | 1;
   return new Uint8Array(length).map(() => {
     x ^= x << 13;
