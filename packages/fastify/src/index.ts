@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { toProblem } from '@hmac-kit/core';
 import type { Authenticator, AuthenticatorOptions, HmacIdentity, ProblemResponse } from '@hmac-kit/middleware';
 import { createAuthenticator, problemHeaders, recordBody, validateScopes } from '@hmac-kit/middleware';
@@ -37,8 +38,16 @@ function validateOrigin(origin: unknown): void {
   }
 }
 
-function sendProblem(reply: FastifyReply, problem: ProblemResponse): FastifyReply {
-  return reply.code(problem.status).headers(problemHeaders(problem)).send(JSON.stringify(problem.body));
+/**
+ * Sends the problem and resolves once the response has ended. Fastify only stops the
+ * lifecycle after a hook when the response has ended: with an async `onSend` hook in the
+ * app, `send()` returns before that, and the route handler would still run.
+ */
+async function refuse(reply: FastifyReply, problem: ProblemResponse): Promise<void> {
+  reply.code(problem.status).headers(problemHeaders(problem)).send(JSON.stringify(problem.body));
+  if (!reply.sent) await finished(reply.raw).catch(() => {});
+  // The client went away mid-answer: an error still keeps the handler from running.
+  if (!reply.sent) throw new Error('hmac-kit: connection closed while refusing the request');
 }
 
 /**
@@ -83,7 +92,7 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
               : origin;
         url = new URL(request.url, base).href;
       } catch (error) {
-        sendProblem(reply, authenticator.fail(error, context).problem);
+        await refuse(reply, authenticator.fail(error, context).problem);
         return;
       }
       const recorded = recordBody(payload);
@@ -93,14 +102,14 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
         { sourceAddress: request.ip },
       );
       if (!outcome.ok) {
-        sendProblem(reply, outcome.problem);
+        await refuse(reply, outcome.problem);
         return;
       }
       let bytes: Uint8Array;
       try {
         bytes = await recorded.readAll(authenticator.maxBodyBytes);
       } catch (error) {
-        sendProblem(reply, authenticator.fail(error, { ...context, url }).problem);
+        await refuse(reply, authenticator.fail(error, { ...context, url }).problem);
         return;
       }
       request.hmac = outcome.identity;
@@ -134,10 +143,10 @@ export function requireScopes(...scopes: string[]): preHandlerAsyncHookHandler {
     const authenticator = (request as Marked)[kAuthenticator];
     if (!request.hmac || !authenticator) {
       // Used on a route hmacAuth() does not cover: refuse rather than serve it unauthenticated.
-      return sendProblem(reply, toProblem(new TypeError('requireScopes() used on a route without hmacAuth()')));
+      return refuse(reply, toProblem(new TypeError('requireScopes() used on a route without hmacAuth()')));
     }
     const outcome = authenticator.authorize(request.hmac, required, { method: request.method, url: request.url });
-    if (!outcome.ok) return sendProblem(reply, outcome.problem);
+    if (!outcome.ok) return refuse(reply, outcome.problem);
   };
 }
 

@@ -82,6 +82,40 @@ describe('fastify plugin scoping', () => {
     await app.close();
   });
 
+  it('never runs the handler of a refused request, even with an async onSend hook in the app', async () => {
+    const app = Fastify();
+    const handled: string[] = [];
+    app.addHook('onSend', async (_request, reply, payload) => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      reply.header('x-on-send', 'ran');
+      return payload;
+    });
+    await app.register(hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore() }));
+    app.get('/whoami', async (request) => {
+      handled.push('whoami');
+      return request.hmac;
+    });
+    app.post('/admin', { preHandler: requireScopes('admin') }, async () => {
+      handled.push('admin');
+      return { ok: true };
+    });
+    const unsigned = await app.inject({ method: 'GET', url: '/whoami' });
+    expect(unsigned.statusCode).toBe(401);
+    expect(unsigned.headers['x-on-send']).toBe('ran');
+    expect(unsigned.json().code).toBe('signature_missing');
+    const body = '{}';
+    const request = await signed(
+      'http://localhost:80',
+      { method: 'POST', path: '/admin', headers: { 'content-type': 'application/json' }, body },
+      signingKey(keyRing.orders),
+    );
+    const forbidden = await app.inject({ method: 'POST', url: '/admin', headers: request.headers, payload: body });
+    expect(forbidden.statusCode).toBe(403);
+    expect(forbidden.json().code).toBe('scope_insufficient');
+    expect(handled).toEqual([]);
+    await app.close();
+  });
+
   it('rejects misuse at construction with TypeError', () => {
     expect(() => hmacAuth({} as AuthenticatorOptions)).toThrow(TypeError);
     expect(() => requireScopes('')).toThrow(TypeError);
