@@ -121,6 +121,18 @@ async function cli(args: string[]): Promise<string> {
   return result.stdout;
 }
 
+/**
+ * Builds `dist/` of these projects (and what they reference) for code that runs in child processes,
+ * serialised with the other suites that do the same.
+ */
+export function buildForProcesses(projects: string[]): void {
+  const tsc = join(REPO_ROOT, 'node_modules/.bin/tsc');
+  execFileSync('flock', ['/tmp/hmac-kit-server-tests-build.lock', tsc, '-b', ...projects], {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
 /** An upstream that echoes what the gateway forwarded, as an {@link Echo}. */
 async function startEchoUpstream(): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((request, response) => {
@@ -148,16 +160,8 @@ async function startEchoUpstream(): Promise<{ url: string; close(): Promise<void
  * directory, a key made with `hmac-kit keys create --json`, and an echo upstream behind it.
  */
 export async function startHmacKitServe(): Promise<LiveServer> {
-  // The server process runs from dist/: build the CLI and what it references (once, serialised
-  // with the other suites that do the same).
-  execFileSync(
-    'flock',
-    ['/tmp/hmac-kit-server-tests-build.lock', join(REPO_ROOT, 'node_modules/.bin/tsc'), '-b', 'packages/cli'],
-    {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  // The server process runs from dist/: build the CLI and what it references.
+  buildForProcesses(['packages/cli']);
   const dir = tempDir('hmac-kit-clients-');
   const db = join(dir.path, 'hmac-kit.db');
   await cli(['--db', db, 'principals', 'add', 'client-tests']);

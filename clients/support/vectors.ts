@@ -4,7 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { xApi } from '@hmac-kit/core';
+import { signatureBase, signMessage, xApi } from '@hmac-kit/core';
 
 const VECTORS = new URL('../../packages/core/test/vectors/rfc9421.json', import.meta.url);
 
@@ -196,6 +196,55 @@ export async function xApiJobs(
         ...(c.body ? { body_b64: Buffer.from(c.body).toString('base64') } : {}),
       });
       expected.push(signed.headers);
+    }
+  }
+  return { jobs, expected };
+}
+
+/** URLs as users type them: unicode, spaces, dot segments, reserved and repeated query characters, odd ports. */
+export const TRICKY_URLS: string[] = [
+  'https://API.Example.com:443/Straße/café/東京/🚀?name=Zoë&city=東京',
+  'http://localhost:8080/a/./b/../c/%7Efoo/a%2Fb?x=1&x=2&x=1',
+  'https://api.example.com/search?q=a b&quote=\'&lt=<&gt=>&dq="&bt=`&pipe=|&caret=^&br={}',
+  'https://api.example.com/p;matrix=1/a:b@c!$&()*+,=?to=https://x.example/cb?y=1&enc=%2F%3F%23&plus=a+b&empty=&flag',
+  'http://127.0.0.1:9/trailing/slash/?',
+  'https://api.example.com',
+  'https://api.example.com/sp ace/tab%09/pct%zz/%41%62?%41=%62',
+];
+
+/**
+ * Jobs signing {@link TRICKY_URLS} (GET, and POST with a unicode body) with fixed time and nonce, and
+ * what the core's own signer gives for the same request addressed to `new URL(url)`.
+ */
+export async function trickyUrlJobs(): Promise<{ jobs: SignJob[]; expected: SignResult[] }> {
+  const jobs: SignJob[] = [];
+  const expected: SignResult[] = [];
+  const secret = `hks_${Buffer.alloc(32, 42).toString('base64url')}`;
+  for (const [i, url] of TRICKY_URLS.entries()) {
+    for (const method of ['GET', 'POST']) {
+      const body = method === 'POST' ? '{"name":"Zoë","city":"東京"}' : undefined;
+      const nonce = `tricky-${i}-${method}`;
+      const normalized = new URL(url).href;
+      const signed = await signMessage(
+        { method, url: normalized, headers: {}, body: body ?? null },
+        { keyId: 'hk_tricky', secret },
+        { nonce, now: () => 1767225600 },
+      );
+      const base = signatureBase(
+        { method, url: normalized, headers: { 'content-digest': signed.headers['Content-Digest'] ?? '' } },
+        signed.headers['Signature-Input']!,
+      );
+      jobs.push({
+        op: 'sign',
+        method,
+        url,
+        key_id: 'hk_tricky',
+        secret,
+        created: 1767225600,
+        nonce,
+        ...(body === undefined ? {} : { body_b64: Buffer.from(body).toString('base64') }),
+      });
+      expected.push({ url: normalized, headers: signed.headers, signature_base: base });
     }
   }
   return { jobs, expected };

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliClient, checkCliCase, checkWrongSecret } from '../../support/cli-cases.js';
 import { clientCases, type LiveServer, run, startLiveServer, tempDir } from '../../support/harness.js';
-import { bashArgsFor, coreVectorJobs } from '../../support/vectors.js';
+import { bashArgsFor, coreVectorJobs, type SignJob, type SignResult, trickyUrlJobs } from '../../support/vectors.js';
 
 const SCRIPT = fileURLToPath(new URL('../hmac-kit-sign.sh', import.meta.url));
 
@@ -28,10 +28,8 @@ const bash: CliClient = {
 };
 
 describe('bash client: known answers', () => {
-  it('reproduces every hmac-kit profile vector (signature base and signature)', async () => {
-    const { jobs, expected } = await coreVectorJobs();
+  async function checkJobs(jobs: SignJob[], expected: SignResult[]) {
     const dir = tempDir('hmac-kit-bash-vectors-');
-    let checked = 0;
     try {
       for (const [i, job] of jobs.entries()) {
         const invocation = bashArgsFor(job, dir.path, i);
@@ -43,7 +41,7 @@ describe('bash client: known answers', () => {
           continue;
         }
         expect(headers.stderr).toBe('');
-        expect(base.stdout).toBe(`${want.signature_base}\n`);
+        expect(base.stdout, job.url).toBe(`${want.signature_base}\n`);
         const printed = Object.fromEntries(
           headers.stdout
             .trim()
@@ -51,12 +49,20 @@ describe('bash client: known answers', () => {
             .map((line) => [line.slice(0, line.indexOf(': ')), line.slice(line.indexOf(': ') + 2)]),
         );
         expect(printed).toEqual(want.headers);
-        checked++;
       }
     } finally {
       dir.cleanup();
     }
-    expect(checked).toBe(jobs.length);
+  }
+
+  it('reproduces every hmac-kit profile vector (signature base and signature)', async () => {
+    const { jobs, expected } = await coreVectorJobs();
+    await checkJobs(jobs, expected);
+  });
+
+  it('normalises URLs as users type them exactly like the core signer (WHATWG URL)', async () => {
+    const { jobs, expected } = await trickyUrlJobs();
+    await checkJobs(jobs, expected);
   });
 
   it('never puts the secret in a process argument list', async () => {

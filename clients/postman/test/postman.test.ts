@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientCases, type Echo, type LiveServer, sha256Hex, startLiveServer } from '../../support/harness.js';
-import { coreVectorJobs, postmanInputFor } from '../../support/vectors.js';
+import { coreVectorJobs, postmanInputFor, trickyUrlJobs } from '../../support/vectors.js';
 
 const SCRIPT = readFileSync(new URL('../pre-request.js', import.meta.url), 'utf8');
 const requireFromHere = createRequire(import.meta.url);
@@ -86,6 +86,20 @@ describe('postman pre-request script: known answers', () => {
       checked++;
     }
     expect(checked).toBe(jobs.length);
+  });
+
+  it('normalises URLs as users type them exactly like the core signer (WHATWG URL)', async () => {
+    const { jobs, expected } = await trickyUrlJobs();
+    for (const [i, job] of jobs.entries()) {
+      const input = postmanInputFor(job);
+      if (typeof input === 'string') throw new Error(input);
+      const want = expected[i]!;
+      if ('error' in want) throw new Error(want.error);
+      const out = runPreRequest(input);
+      expect(out.url).toBe(want.url);
+      expect(out.logs).toEqual([`hmac-kit signature base:\n${want.signature_base}`]);
+      for (const [name, value] of Object.entries(want.headers)) expect(out.headers[name]).toBe(value);
+    }
   });
 
   it('refuses bodies it cannot digest (form-data) with a clear error', () => {

@@ -200,7 +200,7 @@ def _component_value(name: str, method: str, url: str, headers: Mapping[str, Hea
     if name == "@query":
         return "?" + parts.query
     if name == "@request-target":
-        return (parts.path or "/") + ("?" + parts.query if parts.query or url.endswith("?") else "")
+        return (parts.path or "/") + ("?" + parts.query if parts.query else "")
     if name.startswith("@"):
         raise TypeError("unsupported derived component %s" % name)
     value = _header_lookup(headers, name)

@@ -142,7 +142,7 @@ module HmacKitClient
     when '@target-uri' then url
     when '@path' then match[3].empty? ? '/' : match[3]
     when '@query' then match[4] || '?'
-    when '@request-target' then "#{match[3].empty? ? '/' : match[3]}#{match[4]}"
+    when '@request-target' then "#{match[3].empty? ? '/' : match[3]}#{match[4] == '?' ? '' : match[4]}"
     else
       raise TypeError, "unsupported derived component #{name}" if name.start_with?('@')
 

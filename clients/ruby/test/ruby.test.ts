@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliClient, checkCliCase, checkWrongSecret, withXApi } from '../../support/cli-cases.js';
 import { clientCases, type LiveServer, loadB25, run, startLiveServer, tempDir } from '../../support/harness.js';
-import { coreVectorJobs, type SignJob, type SignResult, xApiJobs } from '../../support/vectors.js';
+import { coreVectorJobs, type SignJob, type SignResult, trickyUrlJobs, xApiJobs } from '../../support/vectors.js';
 
 const BIN = fileURLToPath(new URL('../bin/hmac-kit-client', import.meta.url));
 const LIB = fileURLToPath(new URL('../lib/hmac_kit_client.rb', import.meta.url));
@@ -51,6 +51,11 @@ describe('ruby client: known answers', () => {
     ]);
     expect(out!.signature_base).toBe(b25!.signatureBase);
     expect(out!.headers).toEqual({ 'Signature-Input': b25!.signatureInput, Signature: b25!.signature });
+  });
+
+  it('normalises URLs as users type them exactly like the core signer (WHATWG URL)', async () => {
+    const { jobs, expected } = await trickyUrlJobs();
+    expect(await rubyJobs(jobs)).toEqual(expected);
   });
 
   it('reproduces every hmac-kit profile vector (signature base and signature)', async () => {
