@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { formatSecret, toProblem, verifyMessage } from '@hmac-kit/core';
+import { memoryNonceStore } from '@hmac-kit/limits';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,11 +24,13 @@ const VECTORS_JSON = readFileSync(fileURLToPath(new URL('./vectors/rfc9421.json'
 const vectors = (JSON.parse(VECTORS_JSON) as { vectors: KnownAnswerVector[] }).vectors;
 const b25 = readSharedVector('rfc9421-b25.txt');
 const EXPECTED_CHECKS = 2 + (b25 === undefined ? 0 : 2) + vectors.length + 3;
+/** The page adds one check of its own: a live signed fetch against this test server. */
+const BROWSER_ONLY_CHECKS = 1;
 
-function assertAllPassed(results: CheckResult[]): void {
+function assertAllPassed(results: CheckResult[], extra = 0): void {
   const failed = results.filter((r) => !r.ok);
   expect(failed).toEqual([]);
-  expect(results).toHaveLength(EXPECTED_CHECKS);
+  expect(results).toHaveLength(EXPECTED_CHECKS + extra);
 }
 
 describe('shared core checks', () => {
@@ -51,7 +55,38 @@ describe.skipIf(!chromiumPresent)('core suite in headless Chromium', () => {
       logLevel: 'silent',
     });
     bundle = output.outputFiles[0]!.text;
-    server = createServer((req, res) => {
+    const liveKey = {
+      keyId: 'hk_browser_live',
+      secret: new Uint8Array(32).map((_, i) => 200 - i),
+      algorithm: 'sha256' as const,
+    };
+    const nonceStore = memoryNonceStore();
+    server = createServer(async (req, res) => {
+      if (req.url === '/api/key') {
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ keyId: liveKey.keyId, secret: formatSecret(liveKey.secret) }));
+        return;
+      }
+      if (req.url?.startsWith('/api/')) {
+        try {
+          await verifyMessage(
+            { method: req.method ?? 'GET', url: new URL(req.url, origin), headers: req.headers },
+            req,
+            {
+              keys: (id) => (id === liveKey.keyId ? liveKey : undefined),
+              nonceStore,
+            },
+          );
+          res.writeHead(200).end('verified');
+        } catch (error) {
+          const problem = toProblem(error);
+          res
+            .writeHead(problem.status, problem.headers)
+            .end(JSON.stringify({ ...problem.body, internal: String(error) }));
+        }
+        return;
+      }
       const routes: Record<string, [string, string] | undefined> = {
         '/': [
           'text/html',
@@ -114,7 +149,7 @@ describe.skipIf(!chromiumPresent)('core suite in headless Chromium', () => {
       const results = await page.evaluate(() => window.hmacKitResults);
       expect(pageErrors).toEqual([]);
       expect(results).not.toHaveProperty('error');
-      assertAllPassed(results as CheckResult[]);
+      assertAllPassed(results as CheckResult[], BROWSER_ONLY_CHECKS);
     } finally {
       await context.close();
       rmSync(userDataDir, { recursive: true, force: true });
