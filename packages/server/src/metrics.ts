@@ -7,7 +7,8 @@ export interface ServerMetrics {
   requests: Counter<'outcome' | 'code' | 'route'>;
   verificationSeconds: Histogram<'outcome'>;
   storeErrors: Counter<'store'>;
-  cacheLookups: Counter<'result'>;
+  /** Key lookups on the verification path: `found`, `unknown` (also revoked/expired), `error` (store down). */
+  keyLookups: Counter<'result'>;
   upstreamErrors: Counter<'kind'>;
 }
 
@@ -44,9 +45,9 @@ export function createMetrics(): ServerMetrics {
       labelNames: ['store'],
       registers: [registry],
     }),
-    cacheLookups: new Counter({
-      name: 'hmac_kit_key_cache_lookups_total',
-      help: 'Key lookups on the verification path by cache result (hit, miss)',
+    keyLookups: new Counter({
+      name: 'hmac_kit_key_lookups_total',
+      help: 'Key lookups on the verification path by result (found, unknown, error)',
       labelNames: ['result'],
       registers: [registry],
     }),

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import {
   djangoHmac,
   type FailureThrottle,
+  type KeyResolver,
   type NonceStore,
   type RateLimiter,
   rfc9421,
@@ -273,7 +274,18 @@ export async function openServices(config: ServerConfig, logger: Logger, metrics
     maxBodyBytes: config.maxBodyBytes,
   };
   const { keyService } = keys;
-  const resolver = keyService.resolver;
+  const resolveKey = keyService.resolver;
+  const resolver: KeyResolver = async (keyId) => {
+    try {
+      const key = await resolveKey(keyId);
+      metrics.keyLookups.inc({ result: key ? 'found' : 'unknown' });
+      return key;
+    } catch (error) {
+      metrics.keyLookups.inc({ result: 'error' });
+      metrics.storeErrors.inc({ store: 'database' });
+      throw error;
+    }
+  };
   const authenticator = createAuthenticator({
     keys: resolver,
     schemes,

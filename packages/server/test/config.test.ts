@@ -1,0 +1,138 @@
+// pg (imported by the server's store wiring) needs its CommonJS pool under vitest's conditions.
+import './support/pg-driver.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, createProxyTrust, loadConfig, parseByteSize, parseDuration } from '@hmac-kit/server';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from './support/process.js';
+
+describe('parseDuration / parseByteSize', () => {
+  it('reads the documented units', () => {
+    expect(parseDuration('90d')).toBe(90 * 86_400);
+    expect(parseDuration('12h')).toBe(43_200);
+    expect(parseDuration('30m')).toBe(1_800);
+    expect(parseDuration('45s')).toBe(45);
+    expect(parseDuration('2w')).toBe(1_209_600);
+    expect(parseDuration('17')).toBe(17);
+    expect(parseByteSize('10mb')).toBe(10 * 1024 * 1024);
+    expect(parseByteSize('512kb')).toBe(512 * 1024);
+    expect(parseByteSize('1000')).toBe(1000);
+  });
+
+  it('rejects anything else with a one-line TypeError', () => {
+    for (const bad of ['9x', '', 'd', '-1d', '1.5.2h', '10 days']) {
+      expect(() => parseDuration(bad)).toThrow(TypeError);
+    }
+    expect(() => parseDuration('9x')).toThrow('invalid duration "9x": use a number followed by s, m, h, d or w');
+    expect(() => parseByteSize('10 parsecs')).toThrow(TypeError);
+  });
+});
+
+describe('loadConfig', () => {
+  it('has working defaults', () => {
+    const config = loadConfig({ env: {} });
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      database: './.hmac-kit/hmac-kit.db',
+      schemes: ['rfc9421', 'sigv4', 'x-api'],
+      maxAgeSeconds: 300,
+      clockSkewSeconds: 5,
+      rateLimit: { limit: 600, windowSeconds: 60 },
+      maxBodyBytes: 10 * 1024 * 1024,
+      upstreamTimeoutSeconds: 30,
+      verifyPath: '/verify',
+      trustedProxies: ['127.0.0.1', '::1'],
+    });
+    expect(config.redis).toBeUndefined();
+    expect(config.upstream).toBeUndefined();
+  });
+
+  it('takes flags over HMAC_KIT_* variables over the config file', () => {
+    const file = join(tempDir(), 'hmac-kit.json');
+    writeFileSync(file, JSON.stringify({ port: 1111, host: '0.0.0.0', rateLimit: '10/1s', schemes: ['rfc9421'] }));
+    const config = loadConfig({
+      configFile: file,
+      env: { HMAC_KIT_PORT: '2222', HMAC_KIT_REDIS_URL: 'redis://cache:6379', HMAC_KIT_SCHEMES: 'rfc9421,django-hmac' },
+      flags: { port: '3333' },
+    });
+    expect(config.port).toBe(3333);
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.redis).toBe('redis://cache:6379');
+    expect(config.rateLimit).toEqual({ limit: 10, windowSeconds: 1 });
+    expect(config.schemes).toEqual(['rfc9421', 'django-hmac']);
+  });
+
+  it('normalises the public origin and reads lists, durations and sizes', () => {
+    const config = loadConfig({
+      env: {},
+      flags: {
+        publicOrigin: 'https://api.example.com/prefix/',
+        trustedProxies: '10.0.0.0/8, 192.168.1.1',
+        maxAge: '2m',
+        maxBody: '1mb',
+        upstream: 'http://127.0.0.1:3000/base',
+        upstreamTimeout: '5s',
+        requireNonce: 'false',
+      },
+    });
+    expect(config.publicOrigin).toBe('https://api.example.com/prefix');
+    expect(config.trustedProxies).toEqual(['10.0.0.0/8', '192.168.1.1']);
+    expect(config.maxAgeSeconds).toBe(120);
+    expect(config.maxBodyBytes).toBe(1024 * 1024);
+    expect(config.upstreamTimeoutSeconds).toBe(5);
+    expect(config.requireNonce).toBe(false);
+  });
+
+  it('fails with one clear line on the first bad setting', () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ port: '70000' }, /invalid port "70000"/],
+      [{ upstreamTimeout: '9x' }, /invalid upstream timeout "9x"/],
+      [{ schemes: 'rfc9421,hawk' }, /invalid schemes: choose from rfc9421, sigv4, x-api, django-hmac/],
+      [{ trustedProxies: 'not-an-ip' }, /invalid trusted proxies/],
+      [{ upstream: 'ftp://x' }, /invalid upstream/],
+      [{ redis: 'localhost:6379' }, /invalid redis URL/],
+      [{ rateLimit: 'lots' }, /invalid rate limit "lots"/],
+      [{ publicOrigin: 'api.example.com' }, /invalid public origin/],
+      [{ verifyPath: 'verify' }, /invalid verify path/],
+    ];
+    for (const [flags, message] of cases) {
+      let error: unknown;
+      try {
+        loadConfig({ env: {}, flags });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).not.toContain('\n');
+    }
+  });
+
+  it('reports unknown keys and unreadable files in the config file', () => {
+    const dir = tempDir();
+    const unknown = join(dir, 'unknown.json');
+    writeFileSync(unknown, JSON.stringify({ prot: 8080 }));
+    expect(() => loadConfig({ env: {}, configFile: unknown })).toThrow('unknown setting "prot"');
+    const broken = join(dir, 'broken.json');
+    writeFileSync(broken, '{ port: ');
+    expect(() => loadConfig({ env: {}, configFile: broken })).toThrow(/not valid JSON/);
+    expect(() => loadConfig({ env: {}, configFile: join(dir, 'missing.json') })).toThrow(
+      /cannot read config file .*ENOENT/,
+    );
+  });
+});
+
+describe('createProxyTrust', () => {
+  it('matches addresses and CIDR ranges, IPv4-mapped IPv6 included', () => {
+    const trusted = createProxyTrust(['10.0.0.0/8', '::1', '192.168.1.7']);
+    expect(trusted('10.20.30.40')).toBe(true);
+    expect(trusted('::ffff:10.1.1.1')).toBe(true);
+    expect(trusted('::1')).toBe(true);
+    expect(trusted('192.168.1.7')).toBe(true);
+    expect(trusted('192.168.1.8')).toBe(false);
+    expect(trusted('11.0.0.1')).toBe(false);
+    expect(trusted(undefined)).toBe(false);
+    expect(createProxyTrust([])('127.0.0.1')).toBe(false);
+  });
+});
