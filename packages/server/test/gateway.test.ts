@@ -134,7 +134,7 @@ describe('gateway mode (--upstream)', () => {
   it('aborts the upstream request when the streamed body does not match its digest', async () => {
     const signedBytes = new Uint8Array(randomBytes(400 * 1024));
     const sentBytes = new Uint8Array(signedBytes);
-    sentBytes[sentBytes.length - 1] ^= 0xff;
+    sentBytes[sentBytes.length - 1] = (sentBytes.at(-1) ?? 0) ^ 0xff;
     const signedHeaders = await signMessage(
       {
         method: 'POST',
