@@ -184,13 +184,10 @@ class Sha256 extends Sha2 {
 }
 
 // 64-bit words are kept as (high, low) pairs of 32-bit integers: BigInt would be
-// far slower, and JavaScript numbers cannot hold 64 bits exactly.
-function rotrHigh(high: number, low: number, n: number): number {
-  return n < 32 ? (high >>> n) | (low << (32 - n)) : (low >>> (n - 32)) | (high << (64 - n));
-}
-function rotrLow(high: number, low: number, n: number): number {
-  return n < 32 ? (low >>> n) | (high << (32 - n)) : (high >>> (n - 32)) | (low << (64 - n));
-}
+// far slower, and JavaScript numbers cannot hold 64 bits exactly. The rotations are
+// written out per shift amount (rotr n of (h, l): n < 32 -> h>>>n | l<<(32-n) for the
+// high half; n >= 32 swaps the halves first) because this loop is the hot path.
+const TWO_32 = 0x100000000;
 
 class Sha512 extends Sha2 {
   private readonly state: Int32Array;
@@ -204,18 +201,20 @@ class Sha512 extends Sha2 {
   protected compress(view: DataView, offset: number): void {
     const w = this.w;
     for (let i = 0; i < 32; i++) w[i] = view.getInt32(offset + i * 4, false);
-    for (let t = 16; t < 80; t++) {
-      const xh = w[(t - 15) * 2]!;
-      const xl = w[(t - 15) * 2 + 1]!;
-      const s0h = rotrHigh(xh, xl, 1) ^ rotrHigh(xh, xl, 8) ^ (xh >>> 7);
-      const s0l = rotrLow(xh, xl, 1) ^ rotrLow(xh, xl, 8) ^ ((xl >>> 7) | (xh << 25));
-      const yh = w[(t - 2) * 2]!;
-      const yl = w[(t - 2) * 2 + 1]!;
-      const s1h = rotrHigh(yh, yl, 19) ^ rotrHigh(yh, yl, 61) ^ (yh >>> 6);
-      const s1l = rotrLow(yh, yl, 19) ^ rotrLow(yh, yl, 61) ^ ((yl >>> 6) | (yh << 26));
-      const low = (s1l >>> 0) + (w[(t - 7) * 2 + 1]! >>> 0) + (s0l >>> 0) + (w[(t - 16) * 2 + 1]! >>> 0);
-      w[t * 2] = (s1h + w[(t - 7) * 2]! + s0h + w[(t - 16) * 2]! + Math.floor(low / 0x100000000)) | 0;
-      w[t * 2 + 1] = low | 0;
+    for (let t = 32; t < 160; t += 2) {
+      const xh = w[t - 30]!;
+      const xl = w[t - 29]!;
+      // sigma0 = rotr1 ^ rotr8 ^ shr7
+      const s0h = ((xh >>> 1) | (xl << 31)) ^ ((xh >>> 8) | (xl << 24)) ^ (xh >>> 7);
+      const s0l = ((xl >>> 1) | (xh << 31)) ^ ((xl >>> 8) | (xh << 24)) ^ ((xl >>> 7) | (xh << 25));
+      const yh = w[t - 4]!;
+      const yl = w[t - 3]!;
+      // sigma1 = rotr19 ^ rotr61 ^ shr6
+      const s1h = ((yh >>> 19) | (yl << 13)) ^ ((yl >>> 29) | (yh << 3)) ^ (yh >>> 6);
+      const s1l = ((yl >>> 19) | (yh << 13)) ^ ((yh >>> 29) | (yl << 3)) ^ ((yl >>> 6) | (yh << 26));
+      const low = (s1l >>> 0) + (w[t - 13]! >>> 0) + (s0l >>> 0) + (w[t - 31]! >>> 0);
+      w[t] = (s1h + w[t - 14]! + s0h + w[t - 32]! + ((low / TWO_32) | 0)) | 0;
+      w[t + 1] = low | 0;
     }
     const s = this.state;
     let ah = s[0]!;
@@ -234,20 +233,22 @@ class Sha512 extends Sha2 {
     let gl = s[13]!;
     let hh = s[14]!;
     let hl = s[15]!;
-    for (let t = 0; t < 80; t++) {
-      const sigma1h = rotrHigh(eh, el, 14) ^ rotrHigh(eh, el, 18) ^ rotrHigh(eh, el, 41);
-      const sigma1l = rotrLow(eh, el, 14) ^ rotrLow(eh, el, 18) ^ rotrLow(eh, el, 41);
+    for (let t = 0; t < 160; t += 2) {
+      // Sigma1(e) = rotr14 ^ rotr18 ^ rotr41
+      const sigma1h = ((eh >>> 14) | (el << 18)) ^ ((eh >>> 18) | (el << 14)) ^ ((el >>> 9) | (eh << 23));
+      const sigma1l = ((el >>> 14) | (eh << 18)) ^ ((el >>> 18) | (eh << 14)) ^ ((eh >>> 9) | (el << 23));
       const chooseH = (eh & fh) ^ (~eh & gh);
       const chooseL = (el & fl) ^ (~el & gl);
-      const t1Low = (hl >>> 0) + (sigma1l >>> 0) + (chooseL >>> 0) + (K512[t * 2 + 1]! >>> 0) + (w[t * 2 + 1]! >>> 0);
-      const t1h = (hh + sigma1h + chooseH + K512[t * 2]! + w[t * 2]! + Math.floor(t1Low / 0x100000000)) | 0;
+      const t1Low = (hl >>> 0) + (sigma1l >>> 0) + (chooseL >>> 0) + (K512[t + 1]! >>> 0) + (w[t + 1]! >>> 0);
+      const t1h = (hh + sigma1h + chooseH + K512[t]! + w[t]! + ((t1Low / TWO_32) | 0)) | 0;
       const t1l = t1Low | 0;
-      const sigma0h = rotrHigh(ah, al, 28) ^ rotrHigh(ah, al, 34) ^ rotrHigh(ah, al, 39);
-      const sigma0l = rotrLow(ah, al, 28) ^ rotrLow(ah, al, 34) ^ rotrLow(ah, al, 39);
+      // Sigma0(a) = rotr28 ^ rotr34 ^ rotr39
+      const sigma0h = ((ah >>> 28) | (al << 4)) ^ ((al >>> 2) | (ah << 30)) ^ ((al >>> 7) | (ah << 25));
+      const sigma0l = ((al >>> 28) | (ah << 4)) ^ ((ah >>> 2) | (al << 30)) ^ ((ah >>> 7) | (al << 25));
       const majorityH = (ah & bh) ^ (ah & ch) ^ (bh & ch);
       const majorityL = (al & bl) ^ (al & cl) ^ (bl & cl);
       const t2Low = (sigma0l >>> 0) + (majorityL >>> 0);
-      const t2h = (sigma0h + majorityH + Math.floor(t2Low / 0x100000000)) | 0;
+      const t2h = (sigma0h + majorityH + ((t2Low / TWO_32) | 0)) | 0;
       const t2l = t2Low | 0;
       hh = gh;
       hl = gl;
@@ -256,7 +257,7 @@ class Sha512 extends Sha2 {
       fh = eh;
       fl = el;
       const eLow = (dl >>> 0) + (t1l >>> 0);
-      eh = (dh + t1h + Math.floor(eLow / 0x100000000)) | 0;
+      eh = (dh + t1h + ((eLow / TWO_32) | 0)) | 0;
       el = eLow | 0;
       dh = ch;
       dl = cl;
@@ -265,20 +266,28 @@ class Sha512 extends Sha2 {
       bh = ah;
       bl = al;
       const aLow = (t1l >>> 0) + (t2l >>> 0);
-      ah = (t1h + t2h + Math.floor(aLow / 0x100000000)) | 0;
+      ah = (t1h + t2h + ((aLow / TWO_32) | 0)) | 0;
       al = aLow | 0;
     }
-    const words = [ah, al, bh, bl, ch, cl, dh, dl, eh, el, fh, fl, gh, gl, hh, hl];
-    for (let i = 0; i < 16; i += 2) {
-      const low = (s[i + 1]! >>> 0) + (words[i + 1]! >>> 0);
-      s[i] = (s[i]! + words[i]! + Math.floor(low / 0x100000000)) | 0;
-      s[i + 1] = low | 0;
-    }
+    add64(s, 0, ah, al);
+    add64(s, 2, bh, bl);
+    add64(s, 4, ch, cl);
+    add64(s, 6, dh, dl);
+    add64(s, 8, eh, el);
+    add64(s, 10, fh, fl);
+    add64(s, 12, gh, gl);
+    add64(s, 14, hh, hl);
   }
 
   protected writeState(out: DataView): void {
     for (let i = 0; i < 16; i++) out.setInt32(i * 4, this.state[i]!, false);
   }
+}
+
+function add64(state: Int32Array, index: number, high: number, low: number): void {
+  const sum = (state[index + 1]! >>> 0) + (low >>> 0);
+  state[index] = (state[index]! + high + ((sum / TWO_32) | 0)) | 0;
+  state[index + 1] = sum | 0;
 }
 
 function assertAlgorithm(algorithm: unknown): asserts algorithm is HashAlgorithm {
