@@ -1,0 +1,233 @@
+// Benchmark 2: body digests. Throughput of 1 MiB and 64 MiB bodies through the streaming
+// verifier against raw node:crypto SHA-256, and each run's peak RSS (every measurement is
+// its own child process, so RSS is not shared between sizes or variants).
+//
+//   npx tsc -b && node bench/body.js [--quick]
+//
+// Bodies arrive as 64 KiB chunks (what Node's HTTP parser hands over at most). The signature
+// check itself runs once per body and is included in the verifier's time.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { formatInteger, formatRatio, median, quick, runNode, table, verdict } from './support.js';
+
+const CHUNK = 64 * 1024;
+const MiB = 1024 * 1024;
+
+const VARIANTS = {
+  'raw SHA-256 (node:crypto)': 'raw',
+  'verifyingStream, node:crypto (gateway path)': 'stream-node',
+  'verifyMessage, async iterable, node:crypto (middleware path)': 'message-node',
+  'verifyingStream, WebCrypto provider (pure-TS SHA-256)': 'stream-web',
+  'prototype: async-generator verifier, node:crypto (proposed)': 'iterable-node',
+};
+
+/**
+ * The proposed replacement for web-stream piping on Node (see docs/performance.md, Changes):
+ * the same checks as `verifyingStream` (size limit, digest at the end) over any async
+ * iterable of chunks, without a TransformStream's per-chunk promise hops.
+ */
+async function* verifyingIterable(check, source, maxBodyBytes = Number.POSITIVE_INFINITY) {
+  let received = 0;
+  for await (const chunk of source) {
+    received += chunk.length;
+    if (received > maxBodyBytes) throw new Error('body exceeds the size limit');
+    check?.update(chunk);
+    yield chunk;
+  }
+  await check?.finish();
+}
+
+/** Peak resident set of this process. VmHWM is reset at exec; getrusage's maxRSS is not (it keeps the parent's). */
+function peakRssMiB() {
+  try {
+    const status = readFileSync('/proc/self/status', 'utf8');
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+    if (match) return Number(match[1]) / 1024;
+  } catch {}
+  return process.resourceUsage().maxRSS / 1024;
+}
+
+async function readStdin() {
+  let text = '';
+  for await (const part of process.stdin) text += part;
+  return JSON.parse(text);
+}
+
+async function child(variant, sizeMiB, totalMiB) {
+  const { createHash } = await import('node:crypto');
+  const { checkSignature, verifyingStream, verifyMessage, webCryptoProvider } = await import('@hmac-kit/core');
+  const { nodeCryptoProvider } = await import('@hmac-kit/node-crypto');
+  // The parent signed the body (the signer needs it whole); the child only ever holds one chunk.
+  const input = await readStdin();
+  const chunk = new Uint8Array(Buffer.from(input.chunk, 'base64'));
+  const chunksPerBody = (sizeMiB * MiB) / CHUNK;
+  const bodies = Math.max(1, Math.round(totalMiB / sizeMiB));
+  const key = { keyId: input.keyId, secret: new Uint8Array(Buffer.from(input.secret, 'base64')), algorithm: 'sha256' };
+  const crypto = variant === 'stream-web' ? webCryptoProvider : nodeCryptoProvider;
+  const message = { method: 'PUT', url: input.url, headers: input.headers };
+  const options = { keys: () => key, crypto };
+  const rssBefore = process.memoryUsage().rss;
+
+  const source = () => {
+    let sent = 0;
+    return new ReadableStream({
+      pull(controller) {
+        if (sent === chunksPerBody) controller.close();
+        else {
+          sent++;
+          controller.enqueue(chunk);
+        }
+      },
+    });
+  };
+  async function* iterable() {
+    for (let index = 0; index < chunksPerBody; index++) yield chunk;
+  }
+
+  const runs = {
+    raw: async () => {
+      const hash = createHash('sha256');
+      for (let index = 0; index < chunksPerBody; index++) hash.update(chunk);
+      hash.digest();
+    },
+    'stream-node': async () => {
+      const check = await checkSignature(message, { ...options, hasBody: true });
+      const reader = source().pipeThrough(verifyingStream(check.body)).getReader();
+      for (;;) if ((await reader.read()).done) break;
+    },
+    'stream-web': async () => {
+      const check = await checkSignature(message, { ...options, hasBody: true });
+      const reader = source().pipeThrough(verifyingStream(check.body)).getReader();
+      for (;;) if ((await reader.read()).done) break;
+    },
+    'iterable-node': async () => {
+      const check = await checkSignature(message, { ...options, hasBody: true });
+      for await (const _ of verifyingIterable(check.body, iterable())) {
+      }
+    },
+    'message-node': async () => {
+      await verifyMessage(message, iterable(), options);
+    },
+  };
+  const run = runs[variant];
+  await run(); // warm-up (and proof that the body verifies)
+  const start = process.cpuUsage();
+  for (let index = 0; index < bodies; index++) await run();
+  const used = process.cpuUsage(start);
+  const seconds = (used.user + used.system) / 1e6;
+  process.stdout.write(
+    JSON.stringify({
+      mibPerSecond: (bodies * sizeMiB) / seconds,
+      peakRssMiB: peakRssMiB(),
+      rssBeforeMiB: rssBefore / MiB,
+    }),
+  );
+}
+
+/** Signs a PUT of `sizeMiB` MiB made of `chunk` repeated; returns what a child needs to verify it. */
+async function signedInput(chunk, sizeMiB) {
+  const { randomBytes } = await import('node:crypto');
+  const { signMessage } = await import('@hmac-kit/core');
+  const { nodeCryptoProvider } = await import('@hmac-kit/node-crypto');
+  const secret = randomBytes(32);
+  const key = { keyId: 'hk_bodybench', secret: new Uint8Array(secret), algorithm: 'sha256' };
+  const body = new Uint8Array(sizeMiB * MiB);
+  for (let offset = 0; offset < body.length; offset += CHUNK) body.set(chunk, offset);
+  const url = 'https://api.example.com/v1/upload?part=1';
+  const headers = { 'content-type': 'application/octet-stream' };
+  const signed = await signMessage({ method: 'PUT', url, headers, body }, key, { crypto: nodeCryptoProvider });
+  for (const [name, value] of Object.entries(signed.headers)) headers[name.toLowerCase()] = value;
+  return JSON.stringify({
+    chunk: Buffer.from(chunk).toString('base64'),
+    secret: secret.toString('base64'),
+    keyId: key.keyId,
+    url,
+    headers,
+  });
+}
+
+export async function main() {
+  const sizes = [1, 64];
+  const rounds = quick ? 1 : 3;
+  const totalMiB = quick ? 64 : 256;
+  const self = fileURLToPath(import.meta.url);
+  const { randomBytes } = await import('node:crypto');
+  const chunk = new Uint8Array(randomBytes(CHUNK));
+  const inputs = new Map();
+  for (const size of sizes) inputs.set(size, await signedInput(chunk, size));
+  const samples = new Map();
+  for (let round = 0; round < rounds; round++) {
+    const entries = Object.entries(VARIANTS);
+    for (let index = 0; index < entries.length; index++) {
+      const [name, variant] = entries[(index + round) % entries.length];
+      for (const size of sizes) {
+        // The pure-TS hash is ~10x slower: a smaller total keeps the run short.
+        const total = variant === 'stream-web' ? Math.max(size, totalMiB / 8) : totalMiB;
+        const result = JSON.parse(
+          await runNode([self, '--child', variant, String(size), String(total)], { input: inputs.get(size) }),
+        );
+        const key = `${name}|${size}`;
+        if (!samples.has(key)) samples.set(key, []);
+        samples.get(key).push(result);
+      }
+    }
+  }
+  const summary = (name, size) => {
+    const list = samples.get(`${name}|${size}`);
+    return {
+      mibPerSecond: median(list.map((r) => r.mibPerSecond)),
+      peakRssMiB: Math.max(...list.map((r) => r.peakRssMiB)),
+      rssBeforeMiB: median(list.map((r) => r.rssBeforeMiB)),
+    };
+  };
+  console.log(
+    `\n## 2. Body digests: streaming verifier vs raw SHA-256 (64 KiB chunks, ${totalMiB} MiB hashed per process, ` +
+      `median of ${rounds} rounds, MiB per CPU-second; peak RSS = max over rounds, each run in its own process)\n`,
+  );
+  const rows = [];
+  for (const name of Object.keys(VARIANTS)) {
+    for (const size of sizes) {
+      const s = summary(name, size);
+      const raw = summary('raw SHA-256 (node:crypto)', size);
+      rows.push([
+        name,
+        `${size} MiB`,
+        formatInteger(s.mibPerSecond),
+        formatRatio(s.mibPerSecond / raw.mibPerSecond),
+        s.peakRssMiB.toFixed(1),
+        (s.peakRssMiB - s.rssBeforeMiB).toFixed(1),
+      ]);
+    }
+  }
+  console.log(table(['path', 'body', 'MiB/s', 'vs raw', 'peak RSS MiB', 'RSS growth MiB'], rows));
+  console.log('');
+  const passes = [];
+  for (const size of sizes) {
+    const raw = summary('raw SHA-256 (node:crypto)', size).mibPerSecond;
+    passes.push(
+      verdict(
+        `verifyingStream (node:crypto) throughput vs raw SHA-256, ${size} MiB`,
+        summary('verifyingStream, node:crypto (gateway path)', size).mibPerSecond / raw,
+        0.9,
+      ),
+    );
+  }
+  for (const name of Object.keys(VARIANTS)) {
+    const small = summary(name, 1).peakRssMiB;
+    const large = summary(name, 64).peakRssMiB;
+    // "Flat": growing the body 64x may not grow peak RSS by more than a few chunks' worth.
+    const flat = large - small <= 8;
+    passes.push(flat);
+    console.log(
+      `${flat ? 'PASS' : 'FAIL'}  peak RSS flat, ${name}: ${small.toFixed(1)} MiB at 1 MiB, ${large.toFixed(1)} MiB at 64 MiB ` +
+        `(target: +8 MiB at most)`,
+    );
+  }
+  return passes;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [flag, variant, size, total] = process.argv.slice(2);
+  if (flag === '--child') await child(variant, Number(size), Number(total));
+  else await main();
+}

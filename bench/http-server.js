@@ -1,0 +1,192 @@
+// One server of benchmark 3, in its own process: `node bench/http-server.js <kind>` with a JSON
+// configuration on stdin; prints one JSON line `{ url, keyId?, secret? }` once listening.
+//
+// kinds: upstream, serve-gateway, serve-verify, gateway-harness (env GATEKEEPER=verify|pass),
+// express (env HMAC=1|0), fastify (env HMAC=1|0), fastify-hello.
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+
+const kind = process.argv[2];
+let config = {};
+{
+  let text = '';
+  for await (const part of process.stdin) text += part;
+  if (text.trim()) config = JSON.parse(text);
+}
+const withHmac = process.env.HMAC === '1';
+
+function masterKeys() {
+  return `bench1:${randomBytes(32).toString('base64')}`;
+}
+
+/** A key resolver over one in-memory key, shaped like a store's (asynchronous). */
+async function memoryKeys() {
+  const { parseSecret } = await import('@hmac-kit/core');
+  const secret = parseSecret(config.secret);
+  const key = { keyId: config.keyId, secret, algorithm: 'sha256', principal: 'bench', scopes: [] };
+  return async (keyId) => (keyId === key.keyId ? key : undefined);
+}
+
+function listening(server, extra = {}) {
+  const address = server.address();
+  process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${address.port}`, ...extra })}\n`);
+}
+
+async function startServe(upstream) {
+  const { loadConfig, startServer } = await import('@hmac-kit/server');
+  const serverConfig = loadConfig({
+    flags: {
+      port: 0,
+      host: '127.0.0.1',
+      database: ':memory:',
+      masterKeys: masterKeys(),
+      logLevel: 'silent',
+      rateLimit: '1000000000/1s',
+      ...(upstream ? { upstream } : {}),
+    },
+    env: {},
+  });
+  const running = await startServer(serverConfig);
+  const service = running.services.keyService;
+  await service.createPrincipal({ name: 'bench', kind: 'service' });
+  const issued = await service.createKey({ principal: 'bench' });
+  const port = new URL(running.url).port;
+  process.stdout.write(
+    `${JSON.stringify({ url: `http://127.0.0.1:${port}`, keyId: issued.key.keyId, secret: issued.secret })}\n`,
+  );
+}
+
+/**
+ * The server's own gateway route (packages/server/dist/gateway.js) on a bare node:http server,
+ * with either the real gatekeeper (signature, nonce, rate limit, throttle on memory stores) or
+ * one that admits every request unverified: the "same proxy without verification".
+ */
+async function startGatewayHarness() {
+  const { loadConfig, createMetrics, createLogger } = await import('@hmac-kit/server');
+  // HMAC_KIT_BENCH_SERVER_DIST: a scratch copy of packages/server/dist, to measure a proposed change.
+  const serverDist = process.env.HMAC_KIT_BENCH_SERVER_DIST
+    ? new URL(`file://${process.env.HMAC_KIT_BENCH_SERVER_DIST.replace(/\/?$/, '/')}`)
+    : new URL('../packages/server/dist/', import.meta.url);
+  const { createGateway } = await import(new URL('gateway.js', serverDist).href);
+  const { createGatekeeper } = await import(new URL('gatekeeper.js', serverDist).href);
+  const core = await import('@hmac-kit/core');
+  const { memoryNonceStore, memoryRateLimiter, memoryFailureThrottle } = await import('@hmac-kit/limits');
+  const { nodeCryptoProvider } = await import('@hmac-kit/node-crypto');
+  const serverConfig = loadConfig({
+    flags: { port: 0, database: ':memory:', logLevel: 'silent', upstream: config.upstream, rateLimit: '1000000000/1s' },
+    env: {},
+  });
+  const keys = await memoryKeys();
+  const verify = process.env.GATEKEEPER === 'verify';
+  const gatekeeper = verify
+    ? createGatekeeper({
+        keys,
+        // The schemes `hmac-kit serve` enables by default, in its order.
+        schemes: [core.rfc9421(), core.sigv4(), core.xApi()],
+        policy: {
+          maxAgeSeconds: serverConfig.maxAgeSeconds,
+          clockSkewSeconds: serverConfig.clockSkewSeconds,
+          requireNonce: serverConfig.requireNonce,
+          maxBodyBytes: serverConfig.maxBodyBytes,
+        },
+        nonceStore: memoryNonceStore(),
+        rateLimiter: memoryRateLimiter(),
+        defaultRateLimit: serverConfig.rateLimit,
+        failureThrottle: memoryFailureThrottle(),
+        crypto: nodeCryptoProvider,
+      })
+    : {
+        async admit() {
+          return {
+            // Same identity shape as a verified request, so the proxy drops and adds the same headers.
+            identity: {
+              keyId: config.keyId,
+              principal: 'bench',
+              scopes: [],
+              scheme: 'rfc9421',
+              coveredComponents: ['@method', '@authority', '@path', '@query', 'content-digest'],
+            },
+            check: { result: { keyId: config.keyId }, body: null },
+            headers: {},
+          };
+        },
+        async bodyFailed() {},
+      };
+  const gateway = createGateway({
+    config: serverConfig,
+    gatekeeper,
+    metrics: createMetrics(),
+    isTrustedProxy: () => false,
+    onFailure: () => {},
+  });
+  const log = createLogger('silent');
+  const server = createServer((request, response) => {
+    const context = { id: '0', started: process.hrtime.bigint(), log };
+    gateway.handler(request, response, context).catch(() => response.destroy());
+  });
+  server.listen(0, '127.0.0.1', () => listening(server));
+}
+
+async function startExpress() {
+  const { default: express } = await import('express');
+  const app = express();
+  if (withHmac) {
+    const { captureRawBody, hmacAuth } = await import('@hmac-kit/express');
+    app.use(express.json({ verify: captureRawBody }));
+    app.use(hmacAuth({ keys: await memoryKeys() }));
+  } else {
+    app.use(express.json());
+  }
+  app.post('/v1/orders', (req, res) => {
+    res.json({ ok: true, items: req.body.items.length });
+  });
+  const server = app.listen(0, '127.0.0.1', () => listening(server));
+}
+
+async function startFastify() {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify();
+  if (withHmac) {
+    const { hmacAuth } = await import('@hmac-kit/fastify');
+    await app.register(hmacAuth({ keys: await memoryKeys() }));
+  }
+  app.post('/v1/orders', async (request) => ({ ok: true, items: request.body.items.length }));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  listening(app.server);
+}
+
+async function startFastifyHello() {
+  const { default: Fastify } = await import('fastify');
+  const app = Fastify();
+  // Same path as forward-auth so the identical request can be sent to both.
+  app.get('/verify', async () => ({ hello: 'world' }));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  listening(app.server);
+}
+
+function startUpstream() {
+  const answer = Buffer.from('{"ok":true}');
+  const server = createServer((request, response) => {
+    request.on('data', () => {});
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': answer.length });
+      response.end(answer);
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  server.listen(0, '127.0.0.1', () => listening(server));
+}
+
+const starters = {
+  upstream: startUpstream,
+  'serve-gateway': () => startServe(config.upstream),
+  'serve-verify': () => startServe(undefined),
+  'gateway-harness': startGatewayHarness,
+  express: startExpress,
+  fastify: startFastify,
+  'fastify-hello': startFastifyHello,
+};
+if (!starters[kind]) throw new TypeError(`unknown server kind ${kind}`);
+await starters[kind]();
+// A normal exit on SIGTERM lets `--cpu-prof` write its profile.
+process.on('SIGTERM', () => process.exit(0));

@@ -1,0 +1,129 @@
+// Shared helpers for the benchmarks: the typical request, interleaved measurement, tables.
+import { spawn } from 'node:child_process';
+
+/** Whether `--quick` was passed (or HMAC_KIT_BENCH_QUICK=1): fewer and shorter rounds, for smoke runs. */
+export const quick = process.argv.includes('--quick') || process.env.HMAC_KIT_BENCH_QUICK === '1';
+
+/** The typical request of the issue: POST with a query string and a 1 KiB JSON body. */
+export const typical = (() => {
+  const item = (index) => ({ sku: `SKU-${String(index).padStart(5, '0')}`, quantity: (index % 7) + 1, price: 1999 });
+  const order = { customer: 'c_8f14e45fceea167a', currency: 'EUR', note: '', items: [] };
+  for (let index = 0; JSON.stringify(order).length < 1024 - 60; index++) order.items.push(item(index));
+  order.note = 'x'.repeat(1024 - JSON.stringify(order).length);
+  const text = JSON.stringify(order);
+  if (Buffer.byteLength(text) !== 1024) throw new Error(`typical body is ${Buffer.byteLength(text)} bytes`);
+  return {
+    method: 'POST',
+    origin: 'https://api.example.com',
+    host: 'api.example.com',
+    path: '/v1/orders',
+    query: 'customer=c_8f14e45fceea167a&expand=items&limit=20',
+    url: 'https://api.example.com/v1/orders?customer=c_8f14e45fceea167a&expand=items&limit=20',
+    contentType: 'application/json',
+    bodyText: text,
+    body: new Uint8Array(Buffer.from(text)),
+  };
+})();
+
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/**
+ * Runs `operation` repeatedly for about `durationMs` of this process's CPU time, awaiting it
+ * only when it returns a promise (synchronous baselines are not charged for a microtask).
+ * Returns operations per CPU-second: user + system time of every thread of this process
+ * (GC helpers and the libuv pool included), so other tenants of a shared machine do not
+ * stretch the figure the way they stretch wall-clock time.
+ */
+export async function opsPerSecond(operation, durationMs) {
+  let count = 0;
+  const start = process.cpuUsage();
+  const budget = durationMs * 1000;
+  let used = 0;
+  while (used < budget) {
+    for (let index = 0; index < 32; index++) {
+      const result = operation();
+      if (result !== undefined && typeof result.then === 'function') await result;
+    }
+    count += 32;
+    const now = process.cpuUsage(start);
+    used = now.user + now.system;
+  }
+  return (count / used) * 1e6;
+}
+
+/**
+ * Measures every case in `cases` ({ name, run, setup? }) for `rounds` rounds of `roundMs`
+ * each, rotating the order every round so that drift (thermal, other tenants) hits all cases
+ * alike. `setup` runs before each round (e.g. to re-sign so timestamps stay fresh) and
+ * returns the operation. Returns Map(name -> median ops/s).
+ */
+export async function interleaved(cases, { rounds, roundMs, warmupMs = 200 }) {
+  const samples = new Map(cases.map((c) => [c.name, []]));
+  const operations = new Map();
+  for (const c of cases) {
+    const operation = await c.setup();
+    // One warm-up pass lets the JIT settle before anything is counted.
+    await opsPerSecond(operation, warmupMs);
+    operations.set(c.name, operation);
+  }
+  for (let round = 0; round < rounds; round++) {
+    const order = cases.map((_, index) => cases[(index + round) % cases.length]);
+    for (const c of order) {
+      if (round > 0 && c.refresh) operations.set(c.name, await c.setup());
+      samples.get(c.name).push(await opsPerSecond(operations.get(c.name), roundMs));
+    }
+  }
+  return new Map([...samples].map(([name, values]) => [name, median(values)]));
+}
+
+/** Formats rows (arrays of cells) as an aligned text table; numbers right-aligned. */
+export function table(header, rows) {
+  const all = [header, ...rows].map((row) => row.map((cell) => String(cell)));
+  const widths = header.map((_, column) => Math.max(...all.map((row) => row[column].length)));
+  const numeric = header.map((_, column) =>
+    rows.every((row) => typeof row[column] === 'number' || /^[\d.,x×-]+/.test(String(row[column]))),
+  );
+  const line = (row) =>
+    row
+      .map((cell, column) =>
+        numeric[column] && column > 0 ? cell.padStart(widths[column]) : cell.padEnd(widths[column]),
+      )
+      .join('  ');
+  return [line(all[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...all.slice(1).map(line)].join('\n');
+}
+
+export const formatInteger = (value) => Math.round(value).toLocaleString('en');
+export const formatRatio = (value) => `${value.toFixed(2)}x`;
+
+/** One PASS/FAIL line per target. Returns whether it passed. */
+export function verdict(label, value, threshold, comparison = '>=') {
+  const passed = comparison === '>=' ? value >= threshold : value > threshold;
+  console.log(`${passed ? 'PASS' : 'FAIL'}  ${label}: ${value.toFixed(2)}x (target ${comparison} ${threshold}x)`);
+  return passed;
+}
+
+/** Runs a node child process; resolves with its stdout (stderr passes through). Rejects on non-zero exit. */
+export function runNode(args, { env, input } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`node ${args.join(' ')} exited with ${code ?? signal}`));
+    });
+    if (input !== undefined) child.stdin.end(input);
+    else child.stdin.end();
+  });
+}
