@@ -88,34 +88,3 @@ export const webCryptoProvider: CryptoProvider = Object.freeze({
   randomBytes,
   timingSafeEqual: constantTimeEqual,
 });
-
-/**
- * HMAC through any provider, awaiting providers that answer synchronously or not.
- *
- * @example
- * ```ts
- * const tag = await hmac(options.crypto ?? webCryptoProvider, 'sha256', key, data);
- * ```
- */
-export async function hmac(
-  provider: CryptoProvider,
-  algorithm: HashAlgorithm,
-  key: Uint8Array,
-  data: Uint8Array,
-): Promise<Uint8Array> {
-  return await provider.hmac(algorithm, key, data);
-}
-
-/**
- * One-shot digest through a provider's incremental hash.
- *
- * @example
- * ```ts
- * const digest = digestBytes(webCryptoProvider, 'sha256', body);
- * ```
- */
-export function digestBytes(provider: CryptoProvider, algorithm: HashAlgorithm, data: Uint8Array): Uint8Array {
-  const hash = provider.createHash(algorithm);
-  hash.update(data);
-  return hash.digest();
-}
