@@ -1,6 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { webCryptoProvider } from '../src/crypto.js';
 import { toHex, utf8 } from '../src/encoding.js';
 import { createSha2, createSha2Hmac, sha2 } from '../src/sha2.js';
@@ -128,6 +128,23 @@ describe('HMAC', () => {
     key.fill(2);
     expect(toHex(await webCryptoProvider.hmac('sha256', key, data))).toBe(
       createHmac('sha256', key).update(data).digest('hex'),
+    );
+  });
+
+  it('webCryptoProvider.hmac falls back to the pure-TS HMAC without crypto.subtle, and for empty keys', async () => {
+    const key = new Uint8Array(32).fill(5);
+    const data = utf8('insecure context');
+    const expected = createHmac('sha384', key).update(data).digest('hex');
+    // Browser pages on plain http have crypto.getRandomValues but no crypto.subtle.
+    vi.stubGlobal('crypto', { getRandomValues: globalThis.crypto.getRandomValues.bind(globalThis.crypto) });
+    try {
+      expect(globalThis.crypto.subtle).toBeUndefined();
+      expect(toHex(await webCryptoProvider.hmac('sha384', key, data))).toBe(expected);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(toHex(await webCryptoProvider.hmac('sha256', new Uint8Array(0), data))).toBe(
+      createHmac('sha256', new Uint8Array(0)).update(data).digest('hex'),
     );
   });
 
