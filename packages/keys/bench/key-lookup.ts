@@ -80,7 +80,12 @@ async function bench(backend: string, store: KeyStore): Promise<Row> {
   await warmService.close();
 
   // Cold: no cache, every lookup reads the row and decrypts the secret.
-  const coldService = await createKeyService({ store, masterKeys, cache: { maxEntries: 0, maxNegativeEntries: 0 } });
+  const coldService = await createKeyService({
+    store,
+    masterKeys,
+    cache: { maxEntries: 0, maxNegativeEntries: 0 },
+    lastUsedIntervalMs: Number(process.env.LU ?? 60_000),
+  });
   const cold = await measure(async (i) => {
     if (!(await coldService.resolver(pick(i)))) throw new Error('missing key');
   });

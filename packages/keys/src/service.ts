@@ -206,9 +206,11 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
   };
 
   let polling: Promise<void> | undefined;
+  let lastPollStarted = monotonic();
   let lastChangePrune = monotonic();
   const poll = (): Promise<void> => {
     polling ??= (async () => {
+      lastPollStarted = monotonic();
       try {
         for (;;) {
           const changes = await store.changesSince(cursor, CHANGE_BATCH);
@@ -308,7 +310,11 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     if (closed) throw new TypeError('key service is closed');
     if (typeof keyId !== 'string' || !isKeyId(keyId)) return undefined;
     const now = clock();
-    const fresh = monotonic() - lastSync <= maxStalenessMs;
+    const tick = monotonic();
+    // Timers can starve when every lookup completes in microtasks (a warm cache in a tight
+    // loop, or SQLite's synchronous driver): lookups then drive the change feed themselves.
+    if (polling === undefined && tick - lastPollStarted >= pollIntervalMs) void poll();
+    const fresh = tick - lastSync <= maxStalenessMs;
     if (fresh) {
       const cached = positive.get(keyId);
       if (cached) {

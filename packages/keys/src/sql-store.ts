@@ -623,9 +623,25 @@ export function sqliteKeyStore(options: SqliteKeyStoreOptions): KeyStore {
   const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
   if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0)
     throw new TypeError('sqliteKeyStore: busyTimeoutMs must be a non-negative integer');
+  // Kysely prepares every statement afresh; on the cold lookup path preparing costs more than
+  // running the query, so prepared statements are reused per SQL text (bounded: IN lists vary).
+  // Safe because Kysely's SQLite driver runs one statement at a time and never streams ours.
+  const statements = new Map<string, ReturnType<SqliteDatabase['prepare']>>();
+  const cachingDatabase: SqliteDatabase = {
+    close: () => database.close(),
+    prepare(text) {
+      let statement = statements.get(text);
+      if (statement === undefined) {
+        statement = database.prepare(text);
+        if (statements.size >= 200) statements.delete(statements.keys().next().value as string);
+        statements.set(text, statement);
+      }
+      return statement;
+    },
+  };
   const db: Db = new Kysely<Schema>({
     dialect: new SqliteDialect({
-      database,
+      database: cachingDatabase,
       async onCreateConnection(connection) {
         await connection.executeQuery(CompiledQuery.raw('pragma journal_mode = wal'));
         await connection.executeQuery(CompiledQuery.raw(`pragma busy_timeout = ${busyTimeoutMs}`));

@@ -1,0 +1,149 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import {
+  createKeyService,
+  createMasterKeyRing,
+  generateKeyId,
+  type InvalidationBus,
+  type KeyStore,
+  memoryKeyStore,
+  sqliteKeyStore,
+} from '@hmac-kit/keys';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+function counting(store: KeyStore): KeyStore & { reads: number } {
+  const wrapped = {
+    ...store,
+    reads: 0,
+    resolveKey(keyId: string) {
+      wrapped.reads++;
+      return store.resolveKey(keyId);
+    },
+  };
+  return wrapped;
+}
+
+function sqliteStore(): KeyStore {
+  const dir = mkdtempSync(join(tmpdir(), 'hmac-kit-cache-'));
+  const database = new Database(join(dir, 'keys.db'));
+  cleanups.push(() => {
+    database.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return sqliteKeyStore({ database });
+}
+
+const masterKeys = createMasterKeyRing([{ id: 'mk', key: randomBytes(32) }]);
+
+describe.each([
+  ['memory', () => memoryKeyStore()],
+  ['sqlite', sqliteStore],
+])('key service cache on %s', (_name, makeStore) => {
+  it('serves a warm key from the cache even when lookups never yield to timers', async () => {
+    const store = counting(makeStore());
+    const service = await createKeyService({ store, masterKeys, pollIntervalMs: 20, maxStalenessMs: 100 });
+    await service.createPrincipal({ name: 'svc', kind: 'service' });
+    const { key } = await service.createKey({ principal: 'svc' });
+    // Let the change feed deliver this key's own creation (which drops it once), then warm it.
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await service.resolver(key.keyId);
+    const readsBefore = store.reads;
+    // Several staleness windows of back-to-back lookups (only microtasks in between).
+    const until = performance.now() + 400;
+    let lookups = 0;
+    while (performance.now() < until) {
+      expect(await service.resolver(key.keyId)).toBeDefined();
+      lookups++;
+    }
+    expect(lookups).toBeGreaterThan(100);
+    expect(store.reads - readsBefore).toBe(0);
+    await service.close();
+  });
+
+  it('caches unknown key ids briefly and within bounds', async () => {
+    const store = counting(makeStore());
+    const service = await createKeyService({
+      store,
+      masterKeys,
+      cache: { maxNegativeEntries: 2, negativeTtlMs: 60_000 },
+    });
+    const [a, b, c] = [generateKeyId(), generateKeyId(), generateKeyId()];
+    for (const id of [a, a, a]) expect(await service.resolver(id)).toBeUndefined();
+    expect(store.reads).toBe(1);
+    await service.resolver(b);
+    await service.resolver(c); // evicts a (bounded)
+    await service.resolver(a);
+    expect(store.reads).toBe(4);
+    // Malformed ids never reach the store.
+    expect(await service.resolver('x'.repeat(5000))).toBeUndefined();
+    expect(store.reads).toBe(4);
+    // A key created after a negative lookup is found at once (creation invalidates).
+    await service.createPrincipal({ name: 'svc', kind: 'service' });
+    const { key } = await service.createKey({ principal: 'svc' });
+    expect(await service.resolver(key.keyId)).toBeDefined();
+    await service.close();
+  });
+
+  it('bounds the positive cache (LRU) and expires entries after ttlMs', async () => {
+    const store = counting(makeStore());
+    const service = await createKeyService({ store, masterKeys, cache: { maxEntries: 2, ttlMs: 150 } });
+    await service.createPrincipal({ name: 'svc', kind: 'service' });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await service.createKey({ principal: 'svc' })).key.keyId);
+    for (const id of ids) await service.resolver(id);
+    expect(store.reads).toBe(3);
+    await service.resolver(ids[2]!);
+    await service.resolver(ids[1]!);
+    expect(store.reads).toBe(3);
+    await service.resolver(ids[0]!); // was evicted
+    expect(store.reads).toBe(4);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await service.resolver(ids[0]!);
+    expect(store.reads).toBe(5);
+    await service.close();
+  });
+
+  it('publishes to and listens on a pluggable invalidation bus', async () => {
+    const listeners = new Set<(keyId: string) => void>();
+    const published: string[] = [];
+    const bus: InvalidationBus = {
+      publish(keyId) {
+        published.push(keyId);
+        for (const listener of listeners) listener(keyId);
+      },
+      subscribe(listener) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+    };
+    const shared = makeStore();
+    const here = await createKeyService({ store: shared, masterKeys, invalidationBus: bus });
+    // The other instance polls the feed only once a minute: only the bus can tell it in time.
+    const otherStore = counting(shared);
+    const there = await createKeyService({
+      store: otherStore,
+      masterKeys,
+      invalidationBus: bus,
+      pollIntervalMs: 60_000,
+      maxStalenessMs: 120_000,
+    });
+    await here.createPrincipal({ name: 'svc', kind: 'service' });
+    const { key } = await here.createKey({ principal: 'svc' });
+    expect(await there.resolver(key.keyId)).toBeDefined();
+    await here.revokeKey(key.keyId);
+    expect(published).toContain(key.keyId);
+    expect(await there.resolver(key.keyId)).toBeUndefined();
+    await here.close();
+    await there.close();
+    expect(listeners.size).toBe(0);
+  });
+});
