@@ -4,8 +4,8 @@
  * usual JSON parser and three routes, reached the way that framework is normally served.
  */
 
-import type { NonceStore, SigningKey, VerificationKey } from '@hmac-kit/core';
-import { StoreUnavailable, signMessage } from '@hmac-kit/core';
+import type { NonceStore, SigningKey, SignOptions, VerificationKey } from '@hmac-kit/core';
+import { rfc9421, StoreUnavailable, signMessage, sigv4 } from '@hmac-kit/core';
 import { memoryFailureThrottle, memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -81,10 +81,12 @@ export async function signed(
   request: SentRequest,
   key: SigningKey,
   signBody: string | undefined = request.body,
+  options?: SignOptions,
 ): Promise<SentRequest> {
   const { headers } = await signMessage(
     { method: request.method, url: `${origin}${request.path}`, headers: request.headers, body: signBody ?? null },
     key,
+    options,
   );
   return { ...request, headers: { ...request.headers, ...headers } };
 }
@@ -258,6 +260,26 @@ export function describeAdapter(name: string, start: StartHarness): void {
       const response = await harness.send(await signed(harness.origin, big, signingKey(keyRing.orders)));
       expect(response.status).toBe(413);
       expect(response.body.code).toBe('body_too_large');
+    });
+
+    it('accepts other enabled schemes: SigV4, with a signed and with an unsigned payload', async () => {
+      const scheme = sigv4({ allowUnsignedPayload: true });
+      const { harness, log } = await app({ schemes: [rfc9421(), scheme] });
+      const key = signingKey(keyRing.orders);
+      const signedPayload = await harness.send(await signed(harness.origin, order(4), key, undefined, { scheme }));
+      expect(signedPayload.status).toBe(201);
+      expect(signedPayload.body).toMatchObject({ scheme: 'sigv4', received: { quantity: 4 } });
+      // UNSIGNED-PAYLOAD: the verifier never reads the body; the framework's parser still gets all of it.
+      const unsignedPayload = await harness.send(
+        await signed(harness.origin, order(5), key, undefined, { scheme, unsignedPayload: true }),
+      );
+      expect(unsignedPayload.status).toBe(201);
+      expect(unsignedPayload.body).toMatchObject({ scheme: 'sigv4', received: { quantity: 5 } });
+      // With the payload hash signed, a changed body is still caught. (A different order than the
+      // first: SigV4 has no nonce, so the same request signed in the same second is a replay.)
+      const tampered = await signed(harness.origin, order(6), key, undefined, { scheme });
+      expect((await harness.send({ ...tampered, body: jsonOrder(8) })).status).toBe(401);
+      expect(log.errors.map((error) => error.code)).toEqual(['ERR_DIGEST_MISMATCH']);
     });
 
     it('blocks a source after repeated failures, before verifying anything', async () => {
