@@ -251,6 +251,12 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
     const signLabel = signOptions.label ?? label ?? 'sig';
     if (!LABEL.test(signLabel)) throw new TypeError('label must be a structured-field key');
 
+    for (const option of ['coveredHeaders', 'components'] as const) {
+      const list = signOptions[option];
+      if (list !== undefined && (!Array.isArray(list) || !list.every((name) => typeof name === 'string'))) {
+        throw new TypeError(`${option} must be an array of component names`);
+      }
+    }
     const body = message.body ?? null;
     const specs = signOptions.components ?? [
       ...RFC9421_DEFAULT_COMPONENTS,
