@@ -76,6 +76,11 @@ describe('signer: covered components', () => {
       }),
     ).rejects.toThrow(TypeError);
     await expect(
+      signMessage({ method: 'GET', url: 'https://a.example/x', headers: {} }, signingKey, {
+        coveredHeaders: 'content-type' as never,
+      }),
+    ).rejects.toThrow(TypeError);
+    await expect(
       signMessage({ method: 'GET', url: 'https://a.example/x', headers: {} }, { keyId: 'k', secret: 'nope' }),
     ).rejects.toThrow(TypeError);
   });
