@@ -44,6 +44,7 @@ describe('toProblem (RFC 9457)', () => {
     [new RateLimited('m', { retryAfter: 7, limit: 10, windowSeconds: 60 }), 429, 'rate_limited'],
     [new TooManyFailures('m', { retryAfter: 30, limit: 0, windowSeconds: 30 }), 429, 'too_many_failures'],
     [new StoreUnavailable('m'), 503, 'store_unavailable'],
+    [new HmacKitError('unclassified'), 401, 'signature_invalid'],
     [new Error('db password is hunter2'), 500, 'internal_error'],
     ['thrown string', 500, 'internal_error'],
   ];
