@@ -4,7 +4,7 @@ import {
   ComponentNotCovered,
   DigestMismatch,
   DigestMissing,
-  type HmacKitError,
+  HmacKitError,
   KeyInactive,
   KeyUnknown,
   NonceMissing,
