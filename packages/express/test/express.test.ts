@@ -1,6 +1,8 @@
 import { createServer } from 'node:http';
+import { gzipSync } from 'node:zlib';
+import { signMessage } from '@hmac-kit/core';
 import { captureRawBody, hmacAuth, requireScopes } from '@hmac-kit/express';
-import { memoryNonceStore } from '@hmac-kit/limits';
+import { memoryFailureThrottle, memoryNonceStore } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
 import type { Express } from 'express';
 import { describe, expect, it } from 'vitest';
@@ -86,6 +88,103 @@ describe('express body-parser placement', () => {
       expect(response.status).toBe(500);
       expect(response.body.code).toBe('internal_error');
       expect(codes[0]).toMatch(/captureRawBody/);
+    } finally {
+      await harness.close();
+    }
+  });
+
+  it('works with no body parser at all: req.rawBody holds the verified bytes', async () => {
+    const app = express();
+    app.use(hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore() }));
+    app.post('/orders', (req, res) => {
+      res.status(201).json({ received: JSON.parse(req.rawBody!.toString('utf8')), body: req.body ?? null });
+    });
+    const harness = await listening(createServer(app));
+    try {
+      const request = {
+        method: 'POST',
+        path: '/orders',
+        headers: { 'content-type': 'application/json' },
+        body: '{"n":2}',
+      };
+      const response = await harness.send(await signed(harness.origin, request, signingKey(keyRing.orders)));
+      expect(response).toMatchObject({ status: 201, body: { received: { n: 2 }, body: null } });
+    } finally {
+      await harness.close();
+    }
+  });
+
+  it('refuses a body the parser decompressed (the digest covers the compressed bytes)', async () => {
+    const messages: string[] = [];
+    const app = express();
+    app.use(express.json({ verify: captureRawBody }));
+    app.use(
+      hmacAuth({
+        keys: resolveKey,
+        nonceStore: memoryNonceStore(),
+        onFailure: (error) => messages.push((error as Error).message),
+      }),
+    );
+    app.post('/orders', (_req, res) => {
+      res.status(201).end();
+    });
+    const harness = await listening(createServer(app));
+    try {
+      const compressed = gzipSync('{"n":3}');
+      const url = `${harness.origin}/orders`;
+      const headers = { 'content-type': 'application/json', 'content-encoding': 'gzip' };
+      const { headers: signature } = await signMessage(
+        { method: 'POST', url, headers, body: new Uint8Array(compressed) },
+        signingKey(keyRing.orders),
+      );
+      const response = await fetch(url, { method: 'POST', headers: { ...headers, ...signature }, body: compressed });
+      expect(response.status).toBe(500);
+      expect(messages[0]).toMatch(/decompression/);
+    } finally {
+      await harness.close();
+    }
+  });
+
+  it('throttles per source address across key ids, and names the realm in the challenge', async () => {
+    const app = express();
+    app.use(express.json({ verify: captureRawBody }));
+    app.use(
+      hmacAuth({
+        keys: resolveKey,
+        nonceStore: memoryNonceStore(),
+        realm: 'orders-api',
+        failureThrottle: memoryFailureThrottle({ maxFailures: 3, freeFailures: 0, slowdownSeconds: 0.001 }),
+      }),
+    );
+    app.get('/whoami', (req, res) => {
+      res.json(req.hmac);
+    });
+    const harness = await listening(createServer(app));
+    try {
+      const guess = (n: number) => ({
+        keyId: `hk_guess_${n}`,
+        secret: new Uint8Array(32),
+        algorithm: 'sha256' as const,
+      });
+      const first = await harness.send(
+        await signed(harness.origin, { method: 'GET', path: '/whoami', headers: {} }, guess(1)),
+      );
+      expect(first.status).toBe(401);
+      expect(first.headers.get('www-authenticate')).toBe('Signature realm="orders-api"');
+      let last = first;
+      for (let n = 2; n <= 4; n++) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        last = await harness.send(
+          await signed(harness.origin, { method: 'GET', path: '/whoami', headers: {} }, guess(n)),
+        );
+      }
+      expect(last.status).toBe(429);
+      // A different, valid key from the same address is blocked too: the address is the subject.
+      const valid = await harness.send(
+        await signed(harness.origin, { method: 'GET', path: '/whoami', headers: {} }, signingKey(keyRing.reader)),
+      );
+      expect(valid.status).toBe(429);
+      expect(valid.body.code).toBe('too_many_failures');
     } finally {
       await harness.close();
     }
