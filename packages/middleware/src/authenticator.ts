@@ -45,6 +45,7 @@ export interface AuthContext {
 /** Handed to `onFailure` with every failed authentication or authorization. */
 export interface AuthFailureContext extends AuthContext {
   method: string;
+  /** The request URL without its query (presigned URLs carry credentials there). */
   url: string;
   /** Key id the request claimed, unverified (absent when none could be parsed). */
   keyId?: string;
@@ -215,6 +216,15 @@ function validateOptions(options: AuthenticatorOptions): void {
 }
 
 /**
+ * Drops the query before a URL reaches logs: presigned URLs carry a signature there that
+ * anyone reading the logs could replay until it expires.
+ */
+function withoutQuery(url: string): string {
+  const cut = url.search(/[?#]/);
+  return cut === -1 ? url : url.slice(0, cut);
+}
+
+/**
  * Failures that look like guessing: they feed the failure throttle. Missing credentials,
  * limits, oversized bodies, store outages and scope refusals do not.
  */
@@ -266,7 +276,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   function report(error: unknown, context: AuthFailureContext): void {
     if (!onFailure) return;
     try {
-      onFailure(error, context);
+      onFailure(error, { ...context, url: withoutQuery(context.url) });
     } catch {
       // A failing logger must not turn a 401 into a crash.
     }

@@ -195,6 +195,22 @@ describe('authenticate', () => {
     expect(seen).toEqual([{ code: 'ERR_DIGEST_MISMATCH', keyId: keyRing.orders.keyId, sourceAddress: '192.0.2.1' }]);
   });
 
+  it('keeps query strings (presigned credentials) out of onFailure', async () => {
+    const urls: string[] = [];
+    const authenticator = createAuthenticator({
+      keys: resolveKey,
+      onFailure: (_error, context) => urls.push(context.url),
+    });
+    const message = {
+      method: 'GET',
+      url: `${origin}/download?X-Amz-Signature=abc123&X-Amz-Credential=hk_x`,
+      headers: {},
+    };
+    await authenticator.authenticate(message, null);
+    authenticator.fail(new Error('x'), { method: 'GET', url: '/download?token=secret#frag' });
+    expect(urls).toEqual([`${origin}/download`, '/download']);
+  });
+
   it('authorize() refuses missing scopes with a 403 problem and accepts held ones', async () => {
     const authenticator = createAuthenticator({ keys: resolveKey });
     const { message, body } = await signedOrder();
