@@ -8,7 +8,6 @@ const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 /** 16 bytes (128 bits) need at most 22 base62 digits. */
 const KEY_ID_DIGITS = 22;
 const KEY_ID_PATTERN = /^hk_[0-9A-Za-z]{22}$/;
-const SECRET_PATTERN = /^hks_([A-Za-z0-9_-]{43,})$/;
 
 /** Secret length in bytes for issued keys. */
 export const SECRET_BYTES = 32;
@@ -41,33 +40,8 @@ export function isKeyId(keyId: string): boolean {
   return typeof keyId === 'string' && KEY_ID_PATTERN.test(keyId);
 }
 
-/**
- * The printable secret string `hks_<base64url, no padding>`.
- * (Local twin of the core's planned `formatSecret`; same format.)
- *
- * @example
- * ```ts
- * formatSecret(randomBytes(32)); // 'hks_...'
- * ```
- */
-export function formatSecret(raw: Uint8Array): string {
-  return 'hks_' + Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url');
-}
-
-/**
- * Raw bytes of a printable secret. Throws `TypeError` (without echoing the input) when malformed.
- *
- * @example
- * ```ts
- * parseSecret('hks_...'); // Uint8Array(32)
- * ```
- */
-export function parseSecret(secret: string): Uint8Array {
-  const match = typeof secret === 'string' ? SECRET_PATTERN.exec(secret) : null;
-  if (!match) throw new TypeError('malformed secret: expected hks_<base64url>');
-  const bytes = Buffer.from(match[1]!, 'base64url');
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
+// The printable `hks_...` form is the core's (one definition for signers and issuers).
+export { formatSecret, parseSecret } from '@hmac-kit/core';
 
 /** 32 fresh CSPRNG bytes. */
 export function generateSecretBytes(): Uint8Array {
