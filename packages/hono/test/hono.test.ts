@@ -1,9 +1,19 @@
+import type { AddressInfo } from 'node:net';
+import type { FailureThrottle } from '@hmac-kit/core';
 import { type HmacEnv, hmacAuth, requireScopes } from '@hmac-kit/hono';
+import { memoryFailureThrottle, memoryNonceStore } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
+import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { describeAdapter, resolveKey } from '../../middleware/test/support/adapter-suite.js';
-import { received } from '../../middleware/test/support/http.js';
+import {
+  describeAdapter,
+  keyRing,
+  resolveKey,
+  signed,
+  signingKey,
+} from '../../middleware/test/support/adapter-suite.js';
+import { received, sendOverHttp } from '../../middleware/test/support/http.js';
 
 // Requests go through app.request(): Hono's own in-process entry point.
 describeAdapter('hono (middleware, c.req.json())', async (options: AuthenticatorOptions) => {
@@ -28,6 +38,45 @@ describeAdapter('hono (middleware, c.req.json())', async (options: Authenticator
       ),
     close: async () => {},
   };
+});
+
+describe('hono under @hono/node-server', () => {
+  it('reads the client address from the socket for the failure throttle', async () => {
+    const real = memoryFailureThrottle();
+    const subjects: string[] = [];
+    const throttle: FailureThrottle = {
+      blockedFor: (subject) => real.blockedFor(subject),
+      recordSuccess: (subject) => real.recordSuccess(subject),
+      recordFailure: (subject) => {
+        subjects.push(subject);
+        return real.recordFailure(subject);
+      },
+    };
+    const app = new Hono<HmacEnv>();
+    app.use('*', hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore(), failureThrottle: throttle }));
+    app.get('/whoami', (c) => c.json(c.var.hmac));
+    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+      const listening = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(listening));
+    });
+    try {
+      const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const wrong = { keyId: 'hk_test_unknown', secret: new Uint8Array(32), algorithm: 'sha256' as const };
+      const refused = await sendOverHttp(
+        origin,
+        await signed(origin, { method: 'GET', path: '/whoami', headers: {} }, wrong),
+      );
+      expect(refused.status).toBe(401);
+      expect(subjects).toContainEqual(expect.stringMatching(/^addr:(::ffff:)?127\.0\.0\.1$/));
+      expect(subjects).toContain('key:hk_test_unknown');
+      const ok = await sendOverHttp(
+        origin,
+        await signed(origin, { method: 'GET', path: '/whoami', headers: {} }, signingKey(keyRing.orders)),
+      );
+      expect(ok).toMatchObject({ status: 200, body: { principal: 'billing-service' } });
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
 });
 
 describe('hono options', () => {
