@@ -35,7 +35,15 @@ export function generateKeyId(): string {
   return 'hk_' + base62(randomBytes(16), KEY_ID_DIGITS);
 }
 
-/** Whether `keyId` has the shape of an id this package issues (cheap pre-check before any lookup). */
+/**
+ * Whether `keyId` has the shape of an id this package issues (cheap pre-check before any lookup).
+ *
+ * @example
+ * ```ts
+ * isKeyId(generateKeyId()); // true
+ * isKeyId('AKIDEXAMPLE'); // false
+ * ```
+ */
 export function isKeyId(keyId: string): boolean {
   return typeof keyId === 'string' && KEY_ID_PATTERN.test(keyId);
 }

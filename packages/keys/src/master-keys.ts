@@ -152,7 +152,14 @@ export async function readMasterKeyFile(path: string): Promise<MasterKeyRing> {
   return parseKeyFile(await readFile(path, 'utf8'), path);
 }
 
-/** A fresh master key id: UTC timestamp, e.g. `mk-20260122T180501Z-3f9a`. */
+/**
+ * A fresh master key id: UTC timestamp plus a random suffix.
+ *
+ * @example
+ * ```ts
+ * newMasterKeyId(); // 'mk-20260122T180501Z-3f9a'
+ * ```
+ */
 export function newMasterKeyId(now: Date = new Date()): string {
   const stamp = now
     .toISOString()
@@ -242,7 +249,14 @@ export async function addMasterKeyToFile(
   return { ring: await readMasterKeyFile(path), id };
 }
 
-/** Where the embedded default keeps the key file: beside the SQLite database. */
+/**
+ * Where the embedded default keeps the key file: beside the SQLite database.
+ *
+ * @example
+ * ```ts
+ * defaultMasterKeyFilePath('/var/lib/hmac-kit/keys.db'); // '/var/lib/hmac-kit/keys.db.master-keys.json'
+ * ```
+ */
 export function defaultMasterKeyFilePath(databasePath: string): string {
   return `${databasePath}.master-keys.json`;
 }

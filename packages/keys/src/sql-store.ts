@@ -746,8 +746,10 @@ export function postgresKeyStore(options: PostgresKeyStoreOptions): KeyStore {
         return;
       }
       if (typeof next.on !== 'function') {
+        // Optional capability: without notifications the service relies on polling the feed.
         next.release();
-        throw new TypeError('postgresKeyStore: pool clients do not support on("notification")');
+        stopped = true;
+        return;
       }
       next.on('notification', (message) => {
         if (message.channel === channel && message.payload) listener(message.payload);

@@ -7,7 +7,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { createKeyService, parseMasterKeys, postgresKeyStore } from '@hmac-kit/keys';
+import { createKeyService, type KeyService, parseMasterKeys, postgresKeyStore } from '@hmac-kit/keys';
 import { expect, it } from 'vitest';
 import { createTestSchema, describeWithPostgres, pgUrl } from './support/postgres.js';
 
@@ -78,17 +78,19 @@ describeWithPostgres('cross-process revocation (PostgreSQL LISTEN/NOTIFY)', () =
     const schema = await createTestSchema();
     const channel = `hk_${schema.schema}`;
     const masterKeys = `mk-1:${randomBytes(32).toString('base64')}`;
-    const service = await createKeyService({
-      store: postgresKeyStore({ pool: schema.pool(), notifyChannel: channel }),
-      masterKeys: parseMasterKeys(masterKeys),
-    });
-    const other = startChild({
-      CHILD_PG_URL: pgUrl,
-      CHILD_PG_SCHEMA: schema.schema,
-      CHILD_CHANNEL: channel,
-      HMAC_KIT_MASTER_KEYS: masterKeys,
-    });
+    let service: KeyService | undefined;
+    let other: ReturnType<typeof startChild> | undefined;
     try {
+      service = await createKeyService({
+        store: postgresKeyStore({ pool: schema.pool(), notifyChannel: channel }),
+        masterKeys: parseMasterKeys(masterKeys),
+      });
+      other = startChild({
+        CHILD_PG_URL: pgUrl,
+        CHILD_PG_SCHEMA: schema.schema,
+        CHILD_CHANNEL: channel,
+        HMAC_KIT_MASTER_KEYS: masterKeys,
+      });
       await service.createPrincipal({ name: 'svc', kind: 'service' });
       const { key } = await service.createKey({ principal: 'svc' });
       const { key: bystander } = await service.createKey({ principal: 'svc' });
@@ -117,8 +119,8 @@ describeWithPostgres('cross-process revocation (PostgreSQL LISTEN/NOTIFY)', () =
         found: true,
       });
     } finally {
-      await other.stop();
-      await service.close();
+      await other?.stop();
+      await service?.close();
       await schema.drop();
     }
   }, 90_000);
