@@ -1,6 +1,6 @@
 import { toProblem } from '@hmac-kit/core';
 import type { Authenticator, AuthenticatorOptions, HmacIdentity } from '@hmac-kit/middleware';
-import { createAuthenticator, detachStream, problemResponse, validateScopes, withHeaders } from '@hmac-kit/middleware';
+import { createAuthenticator, problemResponse, validateScopes, withHeaders } from '@hmac-kit/middleware';
 
 /** A Fetch-style handler: Workers `(request, env, ctx)`, Deno/Bun `(request, info)`, Next.js `(request, context)`. */
 export type FetchHandler<Rest extends unknown[] = []> = (
@@ -84,20 +84,16 @@ export function hmacAuth(options: HmacAuthOptions): HmacAuthWrapper {
         return problemResponse(authenticator.fail(error, { method: request.method, url: request.url }).problem);
       }
       const copy = request.body === null ? null : request.clone();
-      const detached = copy?.body ? detachStream(copy.body) : null;
       const outcome = await authenticator.authenticate(
         { method: request.method, url, headers: request.headers },
-        detached?.body ?? null,
+        copy?.body ?? null,
         address === undefined ? {} : { sourceAddress: address },
       );
       if (!outcome.ok) {
-        // The handler never runs: release both tee branches (each holds unread bytes in memory).
-        detached?.discard();
+        // The handler never runs: release the original too (the verifier already released its copy).
         request.body?.cancel().catch(() => {});
         return problemResponse(outcome.problem);
       }
-      // A scheme that does not bind the body leaves the copy unread.
-      detached?.discard();
       authenticated.set(request, { identity: outcome.identity, authenticator });
       return withHeaders(await handler(request, ...rest), outcome.headers);
     };

@@ -1,6 +1,6 @@
 import { toProblem } from '@hmac-kit/core';
 import type { Authenticator, AuthenticatorOptions, HmacIdentity } from '@hmac-kit/middleware';
-import { createAuthenticator, detachStream, problemResponse, validateScopes, withHeaders } from '@hmac-kit/middleware';
+import { createAuthenticator, problemResponse, validateScopes, withHeaders } from '@hmac-kit/middleware';
 import type { Context, MiddlewareHandler } from 'hono';
 
 /**
@@ -79,19 +79,15 @@ export function hmacAuth(options: HmacAuthOptions): MiddlewareHandler<HmacEnv> {
       return problemResponse(authenticator.fail(error, { method: request.method, url: request.url }).problem);
     }
     const copy = request.body === null ? null : request.clone();
-    const detached = copy?.body ? detachStream(copy.body) : null;
     const outcome = await authenticator.authenticate(
       { method: request.method, url, headers: request.headers },
-      detached?.body ?? null,
+      copy?.body ?? null,
       address === undefined ? {} : { sourceAddress: address },
     );
     if (!outcome.ok) {
-      detached?.discard();
       request.body?.cancel().catch(() => {});
       return problemResponse(outcome.problem);
     }
-    // A scheme that does not bind the body leaves the copy unread.
-    detached?.discard();
     c.set('hmac', outcome.identity);
     authenticators.set(request, authenticator);
     await next();
