@@ -31,6 +31,11 @@ export interface HmacAuthOptions extends AuthenticatorOptions {
 const kAuthenticator = Symbol('hmac-kit.authenticator');
 type Marked = FastifyRequest & { [kAuthenticator]?: Authenticator };
 
+/** `request.host` (Fastify 5) includes the port; Fastify 4 has only `hostname`, which then included it. */
+function authorityOf(request: FastifyRequest): string {
+  return (request as { host?: string }).host ?? request.hostname;
+}
+
 function validateOrigin(origin: unknown): void {
   if (origin === undefined || typeof origin === 'function') return;
   if (typeof origin !== 'string' || !URL.canParse(origin) || new URL(origin).origin !== origin.replace(/\/$/, '')) {
@@ -86,7 +91,7 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
       try {
         const base =
           origin === undefined
-            ? `${request.protocol}://${request.host}`
+            ? `${request.protocol}://${authorityOf(request)}`
             : typeof origin === 'function'
               ? origin(request)
               : origin;
