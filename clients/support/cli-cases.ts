@@ -80,3 +80,21 @@ export function withXApi(client: CliClient): CliClient {
     },
   };
 }
+
+/** The secret can come from a file (`--secret-file`), and the request still verifies. */
+export async function checkSecretFile(client: CliClient, server: LiveServer, dir: string) {
+  const file = join(dir, 'secret');
+  writeFileSync(file, `${server.secret}\n`, { mode: 0o600 });
+  const { command, args, env } = client.request({
+    method: 'GET',
+    url: `${server.origin}/v1/whoami?via=file`,
+    keyId: server.keyId,
+    secretEnv: 'CLIENT_TEST_UNSET_SECRET',
+    headers: [],
+  });
+  const result = await run(command, [...args, '--secret-file', file], {
+    env: { ...env, CLIENT_TEST_UNSET_SECRET: '' },
+  });
+  expect(result.stderr).toBe('');
+  expect(JSON.parse(result.stdout)).toMatchObject({ keyId: server.keyId, target: '/v1/whoami?via=file' });
+}

@@ -3,16 +3,13 @@
  * verifying server, the request cases every client must get right, and the known-answer vectors.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { formatSecret, toProblem, verifyMessage } from '@hmac-kit/core';
-import { memoryNonceStore } from '@hmac-kit/limits';
-import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 
 /** What every echo endpoint answers after a request passed verification. */
 export interface Echo {
@@ -25,7 +22,7 @@ export interface Echo {
 }
 
 export interface LiveServer {
-  /** `core verifier` (node:http + verifyMessage) or `hmac-kit serve` (the real server). */
+  /** What is verifying: `hmac-kit serve` (the real server, in gateway mode). */
   kind: string;
   /** Origin to send requests to, e.g. `http://127.0.0.1:41234`. */
   origin: string;
@@ -49,62 +46,6 @@ async function readAll(request: IncomingMessage): Promise<Uint8Array> {
 function send(response: ServerResponse, status: number, headers: Record<string, string>, body: string): void {
   response.writeHead(status, headers);
   response.end(body);
-}
-
-/**
- * A node:http server that verifies every request with the core's `verifyMessage` (default
- * policy: nonce required, content-digest required with a body) and echoes what it received.
- * `extra` may answer other routes first (the browser test serves its page from it).
- */
-export async function startCoreVerifier(
-  extra?: (request: IncomingMessage, response: ServerResponse) => boolean,
-): Promise<LiveServer> {
-  const raw = new Uint8Array(randomBytes(32));
-  const keyId = `hk_test_${randomBytes(6).toString('hex')}`;
-  const secret = formatSecret(raw);
-  const nonceStore = memoryNonceStore();
-  const refusals: { target: string; code: string }[] = [];
-  const server: Server = createServer((request, response) => {
-    if (extra?.(request, response)) return;
-    void (async () => {
-      const target = request.url ?? '/';
-      const body = await readAll(request);
-      try {
-        const verified = await verifyMessage(
-          { method: request.method ?? 'GET', url: `http://${request.headers.host}${target}`, headers: request.headers },
-          body,
-          {
-            keys: (id) =>
-              id === keyId ? { keyId, secret: raw, algorithm: 'sha256', principal: 'client-tests' } : undefined,
-            nonceStore,
-            crypto: nodeCryptoProvider,
-          },
-        );
-        const echo: Echo = {
-          keyId: verified.keyId,
-          method: request.method ?? '',
-          target,
-          bodyLength: body.length,
-          bodySha256: sha256Hex(body),
-        };
-        send(response, 200, { 'content-type': 'application/json' }, JSON.stringify(echo));
-      } catch (error) {
-        const problem = toProblem(error);
-        refusals.push({ target, code: problem.body.code });
-        send(response, problem.status, problem.headers, JSON.stringify(problem.body));
-      }
-    })().catch((error: unknown) => send(response, 500, {}, String(error)));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    kind: 'core verifier',
-    origin: `http://127.0.0.1:${port}`,
-    keyId,
-    secret,
-    refusals,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
 }
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));

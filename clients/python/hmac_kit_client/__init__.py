@@ -370,7 +370,7 @@ try:  # The requests integration is optional: the signer itself needs only the s
     import requests as _requests
 
     class HmacKitAuth(_requests.auth.AuthBase):
-        """``requests`` auth that signs each prepared request (RFC 9421 profile).
+        """``requests`` auth that signs each prepared request (RFC 9421 profile, or ``scheme="x-api"``).
 
         >>> session = requests.Session()
         >>> session.auth = HmacKitAuth("hk_...", os.environ["HMAC_SECRET"])
@@ -380,28 +380,35 @@ try:  # The requests integration is optional: the signer itself needs only the s
         refused with ``TypeError``: pass ``data=`` as bytes or str.
         """
 
-        def __init__(self, key_id: str, secret: Union[str, bytes], **options):
+        def __init__(self, key_id: str, secret: Union[str, bytes], scheme: str = "rfc9421", **options):
             if not key_id:
                 raise TypeError("key_id is required")
+            if scheme not in ("rfc9421", "x-api"):
+                raise TypeError("scheme must be rfc9421 or x-api")
             parse_secret(secret)
             self.key_id = key_id
             self.secret = secret
+            self.scheme = scheme
             self.options = options
 
         def __call__(self, request):
             body = request.body
             if body is not None and not isinstance(body, (bytes, str)):
                 raise TypeError("HmacKitAuth needs the whole body to compute Content-Digest: pass bytes or str")
-            covered = dict(request.headers)
-            signed = sign(
-                request.method,
-                request.url,
-                key_id=self.key_id,
-                secret=self.secret,
-                headers=covered,
-                body=body,
-                **self.options,
-            )
+            if self.scheme == "x-api":
+                signed = sign_x_api(
+                    request.method, request.url, key_id=self.key_id, secret=self.secret, body=body, **self.options
+                )
+            else:
+                signed = sign(
+                    request.method,
+                    request.url,
+                    key_id=self.key_id,
+                    secret=self.secret,
+                    headers=dict(request.headers),
+                    body=body,
+                    **self.options,
+                )
             request.url = signed.url
             request.headers.update(signed.headers)
             return request

@@ -26,6 +26,8 @@ def _parser() -> argparse.ArgumentParser:
         data.add_argument("--data-file", help="body from a file (read whole: the digest needs every byte)")
         command.add_argument("--key-id", default=os.environ.get("HMAC_KIT_KEY_ID"), help="key id (or HMAC_KIT_KEY_ID)")
         command.add_argument("--secret-env", default="HMAC_KIT_SECRET", help="variable holding the secret")
+        command.add_argument("--secret-file", help="file holding the secret (instead of --secret-env)")
+        command.add_argument("--algorithm", choices=("sha256", "sha384", "sha512"), default="sha256", help="the key's")
         command.add_argument("--scheme", choices=("rfc9421", "x-api"), default="rfc9421")
         command.add_argument("--cover", action="append", default=[], help="extra header to cover")
         command.add_argument("-i", "--include", action="store_true", help="print response status and headers")
@@ -118,19 +120,34 @@ def main(argv=None) -> int:
     if not args.key_id:
         print("error: --key-id (or HMAC_KIT_KEY_ID) is required", file=sys.stderr)
         return 2
-    secret = os.environ.get(args.secret_env)
+    if args.secret_file:
+        try:
+            with open(args.secret_file, encoding="utf-8") as handle:
+                secret = handle.read().strip()
+        except OSError as error:
+            print("error: %s" % error, file=sys.stderr)
+            return 2
+    else:
+        secret = os.environ.get(args.secret_env, "")
     if not secret:
-        print("error: the secret variable %s is empty" % args.secret_env, file=sys.stderr)
+        print("error: no secret (set %s or pass --secret-file)" % args.secret_env, file=sys.stderr)
         return 2
     try:
         parse_secret(secret)
         body = _body(args)
         headers = _headers(args.header)
         if args.scheme == "x-api":
-            signed = sign_x_api(args.method, args.url, key_id=args.key_id, secret=secret, body=body)
+            signed = sign_x_api(args.method, args.url, key_id=args.key_id, secret=secret, body=body, algorithm=args.algorithm)
         else:
             signed = sign(
-                args.method, args.url, key_id=args.key_id, secret=secret, headers=headers, body=body, covered_headers=args.cover
+                args.method,
+                args.url,
+                key_id=args.key_id,
+                secret=secret,
+                headers=headers,
+                body=body,
+                covered_headers=args.cover,
+                algorithm=args.algorithm,
             )
     except (TypeError, ValueError, OSError) as error:
         print("error: %s" % error, file=sys.stderr)

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliClient, checkCliCase, checkWrongSecret, withXApi } from '../../support/cli-cases.js';
+import { type CliClient, checkCliCase, checkSecretFile, checkWrongSecret, withXApi } from '../../support/cli-cases.js';
 import { clientCases, type LiveServer, loadB25, run, startLiveServer, tempDir } from '../../support/harness.js';
 import { coreVectorJobs, type SignJob, type SignResult, trickyUrlJobs, xApiJobs } from '../../support/vectors.js';
 
@@ -99,6 +99,8 @@ describe('python client: live server', () => {
 
   it('CLI: a wrong secret is refused with signature_invalid', () => checkWrongSecret(python, server));
 
+  it('CLI: reads the secret from --secret-file', () => checkSecretFile(python, server, dir.path));
+
   for (const testCase of clientCases) {
     it(`CLI --scheme x-api: ${testCase.name}`, () => checkCliCase(withXApi(python), server, testCase, dir.path));
   }
@@ -134,6 +136,26 @@ json.dump(out, sys.stdout)
     const responses = JSON.parse(result.stdout) as { status: number; body: { target: string; keyId: string } }[];
     expect(responses.map((r) => r.status)).toEqual(clientCases.map(() => 200));
     expect(responses.map((r) => r.body.target)).toEqual(clientCases.map((c) => c.expectedTarget));
+  });
+
+  it.runIf(haveRequests)('requests: HmacKitAuth(scheme="x-api") signs with the X-API-* headers', async () => {
+    const script = `
+import os, requests
+from hmac_kit_client import HmacKitAuth
+auth = HmacKitAuth(os.environ["KEY_ID"], os.environ["SECRET"], scheme="x-api")
+response = requests.post(os.environ["ORIGIN"] + "/orders/東京?b=2&a=1", data="{\\"x\\":1}", auth=auth)
+print(response.status_code, response.text)
+`;
+    const result = await run('python3', ['-c', script], {
+      cwd: CLIENT_DIR,
+      env: { KEY_ID: server.keyId, SECRET: server.secret, ORIGIN: server.origin },
+    });
+    expect(result.stderr).toBe('');
+    expect(result.stdout.startsWith('200 ')).toBe(true);
+    expect(JSON.parse(result.stdout.slice(4))).toMatchObject({
+      keyId: server.keyId,
+      target: '/orders/%E6%9D%B1%E4%BA%AC?b=2&a=1',
+    });
   });
 
   it.runIf(haveRequests)('requests: a streaming (generator) body is refused with a clear TypeError', async () => {

@@ -2,7 +2,7 @@
 // (bin/hmac-kit-client on Net::HTTP) against a live verifying server.
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliClient, checkCliCase, checkWrongSecret, withXApi } from '../../support/cli-cases.js';
+import { type CliClient, checkCliCase, checkSecretFile, checkWrongSecret, withXApi } from '../../support/cli-cases.js';
 import { clientCases, type LiveServer, loadB25, run, startLiveServer, tempDir } from '../../support/harness.js';
 import { coreVectorJobs, type SignJob, type SignResult, trickyUrlJobs, xApiJobs } from '../../support/vectors.js';
 
@@ -88,6 +88,8 @@ describe('ruby client: live server', () => {
   }
 
   it('a wrong secret is refused with signature_invalid', () => checkWrongSecret(ruby, server));
+
+  it('reads the secret from --secret-file', () => checkSecretFile(ruby, server, dir.path));
 
   for (const testCase of clientCases) {
     it(`--scheme x-api: ${testCase.name}`, () => checkCliCase(withXApi(ruby), server, testCase, dir.path));
