@@ -1,18 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { HashAlgorithm } from '@hmac-kit/core';
-import {
-  type ApiKey,
-  type AuditEntry,
-  addMasterKeyToFile,
-  type IssuedKey,
-  type KeyService,
-  type MasterKeyRing,
-  type Principal,
-  parseMasterKeys,
-  readMasterKeyFile,
-  rotateMasterKey,
-} from '@hmac-kit/keys';
-import { type OpenedKeys, openKeys, parseDuration } from '@hmac-kit/server';
+import type { ApiKey, AuditEntry, IssuedKey, KeyService, MasterKeyRing, Principal } from '@hmac-kit/keys';
+import type { OpenedKeys } from '@hmac-kit/server/store';
+import { parseDuration } from '@hmac-kit/server/units';
 import type { Command } from 'commander';
 import { CliError, formatTable, type Io, print } from './output.js';
 
@@ -30,6 +20,8 @@ async function withKeys<T>(
   work: (keys: KeyService, opened: OpenedKeys) => Promise<T>,
 ): Promise<T> {
   const globals = program.opts<Globals>();
+  // Loaded per command so `--help`, `request` and `sign` never pay for the database drivers.
+  const { openKeys } = await import('@hmac-kit/server/store');
   const opened = await openKeys({
     database: globals.db ?? io.env.HMAC_KIT_DATABASE_URL ?? './.hmac-kit/hmac-kit.db',
     masterKeys: io.env.HMAC_KIT_MASTER_KEYS || undefined,
@@ -394,6 +386,9 @@ export function registerStoreCommands(program: Command, io: Io): void {
       if (!Number.isInteger(batchSize) || batchSize < 1) {
         throw new CliError(`invalid batch size ${JSON.stringify(options.batchSize)}`, 2);
       }
+      const { addMasterKeyToFile, parseMasterKeys, readMasterKeyFile, rotateMasterKey } = await import(
+        '@hmac-kit/keys'
+      );
       const result = await withKeys(program, io, async (_keys, opened) => {
         let ring: MasterKeyRing | undefined = io.env.HMAC_KIT_MASTER_KEYS
           ? parseMasterKeys(io.env.HMAC_KIT_MASTER_KEYS)

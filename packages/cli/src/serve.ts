@@ -1,11 +1,4 @@
-import {
-  ConfigError,
-  loadConfig,
-  type RawConfig,
-  type RunningServer,
-  type ServerConfig,
-  startServer,
-} from '@hmac-kit/server';
+import type { RawConfig, RunningServer, ServerConfig } from '@hmac-kit/server';
 import type { Command } from 'commander';
 import { CliError, type Io } from './output.js';
 
@@ -69,7 +62,8 @@ export function registerServe(program: Command, io: Io, setExit: (code: Promise<
     .description('run the verifying gateway / forward-auth / key issuing server')
     .option('--config <file>', 'JSON config file (flags and HMAC_KIT_* variables override it)');
   for (const [flag, , help] of SERVE_FLAGS) command.option(flag, help);
-  command.action((options: Record<string, unknown>) => {
+  command.action(async (options: Record<string, unknown>) => {
+    const { ConfigError, loadConfig } = await import('@hmac-kit/server');
     const globals = program.opts<{ db?: string }>();
     const flags: RawConfig = {};
     for (const [flag, setting] of SERVE_FLAGS) flags[setting] = options[camel(flag)];
@@ -109,6 +103,7 @@ function banner(running: RunningServer, config: ServerConfig): string {
 async function runServer(config: ServerConfig, io: Io): Promise<number> {
   let running: RunningServer;
   try {
+    const { startServer } = await import('@hmac-kit/server');
     running = await startServer(config);
   } catch (error) {
     throw new CliError(`cannot start: ${(error as Error).message.split('\n')[0]}`);

@@ -13,6 +13,7 @@ export {
 export { createLogger } from './logger.js';
 export { createMetrics, type ServerMetrics } from './metrics.js';
 export { createProxyTrust } from './proxies.js';
-export { type OpenedKeys, openKeys, type StoreInfo } from './services.js';
+export type { Services } from './services.js';
+export { type OpenedKeys, openKeys, type StoreInfo } from './store.js';
 export { parseByteSize, parseDuration } from './units.js';
 export const PACKAGE_NAME = '@hmac-kit/server';

@@ -1,5 +1,3 @@
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import {
   djangoHmac,
   type FailureThrottle,
@@ -12,17 +10,7 @@ import {
   sigv4,
   xApi,
 } from '@hmac-kit/core';
-import {
-  createKeyService,
-  defaultMasterKeyFilePath,
-  type InvalidationBus,
-  type KeyService,
-  type KeyStore,
-  loadMasterKeys,
-  type MigrationSummary,
-  postgresKeyStore,
-  sqliteKeyStore,
-} from '@hmac-kit/keys';
+import type { InvalidationBus, KeyService } from '@hmac-kit/keys';
 import {
   memoryFailureThrottle,
   memoryNonceStore,
@@ -34,131 +22,12 @@ import {
 } from '@hmac-kit/limits';
 import { type Authenticator, createAuthenticator } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
-import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import type { SchemeName, ServerConfig } from './config.js';
 import { createGatekeeper, type Gatekeeper } from './gatekeeper.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
-
-/** Where the keys live and where the master key came from, for the start-up message. */
-export interface StoreInfo {
-  kind: 'sqlite' | 'postgres';
-  /** SQLite file (absolute) or the PostgreSQL URL without its password. */
-  location: string;
-  masterKeySource: 'env' | 'file' | 'created';
-  masterKeyFile?: string;
-}
-
-/** An opened key service plus what it took to open it. */
-export interface OpenedKeys {
-  keyService: KeyService;
-  store: KeyStore;
-  info: StoreInfo;
-  /** Migrations applied while opening. */
-  migrations: MigrationSummary;
-  close(): Promise<void>;
-}
-
-function isPostgres(database: string): boolean {
-  return /^postgres(ql)?:\/\//.test(database);
-}
-
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'postgres://(unparseable url)';
-  }
-}
-
-/**
- * Opens the key store and key service the way `hmac-kit serve` and the CLI do: SQLite file
- * (created with its directory) or PostgreSQL URL, master keys from `HMAC_KIT_MASTER_KEYS`,
- * a key file, or the embedded default file beside the SQLite database (created 0600).
- *
- * @example
- * ```ts
- * const { keyService, close } = await openKeys({ database: './.hmac-kit/hmac-kit.db' });
- * ```
- */
-export async function openKeys(options: {
-  database: string;
-  masterKeys?: string;
-  masterKeyFile?: string;
-  maxKeysPerPrincipal?: number;
-  invalidationBus?: InvalidationBus;
-  onStoreError?: (error: Error) => void;
-  /** Whether to create the master key file when none is configured. Default true. */
-  createMasterKey?: boolean;
-  /** Apply pending migrations before anything else. Default true. */
-  migrate?: boolean;
-}): Promise<OpenedKeys> {
-  const closers: Array<() => Promise<void> | void> = [];
-  const closeAll = async () => {
-    for (const close of closers.reverse()) await close();
-  };
-  try {
-    let store: KeyStore;
-    let info: Omit<StoreInfo, 'masterKeySource' | 'masterKeyFile'>;
-    let defaultKeyFile: string;
-    if (isPostgres(options.database)) {
-      const pool = new pg.Pool({
-        connectionString: options.database,
-        max: 10,
-        connectionTimeoutMillis: 2_000,
-        idleTimeoutMillis: 30_000,
-      });
-      // An idle client losing its connection emits here; unhandled, it would crash the process.
-      pool.on('error', (error) => options.onStoreError?.(error));
-      closers.push(() => pool.end());
-      store = postgresKeyStore({ pool, autoMigrate: false });
-      info = { kind: 'postgres', location: redactUrl(options.database) };
-      defaultKeyFile = resolve('.hmac-kit', 'master-keys.json');
-    } else {
-      const file = options.database === ':memory:' ? ':memory:' : resolve(options.database);
-      if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-      const database = new Database(file);
-      closers.push(() => {
-        database.close();
-      });
-      store = sqliteKeyStore({ database, autoMigrate: false });
-      info = { kind: 'sqlite', location: file };
-      defaultKeyFile = defaultMasterKeyFilePath(file === ':memory:' ? resolve('.hmac-kit', 'memory.db') : file);
-    }
-    closers.push(() => store.close());
-    if (!options.masterKeys && !options.masterKeyFile && defaultKeyFile) {
-      mkdirSync(dirname(defaultKeyFile), { recursive: true, mode: 0o700 });
-    }
-    const migrations = options.migrate === false ? { applied: [] } : await store.migrate();
-    const masterKeys = await loadMasterKeys({
-      env: options.masterKeys,
-      file: options.masterKeyFile,
-      createIfMissing: options.createMasterKey === false ? undefined : defaultKeyFile,
-    });
-    const keyService = await createKeyService({
-      store,
-      masterKeys: masterKeys.ring,
-      maxActiveKeysPerPrincipal: options.maxKeysPerPrincipal,
-      invalidationBus: options.invalidationBus,
-      migrate: false,
-    });
-    closers.push(() => keyService.close());
-    return {
-      keyService,
-      store,
-      info: { ...info, masterKeySource: masterKeys.source, masterKeyFile: masterKeys.path },
-      migrations,
-      close: closeAll,
-    };
-  } catch (error) {
-    await closeAll().catch(() => {});
-    throw error;
-  }
-}
+import { type OpenedKeys, openKeys, type StoreInfo } from './store.js';
 
 /** The stores and verifiers a running server uses. */
 export interface Services {
