@@ -254,6 +254,50 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
 
   const audit = (event: AuditEvent) => store.appendAudit([event]);
 
+  // Authentication failures come in floods during attacks: concurrent ones are written
+  // together (group commit, one INSERT per batch), and beyond a bounded backlog they are
+  // counted instead of queued, so an attack cannot turn into unbounded memory or writes.
+  const AUDIT_BATCH = 500;
+  const AUDIT_BACKLOG = 10_000;
+  const auditQueue: { event: AuditEvent; done: (error?: unknown) => void }[] = [];
+  let auditFlushing: Promise<void> | undefined;
+  let auditDropped = 0;
+  const flushAudit = () => {
+    auditFlushing ??= (async () => {
+      await Promise.resolve();
+      while (auditQueue.length > 0) {
+        const batch = auditQueue.splice(0, AUDIT_BATCH);
+        const events = batch.map((item) => item.event);
+        if (auditDropped > 0) {
+          events.push({
+            type: 'auth.failed',
+            at: new Date(clock()),
+            code: 'ERR_AUDIT_BACKLOG_FULL',
+            detail: { dropped: auditDropped },
+          });
+          auditDropped = 0;
+        }
+        try {
+          await store.appendAudit(events);
+          for (const item of batch) item.done();
+        } catch (error) {
+          for (const item of batch) item.done(error);
+        }
+      }
+      auditFlushing = undefined;
+    })();
+  };
+  const auditBatched = (event: AuditEvent): Promise<void> => {
+    if (auditQueue.length >= AUDIT_BACKLOG) {
+      auditDropped++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      auditQueue.push({ event, done: (error) => (error === undefined ? resolve() : reject(error)) });
+      flushAudit();
+    });
+  };
+
   // Last-used is written in batches from the poll timer: one UPDATE per interval, never one per request.
   const pendingTouches = new Set<string>();
   const touch = (entry: CachedKey, now: number) => {
@@ -531,7 +575,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
 
     async recordAuthFailure(failure) {
       if (typeof failure?.code !== 'string') throw new TypeError('recordAuthFailure: code is required');
-      await audit({
+      await auditBatched({
         type: 'auth.failed',
         at: failure.at ?? new Date(clock()),
         code: failure.code.slice(0, 64),
@@ -562,6 +606,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       closed = true;
       clearInterval(timer);
       await flushTouches();
+      await auditFlushing;
       await unwatch?.();
       unsubscribe?.();
       positive.clear();

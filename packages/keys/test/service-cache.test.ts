@@ -147,3 +147,52 @@ describe.each([
     expect(listeners.size).toBe(0);
   });
 });
+
+describe('authentication failure audit under load', () => {
+  it('group-commits concurrent failures and bounds the backlog', async () => {
+    const inner = sqliteStore();
+    let appends = 0;
+    const store: KeyStore = {
+      ...inner,
+      appendAudit(events) {
+        appends++;
+        return inner.appendAudit(events);
+      },
+    };
+    const service = await createKeyService({ store, masterKeys });
+    const keyId = generateKeyId();
+    await Promise.all(
+      Array.from({ length: 3000 }, (_, i) =>
+        service.recordAuthFailure({ code: 'ERR_SIGNATURE_INVALID', keyId, source: `192.0.2.${i % 250}` }),
+      ),
+    );
+    const entries = await service.queryAudit({ types: ['auth.failed'], keyId, limit: 1000 });
+    expect(entries).toHaveLength(1000);
+    let total = 0;
+    let beforeId: number | undefined;
+    for (;;) {
+      const page = await service.queryAudit({ types: ['auth.failed'], limit: 1000, ...(beforeId ? { beforeId } : {}) });
+      if (page.length === 0) break;
+      total += page.length;
+      beforeId = page[page.length - 1]!.id;
+    }
+    expect(total).toBe(3000);
+    expect(appends).toBeLessThanOrEqual(10);
+
+    // Past the backlog, failures are counted, not queued; the count is written with the next batch.
+    await Promise.all(
+      Array.from({ length: 10_500 }, () => service.recordAuthFailure({ code: 'ERR_SIGNATURE_INVALID' })),
+    );
+    const all: { code?: string; detail?: unknown }[] = [];
+    beforeId = undefined;
+    for (;;) {
+      const page = await service.queryAudit({ types: ['auth.failed'], limit: 1000, ...(beforeId ? { beforeId } : {}) });
+      if (page.length === 0) break;
+      all.push(...page);
+      beforeId = page[page.length - 1]!.id;
+    }
+    expect(all).toHaveLength(3000 + 10_000 + 1);
+    expect(all.filter((e) => e.code === 'ERR_AUDIT_BACKLOG_FULL').map((e) => e.detail)).toEqual([{ dropped: 500 }]);
+    await service.close();
+  });
+});
