@@ -1,8 +1,17 @@
+import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import type { FailureThrottle, VerificationKey } from '@hmac-kit/core';
 import { SignatureInvalid } from '@hmac-kit/core';
-import { memoryFailureThrottle, memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
+import {
+  memoryFailureThrottle,
+  memoryNonceStore,
+  memoryRateLimiter,
+  recommendedRedisOptions,
+  redisNonceStore,
+} from '@hmac-kit/limits';
 import type { Authenticator, AuthenticatorOptions } from '@hmac-kit/middleware';
 import { createAuthenticator, DEFAULT_MAX_BODY_BYTES } from '@hmac-kit/middleware';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { keyRing, resolveKey, signed, signingKey } from './support/adapter-suite.js';
 
@@ -193,6 +202,33 @@ describe('authenticate', () => {
     });
     expect(outcome.ok).toBe(false);
     expect(seen).toEqual([{ code: 'ERR_DIGEST_MISMATCH', keyId: keyRing.orders.keyId, sourceAddress: '192.0.2.1' }]);
+  });
+
+  it('fails closed (503) when a real Redis nonce store cannot be reached', async () => {
+    // A port that was just free: nothing listens there, so every command is refused at once.
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const client = new Redis({ host: '127.0.0.1', port, ...recommendedRedisOptions, lazyConnect: true });
+    client.on('error', () => {});
+    try {
+      const codes: string[] = [];
+      const authenticator = createAuthenticator({
+        keys: resolveKey,
+        nonceStore: redisNonceStore({ client }),
+        onFailure: (error) => codes.push((error as { code: string }).code),
+      });
+      const { message, body } = await signedOrder();
+      const outcome = await authenticator.authenticate(message, body);
+      expect(outcome.ok).toBe(false);
+      if (outcome.ok) return;
+      expect(outcome.problem.status).toBe(503);
+      expect(outcome.problem.body.code).toBe('store_unavailable');
+      expect(codes).toEqual(['ERR_STORE_UNAVAILABLE']);
+    } finally {
+      client.disconnect();
+    }
   });
 
   it('keeps query strings (presigned credentials) out of onFailure', async () => {
