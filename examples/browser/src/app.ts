@@ -10,7 +10,7 @@ export interface ExampleRequest {
   secret: string;
   method: string;
   url: string;
-  body?: string | Uint8Array;
+  body?: string | Uint8Array<ArrayBuffer>;
   headers?: Record<string, string>;
 }
 
