@@ -83,6 +83,13 @@ export function hmacAuth(options: HmacAuthOptions): HmacAuthWrapper {
       } catch (error) {
         return problemResponse(authenticator.fail(error, { method: request.method, url: request.url }).problem);
       }
+      if (request.bodyUsed) {
+        // Whatever read the body first left nothing to verify: refuse rather than trust it.
+        const misuse = new TypeError(
+          'hmacAuth: the request body was read before it could be verified; mount hmacAuth() first',
+        );
+        return problemResponse(authenticator.fail(misuse, { method: request.method, url }).problem);
+      }
       const copy = request.body === null ? null : request.clone();
       const outcome = await authenticator.authenticate(
         { method: request.method, url, headers: request.headers },

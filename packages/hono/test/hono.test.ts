@@ -79,6 +79,40 @@ describe('hono under @hono/node-server', () => {
   });
 });
 
+describe('hono body handling', () => {
+  it('refuses (500, fail closed) when a middleware read the body before hmacAuth', async () => {
+    const messages: string[] = [];
+    const app = new Hono<HmacEnv>();
+    app.use('*', async (c, next) => {
+      await c.req.raw.clone().text();
+      await c.req.raw.text();
+      await next();
+    });
+    app.use(
+      '*',
+      hmacAuth({
+        keys: resolveKey,
+        nonceStore: memoryNonceStore(),
+        onFailure: (error) => messages.push((error as Error).message),
+      }),
+    );
+    app.post('/orders', (c) => c.json({ ok: true }));
+    const origin = 'http://localhost';
+    const request = await signed(
+      origin,
+      { method: 'POST', path: '/orders', headers: { 'content-type': 'application/json' }, body: '{}' },
+      signingKey(keyRing.orders),
+    );
+    const response = await app.request(`${origin}/orders`, {
+      method: 'POST',
+      headers: request.headers,
+      body: request.body,
+    });
+    expect(response.status).toBe(500);
+    expect(messages[0]).toMatch(/read before it could be verified/);
+  });
+});
+
 describe('hono options', () => {
   it('rejects misuse at construction with TypeError', () => {
     expect(() => hmacAuth({} as AuthenticatorOptions)).toThrow(TypeError);
