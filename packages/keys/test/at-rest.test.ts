@@ -33,9 +33,10 @@ describe('SQLite at rest', () => {
     try {
       const path = join(dir, 'keys.db');
       const database = new Database(path);
+      const masterKey = randomBytes(32);
       const service = await createKeyService({
         store: sqliteKeyStore({ database }),
-        masterKeys: createMasterKeyRing([{ id: 'mk', key: randomBytes(32) }]),
+        masterKeys: createMasterKeyRing([{ id: 'mk', key: masterKey }]),
         passwordHashing: testScrypt,
       });
       await service.createPrincipal({ name: 'svc', kind: 'service', password: 'pw-not-stored-in-clear' });
@@ -54,6 +55,13 @@ describe('SQLite at rest', () => {
         expect(files.reduce((sum, file) => sum + file.length, 0)).toBeGreaterThan(0);
         for (const file of files) {
           expect(file.includes(Buffer.from('pw-not-stored-in-clear'))).toBe(false);
+          for (const form of [
+            masterKey,
+            Buffer.from(masterKey.toString('base64')),
+            Buffer.from(masterKey.toString('hex')),
+          ]) {
+            expect(file.includes(form)).toBe(false);
+          }
           for (const secret of secrets) for (const form of forms(secret)) expect(file.includes(form)).toBe(false);
         }
       };
