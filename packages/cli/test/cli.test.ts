@@ -238,7 +238,7 @@ describe('hmac-kit CLI: request and sign against a running server', () => {
       (await runCli(['--db', db, '--json', 'keys', 'create', '--principal', 'cli-user', '--scope', 'x'], { cwd: dir }))
         .stdout,
     ) as { keyId: string; secret: string };
-    server = await startServe(['--db', db, '--schemes', 'rfc9421,sigv4'], { cwd: dir });
+    server = await startServe(['--db', db, '--schemes', 'rfc9421,sigv4,x-api'], { cwd: dir });
   });
 
   afterAll(async () => {

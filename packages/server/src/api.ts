@@ -110,9 +110,12 @@ const createKeyBody = z
 const revokeBody = z.object({ reason: z.string().max(200).optional() }).strict();
 const rotateBody = z.object({ overlap: duration.optional(), label: z.string().max(200).optional() }).strict();
 
-function parseJson<T>(schema: z.ZodType<T>, bytes: Uint8Array): T {
+function parseJson<T>(schema: z.ZodType<T>, bytes: Uint8Array, contentType?: string): T {
   let value: unknown = {};
-  if (bytes.length > 0) {
+  if (bytes.length > 0 && contentType?.startsWith('application/x-www-form-urlencoded')) {
+    // django_hmac_authentication's obtain view (DRF) also takes form posts.
+    value = Object.fromEntries(new URLSearchParams(Buffer.from(bytes).toString('utf8')));
+  } else if (bytes.length > 0) {
     try {
       value = JSON.parse(Buffer.from(bytes).toString('utf8'));
     } catch {
@@ -224,7 +227,7 @@ export function createApi(options: ApiOptions): (method: string, path: string) =
 
   /** Username + password login that issues a key; throttled per address and per user. */
   async function login(request: IncomingMessage, response: ServerResponse, context: RequestContext) {
-    const body = parseJson(loginBody, await readBody(request, JSON_BODY_LIMIT));
+    const body = parseJson(loginBody, await readBody(request, JSON_BODY_LIMIT), request.headers['content-type']);
     const sourceAddress = clientAddressOf(request, isTrustedProxy);
     const subjects = [`login-ip:${sourceAddress}`, `login-user:${body.username}`];
     const waits = await Promise.all(subjects.map((subject) => loginThrottle.blockedFor(subject)));

@@ -3,11 +3,14 @@ import {
   type FailureThrottle,
   type KeyResolver,
   type NonceStore,
+  RateLimited,
   type RateLimiter,
   rfc9421,
   type Scheme,
+  SignatureMissing,
   StoreUnavailable,
   sigv4,
+  TooManyFailures,
   xApi,
 } from '@hmac-kit/core';
 import type { InvalidationBus, KeyService } from '@hmac-kit/keys';
@@ -182,8 +185,20 @@ export async function openServices(config: ServerConfig, logger: Logger, metrics
   function reportFailure(error: unknown, context: { keyId?: string; sourceAddress?: string }) {
     const code = (error as { code?: string })?.code ?? 'ERR_UNKNOWN';
     if (error instanceof StoreUnavailable) metrics.storeErrors.inc({ store: 'verification' });
-    logger.warn({ code, keyId: context.keyId, remote: context.sourceAddress }, 'authentication failed');
-    if (error instanceof StoreUnavailable) return;
+    const unsigned = error instanceof SignatureMissing;
+    logger[unsigned ? 'info' : 'warn'](
+      { code, keyId: context.keyId, remote: context.sourceAddress },
+      'authentication failed',
+    );
+    // The audit trail records attempts with credentials, not unsigned traffic, limits or outages
+    // (one database write per such request would hand anyone a way to load the database).
+    if (
+      unsigned ||
+      error instanceof StoreUnavailable ||
+      (error instanceof RateLimited && !(error instanceof TooManyFailures))
+    ) {
+      return;
+    }
     keyService
       .recordAuthFailure({ code, keyId: context.keyId, source: context.sourceAddress })
       .catch(() => metrics.storeErrors.inc({ store: 'audit' }));

@@ -190,6 +190,14 @@ describe('hmac-kit serve on SQLite', () => {
     expect(Buffer.from(body.api_secret, 'base64').length).toBeGreaterThanOrEqual(32);
     expect(body.message).toMatch(/lost forever/);
 
+    // DRF also accepts a form post; so does hmac-kit.
+    const form = await fetch(`${server.url}/obtain-hmac-api-key/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-forwarded-for': freshAddress() },
+      body: new URLSearchParams({ username: user, password: 'another long password' }).toString(),
+    });
+    expect(form.status).toBe(200);
+
     // The credentials work as django_hmac_authentication clients use them: base64-decoded secret.
     const prepared = await signMessage(
       {
@@ -253,6 +261,27 @@ describe('hmac-kit serve on SQLite', () => {
     expect(text).toMatch(/hmac_kit_requests_total\{outcome="accepted",code="ok",route="whoami"\} [1-9]/);
     expect(text).toMatch(/hmac_kit_requests_total\{outcome="rejected",code="signature_missing",route="whoami"\} [1-9]/);
     expect(text).toMatch(/hmac_kit_verification_seconds_count\{outcome="accepted"\} [1-9]/);
+  });
+
+  it('records authentication failures in the audit trail (code, key id, source address), never unsigned noise', async () => {
+    const address = freshAddress();
+    const request = await signed(alice, 'GET', `${server.url}/v1/whoami`);
+    request.url = `${server.url}/v1/whoami?changed=1`;
+    expect((await send(request, { 'x-forwarded-for': address })).status).toBe(401);
+    await fetch(`${server.url}/v1/whoami`, { headers: { 'x-forwarded-for': address } });
+    const entries = await (async () => {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const audit = await runCli(['--db', db, '--json', 'audit', '--type', 'auth.failed', '--key-id', alice.keyId]);
+        const found = (JSON.parse(audit.stdout) as Array<{ source?: string; code?: string }>).filter(
+          (entry) => entry.source === address,
+        );
+        if (found.length > 0) return found;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return [];
+    })();
+    expect(entries).toHaveLength(1);
+    expect(entries[0]?.code).toBe('ERR_SIGNATURE_INVALID');
   });
 
   it('never logs secrets or signature header values', async () => {
