@@ -57,7 +57,7 @@ function serverEnv(): NodeJS.ProcessEnv {
 }
 
 async function cli(args: string[]): Promise<string> {
-  const result = await run(process.execPath, [CLI_BIN, ...args], { env: {}, cwd: REPO_ROOT });
+  const result = await run(process.execPath, [CLI_BIN, ...args], { fullEnv: serverEnv(), cwd: REPO_ROOT });
   if (result.code !== 0) throw new Error(`hmac-kit ${args.join(' ')} failed: ${result.stderr}`);
   return result.stdout;
 }
@@ -237,16 +237,24 @@ export const clientCases: ClientCase[] = [
   { name: 'DELETE with no body', method: 'DELETE', pathAndQuery: '/orders/42', expectedTarget: '/orders/42' },
 ];
 
-/** Runs a command, feeding `input`, and resolves with its output (never rejects on a non-zero exit). */
+/**
+ * Runs a command, feeding `input`, and resolves with its output (never rejects on a non-zero exit).
+ * `env` adds to this process's environment; `fullEnv` replaces it.
+ */
 export function run(
   command: string,
   args: string[],
-  options: { input?: string | Uint8Array; env?: Record<string, string>; cwd?: string } = {},
+  options: {
+    input?: string | Uint8Array;
+    env?: Record<string, string>;
+    fullEnv?: NodeJS.ProcessEnv;
+    cwd?: string;
+  } = {},
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env },
+      env: options.fullEnv ?? { ...process.env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];
