@@ -3,7 +3,7 @@
 //
 //   npm run bench                      # everything (about 8 minutes on 2 cores)
 //   npm run bench -- --quick           # short rounds, for a smoke test
-//   npm run bench -- --only=sign,http  # some sections: sign, body, http, keys, limits, profile
+//   npm run bench -- --only=sign,http  # some sections: sign, body, http, inprocess, keys, limits, profile
 //   npm run bench -- --no-build        # skip `tsc -b`
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -22,6 +22,7 @@ const sections = [
   { id: 'sign', title: '1. sign/verify', command: ['bench/sign-verify.js'] },
   { id: 'body', title: '2. body digests', command: ['bench/body.js'] },
   { id: 'http', title: '3. HTTP', command: ['bench/http.js'] },
+  { id: 'inprocess', title: '3b. in-process middleware', command: ['bench/in-process.js'] },
   { id: 'keys', title: '4a. key store', command: ['bench/key-store.js'] },
   {
     id: 'limits',

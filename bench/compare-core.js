@@ -1,0 +1,64 @@
+// Compares two builds of @hmac-kit/core side by side (interleaved rounds, CPU time): verify of
+// the typical request per scheme, plus the floor. Used to measure a proposed change before it
+// lands: copy packages/core/dist somewhere, edit the copy (or rebuild from a branch), then
+//
+//   node bench/compare-core.js packages/core/dist /path/to/changed/dist [rfc9421,sigv4,x-api]
+//
+// The changed copy must sit where it can resolve nothing outside itself (core has no dependencies).
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
+import { formatInteger, formatRatio, interleaved, table, typical } from './support.js';
+
+const [before = 'packages/core/dist', after, schemeList = 'rfc9421,sigv4'] = process.argv.slice(2);
+if (!after) throw new TypeError('usage: node bench/compare-core.js <dist-before> <dist-after> [schemes]');
+const builds = [
+  ['before', await import(pathToFileURL(resolve(before, 'index.js')).href)],
+  ['after', await import(pathToFileURL(resolve(after, 'index.js')).href)],
+];
+const secret = new Uint8Array(randomBytes(32));
+const keyId = 'hk_benchkey0000000001';
+const key = { keyId, secret, algorithm: 'sha256' };
+const baseHeaders = { host: typical.host, 'content-type': typical.contentType, 'content-length': '1024' };
+const cases = [];
+for (const [label, core] of builds) {
+  for (const name of schemeList.split(',')) {
+    const scheme = name === 'sigv4' ? core.sigv4() : name === 'x-api' ? core.xApi() : core.rfc9421();
+    const options = { keys: (id) => (id === keyId ? key : undefined), schemes: [scheme], crypto: nodeCryptoProvider };
+    cases.push({
+      name: `${name} verify, ${label}`,
+      refresh: true,
+      setup: async () => {
+        const signed = await core.signMessage(
+          { method: typical.method, url: typical.url, headers: baseHeaders, body: typical.body },
+          key,
+          { scheme, crypto: nodeCryptoProvider },
+        );
+        const headers = { ...baseHeaders };
+        for (const [header, value] of Object.entries(signed.headers)) headers[header.toLowerCase()] = value;
+        const message = { method: typical.method, url: signed.url, headers };
+        await core.verifyMessage(message, typical.body, options);
+        return () => core.verifyMessage(message, typical.body, options);
+      },
+    });
+  }
+}
+cases.push({
+  name: 'floor',
+  setup: async () => {
+    const base = Buffer.alloc(377, 97);
+    return () => {
+      createHash('sha256').update(typical.body).digest();
+      createHmac('sha256', secret).update(base).digest();
+    };
+  },
+});
+const results = await interleaved(cases, { rounds: 15, roundMs: 150 });
+const floor = results.get('floor');
+console.log(
+  table(
+    ['case', 'ops/CPU-s', 'µs', 'vs floor'],
+    [...results].map(([name, ops]) => [name, formatInteger(ops), (1e6 / ops).toFixed(1), formatRatio(ops / floor)]),
+  ),
+);

@@ -1,0 +1,188 @@
+// Benchmark 3b: the middleware and forward-auth targets without sockets. Requests are injected
+// with light-my-request (Fastify's own injector) into the very same apps benchmark 3 runs,
+// in one process, measured in CPU time in interleaved rounds. Sockets, the kernel and the
+// load generator drop out, so the figures hold on a shared machine; since the socket work
+// both sides of a ratio share is gone, these ratios are lower bounds of the HTTP ones.
+//
+//   npx tsc -b && node bench/in-process.js [--quick]
+import { randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { formatSecret, signMessage } from '@hmac-kit/core';
+import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
+import { formatInteger, formatRatio, interleaved, quick, table, typical, verdict } from './support.js';
+
+const require = createRequire(import.meta.url);
+// light-my-request ships with Fastify; resolve it from there rather than relying on hoisting.
+const inject = createRequire(require.resolve('fastify'))('light-my-request');
+
+const host = 'api.example.com';
+const path = `${typical.path}?${typical.query}`;
+const payload = Buffer.from(typical.body);
+
+async function signedHeaders(key, count) {
+  const pool = [];
+  for (let index = 0; index < count; index++) {
+    const signed = await signMessage(
+      {
+        method: typical.method,
+        url: `http://${host}${path}`,
+        headers: { 'content-type': typical.contentType },
+        body: typical.body,
+      },
+      key,
+      { crypto: nodeCryptoProvider },
+    );
+    pool.push(signed.headers);
+  }
+  return pool;
+}
+
+/** An operation over a pool of fresh signatures; throws when the pool runs dry (a replay would be refused). */
+function fromPool(pool, send) {
+  let next = 0;
+  return () => {
+    if (next >= pool.length) throw new Error('signature pool exhausted: raise POOL');
+    return send(pool[next++]);
+  };
+}
+
+function expectOk(response) {
+  if (response.statusCode !== 200) throw new Error(`status ${response.statusCode}: ${response.payload.slice(0, 200)}`);
+}
+
+export async function main() {
+  const pool = quick ? 3_000 : 8_000;
+  const key = { keyId: 'hk_inprocess000000001', secret: formatSecret(new Uint8Array(randomBytes(32))) };
+  const { parseSecret } = await import('@hmac-kit/core');
+  const verificationKey = {
+    keyId: key.keyId,
+    secret: parseSecret(key.secret),
+    algorithm: 'sha256',
+    principal: 'bench',
+  };
+  const keys = async (keyId) => (keyId === key.keyId ? verificationKey : undefined);
+
+  // The apps of benchmark 3 (bench/http-server.js), minus listen().
+  const { default: express } = await import('express');
+  const { captureRawBody, hmacAuth: expressHmac } = await import('@hmac-kit/express');
+  const expressApp = (withHmac) => {
+    const app = express();
+    if (withHmac) {
+      app.use(express.json({ verify: captureRawBody }));
+      app.use(expressHmac({ keys }));
+    } else app.use(express.json());
+    app.post('/v1/orders', (req, res) => res.json({ ok: true, items: req.body.items.length }));
+    return app;
+  };
+  const { default: Fastify } = await import('fastify');
+  const { hmacAuth: fastifyHmac } = await import('@hmac-kit/fastify');
+  const fastifyApp = async (withHmac) => {
+    const app = Fastify();
+    if (withHmac) await app.register(fastifyHmac({ keys }));
+    app.post('/v1/orders', async (request) => ({ ok: true, items: request.body.items.length }));
+    await app.ready();
+    return app;
+  };
+  const hello = Fastify();
+  hello.get('/verify', async () => ({ hello: 'world' }));
+  await hello.ready();
+
+  const { loadConfig, startServer } = await import('@hmac-kit/server');
+  const serve = await startServer(
+    loadConfig({
+      flags: {
+        port: 0,
+        database: ':memory:',
+        masterKeys: `bench1:${randomBytes(32).toString('base64')}`,
+        logLevel: 'silent',
+        rateLimit: '1000000000/1s',
+      },
+      env: {},
+    }),
+  );
+  await serve.services.keyService.createPrincipal({ name: 'bench', kind: 'service' });
+  const issued = await serve.services.keyService.createKey({ principal: 'bench' });
+  const serveKey = { keyId: issued.key.keyId, secret: issued.secret };
+  const serveListener = serve.server.listeners('request')[0];
+
+  const post = (dispatch) => (headers) =>
+    inject(dispatch, {
+      method: 'POST',
+      url: path,
+      headers: { host, 'content-type': typical.contentType, ...headers },
+      payload,
+    }).then(expectOk);
+  const forwardAuth = (dispatch) => (headers) =>
+    inject(dispatch, {
+      method: 'GET',
+      url: '/verify',
+      remoteAddress: '127.0.0.1',
+      headers: {
+        host,
+        'x-original-uri': path,
+        'x-original-method': typical.method,
+        'content-type': typical.contentType,
+        ...headers,
+      },
+    }).then(expectOk);
+
+  const apps = {
+    expressPlain: expressApp(false),
+    expressHmac: expressApp(true),
+    fastifyPlain: await fastifyApp(false),
+    fastifyHmac: await fastifyApp(true),
+  };
+  const fastifyDispatch = (app) => (req, res) => app.routing(req, res);
+  const cases = [
+    { name: 'Express, no auth', send: post(apps.expressPlain), key, fresh: false },
+    { name: 'Express + @hmac-kit/express', send: post(apps.expressHmac), key, fresh: true },
+    { name: 'Fastify, no auth', send: post(fastifyDispatch(apps.fastifyPlain)), key, fresh: false },
+    { name: 'Fastify + @hmac-kit/fastify', send: post(fastifyDispatch(apps.fastifyHmac)), key, fresh: true },
+    { name: 'Fastify hello-world', send: forwardAuth(fastifyDispatch(hello)), key: serveKey, fresh: false },
+    { name: 'forward-auth /verify (hmac-kit serve)', send: forwardAuth(serveListener), key: serveKey, fresh: true },
+  ].map((c) => ({
+    name: c.name,
+    refresh: c.fresh,
+    setup: async () => {
+      if (!c.fresh) {
+        const [headers] = await signedHeaders(c.key, 1);
+        return () => c.send(headers);
+      }
+      return fromPool(await signedHeaders(c.key, pool), c.send);
+    },
+  }));
+  const rounds = quick ? 3 : 7;
+  const roundMs = quick ? 100 : 250;
+  let results;
+  try {
+    results = await interleaved(cases, { rounds, roundMs });
+  } finally {
+    await serve.close();
+  }
+  console.log(
+    `\n## 3b. Middleware and forward-auth without sockets (light-my-request injection, requests per CPU-second, ` +
+      `median of ${rounds} interleaved rounds x ${roundMs} ms)\n`,
+  );
+  const pairs = [
+    ['Express + @hmac-kit/express', 'Express, no auth', 0.9],
+    ['Fastify + @hmac-kit/fastify', 'Fastify, no auth', 0.9],
+    ['forward-auth /verify (hmac-kit serve)', 'Fastify hello-world', 0.8],
+  ];
+  const rows = [];
+  for (const [target, baseline] of pairs) {
+    rows.push([baseline, formatInteger(results.get(baseline)), '', '']);
+    rows.push([
+      target,
+      formatInteger(results.get(target)),
+      formatRatio(results.get(target) / results.get(baseline)),
+      formatInteger(1e6 / results.get(target) - 1e6 / results.get(baseline)),
+    ]);
+  }
+  console.log(table(['app', 'req/CPU-s', 'ratio', 'added CPU µs/req'], rows));
+  console.log('');
+  return pairs.map(([target, baseline, threshold]) =>
+    verdict(`${target} vs ${baseline} (in-process)`, results.get(target) / results.get(baseline), threshold),
+  );
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await main();
