@@ -15,6 +15,7 @@ const examples: { file: string; command: string; needs?: string }[] = [
   { file: 'axios.mjs', command: process.execPath },
   { file: 'undici.mjs', command: process.execPath },
   { file: 'smithy-sigv4.mjs', command: process.execPath },
+  { file: 'rfc9421-library.mjs', command: process.execPath },
   { file: 'requests_auth.py', command: 'python3', needs: 'requests' },
   { file: 'botocore_sigv4.py', command: 'python3', needs: 'botocore' },
   { file: 'net_http.rb', command: 'ruby' },
