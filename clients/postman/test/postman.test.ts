@@ -135,6 +135,35 @@ describe('postman pre-request script: live server', () => {
     await server?.close();
   });
 
+  it('the importable collection carries this exact script, and its requests pass the gateway', async () => {
+    const collection = JSON.parse(
+      readFileSync(new URL('../hmac-kit.postman_collection.json', import.meta.url), 'utf8'),
+    ) as {
+      event: { listen: string; script: { exec: string[] } }[];
+      item: {
+        request: { method: string; url: string; header?: { key: string; value: string }[]; body?: { raw: string } };
+      }[];
+    };
+    // Out of date? node clients/postman/build-collection.mjs
+    expect(collection.event.find((e) => e.listen === 'prerequest')?.script.exec.join('\n')).toBe(SCRIPT);
+    for (const { request } of collection.item) {
+      const prepared = runPreRequest({
+        method: request.method,
+        url: request.url,
+        headers: (request.header ?? []).map((h) => [h.key, h.value]),
+        body: request.body?.raw,
+        variables: { baseUrl: server.origin, hmacKitKeyId: server.keyId, hmacKitSecret: server.secret },
+      });
+      const response = await fetch(prepared.url, {
+        method: request.method,
+        headers: prepared.headers,
+        body: request.body?.raw,
+      });
+      expect(response.status, await response.clone().text()).toBe(200);
+      expect(((await response.json()) as Echo).keyId).toBe(server.keyId);
+    }
+  });
+
   for (const testCase of clientCases) {
     it(`signed request is accepted: ${testCase.name}`, async () => {
       const body = testCase.body ? new TextDecoder().decode(testCase.body) : undefined;
