@@ -3,7 +3,7 @@ import { SummaryLineReporter } from './scripts/summary-reporter.js';
 
 // Tests import workspace packages by name; the "@hmac-kit/source" export condition
 // points those imports at src/*.ts so tests never run against a stale build.
-const conditions = ['@hmac-kit/source', 'node', 'import', 'module', 'default'];
+const conditions = ['@hmac-kit/source', 'node'];
 
 export default defineConfig({
   resolve: { conditions },

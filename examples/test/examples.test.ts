@@ -2,9 +2,6 @@ import type { VerificationKey } from '@hmac-kit/core';
 import { describe, expect, it } from 'vitest';
 import { exampleKey, runDemo } from '../shared.js';
 
-// Express's router needs a CommonJS shim under vitest (see the loader's comment); load it first.
-await import('../../packages/express/test/support/load-express.js');
-
 interface Started {
   url: string;
   stop(): Promise<void> | void;

@@ -4,7 +4,7 @@ import { signMessage } from '@hmac-kit/core';
 import { captureRawBody, hmacAuth, requireScopes } from '@hmac-kit/express';
 import { memoryFailureThrottle, memoryNonceStore } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
-import type { Express } from 'express';
+import express, { type Express } from 'express';
 import { describe, expect, it } from 'vitest';
 import {
   describeAdapter,
@@ -14,7 +14,6 @@ import {
   signingKey,
 } from '../../middleware/test/support/adapter-suite.js';
 import { listening } from '../../middleware/test/support/http.js';
-import { express } from './support/load-express.js';
 
 function routes(app: Express): Express {
   app.post('/orders', requireScopes('orders:write'), (req, res) => {
