@@ -231,6 +231,8 @@ interface SqlStoreConfig {
   autoMigrate: boolean;
   /** Runs `work` in a write transaction that serialises concurrent writers for the principal. */
   writeTransaction<T>(work: (trx: Tx) => Promise<T>): Promise<T>;
+  /** Called inside the write transaction before change rows are added (PostgreSQL: ordering lock). */
+  beforeChanges?(trx: Tx): Promise<void>;
   /** Called inside the write transaction after change rows are added (PostgreSQL: NOTIFY). */
   notify?(trx: Tx, keyIds: readonly string[]): Promise<void>;
   watchChanges?: KeyStore['watchChanges'];
@@ -257,6 +259,7 @@ function createSqlKeyStore(config: SqlStoreConfig): KeyStore {
 
   const addChanges = async (trx: Tx | Db, keyIds: readonly string[], at: number) => {
     if (keyIds.length === 0) return;
+    if (config.beforeChanges) await config.beforeChanges(trx);
     for (let i = 0; i < keyIds.length; i += 500) {
       await trx
         .insertInto('hk_key_change')
@@ -670,6 +673,9 @@ export function sqliteKeyStore(options: SqliteKeyStoreOptions): KeyStore {
   });
 }
 
+/** Advisory lock key of the change feed (ASCII "hkfe"). */
+const CHANGE_FEED_LOCK = 0x686b6665;
+
 function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
@@ -805,6 +811,14 @@ export function postgresKeyStore(options: PostgresKeyStoreOptions): KeyStore {
     },
     autoMigrate: options.autoMigrate ?? true,
     writeTransaction: (work) => db.transaction().execute(work),
+    async beforeChanges(trx) {
+      // Sequence values are handed out at insert time but become visible at commit, so two
+      // writers could commit seq 11 before seq 10 and a poller past 11 would never see 10.
+      // Holding this lock until commit makes sequence order equal commit order. It is taken
+      // last in every transaction (after any row lock), so it cannot deadlock; only changes
+      // (admin operations) are serialised by it.
+      await sql`select pg_advisory_xact_lock(${CHANGE_FEED_LOCK}::bigint)`.execute(trx);
+    },
     async notify(trx, keyIds) {
       for (const keyId of keyIds) await sql`select pg_notify(${channel}, ${keyId})`.execute(trx);
     },
