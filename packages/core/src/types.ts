@@ -181,6 +181,8 @@ export interface RateLimitDecision {
   /** Seconds until the window resets. */
   resetSeconds: number;
   windowSeconds: number;
+  /** When refused: seconds until a retry can succeed, when the limiter knows it more precisely than `resetSeconds`. */
+  retryAfterSeconds?: number;
 }
 
 /**

@@ -83,7 +83,7 @@ export interface AuthenticatorOptions {
   policy?: VerifyPolicy;
   /**
    * Replay protection: a store, or a factory called once at construction. Default: a bounded
-   * in-memory store (`createMemoryNonceStore()` of `@hmac-kit/limits`), which only protects a
+   * in-memory store (`memoryNonceStore()` of `@hmac-kit/limits`), which only protects a
    * single process: give every instance of a horizontally scaled service the same Redis-backed store.
    */
   nonceStore?: NonceStore | (() => NonceStore);
@@ -247,11 +247,11 @@ function countsAsGuess(error: unknown): boolean {
  * @example
  * ```ts
  * import { createAuthenticator } from '@hmac-kit/middleware';
- * import { createMemoryRateLimiter } from '@hmac-kit/limits';
+ * import { memoryRateLimiter } from '@hmac-kit/limits';
  *
  * const authenticator = createAuthenticator({
  *   keys: (keyId) => keys.get(keyId),
- *   rateLimiter: createMemoryRateLimiter(),
+ *   rateLimiter: memoryRateLimiter(),
  *   defaultRateLimit: { limit: 600, windowSeconds: 60 },
  *   onFailure: (error, context) => logger.warn({ code: (error as { code?: string }).code, ...context }),
  * });
@@ -360,7 +360,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         const decision = await rateLimiter.hit(`key:${verified.keyId}`, rule.limit, rule.windowSeconds);
         headers = rateLimitHeaders(decision);
         if (!decision.allowed) {
-          const retryAfter = (decision as { retryAfterSeconds?: number }).retryAfterSeconds ?? decision.resetSeconds;
+          const retryAfter = decision.retryAfterSeconds ?? decision.resetSeconds;
           throw new RateLimited('rate limit exceeded', {
             retryAfter: Math.max(1, Math.ceil(retryAfter)),
             limit: decision.limit,
