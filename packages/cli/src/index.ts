@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerImportCommands } from './import-django.js';
 import { registerStoreCommands } from './keys.js';
 import { CliError, type Io } from './output.js';
 import { registerRequestCommands } from './request.js';
@@ -34,6 +35,7 @@ function buildProgram(io: Io, setExit: (code: Promise<number>) => void): Command
   registerServe(program, io, setExit);
   registerStoreCommands(program, io);
   registerRequestCommands(program, io, setExit);
+  registerImportCommands(program, io);
   for (const command of program.commands) {
     command.exitOverride();
     command.configureOutput(program.configureOutput());
@@ -86,5 +88,6 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
   }
 }
 
+export { decryptDjangoSecret } from './import-django.js';
 export { CliError, formatTable, type Io } from './output.js';
 export const PACKAGE_NAME = 'hmac-kit';

@@ -129,7 +129,8 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         method: method as Dispatcher.HttpMethod,
         headers: upstreamHeaders(request.headers, identity, {
           for: sourceAddress,
-          host: request.headers.host,
+          // What the client addressed: a trusted proxy's X-Forwarded-Host, else the Host header.
+          host: new URL(url).host,
           proto: url.startsWith('https:') ? 'https' : 'http',
           requestId: context.id,
           trustedPeer,

@@ -7,6 +7,7 @@ import {
   type KeyService,
   type KeyStore,
   loadMasterKeys,
+  type MasterKeyRing,
   type MigrationSummary,
   postgresKeyStore,
   sqliteKeyStore,
@@ -29,6 +30,8 @@ export interface OpenedKeys {
   info: StoreInfo;
   /** Migrations applied while opening. */
   migrations: MigrationSummary;
+  /** The master key ring in use (for imports and master key rotation). */
+  masterKeys: MasterKeyRing;
   close(): Promise<void>;
 }
 
@@ -128,6 +131,7 @@ export async function openKeys(options: {
       store,
       info: { ...info, masterKeySource: masterKeys.source, masterKeyFile: masterKeys.path },
       migrations,
+      masterKeys: masterKeys.ring,
       close: closeAll,
     };
   } catch (error) {

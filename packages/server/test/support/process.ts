@@ -108,7 +108,7 @@ export function startServe(
       settled = true;
       child.kill('SIGKILL');
       reject(new Error(`serve did not start in time; stderr: ${stderr}`));
-    }, options.timeoutMs ?? 20_000);
+    }, options.timeoutMs ?? 45_000);
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString('utf8');
