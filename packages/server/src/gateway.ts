@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { BodyTooLarge, toProblem } from '@hmac-kit/core';
@@ -83,9 +84,13 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     const { identity, check } = admission;
     context.keyId = identity.keyId;
 
-    const abort = new AbortController();
+    // undici takes an EventEmitter as a signal: far cheaper per request than an AbortController.
+    const abort = new EventEmitter();
+    let clientGone = false;
     response.once('close', () => {
-      if (!response.writableFinished) abort.abort();
+      if (response.writableFinished) return;
+      clientGone = true;
+      abort.emit('abort');
     });
 
     let bodyFailure: unknown;
@@ -136,7 +141,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
           trustedPeer,
         }),
         body,
-        signal: abort.signal,
+        signal: abort,
       });
     } catch (error) {
       if (bodyFailure !== undefined) {
@@ -145,7 +150,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         refuse(response, context, bodyFailure);
         return;
       }
-      if (abort.signal.aborted) return;
+      if (clientGone) return;
       upstreamFailed(response, context, error);
       return;
     }
