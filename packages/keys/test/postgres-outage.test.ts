@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { StoreUnavailable } from '@hmac-kit/core';
 import { createKeyService, createMasterKeyRing, generateKeyId, postgresKeyStore } from '@hmac-kit/keys';
+import pg from 'pg';
 import { expect, it } from 'vitest';
-import { pg } from './support/pg-driver.js';
 import { createTestSchema, describeWithPostgres, proxiedUrl, startPostgresProxy } from './support/postgres.js';
 
 async function closedPort(): Promise<number> {

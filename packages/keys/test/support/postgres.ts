@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
-import type pgTypes from 'pg';
+import pg from 'pg';
 import { describe, it } from 'vitest';
-import { pg } from './pg-driver.js';
 
 /** Where the test PostgreSQL lives; `HMAC_KIT_TEST_PG_URL` overrides. */
 export const pgUrl = process.env.HMAC_KIT_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
@@ -50,7 +49,7 @@ export function describeWithPostgres(name: string, body: () => void): void {
 export interface TestSchema {
   schema: string;
   /** A new pool on this schema (the caller ends it, or `drop()` does). */
-  pool(options?: pgTypes.PoolConfig): pgTypes.Pool;
+  pool(options?: pg.PoolConfig): pg.Pool;
   /** Ends every pool made here and drops the schema. */
   drop(): Promise<void>;
 }
@@ -61,10 +60,10 @@ export async function createTestSchema(): Promise<TestSchema> {
   await admin.connect();
   await admin.query(`create schema ${schema}`);
   await admin.end();
-  const pools: pgTypes.Pool[] = [];
+  const pools: pg.Pool[] = [];
   return {
     schema,
-    pool(options: pgTypes.PoolConfig = {}) {
+    pool(options: pg.PoolConfig = {}) {
       const pool = new pg.Pool({ connectionString: pgUrl, options: `-c search_path=${schema}`, max: 10, ...options });
       // An idle client dropped by the server must not crash the test process.
       pool.on('error', () => undefined);
