@@ -155,8 +155,15 @@ export function hmacKitInterceptor(options: HmacKitUndiciOptions): Dispatcher.Di
 
   async function sign(opts: Dispatcher.DispatchOptions): Promise<Dispatcher.DispatchOptions> {
     if (opts.origin === undefined) throw new TypeError('hmacKit: the request has no origin');
-    const target = new URL(opts.path, opts.origin);
     const headers = toRecord(opts.headers);
+    // A Host header the caller set is the authority the server sees (and verifies), not the origin
+    // the connection goes to (e.g. an IP address behind a load balancer).
+    const origin = new URL(String(opts.origin));
+    const hostName = Object.keys(headers).find((name) => name.toLowerCase() === 'host');
+    const host = hostName === undefined ? undefined : headers[hostName];
+    // (Parsed whole: the `host` setter would keep the origin's port when the header has none.)
+    const authority = typeof host === 'string' && host !== '' ? new URL(`${origin.protocol}//${host}`) : origin;
+    const target = new URL(opts.path, authority.origin);
     const body = await readBody(opts.body, bodyOptions);
     const nonce = typeof nonceOf === 'function' ? nonceOf() : nonceOf;
     const signed = await signMessage({ method: opts.method, url: target.href, headers, body }, key, {

@@ -2,7 +2,7 @@
 // dispatch, then signs real requests (request(), fetch(), stream bodies) that a running
 // `hmac-kit serve` gateway accepts.
 import { Readable } from 'node:stream';
-import { rfc9421 } from '@hmac-kit/core';
+import { rfc9421, SignatureInvalid, verifyMessage } from '@hmac-kit/core';
 import { hmacKitInterceptor, withHmacKit } from '@hmac-kit/undici';
 import { Agent, type Dispatcher, fetch, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,6 +57,24 @@ describe('@hmac-kit/undici: known answers', () => {
       expect(signed.path).toBe(url.pathname + url.search);
     });
   }
+
+  it('signs the authority of a Host header the caller sets, not the address it connects to', async () => {
+    const interceptor = hmacKitInterceptor({ keyId: 'hk_host', secret: `hks_${'A'.repeat(43)}` });
+    const signed = await interceptOnce(interceptor, {
+      origin: 'http://10.0.0.7:8080',
+      path: '/v1/items',
+      method: 'GET',
+      headers: { Host: 'API.example.com' },
+    });
+    const headers = signed.headers as Record<string, string>;
+    const options = { keys: () => ({ keyId: 'hk_host', secret: new Uint8Array(32), algorithm: 'sha256' as const }) };
+    await expect(
+      verifyMessage({ method: 'GET', url: 'http://api.example.com/v1/items', headers }, null, options),
+    ).resolves.toMatchObject({ keyId: 'hk_host' });
+    await expect(
+      verifyMessage({ method: 'GET', url: 'http://10.0.0.7:8080/v1/items', headers }, null, options),
+    ).rejects.toThrow(SignatureInvalid);
+  });
 
   it('validates options once, at construction', () => {
     const secret = `hks_${'A'.repeat(43)}`;
