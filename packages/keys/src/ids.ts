@@ -9,6 +9,14 @@ const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const KEY_ID_DIGITS = 22;
 const KEY_ID_PATTERN = /^hk_[0-9A-Za-z]{22}$/;
 
+/**
+ * Ids a store may hold: issued `hk_...` ids, and ids imported from other systems
+ * (django-hmac UUIDs, AWS-style access key ids). Printable, no spaces or quotes.
+ */
+const PLAUSIBLE_KEY_ID = /^[A-Za-z0-9._:@+=/-]{1,128}$/;
+/** Prefixes of printable secrets: such a string in a key id field is a pasted secret. */
+const SECRET_PREFIXES = ['hks_', 'whsec_'];
+
 /** Secret length in bytes for issued keys. */
 export const SECRET_BYTES = 32;
 
@@ -50,6 +58,25 @@ export function isKeyId(keyId: string): boolean {
 
 // The printable `hks_...` form is the core's (one definition for signers and issuers).
 export { formatSecret, parseSecret } from '@hmac-kit/core';
+
+/**
+ * Whether `keyId` could be a stored key id (issued or imported). Anything else never reaches
+ * the store, and is never written to the audit trail (it may be junk, or a pasted secret).
+ *
+ * @example
+ * ```ts
+ * isPlausibleKeyId('hk_3nR0bqYJ1xT9dW2mKp7sLa'); // true
+ * isPlausibleKeyId('0f8fad5b-d9cb-469f-a165-70867728950e'); // true (imported django-hmac key)
+ * isPlausibleKeyId('hks_c2VjcmV0...'); // false
+ * ```
+ */
+export function isPlausibleKeyId(keyId: string): boolean {
+  return (
+    typeof keyId === 'string' &&
+    PLAUSIBLE_KEY_ID.test(keyId) &&
+    !SECRET_PREFIXES.some((prefix) => keyId.startsWith(prefix))
+  );
+}
 
 /** 32 fresh CSPRNG bytes. */
 export function generateSecretBytes(): Uint8Array {

@@ -9,7 +9,7 @@ export {
   PrincipalExists,
   PrincipalNotFound,
 } from './errors.js';
-export { formatSecret, generateKeyId, isKeyId, parseSecret, SECRET_BYTES } from './ids.js';
+export { formatSecret, generateKeyId, isKeyId, isPlausibleKeyId, parseSecret, SECRET_BYTES } from './ids.js';
 export type { MasterKeyFile, MasterKeyRing } from './master-keys.js';
 export {
   addMasterKeyToFile,

@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type { HashAlgorithm, KeyResolver, VerificationKey } from '@hmac-kit/core';
 import { LruCache } from './cache.js';
 import { KeyNotActive, KeyNotFound, MasterKeyUnknown, PrincipalNotFound } from './errors.js';
-import { formatSecret, generateKeyId, generateSecretBytes, isKeyId } from './ids.js';
+import { formatSecret, generateKeyId, generateSecretBytes, isPlausibleKeyId } from './ids.js';
 import {
   decryptSecret,
   encryptSecret,
@@ -352,7 +352,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
 
   const resolver: KeyResolver = async function resolveKey(keyId: string): Promise<VerificationKey | undefined> {
     if (closed) throw new TypeError('key service is closed');
-    if (typeof keyId !== 'string' || !isKeyId(keyId)) return undefined;
+    if (!isPlausibleKeyId(keyId)) return undefined;
     const now = clock();
     const tick = monotonic();
     // Timers can starve when every lookup completes in microtasks (a warm cache in a tight
@@ -579,8 +579,8 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
         type: 'auth.failed',
         at: failure.at ?? new Date(clock()),
         code: failure.code.slice(0, 64),
-        // Only key ids of the issued shape: anything else may be attacker-chosen junk (or a pasted secret).
-        ...(failure.keyId !== undefined && isKeyId(failure.keyId) ? { keyId: failure.keyId } : {}),
+        // Only plausible key ids: anything else may be attacker-chosen junk (or a pasted secret).
+        ...(failure.keyId !== undefined && isPlausibleKeyId(failure.keyId) ? { keyId: failure.keyId } : {}),
         ...(failure.source ? { source: failure.source.slice(0, 128) } : {}),
       });
     },

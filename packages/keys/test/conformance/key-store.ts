@@ -458,6 +458,26 @@ export function describeKeyStoreConformance(
         expect(JSON.stringify(await service.getKey(key.keyId))).not.toContain(secret.slice(4));
       });
 
+      it('resolves imported keys with foreign ids (django-hmac UUIDs) and refuses junk ids without a lookup', async () => {
+        const service = await open();
+        const uuid = '0f8fad5b-d9cb-469f-a165-70867728950e';
+        const secret = randomBytes(32);
+        const { masterKeyId, ciphertext } = encryptSecret(ring, uuid, secret);
+        await store.importRows!(
+          [principalRow('django-user')],
+          [{ ...keyRow(ring, 'django-user', { keyId: uuid }), masterKeyId, secretCiphertext: ciphertext }],
+        );
+        await store.appendChange([uuid], NOW);
+        const resolved = await service.resolver(uuid);
+        expect(resolved?.principal).toBe('django-user');
+        expect(Buffer.from(resolved!.secret).equals(secret)).toBe(true);
+        for (const junk of ['', 'has space', '"quoted"', 'x'.repeat(129), 'hks_' + 'A'.repeat(43)]) {
+          expect(await service.resolver(junk)).toBeUndefined();
+        }
+        await service.recordAuthFailure({ code: 'ERR_SIGNATURE_INVALID', keyId: uuid });
+        expect((await service.queryAudit({ types: ['auth.failed'] }))[0]?.keyId).toBe(uuid);
+      });
+
       it('revocation takes effect at once, even with a warm cache', async () => {
         const service = await open();
         await service.createPrincipal({ name: 'svc', kind: 'service' });
