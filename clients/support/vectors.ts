@@ -249,3 +249,38 @@ export async function trickyUrlJobs(): Promise<{ jobs: SignJob[]; expected: Sign
   }
   return { jobs, expected };
 }
+
+const X_API_VECTORS = new URL('../../packages/core/test/vectors/x-api.json', import.meta.url);
+
+/** The core's X-API-* known-answer vectors (packages/core/test/vectors/x-api.json) as client jobs. */
+export function xApiVectorJobs(): { jobs: SignJob[]; expected: { stringToSign: string; signature: string }[] } {
+  const file = JSON.parse(readFileSync(X_API_VECTORS, 'utf8')) as {
+    keyId: string;
+    secret: string;
+    vectors: {
+      method: string;
+      path: string;
+      query: string;
+      body: string;
+      algorithm: string;
+      timestamp: string;
+      nonce: string;
+      stringToSign: string;
+      signature: string;
+    }[];
+  };
+  return {
+    jobs: file.vectors.map((v) => ({
+      op: 'x-api',
+      method: v.method,
+      url: `https://api.example.com${v.path}${v.query ? `?${v.query}` : ''}`,
+      key_id: file.keyId,
+      secret: file.secret,
+      algorithm: v.algorithm,
+      timestamp: Number(v.timestamp),
+      nonce: v.nonce,
+      ...(v.body ? { body_b64: Buffer.from(v.body, 'utf8').toString('base64') } : {}),
+    })),
+    expected: file.vectors.map((v) => ({ stringToSign: v.stringToSign, signature: v.signature })),
+  };
+}

@@ -5,7 +5,14 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliClient, checkCliCase, checkSecretFile, checkWrongSecret, withXApi } from '../../support/cli-cases.js';
 import { clientCases, type LiveServer, loadB25, run, startLiveServer, tempDir } from '../../support/harness.js';
-import { coreVectorJobs, type SignJob, type SignResult, trickyUrlJobs, xApiJobs } from '../../support/vectors.js';
+import {
+  coreVectorJobs,
+  type SignJob,
+  type SignResult,
+  trickyUrlJobs,
+  xApiJobs,
+  xApiVectorJobs,
+} from '../../support/vectors.js';
 
 const CLIENT_DIR = fileURLToPath(new URL('..', import.meta.url));
 const b25 = loadB25();
@@ -78,6 +85,16 @@ describe('python client: known answers', () => {
 });
 
 describe('python client: X-API-* scheme', () => {
+  it('reproduces the core X-API-* vectors (string to sign and signature)', async () => {
+    const { jobs, expected } = xApiVectorJobs();
+    const results = await pythonJobs(jobs);
+    expect(
+      results.map((r) =>
+        'error' in r ? r : { stringToSign: r.signature_base, signature: r.headers['X-API-Signature'] },
+      ),
+    ).toEqual(expected);
+  });
+
   it('gives the same headers as the core signer for every case (sha256 and sha512)', async () => {
     const { jobs, expected } = await xApiJobs(clientCases);
     const results = await pythonJobs(jobs);
