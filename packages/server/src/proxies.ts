@@ -18,10 +18,17 @@ export function createProxyTrust(entries: readonly string[]): (address: string |
     if (bits === undefined) list.addAddress(address, family);
     else list.addSubnet(address, Number(bits), family);
   }
+  // BlockList.check allocates per call; peers repeat, so answers are memoised (bounded).
+  const answers = new Map<string, boolean>();
   return function isTrustedProxy(address) {
     if (!address || entries.length === 0) return false;
+    const known = answers.get(address);
+    if (known !== undefined) return known;
     const mapped = address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
-    const family = isIP(mapped) === 6 ? 'ipv6' : 'ipv4';
-    return list.check(mapped, family);
+    const family = isIP(mapped) === 6 ? 'ipv6' : isIP(mapped) === 4 ? 'ipv4' : undefined;
+    const trusted = family !== undefined && list.check(mapped, family);
+    if (answers.size >= 10_000) answers.clear();
+    answers.set(address, trusted);
+    return trusted;
   };
 }

@@ -133,6 +133,9 @@ describe('createProxyTrust', () => {
     expect(trusted('192.168.1.8')).toBe(false);
     expect(trusted('11.0.0.1')).toBe(false);
     expect(trusted(undefined)).toBe(false);
+    // X-Forwarded-For entries are client-controlled: garbage is simply not trusted.
+    expect(trusted('not-an-ip')).toBe(false);
+    expect(trusted('10.0.0.1, 10.0.0.2')).toBe(false);
     expect(createProxyTrust([])('127.0.0.1')).toBe(false);
   });
 });
