@@ -284,6 +284,34 @@ describe('hmac-kit serve on SQLite', () => {
     expect(entries[0]?.code).toBe('ERR_SIGNATURE_INVALID');
   });
 
+  it('answers bad input with problems, never crashing', async () => {
+    const post = (body: string, type = 'application/json') =>
+      fetch(`${server.url}/v1/keys`, {
+        method: 'POST',
+        headers: { 'content-type': type, 'x-forwarded-for': freshAddress() },
+        body,
+      });
+    const notJson = await post('{ nope');
+    expect(notJson.status).toBe(400);
+    expect(((await notJson.json()) as { code: string }).code).toBe('invalid_json');
+    expect((await post('{}')).status).toBe(400);
+    expect((await post('x'.repeat(100 * 1024))).status).toBe(413);
+    for (const headers of [
+      { 'signature-input': 'garbage', signature: 'sig=:AAAA:' },
+      { 'signature-input': 'sig=("@method");keyid="hk_x";created=1', signature: 'sig=:%%%:' },
+      { 'x-forwarded-for': 'not-an-address, <script>' },
+    ]) {
+      const response = await fetch(`${server.url}/v1/whoami`, { headers });
+      // Malformed signatures are 400 signature_malformed, missing ones 401.
+      expect([400, 401]).toContain(response.status);
+      expect(response.headers.get('content-type')).toBe('application/problem+json');
+    }
+    const signedWithGarbageAddress = await signed(alice, 'GET', `${server.url}/v1/whoami`);
+    expect((await send(signedWithGarbageAddress, { 'x-forwarded-for': 'garbage' })).status).toBe(200);
+    expect((await fetch(`${server.url}/nope`)).status).toBe(404);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
   it('never logs secrets or signature header values', async () => {
     const request = await signed(alice, 'GET', `${server.url}/v1/whoami`);
     await send(request, { 'x-forwarded-for': freshAddress(), authorization: 'Bearer do-not-log-me' });
