@@ -296,11 +296,12 @@ describe('hmac-kit serve on SQLite', () => {
     expect(((await notJson.json()) as { code: string }).code).toBe('invalid_json');
     expect((await post('{}')).status).toBe(400);
     expect((await post('x'.repeat(100 * 1024))).status).toBe(413);
-    for (const headers of [
+    const hostile: Array<Record<string, string>> = [
       { 'signature-input': 'garbage', signature: 'sig=:AAAA:' },
       { 'signature-input': 'sig=("@method");keyid="hk_x";created=1', signature: 'sig=:%%%:' },
       { 'x-forwarded-for': 'not-an-address, <script>' },
-    ]) {
+    ];
+    for (const headers of hostile) {
       const response = await fetch(`${server.url}/v1/whoami`, { headers });
       // Malformed signatures are 400 signature_malformed, missing ones 401.
       expect([400, 401]).toContain(response.status);
