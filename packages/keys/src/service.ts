@@ -209,8 +209,9 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
   let lastPollStarted = monotonic();
   let lastChangePrune = monotonic();
   const poll = (): Promise<void> => {
-    polling ??= (async () => {
-      lastPollStarted = monotonic();
+    if (polling) return polling;
+    lastPollStarted = monotonic();
+    const run = (async () => {
       try {
         for (;;) {
           const changes = await store.changesSince(cursor, CHANGE_BATCH);
@@ -227,10 +228,12 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
         }
       } catch {
         // Unreachable store: lastSync ages, and after maxStalenessMs the cache is bypassed.
-      } finally {
-        polling = undefined;
       }
     })();
+    // Cleared only once the run is over (even if the store answered synchronously).
+    polling = run.finally(() => {
+      polling = undefined;
+    });
     return polling;
   };
   const timer = setInterval(() => {
@@ -317,36 +320,32 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     if (pending) return pending;
     const startedAt = epoch;
     pending = (async () => {
-      try {
-        const row = await store.resolveKey(keyId);
-        const now = clock();
-        if (
-          !row ||
-          row.revokedAt !== null ||
-          row.principalDisabled ||
-          (row.expiresAt !== null && row.expiresAt <= now)
-        ) {
-          if (epoch === startedAt) negative.set(keyId, true);
-          return undefined;
-        }
-        const secret = decryptSecret(masterKeys, row.keyId, row.masterKeyId, row.secretCiphertext);
-        const key: VerificationKey = {
-          keyId: row.keyId,
-          secret,
-          algorithm: row.algorithm,
-          principal: row.principal,
-          scopes: Object.freeze([...row.scopes]),
-        };
-        if (row.rateLimit) key.rateLimit = Object.freeze({ ...row.rateLimit });
-        const entry: CachedKey = { key: Object.freeze(key), expiresAt: row.expiresAt, touchedAt: row.lastUsedAt ?? 0 };
-        // An invalidation that arrived while we were reading may concern this very row.
-        if (epoch === startedAt) positive.set(keyId, entry);
-        return entry;
-      } finally {
-        inflight.delete(keyId);
+      const row = await store.resolveKey(keyId);
+      const now = clock();
+      if (!row || row.revokedAt !== null || row.principalDisabled || (row.expiresAt !== null && row.expiresAt <= now)) {
+        if (epoch === startedAt) negative.set(keyId, true);
+        return undefined;
       }
+      const secret = decryptSecret(masterKeys, row.keyId, row.masterKeyId, row.secretCiphertext);
+      const key: VerificationKey = {
+        keyId: row.keyId,
+        secret,
+        algorithm: row.algorithm,
+        principal: row.principal,
+        scopes: Object.freeze([...row.scopes]),
+      };
+      if (row.rateLimit) key.rateLimit = Object.freeze({ ...row.rateLimit });
+      const entry: CachedKey = { key: Object.freeze(key), expiresAt: row.expiresAt, touchedAt: row.lastUsedAt ?? 0 };
+      // An invalidation that arrived while we were reading may concern this very row.
+      if (epoch === startedAt) positive.set(keyId, entry);
+      return entry;
     })();
     inflight.set(keyId, pending);
+    // Removed once settled (registered after the set, so even an instant answer cannot leave it behind).
+    const settled = () => {
+      if (inflight.get(keyId) === pending) inflight.delete(keyId);
+    };
+    pending.then(settled, settled);
     return pending;
   };
 

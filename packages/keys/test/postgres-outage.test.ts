@@ -5,7 +5,13 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { StoreUnavailable } from '@hmac-kit/core';
-import { createKeyService, createMasterKeyRing, generateKeyId, postgresKeyStore } from '@hmac-kit/keys';
+import {
+  createKeyService,
+  createMasterKeyRing,
+  generateKeyId,
+  type KeyService,
+  postgresKeyStore,
+} from '@hmac-kit/keys';
 import pg from 'pg';
 import { expect, it } from 'vitest';
 import { createTestSchema, describeWithPostgres, proxiedUrl, startPostgresProxy } from './support/postgres.js';
@@ -58,25 +64,28 @@ describeWithPostgres('PostgreSQL outage', () => {
   it('resolver fails closed while the database is cut off and recovers by itself', async () => {
     const schema = await createTestSchema();
     const proxy = await startPostgresProxy();
+    let service: KeyService | undefined;
+    let direct: KeyService | undefined;
     try {
       const pool = schema.pool({ connectionString: proxiedUrl(proxy.port), connectionTimeoutMillis: 1000 });
       const masterKeys = createMasterKeyRing([{ id: 'mk', key: randomBytes(32) }]);
-      const service = await createKeyService({
+      const live = await createKeyService({
         store: postgresKeyStore({ pool, notifyChannel: `hk_${schema.schema}` }),
         masterKeys,
         pollIntervalMs: 100,
         maxStalenessMs: 500,
       });
-      await service.createPrincipal({ name: 'svc', kind: 'service' });
-      const { key } = await service.createKey({ principal: 'svc' });
-      expect(await service.resolver(key.keyId)).toBeDefined();
+      service = live;
+      await live.createPrincipal({ name: 'svc', kind: 'service' });
+      const { key } = await live.createKey({ principal: 'svc' });
+      expect(await live.resolver(key.keyId)).toBeDefined();
 
       proxy.cut();
-      await expect(service.resolver(generateKeyId())).rejects.toBeInstanceOf(StoreUnavailable);
+      await expect(live.resolver(generateKeyId())).rejects.toBeInstanceOf(StoreUnavailable);
       // Cached keys stop being trusted once the change feed has been unreadable for maxStalenessMs.
       const refused = await eventually(
         async () =>
-          Promise.resolve(service.resolver(key.keyId)).then(
+          Promise.resolve(live.resolver(key.keyId)).then(
             () => undefined,
             (error: unknown) => error,
           ),
@@ -85,30 +94,36 @@ describeWithPostgres('PostgreSQL outage', () => {
       expect(refused).toBeInstanceOf(StoreUnavailable);
 
       // Meanwhile another instance (direct connection) revokes one key: its NOTIFY never reaches us.
-      const { key: doomed } = await service.createKey({ principal: 'svc' }).catch(() => ({ key: undefined }));
+      const { key: doomed } = await live.createKey({ principal: 'svc' }).catch(() => ({ key: undefined }));
       expect(doomed).toBeUndefined(); // writes fail too while cut off
-      const direct = await createKeyService({
+      const peer = await createKeyService({
         store: postgresKeyStore({ pool: schema.pool(), notifyChannel: `hk_${schema.schema}` }),
         masterKeys,
       });
-      const { key: other } = await direct.createKey({ principal: 'svc' });
+      direct = peer;
+      const { key: other } = await peer.createKey({ principal: 'svc' });
       proxy.heal();
-      expect(await eventually(async () => service.resolver(other.keyId), 10_000)).toBeDefined();
+      expect(await eventually(async () => live.resolver(other.keyId), 10_000)).toBeDefined();
       proxy.cut();
-      await direct.revokeKey(other.keyId);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await peer.revokeKey(other.keyId);
+      // Staleness is bounded: once maxStalenessMs has passed without reading the feed, the
+      // revoked-but-cached key is refused (fail closed), never accepted.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await expect(live.resolver(other.keyId)).rejects.toBeInstanceOf(StoreUnavailable);
 
       proxy.heal();
-      const back = await eventually(async () => service.resolver(key.keyId), 10_000);
+      const back = await eventually(async () => live.resolver(key.keyId), 10_000);
       expect(back.keyId).toBe(key.keyId);
       // The revocation made during the outage is caught up from the change feed, not missed.
-      expect(await service.resolver(other.keyId)).toBeUndefined();
+      expect(await live.resolver(other.keyId)).toBeUndefined();
       // And revocations after recovery are seen at once.
-      await direct.revokeKey(key.keyId);
-      await eventually(async () => ((await service.resolver(key.keyId)) === undefined ? true : undefined), 1000);
-      await direct.close();
-      await service.close();
+      await peer.revokeKey(key.keyId);
+      await eventually(async () => ((await live.resolver(key.keyId)) === undefined ? true : undefined), 1000);
     } finally {
+      // Close the services first: a pool cannot end while their LISTEN clients are checked out.
+      proxy.heal();
+      await direct?.close();
+      await service?.close();
       await proxy.close();
       await schema.drop();
     }
