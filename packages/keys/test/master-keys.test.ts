@@ -115,7 +115,7 @@ describe('master key files', () => {
     expect(() => decryptSecret(second.ring, 'hk_x', sealed.masterKeyId, sealed.ciphertext)).not.toThrow();
   });
 
-  it('two processes racing to create the file end up with one key', async () => {
+  it('concurrent callers racing to create the file end up with one key (O_EXCL)', async () => {
     const path = join(tempDir(), 'race.json');
     const results = await Promise.all(Array.from({ length: 5 }, () => loadOrCreateMasterKeyFile(path)));
     expect(results.filter((r) => r.created)).toHaveLength(1);
