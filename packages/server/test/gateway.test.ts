@@ -162,6 +162,16 @@ describe('gateway mode (--upstream)', () => {
     expect(seen.every((entry) => !entry.complete)).toBe(true);
   });
 
+  it('verifies a small body before contacting the upstream at all', async () => {
+    const before = upstream.seen.length;
+    const request = await signed(key, 'POST', `${gateway.url}/small`, { body: '{"qty":1}' });
+    request.init.body = '{"qty":9}';
+    const result = await send(request, { 'x-forwarded-for': freshAddress() });
+    expect(result.status).toBe(401);
+    expect(result.body.code).toBe('digest_mismatch');
+    expect(upstream.seen.length).toBe(before);
+  });
+
   it('refuses unsigned requests without calling the upstream', async () => {
     const before = upstream.seen.length;
     const response = await fetch(`${gateway.url}/orders`, { headers: { 'x-forwarded-for': freshAddress() } });
