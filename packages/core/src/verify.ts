@@ -166,6 +166,17 @@ export async function verifyMessage(
   const declared = Number(getHeader(message.headers ?? {}, 'content-length'));
   if (Number.isFinite(declared) && declared > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
 
+  if (body instanceof Uint8Array) {
+    // Bytes already in memory (a buffered framework body): no async iteration needed.
+    if (body.length > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
+    const check = await checkSignature(message, { ...options, hasBody: messageHasBody(message) || body.length > 0 });
+    if (check.body) {
+      if (body.length > 0) check.body.update(body);
+      await check.body.finish();
+    }
+    return check.result;
+  }
+
   const chunks = chunksOf(body);
   try {
     // A body that arrives without Content-Length (HTTP/2, in-process requests) is still a body:

@@ -72,6 +72,22 @@ export const RFC9421_DEFAULT_COMPONENTS: readonly string[] = Object.freeze([
 ]);
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 const NONCE_BYTES = 16;
+// Policies name the same few components on every request: parse each name once.
+const requiredComponentCache = new Map<string, { item: Item; identifier: string }>();
+const REQUIRED_COMPONENT_CACHE_LIMIT = 1000;
+
+function requiredComponent(spec: string): { item: Item; identifier: string } {
+  let parsed = requiredComponentCache.get(spec);
+  if (parsed === undefined) {
+    const item = withComponentErrors(
+      () => parseComponentSpec(spec),
+      (reason) => new TypeError(`policy.requiredComponents: ${reason}`),
+    );
+    parsed = { item, identifier: componentIdentifier(item) };
+    if (requiredComponentCache.size < REQUIRED_COMPONENT_CACHE_LIMIT) requiredComponentCache.set(spec, parsed);
+  }
+  return parsed;
+}
 const LABEL = /^[a-z*][a-z0-9_\-.*]*$/;
 
 export interface Rfc9421Options {
@@ -342,11 +358,8 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
       throw new TagNotAccepted('tag is not accepted');
     }
     for (const required of policy.requiredComponents) {
-      const item = withComponentErrors(
-        () => parseComponentSpec(required),
-        (reason) => new TypeError(`policy.requiredComponents: ${reason}`),
-      );
-      if (coveredIdentifiers.has(componentIdentifier(item))) continue;
+      const { item, identifier } = requiredComponent(required);
+      if (coveredIdentifiers.has(identifier)) continue;
       if (item.value === 'content-digest') throw new DigestMissing('the body is not covered by a Content-Digest');
       throw new ComponentNotCovered(`${componentLabel(item)} is not covered by the signature`);
     }

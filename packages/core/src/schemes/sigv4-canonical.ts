@@ -7,6 +7,14 @@ import type { CryptoProvider } from '../types.js';
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 const HEX_DIGITS = '0123456789ABCDEF';
+// Text made only of unreserved characters (and "/" in paths) is its own canonical form.
+const ALREADY_CANONICAL = /^[A-Za-z0-9\-._~]*$/;
+const ALREADY_CANONICAL_PATH = /^[A-Za-z0-9\-._~/]*$/;
+
+function canonicalComponent(raw: string, plusAsSpace: boolean): string {
+  if (ALREADY_CANONICAL.test(raw)) return raw;
+  return percentEncodeBytes(percentDecodeToBytes(raw), false, plusAsSpace);
+}
 
 function percentEncodeBytes(bytes: Uint8Array, keepSlash: boolean, plusAsSpace: boolean): string {
   let out = '';
@@ -69,7 +77,7 @@ export function normalizeSigV4Path(path: string): string {
 export function sigv4CanonicalUri(path: string, options: { normalize?: boolean; encode?: boolean } = {}): string {
   let out = path === '' ? '/' : path;
   if (options.normalize ?? true) out = normalizeSigV4Path(out);
-  if (options.encode ?? true) out = percentEncodeBytes(utf8(out), true, false);
+  if ((options.encode ?? true) && !ALREADY_CANONICAL_PATH.test(out)) out = percentEncodeBytes(utf8(out), true, false);
   return out;
 }
 
@@ -97,10 +105,7 @@ export function sigv4CanonicalQuery(
     const rawValue = equals < 0 ? '' : part.slice(equals + 1);
     if (options.exclude !== undefined && rawName === options.exclude) continue;
     const plus = options.plusAsSpace ?? false;
-    pairs.push([
-      percentEncodeBytes(percentDecodeToBytes(rawName), false, plus),
-      percentEncodeBytes(percentDecodeToBytes(rawValue), false, plus),
-    ]);
+    pairs.push([canonicalComponent(rawName, plus), canonicalComponent(rawValue, plus)]);
   }
   pairs.sort(([an, av], [bn, bv]) => (an < bn ? -1 : an > bn ? 1 : av < bv ? -1 : av > bv ? 1 : 0));
   return pairs.map(([name, value]) => `${name}=${value}`).join('&');
