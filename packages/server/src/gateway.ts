@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import { BodyTooLarge, toProblem } from '@hmac-kit/core';
 import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
 import type { RequestContext, RouteHandler } from './app.js';
@@ -195,12 +194,17 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       ...admission.headers,
       'x-request-id': context.id,
     });
-    try {
-      await pipeline(upstreamResponse.body, response);
-    } catch {
+    // pipe() rather than stream/promises' pipeline(): the latter allocates an AbortController
+    // (and a DOMException when it finishes) per response, a measurable share of the hop.
+    const upstreamBody = upstreamResponse.body;
+    upstreamBody.once('error', () => {
       metrics.upstreamErrors.inc({ kind: 'aborted' });
       response.destroy();
-    }
+    });
+    response.once('close', () => {
+      if (!upstreamBody.readableEnded) upstreamBody.destroy();
+    });
+    upstreamBody.pipe(response);
   };
 
   function upstreamFailed(response: ServerResponse, context: RequestContext, error: unknown) {
