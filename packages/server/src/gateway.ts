@@ -14,6 +14,13 @@ import type { ServerMetrics } from './metrics.js';
 /** Bodies up to this size (by Content-Length) are verified before forwarding; larger ones stream. */
 const BUFFERED_BODY_BYTES = 64 * 1024;
 
+/** The authority of an absolute `scheme://authority/path` URL built by the URL rebuilder. */
+function authorityOf(url: string): string {
+  const start = url.indexOf('//') + 2;
+  const end = url.indexOf('/', start);
+  return end === -1 ? url.slice(start) : url.slice(start, end);
+}
+
 /** Dependencies of the gateway route. */
 export interface GatewayOptions {
   config: ServerConfig;
@@ -157,8 +164,8 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         method: method as Dispatcher.HttpMethod,
         headers: upstreamHeaders(request.headers, identity, {
           for: sourceAddress,
-          // What the client addressed: a trusted proxy's X-Forwarded-Host, else the Host header.
-          host: new URL(url).host,
+          // What the client addressed (the rebuilt URL's authority), without a URL parse per request.
+          host: authorityOf(url),
           proto: url.startsWith('https:') ? 'https' : 'http',
           requestId: context.id,
           trustedPeer,
