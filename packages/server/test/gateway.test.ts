@@ -91,6 +91,8 @@ describe('gateway mode (--upstream)', () => {
     expect(seen?.headers['x-authenticated-key-id']).toBe(key.keyId);
     expect(seen?.headers['x-authenticated-principal']).toBe('orders-client');
     expect(seen?.headers['x-authenticated-scopes']).toBe('orders:write');
+    expect(seen?.headers['x-forwarded-host']).toBe(new URL(gateway.url).host);
+    expect(seen?.headers['x-forwarded-proto']).toBe('http');
     expect(seen?.headers.signature).toBeUndefined();
     expect(seen?.headers['signature-input']).toBeUndefined();
     expect(seen?.headers['content-digest']).toBe(
