@@ -25,20 +25,28 @@ async function workload(kind, seconds) {
   const scheme = kind === 'sigv4' ? sigv4() : kind === 'x-api' ? xApi() : rfc9421();
   const crypto = kind === 'webcrypto' ? webCryptoProvider : nodeCryptoProvider;
   const baseHeaders = { host: typical.host, 'content-type': typical.contentType, 'content-length': '1024' };
-  const signed = await signMessage(
-    { method: typical.method, url: typical.url, headers: baseHeaders, body: typical.body },
-    key,
-    { scheme, crypto },
-  );
-  const headers = { ...baseHeaders };
-  for (const [name, value] of Object.entries(signed.headers)) headers[name.toLowerCase()] = value;
-  const message = { method: typical.method, url: signed.url, headers };
+  // Every request carries its own signature in a fresh headers object: rotate through distinct
+  // signed messages so no per-message memo ever hits.
+  const messages = [];
+  for (let index = 0; index < 64; index++) {
+    const signed = await signMessage(
+      { method: typical.method, url: typical.url, headers: baseHeaders, body: typical.body },
+      key,
+      { scheme, crypto },
+    );
+    const headers = { ...baseHeaders };
+    for (const [name, value] of Object.entries(signed.headers)) headers[name.toLowerCase()] = value;
+    messages.push({ method: typical.method, url: signed.url, headers });
+  }
   const options = { keys: (id) => (id === keyId ? key : undefined), schemes: [scheme], crypto };
   const loop = async (milliseconds) => {
     const deadline = Date.now() + milliseconds;
     let count = 0;
     while (Date.now() < deadline) {
-      for (let index = 0; index < 100; index++) await verifyMessage(message, typical.body, options);
+      for (let index = 0; index < 100; index++) {
+        const message = messages[(count + index) & 63];
+        await verifyMessage({ ...message, headers: { ...message.headers } }, typical.body, options);
+      }
       count += 100;
     }
     return count;

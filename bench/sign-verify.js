@@ -81,9 +81,16 @@ function hmacKitCases(label, scheme, crypto) {
       name: `${label} verify`,
       refresh: true,
       setup: async () => {
-        const message = await signedMessage(scheme, crypto);
-        await verifyMessage(message, typical.body, options);
-        return () => verifyMessage(message, typical.body, options);
+        // Every request a server sees carries its own signature (nonce, created) in a fresh headers
+        // object: rotate through distinct signed messages so no per-message memo ever hits.
+        const messages = [];
+        for (let index = 0; index < 64; index++) messages.push(await signedMessage(scheme, crypto));
+        for (const message of messages) await verifyMessage(message, typical.body, options);
+        let next = 0;
+        return () => {
+          const message = messages[next++ & 63];
+          return verifyMessage({ ...message, headers: { ...message.headers } }, typical.body, options);
+        };
       },
     },
   ];

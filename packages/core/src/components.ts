@@ -220,18 +220,28 @@ export function componentValue(context: ComponentContext, item: Item): string {
  * parameters held in `signatureParams`. Throws `ComponentError` when a component is
  * missing, duplicated or unsupported.
  */
-export function buildSignatureBase(context: ComponentContext, signatureParams: InnerList): string {
+export function buildSignatureBase(
+  context: ComponentContext,
+  signatureParams: InnerList,
+  identifiers?: readonly string[],
+): string {
+  // `identifiers`, when given, are componentIdentifier() of each item, already computed by the
+  // verifier: serializing them again (and once more for @signature-params) was measurable.
   const seen = new Set<string>();
-  const lines: string[] = [];
-  for (const item of signatureParams.items) {
+  const ids: string[] = [];
+  let base = '';
+  const items = signatureParams.items;
+  for (let index = 0; index < items.length; index++) {
+    const item = items[index]!;
     if (isInnerList(item)) throw new ComponentError('covered components must be strings');
-    const identifier = componentIdentifier(item);
+    const identifier = identifiers?.[index] ?? componentIdentifier(item);
     if (seen.has(identifier)) throw new ComponentError(`component ${identifier} is covered twice`);
     seen.add(identifier);
-    lines.push(`${identifier}: ${componentValue(context, item)}`);
+    ids.push(identifier);
+    base += `${identifier}: ${componentValue(context, item)}\n`;
   }
-  lines.push(`"@signature-params": ${serializeMember(signatureParams)}`);
-  return lines.join('\n');
+  // The same text as serializeMember(signatureParams): "(" + identifiers + ")" + parameters.
+  return `${base}"@signature-params": (${ids.join(' ')})${serializeParameters(signatureParams.params)}`;
 }
 
 /**

@@ -17,7 +17,9 @@ export function headerLines(headers: HeadersInit, name: string): string[] | unde
   }
   let lines: string[] | undefined;
   for (const key of Object.keys(headers)) {
-    if (key.toLowerCase() !== lower) continue;
+    // Header names are ASCII and lower-casing never changes their length: skip other lengths
+    // without lower-casing each name (this runs several times per verification).
+    if (key.length !== lower.length || (key !== lower && key.toLowerCase() !== lower)) continue;
     const value = (headers as Record<string, unknown>)[key];
     if (value === undefined || value === null) continue;
     lines ??= [];

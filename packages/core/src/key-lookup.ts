@@ -34,7 +34,17 @@ export async function resolveKeyOrDummy(
   provider: CryptoProvider,
 ): Promise<{ key: VerificationKey | undefined; secret: Uint8Array }> {
   if (typeof keys !== 'function') throw new TypeError('options.keys must be a function (keyId) => key | undefined');
-  const key = await keys(keyId);
+  return keyOrDummy(await keys(keyId), provider);
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return value instanceof Promise || typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
+
+function keyOrDummy(
+  key: VerificationKey | undefined | null,
+  provider: CryptoProvider,
+): { key: VerificationKey | undefined; secret: Uint8Array } {
   if (key === undefined || key === null) {
     // A real secret may be any length; matching the issued length keeps the common case indistinguishable.
     return { key: undefined, secret: dummyKey(provider) };
@@ -62,8 +72,16 @@ export async function verifyMac(args: {
   data: Uint8Array;
   presented: Uint8Array;
 }): Promise<VerificationKey> {
-  const { key, secret } = await resolveKeyOrDummy(args.keys, args.keyId, args.provider);
-  const expected = await args.provider.hmac(args.algorithm(key), secret, args.data);
+  if (typeof args.keys !== 'function') {
+    throw new TypeError('options.keys must be a function (keyId) => key | undefined');
+  }
+  // Synchronous resolvers and providers (in-memory caches, node:crypto) are not awaited: each
+  // await is a microtask hop, and a verification is short enough for them to show.
+  let found = args.keys(args.keyId);
+  if (isPromise(found)) found = await found;
+  const { key, secret } = keyOrDummy(found, args.provider);
+  let expected = args.provider.hmac(args.algorithm(key), secret, args.data);
+  if (isPromise(expected)) expected = await expected;
   const matches = args.provider.timingSafeEqual(expected, args.presented);
   if (!key) throw new KeyUnknown('no key with this key id');
   if (!matches) throw new SignatureInvalid('signature does not match');

@@ -26,6 +26,11 @@ export const DEFAULT_REQUIRED_COMPONENTS: readonly string[] = Object.freeze([
 ]);
 export const DEFAULT_MAX_AGE_SECONDS = 300;
 export const DEFAULT_CLOCK_SKEW_SECONDS = 5;
+// Resolved on every verification: one frozen list instead of a fresh copy per request.
+const DEFAULT_REQUIRED_COMPONENTS_WITH_BODY: readonly string[] = Object.freeze([
+  ...DEFAULT_REQUIRED_COMPONENTS,
+  'content-digest',
+]);
 export const ALL_ALGORITHMS: readonly HashAlgorithm[] = Object.freeze(['sha256', 'sha384', 'sha512']);
 
 function nonNegative(value: unknown, name: string, fallback: number): number {
@@ -61,8 +66,7 @@ export function resolvePolicy(policy: VerifyPolicy | undefined, hasBody: boolean
   const maxBodyBytes = nonNegative(p.maxBodyBytes, 'maxBodyBytes', Number.POSITIVE_INFINITY);
   return {
     requiredComponents:
-      p.requiredComponents ??
-      (hasBody ? [...DEFAULT_REQUIRED_COMPONENTS, 'content-digest'] : DEFAULT_REQUIRED_COMPONENTS),
+      p.requiredComponents ?? (hasBody ? DEFAULT_REQUIRED_COMPONENTS_WITH_BODY : DEFAULT_REQUIRED_COMPONENTS),
     maxAgeSeconds: nonNegative(p.maxAgeSeconds, 'maxAgeSeconds', DEFAULT_MAX_AGE_SECONDS),
     clockSkewSeconds: nonNegative(p.clockSkewSeconds, 'clockSkewSeconds', DEFAULT_CLOCK_SKEW_SECONDS),
     requireNonce: p.requireNonce ?? true,

@@ -88,7 +88,10 @@ export async function checkSignature(
   const schemes = schemesOf(options);
   const scheme = schemes.find((candidate) => candidate.detect(message));
   if (!scheme) throw new SignatureMissing('no signature of an accepted scheme');
-  const check = await scheme.verify(message, { ...options, hasBody: Boolean(options.hasBody) });
+  const check = await scheme.verify(
+    message,
+    typeof options.hasBody === 'boolean' ? options : { ...options, hasBody: Boolean(options.hasBody) },
+  );
   const { result } = check;
   const nonce = result.nonce;
   if (options.nonceStore === undefined || nonce === undefined) return check;

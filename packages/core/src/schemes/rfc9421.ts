@@ -141,12 +141,39 @@ interface SelectedSignature {
   signature: Uint8Array;
 }
 
-function selectSignature(message: MessageParts, label: string | undefined): SelectedSignature {
+/**
+ * The last Signature-Input/Signature pair a scheme parsed. The middleware asks keyIdOf() (for its
+ * failure throttle) right before verify() on the same request; with this one-entry memo the two
+ * headers are parsed once. A hit needs the identical header text and label, so it returns what a
+ * fresh parse would. (A WeakMap per headers object was tried: its GC cost on one short-lived
+ * object per request made verification slower than parsing twice.)
+ */
+interface LastSelection {
+  inputHeader: string;
+  signatureHeader: string;
+  selected: SelectedSignature;
+}
+
+function selectSignature(
+  message: MessageParts,
+  label: string | undefined,
+  memo: { last?: LastSelection },
+): SelectedSignature {
   const inputHeader = getHeader(message.headers, 'signature-input');
   const signatureHeader = getHeader(message.headers, 'signature');
   if (inputHeader === undefined || signatureHeader === undefined) {
     throw new SignatureMissing('no Signature-Input and Signature headers');
   }
+  const last = memo.last;
+  if (last !== undefined && last.inputHeader === inputHeader && last.signatureHeader === signatureHeader) {
+    return last.selected;
+  }
+  const selected = parseSelection(inputHeader, signatureHeader, label);
+  memo.last = { inputHeader, signatureHeader, selected };
+  return selected;
+}
+
+function parseSelection(inputHeader: string, signatureHeader: string, label: string | undefined): SelectedSignature {
   const inputs = parseDictionary(inputHeader, 'Signature-Input');
   const signatures = parseDictionary(signatureHeader, 'Signature');
   let labelled = false;
@@ -250,6 +277,7 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
     throw new TypeError('label must be a structured-field key (lowercase letters, digits, _ - . *)');
   }
   if (!isContentDigestAlgorithm(digestAlgorithm)) throw new TypeError('digestAlgorithm must be sha-256 or sha-512');
+  const memo: { last?: LastSelection } = {};
 
   async function sign(
     message: MessageParts & { body?: Uint8Array | null },
@@ -335,17 +363,19 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
     const provider = verifyOptions.crypto ?? webCryptoProvider;
     const now = Math.floor((verifyOptions.now ?? unixNow)());
     const policy = resolvePolicy(verifyOptions.policy, verifyOptions.hasBody);
-    const selected = selectSignature(message, label);
+    const selected = selectSignature(message, label, memo);
     const params = readParams(selected.input.params);
 
     const covered: Item[] = [];
+    const identifiers: string[] = [];
     for (const item of selected.input.items) {
       if (isInnerList(item) || typeof item.value !== 'string') {
         throw new SignatureMalformed('covered components must be strings');
       }
       covered.push(item);
+      identifiers.push(componentIdentifier(item));
     }
-    const coveredIdentifiers = new Set(covered.map(componentIdentifier));
+    const coveredIdentifiers = new Set(identifiers);
 
     const algFromParam = params.alg === undefined ? undefined : HASH_FOR_ALG[params.alg];
     if (params.alg !== undefined && algFromParam === undefined) {
@@ -367,7 +397,7 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
     checkTimeWindow(params, policy, now);
 
     const base = withComponentErrors(
-      () => latin1Bytes(buildSignatureBase(contextOf(message), selected.input)),
+      () => latin1Bytes(buildSignatureBase(contextOf(message), selected.input, identifiers)),
       (reason) => new SignatureMalformed(reason),
     );
     let body: BodyCheck | null = null;
@@ -418,7 +448,7 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
       );
     },
     keyIdOf(message: MessageParts): string {
-      const selected = selectSignature(message, label);
+      const selected = selectSignature(message, label, memo);
       return readParams(selected.input.params).keyId;
     },
     verify,
