@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { toProblem } from '@hmac-kit/core';
+import { BodyTooLarge, toProblem } from '@hmac-kit/core';
 import type { Authenticator, AuthenticatorOptions, HmacIdentity, ProblemResponse } from '@hmac-kit/middleware';
-import { createAuthenticator, problemHeaders, recordBody, validateScopes } from '@hmac-kit/middleware';
+import { createAuthenticator, problemHeaders, validateScopes } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type {
   FastifyInstance,
@@ -41,6 +41,86 @@ function validateOrigin(origin: unknown): void {
   if (typeof origin !== 'string' || !URL.canParse(origin) || new URL(origin).origin !== origin.replace(/\/$/, '')) {
     throw new TypeError('hmacAuth: origin must be an origin such as "https://api.example.com" or a function');
   }
+}
+
+type Payload = NodeJS.ReadableStream & { receivedEncodedLength?: number };
+
+/**
+ * Reads the whole payload with 'data'/'end' listeners, at most once, and stops reading once it
+ * exceeds `maxBytes` (the result is then longer than `maxBytes`, which the caller refuses). One
+ * promise per request: an async iterator over the stream, a recording wrapper and an async
+ * generator in the verifier cost several microtask hops and objects per chunk.
+ */
+function payloadReader(payload: Payload, maxBytes: number): () => Promise<Buffer> {
+  let read: Promise<Buffer> | undefined;
+  return () => {
+    read ??= new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let length = 0;
+      const stop = () => {
+        payload.removeListener('data', onData);
+        payload.removeListener('end', onEnd);
+        payload.removeListener('error', onError);
+      };
+      const onData = (chunk: Buffer | string) => {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        chunks.push(bytes);
+        length += bytes.length;
+        if (length > maxBytes) {
+          stop();
+          payload.pause();
+          resolve(Buffer.concat(chunks, length));
+        }
+      };
+      const onEnd = () => {
+        stop();
+        resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length));
+      };
+      const onError = (error: unknown) => {
+        stop();
+        reject(error);
+      };
+      payload.on('data', onData);
+      payload.on('end', onEnd);
+      payload.on('error', onError);
+    });
+    return read;
+  };
+}
+
+/**
+ * The body as the verifier's source: one chunk, read only when the verifier asks for it (after
+ * the failure throttle and before the signature check, as with a streamed body).
+ */
+function lazyBody(read: () => Promise<Buffer>): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]() {
+      let done = false;
+      return {
+        async next(): Promise<IteratorResult<Uint8Array>> {
+          if (done) return { done: true, value: undefined };
+          done = true;
+          const bytes = await read();
+          return bytes.length === 0 ? { done: true, value: undefined } : { done: false, value: bytes };
+        },
+        async return(): Promise<IteratorResult<Uint8Array>> {
+          done = true;
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
+}
+
+/** A stream of exactly `bytes`, for Fastify's body parser (cheaper than `Readable.from()`). */
+function replayOf(bytes: Buffer): Readable & { receivedEncodedLength: number } {
+  const replay = new Readable({
+    read() {
+      if (bytes.length > 0) this.push(bytes);
+      this.push(null);
+    },
+  });
+  return Object.assign(replay, { receivedEncodedLength: bytes.byteLength });
 }
 
 /**
@@ -100,19 +180,21 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
         await refuse(reply, authenticator.fail(error, context).problem);
         return;
       }
-      const recorded = recordBody(payload);
+      const read = payloadReader(payload, authenticator.maxBodyBytes);
       const outcome = await authenticator.authenticate(
         { method: request.method, url, headers: request.headers },
-        recorded.body,
+        lazyBody(read),
         { sourceAddress: request.ip },
       );
       if (!outcome.ok) {
         await refuse(reply, outcome.problem);
         return;
       }
-      let bytes: Uint8Array;
+      let bytes: Buffer;
       try {
-        bytes = await recorded.readAll(authenticator.maxBodyBytes);
+        // A scheme that does not bind the body (or a GET) leaves it unread: read it now.
+        bytes = await read();
+        if (bytes.length > authenticator.maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
       } catch (error) {
         await refuse(reply, authenticator.fail(error, { ...context, url }).problem);
         return;
@@ -121,8 +203,7 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
       (request as Marked)[kAuthenticator] = authenticator;
       reply.headers(outcome.headers);
       // Hand the parser the verified bytes: the socket has been read already.
-      const replay = Readable.from([Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
-      return Object.assign(replay, { receivedEncodedLength: bytes.byteLength });
+      return replayOf(bytes);
     });
   }
 
