@@ -1,41 +1,75 @@
 import { createDecipheriv, pbkdf2Sync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { HashAlgorithm } from '@hmac-kit/core';
 import type { KeyRow, PrincipalRow } from '@hmac-kit/keys';
 import type { Command } from 'commander';
 import { CliError, type Io, print } from './output.js';
 
-/** One `django_hmac_authentication.apihmackey` row of a `manage.py dumpdata` export. */
+/** One `django_hmac_authentication_apihmackey` row, joined with its owner from `auth_user`. */
 interface DjangoKey {
-  apiKey: string;
-  user: string;
+  /** The key id as stored (SQLite keeps UUIDs as 32 hex digits, PostgreSQL as `uuid`). */
+  rawId: string;
+  userId: string;
+  /** `undefined` when the row's user_id has no `auth_user` row. */
+  username: string | undefined;
+  userActive: boolean;
   secretCiphertext: string;
   salt: string;
   cipher: string;
   revoked: boolean;
-  expiresAt: string | null;
+  expiresAt: number | null;
+}
+
+/** What the import did with one row. */
+interface RowFailure {
+  keyId: string;
+  reason: string;
 }
 
 const CIPHERS: Record<string, string> = { 'AES-256': 'aes-256-cbc', 'CAMELLIA-256': 'camellia-256-cbc' };
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const HEX_UUID = /^[0-9a-f]{32}$/;
+const KEY_TABLE = 'django_hmac_authentication_apihmackey';
 
 /**
  * Decrypts a django_hmac_authentication secret at rest (vevde_security_utils 2.x): key =
  * PBKDF2-HMAC-SHA256(HMAC_KD_PASSWORD or SECRET_KEY, salt, 1000), iv = last 16 salt bytes,
  * AES-256-CBC or CAMELLIA-256-CBC with PKCS#7. Returns the raw secret bytes.
+ *
+ * @example
+ * ```ts
+ * const secret = decryptDjangoSecret({ secretCiphertext, salt, cipher: 'AES-256' }, process.env.HMAC_KD_PASSWORD!);
+ * ```
  */
 export function decryptDjangoSecret(
-  row: Pick<DjangoKey, 'secretCiphertext' | 'salt' | 'cipher'>,
+  row: { secretCiphertext: string; salt: string; cipher: string },
   password: string,
 ): Uint8Array {
   const algorithm = CIPHERS[row.cipher];
   if (!algorithm) throw new Error(`unsupported cipher_algorithm ${JSON.stringify(row.cipher)}`);
   const salt = Buffer.from(row.salt, 'base64');
-  if (salt.length < 16) throw new Error('salt too short');
+  // vevde_security_utils always makes 24-byte salts; the IV is its last 16 bytes.
+  if (salt.length < 16) throw new Error('bad salt (fewer than 16 bytes)');
+  const ciphertext = Buffer.from(row.secretCiphertext, 'base64');
+  if (ciphertext.length === 0 || ciphertext.length % 16 !== 0) throw new Error('bad secret ciphertext length');
   const key = pbkdf2Sync(password, salt, 1000, 32, 'sha256');
   const decipher = createDecipheriv(algorithm, key, salt.subarray(salt.length - 16));
-  const plain = Buffer.concat([decipher.update(Buffer.from(row.secretCiphertext, 'base64')), decipher.final()]);
+  let plain: Buffer;
+  try {
+    plain = Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+  } catch {
+    throw new Error('cannot decrypt (wrong HMAC_KD_PASSWORD/SECRET_KEY?)');
+  }
+  // django_hmac_authentication 5.x secrets are 32 random bytes; anything else means the wrong password
+  // happened to leave valid padding, or a pre-5.0 (block-128 padded) row.
+  if (plain.length !== 32) throw new Error('cannot decrypt (wrong HMAC_KD_PASSWORD/SECRET_KEY?)');
   return new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength);
+}
+
+/** `f4c3801c-a277-4fcb-92bb-44cb814026f6` from either storage form, or undefined if not a UUID. */
+function canonicalUuid(raw: string): string | undefined {
+  const hex = raw.replace(/-/g, '').toLowerCase();
+  if (!HEX_UUID.test(hex)) return undefined;
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 function principalName(username: string): string {
@@ -43,7 +77,117 @@ function principalName(username: string): string {
   return cleaned || 'django-user';
 }
 
-function readExport(file: string): DjangoKey[] {
+/** Django DateTimeField values: SQLite text `2024-01-02 03:04:05.123456` (UTC with USE_TZ), PostgreSQL `Date`. */
+function toEpochMs(value: unknown): number | null {
+  if (value === null || value === undefined || value === '') return null;
+  if (value instanceof Date) return value.getTime();
+  const text = String(value).trim().replace(' ', 'T');
+  const withZone = /(Z|[+-]\d\d:?\d\d)$/i.test(text) ? text : `${text}Z`;
+  const parsed = Date.parse(withZone);
+  if (!Number.isFinite(parsed)) throw new Error(`unparseable expires_at ${JSON.stringify(String(value))}`);
+  return parsed;
+}
+
+function toBoolean(value: unknown): boolean {
+  return value === true || value === 1 || value === '1' || value === 't' || value === 'true';
+}
+
+interface RawKeyRow {
+  id: unknown;
+  user_id: unknown;
+  secret: unknown;
+  salt: unknown;
+  cipher_algorithm: unknown;
+  revoked: unknown;
+  expires_at: unknown;
+  username: unknown;
+  is_active: unknown;
+}
+
+function fromRaw(row: RawKeyRow): DjangoKey | RowFailure {
+  const rawId = String(row.id ?? '');
+  let expiresAt: number | null;
+  try {
+    expiresAt = toEpochMs(row.expires_at);
+  } catch (error) {
+    return { keyId: rawId, reason: (error as Error).message };
+  }
+  return {
+    rawId,
+    userId: String(row.user_id ?? ''),
+    username: row.username === null || row.username === undefined ? undefined : String(row.username),
+    userActive: row.is_active === null || row.is_active === undefined ? true : toBoolean(row.is_active),
+    secretCiphertext: String(row.secret ?? ''),
+    salt: String(row.salt ?? ''),
+    cipher:
+      row.cipher_algorithm === null || row.cipher_algorithm === undefined ? 'AES-256' : String(row.cipher_algorithm),
+    revoked: toBoolean(row.revoked),
+    expiresAt,
+  };
+}
+
+// The columns hmac-kit needs; cipher_algorithm and expires_at arrived in later migrations
+// (0006, 0003), so older databases are read with their defaults.
+const SELECT_KEYS = (columns: ReadonlySet<string>) =>
+  `select k.id, k.user_id, k.secret, k.salt, ${columns.has('cipher_algorithm') ? 'k.cipher_algorithm' : "'AES-256' as cipher_algorithm"}, k.revoked, ${columns.has('expires_at') ? 'k.expires_at' : 'null as expires_at'}, u.username, u.is_active from ${KEY_TABLE} k left join auth_user u on u.id = k.user_id order by k.created_at, k.id`;
+
+async function readSqlite(file: string): Promise<Array<DjangoKey | RowFailure>> {
+  if (!existsSync(file)) throw new CliError(`cannot read ${file}: no such file`, 2);
+  const { default: Database } = await import('better-sqlite3');
+  let database: InstanceType<typeof Database>;
+  try {
+    database = new Database(file, { readonly: true, fileMustExist: true });
+  } catch (error) {
+    throw new CliError(`cannot open ${file} as SQLite: ${(error as Error).message}`, 2);
+  }
+  try {
+    const columns = new Set(
+      (database.prepare(`select name from pragma_table_info('${KEY_TABLE}')`).all() as Array<{ name: string }>).map(
+        (column) => column.name,
+      ),
+    );
+    if (columns.size === 0)
+      throw new CliError(`${file}: no ${KEY_TABLE} table (not a django_hmac_authentication database)`, 2);
+    const rows = database.prepare(SELECT_KEYS(columns)).all() as RawKeyRow[];
+    return rows.map(fromRaw);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`${file}: ${(error as Error).message}`, 2);
+  } finally {
+    database.close();
+  }
+}
+
+async function readPostgres(url: string): Promise<Array<DjangoKey | RowFailure>> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  // An idle connection dropped by the server must surface as a query error, not crash the process.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new CliError(`cannot connect to the django database: ${(error as Error).message}`, 1);
+  }
+  try {
+    const { rows: columnRows } = await client.query<{ column_name: string }>(
+      'select column_name from information_schema.columns where table_name = $1 and table_schema = any (current_schemas(false))',
+      [KEY_TABLE],
+    );
+    const columns = new Set(columnRows.map((row) => row.column_name));
+    if (columns.size === 0) {
+      throw new CliError(`no ${KEY_TABLE} table on the search path (not a django_hmac_authentication database)`, 2);
+    }
+    const { rows } = await client.query<RawKeyRow>(`${SELECT_KEYS(columns).replace('k.id,', 'k.id::text as id,')}`);
+    return rows.map(fromRaw);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`reading the django database failed: ${(error as Error).message}`, 1);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function readDumpdata(file: string): Array<DjangoKey | RowFailure> {
   let entries: unknown;
   try {
     entries = JSON.parse(readFileSync(file, 'utf8'));
@@ -52,40 +196,98 @@ function readExport(file: string): DjangoKey[] {
     throw new CliError(code ? `cannot read ${file}: ${code}` : `${file} is not valid JSON`, 2);
   }
   if (!Array.isArray(entries)) throw new CliError(`${file}: expected the JSON array of manage.py dumpdata`, 2);
-  const users = new Map<string, string>();
-  for (const entry of entries as Array<{ model?: string; pk?: unknown; fields?: Record<string, unknown> }>) {
+  type Entry = { model?: string; pk?: unknown; fields?: Record<string, unknown> };
+  const users = new Map<string, { username: string; isActive: unknown }>();
+  for (const entry of entries as Entry[]) {
     if (entry?.model?.endsWith('.user') && typeof entry.fields?.username === 'string') {
-      users.set(String(entry.pk), entry.fields.username);
+      users.set(String(entry.pk), { username: entry.fields.username, isActive: entry.fields.is_active });
     }
   }
-  const keys: DjangoKey[] = [];
-  for (const entry of entries as Array<{ model?: string; pk?: unknown; fields?: Record<string, unknown> }>) {
+  const keys: Array<DjangoKey | RowFailure> = [];
+  for (const entry of entries as Entry[]) {
     if (entry?.model !== 'django_hmac_authentication.apihmackey') continue;
     const fields = entry.fields ?? {};
-    const apiKey = String(entry.pk ?? fields.id ?? '');
-    if (!UUID.test(apiKey)) throw new CliError(`${file}: key ${JSON.stringify(apiKey)} is not a UUID`, 2);
-    const userId = String(fields.user ?? '');
-    keys.push({
-      apiKey: apiKey.toLowerCase(),
-      user: users.get(userId) ?? `django-user-${userId}`,
-      secretCiphertext: String(fields.secret ?? ''),
-      salt: String(fields.salt ?? ''),
-      cipher: String(fields.cipher_algorithm ?? 'AES-256'),
-      revoked: fields.revoked === true,
-      expiresAt: typeof fields.expires_at === 'string' ? fields.expires_at : null,
-    });
+    const user = users.get(String(fields.user ?? ''));
+    keys.push(
+      fromRaw({
+        id: entry.pk ?? fields.id,
+        user_id: fields.user,
+        secret: fields.secret,
+        salt: fields.salt,
+        cipher_algorithm: fields.cipher_algorithm,
+        revoked: fields.revoked,
+        expires_at: fields.expires_at,
+        username: user?.username,
+        is_active: user ? (user.isActive ?? true) : undefined,
+      }),
+    );
   }
   return keys;
 }
 
-/** `hmac-kit import django-hmac <dumpdata.json>`: moves django_hmac_authentication keys in, ids and secrets unchanged. */
+/** `--from`: a postgres:// URL, a `manage.py dumpdata` .json file, or else a SQLite database file. */
+async function readSource(from: string): Promise<Array<DjangoKey | RowFailure>> {
+  if (/^postgres(ql)?:\/\//.test(from)) return readPostgres(from);
+  if (from.toLowerCase().endsWith('.json')) return readDumpdata(from);
+  return readSqlite(from);
+}
+
+/** A row checked and decrypted, ready to be written. */
+interface ReadyKey {
+  keyId: string;
+  principal: string;
+  principalDisabled: boolean;
+  secret: Uint8Array;
+  revoked: boolean;
+  expiresAt: number | null;
+}
+
+function prepare(row: DjangoKey | RowFailure, password: string): ReadyKey | RowFailure {
+  if ('reason' in row) {
+    return { keyId: canonicalUuid(row.keyId) ?? JSON.stringify(row.keyId), reason: row.reason };
+  }
+  const keyId = canonicalUuid(row.rawId);
+  if (!keyId) return { keyId: JSON.stringify(row.rawId), reason: 'id is not a UUID' };
+  if (row.username === undefined) return { keyId, reason: `owner user_id ${row.userId} not found in auth_user` };
+  if (!CIPHERS[row.cipher]) return { keyId, reason: `unknown cipher_algorithm ${JSON.stringify(row.cipher)}` };
+  try {
+    const secret = decryptDjangoSecret(row, password);
+    return {
+      keyId,
+      principal: principalName(row.username),
+      principalDisabled: !row.userActive,
+      secret,
+      revoked: row.revoked,
+      expiresAt: row.expiresAt,
+    };
+  } catch (error) {
+    return { keyId, reason: (error as Error).message };
+  }
+}
+
+interface ImportOptions {
+  from?: string;
+  kdPasswordEnv: string;
+  algorithm: string;
+  scope: string[];
+  dryRun?: boolean;
+}
+
+/**
+ * `hmac-kit import django-hmac --from <sqlite file | postgres:// URL | dumpdata.json>`: moves
+ * django_hmac_authentication keys in, ids and secrets unchanged.
+ */
 export function registerImportCommands(program: Command, io: Io): void {
   program
     .command('import')
     .description('import keys from another system')
-    .command('django-hmac <dumpdata.json>')
+    .command('django-hmac [source]')
     .description(
-      'import django_hmac_authentication keys (manage.py dumpdata auth.user django_hmac_authentication); clients keep their api_key and api_secret',
+      'import django_hmac_authentication keys from its database (SQLite file or postgres:// URL) or a manage.py dumpdata .json; clients keep their api_key and api_secret',
+    )
+    .option(
+      '--from <source>',
+      'SQLite file, postgres://... URL (search_path via ?options=-c%20search_path%3D...), or dumpdata .json',
     )
     .option('--kd-password-env <var>', 'variable holding HMAC_KD_PASSWORD (or Django SECRET_KEY)', 'HMAC_KD_PASSWORD')
     .option('--algorithm <algorithm>', 'hash the imported keys sign with: sha256, sha384 or sha512', 'sha256')
@@ -95,42 +297,39 @@ export function registerImportCommands(program: Command, io: Io): void {
       (value: string, previous: string[] = []) => [...previous, value],
       [],
     )
-    .option('--dry-run', 'decrypt and report, write nothing')
-    .action(
-      async (
-        file: string,
-        options: { kdPasswordEnv: string; algorithm: string; scope: string[]; dryRun?: boolean },
-      ) => {
-        if (!['sha256', 'sha384', 'sha512'].includes(options.algorithm)) {
-          throw new CliError(`invalid algorithm ${JSON.stringify(options.algorithm)}: use sha256, sha384 or sha512`, 2);
-        }
-        const password = io.env[options.kdPasswordEnv];
-        if (!password)
-          throw new CliError(
-            `environment variable ${options.kdPasswordEnv} is not set (HMAC_KD_PASSWORD or Django's SECRET_KEY)`,
-            2,
-          );
-        const rows = readExport(file);
-        const secrets = rows.map((row) => {
-          try {
-            return decryptDjangoSecret(row, password);
-          } catch {
-            throw new CliError(
-              `cannot decrypt key ${row.apiKey}: wrong HMAC_KD_PASSWORD/SECRET_KEY, or not a django_hmac_authentication 5.x export`,
-            );
-          }
-        });
-        const json = program.opts<{ json?: boolean }>().json === true;
-        if (options.dryRun) {
-          print(
-            io,
-            json,
-            { keys: rows.length, principals: new Set(rows.map((row) => row.user)).size, written: 0 },
-            () =>
-              `${rows.length} key(s) of ${new Set(rows.map((row) => row.user)).size} user(s) decrypt correctly; nothing written (--dry-run).\n`,
-          );
-          return;
-        }
+    .option('--dry-run', 'read, decrypt and report; write nothing')
+    .action(async (positional: string | undefined, options: ImportOptions) => {
+      const from = options.from ?? positional;
+      if (!from) throw new CliError('missing --from <sqlite file | postgres:// URL | dumpdata .json>', 2);
+      if (options.from && positional && options.from !== positional) {
+        throw new CliError('give the source once: --from or a positional argument, not both', 2);
+      }
+      if (!['sha256', 'sha384', 'sha512'].includes(options.algorithm)) {
+        throw new CliError(`invalid algorithm ${JSON.stringify(options.algorithm)}: use sha256, sha384 or sha512`, 2);
+      }
+      const password = io.env[options.kdPasswordEnv];
+      if (!password) {
+        throw new CliError(
+          `environment variable ${options.kdPasswordEnv} is not set (HMAC_KD_PASSWORD or Django's SECRET_KEY)`,
+          2,
+        );
+      }
+      const json = program.opts<{ json?: boolean }>().json === true;
+      const prepared = (await readSource(from)).map((row) => prepare(row, password));
+      const failures = prepared.filter((row): row is RowFailure => 'reason' in row);
+      const ready = prepared.filter((row): row is ReadyKey => !('reason' in row));
+      // Every bad row gets its own line; none is dropped silently.
+      for (const failure of failures) io.stderr(`hmac-kit: key ${failure.keyId}: ${failure.reason}\n`);
+      if (failures.length > 0 && ready.length === 0 && failures.some((f) => f.reason.startsWith('cannot decrypt'))) {
+        io.stderr(
+          `hmac-kit: no key decrypts: check ${options.kdPasswordEnv} (HMAC_KD_PASSWORD or Django's SECRET_KEY)\n`,
+        );
+      }
+
+      let imported = 0;
+      let skipped = 0;
+      const principals = new Map<string, PrincipalRow>();
+      if (!options.dryRun && ready.length > 0) {
         const globals = program.opts<{ db?: string; masterKeyFile?: string }>();
         const { openKeys } = await import('@hmac-kit/server/store');
         const { encryptSecret } = await import('@hmac-kit/keys');
@@ -140,34 +339,33 @@ export function registerImportCommands(program: Command, io: Io): void {
           masterKeyFile: globals.masterKeyFile ?? (io.env.HMAC_KIT_MASTER_KEY_FILE || undefined),
         });
         try {
+          if (!opened.store.importRows) throw new CliError('this key store cannot import rows');
           const now = Date.now();
-          const principals = new Map<string, PrincipalRow>();
           const keys: KeyRow[] = [];
-          let skipped = 0;
-          for (const [index, row] of rows.entries()) {
-            if (await opened.store.getKey(row.apiKey)) {
+          for (const row of ready) {
+            if (await opened.store.getKey(row.keyId)) {
               skipped++;
               continue;
             }
-            const principal = principalName(row.user);
-            principals.set(principal, {
-              name: principal,
-              kind: 'user',
-              disabled: false,
-              passwordHash: null,
-              createdAt: now,
-              disabledAt: null,
-            });
-            const sealed = encryptSecret(opened.masterKeys, row.apiKey, secrets[index] as Uint8Array);
-            const expiresAt = row.expiresAt ? Date.parse(row.expiresAt) : Number.NaN;
+            if (!principals.has(row.principal)) {
+              principals.set(row.principal, {
+                name: row.principal,
+                kind: 'user',
+                disabled: row.principalDisabled,
+                passwordHash: null,
+                createdAt: now,
+                disabledAt: row.principalDisabled ? now : null,
+              });
+            }
+            const sealed = encryptSecret(opened.masterKeys, row.keyId, row.secret);
             keys.push({
-              keyId: row.apiKey,
-              principal,
+              keyId: row.keyId,
+              principal: row.principal,
               algorithm: options.algorithm as HashAlgorithm,
               scopes: options.scope,
               label: 'imported from django-hmac',
               createdAt: now,
-              expiresAt: Number.isFinite(expiresAt) ? expiresAt : null,
+              expiresAt: row.expiresAt,
               lastUsedAt: null,
               revokedAt: row.revoked ? now : null,
               revokedReason: row.revoked ? 'revoked in django-hmac' : null,
@@ -177,7 +375,6 @@ export function registerImportCommands(program: Command, io: Io): void {
               secretCiphertext: sealed.ciphertext,
             });
           }
-          if (!opened.store.importRows) throw new CliError('this key store cannot import rows');
           if (keys.length > 0) {
             await opened.store.importRows([...principals.values()], keys);
             // Instances that cached "unknown key" for these ids drop that at once.
@@ -186,16 +383,28 @@ export function registerImportCommands(program: Command, io: Io): void {
               now,
             );
           }
-          print(
-            io,
-            json,
-            { imported: keys.length, skipped, principals: principals.size },
-            () =>
-              `Imported ${keys.length} key(s) for ${principals.size} principal(s); ${skipped} already present. Clients keep their api_key and api_secret.\n`,
-          );
+          imported = keys.length;
         } finally {
           await opened.close();
         }
-      },
-    );
+      }
+      const dryRun = options.dryRun === true;
+      const principalCount = dryRun ? new Set(ready.map((row) => row.principal)).size : principals.size;
+      print(
+        io,
+        json,
+        {
+          dryRun,
+          ...(dryRun ? { wouldImport: ready.length } : { imported, skipped }),
+          failed: failures.length,
+          principals: principalCount,
+          failures,
+        },
+        () =>
+          dryRun
+            ? `${ready.length} key(s) of ${principalCount} user(s) decrypt correctly; ${failures.length} failed; nothing written (--dry-run).\n`
+            : `Imported ${imported} key(s) for ${principalCount} new principal(s); ${skipped} already present; ${failures.length} failed. Clients keep their api_key and api_secret.\n`,
+      );
+      if (failures.length > 0) throw new CliError(`${failures.length} row(s) not imported (listed above)`, 1);
+    });
 }

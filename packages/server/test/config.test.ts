@@ -1,5 +1,3 @@
-// pg (imported by the server's store wiring) needs its CommonJS pool under vitest's conditions.
-import './support/pg-driver.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, createProxyTrust, loadConfig, parseByteSize, parseDuration } from '@hmac-kit/server';
