@@ -44,6 +44,7 @@ export type {
   InsertKeyOptions,
   InvalidationBus,
   IssuedKey,
+  KeyCacheStats,
   KeyChange,
   KeyRateLimit,
   KeyRow,

@@ -182,6 +182,11 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
   const positive = new LruCache<CachedKey>(cacheMax, cacheTtlMs, monotonic);
   const negative = new LruCache<true>(negativeMax, negativeTtlMs, monotonic);
   const inflight = new Map<string, Promise<CachedKey | undefined>>();
+  // Plain counters (no allocation per lookup); read by stats() for metrics.
+  let cacheHits = 0;
+  let cacheMisses = 0;
+  let negativeHits = 0;
+  let staleBypasses = 0;
   let epoch = 0;
   let cursor = await store.latestChange();
   let lastSync = monotonic();
@@ -361,12 +366,19 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     if (fresh) {
       const cached = positive.get(keyId);
       if (cached) {
+        cacheHits++;
         if (cached.expiresAt !== null && cached.expiresAt <= now) return undefined;
         touch(cached, now);
         return cached.key;
       }
-      if (negative.get(keyId)) return undefined;
+      if (negative.get(keyId)) {
+        negativeHits++;
+        return undefined;
+      }
+    } else {
+      staleBypasses++;
     }
+    cacheMisses++;
     const entry = await load(keyId);
     if (!entry) return undefined;
     touch(entry, now);
@@ -385,6 +397,17 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
   const service: KeyService = {
     store,
     resolver,
+
+    stats() {
+      return {
+        hits: cacheHits,
+        misses: cacheMisses,
+        negativeHits,
+        staleBypasses,
+        entries: positive.size,
+        negativeEntries: negative.size,
+      };
+    },
 
     async createPrincipal(input: CreatePrincipalInput) {
       if (typeof input?.name !== 'string' || !PRINCIPAL_NAME.test(input.name)) {

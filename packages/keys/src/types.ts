@@ -10,6 +10,25 @@
 import type { HashAlgorithm, KeyResolver } from '@hmac-kit/core';
 import type { MasterKeyRing } from './master-keys.js';
 
+/**
+ * Key cache counters of one {@link KeyService} instance, monotonic since it opened.
+ * Every `resolver` call for a plausible key id counts exactly once as a hit, a negative hit or a miss.
+ */
+export interface KeyCacheStats {
+  /** Answered from the cache of decrypted keys. */
+  hits: number;
+  /** Answered "unknown" from the negative cache (unknown, revoked, expired or disabled ids seen recently). */
+  negativeHits: number;
+  /** Went to the store (not cached, expired from the cache, or the cache was bypassed as stale). */
+  misses: number;
+  /** Of the misses: lookups that bypassed the cache because the change feed was out of date. */
+  staleBypasses: number;
+  /** Keys currently cached. */
+  entries: number;
+  /** Ids currently in the negative cache. */
+  negativeEntries: number;
+}
+
 /** A user (a person, may log in to the issuing endpoint) or a service (a machine identity). */
 export type PrincipalKind = 'user' | 'service';
 
@@ -370,6 +389,8 @@ export interface KeyService {
   readonly store: KeyStore;
   /** For `@hmac-kit/core` verification: undefined for unknown/revoked/expired/disabled; throws `StoreUnavailable`. */
   readonly resolver: KeyResolver;
+  /** Counters of this instance's key cache since the service opened (for metrics). */
+  stats(): KeyCacheStats;
 
   createPrincipal(input: CreatePrincipalInput): Promise<Principal>;
   getPrincipal(name: string): Promise<Principal | undefined>;

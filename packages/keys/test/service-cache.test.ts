@@ -69,6 +69,31 @@ describe.each([
     await service.close();
   });
 
+  it('counts hits, negative hits and misses, and each one agrees with the store reads', async () => {
+    const store = counting(makeStore());
+    // Long poll interval: nothing but these lookups touches the cache during the test.
+    const service = await createKeyService({ store, masterKeys, pollIntervalMs: 60_000, maxStalenessMs: 120_000 });
+    await service.createPrincipal({ name: 'svc', kind: 'service' });
+    const { key } = await service.createKey({ principal: 'svc' });
+    const start = service.stats();
+    expect(start).toMatchObject({ hits: 0, misses: 0, negativeHits: 0, staleBypasses: 0 });
+    const readsBefore = store.reads;
+    await service.resolver(key.keyId); // miss: loads and caches
+    await service.resolver(key.keyId); // hit
+    await service.resolver(key.keyId); // hit
+    const unknown = generateKeyId();
+    expect(await service.resolver(unknown)).toBeUndefined(); // miss: remembered as unknown
+    expect(await service.resolver(unknown)).toBeUndefined(); // negative hit
+    await service.resolver('not a key id'); // implausible ids never reach the cache or the store
+    const stats = service.stats();
+    expect(stats).toMatchObject({ hits: 2, misses: 2, negativeHits: 1, entries: 1, negativeEntries: 1 });
+    expect(store.reads - readsBefore).toBe(stats.misses);
+    await service.revokeKey(key.keyId);
+    await service.resolver(key.keyId); // revocation dropped it: miss, then negative
+    expect(service.stats()).toMatchObject({ hits: 2, misses: 3, entries: 0 });
+    await service.close();
+  });
+
   it('caches unknown key ids briefly and within bounds', async () => {
     const store = counting(makeStore());
     const service = await createKeyService({

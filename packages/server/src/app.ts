@@ -57,6 +57,7 @@ export async function startServer(
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? createMetrics();
   const services = await openServices(config, logger, metrics);
+  metrics.observeKeyCache(() => services.keyService.stats());
   const { routes, close: closeRoutes } = createRoutes(config, services, metrics);
   let shuttingDown = false;
   let inFlight = 0;

@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import type { KeyCacheStats } from '@hmac-kit/keys';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** The Prometheus metrics `hmac-kit serve` exposes at `/metrics`. */
 export interface ServerMetrics {
@@ -10,6 +11,8 @@ export interface ServerMetrics {
   /** Key lookups on the verification path: `found`, `unknown` (also revoked/expired), `error` (store down). */
   keyLookups: Counter<'result'>;
   upstreamErrors: Counter<'kind'>;
+  /** Points the key cache metrics (`hmac_kit_key_cache_*`) at a key service's counters. */
+  observeKeyCache(stats: () => KeyCacheStats): void;
 }
 
 /**
@@ -24,7 +27,51 @@ export interface ServerMetrics {
 export function createMetrics(): ServerMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'hmac_kit_' });
+  // The key service keeps plain counters on its hot path; they are copied in only when scraped.
+  let keyCacheStats: (() => KeyCacheStats) | undefined;
+  const fromKeyCache = (name: string, help: string, pick: (stats: KeyCacheStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        if (!keyCacheStats) return;
+        this.reset();
+        this.inc(pick(keyCacheStats()));
+      },
+    });
+  fromKeyCache('hmac_kit_key_cache_hits_total', 'Key lookups answered from the cache of decrypted keys', (s) => s.hits);
+  fromKeyCache(
+    'hmac_kit_key_cache_negative_hits_total',
+    'Key lookups answered "unknown" from the negative cache (unknown, revoked, expired ids)',
+    (s) => s.negativeHits,
+  );
+  fromKeyCache(
+    'hmac_kit_key_cache_misses_total',
+    'Key lookups that went to the key store (including stale-cache bypasses)',
+    (s) => s.misses,
+  );
+  fromKeyCache(
+    'hmac_kit_key_cache_stale_bypasses_total',
+    'Key lookups that bypassed the cache because the change feed was out of date (store unreachable)',
+    (s) => s.staleBypasses,
+  );
+  new Gauge({
+    name: 'hmac_kit_key_cache_entries',
+    help: 'Entries in the key cache by kind (key, negative)',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      if (!keyCacheStats) return;
+      const stats = keyCacheStats();
+      this.set({ kind: 'key' }, stats.entries);
+      this.set({ kind: 'negative' }, stats.negativeEntries);
+    },
+  });
   return {
+    observeKeyCache(stats) {
+      keyCacheStats = stats;
+    },
     registry,
     requests: new Counter({
       name: 'hmac_kit_requests_total',

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSignedFetch, djangoHmac, signMessage } from '@hmac-kit/core';
+import { generateKeyId } from '@hmac-kit/keys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
 import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from './support/process.js';
@@ -261,6 +262,44 @@ describe('hmac-kit serve on SQLite', () => {
     expect(text).toMatch(/hmac_kit_requests_total\{outcome="accepted",code="ok",route="whoami"\} [1-9]/);
     expect(text).toMatch(/hmac_kit_requests_total\{outcome="rejected",code="signature_missing",route="whoami"\} [1-9]/);
     expect(text).toMatch(/hmac_kit_verification_seconds_count\{outcome="accepted"\} [1-9]/);
+  });
+
+  it('exports the key cache hits, misses and negative hits in /metrics', async () => {
+    const scrape = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const value = (name: string) => {
+        const match = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+        if (!match) throw new Error(`${name} missing from /metrics`);
+        return Number(match[1]);
+      };
+      return {
+        hits: value('hmac_kit_key_cache_hits_total'),
+        misses: value('hmac_kit_key_cache_misses_total'),
+        negativeHits: value('hmac_kit_key_cache_negative_hits_total'),
+      };
+    };
+    // Warm alice's key, then every further lookup of it is a hit.
+    await send(await signed(alice, 'GET', `${server.url}/v1/whoami`), { 'x-forwarded-for': freshAddress() });
+    const before = await scrape();
+    for (let i = 0; i < 3; i++) {
+      const result = await send(await signed(alice, 'GET', `${server.url}/v1/whoami`), {
+        'x-forwarded-for': freshAddress(),
+      });
+      expect(result.status).toBe(200);
+    }
+    const afterHits = await scrape();
+    expect(afterHits.hits - before.hits).toBeGreaterThanOrEqual(3);
+    // An unknown (well-formed) key id: the first lookup misses, the next is answered by the negative cache.
+    const stranger = { keyId: generateKeyId(), secret: alice.secret };
+    for (let i = 0; i < 2; i++) {
+      const result = await send(await signed(stranger, 'GET', `${server.url}/v1/whoami`), {
+        'x-forwarded-for': freshAddress(),
+      });
+      expect(result.status).toBe(401);
+    }
+    const after = await scrape();
+    expect(after.misses - afterHits.misses).toBeGreaterThanOrEqual(1);
+    expect(after.negativeHits - afterHits.negativeHits).toBeGreaterThanOrEqual(1);
   });
 
   it('records authentication failures in the audit trail (code, key id, source address), never unsigned noise', async () => {
