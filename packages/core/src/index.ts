@@ -99,5 +99,12 @@ export type {
   VerifyPolicy,
 } from './types.js';
 export type { VerifyRequestOptions } from './verify.js';
-export { checkSignature, messageHasBody, verifyingStream, verifyMessage, verifyRequest } from './verify.js';
+export {
+  checkSignature,
+  messageHasBody,
+  verifyingIterable,
+  verifyingStream,
+  verifyMessage,
+  verifyRequest,
+} from './verify.js';
 export const PACKAGE_NAME = '@hmac-kit/core';
