@@ -36,6 +36,11 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
     'upstream response timeout (default 30s) [HMAC_KIT_UPSTREAM_TIMEOUT]',
   ],
   ['--verify-path <path>', 'verifyPath', 'forward-auth endpoint (default /verify) [HMAC_KIT_VERIFY_PATH]'],
+  [
+    '--admin-prefix <path>',
+    'adminPrefix',
+    "prefix of hmac-kit's own routes (default /_hmac-kit with --upstream, none otherwise; / for none) [HMAC_KIT_ADMIN_PREFIX]",
+  ],
   ['--max-keys <n>', 'maxKeys', 'active keys per principal (default 10) [HMAC_KIT_MAX_KEYS]'],
   [
     '--rotate-overlap <duration>',
@@ -90,7 +95,10 @@ function banner(running: RunningServer, config: ServerConfig): string {
     info.masterKeySource === 'env'
       ? '  master keys:     from HMAC_KIT_MASTER_KEYS'
       : `  master key file: ${info.masterKeyFile}${info.masterKeySource === 'created' ? ' (created now, mode 0600: back it up, secrets cannot be decrypted without it)' : ''}`,
-    `  forward-auth:    ${running.url}${config.verifyPath}`,
+    `  forward-auth:    ${running.url}${config.adminPrefix}${config.verifyPath}`,
+    ...(config.adminPrefix
+      ? [`  own routes:      ${running.url}${config.adminPrefix}/ (healthz, readyz, metrics, v1/keys, v1/admin)`]
+      : []),
     '  first key:',
     `    ${cli}${db} principals add alice`,
     `    ${cli}${db} keys create --principal alice --scope admin`,

@@ -306,6 +306,7 @@ export function createApi(options: ApiOptions): (method: string, path: string) =
       const method = request.method ?? 'GET';
       const url = new URL(request.url ?? '/', 'http://local');
       const parts = url.pathname
+        .slice(config.adminPrefix.length)
         .replace(/^\/v1\/admin\/?/, '')
         .split('/')
         .filter(Boolean)

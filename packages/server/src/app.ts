@@ -204,17 +204,26 @@ function createRoutes(
     ? createGateway({ config, gatekeeper: services.gatekeeper, metrics, isTrustedProxy, onFailure })
     : undefined;
   const verifyPrefix = `${config.verifyPath.replace(/\/+$/, '')}/`;
+  const ownPrefix = config.adminPrefix;
+  const fallback = gateway?.handler ?? notFound;
 
   return {
     routes: (request) => {
       const target = request.url ?? '/';
       const query = target.indexOf('?');
-      const path = query === -1 ? target : target.slice(0, query);
+      let path = query === -1 ? target : target.slice(0, query);
+      if (ownPrefix) {
+        // Only paths under the prefix are hmac-kit's; everything else is the upstream's, even /healthz.
+        if (!path.startsWith(ownPrefix) || (path.length > ownPrefix.length && path[ownPrefix.length] !== '/')) {
+          return fallback;
+        }
+        path = path.slice(ownPrefix.length) || '/';
+      }
       if (path === '/healthz') return health;
       if (path === '/readyz') return ready;
       if (path === '/metrics') return metricsRoute;
       if (path === config.verifyPath || path.startsWith(verifyPrefix)) return forwardAuth;
-      return api(request.method ?? 'GET', path) ?? gateway?.handler ?? notFound;
+      return api(request.method ?? 'GET', path) ?? (ownPrefix ? notFound : fallback);
     },
     close: async () => {
       await gateway?.close();

@@ -33,6 +33,11 @@ export interface ServerConfig {
   upstream?: string;
   upstreamTimeoutSeconds: number;
   verifyPath: string;
+  /**
+   * Prefix of hmac-kit's own routes (health, metrics, forward-auth, key issuing, admin API), or `''`
+   * for none. Defaults to `/_hmac-kit` in gateway mode so they never shadow the upstream's paths.
+   */
+  adminPrefix: string;
   maxKeysPerPrincipal: number;
   /** Overlap kept valid for the old key when rotating through the admin API. */
   rotateOverlapSeconds: number;
@@ -41,6 +46,9 @@ export interface ServerConfig {
   /** Enables `POST /v1/keys` (username + password issuing endpoint). */
   issuing: boolean;
 }
+
+/** Where hmac-kit's own routes live in gateway mode unless `adminPrefix` says otherwise. */
+export const DEFAULT_GATEWAY_ADMIN_PREFIX = '/_hmac-kit';
 
 const duration = (what: string) =>
   z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -166,6 +174,13 @@ const schema = z
       .string()
       .refine((value) => value.startsWith('/'), { message: 'invalid verify path: must start with /' })
       .default('/verify'),
+    // '' or '/' = no prefix; otherwise /segment[/segment...] (trailing slashes dropped).
+    adminPrefix: z
+      .string()
+      .refine((value) => value === '' || /^(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*\/*$/.test(value), {
+        message: 'invalid admin prefix: expected /path (or / for none)',
+      })
+      .optional(),
     maxKeys: integer('max keys per principal', 1, 100_000).default(10),
     rotateOverlap: duration('rotation overlap').default(86_400),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -196,6 +211,7 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, keyof RawConfig>> = 
   HMAC_KIT_UPSTREAM: 'upstream',
   HMAC_KIT_UPSTREAM_TIMEOUT: 'upstreamTimeout',
   HMAC_KIT_VERIFY_PATH: 'verifyPath',
+  HMAC_KIT_ADMIN_PREFIX: 'adminPrefix',
   HMAC_KIT_MAX_KEYS: 'maxKeys',
   HMAC_KIT_ROTATE_OVERLAP: 'rotateOverlap',
   HMAC_KIT_LOG_LEVEL: 'logLevel',
@@ -286,6 +302,7 @@ export function loadConfig(sources: {
     upstream: value.upstream,
     upstreamTimeoutSeconds: value.upstreamTimeout,
     verifyPath: value.verifyPath,
+    adminPrefix: (value.adminPrefix ?? (value.upstream ? DEFAULT_GATEWAY_ADMIN_PREFIX : '')).replace(/\/+$/, ''),
     maxKeysPerPrincipal: value.maxKeys,
     rotateOverlapSeconds: value.rotateOverlap,
     logLevel: value.logLevel,

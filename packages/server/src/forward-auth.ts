@@ -27,7 +27,7 @@ export function createForwardAuth(options: {
 }): RouteHandler {
   const { config, gatekeeper, metrics, isTrustedProxy, onFailure } = options;
   const rebuildUrl = createUrlRebuilder(config);
-  const envoyPrefix = `${config.verifyPath.replace(/\/+$/, '')}/`;
+  const envoyPrefix = `${config.adminPrefix}${config.verifyPath.replace(/\/+$/, '')}/`;
 
   return async function forwardAuth(request, response, context) {
     if (!isTrustedProxy(request.socket.remoteAddress)) {

@@ -82,6 +82,17 @@ describe('loadConfig', () => {
     expect(config.requireNonce).toBe(false);
   });
 
+  it("puts hmac-kit's own routes under /_hmac-kit in gateway mode unless told otherwise", () => {
+    expect(loadConfig({ env: {} }).adminPrefix).toBe('');
+    const upstream = 'http://127.0.0.1:3000';
+    expect(loadConfig({ env: {}, flags: { upstream } }).adminPrefix).toBe('/_hmac-kit');
+    expect(loadConfig({ env: {}, flags: { upstream, adminPrefix: '/' } }).adminPrefix).toBe('');
+    expect(loadConfig({ env: { HMAC_KIT_ADMIN_PREFIX: '/ops/hmac/' }, flags: { upstream } }).adminPrefix).toBe(
+      '/ops/hmac',
+    );
+    expect(loadConfig({ env: {}, flags: { adminPrefix: '/internal' } }).adminPrefix).toBe('/internal');
+  });
+
   it('fails with one clear line on the first bad setting', () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ port: '70000' }, /invalid port "70000"/],
@@ -93,6 +104,9 @@ describe('loadConfig', () => {
       [{ rateLimit: 'lots' }, /invalid rate limit "lots"/],
       [{ publicOrigin: 'api.example.com' }, /invalid public origin/],
       [{ verifyPath: 'verify' }, /invalid verify path/],
+      [{ adminPrefix: '_hmac-kit' }, /invalid admin prefix/],
+      [{ adminPrefix: '/a//b' }, /invalid admin prefix/],
+      [{ adminPrefix: '/a?b' }, /invalid admin prefix/],
     ];
     for (const [flags, message] of cases) {
       let error: unknown;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
-import pg from 'pg';
 import { buildOnce, type ServeProcess, startServe, tempDir } from './support/process.js';
 import { describeWithServices, pgUrl, redisUrl, startTcpProxy, type TcpProxy } from './support/services.js';
 

@@ -251,6 +251,70 @@ describe('gateway mode (--upstream)', () => {
     expect(result.body.code).toBe('upstream_timeout');
   });
 
+  it("serves hmac-kit's own routes under /_hmac-kit and forwards the same paths without it to the upstream", async () => {
+    const health = await fetch(`${gateway.url}/_hmac-kit/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok' });
+    expect(await (await fetch(`${gateway.url}/_hmac-kit/metrics`)).text()).toContain('hmac_kit_requests_total');
+    const unknownOwn = await fetch(`${gateway.url}/_hmac-kit/orders`);
+    expect(unknownOwn.status).toBe(404);
+    await unknownOwn.body?.cancel();
+    // A prefix lookalike is an ordinary upstream path: it needs a signature.
+    const lookalike = await fetch(`${gateway.url}/_hmac-kitchen/healthz`);
+    expect(lookalike.status).toBe(401);
+    await lookalike.body?.cancel();
+
+    // The upstream's own /healthz, /metrics, /v1/keys and /v1/admin are reachable through the gateway (signed).
+    for (const [method, path] of [
+      ['GET', '/healthz'],
+      ['GET', '/metrics'],
+      ['POST', '/v1/keys'],
+      ['GET', '/v1/admin/principals'],
+      ['GET', '/verify'],
+    ] as const) {
+      const body = method === 'POST' ? '{"username":"u","password":"p"}' : undefined;
+      const result = await send(await signed(key, method, `${gateway.url}${path}`, body ? { body } : {}), {
+        'x-forwarded-for': freshAddress(),
+      });
+      expect(result.status, path).toBe(201);
+      expect(result.headers.get('x-upstream'), path).toBe('yes');
+      expect(lastSeen(`/base${path}`)?.complete, path).toBe(true);
+    }
+    // Unsigned, they are refused like any upstream path, not answered by hmac-kit.
+    const unsigned = await fetch(`${gateway.url}/healthz`);
+    expect(unsigned.status).toBe(401);
+    await unsigned.body?.cancel();
+
+    // The admin API works under the prefix, with the prefixed path signed.
+    const admin = await createKeyWithCli(db, 'gateway-admin', ['--scope', 'admin']);
+    const principals = await send(await signed(admin, 'GET', `${gateway.url}/_hmac-kit/v1/admin/principals`), {
+      'x-forwarded-for': freshAddress(),
+    });
+    expect(principals.status).toBe(200);
+    expect(principals.headers.get('x-upstream')).toBeNull();
+    expect((principals.body as unknown as Array<{ name: string }>).map((entry) => entry.name)).toContain(
+      'gateway-admin',
+    );
+  });
+
+  it('--admin-prefix / keeps the own routes at the root (they then shadow the upstream)', async () => {
+    const dir = tempDir();
+    const own = await startServe(
+      ['--db', db, '--schemes', 'rfc9421', '--upstream', upstream.url, '--admin-prefix', '/'],
+      { cwd: dir },
+    );
+    try {
+      const health = await fetch(`${own.url}/healthz`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toEqual({ status: 'ok' });
+      const prefixed = await fetch(`${own.url}/_hmac-kit/healthz`);
+      expect(prefixed.status).toBe(401);
+      await prefixed.body?.cancel();
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('finishes in-flight requests on SIGTERM before exiting', async () => {
     const dir = tempDir();
     const own = await startServe(['--db', db, '--schemes', 'rfc9421', '--upstream', upstream.url], { cwd: dir });

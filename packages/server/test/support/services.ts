@@ -1,7 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
-import { describe, it } from 'vitest';
 import pg from 'pg';
+import { describe, it } from 'vitest';
 
 export const pgUrl = process.env.HMAC_KIT_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const redisUrl = process.env.HMAC_KIT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
