@@ -42,6 +42,7 @@ import {
   splitUrl,
 } from './compat-support.js';
 import {
+  normalizeSigV4Path,
   sha256Hex,
   sigv4CanonicalQuery,
   sigv4CanonicalRequest,
@@ -397,18 +398,24 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     const { path, query } = splitUrl(message.url);
     const exclude = parsed.presigned ? `${parsed.provider.queryPrefix}Signature` : undefined;
     const encodePath = !SERVICES_WITHOUT_PATH_ENCODING.has(parsed.service);
-    const forms = [
-      // AWS SDKs and the AWS suite: normalised, encoded path; sorted, re-encoded query.
-      {
-        uri: sigv4CanonicalUri(path, { normalize: encodePath, encode: encodePath }),
-        query: sigv4CanonicalQuery(query, { exclude }),
-      },
-      // curl >= 8: the path is not normalised beyond curl's own URL parsing; `+` becomes %20.
-      {
-        uri: sigv4CanonicalUri(path, { normalize: false, encode: encodePath }),
-        query: sigv4CanonicalQuery(query, { exclude, plusAsSpace: true }),
-      },
-    ];
+    // AWS SDKs and the AWS suite: normalised, encoded path; sorted, re-encoded query.
+    const sdk = {
+      uri: sigv4CanonicalUri(path, { normalize: encodePath, encode: encodePath }),
+      query: sigv4CanonicalQuery(query, { exclude }),
+    };
+    const forms = [sdk];
+    // curl >= 8: the path is not normalised beyond curl's own URL parsing; `+` becomes %20. It can
+    // only differ from the SDK form when normalising changes the path or the query holds a `+`:
+    // otherwise it is not built at all (de-duplication would drop it anyway).
+    const asSentPath = path === '' ? '/' : path;
+    const pathNormalises = encodePath && normalizeSigV4Path(asSentPath) !== asSentPath;
+    const queryHasPlus = query !== undefined && query !== null && query.includes('+');
+    if (pathNormalises || queryHasPlus) {
+      forms.push({
+        uri: pathNormalises ? sigv4CanonicalUri(path, { normalize: false, encode: encodePath }) : sdk.uri,
+        query: queryHasPlus ? sigv4CanonicalQuery(query, { exclude, plusAsSpace: true }) : sdk.query,
+      });
+    }
     // curl < 8 signs the path and query exactly as sent. Not for paths containing
     // %25: there the as-sent form of one path equals the twice-encoded form of
     // another, and a signature must not transfer between the two.
