@@ -409,7 +409,7 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     // otherwise it is not built at all (de-duplication would drop it anyway).
     const asSentPath = path === '' ? '/' : path;
     const pathNormalises = encodePath && normalizeSigV4Path(asSentPath) !== asSentPath;
-    const queryHasPlus = query !== undefined && query !== null && query.includes('+');
+    const queryHasPlus = query?.includes('+') === true;
     if (pathNormalises || queryHasPlus) {
       forms.push({
         uri: pathNormalises ? sigv4CanonicalUri(path, { normalize: false, encode: encodePath }) : sdk.uri,
