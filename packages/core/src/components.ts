@@ -250,6 +250,9 @@ export function buildSignatureBase(
  * one byte: the bytes the field had on the wire.
  */
 export function latin1Bytes(text: string): Uint8Array {
+  // Signature bases are nearly always ASCII, where latin-1 and UTF-8 agree: let the native
+  // encoder copy them instead of a JavaScript loop over every character.
+  if (ASCII.test(text)) return asciiEncoder.encode(text);
   const out = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
@@ -258,3 +261,6 @@ export function latin1Bytes(text: string): Uint8Array {
   }
   return out;
 }
+
+const ASCII = /^[\x00-\x7f]*$/;
+const asciiEncoder = new TextEncoder();
