@@ -252,7 +252,7 @@ export function buildSignatureBase(
 export function latin1Bytes(text: string): Uint8Array {
   // Signature bases are nearly always ASCII, where latin-1 and UTF-8 agree: let the native
   // encoder copy them instead of a JavaScript loop over every character.
-  if (ASCII.test(text)) return asciiEncoder.encode(text);
+  if (!NON_ASCII.test(text)) return asciiEncoder.encode(text);
   const out = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
@@ -262,5 +262,6 @@ export function latin1Bytes(text: string): Uint8Array {
   return out;
 }
 
-const ASCII = /^[\x00-\x7f]*$/;
+// Any code unit above 0x7F (latin-1 high half, or a UTF-16 unit the loop refuses) takes the checked loop.
+const NON_ASCII = /[\u0080-\uffff]/;
 const asciiEncoder = new TextEncoder();
