@@ -126,12 +126,47 @@ function fromRaw(row: RawKeyRow): DjangoKey | RowFailure {
   };
 }
 
-// The columns hmac-kit needs; cipher_algorithm and expires_at arrived in later migrations
-// (0006, 0003), so older databases are read with their defaults.
-const SELECT_KEYS = (columns: ReadonlySet<string>) =>
-  `select k.id, k.user_id, k.secret, k.salt, ${columns.has('cipher_algorithm') ? 'k.cipher_algorithm' : "'AES-256' as cipher_algorithm"}, k.revoked, ${columns.has('expires_at') ? 'k.expires_at' : 'null as expires_at'}, u.username, u.is_active from ${KEY_TABLE} k left join auth_user u on u.id = k.user_id order by k.created_at, k.id`;
+/** Where the key owners live: `auth_user` unless the project swapped AUTH_USER_MODEL. */
+interface UserTable {
+  table: string;
+  usernameColumn: string;
+}
 
-async function readSqlite(file: string): Promise<Array<DjangoKey | RowFailure>> {
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/**
+ * The query for both SQLite and PostgreSQL. cipher_algorithm and expires_at arrived in later
+ * migrations (0006, 0003), and custom user models may lack is_active: missing columns read as
+ * their defaults. Identifiers were checked against {@link IDENTIFIER} and come from the schema.
+ */
+function selectKeys(keyColumns: ReadonlySet<string>, users: UserTable, userColumns: ReadonlySet<string>): string {
+  const cipher = keyColumns.has('cipher_algorithm') ? 'k.cipher_algorithm' : "'AES-256' as cipher_algorithm";
+  const expires = keyColumns.has('expires_at') ? 'k.expires_at' : 'null as expires_at';
+  const active = userColumns.has('is_active') ? 'u.is_active' : 'null as is_active';
+  const order = keyColumns.has('created_at') ? 'k.created_at, k.id' : 'k.id';
+  return `select k.id, k.user_id, k.secret, k.salt, ${cipher}, k.revoked, ${expires}, u."${users.usernameColumn}" as username, ${active} from ${KEY_TABLE} k left join "${users.table}" u on u.id = k.user_id order by ${order}`;
+}
+
+/** Checks the tables exist (one clear line if not) and builds the query. */
+function planQuery(
+  where: string,
+  keyColumns: ReadonlySet<string>,
+  users: UserTable,
+  userColumns: ReadonlySet<string>,
+): string {
+  if (keyColumns.size === 0) {
+    throw new CliError(`${where}: no ${KEY_TABLE} table (not a django_hmac_authentication database)`, 2);
+  }
+  if (userColumns.size === 0) {
+    throw new CliError(`${where}: no ${users.table} table (custom user model? use --user-table)`, 2);
+  }
+  if (!userColumns.has(users.usernameColumn)) {
+    throw new CliError(`${where}: ${users.table} has no ${users.usernameColumn} column (use --username-column)`, 2);
+  }
+  return selectKeys(keyColumns, users, userColumns);
+}
+
+async function readSqlite(file: string, users: UserTable): Promise<Array<DjangoKey | RowFailure>> {
   if (!existsSync(file)) throw new CliError(`cannot read ${file}: no such file`, 2);
   const { default: Database } = await import('better-sqlite3');
   let database: InstanceType<typeof Database>;
@@ -141,15 +176,14 @@ async function readSqlite(file: string): Promise<Array<DjangoKey | RowFailure>> 
     throw new CliError(`cannot open ${file} as SQLite: ${(error as Error).message}`, 2);
   }
   try {
-    const columns = new Set(
-      (database.prepare(`select name from pragma_table_info('${KEY_TABLE}')`).all() as Array<{ name: string }>).map(
-        (column) => column.name,
-      ),
-    );
-    if (columns.size === 0)
-      throw new CliError(`${file}: no ${KEY_TABLE} table (not a django_hmac_authentication database)`, 2);
-    const rows = database.prepare(SELECT_KEYS(columns)).all() as RawKeyRow[];
-    return rows.map(fromRaw);
+    const columnsOf = (table: string) =>
+      new Set(
+        (database.prepare('select name from pragma_table_info(?)').all(table) as Array<{ name: string }>).map(
+          (column) => column.name,
+        ),
+      );
+    const query = planQuery(file, columnsOf(KEY_TABLE), users, columnsOf(users.table));
+    return (database.prepare(query).all() as RawKeyRow[]).map(fromRaw);
   } catch (error) {
     if (error instanceof CliError) throw error;
     throw new CliError(`${file}: ${(error as Error).message}`, 2);
@@ -158,7 +192,7 @@ async function readSqlite(file: string): Promise<Array<DjangoKey | RowFailure>> 
   }
 }
 
-async function readPostgres(url: string): Promise<Array<DjangoKey | RowFailure>> {
+async function readPostgres(url: string, users: UserTable): Promise<Array<DjangoKey | RowFailure>> {
   const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   // An idle connection dropped by the server must surface as a query error, not crash the process.
@@ -169,15 +203,26 @@ async function readPostgres(url: string): Promise<Array<DjangoKey | RowFailure>>
     throw new CliError(`cannot connect to the django database: ${(error as Error).message}`, 1);
   }
   try {
-    const { rows: columnRows } = await client.query<{ column_name: string }>(
-      'select column_name from information_schema.columns where table_name = $1 and table_schema = any (current_schemas(false))',
-      [KEY_TABLE],
+    const columnsOf = async (table: string) => {
+      // The first schema on the search path holding the table, as unqualified names resolve.
+      const { rows } = await client.query<{ column_name: string }>(
+        `select c.column_name from information_schema.columns c
+         where c.table_name = $1 and c.table_schema = (
+           select s from unnest(current_schemas(false)) with ordinality as p(s, i)
+           where exists (select 1 from information_schema.tables t where t.table_schema = p.s and t.table_name = $1)
+           order by i limit 1)`,
+        [table],
+      );
+      return new Set(rows.map((row) => row.column_name));
+    };
+    const query = planQuery(
+      'the django database (search_path)',
+      await columnsOf(KEY_TABLE),
+      users,
+      await columnsOf(users.table),
     );
-    const columns = new Set(columnRows.map((row) => row.column_name));
-    if (columns.size === 0) {
-      throw new CliError(`no ${KEY_TABLE} table on the search path (not a django_hmac_authentication database)`, 2);
-    }
-    const { rows } = await client.query<RawKeyRow>(`${SELECT_KEYS(columns).replace('k.id,', 'k.id::text as id,')}`);
+    // pg hands uuid columns back as text and timestamptz as Date.
+    const { rows } = await client.query<RawKeyRow>(query);
     return rows.map(fromRaw);
   } catch (error) {
     if (error instanceof CliError) throw error;
@@ -226,15 +271,16 @@ function readDumpdata(file: string): Array<DjangoKey | RowFailure> {
 }
 
 /** `--from`: a postgres:// URL, a `manage.py dumpdata` .json file, or else a SQLite database file. */
-async function readSource(from: string): Promise<Array<DjangoKey | RowFailure>> {
-  if (/^postgres(ql)?:\/\//.test(from)) return readPostgres(from);
+async function readSource(from: string, users: UserTable): Promise<Array<DjangoKey | RowFailure>> {
+  if (/^postgres(ql)?:\/\//.test(from)) return readPostgres(from, users);
   if (from.toLowerCase().endsWith('.json')) return readDumpdata(from);
-  return readSqlite(from);
+  return readSqlite(from, users);
 }
 
 /** A row checked and decrypted, ready to be written. */
 interface ReadyKey {
   keyId: string;
+  userId: string;
   principal: string;
   principalDisabled: boolean;
   secret: Uint8Array;
@@ -248,12 +294,13 @@ function prepare(row: DjangoKey | RowFailure, password: string): ReadyKey | RowF
   }
   const keyId = canonicalUuid(row.rawId);
   if (!keyId) return { keyId: JSON.stringify(row.rawId), reason: 'id is not a UUID' };
-  if (row.username === undefined) return { keyId, reason: `owner user_id ${row.userId} not found in auth_user` };
+  if (row.username === undefined) return { keyId, reason: `owner user_id ${row.userId} not found in the user table` };
   if (!CIPHERS[row.cipher]) return { keyId, reason: `unknown cipher_algorithm ${JSON.stringify(row.cipher)}` };
   try {
     const secret = decryptDjangoSecret(row, password);
     return {
       keyId,
+      userId: row.userId,
       principal: principalName(row.username),
       principalDisabled: !row.userActive,
       secret,
@@ -265,8 +312,30 @@ function prepare(row: DjangoKey | RowFailure, password: string): ReadyKey | RowF
   }
 }
 
+/**
+ * Distinct Django users must not merge into one principal because their usernames clean up to
+ * the same name ("a b" and "a_b"): the later user's rows fail instead.
+ */
+function claimPrincipals(rows: Array<ReadyKey | RowFailure>): Array<ReadyKey | RowFailure> {
+  const owners = new Map<string, string>();
+  return rows.map((row) => {
+    if ('reason' in row) return row;
+    const owner = owners.get(row.principal);
+    if (owner === undefined) owners.set(row.principal, row.userId);
+    else if (owner !== row.userId) {
+      return {
+        keyId: row.keyId,
+        reason: `username of user_id ${row.userId} maps to principal "${row.principal}", already taken by user_id ${owner}`,
+      };
+    }
+    return row;
+  });
+}
+
 interface ImportOptions {
   from?: string;
+  userTable: string;
+  usernameColumn: string;
   kdPasswordEnv: string;
   algorithm: string;
   scope: string[];
@@ -289,6 +358,8 @@ export function registerImportCommands(program: Command, io: Io): void {
       '--from <source>',
       'SQLite file, postgres://... URL (search_path via ?options=-c%20search_path%3D...), or dumpdata .json',
     )
+    .option('--user-table <table>', 'table of the owners (a custom AUTH_USER_MODEL)', 'auth_user')
+    .option('--username-column <column>', "column naming the owner (the user model's USERNAME_FIELD)", 'username')
     .option('--kd-password-env <var>', 'variable holding HMAC_KD_PASSWORD (or Django SECRET_KEY)', 'HMAC_KD_PASSWORD')
     .option('--algorithm <algorithm>', 'hash the imported keys sign with: sha256, sha384 or sha512', 'sha256')
     .option(
@@ -314,8 +385,16 @@ export function registerImportCommands(program: Command, io: Io): void {
           2,
         );
       }
+      for (const [flag, value] of [
+        ['--user-table', options.userTable],
+        ['--username-column', options.usernameColumn],
+      ] as const) {
+        if (!IDENTIFIER.test(value))
+          throw new CliError(`invalid ${flag} ${JSON.stringify(value)}: a plain SQL name`, 2);
+      }
       const json = program.opts<{ json?: boolean }>().json === true;
-      const prepared = (await readSource(from)).map((row) => prepare(row, password));
+      const users = { table: options.userTable, usernameColumn: options.usernameColumn };
+      const prepared = claimPrincipals((await readSource(from, users)).map((row) => prepare(row, password)));
       const failures = prepared.filter((row): row is RowFailure => 'reason' in row);
       const ready = prepared.filter((row): row is ReadyKey => !('reason' in row));
       // Every bad row gets its own line; none is dropped silently.

@@ -251,6 +251,80 @@ describe.skipIf(!haveVectors)('hmac-kit import django-hmac', () => {
     expect(JSON.parse(result.stdout)).toMatchObject({ imported: 1, failed: 0, failures: [] });
   });
 
+  it('reads a custom user model (--user-table, --username-column) and never merges two users into one principal', async () => {
+    const file = join(dir, 'custom-user.sqlite3');
+    const database = new Database(file);
+    database.exec(
+      SQLITE_SCHEMA.replace(/CREATE TABLE "auth_user"[^;]*;/, '').replace(
+        'REFERENCES "auth_user"',
+        'REFERENCES "accounts_user"',
+      ),
+    );
+    database.exec(`CREATE TABLE "accounts_user" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+      "email" varchar(254) NOT NULL UNIQUE, "is_active" bool NOT NULL);
+      INSERT INTO accounts_user VALUES (1, 'ann b@example.com', 1), (2, 'ann_b@example.com', 1);`);
+    const insert = database.prepare(
+      `insert into django_hmac_authentication_apihmackey
+       (created_at, modified_on, id, secret, salt, revoked, user_id, failed_attempts, expires_at, throttle_rate, cipher_algorithm, test_mode)
+       values (?, ?, ?, ?, ?, 0, ?, 0, null, '200/min', 'AES-256', 0)`,
+    );
+    insert.run(
+      '2024-01-01 00:00:00',
+      '2024-01-01 00:00:00',
+      'aaaaaaaa111141118111111111111111',
+      vector.aes,
+      vector.salt,
+      1,
+    );
+    insert.run(
+      '2024-01-02 00:00:00',
+      '2024-01-02 00:00:00',
+      'bbbbbbbb222242228222222222222222',
+      vector.aes,
+      vector.salt,
+      2,
+    );
+    database.close();
+    const env = { HMAC_KD_PASSWORD: vector.kdPassword };
+    const target = join(dir, 'custom-user.db');
+    const noTable = await runCli(['--db', target, 'import', 'django-hmac', '--from', file], { env });
+    expect(noTable.code).toBe(2);
+    expect(noTable.stderr.trimEnd()).toMatch(
+      /^hmac-kit: .*no auth_user table \(custom user model\? use --user-table\)$/,
+    );
+    const result = await runCli(
+      [
+        '--db',
+        target,
+        '--json',
+        'import',
+        'django-hmac',
+        '--from',
+        file,
+        '--user-table',
+        'accounts_user',
+        '--username-column',
+        'email',
+      ],
+      { env },
+    );
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      imported: 1,
+      failed: 1,
+      failures: [
+        {
+          keyId: 'bbbbbbbb-2222-4222-8222-222222222222',
+          reason: 'username of user_id 2 maps to principal "ann_b@example.com", already taken by user_id 1',
+        },
+      ],
+    });
+    const keys = JSON.parse((await runCli(['--db', target, '--json', 'keys', 'list', '--all'])).stdout) as KeyListing;
+    expect(keys).toEqual([
+      expect.objectContaining({ keyId: 'aaaaaaaa-1111-4111-8111-111111111111', principal: 'ann_b@example.com' }),
+    ]);
+  });
+
   describe('the imported keys against a running server (django-hmac scheme)', () => {
     let server: ServeProcess;
     beforeAll(async () => {
@@ -353,6 +427,8 @@ describeWithPostgres('hmac-kit import django-hmac from PostgreSQL', () => {
   it('a URL whose search path lacks the tables is one clear line', async () => {
     const result = await runCli(['import', 'django-hmac', '--from', pgUrl], { env: { HMAC_KD_PASSWORD: 'x' } });
     expect(result.code).toBe(2);
-    expect(result.stderr.trimEnd()).toMatch(/^hmac-kit: no django_hmac_authentication_apihmackey table/);
+    expect(result.stderr.trimEnd()).toMatch(
+      /^hmac-kit: the django database \(search_path\): no django_hmac_authentication_apihmackey table/,
+    );
   });
 });
