@@ -63,7 +63,7 @@ function keyOrDummy(
  * const key = await verifyMac({ keys, keyId, provider, algorithm: (k) => k?.algorithm ?? 'sha256', data, presented });
  * ```
  */
-export async function verifyMac(args: {
+export function verifyMac(args: {
   keys: KeyResolver;
   keyId: string;
   provider: CryptoProvider;
@@ -71,17 +71,32 @@ export async function verifyMac(args: {
   algorithm: (key: VerificationKey | undefined) => HashAlgorithm;
   data: Uint8Array;
   presented: Uint8Array;
-}): Promise<VerificationKey> {
+}): VerificationKey | Promise<VerificationKey> {
   if (typeof args.keys !== 'function') {
     throw new TypeError('options.keys must be a function (keyId) => key | undefined');
   }
-  // Synchronous resolvers and providers (in-memory caches, node:crypto) are not awaited: each
-  // await is a microtask hop, and a verification is short enough for them to show.
-  let found = args.keys(args.keyId);
-  if (isPromise(found)) found = await found;
+  // Synchronous resolvers and providers (in-memory caches, node:crypto) get a synchronous answer:
+  // each await or promise is a microtask hop, and a verification is short enough for them to show.
+  const found = args.keys(args.keyId);
+  if (isPromise(found)) return Promise.resolve(found).then((key) => macWith(args, key));
+  return macWith(args, found);
+}
+
+function macWith(
+  args: Parameters<typeof verifyMac>[0],
+  found: VerificationKey | undefined | null,
+): VerificationKey | Promise<VerificationKey> {
   const { key, secret } = keyOrDummy(found, args.provider);
-  let expected = args.provider.hmac(args.algorithm(key), secret, args.data);
-  if (isPromise(expected)) expected = await expected;
+  const expected = args.provider.hmac(args.algorithm(key), secret, args.data);
+  if (isPromise(expected)) return Promise.resolve(expected).then((mac) => compareMac(args, key, mac));
+  return compareMac(args, key, expected);
+}
+
+function compareMac(
+  args: Parameters<typeof verifyMac>[0],
+  key: VerificationKey | undefined,
+  expected: Uint8Array,
+): VerificationKey {
   const matches = args.provider.timingSafeEqual(expected, args.presented);
   if (!key) throw new KeyUnknown('no key with this key id');
   if (!matches) throw new SignatureInvalid('signature does not match');

@@ -405,7 +405,7 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
       body = contentDigestCheck(provider, canonicalHeader(message.headers, 'content-digest') ?? '');
     }
 
-    const key = await verifyMac({
+    const mac = verifyMac({
       keys: verifyOptions.keys,
       keyId: params.keyId,
       provider,
@@ -414,6 +414,7 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
       data: base,
       presented: selected.signature,
     });
+    const key = mac instanceof Promise ? await mac : mac;
     // Checked only after the MAC matched, so these answers cannot be used to probe which key ids exist.
     if (algFromParam !== undefined && algFromParam !== key.algorithm) {
       throw new AlgorithmUnsupported(`algorithm ${params.alg} does not match the key's algorithm`);
