@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { HashAlgorithm } from '@hmac-kit/core';
+import { type HashAlgorithm, parseSecret } from '@hmac-kit/core';
 import type { ApiKey, AuditEntry, IssuedKey, KeyService, MasterKeyRing, Principal } from '@hmac-kit/keys';
 import type { OpenedKeys } from '@hmac-kit/server/store';
 import { parseDuration } from '@hmac-kit/server/units';
@@ -70,12 +70,23 @@ function principalJson(principal: Principal) {
   };
 }
 
-function issuedBlock(title: string, issued: IssuedKey): string {
+/**
+ * The same secret as Standard Webhooks senders expect it: `whsec_` + standard base64 of the
+ * raw bytes (docs/protocol.md 2.3), so the sender and hmac-kit compute the same HMAC key.
+ */
+function webhookSecretOf(secret: string): string {
+  return `whsec_${Buffer.from(parseSecret(secret)).toString('base64')}`;
+}
+
+function issuedBlock(title: string, issued: IssuedKey, webhook: boolean): string {
   const key = issued.key;
   return [
     title,
     `  key id:     ${key.keyId}`,
     `  secret:     ${issued.secret}`,
+    ...(webhook
+      ? [`  webhook:    ${webhookSecretOf(issued.secret)}  (the same secret for Standard Webhooks senders)`]
+      : []),
     `  principal:  ${key.principal}`,
     `  algorithm:  ${key.algorithm}`,
     `  scopes:     ${key.scopes.join(' ') || '-'}`,
@@ -84,6 +95,11 @@ function issuedBlock(title: string, issued: IssuedKey): string {
     'Store the secret now: it will not be shown again.',
     '',
   ].join('\n');
+}
+
+/** `webhookSecret` in --json output, present only with --webhook. */
+function webhookField(issued: IssuedKey, webhook: boolean): { webhookSecret?: string } {
+  return webhook ? { webhookSecret: webhookSecretOf(issued.secret) } : {};
 }
 
 function collect(value: string, previous: string[] = []): string[] {
@@ -256,6 +272,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
     .option('--algorithm <algorithm>', 'sha256, sha384 or sha512', 'sha256')
     .option('--label <label>', 'free text label')
     .option('--rate-limit <n/window>', 'per-key rate limit, e.g. 100/1m')
+    .option('--webhook', 'also show the secret as whsec_... for Standard Webhooks senders (sha256 keys)')
     .action(
       async (options: {
         principal: string;
@@ -264,9 +281,13 @@ export function registerStoreCommands(program: Command, io: Io): void {
         algorithm: string;
         label?: string;
         rateLimit?: string;
+        webhook?: boolean;
       }) => {
         if (!['sha256', 'sha384', 'sha512'].includes(options.algorithm)) {
           throw new CliError(`invalid algorithm ${JSON.stringify(options.algorithm)}: use sha256, sha384 or sha512`, 2);
+        }
+        if (options.webhook && options.algorithm !== 'sha256') {
+          throw new CliError('--webhook needs a sha256 key: Standard Webhooks signs with HMAC-SHA256', 2);
         }
         const expiresInSeconds = durationOption(options.expires, 'duration');
         if (expiresInSeconds === 0) throw new CliError('invalid duration: --expires must be longer than 0s', 2);
@@ -282,8 +303,9 @@ export function registerStoreCommands(program: Command, io: Io): void {
             actor,
           }),
         );
-        print(io, json(), { ...keyJson(issued.key), secret: issued.secret }, () =>
-          issuedBlock(`Key created for ${issued.key.principal}`, issued),
+        const webhook = options.webhook === true;
+        print(io, json(), { ...keyJson(issued.key), secret: issued.secret, ...webhookField(issued, webhook) }, () =>
+          issuedBlock(`Key created for ${issued.key.principal}`, issued, webhook),
         );
       },
     );
@@ -332,16 +354,33 @@ export function registerStoreCommands(program: Command, io: Io): void {
     .description('issue a replacement key; the old one keeps working for the overlap')
     .option('--overlap <duration>', 'how long the old key stays valid', '24h')
     .option('--label <label>', 'label of the new key')
-    .action(async (keyId: string, options: { overlap: string; label?: string }) => {
+    .option('--webhook', 'also show the new secret as whsec_... for Standard Webhooks senders (sha256 keys)')
+    .action(async (keyId: string, options: { overlap: string; label?: string; webhook?: boolean }) => {
       const overlapSeconds = durationOption(options.overlap, 'duration');
-      const rotated = await withKeys(program, io, (keys) =>
-        keys.rotateKey(keyId, { overlapSeconds, label: options.label, actor }),
-      );
-      print(io, json(), { ...keyJson(rotated.key), secret: rotated.secret, previous: keyJson(rotated.previous) }, () =>
-        issuedBlock(
-          `Key ${keyId} rotated; it stops working at ${rotated.previous.expiresAt?.toISOString() ?? 'once'}.\nNew key:`,
-          rotated,
-        ),
+      const webhook = options.webhook === true;
+      const rotated = await withKeys(program, io, async (keys) => {
+        // Checked before rotating: a refused --webhook must not leave a rotated key behind.
+        const current = webhook ? await keys.getKey(keyId) : undefined;
+        if (current && current.algorithm !== 'sha256') {
+          throw new CliError('--webhook needs a sha256 key: Standard Webhooks signs with HMAC-SHA256', 2);
+        }
+        return keys.rotateKey(keyId, { overlapSeconds, label: options.label, actor });
+      });
+      print(
+        io,
+        json(),
+        {
+          ...keyJson(rotated.key),
+          secret: rotated.secret,
+          ...webhookField(rotated, webhook),
+          previous: keyJson(rotated.previous),
+        },
+        () =>
+          issuedBlock(
+            `Key ${keyId} rotated; it stops working at ${rotated.previous.expiresAt?.toISOString() ?? 'once'}.\nNew key:`,
+            rotated,
+            webhook,
+          ),
       );
     });
 

@@ -22,7 +22,12 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
   [
     '--schemes <list>',
     'schemes',
-    'enabled schemes: rfc9421,sigv4,x-api,django-hmac (default rfc9421,sigv4,x-api) [HMAC_KIT_SCHEMES]',
+    'enabled schemes: rfc9421,sigv4,x-api,django-hmac,standard-webhooks (default rfc9421,sigv4,x-api) [HMAC_KIT_SCHEMES]',
+  ],
+  [
+    '--webhook-key-id <id>',
+    'webhookKeyId',
+    'key that verifies every Standard Webhooks delivery (default: the webhook-key-id header names it) [HMAC_KIT_WEBHOOK_KEY_ID]',
   ],
   ['--max-age <duration>', 'maxAge', 'oldest accepted signature (default 5m) [HMAC_KIT_MAX_AGE]'],
   ['--clock-skew <duration>', 'clockSkew', 'tolerated client clock lead (default 5s) [HMAC_KIT_CLOCK_SKEW]'],

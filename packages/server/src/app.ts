@@ -58,6 +58,7 @@ export async function startServer(
   const metrics = options.metrics ?? createMetrics();
   const services = await openServices(config, logger, metrics);
   metrics.observeKeyCache(() => services.keyService.stats());
+  if (config.webhookKeyId) await warnAboutWebhookKey(config.webhookKeyId, services, logger);
   const { routes, close: closeRoutes } = createRoutes(config, services, metrics);
   let shuttingDown = false;
   let inFlight = 0;
@@ -229,4 +230,20 @@ function createRoutes(
       await gateway?.close();
     },
   };
+}
+
+/**
+ * A fixed webhook key that does not exist yet is not fatal (it may be created after start),
+ * but every delivery would be refused until it is, so say so once at start.
+ */
+async function warnAboutWebhookKey(keyId: string, services: Services, logger: Logger): Promise<void> {
+  try {
+    const key = await services.keyService.getKey(keyId);
+    if (!key) logger.warn({ keyId }, 'webhook key id not found: webhooks are refused until it is created');
+    else if (key.status !== 'active') logger.warn({ keyId, status: key.status }, 'webhook key is not active');
+    else if (key.algorithm !== 'sha256')
+      logger.warn({ keyId, algorithm: key.algorithm }, 'webhook key is not sha256: Standard Webhooks needs sha256');
+  } catch (error) {
+    logger.warn({ err: (error as Error).message }, 'cannot check the webhook key');
+  }
 }

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { isPlausibleKeyId } from '@hmac-kit/keys';
 import { z } from 'zod';
 import { parseByteSize, parseDuration } from './units.js';
 
 /** Schemes `hmac-kit serve` can enable (`--schemes`). */
-export const SCHEME_NAMES = ['rfc9421', 'sigv4', 'x-api', 'django-hmac'] as const;
+export const SCHEME_NAMES = ['rfc9421', 'sigv4', 'x-api', 'django-hmac', 'standard-webhooks'] as const;
 export type SchemeName = (typeof SCHEME_NAMES)[number];
 
 /** Where the embedded default database lives, relative to the working directory. */
@@ -25,6 +26,11 @@ export interface ServerConfig {
   /** The origin clients sign for (`https://api.example.com/prefix`), when a proxy rewrites Host or strips a prefix. */
   publicOrigin?: string;
   schemes: SchemeName[];
+  /**
+   * The key that verifies every Standard Webhooks delivery (one sender per deployment). Unset: each
+   * delivery names its key in a `webhook-key-id` header.
+   */
+  webhookKeyId?: string;
   maxAgeSeconds: number;
   clockSkewSeconds: number;
   requireNonce: boolean;
@@ -158,6 +164,13 @@ const schema = z
         },
       )
       .default(['rfc9421', 'sigv4', 'x-api']),
+    // Never echoed in the message: a pasted secret must not reach the terminal or logs.
+    webhookKeyId: z
+      .string()
+      .refine((value) => isPlausibleKeyId(value), {
+        message: 'invalid webhook key id: expected a key id such as hk_3nR0bqYJ1xT9dW2mKp7sLa (not a secret)',
+      })
+      .optional(),
     maxAge: duration('max age').default(300),
     clockSkew: duration('clock skew').default(5),
     requireNonce: boolean.default(true),
@@ -203,6 +216,7 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, keyof RawConfig>> = 
   HMAC_KIT_TRUSTED_PROXIES: 'trustedProxies',
   HMAC_KIT_PUBLIC_ORIGIN: 'publicOrigin',
   HMAC_KIT_SCHEMES: 'schemes',
+  HMAC_KIT_WEBHOOK_KEY_ID: 'webhookKeyId',
   HMAC_KIT_MAX_AGE: 'maxAge',
   HMAC_KIT_CLOCK_SKEW: 'clockSkew',
   HMAC_KIT_REQUIRE_NONCE: 'requireNonce',
@@ -284,6 +298,9 @@ export function loadConfig(sources: {
     throw new ConfigError(message);
   }
   const value = parsed.data;
+  if (value.webhookKeyId !== undefined && !value.schemes.includes('standard-webhooks')) {
+    throw new ConfigError('webhook key id is set but standard-webhooks is not among the enabled schemes');
+  }
   return {
     port: value.port,
     host: value.host,
@@ -294,6 +311,7 @@ export function loadConfig(sources: {
     trustedProxies: value.trustedProxies,
     publicOrigin: value.publicOrigin?.replace(/\/+$/, ''),
     schemes: [...new Set(value.schemes)] as SchemeName[],
+    webhookKeyId: value.webhookKeyId,
     maxAgeSeconds: value.maxAge,
     clockSkewSeconds: value.clockSkew,
     requireNonce: value.requireNonce,

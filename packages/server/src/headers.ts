@@ -21,6 +21,8 @@ const SIGNATURE_HEADERS: Record<string, readonly string[]> = {
   sigv4: ['authorization', 'x-amz-security-token'],
   'django-hmac': ['authorization'],
   'x-api': [],
+  // webhook-id and webhook-timestamp pass on: receivers deduplicate retries by webhook-id.
+  'standard-webhooks': ['webhook-signature', 'svix-signature'],
 };
 
 export const IDENTITY_HEADERS = {
@@ -43,7 +45,7 @@ export function identityHeaders(identity: HmacIdentity): Record<string, string> 
 /**
  * The headers to send upstream: the client's, minus hop-by-hop fields, minus every
  * scheme's credentials (`Signature`, `Signature-Input`, `Authorization` for SigV4 and
- * django-hmac, `X-API-*`) and minus any `X-Authenticated-*` a client tried to send; plus
+ * django-hmac, `X-API-*`, `webhook-signature` / `svix-signature`) and minus any `X-Authenticated-*` a client tried to send; plus
  * the verified identity and the usual `X-Forwarded-*`.
  */
 export function upstreamHeaders(

@@ -10,6 +10,7 @@ import {
   SignatureMissing,
   StoreUnavailable,
   sigv4,
+  standardWebhooks,
   TooManyFailures,
   xApi,
 } from '@hmac-kit/core';
@@ -49,12 +50,31 @@ export interface Services {
   close(): Promise<void>;
 }
 
-const SCHEME_FACTORIES: Record<SchemeName, () => Scheme> = {
-  rfc9421: () => rfc9421(),
-  sigv4: () => sigv4(),
-  'x-api': () => xApi(),
-  'django-hmac': () => djangoHmac(),
+const SCHEME_FACTORIES: Record<SchemeName, (config: ServerConfig) => Scheme[]> = {
+  rfc9421: () => [rfc9421()],
+  sigv4: () => [sigv4()],
+  'x-api': () => [xApi()],
+  'django-hmac': () => [djangoHmac()],
+  // Both spellings: Standard Webhooks senders use `webhook-*`, Svix `svix-*`. `--max-age` is the
+  // tolerance (both directions) so one setting bounds every scheme's time window.
+  'standard-webhooks': (config) =>
+    (['webhook-', 'svix-'] as const).map((headerPrefix) =>
+      standardWebhooks({ keyId: config.webhookKeyId, headerPrefix, toleranceSeconds: config.maxAgeSeconds }),
+    ),
 };
+
+/**
+ * A webhook timestamp is accepted up to the tolerance on either side of now, so a delivery
+ * stamped ahead of our clock stays valid for up to twice the tolerance after it was first
+ * seen: its id+timestamp nonce must be remembered that long, or it could be replayed once
+ * the nonce has expired (the core keeps nonces for max age + clock skew only).
+ */
+function rememberNoncesAtLeast(store: NonceStore, minimumTtlSeconds: number): NonceStore {
+  return {
+    checkAndStore: (keyId, nonce, ttlSeconds) =>
+      store.checkAndStore(keyId, nonce, Math.max(ttlSeconds, minimumTtlSeconds)),
+  };
+}
 
 const INVALIDATION_CHANNEL = 'hmac-kit:key-invalidations';
 
@@ -131,14 +151,17 @@ export async function openServices(config: ServerConfig, logger: Logger, metrics
   }
   closers.unshift(() => keys.close());
 
-  const nonceStore: NonceStore = redis ? redisNonceStore({ client: redis }) : memoryNonceStore();
+  const baseNonceStore: NonceStore = redis ? redisNonceStore({ client: redis }) : memoryNonceStore();
+  const nonceStore = config.schemes.includes('standard-webhooks')
+    ? rememberNoncesAtLeast(baseNonceStore, 2 * config.maxAgeSeconds + config.clockSkewSeconds)
+    : baseNonceStore;
   const rateLimiter: RateLimiter = redis ? redisRateLimiter({ client: redis }) : memoryRateLimiter();
   const failureThrottle: FailureThrottle = redis ? redisFailureThrottle({ client: redis }) : memoryFailureThrottle();
   const loginThrottle: FailureThrottle = redis
     ? redisFailureThrottle({ client: redis, prefix: 'hmac-kit:login:', maxFailures: 5, blockSeconds: 900 })
     : memoryFailureThrottle({ maxFailures: 5, blockSeconds: 900 });
 
-  const schemes = config.schemes.map((name) => SCHEME_FACTORIES[name]());
+  const schemes = config.schemes.flatMap((name) => SCHEME_FACTORIES[name](config));
   const policy = {
     maxAgeSeconds: config.maxAgeSeconds,
     clockSkewSeconds: config.clockSkewSeconds,

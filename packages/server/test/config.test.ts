@@ -151,3 +151,49 @@ describe('createProxyTrust', () => {
     expect(createProxyTrust([])('127.0.0.1')).toBe(false);
   });
 });
+
+describe('loadConfig: Standard Webhooks', () => {
+  it('keeps standard-webhooks off by default and enables it by name', () => {
+    expect(loadConfig({ env: {} }).schemes).not.toContain('standard-webhooks');
+    const config = loadConfig({ env: { HMAC_KIT_SCHEMES: 'rfc9421,standard-webhooks' } });
+    expect(config.schemes).toEqual(['rfc9421', 'standard-webhooks']);
+    expect(config.webhookKeyId).toBeUndefined();
+  });
+
+  it('reads the webhook key id from the config file, HMAC_KIT_WEBHOOK_KEY_ID and the flag, in that precedence', () => {
+    const file = join(tempDir(), 'hmac-kit.json');
+    writeFileSync(file, JSON.stringify({ schemes: ['standard-webhooks'], webhookKeyId: 'hk_fromFile0000000000000' }));
+    expect(loadConfig({ configFile: file, env: {} }).webhookKeyId).toBe('hk_fromFile0000000000000');
+    expect(
+      loadConfig({ configFile: file, env: { HMAC_KIT_WEBHOOK_KEY_ID: 'hk_fromEnv00000000000000' } }).webhookKeyId,
+    ).toBe('hk_fromEnv00000000000000');
+    expect(
+      loadConfig({
+        configFile: file,
+        env: { HMAC_KIT_WEBHOOK_KEY_ID: 'hk_fromEnv00000000000000' },
+        flags: { webhookKeyId: 'imported-key-1' },
+      }).webhookKeyId,
+    ).toBe('imported-key-1');
+  });
+
+  it('refuses a malformed webhook key id or a pasted secret, never echoing it', () => {
+    for (const bad of ['has space', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'hks_c2VjcmV0', '']) {
+      let error: unknown;
+      try {
+        loadConfig({ env: { HMAC_KIT_SCHEMES: 'standard-webhooks' }, flags: { webhookKeyId: bad } });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      const message = (error as Error).message;
+      expect(message).toMatch(/^invalid webhook key id/);
+      if (bad) expect(message).not.toContain(bad);
+    }
+  });
+
+  it('refuses a webhook key id when the scheme is not enabled', () => {
+    expect(() => loadConfig({ env: { HMAC_KIT_WEBHOOK_KEY_ID: 'hk_0000000000000000000000' } })).toThrow(
+      'webhook key id is set but standard-webhooks is not among the enabled schemes',
+    );
+  });
+});
