@@ -101,6 +101,11 @@ function banner(running: RunningServer, config: ServerConfig): string {
       ? '  master keys:     from HMAC_KIT_MASTER_KEYS'
       : `  master key file: ${info.masterKeyFile}${info.masterKeySource === 'created' ? ' (created now, mode 0600: back it up, secrets cannot be decrypted without it)' : ''}`,
     `  forward-auth:    ${running.url}${config.adminPrefix}${config.verifyPath}`,
+    ...(config.schemes.includes('standard-webhooks')
+      ? [
+          `  webhooks:        verified with ${config.webhookKeyId ? `key ${config.webhookKeyId}` : 'the key named by the webhook-key-id header'}`,
+        ]
+      : []),
     ...(config.adminPrefix
       ? [`  own routes:      ${running.url}${config.adminPrefix}/ (healthz, readyz, metrics, v1/keys, v1/admin)`]
       : []),

@@ -1,10 +1,31 @@
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { signWebhook, verifyWebhook } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from './support/client.js';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from './support/process.js';
+import { buildOnce, cleanEnv, repoRoot, runCli, type ServeProcess, startServe, tempDir } from './support/process.js';
 import { type SeenRequest, startUpstream } from './support/upstream.js';
+
+/** The bash sender printed in docs/server.md, run as it is written. */
+const bashSender = /### Sending a test delivery with bash[\s\S]*?```bash\n([\s\S]*?)```/.exec(
+  readFileSync(join(repoRoot, 'docs/server.md'), 'utf8'),
+)?.[1];
+const missingTools = ['bash', 'openssl', 'curl', 'od'].filter((tool) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${tool}`]);
+    return false;
+  } catch {
+    return true;
+  }
+});
+if (missingTools.length > 0) {
+  if (process.env.CI === 'true')
+    throw new Error(`missing tools for the bash webhook sender: ${missingTools.join(', ')}`);
+  console.warn(`[e2e-webhooks] bash sender test SKIPPED: missing ${missingTools.join(', ')}`);
+}
 
 /** A key as `keys create --json --webhook` prints it. */
 interface WebhookKey {
@@ -271,6 +292,19 @@ describe('hmac-kit serve --upstream with --webhook-key-id (gateway for a webhook
     expect(seen?.headers['webhook-signature']).toBeUndefined();
     // Kept so the receiver can deduplicate retries.
     expect(seen?.headers['webhook-id']).toBe(headers['webhook-id']);
+  });
+
+  it.skipIf(missingTools.length > 0)('forwards a delivery from the bash sender in docs/server.md', async () => {
+    expect(bashSender).toBeDefined();
+    const { stdout } = await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', bashSender as string], {
+      env: cleanEnv({ WEBHOOK_SECRET: key.webhookSecret, WEBHOOK_URL: `${gateway.url}/from-bash` }),
+    });
+    expect(JSON.parse(stdout)).toMatchObject({ method: 'POST', url: '/hooks/from-bash' });
+    const seen = lastSeen('/hooks/from-bash');
+    expect(seen?.complete).toBe(true);
+    expect(JSON.parse(seen?.body.toString('utf8') ?? '')).toMatchObject({ type: 'invoice.paid' });
+    expect(seen?.headers['x-authenticated-key-id']).toBe(key.keyId);
+    expect(seen?.headers['x-authenticated-scheme']).toBe('standard-webhooks');
   });
 
   it('uses the configured key even when a delivery names another one in webhook-key-id', async () => {
