@@ -149,6 +149,31 @@ describe('hmac-kit serve receiving Standard Webhooks', () => {
     expect(result.stderr).toContain('--webhook needs a sha256 key');
   });
 
+  it('keys rotate --webhook refuses a non-sha256 key before rotating it', async () => {
+    await runCli(['--db', db, 'principals', 'add', 'wide-hash']);
+    const created = await runCli([
+      '--db',
+      db,
+      '--json',
+      'keys',
+      'create',
+      '--principal',
+      'wide-hash',
+      '--algorithm',
+      'sha384',
+    ]);
+    const { keyId } = JSON.parse(created.stdout) as { keyId: string };
+    const result = await runCli(['--db', db, 'keys', 'rotate', keyId, '--webhook']);
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim()).toBe(
+      'hmac-kit: --webhook needs a sha256 key: Standard Webhooks signs with HMAC-SHA256',
+    );
+    const listed = await runCli(['--db', db, '--json', 'keys', 'list', '--principal', 'wide-hash']);
+    expect(JSON.parse(listed.stdout) as Array<{ keyId: string; expiresAt: string | null }>).toEqual([
+      expect.objectContaining({ keyId, expiresAt: null }),
+    ]);
+  });
+
   it('keys rotate --webhook prints the new key as whsec_, which the server then accepts', async () => {
     const old = await createWebhookKey(db, 'rotating-sender');
     const rotated = await runCli(['--db', db, '--json', 'keys', 'rotate', old.keyId, '--webhook']);
