@@ -8,11 +8,13 @@ import type {
   Problem,
   RateLimiter,
   Scheme,
+  SignatureCheck,
   VerifiedRequest,
   VerifyPolicy,
 } from '@hmac-kit/core';
 import {
   BodyTooLarge,
+  checkSignature,
   HmacKitError,
   RateLimited,
   rfc9421,
@@ -73,6 +75,11 @@ export interface AuthFailure {
 
 export type AuthOutcome = AuthSuccess | AuthFailure;
 
+/** An admitted request (header phase): feed its body through `check.body` before trusting it. */
+export interface Admission extends AuthSuccess {
+  check: SignatureCheck;
+}
+
 /** Options of {@link createAuthenticator}. Only `keys` is required. */
 export interface AuthenticatorOptions {
   /** Finds verification keys by id (a KeyStore's resolver, or a function over a map). */
@@ -116,6 +123,15 @@ export interface AuthenticatorOptions {
 export interface Authenticator {
   /** Verifies one request. Never throws: every failure comes back as `{ ok: false }`. */
   authenticate(message: MessageParts, body: BodyInput, context?: AuthContext): Promise<AuthOutcome>;
+  /**
+   * The header phase of {@link Authenticator.authenticate}, for callers that stream the body
+   * or never see it (a gateway, a forward-auth endpoint): the same throttle, signature, window,
+   * nonce and rate-limit steps, returning the scheme's body check still to be fed. Report a
+   * body that then fails its check with {@link Authenticator.bodyFailed}. Never throws.
+   */
+  admit(message: MessageParts, context: AuthContext & { hasBody: boolean }): Promise<Admission | AuthFailure>;
+  /** Counts a body that failed its digest after {@link Authenticator.admit} against the throttle, and reports it. */
+  bodyFailed(error: unknown, context: AuthFailureContext): Promise<void>;
   /** Checks that an authenticated identity holds every scope; a failure carries a 403 problem. */
   authorize(identity: HmacIdentity, scopes: readonly string[], context?: AuthFailureContext): AuthOutcome;
   /** Turns any error into a failure outcome (reporting it to `onFailure`), for adapters' own errors. */
@@ -337,41 +353,85 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     );
   }
 
-  async function authenticate(message: MessageParts, body: BodyInput, context: AuthContext = {}): Promise<AuthOutcome> {
+  async function enforceRateLimit(
+    verified: VerifiedRequest,
+  ): Promise<{ headers: Record<string, string>; refused?: RateLimited }> {
+    const rule = verified.key.rateLimit ?? defaultRateLimit;
+    if (!rateLimiter || !rule) return { headers: {} };
+    const decision = await rateLimiter.hit(`key:${verified.keyId}`, rule.limit, rule.windowSeconds);
+    const headers = rateLimitHeaders(decision);
+    if (decision.allowed) return { headers };
+    const retryAfter = decision.retryAfterSeconds ?? decision.resetSeconds;
+    const refused = new RateLimited('rate limit exceeded', {
+      retryAfter: Math.max(1, Math.ceil(retryAfter)),
+      limit: decision.limit,
+      windowSeconds: decision.windowSeconds,
+    });
+    return { headers, refused };
+  }
+
+  /** Throttle check, `verify`, throttle bookkeeping and the rate limit: the order both phases share. */
+  async function guarded<T>(
+    message: MessageParts,
+    context: AuthContext,
+    verify: () => Promise<T>,
+    verifiedOf: (value: T) => VerifiedRequest,
+  ): Promise<{ ok: true; value: T; identity: HmacIdentity; headers: Record<string, string> } | AuthFailure> {
     const keyId = claimedKeyId(message);
     const failure: AuthFailureContext = { method: message.method, url: String(message.url) };
     if (context.sourceAddress !== undefined) failure.sourceAddress = context.sourceAddress;
     if (keyId !== undefined) failure.keyId = keyId;
     const subjects = throttleSubjects(context, keyId);
-    let headers: Record<string, string> | undefined;
     try {
       if (failureThrottle) await refuseIfBlocked(failureThrottle, subjects);
-      let verified: VerifiedRequest;
+      let value: T;
       try {
-        verified = await verifyMessage(message, body, verifyOptions);
+        value = await verify();
       } catch (error) {
         if (failureThrottle && countsAsGuess(error)) await recordGuess(failureThrottle, subjects, failure);
         throw error;
       }
+      const verified = verifiedOf(value);
       // Only the key's record is cleared: one valid key must not launder an address's guesses.
       if (failureThrottle && subjects.key) await failureThrottle.recordSuccess(`key:${verified.keyId}`);
-      const rule = verified.key.rateLimit ?? defaultRateLimit;
-      if (rateLimiter && rule) {
-        const decision = await rateLimiter.hit(`key:${verified.keyId}`, rule.limit, rule.windowSeconds);
-        headers = rateLimitHeaders(decision);
-        if (!decision.allowed) {
-          const retryAfter = decision.retryAfterSeconds ?? decision.resetSeconds;
-          throw new RateLimited('rate limit exceeded', {
-            retryAfter: Math.max(1, Math.ceil(retryAfter)),
-            limit: decision.limit,
-            windowSeconds: decision.windowSeconds,
-          });
-        }
-      }
-      return { ok: true, identity: identityOf(verified), headers: headers ?? {} };
+      const limited = await enforceRateLimit(verified);
+      if (limited.refused) return fail(limited.refused, failure, limited.headers);
+      return { ok: true, value, identity: identityOf(verified), headers: limited.headers };
     } catch (error) {
-      return fail(error, failure, headers);
+      return fail(error, failure);
     }
+  }
+
+  async function authenticate(message: MessageParts, body: BodyInput, context: AuthContext = {}): Promise<AuthOutcome> {
+    const outcome = await guarded(
+      message,
+      context,
+      () => verifyMessage(message, body, verifyOptions),
+      (verified) => verified,
+    );
+    return outcome.ok ? { ok: true, identity: outcome.identity, headers: outcome.headers } : outcome;
+  }
+
+  async function admit(
+    message: MessageParts,
+    context: AuthContext & { hasBody: boolean },
+  ): Promise<Admission | AuthFailure> {
+    const outcome = await guarded(
+      message,
+      context,
+      () => checkSignature(message, { ...verifyOptions, hasBody: context.hasBody }),
+      (check) => check.result,
+    );
+    return outcome.ok
+      ? { ok: true, identity: outcome.identity, headers: outcome.headers, check: outcome.value }
+      : outcome;
+  }
+
+  async function bodyFailed(error: unknown, context: AuthFailureContext): Promise<void> {
+    if (failureThrottle && countsAsGuess(error)) {
+      await recordGuess(failureThrottle, throttleSubjects(context, context.keyId), context);
+    }
+    report(error, context);
   }
 
   function authorize(
@@ -388,6 +448,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
 
   return Object.freeze({
     authenticate,
+    admit,
+    bodyFailed,
     authorize,
     fail: (error: unknown, context?: Partial<AuthFailureContext>) => fail(error, context),
     maxBodyBytes,

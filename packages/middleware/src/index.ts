@@ -1,6 +1,7 @@
 // Public API of @hmac-kit/middleware. Named exports only, listed explicitly.
 
 export type {
+  Admission,
   AuthContext,
   Authenticator,
   AuthenticatorOptions,

@@ -269,3 +269,73 @@ describe('authenticate', () => {
     expect(authenticator.fail(new SignatureInvalid('x')).problem.status).toBe(401);
   });
 });
+
+describe('admit (header phase) and bodyFailed', () => {
+  it('admits on the headers alone and hands back the body check, which accepts the signed body', async () => {
+    const authenticator = createAuthenticator({ keys: resolveKey });
+    const { message, body } = await signedOrder(keyRing.orders);
+    const outcome = await authenticator.admit(message, { hasBody: true });
+    if (!outcome.ok) throw new Error(`refused: ${outcome.problem.body.code}`);
+    expect(outcome.identity.keyId).toBe(keyRing.orders.keyId);
+    expect(outcome.check.body).not.toBeNull();
+    outcome.check.body?.update(body);
+    await expect(outcome.check.body?.finish()).resolves.toBeUndefined();
+  });
+
+  it('leaves a tampered body to the body check, and bodyFailed counts it as a guess and reports it', async () => {
+    const failures: string[] = [];
+    const throttle = memoryFailureThrottle({ maxFailures: 100, freeFailures: 0, slowdownSeconds: 1 });
+    const authenticator = createAuthenticator({
+      keys: resolveKey,
+      failureThrottle: throttle,
+      onFailure: (error) => failures.push((error as { code: string }).code),
+    });
+    const { message, body } = await signedOrder(keyRing.orders);
+    const outcome = await authenticator.admit(message, { hasBody: true, sourceAddress: '198.51.100.9' });
+    if (!outcome.ok) throw new Error(`refused: ${outcome.problem.body.code}`);
+    const tampered = Uint8Array.from(body);
+    tampered[0] = (tampered[0] ?? 0) ^ 1;
+    outcome.check.body?.update(tampered);
+    const error = await outcome.check.body?.finish().then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect((error as { code?: string }).code).toBe('ERR_DIGEST_MISMATCH');
+    await authenticator.bodyFailed(error, {
+      method: 'POST',
+      url: message.url,
+      keyId: outcome.identity.keyId,
+      sourceAddress: '198.51.100.9',
+    });
+    expect(failures).toEqual(['ERR_DIGEST_MISMATCH']);
+    expect(await throttle.blockedFor('addr:198.51.100.9')).toBeGreaterThan(0);
+    expect(await throttle.blockedFor(`key:${keyRing.orders.keyId}`)).toBeGreaterThan(0);
+  });
+
+  it('applies the same refusals as authenticate: unsigned, replayed, rate-limited with headers', async () => {
+    const authenticator = createAuthenticator({
+      keys: resolveKey,
+      rateLimiter: memoryRateLimiter(),
+      defaultRateLimit: { limit: 1, windowSeconds: 60 },
+    });
+    const unsigned = await authenticator.admit(
+      { method: 'GET', url: `${origin}/orders`, headers: {} },
+      { hasBody: false },
+    );
+    expect(unsigned.ok ? 'admitted' : unsigned.problem.body.code).toBe('signature_missing');
+
+    const first = await signedOrder(keyRing.orders);
+    const admitted = await authenticator.admit(first.message, { hasBody: true });
+    expect(admitted.ok).toBe(true);
+    if (admitted.ok) expect(admitted.headers).toHaveProperty('RateLimit');
+    const replayed = await authenticator.admit(first.message, { hasBody: true });
+    expect(replayed.ok ? 'admitted' : replayed.problem.body.code).toBe('nonce_replayed');
+
+    const second = await signedOrder(keyRing.orders);
+    const limited = await authenticator.admit(second.message, { hasBody: true });
+    if (limited.ok) throw new Error('expected a 429');
+    expect(limited.problem.status).toBe(429);
+    expect(limited.problem.headers).toHaveProperty('Retry-After');
+    expect(limited.problem.headers).toHaveProperty('RateLimit-Policy');
+  });
+});
