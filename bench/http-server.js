@@ -58,7 +58,7 @@ async function startServe(upstream) {
 
 /**
  * The server's own gateway route (packages/server/dist/gateway.js) on a bare node:http server,
- * with either the real gatekeeper (signature, nonce, rate limit, throttle on memory stores) or
+ * with either the real authenticator (signature, nonce, rate limit, throttle on memory stores) or
  * one that admits every request unverified: the "same proxy without verification".
  */
 async function startGatewayHarness() {
@@ -68,7 +68,7 @@ async function startGatewayHarness() {
     ? new URL(`file://${process.env.HMAC_KIT_BENCH_SERVER_DIST.replace(/\/?$/, '/')}`)
     : new URL('../packages/server/dist/', import.meta.url);
   const { createGateway } = await import(new URL('gateway.js', serverDist).href);
-  const { createGatekeeper } = await import(new URL('gatekeeper.js', serverDist).href);
+  const { createAuthenticator } = await import('@hmac-kit/middleware');
   const core = await import('@hmac-kit/core');
   const { memoryNonceStore, memoryRateLimiter, memoryFailureThrottle } = await import('@hmac-kit/limits');
   const { nodeCryptoProvider } = await import('@hmac-kit/node-crypto');
@@ -78,8 +78,8 @@ async function startGatewayHarness() {
   });
   const keys = await memoryKeys();
   const verify = process.env.GATEKEEPER === 'verify';
-  const gatekeeper = verify
-    ? createGatekeeper({
+  const authenticator = verify
+    ? createAuthenticator({
         keys,
         // The schemes `hmac-kit serve` enables by default, in its order.
         schemes: [core.rfc9421(), core.sigv4(), core.xApi()],
@@ -94,10 +94,12 @@ async function startGatewayHarness() {
         defaultRateLimit: serverConfig.rateLimit,
         failureThrottle: memoryFailureThrottle(),
         crypto: nodeCryptoProvider,
+        maxBodyBytes: serverConfig.maxBodyBytes,
       })
     : {
         async admit() {
           return {
+            ok: true,
             // Same identity shape as a verified request, so the proxy drops and adds the same headers.
             identity: {
               keyId: config.keyId,
@@ -114,10 +116,9 @@ async function startGatewayHarness() {
       };
   const gateway = createGateway({
     config: serverConfig,
-    gatekeeper,
+    authenticator,
     metrics: createMetrics(),
     isTrustedProxy: () => false,
-    onFailure: () => {},
   });
   const log = createLogger('silent');
   const server = createServer((request, response) => {

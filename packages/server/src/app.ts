@@ -184,14 +184,11 @@ function createRoutes(
     sendProblem(response, serverProblem(404, 'not_found', 'Not Found'), context.id);
   };
   const isTrustedProxy = createProxyTrust(config.trustedProxies);
-  const onFailure = (error: unknown, context: { keyId?: string; sourceAddress?: string }) =>
-    services.reportFailure(error, context);
   const forwardAuth = createForwardAuth({
     config,
-    gatekeeper: services.gatekeeper,
+    authenticator: services.authenticator,
     metrics,
     isTrustedProxy,
-    onFailure,
   });
   const api = createApi({
     config,
@@ -202,7 +199,7 @@ function createRoutes(
     isTrustedProxy,
   });
   const gateway = config.upstream
-    ? createGateway({ config, gatekeeper: services.gatekeeper, metrics, isTrustedProxy, onFailure })
+    ? createGateway({ config, authenticator: services.authenticator, metrics, isTrustedProxy })
     : undefined;
   const verifyPrefix = `${config.verifyPath.replace(/\/+$/, '')}/`;
   const ownPrefix = config.adminPrefix;

@@ -1,8 +1,8 @@
 import { toProblem } from '@hmac-kit/core';
-import type { RequestContext, RouteHandler } from './app.js';
+import type { Authenticator } from '@hmac-kit/middleware';
+import type { RouteHandler } from './app.js';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
-import { AdmissionRefused, type Gatekeeper } from './gatekeeper.js';
 import { identityHeaders } from './headers.js';
 import { headerValue, sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder } from './message.js';
@@ -20,12 +20,12 @@ const METHOD = /^[A-Z]{1,16}$/;
  */
 export function createForwardAuth(options: {
   config: ServerConfig;
-  gatekeeper: Gatekeeper;
+  /** The middleware authenticator's header phase: forward-auth never sees the body. */
+  authenticator: Pick<Authenticator, 'admit'>;
   metrics: ServerMetrics;
   isTrustedProxy: (address: string | undefined) => boolean;
-  onFailure: (error: unknown, context: RequestContext & { keyId?: string; sourceAddress: string }) => void;
 }): RouteHandler {
-  const { config, gatekeeper, metrics, isTrustedProxy, onFailure } = options;
+  const { config, authenticator, metrics, isTrustedProxy } = options;
   const rebuildUrl = createUrlRebuilder(config);
   const envoyPrefix = `${config.adminPrefix}${config.verifyPath.replace(/\/+$/, '')}/`;
 
@@ -79,33 +79,32 @@ export function createForwardAuth(options: {
       declaredMethod === 'PATCH';
 
     const started = process.hrtime.bigint();
-    try {
-      const admission = await gatekeeper.admit(
-        { method: declaredMethod, url, headers: request.headers },
-        { hasBody, sourceAddress },
-      );
-      metrics.verificationSeconds.observe({ outcome: 'accepted' }, Number(process.hrtime.bigint() - started) / 1e9);
-      metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'verify' });
-      context.keyId = admission.identity.keyId;
-      response.writeHead(200, {
-        ...admission.headers,
-        ...identityHeaders(admission.identity),
-        'content-length': 0,
-        'cache-control': 'no-store',
-      });
-      response.end();
-    } catch (error) {
+    const admission = await authenticator.admit(
+      { method: declaredMethod, url, headers: request.headers },
+      { hasBody, sourceAddress },
+    );
+    if (!admission.ok) {
+      // The authenticator has already reported the failure (logs, metrics, audit).
       metrics.verificationSeconds.observe({ outcome: 'rejected' }, Number(process.hrtime.bigint() - started) / 1e9);
-      const refused = error instanceof AdmissionRefused ? error : new AdmissionRefused(error, undefined);
-      onFailure(refused.error, { ...context, keyId: refused.keyId, sourceAddress });
-      const problem = toProblem(refused.error, { instance: context.id });
+      const problem = toProblem(admission.error, { instance: context.id });
       context.code = problem.body.code;
       metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'verify' });
       sendProblem(response, {
         status: problem.status,
-        headers: { ...refused.headers, ...problem.headers },
+        headers: { ...admission.problem.headers, ...problem.headers },
         body: problem.body,
       });
+      return;
     }
+    metrics.verificationSeconds.observe({ outcome: 'accepted' }, Number(process.hrtime.bigint() - started) / 1e9);
+    metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'verify' });
+    context.keyId = admission.identity.keyId;
+    response.writeHead(200, {
+      ...admission.headers,
+      ...identityHeaders(admission.identity),
+      'content-length': 0,
+      'cache-control': 'no-store',
+    });
+    response.end();
   };
 }

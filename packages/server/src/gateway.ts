@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { BodyTooLarge, toProblem } from '@hmac-kit/core';
+import type { Authenticator } from '@hmac-kit/middleware';
 import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
 import type { RequestContext, RouteHandler } from './app.js';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
-import { AdmissionRefused, type Gatekeeper } from './gatekeeper.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
@@ -24,11 +24,10 @@ function authorityOf(url: string): string {
 /** Dependencies of the gateway route. */
 export interface GatewayOptions {
   config: ServerConfig;
-  gatekeeper: Gatekeeper;
+  /** The header phase (`admit`) and body-failure reporting of the middleware's authenticator. */
+  authenticator: Pick<Authenticator, 'admit' | 'bodyFailed'>;
   metrics: ServerMetrics;
   isTrustedProxy: (address: string | undefined) => boolean;
-  /** Reports an authentication failure (logs, metrics, audit). */
-  onFailure: (error: unknown, context: RequestContext & { keyId?: string; sourceAddress: string }) => void;
 }
 
 /**
@@ -37,7 +36,7 @@ export interface GatewayOptions {
  * request mid-stream, so the upstream never receives a complete unauthenticated request.
  */
 export function createGateway(options: GatewayOptions): { handler: RouteHandler; close(): Promise<void> } {
-  const { config, gatekeeper, metrics, isTrustedProxy, onFailure } = options;
+  const { config, authenticator, metrics, isTrustedProxy } = options;
   const upstream = new URL(config.upstream as string);
   const basePath = upstream.pathname.replace(/\/+$/, '');
   const timeoutMs = config.upstreamTimeoutSeconds * 1000;
@@ -78,20 +77,19 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     }
 
     const started = process.hrtime.bigint();
-    let admission: Awaited<ReturnType<Gatekeeper['admit']>>;
-    try {
-      admission = await gatekeeper.admit({ method, url, headers: request.headers }, { hasBody, sourceAddress });
-    } catch (error) {
+    const message = { method, url, headers: request.headers };
+    const admission = await authenticator.admit(message, { hasBody, sourceAddress });
+    if (!admission.ok) {
+      // The authenticator has already reported the failure (logs, metrics, audit).
       metrics.verificationSeconds.observe({ outcome: 'rejected' }, Number(process.hrtime.bigint() - started) / 1e9);
-      const refused = error instanceof AdmissionRefused ? error : new AdmissionRefused(error, undefined);
-      onFailure(refused.error, { ...context, keyId: refused.keyId, sourceAddress });
-      refuse(response, context, refused.error, refused.headers);
+      refuse(response, context, admission.error, admission.problem.headers);
       request.resume();
       return;
     }
     metrics.verificationSeconds.observe({ outcome: 'accepted' }, Number(process.hrtime.bigint() - started) / 1e9);
     const { identity, check } = admission;
     context.keyId = identity.keyId;
+    const failureContext = { method, url, keyId: identity.keyId, sourceAddress };
 
     // undici takes an EventEmitter as a signal: far cheaper per request than an AbortController.
     const abort = new EventEmitter();
@@ -123,8 +121,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         await bodyCheck?.finish();
         body = whole;
       } catch (error) {
-        await gatekeeper.bodyFailed(error, { keyId: identity.keyId, sourceAddress });
-        onFailure(error, { ...context, keyId: identity.keyId, sourceAddress });
+        await authenticator.bodyFailed(error, failureContext);
         refuse(response, context, error);
         return;
       }
@@ -175,8 +172,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       });
     } catch (error) {
       if (bodyFailure !== undefined) {
-        await gatekeeper.bodyFailed(bodyFailure, { keyId: identity.keyId, sourceAddress });
-        onFailure(bodyFailure, { ...context, keyId: identity.keyId, sourceAddress });
+        await authenticator.bodyFailed(bodyFailure, failureContext);
         refuse(response, context, bodyFailure);
         return;
       }
@@ -189,8 +185,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       await bodyVerified;
     } catch (error) {
       upstreamResponse.body.destroy();
-      await gatekeeper.bodyFailed(error, { keyId: identity.keyId, sourceAddress });
-      onFailure(error, { ...context, keyId: identity.keyId, sourceAddress });
+      await authenticator.bodyFailed(error, failureContext);
       refuse(response, context, error);
       return;
     }

@@ -28,7 +28,6 @@ import { type Authenticator, createAuthenticator } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import { Redis } from 'ioredis';
 import type { SchemeName, ServerConfig } from './config.js';
-import { createGatekeeper, type Gatekeeper } from './gatekeeper.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { type OpenedKeys, openKeys, type StoreInfo } from './store.js';
@@ -38,13 +37,9 @@ export interface Services {
   keyService: KeyService;
   info: StoreInfo;
   schemes: readonly Scheme[];
-  /** Buffered verification (whoami, admin API): the middleware's authenticator. */
+  /** The middleware's authenticator: `authenticate` for whoami and the admin API, `admit` for the gateway and forward-auth. */
   authenticator: Authenticator;
-  /** Header-phase verification (gateway, forward-auth). */
-  gatekeeper: Gatekeeper;
   loginThrottle: FailureThrottle;
-  /** Logs, counts and audits one refused request (never with secrets). */
-  reportFailure(error: unknown, context: { keyId?: string; sourceAddress?: string }): void;
   /** `ok` or `down` per store, for `/readyz`. */
   ready(): Promise<Record<string, 'ok' | 'down'>>;
   close(): Promise<void>;
@@ -192,17 +187,7 @@ export async function openServices(config: ServerConfig, logger: Logger, metrics
     crypto: nodeCryptoProvider,
     maxBodyBytes: config.maxBodyBytes,
     realm: 'hmac-kit',
-    onFailure: (error, context) => reportFailure(error, context),
-  });
-  const gatekeeper = createGatekeeper({
-    keys: resolver,
-    schemes,
-    policy,
-    nonceStore,
-    rateLimiter,
-    defaultRateLimit: config.rateLimit,
-    failureThrottle,
-    crypto: nodeCryptoProvider,
+    onFailure: reportFailure,
   });
 
   function reportFailure(error: unknown, context: { keyId?: string; sourceAddress?: string }) {
@@ -232,9 +217,7 @@ export async function openServices(config: ServerConfig, logger: Logger, metrics
     info: keys.info,
     schemes,
     authenticator,
-    gatekeeper,
     loginThrottle,
-    reportFailure,
     async ready() {
       const checks: Record<string, 'ok' | 'down'> = {};
       try {
