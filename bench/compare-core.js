@@ -5,6 +5,8 @@
 //   node bench/compare-core.js packages/core/dist /path/to/changed/dist [rfc9421,sigv4,x-api]
 //
 // The changed copy must sit where it can resolve nothing outside itself (core has no dependencies).
+// To compare two builds of @hmac-kit/node-crypto as well, point HMAC_KIT_BENCH_PROVIDER_BEFORE and
+// HMAC_KIT_BENCH_PROVIDER_AFTER at their dist/ directories (default: the workspace build for both).
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -13,19 +15,29 @@ import { formatInteger, formatRatio, interleaved, table, typical } from './suppo
 
 const [before = 'packages/core/dist', after, schemeList = 'rfc9421,sigv4'] = process.argv.slice(2);
 if (!after) throw new TypeError('usage: node bench/compare-core.js <dist-before> <dist-after> [schemes]');
+const providerOf = async (dist) =>
+  dist ? (await import(pathToFileURL(resolve(dist, 'index.js')).href)).nodeCryptoProvider : nodeCryptoProvider;
 const builds = [
-  ['before', await import(pathToFileURL(resolve(before, 'index.js')).href)],
-  ['after', await import(pathToFileURL(resolve(after, 'index.js')).href)],
+  [
+    'before',
+    await import(pathToFileURL(resolve(before, 'index.js')).href),
+    await providerOf(process.env.HMAC_KIT_BENCH_PROVIDER_BEFORE),
+  ],
+  [
+    'after',
+    await import(pathToFileURL(resolve(after, 'index.js')).href),
+    await providerOf(process.env.HMAC_KIT_BENCH_PROVIDER_AFTER),
+  ],
 ];
 const secret = new Uint8Array(randomBytes(32));
 const keyId = 'hk_benchkey0000000001';
 const key = { keyId, secret, algorithm: 'sha256' };
 const baseHeaders = { host: typical.host, 'content-type': typical.contentType, 'content-length': '1024' };
 const cases = [];
-for (const [label, core] of builds) {
+for (const [label, core, provider] of builds) {
   for (const name of schemeList.split(',')) {
     const scheme = name === 'sigv4' ? core.sigv4() : name === 'x-api' ? core.xApi() : core.rfc9421();
-    const options = { keys: (id) => (id === keyId ? key : undefined), schemes: [scheme], crypto: nodeCryptoProvider };
+    const options = { keys: (id) => (id === keyId ? key : undefined), schemes: [scheme], crypto: provider };
     cases.push({
       name: `${name} verify, ${label}`,
       refresh: true,
@@ -37,7 +49,7 @@ for (const [label, core] of builds) {
           const signed = await core.signMessage(
             { method: typical.method, url: typical.url, headers: baseHeaders, body: typical.body },
             key,
-            { scheme, crypto: nodeCryptoProvider },
+            { scheme, crypto: provider },
           );
           const headers = { ...baseHeaders };
           for (const [header, value] of Object.entries(signed.headers)) headers[header.toLowerCase()] = value;

@@ -5,7 +5,7 @@
  */
 import { DigestMismatch, DigestMissing, SignatureMalformed } from './errors.js';
 import { isInnerList, parseDictionary, serializeDictionary } from './structured-fields.js';
-import type { BodyCheck, CryptoProvider, HashAlgorithm } from './types.js';
+import type { BodyCheck, CryptoProvider, HashAlgorithm, IncrementalHash } from './types.js';
 
 /** Digest algorithms from the IANA "Hash Algorithms for HTTP Digest Fields" registry that hmac-kit accepts. */
 export type ContentDigestAlgorithm = 'sha-256' | 'sha-512';
@@ -80,18 +80,41 @@ export function contentDigestCheck(provider: CryptoProvider, headerValue: string
   const algorithm = PREFERENCE.find((candidate) => digests.has(candidate));
   if (!algorithm) throw new DigestMissing('Content-Digest carries no sha-256 or sha-512 digest');
   const expected = digests.get(algorithm)!;
-  const hash = provider.createHash(HASH_FOR[algorithm]);
+  const hashAlgorithm = HASH_FOR[algorithm];
+  let hash: IncrementalHash | undefined;
+  let started = false;
   let finished = false;
+  const compare = (actual: Uint8Array): Promise<void> =>
+    provider.timingSafeEqual(actual, expected)
+      ? Promise.resolve()
+      : Promise.reject(new DigestMismatch(`body does not match its ${algorithm} Content-Digest`));
   return {
     update(chunk: Uint8Array): void {
       if (finished) throw new TypeError('body check already finished');
+      started = true;
+      hash ??= provider.createHash(hashAlgorithm);
       hash.update(chunk);
     },
-    async finish(): Promise<void> {
-      if (finished) throw new TypeError('body check already finished');
+    finish(): Promise<void> {
+      if (finished) return Promise.reject(new TypeError('body check already finished'));
       finished = true;
-      if (!provider.timingSafeEqual(hash.digest(), expected)) {
-        throw new DigestMismatch(`body does not match its ${algorithm} Content-Digest`);
+      try {
+        return compare((hash ?? provider.createHash(hashAlgorithm)).digest());
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+    complete(body: Uint8Array): Promise<void> {
+      if (finished || started) return Promise.reject(new TypeError('body check already started'));
+      finished = true;
+      try {
+        // A body already in memory: a one-shot digest skips the incremental hash object.
+        if (provider.hash !== undefined) return compare(provider.hash(hashAlgorithm, body));
+        const fresh = provider.createHash(hashAlgorithm);
+        if (body.length > 0) fresh.update(body);
+        return compare(fresh.digest());
+      } catch (error) {
+        return Promise.reject(error);
       }
     },
   };

@@ -22,6 +22,12 @@ export interface CryptoProvider {
   hmac(algorithm: HashAlgorithm, key: Uint8Array, data: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /** A hash that can be fed chunk by chunk (bodies are never buffered only to be hashed). */
   createHash(algorithm: HashAlgorithm): IncrementalHash;
+  /**
+   * Optional one-shot digest of bytes already in memory. When present, body checks that receive
+   * the whole body as one chunk use it instead of an incremental hash (node:crypto's `crypto.hash`
+   * skips the per-call Hash object).
+   */
+  hash?(algorithm: HashAlgorithm, data: Uint8Array): Uint8Array;
   /** An incremental HMAC, for schemes that sign the body itself (Standard Webhooks). */
   createHmac(algorithm: HashAlgorithm, key: Uint8Array): IncrementalHash;
   /** Cryptographically secure random bytes. */
@@ -141,6 +147,11 @@ export interface BodyCheck {
   update(chunk: Uint8Array): void;
   /** Resolves when the digest matches; rejects with `DigestMismatch` otherwise. */
   finish(): Promise<void>;
+  /**
+   * Optional: the whole body in one call, the same as `update(body)` then `finish()` on a fresh
+   * check. Lets a body already in memory be hashed one-shot (see {@link CryptoProvider.hash}).
+   */
+  complete?(body: Uint8Array): Promise<void>;
 }
 
 /** Key material a signer uses. `secret` is the printable secret string (`hks_...`) or raw bytes. */

@@ -174,8 +174,12 @@ export async function verifyMessage(
     if (body.length > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
     const check = await checkSignature(message, { ...options, hasBody: messageHasBody(message) || body.length > 0 });
     if (check.body) {
-      if (body.length > 0) check.body.update(body);
-      await check.body.finish();
+      if (check.body.complete !== undefined) {
+        await check.body.complete(body);
+      } else {
+        if (body.length > 0) check.body.update(body);
+        await check.body.finish();
+      }
     }
     return check.result;
   }

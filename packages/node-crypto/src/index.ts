@@ -1,16 +1,30 @@
-import { createHash, createHmac, randomFillSync, timingSafeEqual } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import type { CryptoProvider, HashAlgorithm, IncrementalHash } from '@hmac-kit/core';
 
-function wrap(hash: { update(data: Uint8Array): unknown; digest(): Buffer }): IncrementalHash {
-  return {
-    update(chunk) {
-      hash.update(chunk);
-    },
-    digest() {
-      const out = hash.digest();
-      return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-    },
-  };
+const { createHash, createHmac, randomFillSync, timingSafeEqual } = nodeCrypto;
+
+type NodeHash = { update(data: Uint8Array): unknown; digest(): Buffer };
+type OneShotHash = (algorithm: string, data: Uint8Array, outputEncoding: 'buffer') => Buffer;
+
+// crypto.hash() (Node >= 20.12 / 21.7) digests in-memory bytes without building a Hash object.
+const oneShotHash = (nodeCrypto as { hash?: OneShotHash }).hash;
+
+function asUint8Array(out: Buffer): Uint8Array {
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+// A class rather than an object literal of closures: one small object per hash, shared methods.
+class WrappedHash implements IncrementalHash {
+  readonly #hash: NodeHash;
+  constructor(hash: NodeHash) {
+    this.#hash = hash;
+  }
+  update(chunk: Uint8Array): void {
+    this.#hash.update(chunk);
+  }
+  digest(): Uint8Array {
+    return asUint8Array(this.#hash.digest());
+  }
 }
 
 /**
@@ -26,14 +40,17 @@ function wrap(hash: { update(data: Uint8Array): unknown; digest(): Buffer }): In
  */
 export const nodeCryptoProvider: CryptoProvider = Object.freeze({
   hmac(algorithm: HashAlgorithm, key: Uint8Array, data: Uint8Array): Uint8Array {
-    const out = createHmac(algorithm, key).update(data).digest();
-    return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+    return asUint8Array(createHmac(algorithm, key).update(data).digest());
+  },
+  hash(algorithm: HashAlgorithm, data: Uint8Array): Uint8Array {
+    if (oneShotHash !== undefined) return asUint8Array(oneShotHash(algorithm, data, 'buffer'));
+    return asUint8Array(createHash(algorithm).update(data).digest());
   },
   createHash(algorithm: HashAlgorithm): IncrementalHash {
-    return wrap(createHash(algorithm));
+    return new WrappedHash(createHash(algorithm));
   },
   createHmac(algorithm: HashAlgorithm, key: Uint8Array): IncrementalHash {
-    return wrap(createHmac(algorithm, key));
+    return new WrappedHash(createHmac(algorithm, key));
   },
   randomBytes(length: number): Uint8Array {
     return randomFillSync(new Uint8Array(length));
