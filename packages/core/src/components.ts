@@ -2,7 +2,7 @@
  * RFC 9421 section 2: component identifiers, component values (HTTP fields and
  * derived components) and the signature base.
  */
-import { canonicalHeader, headerLines } from './headers.js';
+import { canonicalLines, headerLines } from './headers.js';
 import {
   type InnerList,
   type Item,
@@ -96,6 +96,9 @@ export interface ComponentContext {
 
 /** Parses an absolute request URL, failing with `ComponentError`. */
 export function parseRequestUrl(url: string | URL): URL {
+  // A URL object is already parsed and normalised (parsing its href again yields the same parts);
+  // components only read it.
+  if (url instanceof URL) return url;
   try {
     return new URL(String(url));
   } catch {
@@ -175,7 +178,7 @@ function fieldValue(context: ComponentContext, item: Item): string {
   if (bs) {
     return lines.map((line) => serializeBareItem(latin1Bytes(line.replace(/^[ \t]+|[ \t]+$/g, '')))).join(', ');
   }
-  const value = canonicalHeader({ [name]: lines }, name)!;
+  const value = canonicalLines(lines);
   if (!sf && key === undefined) return value;
   const type = STRUCTURED_FIELD_TYPES[name];
   if (!type) throw new ComponentError(`"${name}" is not a known structured field`);

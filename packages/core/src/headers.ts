@@ -16,10 +16,13 @@ export function headerLines(headers: HeadersInit, name: string): string[] | unde
     return value === null ? undefined : [value];
   }
   let lines: string[] | undefined;
-  for (const key of Object.keys(headers)) {
+  // for...in walks the object's cached key list without allocating an array (Object.keys did, once
+  // per call and several calls per verification); hasOwn keeps it to own keys, as Object.keys was.
+  for (const key in headers) {
     // Header names are ASCII and lower-casing never changes their length: skip other lengths
     // without lower-casing each name (this runs several times per verification).
     if (key.length !== lower.length || (key !== lower && key.toLowerCase() !== lower)) continue;
+    if (!Object.hasOwn(headers, key)) continue;
     const value = (headers as Record<string, unknown>)[key];
     if (value === undefined || value === null) continue;
     lines ??= [];
@@ -41,7 +44,18 @@ export function headerLines(headers: HeadersInit, name: string): string[] | unde
  */
 export function canonicalHeader(headers: HeadersInit, name: string): string | undefined {
   const lines = headerLines(headers, name);
-  if (lines === undefined) return undefined;
+  return lines === undefined ? undefined : canonicalLines(lines);
+}
+
+/** {@link canonicalHeader} over lines already read (RFC 9421 section 2.1). */
+export function canonicalLines(lines: readonly string[]): string {
+  if (lines.length === 1) {
+    // The usual single clean line needs neither regex nor a join.
+    const line = lines[0]!;
+    const first = line.charCodeAt(0);
+    const last = line.charCodeAt(line.length - 1);
+    if (line.indexOf('\n') === -1 && first !== 0x20 && first !== 0x09 && last !== 0x20 && last !== 0x09) return line;
+  }
   return lines.map((line) => line.replace(/[ \t]*\r?\n[ \t]+/g, ' ').replace(/^[ \t]+|[ \t]+$/g, '')).join(', ');
 }
 
