@@ -120,9 +120,12 @@ function headerFromContext(context: ComponentContext, name: string): string[] | 
 
 function derivedValue(context: ComponentContext, item: Item): string {
   const name = item.value as string;
-  const allowed = name === '@query-param' ? ['name'] : [];
-  for (const key of item.params.keys()) {
-    if (!allowed.includes(key)) throw new ComponentError(`parameter "${key}" is not supported on ${name}`);
+  if (item.params.size > 0) {
+    for (const key of item.params.keys()) {
+      if (!(name === '@query-param' && key === 'name')) {
+        throw new ComponentError(`parameter "${key}" is not supported on ${name}`);
+      }
+    }
   }
   const url = context.url;
   switch (name) {
@@ -207,13 +210,13 @@ export function componentValue(context: ComponentContext, item: Item): string {
   }
   const name = item.value;
   if (name === '@signature-params') throw new ComponentError('@signature-params cannot be covered');
-  const value = name.startsWith('@')
-    ? DERIVED.has(name)
-      ? derivedValue(context, item)
-      : (() => {
-          throw new ComponentError(`unknown derived component ${name}`);
-        })()
-    : fieldValue(context, item);
+  let value: string;
+  if (name.charCodeAt(0) === 0x40 /* @ */) {
+    if (!DERIVED.has(name)) throw new ComponentError(`unknown derived component ${name}`);
+    value = derivedValue(context, item);
+  } else {
+    value = fieldValue(context, item);
+  }
   if (/[\r\n]/.test(value)) throw new ComponentError(`component ${name} contains a line break`);
   return value;
 }

@@ -30,14 +30,18 @@ function schemesOf(options: VerifyRequestOptions): readonly Scheme[] {
     defaultSchemes ??= Object.freeze([rfc9421()]);
     return defaultSchemes;
   }
-  if (
-    !Array.isArray(options.schemes) ||
-    options.schemes.length === 0 ||
-    !options.schemes.every((s) => s && typeof s.detect === 'function' && typeof s.verify === 'function')
-  ) {
+  const schemes = options.schemes;
+  if (!Array.isArray(schemes) || schemes.length === 0) {
     throw new TypeError('options.schemes must be a non-empty array of schemes');
   }
-  return options.schemes;
+  // A plain loop: this runs twice per verification and every() allocated a closure each time.
+  for (let index = 0; index < schemes.length; index++) {
+    const scheme = schemes[index] as Scheme | undefined;
+    if (!scheme || typeof scheme.detect !== 'function' || typeof scheme.verify !== 'function') {
+      throw new TypeError('options.schemes must be a non-empty array of schemes');
+    }
+  }
+  return schemes;
 }
 
 /**
@@ -86,7 +90,10 @@ export async function checkSignature(
   options: VerifyRequestOptions & { hasBody: boolean },
 ): Promise<SignatureCheck> {
   const schemes = schemesOf(options);
-  const scheme = schemes.find((candidate) => candidate.detect(message));
+  let scheme: Scheme | undefined;
+  for (let index = 0; index < schemes.length && scheme === undefined; index++) {
+    if (schemes[index]!.detect(message)) scheme = schemes[index];
+  }
   if (!scheme) throw new SignatureMissing('no signature of an accepted scheme');
   const check = await scheme.verify(
     message,

@@ -204,28 +204,31 @@ interface SignatureParams {
   tag: string | undefined;
 }
 
+function integerParam(params: Parameters, name: string): number | undefined {
+  const value = params.get(name);
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number') throw new SignatureMalformed(`"${name}" must be an integer`);
+  return value;
+}
+
+function stringParam(params: Parameters, name: string): string | undefined {
+  const value = params.get(name);
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new SignatureMalformed(`"${name}" must be a string`);
+  return value;
+}
+
+// Module-level readers rather than closures made on every call.
 function readParams(params: Parameters): SignatureParams {
-  const integer = (name: string): number | undefined => {
-    const value = params.get(name);
-    if (value === undefined) return undefined;
-    if (typeof value !== 'number') throw new SignatureMalformed(`"${name}" must be an integer`);
-    return value;
-  };
-  const string = (name: string): string | undefined => {
-    const value = params.get(name);
-    if (value === undefined) return undefined;
-    if (typeof value !== 'string') throw new SignatureMalformed(`"${name}" must be a string`);
-    return value;
-  };
-  const created = integer('created');
+  const created = integerParam(params, 'created');
   if (created === undefined) throw new SignatureMalformed('"created" is required');
   return {
-    keyId: string('keyid')!,
+    keyId: stringParam(params, 'keyid')!,
     created,
-    expires: integer('expires'),
-    nonce: string('nonce'),
-    alg: string('alg'),
-    tag: string('tag'),
+    expires: integerParam(params, 'expires'),
+    nonce: stringParam(params, 'nonce'),
+    alg: stringParam(params, 'alg'),
+    tag: stringParam(params, 'tag'),
   };
 }
 
