@@ -114,6 +114,15 @@ export class TagNotAccepted extends HmacKitError {
   override readonly code = TagNotAccepted.code;
 }
 
+/**
+ * The scheme signs the body itself (X-API-*, SigV4 without a payload hash, django-hmac, Standard
+ * Webhooks) and this verifier cannot see the body (forward-auth): nothing about the request is proven.
+ */
+export class BodyUnavailable extends HmacKitError {
+  static override code = 'ERR_BODY_UNAVAILABLE';
+  override readonly code = BodyUnavailable.code;
+}
+
 /** The body is larger than the configured limit. */
 export class BodyTooLarge extends HmacKitError {
   static override code = 'ERR_BODY_TOO_LARGE';

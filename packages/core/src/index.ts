@@ -6,6 +6,7 @@ export { webCryptoProvider } from './crypto.js';
 export {
   AlgorithmUnsupported,
   BodyTooLarge,
+  BodyUnavailable,
   ComponentNotCovered,
   DigestMismatch,
   DigestMissing,

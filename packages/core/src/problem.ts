@@ -7,6 +7,7 @@
 import {
   AlgorithmUnsupported,
   BodyTooLarge,
+  BodyUnavailable,
   ComponentNotCovered,
   DigestMismatch,
   DigestMissing,
@@ -44,6 +45,7 @@ export type ProblemCode =
   | 'algorithm_unsupported'
   | 'tag_not_accepted'
   | 'body_too_large'
+  | 'body_unavailable'
   | 'scope_insufficient'
   | 'rate_limited'
   | 'too_many_failures'
@@ -191,6 +193,16 @@ const MAPPINGS: ReadonlyArray<readonly [abstract new (...args: never[]) => HmacK
       status: 401,
       title: 'Tag not accepted',
       detail: 'The signature tag is not accepted here.',
+    },
+  ],
+  [
+    BodyUnavailable,
+    {
+      code: 'body_unavailable',
+      status: 401,
+      title: 'Body needed to verify',
+      detail:
+        'This signature scheme signs the body, which this endpoint cannot see: use the gateway, or a scheme whose signature covers a body digest header (RFC 9421 with Content-Digest, SigV4 with x-amz-content-sha256).',
     },
   ],
   [

@@ -18,6 +18,7 @@ import { checkTimeWindow, resolvePolicy } from '../policy.js';
 import type {
   BodyCheck,
   CryptoProvider,
+  IncrementalHash,
   MessageParts,
   Scheme,
   SignatureCheck,
@@ -688,13 +689,25 @@ function scopeOf(parsed: ParsedSigV4): string {
 
 /** A body check comparing the SHA-256 of the streamed body with a declared hash. */
 function digestCheck(crypto: CryptoProvider, expected: Uint8Array): BodyCheck {
-  const hash = crypto.createHash('sha256');
-  return {
+  let hash: IncrementalHash | undefined;
+  const compare = async (actual: Uint8Array) => {
+    if (!crypto.timingSafeEqual(actual, expected)) throw new DigestMismatch('body does not match its hash');
+  };
+  const check: BodyCheck = {
     update(chunk: Uint8Array) {
+      hash ??= crypto.createHash('sha256');
       hash.update(chunk);
     },
-    async finish() {
-      if (!crypto.timingSafeEqual(hash.digest(), expected)) throw new DigestMismatch('body does not match its hash');
+    finish() {
+      hash ??= crypto.createHash('sha256');
+      return compare(hash.digest());
+    },
+    complete(body: Uint8Array) {
+      // A body already in memory and nothing fed yet: one-shot digest when the provider has one.
+      if (hash === undefined && crypto.hash !== undefined) return compare(crypto.hash('sha256', body));
+      check.update(body);
+      return check.finish();
     },
   };
+  return check;
 }
