@@ -37,8 +37,14 @@ export function headerValues(headers: HeadersInit, name: string): string[] {
     return value === null ? [] : [value];
   }
   const out: string[] = [];
-  for (const [key, value] of Object.entries(headers as Record<string, string | string[] | undefined>)) {
-    if (key.toLowerCase() !== lower || value === undefined) continue;
+  const record = headers as Record<string, string | string[] | undefined>;
+  // for...in + hasOwn visits the same own keys as Object.entries() without an array of pairs per
+  // call (SigV4 reads several headers per verification); other lengths cannot match.
+  for (const key in record) {
+    if (key.length !== lower.length || (key !== lower && key.toLowerCase() !== lower)) continue;
+    if (!Object.hasOwn(record, key)) continue;
+    const value = record[key];
+    if (value === undefined) continue;
     if (Array.isArray(value)) out.push(...value.map(String));
     else out.push(String(value));
   }
