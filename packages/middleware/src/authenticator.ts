@@ -14,6 +14,7 @@ import type {
 } from '@hmac-kit/core';
 import {
   BodyTooLarge,
+  BodyUnavailable,
   checkSignature,
   HmacKitError,
   RateLimited,
@@ -75,9 +76,15 @@ export interface AuthFailure {
 
 export type AuthOutcome = AuthSuccess | AuthFailure;
 
-/** An admitted request (header phase): feed its body through `check.body` before trusting it. */
+/**
+ * An admitted request (header phase): feed its body through `check.body` before trusting it.
+ * `signatureVerified: false` means the scheme signs over the body itself (X-API-*, SigV4 without
+ * a payload hash, django-hmac, webhooks): nothing about the request, not even who sent it, is
+ * proven until `check.body.finish()` resolves, so a caller that cannot see the body must refuse it.
+ */
 export interface Admission extends AuthSuccess {
   check: SignatureCheck;
+  signatureVerified: boolean;
 }
 
 /** Options of {@link createAuthenticator}. Only `keys` is required. */
@@ -251,6 +258,7 @@ function countsAsGuess(error: unknown): boolean {
     !(error instanceof RateLimited) &&
     !(error instanceof StoreUnavailable) &&
     !(error instanceof BodyTooLarge) &&
+    !(error instanceof BodyUnavailable) &&
     !(error instanceof ScopeInsufficient)
   );
 }
@@ -370,13 +378,39 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return { headers, refused };
   }
 
-  /** Throttle check, `verify`, throttle bookkeeping and the rate limit: the order both phases share. */
+  /** After a verified signature: clear the key's failures and count the request against its rate limit. */
+  async function settleVerified(
+    verified: VerifiedRequest,
+    subjects: { address?: string; key?: string },
+  ): Promise<{ headers: Record<string, string>; refused?: RateLimited }> {
+    // Only the key's record is cleared: one valid key must not launder an address's guesses.
+    if (failureThrottle && subjects.key) await failureThrottle.recordSuccess(`key:${verified.keyId}`);
+    return enforceRateLimit(verified);
+  }
+
+  /**
+   * Throttle check, `verify`, then (once the signature is proven) throttle bookkeeping and the
+   * rate limit: the order both phases share. `pending` marks a check whose signature is only
+   * proven by its body (X-API-*, SigV4 without a payload hash, django-hmac, webhooks); for those
+   * the bookkeeping waits for the body, so a forgery can neither clear a key's failures nor spend
+   * its rate limit.
+   */
   async function guarded<T>(
     message: MessageParts,
     context: AuthContext,
     verify: () => Promise<T>,
     verifiedOf: (value: T) => VerifiedRequest,
-  ): Promise<{ ok: true; value: T; identity: HmacIdentity; headers: Record<string, string> } | AuthFailure> {
+    pending: (value: T) => boolean = () => false,
+  ): Promise<
+    | {
+        ok: true;
+        value: T;
+        identity: HmacIdentity;
+        headers: Record<string, string>;
+        subjects: { address?: string; key?: string };
+      }
+    | AuthFailure
+  > {
     const keyId = claimedKeyId(message);
     const failure: AuthFailureContext = { method: message.method, url: String(message.url) };
     if (context.sourceAddress !== undefined) failure.sourceAddress = context.sourceAddress;
@@ -392,11 +426,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         throw error;
       }
       const verified = verifiedOf(value);
-      // Only the key's record is cleared: one valid key must not launder an address's guesses.
-      if (failureThrottle && subjects.key) await failureThrottle.recordSuccess(`key:${verified.keyId}`);
-      const limited = await enforceRateLimit(verified);
+      if (pending(value)) return { ok: true, value, identity: identityOf(verified), headers: {}, subjects };
+      const limited = await settleVerified(verified, subjects);
       if (limited.refused) return fail(limited.refused, failure, limited.headers);
-      return { ok: true, value, identity: identityOf(verified), headers: limited.headers };
+      return { ok: true, value, identity: identityOf(verified), headers: limited.headers, subjects };
     } catch (error) {
       return fail(error, failure);
     }
@@ -421,10 +454,27 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       context,
       () => checkSignature(message, { ...verifyOptions, hasBody: context.hasBody }),
       (check) => check.result,
+      (check) => check.body !== null && check.signatureVerified !== true,
     );
-    return outcome.ok
-      ? { ok: true, identity: outcome.identity, headers: outcome.headers, check: outcome.value }
-      : outcome;
+    if (!outcome.ok) return outcome;
+    const { value: check, identity, headers, subjects } = outcome;
+    if (check.body === null || check.signatureVerified === true) {
+      return { ok: true, identity, headers, check, signatureVerified: true };
+    }
+    // The signature is proven only when the body has been fed: settle throttle and rate limit then.
+    const body = check.body;
+    const settledCheck: SignatureCheck = {
+      ...check,
+      body: {
+        update: (chunk) => body.update(chunk),
+        async finish() {
+          await body.finish();
+          const limited = await settleVerified(check.result, subjects);
+          if (limited.refused) throw limited.refused;
+        },
+      },
+    };
+    return { ok: true, identity, headers, check: settledCheck, signatureVerified: false };
   }
 
   async function bodyFailed(error: unknown, context: AuthFailureContext): Promise<void> {

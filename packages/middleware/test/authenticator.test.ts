@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import type { FailureThrottle, VerificationKey } from '@hmac-kit/core';
-import { SignatureInvalid } from '@hmac-kit/core';
+import { SignatureInvalid, signMessage, xApi } from '@hmac-kit/core';
 import {
   memoryFailureThrottle,
   memoryNonceStore,
@@ -337,5 +337,62 @@ describe('admit (header phase) and bodyFailed', () => {
     expect(limited.problem.status).toBe(429);
     expect(limited.problem.headers).toHaveProperty('Retry-After');
     expect(limited.problem.headers).toHaveProperty('RateLimit-Policy');
+  });
+});
+
+describe('admit with a scheme that signs the body itself', () => {
+  it('proves nothing until the body is fed: no throttle reset, no rate-limit charge, signatureVerified false', async () => {
+    const memory = memoryFailureThrottle();
+    const successes: string[] = [];
+    const throttle: FailureThrottle = {
+      blockedFor: (subject) => memory.blockedFor(subject),
+      recordFailure: (subject) => memory.recordFailure(subject),
+      recordSuccess: async (subject) => {
+        successes.push(subject);
+        await memory.recordSuccess(subject);
+      },
+    };
+    const limiter = memoryRateLimiter();
+    const authenticator = createAuthenticator({
+      keys: resolveKey,
+      schemes: [xApi()],
+      failureThrottle: throttle,
+      rateLimiter: limiter,
+      defaultRateLimit: { limit: 1, windowSeconds: 60 },
+    });
+    const body = '{"quantity":1}';
+    const forged = {
+      method: 'POST',
+      url: `${origin}/orders`,
+      headers: {
+        'x-api-key': keyRing.orders.keyId,
+        'x-api-timestamp': String(Math.floor(Date.now() / 1000)),
+        'x-api-nonce': 'forged-nonce-0001',
+        'x-api-signature': '00'.repeat(32),
+      },
+    };
+    const pending = await authenticator.admit(forged, { hasBody: true });
+    if (!pending.ok) throw new Error(`refused early: ${pending.problem.body.code}`);
+    expect(pending.signatureVerified).toBe(false);
+    // The forgery neither cleared the key's failures nor spent its single request.
+    expect(successes).toEqual([]);
+    pending.check.body?.update(new TextEncoder().encode(body));
+    await expect(pending.check.body?.finish()).rejects.toMatchObject({ code: 'ERR_SIGNATURE_INVALID' });
+
+    const genuine = await signMessage(
+      { method: 'POST', url: `${origin}/orders`, headers: {}, body },
+      signingKey(keyRing.orders),
+      { scheme: xApi() },
+    );
+    const admitted = await authenticator.admit(
+      { method: 'POST', url: genuine.url, headers: genuine.headers },
+      { hasBody: true },
+    );
+    if (!admitted.ok) throw new Error(`refused: ${admitted.problem.body.code}`);
+    admitted.check.body?.update(new TextEncoder().encode(body));
+    await expect(admitted.check.body?.finish()).resolves.toBeUndefined();
+    // Proven now: the key's record is cleared and its one request is spent.
+    expect(successes).toEqual([`key:${keyRing.orders.keyId}`]);
+    expect((await limiter.hit(`key:${keyRing.orders.keyId}`, 1, 60)).allowed).toBe(false);
   });
 });

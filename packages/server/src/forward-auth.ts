@@ -1,4 +1,4 @@
-import { toProblem } from '@hmac-kit/core';
+import { BodyUnavailable, toProblem } from '@hmac-kit/core';
 import type { Authenticator } from '@hmac-kit/middleware';
 import type { RouteHandler } from './app.js';
 import { clientAddressOf } from './client-address.js';
@@ -21,7 +21,7 @@ const METHOD = /^[A-Z]{1,16}$/;
 export function createForwardAuth(options: {
   config: ServerConfig;
   /** The middleware authenticator's header phase: forward-auth never sees the body. */
-  authenticator: Pick<Authenticator, 'admit'>;
+  authenticator: Pick<Authenticator, 'admit' | 'bodyFailed'>;
   metrics: ServerMetrics;
   isTrustedProxy: (address: string | undefined) => boolean;
 }): RouteHandler {
@@ -72,17 +72,30 @@ export function createForwardAuth(options: {
     const url = rebuildUrl(request, originalUri, true, { host, proto });
     const sourceAddress = clientAddressOf(request, isTrustedProxy);
     const originalLength = headerValue(request, 'x-original-content-length') ?? headerValue(request, 'content-length');
+    const originalEncoding =
+      headerValue(request, 'x-original-transfer-encoding') ?? headerValue(request, 'transfer-encoding');
+    // A chunked body has no length: its transfer coding is the only sign it exists.
     const hasBody =
       (originalLength !== undefined && originalLength !== '' && originalLength !== '0') ||
+      (originalEncoding !== undefined && originalEncoding !== '') ||
       declaredMethod === 'POST' ||
       declaredMethod === 'PUT' ||
       declaredMethod === 'PATCH';
 
     const started = process.hrtime.bigint();
-    const admission = await authenticator.admit(
-      { method: declaredMethod, url, headers: request.headers },
-      { hasBody, sourceAddress },
-    );
+    const message = { method: declaredMethod, url, headers: request.headers };
+    let admission = await authenticator.admit(message, { hasBody, sourceAddress });
+    if (admission.ok && !admission.signatureVerified) {
+      // The scheme signs the body itself and the proxy never sends it: nothing is proven.
+      const error = new BodyUnavailable('forward-auth cannot verify a scheme that signs the body itself');
+      await authenticator.bodyFailed(error, {
+        method: declaredMethod,
+        url,
+        keyId: admission.identity.keyId,
+        sourceAddress,
+      });
+      admission = { ok: false, error, problem: toProblem(error) };
+    }
     if (!admission.ok) {
       // The authenticator has already reported the failure (logs, metrics, audit).
       metrics.verificationSeconds.observe({ outcome: 'rejected' }, Number(process.hrtime.bigint() - started) / 1e9);

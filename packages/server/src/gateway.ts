@@ -105,9 +105,12 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     let body: Dispatcher.DispatchOptions['body'] = null;
     const maxBodyBytes = config.maxBodyBytes;
     const bodyCheck = check.body;
-    if (hasBody && declaredLength > 0 && declaredLength <= BUFFERED_BODY_BYTES) {
-      // Small bodies are read and verified before the upstream is contacted: cheaper than
-      // streaming, and the upstream never sees a byte of a body that fails its digest.
+    const small = declaredLength > 0 && declaredLength <= BUFFERED_BODY_BYTES;
+    if (hasBody && (small || !admission.signatureVerified)) {
+      // Read and verified before the upstream is contacted: small bodies because that is cheaper
+      // than streaming, and any body whose scheme signs the body itself (X-API-*, SigV4 without a
+      // payload hash, django-hmac, webhooks) because until it is read not even the sender is proven.
+      // The upstream never sees a byte of a body that fails.
       try {
         const chunks: Buffer[] = [];
         let received = 0;
@@ -135,15 +138,21 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       // stream: converting to web streams and back costs more than the whole proxy hop.
       body = (async function* forwardVerifiedBody() {
         let received = 0;
+        // The last chunk is held back until the digest has matched, so the upstream never holds a
+        // complete request whose body failed verification: on failure it sees an aborted one.
+        let held: Buffer | undefined;
         try {
           for await (const chunk of request as AsyncIterable<Buffer>) {
+            if (chunk.length === 0) continue;
             received += chunk.length;
             if (received > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
             bodyCheck?.update(chunk);
-            yield chunk;
+            if (held) yield held;
+            held = chunk;
           }
           await bodyCheck?.finish();
           settle();
+          if (held) yield held;
         } catch (error) {
           bodyFailure = error;
           settle(error);

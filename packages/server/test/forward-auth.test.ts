@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { signMessage, xApi } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from './support/process.js';
@@ -103,9 +105,12 @@ describe('forward-auth endpoint (/verify), driven directly', () => {
     const dir = tempDir();
     const db = join(dir, 'hmac-kit.db');
     key = await createKeyWithCli(db, 'svc', ['--scope', 'a', '--scope', 'b']);
-    server = await startServe(['--db', db, '--schemes', 'rfc9421', '--public-origin', 'https://api.example.com'], {
-      cwd: dir,
-    });
+    server = await startServe(
+      ['--db', db, '--schemes', 'rfc9421,x-api', '--public-origin', 'https://api.example.com'],
+      {
+        cwd: dir,
+      },
+    );
     untrusting = await startServe(['--db', db, '--schemes', 'rfc9421', '--trusted-proxies', '10.9.9.9'], { cwd: dir });
   });
 
@@ -141,6 +146,61 @@ describe('forward-auth endpoint (/verify), driven directly', () => {
       headers: { ...request.init.headers, 'x-forwarded-for': freshAddress() },
     });
     expect(response.status).toBe(200);
+  });
+
+  it('refuses schemes that sign the body itself when a body is present (forged or genuine), admits them without one', async () => {
+    const original = { 'x-original-method': 'POST', 'x-original-uri': '/orders', 'x-original-content-length': '12' };
+    const forged = await fetch(`${server.url}/verify`, {
+      headers: {
+        ...original,
+        'x-api-key': key.keyId,
+        'x-api-timestamp': String(Math.floor(Date.now() / 1000)),
+        'x-api-nonce': randomBytes(16).toString('hex'),
+        'x-api-signature': '00'.repeat(32),
+        'x-forwarded-for': freshAddress(),
+      },
+    });
+    expect(forged.status).toBe(401);
+    expect(forged.headers.get('x-authenticated-key-id')).toBeNull();
+    expect(((await forged.json()) as { code: string }).code).toBe('body_unavailable');
+
+    const genuine = await signMessage(
+      { method: 'POST', url: 'https://api.example.com/orders', headers: {}, body: '{"item":42}\n' },
+      key,
+      { scheme: xApi() },
+    );
+    const refused = await fetch(`${server.url}/verify`, {
+      headers: { ...original, ...genuine.headers, 'x-forwarded-for': freshAddress() },
+    });
+    expect(((await refused.json()) as { code: string }).code).toBe('body_unavailable');
+
+    const get = await signMessage({ method: 'GET', url: 'https://api.example.com/orders', headers: {} }, key, {
+      scheme: xApi(),
+    });
+    const admitted = await fetch(`${server.url}/verify`, {
+      headers: {
+        'x-original-method': 'GET',
+        'x-original-uri': '/orders',
+        ...get.headers,
+        'x-forwarded-for': freshAddress(),
+      },
+    });
+    expect(admitted.status).toBe(200);
+  });
+
+  it('counts a chunked original body (no length) as a body, so its digest must be signed', async () => {
+    const request = await signed(key, 'DELETE', 'https://api.example.com/orders/8');
+    const response = await fetch(`${server.url}/verify`, {
+      headers: {
+        ...request.init.headers,
+        'x-original-method': 'DELETE',
+        'x-original-uri': '/orders/8',
+        'x-original-transfer-encoding': 'chunked',
+        'x-forwarded-for': freshAddress(),
+      },
+    });
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { code: string }).code).toBe('digest_missing');
   });
 
   it('refuses a request whose original URI differs from the signed one', async () => {

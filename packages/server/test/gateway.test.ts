@@ -164,6 +164,45 @@ describe('gateway mode (--upstream)', () => {
     expect(seen.every((entry) => !entry.complete)).toBe(true);
   });
 
+  it('never hands the upstream a complete request whose body fails its digest, even sent in one piece', async () => {
+    const signedBytes = new Uint8Array(randomBytes(200 * 1024));
+    const sentBytes = new Uint8Array(signedBytes);
+    sentBytes[0] = (sentBytes[0] ?? 0) ^ 0xff;
+    const prepared = await signMessage(
+      { method: 'POST', url: `${gateway.url}/tampered-whole`, headers: {}, body: signedBytes },
+      key,
+    );
+    const response = await fetch(prepared.url, {
+      method: 'POST',
+      headers: { ...prepared.headers, 'x-forwarded-for': freshAddress() },
+      body: sentBytes,
+    });
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { code: string }).code).toBe('digest_mismatch');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const seen = upstream.seen.filter((entry) => entry.url === '/base/tampered-whole');
+    expect(seen.every((entry) => !entry.complete)).toBe(true);
+  });
+
+  it('reads the whole body before forwarding a scheme that signs the body itself: a forgery never reaches the upstream', async () => {
+    const body = new Uint8Array(randomBytes(100 * 1024));
+    const response = await fetch(`${gateway.url}/forged-xapi`, {
+      method: 'POST',
+      headers: {
+        'x-api-key': key.keyId,
+        'x-api-timestamp': String(Math.floor(Date.now() / 1000)),
+        'x-api-nonce': randomBytes(16).toString('hex'),
+        'x-api-signature': '00'.repeat(32),
+        'x-forwarded-for': freshAddress(),
+      },
+      body,
+    });
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { code: string }).code).toBe('signature_invalid');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(upstream.seen.filter((entry) => entry.url === '/base/forged-xapi')).toEqual([]);
+  });
+
   it('verifies a small body before contacting the upstream at all', async () => {
     const before = upstream.seen.length;
     const request = await signed(key, 'POST', `${gateway.url}/small`, { body: '{"qty":1}' });
