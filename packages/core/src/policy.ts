@@ -123,9 +123,12 @@ export function nonceTtlSeconds(
   policy: Pick<ResolvedPolicy, 'maxAgeSeconds' | 'clockSkewSeconds'>,
   expires: number | undefined,
   now: number,
+  acceptableUntil?: number,
 ): number {
   let ttl = policy.maxAgeSeconds + policy.clockSkewSeconds;
   if (expires !== undefined) ttl = Math.min(ttl, expires - now + policy.clockSkewSeconds);
+  // A scheme whose own window outlasts the policy's (webhook tolerance) keeps its nonce that long.
+  if (acceptableUntil !== undefined) ttl = Math.max(ttl, acceptableUntil - now + policy.clockSkewSeconds);
   return Math.max(1, Math.ceil(ttl));
 }
 

@@ -111,6 +111,12 @@ export interface VerifiedRequest {
   /** Signature creation time (Unix seconds), when the scheme has one. */
   created?: number;
   expires?: number;
+  /**
+   * Last second (Unix) at which the scheme would still accept this very signature, when its own
+   * window reaches past the policy's (Standard Webhooks' symmetric tolerance): replay protection
+   * remembers the nonce at least until then.
+   */
+  acceptableUntil?: number;
   nonce?: string;
   tag?: string;
 }

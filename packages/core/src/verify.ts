@@ -105,7 +105,12 @@ export async function checkSignature(
   const policy = resolvePolicy(options.policy, Boolean(options.hasBody));
   const now = Math.floor((options.now ?? unixNow)());
   const record = () =>
-    recordNonce(options.nonceStore, result.keyId, nonce, nonceTtlSeconds(policy, result.expires, now));
+    recordNonce(
+      options.nonceStore,
+      result.keyId,
+      nonce,
+      nonceTtlSeconds(policy, result.expires, now, result.acceptableUntil),
+    );
   if (check.body === null || check.signatureVerified) {
     await record();
     return check;

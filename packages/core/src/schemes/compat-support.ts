@@ -144,6 +144,19 @@ export async function lookupKey(keyId: string, options: VerifyOptions): Promise<
   return (await options.keys(keyId)) ?? undefined;
 }
 
+/**
+ * The key, or a stand-in carrying the decoy secret for an unknown id, so a scheme that checks its
+ * signature only once the body is read costs the same for unknown ids; its `finish()` then calls
+ * {@link knownKey} after the MAC comparison. The stand-in never leaves a successful verification.
+ */
+export function keyOrDecoy(
+  found: VerificationKey | undefined,
+  keyId: string,
+  algorithm: VerificationKey['algorithm'],
+): VerificationKey {
+  return found ?? { keyId, secret: DECOY_SECRET, algorithm };
+}
+
 /** Throws `KeyUnknown` after the decoy computation, or returns the key. */
 export function knownKey(key: VerificationKey | undefined): VerificationKey {
   if (!key) throw new KeyUnknown('no such key');

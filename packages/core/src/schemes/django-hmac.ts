@@ -34,6 +34,7 @@ import {
   DECOY_SECRET,
   headerValue,
   headerValues,
+  keyOrDecoy,
   knownKey,
   lookupKey,
   nowOf,
@@ -243,15 +244,17 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme {
       const result = (): VerifiedRequest => ({
         scheme: 'django-hmac',
         keyId: parsed.keyId,
-        key: knownKey(found),
+        key: keyOrDecoy(found, parsed.keyId, parsed.algorithm),
         coveredComponents: covered,
         created: parsed.created,
         // No nonce in the protocol: the signature is unique per (body, timestamp) and serves as one.
-        nonce: parsed.signatureText,
+        // Canonical base64 of the decoded bytes: spellings that differ only in padding bits are one nonce.
+        nonce: toBase64(parsed.signature),
       });
 
       if (!verifyOptions.hasBody) {
         const ok = await compute(null);
+        knownKey(found);
         const verified = result();
         if (!ok) throw new SignatureInvalid('signature does not match');
         return { result: verified, body: null, signatureVerified: true };
@@ -285,7 +288,9 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme {
             // Bodies the Python side cannot parse never carry a valid signature there either.
             throw new SignatureInvalid('body cannot be reproduced as the django server would', { cause: error });
           }
-          if (!(await compute(serialized))) throw new SignatureInvalid('signature does not match');
+          const ok = await compute(serialized);
+          knownKey(found);
+          if (!ok) throw new SignatureInvalid('signature does not match');
         },
       };
       return { result: verified, body };

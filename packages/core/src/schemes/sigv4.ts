@@ -36,6 +36,7 @@ import {
   DECOY_SECRET,
   headerValue,
   headerValues,
+  keyOrDecoy,
   knownKey,
   lookupKey,
   nowOf,
@@ -550,7 +551,7 @@ export function sigv4(options: SigV4Options = {}): Scheme {
       if (payloadHashes === undefined) {
         // No declared payload hash: the body is part of the canonical request, so the
         // signature can only be checked once the body has been read.
-        const key = knownKey(found);
+        const key = keyOrDecoy(found, parsed.keyId, 'sha256');
         const hash = crypto.createHash('sha256');
         let finished = false;
         const body: BodyCheck = {
@@ -561,9 +562,9 @@ export function sigv4(options: SigV4Options = {}): Scheme {
             if (finished) throw new TypeError('finish() called twice');
             finished = true;
             const payloadHash = toHex(hash.digest());
-            if (!(await matches(crypto, signingKey, message, parsed, [payloadHash]))) {
-              throw new SignatureInvalid('signature does not match');
-            }
+            const ok = await matches(crypto, signingKey, message, parsed, [payloadHash]);
+            knownKey(found);
+            if (!ok) throw new SignatureInvalid('signature does not match');
           },
         };
         return { result: result(key), body };

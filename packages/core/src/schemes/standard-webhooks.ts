@@ -29,6 +29,7 @@ import {
   cryptoOf,
   DECOY_SECRET,
   headerValue,
+  keyOrDecoy,
   knownKey,
   lookupKey,
   nowOf,
@@ -257,15 +258,17 @@ export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme 
       const result: VerifiedRequest = {
         scheme: 'standard-webhooks',
         keyId: parsed.keyId,
-        key: knownKey(found),
+        key: keyOrDecoy(found, parsed.keyId, 'sha256'),
         coveredComponents: covered,
         created: Number(parsed.timestamp),
         // Senders reuse webhook-id on retries with a new timestamp and signature, so id+timestamp is the nonce.
         nonce: `${parsed.id}.${parsed.timestamp}`,
+        acceptableUntil: Number(parsed.timestamp) + tolerance,
       };
       const finishCheck = async () => {
-        if (!anyMatches(crypto, mac.digest(), parsed.signatures))
-          throw new SignatureInvalid('no matching webhook signature');
+        const ok = anyMatches(crypto, mac.digest(), parsed.signatures);
+        knownKey(found);
+        if (!ok) throw new SignatureInvalid('no matching webhook signature');
       };
       if (!verifyOptions.hasBody) {
         await finishCheck();

@@ -26,6 +26,7 @@ import {
   cryptoOf,
   DECOY_SECRET,
   headerValues,
+  keyOrDecoy,
   knownKey,
   lookupKey,
   nowOf,
@@ -211,7 +212,7 @@ export function xApi(options: XApiOptions = {}): Scheme {
       const result = (): VerifiedRequest => ({
         scheme: 'x-api',
         keyId: parsed.keyId,
-        key: knownKey(found),
+        key: keyOrDecoy(found, parsed.keyId, algorithm),
         coveredComponents: covered,
         created: parsed.created,
         nonce: parsed.nonce,
@@ -219,6 +220,7 @@ export function xApi(options: XApiOptions = {}): Scheme {
 
       if (!verifyOptions.hasBody) {
         const ok = await compute(hexDigest(crypto, algorithm, new Uint8Array(0)));
+        knownKey(found);
         const verified = result();
         if (!ok) throw new SignatureInvalid('signature does not match');
         return { result: verified, body: null, signatureVerified: true };
@@ -235,7 +237,9 @@ export function xApi(options: XApiOptions = {}): Scheme {
         async finish() {
           if (finished) throw new TypeError('finish() called twice');
           finished = true;
-          if (!(await compute(toHex(hash.digest())))) throw new SignatureInvalid('signature does not match');
+          const ok = await compute(toHex(hash.digest()));
+          knownKey(found);
+          if (!ok) throw new SignatureInvalid('signature does not match');
         },
       };
       return { result: verified, body };
