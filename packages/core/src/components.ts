@@ -69,8 +69,16 @@ export function componentLabel(item: Item): string {
 
 /** The identifier as it appears in the signature base and in `Signature-Input`. */
 export function componentIdentifier(item: Item): string {
+  // The usual identifier ("@method", "content-digest"): a parameterless string with nothing to
+  // escape serialises to itself in quotes.
+  if (item.params.size === 0 && typeof item.value === 'string' && PLAIN_STRING.test(item.value)) {
+    return `"${item.value}"`;
+  }
   return serializeMember(item);
 }
+
+// Printable ASCII except '"' and '\\' (RFC 8941 sf-string characters that need no escape).
+const PLAIN_STRING = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 /**
  * Percent-encodes per the WHATWG application/x-www-form-urlencoded percent-encode

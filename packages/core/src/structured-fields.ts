@@ -378,6 +378,8 @@ export function serializeBareItem(value: BareItem): string {
  * ```
  */
 export function serializeParameters(params: Parameters): string {
+  // Most members carry no parameters: skip the Map iterator.
+  if (params.size === 0) return '';
   let out = '';
   for (const [key, value] of params) {
     out += `;${serializeKey(key)}`;
