@@ -58,19 +58,6 @@ const SCHEME_FACTORIES: Record<SchemeName, (config: ServerConfig) => Scheme[]> =
     ),
 };
 
-/**
- * A webhook timestamp is accepted up to the tolerance on either side of now, so a delivery
- * stamped ahead of our clock stays valid for up to twice the tolerance after it was first
- * seen: its id+timestamp nonce must be remembered that long, or it could be replayed once
- * the nonce has expired (the core keeps nonces for max age + clock skew only).
- */
-function rememberNoncesAtLeast(store: NonceStore, minimumTtlSeconds: number): NonceStore {
-  return {
-    checkAndStore: (keyId, nonce, ttlSeconds) =>
-      store.checkAndStore(keyId, nonce, Math.max(ttlSeconds, minimumTtlSeconds)),
-  };
-}
-
 const INVALIDATION_CHANNEL = 'hmac-kit:key-invalidations';
 
 function redisInvalidationBus(publisher: Redis, subscriber: Redis, logger: Logger): InvalidationBus {
@@ -146,10 +133,8 @@ export async function openServices(config: ServerConfig, logger: Logger, metrics
   }
   closers.unshift(() => keys.close());
 
-  const baseNonceStore: NonceStore = redis ? redisNonceStore({ client: redis }) : memoryNonceStore();
-  const nonceStore = config.schemes.includes('standard-webhooks')
-    ? rememberNoncesAtLeast(baseNonceStore, 2 * config.maxAgeSeconds + config.clockSkewSeconds)
-    : baseNonceStore;
+  // Webhook deliveries keep their nonce until timestamp + tolerance: the core's acceptableUntil.
+  const nonceStore: NonceStore = redis ? redisNonceStore({ client: redis }) : memoryNonceStore();
   const rateLimiter: RateLimiter = redis ? redisRateLimiter({ client: redis }) : memoryRateLimiter();
   const failureThrottle: FailureThrottle = redis ? redisFailureThrottle({ client: redis }) : memoryFailureThrottle();
   const loginThrottle: FailureThrottle = redis
