@@ -7,7 +7,11 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
   ['--port <port>', 'port', 'port to listen on (default 8080; 0 picks a free one) [HMAC_KIT_PORT]'],
   ['--host <host>', 'host', 'address to bind (default 127.0.0.1) [HMAC_KIT_HOST]'],
   ['--redis <url>', 'redis', 'redis://... for nonces, rate limits and cache invalidation [HMAC_KIT_REDIS_URL]'],
-  ['--master-keys <keys>', 'masterKeys', 'master keys id:base64,... (newest last) [HMAC_KIT_MASTER_KEYS]'],
+  [
+    '--master-keys <keys>',
+    'masterKeys',
+    'master keys id:base64,... (newest last; visible in the process list: prefer HMAC_KIT_MASTER_KEYS or --master-key-file)',
+  ],
   ['--master-key-file <file>', 'masterKeyFile', 'master key file [HMAC_KIT_MASTER_KEY_FILE]'],
   [
     '--trusted-proxies <list>',
@@ -77,6 +81,11 @@ export function registerServe(program: Command, io: Io, setExit: (code: Promise<
     const globals = program.opts<{ db?: string }>();
     const flags: RawConfig = {};
     for (const [flag, setting] of SERVE_FLAGS) flags[setting] = options[camel(flag)];
+    if (flags.masterKeys !== undefined) {
+      io.stderr(
+        'hmac-kit: warning: --master-keys is visible to other users in the process list; use HMAC_KIT_MASTER_KEYS or --master-key-file\n',
+      );
+    }
     flags.database = globals.db;
     let config: ServerConfig;
     try {

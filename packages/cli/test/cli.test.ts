@@ -331,6 +331,13 @@ describe('hmac-kit CLI: request and sign against a running server', () => {
     expect(JSON.parse(result.stdout).scheme).toBe('sigv4');
   });
 
+  it('warns that --master-keys is visible in the process list, and refuses a malformed one in one line', async () => {
+    const result = await runCli(['--db', join(dir, 'mk.db'), 'serve', '--port', '0', '--master-keys', 'not-a-key']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/warning: --master-keys is visible .* process list/);
+    expect(result.stderr).not.toContain('not-a-key');
+  });
+
   it('reads the secret from a file, and warns when it is given as an argument', async () => {
     const file = join(dir, 'secret.txt');
     writeFileSync(file, `${key.secret}\n`, { mode: 0o600 });
