@@ -47,6 +47,7 @@ http {
       proxy_pass_request_body off;
       proxy_set_header Content-Length "";
       proxy_set_header X-Original-Content-Length $content_length;
+      proxy_set_header X-Original-Transfer-Encoding $http_transfer_encoding;
       proxy_set_header X-Original-Method $request_method;
       proxy_set_header X-Original-URI $request_uri;
       proxy_set_header X-Forwarded-Host $http_host;
