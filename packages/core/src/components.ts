@@ -266,7 +266,10 @@ export function buildSignatureBase(
 export function latin1Bytes(text: string): Uint8Array {
   // Signature bases are nearly always ASCII, where latin-1 and UTF-8 agree: let the native
   // encoder copy them instead of a JavaScript loop over every character.
-  if (!NON_ASCII.test(text)) return asciiEncoder.encode(text);
+  // UTF-8 turns every code unit above 0x7F into two or more bytes, so an output as long as the
+  // text means it was all ASCII: no separate scan of the text needed.
+  const encoded = asciiEncoder.encode(text);
+  if (encoded.length === text.length) return encoded;
   const out = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
@@ -276,6 +279,4 @@ export function latin1Bytes(text: string): Uint8Array {
   return out;
 }
 
-// Any code unit above 0x7F (latin-1 high half, or a UTF-16 unit the loop refuses) takes the checked loop.
-const NON_ASCII = /[\u0080-\uffff]/;
 const asciiEncoder = new TextEncoder();
