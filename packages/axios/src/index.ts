@@ -3,33 +3,13 @@
  * serializes the body itself (running axios' transformRequest), so the bytes hashed into
  * Content-Digest are exactly the bytes sent.
  */
-import type { CryptoProvider, HashAlgorithm, Scheme } from '@hmac-kit/core';
+import type { SigningClientOptions } from '@hmac-kit/core';
 import { parseSecret, signMessage } from '@hmac-kit/core';
 import type { AxiosInstance, InternalAxiosRequestConfig } from 'axios';
 import axios, { AxiosHeaders } from 'axios';
 
 /** What the axios integration needs to sign. */
-export interface HmacKitAxiosOptions {
-  keyId: string;
-  /** The `hks_...` secret, or raw key bytes. */
-  secret: string | Uint8Array;
-  /** The key's algorithm (default `sha256`). */
-  algorithm?: HashAlgorithm;
-  /** Request headers to cover besides the profile's defaults (e.g. `content-type`). */
-  coveredHeaders?: string[];
-  /** Defaults to the core's `rfc9421()`. */
-  scheme?: Scheme;
-  crypto?: CryptoProvider;
-  /** Seconds until the signature expires (adds `expires`). */
-  expiresInSeconds?: number;
-  tag?: string;
-  /**
-   * Where nonces come from: a function returning a fresh one per request, or `false` to leave the
-   * nonce out (only for servers that do not require one). Default: 16 random bytes, base64url.
-   */
-  nonce?: false | (() => string);
-  now?: () => number;
-}
+export type HmacKitAxiosOptions = SigningClientOptions;
 
 /** The request interceptor `hmacKitInterceptor()` returns. */
 export type HmacKitAxiosInterceptor = (config: InternalAxiosRequestConfig) => Promise<InternalAxiosRequestConfig>;

@@ -5,6 +5,29 @@ import { parseSecret } from './secret.js';
 import { type SignOptions, signRequest } from './sign.js';
 import type { CryptoProvider, HashAlgorithm, Scheme, SigningKey } from './types.js';
 
+/** What the Node client integrations (`@hmac-kit/axios`, `@hmac-kit/undici`) need to sign each request. */
+export interface SigningClientOptions {
+  keyId: string;
+  /** The `hks_...` secret, or raw key bytes. */
+  secret: string | Uint8Array;
+  /** The key's algorithm (default `sha256`). */
+  algorithm?: HashAlgorithm;
+  /** Request headers to cover besides the profile's defaults (e.g. `content-type`). */
+  coveredHeaders?: string[];
+  /** Defaults to the core's `rfc9421()`. */
+  scheme?: Scheme;
+  crypto?: CryptoProvider;
+  /** Seconds until the signature expires (adds `expires`). */
+  expiresInSeconds?: number;
+  tag?: string;
+  /**
+   * Where nonces come from: a function returning a fresh one per request, or `false` to leave the
+   * nonce out (only for servers that do not require one). Default: 16 random bytes, base64url.
+   */
+  nonce?: false | (() => string);
+  now?: () => number;
+}
+
 export interface SignedFetchOptions {
   keyId: string;
   /** Printable `hks_...` secret or raw bytes. */

@@ -27,7 +27,7 @@ export {
   TimestampOutOfWindow,
   TooManyFailures,
 } from './errors.js';
-export type { SignedFetchOptions } from './fetch.js';
+export type { SignedFetchOptions, SigningClientOptions } from './fetch.js';
 export { createSignedFetch } from './fetch.js';
 export type { ResolvedPolicy } from './policy.js';
 export {

@@ -3,31 +3,12 @@
  * `dispatcher.compose(...)` or by wrapping a dispatcher. Works for `request()`, `fetch()` (pass the
  * dispatcher) and anything else that dispatches through undici.
  */
-import type { CryptoProvider, HashAlgorithm, Scheme } from '@hmac-kit/core';
+import type { SigningClientOptions } from '@hmac-kit/core';
 import { parseSecret, signMessage } from '@hmac-kit/core';
 import type { Dispatcher } from 'undici';
 
 /** What the undici integration needs to sign. */
-export interface HmacKitUndiciOptions {
-  keyId: string;
-  /** The `hks_...` secret, or raw key bytes. */
-  secret: string | Uint8Array;
-  /** The key's algorithm (default `sha256`). */
-  algorithm?: HashAlgorithm;
-  /** Request headers to cover besides the profile's defaults (e.g. `content-type`). */
-  coveredHeaders?: string[];
-  /** Defaults to the core's `rfc9421()`. */
-  scheme?: Scheme;
-  crypto?: CryptoProvider;
-  /** Seconds until the signature expires (adds `expires`). */
-  expiresInSeconds?: number;
-  tag?: string;
-  /**
-   * Where nonces come from: a function returning a fresh one per request, or `false` to leave the
-   * nonce out (only for servers that do not require one). Default: 16 random bytes, base64url.
-   */
-  nonce?: false | (() => string);
-  now?: () => number;
+export interface HmacKitUndiciOptions extends SigningClientOptions {
   /**
    * What to do with streaming bodies (Node streams, async iterables, and every `fetch()` body, which
    * undici hands over as a stream). Content-Digest needs every byte before the request starts, so
