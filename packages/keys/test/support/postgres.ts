@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import pg from 'pg';
 import { describe, it } from 'vitest';
+import { type CuttableProxy, startCuttableProxy } from '../../../../test-support/cuttable-proxy.js';
 
 /** Where the test PostgreSQL lives; `HMAC_KIT_TEST_PG_URL` overrides. */
 export const pgUrl = process.env.HMAC_KIT_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
@@ -80,58 +80,12 @@ export async function createTestSchema(): Promise<TestSchema> {
   };
 }
 
-/** A TCP proxy in front of PostgreSQL that a test can cut and heal. */
-export interface CuttableProxy {
-  port: number;
-  cut(): void;
-  heal(): void;
-  close(): Promise<void>;
-}
+export type { CuttableProxy } from '../../../../test-support/cuttable-proxy.js';
 
-export async function startPostgresProxy(): Promise<CuttableProxy> {
+/** A {@link CuttableProxy} in front of the test service. */
+export function startPostgresProxy(): Promise<CuttableProxy> {
   const target = new URL(pgUrl);
-  const targetPort = Number(target.port || 5432);
-  const targetHost = target.hostname;
-  const sockets = new Set<Socket>();
-  let open = true;
-  const server: Server = createServer((downstream) => {
-    if (!open) {
-      downstream.destroy();
-      return;
-    }
-    const upstream = tcpConnect(targetPort, targetHost);
-    sockets.add(downstream);
-    sockets.add(upstream);
-    const drop = () => {
-      downstream.destroy();
-      upstream.destroy();
-      sockets.delete(downstream);
-      sockets.delete(upstream);
-    };
-    downstream.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-    downstream.pipe(upstream);
-    upstream.pipe(downstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('proxy did not bind a TCP port');
-  return {
-    port: address.port,
-    cut() {
-      open = false;
-      for (const socket of sockets) socket.destroy();
-      sockets.clear();
-    },
-    heal() {
-      open = true;
-    },
-    async close() {
-      open = false;
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return startCuttableProxy(target.hostname, Number(target.port || 5432));
 }
 
 /** The proxy's URL with the same credentials/database as `pgUrl`. */

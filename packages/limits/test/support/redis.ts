@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { recommendedRedisOptions } from '@hmac-kit/limits';
 import { Redis, type RedisOptions } from 'ioredis';
 import { describe, it } from 'vitest';
+import { type CuttableProxy, startCuttableProxy } from '../../../../test-support/cuttable-proxy.js';
 
 /** Where the test Redis lives; `HMAC_KIT_TEST_REDIS_URL` overrides. */
 export const redisUrl = process.env.HMAC_KIT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -73,63 +73,12 @@ export async function deleteKeys(client: Redis, prefix: string): Promise<void> {
   } while (cursor !== '0');
 }
 
-/**
- * A TCP proxy in front of Redis that a test can cut and heal, to watch a client lose
- * Redis and get it back without touching the shared Redis server.
- */
-export interface CuttableProxy {
-  port: number;
-  /** Drops every open connection and refuses new ones. */
-  cut(): void;
-  /** Accepts and forwards connections again. */
-  heal(): void;
-  close(): Promise<void>;
-}
+export type { CuttableProxy } from '../../../../test-support/cuttable-proxy.js';
 
-export async function startProxy(): Promise<CuttableProxy> {
+/** A {@link CuttableProxy} in front of the test service. */
+export function startProxy(): Promise<CuttableProxy> {
   const target = new URL(redisUrl);
-  const targetPort = Number(target.port || 6379);
-  const targetHost = target.hostname;
-  const sockets = new Set<Socket>();
-  let open = true;
-  const server: Server = createServer((downstream) => {
-    if (!open) {
-      downstream.destroy();
-      return;
-    }
-    const upstream = tcpConnect(targetPort, targetHost);
-    sockets.add(downstream);
-    sockets.add(upstream);
-    const drop = () => {
-      downstream.destroy();
-      upstream.destroy();
-      sockets.delete(downstream);
-      sockets.delete(upstream);
-    };
-    downstream.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-    downstream.pipe(upstream);
-    upstream.pipe(downstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('proxy did not bind a TCP port');
-  return {
-    port: address.port,
-    cut() {
-      open = false;
-      for (const socket of sockets) socket.destroy();
-      sockets.clear();
-    },
-    heal() {
-      open = true;
-    },
-    close() {
-      open = false;
-      for (const socket of sockets) socket.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
+  return startCuttableProxy(target.hostname, Number(target.port || 6379));
 }
 
 /** Resolves after `ms` milliseconds. */
