@@ -4,18 +4,11 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliClient, checkCliCase, checkSecretFile, checkWrongSecret, withXApi } from '../../support/cli-cases.js';
-import { clientCases, type LiveServer, loadB25, run, startLiveServer, tempDir } from '../../support/harness.js';
-import {
-  coreVectorJobs,
-  type SignJob,
-  type SignResult,
-  trickyUrlJobs,
-  xApiJobs,
-  xApiVectorJobs,
-} from '../../support/vectors.js';
+import { clientCases, type LiveServer, run, startLiveServer, tempDir } from '../../support/harness.js';
+import { describeKnownAnswers } from '../../support/known-answers.js';
+import { type SignJob, type SignResult, xApiJobs, xApiVectorJobs } from '../../support/vectors.js';
 
 const CLIENT_DIR = fileURLToPath(new URL('..', import.meta.url));
-const b25 = loadB25();
 // requests is an optional integration (the client itself is standard library only): a machine
 // without it skips those tests visibly rather than failing the build.
 const haveRequests = spawnSync('python3', ['-c', 'import requests']).status === 0;
@@ -51,38 +44,7 @@ const python: CliClient = {
   }),
 };
 
-describe('python client: known answers', () => {
-  it.runIf(b25)('reproduces RFC 9421 B.2.5 (hmac-sha256) byte for byte', async () => {
-    const [out] = await pythonJobs([
-      {
-        op: 'components',
-        method: b25!.method,
-        url: b25!.url,
-        headers: b25!.headers,
-        components: b25!.components,
-        params: b25!.params,
-        secret_b64: b25!.secretBase64,
-        label: b25!.label,
-      },
-    ]);
-    expect(out).toEqual({
-      url: b25!.url,
-      signature_base: b25!.signatureBase,
-      headers: { 'Signature-Input': b25!.signatureInput, Signature: b25!.signature },
-    });
-  });
-
-  it('normalises URLs as users type them exactly like the core signer (WHATWG URL)', async () => {
-    const { jobs, expected } = await trickyUrlJobs();
-    expect(await pythonJobs(jobs)).toEqual(expected);
-  });
-
-  it('reproduces every hmac-kit profile vector (signature base and signature)', async () => {
-    const { jobs, expected } = await coreVectorJobs();
-    const results = await pythonJobs(jobs);
-    expect(results).toEqual(expected);
-  });
-});
+describeKnownAnswers('python client', pythonJobs);
 
 describe('python client: X-API-* scheme', () => {
   it('reproduces the core X-API-* vectors (string to sign and signature)', async () => {

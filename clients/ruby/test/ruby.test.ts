@@ -3,19 +3,12 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliClient, checkCliCase, checkSecretFile, checkWrongSecret, withXApi } from '../../support/cli-cases.js';
-import { clientCases, type LiveServer, loadB25, run, startLiveServer, tempDir } from '../../support/harness.js';
-import {
-  coreVectorJobs,
-  type SignJob,
-  type SignResult,
-  trickyUrlJobs,
-  xApiJobs,
-  xApiVectorJobs,
-} from '../../support/vectors.js';
+import { clientCases, type LiveServer, run, startLiveServer, tempDir } from '../../support/harness.js';
+import { describeKnownAnswers } from '../../support/known-answers.js';
+import { type SignJob, type SignResult, xApiJobs, xApiVectorJobs } from '../../support/vectors.js';
 
 const BIN = fileURLToPath(new URL('../bin/hmac-kit-client', import.meta.url));
 const LIB = fileURLToPath(new URL('../lib/hmac_kit_client.rb', import.meta.url));
-const b25 = loadB25();
 
 async function rubyJobs(jobs: SignJob[]): Promise<SignResult[]> {
   const result = await run('ruby', [BIN, 'json'], { input: JSON.stringify(jobs) });
@@ -42,37 +35,7 @@ const ruby: CliClient = {
   }),
 };
 
-describe('ruby client: known answers', () => {
-  it.runIf(b25)('reproduces RFC 9421 B.2.5 (hmac-sha256) byte for byte', async () => {
-    const [out] = await rubyJobs([
-      {
-        op: 'components',
-        method: b25!.method,
-        url: b25!.url,
-        headers: b25!.headers,
-        components: b25!.components,
-        params: b25!.params,
-        secret_b64: b25!.secretBase64,
-        label: b25!.label,
-      },
-    ]);
-    expect(out).toEqual({
-      url: b25!.url,
-      signature_base: b25!.signatureBase,
-      headers: { 'Signature-Input': b25!.signatureInput, Signature: b25!.signature },
-    });
-  });
-
-  it('normalises URLs as users type them exactly like the core signer (WHATWG URL)', async () => {
-    const { jobs, expected } = await trickyUrlJobs();
-    expect(await rubyJobs(jobs)).toEqual(expected);
-  });
-
-  it('reproduces every hmac-kit profile vector (signature base and signature)', async () => {
-    const { jobs, expected } = await coreVectorJobs();
-    expect(await rubyJobs(jobs)).toEqual(expected);
-  });
-});
+describeKnownAnswers('ruby client', rubyJobs);
 
 describe('ruby client: X-API-* scheme', () => {
   it('reproduces the core X-API-* vectors (string to sign and signature)', async () => {
