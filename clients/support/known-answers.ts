@@ -1,8 +1,8 @@
 // The known-answer checks every client with a JSON "jobs in, results out" entry point runs:
-// RFC 9421 B.2.5, URLs as users type them, and the core's profile vectors.
+// RFC 9421 B.2.5, URLs as users type them, the core's profile vectors, and the X-API-* scheme.
 import { describe, expect, it } from 'vitest';
-import { loadB25 } from './harness.js';
-import { coreVectorJobs, type SignJob, type SignResult, trickyUrlJobs } from './vectors.js';
+import { clientCases, loadB25 } from './harness.js';
+import { coreVectorJobs, type SignJob, type SignResult, trickyUrlJobs, xApiJobs, xApiVectorJobs } from './vectors.js';
 
 /** Registers the known-answer tests for a client whose `runJobs` signs a batch of jobs. */
 export function describeKnownAnswers(client: string, runJobs: (jobs: SignJob[]) => Promise<SignResult[]>): void {
@@ -37,6 +37,23 @@ export function describeKnownAnswers(client: string, runJobs: (jobs: SignJob[]) 
     it('reproduces every hmac-kit profile vector (signature base and signature)', async () => {
       const { jobs, expected } = await coreVectorJobs();
       expect(await runJobs(jobs)).toEqual(expected);
+    });
+  });
+  describe(`${client}: X-API-* scheme`, () => {
+    it('reproduces the core X-API-* vectors (string to sign and signature)', async () => {
+      const { jobs, expected } = xApiVectorJobs();
+      const results = await runJobs(jobs);
+      expect(
+        results.map((r) =>
+          'error' in r ? r : { stringToSign: r.signature_base, signature: r.headers['X-API-Signature'] },
+        ),
+      ).toEqual(expected);
+    });
+
+    it('gives the same headers as the core signer for every case (sha256 and sha512)', async () => {
+      const { jobs, expected } = await xApiJobs(clientCases);
+      const results = await runJobs(jobs);
+      expect(results.map((r) => ('error' in r ? r : r.headers))).toEqual(expected);
     });
   });
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliClient, checkCliCase, checkSecretFile, checkWrongSecret, withXApi } from '../../support/cli-cases.js';
 import { clientCases, type LiveServer, run, startLiveServer, tempDir } from '../../support/harness.js';
 import { describeKnownAnswers } from '../../support/known-answers.js';
-import { type SignJob, type SignResult, xApiJobs, xApiVectorJobs } from '../../support/vectors.js';
+import type { SignJob, SignResult } from '../../support/vectors.js';
 
 const BIN = fileURLToPath(new URL('../bin/hmac-kit-client', import.meta.url));
 const LIB = fileURLToPath(new URL('../lib/hmac_kit_client.rb', import.meta.url));
@@ -36,24 +36,6 @@ const ruby: CliClient = {
 };
 
 describeKnownAnswers('ruby client', rubyJobs);
-
-describe('ruby client: X-API-* scheme', () => {
-  it('reproduces the core X-API-* vectors (string to sign and signature)', async () => {
-    const { jobs, expected } = xApiVectorJobs();
-    const results = await rubyJobs(jobs);
-    expect(
-      results.map((r) =>
-        'error' in r ? r : { stringToSign: r.signature_base, signature: r.headers['X-API-Signature'] },
-      ),
-    ).toEqual(expected);
-  });
-
-  it('gives the same headers as the core signer for every case (sha256 and sha512)', async () => {
-    const { jobs, expected } = await xApiJobs(clientCases);
-    const results = await rubyJobs(jobs);
-    expect(results.map((r) => ('error' in r ? r : r.headers))).toEqual(expected);
-  });
-});
 
 describe('ruby client: live server', () => {
   let server: LiveServer;
