@@ -263,6 +263,41 @@ export function buildSignatureBase(
  * character (Fetch ByteString, Node's latin1 decoding), so each character maps to
  * one byte: the bytes the field had on the wire.
  */
+/**
+ * The signature base for components that are plain names (no parameters), with the
+ * `@signature-params` value given as text: what {@link buildSignatureBase} returns for the same
+ * input, without building or serialising items. The caller guarantees plain, distinct names and
+ * that `signatureParams` is the canonical serialisation.
+ */
+export function plainSignatureBase(
+  context: ComponentContext,
+  names: readonly string[],
+  identifiers: readonly string[],
+  signatureParams: string,
+): string {
+  let base = '';
+  for (let index = 0; index < names.length; index++) {
+    const name = names[index]!;
+    let value: string;
+    if (name.charCodeAt(0) === 0x40 /* @ */) {
+      if (name === '@signature-params') throw new ComponentError('@signature-params cannot be covered');
+      if (!DERIVED.has(name)) throw new ComponentError(`unknown derived component ${name}`);
+      value = derivedValue(context, { value: name, params: NO_PARAMETERS });
+    } else {
+      const lines = headerFromContext(context, name);
+      if (lines === undefined) throw new ComponentError(`covered field "${name}" is not present`);
+      value = canonicalLines(lines);
+    }
+    if (value.indexOf('\n') !== -1 || value.indexOf('\r') !== -1) {
+      throw new ComponentError(`component ${name} contains a line break`);
+    }
+    base += `${identifiers[index]}: ${value}\n`;
+  }
+  return `${base}"@signature-params": ${signatureParams}`;
+}
+
+const NO_PARAMETERS = new Map<string, never>();
+
 export function latin1Bytes(text: string): Uint8Array {
   // Signature bases are nearly always ASCII, where latin-1 and UTF-8 agree: let the native
   // encoder copy them instead of a JavaScript loop over every character.

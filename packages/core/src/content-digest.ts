@@ -3,6 +3,7 @@
  * covers that header, and the verifier hashes the body *as it streams* and
  * compares at the end, so a body is never held in memory only to be hashed.
  */
+import { fromBase64 } from './encoding.js';
 import { DigestMismatch, DigestMissing, SignatureMalformed } from './errors.js';
 import { isInnerList, parseDictionary, serializeDictionary } from './structured-fields.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, IncrementalHash } from './types.js';
@@ -63,6 +64,101 @@ export function parseContentDigest(value: string): Map<string, Uint8Array> {
   return digests;
 }
 
+// One sha-256 or sha-512 member with a padded or unpadded standard base64 value: what every
+// client writes. Parsed with one regex; anything else goes through the RFC 8941 parser.
+const COMMON_CONTENT_DIGEST = /^(sha-256|sha-512)=:([A-Za-z0-9+/]*={0,2}):$/;
+
+/**
+ * The expected digest of a body: its Content-Digest (sha-512 preferred over sha-256).
+ * Throws `DigestMissing` when it has neither, `SignatureMalformed` when it is not a valid field.
+ */
+function expectedDigest(headerValue: string): { algorithm: ContentDigestAlgorithm; expected: Uint8Array } {
+  const common = COMMON_CONTENT_DIGEST.exec(headerValue);
+  if (common !== null) {
+    const expected = fromBase64(common[2]!);
+    if (expected !== undefined) return { algorithm: common[1] as ContentDigestAlgorithm, expected };
+  }
+  const digests = parseContentDigest(headerValue);
+  const algorithm = PREFERENCE.find((candidate) => digests.has(candidate));
+  if (!algorithm) throw new DigestMissing('Content-Digest carries no sha-256 or sha-512 digest');
+  return { algorithm, expected: digests.get(algorithm)! };
+}
+
+// A class rather than an object of closures: one small object per verified body.
+export class ContentDigestCheck implements BodyCheck {
+  readonly #provider: CryptoProvider;
+  readonly #algorithm: ContentDigestAlgorithm;
+  readonly #expected: Uint8Array;
+  #hash: IncrementalHash | undefined;
+  #started = false;
+  #finished = false;
+
+  constructor(provider: CryptoProvider, headerValue: string) {
+    const { algorithm, expected } = expectedDigest(headerValue);
+    this.#provider = provider;
+    this.#algorithm = algorithm;
+    this.#expected = expected;
+  }
+
+  update(chunk: Uint8Array): void {
+    if (this.#finished) throw new TypeError('body check already finished');
+    this.#started = true;
+    this.#hash ??= this.#provider.createHash(HASH_FOR[this.#algorithm]);
+    this.#hash.update(chunk);
+  }
+
+  finish(): Promise<void> {
+    if (this.#finished) return Promise.reject(new TypeError('body check already finished'));
+    this.#finished = true;
+    try {
+      return this.#compare((this.#hash ?? this.#provider.createHash(HASH_FOR[this.#algorithm])).digest());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  complete(body: Uint8Array): Promise<void> {
+    if (this.#finished || this.#started) return Promise.reject(new TypeError('body check already started'));
+    this.#finished = true;
+    try {
+      const provider = this.#provider;
+      const hashAlgorithm = HASH_FOR[this.#algorithm];
+      // A body already in memory: a one-shot digest skips the incremental hash object.
+      if (provider.hash !== undefined) return this.#compare(provider.hash(hashAlgorithm, body));
+      const fresh = provider.createHash(hashAlgorithm);
+      if (body.length > 0) fresh.update(body);
+      return this.#compare(fresh.digest());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** complete() for callers that can take the answer synchronously: throws `DigestMismatch`. */
+  completeNow(body: Uint8Array): void {
+    if (this.#finished || this.#started) throw new TypeError('body check already started');
+    this.#finished = true;
+    const provider = this.#provider;
+    const hashAlgorithm = HASH_FOR[this.#algorithm];
+    let actual: Uint8Array;
+    if (provider.hash !== undefined) {
+      actual = provider.hash(hashAlgorithm, body);
+    } else {
+      const fresh = provider.createHash(hashAlgorithm);
+      if (body.length > 0) fresh.update(body);
+      actual = fresh.digest();
+    }
+    if (!provider.timingSafeEqual(actual, this.#expected)) {
+      throw new DigestMismatch(`body does not match its ${this.#algorithm} Content-Digest`);
+    }
+  }
+
+  #compare(actual: Uint8Array): Promise<void> {
+    return this.#provider.timingSafeEqual(actual, this.#expected)
+      ? Promise.resolve()
+      : Promise.reject(new DigestMismatch(`body does not match its ${this.#algorithm} Content-Digest`));
+  }
+}
+
 /**
  * A {@link BodyCheck} for a `Content-Digest` value: hashes chunks with the strongest
  * supported algorithm present and, on `finish()`, compares in constant time.
@@ -76,46 +172,5 @@ export function parseContentDigest(value: string): Map<string, Uint8Array> {
  * ```
  */
 export function contentDigestCheck(provider: CryptoProvider, headerValue: string): BodyCheck {
-  const digests = parseContentDigest(headerValue);
-  const algorithm = PREFERENCE.find((candidate) => digests.has(candidate));
-  if (!algorithm) throw new DigestMissing('Content-Digest carries no sha-256 or sha-512 digest');
-  const expected = digests.get(algorithm)!;
-  const hashAlgorithm = HASH_FOR[algorithm];
-  let hash: IncrementalHash | undefined;
-  let started = false;
-  let finished = false;
-  const compare = (actual: Uint8Array): Promise<void> =>
-    provider.timingSafeEqual(actual, expected)
-      ? Promise.resolve()
-      : Promise.reject(new DigestMismatch(`body does not match its ${algorithm} Content-Digest`));
-  return {
-    update(chunk: Uint8Array): void {
-      if (finished) throw new TypeError('body check already finished');
-      started = true;
-      hash ??= provider.createHash(hashAlgorithm);
-      hash.update(chunk);
-    },
-    finish(): Promise<void> {
-      if (finished) return Promise.reject(new TypeError('body check already finished'));
-      finished = true;
-      try {
-        return compare((hash ?? provider.createHash(hashAlgorithm)).digest());
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    },
-    complete(body: Uint8Array): Promise<void> {
-      if (finished || started) return Promise.reject(new TypeError('body check already started'));
-      finished = true;
-      try {
-        // A body already in memory: a one-shot digest skips the incremental hash object.
-        if (provider.hash !== undefined) return compare(provider.hash(hashAlgorithm, body));
-        const fresh = provider.createHash(hashAlgorithm);
-        if (body.length > 0) fresh.update(body);
-        return compare(fresh.digest());
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    },
-  };
+  return new ContentDigestCheck(provider, headerValue);
 }

@@ -4,7 +4,16 @@
  * so an unknown key id costs the same as a wrong signature.
  */
 import { KeyUnknown, SignatureInvalid } from './errors.js';
-import type { CryptoProvider, HashAlgorithm, KeyResolver, VerificationKey } from './types.js';
+import type {
+  CryptoProvider,
+  HashAlgorithm,
+  KeyResolver,
+  MessageParts,
+  Scheme,
+  SignatureCheck,
+  VerificationKey,
+  VerifyOptions,
+} from './types.js';
 
 /** Length of issued secrets; the dummy key matches it so HMAC key setup costs the same. */
 const DUMMY_KEY_LENGTH = 32;
@@ -37,7 +46,7 @@ export async function resolveKeyOrDummy(
   return keyOrDummy(await keys(keyId), provider);
 }
 
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return value instanceof Promise || typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
 
@@ -56,49 +65,71 @@ function keyOrDummy(
 /**
  * Resolves the key, computes HMAC(`data`) with it (or with a dummy key when the key is
  * unknown), compares with `presented` in constant time, and throws `KeyUnknown` or
- * `SignatureInvalid`. Returns the key when the MAC matches.
+ * `SignatureInvalid`. Returns the key when the MAC matches; synchronously when both the
+ * resolver and the provider answer synchronously (in-memory caches, node:crypto), since each
+ * promise is a microtask hop and a verification is short enough for them to show.
  *
  * @example
  * ```ts
- * const key = await verifyMac({ keys, keyId, provider, algorithm: (k) => k?.algorithm ?? 'sha256', data, presented });
+ * const key = await verifyMac({ keys, keyId, provider, unknownKeyAlgorithm: 'sha256', data, presented });
  * ```
  */
-export function verifyMac(args: {
-  keys: KeyResolver;
-  keyId: string;
-  provider: CryptoProvider;
-  /** The hash to use given the resolved key (undefined when unknown). */
-  algorithm: (key: VerificationKey | undefined) => HashAlgorithm;
-  data: Uint8Array;
-  presented: Uint8Array;
-}): VerificationKey | Promise<VerificationKey> {
+export function verifyMac(args: MacArguments): VerificationKey | Promise<VerificationKey> {
   if (typeof args.keys !== 'function') {
     throw new TypeError('options.keys must be a function (keyId) => key | undefined');
   }
-  // Synchronous resolvers and providers (in-memory caches, node:crypto) get a synchronous answer:
-  // each await or promise is a microtask hop, and a verification is short enough for them to show.
   const found = args.keys(args.keyId);
   if (isPromise(found)) return Promise.resolve(found).then((key) => macWith(args, key));
   return macWith(args, found);
 }
 
+interface MacArguments {
+  keys: KeyResolver;
+  keyId: string;
+  provider: CryptoProvider;
+  /** The hash tried when the key is unknown (the one the signature claims, as a real key would use). */
+  unknownKeyAlgorithm: HashAlgorithm;
+  data: Uint8Array;
+  presented: Uint8Array;
+}
+
 function macWith(
-  args: Parameters<typeof verifyMac>[0],
+  args: MacArguments,
   found: VerificationKey | undefined | null,
 ): VerificationKey | Promise<VerificationKey> {
-  const { key, secret } = keyOrDummy(found, args.provider);
-  const expected = args.provider.hmac(args.algorithm(key), secret, args.data);
+  let key: VerificationKey | undefined;
+  let secret: Uint8Array;
+  if (found === undefined || found === null) {
+    // A real secret may be any length; matching the issued length keeps the common case indistinguishable.
+    secret = dummyKey(args.provider);
+  } else {
+    if (!(found.secret instanceof Uint8Array)) throw new TypeError('VerificationKey.secret must be a Uint8Array');
+    key = found;
+    secret = found.secret;
+  }
+  const expected = args.provider.hmac(key?.algorithm ?? args.unknownKeyAlgorithm, secret, args.data);
   if (isPromise(expected)) return Promise.resolve(expected).then((mac) => compareMac(args, key, mac));
   return compareMac(args, key, expected);
 }
 
-function compareMac(
-  args: Parameters<typeof verifyMac>[0],
-  key: VerificationKey | undefined,
-  expected: Uint8Array,
-): VerificationKey {
+function compareMac(args: MacArguments, key: VerificationKey | undefined, expected: Uint8Array): VerificationKey {
   const matches = args.provider.timingSafeEqual(expected, args.presented);
   if (!key) throw new KeyUnknown('no key with this key id');
   if (!matches) throw new SignatureInvalid('signature does not match');
   return key;
 }
+
+/**
+ * A scheme's verify() without the promise: answers synchronously when the key resolver and the
+ * crypto provider do (an in-memory key cache and node:crypto on a server), so the core's own
+ * schemes verify a buffered request with one promise instead of one per layer. Internal: the
+ * scheme factories register here and the core's verify functions look schemes up.
+ */
+export type VerifyNow = (
+  message: MessageParts,
+  options: VerifyOptions,
+  hasBody: boolean,
+) => SignatureCheck | Promise<SignatureCheck>;
+
+/** The core's own schemes, by instance (a scheme written elsewhere is verified through its verify()). */
+export const schemeVerifiers = new WeakMap<Scheme, VerifyNow>();

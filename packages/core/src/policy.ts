@@ -51,6 +51,17 @@ function nonNegative(value: unknown, name: string, fallback: number): number {
  * ```
  */
 export function resolvePolicy(policy: VerifyPolicy | undefined, hasBody: boolean): ResolvedPolicy {
+  // No policy (the common case): one of two constant answers instead of a fresh object per call.
+  if (policy === undefined) {
+    DEFAULT_POLICIES ??= [Object.freeze(resolveGiven({}, false)), Object.freeze(resolveGiven({}, true))];
+    return DEFAULT_POLICIES[hasBody ? 1 : 0]!;
+  }
+  return resolveGiven(policy, hasBody);
+}
+
+let DEFAULT_POLICIES: readonly ResolvedPolicy[] | undefined;
+
+function resolveGiven(policy: VerifyPolicy, hasBody: boolean): ResolvedPolicy {
   const p = policy ?? {};
   if (p.requiredComponents !== undefined && !Array.isArray(p.requiredComponents)) {
     throw new TypeError('policy.requiredComponents must be an array of component names');

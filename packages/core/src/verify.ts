@@ -2,8 +2,10 @@
  * Verification entry points: over web `Request`s, over framework-neutral message
  * parts, and split into a header phase and a streaming body phase for gateways.
  */
+import { ContentDigestCheck } from './content-digest.js';
 import { BodyTooLarge, SignatureMissing } from './errors.js';
 import { getHeader } from './headers.js';
+import { isPromise, schemeVerifiers } from './key-lookup.js';
 import { nonceTtlSeconds, recordNonce, resolvePolicy, unixNow } from './policy.js';
 import { rfc9421 } from './schemes/rfc9421.js';
 import type {
@@ -89,20 +91,46 @@ export async function checkSignature(
   message: MessageParts,
   options: VerifyRequestOptions & { hasBody: boolean },
 ): Promise<SignatureCheck> {
+  return checkSignatureNow(message, options, Boolean(options.hasBody));
+}
+
+// checkSignature() without a promise of its own: synchronous when the scheme answers synchronously
+// and there is no nonce to record.
+function checkSignatureNow(
+  message: MessageParts,
+  options: VerifyRequestOptions,
+  hasBody: boolean,
+): SignatureCheck | Promise<SignatureCheck> {
   const schemes = schemesOf(options);
   let scheme: Scheme | undefined;
   for (let index = 0; index < schemes.length && scheme === undefined; index++) {
     if (schemes[index]!.detect(message)) scheme = schemes[index];
   }
   if (!scheme) throw new SignatureMissing('no signature of an accepted scheme');
-  const check = await scheme.verify(
-    message,
-    typeof options.hasBody === 'boolean' ? options : { ...options, hasBody: Boolean(options.hasBody) },
-  );
+  const verifyNow = schemeVerifiers.get(scheme);
+  const check = verifyNow
+    ? verifyNow(message, options, hasBody)
+    : scheme.verify(
+        message,
+        (options as { hasBody?: unknown }).hasBody === hasBody
+          ? (options as VerifyRequestOptions & { hasBody: boolean })
+          : { ...options, hasBody },
+      );
+  if (options.nonceStore === undefined) return check;
+  return isPromise(check)
+    ? check.then((settled) => withNonce(settled, options, hasBody))
+    : withNonce(check, options, hasBody);
+}
+
+async function withNonce(
+  check: SignatureCheck,
+  options: VerifyRequestOptions,
+  hasBody: boolean,
+): Promise<SignatureCheck> {
   const { result } = check;
   const nonce = result.nonce;
   if (options.nonceStore === undefined || nonce === undefined) return check;
-  const policy = resolvePolicy(options.policy, Boolean(options.hasBody));
+  const policy = resolvePolicy(options.policy, hasBody);
   const now = Math.floor((options.now ?? unixNow)());
   const record = () =>
     recordNonce(
@@ -184,13 +212,17 @@ export async function verifyMessage(
   if (body instanceof Uint8Array) {
     // Bytes already in memory (a buffered framework body): no async iteration needed.
     if (body.length > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
-    const check = await checkSignature(message, { ...options, hasBody: messageHasBody(message) || body.length > 0 });
-    if (check.body) {
-      if (check.body.complete !== undefined) {
-        await check.body.complete(body);
+    const pending = checkSignatureNow(message, options, messageHasBody(message) || body.length > 0);
+    const check = isPromise(pending) ? await pending : pending;
+    const bodyCheck = check.body;
+    if (bodyCheck) {
+      if (bodyCheck instanceof ContentDigestCheck) {
+        bodyCheck.completeNow(body);
+      } else if (bodyCheck.complete !== undefined) {
+        await bodyCheck.complete(body);
       } else {
-        if (body.length > 0) check.body.update(body);
-        await check.body.finish();
+        if (body.length > 0) bodyCheck.update(body);
+        await bodyCheck.finish();
       }
     }
     return check.result;
@@ -224,7 +256,7 @@ export async function verifyMessage(
       }
     }
     const hasBody = messageHasBody(message) || first !== undefined;
-    const check = await checkSignature(message, { ...options, hasBody });
+    const check = await checkSignatureNow(message, options, hasBody);
     if (check.body) {
       let received = 0;
       const feed = (chunk: Uint8Array) => {

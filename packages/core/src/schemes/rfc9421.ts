@@ -12,10 +12,11 @@ import {
   contextOf,
   latin1Bytes,
   parseComponentSpec,
+  plainSignatureBase,
 } from '../components.js';
 import { contentDigestCheck, contentDigestHeader, isContentDigestAlgorithm } from '../content-digest.js';
 import { webCryptoProvider } from '../crypto.js';
-import { toBase64Url } from '../encoding.js';
+import { fromBase64, toBase64Url } from '../encoding.js';
 import {
   AlgorithmUnsupported,
   ComponentNotCovered,
@@ -26,7 +27,7 @@ import {
   TagNotAccepted,
 } from '../errors.js';
 import { canonicalHeader, getHeader } from '../headers.js';
-import { verifyMac } from '../key-lookup.js';
+import { schemeVerifiers, verifyMac } from '../key-lookup.js';
 import { checkTimeWindow, resolvePolicy, unixNow } from '../policy.js';
 import { parseSecret } from '../secret.js';
 import {
@@ -46,6 +47,8 @@ import type {
   Scheme,
   SignatureCheck,
   SigningKey,
+  VerificationKey,
+  VerifiedRequest,
   VerifyOptions,
 } from '../types.js';
 
@@ -139,6 +142,16 @@ interface SelectedSignature {
   label: string;
   input: InnerList;
   signature: Uint8Array;
+  params: SignatureParams;
+  /** The covered components, their identifiers (`"@method"`) and labels (`@method`), in order. */
+  covered: Item[];
+  identifiers: string[];
+  labels: string[];
+  /**
+   * The `@signature-params` value when the input was read by the common-shape parser, which
+   * only accepts text that re-serialises to itself: the base can then use it as written.
+   */
+  signatureParams: string | undefined;
 }
 
 /**
@@ -168,9 +181,95 @@ function selectSignature(
   if (last !== undefined && last.inputHeader === inputHeader && last.signatureHeader === signatureHeader) {
     return last.selected;
   }
-  const selected = parseSelection(inputHeader, signatureHeader, label);
+  const selected =
+    parseCommonSelection(inputHeader, signatureHeader, label) ?? parseSelection(inputHeader, signatureHeader, label);
   memo.last = { inputHeader, signatureHeader, selected };
   return selected;
+}
+
+// The shape hmac-kit's signers and most RFC 9421 libraries write: one member, an inner list of
+// plain component names separated by single spaces, parameters with canonical integers and
+// escape-free strings, and one byte sequence in Signature. Text of this shape parses to the same
+// values as the general RFC 8941 parser and re-serialises to itself, so the parse is a few regex
+// runs and the @signature-params line is the header's own text. Anything else (several members,
+// component parameters, escapes, tokens, extra spaces, repeated names) takes the general parser.
+const COMMON_INPUT =
+  /^([a-z*][a-z0-9_.*-]*)=\(((?:"[a-z0-9@][a-z0-9_.-]*"(?: "[a-z0-9@][a-z0-9_.-]*")*)?)\)((?:;[a-z*][a-z0-9_.*-]*=(?:0|-?[1-9][0-9]{0,14}|"[\x20\x21\x23-\x5b\x5d-\x7e]*"))*)$/;
+const COMMON_PARAM = /;([a-z*][a-z0-9_.*-]*)=(?:(0|-?[1-9][0-9]{0,14})|"([\x20\x21\x23-\x5b\x5d-\x7e]*)")/y;
+const COMMON_SIGNATURE = /^([a-z*][a-z0-9_.*-]*)=:([A-Za-z0-9+/]*={0,2}):$/;
+const NO_PARAMETERS: Parameters = new Map();
+const KNOWN_PARAMS = new Set(['created', 'expires', 'nonce', 'keyid', 'alg', 'tag']);
+const INTEGER_PARAMS = new Set(['created', 'expires']);
+
+function parseCommonSelection(
+  inputHeader: string,
+  signatureHeader: string,
+  label: string | undefined,
+): SelectedSignature | undefined {
+  const input = COMMON_INPUT.exec(inputHeader);
+  if (input === null) return undefined;
+  const name = input[1]!;
+  if (label !== undefined && name !== label) return undefined;
+  const signatureMatch = COMMON_SIGNATURE.exec(signatureHeader);
+  if (signatureMatch === null || signatureMatch[1] !== name) return undefined;
+
+  const params: Parameters = new Map();
+  const paramText = input[3]!;
+  COMMON_PARAM.lastIndex = 0;
+  while (COMMON_PARAM.lastIndex < paramText.length) {
+    const param = COMMON_PARAM.exec(paramText)!;
+    const key = param[1]!;
+    // A repeated parameter keeps its first position with the last value: not its own text.
+    if (params.has(key)) return undefined;
+    const integer = param[2];
+    // A known parameter of the wrong type is an error the general path words.
+    if (KNOWN_PARAMS.has(key) && (integer !== undefined) !== INTEGER_PARAMS.has(key)) return undefined;
+    params.set(key, integer !== undefined ? Number(integer) : param[3]!);
+  }
+  const alg = params.get('alg') as string | undefined;
+  const keyId = params.get('keyid') as string | undefined;
+  // Not ours (another party's signature) or missing parameters: the general path decides.
+  if ((alg !== undefined && !alg.startsWith('hmac-')) || keyId === undefined || !params.has('created')) {
+    return undefined;
+  }
+
+  const covered: Item[] = [];
+  const identifiers: string[] = [];
+  const labels: string[] = [];
+  const list = input[2]!;
+  if (list.length > 0) {
+    let start = 1;
+    for (;;) {
+      const end = list.indexOf('"', start);
+      const component = list.slice(start, end);
+      const identifier = `"${component}"`;
+      if (identifiers.includes(identifier)) return undefined;
+      covered.push({ value: component, params: NO_PARAMETERS });
+      identifiers.push(identifier);
+      labels.push(component);
+      if (end + 1 >= list.length) break;
+      start = end + 3;
+    }
+  }
+  const signature = fromBase64(signatureMatch[2]!);
+  if (signature === undefined) return undefined;
+  return {
+    label: name,
+    input: { items: covered, params },
+    signature,
+    params: {
+      keyId,
+      created: params.get('created') as number,
+      expires: params.get('expires') as number | undefined,
+      nonce: params.get('nonce') as string | undefined,
+      alg,
+      tag: params.get('tag') as string | undefined,
+    },
+    covered,
+    identifiers,
+    labels,
+    signatureParams: inputHeader.slice(name.length + 1),
+  };
 }
 
 function parseSelection(inputHeader: string, signatureHeader: string, label: string | undefined): SelectedSignature {
@@ -189,7 +288,26 @@ function parseSelection(inputHeader: string, signatureHeader: string, label: str
     if (!signature || isInnerList(signature) || !(signature.value instanceof Uint8Array)) {
       throw new SignatureMalformed(`Signature has no byte sequence labelled "${candidate}"`);
     }
-    return { label: candidate, input, signature: signature.value };
+    const params = readParams(input.params);
+    const covered: Item[] = [];
+    const identifiers: string[] = [];
+    for (const item of input.items) {
+      if (isInnerList(item) || typeof item.value !== 'string') {
+        throw new SignatureMalformed('covered components must be strings');
+      }
+      covered.push(item);
+      identifiers.push(componentIdentifier(item));
+    }
+    return {
+      label: candidate,
+      input,
+      signature: signature.value,
+      params,
+      covered,
+      identifiers,
+      labels: covered.map(componentLabel),
+      signatureParams: undefined,
+    };
   }
   if (!labelled) throw new SignatureMissing(`no signature labelled "${label}"`);
   throw new SignatureMalformed('no signature with an hmac algorithm and a keyid');
@@ -359,27 +477,19 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
     return { headers };
   }
 
-  async function verify(
+  // verify() without the promise when the key resolver and the provider answer synchronously
+  // (the core calls this directly: see schemeVerifiers).
+  function verifyNow(
     message: MessageParts,
-    verifyOptions: VerifyOptions & { hasBody: boolean },
-  ): Promise<SignatureCheck> {
+    verifyOptions: VerifyOptions,
+    hasBody: boolean,
+  ): SignatureCheck | Promise<SignatureCheck> {
     const provider = verifyOptions.crypto ?? webCryptoProvider;
     const now = Math.floor((verifyOptions.now ?? unixNow)());
-    const policy = resolvePolicy(verifyOptions.policy, verifyOptions.hasBody);
+    const policy = resolvePolicy(verifyOptions.policy, hasBody);
     const selected = selectSignature(message, label, memo);
-    const params = readParams(selected.input.params);
-
-    const covered: Item[] = [];
-    const identifiers: string[] = [];
-    for (const item of selected.input.items) {
-      if (isInnerList(item) || typeof item.value !== 'string') {
-        throw new SignatureMalformed('covered components must be strings');
-      }
-      covered.push(item);
-      identifiers.push(componentIdentifier(item));
-    }
-    const coveredIdentifiers = new Set(identifiers);
-
+    const params = selected.params;
+    const identifiers = selected.identifiers;
     const algFromParam = params.alg === undefined ? undefined : HASH_FOR_ALG[params.alg];
     if (params.alg !== undefined && algFromParam === undefined) {
       throw new AlgorithmUnsupported(`algorithm ${params.alg} is not supported`);
@@ -392,19 +502,27 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
     }
     for (const required of policy.requiredComponents) {
       const { item, identifier } = requiredComponent(required);
-      if (coveredIdentifiers.has(identifier)) continue;
+      if (identifiers.includes(identifier)) continue;
       if (item.value === 'content-digest') throw new DigestMissing('the body is not covered by a Content-Digest');
       throw new ComponentNotCovered(`${componentLabel(item)} is not covered by the signature`);
     }
     if (policy.requireNonce && params.nonce === undefined) throw new NonceMissing('a nonce is required');
     checkTimeWindow(params, policy, now);
 
-    const base = withComponentErrors(
-      () => latin1Bytes(buildSignatureBase(contextOf(message), selected.input, identifiers)),
-      (reason) => new SignatureMalformed(reason),
-    );
+    let base: Uint8Array;
+    try {
+      const context = contextOf(message);
+      base = latin1Bytes(
+        selected.signatureParams === undefined
+          ? buildSignatureBase(context, selected.input, identifiers)
+          : plainSignatureBase(context, selected.labels, identifiers, selected.signatureParams),
+      );
+    } catch (error) {
+      if (error instanceof ComponentError) throw new SignatureMalformed(error.message);
+      throw error;
+    }
     let body: BodyCheck | null = null;
-    if (coveredIdentifiers.has('"content-digest"')) {
+    if (identifiers.includes('"content-digest"')) {
       body = contentDigestCheck(provider, canonicalHeader(message.headers, 'content-digest') ?? '');
     }
 
@@ -412,38 +530,24 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
       keys: verifyOptions.keys,
       keyId: params.keyId,
       provider,
-      // Unknown keys are tried with the algorithm the signature claims, as a real key would be.
-      algorithm: (found) => found?.algorithm ?? algFromParam ?? 'sha256',
+      unknownKeyAlgorithm: algFromParam ?? 'sha256',
       data: base,
       presented: selected.signature,
     });
-    const key = mac instanceof Promise ? await mac : mac;
-    // Checked only after the MAC matched, so these answers cannot be used to probe which key ids exist.
-    if (algFromParam !== undefined && algFromParam !== key.algorithm) {
-      throw new AlgorithmUnsupported(`algorithm ${params.alg} does not match the key's algorithm`);
+    if (mac instanceof Promise) {
+      return mac.then((key) => verifiedCheck(key, params, algFromParam, policy.algorithms, selected.labels, body));
     }
-    if (!policy.algorithms.includes(key.algorithm)) {
-      throw new AlgorithmUnsupported(`the key's algorithm ${key.algorithm} is not accepted`);
-    }
-
-    return {
-      // The nonce is recorded by checkSignature() now that the signature has been verified.
-      signatureVerified: true,
-      result: {
-        scheme: 'rfc9421',
-        keyId: key.keyId,
-        key,
-        coveredComponents: covered.map(componentLabel),
-        created: params.created,
-        ...(params.expires !== undefined ? { expires: params.expires } : {}),
-        ...(params.nonce !== undefined ? { nonce: params.nonce } : {}),
-        ...(params.tag !== undefined ? { tag: params.tag } : {}),
-      },
-      body,
-    };
+    return verifiedCheck(mac, params, algFromParam, policy.algorithms, selected.labels, body);
   }
 
-  return Object.freeze({
+  async function verify(
+    message: MessageParts,
+    verifyOptions: VerifyOptions & { hasBody: boolean },
+  ): Promise<SignatureCheck> {
+    return verifyNow(message, verifyOptions, verifyOptions.hasBody);
+  }
+
+  const scheme: Scheme = Object.freeze({
     name: 'rfc9421',
     detect(message: MessageParts): boolean {
       return (
@@ -453,9 +557,40 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
     },
     keyIdOf(message: MessageParts): string {
       const selected = selectSignature(message, label, memo);
-      return readParams(selected.input.params).keyId;
+      return selected.params.keyId;
     },
     verify,
     sign,
   });
+  schemeVerifiers.set(scheme, verifyNow);
+  return scheme;
+}
+
+function verifiedCheck(
+  key: VerificationKey,
+  params: SignatureParams,
+  algFromParam: HashAlgorithm | undefined,
+  acceptedAlgorithms: readonly HashAlgorithm[],
+  labels: readonly string[],
+  body: BodyCheck | null,
+): SignatureCheck {
+  // Checked only after the MAC matched, so these answers cannot be used to probe which key ids exist.
+  if (algFromParam !== undefined && algFromParam !== key.algorithm) {
+    throw new AlgorithmUnsupported(`algorithm ${params.alg} does not match the key's algorithm`);
+  }
+  if (!acceptedAlgorithms.includes(key.algorithm)) {
+    throw new AlgorithmUnsupported(`the key's algorithm ${key.algorithm} is not accepted`);
+  }
+  const result: VerifiedRequest = {
+    scheme: 'rfc9421',
+    keyId: key.keyId,
+    key,
+    coveredComponents: labels.slice(),
+    created: params.created,
+  };
+  if (params.expires !== undefined) result.expires = params.expires;
+  if (params.nonce !== undefined) result.nonce = params.nonce;
+  if (params.tag !== undefined) result.tag = params.tag;
+  // The nonce is recorded by checkSignature() now that the signature has been verified.
+  return { signatureVerified: true, result, body };
 }
