@@ -315,3 +315,9 @@ export function latin1Bytes(text: string): Uint8Array {
 }
 
 const asciiEncoder = new TextEncoder();
+const LATIN1 = /^[\x00-\xff]*$/;
+
+/** Whether every character of `text` is at most U+00FF (so it stands for its latin-1 bytes). */
+export function isLatin1(text: string): boolean {
+  return LATIN1.test(text);
+}

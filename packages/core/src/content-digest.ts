@@ -3,7 +3,7 @@
  * covers that header, and the verifier hashes the body *as it streams* and
  * compares at the end, so a body is never held in memory only to be hashed.
  */
-import { fromBase64 } from './encoding.js';
+import { binaryEqualsBytes, fromBase64 } from './encoding.js';
 import { DigestMismatch, DigestMissing, SignatureMalformed } from './errors.js';
 import { isInnerList, parseDictionary, serializeDictionary } from './structured-fields.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, IncrementalHash } from './types.js';
@@ -139,6 +139,12 @@ export class ContentDigestCheck implements BodyCheck {
     this.#finished = true;
     const provider = this.#provider;
     const hashAlgorithm = HASH_FOR[this.#algorithm];
+    if (provider.hashString !== undefined) {
+      if (!binaryEqualsBytes(provider.hashString(hashAlgorithm, body), this.#expected)) {
+        throw new DigestMismatch(`body does not match its ${this.#algorithm} Content-Digest`);
+      }
+      return;
+    }
     let actual: Uint8Array;
     if (provider.hash !== undefined) {
       actual = provider.hash(hashAlgorithm, body);

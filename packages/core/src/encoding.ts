@@ -132,3 +132,14 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   for (let i = 0; i < a.length; i++) diff |= a[i]! ^ (b[i % (b.length || 1)] ?? 0);
   return diff === 0;
 }
+
+/**
+ * Constant-time comparison of a binary string (one character U+0000..U+00FF per byte, as
+ * {@link CryptoProvider.hmacString} returns) with bytes: runs over the whole of `binary` whatever
+ * the contents, so timing reveals only the (public) lengths.
+ */
+export function binaryEqualsBytes(binary: string, bytes: Uint8Array): boolean {
+  let diff = binary.length ^ bytes.length;
+  for (let i = 0; i < binary.length; i++) diff |= binary.charCodeAt(i) ^ (bytes[i] ?? 0);
+  return diff === 0;
+}

@@ -3,6 +3,8 @@
  * finds nothing, the caller still computes and compares a MAC with a dummy key,
  * so an unknown key id costs the same as a wrong signature.
  */
+import { latin1Bytes } from './components.js';
+import { binaryEqualsBytes } from './encoding.js';
 import { KeyUnknown, SignatureInvalid } from './errors.js';
 import type {
   CryptoProvider,
@@ -89,7 +91,8 @@ interface MacArguments {
   provider: CryptoProvider;
   /** The hash tried when the key is unknown (the one the signature claims, as a real key would use). */
   unknownKeyAlgorithm: HashAlgorithm;
-  data: Uint8Array;
+  /** The signed bytes, or a string of characters up to U+00FF standing for its latin-1 bytes. */
+  data: Uint8Array | string;
   presented: Uint8Array;
 }
 
@@ -107,7 +110,16 @@ function macWith(
     key = found;
     secret = found.secret;
   }
-  const expected = args.provider.hmac(key?.algorithm ?? args.unknownKeyAlgorithm, secret, args.data);
+  const algorithm = key?.algorithm ?? args.unknownKeyAlgorithm;
+  const provider = args.provider;
+  const data = args.data;
+  if (typeof data === 'string' && provider.hmacString !== undefined) {
+    const matches = binaryEqualsBytes(provider.hmacString(algorithm, secret, data), args.presented);
+    if (!key) throw new KeyUnknown('no key with this key id');
+    if (!matches) throw new SignatureInvalid('signature does not match');
+    return key;
+  }
+  const expected = provider.hmac(algorithm, secret, typeof data === 'string' ? latin1Bytes(data) : data);
   if (isPromise(expected)) return Promise.resolve(expected).then((mac) => compareMac(args, key, mac));
   return compareMac(args, key, expected);
 }

@@ -5,6 +5,7 @@ const { createHash, createHmac, randomFillSync, timingSafeEqual } = nodeCrypto;
 
 type NodeHash = { update(data: Uint8Array): unknown; digest(): Buffer };
 type OneShotHash = (algorithm: string, data: Uint8Array, outputEncoding: 'buffer') => Buffer;
+type OneShotHashText = (algorithm: string, data: Uint8Array, outputEncoding: 'binary') => string;
 
 // crypto.hash() (Node >= 20.12 / 21.7) digests in-memory bytes without building a Hash object.
 const oneShotHash = (nodeCrypto as { hash?: OneShotHash }).hash;
@@ -45,6 +46,13 @@ export const nodeCryptoProvider: CryptoProvider = Object.freeze({
   hash(algorithm: HashAlgorithm, data: Uint8Array): Uint8Array {
     if (oneShotHash !== undefined) return asUint8Array(oneShotHash(algorithm, data, 'buffer'));
     return asUint8Array(createHash(algorithm).update(data).digest());
+  },
+  hmacString(algorithm: HashAlgorithm, key: Uint8Array, text: string): string {
+    return createHmac(algorithm, key).update(text, 'latin1').digest('binary');
+  },
+  hashString(algorithm: HashAlgorithm, data: Uint8Array): string {
+    if (oneShotHash !== undefined) return (oneShotHash as unknown as OneShotHashText)(algorithm, data, 'binary');
+    return createHash(algorithm).update(data).digest('binary');
   },
   createHash(algorithm: HashAlgorithm): IncrementalHash {
     return new WrappedHash(createHash(algorithm));

@@ -24,6 +24,71 @@ it('hashes in-memory bytes one-shot with the same digest as the incremental hash
   }
 });
 
+const binary = (bytes: Uint8Array) => String.fromCharCode(...bytes);
+
+it('hmacString and hashString give the same bytes as hmac and hash, as binary strings', () => {
+  const key = new Uint8Array(32).map((_, index) => index * 7);
+  // Every latin-1 character, so a wrong text encoding (UTF-8 instead of latin-1) would show.
+  const text = Array.from({ length: 256 }, (_, code) => String.fromCharCode(code)).join('');
+  const bytes = Uint8Array.from({ length: 256 }, (_, code) => code);
+  for (const algorithm of ['sha256', 'sha384', 'sha512'] as const) {
+    expect(nodeCryptoProvider.hmacString!(algorithm, key, text)).toBe(
+      binary(nodeCryptoProvider.hmac(algorithm, key, bytes) as Uint8Array),
+    );
+    expect(nodeCryptoProvider.hashString!(algorithm, bytes)).toBe(binary(nodeCryptoProvider.hash!(algorithm, bytes)));
+    expect(nodeCryptoProvider.hashString!(algorithm, new Uint8Array(0))).toBe(
+      binary(nodeCryptoProvider.createHash(algorithm).digest()),
+    );
+  }
+});
+
+it('verifies with and without the string fast paths alike (same answers, same error codes)', async () => {
+  const { hmacString: _hmacString, hashString: _hashString, ...bytesOnly } = nodeCryptoProvider;
+  const key = { keyId: 'k1', secret: new Uint8Array(32).fill(9), algorithm: 'sha256' as const };
+  const keys = (id: string) => (id === 'k1' ? key : undefined);
+  const body = new TextEncoder().encode('{"caf\u00e9": "na\u00efve"}');
+  const message = {
+    method: 'POST',
+    url: 'https://api.example.com/v1/items?x=1',
+    headers: { 'x-note': 'd\u00e9j\u00e0 vu' },
+  };
+  const signed = await signMessage({ ...message, body }, key, {
+    crypto: nodeCryptoProvider,
+    coveredHeaders: ['x-note'],
+  });
+  const headers = {
+    ...message.headers,
+    ...Object.fromEntries(Object.entries(signed.headers).map(([n, v]) => [n.toLowerCase(), v])),
+  };
+  const outcome = async (
+    provider: typeof nodeCryptoProvider,
+    requestBody: Uint8Array,
+    requestHeaders: Record<string, string>,
+  ) => {
+    try {
+      const verified = await verifyMessage({ ...message, headers: requestHeaders }, requestBody, {
+        keys,
+        crypto: provider,
+      });
+      return `ok ${verified.keyId}`;
+    } catch (error) {
+      return (error as { code?: string }).code;
+    }
+  };
+  const tampered = { ...headers, signature: headers.signature!.replace(/[A-Z]/, (c) => (c === 'A' ? 'B' : 'A')) };
+  const unknownKey = { ...headers, 'signature-input': headers['signature-input']!.replace('keyid="k1"', 'keyid="k2"') };
+  const cases: [Uint8Array, Record<string, string>, string][] = [
+    [body, headers, 'ok k1'],
+    [new TextEncoder().encode('{"other": 1}'), headers, 'ERR_DIGEST_MISMATCH'],
+    [body, tampered, 'ERR_SIGNATURE_INVALID'],
+    [body, unknownKey, 'ERR_KEY_UNKNOWN'],
+  ];
+  for (const [requestBody, requestHeaders, expected] of cases) {
+    expect(await outcome(nodeCryptoProvider, requestBody, requestHeaders)).toBe(expected);
+    expect(await outcome(bytesOnly, requestBody, requestHeaders)).toBe(expected);
+  }
+});
+
 it('verifies an in-memory body (one-shot hash) and a chunked one alike, and refuses an altered body', async () => {
   const body = new TextEncoder().encode('{"hello": "world"}');
   const key = { keyId: 'k1', secret: new Uint8Array(32).fill(7), algorithm: 'sha256' as const };

@@ -10,6 +10,7 @@ import {
   componentIdentifier,
   componentLabel,
   contextOf,
+  isLatin1,
   latin1Bytes,
   parseComponentSpec,
   plainSignatureBase,
@@ -140,16 +141,17 @@ function signedMethodHasBody(method: string, body: Uint8Array | null | undefined
 
 interface SelectedSignature {
   label: string;
-  input: InnerList;
   signature: Uint8Array;
   params: SignatureParams;
-  /** The covered components, their identifiers (`"@method"`) and labels (`@method`), in order. */
-  covered: Item[];
+  /** The covered components' identifiers (`"@method"`) and labels (`@method`), in order. */
   identifiers: string[];
   labels: string[];
+  /** What the general parser read: the base is built from it. */
+  input: InnerList | undefined;
   /**
-   * The `@signature-params` value when the input was read by the common-shape parser, which
-   * only accepts text that re-serialises to itself: the base can then use it as written.
+   * The `@signature-params` value when the input was read by the common-shape parser (and `input`
+   * is undefined): that parser only accepts text that re-serialises to itself, so the base uses it
+   * as written.
    */
   signatureParams: string | undefined;
 }
@@ -190,85 +192,155 @@ function selectSignature(
 // The shape hmac-kit's signers and most RFC 9421 libraries write: one member, an inner list of
 // plain component names separated by single spaces, parameters with canonical integers and
 // escape-free strings, and one byte sequence in Signature. Text of this shape parses to the same
-// values as the general RFC 8941 parser and re-serialises to itself, so the parse is a few regex
-// runs and the @signature-params line is the header's own text. Anything else (several members,
-// component parameters, escapes, tokens, extra spaces, repeated names) takes the general parser.
-const COMMON_INPUT =
-  /^([a-z*][a-z0-9_.*-]*)=\(((?:"[a-z0-9@][a-z0-9_.-]*"(?: "[a-z0-9@][a-z0-9_.-]*")*)?)\)((?:;[a-z*][a-z0-9_.*-]*=(?:0|-?[1-9][0-9]{0,14}|"[\x20\x21\x23-\x5b\x5d-\x7e]*"))*)$/;
-const COMMON_PARAM = /;([a-z*][a-z0-9_.*-]*)=(?:(0|-?[1-9][0-9]{0,14})|"([\x20\x21\x23-\x5b\x5d-\x7e]*)")/y;
+// values as the general RFC 8941 parser and re-serialises to itself, so it is read in one scan and
+// the @signature-params line is the header's own text. Anything else (several members, component
+// parameters, escapes, tokens, booleans, extra spaces, repeated names, a known parameter of the
+// wrong type) returns undefined and takes the general parser, which also words the errors.
 const COMMON_SIGNATURE = /^([a-z*][a-z0-9_.*-]*)=:([A-Za-z0-9+/]*={0,2}):$/;
-const NO_PARAMETERS: Parameters = new Map();
-const KNOWN_PARAMS = new Set(['created', 'expires', 'nonce', 'keyid', 'alg', 'tag']);
-const INTEGER_PARAMS = new Set(['created', 'expires']);
+
+// sf-key characters after the first: lcalpha, DIGIT, "_", "-", ".", "*".
+function isKeyChar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2d || c === 0x2e || c === 0x2a;
+}
+
+// Component name characters accepted here after the first: lowercase letters, digits, "_", "-", ".".
+function isNameChar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2d || c === 0x2e;
+}
 
 function parseCommonSelection(
   inputHeader: string,
   signatureHeader: string,
   label: string | undefined,
 ): SelectedSignature | undefined {
-  const input = COMMON_INPUT.exec(inputHeader);
-  if (input === null) return undefined;
-  const name = input[1]!;
+  const text = inputHeader;
+  const length = text.length;
+  let c = text.charCodeAt(0);
+  if (!((c >= 0x61 && c <= 0x7a) || c === 0x2a)) return undefined;
+  let i = 1;
+  while (i < length && isKeyChar(text.charCodeAt(i))) i++;
+  const name = text.slice(0, i);
   if (label !== undefined && name !== label) return undefined;
-  const signatureMatch = COMMON_SIGNATURE.exec(signatureHeader);
-  if (signatureMatch === null || signatureMatch[1] !== name) return undefined;
+  if (text.charCodeAt(i) !== 0x3d /* = */ || text.charCodeAt(i + 1) !== 0x28 /* ( */) return undefined;
+  i += 2;
 
-  const params: Parameters = new Map();
-  const paramText = input[3]!;
-  COMMON_PARAM.lastIndex = 0;
-  while (COMMON_PARAM.lastIndex < paramText.length) {
-    const param = COMMON_PARAM.exec(paramText)!;
-    const key = param[1]!;
-    // A repeated parameter keeps its first position with the last value: not its own text.
-    if (params.has(key)) return undefined;
-    const integer = param[2];
-    // A known parameter of the wrong type is an error the general path words.
-    if (KNOWN_PARAMS.has(key) && (integer !== undefined) !== INTEGER_PARAMS.has(key)) return undefined;
-    params.set(key, integer !== undefined ? Number(integer) : param[3]!);
+  const identifiers: string[] = [];
+  const labels: string[] = [];
+  if (text.charCodeAt(i) !== 0x29 /* ) */) {
+    for (;;) {
+      if (text.charCodeAt(i) !== 0x22 /* " */) return undefined;
+      const start = ++i;
+      c = text.charCodeAt(i);
+      if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x40) /* @ */) return undefined;
+      i++;
+      while (i < length && isNameChar(text.charCodeAt(i))) i++;
+      if (text.charCodeAt(i) !== 0x22) return undefined;
+      const component = text.slice(start, i);
+      if (labels.includes(component)) return undefined;
+      labels.push(component);
+      identifiers.push(text.slice(start - 1, i + 1));
+      c = text.charCodeAt(++i);
+      if (c === 0x29) break;
+      if (c !== 0x20 || text.charCodeAt(i + 1) === 0x29) return undefined;
+      i++;
+    }
   }
-  const alg = params.get('alg') as string | undefined;
-  const keyId = params.get('keyid') as string | undefined;
+  i++;
+
+  let created: number | undefined;
+  let expires: number | undefined;
+  let nonce: string | undefined;
+  let keyId: string | undefined;
+  let alg: string | undefined;
+  let tag: string | undefined;
+  let seen: string[] | undefined;
+  while (i < length) {
+    if (text.charCodeAt(i) !== 0x3b /* ; */) return undefined;
+    const keyStart = ++i;
+    c = text.charCodeAt(i);
+    if (!((c >= 0x61 && c <= 0x7a) || c === 0x2a)) return undefined;
+    i++;
+    while (i < length && isKeyChar(text.charCodeAt(i))) i++;
+    const key = text.slice(keyStart, i);
+    if (text.charCodeAt(i) !== 0x3d /* = */) return undefined;
+    c = text.charCodeAt(++i);
+    let integer: number | undefined;
+    let string: string | undefined;
+    if (c === 0x22) {
+      const start = ++i;
+      for (;;) {
+        if (i >= length) return undefined;
+        c = text.charCodeAt(i);
+        if (c === 0x22) break;
+        if (c < 0x20 || c > 0x7e || c === 0x5c /* \ */) return undefined;
+        i++;
+      }
+      string = text.slice(start, i);
+      i++;
+    } else {
+      const start = i;
+      if (c === 0x2d /* - */) c = text.charCodeAt(++i);
+      if (c === 0x30 /* 0 */) {
+        if (i !== start) return undefined; // -0 serialises as 0
+        i++;
+      } else {
+        if (!(c >= 0x31 && c <= 0x39)) return undefined;
+        const digitsStart = i;
+        while (i < length && text.charCodeAt(i) >= 0x30 && text.charCodeAt(i) <= 0x39) i++;
+        if (i - digitsStart > 15) return undefined;
+      }
+      // 1.5, 10e3, tokens after digits: not an integer of this shape.
+      if (i < length && text.charCodeAt(i) !== 0x3b) return undefined;
+      integer = Number(text.slice(start, i));
+    }
+    // A repeated parameter keeps its first position with the last value: not its own text.
+    seen ??= [];
+    if (seen.includes(key)) return undefined;
+    seen.push(key);
+    switch (key) {
+      case 'created':
+        if (integer === undefined) return undefined;
+        created = integer;
+        break;
+      case 'expires':
+        if (integer === undefined) return undefined;
+        expires = integer;
+        break;
+      case 'nonce':
+        if (string === undefined) return undefined;
+        nonce = string;
+        break;
+      case 'keyid':
+        if (string === undefined) return undefined;
+        keyId = string;
+        break;
+      case 'alg':
+        if (string === undefined) return undefined;
+        alg = string;
+        break;
+      case 'tag':
+        if (string === undefined) return undefined;
+        tag = string;
+        break;
+    }
+  }
   // Not ours (another party's signature) or missing parameters: the general path decides.
-  if ((alg !== undefined && !alg.startsWith('hmac-')) || keyId === undefined || !params.has('created')) {
+  if ((alg !== undefined && !alg.startsWith('hmac-')) || keyId === undefined || created === undefined) {
     return undefined;
   }
 
-  const covered: Item[] = [];
-  const identifiers: string[] = [];
-  const labels: string[] = [];
-  const list = input[2]!;
-  if (list.length > 0) {
-    let start = 1;
-    for (;;) {
-      const end = list.indexOf('"', start);
-      const component = list.slice(start, end);
-      const identifier = `"${component}"`;
-      if (identifiers.includes(identifier)) return undefined;
-      covered.push({ value: component, params: NO_PARAMETERS });
-      identifiers.push(identifier);
-      labels.push(component);
-      if (end + 1 >= list.length) break;
-      start = end + 3;
-    }
-  }
+  const signatureMatch = COMMON_SIGNATURE.exec(signatureHeader);
+  if (signatureMatch === null || signatureMatch[1] !== name) return undefined;
   const signature = fromBase64(signatureMatch[2]!);
   if (signature === undefined) return undefined;
   return {
     label: name,
-    input: { items: covered, params },
     signature,
-    params: {
-      keyId,
-      created: params.get('created') as number,
-      expires: params.get('expires') as number | undefined,
-      nonce: params.get('nonce') as string | undefined,
-      alg,
-      tag: params.get('tag') as string | undefined,
-    },
-    covered,
+    params: { keyId, created, expires, nonce, alg, tag },
     identifiers,
     labels,
-    signatureParams: inputHeader.slice(name.length + 1),
+    input: undefined,
+    signatureParams: text.slice(name.length + 1),
   };
 }
 
@@ -289,23 +361,22 @@ function parseSelection(inputHeader: string, signatureHeader: string, label: str
       throw new SignatureMalformed(`Signature has no byte sequence labelled "${candidate}"`);
     }
     const params = readParams(input.params);
-    const covered: Item[] = [];
     const identifiers: string[] = [];
+    const labels: string[] = [];
     for (const item of input.items) {
       if (isInnerList(item) || typeof item.value !== 'string') {
         throw new SignatureMalformed('covered components must be strings');
       }
-      covered.push(item);
       identifiers.push(componentIdentifier(item));
+      labels.push(componentLabel(item));
     }
     return {
       label: candidate,
-      input,
       signature: signature.value,
       params,
-      covered,
       identifiers,
-      labels: covered.map(componentLabel),
+      labels,
+      input,
       signatureParams: undefined,
     };
   }
@@ -509,14 +580,15 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
     if (policy.requireNonce && params.nonce === undefined) throw new NonceMissing('a nonce is required');
     checkTimeWindow(params, policy, now);
 
-    let base: Uint8Array;
+    let base: Uint8Array | string;
     try {
       const context = contextOf(message);
-      base = latin1Bytes(
-        selected.signatureParams === undefined
+      const text =
+        selected.input !== undefined
           ? buildSignatureBase(context, selected.input, identifiers)
-          : plainSignatureBase(context, selected.labels, identifiers, selected.signatureParams),
-      );
+          : plainSignatureBase(context, selected.labels, identifiers, selected.signatureParams!);
+      // A provider that MACs strings takes the base as it is; latin1Bytes() words the error otherwise.
+      base = provider.hmacString !== undefined && isLatin1(text) ? text : latin1Bytes(text);
     } catch (error) {
       if (error instanceof ComponentError) throw new SignatureMalformed(error.message);
       throw error;

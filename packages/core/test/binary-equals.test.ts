@@ -1,0 +1,22 @@
+import fc from 'fast-check';
+import { expect, it } from 'vitest';
+import { binaryEqualsBytes } from '../src/encoding.js';
+
+const binary = (bytes: Uint8Array) => String.fromCharCode(...bytes);
+
+it('binaryEqualsBytes compares a binary string with bytes by content and length', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 80 }), fc.uint8Array({ maxLength: 80 }), (a, b) => {
+      const same = a.length === b.length && a.every((byte, index) => byte === b[index]);
+      expect(binaryEqualsBytes(binary(a), b)).toBe(same);
+      expect(binaryEqualsBytes(binary(a), a)).toBe(true);
+    }),
+  );
+  // A prefix, an extension and a difference in the last byte are all unequal.
+  const mac = Uint8Array.from({ length: 32 }, (_, index) => index * 8);
+  expect(binaryEqualsBytes(binary(mac.subarray(0, 31)), mac)).toBe(false);
+  expect(binaryEqualsBytes(binary(mac), mac.subarray(0, 31))).toBe(false);
+  expect(binaryEqualsBytes(`${binary(mac.subarray(0, 31))}\u00ff`, mac)).toBe(false);
+  // Characters above U+00FF never equal a byte.
+  expect(binaryEqualsBytes('\u0100', Uint8Array.of(0))).toBe(false);
+});
