@@ -56,7 +56,7 @@ it('verifies with and without the string fast paths alike (same answers, same er
     crypto: nodeCryptoProvider,
     coveredHeaders: ['x-note'],
   });
-  const headers = {
+  const headers: Record<string, string> = {
     ...message.headers,
     ...Object.fromEntries(Object.entries(signed.headers).map(([n, v]) => [n.toLowerCase(), v])),
   };
@@ -75,7 +75,10 @@ it('verifies with and without the string fast paths alike (same answers, same er
       return (error as { code?: string }).code;
     }
   };
-  const tampered = { ...headers, signature: headers.signature!.replace(/[A-Z]/, (c) => (c === 'A' ? 'B' : 'A')) };
+  const tampered = {
+    ...headers,
+    signature: headers.signature!.replace(/[A-Z]/, (c: string) => (c === 'A' ? 'B' : 'A')),
+  };
   const unknownKey = { ...headers, 'signature-input': headers['signature-input']!.replace('keyid="k1"', 'keyid="k2"') };
   const cases: [Uint8Array, Record<string, string>, string][] = [
     [body, headers, 'ok k1'],
