@@ -266,8 +266,10 @@ export function buildSignatureBase(
 /**
  * The signature base for components that are plain names (no parameters), with the
  * `@signature-params` value given as text: what {@link buildSignatureBase} returns for the same
- * input, without building or serialising items. The caller guarantees plain, distinct names and
- * that `signatureParams` is the canonical serialisation.
+ * input, without building or serialising items. The caller guarantees plain, distinct ASCII
+ * names and that `signatureParams` is the canonical (ASCII) serialisation. Every character of
+ * the result is at most U+00FF (field values are checked; derived values are ASCII from the
+ * WHATWG URL, and the method is checked), so it can be MACed as latin-1 without another pass.
  */
 export function plainSignatureBase(
   context: ComponentContext,
@@ -276,6 +278,8 @@ export function plainSignatureBase(
   signatureParams: string,
 ): string {
   let base = '';
+  // Reported after every component, as latin1Bytes() of the finished base would.
+  let octets = true;
   for (let index = 0; index < names.length; index++) {
     const name = names[index]!;
     let value: string;
@@ -283,16 +287,19 @@ export function plainSignatureBase(
       if (name === '@signature-params') throw new ComponentError('@signature-params cannot be covered');
       if (!DERIVED.has(name)) throw new ComponentError(`unknown derived component ${name}`);
       value = derivedValue(context, { value: name, params: NO_PARAMETERS });
+      if (name === '@method' && !LATIN1.test(value)) octets = false;
     } else {
       const lines = headerFromContext(context, name);
       if (lines === undefined) throw new ComponentError(`covered field "${name}" is not present`);
       value = canonicalLines(lines);
+      if (!LATIN1.test(value)) octets = false;
     }
     if (value.indexOf('\n') !== -1 || value.indexOf('\r') !== -1) {
       throw new ComponentError(`component ${name} contains a line break`);
     }
     base += `${identifiers[index]}: ${value}\n`;
   }
+  if (!octets) throw new ComponentError(NOT_OCTETS);
   return `${base}"@signature-params": ${signatureParams}`;
 }
 
@@ -308,14 +315,16 @@ export function latin1Bytes(text: string): Uint8Array {
   const out = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
-    if (code > 0xff) throw new ComponentError('header values must be octets (characters up to U+00FF)');
+    if (code > 0xff) throw new ComponentError(NOT_OCTETS);
     out[i] = code;
   }
   return out;
 }
 
 const asciiEncoder = new TextEncoder();
-const LATIN1 = /^[\x00-\xff]*$/;
+// No UTF-16 code unit above U+00FF (written as a negated range: biome refuses control characters).
+const LATIN1 = /^[^\u0100-\uffff]*$/;
+const NOT_OCTETS = 'header values must be octets (characters up to U+00FF)';
 
 /** Whether every character of `text` is at most U+00FF (so it stands for its latin-1 bytes). */
 export function isLatin1(text: string): boolean {

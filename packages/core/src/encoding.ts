@@ -89,7 +89,9 @@ export function fromBase64(text: string, options: { strict?: boolean } = {}): Ui
   if (options.strict) {
     if (s.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(s)) return undefined;
   }
-  s = s.replace(/=+$/, '');
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 0x3d /* = */) end--;
+  if (end !== s.length) s = s.slice(0, end);
   if (s.length % 4 === 1) return undefined;
   const out = new Uint8Array(Math.floor((s.length * 3) / 4));
   let buffer = 0;

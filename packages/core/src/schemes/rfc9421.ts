@@ -583,12 +583,15 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
     let base: Uint8Array | string;
     try {
       const context = contextOf(message);
-      const text =
-        selected.input !== undefined
-          ? buildSignatureBase(context, selected.input, identifiers)
-          : plainSignatureBase(context, selected.labels, identifiers, selected.signatureParams!);
-      // A provider that MACs strings takes the base as it is; latin1Bytes() words the error otherwise.
-      base = provider.hmacString !== undefined && isLatin1(text) ? text : latin1Bytes(text);
+      if (selected.input === undefined) {
+        // Every character is at most U+00FF already (plainSignatureBase checks the field values).
+        const text = plainSignatureBase(context, selected.labels, identifiers, selected.signatureParams!);
+        base = provider.hmacString !== undefined ? text : latin1Bytes(text);
+      } else {
+        const text = buildSignatureBase(context, selected.input, identifiers);
+        // A provider that MACs strings takes the base as it is; latin1Bytes() words the error otherwise.
+        base = provider.hmacString !== undefined && isLatin1(text) ? text : latin1Bytes(text);
+      }
     } catch (error) {
       if (error instanceof ComponentError) throw new SignatureMalformed(error.message);
       throw error;
