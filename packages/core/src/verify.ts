@@ -5,7 +5,7 @@
 import { ContentDigestCheck } from './content-digest.js';
 import { BodyTooLarge, SignatureMissing } from './errors.js';
 import { getHeader } from './headers.js';
-import { isPromise, schemeVerifiers } from './key-lookup.js';
+import { isPromise, schemeVerifiers, type VerifyNow } from './key-lookup.js';
 import { nonceTtlSeconds, recordNonce, resolvePolicy, unixNow } from './policy.js';
 import { rfc9421 } from './schemes/rfc9421.js';
 import type {
@@ -103,11 +103,18 @@ function checkSignatureNow(
 ): SignatureCheck | Promise<SignatureCheck> {
   const schemes = schemesOf(options);
   let scheme: Scheme | undefined;
+  let verifyNow: VerifyNow | undefined;
+  if (schemes.length === 1) {
+    // One scheme of the core's own: its verify reports a missing signature itself (SignatureMissing),
+    // so detect() would only read the same headers once more.
+    verifyNow = schemeVerifiers.get(schemes[0]!);
+    if (verifyNow !== undefined) scheme = schemes[0];
+  }
   for (let index = 0; index < schemes.length && scheme === undefined; index++) {
     if (schemes[index]!.detect(message)) scheme = schemes[index];
   }
   if (!scheme) throw new SignatureMissing('no signature of an accepted scheme');
-  const verifyNow = schemeVerifiers.get(scheme);
+  verifyNow ??= schemeVerifiers.get(scheme);
   const check = verifyNow
     ? verifyNow(message, options, hasBody)
     : scheme.verify(
@@ -206,8 +213,10 @@ export async function verifyMessage(
 ): Promise<VerifiedRequest> {
   schemesOf(options);
   const maxBodyBytes = resolvePolicy(options.policy, false).maxBodyBytes;
-  const declared = Number(getHeader(message.headers ?? {}, 'content-length'));
-  if (Number.isFinite(declared) && declared > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
+  if (maxBodyBytes !== Number.POSITIVE_INFINITY) {
+    const declared = Number(getHeader(message.headers ?? {}, 'content-length'));
+    if (Number.isFinite(declared) && declared > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
+  }
 
   if (body instanceof Uint8Array) {
     // Bytes already in memory (a buffered framework body): no async iteration needed.
