@@ -145,7 +145,7 @@ interface SelectedSignature {
   params: SignatureParams;
   /** The covered components' identifiers (`"@method"`) and labels (`@method`), in order. */
   identifiers: string[];
-  labels: string[];
+  labels: readonly string[];
   /** What the general parser read: the base is built from it. */
   input: InnerList | undefined;
   /**
@@ -164,28 +164,26 @@ interface SelectedSignature {
  * object per request made verification slower than parsing twice.)
  */
 interface LastSelection {
-  inputHeader: string;
-  signatureHeader: string;
-  selected: SelectedSignature;
+  inputHeader: string | undefined;
+  signatureHeader: string | undefined;
+  selected: SelectedSignature | undefined;
 }
 
-function selectSignature(
-  message: MessageParts,
-  label: string | undefined,
-  memo: { last?: LastSelection },
-): SelectedSignature {
+function selectSignature(message: MessageParts, label: string | undefined, memo: LastSelection): SelectedSignature {
   const inputHeader = getHeader(message.headers, 'signature-input');
   const signatureHeader = getHeader(message.headers, 'signature');
   if (inputHeader === undefined || signatureHeader === undefined) {
     throw new SignatureMissing('no Signature-Input and Signature headers');
   }
-  const last = memo.last;
-  if (last !== undefined && last.inputHeader === inputHeader && last.signatureHeader === signatureHeader) {
-    return last.selected;
+  if (memo.selected !== undefined && memo.inputHeader === inputHeader && memo.signatureHeader === signatureHeader) {
+    return memo.selected;
   }
   const selected =
     parseCommonSelection(inputHeader, signatureHeader, label) ?? parseSelection(inputHeader, signatureHeader, label);
-  memo.last = { inputHeader, signatureHeader, selected };
+  // Three fields of one long-lived object: no allocation per request.
+  memo.inputHeader = inputHeader;
+  memo.signatureHeader = signatureHeader;
+  memo.selected = selected;
   return selected;
 }
 
@@ -253,7 +251,7 @@ function parseCommonSelection(
   let keyId: string | undefined;
   let alg: string | undefined;
   let tag: string | undefined;
-  let seen: string[] | undefined;
+  let others: string[] | undefined;
   while (i < length) {
     if (text.charCodeAt(i) !== 0x3b /* ; */) return undefined;
     const keyStart = ++i;
@@ -293,35 +291,37 @@ function parseCommonSelection(
       if (i < length && text.charCodeAt(i) !== 0x3b) return undefined;
       integer = Number(text.slice(start, i));
     }
-    // A repeated parameter keeps its first position with the last value: not its own text.
-    seen ??= [];
-    if (seen.includes(key)) return undefined;
-    seen.push(key);
+    // A repeated parameter keeps its first position with the last value: not its own text, so
+    // repeats go to the general parser (known ones are told apart by their values being set).
     switch (key) {
       case 'created':
-        if (integer === undefined) return undefined;
+        if (integer === undefined || created !== undefined) return undefined;
         created = integer;
         break;
       case 'expires':
-        if (integer === undefined) return undefined;
+        if (integer === undefined || expires !== undefined) return undefined;
         expires = integer;
         break;
       case 'nonce':
-        if (string === undefined) return undefined;
+        if (string === undefined || nonce !== undefined) return undefined;
         nonce = string;
         break;
       case 'keyid':
-        if (string === undefined) return undefined;
+        if (string === undefined || keyId !== undefined) return undefined;
         keyId = string;
         break;
       case 'alg':
-        if (string === undefined) return undefined;
+        if (string === undefined || alg !== undefined) return undefined;
         alg = string;
         break;
       case 'tag':
-        if (string === undefined) return undefined;
+        if (string === undefined || tag !== undefined) return undefined;
         tag = string;
         break;
+      default:
+        others ??= [];
+        if (others.includes(key)) return undefined;
+        others.push(key);
     }
   }
   // Not ours (another party's signature) or missing parameters: the general path decides.
@@ -338,7 +338,7 @@ function parseCommonSelection(
     signature,
     params: { keyId, created, expires, nonce, alg, tag },
     identifiers,
-    labels,
+    labels: Object.freeze(labels),
     input: undefined,
     signatureParams: text.slice(name.length + 1),
   };
@@ -375,7 +375,7 @@ function parseSelection(inputHeader: string, signatureHeader: string, label: str
       signature: signature.value,
       params,
       identifiers,
-      labels,
+      labels: Object.freeze(labels),
       input,
       signatureParams: undefined,
     };
@@ -469,7 +469,7 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
     throw new TypeError('label must be a structured-field key (lowercase letters, digits, _ - . *)');
   }
   if (!isContentDigestAlgorithm(digestAlgorithm)) throw new TypeError('digestAlgorithm must be sha-256 or sha-512');
-  const memo: { last?: LastSelection } = {};
+  const memo: LastSelection = { inputHeader: undefined, signatureHeader: undefined, selected: undefined };
 
   async function sign(
     message: MessageParts & { body?: Uint8Array | null },
@@ -649,6 +649,7 @@ function verifiedCheck(
   labels: readonly string[],
   body: BodyCheck | null,
 ): SignatureCheck {
+  // labels is frozen (one parse may serve keyIdOf() and verify()): shared, not copied.
   // Checked only after the MAC matched, so these answers cannot be used to probe which key ids exist.
   if (algFromParam !== undefined && algFromParam !== key.algorithm) {
     throw new AlgorithmUnsupported(`algorithm ${params.alg} does not match the key's algorithm`);
@@ -660,7 +661,7 @@ function verifiedCheck(
     scheme: 'rfc9421',
     keyId: key.keyId,
     key,
-    coveredComponents: labels.slice(),
+    coveredComponents: labels,
     created: params.created,
   };
   if (params.expires !== undefined) result.expires = params.expires;
