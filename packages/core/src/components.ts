@@ -274,7 +274,6 @@ export function buildSignatureBase(
 export function plainSignatureBase(
   context: ComponentContext,
   names: readonly string[],
-  identifiers: readonly string[],
   signatureParams: string,
 ): string {
   let base = '';
@@ -297,7 +296,7 @@ export function plainSignatureBase(
     if (value.indexOf('\n') !== -1 || value.indexOf('\r') !== -1) {
       throw new ComponentError(`component ${name} contains a line break`);
     }
-    base += `${identifiers[index]}: ${value}\n`;
+    base += `"${name}": ${value}\n`;
   }
   if (!octets) throw new ComponentError(NOT_OCTETS);
   return `${base}"@signature-params": ${signatureParams}`;

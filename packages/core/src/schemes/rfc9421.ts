@@ -143,8 +143,12 @@ interface SelectedSignature {
   label: string;
   signature: Uint8Array;
   params: SignatureParams;
-  /** The covered components' identifiers (`"@method"`) and labels (`@method`), in order. */
-  identifiers: string[];
+  /**
+   * The covered components' identifiers (`"@method"`), in order; undefined for the common shape,
+   * whose identifiers are its labels in quotes.
+   */
+  identifiers: string[] | undefined;
+  /** The covered components' labels (`@method`), in order. */
   labels: readonly string[];
   /** What the general parser read: the base is built from it. */
   input: InnerList | undefined;
@@ -206,6 +210,23 @@ function isNameChar(c: number): boolean {
   return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2d || c === 0x2e;
 }
 
+const CREATED = 1;
+const EXPIRES = 2;
+const NONCE = 3;
+const KEYID = 4;
+const ALG = 5;
+const TAG = 6;
+
+// Which signature parameter the key at text[start, start + length) names (0 for others), read in
+// place: slicing every key was a string allocation per parameter.
+function knownParam(text: string, start: number, length: number): number {
+  if (length === 7)
+    return text.startsWith('created', start) ? CREATED : text.startsWith('expires', start) ? EXPIRES : 0;
+  if (length === 5) return text.startsWith('nonce', start) ? NONCE : text.startsWith('keyid', start) ? KEYID : 0;
+  if (length === 3) return text.startsWith('alg', start) ? ALG : text.startsWith('tag', start) ? TAG : 0;
+  return 0;
+}
+
 function parseCommonSelection(
   inputHeader: string,
   signatureHeader: string,
@@ -222,7 +243,6 @@ function parseCommonSelection(
   if (text.charCodeAt(i) !== 0x3d /* = */ || text.charCodeAt(i + 1) !== 0x28 /* ( */) return undefined;
   i += 2;
 
-  const identifiers: string[] = [];
   const labels: string[] = [];
   if (text.charCodeAt(i) !== 0x29 /* ) */) {
     for (;;) {
@@ -236,7 +256,6 @@ function parseCommonSelection(
       const component = text.slice(start, i);
       if (labels.includes(component)) return undefined;
       labels.push(component);
-      identifiers.push(text.slice(start - 1, i + 1));
       c = text.charCodeAt(++i);
       if (c === 0x29) break;
       if (c !== 0x20 || text.charCodeAt(i + 1) === 0x29) return undefined;
@@ -259,7 +278,7 @@ function parseCommonSelection(
     if (!((c >= 0x61 && c <= 0x7a) || c === 0x2a)) return undefined;
     i++;
     while (i < length && isKeyChar(text.charCodeAt(i))) i++;
-    const key = text.slice(keyStart, i);
+    const param = knownParam(text, keyStart, i - keyStart);
     if (text.charCodeAt(i) !== 0x3d /* = */) return undefined;
     c = text.charCodeAt(++i);
     let integer: number | undefined;
@@ -293,35 +312,37 @@ function parseCommonSelection(
     }
     // A repeated parameter keeps its first position with the last value: not its own text, so
     // repeats go to the general parser (known ones are told apart by their values being set).
-    switch (key) {
-      case 'created':
+    switch (param) {
+      case CREATED:
         if (integer === undefined || created !== undefined) return undefined;
         created = integer;
         break;
-      case 'expires':
+      case EXPIRES:
         if (integer === undefined || expires !== undefined) return undefined;
         expires = integer;
         break;
-      case 'nonce':
+      case NONCE:
         if (string === undefined || nonce !== undefined) return undefined;
         nonce = string;
         break;
-      case 'keyid':
+      case KEYID:
         if (string === undefined || keyId !== undefined) return undefined;
         keyId = string;
         break;
-      case 'alg':
+      case ALG:
         if (string === undefined || alg !== undefined) return undefined;
         alg = string;
         break;
-      case 'tag':
+      case TAG:
         if (string === undefined || tag !== undefined) return undefined;
         tag = string;
         break;
-      default:
+      default: {
+        const key = text.slice(keyStart, text.indexOf('=', keyStart));
         others ??= [];
         if (others.includes(key)) return undefined;
         others.push(key);
+      }
     }
   }
   // Not ours (another party's signature) or missing parameters: the general path decides.
@@ -337,7 +358,7 @@ function parseCommonSelection(
     label: name,
     signature,
     params: { keyId, created, expires, nonce, alg, tag },
-    identifiers,
+    identifiers: undefined,
     labels: Object.freeze(labels),
     input: undefined,
     signatureParams: text.slice(name.length + 1),
@@ -382,6 +403,20 @@ function parseSelection(inputHeader: string, signatureHeader: string, label: str
   }
   if (!labelled) throw new SignatureMissing(`no signature labelled "${label}"`);
   throw new SignatureMalformed('no signature with an hmac algorithm and a keyid');
+}
+
+/** Whether the signature covers the component with this identifier (`"@method"`). */
+function covers(selected: SelectedSignature, identifier: string): boolean {
+  if (selected.identifiers !== undefined) return selected.identifiers.includes(identifier);
+  // The common shape: plain names whose identifiers are the names in quotes.
+  const labels = selected.labels;
+  const last = identifier.length - 1;
+  if (identifier.charCodeAt(0) !== 0x22 || identifier.charCodeAt(last) !== 0x22) return false;
+  for (let index = 0; index < labels.length; index++) {
+    const label = labels[index]!;
+    if (label.length === last - 1 && identifier.startsWith(label, 1)) return true;
+  }
+  return false;
 }
 
 interface SignatureParams {
@@ -560,7 +595,6 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
     const policy = resolvePolicy(verifyOptions.policy, hasBody);
     const selected = selectSignature(message, label, memo);
     const params = selected.params;
-    const identifiers = selected.identifiers;
     const algFromParam = params.alg === undefined ? undefined : HASH_FOR_ALG[params.alg];
     if (params.alg !== undefined && algFromParam === undefined) {
       throw new AlgorithmUnsupported(`algorithm ${params.alg} is not supported`);
@@ -573,7 +607,7 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
     }
     for (const required of policy.requiredComponents) {
       const { item, identifier } = requiredComponent(required);
-      if (identifiers.includes(identifier)) continue;
+      if (covers(selected, identifier)) continue;
       if (item.value === 'content-digest') throw new DigestMissing('the body is not covered by a Content-Digest');
       throw new ComponentNotCovered(`${componentLabel(item)} is not covered by the signature`);
     }
@@ -585,10 +619,10 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
       const context = contextOf(message);
       if (selected.input === undefined) {
         // Every character is at most U+00FF already (plainSignatureBase checks the field values).
-        const text = plainSignatureBase(context, selected.labels, identifiers, selected.signatureParams!);
+        const text = plainSignatureBase(context, selected.labels, selected.signatureParams!);
         base = provider.hmacString !== undefined ? text : latin1Bytes(text);
       } else {
-        const text = buildSignatureBase(context, selected.input, identifiers);
+        const text = buildSignatureBase(context, selected.input, selected.identifiers);
         // A provider that MACs strings takes the base as it is; latin1Bytes() words the error otherwise.
         base = provider.hmacString !== undefined && isLatin1(text) ? text : latin1Bytes(text);
       }
@@ -597,7 +631,7 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
       throw error;
     }
     let body: BodyCheck | null = null;
-    if (identifiers.includes('"content-digest"')) {
+    if (covers(selected, '"content-digest"')) {
       body = contentDigestCheck(provider, canonicalHeader(message.headers, 'content-digest') ?? '');
     }
 
