@@ -150,8 +150,11 @@ function derivedValue(context: ComponentContext, item: Item): string {
       return url.pathname + url.search;
     case '@path':
       return url.pathname;
-    case '@query':
-      return `?${url.search.slice(1)}`;
+    case '@query': {
+      // "?" and the query, or "?" alone for none (url.search is "" then).
+      const search = url.search;
+      return search.length === 0 ? '?' : search;
+    }
     case '@query-param': {
       const wanted = item.params.get('name');
       if (typeof wanted !== 'string') throw new ComponentError('@query-param needs a string "name" parameter');
@@ -286,15 +289,18 @@ export function plainSignatureBase(
       if (name === '@signature-params') throw new ComponentError('@signature-params cannot be covered');
       if (!DERIVED.has(name)) throw new ComponentError(`unknown derived component ${name}`);
       value = derivedValue(context, { value: name, params: NO_PARAMETERS });
-      if (name === '@method' && !LATIN1.test(value)) octets = false;
+      // The WHATWG URL parser drops tabs and newlines and percent-encodes the rest: only the
+      // method, a caller's string, needs the checks.
+      if (name === '@method') {
+        if (!LATIN1.test(value)) octets = false;
+        if (hasLineBreak(value)) throw new ComponentError(`component ${name} contains a line break`);
+      }
     } else {
       const lines = headerFromContext(context, name);
       if (lines === undefined) throw new ComponentError(`covered field "${name}" is not present`);
       value = canonicalLines(lines);
       if (!LATIN1.test(value)) octets = false;
-    }
-    if (value.indexOf('\n') !== -1 || value.indexOf('\r') !== -1) {
-      throw new ComponentError(`component ${name} contains a line break`);
+      if (hasLineBreak(value)) throw new ComponentError(`component ${name} contains a line break`);
     }
     base += `"${name}": ${value}\n`;
   }
@@ -303,6 +309,10 @@ export function plainSignatureBase(
 }
 
 const NO_PARAMETERS = new Map<string, never>();
+
+function hasLineBreak(value: string): boolean {
+  return value.indexOf('\n') !== -1 || value.indexOf('\r') !== -1;
+}
 
 export function latin1Bytes(text: string): Uint8Array {
   // Signature bases are nearly always ASCII, where latin-1 and UTF-8 agree: let the native
