@@ -38,22 +38,19 @@ async function readStdin() {
   return JSON.parse(text);
 }
 
-async function child(variant, sizeMiB, totalMiB) {
+/** The per-body operation of every variant, over one signed `sizeMiB` body fed as `input.chunk` repeated. */
+async function makeRuns(input, sizeMiB) {
   const { createHash } = await import('node:crypto');
   const { checkSignature, verifyingIterable, verifyingStream, verifyMessage, webCryptoProvider } = await import(
     '@hmac-kit/core'
   );
   const { nodeCryptoProvider } = await import('@hmac-kit/node-crypto');
-  // The parent signed the body (the signer needs it whole); the child only ever holds one chunk.
-  const input = await readStdin();
   const chunk = new Uint8Array(Buffer.from(input.chunk, 'base64'));
   const chunksPerBody = (sizeMiB * MiB) / CHUNK;
-  const bodies = Math.max(1, Math.round(totalMiB / sizeMiB));
   const key = { keyId: input.keyId, secret: new Uint8Array(Buffer.from(input.secret, 'base64')), algorithm: 'sha256' };
-  const crypto = variant === 'stream-web' ? webCryptoProvider : nodeCryptoProvider;
   const message = { method: 'PUT', url: input.url, headers: input.headers };
-  const options = { keys: () => key, crypto };
-  const rssBefore = process.memoryUsage().rss;
+  const options = { keys: () => key, crypto: nodeCryptoProvider };
+  const webOptions = { keys: () => key, crypto: webCryptoProvider };
 
   const source = () => {
     let sent = 0;
@@ -88,7 +85,7 @@ async function child(variant, sizeMiB, totalMiB) {
       for (;;) if ((await reader.read()).done) break;
     },
     'stream-web': async () => {
-      const check = await checkSignature(message, { ...options, hasBody: true });
+      const check = await checkSignature(message, { ...webOptions, hasBody: true });
       const reader = source().pipeThrough(verifyingStream(check.body)).getReader();
       for (;;) if ((await reader.read()).done) break;
     },
@@ -101,10 +98,18 @@ async function child(variant, sizeMiB, totalMiB) {
       await verifyMessage(message, iterable(), options);
     },
   };
-  const run = runs[variant];
+  return runs;
+}
+
+async function child(variant, sizeMiB, totalMiB) {
+  // The parent signed the body (the signer needs it whole); the child only ever holds one chunk.
+  const input = await readStdin();
+  const run = (await makeRuns(input, sizeMiB))[variant];
+  const rssBefore = process.memoryUsage().rss;
+  const bodies = Math.max(1, Math.round(totalMiB / sizeMiB));
   // Warm-up (and proof that the body verifies): long enough for V8 to optimise the per-body code,
   // as in a server that has been up for a while. One run left the 1 MiB rows measuring the interpreter.
-  const warmUntil = Date.now() + 1000;
+  const warmUntil = Date.now() + Number(process.env.HMAC_KIT_BENCH_BODY_WARMUP_MS ?? 1000);
   do await run();
   while (Date.now() < warmUntil);
   const start = process.cpuUsage();
@@ -120,8 +125,38 @@ async function child(variant, sizeMiB, totalMiB) {
   );
 }
 
+/**
+ * Throughput of every variant in one process, interleaved (the order rotating each round), so all
+ * of them share one heap, one set of loaded modules and the same moment's machine load: separate
+ * processes differ in heap size and in background compilation still running after the warm-up,
+ * which moved the 1 MiB rows by +-10% between runs. Prints { variant: [MiB per CPU-second per round] }.
+ */
+async function interleavedChild(sizeMiB, rounds, bodiesPerRound) {
+  const input = await readStdin();
+  const runs = await makeRuns(input, sizeMiB);
+  const names = Object.keys(runs);
+  for (const name of names) {
+    const warmUntil = Date.now() + 1000;
+    do await runs[name]();
+    while (Date.now() < warmUntil);
+  }
+  const samples = Object.fromEntries(names.map((name) => [name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (let index = 0; index < names.length; index++) {
+      const name = names[(index + round) % names.length];
+      // The pure-TS hash is ~10x slower: fewer bodies keep the round short.
+      const bodies = name === 'stream-web' ? Math.max(1, Math.round(bodiesPerRound / 8)) : bodiesPerRound;
+      const start = process.cpuUsage();
+      for (let body = 0; body < bodies; body++) await runs[name]();
+      const used = process.cpuUsage(start);
+      samples[name].push((bodies * sizeMiB) / ((used.user + used.system) / 1e6));
+    }
+  }
+  process.stdout.write(JSON.stringify(samples));
+}
+
 /** Signs a PUT of `sizeMiB` MiB made of `chunk` repeated; returns what a child needs to verify it. */
-async function signedInput(chunk, sizeMiB) {
+export async function signedInput(chunk, sizeMiB) {
   const { randomBytes } = await import('node:crypto');
   const { signMessage } = await import('@hmac-kit/core');
   const { nodeCryptoProvider } = await import('@hmac-kit/node-crypto');
@@ -144,41 +179,49 @@ async function signedInput(chunk, sizeMiB) {
 
 export async function main() {
   const sizes = [1, 64];
-  const rounds = quick ? 1 : 3;
-  const totalMiB = quick ? 64 : 256;
   const self = fileURLToPath(import.meta.url);
   const { randomBytes } = await import('node:crypto');
   const chunk = new Uint8Array(randomBytes(CHUNK));
   const inputs = new Map();
   for (const size of sizes) inputs.set(size, await signedInput(chunk, size));
-  const samples = new Map();
-  for (let round = 0; round < rounds; round++) {
-    const entries = Object.entries(VARIANTS);
-    for (let index = 0; index < entries.length; index++) {
-      const [name, variant] = entries[(index + round) % entries.length];
-      for (const size of sizes) {
-        // The pure-TS hash is ~10x slower: a smaller total keeps the run short.
-        const total = variant === 'stream-web' ? Math.max(size, totalMiB / 8) : totalMiB;
-        const result = JSON.parse(
-          await runNode([self, '--child', variant, String(size), String(total)], { input: inputs.get(size) }),
-        );
-        const key = `${name}|${size}`;
-        if (!samples.has(key)) samples.set(key, []);
-        samples.get(key).push(result);
-      }
+
+  // Throughput: all variants in one process per size, interleaved rounds, medians.
+  const rounds = quick ? 3 : 9;
+  const bodiesPerRound = (size) => (quick ? Math.max(1, 16 / size) : size === 1 ? 128 : 2);
+  const throughput = new Map();
+  for (const size of sizes) {
+    const samples = JSON.parse(
+      await runNode([self, '--interleaved', String(size), String(rounds), String(bodiesPerRound(size))], {
+        input: inputs.get(size),
+      }),
+    );
+    for (const [variant, values] of Object.entries(samples)) throughput.set(`${variant}|${size}`, median(values));
+  }
+
+  // Peak RSS: each variant and size in a process of its own (VmHWM is per process), 256 MiB hashed.
+  const memory = new Map();
+  for (const variant of Object.values(VARIANTS)) {
+    for (const size of sizes) {
+      const total = quick ? 64 : variant === 'stream-web' ? 64 : 256;
+      memory.set(
+        `${variant}|${size}`,
+        JSON.parse(await runNode([self, '--child', variant, String(size), String(total)], { input: inputs.get(size) })),
+      );
     }
   }
   const summary = (name, size) => {
-    const list = samples.get(`${name}|${size}`);
+    const variant = VARIANTS[name];
+    const own = memory.get(`${variant}|${size}`);
     return {
-      mibPerSecond: median(list.map((r) => r.mibPerSecond)),
-      peakRssMiB: Math.max(...list.map((r) => r.peakRssMiB)),
-      rssBeforeMiB: median(list.map((r) => r.rssBeforeMiB)),
+      mibPerSecond: throughput.get(`${variant}|${size}`),
+      peakRssMiB: own.peakRssMiB,
+      rssBeforeMiB: own.rssBeforeMiB,
     };
   };
   console.log(
-    `\n## 2. Body digests: streaming verifier vs raw SHA-256 (64 KiB chunks, ${totalMiB} MiB hashed per process, ` +
-      `median of ${rounds} rounds, MiB per CPU-second; peak RSS = max over rounds, each run in its own process)\n`,
+    `\n## 2. Body digests: streaming verifier vs raw SHA-256 (64 KiB chunks; throughput: every path in one process ` +
+      `per size, median of ${rounds} interleaved rounds of ${bodiesPerRound(1)} x 1 MiB or ${bodiesPerRound(64)} x 64 MiB, ` +
+      `MiB per CPU-second; peak RSS: each path and size in a process of its own)\n`,
   );
   const rows = [];
   for (const name of Object.keys(VARIANTS)) {
@@ -239,5 +282,6 @@ export async function main() {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [flag, variant, size, total] = process.argv.slice(2);
   if (flag === '--child') await child(variant, Number(size), Number(total));
+  else if (flag === '--interleaved') await interleavedChild(Number(variant), Number(size), Number(total));
   else await main();
 }
