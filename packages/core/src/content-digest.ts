@@ -3,7 +3,7 @@
  * covers that header, and the verifier hashes the body *as it streams* and
  * compares at the end, so a body is never held in memory only to be hashed.
  */
-import { binaryEqualsBytes, fromBase64 } from './encoding.js';
+import { binaryEqualsBytes, fromStandardBase64 } from './encoding.js';
 import { DigestMismatch, DigestMissing, SignatureMalformed } from './errors.js';
 import { isInnerList, parseDictionary, serializeDictionary } from './structured-fields.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, IncrementalHash } from './types.js';
@@ -75,7 +75,7 @@ const COMMON_CONTENT_DIGEST = /^(sha-256|sha-512)=:([A-Za-z0-9+/]*={0,2}):$/;
 function expectedDigest(headerValue: string): { algorithm: ContentDigestAlgorithm; expected: Uint8Array } {
   const common = COMMON_CONTENT_DIGEST.exec(headerValue);
   if (common !== null) {
-    const expected = fromBase64(common[2]!);
+    const expected = fromStandardBase64(common[2]!);
     if (expected !== undefined) return { algorithm: common[1] as ContentDigestAlgorithm, expected };
   }
   const digests = parseContentDigest(headerValue);

@@ -145,3 +145,29 @@ export function binaryEqualsBytes(binary: string, bytes: Uint8Array): boolean {
   for (let i = 0; i < binary.length; i++) diff |= binary.charCodeAt(i) ^ (bytes[i] ?? 0);
   return diff === 0;
 }
+
+// The platform's base64 decoder (browsers, Node >= 16, Deno, Bun, Workers): ~3x faster than the
+// JavaScript loop for a signature-sized value.
+const platformAtob: ((text: string) => string) | undefined =
+  typeof globalThis.atob === 'function' ? globalThis.atob.bind(globalThis) : undefined;
+
+/**
+ * {@link fromBase64} for text already known to match `[A-Za-z0-9+/]*={0,2}` (a byte sequence a
+ * structured field parser has delimited), with the same result: uses the platform's `atob()` and
+ * falls back to {@link fromBase64} where `atob()` is stricter (padding that does not complete a
+ * quantum) or missing.
+ */
+export function fromStandardBase64(text: string): Uint8Array | undefined {
+  if (platformAtob !== undefined) {
+    let binary: string;
+    try {
+      binary = platformAtob(text);
+    } catch {
+      return fromBase64(text);
+    }
+    const out = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+    return out;
+  }
+  return fromBase64(text);
+}

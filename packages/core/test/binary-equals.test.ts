@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
-import { binaryEqualsBytes } from '../src/encoding.js';
+import { binaryEqualsBytes, fromBase64, fromStandardBase64 } from '../src/encoding.js';
 
 const binary = (bytes: Uint8Array) => String.fromCharCode(...bytes);
 
@@ -19,4 +19,21 @@ it('binaryEqualsBytes compares a binary string with bytes by content and length'
   expect(binaryEqualsBytes(`${binary(mac.subarray(0, 31))}\u00ff`, mac)).toBe(false);
   // Characters above U+00FF never equal a byte.
   expect(binaryEqualsBytes('\u0100', Uint8Array.of(0))).toBe(false);
+});
+
+it('fromStandardBase64 decodes like fromBase64 for every delimited byte-sequence text', () => {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  const text = fc
+    .tuple(fc.array(fc.constantFrom(...alphabet), { maxLength: 70 }), fc.constantFrom('', '=', '=='))
+    .map(([chars, padding]) => chars.join('') + padding);
+  fc.assert(
+    fc.property(text, (encoded) => {
+      expect(fromStandardBase64(encoded)).toEqual(fromBase64(encoded));
+    }),
+    { numRuns: 2000 },
+  );
+  // Padding atob() refuses (it does not complete a quantum) still decodes as fromBase64 does.
+  for (const odd of ['abc==', 'ab=', 'a', '=', '==', 'abcd=', 'YWJj+/==']) {
+    expect(fromStandardBase64(odd)).toEqual(fromBase64(odd));
+  }
 });

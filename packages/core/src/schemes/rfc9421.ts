@@ -17,7 +17,7 @@ import {
 } from '../components.js';
 import { contentDigestCheck, contentDigestHeader, isContentDigestAlgorithm } from '../content-digest.js';
 import { webCryptoProvider } from '../crypto.js';
-import { fromBase64, toBase64Url } from '../encoding.js';
+import { fromStandardBase64, toBase64Url } from '../encoding.js';
 import {
   AlgorithmUnsupported,
   ComponentNotCovered,
@@ -352,7 +352,7 @@ function parseCommonSelection(
 
   const signatureMatch = COMMON_SIGNATURE.exec(signatureHeader);
   if (signatureMatch === null || signatureMatch[1] !== name) return undefined;
-  const signature = fromBase64(signatureMatch[2]!);
+  const signature = fromStandardBase64(signatureMatch[2]!);
   if (signature === undefined) return undefined;
   return {
     label: name,
