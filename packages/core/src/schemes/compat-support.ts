@@ -53,8 +53,26 @@ export function headerValues(headers: HeadersInit, name: string): string[] {
 
 /** One header value; several values are joined with `, ` (RFC 9110 field combination). */
 export function headerValue(headers: HeadersInit, name: string): string | undefined {
-  const values = headerValues(headers, name);
-  return values.length === 0 ? undefined : values.join(', ');
+  const lower = name.toLowerCase();
+  if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).forEach === 'function') {
+    return (headers as Headers).get(lower) ?? undefined;
+  }
+  // headerValues() without its array for the usual single string value (read on every
+  // detect() of a compatibility scheme); anything else goes through it.
+  const record = headers as Record<string, string | string[] | undefined>;
+  let found: string | undefined;
+  for (const key in record) {
+    if (key.length !== lower.length || (key !== lower && key.toLowerCase() !== lower)) continue;
+    if (!Object.hasOwn(record, key)) continue;
+    const value = record[key];
+    if (value === undefined) continue;
+    if (found !== undefined || typeof value !== 'string') {
+      const values = headerValues(headers, name);
+      return values.length === 0 ? undefined : values.join(', ');
+    }
+    found = value;
+  }
+  return found;
 }
 
 /** Lower-cased names of all headers present. */
@@ -137,6 +155,25 @@ export function checkPolicyAlgorithm(algorithm: HashAlgorithm, policy: VerifyPol
  * presenting a wrong signature.
  */
 export const DECOY_SECRET: Uint8Array = new Uint8Array(32);
+
+/** Whether a value is a promise (or another thenable). */
+export function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
+}
+
+/**
+ * {@link lookupKey} without a promise when the resolver answers synchronously (in-memory
+ * caches): `undefined` when unknown, a promise only when the resolver returned one.
+ */
+export function lookupKeyNow(
+  keyId: string,
+  options: VerifyOptions,
+): VerificationKey | undefined | Promise<VerificationKey | undefined> {
+  if (typeof options?.keys !== 'function') throw new TypeError('options.keys must be a function');
+  const found = options.keys(keyId);
+  if (isThenable(found)) return Promise.resolve(found).then((key) => key ?? undefined);
+  return found ?? undefined;
+}
 
 /** Looks a key up; `undefined` when unknown (callers continue with {@link DECOY_SECRET}). */
 export async function lookupKey(keyId: string, options: VerifyOptions): Promise<VerificationKey | undefined> {
