@@ -48,6 +48,9 @@ import {
 import {
   normalizeSigV4Path,
   sha256Hex,
+  type HmacSha256Pads,
+  hmacSha256OfText,
+  hmacSha256Pads,
   sha256HexOfText,
   sigv4CanonicalHeaderLines,
   sigv4CanonicalQuery,
@@ -157,6 +160,8 @@ interface ParsedSigV4 {
   region: string;
   service: string;
   signedHeaders: string[];
+  /** Credential scope: `date/region/service/terminator`. */
+  scope: string;
   /** The signed header names as they appear in the canonical request (`;`-joined). */
   signedHeadersText: string;
   signature: string;
@@ -371,6 +376,7 @@ export function sigv4(options: SigV4Options = {}): Scheme {
       date: scope.date,
       region: scope.region,
       service: scope.service,
+      scope: `${scope.date}/${scope.region}/${scope.service}/${provider.terminator}`,
       signedHeaders: parseSignedHeaders(signedHeaders),
       signedHeadersText: signedHeaders,
       signature,
@@ -404,6 +410,7 @@ export function sigv4(options: SigV4Options = {}): Scheme {
       provider,
       presigned: true,
       ...scope,
+      scope: `${scope.date}/${scope.region}/${scope.service}/${provider.terminator}`,
       signedHeaders: parseSignedHeaders(signedHeadersText),
       signedHeadersText,
       signature,
@@ -417,20 +424,20 @@ export function sigv4(options: SigV4Options = {}): Scheme {
   // service; cache it per secret array (key stores hand out one array per key), at most 16
   // scopes per secret (regions are the client's choice). A derived key is kept as bytes once
   // known, so later requests use it without a promise.
-  const signingKeys = new WeakMap<Uint8Array, Map<string, Uint8Array | Promise<Uint8Array>>>();
+  const signingKeys = new WeakMap<Uint8Array, Map<string, DerivedKey | Promise<DerivedKey>>>();
 
   function cachedSigningKey(
     found: VerificationKey | undefined,
     parsed: ParsedSigV4,
     crypto: CryptoProvider,
-  ): Uint8Array | Promise<Uint8Array> {
+  ): DerivedKey | Promise<DerivedKey> {
     const secretBytes = found?.secret ?? DECOY_SECRET;
     let perKey = signingKeys.get(secretBytes);
     if (!perKey) {
       perKey = new Map();
       signingKeys.set(secretBytes, perKey);
     }
-    const scope = `${parsed.provider.keyPrefix}/${scopeOf(parsed)}`;
+    const scope = `${parsed.provider.keyPrefix}/${parsed.scope}`;
     const cached = perKey.get(scope);
     if (cached !== undefined) return cached;
     if (perKey.size >= 16) perKey.clear();
@@ -444,12 +451,12 @@ export function sigv4(options: SigV4Options = {}): Scheme {
         terminator: parsed.provider.terminator,
       },
       crypto,
-    );
+    ).then((bytes): DerivedKey => ({ bytes, pads: hmacSha256Pads(crypto, bytes) }));
     const keys = perKey;
     keys.set(scope, derived);
     derived.then(
-      (bytes) => {
-        if (keys.get(scope) === derived) keys.set(scope, bytes);
+      (entry) => {
+        if (keys.get(scope) === derived) keys.set(scope, entry);
       },
       () => {
         if (keys.get(scope) === derived) keys.delete(scope);
@@ -512,7 +519,7 @@ export function sigv4(options: SigV4Options = {}): Scheme {
    */
   function matches(
     crypto: CryptoProvider,
-    signingKey: Uint8Array,
+    signingKey: DerivedKey,
     message: MessageParts,
     parsed: ParsedSigV4,
     payloadHashes: readonly string[],
@@ -523,14 +530,19 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     const method = message.method.toUpperCase();
     // sigv4CanonicalRequest() and sigv4StringToSign() spelled out, with the parts shared by every
     // form computed once.
-    const head = `${parsed.provider.algorithm}\n${parsed.amzDate}\n${scopeOf(parsed)}\n`;
+    const head = `${parsed.provider.algorithm}\n${parsed.amzDate}\n${parsed.scope}\n`;
     const tail = `\n${headerLines}\n${parsed.signedHeadersText}\n`;
     let matched = false;
     let pending: Promise<void>[] | undefined;
     for (const form of canonicalForms(url, parsed)) {
       for (const payloadHash of payloadHashes) {
         const canonicalRequest = `${method}\n${form.uri}\n${form.query}${tail}${payloadHash}`;
-        const actual = crypto.hmac('sha256', signingKey, utf8(head + sha256HexOfText(crypto, canonicalRequest)));
+        const stringToSign = head + sha256HexOfText(crypto, canonicalRequest);
+        // With a one-shot hash, HMAC from the cached key pads (no per-call HMAC set-up).
+        const actual =
+          crypto.hash !== undefined
+            ? hmacSha256OfText(crypto, signingKey.pads, stringToSign)
+            : crypto.hmac('sha256', signingKey.bytes, utf8(stringToSign));
         if (isThenable(actual)) {
           pending ??= [];
           pending.push(
@@ -621,7 +633,7 @@ export function sigv4(options: SigV4Options = {}): Scheme {
   function withSigningKey(
     state: VerifyState,
     found: VerificationKey | undefined,
-    signingKey: Uint8Array,
+    signingKey: DerivedKey,
   ): SignatureCheck | Promise<SignatureCheck> {
     const { crypto, message, parsed, payloadHashes } = state;
     if (payloadHashes === undefined) {
@@ -777,6 +789,12 @@ export function sigv4(options: SigV4Options = {}): Scheme {
   };
 }
 
+/** A derived signing key with its HMAC key pads. */
+interface DerivedKey {
+  bytes: Uint8Array;
+  pads: HmacSha256Pads;
+}
+
 /** What a verification carries from its header checks to the MAC comparison. */
 interface VerifyState {
   crypto: CryptoProvider;
@@ -812,10 +830,6 @@ function resultOf(state: VerifyState, key: VerificationKey): VerifiedRequest {
     expires,
     nonce: parsed.signature,
   };
-}
-
-function scopeOf(parsed: ParsedSigV4): string {
-  return `${parsed.date}/${parsed.region}/${parsed.service}/${parsed.provider.terminator}`;
 }
 
 /** A body check comparing the SHA-256 of the streamed body with a declared hash. */
