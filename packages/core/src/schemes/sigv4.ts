@@ -46,11 +46,11 @@ import {
   splitUrl,
 } from './compat-support.js';
 import {
-  normalizeSigV4Path,
-  sha256Hex,
   type HmacSha256Pads,
   hmacSha256OfText,
   hmacSha256Pads,
+  normalizeSigV4Path,
+  sha256Hex,
   sha256HexOfText,
   sigv4CanonicalHeaderLines,
   sigv4CanonicalQuery,
@@ -209,7 +209,8 @@ function parseSignedHeaders(value: string): string[] {
   return names;
 }
 
-function parseCredential(value: string, provider: SigV4Provider) {
+/** Splits a Credential into key id and scope (the last four `/`-separated parts). Internal; exported for tests. */
+export function parseCredential(value: string, provider: SigV4Provider) {
   // The last four `/`-separated parts are the scope; everything before them is the key id.
   const t = value.lastIndexOf('/');
   const s = t > 0 ? value.lastIndexOf('/', t - 1) : -1;
@@ -225,6 +226,48 @@ function parseCredential(value: string, provider: SigV4Provider) {
     throw new SignatureMalformed('Credential scope terminator does not match');
   }
   return { keyId, date, region, service };
+}
+
+/** The three fields of a SigV4 Authorization header (after `ALGORITHM `). Internal; exported for tests. */
+export interface SigV4AuthorizationFields {
+  credential: string;
+  signedHeaders: string;
+  signature: string;
+}
+
+/**
+ * Splits the Authorization fields the general way: on `,`, each trimmed, name before the first
+ * `=`; exactly `Credential`, `SignedHeaders` and `Signature`, each once and non-empty.
+ * Internal; exported so tests can hold {@link sigv4AuthorizationFields} to it.
+ */
+export function sigv4AuthorizationFieldsGeneral(rest: string): SigV4AuthorizationFields {
+  const fields = new Map<string, string>();
+  for (const field of rest.split(',')) {
+    const trimmed = field.trim();
+    const equals = trimmed.indexOf('=');
+    if (equals <= 0) throw new SignatureMalformed('Authorization parameter without a value');
+    const name = trimmed.slice(0, equals);
+    if (fields.has(name)) throw new SignatureMalformed(`duplicate ${name}`);
+    fields.set(name, trimmed.slice(equals + 1));
+  }
+  const credential = fields.get('Credential');
+  const signedHeaders = fields.get('SignedHeaders');
+  const signature = fields.get('Signature');
+  if (fields.size !== 3 || !credential || !signedHeaders || !signature) {
+    throw new SignatureMalformed('Authorization must carry exactly Credential, SignedHeaders and Signature');
+  }
+  return { credential, signedHeaders, signature };
+}
+
+/**
+ * {@link sigv4AuthorizationFieldsGeneral} with one regular expression for the layout every signer
+ * writes (`Credential=..., SignedHeaders=..., Signature=...`); anything else goes the general way.
+ * Internal; exported for tests.
+ */
+export function sigv4AuthorizationFields(rest: string): SigV4AuthorizationFields {
+  const usual = USUAL_AUTHORIZATION.exec(rest);
+  if (usual) return { credential: usual[1]!, signedHeaders: usual[2]!, signature: usual[3]! };
+  return sigv4AuthorizationFieldsGeneral(rest);
 }
 
 function queryParams(query: string | null): Map<string, string[]> {
@@ -332,34 +375,9 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     if (dateValues.length === 1 && memoParsed !== undefined) {
       if (authorization === memoAuthorization && dateValues[0] === memoDate) return memoParsed;
     }
-    let credential: string | undefined;
-    let signedHeaders: string | undefined;
-    let signature: string | undefined;
-    const rest = authorization.slice(provider.algorithm.length + 1);
-    // The layout every signer writes; anything else (other order, spaces, repeats) is read field by field.
-    const usual = USUAL_AUTHORIZATION.exec(rest);
-    if (usual) {
-      credential = usual[1];
-      signedHeaders = usual[2];
-      signature = usual[3];
-    } else {
-      const fields = new Map<string, string>();
-      for (const field of rest.split(',')) {
-        const trimmed = field.trim();
-        const equals = trimmed.indexOf('=');
-        if (equals <= 0) throw new SignatureMalformed('Authorization parameter without a value');
-        const name = trimmed.slice(0, equals);
-        if (fields.has(name)) throw new SignatureMalformed(`duplicate ${name}`);
-        fields.set(name, trimmed.slice(equals + 1));
-      }
-      credential = fields.get('Credential');
-      signedHeaders = fields.get('SignedHeaders');
-      signature = fields.get('Signature');
-      if (fields.size !== 3) credential = undefined;
-    }
-    if (!credential || !signedHeaders || !signature) {
-      throw new SignatureMalformed('Authorization must carry exactly Credential, SignedHeaders and Signature');
-    }
+    const { credential, signedHeaders, signature } = sigv4AuthorizationFields(
+      authorization.slice(provider.algorithm.length + 1),
+    );
     if (!SIGNATURE_HEX.test(signature)) throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
     const scope = parseCredential(credential, provider);
     if (dateValues.length !== 1)
