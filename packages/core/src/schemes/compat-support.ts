@@ -75,6 +75,31 @@ export function headerValue(headers: HeadersInit, name: string): string | undefi
   return found;
 }
 
+/**
+ * A header's values without an array for the usual single value: `undefined` when absent, the
+ * string when there is exactly one value, else every value in arrival order (as {@link headerValues}).
+ */
+export function headerField(headers: HeadersInit, name: string): string | string[] | undefined {
+  const lower = name.toLowerCase();
+  if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).forEach === 'function') {
+    return (headers as Headers).get(lower) ?? undefined;
+  }
+  const record = headers as Record<string, string | string[] | undefined>;
+  let found: string | undefined;
+  for (const key in record) {
+    if (key.length !== lower.length || (key !== lower && key.toLowerCase() !== lower)) continue;
+    if (!Object.hasOwn(record, key)) continue;
+    const value = record[key];
+    if (value === undefined) continue;
+    if (found !== undefined || typeof value !== 'string') {
+      const values = headerValues(headers, name);
+      return values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
+    }
+    found = value;
+  }
+  return found;
+}
+
 /** Lower-cased names of all headers present. */
 export function headerNames(headers: HeadersInit): string[] {
   if (typeof (headers as Headers).forEach === 'function' && typeof (headers as Headers).get === 'function') {
@@ -123,7 +148,7 @@ export function splitUrl(url: string | URL): RawUrl {
     if (!origin) throw new SignatureMalformed('request URL cannot be parsed');
     return { authority: '', path: origin[1]!, query: origin[2] ?? null };
   }
-  const authority = match[1]!.replace(/^[^@]*@/, '');
+  const authority = match[1]!.includes('@') ? match[1]!.replace(/^[^@]*@/, '') : match[1]!;
   return { authority, path: match[2] || '/', query: match[3] ?? null };
 }
 

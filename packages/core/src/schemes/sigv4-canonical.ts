@@ -219,6 +219,11 @@ export function sigv4IsPlainCanonical(path: string, query: string | null): boole
 // run that collapses (two spaces, or any tab, CR or LF).
 const NEEDS_TRIM = /^\s|\s$|[\t\r\n]| {2}/;
 
+/** One header line of the canonical request for a header with one value: `name:trimmed value\n`. */
+export function sigv4CanonicalHeaderLine(name: string, value: string): string {
+  return `${name}:${NEEDS_TRIM.test(value) ? sigv4TrimHeaderValue(value) : value}\n`;
+}
+
 /**
  * The header lines of the canonical request (`name:value\n` each, values trimmed and repeated
  * values joined with `,`), as {@link sigv4CanonicalRequest} writes them.

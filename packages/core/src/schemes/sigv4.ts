@@ -34,6 +34,7 @@ import {
   checkRequiredComponents,
   cryptoOf,
   DECOY_SECRET,
+  headerField,
   headerValue,
   headerValues,
   isThenable,
@@ -52,6 +53,7 @@ import {
   normalizeSigV4Path,
   sha256Hex,
   sha256HexOfText,
+  sigv4CanonicalHeaderLine,
   sigv4CanonicalHeaderLines,
   sigv4CanonicalQuery,
   sigv4CanonicalRequest,
@@ -154,6 +156,8 @@ export interface SigV4SignOptions {
 
 interface ParsedSigV4 {
   provider: SigV4Provider;
+  /** The provider's date and content-sha256 header names. */
+  names: ProviderHeaderNames;
   presigned: boolean;
   keyId: string;
   date: string;
@@ -327,8 +331,11 @@ export function sigv4(options: SigV4Options = {}): Scheme {
   const secretOf = options.secretOf ?? ((key: VerificationKey) => printableSecret(key.secret));
   if (typeof secretOf !== 'function') throw new TypeError('sigv4: secretOf must be a function');
 
-  // `ALGORITHM ` per provider, built once instead of per detect().
+  // `ALGORITHM ` and the header names per provider, built once instead of per request.
   const headerPrefixes = providers.map((p) => `${p.algorithm} `);
+  const namesOf = new Map<SigV4Provider, ProviderHeaderNames>(
+    providers.map((p) => [p, { date: `${p.headerPrefix}date`, contentSha: `${p.headerPrefix}content-sha256` }]),
+  );
 
   function providerOfAuthorization(authorization: string | undefined): SigV4Provider | undefined {
     if (!authorization) return undefined;
@@ -371,24 +378,25 @@ export function sigv4(options: SigV4Options = {}): Scheme {
   }
 
   function parseHeader(message: MessageParts, provider: SigV4Provider, authorization: string): ParsedSigV4 {
-    const dateValues = headerValues(message.headers, `${provider.headerPrefix}date`);
-    if (dateValues.length === 1 && memoParsed !== undefined) {
-      if (authorization === memoAuthorization && dateValues[0] === memoDate) return memoParsed;
+    const names = namesOf.get(provider)!;
+    const dateField = headerField(message.headers, names.date);
+    if (typeof dateField === 'string' && memoParsed !== undefined) {
+      if (authorization === memoAuthorization && dateField === memoDate) return memoParsed;
     }
     const { credential, signedHeaders, signature } = sigv4AuthorizationFields(
       authorization.slice(provider.algorithm.length + 1),
     );
     if (!SIGNATURE_HEX.test(signature)) throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
     const scope = parseCredential(credential, provider);
-    if (dateValues.length !== 1)
-      throw new SignatureMalformed(`exactly one ${provider.headerPrefix}date header required`);
-    const amzDate = dateValues[0]!.trim();
+    if (typeof dateField !== 'string') throw new SignatureMalformed(`exactly one ${names.date} header required`);
+    const amzDate = dateField.trim();
     const created = parseAmzDate(amzDate);
     if (created === undefined) throw new SignatureMalformed(`${provider.headerPrefix}date is not YYYYMMDDTHHMMSSZ`);
     if (amzDate.slice(0, 8) !== scope.date)
       throw new SignatureMalformed('credential date differs from the request date');
     const parsed: ParsedSigV4 = {
       provider,
+      names,
       presigned: false,
       keyId: scope.keyId,
       date: scope.date,
@@ -402,7 +410,7 @@ export function sigv4(options: SigV4Options = {}): Scheme {
       created,
     };
     memoAuthorization = authorization;
-    memoDate = dateValues[0];
+    memoDate = dateField;
     memoParsed = parsed;
     return parsed;
   }
@@ -426,6 +434,7 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     const signedHeadersText = single(params, `${q}SignedHeaders`);
     return {
       provider,
+      names: namesOf.get(provider)!,
       presigned: true,
       ...scope,
       scope: `${scope.date}/${scope.region}/${scope.service}/${provider.terminator}`,
@@ -483,13 +492,22 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     return derived;
   }
 
-  function headerList(message: MessageParts, names: readonly string[], authority: string) {
-    return names.map((name): [string, string[]] => {
-      const values = headerValues(message.headers, name);
-      // Fetch `Request` objects carry no Host header: the URL's authority is what was addressed.
-      if (name === 'host' && values.length === 0) return [name, [authority]];
-      return [name, values];
-    });
+  /** The canonical request's header lines ({@link sigv4CanonicalHeaderLines}) read straight from the message. */
+  function canonicalHeaderLines(message: MessageParts, names: readonly string[], authority: string): string {
+    let out = '';
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const field = headerField(message.headers, name);
+      if (field === undefined) {
+        // Fetch `Request` objects carry no Host header: the URL's authority is what was addressed.
+        out += sigv4CanonicalHeaderLines([[name, name === 'host' ? [authority] : []]]);
+      } else if (typeof field === 'string') {
+        out += sigv4CanonicalHeaderLine(name, field);
+      } else {
+        out += sigv4CanonicalHeaderLines([[name, field]]);
+      }
+    }
+    return out;
   }
 
   /** The canonical forms clients produce for this request, most standard first, without duplicates. */
@@ -543,7 +561,7 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     payloadHashes: readonly string[],
   ): boolean | Promise<boolean> {
     const url = splitUrl(message.url);
-    const headerLines = sigv4CanonicalHeaderLines(headerList(message, parsed.signedHeaders, url.authority));
+    const headerLines = canonicalHeaderLines(message, parsed.signedHeaders, url.authority);
     const expected = fromHex(parsed.signature)!;
     const method = message.method.toUpperCase();
     // sigv4CanonicalRequest() and sigv4StringToSign() spelled out, with the parts shared by every
@@ -585,10 +603,9 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     const now = nowOf(verifyOptions);
     const policy = verifyOptions.policy;
     const parsed = parse(message);
-    const datePrefixed = `${parsed.provider.headerPrefix}date`;
     if (!parsed.signedHeaders.includes('host')) throw new ComponentNotCovered('host must be signed');
-    if (!parsed.presigned && !parsed.signedHeaders.includes(datePrefixed)) {
-      throw new ComponentNotCovered(`${datePrefixed} must be signed`);
+    if (!parsed.presigned && !parsed.signedHeaders.includes(parsed.names.date)) {
+      throw new ComponentNotCovered(`${parsed.names.date} must be signed`);
     }
     if (regions !== 'any' && !regions.includes(parsed.region)) throw new SignatureInvalid('region not accepted');
     if (!services.includes(parsed.service)) throw new SignatureInvalid('service not accepted');
@@ -607,9 +624,9 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     }
 
     // Which payload hash the canonical request carries, and whether the body still has to be hashed.
-    const contentSha = headerValues(message.headers, `${parsed.provider.headerPrefix}content-sha256`);
-    if (contentSha.length > 1) throw new SignatureMalformed('repeated content-sha256 header');
-    const declared = contentSha[0]?.trim();
+    const contentSha = headerField(message.headers, parsed.names.contentSha);
+    if (typeof contentSha === 'object') throw new SignatureMalformed('repeated content-sha256 header');
+    const declared = contentSha?.trim();
     let payloadHashes: string[] | undefined;
     let expectedBodyHash: Uint8Array | undefined;
     if (declared !== undefined) {
@@ -805,6 +822,12 @@ export function sigv4(options: SigV4Options = {}): Scheme {
       return { headers: added };
     },
   };
+}
+
+/** A provider's header names, e.g. `x-amz-date` and `x-amz-content-sha256`. */
+interface ProviderHeaderNames {
+  date: string;
+  contentSha: string;
 }
 
 /** A derived signing key with its HMAC key pads. */
