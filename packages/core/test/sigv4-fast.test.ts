@@ -22,16 +22,16 @@ import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import aws4 from 'aws4';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { headerValue, headerValues } from '../src/schemes/compat-support.js';
-import { parseCredential, sigv4AuthorizationFields, sigv4AuthorizationFieldsGeneral } from '../src/schemes/sigv4.js';
 import {
+  headerField,
+  headerValue,
+  headerValues,
   hmacSha256OfText,
   hmacSha256Pads,
-  sha256Hex,
   sha256HexOfText,
-  sigv4CanonicalHeaderLines,
-  sigv4IsPlainCanonical,
-} from '../src/schemes/sigv4-canonical.js';
+} from '../src/schemes/compat-support.js';
+import { parseCredential, sigv4AuthorizationFields, sigv4AuthorizationFieldsGeneral } from '../src/schemes/sigv4.js';
+import { sha256Hex, sigv4CanonicalHeaderLines, sigv4IsPlainCanonical } from '../src/schemes/sigv4-canonical.js';
 
 const RUNS = 400;
 
@@ -258,7 +258,7 @@ describe('Authorization fields', () => {
   });
 });
 
-describe('headerValue() single-value read', () => {
+describe('headerValue() and headerField() single-value reads', () => {
   it('equals headerValues().join(", ") for any record', () => {
     const name = fc.constantFrom('authorization', 'Authorization', 'AUTHORIZATION', 'x-amz-date', 'host');
     const value = fc.oneof(
@@ -274,6 +274,9 @@ describe('headerValue() single-value read', () => {
         const headers = record as Record<string, string>;
         const values = headerValues(headers, wanted);
         expect(headerValue(headers, wanted)).toBe(values.length === 0 ? undefined : values.join(', '));
+        expect(headerField(headers, wanted)).toEqual(
+          values.length === 0 ? undefined : values.length === 1 ? values[0] : values,
+        );
       }),
       { numRuns: 3000 },
     );
