@@ -340,7 +340,7 @@ export function hmacSha256OfText(crypto: CryptoProvider, pads: HmacSha256Pads, t
   try {
     return hash('sha256', outerBlock);
   } finally {
-    outerBlock.fill(0, 0, 64);
+    outerBlock.fill(0);
   }
 }
 
