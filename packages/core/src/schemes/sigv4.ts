@@ -163,7 +163,7 @@ interface ParsedSigV4 {
   date: string;
   region: string;
   service: string;
-  signedHeaders: string[];
+  signedHeaders: readonly string[];
   /** Credential scope: `date/region/service/terminator`. */
   scope: string;
   /** The signed header names as they appear in the canonical request (`;`-joined). */
@@ -204,13 +204,20 @@ const SIGNATURE_HEX = /^[0-9a-f]{64}$/;
 // whitespace or comma inside a value: split on `,` and trimmed, it gives the same three fields.
 const USUAL_AUTHORIZATION = /^Credential=([^\s,]+), ?SignedHeaders=([^\s,]+), ?Signature=([^\s,]+)$/;
 
-function parseSignedHeaders(value: string): string[] {
+// Clients send the same SignedHeaders over and over: the last valid list is kept (frozen, shared).
+let lastSignedHeadersText: string | undefined;
+let lastSignedHeaders: readonly string[] = [];
+
+function parseSignedHeaders(value: string): readonly string[] {
+  if (value === lastSignedHeadersText) return lastSignedHeaders;
   const names = value.split(';');
   for (let i = 0; i < names.length; i++) {
     if (!HEADER_NAME.test(names[i]!)) throw new SignatureMalformed('SignedHeaders contains an invalid name');
     if (i > 0 && names[i - 1]! >= names[i]!) throw new SignatureMalformed('SignedHeaders must be sorted and unique');
   }
-  return names;
+  lastSignedHeaders = names;
+  lastSignedHeadersText = value;
+  return lastSignedHeaders;
 }
 
 /** Splits a Credential into key id and scope (the last four `/`-separated parts). Internal; exported for tests. */
@@ -464,7 +471,8 @@ export function sigv4(options: SigV4Options = {}): Scheme {
       perKey = new Map();
       signingKeys.set(secretBytes, perKey);
     }
-    const scope = `${parsed.provider.keyPrefix}/${parsed.scope}`;
+    // The scope's terminator names the provider (and with it the key prefix): the scope alone is the key.
+    const scope = parsed.scope;
     const cached = perKey.get(scope);
     if (cached !== undefined) return cached;
     if (perKey.size >= 16) perKey.clear();
