@@ -364,26 +364,46 @@ class XApiBodyCheck implements BodyCheck {
     this.#hash.update(chunk);
   }
 
+  // finish() and complete() never throw: every failure is a rejection, as from an async function.
+  // No await when the HMAC is synchronous: one settled promise instead of a chain of hops.
   finish(): Promise<void> {
-    if (this.#finished) return Promise.reject(new TypeError('finish() called twice'));
-    this.#finished = true;
-    this.#hash ??= this.#state.crypto.createHash(this.#algorithm);
-    return this.#check(toHex(this.#hash.digest()));
+    try {
+      if (this.#finished) throw new TypeError('finish() called twice');
+      this.#finished = true;
+      this.#hash ??= this.#state.crypto.createHash(this.#algorithm);
+      return this.#check(toHex(this.#hash.digest()));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   complete(body: Uint8Array): Promise<void> {
     // A body already in memory and nothing fed yet: one-shot digest when the provider has one.
     const crypto = this.#state.crypto;
     if (this.#hash !== undefined || this.#finished || crypto.hash === undefined) {
-      this.update(body);
+      try {
+        this.update(body);
+      } catch (error) {
+        return Promise.reject(error);
+      }
       return this.finish();
     }
-    this.#finished = true;
-    return this.#check(toHex(crypto.hash(this.#algorithm, body)));
+    try {
+      this.#finished = true;
+      return this.#check(toHex(crypto.hash(this.#algorithm, body)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  async #check(bodyHash: string): Promise<void> {
-    const ok = await compute(this.#state, this.#found, this.#algorithm, bodyHash);
+  #check(bodyHash: string): Promise<void> {
+    const ok = compute(this.#state, this.#found, this.#algorithm, bodyHash);
+    if (isThenable(ok)) return Promise.resolve(ok).then((matched) => this.#verdict(matched));
+    this.#verdict(ok);
+    return Promise.resolve();
+  }
+
+  #verdict(ok: boolean): void {
     knownKey(this.#found);
     if (!ok) throw new SignatureInvalid('signature does not match');
   }
