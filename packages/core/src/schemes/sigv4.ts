@@ -204,7 +204,8 @@ const SIGNATURE_HEX = /^[0-9a-f]{64}$/;
 // whitespace or comma inside a value: split on `,` and trimmed, it gives the same three fields.
 const USUAL_AUTHORIZATION = /^Credential=([^\s,]+), ?SignedHeaders=([^\s,]+), ?Signature=([^\s,]+)$/;
 
-// Clients send the same SignedHeaders over and over: the last valid list is kept (frozen, shared).
+// Clients send the same SignedHeaders over and over: the last valid list is kept and shared
+// (read-only: nothing mutates a parsed list; `coveredComponents` is a copy).
 let lastSignedHeadersText: string | undefined;
 let lastSignedHeaders: readonly string[] = [];
 
