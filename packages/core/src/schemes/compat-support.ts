@@ -5,7 +5,7 @@
  * `schemes/`; nothing here is exported from the package.
  */
 import { webCryptoProvider } from '../crypto.js';
-import { fromBase64, toBase64Url } from '../encoding.js';
+import { constantTimeEqual, fromBase64, toBase64Url, toHex, utf8 } from '../encoding.js';
 import { AlgorithmUnsupported, ComponentNotCovered, KeyUnknown, SignatureMalformed } from '../errors.js';
 import { ALL_ALGORITHMS, checkTimeWindow, resolvePolicy } from '../policy.js';
 import { parseSecret, SECRET_PREFIX } from '../secret.js';
@@ -53,8 +53,51 @@ export function headerValues(headers: HeadersInit, name: string): string[] {
 
 /** One header value; several values are joined with `, ` (RFC 9110 field combination). */
 export function headerValue(headers: HeadersInit, name: string): string | undefined {
-  const values = headerValues(headers, name);
-  return values.length === 0 ? undefined : values.join(', ');
+  const lower = name.toLowerCase();
+  if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).forEach === 'function') {
+    return (headers as Headers).get(lower) ?? undefined;
+  }
+  // headerValues() without its array for the usual single string value (read on every
+  // detect() of a compatibility scheme); anything else goes through it.
+  const record = headers as Record<string, string | string[] | undefined>;
+  let found: string | undefined;
+  for (const key in record) {
+    if (key.length !== lower.length || (key !== lower && key.toLowerCase() !== lower)) continue;
+    if (!Object.hasOwn(record, key)) continue;
+    const value = record[key];
+    if (value === undefined) continue;
+    if (found !== undefined || typeof value !== 'string') {
+      const values = headerValues(headers, name);
+      return values.length === 0 ? undefined : values.join(', ');
+    }
+    found = value;
+  }
+  return found;
+}
+
+/**
+ * A header's values without an array for the usual single value: `undefined` when absent, the
+ * string when there is exactly one value, else every value in arrival order (as {@link headerValues}).
+ */
+export function headerField(headers: HeadersInit, name: string): string | string[] | undefined {
+  const lower = name.toLowerCase();
+  if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).forEach === 'function') {
+    return (headers as Headers).get(lower) ?? undefined;
+  }
+  const record = headers as Record<string, string | string[] | undefined>;
+  let found: string | undefined;
+  for (const key in record) {
+    if (key.length !== lower.length || (key !== lower && key.toLowerCase() !== lower)) continue;
+    if (!Object.hasOwn(record, key)) continue;
+    const value = record[key];
+    if (value === undefined) continue;
+    if (found !== undefined || typeof value !== 'string') {
+      const values = headerValues(headers, name);
+      return values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
+    }
+    found = value;
+  }
+  return found;
 }
 
 /** Lower-cased names of all headers present. */
@@ -105,7 +148,7 @@ export function splitUrl(url: string | URL): RawUrl {
     if (!origin) throw new SignatureMalformed('request URL cannot be parsed');
     return { authority: '', path: origin[1]!, query: origin[2] ?? null };
   }
-  const authority = match[1]!.replace(/^[^@]*@/, '');
+  const authority = match[1]!.includes('@') ? match[1]!.replace(/^[^@]*@/, '') : match[1]!;
   return { authority, path: match[2] || '/', query: match[3] ?? null };
 }
 
@@ -137,6 +180,25 @@ export function checkPolicyAlgorithm(algorithm: HashAlgorithm, policy: VerifyPol
  * presenting a wrong signature.
  */
 export const DECOY_SECRET: Uint8Array = new Uint8Array(32);
+
+/** Whether a value is a promise (or another thenable). */
+export function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
+}
+
+/**
+ * {@link lookupKey} without a promise when the resolver answers synchronously (in-memory
+ * caches): `undefined` when unknown, a promise only when the resolver returned one.
+ */
+export function lookupKeyNow(
+  keyId: string,
+  options: VerifyOptions,
+): VerificationKey | undefined | Promise<VerificationKey | undefined> {
+  if (typeof options?.keys !== 'function') throw new TypeError('options.keys must be a function');
+  const found = options.keys(keyId);
+  if (isThenable(found)) return Promise.resolve(found).then((key) => key ?? undefined);
+  return found ?? undefined;
+}
 
 /** Looks a key up; `undefined` when unknown (callers continue with {@link DECOY_SECRET}). */
 export async function lookupKey(keyId: string, options: VerifyOptions): Promise<VerificationKey | undefined> {
@@ -196,4 +258,102 @@ export function bodyBytes(body: Uint8Array | string | null | undefined): Uint8Ar
   if (body === null || body === undefined) return new Uint8Array(0);
   if (typeof body === 'string') return new TextEncoder().encode(body);
   return body;
+}
+
+const scratchEncoder = new TextEncoder();
+// Reused for texts hashed synchronously (`provider.hash` returns before anything else runs): a
+// fresh Uint8Array per canonical request costs more than encoding into it. The HMAC below writes
+// its key pad into the first 64 bytes and zeroes them again before returning.
+const scratch = new Uint8Array(4096);
+const scratchAfterPad = scratch.subarray(64);
+const outerBlock = new Uint8Array(96);
+
+/**
+ * Hex SHA-256 of the UTF-8 bytes of `text`, as the provider's incremental hash would: with a one-shot `hash` the text
+ * is encoded into a reused buffer (only texts that fit; the provider's `hash` is synchronous, so
+ * the buffer is free again when it returns).
+ */
+export function sha256HexOfText(crypto: CryptoProvider, text: string): string {
+  if (crypto.hash !== undefined) {
+    const { read, written } = scratchEncoder.encodeInto(text, scratch);
+    if (read === text.length) return toHex(crypto.hash('sha256', scratch.subarray(0, written)));
+    return toHex(crypto.hash('sha256', utf8(text)));
+  }
+  const hash = crypto.createHash('sha256');
+  hash.update(utf8(text));
+  return toHex(hash.digest());
+}
+
+/** The two key blocks of HMAC-SHA256 (RFC 2104): the key, zero-padded to 64 bytes, XOR 0x36 and XOR 0x5c. */
+export interface HmacSha256Pads {
+  readonly inner: Uint8Array;
+  readonly outer: Uint8Array;
+}
+
+/** Precomputes {@link HmacSha256Pads} for a key (keys longer than a block are hashed first). */
+export function hmacSha256Pads(crypto: CryptoProvider, key: Uint8Array): HmacSha256Pads {
+  let block = key;
+  if (block.length > 64) {
+    const hash = crypto.createHash('sha256');
+    hash.update(block);
+    block = hash.digest();
+  }
+  const inner = new Uint8Array(64).fill(0x36);
+  const outer = new Uint8Array(64).fill(0x5c);
+  for (let i = 0; i < block.length; i++) {
+    inner[i]! ^= block[i]!;
+    outer[i]! ^= block[i]!;
+  }
+  return { inner, outer };
+}
+
+/**
+ * HMAC-SHA256 of the UTF-8 bytes of `text` from precomputed key pads, as two one-shot SHA-256
+ * through the provider's `hash` (which must exist): H(K^opad || H(K^ipad || text)), byte for
+ * byte `crypto.hmac('sha256', key, utf8(text))` without node:crypto's per-call HMAC set-up.
+ * The key blocks are copied into reused buffers and zeroed again before returning.
+ */
+export function hmacSha256OfText(crypto: CryptoProvider, pads: HmacSha256Pads, text: string): Uint8Array {
+  const hash = crypto.hash!;
+  let inner: Uint8Array;
+  const { read, written } = scratchEncoder.encodeInto(text, scratchAfterPad);
+  if (read === text.length) {
+    scratch.set(pads.inner, 0);
+    try {
+      inner = hash('sha256', scratch.subarray(0, 64 + written));
+    } finally {
+      scratch.fill(0, 0, 64);
+    }
+  } else {
+    const bytes = utf8(text);
+    const block = new Uint8Array(64 + bytes.length);
+    block.set(pads.inner, 0);
+    block.set(bytes, 64);
+    try {
+      inner = hash('sha256', block);
+    } finally {
+      block.fill(0, 0, 64);
+    }
+  }
+  outerBlock.set(pads.outer, 0);
+  outerBlock.set(inner, 64);
+  try {
+    return hash('sha256', outerBlock);
+  } finally {
+    outerBlock.fill(0);
+  }
+}
+
+// Key pads per secret array (key stores hand out one array per key), with a copy of the bytes
+// they were computed from so that a caller reusing a mutated array is noticed (as the WebCrypto
+// provider's CryptoKey cache does).
+const padsBySecret = new WeakMap<Uint8Array, { bytes: Uint8Array; pads: HmacSha256Pads }>();
+
+/** {@link hmacSha256Pads} of a secret, cached per secret array. */
+export function cachedHmacSha256Pads(crypto: CryptoProvider, secret: Uint8Array): HmacSha256Pads {
+  const cached = padsBySecret.get(secret);
+  if (cached !== undefined && constantTimeEqual(cached.bytes, secret)) return cached.pads;
+  const entry = { bytes: secret.slice(), pads: hmacSha256Pads(crypto, secret) };
+  padsBySecret.set(secret, entry);
+  return entry.pads;
 }

@@ -160,6 +160,70 @@ export function sha256Hex(crypto: CryptoProvider, data: Uint8Array | string): st
   return toHex(hash.digest());
 }
 
+// A path that is its own CanonicalURI in every form: non-empty segments of unreserved
+// characters, none `.` or `..`, optionally one trailing `/` (or just `/`).
+const PLAIN_PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-._~]+)*\/?$/;
+// `name=value` pairs of unreserved characters (either may be empty), `&`-separated, none empty.
+const PLAIN_QUERY = /^[A-Za-z0-9\-._~]*=[A-Za-z0-9\-._~]*(?:&[A-Za-z0-9\-._~]*=[A-Za-z0-9\-._~]*)*$/;
+
+/**
+ * Whether a path and query as sent are already canonical in every form a verifier tries: the
+ * path needs no normalisation or encoding, every query parameter is `name=value` of unreserved
+ * characters (no `+`), already sorted by name then value. Then the SDK form, curl 8's form and
+ * the as-sent form are one and the same: `path` and `query ?? ''`.
+ */
+export function sigv4IsPlainCanonical(path: string, query: string | null): boolean {
+  if (path.length === 0 || path.charCodeAt(0) !== 0x2f || !PLAIN_PATH.test(path)) return false;
+  if (query === null || query === '') return true;
+  if (!PLAIN_QUERY.test(query)) return false;
+  let previousName = '';
+  let previousValue = '';
+  let start = 0;
+  for (;;) {
+    const equals = query.indexOf('=', start);
+    let end = query.indexOf('&', equals);
+    if (end < 0) end = query.length;
+    const name = query.slice(start, equals);
+    const value = query.slice(equals + 1, end);
+    if (start > 0 && (name < previousName || (name === previousName && value < previousValue))) return false;
+    if (end === query.length) return true;
+    previousName = name;
+    previousValue = value;
+    start = end + 1;
+  }
+}
+
+// Whether Trimall can change a value: leading or trailing whitespace (what `trim()` removes), or a
+// run that collapses (two spaces, or any tab, CR or LF).
+const NEEDS_TRIM = /^\s|\s$|[\t\r\n]| {2}/;
+
+/** One header line of the canonical request for a header with one value: `name:trimmed value\n`. */
+export function sigv4CanonicalHeaderLine(name: string, value: string): string {
+  return `${name}:${NEEDS_TRIM.test(value) ? sigv4TrimHeaderValue(value) : value}\n`;
+}
+
+/**
+ * The header lines of the canonical request (`name:value\n` each, values trimmed and repeated
+ * values joined with `,`), as {@link sigv4CanonicalRequest} writes them.
+ */
+export function sigv4CanonicalHeaderLines(
+  headers: ReadonlyArray<readonly [name: string, values: readonly string[]]>,
+): string {
+  let out = '';
+  for (let i = 0; i < headers.length; i++) {
+    const [name, values] = headers[i]!;
+    out += name;
+    out += ':';
+    for (let j = 0; j < values.length; j++) {
+      if (j > 0) out += ',';
+      const value = values[j]!;
+      out += NEEDS_TRIM.test(value) ? sigv4TrimHeaderValue(value) : value;
+    }
+    out += '\n';
+  }
+  return out;
+}
+
 /**
  * The string to sign: algorithm, `X-Amz-Date` timestamp, credential scope and the
  * hex SHA-256 of the canonical request, one per line.

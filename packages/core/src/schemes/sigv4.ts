@@ -34,21 +34,31 @@ import {
   checkRequiredComponents,
   cryptoOf,
   DECOY_SECRET,
+  type HmacSha256Pads,
+  headerField,
   headerValue,
   headerValues,
+  hmacSha256OfText,
+  hmacSha256Pads,
+  isThenable,
   keyOrDecoy,
   knownKey,
-  lookupKey,
+  lookupKeyNow,
   nowOf,
   printableSecret,
+  type RawUrl,
+  sha256HexOfText,
   splitUrl,
 } from './compat-support.js';
 import {
   normalizeSigV4Path,
   sha256Hex,
+  sigv4CanonicalHeaderLine,
+  sigv4CanonicalHeaderLines,
   sigv4CanonicalQuery,
   sigv4CanonicalRequest,
   sigv4CanonicalUri,
+  sigv4IsPlainCanonical,
   sigv4SigningKey,
   sigv4StringToSign,
 } from './sigv4-canonical.js';
@@ -146,12 +156,18 @@ export interface SigV4SignOptions {
 
 interface ParsedSigV4 {
   provider: SigV4Provider;
+  /** The provider's date and content-sha256 header names. */
+  names: ProviderHeaderNames;
   presigned: boolean;
   keyId: string;
   date: string;
   region: string;
   service: string;
-  signedHeaders: string[];
+  signedHeaders: readonly string[];
+  /** Credential scope: `date/region/service/terminator`. */
+  scope: string;
+  /** The signed header names as they appear in the canonical request (`;`-joined). */
+  signedHeadersText: string;
   signature: string;
   amzDate: string;
   created: number;
@@ -183,24 +199,87 @@ function formatAmzDate(seconds: number): string {
 }
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+const SIGNATURE_HEX = /^[0-9a-f]{64}$/;
+// `Credential=..., SignedHeaders=..., Signature=...` in this order, `, ` or `,` between them, no
+// whitespace or comma inside a value: split on `,` and trimmed, it gives the same three fields.
+const USUAL_AUTHORIZATION = /^Credential=([^\s,]+), ?SignedHeaders=([^\s,]+), ?Signature=([^\s,]+)$/;
 
-function parseSignedHeaders(value: string): string[] {
+// Clients send the same SignedHeaders over and over: the last valid list is kept and shared
+// (read-only: nothing mutates a parsed list; `coveredComponents` is a copy).
+let lastSignedHeadersText: string | undefined;
+let lastSignedHeaders: readonly string[] = [];
+
+function parseSignedHeaders(value: string): readonly string[] {
+  if (value === lastSignedHeadersText) return lastSignedHeaders;
   const names = value.split(';');
   for (let i = 0; i < names.length; i++) {
     if (!HEADER_NAME.test(names[i]!)) throw new SignatureMalformed('SignedHeaders contains an invalid name');
     if (i > 0 && names[i - 1]! >= names[i]!) throw new SignatureMalformed('SignedHeaders must be sorted and unique');
   }
-  return names;
+  lastSignedHeaders = names;
+  lastSignedHeadersText = value;
+  return lastSignedHeaders;
 }
 
-function parseCredential(value: string, provider: SigV4Provider) {
-  const parts = value.split('/');
-  if (parts.length < 5) throw new SignatureMalformed('Credential must be KEYID/date/region/service/terminator');
-  const [date, region, service, terminator] = parts.slice(-4) as [string, string, string, string];
-  const keyId = parts.slice(0, -4).join('/');
+/** Splits a Credential into key id and scope (the last four `/`-separated parts). Internal; exported for tests. */
+export function parseCredential(value: string, provider: SigV4Provider) {
+  // The last four `/`-separated parts are the scope; everything before them is the key id.
+  const t = value.lastIndexOf('/');
+  const s = t > 0 ? value.lastIndexOf('/', t - 1) : -1;
+  const r = s > 0 ? value.lastIndexOf('/', s - 1) : -1;
+  const d = r > 0 ? value.lastIndexOf('/', r - 1) : -1;
+  if (d < 0) throw new SignatureMalformed('Credential must be KEYID/date/region/service/terminator');
+  const keyId = value.slice(0, d);
+  const date = value.slice(d + 1, r);
+  const region = value.slice(r + 1, s);
+  const service = value.slice(s + 1, t);
   if (!keyId || !/^\d{8}$/.test(date) || !region || !service) throw new SignatureMalformed('Credential is malformed');
-  if (terminator !== provider.terminator) throw new SignatureMalformed('Credential scope terminator does not match');
+  if (value.slice(t + 1) !== provider.terminator) {
+    throw new SignatureMalformed('Credential scope terminator does not match');
+  }
   return { keyId, date, region, service };
+}
+
+/** The three fields of a SigV4 Authorization header (after `ALGORITHM `). Internal; exported for tests. */
+export interface SigV4AuthorizationFields {
+  credential: string;
+  signedHeaders: string;
+  signature: string;
+}
+
+/**
+ * Splits the Authorization fields the general way: on `,`, each trimmed, name before the first
+ * `=`; exactly `Credential`, `SignedHeaders` and `Signature`, each once and non-empty.
+ * Internal; exported so tests can hold {@link sigv4AuthorizationFields} to it.
+ */
+export function sigv4AuthorizationFieldsGeneral(rest: string): SigV4AuthorizationFields {
+  const fields = new Map<string, string>();
+  for (const field of rest.split(',')) {
+    const trimmed = field.trim();
+    const equals = trimmed.indexOf('=');
+    if (equals <= 0) throw new SignatureMalformed('Authorization parameter without a value');
+    const name = trimmed.slice(0, equals);
+    if (fields.has(name)) throw new SignatureMalformed(`duplicate ${name}`);
+    fields.set(name, trimmed.slice(equals + 1));
+  }
+  const credential = fields.get('Credential');
+  const signedHeaders = fields.get('SignedHeaders');
+  const signature = fields.get('Signature');
+  if (fields.size !== 3 || !credential || !signedHeaders || !signature) {
+    throw new SignatureMalformed('Authorization must carry exactly Credential, SignedHeaders and Signature');
+  }
+  return { credential, signedHeaders, signature };
+}
+
+/**
+ * {@link sigv4AuthorizationFieldsGeneral} with one regular expression for the layout every signer
+ * writes (`Credential=..., SignedHeaders=..., Signature=...`); anything else goes the general way.
+ * Internal; exported for tests.
+ */
+export function sigv4AuthorizationFields(rest: string): SigV4AuthorizationFields {
+  const usual = USUAL_AUTHORIZATION.exec(rest);
+  if (usual) return { credential: usual[1]!, signedHeaders: usual[2]!, signature: usual[3]! };
+  return sigv4AuthorizationFieldsGeneral(rest);
 }
 
 function queryParams(query: string | null): Map<string, string[]> {
@@ -260,10 +339,22 @@ export function sigv4(options: SigV4Options = {}): Scheme {
   const secretOf = options.secretOf ?? ((key: VerificationKey) => printableSecret(key.secret));
   if (typeof secretOf !== 'function') throw new TypeError('sigv4: secretOf must be a function');
 
-  function headerProvider(message: MessageParts): SigV4Provider | undefined {
-    const authorization = headerValue(message.headers, 'authorization');
+  // `ALGORITHM ` and the header names per provider, built once instead of per request.
+  const headerPrefixes = providers.map((p) => `${p.algorithm} `);
+  const namesOf = new Map<SigV4Provider, ProviderHeaderNames>(
+    providers.map((p) => [p, { date: `${p.headerPrefix}date`, contentSha: `${p.headerPrefix}content-sha256` }]),
+  );
+
+  function providerOfAuthorization(authorization: string | undefined): SigV4Provider | undefined {
     if (!authorization) return undefined;
-    return providers.find((p) => authorization.startsWith(`${p.algorithm} `));
+    for (let i = 0; i < providers.length; i++) {
+      if (authorization.startsWith(headerPrefixes[i]!)) return providers[i];
+    }
+    return undefined;
+  }
+
+  function headerProvider(message: MessageParts): SigV4Provider | undefined {
+    return providerOfAuthorization(headerValue(message.headers, 'authorization'));
   }
 
   function queryProvider(message: MessageParts): SigV4Provider | undefined {
@@ -278,50 +369,58 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     return providers.find((p) => query.includes(`${p.queryPrefix}Algorithm=${p.algorithm}`));
   }
 
+  // One-entry memo of the last header-form parse, keyed by the exact Authorization and date
+  // header texts it was computed from: the middleware calls keyIdOf() and then verify() on the
+  // same request, which then parses once. Failed parses are not kept (they throw again).
+  let memoAuthorization: string | undefined;
+  let memoDate: string | undefined;
+  let memoParsed: ParsedSigV4 | undefined;
+
   function parse(message: MessageParts): ParsedSigV4 {
-    const fromHeader = headerProvider(message);
-    if (fromHeader) return parseHeader(message, fromHeader);
+    const authorization = headerValue(message.headers, 'authorization');
+    const fromHeader = providerOfAuthorization(authorization);
+    if (fromHeader) return parseHeader(message, fromHeader, authorization!);
     const fromQuery = queryProvider(message);
     if (fromQuery) return parseQuery(message, fromQuery);
     throw new SignatureMissing('no SigV4 signature');
   }
 
-  function parseHeader(message: MessageParts, provider: SigV4Provider): ParsedSigV4 {
-    const authorization = headerValue(message.headers, 'authorization')!;
-    const fields = new Map<string, string>();
-    for (const field of authorization.slice(provider.algorithm.length + 1).split(',')) {
-      const trimmed = field.trim();
-      const equals = trimmed.indexOf('=');
-      if (equals <= 0) throw new SignatureMalformed('Authorization parameter without a value');
-      const name = trimmed.slice(0, equals);
-      if (fields.has(name)) throw new SignatureMalformed(`duplicate ${name}`);
-      fields.set(name, trimmed.slice(equals + 1));
+  function parseHeader(message: MessageParts, provider: SigV4Provider, authorization: string): ParsedSigV4 {
+    const names = namesOf.get(provider)!;
+    const dateField = headerField(message.headers, names.date);
+    if (typeof dateField === 'string' && memoParsed !== undefined) {
+      if (authorization === memoAuthorization && dateField === memoDate) return memoParsed;
     }
-    const credential = fields.get('Credential');
-    const signedHeaders = fields.get('SignedHeaders');
-    const signature = fields.get('Signature');
-    if (fields.size !== 3 || !credential || !signedHeaders || !signature) {
-      throw new SignatureMalformed('Authorization must carry exactly Credential, SignedHeaders and Signature');
-    }
-    if (!/^[0-9a-f]{64}$/.test(signature)) throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
+    const { credential, signedHeaders, signature } = sigv4AuthorizationFields(
+      authorization.slice(provider.algorithm.length + 1),
+    );
+    if (!SIGNATURE_HEX.test(signature)) throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
     const scope = parseCredential(credential, provider);
-    const dateValues = headerValues(message.headers, `${provider.headerPrefix}date`);
-    if (dateValues.length !== 1)
-      throw new SignatureMalformed(`exactly one ${provider.headerPrefix}date header required`);
-    const amzDate = dateValues[0]!.trim();
+    if (typeof dateField !== 'string') throw new SignatureMalformed(`exactly one ${names.date} header required`);
+    const amzDate = dateField.trim();
     const created = parseAmzDate(amzDate);
     if (created === undefined) throw new SignatureMalformed(`${provider.headerPrefix}date is not YYYYMMDDTHHMMSSZ`);
     if (amzDate.slice(0, 8) !== scope.date)
       throw new SignatureMalformed('credential date differs from the request date');
-    return {
+    const parsed: ParsedSigV4 = {
       provider,
+      names,
       presigned: false,
-      ...scope,
+      keyId: scope.keyId,
+      date: scope.date,
+      region: scope.region,
+      service: scope.service,
+      scope: `${scope.date}/${scope.region}/${scope.service}/${provider.terminator}`,
       signedHeaders: parseSignedHeaders(signedHeaders),
+      signedHeadersText: signedHeaders,
       signature,
       amzDate,
       created,
     };
+    memoAuthorization = authorization;
+    memoDate = dateField;
+    memoParsed = parsed;
+    return parsed;
   }
 
   function parseQuery(message: MessageParts, provider: SigV4Provider): ParsedSigV4 {
@@ -339,12 +438,16 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     const expiresIn = Number(expiresText);
     if (expiresIn < 1 || expiresIn > maxPresigned) throw new SignatureMalformed(`${q}Expires is out of range`);
     const signature = single(params, `${q}Signature`);
-    if (!/^[0-9a-f]{64}$/.test(signature)) throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
+    if (!SIGNATURE_HEX.test(signature)) throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
+    const signedHeadersText = single(params, `${q}SignedHeaders`);
     return {
       provider,
+      names: namesOf.get(provider)!,
       presigned: true,
       ...scope,
-      signedHeaders: parseSignedHeaders(single(params, `${q}SignedHeaders`)),
+      scope: `${scope.date}/${scope.region}/${scope.service}/${provider.terminator}`,
+      signedHeaders: parseSignedHeaders(signedHeadersText),
+      signedHeadersText,
       signature,
       amzDate,
       created,
@@ -353,49 +456,74 @@ export function sigv4(options: SigV4Options = {}): Scheme {
   }
 
   // Deriving the signing key costs four HMACs and only changes per key, day, region and
-  // service; cache it per secret array (key stores hand out one array per key).
-  const signingKeys = new WeakMap<Uint8Array, Map<string, Promise<Uint8Array>>>();
+  // service; cache it per secret array (key stores hand out one array per key), at most 16
+  // scopes per secret (regions are the client's choice). A derived key is kept as bytes once
+  // known, so later requests use it without a promise.
+  const signingKeys = new WeakMap<Uint8Array, Map<string, DerivedKey | Promise<DerivedKey>>>();
 
-  function cachedSigningKey(found: VerificationKey | undefined, parsed: ParsedSigV4, crypto: CryptoProvider) {
+  function cachedSigningKey(
+    found: VerificationKey | undefined,
+    parsed: ParsedSigV4,
+    crypto: CryptoProvider,
+  ): DerivedKey | Promise<DerivedKey> {
     const secretBytes = found?.secret ?? DECOY_SECRET;
     let perKey = signingKeys.get(secretBytes);
     if (!perKey) {
       perKey = new Map();
       signingKeys.set(secretBytes, perKey);
     }
-    const scope = `${parsed.provider.keyPrefix}/${scopeOf(parsed)}`;
-    let derived = perKey.get(scope);
-    if (!derived) {
-      if (perKey.size >= 16) perKey.clear();
-      derived = sigv4SigningKey(
-        {
-          secret: found ? secretOf(found) : printableSecret(DECOY_SECRET),
-          date: parsed.date,
-          region: parsed.region,
-          service: parsed.service,
-          keyPrefix: parsed.provider.keyPrefix,
-          terminator: parsed.provider.terminator,
-        },
-        crypto,
-      );
-      perKey.set(scope, derived);
-      derived.catch(() => perKey.delete(scope));
-    }
+    // The scope's terminator names the provider (and with it the key prefix): the scope alone is the key.
+    const scope = parsed.scope;
+    const cached = perKey.get(scope);
+    if (cached !== undefined) return cached;
+    if (perKey.size >= 16) perKey.clear();
+    const derived = sigv4SigningKey(
+      {
+        secret: found ? secretOf(found) : printableSecret(DECOY_SECRET),
+        date: parsed.date,
+        region: parsed.region,
+        service: parsed.service,
+        keyPrefix: parsed.provider.keyPrefix,
+        terminator: parsed.provider.terminator,
+      },
+      crypto,
+    ).then((bytes): DerivedKey => ({ bytes, pads: hmacSha256Pads(crypto, bytes) }));
+    const keys = perKey;
+    keys.set(scope, derived);
+    derived.then(
+      (entry) => {
+        if (keys.get(scope) === derived) keys.set(scope, entry);
+      },
+      () => {
+        if (keys.get(scope) === derived) keys.delete(scope);
+      },
+    );
     return derived;
   }
 
-  function headerList(message: MessageParts, names: readonly string[], authority: string) {
-    return names.map((name): [string, string[]] => {
-      const values = headerValues(message.headers, name);
-      // Fetch `Request` objects carry no Host header: the URL's authority is what was addressed.
-      if (name === 'host' && values.length === 0) return [name, [authority]];
-      return [name, values];
-    });
+  /** The canonical request's header lines ({@link sigv4CanonicalHeaderLines}) read straight from the message. */
+  function canonicalHeaderLines(message: MessageParts, names: readonly string[], authority: string): string {
+    let out = '';
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      const field = headerField(message.headers, name);
+      if (field === undefined) {
+        // Fetch `Request` objects carry no Host header: the URL's authority is what was addressed.
+        out += sigv4CanonicalHeaderLines([[name, name === 'host' ? [authority] : []]]);
+      } else if (typeof field === 'string') {
+        out += sigv4CanonicalHeaderLine(name, field);
+      } else {
+        out += sigv4CanonicalHeaderLines([[name, field]]);
+      }
+    }
+    return out;
   }
 
   /** The canonical forms clients produce for this request, most standard first, without duplicates. */
-  function canonicalForms(message: MessageParts, parsed: ParsedSigV4): { uri: string; query: string }[] {
-    const { path, query } = splitUrl(message.url);
+  function canonicalForms(url: RawUrl, parsed: ParsedSigV4): { uri: string; query: string }[] {
+    const { path, query } = url;
+    // Path and query already canonical (the usual request): every form below is this one.
+    if (!parsed.presigned && sigv4IsPlainCanonical(path, query)) return [{ uri: path, query: query ?? '' }];
     const exclude = parsed.presigned ? `${parsed.provider.queryPrefix}Signature` : undefined;
     const encodePath = !SERVICES_WITHOUT_PATH_ENCODING.has(parsed.service);
     // AWS SDKs and the AWS suite: normalised, encoded path; sorted, re-encoded query.
@@ -429,36 +557,163 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     });
   }
 
-  async function matches(
+  /**
+   * Whether the signature matches one canonical form and payload hash. Every combination is
+   * computed even after a match, so timing does not reveal which one matched. Synchronous when
+   * the provider's HMAC is.
+   */
+  function matches(
     crypto: CryptoProvider,
-    signingKey: Uint8Array,
+    signingKey: DerivedKey,
     message: MessageParts,
     parsed: ParsedSigV4,
     payloadHashes: readonly string[],
-  ): Promise<boolean> {
-    const { authority } = splitUrl(message.url);
-    const headers = headerList(message, parsed.signedHeaders, authority);
+  ): boolean | Promise<boolean> {
+    const url = splitUrl(message.url);
+    const headerLines = canonicalHeaderLines(message, parsed.signedHeaders, url.authority);
     const expected = fromHex(parsed.signature)!;
+    const method = message.method.toUpperCase();
+    // sigv4CanonicalRequest() and sigv4StringToSign() spelled out, with the parts shared by every
+    // form computed once.
+    const head = `${parsed.provider.algorithm}\n${parsed.amzDate}\n${parsed.scope}\n`;
+    const tail = `\n${headerLines}\n${parsed.signedHeadersText}\n`;
     let matched = false;
-    for (const form of canonicalForms(message, parsed)) {
+    let pending: Promise<void>[] | undefined;
+    for (const form of canonicalForms(url, parsed)) {
       for (const payloadHash of payloadHashes) {
-        const canonicalRequest = sigv4CanonicalRequest({
-          method: message.method,
-          canonicalUri: form.uri,
-          canonicalQuery: form.query,
-          headers,
-          payloadHash,
-        });
-        const stringToSign = sigv4StringToSign(
-          { algorithm: parsed.provider.algorithm, amzDate: parsed.amzDate, scope: scopeOf(parsed), canonicalRequest },
-          crypto,
-        );
-        const actual = await crypto.hmac('sha256', signingKey, utf8(stringToSign));
-        // Every form is tried even after a match, so timing does not reveal which one matched.
-        if (crypto.timingSafeEqual(actual, expected)) matched = true;
+        const canonicalRequest = `${method}\n${form.uri}\n${form.query}${tail}${payloadHash}`;
+        const stringToSign = head + sha256HexOfText(crypto, canonicalRequest);
+        // With a one-shot hash, HMAC from the cached key pads (no per-call HMAC set-up).
+        const actual =
+          crypto.hash !== undefined
+            ? hmacSha256OfText(crypto, signingKey.pads, stringToSign)
+            : crypto.hmac('sha256', signingKey.bytes, utf8(stringToSign));
+        if (isThenable(actual)) {
+          pending ??= [];
+          pending.push(
+            Promise.resolve(actual).then((mac) => {
+              if (crypto.timingSafeEqual(mac, expected)) matched = true;
+            }),
+          );
+        } else if (crypto.timingSafeEqual(actual, expected)) {
+          matched = true;
+        }
       }
     }
-    return matched;
+    if (pending === undefined) return matched;
+    return Promise.all(pending).then(() => matched);
+  }
+
+  function verifyNow(
+    message: MessageParts,
+    verifyOptions: VerifyOptions & { hasBody: boolean },
+  ): SignatureCheck | Promise<SignatureCheck> {
+    const crypto = cryptoOf(verifyOptions);
+    const now = nowOf(verifyOptions);
+    const policy = verifyOptions.policy;
+    const parsed = parse(message);
+    if (!parsed.signedHeaders.includes('host')) throw new ComponentNotCovered('host must be signed');
+    if (!parsed.presigned && !parsed.signedHeaders.includes(parsed.names.date)) {
+      throw new ComponentNotCovered(`${parsed.names.date} must be signed`);
+    }
+    if (regions !== 'any' && !regions.includes(parsed.region)) throw new SignatureInvalid('region not accepted');
+    if (!services.includes(parsed.service)) throw new SignatureInvalid('service not accepted');
+
+    let expires: number | undefined;
+    if (parsed.presigned) {
+      expires = parsed.created + parsed.expiresIn!;
+      // A presigned URL lives until X-Amz-Expires, not maxAgeSeconds; only the skew applies to its start.
+      checkTimeWindow(
+        { created: parsed.created, expires },
+        { ...resolvePolicy(policy, false), maxAgeSeconds: Infinity },
+        now,
+      );
+    } else {
+      checkCreated(parsed.created, now, policy);
+    }
+
+    // Which payload hash the canonical request carries, and whether the body still has to be hashed.
+    const contentSha = headerField(message.headers, parsed.names.contentSha);
+    if (typeof contentSha === 'object') throw new SignatureMalformed('repeated content-sha256 header');
+    const declared = contentSha?.trim();
+    let payloadHashes: string[] | undefined;
+    let expectedBodyHash: Uint8Array | undefined;
+    if (declared !== undefined) {
+      if (declared === UNSIGNED_PAYLOAD) {
+        if (!allowUnsignedPayload) throw new DigestMissing('UNSIGNED-PAYLOAD is not accepted');
+        payloadHashes = [UNSIGNED_PAYLOAD];
+      } else if (SIGNATURE_HEX.test(declared)) {
+        payloadHashes = [declared];
+        if (verifyOptions.hasBody) expectedBodyHash = fromHex(declared);
+        else if (declared !== EMPTY_SHA256) throw new DigestMismatch('payload hash does not match the empty body');
+      } else {
+        throw new SignatureMalformed('unsupported content-sha256 value');
+      }
+    } else if (!verifyOptions.hasBody) {
+      payloadHashes = [EMPTY_SHA256];
+      // S3-style presigned URLs sign UNSIGNED-PAYLOAD without sending a header.
+      if (parsed.presigned && allowUnsignedPayload) payloadHashes.push(UNSIGNED_PAYLOAD);
+    }
+
+    const bodyBound = payloadHashes === undefined || payloadHashes[0] !== UNSIGNED_PAYLOAD;
+    const covered = ['@method', '@path', '@query', '@authority', ...parsed.signedHeaders];
+    if (bodyBound) covered.push('content-digest');
+    checkRequiredComponents(covered, policy);
+
+    const state: VerifyState = { crypto, message, parsed, policy, payloadHashes, expectedBodyHash, expires, covered };
+    const found = lookupKeyNow(parsed.keyId, verifyOptions);
+    if (isThenable(found)) return found.then((key) => withKey(state, key));
+    return withKey(state, found);
+  }
+
+  function withKey(state: VerifyState, found: VerificationKey | undefined): SignatureCheck | Promise<SignatureCheck> {
+    if (found && found.algorithm !== 'sha256') throw new AlgorithmUnsupported('SigV4 keys must use sha256');
+    if (found) checkPolicyAlgorithm('sha256', state.policy);
+    const signingKey = cachedSigningKey(found, state.parsed, state.crypto);
+    if (isThenable(signingKey)) return signingKey.then((bytes) => withSigningKey(state, found, bytes));
+    return withSigningKey(state, found, signingKey);
+  }
+
+  function withSigningKey(
+    state: VerifyState,
+    found: VerificationKey | undefined,
+    signingKey: DerivedKey,
+  ): SignatureCheck | Promise<SignatureCheck> {
+    const { crypto, message, parsed, payloadHashes } = state;
+    if (payloadHashes === undefined) {
+      // No declared payload hash: the body is part of the canonical request, so the
+      // signature can only be checked once the body has been read.
+      const key = keyOrDecoy(found, parsed.keyId, 'sha256');
+      const hash = crypto.createHash('sha256');
+      let finished = false;
+      const body: BodyCheck = {
+        update(chunk: Uint8Array) {
+          hash.update(chunk);
+        },
+        async finish() {
+          if (finished) throw new TypeError('finish() called twice');
+          finished = true;
+          const payloadHash = toHex(hash.digest());
+          const ok = await matches(crypto, signingKey, message, parsed, [payloadHash]);
+          knownKey(found);
+          if (!ok) throw new SignatureInvalid('signature does not match');
+        },
+      };
+      return { result: resultOf(state, key), body };
+    }
+    const ok = matches(crypto, signingKey, message, parsed, payloadHashes);
+    if (isThenable(ok)) return ok.then((matched) => checked(state, found, matched));
+    return checked(state, found, ok);
+  }
+
+  function checked(state: VerifyState, found: VerificationKey | undefined, ok: boolean): SignatureCheck {
+    const key = knownKey(found);
+    if (!ok) throw new SignatureInvalid('signature does not match');
+    return {
+      result: resultOf(state, key),
+      body: state.expectedBodyHash ? digestCheck(state.crypto, state.expectedBodyHash) : null,
+      signatureVerified: true,
+    };
   }
 
   return {
@@ -473,111 +728,7 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     },
 
     async verify(message: MessageParts, verifyOptions: VerifyOptions & { hasBody: boolean }): Promise<SignatureCheck> {
-      const crypto = cryptoOf(verifyOptions);
-      const now = nowOf(verifyOptions);
-      const policy = verifyOptions.policy;
-      const parsed = parse(message);
-      const datePrefixed = `${parsed.provider.headerPrefix}date`;
-      if (!parsed.signedHeaders.includes('host')) throw new ComponentNotCovered('host must be signed');
-      if (!parsed.presigned && !parsed.signedHeaders.includes(datePrefixed)) {
-        throw new ComponentNotCovered(`${datePrefixed} must be signed`);
-      }
-      if (regions !== 'any' && !regions.includes(parsed.region)) throw new SignatureInvalid('region not accepted');
-      if (!services.includes(parsed.service)) throw new SignatureInvalid('service not accepted');
-
-      let expires: number | undefined;
-      if (parsed.presigned) {
-        expires = parsed.created + parsed.expiresIn!;
-        // A presigned URL lives until X-Amz-Expires, not maxAgeSeconds; only the skew applies to its start.
-        checkTimeWindow(
-          { created: parsed.created, expires },
-          { ...resolvePolicy(policy, false), maxAgeSeconds: Infinity },
-          now,
-        );
-      } else {
-        checkCreated(parsed.created, now, policy);
-      }
-
-      // Which payload hash the canonical request carries, and whether the body still has to be hashed.
-      const contentSha = headerValues(message.headers, `${parsed.provider.headerPrefix}content-sha256`);
-      if (contentSha.length > 1) throw new SignatureMalformed('repeated content-sha256 header');
-      const declared = contentSha[0]?.trim();
-      let payloadHashes: string[] | undefined;
-      let expectedBodyHash: Uint8Array | undefined;
-      if (declared !== undefined) {
-        if (declared === UNSIGNED_PAYLOAD) {
-          if (!allowUnsignedPayload) throw new DigestMissing('UNSIGNED-PAYLOAD is not accepted');
-          payloadHashes = [UNSIGNED_PAYLOAD];
-        } else if (/^[0-9a-f]{64}$/.test(declared)) {
-          payloadHashes = [declared];
-          if (verifyOptions.hasBody) expectedBodyHash = fromHex(declared);
-          else if (declared !== EMPTY_SHA256) throw new DigestMismatch('payload hash does not match the empty body');
-        } else {
-          throw new SignatureMalformed('unsupported content-sha256 value');
-        }
-      } else if (!verifyOptions.hasBody) {
-        payloadHashes = [EMPTY_SHA256];
-        // S3-style presigned URLs sign UNSIGNED-PAYLOAD without sending a header.
-        if (parsed.presigned && allowUnsignedPayload) payloadHashes.push(UNSIGNED_PAYLOAD);
-      }
-
-      const bodyBound = payloadHashes === undefined || payloadHashes[0] !== UNSIGNED_PAYLOAD;
-      const covered = [
-        '@method',
-        '@path',
-        '@query',
-        '@authority',
-        ...parsed.signedHeaders,
-        ...(bodyBound ? ['content-digest'] : []),
-      ];
-      checkRequiredComponents(covered, policy);
-
-      const found = await lookupKey(parsed.keyId, verifyOptions);
-      if (found && found.algorithm !== 'sha256') throw new AlgorithmUnsupported('SigV4 keys must use sha256');
-      if (found) checkPolicyAlgorithm('sha256', policy);
-      const signingKey = await cachedSigningKey(found, parsed, crypto);
-
-      const result = (key: VerificationKey): VerifiedRequest => ({
-        scheme: 'sigv4',
-        keyId: parsed.keyId,
-        key,
-        coveredComponents: covered,
-        created: parsed.created,
-        ...(expires !== undefined ? { expires } : {}),
-        // SigV4 has no nonce: the signature itself is unique per request and serves as one.
-        nonce: parsed.signature,
-      });
-
-      if (payloadHashes === undefined) {
-        // No declared payload hash: the body is part of the canonical request, so the
-        // signature can only be checked once the body has been read.
-        const key = keyOrDecoy(found, parsed.keyId, 'sha256');
-        const hash = crypto.createHash('sha256');
-        let finished = false;
-        const body: BodyCheck = {
-          update(chunk: Uint8Array) {
-            hash.update(chunk);
-          },
-          async finish() {
-            if (finished) throw new TypeError('finish() called twice');
-            finished = true;
-            const payloadHash = toHex(hash.digest());
-            const ok = await matches(crypto, signingKey, message, parsed, [payloadHash]);
-            knownKey(found);
-            if (!ok) throw new SignatureInvalid('signature does not match');
-          },
-        };
-        return { result: result(key), body };
-      }
-
-      const ok = await matches(crypto, signingKey, message, parsed, payloadHashes);
-      const key = knownKey(found);
-      if (!ok) throw new SignatureInvalid('signature does not match');
-      return {
-        result: result(key),
-        body: expectedBodyHash ? digestCheck(crypto, expectedBodyHash) : null,
-        signatureVerified: true,
-      };
+      return verifyNow(message, verifyOptions);
     },
 
     async sign(message, key: SigningKey, signOptions = {}) {
@@ -682,8 +833,53 @@ export function sigv4(options: SigV4Options = {}): Scheme {
   };
 }
 
-function scopeOf(parsed: ParsedSigV4): string {
-  return `${parsed.date}/${parsed.region}/${parsed.service}/${parsed.provider.terminator}`;
+/** A provider's header names, e.g. `x-amz-date` and `x-amz-content-sha256`. */
+interface ProviderHeaderNames {
+  date: string;
+  contentSha: string;
+}
+
+/** A derived signing key with its HMAC key pads. */
+interface DerivedKey {
+  bytes: Uint8Array;
+  pads: HmacSha256Pads;
+}
+
+/** What a verification carries from its header checks to the MAC comparison. */
+interface VerifyState {
+  crypto: CryptoProvider;
+  message: MessageParts;
+  parsed: ParsedSigV4;
+  policy: VerifyOptions['policy'];
+  /** `undefined` when the body is part of the canonical request and must be read first. */
+  payloadHashes: string[] | undefined;
+  expectedBodyHash: Uint8Array | undefined;
+  expires: number | undefined;
+  covered: string[];
+}
+
+function resultOf(state: VerifyState, key: VerificationKey): VerifiedRequest {
+  const { parsed, expires } = state;
+  // SigV4 has no nonce: the signature itself is unique per request and serves as one.
+  if (expires === undefined) {
+    return {
+      scheme: 'sigv4',
+      keyId: parsed.keyId,
+      key,
+      coveredComponents: state.covered,
+      created: parsed.created,
+      nonce: parsed.signature,
+    };
+  }
+  return {
+    scheme: 'sigv4',
+    keyId: parsed.keyId,
+    key,
+    coveredComponents: state.covered,
+    created: parsed.created,
+    expires,
+    nonce: parsed.signature,
+  };
 }
 
 /** A body check comparing the SHA-256 of the streamed body with a declared hash. */

@@ -10,25 +10,30 @@ import type {
   BodyCheck,
   CryptoProvider,
   HashAlgorithm,
+  IncrementalHash,
   MessageParts,
   Scheme,
   SignatureCheck,
   SigningKey,
+  VerificationKey,
   VerifiedRequest,
   VerifyOptions,
 } from '../types.js';
 import {
   assertAlgorithm,
   bodyBytes,
+  cachedHmacSha256Pads,
   checkCreated,
   checkPolicyAlgorithm,
   checkRequiredComponents,
   cryptoOf,
   DECOY_SECRET,
-  headerValues,
+  headerField,
+  hmacSha256OfText,
+  isThenable,
   keyOrDecoy,
   knownKey,
-  lookupKey,
+  lookupKeyNow,
   nowOf,
   rawSecretOf,
   splitUrl,
@@ -52,11 +57,31 @@ const TIMESTAMP = /^\d{1,12}$/;
  */
 export function xApiCanonicalQuery(query: string | null | undefined): string {
   if (!query) return '';
+  if (isSortedAsciiQuery(query)) return query;
   return query
     .split('&')
     .filter((part) => part !== '')
     .sort((a, b) => compareBytes(utf8(a), utf8(b)))
     .join('&');
+}
+
+// ASCII without empty parts: UTF-8 byte order is UTF-16 code unit order there.
+const ASCII_QUERY = /^[^&\u0080-\uffff]+(?:&[^&\u0080-\uffff]+)*$/;
+
+/** Whether a query is already its own canonical form: ASCII, no empty part, parts in byte order. */
+function isSortedAsciiQuery(query: string): boolean {
+  if (!ASCII_QUERY.test(query)) return false;
+  let previous = '';
+  let start = 0;
+  for (;;) {
+    let end = query.indexOf('&', start);
+    if (end < 0) end = query.length;
+    const part = query.slice(start, end);
+    if (part < previous) return false;
+    if (end === query.length) return true;
+    previous = part;
+    start = end + 1;
+  }
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
@@ -91,15 +116,7 @@ export interface XApiSignedParts {
  * ```
  */
 export function xApiStringToSign(parts: XApiSignedParts): string {
-  return [
-    X_API_VERSION_LINE,
-    parts.method.toUpperCase(),
-    parts.path,
-    xApiCanonicalQuery(parts.query),
-    parts.timestamp,
-    parts.nonce,
-    parts.bodyHash,
-  ].join('\n');
+  return `${X_API_VERSION_LINE}\n${parts.method.toUpperCase()}\n${parts.path}\n${xApiCanonicalQuery(parts.query)}\n${parts.timestamp}\n${parts.nonce}\n${parts.bodyHash}`;
 }
 
 /** Options of {@link xApi}. */
@@ -138,26 +155,56 @@ export function xApi(options: XApiOptions = {}): Scheme {
     if (typeof name !== 'string' || !/^[A-Za-z0-9-]+$/.test(name)) throw new TypeError('xApi: invalid header name');
   }
 
-  function one(message: MessageParts, name: string): string {
-    const values = headerValues(message.headers, name);
-    if (values.length === 0) throw new SignatureMalformed(`${name} header missing`);
-    if (values.length > 1 || values[0]!.includes(',')) throw new SignatureMalformed(`${name} must appear once`);
-    return values[0]!.trim();
+  function one(value: string | string[] | undefined, name: string): string {
+    if (value === undefined) throw new SignatureMalformed(`${name} header missing`);
+    if (typeof value !== 'string' || value.includes(',')) throw new SignatureMalformed(`${name} must appear once`);
+    return value.trim();
   }
 
-  function parse(message: MessageParts) {
-    if (headerValues(message.headers, names.signature).length === 0) throw new SignatureMissing('no X-API signature');
-    const keyId = one(message, names.keyId);
+  // One-entry memo of the last parse, keyed by the exact four header texts it was computed from:
+  // the middleware calls keyIdOf() and then verify() on the same request, which then parses once.
+  let memoFields: (string | string[] | undefined)[] = [];
+  let memoParsed: ParsedXApi | undefined;
+
+  function parse(message: MessageParts): ParsedXApi {
+    const signatureField = headerField(message.headers, names.signature);
+    if (signatureField === undefined) throw new SignatureMissing('no X-API signature');
+    const keyIdField = headerField(message.headers, names.keyId);
+    const timestampField = headerField(message.headers, names.timestamp);
+    const nonceField = headerField(message.headers, names.nonce);
+    if (
+      memoParsed !== undefined &&
+      typeof signatureField === 'string' &&
+      signatureField === memoFields[0] &&
+      keyIdField === memoFields[1] &&
+      timestampField === memoFields[2] &&
+      nonceField === memoFields[3]
+    ) {
+      return memoParsed;
+    }
+    const keyId = one(keyIdField, names.keyId);
     if (!keyId || keyId.length > 256) throw new SignatureMalformed(`${names.keyId} is empty or too long`);
-    const timestamp = one(message, names.timestamp);
+    const timestamp = one(timestampField, names.timestamp);
     if (!TIMESTAMP.test(timestamp)) throw new SignatureMalformed(`${names.timestamp} must be Unix seconds`);
-    const nonce = one(message, names.nonce);
+    const nonce = one(nonceField, names.nonce);
     if (!NONCE.test(nonce))
       throw new SignatureMalformed(`${names.nonce} must be 16-128 characters of [A-Za-z0-9._~+/=-]`);
-    const signatureHex = one(message, names.signature);
-    const signature = /^[0-9a-fA-F]+$/.test(signatureHex) ? fromHex(signatureHex) : undefined;
+    const signatureHex = one(signatureField, names.signature);
+    // fromHex() refuses anything but hex digits of even length; the empty string is refused here.
+    const signature = signatureHex.length > 0 ? fromHex(signatureHex) : undefined;
     if (!signature) throw new SignatureMalformed(`${names.signature} must be hex`);
-    return { keyId, timestamp, created: Number(timestamp), nonce, signature, signatureHex };
+    const parsed: ParsedXApi = { keyId, timestamp, created: Number(timestamp), nonce, signature, signatureHex };
+    // Only plain string fields are remembered (arrays are compared by identity and would never hit).
+    if (
+      typeof keyIdField === 'string' &&
+      typeof timestampField === 'string' &&
+      typeof nonceField === 'string' &&
+      typeof signatureField === 'string'
+    ) {
+      memoFields = [signatureField, keyIdField, timestampField, nonceField];
+      memoParsed = parsed;
+    }
+    return parsed;
   }
 
   return {
@@ -165,8 +212,8 @@ export function xApi(options: XApiOptions = {}): Scheme {
 
     detect(message: MessageParts): boolean {
       return (
-        headerValues(message.headers, names.signature).length > 0 &&
-        headerValues(message.headers, names.keyId).length > 0
+        headerField(message.headers, names.signature) !== undefined &&
+        headerField(message.headers, names.keyId) !== undefined
       );
     },
 
@@ -175,74 +222,7 @@ export function xApi(options: XApiOptions = {}): Scheme {
     },
 
     async verify(message: MessageParts, verifyOptions: VerifyOptions & { hasBody: boolean }): Promise<SignatureCheck> {
-      const crypto = cryptoOf(verifyOptions);
-      const now = nowOf(verifyOptions);
-      const parsed = parse(message);
-      const { path, query } = splitUrl(message.url);
-      checkCreated(parsed.created, now, verifyOptions.policy);
-      const covered = ['@method', '@path', '@query', 'content-digest', 'x-api-timestamp', 'x-api-nonce'];
-      checkRequiredComponents(covered, verifyOptions.policy);
-
-      const found = await lookupKey(parsed.keyId, verifyOptions);
-      if (found) checkPolicyAlgorithm(found.algorithm, verifyOptions.policy);
-      const algorithm = found?.algorithm ?? 'sha256';
-      const secret = found?.secret ?? DECOY_SECRET;
-
-      const compute = async (bodyHash: string) => {
-        const expected = await crypto.hmac(
-          algorithm,
-          secret,
-          utf8(
-            xApiStringToSign({
-              method: message.method,
-              path,
-              query,
-              timestamp: parsed.timestamp,
-              nonce: parsed.nonce,
-              bodyHash,
-            }),
-          ),
-        );
-        // A signature of the wrong length simply does not match (no separate, faster answer).
-        return (
-          crypto.timingSafeEqual(expected, parsed.signature) && parsed.signatureHex.length === HEX_LENGTH[algorithm]
-        );
-      };
-
-      const result = (): VerifiedRequest => ({
-        scheme: 'x-api',
-        keyId: parsed.keyId,
-        key: keyOrDecoy(found, parsed.keyId, algorithm),
-        coveredComponents: covered,
-        created: parsed.created,
-        nonce: parsed.nonce,
-      });
-
-      if (!verifyOptions.hasBody) {
-        const ok = await compute(hexDigest(crypto, algorithm, new Uint8Array(0)));
-        knownKey(found);
-        const verified = result();
-        if (!ok) throw new SignatureInvalid('signature does not match');
-        return { result: verified, body: null, signatureVerified: true };
-      }
-
-      // The body hash is inside the signed string, so the signature is checked once the body is read.
-      const verified = result();
-      const hash = crypto.createHash(algorithm);
-      let finished = false;
-      const body: BodyCheck = {
-        update(chunk: Uint8Array) {
-          hash.update(chunk);
-        },
-        async finish() {
-          if (finished) throw new TypeError('finish() called twice');
-          finished = true;
-          const ok = await compute(toHex(hash.digest()));
-          knownKey(found);
-          if (!ok) throw new SignatureInvalid('signature does not match');
-        },
-      };
-      return { result: verified, body };
+      return verifyNow(message, verifyOptions, parse(message));
     },
 
     async sign(message, key: SigningKey, signOptions = {}) {
@@ -271,6 +251,162 @@ export function xApi(options: XApiOptions = {}): Scheme {
       };
     },
   };
+}
+
+interface ParsedXApi {
+  keyId: string;
+  timestamp: string;
+  created: number;
+  nonce: string;
+  signature: Uint8Array;
+  signatureHex: string;
+}
+
+const COVERED: readonly string[] = ['@method', '@path', '@query', 'content-digest', 'x-api-timestamp', 'x-api-nonce'];
+
+/** What a verification carries from its header checks to the MAC comparison. */
+interface XApiState {
+  crypto: CryptoProvider;
+  parsed: ParsedXApi;
+  /** The string to sign up to and including the nonce line; the body hash completes it. */
+  head: string;
+  covered: string[];
+}
+
+function verifyNow(
+  message: MessageParts,
+  verifyOptions: VerifyOptions & { hasBody: boolean },
+  parsed: ParsedXApi,
+): SignatureCheck | Promise<SignatureCheck> {
+  const crypto = cryptoOf(verifyOptions);
+  const now = nowOf(verifyOptions);
+  const { path, query } = splitUrl(message.url);
+  checkCreated(parsed.created, now, verifyOptions.policy);
+  const covered = COVERED.slice();
+  checkRequiredComponents(covered, verifyOptions.policy);
+  // xApiStringToSign() without the body hash, computed once.
+  const head = `${X_API_VERSION_LINE}\n${message.method.toUpperCase()}\n${path}\n${xApiCanonicalQuery(query)}\n${parsed.timestamp}\n${parsed.nonce}\n`;
+  const state: XApiState = { crypto, parsed, head, covered };
+  const found = lookupKeyNow(parsed.keyId, verifyOptions);
+  if (isThenable(found)) return found.then((key) => withKey(state, verifyOptions, key));
+  return withKey(state, verifyOptions, found);
+}
+
+function withKey(
+  state: XApiState,
+  verifyOptions: VerifyOptions & { hasBody: boolean },
+  found: VerificationKey | undefined,
+): SignatureCheck | Promise<SignatureCheck> {
+  if (found) checkPolicyAlgorithm(found.algorithm, verifyOptions.policy);
+  const algorithm = found?.algorithm ?? 'sha256';
+  const result: VerifiedRequest = {
+    scheme: 'x-api',
+    keyId: state.parsed.keyId,
+    key: keyOrDecoy(found, state.parsed.keyId, algorithm),
+    coveredComponents: state.covered,
+    created: state.parsed.created,
+    nonce: state.parsed.nonce,
+  };
+  if (!verifyOptions.hasBody) {
+    const ok = compute(state, found, algorithm, hexDigest(state.crypto, algorithm, new Uint8Array(0)));
+    if (isThenable(ok)) return ok.then((matched) => checked(found, result, matched));
+    return checked(found, result, ok);
+  }
+  // The body hash is inside the signed string, so the signature is checked once the body is read.
+  return { result, body: new XApiBodyCheck(state, found, algorithm) };
+}
+
+function checked(found: VerificationKey | undefined, result: VerifiedRequest, ok: boolean): SignatureCheck {
+  knownKey(found);
+  if (!ok) throw new SignatureInvalid('signature does not match');
+  return { result, body: null, signatureVerified: true };
+}
+
+/** Whether the signature matches; synchronous when the provider's HMAC is. */
+function compute(
+  state: XApiState,
+  found: VerificationKey | undefined,
+  algorithm: HashAlgorithm,
+  bodyHash: string,
+): boolean | Promise<boolean> {
+  const { crypto, parsed } = state;
+  const secret = found?.secret ?? DECOY_SECRET;
+  // SHA-256 with a one-shot hash: HMAC from cached key pads (no per-call HMAC set-up).
+  const expected =
+    algorithm === 'sha256' && crypto.hash !== undefined
+      ? hmacSha256OfText(crypto, cachedHmacSha256Pads(crypto, secret), state.head + bodyHash)
+      : crypto.hmac(algorithm, secret, utf8(state.head + bodyHash));
+  // A signature of the wrong length simply does not match (no separate, faster answer).
+  if (isThenable(expected)) {
+    return Promise.resolve(expected).then(
+      (mac) => crypto.timingSafeEqual(mac, parsed.signature) && parsed.signatureHex.length === HEX_LENGTH[algorithm],
+    );
+  }
+  return crypto.timingSafeEqual(expected, parsed.signature) && parsed.signatureHex.length === HEX_LENGTH[algorithm];
+}
+
+/** The body check: hashes the body, then computes and compares the signature. */
+class XApiBodyCheck implements BodyCheck {
+  readonly #state: XApiState;
+  readonly #found: VerificationKey | undefined;
+  readonly #algorithm: HashAlgorithm;
+  #hash: IncrementalHash | undefined;
+  #finished = false;
+
+  constructor(state: XApiState, found: VerificationKey | undefined, algorithm: HashAlgorithm) {
+    this.#state = state;
+    this.#found = found;
+    this.#algorithm = algorithm;
+  }
+
+  update(chunk: Uint8Array): void {
+    this.#hash ??= this.#state.crypto.createHash(this.#algorithm);
+    this.#hash.update(chunk);
+  }
+
+  // finish() and complete() never throw: every failure is a rejection, as from an async function.
+  // No await when the HMAC is synchronous: one settled promise instead of a chain of hops.
+  finish(): Promise<void> {
+    try {
+      if (this.#finished) throw new TypeError('finish() called twice');
+      this.#finished = true;
+      this.#hash ??= this.#state.crypto.createHash(this.#algorithm);
+      return this.#check(toHex(this.#hash.digest()));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  complete(body: Uint8Array): Promise<void> {
+    // A body already in memory and nothing fed yet: one-shot digest when the provider has one.
+    const crypto = this.#state.crypto;
+    if (this.#hash !== undefined || this.#finished || crypto.hash === undefined) {
+      try {
+        this.update(body);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return this.finish();
+    }
+    try {
+      this.#finished = true;
+      return this.#check(toHex(crypto.hash(this.#algorithm, body)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #check(bodyHash: string): Promise<void> {
+    const ok = compute(this.#state, this.#found, this.#algorithm, bodyHash);
+    if (isThenable(ok)) return Promise.resolve(ok).then((matched) => this.#verdict(matched));
+    this.#verdict(ok);
+    return Promise.resolve();
+  }
+
+  #verdict(ok: boolean): void {
+    knownKey(this.#found);
+    if (!ok) throw new SignatureInvalid('signature does not match');
+  }
 }
 
 function hexDigest(crypto: CryptoProvider, algorithm: HashAlgorithm, data: Uint8Array): string {

@@ -1,0 +1,462 @@
+/**
+ * The SigV4 verifier's fast paths against the general code they stand in for: each shortcut
+ * (plain canonical path/query, header lines, one-shot hashes into reused buffers, HMAC from key
+ * pads, the usual Authorization layout, credential splitting, the single-value header read, the
+ * parse memo) must give exactly the answer of the general path, or fall back to it.
+ */
+import { createHmac } from 'node:crypto';
+import type { CryptoProvider, MessageParts, VerificationKey } from '@hmac-kit/core';
+import {
+  HmacKitError,
+  KeyUnknown,
+  SignatureInvalid,
+  SignatureMalformed,
+  sigv4,
+  sigv4CanonicalQuery,
+  sigv4CanonicalRequest,
+  sigv4CanonicalUri,
+  sigv4Provider,
+  webCryptoProvider,
+} from '@hmac-kit/core';
+import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
+import aws4 from 'aws4';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  headerField,
+  headerValue,
+  headerValues,
+  hmacSha256OfText,
+  hmacSha256Pads,
+  sha256HexOfText,
+} from '../src/schemes/compat-support.js';
+import { parseCredential, sigv4AuthorizationFields, sigv4AuthorizationFieldsGeneral } from '../src/schemes/sigv4.js';
+import { sha256Hex, sigv4CanonicalHeaderLines, sigv4IsPlainCanonical } from '../src/schemes/sigv4-canonical.js';
+
+const RUNS = 400;
+
+/** Characters that matter to canonicalisation, plus ordinary ones. */
+const pathChar = fc.constantFrom('/', '.', 'a', 'b', 'Z', '0', '-', '_', '~', '%', '2', 'F', '+', ' ', 'é', '=', '&');
+const queryChar = fc.constantFrom('a', 'b', 'B', '0', '=', '&', '%', '2', '0', '+', '.', '~', '-', '_', ' ', '/', 'é');
+const pathArb = fc.oneof(
+  fc.array(pathChar, { maxLength: 16 }).map((chars) => chars.join('')),
+  fc
+    .array(fc.constantFrom('a', 'bb', '.', '..', '', 'x-y', 'A~'), { maxLength: 5 })
+    .map((segments) => `/${segments.join('/')}`),
+);
+const queryArb = fc.oneof(
+  fc.constant(null),
+  fc.array(queryChar, { maxLength: 20 }).map((chars) => chars.join('')),
+  fc
+    .array(fc.tuple(fc.constantFrom('a', 'b', 'B', '', 'a.b', 'x~'), fc.constantFrom('1', '2', '', '10', 'z')), {
+      maxLength: 4,
+    })
+    .map((pairs) => pairs.map(([name, value]) => `${name}=${value}`).join('&')),
+);
+
+describe('sigv4IsPlainCanonical', () => {
+  it('holds only when every canonical form is the path and query as sent', () => {
+    fc.assert(
+      fc.property(pathArb, queryArb, (path, query) => {
+        if (!sigv4IsPlainCanonical(path, query)) return;
+        const asSent = query ?? '';
+        expect(sigv4CanonicalUri(path)).toBe(path);
+        expect(sigv4CanonicalUri(path, { normalize: false })).toBe(path);
+        expect(sigv4CanonicalUri(path, { normalize: false, encode: false })).toBe(path);
+        expect(sigv4CanonicalQuery(query)).toBe(asSent);
+        expect(sigv4CanonicalQuery(query, { plusAsSpace: true })).toBe(asSent);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('accepts the usual shapes and refuses everything that needs canonicalising', () => {
+    const plain: [string, string | null][] = [
+      ['/', null],
+      ['/', ''],
+      ['/v1/orders', 'customer=c_8f14e45fceea167a&expand=items&limit=20'],
+      ['/a/', 'a=1&a=1&a=2&b='],
+      ['/...', '=x'],
+      ['/.a/b.', 'A=1&a=1'],
+    ];
+    for (const [path, query] of plain) expect(sigv4IsPlainCanonical(path, query), `${path}?${query}`).toBe(true);
+    const needsWork: [string, string | null][] = [
+      ['', null], // empty path: canonical `/`
+      ['//a', null], // empty segment
+      ['/a//', null],
+      ['/./a', null],
+      ['/a/..', null],
+      ['/a/../b', null],
+      ['/a%20b', null], // encoded twice
+      ['/a b', null],
+      ['/é', null],
+      ['/', 'b=1&a=1'], // unsorted
+      ['/', 'a=2&a=1'],
+      ['/', 'a'], // no `=`: canonical `a=`
+      ['/', 'a=1&&b=2'], // empty parameter dropped
+      ['/', 'a=1&'],
+      ['/', 'a=b=c'], // `=` in a value is encoded
+      ['/', 'a=x+y'], // curl 8 form differs
+      ['/', 'a=%41'], // re-encoded
+      ['/', 'a=x/y'],
+    ];
+    for (const [path, query] of needsWork) {
+      expect(sigv4IsPlainCanonical(path, query), `${path}?${query}`).toBe(false);
+    }
+  });
+});
+
+describe('sigv4CanonicalHeaderLines', () => {
+  const valueArb = fc
+    .array(fc.constantFrom('a', 'b', ' ', '  ', '\t', '\r\n', '\n', '\u00a0', '\v', ',', 'é', ':'), { maxLength: 8 })
+    .map((parts) => parts.join(''));
+  it('writes exactly the header lines of sigv4CanonicalRequest()', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(fc.constantFrom('host', 'x-a', 'x-b', 'content-type'), fc.array(valueArb, { maxLength: 3 })),
+          {
+            maxLength: 4,
+          },
+        ),
+        (headers) => {
+          const general = sigv4CanonicalRequest({
+            method: 'post',
+            canonicalUri: '/p',
+            canonicalQuery: 'q=1',
+            headers,
+            payloadHash: 'UNSIGNED-PAYLOAD',
+          });
+          const names = headers.map(([name]) => name).join(';');
+          const fast = `POST\n/p\nq=1\n${sigv4CanonicalHeaderLines(headers)}\n${names}\nUNSIGNED-PAYLOAD`;
+          expect(fast).toBe(general);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('hashes through reused buffers', () => {
+  const text = fc.oneof(
+    fc.string({ maxLength: 300 }),
+    fc.string({ unit: 'grapheme', maxLength: 200 }),
+    // Around and past the 4096-byte buffer (UTF-8 of multi-byte characters included).
+    fc.tuple(fc.integer({ min: 1300, max: 4200 }), fc.constantFrom('a', 'é', '€', '😀')).map(([n, c]) => c.repeat(n)),
+  );
+  const providers: [string, CryptoProvider][] = [
+    ['node:crypto', nodeCryptoProvider],
+    ['WebCrypto (no one-shot hash)', webCryptoProvider],
+  ];
+  for (const [name, crypto] of providers) {
+    it(`sha256HexOfText() equals sha256Hex() (${name})`, () => {
+      fc.assert(
+        fc.property(text, (value) => {
+          expect(sha256HexOfText(crypto, value)).toBe(sha256Hex(crypto, value));
+        }),
+        { numRuns: RUNS },
+      );
+    });
+  }
+
+  it('hmacSha256OfText() is HMAC-SHA256 of the UTF-8 text (any key length, long texts too)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 130 }), text, (keyBytes, value) => {
+        const pads = hmacSha256Pads(nodeCryptoProvider, keyBytes);
+        const expected = createHmac('sha256', keyBytes).update(value, 'utf8').digest('hex');
+        expect(Buffer.from(hmacSha256OfText(nodeCryptoProvider, pads, value)).toString('hex')).toBe(expected);
+        expect(
+          Buffer.from(nodeCryptoProvider.hmac('sha256', keyBytes, new TextEncoder().encode(value)) as Uint8Array),
+        ).toEqual(Buffer.from(hmacSha256OfText(nodeCryptoProvider, pads, value)));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('leaves no key pad behind in its buffers and interleaves with the canonical hash', () => {
+    const key = new Uint8Array(32).fill(7);
+    const pads = hmacSha256Pads(nodeCryptoProvider, key);
+    const a = hmacSha256OfText(nodeCryptoProvider, pads, 'one');
+    sha256HexOfText(nodeCryptoProvider, 'x'.repeat(100));
+    const b = hmacSha256OfText(nodeCryptoProvider, pads, 'one');
+    expect(Buffer.from(b)).toEqual(Buffer.from(a));
+    expect(Buffer.from(a).toString('hex')).toBe(createHmac('sha256', key).update('one').digest('hex'));
+  });
+});
+
+describe('Authorization fields', () => {
+  const token = fc.constantFrom(
+    'Credential=',
+    'SignedHeaders=',
+    'Signature=',
+    'Other=',
+    'hk_a/20251122/us-east-1/hmac-kit/aws4_request',
+    'host;x-amz-date',
+    'ab12',
+    ',',
+    ', ',
+    ' ',
+    '\t',
+    '=',
+    '/',
+  );
+  const outcome = (run: () => unknown) => {
+    try {
+      return { ok: run() };
+    } catch (error) {
+      expect(error).toBeInstanceOf(SignatureMalformed);
+      return { error: (error as Error).message };
+    }
+  };
+  it('the usual-layout shortcut agrees with the general split on any input', () => {
+    const usual = fc
+      .tuple(
+        fc.constantFrom('hk_a/20251122/us-east-1/hmac-kit/aws4_request', 'a=b/c', 'x'),
+        fc.constantFrom('host;x-amz-date', 'a', 'b=c'),
+        fc.constantFrom('ab12', 'f'.repeat(64), '=', 'a=b'),
+        fc.constantFrom(', ', ','),
+        fc.constantFrom(', ', ','),
+      )
+      .map(([c, h, s, sep1, sep2]) => `Credential=${c}${sep1}SignedHeaders=${h}${sep2}Signature=${s}`);
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          usual,
+          fc.array(token, { maxLength: 14 }).map((parts) => parts.join('')),
+        ),
+        (rest) => {
+          expect(outcome(() => sigv4AuthorizationFields(rest))).toEqual(
+            outcome(() => sigv4AuthorizationFieldsGeneral(rest)),
+          );
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('parseCredential() splits like split("/") with the last four parts as the scope', () => {
+    const provider = sigv4Provider('aws:amz');
+    const reference = (value: string) => {
+      const parts = value.split('/');
+      if (parts.length < 5) throw new SignatureMalformed('Credential must be KEYID/date/region/service/terminator');
+      const [date, region, service, terminator] = parts.slice(-4) as [string, string, string, string];
+      const keyId = parts.slice(0, -4).join('/');
+      if (!keyId || !/^\d{8}$/.test(date) || !region || !service)
+        throw new SignatureMalformed('Credential is malformed');
+      if (terminator !== provider.terminator)
+        throw new SignatureMalformed('Credential scope terminator does not match');
+      return { keyId, date, region, service };
+    };
+    const part = fc.constantFrom('', 'hk', 'a/b', '20251122', '2025112', 'eu-west-1', 'hmac-kit', 'aws4_request', '/');
+    fc.assert(
+      fc.property(fc.array(part, { maxLength: 8 }), fc.constantFrom('/', ''), (parts, joiner) => {
+        const value = parts.join(joiner === '' ? '/' : joiner);
+        expect(outcome(() => parseCredential(value, provider))).toEqual(outcome(() => reference(value)));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe('headerValue() and headerField() single-value reads', () => {
+  it('equals headerValues().join(", ") for any record', () => {
+    const name = fc.constantFrom('authorization', 'Authorization', 'AUTHORIZATION', 'x-amz-date', 'host');
+    const value = fc.oneof(
+      fc.string({ maxLength: 5 }),
+      fc.constant(undefined),
+      fc.array(fc.string({ maxLength: 3 }), { maxLength: 3 }),
+      fc.integer(),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(name, value), { maxLength: 5 }), name, (entries, wanted) => {
+        const record: Record<string, unknown> = {};
+        for (const [key, v] of entries) record[key] = v;
+        const headers = record as Record<string, string>;
+        const values = headerValues(headers, wanted);
+        expect(headerValue(headers, wanted)).toBe(values.length === 0 ? undefined : values.join(', '));
+        expect(headerField(headers, wanted)).toEqual(
+          values.length === 0 ? undefined : values.length === 1 ? values[0] : values,
+        );
+      }),
+      { numRuns: 3000 },
+    );
+    const real = new Headers([
+      ['Authorization', 'a'],
+      ['authorization', 'b'],
+    ]);
+    expect(headerValue(real, 'AUTHORIZATION')).toBe('a, b');
+    expect(headerValue(new Headers(), 'authorization')).toBeUndefined();
+  });
+});
+
+// ---- end to end: the scheme over the fast and the general shapes ------------------------------
+
+const NOW = 1_763_800_000;
+const raw = new Uint8Array(32).map((_, i) => i * 5 + 3);
+const key: VerificationKey = { keyId: 'hk_sigv4fast', secret: raw, algorithm: 'sha256' };
+const secret = `hks_${Buffer.from(raw).toString('base64url')}`;
+const keys = (id: string) => (id === key.keyId ? key : undefined);
+
+/** Signs with the `aws4` package (an independent implementation), as a client would. */
+function aws4Signed(
+  path: string,
+  { body = '{"a":1}', date = NOW, region = 'eu-west-1' }: { body?: string; date?: number; region?: string } = {},
+) {
+  const amzDate = new Date(date * 1000).toISOString().replace(/[-:]|\.\d{3}/g, '');
+  {
+    const out = aws4.sign(
+      {
+        host: 'api.example.com',
+        path,
+        method: 'POST',
+        service: 'hmac-kit',
+        region,
+        body,
+        headers: {
+          'Content-Type': 'application/json',
+          'X-Amz-Content-Sha256': sha256HexNode(body),
+          'X-Amz-Date': amzDate,
+        },
+      },
+      { accessKeyId: key.keyId, secretAccessKey: secret },
+    );
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(out.headers as Record<string, string>)) {
+      headers[name.toLowerCase()] = String(value);
+    }
+    return { message: { method: 'POST', url: `https://api.example.com${path}`, headers }, body };
+  }
+}
+
+function sha256HexNode(text: string): string {
+  return nodeCryptoProvider.hash!('sha256', new TextEncoder().encode(text)).reduce(
+    (out, byte) => out + byte.toString(16).padStart(2, '0'),
+    '',
+  );
+}
+
+async function verify(
+  scheme: ReturnType<typeof sigv4>,
+  message: MessageParts,
+  body: string,
+  crypto: CryptoProvider = nodeCryptoProvider,
+  resolver: (id: string) => VerificationKey | undefined | Promise<VerificationKey | undefined> = keys,
+) {
+  const bytes = new TextEncoder().encode(body);
+  const check = await scheme.verify(message, { keys: resolver, crypto, now: () => NOW, hasBody: bytes.length > 0 });
+  if (check.body) {
+    check.body.update(bytes);
+    await check.body.finish();
+  }
+  return check.result;
+}
+
+async function failure(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(HmacKitError);
+    return (error as Error).constructor.name;
+  }
+  return 'accepted';
+}
+
+describe('sigv4() fast and general shapes agree', () => {
+  const paths = [
+    '/v1/orders?customer=c_8f14e45fceea167a&expand=items&limit=20', // plain: fast
+    '/v1/orders?limit=20&customer=c_1', // unsorted: general
+    '/v1/a%20b/c?x=%41&y=a+b', // encoded, plus: general
+    '/v1/a/./c', // dot segment: general
+    '/v1//x/?flag', // empty segment, bare name: general
+    '/', // root: fast
+  ];
+  const providers: [string, CryptoProvider][] = [
+    ['node:crypto', nodeCryptoProvider],
+    ['WebCrypto', webCryptoProvider],
+  ];
+  for (const [providerName, crypto] of providers) {
+    for (const path of paths) {
+      it(`${providerName}: ${path} verifies, and a changed path or query does not`, async () => {
+        const scheme = sigv4();
+        const { message, body } = aws4Signed(path);
+        const result = await verify(scheme, message, body, crypto);
+        expect(result).toMatchObject({ scheme: 'sigv4', keyId: key.keyId, created: NOW });
+        // Async key resolver: same answer.
+        await verify(scheme, message, body, crypto, async (id) => keys(id));
+        const changed = { ...message, url: `${message.url}${message.url.includes('?') ? '&' : '?'}z=1` };
+        expect(await failure(verify(scheme, changed, body, crypto))).toBe(SignatureInvalid.name);
+        const unknown = {
+          ...message,
+          headers: { ...message.headers, authorization: message.headers.authorization!.replace(key.keyId, 'hk_nope') },
+        };
+        expect(await failure(verify(scheme, unknown, body, crypto))).toBe(KeyUnknown.name);
+      });
+    }
+  }
+
+  it('reads unusual Authorization layouts the general way (same answers)', async () => {
+    const scheme = sigv4();
+    const { message, body } = aws4Signed('/v1/orders?a=1');
+    const authorization = message.headers.authorization!;
+    const match = /^(\S+) Credential=([^,]+), SignedHeaders=([^,]+), Signature=(\w+)$/.exec(authorization)!;
+    const [, algorithm, credential, signed, signature] = match as unknown as [string, string, string, string, string];
+    const layouts = [
+      `${algorithm} Credential=${credential},SignedHeaders=${signed},Signature=${signature}`,
+      `${algorithm} Signature=${signature}, Credential=${credential}, SignedHeaders=${signed}`,
+      `${algorithm}  Credential=${credential} ,\tSignedHeaders=${signed} , Signature=${signature} `,
+    ];
+    for (const layout of layouts) {
+      const variant = { ...message, headers: { ...message.headers, authorization: layout } };
+      expect(scheme.keyIdOf(variant)).toBe(key.keyId);
+      await expect(verify(scheme, variant, body)).resolves.toMatchObject({ keyId: key.keyId });
+    }
+    const malformed = [
+      `${algorithm} Credential=${credential}, SignedHeaders=${signed}, Signature=${signature}, Signature=${signature}`,
+      `${algorithm} Credential=${credential}, SignedHeaders=${signed}, Signature=${signature}, Extra=1`,
+      `${algorithm} Credential=${credential}, SignedHeaders=${signed}`,
+      `${algorithm} Credential=${credential}, SignedHeaders=${signed}, Signature=`,
+      `${algorithm} Credential=${credential}, SignedHeaders=${signed}, Signature=${signature.toUpperCase()}`,
+    ];
+    for (const layout of malformed) {
+      const variant = { ...message, headers: { ...message.headers, authorization: layout } };
+      expect(await failure(verify(scheme, variant, body))).toBe(SignatureMalformed.name);
+    }
+  });
+
+  it('the parse memo (keyIdOf, then verify) never serves another request', async () => {
+    const scheme = sigv4();
+    const first = aws4Signed('/v1/orders?a=1');
+    expect(scheme.keyIdOf(first.message)).toBe(key.keyId);
+    await verify(scheme, first.message, first.body);
+    // Same Authorization, another date header: parsed again (the date no longer matches the credential).
+    const otherDay = {
+      ...first.message,
+      headers: { ...first.message.headers, 'x-amz-date': '20200101T000000Z' },
+    };
+    expect(await failure(verify(scheme, otherDay, first.body))).toBe(SignatureMalformed.name);
+    // Same Authorization, a second second: parsed again and the signature no longer matches.
+    const nextSecond = {
+      ...first.message,
+      headers: {
+        ...first.message.headers,
+        'x-amz-date': first.message.headers['x-amz-date']!.replace(
+          /\d\dZ$/,
+          (s) => `${(Number(s.slice(0, 2)) + 1) % 60}`.padStart(2, '0') + 'Z',
+        ),
+      },
+    };
+    expect(await failure(verify(scheme, nextSecond, first.body))).toBe(SignatureInvalid.name);
+    // A failed parse is not remembered; the original still verifies.
+    await verify(scheme, first.message, first.body);
+  });
+
+  it('keeps verifying across many regions (bounded signing-key cache)', async () => {
+    const scheme = sigv4();
+    for (let index = 0; index < 40; index++) {
+      const { message, body } = aws4Signed('/v1/orders?a=1', { region: `r-${index}` });
+      await verify(scheme, message, body);
+    }
+    const { message, body } = aws4Signed('/v1/orders?a=1', { region: 'r-0' });
+    await verify(scheme, message, body);
+  });
+});
