@@ -4,6 +4,7 @@
  * branded variant curl produces for another provider (`--aws-sigv4 hmackit:hmackit:...`).
  * Normative description: docs/protocol-sigv4.md.
  */
+
 import { fromHex, toHex, utf8 } from '../encoding.js';
 import {
   AlgorithmUnsupported,
@@ -14,6 +15,7 @@ import {
   SignatureMalformed,
   SignatureMissing,
 } from '../errors.js';
+import { schemeVerifiers } from '../key-lookup.js';
 import { checkTimeWindow, resolvePolicy } from '../policy.js';
 import type {
   BodyCheck,
@@ -606,7 +608,8 @@ export function sigv4(options: SigV4Options = {}): Scheme {
 
   function verifyNow(
     message: MessageParts,
-    verifyOptions: VerifyOptions & { hasBody: boolean },
+    verifyOptions: VerifyOptions,
+    hasBody: boolean,
   ): SignatureCheck | Promise<SignatureCheck> {
     const crypto = cryptoOf(verifyOptions);
     const now = nowOf(verifyOptions);
@@ -644,12 +647,12 @@ export function sigv4(options: SigV4Options = {}): Scheme {
         payloadHashes = [UNSIGNED_PAYLOAD];
       } else if (SIGNATURE_HEX.test(declared)) {
         payloadHashes = [declared];
-        if (verifyOptions.hasBody) expectedBodyHash = fromHex(declared);
+        if (hasBody) expectedBodyHash = fromHex(declared);
         else if (declared !== EMPTY_SHA256) throw new DigestMismatch('payload hash does not match the empty body');
       } else {
         throw new SignatureMalformed('unsupported content-sha256 value');
       }
-    } else if (!verifyOptions.hasBody) {
+    } else if (!hasBody) {
       payloadHashes = [EMPTY_SHA256];
       // S3-style presigned URLs sign UNSIGNED-PAYLOAD without sending a header.
       if (parsed.presigned && allowUnsignedPayload) payloadHashes.push(UNSIGNED_PAYLOAD);
@@ -716,7 +719,7 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     };
   }
 
-  return {
+  const scheme: Scheme = {
     name: 'sigv4',
 
     detect(message: MessageParts): boolean {
@@ -728,7 +731,7 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     },
 
     async verify(message: MessageParts, verifyOptions: VerifyOptions & { hasBody: boolean }): Promise<SignatureCheck> {
-      return verifyNow(message, verifyOptions);
+      return verifyNow(message, verifyOptions, verifyOptions.hasBody);
     },
 
     async sign(message, key: SigningKey, signOptions = {}) {
@@ -831,6 +834,9 @@ export function sigv4(options: SigV4Options = {}): Scheme {
       return { headers: added };
     },
   };
+  // The core calls verifyNow() directly (no promise of its own when everything is synchronous).
+  schemeVerifiers.set(scheme, verifyNow);
+  return scheme;
 }
 
 /** A provider's header names, e.g. `x-amz-date` and `x-amz-content-sha256`. */

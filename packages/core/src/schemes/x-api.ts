@@ -4,8 +4,10 @@
  * path, sorted query, timestamp, nonce and a hash of the body. Simple enough for a
  * ten-line bash client. Normative description: docs/protocol-x-api.md.
  */
+
 import { fromHex, toHex, utf8 } from '../encoding.js';
 import { SignatureInvalid, SignatureMalformed, SignatureMissing } from '../errors.js';
+import { schemeVerifiers } from '../key-lookup.js';
 import type {
   BodyCheck,
   CryptoProvider,
@@ -207,7 +209,7 @@ export function xApi(options: XApiOptions = {}): Scheme {
     return parsed;
   }
 
-  return {
+  const scheme: Scheme = {
     name: 'x-api',
 
     detect(message: MessageParts): boolean {
@@ -222,7 +224,7 @@ export function xApi(options: XApiOptions = {}): Scheme {
     },
 
     async verify(message: MessageParts, verifyOptions: VerifyOptions & { hasBody: boolean }): Promise<SignatureCheck> {
-      return verifyNow(message, verifyOptions, parse(message));
+      return verifyNow(message, verifyOptions, parse(message), verifyOptions.hasBody);
     },
 
     async sign(message, key: SigningKey, signOptions = {}) {
@@ -251,6 +253,11 @@ export function xApi(options: XApiOptions = {}): Scheme {
       };
     },
   };
+  // The core calls this directly (no promise of its own when everything is synchronous).
+  schemeVerifiers.set(scheme, (message, verifyOptions, hasBody) =>
+    verifyNow(message, verifyOptions, parse(message), hasBody),
+  );
+  return scheme;
 }
 
 interface ParsedXApi {
@@ -271,12 +278,14 @@ interface XApiState {
   /** The string to sign up to and including the nonce line; the body hash completes it. */
   head: string;
   covered: string[];
+  hasBody: boolean;
 }
 
 function verifyNow(
   message: MessageParts,
-  verifyOptions: VerifyOptions & { hasBody: boolean },
+  verifyOptions: VerifyOptions,
   parsed: ParsedXApi,
+  hasBody: boolean,
 ): SignatureCheck | Promise<SignatureCheck> {
   const crypto = cryptoOf(verifyOptions);
   const now = nowOf(verifyOptions);
@@ -286,7 +295,7 @@ function verifyNow(
   checkRequiredComponents(covered, verifyOptions.policy);
   // xApiStringToSign() without the body hash, computed once.
   const head = `${X_API_VERSION_LINE}\n${message.method.toUpperCase()}\n${path}\n${xApiCanonicalQuery(query)}\n${parsed.timestamp}\n${parsed.nonce}\n`;
-  const state: XApiState = { crypto, parsed, head, covered };
+  const state: XApiState = { crypto, parsed, head, covered, hasBody };
   const found = lookupKeyNow(parsed.keyId, verifyOptions);
   if (isThenable(found)) return found.then((key) => withKey(state, verifyOptions, key));
   return withKey(state, verifyOptions, found);
@@ -294,7 +303,7 @@ function verifyNow(
 
 function withKey(
   state: XApiState,
-  verifyOptions: VerifyOptions & { hasBody: boolean },
+  verifyOptions: VerifyOptions,
   found: VerificationKey | undefined,
 ): SignatureCheck | Promise<SignatureCheck> {
   if (found) checkPolicyAlgorithm(found.algorithm, verifyOptions.policy);
@@ -307,7 +316,7 @@ function withKey(
     created: state.parsed.created,
     nonce: state.parsed.nonce,
   };
-  if (!verifyOptions.hasBody) {
+  if (!state.hasBody) {
     const ok = compute(state, found, algorithm, hexDigest(state.crypto, algorithm, new Uint8Array(0)));
     if (isThenable(ok)) return ok.then((matched) => checked(found, result, matched));
     return checked(found, result, ok);
