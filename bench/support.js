@@ -12,6 +12,15 @@ export const quick = process.argv.includes('--quick') || process.env.HMAC_KIT_BE
 // than requests fresh from a socket would be.
 export const DISTINCT_MESSAGES = 64;
 
+/**
+ * A header value as a server receives it: a flat string decoded from bytes. The signers build
+ * theirs by concatenation, and V8 keeps such strings as ropes that every character read walks
+ * (~25% slower parsing than the flat strings node:http hands over).
+ */
+export function fromWire(value) {
+  return Buffer.from(String(value), 'latin1').toString('latin1');
+}
+
 /** The typical request of the issue: POST with a query string and a 1 KiB JSON body. */
 export const typical = (() => {
   const item = (index) => ({ sku: `SKU-${String(index).padStart(5, '0')}`, quantity: (index % 7) + 1, price: 1999 });

@@ -359,7 +359,7 @@ function parseCommonSelection(
     signature,
     params: { keyId, created, expires, nonce, alg, tag },
     identifiers: undefined,
-    labels: Object.freeze(labels),
+    labels,
     input: undefined,
     signatureParams: text.slice(name.length + 1),
   };
@@ -396,7 +396,7 @@ function parseSelection(inputHeader: string, signatureHeader: string, label: str
       signature: signature.value,
       params,
       identifiers,
-      labels: Object.freeze(labels),
+      labels,
       input,
       signatureParams: undefined,
     };
@@ -683,7 +683,6 @@ function verifiedCheck(
   labels: readonly string[],
   body: BodyCheck | null,
 ): SignatureCheck {
-  // labels is frozen (one parse may serve keyIdOf() and verify()): shared, not copied.
   // Checked only after the MAC matched, so these answers cannot be used to probe which key ids exist.
   if (algFromParam !== undefined && algFromParam !== key.algorithm) {
     throw new AlgorithmUnsupported(`algorithm ${params.alg} does not match the key's algorithm`);
@@ -695,7 +694,8 @@ function verifiedCheck(
     scheme: 'rfc9421',
     keyId: key.keyId,
     key,
-    coveredComponents: labels,
+    // A copy: the parse (and its labels) may be memoised for the next call with the same headers.
+    coveredComponents: labels.slice(),
     created: params.created,
   };
   if (params.expires !== undefined) result.expires = params.expires;
