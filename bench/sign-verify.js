@@ -23,6 +23,7 @@ import {
   DISTINCT_MESSAGES,
   formatInteger,
   formatRatio,
+  fromWire,
   interleaved,
   quick,
   table,
