@@ -6,6 +6,7 @@
 import { latin1Bytes } from './components.js';
 import { binaryEqualsBytes } from './encoding.js';
 import { KeyUnknown, SignatureInvalid } from './errors.js';
+import { hmacSha256OfAscii } from './hmac-sha256.js';
 import type {
   CryptoProvider,
   HashAlgorithm,
@@ -113,11 +114,22 @@ function macWith(
   const algorithm = key?.algorithm ?? args.unknownKeyAlgorithm;
   const provider = args.provider;
   const data = args.data;
-  if (typeof data === 'string' && provider.hmacString !== undefined) {
-    const matches = binaryEqualsBytes(provider.hmacString(algorithm, secret, data), args.presented);
-    if (!key) throw new KeyUnknown('no key with this key id');
-    if (!matches) throw new SignatureInvalid('signature does not match');
-    return key;
+  if (typeof data === 'string') {
+    // HMAC-SHA256 of an ASCII base from cached key pads (two one-shot hashes), else the provider's
+    // string HMAC: either way no byte copy of the base and no Buffer per MAC.
+    let matches: boolean | undefined;
+    if (algorithm === 'sha256' && provider.hash !== undefined) {
+      const mac = hmacSha256OfAscii(provider, secret, data);
+      if (mac !== undefined) matches = provider.timingSafeEqual(mac, args.presented);
+    }
+    if (matches === undefined && provider.hmacString !== undefined) {
+      matches = binaryEqualsBytes(provider.hmacString(algorithm, secret, data), args.presented);
+    }
+    if (matches !== undefined) {
+      if (!key) throw new KeyUnknown('no key with this key id');
+      if (!matches) throw new SignatureInvalid('signature does not match');
+      return key;
+    }
   }
   const expected = provider.hmac(algorithm, secret, typeof data === 'string' ? latin1Bytes(data) : data);
   if (isPromise(expected)) return Promise.resolve(expected).then((mac) => compareMac(args, key, mac));

@@ -405,6 +405,11 @@ function parseSelection(inputHeader: string, signatureHeader: string, label: str
   throw new SignatureMalformed('no signature with an hmac algorithm and a keyid');
 }
 
+/** Whether verifyMac() can MAC a latin-1 string without a byte copy (see key-lookup.ts). */
+function macsStrings(provider: CryptoProvider): boolean {
+  return provider.hmacString !== undefined || provider.hash !== undefined;
+}
+
 /** Whether the signature covers the component with this identifier (`"@method"`). */
 function covers(selected: SelectedSignature, identifier: string): boolean {
   if (selected.identifiers !== undefined) return selected.identifiers.includes(identifier);
@@ -620,11 +625,11 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
       if (selected.input === undefined) {
         // Every character is at most U+00FF already (plainSignatureBase checks the field values).
         const text = plainSignatureBase(context, selected.labels, selected.signatureParams!);
-        base = provider.hmacString !== undefined ? text : latin1Bytes(text);
+        base = macsStrings(provider) ? text : latin1Bytes(text);
       } else {
         const text = buildSignatureBase(context, selected.input, selected.identifiers);
         // A provider that MACs strings takes the base as it is; latin1Bytes() words the error otherwise.
-        base = provider.hmacString !== undefined && isLatin1(text) ? text : latin1Bytes(text);
+        base = macsStrings(provider) && isLatin1(text) ? text : latin1Bytes(text);
       }
     } catch (error) {
       if (error instanceof ComponentError) throw new SignatureMalformed(error.message);

@@ -15,6 +15,7 @@ import {
   SignatureMalformed,
   SignatureMissing,
 } from '../errors.js';
+import { type HmacSha256Pads, hmacSha256OfText, hmacSha256Pads, sha256HexOfText } from '../hmac-sha256.js';
 import { schemeVerifiers } from '../key-lookup.js';
 import { checkTimeWindow, resolvePolicy } from '../policy.js';
 import type {
@@ -36,12 +37,9 @@ import {
   checkRequiredComponents,
   cryptoOf,
   DECOY_SECRET,
-  type HmacSha256Pads,
   headerField,
   headerValue,
   headerValues,
-  hmacSha256OfText,
-  hmacSha256Pads,
   isThenable,
   keyOrDecoy,
   knownKey,
@@ -49,7 +47,6 @@ import {
   nowOf,
   printableSecret,
   type RawUrl,
-  sha256HexOfText,
   splitUrl,
 } from './compat-support.js';
 import {

@@ -7,6 +7,7 @@
 
 import { fromHex, toHex, utf8 } from '../encoding.js';
 import { SignatureInvalid, SignatureMalformed, SignatureMissing } from '../errors.js';
+import { cachedHmacSha256Pads, hmacSha256OfText } from '../hmac-sha256.js';
 import { schemeVerifiers } from '../key-lookup.js';
 import type {
   BodyCheck,
@@ -24,14 +25,12 @@ import type {
 import {
   assertAlgorithm,
   bodyBytes,
-  cachedHmacSha256Pads,
   checkCreated,
   checkPolicyAlgorithm,
   checkRequiredComponents,
   cryptoOf,
   DECOY_SECRET,
   headerField,
-  hmacSha256OfText,
   isThenable,
   keyOrDecoy,
   knownKey,

@@ -1,0 +1,132 @@
+/**
+ * HMAC-SHA256 and SHA-256 of strings over a provider's one-shot `hash` (RFC 2104 from cached key
+ * pads): node:crypto's HMAC set-up per call (~0.7 µs, algorithm fetch and key schedule) is more than
+ * the two compressions of a precomputed pad block cost, and a short text is encoded into a reused
+ * buffer instead of a fresh array. Used by the verifiers of every scheme for their MACs.
+ */
+import { constantTimeEqual, toHex, utf8 } from './encoding.js';
+import type { CryptoProvider } from './types.js';
+
+const scratchEncoder = new TextEncoder();
+// Reused for texts hashed synchronously (`provider.hash` returns before anything else runs): a
+// fresh Uint8Array per canonical request costs more than encoding into it. The HMAC below writes
+// its key pad into the first 64 bytes and zeroes them again before returning.
+const scratch = new Uint8Array(4096);
+const scratchAfterPad = scratch.subarray(64);
+const outerBlock = new Uint8Array(96);
+
+/**
+ * Hex SHA-256 of the UTF-8 bytes of `text`, as the provider's incremental hash would: with a one-shot `hash` the text
+ * is encoded into a reused buffer (only texts that fit; the provider's `hash` is synchronous, so
+ * the buffer is free again when it returns).
+ */
+export function sha256HexOfText(crypto: CryptoProvider, text: string): string {
+  if (crypto.hash !== undefined) {
+    const { read, written } = scratchEncoder.encodeInto(text, scratch);
+    if (read === text.length) return toHex(crypto.hash('sha256', scratch.subarray(0, written)));
+    return toHex(crypto.hash('sha256', utf8(text)));
+  }
+  const hash = crypto.createHash('sha256');
+  hash.update(utf8(text));
+  return toHex(hash.digest());
+}
+
+/** The two key blocks of HMAC-SHA256 (RFC 2104): the key, zero-padded to 64 bytes, XOR 0x36 and XOR 0x5c. */
+export interface HmacSha256Pads {
+  readonly inner: Uint8Array;
+  readonly outer: Uint8Array;
+}
+
+/** Precomputes {@link HmacSha256Pads} for a key (keys longer than a block are hashed first). */
+export function hmacSha256Pads(crypto: CryptoProvider, key: Uint8Array): HmacSha256Pads {
+  let block = key;
+  if (block.length > 64) {
+    const hash = crypto.createHash('sha256');
+    hash.update(block);
+    block = hash.digest();
+  }
+  const inner = new Uint8Array(64).fill(0x36);
+  const outer = new Uint8Array(64).fill(0x5c);
+  for (let i = 0; i < block.length; i++) {
+    inner[i]! ^= block[i]!;
+    outer[i]! ^= block[i]!;
+  }
+  return { inner, outer };
+}
+
+/**
+ * HMAC-SHA256 of the UTF-8 bytes of `text` from precomputed key pads, as two one-shot SHA-256
+ * through the provider's `hash` (which must exist): H(K^opad || H(K^ipad || text)), byte for
+ * byte `crypto.hmac('sha256', key, utf8(text))` without node:crypto's per-call HMAC set-up.
+ * The key blocks are copied into reused buffers and zeroed again before returning.
+ */
+export function hmacSha256OfText(crypto: CryptoProvider, pads: HmacSha256Pads, text: string): Uint8Array {
+  const hash = crypto.hash!;
+  let inner: Uint8Array;
+  const { read, written } = scratchEncoder.encodeInto(text, scratchAfterPad);
+  if (read === text.length) {
+    scratch.set(pads.inner, 0);
+    try {
+      inner = hash('sha256', scratch.subarray(0, 64 + written));
+    } finally {
+      scratch.fill(0, 0, 64);
+    }
+  } else {
+    const bytes = utf8(text);
+    const block = new Uint8Array(64 + bytes.length);
+    block.set(pads.inner, 0);
+    block.set(bytes, 64);
+    try {
+      inner = hash('sha256', block);
+    } finally {
+      block.fill(0, 0, 64);
+    }
+  }
+  outerBlock.set(pads.outer, 0);
+  outerBlock.set(inner, 64);
+  try {
+    return hash('sha256', outerBlock);
+  } finally {
+    outerBlock.fill(0);
+  }
+}
+
+// Key pads per secret array (key stores hand out one array per key), with a copy of the bytes
+// they were computed from so that a caller reusing a mutated array is noticed (as the WebCrypto
+// provider's CryptoKey cache does).
+const padsBySecret = new WeakMap<Uint8Array, { bytes: Uint8Array; pads: HmacSha256Pads }>();
+
+/** {@link hmacSha256Pads} of a secret, cached per secret array. */
+export function cachedHmacSha256Pads(crypto: CryptoProvider, secret: Uint8Array): HmacSha256Pads {
+  const cached = padsBySecret.get(secret);
+  if (cached !== undefined && constantTimeEqual(cached.bytes, secret)) return cached.pads;
+  const entry = { bytes: secret.slice(), pads: hmacSha256Pads(crypto, secret) };
+  padsBySecret.set(secret, entry);
+  return entry.pads;
+}
+
+/**
+ * HMAC-SHA256 of `text` as latin-1 bytes (what a signature base stands for), from cached key
+ * pads, when `text` is ASCII (latin-1 and UTF-8 agree there) and short enough for the reused
+ * buffer; `undefined` otherwise, for the caller's general path. The provider's `hash` must exist.
+ */
+export function hmacSha256OfAscii(crypto: CryptoProvider, secret: Uint8Array, text: string): Uint8Array | undefined {
+  const { read, written } = scratchEncoder.encodeInto(text, scratchAfterPad);
+  if (read !== text.length || written !== read) return undefined;
+  const pads = cachedHmacSha256Pads(crypto, secret);
+  const hash = crypto.hash!;
+  let inner: Uint8Array;
+  scratch.set(pads.inner, 0);
+  try {
+    inner = hash('sha256', scratch.subarray(0, 64 + written));
+  } finally {
+    scratch.fill(0, 0, 64);
+  }
+  outerBlock.set(pads.outer, 0);
+  outerBlock.set(inner, 64);
+  try {
+    return hash('sha256', outerBlock);
+  } finally {
+    outerBlock.fill(0);
+  }
+}

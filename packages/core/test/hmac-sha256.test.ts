@@ -1,0 +1,36 @@
+import { createHmac } from 'node:crypto';
+import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
+import fc from 'fast-check';
+import { expect, it } from 'vitest';
+import { hmacSha256OfAscii } from '../src/hmac-sha256.js';
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+
+it('hmacSha256OfAscii is HMAC-SHA256 of the latin-1 bytes of an ASCII text, for any key length', () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 0, maxLength: 150 }),
+      fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((code) => String.fromCharCode(code)), maxLength: 600 }),
+      (key, text) => {
+        const mac = hmacSha256OfAscii(nodeCryptoProvider, key, text);
+        expect(mac).toBeDefined();
+        expect(hex(mac!)).toBe(createHmac('sha256', key).update(text, 'latin1').digest('hex'));
+      },
+    ),
+  );
+});
+
+it('hmacSha256OfAscii declines non-ASCII and over-long texts (the caller MACs their latin-1 bytes itself)', () => {
+  const key = new Uint8Array(32).fill(3);
+  expect(hmacSha256OfAscii(nodeCryptoProvider, key, 'caf\u00e9')).toBeUndefined();
+  expect(hmacSha256OfAscii(nodeCryptoProvider, key, '\u20ac')).toBeUndefined();
+  expect(hmacSha256OfAscii(nodeCryptoProvider, key, 'x'.repeat(5000))).toBeUndefined();
+  // The same secret array mutated in place gets fresh pads, not the cached ones.
+  const secret = new Uint8Array(32).fill(1);
+  const before = hex(hmacSha256OfAscii(nodeCryptoProvider, secret, 'base')!);
+  secret[0] = 2;
+  expect(hex(hmacSha256OfAscii(nodeCryptoProvider, secret, 'base')!)).toBe(
+    createHmac('sha256', secret).update('base').digest('hex'),
+  );
+  expect(hex(hmacSha256OfAscii(nodeCryptoProvider, secret, 'base')!)).not.toBe(before);
+});
