@@ -97,8 +97,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
   const authenticator = createAuthenticator({ crypto: nodeCryptoProvider, ...authenticatorOptions });
 
   async function authenticate(req: Request, res: Response, next: NextFunction): Promise<void> {
-    const context = { method: req.method, url: req.originalUrl };
-    let url: string;
+    let url: URL;
     try {
       const base =
         origin === undefined
@@ -106,9 +105,10 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
           : typeof origin === 'function'
             ? origin(req)
             : origin;
-      url = new URL(req.originalUrl, base).href;
+      // Handed over parsed: the core uses a URL object as it is instead of parsing the text again.
+      url = new URL(req.originalUrl, base);
     } catch (error) {
-      sendProblem(res, authenticator.fail(error, context).problem);
+      sendProblem(res, authenticator.fail(error, { method: req.method, url: req.originalUrl }).problem);
       return;
     }
     let body: Uint8Array | AsyncIterable<Uint8Array> | null;
@@ -119,7 +119,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       const misuse = new TypeError(
         'hmacAuth: a body parser consumed the body before it could be verified; install it with { verify: captureRawBody } (and without decompression), or mount hmacAuth() first',
       );
-      sendProblem(res, authenticator.fail(misuse, { ...context, url }).problem);
+      sendProblem(res, authenticator.fail(misuse, { method: req.method, url: url.href }).problem);
       return;
     } else if (req.readableEnded) {
       body = null;
@@ -138,13 +138,16 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       try {
         req.rawBody = toBuffer(await recorded.readAll(authenticator.maxBodyBytes));
       } catch (error) {
-        sendProblem(res, authenticator.fail(error, { ...context, url }).problem);
+        sendProblem(res, authenticator.fail(error, { method: req.method, url: url.href }).problem);
         return;
       }
     }
     req.hmac = outcome.identity;
     (req as Marked)[kAuthenticator] = authenticator;
-    res.set(outcome.headers);
+    for (const _ in outcome.headers) {
+      res.set(outcome.headers);
+      break;
+    }
     next();
   }
 
