@@ -1,19 +1,106 @@
 // Benchmark 3b: the middleware and forward-auth targets without sockets. Requests are injected
-// with light-my-request (Fastify's own injector) into the very same apps benchmark 3 runs,
-// in one process, measured in CPU time in interleaved rounds. Sockets, the kernel and the
-// load generator drop out, so the figures hold on a shared machine; since the socket work
-// both sides of a ratio share is gone, these ratios are lower bounds of the HTTP ones.
+// into the very same apps benchmark 3 runs, in one process, measured in CPU time in interleaved
+// rounds. Sockets, the kernel and the load generator drop out, so the figures hold on a shared
+// machine; since the socket work both sides of a ratio share is gone, these ratios are lower
+// bounds of the HTTP ones.
 //
-//   npx tsc -b && node bench/in-process.js [--quick]
+// Injector (--injector=http, the default): node:http's own IncomingMessage and ServerResponse
+// over a null socket, i.e. the objects a real server hands to the app. --injector=lmr uses
+// light-my-request (Fastify's injector; what this benchmark used before): its request and
+// response objects make V8 keep 20-55% of the young generation alive at every scavenge (a
+// real node:http server running Fastify keeps ~0.1%), so every byte an app allocates costs
+// ~5-13x more garbage-collection CPU than it does behind a socket (measured with
+// --trace-gc-nvp: 1.7 ms of scavenging per MB allocated under light-my-request, 0.13-0.31 ms
+// in bench/http-server.js's Fastify app under autocannon), which inflated the cost of
+// anything that allocates, authentication included.
+//
+//   npx tsc -b && node bench/in-process.js [--quick] [--injector=http|lmr]
 import { randomBytes } from 'node:crypto';
+import { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import { Writable } from 'node:stream';
 import { formatSecret, signMessage } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import { formatInteger, formatRatio, interleaved, quick, table, typical, verdict } from './support.js';
 
 const require = createRequire(import.meta.url);
+const injector = process.argv.find((arg) => arg.startsWith('--injector='))?.slice('--injector='.length) ?? 'http';
+if (injector !== 'http' && injector !== 'lmr') throw new Error(`unknown --injector=${injector} (http or lmr)`);
+
+/** What a server's socket is to the request and response objects: accepts the answer's bytes and drops them. */
+class NullSocket extends Writable {
+  constructor(remoteAddress) {
+    super();
+    this.remoteAddress = remoteAddress;
+    this.remotePort = 40000;
+    this.encrypted = false;
+    // Read by on-finished (Express's body parser) and IncomingMessage._read(): a socket still open for reading.
+    this.readable = true;
+  }
+  _write(_chunk, _encoding, callback) {
+    callback();
+  }
+  resume() {
+    return this;
+  }
+  pause() {
+    return this;
+  }
+  setTimeout() {
+    return this;
+  }
+}
+
+/**
+ * Dispatches one request the way node:http does: an IncomingMessage carrying the head (header
+ * names lower-cased, Content-Length set for a payload) and the body, a ServerResponse attached
+ * to the same socket. Resolves with `{ statusCode, payload }` once the response has finished.
+ */
+function httpInject(dispatch, { method, url, headers, payload, remoteAddress = '127.0.0.1' }) {
+  return new Promise((resolve, reject) => {
+    const socket = new NullSocket(remoteAddress);
+    const chunks = [];
+    socket._write = (chunk, _encoding, callback) => {
+      chunks.push(chunk);
+      callback();
+    };
+    const req = new IncomingMessage(socket);
+    req.method = method;
+    req.url = url;
+    req.httpVersionMajor = 1;
+    req.httpVersionMinor = 1;
+    req.httpVersion = '1.1';
+    const head = {};
+    for (const name in headers) head[name.toLowerCase()] = headers[name];
+    if (payload) head['content-length'] = String(payload.length);
+    req.headers = head;
+    const res = new ServerResponse(req);
+    res.assignSocket(socket);
+    res.once('finish', () => {
+      // What node:http's server does once a response has finished (resOnFinish): drain an unread
+      // body, detach the socket, then emit 'close' on the response (servers count in-flight requests on it).
+      if (!req._consuming && !req._readableState.resumeScheduled) req._dump();
+      res.detachSocket(socket);
+      process.nextTick(() => {
+        res.destroyed = true;
+        res._closed = true;
+        res.emit('close');
+      });
+      const text = Buffer.concat(chunks).toString('latin1');
+      resolve({ statusCode: res.statusCode, payload: text.slice(text.indexOf('\r\n\r\n') + 4) });
+    });
+    res.once('error', reject);
+    req.once('end', () => {
+      req.complete = true;
+    });
+    if (payload) req.push(payload);
+    req.push(null);
+    dispatch(req, res);
+  });
+}
+
 // light-my-request ships with Fastify; resolve it from there rather than relying on hoisting.
-const inject = createRequire(require.resolve('fastify'))('light-my-request');
+const inject = injector === 'lmr' ? createRequire(require.resolve('fastify'))('light-my-request') : httpInject;
 
 const host = 'api.example.com';
 const path = `${typical.path}?${typical.query}`;
@@ -160,7 +247,7 @@ export async function main() {
     await serve.close();
   }
   console.log(
-    `\n## 3b. Middleware and forward-auth without sockets (light-my-request injection, requests per CPU-second, ` +
+    `\n## 3b. Middleware and forward-auth without sockets (${injector === 'lmr' ? 'light-my-request' : 'node:http objects over a null socket'}, requests per CPU-second, ` +
       `median of ${rounds} interleaved rounds x ${roundMs} ms)\n`,
   );
   const pairs = [

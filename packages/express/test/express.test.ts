@@ -189,6 +189,29 @@ describe('express body-parser placement', () => {
     }
   });
 
+  it('requireScopes() refuses a request hmacAuth() did not authenticate, even with a look-alike req.hmac', async () => {
+    const app = express();
+    app.use('/forged', (req, _res, next) => {
+      req.hmac = { principal: 'x', keyId: 'x', scopes: ['admin'], scheme: 'rfc9421', coveredComponents: [] };
+      next();
+    });
+    app.get('/forged', requireScopes('admin'), (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.get('/bare', requireScopes('admin'), (_req, res) => {
+      res.json({ ok: true });
+    });
+    const harness = await listening(createServer(app));
+    try {
+      for (const path of ['/forged', '/bare']) {
+        const response = await harness.send({ method: 'GET', path, headers: {} });
+        expect(response.status, path).toBe(500);
+      }
+    } finally {
+      await harness.close();
+    }
+  });
+
   it('rejects misuse at construction with TypeError', () => {
     expect(() => hmacAuth({} as AuthenticatorOptions)).toThrow(TypeError);
     expect(() => hmacAuth({ keys: resolveKey, origin: 'not a url' })).toThrow(TypeError);

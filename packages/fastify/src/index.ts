@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { BodyTooLarge, toProblem } from '@hmac-kit/core';
 import type { Authenticator, AuthenticatorOptions, HmacIdentity, ProblemResponse } from '@hmac-kit/middleware';
-import { createAuthenticator, problemHeaders, validateScopes } from '@hmac-kit/middleware';
+import { createAuthenticator, deferredBody, problemHeaders, validateScopes } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type {
   FastifyInstance,
@@ -89,38 +89,25 @@ function payloadReader(payload: Payload, maxBytes: number): () => Promise<Buffer
 }
 
 /**
- * The body as the verifier's source: one chunk, read only when the verifier asks for it (after
- * the failure throttle and before the signature check, as with a streamed body).
+ * A stream of exactly `bytes`, for Fastify's body parser (cheaper than `Readable.from()`; a
+ * class, so no closure and no `Object.assign` onto the stream per request).
  */
-function lazyBody(read: () => Promise<Buffer>): AsyncIterable<Uint8Array> {
-  return {
-    [Symbol.asyncIterator]() {
-      let done = false;
-      return {
-        async next(): Promise<IteratorResult<Uint8Array>> {
-          if (done) return { done: true, value: undefined };
-          done = true;
-          const bytes = await read();
-          return bytes.length === 0 ? { done: true, value: undefined } : { done: false, value: bytes };
-        },
-        async return(): Promise<IteratorResult<Uint8Array>> {
-          done = true;
-          return { done: true, value: undefined };
-        },
-      };
-    },
-  };
-}
+class Replay extends Readable {
+  readonly receivedEncodedLength: number;
+  #bytes: Buffer | undefined;
 
-/** A stream of exactly `bytes`, for Fastify's body parser (cheaper than `Readable.from()`). */
-function replayOf(bytes: Buffer): Readable & { receivedEncodedLength: number } {
-  const replay = new Readable({
-    read() {
-      if (bytes.length > 0) this.push(bytes);
-      this.push(null);
-    },
-  });
-  return Object.assign(replay, { receivedEncodedLength: bytes.byteLength });
+  constructor(bytes: Buffer) {
+    super();
+    this.receivedEncodedLength = bytes.byteLength;
+    this.#bytes = bytes;
+  }
+
+  override _read(): void {
+    const bytes = this.#bytes;
+    this.#bytes = undefined;
+    if (bytes !== undefined && bytes.length > 0) this.push(bytes);
+    this.push(null);
+  }
 }
 
 /**
@@ -166,8 +153,7 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
     if (!app.hasRequestDecorator('hmac')) app.decorateRequest('hmac', null);
 
     app.addHook('preParsing', async (request, reply, payload) => {
-      const context = { method: request.method, url: request.url };
-      let url: string;
+      let url: URL;
       try {
         const base =
           origin === undefined
@@ -175,15 +161,16 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
             : typeof origin === 'function'
               ? origin(request)
               : origin;
-        url = new URL(request.url, base).href;
+        // Handed over parsed: the core uses a URL object as it is instead of parsing the text again.
+        url = new URL(request.url, base);
       } catch (error) {
-        await refuse(reply, authenticator.fail(error, context).problem);
+        await refuse(reply, authenticator.fail(error, { method: request.method, url: request.url }).problem);
         return;
       }
       const read = payloadReader(payload, authenticator.maxBodyBytes);
       const outcome = await authenticator.authenticate(
         { method: request.method, url, headers: request.headers },
-        lazyBody(read),
+        deferredBody(read),
         { sourceAddress: request.ip },
       );
       if (!outcome.ok) {
@@ -196,14 +183,17 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
         bytes = await read();
         if (bytes.length > authenticator.maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
       } catch (error) {
-        await refuse(reply, authenticator.fail(error, { ...context, url }).problem);
+        await refuse(reply, authenticator.fail(error, { method: request.method, url: url.href }).problem);
         return;
       }
       request.hmac = outcome.identity;
       (request as Marked)[kAuthenticator] = authenticator;
-      reply.headers(outcome.headers);
+      for (const _ in outcome.headers) {
+        reply.headers(outcome.headers);
+        break;
+      }
       // Hand the parser the verified bytes: the socket has been read already.
-      return replayOf(bytes);
+      return new Replay(bytes);
     });
   }
 

@@ -27,6 +27,7 @@ import {
   verifyMessage,
 } from '@hmac-kit/core';
 import { rateLimitHeaders } from '@hmac-kit/limits';
+import { deferredRead } from './body.js';
 import { type HmacIdentity, identityOf, missingScopes, validateScopes } from './identity.js';
 import { createDefaultNonceStore } from './nonce-default.js';
 
@@ -247,6 +248,30 @@ function withoutQuery(url: string): string {
   return cut === -1 ? url : url.slice(0, cut);
 }
 
+/** `bytes` as an async iterable of one chunk (the shape of a deferred body, without reading it again). */
+async function* singleChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
+/**
+ * Whether the request may declare a body longer than `maxBodyBytes` (the core refuses those
+ * before reading anything, so a deferred body must not be read for them). Reads `content-length`
+ * of a plain record (Node's lower-cased headers) or a `Headers`-like object; any other shape
+ * answers "maybe".
+ */
+function mayDeclareTooLarge(headers: MessageParts['headers'], maxBodyBytes: number): boolean {
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) return true;
+  const get = (headers as { get?: unknown }).get;
+  const declared =
+    typeof get === 'function'
+      ? (get as (name: string) => unknown).call(headers, 'content-length')
+      : (headers as Record<string, unknown>)['content-length'];
+  if (declared === undefined || declared === null) return false;
+  if (typeof declared !== 'string') return true;
+  const length = Number(declared);
+  return !Number.isFinite(length) || length > maxBodyBytes;
+}
+
 /**
  * Failures that look like guessing: they feed the failure throttle. Missing credentials,
  * limits, oversized bodies, store outages and scope refusals do not.
@@ -435,14 +460,52 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     }
   }
 
-  async function authenticate(message: MessageParts, body: BodyInput, context: AuthContext = {}): Promise<AuthOutcome> {
-    const outcome = await guarded(
-      message,
-      context,
-      () => verifyMessage(message, body, verifyOptions),
-      (verified) => verified,
+  /**
+   * `verifyMessage`, except that a {@link deferredBody} within the size limit is read here and
+   * handed over as bytes (the core's in-memory path: one hash call, no async iteration). The
+   * answers are those of the iterable: a declared or actual size above the limit goes through
+   * the iterable itself, where the core refuses it at the same step as before.
+   */
+  function verifyBody(message: MessageParts, body: BodyInput): Promise<VerifiedRequest> {
+    const read = deferredRead(body);
+    if (read === undefined || mayDeclareTooLarge(message.headers, maxBodyBytes)) {
+      return verifyMessage(message, body, verifyOptions);
+    }
+    return read().then((bytes) =>
+      verifyMessage(message, bytes.length > maxBodyBytes ? singleChunk(bytes) : bytes, verifyOptions),
     );
-    return outcome.ok ? { ok: true, identity: outcome.identity, headers: outcome.headers } : outcome;
+  }
+
+  function failureContextOf(message: MessageParts, context: AuthContext): AuthFailureContext {
+    const failure: AuthFailureContext = { method: message.method, url: String(message.url) };
+    const sourceAddress = context.sourceAddress;
+    if (sourceAddress !== undefined) failure.sourceAddress = sourceAddress;
+    const keyId = claimedKeyId(message);
+    if (keyId !== undefined) failure.keyId = keyId;
+    return failure;
+  }
+
+  async function authenticate(message: MessageParts, body: BodyInput, context: AuthContext = {}): Promise<AuthOutcome> {
+    if (failureThrottle) {
+      const outcome = await guarded(
+        message,
+        context,
+        () => verifyBody(message, body),
+        (verified) => verified,
+      );
+      return outcome.ok ? { ok: true, identity: outcome.identity, headers: outcome.headers } : outcome;
+    }
+    // Without a failure throttle the claimed key id and the source address only matter to a
+    // failure: the steps and answers are those of guarded(), minus that bookkeeping up front.
+    try {
+      const verified = await verifyBody(message, body);
+      if (rateLimiter === undefined) return { ok: true, identity: identityOf(verified), headers: {} };
+      const limited = await enforceRateLimit(verified);
+      if (limited.refused) return fail(limited.refused, failureContextOf(message, context), limited.headers);
+      return { ok: true, identity: identityOf(verified), headers: limited.headers };
+    } catch (error) {
+      return fail(error, failureContextOf(message, context));
+    }
   }
 
   async function admit(

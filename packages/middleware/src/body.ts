@@ -81,3 +81,55 @@ function concatBytes(chunks: readonly Uint8Array[], length: number): Uint8Array 
   }
   return out;
 }
+
+const kRead = Symbol('hmac-kit.deferred-body');
+
+/**
+ * A body an adapter reads in one piece, and only when the verifier asks for it (after the
+ * failure throttle, before the signature check). It is an ordinary async iterable of one chunk,
+ * so any verifier can read it; {@link Authenticator.authenticate} recognises it and hands the
+ * bytes to the core's in-memory path instead (no async iteration), which answers exactly as the
+ * iterable does: it is only used when the bytes are within the size limit.
+ */
+export interface DeferredBody extends AsyncIterable<Uint8Array> {
+  readonly [kRead]: () => Promise<Uint8Array>;
+}
+
+/**
+ * Wraps `read` (called at most once by the authenticator; memoise it if the adapter calls it
+ * again afterwards) as a {@link DeferredBody}.
+ *
+ * @example
+ * ```ts
+ * const read = once(() => readWholeBody(stream));
+ * const outcome = await authenticator.authenticate(message, deferredBody(read));
+ * if (outcome.ok) handOn(await read());
+ * ```
+ */
+export function deferredBody(read: () => Promise<Uint8Array>): DeferredBody {
+  return {
+    [kRead]: read,
+    [Symbol.asyncIterator]() {
+      let done = false;
+      return {
+        async next(): Promise<IteratorResult<Uint8Array>> {
+          if (done) return { done: true, value: undefined };
+          done = true;
+          const bytes = await read();
+          return bytes.length === 0 ? { done: true, value: undefined } : { done: false, value: bytes };
+        },
+        async return(): Promise<IteratorResult<Uint8Array>> {
+          done = true;
+          return { done: true, value: undefined };
+        },
+      };
+    },
+  };
+}
+
+/** The read function of a {@link DeferredBody}, or `undefined` for any other body. */
+export function deferredRead(body: unknown): (() => Promise<Uint8Array>) | undefined {
+  if (typeof body !== 'object' || body === null) return undefined;
+  const read = (body as Partial<DeferredBody>)[kRead];
+  return typeof read === 'function' ? read : undefined;
+}

@@ -13,8 +13,8 @@ export type {
   RateLimitRule,
 } from './authenticator.js';
 export { createAuthenticator, DEFAULT_MAX_BODY_BYTES } from './authenticator.js';
-export type { RecordedBody } from './body.js';
-export { recordBody } from './body.js';
+export type { DeferredBody, RecordedBody } from './body.js';
+export { deferredBody, recordBody } from './body.js';
 export type { HmacIdentity } from './identity.js';
 export { identityOf, missingScopes, requireScopes, validateScopes } from './identity.js';
 export { problemHeaders, problemResponse, withHeaders } from './response.js';
