@@ -143,6 +143,11 @@ export async function main() {
           errors: list.reduce((sum, r) => sum + r.errors, 0),
           reused: list.reduce((sum, r) => sum + r.reusedSignatures, 0),
           cpuMicrosPerRequest: median(list.map((r) => r.cpuMicrosPerRequest)),
+          // Spread over the rounds: a ratio whose sides' ranges overlap this much is within noise.
+          cpuRange: [
+            Math.min(...list.map((r) => r.cpuMicrosPerRequest)),
+            Math.max(...list.map((r) => r.cpuMicrosPerRequest)),
+          ],
         },
       ]),
     );
@@ -168,6 +173,7 @@ export async function main() {
         s.p99.toFixed(1),
         baseline ? formatRatio(s.requestsPerSecond / baseline.requestsPerSecond) : '',
         formatInteger(s.cpuMicrosPerRequest),
+        `${formatInteger(s.cpuRange[0])}-${formatInteger(s.cpuRange[1])}`,
         baseline ? formatRatio(baseline.cpuMicrosPerRequest / s.cpuMicrosPerRequest) : '',
         baselineOf[name] ?? '',
         s.non2xx + s.errors,
@@ -182,6 +188,7 @@ export async function main() {
           'p99 ms',
           'req/s ratio',
           'server CPU µs/req',
+          'rounds min-max',
           'capacity ratio',
           'compared with',
           'non-2xx+err',
@@ -196,7 +203,8 @@ export async function main() {
         loadavg()[0].toFixed(1) +
         ' on ' +
         availableParallelism() +
-        ' cores); the req/s ratio is printed beside it.',
+        ' cores); the req/s ratio is printed beside it. "rounds min-max" is the spread of CPU µs/req over the ' +
+        'rounds: on a shared machine it is often 20-30%, so ratios closer than that are not differences.',
     );
     const reused = [...summary.values()].reduce((sum, s) => sum + s.reused, 0);
     if (reused > 0) console.log(`note: ${reused} requests reused a signature (pool too small): they count as non-2xx`);
