@@ -75,5 +75,8 @@ process.stdout.write(
     errors: result.errors + result.timeouts,
     total: result.requests.total,
     reusedSignatures: reused,
+    statusCodes: Object.fromEntries(
+      Object.entries(result.statusCodeStats ?? {}).map(([code, stats]) => [code, stats.count]),
+    ),
   })}\n`,
 );

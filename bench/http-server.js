@@ -32,8 +32,14 @@ function listening(server, extra = {}) {
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${address.port}`, ...extra })}\n`);
 }
 
+// HMAC_KIT_BENCH_SERVER_DIST: a scratch copy of packages/server/dist (inside the repository, so that
+// its imports resolve), to measure a proposed server change against the built one side by side.
+const serverDist = process.env.HMAC_KIT_BENCH_SERVER_DIST
+  ? new URL(`file://${process.env.HMAC_KIT_BENCH_SERVER_DIST.replace(/\/?$/, '/')}`)
+  : new URL('../packages/server/dist/', import.meta.url);
+
 async function startServe(upstream) {
-  const { loadConfig, startServer } = await import('@hmac-kit/server');
+  const { loadConfig, startServer } = await import(new URL('index.js', serverDist).href);
   const serverConfig = loadConfig({
     flags: {
       port: 0,
@@ -62,11 +68,7 @@ async function startServe(upstream) {
  * one that admits every request unverified: the "same proxy without verification".
  */
 async function startGatewayHarness() {
-  const { loadConfig, createMetrics, createLogger } = await import('@hmac-kit/server');
-  // HMAC_KIT_BENCH_SERVER_DIST: a scratch copy of packages/server/dist, to measure a proposed change.
-  const serverDist = process.env.HMAC_KIT_BENCH_SERVER_DIST
-    ? new URL(`file://${process.env.HMAC_KIT_BENCH_SERVER_DIST.replace(/\/?$/, '/')}`)
-    : new URL('../packages/server/dist/', import.meta.url);
+  const { loadConfig, createMetrics, createLogger } = await import(new URL('index.js', serverDist).href);
   const { createGateway } = await import(new URL('gateway.js', serverDist).href);
   const { createAuthenticator } = await import('@hmac-kit/middleware');
   const core = await import('@hmac-kit/core');

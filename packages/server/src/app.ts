@@ -73,24 +73,11 @@ export async function startServer(
     const remote = request.socket.remoteAddress;
     response.setHeader('x-request-id', id);
     if (shuttingDown) response.setHeader('connection', 'close');
-    response.once('close', () => {
+    // 'close' fires once per response: on() spares the once() wrapper per request.
+    response.on('close', () => {
       inFlight--;
-      const durationMs = Number(process.hrtime.bigint() - context.started) / 1e6;
-      // The path only: query strings can carry presigned SigV4 signatures.
-      const path = (request.url ?? '/').split('?')[0];
-      logger.info(
-        {
-          reqId: id,
-          method: request.method,
-          path,
-          status: response.statusCode,
-          ms: Math.round(durationMs * 100) / 100,
-          ...(context.keyId ? { keyId: context.keyId } : {}),
-          ...(context.code ? { code: context.code } : {}),
-          remote,
-        },
-        'request',
-      );
+      // The access log line is only built when it is written (not at --log-level warn or silent).
+      if (logger.isLevelEnabled('info')) accessLog(request, response, context, remote);
       if (shuttingDown && inFlight === 0) drained?.();
     });
     const route = routes(request);
@@ -103,6 +90,29 @@ export async function startServer(
       else response.destroy();
     });
   });
+
+  function accessLog(
+    request: IncomingMessage,
+    response: ServerResponse,
+    context: RequestContext,
+    remote: string | undefined,
+  ): void {
+    const durationMs = Number(process.hrtime.bigint() - context.started) / 1e6;
+    // The path only: query strings can carry presigned SigV4 signatures.
+    const target = request.url ?? '/';
+    const query = target.indexOf('?');
+    const line: Record<string, unknown> = {
+      reqId: context.id,
+      method: request.method,
+      path: query === -1 ? target : target.slice(0, query),
+      status: response.statusCode,
+      ms: Math.round(durationMs * 100) / 100,
+    };
+    if (context.keyId) line.keyId = context.keyId;
+    if (context.code) line.code = context.code;
+    line.remote = remote;
+    logger.info(line, 'request');
+  }
 
   try {
     await new Promise<void>((resolve, reject) => {

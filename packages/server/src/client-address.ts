@@ -9,6 +9,7 @@ export function clientAddressOf(request: IncomingMessage, isTrusted: (address: s
   const peer = request.socket.remoteAddress ?? 'unknown';
   if (!isTrusted(peer)) return peer;
   const header = request.headers['x-forwarded-for'];
+  if (header === undefined) return peer;
   const chain = (Array.isArray(header) ? header.join(',') : (header ?? ''))
     .split(',')
     .map((entry) => entry.trim())

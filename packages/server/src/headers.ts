@@ -25,6 +25,12 @@ const SIGNATURE_HEADERS: Record<string, readonly string[]> = {
   'standard-webhooks': ['webhook-signature', 'svix-signature'],
 };
 
+/** Per scheme: every header never forwarded (RFC 9421's, always, plus the scheme's own), built once. */
+const RFC9421_CREDENTIALS: ReadonlySet<string> = new Set(SIGNATURE_HEADERS.rfc9421);
+const CREDENTIAL_HEADERS: ReadonlyMap<string, ReadonlySet<string>> = new Map(
+  Object.entries(SIGNATURE_HEADERS).map(([scheme, names]) => [scheme, new Set([...RFC9421_CREDENTIALS, ...names])]),
+);
+
 export const IDENTITY_HEADERS = {
   keyId: 'x-authenticated-key-id',
   principal: 'x-authenticated-principal',
@@ -53,18 +59,21 @@ export function upstreamHeaders(
   identity: HmacIdentity,
   forwarded: { for: string; host: string | undefined; proto: string; requestId: string; trustedPeer: boolean },
 ): Record<string, string | string[]> {
-  const dropped = new Set(HOP_BY_HOP);
+  // Fields the Connection header names are hop-by-hop too (RFC 9110 7.6.1).
+  let listed: Set<string> | undefined;
   const connection = incoming.connection;
   if (typeof connection === 'string') {
-    for (const token of connection.split(',')) dropped.add(token.trim().toLowerCase());
+    listed = new Set();
+    for (const token of connection.split(',')) listed.add(token.trim().toLowerCase());
   }
-  for (const name of SIGNATURE_HEADERS.rfc9421 ?? []) dropped.add(name);
-  for (const name of SIGNATURE_HEADERS[identity.scheme] ?? []) dropped.add(name);
+  const credentials = CREDENTIAL_HEADERS.get(identity.scheme) ?? RFC9421_CREDENTIALS;
+  const xApi = identity.scheme === 'x-api';
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || dropped.has(name) || name.startsWith('x-forwarded-')) continue;
-    if (name.startsWith('x-authenticated-')) continue;
-    if (identity.scheme === 'x-api' && name.startsWith('x-api-')) continue;
+  for (const name of Object.keys(incoming)) {
+    const value = incoming[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || credentials.has(name) || listed?.has(name)) continue;
+    if (name.startsWith('x-forwarded-') || name.startsWith('x-authenticated-')) continue;
+    if (xApi && name.startsWith('x-api-')) continue;
     out[name] = value;
   }
   // An untrusted client's own X-Forwarded-For is not passed on as if a proxy had written it.

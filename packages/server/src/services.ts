@@ -12,6 +12,7 @@ import {
   sigv4,
   standardWebhooks,
   TooManyFailures,
+  type VerificationKey,
   xApi,
 } from '@hmac-kit/core';
 import type { InvalidationBus, KeyService } from '@hmac-kit/keys';
@@ -57,6 +58,10 @@ const SCHEME_FACTORIES: Record<SchemeName, (config: ServerConfig) => Scheme[]> =
       standardWebhooks({ keyId: config.webhookKeyId, headerPrefix, toleranceSeconds: config.maxAgeSeconds }),
     ),
 };
+
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
 
 const INVALIDATION_CHANNEL = 'hmac-kit:key-invalidations';
 
@@ -150,16 +155,31 @@ export async function openServices(config: ServerConfig, logger: Logger, metrics
   };
   const { keyService } = keys;
   const resolveKey = keyService.resolver;
-  const resolver: KeyResolver = async (keyId) => {
+  // Counts each lookup without an async wrapper of its own: a synchronous answer stays
+  // synchronous (the core does not await it) and a promise gets one reaction, not two.
+  const found = metrics.keyLookups.labels({ result: 'found' });
+  const unknown = metrics.keyLookups.labels({ result: 'unknown' });
+  const counted = (key: VerificationKey | undefined) => {
+    (key ? found : unknown).inc();
+    return key;
+  };
+  const countError = () => {
+    metrics.keyLookups.inc({ result: 'error' });
+    metrics.storeErrors.inc({ store: 'database' });
+  };
+  const failed = (error: unknown): never => {
+    countError();
+    throw error;
+  };
+  const resolver: KeyResolver = (keyId) => {
+    let answer: ReturnType<KeyResolver>;
     try {
-      const key = await resolveKey(keyId);
-      metrics.keyLookups.inc({ result: key ? 'found' : 'unknown' });
-      return key;
+      answer = resolveKey(keyId);
     } catch (error) {
-      metrics.keyLookups.inc({ result: 'error' });
-      metrics.storeErrors.inc({ store: 'database' });
-      throw error;
+      countError();
+      return Promise.reject(error);
     }
+    return isPromiseLike(answer) ? Promise.resolve(answer).then(counted, failed) : counted(answer);
   };
   const authenticator = createAuthenticator({
     keys: resolver,
