@@ -5,7 +5,7 @@
  * `schemes/`; nothing here is exported from the package.
  */
 import { webCryptoProvider } from '../crypto.js';
-import { constantTimeEqual, fromBase64, toBase64Url, toHex, utf8 } from '../encoding.js';
+import { fromBase64, toBase64Url } from '../encoding.js';
 import { AlgorithmUnsupported, ComponentNotCovered, KeyUnknown, SignatureMalformed } from '../errors.js';
 import { ALL_ALGORITHMS, checkTimeWindow, resolvePolicy } from '../policy.js';
 import { parseSecret, SECRET_PREFIX } from '../secret.js';
