@@ -21,6 +21,8 @@ const outerBlock = new Uint8Array(96);
  * the buffer is free again when it returns).
  */
 export function sha256HexOfText(crypto: CryptoProvider, text: string): string {
+  // node:crypto encodes and hashes the text natively and writes the hex itself.
+  if (crypto.hashString !== undefined) return crypto.hashString('sha256', text, 'hex');
   if (crypto.hash !== undefined) {
     const { read, written } = scratchEncoder.encodeInto(text, scratch);
     if (read === text.length) return toHex(crypto.hash('sha256', scratch.subarray(0, written)));

@@ -35,8 +35,12 @@ export interface CryptoProvider {
    * text nor allocates a Buffer for the MAC (together ~1 µs of a ~6 µs verification).
    */
   hmacString?(algorithm: HashAlgorithm, key: Uint8Array, text: string): string;
-  /** Optional: {@link CryptoProvider.hash} returning a binary string, for the same reason. */
-  hashString?(algorithm: HashAlgorithm, data: Uint8Array): string;
+  /**
+   * Optional: {@link CryptoProvider.hash} returning a string, for the same reason: `binary`
+   * (default; one character per byte) or `hex`. A string `data` stands for its UTF-8 bytes
+   * (SigV4's canonical request), which node:crypto then encodes natively.
+   */
+  hashString?(algorithm: HashAlgorithm, data: Uint8Array | string, encoding?: 'binary' | 'hex'): string;
   /** An incremental HMAC, for schemes that sign the body itself (Standard Webhooks). */
   createHmac(algorithm: HashAlgorithm, key: Uint8Array): IncrementalHash;
   /** Cryptographically secure random bytes. */

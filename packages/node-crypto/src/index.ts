@@ -3,8 +3,8 @@ import type { CryptoProvider, HashAlgorithm, IncrementalHash } from '@hmac-kit/c
 
 const { createHash, createHmac, randomFillSync, timingSafeEqual } = nodeCrypto;
 
-type NodeHash = { update(data: Uint8Array): unknown; digest(encoding: 'binary'): string };
-type OneShotHash = (algorithm: string, data: Uint8Array, outputEncoding: 'binary') => string;
+type NodeHash = { update(data: Uint8Array): unknown; digest(encoding: 'binary' | 'hex'): string };
+type OneShotHash = (algorithm: string, data: Uint8Array | string, outputEncoding: 'binary' | 'hex') => string;
 
 // crypto.hash() (Node >= 20.12 / 21.7) digests in-memory bytes without building a Hash object.
 const oneShotHash = (nodeCrypto as { hash?: OneShotHash }).hash;
@@ -56,9 +56,9 @@ export const nodeCryptoProvider: CryptoProvider = Object.freeze({
   hmacString(algorithm: HashAlgorithm, key: Uint8Array, text: string): string {
     return createHmac(algorithm, key).update(text, 'latin1').digest('binary');
   },
-  hashString(algorithm: HashAlgorithm, data: Uint8Array): string {
-    if (oneShotHash !== undefined) return oneShotHash(algorithm, data, 'binary');
-    return createHash(algorithm).update(data).digest('binary');
+  hashString(algorithm: HashAlgorithm, data: Uint8Array | string, encoding: 'binary' | 'hex' = 'binary'): string {
+    if (oneShotHash !== undefined) return oneShotHash(algorithm, data, encoding);
+    return createHash(algorithm).update(data).digest(encoding);
   },
   createHash(algorithm: HashAlgorithm): IncrementalHash {
     return new WrappedHash(createHash(algorithm));

@@ -39,6 +39,16 @@ it('hmacString and hashString give the same bytes as hmac and hash, as binary st
     expect(nodeCryptoProvider.hashString!(algorithm, new Uint8Array(0))).toBe(
       binary(nodeCryptoProvider.createHash(algorithm).digest()),
     );
+    const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+    expect(nodeCryptoProvider.hashString!(algorithm, bytes, 'hex')).toBe(
+      hex(nodeCryptoProvider.hash!(algorithm, bytes)),
+    );
+    // A string stands for its UTF-8 bytes (lone surrogates as U+FFFD, as TextEncoder writes them).
+    for (const value of ['', 'GET\n/v1/items\nx=1', 'caf\u00e9 \u20ac \ud83d\ude00', 'lone \ud800 surrogate']) {
+      expect(nodeCryptoProvider.hashString!(algorithm, value, 'hex')).toBe(
+        hex(nodeCryptoProvider.hash!(algorithm, new TextEncoder().encode(value))),
+      );
+    }
   }
 });
 

@@ -398,7 +398,11 @@ class XApiBodyCheck implements BodyCheck {
     }
     try {
       this.#finished = true;
-      return this.#check(toHex(crypto.hash(this.#algorithm, body)));
+      return this.#check(
+        crypto.hashString !== undefined
+          ? crypto.hashString(this.#algorithm, body, 'hex')
+          : toHex(crypto.hash(this.#algorithm, body)),
+      );
     } catch (error) {
       return Promise.reject(error);
     }
