@@ -157,3 +157,18 @@ export type VerifyNow = (
 
 /** The core's own schemes, by instance (a scheme written elsewhere is verified through its verify()). */
 export const schemeVerifiers = new WeakMap<Scheme, VerifyNow>();
+
+/**
+ * A body check that can take a body already in memory synchronously (the core's own checks):
+ * `completeNow(body)` is `complete(body)` that returns nothing when the answer is known at once
+ * (throwing `DigestMismatch` or `SignatureInvalid` on a mismatch) and a promise only when the
+ * provider is asynchronous. Spares a buffered request the promise and the await of `complete()`.
+ */
+export interface SyncBodyCheck {
+  completeNow(body: Uint8Array): void | Promise<void>;
+}
+
+/** Whether `check` is one of the core's body checks with {@link SyncBodyCheck.completeNow}. */
+export function hasCompleteNow(check: object): check is SyncBodyCheck {
+  return typeof (check as Partial<SyncBodyCheck>).completeNow === 'function';
+}

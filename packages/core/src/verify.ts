@@ -2,10 +2,9 @@
  * Verification entry points: over web `Request`s, over framework-neutral message
  * parts, and split into a header phase and a streaming body phase for gateways.
  */
-import { ContentDigestCheck } from './content-digest.js';
 import { BodyTooLarge, SignatureMissing } from './errors.js';
 import { getHeader } from './headers.js';
-import { isPromise, schemeVerifiers, type VerifyNow } from './key-lookup.js';
+import { hasCompleteNow, isPromise, schemeVerifiers, type VerifyNow } from './key-lookup.js';
 import { nonceTtlSeconds, recordNonce, resolvePolicy, unixNow } from './policy.js';
 import { rfc9421 } from './schemes/rfc9421.js';
 import type {
@@ -225,8 +224,9 @@ export async function verifyMessage(
     const check = isPromise(pending) ? await pending : pending;
     const bodyCheck = check.body;
     if (bodyCheck) {
-      if (bodyCheck instanceof ContentDigestCheck) {
-        bodyCheck.completeNow(body);
+      if (hasCompleteNow(bodyCheck)) {
+        const pending = bodyCheck.completeNow(body);
+        if (pending !== undefined) await pending;
       } else if (bodyCheck.complete !== undefined) {
         await bodyCheck.complete(body);
       } else {

@@ -5,7 +5,7 @@
  * Normative description: docs/protocol-sigv4.md.
  */
 
-import { fromHex, toHex, utf8 } from '../encoding.js';
+import { binaryEqualsBytes, fromHex, toHex, utf8 } from '../encoding.js';
 import {
   AlgorithmUnsupported,
   ComponentNotCovered,
@@ -887,25 +887,65 @@ function resultOf(state: VerifyState, key: VerificationKey): VerifiedRequest {
 
 /** A body check comparing the SHA-256 of the streamed body with a declared hash. */
 function digestCheck(crypto: CryptoProvider, expected: Uint8Array): BodyCheck {
-  let hash: IncrementalHash | undefined;
-  const compare = async (actual: Uint8Array) => {
-    if (!crypto.timingSafeEqual(actual, expected)) throw new DigestMismatch('body does not match its hash');
-  };
-  const check: BodyCheck = {
-    update(chunk: Uint8Array) {
-      hash ??= crypto.createHash('sha256');
-      hash.update(chunk);
-    },
-    finish() {
-      hash ??= crypto.createHash('sha256');
-      return compare(hash.digest());
-    },
-    complete(body: Uint8Array) {
-      // A body already in memory and nothing fed yet: one-shot digest when the provider has one.
-      if (hash === undefined && crypto.hash !== undefined) return compare(crypto.hash('sha256', body));
-      check.update(body);
-      return check.finish();
-    },
-  };
-  return check;
+  return new PayloadDigestCheck(crypto, expected);
+}
+
+// The declared x-amz-content-sha256 against the body. A class (not closures), with completeNow()
+// for the core's synchronous path (see SyncBodyCheck).
+class PayloadDigestCheck implements BodyCheck {
+  readonly #crypto: CryptoProvider;
+  readonly #expected: Uint8Array;
+  #hash: IncrementalHash | undefined;
+
+  constructor(crypto: CryptoProvider, expected: Uint8Array) {
+    this.#crypto = crypto;
+    this.#expected = expected;
+  }
+
+  update(chunk: Uint8Array): void {
+    this.#hash ??= this.#crypto.createHash('sha256');
+    this.#hash.update(chunk);
+  }
+
+  finish(): Promise<void> {
+    try {
+      this.#hash ??= this.#crypto.createHash('sha256');
+      this.#compare(this.#hash.digest());
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  complete(body: Uint8Array): Promise<void> {
+    try {
+      const pending = this.completeNow(body);
+      return pending ?? Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  completeNow(body: Uint8Array): void | Promise<void> {
+    const crypto = this.#crypto;
+    // A body already in memory and nothing fed yet: one-shot digest when the provider has one.
+    if (this.#hash === undefined && crypto.hashString !== undefined) {
+      if (!binaryEqualsBytes(crypto.hashString('sha256', body), this.#expected)) throw mismatch();
+      return;
+    }
+    if (this.#hash === undefined && crypto.hash !== undefined) {
+      this.#compare(crypto.hash('sha256', body));
+      return;
+    }
+    this.update(body);
+    return this.finish();
+  }
+
+  #compare(actual: Uint8Array): void {
+    if (!this.#crypto.timingSafeEqual(actual, this.#expected)) throw mismatch();
+  }
+}
+
+function mismatch(): DigestMismatch {
+  return new DigestMismatch('body does not match its hash');
 }

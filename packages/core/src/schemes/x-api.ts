@@ -408,6 +408,22 @@ class XApiBodyCheck implements BodyCheck {
     }
   }
 
+  /** complete() answering synchronously when the provider does (see SyncBodyCheck in key-lookup.ts). */
+  completeNow(body: Uint8Array): void | Promise<void> {
+    const crypto = this.#state.crypto;
+    if (this.#hash !== undefined || this.#finished || (crypto.hash === undefined && crypto.hashString === undefined)) {
+      return this.complete(body);
+    }
+    this.#finished = true;
+    const bodyHash =
+      crypto.hashString !== undefined
+        ? crypto.hashString(this.#algorithm, body, 'hex')
+        : toHex(crypto.hash!(this.#algorithm, body));
+    const ok = compute(this.#state, this.#found, this.#algorithm, bodyHash);
+    if (isThenable(ok)) return Promise.resolve(ok).then((matched) => this.#verdict(matched));
+    this.#verdict(ok);
+  }
+
   #check(bodyHash: string): Promise<void> {
     const ok = compute(this.#state, this.#found, this.#algorithm, bodyHash);
     if (isThenable(ok)) return Promise.resolve(ok).then((matched) => this.#verdict(matched));
