@@ -63,31 +63,39 @@ export function hmacSha256Pads(crypto: CryptoProvider, key: Uint8Array): HmacSha
  * The key blocks are copied into reused buffers and zeroed again before returning.
  */
 export function hmacSha256OfText(crypto: CryptoProvider, pads: HmacSha256Pads, text: string): Uint8Array {
-  const hash = crypto.hash!;
-  let inner: Uint8Array;
   const { read, written } = scratchEncoder.encodeInto(text, scratchAfterPad);
-  if (read === text.length) {
-    scratch.set(pads.inner, 0);
-    try {
-      inner = hash('sha256', scratch.subarray(0, 64 + written));
-    } finally {
-      scratch.fill(0, 0, 64);
-    }
-  } else {
-    const bytes = utf8(text);
-    const block = new Uint8Array(64 + bytes.length);
-    block.set(pads.inner, 0);
-    block.set(bytes, 64);
-    try {
-      inner = hash('sha256', block);
-    } finally {
-      block.fill(0, 0, 64);
-    }
+  if (read === text.length) return macOfScratch(crypto, pads, written);
+  const bytes = utf8(text);
+  const block = new Uint8Array(64 + bytes.length);
+  block.set(pads.inner, 0);
+  block.set(bytes, 64);
+  let inner: Uint8Array;
+  try {
+    inner = crypto.hash!('sha256', block);
+  } finally {
+    block.fill(0, 0, 64);
   }
+  return outerMac(crypto, pads, inner);
+}
+
+// HMAC of the `length` bytes already encoded after the pad in `scratch`.
+function macOfScratch(crypto: CryptoProvider, pads: HmacSha256Pads, length: number): Uint8Array {
+  scratch.set(pads.inner, 0);
+  let inner: Uint8Array;
+  try {
+    inner = crypto.hash!('sha256', scratch.subarray(0, 64 + length));
+  } finally {
+    scratch.fill(0, 0, 64);
+  }
+  return outerMac(crypto, pads, inner);
+}
+
+// H(K^opad || inner), the outer block zeroed again afterwards.
+function outerMac(crypto: CryptoProvider, pads: HmacSha256Pads, inner: Uint8Array): Uint8Array {
   outerBlock.set(pads.outer, 0);
   outerBlock.set(inner, 64);
   try {
-    return hash('sha256', outerBlock);
+    return crypto.hash!('sha256', outerBlock);
   } finally {
     outerBlock.fill(0);
   }
@@ -115,20 +123,5 @@ export function cachedHmacSha256Pads(crypto: CryptoProvider, secret: Uint8Array)
 export function hmacSha256OfAscii(crypto: CryptoProvider, secret: Uint8Array, text: string): Uint8Array | undefined {
   const { read, written } = scratchEncoder.encodeInto(text, scratchAfterPad);
   if (read !== text.length || written !== read) return undefined;
-  const pads = cachedHmacSha256Pads(crypto, secret);
-  const hash = crypto.hash!;
-  let inner: Uint8Array;
-  scratch.set(pads.inner, 0);
-  try {
-    inner = hash('sha256', scratch.subarray(0, 64 + written));
-  } finally {
-    scratch.fill(0, 0, 64);
-  }
-  outerBlock.set(pads.outer, 0);
-  outerBlock.set(inner, 64);
-  try {
-    return hash('sha256', outerBlock);
-  } finally {
-    outerBlock.fill(0);
-  }
+  return macOfScratch(crypto, cachedHmacSha256Pads(crypto, secret), written);
 }

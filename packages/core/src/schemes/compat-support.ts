@@ -53,26 +53,8 @@ export function headerValues(headers: HeadersInit, name: string): string[] {
 
 /** One header value; several values are joined with `, ` (RFC 9110 field combination). */
 export function headerValue(headers: HeadersInit, name: string): string | undefined {
-  const lower = name.toLowerCase();
-  if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).forEach === 'function') {
-    return (headers as Headers).get(lower) ?? undefined;
-  }
-  // headerValues() without its array for the usual single string value (read on every
-  // detect() of a compatibility scheme); anything else goes through it.
-  const record = headers as Record<string, string | string[] | undefined>;
-  let found: string | undefined;
-  for (const key in record) {
-    if (key.length !== lower.length || (key !== lower && key.toLowerCase() !== lower)) continue;
-    if (!Object.hasOwn(record, key)) continue;
-    const value = record[key];
-    if (value === undefined) continue;
-    if (found !== undefined || typeof value !== 'string') {
-      const values = headerValues(headers, name);
-      return values.length === 0 ? undefined : values.join(', ');
-    }
-    found = value;
-  }
-  return found;
+  const field = headerField(headers, name);
+  return typeof field === 'object' ? field.join(', ') : field;
 }
 
 /**
