@@ -26,7 +26,7 @@ import {
   toProblem,
   verifyMessage,
 } from '@hmac-kit/core';
-import { rateLimitHeaders } from '@hmac-kit/limits';
+import { type ProbingFailureThrottle, rateLimitHeaders } from '@hmac-kit/limits';
 import { deferredRead } from './body.js';
 import { type HmacIdentity, identityOf, missingScopes, validateScopes } from './identity.js';
 import { createDefaultNonceStore } from './nonce-default.js';
@@ -150,6 +150,12 @@ export interface Authenticator {
 
 // Key ids are chosen by the client; a bound keeps hostile ones out of the throttle's store.
 const MAX_THROTTLED_KEY_ID_LENGTH = 200;
+
+function ignore(): void {}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return value instanceof Promise || typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
 
 function isFunction(value: unknown): value is (...args: never[]) => unknown {
   return typeof value === 'function';
@@ -320,6 +326,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   const nonceStore = resolveNonceStore(options.nonceStore);
   const { keys, crypto, now, rateLimiter, defaultRateLimit, failureThrottle, onFailure, realm } = options;
   const verifyOptions = { keys, schemes, policy, nonceStore, crypto, now };
+  // admit()'s options, built once rather than per request.
+  const withBody = { ...verifyOptions, hasBody: true };
+  const withoutBody = { ...verifyOptions, hasBody: false };
+  // Both throttles of @hmac-kit/limits can say that a key has nothing recorded (see settleVerified).
+  const probe = failureThrottle
+    ? ((failureThrottle as Partial<ProbingFailureThrottle>).probe as ProbingFailureThrottle['probe'] | undefined)
+    : undefined;
+  const probeFn = typeof probe === 'function' ? probe : undefined;
   const problemOptions = { realm, now };
 
   function report(error: unknown, context: AuthFailureContext): void {
@@ -350,6 +364,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return undefined;
   }
 
+  /** The context `onFailure` gets; only built for a failure. */
+  function failureWith(message: MessageParts, context: AuthContext, keyId: string | undefined): AuthFailureContext {
+    const failure: AuthFailureContext = { method: message.method, url: String(message.url) };
+    if (context.sourceAddress !== undefined) failure.sourceAddress = context.sourceAddress;
+    if (keyId !== undefined) failure.keyId = keyId;
+    return failure;
+  }
+
   function throttleSubjects(context: AuthContext, keyId: string | undefined) {
     const subjects: { address?: string; key?: string } = {};
     if (context.sourceAddress) subjects.address = `addr:${context.sourceAddress}`;
@@ -357,15 +379,45 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return subjects;
   }
 
-  async function refuseIfBlocked(throttle: FailureThrottle, subjects: { address?: string; key?: string }) {
-    const waits = await Promise.all(
-      [subjects.address, subjects.key].map((subject) => (subject ? throttle.blockedFor(subject) : 0)),
-    );
-    const blockedFor = Math.max(...waits);
+  function refuseWith(blockedFor: number): void {
     if (blockedFor > 0) {
       const retryAfter = Math.ceil(blockedFor);
       throw new TooManyFailures('too many failed attempts', { retryAfter, limit: 0, windowSeconds: retryAfter });
     }
+  }
+
+  /**
+   * Throws `TooManyFailures` when the address or the key is blocked. Resolves (or, when the
+   * throttle answers synchronously, returns) whether nothing at all is recorded for the key, i.e.
+   * whether a success would have nothing to clear; only a {@link ProbingFailureThrottle} can say so.
+   */
+  function refuseIfBlocked(
+    throttle: FailureThrottle,
+    subjects: { address?: string; key?: string },
+  ): boolean | Promise<boolean> {
+    const address: number | Promise<number> = subjects.address ? throttle.blockedFor(subjects.address) : 0;
+    let key: number | Promise<number> = 0;
+    if (subjects.key) {
+      try {
+        key = probeFn ? probeFn.call(throttle, subjects.key) : throttle.blockedFor(subjects.key);
+      } catch (error) {
+        // The address lookup may be pending: never leave its rejection unhandled.
+        if (isPromise(address)) address.catch(ignore);
+        throw error;
+      }
+    }
+    if (!isPromise(address) && !isPromise(key)) {
+      refuseWith(Math.max(address, key));
+      return key === -1;
+    }
+    // Awaiting one promise while the other is still pending: the other's rejection must not go unhandled.
+    if (isPromise(key)) key.catch(ignore);
+    return (async () => {
+      const a = await address;
+      const k = await key;
+      refuseWith(Math.max(a, k));
+      return k === -1;
+    })();
   }
 
   async function recordGuess(
@@ -386,12 +438,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     );
   }
 
-  async function enforceRateLimit(
-    verified: VerifiedRequest,
-  ): Promise<{ headers: Record<string, string>; refused?: RateLimited }> {
-    const rule = verified.key.rateLimit ?? defaultRateLimit;
-    if (!rateLimiter || !rule) return { headers: {} };
-    const decision = await rateLimiter.hit(`key:${verified.keyId}`, rule.limit, rule.windowSeconds);
+  type Settled = { headers: Record<string, string>; refused?: RateLimited };
+
+  function limitOutcome(decision: Awaited<ReturnType<RateLimiter['hit']>>): Settled {
     const headers = rateLimitHeaders(decision);
     if (decision.allowed) return { headers };
     const retryAfter = decision.retryAfterSeconds ?? decision.resetSeconds;
@@ -403,13 +452,32 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return { headers, refused };
   }
 
-  /** After a verified signature: clear the key's failures and count the request against its rate limit. */
-  async function settleVerified(
+  /** Counts the request against its key's rate limit; synchronous when the limiter answers synchronously. May throw. */
+  function enforceRateLimit(verified: VerifiedRequest): Settled | Promise<Settled> {
+    const rule = verified.key.rateLimit ?? defaultRateLimit;
+    if (!rateLimiter || !rule) return { headers: {} };
+    const decision = rateLimiter.hit(`key:${verified.keyId}`, rule.limit, rule.windowSeconds);
+    return isPromise(decision) ? decision.then(limitOutcome) : limitOutcome(decision);
+  }
+
+  /**
+   * After a verified signature: clear the key's failures and count the request against its rate
+   * limit. `keyClear`: the throttle said, when it was consulted for this request, that nothing
+   * is recorded for the key, so there is nothing to clear (with Redis, a round trip saved).
+   */
+  function settleVerified(
     verified: VerifiedRequest,
     subjects: { address?: string; key?: string },
-  ): Promise<{ headers: Record<string, string>; refused?: RateLimited }> {
+    keyClear = false,
+  ): Settled | Promise<Settled> {
     // Only the key's record is cleared: one valid key must not launder an address's guesses.
-    if (failureThrottle && subjects.key) await failureThrottle.recordSuccess(`key:${verified.keyId}`);
+    if (failureThrottle && subjects.key) {
+      const subject = `key:${verified.keyId}`;
+      if (!(keyClear && subjects.key === subject)) {
+        const cleared = failureThrottle.recordSuccess(subject);
+        if (isPromise(cleared)) return cleared.then(() => enforceRateLimit(verified));
+      }
+    }
     return enforceRateLimit(verified);
   }
 
@@ -437,26 +505,29 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     | AuthFailure
   > {
     const keyId = claimedKeyId(message);
-    const failure: AuthFailureContext = { method: message.method, url: String(message.url) };
-    if (context.sourceAddress !== undefined) failure.sourceAddress = context.sourceAddress;
-    if (keyId !== undefined) failure.keyId = keyId;
     const subjects = throttleSubjects(context, keyId);
     try {
-      if (failureThrottle) await refuseIfBlocked(failureThrottle, subjects);
+      let keyClear = false;
+      if (failureThrottle) {
+        const clear = refuseIfBlocked(failureThrottle, subjects);
+        keyClear = isPromise(clear) ? await clear : clear;
+      }
       let value: T;
       try {
         value = await verify();
       } catch (error) {
-        if (failureThrottle && countsAsGuess(error)) await recordGuess(failureThrottle, subjects, failure);
+        if (failureThrottle && countsAsGuess(error))
+          await recordGuess(failureThrottle, subjects, failureWith(message, context, keyId));
         throw error;
       }
       const verified = verifiedOf(value);
       if (pending(value)) return { ok: true, value, identity: identityOf(verified), headers: {}, subjects };
-      const limited = await settleVerified(verified, subjects);
-      if (limited.refused) return fail(limited.refused, failure, limited.headers);
+      const settled = settleVerified(verified, subjects, keyClear);
+      const limited = isPromise(settled) ? await settled : settled;
+      if (limited.refused) return fail(limited.refused, failureWith(message, context, keyId), limited.headers);
       return { ok: true, value, identity: identityOf(verified), headers: limited.headers, subjects };
     } catch (error) {
-      return fail(error, failure);
+      return fail(error, failureWith(message, context, keyId));
     }
   }
 
@@ -477,12 +548,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   function failureContextOf(message: MessageParts, context: AuthContext): AuthFailureContext {
-    const failure: AuthFailureContext = { method: message.method, url: String(message.url) };
-    const sourceAddress = context.sourceAddress;
-    if (sourceAddress !== undefined) failure.sourceAddress = sourceAddress;
-    const keyId = claimedKeyId(message);
-    if (keyId !== undefined) failure.keyId = keyId;
-    return failure;
+    return failureWith(message, context, claimedKeyId(message));
   }
 
   async function authenticate(message: MessageParts, body: BodyInput, context: AuthContext = {}): Promise<AuthOutcome> {
@@ -500,7 +566,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     try {
       const verified = await verifyBody(message, body);
       if (rateLimiter === undefined) return { ok: true, identity: identityOf(verified), headers: {} };
-      const limited = await enforceRateLimit(verified);
+      const settled = enforceRateLimit(verified);
+      const limited = isPromise(settled) ? await settled : settled;
       if (limited.refused) return fail(limited.refused, failureContextOf(message, context), limited.headers);
       return { ok: true, identity: identityOf(verified), headers: limited.headers };
     } catch (error) {
@@ -515,7 +582,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const outcome = await guarded(
       message,
       context,
-      () => checkSignature(message, { ...verifyOptions, hasBody: context.hasBody }),
+      () => checkSignature(message, context.hasBody ? withBody : withoutBody),
       (check) => check.result,
       (check) => check.body !== null && check.signatureVerified !== true,
     );
