@@ -6,6 +6,7 @@ import type {
   MessageParts,
   NonceStore,
   Problem,
+  RateLimitDecision,
   RateLimiter,
   Scheme,
   SignatureCheck,
@@ -329,7 +330,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   // admit()'s options, built once rather than per request.
   const withBody = { ...verifyOptions, hasBody: true };
   const withoutBody = { ...verifyOptions, hasBody: false };
-  // Both throttles of @hmac-kit/limits can say that a key has nothing recorded (see settleVerified).
+  // Both throttles of @hmac-kit/limits can say that a key has nothing recorded (see clearKey).
   const probe = failureThrottle
     ? ((failureThrottle as Partial<ProbingFailureThrottle>).probe as ProbingFailureThrottle['probe'] | undefined)
     : undefined;
@@ -387,14 +388,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   /**
-   * Throws `TooManyFailures` when the address or the key is blocked. Resolves (or, when the
-   * throttle answers synchronously, returns) whether nothing at all is recorded for the key, i.e.
-   * whether a success would have nothing to clear; only a {@link ProbingFailureThrottle} can say so.
+   * Starts the throttle lookups of the address and the key (the key through `probe()` when the
+   * throttle has it). Either answer may be a plain number or a promise; a lookup that throws
+   * synchronously throws here, after a pending address lookup has been given a rejection handler.
    */
-  function refuseIfBlocked(
+  function lookups(
     throttle: FailureThrottle,
     subjects: { address?: string; key?: string },
-  ): boolean | Promise<boolean> {
+  ): [number | Promise<number>, number | Promise<number>] {
     const address: number | Promise<number> = subjects.address ? throttle.blockedFor(subjects.address) : 0;
     let key: number | Promise<number> = 0;
     if (subjects.key) {
@@ -405,19 +406,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         if (isPromise(address)) address.catch(ignore);
         throw error;
       }
+      // The address answer is awaited first: meanwhile a rejection of the key's must not go unhandled.
+      if (isPromise(address) && isPromise(key)) key.catch(ignore);
     }
-    if (!isPromise(address) && !isPromise(key)) {
-      refuseWith(Math.max(address, key));
-      return key === -1;
-    }
-    // Awaiting one promise while the other is still pending: the other's rejection must not go unhandled.
-    if (isPromise(key)) key.catch(ignore);
-    return (async () => {
-      const a = await address;
-      const k = await key;
-      refuseWith(Math.max(a, k));
-      return k === -1;
-    })();
+    return [address, key];
   }
 
   async function recordGuess(
@@ -440,7 +432,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
 
   type Settled = { headers: Record<string, string>; refused?: RateLimited };
 
-  function limitOutcome(decision: Awaited<ReturnType<RateLimiter['hit']>>): Settled {
+  function limitOutcome(decision: RateLimitDecision): Settled {
     const headers = rateLimitHeaders(decision);
     if (decision.allowed) return { headers };
     const retryAfter = decision.retryAfterSeconds ?? decision.resetSeconds;
@@ -452,33 +444,39 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return { headers, refused };
   }
 
-  /** Counts the request against its key's rate limit; synchronous when the limiter answers synchronously. May throw. */
-  function enforceRateLimit(verified: VerifiedRequest): Settled | Promise<Settled> {
+  /** Counts the request against its key's rate limit (undefined: not limited). May throw. */
+  function rateLimitDecision(verified: VerifiedRequest): RateLimitDecision | Promise<RateLimitDecision> | undefined {
     const rule = verified.key.rateLimit ?? defaultRateLimit;
-    if (!rateLimiter || !rule) return { headers: {} };
-    const decision = rateLimiter.hit(`key:${verified.keyId}`, rule.limit, rule.windowSeconds);
-    return isPromise(decision) ? decision.then(limitOutcome) : limitOutcome(decision);
+    if (!rateLimiter || !rule) return undefined;
+    return rateLimiter.hit(`key:${verified.keyId}`, rule.limit, rule.windowSeconds);
   }
 
   /**
-   * After a verified signature: clear the key's failures and count the request against its rate
-   * limit. `keyClear`: the throttle said, when it was consulted for this request, that nothing
-   * is recorded for the key, so there is nothing to clear (with Redis, a round trip saved).
+   * After a verified signature: clears the key's failures (the promise to await, if any).
+   * `keyClear`: the throttle said, when it was consulted for this request, that nothing is
+   * recorded for the key, so there is nothing to clear (with Redis, a round trip saved).
    */
-  function settleVerified(
+  function clearKey(
     verified: VerifiedRequest,
     subjects: { address?: string; key?: string },
-    keyClear = false,
-  ): Settled | Promise<Settled> {
+    keyClear: boolean,
+  ): Promise<void> | undefined {
     // Only the key's record is cleared: one valid key must not launder an address's guesses.
-    if (failureThrottle && subjects.key) {
-      const subject = `key:${verified.keyId}`;
-      if (!(keyClear && subjects.key === subject)) {
-        const cleared = failureThrottle.recordSuccess(subject);
-        if (isPromise(cleared)) return cleared.then(() => enforceRateLimit(verified));
-      }
-    }
-    return enforceRateLimit(verified);
+    if (!failureThrottle || !subjects.key) return undefined;
+    const subject = `key:${verified.keyId}`;
+    if (keyClear && subjects.key === subject) return undefined;
+    const cleared: Promise<void> | void = failureThrottle.recordSuccess(subject);
+    return isPromise(cleared) ? cleared : undefined;
+  }
+
+  /** clearKey, then the rate limit: what a proven signature settles. */
+  async function settleVerified(
+    verified: VerifiedRequest,
+    subjects: { address?: string; key?: string },
+  ): Promise<Settled> {
+    await clearKey(verified, subjects, false);
+    const decision = rateLimitDecision(verified);
+    return decision === undefined ? { headers: {} } : limitOutcome(await decision);
   }
 
   /**
@@ -507,10 +505,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const keyId = claimedKeyId(message);
     const subjects = throttleSubjects(context, keyId);
     try {
+      // Awaits only what is a promise: each await is a suspension of this frame.
       let keyClear = false;
       if (failureThrottle) {
-        const clear = refuseIfBlocked(failureThrottle, subjects);
-        keyClear = isPromise(clear) ? await clear : clear;
+        const [address, key] = lookups(failureThrottle, subjects);
+        const addressWait = isPromise(address) ? await address : address;
+        const keyWait = isPromise(key) ? await key : key;
+        refuseWith(Math.max(addressWait, keyWait));
+        keyClear = keyWait === -1;
       }
       let value: T;
       try {
@@ -522,8 +524,11 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       }
       const verified = verifiedOf(value);
       if (pending(value)) return { ok: true, value, identity: identityOf(verified), headers: {}, subjects };
-      const settled = settleVerified(verified, subjects, keyClear);
-      const limited = isPromise(settled) ? await settled : settled;
+      const cleared = clearKey(verified, subjects, keyClear);
+      if (cleared !== undefined) await cleared;
+      const decision = rateLimitDecision(verified);
+      const limited =
+        decision === undefined ? { headers: {} } : limitOutcome(isPromise(decision) ? await decision : decision);
       if (limited.refused) return fail(limited.refused, failureWith(message, context, keyId), limited.headers);
       return { ok: true, value, identity: identityOf(verified), headers: limited.headers, subjects };
     } catch (error) {
@@ -566,8 +571,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     try {
       const verified = await verifyBody(message, body);
       if (rateLimiter === undefined) return { ok: true, identity: identityOf(verified), headers: {} };
-      const settled = enforceRateLimit(verified);
-      const limited = isPromise(settled) ? await settled : settled;
+      const decision = rateLimitDecision(verified);
+      if (decision === undefined) return { ok: true, identity: identityOf(verified), headers: {} };
+      const limited = limitOutcome(isPromise(decision) ? await decision : decision);
       if (limited.refused) return fail(limited.refused, failureContextOf(message, context), limited.headers);
       return { ok: true, identity: identityOf(verified), headers: limited.headers };
     } catch (error) {
