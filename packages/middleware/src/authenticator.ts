@@ -154,6 +154,13 @@ const MAX_THROTTLED_KEY_ID_LENGTH = 200;
 
 function ignore(): void {}
 
+// guarded()'s callbacks that capture nothing, created once rather than per request.
+const neverPending = (): boolean => false;
+const itself = (verified: VerifiedRequest): VerifiedRequest => verified;
+const resultOf = (check: SignatureCheck): VerifiedRequest => check.result;
+/** A check whose signature only its body proves (X-API-*, SigV4 without a payload hash...). */
+const provenByBody = (check: SignatureCheck): boolean => check.body !== null && check.signatureVerified !== true;
+
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return value instanceof Promise || typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
@@ -491,7 +498,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     context: AuthContext,
     verify: () => Promise<T>,
     verifiedOf: (value: T) => VerifiedRequest,
-    pending: (value: T) => boolean = () => false,
+    pending: (value: T) => boolean = neverPending,
   ): Promise<
     | {
         ok: true;
@@ -558,12 +565,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
 
   async function authenticate(message: MessageParts, body: BodyInput, context: AuthContext = {}): Promise<AuthOutcome> {
     if (failureThrottle) {
-      const outcome = await guarded(
-        message,
-        context,
-        () => verifyBody(message, body),
-        (verified) => verified,
-      );
+      const outcome = await guarded(message, context, () => verifyBody(message, body), itself);
       return outcome.ok ? { ok: true, identity: outcome.identity, headers: outcome.headers } : outcome;
     }
     // Without a failure throttle the claimed key id and the source address only matter to a
@@ -589,8 +591,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       message,
       context,
       () => checkSignature(message, context.hasBody ? withBody : withoutBody),
-      (check) => check.result,
-      (check) => check.body !== null && check.signatureVerified !== true,
+      resultOf,
+      provenByBody,
     );
     if (!outcome.ok) return outcome;
     const { value: check, identity, headers, subjects } = outcome;
