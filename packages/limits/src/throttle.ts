@@ -93,7 +93,7 @@ const RESOLVED_UNRECORDED: Promise<number> = Promise.resolve(-1);
  */
 export interface ProbingFailureThrottle extends FailureThrottle {
   /** What `blockedFor` answers, except -1 when nothing is recorded for the subject at all. */
-  probe(subject: string): Promise<number>;
+  blockedForOrUnrecorded(subject: string): Promise<number>;
 }
 
 function checkSubject(subject: unknown): void {
@@ -163,7 +163,7 @@ export function memoryFailureThrottle(options: MemoryFailureThrottleOptions = {}
 
   return {
     blockedFor: (subject) => lookup(subject, RESOLVED_ZERO),
-    probe: (subject) => lookup(subject, RESOLVED_UNRECORDED),
+    blockedForOrUnrecorded: (subject) => lookup(subject, RESOLVED_UNRECORDED),
     recordFailure(subject) {
       try {
         return Promise.resolve(recordFailure(subject));
@@ -210,7 +210,7 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(blocked_until - now, level) / 
 return {blocked_until - now}
 `);
 
-// ARGV[1]: the answer when nothing is recorded (0 for blockedFor, -1 for probe). The three
+// ARGV[1]: the answer when nothing is recorded (0: blockedFor, -1: blockedForOrUnrecorded). The three
 // fields are always written together, so a missing 'until' means a missing record.
 const blockedForLua = luaScript(`
 local blocked_until = tonumber(redis.call('HGET', KEYS[1], 'until'))
@@ -243,7 +243,7 @@ export function redisFailureThrottle(options: RedisFailureThrottleOptions): Prob
       const reply = await blockedForLua.run(backend, 'failure lookup', [keyPrefix + subject], [0]);
       return usToSeconds(replyInteger(reply, 0, 'failure lookup'));
     },
-    async probe(subject) {
+    async blockedForOrUnrecorded(subject) {
       checkSubject(subject);
       const reply = await blockedForLua.run(backend, 'failure lookup', [keyPrefix + subject], [-1]);
       const us = replyInteger(reply, 0, 'failure lookup');

@@ -338,10 +338,12 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   const withBody = { ...verifyOptions, hasBody: true };
   const withoutBody = { ...verifyOptions, hasBody: false };
   // Both throttles of @hmac-kit/limits can say that a key has nothing recorded (see clearKey).
-  const probe = failureThrottle
-    ? ((failureThrottle as Partial<ProbingFailureThrottle>).probe as ProbingFailureThrottle['probe'] | undefined)
+  const blockedForOrUnrecorded = failureThrottle
+    ? ((failureThrottle as Partial<ProbingFailureThrottle>).blockedForOrUnrecorded as
+        | ProbingFailureThrottle['blockedForOrUnrecorded']
+        | undefined)
     : undefined;
-  const probeFn = typeof probe === 'function' ? probe : undefined;
+  const probeFn = typeof blockedForOrUnrecorded === 'function' ? blockedForOrUnrecorded : undefined;
   const problemOptions = { realm, now };
 
   function report(error: unknown, context: AuthFailureContext): void {
@@ -395,8 +397,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   /**
-   * Starts the throttle lookups of the address and the key (the key through `probe()` when the
-   * throttle has it). Either answer may be a plain number or a promise; a lookup that throws
+   * Starts the throttle lookups of the address and the key (the key through
+   * `blockedForOrUnrecorded()` when the throttle has it). Either answer may be a plain number or a promise; a lookup that throws
    * synchronously throws here, after a pending address lookup has been given a rejection handler.
    */
   function lookups(

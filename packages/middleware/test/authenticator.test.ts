@@ -397,12 +397,12 @@ describe('admit with a scheme that signs the body itself', () => {
   });
 });
 
-describe('failure throttle answers: probe(), synchronous values, rejections', () => {
-  /** A memory throttle whose calls are logged; `withProbe: false` hides probe() (the general path). */
+describe('failure throttle answers: blockedForOrUnrecorded(), synchronous values, rejections', () => {
+  /** A memory throttle whose calls are logged; `withProbe: false` hides blockedForOrUnrecorded() (the general path). */
   function loggedThrottle(withProbe: boolean) {
     const memory = memoryFailureThrottle();
     const calls: string[] = [];
-    const throttle: FailureThrottle & { probe?: (subject: string) => Promise<number> } = {
+    const throttle: FailureThrottle & { blockedForOrUnrecorded?: (subject: string) => Promise<number> } = {
       blockedFor: (subject) => memory.blockedFor(subject),
       recordFailure: (subject) => {
         calls.push(`failure ${subject}`);
@@ -413,7 +413,7 @@ describe('failure throttle answers: probe(), synchronous values, rejections', ()
         return memory.recordSuccess(subject);
       },
     };
-    if (withProbe) throttle.probe = (subject) => memory.probe(subject);
+    if (withProbe) throttle.blockedForOrUnrecorded = (subject) => memory.blockedForOrUnrecorded(subject);
     return { throttle, calls, memory };
   }
 
@@ -432,9 +432,9 @@ describe('failure throttle answers: probe(), synchronous values, rejections', ()
       const cleared = await authenticator.authenticate(after.message, after.body, context);
       outcomes.push({ first: first.ok, guessed: guessed.ok, cleared: cleared.ok });
       const key = `key:${keyRing.orders.keyId}`;
-      states.push(await memory.probe(key), await memory.probe('addr:192.0.2.10'));
+      states.push(await memory.blockedForOrUnrecorded(key), await memory.blockedForOrUnrecorded('addr:192.0.2.10'));
       const failures = [`failure addr:192.0.2.10`, `failure ${key}`];
-      // Without probe() every success clears the key; with it, only the one after a failure does.
+      // Without blockedForOrUnrecorded() every success clears the key; with it, only the one after a failure does.
       expect(calls).toEqual(
         withProbe ? [...failures, `success ${key}`] : [`success ${key}`, ...failures, `success ${key}`],
       );
@@ -489,8 +489,8 @@ describe('failure throttle answers: probe(), synchronous values, rejections', ()
         };
         const memory = memoryFailureThrottle();
         for (const throttle of [
-          { ...memory, blockedFor: broken, probe: undefined },
-          { ...memory, blockedFor: broken, probe: broken },
+          { ...memory, blockedFor: broken, blockedForOrUnrecorded: undefined },
+          { ...memory, blockedFor: broken, blockedForOrUnrecorded: broken },
         ]) {
           const authenticator = createAuthenticator({ keys: resolveKey, failureThrottle: throttle });
           const { message, body } = await signedOrder();
