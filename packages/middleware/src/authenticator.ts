@@ -398,8 +398,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
 
   /**
    * Starts the throttle lookups of the address and the key (the key through
-   * `blockedForOrUnrecorded()` when the throttle has it). Either answer may be a plain number or a promise; a lookup that throws
-   * synchronously throws here, after a pending address lookup has been given a rejection handler.
+   * `blockedForOrUnrecorded()` when the throttle has it). Either answer may be a plain number or a
+   * promise; a lookup that throws synchronously throws here, after a pending address lookup has
+   * been given a rejection handler.
    */
   function lookups(
     throttle: FailureThrottle,
@@ -412,11 +413,12 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         key = probeFn ? probeFn.call(throttle, subjects.key) : throttle.blockedFor(subjects.key);
       } catch (error) {
         // The address lookup may be pending: never leave its rejection unhandled.
-        if (isPromise(address)) address.catch(ignore);
+        if (address instanceof Promise) address.catch(ignore);
         throw error;
       }
       // The address answer is awaited first: meanwhile a rejection of the key's must not go unhandled.
-      if (isPromise(address) && isPromise(key)) key.catch(ignore);
+      // (Only native promises are tracked as unhandled; other thenables need no handler.)
+      if (isPromise(address) && key instanceof Promise) key.catch(ignore);
     }
     return [address, key];
   }
@@ -521,7 +523,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         const addressWait = isPromise(address) ? await address : address;
         const keyWait = isPromise(key) ? await key : key;
         refuseWith(Math.max(addressWait, keyWait));
-        keyClear = keyWait === -1;
+        keyClear = probeFn !== undefined && keyWait === -1;
       }
       let value: T;
       try {

@@ -447,12 +447,18 @@ describe('failure throttle answers: blockedForOrUnrecorded(), synchronous values
     expect(states[1]).toBe(0);
   });
 
-  it('accepts synchronous answers and refuses on them exactly as on promises', async () => {
-    for (const blocked of [0, 2.5]) {
+  it('accepts synchronous answers and bare thenables, and refuses on them exactly as on promises', async () => {
+    const thenable = <T>(value: T) => ({ then: (resolve: (value: T) => unknown) => resolve(value) });
+    for (const [blocked, wrap] of [
+      [0, <T>(value: T) => value],
+      [2.5, <T>(value: T) => value],
+      [0, thenable],
+      [2.5, thenable],
+    ] as const) {
       const throttle = {
-        blockedFor: (subject: string) => (subject.startsWith('addr:') ? blocked : 0),
-        recordFailure: () => 0,
-        recordSuccess: () => undefined,
+        blockedFor: (subject: string) => wrap(subject.startsWith('addr:') ? blocked : 0),
+        recordFailure: () => wrap(0),
+        recordSuccess: () => wrap(undefined),
       } as unknown as FailureThrottle;
       const authenticator = createAuthenticator({ keys: resolveKey, failureThrottle: throttle });
       const { message, body } = await signedOrder();
