@@ -448,6 +448,7 @@ describe('failure throttle answers: blockedForOrUnrecorded(), synchronous values
   });
 
   it('accepts synchronous answers and bare thenables, and refuses on them exactly as on promises', async () => {
+    // biome-ignore lint/suspicious/noThenProperty: a bare thenable (no catch()) is exactly what is under test.
     const thenable = <T>(value: T) => ({ then: (resolve: (value: T) => unknown) => resolve(value) });
     for (const [blocked, wrap] of [
       [0, <T>(value: T) => value],
