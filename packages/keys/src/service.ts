@@ -354,8 +354,19 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     return pending;
   };
 
-  const resolver: KeyResolver = async function resolveKey(keyId: string): Promise<VerificationKey | undefined> {
-    if (closed) throw new TypeError('key service is closed');
+  const loadKey = async (keyId: string, now: number): Promise<VerificationKey | undefined> => {
+    const entry = await load(keyId);
+    if (!entry) return undefined;
+    touch(entry, now);
+    return entry.key;
+  };
+
+  // Answers a cache hit (positive or negative) synchronously, as KeyResolver allows: the core then
+  // verifies without a promise. Only a miss returns a promise. Errors are always rejected promises.
+  const resolver: KeyResolver = function resolveKey(
+    keyId: string,
+  ): VerificationKey | undefined | Promise<VerificationKey | undefined> {
+    if (closed) return Promise.reject(new TypeError('key service is closed'));
     if (!isPlausibleKeyId(keyId)) return undefined;
     const now = clock();
     const tick = monotonic();
@@ -379,10 +390,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       staleBypasses++;
     }
     cacheMisses++;
-    const entry = await load(keyId);
-    if (!entry) return undefined;
-    touch(entry, now);
-    return entry.key;
+    return loadKey(keyId, now);
   };
 
   const principalOrThrow = async (name: string): Promise<PrincipalRow> => {

@@ -69,6 +69,26 @@ describe.each([
     await service.close();
   });
 
+  it('answers cache hits synchronously and misses with a promise, with the same answers', async () => {
+    const service = await createKeyService({ store: makeStore(), masterKeys, pollIntervalMs: 60_000 });
+    await service.createPrincipal({ name: 'svc', kind: 'service' });
+    const { key } = await service.createKey({ principal: 'svc' });
+    const unknown = generateKeyId();
+    for (const keyId of [key.keyId, unknown]) {
+      const miss = service.resolver(keyId);
+      expect(miss).toBeInstanceOf(Promise);
+      const loaded = await miss;
+      const hit = service.resolver(keyId);
+      expect(hit).not.toBeInstanceOf(Promise);
+      expect(hit).toBe(loaded);
+      expect(hit === undefined).toBe(keyId === unknown);
+    }
+    expect(service.resolver('not a key id')).toBeUndefined();
+    await service.close();
+    // Errors stay rejected promises, never synchronous throws.
+    await expect(service.resolver(key.keyId)).rejects.toThrow(TypeError);
+  });
+
   it('counts hits, negative hits and misses, and each one agrees with the store reads', async () => {
     const store = counting(makeStore());
     // Long poll interval: nothing but these lookups touches the cache during the test.

@@ -17,6 +17,7 @@ export { recommendedRedisOptions } from './redis-client.js';
 export type {
   FailureThrottleOptions,
   MemoryFailureThrottleOptions,
+  ProbingFailureThrottle,
   RedisFailureThrottleOptions,
 } from './throttle.js';
 export { memoryFailureThrottle, redisFailureThrottle } from './throttle.js';

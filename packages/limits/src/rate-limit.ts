@@ -104,20 +104,29 @@ export function memoryRateLimiter(options: MemoryRateLimiterOptions = {}): GcraR
   const now = requireClock('memoryRateLimiter: options.now', options.now ?? Date.now);
   // Insertion order is recency order: every hit re-inserts its key at the end.
   const tats = new Map<string, number>();
+  function hit(key: string, limit: number, windowSeconds: number): RateLimitDecisionWithRetry {
+    checkHit(key, limit, windowSeconds);
+    const nowUs = Math.round(now() * 1000);
+    const stored = tats.get(key);
+    const outcome = gcraStep(stored, nowUs, gcraParameters(limit, windowSeconds));
+    tats.delete(key);
+    if (outcome.newTatUs > nowUs) tats.set(key, outcome.newTatUs);
+    // Opportunistically drop the oldest entries once they have fully refilled.
+    for (const [oldestKey, oldestTat] of tats) {
+      if (oldestTat > nowUs && tats.size <= maxKeys) break;
+      tats.delete(oldestKey);
+    }
+    return toDecision(outcome, limit, windowSeconds);
+  }
   return {
-    async hit(key, limit, windowSeconds) {
-      checkHit(key, limit, windowSeconds);
-      const nowUs = Math.round(now() * 1000);
-      const stored = tats.get(key);
-      const outcome = gcraStep(stored, nowUs, gcraParameters(limit, windowSeconds));
-      tats.delete(key);
-      if (outcome.newTatUs > nowUs) tats.set(key, outcome.newTatUs);
-      // Opportunistically drop the oldest entries once they have fully refilled.
-      for (const [oldestKey, oldestTat] of tats) {
-        if (oldestTat > nowUs && tats.size <= maxKeys) break;
-        tats.delete(oldestKey);
+    // Not an async function: the answer is known synchronously, so it comes back as an already
+    // settled promise without an async frame. Errors still arrive as a rejected promise.
+    hit(key, limit, windowSeconds) {
+      try {
+        return Promise.resolve(hit(key, limit, windowSeconds));
+      } catch (error) {
+        return Promise.reject(error);
       }
-      return toDecision(outcome, limit, windowSeconds);
     },
   };
 }

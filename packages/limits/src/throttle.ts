@@ -81,6 +81,21 @@ function usToSeconds(us: number): number {
   return us > 0 ? Math.ceil(us / 1000) / 1000 : 0;
 }
 
+// Shared settled answers: a promise that is already resolved can be handed to any number of awaiters.
+const RESOLVED_ZERO: Promise<number> = Promise.resolve(0);
+const RESOLVED_UNDEFINED: Promise<void> = Promise.resolve();
+const RESOLVED_UNRECORDED: Promise<number> = Promise.resolve(-1);
+
+/**
+ * A {@link FailureThrottle} that can also say, at the cost of `blockedFor`, that nothing is
+ * recorded for a subject: a success then has nothing to clear, and `recordSuccess` (a Redis
+ * round trip) can be skipped. Both throttles of this package implement it.
+ */
+export interface ProbingFailureThrottle extends FailureThrottle {
+  /** What `blockedFor` answers, except -1 when nothing is recorded for the subject at all. */
+  blockedForOrUnrecorded(subject: string): Promise<number>;
+}
+
 function checkSubject(subject: unknown): void {
   requireNonEmptyString('subject', subject);
 }
@@ -104,7 +119,7 @@ export interface MemoryFailureThrottleOptions extends FailureThrottleOptions {
  * const wait = await throttle.blockedFor('addr:203.0.113.7');
  * if (wait > 0) throw new TooManyFailures('blocked', { retryAfter: Math.ceil(wait), limit: 10, windowSeconds: 60 });
  */
-export function memoryFailureThrottle(options: MemoryFailureThrottleOptions = {}): FailureThrottle {
+export function memoryFailureThrottle(options: MemoryFailureThrottleOptions = {}): ProbingFailureThrottle {
   const p = resolveThrottleOptions(options, 'memoryFailureThrottle');
   const maxSubjects = requirePositiveInteger(
     'memoryFailureThrottle: options.maxSubjects',
@@ -117,30 +132,53 @@ export function memoryFailureThrottle(options: MemoryFailureThrottleOptions = {}
     return state.blockedUntilUs <= nowUs && state.levelUs <= nowUs - state.updatedUs;
   }
 
+  function recordFailure(subject: string): number {
+    checkSubject(subject);
+    const nowUs = Math.round(now() * 1000);
+    const next = failureStep(states.get(subject), nowUs, p);
+    // Re-insert so that Map order is recency order.
+    states.delete(subject);
+    states.set(subject, next);
+    for (const [oldest, state] of states) {
+      if (states.size <= maxSubjects && !isSpent(state, nowUs)) break;
+      states.delete(oldest);
+    }
+    return usToSeconds(next.blockedUntilUs - nowUs);
+  }
+
+  // Not async functions: the answers are known synchronously, and an async frame per call is
+  // garbage. The common answers (0, nothing to clear) are shared settled promises; errors still
+  // arrive as rejected promises, never as synchronous throws.
+  function lookup(subject: string, unrecorded: Promise<number>): Promise<number> {
+    try {
+      checkSubject(subject);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const state = states.get(subject);
+    if (!state) return unrecorded;
+    const seconds = usToSeconds(state.blockedUntilUs - Math.round(now() * 1000));
+    return seconds === 0 ? RESOLVED_ZERO : Promise.resolve(seconds);
+  }
+
   return {
-    async blockedFor(subject) {
-      checkSubject(subject);
-      const state = states.get(subject);
-      if (!state) return 0;
-      const nowUs = Math.round(now() * 1000);
-      return usToSeconds(state.blockedUntilUs - nowUs);
-    },
-    async recordFailure(subject) {
-      checkSubject(subject);
-      const nowUs = Math.round(now() * 1000);
-      const next = failureStep(states.get(subject), nowUs, p);
-      // Re-insert so that Map order is recency order.
-      states.delete(subject);
-      states.set(subject, next);
-      for (const [oldest, state] of states) {
-        if (states.size <= maxSubjects && !isSpent(state, nowUs)) break;
-        states.delete(oldest);
+    blockedFor: (subject) => lookup(subject, RESOLVED_ZERO),
+    blockedForOrUnrecorded: (subject) => lookup(subject, RESOLVED_UNRECORDED),
+    recordFailure(subject) {
+      try {
+        return Promise.resolve(recordFailure(subject));
+      } catch (error) {
+        return Promise.reject(error);
       }
-      return usToSeconds(next.blockedUntilUs - nowUs);
     },
-    async recordSuccess(subject) {
-      checkSubject(subject);
+    recordSuccess(subject) {
+      try {
+        checkSubject(subject);
+      } catch (error) {
+        return Promise.reject(error);
+      }
       states.delete(subject);
+      return RESOLVED_UNDEFINED;
     },
   };
 }
@@ -172,9 +210,11 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(blocked_until - now, level) / 
 return {blocked_until - now}
 `);
 
+// ARGV[1]: the answer when nothing is recorded (0: blockedFor, -1: blockedForOrUnrecorded). The three
+// fields are always written together, so a missing 'until' means a missing record.
 const blockedForLua = luaScript(`
 local blocked_until = tonumber(redis.call('HGET', KEYS[1], 'until'))
-if blocked_until == nil then return {0} end
+if blocked_until == nil then return {tonumber(ARGV[1])} end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 return {math.max(0, blocked_until - now)}
@@ -192,7 +232,7 @@ export interface RedisFailureThrottleOptions extends RedisBackendOptions, Failur
  * const throttle = redisFailureThrottle({ client, prefix: 'api:', maxFailures: 10, blockSeconds: 300 });
  * await throttle.recordFailure('key:hk_live_1'); // 0 until the slowdown starts
  */
-export function redisFailureThrottle(options: RedisFailureThrottleOptions): FailureThrottle {
+export function redisFailureThrottle(options: RedisFailureThrottleOptions): ProbingFailureThrottle {
   const backend = resolveRedisBackend(options, 'redisFailureThrottle');
   const p = resolveThrottleOptions(options, 'redisFailureThrottle');
   const keyPrefix = `${backend.prefix}fail:`;
@@ -200,8 +240,14 @@ export function redisFailureThrottle(options: RedisFailureThrottleOptions): Fail
   return {
     async blockedFor(subject) {
       checkSubject(subject);
-      const reply = await blockedForLua.run(backend, 'failure lookup', [keyPrefix + subject], []);
+      const reply = await blockedForLua.run(backend, 'failure lookup', [keyPrefix + subject], [0]);
       return usToSeconds(replyInteger(reply, 0, 'failure lookup'));
+    },
+    async blockedForOrUnrecorded(subject) {
+      checkSubject(subject);
+      const reply = await blockedForLua.run(backend, 'failure lookup', [keyPrefix + subject], [-1]);
+      const us = replyInteger(reply, 0, 'failure lookup');
+      return us === -1 ? -1 : usToSeconds(us);
     },
     async recordFailure(subject) {
       checkSubject(subject);

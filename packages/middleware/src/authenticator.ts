@@ -6,6 +6,7 @@ import type {
   MessageParts,
   NonceStore,
   Problem,
+  RateLimitDecision,
   RateLimiter,
   Scheme,
   SignatureCheck,
@@ -26,7 +27,7 @@ import {
   toProblem,
   verifyMessage,
 } from '@hmac-kit/core';
-import { rateLimitHeaders } from '@hmac-kit/limits';
+import { type ProbingFailureThrottle, rateLimitHeaders } from '@hmac-kit/limits';
 import { deferredRead } from './body.js';
 import { type HmacIdentity, identityOf, missingScopes, validateScopes } from './identity.js';
 import { createDefaultNonceStore } from './nonce-default.js';
@@ -150,6 +151,19 @@ export interface Authenticator {
 
 // Key ids are chosen by the client; a bound keeps hostile ones out of the throttle's store.
 const MAX_THROTTLED_KEY_ID_LENGTH = 200;
+
+function ignore(): void {}
+
+// guarded()'s callbacks that capture nothing, created once rather than per request.
+const neverPending = (): boolean => false;
+const itself = (verified: VerifiedRequest): VerifiedRequest => verified;
+const resultOf = (check: SignatureCheck): VerifiedRequest => check.result;
+/** A check whose signature only its body proves (X-API-*, SigV4 without a payload hash...). */
+const provenByBody = (check: SignatureCheck): boolean => check.body !== null && check.signatureVerified !== true;
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return value instanceof Promise || typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
 
 function isFunction(value: unknown): value is (...args: never[]) => unknown {
   return typeof value === 'function';
@@ -320,6 +334,16 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   const nonceStore = resolveNonceStore(options.nonceStore);
   const { keys, crypto, now, rateLimiter, defaultRateLimit, failureThrottle, onFailure, realm } = options;
   const verifyOptions = { keys, schemes, policy, nonceStore, crypto, now };
+  // admit()'s options, built once rather than per request.
+  const withBody = { ...verifyOptions, hasBody: true };
+  const withoutBody = { ...verifyOptions, hasBody: false };
+  // Both throttles of @hmac-kit/limits can say that a key has nothing recorded (see clearKey).
+  const blockedForOrUnrecorded = failureThrottle
+    ? ((failureThrottle as Partial<ProbingFailureThrottle>).blockedForOrUnrecorded as
+        | ProbingFailureThrottle['blockedForOrUnrecorded']
+        | undefined)
+    : undefined;
+  const probeFn = typeof blockedForOrUnrecorded === 'function' ? blockedForOrUnrecorded : undefined;
   const problemOptions = { realm, now };
 
   function report(error: unknown, context: AuthFailureContext): void {
@@ -350,6 +374,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return undefined;
   }
 
+  /** The context `onFailure` gets; only built for a failure. */
+  function failureWith(message: MessageParts, context: AuthContext, keyId: string | undefined): AuthFailureContext {
+    const failure: AuthFailureContext = { method: message.method, url: String(message.url) };
+    if (context.sourceAddress !== undefined) failure.sourceAddress = context.sourceAddress;
+    if (keyId !== undefined) failure.keyId = keyId;
+    return failure;
+  }
+
   function throttleSubjects(context: AuthContext, keyId: string | undefined) {
     const subjects: { address?: string; key?: string } = {};
     if (context.sourceAddress) subjects.address = `addr:${context.sourceAddress}`;
@@ -357,15 +389,38 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return subjects;
   }
 
-  async function refuseIfBlocked(throttle: FailureThrottle, subjects: { address?: string; key?: string }) {
-    const waits = await Promise.all(
-      [subjects.address, subjects.key].map((subject) => (subject ? throttle.blockedFor(subject) : 0)),
-    );
-    const blockedFor = Math.max(...waits);
+  function refuseWith(blockedFor: number): void {
     if (blockedFor > 0) {
       const retryAfter = Math.ceil(blockedFor);
       throw new TooManyFailures('too many failed attempts', { retryAfter, limit: 0, windowSeconds: retryAfter });
     }
+  }
+
+  /**
+   * Starts the throttle lookups of the address and the key (the key through
+   * `blockedForOrUnrecorded()` when the throttle has it). Either answer may be a plain number or a
+   * promise; a lookup that throws synchronously throws here, after a pending address lookup has
+   * been given a rejection handler.
+   */
+  function lookups(
+    throttle: FailureThrottle,
+    subjects: { address?: string; key?: string },
+  ): [number | Promise<number>, number | Promise<number>] {
+    const address: number | Promise<number> = subjects.address ? throttle.blockedFor(subjects.address) : 0;
+    let key: number | Promise<number> = 0;
+    if (subjects.key) {
+      try {
+        key = probeFn ? probeFn.call(throttle, subjects.key) : throttle.blockedFor(subjects.key);
+      } catch (error) {
+        // The address lookup may be pending: never leave its rejection unhandled.
+        if (address instanceof Promise) address.catch(ignore);
+        throw error;
+      }
+      // The address answer is awaited first: meanwhile a rejection of the key's must not go unhandled.
+      // (Only native promises are tracked as unhandled; other thenables need no handler.)
+      if (isPromise(address) && key instanceof Promise) key.catch(ignore);
+    }
+    return [address, key];
   }
 
   async function recordGuess(
@@ -386,12 +441,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     );
   }
 
-  async function enforceRateLimit(
-    verified: VerifiedRequest,
-  ): Promise<{ headers: Record<string, string>; refused?: RateLimited }> {
-    const rule = verified.key.rateLimit ?? defaultRateLimit;
-    if (!rateLimiter || !rule) return { headers: {} };
-    const decision = await rateLimiter.hit(`key:${verified.keyId}`, rule.limit, rule.windowSeconds);
+  type Settled = { headers: Record<string, string>; refused?: RateLimited };
+
+  function limitOutcome(decision: RateLimitDecision): Settled {
     const headers = rateLimitHeaders(decision);
     if (decision.allowed) return { headers };
     const retryAfter = decision.retryAfterSeconds ?? decision.resetSeconds;
@@ -403,14 +455,39 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return { headers, refused };
   }
 
-  /** After a verified signature: clear the key's failures and count the request against its rate limit. */
+  /** Counts the request against its key's rate limit (undefined: not limited). May throw. */
+  function rateLimitDecision(verified: VerifiedRequest): RateLimitDecision | Promise<RateLimitDecision> | undefined {
+    const rule = verified.key.rateLimit ?? defaultRateLimit;
+    if (!rateLimiter || !rule) return undefined;
+    return rateLimiter.hit(`key:${verified.keyId}`, rule.limit, rule.windowSeconds);
+  }
+
+  /**
+   * After a verified signature: clears the key's failures (the promise to await, if any).
+   * `keyClear`: the throttle said, when it was consulted for this request, that nothing is
+   * recorded for the key, so there is nothing to clear (with Redis, a round trip saved).
+   */
+  function clearKey(
+    verified: VerifiedRequest,
+    subjects: { address?: string; key?: string },
+    keyClear: boolean,
+  ): Promise<void> | undefined {
+    // Only the key's record is cleared: one valid key must not launder an address's guesses.
+    if (!failureThrottle || !subjects.key) return undefined;
+    const subject = `key:${verified.keyId}`;
+    if (keyClear && subjects.key === subject) return undefined;
+    const cleared: Promise<void> | void = failureThrottle.recordSuccess(subject);
+    return isPromise(cleared) ? cleared : undefined;
+  }
+
+  /** clearKey, then the rate limit: what a proven signature settles. */
   async function settleVerified(
     verified: VerifiedRequest,
     subjects: { address?: string; key?: string },
-  ): Promise<{ headers: Record<string, string>; refused?: RateLimited }> {
-    // Only the key's record is cleared: one valid key must not launder an address's guesses.
-    if (failureThrottle && subjects.key) await failureThrottle.recordSuccess(`key:${verified.keyId}`);
-    return enforceRateLimit(verified);
+  ): Promise<Settled> {
+    await clearKey(verified, subjects, false);
+    const decision = rateLimitDecision(verified);
+    return decision === undefined ? { headers: {} } : limitOutcome(await decision);
   }
 
   /**
@@ -425,7 +502,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     context: AuthContext,
     verify: () => Promise<T>,
     verifiedOf: (value: T) => VerifiedRequest,
-    pending: (value: T) => boolean = () => false,
+    pending: (value: T) => boolean = neverPending,
   ): Promise<
     | {
         ok: true;
@@ -437,26 +514,36 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     | AuthFailure
   > {
     const keyId = claimedKeyId(message);
-    const failure: AuthFailureContext = { method: message.method, url: String(message.url) };
-    if (context.sourceAddress !== undefined) failure.sourceAddress = context.sourceAddress;
-    if (keyId !== undefined) failure.keyId = keyId;
     const subjects = throttleSubjects(context, keyId);
     try {
-      if (failureThrottle) await refuseIfBlocked(failureThrottle, subjects);
+      // Awaits only what is a promise: each await is a suspension of this frame.
+      let keyClear = false;
+      if (failureThrottle) {
+        const [address, key] = lookups(failureThrottle, subjects);
+        const addressWait = isPromise(address) ? await address : address;
+        const keyWait = isPromise(key) ? await key : key;
+        refuseWith(Math.max(addressWait, keyWait));
+        keyClear = probeFn !== undefined && keyWait === -1;
+      }
       let value: T;
       try {
         value = await verify();
       } catch (error) {
-        if (failureThrottle && countsAsGuess(error)) await recordGuess(failureThrottle, subjects, failure);
+        if (failureThrottle && countsAsGuess(error))
+          await recordGuess(failureThrottle, subjects, failureWith(message, context, keyId));
         throw error;
       }
       const verified = verifiedOf(value);
       if (pending(value)) return { ok: true, value, identity: identityOf(verified), headers: {}, subjects };
-      const limited = await settleVerified(verified, subjects);
-      if (limited.refused) return fail(limited.refused, failure, limited.headers);
+      const cleared = clearKey(verified, subjects, keyClear);
+      if (cleared !== undefined) await cleared;
+      const decision = rateLimitDecision(verified);
+      const limited =
+        decision === undefined ? { headers: {} } : limitOutcome(isPromise(decision) ? await decision : decision);
+      if (limited.refused) return fail(limited.refused, failureWith(message, context, keyId), limited.headers);
       return { ok: true, value, identity: identityOf(verified), headers: limited.headers, subjects };
     } catch (error) {
-      return fail(error, failure);
+      return fail(error, failureWith(message, context, keyId));
     }
   }
 
@@ -477,22 +564,12 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   function failureContextOf(message: MessageParts, context: AuthContext): AuthFailureContext {
-    const failure: AuthFailureContext = { method: message.method, url: String(message.url) };
-    const sourceAddress = context.sourceAddress;
-    if (sourceAddress !== undefined) failure.sourceAddress = sourceAddress;
-    const keyId = claimedKeyId(message);
-    if (keyId !== undefined) failure.keyId = keyId;
-    return failure;
+    return failureWith(message, context, claimedKeyId(message));
   }
 
   async function authenticate(message: MessageParts, body: BodyInput, context: AuthContext = {}): Promise<AuthOutcome> {
     if (failureThrottle) {
-      const outcome = await guarded(
-        message,
-        context,
-        () => verifyBody(message, body),
-        (verified) => verified,
-      );
+      const outcome = await guarded(message, context, () => verifyBody(message, body), itself);
       return outcome.ok ? { ok: true, identity: outcome.identity, headers: outcome.headers } : outcome;
     }
     // Without a failure throttle the claimed key id and the source address only matter to a
@@ -500,7 +577,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     try {
       const verified = await verifyBody(message, body);
       if (rateLimiter === undefined) return { ok: true, identity: identityOf(verified), headers: {} };
-      const limited = await enforceRateLimit(verified);
+      const decision = rateLimitDecision(verified);
+      if (decision === undefined) return { ok: true, identity: identityOf(verified), headers: {} };
+      const limited = limitOutcome(isPromise(decision) ? await decision : decision);
       if (limited.refused) return fail(limited.refused, failureContextOf(message, context), limited.headers);
       return { ok: true, identity: identityOf(verified), headers: limited.headers };
     } catch (error) {
@@ -515,9 +594,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const outcome = await guarded(
       message,
       context,
-      () => checkSignature(message, { ...verifyOptions, hasBody: context.hasBody }),
-      (check) => check.result,
-      (check) => check.body !== null && check.signatureVerified !== true,
+      () => checkSignature(message, context.hasBody ? withBody : withoutBody),
+      resultOf,
+      provenByBody,
     );
     if (!outcome.ok) return outcome;
     const { value: check, identity, headers, subjects } = outcome;

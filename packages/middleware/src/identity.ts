@@ -25,13 +25,22 @@ export interface HmacIdentity {
  * identity.principal; // 'billing-service'
  * ```
  */
+const NO_SCOPES: readonly string[] = Object.freeze([]);
+
+/** A frozen copy of `list`, or `list` itself when it is already a frozen array (nobody can change it). */
+function frozenList(list: readonly string[]): readonly string[] {
+  return Array.isArray(list) && Object.isFrozen(list) ? list : Object.freeze([...list]);
+}
+
 export function identityOf(verified: VerifiedRequest): HmacIdentity {
+  const scopes = verified.key.scopes;
   return Object.freeze({
     principal: verified.key.principal ?? verified.keyId,
     keyId: verified.keyId,
-    scopes: Object.freeze([...(verified.key.scopes ?? [])]),
+    // A key service's keys carry frozen scopes: those are shared rather than copied per request.
+    scopes: scopes === undefined ? NO_SCOPES : frozenList(scopes),
     scheme: verified.scheme,
-    coveredComponents: Object.freeze([...verified.coveredComponents]),
+    coveredComponents: frozenList(verified.coveredComponents),
   });
 }
 

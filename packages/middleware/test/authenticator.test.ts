@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import type { FailureThrottle, VerificationKey } from '@hmac-kit/core';
-import { SignatureInvalid, signMessage, xApi } from '@hmac-kit/core';
+import { SignatureInvalid, StoreUnavailable, signMessage, xApi } from '@hmac-kit/core';
 import {
   memoryFailureThrottle,
   memoryNonceStore,
@@ -394,5 +394,122 @@ describe('admit with a scheme that signs the body itself', () => {
     // Proven now: the key's record is cleared and its one request is spent.
     expect(successes).toEqual([`key:${keyRing.orders.keyId}`]);
     expect((await limiter.hit(`key:${keyRing.orders.keyId}`, 1, 60)).allowed).toBe(false);
+  });
+});
+
+describe('failure throttle answers: blockedForOrUnrecorded(), synchronous values, rejections', () => {
+  /** A memory throttle whose calls are logged; `withProbe: false` hides blockedForOrUnrecorded() (the general path). */
+  function loggedThrottle(withProbe: boolean) {
+    const memory = memoryFailureThrottle();
+    const calls: string[] = [];
+    const throttle: FailureThrottle & { blockedForOrUnrecorded?: (subject: string) => Promise<number> } = {
+      blockedFor: (subject) => memory.blockedFor(subject),
+      recordFailure: (subject) => {
+        calls.push(`failure ${subject}`);
+        return memory.recordFailure(subject);
+      },
+      recordSuccess: (subject) => {
+        calls.push(`success ${subject}`);
+        return memory.recordSuccess(subject);
+      },
+    };
+    if (withProbe) throttle.blockedForOrUnrecorded = (subject) => memory.blockedForOrUnrecorded(subject);
+    return { throttle, calls, memory };
+  }
+
+  it('skips recordSuccess only for a key with nothing recorded; a key with failures is still cleared', async () => {
+    const outcomes: Record<string, unknown>[] = [];
+    const states: number[] = [];
+    for (const withProbe of [false, true]) {
+      const { throttle, calls, memory } = loggedThrottle(withProbe);
+      const authenticator = createAuthenticator({ keys: resolveKey, failureThrottle: throttle });
+      const context = { sourceAddress: '192.0.2.10' };
+      const clean = await signedOrder();
+      const first = await authenticator.authenticate(clean.message, clean.body, context);
+      const tampered = await signedOrder();
+      const guessed = await authenticator.authenticate(tampered.message, new TextEncoder().encode('{}'), context);
+      const after = await signedOrder();
+      const cleared = await authenticator.authenticate(after.message, after.body, context);
+      outcomes.push({ first: first.ok, guessed: guessed.ok, cleared: cleared.ok });
+      const key = `key:${keyRing.orders.keyId}`;
+      states.push(await memory.blockedForOrUnrecorded(key), await memory.blockedForOrUnrecorded('addr:192.0.2.10'));
+      const failures = [`failure addr:192.0.2.10`, `failure ${key}`];
+      // Without blockedForOrUnrecorded() every success clears the key; with it, only the one after a failure does.
+      expect(calls).toEqual(
+        withProbe ? [...failures, `success ${key}`] : [`success ${key}`, ...failures, `success ${key}`],
+      );
+    }
+    expect(outcomes[1]).toEqual(outcomes[0]);
+    expect(outcomes[0]).toEqual({ first: true, guessed: false, cleared: true });
+    // The key is clear again and the address keeps its failure, on both paths.
+    expect(states.slice(2)).toEqual(states.slice(0, 2));
+    expect(states[0]).toBe(-1);
+    expect(states[1]).toBe(0);
+  });
+
+  it('accepts synchronous answers and bare thenables, and refuses on them exactly as on promises', async () => {
+    // biome-ignore lint/suspicious/noThenProperty: a bare thenable (no catch()) is exactly what is under test.
+    const thenable = <T>(value: T) => ({ then: (resolve: (value: T) => unknown) => resolve(value) });
+    for (const [blocked, wrap] of [
+      [0, <T>(value: T) => value],
+      [2.5, <T>(value: T) => value],
+      [0, thenable],
+      [2.5, thenable],
+    ] as const) {
+      const throttle = {
+        blockedFor: (subject: string) => wrap(subject.startsWith('addr:') ? blocked : 0),
+        recordFailure: () => wrap(0),
+        recordSuccess: () => wrap(undefined),
+      } as unknown as FailureThrottle;
+      const authenticator = createAuthenticator({ keys: resolveKey, failureThrottle: throttle });
+      const { message, body } = await signedOrder();
+      const outcome = await authenticator.authenticate(message, body, { sourceAddress: '192.0.2.11' });
+      if (blocked === 0) expect(outcome.ok).toBe(true);
+      else {
+        if (outcome.ok) throw new Error('expected a 429');
+        expect(outcome.problem.status).toBe(429);
+        expect(outcome.problem.headers['Retry-After']).toBe('3');
+      }
+    }
+  });
+
+  it('fails closed (503) when a lookup rejects or throws, without an unhandled rejection of the other', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const failures: ['reject' | 'throw', 'addr' | 'key'][] = [
+        ['reject', 'addr'],
+        ['reject', 'key'],
+        ['throw', 'addr'],
+        ['throw', 'key'],
+      ];
+      for (const [how, which] of failures) {
+        const broken = (subject: string): Promise<number> => {
+          const down = new StoreUnavailable('throttle store down');
+          if (!subject.startsWith(`${which}:`)) {
+            // The other lookup is pending, and rejects too once the first has failed.
+            return new Promise((_, reject) => setTimeout(() => reject(down), 5));
+          }
+          if (how === 'throw') throw down;
+          return Promise.reject(down);
+        };
+        const memory = memoryFailureThrottle();
+        for (const throttle of [
+          { ...memory, blockedFor: broken, blockedForOrUnrecorded: undefined },
+          { ...memory, blockedFor: broken, blockedForOrUnrecorded: broken },
+        ]) {
+          const authenticator = createAuthenticator({ keys: resolveKey, failureThrottle: throttle });
+          const { message, body } = await signedOrder();
+          const outcome = await authenticator.authenticate(message, body, { sourceAddress: '192.0.2.12' });
+          if (outcome.ok) throw new Error('expected a 503');
+          expect(outcome.problem.status).toBe(503);
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });

@@ -23,6 +23,35 @@ describe('identityOf', () => {
     expect(Object.isFrozen(identity.scopes)).toBe(true);
   });
 
+  it('answers the same for frozen lists (shared, not copied), mutable ones (copied) and no scopes', () => {
+    const cases = [
+      { scopes: ['a', 'b'], covered: ['@method'] },
+      { scopes: Object.freeze(['a', 'b']), covered: Object.freeze(['@method']) },
+      { scopes: undefined, covered: [] },
+      { scopes: Object.freeze([]), covered: Object.freeze([]) },
+    ];
+    for (const { scopes, covered } of cases) {
+      const key = { ...keyRing.orders, scopes };
+      const mutableScopes = scopes ? [...scopes] : undefined;
+      const general = identityOf({
+        scheme: 'rfc9421',
+        keyId: key.keyId,
+        key: { ...key, scopes: mutableScopes },
+        coveredComponents: [...covered],
+      });
+      const shared = identityOf({ scheme: 'rfc9421', keyId: key.keyId, key, coveredComponents: covered });
+      expect(shared).toEqual(general);
+      expect(shared.scopes).toEqual(scopes ?? []);
+      for (const made of [general, shared]) {
+        expect(Object.isFrozen(made.scopes)).toBe(true);
+        expect(Object.isFrozen(made.coveredComponents)).toBe(true);
+      }
+      // A mutable list is copied: changing it later does not reach the identity.
+      mutableScopes?.push('late');
+      expect(general.scopes).toEqual(scopes ?? []);
+    }
+  });
+
   it('falls back to the key id when the key names no principal', () => {
     const anonymous = identityOf({
       scheme: 'rfc9421',

@@ -65,6 +65,29 @@ export function describeFailureThrottleConformance(name: string, harness: Failur
       expect(await throttle.recordFailure(subject)).toBe(0);
     });
 
+    it('blockedForOrUnrecorded(): -1 while nothing is recorded, else what blockedFor answers', async () => {
+      const throttle = (await harness.create(escalating)) as FailureThrottle & {
+        blockedForOrUnrecorded?: (subject: string) => Promise<number>;
+      };
+      if (typeof throttle.blockedForOrUnrecorded !== 'function') return;
+      const subject = unique('key');
+      expect(await throttle.blockedForOrUnrecorded(subject)).toBe(-1);
+      expect(await throttle.blockedFor(subject)).toBe(0);
+      // Recorded but not yet slowed down: 0, not -1 (a success has something to clear).
+      await throttle.recordFailure(subject);
+      expect(await throttle.blockedForOrUnrecorded(subject)).toBe(0);
+      for (let failure = 1; failure < 6; failure++) await throttle.recordFailure(subject);
+      const blocked = await throttle.blockedFor(subject);
+      const probed = await throttle.blockedForOrUnrecorded(subject);
+      expect(probed).toBeGreaterThan(200);
+      expect(Math.abs(probed - blocked)).toBeLessThan(1);
+      await throttle.recordSuccess(subject);
+      expect(await throttle.blockedForOrUnrecorded(subject)).toBe(-1);
+      await expect(throttle.blockedForOrUnrecorded('')).rejects.toThrow(TypeError);
+      await expect(throttle.blockedFor('')).rejects.toThrow(TypeError);
+      await expect(throttle.recordSuccess('')).rejects.toThrow(TypeError);
+    });
+
     it('keeps subjects independent', async () => {
       const throttle = await harness.create(escalating);
       const noisy = unique('addr');
