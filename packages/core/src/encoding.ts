@@ -171,3 +171,13 @@ export function fromStandardBase64(text: string): Uint8Array | undefined {
   }
   return fromBase64(text);
 }
+
+/**
+ * Constant-time comparison of two strings of single-byte characters (hex digests, binary
+ * strings): runs over the whole of `a` whatever the contents, so timing reveals only the lengths.
+ */
+export function constantTimeEqualText(a: string, b: string): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ (b.charCodeAt(i) || 0);
+  return diff === 0;
+}

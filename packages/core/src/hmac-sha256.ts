@@ -125,3 +125,28 @@ export function hmacSha256OfAscii(crypto: CryptoProvider, secret: Uint8Array, te
   if (read !== text.length || written !== read) return undefined;
   return macOfScratch(crypto, cachedHmacSha256Pads(crypto, secret), written);
 }
+
+/**
+ * {@link hmacSha256OfText} as lower-case hex, for signatures sent in hex (SigV4): with the
+ * provider's `hashString` the outer hash comes out as hex directly, so neither the MAC nor the
+ * presented signature needs a byte conversion.
+ */
+export function hmacSha256HexOfText(crypto: CryptoProvider, pads: HmacSha256Pads, text: string): string {
+  if (crypto.hashString === undefined) return toHex(hmacSha256OfText(crypto, pads, text));
+  const { read, written } = scratchEncoder.encodeInto(text, scratchAfterPad);
+  if (read !== text.length) return toHex(hmacSha256OfText(crypto, pads, text));
+  scratch.set(pads.inner, 0);
+  let inner: Uint8Array;
+  try {
+    inner = crypto.hash!('sha256', scratch.subarray(0, 64 + written));
+  } finally {
+    scratch.fill(0, 0, 64);
+  }
+  outerBlock.set(pads.outer, 0);
+  outerBlock.set(inner, 64);
+  try {
+    return crypto.hashString('sha256', outerBlock, 'hex');
+  } finally {
+    outerBlock.fill(0);
+  }
+}

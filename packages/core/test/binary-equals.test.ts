@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
-import { binaryEqualsBytes, fromBase64, fromStandardBase64 } from '../src/encoding.js';
+import { binaryEqualsBytes, constantTimeEqualText, fromBase64, fromStandardBase64 } from '../src/encoding.js';
 
 const binary = (bytes: Uint8Array) => String.fromCharCode(...bytes);
 
@@ -36,4 +36,19 @@ it('fromStandardBase64 decodes like fromBase64 for every delimited byte-sequence
   for (const odd of ['abc==', 'ab=', 'a', '=', '==', 'abcd=', 'YWJj+/==']) {
     expect(fromStandardBase64(odd)).toEqual(fromBase64(odd));
   }
+});
+
+it('constantTimeEqualText compares single-byte strings by content and length', () => {
+  const text = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), maxLength: 70 });
+  fc.assert(
+    fc.property(text, text, (a, b) => {
+      expect(constantTimeEqualText(a, b)).toBe(a === b);
+      expect(constantTimeEqualText(a, a)).toBe(true);
+    }),
+  );
+  expect(constantTimeEqualText('ab', 'abc')).toBe(false);
+  expect(constantTimeEqualText('abc', 'ab')).toBe(false);
+  expect(constantTimeEqualText('', '')).toBe(true);
+  // A NUL in a longer string is not mistaken for a missing character.
+  expect(constantTimeEqualText('a\u0000', 'a')).toBe(false);
 });

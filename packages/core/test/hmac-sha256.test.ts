@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
-import { hmacSha256OfAscii } from '../src/hmac-sha256.js';
+import { hmacSha256HexOfText, hmacSha256OfAscii, hmacSha256Pads } from '../src/hmac-sha256.js';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
@@ -33,4 +33,15 @@ it('hmacSha256OfAscii declines non-ASCII and over-long texts (the caller MACs th
     createHmac('sha256', secret).update('base').digest('hex'),
   );
   expect(hex(hmacSha256OfAscii(nodeCryptoProvider, secret, 'base')!)).not.toBe(before);
+});
+
+it('hmacSha256HexOfText is the hex of hmacSha256OfText, with and without the provider string methods', () => {
+  const { hashString: _hashString, hmacString: _hmacString, ...bytesOnly } = nodeCryptoProvider;
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 100 }), fc.string({ maxLength: 300 }), (key, text) => {
+      const expected = createHmac('sha256', key).update(text, 'utf8').digest('hex');
+      expect(hmacSha256HexOfText(nodeCryptoProvider, hmacSha256Pads(nodeCryptoProvider, key), text)).toBe(expected);
+      expect(hmacSha256HexOfText(bytesOnly, hmacSha256Pads(bytesOnly, key), text)).toBe(expected);
+    }),
+  );
 });

@@ -5,7 +5,7 @@
  * Normative description: docs/protocol-sigv4.md.
  */
 
-import { binaryEqualsBytes, fromHex, toHex, utf8 } from '../encoding.js';
+import { constantTimeEqualText, fromHex, toHex, utf8 } from '../encoding.js';
 import {
   AlgorithmUnsupported,
   ComponentNotCovered,
@@ -15,7 +15,7 @@ import {
   SignatureMalformed,
   SignatureMissing,
 } from '../errors.js';
-import { type HmacSha256Pads, hmacSha256OfText, hmacSha256Pads, sha256HexOfText } from '../hmac-sha256.js';
+import { type HmacSha256Pads, hmacSha256HexOfText, hmacSha256Pads, sha256HexOfText } from '../hmac-sha256.js';
 import { schemeVerifiers } from '../key-lookup.js';
 import { checkTimeWindow, resolvePolicy } from '../policy.js';
 import type {
@@ -570,7 +570,7 @@ export function sigv4(options: SigV4Options = {}): Scheme {
   ): boolean | Promise<boolean> {
     const url = splitUrl(message.url);
     const headerLines = canonicalHeaderLines(message, parsed.signedHeaders, url.authority);
-    const expected = fromHex(parsed.signature)!;
+    let expected: Uint8Array | undefined;
     const method = message.method.toUpperCase();
     // sigv4CanonicalRequest() and sigv4StringToSign() spelled out, with the parts shared by every
     // form computed once.
@@ -582,16 +582,21 @@ export function sigv4(options: SigV4Options = {}): Scheme {
       for (const payloadHash of payloadHashes) {
         const canonicalRequest = `${method}\n${form.uri}\n${form.query}${tail}${payloadHash}`;
         const stringToSign = head + sha256HexOfText(crypto, canonicalRequest);
-        // With a one-shot hash, HMAC from the cached key pads (no per-call HMAC set-up).
-        const actual =
-          crypto.hash !== undefined
-            ? hmacSha256OfText(crypto, signingKey.pads, stringToSign)
-            : crypto.hmac('sha256', signingKey.bytes, utf8(stringToSign));
+        // With a one-shot hash, HMAC from the cached key pads (no per-call HMAC set-up), compared
+        // in hex with the signature as sent (both lower-case hex: SIGNATURE_HEX).
+        if (crypto.hash !== undefined) {
+          if (constantTimeEqualText(hmacSha256HexOfText(crypto, signingKey.pads, stringToSign), parsed.signature)) {
+            matched = true;
+          }
+          continue;
+        }
+        expected ??= fromHex(parsed.signature)!;
+        const actual = crypto.hmac('sha256', signingKey.bytes, utf8(stringToSign));
         if (isThenable(actual)) {
           pending ??= [];
           pending.push(
             Promise.resolve(actual).then((mac) => {
-              if (crypto.timingSafeEqual(mac, expected)) matched = true;
+              if (crypto.timingSafeEqual(mac, expected!)) matched = true;
             }),
           );
         } else if (crypto.timingSafeEqual(actual, expected)) {
@@ -637,14 +642,14 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     if (typeof contentSha === 'object') throw new SignatureMalformed('repeated content-sha256 header');
     const declared = contentSha?.trim();
     let payloadHashes: string[] | undefined;
-    let expectedBodyHash: Uint8Array | undefined;
+    let expectedBodyHash: string | undefined;
     if (declared !== undefined) {
       if (declared === UNSIGNED_PAYLOAD) {
         if (!allowUnsignedPayload) throw new DigestMissing('UNSIGNED-PAYLOAD is not accepted');
         payloadHashes = [UNSIGNED_PAYLOAD];
       } else if (SIGNATURE_HEX.test(declared)) {
         payloadHashes = [declared];
-        if (hasBody) expectedBodyHash = fromHex(declared);
+        if (hasBody) expectedBodyHash = declared;
         else if (declared !== EMPTY_SHA256) throw new DigestMismatch('payload hash does not match the empty body');
       } else {
         throw new SignatureMalformed('unsupported content-sha256 value');
@@ -856,7 +861,8 @@ interface VerifyState {
   policy: VerifyOptions['policy'];
   /** `undefined` when the body is part of the canonical request and must be read first. */
   payloadHashes: string[] | undefined;
-  expectedBodyHash: Uint8Array | undefined;
+  /** The declared payload hash (64 lower-case hex digits) the body must match. */
+  expectedBodyHash: string | undefined;
   expires: number | undefined;
   covered: string[];
 }
@@ -886,20 +892,20 @@ function resultOf(state: VerifyState, key: VerificationKey): VerifiedRequest {
 }
 
 /** A body check comparing the SHA-256 of the streamed body with a declared hash. */
-function digestCheck(crypto: CryptoProvider, expected: Uint8Array): BodyCheck {
-  return new PayloadDigestCheck(crypto, expected);
+function digestCheck(crypto: CryptoProvider, expectedHex: string): BodyCheck {
+  return new PayloadDigestCheck(crypto, expectedHex);
 }
 
 // The declared x-amz-content-sha256 against the body. A class (not closures), with completeNow()
 // for the core's synchronous path (see SyncBodyCheck).
 class PayloadDigestCheck implements BodyCheck {
   readonly #crypto: CryptoProvider;
-  readonly #expected: Uint8Array;
+  readonly #expectedHex: string;
   #hash: IncrementalHash | undefined;
 
-  constructor(crypto: CryptoProvider, expected: Uint8Array) {
+  constructor(crypto: CryptoProvider, expectedHex: string) {
     this.#crypto = crypto;
-    this.#expected = expected;
+    this.#expectedHex = expectedHex;
   }
 
   update(chunk: Uint8Array): void {
@@ -928,9 +934,10 @@ class PayloadDigestCheck implements BodyCheck {
 
   completeNow(body: Uint8Array): void | Promise<void> {
     const crypto = this.#crypto;
-    // A body already in memory and nothing fed yet: one-shot digest when the provider has one.
+    // A body already in memory and nothing fed yet: one-shot digest when the provider has one,
+    // compared in hex with the declared hash as sent.
     if (this.#hash === undefined && crypto.hashString !== undefined) {
-      if (!binaryEqualsBytes(crypto.hashString('sha256', body), this.#expected)) throw mismatch();
+      if (!constantTimeEqualText(crypto.hashString('sha256', body, 'hex'), this.#expectedHex)) throw mismatch();
       return;
     }
     if (this.#hash === undefined && crypto.hash !== undefined) {
@@ -942,7 +949,7 @@ class PayloadDigestCheck implements BodyCheck {
   }
 
   #compare(actual: Uint8Array): void {
-    if (!this.#crypto.timingSafeEqual(actual, this.#expected)) throw mismatch();
+    if (!this.#crypto.timingSafeEqual(actual, fromHex(this.#expectedHex)!)) throw mismatch();
   }
 }
 
