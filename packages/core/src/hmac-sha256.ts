@@ -80,14 +80,17 @@ export function hmacSha256OfText(crypto: CryptoProvider, pads: HmacSha256Pads, t
 
 // HMAC of the `length` bytes already encoded after the pad in `scratch`.
 function macOfScratch(crypto: CryptoProvider, pads: HmacSha256Pads, length: number): Uint8Array {
+  return outerMac(crypto, pads, innerOfScratch(crypto, pads, length));
+}
+
+// H(K^ipad || the `length` bytes after the pad in `scratch`), the pad zeroed again afterwards.
+function innerOfScratch(crypto: CryptoProvider, pads: HmacSha256Pads, length: number): Uint8Array {
   scratch.set(pads.inner, 0);
-  let inner: Uint8Array;
   try {
-    inner = crypto.hash!('sha256', scratch.subarray(0, 64 + length));
+    return crypto.hash!('sha256', scratch.subarray(0, 64 + length));
   } finally {
     scratch.fill(0, 0, 64);
   }
-  return outerMac(crypto, pads, inner);
 }
 
 // H(K^opad || inner), the outer block zeroed again afterwards.
@@ -135,13 +138,7 @@ export function hmacSha256HexOfText(crypto: CryptoProvider, pads: HmacSha256Pads
   if (crypto.hashString === undefined) return toHex(hmacSha256OfText(crypto, pads, text));
   const { read, written } = scratchEncoder.encodeInto(text, scratchAfterPad);
   if (read !== text.length) return toHex(hmacSha256OfText(crypto, pads, text));
-  scratch.set(pads.inner, 0);
-  let inner: Uint8Array;
-  try {
-    inner = crypto.hash!('sha256', scratch.subarray(0, 64 + written));
-  } finally {
-    scratch.fill(0, 0, 64);
-  }
+  const inner = innerOfScratch(crypto, pads, written);
   outerBlock.set(pads.outer, 0);
   outerBlock.set(inner, 64);
   try {
