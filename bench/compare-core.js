@@ -11,7 +11,15 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
-import { DISTINCT_MESSAGES, formatInteger, formatRatio, fromWire, interleaved, table, typical } from './support.js';
+import {
+  DISTINCT_MESSAGES,
+  formatInteger,
+  formatRatio,
+  interleaved,
+  receivedMessage,
+  table,
+  typical,
+} from './support.js';
 
 const [before = 'packages/core/dist', after, schemeList = 'rfc9421,sigv4'] = process.argv.slice(2);
 if (!after) throw new TypeError('usage: node bench/compare-core.js <dist-before> <dist-after> [schemes]');
@@ -50,9 +58,7 @@ for (const [label, core, provider] of builds) {
             key,
             { scheme, crypto: provider },
           );
-          const headers = { ...baseHeaders };
-          for (const [header, value] of Object.entries(signed.headers)) headers[header.toLowerCase()] = fromWire(value);
-          messages.push({ method: typical.method, url: signed.url, headers });
+          messages.push(receivedMessage(typical.method, baseHeaders, signed));
         }
         for (const message of messages) await core.verifyMessage(message, typical.body, options);
         let next = 0;

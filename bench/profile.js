@@ -17,7 +17,7 @@ const profiles = `${here}.profiles`;
 async function workload(kind, seconds) {
   const { rfc9421, signMessage, sigv4, verifyMessage, webCryptoProvider, xApi } = await import('@hmac-kit/core');
   const { nodeCryptoProvider } = await import('@hmac-kit/node-crypto');
-  const { DISTINCT_MESSAGES, fromWire, typical } = await import('./support.js');
+  const { DISTINCT_MESSAGES, receivedMessage, typical } = await import('./support.js');
   const { randomBytes } = await import('node:crypto');
   const secret = new Uint8Array(randomBytes(32));
   const keyId = 'hk_benchkey0000000001';
@@ -33,9 +33,7 @@ async function workload(kind, seconds) {
       key,
       { scheme, crypto },
     );
-    const headers = { ...baseHeaders };
-    for (const [name, value] of Object.entries(signed.headers)) headers[name.toLowerCase()] = fromWire(value);
-    messages.push({ method: typical.method, url: signed.url, headers });
+    messages.push(receivedMessage(typical.method, baseHeaders, signed));
   }
   const options = { keys: (id) => (id === keyId ? key : undefined), schemes: [scheme], crypto };
   const loop = async (milliseconds) => {

@@ -26,6 +26,7 @@ import {
   fromWire,
   interleaved,
   quick,
+  receivedMessage,
   table,
   typical,
   verdict,
@@ -67,9 +68,7 @@ async function signedMessage(scheme, crypto) {
     signingKey,
     { scheme, crypto },
   );
-  const headers = { ...baseHeaders };
-  for (const [name, value] of Object.entries(signed.headers)) headers[name.toLowerCase()] = fromWire(value);
-  return { method: typical.method, url: signed.url, headers };
+  return receivedMessage(typical.method, baseHeaders, signed);
 }
 
 function hmacKitCases(label, scheme, crypto) {

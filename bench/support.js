@@ -21,6 +21,16 @@ export function fromWire(value) {
   return Buffer.from(String(value), 'latin1').toString('latin1');
 }
 
+/**
+ * The message a server sees for a request signed by `signMessage()`: the request's own headers
+ * plus the signature headers, names lower-cased and values flat (see {@link fromWire}).
+ */
+export function receivedMessage(method, baseHeaders, signed) {
+  const headers = { ...baseHeaders };
+  for (const [name, value] of Object.entries(signed.headers)) headers[name.toLowerCase()] = fromWire(value);
+  return { method, url: signed.url, headers };
+}
+
 /** The typical request of the issue: POST with a query string and a 1 KiB JSON body. */
 export const typical = (() => {
   const item = (index) => ({ sku: `SKU-${String(index).padStart(5, '0')}`, quantity: (index % 7) + 1, price: 1999 });

@@ -118,16 +118,9 @@ export class ContentDigestCheck implements BodyCheck {
   }
 
   complete(body: Uint8Array): Promise<void> {
-    if (this.#finished || this.#started) return Promise.reject(new TypeError('body check already started'));
-    this.#finished = true;
     try {
-      const provider = this.#provider;
-      const hashAlgorithm = HASH_FOR[this.#algorithm];
-      // A body already in memory: a one-shot digest skips the incremental hash object.
-      if (provider.hash !== undefined) return this.#compare(provider.hash(hashAlgorithm, body));
-      const fresh = provider.createHash(hashAlgorithm);
-      if (body.length > 0) fresh.update(body);
-      return this.#compare(fresh.digest());
+      this.completeNow(body);
+      return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
     }
@@ -139,23 +132,18 @@ export class ContentDigestCheck implements BodyCheck {
     this.#finished = true;
     const provider = this.#provider;
     const hashAlgorithm = HASH_FOR[this.#algorithm];
+    // A body already in memory: a one-shot digest skips the incremental hash object.
+    let matches: boolean;
     if (provider.hashString !== undefined) {
-      if (!binaryEqualsBytes(provider.hashString(hashAlgorithm, body), this.#expected)) {
-        throw new DigestMismatch(`body does not match its ${this.#algorithm} Content-Digest`);
-      }
-      return;
-    }
-    let actual: Uint8Array;
-    if (provider.hash !== undefined) {
-      actual = provider.hash(hashAlgorithm, body);
+      matches = binaryEqualsBytes(provider.hashString(hashAlgorithm, body), this.#expected);
+    } else if (provider.hash !== undefined) {
+      matches = provider.timingSafeEqual(provider.hash(hashAlgorithm, body), this.#expected);
     } else {
       const fresh = provider.createHash(hashAlgorithm);
       if (body.length > 0) fresh.update(body);
-      actual = fresh.digest();
+      matches = provider.timingSafeEqual(fresh.digest(), this.#expected);
     }
-    if (!provider.timingSafeEqual(actual, this.#expected)) {
-      throw new DigestMismatch(`body does not match its ${this.#algorithm} Content-Digest`);
-    }
+    if (!matches) throw new DigestMismatch(`body does not match its ${this.#algorithm} Content-Digest`);
   }
 
   #compare(actual: Uint8Array): Promise<void> {

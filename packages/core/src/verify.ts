@@ -99,8 +99,8 @@ function checkSignatureNow(
   message: MessageParts,
   options: VerifyRequestOptions,
   hasBody: boolean,
+  schemes: readonly Scheme[] = schemesOf(options),
 ): SignatureCheck | Promise<SignatureCheck> {
-  const schemes = schemesOf(options);
   let scheme: Scheme | undefined;
   let verifyNow: VerifyNow | undefined;
   if (schemes.length === 1) {
@@ -210,7 +210,7 @@ export async function verifyMessage(
   body: BodyInput,
   options: VerifyRequestOptions,
 ): Promise<VerifiedRequest> {
-  schemesOf(options);
+  const schemes = schemesOf(options);
   const maxBodyBytes = resolvePolicy(options.policy, false).maxBodyBytes;
   if (maxBodyBytes !== Number.POSITIVE_INFINITY) {
     const declared = Number(getHeader(message.headers ?? {}, 'content-length'));
@@ -220,7 +220,7 @@ export async function verifyMessage(
   if (body instanceof Uint8Array) {
     // Bytes already in memory (a buffered framework body): no async iteration needed.
     if (body.length > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
-    const pending = checkSignatureNow(message, options, messageHasBody(message) || body.length > 0);
+    const pending = checkSignatureNow(message, options, messageHasBody(message) || body.length > 0, schemes);
     const check = isPromise(pending) ? await pending : pending;
     const bodyCheck = check.body;
     if (bodyCheck) {
@@ -265,7 +265,7 @@ export async function verifyMessage(
       }
     }
     const hasBody = messageHasBody(message) || first !== undefined;
-    const check = await checkSignatureNow(message, options, hasBody);
+    const check = await checkSignatureNow(message, options, hasBody, schemes);
     if (check.body) {
       let received = 0;
       const feed = (chunk: Uint8Array) => {

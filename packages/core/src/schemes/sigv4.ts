@@ -870,25 +870,16 @@ interface VerifyState {
 function resultOf(state: VerifyState, key: VerificationKey): VerifiedRequest {
   const { parsed, expires } = state;
   // SigV4 has no nonce: the signature itself is unique per request and serves as one.
-  if (expires === undefined) {
-    return {
-      scheme: 'sigv4',
-      keyId: parsed.keyId,
-      key,
-      coveredComponents: state.covered,
-      created: parsed.created,
-      nonce: parsed.signature,
-    };
-  }
-  return {
+  const result: VerifiedRequest = {
     scheme: 'sigv4',
     keyId: parsed.keyId,
     key,
     coveredComponents: state.covered,
     created: parsed.created,
-    expires,
     nonce: parsed.signature,
   };
+  if (expires !== undefined) result.expires = expires;
+  return result;
 }
 
 /** A body check comparing the SHA-256 of the streamed body with a declared hash. */

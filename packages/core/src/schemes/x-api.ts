@@ -386,23 +386,8 @@ class XApiBodyCheck implements BodyCheck {
   }
 
   complete(body: Uint8Array): Promise<void> {
-    // A body already in memory and nothing fed yet: one-shot digest when the provider has one.
-    const crypto = this.#state.crypto;
-    if (this.#hash !== undefined || this.#finished || crypto.hash === undefined) {
-      try {
-        this.update(body);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-      return this.finish();
-    }
     try {
-      this.#finished = true;
-      return this.#check(
-        crypto.hashString !== undefined
-          ? crypto.hashString(this.#algorithm, body, 'hex')
-          : toHex(crypto.hash(this.#algorithm, body)),
-      );
+      return this.completeNow(body) ?? Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
     }
@@ -411,8 +396,10 @@ class XApiBodyCheck implements BodyCheck {
   /** complete() answering synchronously when the provider does (see SyncBodyCheck in key-lookup.ts). */
   completeNow(body: Uint8Array): void | Promise<void> {
     const crypto = this.#state.crypto;
+    // A body already in memory and nothing fed yet: one-shot digest when the provider has one.
     if (this.#hash !== undefined || this.#finished || (crypto.hash === undefined && crypto.hashString === undefined)) {
-      return this.complete(body);
+      this.update(body);
+      return this.finish();
     }
     this.#finished = true;
     const bodyHash =
