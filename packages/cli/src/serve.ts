@@ -1,4 +1,4 @@
-import type { RawConfig, RunningServer, ServerConfig } from '@hmac-kit/server';
+import type { ListeningInfo, RawConfig, ServerConfig } from '@hmac-kit/server';
 import type { Command } from 'commander';
 import { CliError, type Io } from './output.js';
 
@@ -60,7 +60,28 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
   [
     '--shutdown-timeout <duration>',
     'shutdownTimeout',
-    'grace period for in-flight requests (default 10s) [HMAC_KIT_SHUTDOWN_TIMEOUT]',
+    'after the drain period: bound on in-flight requests and closing the stores, then exit (default 10s) [HMAC_KIT_SHUTDOWN_TIMEOUT]',
+  ],
+  [
+    '--drain-period <duration>',
+    'drainPeriod',
+    'on SIGTERM, answer 503 on /readyz this long while still serving, before closing the listener (default 0s) [HMAC_KIT_DRAIN_PERIOD]',
+  ],
+  [
+    '--tls-cert <file>',
+    'tlsCert',
+    'PEM certificate chain: serve HTTPS, HTTP/2 by ALPN; SIGHUP reloads it [HMAC_KIT_TLS_CERT]',
+  ],
+  ['--tls-key <file>', 'tlsKey', 'PEM private key of --tls-cert [HMAC_KIT_TLS_KEY]'],
+  [
+    '--tls-min-version <version>',
+    'tlsMinVersion',
+    'oldest TLS version accepted: 1.2 or 1.3 (default 1.2) [HMAC_KIT_TLS_MIN_VERSION]',
+  ],
+  [
+    '--workers <n>',
+    'workers',
+    'worker processes sharing the port, or auto = one per available core (default auto) [HMAC_KIT_WORKERS]',
   ],
   ['--issuing <bool>', 'issuing', 'serve POST /v1/keys (default true) [HMAC_KIT_ISSUING]'],
 ];
@@ -99,12 +120,18 @@ export function registerServe(program: Command, io: Io, setExit: (code: Promise<
 }
 
 /** A human start-up note on stderr (stdout carries the JSON logs). */
-function banner(running: RunningServer, config: ServerConfig): string {
-  const { info } = running.services;
+function banner(running: ListeningInfo, config: ServerConfig): string {
+  const info = running.store;
   const cli = 'node packages/cli/bin/hmac-kit.js';
   const db = info.kind === 'sqlite' ? ` --db ${info.location}` : '';
+  // The CLI trusts the system CAs; a private CA is added the Node way.
+  const caHint = config.tls ? 'NODE_EXTRA_CA_CERTS=<ca.pem> ' : '';
   const lines = [
     `hmac-kit serve listening on ${running.url} (${config.upstream ? `gateway to ${config.upstream}` : 'API mode'}; schemes ${config.schemes.join(', ')})`,
+    `  workers:         ${running.workers === 1 ? '1 process' : `${running.workers} processes (${config.redis ? 'nonces and limits in Redis' : 'nonces and limits shared through the supervisor'})`}`,
+    ...(config.tls
+      ? [`  TLS:             ${config.tls.certFile} (${config.tls.minVersion}+, HTTP/2 and HTTP/1.1; SIGHUP reloads)`]
+      : []),
     `  database:        ${info.kind} ${info.location}`,
     info.masterKeySource === 'env'
       ? '  master keys:     from HMAC_KIT_MASTER_KEYS'
@@ -121,37 +148,21 @@ function banner(running: RunningServer, config: ServerConfig): string {
     '  first key:',
     `    ${cli}${db} principals add alice`,
     `    ${cli}${db} keys create --principal alice --scope admin`,
-    `    HMAC_KIT_SECRET=<secret> ${cli} request GET ${running.url}/v1/whoami --key-id <keyId> --secret-env HMAC_KIT_SECRET`,
+    `    ${caHint}HMAC_KIT_SECRET=<secret> ${cli} request GET ${running.url}/v1/whoami --key-id <keyId> --secret-env HMAC_KIT_SECRET`,
     '',
   ];
   return lines.join('\n');
 }
 
+/**
+ * Runs the server process (or its supervisor and workers, see `runServe`): it owns the process
+ * from here, handles the signals and exits when the server has stopped.
+ */
 async function runServer(config: ServerConfig, io: Io): Promise<number> {
-  let running: RunningServer;
+  const { runServe } = await import('@hmac-kit/server');
   try {
-    const { startServer } = await import('@hmac-kit/server');
-    running = await startServer(config);
+    return await runServe(config, { onListening: (info) => io.stderr(banner(info, config)) });
   } catch (error) {
     throw new CliError(`cannot start: ${(error as Error).message.split('\n')[0]}`);
   }
-  io.stderr(banner(running, config));
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const stop = (signal: string) => {
-      signals++;
-      if (signals > 1) {
-        running.logger.warn({ signal }, 'second signal: exiting now');
-        resolve(130);
-        return;
-      }
-      running.logger.info({ signal }, 'signal received');
-      running.close().then(
-        () => resolve(0),
-        () => resolve(1),
-      );
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-  });
 }

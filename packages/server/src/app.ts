@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
 import { createApi } from './api.js';
 import type { ServerConfig } from './config.js';
 import { createForwardAuth } from './forward-auth.js';
 import { createGateway } from './gateway.js';
 import { sendJson, sendProblem, serverProblem } from './http.js';
+import { type Listener, openListener } from './listener.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { createProxyTrust } from './proxies.js';
-import { openServices, type Services } from './services.js';
+import { type LimitStores, openServices, type Services } from './services.js';
 
 /** Per-request state shared by the route handlers. */
 export interface RequestContext {
@@ -27,16 +28,42 @@ export type RouteHandler = (
   context: RequestContext,
 ) => Promise<void>;
 
+/** How a shutdown ended. */
+export interface ShutdownOutcome {
+  /** True when the shutdown timeout cut requests still in flight or stores that would not close. */
+  forced: boolean;
+}
+
 /** A running `hmac-kit serve`. */
 export interface RunningServer {
-  /** `http://host:port` the server listens on. */
+  /** `http(s)://host:port` the server listens on. */
   url: string;
-  server: Server;
+  server: Server | Http2SecureServer;
   services: Services;
   metrics: ServerMetrics;
   logger: Logger;
-  /** Stops accepting connections, lets in-flight requests finish (up to the shutdown timeout), closes stores. */
-  close(): Promise<void>;
+  /**
+   * Shuts down in the order load balancers expect: with `drain`, `/readyz` answers 503 for the
+   * configured drain period while requests are still served; then the listener closes, idle
+   * connections close, in-flight requests finish; then the stores close. Everything after the
+   * drain period is bounded by the shutdown timeout (connections are cut, a store that does not
+   * close in time is abandoned). Idempotent.
+   */
+  close(options?: { drain?: boolean }): Promise<ShutdownOutcome>;
+  /** Serves the TLS certificate and key read again from their files to new connections (SIGHUP). */
+  reloadCertificate(): Promise<boolean>;
+}
+
+/** What a supervisor hands a worker process (see `supervisor.ts`); a single process needs none of it. */
+export interface StartOptions {
+  logger?: Logger;
+  metrics?: ServerMetrics;
+  /** Nonce, rate-limit and throttle stores to use instead of this process's memory ones (no Redis). */
+  limitStores?: LimitStores;
+  /** The `/metrics` text (workers: aggregated over every worker by the supervisor). */
+  metricsText?: () => Promise<string>;
+  /** One of a supervisor's workers: logs `worker listening` (the supervisor logs `listening` once all are). */
+  worker?: boolean;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -50,21 +77,22 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
  * process.on('SIGTERM', () => running.close());
  * ```
  */
-export async function startServer(
-  config: ServerConfig,
-  options: { logger?: Logger; metrics?: ServerMetrics } = {},
-): Promise<RunningServer> {
+export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? createMetrics();
-  const services = await openServices(config, logger, metrics);
+  const services = await openServices(config, logger, metrics, { limitStores: options.limitStores });
   metrics.observeKeyCache(() => services.keyService.stats());
   if (config.webhookKeyId) await warnAboutWebhookKey(config.webhookKeyId, services, logger);
-  const { routes, close: closeRoutes } = createRoutes(config, services, metrics);
+  const state = { draining: false };
+  const { routes, close: closeRoutes } = createRoutes(config, services, metrics, {
+    isDraining: () => state.draining,
+    metricsText: options.metricsText,
+  });
   let shuttingDown = false;
   let inFlight = 0;
   let drained: (() => void) | undefined;
 
-  const server = createServer({ keepAliveTimeout: 5_000, requestTimeout: 0 }, (request, response) => {
+  const handle = (request: IncomingMessage, response: ServerResponse) => {
     inFlight++;
     const incoming = request.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -72,7 +100,8 @@ export async function startServer(
     // Read now: the socket is gone by the time 'close' fires on an aborted request.
     const remote = request.socket.remoteAddress;
     response.setHeader('x-request-id', id);
-    if (shuttingDown) response.setHeader('connection', 'close');
+    // Clients move to another instance: HTTP/1.1 by closing the connection (HTTP/2 gets a GOAWAY).
+    if ((shuttingDown || state.draining) && request.httpVersionMajor < 2) response.setHeader('connection', 'close');
     // 'close' fires once per response: on() spares the once() wrapper per request.
     response.on('close', () => {
       inFlight--;
@@ -89,7 +118,7 @@ export async function startServer(
       if (!response.headersSent) sendProblem(response, serverProblem(500, 'internal_error', 'Internal Server Error'));
       else response.destroy();
     });
-  });
+  };
 
   function accessLog(
     request: IncomingMessage,
@@ -114,23 +143,16 @@ export async function startServer(
     logger.info(line, 'request');
   }
 
+  let listener: Listener;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.port, config.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    listener = await openListener(config, handle, logger);
   } catch (error) {
-    // Port taken, address not available...: release the stores before reporting it.
+    // Port taken, address not available, unreadable certificate...: release the stores before reporting it.
     await closeRoutes();
     await services.close();
     throw error;
   }
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  const { url, server } = listener;
   logger.info(
     {
       database: `${services.info.kind} ${services.info.location}`,
@@ -139,37 +161,74 @@ export async function startServer(
     },
     services.info.masterKeySource === 'created' ? 'created master key file (0600): back it up' : 'key store opened',
   );
-  logger.info({ url, mode: config.upstream ? 'gateway' : 'api', schemes: config.schemes }, 'listening');
+  logger.info(
+    {
+      url,
+      mode: config.upstream ? 'gateway' : 'api',
+      schemes: config.schemes,
+      ...(config.tls ? { tls: config.tls.minVersion, http2: true } : {}),
+    },
+    options.worker ? 'worker listening' : 'listening',
+  );
 
-  let closing: Promise<void> | undefined;
-  const close = () => {
+  let closing: Promise<ShutdownOutcome> | undefined;
+  const close = (closeOptions: { drain?: boolean } = {}) => {
     closing ??= (async () => {
+      if (closeOptions.drain && config.drainPeriodSeconds > 0) {
+        state.draining = true;
+        logger.info({ seconds: config.drainPeriodSeconds }, 'draining: /readyz answers 503, still serving');
+        await new Promise((resolve) => setTimeout(resolve, config.drainPeriodSeconds * 1000));
+      }
+      state.draining = true;
       shuttingDown = true;
       logger.info({ inFlight }, 'shutting down');
-      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      // One deadline for everything left: requests in flight, then the stores.
+      let expire!: () => void;
+      const deadline = new Promise<'timeout'>((resolve) => {
+        expire = () => resolve('timeout');
+      });
+      const deadlineTimer = setTimeout(expire, config.shutdownTimeoutSeconds * 1000);
+      let forced = false;
+      const stopped = listener.stopAccepting();
+      listener.closeIdle();
       if (inFlight > 0) {
         const finished = new Promise<void>((resolve) => {
           drained = resolve;
         });
-        const timeout = new Promise<'timeout'>((resolve) =>
-          setTimeout(resolve, config.shutdownTimeoutSeconds * 1000, 'timeout').unref(),
-        );
-        if ((await Promise.race([finished, timeout])) === 'timeout') {
+        if ((await Promise.race([finished, deadline])) === 'timeout') {
           logger.warn({ inFlight }, 'shutdown timeout: closing remaining connections');
+          forced = true;
         }
       }
-      server.closeAllConnections();
+      listener.closeAll();
       await stopped;
-      await closeRoutes();
-      await services.close();
-      logger.info('stopped');
+      // A store that cannot be reached (Redis down, reconnecting) must not hold the exit hostage.
+      const storesClosed = (async () => {
+        await closeRoutes();
+        await services.close();
+      })();
+      storesClosed.catch(() => {});
+      if ((await Promise.race([storesClosed.then(() => 'closed' as const), deadline])) === 'timeout') {
+        logger.warn('shutdown timeout: stores did not close in time, abandoning their connections');
+        forced = true;
+      }
+      clearTimeout(deadlineTimer);
+      logger.info({ forced }, 'stopped');
       logger.flush();
+      return { forced };
     })();
     return closing;
   };
 
-  return { url, server, services, metrics, logger, close };
+  return {
+    url,
+    server,
+    services,
+    metrics,
+    logger,
+    close,
+    reloadCertificate: () => listener.reloadCertificate(),
+  };
 }
 
 /** Maps a request to its handler: hmac-kit's own endpoints first, then the gateway or whoami. */
@@ -177,15 +236,22 @@ function createRoutes(
   config: ServerConfig,
   services: Services,
   metrics: ServerMetrics,
+  lifecycle: { isDraining(): boolean; metricsText?: () => Promise<string> },
 ): { routes: (request: IncomingMessage) => RouteHandler; close(): Promise<void> } {
   const health: RouteHandler = async (_request, response) => sendJson(response, 200, { status: 'ok' });
   const ready: RouteHandler = async (_request, response) => {
+    // Shutting down: not ready whatever the stores say, so the load balancer takes this instance out.
+    if (lifecycle.isDraining()) {
+      sendJson(response, 503, { status: 'draining', checks: {} });
+      return;
+    }
     const checks = await services.ready();
     const ok = Object.values(checks).every((state) => state === 'ok');
     sendJson(response, ok ? 200 : 503, { status: ok ? 'ready' : 'unavailable', checks });
   };
+  const metricsText = lifecycle.metricsText ?? (() => metrics.registry.metrics());
   const metricsRoute: RouteHandler = async (_request, response) => {
-    const text = await metrics.registry.metrics();
+    const text = await metricsText();
     response.writeHead(200, { 'content-type': metrics.registry.contentType });
     response.end(text);
   };

@@ -49,9 +49,21 @@ export interface ServerConfig {
   rotateOverlapSeconds: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   shutdownTimeoutSeconds: number;
+  /**
+   * Seconds between SIGTERM and closing the listeners, during which `/readyz` answers 503 so load
+   * balancers stop sending new requests while the listeners still serve them. 0 = none.
+   */
+  drainPeriodSeconds: number;
+  /** PEM certificate chain and private key files: HTTPS (HTTP/1.1 and HTTP/2 by ALPN) instead of HTTP. */
+  tls?: { certFile: string; keyFile: string; minVersion: TlsVersion };
+  /** Worker processes sharing the port (`undefined` = one per available core). */
+  workers?: number;
   /** Enables `POST /v1/keys` (username + password issuing endpoint). */
   issuing: boolean;
 }
+
+/** Lowest TLS protocol version `--tls-min-version` accepts. */
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
 
 /** Where hmac-kit's own routes live in gateway mode unless `adminPrefix` says otherwise. */
 export const DEFAULT_GATEWAY_ADMIN_PREFIX = '/_hmac-kit';
@@ -198,6 +210,37 @@ const schema = z
     rotateOverlap: duration('rotation overlap').default(86_400),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     shutdownTimeout: duration('shutdown timeout').default(10),
+    drainPeriod: duration('drain period').default(0),
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
+    tlsMinVersion: z
+      .string()
+      .transform((value, ctx) => {
+        const version = { 'tlsv1.2': 'TLSv1.2', '1.2': 'TLSv1.2', 'tlsv1.3': 'TLSv1.3', '1.3': 'TLSv1.3' }[
+          value.trim().toLowerCase()
+        ];
+        if (version) return version as TlsVersion;
+        ctx.addIssue({
+          code: 'custom',
+          message: `invalid TLS minimum version ${JSON.stringify(value)}: use 1.2 or 1.3`,
+        });
+        return z.NEVER;
+      })
+      .default('TLSv1.2'),
+    // 'auto' (the default) = one per available core.
+    workers: z
+      .union([z.string(), z.number()])
+      .transform((value, ctx) => {
+        if (typeof value === 'string' && value.trim().toLowerCase() === 'auto') return 'auto' as const;
+        const count = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : Number.NaN;
+        if (Number.isInteger(count) && count >= 1 && count <= 1024) return count;
+        ctx.addIssue({
+          code: 'custom',
+          message: `invalid worker count ${JSON.stringify(value)}: expected auto or 1..1024`,
+        });
+        return z.NEVER;
+      })
+      .optional(),
     issuing: boolean.default(true),
   })
   .strict();
@@ -230,6 +273,11 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, keyof RawConfig>> = 
   HMAC_KIT_ROTATE_OVERLAP: 'rotateOverlap',
   HMAC_KIT_LOG_LEVEL: 'logLevel',
   HMAC_KIT_SHUTDOWN_TIMEOUT: 'shutdownTimeout',
+  HMAC_KIT_DRAIN_PERIOD: 'drainPeriod',
+  HMAC_KIT_TLS_CERT: 'tlsCert',
+  HMAC_KIT_TLS_KEY: 'tlsKey',
+  HMAC_KIT_TLS_MIN_VERSION: 'tlsMinVersion',
+  HMAC_KIT_WORKERS: 'workers',
   HMAC_KIT_ISSUING: 'issuing',
 };
 
@@ -301,6 +349,9 @@ export function loadConfig(sources: {
   if (value.webhookKeyId !== undefined && !value.schemes.includes('standard-webhooks')) {
     throw new ConfigError('webhook key id is set but standard-webhooks is not among the enabled schemes');
   }
+  if ((value.tlsCert === undefined) !== (value.tlsKey === undefined)) {
+    throw new ConfigError('TLS needs both a certificate (--tls-cert) and its private key (--tls-key)');
+  }
   return {
     port: value.port,
     host: value.host,
@@ -325,6 +376,12 @@ export function loadConfig(sources: {
     rotateOverlapSeconds: value.rotateOverlap,
     logLevel: value.logLevel,
     shutdownTimeoutSeconds: value.shutdownTimeout,
+    drainPeriodSeconds: value.drainPeriod,
+    tls:
+      value.tlsCert !== undefined && value.tlsKey !== undefined
+        ? { certFile: value.tlsCert, keyFile: value.tlsKey, minVersion: value.tlsMinVersion }
+        : undefined,
+    workers: value.workers === 'auto' ? undefined : value.workers,
     issuing: value.issuing,
   };
 }

@@ -1,5 +1,5 @@
 // Public API of @hmac-kit/server. Named exports only, listed explicitly.
-export { type RunningServer, startServer } from './app.js';
+export { type RunningServer, type ShutdownOutcome, type StartOptions, startServer } from './app.js';
 export {
   ConfigError,
   DEFAULT_DATABASE,
@@ -9,11 +9,15 @@ export {
   SCHEME_NAMES,
   type SchemeName,
   type ServerConfig,
+  type TlsVersion,
 } from './config.js';
+export { type Listener, openListener } from './listener.js';
 export { createLogger } from './logger.js';
 export { createMetrics, type ServerMetrics } from './metrics.js';
 export { createProxyTrust } from './proxies.js';
-export type { Services } from './services.js';
+export { type LimitStores, memoryLimitStores, type Services } from './services.js';
+export { type SharedStoresDescription, shareLimitStores, supervisorLimitStores } from './shared-stores.js';
 export { type OpenedKeys, openKeys, type StoreInfo } from './store.js';
+export { defaultWorkerCount, type ListeningInfo, runServe, type ServeHooks } from './supervisor.js';
 export { parseByteSize, parseDuration } from './units.js';
 export const PACKAGE_NAME = '@hmac-kit/server';

@@ -16,14 +16,16 @@ const HOST = /^[A-Za-z0-9.\-[\]:]+$/;
 /**
  * Builds the URL clients signed: the configured public origin (plus its path prefix, when
  * a proxy strips one) wins; otherwise `X-Forwarded-Host` / `X-Forwarded-Proto` from a trusted
- * proxy; otherwise the Host header as received.
+ * proxy; otherwise the Host header (HTTP/2: `:authority`, see listener.ts) as received, with
+ * `https` when the connection itself is TLS.
  */
 export function createUrlRebuilder(config: Pick<ServerConfig, 'publicOrigin'>): UrlRebuilder {
   const origin = config.publicOrigin;
   return function rebuildUrl(request, path, trustedPeer, overrides) {
     if (origin) return origin + (path.startsWith('/') ? path : `/${path}`);
     let host = headerValue(request, 'host') ?? 'localhost';
-    let proto = 'http';
+    // Served over TLS (--tls-cert), HTTP/1.1 or HTTP/2 alike: clients signed an https:// URL.
+    let proto = (request.socket as { encrypted?: boolean } | null)?.encrypted ? 'https' : 'http';
     if (trustedPeer) {
       const forwardedHost = overrides?.host ?? headerValue(request, 'x-forwarded-host')?.split(',')[0]?.trim();
       const forwardedProto = overrides?.proto ?? headerValue(request, 'x-forwarded-proto')?.split(',')[0]?.trim();

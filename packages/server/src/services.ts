@@ -33,6 +33,44 @@ import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { type OpenedKeys, openKeys, type StoreInfo } from './store.js';
 
+/** Replay, rate-limit and throttle stores: Redis, this process's memory, or a supervisor's memory (workers). */
+export interface LimitStores {
+  nonceStore: NonceStore;
+  rateLimiter: RateLimiter;
+  failureThrottle: FailureThrottle;
+  /** Failed logins to `POST /v1/keys`: 5 failures block for 15 minutes. */
+  loginThrottle: FailureThrottle;
+}
+
+/**
+ * The memory stores one process (or one supervisor, for all its workers) keeps when there is no Redis.
+ *
+ * @example
+ * ```ts
+ * const { nonceStore } = memoryLimitStores();
+ * ```
+ */
+export function memoryLimitStores(): LimitStores {
+  return {
+    nonceStore: memoryNonceStore(),
+    rateLimiter: memoryRateLimiter(),
+    failureThrottle: memoryFailureThrottle(),
+    loginThrottle: memoryFailureThrottle({ maxFailures: 5, blockSeconds: 900 }),
+  };
+}
+
+/**
+ * Closes an ioredis client without waiting on a server that does not answer: QUIT when connected,
+ * an immediate disconnect otherwise (QUIT would sit in the offline queue while it reconnects).
+ */
+async function closeRedis(client: Redis): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  await client.quit().catch(() => client.disconnect());
+}
+
 /** The stores and verifiers a running server uses. */
 export interface Services {
   keyService: KeyService;
@@ -96,7 +134,12 @@ function redisInvalidationBus(publisher: Redis, subscriber: Redis, logger: Logge
  * Redis (when configured) or memory for nonces, rate limits and failure throttling, and
  * the verifiers built on them.
  */
-export async function openServices(config: ServerConfig, logger: Logger, metrics: ServerMetrics): Promise<Services> {
+export async function openServices(
+  config: ServerConfig,
+  logger: Logger,
+  metrics: ServerMetrics,
+  options: { limitStores?: LimitStores } = {},
+): Promise<Services> {
   const closers: Array<() => Promise<unknown> | unknown> = [];
   let redis: Redis | undefined;
   let bus: InvalidationBus | undefined;
@@ -116,8 +159,9 @@ export async function openServices(config: ServerConfig, logger: Logger, metrics
       redisDown = false;
     });
     bus = redisInvalidationBus(redis, subscriber, logger);
-    closers.push(() => subscriber.quit().catch(() => subscriber.disconnect()));
-    closers.push(() => redis?.quit().catch(() => redis?.disconnect()));
+    const client = redis;
+    closers.push(() => closeRedis(subscriber));
+    closers.push(() => closeRedis(client));
   }
   let keys: OpenedKeys;
   try {
@@ -139,12 +183,19 @@ export async function openServices(config: ServerConfig, logger: Logger, metrics
   closers.unshift(() => keys.close());
 
   // Webhook deliveries keep their nonce until timestamp + tolerance: the core's acceptableUntil.
-  const nonceStore: NonceStore = redis ? redisNonceStore({ client: redis }) : memoryNonceStore();
-  const rateLimiter: RateLimiter = redis ? redisRateLimiter({ client: redis }) : memoryRateLimiter();
-  const failureThrottle: FailureThrottle = redis ? redisFailureThrottle({ client: redis }) : memoryFailureThrottle();
-  const loginThrottle: FailureThrottle = redis
-    ? redisFailureThrottle({ client: redis, prefix: 'hmac-kit:login:', maxFailures: 5, blockSeconds: 900 })
-    : memoryFailureThrottle({ maxFailures: 5, blockSeconds: 900 });
+  const { nonceStore, rateLimiter, failureThrottle, loginThrottle }: LimitStores = redis
+    ? {
+        nonceStore: redisNonceStore({ client: redis }),
+        rateLimiter: redisRateLimiter({ client: redis }),
+        failureThrottle: redisFailureThrottle({ client: redis }),
+        loginThrottle: redisFailureThrottle({
+          client: redis,
+          prefix: 'hmac-kit:login:',
+          maxFailures: 5,
+          blockSeconds: 900,
+        }),
+      }
+    : (options.limitStores ?? memoryLimitStores());
 
   const schemes = config.schemes.flatMap((name) => SCHEME_FACTORIES[name](config));
   const policy = {

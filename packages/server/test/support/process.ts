@@ -87,7 +87,9 @@ export interface ServeProcess {
 }
 
 /**
- * Starts `hmac-kit serve --port 0 ...` and resolves once it logs `"msg":"listening"`.
+ * Starts `hmac-kit serve --port 0 ...` and resolves once it logs `"msg":"listening"`. One process
+ * unless the test asks for workers (`--workers` or `HMAC_KIT_WORKERS`): the default, one worker per
+ * core, would fork a supervisor and workers for every test that is not about the process model.
  */
 export function startServe(
   args: string[],
@@ -96,7 +98,7 @@ export function startServe(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [binPath, 'serve', '--port', '0', ...args], {
       cwd: options.cwd ?? tempDir(),
-      env: cleanEnv(options.env),
+      env: cleanEnv({ HMAC_KIT_WORKERS: '1', ...options.env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const logs: Array<Record<string, unknown>> = [];

@@ -1,0 +1,199 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2Session } from 'node:http2';
+import type { AddressInfo, Socket } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
+import type { ServerConfig } from './config.js';
+import { sendProblem, serverProblem } from './http.js';
+import type { Logger } from './logger.js';
+
+/** How long an idle HTTP/1.1 keep-alive connection stays open. */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** How long an HTTP/2 session with no stream activity stays open (clients multiplex on it, so longer). */
+const HTTP2_IDLE_TIMEOUT_MS = 120_000;
+
+/** The socket (TCP or TLS) a listener accepted. */
+type Connection = Socket & { alpnProtocol?: string | false };
+
+/** The HTTP(S) listener of a running server: one port, HTTP/1.1 and, over TLS, HTTP/2 by ALPN. */
+export interface Listener {
+  /** `http(s)://host:port` the listener is bound to. */
+  url: string;
+  server: Server | Http2SecureServer;
+  /**
+   * Reads the certificate and key files again and serves them to new connections; open
+   * connections keep the certificate they were established with. Keeps the current one (and
+   * resolves `false`, logging why) when the new files cannot be read or do not match.
+   */
+  reloadCertificate(): Promise<boolean>;
+  /** Stops accepting connections; resolves once every open connection has closed. */
+  stopAccepting(): Promise<void>;
+  /**
+   * Closes what can be closed without cutting a request: idle HTTP/1.1 keep-alive connections
+   * now, HTTP/2 sessions with a GOAWAY (they close once their open streams finish).
+   */
+  closeIdle(): void;
+  /** Destroys every remaining connection (the end of a shutdown timeout). */
+  closeAll(): void;
+}
+
+/** Reads the PEM files named by the configuration into what `tls` needs. */
+async function readTlsFiles(tls: NonNullable<ServerConfig['tls']>): Promise<SecureContextOptions> {
+  const read = async (file: string, what: string) => {
+    try {
+      return await readFile(file);
+    } catch (error) {
+      throw new Error(`cannot read TLS ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  };
+  const [cert, key] = await Promise.all([read(tls.certFile, 'certificate'), read(tls.keyFile, 'private key')]);
+  return { cert, key, minVersion: tls.minVersion };
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host) || host === '::ffff:127.0.0.1';
+}
+
+/**
+ * Presents an HTTP/2 request the way an HTTP/1.1 one looks (RFC 9113 8.3.1), so every route reads
+ * the same headers whatever the protocol: `:authority` becomes `Host`, a body without a declared
+ * length is marked `Transfer-Encoding: chunked` (the core's "has a body" rule), and the
+ * pseudo-header fields stay readable (Node's request object reads `:method` and `:path` from them)
+ * but are no longer enumerated, so no header loop (signatures, forwarding) ever sees them.
+ * Answers false (after refusing the request) when `Host` and `:authority` disagree: a signature
+ * checked against one must not be forwarded with the other.
+ */
+function presentAsHttp1(request: Http2ServerRequest, response: ServerResponse): boolean {
+  const headers = request.headers as Record<string, string | string[] | undefined>;
+  const authority = headers[':authority'];
+  const host = headers.host;
+  if (typeof authority === 'string') {
+    if (host !== undefined && host !== authority) {
+      request.resume();
+      sendProblem(
+        response,
+        serverProblem(400, 'authority_mismatch', 'Bad Request', 'the Host header and :authority name different hosts'),
+      );
+      return false;
+    }
+    headers.host = authority;
+  }
+  if (headers['content-length'] === undefined && !request.stream.endAfterHeaders) {
+    headers['transfer-encoding'] = 'chunked';
+  }
+  for (const name of Object.keys(headers)) {
+    if (name.charCodeAt(0) === 58 /* ':' */) {
+      Object.defineProperty(headers, name, { enumerable: false });
+    }
+  }
+  return true;
+}
+
+/**
+ * Creates and binds the listener: plain HTTP/1.1, or with `config.tls` HTTPS serving HTTP/2 to
+ * clients that offer it by ALPN and HTTP/1.1 to the others. Warns when plain HTTP listens on a
+ * non-loopback address (signed requests are not encrypted: bodies and identities travel in clear).
+ *
+ * @example
+ * ```ts
+ * const listener = await openListener(config, (request, response) => response.end('ok'), logger);
+ * process.on('SIGHUP', () => void listener.reloadCertificate());
+ * ```
+ */
+export async function openListener(
+  config: Pick<ServerConfig, 'port' | 'host' | 'tls'>,
+  handler: (request: IncomingMessage, response: ServerResponse) => void,
+  logger: Logger,
+): Promise<Listener> {
+  const connections = new Set<Connection>();
+  const sessions = new Set<Http2Session>();
+  let server: Server | Http2SecureServer;
+  if (config.tls) {
+    const secure = createSecureServer(
+      { ...(await readTlsFiles(config.tls)), allowHTTP1: true },
+      (request, response) => {
+        if (request.httpVersionMajor >= 2) {
+          const http1View = response as unknown as ServerResponse;
+          if (!presentAsHttp1(request, http1View)) return;
+          handler(request as unknown as IncomingMessage, http1View);
+          return;
+        }
+        handler(request as unknown as IncomingMessage, response as unknown as ServerResponse);
+      },
+    );
+    // HTTP/1.1 connections on the TLS port go through Node's HTTP/1.1 server code, which reads these.
+    Object.assign(secure, { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: 0 });
+    secure.setTimeout(HTTP2_IDLE_TIMEOUT_MS);
+    secure.on('secureConnection', (socket: Connection) => {
+      connections.add(socket);
+      socket.once('close', () => connections.delete(socket));
+    });
+    secure.on('session', (session) => {
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+    });
+    // A failed handshake (a scanner, a client that does not trust the certificate) is the client's problem.
+    secure.on('tlsClientError', (error) => logger.debug({ err: error.message }, 'TLS handshake failed'));
+    server = secure;
+  } else {
+    const plain = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: 0 }, handler);
+    plain.on('connection', (socket: Connection) => {
+      connections.add(socket);
+      socket.once('close', () => connections.delete(socket));
+    });
+    server = plain;
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
+  if (!config.tls && !isLoopback(address.address)) {
+    logger.warn(
+      { url },
+      'plain HTTP on a non-loopback address: request bodies and identities travel unencrypted; use --tls-cert/--tls-key or a TLS-terminating proxy',
+    );
+  }
+
+  return {
+    url,
+    server,
+    async reloadCertificate() {
+      const tls = config.tls;
+      if (!tls) {
+        logger.info('SIGHUP: no TLS certificate to reload (plain HTTP)');
+        return false;
+      }
+      try {
+        // setSecureContext validates the pair (a key that does not match the certificate throws).
+        (server as Http2SecureServer).setSecureContext(await readTlsFiles(tls));
+      } catch (error) {
+        logger.error(
+          { err: (error as Error).message, cert: tls.certFile },
+          'TLS certificate reload failed: still serving the previous certificate',
+        );
+        return false;
+      }
+      logger.info({ cert: tls.certFile }, 'TLS certificate reloaded: new connections get it');
+      return true;
+    },
+    stopAccepting() {
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+    closeIdle() {
+      // Http2SecureServer has it too for its HTTP/1.1 connections (allowHTTP1), though @types/node omits it.
+      (server as Server).closeIdleConnections();
+      for (const session of sessions) if (!session.closed) session.close();
+    },
+    closeAll() {
+      for (const session of sessions) session.destroy();
+      for (const socket of connections) socket.destroy();
+    },
+  };
+}

@@ -1,0 +1,409 @@
+import cluster, { type Worker } from 'node:cluster';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { createSecureContext } from 'node:tls';
+import { AggregatorRegistry } from 'prom-client';
+import { type RunningServer, startServer } from './app.js';
+import type { ServerConfig } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { memoryLimitStores } from './services.js';
+import { type SharedStoresDescription, shareLimitStores, supervisorLimitStores } from './shared-stores.js';
+import { openKeys, type StoreInfo } from './store.js';
+
+/**
+ * The process model of `hmac-kit serve`: one process, or a supervisor (the cluster primary) and
+ * N worker processes sharing the port. The supervisor opens no listener; it prepares the database
+ * once (migrations, master key file), forks the workers, restarts one that crashes (with backoff),
+ * holds the memory stores the workers share when there is no Redis, aggregates `/metrics`, and
+ * passes SIGTERM / SIGINT / SIGHUP on.
+ */
+
+/** What the command line prints once the server listens. */
+export interface ListeningInfo {
+  url: string;
+  store: StoreInfo;
+  workers: number;
+}
+
+/** Hooks of {@link runServe}. */
+export interface ServeHooks {
+  /** Called once, when the server (every worker) listens. */
+  onListening?(info: ListeningInfo): void;
+}
+
+/** Exit codes: 0 after a clean shutdown, 1 when the shutdown timeout cut it short. */
+const EXIT_FORCED = 1;
+const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+
+/** Restart backoff of a crashed worker: 0.5 s doubling up to 30 s; reset after a minute up. */
+const RESTART_BASE_MS = 500;
+const RESTART_MAX_MS = 30_000;
+const HEALTHY_AFTER_MS = 60_000;
+/** Beyond drain + shutdown timeout, how long workers get to exit before they are killed. */
+const EXIT_GRACE_MS = 5_000;
+
+type Message =
+  | { hk: 'hello' }
+  | { hk: 'welcome'; stores: SharedStoresDescription | null }
+  | { hk: 'ready'; url: string }
+  | { hk: 'failed'; message: string }
+  | { hk: 'shutdown'; drain: boolean }
+  | { hk: 'reload-certificate' }
+  | { hk: 'metrics'; id: number }
+  | { hk: 'metrics-result'; id: number; text?: string; error?: string };
+
+/**
+ * CPUs this process may use: the available cores, capped by a cgroup v2 CPU quota (a container
+ * limited to 2 CPUs on a 64-core node runs 2 workers, not 64).
+ *
+ * @example
+ * ```ts
+ * defaultWorkerCount(); // 2 on a 2-core laptop
+ * ```
+ */
+export function defaultWorkerCount(cpuMaxFile = '/sys/fs/cgroup/cpu.max'): number {
+  const cores = availableParallelism();
+  let quota = Number.POSITIVE_INFINITY;
+  try {
+    const [limit, period] = readFileSync(cpuMaxFile, 'utf8').trim().split(/\s+/);
+    if (limit !== 'max' && Number(limit) > 0 && Number(period) > 0) quota = Math.ceil(Number(limit) / Number(period));
+  } catch {
+    // No cgroup v2 CPU controller (not in a container, or cgroup v1): the cores are the limit.
+  }
+  return Math.max(1, Math.min(cores, quota));
+}
+
+/** Writes what is buffered in the (asynchronous) logger, then exits. */
+function exitAfterFlush(logger: Logger, code: number): never {
+  process.exitCode = code;
+  const exit = () => process.exit(code);
+  // A destination that cannot flush (stdout closed) must not keep the process alive.
+  setTimeout(exit, 1_000).unref();
+  try {
+    logger.flush(exit);
+  } catch {
+    exit();
+  }
+  // Never resolves for the caller: the process ends in one of the callbacks above.
+  return undefined as never;
+}
+
+/**
+ * Runs `hmac-kit serve` as a process and owns it: installs the signal handlers (SIGTERM drains
+ * then shuts down, SIGINT shuts down without draining, a second SIGTERM/SIGINT exits at once,
+ * SIGHUP reloads the TLS certificate) and ends the process when the server has stopped.
+ * With `config.workers` above 1 (the default is one per available core) this process becomes the
+ * supervisor of that many workers; in a worker it runs the worker.
+ *
+ * @example
+ * ```ts
+ * await runServe(loadConfig({ env: process.env }), { onListening: ({ url }) => console.error(url) });
+ * ```
+ */
+export async function runServe(config: ServerConfig, hooks: ServeHooks = {}): Promise<number> {
+  if (cluster.isWorker) return runWorker(config);
+  let workers = config.workers ?? defaultWorkerCount();
+  const logger = createLogger(config.logLevel);
+  if (config.database === ':memory:' && workers > 1) {
+    if (config.workers !== undefined) {
+      throw new Error('an in-memory database (:memory:) cannot be shared by several workers: use --workers 1');
+    }
+    logger.info('an in-memory database cannot be shared by several workers: running one');
+    workers = 1;
+  }
+  if (workers === 1) return runSingle(config, hooks, logger);
+  return runSupervisor(config, workers, hooks, logger);
+}
+
+/** Installs SIGTERM/SIGINT (first: `stop`; second: exit now) and SIGHUP handlers. */
+function onSignals(
+  logger: Logger,
+  handlers: { stop(drain: boolean): void; force(signal: string): void; reload(): void },
+): void {
+  let received = 0;
+  const stop = (signal: 'SIGTERM' | 'SIGINT') => {
+    received++;
+    if (received > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      handlers.force(signal);
+      return;
+    }
+    logger.info({ signal }, 'signal received');
+    // SIGTERM is how orchestrators and load balancers stop a server: drain first. SIGINT is a person.
+    handlers.stop(signal === 'SIGTERM');
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    logger.info({ signal: 'SIGHUP' }, 'signal received: reloading the TLS certificate');
+    handlers.reload();
+  });
+}
+
+async function runSingle(config: ServerConfig, hooks: ServeHooks, logger: Logger): Promise<number> {
+  const running = await startServer(config, { logger });
+  hooks.onListening?.({ url: running.url, store: running.services.info, workers: 1 });
+  const code = await new Promise<number>((resolve) => {
+    onSignals(logger, {
+      stop: (drain) => {
+        running.close({ drain }).then(
+          (outcome) => resolve(outcome.forced ? EXIT_FORCED : 0),
+          () => resolve(EXIT_FORCED),
+        );
+      },
+      force: (signal) => exitAfterFlush(logger, 128 + (SIGNAL_NUMBERS[signal] ?? 0)),
+      reload: () => void running.reloadCertificate(),
+    });
+  });
+  // Whatever a store left behind (a Redis client still reconnecting) must not keep the process alive.
+  return exitAfterFlush(logger, code);
+}
+
+/** Fails fast, in the supervisor, on what would make every worker fail to start. */
+async function prepare(config: ServerConfig): Promise<StoreInfo> {
+  if (config.tls) {
+    const read = (file: string, what: string) => {
+      try {
+        return readFileSync(file);
+      } catch (error) {
+        throw new Error(`cannot read TLS ${what} ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+      }
+    };
+    createSecureContext({
+      cert: read(config.tls.certFile, 'certificate'),
+      key: read(config.tls.keyFile, 'private key'),
+      minVersion: config.tls.minVersion,
+    });
+  }
+  // Migrations and the default master key file, once, before several processes race to do them.
+  const opened = await openKeys({
+    database: config.database,
+    masterKeys: config.masterKeys,
+    masterKeyFile: config.masterKeyFile,
+  });
+  const info = opened.info;
+  await opened.close();
+  return info;
+}
+
+async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHooks, logger: Logger): Promise<number> {
+  const store = await prepare(config);
+  const shared = config.redis ? undefined : shareLimitStores(memoryLimitStores());
+  const aggregator = new AggregatorRegistry();
+  cluster.setupPrimary({ serialization: 'advanced' });
+
+  const slots = new Map<Worker, { slot: number; readyAt?: number }>();
+  const attempts: number[] = new Array(count).fill(0);
+  const restartTimers = new Set<NodeJS.Timeout>();
+  let listening = false;
+  let stopping = false;
+  let url = '';
+  let exitCode = 0;
+
+  const send = (worker: Worker, message: Message) => {
+    if (worker.isConnected()) worker.send(message);
+  };
+  const fork = (slot: number) => {
+    const worker = cluster.fork();
+    slots.set(worker, { slot });
+  };
+
+  let startupFailed!: (error: Error) => void;
+  let allListening!: () => void;
+  const started = new Promise<void>((resolve, reject) => {
+    allListening = resolve;
+    startupFailed = reject;
+  });
+  let allExited!: () => void;
+  const exited = new Promise<void>((resolve) => {
+    allExited = resolve;
+  });
+
+  cluster.on('message', (worker, raw) => {
+    const message = raw as Message;
+    if (shared?.handle(raw, (reply) => send(worker, reply as unknown as Message))) return;
+    const entry = slots.get(worker);
+    if (!entry) return;
+    switch (message?.hk) {
+      case 'hello':
+        send(worker, { hk: 'welcome', stores: shared?.description ?? null });
+        return;
+      case 'ready': {
+        entry.readyAt = Date.now();
+        url = message.url;
+        if (listening) {
+          logger.info({ worker: worker.id, pid: worker.process.pid }, 'worker restarted');
+        } else if ([...slots.values()].filter((other) => other.readyAt !== undefined).length === count) {
+          listening = true;
+          allListening();
+        }
+        return;
+      }
+      case 'failed':
+        if (!listening) startupFailed(new Error(message.message));
+        else logger.error({ worker: worker.id, err: message.message }, 'worker failed to start');
+        return;
+      case 'metrics':
+        aggregator.clusterMetrics().then(
+          (text) => send(worker, { hk: 'metrics-result', id: message.id, text }),
+          (error: Error) => send(worker, { hk: 'metrics-result', id: message.id, error: error.message }),
+        );
+        return;
+    }
+  });
+
+  cluster.on('exit', (worker, code, signal) => {
+    const entry = slots.get(worker);
+    slots.delete(worker);
+    if (code !== 0) exitCode = EXIT_FORCED;
+    if (stopping) {
+      if (slots.size === 0) allExited();
+      return;
+    }
+    if (!entry) return;
+    if (!listening) {
+      startupFailed(new Error(`worker exited during start (code ${code ?? signal})`));
+      return;
+    }
+    const upFor = entry.readyAt === undefined ? 0 : Date.now() - entry.readyAt;
+    if (upFor >= HEALTHY_AFTER_MS) attempts[entry.slot] = 0;
+    const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (attempts[entry.slot] ?? 0));
+    attempts[entry.slot] = (attempts[entry.slot] ?? 0) + 1;
+    logger.error(
+      { worker: worker.id, pid: worker.process.pid, code, signal, restartInMs: delay },
+      'worker exited unexpectedly: restarting it',
+    );
+    const timer = setTimeout(() => {
+      restartTimers.delete(timer);
+      if (!stopping) fork(entry.slot);
+    }, delay);
+    restartTimers.add(timer);
+  });
+
+  const killAll = () => {
+    for (const worker of slots.keys()) worker.process.kill('SIGKILL');
+  };
+
+  for (let slot = 0; slot < count; slot++) fork(slot);
+  try {
+    await started;
+  } catch (error) {
+    stopping = true;
+    killAll();
+    throw error;
+  }
+  logger.info({ url, workers: count, sharedStores: shared ? 'supervisor memory' : 'redis' }, `listening`);
+  hooks.onListening?.({ url, store, workers: count });
+
+  await new Promise<void>((resolve) => {
+    onSignals(logger, {
+      stop: (drain) => {
+        stopping = true;
+        for (const timer of restartTimers) clearTimeout(timer);
+        if (slots.size === 0) allExited();
+        for (const worker of slots.keys()) send(worker, { hk: 'shutdown', drain });
+        const deadline = setTimeout(
+          () => {
+            logger.warn({ workers: slots.size }, 'workers did not exit in time: killing them');
+            exitCode = EXIT_FORCED;
+            killAll();
+          },
+          ((drain ? config.drainPeriodSeconds : 0) + config.shutdownTimeoutSeconds) * 1000 + EXIT_GRACE_MS,
+        );
+        exited.then(() => {
+          clearTimeout(deadline);
+          resolve();
+        });
+      },
+      force: (signal) => {
+        stopping = true;
+        killAll();
+        exitAfterFlush(logger, 128 + (SIGNAL_NUMBERS[signal] ?? 0));
+      },
+      reload: () => {
+        for (const worker of slots.keys()) send(worker, { hk: 'reload-certificate' });
+      },
+    });
+  });
+  logger.info({ exitCode }, 'stopped');
+  return exitAfterFlush(logger, exitCode);
+}
+
+/** A cluster worker: asks the supervisor for its shared stores, serves, and obeys the supervisor. */
+async function runWorker(config: ServerConfig): Promise<number> {
+  const id = cluster.worker?.id ?? 0;
+  const logger = createLogger(config.logLevel).child({ worker: id, pid: process.pid });
+  const channel = process as unknown as {
+    send(message: Message | object, callback?: (error: Error | null) => void): boolean;
+    on(event: 'message', listener: (message: unknown) => void): unknown;
+    on(event: 'disconnect', listener: () => void): unknown;
+    off(event: 'message', listener: (message: unknown) => void): unknown;
+  };
+  const description = await new Promise<SharedStoresDescription | null>((resolve) => {
+    const listener = (message: unknown) => {
+      if ((message as Message)?.hk !== 'welcome') return;
+      channel.off('message', listener);
+      resolve((message as { stores: SharedStoresDescription | null }).stores);
+    };
+    channel.on('message', listener);
+    channel.send({ hk: 'hello' });
+  });
+
+  // /metrics in a worker: the supervisor collects every worker's registry and sums them.
+  const metrics = createMetrics();
+  AggregatorRegistry.setRegistries([metrics.registry]);
+  new AggregatorRegistry();
+  const pendingMetrics = new Map<number, { resolve(text: string): void; reject(error: Error): void }>();
+  let nextMetricsId = 0;
+  channel.on('message', (message) => {
+    const result = message as Message;
+    if (result?.hk !== 'metrics-result') return;
+    const request = pendingMetrics.get(result.id);
+    pendingMetrics.delete(result.id);
+    if (result.error !== undefined) request?.reject(new Error(result.error));
+    else request?.resolve(result.text ?? '');
+  });
+  const metricsText = () =>
+    new Promise<string>((resolve, reject) => {
+      const requestId = nextMetricsId++;
+      pendingMetrics.set(requestId, { resolve, reject });
+      channel.send({ hk: 'metrics', id: requestId });
+    });
+
+  let running: RunningServer;
+  try {
+    running = await startServer(config, {
+      logger,
+      metrics,
+      metricsText,
+      worker: true,
+      ...(description ? { limitStores: supervisorLimitStores(channel, description) } : {}),
+    });
+  } catch (error) {
+    channel.send({ hk: 'failed', message: (error as Error).message.split('\n')[0] ?? 'failed' });
+    return exitAfterFlush(logger, 1);
+  }
+
+  let stopping = false;
+  const stop = (drain: boolean) => {
+    if (stopping) return;
+    stopping = true;
+    running.close({ drain }).then(
+      (outcome) => exitAfterFlush(logger, outcome.forced ? EXIT_FORCED : 0),
+      () => exitAfterFlush(logger, EXIT_FORCED),
+    );
+  };
+  channel.on('message', (message) => {
+    const command = message as Message;
+    if (command?.hk === 'shutdown') stop(command.drain);
+    else if (command?.hk === 'reload-certificate') void running.reloadCertificate();
+  });
+  // A terminal's Ctrl-C reaches the whole process group: the supervisor decides, the worker only
+  // starts the same graceful shutdown (and never escalates on a second signal itself).
+  process.on('SIGTERM', () => stop(true));
+  process.on('SIGINT', () => stop(false));
+  process.on('SIGHUP', () => void running.reloadCertificate());
+  channel.send({ hk: 'ready', url: running.url });
+  return new Promise<number>(() => {});
+}
