@@ -214,7 +214,6 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       }
       clearTimeout(deadlineTimer);
       logger.info({ forced }, 'stopped');
-      logger.flush();
       return { forced };
     })();
     return closing;

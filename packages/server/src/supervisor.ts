@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createSecureContext } from 'node:tls';
+import { pino } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
 import { type RunningServer, startServer } from './app.js';
 import type { ServerConfig } from './config.js';
@@ -74,16 +75,26 @@ export function defaultWorkerCount(cpuMaxFile = '/sys/fs/cgroup/cpu.max'): numbe
   return Math.max(1, Math.min(cores, quota));
 }
 
-/** Writes what is buffered in the (asynchronous) logger, then exits. */
+/**
+ * Ends the process once the (asynchronous) log destination has written everything: ending the
+ * stream waits for the write in progress, where `flush()` or a bare `process.exit()` would let
+ * the lines still buffered overtake it or be lost.
+ */
 function exitAfterFlush(logger: Logger, code: number): never {
   process.exitCode = code;
   const exit = () => process.exit(code);
-  // A destination that cannot flush (stdout closed) must not keep the process alive.
+  // A destination that cannot drain (stdout closed) must not keep the process alive.
   setTimeout(exit, 1_000).unref();
-  try {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
+    | { end?: () => void; once?: (event: string, listener: () => void) => void; destroyed?: boolean }
+    | undefined;
+  if (typeof stream?.end === 'function' && typeof stream.once === 'function' && !stream.destroyed) {
+    // Nothing may log into the ended stream (it would throw) in the moment left.
+    logger.level = 'silent';
+    stream.once('close', exit);
+    stream.end();
+  } else {
     logger.flush(exit);
-  } catch {
-    exit();
   }
   // Never resolves for the caller: the process ends in one of the callbacks above.
   return undefined as never;
