@@ -74,6 +74,8 @@ export function createMetrics(): ServerMetrics {
     help: 'Always 1; the labels say which hmac-kit and Node.js versions are running',
     labelNames: ['version', 'node_version'],
     registers: [registry],
+    // Workers of one supervisor all report 1: their sum over /metrics would not be.
+    aggregator: 'first',
   }).set({ version: serverVersion(), node_version: process.version }, 1);
   const requestSeconds = new Histogram({
     name: 'hmac_kit_http_request_duration_seconds',

@@ -267,8 +267,9 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
   cluster.on('exit', (worker, code, signal) => {
     const entry = slots.get(worker);
     slots.delete(worker);
-    if (code !== 0) exitCode = EXIT_FORCED;
     if (stopping) {
+      // A worker whose own shutdown timed out (or that was killed) makes the whole stop a forced one.
+      if (code !== 0) exitCode = EXIT_FORCED;
       if (slots.size === 0) allExited();
       return;
     }
