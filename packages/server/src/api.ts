@@ -21,6 +21,7 @@ import type { ServerConfig } from './config.js';
 import { PayloadTooLarge, readBody, sendJson, sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder } from './message.js';
 import type { ServerMetrics } from './metrics.js';
+import { ANY_METHOD, createRouter, type RouteDefinition } from './routes.js';
 import { parseDuration } from './units.js';
 
 /** Bodies of the JSON endpoints (logins, admin calls) are small. */
@@ -33,6 +34,7 @@ class HttpError extends Error {
     readonly code: string,
     readonly title: string,
     detail: string,
+    readonly headers?: Record<string, string>,
   ) {
     super(detail);
   }
@@ -148,7 +150,7 @@ function keyServiceProblem(error: unknown): HttpError | undefined {
  * The JSON API: `GET /v1/whoami`, `POST /v1/keys` (login issuing), the admin API under
  * `/v1/admin/` (admin-scoped HMAC-signed requests) and django-hmac's `POST /obtain-hmac-api-key/`.
  */
-export function createApi(options: ApiOptions): (method: string, path: string) => RouteHandler | undefined {
+export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandler>> {
   const { config, keyService, authenticator, loginThrottle, metrics, isTrustedProxy } = options;
   const rebuildUrl = createUrlRebuilder(config);
 
@@ -157,7 +159,8 @@ export function createApi(options: ApiOptions): (method: string, path: string) =
     if (http) {
       context.code = http.code;
       metrics.requests.inc({ outcome: 'rejected', code: http.code, route });
-      sendProblem(response, serverProblem(http.status, http.code, http.title, http.message), context.id);
+      const problem = serverProblem(http.status, http.code, http.title, http.message);
+      sendProblem(response, http.headers ? { ...problem, headers: http.headers } : problem, context.id);
       return;
     }
     if (error instanceof PayloadTooLarge) {
@@ -291,6 +294,148 @@ export function createApi(options: ApiOptions): (method: string, path: string) =
     }
   };
 
+  /** One admin call, after the request is verified and the key holds the `admin` scope. */
+  interface AdminCall {
+    params: Record<string, string>;
+    query: URLSearchParams;
+    body: Uint8Array;
+    /** Who the audit log names: `admin:<principal>`. */
+    actor: string;
+  }
+  type AdminHandler = (call: AdminCall) => Promise<{ status: number; body: unknown }>;
+  const ok = (status: number, body: unknown) => ({ status, body });
+
+  // Every admin route, as data: the OpenAPI contract test reads this table through the router.
+  const adminRouter = createRouter<AdminHandler>([
+    {
+      name: 'admin',
+      methods: ['GET'],
+      path: '/v1/admin/principals',
+      handler: async () => ok(200, (await keyService.listPrincipals()).map(principalView)),
+    },
+    {
+      name: 'admin',
+      methods: ['POST'],
+      path: '/v1/admin/principals',
+      handler: async ({ body, actor }) => {
+        const input = parseJson(createPrincipalBody, body);
+        return ok(201, principalView(await keyService.createPrincipal({ ...input, actor })));
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['GET'],
+      path: '/v1/admin/principals/{name}',
+      handler: async ({ params }) => {
+        const principal = await keyService.getPrincipal(params.name as string);
+        if (!principal) throw new HttpError(404, 'principal_not_found', 'Not Found', `no principal ${params.name}`);
+        return ok(200, principalView(principal));
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['POST'],
+      path: '/v1/admin/principals/{name}/disable',
+      handler: async ({ params, actor }) =>
+        ok(200, principalView(await keyService.disablePrincipal(params.name as string, { actor }))),
+    },
+    {
+      name: 'admin',
+      methods: ['POST'],
+      path: '/v1/admin/principals/{name}/enable',
+      handler: async ({ params, actor }) =>
+        ok(200, principalView(await keyService.enablePrincipal(params.name as string, { actor }))),
+    },
+    {
+      name: 'admin',
+      methods: ['PUT', 'POST'],
+      path: '/v1/admin/principals/{name}/password',
+      handler: async ({ params, body, actor }) => {
+        const { password } = parseJson(passwordBody, body);
+        await keyService.setPassword(params.name as string, password, { actor });
+        return ok(200, { name: params.name, hasPassword: password !== null });
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['GET'],
+      path: '/v1/admin/keys',
+      handler: async ({ query }) => {
+        const principal = query.get('principal') ?? undefined;
+        const includeRevoked = query.get('all') === 'true';
+        return ok(200, (await keyService.listKeys({ principal, includeRevoked })).map(keyView));
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['POST'],
+      path: '/v1/admin/keys',
+      handler: async ({ body, actor }) => {
+        const input = parseJson(createKeyBody, body);
+        const issued = await keyService.createKey({
+          principal: input.principal,
+          scopes: input.scopes,
+          algorithm: input.algorithm as HashAlgorithm,
+          label: input.label,
+          expiresInSeconds: input.expiresIn,
+          rateLimit: input.rateLimit,
+          actor,
+        });
+        return ok(201, issuedView(issued));
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['GET'],
+      path: '/v1/admin/keys/{keyId}',
+      handler: async ({ params }) => {
+        const key = await keyService.getKey(params.keyId as string);
+        if (!key) throw new HttpError(404, 'key_not_found', 'Not Found', `no key ${params.keyId}`);
+        return ok(200, keyView(key));
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['POST'],
+      path: '/v1/admin/keys/{keyId}/revoke',
+      handler: async ({ params, body, actor }) => {
+        const { reason } = parseJson(revokeBody, body);
+        return ok(200, keyView(await keyService.revokeKey(params.keyId as string, { reason, actor })));
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['POST'],
+      path: '/v1/admin/keys/{keyId}/rotate',
+      handler: async ({ params, body, actor }) => {
+        const input = parseJson(rotateBody, body);
+        const rotated = await keyService.rotateKey(params.keyId as string, {
+          overlapSeconds: input.overlap ?? config.rotateOverlapSeconds,
+          label: input.label,
+          actor,
+        });
+        return ok(201, { ...issuedView(rotated), previous: keyView(rotated.previous) });
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['GET'],
+      path: '/v1/admin/audit',
+      handler: async ({ query }) => {
+        const limit = Number(query.get('limit') ?? 100);
+        const entries = await keyService.queryAudit({
+          limit: Number.isInteger(limit) && limit > 0 ? Math.min(limit, 1000) : 100,
+          principal: query.get('principal') ?? undefined,
+          keyId: query.get('keyId') ?? undefined,
+        });
+        return ok(
+          200,
+          entries.map((entry) => ({ ...entry, at: entry.at.toISOString() })),
+        );
+      },
+    },
+  ]);
+
   const admin: RouteHandler = async (request, response, context) => {
     try {
       const auth = await authenticated(request, response, context, 'admin');
@@ -302,106 +447,41 @@ export function createApi(options: ApiOptions): (method: string, path: string) =
         sendProblem(response, allowed.problem);
         return;
       }
-      const actor = `admin:${auth.identity.principal}`;
+      // Dispatched on the path exactly as it was signed (no dot-segment normalisation).
       const method = request.method ?? 'GET';
-      const url = new URL(request.url ?? '/', 'http://local');
-      const parts = url.pathname
-        .slice(config.adminPrefix.length)
-        .replace(/^\/v1\/admin\/?/, '')
-        .split('/')
-        .filter(Boolean)
-        .map((part) => decodeURIComponent(part));
-      const [collection, id, action] = parts;
-      const reply = (status: number, value: unknown) => {
-        metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'admin' });
-        sendJson(response, status, value);
-      };
-      if (collection === 'principals') {
-        if (!id && method === 'GET') return reply(200, (await keyService.listPrincipals()).map(principalView));
-        if (!id && method === 'POST') {
-          const input = parseJson(createPrincipalBody, auth.body);
-          return reply(201, principalView(await keyService.createPrincipal({ ...input, actor })));
-        }
-        if (id && !action && method === 'GET') {
-          const principal = await keyService.getPrincipal(id);
-          if (!principal) throw new HttpError(404, 'principal_not_found', 'Not Found', `no principal ${id}`);
-          return reply(200, principalView(principal));
-        }
-        if (id && action === 'disable' && method === 'POST') {
-          return reply(200, principalView(await keyService.disablePrincipal(id, { actor })));
-        }
-        if (id && action === 'enable' && method === 'POST') {
-          return reply(200, principalView(await keyService.enablePrincipal(id, { actor })));
-        }
-        if (id && action === 'password' && (method === 'PUT' || method === 'POST')) {
-          const { password } = parseJson(passwordBody, auth.body);
-          await keyService.setPassword(id, password, { actor });
-          return reply(200, { name: id, hasPassword: password !== null });
-        }
-      }
-      if (collection === 'keys') {
-        if (!id && method === 'GET') {
-          const principal = url.searchParams.get('principal') ?? undefined;
-          const includeRevoked = url.searchParams.get('all') === 'true';
-          return reply(200, (await keyService.listKeys({ principal, includeRevoked })).map(keyView));
-        }
-        if (!id && method === 'POST') {
-          const input = parseJson(createKeyBody, auth.body);
-          const issued = await keyService.createKey({
-            principal: input.principal,
-            scopes: input.scopes,
-            algorithm: input.algorithm as HashAlgorithm,
-            label: input.label,
-            expiresInSeconds: input.expiresIn,
-            rateLimit: input.rateLimit,
-            actor,
-          });
-          return reply(201, issuedView(issued));
-        }
-        if (id && !action && method === 'GET') {
-          const key = await keyService.getKey(id);
-          if (!key) throw new HttpError(404, 'key_not_found', 'Not Found', `no key ${id}`);
-          return reply(200, keyView(key));
-        }
-        if (id && action === 'revoke' && method === 'POST') {
-          const { reason } = parseJson(revokeBody, auth.body);
-          return reply(200, keyView(await keyService.revokeKey(id, { reason, actor })));
-        }
-        if (id && action === 'rotate' && method === 'POST') {
-          const input = parseJson(rotateBody, auth.body);
-          const rotated = await keyService.rotateKey(id, {
-            overlapSeconds: input.overlap ?? config.rotateOverlapSeconds,
-            label: input.label,
-            actor,
-          });
-          return reply(201, { ...issuedView(rotated), previous: keyView(rotated.previous) });
-        }
-      }
-      if (collection === 'audit' && !id && method === 'GET') {
-        const limit = Number(url.searchParams.get('limit') ?? 100);
-        const entries = await keyService.queryAudit({
-          limit: Number.isInteger(limit) && limit > 0 ? Math.min(limit, 1000) : 100,
-          principal: url.searchParams.get('principal') ?? undefined,
-          keyId: url.searchParams.get('keyId') ?? undefined,
+      const target = request.url ?? '/';
+      const queryStart = target.indexOf('?');
+      const path = (queryStart === -1 ? target : target.slice(0, queryStart)).slice(config.adminPrefix.length);
+      const found = adminRouter.match(method, path);
+      if (found.kind === 'method_not_allowed') {
+        throw new HttpError(405, 'method_not_allowed', 'Method Not Allowed', `${path} does not answer ${method}`, {
+          allow: found.allowed.join(', '),
         });
-        return reply(
-          200,
-          entries.map((entry) => ({ ...entry, at: entry.at.toISOString() })),
-        );
       }
-      throw new HttpError(404, 'not_found', 'Not Found', `no admin route ${method} ${url.pathname}`);
+      if (found.kind === 'none') throw new HttpError(404, 'not_found', 'Not Found', `no admin route ${method} ${path}`);
+      const result = await found.route.handler({
+        params: found.params,
+        query: new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1)),
+        body: auth.body,
+        actor: `admin:${auth.identity.principal}`,
+      });
+      metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'admin' });
+      sendJson(response, result.status, result.body);
     } catch (error) {
       fail(response, context, error, 'admin');
     }
   };
 
-  const djangoEnabled = config.schemes.includes('django-hmac');
-  return (method, path) => {
-    if (path === '/v1/whoami' && !config.upstream) return whoami;
-    if (path === '/v1/keys' && method === 'POST' && config.issuing) return issueKey;
-    if (path === '/obtain-hmac-api-key/' && method === 'POST' && djangoEnabled && config.issuing)
-      return obtainDjangoKey;
-    if (path === '/v1/admin' || path.startsWith('/v1/admin/')) return admin;
-    return undefined;
-  };
+  const routes: Array<RouteDefinition<RouteHandler>> = [];
+  // Webhook deliveries POST to whoami: it answers whatever method the request was signed with.
+  if (!config.upstream) routes.push({ name: 'whoami', methods: [ANY_METHOD], path: '/v1/whoami', handler: whoami });
+  if (config.issuing) routes.push({ name: 'issue_key', methods: ['POST'], path: '/v1/keys', handler: issueKey });
+  if (config.issuing && config.schemes.includes('django-hmac')) {
+    routes.push({ name: 'django_obtain', methods: ['POST'], path: '/obtain-hmac-api-key/', handler: obtainDjangoKey });
+  }
+  // Any method: the admin router answers 404/405 only after authentication, so that unsigned
+  // callers cannot map the admin API.
+  const adminEntry = { name: 'admin', methods: [ANY_METHOD], handler: admin, describes: adminRouter.routes } as const;
+  routes.push({ ...adminEntry, path: '/v1/admin' }, { ...adminEntry, path: '/v1/admin/{adminPath+}' });
+  return routes;
 }

@@ -58,6 +58,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   // Label sets of the success path, bound once (no label object per request).
   const acceptedRequests = metrics.requests.labels({ outcome: 'accepted', code: 'ok', route: 'gateway' });
   const acceptedSeconds = metrics.verificationSeconds.labels({ outcome: 'accepted' });
+  const upstreamResponded = metrics.upstreamSeconds.labels({ outcome: 'response' });
 
   function refuse(
     response: ServerResponse,
@@ -192,6 +193,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     }
 
     let upstreamResponse: Dispatcher.ResponseData;
+    const upstreamStarted = process.hrtime.bigint();
     try {
       upstreamResponse = await dispatcher.request({
         origin: upstream.origin,
@@ -208,7 +210,12 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         body,
         signal: abort,
       });
+      upstreamResponded.observe(Number(process.hrtime.bigint() - upstreamStarted) / 1e9);
     } catch (error) {
+      metrics.upstreamSeconds.observe(
+        { outcome: bodyFailure !== undefined || clientGone ? 'aborted' : isTimeout(error) ? 'timeout' : 'error' },
+        Number(process.hrtime.bigint() - upstreamStarted) / 1e9,
+      );
       if (bodyFailure !== undefined) {
         await authenticator.bodyFailed(bodyFailure, failureContext);
         refuse(response, context, bodyFailure);
@@ -248,10 +255,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   };
 
   function upstreamFailed(response: ServerResponse, context: RequestContext, error: unknown) {
-    const timedOut =
-      error instanceof undiciErrors.HeadersTimeoutError ||
-      error instanceof undiciErrors.BodyTimeoutError ||
-      error instanceof undiciErrors.ConnectTimeoutError;
+    const timedOut = isTimeout(error);
     metrics.upstreamErrors.inc({ kind: timedOut ? 'timeout' : 'error' });
     context.code = timedOut ? 'upstream_timeout' : 'upstream_error';
     context.log.warn(
@@ -268,4 +272,12 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   }
 
   return { handler, close: () => dispatcher.close() };
+}
+
+function isTimeout(error: unknown): boolean {
+  return (
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError ||
+    error instanceof undiciErrors.ConnectTimeoutError
+  );
 }
