@@ -103,7 +103,8 @@ describe('hmac-kit serve --workers: one port, several processes, memory stores s
   it(
     'starts the workers, then logs listening once with their count',
     async () => {
-      expect(workerPids(server).size).toBe(3);
+      // Each worker's own line may reach stdout after the supervisor's.
+      await until(() => workerPids(server).size === 3);
       expect(server.logs.filter((line) => line.msg === 'listening')).toHaveLength(1);
       expect(server.logs.find((line) => line.msg === 'listening')).toMatchObject({
         workers: 3,
