@@ -10,6 +10,12 @@ import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
+import {
+  requestTargetDefect,
+  sortedQueryDefect,
+  sortedQueryDefectBeforeVerifying,
+  targetProblem,
+} from './request-target.js';
 
 /** Bodies up to this size (by Content-Length) are verified before forwarding; larger ones stream. */
 const BUFFERED_BODY_BYTES = 64 * 1024;
@@ -66,10 +72,24 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     sendProblem(response, { status: problem.status, headers: { ...headers, ...problem.headers }, body: problem.body });
   }
 
+  function refuseTarget(response: ServerResponse, context: RequestContext, detail: string) {
+    const problem = targetProblem(detail);
+    context.code = problem.body.code;
+    metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'gateway' });
+    sendProblem(response, problem, context.id);
+  }
+
   const handler: RouteHandler = async (request, response, context) => {
     const trustedPeer = isTrustedProxy(request.socket.remoteAddress);
     const sourceAddress = clientAddressOf(request, isTrustedProxy);
     const target = request.url ?? '/';
+    // Only a target every verifier reads as sent is verified, so the upstream gets what was verified.
+    const targetDefect = requestTargetDefect(target) ?? sortedQueryDefectBeforeVerifying(request.headers, target);
+    if (targetDefect !== undefined) {
+      refuseTarget(response, context, targetDefect);
+      request.resume();
+      return;
+    }
     const method = request.method ?? 'GET';
     const url = rebuildUrl(request, target, trustedPeer);
     const hasBody = requestHasBody(method, request.headers);
@@ -93,6 +113,12 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     acceptedSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     const { identity, check } = admission;
     context.keyId = identity.keyId;
+    const queryDefect = sortedQueryDefect(identity.scheme, target);
+    if (queryDefect !== undefined) {
+      refuseTarget(response, context, queryDefect);
+      request.resume();
+      return;
+    }
     const failureContext = { method, url, keyId: identity.keyId, sourceAddress };
 
     // undici takes an EventEmitter as a signal: far cheaper per request than an AbortController.
