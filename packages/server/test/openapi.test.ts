@@ -305,7 +305,11 @@ describe('the OpenAPI description against the running server', () => {
         '/orders/42?x=1',
         method === 'GET' || method === 'DELETE' ? undefined : {},
       );
-      const headers: Record<string, string> = { ...headersOf(original), 'x-original-uri': '/orders/42?x=1', 'x-original-method': method };
+      const headers: Record<string, string> = {
+        ...headersOf(original),
+        'x-original-uri': '/orders/42?x=1',
+        'x-original-method': method,
+      };
       delete headers['content-type'];
       const viaHeaders = await call(`${method} /verify`, { url: `${server.url}/verify`, init: { method, headers } });
       expect(viaHeaders.status, `${method} /verify`).toBe(200);
