@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type FailureThrottle, type HashAlgorithm, HmacKitError, StoreUnavailable, toProblem } from '@hmac-kit/core';
 import {
   type ApiKey,
+  AUDIT_EVENT_TYPES,
+  type AuditEventType,
   type IssuedKey,
   KeyLimitExceeded,
   KeyNotActive,
@@ -109,6 +111,31 @@ const createKeyBody = z
   .strict();
 const revokeBody = z.object({ reason: z.string().max(200).optional() }).strict();
 const rotateBody = z.object({ overlap: duration.optional(), label: z.string().max(200).optional() }).strict();
+
+/** A listing's query parameters: `limit` (1..1000) and the cursor parameter, checked before the store is asked. */
+function pageParameters(url: URL, cursorName: string): { limit: number; cursor?: string } {
+  const text = url.searchParams.get('limit');
+  if (text !== null && !/^\d{1,4}$/.test(text)) {
+    throw new HttpError(400, 'invalid_request', 'Bad Request', 'limit must be an integer from 1 to 1000');
+  }
+  const limit = text === null ? 100 : Number(text);
+  if (limit < 1 || limit > 1000) {
+    throw new HttpError(400, 'invalid_request', 'Bad Request', 'limit must be an integer from 1 to 1000');
+  }
+  const cursor = url.searchParams.get(cursorName) ?? undefined;
+  return { limit, ...(cursor !== undefined ? { cursor } : {}) };
+}
+
+/**
+ * The `Link: <...>; rel="next"` header (RFC 8288) of a listing page: the same request with the
+ * cursor parameter set. Listings stay JSON arrays; the next page is found the way GitHub's API does it.
+ */
+function nextLink(url: URL, cursorName: string, next: string | number | null | undefined): Record<string, string> {
+  if (next === null || next === undefined) return {};
+  const following = new URLSearchParams(url.searchParams);
+  following.set(cursorName, String(next));
+  return { link: `<${url.pathname}?${following.toString()}>; rel="next"` };
+}
 
 function parseJson<T>(schema: z.ZodType<T>, bytes: Uint8Array, contentType?: string): T {
   let value: unknown = {};
@@ -312,12 +339,20 @@ export function createApi(options: ApiOptions): (method: string, path: string) =
         .filter(Boolean)
         .map((part) => decodeURIComponent(part));
       const [collection, id, action] = parts;
-      const reply = (status: number, value: unknown) => {
+      const reply = (status: number, value: unknown, headers?: Record<string, string>) => {
         metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'admin' });
-        sendJson(response, status, value);
+        sendJson(response, status, value, headers);
       };
       if (collection === 'principals') {
-        if (!id && method === 'GET') return reply(200, (await keyService.listPrincipals()).map(principalView));
+        if (!id && method === 'GET') {
+          const { limit, cursor } = pageParameters(url, 'after');
+          const page = await keyService.listPrincipals({
+            limit,
+            ...(cursor !== undefined ? { after: cursor } : {}),
+            ...(url.searchParams.get('search') ? { nameContains: url.searchParams.get('search') as string } : {}),
+          });
+          return reply(200, page.items.map(principalView), nextLink(url, 'after', page.next));
+        }
         if (!id && method === 'POST') {
           const input = parseJson(createPrincipalBody, auth.body);
           return reply(201, principalView(await keyService.createPrincipal({ ...input, actor })));
@@ -341,9 +376,20 @@ export function createApi(options: ApiOptions): (method: string, path: string) =
       }
       if (collection === 'keys') {
         if (!id && method === 'GET') {
-          const principal = url.searchParams.get('principal') ?? undefined;
-          const includeRevoked = url.searchParams.get('all') === 'true';
-          return reply(200, (await keyService.listKeys({ principal, includeRevoked })).map(keyView));
+          const { limit, cursor } = pageParameters(url, 'after');
+          const order = url.searchParams.get('order') ?? 'oldest';
+          if (order !== 'oldest' && order !== 'newest') {
+            throw new HttpError(400, 'invalid_request', 'Bad Request', 'order must be oldest or newest');
+          }
+          const page = await keyService.listKeys({
+            principal: url.searchParams.get('principal') || undefined,
+            keyId: url.searchParams.get('keyId') || undefined,
+            includeRevoked: url.searchParams.get('all') === 'true',
+            order,
+            limit,
+            ...(cursor !== undefined ? { after: cursor } : {}),
+          });
+          return reply(200, page.items.map(keyView), nextLink(url, 'after', page.next));
         }
         if (!id && method === 'POST') {
           const input = parseJson(createKeyBody, auth.body);
@@ -378,15 +424,36 @@ export function createApi(options: ApiOptions): (method: string, path: string) =
         }
       }
       if (collection === 'audit' && !id && method === 'GET') {
-        const limit = Number(url.searchParams.get('limit') ?? 100);
+        const { limit, cursor } = pageParameters(url, 'before');
+        if (cursor !== undefined && !/^[1-9]\d{0,15}$/.test(cursor)) {
+          throw new HttpError(400, 'invalid_request', 'Bad Request', 'before must be the id of an audit entry');
+        }
+        const types = url.searchParams
+          .getAll('type')
+          .flatMap((value) => value.split(','))
+          .filter(Boolean);
+        const unknownType = types.find((type) => !(AUDIT_EVENT_TYPES as readonly string[]).includes(type));
+        if (unknownType !== undefined) {
+          throw new HttpError(
+            400,
+            'invalid_request',
+            'Bad Request',
+            `unknown event type; use one of ${AUDIT_EVENT_TYPES.join(', ')}`,
+          );
+        }
         const entries = await keyService.queryAudit({
-          limit: Number.isInteger(limit) && limit > 0 ? Math.min(limit, 1000) : 100,
-          principal: url.searchParams.get('principal') ?? undefined,
-          keyId: url.searchParams.get('keyId') ?? undefined,
+          limit,
+          principal: url.searchParams.get('principal') || undefined,
+          keyId: url.searchParams.get('keyId') || undefined,
+          ...(types.length > 0 ? { types: types as AuditEventType[] } : {}),
+          ...(cursor !== undefined ? { beforeId: Number(cursor) } : {}),
         });
+        // A full page may have more behind it; the next page starts below its last id.
+        const next = entries.length === limit ? entries.at(-1)?.id : undefined;
         return reply(
           200,
           entries.map((entry) => ({ ...entry, at: entry.at.toISOString() })),
+          nextLink(url, 'before', next),
         );
       }
       throw new HttpError(404, 'not_found', 'Not Found', `no admin route ${method} ${url.pathname}`);
