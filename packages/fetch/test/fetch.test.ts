@@ -12,7 +12,9 @@ import {
 import { received } from '../../middleware/test/support/http.js';
 
 function router(options: AuthenticatorOptions) {
-  const auth = hmacAuth(options);
+  // In-process requests have no peer: say who sends them, as a Workers app reads CF-Connecting-IP,
+  // so the failure throttle (which blocks sources, never key ids alone) has a source to block.
+  const auth = hmacAuth({ ...options, sourceAddress: () => '198.51.100.20' });
   const createOrder = requireScopes('orders:write')(async (request: Request) => {
     const { principal, keyId, scopes, scheme } = getIdentity(request);
     return Response.json({ principal, keyId, scopes, scheme, received: await request.json() }, { status: 201 });

@@ -18,7 +18,9 @@ import { received, sendOverHttp } from '../../middleware/test/support/http.js';
 // Requests go through app.request(): Hono's own in-process entry point.
 describeAdapter('hono (middleware, c.req.json())', async (options: AuthenticatorOptions) => {
   const app = new Hono<HmacEnv>();
-  app.use('*', hmacAuth(options));
+  // app.request() has no socket: name the sender so the failure throttle (which blocks sources,
+  // never key ids alone) has a source to block.
+  app.use('*', hmacAuth({ ...options, sourceAddress: () => '198.51.100.21' }));
   app.post('/orders', requireScopes('orders:write'), async (c) => {
     const { principal, keyId, scopes, scheme } = c.var.hmac;
     return c.json({ principal, keyId, scopes, scheme, received: await c.req.json() }, 201);
@@ -67,7 +69,9 @@ describe('hono under @hono/node-server', () => {
       );
       expect(refused.status).toBe(401);
       expect(subjects).toContainEqual(expect.stringMatching(/^addr:(::ffff:)?127\.0\.0\.1$/));
-      expect(subjects).toContain('key:hk_test_unknown');
+      // The pair (address, key id), never the key id alone.
+      expect(subjects).toContainEqual(expect.stringMatching(/^addr\+name:\d+:(::ffff:)?127\.0\.0\.1:hk_test_unknown$/));
+      expect(subjects.filter((subject) => subject.includes('hk_test_unknown'))).toHaveLength(1);
       const ok = await sendOverHttp(
         origin,
         await signed(origin, { method: 'GET', path: '/whoami', headers: {} }, signingKey(keyRing.orders)),

@@ -14,6 +14,7 @@ export type {
 export { memoryRateLimiter, redisRateLimiter } from './rate-limit.js';
 export type { RedisBackendOptions, RedisClientLike } from './redis-client.js';
 export { recommendedRedisOptions } from './redis-client.js';
+export { addressNameSubject, addressSubject } from './subjects.js';
 export type {
   FailureThrottleOptions,
   MemoryFailureThrottleOptions,

@@ -27,7 +27,7 @@ import {
   toProblem,
   verifyMessage,
 } from '@hmac-kit/core';
-import { type ProbingFailureThrottle, rateLimitHeaders } from '@hmac-kit/limits';
+import { addressNameSubject, addressSubject, type ProbingFailureThrottle, rateLimitHeaders } from '@hmac-kit/limits';
 import { deferredRead } from './body.js';
 import { type HmacIdentity, identityOf, missingScopes, validateScopes } from './identity.js';
 import { createDefaultNonceStore } from './nonce-default.js';
@@ -43,7 +43,7 @@ export interface RateLimitRule {
 
 /** What the transport knows about a request beyond what is signed. */
 export interface AuthContext {
-  /** Peer address (after any trusted-proxy resolution); keys the failure throttle. */
+  /** Peer address (after any trusted-proxy resolution); keys the failure throttle (alone and with the key id). */
   sourceAddress?: string;
 }
 
@@ -108,7 +108,9 @@ export interface AuthenticatorOptions {
   /** Limit for keys without their own `rateLimit`. Without it such keys are not limited. */
   defaultRateLimit?: RateLimitRule;
   /**
-   * Blocks repeated failures per source address and per claimed key id. Consulted before
+   * Blocks repeated failures per source address and per (source address, claimed key id) pair,
+   * never per key id alone: key ids are public, so a block on one would let anyone lock its owner
+   * out. Needs `sourceAddress` in the context; without one nothing is throttled. Consulted before
    * anything is verified, so a blocked attacker costs one store lookup.
    */
   failureThrottle?: FailureThrottle;
@@ -151,6 +153,15 @@ export interface Authenticator {
 
 // Key ids are chosen by the client; a bound keeps hostile ones out of the throttle's store.
 const MAX_THROTTLED_KEY_ID_LENGTH = 200;
+
+/** What the failure throttle is consulted on for one request (nothing without a source address). */
+interface ThrottleSubjects {
+  sourceAddress?: string;
+  /** `addr:<address>`: every failure from the address. */
+  address?: string;
+  /** The pair (address, claimed key id): `addressNameSubject` of @hmac-kit/limits. */
+  pair?: string;
+}
 
 function ignore(): void {}
 
@@ -382,10 +393,16 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return failure;
   }
 
-  function throttleSubjects(context: AuthContext, keyId: string | undefined) {
-    const subjects: { address?: string; key?: string } = {};
-    if (context.sourceAddress) subjects.address = `addr:${context.sourceAddress}`;
-    if (keyId && keyId.length <= MAX_THROTTLED_KEY_ID_LENGTH) subjects.key = `key:${keyId}`;
+  /**
+   * The failure-throttle subjects of a request: its source address, and the pair (source address,
+   * claimed key id). Never the key id alone (issue #11): anyone can name a key id, and a 256-bit
+   * secret cannot be guessed online, so a per-key block would only lock the owner out.
+   */
+  function throttleSubjects(context: AuthContext, keyId: string | undefined): ThrottleSubjects {
+    const address = context.sourceAddress;
+    if (!address) return {};
+    const subjects: ThrottleSubjects = { sourceAddress: address, address: addressSubject(address) };
+    if (keyId && keyId.length <= MAX_THROTTLED_KEY_ID_LENGTH) subjects.pair = addressNameSubject(address, keyId);
     return subjects;
   }
 
@@ -397,20 +414,20 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   /**
-   * Starts the throttle lookups of the address and the key (the key through
+   * Starts the throttle lookups of the address and the (address, key) pair (the pair through
    * `blockedForOrUnrecorded()` when the throttle has it). Either answer may be a plain number or a
    * promise; a lookup that throws synchronously throws here, after a pending address lookup has
    * been given a rejection handler.
    */
   function lookups(
     throttle: FailureThrottle,
-    subjects: { address?: string; key?: string },
+    subjects: ThrottleSubjects,
   ): [number | Promise<number>, number | Promise<number>] {
     const address: number | Promise<number> = subjects.address ? throttle.blockedFor(subjects.address) : 0;
     let key: number | Promise<number> = 0;
-    if (subjects.key) {
+    if (subjects.pair) {
       try {
-        key = probeFn ? probeFn.call(throttle, subjects.key) : throttle.blockedFor(subjects.key);
+        key = probeFn ? probeFn.call(throttle, subjects.pair) : throttle.blockedFor(subjects.pair);
       } catch (error) {
         // The address lookup may be pending: never leave its rejection unhandled.
         if (address instanceof Promise) address.catch(ignore);
@@ -423,13 +440,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return [address, key];
   }
 
-  async function recordGuess(
-    throttle: FailureThrottle,
-    subjects: { address?: string; key?: string },
-    failure: AuthFailureContext,
-  ) {
+  async function recordGuess(throttle: FailureThrottle, subjects: ThrottleSubjects, failure: AuthFailureContext) {
     await Promise.all(
-      [subjects.address, subjects.key].map(async (subject) => {
+      [subjects.address, subjects.pair].map(async (subject) => {
         if (!subject) return;
         try {
           await throttle.recordFailure(subject);
@@ -463,28 +476,25 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   /**
-   * After a verified signature: clears the key's failures (the promise to await, if any).
-   * `keyClear`: the throttle said, when it was consulted for this request, that nothing is
-   * recorded for the key, so there is nothing to clear (with Redis, a round trip saved).
+   * After a verified signature: clears the failures of the (address, key) pair (the promise to
+   * await, if any). `keyClear`: the throttle said, when it was consulted for this request, that
+   * nothing is recorded for the pair, so there is nothing to clear (with Redis, a round trip saved).
    */
   function clearKey(
     verified: VerifiedRequest,
-    subjects: { address?: string; key?: string },
+    subjects: ThrottleSubjects,
     keyClear: boolean,
   ): Promise<void> | undefined {
-    // Only the key's record is cleared: one valid key must not launder an address's guesses.
-    if (!failureThrottle || !subjects.key) return undefined;
-    const subject = `key:${verified.keyId}`;
-    if (keyClear && subjects.key === subject) return undefined;
+    // Only the pair's record is cleared: one valid key must not launder an address's guesses.
+    if (!failureThrottle || subjects.sourceAddress === undefined) return undefined;
+    const subject = addressNameSubject(subjects.sourceAddress, verified.keyId);
+    if (keyClear && subjects.pair === subject) return undefined;
     const cleared: Promise<void> | void = failureThrottle.recordSuccess(subject);
     return isPromise(cleared) ? cleared : undefined;
   }
 
   /** clearKey, then the rate limit: what a proven signature settles. */
-  async function settleVerified(
-    verified: VerifiedRequest,
-    subjects: { address?: string; key?: string },
-  ): Promise<Settled> {
+  async function settleVerified(verified: VerifiedRequest, subjects: ThrottleSubjects): Promise<Settled> {
     await clearKey(verified, subjects, false);
     const decision = rateLimitDecision(verified);
     return decision === undefined ? { headers: {} } : limitOutcome(await decision);
@@ -509,7 +519,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         value: T;
         identity: HmacIdentity;
         headers: Record<string, string>;
-        subjects: { address?: string; key?: string };
+        subjects: ThrottleSubjects;
       }
     | AuthFailure
   > {

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import type { FailureThrottle, VerificationKey } from '@hmac-kit/core';
 import { SignatureInvalid, StoreUnavailable, signMessage, xApi } from '@hmac-kit/core';
 import {
+  addressNameSubject,
   memoryFailureThrottle,
   memoryNonceStore,
   memoryRateLimiter,
@@ -146,7 +147,7 @@ describe('authenticate', () => {
     expect(failed.ok).toBe(false);
     expect(looked).toHaveLength(1);
     expect(await throttle.blockedFor('addr:203.0.113.7')).toBeGreaterThan(0);
-    expect(await throttle.blockedFor(`key:${keyRing.orders.keyId}`)).toBeGreaterThan(0);
+    expect(await throttle.blockedFor(addressNameSubject('203.0.113.7', keyRing.orders.keyId))).toBeGreaterThan(0);
     const good = await signedOrder();
     const blocked = await authenticator.authenticate(good.message, good.body, { sourceAddress: '203.0.113.7' });
     expect(blocked.ok).toBe(false);
@@ -180,7 +181,7 @@ describe('authenticate', () => {
     const { message, body } = await signedOrder();
     expect((await authenticator.authenticate(message, body, { sourceAddress: '198.51.100.1' })).ok).toBe(true);
     // The address keeps its record: one valid key must not launder other guesses.
-    expect(cleared).toEqual([`key:${keyRing.orders.keyId}`]);
+    expect(cleared).toEqual([addressNameSubject('198.51.100.1', keyRing.orders.keyId)]);
   });
 
   it('reports the precise error to onFailure, survives a throwing logger, and fails closed on store errors', async () => {
@@ -309,7 +310,7 @@ describe('admit (header phase) and bodyFailed', () => {
     });
     expect(failures).toEqual(['ERR_DIGEST_MISMATCH']);
     expect(await throttle.blockedFor('addr:198.51.100.9')).toBeGreaterThan(0);
-    expect(await throttle.blockedFor(`key:${keyRing.orders.keyId}`)).toBeGreaterThan(0);
+    expect(await throttle.blockedFor(addressNameSubject('198.51.100.9', keyRing.orders.keyId))).toBeGreaterThan(0);
   });
 
   it('applies the same refusals as authenticate: unsigned, replayed, rate-limited with headers', async () => {
@@ -371,7 +372,7 @@ describe('admit with a scheme that signs the body itself', () => {
         'x-api-signature': '00'.repeat(32),
       },
     };
-    const pending = await authenticator.admit(forged, { hasBody: true });
+    const pending = await authenticator.admit(forged, { hasBody: true, sourceAddress: '192.0.2.30' });
     if (!pending.ok) throw new Error(`refused early: ${pending.problem.body.code}`);
     expect(pending.signatureVerified).toBe(false);
     // The forgery neither cleared the key's failures nor spent its single request.
@@ -386,13 +387,13 @@ describe('admit with a scheme that signs the body itself', () => {
     );
     const admitted = await authenticator.admit(
       { method: 'POST', url: genuine.url, headers: genuine.headers },
-      { hasBody: true },
+      { hasBody: true, sourceAddress: '192.0.2.30' },
     );
     if (!admitted.ok) throw new Error(`refused: ${admitted.problem.body.code}`);
     admitted.check.body?.update(new TextEncoder().encode(body));
     await expect(admitted.check.body?.finish()).resolves.toBeUndefined();
-    // Proven now: the key's record is cleared and its one request is spent.
-    expect(successes).toEqual([`key:${keyRing.orders.keyId}`]);
+    // Proven now: the (address, key) record is cleared and the key's one request is spent.
+    expect(successes).toEqual([addressNameSubject('192.0.2.30', keyRing.orders.keyId)]);
     expect((await limiter.hit(`key:${keyRing.orders.keyId}`, 1, 60)).allowed).toBe(false);
   });
 });
@@ -431,7 +432,7 @@ describe('failure throttle answers: blockedForOrUnrecorded(), synchronous values
       const after = await signedOrder();
       const cleared = await authenticator.authenticate(after.message, after.body, context);
       outcomes.push({ first: first.ok, guessed: guessed.ok, cleared: cleared.ok });
-      const key = `key:${keyRing.orders.keyId}`;
+      const key = addressNameSubject('192.0.2.10', keyRing.orders.keyId);
       states.push(await memory.blockedForOrUnrecorded(key), await memory.blockedForOrUnrecorded('addr:192.0.2.10'));
       const failures = [`failure addr:192.0.2.10`, `failure ${key}`];
       // Without blockedForOrUnrecorded() every success clears the key; with it, only the one after a failure does.

@@ -140,7 +140,7 @@ describe('hmac-kit serve on SQLite', () => {
     // Blocked, not revoked: the key stays active in the store.
     const shown = await runCli(['--db', db, '--json', 'keys', 'show', target.keyId]);
     expect(JSON.parse(shown.stdout).status).toBe('active');
-    // The throttle is per address and per key id: another key from another address is unaffected.
+    // The throttle is per address and per (address, key id): another key from another address is unaffected.
     const elsewhere = await send(await signed(alice, 'GET', `${server.url}/v1/whoami`), {
       'x-forwarded-for': freshAddress(),
     });
