@@ -78,15 +78,18 @@ export function registerServe(program: Command, io: Io, setExit: (code: Promise<
   for (const [flag, , help] of SERVE_FLAGS) command.option(flag, help);
   command.action(async (options: Record<string, unknown>) => {
     const { ConfigError, loadConfig } = await import('@hmac-kit/server');
-    const globals = program.opts<{ db?: string }>();
+    const globals = program.opts<Record<string, unknown>>();
     const flags: RawConfig = {};
-    for (const [flag, setting] of SERVE_FLAGS) flags[setting] = options[camel(flag)];
+    // commander parses a program-level option wherever it appears, so `serve --master-key-file F`
+    // fills the global option and leaves serve's own empty: any flag that exists on both levels
+    // takes the global value when serve's is unset (whichever spelling the user chose).
+    for (const [flag, setting] of SERVE_FLAGS) flags[setting] = options[camel(flag)] ?? globals[camel(flag)];
     if (flags.masterKeys !== undefined) {
       io.stderr(
         'hmac-kit: warning: --master-keys is visible to other users in the process list; use HMAC_KIT_MASTER_KEYS or --master-key-file\n',
       );
     }
-    flags.database = globals.db;
+    flags.database = globals.db as string | undefined;
     let config: ServerConfig;
     try {
       config = loadConfig({ flags, env: io.env, configFile: options.config as string | undefined });

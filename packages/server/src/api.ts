@@ -23,6 +23,7 @@ import type { ServerConfig } from './config.js';
 import { PayloadTooLarge, readBody, sendJson, sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder } from './message.js';
 import type { ServerMetrics } from './metrics.js';
+import { ANY_METHOD, createRouter, type RouteDefinition } from './routes.js';
 import { parseDuration } from './units.js';
 
 /** Bodies of the JSON endpoints (logins, admin calls) are small. */
@@ -35,6 +36,7 @@ class HttpError extends Error {
     readonly code: string,
     readonly title: string,
     detail: string,
+    readonly headers?: Record<string, string>,
   ) {
     super(detail);
   }
@@ -112,17 +114,14 @@ const createKeyBody = z
 const revokeBody = z.object({ reason: z.string().max(200).optional() }).strict();
 const rotateBody = z.object({ overlap: duration.optional(), label: z.string().max(200).optional() }).strict();
 
-/** A listing's query parameters: `limit` (1..1000) and the cursor parameter, checked before the store is asked. */
-function pageParameters(url: URL, cursorName: string): { limit: number; cursor?: string } {
-  const text = url.searchParams.get('limit');
-  if (text !== null && !/^\d{1,4}$/.test(text)) {
-    throw new HttpError(400, 'invalid_request', 'Bad Request', 'limit must be an integer from 1 to 1000');
-  }
-  const limit = text === null ? 100 : Number(text);
+/** A listing's query parameters: `limit` (1..1000, default 100) and its cursor, checked before the store is asked. */
+function pageParameters(query: URLSearchParams, cursorName: string): { limit: number; cursor?: string } {
+  const text = query.get('limit');
+  const limit = text === null ? 100 : /^\d{1,4}$/.test(text) ? Number(text) : 0;
   if (limit < 1 || limit > 1000) {
     throw new HttpError(400, 'invalid_request', 'Bad Request', 'limit must be an integer from 1 to 1000');
   }
-  const cursor = url.searchParams.get(cursorName) ?? undefined;
+  const cursor = query.get(cursorName) ?? undefined;
   return { limit, ...(cursor !== undefined ? { cursor } : {}) };
 }
 
@@ -130,11 +129,16 @@ function pageParameters(url: URL, cursorName: string): { limit: number; cursor?:
  * The `Link: <...>; rel="next"` header (RFC 8288) of a listing page: the same request with the
  * cursor parameter set. Listings stay JSON arrays; the next page is found the way GitHub's API does it.
  */
-function nextLink(url: URL, cursorName: string, next: string | number | null | undefined): Record<string, string> {
+function nextLink(
+  path: string,
+  query: URLSearchParams,
+  cursorName: string,
+  next: string | number | null | undefined,
+): Record<string, string> {
   if (next === null || next === undefined) return {};
-  const following = new URLSearchParams(url.searchParams);
+  const following = new URLSearchParams(query);
   following.set(cursorName, String(next));
-  return { link: `<${url.pathname}?${following.toString()}>; rel="next"` };
+  return { link: `<${path}?${following.toString()}>; rel="next"` };
 }
 
 function parseJson<T>(schema: z.ZodType<T>, bytes: Uint8Array, contentType?: string): T {
@@ -175,7 +179,7 @@ function keyServiceProblem(error: unknown): HttpError | undefined {
  * The JSON API: `GET /v1/whoami`, `POST /v1/keys` (login issuing), the admin API under
  * `/v1/admin/` (admin-scoped HMAC-signed requests) and django-hmac's `POST /obtain-hmac-api-key/`.
  */
-export function createApi(options: ApiOptions): (method: string, path: string) => RouteHandler | undefined {
+export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandler>> {
   const { config, keyService, authenticator, loginThrottle, metrics, isTrustedProxy } = options;
   const rebuildUrl = createUrlRebuilder(config);
 
@@ -184,7 +188,8 @@ export function createApi(options: ApiOptions): (method: string, path: string) =
     if (http) {
       context.code = http.code;
       metrics.requests.inc({ outcome: 'rejected', code: http.code, route });
-      sendProblem(response, serverProblem(http.status, http.code, http.title, http.message), context.id);
+      const problem = serverProblem(http.status, http.code, http.title, http.message);
+      sendProblem(response, http.headers ? { ...problem, headers: http.headers } : problem, context.id);
       return;
     }
     if (error instanceof PayloadTooLarge) {
@@ -318,6 +323,190 @@ export function createApi(options: ApiOptions): (method: string, path: string) =
     }
   };
 
+  /** One admin call, after the request is verified and the key holds the `admin` scope. */
+  interface AdminCall {
+    params: Record<string, string>;
+    /** The request's path as received (admin prefix included), for `Link` headers. */
+    path: string;
+    query: URLSearchParams;
+    body: Uint8Array;
+    /** Who the audit log names: `admin:<principal>`. */
+    actor: string;
+  }
+  type AdminHandler = (call: AdminCall) => Promise<{ status: number; body: unknown; headers?: Record<string, string> }>;
+  const ok = (status: number, body: unknown, headers?: Record<string, string>) => ({ status, body, headers });
+
+  // Every admin route, as data: the OpenAPI contract test reads this table through the router.
+  const adminRouter = createRouter<AdminHandler>([
+    {
+      name: 'admin',
+      methods: ['GET'],
+      path: '/v1/admin/principals',
+      handler: async ({ path, query }) => {
+        const { limit, cursor } = pageParameters(query, 'after');
+        const search = query.get('search');
+        const page = await keyService.listPrincipals({
+          limit,
+          ...(cursor !== undefined ? { after: cursor } : {}),
+          ...(search ? { nameContains: search } : {}),
+        });
+        return ok(200, page.items.map(principalView), nextLink(path, query, 'after', page.next));
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['POST'],
+      path: '/v1/admin/principals',
+      handler: async ({ body, actor }) => {
+        const input = parseJson(createPrincipalBody, body);
+        return ok(201, principalView(await keyService.createPrincipal({ ...input, actor })));
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['GET'],
+      path: '/v1/admin/principals/{name}',
+      handler: async ({ params }) => {
+        const principal = await keyService.getPrincipal(params.name as string);
+        if (!principal) throw new HttpError(404, 'principal_not_found', 'Not Found', `no principal ${params.name}`);
+        return ok(200, principalView(principal));
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['POST'],
+      path: '/v1/admin/principals/{name}/disable',
+      handler: async ({ params, actor }) =>
+        ok(200, principalView(await keyService.disablePrincipal(params.name as string, { actor }))),
+    },
+    {
+      name: 'admin',
+      methods: ['POST'],
+      path: '/v1/admin/principals/{name}/enable',
+      handler: async ({ params, actor }) =>
+        ok(200, principalView(await keyService.enablePrincipal(params.name as string, { actor }))),
+    },
+    {
+      name: 'admin',
+      methods: ['PUT', 'POST'],
+      path: '/v1/admin/principals/{name}/password',
+      handler: async ({ params, body, actor }) => {
+        const { password } = parseJson(passwordBody, body);
+        await keyService.setPassword(params.name as string, password, { actor });
+        return ok(200, { name: params.name, hasPassword: password !== null });
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['GET'],
+      path: '/v1/admin/keys',
+      handler: async ({ path, query }) => {
+        const { limit, cursor } = pageParameters(query, 'after');
+        const order = query.get('order') ?? 'oldest';
+        if (order !== 'oldest' && order !== 'newest') {
+          throw new HttpError(400, 'invalid_request', 'Bad Request', 'order must be oldest or newest');
+        }
+        const page = await keyService.listKeys({
+          principal: query.get('principal') || undefined,
+          keyId: query.get('keyId') || undefined,
+          includeRevoked: query.get('all') === 'true',
+          order,
+          limit,
+          ...(cursor !== undefined ? { after: cursor } : {}),
+        });
+        return ok(200, page.items.map(keyView), nextLink(path, query, 'after', page.next));
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['POST'],
+      path: '/v1/admin/keys',
+      handler: async ({ body, actor }) => {
+        const input = parseJson(createKeyBody, body);
+        const issued = await keyService.createKey({
+          principal: input.principal,
+          scopes: input.scopes,
+          algorithm: input.algorithm as HashAlgorithm,
+          label: input.label,
+          expiresInSeconds: input.expiresIn,
+          rateLimit: input.rateLimit,
+          actor,
+        });
+        return ok(201, issuedView(issued));
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['GET'],
+      path: '/v1/admin/keys/{keyId}',
+      handler: async ({ params }) => {
+        const key = await keyService.getKey(params.keyId as string);
+        if (!key) throw new HttpError(404, 'key_not_found', 'Not Found', `no key ${params.keyId}`);
+        return ok(200, keyView(key));
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['POST'],
+      path: '/v1/admin/keys/{keyId}/revoke',
+      handler: async ({ params, body, actor }) => {
+        const { reason } = parseJson(revokeBody, body);
+        return ok(200, keyView(await keyService.revokeKey(params.keyId as string, { reason, actor })));
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['POST'],
+      path: '/v1/admin/keys/{keyId}/rotate',
+      handler: async ({ params, body, actor }) => {
+        const input = parseJson(rotateBody, body);
+        const rotated = await keyService.rotateKey(params.keyId as string, {
+          overlapSeconds: input.overlap ?? config.rotateOverlapSeconds,
+          label: input.label,
+          actor,
+        });
+        return ok(201, { ...issuedView(rotated), previous: keyView(rotated.previous) });
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['GET'],
+      path: '/v1/admin/audit',
+      handler: async ({ path, query }) => {
+        const { limit, cursor } = pageParameters(query, 'before');
+        if (cursor !== undefined && !/^[1-9]\d{0,15}$/.test(cursor)) {
+          throw new HttpError(400, 'invalid_request', 'Bad Request', 'before must be the id of an audit entry');
+        }
+        const types = query
+          .getAll('type')
+          .flatMap((value) => value.split(','))
+          .filter(Boolean);
+        if (types.some((type) => !(AUDIT_EVENT_TYPES as readonly string[]).includes(type))) {
+          throw new HttpError(
+            400,
+            'invalid_request',
+            'Bad Request',
+            `unknown event type; use one of ${AUDIT_EVENT_TYPES.join(', ')}`,
+          );
+        }
+        const entries = await keyService.queryAudit({
+          limit,
+          principal: query.get('principal') || undefined,
+          keyId: query.get('keyId') || undefined,
+          ...(types.length > 0 ? { types: types as AuditEventType[] } : {}),
+          ...(cursor !== undefined ? { beforeId: Number(cursor) } : {}),
+        });
+        // A full page may have more behind it; the next page starts below its last id.
+        const next = entries.length === limit ? entries.at(-1)?.id : undefined;
+        return ok(
+          200,
+          entries.map((entry) => ({ ...entry, at: entry.at.toISOString() })),
+          nextLink(path, query, 'before', next),
+        );
+      },
+    },
+  ]);
+
   const admin: RouteHandler = async (request, response, context) => {
     try {
       const auth = await authenticated(request, response, context, 'admin');
@@ -329,146 +518,42 @@ export function createApi(options: ApiOptions): (method: string, path: string) =
         sendProblem(response, allowed.problem);
         return;
       }
-      const actor = `admin:${auth.identity.principal}`;
+      // Dispatched on the path exactly as it was signed (no dot-segment normalisation).
       const method = request.method ?? 'GET';
-      const url = new URL(request.url ?? '/', 'http://local');
-      const parts = url.pathname
-        .slice(config.adminPrefix.length)
-        .replace(/^\/v1\/admin\/?/, '')
-        .split('/')
-        .filter(Boolean)
-        .map((part) => decodeURIComponent(part));
-      const [collection, id, action] = parts;
-      const reply = (status: number, value: unknown, headers?: Record<string, string>) => {
-        metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'admin' });
-        sendJson(response, status, value, headers);
-      };
-      if (collection === 'principals') {
-        if (!id && method === 'GET') {
-          const { limit, cursor } = pageParameters(url, 'after');
-          const page = await keyService.listPrincipals({
-            limit,
-            ...(cursor !== undefined ? { after: cursor } : {}),
-            ...(url.searchParams.get('search') ? { nameContains: url.searchParams.get('search') as string } : {}),
-          });
-          return reply(200, page.items.map(principalView), nextLink(url, 'after', page.next));
-        }
-        if (!id && method === 'POST') {
-          const input = parseJson(createPrincipalBody, auth.body);
-          return reply(201, principalView(await keyService.createPrincipal({ ...input, actor })));
-        }
-        if (id && !action && method === 'GET') {
-          const principal = await keyService.getPrincipal(id);
-          if (!principal) throw new HttpError(404, 'principal_not_found', 'Not Found', `no principal ${id}`);
-          return reply(200, principalView(principal));
-        }
-        if (id && action === 'disable' && method === 'POST') {
-          return reply(200, principalView(await keyService.disablePrincipal(id, { actor })));
-        }
-        if (id && action === 'enable' && method === 'POST') {
-          return reply(200, principalView(await keyService.enablePrincipal(id, { actor })));
-        }
-        if (id && action === 'password' && (method === 'PUT' || method === 'POST')) {
-          const { password } = parseJson(passwordBody, auth.body);
-          await keyService.setPassword(id, password, { actor });
-          return reply(200, { name: id, hasPassword: password !== null });
-        }
-      }
-      if (collection === 'keys') {
-        if (!id && method === 'GET') {
-          const { limit, cursor } = pageParameters(url, 'after');
-          const order = url.searchParams.get('order') ?? 'oldest';
-          if (order !== 'oldest' && order !== 'newest') {
-            throw new HttpError(400, 'invalid_request', 'Bad Request', 'order must be oldest or newest');
-          }
-          const page = await keyService.listKeys({
-            principal: url.searchParams.get('principal') || undefined,
-            keyId: url.searchParams.get('keyId') || undefined,
-            includeRevoked: url.searchParams.get('all') === 'true',
-            order,
-            limit,
-            ...(cursor !== undefined ? { after: cursor } : {}),
-          });
-          return reply(200, page.items.map(keyView), nextLink(url, 'after', page.next));
-        }
-        if (!id && method === 'POST') {
-          const input = parseJson(createKeyBody, auth.body);
-          const issued = await keyService.createKey({
-            principal: input.principal,
-            scopes: input.scopes,
-            algorithm: input.algorithm as HashAlgorithm,
-            label: input.label,
-            expiresInSeconds: input.expiresIn,
-            rateLimit: input.rateLimit,
-            actor,
-          });
-          return reply(201, issuedView(issued));
-        }
-        if (id && !action && method === 'GET') {
-          const key = await keyService.getKey(id);
-          if (!key) throw new HttpError(404, 'key_not_found', 'Not Found', `no key ${id}`);
-          return reply(200, keyView(key));
-        }
-        if (id && action === 'revoke' && method === 'POST') {
-          const { reason } = parseJson(revokeBody, auth.body);
-          return reply(200, keyView(await keyService.revokeKey(id, { reason, actor })));
-        }
-        if (id && action === 'rotate' && method === 'POST') {
-          const input = parseJson(rotateBody, auth.body);
-          const rotated = await keyService.rotateKey(id, {
-            overlapSeconds: input.overlap ?? config.rotateOverlapSeconds,
-            label: input.label,
-            actor,
-          });
-          return reply(201, { ...issuedView(rotated), previous: keyView(rotated.previous) });
-        }
-      }
-      if (collection === 'audit' && !id && method === 'GET') {
-        const { limit, cursor } = pageParameters(url, 'before');
-        if (cursor !== undefined && !/^[1-9]\d{0,15}$/.test(cursor)) {
-          throw new HttpError(400, 'invalid_request', 'Bad Request', 'before must be the id of an audit entry');
-        }
-        const types = url.searchParams
-          .getAll('type')
-          .flatMap((value) => value.split(','))
-          .filter(Boolean);
-        const unknownType = types.find((type) => !(AUDIT_EVENT_TYPES as readonly string[]).includes(type));
-        if (unknownType !== undefined) {
-          throw new HttpError(
-            400,
-            'invalid_request',
-            'Bad Request',
-            `unknown event type; use one of ${AUDIT_EVENT_TYPES.join(', ')}`,
-          );
-        }
-        const entries = await keyService.queryAudit({
-          limit,
-          principal: url.searchParams.get('principal') || undefined,
-          keyId: url.searchParams.get('keyId') || undefined,
-          ...(types.length > 0 ? { types: types as AuditEventType[] } : {}),
-          ...(cursor !== undefined ? { beforeId: Number(cursor) } : {}),
+      const target = request.url ?? '/';
+      const queryStart = target.indexOf('?');
+      const path = (queryStart === -1 ? target : target.slice(0, queryStart)).slice(config.adminPrefix.length);
+      const found = adminRouter.match(method, path);
+      if (found.kind === 'method_not_allowed') {
+        throw new HttpError(405, 'method_not_allowed', 'Method Not Allowed', `${path} does not answer ${method}`, {
+          allow: found.allowed.join(', '),
         });
-        // A full page may have more behind it; the next page starts below its last id.
-        const next = entries.length === limit ? entries.at(-1)?.id : undefined;
-        return reply(
-          200,
-          entries.map((entry) => ({ ...entry, at: entry.at.toISOString() })),
-          nextLink(url, 'before', next),
-        );
       }
-      throw new HttpError(404, 'not_found', 'Not Found', `no admin route ${method} ${url.pathname}`);
+      if (found.kind === 'none') throw new HttpError(404, 'not_found', 'Not Found', `no admin route ${method} ${path}`);
+      const result = await found.route.handler({
+        params: found.params,
+        path: queryStart === -1 ? target : target.slice(0, queryStart),
+        query: new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1)),
+        body: auth.body,
+        actor: `admin:${auth.identity.principal}`,
+      });
+      metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'admin' });
+      sendJson(response, result.status, result.body, result.headers);
     } catch (error) {
       fail(response, context, error, 'admin');
     }
   };
 
-  const djangoEnabled = config.schemes.includes('django-hmac');
-  return (method, path) => {
-    if (path === '/v1/whoami' && !config.upstream) return whoami;
-    if (path === '/v1/keys' && method === 'POST' && config.issuing) return issueKey;
-    if (path === '/obtain-hmac-api-key/' && method === 'POST' && djangoEnabled && config.issuing)
-      return obtainDjangoKey;
-    if (path === '/v1/admin' || path.startsWith('/v1/admin/')) return admin;
-    return undefined;
-  };
+  const routes: Array<RouteDefinition<RouteHandler>> = [];
+  // Webhook deliveries POST to whoami: it answers whatever method the request was signed with.
+  if (!config.upstream) routes.push({ name: 'whoami', methods: [ANY_METHOD], path: '/v1/whoami', handler: whoami });
+  if (config.issuing) routes.push({ name: 'issue_key', methods: ['POST'], path: '/v1/keys', handler: issueKey });
+  if (config.issuing && config.schemes.includes('django-hmac')) {
+    routes.push({ name: 'django_obtain', methods: ['POST'], path: '/obtain-hmac-api-key/', handler: obtainDjangoKey });
+  }
+  // Any method: the admin router answers 404/405 only after authentication, so that unsigned
+  // callers cannot map the admin API.
+  const adminEntry = { name: 'admin', methods: [ANY_METHOD], handler: admin, describes: adminRouter.routes } as const;
+  routes.push({ ...adminEntry, path: '/v1/admin' }, { ...adminEntry, path: '/v1/admin/{adminPath+}' });
+  return routes;
 }

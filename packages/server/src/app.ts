@@ -9,6 +9,7 @@ import { sendJson, sendProblem, serverProblem } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { createProxyTrust } from './proxies.js';
+import { ANY_METHOD, createRouter, type RouteDescription, type RouteName } from './routes.js';
 import { openServices, type Services } from './services.js';
 
 /** Per-request state shared by the route handlers. */
@@ -16,6 +17,8 @@ export interface RequestContext {
   id: string;
   started: bigint;
   log: Logger;
+  /** Which route answered (metrics label, trace span name); set by the router. */
+  route: RouteName;
   /** Filled by authenticated routes for the access log line. */
   keyId?: string;
   code?: string;
@@ -35,6 +38,8 @@ export interface RunningServer {
   services: Services;
   metrics: ServerMetrics;
   logger: Logger;
+  /** Every route of hmac-kit's own this server answers (the gateway's upstream routes aside). */
+  routes: readonly RouteDescription[];
   /** Stops accepting connections, lets in-flight requests finish (up to the shutdown timeout), closes stores. */
   close(): Promise<void>;
 }
@@ -59,7 +64,8 @@ export async function startServer(
   const services = await openServices(config, logger, metrics);
   metrics.observeKeyCache(() => services.keyService.stats());
   if (config.webhookKeyId) await warnAboutWebhookKey(config.webhookKeyId, services, logger);
-  const { routes, close: closeRoutes } = createRoutes(config, services, metrics);
+  const dispatch = createRoutes(config, services, metrics);
+  const closeRoutes = dispatch.close;
   let shuttingDown = false;
   let inFlight = 0;
   let drained: (() => void) | undefined;
@@ -68,7 +74,7 @@ export async function startServer(
     inFlight++;
     const incoming = request.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    const context: RequestContext = { id, started: process.hrtime.bigint(), log: logger };
+    const context: RequestContext = { id, started: process.hrtime.bigint(), log: logger, route: 'not_found' };
     // Read now: the socket is gone by the time 'close' fires on an aborted request.
     const remote = request.socket.remoteAddress;
     response.setHeader('x-request-id', id);
@@ -76,19 +82,26 @@ export async function startServer(
     // 'close' fires once per response: on() spares the once() wrapper per request.
     response.on('close', () => {
       inFlight--;
+      metrics.observeRequest(
+        context.route,
+        request.method,
+        response.statusCode,
+        Number(process.hrtime.bigint() - context.started) / 1e9,
+      );
       // The access log line is only built when it is written (not at --log-level warn or silent).
       if (logger.isLevelEnabled('info')) accessLog(request, response, context, remote);
       if (shuttingDown && inFlight === 0) drained?.();
     });
-    const route = routes(request);
-    route(request, response, context).catch((error: unknown) => {
-      logger.error(
-        { reqId: id, err: error instanceof Error ? { name: error.name, message: error.message } : String(error) },
-        'unhandled error',
-      );
-      if (!response.headersSent) sendProblem(response, serverProblem(500, 'internal_error', 'Internal Server Error'));
-      else response.destroy();
-    });
+    dispatch
+      .route(request, context)(request, response, context)
+      .catch((error: unknown) => {
+        logger.error(
+          { reqId: id, err: error instanceof Error ? { name: error.name, message: error.message } : String(error) },
+          'unhandled error',
+        );
+        if (!response.headersSent) sendProblem(response, serverProblem(500, 'internal_error', 'Internal Server Error'));
+        else response.destroy();
+      });
   });
 
   function accessLog(
@@ -169,15 +182,20 @@ export async function startServer(
     return closing;
   };
 
-  return { url, server, services, metrics, logger, close };
+  return { url, server, services, metrics, logger, routes: dispatch.routes, close };
+}
+
+/** hmac-kit's own routes and the dispatch to them, the gateway or a 404/405 problem. */
+interface Dispatch {
+  /** Finds the handler for a request and names the route in its context. */
+  route(request: IncomingMessage, context: RequestContext): RouteHandler;
+  /** Every route this server answers (for the OpenAPI contract test and `/openapi.json`). */
+  routes: readonly RouteDescription[];
+  close(): Promise<void>;
 }
 
 /** Maps a request to its handler: hmac-kit's own endpoints first, then the gateway or whoami. */
-function createRoutes(
-  config: ServerConfig,
-  services: Services,
-  metrics: ServerMetrics,
-): { routes: (request: IncomingMessage) => RouteHandler; close(): Promise<void> } {
+function createRoutes(config: ServerConfig, services: Services, metrics: ServerMetrics): Dispatch {
   const health: RouteHandler = async (_request, response) => sendJson(response, 200, { status: 'ok' });
   const ready: RouteHandler = async (_request, response) => {
     const checks = await services.ready();
@@ -200,7 +218,7 @@ function createRoutes(
     metrics,
     isTrustedProxy,
   });
-  const api = createApi({
+  const apiRoutes = createApi({
     config,
     keyService: services.keyService,
     authenticator: services.authenticator,
@@ -211,31 +229,60 @@ function createRoutes(
   const gateway = config.upstream
     ? createGateway({ config, authenticator: services.authenticator, metrics, isTrustedProxy })
     : undefined;
-  const verifyPrefix = `${config.verifyPath.replace(/\/+$/, '')}/`;
+  const verifyBase = config.verifyPath.replace(/\/+$/, '');
+  const readOnly = ['GET', 'HEAD'];
+  const router = createRouter<RouteHandler>([
+    { name: 'health', methods: readOnly, path: '/healthz', handler: health },
+    { name: 'ready', methods: readOnly, path: '/readyz', handler: ready },
+    { name: 'metrics', methods: readOnly, path: '/metrics', handler: metricsRoute },
+    // Forward-auth answers the original request's method (nginx and Traefik pass it through).
+    { name: 'verify', methods: [ANY_METHOD], path: verifyBase || '/', handler: forwardAuth },
+    // Envoy ext_authz (HTTP) appends the original path to the configured one.
+    { name: 'verify', methods: [ANY_METHOD], path: `${verifyBase}/{originalPath+}`, handler: forwardAuth },
+    ...apiRoutes,
+  ]);
   const ownPrefix = config.adminPrefix;
   const fallback = gateway?.handler ?? notFound;
+  const fallbackName: RouteName = gateway ? 'gateway' : 'not_found';
 
   return {
-    routes: (request) => {
+    routes: router.routes,
+    route(request, context) {
       const target = request.url ?? '/';
       const query = target.indexOf('?');
       let path = query === -1 ? target : target.slice(0, query);
       if (ownPrefix) {
         // Only paths under the prefix are hmac-kit's; everything else is the upstream's, even /healthz.
         if (!path.startsWith(ownPrefix) || (path.length > ownPrefix.length && path[ownPrefix.length] !== '/')) {
+          context.route = fallbackName;
           return fallback;
         }
         path = path.slice(ownPrefix.length) || '/';
       }
-      if (path === '/healthz') return health;
-      if (path === '/readyz') return ready;
-      if (path === '/metrics') return metricsRoute;
-      if (path === config.verifyPath || path.startsWith(verifyPrefix)) return forwardAuth;
-      return api(request.method ?? 'GET', path) ?? (ownPrefix ? notFound : fallback);
+      const found = router.match(request.method ?? 'GET', path);
+      if (found.kind === 'found') {
+        context.route = found.route.name;
+        return found.route.handler;
+      }
+      // Without a prefix of its own, a gateway hands every other method on these paths to the upstream.
+      if (found.kind === 'method_not_allowed' && (ownPrefix || !gateway)) {
+        context.route = 'not_found';
+        return methodNotAllowed(found.allowed);
+      }
+      context.route = ownPrefix ? 'not_found' : fallbackName;
+      return ownPrefix ? notFound : fallback;
     },
     close: async () => {
       await gateway?.close();
     },
+  };
+}
+
+function methodNotAllowed(allowed: readonly string[]): RouteHandler {
+  return async (request, response, context) => {
+    request.resume();
+    const problem = serverProblem(405, 'method_not_allowed', 'Method Not Allowed', `use ${allowed.join(', ')}`);
+    sendProblem(response, { ...problem, headers: { allow: allowed.join(', ') } }, context.id);
   };
 }
 

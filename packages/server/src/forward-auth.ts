@@ -3,10 +3,16 @@ import type { Authenticator } from '@hmac-kit/middleware';
 import type { RouteHandler } from './app.js';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
-import { identityHeaders } from './headers.js';
-import { headerValue, sendProblem, serverProblem } from './http.js';
+import { identityHeaders, identityLookalike } from './headers.js';
+import { headerValue, type ServerProblem, sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder } from './message.js';
 import type { ServerMetrics } from './metrics.js';
+import {
+  requestTargetDefect,
+  sortedQueryDefect,
+  sortedQueryDefectBeforeVerifying,
+  targetProblem,
+} from './request-target.js';
 
 const METHOD = /^[A-Z]{1,16}$/;
 
@@ -33,6 +39,11 @@ export function createForwardAuth(options: {
   const acceptedSeconds = metrics.verificationSeconds.labels({ outcome: 'accepted' });
 
   return async function forwardAuth(request, response, context) {
+    const refuse = (problem: ServerProblem) => {
+      context.code = problem.body.code;
+      metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'verify' });
+      sendProblem(response, problem, context.id);
+    };
     if (!isTrustedProxy(request.socket.remoteAddress)) {
       context.code = 'untrusted_proxy';
       metrics.requests.inc({ outcome: 'rejected', code: 'untrusted_proxy', route: 'verify' });
@@ -56,7 +67,7 @@ export function createForwardAuth(options: {
       request.method ??
       'GET'
     ).toUpperCase();
-    if (!originalUri?.startsWith('/') || !METHOD.test(declaredMethod)) {
+    if (originalUri === undefined || originalUri === '' || !METHOD.test(declaredMethod)) {
       context.code = 'original_request_missing';
       sendProblem(
         response,
@@ -67,6 +78,27 @@ export function createForwardAuth(options: {
           'forward-auth needs X-Original-URI (nginx) or X-Forwarded-Uri (Traefik) and the original method',
         ),
         context.id,
+      );
+      return;
+    }
+    // What the proxy forwards is the original target as sent: only a target every verifier reads as
+    // sent is verified. The proxy overwrites the identity headers, but not their `_` spellings
+    // (which WSGI and Rack read as the same header), and forward-auth cannot strip them: refused.
+    const targetDefect =
+      requestTargetDefect(originalUri) ?? sortedQueryDefectBeforeVerifying(request.headers, originalUri);
+    if (targetDefect !== undefined) {
+      refuse(targetProblem(targetDefect));
+      return;
+    }
+    const lookalike = identityLookalike(request.headers);
+    if (lookalike !== undefined) {
+      refuse(
+        serverProblem(
+          400,
+          'identity_header_lookalike',
+          'Bad Request',
+          `the request carries ${lookalike}, which upstreams read as an identity header the proxy sets`,
+        ),
       );
       return;
     }
@@ -113,8 +145,13 @@ export function createForwardAuth(options: {
       return;
     }
     acceptedSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    acceptedRequests.inc();
     context.keyId = admission.identity.keyId;
+    const queryDefect = sortedQueryDefect(admission.identity.scheme, originalUri);
+    if (queryDefect !== undefined) {
+      refuse(targetProblem(queryDefect));
+      return;
+    }
+    acceptedRequests.inc();
     response.writeHead(200, {
       ...admission.headers,
       ...identityHeaders(admission.identity),

@@ -10,6 +10,12 @@ import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
+import {
+  requestTargetDefect,
+  sortedQueryDefect,
+  sortedQueryDefectBeforeVerifying,
+  targetProblem,
+} from './request-target.js';
 
 /** Bodies up to this size (by Content-Length) are verified before forwarding; larger ones stream. */
 const BUFFERED_BODY_BYTES = 64 * 1024;
@@ -52,6 +58,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   // Label sets of the success path, bound once (no label object per request).
   const acceptedRequests = metrics.requests.labels({ outcome: 'accepted', code: 'ok', route: 'gateway' });
   const acceptedSeconds = metrics.verificationSeconds.labels({ outcome: 'accepted' });
+  const upstreamResponded = metrics.upstreamSeconds.labels({ outcome: 'response' });
 
   function refuse(
     response: ServerResponse,
@@ -65,10 +72,24 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     sendProblem(response, { status: problem.status, headers: { ...headers, ...problem.headers }, body: problem.body });
   }
 
+  function refuseTarget(response: ServerResponse, context: RequestContext, detail: string) {
+    const problem = targetProblem(detail);
+    context.code = problem.body.code;
+    metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'gateway' });
+    sendProblem(response, problem, context.id);
+  }
+
   const handler: RouteHandler = async (request, response, context) => {
     const trustedPeer = isTrustedProxy(request.socket.remoteAddress);
     const sourceAddress = clientAddressOf(request, isTrustedProxy);
     const target = request.url ?? '/';
+    // Only a target every verifier reads as sent is verified, so the upstream gets what was verified.
+    const targetDefect = requestTargetDefect(target) ?? sortedQueryDefectBeforeVerifying(request.headers, target);
+    if (targetDefect !== undefined) {
+      refuseTarget(response, context, targetDefect);
+      request.resume();
+      return;
+    }
     const method = request.method ?? 'GET';
     const url = rebuildUrl(request, target, trustedPeer);
     const hasBody = requestHasBody(method, request.headers);
@@ -92,6 +113,12 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     acceptedSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     const { identity, check } = admission;
     context.keyId = identity.keyId;
+    const queryDefect = sortedQueryDefect(identity.scheme, target);
+    if (queryDefect !== undefined) {
+      refuseTarget(response, context, queryDefect);
+      request.resume();
+      return;
+    }
     const failureContext = { method, url, keyId: identity.keyId, sourceAddress };
 
     // undici takes an EventEmitter as a signal: far cheaper per request than an AbortController.
@@ -166,6 +193,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     }
 
     let upstreamResponse: Dispatcher.ResponseData;
+    const upstreamStarted = process.hrtime.bigint();
     try {
       upstreamResponse = await dispatcher.request({
         origin: upstream.origin,
@@ -182,7 +210,12 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         body,
         signal: abort,
       });
+      upstreamResponded.observe(Number(process.hrtime.bigint() - upstreamStarted) / 1e9);
     } catch (error) {
+      metrics.upstreamSeconds.observe(
+        { outcome: bodyFailure !== undefined || clientGone ? 'aborted' : isTimeout(error) ? 'timeout' : 'error' },
+        Number(process.hrtime.bigint() - upstreamStarted) / 1e9,
+      );
       if (bodyFailure !== undefined) {
         await authenticator.bodyFailed(bodyFailure, failureContext);
         refuse(response, context, bodyFailure);
@@ -222,10 +255,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   };
 
   function upstreamFailed(response: ServerResponse, context: RequestContext, error: unknown) {
-    const timedOut =
-      error instanceof undiciErrors.HeadersTimeoutError ||
-      error instanceof undiciErrors.BodyTimeoutError ||
-      error instanceof undiciErrors.ConnectTimeoutError;
+    const timedOut = isTimeout(error);
     metrics.upstreamErrors.inc({ kind: timedOut ? 'timeout' : 'error' });
     context.code = timedOut ? 'upstream_timeout' : 'upstream_error';
     context.log.warn(
@@ -242,4 +272,12 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   }
 
   return { handler, close: () => dispatcher.close() };
+}
+
+function isTimeout(error: unknown): boolean {
+  return (
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError ||
+    error instanceof undiciErrors.ConnectTimeoutError
+  );
 }

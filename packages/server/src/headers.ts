@@ -49,31 +49,86 @@ export function identityHeaders(identity: HmacIdentity): Record<string, string> 
 }
 
 /**
- * The headers to send upstream: the client's, minus hop-by-hop fields, minus every
- * scheme's credentials (`Signature`, `Signature-Input`, `Authorization` for SigV4 and
- * django-hmac, `X-API-*`, `webhook-signature` / `svix-signature`) and minus any `X-Authenticated-*` a client tried to send; plus
- * the verified identity and the usual `X-Forwarded-*`.
+ * Headers the gateway sets itself for the upstream (beside the identity headers): a client's own
+ * copy is never passed on. `forwarded` (RFC 7239) and `x-real-ip` are not set but are dropped for
+ * the same reason as `x-forwarded-*`: upstreams believe them from the gateway's address.
+ */
+const GATEWAY_SET = new Set(['x-request-id', 'forwarded', 'x-real-ip']);
+/** Prefixes of names the gateway owns: the verified identity and the forwarding chain. */
+const GATEWAY_PREFIXES = ['x-authenticated-', 'x-forwarded-'] as const;
+
+/**
+ * The name a header is known by downstream of the gateway. WSGI (CGI's `HTTP_*` variables), Rack
+ * and some proxies map `-` and `_` to the same character, so `X_Authenticated_Principal` *is*
+ * `X-Authenticated-Principal` to a Django, Flask or Rails upstream: every strip decision is made
+ * on this form (issue #11 defect 8). Node has already lower-cased the name.
+ *
+ * @example
+ * ```ts
+ * canonicalHeaderName('x_authenticated_principal'); // 'x-authenticated-principal'
+ * ```
+ */
+export function canonicalHeaderName(name: string): string {
+  return name.indexOf('_') === -1 ? name : name.replaceAll('_', '-');
+}
+
+/**
+ * Whether the gateway must drop a client header: hop-by-hop, listed in Connection, a credential of
+ * the verifying scheme, or one the gateway sets itself (identity, `X-Forwarded-*`, request id).
+ */
+function dropsHeader(name: string, credentials: ReadonlySet<string>, xApi: boolean, listed: Set<string> | undefined) {
+  const canonical = canonicalHeaderName(name);
+  if (HOP_BY_HOP.has(canonical) || credentials.has(canonical) || GATEWAY_SET.has(canonical)) return true;
+  if (listed?.has(canonical)) return true;
+  if (canonical.startsWith(GATEWAY_PREFIXES[0]) || canonical.startsWith(GATEWAY_PREFIXES[1])) return true;
+  return xApi && canonical.startsWith('x-api-');
+}
+
+/**
+ * The name of a client header that an upstream would read as one of the identity headers although
+ * it is not spelled as one (`X_Authenticated_Principal`), if any. Forward-auth cannot strip headers
+ * from the request the proxy forwards, so it refuses such a request instead.
+ *
+ * @example
+ * ```ts
+ * identityLookalike({ 'x_authenticated_principal': 'admin' }); // 'x_authenticated_principal'
+ * identityLookalike({ 'x-authenticated-principal': 'admin' }); // undefined (the proxy overwrites it)
+ * ```
+ */
+export function identityLookalike(headers: IncomingHttpHeaders): string | undefined {
+  for (const name of Object.keys(headers)) {
+    if (name.indexOf('_') === -1) continue;
+    if (canonicalHeaderName(name).startsWith(GATEWAY_PREFIXES[0])) return name;
+  }
+  return undefined;
+}
+
+/**
+ * The headers to send upstream: the client's, minus hop-by-hop fields and those its Connection
+ * header names, minus every scheme's credentials (`Signature`, `Signature-Input`, `Authorization`
+ * for SigV4 and django-hmac, `X-API-*`, `webhook-signature` / `svix-signature`), minus any header
+ * the gateway sets (`X-Authenticated-*`, `X-Forwarded-*`, `Forwarded`, `X-Real-IP`,
+ * `X-Request-Id`), each also under any spelling with `_` for `-` (see {@link canonicalHeaderName});
+ * plus the verified identity and the usual `X-Forwarded-*`.
+ *
+ * @example
+ * ```ts
+ * upstreamHeaders({ accept: 'application/json', x_authenticated_principal: 'admin' }, identity, forwarded);
+ * // { accept: 'application/json', 'x-forwarded-for': ..., 'x-authenticated-principal': identity.principal, ... }
+ * ```
  */
 export function upstreamHeaders(
   incoming: IncomingHttpHeaders,
   identity: HmacIdentity,
   forwarded: { for: string; host: string | undefined; proto: string; requestId: string; trustedPeer: boolean },
 ): Record<string, string | string[]> {
-  // Fields the Connection header names are hop-by-hop too (RFC 9110 7.6.1).
-  let listed: Set<string> | undefined;
-  const connection = incoming.connection;
-  if (typeof connection === 'string') {
-    listed = new Set();
-    for (const token of connection.split(',')) listed.add(token.trim().toLowerCase());
-  }
+  const listed = connectionListed(incoming.connection);
   const credentials = CREDENTIAL_HEADERS.get(identity.scheme) ?? RFC9421_CREDENTIALS;
   const xApi = identity.scheme === 'x-api';
   const out: Record<string, string | string[]> = {};
   for (const name of Object.keys(incoming)) {
     const value = incoming[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || credentials.has(name) || listed?.has(name)) continue;
-    if (name.startsWith('x-forwarded-') || name.startsWith('x-authenticated-')) continue;
-    if (xApi && name.startsWith('x-api-')) continue;
+    if (value === undefined || dropsHeader(name, credentials, xApi, listed)) continue;
     out[name] = value;
   }
   // An untrusted client's own X-Forwarded-For is not passed on as if a proxy had written it.
@@ -87,13 +142,36 @@ export function upstreamHeaders(
   return out;
 }
 
-/** Upstream response headers the client may see (hop-by-hop removed). */
+/** The field names a Connection header lists (hop-by-hop too, RFC 9110 §7.6.1), lower-cased and canonical. */
+function connectionListed(connection: string | string[] | undefined): Set<string> | undefined {
+  if (connection === undefined) return undefined;
+  const listed = new Set<string>();
+  for (const line of Array.isArray(connection) ? connection : [connection]) {
+    for (const token of line.split(',')) {
+      const name = token.trim().toLowerCase();
+      if (name) listed.add(canonicalHeaderName(name));
+    }
+  }
+  return listed;
+}
+
+/**
+ * Upstream response headers the client may see: hop-by-hop fields removed, and the fields the
+ * upstream's own Connection header names (RFC 9110 §7.6.1: they were meant for the hop to the
+ * gateway, e.g. `Connection: x-upstream-debug`).
+ *
+ * @example
+ * ```ts
+ * downstreamHeaders({ connection: 'x-trace', 'x-trace': '1', etag: '"a"' }); // { etag: '"a"' }
+ * ```
+ */
 export function downstreamHeaders(
   headers: Record<string, string | string[] | undefined>,
 ): Record<string, string | string[]> {
+  const listed = connectionListed(headers.connection);
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(canonicalHeaderName(name))) continue;
     out[name] = value;
   }
   return out;

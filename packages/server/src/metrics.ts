@@ -1,5 +1,38 @@
+import { readFileSync } from 'node:fs';
 import type { KeyCacheStats } from '@hmac-kit/keys';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { RouteName } from './routes.js';
+
+/** Default metrics of prom-client that break Prometheus naming rules (see createMetrics). */
+const GAUGES_NAMED_LIKE_COUNTERS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
+/** Methods that get a label of their own; anything else a client sends is counted as `other`. */
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/**
+ * Latency buckets in seconds, from a cache-hit verification (well under a millisecond) to an
+ * upstream at the default 30 s timeout.
+ */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** How an upstream exchange ended, for `hmac_kit_upstream_request_duration_seconds`. */
+export type UpstreamOutcome = 'response' | 'error' | 'timeout' | 'aborted';
+
+/** The server package's version, for `hmac_kit_build_info` (same file from src/ and dist/). */
+function serverVersion(): string {
+  try {
+    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof manifest.version === 'string' ? manifest.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
 
 /** The Prometheus metrics `hmac-kit serve` exposes at `/metrics`. */
 export interface ServerMetrics {
@@ -11,6 +44,10 @@ export interface ServerMetrics {
   /** Key lookups on the verification path: `found`, `unknown` (also revoked/expired), `error` (store down). */
   keyLookups: Counter<'result'>;
   upstreamErrors: Counter<'kind'>;
+  /** Time from sending a request upstream to its response headers (or failure), by outcome. */
+  upstreamSeconds: Histogram<'outcome'>;
+  /** Records one finished request in `hmac_kit_http_request_duration_seconds`. */
+  observeRequest(route: RouteName, method: string | undefined, status: number, seconds: number): void;
   /** Points the key cache metrics (`hmac_kit_key_cache_*`) at a key service's counters. */
   observeKeyCache(stats: () => KeyCacheStats): void;
 }
@@ -26,7 +63,27 @@ export interface ServerMetrics {
  */
 export function createMetrics(): ServerMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'hmac_kit_' });
+  // Unprefixed, as the stock Node.js and process dashboards expect (`process_cpu_seconds_total`,
+  // `nodejs_heap_size_used_bytes`, ...).
+  collectDefaultMetrics({ register: registry });
+  // prom-client also exports these sums as gauges named `*_total`, which Prometheus reserves for
+  // counters (`promtool check metrics` rejects them); `sum(nodejs_active_handles)` etc. give the same.
+  for (const name of GAUGES_NAMED_LIKE_COUNTERS) registry.removeSingleMetric(name);
+  new Gauge({
+    name: 'hmac_kit_build_info',
+    help: 'Always 1; the labels say which hmac-kit and Node.js versions are running',
+    labelNames: ['version', 'node_version'],
+    registers: [registry],
+  }).set({ version: serverVersion(), node_version: process.version }, 1);
+  const requestSeconds = new Histogram({
+    name: 'hmac_kit_http_request_duration_seconds',
+    help: 'Time from receiving a request to finishing its response, by route, method and status code',
+    labelNames: ['route', 'method', 'code'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  // One bound child per label set: the hot path does a map lookup, not prom-client's label hashing.
+  const requestChildren = new Map<string, { observe(value: number): void }>();
   // The key service keeps plain counters on its hot path; they are copied in only when scraped.
   let keyCacheStats: (() => KeyCacheStats) | undefined;
   const fromKeyCache = (name: string, help: string, pick: (stats: KeyCacheStats) => number) =>
@@ -98,6 +155,23 @@ export function createMetrics(): ServerMetrics {
       labelNames: ['result'],
       registers: [registry],
     }),
+    upstreamSeconds: new Histogram({
+      name: 'hmac_kit_upstream_request_duration_seconds',
+      help: 'Gateway: time from sending a request upstream to its response headers (or its failure), by outcome',
+      labelNames: ['outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    observeRequest(route, method, status, seconds) {
+      const methodLabel = method && KNOWN_METHODS.has(method) ? method : 'other';
+      const key = `${route} ${methodLabel} ${status}`;
+      let child = requestChildren.get(key);
+      if (!child) {
+        child = requestSeconds.labels({ route, method: methodLabel, code: String(status) });
+        requestChildren.set(key, child);
+      }
+      child.observe(seconds);
+    },
     upstreamErrors: new Counter({
       name: 'hmac_kit_upstream_errors_total',
       help: 'Gateway upstream failures by kind (error, timeout, aborted)',

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { loadConfig, type RunningServer, startServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress, send, signed } from './support/client.js';
-import { tempDir } from './support/process.js';
+import { startInProcess } from './support/in-process.js';
 
 // The admin API's listings page with keyset cursors: JSON arrays as before, the next page in a
 // `Link: <...>; rel="next"` header (RFC 8288), bad paging parameters answered 400 problem+json.
@@ -13,10 +13,7 @@ describe('admin API listings: pagination', () => {
   let created: string[] = [];
 
   beforeAll(async () => {
-    const dir = tempDir();
-    server = await startServer(
-      loadConfig({ flags: { port: 0, database: join(dir, 'keys.db'), logLevel: 'silent', maxKeys: 100 } }),
-    );
+    server = await startInProcess({ maxKeys: 100 });
     const keys = server.services.keyService;
     await keys.createPrincipal({ name: 'root', kind: 'user' });
     const issued = await keys.createKey({ principal: 'root', scopes: ['admin'] });

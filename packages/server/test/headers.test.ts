@@ -2,9 +2,12 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { HmacIdentity } from '@hmac-kit/middleware';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { upstreamHeaders } from '../src/headers.js';
+import { downstreamHeaders, identityLookalike, upstreamHeaders } from '../src/headers.js';
 
-/** The previous implementation of upstreamHeaders (a Set of dropped names per request), as the reference. */
+/**
+ * The rule, written plainly as the reference: a Set of dropped names per request, every decision
+ * made on the name with `_` read as `-` (WSGI and Rack do), the gateway's own headers included.
+ */
 function reference(
   incoming: IncomingHttpHeaders,
   identity: HmacIdentity,
@@ -30,18 +33,19 @@ function reference(
     'x-api': [],
     'standard-webhooks': ['webhook-signature', 'svix-signature'],
   };
-  const dropped = new Set(hopByHop);
+  const dropped = new Set([...hopByHop, 'x-request-id', 'forwarded', 'x-real-ip']);
   const connection = incoming.connection;
-  if (typeof connection === 'string') {
-    for (const token of connection.split(',')) dropped.add(token.trim().toLowerCase());
+  for (const line of connection === undefined ? [] : Array.isArray(connection) ? connection : [connection]) {
+    for (const token of line.split(',')) dropped.add(token.trim().toLowerCase().replace(/_/g, '-'));
   }
   for (const name of signatureHeaders.rfc9421 ?? []) dropped.add(name);
   for (const name of signatureHeaders[identity.scheme] ?? []) dropped.add(name);
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || dropped.has(name) || name.startsWith('x-forwarded-')) continue;
-    if (name.startsWith('x-authenticated-')) continue;
-    if (identity.scheme === 'x-api' && name.startsWith('x-api-')) continue;
+    const seenAs = name.replace(/_/g, '-');
+    if (value === undefined || dropped.has(seenAs) || seenAs.startsWith('x-forwarded-')) continue;
+    if (seenAs.startsWith('x-authenticated-')) continue;
+    if (identity.scheme === 'x-api' && seenAs.startsWith('x-api-')) continue;
     out[name] = value;
   }
   const previous = forwarded.trustedPeer ? incoming['x-forwarded-for'] : undefined;
@@ -86,6 +90,23 @@ const NAMES = [
   'x-authenticated-key-id',
   'x-custom',
   'cookie',
+  'x-request-id',
+  'forwarded',
+  'x-real-ip',
+  // Underscore look-alikes: the same header to WSGI / Rack upstreams.
+  'x_authenticated_principal',
+  'x_authenticated-scopes',
+  'x-authenticated_key_id',
+  'x_forwarded_for',
+  'x_forwarded_host',
+  'x_request_id',
+  'x_api_key',
+  'x_amz_security_token',
+  'signature_input',
+  'webhook_signature',
+  'proxy_authorization',
+  'transfer_encoding',
+  'x_custom',
 ];
 const SCHEMES = ['rfc9421', 'sigv4', 'x-api', 'django-hmac', 'standard-webhooks', 'custom-scheme'];
 
@@ -95,14 +116,14 @@ const headersArbitrary = fc.dictionary(
     fc.string({ maxLength: 12 }),
     // Connection values naming other fields, with odd spacing and case.
     fc
-      .array(fc.constantFrom(...NAMES, 'X-Custom', ' Accept ', 'close', ''), { maxLength: 4 })
+      .array(fc.constantFrom(...NAMES, 'X-Custom', 'X_Custom', ' Accept ', 'close', ''), { maxLength: 4 })
       .map((tokens) => tokens.join(',')),
     fc.array(fc.string({ maxLength: 6 }), { minLength: 1, maxLength: 3 }),
   ),
 );
 
 describe('upstreamHeaders', () => {
-  it('drops exactly what the per-request Set of dropped names did (property)', () => {
+  it('drops exactly the names the rule drops, read with _ as - (property)', () => {
     fc.assert(
       fc.property(
         headersArbitrary,
@@ -137,5 +158,75 @@ describe('upstreamHeaders', () => {
     );
     expect(out['x-custom']).toBeUndefined();
     expect(out.accept).toBe('*/*');
+  });
+});
+
+describe('underscore look-alikes (issue #11 defect 8)', () => {
+  const identity: HmacIdentity = {
+    keyId: 'hk_real',
+    principal: 'svc',
+    scopes: ['read'],
+    scheme: 'sigv4',
+    coveredComponents: [],
+  };
+  const forwarded = { for: '10.0.0.1', host: 'api.example.com', proto: 'https', requestId: 'rid', trustedPeer: true };
+
+  it('never passes a header that WSGI or Rack would read as one the gateway sets or strips', () => {
+    const spoofed: IncomingHttpHeaders = {
+      x_authenticated_principal: 'admin',
+      'x-authenticated_scopes': 'admin',
+      x_authenticated_key_id: 'hk_admin',
+      x_authenticated_scheme: 'none',
+      x_forwarded_for: '127.0.0.1',
+      x_forwarded_proto: 'https',
+      x_request_id: 'forged',
+      x_real_ip: '127.0.0.1',
+      x_amz_security_token: 'token',
+      accept: 'application/json',
+    };
+    const out = upstreamHeaders(spoofed, identity, forwarded);
+    // What a WSGI server builds from the forwarded headers: HTTP_<NAME with - and _ as _>.
+    const environ = new Map<string, string | string[]>();
+    for (const [name, value] of Object.entries(out))
+      environ.set(`HTTP_${name.toUpperCase().replace(/-/g, '_')}`, value);
+    expect(environ.get('HTTP_X_AUTHENTICATED_PRINCIPAL')).toBe('svc');
+    expect(environ.get('HTTP_X_AUTHENTICATED_SCOPES')).toBe('read');
+    expect(environ.get('HTTP_X_AUTHENTICATED_KEY_ID')).toBe('hk_real');
+    expect(environ.get('HTTP_X_AUTHENTICATED_SCHEME')).toBe('sigv4');
+    expect(environ.get('HTTP_X_FORWARDED_FOR')).toBe('10.0.0.1');
+    expect(environ.get('HTTP_X_REQUEST_ID')).toBe('rid');
+    expect(environ.has('HTTP_X_REAL_IP')).toBe(false);
+    expect(environ.has('HTTP_X_AMZ_SECURITY_TOKEN')).toBe(false);
+    expect(Object.keys(out).filter((name) => name.includes('_'))).toEqual([]);
+    expect(out.accept).toBe('application/json');
+  });
+
+  it('keeps ordinary headers with underscores', () => {
+    const out = upstreamHeaders({ x_tenant_id: 't1' }, identity, forwarded);
+    expect(out.x_tenant_id).toBe('t1');
+  });
+
+  it('names a look-alike identity header for forward-auth to refuse', () => {
+    expect(identityLookalike({ x_authenticated_principal: 'admin' })).toBe('x_authenticated_principal');
+    expect(identityLookalike({ 'x-authenticated_scopes': 'admin' })).toBe('x-authenticated_scopes');
+    expect(identityLookalike({ 'x-authenticated-principal': 'admin', x_tenant: 'a' })).toBeUndefined();
+  });
+});
+
+describe('downstreamHeaders (issue #11 defect 11)', () => {
+  it('drops the response fields the upstream Connection header names, whatever their case and spacing', () => {
+    const out = downstreamHeaders({
+      connection: 'keep-alive, X-Upstream-Debug , close',
+      'x-upstream-debug': 'internal host db-3',
+      'keep-alive': 'timeout=5',
+      etag: '"v1"',
+      'content-type': 'application/json',
+    });
+    expect(out).toEqual({ etag: '"v1"', 'content-type': 'application/json' });
+  });
+
+  it('drops names listed over several Connection lines', () => {
+    const out = downstreamHeaders({ connection: ['x-a', 'x-b'], 'x-a': '1', 'x-b': '2', 'x-c': '3' });
+    expect(out).toEqual({ 'x-c': '3' });
   });
 });

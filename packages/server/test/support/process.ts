@@ -91,10 +91,16 @@ export interface ServeProcess {
  */
 export function startServe(
   args: string[],
-  options: { cwd?: string; env?: Record<string, string | undefined>; timeoutMs?: number } = {},
+  options: {
+    cwd?: string;
+    env?: Record<string, string | undefined>;
+    timeoutMs?: number;
+    /** Global options, placed before `serve`. */
+    globalArgs?: string[];
+  } = {},
 ): Promise<ServeProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [binPath, 'serve', '--port', '0', ...args], {
+    const child = spawn(process.execPath, [binPath, ...(options.globalArgs ?? []), 'serve', '--port', '0', ...args], {
       cwd: options.cwd ?? tempDir(),
       env: cleanEnv(options.env),
       stdio: ['ignore', 'pipe', 'pipe'],

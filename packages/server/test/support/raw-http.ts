@@ -1,0 +1,134 @@
+import { connect, createServer, type Server, type Socket } from 'node:net';
+
+/** One request exactly as the bytes arrived: request line and header lines unparsed. */
+export interface RawSeenRequest {
+  /** e.g. `GET /b/c HTTP/1.1`, byte for byte. */
+  requestLine: string;
+  /** Header lines as sent (`Name: value`), in order. */
+  headerLines: string[];
+  body: Buffer;
+}
+
+/**
+ * An upstream that records every request's raw request line and header lines (nothing parsed or
+ * normalised by an HTTP library) and answers 200 with `responseHeaders` (extra lines) and a small
+ * body. Only requests with no body or a Content-Length body (what undici sends for buffered
+ * bodies) are read; enough for what the gateway forwards in these tests.
+ */
+export async function startRawUpstream(responseHeaders: string[] = []): Promise<{
+  url: string;
+  seen: RawSeenRequest[];
+  close(): Promise<void>;
+}> {
+  const seen: RawSeenRequest[] = [];
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    let buffered = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      for (;;) {
+        const end = buffered.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const lines = buffered.subarray(0, end).toString('latin1').split('\r\n');
+        const headerLines = lines.slice(1);
+        const length = Number(
+          headerLines.find((line) => /^content-length:/i.test(line))?.replace(/^[^:]*:\s*/, '') ?? 0,
+        );
+        if (buffered.length < end + 4 + length) return;
+        const body = buffered.subarray(end + 4, end + 4 + length);
+        buffered = buffered.subarray(end + 4 + length);
+        seen.push({ requestLine: lines[0] ?? '', headerLines, body: Buffer.from(body) });
+        const payload = 'upstream ok';
+        socket.write(
+          [
+            'HTTP/1.1 200 OK',
+            'Content-Type: text/plain',
+            `Content-Length: ${payload.length}`,
+            ...responseHeaders,
+            '',
+            payload,
+          ].join('\r\n'),
+        );
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A response as read off the socket. */
+export interface RawResponse {
+  status: number;
+  /** Header names lower-cased; repeated names joined with ", ". */
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * Sends `method target` with `headers` over a fresh TCP connection, byte for byte (no client
+ * library to normalise the target), and reads the response until the server closes.
+ */
+export function rawRequest(
+  origin: string,
+  method: string,
+  target: string,
+  headers: Record<string, string>,
+  body = '',
+): Promise<RawResponse> {
+  const { hostname, port, host } = new URL(origin);
+  const lines = [`${method} ${target} HTTP/1.1`, `Host: ${host}`];
+  for (const [name, value] of Object.entries(headers)) {
+    if (name.toLowerCase() !== 'host') lines.push(`${name}: ${value}`);
+  }
+  if (body.length > 0 || method === 'POST' || method === 'PUT')
+    lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
+  lines.push('Connection: close', '', '');
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const split = text.indexOf('\r\n\r\n');
+      const head = (split === -1 ? text : text.slice(0, split)).split('\r\n');
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head[0] ?? '')?.[1] ?? 0);
+      const responseHeaders: Record<string, string> = {};
+      for (const line of head.slice(1)) {
+        const colon = line.indexOf(':');
+        if (colon === -1) continue;
+        const name = line.slice(0, colon).trim().toLowerCase();
+        const value = line.slice(colon + 1).trim();
+        responseHeaders[name] = name in responseHeaders ? `${responseHeaders[name]}, ${value}` : value;
+      }
+      let responseBody = split === -1 ? '' : text.slice(split + 4);
+      if (/chunked/i.test(responseHeaders['transfer-encoding'] ?? '')) responseBody = dechunk(responseBody);
+      resolve({ status, headers: responseHeaders, body: responseBody });
+    });
+    socket.write(lines.join('\r\n') + body);
+  });
+}
+
+function dechunk(text: string): string {
+  let out = '';
+  let rest = text;
+  for (;;) {
+    const line = rest.indexOf('\r\n');
+    if (line === -1) return out;
+    const size = Number.parseInt(rest.slice(0, line), 16);
+    if (!(size > 0)) return out;
+    out += rest.slice(line + 2, line + 2 + size);
+    rest = rest.slice(line + 2 + size + 2);
+  }
+}
