@@ -1,5 +1,4 @@
-import { join } from 'node:path';
-import { loadConfig, type RunningServer, startServer } from '@hmac-kit/server';
+import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress, send, signed } from './support/client.js';
 import { startInProcess } from './support/in-process.js';
