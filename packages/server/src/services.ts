@@ -59,18 +59,6 @@ export function memoryLimitStores(): LimitStores {
   };
 }
 
-/**
- * Closes an ioredis client without waiting on a server that does not answer: QUIT when connected,
- * an immediate disconnect otherwise (QUIT would sit in the offline queue while it reconnects).
- */
-async function closeRedis(client: Redis): Promise<void> {
-  if (client.status !== 'ready') {
-    client.disconnect();
-    return;
-  }
-  await client.quit().catch(() => client.disconnect());
-}
-
 /** The stores and verifiers a running server uses. */
 export interface Services {
   keyService: KeyService;
@@ -99,6 +87,19 @@ const SCHEME_FACTORIES: Record<SchemeName, (config: ServerConfig) => Scheme[]> =
 
 function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
+}
+
+/**
+ * Closes a Redis connection without waiting on an unreachable server: QUIT (which lets replies in
+ * flight arrive) only while connected, else a plain disconnect. A QUIT queued on a client that
+ * never connects would wait forever, and with it the shutdown.
+ */
+async function closeRedis(client: Redis): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  await client.quit().catch(() => client.disconnect());
 }
 
 const INVALIDATION_CHANNEL = 'hmac-kit:key-invalidations';
@@ -159,9 +160,8 @@ export async function openServices(
       redisDown = false;
     });
     bus = redisInvalidationBus(redis, subscriber, logger);
-    const client = redis;
     closers.push(() => closeRedis(subscriber));
-    closers.push(() => closeRedis(client));
+    closers.push(() => (redis ? closeRedis(redis) : undefined));
   }
   let keys: OpenedKeys;
   try {
