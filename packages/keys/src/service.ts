@@ -4,8 +4,9 @@
  *
  * Cache coherence: every change that must take effect elsewhere (revocation, rotation,
  * disabled principal, new key) appends a row to the store's change feed. Each instance
- * polls the feed (and, on PostgreSQL, is woken by LISTEN/NOTIFY; an optional bus such as
- * Redis pub/sub can be added) and drops the named entries. If the feed cannot be read
+ * polls the feed while it serves lookups (and, on PostgreSQL, is woken by LISTEN/NOTIFY; an
+ * optional bus such as Redis pub/sub can be added) and drops the named entries. An idle
+ * instance stops polling and reads the feed again on its next lookup, before using the cache. If the feed cannot be read
  * for `maxStalenessMs`, cached entries are no longer trusted and lookups go to the store,
  * so an unreachable store fails closed instead of serving possibly-revoked keys.
  */
@@ -292,11 +293,30 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     });
     return polling;
   };
-  const timer = setInterval(() => {
+  // The feed is polled while the service is used and not at all once it is idle: a timer that
+  // stops after a whole interval without lookups (and without last-used writes to flush), so an idle
+  // server sleeps instead of reading the store twice a second. The first lookup after that catches
+  // up with the feed before it trusts the cache (see the resolver).
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let usedSinceTick = false;
+  const pollTick = () => {
     void poll();
     void flushTouches();
-  }, pollIntervalMs);
-  timer.unref?.();
+    if (!usedSinceTick && pendingTouches.size === 0 && timer !== undefined) {
+      clearInterval(timer);
+      timer = undefined;
+    }
+    usedSinceTick = false;
+  };
+  /** Marks the service used; restarts polling if it had gone to sleep. Returns whether it was asleep. */
+  const wake = (): boolean => {
+    usedSinceTick = true;
+    if (timer !== undefined || closed) return false;
+    timer = setInterval(pollTick, pollIntervalMs);
+    timer.unref?.();
+    return true;
+  };
+  wake();
 
   let unwatch: (() => Promise<void>) | undefined;
   if (store.watchChanges) {
@@ -421,6 +441,9 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     if (!isPlausibleKeyId(keyId)) return undefined;
     const now = clock();
     const tick = monotonic();
+    // Back from idle (no lookup for at least a whole interval): read the feed before the cache answers,
+    // so a key revoked meanwhile is never served from it. One feed read per wake-up.
+    if (wake()) return poll().then(() => resolver(keyId));
     // Timers can starve when every lookup completes in microtasks (a warm cache in a tight
     // loop, or SQLite's synchronous driver): lookups then drive the change feed themselves.
     if (polling === undefined && tick - lastPollStarted >= pollIntervalMs) void poll();
@@ -720,7 +743,8 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     async close() {
       if (closed) return;
       closed = true;
-      clearInterval(timer);
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
       await flushTouches();
       await auditFlushing;
       await unwatch?.();

@@ -407,7 +407,11 @@ export interface KeyServiceOptions {
     /** Default 2 000 ms. */
     negativeTtlMs?: number;
   };
-  /** How often the change feed is polled. Default 500 ms (2 000 ms when the store pushes changes). */
+  /**
+   * How often the change feed is polled while lookups come in. Default 500 ms (2 000 ms when the
+   * store pushes changes). Polling stops after a whole interval without lookups; the next lookup
+   * reads the feed before it answers from the cache.
+   */
   pollIntervalMs?: number;
   /**
    * When the change feed has not been read successfully for this long, cached entries are
