@@ -52,6 +52,9 @@ export interface ServerMetrics {
   observeKeyCache(stats: () => KeyCacheStats): void;
 }
 
+/** How often the event-loop delay histogram (`nodejs_eventloop_lag_p99_seconds`...) samples the loop. */
+export const EVENT_LOOP_SAMPLE_MS = 1_000;
+
 /**
  * A fresh registry per server instance (tests start several in one process).
  *
@@ -65,7 +68,10 @@ export function createMetrics(): ServerMetrics {
   const registry = new Registry();
   // Unprefixed, as the stock Node.js and process dashboards expect (`process_cpu_seconds_total`,
   // `nodejs_heap_size_used_bytes`, ...).
-  collectDefaultMetrics({ register: registry });
+  // The event-loop delay histogram samples the loop with a native timer: prom-client's default (every
+  // 10 ms) alone woke an idle server 100 times a second. Once a second keeps its percentiles and max
+  // meaningful under load (a busy or blocked loop shows), and lets an idle server sleep.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   // prom-client also exports these sums as gauges named `*_total`, which Prometheus reserves for
   // counters (`promtool check metrics` rejects them); `sum(nodejs_active_handles)` etc. give the same.
   for (const name of GAUGES_NAMED_LIKE_COUNTERS) registry.removeSingleMetric(name);
