@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { issueKey, startInProcess } from './support/in-process.js';
+import { buildOnce, startServe, tempDir } from './support/process.js';
+
+/** Resolves once `probe` holds (the test's own timeout bounds the wait). */
+async function until(probe: () => boolean): Promise<void> {
+  while (!probe()) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+/** Times the main thread of `pid` went to sleep and was woken since it started (Linux). */
+function mainThreadWakeups(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8');
+  return Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1]);
+}
+
+// An idle `hmac-kit serve` used about 0.8% of a core: the key cache read the change feed every
+// 500 ms and prom-client sampled the event loop every 10 ms, whether or not anything happened.
+describe('an idle hmac-kit serve sleeps', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('fires no JavaScript timer in an idle hour, once a request has been served and the server went quiet', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    // Count every timer callback the server's code schedules (global timers; the fake clock drives them).
+    let fired = 0;
+    const fakeSetTimeout = globalThis.setTimeout;
+    const fakeSetInterval = globalThis.setInterval;
+    const counted =
+      <T extends (...args: never[]) => unknown>(schedule: T) =>
+      (callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) =>
+        (schedule as unknown as (...a: unknown[]) => unknown)(
+          (...callbackArgs: unknown[]) => {
+            fired++;
+            callback(...callbackArgs);
+          },
+          ms,
+          ...args,
+        );
+    vi.spyOn(globalThis, 'setTimeout').mockImplementation(counted(fakeSetTimeout) as typeof setTimeout);
+    vi.spyOn(globalThis, 'setInterval').mockImplementation(counted(fakeSetInterval) as typeof setInterval);
+
+    const server = await startInProcess();
+    try {
+      const key = await issueKey(server, 'alice');
+      // One lookup wakes the key cache up, as a request would.
+      expect(await server.services.keyService.resolver(key.keyId)).toBeDefined();
+      await vi.advanceTimersByTimeAsync(5_000);
+      const afterSettling = fired;
+      await vi.advanceTimersByTimeAsync(3_600_000);
+      // Before: 7 200 change-feed reads an hour.
+      expect(fired - afterSettling).toBe(0);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+      await server.close();
+    }
+  });
+
+  it('wakes its main thread about once a second when idle (it woke 100 times a second)', async () => {
+    buildOnce();
+    const dir = tempDir();
+    const server = await startServe(['--db', join(dir, 'hmac-kit.db')], { cwd: dir });
+    try {
+      const pid = server.child.pid as number;
+      // Counted between two moments at least 4 s apart; the count, not the time, is what is asserted.
+      const first = { wakeups: mainThreadWakeups(pid), at: performance.now() };
+      await until(() => performance.now() - first.at >= 4_000);
+      const wakeups = mainThreadWakeups(pid) - first.wakeups;
+      const seconds = (performance.now() - first.at) / 1000;
+      // Event-loop sampling once a second, plus the odd garbage collection after start.
+      expect(wakeups / seconds).toBeLessThan(10);
+    } finally {
+      await server.stop();
+    }
+  });
+});
