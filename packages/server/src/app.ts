@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { keyIdLogFields } from '@hmac-kit/keys';
 import { createApi } from './api.js';
 import type { ServerConfig } from './config.js';
 import { createForwardAuth } from './forward-auth.js';
@@ -312,10 +313,12 @@ function methodNotAllowed(allowed: readonly string[]): RouteHandler {
 async function warnAboutWebhookKey(keyId: string, services: Services, logger: Logger): Promise<void> {
   try {
     const key = await services.keyService.getKey(keyId);
-    if (!key) logger.warn({ keyId }, 'webhook key id not found: webhooks are refused until it is created');
-    else if (key.status !== 'active') logger.warn({ keyId, status: key.status }, 'webhook key is not active');
+    // Configured by the operator, but possibly a secret pasted into the wrong setting.
+    const logged = keyIdLogFields(keyId);
+    if (!key) logger.warn(logged, 'webhook key id not found: webhooks are refused until it is created');
+    else if (key.status !== 'active') logger.warn({ ...logged, status: key.status }, 'webhook key is not active');
     else if (key.algorithm !== 'sha256')
-      logger.warn({ keyId, algorithm: key.algorithm }, 'webhook key is not sha256: Standard Webhooks needs sha256');
+      logger.warn({ ...logged, algorithm: key.algorithm }, 'webhook key is not sha256: Standard Webhooks needs sha256');
   } catch (error) {
     logger.warn({ err: (error as Error).message }, 'cannot check the webhook key');
   }
