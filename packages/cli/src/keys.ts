@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { type HashAlgorithm, parseSecret } from '@hmac-kit/core';
-import type { ApiKey, AuditEntry, IssuedKey, KeyService, MasterKeyRing, Principal } from '@hmac-kit/keys';
+import type { ApiKey, AuditEntry, IssuedKey, KeyService, MasterKeyRing, Page, Principal } from '@hmac-kit/keys';
 import type { OpenedKeys } from '@hmac-kit/server/store';
 import { parseDuration } from '@hmac-kit/server/units';
 import type { Command } from 'commander';
@@ -171,6 +171,47 @@ function withPasswordOptions(command: Command): Command {
     .option('--password-stdin', 'read the password from stdin');
 }
 
+/** `--limit N`: a positive integer. */
+function limitOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,9}$/.test(value) || Number(value) < 1) {
+    throw new CliError(`invalid limit ${JSON.stringify(value)}: use a positive integer`, 2);
+  }
+  return Number(value);
+}
+
+/**
+ * Everything a listing has (pages of 1,000 read one after the other, each an index seek), or the
+ * first `limit` rows from `after` on. Says on stderr how to continue when it stopped early.
+ */
+async function readPages<T>(
+  io: Io,
+  what: string,
+  readPage: (after: string | undefined, limit: number) => Promise<Page<T>>,
+  options: { limit?: string; after?: string },
+): Promise<T[]> {
+  const limit = limitOption(options.limit);
+  const items: T[] = [];
+  let after = options.after;
+  for (;;) {
+    let page: Page<T>;
+    try {
+      page = await readPage(after, Math.min(1000, limit === undefined ? 1000 : limit - items.length));
+    } catch (error) {
+      // A malformed --after is the user's to fix, not a crash.
+      if (error instanceof TypeError) throw new CliError(error.message, 2);
+      throw error;
+    }
+    items.push(...page.items);
+    if (page.next === null) return items;
+    if (limit !== undefined && items.length >= limit) {
+      io.stderr(`hmac-kit: more ${what}: continue with --after ${page.next}\n`);
+      return items;
+    }
+    after = page.next;
+  }
+}
+
 function auditRows(entries: AuditEntry[]) {
   return entries.map((entry) => ({
     id: entry.id,
@@ -212,9 +253,24 @@ export function registerStoreCommands(program: Command, io: Io): void {
   );
   principals
     .command('list')
-    .description('list principals')
-    .action(async () => {
-      const list = await withKeys(program, io, (keys) => keys.listPrincipals());
+    .description('list principals by name')
+    .option('--search <text>', 'only names containing this text (any case)')
+    .option('--limit <n>', 'at most this many (then prints how to continue)')
+    .option('--after <cursor>', 'continue a listing stopped by --limit')
+    .action(async (options: { search?: string; limit?: string; after?: string }) => {
+      const list = await withKeys(program, io, (keys) =>
+        readPages(
+          io,
+          'principals',
+          (after, limit) =>
+            keys.listPrincipals({
+              limit,
+              ...(after !== undefined ? { after } : {}),
+              ...(options.search ? { nameContains: options.search } : {}),
+            }),
+          options,
+        ),
+      );
       const rows = list.map(principalJson);
       print(io, json(), rows, () =>
         formatTable(
@@ -311,18 +367,35 @@ export function registerStoreCommands(program: Command, io: Io): void {
     );
   keysCommand
     .command('list')
-    .description('list keys')
+    .description('list keys, oldest first')
     .option('--principal <name>', 'only this principal')
     .option('--all', 'include revoked keys')
-    .action(async (options: { principal?: string; all?: boolean }) => {
-      const list = await withKeys(program, io, (keys) =>
-        keys.listKeys({ principal: options.principal, includeRevoked: options.all === true }),
-      );
-      const rows = list.map(keyJson);
-      print(io, json(), rows, () =>
-        formatTable(rows, ['keyId', 'principal', 'status', 'algorithm', 'scopes', 'label', 'createdAt', 'expiresAt']),
-      );
-    });
+    .option('--newest-first', 'newest first')
+    .option('--limit <n>', 'at most this many (then prints how to continue)')
+    .option('--after <cursor>', 'continue a listing stopped by --limit (same filters and order)')
+    .action(
+      async (options: { principal?: string; all?: boolean; newestFirst?: boolean; limit?: string; after?: string }) => {
+        const list = await withKeys(program, io, (keys) =>
+          readPages(
+            io,
+            'keys',
+            (after, limit) =>
+              keys.listKeys({
+                principal: options.principal,
+                includeRevoked: options.all === true,
+                order: options.newestFirst ? 'newest' : 'oldest',
+                limit,
+                ...(after !== undefined ? { after } : {}),
+              }),
+            options,
+          ),
+        );
+        const rows = list.map(keyJson);
+        print(io, json(), rows, () =>
+          formatTable(rows, ['keyId', 'principal', 'status', 'algorithm', 'scopes', 'label', 'createdAt', 'expiresAt']),
+        );
+      },
+    );
   keysCommand
     .command('show <keyId>')
     .description('show one key (never its secret)')

@@ -56,6 +56,11 @@ export type {
   IssuedKey,
   KeyCacheStats,
   KeyChange,
+  KeyFilter,
+  KeyListQuery,
+  KeyOrder,
+  KeyPosition,
+  KeyQuery,
   KeyRateLimit,
   KeyRow,
   KeyService,
@@ -63,11 +68,15 @@ export type {
   KeyStatus,
   KeyStore,
   MigrationSummary,
+  Page,
   Principal,
   PrincipalKind,
+  PrincipalListQuery,
+  PrincipalQuery,
   PrincipalRow,
   ReencryptCandidate,
   ResolvedKeyRow,
   RotateKeyOptions,
 } from './types.js';
+export { AUDIT_EVENT_TYPES } from './types.js';
 export const PACKAGE_NAME = '@hmac-kit/keys';

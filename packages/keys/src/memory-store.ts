@@ -17,9 +17,12 @@ import type {
   AuditQuery,
   InsertKeyOptions,
   KeyChange,
+  KeyListQuery,
+  KeyPosition,
   KeyRow,
   KeyStore,
   MigrationSummary,
+  PrincipalListQuery,
   PrincipalRow,
   ReencryptCandidate,
   ResolvedKeyRow,
@@ -31,6 +34,52 @@ function isActive(row: KeyRow, now: number): boolean {
 
 function copyKey(row: KeyRow): KeyRow {
   return { ...row, scopes: [...row.scopes], rateLimit: row.rateLimit ? { ...row.rateLimit } : null };
+}
+
+/** Listing order of keys on every backend: creation time, then key id in byte (code unit) order. */
+function compareKeys(a: KeyPosition, b: KeyPosition): number {
+  return a.createdAt - b.createdAt || (a.keyId < b.keyId ? -1 : a.keyId > b.keyId ? 1 : 0);
+}
+
+/**
+ * Keys kept sorted by {@link compareKeys}, so a page is a binary search plus the rows it returns
+ * (the same cost profile as the SQL stores' index seek, instead of sorting every key per page).
+ */
+class SortedKeys {
+  private readonly rows: KeyRow[] = [];
+
+  /** Index of the first row ordered after `position`. */
+  private firstAfter(position: KeyPosition): number {
+    let low = 0;
+    let high = this.rows.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (compareKeys(this.rows[middle]!, position) <= 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  add(row: KeyRow): void {
+    this.rows.splice(this.firstAfter(row), 0, row);
+  }
+
+  /** Bulk insertion (imports): one sort instead of a splice per row. */
+  addMany(rows: readonly KeyRow[]): void {
+    this.rows.push(...rows);
+    this.rows.sort(compareKeys);
+  }
+
+  *walk(after: KeyPosition | undefined, newestFirst: boolean): Generator<KeyRow> {
+    if (newestFirst) {
+      // Rows before `after`: everything strictly below the first row not ordered before it.
+      let index = after ? this.firstAfter(after) - 1 : this.rows.length - 1;
+      if (after && index >= 0 && compareKeys(this.rows[index]!, after) === 0) index--;
+      for (; index >= 0; index--) yield this.rows[index]!;
+    } else {
+      for (let index = after ? this.firstAfter(after) : 0; index < this.rows.length; index++) yield this.rows[index]!;
+    }
+  }
 }
 
 /** Clamps an audit query limit to 1..1000 (default 100). */
@@ -51,6 +100,21 @@ export function auditLimit(limit: number | undefined): number {
 export function memoryKeyStore(): KeyStore {
   const principals = new Map<string, PrincipalRow>();
   const keys = new Map<string, KeyRow>();
+  const ordered = new SortedKeys();
+  const orderedByPrincipal = new Map<string, SortedKeys>();
+  const ownKeys = (principal: string) => {
+    let own = orderedByPrincipal.get(principal);
+    if (!own) {
+      own = new SortedKeys();
+      orderedByPrincipal.set(principal, own);
+    }
+    return own;
+  };
+  const addKey = (row: KeyRow) => {
+    keys.set(row.keyId, row);
+    ordered.add(row);
+    ownKeys(row.principal).add(row);
+  };
   const audit: AuditEntry[] = [];
   const changes: (KeyChange & { at: number })[] = [];
   const checks = new Map<string, string>();
@@ -76,9 +140,16 @@ export function memoryKeyStore(): KeyStore {
       const row = principals.get(name);
       return row ? { ...row } : undefined;
     },
-    async listPrincipals() {
+    async listPrincipals(query: PrincipalListQuery = {}) {
+      const needle = query.nameContains?.toLowerCase();
       return [...principals.values()]
+        .filter(
+          (row) =>
+            (query.after === undefined || row.name > query.after) &&
+            (needle === undefined || row.name.toLowerCase().includes(needle)),
+        )
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+        .slice(0, query.limit ?? Number.POSITIVE_INFINITY)
         .map((row) => ({ ...row }));
     },
     async updatePrincipal(name, patch) {
@@ -120,7 +191,7 @@ export function memoryKeyStore(): KeyStore {
       if (replaced && options.replaces) {
         replaced.expiresAt = Math.min(replaced.expiresAt ?? Number.POSITIVE_INFINITY, options.replaces.expiresAt);
       }
-      keys.set(row.keyId, copyKey(row));
+      addKey(copyKey(row));
       addChanges(replaced ? [row.keyId, replaced.keyId] : [row.keyId], options.now);
     },
     async getKey(keyId) {
@@ -132,15 +203,28 @@ export function memoryKeyStore(): KeyStore {
       if (!row) return undefined;
       return { ...copyKey(row), principalDisabled: principals.get(row.principal)?.disabled ?? true };
     },
-    async listKeys(filter = {}) {
-      return [...keys.values()]
-        .filter(
-          (row) =>
-            (filter.principal === undefined || row.principal === filter.principal) &&
-            (filter.includeRevoked || row.revokedAt === null),
-        )
-        .sort((a, b) => a.createdAt - b.createdAt || (a.keyId < b.keyId ? -1 : 1))
-        .map(copyKey);
+    async listKeys(query: KeyListQuery = {}) {
+      const limit = query.limit ?? Number.POSITIVE_INFINITY;
+      const out: KeyRow[] = [];
+      if (limit <= 0) return out;
+      let source: Iterable<KeyRow>;
+      if (query.keyId !== undefined) {
+        const row = keys.get(query.keyId);
+        const afterPosition =
+          row && query.after ? compareKeys(row, query.after) * (query.newestFirst ? -1 : 1) > 0 : true;
+        source = row && afterPosition ? [row] : [];
+      } else if (query.principal !== undefined) {
+        source = orderedByPrincipal.get(query.principal)?.walk(query.after, query.newestFirst === true) ?? [];
+      } else {
+        source = ordered.walk(query.after, query.newestFirst === true);
+      }
+      for (const row of source) {
+        if (query.principal !== undefined && row.principal !== query.principal) continue;
+        if (!query.includeRevoked && row.revokedAt !== null) continue;
+        out.push(copyKey(row));
+        if (out.length >= limit) break;
+      }
+      return out;
     },
     async revokeKey(keyId, at, reason) {
       const row = keys.get(keyId);
@@ -225,7 +309,16 @@ export function memoryKeyStore(): KeyStore {
         if (!principals.has(row.principal)) throw new PrincipalNotFound(`principal "${row.principal}" does not exist`);
         if (keys.has(row.keyId)) throw new TypeError('duplicate key id');
       }
-      for (const row of keyRows) keys.set(row.keyId, copyKey(row));
+      const copies = keyRows.map(copyKey);
+      for (const row of copies) keys.set(row.keyId, row);
+      ordered.addMany(copies);
+      const byPrincipal = new Map<string, KeyRow[]>();
+      for (const row of copies) {
+        const rows = byPrincipal.get(row.principal);
+        if (rows) rows.push(row);
+        else byPrincipal.set(row.principal, [row]);
+      }
+      for (const [principal, rows] of byPrincipal) ownKeys(principal).addMany(rows);
     },
     async latestChange() {
       return changeSeq;

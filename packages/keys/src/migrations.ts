@@ -3,7 +3,7 @@
  * Column types are chosen to mean the same thing on SQLite and PostgreSQL: times are
  * epoch milliseconds in `bigint`, booleans are 0/1 integers, lists/objects are JSON text.
  */
-import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 import type { MigrationSummary } from './types.js';
 
 export type SqlFlavor = 'sqlite' | 'postgres';
@@ -85,6 +85,39 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
         for (const table of ['hk_key_change', 'hk_audit', 'hk_master_key_check', 'hk_key', 'hk_principal']) {
           await db.schema.dropTable(table).ifExists().execute();
         }
+      },
+    },
+    // Keyset pagination of key and principal listings, and the audit trail filtered by event.
+    // Key ids (and principal names) are ordered in byte order on every backend: PostgreSQL's
+    // default collation depends on the server's locale, so its indexes name the "C" collation.
+    '0002_listing_indexes': {
+      async up(db: AnyDb) {
+        const byteOrder = (column: string) => sql.raw(flavor === 'postgres' ? `${column} collate "C"` : column);
+        await sql`create index hk_key_created_idx on hk_key (created_at, ${byteOrder('key_id')})`.execute(db);
+        // The default listing leaves revoked keys out: a partial index keeps those pages dense.
+        await sql`create index hk_key_live_created_idx on hk_key (created_at, ${byteOrder('key_id')}) where revoked_at is null`.execute(
+          db,
+        );
+        await sql`create index hk_key_principal_created_idx on hk_key (principal, created_at, ${byteOrder('key_id')})`.execute(
+          db,
+        );
+        // Superseded by hk_key_principal_created_idx (same leading columns).
+        await db.schema.dropIndex('hk_key_principal_idx').ifExists().execute();
+        if (flavor === 'postgres')
+          await sql`create index hk_principal_name_bytes_idx on hk_principal (${byteOrder('name')})`.execute(db);
+        await db.schema.createIndex('hk_audit_type_idx').on('hk_audit').columns(['type', 'id']).execute();
+      },
+      async down(db: AnyDb) {
+        for (const index of [
+          'hk_key_created_idx',
+          'hk_key_live_created_idx',
+          'hk_key_principal_created_idx',
+          'hk_principal_name_bytes_idx',
+          'hk_audit_type_idx',
+        ]) {
+          await db.schema.dropIndex(index).ifExists().execute();
+        }
+        await db.schema.createIndex('hk_key_principal_idx').on('hk_key').columns(['principal', 'created_at']).execute();
       },
     },
   };

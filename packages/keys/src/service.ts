@@ -28,12 +28,16 @@ import type {
   CreateKeyInput,
   CreatePrincipalInput,
   IssuedKey,
+  KeyPosition,
+  KeyQuery,
   KeyRateLimit,
   KeyRow,
   KeyService,
   KeyServiceOptions,
   KeyStore,
+  Page,
   Principal,
+  PrincipalQuery,
   PrincipalRow,
   RotateKeyOptions,
 } from './types.js';
@@ -74,6 +78,53 @@ function auditKeyId(keyId: string | undefined): Pick<AuditEvent, 'keyId' | 'deta
   const fields = keyIdLogFields(keyId);
   if ('keyId' in fields) return { keyId: fields.keyId };
   return 'keyIdHash' in fields ? { detail: fields } : {};
+}
+
+/** Page size of listings: default 100, at most 1000. */
+function pageLimit(limit: number | undefined): number {
+  if (limit === undefined) return 100;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+    throw new TypeError('limit must be an integer from 1 to 1000');
+  return limit;
+}
+
+/**
+ * Listing cursors are opaque to callers: base64url of a small JSON record naming the listing
+ * (`k` keys, `p` principals), its order and the last row of the page. Nothing in them is secret.
+ */
+function encodeCursor(value: Record<string, string | number>): string {
+  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: unknown): Record<string, unknown> {
+  if (typeof cursor !== 'string' || cursor.length > 512 || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
+    throw new TypeError('invalid cursor: pass the next value of the previous page');
+  }
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {}
+  throw new TypeError('invalid cursor: pass the next value of the previous page');
+}
+
+function keyCursor(row: KeyPosition, order: 'oldest' | 'newest'): string {
+  return encodeCursor({ l: 'k', o: order, c: row.createdAt, k: row.keyId });
+}
+
+function keyPositionOf(cursor: string, order: 'oldest' | 'newest'): KeyPosition {
+  const value = decodeCursor(cursor);
+  if (value.l !== 'k' || typeof value.c !== 'number' || !Number.isSafeInteger(value.c) || typeof value.k !== 'string') {
+    throw new TypeError('invalid cursor: not a key listing cursor');
+  }
+  if (value.o !== order) throw new TypeError(`invalid cursor: it continues a listing in ${String(value.o)} order`);
+  return { createdAt: value.c, keyId: value.k };
+}
+
+function principalAfter(cursor: string): string {
+  const value = decodeCursor(cursor);
+  if (value.l !== 'p' || typeof value.n !== 'string')
+    throw new TypeError('invalid cursor: not a principal listing cursor');
+  return value.n;
 }
 
 function toPrincipal(row: PrincipalRow): Principal {
@@ -452,8 +503,23 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       const row = await store.getPrincipal(name);
       return row ? toPrincipal(row) : undefined;
     },
-    async listPrincipals() {
-      return (await store.listPrincipals()).map(toPrincipal);
+    async listPrincipals(query: PrincipalQuery = {}): Promise<Page<Principal>> {
+      const limit = pageLimit(query.limit);
+      if (
+        query.nameContains !== undefined &&
+        (typeof query.nameContains !== 'string' || query.nameContains.length > 128)
+      ) {
+        throw new TypeError('nameContains must be a string of at most 128 characters');
+      }
+      // One row more than asked tells whether another page exists without a second query.
+      const rows = await store.listPrincipals({
+        limit: limit + 1,
+        ...(query.after !== undefined ? { after: principalAfter(query.after) } : {}),
+        ...(query.nameContains ? { nameContains: query.nameContains } : {}),
+      });
+      const items = rows.slice(0, limit).map(toPrincipal);
+      const last = items.at(-1);
+      return { items, next: rows.length > limit && last ? encodeCursor({ l: 'p', n: last.name }) : null };
     },
     async disablePrincipal(name, opts = {}) {
       await principalOrThrow(name);
@@ -549,9 +615,29 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       const row = await store.getKey(keyId);
       return row ? toApiKey(row, clock()) : undefined;
     },
-    async listKeys(filter = {}) {
+    async listKeys(query: KeyQuery = {}): Promise<Page<ApiKey>> {
+      const limit = pageLimit(query.limit);
+      const order = query.order ?? 'oldest';
+      if (order !== 'oldest' && order !== 'newest') throw new TypeError("order must be 'oldest' or 'newest'");
+      for (const name of ['principal', 'keyId'] as const) {
+        if (query[name] !== undefined && typeof query[name] !== 'string')
+          throw new TypeError(`${name} must be a string`);
+      }
+      const rows = await store.listKeys({
+        ...(query.principal !== undefined ? { principal: query.principal } : {}),
+        ...(query.keyId !== undefined ? { keyId: query.keyId } : {}),
+        includeRevoked: query.includeRevoked === true,
+        newestFirst: order === 'newest',
+        limit: limit + 1,
+        ...(query.after !== undefined ? { after: keyPositionOf(query.after, order) } : {}),
+      });
       const now = clock();
-      return (await store.listKeys(filter)).map((row) => toApiKey(row, now));
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        items: page.map((row) => toApiKey(row, now)),
+        next: rows.length > limit && last ? keyCursor(last, order) : null,
+      };
     },
     async revokeKey(keyId, opts = {}) {
       if (opts.reason !== undefined && (typeof opts.reason !== 'string' || opts.reason.length > 500)) {

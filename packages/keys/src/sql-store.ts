@@ -36,9 +36,11 @@ import type {
   AuditEventType,
   AuditQuery,
   InsertKeyOptions,
+  KeyListQuery,
   KeyRow,
   KeyStore,
   PrincipalKind,
+  PrincipalListQuery,
   PrincipalRow,
   ResolvedKeyRow,
 } from './types.js';
@@ -269,6 +271,10 @@ function createSqlKeyStore(config: SqlStoreConfig): KeyStore {
     if (config.notify) await config.notify(trx, keyIds);
   };
 
+  // Byte order for ids and names on both backends (the 0002 migration's indexes use the same expressions).
+  const keyIdBytes = sql.raw(flavor === 'postgres' ? 'hk_key.key_id collate "C"' : 'hk_key.key_id');
+  const nameBytes = sql.raw(flavor === 'postgres' ? 'name collate "C"' : 'name');
+
   const activeCondition = (now: number) =>
     sql<boolean>`hk_key.revoked_at is null and (hk_key.expires_at is null or hk_key.expires_at > ${now})`;
 
@@ -307,10 +313,16 @@ function createSqlKeyStore(config: SqlStoreConfig): KeyStore {
         const row = await db.selectFrom('hk_principal').selectAll().where('name', '=', name).executeTakeFirst();
         return row ? toPrincipalRow(row) : undefined;
       }),
-    listPrincipals: () =>
+    listPrincipals: (query: PrincipalListQuery = {}) =>
       op('listPrincipals', async () => {
-        const rows = await db.selectFrom('hk_principal').selectAll().orderBy('name').execute();
-        return rows.map(toPrincipalRow);
+        let select = db.selectFrom('hk_principal').selectAll().orderBy(nameBytes);
+        if (query.after !== undefined) select = select.where(sql<boolean>`${nameBytes} > ${query.after}`);
+        if (query.nameContains !== undefined) {
+          const pattern = `%${query.nameContains.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+          select = select.where(sql<boolean>`lower(name) like ${pattern} escape '\\'`);
+        }
+        if (query.limit !== undefined) select = select.limit(query.limit);
+        return (await select.execute()).map(toPrincipalRow);
       }),
     updatePrincipal: (name, patch) =>
       op('updatePrincipal', () =>
@@ -409,12 +421,26 @@ function createSqlKeyStore(config: SqlStoreConfig): KeyStore {
           principalDisabled: row.principal_disabled === null || Number(row.principal_disabled) === 1,
         };
       }),
-    listKeys: (filter = {}) =>
+    listKeys: (query: KeyListQuery = {}) =>
       op('listKeys', async () => {
-        let query = db.selectFrom('hk_key').select(KEY_COLUMNS).orderBy('created_at').orderBy('key_id');
-        if (filter.principal !== undefined) query = query.where('principal', '=', filter.principal);
-        if (!filter.includeRevoked) query = query.where('revoked_at', 'is', null);
-        return (await query.execute()).map(toKeyRow);
+        const direction = query.newestFirst ? 'desc' : 'asc';
+        let select = db
+          .selectFrom('hk_key')
+          .select(KEY_COLUMNS)
+          .orderBy('hk_key.created_at', direction)
+          .orderBy(sql`${keyIdBytes} ${sql.raw(direction)}`);
+        if (query.principal !== undefined) select = select.where('hk_key.principal', '=', query.principal);
+        if (query.keyId !== undefined) select = select.where('hk_key.key_id', '=', query.keyId);
+        // Written exactly as the partial index's predicate, so the planner can use it.
+        if (!query.includeRevoked) select = select.where('hk_key.revoked_at', 'is', null);
+        if (query.after) {
+          // A row-value comparison: one index seek to the position, whatever the page number.
+          select = select.where(
+            sql<boolean>`(hk_key.created_at, ${keyIdBytes}) ${sql.raw(query.newestFirst ? '<' : '>')} (${query.after.createdAt}, ${query.after.keyId})`,
+          );
+        }
+        if (query.limit !== undefined) select = select.limit(query.limit);
+        return (await select.execute()).map(toKeyRow);
       }),
     revokeKey: (keyId, at, reason) =>
       op('revokeKey', () =>

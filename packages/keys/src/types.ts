@@ -81,19 +81,23 @@ export interface IssuedKey {
   secret: string;
 }
 
+/** Every audit event type, for validating filters (e.g. the admin API's `?type=`). */
+export const AUDIT_EVENT_TYPES = [
+  'principal.created',
+  'principal.disabled',
+  'principal.enabled',
+  'principal.password_set',
+  'key.created',
+  'key.rotated',
+  'key.revoked',
+  'login.succeeded',
+  'login.failed',
+  'auth.failed',
+  'master_key.rotated',
+] as const;
+
 /** Audit event types. */
-export type AuditEventType =
-  | 'principal.created'
-  | 'principal.disabled'
-  | 'principal.enabled'
-  | 'principal.password_set'
-  | 'key.created'
-  | 'key.rotated'
-  | 'key.revoked'
-  | 'login.succeeded'
-  | 'login.failed'
-  | 'auth.failed'
-  | 'master_key.rotated';
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
 
 /** One audit entry as written. Never contains a secret or a password. */
 export interface AuditEvent {
@@ -115,6 +119,50 @@ export interface AuditEvent {
 /** A stored audit entry: the event plus its monotonic id. */
 export interface AuditEntry extends AuditEvent {
   id: number;
+}
+
+/** Which keys a listing returns (all filters combine with AND). */
+export interface KeyFilter {
+  /** Only this principal's keys. */
+  principal?: string;
+  /** Only the key with this exact id (a search box that finds one key without scanning). */
+  keyId?: string;
+  /** Revoked keys too. Default false. */
+  includeRevoked?: boolean;
+}
+
+/** Listing order of keys: by creation time, ties broken by key id (byte order). */
+export type KeyOrder = 'oldest' | 'newest';
+
+/**
+ * A page request for {@link KeyService.listKeys}. Pagination is keyset (seek) pagination: a page
+ * costs the same whether it is the first or the thousandth, and keys created or revoked between two
+ * pages never make a page repeat or skip a key that was there before.
+ */
+export interface KeyQuery extends KeyFilter {
+  /** Default `oldest` (the CLI's order); the console lists `newest` first. */
+  order?: KeyOrder;
+  /** Keys per page, 1..1000. Default 100. */
+  limit?: number;
+  /** The `next` cursor of the previous page (with the same filters and order). */
+  after?: string;
+}
+
+/** A page request for {@link KeyService.listPrincipals}, by name (byte order). */
+export interface PrincipalQuery {
+  /** Only names containing this text, case-insensitively. Scans principals (not keys) when it matches few. */
+  nameContains?: string;
+  /** Principals per page, 1..1000. Default 100. */
+  limit?: number;
+  /** The `next` cursor of the previous page. */
+  after?: string;
+}
+
+/** One page of a listing. */
+export interface Page<T> {
+  items: T[];
+  /** Cursor of the next page (pass it as `after`), or `null` on the last page. */
+  next: string | null;
 }
 
 /** Filters for {@link KeyService.queryAudit}; results are newest first. */
@@ -193,6 +241,32 @@ export interface ReencryptCandidate {
   secretCiphertext: string;
 }
 
+/** Where a store-level key listing resumes: the last key of the previous page (exclusive). */
+export interface KeyPosition {
+  createdAt: number;
+  keyId: string;
+}
+
+/** A store-level key listing: {@link KeyFilter} plus keyset position, size and direction. */
+export interface KeyListQuery extends KeyFilter {
+  /** Start after this key (in the listing order). */
+  after?: KeyPosition;
+  /** At most this many rows; all when omitted (internal callers with small, bounded sets). */
+  limit?: number;
+  /** Newest first instead of oldest first. */
+  newestFirst?: boolean;
+}
+
+/** A store-level principal listing, by name in byte order. */
+export interface PrincipalListQuery {
+  /** Case-insensitive substring of the name. */
+  nameContains?: string;
+  /** Start after this name. */
+  after?: string;
+  /** At most this many rows; all when omitted. */
+  limit?: number;
+}
+
 /** A change to a key that caches elsewhere must learn about (revocation, rotation, disabled principal...). */
 export interface KeyChange {
   seq: number;
@@ -223,7 +297,8 @@ export interface KeyStore {
   /** Inserts a principal; `PrincipalExists` when the name is taken. */
   insertPrincipal(row: PrincipalRow): Promise<void>;
   getPrincipal(name: string): Promise<PrincipalRow | undefined>;
-  listPrincipals(): Promise<PrincipalRow[]>;
+  /** Principals by name (byte order), from `after` on, at most `limit`. Served by an index on the name. */
+  listPrincipals(query?: PrincipalListQuery): Promise<PrincipalRow[]>;
   /**
    * Updates a principal; resolves `false` when there is none. Setting `disabled`
    * also appends a change for each of the principal's keys (so caches drop them).
@@ -243,8 +318,12 @@ export interface KeyStore {
   getKey(keyId: string): Promise<KeyRow | undefined>;
   /** The hot-path read: the key and whether its principal is disabled. */
   resolveKey(keyId: string): Promise<ResolvedKeyRow | undefined>;
-  /** Keys, oldest first. Without `principal`, all keys (admin listing). */
-  listKeys(filter?: { principal?: string; includeRevoked?: boolean }): Promise<KeyRow[]>;
+  /**
+   * Keys ordered by (`createdAt`, `keyId` in byte order), oldest first unless `newestFirst`, from
+   * `after` on, at most `limit`. Keyset pagination served by an index: a page reads about `limit`
+   * rows however deep it is (never OFFSET).
+   */
+  listKeys(query?: KeyListQuery): Promise<KeyRow[]>;
   /** Revokes (idempotent: an already revoked key keeps its first revocation); `undefined` when missing. Appends a change. */
   revokeKey(keyId: string, at: number, reason: string | null): Promise<KeyRow | undefined>;
   /** Records use of several keys at once (never moves `lastUsedAt` backwards); best effort. */
@@ -394,7 +473,16 @@ export interface KeyService {
 
   createPrincipal(input: CreatePrincipalInput): Promise<Principal>;
   getPrincipal(name: string): Promise<Principal | undefined>;
-  listPrincipals(): Promise<Principal[]>;
+  /**
+   * One page of principals by name.
+   *
+   * @example
+   * ```ts
+   * let page = await service.listPrincipals({ limit: 50 });
+   * while (page.next) page = await service.listPrincipals({ limit: 50, after: page.next });
+   * ```
+   */
+  listPrincipals(query?: PrincipalQuery): Promise<Page<Principal>>;
   /** Disables the principal; its keys stop resolving at once here and within ~1 s elsewhere. */
   disablePrincipal(name: string, options?: { actor?: string }): Promise<Principal>;
   enablePrincipal(name: string, options?: { actor?: string }): Promise<Principal>;
@@ -409,7 +497,17 @@ export interface KeyService {
 
   createKey(input: CreateKeyInput): Promise<IssuedKey>;
   getKey(keyId: string): Promise<ApiKey | undefined>;
-  listKeys(filter?: { principal?: string; includeRevoked?: boolean }): Promise<ApiKey[]>;
+  /**
+   * One page of keys (keyset pagination: as fast on the last page of 100,000 keys as on the first).
+   * `TypeError` for a malformed cursor or limit.
+   *
+   * @example
+   * ```ts
+   * const first = await service.listKeys({ principal: 'billing', order: 'newest', limit: 20 });
+   * const second = first.next ? await service.listKeys({ principal: 'billing', order: 'newest', limit: 20, after: first.next }) : undefined;
+   * ```
+   */
+  listKeys(query?: KeyQuery): Promise<Page<ApiKey>>;
   /** Revokes at once (idempotent). `KeyNotFound` when missing. */
   revokeKey(keyId: string, options?: { reason?: string; actor?: string }): Promise<ApiKey>;
   /** New key for the same principal, scopes, algorithm, rate limit; old key expires after the overlap. */

@@ -42,12 +42,12 @@ describe('SQLite at rest', () => {
       await service.createPrincipal({ name: 'svc', kind: 'service', password: 'pw-not-stored-in-clear' });
       const secrets: string[] = [];
       for (let i = 0; i < 5; i++) secrets.push((await service.createKey({ principal: 'svc', scopes: ['x'] })).secret);
-      const rotated = await service.rotateKey((await service.listKeys({ principal: 'svc' }))[0]!.keyId, {
+      const rotated = await service.rotateKey((await service.listKeys({ principal: 'svc' })).items[0]!.keyId, {
         overlapSeconds: 60,
       });
       secrets.push(rotated.secret);
       await service.recordAuthFailure({ code: 'ERR_SIGNATURE_INVALID', keyId: rotated.key.keyId, source: '192.0.2.1' });
-      for (const key of await service.listKeys()) expect(await service.resolver(key.keyId)).toBeDefined();
+      for (const key of (await service.listKeys()).items) expect(await service.resolver(key.keyId)).toBeDefined();
       // Inspect while open (data still in the WAL) ...
       expect(existsSync(`${path}-wal`)).toBe(true);
       const check = () => {

@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type FailureThrottle, type HashAlgorithm, HmacKitError, StoreUnavailable, toProblem } from '@hmac-kit/core';
 import {
   type ApiKey,
+  AUDIT_EVENT_TYPES,
+  type AuditEventType,
   type IssuedKey,
   KeyLimitExceeded,
   KeyNotActive,
@@ -111,6 +113,33 @@ const createKeyBody = z
   .strict();
 const revokeBody = z.object({ reason: z.string().max(200).optional() }).strict();
 const rotateBody = z.object({ overlap: duration.optional(), label: z.string().max(200).optional() }).strict();
+
+/** A listing's query parameters: `limit` (1..1000, default 100) and its cursor, checked before the store is asked. */
+function pageParameters(query: URLSearchParams, cursorName: string): { limit: number; cursor?: string } {
+  const text = query.get('limit');
+  const limit = text === null ? 100 : /^\d{1,4}$/.test(text) ? Number(text) : 0;
+  if (limit < 1 || limit > 1000) {
+    throw new HttpError(400, 'invalid_request', 'Bad Request', 'limit must be an integer from 1 to 1000');
+  }
+  const cursor = query.get(cursorName) ?? undefined;
+  return { limit, ...(cursor !== undefined ? { cursor } : {}) };
+}
+
+/**
+ * The `Link: <...>; rel="next"` header (RFC 8288) of a listing page: the same request with the
+ * cursor parameter set. Listings stay JSON arrays; the next page is found the way GitHub's API does it.
+ */
+function nextLink(
+  path: string,
+  query: URLSearchParams,
+  cursorName: string,
+  next: string | number | null | undefined,
+): Record<string, string> {
+  if (next === null || next === undefined) return {};
+  const following = new URLSearchParams(query);
+  following.set(cursorName, String(next));
+  return { link: `<${path}?${following.toString()}>; rel="next"` };
+}
 
 function parseJson<T>(schema: z.ZodType<T>, bytes: Uint8Array, contentType?: string): T {
   let value: unknown = {};
@@ -297,13 +326,15 @@ export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandl
   /** One admin call, after the request is verified and the key holds the `admin` scope. */
   interface AdminCall {
     params: Record<string, string>;
+    /** The request's path as received (admin prefix included), for `Link` headers. */
+    path: string;
     query: URLSearchParams;
     body: Uint8Array;
     /** Who the audit log names: `admin:<principal>`. */
     actor: string;
   }
-  type AdminHandler = (call: AdminCall) => Promise<{ status: number; body: unknown }>;
-  const ok = (status: number, body: unknown) => ({ status, body });
+  type AdminHandler = (call: AdminCall) => Promise<{ status: number; body: unknown; headers?: Record<string, string> }>;
+  const ok = (status: number, body: unknown, headers?: Record<string, string>) => ({ status, body, headers });
 
   // Every admin route, as data: the OpenAPI contract test reads this table through the router.
   const adminRouter = createRouter<AdminHandler>([
@@ -311,7 +342,16 @@ export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandl
       name: 'admin',
       methods: ['GET'],
       path: '/v1/admin/principals',
-      handler: async () => ok(200, (await keyService.listPrincipals()).map(principalView)),
+      handler: async ({ path, query }) => {
+        const { limit, cursor } = pageParameters(query, 'after');
+        const search = query.get('search');
+        const page = await keyService.listPrincipals({
+          limit,
+          ...(cursor !== undefined ? { after: cursor } : {}),
+          ...(search ? { nameContains: search } : {}),
+        });
+        return ok(200, page.items.map(principalView), nextLink(path, query, 'after', page.next));
+      },
     },
     {
       name: 'admin',
@@ -360,10 +400,21 @@ export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandl
       name: 'admin',
       methods: ['GET'],
       path: '/v1/admin/keys',
-      handler: async ({ query }) => {
-        const principal = query.get('principal') ?? undefined;
-        const includeRevoked = query.get('all') === 'true';
-        return ok(200, (await keyService.listKeys({ principal, includeRevoked })).map(keyView));
+      handler: async ({ path, query }) => {
+        const { limit, cursor } = pageParameters(query, 'after');
+        const order = query.get('order') ?? 'oldest';
+        if (order !== 'oldest' && order !== 'newest') {
+          throw new HttpError(400, 'invalid_request', 'Bad Request', 'order must be oldest or newest');
+        }
+        const page = await keyService.listKeys({
+          principal: query.get('principal') || undefined,
+          keyId: query.get('keyId') || undefined,
+          includeRevoked: query.get('all') === 'true',
+          order,
+          limit,
+          ...(cursor !== undefined ? { after: cursor } : {}),
+        });
+        return ok(200, page.items.map(keyView), nextLink(path, query, 'after', page.next));
       },
     },
     {
@@ -421,16 +472,36 @@ export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandl
       name: 'admin',
       methods: ['GET'],
       path: '/v1/admin/audit',
-      handler: async ({ query }) => {
-        const limit = Number(query.get('limit') ?? 100);
+      handler: async ({ path, query }) => {
+        const { limit, cursor } = pageParameters(query, 'before');
+        if (cursor !== undefined && !/^[1-9]\d{0,15}$/.test(cursor)) {
+          throw new HttpError(400, 'invalid_request', 'Bad Request', 'before must be the id of an audit entry');
+        }
+        const types = query
+          .getAll('type')
+          .flatMap((value) => value.split(','))
+          .filter(Boolean);
+        if (types.some((type) => !(AUDIT_EVENT_TYPES as readonly string[]).includes(type))) {
+          throw new HttpError(
+            400,
+            'invalid_request',
+            'Bad Request',
+            `unknown event type; use one of ${AUDIT_EVENT_TYPES.join(', ')}`,
+          );
+        }
         const entries = await keyService.queryAudit({
-          limit: Number.isInteger(limit) && limit > 0 ? Math.min(limit, 1000) : 100,
-          principal: query.get('principal') ?? undefined,
-          keyId: query.get('keyId') ?? undefined,
+          limit,
+          principal: query.get('principal') || undefined,
+          keyId: query.get('keyId') || undefined,
+          ...(types.length > 0 ? { types: types as AuditEventType[] } : {}),
+          ...(cursor !== undefined ? { beforeId: Number(cursor) } : {}),
         });
+        // A full page may have more behind it; the next page starts below its last id.
+        const next = entries.length === limit ? entries.at(-1)?.id : undefined;
         return ok(
           200,
           entries.map((entry) => ({ ...entry, at: entry.at.toISOString() })),
+          nextLink(path, query, 'before', next),
         );
       },
     },
@@ -461,12 +532,13 @@ export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandl
       if (found.kind === 'none') throw new HttpError(404, 'not_found', 'Not Found', `no admin route ${method} ${path}`);
       const result = await found.route.handler({
         params: found.params,
+        path: queryStart === -1 ? target : target.slice(0, queryStart),
         query: new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1)),
         body: auth.body,
         actor: `admin:${auth.identity.principal}`,
       });
       metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'admin' });
-      sendJson(response, result.status, result.body);
+      sendJson(response, result.status, result.body, result.headers);
     } catch (error) {
       fail(response, context, error, 'admin');
     }

@@ -10,6 +10,7 @@ import { createGateway } from './gateway.js';
 import { sendJson, sendProblem, serverProblem } from './http.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
+import { openApiJson } from './openapi.js';
 import { createProxyTrust } from './proxies.js';
 import { ANY_METHOD, createRouter, type RouteDescription, type RouteName } from './routes.js';
 import { openServices, type Services } from './services.js';
@@ -227,6 +228,26 @@ function createRoutes(config: ServerConfig, services: Services, metrics: ServerM
     response.writeHead(200, { 'content-type': metrics.registry.contentType });
     response.end(text);
   };
+  const openapi: RouteHandler = async (_request, response, context) => {
+    let json: string;
+    try {
+      json = await openApiJson();
+    } catch (error) {
+      context.log.warn({ err: (error as Error).message }, 'cannot read the OpenAPI description');
+      sendProblem(
+        response,
+        serverProblem(404, 'not_found', 'Not Found', 'the OpenAPI description is not installed'),
+        context.id,
+      );
+      return;
+    }
+    response.writeHead(200, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(json),
+      'cache-control': 'no-cache',
+    });
+    response.end(json);
+  };
   const notFound: RouteHandler = async (request, response, context) => {
     request.resume();
     sendProblem(response, serverProblem(404, 'not_found', 'Not Found'), context.id);
@@ -254,7 +275,8 @@ function createRoutes(config: ServerConfig, services: Services, metrics: ServerM
   const router = createRouter<RouteHandler>([
     { name: 'health', methods: readOnly, path: '/healthz', handler: health },
     { name: 'ready', methods: readOnly, path: '/readyz', handler: ready },
-    { name: 'metrics', methods: readOnly, path: '/metrics', handler: metricsRoute },
+    { name: 'metrics', methods: ['GET'], path: '/metrics', handler: metricsRoute },
+    { name: 'openapi', methods: ['GET'], path: '/openapi.json', handler: openapi },
     // Forward-auth answers the original request's method (nginx and Traefik pass it through).
     { name: 'verify', methods: [ANY_METHOD], path: verifyBase || '/', handler: forwardAuth },
     // Envoy ext_authz (HTTP) appends the original path to the configured one.

@@ -63,6 +63,19 @@ function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
 
+/**
+ * Closes a Redis connection without waiting on an unreachable server: QUIT (which lets replies in
+ * flight arrive) only while connected, else a plain disconnect. A QUIT queued on a client that
+ * never connects would wait forever, and with it the shutdown.
+ */
+async function closeRedis(client: Redis): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  await client.quit().catch(() => client.disconnect());
+}
+
 const INVALIDATION_CHANNEL = 'hmac-kit:key-invalidations';
 
 function redisInvalidationBus(publisher: Redis, subscriber: Redis, logger: Logger): InvalidationBus {
@@ -116,8 +129,8 @@ export async function openServices(config: ServerConfig, logger: Logger, metrics
       redisDown = false;
     });
     bus = redisInvalidationBus(redis, subscriber, logger);
-    closers.push(() => subscriber.quit().catch(() => subscriber.disconnect()));
-    closers.push(() => redis?.quit().catch(() => redis?.disconnect()));
+    closers.push(() => closeRedis(subscriber));
+    closers.push(() => (redis ? closeRedis(redis) : undefined));
   }
   let keys: OpenedKeys;
   try {

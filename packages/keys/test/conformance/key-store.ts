@@ -408,6 +408,85 @@ export function describeKeyStoreConformance(
         expect((await store.queryAudit({})).map((e) => e.type)).toEqual(['key.revoked', 'auth.failed']);
       });
 
+      it('pages keys by (createdAt, key id in byte order) in both directions, with every filter', async () => {
+        await store.insertPrincipal(principalRow('a'));
+        await store.insertPrincipal(principalRow('b'));
+        // Ties on createdAt are ordered by key id in byte order on every backend ('0' < 'B' < 'a'),
+        // whatever the database's locale would say.
+        const tied = ['hk_a000', 'hk_B000', 'hk_0000', 'hk_Z000'].map((prefix) =>
+          keyRow(ring, 'a', { keyId: prefix + generateKeyId().slice(7), createdAt: NOW + 5 }),
+        );
+        const early = keyRow(ring, 'b', { createdAt: NOW });
+        const late = keyRow(ring, 'b', { createdAt: NOW + 9 });
+        const revoked = keyRow(ring, 'a', { createdAt: NOW + 7 });
+        for (const row of [late, ...tied, revoked, early]) await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
+        await store.revokeKey(revoked.keyId, NOW + 8, null);
+        const byteSorted = [...tied].sort((x, y) => (x.keyId < y.keyId ? -1 : 1)).map((row) => row.keyId);
+        const oldestFirst = [early.keyId, ...byteSorted, revoked.keyId, late.keyId];
+        const ids = (rows: KeyRow[]) => rows.map((row) => row.keyId);
+
+        expect(ids(await store.listKeys({ includeRevoked: true }))).toEqual(oldestFirst);
+        expect(ids(await store.listKeys({ includeRevoked: true, newestFirst: true }))).toEqual(
+          [...oldestFirst].reverse(),
+        );
+        // Walk both directions two rows at a time from each page's last row.
+        for (const newestFirst of [false, true]) {
+          const seen: string[] = [];
+          let after: { createdAt: number; keyId: string } | undefined;
+          for (;;) {
+            const page = await store.listKeys({
+              includeRevoked: true,
+              newestFirst,
+              limit: 2,
+              ...(after ? { after } : {}),
+            });
+            seen.push(...ids(page));
+            if (page.length < 2) break;
+            after = { createdAt: page[1]!.createdAt, keyId: page[1]!.keyId };
+          }
+          expect(seen).toEqual(newestFirst ? [...oldestFirst].reverse() : oldestFirst);
+        }
+        // Revoked keys are left out by default, also across a page boundary.
+        const tiedLast = byteSorted.at(-1)!;
+        expect(ids(await store.listKeys({ after: { createdAt: NOW + 5, keyId: tiedLast }, limit: 5 }))).toEqual([
+          late.keyId,
+        ]);
+        expect(ids(await store.listKeys({ principal: 'a', includeRevoked: true, limit: 3 }))).toEqual(
+          byteSorted.slice(0, 3),
+        );
+        expect(
+          ids(
+            await store.listKeys({
+              principal: 'a',
+              newestFirst: true,
+              after: { createdAt: NOW + 5, keyId: byteSorted[2]! },
+            }),
+          ),
+        ).toEqual(byteSorted.slice(0, 2).reverse());
+        expect(ids(await store.listKeys({ keyId: revoked.keyId }))).toEqual([]);
+        expect(ids(await store.listKeys({ keyId: revoked.keyId, includeRevoked: true }))).toEqual([revoked.keyId]);
+        expect(ids(await store.listKeys({ keyId: early.keyId, principal: 'a' }))).toEqual([]);
+        expect(
+          ids(await store.listKeys({ keyId: early.keyId, after: { createdAt: NOW, keyId: early.keyId } })),
+        ).toEqual([]);
+        expect(await store.listKeys({ limit: 0 })).toEqual([]);
+      });
+
+      it('pages principals by name in byte order and finds them by part of the name', async () => {
+        for (const name of ['bob', 'Alice', 'carol', 'a_b', 'a%b', 'axb', '0-ops'])
+          await store.insertPrincipal(principalRow(name));
+        const names = async (query: Parameters<KeyStore['listPrincipals']>[0]) =>
+          (await store.listPrincipals(query)).map((row) => row.name);
+        expect(await names({})).toEqual(['0-ops', 'Alice', 'a%b', 'a_b', 'axb', 'bob', 'carol']);
+        expect(await names({ limit: 3 })).toEqual(['0-ops', 'Alice', 'a%b']);
+        expect(await names({ after: 'a%b', limit: 3 })).toEqual(['a_b', 'axb', 'bob']);
+        // LIKE wildcards in the search text are literal; the match ignores case.
+        expect(await names({ nameContains: '_' })).toEqual(['a_b']);
+        expect(await names({ nameContains: '%' })).toEqual(['a%b']);
+        expect(await names({ nameContains: 'AL' })).toEqual(['Alice']);
+        expect(await names({ nameContains: 'b', after: 'a_b' })).toEqual(['axb', 'bob']);
+      });
+
       it('imports rows in bulk', async () => {
         const keys = Array.from({ length: 1200 }, (_, i) => keyRow(ring, `bulk-${i % 3}`));
         await store.importRows!([principalRow('bulk-0'), principalRow('bulk-1'), principalRow('bulk-2')], keys);
@@ -566,6 +645,57 @@ export function describeKeyStoreConformance(
         expect((await third.getKey(key.keyId))?.lastUsedAt?.getTime()).toBe(NOW + 61_000);
       });
 
+      it('lists keys and principals in pages with opaque cursors; a page never repeats or skips a key', async () => {
+        let now = NOW;
+        const service = await open({ clock: () => now, maxActiveKeysPerPrincipal: 100 });
+        await service.createPrincipal({ name: 'svc', kind: 'service' });
+        await service.createPrincipal({ name: 'other', kind: 'service' });
+        const created: string[] = [];
+        for (let i = 0; i < 7; i++) {
+          now = NOW + i * 1000;
+          created.push((await service.createKey({ principal: i % 2 === 0 ? 'svc' : 'other' })).key.keyId);
+        }
+        const first = await service.listKeys({ limit: 3 });
+        expect(first.items.map((key) => key.keyId)).toEqual(created.slice(0, 3));
+        expect(first.next).toMatch(/^[A-Za-z0-9_-]+$/);
+        // A key created and one revoked between two pages change nothing already listed.
+        now = NOW + 10_000;
+        const added = (await service.createKey({ principal: 'svc' })).key.keyId;
+        await service.revokeKey(created[4]!);
+        const second = await service.listKeys({ limit: 3, after: first.next! });
+        expect(second.items.map((key) => key.keyId)).toEqual([created[3], created[5], created[6]]);
+        const third = await service.listKeys({ limit: 3, after: second.next! });
+        expect(third).toEqual({ items: [expect.objectContaining({ keyId: added })], next: null });
+
+        const newest = await service.listKeys({ order: 'newest', principal: 'svc', includeRevoked: true, limit: 2 });
+        expect(newest.items.map((key) => key.keyId)).toEqual([added, created[6]]);
+        const older = await service.listKeys({
+          order: 'newest',
+          principal: 'svc',
+          includeRevoked: true,
+          after: newest.next!,
+        });
+        expect(older.items.map((key) => key.keyId)).toEqual([created[4], created[2], created[0]]);
+        expect(older.next).toBeNull();
+        expect((await service.listKeys({ keyId: created[1]! })).items.map((key) => key.keyId)).toEqual([created[1]]);
+
+        await expect(service.listKeys({ after: 'not a cursor!' })).rejects.toThrow(TypeError);
+        await expect(
+          service.listKeys({ after: Buffer.from('{"l":"p","n":"x"}').toString('base64url') }),
+        ).rejects.toThrow(/not a key listing cursor/);
+        await expect(service.listKeys({ order: 'newest', after: first.next! })).rejects.toThrow(/oldest order/);
+        for (const limit of [0, 1001, 1.5]) await expect(service.listKeys({ limit })).rejects.toThrow(TypeError);
+
+        const principals = await service.listPrincipals({ limit: 1 });
+        expect(principals.items.map((principal) => principal.name)).toEqual(['other']);
+        const rest = await service.listPrincipals({ limit: 1, after: principals.next! });
+        expect(rest).toEqual({ items: [expect.objectContaining({ name: 'svc' })], next: null });
+        expect((await service.listPrincipals({ nameContains: 'VC' })).items.map((principal) => principal.name)).toEqual(
+          ['svc'],
+        );
+        await expect(service.listPrincipals({ after: first.next! })).rejects.toThrow(/not a principal listing cursor/);
+      });
+
       it('expired keys do not resolve', async () => {
         let now = NOW;
         const service = await open({ clock: () => now });
@@ -574,7 +704,7 @@ export function describeKeyStoreConformance(
         expect(await service.resolver(key.keyId)).toBeDefined();
         now = NOW + 10_000;
         expect(await service.resolver(key.keyId)).toBeUndefined();
-        expect((await service.listKeys({ principal: 'svc' }))[0]?.status).toBe('expired');
+        expect((await service.listKeys({ principal: 'svc' })).items[0]?.status).toBe('expired');
         // Expired keys do not count against the limit.
         const limited = await open({ clock: () => now, maxActiveKeysPerPrincipal: 1 });
         await limited.createKey({ principal: 'svc' });

@@ -1,0 +1,29 @@
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
+
+/**
+ * Where the OpenAPI description lives: `docs/openapi.yaml` at the repository root, the same
+ * path from `src/` and from `dist/`. It is the one source: `/openapi.json` is made from it.
+ */
+export const OPENAPI_FILE = new URL('../../../docs/openapi.yaml', import.meta.url);
+
+let cached: Promise<string> | undefined;
+
+/**
+ * The OpenAPI description as JSON text, read and converted once per process (on the first
+ * request for `/openapi.json`, so a server never pays for it unless someone asks).
+ *
+ * @example
+ * ```ts
+ * const json = await openApiJson();
+ * response.end(json);
+ * ```
+ */
+export function openApiJson(): Promise<string> {
+  cached ??= readFile(OPENAPI_FILE, 'utf8').then((text) => JSON.stringify(parse(text, { merge: true })));
+  // A failed read is retried on the next request rather than cached.
+  cached.catch(() => {
+    cached = undefined;
+  });
+  return cached;
+}
