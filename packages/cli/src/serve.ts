@@ -6,7 +6,11 @@ import { CliError, type Io } from './output.js';
 const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: string]> = [
   ['--port <port>', 'port', 'port to listen on (default 8080; 0 picks a free one) [HMAC_KIT_PORT]'],
   ['--host <host>', 'host', 'address to bind (default 127.0.0.1) [HMAC_KIT_HOST]'],
-  ['--redis <url>', 'redis', 'redis://... for nonces, rate limits and cache invalidation [HMAC_KIT_REDIS_URL]'],
+  [
+    '--redis <url>',
+    'redis',
+    'redis://host:port, redis+cluster://h1:p1,h2:p2 or redis+sentinel://h1:p1,h2:p2/master (nonces, rate limits, cache invalidation) [HMAC_KIT_REDIS_URL]',
+  ],
   [
     '--master-keys <keys>',
     'masterKeys',

@@ -11,7 +11,16 @@ function checkArguments(keyId: unknown, nonce: unknown, ttlSeconds: unknown): vo
 }
 
 /** Options of {@link redisNonceStore}. */
-export type RedisNonceStoreOptions = RedisBackendOptions;
+export interface RedisNonceStoreOptions extends RedisBackendOptions {
+  /**
+   * Awaited after a nonce is recorded and before it counts as new, with the nonce's Redis key:
+   * the place to make sure the record survives a failover (Redis replicates asynchronously, so a
+   * master that dies right after the write can take the nonce with it, and the promoted replica
+   * would accept the replay). Typically `WAIT` for a replica on the key's node, checking the key is
+   * still there. A rejection (or no answer within `timeoutMs`) fails closed: `StoreUnavailable`.
+   */
+  confirmDurable?: (key: string) => Promise<void>;
+}
 
 /**
  * A {@link NonceStore} in Redis, shared by every instance of a service. Each pair is one
@@ -28,13 +37,20 @@ export type RedisNonceStoreOptions = RedisBackendOptions;
 export function redisNonceStore(options: RedisNonceStoreOptions): NonceStore {
   const backend = resolveRedisBackend(options, 'redisNonceStore');
   const keyPrefix = `${backend.prefix}nonce:`;
+  const { confirmDurable } = options;
+  if (confirmDurable !== undefined && typeof confirmDurable !== 'function') {
+    throw new TypeError('redisNonceStore: options.confirmDurable must be a function');
+  }
   return {
     async checkAndStore(keyId, nonce, ttlSeconds) {
       checkArguments(keyId, nonce, ttlSeconds);
       const ttlMs = Math.max(1, Math.ceil(ttlSeconds * 1000));
       const key = keyPrefix + nonceSlot(keyId, nonce);
       const reply = await callRedis(backend, 'SET NX', () => backend.client.set(key, '1', 'PX', ttlMs, 'NX'));
-      if (reply === 'OK') return true;
+      if (reply === 'OK') {
+        if (confirmDurable) await callRedis(backend, 'replica confirmation', () => confirmDurable(key));
+        return true;
+      }
       if (reply === null) return false;
       throw new StoreUnavailable('Redis SET NX returned an unexpected reply');
     },

@@ -123,6 +123,7 @@ export function luaScript(source: string): LuaScript {
   return {
     source,
     run(backend, what, keys, args) {
+      requireOneSlot(keys);
       const { client } = backend;
       return callRedis(backend, what, async () => {
         if (client.evalsha) {
@@ -139,6 +140,36 @@ export function luaScript(source: string): LuaScript {
       });
     },
   };
+}
+
+/**
+ * The part of a key Redis Cluster hashes to pick its slot: the first `{...}` when it is not empty,
+ * else the whole key. Keys with the same hash tag always share a slot.
+ *
+ * @example
+ * hashTagOf('hmac-kit:nonce:{7}:abc'); // '7'
+ * hashTagOf('hmac-kit:rate:key'); // 'hmac-kit:rate:key'
+ */
+export function hashTagOf(key: string): string {
+  const open = key.indexOf('{');
+  if (open !== -1) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) return key.slice(open + 1, close);
+  }
+  return key;
+}
+
+/**
+ * A script's keys must live in one Redis Cluster slot (a cluster refuses others with CROSSSLOT,
+ * and no single node could run the script atomically). Checked on every run, so a script that
+ * breaks the rule fails in every test, not only against a cluster.
+ */
+function requireOneSlot(keys: readonly string[]): void {
+  if (keys.length < 2) return;
+  const tag = hashTagOf(keys[0] as string);
+  if (keys.some((key) => hashTagOf(key) !== tag)) {
+    throw new TypeError('Redis script keys must share a Redis Cluster hash tag ({...}) so they hash to one slot');
+  }
 }
 
 async function sha1Hex(text: string): Promise<string> {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { isPlausibleKeyId } from '@hmac-kit/keys';
+import { isPlausibleKeyId, looksLikeSecret } from '@hmac-kit/keys';
 import { z } from 'zod';
+import { parseRedisUrl } from './redis-url.js';
 import { parseByteSize, parseDuration } from './units.js';
 
 /** Schemes `hmac-kit serve` can enable (`--schemes`). */
@@ -150,9 +151,16 @@ const schema = z
     port: integer('port', 0, 65_535).default(8080),
     host: z.string().min(1).default('127.0.0.1'),
     database: z.string().min(1).default(DEFAULT_DATABASE),
+    // redis://, redis+cluster://, redis+sentinel:// (redis-url.ts); the message never echoes a password.
     redis: z
       .string()
-      .refine((value) => /^rediss?:\/\//.test(value), { message: 'invalid redis URL: expected redis://host:port' })
+      .superRefine((value, ctx) => {
+        try {
+          parseRedisUrl(value);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        }
+      })
       .optional(),
     masterKeys: z.string().min(1).optional(),
     masterKeyFile: z.string().min(1).optional(),
@@ -179,7 +187,7 @@ const schema = z
     // Never echoed in the message: a pasted secret must not reach the terminal or logs.
     webhookKeyId: z
       .string()
-      .refine((value) => isPlausibleKeyId(value), {
+      .refine((value) => isPlausibleKeyId(value) && !looksLikeSecret(value), {
         message: 'invalid webhook key id: expected a key id such as hk_3nR0bqYJ1xT9dW2mKp7sLa (not a secret)',
       })
       .optional(),

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2Session } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import type { ServerConfig } from './config.js';
 import { sendProblem, serverProblem } from './http.js';
@@ -104,6 +105,10 @@ export async function openListener(
   config: Pick<ServerConfig, 'port' | 'host' | 'tls'>,
   handler: (request: IncomingMessage, response: ServerResponse) => void,
   logger: Logger,
+  options: {
+    /** An HTTP/1.1 CONNECT request (the plain listener's `connect` event; HTTP/2 has no such tunnel here). */
+    onHttp1Connect?: (request: IncomingMessage, socket: Duplex) => void;
+  } = {},
 ): Promise<Listener> {
   const connections = new Set<Connection>();
   const sessions = new Set<Http2Session>();
@@ -137,6 +142,7 @@ export async function openListener(
     server = secure;
   } else {
     const plain = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: 0 }, handler);
+    if (options.onHttp1Connect) plain.on('connect', options.onHttp1Connect);
     plain.on('connection', (socket: Connection) => {
       connections.add(socket);
       socket.once('close', () => connections.delete(socket));

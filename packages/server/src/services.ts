@@ -15,22 +15,22 @@ import {
   type VerificationKey,
   xApi,
 } from '@hmac-kit/core';
-import type { InvalidationBus, KeyService } from '@hmac-kit/keys';
+import { type InvalidationBus, type KeyService, keyIdLogFields } from '@hmac-kit/keys';
 import {
   memoryFailureThrottle,
   memoryNonceStore,
   memoryRateLimiter,
-  recommendedRedisOptions,
   redisFailureThrottle,
   redisNonceStore,
   redisRateLimiter,
 } from '@hmac-kit/limits';
 import { type Authenticator, createAuthenticator } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
-import { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { SchemeName, ServerConfig } from './config.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
+import { openRedis, type RedisConnection } from './redis-connection.js';
 import { type OpenedKeys, openKeys, type StoreInfo } from './store.js';
 
 /** Replay, rate-limit and throttle stores: Redis, this process's memory, or a supervisor's memory (workers). */
@@ -89,22 +89,13 @@ function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
 
-/**
- * Closes a Redis connection without waiting on an unreachable server: QUIT (which lets replies in
- * flight arrive) only while connected, else a plain disconnect. A QUIT queued on a client that
- * never connects would wait forever, and with it the shutdown.
- */
-async function closeRedis(client: Redis): Promise<void> {
-  if (client.status !== 'ready') {
-    client.disconnect();
-    return;
-  }
-  await client.quit().catch(() => client.disconnect());
-}
-
 const INVALIDATION_CHANNEL = 'hmac-kit:key-invalidations';
 
-function redisInvalidationBus(publisher: Redis, subscriber: Redis, logger: Logger): InvalidationBus {
+function redisInvalidationBus(
+  publisher: Redis | Cluster,
+  subscriber: Redis | Cluster,
+  logger: Logger,
+): InvalidationBus {
   const listeners = new Set<(keyId: string) => void>();
   subscriber.on('message', (channel: string, keyId: string) => {
     if (channel === INVALIDATION_CHANNEL) for (const listener of listeners) listener(keyId);
@@ -142,26 +133,30 @@ export async function openServices(
   options: { limitStores?: LimitStores } = {},
 ): Promise<Services> {
   const closers: Array<() => Promise<unknown> | unknown> = [];
-  let redis: Redis | undefined;
+  let redis: RedisConnection | undefined;
   let bus: InvalidationBus | undefined;
   if (config.redis) {
-    redis = new Redis(config.redis, { ...recommendedRedisOptions, lazyConnect: false });
-    const subscriber = new Redis(config.redis, { maxRetriesPerRequest: null, enableOfflineQueue: true });
     let redisDown = false;
-    const onRedisError = (error: Error) => {
-      if (!redisDown) logger.warn({ err: error.message }, 'redis unreachable');
-      redisDown = true;
-      metrics.storeErrors.inc({ store: 'redis' });
-    };
-    redis.on('error', onRedisError);
-    subscriber.on('error', onRedisError);
-    redis.on('ready', () => {
-      if (redisDown) logger.info('redis reachable again');
-      redisDown = false;
+    redis = openRedis(config.redis, {
+      onError(error) {
+        if (!redisDown) logger.warn({ err: error.message }, 'redis unreachable');
+        redisDown = true;
+        metrics.storeErrors.inc({ store: 'redis' });
+      },
+      onReady() {
+        if (redisDown) logger.info('redis reachable again');
+        redisDown = false;
+      },
     });
-    bus = redisInvalidationBus(redis, subscriber, logger);
-    closers.push(() => closeRedis(subscriber));
-    closers.push(() => (redis ? closeRedis(redis) : undefined));
+    logger.info(
+      { redis: redis.description, replicas: redis.target.replicas },
+      redis.target.replicas > 0
+        ? 'redis: a nonce counts once this many replicas hold it (WAIT)'
+        : 'redis: nonces are not confirmed on replicas (replicas=0)',
+    );
+    bus = redisInvalidationBus(redis.client, redis.subscriber, logger);
+    const opened = redis;
+    closers.push(() => opened.close());
   }
   let keys: OpenedKeys;
   try {
@@ -183,19 +178,21 @@ export async function openServices(
   closers.unshift(() => keys.close());
 
   // Webhook deliveries keep their nonce until timestamp + tolerance: the core's acceptableUntil.
-  const { nonceStore, rateLimiter, failureThrottle, loginThrottle }: LimitStores = redis
-    ? {
-        nonceStore: redisNonceStore({ client: redis }),
-        rateLimiter: redisRateLimiter({ client: redis }),
-        failureThrottle: redisFailureThrottle({ client: redis }),
-        loginThrottle: redisFailureThrottle({
-          client: redis,
-          prefix: 'hmac-kit:login:',
-          maxFailures: 5,
-          blockSeconds: 900,
-        }),
-      }
-    : (options.limitStores ?? memoryLimitStores());
+  const redisClient = redis?.client;
+  const { nonceStore, rateLimiter, failureThrottle, loginThrottle }: LimitStores =
+    redis && redisClient
+      ? {
+          nonceStore: redisNonceStore({ client: redisClient, confirmDurable: redis.confirmDurable }),
+          rateLimiter: redisRateLimiter({ client: redisClient }),
+          failureThrottle: redisFailureThrottle({ client: redisClient }),
+          loginThrottle: redisFailureThrottle({
+            client: redisClient,
+            prefix: 'hmac-kit:login:',
+            maxFailures: 5,
+            blockSeconds: 900,
+          }),
+        }
+      : (options.limitStores ?? memoryLimitStores());
 
   const schemes = config.schemes.flatMap((name) => SCHEME_FACTORIES[name](config));
   const policy = {
@@ -250,8 +247,10 @@ export async function openServices(
     const code = (error as { code?: string })?.code ?? 'ERR_UNKNOWN';
     if (error instanceof StoreUnavailable) metrics.storeErrors.inc({ store: 'verification' });
     const unsigned = error instanceof SignatureMissing;
+    // The claimed key id is logged only if it has the shape of one: a secret pasted into a key-id
+    // field (keyid=, X-API-Key, the SigV4 access key...) is logged by length and short hash.
     logger[unsigned ? 'info' : 'warn'](
-      { code, keyId: context.keyId, remote: context.sourceAddress },
+      { code, ...keyIdLogFields(context.keyId), remote: context.sourceAddress },
       'authentication failed',
     );
     // The audit trail records attempts with credentials, not unsigned traffic, limits or outages
