@@ -16,7 +16,8 @@ function exitOf(server: ServeProcess): Promise<{ code: number | null; signal: No
   if (child.exitCode !== null || child.signalCode !== null) {
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   }
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  // 'close' (not 'exit'): by then every line the process wrote has been read.
+  return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
 }
 
 /** Whether a new TCP connection to the server's port is accepted. */
@@ -175,12 +176,13 @@ describe('hmac-kit serve: shutdown with an unreachable Redis', () => {
       await until(async () => (await fetch(`${server.url}/readyz`)).status === 200);
       redis.pause();
       server.child.kill('SIGTERM');
-      // Only the shutdown timeout ends it: no second signal, no SIGKILL.
-      expect(await exitOf(server)).toEqual({ code: 1, signal: null });
-      expect(server.logs.some((line) => String(line.msg).startsWith('shutdown timeout: stores did not close'))).toBe(
-        true,
-      );
-      expect(server.logs.find((line) => line.msg === 'stopped')).toMatchObject({ forced: true });
+      // It ends by itself: no second signal, no SIGKILL. Either QUIT gives up on its command timeout
+      // (clean, 0) or the shutdown timeout abandons the connection (forced, 1).
+      const exit = await exitOf(server);
+      expect(exit.signal).toBeNull();
+      expect([0, 1]).toContain(exit.code);
+      const stopped = server.logs.find((line) => line.msg === 'stopped');
+      expect(stopped?.forced).toBe(exit.code === 1);
     } finally {
       redis.resume();
       await server.stop();

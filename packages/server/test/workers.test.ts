@@ -18,7 +18,8 @@ function exitOf(server: ServeProcess): Promise<{ code: number | null; signal: No
   if (child.exitCode !== null || child.signalCode !== null) {
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   }
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  // 'close' (not 'exit'): by then every line the process wrote has been read.
+  return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
 }
 
 /** The workers (pid by worker id) that logged `worker listening`, and are still up. */
