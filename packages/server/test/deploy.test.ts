@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { ENVIRONMENT_VARIABLES, loadConfig } from '@hmac-kit/server';
-import Ajv2019 from 'ajv/dist/2019.js';
+import { Ajv2019 } from 'ajv/dist/2019.js';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { repoRoot } from './support/process.js';
@@ -92,7 +92,7 @@ describe('deploy/kubernetes/hmac-kit.yaml', () => {
   });
 
   it('catches a broken manifest (the validator is not a stub)', () => {
-    const deployment = structuredClone(documents.find((document) => document.kind === 'Deployment')) as {
+    const deployment = structuredClone(documents.find((document) => document.kind === 'Deployment')) as unknown as {
       spec: { template: { spec: { containers: Array<{ ports: Array<{ containerPort: unknown }> }> } } };
     };
     const port = deployment.spec.template.spec.containers[0]?.ports[0];
