@@ -12,6 +12,8 @@ import { openApiJson } from './openapi.js';
 import { createProxyTrust } from './proxies.js';
 import { ANY_METHOD, createRouter, type RouteDescription, type RouteName } from './routes.js';
 import { openServices, type Services } from './services.js';
+import { startTracing, type Tracing } from './tracing.js';
+import { serverVersion } from './version.js';
 
 /** Per-request state shared by the route handlers. */
 export interface RequestContext {
@@ -20,6 +22,8 @@ export interface RequestContext {
   log: Logger;
   /** Which route answered (metrics label, trace span name); set by the router. */
   route: RouteName;
+  /** The matched path template, e.g. `/v1/admin/keys/{keyId}` (trace span name); set by the router. */
+  routePath?: string;
   /** Filled by authenticated routes for the access log line. */
   keyId?: string;
   code?: string;
@@ -62,10 +66,12 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? createMetrics();
-  const services = await openServices(config, logger, metrics);
+  // Loads the OpenTelemetry SDK only when OTEL_EXPORTER_OTLP_ENDPOINT asks for traces.
+  const tracing = await startTracing(process.env, { version: serverVersion() });
+  const services = await openServices(config, logger, metrics, tracing);
   metrics.observeKeyCache(() => services.keyService.stats());
   if (config.webhookKeyId) await warnAboutWebhookKey(config.webhookKeyId, services, logger);
-  const dispatch = createRoutes(config, services, metrics);
+  const dispatch = createRoutes(config, services, metrics, tracing);
   const closeRoutes = dispatch.close;
   let shuttingDown = false;
   let inFlight = 0;
@@ -93,16 +99,20 @@ export async function startServer(
       if (logger.isLevelEnabled('info')) accessLog(request, response, context, remote);
       if (shuttingDown && inFlight === 0) drained?.();
     });
-    dispatch
-      .route(request, context)(request, response, context)
-      .catch((error: unknown) => {
-        logger.error(
-          { reqId: id, err: error instanceof Error ? { name: error.name, message: error.message } : String(error) },
-          'unhandled error',
-        );
-        if (!response.headersSent) sendProblem(response, serverProblem(500, 'internal_error', 'Internal Server Error'));
-        else response.destroy();
-      });
+    // Without tracing, no closure and no span: the handler runs directly.
+    (tracing
+      ? tracing.traceRequest(request, response, context, () =>
+          dispatch.route(request, context)(request, response, context),
+        )
+      : dispatch.route(request, context)(request, response, context)
+    ).catch((error: unknown) => {
+      logger.error(
+        { reqId: id, err: error instanceof Error ? { name: error.name, message: error.message } : String(error) },
+        'unhandled error',
+      );
+      if (!response.headersSent) sendProblem(response, serverProblem(500, 'internal_error', 'Internal Server Error'));
+      else response.destroy();
+    });
   });
 
   function accessLog(
@@ -177,6 +187,7 @@ export async function startServer(
       await stopped;
       await closeRoutes();
       await services.close();
+      await tracing?.flush().catch(() => undefined);
       logger.info('stopped');
       logger.flush();
     })();
@@ -196,7 +207,12 @@ interface Dispatch {
 }
 
 /** Maps a request to its handler: hmac-kit's own endpoints first, then the gateway or whoami. */
-function createRoutes(config: ServerConfig, services: Services, metrics: ServerMetrics): Dispatch {
+function createRoutes(
+  config: ServerConfig,
+  services: Services,
+  metrics: ServerMetrics,
+  tracing: Tracing | undefined,
+): Dispatch {
   const health: RouteHandler = async (_request, response) => sendJson(response, 200, { status: 'ok' });
   const ready: RouteHandler = async (_request, response) => {
     const checks = await services.ready();
@@ -248,7 +264,14 @@ function createRoutes(config: ServerConfig, services: Services, metrics: ServerM
     isTrustedProxy,
   });
   const gateway = config.upstream
-    ? createGateway({ config, authenticator: services.authenticator, metrics, isTrustedProxy })
+    ? createGateway({
+        config,
+        authenticator: services.authenticator,
+        metrics,
+        isTrustedProxy,
+        // With tracing on, the upstream gets the gateway's own traceparent, not the client's.
+        replacedHeaders: tracing?.propagationHeaders,
+      })
     : undefined;
   const verifyBase = config.verifyPath.replace(/\/+$/, '');
   const readOnly = ['GET', 'HEAD'];
@@ -284,6 +307,7 @@ function createRoutes(config: ServerConfig, services: Services, metrics: ServerM
       const found = router.match(request.method ?? 'GET', path);
       if (found.kind === 'found') {
         context.route = found.route.name;
+        context.routePath = ownPrefix + found.route.path;
         return found.route.handler;
       }
       // Without a prefix of its own, a gateway hands every other method on these paths to the upstream.
