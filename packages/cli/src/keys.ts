@@ -4,7 +4,7 @@ import type { ApiKey, AuditEntry, IssuedKey, KeyService, MasterKeyRing, Page, Pr
 import type { OpenedKeys } from '@hmac-kit/server/store';
 import { parseDuration } from '@hmac-kit/server/units';
 import type { Command } from 'commander';
-import { CliError, formatTable, type Io, print } from './output.js';
+import { CliError, checkKeyIdOption, formatTable, type Io, print } from './output.js';
 
 /** Global options every store command reads. */
 interface Globals {
@@ -471,6 +471,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
         throw new CliError(`invalid limit ${JSON.stringify(options.limit)}: expected 1..1000`, 2);
       }
       const since = durationOption(options.since, 'duration');
+      checkKeyIdOption(options.keyId);
       const entries = await withKeys(program, io, (keys) =>
         keys.queryAudit({
           principal: options.principal,

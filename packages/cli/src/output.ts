@@ -1,3 +1,24 @@
+import { looksLikeSecret } from '@hmac-kit/keys/ids';
+
+/**
+ * Refuses a `--key-id` value that looks like a secret (`hks_...`, 64 hex digits, long base64):
+ * sent as a key id it would travel in clear in a header and land in logs. The value is not
+ * echoed (it is probably the secret).
+ *
+ * @example
+ * ```ts
+ * checkKeyIdOption(flags.keyId); // throws CliError for 'hks_...'
+ * ```
+ */
+export function checkKeyIdOption(keyId: string | undefined, option = '--key-id'): void {
+  if (keyId !== undefined && looksLikeSecret(keyId)) {
+    throw new CliError(
+      `${option} looks like a secret, not a key id (key ids look like hk_...); give the secret with --secret-env or --secret-file`,
+      2,
+    );
+  }
+}
+
 /** Where a command writes: injectable so tests can run `main()` in-process. */
 export interface Io {
   stdout: (text: string) => void;

@@ -11,7 +11,7 @@ import {
 } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { Command } from 'commander';
-import { CliError, type Io } from './output.js';
+import { CliError, checkKeyIdOption, type Io } from './output.js';
 
 interface SignFlags {
   header: string[];
@@ -115,6 +115,7 @@ async function prepare(io: Io, method: string, target: string, flags: SignFlags)
     throw new CliError(`invalid URL ${JSON.stringify(target)}: expected http(s)://...`, 2);
   }
   if (!flags.keyId) throw new CliError('give the key id with --key-id', 2);
+  checkKeyIdOption(flags.keyId);
   if (!['sha256', 'sha384', 'sha512'].includes(flags.algorithm)) {
     throw new CliError(`invalid algorithm ${JSON.stringify(flags.algorithm)}: use sha256, sha384 or sha512`, 2);
   }

@@ -9,7 +9,17 @@ export {
   PrincipalExists,
   PrincipalNotFound,
 } from './errors.js';
-export { formatSecret, generateKeyId, isKeyId, isPlausibleKeyId, parseSecret, SECRET_BYTES } from './ids.js';
+export {
+  formatSecret,
+  generateKeyId,
+  hasKeyIdShape,
+  isKeyId,
+  isPlausibleKeyId,
+  keyIdLogFields,
+  looksLikeSecret,
+  parseSecret,
+  SECRET_BYTES,
+} from './ids.js';
 export type { MasterKeyFile, MasterKeyRing } from './master-keys.js';
 export {
   addMasterKeyToFile,

@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type { HashAlgorithm, KeyResolver, VerificationKey } from '@hmac-kit/core';
 import { LruCache } from './cache.js';
 import { KeyNotActive, KeyNotFound, MasterKeyUnknown, PrincipalNotFound } from './errors.js';
-import { formatSecret, generateKeyId, generateSecretBytes, isPlausibleKeyId } from './ids.js';
+import { formatSecret, generateKeyId, generateSecretBytes, isPlausibleKeyId, keyIdLogFields } from './ids.js';
 import {
   decryptSecret,
   encryptSecret,
@@ -71,6 +71,13 @@ function checkScopes(scopes: readonly string[] | undefined): string[] {
       throw new TypeError('each scope is 1-128 printable ASCII characters without spaces');
   }
   return [...new Set(scopes)];
+}
+
+/** The key id fields of an audit event for a claimed key id (see `keyIdLogFields`). */
+function auditKeyId(keyId: string | undefined): Pick<AuditEvent, 'keyId' | 'detail'> {
+  const fields = keyIdLogFields(keyId);
+  if ('keyId' in fields) return { keyId: fields.keyId };
+  return 'keyIdHash' in fields ? { detail: fields } : {};
 }
 
 /** Page size of listings: default 100, at most 1000. */
@@ -695,8 +702,9 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
         type: 'auth.failed',
         at: failure.at ?? new Date(clock()),
         code: failure.code.slice(0, 64),
-        // Only plausible key ids: anything else may be attacker-chosen junk (or a pasted secret).
-        ...(failure.keyId !== undefined && isPlausibleKeyId(failure.keyId) ? { keyId: failure.keyId } : {}),
+        // Only ids with the shape of a key id: anything else may be attacker-chosen junk or a pasted
+        // secret, recorded by length and short hash (see hasKeyIdShape).
+        ...auditKeyId(failure.keyId),
         ...(failure.source ? { source: failure.source.slice(0, 128) } : {}),
       });
     },

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { keyIdLogFields } from '@hmac-kit/keys';
 import { createApi } from './api.js';
 import type { ServerConfig } from './config.js';
 import { createForwardAuth } from './forward-auth.js';
@@ -89,14 +91,19 @@ export async function startServer(
     // 'close' fires once per response: on() spares the once() wrapper per request.
     response.on('close', () => {
       inFlight--;
+      // What the client actually got, not the status a handler meant to send: a response that did
+      // not finish was aborted (client gone, or upstream broke off), and one whose status line was
+      // never sent is logged as 499 "client closed request", nginx's convention.
+      const aborted = !response.writableFinished;
+      const status = response.headersSent ? response.statusCode : 499;
       metrics.observeRequest(
         context.route,
         request.method,
-        response.statusCode,
+        status,
         Number(process.hrtime.bigint() - context.started) / 1e9,
       );
       // The access log line is only built when it is written (not at --log-level warn or silent).
-      if (logger.isLevelEnabled('info')) accessLog(request, response, context, remote);
+      if (logger.isLevelEnabled('info')) accessLog(request, context, remote, status, aborted);
       if (shuttingDown && inFlight === 0) drained?.();
     });
     // Without tracing, no closure and no span: the handler runs directly.
@@ -115,11 +122,23 @@ export async function startServer(
     });
   });
 
+  // CONNECT asks for a tunnel, and hmac-kit is not a forward proxy. Without a listener Node drops
+  // the connection without a word: answer 405 like any other method no route takes.
+  server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
+    const problem = serverProblem(405, 'method_not_allowed', 'Method Not Allowed', 'CONNECT is not supported');
+    const payload = JSON.stringify(problem.body);
+    socket.on('error', () => {});
+    socket.end(
+      `HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nconnection: close\r\n\r\n${payload}`,
+    );
+  });
+
   function accessLog(
     request: IncomingMessage,
-    response: ServerResponse,
     context: RequestContext,
     remote: string | undefined,
+    status: number,
+    aborted: boolean,
   ): void {
     const durationMs = Number(process.hrtime.bigint() - context.started) / 1e6;
     // The path only: query strings can carry presigned SigV4 signatures.
@@ -129,9 +148,10 @@ export async function startServer(
       reqId: context.id,
       method: request.method,
       path: query === -1 ? target : target.slice(0, query),
-      status: response.statusCode,
+      status,
       ms: Math.round(durationMs * 100) / 100,
     };
+    if (aborted) line.aborted = true;
     if (context.keyId) line.keyId = context.keyId;
     if (context.code) line.code = context.code;
     line.remote = remote;
@@ -339,10 +359,12 @@ function methodNotAllowed(allowed: readonly string[]): RouteHandler {
 async function warnAboutWebhookKey(keyId: string, services: Services, logger: Logger): Promise<void> {
   try {
     const key = await services.keyService.getKey(keyId);
-    if (!key) logger.warn({ keyId }, 'webhook key id not found: webhooks are refused until it is created');
-    else if (key.status !== 'active') logger.warn({ keyId, status: key.status }, 'webhook key is not active');
+    // Configured by the operator, but possibly a secret pasted into the wrong setting.
+    const logged = keyIdLogFields(keyId);
+    if (!key) logger.warn(logged, 'webhook key id not found: webhooks are refused until it is created');
+    else if (key.status !== 'active') logger.warn({ ...logged, status: key.status }, 'webhook key is not active');
     else if (key.algorithm !== 'sha256')
-      logger.warn({ keyId, algorithm: key.algorithm }, 'webhook key is not sha256: Standard Webhooks needs sha256');
+      logger.warn({ ...logged, algorithm: key.algorithm }, 'webhook key is not sha256: Standard Webhooks needs sha256');
   } catch (error) {
     logger.warn({ err: (error as Error).message }, 'cannot check the webhook key');
   }

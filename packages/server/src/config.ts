@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { isPlausibleKeyId } from '@hmac-kit/keys';
+import { isPlausibleKeyId, looksLikeSecret } from '@hmac-kit/keys';
 import { z } from 'zod';
 import { parseRedisUrl } from './redis-url.js';
 import { parseByteSize, parseDuration } from './units.js';
@@ -175,7 +175,7 @@ const schema = z
     // Never echoed in the message: a pasted secret must not reach the terminal or logs.
     webhookKeyId: z
       .string()
-      .refine((value) => isPlausibleKeyId(value), {
+      .refine((value) => isPlausibleKeyId(value) && !looksLikeSecret(value), {
         message: 'invalid webhook key id: expected a key id such as hk_3nR0bqYJ1xT9dW2mKp7sLa (not a secret)',
       })
       .optional(),

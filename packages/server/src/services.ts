@@ -15,7 +15,7 @@ import {
   type VerificationKey,
   xApi,
 } from '@hmac-kit/core';
-import type { InvalidationBus, KeyService } from '@hmac-kit/keys';
+import { type InvalidationBus, type KeyService, keyIdLogFields } from '@hmac-kit/keys';
 import {
   memoryFailureThrottle,
   memoryNonceStore,
@@ -226,8 +226,10 @@ export async function openServices(
     const code = (error as { code?: string })?.code ?? 'ERR_UNKNOWN';
     if (error instanceof StoreUnavailable) metrics.storeErrors.inc({ store: 'verification' });
     const unsigned = error instanceof SignatureMissing;
+    // The claimed key id is logged only if it has the shape of one: a secret pasted into a key-id
+    // field (keyid=, X-API-Key, the SigV4 access key...) is logged by length and short hash.
     logger[unsigned ? 'info' : 'warn'](
-      { code, keyId: context.keyId, remote: context.sourceAddress },
+      { code, ...keyIdLogFields(context.keyId), remote: context.sourceAddress },
       'authentication failed',
     );
     // The audit trail records attempts with credentials, not unsigned traffic, limits or outages
