@@ -530,6 +530,7 @@ export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandl
         });
       }
       if (found.kind === 'none') throw new HttpError(404, 'not_found', 'Not Found', `no admin route ${method} ${path}`);
+      context.routePath = config.adminPrefix + found.route.path;
       const result = await found.route.handler({
         params: found.params,
         path: queryStart === -1 ? target : target.slice(0, queryStart),

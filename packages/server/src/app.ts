@@ -17,6 +17,8 @@ import { openApiJson } from './openapi.js';
 import { createProxyTrust } from './proxies.js';
 import { ANY_METHOD, createRouter, type RouteDescription, type RouteName } from './routes.js';
 import { type LimitStores, openServices, type Services } from './services.js';
+import { startTracing, type Tracing } from './tracing.js';
+import { serverVersion } from './version.js';
 
 /** Per-request state shared by the route handlers. */
 export interface RequestContext {
@@ -25,6 +27,8 @@ export interface RequestContext {
   log: Logger;
   /** Which route answered (metrics label, trace span name); set by the router. */
   route: RouteName;
+  /** The matched path template, e.g. `/v1/admin/keys/{keyId}` (trace span name); set by the router. */
+  routePath?: string;
   /** Filled by authenticated routes for the access log line. */
   keyId?: string;
   code?: string;
@@ -90,11 +94,13 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? createMetrics();
-  const services = await openServices(config, logger, metrics, { limitStores: options.limitStores });
+  // Loads the OpenTelemetry SDK only when OTEL_EXPORTER_OTLP_ENDPOINT asks for traces.
+  const tracing = await startTracing(process.env, { version: serverVersion() });
+  const services = await openServices(config, logger, metrics, tracing, { limitStores: options.limitStores });
   metrics.observeKeyCache(() => services.keyService.stats());
   if (config.webhookKeyId) await warnAboutWebhookKey(config.webhookKeyId, services, logger);
   const state = { draining: false };
-  const dispatch = createRoutes(config, services, metrics, {
+  const dispatch = createRoutes(config, services, metrics, tracing, {
     isDraining: () => state.draining,
     metricsText: options.metricsText,
   });
@@ -131,16 +137,20 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       if (logger.isLevelEnabled('info')) accessLog(request, context, remote, status, aborted);
       if (shuttingDown && inFlight === 0) drained?.();
     });
-    dispatch
-      .route(request, context)(request, response, context)
-      .catch((error: unknown) => {
-        logger.error(
-          { reqId: id, err: error instanceof Error ? { name: error.name, message: error.message } : String(error) },
-          'unhandled error',
-        );
-        if (!response.headersSent) sendProblem(response, serverProblem(500, 'internal_error', 'Internal Server Error'));
-        else response.destroy();
-      });
+    // Without tracing, no closure and no span: the handler runs directly.
+    (tracing
+      ? tracing.traceRequest(request, response, context, () =>
+          dispatch.route(request, context)(request, response, context),
+        )
+      : dispatch.route(request, context)(request, response, context)
+    ).catch((error: unknown) => {
+      logger.error(
+        { reqId: id, err: error instanceof Error ? { name: error.name, message: error.message } : String(error) },
+        'unhandled error',
+      );
+      if (!response.headersSent) sendProblem(response, serverProblem(500, 'internal_error', 'Internal Server Error'));
+      else response.destroy();
+    });
   };
 
   // CONNECT asks for a tunnel, and hmac-kit is not a forward proxy. Without a listener Node drops
@@ -242,6 +252,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       const storesClosed = (async () => {
         await closeRoutes();
         await services.close();
+        await tracing?.flush().catch(() => undefined);
       })();
       storesClosed.catch(() => {});
       if ((await Promise.race([storesClosed.then(() => 'closed' as const), deadline])) === 'timeout') {
@@ -281,6 +292,7 @@ function createRoutes(
   config: ServerConfig,
   services: Services,
   metrics: ServerMetrics,
+  tracing: Tracing | undefined,
   lifecycle: { isDraining(): boolean; metricsText?: () => Promise<string> },
 ): Dispatch {
   const health: RouteHandler = async (_request, response) => sendJson(response, 200, { status: 'ok' });
@@ -340,7 +352,14 @@ function createRoutes(
     isTrustedProxy,
   });
   const gateway = config.upstream
-    ? createGateway({ config, authenticator: services.authenticator, metrics, isTrustedProxy })
+    ? createGateway({
+        config,
+        authenticator: services.authenticator,
+        metrics,
+        isTrustedProxy,
+        // With tracing on, the upstream gets the gateway's own traceparent, not the client's.
+        replacedHeaders: tracing?.propagationHeaders,
+      })
     : undefined;
   const verifyBase = config.verifyPath.replace(/\/+$/, '');
   const readOnly = ['GET', 'HEAD'];
@@ -376,6 +395,7 @@ function createRoutes(
       const found = router.match(request.method ?? 'GET', path);
       if (found.kind === 'found') {
         context.route = found.route.name;
+        context.routePath = ownPrefix + found.route.path;
         return found.route.handler;
       }
       // Without a prefix of its own, a gateway hands every other method on these paths to the upstream.

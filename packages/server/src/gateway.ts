@@ -34,6 +34,11 @@ export interface GatewayOptions {
   authenticator: Pick<Authenticator, 'admit' | 'bodyFailed'>;
   metrics: ServerMetrics;
   isTrustedProxy: (address: string | undefined) => boolean;
+  /**
+   * Client headers never forwarded because the gateway sets its own at send time (tracing's
+   * `traceparent`/`tracestate`, written by the undici instrumentation).
+   */
+  replacedHeaders?: readonly string[];
 }
 
 /**
@@ -42,7 +47,11 @@ export interface GatewayOptions {
  * request mid-stream, so the upstream never receives a complete unauthenticated request.
  */
 export function createGateway(options: GatewayOptions): { handler: RouteHandler; close(): Promise<void> } {
-  const { config, authenticator, metrics, isTrustedProxy } = options;
+  const { config, authenticator, metrics, isTrustedProxy, replacedHeaders = [] } = options;
+  const withoutReplaced = <T extends Record<string, unknown>>(headers: T): T => {
+    for (const name of replacedHeaders) delete headers[name];
+    return headers;
+  };
   const upstream = new URL(config.upstream as string);
   const basePath = upstream.pathname.replace(/\/+$/, '');
   const timeoutMs = config.upstreamTimeoutSeconds * 1000;
@@ -199,14 +208,16 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         origin: upstream.origin,
         path: basePath + target,
         method: method as Dispatcher.HttpMethod,
-        headers: upstreamHeaders(request.headers, identity, {
-          for: sourceAddress,
-          // What the client addressed (the rebuilt URL's authority), without a URL parse per request.
-          host: authorityOf(url),
-          proto: url.startsWith('https:') ? 'https' : 'http',
-          requestId: context.id,
-          trustedPeer,
-        }),
+        headers: withoutReplaced(
+          upstreamHeaders(request.headers, identity, {
+            for: sourceAddress,
+            // What the client addressed (the rebuilt URL's authority), without a URL parse per request.
+            host: authorityOf(url),
+            proto: url.startsWith('https:') ? 'https' : 'http',
+            requestId: context.id,
+            trustedPeer,
+          }),
+        ),
         body,
         signal: abort,
       });

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import type { KeyCacheStats } from '@hmac-kit/keys';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { RouteName } from './routes.js';
+import { serverVersion } from './version.js';
 
 /** Default metrics of prom-client that break Prometheus naming rules (see createMetrics). */
 const GAUGES_NAMED_LIKE_COUNTERS = [
@@ -21,18 +21,6 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 /** How an upstream exchange ended, for `hmac_kit_upstream_request_duration_seconds`. */
 export type UpstreamOutcome = 'response' | 'error' | 'timeout' | 'aborted';
-
-/** The server package's version, for `hmac_kit_build_info` (same file from src/ and dist/). */
-function serverVersion(): string {
-  try {
-    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-      version?: unknown;
-    };
-    return typeof manifest.version === 'string' ? manifest.version : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 /** The Prometheus metrics `hmac-kit serve` exposes at `/metrics`. */
 export interface ServerMetrics {

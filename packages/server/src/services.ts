@@ -32,6 +32,7 @@ import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { openRedis, type RedisConnection } from './redis-connection.js';
 import { type OpenedKeys, openKeys, type StoreInfo } from './store.js';
+import type { Tracing } from './tracing.js';
 
 /** Replay, rate-limit and throttle stores: Redis, this process's memory, or a supervisor's memory (workers). */
 export interface LimitStores {
@@ -130,6 +131,7 @@ export async function openServices(
   config: ServerConfig,
   logger: Logger,
   metrics: ServerMetrics,
+  tracing?: Tracing,
   options: { limitStores?: LimitStores } = {},
 ): Promise<Services> {
   const closers: Array<() => Promise<unknown> | unknown> = [];
@@ -229,19 +231,27 @@ export async function openServices(
     }
     return isPromiseLike(answer) ? Promise.resolve(answer).then(counted, failed) : counted(answer);
   };
-  const authenticator = createAuthenticator({
-    keys: resolver,
+  // With tracing on, each dependency of the authenticator is wrapped so that its calls are child
+  // spans of the request's verification span; the authenticator itself is untouched.
+  const traced = <T extends object>(target: T, name: string): T =>
+    tracing ? tracing.instrument(target, name) : target;
+  const authenticatorOf = createAuthenticator({
+    keys: tracing ? tracing.instrumentFunction(resolver, 'hmac_kit.key_lookup') : resolver,
     schemes,
     policy,
-    nonceStore,
-    rateLimiter,
+    nonceStore: traced(nonceStore, 'hmac_kit.nonce_store'),
+    rateLimiter: traced(rateLimiter, 'hmac_kit.rate_limiter'),
     defaultRateLimit: config.rateLimit,
-    failureThrottle,
+    failureThrottle: traced(failureThrottle, 'hmac_kit.failure_throttle'),
     crypto: nodeCryptoProvider,
     maxBodyBytes: config.maxBodyBytes,
     realm: 'hmac-kit',
     onFailure: reportFailure,
   });
+  // The verification span: active during the call, so key lookups and store calls nest under it.
+  const authenticator = tracing
+    ? tracing.instrument(authenticatorOf, 'hmac_kit.verify', { methods: ['authenticate', 'admit'], active: true })
+    : authenticatorOf;
 
   function reportFailure(error: unknown, context: { keyId?: string; sourceAddress?: string }) {
     const code = (error as { code?: string })?.code ?? 'ERR_UNKNOWN';
@@ -272,7 +282,7 @@ export async function openServices(
     info: keys.info,
     schemes,
     authenticator,
-    loginThrottle,
+    loginThrottle: traced(loginThrottle, 'hmac_kit.login_throttle'),
     async ready() {
       const checks: Record<string, 'ok' | 'down'> = {};
       try {
