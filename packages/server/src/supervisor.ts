@@ -127,36 +127,57 @@ export async function runServe(config: ServerConfig, hooks: ServeHooks = {}): Pr
   return runSupervisor(config, workers, hooks, logger);
 }
 
-/** Installs SIGTERM/SIGINT (first: `stop`; second: exit now) and SIGHUP handlers. */
-function onSignals(
-  logger: Logger,
-  handlers: { stop(drain: boolean): void; force(signal: string): void; reload(): void },
-): void {
+interface SignalHandlers {
+  stop(drain: boolean): void;
+  force(signal: string): void;
+  reload(): void;
+}
+
+/**
+ * Installs SIGTERM/SIGINT (first: `stop`; second: exit now) and SIGHUP handlers at once, before the
+ * server starts: a signal that arrives while it starts is held and handled as soon as `attach` is
+ * called (without a handler, Node's default for SIGTERM/SIGHUP would kill the process outright).
+ */
+function onSignals(logger: Logger): { attach(handlers: SignalHandlers): void } {
   let received = 0;
+  let target: SignalHandlers | undefined;
+  const held: Array<(handlers: SignalHandlers) => void> = [];
+  const deliver = (action: (handlers: SignalHandlers) => void) => {
+    if (target) action(target);
+    else held.push(action);
+  };
   const stop = (signal: 'SIGTERM' | 'SIGINT') => {
     received++;
     if (received > 1) {
       logger.warn({ signal }, 'second signal: exiting now');
-      handlers.force(signal);
+      if (target) target.force(signal);
+      else process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0));
       return;
     }
     logger.info({ signal }, 'signal received');
     // SIGTERM is how orchestrators and load balancers stop a server: drain first. SIGINT is a person.
-    handlers.stop(signal === 'SIGTERM');
+    deliver((handlers) => handlers.stop(signal === 'SIGTERM'));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
     logger.info({ signal: 'SIGHUP' }, 'signal received: reloading the TLS certificate');
-    handlers.reload();
+    deliver((handlers) => handlers.reload());
   });
+  return {
+    attach(handlers) {
+      target = handlers;
+      for (const action of held.splice(0)) action(handlers);
+    },
+  };
 }
 
 async function runSingle(config: ServerConfig, hooks: ServeHooks, logger: Logger): Promise<number> {
+  const signals = onSignals(logger);
   const running = await startServer(config, { logger });
   hooks.onListening?.({ url: running.url, store: running.services.info, workers: 1 });
   const code = await new Promise<number>((resolve) => {
-    onSignals(logger, {
+    signals.attach({
       stop: (drain) => {
         running.close({ drain }).then(
           (outcome) => resolve(outcome.forced ? EXIT_FORCED : 0),
@@ -199,6 +220,7 @@ async function prepare(config: ServerConfig): Promise<StoreInfo> {
 }
 
 async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHooks, logger: Logger): Promise<number> {
+  const signals = onSignals(logger);
   const store = await prepare(config);
   const shared = config.redis ? undefined : shareLimitStores(memoryLimitStores());
   const aggregator = new AggregatorRegistry();
@@ -309,7 +331,7 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
   hooks.onListening?.({ url, store, workers: count });
 
   await new Promise<void>((resolve) => {
-    onSignals(logger, {
+    signals.attach({
       stop: (drain) => {
         stopping = true;
         for (const timer of restartTimers) clearTimeout(timer);
