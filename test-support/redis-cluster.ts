@@ -1,10 +1,10 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'vitest';
 import { startCuttableProxy } from './cuttable-proxy.js';
+import { freePort } from './ports.js';
 
 /**
  * Real Redis topologies started by the tests themselves (Debian's `redis-server` and
@@ -39,15 +39,6 @@ export function describeWithRedisBinaries(name: string, body: () => void): void 
   }
   console.warn(`[hmac-kit] SKIPPED "${name}": redis-server / redis-cli not installed (apt-get install redis-server)`);
   describe.skip(name, body);
-}
-
-/** A free TCP port on 127.0.0.1 (the listener is closed again before it is handed out). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Runs `redis-cli -p port args...` and resolves its stdout. */
@@ -120,6 +111,21 @@ function startRedisServer(args: string[], port: number, dir: string): RedisProce
 
 const ping = async (port: number) => (await redisCli(port, 'ping')).trim() === 'PONG';
 
+/**
+ * Starts a server on free ports and waits until it answers. Another test process may take the
+ * same "free" port between its release and redis-server's bind: the server then exits at once,
+ * and it is started again on other ports.
+ */
+async function startOnFreePorts(start: (port: number, busPort: number) => RedisProcess): Promise<RedisProcess> {
+  for (let attempt = 1; ; attempt++) {
+    const node = start(await freePort(), await freePort());
+    const exited = () => node.process.exitCode !== null || node.process.signalCode !== null;
+    await waitFor(`redis-server on ${node.port}`, async () => exited() || (await ping(node.port)), 15_000);
+    if (!exited()) return node;
+    if (attempt === 5) throw new Error(`redis-server could not start on a free port (last tried ${node.port})`);
+  }
+}
+
 /** A running Redis Cluster. */
 export interface RedisCluster {
   /** `redis+cluster://...` naming every master, for `--redis`. */
@@ -172,35 +178,34 @@ export async function startRedisCluster(
   };
   try {
     for (let index = 0; index < masters * 2; index++) {
-      const port = await freePort();
-      const busPort = await freePort();
       nodes.push(
-        startRedisServer(
-          [
-            '--cluster-enabled',
-            'yes',
-            '--cluster-port',
-            String(busPort),
-            '--cluster-config-file',
-            join(dir, `nodes-${port}.conf`),
-            '--cluster-node-timeout',
-            String(options.nodeTimeoutMs ?? 1000),
-            // A replica may always take over, however long it was cut off (the test crashes masters).
-            '--cluster-replica-validity-factor',
-            '0',
-            '--cluster-allow-replica-migration',
-            'no',
-            '--repl-diskless-sync',
-            'yes',
-            '--repl-diskless-sync-delay',
-            '0',
-          ],
-          port,
-          dir,
+        await startOnFreePorts((port, busPort) =>
+          startRedisServer(
+            [
+              '--cluster-enabled',
+              'yes',
+              '--cluster-port',
+              String(busPort),
+              '--cluster-config-file',
+              join(dir, `nodes-${port}.conf`),
+              '--cluster-node-timeout',
+              String(options.nodeTimeoutMs ?? 1000),
+              // A replica may always take over, however long it was cut off (the test crashes masters).
+              '--cluster-replica-validity-factor',
+              '0',
+              '--cluster-allow-replica-migration',
+              'no',
+              '--repl-diskless-sync',
+              'yes',
+              '--repl-diskless-sync-delay',
+              '0',
+            ],
+            port,
+            dir,
+          ),
         ),
       );
     }
-    await Promise.all(nodes.map((node) => waitFor(`redis-server on ${node.port}`, () => ping(node.port), 15_000)));
     await new Promise<void>((resolve, reject) => {
       execFile(
         'redis-cli',
@@ -323,44 +328,45 @@ export async function startRedisSentinel(options: { downAfterMs?: number } = {})
   };
   try {
     const replication = ['--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'];
-    const master = startRedisServer(replication, await freePort(), dir);
+    const master = await startOnFreePorts((port) => startRedisServer(replication, port, dir));
     processes.push(master);
     // The replica reaches its master through a cuttable proxy (cutReplication()).
     const link = await startCuttableProxy('127.0.0.1', master.port);
     cleanups.push(() => link.close());
-    const replicaPort = await freePort();
-    const replica = startRedisServer(
-      [...replication, '--replicaof', '127.0.0.1', String(link.port), '--replica-priority', '100'],
-      replicaPort,
-      dir,
+    const replica = await startOnFreePorts((port) =>
+      startRedisServer(
+        [...replication, '--replicaof', '127.0.0.1', String(link.port), '--replica-priority', '100'],
+        port,
+        dir,
+      ),
     );
     processes.push(replica);
-    await waitFor('master and replica', async () => (await ping(master.port)) && (await ping(replica.port)), 15_000);
     await waitFor('replica in sync', async () =>
       (await redisCli(replica.port, 'info', 'replication')).includes('master_link_status:up'),
     );
     const sentinels: RedisProcess[] = [];
     for (let index = 0; index < 3; index++) {
-      const port = await freePort();
-      const config = join(dir, `sentinel-${port}.conf`);
-      // Sentinel rewrites its configuration file: it must exist and be writable.
-      writeFileSync(
-        config,
-        [
-          `port ${port}`,
-          'bind 127.0.0.1',
-          `dir ${dir}`,
-          `logfile ${join(dir, `sentinel-${port}.log`)}`,
-          `sentinel monitor ${masterName} 127.0.0.1 ${master.port} 2`,
-          `sentinel down-after-milliseconds ${masterName} ${options.downAfterMs ?? 1000}`,
-          // Long enough that the sentinels never "fix" the replica's proxied master address
-          // (they do so only after a configuration has been stable this long).
-          `sentinel failover-timeout ${masterName} 60000`,
-          `sentinel parallel-syncs ${masterName} 1`,
-          '',
-        ].join('\n'),
-      );
-      const sentinel = spawnRedis([config, '--sentinel'], port);
+      const sentinel = await startOnFreePorts((port) => {
+        const config = join(dir, `sentinel-${port}.conf`);
+        // Sentinel rewrites its configuration file: it must exist and be writable.
+        writeFileSync(
+          config,
+          [
+            `port ${port}`,
+            'bind 127.0.0.1',
+            `dir ${dir}`,
+            `logfile ${join(dir, `sentinel-${port}.log`)}`,
+            `sentinel monitor ${masterName} 127.0.0.1 ${master.port} 2`,
+            `sentinel down-after-milliseconds ${masterName} ${options.downAfterMs ?? 1000}`,
+            // Long enough that the sentinels never "fix" the replica's proxied master address
+            // (they do so only after a configuration has been stable this long).
+            `sentinel failover-timeout ${masterName} 60000`,
+            `sentinel parallel-syncs ${masterName} 1`,
+            '',
+          ].join('\n'),
+        );
+        return spawnRedis([config, '--sentinel'], port);
+      });
       sentinels.push(sentinel);
       processes.push(sentinel);
     }

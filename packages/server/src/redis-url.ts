@@ -12,7 +12,7 @@
  * Query parameters (every form): `replicas=N` — a nonce counts as recorded only once `N` replicas
  * acknowledge it (Redis `WAIT`), so a failover cannot forget it and accept a replay; default 1 for
  * cluster and sentinel, 0 for one server. `replicaTimeout=MS` — how long to wait for them
- * (default 500); past it the request fails closed (503).
+ * (default 500, at most 900: every Redis command has 1 s); past it the request fails closed (503).
  */
 
 /** One `host:port`. */
@@ -48,6 +48,7 @@ const FORMS =
   'expected redis://host:port, redis+cluster://host:port,host:port or redis+sentinel://host:port,host:port/master-name';
 const URL_SHAPE = /^(rediss?)(?:\+(cluster|sentinel))?:\/\/(?:([^@/?#]*)@)?([^/?#]*)(\/[^?#]*)?(?:\?([^#]*))?$/;
 const DEFAULT_REPLICA_TIMEOUT_MS = 500;
+const MAX_REPLICA_TIMEOUT_MS = 900;
 
 function parseNode(text: string, defaultPort: number): RedisNode {
   const bracketed = /^\[([0-9A-Fa-f:.]+)\](?::(\d+))?$/.exec(text);
@@ -86,8 +87,11 @@ function parseQuery(
       if (!/^\d{1,2}$/.test(value)) throw new RedisUrlError(`invalid redis URL: replicas=${value} (expected 0..99)`);
       result.replicas = Number(value);
     } else if (name === 'replicaTimeout') {
-      if (!/^\d{1,6}$/.test(value) || Number(value) < 1) {
-        throw new RedisUrlError(`invalid redis URL: replicaTimeout=${value} (expected milliseconds, e.g. 500)`);
+      // Below the 1 s every Redis command gets (recommendedRedisOptions.commandTimeout), WAIT included.
+      if (!/^\d{1,3}$/.test(value) || Number(value) < 1 || Number(value) > MAX_REPLICA_TIMEOUT_MS) {
+        throw new RedisUrlError(
+          `invalid redis URL: replicaTimeout=${value} (expected milliseconds, 1..${MAX_REPLICA_TIMEOUT_MS})`,
+        );
       }
       result.replicaTimeoutMs = Number(value);
     } else {

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../test-support/ports.js';
 import { freshAddress, send, signed } from './support/client.js';
 import { issueKey, startInProcess } from './support/in-process.js';
 import { startUpstream } from './support/upstream.js';
@@ -20,14 +20,6 @@ function promtoolPath(): string | undefined {
   return found.status === 0 ? found.stdout.trim() : undefined;
 }
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 describe('/metrics for stock dashboards', () => {
   let api: RunningServer;
   let gateway: RunningServer;
@@ -40,7 +32,7 @@ describe('/metrics for stock dashboards', () => {
     api = await startInProcess();
     key = await issueKey(api, 'alice');
     gateway = await startInProcess({ upstream: upstream.url });
-    broken = await startInProcess({ upstream: `http://127.0.0.1:${await closedPort()}` });
+    broken = await startInProcess({ upstream: `http://127.0.0.1:${await freePort()}` });
   });
 
   afterAll(async () => {

@@ -1,12 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { RunningServer } from '@hmac-kit/server';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { freePort } from '../../../test-support/ports.js';
 import { OPENAPI_FILE } from '../src/openapi.js';
 import { ANY_METHOD } from '../src/routes.js';
 import { freshAddress, signed } from './support/client.js';
@@ -123,14 +123,6 @@ function conformance(operationKey: string, operation: Json, answer: Answer): str
   return problems;
 }
 
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 describe('docs/openapi.yaml', () => {
   it('passes `redocly lint` (the recommended rules, redocly.yaml)', () => {
     const result = spawnSync(
@@ -170,7 +162,7 @@ describe('the OpenAPI description against the running server', () => {
       maxKeys: 2,
     });
     degraded = await startInProcess({
-      redis: `redis://127.0.0.1:${await closedPort()}`,
+      redis: `redis://127.0.0.1:${await freePort()}`,
       trustedProxies: '10.255.255.1',
     });
     admin = await issueKey(server, 'root', ['admin']);
@@ -181,30 +173,15 @@ describe('the OpenAPI description against the running server', () => {
       actor: 'test',
     });
     limitedKey = { keyId: limited.key.keyId, secret: limited.secret, principal: 'alice', scopes: [] };
-    await server.services.keyService.createPrincipal({
-      name: 'login-user',
-      kind: 'user',
-      password: 'correct horse',
-      actor: 'test',
-    });
-    await server.services.keyService.createPrincipal({
-      name: 'throttled',
-      kind: 'user',
-      password: 'correct horse',
-      actor: 'test',
-    });
-    await server.services.keyService.createPrincipal({
-      name: 'django-user',
-      kind: 'user',
-      password: 'correct horse',
-      actor: 'test',
-    });
-    await server.services.keyService.createPrincipal({
-      name: 'full',
-      kind: 'user',
-      password: 'correct horse',
-      actor: 'test',
-    });
+    // Principals that log in with a password: one per login scenario, so none limits another.
+    for (const name of ['login-user', 'throttled', 'django-user', 'full']) {
+      await server.services.keyService.createPrincipal({
+        name,
+        kind: 'user',
+        password: 'correct horse',
+        actor: 'test',
+      });
+    }
     degradedKey = await issueKey(degraded, 'bob');
   });
 

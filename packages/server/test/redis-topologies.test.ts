@@ -50,6 +50,25 @@ class Tally {
   }
 }
 
+/**
+ * Runs `step` over and over while `failover` is in progress (up to `limit` times) and resolves
+ * the failover's result with how many steps ran meanwhile.
+ */
+async function whileFailingOver<T>(
+  failover: Promise<T>,
+  limit: number,
+  step: (round: number) => Promise<void>,
+): Promise<{ result: T; rounds: number }> {
+  let settled = false;
+  const done = failover.finally(() => {
+    settled = true;
+  });
+  done.catch(() => {});
+  let rounds = 0;
+  while (!settled && rounds < limit) await step(rounds++);
+  return { result: await done, rounds };
+}
+
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, offset) => from + offset);
 
 describeWithRedisBinaries('hmac-kit serve on a Redis Cluster of 3 masters', () => {
@@ -105,24 +124,15 @@ describeWithRedisBinaries('hmac-kit serve on a Redis Cluster of 3 masters', () =
 
     // During: crash the master of slot 0 (shard "{0}" lives elsewhere, but every master holds
     // some shards), and keep racing requests until a replica has taken over.
-    const failover = cluster.crashMasterOf(0);
-    let settled = false;
-    void failover.then(
-      () => {
-        settled = true;
-      },
-      () => {
-        settled = true;
-      },
-    );
-    let during = 20;
-    while (!settled && during < 40) {
-      // Two new requests and two replays of accepted ones at once, to both instances each.
-      const batch = [during, during + 1].filter((index) => index < 40);
-      await Promise.all([...batch, ...batch.map((index) => index - 20)].map((index) => race(requests, index)));
-      during += batch.length;
-    }
-    const { crashed, promoted } = await failover;
+    // Each round: two new requests and two replays of accepted ones at once, to both instances.
+    const { result, rounds } = await whileFailingOver(cluster.crashMasterOf(0), 10, (round) => {
+      const batch = [20 + 2 * round, 21 + 2 * round];
+      return Promise.all([...batch, ...batch.map((index) => index - 20)].map((index) => race(requests, index))).then(
+        () => undefined,
+      );
+    });
+    const { crashed, promoted } = result;
+    const during = 20 + 2 * rounds;
     expect(promoted).not.toBe(crashed);
     // Requests really were sent while the master was down.
     expect(during).toBeGreaterThan(20);
@@ -216,22 +226,10 @@ describeWithRedisBinaries('hmac-kit serve on Redis Sentinel', () => {
     expect(await sendTo(safe, heldBySafe as Prepared, '10.79.1.2')).toBe(503);
 
     // The master crashes; new requests and replays of accepted ones keep coming meanwhile.
-    const failover = sentinel.crashMaster();
-    let settled = false;
-    void failover.then(
-      () => {
-        settled = true;
-      },
-      () => {
-        settled = true;
-      },
+    const { rounds } = await whileFailingOver(sentinel.crashMaster(), 10, (round) =>
+      Promise.all([sendOnce(10 + round), sendOnce(round)]).then(() => undefined),
     );
-    let during = 10;
-    while (!settled && during < 20) {
-      await Promise.all([sendOnce(during), sendOnce(during - 10)]);
-      during++;
-    }
-    await failover;
+    const during = 10 + rounds;
     expect(during).toBeGreaterThan(10);
     // The old master comes back empty; the sentinels make it the new master's replica.
     await sentinel.restartOldMaster();

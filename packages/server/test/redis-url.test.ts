@@ -67,6 +67,7 @@ describe('--redis URL forms', () => {
       'redis+cluster://h:1?replica=1',
       'redis+cluster://h:1?replicas=-1',
       'redis+cluster://h:1?replicaTimeout=0',
+      'redis+cluster://h:1?replicaTimeout=5000',
       'redis+mesh://h:1',
       'redis://u:topsecret@h:1/notanumber',
     ];
