@@ -11,8 +11,7 @@ export default defineConfig({
   test: {
     include: [
       'packages/*/test/**/*.test.ts',
-      'test-support/test/**/*.test.ts',
-      'scripts/test/**/*.test.ts',
+      'test/**/*.test.ts',
       'clients/**/test/**/*.test.ts',
       'examples/**/test/**/*.test.ts',
     ],
