@@ -245,6 +245,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       }
       listener.closeAll();
       await stopped;
+      metrics.eventLoop.close();
       // A store that cannot be reached (Redis down, reconnecting) must not hold the exit hostage.
       const storesClosed = (async () => {
         await closeRoutes();
