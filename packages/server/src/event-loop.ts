@@ -74,7 +74,7 @@ export function createEventLoopMonitor(
   // scrape covers the time since the previous one. A histogram with no sample reads min = 2^63: 0 then.
   const setAll = () => {
     const current = histogram && histogram.count > 0 ? histogram : undefined;
-    STATISTICS.forEach(([, , read], index) => gauges[index]?.set(current ? read(current) / 1e9 : 0));
+    for (const [index, [, , read]] of STATISTICS.entries()) gauges[index]?.set(current ? read(current) / 1e9 : 0);
     histogram?.reset();
   };
   const gauges: Gauge[] = STATISTICS.map(
