@@ -34,6 +34,7 @@ describe('the published @hmac-kit/server carries its OpenAPI description', () =>
     const installed = join(scratch, 'installed');
     mkdirSync(join(installed, 'dist'), { recursive: true });
     cpSync(join(serverDir, 'dist/openapi.js'), join(installed, 'dist/openapi.js'));
+    cpSync(join(serverDir, 'dist/openapi.js.map'), join(installed, 'dist/openapi.js.map'));
     writeFileSync(join(installed, 'package.json'), '{"type":"module"}');
     symlinkSync(join(repoRoot, 'node_modules'), join(installed, 'node_modules'));
     writeFileSync(join(installed, 'openapi.yaml'), 'openapi: 3.1.0\ninfo: { title: packaged copy, version: "1" }\n');
