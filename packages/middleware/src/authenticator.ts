@@ -14,15 +14,12 @@ import type {
   VerifyPolicy,
 } from '@hmac-kit/core';
 import {
-  BodyTooLarge,
-  BodyUnavailable,
   checkSignature,
-  HmacKitError,
+  countsAsFailure,
+  explainKeyFailure,
   RateLimited,
   rfc9421,
   ScopeInsufficient,
-  SignatureMissing,
-  StoreUnavailable,
   TooManyFailures,
   toProblem,
   verifyMessage,
@@ -298,19 +295,11 @@ function mayDeclareTooLarge(headers: MessageParts['headers'], maxBodyBytes: numb
 }
 
 /**
- * Failures that look like guessing: they feed the failure throttle. Missing credentials,
- * limits, oversized bodies, store outages and scope refusals do not.
+ * Failures that look like guessing feed the failure throttle: the error table's `countsAsFailure`
+ * (packages/core/src/error-table.ts) decides, the one place that also decides what clients see.
  */
 function countsAsGuess(error: unknown): boolean {
-  return (
-    error instanceof HmacKitError &&
-    !(error instanceof SignatureMissing) &&
-    !(error instanceof RateLimited) &&
-    !(error instanceof StoreUnavailable) &&
-    !(error instanceof BodyTooLarge) &&
-    !(error instanceof BodyUnavailable) &&
-    !(error instanceof ScopeInsufficient)
-  );
+  return countsAsFailure(error);
 }
 
 /**
@@ -360,7 +349,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   function report(error: unknown, context: AuthFailureContext): void {
     if (!onFailure) return;
     try {
-      onFailure(error, { ...context, url: withoutQuery(context.url) });
+      // A revoked or expired key reads as a wrong signature to the client; onFailure (logs, audit) gets the reason.
+      onFailure(explainKeyFailure(error, keys, context.keyId), { ...context, url: withoutQuery(context.url) });
     } catch {
       // A failing logger must not turn a 401 into a crash.
     }

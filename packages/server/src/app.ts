@@ -148,7 +148,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         { reqId: id, err: error instanceof Error ? { name: error.name, message: error.message } : String(error) },
         'unhandled error',
       );
-      if (!response.headersSent) sendProblem(response, serverProblem(500, 'internal_error', 'Internal Server Error'));
+      if (!response.headersSent) sendProblem(response, serverProblem('internal_error'));
       else response.destroy();
     });
   };
@@ -156,7 +156,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // CONNECT asks for a tunnel, and hmac-kit is not a forward proxy. Without a listener Node drops
   // the connection without a word: answer 405 like any other method no route takes.
   const refuseConnect = (_request: IncomingMessage, socket: Duplex) => {
-    const problem = serverProblem(405, 'method_not_allowed', 'Method Not Allowed', 'CONNECT is not supported');
+    const problem = serverProblem('method_not_allowed', 'CONNECT is not supported');
     const payload = JSON.stringify(problem.body);
     socket.on('error', () => {});
     socket.end(
@@ -318,11 +318,7 @@ function createRoutes(
       json = await openApiJson();
     } catch (error) {
       context.log.warn({ err: (error as Error).message }, 'cannot read the OpenAPI description');
-      sendProblem(
-        response,
-        serverProblem(404, 'not_found', 'Not Found', 'the OpenAPI description is not installed'),
-        context.id,
-      );
+      sendProblem(response, serverProblem('not_found', 'the OpenAPI description is not installed'), context.id);
       return;
     }
     response.writeHead(200, {
@@ -334,7 +330,7 @@ function createRoutes(
   };
   const notFound: RouteHandler = async (request, response, context) => {
     request.resume();
-    sendProblem(response, serverProblem(404, 'not_found', 'Not Found'), context.id);
+    sendProblem(response, serverProblem('not_found'), context.id);
   };
   const isTrustedProxy = createProxyTrust(config.trustedProxies);
   const forwardAuth = createForwardAuth({
@@ -415,7 +411,7 @@ function createRoutes(
 function methodNotAllowed(allowed: readonly string[]): RouteHandler {
   return async (request, response, context) => {
     request.resume();
-    const problem = serverProblem(405, 'method_not_allowed', 'Method Not Allowed', `use ${allowed.join(', ')}`);
+    const problem = serverProblem('method_not_allowed', `use ${allowed.join(', ')}`);
     sendProblem(response, { ...problem, headers: { allow: allowed.join(', ') } }, context.id);
   };
 }

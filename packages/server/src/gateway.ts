@@ -276,8 +276,8 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     sendProblem(
       response,
       timedOut
-        ? serverProblem(504, 'upstream_timeout', 'Gateway Timeout', 'the upstream did not answer in time')
-        : serverProblem(502, 'upstream_error', 'Bad Gateway', 'the upstream could not be reached'),
+        ? serverProblem('upstream_timeout', 'the upstream did not answer in time')
+        : serverProblem('upstream_error', 'the upstream could not be reached'),
       context.id,
     );
   }

@@ -10,7 +10,7 @@ import { HmacKitError } from '../errors.js';
 
 /** A body the Python side would refuse to parse (DRF answers 400 there); verifiers report it as `SignatureInvalid`. */
 export class PythonJsonError extends HmacKitError {
-  static override code = 'ERR_DJANGO_BODY_UNPARSEABLE';
+  static override code = 'ERR_DJANGO_BODY_UNPARSEABLE' as const;
   override readonly code = PythonJsonError.code;
 }
 
