@@ -59,10 +59,13 @@ export {
   djangoBodySerialization,
   djangoHmac,
   djangoHmacStringToSign,
+  djangoSignedBody,
   formatDjangoTimestamp,
   parseDjangoTimestamp,
 } from './schemes/django-hmac.js';
+export type { DjangoBodyOptions } from './schemes/django-hmac-json.js';
 export {
+  djangoCanonicalForm,
   djangoFormSerialization,
   djangoJsonSerialization,
   PythonJsonError,

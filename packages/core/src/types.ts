@@ -184,6 +184,13 @@ export interface BodyCheck {
    * check. Lets a body already in memory be hashed one-shot (see {@link CryptoProvider.hash}).
    */
   complete?(body: Uint8Array): Promise<void>;
+  /**
+   * Optional, for schemes whose signature covers a re-serialisation of the body rather than its
+   * bytes (django-hmac): once `finish()` has resolved, the bytes a verifier that hands the body on
+   * (the gateway) must send instead of the body as received, so the next reader sees exactly what
+   * was signed.
+   */
+  signedBody?(): Uint8Array;
 }
 
 /** Key material a signer uses. `secret` is the printable secret string (`hks_...`) or raw bytes. */

@@ -614,6 +614,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
           const limited = await settleVerified(check.result, subjects);
           if (limited.refused) throw limited.refused;
         },
+        // The bytes the signature covers, for schemes that sign a re-serialised body (django-hmac).
+        ...(body.signedBody ? { signedBody: body.signedBody.bind(body) } : {}),
       },
     };
     return { ok: true, identity, headers, check: settledCheck, signatureVerified: false };

@@ -8,6 +8,7 @@ import { type RunningServer, startServer } from './app.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
+import { logSchemeLimitations } from './scheme-notes.js';
 import { memoryLimitStores } from './services.js';
 import { type SharedStoresDescription, shareLimitStores, supervisorLimitStores } from './shared-stores.js';
 import { openKeys, type StoreInfo } from './store.js';
@@ -328,6 +329,7 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
     throw error;
   }
   logger.info({ url, workers: count, sharedStores: shared ? 'supervisor memory' : 'redis' }, `listening`);
+  logSchemeLimitations(config, logger);
   hooks.onListening?.({ url, store, workers: count });
 
   await new Promise<void>((resolve) => {

@@ -87,7 +87,10 @@ describe('ERROR_TABLE', () => {
     const text = readFileSync(join(ROOT, 'docs', 'protocol.md'), 'utf8');
     const documented = new Map<string, string[]>();
     for (const match of text.matchAll(/^\| `\w+` \(`(ERR_[A-Z_]+)`\)\s*\|([^\n]*)$/gm)) {
-      documented.set(match[1]!, match[2]!.split('|').map((cell) => cell.trim()));
+      documented.set(
+        match[1]!,
+        match[2]!.split('|').map((cell) => cell.trim()),
+      );
     }
     for (const [code, row] of Object.entries(ERROR_TABLE)) {
       expect(documented.get(code)?.slice(0, 3), code).toEqual([
