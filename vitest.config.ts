@@ -9,7 +9,12 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['@hmac-kit/source'] } },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'clients/**/test/**/*.test.ts', 'examples/**/test/**/*.test.ts'],
+    include: [
+      'packages/*/test/**/*.test.ts',
+      'test/**/*.test.ts',
+      'clients/**/test/**/*.test.ts',
+      'examples/**/test/**/*.test.ts',
+    ],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     reporters: ['default', new SummaryLineReporter()],

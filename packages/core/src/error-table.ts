@@ -50,7 +50,8 @@ export type ErrorCode =
   | 'ERR_PRINCIPAL_DISABLED'
   | 'ERR_KEY_NOT_FOUND'
   | 'ERR_KEY_NOT_ACTIVE'
-  | 'ERR_KEY_LIMIT_EXCEEDED';
+  | 'ERR_KEY_LIMIT_EXCEEDED'
+  | 'ERR_KEY_EXISTS';
 
 /**
  * Every public problem code: what clients see in `code` (and as the last part of `type`).
@@ -98,7 +99,13 @@ export type ProblemCode =
   | 'principal_exists'
   | 'principal_disabled'
   | 'key_not_active'
-  | 'key_limit_reached';
+  | 'key_limit_reached'
+  | 'key_exists'
+  // the console (a browser page served with the server)
+  | 'console_signed_out'
+  | 'cross_site_request'
+  | 'csrf_token_invalid'
+  | 'unsupported_media_type';
 
 /** The one `type` URI style of every problem hmac-kit sends. */
 export type ProblemType = `urn:hmac-kit:problem:${ProblemCode}`;
@@ -185,6 +192,7 @@ export const ERROR_TABLE = Object.freeze({
   ERR_KEY_NOT_FOUND: entry(404, 'key_not_found', false),
   ERR_KEY_NOT_ACTIVE: entry(409, 'key_not_active', false),
   ERR_KEY_LIMIT_EXCEEDED: entry(409, 'key_limit_reached', false),
+  ERR_KEY_EXISTS: entry(409, 'key_exists', false),
 } satisfies Record<ErrorCode, ErrorEntry>);
 
 function problem(status: number, title: string, detail: string): ProblemEntry {
@@ -276,6 +284,11 @@ export const PROBLEM_TABLE = Object.freeze({
   principal_disabled: problem(409, 'Principal disabled', 'The principal is disabled.'),
   key_not_active: problem(409, 'Key not active', 'The key is revoked or expired.'),
   key_limit_reached: problem(409, 'Key limit reached', 'The principal already has the maximum number of active keys.'),
+  key_exists: problem(409, 'Key exists', 'A key with this id already exists.'),
+  console_signed_out: problem(401, 'Signed out', 'Sign in to the console.'),
+  cross_site_request: problem(403, 'Cross-site request', 'The console does not answer other sites.'),
+  csrf_token_invalid: problem(403, 'CSRF token invalid', 'The x-csrf-token header is missing or wrong.'),
+  unsupported_media_type: problem(415, 'Unsupported media type', 'Send application/json.'),
 } satisfies Record<ProblemCode, ProblemEntry>);
 
 const ERROR_CODES: ReadonlySet<string> = new Set(Object.keys(ERROR_TABLE));

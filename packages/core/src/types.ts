@@ -57,8 +57,15 @@ export interface VerificationKey {
   keyId: string;
   /** Raw secret bytes (at least 32 for keys hmac-kit issues). */
   secret: Uint8Array;
-  /** The one hash algorithm this key signs with. */
+  /** The one hash algorithm this key signs with (for a client-chooses key: the one used where the request does not name one). */
   algorithm: HashAlgorithm;
+  /**
+   * `true` for keys stored with algorithm `any` (django-hmac keys from the obtain endpoint or imported,
+   * `keys import --algorithm any`): schemes whose requests name their algorithm (django-hmac,
+   * declarative schemes accepting several) let the client choose among SHA-256/384/512, as the
+   * original servers do. Schemes whose requests do not name one use `algorithm`.
+   */
+  anyAlgorithm?: boolean;
   /** Who the key belongs to (user or service name). */
   principal?: string;
   scopes?: readonly string[];

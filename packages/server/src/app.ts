@@ -7,6 +7,7 @@ import { keyIdLogFields } from '@hmac-kit/keys';
 
 import { createApi } from './api.js';
 import type { ServerConfig } from './config.js';
+import { createConsole } from './console.js';
 import { createForwardAuth } from './forward-auth.js';
 import { createGateway } from './gateway.js';
 import { sendJson, sendProblem, serverProblem } from './http.js';
@@ -342,7 +343,7 @@ function createRoutes(
     metrics,
     isTrustedProxy,
   });
-  const apiRoutes = createApi({
+  const api = createApi({
     config,
     keyService: services.keyService,
     authenticator: services.authenticator,
@@ -371,7 +372,8 @@ function createRoutes(
     { name: 'verify', methods: [ANY_METHOD], path: verifyBase || '/', handler: forwardAuth },
     // Envoy ext_authz (HTTP) appends the original path to the configured one.
     { name: 'verify', methods: [ANY_METHOD], path: `${verifyBase}/{originalPath+}`, handler: forwardAuth },
-    ...apiRoutes,
+    ...api.routes,
+    ...(config.console ? createConsole({ config, services, admin: api.admin, metrics, isTrustedProxy }) : []),
   ]);
   const ownPrefix = config.adminPrefix;
   const fallback = gateway?.handler ?? notFound;
