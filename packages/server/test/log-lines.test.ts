@@ -70,15 +70,27 @@ describe('log lines fit one atomic pipe write (4096 bytes)', () => {
         };
         check();
       });
-      // 3 KiB paths: each access-log line is longer than what a batched write keeps whole.
+      // 5 KB paths: each access-log line would be longer than one atomic pipe write. The pipe is
+      // not read for a while (as a slow log shipper would), so it fills and writers must wait: that is
+      // when writes larger than PIPE_BUF get split and interleaved.
+      child.stdout.pause();
       const requests = 400;
-      const path = `/v1/whoami/${'p'.repeat(3_000)}`;
-      await Promise.all(
+      const path = `/v1/whoami/${'p'.repeat(5_000)}`;
+      let answered = 0;
+      const all = Promise.all(
         Array.from({ length: requests }, async () => {
           const response = await fetch(`${url}${path}`, { headers: { connection: 'close' } });
           await response.arrayBuffer();
+          answered++;
         }),
       );
+      // Backpressure for up to a second (or until a quarter is answered); correctness does not depend on how long.
+      const pausedAt = performance.now();
+      while (answered < requests / 4 && performance.now() - pausedAt < 1_000) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      child.stdout.resume();
+      await all;
       // Wait until every request has its access-log line (written after the response).
       const accessLines = () => stdout.split('\n').filter((line) => line.includes('/v1/whoami/ppp')).length;
       while (accessLines() < requests) await new Promise((resolve) => setTimeout(resolve, 20));
