@@ -99,7 +99,24 @@ export interface NonceStore {
    * Atomically records (keyId, nonce) for `ttlSeconds`. Resolves `true` when it was new,
    * `false` when it was already present. Throws `StoreUnavailable` when unreachable.
    */
-  checkAndStore(keyId: string, nonce: string, ttlSeconds: number): Promise<boolean>;
+  checkAndStore(keyId: string, nonce: string, ttlSeconds: number, checkedEpoch?: number): Promise<boolean>;
+  /**
+   * Unix seconds from which the store is known to hold every nonce it ever accepted (memory: the
+   * process start; Redis: a marker written when the store was first seen empty, so a Redis that
+   * restarted without persistence starts a new epoch). A signature created before the epoch may
+   * already have been accepted by the store's previous life, so verifiers refuse it
+   * (`signature_expired`, see `checkNonceEpoch`). Pass the value the request was checked against
+   * as `checkAndStore`'s `checkedEpoch`: a store whose epoch moved on since then refuses to record
+   * (`StoreUnavailable`) instead of accepting a request checked against a stale epoch.
+   * A store without `epoch` is taken to never lose what it recorded (e.g. durable storage).
+   */
+  epoch?(): number | Promise<number>;
+  /**
+   * Forgets (keyId, nonce) recorded by this caller's own `checkAndStore` (a reservation), when the
+   * request it was held for failed later (its body did not match): the genuine request can then
+   * still be accepted. Never call it for a nonce another request recorded.
+   */
+  release?(keyId: string, nonce: string): Promise<void>;
 }
 
 /** What a verifier enforces. Every field has a documented default. */
