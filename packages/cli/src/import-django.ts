@@ -168,7 +168,8 @@ function planQuery(
 
 async function readSqlite(file: string, users: UserTable): Promise<Array<DjangoKey | RowFailure>> {
   if (!existsSync(file)) throw new CliError(`cannot read ${file}: no such file`, 2);
-  const { default: Database } = await import('better-sqlite3');
+  const { loadSqliteDriver } = await import('@hmac-kit/server/store');
+  const Database = await loadSqliteDriver();
   let database: InstanceType<typeof Database>;
   try {
     database = new Database(file, { readonly: true, fileMustExist: true });
@@ -193,7 +194,8 @@ async function readSqlite(file: string, users: UserTable): Promise<Array<DjangoK
 }
 
 async function readPostgres(url: string, users: UserTable): Promise<Array<DjangoKey | RowFailure>> {
-  const { default: pg } = await import('pg');
+  const { loadPostgresDriver } = await import('@hmac-kit/server/store');
+  const pg = await loadPostgresDriver();
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   // An idle connection dropped by the server must surface as a query error, not crash the process.
   client.on('error', () => undefined);

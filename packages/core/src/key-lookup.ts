@@ -7,6 +7,7 @@ import { latin1Bytes } from './components.js';
 import { binaryEqualsBytes } from './encoding.js';
 import { KeyUnknown, SignatureInvalid } from './errors.js';
 import { hmacSha256OfAscii } from './hmac-sha256.js';
+import { parseSecret, SECRET_PREFIX } from './secret.js';
 import type {
   CryptoProvider,
   HashAlgorithm,
@@ -17,6 +18,57 @@ import type {
   VerificationKey,
   VerifyOptions,
 } from './types.js';
+
+const ALGORITHMS: ReadonlySet<unknown> = new Set(['sha256', 'sha384', 'sha512']);
+
+/**
+ * What a key resolver returned, checked and made usable: `undefined` when it found nothing, the
+ * key itself when it is well formed (no copy on the hot path), a copy with the raw bytes when its
+ * `secret` is the printable `hks_...` string the CLI prints (easy to paste into a resolver), and
+ * `algorithm` defaulting to `'sha256'` (what `hmac-kit keys create` issues). Anything else is a
+ * programming error and throws a `TypeError` that says what the resolver should return; it never
+ * echoes the secret.
+ *
+ * @example
+ * ```ts
+ * checkVerificationKey({ keyId: 'hk_1', secret: 'hks_3q2-7w...' }, 'hk_1');
+ * // { keyId: 'hk_1', secret: Uint8Array(32), algorithm: 'sha256' }
+ * ```
+ */
+export function checkVerificationKey(found: unknown, keyId: string): VerificationKey | undefined {
+  if (found === undefined || found === null) return undefined;
+  if (typeof found !== 'object') {
+    throw new TypeError(
+      `the keys resolver must return { keyId, secret, algorithm } or undefined, not a ${typeof found} (docs/middleware.md "Keys")`,
+    );
+  }
+  const key = found as Omit<Partial<VerificationKey>, 'secret'> & { secret?: unknown };
+  let secret: unknown = key.secret;
+  if (!(secret instanceof Uint8Array)) {
+    if (typeof secret === 'string' && secret.startsWith(SECRET_PREFIX)) {
+      try {
+        secret = parseSecret(secret);
+      } catch (error) {
+        throw new TypeError(`the secret the keys resolver returned for key ${keyId}: ${(error as Error).message}`);
+      }
+    } else {
+      throw new TypeError(
+        `the keys resolver returned key ${keyId} with a ${typeof secret === 'string' ? 'string' : typeof secret} secret: ` +
+          `give the raw bytes (Uint8Array) or the printable "${SECRET_PREFIX}..." secret (docs/middleware.md "Keys")`,
+      );
+    }
+  }
+  const algorithm = key.algorithm ?? 'sha256';
+  if (!ALGORITHMS.has(algorithm)) {
+    throw new TypeError(
+      `the keys resolver returned key ${keyId} with algorithm ${JSON.stringify(algorithm)}: use sha256, sha384 or sha512`,
+    );
+  }
+  if (secret === key.secret && algorithm === key.algorithm && typeof key.keyId === 'string') {
+    return key as VerificationKey;
+  }
+  return { ...key, keyId: typeof key.keyId === 'string' ? key.keyId : keyId, secret, algorithm } as VerificationKey;
+}
 
 /** Length of issued secrets; the dummy key matches it so HMAC key setup costs the same. */
 const DUMMY_KEY_LENGTH = 32;
@@ -46,7 +98,7 @@ export async function resolveKeyOrDummy(
   provider: CryptoProvider,
 ): Promise<{ key: VerificationKey | undefined; secret: Uint8Array }> {
   if (typeof keys !== 'function') throw new TypeError('options.keys must be a function (keyId) => key | undefined');
-  return keyOrDummy(await keys(keyId), provider);
+  return keyOrDummy(await keys(keyId), provider, keyId);
 }
 
 export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
@@ -54,14 +106,15 @@ export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
 }
 
 function keyOrDummy(
-  key: VerificationKey | undefined | null,
+  found: VerificationKey | undefined | null,
   provider: CryptoProvider,
+  keyId: string,
 ): { key: VerificationKey | undefined; secret: Uint8Array } {
-  if (key === undefined || key === null) {
+  const key = checkVerificationKey(found, keyId);
+  if (key === undefined) {
     // A real secret may be any length; matching the issued length keeps the common case indistinguishable.
     return { key: undefined, secret: dummyKey(provider) };
   }
-  if (!(key.secret instanceof Uint8Array)) throw new TypeError('VerificationKey.secret must be a Uint8Array');
   return { key, secret: key.secret };
 }
 
@@ -101,16 +154,9 @@ function macWith(
   args: MacArguments,
   found: VerificationKey | undefined | null,
 ): VerificationKey | Promise<VerificationKey> {
-  let key: VerificationKey | undefined;
-  let secret: Uint8Array;
-  if (found === undefined || found === null) {
-    // A real secret may be any length; matching the issued length keeps the common case indistinguishable.
-    secret = dummyKey(args.provider);
-  } else {
-    if (!(found.secret instanceof Uint8Array)) throw new TypeError('VerificationKey.secret must be a Uint8Array');
-    key = found;
-    secret = found.secret;
-  }
+  const key = checkVerificationKey(found, args.keyId);
+  // A real secret may be any length; matching the issued length keeps the common case indistinguishable.
+  const secret = key === undefined ? dummyKey(args.provider) : key.secret;
   const algorithm = key?.algorithm ?? args.unknownKeyAlgorithm;
   const provider = args.provider;
   const data = args.data;

@@ -7,6 +7,7 @@
 import { webCryptoProvider } from '../crypto.js';
 import { fromBase64, toBase64Url } from '../encoding.js';
 import { AlgorithmUnsupported, ComponentNotCovered, KeyUnknown, SignatureMalformed } from '../errors.js';
+import { checkVerificationKey } from '../key-lookup.js';
 import { ALL_ALGORITHMS, checkTimeWindow, resolvePolicy } from '../policy.js';
 import { parseSecret, SECRET_PREFIX } from '../secret.js';
 import type {
@@ -178,14 +179,14 @@ export function lookupKeyNow(
 ): VerificationKey | undefined | Promise<VerificationKey | undefined> {
   if (typeof options?.keys !== 'function') throw new TypeError('options.keys must be a function');
   const found = options.keys(keyId);
-  if (isThenable(found)) return Promise.resolve(found).then((key) => key ?? undefined);
-  return found ?? undefined;
+  if (isThenable(found)) return Promise.resolve(found).then((key) => checkVerificationKey(key, keyId));
+  return checkVerificationKey(found, keyId);
 }
 
 /** Looks a key up; `undefined` when unknown (callers continue with {@link DECOY_SECRET}). */
 export async function lookupKey(keyId: string, options: VerifyOptions): Promise<VerificationKey | undefined> {
   if (typeof options?.keys !== 'function') throw new TypeError('options.keys must be a function');
-  return (await options.keys(keyId)) ?? undefined;
+  return checkVerificationKey(await options.keys(keyId), keyId);
 }
 
 /**
