@@ -324,6 +324,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/keys/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Store a secret clients already hold, under the id they already send (never echoed) */
+        post: operations["importKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/keys/{keyId}": {
         parameters: {
             query?: never;
@@ -456,8 +473,11 @@ export interface components {
         Key: {
             keyId: string;
             principal: string;
-            /** @enum {unknown} */
-            algorithm: "sha256" | "sha384" | "sha512";
+            /**
+             * @description `any`: the client chooses SHA-256/384/512 where its requests name the algorithm (django-hmac, declarative schemes).
+             * @enum {unknown}
+             */
+            algorithm: "sha256" | "sha384" | "sha512" | "any";
             scopes: string[];
             label: string | null;
             /** @enum {unknown} */
@@ -479,8 +499,11 @@ export interface components {
         IssuedKey: {
             keyId: string;
             principal: string;
-            /** @enum {unknown} */
-            algorithm: "sha256" | "sha384" | "sha512";
+            /**
+             * @description `any`: the client chooses SHA-256/384/512 where its requests name the algorithm (django-hmac, declarative schemes).
+             * @enum {unknown}
+             */
+            algorithm: "sha256" | "sha384" | "sha512" | "any";
             scopes: string[];
             label: string | null;
             /** @enum {unknown} */
@@ -504,8 +527,11 @@ export interface components {
         RotatedKey: {
             keyId: string;
             principal: string;
-            /** @enum {unknown} */
-            algorithm: "sha256" | "sha384" | "sha512";
+            /**
+             * @description `any`: the client chooses SHA-256/384/512 where its requests name the algorithm (django-hmac, declarative schemes).
+             * @enum {unknown}
+             */
+            algorithm: "sha256" | "sha384" | "sha512" | "any";
             scopes: string[];
             label: string | null;
             /** @enum {unknown} */
@@ -586,6 +612,30 @@ export interface components {
             label?: string;
             /** @description A duration (`90d`, `12h`) or seconds. */
             expiresIn?: string | number;
+            rateLimit?: components["schemas"]["RateLimitRule"];
+        };
+        ImportKey: {
+            principal: string;
+            /** @description The id clients send (an X-API-Key value, a django key id) or the fixed id a declarative scheme names (`legacy`). */
+            keyId: string;
+            /**
+             * Format: password
+             * @description The secret as the clients hold it, written in `encoding`. Stored encrypted, never returned.
+             */
+            secret: string;
+            /**
+             * @default text
+             * @enum {unknown}
+             */
+            encoding: "text" | "base64" | "hex";
+            /**
+             * @default sha256
+             * @enum {unknown}
+             */
+            algorithm: "sha256" | "sha384" | "sha512" | "any";
+            /** @default [] */
+            scopes: string[];
+            label?: string;
             rateLimit?: components["schemas"]["RateLimitRule"];
         };
         RevokeKey: {
@@ -1528,6 +1578,31 @@ export interface operations {
                     "application/json": components["schemas"]["IssuedKey"];
                 };
             };
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Problem"];
+            413: components["responses"]["Problem"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Problem"];
+        };
+    };
+    importKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportKey"];
+            };
+        };
+        responses: {
+            201: components["responses"]["Key"];
             400: components["responses"]["Problem"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Problem"];
