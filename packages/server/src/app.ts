@@ -16,6 +16,7 @@ import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiJson } from './openapi.js';
 import { createProxyTrust } from './proxies.js';
 import { ANY_METHOD, createRouter, type RouteDescription, type RouteName } from './routes.js';
+import { logSchemeLimitations } from './scheme-notes.js';
 import { type LimitStores, openServices, type Services } from './services.js';
 import { startTracing, type Tracing } from './tracing.js';
 import { serverVersion } from './version.js';
@@ -171,14 +172,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         { reqId: id, err: error instanceof Error ? { name: error.name, message: error.message } : String(error) },
         'unhandled error',
       );
-      if (!response.headersSent) sendProblem(response, serverProblem(500, 'internal_error', 'Internal Server Error'));
+      if (!response.headersSent) sendProblem(response, serverProblem('internal_error'));
       else response.destroy();
     });
   };
 
   // CONNECT asks for a tunnel, and hmac-kit is not a forward proxy. Without a listener Node drops
   // the connection without a word: answer 405 like any other method no route takes.
-  const connectProblem = serverProblem(405, 'method_not_allowed', 'Method Not Allowed', 'CONNECT is not supported');
+  const connectProblem = serverProblem('method_not_allowed', 'CONNECT is not supported');
   const connectRefusal = {
     status: 405,
     contentType: 'application/problem+json',
@@ -238,6 +239,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     },
     options.worker ? 'worker listening' : 'listening',
   );
+  // Workers' supervisor says it once for all of them.
+  if (!options.worker) logSchemeLimitations(config, logger);
 
   let closing: Promise<ShutdownOutcome> | undefined;
   const close = (closeOptions: { drain?: boolean } = {}) => {
@@ -341,11 +344,7 @@ function createRoutes(
       json = await openApiJson();
     } catch (error) {
       context.log.warn({ err: (error as Error).message }, 'cannot read the OpenAPI description');
-      sendProblem(
-        response,
-        serverProblem(404, 'not_found', 'Not Found', 'the OpenAPI description is not installed'),
-        context.id,
-      );
+      sendProblem(response, serverProblem('not_found', 'the OpenAPI description is not installed'), context.id);
       return;
     }
     response.writeHead(200, {
@@ -357,7 +356,7 @@ function createRoutes(
   };
   const notFound: RouteHandler = async (request, response, context) => {
     request.resume();
-    sendProblem(response, serverProblem(404, 'not_found', 'Not Found'), context.id);
+    sendProblem(response, serverProblem('not_found'), context.id);
   };
   const isTrustedProxy = createProxyTrust(config.trustedProxies);
   const forwardAuth = createForwardAuth({
@@ -439,7 +438,7 @@ function createRoutes(
 function methodNotAllowed(allowed: readonly string[]): RouteHandler {
   return async (request, response, context) => {
     request.resume();
-    const problem = serverProblem(405, 'method_not_allowed', 'Method Not Allowed', `use ${allowed.join(', ')}`);
+    const problem = serverProblem('method_not_allowed', `use ${allowed.join(', ')}`);
     sendProblem(response, { ...problem, headers: { allow: allowed.join(', ') } }, context.id);
   };
 }

@@ -6,11 +6,11 @@
  * of those points, so this is a small JSON reader/writer of its own.
  */
 
-import { HmacKitError } from '../errors.js';
+import { BodyAmbiguous, HmacKitError } from '../errors.js';
 
 /** A body the Python side would refuse to parse (DRF answers 400 there); verifiers report it as `SignatureInvalid`. */
 export class PythonJsonError extends HmacKitError {
-  static override code = 'ERR_DJANGO_BODY_UNPARSEABLE';
+  static override code = 'ERR_DJANGO_BODY_UNPARSEABLE' as const;
   override readonly code = PythonJsonError.code;
 }
 
@@ -31,7 +31,11 @@ const MAX_DEPTH = 900;
 
 class Reader {
   private position = 0;
-  constructor(private readonly text: string) {}
+  constructor(
+    private readonly text: string,
+    /** Refuse a repeated object name (`BodyAmbiguous`) instead of keeping the last value as Python does. */
+    private readonly refuseRepeatedNames = false,
+  ) {}
 
   parseDocument(): PyValue {
     this.skipWhitespace();
@@ -83,7 +87,11 @@ class Reader {
       if (this.text[this.position] !== ':') throw new PythonJsonError("expected ':'");
       this.position++;
       this.skipWhitespace();
-      // A repeated key keeps its first position and takes the last value, like a Python dict.
+      // A repeated key keeps its first position and takes the last value, like a Python dict. Other
+      // parsers keep the first: a verifier that forwards the body refuses the ambiguity instead.
+      if (this.refuseRepeatedNames && entries.has(name)) {
+        throw new BodyAmbiguous('a JSON object repeats a name; parsers disagree on which value counts');
+      }
       entries.set(name, this.parseValue(depth + 1));
       this.skipWhitespace();
       const next = this.text[this.position++];
@@ -252,9 +260,19 @@ function isFalsy(value: PyValue): boolean {
  * djangoJsonSerialization('{"name": "Jürgen", "x": 1.0}'); // '{"name":"J\\u00fcrgen","x":1.0}'
  * ```
  */
-export function djangoJsonSerialization(body: string): string | null {
-  const value = new Reader(body).parseDocument();
+export function djangoJsonSerialization(body: string, options: DjangoBodyOptions = {}): string | null {
+  const value = new Reader(body, options.refuseRepeatedNames === true).parseDocument();
   return isFalsy(value) ? null : dump(value);
+}
+
+/** Options of the body serialisations. */
+export interface DjangoBodyOptions {
+  /**
+   * Throw `BodyAmbiguous` for a JSON object name or a form field that appears twice. Python keeps
+   * the last value and signs only that one; an upstream that keeps the first would act on bytes
+   * nobody signed. Verifiers set it; the default reproduces Python exactly.
+   */
+  refuseRepeatedNames?: boolean;
 }
 
 /**
@@ -267,16 +285,51 @@ export function djangoJsonSerialization(body: string): string | null {
  * djangoFormSerialization('a=1&b=x+y&a=2'); // '{"a":"2","b":"x y"}'
  * ```
  */
-export function djangoFormSerialization(body: string): string | null {
-  const entries = new Map<string, PyValue>();
+export function djangoFormSerialization(body: string, options: DjangoBodyOptions = {}): string | null {
+  const entries = djangoFormEntries(body, options);
+  return entries.size === 0 ? null : dump({ kind: 'dict', entries: new Map([...entries].map(toPyStr)) });
+}
+
+function toPyStr([name, value]: [string, string]): [string, PyValue] {
+  return [name, { kind: 'str', value }];
+}
+
+/** The decoded fields of a form body as Django's QueryDict reads them: each name's last value, in first-seen order. */
+function djangoFormEntries(body: string, options: DjangoBodyOptions): Map<string, string> {
+  const entries = new Map<string, string>();
   for (const piece of body.split('&')) {
     if (piece === '') continue;
     const equals = piece.indexOf('=');
-    const name = equals < 0 ? piece : piece.slice(0, equals);
-    const value = equals < 0 ? '' : piece.slice(equals + 1);
-    entries.set(formUnquote(name), { kind: 'str', value: formUnquote(value) });
+    const name = formUnquote(equals < 0 ? piece : piece.slice(0, equals));
+    if (options.refuseRepeatedNames && entries.has(name)) {
+      throw new BodyAmbiguous('a form field appears twice; django-hmac signs only its last value');
+    }
+    entries.set(name, formUnquote(equals < 0 ? '' : piece.slice(equals + 1)));
   }
-  return entries.size === 0 ? null : dump({ kind: 'dict', entries });
+  return entries;
+}
+
+/**
+ * A form body re-encoded from exactly the fields the signature covers (each name once, in the
+ * signed order, UTF-8 percent-encoded as Python's `urlencode`), so every form parser reads the
+ * values that were hashed: no `;` separators, no undecodable escapes, no repeated names.
+ *
+ * @example
+ * ```ts
+ * djangoCanonicalForm('b=x+y&a=%C3%A9'); // 'b=x+y&a=%C3%A9'
+ * ```
+ */
+export function djangoCanonicalForm(body: string): string {
+  return [...djangoFormEntries(body, { refuseRepeatedNames: true })]
+    .map(([name, value]) => `${formQuote(name)}=${formQuote(value)}`)
+    .join('&');
+}
+
+/** `urllib.parse.quote_plus`: unreserved characters as they are, space as `+`, the rest as UTF-8 escapes. */
+function formQuote(text: string): string {
+  return encodeURIComponent(text)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%20/g, '+');
 }
 
 const lenientUtf8 = new TextDecoder('utf-8');
