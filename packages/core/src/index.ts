@@ -72,6 +72,7 @@ export {
   djangoJsonSerialization,
   PythonJsonError,
   pythonFloatRepr,
+  pythonStrOfJson,
 } from './schemes/django-hmac-json.js';
 export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421.js';
 export { RFC9421_DEFAULT_COMPONENTS, rfc9421, signatureBase } from './schemes/rfc9421.js';

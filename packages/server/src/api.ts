@@ -310,6 +310,7 @@ export function createApi(options: ApiOptions): {
       return undefined;
     }
     context.keyId = outcome.identity.keyId;
+    context.scheme = outcome.identity.scheme;
     for (const [name, value] of Object.entries(outcome.headers)) response.setHeader(name, String(value));
     return { identity: outcome.identity, body };
   }

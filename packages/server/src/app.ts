@@ -20,6 +20,25 @@ import { logSchemeLimitations } from './scheme-notes.js';
 import { type LimitStores, openServices, type Services } from './services.js';
 import { startTracing, type Tracing } from './tracing.js';
 import { serverVersion } from './version.js';
+import { weakSchemeWarnings } from './weak-schemes.js';
+
+/**
+ * Logs one `weak scheme enabled` warning per enabled scheme that protects less than the RFC 9421
+ * profile (what it leaves open, and where the grades are documented).
+ *
+ * @example
+ * ```ts
+ * logWeakSchemes(config, logger);
+ * ```
+ */
+export function logWeakSchemes(config: ServerConfig, logger: Logger): void {
+  for (const warning of weakSchemeWarnings(config)) {
+    logger.warn(
+      { scheme: warning.scheme, unprotected: warning.unprotected, docs: 'docs/protocol-legacy.md' },
+      'weak scheme enabled',
+    );
+  }
+}
 
 /** Per-request state shared by the route handlers. */
 export interface RequestContext {
@@ -32,6 +51,8 @@ export interface RequestContext {
   routePath?: string;
   /** Filled by authenticated routes for the access log line. */
   keyId?: string;
+  /** The scheme that verified the request (set with `keyId`): the access log says which form each client still sends. */
+  scheme?: string;
   code?: string;
 }
 
@@ -100,6 +121,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const services = await openServices(config, logger, metrics, tracing, { limitStores: options.limitStores });
   metrics.observeKeyCache(() => services.keyService.stats());
   if (config.webhookKeyId) await warnAboutWebhookKey(config.webhookKeyId, services, logger);
+  // Once per deployment: a lone process says it here, a supervisor once for all its workers.
+  if (!options.worker) logWeakSchemes(config, logger);
   const state = { draining: false };
   const dispatch = createRoutes(config, services, metrics, tracing, {
     isDraining: () => state.draining,
@@ -183,6 +206,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     };
     if (aborted) line.aborted = true;
     if (context.keyId) line.keyId = context.keyId;
+    if (context.scheme) line.scheme = context.scheme;
     if (context.code) line.code = context.code;
     line.remote = remote;
     logger.info(line, 'request');

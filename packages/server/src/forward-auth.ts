@@ -142,6 +142,7 @@ export function createForwardAuth(options: {
     }
     acceptedSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     context.keyId = admission.identity.keyId;
+    context.scheme = admission.identity.scheme;
     const queryDefect = sortedQueryDefect(admission.identity.scheme, originalUri);
     if (queryDefect !== undefined) {
       refuse(targetProblem(queryDefect));

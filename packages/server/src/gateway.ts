@@ -122,6 +122,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     acceptedSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     const { identity, check } = admission;
     context.keyId = identity.keyId;
+    context.scheme = identity.scheme;
     const queryDefect = sortedQueryDefect(identity.scheme, target);
     if (queryDefect !== undefined) {
       refuseTarget(response, context, queryDefect);

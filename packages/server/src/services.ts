@@ -273,6 +273,7 @@ export async function openServices(
     if (outcome.ok) {
       const { identity } = outcome as unknown as { identity: { keyId: string; scheme: string } };
       activity.verified(identity.keyId, identity.scheme);
+      metrics.verifiedByScheme.inc({ scheme: identity.scheme });
     }
     return outcome;
   };

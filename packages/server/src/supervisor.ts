@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import { pino } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
-import { type RunningServer, startServer } from './app.js';
+import { logWeakSchemes, type RunningServer, startServer } from './app.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -331,6 +331,7 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
     killAll();
     throw error;
   }
+  logWeakSchemes(config, logger);
   logger.info({ url, workers: count, sharedStores: shared ? 'supervisor memory' : 'redis' }, `listening`);
   logSchemeLimitations(config, logger);
   hooks.onListening?.({ url, store, workers: count });
