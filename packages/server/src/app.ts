@@ -14,6 +14,7 @@ import { type Listener, openListener } from './listener.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiJson } from './openapi.js';
+import type { PasswordHashHooks } from './password-gate.js';
 import { createProxyTrust } from './proxies.js';
 import { ANY_METHOD, createRouter, type RouteDescription, type RouteName } from './routes.js';
 import { type LimitStores, openServices, type Services } from './services.js';
@@ -78,6 +79,8 @@ export interface StartOptions {
   metricsText?: () => Promise<string>;
   /** One of a supervisor's workers: logs `worker listening` (the supervisor logs `listening` once all are). */
   worker?: boolean;
+  /** Called as each login's password hash starts and ends (tests count hashes in flight with it). */
+  passwordHashHooks?: PasswordHashHooks;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -96,7 +99,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const metrics = options.metrics ?? createMetrics();
   // Loads the OpenTelemetry SDK only when OTEL_EXPORTER_OTLP_ENDPOINT asks for traces.
   const tracing = await startTracing(process.env, { version: serverVersion() });
-  const services = await openServices(config, logger, metrics, tracing, { limitStores: options.limitStores });
+  const services = await openServices(config, logger, metrics, tracing, {
+    limitStores: options.limitStores,
+    ...(options.passwordHashHooks ? { passwordHashHooks: options.passwordHashHooks } : {}),
+  });
   metrics.observeKeyCache(() => services.keyService.stats());
   if (config.webhookKeyId) await warnAboutWebhookKey(config.webhookKeyId, services, logger);
   const state = { draining: false };
@@ -349,6 +355,7 @@ function createRoutes(
     loginThrottle: services.loginThrottle,
     metrics,
     isTrustedProxy,
+    passwordGate: services.passwordGate,
   });
   const gateway = config.upstream
     ? createGateway({
