@@ -21,5 +21,14 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 180_000,
     reporters: ['default', new SummaryLineReporter()],
+    // `npm run test:coverage`. Only code that runs inside the test workers is measured: the CLI and
+    // `hmac-kit serve` started as child processes (from dist/) are not, so their figures are low bounds.
+    coverage: {
+      provider: 'v8',
+      include: ['packages/*/src/**/*.ts'],
+      exclude: ['**/*.d.ts'],
+      reporter: ['text-summary', 'json-summary', 'html'],
+      reportsDirectory: 'coverage',
+    },
   },
 });
