@@ -89,7 +89,9 @@ describe.each(packages.map((pkg) => [pkg.manifest.name, pkg] as const))('%s', (n
     const files = (await packed).get(name);
     expect(files).toBeDefined();
     const list = files ?? [];
-    expect(list).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', ...exportTargets(pkg)]));
+    expect(list).toEqual(
+      expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', ...exportTargets(pkg)]),
+    );
     for (const file of Object.values(manifest.bin ?? {})) expect(list).toContain(file);
     // Anything else at the top level must be asked for by name in "files" (e.g. a packaged spec).
     const named = new Set(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', ...(manifest.files ?? [])]);

@@ -618,7 +618,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       if (typeof input?.principal !== 'string' || input.principal === '')
         throw new TypeError('createKey: principal is required');
       const algorithm = input.algorithm ?? 'sha256';
-      if (!ALGORITHMS.includes(algorithm)) throw new TypeError('algorithm must be sha256, sha384 or sha512');
+      if (!KEY_ALGORITHMS.includes(algorithm)) throw new TypeError('algorithm must be sha256, sha384, sha512 or any');
       const scopes = checkScopes(input.scopes);
       const rateLimit = checkRateLimit(input.rateLimit);
       if (input.label !== undefined && (typeof input.label !== 'string' || input.label.length > 200)) {

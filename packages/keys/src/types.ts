@@ -445,8 +445,8 @@ export interface KeyServiceOptions {
 /** Input of {@link KeyService.createKey}. */
 export interface CreateKeyInput {
   principal: string;
-  /** Default `sha256`. */
-  algorithm?: HashAlgorithm;
+  /** Default `sha256`. `any`: the client chooses where requests name the algorithm (django-hmac's obtain endpoint). */
+  algorithm?: KeyAlgorithm;
   scopes?: readonly string[];
   label?: string;
   /** Absolute expiry; or use `expiresInSeconds`. */

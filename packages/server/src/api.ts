@@ -5,6 +5,7 @@ import {
   AUDIT_EVENT_TYPES,
   type AuditEventType,
   type IssuedKey,
+  type KeyAlgorithm,
   KeyExists,
   KeyLimitExceeded,
   KeyNotActive,
@@ -315,7 +316,12 @@ export function createApi(options: ApiOptions): {
   };
 
   /** Username + password login that issues a key; throttled per address and per user. */
-  async function login(request: IncomingMessage, response: ServerResponse, context: RequestContext) {
+  async function login(
+    request: IncomingMessage,
+    response: ServerResponse,
+    context: RequestContext,
+    algorithm: KeyAlgorithm = 'sha256',
+  ) {
     const body = parseJson(loginBody, await readBody(request, JSON_BODY_LIMIT), request.headers['content-type']);
     const sourceAddress = clientAddressOf(request, isTrustedProxy);
     const subjects = [`login-ip:${sourceAddress}`, `login-user:${body.username}`];
@@ -350,7 +356,11 @@ export function createApi(options: ApiOptions): {
       return undefined;
     }
     await loginThrottle.recordSuccess(`login-user:${body.username}`);
-    const issued = await keyService.createKey({ principal: principal.name, actor: `login:${principal.name}` });
+    const issued = await keyService.createKey({
+      principal: principal.name,
+      algorithm,
+      actor: `login:${principal.name}`,
+    });
     context.keyId = issued.key.keyId;
     metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'login' });
     return issued;
@@ -367,7 +377,13 @@ export function createApi(options: ApiOptions): {
 
   const obtainDjangoKey: RouteHandler = async (request, response, context) => {
     try {
-      const issued = await login(request, response, context);
+      const issued = await login(
+        request,
+        response,
+        context,
+        // django_hmac_authentication's clients choose SHA-256/384/512 per request (its example uses SHA-512).
+        config.djangoAnyAlgorithm ? 'any' : 'sha256',
+      );
       if (!issued) return;
       // django_hmac_authentication hands out base64 of the raw secret bytes; its clients decode it.
       sendJson(response, 200, {

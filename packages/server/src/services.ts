@@ -88,7 +88,7 @@ const SCHEME_FACTORIES: Record<SchemeName, (config: ServerConfig) => Scheme[]> =
   rfc9421: () => [rfc9421()],
   sigv4: () => [sigv4()],
   'x-api': () => [xApi()],
-  'django-hmac': () => [djangoHmac()],
+  'django-hmac': (config) => [djangoHmac({ keyAnyAlgorithm: config.djangoAnyAlgorithm })],
   // Both spellings: Standard Webhooks senders use `webhook-*`, Svix `svix-*`. `--max-age` is the
   // tolerance (both directions) so one setting bounds every scheme's time window.
   'standard-webhooks': (config) =>
