@@ -126,7 +126,7 @@ export async function startHmacKitServe(): Promise<LiveServer> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const origin = await new Promise<string>((resolve, reject) => {
     let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`hmac-kit serve did not start: ${stderr}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`hmac-kit serve did not start: ${stderr}`)), 90_000);
     child.once('exit', (code) => reject(new Error(`hmac-kit serve exited with ${code}: ${stderr}`)));
     child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('utf8');

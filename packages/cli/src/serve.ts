@@ -91,6 +91,11 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
   ],
   ['--issuing <bool>', 'issuing', 'serve POST /v1/keys (default true) [HMAC_KIT_ISSUING]'],
   [
+    '--django-any-algorithm <bool>',
+    'djangoAnyAlgorithm',
+    'django-hmac: the client chooses SHA-256/384/512 for keys from /obtain-hmac-api-key/ and imported django keys (default true) [HMAC_KIT_DJANGO_ANY_ALGORITHM]',
+  ],
+  [
     '--console <bool>',
     'console',
     'serve the admin console at <admin prefix>/console (default true) [HMAC_KIT_CONSOLE]',

@@ -5,7 +5,7 @@
 import { BodyTooLarge, SignatureMissing } from './errors.js';
 import { getHeader } from './headers.js';
 import { hasCompleteNow, isPromise, schemeVerifiers, type VerifyNow } from './key-lookup.js';
-import { nonceTtlSeconds, recordNonce, resolvePolicy, unixNow } from './policy.js';
+import { enforceNonceEpoch, nonceTtlSeconds, recordNonce, resolvePolicy, unixNow } from './policy.js';
 import { rfc9421 } from './schemes/rfc9421.js';
 import type {
   BodyCheck,
@@ -138,12 +138,15 @@ async function withNonce(
   if (options.nonceStore === undefined || nonce === undefined) return check;
   const policy = resolvePolicy(options.policy, hasBody);
   const now = Math.floor((options.now ?? unixNow)());
+  // Policy: a signature older than what the store remembers may have been accepted before (issue #11).
+  const checkedEpoch = await enforceNonceEpoch(options.nonceStore, result.created, policy, now);
   const record = () =>
     recordNonce(
       options.nonceStore,
       result.keyId,
       nonce,
       nonceTtlSeconds(policy, result.expires, now, result.acceptableUntil),
+      checkedEpoch,
     );
   if (check.body === null || check.signatureVerified) {
     await record();

@@ -5,6 +5,8 @@ import {
   AUDIT_EVENT_TYPES,
   type AuditEventType,
   type IssuedKey,
+  type KeyAlgorithm,
+  KeyExists,
   KeyLimitExceeded,
   KeyNotActive,
   KeyNotFound,
@@ -111,6 +113,31 @@ const createKeyBody = z
     rateLimit: z.object({ limit: z.number().int().positive(), windowSeconds: z.number().int().positive() }).optional(),
   })
   .strict();
+const importKeyBody = z
+  .object({
+    principal: z.string().min(1).max(128),
+    keyId: z.string().min(1).max(128),
+    secret: z.string().min(1).max(4096),
+    encoding: z.enum(['text', 'base64', 'hex']).default('text'),
+    algorithm: z.enum(['sha256', 'sha384', 'sha512', 'any']).default('sha256'),
+    scopes: z.array(z.string().min(1).max(128)).max(64).default([]),
+    label: z.string().max(200).optional(),
+    rateLimit: z.object({ limit: z.number().int().positive(), windowSeconds: z.number().int().positive() }).optional(),
+  })
+  .strict();
+
+/** The bytes of an imported secret as the admin API receives it; the message never quotes it. */
+function importedSecretBytes(secret: string, encoding: 'text' | 'base64' | 'hex'): Uint8Array {
+  const invalid = (what: string) => new HttpError(400, 'invalid_request', 'Bad Request', `secret is not ${what}`);
+  if (encoding === 'text') return new Uint8Array(Buffer.from(secret, 'utf8'));
+  if (encoding === 'hex') {
+    if (!/^(?:[0-9A-Fa-f]{2})+$/.test(secret)) throw invalid('hex');
+    return new Uint8Array(Buffer.from(secret, 'hex'));
+  }
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(secret) || secret.replace(/=+$/, '').length % 4 === 1) throw invalid('base64');
+  return new Uint8Array(Buffer.from(secret.replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
+}
+
 const revokeBody = z.object({ reason: z.string().max(200).optional() }).strict();
 const rotateBody = z.object({ overlap: duration.optional(), label: z.string().max(200).optional() }).strict();
 
@@ -171,6 +198,7 @@ function keyServiceProblem(error: unknown): HttpError | undefined {
   if (error instanceof PrincipalDisabled) return new HttpError(409, 'principal_disabled', 'Conflict', error.message);
   if (error instanceof KeyNotActive) return new HttpError(409, 'key_not_active', 'Conflict', error.message);
   if (error instanceof KeyLimitExceeded) return new HttpError(409, 'key_limit_reached', 'Conflict', error.message);
+  if (error instanceof KeyExists) return new HttpError(409, 'key_exists', 'Conflict', error.message);
   if (error instanceof TypeError) return new HttpError(400, 'invalid_request', 'Bad Request', error.message);
   return undefined;
 }
@@ -288,7 +316,12 @@ export function createApi(options: ApiOptions): {
   };
 
   /** Username + password login that issues a key; throttled per address and per user. */
-  async function login(request: IncomingMessage, response: ServerResponse, context: RequestContext) {
+  async function login(
+    request: IncomingMessage,
+    response: ServerResponse,
+    context: RequestContext,
+    algorithm: KeyAlgorithm = 'sha256',
+  ) {
     const body = parseJson(loginBody, await readBody(request, JSON_BODY_LIMIT), request.headers['content-type']);
     const sourceAddress = clientAddressOf(request, isTrustedProxy);
     const subjects = [`login-ip:${sourceAddress}`, `login-user:${body.username}`];
@@ -323,7 +356,11 @@ export function createApi(options: ApiOptions): {
       return undefined;
     }
     await loginThrottle.recordSuccess(`login-user:${body.username}`);
-    const issued = await keyService.createKey({ principal: principal.name, actor: `login:${principal.name}` });
+    const issued = await keyService.createKey({
+      principal: principal.name,
+      algorithm,
+      actor: `login:${principal.name}`,
+    });
     context.keyId = issued.key.keyId;
     metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'login' });
     return issued;
@@ -340,7 +377,13 @@ export function createApi(options: ApiOptions): {
 
   const obtainDjangoKey: RouteHandler = async (request, response, context) => {
     try {
-      const issued = await login(request, response, context);
+      const issued = await login(
+        request,
+        response,
+        context,
+        // django_hmac_authentication's clients choose SHA-256/384/512 per request (its example uses SHA-512).
+        config.djangoAnyAlgorithm ? 'any' : 'sha256',
+      );
       if (!issued) return;
       // django_hmac_authentication hands out base64 of the raw secret bytes; its clients decode it.
       sendJson(response, 200, {
@@ -463,6 +506,31 @@ export function createApi(options: ApiOptions): {
           actor,
         });
         return ok(201, issuedView(issued));
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['POST'],
+      path: '/v1/admin/keys/import',
+      handler: async ({ body, actor }) => {
+        const input = parseJson(importKeyBody, body);
+        const secret = importedSecretBytes(input.secret, input.encoding);
+        try {
+          const key = await keyService.importKey({
+            principal: input.principal,
+            keyId: input.keyId,
+            secret,
+            algorithm: input.algorithm,
+            scopes: input.scopes,
+            label: input.label,
+            rateLimit: input.rateLimit,
+            actor,
+          });
+          // The secret is the clients' own: never echoed.
+          return ok(201, keyView(key));
+        } finally {
+          secret.fill(0);
+        }
       },
     },
     {

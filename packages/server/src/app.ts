@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
-import type { Duplex } from 'node:stream';
 import { keyIdLogFields } from '@hmac-kit/keys';
 
 import { createApi } from './api.js';
@@ -156,13 +155,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
   // CONNECT asks for a tunnel, and hmac-kit is not a forward proxy. Without a listener Node drops
   // the connection without a word: answer 405 like any other method no route takes.
-  const refuseConnect = (_request: IncomingMessage, socket: Duplex) => {
-    const problem = serverProblem(405, 'method_not_allowed', 'Method Not Allowed', 'CONNECT is not supported');
-    const payload = JSON.stringify(problem.body);
-    socket.on('error', () => {});
-    socket.end(
-      `HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nconnection: close\r\n\r\n${payload}`,
-    );
+  const connectProblem = serverProblem(405, 'method_not_allowed', 'Method Not Allowed', 'CONNECT is not supported');
+  const connectRefusal = {
+    status: 405,
+    contentType: 'application/problem+json',
+    body: JSON.stringify(connectProblem.body),
   };
 
   function accessLog(
@@ -192,7 +189,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
   let listener: Listener;
   try {
-    listener = await openListener(config, handle, logger, { onHttp1Connect: refuseConnect });
+    listener = await openListener(config, handle, logger, { connectRefusal });
   } catch (error) {
     // Port taken, address not available, unreadable certificate...: release the stores before reporting it.
     await closeRoutes();
@@ -249,6 +246,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       }
       listener.closeAll();
       await stopped;
+      metrics.eventLoop.close();
       // A store that cannot be reached (Redis down, reconnecting) must not hold the exit hostage.
       const storesClosed = (async () => {
         await closeRoutes();

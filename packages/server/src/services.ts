@@ -88,7 +88,7 @@ const SCHEME_FACTORIES: Record<SchemeName, (config: ServerConfig) => Scheme[]> =
   rfc9421: () => [rfc9421()],
   sigv4: () => [sigv4()],
   'x-api': () => [xApi()],
-  'django-hmac': () => [djangoHmac()],
+  'django-hmac': (config) => [djangoHmac({ keyAnyAlgorithm: config.djangoAnyAlgorithm })],
   // Both spellings: Standard Webhooks senders use `webhook-*`, Svix `svix-*`. `--max-age` is the
   // tolerance (both directions) so one setting bounds every scheme's time window.
   'standard-webhooks': (config) =>
@@ -286,10 +286,11 @@ export async function openServices(
     if (error instanceof StoreUnavailable) metrics.storeErrors.inc({ store: 'verification' });
     const unsigned = error instanceof SignatureMissing;
     if (!unsigned) activity.failure(context.keyId, context.sourceAddress);
-    // The claimed key id is logged only if it has the shape of one: a secret pasted into a key-id
-    // field (keyid=, X-API-Key, the SigV4 access key...) is logged by length and short hash.
+    // The claimed key id is logged only if it has the shape of one or names a stored key (imported
+    // ids such as `legacy` or an X-API-Key value): a secret pasted into a key-id field (keyid=,
+    // X-API-Key, the SigV4 access key...) is logged by length and short hash.
     logger[unsigned ? 'info' : 'warn'](
-      { code, ...keyIdLogFields(context.keyId), remote: context.sourceAddress },
+      { code, ...keyIdLogFields(context.keyId, keyService.isStoredKeyId), remote: context.sourceAddress },
       'authentication failed',
     );
     // The audit trail records attempts with credentials, not unsigned traffic, limits or outages

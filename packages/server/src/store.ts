@@ -12,10 +12,11 @@ import {
   postgresKeyStore,
   sqliteKeyStore,
 } from '@hmac-kit/keys';
-import Database from 'better-sqlite3';
 import { DEFAULT_DATABASE } from './config.js';
+import { loadPostgresDriver, loadSqliteDriver } from './drivers.js';
 
 export { DEFAULT_DATABASE };
+export { DriverMissing, loadPostgresDriver, loadSqliteDriver } from './drivers.js';
 
 /** Where the keys live and where the master key came from, for the start-up message. */
 export interface StoreInfo {
@@ -243,8 +244,8 @@ export async function openKeys(options: {
     let defaultKeyFile: string;
     let createdDatabase = false;
     if (target.kind === 'postgres') {
-      // Loaded only for PostgreSQL: the CLI's SQLite commands start faster without it.
-      const { default: pg } = await import('pg');
+      // Loaded only for PostgreSQL: an optional peer dependency, and SQLite commands start faster without it.
+      const pg = await loadPostgresDriver();
       const pool = new pg.Pool({
         connectionString: options.database,
         max: 10,
@@ -258,6 +259,8 @@ export async function openKeys(options: {
       info = { kind: 'postgres', location: redactUrl(options.database) };
       defaultKeyFile = join(projectDataDir(options.cwd), 'master-keys.json');
     } else {
+      // Before anything is created on disk: a missing driver leaves no folder or file behind.
+      const Database = await loadSqliteDriver();
       const file = target.kind === 'memory' ? ':memory:' : target.file;
       const isNew = file !== ':memory:' && !existsSync(file);
       if (isNew && options.createDatabase === false) {

@@ -152,6 +152,12 @@ export interface DjangoHmacOptions {
    * `true` accepts any of the three, as the Django server does.
    */
   anyAlgorithm?: boolean;
+  /**
+   * Keys stored with algorithm `any` ({@link VerificationKey.anyAlgorithm}: keys from the obtain
+   * endpoint, imported django keys) let the client choose, as the original does. Default `true`;
+   * `false` binds them to their `algorithm` like every other key.
+   */
+  keyAnyAlgorithm?: boolean;
   /** Largest body buffered for re-serialisation (the body must be parsed whole). Default 1 MiB. */
   maxBodyBytes?: number;
 }
@@ -175,6 +181,7 @@ export interface DjangoHmacSignOptions {
 export function djangoHmac(options: DjangoHmacOptions = {}): Scheme {
   if (options === null || typeof options !== 'object') throw new TypeError('djangoHmac: options must be an object');
   const anyAlgorithm = options.anyAlgorithm ?? false;
+  const keyAnyAlgorithm = options.keyAnyAlgorithm ?? true;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) {
     throw new TypeError('djangoHmac: maxBodyBytes must be a non-negative integer');
@@ -224,7 +231,8 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme {
 
       const found = await lookupKey(parsed.keyId, verifyOptions);
       if (found) {
-        if (!anyAlgorithm && found.algorithm !== parsed.algorithm) {
+        const clientChooses = anyAlgorithm || (keyAnyAlgorithm && found.anyAlgorithm === true);
+        if (!clientChooses && found.algorithm !== parsed.algorithm) {
           throw new AlgorithmUnsupported(`key signs with ${found.algorithm}`);
         }
         checkPolicyAlgorithm(parsed.algorithm, verifyOptions.policy);
