@@ -200,7 +200,8 @@ export async function verifyMasterKeyRing(
     checks.push([id, existing]);
   }
   for (const [id, existing] of checks) {
-    if (existing === undefined) verifyMasterKeyCheck(ring, id, await store.putMasterKeyCheck(id, masterKeyCheck(ring, id), now));
+    if (existing === undefined)
+      verifyMasterKeyCheck(ring, id, await store.putMasterKeyCheck(id, masterKeyCheck(ring, id), now));
   }
 }
 

@@ -15,8 +15,8 @@ import {
 import { DEFAULT_DATABASE } from './config.js';
 import { loadPostgresDriver, loadSqliteDriver } from './drivers.js';
 
-export { DEFAULT_DATABASE };
 export { DriverMissing, loadPostgresDriver, loadSqliteDriver } from './drivers.js';
+export { DEFAULT_DATABASE };
 
 /** Where the keys live and where the master key came from, for the start-up message. */
 export interface StoreInfo {
