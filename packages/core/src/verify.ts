@@ -71,6 +71,8 @@ function withNonceAfterBody(body: BodyCheck, record: () => Promise<void>): BodyC
       await body.finish();
       await record();
     },
+    // The bytes the signature covers, for schemes that sign a re-serialised body (django-hmac).
+    ...(body.signedBody ? { signedBody: body.signedBody.bind(body) } : {}),
   };
 }
 

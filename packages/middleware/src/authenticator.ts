@@ -14,15 +14,13 @@ import type {
   VerifyPolicy,
 } from '@hmac-kit/core';
 import {
-  BodyTooLarge,
-  BodyUnavailable,
   checkSignature,
+  countsAsFailure,
+  explainKeyFailure,
   HmacKitError,
   RateLimited,
   rfc9421,
   ScopeInsufficient,
-  SignatureMissing,
-  StoreUnavailable,
   TooManyFailures,
   toProblem,
   verifyMessage,
@@ -299,19 +297,11 @@ function mayDeclareTooLarge(headers: MessageParts['headers'], maxBodyBytes: numb
 }
 
 /**
- * Failures that look like guessing: they feed the failure throttle. Missing credentials,
- * limits, oversized bodies, store outages and scope refusals do not.
+ * Failures that look like guessing feed the failure throttle: the error table's `countsAsFailure`
+ * (packages/core/src/error-table.ts) decides, the one place that also decides what clients see.
  */
 function countsAsGuess(error: unknown): boolean {
-  return (
-    error instanceof HmacKitError &&
-    !(error instanceof SignatureMissing) &&
-    !(error instanceof RateLimited) &&
-    !(error instanceof StoreUnavailable) &&
-    !(error instanceof BodyTooLarge) &&
-    !(error instanceof BodyUnavailable) &&
-    !(error instanceof ScopeInsufficient)
-  );
+  return countsAsFailure(error);
 }
 
 /**
@@ -373,7 +363,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       return;
     }
     try {
-      onFailure(error, { ...context, url: withoutQuery(context.url) });
+      // A revoked or expired key reads as a wrong signature to the client; onFailure (logs, audit) gets the reason.
+      onFailure(explainKeyFailure(error, keys, context.keyId), { ...context, url: withoutQuery(context.url) });
     } catch {
       // A failing logger must not turn a 401 into a crash.
     }
@@ -637,6 +628,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
           const limited = await settleVerified(check.result, subjects);
           if (limited.refused) throw limited.refused;
         },
+        // The bytes the signature covers, for schemes that sign a re-serialised body (django-hmac).
+        ...(body.signedBody ? { signedBody: body.signedBody.bind(body) } : {}),
       },
     };
     return { ok: true, identity, headers, check: settledCheck, signatureVerified: false };

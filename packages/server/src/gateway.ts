@@ -122,6 +122,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     acceptedSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     const { identity, check } = admission;
     context.keyId = identity.keyId;
+    context.scheme = identity.scheme;
     const queryDefect = sortedQueryDefect(identity.scheme, target);
     if (queryDefect !== undefined) {
       refuseTarget(response, context, queryDefect);
@@ -142,6 +143,8 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     let bodyFailure: unknown;
     let bodyVerified: Promise<void> = Promise.resolve();
     let body: Dispatcher.DispatchOptions['body'] = null;
+    /** Content-Length of a body the gateway replaced with the bytes the signature covers. */
+    let forwardedLength: number | undefined;
     const maxBodyBytes = config.maxBodyBytes;
     const bodyCheck = check.body;
     const small = declaredLength > 0 && declaredLength <= BUFFERED_BODY_BYTES;
@@ -161,7 +164,11 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         const whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
         bodyCheck?.update(whole);
         await bodyCheck?.finish();
-        body = whole;
+        // A scheme that signs a re-serialisation of the body (django-hmac) names the bytes it
+        // covered: those, not the bytes received, go upstream (issue #11 defect 5).
+        const signed = bodyCheck?.signedBody?.();
+        body = signed === undefined ? whole : Buffer.from(signed.buffer, signed.byteOffset, signed.byteLength);
+        forwardedLength = signed === undefined ? undefined : signed.byteLength;
       } catch (error) {
         await authenticator.bodyFailed(error, failureContext);
         refuse(response, context, error);
@@ -203,21 +210,23 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
 
     let upstreamResponse: Dispatcher.ResponseData;
     const upstreamStarted = process.hrtime.bigint();
+    const headers = withoutReplaced(
+      upstreamHeaders(request.headers, identity, {
+        for: sourceAddress,
+        // What the client addressed (the rebuilt URL's authority), without a URL parse per request.
+        host: authorityOf(url),
+        proto: url.startsWith('https:') ? 'https' : 'http',
+        requestId: context.id,
+        trustedPeer,
+      }),
+    );
+    if (forwardedLength !== undefined) headers['content-length'] = String(forwardedLength);
     try {
       upstreamResponse = await dispatcher.request({
         origin: upstream.origin,
         path: basePath + target,
         method: method as Dispatcher.HttpMethod,
-        headers: withoutReplaced(
-          upstreamHeaders(request.headers, identity, {
-            for: sourceAddress,
-            // What the client addressed (the rebuilt URL's authority), without a URL parse per request.
-            host: authorityOf(url),
-            proto: url.startsWith('https:') ? 'https' : 'http',
-            requestId: context.id,
-            trustedPeer,
-          }),
-        ),
+        headers,
         body,
         signal: abort,
       });
@@ -276,8 +285,8 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     sendProblem(
       response,
       timedOut
-        ? serverProblem(504, 'upstream_timeout', 'Gateway Timeout', 'the upstream did not answer in time')
-        : serverProblem(502, 'upstream_error', 'Bad Gateway', 'the upstream could not be reached'),
+        ? serverProblem('upstream_timeout', 'the upstream did not answer in time')
+        : serverProblem('upstream_error', 'the upstream could not be reached'),
       context.id,
     );
   }
