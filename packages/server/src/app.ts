@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
+import type { ProblemCode } from '@hmac-kit/core';
 import { keyIdLogFields } from '@hmac-kit/keys';
 
 import { createApi } from './api.js';
@@ -54,7 +55,8 @@ export interface RequestContext {
   keyId?: string;
   /** The scheme that verified the request (set with `keyId`): the access log says which form each client still sends. */
   scheme?: string;
-  code?: string;
+  /** The problem code answered (`PROBLEM_TABLE`): the compiler keeps every code the server sends in the table. */
+  code?: ProblemCode;
 }
 
 export type RouteHandler = (
