@@ -12,6 +12,7 @@ import {
 } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import { describe, expect, it } from 'vitest';
+import { checkWith, claimedKeyId } from './support/scheme-check.js';
 
 const FILE = fileURLToPath(
   new URL('../../../../shared/vectors/django-hmac-authentication/SIGNING_VECTORS.txt', import.meta.url),
@@ -99,8 +100,8 @@ describe.skipIf(!present)('django_hmac_authentication vectors', () => {
             },
           };
           expect(scheme.detect(message)).toBe(true);
-          expect(scheme.keyIdOf(message)).toBe(apiKey);
-          const check = await scheme.verify(message, {
+          expect(claimedKeyId(scheme, message)).toBe(apiKey);
+          const check = await checkWith(scheme, message, {
             keys: (id) => (id === apiKey ? key : undefined),
             now: () => Math.floor(created) + 2,
             hasBody: body !== null,
@@ -126,7 +127,8 @@ describe.skipIf(!present)('django_hmac_authentication vectors', () => {
       secret: new Uint8Array(Buffer.from(secretB64, 'base64')),
       algorithm: 'sha256',
     };
-    const check = await djangoHmac().verify(
+    const check = await checkWith(
+      djangoHmac(),
       {
         method: 'POST',
         url: 'https://api.example.com/x',

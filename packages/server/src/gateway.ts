@@ -30,8 +30,8 @@ function authorityOf(url: string): string {
 /** Dependencies of the gateway route. */
 export interface GatewayOptions {
   config: ServerConfig;
-  /** The header phase (`admit`) and body-failure reporting of the middleware's authenticator. */
-  authenticator: Pick<Authenticator, 'admit' | 'bodyFailed'>;
+  /** The middleware authenticator's header stages (`admit`); the admission runs the body stage and the commit. */
+  authenticator: Pick<Authenticator, 'admit'>;
   metrics: ServerMetrics;
   isTrustedProxy: (address: string | undefined) => boolean;
   /**
@@ -120,7 +120,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       return;
     }
     acceptedSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    const { identity, check } = admission;
+    const { identity } = admission;
     context.keyId = identity.keyId;
     const queryDefect = sortedQueryDefect(identity.scheme, target);
     if (queryDefect !== undefined) {
@@ -128,7 +128,6 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       request.resume();
       return;
     }
-    const failureContext = { method, url, keyId: identity.keyId, sourceAddress };
 
     // undici takes an EventEmitter as a signal: far cheaper per request than an AbortController.
     const abort = new EventEmitter();
@@ -142,14 +141,17 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     let bodyFailure: unknown;
     let bodyVerified: Promise<void> = Promise.resolve();
     let body: Dispatcher.DispatchOptions['body'] = null;
+    // The rate-limit headers the pipeline's commit stage answered with.
+    let committedHeaders: Record<string, string>;
     const maxBodyBytes = config.maxBodyBytes;
-    const bodyCheck = check.body;
     const small = declaredLength > 0 && declaredLength <= BUFFERED_BODY_BYTES;
     if (hasBody && (small || !admission.signatureVerified)) {
       // Read and verified before the upstream is contacted: small bodies because that is cheaper
       // than streaming, and any body whose scheme signs the body itself (X-API-*, SigV4 without a
       // payload hash, django-hmac, webhooks) because until it is read not even the sender is proven.
-      // The upstream never sees a byte of a body that fails.
+      // The upstream never sees a byte of a body that fails, and the nonce is recorded (commit)
+      // only once the body passed: a tampered copy sent first cannot burn the genuine request.
+      let whole: Buffer;
       try {
         const chunks: Buffer[] = [];
         let received = 0;
@@ -158,22 +160,36 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
           if (received > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
           chunks.push(chunk);
         }
-        const whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-        bodyCheck?.update(whole);
-        await bodyCheck?.finish();
-        body = whole;
+        whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
       } catch (error) {
-        await authenticator.bodyFailed(error, failureContext);
-        refuse(response, context, error);
+        const failed = await admission.fail(error);
+        refuse(response, context, failed.error, failed.problem.headers);
         return;
       }
+      const completed = await admission.complete(whole);
+      if (!completed.ok) {
+        refuse(response, context, completed.error, completed.problem.headers);
+        return;
+      }
+      committedHeaders = completed.headers;
+      body = whole;
     } else if (hasBody) {
+      // The body must flow upstream before its digest is known: commit now, holding the nonce as a
+      // reservation (and the rate limit charged); a body that then fails releases the nonce, so the
+      // genuine request can still pass (issue #11, 3), and aborts the upstream request.
+      const committed = await admission.commitBeforeBody();
+      if (!committed.ok) {
+        refuse(response, context, committed.error, committed.problem.headers);
+        request.resume();
+        return;
+      }
+      committedHeaders = committed.headers;
       let settle!: (error?: unknown) => void;
       bodyVerified = new Promise<void>((resolve, reject) => {
         settle = (error) => (error === undefined ? resolve() : reject(error));
       });
       bodyVerified.catch(() => {});
-      // The core's verifyingStream() contract (count, feed the BodyCheck, finish) on Node's own
+      // The core's verifyingStream() contract (count, feed the body check, finish) on Node's own
       // stream: converting to web streams and back costs more than the whole proxy hop.
       body = (async function* forwardVerifiedBody() {
         let received = 0;
@@ -184,12 +200,14 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
           for await (const chunk of request as AsyncIterable<Buffer>) {
             if (chunk.length === 0) continue;
             received += chunk.length;
-            if (received > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
-            bodyCheck?.update(chunk);
+            if (received > maxBodyBytes)
+              throw (await admission.fail(new BodyTooLarge('body exceeds the size limit'))).error;
+            admission.update(chunk);
             if (held) yield held;
             held = chunk;
           }
-          await bodyCheck?.finish();
+          const finished = await admission.finish();
+          if (!finished.ok) throw finished.error;
           settle();
           if (held) yield held;
         } catch (error) {
@@ -199,6 +217,15 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
           throw error;
         }
       })() as unknown as Dispatcher.DispatchOptions['body'];
+    } else {
+      // No body: the body stage has nothing to read (a covered digest is checked against no bytes).
+      const finished = await admission.finish();
+      if (!finished.ok) {
+        refuse(response, context, finished.error, finished.problem.headers);
+        request.resume();
+        return;
+      }
+      committedHeaders = finished.headers;
     }
 
     let upstreamResponse: Dispatcher.ResponseData;
@@ -228,7 +255,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         Number(process.hrtime.bigint() - upstreamStarted) / 1e9,
       );
       if (bodyFailure !== undefined) {
-        await authenticator.bodyFailed(bodyFailure, failureContext);
+        // Already recorded (once) by the pipeline, which also released the nonce reservation.
         refuse(response, context, bodyFailure);
         return;
       }
@@ -241,7 +268,6 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       await bodyVerified;
     } catch (error) {
       upstreamResponse.body.destroy();
-      await authenticator.bodyFailed(error, failureContext);
       refuse(response, context, error);
       return;
     }
@@ -249,7 +275,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     acceptedRequests.inc();
     response.writeHead(upstreamResponse.statusCode, {
       ...downstreamHeaders(upstreamResponse.headers),
-      ...admission.headers,
+      ...committedHeaders,
       'x-request-id': context.id,
     });
     // pipe() rather than stream/promises' pipeline(): the latter allocates an AbortController
