@@ -9,9 +9,17 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['@hmac-kit/source'] } },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'clients/**/test/**/*.test.ts', 'examples/**/test/**/*.test.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 60_000,
+    include: [
+      'packages/*/test/**/*.test.ts',
+      'test/**/*.test.ts',
+      'clients/**/test/**/*.test.ts',
+      'examples/**/test/**/*.test.ts',
+    ],
+    // Timeouts detect hangs; they are not speed checks. Many tests start real processes (the CLI,
+    // `hmac-kit serve`, nginx, Chromium, redis-server) one after another, and on a loaded 2-core
+    // machine one process start takes seconds: 30 s failed a healthy 11-process CLI test there.
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
     reporters: ['default', new SummaryLineReporter()],
   },
 });

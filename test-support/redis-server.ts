@@ -18,6 +18,11 @@ export interface PrivateRedis {
   resume(): void;
   /** Stops the server and waits for it to exit. */
   stop(): Promise<void>;
+  /**
+   * Stops the server and starts a new one on the same port: without persistence it comes back
+   * empty, as a Redis that crashed or was redeployed does. Resolves once it accepts connections.
+   */
+  restart(): Promise<void>;
 }
 
 /** Whether `redis-server` can be run (the Redis test services need it). */
@@ -45,39 +50,61 @@ async function freePort(): Promise<number> {
  * Starts a private redis-server and resolves once it accepts connections (it prints "Ready to
  * accept connections"). Retries on another port if the free port it picked was taken meanwhile.
  */
+function spawnRedis(port: number, dir: string): Promise<{ child: ChildProcess; exited: Promise<void> } | undefined> {
+  const child: ChildProcess = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve) => {
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      if (output.includes('Ready to accept connections')) resolve({ child, exited });
+    });
+    child.once('exit', () => resolve(undefined));
+    child.once('error', () => resolve(undefined));
+  });
+}
+
+async function stopRedis(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGCONT');
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/**
+ * Starts a private redis-server and resolves once it accepts connections (it prints "Ready to
+ * accept connections"). Retries on another port if the free port it picked was taken meanwhile.
+ */
 export async function startPrivateRedis(): Promise<PrivateRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'hmac-kit-redis-'));
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
-    const child: ChildProcess = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const ready = await new Promise<boolean>((resolve) => {
-      let output = '';
-      child.stdout?.on('data', (chunk: Buffer) => {
-        output += chunk.toString('utf8');
-        if (output.includes('Ready to accept connections')) resolve(true);
-      });
-      child.once('exit', () => resolve(false));
-      child.once('error', () => resolve(false));
-    });
-    if (!ready) {
+    let running = await spawnRedis(port, dir);
+    if (!running) {
       if (attempt < 3) continue;
       throw new Error('redis-server did not start (apt-get install -y redis-server)');
     }
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     return {
       port,
       url: `redis://127.0.0.1:${port}`,
-      pause: () => child.kill('SIGSTOP'),
-      resume: () => child.kill('SIGCONT'),
+      pause: () => running?.child.kill('SIGSTOP'),
+      resume: () => running?.child.kill('SIGCONT'),
       async stop() {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGCONT');
-        child.kill('SIGTERM');
-        await exited;
+        if (running) await stopRedis(running.child, running.exited);
+      },
+      async restart() {
+        if (running) await stopRedis(running.child, running.exited);
+        // The port was ours a moment ago; another process may grab it in between, so retry briefly.
+        for (let retry = 0; ; retry++) {
+          running = await spawnRedis(port, dir);
+          if (running) return;
+          if (retry >= 20) throw new Error(`redis-server did not restart on port ${port}`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
       },
     };
   }

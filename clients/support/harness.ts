@@ -4,12 +4,13 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readPublishedVector } from '../../test-support/published-vectors.js';
 
 /** What every echo endpoint answers after a request passed verification. */
 export interface Echo {
@@ -125,7 +126,7 @@ export async function startHmacKitServe(): Promise<LiveServer> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const origin = await new Promise<string>((resolve, reject) => {
     let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`hmac-kit serve did not start: ${stderr}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`hmac-kit serve did not start: ${stderr}`)), 90_000);
     child.once('exit', (code) => reject(new Error(`hmac-kit serve exited with ${code}: ${stderr}`)));
     child.stdout.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('utf8');
@@ -278,7 +279,7 @@ export function tempDir(prefix: string): { path: string; cleanup: () => void } {
   return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** RFC 9421 Appendix B.2.5 (HMAC-SHA256), parsed from the published vector in ../shared/vectors. */
+/** RFC 9421 Appendix B.2.5 (HMAC-SHA256), parsed from the published vector in test-support/vectors. */
 export interface B25Vector {
   secretBase64: string;
   method: string;
@@ -292,18 +293,9 @@ export interface B25Vector {
   signature: string;
 }
 
-const SHARED_B25 = new URL('../../../shared/vectors/rfc9421-b25.txt', import.meta.url);
-
-/** The B.2.5 vector, or `undefined` (with a visible notice; a failure under CI=true) when absent. */
-export function loadB25(): B25Vector | undefined {
-  let text: string;
-  try {
-    text = readFileSync(SHARED_B25, 'utf8');
-  } catch {
-    if (process.env.CI === 'true') throw new Error(`shared vector missing: ${SHARED_B25.pathname}`);
-    console.warn(`[client tests] SKIPPED RFC 9421 B.2.5: ${SHARED_B25.pathname} not found`);
-    return undefined;
-  }
+/** The B.2.5 vector, vendored in the repository (test-support/vectors/rfc9421-b25.txt). */
+export function loadB25(): B25Vector {
+  const text = readPublishedVector('rfc9421-b25.txt');
   const lines = text.split('\n');
   const secretBase64 = lines[lines.findIndex((l) => l.startsWith('Shared secret')) + 1]!.trim();
   const base = /-----BEGIN BASE-----\n([\s\S]*?)\n-----END BASE-----/.exec(text)![1]!;

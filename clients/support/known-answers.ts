@@ -8,8 +8,8 @@ import { coreVectorJobs, type SignJob, type SignResult, trickyUrlJobs, xApiJobs,
 export function describeKnownAnswers(client: string, runJobs: (jobs: SignJob[]) => Promise<SignResult[]>): void {
   const b25 = loadB25();
   describe(`${client}: known answers`, () => {
-    it.runIf(b25)('reproduces RFC 9421 B.2.5 (hmac-sha256) byte for byte', async () => {
-      const vector = b25!;
+    it('reproduces RFC 9421 B.2.5 (hmac-sha256) byte for byte', async () => {
+      const vector = b25;
       const [out] = await runJobs([
         {
           op: 'components',

@@ -1,7 +1,6 @@
 import { createDecipheriv, pbkdf2Sync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import type { HashAlgorithm } from '@hmac-kit/core';
-import type { KeyRow, PrincipalRow } from '@hmac-kit/keys';
+import type { KeyAlgorithm, KeyRow, PrincipalRow } from '@hmac-kit/keys';
 import type { Command } from 'commander';
 import { CliError, type Io, print } from './output.js';
 
@@ -168,7 +167,8 @@ function planQuery(
 
 async function readSqlite(file: string, users: UserTable): Promise<Array<DjangoKey | RowFailure>> {
   if (!existsSync(file)) throw new CliError(`cannot read ${file}: no such file`, 2);
-  const { default: Database } = await import('better-sqlite3');
+  const { loadSqliteDriver } = await import('@hmac-kit/server/store');
+  const Database = await loadSqliteDriver();
   let database: InstanceType<typeof Database>;
   try {
     database = new Database(file, { readonly: true, fileMustExist: true });
@@ -193,7 +193,8 @@ async function readSqlite(file: string, users: UserTable): Promise<Array<DjangoK
 }
 
 async function readPostgres(url: string, users: UserTable): Promise<Array<DjangoKey | RowFailure>> {
-  const { default: pg } = await import('pg');
+  const { loadPostgresDriver } = await import('@hmac-kit/server/store');
+  const pg = await loadPostgresDriver();
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   // An idle connection dropped by the server must surface as a query error, not crash the process.
   client.on('error', () => undefined);
@@ -361,7 +362,11 @@ export function registerImportCommands(program: Command, io: Io): void {
     .option('--user-table <table>', 'table of the owners (a custom AUTH_USER_MODEL)', 'auth_user')
     .option('--username-column <column>', "column naming the owner (the user model's USERNAME_FIELD)", 'username')
     .option('--kd-password-env <var>', 'variable holding HMAC_KD_PASSWORD (or Django SECRET_KEY)', 'HMAC_KD_PASSWORD')
-    .option('--algorithm <algorithm>', 'hash the imported keys sign with: sha256, sha384 or sha512', 'sha256')
+    .option(
+      '--algorithm <algorithm>',
+      'hash the imported keys sign with: any (default: the client chooses per request, as django does), sha256, sha384 or sha512',
+      'any',
+    )
     .option(
       '--scope <scope>',
       'scope given to every imported key (repeat)',
@@ -375,8 +380,11 @@ export function registerImportCommands(program: Command, io: Io): void {
       if (options.from && positional && options.from !== positional) {
         throw new CliError('give the source once: --from or a positional argument, not both', 2);
       }
-      if (!['sha256', 'sha384', 'sha512'].includes(options.algorithm)) {
-        throw new CliError(`invalid algorithm ${JSON.stringify(options.algorithm)}: use sha256, sha384 or sha512`, 2);
+      if (!['any', 'sha256', 'sha384', 'sha512'].includes(options.algorithm)) {
+        throw new CliError(
+          `invalid algorithm ${JSON.stringify(options.algorithm)}: use any, sha256, sha384 or sha512`,
+          2,
+        );
       }
       const password = io.env[options.kdPasswordEnv];
       if (!password) {
@@ -440,7 +448,7 @@ export function registerImportCommands(program: Command, io: Io): void {
             keys.push({
               keyId: row.keyId,
               principal: row.principal,
-              algorithm: options.algorithm as HashAlgorithm,
+              algorithm: options.algorithm as KeyAlgorithm,
               scopes: options.scope,
               label: 'imported from django-hmac',
               createdAt: now,

@@ -88,6 +88,21 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
     'worker processes sharing the port, or auto = one per available core (default auto) [HMAC_KIT_WORKERS]',
   ],
   ['--issuing <bool>', 'issuing', 'serve POST /v1/keys (default true) [HMAC_KIT_ISSUING]'],
+  [
+    '--django-any-algorithm <bool>',
+    'djangoAnyAlgorithm',
+    'django-hmac: the client chooses SHA-256/384/512 for keys from /obtain-hmac-api-key/ and imported django keys (default true) [HMAC_KIT_DJANGO_ANY_ALGORITHM]',
+  ],
+  [
+    '--console <bool>',
+    'console',
+    'serve the admin console at <admin prefix>/console (default true) [HMAC_KIT_CONSOLE]',
+  ],
+  [
+    '--console-idle-timeout <duration>',
+    'consoleIdleTimeout',
+    'a console session ends after this long without a request (default 15m) [HMAC_KIT_CONSOLE_IDLE_TIMEOUT]',
+  ],
 ];
 
 function camel(flag: string): string {

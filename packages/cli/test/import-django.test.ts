@@ -1,29 +1,22 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { djangoHmac, signMessage } from '@hmac-kit/core';
 import Database from 'better-sqlite3';
 import { decryptDjangoSecret } from 'hmac-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readPublishedVector } from '../../../test-support/published-vectors.js';
 import { createTestSchema, describeWithPostgres, pgUrl, type TestSchema } from '../../keys/test/support/postgres.js';
 import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../server/test/support/process.js';
 
-const vectorFile = fileURLToPath(
-  new URL('../../../../shared/vectors/django-hmac-authentication/AT_REST_VECTOR.txt', import.meta.url),
-);
-const signingFile = fileURLToPath(
-  new URL('../../../../shared/vectors/django-hmac-authentication/SIGNING_VECTORS.txt', import.meta.url),
-);
-
 /** Values of the published at-rest vector (vevde_security_utils 2.x, as django_hmac_authentication 5 stores secrets). */
 function readVector() {
-  const text = readFileSync(vectorFile, 'utf8');
+  const text = readPublishedVector('django-hmac-authentication/AT_REST_VECTOR.txt');
   const value = (pattern: RegExp) => {
     const match = pattern.exec(text);
     if (!match?.[1]) throw new Error(`vector field missing: ${pattern}`);
     return match[1];
   };
-  const signing = readFileSync(signingFile, 'utf8');
+  const signing = readPublishedVector('django-hmac-authentication/SIGNING_VECTORS.txt');
   return {
     kdPassword: value(/kd_password='([^']+)'/),
     salt: value(/salt\([^)]*\)=(\S+)/),
@@ -32,13 +25,6 @@ function readVector() {
     camellia: value(/CAMELLIA-256-CBC\/PKCS7 ciphertext\([^)]*\)=(\S+)/),
     apiKey: /api_key=(\S+)/.exec(signing)?.[1] as string,
   };
-}
-
-const haveVectors = existsSync(vectorFile) && existsSync(signingFile);
-if (!haveVectors) {
-  if (process.env.CI === 'true')
-    throw new Error(`published django-hmac vectors missing at ${vectorFile}; CI requires them`);
-  console.warn(`[hmac-kit] SKIPPED django-hmac import tests: ${vectorFile} not found`);
 }
 
 /** django_hmac_authentication's tables as Django's SQLite backend creates them (migrations 0001-0007). */
@@ -131,7 +117,7 @@ function createDjangoSqlite(file: string, rows: KeyFixture[]): void {
 
 type KeyListing = Array<{ keyId: string; principal: string; status: string }>;
 
-describe.skipIf(!haveVectors)('hmac-kit import django-hmac', () => {
+describe('hmac-kit import django-hmac', () => {
   let dir: string;
   let db: string;
   let djangoDb: string;
@@ -374,7 +360,6 @@ describeWithPostgres('hmac-kit import django-hmac from PostgreSQL', () => {
   let dir: string;
 
   beforeAll(async () => {
-    if (!haveVectors) throw new Error(`published django-hmac vectors missing at ${vectorFile}`);
     buildOnce();
     vector = readVector();
     dir = tempDir();

@@ -37,9 +37,11 @@ export { macMatches } from './pipeline/keys.js';
 export type { ResolvedPolicy } from './policy.js';
 export {
   ALL_ALGORITHMS,
+  checkNonceEpoch,
   DEFAULT_CLOCK_SKEW_SECONDS,
   DEFAULT_MAX_AGE_SECONDS,
   DEFAULT_REQUIRED_COMPONENTS,
+  enforceNonceEpoch,
   resolvePolicy,
 } from './policy.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';

@@ -164,8 +164,80 @@ export async function recordNonce(
   keyId: string,
   nonce: string | undefined,
   ttlSeconds: number,
+  checkedEpoch?: number,
 ): Promise<void> {
   if (!store || nonce === undefined) return;
-  const fresh = await store.checkAndStore(keyId, nonce, ttlSeconds);
+  const fresh =
+    checkedEpoch === undefined
+      ? await store.checkAndStore(keyId, nonce, ttlSeconds)
+      : await store.checkAndStore(keyId, nonce, ttlSeconds, checkedEpoch);
   if (!fresh) throw new NonceReplayed('nonce already used');
+}
+
+/**
+ * Enforces the nonce store's epoch (issue #11, replay after the store is lost): a store only
+ * knows the nonces recorded since its epoch began, so a signature created before then may have
+ * been accepted already and is refused `signature_expired` (with the server time, so the client
+ * re-signs). A request without `created` cannot be placed in time at all: it is refused until the
+ * epoch is older than the acceptance window (max age + skew), after which any earlier acceptance
+ * has left the window. For a request with `created` the rule ends by itself: once the epoch is
+ * older than the window, everything created before it is too old anyway.
+ *
+ * @example
+ * ```ts
+ * checkNonceEpoch(1700000100, 1700000000, resolvePolicy(undefined, false), 1700000150); // ok
+ * checkNonceEpoch(1699999990, 1700000000, resolvePolicy(undefined, false), 1700000150); // throws SignatureExpired
+ * ```
+ */
+export function checkNonceEpoch(
+  created: number | undefined,
+  epoch: number,
+  policy: Pick<ResolvedPolicy, 'maxAgeSeconds' | 'clockSkewSeconds'>,
+  now: number,
+): void {
+  if (created === undefined) {
+    const window = policy.maxAgeSeconds + policy.clockSkewSeconds;
+    if (now - epoch < window) {
+      throw new SignatureExpired(
+        `the replay store was reset ${now - epoch}s ago; requests without a creation time are refused for ${window}s`,
+        now,
+      );
+    }
+    return;
+  }
+  if (created < epoch) {
+    throw new SignatureExpired(
+      `created ${epoch - created}s before the replay store's memory begins; sign the request again`,
+      now,
+    );
+  }
+}
+
+/**
+ * Reads the store's epoch (when it has one) and applies {@link checkNonceEpoch}. Resolves the
+ * epoch the request was checked against, to be passed to `checkAndStore` as `checkedEpoch`.
+ * Store errors propagate (fail closed).
+ *
+ * @example
+ * ```ts
+ * const epoch = await enforceNonceEpoch(nonceStore, result.created, policy, now);
+ * await recordNonce(nonceStore, result.keyId, result.nonce, ttl, epoch);
+ * ```
+ */
+export function enforceNonceEpoch(
+  store: NonceStore | undefined,
+  created: number | undefined,
+  policy: Pick<ResolvedPolicy, 'maxAgeSeconds' | 'clockSkewSeconds'>,
+  now: number,
+): number | undefined | Promise<number | undefined> {
+  const epoch = store?.epoch?.();
+  if (epoch === undefined) return undefined;
+  if (typeof epoch === 'number') {
+    checkNonceEpoch(created, epoch, policy, now);
+    return epoch;
+  }
+  return epoch.then((value) => {
+    checkNonceEpoch(created, value, policy, now);
+    return value;
+  });
 }

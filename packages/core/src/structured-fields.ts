@@ -218,10 +218,11 @@ class Parser {
     }
     const text = this.input.slice(digitsStart, this.position);
     if (text.length === 0 || text[0] === '.') this.fail('expected a digit');
-    if (dot < 0) return sign * Number.parseInt(text, 10);
+    // `+ 0` turns -0 into 0: structured field numbers have no signed zero ("-0" is the integer 0).
+    if (dot < 0) return sign * Number.parseInt(text, 10) + 0;
     const fraction = this.position - dot - 1;
     if (fraction < 1 || fraction > 3) this.fail('decimal needs 1 to 3 fractional digits');
-    return new Decimal(sign * Number.parseFloat(text));
+    return new Decimal(sign * Number.parseFloat(text) + 0);
   }
 
   private string(): string {
@@ -330,6 +331,35 @@ function serializeKey(key: string): string {
 }
 
 /**
+ * RFC 8941 4.1.5: at most 3 fractional digits, rounded half to even, at most 12 integer digits.
+ * Rounds the shortest decimal text of the number (what the caller wrote: 0.0025 -> "0.002"), not its
+ * binary expansion (0.00250000000000000005 would round up), and never with Math.round, which rounds
+ * halves up (0.0025 -> 0.003, -0.0015 -> -0.001).
+ */
+function serializeDecimal(value: number): string {
+  if (!Number.isFinite(value) || Math.abs(value) >= 1e12) {
+    throw new TypeError(`structured field decimal out of range: ${value}`);
+  }
+  // Below 1e-6 String() switches to exponent notation; such values round to zero anyway.
+  const text = Math.abs(value) < 1e-6 ? '0' : String(Math.abs(value));
+  const [whole = '0', fraction = ''] = text.split('.');
+  let scaled = whole + fraction.slice(0, 3).padEnd(3, '0');
+  const dropped = fraction.slice(3);
+  if (dropped !== '') {
+    const first = dropped[0]!;
+    const moreThanHalf = first > '5' || (first === '5' && /[1-9]/.test(dropped.slice(1)));
+    const exactHalf = first === '5' && !moreThanHalf;
+    const odd = Number(scaled[scaled.length - 1]) % 2 === 1;
+    if (moreThanHalf || (exactHalf && odd)) scaled = (BigInt(scaled) + 1n).toString().padStart(4, '0');
+  }
+  const integer = scaled.slice(0, -3).replace(/^0+(?=\d)/, '') || '0';
+  if (integer.length > 12) throw new TypeError(`structured field decimal out of range: ${value}`);
+  const digits = scaled.slice(-3).replace(/0+$/, '') || '0';
+  const negative = value < 0 && (integer !== '0' || digits !== '0');
+  return `${negative ? '-' : ''}${integer}.${digits}`;
+}
+
+/**
  * Serialises a bare item (RFC 8941 section 4.1.3).
  *
  * @example
@@ -345,14 +375,7 @@ export function serializeBareItem(value: BareItem): string {
     }
     return String(value);
   }
-  if (value instanceof Decimal) {
-    const rounded = Math.round(value.value * 1000) / 1000;
-    if (!Number.isFinite(rounded) || Math.abs(Math.trunc(rounded)) >= 1e12) {
-      throw new TypeError(`structured field decimal out of range: ${value.value}`);
-    }
-    const text = rounded.toFixed(3).replace(/0{1,2}$/, '');
-    return text === '-0.0' ? '0.0' : text;
-  }
+  if (value instanceof Decimal) return serializeDecimal(value.value);
   if (typeof value === 'string') {
     if (!PRINTABLE.test(value)) throw new TypeError('structured field strings must be printable ASCII');
     return NEEDS_ESCAPE.test(value) ? `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"` : `"${value}"`;

@@ -57,8 +57,15 @@ export interface VerificationKey {
   keyId: string;
   /** Raw secret bytes (at least 32 for keys hmac-kit issues). */
   secret: Uint8Array;
-  /** The one hash algorithm this key signs with. */
+  /** The one hash algorithm this key signs with (for a client-chooses key: the one used where the request does not name one). */
   algorithm: HashAlgorithm;
+  /**
+   * `true` for keys stored with algorithm `any` (django-hmac keys from the obtain endpoint or imported,
+   * `keys import --algorithm any`): schemes whose requests name their algorithm (django-hmac,
+   * declarative schemes accepting several) let the client choose among SHA-256/384/512, as the
+   * original servers do. Schemes whose requests do not name one use `algorithm`.
+   */
+  anyAlgorithm?: boolean;
   /** Who the key belongs to (user or service name). */
   principal?: string;
   scopes?: readonly string[];
@@ -92,19 +99,24 @@ export interface NonceStore {
    * Atomically records (keyId, nonce) for `ttlSeconds`. Resolves `true` when it was new,
    * `false` when it was already present. Throws `StoreUnavailable` when unreachable.
    */
-  checkAndStore(keyId: string, nonce: string, ttlSeconds: number): Promise<boolean>;
+  checkAndStore(keyId: string, nonce: string, ttlSeconds: number, checkedEpoch?: number): Promise<boolean>;
   /**
-   * Optional: undoes a `checkAndStore` that reserved (keyId, nonce) for a request whose body then
-   * failed (a streaming gateway commits before the body is known), so a tampered copy cannot burn
-   * the genuine request's nonce. Removes nothing else.
-   */
-  release?(keyId: string, nonce: string): Promise<void>;
-  /**
-   * Optional: Unix seconds from which the store is known to hold every nonce it was given (memory:
-   * process start; Redis: when the store was first seen empty). The pipeline refuses signatures
-   * created before it (`signature_expired`) until the epoch is older than the acceptance window.
+   * Unix seconds from which the store is known to hold every nonce it ever accepted (memory: the
+   * process start; Redis: a marker written when the store was first seen empty, so a Redis that
+   * restarted without persistence starts a new epoch). A signature created before the epoch may
+   * already have been accepted by the store's previous life, so verifiers refuse it
+   * (`signature_expired`, see `checkNonceEpoch`). Pass the value the request was checked against
+   * as `checkAndStore`'s `checkedEpoch`: a store whose epoch moved on since then refuses to record
+   * (`StoreUnavailable`) instead of accepting a request checked against a stale epoch.
+   * A store without `epoch` is taken to never lose what it recorded (e.g. durable storage).
    */
   epoch?(): number | Promise<number>;
+  /**
+   * Forgets (keyId, nonce) recorded by this caller's own `checkAndStore` (a reservation), when the
+   * request it was held for failed later (its body did not match): the genuine request can then
+   * still be accepted. Never call it for a nonce another request recorded.
+   */
+  release?(keyId: string, nonce: string): Promise<void>;
 }
 
 /** What a verifier enforces. Every field has a documented default. */

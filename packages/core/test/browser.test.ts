@@ -9,8 +9,8 @@ import { memoryNonceStore } from '@hmac-kit/limits';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readPublishedVector } from '../../../test-support/published-vectors.js';
 import { type CheckResult, runCoreChecks } from './support/checks.js';
-import { readSharedVector } from './support/shared-vectors.js';
 import type { KnownAnswerVector } from './support/vectors.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -22,8 +22,8 @@ if (!chromiumPresent) {
 
 const VECTORS_JSON = readFileSync(fileURLToPath(new URL('./vectors/rfc9421.json', import.meta.url)), 'utf8');
 const vectors = (JSON.parse(VECTORS_JSON) as { vectors: KnownAnswerVector[] }).vectors;
-const b25 = readSharedVector('rfc9421-b25.txt');
-const EXPECTED_CHECKS = 2 + (b25 === undefined ? 0 : 2) + vectors.length + 3;
+const b25 = readPublishedVector('rfc9421-b25.txt');
+const EXPECTED_CHECKS = 2 + 2 + vectors.length + 3;
 /** The page adds one check of its own: a live signed fetch against this test server. */
 const BROWSER_ONLY_CHECKS = 1;
 
@@ -94,7 +94,7 @@ describe.skipIf(!chromiumPresent)('core suite in headless Chromium', () => {
         ],
         '/bundle.js': ['text/javascript', bundle],
         '/vectors/rfc9421.json': ['application/json', VECTORS_JSON],
-        '/shared/rfc9421-b25.txt': b25 === undefined ? undefined : ['text/plain; charset=utf-8', b25],
+        '/vectors/rfc9421-b25.txt': ['text/plain; charset=utf-8', b25],
       };
       const route = routes[req.url ?? ''];
       if (!route) {

@@ -1,7 +1,5 @@
-// django_hmac_authentication signing vectors (../shared/vectors/django-hmac-authentication):
+// django_hmac_authentication signing vectors (test-support/vectors/django-hmac-authentication):
 // every case recomputed step by step and verified through djangoHmac().
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { HashAlgorithm, VerificationKey } from '@hmac-kit/core';
 import {
   djangoBodySerialization,
@@ -12,17 +10,10 @@ import {
 } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import { describe, expect, it } from 'vitest';
+import { readPublishedVector } from '../../../test-support/published-vectors.js';
 import { checkWith, claimedKeyId } from './support/scheme-check.js';
 
-const FILE = fileURLToPath(
-  new URL('../../../../shared/vectors/django-hmac-authentication/SIGNING_VECTORS.txt', import.meta.url),
-);
-const present = existsSync(FILE);
-if (!present) {
-  if (process.env.CI === 'true') throw new Error(`django vectors missing at ${FILE}`);
-  console.warn(`[django-vectors] SKIPPED: ${FILE} not found`);
-}
-const text = present ? readFileSync(FILE, 'utf8') : '';
+const text = readPublishedVector('django-hmac-authentication/SIGNING_VECTORS.txt');
 
 interface Vector {
   title: string;
@@ -48,7 +39,7 @@ for (const block of text.split(/\n(?=\[HMAC-SHA)/).slice(1)) {
 const apiKey = /api_key=(\S+)/.exec(text)?.[1] ?? '';
 const secretB64 = /api_secret\(b64, as issued\)=(\S+)/.exec(text)?.[1] ?? '';
 
-describe.skipIf(!present)('django_hmac_authentication vectors', () => {
+describe('django_hmac_authentication vectors', () => {
   it('has the twelve documented cases', () => {
     expect(vectors).toHaveLength(12);
   });

@@ -1,7 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import type { HashAlgorithm, MessageParts, VerificationKey, VerifyOptions } from '@hmac-kit/core';
 import {
-  AlgorithmUnsupported,
   BodyTooLarge,
   djangoFormSerialization,
   djangoHmac,

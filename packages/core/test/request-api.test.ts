@@ -96,7 +96,8 @@ describe('checkSignature + verifyingStream (gateway path)', () => {
 
   it('streams the body through the digest and passes bytes on unchanged', async () => {
     const { message, request } = await signedParts('streamed body');
-    const nonceStore = memoryNonceStore();
+    // The store's clock is the verifier's: its epoch (its creation) must not postdate the signature.
+    const nonceStore = memoryNonceStore({ now: () => NOW * 1000 });
     const check = await checkSignature(message, { keys, now: () => NOW, nonceStore, hasBody: true });
     expect(check.body).not.toBeNull();
     const out = await new Response(request.body!.pipeThrough(verifyingStream(check.body))).text();

@@ -10,7 +10,7 @@ import type { MessageParts, Scheme, VerificationKey } from '@hmac-kit/core';
 import { HmacKitError, SignatureInvalid, sigv4 } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkWith, claimedKeyId } from './support/scheme-check.js';
+import { checkWith } from './support/scheme-check.js';
 
 const run = promisify(execFile);
 

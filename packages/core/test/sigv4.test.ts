@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { MessageParts, Scheme, VerificationKey, VerifyOptions } from '@hmac-kit/core';
 import {
-  AlgorithmUnsupported,
   ComponentNotCovered,
   DigestMismatch,
   DigestMissing,

@@ -13,7 +13,7 @@ import type { HashAlgorithm, MessageParts, VerificationKey } from '@hmac-kit/cor
 import { SignatureInvalid, xApi } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkWith, claimedKeyId } from './support/scheme-check.js';
+import { checkWith } from './support/scheme-check.js';
 
 const run = promisify(execFile);
 const repo = fileURLToPath(new URL('../../../', import.meta.url));

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { HashAlgorithm, VerificationKey } from '@hmac-kit/core';
 import { parseSecret, xApi, xApiStringToSign } from '@hmac-kit/core';
 import { describe, expect, it } from 'vitest';
-import { checkWith, claimedKeyId } from './support/scheme-check.js';
+import { checkWith } from './support/scheme-check.js';
 
 interface XApiVector {
   method: string;

@@ -1,7 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { HashAlgorithm, MessageParts, VerificationKey, VerifyOptions } from '@hmac-kit/core';
 import {
-  AlgorithmUnsupported,
   HmacKitError,
   KeyUnknown,
   SignatureExpired,

@@ -145,6 +145,7 @@ describe('express body-parser placement', () => {
   });
 
   it('throttles per source address across key ids, and names the realm in the challenge', async () => {
+    let clock = Date.now();
     const app = express();
     app.use(express.json({ verify: captureRawBody }));
     app.use(
@@ -152,7 +153,13 @@ describe('express body-parser placement', () => {
         keys: resolveKey,
         nonceStore: memoryNonceStore(),
         realm: 'orders-api',
-        failureThrottle: memoryFailureThrottle({ maxFailures: 3, freeFailures: 0, slowdownSeconds: 0.001 }),
+        // The throttle's own clock, moved on by hand past each 1 ms slowdown: no sleeping.
+        failureThrottle: memoryFailureThrottle({
+          maxFailures: 3,
+          freeFailures: 0,
+          slowdownSeconds: 0.001,
+          now: () => clock,
+        }),
       }),
     );
     app.get('/whoami', (req, res) => {
@@ -172,7 +179,7 @@ describe('express body-parser placement', () => {
       expect(first.headers.get('www-authenticate')).toBe('Signature realm="orders-api"');
       let last = first;
       for (let n = 2; n <= 4; n++) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        clock += 5;
         last = await harness.send(
           await signed(harness.origin, { method: 'GET', path: '/whoami', headers: {} }, guess(n)),
         );

@@ -67,3 +67,9 @@ export class KeyLimitExceeded extends HmacKitError {
     this.limit = limit;
   }
 }
+
+/** A key with this id already exists (importing a secret under an id that is taken). */
+export class KeyExists extends HmacKitError {
+  static override code = 'ERR_KEY_EXISTS';
+  override readonly code = KeyExists.code;
+}

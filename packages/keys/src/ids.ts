@@ -116,7 +116,8 @@ export function hasKeyIdShape(value: unknown): boolean {
  * The log fields for a key id someone sent: `{ keyId }` when it has the shape of a key id
  * ({@link hasKeyIdShape}), otherwise `{ keyIdLength, keyIdHash }` (the first 8 hex digits of its
  * SHA-256: enough to tell repeated attempts apart, nothing to learn a 128-bit or longer secret
- * from). `{}` when there is none.
+ * from). `{}` when there is none. `isStored` (e.g. {@link KeyService.isStoredKeyId}) lets ids of
+ * imported keys, which have no recognisable shape, be logged as such once they name a stored key.
  *
  * @example
  * ```ts
@@ -127,9 +128,13 @@ export function hasKeyIdShape(value: unknown): boolean {
  */
 export function keyIdLogFields(
   value: string | undefined,
+  isStored?: (keyId: string) => boolean,
 ): { keyId: string } | { keyIdLength: number; keyIdHash: string } | Record<string, never> {
   if (value === undefined || value === '') return {};
-  if (hasKeyIdShape(value)) return { keyId: value };
+  // Imported ids (`legacy`, an X-API-Key value) have no recognisable shape: they are logged as such
+  // only once they are known to name a stored key, never merely because someone sent them.
+  if (hasKeyIdShape(value) || (isStored !== undefined && isPlausibleKeyId(value) && isStored(value)))
+    return { keyId: value };
   return { keyIdLength: value.length, keyIdHash: createHash('sha256').update(value).digest('hex').slice(0, 8) };
 }
 

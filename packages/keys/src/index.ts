@@ -1,5 +1,6 @@
 // Public API of @hmac-kit/keys. Named exports only, listed explicitly.
 export {
+  KeyExists,
   KeyLimitExceeded,
   KeyNotActive,
   KeyNotFound,
@@ -51,9 +52,11 @@ export type {
   AuditQuery,
   CreateKeyInput,
   CreatePrincipalInput,
+  ImportKeyInput,
   InsertKeyOptions,
   InvalidationBus,
   IssuedKey,
+  KeyAlgorithm,
   KeyCacheStats,
   KeyChange,
   KeyFilter,

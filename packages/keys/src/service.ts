@@ -11,9 +11,9 @@
  * so an unreachable store fails closed instead of serving possibly-revoked keys.
  */
 import { performance } from 'node:perf_hooks';
-import type { HashAlgorithm, KeyResolver, VerificationKey } from '@hmac-kit/core';
+import { type HashAlgorithm, HmacKitError, type KeyResolver, type VerificationKey } from '@hmac-kit/core';
 import { LruCache } from './cache.js';
-import { KeyNotActive, KeyNotFound, MasterKeyUnknown, PrincipalNotFound } from './errors.js';
+import { KeyExists, KeyNotActive, KeyNotFound, MasterKeyUnknown, PrincipalNotFound } from './errors.js';
 import { formatSecret, generateKeyId, generateSecretBytes, isPlausibleKeyId, keyIdLogFields } from './ids.js';
 import {
   decryptSecret,
@@ -28,7 +28,9 @@ import type {
   AuditEvent,
   CreateKeyInput,
   CreatePrincipalInput,
+  ImportKeyInput,
   IssuedKey,
+  KeyAlgorithm,
   KeyPosition,
   KeyQuery,
   KeyRateLimit,
@@ -44,6 +46,9 @@ import type {
 } from './types.js';
 
 const ALGORITHMS: readonly HashAlgorithm[] = ['sha256', 'sha384', 'sha512'];
+const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [...ALGORITHMS, 'any'];
+/** Imported secrets: at least one byte (legacy secrets are often short passwords), at most 1 KiB. */
+const MAX_IMPORTED_SECRET_BYTES = 1024;
 const PRINCIPAL_NAME = /^[A-Za-z0-9._@-]{1,128}$/;
 const SCOPE = /^[\x21-\x7e]{1,128}$/;
 const CHANGE_BATCH = 1000;
@@ -75,8 +80,11 @@ function checkScopes(scopes: readonly string[] | undefined): string[] {
 }
 
 /** The key id fields of an audit event for a claimed key id (see `keyIdLogFields`). */
-function auditKeyId(keyId: string | undefined): Pick<AuditEvent, 'keyId' | 'detail'> {
-  const fields = keyIdLogFields(keyId);
+function auditKeyId(
+  keyId: string | undefined,
+  isStored?: (keyId: string) => boolean,
+): Pick<AuditEvent, 'keyId' | 'detail'> {
+  const fields = keyIdLogFields(keyId, isStored);
   if ('keyId' in fields) return { keyId: fields.keyId };
   return 'keyIdHash' in fields ? { detail: fields } : {};
 }
@@ -413,10 +421,12 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       const key: VerificationKey = {
         keyId: row.keyId,
         secret,
-        algorithm: row.algorithm,
+        // A client-chooses key signs SHA-256 where the request does not name an algorithm.
+        algorithm: row.algorithm === 'any' ? 'sha256' : row.algorithm,
         principal: row.principal,
         scopes: Object.freeze([...row.scopes]),
       };
+      if (row.algorithm === 'any') key.anyAlgorithm = true;
       if (row.rateLimit) key.rateLimit = Object.freeze({ ...row.rateLimit });
       const entry: CachedKey = { key: Object.freeze(key), expiresAt: row.expiresAt, touchedAt: row.lastUsedAt ?? 0 };
       // An invalidation that arrived while we were reading may concern this very row.
@@ -473,6 +483,10 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     cacheMisses++;
     return loadKey(keyId, now);
   };
+
+  // Whether this instance has seen `keyId` resolve to a stored key recently (its cache holds it):
+  // synchronous, never a store read, so logging a failure costs nothing extra.
+  const isStoredKeyId = (keyId: string): boolean => typeof keyId === 'string' && positive.get(keyId) !== undefined;
 
   const principalOrThrow = async (name: string): Promise<PrincipalRow> => {
     const row = typeof name === 'string' ? await store.getPrincipal(name) : undefined;
@@ -604,7 +618,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       if (typeof input?.principal !== 'string' || input.principal === '')
         throw new TypeError('createKey: principal is required');
       const algorithm = input.algorithm ?? 'sha256';
-      if (!ALGORITHMS.includes(algorithm)) throw new TypeError('algorithm must be sha256, sha384 or sha512');
+      if (!KEY_ALGORITHMS.includes(algorithm)) throw new TypeError('algorithm must be sha256, sha384, sha512 or any');
       const scopes = checkScopes(input.scopes);
       const rateLimit = checkRateLimit(input.rateLimit);
       if (input.label !== undefined && (typeof input.label !== 'string' || input.label.length > 200)) {
@@ -634,6 +648,54 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
         actor: input.actor,
       });
     },
+    async importKey(input: ImportKeyInput): Promise<ApiKey> {
+      if (typeof input?.principal !== 'string' || input.principal === '')
+        throw new TypeError('importKey: principal is required');
+      // The id is not echoed: a secret pasted into the wrong field must not reach an error message.
+      if (typeof input.keyId !== 'string' || !isPlausibleKeyId(input.keyId)) {
+        throw new TypeError(
+          'key id must be 1-128 characters of A-Z a-z 0-9 . _ : @ + = / - and not a secret (hks_..., whsec_...)',
+        );
+      }
+      const algorithm = input.algorithm ?? 'sha256';
+      if (!KEY_ALGORITHMS.includes(algorithm)) throw new TypeError('algorithm must be sha256, sha384, sha512 or any');
+      if (
+        !(input.secret instanceof Uint8Array) ||
+        input.secret.length === 0 ||
+        input.secret.length > MAX_IMPORTED_SECRET_BYTES
+      ) {
+        throw new TypeError(`secret must be 1 to ${MAX_IMPORTED_SECRET_BYTES} bytes`);
+      }
+      const scopes = checkScopes(input.scopes);
+      const rateLimit = checkRateLimit(input.rateLimit);
+      if (input.label !== undefined && (typeof input.label !== 'string' || input.label.length > 200)) {
+        throw new TypeError('label must be a string of at most 200 characters');
+      }
+      const now = clock();
+      let expiresAt: number | null = null;
+      if (input.expiresAt !== undefined) {
+        if (!(input.expiresAt instanceof Date) || Number.isNaN(input.expiresAt.getTime()))
+          throw new TypeError('expiresAt must be a valid Date');
+        expiresAt = input.expiresAt.getTime();
+        if (expiresAt <= now) throw new TypeError('expiresAt must be in the future');
+      }
+      // Friendly answer for the common case; the store's unique key still refuses a concurrent twin.
+      if (await store.getKey(input.keyId)) throw new KeyExists(`key ${input.keyId} already exists`);
+      const issued = await issue({
+        principal: input.principal,
+        algorithm,
+        scopes,
+        label: input.label ?? null,
+        expiresAt,
+        rateLimit,
+        rotatedFrom: null,
+        now,
+        actor: input.actor,
+        imported: { keyId: input.keyId, secret: input.secret.slice() },
+      });
+      return issued.key;
+    },
+    isStoredKeyId,
     async getKey(keyId) {
       const row = await store.getKey(keyId);
       return row ? toApiKey(row, clock()) : undefined;
@@ -727,7 +789,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
         code: failure.code.slice(0, 64),
         // Only ids with the shape of a key id: anything else may be attacker-chosen junk or a pasted
         // secret, recorded by length and short hash (see hasKeyIdShape).
-        ...auditKeyId(failure.keyId),
+        ...auditKeyId(failure.keyId, isStoredKeyId),
         ...(failure.source ? { source: failure.source.slice(0, 128) } : {}),
       });
     },
@@ -764,7 +826,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
 
   async function issue(spec: {
     principal: string;
-    algorithm: HashAlgorithm;
+    algorithm: KeyAlgorithm;
     scopes: readonly string[];
     label: string | null;
     expiresAt: number | null;
@@ -773,9 +835,11 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     now: number;
     actor: string | undefined;
     replaces?: { keyId: string; expiresAt: number };
+    /** A secret clients already hold, under their id (`importKey`): nothing is generated. */
+    imported?: { keyId: string; secret: Uint8Array };
   }): Promise<IssuedKey> {
-    const keyId = generateKeyId();
-    const secret = generateSecretBytes();
+    const keyId = spec.imported?.keyId ?? generateKeyId();
+    const secret = spec.imported?.secret ?? generateSecretBytes();
     const { masterKeyId, ciphertext } = encryptSecret(masterKeys, keyId, secret);
     const row: KeyRow = {
       keyId,
@@ -793,8 +857,21 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       masterKeyId,
       secretCiphertext: ciphertext,
     };
-    await store.insertKey(row, { maxActiveKeys, now: spec.now, ...(spec.replaces ? { replaces: spec.replaces } : {}) });
-    const printable = formatSecret(secret);
+    try {
+      await store.insertKey(row, {
+        maxActiveKeys,
+        now: spec.now,
+        ...(spec.replaces ? { replaces: spec.replaces } : {}),
+      });
+    } catch (error) {
+      secret.fill(0);
+      // A concurrent import of the same id lost the race on the store's primary key.
+      if (spec.imported && !(error instanceof HmacKitError) && (await store.getKey(keyId).catch(() => undefined)))
+        throw new KeyExists(`key ${keyId} already exists`, { cause: error });
+      throw error;
+    }
+    // Imported secrets are the clients' own: never printed back.
+    const printable = spec.imported ? '' : formatSecret(secret);
     secret.fill(0);
     await publish(spec.replaces ? [keyId, spec.replaces.keyId] : [keyId]);
     await audit({
@@ -808,6 +885,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
         scopes: spec.scopes.join(' '),
         ...(spec.expiresAt !== null ? { expiresAt: new Date(spec.expiresAt).toISOString() } : {}),
         ...(spec.rotatedFrom ? { rotatedFrom: spec.rotatedFrom } : {}),
+        ...(spec.imported ? { imported: true } : {}),
       },
     });
     return { key: toApiKey(row, spec.now), secret: printable };

@@ -4,7 +4,6 @@
  * `Database`, a `pg.Pool`), so this package never imports a driver.
  */
 
-import type { HashAlgorithm } from '@hmac-kit/core';
 import { HmacKitError, StoreUnavailable } from '@hmac-kit/core';
 import {
   type ColumnType,
@@ -36,6 +35,7 @@ import type {
   AuditEventType,
   AuditQuery,
   InsertKeyOptions,
+  KeyAlgorithm,
   KeyListQuery,
   KeyRow,
   KeyStore,
@@ -133,7 +133,7 @@ function toKeyRow(row: Selectable<Schema['hk_key']>): KeyRow {
   return {
     keyId: row.key_id,
     principal: row.principal,
-    algorithm: row.algorithm as HashAlgorithm,
+    algorithm: row.algorithm as KeyAlgorithm,
     scopes: JSON.parse(row.scopes) as string[],
     label: row.label,
     createdAt: n(row.created_at),

@@ -29,6 +29,13 @@ export interface KeyCacheStats {
   negativeEntries: number;
 }
 
+/**
+ * The algorithm a key is stored with: one hash function it is bound to, or `any` (the client
+ * chooses SHA-256/384/512 per request, in schemes whose requests name the algorithm: django-hmac
+ * keys from the obtain endpoint or imported, secrets imported with `--algorithm any`).
+ */
+export type KeyAlgorithm = HashAlgorithm | 'any';
+
 /** A user (a person, may log in to the issuing endpoint) or a service (a machine identity). */
 export type PrincipalKind = 'user' | 'service';
 
@@ -58,7 +65,7 @@ export interface ApiKey {
   /** Public key id, `hk_` + 22 base62 characters (16 random bytes). */
   keyId: string;
   principal: string;
-  algorithm: HashAlgorithm;
+  algorithm: KeyAlgorithm;
   scopes: readonly string[];
   label?: string;
   createdAt: Date;
@@ -199,7 +206,7 @@ export interface PrincipalRow {
 export interface KeyRow {
   keyId: string;
   principal: string;
-  algorithm: HashAlgorithm;
+  algorithm: KeyAlgorithm;
   scopes: string[];
   label: string | null;
   createdAt: number;
@@ -438,13 +445,33 @@ export interface KeyServiceOptions {
 /** Input of {@link KeyService.createKey}. */
 export interface CreateKeyInput {
   principal: string;
-  /** Default `sha256`. */
-  algorithm?: HashAlgorithm;
+  /** Default `sha256`. `any`: the client chooses where requests name the algorithm (django-hmac's obtain endpoint). */
+  algorithm?: KeyAlgorithm;
   scopes?: readonly string[];
   label?: string;
   /** Absolute expiry; or use `expiresInSeconds`. */
   expiresAt?: Date;
   expiresInSeconds?: number;
+  rateLimit?: KeyRateLimit;
+  /** Recorded in the audit trail. */
+  actor?: string;
+}
+
+/** Input of {@link KeyService.importKey}: a secret clients already hold, under the id they already send. */
+export interface ImportKeyInput {
+  principal: string;
+  /**
+   * The id clients send (or the fixed id a declarative scheme names, e.g. `legacy`): any printable id
+   * of 1-128 characters of `[A-Za-z0-9._:@+=/-]`, not starting with `hks_`/`whsec_`.
+   */
+  keyId: string;
+  /** The raw secret bytes (1..1024). Copied; the caller may wipe its buffer afterwards. */
+  secret: Uint8Array;
+  /** Default `sha256`; `any` lets the client choose where the request names the algorithm. */
+  algorithm?: KeyAlgorithm;
+  scopes?: readonly string[];
+  label?: string;
+  expiresAt?: Date;
   rateLimit?: KeyRateLimit;
   /** Recorded in the audit trail. */
   actor?: string;
@@ -500,7 +527,24 @@ export interface KeyService {
   verifyPassword(name: string, password: string, options?: { source?: string }): Promise<Principal | undefined>;
 
   createKey(input: CreateKeyInput): Promise<IssuedKey>;
+  /**
+   * Stores a secret that clients already hold (a legacy system's shared secret), encrypted at rest
+   * like every other. Resolves the key's metadata only: the secret is never returned. `KeyExists`
+   * when the id is taken; `TypeError` for a bad id, secret or algorithm (the id is not echoed).
+   *
+   * @example
+   * ```ts
+   * await service.importKey({ principal: 'legacy', keyId: 'legacy', secret: new TextEncoder().encode(shared) });
+   * ```
+   */
+  importKey(input: ImportKeyInput): Promise<ApiKey>;
   getKey(keyId: string): Promise<ApiKey | undefined>;
+  /**
+   * Whether `keyId` names a key this instance resolved recently (it is in the key cache). Synchronous
+   * and never a store read: logs use it to print imported ids (`legacy`, an X-API-Key value) verbatim
+   * while ids nobody stored stay hashed ({@link keyIdLogFields}).
+   */
+  isStoredKeyId(keyId: string): boolean;
   /**
    * One page of keys (keyset pagination: as fast on the last page of 100,000 keys as on the first).
    * `TypeError` for a malformed cursor or limit.

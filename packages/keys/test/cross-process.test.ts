@@ -123,5 +123,5 @@ describeWithPostgres('cross-process revocation (PostgreSQL LISTEN/NOTIFY)', () =
       await service?.close();
       await schema.drop();
     }
-  }, 90_000);
+  });
 });

@@ -80,5 +80,5 @@ describe('SQLite: key limit across processes', () => {
       database.close();
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 90_000);
+  });
 });

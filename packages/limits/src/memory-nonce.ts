@@ -1,6 +1,12 @@
 import type { NonceStore } from '@hmac-kit/core';
 import { StoreUnavailable } from '@hmac-kit/core';
-import { requireClock, requirePositiveInteger, requirePositiveNumber, requireString } from './validate.js';
+import {
+  requireClock,
+  requireNumber,
+  requirePositiveInteger,
+  requirePositiveNumber,
+  requireString,
+} from './validate.js';
 
 /**
  * Default capacity of {@link memoryNonceStore}: with the default acceptance window of 305 s
@@ -41,7 +47,9 @@ function checkArguments(keyId: unknown, nonce: unknown, ttlSeconds: unknown): vo
 }
 
 /**
- * A {@link NonceStore} in process memory, for a single instance. Entries expire after
+ * A {@link NonceStore} in process memory, for a single instance. Its `epoch()` is the moment it was
+ * created: after a restart, signatures created before then are refused (they may have been
+ * accepted by the previous process, whose memory is gone). Entries expire after
  * `ttlSeconds`; expired entries are dropped first. When the store is full of entries that
  * are all still inside their window it throws `StoreUnavailable` rather than evicting one:
  * forgetting an unexpired nonce would let that request be replayed.
@@ -64,6 +72,12 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): NonceSt
   // in the heap exactly once: it is only pushed when it was absent from the set.
   const heapExpiry: number[] = [];
   const heapSlot: string[] = [];
+  // Slots released (release()) while their heap entry is still queued: that entry is stale and must
+  // not delete a later record of the same slot. Counted, since a slot can be released repeatedly.
+  const staleEntries = new Map<string, number>();
+  // The store is empty when it is created, so it holds every nonce accepted since then: in whole
+  // seconds, rounded down, so that a request signed in the same second as the start is accepted.
+  const epochSeconds = Math.floor(now() / 1000);
 
   function heapPush(expiresAt: number, slot: string): void {
     let index = heapExpiry.length;
@@ -102,13 +116,25 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): NonceSt
 
   function dropExpired(at: number): void {
     while (heapExpiry.length > 0 && heapExpiry[0]! <= at) {
-      slots.delete(heapSlot[0]!);
+      const slot = heapSlot[0]!;
+      const stale = staleEntries.size === 0 ? undefined : staleEntries.get(slot);
+      if (stale === undefined) slots.delete(slot);
+      else if (stale <= 1) staleEntries.delete(slot);
+      else staleEntries.set(slot, stale - 1);
       heapPop();
     }
   }
 
-  function checkAndStore(keyId: string, nonce: string, ttlSeconds: number): boolean {
+  function checkAndStore(keyId: string, nonce: string, ttlSeconds: number, checkedEpoch?: number): boolean {
     checkArguments(keyId, nonce, ttlSeconds);
+    if (checkedEpoch !== undefined) {
+      requireNumber('checkAndStore: checkedEpoch', checkedEpoch);
+      // Checked against an epoch older than this store's (another incarnation's): the request may
+      // predate what this store remembers. Fail closed rather than record it as new.
+      if (checkedEpoch < epochSeconds) {
+        throw new StoreUnavailable('the nonce store was restarted since this request was checked; retry');
+      }
+    }
     const at = now();
     dropExpired(at);
     const slot = nonceSlot(keyId, nonce);
@@ -126,11 +152,25 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): NonceSt
   }
 
   return {
+    epoch: () => epochSeconds,
+    release(keyId, nonce) {
+      try {
+        requireString('release: keyId', keyId);
+        requireString('release: nonce', nonce);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      const slot = nonceSlot(keyId, nonce);
+      // The heap entry stays queued (removing from the middle of a heap costs O(n)): mark it stale.
+      // If the slot is recorded again, the stale entry may expire first and would otherwise forget it.
+      if (slots.delete(slot)) staleEntries.set(slot, (staleEntries.get(slot) ?? 0) + 1);
+      return Promise.resolve();
+    },
     // Not an async function: the answer is known synchronously, and an async frame per request
     // is garbage the caller's scavenges pay for. Errors still arrive as a rejected promise.
-    checkAndStore(keyId, nonce, ttlSeconds) {
+    checkAndStore(keyId, nonce, ttlSeconds, checkedEpoch) {
       try {
-        return checkAndStore(keyId, nonce, ttlSeconds) ? RESOLVED_TRUE : RESOLVED_FALSE;
+        return checkAndStore(keyId, nonce, ttlSeconds, checkedEpoch) ? RESOLVED_TRUE : RESOLVED_FALSE;
       } catch (error) {
         return Promise.reject(error);
       }

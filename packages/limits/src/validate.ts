@@ -21,6 +21,11 @@ export function requireNonNegativeInteger(name: string, value: unknown): number 
   return value;
 }
 
+export function requireNumber(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new TypeError(`${name} must be a finite number`);
+  return value;
+}
+
 export function requireString(name: string, value: unknown): string {
   if (typeof value !== 'string') throw new TypeError(`${name} must be a string`);
   return value;

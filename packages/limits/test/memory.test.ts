@@ -5,7 +5,11 @@ import { describeFailureThrottleConformance } from './conformance/failure-thrott
 import { describeNonceStoreConformance } from './conformance/nonce-store.js';
 import { describeRateLimiterConformance } from './conformance/rate-limiter.js';
 
-describeNonceStoreConformance('memory', { create: () => memoryNonceStore() });
+// A process restart: the new process's store is empty and its epoch is its own start.
+describeNonceStoreConformance('memory', {
+  create: () => memoryNonceStore(),
+  afterLoss: async () => memoryNonceStore(),
+});
 describeRateLimiterConformance('memory', { create: () => memoryRateLimiter() });
 describeFailureThrottleConformance('memory', { create: (options) => memoryFailureThrottle(options) });
 

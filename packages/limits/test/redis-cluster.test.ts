@@ -72,6 +72,19 @@ describeWithRedisBinaries('Redis backends on a Redis Cluster', () => {
   describeNonceStoreConformance('redis cluster', {
     create: () => redisNonceStore({ client: first, prefix }),
     createSecondInstance: () => redisNonceStore({ client: second, prefix }),
+    // Every master lost its keys under the prefix (restarted without persistence).
+    afterLoss: async (store) => {
+      const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+      for (const node of first.nodes('master')) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+          cursor = next;
+          for (const key of keys) await node.del(key);
+        } while (cursor !== '0');
+      }
+      return store;
+    },
   });
   describeRateLimiterConformance('redis cluster', {
     create: () => redisRateLimiter({ client: first, prefix }),

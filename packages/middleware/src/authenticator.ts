@@ -145,7 +145,8 @@ export interface AuthenticatorOptions {
   /**
    * Called with the precise error (its `code` says why) for every refused request: the place
    * for logs and metrics. The client only gets the coarse problem. Must not throw; if it does,
-   * the exception is ignored.
+   * the exception is ignored. Without it, failures that are not refusals (`internal_error`: a key
+   * resolver returning a malformed key, a bug) are printed with `console.error`.
    */
   onFailure?: (error: unknown, context: AuthFailureContext) => void;
 }
@@ -355,7 +356,19 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   const refusalHeaders = new WeakMap<object, Record<string, string>>();
 
   function report(error: unknown, context: AuthFailureContext): void {
-    if (!onFailure) return;
+    if (!onFailure) {
+      // A 500 nobody can explain is worse than a line on stderr: errors that are not refusals
+      // (a resolver returning a malformed key, a bug) are printed when no onFailure takes them.
+      // Messages of these errors never carry secrets (checkVerificationKey() does not echo them).
+      if (!(error instanceof HmacKitError)) {
+        console.error(
+          `hmac-kit: internal error authenticating ${context.method} ${withoutQuery(context.url)}: ${
+            error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+          }`,
+        );
+      }
+      return;
+    }
     try {
       onFailure(error, { ...context, url: withoutQuery(context.url) });
     } catch {

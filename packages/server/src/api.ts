@@ -5,6 +5,8 @@ import {
   AUDIT_EVENT_TYPES,
   type AuditEventType,
   type IssuedKey,
+  type KeyAlgorithm,
+  KeyExists,
   KeyLimitExceeded,
   KeyNotActive,
   KeyNotFound,
@@ -111,6 +113,31 @@ const createKeyBody = z
     rateLimit: z.object({ limit: z.number().int().positive(), windowSeconds: z.number().int().positive() }).optional(),
   })
   .strict();
+const importKeyBody = z
+  .object({
+    principal: z.string().min(1).max(128),
+    keyId: z.string().min(1).max(128),
+    secret: z.string().min(1).max(4096),
+    encoding: z.enum(['text', 'base64', 'hex']).default('text'),
+    algorithm: z.enum(['sha256', 'sha384', 'sha512', 'any']).default('sha256'),
+    scopes: z.array(z.string().min(1).max(128)).max(64).default([]),
+    label: z.string().max(200).optional(),
+    rateLimit: z.object({ limit: z.number().int().positive(), windowSeconds: z.number().int().positive() }).optional(),
+  })
+  .strict();
+
+/** The bytes of an imported secret as the admin API receives it; the message never quotes it. */
+function importedSecretBytes(secret: string, encoding: 'text' | 'base64' | 'hex'): Uint8Array {
+  const invalid = (what: string) => new HttpError(400, 'invalid_request', 'Bad Request', `secret is not ${what}`);
+  if (encoding === 'text') return new Uint8Array(Buffer.from(secret, 'utf8'));
+  if (encoding === 'hex') {
+    if (!/^(?:[0-9A-Fa-f]{2})+$/.test(secret)) throw invalid('hex');
+    return new Uint8Array(Buffer.from(secret, 'hex'));
+  }
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(secret) || secret.replace(/=+$/, '').length % 4 === 1) throw invalid('base64');
+  return new Uint8Array(Buffer.from(secret.replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
+}
+
 const revokeBody = z.object({ reason: z.string().max(200).optional() }).strict();
 const rotateBody = z.object({ overlap: duration.optional(), label: z.string().max(200).optional() }).strict();
 
@@ -171,15 +198,46 @@ function keyServiceProblem(error: unknown): HttpError | undefined {
   if (error instanceof PrincipalDisabled) return new HttpError(409, 'principal_disabled', 'Conflict', error.message);
   if (error instanceof KeyNotActive) return new HttpError(409, 'key_not_active', 'Conflict', error.message);
   if (error instanceof KeyLimitExceeded) return new HttpError(409, 'key_limit_reached', 'Conflict', error.message);
+  if (error instanceof KeyExists) return new HttpError(409, 'key_exists', 'Conflict', error.message);
   if (error instanceof TypeError) return new HttpError(400, 'invalid_request', 'Bad Request', error.message);
   return undefined;
+}
+
+/** What an admin call answers (before it is written as JSON). */
+export interface AdminResult {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+/** The admin API for callers authenticated another way than a signed request (the console's session). */
+export interface AdminGateway {
+  /**
+   * Runs one admin call. `path` is the admin route (`/v1/admin/keys`), `linkPath` the path `Link`
+   * headers repeat (where the caller received the request). Throws for refusals; see `fail`.
+   */
+  run(call: {
+    method: string;
+    path: string;
+    linkPath: string;
+    query: URLSearchParams;
+    body: Uint8Array;
+    actor: string;
+  }): Promise<AdminResult>;
+  /** Answers a thrown error as the admin API does (problem+json with its stable code). */
+  fail(response: ServerResponse, context: RequestContext, error: unknown, route: string): void;
 }
 
 /**
  * The JSON API: `GET /v1/whoami`, `POST /v1/keys` (login issuing), the admin API under
  * `/v1/admin/` (admin-scoped HMAC-signed requests) and django-hmac's `POST /obtain-hmac-api-key/`.
+ * Also hands out the admin calls themselves ({@link AdminGateway}) so the console runs the very
+ * same handlers behind its session instead of a copy of them.
  */
-export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandler>> {
+export function createApi(options: ApiOptions): {
+  routes: Array<RouteDefinition<RouteHandler>>;
+  admin: AdminGateway;
+} {
   const { config, keyService, authenticator, loginThrottle, metrics, isTrustedProxy } = options;
   const rebuildUrl = createUrlRebuilder(config);
 
@@ -258,7 +316,12 @@ export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandl
   };
 
   /** Username + password login that issues a key; throttled per address and per user. */
-  async function login(request: IncomingMessage, response: ServerResponse, context: RequestContext) {
+  async function login(
+    request: IncomingMessage,
+    response: ServerResponse,
+    context: RequestContext,
+    algorithm: KeyAlgorithm = 'sha256',
+  ) {
     const body = parseJson(loginBody, await readBody(request, JSON_BODY_LIMIT), request.headers['content-type']);
     const sourceAddress = clientAddressOf(request, isTrustedProxy);
     const subjects = [`login-ip:${sourceAddress}`, `login-user:${body.username}`];
@@ -293,7 +356,11 @@ export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandl
       return undefined;
     }
     await loginThrottle.recordSuccess(`login-user:${body.username}`);
-    const issued = await keyService.createKey({ principal: principal.name, actor: `login:${principal.name}` });
+    const issued = await keyService.createKey({
+      principal: principal.name,
+      algorithm,
+      actor: `login:${principal.name}`,
+    });
     context.keyId = issued.key.keyId;
     metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'login' });
     return issued;
@@ -310,7 +377,13 @@ export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandl
 
   const obtainDjangoKey: RouteHandler = async (request, response, context) => {
     try {
-      const issued = await login(request, response, context);
+      const issued = await login(
+        request,
+        response,
+        context,
+        // django_hmac_authentication's clients choose SHA-256/384/512 per request (its example uses SHA-512).
+        config.djangoAnyAlgorithm ? 'any' : 'sha256',
+      );
       if (!issued) return;
       // django_hmac_authentication hands out base64 of the raw secret bytes; its clients decode it.
       sendJson(response, 200, {
@@ -437,6 +510,31 @@ export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandl
     },
     {
       name: 'admin',
+      methods: ['POST'],
+      path: '/v1/admin/keys/import',
+      handler: async ({ body, actor }) => {
+        const input = parseJson(importKeyBody, body);
+        const secret = importedSecretBytes(input.secret, input.encoding);
+        try {
+          const key = await keyService.importKey({
+            principal: input.principal,
+            keyId: input.keyId,
+            secret,
+            algorithm: input.algorithm,
+            scopes: input.scopes,
+            label: input.label,
+            rateLimit: input.rateLimit,
+            actor,
+          });
+          // The secret is the clients' own: never echoed.
+          return ok(201, keyView(key));
+        } finally {
+          secret.fill(0);
+        }
+      },
+    },
+    {
+      name: 'admin',
       methods: ['GET'],
       path: '/v1/admin/keys/{keyId}',
       handler: async ({ params }) => {
@@ -507,6 +605,30 @@ export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandl
     },
   ]);
 
+  async function runAdmin(call: Parameters<AdminGateway['run']>[0], context?: RequestContext): Promise<AdminResult> {
+    const found = adminRouter.match(call.method, call.path);
+    if (found.kind === 'method_not_allowed') {
+      throw new HttpError(
+        405,
+        'method_not_allowed',
+        'Method Not Allowed',
+        `${call.path} does not answer ${call.method}`,
+        { allow: found.allowed.join(', ') },
+      );
+    }
+    if (found.kind === 'none') {
+      throw new HttpError(404, 'not_found', 'Not Found', `no admin route ${call.method} ${call.path}`);
+    }
+    if (context) context.routePath = config.adminPrefix + found.route.path;
+    return found.route.handler({
+      params: found.params,
+      path: call.linkPath,
+      query: call.query,
+      body: call.body,
+      actor: call.actor,
+    });
+  }
+
   const admin: RouteHandler = async (request, response, context) => {
     try {
       const auth = await authenticated(request, response, context, 'admin');
@@ -522,22 +644,18 @@ export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandl
       const method = request.method ?? 'GET';
       const target = request.url ?? '/';
       const queryStart = target.indexOf('?');
-      const path = (queryStart === -1 ? target : target.slice(0, queryStart)).slice(config.adminPrefix.length);
-      const found = adminRouter.match(method, path);
-      if (found.kind === 'method_not_allowed') {
-        throw new HttpError(405, 'method_not_allowed', 'Method Not Allowed', `${path} does not answer ${method}`, {
-          allow: found.allowed.join(', '),
-        });
-      }
-      if (found.kind === 'none') throw new HttpError(404, 'not_found', 'Not Found', `no admin route ${method} ${path}`);
-      context.routePath = config.adminPrefix + found.route.path;
-      const result = await found.route.handler({
-        params: found.params,
-        path: queryStart === -1 ? target : target.slice(0, queryStart),
-        query: new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1)),
-        body: auth.body,
-        actor: `admin:${auth.identity.principal}`,
-      });
+      const received = queryStart === -1 ? target : target.slice(0, queryStart);
+      const result = await runAdmin(
+        {
+          method,
+          path: received.slice(config.adminPrefix.length),
+          linkPath: received,
+          query: new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1)),
+          body: auth.body,
+          actor: `admin:${auth.identity.principal}`,
+        },
+        context,
+      );
       metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'admin' });
       sendJson(response, result.status, result.body, result.headers);
     } catch (error) {
@@ -556,5 +674,5 @@ export function createApi(options: ApiOptions): Array<RouteDefinition<RouteHandl
   // callers cannot map the admin API.
   const adminEntry = { name: 'admin', methods: [ANY_METHOD], handler: admin, describes: adminRouter.routes } as const;
   routes.push({ ...adminEntry, path: '/v1/admin' }, { ...adminEntry, path: '/v1/admin/{adminPath+}' });
-  return routes;
+  return { routes, admin: { run: (call) => runAdmin(call), fail } };
 }

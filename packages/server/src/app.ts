@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
-import type { Duplex } from 'node:stream';
 import { keyIdLogFields } from '@hmac-kit/keys';
 
 import { createApi } from './api.js';
 import type { ServerConfig } from './config.js';
+import { createConsole } from './console.js';
 import { createForwardAuth } from './forward-auth.js';
 import { createGateway } from './gateway.js';
 import { sendJson, sendProblem, serverProblem } from './http.js';
@@ -155,13 +155,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
   // CONNECT asks for a tunnel, and hmac-kit is not a forward proxy. Without a listener Node drops
   // the connection without a word: answer 405 like any other method no route takes.
-  const refuseConnect = (_request: IncomingMessage, socket: Duplex) => {
-    const problem = serverProblem(405, 'method_not_allowed', 'Method Not Allowed', 'CONNECT is not supported');
-    const payload = JSON.stringify(problem.body);
-    socket.on('error', () => {});
-    socket.end(
-      `HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\nconnection: close\r\n\r\n${payload}`,
-    );
+  const connectProblem = serverProblem(405, 'method_not_allowed', 'Method Not Allowed', 'CONNECT is not supported');
+  const connectRefusal = {
+    status: 405,
+    contentType: 'application/problem+json',
+    body: JSON.stringify(connectProblem.body),
   };
 
   function accessLog(
@@ -191,7 +189,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
   let listener: Listener;
   try {
-    listener = await openListener(config, handle, logger, { onHttp1Connect: refuseConnect });
+    listener = await openListener(config, handle, logger, { connectRefusal });
   } catch (error) {
     // Port taken, address not available, unreadable certificate...: release the stores before reporting it.
     await closeRoutes();
@@ -248,6 +246,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       }
       listener.closeAll();
       await stopped;
+      metrics.eventLoop.close();
       // A store that cannot be reached (Redis down, reconnecting) must not hold the exit hostage.
       const storesClosed = (async () => {
         await closeRoutes();
@@ -343,7 +342,7 @@ function createRoutes(
     metrics,
     isTrustedProxy,
   });
-  const apiRoutes = createApi({
+  const api = createApi({
     config,
     keyService: services.keyService,
     authenticator: services.authenticator,
@@ -372,7 +371,8 @@ function createRoutes(
     { name: 'verify', methods: [ANY_METHOD], path: verifyBase || '/', handler: forwardAuth },
     // Envoy ext_authz (HTTP) appends the original path to the configured one.
     { name: 'verify', methods: [ANY_METHOD], path: `${verifyBase}/{originalPath+}`, handler: forwardAuth },
-    ...apiRoutes,
+    ...api.routes,
+    ...(config.console ? createConsole({ config, services, admin: api.admin, metrics, isTrustedProxy }) : []),
   ]);
   const ownPrefix = config.adminPrefix;
   const fallback = gateway?.handler ?? notFound;

@@ -61,6 +61,16 @@ export interface ServerConfig {
   workers?: number;
   /** Enables `POST /v1/keys` (username + password issuing endpoint). */
   issuing: boolean;
+  /**
+   * django-hmac: the client chooses SHA-256/384/512 per request, as django_hmac_authentication does,
+   * for keys from `/obtain-hmac-api-key/` and imported django keys (stored with algorithm `any`).
+   * Default true. Keys from `keys create` stay bound to their algorithm either way.
+   */
+  djangoAnyAlgorithm: boolean;
+  /** Serves the admin console at `<adminPrefix>/console`. */
+  console: boolean;
+  /** A console session ends after this many seconds without a request. */
+  consoleIdleTimeoutSeconds: number;
 }
 
 /** Lowest TLS protocol version `--tls-min-version` accepts. */
@@ -250,6 +260,10 @@ const schema = z
       })
       .optional(),
     issuing: boolean.default(true),
+    djangoAnyAlgorithm: boolean.default(true),
+    console: boolean.default(true),
+    // Short: a console left open on an unattended laptop should not stay an admin for long.
+    consoleIdleTimeout: duration('console idle timeout').default(900),
   })
   .strict();
 
@@ -287,6 +301,9 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, keyof RawConfig>> = 
   HMAC_KIT_TLS_MIN_VERSION: 'tlsMinVersion',
   HMAC_KIT_WORKERS: 'workers',
   HMAC_KIT_ISSUING: 'issuing',
+  HMAC_KIT_DJANGO_ANY_ALGORITHM: 'djangoAnyAlgorithm',
+  HMAC_KIT_CONSOLE: 'console',
+  HMAC_KIT_CONSOLE_IDLE_TIMEOUT: 'consoleIdleTimeout',
 };
 
 /** A configuration problem, reported as one line (`hmac-kit: config: ...`). */
@@ -391,5 +408,8 @@ export function loadConfig(sources: {
         : undefined,
     workers: value.workers === 'auto' ? undefined : value.workers,
     issuing: value.issuing,
+    djangoAnyAlgorithm: value.djangoAnyAlgorithm,
+    console: value.console,
+    consoleIdleTimeoutSeconds: value.consoleIdleTimeout,
   };
 }

@@ -11,6 +11,7 @@ export {
   type ServerConfig,
   type TlsVersion,
 } from './config.js';
+export { DriverMissing, loadPostgresDriver, loadSqliteDriver } from './drivers.js';
 export { type Listener, openListener } from './listener.js';
 export { createLogger } from './logger.js';
 export { createMetrics, type ServerMetrics } from './metrics.js';

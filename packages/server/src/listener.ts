@@ -1,6 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2Session } from 'node:http2';
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import {
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2ServerRequest,
+  Http2ServerResponse,
+  type Http2Session,
+} from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
@@ -106,8 +112,11 @@ export async function openListener(
   handler: (request: IncomingMessage, response: ServerResponse) => void,
   logger: Logger,
   options: {
-    /** An HTTP/1.1 CONNECT request (the plain listener's `connect` event; HTTP/2 has no such tunnel here). */
-    onHttp1Connect?: (request: IncomingMessage, socket: Duplex) => void;
+    /**
+     * The answer to a CONNECT request (HTTP/1.1 on either listener, HTTP/2 over TLS): hmac-kit is not a
+     * forward proxy, and without an answer Node drops the connection (HTTP/1.1) or resets the stream.
+     */
+    connectRefusal?: { status: number; contentType: string; body: string };
   } = {},
 ): Promise<Listener> {
   const connections = new Set<Connection>();
@@ -133,6 +142,15 @@ export async function openListener(
       connections.add(socket);
       socket.once('close', () => connections.delete(socket));
     });
+    const refusal = options.connectRefusal;
+    if (refusal) {
+      secure.on('connect', (_request: IncomingMessage | Http2ServerRequest, second: Duplex | Http2ServerResponse) => {
+        if (second instanceof Http2ServerResponse) {
+          second.writeHead(refusal.status, { 'content-type': refusal.contentType });
+          second.end(refusal.body);
+        } else refuseHttp1Connect(second, refusal);
+      });
+    }
     secure.on('session', (session) => {
       sessions.add(session);
       session.once('close', () => sessions.delete(session));
@@ -142,7 +160,9 @@ export async function openListener(
     server = secure;
   } else {
     const plain = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: 0 }, handler);
-    if (options.onHttp1Connect) plain.on('connect', options.onHttp1Connect);
+    const refusal = options.connectRefusal;
+    if (refusal)
+      plain.on('connect', (_request: IncomingMessage, socket: Duplex) => refuseHttp1Connect(socket, refusal));
     plain.on('connection', (socket: Connection) => {
       connections.add(socket);
       socket.once('close', () => connections.delete(socket));
@@ -202,4 +222,12 @@ export async function openListener(
       for (const socket of connections) socket.destroy();
     },
   };
+}
+
+/** Writes a complete HTTP/1.1 answer on a CONNECT request's raw socket and closes it. */
+function refuseHttp1Connect(socket: Duplex, refusal: { status: number; contentType: string; body: string }): void {
+  socket.on('error', () => {});
+  socket.end(
+    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}\r\ncontent-type: ${refusal.contentType}\r\ncontent-length: ${Buffer.byteLength(refusal.body)}\r\nconnection: close\r\n\r\n${refusal.body}`,
+  );
 }

@@ -1,5 +1,6 @@
 import type { KeyCacheStats } from '@hmac-kit/keys';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { createEventLoopMonitor, EVENT_LOOP_DELAY_GAUGES, type EventLoopMonitor } from './event-loop.js';
 import type { RouteName } from './routes.js';
 import { serverVersion } from './version.js';
 
@@ -36,12 +37,18 @@ export interface ServerMetrics {
   upstreamSeconds: Histogram<'outcome'>;
   /** Records one finished request in `hmac_kit_http_request_duration_seconds`. */
   observeRequest(route: RouteName, method: string | undefined, status: number, seconds: number): void;
+  /** Event-loop delay sampling, started by requests (see {@link createEventLoopMonitor}). */
+  eventLoop: EventLoopMonitor;
   /** Points the key cache metrics (`hmac_kit_key_cache_*`) at a key service's counters. */
   observeKeyCache(stats: () => KeyCacheStats): void;
 }
 
-/** How often the event-loop delay histogram (`nodejs_eventloop_lag_p99_seconds`...) samples the loop. */
-export const EVENT_LOOP_SAMPLE_MS = 1_000;
+/**
+ * prom-client's event-loop delay sampling runs a native timer for the life of the process; given the
+ * largest resolution a timer takes, its histogram never wakes the loop, and its gauges are replaced by
+ * {@link createEventLoopMonitor}'s, which sample only while requests arrive.
+ */
+const PROM_CLIENT_EVENT_LOOP_RESOLUTION_MS = 2 ** 31 - 1;
 
 /**
  * A fresh registry per server instance (tests start several in one process).
@@ -57,9 +64,11 @@ export function createMetrics(): ServerMetrics {
   // Unprefixed, as the stock Node.js and process dashboards expect (`process_cpu_seconds_total`,
   // `nodejs_heap_size_used_bytes`, ...).
   // The event-loop delay histogram samples the loop with a native timer: prom-client's default (every
-  // 10 ms) alone woke an idle server 100 times a second. Once a second keeps its percentiles and max
-  // meaningful under load (a busy or blocked loop shows), and lets an idle server sleep.
-  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+  // 10 ms) alone woke an idle server 100 times a second, and once a second still kept two idle workers
+  // above 0.1% of a core. Its gauges are replaced by ones sampled only while requests arrive.
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: PROM_CLIENT_EVENT_LOOP_RESOLUTION_MS });
+  for (const name of EVENT_LOOP_DELAY_GAUGES) registry.removeSingleMetric(name);
+  const eventLoop = createEventLoopMonitor(registry);
   // prom-client also exports these sums as gauges named `*_total`, which Prometheus reserves for
   // counters (`promtool check metrics` rejects them); `sum(nodejs_active_handles)` etc. give the same.
   for (const name of GAUGES_NAMED_LIKE_COUNTERS) registry.removeSingleMetric(name);
@@ -125,6 +134,7 @@ export function createMetrics(): ServerMetrics {
     observeKeyCache(stats) {
       keyCacheStats = stats;
     },
+    eventLoop,
     registry,
     requests: new Counter({
       name: 'hmac_kit_requests_total',
@@ -159,6 +169,7 @@ export function createMetrics(): ServerMetrics {
       registers: [registry],
     }),
     observeRequest(route, method, status, seconds) {
+      eventLoop.touch();
       const methodLabel = method && KNOWN_METHODS.has(method) ? method : 'other';
       const key = `${route} ${methodLabel} ${status}`;
       let child = requestChildren.get(key);

@@ -7,6 +7,21 @@ import { parse } from 'yaml';
  */
 export const OPENAPI_FILE = new URL('../../../docs/openapi.yaml', import.meta.url);
 
+/**
+ * The published package's copy of {@link OPENAPI_FILE} (made by `prepack`, not committed): an npm
+ * install has no `docs/` folder beside it. Read first, so an installed server never serves 404.
+ */
+export const PACKAGED_OPENAPI_FILE = new URL('../openapi.yaml', import.meta.url);
+
+async function readDescription(): Promise<string> {
+  try {
+    return await readFile(PACKAGED_OPENAPI_FILE, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return readFile(OPENAPI_FILE, 'utf8');
+  }
+}
+
 let cached: Promise<string> | undefined;
 
 /**
@@ -20,7 +35,7 @@ let cached: Promise<string> | undefined;
  * ```
  */
 export function openApiJson(): Promise<string> {
-  cached ??= readFile(OPENAPI_FILE, 'utf8').then((text) => JSON.stringify(parse(text, { merge: true })));
+  cached ??= readDescription().then((text) => JSON.stringify(parse(text, { merge: true })));
   // A failed read is retried on the next request rather than cached.
   cached.catch(() => {
     cached = undefined;

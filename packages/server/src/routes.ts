@@ -15,6 +15,7 @@ export type RouteName =
   | 'issue_key'
   | 'django_obtain'
   | 'admin'
+  | 'console'
   | 'gateway'
   | 'not_found';
 

@@ -27,7 +27,9 @@ import {
 import { type Authenticator, createAuthenticator } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { Cluster, Redis } from 'ioredis';
+import { type Activity, createActivity } from './activity.js';
 import type { SchemeName, ServerConfig } from './config.js';
+import { type ConsoleSessionStore, memoryConsoleSessionStore, redisConsoleSessionStore } from './console-sessions.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { openRedis, type RedisConnection } from './redis-connection.js';
@@ -41,6 +43,8 @@ export interface LimitStores {
   failureThrottle: FailureThrottle;
   /** Failed logins to `POST /v1/keys`: 5 failures block for 15 minutes. */
   loginThrottle: FailureThrottle;
+  /** Sessions of the admin console (`/console`). */
+  consoleSessions: ConsoleSessionStore;
 }
 
 /**
@@ -57,6 +61,7 @@ export function memoryLimitStores(): LimitStores {
     rateLimiter: memoryRateLimiter(),
     failureThrottle: memoryFailureThrottle(),
     loginThrottle: memoryFailureThrottle({ maxFailures: 5, blockSeconds: 900 }),
+    consoleSessions: memoryConsoleSessionStore(),
   };
 }
 
@@ -68,6 +73,12 @@ export interface Services {
   /** The middleware's authenticator: `authenticate` for whoami and the admin API, `admit` for the gateway and forward-auth. */
   authenticator: Authenticator;
   loginThrottle: FailureThrottle;
+  /** Sessions of the admin console (Redis, or memory shared like the other limit stores). */
+  consoleSessions: ConsoleSessionStore;
+  /** Failures per key and per address over the last hour, schemes per key: this process's window. */
+  activity: Activity;
+  /** Ids of the master keys in the ring, oldest first (the last one encrypts). */
+  masterKeyIds: readonly string[];
   /** `ok` or `down` per store, for `/readyz`. */
   ready(): Promise<Record<string, 'ok' | 'down'>>;
   close(): Promise<void>;
@@ -77,7 +88,7 @@ const SCHEME_FACTORIES: Record<SchemeName, (config: ServerConfig) => Scheme[]> =
   rfc9421: () => [rfc9421()],
   sigv4: () => [sigv4()],
   'x-api': () => [xApi()],
-  'django-hmac': () => [djangoHmac()],
+  'django-hmac': (config) => [djangoHmac({ keyAnyAlgorithm: config.djangoAnyAlgorithm })],
   // Both spellings: Standard Webhooks senders use `webhook-*`, Svix `svix-*`. `--max-age` is the
   // tolerance (both directions) so one setting bounds every scheme's time window.
   'standard-webhooks': (config) =>
@@ -181,7 +192,7 @@ export async function openServices(
 
   // Webhook deliveries keep their nonce until timestamp + tolerance: the core's acceptableUntil.
   const redisClient = redis?.client;
-  const { nonceStore, rateLimiter, failureThrottle, loginThrottle }: LimitStores =
+  const { nonceStore, rateLimiter, failureThrottle, loginThrottle, consoleSessions }: LimitStores =
     redis && redisClient
       ? {
           nonceStore: redisNonceStore({ client: redisClient, confirmDurable: redis.confirmDurable }),
@@ -193,8 +204,10 @@ export async function openServices(
             maxFailures: 5,
             blockSeconds: 900,
           }),
+          consoleSessions: redisConsoleSessionStore({ client: redisClient }),
         }
       : (options.limitStores ?? memoryLimitStores());
+  const activity = createActivity();
 
   const schemes = config.schemes.flatMap((name) => SCHEME_FACTORIES[name](config));
   const policy = {
@@ -248,19 +261,36 @@ export async function openServices(
     realm: 'hmac-kit',
     onFailure: reportFailure,
   });
+  // Which scheme verified which key (the console's "schemes used", a migration aid): recorded once
+  // the signature is proven, never for a failure. One promise reaction per request, no allocation
+  // beyond the usage map's entry.
+  const recordVerified = <T extends { ok: boolean }>(outcome: T): T => {
+    if (outcome.ok) {
+      const { identity } = outcome as unknown as { identity: { keyId: string; scheme: string } };
+      activity.verified(identity.keyId, identity.scheme);
+    }
+    return outcome;
+  };
+  const observed: typeof authenticatorOf = {
+    ...authenticatorOf,
+    authenticate: (message, body, context) => authenticatorOf.authenticate(message, body, context).then(recordVerified),
+    admit: (message, context) => authenticatorOf.admit(message, context).then(recordVerified),
+  };
   // The verification span: active during the call, so key lookups and store calls nest under it.
   const authenticator = tracing
-    ? tracing.instrument(authenticatorOf, 'hmac_kit.verify', { methods: ['authenticate', 'admit'], active: true })
-    : authenticatorOf;
+    ? tracing.instrument(observed, 'hmac_kit.verify', { methods: ['authenticate', 'admit'], active: true })
+    : observed;
 
   function reportFailure(error: unknown, context: { keyId?: string; sourceAddress?: string }) {
     const code = (error as { code?: string })?.code ?? 'ERR_UNKNOWN';
     if (error instanceof StoreUnavailable) metrics.storeErrors.inc({ store: 'verification' });
     const unsigned = error instanceof SignatureMissing;
-    // The claimed key id is logged only if it has the shape of one: a secret pasted into a key-id
-    // field (keyid=, X-API-Key, the SigV4 access key...) is logged by length and short hash.
+    if (!unsigned) activity.failure(context.keyId, context.sourceAddress);
+    // The claimed key id is logged only if it has the shape of one or names a stored key (imported
+    // ids such as `legacy` or an X-API-Key value): a secret pasted into a key-id field (keyid=,
+    // X-API-Key, the SigV4 access key...) is logged by length and short hash.
     logger[unsigned ? 'info' : 'warn'](
-      { code, ...keyIdLogFields(context.keyId), remote: context.sourceAddress },
+      { code, ...keyIdLogFields(context.keyId, keyService.isStoredKeyId), remote: context.sourceAddress },
       'authentication failed',
     );
     // The audit trail records attempts with credentials, not unsigned traffic, limits or outages
@@ -283,6 +313,9 @@ export async function openServices(
     schemes,
     authenticator,
     loginThrottle: traced(loginThrottle, 'hmac_kit.login_throttle'),
+    consoleSessions,
+    activity,
+    masterKeyIds: keys.masterKeys.ids,
     async ready() {
       const checks: Record<string, 'ok' | 'down'> = {};
       try {

@@ -10,7 +10,13 @@ import type { LimitStores } from './services.js';
  */
 
 type StoreName = keyof LimitStores;
-const STORE_NAMES: readonly StoreName[] = ['nonceStore', 'rateLimiter', 'failureThrottle', 'loginThrottle'];
+const STORE_NAMES: readonly StoreName[] = [
+  'nonceStore',
+  'rateLimiter',
+  'failureThrottle',
+  'loginThrottle',
+  'consoleSessions',
+];
 
 /** What the supervisor tells a worker about its stores: the methods each one has. */
 export interface SharedStoresDescription {
@@ -179,5 +185,6 @@ export function supervisorLimitStores(channel: WorkerChannel, description: Share
     rateLimiter: proxy('rateLimiter') as unknown as LimitStores['rateLimiter'],
     failureThrottle: proxy('failureThrottle') as unknown as LimitStores['failureThrottle'],
     loginThrottle: proxy('loginThrottle') as unknown as LimitStores['loginThrottle'],
+    consoleSessions: proxy('consoleSessions') as unknown as LimitStores['consoleSessions'],
   };
 }

@@ -12,7 +12,9 @@ import {
   postgresKeyStore,
   sqliteKeyStore,
 } from '@hmac-kit/keys';
-import Database from 'better-sqlite3';
+import { loadPostgresDriver, loadSqliteDriver } from './drivers.js';
+
+export { DriverMissing, loadPostgresDriver, loadSqliteDriver } from './drivers.js';
 
 /** Where the keys live and where the master key came from, for the start-up message. */
 export interface StoreInfo {
@@ -80,8 +82,8 @@ export async function openKeys(options: {
     let info: Omit<StoreInfo, 'masterKeySource' | 'masterKeyFile'>;
     let defaultKeyFile: string;
     if (isPostgres(options.database)) {
-      // Loaded only for PostgreSQL: the CLI's SQLite commands start faster without it.
-      const { default: pg } = await import('pg');
+      // Loaded only for PostgreSQL: an optional peer dependency, and SQLite commands start faster without it.
+      const pg = await loadPostgresDriver();
       const pool = new pg.Pool({
         connectionString: options.database,
         max: 10,
@@ -95,6 +97,8 @@ export async function openKeys(options: {
       info = { kind: 'postgres', location: redactUrl(options.database) };
       defaultKeyFile = resolve('.hmac-kit', 'master-keys.json');
     } else {
+      // Before anything is created on disk: a missing driver leaves no folder or file behind.
+      const Database = await loadSqliteDriver();
       const file = options.database === ':memory:' ? ':memory:' : resolve(options.database);
       const isNew = file !== ':memory:' && !existsSync(file);
       if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });

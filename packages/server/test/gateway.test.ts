@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { signMessage, sigv4, xApi } from '@hmac-kit/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from './support/process.js';
 import { type SeenRequest, startUpstream } from './support/upstream.js';
@@ -158,7 +158,11 @@ describe('gateway mode (--upstream)', () => {
     } as RequestInit);
     expect(response.status).toBe(401);
     expect(((await response.json()) as { code: string }).code).toBe('digest_mismatch');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Wait until the upstream is done with what it was sent (ended or cut), then look.
+    await vi.waitFor(
+      () => expect(upstream.seen.filter((entry) => entry.url === '/base/tampered' && !entry.settled)).toEqual([]),
+      { timeout: 20_000, interval: 20 },
+    );
     const seen = upstream.seen.filter((entry) => entry.url === '/base/tampered');
     // The upstream saw the request start streaming, but never a complete one.
     expect(seen.every((entry) => !entry.complete)).toBe(true);
@@ -357,8 +361,13 @@ describe('gateway mode (--upstream)', () => {
   it('finishes in-flight requests on SIGTERM before exiting', async () => {
     const dir = tempDir();
     const own = await startServe(['--db', db, '--schemes', 'rfc9421', '--upstream', upstream.url], { cwd: dir });
+    const before = upstream.seen.length;
     const pending = send(await signed(key, 'GET', `${own.url}/delayed`), { 'x-forwarded-for': freshAddress() });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // SIGTERM only once the request is in flight (the upstream has it), not after a guessed delay.
+    await vi.waitFor(
+      () => expect(upstream.seen.slice(before).some((entry) => entry.url.endsWith('/delayed'))).toBe(true),
+      { timeout: 20_000, interval: 10 },
+    );
     const exited = own.stop();
     const result = await pending;
     expect(result.status).toBe(200);

@@ -16,7 +16,8 @@ function mainThreadWakeups(pid: number): number {
 }
 
 // An idle `hmac-kit serve` used about 0.8% of a core: the key cache read the change feed every
-// 500 ms and prom-client sampled the event loop every 10 ms, whether or not anything happened.
+// 500 ms and prom-client sampled the event loop every 10 ms, whether or not anything happened
+// (then once a second: still 0.24% for two workers and their supervisor).
 describe('an idle hmac-kit serve sleeps', () => {
   afterEach(() => {
     vi.useRealTimers();
@@ -59,19 +60,20 @@ describe('an idle hmac-kit serve sleeps', () => {
     }
   });
 
-  it('wakes its main thread about once a second when idle (it woke 100 times a second)', async () => {
+  it('lets its main thread sleep when idle: under one wakeup a second (it woke 100, then 1, times a second)', async () => {
     buildOnce();
     const dir = tempDir();
     const server = await startServe(['--db', join(dir, 'hmac-kit.db')], { cwd: dir });
     try {
       const pid = server.child.pid as number;
-      // Counted between two moments at least 4 s apart; the count, not the time, is what is asserted.
+      // Counted between two moments at least 8 s apart; the count, not the time, is what is asserted.
       const first = { wakeups: mainThreadWakeups(pid), at: performance.now() };
-      await until(() => performance.now() - first.at >= 4_000);
+      await until(() => performance.now() - first.at >= 8_000);
       const wakeups = mainThreadWakeups(pid) - first.wakeups;
       const seconds = (performance.now() - first.at) / 1000;
-      // Event-loop sampling once a second, plus the odd garbage collection after start.
-      expect(wakeups / seconds).toBeLessThan(10);
+      // No timer of its own (event-loop delay is sampled only while requests arrive); what is left
+      // is the odd garbage collection after start and Node's 30 s HTTP connection check.
+      expect(wakeups / seconds).toBeLessThan(1);
     } finally {
       await server.stop();
     }

@@ -55,6 +55,7 @@ describe('/metrics for stock dashboards', () => {
       'process_start_time_seconds',
       'nodejs_heap_size_used_bytes',
       'nodejs_eventloop_lag_seconds',
+      'nodejs_eventloop_lag_p99_seconds',
       'nodejs_version_info',
     ]) {
       expect(text).toMatch(new RegExp(`^# TYPE ${name} `, 'm'));

@@ -423,6 +423,22 @@ describe('the OpenAPI description against the running server', () => {
         reason: 'test',
       }),
     ).toBe(200);
+    expect(
+      await adminCall('POST /v1/admin/keys/import', 'POST', '/v1/admin/keys/import', {
+        principal: 'carol',
+        keyId: 'carol-legacy',
+        secret: 'c2VjcmV0LWtleQ==',
+        encoding: 'base64',
+        algorithm: 'any',
+      }),
+    ).toBe(201);
+    expect(
+      await adminCall('POST /v1/admin/keys/import', 'POST', '/v1/admin/keys/import', {
+        principal: 'carol',
+        keyId: 'carol-legacy',
+        secret: 'x',
+      }),
+    ).toBe(409);
     expect(await adminCall('GET /v1/admin/audit', 'GET', '/v1/admin/audit?limit=5')).toBe(200);
     // Refusals: unsigned, signed without the admin scope, a body over --max-body.
     expect((await call('GET /v1/admin/principals', { url: `${server.url}/v1/admin/principals` })).status).toBe(401);

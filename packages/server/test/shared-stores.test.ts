@@ -63,6 +63,11 @@ function supervisorWith(stores: LimitStores) {
       return nonceSupervisor.worker().nonceStore;
     },
     createSecondInstance: () => nonceSupervisor.worker().nonceStore,
+    // The supervisor restarted (its workers with it): a new supervisor with empty memory stores.
+    afterLoss: async () => {
+      nonceSupervisor = supervisorWith(memoryLimitStores());
+      return nonceSupervisor.worker().nonceStore;
+    },
   });
   let rateSupervisor = supervisorWith(memoryLimitStores());
   describeRateLimiterConformance('supervisor memory over IPC', {

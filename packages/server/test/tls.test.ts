@@ -155,6 +155,38 @@ describe('hmac-kit serve over TLS (HTTP/1.1 and HTTP/2)', () => {
     }
   });
 
+  it('answers CONNECT with 405 problem+json over TLS, on HTTP/1.1 and on HTTP/2 (no dropped connection or reset stream)', async () => {
+    const socket = await tlsSocket(port, certs.ca, { alpn: ['http/1.1'] });
+    const answer = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      socket.once('error', reject);
+      socket.once('close', () => resolve(text));
+      socket.write('CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\n\r\n');
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+    expect(answer).toContain('content-type: application/problem+json');
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      status: 405,
+      code: 'method_not_allowed',
+    });
+
+    const { session } = await http2Session(port, certs.ca);
+    try {
+      const tunnel = await http2Request(session, { ':method': 'CONNECT', ':authority': 'evil.example:443' }, '');
+      expect(tunnel.status).toBe(405);
+      expect(tunnel.headers['content-type']).toBe('application/problem+json');
+      expect(JSON.parse(tunnel.body)).toMatchObject({ status: 405, code: 'method_not_allowed' });
+      // The session survives: the next request on it is answered.
+      expect((await http2Request(session, { ':method': 'GET', ':path': '/healthz' })).status).toBe(200);
+    } finally {
+      session.close();
+    }
+  });
+
   it('reloads the certificate on SIGHUP: new connections get the new one, an open HTTP/2 connection keeps working', async () => {
     const before = await http2Session(port, certs.ca);
     expect(servedSerial(before.socket)).toBe(certs.first.serial);

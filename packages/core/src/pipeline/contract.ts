@@ -27,6 +27,12 @@ export interface Credentials {
    * `anyAlgorithm`): the pipeline then does not refuse a key whose algorithm differs.
    */
   readonly anyKeyAlgorithm?: boolean;
+  /**
+   * `true` binds keys stored with algorithm `any` (`VerificationKey.anyAlgorithm`) to their
+   * `algorithm` like any other key (django-hmac's `keyAnyAlgorithm: false`). By default such a
+   * key lets the client choose, for schemes whose requests name an algorithm.
+   */
+  readonly bindKeyAlgorithm?: boolean;
   /** Creation time (Unix seconds), when the scheme has one. */
   readonly created?: number | undefined;
   readonly expires?: number | undefined;

@@ -28,13 +28,19 @@ import {
   KeyUnknown,
   NonceMissing,
   NonceReplayed,
-  SignatureExpired,
   SignatureInvalid,
   SignatureMissing,
   TagNotAccepted,
 } from '../errors.js';
 import { getHeader } from '../headers.js';
-import { checkTimeWindow, nonceTtlSeconds, type ResolvedPolicy, resolvePolicy, unixNow } from '../policy.js';
+import {
+  checkTimeWindow,
+  enforceNonceEpoch,
+  nonceTtlSeconds,
+  type ResolvedPolicy,
+  resolvePolicy,
+  unixNow,
+} from '../policy.js';
 import type {
   BodyCheck,
   BodyInput,
@@ -47,7 +53,7 @@ import type {
   VerifyPolicy,
 } from '../types.js';
 import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from './contract.js';
-import { decoyKey, isPromise } from './keys.js';
+import { checkVerificationKey, decoyKey, isPromise } from './keys.js';
 
 /** What a request claims, once parsed: handed to the hooks (never trusted before commit). */
 export interface Claim {
@@ -185,6 +191,8 @@ class Run<S> implements VerifyContext {
   verdict: SchemeVerdict | undefined;
   result: VerifiedRequest | undefined;
   stage: Stage = 'parse';
+  /** The nonce store's epoch the policy stage checked `created` against (for checkAndStore). */
+  checkedEpoch: number | undefined;
   /** The nonce is held in the store (committed or reserved). */
   nonceHeld = false;
   committed = false;
@@ -284,23 +292,27 @@ function algorithmGate<S>(run: Run<S>): void {
 function resolvedKey<S>(run: Run<S>, found: VerificationKey | undefined | null): ResolvedKey {
   const credentials = run.credentials!;
   const claimed = credentials.algorithm;
-  if (found === undefined || found === null) {
+  // A malformed key from the resolver is a programming error (TypeError naming the key id, never
+  // the secret); a printable hks_ secret is decoded, a missing algorithm is sha256.
+  const key = checkVerificationKey(found, credentials.keyId);
+  if (key === undefined) {
     run.refusal = new KeyUnknown('no key with this key id');
     return decoyKey(run.crypto, claimed ?? 'sha256');
   }
-  if (!(found.secret instanceof Uint8Array)) throw new TypeError('VerificationKey.secret must be a Uint8Array');
-  run.key = found;
-  const used = credentials.anyKeyAlgorithm === true && claimed !== undefined ? claimed : found.algorithm;
-  if (
-    (claimed !== undefined && claimed !== found.algorithm && credentials.anyKeyAlgorithm !== true) ||
-    !run.policy.algorithms.includes(used)
-  ) {
+  run.key = key;
+  // The client chooses the hash (among the policy's) when the scheme says so (django-hmac's
+  // anyAlgorithm) or the key was stored with algorithm `any`, unless the scheme binds such keys.
+  const clientChooses =
+    claimed !== undefined &&
+    (credentials.anyKeyAlgorithm === true || (key.anyAlgorithm === true && credentials.bindKeyAlgorithm !== true));
+  const used = clientChooses ? claimed : key.algorithm;
+  if ((claimed !== undefined && claimed !== used) || !run.policy.algorithms.includes(used)) {
     // A key the request may not use answers as a wrong MAC would (no algorithm_unsupported oracle
     // telling known key ids from unknown ones), after the same work.
-    run.refusal = new SignatureInvalid(`the key signs with ${found.algorithm}, the request claims ${claimed ?? used}`);
-    return decoyKey(run.crypto, claimed ?? found.algorithm);
+    run.refusal = new SignatureInvalid(`the key signs with ${key.algorithm}, the request claims ${claimed ?? used}`);
+    return decoyKey(run.crypto, claimed ?? key.algorithm);
   }
-  return found;
+  return used === key.algorithm ? key : { secret: key.secret, algorithm: used };
 }
 
 function verifyWith<S>(run: Run<S>, found: VerificationKey | undefined | null): SchemeVerdict | Promise<SchemeVerdict> {
@@ -371,31 +383,21 @@ export function defaultPolicyCheck(credentials: Credentials, context: VerifyCont
 
 function policyStage<S>(run: Run<S>): void | Promise<void> {
   const scheme = run.scheme!;
-  if (scheme.checkPolicy !== undefined) scheme.checkPolicy(run.credentials!, run);
-  else defaultPolicyCheck(run.credentials!, run);
-  const store = run.config.nonceStore;
-  if (store?.epoch === undefined) return;
-  const epoch = store.epoch();
-  if (isPromise(epoch)) return Promise.resolve(epoch).then((start) => checkEpoch(run, start));
-  checkEpoch(run, epoch);
-}
-
-/**
- * A store that lost its nonces (a Redis restart without persistence, a process restart with the
- * memory store) only knows every nonce from its epoch on: a signature made before it could be a
- * replay, so it is refused until the epoch is older than the acceptance window (issue #11, 1).
- */
-function checkEpoch<S>(run: Run<S>, epoch: number): void {
-  const { now, policy } = run;
   const credentials = run.credentials!;
-  const window = Math.max(
-    policy.maxAgeSeconds + policy.clockSkewSeconds,
-    credentials.acceptableUntil === undefined ? 0 : credentials.acceptableUntil - epoch + policy.clockSkewSeconds,
-  );
-  if (now - epoch >= window) return;
-  if (credentials.created === undefined || credentials.created < epoch) {
-    throw new SignatureExpired('signed before the replay store could have seen it: sign again', now);
+  if (scheme.checkPolicy !== undefined) scheme.checkPolicy(credentials, run);
+  else defaultPolicyCheck(credentials, run);
+  // A store that lost its nonces (a Redis restart without persistence, a process restart with the
+  // memory store) only knows every nonce from its epoch on: a signature made before it could be a
+  // replay (issue #11, 1). The epoch checked is handed to the commit stage's checkAndStore.
+  const store = run.config.nonceStore;
+  if (store?.epoch === undefined || credentials.nonce === undefined) return;
+  const epoch = enforceNonceEpoch(store, credentials.created, run.policy, run.now);
+  if (isPromise(epoch)) {
+    return Promise.resolve(epoch).then((checked) => {
+      run.checkedEpoch = checked;
+    });
   }
+  run.checkedEpoch = epoch;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -446,7 +448,11 @@ function nonceStage<S>(run: Run<S>): void | Promise<void> {
   if (store === undefined || nonce === undefined) return;
   const result = run.result!;
   const ttl = nonceTtlSeconds(run.policy, result.expires, run.now, result.acceptableUntil);
-  return store.checkAndStore(result.keyId, nonce, ttl).then((fresh) => {
+  const recorded =
+    run.checkedEpoch === undefined
+      ? store.checkAndStore(result.keyId, nonce, ttl)
+      : store.checkAndStore(result.keyId, nonce, ttl, run.checkedEpoch);
+  return recorded.then((fresh) => {
     if (!fresh) throw new NonceReplayed('nonce already used');
     run.nonceHeld = true;
   });

@@ -6,8 +6,60 @@
 import { latin1Bytes } from '../components.js';
 import { binaryEqualsBytes } from '../encoding.js';
 import { hmacSha256OfAscii } from '../hmac-sha256.js';
-import type { CryptoProvider, HashAlgorithm } from '../types.js';
+import { parseSecret, SECRET_PREFIX } from '../secret.js';
+import type { CryptoProvider, HashAlgorithm, VerificationKey } from '../types.js';
 import type { ResolvedKey } from './contract.js';
+
+const ALGORITHMS: ReadonlySet<unknown> = new Set(['sha256', 'sha384', 'sha512']);
+
+/**
+ * What a key resolver returned, checked and made usable: `undefined` when it found nothing, the
+ * key itself when it is well formed (no copy on the hot path), a copy with the raw bytes when its
+ * `secret` is the printable `hks_...` string the CLI prints (easy to paste into a resolver), and
+ * `algorithm` defaulting to `'sha256'` (what `hmac-kit keys create` issues). Anything else is a
+ * programming error and throws a `TypeError` that says what the resolver should return; it never
+ * echoes the secret.
+ *
+ * @example
+ * ```ts
+ * checkVerificationKey({ keyId: 'hk_1', secret: 'hks_3q2-7w...' }, 'hk_1');
+ * // { keyId: 'hk_1', secret: Uint8Array(32), algorithm: 'sha256' }
+ * ```
+ */
+export function checkVerificationKey(found: unknown, keyId: string): VerificationKey | undefined {
+  if (found === undefined || found === null) return undefined;
+  if (typeof found !== 'object') {
+    throw new TypeError(
+      `the keys resolver must return { keyId, secret, algorithm } or undefined, not a ${typeof found} (docs/middleware.md "Keys")`,
+    );
+  }
+  const key = found as Omit<Partial<VerificationKey>, 'secret'> & { secret?: unknown };
+  let secret: unknown = key.secret;
+  if (!(secret instanceof Uint8Array)) {
+    if (typeof secret === 'string' && secret.startsWith(SECRET_PREFIX)) {
+      try {
+        secret = parseSecret(secret);
+      } catch (error) {
+        throw new TypeError(`the secret the keys resolver returned for key ${keyId}: ${(error as Error).message}`);
+      }
+    } else {
+      throw new TypeError(
+        `the keys resolver returned key ${keyId} with a ${typeof secret === 'string' ? 'string' : typeof secret} secret: ` +
+          `give the raw bytes (Uint8Array) or the printable "${SECRET_PREFIX}..." secret (docs/middleware.md "Keys")`,
+      );
+    }
+  }
+  const algorithm = key.algorithm ?? 'sha256';
+  if (!ALGORITHMS.has(algorithm)) {
+    throw new TypeError(
+      `the keys resolver returned key ${keyId} with algorithm ${JSON.stringify(algorithm)}: use sha256, sha384 or sha512`,
+    );
+  }
+  if (secret === key.secret && algorithm === key.algorithm && typeof key.keyId === 'string') {
+    return key as VerificationKey;
+  }
+  return { ...key, keyId: typeof key.keyId === 'string' ? key.keyId : keyId, secret, algorithm } as VerificationKey;
+}
 
 /** Length of issued secrets; the decoy matches it so HMAC key set-up costs the same. */
 const DECOY_LENGTH = 32;

@@ -133,6 +133,12 @@ export interface DjangoHmacOptions {
    * `true` accepts any of the three, as the Django server does.
    */
   anyAlgorithm?: boolean;
+  /**
+   * Keys stored with algorithm `any` ({@link VerificationKey.anyAlgorithm}: keys from the obtain
+   * endpoint, imported django keys) let the client choose, as the original does. Default `true`;
+   * `false` binds them to their `algorithm` like every other key.
+   */
+  keyAnyAlgorithm?: boolean;
   /** Largest body buffered for re-serialisation (the body must be parsed whole). Default 1 MiB. */
   maxBodyBytes?: number;
 }
@@ -156,6 +162,7 @@ export interface DjangoHmacSignOptions {
 export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCredentials> {
   if (options === null || typeof options !== 'object') throw new TypeError('djangoHmac: options must be an object');
   const anyAlgorithm = options.anyAlgorithm ?? false;
+  const keyAnyAlgorithm = options.keyAnyAlgorithm ?? true;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) {
     throw new TypeError('djangoHmac: maxBodyBytes must be a non-negative integer');
@@ -185,6 +192,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
       keyId,
       algorithm,
       anyKeyAlgorithm: anyAlgorithm,
+      bindKeyAlgorithm: !keyAnyAlgorithm,
       created,
       // No nonce in the protocol: the signature is unique per (body, timestamp) and serves as one.
       // Canonical base64 of the decoded bytes: spellings that differ only in padding bits are one nonce.

@@ -12,8 +12,9 @@ declare global {
 async function main(): Promise<void> {
   try {
     const vectors = (await (await fetch('/vectors/rfc9421.json')).json()) as { vectors: KnownAnswerVector[] };
-    const b25Response = await fetch('/shared/rfc9421-b25.txt');
-    const b25 = b25Response.ok ? await b25Response.text() : undefined;
+    const b25Response = await fetch('/vectors/rfc9421-b25.txt');
+    if (!b25Response.ok) throw new Error(`RFC 9421 B.2.5 vector: HTTP ${b25Response.status}`);
+    const b25 = await b25Response.text();
     const results = await runCoreChecks({ b25, vectors: vectors.vectors });
     results.push(await liveFetchCheck());
     window.hmacKitResults = results;

@@ -28,8 +28,8 @@ export interface CheckResult {
 }
 
 export interface CheckInputs {
-  /** Text of shared/vectors/rfc9421-b25.txt, when available. */
-  b25?: string | undefined;
+  /** Text of test-support/vectors/rfc9421-b25.txt (RFC 9421 Appendix B.2.5). */
+  b25: string;
   vectors: KnownAnswerVector[];
 }
 
@@ -102,7 +102,7 @@ export async function runCoreChecks(inputs: CheckInputs): Promise<CheckResult[]>
     }
   });
 
-  if (inputs.b25 !== undefined) {
+  {
     const vector = parseB25(inputs.b25);
     const key = { keyId: vector.keyId, secret: vector.secret, algorithm: 'sha256' as const };
     const headers = {

@@ -15,7 +15,7 @@ export interface B25Vector {
   coveredComponents: string[];
 }
 
-/** Parses /shared/vectors/rfc9421-b25.txt (RFC 9421 Appendix B.2.5). */
+/** Parses test-support/vectors/rfc9421-b25.txt (RFC 9421 Appendix B.2.5). */
 export function parseB25(text: string): B25Vector {
   const lines = text.replace(/\r\n/g, '\n').split('\n');
   const secretLine = lines.findIndex((line) => line.trim().endsWith('base64:'));

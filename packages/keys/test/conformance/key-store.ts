@@ -569,16 +569,23 @@ export function describeKeyStoreConformance(
         await expect(service.rotateKey(key.keyId)).rejects.toBeInstanceOf(KeyNotActive);
       });
 
-      it('revocation reaches another instance within 1 s', async () => {
+      it('revocation reaches another instance through the change feed, long before its cache expires', async () => {
         const here = await open();
-        const there = await createKeyService({ store: await harness.openAnother(), masterKeys: ring });
+        // A 10-minute cache: only the change feed (polled every 0.5-2 s) can make the revocation
+        // visible within the wait below, so a pass proves propagation without timing it to the
+        // millisecond (timers run late on a loaded machine).
+        const there = await createKeyService({
+          store: await harness.openAnother(),
+          masterKeys: ring,
+          cache: { ttlMs: 600_000 },
+        });
         services.push(there);
         await here.createPrincipal({ name: 'svc', kind: 'service' });
         const { key } = await here.createKey({ principal: 'svc' });
         expect(await there.resolver(key.keyId)).toBeDefined(); // warm the other cache
         expect(await there.resolver(key.keyId)).toBeDefined();
         await here.revokeKey(key.keyId);
-        await eventually(async () => (await there.resolver(key.keyId)) === undefined, 1000);
+        await eventually(async () => (await there.resolver(key.keyId)) === undefined, 30_000);
       });
 
       it('rotation: same principal/scopes/algorithm, the old key works until the overlap ends', async () => {
@@ -869,10 +876,10 @@ export function describeKeyStoreConformance(
             expect(error).toBeInstanceOf(StoreUnavailable);
             return true;
           }
-        }, 3000);
+        }, 30_000);
         await expect(service.resolver(generateKeyId())).rejects.toBeInstanceOf(StoreUnavailable);
         broken = false;
-        await eventually(async () => (await service.resolver(key.keyId))?.keyId === key.keyId, 3000);
+        await eventually(async () => (await service.resolver(key.keyId))?.keyId === key.keyId, 30_000);
       });
     });
   });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { NonceStore } from '@hmac-kit/core';
+import { StoreUnavailable } from '@hmac-kit/core';
 import { describe, expect, it } from 'vitest';
 import { sleep } from '../support/redis.js';
 
@@ -8,6 +9,16 @@ export interface NonceStoreHarness {
   create(): NonceStore | Promise<NonceStore>;
   /** Another instance sharing the same state (e.g. a second Redis connection), when the backend is shared. */
   createSecondInstance?(): NonceStore | Promise<NonceStore>;
+  /**
+   * The backend loses every record (Redis restarted without persistence, a process restarted):
+   * resolves the store a running service then uses (the same object for Redis, a new one for memory).
+   */
+  afterLoss?(store: NonceStore): Promise<NonceStore>;
+}
+
+/** Waits (without a fixed sleep) until the wall clock is in a later whole second than `second`. */
+async function nextSecond(second: number): Promise<void> {
+  while (Math.floor(Date.now() / 1000) <= second) await sleep(20);
 }
 
 const unique = (label: string) => `${label}-${randomUUID()}`;
@@ -73,6 +84,66 @@ export function describeNonceStoreConformance(name: string, harness: NonceStoreH
       await expect(store.checkAndStore('key', 'nonce', Number.NaN)).rejects.toThrow(TypeError);
       await expect(store.checkAndStore(42 as unknown as string, 'nonce', 60)).rejects.toThrow(TypeError);
     });
+
+    it('has an epoch: a whole second no later than now, stable while nothing is lost', async () => {
+      const store = await harness.create();
+      expect(store.epoch).toBeTypeOf('function');
+      const epoch = await store.epoch!();
+      expect(Number.isInteger(epoch)).toBe(true);
+      expect(epoch).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
+      expect(await store.checkAndStore(unique('key'), unique('nonce'), 60, epoch)).toBe(true);
+      expect(await store.epoch!()).toBe(epoch);
+    });
+
+    it('releases a reservation so that the same nonce can be recorded again, once', async () => {
+      const store = await harness.create();
+      expect(store.release).toBeTypeOf('function');
+      const keyId = unique('key');
+      const nonce = unique('nonce');
+      expect(await store.checkAndStore(keyId, nonce, 60)).toBe(true);
+      await store.release!(keyId, nonce);
+      expect(await store.checkAndStore(keyId, nonce, 60)).toBe(true);
+      expect(await store.checkAndStore(keyId, nonce, 60)).toBe(false);
+      // Releasing what was never recorded changes nothing.
+      await store.release!(keyId, unique('never-recorded'));
+      expect(await store.checkAndStore(keyId, nonce, 60)).toBe(false);
+      await expect(store.release!(42 as unknown as string, nonce)).rejects.toThrow(TypeError);
+    });
+
+    it('never lets a released short reservation shorten the record made after it', async () => {
+      const store = await harness.create();
+      const keyId = unique('key');
+      const nonce = unique('nonce');
+      expect(await store.checkAndStore(keyId, nonce, 0.1)).toBe(true);
+      await store.release!(keyId, nonce);
+      expect(await store.checkAndStore(keyId, nonce, 60)).toBe(true);
+      await sleep(300);
+      // The first (released) record would have expired by now: the second must still hold.
+      expect(await store.checkAndStore(keyId, nonce, 60)).toBe(false);
+      expect(await store.checkAndStore(keyId, nonce, 60)).toBe(false);
+    });
+
+    if (harness.afterLoss) {
+      const afterLoss = harness.afterLoss;
+      it('after losing its records starts a new epoch and records nothing against the old one', async () => {
+        const store = await harness.create();
+        const keyId = unique('key');
+        const nonce = unique('nonce');
+        const before = await store.epoch!();
+        expect(await store.checkAndStore(keyId, nonce, 60, before)).toBe(true);
+        await nextSecond(before);
+        const lost = await afterLoss(store);
+        // A request checked against the old epoch (signed before the loss) is never recorded as new.
+        const replay = (async () => lost.checkAndStore(keyId, nonce, 60, before))();
+        await expect(replay).rejects.toBeInstanceOf(StoreUnavailable);
+        const after = await lost.epoch!();
+        expect(after).toBeGreaterThan(before);
+        expect(after).toBeLessThanOrEqual(Math.floor(Date.now() / 1000));
+        // Checked against the new epoch (the verifier refuses what was signed before it), it is recorded.
+        expect(await lost.checkAndStore(keyId, nonce, 60, after)).toBe(true);
+        expect(await lost.checkAndStore(keyId, nonce, 60, after)).toBe(false);
+      });
+    }
 
     if (harness.createSecondInstance) {
       const createSecond = harness.createSecondInstance;

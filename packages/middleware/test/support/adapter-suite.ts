@@ -5,10 +5,10 @@
  */
 
 import type { NonceStore, SigningKey, SignOptions, VerificationKey } from '@hmac-kit/core';
-import { rfc9421, StoreUnavailable, signMessage, sigv4 } from '@hmac-kit/core';
+import { formatSecret, rfc9421, StoreUnavailable, signMessage, sigv4 } from '@hmac-kit/core';
 import { memoryFailureThrottle, memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 export interface SentRequest {
   method: string;
@@ -294,6 +294,49 @@ export function describeAdapter(name: string, start: StartHarness): void {
       expect(blocked.body.code).toBe('too_many_failures');
       expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect(log.errors.at(-1)?.code).toBe('ERR_TOO_MANY_FAILURES');
+    });
+
+    it('accepts a resolver that returns the printable hks_ secret (and no algorithm), as the CLI prints it', async () => {
+      // The README's first resolver: keys pasted from `hmac-kit keys create`. It used to answer 500.
+      const printed = {
+        keyId: 'hk_test_printed',
+        secret: formatSecret(keyRing.orders.secret),
+        scopes: ['orders:write'],
+      };
+      const { harness, log } = await app({
+        keys: (keyId) => (keyId === printed.keyId ? (printed as unknown as VerificationKey) : undefined),
+      });
+      const signer = { keyId: printed.keyId, secret: printed.secret };
+      const response = await harness.send(await signed(harness.origin, order(2), signer));
+      expect(response.status).toBe(201);
+      expect(response.body).toMatchObject({ keyId: printed.keyId, received: { item: 'widget', quantity: 2 } });
+      expect(log.errors).toEqual([]);
+      const wrong = await harness.send(
+        await signed(harness.origin, order(2), { keyId: printed.keyId, secret: randomSecret() }),
+      );
+      expect(wrong.status).toBe(401);
+      expect(wrong.body.code).toBe('signature_invalid');
+    });
+
+    it('names a malformed key (a secret string that is not hks_...) on stderr without onFailure, never the secret', async () => {
+      const plain = 'my-plain-text-password-secret';
+      const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+      try {
+        const { harness } = await app({
+          onFailure: undefined,
+          keys: (keyId) => ({ keyId, secret: plain, algorithm: 'sha256' }) as unknown as VerificationKey,
+        });
+        const response = await harness.send(await signed(harness.origin, order(), signingKey(keyRing.orders)));
+        expect(response.status).toBe(500);
+        expect(response.body.code).toBe('internal_error');
+        const printed = errors.mock.calls.map((call) => call.join(' ')).join('\n');
+        expect(printed).toMatch(/TypeError: the keys resolver returned key hk_test_orders with a string secret/);
+        expect(printed).toContain('hks_');
+        expect(printed).not.toContain(plain);
+        expect(JSON.stringify(response.body)).not.toContain(plain);
+      } finally {
+        errors.mockRestore();
+      }
     });
   });
 }

@@ -10,6 +10,8 @@ export interface SeenRequest {
   body: Buffer;
   /** Whether the whole request arrived (false when the gateway aborted it mid-body). */
   complete: boolean;
+  /** Whether the request is over for the upstream: its body ended, or its connection closed. */
+  settled: boolean;
 }
 
 /**
@@ -31,12 +33,17 @@ export async function startUpstream(): Promise<{
       headers: request.headers,
       body: Buffer.alloc(0),
       complete: false,
+      settled: false,
     };
     seen.push(entry);
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('close', () => {
+      entry.settled = true;
+    });
     request.on('error', () => {});
     request.on('end', () => {
       entry.complete = true;
+      entry.settled = true;
       entry.body = Buffer.concat(chunks);
       if (request.url?.endsWith('/slow')) return;
       if (request.url?.endsWith('/delayed')) {

@@ -1,0 +1,277 @@
+// The code blocks of README.md and docs/*.md, run as written (scripts/docs-snippets.ts says how a
+// block is marked). The README quickstart runs against a real `hmac-kit serve` started the way
+// `npm start` starts it; only the ports (free ones instead of 8080/8081/3000) and the database
+// location (a temp folder instead of the clone's .hmac-kit/) differ from what a reader types.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSignedFetch } from '@hmac-kit/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildForProcesses } from '../../clients/support/harness.js';
+import { documentationSnippets, type Snippet, unmarkedCodeBlocks } from '../../scripts/docs-snippets.js';
+import { freePort } from '../../test-support/ports.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const snippets = documentationSnippets(ROOT);
+
+/** The `run` snippets this file executes; a new one in the docs must be added here. */
+const EXECUTED = [
+  'quickstart-key',
+  'quickstart-request',
+  'quickstart-signed-fetch',
+  'quickstart-express',
+  'quickstart-verify-request',
+  'quickstart-gateway',
+  'quickstart-gateway-request',
+];
+
+function snippet(id: string): Snippet {
+  const found = snippets.filter((item) => item.mark.kind === 'run' && item.mark.id === id);
+  expect(found, `exactly one snippet with id=${id}`).toHaveLength(1);
+  return found[0]!;
+}
+
+/** Environment of the processes: nothing HMAC_KIT_* from the developer's shell, plus `extra`. */
+function env(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('HMAC_KIT_')));
+  return { ...clean, ...extra };
+}
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function finish(child: ChildProcess): Promise<Ran> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/** A long-running process, resolved once a line of its output matches `ready`. */
+interface Running {
+  child: ChildProcess;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+function startUntil(command: string, args: string[], options: { env: NodeJS.ProcessEnv; ready: RegExp }) {
+  const child = spawn(command, args, { cwd: ROOT, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise<Running>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${args.join(' ')} did not get ready: ${output}`));
+    }, 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      if (options.ready.test(output)) {
+        clearTimeout(timer);
+        resolve({
+          child,
+          output: () => output,
+          stop: async () => {
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+            await exited;
+          },
+        });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${args.join(' ')} exited with ${code} before it was ready: ${output}`));
+    });
+  });
+}
+
+/** The `url` of the server's `listening` log line. */
+function listeningUrl(output: string): string {
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const entry = JSON.parse(line) as { msg?: string; url?: string };
+    if (entry.msg === 'listening' && entry.url) return entry.url;
+  }
+  throw new Error(`no listening line in ${output}`);
+}
+
+describe('documentation code blocks', () => {
+  it('every js/ts/sh block of README.md and docs/*.md says whether it runs (and run ids are unique)', () => {
+    const unmarked = unmarkedCodeBlocks(snippets).map((item) => `${item.file}:${item.line}`);
+    expect(unmarked).toEqual([]);
+    const ids = snippets.flatMap((item) => (item.mark.kind === 'run' ? [item.mark.id] : []));
+    expect(new Set(ids).size).toBe(ids.length);
+    // Each run snippet is executed below: none may be marked and forgotten.
+    expect([...ids].sort()).toEqual([...EXECUTED].sort());
+  });
+
+  it('every "file" block is that file, verbatim (the file is run by its own test)', () => {
+    const files = snippets.flatMap((item) => (item.mark.kind === 'file' ? [{ item, path: item.mark.path }] : []));
+    expect(files.length).toBeGreaterThan(0);
+    for (const { item, path } of files) {
+      const source = readFileSync(join(ROOT, path), 'utf8').replace(/^#!.*\n/, '');
+      expect(item.code.replace(/^#!.*\n/, '').trim(), `${item.file}:${item.line} vs ${path}`).toBe(source.trim());
+    }
+  });
+});
+
+describe('README quickstart, as written, against a real hmac-kit serve', () => {
+  let dir: string;
+  let scratch: string;
+  let server: Running;
+  let serverOrigin: string;
+  let keyId = '';
+  let secret = '';
+  const baseEnv = () => env({ HMAC_KIT_DATABASE_URL: join(dir, '.hmac-kit', 'hmac-kit.db'), HMAC_KIT_WORKERS: '1' });
+  const withKey = () => env({ ...(baseEnv() as Record<string, string>), HMAC_KEY_ID: keyId, HMAC_SECRET: secret });
+  /** The reader's ports, mapped to the ones this run uses. */
+  const ports: Record<string, string> = {};
+  function localize(code: string): string {
+    let out = code;
+    for (const [from, to] of Object.entries(ports)) out = out.replaceAll(from, to);
+    return out;
+  }
+  const sh = (code: string, extraEnv: NodeJS.ProcessEnv) =>
+    finish(
+      spawn('bash', ['-euo', 'pipefail', '-c', localize(code)], {
+        cwd: ROOT,
+        env: extraEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
+  /** Writes a js snippet as a .mjs file inside the repository, so its imports resolve as in a project. */
+  function moduleFile(item: Snippet): string {
+    const file = join(scratch, `${item.mark.kind === 'run' ? item.mark.id : 'snippet'}.mjs`);
+    writeFileSync(file, localize(item.code));
+    return file;
+  }
+
+  beforeAll(async () => {
+    buildForProcesses(['packages/cli', 'packages/express']);
+    dir = mkdtempSync(join(tmpdir(), 'hmac-kit-readme-'));
+    mkdirSync(join(ROOT, 'node_modules/.cache'), { recursive: true });
+    scratch = mkdtempSync(join(ROOT, 'node_modules/.cache/docs-snippets-'));
+    // Step 1: what `npm start` runs (package.json decides), on a free port.
+    const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } })
+      .scripts.start;
+    server = await startUntil('bash', ['-c', start], {
+      env: { ...baseEnv(), HMAC_KIT_PORT: '0' },
+      ready: /"msg":"listening"/,
+    });
+    serverOrigin = listeningUrl(server.output()).replace(/^http:\/\//, '');
+    ports['127.0.0.1:8080'] = serverOrigin;
+    const app = await freePort();
+    ports['127.0.0.1:3000'] = `127.0.0.1:${app}`;
+    ports['listen(3000,'] = `listen(${app},`;
+    const gateway = await freePort();
+    ports['--port 8081'] = `--port ${gateway}`;
+    ports['127.0.0.1:8081'] = `127.0.0.1:${gateway}`;
+  });
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it('step 1: creates a principal and a key with npx hmac-kit', async () => {
+    const result = await sh(snippet('quickstart-key').code, baseEnv());
+    expect(result.stderr).not.toMatch(/error|refused/i);
+    expect(result.code).toBe(0);
+    keyId = /key id:\s+(hk_\S+)/.exec(result.stdout)?.[1] ?? '';
+    secret = /secret:\s+(hks_\S+)/.exec(result.stdout)?.[1] ?? '';
+    expect(keyId).toMatch(/^hk_/);
+    expect(secret).toMatch(/^hks_/);
+  });
+
+  it('step 2: the CLI request to /v1/whoami answers 200 for alice', async () => {
+    const result = await sh(snippet('quickstart-request').code, withKey());
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^HTTP\/1\.1 200/);
+    expect(result.stdout).toContain('"principal":"alice"');
+  });
+
+  it('step 2: the createSignedFetch snippet runs as a .mjs file and prints alice', async () => {
+    const file = moduleFile(snippet('quickstart-signed-fetch'));
+    const result = await finish(spawn(process.execPath, [file], { cwd: scratch, env: withKey() }));
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/principal: 'alice'/);
+    expect(result.stdout).toContain(keyId);
+  });
+
+  it('step 3: the Express snippet verifies the key from step 1 (and refuses a wrong secret)', async () => {
+    const app = await startUntil(process.execPath, [moduleFile(snippet('quickstart-express'))], {
+      env: withKey(),
+      ready: /listening on/,
+    });
+    try {
+      const origin = `http://${ports['127.0.0.1:3000']}`;
+      const signedFetch = createSignedFetch({ keyId, secret });
+      const ok = await signedFetch(`${origin}/orders`);
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ orders: [], by: 'alice' });
+      const wrong = createSignedFetch({ keyId, secret: `hks_${Buffer.alloc(32, 7).toString('base64url')}` });
+      const refused = await wrong(`${origin}/orders`);
+      expect(refused.status).toBe(401);
+      expect(((await refused.json()) as { code: string }).code).toBe('signature_invalid');
+      // The call the README shows right after the snippet.
+      const cli = await sh(
+        `npx hmac-kit request GET http://127.0.0.1:3000/orders --key-id "$HMAC_KEY_ID" --secret-env HMAC_SECRET`,
+        withKey(),
+      );
+      expect(cli.code, cli.stderr).toBe(0);
+      expect(cli.stdout).toContain('"by":"alice"');
+      expect(app.output()).not.toMatch(/error/i);
+    } finally {
+      await app.stop();
+    }
+  });
+
+  it('step 3: the verifyRequest snippet prints the key id and the covered components', async () => {
+    const file = moduleFile(snippet('quickstart-verify-request'));
+    const result = await finish(spawn(process.execPath, [file], { cwd: scratch, env: withKey() }));
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(keyId);
+    expect(result.stdout).toContain("'@method'");
+  });
+
+  it('step 4: the gateway runs beside the step 1 server and forwards a signed request', async () => {
+    const received: string[] = [];
+    const upstream: Server = createServer((request, response) => {
+      received.push(`${request.method} ${request.url} ${request.headers['x-authenticated-principal']}`);
+      response.writeHead(200, { 'content-type': 'text/plain' }).end('hello from the service\n');
+    });
+    const upstreamPort = Number(ports['127.0.0.1:3000']!.split(':')[1]);
+    await new Promise<void>((resolve) => upstream.listen(upstreamPort, '127.0.0.1', resolve));
+    // As written, the gateway gets its own port: step 1's server still holds 8080.
+    expect(snippet('quickstart-gateway').code).toMatch(/--port (?!8080\b)\d+/);
+    const [command, ...args] = localize(snippet('quickstart-gateway').code).trim().split(/\s+/);
+    expect(command).toBe('npx');
+    const gateway = await startUntil('npx', args, { env: baseEnv(), ready: /"msg":"listening"/ });
+    try {
+      const result = await sh(snippet('quickstart-gateway-request').code, withKey());
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toMatch(/^HTTP\/1\.1 200/);
+      expect(result.stdout).toContain('hello from the service');
+      expect(received).toEqual(['GET / alice']);
+    } finally {
+      await gateway.stop();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    }
+  });
+});
