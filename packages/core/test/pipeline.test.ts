@@ -117,7 +117,8 @@ describe('side effects only in the commit stage (issue #11, defect 3)', () => {
   }
 
   it('a body-tampered copy sent first does not burn the genuine request (verifyMessage)', async () => {
-    const nonceStore = memoryNonceStore();
+    // The store's clock is the test's: its epoch (its creation) must lie before the signature.
+    const nonceStore = memoryNonceStore({ now: () => (NOW - 600) * 1000 });
     const options = { keys, nonceStore, now: () => NOW, crypto: nodeCryptoProvider };
     const genuine = await signedPost('{"amount":5}');
     const message = { method: 'POST', url: genuine.url, headers: genuine.headers };
