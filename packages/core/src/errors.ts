@@ -4,13 +4,16 @@
  *
  * What the *client* is told is deliberately coarser (see `toProblem` in
  * `problem.ts`): an unknown key id and a wrong signature produce the same answer,
- * so a caller cannot probe which key ids exist.
+ * so a caller cannot probe which key ids exist. How each code is answered (status, problem type,
+ * whether it counts as a failed attempt) is data: `ERROR_TABLE` in `error-table.ts`.
  */
+import type { ErrorCode } from './error-table.js';
+
 export class HmacKitError extends Error {
-  /** Stable machine-readable code, e.g. `ERR_SIGNATURE_INVALID`. */
-  static code = 'ERR_HMAC_KIT';
-  /** Stable machine-readable code, e.g. `ERR_SIGNATURE_INVALID`. */
-  readonly code: string = HmacKitError.code;
+  /** Stable machine-readable code, e.g. `ERR_SIGNATURE_INVALID`; one of the closed set in `error-table.ts`. */
+  static code: ErrorCode = 'ERR_HMAC_KIT';
+  /** Stable machine-readable code, e.g. `ERR_SIGNATURE_INVALID`; one of the closed set in `error-table.ts`. */
+  readonly code: ErrorCode = HmacKitError.code;
 
   constructor(message?: string, options?: { cause?: unknown }) {
     super(message, options);
@@ -20,38 +23,50 @@ export class HmacKitError extends Error {
 
 /** The request carries no signature of any enabled scheme. */
 export class SignatureMissing extends HmacKitError {
-  static override code = 'ERR_SIGNATURE_MISSING';
+  static override code = 'ERR_SIGNATURE_MISSING' as const;
   override readonly code = SignatureMissing.code;
 }
 
 /** A signature header (or parameter) could not be parsed. */
 export class SignatureMalformed extends HmacKitError {
-  static override code = 'ERR_SIGNATURE_MALFORMED';
+  static override code = 'ERR_SIGNATURE_MALFORMED' as const;
   override readonly code = SignatureMalformed.code;
 }
 
 /** No key with the presented key id exists (or it is revoked / expired). Clients see this as {@link SignatureInvalid}. */
 export class KeyUnknown extends HmacKitError {
-  static override code = 'ERR_KEY_UNKNOWN';
+  static override code = 'ERR_KEY_UNKNOWN' as const;
   override readonly code = KeyUnknown.code;
 }
 
 /** The key exists but is revoked or past its expiry. Clients see this as {@link SignatureInvalid}. */
 export class KeyInactive extends HmacKitError {
-  static override code = 'ERR_KEY_INACTIVE';
-  override readonly code = KeyInactive.code;
+  static override code: ErrorCode = 'ERR_KEY_INACTIVE';
+  override readonly code: ErrorCode = KeyInactive.code;
+}
+
+/** The key exists and was revoked. Clients see this as {@link SignatureInvalid}; logs and audit keep the reason. */
+export class KeyRevoked extends KeyInactive {
+  static override code = 'ERR_KEY_REVOKED' as const;
+  override readonly code = KeyRevoked.code;
+}
+
+/** The key exists and is past its expiry. Clients see this as {@link SignatureInvalid}; logs and audit keep the reason. */
+export class KeyExpired extends KeyInactive {
+  static override code = 'ERR_KEY_EXPIRED' as const;
+  override readonly code = KeyExpired.code;
 }
 
 /** The signature does not match. */
 export class SignatureInvalid extends HmacKitError {
-  static override code = 'ERR_SIGNATURE_INVALID';
+  static override code = 'ERR_SIGNATURE_INVALID' as const;
   override readonly code = SignatureInvalid.code;
 }
 
 /** Base of the two clock failures; carries the server's time so clients can correct skew. */
 export class TimestampOutOfWindow extends HmacKitError {
-  static override code = 'ERR_TIMESTAMP_OUT_OF_WINDOW';
-  override readonly code: string = TimestampOutOfWindow.code;
+  static override code: ErrorCode = 'ERR_TIMESTAMP_OUT_OF_WINDOW';
+  override readonly code: ErrorCode = TimestampOutOfWindow.code;
   /** Server time (Unix seconds) at verification. */
   readonly serverTime: number;
   constructor(message: string, serverTime: number, options?: { cause?: unknown }) {
@@ -62,55 +77,55 @@ export class TimestampOutOfWindow extends HmacKitError {
 
 /** `created` is older than the allowed age, or `expires` has passed. */
 export class SignatureExpired extends TimestampOutOfWindow {
-  static override code = 'ERR_SIGNATURE_EXPIRED';
+  static override code = 'ERR_SIGNATURE_EXPIRED' as const;
   override readonly code = SignatureExpired.code;
 }
 
 /** `created` lies further in the future than the clock-skew tolerance allows. */
 export class SignatureFromFuture extends TimestampOutOfWindow {
-  static override code = 'ERR_SIGNATURE_FROM_FUTURE';
+  static override code = 'ERR_SIGNATURE_FROM_FUTURE' as const;
   override readonly code = SignatureFromFuture.code;
 }
 
 /** Policy requires a nonce and the signature has none. */
 export class NonceMissing extends HmacKitError {
-  static override code = 'ERR_NONCE_MISSING';
+  static override code = 'ERR_NONCE_MISSING' as const;
   override readonly code = NonceMissing.code;
 }
 
 /** This (key id, nonce) pair was already accepted inside the window. */
 export class NonceReplayed extends HmacKitError {
-  static override code = 'ERR_NONCE_REPLAYED';
+  static override code = 'ERR_NONCE_REPLAYED' as const;
   override readonly code = NonceReplayed.code;
 }
 
 /** The request has a body but no (acceptable) body digest is covered by the signature. */
 export class DigestMissing extends HmacKitError {
-  static override code = 'ERR_DIGEST_MISSING';
+  static override code = 'ERR_DIGEST_MISSING' as const;
   override readonly code = DigestMissing.code;
 }
 
 /** The body bytes do not hash to the signed digest. */
 export class DigestMismatch extends HmacKitError {
-  static override code = 'ERR_DIGEST_MISMATCH';
+  static override code = 'ERR_DIGEST_MISMATCH' as const;
   override readonly code = DigestMismatch.code;
 }
 
 /** A component the policy requires is not covered by the signature. */
 export class ComponentNotCovered extends HmacKitError {
-  static override code = 'ERR_COMPONENT_NOT_COVERED';
+  static override code = 'ERR_COMPONENT_NOT_COVERED' as const;
   override readonly code = ComponentNotCovered.code;
 }
 
 /** The signature names an algorithm that is not accepted, or that does not match the key's. */
 export class AlgorithmUnsupported extends HmacKitError {
-  static override code = 'ERR_ALGORITHM_UNSUPPORTED';
+  static override code = 'ERR_ALGORITHM_UNSUPPORTED' as const;
   override readonly code = AlgorithmUnsupported.code;
 }
 
 /** The signature's `tag` parameter is not one the verifier accepts. */
 export class TagNotAccepted extends HmacKitError {
-  static override code = 'ERR_TAG_NOT_ACCEPTED';
+  static override code = 'ERR_TAG_NOT_ACCEPTED' as const;
   override readonly code = TagNotAccepted.code;
 }
 
@@ -119,19 +134,39 @@ export class TagNotAccepted extends HmacKitError {
  * Webhooks) and this verifier cannot see the body (forward-auth): nothing about the request is proven.
  */
 export class BodyUnavailable extends HmacKitError {
-  static override code = 'ERR_BODY_UNAVAILABLE';
+  static override code = 'ERR_BODY_UNAVAILABLE' as const;
   override readonly code = BodyUnavailable.code;
+}
+
+/**
+ * The request carries a body its signature does not cover: a scheme that signs the body signed
+ * an empty one (a GET's signature replayed on a POST), or the body arrived where the scheme could
+ * not hash it. Forwarding it would hand the upstream bytes nobody signed.
+ */
+export class BodyNotSigned extends HmacKitError {
+  static override code = 'ERR_BODY_NOT_SIGNED' as const;
+  override readonly code = BodyNotSigned.code;
+}
+
+/**
+ * The body can be read in more than one way by the services that will read it (JSON with a
+ * repeated object name: Python keeps the last, many parsers the first), so what was verified
+ * need not be what the upstream acts on.
+ */
+export class BodyAmbiguous extends HmacKitError {
+  static override code = 'ERR_BODY_AMBIGUOUS' as const;
+  override readonly code = BodyAmbiguous.code;
 }
 
 /** The body is larger than the configured limit. */
 export class BodyTooLarge extends HmacKitError {
-  static override code = 'ERR_BODY_TOO_LARGE';
+  static override code = 'ERR_BODY_TOO_LARGE' as const;
   override readonly code = BodyTooLarge.code;
 }
 
 /** The authenticated key lacks a scope the route requires. */
 export class ScopeInsufficient extends HmacKitError {
-  static override code = 'ERR_SCOPE_INSUFFICIENT';
+  static override code = 'ERR_SCOPE_INSUFFICIENT' as const;
   override readonly code = ScopeInsufficient.code;
   readonly requiredScopes: readonly string[];
   constructor(message: string, requiredScopes: readonly string[], options?: { cause?: unknown }) {
@@ -142,8 +177,8 @@ export class ScopeInsufficient extends HmacKitError {
 
 /** The key (or the source address) exceeded its rate limit. */
 export class RateLimited extends HmacKitError {
-  static override code = 'ERR_RATE_LIMITED';
-  override readonly code: string = RateLimited.code;
+  static override code: ErrorCode = 'ERR_RATE_LIMITED';
+  override readonly code: ErrorCode = RateLimited.code;
   /** Seconds until a retry may succeed. */
   readonly retryAfter: number;
   /** Requests allowed per window, and the window in seconds (for RateLimit-Policy). */
@@ -163,12 +198,12 @@ export class RateLimited extends HmacKitError {
 
 /** Too many failed attempts from one address or for one key id; blocked for a while. */
 export class TooManyFailures extends RateLimited {
-  static override code = 'ERR_TOO_MANY_FAILURES';
+  static override code = 'ERR_TOO_MANY_FAILURES' as const;
   override readonly code = TooManyFailures.code;
 }
 
 /** A store (keys, nonces, rate limits) could not be reached. Verification fails closed. */
 export class StoreUnavailable extends HmacKitError {
-  static override code = 'ERR_STORE_UNAVAILABLE';
+  static override code = 'ERR_STORE_UNAVAILABLE' as const;
   override readonly code = StoreUnavailable.code;
 }

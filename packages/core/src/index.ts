@@ -3,15 +3,30 @@
 export type { ContentDigestAlgorithm } from './content-digest.js';
 export { contentDigestHeader } from './content-digest.js';
 export { webCryptoProvider } from './crypto.js';
+export type { ErrorCode, ErrorEntry, ProblemEntry, ProblemType } from './error-table.js';
+export {
+  countsAsFailure,
+  ERROR_TABLE,
+  errorEntry,
+  explainKeyFailure,
+  isErrorCode,
+  isProblemCode,
+  PROBLEM_TABLE,
+  problemType,
+} from './error-table.js';
 export {
   AlgorithmUnsupported,
+  BodyAmbiguous,
+  BodyNotSigned,
   BodyTooLarge,
   BodyUnavailable,
   ComponentNotCovered,
   DigestMismatch,
   DigestMissing,
   HmacKitError,
+  KeyExpired,
   KeyInactive,
+  KeyRevoked,
   KeyUnknown,
   NonceMissing,
   NonceReplayed,
@@ -45,20 +60,24 @@ export {
   resolvePolicy,
 } from './policy.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';
-export { toProblem } from './problem.js';
+export { answerOf, problemBody, toProblem } from './problem.js';
 export type { DjangoHmacOptions, DjangoHmacSignOptions } from './schemes/django-hmac.js';
 export {
   djangoBodySerialization,
   djangoHmac,
   djangoHmacStringToSign,
+  djangoSignedBody,
   formatDjangoTimestamp,
   parseDjangoTimestamp,
 } from './schemes/django-hmac.js';
+export type { DjangoBodyOptions } from './schemes/django-hmac-json.js';
 export {
+  djangoCanonicalForm,
   djangoFormSerialization,
   djangoJsonSerialization,
   PythonJsonError,
   pythonFloatRepr,
+  pythonStrOfJson,
 } from './schemes/django-hmac-json.js';
 export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421.js';
 export { RFC9421_DEFAULT_COMPONENTS, rfc9421, signatureBase } from './schemes/rfc9421.js';
@@ -92,6 +111,7 @@ export type {
   FailureThrottle,
   HashAlgorithm,
   HeadersInit,
+  InactiveKeyReason,
   IncrementalHash,
   KeyResolver,
   MessageParts,

@@ -73,8 +73,21 @@ export interface VerificationKey {
   rateLimit?: { limit: number; windowSeconds: number };
 }
 
-/** Finds a key by id; `undefined` when there is none. May throw `StoreUnavailable`. */
-export type KeyResolver = (keyId: string) => VerificationKey | undefined | Promise<VerificationKey | undefined>;
+/** Why a key id that resolved to nothing has no usable key (see {@link KeyResolver.inactiveReason}). */
+export type InactiveKeyReason = 'revoked' | 'expired' | 'disabled';
+
+/**
+ * Finds a key by id; `undefined` when there is none. May throw `StoreUnavailable`.
+ *
+ * A resolver may also carry `inactiveReason(keyId)`: for an id it just answered `undefined` for,
+ * whether the key exists but is revoked, expired or its principal disabled. It is read only after
+ * a failure, for logs and audit (`ERR_KEY_REVOKED`, `ERR_KEY_EXPIRED`); the client's answer is the
+ * same `signature_invalid` either way. It must answer synchronously from what the lookup already
+ * learnt (no store round trip), and never throw.
+ */
+export type KeyResolver = ((keyId: string) => VerificationKey | undefined | Promise<VerificationKey | undefined>) & {
+  inactiveReason?: (keyId: string) => InactiveKeyReason | undefined;
+};
 
 /** Header access that works over `Headers`, Node's `IncomingHttpHeaders` and plain records. */
 export type HeadersInit = Headers | Record<string, string | string[] | undefined>;
@@ -195,6 +208,13 @@ export interface BodyCheck {
    * check. Lets a body already in memory be hashed one-shot (see {@link CryptoProvider.hash}).
    */
   complete?(body: Uint8Array): Promise<void>;
+  /**
+   * Optional, for schemes whose signature covers a re-serialisation of the body rather than its
+   * bytes (django-hmac): once `finish()` has resolved, the bytes a verifier that hands the body on
+   * (the gateway) must send instead of the body as received, so the next reader sees exactly what
+   * was signed.
+   */
+  signedBody?(): Uint8Array;
 }
 
 /** Key material a signer uses. `secret` is the printable secret string (`hks_...`) or raw bytes. */

@@ -54,6 +54,8 @@ export async function checkSignature(
     complete: async (bytes) => {
       await admission.complete(bytes);
     },
+    // The bytes the signature covers, for schemes that sign a re-serialised body (django-hmac).
+    signedBody: () => admission.signedBody() ?? new Uint8Array(0),
   };
   return { result: admission.result, body, signatureVerified: admission.signatureVerified };
 }

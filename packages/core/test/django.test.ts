@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import type { HashAlgorithm, MessageParts, VerificationKey, VerifyOptions } from '@hmac-kit/core';
 import {
+  BodyAmbiguous,
+  BodyNotSigned,
   BodyTooLarge,
   djangoFormSerialization,
   djangoHmac,
@@ -229,9 +231,27 @@ describe('djangoHmac() round trips', () => {
       method: 'POST',
       url: 'https://api.example.com/form',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new TextEncoder().encode('a=1&b=x+y&a=2'),
+      body: new TextEncoder().encode('a=1&b=x+y'),
     });
     await verifyFully(message);
+  });
+
+  it('refuses a form that repeats a field: Python signs only its last value (issue #11 defect 5)', async () => {
+    const body = new TextEncoder().encode('a=1&b=x+y&a=2');
+    const headers = { 'content-type': 'application/x-www-form-urlencoded' };
+    // What a django_hmac_authentication client signs for it (last value of each field).
+    const message = await signed({ method: 'POST', url: 'https://api.example.com/form', headers, body });
+    await expect(verifyFully(message)).rejects.toBeInstanceOf(BodyAmbiguous);
+  });
+
+  it('refuses JSON that repeats a name, and a body without a Content-Type (issue #11 defect 5)', async () => {
+    const message = await signed(post());
+    const duplicate = new TextEncoder().encode('{"item": 42, "item": 43, "name": "Jürgen"}');
+    await expect(verifyFully({ ...message, body: duplicate })).rejects.toBeInstanceOf(BodyAmbiguous);
+    const getSignature = await signed({ method: 'GET', url: 'https://api.example.com/x', headers: {} });
+    await expect(
+      verifyFully({ ...getSignature, method: 'POST', body: new TextEncoder().encode('{"amount":5}') }),
+    ).rejects.toBeInstanceOf(BodyNotSigned);
   });
 });
 

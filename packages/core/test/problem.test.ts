@@ -1,11 +1,17 @@
 import {
   AlgorithmUnsupported,
+  BodyAmbiguous,
+  BodyNotSigned,
   BodyTooLarge,
+  BodyUnavailable,
   ComponentNotCovered,
   DigestMismatch,
   DigestMissing,
+  type ErrorCode,
   HmacKitError,
+  KeyExpired,
   KeyInactive,
+  KeyRevoked,
   KeyUnknown,
   NonceMissing,
   NonceReplayed,
@@ -30,6 +36,11 @@ describe('toProblem (RFC 9457)', () => {
     [new SignatureInvalid('m'), 401, 'signature_invalid'],
     [new KeyUnknown('m'), 401, 'signature_invalid'],
     [new KeyInactive('m'), 401, 'signature_invalid'],
+    [new KeyRevoked('m'), 401, 'signature_invalid'],
+    [new KeyExpired('m'), 401, 'signature_invalid'],
+    [new BodyUnavailable('m'), 401, 'body_unavailable'],
+    [new BodyNotSigned('m'), 401, 'body_not_signed'],
+    [new BodyAmbiguous('m'), 400, 'body_ambiguous'],
     [new SignatureExpired('m', 1_700_000_000), 401, 'signature_expired'],
     [new SignatureFromFuture('m', 1_700_000_000), 401, 'signature_from_future'],
     [new NonceMissing('m'), 401, 'nonce_missing'],
@@ -44,7 +55,8 @@ describe('toProblem (RFC 9457)', () => {
     [new RateLimited('m', { retryAfter: 7, limit: 10, windowSeconds: 60 }), 429, 'rate_limited'],
     [new TooManyFailures('m', { retryAfter: 30, limit: 0, windowSeconds: 30 }), 429, 'too_many_failures'],
     [new StoreUnavailable('m'), 503, 'store_unavailable'],
-    [new HmacKitError('unclassified'), 401, 'signature_invalid'],
+    // Outside the table: a 500, never a silent 401 (issue #11: errors as data).
+    [new HmacKitError('unclassified'), 500, 'internal_error'],
     [new Error('db password is hunter2'), 500, 'internal_error'],
     ['thrown string', 500, 'internal_error'],
   ];
@@ -81,11 +93,29 @@ describe('toProblem (RFC 9457)', () => {
     expect(problem.body.retry_after).toBe(8);
   });
 
-  it('unknown key, inactive key and bad signature are byte-identical problems', () => {
-    const bodies = [new KeyUnknown('a'), new KeyInactive('b'), new SignatureInvalid('c')].map((e) =>
-      JSON.stringify(toProblem(e)),
-    );
+  it('unknown, inactive, revoked and expired keys and a bad signature are byte-identical problems', () => {
+    const errors = [
+      new KeyUnknown('a'),
+      new KeyInactive('b'),
+      new KeyRevoked('c'),
+      new KeyExpired('d'),
+      new SignatureInvalid('e'),
+    ];
+    const bodies = errors.map((e) => JSON.stringify(toProblem(e, { instance: 'x' })));
     expect(new Set(bodies).size).toBe(1);
+    // ...while the codes logs and audit read stay apart.
+    expect(new Set(errors.map((e) => e.code)).size).toBe(errors.length);
+  });
+
+  it('an error whose code is not in the table is a 500 internal_error, not a 401', () => {
+    // What a third-party subclass (or a code added without a row) looks like at run time.
+    class Unlisted extends HmacKitError {
+      override readonly code = 'ERR_SOMETHING_NEW' as ErrorCode;
+    }
+    const problem = toProblem(new Unlisted('a new failure'));
+    expect(problem.status).toBe(500);
+    expect(problem.body.code).toBe('internal_error');
+    expect(problem.headers['WWW-Authenticate']).toBeUndefined();
   });
 
   it('uses the configured realm', () => {

@@ -11,7 +11,13 @@
  * so an unreachable store fails closed instead of serving possibly-revoked keys.
  */
 import { performance } from 'node:perf_hooks';
-import { type HashAlgorithm, HmacKitError, type KeyResolver, type VerificationKey } from '@hmac-kit/core';
+import {
+  type HashAlgorithm,
+  HmacKitError,
+  type InactiveKeyReason,
+  type KeyResolver,
+  type VerificationKey,
+} from '@hmac-kit/core';
 import { LruCache } from './cache.js';
 import { KeyExists, KeyNotActive, KeyNotFound, MasterKeyUnknown, PrincipalNotFound } from './errors.js';
 import { formatSecret, generateKeyId, generateSecretBytes, isPlausibleKeyId, keyIdLogFields } from './ids.js';
@@ -247,7 +253,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
   // Operational timers use a monotonic clock; key expiry uses the (injectable) business clock.
   const monotonic = () => performance.now();
   const positive = new LruCache<CachedKey>(cacheMax, cacheTtlMs, monotonic);
-  const negative = new LruCache<true>(negativeMax, negativeTtlMs, monotonic);
+  const negative = new LruCache<'unknown' | InactiveKeyReason>(negativeMax, negativeTtlMs, monotonic);
   const inflight = new Map<string, Promise<CachedKey | undefined>>();
   // Plain counters (no allocation per lookup); read by stats() for metrics.
   let cacheHits = 0;
@@ -414,7 +420,15 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       const row = await store.resolveKey(keyId);
       const now = clock();
       if (!row || row.revokedAt !== null || row.principalDisabled || (row.expiresAt !== null && row.expiresAt <= now)) {
-        if (epoch === startedAt) negative.set(keyId, true);
+        // Why, for logs and audit only (inactiveReason): the answer to the caller is the same.
+        const reason = !row
+          ? 'unknown'
+          : row.revokedAt !== null
+            ? 'revoked'
+            : row.principalDisabled
+              ? 'disabled'
+              : 'expired';
+        if (epoch === startedAt) negative.set(keyId, reason);
         return undefined;
       }
       const secret = decryptSecret(masterKeys, row.keyId, row.masterKeyId, row.secretCiphertext);
@@ -482,6 +496,14 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     }
     cacheMisses++;
     return loadKey(keyId, now);
+  };
+
+  // Read after a failure only (explainKeyFailure): what the lookup just learnt, without a store call.
+  resolver.inactiveReason = (keyId: string): InactiveKeyReason | undefined => {
+    const cached = positive.get(keyId);
+    if (cached) return cached.expiresAt !== null && cached.expiresAt <= clock() ? 'expired' : undefined;
+    const reason = negative.get(keyId);
+    return reason === 'unknown' ? undefined : reason;
   };
 
   // Whether this instance has seen `keyId` resolve to a stored key recently (its cache holds it):

@@ -17,8 +17,8 @@ import type {
 } from '@hmac-kit/core';
 import {
   admitRequest,
-  BodyTooLarge,
-  BodyUnavailable,
+  countsAsFailure,
+  explainKeyFailure,
   HmacKitError,
   isScheme,
   RateLimited,
@@ -26,8 +26,6 @@ import {
   runPipeline,
   runPipelineDeferred,
   ScopeInsufficient,
-  SignatureMissing,
-  StoreUnavailable,
   TooManyFailures,
   toProblem,
 } from '@hmac-kit/core';
@@ -107,6 +105,11 @@ export interface Admission {
   commitBeforeBody(): Promise<AuthOutcome>;
   /** Records a failure of the caller's own after admission (body too large, client gone), releasing a reservation. */
   fail(error: unknown): Promise<AuthFailure>;
+  /**
+   * After a successful `finish()`/`complete()`: the bytes the signature covers when the scheme signs a
+   * re-serialisation of the body (django-hmac), to forward instead of the body as received.
+   */
+  signedBody(): Uint8Array | undefined;
 }
 
 /** Options of {@link createAuthenticator}. Only `keys` is required. */
@@ -298,19 +301,11 @@ function withoutQuery(url: string): string {
 }
 
 /**
- * Failures that look like guessing: they feed the failure throttle. Missing credentials,
- * limits, oversized bodies, store outages and scope refusals do not.
+ * Failures that look like guessing feed the failure throttle: the error table's `countsAsFailure`
+ * (packages/core/src/error-table.ts) decides, the one place that also decides what clients see.
  */
 function countsAsGuess(error: unknown): boolean {
-  return (
-    error instanceof HmacKitError &&
-    !(error instanceof SignatureMissing) &&
-    !(error instanceof RateLimited) &&
-    !(error instanceof StoreUnavailable) &&
-    !(error instanceof BodyTooLarge) &&
-    !(error instanceof BodyUnavailable) &&
-    !(error instanceof ScopeInsufficient)
-  );
+  return countsAsFailure(error);
 }
 
 /**
@@ -370,7 +365,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       return;
     }
     try {
-      onFailure(error, { ...context, url: withoutQuery(context.url) });
+      // A revoked or expired key reads as a wrong signature to the client; onFailure (logs, audit) gets the reason.
+      onFailure(explainKeyFailure(error, keys, context.keyId), { ...context, url: withoutQuery(context.url) });
     } catch {
       // A failing logger must not turn a 401 into a crash.
     }
@@ -614,6 +610,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         }
         return outcomeOf(error, source);
       },
+      signedBody: () => admitted.signedBody(),
     };
   }
 

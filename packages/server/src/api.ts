@@ -1,5 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type FailureThrottle, type HashAlgorithm, HmacKitError, StoreUnavailable, toProblem } from '@hmac-kit/core';
+import {
+  answerOf,
+  type FailureThrottle,
+  type HashAlgorithm,
+  HmacKitError,
+  type ProblemCode,
+  StoreUnavailable,
+  toProblem,
+} from '@hmac-kit/core';
 import {
   type ApiKey,
   AUDIT_EVENT_TYPES,
@@ -34,9 +42,7 @@ const JSON_BODY_LIMIT = 64 * 1024;
 /** Thrown inside handlers for a client error that is not an authentication failure. */
 class HttpError extends Error {
   constructor(
-    readonly status: number,
-    readonly code: string,
-    readonly title: string,
+    readonly code: ProblemCode,
     detail: string,
     readonly headers?: Record<string, string>,
   ) {
@@ -128,7 +134,7 @@ const importKeyBody = z
 
 /** The bytes of an imported secret as the admin API receives it; the message never quotes it. */
 function importedSecretBytes(secret: string, encoding: 'text' | 'base64' | 'hex'): Uint8Array {
-  const invalid = (what: string) => new HttpError(400, 'invalid_request', 'Bad Request', `secret is not ${what}`);
+  const invalid = (what: string) => new HttpError('invalid_request', `secret is not ${what}`);
   if (encoding === 'text') return new Uint8Array(Buffer.from(secret, 'utf8'));
   if (encoding === 'hex') {
     if (!/^(?:[0-9A-Fa-f]{2})+$/.test(secret)) throw invalid('hex');
@@ -146,7 +152,7 @@ function pageParameters(query: URLSearchParams, cursorName: string): { limit: nu
   const text = query.get('limit');
   const limit = text === null ? 100 : /^\d{1,4}$/.test(text) ? Number(text) : 0;
   if (limit < 1 || limit > 1000) {
-    throw new HttpError(400, 'invalid_request', 'Bad Request', 'limit must be an integer from 1 to 1000');
+    throw new HttpError('invalid_request', 'limit must be an integer from 1 to 1000');
   }
   const cursor = query.get(cursorName) ?? undefined;
   return { limit, ...(cursor !== undefined ? { cursor } : {}) };
@@ -177,29 +183,39 @@ function parseJson<T>(schema: z.ZodType<T>, bytes: Uint8Array, contentType?: str
     try {
       value = JSON.parse(Buffer.from(bytes).toString('utf8'));
     } catch {
-      throw new HttpError(400, 'invalid_json', 'Bad Request', 'the body is not valid JSON');
+      throw new HttpError('invalid_json', 'the body is not valid JSON');
     }
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-    throw new HttpError(400, 'invalid_request', 'Bad Request', `${where}${issue?.message ?? 'invalid body'}`);
+    throw new HttpError('invalid_request', `${where}${issue?.message ?? 'invalid body'}`);
   }
   return parsed.data;
 }
 
+/**
+ * Key-service errors whose message is meant for the admin (which principal, which key): their
+ * status and code come from the error table, their detail is the message.
+ */
+const ADMIN_ERRORS = [
+  PrincipalNotFound,
+  KeyNotFound,
+  PrincipalExists,
+  PrincipalDisabled,
+  KeyNotActive,
+  KeyLimitExceeded,
+  KeyExists,
+] as const;
+
 /** Maps key-service errors to HTTP answers; anything else is rethrown. */
 function keyServiceProblem(error: unknown): HttpError | undefined {
   if (error instanceof HttpError) return error;
-  if (error instanceof PrincipalNotFound) return new HttpError(404, 'principal_not_found', 'Not Found', error.message);
-  if (error instanceof KeyNotFound) return new HttpError(404, 'key_not_found', 'Not Found', error.message);
-  if (error instanceof PrincipalExists) return new HttpError(409, 'principal_exists', 'Conflict', error.message);
-  if (error instanceof PrincipalDisabled) return new HttpError(409, 'principal_disabled', 'Conflict', error.message);
-  if (error instanceof KeyNotActive) return new HttpError(409, 'key_not_active', 'Conflict', error.message);
-  if (error instanceof KeyLimitExceeded) return new HttpError(409, 'key_limit_reached', 'Conflict', error.message);
-  if (error instanceof KeyExists) return new HttpError(409, 'key_exists', 'Conflict', error.message);
-  if (error instanceof TypeError) return new HttpError(400, 'invalid_request', 'Bad Request', error.message);
+  if (ADMIN_ERRORS.some((type) => error instanceof type)) {
+    return new HttpError(answerOf(error).shownToClientAs, (error as Error).message);
+  }
+  if (error instanceof TypeError) return new HttpError('invalid_request', error.message);
   return undefined;
 }
 
@@ -246,13 +262,13 @@ export function createApi(options: ApiOptions): {
     if (http) {
       context.code = http.code;
       metrics.requests.inc({ outcome: 'rejected', code: http.code, route });
-      const problem = serverProblem(http.status, http.code, http.title, http.message);
+      const problem = serverProblem(http.code, http.message);
       sendProblem(response, http.headers ? { ...problem, headers: http.headers } : problem, context.id);
       return;
     }
     if (error instanceof PayloadTooLarge) {
       context.code = 'body_too_large';
-      sendProblem(response, serverProblem(413, 'body_too_large', 'Content Too Large', error.message), context.id);
+      sendProblem(response, serverProblem('body_too_large', error.message), context.id);
       return;
     }
     if (error instanceof HmacKitError) {
@@ -294,6 +310,7 @@ export function createApi(options: ApiOptions): {
       return undefined;
     }
     context.keyId = outcome.identity.keyId;
+    context.scheme = outcome.identity.scheme;
     for (const [name, value] of Object.entries(outcome.headers)) response.setHeader(name, String(value));
     return { identity: outcome.identity, body };
   }
@@ -331,12 +348,7 @@ export function createApi(options: ApiOptions): {
       const retryAfter = String(Math.ceil(blockedFor));
       context.code = 'too_many_failures';
       metrics.requests.inc({ outcome: 'rejected', code: 'too_many_failures', route: 'login' });
-      const problem = serverProblem(
-        429,
-        'too_many_failures',
-        'Too Many Requests',
-        'too many failed logins; retry later',
-      );
+      const problem = serverProblem('too_many_failures', 'too many failed logins; retry later');
       sendProblem(response, { ...problem, headers: { 'retry-after': retryAfter } }, context.id);
       return undefined;
     }
@@ -348,7 +360,7 @@ export function createApi(options: ApiOptions): {
       sendProblem(
         response,
         {
-          ...serverProblem(401, 'invalid_credentials', 'Unauthorized', 'wrong username or password'),
+          ...serverProblem('invalid_credentials', 'wrong username or password'),
           headers: { 'www-authenticate': 'Basic realm="hmac-kit"' },
         },
         context.id,
@@ -441,7 +453,7 @@ export function createApi(options: ApiOptions): {
       path: '/v1/admin/principals/{name}',
       handler: async ({ params }) => {
         const principal = await keyService.getPrincipal(params.name as string);
-        if (!principal) throw new HttpError(404, 'principal_not_found', 'Not Found', `no principal ${params.name}`);
+        if (!principal) throw new HttpError('principal_not_found', `no principal ${params.name}`);
         return ok(200, principalView(principal));
       },
     },
@@ -477,7 +489,7 @@ export function createApi(options: ApiOptions): {
         const { limit, cursor } = pageParameters(query, 'after');
         const order = query.get('order') ?? 'oldest';
         if (order !== 'oldest' && order !== 'newest') {
-          throw new HttpError(400, 'invalid_request', 'Bad Request', 'order must be oldest or newest');
+          throw new HttpError('invalid_request', 'order must be oldest or newest');
         }
         const page = await keyService.listKeys({
           principal: query.get('principal') || undefined,
@@ -539,7 +551,7 @@ export function createApi(options: ApiOptions): {
       path: '/v1/admin/keys/{keyId}',
       handler: async ({ params }) => {
         const key = await keyService.getKey(params.keyId as string);
-        if (!key) throw new HttpError(404, 'key_not_found', 'Not Found', `no key ${params.keyId}`);
+        if (!key) throw new HttpError('key_not_found', `no key ${params.keyId}`);
         return ok(200, keyView(key));
       },
     },
@@ -573,19 +585,14 @@ export function createApi(options: ApiOptions): {
       handler: async ({ path, query }) => {
         const { limit, cursor } = pageParameters(query, 'before');
         if (cursor !== undefined && !/^[1-9]\d{0,15}$/.test(cursor)) {
-          throw new HttpError(400, 'invalid_request', 'Bad Request', 'before must be the id of an audit entry');
+          throw new HttpError('invalid_request', 'before must be the id of an audit entry');
         }
         const types = query
           .getAll('type')
           .flatMap((value) => value.split(','))
           .filter(Boolean);
         if (types.some((type) => !(AUDIT_EVENT_TYPES as readonly string[]).includes(type))) {
-          throw new HttpError(
-            400,
-            'invalid_request',
-            'Bad Request',
-            `unknown event type; use one of ${AUDIT_EVENT_TYPES.join(', ')}`,
-          );
+          throw new HttpError('invalid_request', `unknown event type; use one of ${AUDIT_EVENT_TYPES.join(', ')}`);
         }
         const entries = await keyService.queryAudit({
           limit,
@@ -608,16 +615,12 @@ export function createApi(options: ApiOptions): {
   async function runAdmin(call: Parameters<AdminGateway['run']>[0], context?: RequestContext): Promise<AdminResult> {
     const found = adminRouter.match(call.method, call.path);
     if (found.kind === 'method_not_allowed') {
-      throw new HttpError(
-        405,
-        'method_not_allowed',
-        'Method Not Allowed',
-        `${call.path} does not answer ${call.method}`,
-        { allow: found.allowed.join(', ') },
-      );
+      throw new HttpError('method_not_allowed', `${call.path} does not answer ${call.method}`, {
+        allow: found.allowed.join(', '),
+      });
     }
     if (found.kind === 'none') {
-      throw new HttpError(404, 'not_found', 'Not Found', `no admin route ${call.method} ${call.path}`);
+      throw new HttpError('not_found', `no admin route ${call.method} ${call.path}`);
     }
     if (context) context.routePath = config.adminPrefix + found.route.path;
     return found.route.handler({

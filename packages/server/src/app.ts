@@ -16,9 +16,29 @@ import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiJson } from './openapi.js';
 import { createProxyTrust } from './proxies.js';
 import { ANY_METHOD, createRouter, type RouteDescription, type RouteName } from './routes.js';
+import { logSchemeLimitations } from './scheme-notes.js';
 import { type LimitStores, openServices, type Services } from './services.js';
 import { startTracing, type Tracing } from './tracing.js';
 import { serverVersion } from './version.js';
+import { weakSchemeWarnings } from './weak-schemes.js';
+
+/**
+ * Logs one `weak scheme enabled` warning per enabled scheme that protects less than the RFC 9421
+ * profile (what it leaves open, and where the grades are documented).
+ *
+ * @example
+ * ```ts
+ * logWeakSchemes(config, logger);
+ * ```
+ */
+export function logWeakSchemes(config: ServerConfig, logger: Logger): void {
+  for (const warning of weakSchemeWarnings(config)) {
+    logger.warn(
+      { scheme: warning.scheme, unprotected: warning.unprotected, docs: 'docs/protocol-legacy.md' },
+      'weak scheme enabled',
+    );
+  }
+}
 
 /** Per-request state shared by the route handlers. */
 export interface RequestContext {
@@ -31,6 +51,8 @@ export interface RequestContext {
   routePath?: string;
   /** Filled by authenticated routes for the access log line. */
   keyId?: string;
+  /** The scheme that verified the request (set with `keyId`): the access log says which form each client still sends. */
+  scheme?: string;
   code?: string;
 }
 
@@ -99,6 +121,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const services = await openServices(config, logger, metrics, tracing, { limitStores: options.limitStores });
   metrics.observeKeyCache(() => services.keyService.stats());
   if (config.webhookKeyId) await warnAboutWebhookKey(config.webhookKeyId, services, logger);
+  // Once per deployment: a lone process says it here, a supervisor once for all its workers.
+  if (!options.worker) logWeakSchemes(config, logger);
   const state = { draining: false };
   const dispatch = createRoutes(config, services, metrics, tracing, {
     isDraining: () => state.draining,
@@ -148,14 +172,14 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         { reqId: id, err: error instanceof Error ? { name: error.name, message: error.message } : String(error) },
         'unhandled error',
       );
-      if (!response.headersSent) sendProblem(response, serverProblem(500, 'internal_error', 'Internal Server Error'));
+      if (!response.headersSent) sendProblem(response, serverProblem('internal_error'));
       else response.destroy();
     });
   };
 
   // CONNECT asks for a tunnel, and hmac-kit is not a forward proxy. Without a listener Node drops
   // the connection without a word: answer 405 like any other method no route takes.
-  const connectProblem = serverProblem(405, 'method_not_allowed', 'Method Not Allowed', 'CONNECT is not supported');
+  const connectProblem = serverProblem('method_not_allowed', 'CONNECT is not supported');
   const connectRefusal = {
     status: 405,
     contentType: 'application/problem+json',
@@ -182,6 +206,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     };
     if (aborted) line.aborted = true;
     if (context.keyId) line.keyId = context.keyId;
+    if (context.scheme) line.scheme = context.scheme;
     if (context.code) line.code = context.code;
     line.remote = remote;
     logger.info(line, 'request');
@@ -214,6 +239,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     },
     options.worker ? 'worker listening' : 'listening',
   );
+  // Workers' supervisor says it once for all of them.
+  if (!options.worker) logSchemeLimitations(config, logger);
 
   let closing: Promise<ShutdownOutcome> | undefined;
   const close = (closeOptions: { drain?: boolean } = {}) => {
@@ -317,11 +344,7 @@ function createRoutes(
       json = await openApiJson();
     } catch (error) {
       context.log.warn({ err: (error as Error).message }, 'cannot read the OpenAPI description');
-      sendProblem(
-        response,
-        serverProblem(404, 'not_found', 'Not Found', 'the OpenAPI description is not installed'),
-        context.id,
-      );
+      sendProblem(response, serverProblem('not_found', 'the OpenAPI description is not installed'), context.id);
       return;
     }
     response.writeHead(200, {
@@ -333,7 +356,7 @@ function createRoutes(
   };
   const notFound: RouteHandler = async (request, response, context) => {
     request.resume();
-    sendProblem(response, serverProblem(404, 'not_found', 'Not Found'), context.id);
+    sendProblem(response, serverProblem('not_found'), context.id);
   };
   const isTrustedProxy = createProxyTrust(config.trustedProxies);
   const forwardAuth = createForwardAuth({
@@ -415,7 +438,7 @@ function createRoutes(
 function methodNotAllowed(allowed: readonly string[]): RouteHandler {
   return async (request, response, context) => {
     request.resume();
-    const problem = serverProblem(405, 'method_not_allowed', 'Method Not Allowed', `use ${allowed.join(', ')}`);
+    const problem = serverProblem('method_not_allowed', `use ${allowed.join(', ')}`);
     sendProblem(response, { ...problem, headers: { allow: allowed.join(', ') } }, context.id);
   };
 }

@@ -21,6 +21,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname } from 'node:path';
+import type { ProblemCode } from '@hmac-kit/core';
 import type { KeyService } from '@hmac-kit/keys';
 import { z } from 'zod';
 import type { AdminGateway } from './api.js';
@@ -97,9 +98,7 @@ export interface ConsoleOptions {
 
 class ConsoleError extends Error {
   constructor(
-    readonly status: number,
-    readonly code: string,
-    readonly title: string,
+    readonly code: ProblemCode,
     detail: string,
     readonly headers?: Record<string, string>,
   ) {
@@ -169,7 +168,7 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
 
   const refuseCrossSite = (request: IncomingMessage) => {
     if (headerValue(request, 'sec-fetch-site') === 'cross-site') {
-      throw new ConsoleError(403, 'cross_site_request', 'Forbidden', 'the console does not answer other sites');
+      throw new ConsoleError('cross_site_request', 'the console does not answer other sites');
     }
   };
 
@@ -177,19 +176,19 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
     const bytes = await readBody(request, JSON_BODY_LIMIT);
     const type = headerValue(request, 'content-type') ?? '';
     if (!/^application\/json\s*(;|$)/i.test(type)) {
-      throw new ConsoleError(415, 'unsupported_media_type', 'Unsupported Media Type', 'send application/json');
+      throw new ConsoleError('unsupported_media_type', 'send application/json');
     }
     let value: unknown;
     try {
       value = JSON.parse(Buffer.from(bytes).toString('utf8'));
     } catch {
-      throw new ConsoleError(400, 'invalid_json', 'Bad Request', 'the body is not valid JSON');
+      throw new ConsoleError('invalid_json', 'the body is not valid JSON');
     }
     const parsed = schema.safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-      throw new ConsoleError(400, 'invalid_request', 'Bad Request', `${where}${issue?.message ?? 'invalid body'}`);
+      throw new ConsoleError('invalid_request', `${where}${issue?.message ?? 'invalid body'}`);
     }
     return parsed.data;
   }
@@ -198,7 +197,7 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
     if (error instanceof ConsoleError) {
       context.code = error.code;
       metrics.requests.inc({ outcome: 'rejected', code: error.code, route: 'console' });
-      const problem = serverProblem(error.status, error.code, error.title, error.message);
+      const problem = serverProblem(error.code, error.message);
       sendProblem(response, error.headers ? { ...problem, headers: error.headers } : problem, context.id);
       return;
     }
@@ -221,7 +220,7 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
     refuseCrossSite(request);
     const id = cookieValue(request, CONSOLE_COOKIE);
     const signedOut = () =>
-      new ConsoleError(401, 'console_signed_out', 'Unauthorized', 'sign in to the console', {
+      new ConsoleError('console_signed_out', 'sign in to the console', {
         'set-cookie': cookie(request, '', 0),
       });
     if (id === undefined || !SESSION_ID.test(id)) throw signedOut();
@@ -231,7 +230,7 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
     if (write) {
       const token = headerValue(request, 'x-csrf-token');
       if (token === undefined || !sameToken(token, session.csrfToken)) {
-        throw new ConsoleError(403, 'csrf_token_invalid', 'Forbidden', 'missing or wrong x-csrf-token');
+        throw new ConsoleError('csrf_token_invalid', 'missing or wrong x-csrf-token');
       }
     }
     if (!(await isConsoleAdmin(keyService, session.principal))) {
@@ -257,7 +256,7 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
     const waits = await Promise.all(subjects.map((subject) => loginThrottle.blockedFor(subject)));
     const blockedFor = Math.max(0, ...waits);
     if (blockedFor > 0) {
-      throw new ConsoleError(429, 'too_many_failures', 'Too Many Requests', 'too many failed sign-ins; retry later', {
+      throw new ConsoleError('too_many_failures', 'too many failed sign-ins; retry later', {
         'retry-after': String(Math.ceil(blockedFor)),
       });
     }
@@ -265,12 +264,7 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
     const allowed = principal !== undefined && (await isConsoleAdmin(keyService, principal.name));
     if (!principal || !allowed) {
       await Promise.all(subjects.map((subject) => loginThrottle.recordFailure(subject)));
-      throw new ConsoleError(
-        401,
-        'invalid_credentials',
-        'Unauthorized',
-        'wrong name or password, or not an administrator',
-      );
+      throw new ConsoleError('invalid_credentials', 'wrong name or password, or not an administrator');
     }
     await loginThrottle.recordSuccess(subjects[1] as string);
     const id = randomBytes(32).toString('base64url');
@@ -299,7 +293,7 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
     const { session } = await sessionOf(request, response, write);
     const body = write ? await readBody(request, JSON_BODY_LIMIT) : new Uint8Array();
     if (write && body.length > 0 && !/^application\/json\s*(;|$)/i.test(headerValue(request, 'content-type') ?? '')) {
-      throw new ConsoleError(415, 'unsupported_media_type', 'Unsupported Media Type', 'send application/json');
+      throw new ConsoleError('unsupported_media_type', 'send application/json');
     }
     const target = request.url ?? '/';
     const queryStart = target.indexOf('?');
@@ -369,7 +363,7 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
     const content = await readAsset(name);
     if (!content) {
       const detail = name === 'index.html' ? 'the console is not built: run npm run build' : undefined;
-      sendProblem(response, serverProblem(404, 'not_found', 'Not Found', detail), context.id);
+      sendProblem(response, serverProblem('not_found', detail), context.id);
       return;
     }
     response.writeHead(200, {
@@ -417,7 +411,7 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
       handler: async (request, response, context) => {
         const file = decodeURIComponent((request.url ?? '').split('?')[0]?.split('/').at(-1) ?? '');
         if (!/^[\w-]+(\.[\w-]+)*\.(js|css|svg|png|ico)$/.test(file)) {
-          sendProblem(response, serverProblem(404, 'not_found', 'Not Found'), context.id);
+          sendProblem(response, serverProblem('not_found'), context.id);
           return;
         }
         // Vite names assets by content hash: a file never changes under its name.
@@ -450,11 +444,11 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
     }
     request.resume();
     if (found.kind === 'method_not_allowed') {
-      const problem = serverProblem(405, 'method_not_allowed', 'Method Not Allowed', `use ${found.allowed.join(', ')}`);
+      const problem = serverProblem('method_not_allowed', `use ${found.allowed.join(', ')}`);
       sendProblem(response, { ...problem, headers: { allow: found.allowed.join(', ') } }, context.id);
       return;
     }
-    sendProblem(response, serverProblem(404, 'not_found', 'Not Found'), context.id);
+    sendProblem(response, serverProblem('not_found'), context.id);
   };
 
   // The console is a page served with the server, not a public API: its routes are left out of the

@@ -49,7 +49,7 @@ export function createForwardAuth(options: {
       metrics.requests.inc({ outcome: 'rejected', code: 'untrusted_proxy', route: 'verify' });
       sendProblem(
         response,
-        serverProblem(403, 'untrusted_proxy', 'Forbidden', 'forward-auth answers only configured trusted proxies'),
+        serverProblem('untrusted_proxy', 'forward-auth answers only configured trusted proxies'),
         context.id,
       );
       request.resume();
@@ -72,9 +72,7 @@ export function createForwardAuth(options: {
       sendProblem(
         response,
         serverProblem(
-          400,
           'original_request_missing',
-          'Bad Request',
           'forward-auth needs X-Original-URI (nginx) or X-Forwarded-Uri (Traefik) and the original method',
         ),
         context.id,
@@ -94,9 +92,7 @@ export function createForwardAuth(options: {
     if (lookalike !== undefined) {
       refuse(
         serverProblem(
-          400,
           'identity_header_lookalike',
-          'Bad Request',
           `the request carries ${lookalike}, which upstreams read as an identity header the proxy sets`,
         ),
       );
@@ -151,6 +147,7 @@ export function createForwardAuth(options: {
     }
     acceptedSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     context.keyId = outcome.identity.keyId;
+    context.scheme = outcome.identity.scheme;
     acceptedRequests.inc();
     response.writeHead(200, {
       ...outcome.headers,

@@ -122,6 +122,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     acceptedSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     const { identity } = admission;
     context.keyId = identity.keyId;
+    context.scheme = identity.scheme;
     const queryDefect = sortedQueryDefect(identity.scheme, target);
     if (queryDefect !== undefined) {
       refuseTarget(response, context, queryDefect);
@@ -143,6 +144,8 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     let body: Dispatcher.DispatchOptions['body'] = null;
     // The rate-limit headers the pipeline's commit stage answered with.
     let committedHeaders: Record<string, string>;
+    /** Content-Length of a body the gateway replaced with the bytes the signature covers. */
+    let forwardedLength: number | undefined;
     const maxBodyBytes = config.maxBodyBytes;
     const small = declaredLength > 0 && declaredLength <= BUFFERED_BODY_BYTES;
     if (hasBody && (small || !admission.signatureVerified)) {
@@ -172,7 +175,11 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         return;
       }
       committedHeaders = completed.headers;
-      body = whole;
+      // A scheme that signs a re-serialisation of the body (django-hmac) names the bytes it
+      // covered: those, not the bytes received, go upstream (issue #11 defect 5).
+      const signed = admission.signedBody();
+      body = signed === undefined ? whole : Buffer.from(signed.buffer, signed.byteOffset, signed.byteLength);
+      forwardedLength = signed === undefined ? undefined : signed.byteLength;
     } else if (hasBody) {
       // The body must flow upstream before its digest is known: commit now, holding the nonce as a
       // reservation (and the rate limit charged); a body that then fails releases the nonce, so the
@@ -230,21 +237,23 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
 
     let upstreamResponse: Dispatcher.ResponseData;
     const upstreamStarted = process.hrtime.bigint();
+    const headers = withoutReplaced(
+      upstreamHeaders(request.headers, identity, {
+        for: sourceAddress,
+        // What the client addressed (the rebuilt URL's authority), without a URL parse per request.
+        host: authorityOf(url),
+        proto: url.startsWith('https:') ? 'https' : 'http',
+        requestId: context.id,
+        trustedPeer,
+      }),
+    );
+    if (forwardedLength !== undefined) headers['content-length'] = String(forwardedLength);
     try {
       upstreamResponse = await dispatcher.request({
         origin: upstream.origin,
         path: basePath + target,
         method: method as Dispatcher.HttpMethod,
-        headers: withoutReplaced(
-          upstreamHeaders(request.headers, identity, {
-            for: sourceAddress,
-            // What the client addressed (the rebuilt URL's authority), without a URL parse per request.
-            host: authorityOf(url),
-            proto: url.startsWith('https:') ? 'https' : 'http',
-            requestId: context.id,
-            trustedPeer,
-          }),
-        ),
+        headers,
         body,
         signal: abort,
       });
@@ -302,8 +311,8 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     sendProblem(
       response,
       timedOut
-        ? serverProblem(504, 'upstream_timeout', 'Gateway Timeout', 'the upstream did not answer in time')
-        : serverProblem(502, 'upstream_error', 'Bad Gateway', 'the upstream could not be reached'),
+        ? serverProblem('upstream_timeout', 'the upstream did not answer in time')
+        : serverProblem('upstream_error', 'the upstream could not be reached'),
       context.id,
     );
   }

@@ -1,21 +1,27 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type ProblemCode, problemBody } from '@hmac-kit/core';
 
 /** A problem+json body (RFC 9457) as the server sends it. */
 export interface ServerProblem {
   status: number;
   headers?: Record<string, string>;
-  body: { type: string; title: string; status: number; code: string; detail?: string; instance?: string };
+  body: { type: string; title: string; status: number; code: ProblemCode; detail?: string; instance?: string };
 }
 
 /**
- * Builds a problem for failures that are the server's own (not verification failures,
- * which go through the core's `toProblem`).
+ * Builds a problem for failures that are the server's own (routing, request targets, the admin
+ * API; verification failures go through the core's `toProblem`). Status, title and `type`
+ * (`urn:hmac-kit:problem:<code>`) come from the core's `PROBLEM_TABLE`: one style for every answer.
+ * `detail` (default: the table's) must never carry a secret.
+ *
+ * @example
+ * ```ts
+ * sendProblem(response, serverProblem('not_found'), context.id);
+ * ```
  */
-export function serverProblem(status: number, code: string, title: string, detail?: string): ServerProblem {
-  return {
-    status,
-    body: { type: `https://hmac-kit.dev/problems/${code}`, title, status, code, ...(detail ? { detail } : {}) },
-  };
+export function serverProblem(code: ProblemCode, detail?: string): ServerProblem {
+  const body = problemBody(code, detail);
+  return { status: body.status, body };
 }
 
 export function sendJson(

@@ -77,10 +77,7 @@ function presentAsHttp1(request: Http2ServerRequest, response: ServerResponse): 
   if (typeof authority === 'string') {
     if (host !== undefined && host !== authority) {
       request.resume();
-      sendProblem(
-        response,
-        serverProblem(400, 'authority_mismatch', 'Bad Request', 'the Host header and :authority name different hosts'),
-      );
+      sendProblem(response, serverProblem('authority_mismatch', 'the Host header and :authority name different hosts'));
       return false;
     }
     headers.host = authority;

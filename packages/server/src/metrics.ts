@@ -29,6 +29,8 @@ export interface ServerMetrics {
   /** Requests by outcome (`accepted`, `rejected`, `error`) and code (`ok` or a problem code). */
   requests: Counter<'outcome' | 'code' | 'route'>;
   verificationSeconds: Histogram<'outcome'>;
+  /** Verified requests by scheme: which clients still send a weak form (docs/migration.md). */
+  verifiedByScheme: Counter<'scheme'>;
   storeErrors: Counter<'store'>;
   /** Key lookups on the verification path: `found`, `unknown` (also revoked/expired), `error` (store down). */
   keyLookups: Counter<'result'>;
@@ -140,6 +142,12 @@ export function createMetrics(): ServerMetrics {
       name: 'hmac_kit_requests_total',
       help: 'Authenticated requests by outcome and problem code',
       labelNames: ['outcome', 'code', 'route'],
+      registers: [registry],
+    }),
+    verifiedByScheme: new Counter({
+      name: 'hmac_kit_verified_requests_total',
+      help: 'Requests whose signature was verified, by scheme (weak legacy forms show up here)',
+      labelNames: ['scheme'],
       registers: [registry],
     }),
     verificationSeconds: new Histogram({

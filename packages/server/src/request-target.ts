@@ -184,5 +184,5 @@ export function sortedQueryDefectBeforeVerifying(headers: IncomingHttpHeaders, t
  * ```
  */
 export function targetProblem(detail: string): ServerProblem {
-  return serverProblem(400, TARGET_NOT_NORMAL, 'Bad Request', detail);
+  return serverProblem(TARGET_NOT_NORMAL, detail);
 }

@@ -248,8 +248,13 @@ export async function openServices(
   // spans of the request's verification span; the authenticator itself is untouched.
   const traced = <T extends object>(target: T, name: string): T =>
     tracing ? tracing.instrument(target, name) : target;
+  const keysForAuthenticator: KeyResolver = tracing
+    ? tracing.instrumentFunction(resolver, 'hmac_kit.key_lookup')
+    : resolver;
+  // Why an id resolved to nothing (revoked, expired): logs and audit say ERR_KEY_REVOKED / ERR_KEY_EXPIRED.
+  if (resolveKey.inactiveReason) keysForAuthenticator.inactiveReason = resolveKey.inactiveReason;
   const authenticatorOf = createAuthenticator({
-    keys: tracing ? tracing.instrumentFunction(resolver, 'hmac_kit.key_lookup') : resolver,
+    keys: keysForAuthenticator,
     schemes,
     policy,
     nonceStore: traced(nonceStore, 'hmac_kit.nonce_store'),
@@ -268,6 +273,7 @@ export async function openServices(
     if (outcome.ok) {
       const { identity } = outcome as unknown as { identity: { keyId: string; scheme: string } };
       activity.verified(identity.keyId, identity.scheme);
+      metrics.verifiedByScheme.inc({ scheme: identity.scheme });
     }
     return outcome;
   };

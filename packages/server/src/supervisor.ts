@@ -4,10 +4,11 @@ import { availableParallelism } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import { pino } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
-import { type RunningServer, startServer } from './app.js';
+import { logWeakSchemes, type RunningServer, startServer } from './app.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
+import { logSchemeLimitations } from './scheme-notes.js';
 import { memoryLimitStores } from './services.js';
 import { type SharedStoresDescription, shareLimitStores, supervisorLimitStores } from './shared-stores.js';
 import { openKeys, type StoreInfo } from './store.js';
@@ -115,14 +116,17 @@ function exitAfterFlush(logger: Logger, code: number): never {
 export async function runServe(config: ServerConfig, hooks: ServeHooks = {}): Promise<number> {
   if (cluster.isWorker) return runWorker(config);
   let workers = config.workers ?? defaultWorkerCount();
-  const logger = createLogger(config.logLevel);
+  let oneForMemory = false;
   if (config.database === ':memory:' && workers > 1) {
     if (config.workers !== undefined) {
       throw new Error('an in-memory database (:memory:) cannot be shared by several workers: use --workers 1');
     }
-    logger.info('an in-memory database cannot be shared by several workers: running one');
+    oneForMemory = true;
     workers = 1;
   }
+  // With workers, the supervisor and every worker write to the same stdout.
+  const logger = createLogger(config.logLevel, undefined, { sharedOutput: workers > 1 });
+  if (oneForMemory) logger.info('an in-memory database cannot be shared by several workers: running one');
   if (workers === 1) return runSingle(config, hooks, logger);
   return runSupervisor(config, workers, hooks, logger);
 }
@@ -327,7 +331,9 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
     killAll();
     throw error;
   }
+  logWeakSchemes(config, logger);
   logger.info({ url, workers: count, sharedStores: shared ? 'supervisor memory' : 'redis' }, `listening`);
+  logSchemeLimitations(config, logger);
   hooks.onListening?.({ url, store, workers: count });
 
   await new Promise<void>((resolve) => {
@@ -367,7 +373,10 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
 /** A cluster worker: asks the supervisor for its shared stores, serves, and obeys the supervisor. */
 async function runWorker(config: ServerConfig): Promise<number> {
   const id = cluster.worker?.id ?? 0;
-  const logger = createLogger(config.logLevel).child({ worker: id, pid: process.pid });
+  const logger = createLogger(config.logLevel, undefined, { sharedOutput: true }).child({
+    worker: id,
+    pid: process.pid,
+  });
   const channel = process as unknown as {
     send(message: Message | object, callback?: (error: Error | null) => void): boolean;
     on(event: 'message', listener: (message: unknown) => void): unknown;

@@ -751,6 +751,12 @@ export interface Admission {
   commitBeforeBody(): Promise<Record<string, string>>;
   /** Records a failure of the caller's own (body too large, body unreadable), releasing a reservation. */
   fail(error: unknown): Promise<never>;
+  /**
+   * After `finish()`/`complete()` succeeded: the bytes the signature covers when the scheme signs a
+   * re-serialisation of the body (django-hmac), to be handed on instead of the body as received;
+   * `undefined` for every other scheme.
+   */
+  signedBody(): Uint8Array | undefined;
 }
 
 /**
@@ -840,6 +846,7 @@ function admissionOf<S>(run: Run<S>): Admission {
       }
     },
     fail: (error: unknown) => fail(run, error),
+    signedBody: () => (check?.signedBody === undefined ? undefined : check.signedBody()),
   };
 }
 

@@ -6,11 +6,11 @@
  * of those points, so this is a small JSON reader/writer of its own.
  */
 
-import { HmacKitError } from '../errors.js';
+import { BodyAmbiguous, HmacKitError } from '../errors.js';
 
 /** A body the Python side would refuse to parse (DRF answers 400 there); verifiers report it as `SignatureInvalid`. */
 export class PythonJsonError extends HmacKitError {
-  static override code = 'ERR_DJANGO_BODY_UNPARSEABLE';
+  static override code = 'ERR_DJANGO_BODY_UNPARSEABLE' as const;
   override readonly code = PythonJsonError.code;
 }
 
@@ -31,7 +31,11 @@ const MAX_DEPTH = 900;
 
 class Reader {
   private position = 0;
-  constructor(private readonly text: string) {}
+  constructor(
+    private readonly text: string,
+    /** Refuse a repeated object name (`BodyAmbiguous`) instead of keeping the last value as Python does. */
+    private readonly refuseRepeatedNames = false,
+  ) {}
 
   parseDocument(): PyValue {
     this.skipWhitespace();
@@ -83,7 +87,11 @@ class Reader {
       if (this.text[this.position] !== ':') throw new PythonJsonError("expected ':'");
       this.position++;
       this.skipWhitespace();
-      // A repeated key keeps its first position and takes the last value, like a Python dict.
+      // A repeated key keeps its first position and takes the last value, like a Python dict. Other
+      // parsers keep the first: a verifier that forwards the body refuses the ambiguity instead.
+      if (this.refuseRepeatedNames && entries.has(name)) {
+        throw new BodyAmbiguous('a JSON object repeats a name; parsers disagree on which value counts');
+      }
       entries.set(name, this.parseValue(depth + 1));
       this.skipWhitespace();
       const next = this.text[this.position++];
@@ -252,9 +260,19 @@ function isFalsy(value: PyValue): boolean {
  * djangoJsonSerialization('{"name": "Jürgen", "x": 1.0}'); // '{"name":"J\\u00fcrgen","x":1.0}'
  * ```
  */
-export function djangoJsonSerialization(body: string): string | null {
-  const value = new Reader(body).parseDocument();
+export function djangoJsonSerialization(body: string, options: DjangoBodyOptions = {}): string | null {
+  const value = new Reader(body, options.refuseRepeatedNames === true).parseDocument();
   return isFalsy(value) ? null : dump(value);
+}
+
+/** Options of the body serialisations. */
+export interface DjangoBodyOptions {
+  /**
+   * Throw `BodyAmbiguous` for a JSON object name or a form field that appears twice. Python keeps
+   * the last value and signs only that one; an upstream that keeps the first would act on bytes
+   * nobody signed. Verifiers set it; the default reproduces Python exactly.
+   */
+  refuseRepeatedNames?: boolean;
 }
 
 /**
@@ -267,16 +285,51 @@ export function djangoJsonSerialization(body: string): string | null {
  * djangoFormSerialization('a=1&b=x+y&a=2'); // '{"a":"2","b":"x y"}'
  * ```
  */
-export function djangoFormSerialization(body: string): string | null {
-  const entries = new Map<string, PyValue>();
+export function djangoFormSerialization(body: string, options: DjangoBodyOptions = {}): string | null {
+  const entries = djangoFormEntries(body, options);
+  return entries.size === 0 ? null : dump({ kind: 'dict', entries: new Map([...entries].map(toPyStr)) });
+}
+
+function toPyStr([name, value]: [string, string]): [string, PyValue] {
+  return [name, { kind: 'str', value }];
+}
+
+/** The decoded fields of a form body as Django's QueryDict reads them: each name's last value, in first-seen order. */
+function djangoFormEntries(body: string, options: DjangoBodyOptions): Map<string, string> {
+  const entries = new Map<string, string>();
   for (const piece of body.split('&')) {
     if (piece === '') continue;
     const equals = piece.indexOf('=');
-    const name = equals < 0 ? piece : piece.slice(0, equals);
-    const value = equals < 0 ? '' : piece.slice(equals + 1);
-    entries.set(formUnquote(name), { kind: 'str', value: formUnquote(value) });
+    const name = formUnquote(equals < 0 ? piece : piece.slice(0, equals));
+    if (options.refuseRepeatedNames && entries.has(name)) {
+      throw new BodyAmbiguous('a form field appears twice; django-hmac signs only its last value');
+    }
+    entries.set(name, formUnquote(equals < 0 ? '' : piece.slice(equals + 1)));
   }
-  return entries.size === 0 ? null : dump({ kind: 'dict', entries });
+  return entries;
+}
+
+/**
+ * A form body re-encoded from exactly the fields the signature covers (each name once, in the
+ * signed order, UTF-8 percent-encoded as Python's `urlencode`), so every form parser reads the
+ * values that were hashed: no `;` separators, no undecodable escapes, no repeated names.
+ *
+ * @example
+ * ```ts
+ * djangoCanonicalForm('b=x+y&a=%C3%A9'); // 'b=x+y&a=%C3%A9'
+ * ```
+ */
+export function djangoCanonicalForm(body: string): string {
+  return [...djangoFormEntries(body, { refuseRepeatedNames: true })]
+    .map(([name, value]) => `${formQuote(name)}=${formQuote(value)}`)
+    .join('&');
+}
+
+/** `urllib.parse.quote_plus`: unreserved characters as they are, space as `+`, the rest as UTF-8 escapes. */
+function formQuote(text: string): string {
+  return encodeURIComponent(text)
+    .replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+    .replace(/%20/g, '+');
 }
 
 const lenientUtf8 = new TextDecoder('utf-8');
@@ -290,4 +343,78 @@ function formUnquote(text: string): string {
     else bytes.push(...textEncoder.encode(piece));
   }
   return lenientUtf8.decode(new Uint8Array(bytes));
+}
+
+/**
+ * Code points CPython's `str.isprintable()` refuses (its `repr()` escapes them): categories Cc, Cf,
+ * Cs, Co, Cn, Zl, Zp and Zs other than the space. Read from the runtime's Unicode database, which
+ * may be newer than the client's Python's (see docs/protocol-legacy.md).
+ */
+const NOT_PRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u;
+
+/** `repr(str)` as CPython writes it: quote choice, `\\`, `\t\n\r`, `\xhh`, `\uhhhh`, `\Uhhhhhhhh`. */
+function pythonStrRepr(value: string): string {
+  // Single quotes unless the text has a single quote and no double quote.
+  const quote = value.includes("'") && !value.includes('"') ? '"' : "'";
+  let out = quote;
+  for (const char of value) {
+    const code = char.codePointAt(0)!;
+    if (char === quote || char === '\\') out += `\\${char}`;
+    else if (char === '\t') out += '\\t';
+    else if (char === '\n') out += '\\n';
+    else if (char === '\r') out += '\\r';
+    else if (code < 0x20 || code === 0x7f) out += `\\x${code.toString(16).padStart(2, '0')}`;
+    else if (code < 0x7f) out += char;
+    else if (!NOT_PRINTABLE.test(char)) out += char;
+    else if (code <= 0xff) out += `\\x${code.toString(16).padStart(2, '0')}`;
+    else if (code <= 0xffff) out += `\\u${code.toString(16).padStart(4, '0')}`;
+    else out += `\\U${code.toString(16).padStart(8, '0')}`;
+  }
+  return out + quote;
+}
+
+/** `repr(float)`: as json.dumps writes it, but `inf`, `-inf`, `nan` (json.loads makes `1e400` an inf). */
+function pythonFloatReprOfRepr(value: number): string {
+  if (Number.isNaN(value)) return 'nan';
+  if (value === Number.POSITIVE_INFINITY) return 'inf';
+  if (value === Number.NEGATIVE_INFINITY) return '-inf';
+  return pythonFloatRepr(value);
+}
+
+function pythonRepr(value: PyValue): string {
+  switch (value.kind) {
+    case 'null':
+      return 'None';
+    case 'bool':
+      return value.value ? 'True' : 'False';
+    case 'int':
+      return value.digits;
+    case 'float':
+      return pythonFloatReprOfRepr(value.value);
+    case 'str':
+      return pythonStrRepr(value.value);
+    case 'list':
+      return `[${value.items.map(pythonRepr).join(', ')}]`;
+    case 'dict':
+      return `{${[...value.entries].map(([k, v]) => `${pythonStrRepr(k)}: ${pythonRepr(v)}`).join(', ')}}`;
+  }
+}
+
+/**
+ * CPython's `str(json.loads(body))`: what a client signs when it does
+ * `hmac.new(key, str(payload).encode(), sha256)` and sends `requests.post(url, json=payload)`.
+ * Dicts keep insertion order (a repeated key: first position, last value), strings are `repr()`ed
+ * with CPython's quote choice and escapes, `True`/`False`/`None`, ints exactly as written, floats
+ * as `repr(float)`. A top-level string is returned as is (`str()` of a str). Throws
+ * {@link PythonJsonError} for text `json.loads` refuses.
+ *
+ * @example
+ * ```ts
+ * pythonStrOfJson('{"a": 1, "b": [true, null, 1.0], "c": "it\'s"}');
+ * // `{'a': 1, 'b': [True, None, 1.0], 'c': "it's"}`
+ * ```
+ */
+export function pythonStrOfJson(body: string): string {
+  const value = new Reader(body).parseDocument();
+  return value.kind === 'str' ? value.value : pythonRepr(value);
 }

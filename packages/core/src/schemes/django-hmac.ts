@@ -6,7 +6,14 @@
  * limits (it does NOT cover method, path or query): docs/protocol-django-hmac.md.
  */
 import { fromBase64, fromUtf8, toBase64, utf8 } from '../encoding.js';
-import { BodyTooLarge, SignatureInvalid, SignatureMalformed, SignatureMissing } from '../errors.js';
+import {
+  BodyAmbiguous,
+  BodyNotSigned,
+  BodyTooLarge,
+  SignatureInvalid,
+  SignatureMalformed,
+  SignatureMissing,
+} from '../errors.js';
 import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { checkTimeWindow } from '../policy.js';
@@ -21,7 +28,12 @@ import {
   nowOf,
   rawSecretOf,
 } from './compat-support.js';
-import { djangoFormSerialization, djangoJsonSerialization, PythonJsonError } from './django-hmac-json.js';
+import {
+  djangoCanonicalForm,
+  djangoFormSerialization,
+  djangoJsonSerialization,
+  PythonJsonError,
+} from './django-hmac-json.js';
 
 const METHODS: Readonly<Record<string, HashAlgorithm>> = {
   'HMAC-SHA256': 'sha256',
@@ -87,7 +99,11 @@ export function formatDjangoTimestamp(unixSeconds: number): string {
  * djangoBodySerialization('{"a": 1, "b": 2}', 'application/json'); // '{"a":1,"b":2}'
  * ```
  */
-export function djangoBodySerialization(body: string, contentType: string | undefined): string | null {
+export function djangoBodySerialization(
+  body: string,
+  contentType: string | undefined,
+  options: { refuseRepeatedNames?: boolean } = {},
+): string | null {
   if (body === '') return null;
   if (contentType === undefined || contentType.trim() === '') return null;
   const [mediaType, ...params] = contentType.split(';').map((part) => part.trim().toLowerCase());
@@ -98,9 +114,44 @@ export function djangoBodySerialization(body: string, contentType: string | unde
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
     throw new PythonJsonError(`charset ${charset} is not supported`);
   }
-  if (mediaType === 'application/json') return djangoJsonSerialization(body);
-  if (mediaType === 'application/x-www-form-urlencoded') return djangoFormSerialization(body);
+  if (mediaType === 'application/json') return djangoJsonSerialization(body, options);
+  if (mediaType === 'application/x-www-form-urlencoded') return djangoFormSerialization(body, options);
   throw new PythonJsonError(`content type ${mediaType} cannot be reproduced`);
+}
+
+/**
+ * What a verifier that hands the body on (the gateway) needs: `serialized`, what the signature
+ * covers (as {@link djangoBodySerialization}), and `forward`, the bytes to send instead of the body
+ * as received, so the upstream reads exactly what was hashed:
+ * - JSON: the hashed serialisation itself; a falsy document (`{}`, `[]`, `0`, `null`...) is signed
+ *   as "no body", so nothing is forwarded;
+ * - a form: the signed fields re-encoded once each ({@link djangoCanonicalForm});
+ * - an empty body: nothing.
+ * Throws `BodyNotSigned` for a body without a Content-Type (the Django server ignores it, so no
+ * signature covers it), `BodyAmbiguous` for a repeated JSON name or form field, and
+ * `PythonJsonError` where DRF would answer 400.
+ *
+ * @example
+ * ```ts
+ * const { serialized, forward } = djangoSignedBody(utf8('{"amount": 5}'), 'application/json');
+ * // serialized === '{"amount":5}', forward is its UTF-8 bytes
+ * ```
+ */
+export function djangoSignedBody(
+  bytes: Uint8Array,
+  contentType: string | undefined,
+): { serialized: string | null; forward: Uint8Array } {
+  if (bytes.length === 0) return { serialized: null, forward: bytes };
+  if (contentType === undefined || contentType.trim() === '') {
+    throw new BodyNotSigned('django-hmac signs no body without a Content-Type');
+  }
+  const text = fromUtf8(bytes);
+  const serialized = djangoBodySerialization(text, contentType, { refuseRepeatedNames: true });
+  const mediaType = contentType.split(';')[0]!.trim().toLowerCase();
+  if (mediaType === 'application/x-www-form-urlencoded') {
+    return { serialized, forward: serialized === null ? new Uint8Array(0) : utf8(djangoCanonicalForm(text)) };
+  }
+  return { serialized, forward: serialized === null ? new Uint8Array(0) : utf8(serialized) };
 }
 
 /**
@@ -244,6 +295,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
       const chunks: Uint8Array[] = [];
       let size = 0;
       let finished = false;
+      let signedBytes: Uint8Array | undefined;
       const body: BodyCheck = {
         update(chunk: Uint8Array) {
           size += chunk.length;
@@ -259,15 +311,22 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
             bytes.set(chunk, offset);
             offset += chunk.length;
           }
-          let serialized: string | null;
+          let reading: { serialized: string | null; forward: Uint8Array };
           try {
-            serialized = djangoBodySerialization(fromUtf8(bytes), contentType);
+            reading = djangoSignedBody(bytes, contentType);
           } catch (error) {
+            // A body no signature covers, or one parsers read differently: refused whatever the signature.
+            if (error instanceof BodyNotSigned || error instanceof BodyAmbiguous) throw error;
             // Bodies the Python side cannot parse never carry a valid signature there either.
             throw new SignatureInvalid('body cannot be reproduced as the django server would', { cause: error });
           }
-          const ok = await compute(serialized);
+          const ok = await compute(reading.serialized);
           if (!ok) throw new SignatureInvalid('signature does not match');
+          signedBytes = reading.forward;
+        },
+        signedBody() {
+          if (signedBytes === undefined) throw new TypeError('signedBody() before finish() succeeded');
+          return signedBytes;
         },
       };
       return { signatureMatches: undefined, body };

@@ -1,0 +1,38 @@
+/**
+ * Honest grades at start: each enabled scheme that protects less than the RFC 9421 profile is
+ * named once in the log, with what it leaves open (docs/protocol-legacy.md has the full table).
+ */
+import type { ServerConfig } from './config.js';
+
+/** One warning: the scheme and what it does not protect. */
+export interface WeakSchemeWarning {
+  scheme: string;
+  unprotected: string;
+}
+
+/** What each built-in weak scheme leaves open. The others (rfc9421, sigv4, x-api, webhooks) cover method, target and body. */
+const BUILT_IN: Readonly<Record<string, string>> = {
+  'django-hmac':
+    'signs neither the method, the path nor the query: a captured signature can be replayed against another endpoint (with the same body) within the window; the signature is its only nonce',
+};
+
+/**
+ * The warnings `hmac-kit serve` logs at start, one per weak scheme enabled. Declarative schemes
+ * contribute their own through `extra` (their grade is computed from their configuration).
+ *
+ * @example
+ * ```ts
+ * for (const warning of weakSchemeWarnings(config)) logger.warn(warning, 'weak scheme enabled');
+ * ```
+ */
+export function weakSchemeWarnings(
+  config: Pick<ServerConfig, 'schemes'>,
+  extra: readonly WeakSchemeWarning[] = [],
+): WeakSchemeWarning[] {
+  const out: WeakSchemeWarning[] = [];
+  for (const scheme of config.schemes) {
+    const unprotected = BUILT_IN[scheme];
+    if (unprotected) out.push({ scheme, unprotected });
+  }
+  return [...out, ...extra];
+}
