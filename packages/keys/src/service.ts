@@ -188,11 +188,8 @@ export async function verifyMasterKeyRing(
   ring: MasterKeyRing,
   now: number = Date.now(),
 ): Promise<void> {
-  for (const id of ring.ids) {
-    const existing =
-      (await store.getMasterKeyCheck(id)) ?? (await store.putMasterKeyCheck(id, masterKeyCheck(ring, id), now));
-    verifyMasterKeyCheck(ring, id, existing);
-  }
+  // Everything that can refuse the ring is checked before a new key's check row is written: a
+  // refused ring (a wrong key file) must leave nothing behind in the database.
   const counts = await store.countKeysByMasterKey();
   for (const [id, count] of Object.entries(counts)) {
     if (count > 0 && !ring.has(id)) {
@@ -201,6 +198,16 @@ export async function verifyMasterKeyRing(
         id,
       );
     }
+  }
+  const checks: Array<[id: string, check: string | undefined]> = [];
+  for (const id of ring.ids) {
+    const existing = await store.getMasterKeyCheck(id);
+    if (existing !== undefined) verifyMasterKeyCheck(ring, id, existing);
+    checks.push([id, existing]);
+  }
+  for (const [id, existing] of checks) {
+    if (existing === undefined)
+      verifyMasterKeyCheck(ring, id, await store.putMasterKeyCheck(id, masterKeyCheck(ring, id), now));
   }
 }
 
@@ -813,6 +820,26 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
         // secret, recorded by length and short hash (see hasKeyIdShape).
         ...auditKeyId(failure.keyId, isStoredKeyId),
         ...(failure.source ? { source: failure.source.slice(0, 128) } : {}),
+      });
+    },
+    async recordUnderAttack(report) {
+      if (report?.kind !== 'key' && report?.kind !== 'principal') {
+        throw new TypeError("recordUnderAttack: kind must be 'key' or 'principal'");
+      }
+      const detail = { failures: report.failures, sources: report.sources, windowSeconds: report.windowSeconds };
+      const at = report.at ?? new Date(clock());
+      if (report.kind === 'key') {
+        await audit({ type: 'key.under_attack', at, ...auditKeyId(report.name), detail });
+        return;
+      }
+      // A user name in a failed login is attacker-chosen (or a mistyped password): name it only when
+      // such a principal exists.
+      const principal = await store.getPrincipal(report.name);
+      await audit({
+        type: 'principal.under_attack',
+        at,
+        ...(principal ? { principal: principal.name } : {}),
+        detail: { ...detail, knownPrincipal: principal !== undefined },
       });
     },
     queryAudit(query = {}) {
