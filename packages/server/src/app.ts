@@ -18,7 +18,6 @@ import { openApiJson } from './openapi.js';
 import type { PasswordHashHooks } from './password-gate.js';
 import { createProxyTrust } from './proxies.js';
 import { ANY_METHOD, createRouter, type RouteDescription, type RouteName } from './routes.js';
-import { logSchemeLimitations } from './scheme-notes.js';
 import { type LimitStores, openServices, type Services } from './services.js';
 import { startTracing, type Tracing } from './tracing.js';
 import { serverVersion } from './version.js';
@@ -247,8 +246,6 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     },
     options.worker ? 'worker listening' : 'listening',
   );
-  // Workers' supervisor says it once for all of them.
-  if (!options.worker) logSchemeLimitations(config, logger);
 
   let closing: Promise<ShutdownOutcome> | undefined;
   const close = (closeOptions: { drain?: boolean } = {}) => {
