@@ -100,6 +100,8 @@ export interface StartOptions {
   metricsText?: () => Promise<string>;
   /** One of a supervisor's workers: logs `worker listening` (the supervisor logs `listening` once all are). */
   worker?: boolean;
+  /** Where the console page's built files are, instead of `dist/console/` (tests that build their own). */
+  consoleAssets?: URL;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -127,6 +129,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const dispatch = createRoutes(config, services, metrics, tracing, {
     isDraining: () => state.draining,
     metricsText: options.metricsText,
+    consoleAssets: options.consoleAssets,
   });
   const closeRoutes = dispatch.close;
   let shuttingDown = false;
@@ -319,7 +322,7 @@ function createRoutes(
   services: Services,
   metrics: ServerMetrics,
   tracing: Tracing | undefined,
-  lifecycle: { isDraining(): boolean; metricsText?: () => Promise<string> },
+  lifecycle: { isDraining(): boolean; metricsText?: () => Promise<string>; consoleAssets?: URL | undefined },
 ): Dispatch {
   const health: RouteHandler = async (_request, response) => sendJson(response, 200, { status: 'ok' });
   const ready: RouteHandler = async (_request, response) => {
