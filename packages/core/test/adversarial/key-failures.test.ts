@@ -13,7 +13,7 @@ import { crypto, key, NOW, SCHEMES, signedPost } from './support.js';
 
 function answerOf(error: unknown) {
   const problem = toProblem(error);
-  const { instance: _instance, ...body } = problem.body as Record<string, unknown>;
+  const { instance: _instance, ...body } = problem.body as unknown as Record<string, unknown>;
   return { status: problem.status, headers: problem.headers, body };
 }
 

@@ -29,7 +29,7 @@ const mutation = fc.oneof(
   fc.record({ kind: fc.constant('double' as const) }),
 );
 
-function mutate(value: string, change: fc.RecordValue<Record<string, unknown>> & { kind: string }): string {
+function mutate(value: string, change: { kind: string; at?: number; text?: string }): string {
   const at = typeof change.at === 'number' && value.length > 0 ? change.at % value.length : 0;
   switch (change.kind) {
     case 'replace-char':
