@@ -33,7 +33,7 @@ function sendFrom(
         localAddress: source,
         agent: false,
         headers: {
-          ...prepared.init.headers,
+          ...(prepared.init.headers as Record<string, string>),
           ...extraHeaders,
           ...(body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {}),
         },
