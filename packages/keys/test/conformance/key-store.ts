@@ -547,6 +547,8 @@ export function describeKeyStoreConformance(
           [{ ...keyRow(ring, 'django-user', { keyId: uuid }), masterKeyId, secretCiphertext: ciphertext }],
         );
         await store.appendChange([uuid], NOW);
+        // Imported behind the service's back: known once the change feed has carried it.
+        await eventually(async () => (await service.resolver(uuid)) !== undefined, 30_000);
         const resolved = await service.resolver(uuid);
         expect(resolved?.principal).toBe('django-user');
         expect(Buffer.from(resolved!.secret).equals(secret)).toBe(true);
@@ -582,7 +584,8 @@ export function describeKeyStoreConformance(
         services.push(there);
         await here.createPrincipal({ name: 'svc', kind: 'service' });
         const { key } = await here.createKey({ principal: 'svc' });
-        expect(await there.resolver(key.keyId)).toBeDefined(); // warm the other cache
+        // Created on the other instance: known here once the change feed has carried it.
+        await eventually(async () => (await there.resolver(key.keyId)) !== undefined, 30_000); // warm the other cache
         expect(await there.resolver(key.keyId)).toBeDefined();
         await here.revokeKey(key.keyId);
         await eventually(async () => (await there.resolver(key.keyId)) === undefined, 30_000);
