@@ -74,6 +74,20 @@ export {
   pythonFloatRepr,
   pythonStrOfJson,
 } from './schemes/django-hmac-json.js';
+export type {
+  DeclarativeInput,
+  DeclarativeSchemeDefinition,
+  MessagePart,
+  ValueSource,
+} from './schemes/declarative.js';
+export {
+  buildDeclarativeMessage,
+  declarativeNeedsBody,
+  declarativeScheme,
+  declarativeWeakness,
+  parseDeclarativeSignature,
+  parseDeclarativeTime,
+} from './schemes/declarative.js';
 export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421.js';
 export { RFC9421_DEFAULT_COMPONENTS, rfc9421, signatureBase } from './schemes/rfc9421.js';
 export type { SigV4Options, SigV4Provider, SigV4SignOptions } from './schemes/sigv4.js';

@@ -20,6 +20,7 @@ import { logSchemeLimitations } from './scheme-notes.js';
 import { type LimitStores, openServices, type Services } from './services.js';
 import { startTracing, type Tracing } from './tracing.js';
 import { serverVersion } from './version.js';
+import { legacySchemeWarnings } from './legacy-schemes.js';
 import { weakSchemeWarnings } from './weak-schemes.js';
 
 /**
@@ -32,7 +33,7 @@ import { weakSchemeWarnings } from './weak-schemes.js';
  * ```
  */
 export function logWeakSchemes(config: ServerConfig, logger: Logger): void {
-  for (const warning of weakSchemeWarnings(config)) {
+  for (const warning of weakSchemeWarnings(config, legacySchemeWarnings(config.legacySchemes ?? []))) {
     logger.warn(
       { scheme: warning.scheme, unprotected: warning.unprotected, docs: 'docs/protocol-legacy.md' },
       'weak scheme enabled',

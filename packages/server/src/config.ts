@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isPlausibleKeyId, looksLikeSecret } from '@hmac-kit/keys';
+import type { DeclarativeSchemeDefinition } from '@hmac-kit/core';
 import { z } from 'zod';
+import { legacySchemesSchema, parseLegacySchemes } from './legacy-schemes.js';
 import { parseRedisUrl } from './redis-url.js';
 import { parseByteSize, parseDuration } from './units.js';
 
@@ -67,6 +69,11 @@ export interface ServerConfig {
    * Default true. Keys from `keys create` stay bound to their algorithm either way.
    */
   djangoAnyAlgorithm: boolean;
+  /**
+   * Declarative schemes of existing home-made HMAC clients (config file key `legacySchemes`), enabled
+   * beside `schemes`: see docs/protocol-legacy.md and examples/legacy/.
+   */
+  legacySchemes?: DeclarativeSchemeDefinition[];
   /** Serves the admin console at `<adminPrefix>/console`. */
   console: boolean;
   /** A console session ends after this many seconds without a request. */
@@ -261,6 +268,7 @@ const schema = z
       .optional(),
     issuing: boolean.default(true),
     djangoAnyAlgorithm: boolean.default(true),
+    legacySchemes: legacySchemesSchema.default([]),
     console: boolean.default(true),
     // Short: a console left open on an unattended laptop should not stay an admin for long.
     consoleIdleTimeout: duration('console idle timeout').default(900),
@@ -371,6 +379,19 @@ export function loadConfig(sources: {
     throw new ConfigError(message);
   }
   const value = parsed.data;
+  const legacy = parseLegacySchemes(value.legacySchemes);
+  for (const [index, entry] of legacy.definitions.entries()) {
+    // Two schemes answering to the same header: the built-in would claim the request first.
+    if (entry.signature.header === 'x-api-signature' && value.schemes.includes('x-api'))
+      legacy.mistakes.push(
+        `legacySchemes[${index}].signature.header: x-api-signature is the built-in x-api scheme's; leave x-api out of schemes`,
+      );
+    if (entry.signature.header === 'authorization' && !entry.signature.prefix)
+      legacy.mistakes.push(
+        `legacySchemes[${index}].signature.prefix: an Authorization signature needs its prefix (e.g. "HMAC "), or it would claim every Authorization header`,
+      );
+  }
+  if (legacy.mistakes.length > 0) throw new ConfigError(legacy.mistakes.join('\n'));
   if (value.webhookKeyId !== undefined && !value.schemes.includes('standard-webhooks')) {
     throw new ConfigError('webhook key id is set but standard-webhooks is not among the enabled schemes');
   }
@@ -409,6 +430,7 @@ export function loadConfig(sources: {
     workers: value.workers === 'auto' ? undefined : value.workers,
     issuing: value.issuing,
     djangoAnyAlgorithm: value.djangoAnyAlgorithm,
+    legacySchemes: legacy.definitions,
     console: value.console,
     consoleIdleTimeoutSeconds: value.consoleIdleTimeout,
   };

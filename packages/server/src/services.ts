@@ -1,3 +1,5 @@
+import { addCredentialHeaders } from './headers.js';
+import { legacySchemesOf } from './legacy-schemes.js';
 import {
   djangoHmac,
   type FailureThrottle,
@@ -209,7 +211,10 @@ export async function openServices(
       : (options.limitStores ?? memoryLimitStores());
   const activity = createActivity();
 
-  const schemes = config.schemes.flatMap((name) => SCHEME_FACTORIES[name](config));
+  // Declared legacy schemes after the built-ins (config validation keeps their headers apart).
+  const legacy = config.legacySchemes ?? [];
+  for (const entry of legacy) addCredentialHeaders(entry.name, [entry.signature.header]);
+  const schemes = [...config.schemes.flatMap((name) => SCHEME_FACTORIES[name](config)), ...legacySchemesOf(legacy)];
   const policy = {
     maxAgeSeconds: config.maxAgeSeconds,
     clockSkewSeconds: config.clockSkewSeconds,
