@@ -10,6 +10,7 @@ import { createConsole } from './console.js';
 import { createForwardAuth } from './forward-auth.js';
 import { createGateway } from './gateway.js';
 import { sendJson, sendProblem, serverProblem } from './http.js';
+import { legacySchemeWarnings } from './legacy-schemes.js';
 import { type Listener, openListener } from './listener.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
@@ -20,7 +21,6 @@ import { logSchemeLimitations } from './scheme-notes.js';
 import { type LimitStores, openServices, type Services } from './services.js';
 import { startTracing, type Tracing } from './tracing.js';
 import { serverVersion } from './version.js';
-import { legacySchemeWarnings } from './legacy-schemes.js';
 import { weakSchemeWarnings } from './weak-schemes.js';
 
 /**

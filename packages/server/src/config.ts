@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { isPlausibleKeyId, looksLikeSecret } from '@hmac-kit/keys';
 import type { DeclarativeSchemeDefinition } from '@hmac-kit/core';
+import { isPlausibleKeyId, looksLikeSecret } from '@hmac-kit/keys';
 import { z } from 'zod';
 import { legacySchemesSchema, parseLegacySchemes } from './legacy-schemes.js';
 import { parseRedisUrl } from './redis-url.js';
@@ -379,18 +379,7 @@ export function loadConfig(sources: {
     throw new ConfigError(message);
   }
   const value = parsed.data;
-  const legacy = parseLegacySchemes(value.legacySchemes);
-  for (const [index, entry] of legacy.definitions.entries()) {
-    // Two schemes answering to the same header: the built-in would claim the request first.
-    if (entry.signature.header === 'x-api-signature' && value.schemes.includes('x-api'))
-      legacy.mistakes.push(
-        `legacySchemes[${index}].signature.header: x-api-signature is the built-in x-api scheme's; leave x-api out of schemes`,
-      );
-    if (entry.signature.header === 'authorization' && !entry.signature.prefix)
-      legacy.mistakes.push(
-        `legacySchemes[${index}].signature.prefix: an Authorization signature needs its prefix (e.g. "HMAC "), or it would claim every Authorization header`,
-      );
-  }
+  const legacy = parseLegacySchemes(value.legacySchemes, value.schemes);
   if (legacy.mistakes.length > 0) throw new ConfigError(legacy.mistakes.join('\n'));
   if (value.webhookKeyId !== undefined && !value.schemes.includes('standard-webhooks')) {
     throw new ConfigError('webhook key id is set but standard-webhooks is not among the enabled schemes');

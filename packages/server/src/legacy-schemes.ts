@@ -18,8 +18,9 @@ const headerName = (what: string) =>
     .transform((value) => value.toLowerCase());
 
 const seconds = (what: string) =>
-  z.union([z.string(), z.number()], { error: `${what} must be a duration such as 5m or a number of seconds` }).transform(
-    (value, ctx) => {
+  z
+    .union([z.string(), z.number()], { error: `${what} must be a duration such as 5m or a number of seconds` })
+    .transform((value, ctx) => {
       try {
         const parsed = parseDuration(value, what);
         if (parsed < 1 || parsed > 7 * 24 * 3600) throw new TypeError(`${what} must be between 1s and 7d`);
@@ -28,13 +29,18 @@ const seconds = (what: string) =>
         ctx.addIssue({ code: 'custom', message: (error as Error).message });
         return z.NEVER;
       }
-    },
-  );
+    });
 
 const source = (what: string) =>
-  z.union([z.object({ header: headerName(`${what}.header`) }).strict(), z.object({ jsonField: z.string().min(1).max(200) }).strict()], {
-    error: `${what} must be {"header": NAME} or {"jsonField": "a.b"}`,
-  });
+  z.union(
+    [
+      z.object({ header: headerName(`${what}.header`) }).strict(),
+      z.object({ jsonField: z.string().min(1).max(200) }).strict(),
+    ],
+    {
+      error: `${what} must be {"header": NAME} or {"jsonField": "a.b"}`,
+    },
+  );
 
 const part = z.union(
   [
@@ -89,7 +95,10 @@ const definition = z
         }),
       )
       .optional(),
-    nonce: z.object({ header: headerName('nonce.header') }).strict().optional(),
+    nonce: z
+      .object({ header: headerName('nonce.header') })
+      .strict()
+      .optional(),
     remember: seconds('remember').optional(),
   })
   .strict();
@@ -103,11 +112,14 @@ export const legacySchemesSchema = z.array(z.unknown()).max(32, { error: 'at mos
  *
  * @example
  * ```ts
- * const { definitions, mistakes } = parseLegacySchemes(raw.legacySchemes ?? []);
+ * const { definitions, mistakes } = parseLegacySchemes(raw.legacySchemes ?? [], ['rfc9421']);
  * if (mistakes.length) throw new ConfigError(mistakes.join('\n'));
  * ```
  */
-export function parseLegacySchemes(raw: readonly unknown[]): {
+export function parseLegacySchemes(
+  raw: readonly unknown[],
+  enabledSchemes: readonly string[] = [],
+): {
   definitions: DeclarativeSchemeDefinition[];
   mistakes: string[];
 } {
@@ -130,6 +142,15 @@ export function parseLegacySchemes(raw: readonly unknown[]): {
     const value = parsed.data;
     if (names.has(value.name)) mistakes.push(`legacySchemes[${index}].name: ${value.name} is declared twice`);
     names.add(value.name);
+    // Two schemes answering to the same header: the built-in would claim the request first.
+    if (value.signature.header === 'x-api-signature' && enabledSchemes.includes('x-api'))
+      mistakes.push(
+        `legacySchemes[${index}].signature.header: x-api-signature is the built-in x-api scheme's; leave x-api out of schemes`,
+      );
+    if (value.signature.header === 'authorization' && !value.signature.prefix)
+      mistakes.push(
+        `legacySchemes[${index}].signature.prefix: an Authorization signature needs its prefix (e.g. "HMAC "), or it would claim every Authorization header`,
+      );
     const { window, ...timestamp } = value.timestamp ?? ({} as { window?: number });
     definitions.push({
       name: value.name,

@@ -1,5 +1,3 @@
-import { addCredentialHeaders } from './headers.js';
-import { legacySchemesOf } from './legacy-schemes.js';
 import {
   djangoHmac,
   type FailureThrottle,
@@ -32,6 +30,8 @@ import type { Cluster, Redis } from 'ioredis';
 import { type Activity, createActivity } from './activity.js';
 import type { SchemeName, ServerConfig } from './config.js';
 import { type ConsoleSessionStore, memoryConsoleSessionStore, redisConsoleSessionStore } from './console-sessions.js';
+import { addCredentialHeaders } from './headers.js';
+import { legacySchemesOf } from './legacy-schemes.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { openRedis, type RedisConnection } from './redis-connection.js';

@@ -285,13 +285,15 @@ function readSource(source: ValueSource, input: DeclarativeInput): string | unde
 
 /** Checks the definition's shape (programmer input; the server validates config files with zod first). */
 function checkDefinition(definition: DeclarativeSchemeDefinition): void {
-  if (definition === null || typeof definition !== 'object') throw new TypeError('declarativeScheme: definition must be an object');
+  if (definition === null || typeof definition !== 'object')
+    throw new TypeError('declarativeScheme: definition must be an object');
   if (typeof definition.name !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(definition.name))
     throw new TypeError('declarativeScheme: name must be 1-63 characters of a-z 0-9 . _ -');
   if (!Array.isArray(definition.message) || definition.message.length === 0)
     throw new TypeError('declarativeScheme: message must list at least one part');
   for (const algorithm of definition.algorithms ?? ['sha256']) {
-    if (!(algorithm in DIGEST_BYTES)) throw new TypeError('declarativeScheme: algorithms may be sha256, sha384, sha512');
+    if (!(algorithm in DIGEST_BYTES))
+      throw new TypeError('declarativeScheme: algorithms may be sha256, sha384, sha512');
   }
 }
 
@@ -426,7 +428,10 @@ export function declarativeScheme(definition: DeclarativeSchemeDefinition): Sche
       if (!needsBody || !options.hasBody) {
         const prepared = prepare(input(null), now, policy.clockSkewSeconds);
         const ok = await macMatches(crypto, found, mac, prepared.message);
-        const verified = { ...result(prepared.created, prepared.acceptableUntil, prepared.nonce), key: knownKey(found) };
+        const verified = {
+          ...result(prepared.created, prepared.acceptableUntil, prepared.nonce),
+          key: knownKey(found),
+        };
         if (!ok) throw new SignatureInvalid('signature does not match');
         return { result: verified, body: null, signatureVerified: true };
       }
@@ -493,8 +498,7 @@ export function declarativeScheme(definition: DeclarativeSchemeDefinition): Sche
         body: body.length > 0 ? body : null,
       });
       const mac = await crypto.hmac(algorithm, secret, bytes);
-      const encoded =
-        definition.signature.encoding === 'hex' ? toHex(mac) : toBase64(mac);
+      const encoded = definition.signature.encoding === 'hex' ? toHex(mac) : toBase64(mac);
       headers[definition.signature.header] = `${definition.signature.prefix ?? ''}${encoded}`;
       return { headers };
     },
