@@ -136,7 +136,7 @@ describe('README quickstart, as written, against a real hmac-kit serve', () => {
   let serverOrigin: string;
   let keyId = '';
   let secret = '';
-  const baseEnv = () => env({ HMAC_KIT_DATABASE_URL: join(dir, '.hmac-kit', 'hmac-kit.db'), HMAC_KIT_WORKERS: '1' });
+  const baseEnv = () => env({ HMAC_KIT_DATABASE_URL: join(dir, 'hmac-kit.db'), HMAC_KIT_WORKERS: '1' });
   const withKey = () => env({ ...(baseEnv() as Record<string, string>), HMAC_KEY_ID: keyId, HMAC_SECRET: secret });
   /** The reader's ports, mapped to the ones this run uses. */
   const ports: Record<string, string> = {};

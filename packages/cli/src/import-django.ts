@@ -2,6 +2,7 @@ import { createDecipheriv, pbkdf2Sync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { KeyAlgorithm, KeyRow, PrincipalRow } from '@hmac-kit/keys';
 import type { Command } from 'commander';
+import { openStore } from './keys.js';
 import { CliError, type Io, print } from './output.js';
 
 /** One `django_hmac_authentication_apihmackey` row, joined with its owner from `auth_user`. */
@@ -417,14 +418,8 @@ export function registerImportCommands(program: Command, io: Io): void {
       let skipped = 0;
       const principals = new Map<string, PrincipalRow>();
       if (!options.dryRun && ready.length > 0) {
-        const globals = program.opts<{ db?: string; masterKeyFile?: string }>();
-        const { openKeys } = await import('@hmac-kit/server/store');
         const { encryptSecret } = await import('@hmac-kit/keys');
-        const opened = await openKeys({
-          database: globals.db ?? io.env.HMAC_KIT_DATABASE_URL ?? './.hmac-kit/hmac-kit.db',
-          masterKeys: io.env.HMAC_KIT_MASTER_KEYS || undefined,
-          masterKeyFile: globals.masterKeyFile ?? (io.env.HMAC_KIT_MASTER_KEY_FILE || undefined),
-        });
+        const opened = await openStore(program, io, true);
         try {
           if (!opened.store.importRows) throw new CliError('this key store cannot import rows');
           const now = Date.now();

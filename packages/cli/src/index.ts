@@ -1,9 +1,16 @@
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerCompletion } from './completion.js';
 import { registerImportCommands } from './import-django.js';
 import { registerStoreCommands } from './keys.js';
 import { CliError, type Io } from './output.js';
 import { registerRequestCommands } from './request.js';
-import { registerServe } from './serve.js';
+import { invokedAs, registerServe } from './serve.js';
+
+/** This package's version, from its package.json (one folder above src/ and dist/). */
+export function cliVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 function defaultIo(): Io {
   return {
@@ -19,28 +26,45 @@ function defaultIo(): Io {
 }
 
 /** Builds the `hmac-kit` command tree. `setExit` lets long-running commands (serve) hand back their exit code. */
-function buildProgram(io: Io, setExit: (code: Promise<number>) => void): Command {
+function buildProgram(
+  io: Io,
+  setExit: (code: Promise<number>) => void,
+  options: { cli: string; jsonErrors: boolean },
+): Command {
   const program = new Command('hmac-kit')
     .description('HMAC request signing: keys, verifying server, signed requests')
-    .option('--db <url|file>', 'database: postgres://... URL or SQLite file [HMAC_KIT_DATABASE_URL]')
-    .option('--json', 'machine-readable JSON output')
+    .version(cliVersion(), '-V, --version', 'print the version')
+    .option(
+      '--db <url|file>',
+      "database: postgres://... URL or SQLite file (default: the project's .hmac-kit/hmac-kit.db) [HMAC_KIT_DATABASE_URL]",
+    )
+    .option('--json', 'machine-readable JSON output (errors too: one JSON object on stderr)')
     .option('--master-key-file <file>', 'master key file [HMAC_KIT_MASTER_KEY_FILE]')
     .showHelpAfterError(false)
     .configureOutput({
       writeOut: (text) => io.stdout(text),
       writeErr: (text) => io.stderr(text),
-      outputError: (text, write) => write(`hmac-kit: ${text.replace(/^error: /, '').trim()}\n`),
+      outputError: (text, write) => {
+        const message = text.replace(/^error: /, '').trim();
+        write(options.jsonErrors ? `${errorJson(message, 'ERR_USAGE', 2)}\n` : `hmac-kit: ${message}\n`);
+      },
     })
     .exitOverride();
-  registerServe(program, io, setExit);
+  registerServe(program, io, setExit, options.cli);
   registerStoreCommands(program, io);
   registerRequestCommands(program, io, setExit);
   registerImportCommands(program, io);
+  registerCompletion(program, io);
   for (const command of program.commands) {
     command.exitOverride();
     command.configureOutput(program.configureOutput());
   }
   return program;
+}
+
+/** An error as `--json` prints it: one object, one line. */
+function errorJson(message: string, code: string, exitCode: number): string {
+  return JSON.stringify({ error: { code, message, exitCode } });
 }
 
 /** One line for any failure: known store errors get a hint on what to do. */
@@ -68,9 +92,19 @@ function describeError(error: unknown): string {
  */
 export async function main(argv: string[], io: Io = defaultIo()): Promise<number> {
   let exit: Promise<number> = Promise.resolve(0);
-  const program = buildProgram(io, (code) => {
-    exit = code;
-  });
+  // Known before parsing, so that even a parse error (unknown option) comes out as JSON.
+  const jsonErrors = argv.slice(2).includes('--json');
+  const program = buildProgram(
+    io,
+    (code) => {
+      exit = code;
+    },
+    { cli: invokedAs(argv, io.env, process.cwd()), jsonErrors },
+  );
+  const fail = (message: string, code: string, exitCode: number): number => {
+    io.stderr(jsonErrors ? `${errorJson(message, code, exitCode)}\n` : `hmac-kit: ${message}\n`);
+    return exitCode;
+  };
   try {
     await program.parseAsync(argv);
     return await exit;
@@ -79,12 +113,9 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
       // Help and version are "errors" to commander; their exit code is 0.
       return error.exitCode === 0 ? 0 : 2;
     }
-    if (error instanceof CliError) {
-      io.stderr(`hmac-kit: ${error.message}\n`);
-      return error.exitCode;
-    }
-    io.stderr(`hmac-kit: ${describeError(error)}\n`);
-    return 1;
+    if (error instanceof CliError) return fail(error.message, error.code, error.exitCode);
+    const code = (error as { code?: unknown })?.code;
+    return fail(describeError(error), typeof code === 'string' && code.startsWith('ERR_') ? code : 'ERR_FAILED', 1);
   }
 }
 

@@ -23,29 +23,59 @@ interface Globals {
   masterKeyFile?: string;
 }
 
-/** Opens the key service named by `--db` / `HMAC_KIT_DATABASE_URL`, runs `work`, closes it. */
+/**
+ * Opens the key service named by `--db` / `HMAC_KIT_DATABASE_URL` (default: the project's
+ * `.hmac-kit/hmac-kit.db`, found from any of its folders), runs `work`, closes it. Only commands
+ * that add to the store (`create`) may create a database or a master key file, and they say so.
+ */
 async function withKeys<T>(
   program: Command,
   io: Io,
   work: (keys: KeyService, opened: OpenedKeys) => Promise<T>,
+  mode: { create?: boolean } = {},
 ): Promise<T> {
-  const globals = program.opts<Globals>();
-  // Loaded per command so `--help`, `request` and `sign` never pay for the database drivers.
-  const { openKeys } = await import('@hmac-kit/server/store');
-  const opened = await openKeys({
-    database: globals.db ?? io.env.HMAC_KIT_DATABASE_URL ?? './.hmac-kit/hmac-kit.db',
-    masterKeys: io.env.HMAC_KIT_MASTER_KEYS || undefined,
-    masterKeyFile: globals.masterKeyFile ?? (io.env.HMAC_KIT_MASTER_KEY_FILE || undefined),
-    maxKeysPerPrincipal: io.env.HMAC_KIT_MAX_KEYS ? Number(io.env.HMAC_KIT_MAX_KEYS) : undefined,
-  });
-  if (opened.info.masterKeySource === 'created') {
-    io.stderr(`hmac-kit: created master key file ${opened.info.masterKeyFile} (0600); back it up\n`);
-  }
+  const opened = await openStore(program, io, mode.create === true);
   try {
     return await work(opened.keyService, opened);
   } finally {
     await opened.close();
   }
+}
+
+/** {@link withKeys}' opening half, shared with `import django-hmac`; store errors become one line. */
+export async function openStore(program: Command, io: Io, create: boolean): Promise<OpenedKeys> {
+  const globals = program.opts<Globals>();
+  // Loaded per command so `--help`, `request` and `sign` never pay for the database drivers.
+  const { DEFAULT_DATABASE, DatabaseLocationError, describeDatabaseError, openKeys } = await import(
+    '@hmac-kit/server/store'
+  );
+  const database = globals.db ?? (io.env.HMAC_KIT_DATABASE_URL || undefined) ?? DEFAULT_DATABASE;
+  let opened: OpenedKeys;
+  try {
+    opened = await openKeys({
+      database,
+      masterKeys: io.env.HMAC_KIT_MASTER_KEYS || undefined,
+      masterKeyFile: globals.masterKeyFile ?? (io.env.HMAC_KIT_MASTER_KEY_FILE || undefined),
+      maxKeysPerPrincipal: io.env.HMAC_KIT_MAX_KEYS ? Number(io.env.HMAC_KIT_MAX_KEYS) : undefined,
+      createDatabase: create,
+      createMasterKey: create,
+    });
+  } catch (error) {
+    if (error instanceof DatabaseLocationError) throw new CliError(error.message, 2);
+    const described = describeDatabaseError(error, database);
+    if (described !== undefined) throw new CliError(described);
+    throw error;
+  }
+  if (opened.info.createdDatabase) io.stderr(`hmac-kit: created database ${opened.info.location}\n`);
+  if (opened.info.masterKeySource === 'created') {
+    io.stderr(`hmac-kit: created master key file ${opened.info.masterKeyFile} (0600); back it up\n`);
+  }
+  return opened;
+}
+
+/** The one wording for a key id that is not in the store, in every command. */
+export function unknownKey(keyId: string): string {
+  return `key ${keyId} does not exist`;
 }
 
 function iso(date: Date | undefined): string | null {
@@ -112,14 +142,25 @@ function webhookField(issued: IssuedKey, webhook: boolean): { webhookSecret?: st
   return webhook ? { webhookSecret: webhookSecretOf(issued.secret) } : {};
 }
 
-function collect(value: string, previous: string[] = []): string[] {
-  return [
-    ...previous,
-    ...value
-      .split(/[,\s]+/)
-      .map((scope) => scope.trim())
-      .filter(Boolean),
-  ];
+/**
+ * A repeatable, comma-separated option. A value with a space inside is refused rather than split:
+ * `--scope 'orders:read orders:write'` is more likely a quoting slip than two scopes.
+ */
+function collectList(what: string): (value: string, previous?: string[]) => string[] {
+  return (value, previous = []) => {
+    const items = value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
+    const spaced = items.find((item) => /\s/.test(item));
+    if (spaced !== undefined) {
+      throw new CliError(
+        `invalid ${what} ${JSON.stringify(spaced)}: a ${what} has no spaces; repeat --${what} or separate with commas`,
+        2,
+      );
+    }
+    return [...previous, ...items];
+  };
 }
 
 function durationOption(value: string | undefined, what: string): number | undefined {
@@ -289,8 +330,11 @@ export function registerStoreCommands(program: Command, io: Io): void {
         throw new CliError(`invalid kind ${JSON.stringify(options.kind)}: use user or service`, 2);
       }
       const password = await readPassword(io, options);
-      const principal = await withKeys(program, io, (keys) =>
-        keys.createPrincipal({ name, kind: options.kind as 'user' | 'service', password, actor }),
+      const principal = await withKeys(
+        program,
+        io,
+        (keys) => keys.createPrincipal({ name, kind: options.kind as 'user' | 'service', password, actor }),
+        { create: true },
       );
       print(io, json(), principalJson(principal), () => `Principal ${principal.name} (${principal.kind}) added.\n`);
     },
@@ -367,7 +411,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
     .command('create')
     .description('create a key (the secret is shown once)')
     .requiredOption('--principal <name>', 'owner of the key')
-    .option('--scope <scope>', 'scope (repeat, or comma-separated)', collect, [])
+    .option('--scope <scope>', 'scope (repeat, or comma-separated)', collectList('scope'), [])
     .option('--expires <duration>', 'lifetime, e.g. 90d, 12h')
     .option('--algorithm <algorithm>', 'sha256, sha384 or sha512', 'sha256')
     .option('--label <label>', 'free text label')
@@ -428,7 +472,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
       'sha256, sha384, sha512, or any (the client chooses, where its requests name one)',
       'sha256',
     )
-    .option('--scope <scope>', 'scope (repeat, or comma-separated)', collect, [])
+    .option('--scope <scope>', 'scope (repeat, or comma-separated)', collectList('scope'), [])
     .option('--label <label>', 'free text label')
     .option('--rate-limit <n/window>', 'per-key rate limit, e.g. 100/1m')
     .action(
@@ -539,7 +583,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
     .description('show one key (never its secret)')
     .action(async (keyId: string) => {
       const key = await withKeys(program, io, (keys) => keys.getKey(keyId));
-      if (!key) throw new CliError(`unknown key ${keyId}`);
+      if (!key) throw new CliError(unknownKey(keyId), 1, 'ERR_KEY_NOT_FOUND');
       const view = keyJson(key);
       print(io, json(), view, () =>
         Object.entries(view)
@@ -557,8 +601,18 @@ export function registerStoreCommands(program: Command, io: Io): void {
     .description('revoke a key at once')
     .option('--reason <text>', 'recorded in the audit trail')
     .action(async (keyId: string, options: { reason?: string }) => {
-      const key = await withKeys(program, io, (keys) => keys.revokeKey(keyId, { reason: options.reason, actor }));
-      print(io, json(), keyJson(key), () => `Key ${keyId} revoked.\n`);
+      const { key, already } = await withKeys(program, io, async (keys) => {
+        const before = await keys.getKey(keyId);
+        if (!before) throw new CliError(unknownKey(keyId), 1, 'ERR_KEY_NOT_FOUND');
+        // Revoking is idempotent in the store; the user still learns that nothing changed.
+        if (before.status === 'revoked') return { key: before, already: true };
+        return { key: await keys.revokeKey(keyId, { reason: options.reason, actor }), already: false };
+      });
+      print(io, json(), { ...keyJson(key), alreadyRevoked: already }, () =>
+        already
+          ? `Key ${keyId} was already revoked (at ${key.revokedAt?.toISOString() ?? 'an earlier time'}); nothing changed.\n`
+          : `Key ${keyId} revoked.\n`,
+      );
     });
   keysCommand
     .command('rotate <keyId>')
@@ -600,7 +654,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
     .description('show the audit trail (newest first)')
     .option('--principal <name>', 'only this principal')
     .option('--key-id <keyId>', 'only this key')
-    .option('--type <type>', 'only this event type (repeat, or comma-separated)', collect, [])
+    .option('--type <type>', 'only this event type (repeat, or comma-separated)', collectList('type'), [])
     .option('--since <duration>', 'only the last ... (e.g. 24h)')
     .option('--limit <n>', 'at most n entries (default 100, max 1000)', '100')
     .action(async (options: { principal?: string; keyId?: string; type: string[]; since?: string; limit: string }) => {
@@ -683,7 +737,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
     .command('migrate')
     .description('apply pending schema migrations')
     .action(async () => {
-      const summary = await withKeys(program, io, async (_keys, opened) => opened.migrations);
+      const summary = await withKeys(program, io, async (_keys, opened) => opened.migrations, { create: true });
       print(io, json(), summary, () =>
         summary.applied.length
           ? `Applied ${summary.applied.length} migration(s): ${summary.applied.join(', ')}\n`

@@ -30,10 +30,13 @@ export interface Io {
 /** A failure the user caused or can fix: printed as one line `hmac-kit: <message>`, exit code `exitCode`. */
 export class CliError extends Error {
   readonly exitCode: number;
-  constructor(message: string, exitCode = 1) {
+  /** Stable code for `--json` error output; default `ERR_USAGE` (exit code 2) or `ERR_FAILED`. */
+  readonly code: string;
+  constructor(message: string, exitCode = 1, code?: string) {
     super(message);
     this.name = 'CliError';
     this.exitCode = exitCode;
+    this.code = code ?? (exitCode === 2 ? 'ERR_USAGE' : 'ERR_FAILED');
   }
 }
 

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { basename, delimiter, dirname, join, relative, resolve, sep } from 'node:path';
 import type { ListeningInfo, RawConfig, ServerConfig } from '@hmac-kit/server';
 import type { Command } from 'commander';
 import { CliError, type Io } from './output.js';
@@ -110,7 +112,42 @@ function camel(flag: string): string {
   return name.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
 }
 
-export function registerServe(program: Command, io: Io, setExit: (code: Promise<number>) => void): void {
+/**
+ * How the user runs this command, for hints they can paste: `npx hmac-kit` under npx or where a
+ * project installed it, `hmac-kit` when the bin is on PATH (a global install), else
+ * `node <path of the script>` (a clone without `npm ci`, or a copied folder).
+ *
+ * @example
+ * ```ts
+ * invokedAs(['/usr/bin/node', '/usr/local/bin/hmac-kit'], process.env, '/srv'); // 'hmac-kit'
+ * ```
+ */
+export function invokedAs(argv: readonly string[], env: Record<string, string | undefined>, cwd: string): string {
+  const script = argv[1] ? resolve(cwd, argv[1]) : '';
+  // npx running the package from its cache (nothing installed in the project).
+  if (script.split(sep).includes('_npx')) return 'npx hmac-kit';
+  // Under `npm run`, PATH has node_modules/.bin, which the user's own shell does not.
+  if (basename(script) === 'hmac-kit' && env.npm_lifecycle_event === undefined) {
+    const onPath = (env.PATH ?? '').split(delimiter).some((dir) => dir && resolve(cwd, dir) === dirname(script));
+    if (onPath) return 'hmac-kit';
+  }
+  // In a project that installed the package (a clone included: the workspace links it), npx finds it.
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'node_modules', '.bin', 'hmac-kit'))) return 'npx hmac-kit';
+    if (dirname(dir) === dir) break;
+  }
+  if (!script) return 'hmac-kit';
+  const nearby = relative(cwd, script);
+  const path = nearby && !nearby.startsWith('..') ? nearby : script;
+  return `node ${/^[\w./@+-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`}`;
+}
+
+export function registerServe(
+  program: Command,
+  io: Io,
+  setExit: (code: Promise<number>) => void,
+  cli = 'hmac-kit',
+): void {
   const command = program
     .command('serve')
     .description('run the verifying gateway / forward-auth / key issuing server')
@@ -137,17 +174,49 @@ export function registerServe(program: Command, io: Io, setExit: (code: Promise<
       if (error instanceof ConfigError) throw new CliError(`config: ${error.message}`, 2);
       throw error;
     }
-    setExit(runServer(config, io));
+    setExit(runServer(config, io, cli));
   });
 }
 
-/** A human start-up note on stderr (stdout carries the JSON logs). */
-function banner(running: ListeningInfo, config: ServerConfig): string {
+/** Quotes a shell word when it needs it. */
+function shellWord(word: string): string {
+  return /^[\w./:@%+=,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The global options another terminal needs to reach the same keys: `--db` (and the master key
+ * file when the CLI would not find it beside the database). A PostgreSQL URL with a password is
+ * never printed: the hint reads it from HMAC_KIT_DATABASE_URL instead.
+ */
+function storeFlags(running: ListeningInfo, config: ServerConfig): string {
   const info = running.store;
-  const cli = 'node packages/cli/bin/hmac-kit.js';
-  const db = info.kind === 'sqlite' ? ` --db ${info.location}` : '';
+  const flags: string[] = [];
+  if (info.kind === 'sqlite') flags.push(`--db ${shellWord(info.location)}`);
+  else if (/^postgres(ql)?:\/\/[^/@]*:[^/@]*@/.test(config.database)) flags.push('--db "$HMAC_KIT_DATABASE_URL"');
+  else flags.push(`--db ${shellWord(config.database)}`);
+  const besideDatabase = info.kind === 'sqlite' && info.masterKeyFile === `${info.location}.master-keys.json`;
+  if (info.masterKeySource !== 'env' && info.masterKeyFile && !besideDatabase) {
+    flags.push(`--master-key-file ${shellWord(info.masterKeyFile)}`);
+  }
+  return flags.join(' ');
+}
+
+/** A human start-up note on stderr (stdout carries the JSON logs). */
+function banner(running: ListeningInfo, config: ServerConfig, cli: string): string {
+  const info = running.store;
+  const db = storeFlags(running, config);
   // The CLI trusts the system CAs; a private CA is added the Node way.
   const caHint = config.tls ? 'NODE_EXTRA_CA_CERTS=<ca.pem> ' : '';
+  const passwordInUrl = db.includes('$HMAC_KIT_DATABASE_URL');
+  const envHint =
+    info.masterKeySource === 'env' || passwordInUrl
+      ? [
+          `    (in that shell: export ${[passwordInUrl ? 'HMAC_KIT_DATABASE_URL' : '', info.masterKeySource === 'env' ? 'HMAC_KIT_MASTER_KEYS' : ''].filter(Boolean).join(' and ')} as for this server)`,
+        ]
+      : [];
+  // In gateway mode every path but the admin prefix goes upstream: whoami does not exist there, so
+  // the first request is an admin call (the key below has the admin scope).
+  const tryPath = config.upstream ? `${config.adminPrefix}/v1/admin/principals` : '/v1/whoami';
   const lines = [
     `hmac-kit serve listening on ${running.url} (${config.upstream ? `gateway to ${config.upstream}` : 'API mode'}; schemes ${config.schemes.join(', ')})`,
     `  workers:         ${running.workers === 1 ? '1 process' : `${running.workers} processes (${config.redis ? 'nonces and limits in Redis' : 'nonces and limits shared through the supervisor'})`}`,
@@ -167,24 +236,46 @@ function banner(running: ListeningInfo, config: ServerConfig): string {
     ...(config.adminPrefix
       ? [`  own routes:      ${running.url}${config.adminPrefix}/ (healthz, readyz, metrics, v1/keys, v1/admin)`]
       : []),
+    ...(config.upstream ? [`  other paths:     forwarded to ${config.upstream} once verified`] : []),
     '  first key:',
-    `    ${cli}${db} principals add alice`,
-    `    ${cli}${db} keys create --principal alice --scope admin`,
-    `    ${caHint}HMAC_KIT_SECRET=<secret> ${cli} request GET ${running.url}/v1/whoami --key-id <keyId> --secret-env HMAC_KIT_SECRET`,
+    `    ${cli} ${db} principals add alice`,
+    `    ${cli} ${db} keys create --principal alice --scope admin`,
+    ...envHint,
+    `    ${caHint}HMAC_KIT_SECRET=<secret> ${cli} request GET ${running.url}${tryPath} --key-id <keyId> --secret-env HMAC_KIT_SECRET`,
     '',
   ];
   return lines.join('\n');
+}
+
+/** One line for a listen failure, with what to do about it. */
+function describeStartError(error: Error, config: ServerConfig): string {
+  const message = error.message.split('\n')[0] ?? 'failed';
+  const code = (error as NodeJS.ErrnoException).code ?? /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec(message)?.[1];
+  const where = `${config.host}:${config.port}`;
+  if (code === 'EADDRINUSE') {
+    return `port ${config.port} on ${config.host} is already in use (EADDRINUSE; another hmac-kit serve?): stop that process, or choose another port with --port <port> (or HMAC_KIT_PORT; --port 0 picks a free one)`;
+  }
+  if (code === 'EACCES') {
+    return `no permission to listen on ${where} (ports below 1024 need privileges): choose another port with --port <port>`;
+  }
+  if (code === 'EADDRNOTAVAIL') {
+    return `cannot listen on ${where}: ${config.host} is not an address of this machine (check --host)`;
+  }
+  return message;
 }
 
 /**
  * Runs the server process (or its supervisor and workers, see `runServe`): it owns the process
  * from here, handles the signals and exits when the server has stopped.
  */
-async function runServer(config: ServerConfig, io: Io): Promise<number> {
+async function runServer(config: ServerConfig, io: Io, cli: string): Promise<number> {
   const { runServe } = await import('@hmac-kit/server');
+  const { DatabaseLocationError, describeDatabaseError } = await import('@hmac-kit/server/store');
   try {
-    return await runServe(config, { onListening: (info) => io.stderr(banner(info, config)) });
+    return await runServe(config, { onListening: (info) => io.stderr(banner(info, config, cli)) });
   } catch (error) {
-    throw new CliError(`cannot start: ${(error as Error).message.split('\n')[0]}`);
+    if (error instanceof DatabaseLocationError) throw new CliError(error.message, 2);
+    const described = describeDatabaseError(error, config.database) ?? describeStartError(error as Error, config);
+    throw new CliError(`cannot start: ${described}`);
   }
 }

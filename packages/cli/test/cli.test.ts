@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../server/test/support/process.js';
@@ -20,6 +20,8 @@ describe('hmac-kit CLI: store commands', () => {
   beforeAll(() => {
     buildOnce();
     dir = tempDir();
+    // hmac-kit never creates folders for --db: the test makes it, as a user would.
+    mkdirSync(join(dir, 'store'));
     db = join(dir, 'store', 'keys.db');
   });
 

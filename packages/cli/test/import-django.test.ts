@@ -164,7 +164,10 @@ describe('hmac-kit import django-hmac', () => {
     for (const id of [ids.unknownCipher, ids.badSalt, ids.missingUser, ids.undecryptable]) {
       expect(lines.filter((line) => line.startsWith(`hmac-kit: key ${id}: `))).toHaveLength(1);
     }
-    expect(lines.at(-1)).toBe('hmac-kit: 4 row(s) not imported (listed above)');
+    // Under --json the failure itself is one JSON object (issue 14).
+    expect(JSON.parse(lines.at(-1)!)).toEqual({
+      error: { code: 'ERR_FAILED', message: '4 row(s) not imported (listed above)', exitCode: 1 },
+    });
     expect(existsSync(db)).toBe(false);
   });
 

@@ -188,11 +188,8 @@ export async function verifyMasterKeyRing(
   ring: MasterKeyRing,
   now: number = Date.now(),
 ): Promise<void> {
-  for (const id of ring.ids) {
-    const existing =
-      (await store.getMasterKeyCheck(id)) ?? (await store.putMasterKeyCheck(id, masterKeyCheck(ring, id), now));
-    verifyMasterKeyCheck(ring, id, existing);
-  }
+  // Everything that can refuse the ring is checked before a new key's check row is written: a
+  // refused ring (a wrong key file) must leave nothing behind in the database.
   const counts = await store.countKeysByMasterKey();
   for (const [id, count] of Object.entries(counts)) {
     if (count > 0 && !ring.has(id)) {
@@ -201,6 +198,16 @@ export async function verifyMasterKeyRing(
         id,
       );
     }
+  }
+  const checks: Array<[id: string, check: string | undefined]> = [];
+  for (const id of ring.ids) {
+    const existing = await store.getMasterKeyCheck(id);
+    if (existing !== undefined) verifyMasterKeyCheck(ring, id, existing);
+    checks.push([id, existing]);
+  }
+  for (const [id, existing] of checks) {
+    if (existing === undefined)
+      verifyMasterKeyCheck(ring, id, await store.putMasterKeyCheck(id, masterKeyCheck(ring, id), now));
   }
 }
 

@@ -11,7 +11,10 @@ import { parseByteSize, parseDuration } from './units.js';
 export const SCHEME_NAMES = ['rfc9421', 'sigv4', 'x-api', 'django-hmac', 'standard-webhooks'] as const;
 export type SchemeName = (typeof SCHEME_NAMES)[number];
 
-/** Where the embedded default database lives, relative to the working directory. */
+/**
+ * The embedded default database: `hmac-kit.db` in the project's `.hmac-kit/` folder, found from any
+ * folder of the project (`projectDataDir()` in store.ts).
+ */
 export const DEFAULT_DATABASE = './.hmac-kit/hmac-kit.db';
 
 /** The validated configuration `hmac-kit serve` runs with. Durations are seconds, sizes bytes. */

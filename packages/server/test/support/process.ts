@@ -99,10 +99,13 @@ export function startServe(
     timeoutMs?: number;
     /** Global options, placed before `serve`. */
     globalArgs?: string[];
+    /** The script to run (default {@link binPath}), e.g. a symlink standing for an installed bin. */
+    bin?: string;
   } = {},
 ): Promise<ServeProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [binPath, ...(options.globalArgs ?? []), 'serve', '--port', '0', ...args], {
+    const script = options.bin ?? binPath;
+    const child = spawn(process.execPath, [script, ...(options.globalArgs ?? []), 'serve', '--port', '0', ...args], {
       cwd: options.cwd ?? tempDir(),
       env: cleanEnv({ HMAC_KIT_WORKERS: '1', ...options.env }),
       stdio: ['ignore', 'pipe', 'pipe'],
