@@ -20,6 +20,17 @@ export default defineConfig({
     // machine one process start takes seconds: 30 s failed a healthy 11-process CLI test there.
     testTimeout: 120_000,
     hookTimeout: 180_000,
+    // Builds dist/ once per run for the tests that start the CLI or the server as processes.
+    globalSetup: ['test-support/global-setup.ts'],
     reporters: ['default', new SummaryLineReporter()],
+    // `npm run test:coverage`. Only code that runs inside the test workers is measured: the CLI and
+    // `hmac-kit serve` started as child processes (from dist/) are not, so their figures are low bounds.
+    coverage: {
+      provider: 'v8',
+      include: ['packages/*/src/**/*.ts'],
+      exclude: ['**/*.d.ts'],
+      reporter: ['text-summary', 'json-summary', 'html'],
+      reportsDirectory: 'coverage',
+    },
   },
 });

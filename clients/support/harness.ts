@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 import { readPublishedVector } from '../../test-support/published-vectors.js';
 
 /** What every echo endpoint answers after a request passed verification. */
@@ -68,6 +69,8 @@ async function cli(args: string[]): Promise<string> {
  * serialised with the other suites that do the same.
  */
 export function buildForProcesses(projects: string[]): void {
+  // The global setup already built everything for this run (test-support/global-setup.ts).
+  if (inject('distBuilt')) return;
   const tsc = join(REPO_ROOT, 'node_modules/.bin/tsc');
   execFileSync('flock', ['/tmp/hmac-kit-server-tests-build.lock', tsc, '-b', ...projects], {
     cwd: REPO_ROOT,

@@ -58,6 +58,11 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
   ],
   ['--max-keys <n>', 'maxKeys', 'active keys per principal (default 10) [HMAC_KIT_MAX_KEYS]'],
   [
+    '--login-concurrency <n>',
+    'loginConcurrency',
+    'password hashes (logins) at once; more get 503 + Retry-After before hashing (default: cores) [HMAC_KIT_LOGIN_CONCURRENCY]',
+  ],
+  [
     '--rotate-overlap <duration>',
     'rotateOverlap',
     'how long a rotated key stays valid (default 24h) [HMAC_KIT_ROTATE_OVERLAP]',

@@ -94,6 +94,7 @@ export type ProblemCode =
   | 'invalid_request'
   | 'invalid_json'
   | 'invalid_credentials'
+  | 'login_busy'
   | 'principal_not_found'
   | 'key_not_found'
   | 'principal_exists'
@@ -278,6 +279,11 @@ export const PROBLEM_TABLE = Object.freeze({
   invalid_request: problem(400, 'Invalid request', 'The request is not valid for this route.'),
   invalid_json: problem(400, 'Invalid JSON', 'The body is not valid JSON.'),
   invalid_credentials: problem(401, 'Invalid credentials', 'Wrong username or password.'),
+  login_busy: problem(
+    503,
+    'Too many logins in progress',
+    'Every password check slot is busy; retry after the Retry-After header. Nothing was checked.',
+  ),
   principal_not_found: problem(404, 'Principal not found', 'No principal has this name.'),
   key_not_found: problem(404, 'Key not found', 'No key has this id.'),
   principal_exists: problem(409, 'Principal exists', 'A principal with this name already exists.'),

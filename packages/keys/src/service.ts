@@ -822,6 +822,26 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
         ...(failure.source ? { source: failure.source.slice(0, 128) } : {}),
       });
     },
+    async recordUnderAttack(report) {
+      if (report?.kind !== 'key' && report?.kind !== 'principal') {
+        throw new TypeError("recordUnderAttack: kind must be 'key' or 'principal'");
+      }
+      const detail = { failures: report.failures, sources: report.sources, windowSeconds: report.windowSeconds };
+      const at = report.at ?? new Date(clock());
+      if (report.kind === 'key') {
+        await audit({ type: 'key.under_attack', at, ...auditKeyId(report.name), detail });
+        return;
+      }
+      // A user name in a failed login is attacker-chosen (or a mistyped password): name it only when
+      // such a principal exists.
+      const principal = await store.getPrincipal(report.name);
+      await audit({
+        type: 'principal.under_attack',
+        at,
+        ...(principal ? { principal: principal.name } : {}),
+        detail: { ...detail, knownPrincipal: principal !== undefined },
+      });
+    },
     queryAudit(query = {}) {
       return store.queryAudit(query);
     },

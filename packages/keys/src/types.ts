@@ -100,6 +100,8 @@ export const AUDIT_EVENT_TYPES = [
   'login.succeeded',
   'login.failed',
   'auth.failed',
+  'key.under_attack',
+  'principal.under_attack',
   'master_key.rotated',
 ] as const;
 
@@ -563,6 +565,24 @@ export interface KeyService {
 
   /** Records an authentication failure (server calls it; never pass secrets). */
   recordAuthFailure(failure: { code: string; keyId?: string; source?: string; at?: Date }): Promise<void>;
+  /**
+   * Records that a key id (`key.under_attack`) or a principal's logins (`principal.under_attack`)
+   * collected many failures from many source addresses (the server reports it at most once per name
+   * per window). Only names with the shape of a key id, or of an existing principal, are recorded.
+   *
+   * @example
+   * ```ts
+   * await service.recordUnderAttack({ kind: 'key', name: 'hk_...', failures: 40, sources: 12, windowSeconds: 300 });
+   * ```
+   */
+  recordUnderAttack(report: {
+    kind: 'key' | 'principal';
+    name: string;
+    failures: number;
+    sources: number;
+    windowSeconds: number;
+    at?: Date;
+  }): Promise<void>;
   queryAudit(query?: AuditQuery): Promise<AuditEntry[]>;
   /** Deletes audit entries older than `olderThan`; resolves how many. */
   pruneAudit(olderThan: Date): Promise<number>;

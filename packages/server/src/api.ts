@@ -25,14 +25,17 @@ import {
   PrincipalNotFound,
   parseSecret,
 } from '@hmac-kit/keys';
+import { addressNameSubject, addressSubject } from '@hmac-kit/limits';
 import type { Authenticator, HmacIdentity } from '@hmac-kit/middleware';
 import { z } from 'zod';
 import type { RequestContext, RouteHandler } from './app.js';
+import { createAttackWatch } from './attack-watch.js';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
 import { PayloadTooLarge, readBody, sendJson, sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder } from './message.js';
 import type { ServerMetrics } from './metrics.js';
+import type { PasswordGate } from './password-gate.js';
 import { ANY_METHOD, createRouter, type RouteDefinition } from './routes.js';
 import { parseDuration } from './units.js';
 
@@ -57,6 +60,8 @@ export interface ApiOptions {
   loginThrottle: FailureThrottle;
   metrics: ServerMetrics;
   isTrustedProxy: (address: string | undefined) => boolean;
+  /** The one bound on password hashes in flight, shared with the console. */
+  passwordGate: PasswordGate;
 }
 
 function keyView(key: ApiKey) {
@@ -254,7 +259,8 @@ export function createApi(options: ApiOptions): {
   routes: Array<RouteDefinition<RouteHandler>>;
   admin: AdminGateway;
 } {
-  const { config, keyService, authenticator, loginThrottle, metrics, isTrustedProxy } = options;
+  const { config, keyService, authenticator, loginThrottle, metrics, isTrustedProxy, passwordGate } = options;
+  const loginAttacks = createAttackWatch();
   const rebuildUrl = createUrlRebuilder(config);
 
   function fail(response: ServerResponse, context: RequestContext, error: unknown, route: string) {
@@ -332,7 +338,13 @@ export function createApi(options: ApiOptions): {
     }
   };
 
-  /** Username + password login that issues a key; throttled per address and per user. */
+  /**
+   * Username + password login that issues a key. Throttled per source address and per (address,
+   * user), never per user alone: five wrong passwords from one address used to lock the real user
+   * out from every address for 15 minutes (issue #11). A user name failing from many addresses is
+   * reported instead (`principal.under_attack`). Hashing is bounded: at most `loginConcurrency`
+   * password hashes run at once, further logins are refused (503, Retry-After) before any hashing.
+   */
   async function login(
     request: IncomingMessage,
     response: ServerResponse,
@@ -341,20 +353,30 @@ export function createApi(options: ApiOptions): {
   ) {
     const body = parseJson(loginBody, await readBody(request, JSON_BODY_LIMIT), request.headers['content-type']);
     const sourceAddress = clientAddressOf(request, isTrustedProxy);
-    const subjects = [`login-ip:${sourceAddress}`, `login-user:${body.username}`];
+    const pairSubject = addressNameSubject(sourceAddress, body.username);
+    const subjects = [addressSubject(sourceAddress), pairSubject];
     const waits = await Promise.all(subjects.map((subject) => loginThrottle.blockedFor(subject)));
     const blockedFor = Math.max(0, ...waits);
     if (blockedFor > 0) {
       const retryAfter = String(Math.ceil(blockedFor));
       context.code = 'too_many_failures';
       metrics.requests.inc({ outcome: 'rejected', code: 'too_many_failures', route: 'login' });
-      const problem = serverProblem('too_many_failures', 'too many failed logins; retry later');
+      const problem = serverProblem('too_many_failures', 'too many failed logins from this address; retry later');
       sendProblem(response, { ...problem, headers: { 'retry-after': retryAfter } }, context.id);
       return undefined;
     }
-    const principal = await keyService.verifyPassword(body.username, body.password, { source: sourceAddress });
+    const check = await passwordGate.verify(body.username, body.password, sourceAddress);
+    if (check.busy) {
+      context.code = 'login_busy';
+      metrics.requests.inc({ outcome: 'rejected', code: 'login_busy', route: 'login' });
+      const problem = serverProblem('login_busy', 'too many logins in progress; retry shortly');
+      sendProblem(response, { ...problem, headers: { 'retry-after': '1' } }, context.id);
+      return undefined;
+    }
+    const { principal } = check;
     if (!principal) {
       await Promise.all(subjects.map((subject) => loginThrottle.recordFailure(subject)));
+      reportLoginFailure(body.username, sourceAddress);
       context.code = 'invalid_credentials';
       metrics.requests.inc({ outcome: 'rejected', code: 'invalid_credentials', route: 'login' });
       sendProblem(
@@ -367,7 +389,8 @@ export function createApi(options: ApiOptions): {
       );
       return undefined;
     }
-    await loginThrottle.recordSuccess(`login-user:${body.username}`);
+    // Only this address's guesses at this user are forgiven: the address's other failures stand.
+    await loginThrottle.recordSuccess(pairSubject);
     const issued = await keyService.createKey({
       principal: principal.name,
       algorithm,
@@ -376,6 +399,16 @@ export function createApi(options: ApiOptions): {
     context.keyId = issued.key.keyId;
     metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'login' });
     return issued;
+  }
+
+  function reportLoginFailure(username: string, sourceAddress: string): void {
+    metrics.namedFailures.inc({ kind: 'login' });
+    const attack = loginAttacks.observe(username, sourceAddress);
+    if (attack === undefined) return;
+    metrics.underAttack.inc({ kind: 'principal' });
+    keyService
+      .recordUnderAttack({ kind: 'principal', ...attack })
+      .catch(() => metrics.storeErrors.inc({ store: 'audit' }));
   }
 
   const issueKey: RouteHandler = async (request, response, context) => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
+import type { ProblemCode } from '@hmac-kit/core';
 import { keyIdLogFields } from '@hmac-kit/keys';
 
 import { createApi } from './api.js';
@@ -15,6 +16,7 @@ import { type Listener, openListener } from './listener.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiJson } from './openapi.js';
+import type { PasswordHashHooks } from './password-gate.js';
 import { createProxyTrust } from './proxies.js';
 import { ANY_METHOD, createRouter, type RouteDescription, type RouteName } from './routes.js';
 import { logSchemeLimitations } from './scheme-notes.js';
@@ -54,7 +56,8 @@ export interface RequestContext {
   keyId?: string;
   /** The scheme that verified the request (set with `keyId`): the access log says which form each client still sends. */
   scheme?: string;
-  code?: string;
+  /** The problem code answered (`PROBLEM_TABLE`): the compiler keeps every code the server sends in the table. */
+  code?: ProblemCode;
 }
 
 export type RouteHandler = (
@@ -101,6 +104,8 @@ export interface StartOptions {
   metricsText?: () => Promise<string>;
   /** One of a supervisor's workers: logs `worker listening` (the supervisor logs `listening` once all are). */
   worker?: boolean;
+  /** Called as each login's password hash starts and ends (tests count hashes in flight with it). */
+  passwordHashHooks?: PasswordHashHooks;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -119,7 +124,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const metrics = options.metrics ?? createMetrics();
   // Loads the OpenTelemetry SDK only when OTEL_EXPORTER_OTLP_ENDPOINT asks for traces.
   const tracing = await startTracing(process.env, { version: serverVersion() });
-  const services = await openServices(config, logger, metrics, tracing, { limitStores: options.limitStores });
+  const services = await openServices(config, logger, metrics, tracing, {
+    limitStores: options.limitStores,
+    ...(options.passwordHashHooks ? { passwordHashHooks: options.passwordHashHooks } : {}),
+  });
   metrics.observeKeyCache(() => services.keyService.stats());
   if (config.webhookKeyId) await warnAboutWebhookKey(config.webhookKeyId, services, logger);
   // Once per deployment: a lone process says it here, a supervisor once for all its workers.
@@ -373,6 +381,7 @@ function createRoutes(
     loginThrottle: services.loginThrottle,
     metrics,
     isTrustedProxy,
+    passwordGate: services.passwordGate,
   });
   const gateway = config.upstream
     ? createGateway({

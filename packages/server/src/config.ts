@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type { DeclarativeSchemeDefinition } from '@hmac-kit/core';
 import { isPlausibleKeyId, looksLikeSecret } from '@hmac-kit/keys';
 import { z } from 'zod';
@@ -51,6 +52,11 @@ export interface ServerConfig {
    */
   adminPrefix: string;
   maxKeysPerPrincipal: number;
+  /**
+   * Password hashes (logins) running at once; further logins get 503 with `Retry-After` before any
+   * hashing. Default: the number of available cores.
+   */
+  loginConcurrency: number;
   /** Overlap kept valid for the old key when rotating through the admin API. */
   rotateOverlapSeconds: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -235,6 +241,8 @@ const schema = z
       })
       .optional(),
     maxKeys: integer('max keys per principal', 1, 100_000).default(10),
+    // Each scrypt hash holds 32 MiB and a core for ~100 ms: a few at a time, the rest refused at once.
+    loginConcurrency: integer('login concurrency', 1, 1024).optional(),
     rotateOverlap: duration('rotation overlap').default(86_400),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     shutdownTimeout: duration('shutdown timeout').default(10),
@@ -303,6 +311,7 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, keyof RawConfig>> = 
   HMAC_KIT_VERIFY_PATH: 'verifyPath',
   HMAC_KIT_ADMIN_PREFIX: 'adminPrefix',
   HMAC_KIT_MAX_KEYS: 'maxKeys',
+  HMAC_KIT_LOGIN_CONCURRENCY: 'loginConcurrency',
   HMAC_KIT_ROTATE_OVERLAP: 'rotateOverlap',
   HMAC_KIT_LOG_LEVEL: 'logLevel',
   HMAC_KIT_SHUTDOWN_TIMEOUT: 'shutdownTimeout',
@@ -411,6 +420,7 @@ export function loadConfig(sources: {
     verifyPath: value.verifyPath,
     adminPrefix: (value.adminPrefix ?? (value.upstream ? DEFAULT_GATEWAY_ADMIN_PREFIX : '')).replace(/\/+$/, ''),
     maxKeysPerPrincipal: value.maxKeys,
+    loginConcurrency: value.loginConcurrency ?? availableParallelism(),
     rotateOverlapSeconds: value.rotateOverlap,
     logLevel: value.logLevel,
     shutdownTimeoutSeconds: value.shutdownTimeout,

@@ -23,6 +23,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname } from 'node:path';
 import type { ProblemCode } from '@hmac-kit/core';
 import type { KeyService } from '@hmac-kit/keys';
+import { addressSubject } from '@hmac-kit/limits';
 import { z } from 'zod';
 import type { AdminGateway } from './api.js';
 import type { RequestContext, RouteHandler } from './app.js';
@@ -84,7 +85,7 @@ export interface ConsoleOptions {
   config: ServerConfig;
   services: Pick<
     Services,
-    'keyService' | 'loginThrottle' | 'consoleSessions' | 'activity' | 'masterKeyIds' | 'info'
+    'keyService' | 'loginThrottle' | 'consoleSessions' | 'activity' | 'masterKeyIds' | 'info' | 'passwordGate'
   > & {
     ready(): Promise<Record<string, 'ok' | 'down'>>;
   };
@@ -148,7 +149,7 @@ export async function isConsoleAdmin(keyService: KeyService, name: string): Prom
  */
 export function createConsole(options: ConsoleOptions): Array<RouteDefinition<RouteHandler>> {
   const { config, services, admin, metrics, isTrustedProxy } = options;
-  const { keyService, loginThrottle, consoleSessions, activity } = services;
+  const { keyService, loginThrottle, consoleSessions, activity, passwordGate } = services;
   const clock = options.clock ?? (() => Date.now());
   const assets = options.assets ?? CONSOLE_ASSETS;
   const base = `${config.adminPrefix}/console`;
@@ -252,7 +253,7 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
     const sourceAddress = clientAddressOf(request, isTrustedProxy);
     // The address alone, shared with every other password check of this server, and the address
     // with the user: never the user alone, which would let anyone lock an admin out everywhere.
-    const subjects = [`login-ip:${sourceAddress}`, `console-user:${sourceAddress}|${body.username}`];
+    const subjects = [addressSubject(sourceAddress), `console-user:${sourceAddress}|${body.username}`];
     const waits = await Promise.all(subjects.map((subject) => loginThrottle.blockedFor(subject)));
     const blockedFor = Math.max(0, ...waits);
     if (blockedFor > 0) {
@@ -260,7 +261,12 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
         'retry-after': String(Math.ceil(blockedFor)),
       });
     }
-    const principal = await keyService.verifyPassword(body.username, body.password, { source: sourceAddress });
+    // The one bound on password hashes in flight (issue #11 defect 10), shared with the API's logins.
+    const check = await passwordGate.verify(body.username, body.password, sourceAddress);
+    if (check.busy) {
+      throw new ConsoleError('login_busy', 'too many sign-ins in progress; retry shortly', { 'retry-after': '1' });
+    }
+    const { principal } = check;
     const allowed = principal !== undefined && (await isConsoleAdmin(keyService, principal.name));
     if (!principal || !allowed) {
       await Promise.all(subjects.map((subject) => loginThrottle.recordFailure(subject)));

@@ -15,6 +15,7 @@ export { DriverMissing, loadPostgresDriver, loadSqliteDriver } from './drivers.j
 export { type Listener, openListener } from './listener.js';
 export { createLogger } from './logger.js';
 export { createMetrics, type ServerMetrics } from './metrics.js';
+export type { PasswordCheck, PasswordGate, PasswordHashHooks } from './password-gate.js';
 export { createProxyTrust } from './proxies.js';
 export { type LimitStores, memoryLimitStores, type Services } from './services.js';
 export { type SharedStoresDescription, shareLimitStores, supervisorLimitStores } from './shared-stores.js';

@@ -34,6 +34,14 @@ export interface ServerMetrics {
   storeErrors: Counter<'store'>;
   /** Key lookups on the verification path: `found`, `unknown` (also revoked/expired), `error` (store down). */
   keyLookups: Counter<'result'>;
+  /** Authentication failures by what they named (`key`: signed requests, `login`: user names). */
+  namedFailures: Counter<'kind'>;
+  /** Names reported under attack (many failures from many addresses), by kind (`key`, `principal`). */
+  underAttack: Counter<'kind'>;
+  /** Logins refused before any password hashing because the hashing slots were all busy. */
+  loginsShed: Counter;
+  /** Password hashes running now (bounded by `--login-concurrency`). */
+  passwordHashesInFlight: Gauge;
   upstreamErrors: Counter<'kind'>;
   /** Time from sending a request upstream to its response headers (or failure), by outcome. */
   upstreamSeconds: Histogram<'outcome'>;
@@ -167,6 +175,28 @@ export function createMetrics(): ServerMetrics {
       name: 'hmac_kit_key_lookups_total',
       help: 'Key lookups on the verification path by result (found, unknown, error)',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    namedFailures: new Counter({
+      name: 'hmac_kit_named_failures_total',
+      help: 'Authentication failures that named a key id (kind=key) or a user name (kind=login)',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    underAttack: new Counter({
+      name: 'hmac_kit_under_attack_total',
+      help: 'Key ids (kind=key) or user names (kind=principal) seen failing from many addresses (audit: *.under_attack)',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    loginsShed: new Counter({
+      name: 'hmac_kit_logins_shed_total',
+      help: 'Logins refused with 503 before any password hashing: every hashing slot was busy',
+      registers: [registry],
+    }),
+    passwordHashesInFlight: new Gauge({
+      name: 'hmac_kit_password_hashes_in_flight',
+      help: 'Password hashes running now (at most --login-concurrency)',
       registers: [registry],
     }),
     upstreamSeconds: new Histogram({

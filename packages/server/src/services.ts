@@ -28,12 +28,14 @@ import { type Authenticator, createAuthenticator } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { type Activity, createActivity } from './activity.js';
+import { createAttackWatch } from './attack-watch.js';
 import type { SchemeName, ServerConfig } from './config.js';
 import { type ConsoleSessionStore, memoryConsoleSessionStore, redisConsoleSessionStore } from './console-sessions.js';
 import { addCredentialHeaders } from './headers.js';
 import { legacySchemesOf } from './legacy-schemes.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
+import { createPasswordGate, type PasswordGate, type PasswordHashHooks } from './password-gate.js';
 import { openRedis, type RedisConnection } from './redis-connection.js';
 import { type OpenedKeys, openKeys, type StoreInfo } from './store.js';
 import type { Tracing } from './tracing.js';
@@ -81,6 +83,8 @@ export interface Services {
   activity: Activity;
   /** Ids of the master keys in the ring, oldest first (the last one encrypts). */
   masterKeyIds: readonly string[];
+  /** Every password check (API logins, django obtain, console): at most `config.loginConcurrency` hashes at once. */
+  passwordGate: PasswordGate;
   /** `ok` or `down` per store, for `/readyz`. */
   ready(): Promise<Record<string, 'ok' | 'down'>>;
   close(): Promise<void>;
@@ -145,7 +149,7 @@ export async function openServices(
   logger: Logger,
   metrics: ServerMetrics,
   tracing?: Tracing,
-  options: { limitStores?: LimitStores } = {},
+  options: { limitStores?: LimitStores; passwordHashHooks?: PasswordHashHooks } = {},
 ): Promise<Services> {
   const closers: Array<() => Promise<unknown> | unknown> = [];
   let redis: RedisConnection | undefined;
@@ -292,6 +296,7 @@ export async function openServices(
     ? tracing.instrument(observed, 'hmac_kit.verify', { methods: ['authenticate', 'admit'], active: true })
     : observed;
 
+  const keyAttacks = createAttackWatch();
   function reportFailure(error: unknown, context: { keyId?: string; sourceAddress?: string }) {
     const code = (error as { code?: string })?.code ?? 'ERR_UNKNOWN';
     if (error instanceof StoreUnavailable) metrics.storeErrors.inc({ store: 'verification' });
@@ -316,6 +321,17 @@ export async function openServices(
     keyService
       .recordAuthFailure({ code, keyId: context.keyId, source: context.sourceAddress })
       .catch(() => metrics.storeErrors.inc({ store: 'audit' }));
+    if (context.keyId === undefined) return;
+    // Failures are throttled per source only; a key id failing from many sources is reported instead.
+    metrics.namedFailures.inc({ kind: 'key' });
+    const attack = keyAttacks.observe(context.keyId, context.sourceAddress);
+    if (attack === undefined) return;
+    metrics.underAttack.inc({ kind: 'key' });
+    logger.warn(
+      { ...keyIdLogFields(context.keyId), failures: attack.failures, sources: attack.sources },
+      'key under attack: many failures from many addresses',
+    );
+    keyService.recordUnderAttack({ kind: 'key', ...attack }).catch(() => metrics.storeErrors.inc({ store: 'audit' }));
   }
 
   return {
@@ -324,6 +340,11 @@ export async function openServices(
     schemes,
     authenticator,
     loginThrottle: traced(loginThrottle, 'hmac_kit.login_throttle'),
+    passwordGate: createPasswordGate(keyService, {
+      slots: config.loginConcurrency,
+      metrics,
+      ...(options.passwordHashHooks ? { hooks: options.passwordHashHooks } : {}),
+    }),
     consoleSessions,
     activity,
     masterKeyIds: keys.masterKeys.ids,

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 
 /** The repository root (tests run from source; the server process runs from dist). */
 export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -15,7 +16,8 @@ let built = false;
  * A file lock keeps parallel workers from writing the same outputs at once.
  */
 export function buildOnce(): void {
-  if (built) return;
+  // The global setup already built everything for this run (test-support/global-setup.ts).
+  if (built || inject('distBuilt')) return;
   execFileSync(
     'flock',
     ['/tmp/hmac-kit-server-tests-build.lock', join(repoRoot, 'node_modules/.bin/tsc'), '-b', 'packages/cli'],
