@@ -364,6 +364,8 @@ describe('serve: start-up hints', () => {
         result.stderr,
         new RegExp(`cannot start: port ${port} on 127\\.0\\.0\\.1 is already in use .*choose another port with --port`),
       );
+      // Refused before the store is opened: no new database or master key is left behind.
+      expect(contents(cwd)).toEqual([]);
     }
   });
 
