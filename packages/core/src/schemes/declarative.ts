@@ -9,32 +9,10 @@
  */
 import { fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from '../encoding.js';
 import { SignatureExpired, SignatureInvalid, SignatureMalformed, SignatureMissing } from '../errors.js';
-import { resolvePolicy } from '../policy.js';
-import type {
-  BodyCheck,
-  CryptoProvider,
-  HashAlgorithm,
-  MessageParts,
-  Scheme,
-  SignatureCheck,
-  SigningKey,
-  VerificationKey,
-  VerifiedRequest,
-  VerifyOptions,
-} from '../types.js';
-import {
-  bodyBytes,
-  cryptoOf,
-  DECOY_SECRET,
-  headerValue,
-  headerValues,
-  keyOrDecoy,
-  knownKey,
-  lookupKey,
-  nowOf,
-  rawSecretOf,
-  splitUrl,
-} from './compat-support.js';
+import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
+import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
+import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
+import { bodyBytes, cryptoOf, headerValue, headerValues, nowOf, rawSecretOf, splitUrl } from './compat-support.js';
 import { djangoJsonSerialization, PythonJsonError, pythonStrOfJson } from './django-hmac-json.js';
 
 /** One piece of the signed message, concatenated in order (no separator: use `literal`). */
@@ -297,10 +275,18 @@ function checkDefinition(definition: DeclarativeSchemeDefinition): void {
   }
 }
 
+/** What {@link declarativeScheme} parses once per request. */
+export interface DeclarativeCredentials extends Credentials {
+  readonly mac: Uint8Array;
+  /** Header timestamp (Unix seconds) to check against the scheme's window; body timestamps are checked with the body. */
+  readonly headerTime?: number;
+}
+
 /**
  * A scheme from a {@link DeclarativeSchemeDefinition}: verifies requests of an existing home-made
- * scheme byte for byte, and signs them (for tests and `hmac-kit request`). Unknown key ids cost the
- * same work (decoy key) and get the same answer as wrong signatures.
+ * scheme byte for byte, and signs them (for tests and `hmac-kit request`). The claimed algorithm is
+ * the one whose digest length the MAC has; the pipeline resolves the key (unknown ids and keys
+ * bound to another algorithm get the decoy: same work, same answer as a wrong MAC).
  *
  * @example
  * ```ts
@@ -313,20 +299,21 @@ function checkDefinition(definition: DeclarativeSchemeDefinition): void {
  * await verifyRequest(request, { keys, nonceStore, schemes: [rfc9421(), authorizationHmac] });
  * ```
  */
-export function declarativeScheme(definition: DeclarativeSchemeDefinition): Scheme {
+export function declarativeScheme(definition: DeclarativeSchemeDefinition): Scheme<DeclarativeCredentials> {
   checkDefinition(definition);
   const algorithms = definition.algorithms ?? ['sha256'];
   const needsBody = declarativeNeedsBody(definition);
   const window = definition.timestamp?.windowSeconds ?? DEFAULT_WINDOW;
   const remember = definition.rememberSeconds ?? DEFAULT_WINDOW;
-  const covered = [
+  const timeFromBody = definition.timestamp !== undefined && 'jsonField' in definition.timestamp;
+  const covered = Object.freeze([
     ...(definition.message.includes('method') ? ['@method'] : []),
     ...(definition.message.includes('path') ? ['@path'] : []),
     ...(definition.message.includes('query') ? ['@query'] : []),
     ...(definition.message.some((p) => p === 'body' || p === 'django-json' || p === 'python-str')
       ? ['content-digest']
       : []),
-  ];
+  ]);
 
   const keyIdOf = (headers: MessageParts['headers']): string => {
     if ('fixed' in definition.keyId) return definition.keyId.fixed;
@@ -337,111 +324,116 @@ export function declarativeScheme(definition: DeclarativeSchemeDefinition): Sche
     return value;
   };
 
-  /** Everything but the MAC: time window, nonce, message bytes. */
-  function prepare(input: DeclarativeInput, now: number, skew: number) {
-    let created: number;
-    let acceptableUntil: number;
-    if (definition.timestamp) {
-      const text = readSource(definition.timestamp, input);
-      if (text === undefined) throw new SignatureMalformed('missing timestamp');
-      const time = parseDeclarativeTime(text, definition.timestamp.format);
-      if (time === undefined) throw new SignatureMalformed(`timestamp is not ${definition.timestamp.format}`);
-      if (time > now + Math.max(skew, 0) + window || time < now - window) {
-        throw new SignatureExpired('timestamp outside the accepted window', Math.floor(now));
-      }
-      created = Math.floor(time);
-      acceptableUntil = Math.ceil(time + window);
-    } else {
-      // No time in the protocol: the signature is remembered from now on. Reported as created now so
-      // a young nonce store does not refuse every such client after each restart: such a signature
-      // can be replayed after it is forgotten anyway (docs/protocol-legacy.md).
-      created = Math.floor(now);
-      acceptableUntil = Math.ceil(now + remember);
+  /** The scheme's own window, both directions (legacy servers compare the absolute difference). */
+  const checkWindow = (time: number, now: number, skew: number) => {
+    if (time > now + Math.max(skew, 0) + window || time < now - window) {
+      throw new SignatureExpired('timestamp outside the accepted window', Math.floor(now));
     }
-    const nonce = definition.nonce ? headerValue(input.headers, definition.nonce.header) : undefined;
-    if (definition.nonce && (nonce === undefined || nonce.length === 0 || nonce.length > 256))
-      throw new SignatureMalformed(`missing ${definition.nonce.header} header`);
-    return { created, acceptableUntil, nonce, message: buildDeclarativeMessage(definition, input) };
-  }
+  };
 
-  function algorithmFor(mac: Uint8Array, key: VerificationKey | undefined): HashAlgorithm | undefined {
-    const byLength = algorithms.find((algorithm) => DIGEST_BYTES[algorithm] === mac.length);
-    if (!byLength) return undefined;
-    // A key bound to one algorithm only verifies that one; `any` keys take what the client chose.
-    if (key && !key.anyAlgorithm && key.algorithm !== byLength) return undefined;
-    return byLength;
-  }
-
-  async function macMatches(
-    crypto: CryptoProvider,
-    key: VerificationKey | undefined,
-    mac: Uint8Array,
-    message: Uint8Array,
-  ): Promise<boolean> {
-    const algorithm = algorithmFor(mac, key);
-    // Same work whatever went wrong: wrong length, other algorithm or unknown key all compute a MAC.
-    const expected = await crypto.hmac(
-      algorithm ?? algorithms[0]!,
-      key && algorithm ? key.secret : DECOY_SECRET,
-      message,
-    );
-    return crypto.timingSafeEqual(expected, mac) && algorithm !== undefined && key !== undefined;
-  }
+  const macOf = (key: ResolvedKey, crypto: CryptoProvider, bytes: Uint8Array, mac: Uint8Array) => {
+    const expected = crypto.hmac(key.algorithm, key.secret, bytes);
+    return expected instanceof Uint8Array
+      ? crypto.timingSafeEqual(expected, mac)
+      : Promise.resolve(expected).then((value) => crypto.timingSafeEqual(value, mac));
+  };
 
   return {
     name: definition.name,
 
     detect(message: MessageParts): boolean {
       const value = headerValue(message.headers, definition.signature.header);
-      return value !== undefined && value.startsWith(definition.signature.prefix ?? '');
+      return value?.startsWith(definition.signature.prefix ?? '') === true;
     },
 
-    keyIdOf(message: MessageParts): string {
-      return keyIdOf(message.headers);
-    },
-
-    async verify(message: MessageParts, options: VerifyOptions & { hasBody: boolean }): Promise<SignatureCheck> {
-      const crypto = cryptoOf(options);
-      const now = nowOf(options);
-      const policy = resolvePolicy(options.policy, options.hasBody);
+    parse(message: MessageParts): DeclarativeCredentials {
       const mac = parseDeclarativeSignature(definition, message.headers);
       if (!mac) throw new SignatureMissing(`no ${definition.name} signature`);
       const keyId = keyIdOf(message.headers);
-      const found = await lookupKey(keyId, options);
-      const result = (created: number, acceptableUntil: number, nonce: string | undefined): VerifiedRequest => ({
-        scheme: definition.name,
+      // The MAC's length names the hash; a length of none accepted still gets the full (decoy) work.
+      const algorithm = algorithms.find((candidate) => DIGEST_BYTES[candidate] === mac.length) ?? algorithms[0]!;
+      const now = Math.floor(Date.now() / 1000);
+      let headerTime: number | undefined;
+      if (definition.timestamp && !timeFromBody) {
+        const text = headerValue(message.headers, (definition.timestamp as { header: string }).header);
+        if (text === undefined) throw new SignatureMalformed('missing timestamp');
+        headerTime = parseDeclarativeTime(text, definition.timestamp.format);
+        if (headerTime === undefined) throw new SignatureMalformed(`timestamp is not ${definition.timestamp.format}`);
+      }
+      let nonce: string;
+      if (definition.nonce) {
+        const value = headerValue(message.headers, definition.nonce.header);
+        if (value === undefined || value.length === 0 || value.length > 256)
+          throw new SignatureMalformed(`missing ${definition.nonce.header} header`);
+        nonce = value;
+      } else {
+        // Without a nonce the signature is the replay marker (lower-case hex: one spelling per MAC).
+        nonce = `sig:${toHex(mac)}`;
+      }
+      // No time in the protocol (or only in the body, checked with it): reported as created now, so a
+      // young nonce store does not refuse every such client after each restart; such signatures can be
+      // replayed once forgotten anyway (docs/protocol-legacy.md). Remembered as long as acceptable.
+      const created = headerTime !== undefined ? Math.floor(headerTime) : now;
+      const acceptableUntil =
+        headerTime !== undefined ? Math.ceil(headerTime + window) : timeFromBody ? now + 2 * window : now + remember;
+      return {
         keyId,
-        key: keyOrDecoy(found, keyId, found?.algorithm ?? algorithms[0]!),
-        coveredComponents: covered,
+        algorithm,
+        mac,
+        nonce,
         created,
         acceptableUntil,
-        // Without a nonce the signature is the replay marker (lower-case hex: one spelling per MAC).
-        nonce: nonce ?? `sig:${toHex(mac)}`,
-      });
+        coveredComponents: covered,
+        ...(headerTime !== undefined ? { headerTime } : {}),
+      };
+    },
+
+    checkPolicy(credentials: DeclarativeCredentials, context: VerifyContext): void {
+      if (credentials.headerTime !== undefined)
+        checkWindow(credentials.headerTime, context.now, context.policy.clockSkewSeconds);
+    },
+
+    verify(
+      credentials: DeclarativeCredentials,
+      key: ResolvedKey,
+      context: VerifyContext,
+    ): SchemeVerdict | Promise<SchemeVerdict> {
+      const { message, crypto } = context;
       const input = (body: Uint8Array | null): DeclarativeInput => ({
         method: message.method,
         url: message.url,
         headers: message.headers,
         body,
       });
-
-      if (!needsBody || !options.hasBody) {
-        const prepared = prepare(input(null), now, policy.clockSkewSeconds);
-        const ok = await macMatches(crypto, found, mac, prepared.message);
-        const verified = {
-          ...result(prepared.created, prepared.acceptableUntil, prepared.nonce),
-          key: knownKey(found),
-        };
-        if (!ok) throw new SignatureInvalid('signature does not match');
-        return { result: verified, body: null, signatureVerified: true };
+      if (!needsBody || !context.hasBody) {
+        if (timeFromBody) throw new SignatureMalformed('missing timestamp');
+        const ok = macOf(key, crypto, buildDeclarativeMessage(definition, input(null)), credentials.mac);
+        return typeof ok === 'boolean'
+          ? ok
+            ? MAC_MATCHED
+            : MAC_MISMATCHED
+          : ok.then((matched) => (matched ? MAC_MATCHED : MAC_MISMATCHED));
       }
-
       // The message needs the body: read it whole, then check time, message and MAC together.
-      const limit = policy.maxBodyBytes ?? 1024 * 1024;
+      const limit = context.policy.maxBodyBytes ?? 1024 * 1024;
       const chunks: Uint8Array[] = [];
       let size = 0;
-      // Completed by finish() (time from the body); the core reads acceptableUntil only after it.
-      const settled: VerifiedRequest = result(Math.floor(now), Math.ceil(now + Math.max(remember, window)), undefined);
+      const finishWith = async (bytes: Uint8Array) => {
+        const built = input(bytes);
+        if (definition.timestamp && timeFromBody) {
+          const text = readSource(definition.timestamp, built);
+          const time = text === undefined ? undefined : parseDeclarativeTime(text, definition.timestamp.format);
+          if (time === undefined) throw new SignatureInvalid('no valid timestamp in the body');
+          // Checked before the MAC is trusted but after the same work: the answer for a stale
+          // signature is only given once the MAC matched.
+          const matched = await macOf(key, crypto, buildDeclarativeMessage(definition, built), credentials.mac);
+          if (!matched) throw new SignatureInvalid('signature does not match');
+          checkWindow(time, context.now, context.policy.clockSkewSeconds);
+          return;
+        }
+        const matched = await macOf(key, crypto, buildDeclarativeMessage(definition, built), credentials.mac);
+        if (!matched) throw new SignatureInvalid('signature does not match');
+      };
       const body: BodyCheck = {
         update(chunk: Uint8Array) {
           size += chunk.length;
@@ -455,24 +447,13 @@ export function declarativeScheme(definition: DeclarativeSchemeDefinition): Sche
             bytes.set(chunk, offset);
             offset += chunk.length;
           }
-          const prepared = prepare(input(bytes), now, policy.clockSkewSeconds);
-          const ok = await macMatches(crypto, found, mac, prepared.message);
-          knownKey(found);
-          if (!ok) throw new SignatureInvalid('signature does not match');
-          Object.assign(settled, {
-            created: prepared.created,
-            acceptableUntil: prepared.acceptableUntil,
-            ...(prepared.nonce !== undefined ? { nonce: prepared.nonce } : {}),
-          });
+          await finishWith(bytes);
+        },
+        complete(bytes: Uint8Array) {
+          return finishWith(bytes);
         },
       };
-      if (definition.nonce) {
-        const nonce = headerValue(message.headers, definition.nonce.header);
-        if (nonce === undefined || nonce.length === 0 || nonce.length > 256)
-          throw new SignatureMalformed(`missing ${definition.nonce.header} header`);
-        settled.nonce = nonce;
-      }
-      return { result: settled, body };
+      return { signatureMatches: undefined, body };
     },
 
     async sign(message, key: SigningKey, signOptions = {}) {
