@@ -61,6 +61,20 @@ export {
 } from './policy.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';
 export { answerOf, problemBody, toProblem } from './problem.js';
+export type {
+  DeclarativeInput,
+  DeclarativeSchemeDefinition,
+  MessagePart,
+  ValueSource,
+} from './schemes/declarative.js';
+export {
+  buildDeclarativeMessage,
+  declarativeNeedsBody,
+  declarativeScheme,
+  declarativeWeakness,
+  parseDeclarativeSignature,
+  parseDeclarativeTime,
+} from './schemes/declarative.js';
 export type { DjangoHmacOptions, DjangoHmacSignOptions } from './schemes/django-hmac.js';
 export {
   djangoBodySerialization,
@@ -79,20 +93,6 @@ export {
   pythonFloatRepr,
   pythonStrOfJson,
 } from './schemes/django-hmac-json.js';
-export type {
-  DeclarativeInput,
-  DeclarativeSchemeDefinition,
-  MessagePart,
-  ValueSource,
-} from './schemes/declarative.js';
-export {
-  buildDeclarativeMessage,
-  declarativeNeedsBody,
-  declarativeScheme,
-  declarativeWeakness,
-  parseDeclarativeSignature,
-  parseDeclarativeTime,
-} from './schemes/declarative.js';
 export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421.js';
 export { RFC9421_DEFAULT_COMPONENTS, rfc9421, signatureBase } from './schemes/rfc9421.js';
 export type { SigV4Options, SigV4Provider, SigV4SignOptions } from './schemes/sigv4.js';
