@@ -24,6 +24,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence, Tuple, Union
 
+# The released version; clients/python/pyproject.toml carries the same number (a test checks it).
+__version__ = "0.1.0"
+
 __all__ = [
     "Signed",
     "HmacKitAuth",

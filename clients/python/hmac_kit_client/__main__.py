@@ -10,11 +10,12 @@ import sys
 import urllib.error
 import urllib.request
 
-from . import BODY_METHODS, parse_secret, sign, sign_components, sign_x_api
+from . import BODY_METHODS, __version__, parse_secret, sign, sign_components, sign_x_api
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python3 -m hmac_kit_client", description="Sign HTTP requests for hmac-kit.")
+    parser = argparse.ArgumentParser(prog="hmac-kit-client", description="Sign HTTP requests for hmac-kit.")
+    parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (("request", "send a signed request and print the response"), ("sign", "print the headers to add")):
         command = commands.add_parser(name, help=text)

@@ -17,6 +17,9 @@ require 'securerandom'
 require 'uri'
 
 module HmacKitClient
+  # The released version (hmac_kit_client.gemspec reads it from here).
+  VERSION = '0.1.0'
+
   # What signing produced: the URL to send to, the headers to add, and the signature base (for debugging).
   Signed = Struct.new(:url, :headers, :signature_base)
 

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { basename, delimiter, dirname, join, relative, resolve, sep } from 'node:path';
 import type { ListeningInfo, RawConfig, ServerConfig } from '@hmac-kit/server';
 import type { Command } from 'commander';
@@ -273,9 +274,26 @@ function describeStartError(error: Error, config: ServerConfig): string {
  * Runs the server process (or its supervisor and workers, see `runServe`): it owns the process
  * from here, handles the signals and exits when the server has stopped.
  */
+/**
+ * Whether the port can be bound, tried before the store is opened: a port already in use must not
+ * leave a new database and master key file behind (the server binds for real later; this is a probe).
+ */
+function probePort(config: ServerConfig): Promise<NodeJS.ErrnoException | undefined> {
+  if (config.port === 0) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error));
+    probe.listen({ port: config.port, host: config.host, exclusive: true }, () =>
+      probe.close(() => resolve(undefined)),
+    );
+  });
+}
+
 async function runServer(config: ServerConfig, io: Io, cli: string): Promise<number> {
   const { runServe } = await import('@hmac-kit/server');
   const { DatabaseLocationError, describeDatabaseError } = await import('@hmac-kit/server/store');
+  const busy = await probePort(config);
+  if (busy) throw new CliError(`cannot start: ${describeStartError(busy, config)}`);
   try {
     return await runServe(config, { onListening: (info) => io.stderr(banner(info, config, cli)) });
   } catch (error) {

@@ -213,6 +213,14 @@ describe('a failed command has no side effects on PostgreSQL', () => {
         `database postgres://\\S*${host.replace(/\./g, '\\.')}/hmac_kit_no_such_database: database does not exist \\(3D000\\)`,
       ),
     );
+    const serve = await runCli(['--db', missing.toString(), 'serve', '--port', '0'], {
+      cwd: tempDir(),
+      env: { HMAC_KIT_WORKERS: '1' },
+    });
+    expect(serve.code).toBe(1);
+    expect(serve.stderr.trimEnd().split('\n').at(-1)).toMatch(
+      /^hmac-kit: cannot start: database postgres:\/\/\S+\/hmac_kit_no_such_database: database does not exist \(3D000\)$/,
+    );
     const port = await freePort();
     const refused = await runCli(['--db', `postgres://postgres@127.0.0.1:${port}/test`, 'principals', 'list'], {
       cwd: tempDir(),
@@ -364,6 +372,8 @@ describe('serve: start-up hints', () => {
         result.stderr,
         new RegExp(`cannot start: port ${port} on 127\\.0\\.0\\.1 is already in use .*choose another port with --port`),
       );
+      // Refused before the store is opened: no new database or master key is left behind.
+      expect(contents(cwd)).toEqual([]);
     }
   });
 

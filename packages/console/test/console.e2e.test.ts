@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { KeyRow, PrincipalRow } from '@hmac-kit/keys';
 import { loadConfig, type RunningServer, startServer } from '@hmac-kit/server';
 import { openKeys } from '@hmac-kit/server/store';
@@ -86,10 +86,16 @@ describe.skipIf(!chromiumPresent)('the console in headless Chromium', { timeout:
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    // The page as `npm run build` makes it, from the current sources.
-    await build({ configFile: join(CONSOLE_DIR, 'vite.config.ts'), logLevel: 'warn' });
     mkdirSync(SCREENSHOTS, { recursive: true });
     dir = mkdtempSync(join(tmpdir(), 'hmac-kit-console-e2e-'));
+    // The page as `npm run build` makes it, from the current sources, into a folder of this test's
+    // own (other test files read packages/server/dist/console meanwhile).
+    const assets = join(dir, 'console');
+    await build({
+      configFile: join(CONSOLE_DIR, 'vite.config.ts'),
+      logLevel: 'warn',
+      build: { outDir: assets, emptyOutDir: true },
+    });
     const database = join(dir, 'keys.db');
     const masterKeys = `mk-e2e:${randomBytes(32).toString('base64')}`;
     const seeded = await openKeys({ database, masterKeys });
@@ -101,6 +107,7 @@ describe.skipIf(!chromiumPresent)('the console in headless Chromium', { timeout:
 
     server = await startServer(
       loadConfig({ flags: { port: 0, database, masterKeys, logLevel: 'silent', rotateOverlap: '1h' }, env: {} }),
+      { consoleAssets: pathToFileURL(`${assets}/`) },
     );
     consoleUrl = `${server.url}/console/`;
     const service = server.services.keyService;

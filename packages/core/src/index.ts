@@ -44,6 +44,11 @@ export {
 } from './errors.js';
 export type { SignedFetchOptions, SigningClientOptions } from './fetch.js';
 export { createSignedFetch } from './fetch.js';
+export type { Credentials, ParseContext, ResolvedKey, SchemeVerdict, VerifyContext } from './pipeline/contract.js';
+export { MAC_MATCHED, MAC_MISMATCHED } from './pipeline/contract.js';
+export type { Accepted, Admission, Claim, PipelineConfig, PipelineHooks, Stage } from './pipeline/engine.js';
+export { admitRequest, defaultPolicyCheck, isScheme, runPipeline, runPipelineDeferred } from './pipeline/engine.js';
+export { macMatches } from './pipeline/keys.js';
 export type { ResolvedPolicy } from './policy.js';
 export {
   ALL_ALGORITHMS,
@@ -56,6 +61,20 @@ export {
 } from './policy.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';
 export { answerOf, problemBody, toProblem } from './problem.js';
+export type {
+  DeclarativeInput,
+  DeclarativeSchemeDefinition,
+  MessagePart,
+  ValueSource,
+} from './schemes/declarative.js';
+export {
+  buildDeclarativeMessage,
+  declarativeNeedsBody,
+  declarativeScheme,
+  declarativeWeakness,
+  parseDeclarativeSignature,
+  parseDeclarativeTime,
+} from './schemes/declarative.js';
 export type { DjangoHmacOptions, DjangoHmacSignOptions } from './schemes/django-hmac.js';
 export {
   djangoBodySerialization,

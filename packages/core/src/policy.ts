@@ -9,6 +9,11 @@ import type { HashAlgorithm, NonceStore, VerifyPolicy } from './types.js';
 /** A policy with every default filled in. */
 export interface ResolvedPolicy {
   requiredComponents: readonly string[];
+  /**
+   * Whether the caller gave `requiredComponents` (schemes other than RFC 9421 enforce only an
+   * explicit list: the default one names RFC 9421 components they document instead).
+   */
+  requiredComponentsGiven: boolean;
   maxAgeSeconds: number;
   clockSkewSeconds: number;
   requireNonce: boolean;
@@ -78,6 +83,7 @@ function resolveGiven(policy: VerifyPolicy, hasBody: boolean): ResolvedPolicy {
   return {
     requiredComponents:
       p.requiredComponents ?? (hasBody ? DEFAULT_REQUIRED_COMPONENTS_WITH_BODY : DEFAULT_REQUIRED_COMPONENTS),
+    requiredComponentsGiven: p.requiredComponents !== undefined,
     maxAgeSeconds: nonNegative(p.maxAgeSeconds, 'maxAgeSeconds', DEFAULT_MAX_AGE_SECONDS),
     clockSkewSeconds: nonNegative(p.clockSkewSeconds, 'clockSkewSeconds', DEFAULT_CLOCK_SKEW_SECONDS),
     requireNonce: p.requireNonce ?? true,

@@ -190,12 +190,12 @@ export interface SignatureCheck {
   result: VerifiedRequest;
   body: BodyCheck | null;
   /**
-   * `true` when the signature itself was verified in this phase and `body` only checks
-   * a digest the signature covers. The nonce (`result.nonce`) is then recorded right
-   * away; otherwise (the signature covers the body itself) it is recorded only after
-   * `body.finish()` succeeds. Schemes leave nonce recording to the core.
+   * `true` when the signature itself was verified in the header phase and `body` only checks
+   * a digest the signature covers; `false` when the signature covers the body itself and
+   * nothing, not even the sender, is proven until `body.finish()` resolves. Either way the
+   * nonce is recorded only once the body passed (the pipeline's commit stage).
    */
-  signatureVerified?: boolean;
+  signatureVerified: boolean;
 }
 
 /** Streams body bytes through the scheme's digest. */
@@ -224,26 +224,15 @@ export interface SigningKey {
   algorithm?: HashAlgorithm;
 }
 
-/**
- * The scheme contract: RFC 9421 (default), SigV4, X-API-*, django-hmac and
- * Standard Webhooks each implement it, and the verifier tries the enabled ones.
- */
-export interface Scheme {
-  /** Stable name used in config (`rfc9421`, `sigv4`, `x-api`, `django-hmac`, `standard-webhooks`). */
-  readonly name: string;
-  /** Cheap test: does this request carry this scheme's credentials? */
-  detect(message: MessageParts): boolean;
-  /** The key id the request claims, without verifying anything (for rate limits and logs). Throws `SignatureMalformed`. */
-  keyIdOf(message: MessageParts): string;
-  /** Verifies everything but the body; returns a body check when the scheme binds the body. */
-  verify(message: MessageParts, options: VerifyOptions & { hasBody: boolean }): Promise<SignatureCheck>;
-  /** Returns the headers to add (and, for query-signing schemes, the URL to use). */
-  sign(
-    message: MessageParts & { body?: Uint8Array | null },
-    key: SigningKey,
-    options?: { crypto?: CryptoProvider; now?: () => number; [option: string]: unknown },
-  ): Promise<{ headers: Record<string, string>; url?: string }>;
-}
+/** The scheme contract (two phases: `parse`, then `verify` with the resolved key): see pipeline/contract.ts. */
+export type {
+  Credentials,
+  ParseContext,
+  ResolvedKey,
+  Scheme,
+  SchemeVerdict,
+  VerifyContext,
+} from './pipeline/contract.js';
 
 /** Outcome of one rate-limit hit. */
 export interface RateLimitDecision {

@@ -5,7 +5,7 @@ import {
   createSignedFetch,
   type MessageParts,
   messageHasBody,
-  type SignatureCheck,
+  type Scheme,
   signRequest,
   toProblem,
   verifyingStream,
@@ -102,10 +102,10 @@ describe('checkSignature + verifyingStream (gateway path)', () => {
     expect(check.body).not.toBeNull();
     const out = await new Response(request.body!.pipeThrough(verifyingStream(check.body))).text();
     expect(out).toBe('streamed body');
-    // The nonce was recorded in the header phase: a replay is refused before any body byte.
-    await expect(checkSignature(message, { keys, now: () => NOW, nonceStore, hasBody: true })).rejects.toMatchObject({
-      code: 'ERR_NONCE_REPLAYED',
-    });
+    // The nonce is recorded once the body passed (the commit stage): a replay is refused there.
+    const replay = await checkSignature(message, { keys, now: () => NOW, nonceStore, hasBody: true });
+    replay.body!.update(utf8('streamed body'));
+    await expect(replay.body!.finish()).rejects.toMatchObject({ code: 'ERR_NONCE_REPLAYED' });
   });
 
   it('errors the stream with DigestMismatch or BodyTooLarge', async () => {
@@ -121,24 +121,22 @@ describe('checkSignature + verifyingStream (gateway path)', () => {
   it('records nonces of schemes that verify the signature only with the body after finish()', async () => {
     const recorded: string[] = [];
     let bodyBytes = '';
-    const deferred = {
+    const deferred: Scheme = {
       name: 'deferred-test',
       detect: () => true,
-      keyIdOf: () => 'hk_req',
+      parse: () => ({ keyId: 'hk_req', algorithm: undefined, coveredComponents: [], nonce: 'n1', created: NOW }),
       sign: async () => ({ headers: {} }),
-      async verify(): Promise<SignatureCheck> {
-        return {
-          result: { scheme: 'deferred-test', keyId: 'hk_req', key, coveredComponents: [], nonce: 'n1', created: NOW },
-          body: {
-            update: (chunk) => {
-              bodyBytes += new TextDecoder().decode(chunk);
-            },
-            finish: async () => {
-              if (bodyBytes !== 'good') throw new (await import('@hmac-kit/core')).SignatureInvalid('bad body');
-            },
+      verify: () => ({
+        signatureMatches: undefined,
+        body: {
+          update: (chunk) => {
+            bodyBytes += new TextDecoder().decode(chunk);
           },
-        };
-      },
+          finish: async () => {
+            if (bodyBytes !== 'good') throw new (await import('@hmac-kit/core')).SignatureInvalid('bad body');
+          },
+        },
+      }),
     };
     const nonceStore = {
       checkAndStore: async (_k: string, nonce: string) => {

@@ -10,6 +10,7 @@ import type { MessageParts, Scheme, VerificationKey } from '@hmac-kit/core';
 import { HmacKitError, SignatureInvalid, sigv4 } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkWith } from './support/scheme-check.js';
 
 const run = promisify(execFile);
 
@@ -68,7 +69,7 @@ async function curl(provider: string, path: string, extra: string[] = []): Promi
 }
 
 async function verify(scheme: Scheme, { message, body }: Captured) {
-  const check = await scheme.verify(message, {
+  const check = await checkWith(scheme, message, {
     keys: (id) => (id === key.keyId ? key : undefined),
     crypto: nodeCryptoProvider,
     hasBody: body.length > 0,

@@ -13,6 +13,7 @@ import type { HashAlgorithm, MessageParts, VerificationKey } from '@hmac-kit/cor
 import { SignatureInvalid, xApi } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkWith } from './support/scheme-check.js';
 
 const run = promisify(execFile);
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -77,7 +78,7 @@ async function send(algorithm: HashAlgorithm, method: string, path: string, body
 
 async function verify({ message, body }: Captured, algorithm: HashAlgorithm) {
   const key: VerificationKey = { keyId: 'hk_bash', secret: raw, algorithm };
-  const check = await xApi().verify(message, {
+  const check = await checkWith(xApi(), message, {
     keys: (id) => (id === key.keyId ? key : undefined),
     crypto: nodeCryptoProvider,
     hasBody: body.length > 0,

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { HashAlgorithm, VerificationKey } from '@hmac-kit/core';
 import { parseSecret, xApi, xApiStringToSign } from '@hmac-kit/core';
 import { describe, expect, it } from 'vitest';
+import { checkWith } from './support/scheme-check.js';
 
 interface XApiVector {
   method: string;
@@ -46,7 +47,8 @@ describe('X-API-* known-answer vectors', () => {
       );
       expect(out.headers['X-API-Signature']).toBe(vector.signature);
       const key: VerificationKey = { keyId: file.keyId, secret: parseSecret(file.secret), algorithm: vector.algorithm };
-      const check = await scheme.verify(
+      const check = await checkWith(
+        scheme,
         {
           method: vector.method,
           url,

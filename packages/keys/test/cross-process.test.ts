@@ -103,9 +103,11 @@ describeWithPostgres('cross-process revocation (PostgreSQL LISTEN/NOTIFY)', () =
       other.send(`resolve ${bystander.keyId}`);
       expect(await other.next((m) => m.event === 'resolved')).toMatchObject({ found: true, storeReads: 2 });
 
+      const watching = other.next((m) => m.event === 'watching');
       const gone = other.next((m) => m.event === 'gone');
       other.send(`watch ${key.keyId}`);
-      await new Promise((resolve) => setTimeout(resolve, 200)); // the child is now answering from its cache
+      // The child is now answering from its cache (no new store read).
+      expect(await watching).toMatchObject({ storeReads: 2 });
       await service.revokeKey(key.keyId, { reason: 'cross-process test' });
       const revokedAt = Date.now();
       const message = await gone;

@@ -13,7 +13,7 @@ import {
   sqliteKeyStore,
 } from '@hmac-kit/keys';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -163,6 +163,13 @@ describe.each([
   });
 
   it('bounds the positive cache (LRU) and expires entries after ttlMs', async () => {
+    // The cache ages entries on performance.now(): stopped here and moved by hand, so that a slow
+    // machine can neither expire entries during the LRU checks nor need a guessed sleep.
+    let monotonicNow = performance.now();
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => monotonicNow);
+    onTestFinished(() => {
+      clock.mockRestore();
+    });
     const store = counting(makeStore());
     const service = await createKeyService({ store, masterKeys, cache: { maxEntries: 2, ttlMs: 150 } });
     await service.createPrincipal({ name: 'svc', kind: 'service' });
@@ -175,8 +182,11 @@ describe.each([
     expect(store.reads).toBe(3);
     await service.resolver(ids[0]!); // was evicted
     expect(store.reads).toBe(4);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    await service.resolver(ids[0]!);
+    monotonicNow += 149;
+    await service.resolver(ids[0]!); // still fresh
+    expect(store.reads).toBe(4);
+    monotonicNow += 1;
+    await service.resolver(ids[0]!); // 150 ms old: expired
     expect(store.reads).toBe(5);
     await service.close();
   });

@@ -1,29 +1,33 @@
 import type {
   BodyInput,
+  Claim,
+  Admission as CoreAdmission,
   CryptoProvider,
   FailureThrottle,
   KeyResolver,
   MessageParts,
   NonceStore,
+  PipelineConfig,
   Problem,
   RateLimitDecision,
   RateLimiter,
   Scheme,
-  SignatureCheck,
   VerifiedRequest,
   VerifyPolicy,
 } from '@hmac-kit/core';
 import {
-  checkSignature,
+  admitRequest,
   countsAsFailure,
   explainKeyFailure,
   HmacKitError,
+  isScheme,
   RateLimited,
   rfc9421,
+  runPipeline,
+  runPipelineDeferred,
   ScopeInsufficient,
   TooManyFailures,
   toProblem,
-  verifyMessage,
 } from '@hmac-kit/core';
 import { addressNameSubject, addressSubject, type ProbingFailureThrottle, rateLimitHeaders } from '@hmac-kit/limits';
 import { deferredRead } from './body.js';
@@ -77,14 +81,35 @@ export interface AuthFailure {
 export type AuthOutcome = AuthSuccess | AuthFailure;
 
 /**
- * An admitted request (header phase): feed its body through `check.body` before trusting it.
- * `signatureVerified: false` means the scheme signs over the body itself (X-API-*, SigV4 without
- * a payload hash, django-hmac, webhooks): nothing about the request, not even who sent it, is
- * proven until `check.body.finish()` resolves, so a caller that cannot see the body must refuse it.
+ * A request admitted by the pipeline's header stages (parse, gate, key + MAC, policy), for
+ * callers that stream the body or never see it (the gateway, forward-auth). Feed the body to
+ * `update`, then `finish()` (body stage and commit: the nonce, the failure bookkeeping and the
+ * rate limit happen there, once the request is proven). `signatureVerified: false` means the
+ * scheme signs over the body itself (X-API-*, SigV4 without a payload hash, django-hmac,
+ * webhooks): nothing, not even the sender, is proven before `finish()`, so a caller that cannot
+ * see the body must refuse it. A caller that must pass the request on before its body is known
+ * calls `commitBeforeBody()` first: the nonce is then a reservation that a failing body releases.
  */
-export interface Admission extends AuthSuccess {
-  check: SignatureCheck;
+export interface Admission {
+  ok: true;
+  identity: HmacIdentity;
   signatureVerified: boolean;
+  /** Whether the scheme binds the body (there is a body check to feed). */
+  checksBody: boolean;
+  update(chunk: Uint8Array): void;
+  /** Body stage and commit; the failure (if any) is already recorded and reported. */
+  finish(): Promise<AuthOutcome>;
+  /** `finish()` for a body already in memory (one-shot digest). */
+  complete(body: Uint8Array): Promise<AuthOutcome>;
+  /** Commit before the body is known (only when `signatureVerified`); resolves with the rate-limit headers. */
+  commitBeforeBody(): Promise<AuthOutcome>;
+  /** Records a failure of the caller's own after admission (body too large, client gone), releasing a reservation. */
+  fail(error: unknown): Promise<AuthFailure>;
+  /**
+   * After a successful `finish()`/`complete()`: the bytes the signature covers when the scheme signs a
+   * re-serialisation of the body (django-hmac), to forward instead of the body as received.
+   */
+  signedBody(): Uint8Array | undefined;
 }
 
 /** Options of {@link createAuthenticator}. Only `keys` is required. */
@@ -134,14 +159,11 @@ export interface Authenticator {
   /** Verifies one request. Never throws: every failure comes back as `{ ok: false }`. */
   authenticate(message: MessageParts, body: BodyInput, context?: AuthContext): Promise<AuthOutcome>;
   /**
-   * The header phase of {@link Authenticator.authenticate}, for callers that stream the body
-   * or never see it (a gateway, a forward-auth endpoint): the same throttle, signature, window,
-   * nonce and rate-limit steps, returning the scheme's body check still to be fed. Report a
-   * body that then fails its check with {@link Authenticator.bodyFailed}. Never throws.
+   * The header stages of {@link Authenticator.authenticate} (the same pipeline), for callers that
+   * stream the body or never see it (a gateway, a forward-auth endpoint): returns an
+   * {@link Admission} whose `finish()` runs the body stage and the commit. Never throws.
    */
   admit(message: MessageParts, context: AuthContext & { hasBody: boolean }): Promise<Admission | AuthFailure>;
-  /** Counts a body that failed its digest after {@link Authenticator.admit} against the throttle, and reports it. */
-  bodyFailed(error: unknown, context: AuthFailureContext): Promise<void>;
   /** Checks that an authenticated identity holds every scope; a failure carries a 403 problem. */
   authorize(identity: HmacIdentity, scopes: readonly string[], context?: AuthFailureContext): AuthOutcome;
   /** Turns any error into a failure outcome (reporting it to `onFailure`), for adapters' own errors. */
@@ -164,12 +186,18 @@ interface ThrottleSubjects {
 
 function ignore(): void {}
 
-// guarded()'s callbacks that capture nothing, created once rather than per request.
-const neverPending = (): boolean => false;
-const itself = (verified: VerifiedRequest): VerifiedRequest => verified;
-const resultOf = (check: SignatureCheck): VerifiedRequest => check.result;
-/** A check whose signature only its body proves (X-API-*, SigV4 without a payload hash...). */
-const provenByBody = (check: SignatureCheck): boolean => check.body !== null && check.signatureVerified !== true;
+/**
+ * What the pipeline's hooks know about one request: its message and transport context, and what
+ * the gate learnt for the commit (nothing recorded for the (address, key) pair: nothing to clear).
+ */
+interface Source {
+  message: MessageParts;
+  context: AuthContext;
+  subjects: ThrottleSubjects | undefined;
+  keyClear: boolean;
+  /** The failure was recorded and reported by the pipeline's `failed` hook. */
+  reported: boolean;
+}
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return value instanceof Promise || typeof (value as { then?: unknown } | undefined)?.then === 'function';
@@ -225,8 +253,8 @@ function validateOptions(options: AuthenticatorOptions): void {
       throw new TypeError('createAuthenticator: schemes must be a non-empty array');
     }
     for (const scheme of options.schemes) {
-      if (!hasMethods(scheme, 'detect', 'keyIdOf', 'verify')) {
-        throw new TypeError('createAuthenticator: every scheme must implement detect, keyIdOf and verify');
+      if (!isScheme(scheme)) {
+        throw new TypeError('createAuthenticator: every scheme must implement detect, parse and verify');
       }
     }
   }
@@ -272,30 +300,6 @@ function withoutQuery(url: string): string {
   return cut === -1 ? url : url.slice(0, cut);
 }
 
-/** `bytes` as an async iterable of one chunk (the shape of a deferred body, without reading it again). */
-async function* singleChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield bytes;
-}
-
-/**
- * Whether the request may declare a body longer than `maxBodyBytes` (the core refuses those
- * before reading anything, so a deferred body must not be read for them). Reads `content-length`
- * of a plain record (Node's lower-cased headers) or a `Headers`-like object; any other shape
- * answers "maybe".
- */
-function mayDeclareTooLarge(headers: MessageParts['headers'], maxBodyBytes: number): boolean {
-  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) return true;
-  const get = (headers as { get?: unknown }).get;
-  const declared =
-    typeof get === 'function'
-      ? (get as (name: string) => unknown).call(headers, 'content-length')
-      : (headers as Record<string, unknown>)['content-length'];
-  if (declared === undefined || declared === null) return false;
-  if (typeof declared !== 'string') return true;
-  const length = Number(declared);
-  return !Number.isFinite(length) || length > maxBodyBytes;
-}
-
 /**
  * Failures that look like guessing feed the failure throttle: the error table's `countsAsFailure`
  * (packages/core/src/error-table.ts) decides, the one place that also decides what clients see.
@@ -335,10 +339,6 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   const policy: VerifyPolicy = { ...options.policy, maxBodyBytes };
   const nonceStore = resolveNonceStore(options.nonceStore);
   const { keys, crypto, now, rateLimiter, defaultRateLimit, failureThrottle, onFailure, realm } = options;
-  const verifyOptions = { keys, schemes, policy, nonceStore, crypto, now };
-  // admit()'s options, built once rather than per request.
-  const withBody = { ...verifyOptions, hasBody: true };
-  const withoutBody = { ...verifyOptions, hasBody: false };
   // Both throttles of @hmac-kit/limits can say that a key has nothing recorded (see clearKey).
   const blockedForOrUnrecorded = failureThrottle
     ? ((failureThrottle as Partial<ProbingFailureThrottle>).blockedForOrUnrecorded as
@@ -347,6 +347,8 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     : undefined;
   const probeFn = typeof blockedForOrUnrecorded === 'function' ? blockedForOrUnrecorded : undefined;
   const problemOptions = { realm, now };
+  // The rate-limit headers a RateLimited refusal from the commit stage carries to its problem.
+  const refusalHeaders = new WeakMap<object, Record<string, string>>();
 
   function report(error: unknown, context: AuthFailureContext): void {
     if (!onFailure) {
@@ -370,31 +372,25 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     }
   }
 
-  function fail(error: unknown, context: Partial<AuthFailureContext> = {}, extraHeaders?: Record<string, string>) {
-    report(error, { method: '', url: '', ...context });
+  /** The failure outcome the client sees (an unknown key and a wrong signature look the same). */
+  function failure(error: unknown): AuthFailure {
     const problem = toProblem(error, problemOptions);
-    const headers = extraHeaders ? { ...extraHeaders, ...problem.headers } : problem.headers;
+    const extra = typeof error === 'object' && error !== null ? refusalHeaders.get(error) : undefined;
+    const headers = extra ? { ...extra, ...problem.headers } : problem.headers;
     return { ok: false as const, error, problem: { status: problem.status, headers, body: problem.body } };
   }
 
-  function claimedKeyId(message: MessageParts): string | undefined {
-    for (const scheme of schemes) {
-      try {
-        if (scheme.detect(message)) return scheme.keyIdOf(message);
-      } catch {
-        // Malformed credentials: the verifier reports them properly below.
-        return undefined;
-      }
-    }
-    return undefined;
+  function fail(error: unknown, context: Partial<AuthFailureContext> = {}): AuthFailure {
+    report(error, { method: '', url: '', ...context });
+    return failure(error);
   }
 
   /** The context `onFailure` gets; only built for a failure. */
   function failureWith(message: MessageParts, context: AuthContext, keyId: string | undefined): AuthFailureContext {
-    const failure: AuthFailureContext = { method: message.method, url: String(message.url) };
-    if (context.sourceAddress !== undefined) failure.sourceAddress = context.sourceAddress;
-    if (keyId !== undefined) failure.keyId = keyId;
-    return failure;
+    const failed: AuthFailureContext = { method: message.method, url: String(message.url) };
+    if (context.sourceAddress !== undefined) failed.sourceAddress = context.sourceAddress;
+    if (keyId !== undefined) failed.keyId = keyId;
+    return failed;
   }
 
   /**
@@ -444,7 +440,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return [address, key];
   }
 
-  async function recordGuess(throttle: FailureThrottle, subjects: ThrottleSubjects, failure: AuthFailureContext) {
+  async function recordGuess(throttle: FailureThrottle, subjects: ThrottleSubjects, failed: AuthFailureContext) {
     await Promise.all(
       [subjects.address, subjects.pair].map(async (subject) => {
         if (!subject) return;
@@ -452,24 +448,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
           await throttle.recordFailure(subject);
         } catch (storeError) {
           // The request is refused anyway; the outage still belongs in the logs.
-          report(storeError, failure);
+          report(storeError, failed);
         }
       }),
     );
-  }
-
-  type Settled = { headers: Record<string, string>; refused?: RateLimited };
-
-  function limitOutcome(decision: RateLimitDecision): Settled {
-    const headers = rateLimitHeaders(decision);
-    if (decision.allowed) return { headers };
-    const retryAfter = decision.retryAfterSeconds ?? decision.resetSeconds;
-    const refused = new RateLimited('rate limit exceeded', {
-      retryAfter: Math.max(1, Math.ceil(retryAfter)),
-      limit: decision.limit,
-      windowSeconds: decision.windowSeconds,
-    });
-    return { headers, refused };
   }
 
   /** Counts the request against its key's rate limit (undefined: not limited). May throw. */
@@ -479,125 +461,116 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return rateLimiter.hit(`key:${verified.keyId}`, rule.limit, rule.windowSeconds);
   }
 
+  /** The rate limit's answer as response headers; throws `RateLimited` (carrying them) when refused. */
+  function limitHeaders(decision: RateLimitDecision): Record<string, string> {
+    const headers = rateLimitHeaders(decision);
+    if (decision.allowed) return headers;
+    const retryAfter = decision.retryAfterSeconds ?? decision.resetSeconds;
+    const refused = new RateLimited('rate limit exceeded', {
+      retryAfter: Math.max(1, Math.ceil(retryAfter)),
+      limit: decision.limit,
+      windowSeconds: decision.windowSeconds,
+    });
+    refusalHeaders.set(refused, headers);
+    throw refused;
+  }
+
   /**
-   * After a verified signature: clears the failures of the (address, key) pair (the promise to
-   * await, if any). `keyClear`: the throttle said, when it was consulted for this request, that
-   * nothing is recorded for the pair, so there is nothing to clear (with Redis, a round trip saved).
+   * Clears the failures of the (address, key) pair (the promise to await, if any). Skipped when
+   * the gate learnt that nothing is recorded for the pair (with Redis, a round trip saved).
    */
-  function clearKey(
-    verified: VerifiedRequest,
-    subjects: ThrottleSubjects,
-    keyClear: boolean,
-  ): Promise<void> | undefined {
+  function clearKey(verified: VerifiedRequest, source: Source): Promise<void> | undefined {
     // Only the pair's record is cleared: one valid key must not launder an address's guesses.
-    if (!failureThrottle || subjects.sourceAddress === undefined) return undefined;
-    const subject = addressNameSubject(subjects.sourceAddress, verified.keyId);
-    if (keyClear && subjects.pair === subject) return undefined;
+    const address = source.context.sourceAddress;
+    if (!failureThrottle || !address) return undefined;
+    const subject = addressNameSubject(address, verified.keyId);
+    if (source.keyClear && source.subjects?.pair === subject) return undefined;
     const cleared: Promise<void> | void = failureThrottle.recordSuccess(subject);
     return isPromise(cleared) ? cleared : undefined;
   }
 
-  /** clearKey, then the rate limit: what a proven signature settles. */
-  async function settleVerified(verified: VerifiedRequest, subjects: ThrottleSubjects): Promise<Settled> {
-    await clearKey(verified, subjects, false);
-    const decision = rateLimitDecision(verified);
-    return decision === undefined ? { headers: {} } : limitOutcome(await decision);
-  }
+  // ---- the pipeline's hooks: the gate, the commit's side effects, the one failure recorder ----
 
-  /**
-   * Throttle check, `verify`, then (once the signature is proven) throttle bookkeeping and the
-   * rate limit: the order both phases share. `pending` marks a check whose signature is only
-   * proven by its body (X-API-*, SigV4 without a payload hash, django-hmac, webhooks); for those
-   * the bookkeeping waits for the body, so a forgery can neither clear a key's failures nor spend
-   * its rate limit.
-   */
-  async function guarded<T>(
-    message: MessageParts,
-    context: AuthContext,
-    verify: () => Promise<T>,
-    verifiedOf: (value: T) => VerifiedRequest,
-    pending: (value: T) => boolean = neverPending,
-  ): Promise<
-    | {
-        ok: true;
-        value: T;
-        identity: HmacIdentity;
-        headers: Record<string, string>;
-        subjects: ThrottleSubjects;
-      }
-    | AuthFailure
-  > {
-    const keyId = claimedKeyId(message);
-    const subjects = throttleSubjects(context, keyId);
-    try {
+  function gate(claim: Claim | undefined, source: Source): void | Promise<void> {
+    const subjects = throttleSubjects(source.context, claim?.credentials.keyId);
+    source.subjects = subjects;
+    const [address, key] = lookups(failureThrottle!, subjects);
+    if (!isPromise(address) && !isPromise(key)) {
+      refuseWith(Math.max(address, key));
+      source.keyClear = probeFn !== undefined && key === -1;
+      return;
+    }
+    return (async () => {
       // Awaits only what is a promise: each await is a suspension of this frame.
-      let keyClear = false;
-      if (failureThrottle) {
-        const [address, key] = lookups(failureThrottle, subjects);
-        const addressWait = isPromise(address) ? await address : address;
-        const keyWait = isPromise(key) ? await key : key;
-        refuseWith(Math.max(addressWait, keyWait));
-        keyClear = probeFn !== undefined && keyWait === -1;
-      }
-      let value: T;
-      try {
-        value = await verify();
-      } catch (error) {
-        if (failureThrottle && countsAsGuess(error))
-          await recordGuess(failureThrottle, subjects, failureWith(message, context, keyId));
-        throw error;
-      }
-      const verified = verifiedOf(value);
-      if (pending(value)) return { ok: true, value, identity: identityOf(verified), headers: {}, subjects };
-      const cleared = clearKey(verified, subjects, keyClear);
-      if (cleared !== undefined) await cleared;
-      const decision = rateLimitDecision(verified);
-      const limited =
-        decision === undefined ? { headers: {} } : limitOutcome(isPromise(decision) ? await decision : decision);
-      if (limited.refused) return fail(limited.refused, failureWith(message, context, keyId), limited.headers);
-      return { ok: true, value, identity: identityOf(verified), headers: limited.headers, subjects };
-    } catch (error) {
-      return fail(error, failureWith(message, context, keyId));
+      const addressWait = isPromise(address) ? await address : address;
+      const keyWait = isPromise(key) ? await key : key;
+      refuseWith(Math.max(addressWait, keyWait));
+      source.keyClear = probeFn !== undefined && keyWait === -1;
+    })();
+  }
+
+  function commit(
+    verified: VerifiedRequest,
+    source: Source,
+  ): Record<string, string> | undefined | Promise<Record<string, string> | undefined> {
+    const cleared = clearKey(verified, source);
+    if (cleared !== undefined) return cleared.then(() => charge(verified));
+    return charge(verified);
+  }
+
+  function charge(verified: VerifiedRequest): Record<string, string> | undefined | Promise<Record<string, string>> {
+    const decision = rateLimitDecision(verified);
+    if (decision === undefined) return undefined;
+    return isPromise(decision) ? decision.then(limitHeaders) : limitHeaders(decision);
+  }
+
+  async function failed(error: unknown, claim: Claim | undefined, source: Source): Promise<void> {
+    source.reported = true;
+    const keyId = claim?.credentials.keyId;
+    const context = failureWith(source.message, source.context, keyId);
+    if (failureThrottle && countsAsGuess(error)) {
+      await recordGuess(failureThrottle, source.subjects ?? throttleSubjects(source.context, keyId), context);
     }
+    report(error, context);
+  }
+
+  const hooks: PipelineConfig<Source>['hooks'] = {
+    ...(failureThrottle ? { gate } : {}),
+    ...(failureThrottle || rateLimiter ? { commit } : {}),
+    failed,
+  };
+  const config: PipelineConfig<Source> = { keys, schemes, policy, nonceStore, crypto, now, hooks };
+
+  function sourceOf(message: MessageParts, context: AuthContext): Source {
+    return { message, context, subjects: undefined, keyClear: false, reported: false };
+  }
+
+  /** A failure outcome; reported here unless the pipeline's `failed` hook already did. */
+  function outcomeOf(error: unknown, source: Source): AuthFailure {
+    if (!source.reported) {
+      source.reported = true;
+      report(error, failureWith(source.message, source.context, undefined));
+    }
+    return failure(error);
   }
 
   /**
-   * `verifyMessage`, except that a {@link deferredBody} within the size limit is read here and
-   * handed over as bytes (the core's in-memory path: one hash call, no async iteration). The
-   * answers are those of the iterable: a declared or actual size above the limit goes through
-   * the iterable itself, where the core refuses it at the same step as before.
+   * The pipeline over the body as given; a {@link deferredBody} is read only once the header
+   * stages passed (a blocked source never has its body read) and handed over as bytes.
    */
-  function verifyBody(message: MessageParts, body: BodyInput): Promise<VerifiedRequest> {
+  function run(message: MessageParts, body: BodyInput, source: Source) {
     const read = deferredRead(body);
-    if (read === undefined || mayDeclareTooLarge(message.headers, maxBodyBytes)) {
-      return verifyMessage(message, body, verifyOptions);
-    }
-    return read().then((bytes) =>
-      verifyMessage(message, bytes.length > maxBodyBytes ? singleChunk(bytes) : bytes, verifyOptions),
-    );
-  }
-
-  function failureContextOf(message: MessageParts, context: AuthContext): AuthFailureContext {
-    return failureWith(message, context, claimedKeyId(message));
+    if (read === undefined) return runPipeline(config, message, body, source);
+    return runPipelineDeferred(config, message, read, source);
   }
 
   async function authenticate(message: MessageParts, body: BodyInput, context: AuthContext = {}): Promise<AuthOutcome> {
-    if (failureThrottle) {
-      const outcome = await guarded(message, context, () => verifyBody(message, body), itself);
-      return outcome.ok ? { ok: true, identity: outcome.identity, headers: outcome.headers } : outcome;
-    }
-    // Without a failure throttle the claimed key id and the source address only matter to a
-    // failure: the steps and answers are those of guarded(), minus that bookkeeping up front.
+    const source = sourceOf(message, context);
     try {
-      const verified = await verifyBody(message, body);
-      if (rateLimiter === undefined) return { ok: true, identity: identityOf(verified), headers: {} };
-      const decision = rateLimitDecision(verified);
-      if (decision === undefined) return { ok: true, identity: identityOf(verified), headers: {} };
-      const limited = limitOutcome(isPromise(decision) ? await decision : decision);
-      if (limited.refused) return fail(limited.refused, failureContextOf(message, context), limited.headers);
-      return { ok: true, identity: identityOf(verified), headers: limited.headers };
+      const accepted = await run(message, body, source);
+      return { ok: true, identity: identityOf(accepted.result), headers: accepted.headers };
     } catch (error) {
-      return fail(error, failureContextOf(message, context));
+      return outcomeOf(error, source);
     }
   }
 
@@ -605,41 +578,40 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     message: MessageParts,
     context: AuthContext & { hasBody: boolean },
   ): Promise<Admission | AuthFailure> {
-    const outcome = await guarded(
-      message,
-      context,
-      () => checkSignature(message, context.hasBody ? withBody : withoutBody),
-      resultOf,
-      provenByBody,
-    );
-    if (!outcome.ok) return outcome;
-    const { value: check, identity, headers, subjects } = outcome;
-    if (check.body === null || check.signatureVerified === true) {
-      return { ok: true, identity, headers, check, signatureVerified: true };
+    const source = sourceOf(message, context);
+    let admitted: CoreAdmission;
+    try {
+      admitted = await admitRequest(config, message, { hasBody: context.hasBody }, source);
+    } catch (error) {
+      return outcomeOf(error, source);
     }
-    // The signature is proven only when the body has been fed: settle throttle and rate limit then.
-    const body = check.body;
-    const settledCheck: SignatureCheck = {
-      ...check,
-      body: {
-        update: (chunk) => body.update(chunk),
-        async finish() {
-          await body.finish();
-          const limited = await settleVerified(check.result, subjects);
-          if (limited.refused) throw limited.refused;
-        },
-        // The bytes the signature covers, for schemes that sign a re-serialised body (django-hmac).
-        ...(body.signedBody ? { signedBody: body.signedBody.bind(body) } : {}),
-      },
+    const identity = identityOf(admitted.result);
+    const settle = async (step: Promise<Record<string, string>>): Promise<AuthOutcome> => {
+      try {
+        return { ok: true, identity, headers: await step };
+      } catch (error) {
+        return outcomeOf(error, source);
+      }
     };
-    return { ok: true, identity, headers, check: settledCheck, signatureVerified: false };
-  }
-
-  async function bodyFailed(error: unknown, context: AuthFailureContext): Promise<void> {
-    if (failureThrottle && countsAsGuess(error)) {
-      await recordGuess(failureThrottle, throttleSubjects(context, context.keyId), context);
-    }
-    report(error, context);
+    return {
+      ok: true,
+      identity,
+      signatureVerified: admitted.signatureVerified,
+      checksBody: admitted.checksBody,
+      update: (chunk) => admitted.update(chunk),
+      finish: () => settle(admitted.finish()),
+      complete: (bytes) => settle(admitted.complete(bytes)),
+      commitBeforeBody: () => settle(admitted.commitBeforeBody()),
+      async fail(error: unknown) {
+        try {
+          await admitted.fail(error);
+        } catch {
+          // admitted.fail() rethrows the error it recorded.
+        }
+        return outcomeOf(error, source);
+      },
+      signedBody: () => admitted.signedBody(),
+    };
   }
 
   function authorize(
@@ -657,7 +629,6 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   return Object.freeze({
     authenticate,
     admit,
-    bodyFailed,
     authorize,
     fail: (error: unknown, context?: Partial<AuthFailureContext>) => fail(error, context),
     maxBodyBytes,

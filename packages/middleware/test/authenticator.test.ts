@@ -271,19 +271,19 @@ describe('authenticate', () => {
   });
 });
 
-describe('admit (header phase) and bodyFailed', () => {
+describe('admit (header stages), then finish (body stage and commit)', () => {
   it('admits on the headers alone and hands back the body check, which accepts the signed body', async () => {
     const authenticator = createAuthenticator({ keys: resolveKey });
     const { message, body } = await signedOrder(keyRing.orders);
     const outcome = await authenticator.admit(message, { hasBody: true });
     if (!outcome.ok) throw new Error(`refused: ${outcome.problem.body.code}`);
     expect(outcome.identity.keyId).toBe(keyRing.orders.keyId);
-    expect(outcome.check.body).not.toBeNull();
-    outcome.check.body?.update(body);
-    await expect(outcome.check.body?.finish()).resolves.toBeUndefined();
+    expect(outcome.checksBody).toBe(true);
+    outcome.update(body);
+    expect((await outcome.finish()).ok).toBe(true);
   });
 
-  it('leaves a tampered body to the body check, and bodyFailed counts it as a guess and reports it', async () => {
+  it('leaves a tampered body to the body stage, which counts it as a guess and reports it once', async () => {
     const failures: string[] = [];
     const throttle = memoryFailureThrottle({ maxFailures: 100, freeFailures: 0, slowdownSeconds: 1 });
     const authenticator = createAuthenticator({
@@ -296,18 +296,9 @@ describe('admit (header phase) and bodyFailed', () => {
     if (!outcome.ok) throw new Error(`refused: ${outcome.problem.body.code}`);
     const tampered = Uint8Array.from(body);
     tampered[0] = (tampered[0] ?? 0) ^ 1;
-    outcome.check.body?.update(tampered);
-    const error = await outcome.check.body?.finish().then(
-      () => undefined,
-      (caught: unknown) => caught,
-    );
-    expect((error as { code?: string }).code).toBe('ERR_DIGEST_MISMATCH');
-    await authenticator.bodyFailed(error, {
-      method: 'POST',
-      url: message.url,
-      keyId: outcome.identity.keyId,
-      sourceAddress: '198.51.100.9',
-    });
+    outcome.update(tampered);
+    const finished = await outcome.finish();
+    expect(finished.ok ? 'accepted' : finished.problem.body.code).toBe('digest_mismatch');
     expect(failures).toEqual(['ERR_DIGEST_MISMATCH']);
     expect(await throttle.blockedFor('addr:198.51.100.9')).toBeGreaterThan(0);
     expect(await throttle.blockedFor(addressNameSubject('198.51.100.9', keyRing.orders.keyId))).toBeGreaterThan(0);
@@ -327,13 +318,22 @@ describe('admit (header phase) and bodyFailed', () => {
 
     const first = await signedOrder(keyRing.orders);
     const admitted = await authenticator.admit(first.message, { hasBody: true });
-    expect(admitted.ok).toBe(true);
-    if (admitted.ok) expect(admitted.headers).toHaveProperty('RateLimit');
+    if (!admitted.ok) throw new Error('refused');
+    admitted.update(first.body);
+    const committed = await admitted.finish();
+    if (!committed.ok) throw new Error(`refused: ${committed.problem.body.code}`);
+    expect(committed.headers).toHaveProperty('RateLimit');
+    // A replay passes the header stages and is refused at commit, where the nonce is recorded.
     const replayed = await authenticator.admit(first.message, { hasBody: true });
-    expect(replayed.ok ? 'admitted' : replayed.problem.body.code).toBe('nonce_replayed');
+    if (!replayed.ok) throw new Error('refused early');
+    replayed.update(first.body);
+    const replay = await replayed.finish();
+    expect(replay.ok ? 'admitted' : replay.problem.body.code).toBe('nonce_replayed');
 
     const second = await signedOrder(keyRing.orders);
-    const limited = await authenticator.admit(second.message, { hasBody: true });
+    const admittedSecond = await authenticator.admit(second.message, { hasBody: true });
+    if (!admittedSecond.ok) throw new Error('refused early');
+    const limited = await admittedSecond.complete(second.body);
     if (limited.ok) throw new Error('expected a 429');
     expect(limited.problem.status).toBe(429);
     expect(limited.problem.headers).toHaveProperty('Retry-After');
@@ -377,8 +377,9 @@ describe('admit with a scheme that signs the body itself', () => {
     expect(pending.signatureVerified).toBe(false);
     // The forgery neither cleared the key's failures nor spent its single request.
     expect(successes).toEqual([]);
-    pending.check.body?.update(new TextEncoder().encode(body));
-    await expect(pending.check.body?.finish()).rejects.toMatchObject({ code: 'ERR_SIGNATURE_INVALID' });
+    pending.update(new TextEncoder().encode(body));
+    const refused = await pending.finish();
+    expect(refused.ok ? 'accepted' : refused.problem.body.code).toBe('signature_invalid');
 
     const genuine = await signMessage(
       { method: 'POST', url: `${origin}/orders`, headers: {}, body },
@@ -390,8 +391,8 @@ describe('admit with a scheme that signs the body itself', () => {
       { hasBody: true, sourceAddress: '192.0.2.30' },
     );
     if (!admitted.ok) throw new Error(`refused: ${admitted.problem.body.code}`);
-    admitted.check.body?.update(new TextEncoder().encode(body));
-    await expect(admitted.check.body?.finish()).resolves.toBeUndefined();
+    admitted.update(new TextEncoder().encode(body));
+    expect((await admitted.finish()).ok).toBe(true);
     // Proven now: the (address, key) record is cleared and the key's one request is spent.
     expect(successes).toEqual([addressNameSubject('192.0.2.30', keyRing.orders.keyId)]);
     expect((await limiter.hit(`key:${keyRing.orders.keyId}`, 1, 60)).allowed).toBe(false);

@@ -11,6 +11,7 @@ import { createConsole } from './console.js';
 import { createForwardAuth } from './forward-auth.js';
 import { createGateway } from './gateway.js';
 import { sendJson, sendProblem, serverProblem } from './http.js';
+import { legacySchemeWarnings } from './legacy-schemes.js';
 import { type Listener, openListener } from './listener.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
@@ -18,7 +19,6 @@ import { openApiJson } from './openapi.js';
 import type { PasswordHashHooks } from './password-gate.js';
 import { createProxyTrust } from './proxies.js';
 import { ANY_METHOD, createRouter, type RouteDescription, type RouteName } from './routes.js';
-import { logSchemeLimitations } from './scheme-notes.js';
 import { type LimitStores, openServices, type Services } from './services.js';
 import { startTracing, type Tracing } from './tracing.js';
 import { serverVersion } from './version.js';
@@ -34,7 +34,7 @@ import { weakSchemeWarnings } from './weak-schemes.js';
  * ```
  */
 export function logWeakSchemes(config: ServerConfig, logger: Logger): void {
-  for (const warning of weakSchemeWarnings(config)) {
+  for (const warning of weakSchemeWarnings(config, legacySchemeWarnings(config.legacySchemes ?? []))) {
     logger.warn(
       { scheme: warning.scheme, unprotected: warning.unprotected, docs: 'docs/protocol-legacy.md' },
       'weak scheme enabled',
@@ -103,6 +103,8 @@ export interface StartOptions {
   metricsText?: () => Promise<string>;
   /** One of a supervisor's workers: logs `worker listening` (the supervisor logs `listening` once all are). */
   worker?: boolean;
+  /** Where the console page's built files are, instead of `dist/console/` (tests that build their own). */
+  consoleAssets?: URL;
   /** Called as each login's password hash starts and ends (tests count hashes in flight with it). */
   passwordHashHooks?: PasswordHashHooks;
 }
@@ -135,6 +137,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const dispatch = createRoutes(config, services, metrics, tracing, {
     isDraining: () => state.draining,
     metricsText: options.metricsText,
+    consoleAssets: options.consoleAssets,
   });
   const closeRoutes = dispatch.close;
   let shuttingDown = false;
@@ -247,8 +250,6 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     },
     options.worker ? 'worker listening' : 'listening',
   );
-  // Workers' supervisor says it once for all of them.
-  if (!options.worker) logSchemeLimitations(config, logger);
 
   let closing: Promise<ShutdownOutcome> | undefined;
   const close = (closeOptions: { drain?: boolean } = {}) => {
@@ -327,7 +328,7 @@ function createRoutes(
   services: Services,
   metrics: ServerMetrics,
   tracing: Tracing | undefined,
-  lifecycle: { isDraining(): boolean; metricsText?: () => Promise<string> },
+  lifecycle: { isDraining(): boolean; metricsText?: () => Promise<string>; consoleAssets?: URL | undefined },
 ): Dispatch {
   const health: RouteHandler = async (_request, response) => sendJson(response, 200, { status: 'ok' });
   const ready: RouteHandler = async (_request, response) => {

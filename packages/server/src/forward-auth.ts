@@ -1,5 +1,5 @@
 import { BodyUnavailable, toProblem } from '@hmac-kit/core';
-import type { Authenticator } from '@hmac-kit/middleware';
+import type { Authenticator, AuthOutcome } from '@hmac-kit/middleware';
 import type { RouteHandler } from './app.js';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
@@ -26,8 +26,8 @@ const METHOD = /^[A-Z]{1,16}$/;
  */
 export function createForwardAuth(options: {
   config: ServerConfig;
-  /** The middleware authenticator's header phase: forward-auth never sees the body. */
-  authenticator: Pick<Authenticator, 'admit' | 'bodyFailed'>;
+  /** The middleware authenticator's header stages: forward-auth never sees the body. */
+  authenticator: Pick<Authenticator, 'admit'>;
   metrics: ServerMetrics;
   isTrustedProxy: (address: string | undefined) => boolean;
 }): RouteHandler {
@@ -115,43 +115,43 @@ export function createForwardAuth(options: {
 
     const started = process.hrtime.bigint();
     const message = { method: declaredMethod, url, headers: request.headers };
-    let admission = await authenticator.admit(message, { hasBody, sourceAddress });
-    if (admission.ok && !admission.signatureVerified) {
+    const admission = await authenticator.admit(message, { hasBody, sourceAddress });
+    let outcome: AuthOutcome;
+    if (!admission.ok) outcome = admission;
+    else if (!admission.signatureVerified) {
       // The scheme signs the body itself and the proxy never sends it: nothing is proven.
-      const error = new BodyUnavailable('forward-auth cannot verify a scheme that signs the body itself');
-      await authenticator.bodyFailed(error, {
-        method: declaredMethod,
-        url,
-        keyId: admission.identity.keyId,
-        sourceAddress,
-      });
-      admission = { ok: false, error, problem: toProblem(error) };
+      outcome = await admission.fail(
+        new BodyUnavailable('forward-auth cannot verify a scheme that signs the body itself'),
+      );
+    } else if (sortedQueryDefect(admission.identity.scheme, originalUri) !== undefined) {
+      // Refused before the commit stage: nothing (nonce, rate limit) is spent on a refused target.
+      refuse(targetProblem(sortedQueryDefect(admission.identity.scheme, originalUri)!));
+      return;
+    } else {
+      // The commit stage (nonce, failure bookkeeping, rate limit) once the headers are proven. With a
+      // body the proxy keeps, the signature proves its Content-Digest, which the upstream checks.
+      outcome = admission.checksBody ? await admission.commitBeforeBody() : await admission.finish();
     }
-    if (!admission.ok) {
+    if (!outcome.ok) {
       // The authenticator has already reported the failure (logs, metrics, audit).
       metrics.verificationSeconds.observe({ outcome: 'rejected' }, Number(process.hrtime.bigint() - started) / 1e9);
-      const problem = toProblem(admission.error, { instance: context.id });
+      const problem = toProblem(outcome.error, { instance: context.id });
       context.code = problem.body.code;
       metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'verify' });
       sendProblem(response, {
         status: problem.status,
-        headers: { ...admission.problem.headers, ...problem.headers },
+        headers: { ...outcome.problem.headers, ...problem.headers },
         body: problem.body,
       });
       return;
     }
     acceptedSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    context.keyId = admission.identity.keyId;
-    context.scheme = admission.identity.scheme;
-    const queryDefect = sortedQueryDefect(admission.identity.scheme, originalUri);
-    if (queryDefect !== undefined) {
-      refuse(targetProblem(queryDefect));
-      return;
-    }
+    context.keyId = outcome.identity.keyId;
+    context.scheme = outcome.identity.scheme;
     acceptedRequests.inc();
     response.writeHead(200, {
-      ...admission.headers,
-      ...identityHeaders(admission.identity),
+      ...outcome.headers,
+      ...identityHeaders(outcome.identity),
       'content-length': 0,
       'cache-control': 'no-store',
     });

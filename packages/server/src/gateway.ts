@@ -30,8 +30,8 @@ function authorityOf(url: string): string {
 /** Dependencies of the gateway route. */
 export interface GatewayOptions {
   config: ServerConfig;
-  /** The header phase (`admit`) and body-failure reporting of the middleware's authenticator. */
-  authenticator: Pick<Authenticator, 'admit' | 'bodyFailed'>;
+  /** The middleware authenticator's header stages (`admit`); the admission runs the body stage and the commit. */
+  authenticator: Pick<Authenticator, 'admit'>;
   metrics: ServerMetrics;
   isTrustedProxy: (address: string | undefined) => boolean;
   /**
@@ -120,7 +120,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       return;
     }
     acceptedSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    const { identity, check } = admission;
+    const { identity } = admission;
     context.keyId = identity.keyId;
     context.scheme = identity.scheme;
     const queryDefect = sortedQueryDefect(identity.scheme, target);
@@ -129,7 +129,6 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       request.resume();
       return;
     }
-    const failureContext = { method, url, keyId: identity.keyId, sourceAddress };
 
     // undici takes an EventEmitter as a signal: far cheaper per request than an AbortController.
     const abort = new EventEmitter();
@@ -143,16 +142,19 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     let bodyFailure: unknown;
     let bodyVerified: Promise<void> = Promise.resolve();
     let body: Dispatcher.DispatchOptions['body'] = null;
+    // The rate-limit headers the pipeline's commit stage answered with.
+    let committedHeaders: Record<string, string>;
     /** Content-Length of a body the gateway replaced with the bytes the signature covers. */
     let forwardedLength: number | undefined;
     const maxBodyBytes = config.maxBodyBytes;
-    const bodyCheck = check.body;
     const small = declaredLength > 0 && declaredLength <= BUFFERED_BODY_BYTES;
     if (hasBody && (small || !admission.signatureVerified)) {
       // Read and verified before the upstream is contacted: small bodies because that is cheaper
       // than streaming, and any body whose scheme signs the body itself (X-API-*, SigV4 without a
       // payload hash, django-hmac, webhooks) because until it is read not even the sender is proven.
-      // The upstream never sees a byte of a body that fails.
+      // The upstream never sees a byte of a body that fails, and the nonce is recorded (commit)
+      // only once the body passed: a tampered copy sent first cannot burn the genuine request.
+      let whole: Buffer;
       try {
         const chunks: Buffer[] = [];
         let received = 0;
@@ -161,26 +163,40 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
           if (received > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
           chunks.push(chunk);
         }
-        const whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-        bodyCheck?.update(whole);
-        await bodyCheck?.finish();
-        // A scheme that signs a re-serialisation of the body (django-hmac) names the bytes it
-        // covered: those, not the bytes received, go upstream (issue #11 defect 5).
-        const signed = bodyCheck?.signedBody?.();
-        body = signed === undefined ? whole : Buffer.from(signed.buffer, signed.byteOffset, signed.byteLength);
-        forwardedLength = signed === undefined ? undefined : signed.byteLength;
+        whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
       } catch (error) {
-        await authenticator.bodyFailed(error, failureContext);
-        refuse(response, context, error);
+        const failed = await admission.fail(error);
+        refuse(response, context, failed.error, failed.problem.headers);
         return;
       }
+      const completed = await admission.complete(whole);
+      if (!completed.ok) {
+        refuse(response, context, completed.error, completed.problem.headers);
+        return;
+      }
+      committedHeaders = completed.headers;
+      // A scheme that signs a re-serialisation of the body (django-hmac) names the bytes it
+      // covered: those, not the bytes received, go upstream (issue #11 defect 5).
+      const signed = admission.signedBody();
+      body = signed === undefined ? whole : Buffer.from(signed.buffer, signed.byteOffset, signed.byteLength);
+      forwardedLength = signed === undefined ? undefined : signed.byteLength;
     } else if (hasBody) {
+      // The body must flow upstream before its digest is known: commit now, holding the nonce as a
+      // reservation (and the rate limit charged); a body that then fails releases the nonce, so the
+      // genuine request can still pass (issue #11, 3), and aborts the upstream request.
+      const committed = await admission.commitBeforeBody();
+      if (!committed.ok) {
+        refuse(response, context, committed.error, committed.problem.headers);
+        request.resume();
+        return;
+      }
+      committedHeaders = committed.headers;
       let settle!: (error?: unknown) => void;
       bodyVerified = new Promise<void>((resolve, reject) => {
         settle = (error) => (error === undefined ? resolve() : reject(error));
       });
       bodyVerified.catch(() => {});
-      // The core's verifyingStream() contract (count, feed the BodyCheck, finish) on Node's own
+      // The core's verifyingStream() contract (count, feed the body check, finish) on Node's own
       // stream: converting to web streams and back costs more than the whole proxy hop.
       body = (async function* forwardVerifiedBody() {
         let received = 0;
@@ -191,12 +207,14 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
           for await (const chunk of request as AsyncIterable<Buffer>) {
             if (chunk.length === 0) continue;
             received += chunk.length;
-            if (received > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
-            bodyCheck?.update(chunk);
+            if (received > maxBodyBytes)
+              throw (await admission.fail(new BodyTooLarge('body exceeds the size limit'))).error;
+            admission.update(chunk);
             if (held) yield held;
             held = chunk;
           }
-          await bodyCheck?.finish();
+          const finished = await admission.finish();
+          if (!finished.ok) throw finished.error;
           settle();
           if (held) yield held;
         } catch (error) {
@@ -206,6 +224,15 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
           throw error;
         }
       })() as unknown as Dispatcher.DispatchOptions['body'];
+    } else {
+      // No body: the body stage has nothing to read (a covered digest is checked against no bytes).
+      const finished = await admission.finish();
+      if (!finished.ok) {
+        refuse(response, context, finished.error, finished.problem.headers);
+        request.resume();
+        return;
+      }
+      committedHeaders = finished.headers;
     }
 
     let upstreamResponse: Dispatcher.ResponseData;
@@ -237,7 +264,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         Number(process.hrtime.bigint() - upstreamStarted) / 1e9,
       );
       if (bodyFailure !== undefined) {
-        await authenticator.bodyFailed(bodyFailure, failureContext);
+        // Already recorded (once) by the pipeline, which also released the nonce reservation.
         refuse(response, context, bodyFailure);
         return;
       }
@@ -250,7 +277,6 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       await bodyVerified;
     } catch (error) {
       upstreamResponse.body.destroy();
-      await authenticator.bodyFailed(error, failureContext);
       refuse(response, context, error);
       return;
     }
@@ -258,7 +284,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     acceptedRequests.inc();
     response.writeHead(upstreamResponse.statusCode, {
       ...downstreamHeaders(upstreamResponse.headers),
-      ...admission.headers,
+      ...committedHeaders,
       'x-request-id': context.id,
     });
     // pipe() rather than stream/promises' pipeline(): the latter allocates an AbortController

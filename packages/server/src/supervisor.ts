@@ -8,7 +8,6 @@ import { logWeakSchemes, type RunningServer, startServer } from './app.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
-import { logSchemeLimitations } from './scheme-notes.js';
 import { memoryLimitStores } from './services.js';
 import { type SharedStoresDescription, shareLimitStores, supervisorLimitStores } from './shared-stores.js';
 import { openKeys, type StoreInfo } from './store.js';
@@ -333,7 +332,6 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
   }
   logWeakSchemes(config, logger);
   logger.info({ url, workers: count, sharedStores: shared ? 'supervisor memory' : 'redis' }, `listening`);
-  logSchemeLimitations(config, logger);
   hooks.onListening?.({ url, store, workers: count });
 
   await new Promise<void>((resolve) => {

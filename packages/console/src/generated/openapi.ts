@@ -175,8 +175,11 @@ export interface paths {
         /**
          * Log in with a username and password and get a new key
          * @description Only principals with a password can log in (`--issuing true`, the default). Failures are counted
-         *     per client address and per username; after a few, the address or user is blocked for 15 minutes
-         *     (`429 too_many_failures`). The secret is shown once.
+         *     per client address and per (address, username), never per username alone (that would let anyone
+         *     lock a user out from everywhere); after a few, the address or the pair is blocked for 15 minutes
+         *     (`429 too_many_failures`). At most `--login-concurrency` password hashes run at once: a login
+         *     beyond that is refused before any hashing with `503 login_busy` and `Retry-After`. The secret
+         *     is shown once.
          */
         post: operations["issueKey"];
         delete?: never;
@@ -423,13 +426,17 @@ export interface components {
         Problem: {
             /**
              * Format: uri
-             * @description A URI naming the problem kind; its last part is `code`.
+             * @description `urn:hmac-kit:problem:<code>`: one URN per `code`, for every answer the server sends.
              */
             type: string;
             title: string;
             status: number;
-            /** @description Stable machine-readable code, e.g. `signature_invalid`, `nonce_replayed`, `rate_limited`. */
-            code: string;
+            /**
+             * @description Stable machine-readable code (`PROBLEM_TABLE` in @hmac-kit/core). Verification failures:
+             *     an unknown, revoked or expired key and a wrong signature are all `signature_invalid`.
+             * @enum {string}
+             */
+            code: "signature_missing" | "signature_malformed" | "signature_invalid" | "signature_expired" | "signature_from_future" | "nonce_missing" | "nonce_replayed" | "digest_missing" | "digest_mismatch" | "component_not_covered" | "algorithm_unsupported" | "tag_not_accepted" | "body_too_large" | "body_unavailable" | "body_not_signed" | "body_ambiguous" | "scope_insufficient" | "rate_limited" | "too_many_failures" | "store_unavailable" | "internal_error" | "not_found" | "method_not_allowed" | "request_target_not_normal" | "identity_header_lookalike" | "authority_mismatch" | "original_request_missing" | "untrusted_proxy" | "upstream_error" | "upstream_timeout" | "invalid_request" | "invalid_json" | "invalid_credentials" | "login_busy" | "principal_not_found" | "key_not_found" | "principal_exists" | "principal_disabled" | "key_not_active" | "key_limit_reached" | "key_exists" | "console_signed_out" | "cross_site_request" | "csrf_token_invalid" | "unsupported_media_type";
             detail?: string;
             /** @description The request id (also in `X-Request-Id`). */
             instance?: string;

@@ -1,24 +1,15 @@
 /**
  * Plumbing shared by the compatibility schemes (SigV4, X-API-*, django-hmac,
  * Standard Webhooks): header access over every `HeadersInit` shape, raw URL
- * splitting, the time window, key resolution and secret handling. Private to
+ * splitting, the time window and secret handling. Private to
  * `schemes/`; nothing here is exported from the package.
  */
 import { webCryptoProvider } from '../crypto.js';
 import { fromBase64, toBase64Url } from '../encoding.js';
-import { AlgorithmUnsupported, ComponentNotCovered, KeyUnknown, SignatureMalformed } from '../errors.js';
-import { checkVerificationKey } from '../key-lookup.js';
-import { ALL_ALGORITHMS, checkTimeWindow, resolvePolicy } from '../policy.js';
+import { ComponentNotCovered, SignatureMalformed } from '../errors.js';
+import { ALL_ALGORITHMS, checkTimeWindow, type ResolvedPolicy } from '../policy.js';
 import { parseSecret, SECRET_PREFIX } from '../secret.js';
-import type {
-  CryptoProvider,
-  HashAlgorithm,
-  HeadersInit,
-  SigningKey,
-  VerificationKey,
-  VerifyOptions,
-  VerifyPolicy,
-} from '../types.js';
+import type { CryptoProvider, HashAlgorithm, HeadersInit, SigningKey } from '../types.js';
 
 /** The provider to use: the caller's, else the WebCrypto one that runs everywhere. */
 export function cryptoOf(options: { crypto?: CryptoProvider } | undefined): CryptoProvider {
@@ -136,76 +127,19 @@ export function splitUrl(url: string | URL): RawUrl {
 }
 
 /** Rejects a creation time outside `[now - maxAge, now + skew]` (the core's shared window check). */
-export function checkCreated(created: number, now: number, policy: VerifyPolicy | undefined): void {
-  checkTimeWindow({ created }, resolvePolicy(policy, false), now);
+export function checkCreated(created: number, now: number, policy: ResolvedPolicy): void {
+  checkTimeWindow({ created }, policy, now);
 }
 
 /** Enforces explicitly configured `requiredComponents` against what a scheme covers. */
-export function checkRequiredComponents(covered: readonly string[], policy: VerifyPolicy | undefined): void {
+export function checkRequiredComponents(covered: readonly string[], policy: ResolvedPolicy): void {
   // The core's default list (with @authority) is RFC 9421's; these schemes document what they cover instead.
-  for (const component of policy?.requiredComponents ?? []) {
+  if (!policy.requiredComponentsGiven) return;
+  for (const component of policy.requiredComponents) {
     if (!covered.includes(component.toLowerCase())) {
       throw new ComponentNotCovered(`signature does not cover ${component}`);
     }
   }
-}
-
-/** Rejects an algorithm the policy does not accept. */
-export function checkPolicyAlgorithm(algorithm: HashAlgorithm, policy: VerifyPolicy | undefined): void {
-  if (!resolvePolicy(policy, false).algorithms.includes(algorithm)) {
-    throw new AlgorithmUnsupported(`algorithm ${algorithm} is not accepted`);
-  }
-}
-
-/**
- * A stand-in secret for unknown key ids: schemes run the full computation with it
- * and only then throw `KeyUnknown`, so probing key ids costs the same time as
- * presenting a wrong signature.
- */
-export const DECOY_SECRET: Uint8Array = new Uint8Array(32);
-
-/** Whether a value is a promise (or another thenable). */
-export function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
-}
-
-/**
- * {@link lookupKey} without a promise when the resolver answers synchronously (in-memory
- * caches): `undefined` when unknown, a promise only when the resolver returned one.
- */
-export function lookupKeyNow(
-  keyId: string,
-  options: VerifyOptions,
-): VerificationKey | undefined | Promise<VerificationKey | undefined> {
-  if (typeof options?.keys !== 'function') throw new TypeError('options.keys must be a function');
-  const found = options.keys(keyId);
-  if (isThenable(found)) return Promise.resolve(found).then((key) => checkVerificationKey(key, keyId));
-  return checkVerificationKey(found, keyId);
-}
-
-/** Looks a key up; `undefined` when unknown (callers continue with {@link DECOY_SECRET}). */
-export async function lookupKey(keyId: string, options: VerifyOptions): Promise<VerificationKey | undefined> {
-  if (typeof options?.keys !== 'function') throw new TypeError('options.keys must be a function');
-  return checkVerificationKey(await options.keys(keyId), keyId);
-}
-
-/**
- * The key, or a stand-in carrying the decoy secret for an unknown id, so a scheme that checks its
- * signature only once the body is read costs the same for unknown ids; its `finish()` then calls
- * {@link knownKey} after the MAC comparison. The stand-in never leaves a successful verification.
- */
-export function keyOrDecoy(
-  found: VerificationKey | undefined,
-  keyId: string,
-  algorithm: VerificationKey['algorithm'],
-): VerificationKey {
-  return found ?? { keyId, secret: DECOY_SECRET, algorithm };
-}
-
-/** Throws `KeyUnknown` after the decoy computation, or returns the key. */
-export function knownKey(key: VerificationKey | undefined): VerificationKey {
-  if (!key) throw new KeyUnknown('no such key');
-  return key;
 }
 
 /** The printable form of an issued secret, `hks_<base64url>` (docs/protocol.md "Secrets"). */

@@ -7,7 +7,6 @@
  */
 import { fromBase64, fromUtf8, toBase64, utf8 } from '../encoding.js';
 import {
-  AlgorithmUnsupported,
   BodyAmbiguous,
   BodyNotSigned,
   BodyTooLarge,
@@ -15,30 +14,17 @@ import {
   SignatureMalformed,
   SignatureMissing,
 } from '../errors.js';
-import { checkTimeWindow, resolvePolicy } from '../policy.js';
-import type {
-  BodyCheck,
-  CryptoProvider,
-  HashAlgorithm,
-  MessageParts,
-  Scheme,
-  SignatureCheck,
-  SigningKey,
-  VerifiedRequest,
-  VerifyOptions,
-} from '../types.js';
+import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
+import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
+import { checkTimeWindow } from '../policy.js';
+import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
 import {
   assertAlgorithm,
   bodyBytes,
-  checkPolicyAlgorithm,
   checkRequiredComponents,
   cryptoOf,
-  DECOY_SECRET,
   headerValue,
   headerValues,
-  keyOrDecoy,
-  knownKey,
-  lookupKey,
   nowOf,
   rawSecretOf,
 } from './compat-support.js';
@@ -224,7 +210,7 @@ export interface DjangoHmacSignOptions {
  * const verified = await verifyRequest(request, { keys, nonceStore, schemes: [rfc9421(), djangoHmac()] });
  * ```
  */
-export function djangoHmac(options: DjangoHmacOptions = {}): Scheme {
+export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCredentials> {
   if (options === null || typeof options !== 'object') throw new TypeError('djangoHmac: options must be an object');
   const anyAlgorithm = options.anyAlgorithm ?? false;
   const keyAnyAlgorithm = options.keyAnyAlgorithm ?? true;
@@ -238,7 +224,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme {
     return value !== undefined && /^HMAC-SHA(256|384|512) /.test(value) ? value : undefined;
   }
 
-  function parse(message: MessageParts) {
+  function parse(message: MessageParts, context: { hasBody: boolean }): DjangoCredentials {
     const header = authorization(message);
     if (header === undefined) throw new SignatureMissing('no django-hmac Authorization');
     if (headerValues(message.headers, 'authorization').length > 1)
@@ -253,7 +239,19 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme {
     if (!signature || signature.length === 0) throw new SignatureMalformed('signature is not base64');
     const created = parseDjangoTimestamp(timestamp);
     if (created === undefined) throw new SignatureMalformed('timestamp is not ISO-8601 with an offset');
-    return { algorithm, keyId, signature, signatureText, timestamp, created };
+    return {
+      keyId,
+      algorithm,
+      anyKeyAlgorithm: anyAlgorithm,
+      bindKeyAlgorithm: !keyAnyAlgorithm,
+      created,
+      // No nonce in the protocol: the signature is unique per (body, timestamp) and serves as one.
+      // Canonical base64 of the decoded bytes: spellings that differ only in padding bits are one nonce.
+      nonce: toBase64(signature),
+      coveredComponents: context.hasBody ? BODY_COVERED : NOTHING_COVERED,
+      signature,
+      timestamp,
+    };
   }
 
   return {
@@ -263,59 +261,36 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme {
       return authorization(message) !== undefined;
     },
 
-    keyIdOf(message: MessageParts): string {
-      return parse(message).keyId;
+    parse,
+
+    checkPolicy(credentials: DjangoCredentials, context: VerifyContext): void {
+      checkTimeWindow(credentials, context.policy, context.now);
+      checkRequiredComponents(credentials.coveredComponents, context.policy);
     },
 
-    async verify(message: MessageParts, verifyOptions: VerifyOptions & { hasBody: boolean }): Promise<SignatureCheck> {
-      const crypto = cryptoOf(verifyOptions);
-      const now = nowOf(verifyOptions);
-      const parsed = parse(message);
-      checkTimeWindow({ created: parsed.created }, resolvePolicy(verifyOptions.policy, verifyOptions.hasBody), now);
-      const covered = verifyOptions.hasBody ? ['content-digest'] : [];
-      checkRequiredComponents(covered, verifyOptions.policy);
-
-      const found = await lookupKey(parsed.keyId, verifyOptions);
-      if (found) {
-        const clientChooses = anyAlgorithm || (keyAnyAlgorithm && found.anyAlgorithm === true);
-        if (!clientChooses && found.algorithm !== parsed.algorithm) {
-          throw new AlgorithmUnsupported(`key signs with ${found.algorithm}`);
-        }
-        checkPolicyAlgorithm(parsed.algorithm, verifyOptions.policy);
-      }
-      const secret = found?.secret ?? DECOY_SECRET;
+    verify(
+      credentials: DjangoCredentials,
+      key: ResolvedKey,
+      context: VerifyContext,
+    ): SchemeVerdict | Promise<SchemeVerdict> {
+      const { crypto, message } = context;
+      // The claimed algorithm: the pipeline refused a key of another one unless anyAlgorithm is set.
+      const algorithm = credentials.algorithm;
       const compute = async (serializedBody: string | null) => {
         const expected = await crypto.hmac(
-          parsed.algorithm,
-          secret,
-          utf8(djangoHmacStringToSign(serializedBody, parsed.timestamp, parsed.algorithm, crypto)),
+          algorithm,
+          key.secret,
+          utf8(djangoHmacStringToSign(serializedBody, credentials.timestamp, algorithm, crypto)),
         );
         return (
-          crypto.timingSafeEqual(expected, parsed.signature) &&
-          parsed.signature.length === DIGEST_BYTES[parsed.algorithm]
+          crypto.timingSafeEqual(expected, credentials.signature) &&
+          credentials.signature.length === DIGEST_BYTES[algorithm]
         );
       };
-      const result = (): VerifiedRequest => ({
-        scheme: 'django-hmac',
-        keyId: parsed.keyId,
-        key: keyOrDecoy(found, parsed.keyId, parsed.algorithm),
-        coveredComponents: covered,
-        created: parsed.created,
-        // No nonce in the protocol: the signature is unique per (body, timestamp) and serves as one.
-        // Canonical base64 of the decoded bytes: spellings that differ only in padding bits are one nonce.
-        nonce: toBase64(parsed.signature),
-      });
 
-      if (!verifyOptions.hasBody) {
-        const ok = await compute(null);
-        knownKey(found);
-        const verified = result();
-        if (!ok) throw new SignatureInvalid('signature does not match');
-        return { result: verified, body: null, signatureVerified: true };
-      }
+      if (!context.hasBody) return compute(null).then((ok) => (ok ? MAC_MATCHED : MAC_MISMATCHED));
 
       // The server re-serialises the *parsed* body, so it has to be read whole first.
-      const verified = result();
       const contentType = headerValue(message.headers, 'content-type');
       const chunks: Uint8Array[] = [];
       let size = 0;
@@ -346,7 +321,6 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme {
             throw new SignatureInvalid('body cannot be reproduced as the django server would', { cause: error });
           }
           const ok = await compute(reading.serialized);
-          knownKey(found);
           if (!ok) throw new SignatureInvalid('signature does not match');
           signedBytes = reading.forward;
         },
@@ -355,7 +329,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme {
           return signedBytes;
         },
       };
-      return { result: verified, body };
+      return { signatureMatches: undefined, body };
     },
 
     async sign(message, key: SigningKey, signOptions = {}) {
@@ -388,4 +362,15 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme {
       return { headers };
     },
   };
+}
+
+const BODY_COVERED: readonly string[] = Object.freeze(['content-digest']);
+const NOTHING_COVERED: readonly string[] = Object.freeze([]);
+
+/** What {@link djangoHmac}'s parse reads. */
+interface DjangoCredentials extends Credentials {
+  readonly algorithm: HashAlgorithm;
+  readonly created: number;
+  readonly signature: Uint8Array;
+  readonly timestamp: string;
 }

@@ -28,8 +28,11 @@ import {
   TagNotAccepted,
 } from '../errors.js';
 import { canonicalHeader, getHeader } from '../headers.js';
-import { schemeVerifiers, verifyMac } from '../key-lookup.js';
-import { checkTimeWindow, resolvePolicy, unixNow } from '../policy.js';
+import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
+import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
+import { setDefaultSchemeFactory } from '../pipeline/engine.js';
+import { isPromise, macMatches, macsStrings } from '../pipeline/keys.js';
+import { checkTimeWindow, unixNow } from '../policy.js';
 import { parseSecret } from '../secret.js';
 import {
   type BareItem,
@@ -40,18 +43,7 @@ import {
   parseDictionary,
   serializeMember,
 } from '../structured-fields.js';
-import type {
-  BodyCheck,
-  CryptoProvider,
-  HashAlgorithm,
-  MessageParts,
-  Scheme,
-  SignatureCheck,
-  SigningKey,
-  VerificationKey,
-  VerifiedRequest,
-  VerifyOptions,
-} from '../types.js';
+import type { CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
 
 /** `alg` values of this profile. `hmac-sha256` is registered by RFC 9421; the other two are hmac-kit extensions. */
 export type Rfc9421Algorithm = 'hmac-sha256' | 'hmac-sha384' | 'hmac-sha512';
@@ -160,35 +152,15 @@ interface SelectedSignature {
   signatureParams: string | undefined;
 }
 
-/**
- * The last Signature-Input/Signature pair a scheme parsed. The middleware asks keyIdOf() (for its
- * failure throttle) right before verify() on the same request; with this one-entry memo the two
- * headers are parsed once. A hit needs the identical header text and label, so it returns what a
- * fresh parse would. (A WeakMap per headers object was tried: its GC cost on one short-lived
- * object per request made verification slower than parsing twice.)
- */
-interface LastSelection {
-  inputHeader: string | undefined;
-  signatureHeader: string | undefined;
-  selected: SelectedSignature | undefined;
-}
-
-function selectSignature(message: MessageParts, label: string | undefined, memo: LastSelection): SelectedSignature {
+function selectSignature(message: MessageParts, label: string | undefined): SelectedSignature {
   const inputHeader = getHeader(message.headers, 'signature-input');
   const signatureHeader = getHeader(message.headers, 'signature');
   if (inputHeader === undefined || signatureHeader === undefined) {
     throw new SignatureMissing('no Signature-Input and Signature headers');
   }
-  if (memo.selected !== undefined && memo.inputHeader === inputHeader && memo.signatureHeader === signatureHeader) {
-    return memo.selected;
-  }
-  const selected =
-    parseCommonSelection(inputHeader, signatureHeader, label) ?? parseSelection(inputHeader, signatureHeader, label);
-  // Three fields of one long-lived object: no allocation per request.
-  memo.inputHeader = inputHeader;
-  memo.signatureHeader = signatureHeader;
-  memo.selected = selected;
-  return selected;
+  return (
+    parseCommonSelection(inputHeader, signatureHeader, label) ?? parseSelection(inputHeader, signatureHeader, label)
+  );
 }
 
 // The shape hmac-kit's signers and most RFC 9421 libraries write: one member, an inner list of
@@ -405,13 +377,8 @@ function parseSelection(inputHeader: string, signatureHeader: string, label: str
   throw new SignatureMalformed('no signature with an hmac algorithm and a keyid');
 }
 
-/** Whether verifyMac() can MAC a latin-1 string without a byte copy (see key-lookup.ts). */
-function macsStrings(provider: CryptoProvider): boolean {
-  return provider.hmacString !== undefined || provider.hash !== undefined;
-}
-
 /** Whether the signature covers the component with this identifier (`"@method"`). */
-function covers(selected: SelectedSignature, identifier: string): boolean {
+function covers(selected: Pick<SelectedSignature, 'identifiers' | 'labels'>, identifier: string): boolean {
   if (selected.identifiers !== undefined) return selected.identifiers.includes(identifier);
   // The common shape: plain names whose identifiers are the names in quotes.
   const labels = selected.labels;
@@ -502,14 +469,13 @@ export function signatureBase(message: MessageParts, signatureInput: string, lab
  * const verified = await verifyRequest(request, { keys, schemes: [scheme] });
  * ```
  */
-export function rfc9421(options: Rfc9421Options = {}): Scheme {
+export function rfc9421(options: Rfc9421Options = {}): Scheme<Rfc9421Credentials> {
   if (options === null || typeof options !== 'object') throw new TypeError('rfc9421 options must be an object');
   const { label, digestAlgorithm = 'sha-256' } = options;
   if (label !== undefined && (typeof label !== 'string' || !LABEL.test(label))) {
     throw new TypeError('label must be a structured-field key (lowercase letters, digits, _ - . *)');
   }
   if (!isContentDigestAlgorithm(digestAlgorithm)) throw new TypeError('digestAlgorithm must be sha-256 or sha-512');
-  const memo: LastSelection = { inputHeader: undefined, signatureHeader: undefined, selected: undefined };
 
   async function sign(
     message: MessageParts & { body?: Uint8Array | null },
@@ -588,80 +554,69 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
     return { headers };
   }
 
-  // verify() without the promise when the key resolver and the provider answer synchronously
-  // (the core calls this directly: see schemeVerifiers).
-  function verifyNow(
-    message: MessageParts,
-    verifyOptions: VerifyOptions,
-    hasBody: boolean,
-  ): SignatureCheck | Promise<SignatureCheck> {
-    const provider = verifyOptions.crypto ?? webCryptoProvider;
-    const now = Math.floor((verifyOptions.now ?? unixNow)());
-    const policy = resolvePolicy(verifyOptions.policy, hasBody);
-    const selected = selectSignature(message, label, memo);
+  function parse(message: MessageParts): Rfc9421Credentials {
+    const selected = selectSignature(message, label);
     const params = selected.params;
-    const algFromParam = params.alg === undefined ? undefined : HASH_FOR_ALG[params.alg];
-    if (params.alg !== undefined && algFromParam === undefined) {
+    const algorithm = params.alg === undefined ? undefined : HASH_FOR_ALG[params.alg];
+    if (params.alg !== undefined && algorithm === undefined) {
       throw new AlgorithmUnsupported(`algorithm ${params.alg} is not supported`);
     }
-    if (algFromParam !== undefined && !policy.algorithms.includes(algFromParam)) {
-      throw new AlgorithmUnsupported(`algorithm ${params.alg} is not accepted`);
-    }
-    if (policy.tags !== undefined && (params.tag === undefined || !policy.tags.includes(params.tag))) {
-      throw new TagNotAccepted('tag is not accepted');
-    }
-    for (const required of policy.requiredComponents) {
-      const { item, identifier } = requiredComponent(required);
-      if (covers(selected, identifier)) continue;
-      if (item.value === 'content-digest') throw new DigestMissing('the body is not covered by a Content-Digest');
-      throw new ComponentNotCovered(`${componentLabel(item)} is not covered by the signature`);
-    }
-    if (policy.requireNonce && params.nonce === undefined) throw new NonceMissing('a nonce is required');
-    checkTimeWindow(params, policy, now);
+    return {
+      keyId: params.keyId,
+      algorithm,
+      created: params.created,
+      expires: params.expires,
+      nonce: params.nonce,
+      tag: params.tag,
+      coveredComponents: selected.labels,
+      selected,
+    };
+  }
 
+  function verify(
+    credentials: Rfc9421Credentials,
+    key: ResolvedKey,
+    context: VerifyContext,
+  ): SchemeVerdict | Promise<SchemeVerdict> {
+    const { crypto, message } = context;
+    const selected = credentials.selected;
     let base: Uint8Array | string;
     try {
-      const context = contextOf(message);
+      const components = contextOf(message);
       if (selected.input === undefined) {
         // Every character is at most U+00FF already (plainSignatureBase checks the field values).
-        const text = plainSignatureBase(context, selected.labels, selected.signatureParams!);
-        base = macsStrings(provider) ? text : latin1Bytes(text);
+        const text = plainSignatureBase(components, selected.labels, selected.signatureParams!);
+        base = macsStrings(crypto) ? text : latin1Bytes(text);
       } else {
-        const text = buildSignatureBase(context, selected.input, selected.identifiers);
+        const text = buildSignatureBase(components, selected.input, selected.identifiers);
         // A provider that MACs strings takes the base as it is; latin1Bytes() words the error otherwise.
-        base = macsStrings(provider) && isLatin1(text) ? text : latin1Bytes(text);
+        base = macsStrings(crypto) && isLatin1(text) ? text : latin1Bytes(text);
       }
     } catch (error) {
       if (error instanceof ComponentError) throw new SignatureMalformed(error.message);
       throw error;
     }
-    let body: BodyCheck | null = null;
-    if (covers(selected, '"content-digest"')) {
-      body = contentDigestCheck(provider, canonicalHeader(message.headers, 'content-digest') ?? '');
-    }
-
-    const mac = verifyMac({
-      keys: verifyOptions.keys,
-      keyId: params.keyId,
-      provider,
-      unknownKeyAlgorithm: algFromParam ?? 'sha256',
-      data: base,
-      presented: selected.signature,
-    });
-    if (mac instanceof Promise) {
-      return mac.then((key) => verifiedCheck(key, params, algFromParam, policy.algorithms, selected.labels, body));
-    }
-    return verifiedCheck(mac, params, algFromParam, policy.algorithms, selected.labels, body);
+    const matches = macMatches(crypto, key, base, selected.signature);
+    if (isPromise(matches)) return Promise.resolve(matches).then((ok) => verdictOf(ok, selected, context));
+    return verdictOf(matches, selected, context);
   }
 
-  async function verify(
-    message: MessageParts,
-    verifyOptions: VerifyOptions & { hasBody: boolean },
-  ): Promise<SignatureCheck> {
-    return verifyNow(message, verifyOptions, verifyOptions.hasBody);
+  function checkPolicy(credentials: Rfc9421Credentials, context: VerifyContext): void {
+    const policy = context.policy;
+    if (policy.tags !== undefined && (credentials.tag === undefined || !policy.tags.includes(credentials.tag))) {
+      throw new TagNotAccepted('tag is not accepted');
+    }
+    for (const required of policy.requiredComponents) {
+      const { item, identifier } = requiredComponent(required);
+      if (covers(credentials.selected, identifier)) continue;
+      if (item.value === 'content-digest') throw new DigestMissing('the body is not covered by a Content-Digest');
+      throw new ComponentNotCovered(`${componentLabel(item)} is not covered by the signature`);
+    }
+    if (policy.requireNonce && credentials.nonce === undefined) throw new NonceMissing('a nonce is required');
+    checkTimeWindow(credentials, policy, context.now);
   }
 
-  const scheme: Scheme = Object.freeze({
+  return Object.freeze({
     name: 'rfc9421',
     detect(message: MessageParts): boolean {
       return (
@@ -669,43 +624,24 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme {
         getHeader(message.headers ?? {}, 'signature') !== undefined
       );
     },
-    keyIdOf(message: MessageParts): string {
-      const selected = selectSignature(message, label, memo);
-      return selected.params.keyId;
-    },
+    parse,
     verify,
+    checkPolicy,
     sign,
   });
-  schemeVerifiers.set(scheme, verifyNow);
-  return scheme;
 }
 
-function verifiedCheck(
-  key: VerificationKey,
-  params: SignatureParams,
-  algFromParam: HashAlgorithm | undefined,
-  acceptedAlgorithms: readonly HashAlgorithm[],
-  labels: readonly string[],
-  body: BodyCheck | null,
-): SignatureCheck {
-  // Checked only after the MAC matched, so these answers cannot be used to probe which key ids exist.
-  if (algFromParam !== undefined && algFromParam !== key.algorithm) {
-    throw new AlgorithmUnsupported(`algorithm ${params.alg} does not match the key's algorithm`);
-  }
-  if (!acceptedAlgorithms.includes(key.algorithm)) {
-    throw new AlgorithmUnsupported(`the key's algorithm ${key.algorithm} is not accepted`);
-  }
-  const result: VerifiedRequest = {
-    scheme: 'rfc9421',
-    keyId: key.keyId,
-    key,
-    // A copy: the parse (and its labels) may be memoised for the next call with the same headers.
-    coveredComponents: labels.slice(),
-    created: params.created,
-  };
-  if (params.expires !== undefined) result.expires = params.expires;
-  if (params.nonce !== undefined) result.nonce = params.nonce;
-  if (params.tag !== undefined) result.tag = params.tag;
-  // The nonce is recorded by checkSignature() now that the signature has been verified.
-  return { signatureVerified: true, result, body };
+/** What {@link rfc9421}'s parse reads: the selected signature and its parameters. */
+interface Rfc9421Credentials extends Credentials {
+  readonly selected: SelectedSignature;
 }
+
+function verdictOf(matches: boolean, selected: SelectedSignature, context: VerifyContext): SchemeVerdict {
+  if (!matches) return MAC_MISMATCHED;
+  if (!covers(selected, '"content-digest"')) return MAC_MATCHED;
+  // The digest header is read only for a proven signature.
+  const header = canonicalHeader(context.message.headers, 'content-digest') ?? '';
+  return { signatureMatches: true, body: contentDigestCheck(context.crypto, header) };
+}
+
+setDefaultSchemeFactory(() => rfc9421());

@@ -7,7 +7,6 @@
 
 import { constantTimeEqualText, fromHex, toHex, utf8 } from '../encoding.js';
 import {
-  AlgorithmUnsupported,
   ComponentNotCovered,
   DigestMismatch,
   DigestMissing,
@@ -16,34 +15,27 @@ import {
   SignatureMissing,
 } from '../errors.js';
 import { type HmacSha256Pads, hmacSha256HexOfText, hmacSha256Pads, sha256HexOfText } from '../hmac-sha256.js';
-import { schemeVerifiers } from '../key-lookup.js';
-import { checkTimeWindow, resolvePolicy } from '../policy.js';
+import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
+import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
+import { isDecoyKey, isPromise as isThenable } from '../pipeline/keys.js';
+import { checkTimeWindow } from '../policy.js';
 import type {
   BodyCheck,
   CryptoProvider,
   IncrementalHash,
   MessageParts,
   Scheme,
-  SignatureCheck,
   SigningKey,
   VerificationKey,
-  VerifiedRequest,
-  VerifyOptions,
 } from '../types.js';
 import {
   bodyBytes,
   checkCreated,
-  checkPolicyAlgorithm,
   checkRequiredComponents,
   cryptoOf,
-  DECOY_SECRET,
   headerField,
   headerValue,
   headerValues,
-  isThenable,
-  keyOrDecoy,
-  knownKey,
-  lookupKeyNow,
   nowOf,
   printableSecret,
   type RawUrl,
@@ -316,7 +308,7 @@ function single(params: Map<string, string[]>, name: string): string {
  * const verified = await verifyRequest(request, { keys, schemes: [rfc9421(), sigv4({ regions: ['eu-west-1'] })] });
  * ```
  */
-export function sigv4(options: SigV4Options = {}): Scheme {
+export function sigv4(options: SigV4Options = {}): Scheme<SigV4Credentials> {
   if (options === null || typeof options !== 'object') throw new TypeError('sigv4: options must be an object');
   const providers = (options.providers ?? ['aws:amz', 'hmackit:hmackit']).map(sigv4Provider);
   if (providers.length === 0) throw new TypeError('sigv4: providers must not be empty');
@@ -368,14 +360,7 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     return providers.find((p) => query.includes(`${p.queryPrefix}Algorithm=${p.algorithm}`));
   }
 
-  // One-entry memo of the last header-form parse, keyed by the exact Authorization and date
-  // header texts it was computed from: the middleware calls keyIdOf() and then verify() on the
-  // same request, which then parses once. Failed parses are not kept (they throw again).
-  let memoAuthorization: string | undefined;
-  let memoDate: string | undefined;
-  let memoParsed: ParsedSigV4 | undefined;
-
-  function parse(message: MessageParts): ParsedSigV4 {
+  function parseSignature(message: MessageParts): ParsedSigV4 {
     const authorization = headerValue(message.headers, 'authorization');
     const fromHeader = providerOfAuthorization(authorization);
     if (fromHeader) return parseHeader(message, fromHeader, authorization!);
@@ -387,9 +372,6 @@ export function sigv4(options: SigV4Options = {}): Scheme {
   function parseHeader(message: MessageParts, provider: SigV4Provider, authorization: string): ParsedSigV4 {
     const names = namesOf.get(provider)!;
     const dateField = headerField(message.headers, names.date);
-    if (typeof dateField === 'string' && memoParsed !== undefined) {
-      if (authorization === memoAuthorization && dateField === memoDate) return memoParsed;
-    }
     const { credential, signedHeaders, signature } = sigv4AuthorizationFields(
       authorization.slice(provider.algorithm.length + 1),
     );
@@ -416,9 +398,6 @@ export function sigv4(options: SigV4Options = {}): Scheme {
       amzDate,
       created,
     };
-    memoAuthorization = authorization;
-    memoDate = dateField;
-    memoParsed = parsed;
     return parsed;
   }
 
@@ -461,11 +440,11 @@ export function sigv4(options: SigV4Options = {}): Scheme {
   const signingKeys = new WeakMap<Uint8Array, Map<string, DerivedKey | Promise<DerivedKey>>>();
 
   function cachedSigningKey(
-    found: VerificationKey | undefined,
+    key: ResolvedKey,
     parsed: ParsedSigV4,
     crypto: CryptoProvider,
   ): DerivedKey | Promise<DerivedKey> {
-    const secretBytes = found?.secret ?? DECOY_SECRET;
+    const secretBytes = key.secret;
     let perKey = signingKeys.get(secretBytes);
     if (!perKey) {
       perKey = new Map();
@@ -478,7 +457,8 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     if (perKey.size >= 16) perKey.clear();
     const derived = sigv4SigningKey(
       {
-        secret: found ? secretOf(found) : printableSecret(DECOY_SECRET),
+        // The decoy has no key record for secretOf(): its secret in the issued printable form.
+        secret: isDecoyKey(key) ? printableSecret(secretBytes) : secretOf(key as VerificationKey),
         date: parsed.date,
         region: parsed.region,
         service: parsed.service,
@@ -608,35 +588,14 @@ export function sigv4(options: SigV4Options = {}): Scheme {
     return Promise.all(pending).then(() => matched);
   }
 
-  function verifyNow(
-    message: MessageParts,
-    verifyOptions: VerifyOptions,
-    hasBody: boolean,
-  ): SignatureCheck | Promise<SignatureCheck> {
-    const crypto = cryptoOf(verifyOptions);
-    const now = nowOf(verifyOptions);
-    const policy = verifyOptions.policy;
-    const parsed = parse(message);
+  function parse(message: MessageParts, context: { hasBody: boolean }): SigV4Credentials {
+    const parsed = parseSignature(message);
+    // What the protocol itself requires to be signed (not a policy choice): refused before any key.
     if (!parsed.signedHeaders.includes('host')) throw new ComponentNotCovered('host must be signed');
     if (!parsed.presigned && !parsed.signedHeaders.includes(parsed.names.date)) {
       throw new ComponentNotCovered(`${parsed.names.date} must be signed`);
     }
-    if (regions !== 'any' && !regions.includes(parsed.region)) throw new SignatureInvalid('region not accepted');
-    if (!services.includes(parsed.service)) throw new SignatureInvalid('service not accepted');
-
-    let expires: number | undefined;
-    if (parsed.presigned) {
-      expires = parsed.created + parsed.expiresIn!;
-      // A presigned URL lives until X-Amz-Expires, not maxAgeSeconds; only the skew applies to its start.
-      checkTimeWindow(
-        { created: parsed.created, expires },
-        { ...resolvePolicy(policy, false), maxAgeSeconds: Infinity },
-        now,
-      );
-    } else {
-      checkCreated(parsed.created, now, policy);
-    }
-
+    const hasBody = context.hasBody;
     // Which payload hash the canonical request carries, and whether the body still has to be hashed.
     const contentSha = headerField(message.headers, parsed.names.contentSha);
     if (typeof contentSha === 'object') throw new SignatureMalformed('repeated content-sha256 header');
@@ -659,36 +618,59 @@ export function sigv4(options: SigV4Options = {}): Scheme {
       // S3-style presigned URLs sign UNSIGNED-PAYLOAD without sending a header.
       if (parsed.presigned && allowUnsignedPayload) payloadHashes.push(UNSIGNED_PAYLOAD);
     }
-
     const bodyBound = payloadHashes === undefined || payloadHashes[0] !== UNSIGNED_PAYLOAD;
     const covered = ['@method', '@path', '@query', '@authority', ...parsed.signedHeaders];
     if (bodyBound) covered.push('content-digest');
-    checkRequiredComponents(covered, policy);
-
-    const state: VerifyState = { crypto, message, parsed, policy, payloadHashes, expectedBodyHash, expires, covered };
-    const found = lookupKeyNow(parsed.keyId, verifyOptions);
-    if (isThenable(found)) return found.then((key) => withKey(state, key));
-    return withKey(state, found);
+    return {
+      keyId: parsed.keyId,
+      algorithm: 'sha256',
+      created: parsed.created,
+      expires: parsed.presigned ? parsed.created + parsed.expiresIn! : undefined,
+      // SigV4 has no nonce: the signature itself is unique per request and serves as one.
+      nonce: parsed.signature,
+      coveredComponents: covered,
+      parsed,
+      payloadHashes,
+      expectedBodyHash,
+    };
   }
 
-  function withKey(state: VerifyState, found: VerificationKey | undefined): SignatureCheck | Promise<SignatureCheck> {
-    if (found && found.algorithm !== 'sha256') throw new AlgorithmUnsupported('SigV4 keys must use sha256');
-    if (found) checkPolicyAlgorithm('sha256', state.policy);
-    const signingKey = cachedSigningKey(found, state.parsed, state.crypto);
-    if (isThenable(signingKey)) return signingKey.then((bytes) => withSigningKey(state, found, bytes));
-    return withSigningKey(state, found, signingKey);
+  function checkPolicy(credentials: SigV4Credentials, context: VerifyContext): void {
+    const { parsed, expires } = credentials;
+    const policy = context.policy;
+    if (regions !== 'any' && !regions.includes(parsed.region)) throw new SignatureInvalid('region not accepted');
+    if (!services.includes(parsed.service)) throw new SignatureInvalid('service not accepted');
+    if (parsed.presigned) {
+      // A presigned URL lives until X-Amz-Expires, not maxAgeSeconds; only the skew applies to its start.
+      checkTimeWindow({ created: parsed.created, expires }, { ...policy, maxAgeSeconds: Infinity }, context.now);
+    } else {
+      checkCreated(parsed.created, context.now, policy);
+    }
+    checkRequiredComponents(credentials.coveredComponents, policy);
+  }
+
+  function verify(
+    credentials: SigV4Credentials,
+    key: ResolvedKey,
+    context: VerifyContext,
+  ): SchemeVerdict | Promise<SchemeVerdict> {
+    const signingKey = cachedSigningKey(key, credentials.parsed, context.crypto);
+    if (isThenable(signingKey)) {
+      return Promise.resolve(signingKey).then((bytes) => withSigningKey(credentials, context, bytes));
+    }
+    return withSigningKey(credentials, context, signingKey);
   }
 
   function withSigningKey(
-    state: VerifyState,
-    found: VerificationKey | undefined,
+    credentials: SigV4Credentials,
+    context: VerifyContext,
     signingKey: DerivedKey,
-  ): SignatureCheck | Promise<SignatureCheck> {
-    const { crypto, message, parsed, payloadHashes } = state;
+  ): SchemeVerdict | Promise<SchemeVerdict> {
+    const { crypto, message } = context;
+    const { parsed, payloadHashes } = credentials;
     if (payloadHashes === undefined) {
       // No declared payload hash: the body is part of the canonical request, so the
       // signature can only be checked once the body has been read.
-      const key = keyOrDecoy(found, parsed.keyId, 'sha256');
       const hash = crypto.createHash('sha256');
       let finished = false;
       const body: BodyCheck = {
@@ -700,41 +682,32 @@ export function sigv4(options: SigV4Options = {}): Scheme {
           finished = true;
           const payloadHash = toHex(hash.digest());
           const ok = await matches(crypto, signingKey, message, parsed, [payloadHash]);
-          knownKey(found);
           if (!ok) throw new SignatureInvalid('signature does not match');
         },
       };
-      return { result: resultOf(state, key), body };
+      return { signatureMatches: undefined, body };
     }
     const ok = matches(crypto, signingKey, message, parsed, payloadHashes);
-    if (isThenable(ok)) return ok.then((matched) => checked(state, found, matched));
-    return checked(state, found, ok);
+    if (isThenable(ok)) return Promise.resolve(ok).then((matched) => checked(credentials, crypto, matched));
+    return checked(credentials, crypto, ok);
   }
 
-  function checked(state: VerifyState, found: VerificationKey | undefined, ok: boolean): SignatureCheck {
-    const key = knownKey(found);
-    if (!ok) throw new SignatureInvalid('signature does not match');
-    return {
-      result: resultOf(state, key),
-      body: state.expectedBodyHash ? digestCheck(state.crypto, state.expectedBodyHash) : null,
-      signatureVerified: true,
-    };
+  function checked(credentials: SigV4Credentials, crypto: CryptoProvider, ok: boolean): SchemeVerdict {
+    if (!ok) return MAC_MISMATCHED;
+    if (credentials.expectedBodyHash === undefined) return MAC_MATCHED;
+    return { signatureMatches: true, body: digestCheck(crypto, credentials.expectedBodyHash) };
   }
 
-  const scheme: Scheme = {
+  const scheme: Scheme<SigV4Credentials> = {
     name: 'sigv4',
 
     detect(message: MessageParts): boolean {
       return headerProvider(message) !== undefined || queryProvider(message) !== undefined;
     },
 
-    keyIdOf(message: MessageParts): string {
-      return parse(message).keyId;
-    },
-
-    async verify(message: MessageParts, verifyOptions: VerifyOptions & { hasBody: boolean }): Promise<SignatureCheck> {
-      return verifyNow(message, verifyOptions, verifyOptions.hasBody);
-    },
+    parse,
+    verify,
+    checkPolicy,
 
     async sign(message, key: SigningKey, signOptions = {}) {
       const opts = signOptions as SigV4SignOptions;
@@ -836,8 +809,6 @@ export function sigv4(options: SigV4Options = {}): Scheme {
       return { headers: added };
     },
   };
-  // The core calls verifyNow() directly (no promise of its own when everything is synchronous).
-  schemeVerifiers.set(scheme, verifyNow);
   return scheme;
 }
 
@@ -853,33 +824,13 @@ interface DerivedKey {
   pads: HmacSha256Pads;
 }
 
-/** What a verification carries from its header checks to the MAC comparison. */
-interface VerifyState {
-  crypto: CryptoProvider;
-  message: MessageParts;
-  parsed: ParsedSigV4;
-  policy: VerifyOptions['policy'];
+/** What {@link sigv4}'s parse reads. */
+interface SigV4Credentials extends Credentials {
+  readonly parsed: ParsedSigV4;
   /** `undefined` when the body is part of the canonical request and must be read first. */
-  payloadHashes: string[] | undefined;
+  readonly payloadHashes: string[] | undefined;
   /** The declared payload hash (64 lower-case hex digits) the body must match. */
-  expectedBodyHash: string | undefined;
-  expires: number | undefined;
-  covered: string[];
-}
-
-function resultOf(state: VerifyState, key: VerificationKey): VerifiedRequest {
-  const { parsed, expires } = state;
-  // SigV4 has no nonce: the signature itself is unique per request and serves as one.
-  const result: VerifiedRequest = {
-    scheme: 'sigv4',
-    keyId: parsed.keyId,
-    key,
-    coveredComponents: state.covered,
-    created: parsed.created,
-    nonce: parsed.signature,
-  };
-  if (expires !== undefined) result.expires = expires;
-  return result;
+  readonly expectedBodyHash: string | undefined;
 }
 
 /** A body check comparing the SHA-256 of the streamed body with a declared hash. */

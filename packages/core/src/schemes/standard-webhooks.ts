@@ -6,35 +6,16 @@
  */
 import { concatBytes, fromBase64, toBase64, toHex, utf8 } from '../encoding.js';
 import {
-  AlgorithmUnsupported,
   SignatureExpired,
   SignatureFromFuture,
   SignatureInvalid,
   SignatureMalformed,
   SignatureMissing,
 } from '../errors.js';
-import type {
-  BodyCheck,
-  CryptoProvider,
-  MessageParts,
-  Scheme,
-  SignatureCheck,
-  SigningKey,
-  VerifiedRequest,
-  VerifyOptions,
-} from '../types.js';
-import {
-  checkPolicyAlgorithm,
-  checkRequiredComponents,
-  cryptoOf,
-  DECOY_SECRET,
-  headerValue,
-  keyOrDecoy,
-  knownKey,
-  lookupKey,
-  nowOf,
-  rawSecretOf,
-} from './compat-support.js';
+import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
+import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
+import type { BodyCheck, CryptoProvider, MessageParts, Scheme, SigningKey } from '../types.js';
+import { checkRequiredComponents, cryptoOf, headerValue, nowOf, rawSecretOf } from './compat-support.js';
 
 /** The tolerance of the reference libraries, both directions. */
 export const WEBHOOK_TOLERANCE_SECONDS = 300;
@@ -202,7 +183,7 @@ export interface StandardWebhooksOptions {
  * const verified = await verifyRequest(request, { keys, nonceStore, schemes: [standardWebhooks({ keyId: 'hk_stripe_like' })] });
  * ```
  */
-export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme {
+export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme<WebhookCredentials> {
   if (options === null || typeof options !== 'object')
     throw new TypeError('standardWebhooks: options must be an object');
   const prefix = options.headerPrefix ?? 'webhook-';
@@ -218,7 +199,9 @@ export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme 
     throw new TypeError('standardWebhooks: toleranceSeconds must be >= 0');
   const names = { id: `${prefix}id`, timestamp: `${prefix}timestamp`, signature: `${prefix}signature` };
 
-  function parse(message: MessageParts) {
+  const covered: readonly string[] = Object.freeze(['content-digest', names.id, names.timestamp]);
+
+  function parse(message: MessageParts): WebhookCredentials {
     const signatureHeader = headerValue(message.headers, names.signature);
     if (signatureHeader === undefined) throw new SignatureMissing(`no ${names.signature}`);
     const id = headerValue(message.headers, names.id) ?? '';
@@ -226,7 +209,21 @@ export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme 
     checkParts(id, timestamp);
     const keyId = fixedKeyId ?? headerValue(message.headers, keyIdHeader);
     if (!keyId) throw new SignatureMalformed(`no ${keyIdHeader} header`);
-    return { id, timestamp, keyId, signatures: v1Signatures(signatureHeader) };
+    const signatures = v1Signatures(signatureHeader);
+    if (signatures.length === 0) throw new SignatureMissing('no v1 signature');
+    const created = Number(timestamp);
+    return {
+      keyId,
+      algorithm: 'sha256',
+      created,
+      // Senders reuse webhook-id on retries with a new timestamp and signature, so id+timestamp is the nonce.
+      nonce: `${id}.${timestamp}`,
+      acceptableUntil: created + tolerance,
+      coveredComponents: covered,
+      id,
+      timestamp,
+      signatures,
+    };
   }
 
   return {
@@ -239,40 +236,19 @@ export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme 
       );
     },
 
-    keyIdOf(message: MessageParts): string {
-      return parse(message).keyId;
+    parse,
+
+    checkPolicy(credentials: WebhookCredentials, context: VerifyContext): void {
+      checkTolerance(credentials.created, context.now, tolerance);
+      checkRequiredComponents(credentials.coveredComponents, context.policy);
     },
 
-    async verify(message: MessageParts, verifyOptions: VerifyOptions & { hasBody: boolean }): Promise<SignatureCheck> {
-      const crypto = cryptoOf(verifyOptions);
-      const parsed = parse(message);
-      checkTolerance(Number(parsed.timestamp), nowOf(verifyOptions), tolerance);
-      if (parsed.signatures.length === 0) throw new SignatureMissing('no v1 signature');
-      const covered = ['content-digest', names.id, names.timestamp];
-      checkRequiredComponents(covered, verifyOptions.policy);
-      const found = await lookupKey(parsed.keyId, verifyOptions);
-      if (found && found.algorithm !== 'sha256') throw new AlgorithmUnsupported('Standard Webhooks signs with sha256');
-      if (found) checkPolicyAlgorithm('sha256', verifyOptions.policy);
-      const mac = crypto.createHmac('sha256', found?.secret ?? DECOY_SECRET);
-      mac.update(signedPrefix(parsed.id, parsed.timestamp));
-      const result: VerifiedRequest = {
-        scheme: 'standard-webhooks',
-        keyId: parsed.keyId,
-        key: keyOrDecoy(found, parsed.keyId, 'sha256'),
-        coveredComponents: covered,
-        created: Number(parsed.timestamp),
-        // Senders reuse webhook-id on retries with a new timestamp and signature, so id+timestamp is the nonce.
-        nonce: `${parsed.id}.${parsed.timestamp}`,
-        acceptableUntil: Number(parsed.timestamp) + tolerance,
-      };
-      const finishCheck = async () => {
-        const ok = anyMatches(crypto, mac.digest(), parsed.signatures);
-        knownKey(found);
-        if (!ok) throw new SignatureInvalid('no matching webhook signature');
-      };
-      if (!verifyOptions.hasBody) {
-        await finishCheck();
-        return { result, body: null, signatureVerified: true };
+    verify(credentials: WebhookCredentials, key: ResolvedKey, context: VerifyContext): SchemeVerdict {
+      const crypto = context.crypto;
+      const mac = crypto.createHmac('sha256', key.secret);
+      mac.update(signedPrefix(credentials.id, credentials.timestamp));
+      if (!context.hasBody) {
+        return anyMatches(crypto, mac.digest(), credentials.signatures) ? MAC_MATCHED : MAC_MISMATCHED;
       }
       let finished = false;
       const body: BodyCheck = {
@@ -282,10 +258,12 @@ export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme 
         async finish() {
           if (finished) throw new TypeError('finish() called twice');
           finished = true;
-          await finishCheck();
+          if (!anyMatches(crypto, mac.digest(), credentials.signatures)) {
+            throw new SignatureInvalid('no matching webhook signature');
+          }
         },
       };
-      return { result, body };
+      return { signatureMatches: undefined, body };
     },
 
     async sign(message, key: SigningKey, signOptions = {}) {
@@ -307,4 +285,12 @@ export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme 
       return { headers };
     },
   };
+}
+
+/** What {@link standardWebhooks}' parse reads. */
+interface WebhookCredentials extends Credentials {
+  readonly created: number;
+  readonly id: string;
+  readonly timestamp: string;
+  readonly signatures: Uint8Array[];
 }

@@ -8,7 +8,9 @@
 import { fromHex, toHex, utf8 } from '../encoding.js';
 import { SignatureInvalid, SignatureMalformed, SignatureMissing } from '../errors.js';
 import { cachedHmacSha256Pads, hmacSha256OfText } from '../hmac-sha256.js';
-import { schemeVerifiers } from '../key-lookup.js';
+import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
+import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
+import { isPromise as isThenable } from '../pipeline/keys.js';
 import type {
   BodyCheck,
   CryptoProvider,
@@ -16,25 +18,15 @@ import type {
   IncrementalHash,
   MessageParts,
   Scheme,
-  SignatureCheck,
   SigningKey,
-  VerificationKey,
-  VerifiedRequest,
-  VerifyOptions,
 } from '../types.js';
 import {
   assertAlgorithm,
   bodyBytes,
   checkCreated,
-  checkPolicyAlgorithm,
   checkRequiredComponents,
   cryptoOf,
-  DECOY_SECRET,
   headerField,
-  isThenable,
-  keyOrDecoy,
-  knownKey,
-  lookupKeyNow,
   nowOf,
   rawSecretOf,
   splitUrl,
@@ -144,7 +136,7 @@ export interface XApiSignOptions {
  * const verified = await verifyRequest(request, { keys, nonceStore, schemes: [rfc9421(), xApi()] });
  * ```
  */
-export function xApi(options: XApiOptions = {}): Scheme {
+export function xApi(options: XApiOptions = {}): Scheme<XApiCredentials> {
   if (options === null || typeof options !== 'object') throw new TypeError('xApi: options must be an object');
   const names = {
     keyId: options.headers?.keyId ?? 'X-API-Key',
@@ -162,27 +154,12 @@ export function xApi(options: XApiOptions = {}): Scheme {
     return value.trim();
   }
 
-  // One-entry memo of the last parse, keyed by the exact four header texts it was computed from:
-  // the middleware calls keyIdOf() and then verify() on the same request, which then parses once.
-  let memoFields: (string | string[] | undefined)[] = [];
-  let memoParsed: ParsedXApi | undefined;
-
-  function parse(message: MessageParts): ParsedXApi {
+  function parse(message: MessageParts): XApiCredentials {
     const signatureField = headerField(message.headers, names.signature);
     if (signatureField === undefined) throw new SignatureMissing('no X-API signature');
     const keyIdField = headerField(message.headers, names.keyId);
     const timestampField = headerField(message.headers, names.timestamp);
     const nonceField = headerField(message.headers, names.nonce);
-    if (
-      memoParsed !== undefined &&
-      typeof signatureField === 'string' &&
-      signatureField === memoFields[0] &&
-      keyIdField === memoFields[1] &&
-      timestampField === memoFields[2] &&
-      nonceField === memoFields[3]
-    ) {
-      return memoParsed;
-    }
     const keyId = one(keyIdField, names.keyId);
     if (!keyId || keyId.length > 256) throw new SignatureMalformed(`${names.keyId} is empty or too long`);
     const timestamp = one(timestampField, names.timestamp);
@@ -194,21 +171,19 @@ export function xApi(options: XApiOptions = {}): Scheme {
     // fromHex() refuses anything but hex digits of even length; the empty string is refused here.
     const signature = signatureHex.length > 0 ? fromHex(signatureHex) : undefined;
     if (!signature) throw new SignatureMalformed(`${names.signature} must be hex`);
-    const parsed: ParsedXApi = { keyId, timestamp, created: Number(timestamp), nonce, signature, signatureHex };
-    // Only plain string fields are remembered (arrays are compared by identity and would never hit).
-    if (
-      typeof keyIdField === 'string' &&
-      typeof timestampField === 'string' &&
-      typeof nonceField === 'string' &&
-      typeof signatureField === 'string'
-    ) {
-      memoFields = [signatureField, keyIdField, timestampField, nonceField];
-      memoParsed = parsed;
-    }
-    return parsed;
+    return {
+      keyId,
+      algorithm: undefined,
+      created: Number(timestamp),
+      nonce,
+      coveredComponents: COVERED,
+      timestamp,
+      signature,
+      signatureHex,
+    };
   }
 
-  const scheme: Scheme = {
+  const scheme: Scheme<XApiCredentials> = {
     name: 'x-api',
 
     detect(message: MessageParts): boolean {
@@ -218,12 +193,12 @@ export function xApi(options: XApiOptions = {}): Scheme {
       );
     },
 
-    keyIdOf(message: MessageParts): string {
-      return parse(message).keyId;
-    },
+    parse,
+    verify,
 
-    async verify(message: MessageParts, verifyOptions: VerifyOptions & { hasBody: boolean }): Promise<SignatureCheck> {
-      return verifyNow(message, verifyOptions, parse(message), verifyOptions.hasBody);
+    checkPolicy(credentials: XApiCredentials, context: VerifyContext): void {
+      checkCreated(credentials.created, context.now, context.policy);
+      checkRequiredComponents(COVERED, context.policy);
     },
 
     async sign(message, key: SigningKey, signOptions = {}) {
@@ -252,93 +227,63 @@ export function xApi(options: XApiOptions = {}): Scheme {
       };
     },
   };
-  // The core calls this directly (no promise of its own when everything is synchronous).
-  schemeVerifiers.set(scheme, (message, verifyOptions, hasBody) =>
-    verifyNow(message, verifyOptions, parse(message), hasBody),
-  );
   return scheme;
 }
 
-interface ParsedXApi {
-  keyId: string;
-  timestamp: string;
-  created: number;
-  nonce: string;
-  signature: Uint8Array;
-  signatureHex: string;
+/** What {@link xApi}'s parse reads. */
+interface XApiCredentials extends Credentials {
+  readonly created: number;
+  readonly nonce: string;
+  readonly timestamp: string;
+  readonly signature: Uint8Array;
+  readonly signatureHex: string;
 }
 
-const COVERED: readonly string[] = ['@method', '@path', '@query', 'content-digest', 'x-api-timestamp', 'x-api-nonce'];
+const COVERED: readonly string[] = Object.freeze([
+  '@method',
+  '@path',
+  '@query',
+  'content-digest',
+  'x-api-timestamp',
+  'x-api-nonce',
+]);
 
 /** What a verification carries from its header checks to the MAC comparison. */
 interface XApiState {
   crypto: CryptoProvider;
-  parsed: ParsedXApi;
+  credentials: XApiCredentials;
+  key: ResolvedKey;
   /** The string to sign up to and including the nonce line; the body hash completes it. */
   head: string;
-  covered: string[];
-  hasBody: boolean;
 }
 
-function verifyNow(
-  message: MessageParts,
-  verifyOptions: VerifyOptions,
-  parsed: ParsedXApi,
-  hasBody: boolean,
-): SignatureCheck | Promise<SignatureCheck> {
-  const crypto = cryptoOf(verifyOptions);
-  const now = nowOf(verifyOptions);
+function verify(
+  credentials: XApiCredentials,
+  key: ResolvedKey,
+  context: VerifyContext,
+): SchemeVerdict | Promise<SchemeVerdict> {
+  const { crypto, message } = context;
   const { path, query } = splitUrl(message.url);
-  checkCreated(parsed.created, now, verifyOptions.policy);
-  const covered = COVERED.slice();
-  checkRequiredComponents(covered, verifyOptions.policy);
   // xApiStringToSign() without the body hash, computed once.
-  const head = `${X_API_VERSION_LINE}\n${message.method.toUpperCase()}\n${path}\n${xApiCanonicalQuery(query)}\n${parsed.timestamp}\n${parsed.nonce}\n`;
-  const state: XApiState = { crypto, parsed, head, covered, hasBody };
-  const found = lookupKeyNow(parsed.keyId, verifyOptions);
-  if (isThenable(found)) return found.then((key) => withKey(state, verifyOptions, key));
-  return withKey(state, verifyOptions, found);
-}
-
-function withKey(
-  state: XApiState,
-  verifyOptions: VerifyOptions,
-  found: VerificationKey | undefined,
-): SignatureCheck | Promise<SignatureCheck> {
-  if (found) checkPolicyAlgorithm(found.algorithm, verifyOptions.policy);
-  const algorithm = found?.algorithm ?? 'sha256';
-  const result: VerifiedRequest = {
-    scheme: 'x-api',
-    keyId: state.parsed.keyId,
-    key: keyOrDecoy(found, state.parsed.keyId, algorithm),
-    coveredComponents: state.covered,
-    created: state.parsed.created,
-    nonce: state.parsed.nonce,
-  };
-  if (!state.hasBody) {
-    const ok = compute(state, found, algorithm, hexDigest(state.crypto, algorithm, new Uint8Array(0)));
-    if (isThenable(ok)) return ok.then((matched) => checked(found, result, matched));
-    return checked(found, result, ok);
+  const head = `${X_API_VERSION_LINE}\n${message.method.toUpperCase()}\n${path}\n${xApiCanonicalQuery(query)}\n${credentials.timestamp}\n${credentials.nonce}\n`;
+  const state: XApiState = { crypto, credentials, key, head };
+  if (!context.hasBody) {
+    const ok = compute(state, hexDigest(crypto, key.algorithm, new Uint8Array(0)));
+    if (isThenable(ok)) return Promise.resolve(ok).then(verdictOf);
+    return verdictOf(ok);
   }
   // The body hash is inside the signed string, so the signature is checked once the body is read.
-  return { result, body: new XApiBodyCheck(state, found, algorithm) };
+  return { signatureMatches: undefined, body: new XApiBodyCheck(state) };
 }
 
-function checked(found: VerificationKey | undefined, result: VerifiedRequest, ok: boolean): SignatureCheck {
-  knownKey(found);
-  if (!ok) throw new SignatureInvalid('signature does not match');
-  return { result, body: null, signatureVerified: true };
+function verdictOf(ok: boolean): SchemeVerdict {
+  return ok ? MAC_MATCHED : MAC_MISMATCHED;
 }
 
 /** Whether the signature matches; synchronous when the provider's HMAC is. */
-function compute(
-  state: XApiState,
-  found: VerificationKey | undefined,
-  algorithm: HashAlgorithm,
-  bodyHash: string,
-): boolean | Promise<boolean> {
-  const { crypto, parsed } = state;
-  const secret = found?.secret ?? DECOY_SECRET;
+function compute(state: XApiState, bodyHash: string): boolean | Promise<boolean> {
+  const { crypto, credentials: parsed } = state;
+  const { secret, algorithm } = state.key;
   // SHA-256 with a one-shot hash: HMAC from cached key pads (no per-call HMAC set-up).
   const expected =
     algorithm === 'sha256' && crypto.hash !== undefined
@@ -356,15 +301,13 @@ function compute(
 /** The body check: hashes the body, then computes and compares the signature. */
 class XApiBodyCheck implements BodyCheck {
   readonly #state: XApiState;
-  readonly #found: VerificationKey | undefined;
   readonly #algorithm: HashAlgorithm;
   #hash: IncrementalHash | undefined;
   #finished = false;
 
-  constructor(state: XApiState, found: VerificationKey | undefined, algorithm: HashAlgorithm) {
+  constructor(state: XApiState) {
     this.#state = state;
-    this.#found = found;
-    this.#algorithm = algorithm;
+    this.#algorithm = state.key.algorithm;
   }
 
   update(chunk: Uint8Array): void {
@@ -393,7 +336,7 @@ class XApiBodyCheck implements BodyCheck {
     }
   }
 
-  /** complete() answering synchronously when the provider does (see SyncBodyCheck in key-lookup.ts). */
+  /** complete() answering synchronously when the provider does (the pipeline calls completeNow when a check has it: pipeline/engine.ts). */
   completeNow(body: Uint8Array): void | Promise<void> {
     const crypto = this.#state.crypto;
     // A body already in memory and nothing fed yet: one-shot digest when the provider has one.
@@ -406,20 +349,19 @@ class XApiBodyCheck implements BodyCheck {
       crypto.hashString !== undefined
         ? crypto.hashString(this.#algorithm, body, 'hex')
         : toHex(crypto.hash!(this.#algorithm, body));
-    const ok = compute(this.#state, this.#found, this.#algorithm, bodyHash);
+    const ok = compute(this.#state, bodyHash);
     if (isThenable(ok)) return Promise.resolve(ok).then((matched) => this.#verdict(matched));
     this.#verdict(ok);
   }
 
   #check(bodyHash: string): Promise<void> {
-    const ok = compute(this.#state, this.#found, this.#algorithm, bodyHash);
+    const ok = compute(this.#state, bodyHash);
     if (isThenable(ok)) return Promise.resolve(ok).then((matched) => this.#verdict(matched));
     this.#verdict(ok);
     return Promise.resolve();
   }
 
   #verdict(ok: boolean): void {
-    knownKey(this.#found);
     if (!ok) throw new SignatureInvalid('signature does not match');
   }
 }

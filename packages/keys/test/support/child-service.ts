@@ -44,7 +44,13 @@ for await (const line of lines) {
     say({ event: 'resolved', keyId, found: key !== undefined, storeReads });
   } else if (command === 'watch') {
     void (async () => {
-      while ((await service.resolver(keyId)) !== undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+      // Says once when the loop is being served (from the cache), so the parent need not guess.
+      let first = true;
+      while ((await service.resolver(keyId)) !== undefined) {
+        if (first) say({ event: 'watching', keyId, storeReads });
+        first = false;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
       say({ event: 'gone', keyId, at: Date.now(), storeReads });
     })();
   } else if (command === 'exit') {
