@@ -5,9 +5,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSignedFetch } from '@hmac-kit/core';
+import { createSignedFetch, formatSecret } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildForProcesses } from '../../clients/support/harness.js';
 import { documentationSnippets, type Snippet, unmarkedCodeBlocks } from '../../scripts/docs-snippets.js';
@@ -25,6 +26,10 @@ const EXECUTED = [
   'quickstart-verify-request',
   'quickstart-gateway',
   'quickstart-gateway-request',
+  'middleware-keys',
+  'middleware-express',
+  'middleware-fastify',
+  'middleware-node-http',
 ];
 
 function snippet(id: string): Snippet {
@@ -274,4 +279,84 @@ describe('README quickstart, as written, against a real hmac-kit serve', () => {
       await new Promise<void>((resolve) => upstream.close(() => resolve()));
     }
   });
+});
+
+/** Resolves once something accepts connections on `port` (the examples print nothing when they listen). */
+async function listening(port: number, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const connected = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: 'localhost', port }, () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (connected) return;
+    if (child.exitCode !== null) throw new Error(`the example exited with ${child.exitCode}: ${output()}`);
+    if (Date.now() > deadline) throw new Error(`the example did not listen on ${port}: ${output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('docs/middleware.md examples, with the keys of its "Keys" section, as written', () => {
+  let scratch: string;
+  beforeAll(() => {
+    buildForProcesses(['packages/express', 'packages/fastify', 'packages/node-http']);
+    mkdirSync(join(ROOT, 'node_modules/.cache'), { recursive: true });
+    scratch = mkdtempSync(join(ROOT, 'node_modules/.cache/docs-middleware-'));
+  }, 300_000);
+  afterAll(() => {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  for (const id of ['middleware-express', 'middleware-fastify', 'middleware-node-http']) {
+    it(`${id}: a signed order is accepted with the key's principal, a wrong secret is refused`, async () => {
+      const port = await freePort();
+      // The Keys block, then the example; only the port differs from what the page shows.
+      const source = `${snippet('middleware-keys').code}\n${snippet(id).code}`
+        .replace('listen(3000)', `listen(${port})`)
+        .replace('listen({ port: 3000 })', `listen({ port: ${port} })`);
+      expect(source).toContain(String(port));
+      const file = join(scratch, `${id}.mts`);
+      writeFileSync(file, source);
+      const secret = formatSecret(crypto.getRandomValues(new Uint8Array(32)));
+      const child = spawn(process.execPath, ['--import', 'tsx', file], {
+        cwd: ROOT,
+        env: env({ BILLING_SECRET: secret }),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const ran = finish(child);
+      let output = '';
+      child.stdout?.on('data', (chunk: Buffer) => {
+        output += chunk.toString('utf8');
+      });
+      child.stderr?.on('data', (chunk: Buffer) => {
+        output += chunk.toString('utf8');
+      });
+      try {
+        await listening(port, child, () => output);
+        const order = {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ sku: 'A1', quantity: 2 }),
+        };
+        const accepted = await createSignedFetch({ keyId: 'hk_billing', secret })(
+          `http://localhost:${port}/orders`,
+          order,
+        );
+        expect(accepted.status, output).toBe(201);
+        expect(await accepted.json()).toEqual({ by: 'billing', order: { sku: 'A1', quantity: 2 } });
+        const wrong = formatSecret(crypto.getRandomValues(new Uint8Array(32)));
+        const refused = await createSignedFetch({ keyId: 'hk_billing', secret: wrong })(
+          `http://localhost:${port}/orders`,
+          order,
+        );
+        expect(refused.status).toBe(401);
+      } finally {
+        child.kill('SIGTERM');
+        await ran;
+      }
+    });
+  }
 });

@@ -66,7 +66,7 @@ const tarballs = join(work, 'tarballs');
 const project = join(work, 'project');
 
 describe('the packed packages, installed from their tarballs into an empty project', () => {
-  let packed: { name: string; version: string; filename: string }[] = [];
+  let packed: { name: string; version: string; filename: string; files: { path: string }[] }[] = [];
 
   beforeAll(async () => {
     // 1. Pack: npm runs each package's prepack (tsc -b, incremental). The lock keeps it from
@@ -133,6 +133,22 @@ describe('the packed packages, installed from their tarballs into an empty proje
     expect(existsSync(join(project, 'node_modules/better-sqlite3'))).toBe(false);
     expect(existsSync(join(project, 'node_modules/pg'))).toBe(false);
     expect(findFiles(join(project, 'node_modules'), /\.node$|^binding\.gyp$/)).toEqual([]);
+  });
+
+  it('every tarball holds only built modules whose source it also holds (prepack pruned stale output)', () => {
+    for (const { name, files } of packed) {
+      const list = files.map((file) => file.path);
+      const sources = new Set(list.filter((file) => file.startsWith('src/')));
+      // dist/console/ is the admin page Vite bundles from packages/console, not tsc output.
+      const orphans = list
+        .filter((file) => /^dist\/.*\.js$/.test(file) && !file.startsWith('dist/console/'))
+        .filter((file) => !sources.has(file.replace(/^dist\//, 'src/').replace(/\.js$/, '.ts')));
+      expect(orphans, name).toEqual([]);
+      expect(
+        list.filter((file) => file.endsWith('.tsbuildinfo')),
+        name,
+      ).toEqual([]);
+    }
   });
 
   it('a Node ESM consumer signs a request and verifies it (the @hmac-kit/core README example)', async () => {

@@ -36,7 +36,7 @@ describe('hmac-kit without the optional database drivers', () => {
 
   it('key commands on SQLite say in one line how to add better-sqlite3, and create nothing', async () => {
     const dir = tempDir();
-    const result = await runCli(['--db', join(dir, 'sub', 'keys.db'), 'principals', 'list'], {
+    const result = await runCli(['--db', join(dir, 'keys.db'), 'principals', 'list'], {
       cwd: dir,
       env: withoutDrivers,
     });

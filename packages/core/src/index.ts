@@ -61,6 +61,20 @@ export {
 } from './policy.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';
 export { answerOf, problemBody, toProblem } from './problem.js';
+export type {
+  DeclarativeInput,
+  DeclarativeSchemeDefinition,
+  MessagePart,
+  ValueSource,
+} from './schemes/declarative.js';
+export {
+  buildDeclarativeMessage,
+  declarativeNeedsBody,
+  declarativeScheme,
+  declarativeWeakness,
+  parseDeclarativeSignature,
+  parseDeclarativeTime,
+} from './schemes/declarative.js';
 export type { DjangoHmacOptions, DjangoHmacSignOptions } from './schemes/django-hmac.js';
 export {
   djangoBodySerialization,

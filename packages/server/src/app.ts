@@ -11,6 +11,7 @@ import { createConsole } from './console.js';
 import { createForwardAuth } from './forward-auth.js';
 import { createGateway } from './gateway.js';
 import { sendJson, sendProblem, serverProblem } from './http.js';
+import { legacySchemeWarnings } from './legacy-schemes.js';
 import { type Listener, openListener } from './listener.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
@@ -33,7 +34,7 @@ import { weakSchemeWarnings } from './weak-schemes.js';
  * ```
  */
 export function logWeakSchemes(config: ServerConfig, logger: Logger): void {
-  for (const warning of weakSchemeWarnings(config)) {
+  for (const warning of weakSchemeWarnings(config, legacySchemeWarnings(config.legacySchemes ?? []))) {
     logger.warn(
       { scheme: warning.scheme, unprotected: warning.unprotected, docs: 'docs/protocol-legacy.md' },
       'weak scheme enabled',

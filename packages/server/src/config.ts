@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
+import type { DeclarativeSchemeDefinition } from '@hmac-kit/core';
 import { isPlausibleKeyId, looksLikeSecret } from '@hmac-kit/keys';
 import { z } from 'zod';
+import { legacySchemesSchema, parseLegacySchemes } from './legacy-schemes.js';
 import { parseRedisUrl } from './redis-url.js';
 import { parseByteSize, parseDuration } from './units.js';
 
@@ -76,6 +78,11 @@ export interface ServerConfig {
    * Default true. Keys from `keys create` stay bound to their algorithm either way.
    */
   djangoAnyAlgorithm: boolean;
+  /**
+   * Declarative schemes of existing home-made HMAC clients (config file key `legacySchemes`), enabled
+   * beside `schemes`: see docs/protocol-legacy.md and examples/legacy/.
+   */
+  legacySchemes?: DeclarativeSchemeDefinition[];
   /** Serves the admin console at `<adminPrefix>/console`. */
   console: boolean;
   /** A console session ends after this many seconds without a request. */
@@ -272,6 +279,7 @@ const schema = z
       .optional(),
     issuing: boolean.default(true),
     djangoAnyAlgorithm: boolean.default(true),
+    legacySchemes: legacySchemesSchema.default([]),
     console: boolean.default(true),
     // Short: a console left open on an unattended laptop should not stay an admin for long.
     consoleIdleTimeout: duration('console idle timeout').default(900),
@@ -383,6 +391,8 @@ export function loadConfig(sources: {
     throw new ConfigError(message);
   }
   const value = parsed.data;
+  const legacy = parseLegacySchemes(value.legacySchemes, value.schemes);
+  if (legacy.mistakes.length > 0) throw new ConfigError(legacy.mistakes.join('\n'));
   if (value.webhookKeyId !== undefined && !value.schemes.includes('standard-webhooks')) {
     throw new ConfigError('webhook key id is set but standard-webhooks is not among the enabled schemes');
   }
@@ -422,6 +432,7 @@ export function loadConfig(sources: {
     workers: value.workers === 'auto' ? undefined : value.workers,
     issuing: value.issuing,
     djangoAnyAlgorithm: value.djangoAnyAlgorithm,
+    legacySchemes: legacy.definitions,
     console: value.console,
     consoleIdleTimeoutSeconds: value.consoleIdleTimeout,
   };

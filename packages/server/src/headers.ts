@@ -27,9 +27,22 @@ const SIGNATURE_HEADERS: Record<string, readonly string[]> = {
 
 /** Per scheme: every header never forwarded (RFC 9421's, always, plus the scheme's own), built once. */
 const RFC9421_CREDENTIALS: ReadonlySet<string> = new Set(SIGNATURE_HEADERS.rfc9421);
-const CREDENTIAL_HEADERS: ReadonlyMap<string, ReadonlySet<string>> = new Map(
+const CREDENTIAL_HEADERS: Map<string, ReadonlySet<string>> = new Map(
   Object.entries(SIGNATURE_HEADERS).map(([scheme, names]) => [scheme, new Set([...RFC9421_CREDENTIALS, ...names])]),
 );
+
+/**
+ * Registers the credential headers of a scheme declared at start (a legacy scheme's signature
+ * header): never forwarded upstream, like the built-ins'.
+ *
+ * @example
+ * ```ts
+ * addCredentialHeaders('authorization-hmac', ['authorization']);
+ * ```
+ */
+export function addCredentialHeaders(scheme: string, names: readonly string[]): void {
+  CREDENTIAL_HEADERS.set(scheme, new Set([...RFC9421_CREDENTIALS, ...names.map((name) => name.toLowerCase())]));
+}
 
 export const IDENTITY_HEADERS = {
   keyId: 'x-authenticated-key-id',

@@ -31,6 +31,8 @@ import { type Activity, createActivity } from './activity.js';
 import { createAttackWatch } from './attack-watch.js';
 import type { SchemeName, ServerConfig } from './config.js';
 import { type ConsoleSessionStore, memoryConsoleSessionStore, redisConsoleSessionStore } from './console-sessions.js';
+import { addCredentialHeaders } from './headers.js';
+import { legacySchemesOf } from './legacy-schemes.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { createPasswordGate, type PasswordGate, type PasswordHashHooks } from './password-gate.js';
@@ -213,7 +215,10 @@ export async function openServices(
       : (options.limitStores ?? memoryLimitStores());
   const activity = createActivity();
 
-  const schemes = config.schemes.flatMap((name) => SCHEME_FACTORIES[name](config));
+  // Declared legacy schemes after the built-ins (config validation keeps their headers apart).
+  const legacy = config.legacySchemes ?? [];
+  for (const entry of legacy) addCredentialHeaders(entry.name, [entry.signature.header]);
+  const schemes = [...config.schemes.flatMap((name) => SCHEME_FACTORIES[name](config)), ...legacySchemesOf(legacy)];
   const policy = {
     maxAgeSeconds: config.maxAgeSeconds,
     clockSkewSeconds: config.clockSkewSeconds,

@@ -13,7 +13,7 @@ export interface WeakSchemeWarning {
 /** What each built-in weak scheme leaves open. The others (rfc9421, sigv4, x-api, webhooks) cover method, target and body. */
 const BUILT_IN: Readonly<Record<string, string>> = {
   'django-hmac':
-    'signs neither the method, the path, the query nor any header: a captured signature can be replayed against another endpoint (with the same body) within the window; the signature is its only nonce. Bodies it does not sign are refused, and the gateway forwards the re-serialised body the signature covers, not the bytes received',
+    'signs neither the method, the path nor the query (nor any header): a captured signature can be replayed against another endpoint (with the same body) within the window; the signature is its only nonce. Bodies it does not sign are refused, and the gateway forwards the re-serialised body the signature covers, not the bytes received',
 };
 
 /**
