@@ -427,6 +427,14 @@ export interface KeyServiceOptions {
    * not trusted (the store is asked, so an unreachable store fails closed). Default 5 000 ms.
    */
   maxStalenessMs?: number;
+  /**
+   * How old the change feed may be when a lookup is answered from memory. Unknown key ids are
+   * answered from an in-memory index of every stored key id (as fast as a cached key: no timing
+   * difference between an unknown id and a known one), so a key created by another instance is
+   * known here once the feed has been read after its creation: any lookup (of any id, so that
+   * timing says nothing about the id) finding the feed older than this reads it first. Default 250 ms.
+   */
+  feedFreshnessMs?: number;
   /** Extra invalidation transport (e.g. Redis pub/sub). */
   invalidationBus?: InvalidationBus;
   /**
