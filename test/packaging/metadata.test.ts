@@ -103,16 +103,23 @@ describe.each(packages.map((pkg) => [pkg.manifest.name, pkg] as const))('%s', (n
     );
     if (name === '@hmac-kit/server') expect(list).toContain('dist/console/index.html');
   });
+});
 
-  it.runIf(readmeExample(dir) !== undefined)('runs the README example', async () => {
-    // Evaluated as a module from the package folder, so its imports resolve as in an installed copy.
-    const child = execFile(process.execPath, ['--input-type=module'], { cwd: join(ROOT, dir), timeout: 60_000 });
-    const output = { stdout: '', stderr: '' };
-    child.stdout?.on('data', (chunk) => (output.stdout += chunk));
-    child.stderr?.on('data', (chunk) => (output.stderr += chunk));
-    child.stdin?.end(readmeExample(dir));
-    const code = await new Promise((resolve) => child.once('close', resolve));
-    expect({ code, stderr: output.stderr }).toEqual({ code: 0, stderr: '' });
-    expect(output.stdout).not.toBe('');
-  });
+// Each example is its own process (servers on port 0): run them side by side.
+describe.concurrent('README examples', () => {
+  const withExamples = packages.filter((pkg) => readmeExample(pkg.dir) !== undefined);
+  it.each(withExamples.map((pkg) => [pkg.manifest.name, pkg.dir] as const))(
+    '%s: the README example runs',
+    async (_name, dir) => {
+      // Evaluated as a module from the package folder, so its imports resolve as in an installed copy.
+      const child = execFile(process.execPath, ['--input-type=module'], { cwd: join(ROOT, dir), timeout: 60_000 });
+      const output = { stdout: '', stderr: '' };
+      child.stdout?.on('data', (chunk) => (output.stdout += chunk));
+      child.stderr?.on('data', (chunk) => (output.stderr += chunk));
+      child.stdin?.end(readmeExample(dir));
+      const code = await new Promise((resolve) => child.once('close', resolve));
+      expect({ code, stderr: output.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(output.stdout).not.toBe('');
+    },
+  );
 });
