@@ -195,7 +195,17 @@ export function redisNonceStore(options: RedisNonceStoreOptions): NonceStore {
       const status = replyInteger(reply, 0, 'nonce record');
       learn(shard, replyInteger(reply, 1, 'nonce record'));
       if (status === 1) {
-        if (confirmDurable) await callRedis(backend, 'replica confirmation', () => confirmDurable(key));
+        if (confirmDurable) {
+          try {
+            await callRedis(backend, 'replica confirmation', () => confirmDurable(key));
+          } catch (error) {
+            // Unconfirmed: the request is refused (503), so it was never served and nothing can be a
+            // replay of it. Take the record back (best effort) so the client's retry of the same
+            // signed request is judged afresh instead of answered nonce_replayed.
+            await backend.client.del(key).catch(() => undefined);
+            throw error;
+          }
+        }
         return true;
       }
       if (status === 0) return false;

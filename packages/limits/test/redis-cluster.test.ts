@@ -128,7 +128,9 @@ describeWithRedisBinaries('Redis backends on a Redis Cluster', () => {
       },
     });
     await expect(unconfirmed.checkAndStore('key', 'unconfirmed', 60)).rejects.toBeInstanceOf(StoreUnavailable);
-    // The write happened: the same nonce is never accepted later either.
+    // Refused (503), so never served: the record is taken back and a retry of the same request is
+    // judged afresh — accepted once, then a replay like any other.
+    expect(await store.checkAndStore('key', 'unconfirmed', 60)).toBe(true);
     expect(await store.checkAndStore('key', 'unconfirmed', 60)).toBe(false);
   });
 });

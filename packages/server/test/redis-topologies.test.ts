@@ -83,11 +83,12 @@ describeWithRedisBinaries('hmac-kit serve on a Redis Cluster of 3 masters', () =
     buildOnce();
     const dir = tempDir();
     const db = join(dir, 'hmac-kit.db');
-    [cluster, alice, admin] = await Promise.all([
-      startRedisCluster({ masters: 3 }),
-      createKeyWithCli(db, 'alice'),
-      createKeyWithCli(db, 'root', ['--scope', 'admin']),
-    ]);
+    // The two CLI runs one after the other: both would create the same new database file at once.
+    const keys = (async (): Promise<[IssuedKey, IssuedKey]> => [
+      await createKeyWithCli(db, 'alice'),
+      await createKeyWithCli(db, 'root', ['--scope', 'admin']),
+    ])();
+    [cluster, [alice, admin]] = await Promise.all([startRedisCluster({ masters: 3 }), keys]);
     const args = ['--db', db, '--redis', cluster.url, '--schemes', 'rfc9421', '--public-origin', ORIGIN];
     [a, b] = await Promise.all([startServe(args, { cwd: dir }), startServe(args, { cwd: dir })]);
     await Promise.all(

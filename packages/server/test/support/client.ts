@@ -16,7 +16,11 @@ export async function createKeyWithCli(
   extra: string[] = [],
   env: Record<string, string | undefined> = {},
 ): Promise<IssuedKey> {
-  await runCli(['--db', db, 'principals', 'add', principal], { env });
+  const added = await runCli(['--db', db, 'principals', 'add', principal], { env });
+  // An existing principal is fine (several keys for one); any other failure is the test's problem, said here.
+  if (added.code !== 0 && !/already exists/.test(added.stderr)) {
+    throw new Error(`principals add failed: ${added.stderr}`);
+  }
   const result = await runCli(['--db', db, '--json', 'keys', 'create', '--principal', principal, ...extra], { env });
   if (result.code !== 0) throw new Error(`keys create failed: ${result.stderr}`);
   return JSON.parse(result.stdout) as IssuedKey;
