@@ -83,6 +83,24 @@ export function createForwardAuth(options: {
       );
       return;
     }
+    // Envoy's form carries the original path and method in the check request itself; a client's
+    // X-Original-* / X-Forwarded-* passed on by a broad allowed_headers must not override them.
+    if ((request.url ?? '').startsWith(envoyPrefix)) {
+      const envoyPath = (request.url as string).slice(envoyPrefix.length - 1);
+      const named = ORIGINAL_PAIRS.flatMap(([nginx, traefik]) =>
+        nginx.endsWith('uri') || nginx.endsWith('method') ? [nginx, traefik] : [],
+      ).find((name) => {
+        const value = headerValue(request, name);
+        if (value === undefined) return false;
+        return name.endsWith('uri')
+          ? value !== envoyPath
+          : value.toUpperCase() !== (request.method ?? '').toUpperCase();
+      });
+      if (named !== undefined) {
+        refuse(serverProblem('invalid_request', `${named} names another request than the path and method checked`));
+        return;
+      }
+    }
     const originalUri =
       headerValue(request, 'x-original-uri') ??
       headerValue(request, 'x-forwarded-uri') ??

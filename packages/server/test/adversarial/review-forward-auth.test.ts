@@ -56,6 +56,23 @@ describe('adversarial review: forward-auth with both the nginx and the Traefik s
     expect(answer.status).toBe(400);
   });
 
+  it('in the Envoy form (/verify/<path>), a client-sent X-Original-URI or X-Forwarded-Method cannot override it', async () => {
+    for (const extra of [{ 'x-original-uri': '/public' }, { 'x-forwarded-method': 'GET' }]) {
+      const request = await signed(key, 'GET', `${server.url}/public`);
+      const response = await fetch(`${server.url}/verify/orders/7`, {
+        method: 'DELETE',
+        headers: { ...request.init.headers, 'x-forwarded-for': freshAddress(), ...extra },
+      });
+      expect(response.status, JSON.stringify(extra)).toBe(400);
+    }
+    // The plain Envoy form still verifies.
+    const request = await signed(key, 'GET', `${server.url}/public`);
+    const response = await fetch(`${server.url}/verify/public`, {
+      headers: { ...request.init.headers, 'x-forwarded-for': freshAddress() },
+    });
+    expect(response.status, await response.text()).toBe(200);
+  });
+
   it('both spellings naming the same request are verified as usual', async () => {
     const answer = await verify({
       'x-forwarded-method': 'GET',
