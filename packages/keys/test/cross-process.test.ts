@@ -1,7 +1,7 @@
 /**
  * Cache coherence across processes on PostgreSQL: a second process (its own node, its
  * own pool, its own key service) warms its cache, the test process revokes, and the
- * other process stops accepting the key within a second (LISTEN/NOTIFY).
+ * other process stops accepting the key through LISTEN/NOTIFY alone (its polled feed is blinded).
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -74,7 +74,7 @@ function startChild(env: Record<string, string>) {
 }
 
 describeWithPostgres('cross-process revocation (PostgreSQL LISTEN/NOTIFY)', () => {
-  it('another process stops accepting a revoked key within 1 s', async () => {
+  it('another process stops accepting a revoked key on the notification, without polling', async () => {
     const schema = await createTestSchema();
     const channel = `hk_${schema.schema}`;
     const masterKeys = `mk-1:${randomBytes(32).toString('base64')}`;
@@ -104,15 +104,15 @@ describeWithPostgres('cross-process revocation (PostgreSQL LISTEN/NOTIFY)', () =
       expect(await other.next((m) => m.event === 'resolved')).toMatchObject({ found: true, storeReads: 2 });
 
       const watching = other.next((m) => m.event === 'watching');
-      const gone = other.next((m) => m.event === 'gone');
+      const gone = other.next((m) => m.event === 'gone', 60_000);
       other.send(`watch ${key.keyId}`);
       // The child is now answering from its cache (no new store read).
       expect(await watching).toMatchObject({ storeReads: 2 });
       await service.revokeKey(key.keyId, { reason: 'cross-process test' });
-      const revokedAt = Date.now();
+      // The child's polled change feed is blind since `watch` and its cache entries never expire
+      // on their own within this test: the key going away at all proves the notification carried
+      // it. No elapsed time is measured (`next` times out only to report a hang).
       const message = await gone;
-      const lagMs = Number(message.at) - revokedAt;
-      expect(lagMs).toBeLessThan(1000);
       // Until the notification, the watch loop was served from the cache: one re-read after it.
       expect(message.storeReads).toBe(3);
       // Invalidation is targeted: the other key stays cached and valid.

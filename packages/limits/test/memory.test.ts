@@ -10,8 +10,14 @@ describeNonceStoreConformance('memory', {
   create: () => memoryNonceStore(),
   afterLoss: async () => memoryNonceStore(),
 });
-describeRateLimiterConformance('memory', { create: () => memoryRateLimiter() });
-describeFailureThrottleConformance('memory', { create: (options) => memoryFailureThrottle(options) });
+describeRateLimiterConformance('memory', {
+  create: () => memoryRateLimiter(),
+  createWithClock: (now) => memoryRateLimiter({ now }),
+});
+describeFailureThrottleConformance('memory', {
+  create: (options) => memoryFailureThrottle(options),
+  createWithClock: (options, now) => memoryFailureThrottle({ ...options, now }),
+});
 
 /** A clock the test moves by hand, in milliseconds. */
 function manualClock(start = 1_700_000_000_000) {

@@ -75,6 +75,36 @@ describe('gateway mode (--upstream)', () => {
   const lastSeen = (path: string): SeenRequest | undefined =>
     upstream.seen.filter((entry) => entry.url === path).at(-1);
 
+  /**
+   * What the upstream was handed for `path` before now, proven without sleeping: a later, valid
+   * request on the same path goes through the gateway, and once the upstream has seen that one
+   * whole (and everything earlier on the path has ended or been cut), whatever arrived before it
+   * is all that ever will. `signedRequest` must carry the body `marker` and nothing else does.
+   */
+  async function seenBefore(
+    path: string,
+    marker: string,
+    signedRequest: { url: string; headers: Record<string, string> },
+  ): Promise<SeenRequest[]> {
+    const response = await fetch(signedRequest.url, {
+      method: 'POST',
+      headers: { ...signedRequest.headers, 'x-forwarded-for': freshAddress() },
+      body: marker,
+    });
+    expect(response.status).toBe(201);
+    const isMarker = (entry: SeenRequest) => entry.complete && entry.body.toString() === marker;
+    await vi.waitFor(
+      () => {
+        const onPath = upstream.seen.filter((entry) => entry.url === path);
+        expect(onPath.some(isMarker)).toBe(true);
+        expect(onPath.filter((entry) => !entry.settled)).toEqual([]);
+      },
+      { timeout: 20_000, interval: 20 },
+    );
+    const onPath = upstream.seen.filter((entry) => entry.url === path);
+    return onPath.slice(0, onPath.findIndex(isMarker));
+  }
+
   it('forwards a verified request with identity headers, without signature or client identity headers', async () => {
     const body = JSON.stringify({ item: 'book', qty: 2 });
     const request = await signed(key, 'POST', `${gateway.url}/orders?x=1`, { body });
@@ -183,8 +213,13 @@ describe('gateway mode (--upstream)', () => {
     });
     expect(response.status).toBe(401);
     expect(((await response.json()) as { code: string }).code).toBe('digest_mismatch');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const seen = upstream.seen.filter((entry) => entry.url === '/base/tampered-whole');
+    const marker = `after-${randomBytes(8).toString('hex')}`;
+    const valid = await signMessage(
+      { method: 'POST', url: `${gateway.url}/tampered-whole`, headers: {}, body: marker },
+      key,
+    );
+    const seen = await seenBefore('/base/tampered-whole', marker, valid);
+    // The upstream may have seen the request start, but never a complete one.
     expect(seen.every((entry) => !entry.complete)).toBe(true);
   });
 
@@ -203,8 +238,13 @@ describe('gateway mode (--upstream)', () => {
     });
     expect(response.status).toBe(401);
     expect(((await response.json()) as { code: string }).code).toBe('signature_invalid');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(upstream.seen.filter((entry) => entry.url === '/base/forged-xapi')).toEqual([]);
+    const marker = `after-${randomBytes(8).toString('hex')}`;
+    const valid = await signMessage(
+      { method: 'POST', url: `${gateway.url}/forged-xapi`, headers: {}, body: marker },
+      key,
+      { scheme: xApi() },
+    );
+    expect(await seenBefore('/base/forged-xapi', marker, valid)).toEqual([]);
   });
 
   it('verifies a small body before contacting the upstream at all', async () => {

@@ -9,6 +9,8 @@ export interface FailureThrottleHarness {
   create(options: FailureThrottleOptions): FailureThrottle | Promise<FailureThrottle>;
   /** Another instance sharing the same state, when the backend is shared. */
   createSecondInstance?(options: FailureThrottleOptions): FailureThrottle | Promise<FailureThrottle>;
+  /** A fresh instance reading the time (ms, like `Date.now`) from `now`, when the backend's clock is injectable. */
+  createWithClock?(options: FailureThrottleOptions, now: () => number): FailureThrottle | Promise<FailureThrottle>;
 }
 
 const unique = (label: string) => `${label}:${randomUUID()}`;
@@ -99,20 +101,46 @@ export function describeFailureThrottleConformance(name: string, harness: Failur
     });
 
     it('lifts a block once it has run out, and re-blocks a subject that keeps failing', async () => {
-      const throttle = await harness.create({
+      const options: FailureThrottleOptions = {
         maxFailures: 3,
         freeFailures: 1,
         windowSeconds: 60,
         slowdownSeconds: 0.05,
         blockSeconds: 1,
-      });
+      };
       const subject = unique('addr');
+      if (harness.createWithClock) {
+        // A clock the test moves: the block's end is exact, whatever the machine's load.
+        let time = 1_700_000_000_000;
+        const throttle = await harness.createWithClock(options, () => time);
+        expect(await throttle.recordFailure(subject)).toBe(0);
+        expect(await throttle.recordFailure(subject)).toBeGreaterThan(0);
+        expect(await throttle.recordFailure(subject)).toBe(1);
+        time += 999;
+        expect(await throttle.blockedFor(subject)).toBeGreaterThan(0);
+        time += 1;
+        expect(await throttle.blockedFor(subject)).toBe(0);
+        expect(await throttle.recordFailure(subject)).toBe(1);
+        return;
+      }
+      // The backend keeps its own clock: the answers of recordFailure are computed atomically at
+      // the moment of the failure, so they hold however slowly the calls follow each other; the
+      // block's end is then waited for (blockedFor has no side effect), never assumed.
+      const throttle = await harness.create(options);
       expect(await throttle.recordFailure(subject)).toBe(0);
       expect(await throttle.recordFailure(subject)).toBeGreaterThan(0);
-      expect(await throttle.recordFailure(subject)).toBeGreaterThan(0.05);
-      expect(await throttle.blockedFor(subject)).toBeGreaterThan(0);
-      await sleep(1200);
-      expect(await throttle.blockedFor(subject)).toBe(0);
+      const block = await throttle.recordFailure(subject);
+      expect(block).toBeGreaterThan(0.05);
+      expect(block).toBeLessThanOrEqual(1);
+      let blocked = await throttle.blockedFor(subject);
+      expect(blocked).toBeLessThanOrEqual(block);
+      while (blocked > 0) {
+        await sleep(Math.min(blocked * 1000, 100));
+        const next = await throttle.blockedFor(subject);
+        // The block only ever runs down while nothing else happens to the subject.
+        expect(next).toBeLessThanOrEqual(blocked);
+        blocked = next;
+      }
       expect(await throttle.recordFailure(subject)).toBeGreaterThan(0.05);
     });
 
