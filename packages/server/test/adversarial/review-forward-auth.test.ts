@@ -57,11 +57,14 @@ describe('adversarial review: forward-auth with both the nginx and the Traefik s
   });
 
   it('in the Envoy form (/verify/<path>), a client-sent X-Original-URI or X-Forwarded-Method cannot override it', async () => {
-    for (const extra of [{ 'x-original-uri': '/public' }, { 'x-forwarded-method': 'GET' }]) {
+    for (const extra of [{ 'x-original-uri': '/public' }, { 'x-forwarded-method': 'GET' }] as Record<
+      string,
+      string
+    >[]) {
       const request = await signed(key, 'GET', `${server.url}/public`);
       const response = await fetch(`${server.url}/verify/orders/7`, {
         method: 'DELETE',
-        headers: { ...request.init.headers, 'x-forwarded-for': freshAddress(), ...extra },
+        headers: { ...(request.init.headers as Record<string, string>), 'x-forwarded-for': freshAddress(), ...extra },
       });
       expect(response.status, JSON.stringify(extra)).toBe(400);
     }
