@@ -16,6 +16,14 @@ import {
 
 const METHOD = /^[A-Z]{1,16}$/;
 
+/** The nginx and the Traefik spelling of each part of the original request. */
+const ORIGINAL_PAIRS = [
+  ['x-original-uri', 'x-forwarded-uri'],
+  ['x-original-method', 'x-forwarded-method'],
+  ['x-original-host', 'x-forwarded-host'],
+  ['x-original-proto', 'x-forwarded-proto'],
+] as const;
+
 /**
  * Forward-auth for nginx `auth_request`, Traefik ForwardAuth and Envoy ext_authz (HTTP):
  * rebuilds the original request from `X-Original-*` / `X-Forwarded-*` (believed only from
@@ -56,6 +64,43 @@ export function createForwardAuth(options: {
       return;
     }
     request.resume();
+    // Proxies overwrite only their own spelling and pass the client's others on (Traefik sets
+    // X-Forwarded-* and forwards a client's X-Original-*): two spellings naming different requests
+    // would let the client pick what is verified while the proxy forwards the other.
+    const conflict = ORIGINAL_PAIRS.find(([nginx, traefik]) => {
+      const a = headerValue(request, nginx);
+      const b = headerValue(request, traefik);
+      return (
+        a !== undefined && b !== undefined && (nginx.endsWith('uri') ? a !== b : a.toLowerCase() !== b.toLowerCase())
+      );
+    });
+    if (conflict !== undefined) {
+      refuse(
+        serverProblem(
+          'invalid_request',
+          `${conflict[0]} and ${conflict[1]} name different requests; the proxy must send one of them`,
+        ),
+      );
+      return;
+    }
+    // Envoy's form carries the original path and method in the check request itself; a client's
+    // X-Original-* / X-Forwarded-* passed on by a broad allowed_headers must not override them.
+    if ((request.url ?? '').startsWith(envoyPrefix)) {
+      const envoyPath = (request.url as string).slice(envoyPrefix.length - 1);
+      const named = ORIGINAL_PAIRS.flatMap(([nginx, traefik]) =>
+        nginx.endsWith('uri') || nginx.endsWith('method') ? [nginx, traefik] : [],
+      ).find((name) => {
+        const value = headerValue(request, name);
+        if (value === undefined) return false;
+        return name.endsWith('uri')
+          ? value !== envoyPath
+          : value.toUpperCase() !== (request.method ?? '').toUpperCase();
+      });
+      if (named !== undefined) {
+        refuse(serverProblem('invalid_request', `${named} names another request than the path and method checked`));
+        return;
+      }
+    }
     const originalUri =
       headerValue(request, 'x-original-uri') ??
       headerValue(request, 'x-forwarded-uri') ??

@@ -213,6 +213,16 @@ export async function openServices(
           consoleSessions: redisConsoleSessionStore({ client: redisClient }),
         }
       : (options.limitStores ?? memoryLimitStores());
+  if (redis && redisClient) {
+    // Read (or write, on an empty Redis) the nonce store's epoch markers as soon as Redis answers, at
+    // start and after every reconnect, instead of at the first request: a marker written then would
+    // postdate requests signed just before it and refuse them (signature_expired) for nothing.
+    const dateEpoch = () => {
+      Promise.resolve(nonceStore.epoch?.()).catch(() => undefined);
+    };
+    if (redisClient.status === 'ready') dateEpoch();
+    redisClient.on('ready', dateEpoch);
+  }
   const activity = createActivity();
 
   // Declared legacy schemes after the built-ins (config validation keeps their headers apart).
