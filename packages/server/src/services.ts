@@ -296,10 +296,21 @@ export async function openServices(
     }
     return outcome;
   };
+  // An admission's body stage and commit (nonce, rate limit) run after admit() has returned, when the
+  // gateway has the body: each gets a verification span of its own, so the store calls nest under one.
+  const traceCommit = tracing
+    ? <T extends { ok: boolean }>(outcome: T): T =>
+        outcome.ok
+          ? tracing.instrument(outcome, 'hmac_kit.verify', {
+              methods: ['finish', 'complete', 'commitBeforeBody'],
+              active: true,
+            })
+          : outcome
+    : <T>(outcome: T): T => outcome;
   const observed: typeof authenticatorOf = {
     ...authenticatorOf,
     authenticate: (message, body, context) => authenticatorOf.authenticate(message, body, context).then(recordVerified),
-    admit: (message, context) => authenticatorOf.admit(message, context).then(recordVerified),
+    admit: (message, context) => authenticatorOf.admit(message, context).then(recordVerified).then(traceCommit),
   };
   // The verification span: active during the call, so key lookups and store calls nest under it.
   const authenticator = tracing

@@ -120,14 +120,21 @@ describe('OpenTelemetry tracing of hmac-kit serve', () => {
     });
     expect(server.resource['service.name']).toBe('hmac-kit');
 
-    const [verify, ...otherChildren] = childrenOf(spans, server).filter((span) => span.kind !== CLIENT);
-    expect(otherChildren).toEqual([]);
-    expect(verify?.name).toBe('hmac_kit.verify.admit');
-    const verification = childrenOf(spans, verify as ReceivedSpan).map((span) => span.name);
-    expect(verification).toContain('hmac_kit.key_lookup');
-    expect(verification).toContain('hmac_kit.nonce_store.checkAndStore');
-    expect(verification).toContain('hmac_kit.rate_limiter.hit');
-    expect(verification.some((name) => name.startsWith('hmac_kit.failure_throttle.'))).toBe(true);
+    // Verification spans only under the request: the header stages (admit), then the body stage and
+    // commit the gateway runs once it has the body (finish / complete / commitBeforeBody).
+    const verifySpans = childrenOf(spans, server).filter((span) => span.kind !== CLIENT);
+    expect(verifySpans.every((span) => span.name.startsWith('hmac_kit.verify.'))).toBe(true);
+    const admit = verifySpans.find((span) => span.name === 'hmac_kit.verify.admit') as ReceivedSpan;
+    const commit = verifySpans.filter((span) => span !== admit);
+    expect(commit.map((span) => span.name)).toHaveLength(1);
+    const headerStages = childrenOf(spans, admit).map((span) => span.name);
+    expect(headerStages).toContain('hmac_kit.key_lookup');
+    expect(headerStages.some((name) => name.startsWith('hmac_kit.failure_throttle.'))).toBe(true);
+    // Side effects happen in commit only: the nonce and the rate limit nest under the commit span.
+    const commitStage = childrenOf(spans, commit[0] as ReceivedSpan).map((span) => span.name);
+    expect(commitStage).toContain('hmac_kit.nonce_store.checkAndStore');
+    expect(commitStage).toContain('hmac_kit.rate_limiter.hit');
+    expect(headerStages).not.toContain('hmac_kit.nonce_store.checkAndStore');
 
     // The upstream call: a client span under the request, and its own traceparent sent upstream.
     const call = spans.find((span) => span.kind === CLIENT) as ReceivedSpan;
