@@ -183,6 +183,17 @@ function toApiKey(row: KeyRow, now: number): ApiKey {
  * await verifyMasterKeyRing(store, ring); // throws MasterKeyMismatch for a wrong key
  * ```
  */
+
+/** `expiresAt` of a new key as epoch milliseconds: a valid Date after `now`, else a TypeError. */
+function futureTime(expiresAt: unknown, now: number): number {
+  if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime())) {
+    throw new TypeError('expiresAt must be a valid Date');
+  }
+  const time = expiresAt.getTime();
+  if (time <= now) throw new TypeError('expiresAt must be in the future');
+  return time;
+}
+
 export async function verifyMasterKeyRing(
   store: KeyStore,
   ring: MasterKeyRing,
@@ -696,12 +707,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       let expiresAt: number | null = null;
       if (input.expiresAt !== undefined && input.expiresInSeconds !== undefined)
         throw new TypeError('give expiresAt or expiresInSeconds, not both');
-      if (input.expiresAt !== undefined) {
-        if (!(input.expiresAt instanceof Date) || Number.isNaN(input.expiresAt.getTime()))
-          throw new TypeError('expiresAt must be a valid Date');
-        expiresAt = input.expiresAt.getTime();
-        if (expiresAt <= now) throw new TypeError('expiresAt must be in the future');
-      }
+      if (input.expiresAt !== undefined) expiresAt = futureTime(input.expiresAt, now);
       if (input.expiresInSeconds !== undefined)
         expiresAt = now + positiveInteger(input.expiresInSeconds, 'expiresInSeconds') * 1000;
       return issue({
@@ -741,12 +747,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       }
       const now = clock();
       let expiresAt: number | null = null;
-      if (input.expiresAt !== undefined) {
-        if (!(input.expiresAt instanceof Date) || Number.isNaN(input.expiresAt.getTime()))
-          throw new TypeError('expiresAt must be a valid Date');
-        expiresAt = input.expiresAt.getTime();
-        if (expiresAt <= now) throw new TypeError('expiresAt must be in the future');
-      }
+      if (input.expiresAt !== undefined) expiresAt = futureTime(input.expiresAt, now);
       // Friendly answer for the common case; the store's unique key still refuses a concurrent twin.
       if (await store.getKey(input.keyId)) throw new KeyExists(`key ${input.keyId} already exists`);
       const issued = await issue({
