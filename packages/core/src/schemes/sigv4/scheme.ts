@@ -12,18 +12,18 @@ import {
   SignatureInvalid,
   SignatureMalformed,
   SignatureMissing,
-} from '../errors.js';
-import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
-import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
-import { isDecoyKey, isPromise as isThenable } from '../pipeline/keys.js';
-import { checkTimeWindow } from '../pipeline/policy.js';
-import { constantTimeEqualText, fromHex, toHex, utf8 } from '../primitives/encoding.js';
+} from '../../errors.js';
+import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../../pipeline/contract.js';
+import { MAC_MATCHED, MAC_MISMATCHED } from '../../pipeline/contract.js';
+import { isDecoyKey, isPromise as isThenable } from '../../pipeline/keys.js';
+import { checkTimeWindow } from '../../pipeline/policy.js';
+import { constantTimeEqualText, fromHex, toHex, utf8 } from '../../primitives/encoding.js';
 import {
   type HmacSha256Pads,
   hmacSha256HexOfText,
   hmacSha256Pads,
   sha256HexOfText,
-} from '../primitives/hmac-sha256.js';
+} from '../../primitives/hmac-sha256.js';
 import type {
   BodyCheck,
   CryptoProvider,
@@ -32,7 +32,7 @@ import type {
   Scheme,
   SigningKey,
   VerificationKey,
-} from '../types.js';
+} from '../../types.js';
 import {
   bodyBytes,
   checkCreated,
@@ -45,7 +45,7 @@ import {
   printableSecret,
   type RawUrl,
   splitUrl,
-} from './compat-support.js';
+} from '../compat-support.js';
 import {
   normalizeSigV4Path,
   sha256Hex,
@@ -57,7 +57,7 @@ import {
   sigv4IsPlainCanonical,
   sigv4SigningKey,
   sigv4StringToSign,
-} from './sigv4-canonical.js';
+} from './canonical.js';
 
 /** Longest presigned-URL lifetime AWS allows (7 days), and our ceiling. */
 export const SIGV4_MAX_PRESIGNED_EXPIRES_SECONDS = 604_800;

@@ -2,8 +2,8 @@
  * SigV4 canonicalisation (AWS "Create a canonical request"), kept apart from the
  * scheme so the published AWS suite can test each step on its own.
  */
-import { toHex, utf8 } from '../primitives/encoding.js';
-import type { CryptoProvider } from '../types.js';
+import { toHex, utf8 } from '../../primitives/encoding.js';
+import type { CryptoProvider } from '../../types.js';
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 const HEX_DIGITS = '0123456789ABCDEF';
