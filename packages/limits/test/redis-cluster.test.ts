@@ -2,6 +2,7 @@ import { StoreUnavailable } from '@hmac-kit/core';
 import { recommendedRedisOptions, redisFailureThrottle, redisNonceStore, redisRateLimiter } from '@hmac-kit/limits';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runPrefix } from '../../../test-support/redis.js';
 import {
   describeWithRedisBinaries,
   type RedisCluster,
@@ -12,7 +13,6 @@ import { hashTagOf, luaScript, resolveRedisBackend } from '../src/redis-client.j
 import { describeFailureThrottleConformance } from './conformance/failure-throttle.js';
 import { describeNonceStoreConformance } from './conformance/nonce-store.js';
 import { describeRateLimiterConformance } from './conformance/rate-limiter.js';
-import { runPrefix } from './support/redis.js';
 
 describe('scripts keep their keys in one Redis Cluster slot', () => {
   it('reads the hash tag Redis Cluster hashes', () => {

@@ -5,9 +5,9 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { signMessage, xApi } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeWithServices } from '../../../test-support/services.js';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from './support/process.js';
-import { describeWithServices } from './support/services.js';
 import { startUpstream } from './support/upstream.js';
 
 const nginxBinary = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((path) => existsSync(path));
@@ -227,7 +227,7 @@ describe('forward-auth endpoint (/verify), driven directly', () => {
   });
 });
 
-await describeWithServices('forward-auth behind a real nginx (auth_request)', { nginx: nginxBinary }, () => {
+describeWithServices('forward-auth behind a real nginx (auth_request)', { nginx: nginxBinary }, () => {
   let server: ServeProcess;
   let upstream: Awaited<ReturnType<typeof startUpstream>>;
   let nginx: ChildProcess;
