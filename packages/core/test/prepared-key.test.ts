@@ -58,7 +58,7 @@ describe('HMAC from prepared key material against RFC 4231', () => {
       expect(createHash('sha256').update(pads.outer).update(inner).digest('hex')).toBe(mac);
       expect(hex(preparedKey(key).hmacSha256Pads().inner)).toBe(hex(pads.inner));
       const text = Buffer.from(message).toString('latin1');
-      if (/^[\x00-\x7f]*$/.test(text)) {
+      if (message.every((byte) => byte < 0x80)) {
         expect(hex(hmacSha256OfAscii(nodeCryptoProvider, key, text)!)).toBe(mac);
         expect(hex(hmacSha256OfText(nodeCryptoProvider, pads, text))).toBe(mac);
         expect(hmacSha256HexOfText(nodeCryptoProvider, pads, text)).toBe(mac);

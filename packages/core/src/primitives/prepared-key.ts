@@ -153,7 +153,11 @@ export class PreparedKey {
 
 function wipeWhenKnown(key: PreparedKey | Promise<PreparedKey>): void {
   if (key instanceof PreparedKey) key.wipe();
-  else key.then((prepared) => prepared.wipe(), () => {});
+  else
+    key.then(
+      (prepared) => prepared.wipe(),
+      () => {},
+    );
 }
 
 /** The HMAC-SHA256 pads of `key` (RFC 2104). */
@@ -173,9 +177,7 @@ const prepared = new WeakMap<Uint8Array, PreparedKey>();
 // Wipes a preparation once nothing can reach the secret array it was made for any more (the
 // registry holds the PreparedKey, which holds only its own copy: the array can be collected).
 const wipeWhenCollected =
-  typeof FinalizationRegistry === 'function'
-    ? new FinalizationRegistry<PreparedKey>((key) => key.wipe())
-    : undefined;
+  typeof FinalizationRegistry === 'function' ? new FinalizationRegistry<PreparedKey>((key) => key.wipe()) : undefined;
 
 /**
  * The {@link PreparedKey} of a secret array: the same object for every call with the same,
@@ -189,7 +191,7 @@ const wipeWhenCollected =
  */
 export function preparedKey(secret: Uint8Array): PreparedKey {
   const known = prepared.get(secret);
-  if (known !== undefined && known.matches(secret)) return known;
+  if (known?.matches(secret)) return known;
   if (known !== undefined) {
     wipeWhenCollected?.unregister(known);
     known.wipe();

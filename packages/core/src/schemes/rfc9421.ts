@@ -219,7 +219,9 @@ function sfInteger(value: number): boolean {
 
 /** An sf-string of printable ASCII (checked by sfString()), quoted and escaped as serializeBareItem() does. */
 function sfQuoted(value: string): string {
-  return value.indexOf('"') === -1 && value.indexOf('\\') === -1 ? `"${value}"` : `"${value.replace(/[\\"]/g, '\\$&')}"`;
+  return value.indexOf('"') === -1 && value.indexOf('\\') === -1
+    ? `"${value}"`
+    : `"${value.replace(/[\\"]/g, '\\$&')}"`;
 }
 
 /** HMAC of a signature base (latin-1 text): from the key's prepared pads when the provider hashes one-shot. */
@@ -622,7 +624,8 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme<Rfc9421Credentials
     // The usual signature (plain component names, integer times): the base and Signature-Input as
     // text. Otherwise structured-field items serialised by the general code; both give the same
     // headers (rfc9421-sign.test.ts).
-    const fast = covered.plainNames !== undefined && sfInteger(created) && (expires === undefined || sfInteger(expires));
+    const fast =
+      covered.plainNames !== undefined && sfInteger(created) && (expires === undefined || sfInteger(expires));
     let signatureParams: string;
     let base: string;
     if (fast) {
