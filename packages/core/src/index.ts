@@ -1,8 +1,5 @@
 // Public API of @hmac-kit/core. Named exports only, listed explicitly.
 
-export type { ContentDigestAlgorithm } from './content-digest.js';
-export { contentDigestHeader } from './content-digest.js';
-export { webCryptoProvider } from './crypto.js';
 export type { ErrorCode, ErrorEntry, ProblemEntry, ProblemType } from './error-table.js';
 export {
   countsAsFailure,
@@ -49,7 +46,7 @@ export { MAC_MATCHED, MAC_MISMATCHED } from './pipeline/contract.js';
 export type { Accepted, Admission, Claim, PipelineConfig, PipelineHooks, Stage } from './pipeline/engine.js';
 export { admitRequest, defaultPolicyCheck, isScheme, runPipeline, runPipelineDeferred } from './pipeline/engine.js';
 export { macMatches } from './pipeline/keys.js';
-export type { ResolvedPolicy } from './policy.js';
+export type { ResolvedPolicy } from './pipeline/policy.js';
 export {
   ALL_ALGORITHMS,
   checkNonceEpoch,
@@ -58,9 +55,13 @@ export {
   DEFAULT_REQUIRED_COMPONENTS,
   enforceNonceEpoch,
   resolvePolicy,
-} from './policy.js';
+} from './pipeline/policy.js';
+export { webCryptoProvider } from './primitives/crypto.js';
+export { createSha2, createSha2Hmac, sha2, sha2Hmac } from './primitives/sha2.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';
 export { answerOf, problemBody, toProblem } from './problem.js';
+export type { ContentDigestAlgorithm } from './protocol/content-digest.js';
+export { contentDigestHeader } from './protocol/content-digest.js';
 export type {
   DeclarativeInput,
   DeclarativeSchemeDefinition,
@@ -95,15 +96,16 @@ export {
 } from './schemes/django-hmac-json.js';
 export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421.js';
 export { RFC9421_DEFAULT_COMPONENTS, rfc9421, signatureBase } from './schemes/rfc9421.js';
-export type { SigV4Options, SigV4Provider, SigV4SignOptions } from './schemes/sigv4.js';
-export { SIGV4_MAX_PRESIGNED_EXPIRES_SECONDS, sigv4, sigv4Provider } from './schemes/sigv4.js';
 export {
   sigv4CanonicalQuery,
   sigv4CanonicalRequest,
   sigv4CanonicalUri,
   sigv4SigningKey,
   sigv4StringToSign,
-} from './schemes/sigv4-canonical.js';
+} from './schemes/sigv4/canonical.js';
+export type { SigV4Options, SigV4Provider, SigV4SignOptions } from './schemes/sigv4/options.js';
+export { SIGV4_MAX_PRESIGNED_EXPIRES_SECONDS, sigv4Provider } from './schemes/sigv4/options.js';
+export { sigv4 } from './schemes/sigv4/scheme.js';
 export type { StandardWebhooksOptions, WebhookMessage, WebhookOptions } from './schemes/standard-webhooks.js';
 export {
   parseWebhookSecret,
@@ -115,7 +117,6 @@ export {
 export type { XApiOptions, XApiSignedParts, XApiSignOptions } from './schemes/x-api.js';
 export { X_API_VERSION_LINE, xApi, xApiCanonicalQuery, xApiStringToSign } from './schemes/x-api.js';
 export { formatSecret, MIN_SECRET_BYTES, parseSecret, SECRET_PREFIX } from './secret.js';
-export { createSha2, createSha2Hmac, sha2, sha2Hmac } from './sha2.js';
 export type { SignOptions } from './sign.js';
 export { signMessage, signRequest } from './sign.js';
 export type {

@@ -13,7 +13,7 @@ import {
   problemType,
 } from './error-table.js';
 import { RateLimited, TimestampOutOfWindow } from './errors.js';
-import { unixNow } from './policy.js';
+import { unixNow } from './pipeline/policy.js';
 
 export type { ProblemCode } from './error-table.js';
 

@@ -4,7 +4,7 @@
  * several space-separated signatures during secret rotation, 5 minutes of
  * tolerance both ways. Normative description: docs/protocol-standard-webhooks.md.
  */
-import { concatBytes, fromBase64, toBase64, toHex, utf8 } from '../encoding.js';
+
 import {
   SignatureExpired,
   SignatureFromFuture,
@@ -14,6 +14,7 @@ import {
 } from '../errors.js';
 import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
+import { concatBytes, fromBase64, toBase64, toHex, utf8 } from '../primitives/encoding.js';
 import type { BodyCheck, CryptoProvider, MessageParts, Scheme, SigningKey } from '../types.js';
 import { checkRequiredComponents, cryptoOf, headerValue, nowOf, rawSecretOf } from './compat-support.js';
 
