@@ -4,6 +4,7 @@ import type { RunningServer } from '@hmac-kit/server';
 import { memoryLimitStores, shareLimitStores, supervisorLimitStores } from '@hmac-kit/server';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { freshAddress } from '../../../test-support/cli-client.js';
 import { describeWithServices, redisUrl } from '../../../test-support/services.js';
 import { CONSOLE_ASSETS } from '../src/console.js';
 import {
@@ -12,7 +13,6 @@ import {
   memoryConsoleSessionStore,
   redisConsoleSessionStore,
 } from '../src/console-sessions.js';
-import { freshAddress } from './support/client.js';
 import { startInProcess } from './support/in-process.js';
 import { startUpstream } from './support/upstream.js';
 

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
 import { startTcpProxy, type TcpProxy } from '../../../test-support/cuttable-proxy.js';
+import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { describeWithServices, pgUrl, redisUrl } from '../../../test-support/services.js';
-import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
-import { buildOnce, type ServeProcess, startServe, tempDir } from './support/process.js';
 
 const ORIGIN = 'https://api.example.com';
 

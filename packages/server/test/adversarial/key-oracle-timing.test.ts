@@ -3,8 +3,8 @@ import { generateKeyId } from '@hmac-kit/keys';
 import type { RunningServer } from '@hmac-kit/server';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { send, signed } from '../../../../test-support/cli-client.js';
 import { describeWithServices, pgUrl } from '../../../../test-support/services.js';
-import { send, signed } from '../support/client.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 
 // Issue #11 defect 7b: on PostgreSQL an unknown key id cost ~3.5 ms against ~1.5 ms for a known key
