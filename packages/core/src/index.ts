@@ -44,11 +44,21 @@ export {
 } from './errors.js';
 export type { SignedFetchOptions, SigningClientOptions } from './fetch.js';
 export { createSignedFetch } from './fetch.js';
-export type { Credentials, ParseContext, ResolvedKey, SchemeVerdict, VerifyContext } from './pipeline/contract.js';
+export type {
+  Credentials,
+  ParseContext,
+  ResolvedKey,
+  SchemeVerdict,
+  SignatureBaseContext,
+  SignatureBaseSection,
+  VerifyContext,
+} from './pipeline/contract.js';
 export { MAC_MATCHED, MAC_MISMATCHED } from './pipeline/contract.js';
 export type { Accepted, Admission, Claim, PipelineConfig, PipelineHooks, Stage } from './pipeline/engine.js';
 export { admitRequest, defaultPolicyCheck, isScheme, runPipeline, runPipelineDeferred } from './pipeline/engine.js';
 export { macMatches } from './pipeline/keys.js';
+export type { SignatureBaseReport } from './pipeline/signature-base.js';
+export { buildSignatureBaseReport, bytesSection, signatureBaseOf, textSection } from './pipeline/signature-base.js';
 export type { ResolvedPolicy } from './policy.js';
 export {
   ALL_ALGORITHMS,

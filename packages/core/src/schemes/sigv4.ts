@@ -18,6 +18,7 @@ import { type HmacSha256Pads, hmacSha256HexOfText, hmacSha256Pads, sha256HexOfTe
 import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { isDecoyKey, isPromise as isThenable } from '../pipeline/keys.js';
+import { textSection } from '../pipeline/signature-base.js';
 import { checkTimeWindow } from '../policy.js';
 import type {
   BodyCheck,
@@ -708,6 +709,27 @@ export function sigv4(options: SigV4Options = {}): Scheme<SigV4Credentials> {
     parse,
     verify,
     checkPolicy,
+
+    /**
+     * The canonical request (the AWS SDK form, the first `matches` tries) and string to sign, for
+     * debug diagnostics. Neither depends on a key (the derived signing key is never shown).
+     */
+    signatureBase(credentials: SigV4Credentials, { message, body, crypto }) {
+      const { parsed } = credentials;
+      const url = splitUrl(message.url);
+      const headerLines = canonicalHeaderLines(message, parsed.signedHeaders, url.authority);
+      const form = canonicalForms(url, parsed)[0]!;
+      let payloadHash = credentials.payloadHashes?.[0];
+      if (payloadHash === undefined && body !== undefined) {
+        const hash = crypto.createHash('sha256');
+        hash.update(body);
+        payloadHash = toHex(hash.digest());
+      }
+      if (payloadHash === undefined) return undefined;
+      const canonicalRequest = `${message.method.toUpperCase()}\n${form.uri}\n${form.query}\n${headerLines}\n${parsed.signedHeadersText}\n${payloadHash}`;
+      const stringToSign = `${parsed.provider.algorithm}\n${parsed.amzDate}\n${parsed.scope}\n${sha256HexOfText(crypto, canonicalRequest)}`;
+      return [textSection('canonical request', canonicalRequest), textSection('string to sign', stringToSign)];
+    },
 
     async sign(message, key: SigningKey, signOptions = {}) {
       const opts = signOptions as SigV4SignOptions;
