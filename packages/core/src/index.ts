@@ -1,8 +1,5 @@
 // Public API of @hmac-kit/core. Named exports only, listed explicitly.
 
-export type { ContentDigestAlgorithm } from './content-digest.js';
-export { contentDigestHeader } from './content-digest.js';
-export { webCryptoProvider } from './crypto.js';
 export type { ErrorCode, ErrorEntry, ProblemEntry, ProblemType } from './error-table.js';
 export {
   countsAsFailure,
@@ -57,9 +54,7 @@ export { MAC_MATCHED, MAC_MISMATCHED } from './pipeline/contract.js';
 export type { Accepted, Admission, Claim, PipelineConfig, PipelineHooks, Stage } from './pipeline/engine.js';
 export { admitRequest, defaultPolicyCheck, isScheme, runPipeline, runPipelineDeferred } from './pipeline/engine.js';
 export { macMatches } from './pipeline/keys.js';
-export type { SignatureBaseReport } from './pipeline/signature-base.js';
-export { buildSignatureBaseReport, bytesSection, signatureBaseOf, textSection } from './pipeline/signature-base.js';
-export type { ResolvedPolicy } from './policy.js';
+export type { ResolvedPolicy } from './pipeline/policy.js';
 export {
   ALL_ALGORITHMS,
   checkNonceEpoch,
@@ -68,9 +63,15 @@ export {
   DEFAULT_REQUIRED_COMPONENTS,
   enforceNonceEpoch,
   resolvePolicy,
-} from './policy.js';
+} from './pipeline/policy.js';
+export type { SignatureBaseReport } from './pipeline/signature-base.js';
+export { buildSignatureBaseReport, bytesSection, signatureBaseOf, textSection } from './pipeline/signature-base.js';
+export { webCryptoProvider } from './primitives/crypto.js';
+export { createSha2, createSha2Hmac, sha2, sha2Hmac } from './primitives/sha2.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';
 export { answerOf, problemBody, toProblem } from './problem.js';
+export type { ContentDigestAlgorithm } from './protocol/content-digest.js';
+export { contentDigestHeader } from './protocol/content-digest.js';
 export type {
   DeclarativeInput,
   DeclarativeSchemeDefinition,
@@ -125,7 +126,6 @@ export {
 export type { XApiOptions, XApiSignedParts, XApiSignOptions } from './schemes/x-api.js';
 export { X_API_VERSION_LINE, xApi, xApiCanonicalQuery, xApiStringToSign } from './schemes/x-api.js';
 export { formatSecret, MIN_SECRET_BYTES, parseSecret, SECRET_PREFIX } from './secret.js';
-export { createSha2, createSha2Hmac, sha2, sha2Hmac } from './sha2.js';
 export type { SignOptions } from './sign.js';
 export { signMessage, signRequest } from './sign.js';
 export type {

@@ -13,8 +13,8 @@ import {
   problemType,
 } from './error-table.js';
 import { RateLimited, TimestampOutOfWindow } from './errors.js';
+import { unixNow } from './pipeline/policy.js';
 import { type SignatureBaseReport, signatureBaseOf } from './pipeline/signature-base.js';
-import { unixNow } from './policy.js';
 
 export type { ProblemCode } from './error-table.js';
 

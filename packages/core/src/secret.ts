@@ -3,7 +3,7 @@
  * padding) encoding of the raw key bytes. The prefix makes leaked secrets easy to
  * recognise for secret scanners; base64url keeps them safe in env files and shells.
  */
-import { fromBase64, toBase64Url } from './encoding.js';
+import { fromBase64, toBase64Url } from './primitives/encoding.js';
 
 /** Prefix of every printable hmac-kit secret. */
 export const SECRET_PREFIX = 'hks_';

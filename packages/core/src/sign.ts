@@ -1,7 +1,7 @@
 /**
  * Signing entry points: over web `Request`s and over framework-neutral message parts.
  */
-import { utf8 } from './encoding.js';
+import { utf8 } from './primitives/encoding.js';
 import { rfc9421 } from './schemes/rfc9421.js';
 import type { CryptoProvider, MessageParts, Scheme, SigningKey } from './types.js';
 

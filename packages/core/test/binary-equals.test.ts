@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
-import { binaryEqualsBytes, constantTimeEqualText, fromBase64, fromStandardBase64 } from '../src/encoding.js';
+import {
+  binaryEqualsBytes,
+  constantTimeEqualText,
+  fromBase64,
+  fromStandardBase64,
+} from '../src/primitives/encoding.js';
 
 const binary = (bytes: Uint8Array) => String.fromCharCode(...bytes);
 

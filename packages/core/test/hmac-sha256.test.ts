@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
-import { hmacSha256HexOfText, hmacSha256OfAscii, hmacSha256Pads } from '../src/hmac-sha256.js';
+import { hmacSha256HexOfText, hmacSha256OfAscii, hmacSha256Pads } from '../src/primitives/hmac-sha256.js';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 

@@ -18,8 +18,8 @@ import {
 import { memoryNonceStore } from '@hmac-kit/limits';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import { describe, expect, it } from 'vitest';
-import { getHeader } from '../src/headers.js';
 import { runStages } from '../src/pipeline/engine.js';
+import { getHeader } from '../src/protocol/headers.js';
 import { makeKey, NOW, resolverOf } from './support/fixtures.js';
 
 const key = makeKey('hk_pipeline');

@@ -11,7 +11,7 @@ import {
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { toHex } from '../src/encoding.js';
+import { toHex } from '../src/primitives/encoding.js';
 import { cryptoProviderConformance } from './support/crypto-conformance.js';
 import { makeKey, NOW, resolverOf } from './support/fixtures.js';
 

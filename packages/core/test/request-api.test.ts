@@ -15,7 +15,7 @@ import {
 import { memoryNonceStore } from '@hmac-kit/limits';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { utf8 } from '../src/encoding.js';
+import { utf8 } from '../src/primitives/encoding.js';
 import { makeKey, NOW, resolverOf } from './support/fixtures.js';
 
 const key = makeKey('hk_req', 'sha256', 9);

@@ -33,15 +33,15 @@ import {
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import fc from 'fast-check';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { contentDigestCheck } from '../src/content-digest.js';
-import { utf8 } from '../src/encoding.js';
-import { parseDictionary } from '../src/structured-fields.js';
+import { utf8 } from '../src/primitives/encoding.js';
+import { contentDigestCheck } from '../src/protocol/content-digest.js';
+import { parseDictionary } from '../src/protocol/structured-fields.js';
 import { makeKey, NOW, resolverOf } from './support/fixtures.js';
 
 const observed = vi.hoisted(() => ({ fields: [] as string[] }));
 
-vi.mock('../src/structured-fields.js', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('../src/structured-fields.js')>();
+vi.mock('../src/protocol/structured-fields.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../src/protocol/structured-fields.js')>();
   return {
     ...actual,
     parseDictionary(input: string, fieldName?: string) {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { rfc9421, signMessage, verifyMessage } from '@hmac-kit/core';
 import { createSigner, createVerifier, httpbis } from 'http-message-signatures';
 import { describe, expect, it } from 'vitest';
-import { utf8 } from '../src/encoding.js';
+import { utf8 } from '../src/primitives/encoding.js';
 import { makeKey, NOW, resolverOf } from './support/fixtures.js';
 
 // The interoperability partner: dhensby/node-http-message-signatures (npm http-message-signatures).

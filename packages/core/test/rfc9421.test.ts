@@ -10,7 +10,7 @@ import {
 } from '@hmac-kit/core';
 import { memoryNonceStore } from '@hmac-kit/limits';
 import { describe, expect, it } from 'vitest';
-import { utf8 } from '../src/encoding.js';
+import { utf8 } from '../src/primitives/encoding.js';
 import { makeKey, NOW, resolverOf } from './support/fixtures.js';
 
 const key = makeKey('hk_test_1');
@@ -299,7 +299,7 @@ describe('verifier policy', () => {
       alg512Input,
     );
     const { webCryptoProvider } = await import('@hmac-kit/core');
-    const { toBase64 } = await import('../src/encoding.js');
+    const { toBase64 } = await import('../src/primitives/encoding.js');
     const mac = await webCryptoProvider.hmac('sha256', key.secret, utf8(base));
     const mismatched = {
       method: 'GET',

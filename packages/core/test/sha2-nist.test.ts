@@ -3,8 +3,8 @@
 // against the pure-TS SHA-2 that runs where neither node:crypto nor WebCrypto's sync path exists.
 import { describe, expect, it } from 'vitest';
 import { readPublishedVector } from '../../../test-support/published-vectors.js';
-import { fromHex, toHex } from '../src/encoding.js';
-import { createSha2, sha2 } from '../src/sha2.js';
+import { fromHex, toHex } from '../src/primitives/encoding.js';
+import { createSha2, sha2 } from '../src/primitives/sha2.js';
 import type { HashAlgorithm } from '../src/types.js';
 
 interface MessageRecord {

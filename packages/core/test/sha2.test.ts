@@ -1,9 +1,9 @@
 import { createHash, createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { webCryptoProvider } from '../src/crypto.js';
-import { toHex, utf8 } from '../src/encoding.js';
-import { createSha2, createSha2Hmac, sha2 } from '../src/sha2.js';
+import { webCryptoProvider } from '../src/primitives/crypto.js';
+import { toHex, utf8 } from '../src/primitives/encoding.js';
+import { createSha2, createSha2Hmac, sha2 } from '../src/primitives/sha2.js';
 import type { HashAlgorithm } from '../src/types.js';
 
 const algorithms: HashAlgorithm[] = ['sha256', 'sha384', 'sha512'];

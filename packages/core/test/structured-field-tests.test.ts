@@ -22,7 +22,7 @@ import {
   serializeList,
   serializeMember,
   Token,
-} from '../src/structured-fields.js';
+} from '../src/protocol/structured-fields.js';
 
 type HeaderType = 'item' | 'list' | 'dictionary';
 /** The suite's JSON mapping (see its README), with decimals marked so that 1.0 stays apart from 1. */

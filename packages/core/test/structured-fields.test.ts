@@ -12,7 +12,7 @@ import {
   serializeList,
   serializeMember,
   Token,
-} from '../src/structured-fields.js';
+} from '../src/protocol/structured-fields.js';
 
 describe('RFC 8941 parsing', () => {
   it('parses Signature-Input style dictionaries of inner lists with parameters', () => {

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { checkSignature, signRequest, verifyingIterable } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import { describe, expect, it } from 'vitest';
-import { utf8 } from '../src/encoding.js';
+import { utf8 } from '../src/primitives/encoding.js';
 import { makeKey, NOW, resolverOf } from './support/fixtures.js';
 
 const key = makeKey('hk_iter', 'sha256', 11);

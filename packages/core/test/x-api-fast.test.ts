@@ -18,7 +18,7 @@ import {
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cachedHmacSha256Pads, hmacSha256OfText } from '../src/hmac-sha256.js';
+import { cachedHmacSha256Pads, hmacSha256OfText } from '../src/primitives/hmac-sha256.js';
 import { checkWith, claimedKeyId } from './support/scheme-check.js';
 
 /** The canonical query as documented: split on `&`, empty parts dropped, sorted by UTF-8 bytes. */

@@ -21,6 +21,9 @@ import type {
   KeyPosition,
   KeyRow,
   KeyStore,
+  KeyUsageDelta,
+  KeyUsageListQuery,
+  KeyUsageRow,
   MigrationSummary,
   PrincipalListQuery,
   PrincipalRow,
@@ -118,6 +121,8 @@ export function memoryKeyStore(): KeyStore {
   const audit: AuditEntry[] = [];
   const changes: (KeyChange & { at: number })[] = [];
   const checks = new Map<string, string>();
+  /** Usage per key id, then per scheme. */
+  const usage = new Map<string, Map<string, KeyUsageDelta>>();
   let auditSeq = 0;
   let changeSeq = 0;
 
@@ -241,6 +246,42 @@ export function memoryKeyStore(): KeyStore {
         const row = keys.get(keyId);
         if (row && (row.lastUsedAt === null || row.lastUsedAt < at)) row.lastUsedAt = at;
       }
+    },
+    async addKeyUsage(deltas: readonly KeyUsageDelta[]) {
+      for (const delta of deltas) {
+        if (!keys.has(delta.keyId)) continue;
+        let schemes = usage.get(delta.keyId);
+        if (!schemes) {
+          schemes = new Map();
+          usage.set(delta.keyId, schemes);
+        }
+        const row = schemes.get(delta.scheme);
+        if (!row) schemes.set(delta.scheme, { ...delta });
+        else {
+          row.count += delta.count;
+          row.firstUsedAt = Math.min(row.firstUsedAt, delta.firstUsedAt);
+          row.lastUsedAt = Math.max(row.lastUsedAt, delta.lastUsedAt);
+        }
+      }
+    },
+    async listKeyUsage(query: KeyUsageListQuery = {}) {
+      const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+      const keyIds = query.keyId !== undefined ? [query.keyId] : (query.keyIds ?? [...usage.keys()]);
+      const out: KeyUsageRow[] = [];
+      for (const keyId of [...new Set(keyIds)].sort(byteOrder)) {
+        const key = keys.get(keyId);
+        const schemes = usage.get(keyId);
+        if (!key || !schemes) continue;
+        if (query.principal !== undefined && key.principal !== query.principal) continue;
+        if (query.keyIds && !query.keyIds.includes(keyId)) continue;
+        for (const row of [...schemes.values()].sort((a, b) => byteOrder(a.scheme, b.scheme))) {
+          if (query.scheme !== undefined && row.scheme !== query.scheme) continue;
+          const after = query.after;
+          if (after && (keyId < after.keyId || (keyId === after.keyId && row.scheme <= after.scheme))) continue;
+          out.push({ ...row, principal: key.principal });
+        }
+      }
+      return out.slice(0, query.limit ?? Number.POSITIVE_INFINITY);
     },
 
     async countKeysByMasterKey() {

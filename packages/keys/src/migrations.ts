@@ -120,6 +120,25 @@ function migrations(flavor: SqlFlavor): Record<string, Migration> {
         await db.schema.createIndex('hk_key_principal_idx').on('hk_key').columns(['principal', 'created_at']).execute();
       },
     },
+    // Per-key scheme usage (issue #12, migration aid): one row per (key, scheme), counts added by
+    // upserts. Ids and scheme names in byte order on PostgreSQL (the "C" collation), so the primary
+    // key serves the listing's keyset pagination.
+    '0003_key_usage': {
+      async up(db: AnyDb) {
+        const bytes = flavor === 'postgres' ? sql.raw(' collate "C"') : sql.raw('');
+        await sql`create table hk_key_usage (
+          key_id text${bytes} not null,
+          scheme text${bytes} not null,
+          uses bigint not null,
+          first_used_at bigint not null,
+          last_used_at bigint not null,
+          primary key (key_id, scheme)
+        )`.execute(db);
+      },
+      async down(db: AnyDb) {
+        await db.schema.dropTable('hk_key_usage').ifExists().execute();
+      },
+    },
   };
 }
 

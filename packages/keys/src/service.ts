@@ -44,6 +44,9 @@ import type {
   KeyService,
   KeyServiceOptions,
   KeyStore,
+  KeyUsage,
+  KeyUsageDelta,
+  KeyUsageQuery,
   Page,
   Principal,
   PrincipalQuery,
@@ -57,6 +60,7 @@ const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [...ALGORITHMS, 'any'];
 const MAX_IMPORTED_SECRET_BYTES = 1024;
 const PRINCIPAL_NAME = /^[A-Za-z0-9._@-]{1,128}$/;
 const SCOPE = /^[\x21-\x7e]{1,128}$/;
+const SCHEME = /^[\x21-\x7e]{1,64}$/;
 const CHANGE_BATCH = 1000;
 const CHANGE_RETENTION_MS = 60 * 60 * 1000;
 
@@ -358,7 +362,8 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
   const pollTick = () => {
     void poll();
     void flushTouches();
-    if (!usedSinceTick && pendingTouches.size === 0 && timer !== undefined) {
+    void flushUsage();
+    if (!usedSinceTick && pendingTouches.size === 0 && pendingUsage.size === 0 && timer !== undefined) {
       clearInterval(timer);
       timer = undefined;
     }
@@ -445,6 +450,51 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     const keyIds = [...pendingTouches];
     pendingTouches.clear();
     await store.touchKeys(keyIds, clock()).catch(() => undefined);
+  };
+
+  // Scheme usage of proven requests, coalesced like last-used: counts add up in memory and each
+  // (key, scheme) pair is written at most once per lastUsedIntervalMs (its first use at the next tick).
+  // Bounded: pairs need a stored key and a proven signature, and beyond the caps uses are not counted.
+  const pendingUsage = new Map<string, KeyUsageDelta>();
+  const usageWrittenAt = new Map<string, number>();
+  const recordKeyUsage = (keyId: string, scheme: string) => {
+    if (typeof keyId !== 'string' || typeof scheme !== 'string' || !SCHEME.test(scheme)) {
+      throw new TypeError('recordKeyUsage: keyId and a scheme of 1-64 printable ASCII characters are required');
+    }
+    if (closed || !isPlausibleKeyId(keyId)) return;
+    const now = clock();
+    const pair = `${keyId} ${scheme}`;
+    const pending = pendingUsage.get(pair);
+    if (pending) {
+      pending.count++;
+      pending.lastUsedAt = Math.max(pending.lastUsedAt, now);
+    } else if (pendingUsage.size < 100_000) {
+      pendingUsage.set(pair, { keyId, scheme, count: 1, firstUsedAt: now, lastUsedAt: now });
+    }
+    wake();
+  };
+  let usageFlushing: Promise<void> | undefined;
+  const flushUsage = (all = false): Promise<void> => {
+    if (usageFlushing) return usageFlushing.then(() => (all ? flushUsage(true) : undefined));
+    const now = clock();
+    const due: KeyUsageDelta[] = [];
+    for (const [pair, delta] of pendingUsage) {
+      if (!all && now - (usageWrittenAt.get(pair) ?? Number.NEGATIVE_INFINITY) < lastUsedIntervalMs) continue;
+      due.push(delta);
+      pendingUsage.delete(pair);
+      usageWrittenAt.delete(pair); // re-inserted: the map's order is oldest write first
+      if (usageWrittenAt.size >= 100_000) usageWrittenAt.delete(usageWrittenAt.keys().next().value as string);
+      usageWrittenAt.set(pair, now);
+    }
+    if (due.length === 0) return Promise.resolve();
+    // Best effort like last-used: a store outage loses these counts rather than piling them up.
+    usageFlushing = store
+      .addKeyUsage(due)
+      .catch(() => undefined)
+      .finally(() => {
+        usageFlushing = undefined;
+      });
+    return usageFlushing;
   };
 
   const load = (keyId: string): Promise<CachedKey | undefined> => {
@@ -793,6 +843,47 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
         next: rows.length > limit && last ? keyCursor(last, order) : null,
       };
     },
+    recordKeyUsage,
+    async listKeyUsage(query: KeyUsageQuery = {}): Promise<Page<KeyUsage>> {
+      const limit = pageLimit(query.limit);
+      for (const name of ['principal', 'keyId', 'scheme'] as const) {
+        if (query[name] !== undefined && typeof query[name] !== 'string')
+          throw new TypeError(`${name} must be a string`);
+      }
+      if (
+        query.keyIds !== undefined &&
+        (!Array.isArray(query.keyIds) ||
+          query.keyIds.length > 1000 ||
+          query.keyIds.some((id) => typeof id !== 'string'))
+      ) {
+        throw new TypeError('keyIds must be an array of at most 1000 key ids');
+      }
+      let after: { keyId: string; scheme: string } | undefined;
+      if (query.after !== undefined) {
+        const value = decodeCursor(query.after);
+        if (value.l !== 'u' || typeof value.k !== 'string' || typeof value.s !== 'string')
+          throw new TypeError('invalid cursor: not a usage listing cursor');
+        after = { keyId: value.k, scheme: value.s };
+      }
+      const rows = await store.listKeyUsage({
+        ...(query.principal !== undefined ? { principal: query.principal } : {}),
+        ...(query.keyId !== undefined ? { keyId: query.keyId } : {}),
+        ...(query.keyIds !== undefined ? { keyIds: query.keyIds } : {}),
+        ...(query.scheme !== undefined ? { scheme: query.scheme } : {}),
+        ...(after ? { after } : {}),
+        limit: limit + 1,
+      });
+      const items = rows.slice(0, limit).map((row) => ({
+        ...row,
+        firstUsedAt: new Date(row.firstUsedAt),
+        lastUsedAt: new Date(row.lastUsedAt),
+      }));
+      const last = items.at(-1);
+      return {
+        items,
+        next: rows.length > limit && last ? encodeCursor({ l: 'u', k: last.keyId, s: last.scheme }) : null,
+      };
+    },
     async revokeKey(keyId, opts = {}) {
       if (opts.reason !== undefined && (typeof opts.reason !== 'string' || opts.reason.length > 500)) {
         throw new TypeError('reason must be a string of at most 500 characters');
@@ -905,6 +996,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;
       await flushTouches();
+      await flushUsage(true);
       await auditFlushing;
       await unwatch?.();
       unsubscribe?.();

@@ -39,6 +39,8 @@ import type {
   KeyListQuery,
   KeyRow,
   KeyStore,
+  KeyUsageDelta,
+  KeyUsageListQuery,
   PrincipalKind,
   PrincipalListQuery,
   PrincipalRow,
@@ -88,6 +90,7 @@ interface Schema {
     detail: string | null;
   };
   hk_key_change: { seq: Generated<number | string>; key_id: string; at: Int };
+  hk_key_usage: { key_id: string; scheme: string; uses: Int; first_used_at: Int; last_used_at: Int };
 }
 
 type Db = Kysely<Schema>;
@@ -467,6 +470,86 @@ function createSqlKeyStore(config: SqlStoreConfig): KeyStore {
             .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', at)]))
             .execute();
         }
+      }),
+    addKeyUsage: (deltas: readonly KeyUsageDelta[]) =>
+      op('addKeyUsage', async () => {
+        // One order for every writer: concurrent upserts of the same pairs cannot deadlock.
+        const sorted = [...deltas].sort((a, b) =>
+          a.keyId !== b.keyId ? (a.keyId < b.keyId ? -1 : 1) : a.scheme < b.scheme ? -1 : a.scheme > b.scheme ? 1 : 0,
+        );
+        for (let i = 0; i < sorted.length; i += 500) {
+          const batch = sorted.slice(i, i + 500);
+          // Only pairs of existing keys (keys are never deleted: no orphan rows, no foreign key needed).
+          const known = new Set(
+            (
+              await db
+                .selectFrom('hk_key')
+                .select('key_id')
+                .where('key_id', 'in', [...new Set(batch.map((d) => d.keyId))])
+                .execute()
+            ).map((row) => row.key_id),
+          );
+          const values = batch
+            .filter((delta) => known.has(delta.keyId))
+            .map((d) => ({
+              key_id: d.keyId,
+              scheme: d.scheme,
+              uses: d.count,
+              first_used_at: d.firstUsedAt,
+              last_used_at: d.lastUsedAt,
+            }));
+          if (values.length === 0) continue;
+          await db
+            .insertInto('hk_key_usage')
+            .values(values)
+            .onConflict((oc) =>
+              oc.columns(['key_id', 'scheme']).doUpdateSet({
+                uses: sql`hk_key_usage.uses + excluded.uses`,
+                first_used_at: sql`case when excluded.first_used_at < hk_key_usage.first_used_at then excluded.first_used_at else hk_key_usage.first_used_at end`,
+                last_used_at: sql`case when excluded.last_used_at > hk_key_usage.last_used_at then excluded.last_used_at else hk_key_usage.last_used_at end`,
+              }),
+            )
+            .execute();
+        }
+      }),
+    listKeyUsage: (query: KeyUsageListQuery = {}) =>
+      op('listKeyUsage', async () => {
+        let select = db
+          .selectFrom('hk_key_usage')
+          .innerJoin('hk_key', 'hk_key.key_id', 'hk_key_usage.key_id')
+          .select([
+            'hk_key_usage.key_id',
+            'hk_key.principal',
+            'hk_key_usage.scheme',
+            'hk_key_usage.uses',
+            'hk_key_usage.first_used_at',
+            'hk_key_usage.last_used_at',
+          ])
+          .orderBy('hk_key_usage.key_id')
+          .orderBy('hk_key_usage.scheme');
+        if (query.principal !== undefined) select = select.where('hk_key.principal', '=', query.principal);
+        if (query.keyId !== undefined) select = select.where('hk_key_usage.key_id', '=', query.keyId);
+        if (query.keyIds !== undefined) {
+          select =
+            query.keyIds.length === 0
+              ? select.where(sql<boolean>`1 = 0`)
+              : select.where('hk_key_usage.key_id', 'in', [...query.keyIds]);
+        }
+        if (query.scheme !== undefined) select = select.where('hk_key_usage.scheme', '=', query.scheme);
+        if (query.after) {
+          select = select.where(
+            sql<boolean>`(hk_key_usage.key_id, hk_key_usage.scheme) > (${query.after.keyId}, ${query.after.scheme})`,
+          );
+        }
+        if (query.limit !== undefined) select = select.limit(query.limit);
+        return (await select.execute()).map((row) => ({
+          keyId: row.key_id,
+          principal: row.principal,
+          scheme: row.scheme,
+          count: n(row.uses),
+          firstUsedAt: n(row.first_used_at),
+          lastUsedAt: n(row.last_used_at),
+        }));
       }),
 
     countKeysByMasterKey: () =>

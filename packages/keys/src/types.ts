@@ -174,6 +174,34 @@ export interface Page<T> {
   next: string | null;
 }
 
+/**
+ * How one key was used with one verification scheme: only requests that were fully proven (past the
+ * pipeline's commit stage) count. Counts reach the store in batches (see {@link KeyService.recordKeyUsage}),
+ * so a pair's first use is visible within a poll interval and its count within `lastUsedIntervalMs`.
+ */
+export interface KeyUsage {
+  keyId: string;
+  principal: string;
+  /** The scheme id as the verification pipeline reports it: `rfc9421`, `sigv4`, `x-api`, `django-hmac`, a declared scheme's name... */
+  scheme: string;
+  count: number;
+  firstUsedAt: Date;
+  lastUsedAt: Date;
+}
+
+/** A page request for {@link KeyService.listKeyUsage}, by key id then scheme (byte order). All filters combine with AND. */
+export interface KeyUsageQuery {
+  principal?: string;
+  keyId?: string;
+  /** Only these keys (at most 1000 ids), e.g. the keys shown on one console page. */
+  keyIds?: readonly string[];
+  scheme?: string;
+  /** Rows per page, 1..1000. Default 100. */
+  limit?: number;
+  /** The `next` cursor of the previous page. */
+  after?: string;
+}
+
 /** Filters for {@link KeyService.queryAudit}; results are newest first. */
 export interface AuditQuery {
   types?: readonly AuditEventType[];
@@ -227,6 +255,31 @@ export interface KeyRow {
 /** A key row joined with its principal's `disabled` flag: what the hot path reads. */
 export interface ResolvedKeyRow extends KeyRow {
   principalDisabled: boolean;
+}
+
+/** Usage of one (key, scheme) pair as stored (times are epoch ms); `principal` is the key's, joined on read. */
+export interface KeyUsageRow {
+  keyId: string;
+  principal: string;
+  scheme: string;
+  count: number;
+  firstUsedAt: number;
+  lastUsedAt: number;
+}
+
+/** Usage collected in memory since the last write, added to the stored pair by {@link KeyStore.addKeyUsage}. */
+export type KeyUsageDelta = Omit<KeyUsageRow, 'principal'>;
+
+/** A store-level usage listing, by (key id, scheme) in byte order. */
+export interface KeyUsageListQuery {
+  principal?: string;
+  keyId?: string;
+  keyIds?: readonly string[];
+  scheme?: string;
+  /** Start after this pair. */
+  after?: { keyId: string; scheme: string };
+  /** At most this many rows; all when omitted. */
+  limit?: number;
 }
 
 /** Options of {@link KeyStore.insertKey}. */
@@ -337,6 +390,13 @@ export interface KeyStore {
   revokeKey(keyId: string, at: number, reason: string | null): Promise<KeyRow | undefined>;
   /** Records use of several keys at once (never moves `lastUsedAt` backwards); best effort. */
   touchKeys(keyIds: readonly string[], at: number): Promise<void>;
+  /**
+   * Adds usage atomically per pair (count summed, first use the earliest, last use the latest), so
+   * instances writing the same pair at once lose nothing. Pairs of keys that do not exist are ignored.
+   */
+  addKeyUsage(deltas: readonly KeyUsageDelta[]): Promise<void>;
+  /** Usage pairs of existing keys by (key id, scheme) in byte order, from `after` on, at most `limit`. */
+  listKeyUsage(query?: KeyUsageListQuery): Promise<KeyUsageRow[]>;
 
   /** Number of keys per master key id (for `rotateMasterKey` and the startup check). */
   countKeysByMasterKey(): Promise<Record<string, number>>;
@@ -568,6 +628,27 @@ export interface KeyService {
   listKeys(query?: KeyQuery): Promise<Page<ApiKey>>;
   /** Revokes at once (idempotent). `KeyNotFound` when missing. */
   revokeKey(keyId: string, options?: { reason?: string; actor?: string }): Promise<ApiKey>;
+  /**
+   * Records one fully proven request of `keyId` verified with `scheme` (call it after the pipeline's
+   * commit stage, never for a failure). Synchronous and never a store call: counts are collected in
+   * memory and written at most once per `lastUsedIntervalMs` per (key, scheme) pair (a pair's first
+   * use at the next poll), and on `close()`.
+   *
+   * @example
+   * ```ts
+   * if (outcome.ok) service.recordKeyUsage(outcome.identity.keyId, outcome.identity.scheme);
+   * ```
+   */
+  recordKeyUsage(keyId: string, scheme: string): void;
+  /**
+   * One page of stored usage (every instance's, as written so far), by key id then scheme.
+   *
+   * @example
+   * ```ts
+   * const { items } = await service.listKeyUsage({ principal: 'billing', scheme: 'x-api' });
+   * ```
+   */
+  listKeyUsage(query?: KeyUsageQuery): Promise<Page<KeyUsage>>;
   /** New key for the same principal, scopes, algorithm, rate limit; old key expires after the overlap. */
   rotateKey(keyId: string, options?: RotateKeyOptions): Promise<IssuedKey & { previous: ApiKey }>;
 

@@ -28,7 +28,6 @@ import {
 import { addressNameSubject, addressSubject } from '@hmac-kit/limits';
 import type { Authenticator, HmacIdentity } from '@hmac-kit/middleware';
 import { z } from 'zod';
-import type { RequestContext, RouteHandler } from './app.js';
 import { createAttackWatch } from './attack-watch.js';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
@@ -36,6 +35,7 @@ import { PayloadTooLarge, readBody, sendJson, sendProblem, serverProblem } from 
 import { createUrlRebuilder } from './message.js';
 import type { ServerMetrics } from './metrics.js';
 import type { PasswordGate } from './password-gate.js';
+import type { RequestContext, RouteHandler } from './request-context.js';
 import { ANY_METHOD, createRouter, type RouteDefinition } from './routes.js';
 import { parseDuration } from './units.js';
 

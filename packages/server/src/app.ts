@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
-import type { ProblemCode } from '@hmac-kit/core';
 import { keyIdLogFields } from '@hmac-kit/keys';
 
 import { createApi } from './api.js';
@@ -18,6 +17,7 @@ import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiJson } from './openapi.js';
 import type { PasswordHashHooks } from './password-gate.js';
 import { createProxyTrust } from './proxies.js';
+import type { RequestContext, RouteHandler } from './request-context.js';
 import { ANY_METHOD, createRouter, type RouteDescription, type RouteName } from './routes.js';
 import { type LimitStores, openServices, type Services } from './services.js';
 import { startTracing, type Tracing } from './tracing.js';
@@ -52,29 +52,6 @@ export function logWeakSchemes(config: ServerConfig, logger: Logger): void {
     );
   }
 }
-
-/** Per-request state shared by the route handlers. */
-export interface RequestContext {
-  id: string;
-  started: bigint;
-  log: Logger;
-  /** Which route answered (metrics label, trace span name); set by the router. */
-  route: RouteName;
-  /** The matched path template, e.g. `/v1/admin/keys/{keyId}` (trace span name); set by the router. */
-  routePath?: string;
-  /** Filled by authenticated routes for the access log line. */
-  keyId?: string;
-  /** The scheme that verified the request (set with `keyId`): the access log says which form each client still sends. */
-  scheme?: string;
-  /** The problem code answered (`PROBLEM_TABLE`): the compiler keeps every code the server sends in the table. */
-  code?: ProblemCode;
-}
-
-export type RouteHandler = (
-  request: IncomingMessage,
-  response: ServerResponse,
-  context: RequestContext,
-) => Promise<void>;
 
 /** How a shutdown ended. */
 export interface ShutdownOutcome {

@@ -1,12 +1,12 @@
 import { BodyUnavailable, toProblem } from '@hmac-kit/core';
 import type { Authenticator, AuthOutcome } from '@hmac-kit/middleware';
-import type { RouteHandler } from './app.js';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
 import { identityHeaders, identityLookalike } from './headers.js';
 import { headerValue, type ServerProblem, sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder } from './message.js';
 import type { ServerMetrics } from './metrics.js';
+import type { RouteHandler } from './request-context.js';
 import {
   requestTargetDefect,
   sortedQueryDefect,

@@ -3,13 +3,13 @@ import type { ServerResponse } from 'node:http';
 import { BodyTooLarge, toProblem } from '@hmac-kit/core';
 import type { Authenticator } from '@hmac-kit/middleware';
 import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
-import type { RequestContext, RouteHandler } from './app.js';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
+import type { RequestContext, RouteHandler } from './request-context.js';
 import {
   requestTargetDefect,
   sortedQueryDefect,

@@ -3,8 +3,9 @@
  * request's credentials once, then verifies a MAC with the key the pipeline resolved for it.
  * Everything else (which key, what policy, the body, the side effects) is the pipeline's.
  */
-import type { ResolvedPolicy } from '../policy.js';
+
 import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, SigningKey, VerificationKey } from '../types.js';
+import type { ResolvedPolicy } from './policy.js';
 
 /**
  * What a scheme read from a request, once, before anything is verified. The pipeline takes the

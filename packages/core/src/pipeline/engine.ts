@@ -21,7 +21,6 @@
  * reservation, released again if the body fails.
  */
 
-import { webCryptoProvider } from '../crypto.js';
 import { errorEntry } from '../error-table.js';
 import {
   AlgorithmUnsupported,
@@ -33,15 +32,8 @@ import {
   SignatureMissing,
   TagNotAccepted,
 } from '../errors.js';
-import { getHeader } from '../headers.js';
-import {
-  checkTimeWindow,
-  enforceNonceEpoch,
-  nonceTtlSeconds,
-  type ResolvedPolicy,
-  resolvePolicy,
-  unixNow,
-} from '../policy.js';
+import { webCryptoProvider } from '../primitives/crypto.js';
+import { getHeader } from '../protocol/headers.js';
 import type {
   BodyCheck,
   BodyInput,
@@ -55,6 +47,14 @@ import type {
 } from '../types.js';
 import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from './contract.js';
 import { checkVerificationKey, decoyKey, isPromise } from './keys.js';
+import {
+  checkTimeWindow,
+  enforceNonceEpoch,
+  nonceTtlSeconds,
+  type ResolvedPolicy,
+  resolvePolicy,
+  unixNow,
+} from './policy.js';
 import { attachSignatureBase, buildSignatureBaseReport } from './signature-base.js';
 
 /** What a request claims, once parsed: handed to the hooks (never trusted before commit). */

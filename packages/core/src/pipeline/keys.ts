@@ -3,9 +3,10 @@
  * which key ids exist, and a constant-time MAC comparison schemes share (synchronous when the
  * provider is).
  */
-import { latin1Bytes } from '../components.js';
-import { binaryEqualsBytes } from '../encoding.js';
-import { hmacSha256OfAscii } from '../hmac-sha256.js';
+
+import { binaryEqualsBytes } from '../primitives/encoding.js';
+import { hmacSha256OfAscii } from '../primitives/hmac-sha256.js';
+import { latin1Bytes } from '../protocol/components.js';
 import { parseSecret, SECRET_PREFIX } from '../secret.js';
 import type { CryptoProvider, HashAlgorithm, VerificationKey } from '../types.js';
 import type { ResolvedKey } from './contract.js';

@@ -9,7 +9,7 @@
  * The report travels beside the error (a WeakMap), not on it: loggers that serialise an error's
  * own properties never see it.
  */
-import { toBase64, utf8 } from '../encoding.js';
+import { toBase64, utf8 } from '../primitives/encoding.js';
 import type { Credentials, Scheme, SignatureBaseContext, SignatureBaseSection } from './contract.js';
 
 /** The server's signature base for one refused request, as the problem body carries it. */

@@ -4,10 +4,11 @@
  * splitting, the time window and secret handling. Private to
  * `schemes/`; nothing here is exported from the package.
  */
-import { webCryptoProvider } from '../crypto.js';
-import { fromBase64, toBase64Url } from '../encoding.js';
+
 import { ComponentNotCovered, SignatureMalformed } from '../errors.js';
-import { ALL_ALGORITHMS, checkTimeWindow, type ResolvedPolicy } from '../policy.js';
+import { ALL_ALGORITHMS, checkTimeWindow, type ResolvedPolicy } from '../pipeline/policy.js';
+import { webCryptoProvider } from '../primitives/crypto.js';
+import { fromBase64, toBase64Url } from '../primitives/encoding.js';
 import { parseSecret, SECRET_PREFIX } from '../secret.js';
 import type { CryptoProvider, HashAlgorithm, HeadersInit, SigningKey } from '../types.js';
 

@@ -7,11 +7,12 @@
  * The message/MAC logic ({@link buildDeclarativeMessage}, {@link parseDeclarativeSignature}) is
  * standalone; {@link declarativeScheme} plugs it into the scheme contract.
  */
-import { fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from '../encoding.js';
+
 import { SignatureExpired, SignatureInvalid, SignatureMalformed, SignatureMissing } from '../errors.js';
 import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { bytesSection } from '../pipeline/signature-base.js';
+import { fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from '../primitives/encoding.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
 import { bodyBytes, cryptoOf, headerValue, headerValues, nowOf, rawSecretOf, splitUrl } from './compat-support.js';
 import { djangoJsonSerialization, PythonJsonError, pythonStrOfJson } from './django-hmac-json.js';

@@ -5,7 +5,7 @@
  * hand-written clients keep working against hmac-kit. Normative description and
  * limits (it does NOT cover method, path or query): docs/protocol-django-hmac.md.
  */
-import { fromBase64, fromUtf8, toBase64, utf8 } from '../encoding.js';
+
 import {
   BodyAmbiguous,
   BodyNotSigned,
@@ -16,8 +16,9 @@ import {
 } from '../errors.js';
 import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
+import { checkTimeWindow } from '../pipeline/policy.js';
 import { textSection } from '../pipeline/signature-base.js';
-import { checkTimeWindow } from '../policy.js';
+import { fromBase64, fromUtf8, toBase64, utf8 } from '../primitives/encoding.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
 import {
   assertAlgorithm,

@@ -3,6 +3,24 @@
  * HMAC over shared secrets and an RFC 9530 Content-Digest binding the body.
  * docs/protocol.md specifies it normatively.
  */
+
+import {
+  AlgorithmUnsupported,
+  ComponentNotCovered,
+  DigestMissing,
+  NonceMissing,
+  SignatureMalformed,
+  SignatureMissing,
+  TagNotAccepted,
+} from '../errors.js';
+import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
+import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
+import { setDefaultSchemeFactory } from '../pipeline/engine.js';
+import { isPromise, macMatches, macsStrings } from '../pipeline/keys.js';
+import { checkTimeWindow, unixNow } from '../pipeline/policy.js';
+import { textSection } from '../pipeline/signature-base.js';
+import { webCryptoProvider } from '../primitives/crypto.js';
+import { fromStandardBase64, toBase64Url } from '../primitives/encoding.js';
 import {
   buildSignatureBase,
   type ComponentContext,
@@ -14,27 +32,9 @@ import {
   latin1Bytes,
   parseComponentSpec,
   plainSignatureBase,
-} from '../components.js';
-import { contentDigestCheck, contentDigestHeader, isContentDigestAlgorithm } from '../content-digest.js';
-import { webCryptoProvider } from '../crypto.js';
-import { fromStandardBase64, toBase64Url } from '../encoding.js';
-import {
-  AlgorithmUnsupported,
-  ComponentNotCovered,
-  DigestMissing,
-  NonceMissing,
-  SignatureMalformed,
-  SignatureMissing,
-  TagNotAccepted,
-} from '../errors.js';
-import { canonicalHeader, getHeader } from '../headers.js';
-import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
-import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
-import { setDefaultSchemeFactory } from '../pipeline/engine.js';
-import { isPromise, macMatches, macsStrings } from '../pipeline/keys.js';
-import { textSection } from '../pipeline/signature-base.js';
-import { checkTimeWindow, unixNow } from '../policy.js';
-import { parseSecret } from '../secret.js';
+} from '../protocol/components.js';
+import { contentDigestCheck, contentDigestHeader, isContentDigestAlgorithm } from '../protocol/content-digest.js';
+import { canonicalHeader, getHeader } from '../protocol/headers.js';
 import {
   type BareItem,
   type InnerList,
@@ -43,7 +43,8 @@ import {
   type Parameters,
   parseDictionary,
   serializeMember,
-} from '../structured-fields.js';
+} from '../protocol/structured-fields.js';
+import { parseSecret } from '../secret.js';
 import type { CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
 
 /** `alg` values of this profile. `hmac-sha256` is registered by RFC 9421; the other two are hmac-kit extensions. */

@@ -2,7 +2,7 @@
  * SigV4 canonicalisation (AWS "Create a canonical request"), kept apart from the
  * scheme so the published AWS suite can test each step on its own.
  */
-import { toHex, utf8 } from '../encoding.js';
+import { toHex, utf8 } from '../primitives/encoding.js';
 import type { CryptoProvider } from '../types.js';
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;

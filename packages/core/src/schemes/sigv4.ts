@@ -5,7 +5,6 @@
  * Normative description: docs/protocol-sigv4.md.
  */
 
-import { constantTimeEqualText, fromHex, toHex, utf8 } from '../encoding.js';
 import {
   ComponentNotCovered,
   DigestMismatch,
@@ -14,12 +13,18 @@ import {
   SignatureMalformed,
   SignatureMissing,
 } from '../errors.js';
-import { type HmacSha256Pads, hmacSha256HexOfText, hmacSha256Pads, sha256HexOfText } from '../hmac-sha256.js';
 import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { isDecoyKey, isPromise as isThenable } from '../pipeline/keys.js';
+import { checkTimeWindow } from '../pipeline/policy.js';
 import { textSection } from '../pipeline/signature-base.js';
-import { checkTimeWindow } from '../policy.js';
+import { constantTimeEqualText, fromHex, toHex, utf8 } from '../primitives/encoding.js';
+import {
+  type HmacSha256Pads,
+  hmacSha256HexOfText,
+  hmacSha256Pads,
+  sha256HexOfText,
+} from '../primitives/hmac-sha256.js';
 import type {
   BodyCheck,
   CryptoProvider,

@@ -4,7 +4,7 @@
  * several space-separated signatures during secret rotation, 5 minutes of
  * tolerance both ways. Normative description: docs/protocol-standard-webhooks.md.
  */
-import { concatBytes, fromBase64, toBase64, toHex, utf8 } from '../encoding.js';
+
 import {
   SignatureExpired,
   SignatureFromFuture,
@@ -15,6 +15,7 @@ import {
 import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { bytesSection } from '../pipeline/signature-base.js';
+import { concatBytes, fromBase64, toBase64, toHex, utf8 } from '../primitives/encoding.js';
 import type { BodyCheck, CryptoProvider, MessageParts, Scheme, SigningKey } from '../types.js';
 import { checkRequiredComponents, cryptoOf, headerValue, nowOf, rawSecretOf } from './compat-support.js';
 

@@ -5,13 +5,13 @@
  * ten-line bash client. Normative description: docs/protocol-x-api.md.
  */
 
-import { fromHex, toHex, utf8 } from '../encoding.js';
 import { SignatureInvalid, SignatureMalformed, SignatureMissing } from '../errors.js';
-import { cachedHmacSha256Pads, hmacSha256OfText } from '../hmac-sha256.js';
 import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { isPromise as isThenable } from '../pipeline/keys.js';
 import { textSection } from '../pipeline/signature-base.js';
+import { fromHex, toHex, utf8 } from '../primitives/encoding.js';
+import { cachedHmacSha256Pads, hmacSha256OfText } from '../primitives/hmac-sha256.js';
 import type {
   BodyCheck,
   CryptoProvider,

@@ -3,7 +3,6 @@
  * test/browser.test.ts): no Node APIs here, only the core's source and web standards.
  */
 
-import { toHex, utf8 } from '../../src/encoding.js';
 import {
   createSha2,
   createSignedFetch,
@@ -19,6 +18,7 @@ import {
   verifyRequest,
   webCryptoProvider,
 } from '../../src/index.js';
+import { toHex, utf8 } from '../../src/primitives/encoding.js';
 import { type KnownAnswerVector, parseB25, vectorBody } from './vectors.js';
 
 export interface CheckResult {

@@ -1,6 +1,6 @@
 /** Loading of the published and the generated known-answer vectors, shared by the Node and browser suites. */
 import type { HashAlgorithm, MessageParts } from '@hmac-kit/core';
-import { fromBase64, utf8 } from '../../src/encoding.js';
+import { fromBase64, utf8 } from '../../src/primitives/encoding.js';
 
 export interface B25Vector {
   secret: Uint8Array;

@@ -23,7 +23,7 @@ import {
   type PrincipalRow,
   parseSecret,
 } from '@hmac-kit/keys';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
 export interface StoreHarness {
   store: KeyStore;
@@ -408,6 +408,60 @@ export function describeKeyStoreConformance(
         expect((await store.queryAudit({})).map((e) => e.type)).toEqual(['key.revoked', 'auth.failed']);
       });
 
+      it('adds key usage per (key, scheme) atomically and lists it by key id then scheme in byte order', async () => {
+        await store.insertPrincipal(principalRow('a'));
+        await store.insertPrincipal(principalRow('b'));
+        const lower = keyRow(ring, 'a', { keyId: `hk_a${generateKeyId().slice(4)}` });
+        const upper = keyRow(ring, 'b', { keyId: `hk_B${generateKeyId().slice(4)}` });
+        await store.insertKey(lower, { maxActiveKeys: 10, now: NOW });
+        await store.insertKey(upper, { maxActiveKeys: 10, now: NOW });
+        expect(await store.listKeyUsage()).toEqual([]);
+        const use = (keyId: string, scheme: string, count: number, first: number, last: number) => ({
+          keyId,
+          scheme,
+          count,
+          firstUsedAt: first,
+          lastUsedAt: last,
+        });
+        await store.addKeyUsage([
+          use(lower.keyId, 'x-api', 3, NOW + 10, NOW + 20),
+          use(lower.keyId, 'X-legacy', 1, NOW + 5, NOW + 5),
+          use(upper.keyId, 'rfc9421', 2, NOW, NOW + 1),
+          // A key that does not exist: ignored, never listed.
+          use(generateKeyId(), 'rfc9421', 7, NOW, NOW),
+        ]);
+        // Added to what is stored: counts summed, the earliest first use and the latest last use kept
+        // (writers flush out of order), whoever writes.
+        const other = await harness.openAnother();
+        await other.addKeyUsage([use(lower.keyId, 'x-api', 2, NOW + 1, NOW + 15)]);
+        await Promise.all([
+          store.addKeyUsage([use(upper.keyId, 'rfc9421', 1, NOW + 30, NOW + 40)]),
+          other.addKeyUsage([use(upper.keyId, 'rfc9421', 1, NOW + 2, NOW + 3)]),
+        ]);
+        const all = await store.listKeyUsage();
+        // Byte order: 'hk_B' < 'hk_a', 'X-legacy' < 'x-api'.
+        expect(all).toEqual([
+          { ...use(upper.keyId, 'rfc9421', 4, NOW, NOW + 40), principal: 'b' },
+          { ...use(lower.keyId, 'X-legacy', 1, NOW + 5, NOW + 5), principal: 'a' },
+          { ...use(lower.keyId, 'x-api', 5, NOW + 1, NOW + 20), principal: 'a' },
+        ]);
+        expect(await other.listKeyUsage()).toEqual(all);
+        // Keyset pages and every filter.
+        expect(await store.listKeyUsage({ limit: 2 })).toEqual(all.slice(0, 2));
+        expect(await store.listKeyUsage({ after: { keyId: all[1]!.keyId, scheme: all[1]!.scheme } })).toEqual(
+          all.slice(2),
+        );
+        expect(await store.listKeyUsage({ principal: 'a' })).toEqual(all.slice(1));
+        expect(await store.listKeyUsage({ keyId: upper.keyId })).toEqual(all.slice(0, 1));
+        expect(await store.listKeyUsage({ keyIds: [lower.keyId, generateKeyId()] })).toEqual(all.slice(1));
+        expect(await store.listKeyUsage({ keyIds: [] })).toEqual([]);
+        expect(await store.listKeyUsage({ scheme: 'x-api' })).toEqual(all.slice(2));
+        expect(await store.listKeyUsage({ principal: 'b', scheme: 'x-api' })).toEqual([]);
+        // Revoked keys keep their history.
+        await store.revokeKey(lower.keyId, NOW + 50, null);
+        expect(await store.listKeyUsage({ principal: 'a' })).toEqual(all.slice(1));
+      });
+
       it('pages keys by (createdAt, key id in byte order) in both directions, with every filter', async () => {
         await store.insertPrincipal(principalRow('a'));
         await store.insertPrincipal(principalRow('b'));
@@ -653,6 +707,105 @@ export function describeKeyStoreConformance(
         await third.close();
         expect((await store.getKey(key.keyId))?.lastUsedAt).toBe(NOW + 61_000);
         expect((await third.getKey(key.keyId))?.lastUsedAt?.getTime()).toBe(NOW + 61_000);
+      });
+
+      it('records scheme usage coalesced: one write per (key, scheme) per interval, the rest on close', async () => {
+        let now = NOW;
+        const writes: number[] = [];
+        let polls = 0;
+        const counting: KeyStore = {
+          ...store,
+          changesSince: (seq, limit) => {
+            polls++;
+            return store.changesSince(seq, limit);
+          },
+          addKeyUsage: (deltas) => {
+            writes.push(deltas.length);
+            return store.addKeyUsage(deltas);
+          },
+        };
+        const service = await open({ store: counting, clock: () => now, pollIntervalMs: 20 });
+        await service.createPrincipal({ name: 'svc', kind: 'service' });
+        const { key } = await service.createKey({ principal: 'svc' });
+        const { key: other } = await service.createKey({ principal: 'svc' });
+        const usage = async () =>
+          (await service.listKeyUsage({ principal: 'svc' })).items
+            .map((u) => [
+              u.keyId === key.keyId ? 'key' : 'other',
+              u.scheme,
+              u.count,
+              u.firstUsedAt.getTime(),
+              u.lastUsedAt.getTime(),
+            ])
+            .sort((a, b) => String(a.slice(0, 2)).localeCompare(String(b.slice(0, 2))));
+        // A flood: 1000 proven requests of two pairs. The first use of each pair is written at the next tick.
+        for (let i = 0; i < 1000; i++) service.recordKeyUsage(key.keyId, i % 2 === 0 ? 'rfc9421' : 'x-api');
+        service.recordKeyUsage(other.keyId, 'rfc9421');
+        await vi.waitFor(async () => expect(await usage()).toHaveLength(3), { timeout: 10_000, interval: 20 });
+        expect(writes).toEqual([3]);
+        expect(await usage()).toEqual([
+          ['key', 'rfc9421', 500, NOW, NOW],
+          ['key', 'x-api', 500, NOW, NOW],
+          ['other', 'rfc9421', 1, NOW, NOW],
+        ]);
+        // Within the interval the counts wait in memory, however many ticks pass.
+        now = NOW + 1000;
+        for (let i = 0; i < 1000; i++) service.recordKeyUsage(key.keyId, 'rfc9421');
+        const pollsBefore = polls;
+        await vi.waitFor(() => expect(polls).toBeGreaterThan(pollsBefore + 5), { timeout: 10_000, interval: 20 });
+        expect(writes).toEqual([3]);
+        // Past the interval: written once, added to the stored count.
+        now = NOW + 61_000;
+        service.recordKeyUsage(key.keyId, 'rfc9421');
+        await vi.waitFor(async () => expect((await usage())[0]).toEqual(['key', 'rfc9421', 1501, NOW, NOW + 61_000]), {
+          timeout: 10_000,
+          interval: 20,
+        });
+        expect(writes).toEqual([3, 1]);
+        // Close flushes what is pending, due or not.
+        service.recordKeyUsage(key.keyId, 'x-api');
+        service.recordKeyUsage(key.keyId, 'sigv4');
+        await service.close();
+        expect(writes).toEqual([3, 1, 2]);
+        expect((await store.listKeyUsage({ keyId: key.keyId })).map((u) => [u.scheme, u.count, u.lastUsedAt])).toEqual([
+          ['rfc9421', 1501, NOW + 61_000],
+          ['sigv4', 1, NOW + 61_000],
+          ['x-api', 501, NOW + 61_000],
+        ]);
+        // Misuse is a TypeError; unknown or junk ids are never written.
+        const fresh = await open({ clock: () => now });
+        expect(() => fresh.recordKeyUsage(key.keyId, '')).toThrow(TypeError);
+        expect(() => fresh.recordKeyUsage(key.keyId, 'has space')).toThrow(TypeError);
+        fresh.recordKeyUsage(generateKeyId(), 'rfc9421');
+        fresh.recordKeyUsage('not a key', 'rfc9421');
+        await fresh.close();
+        expect(await store.listKeyUsage()).toHaveLength(4);
+        await expect(fresh.listKeyUsage({ after: 'junk!' })).rejects.toBeInstanceOf(TypeError);
+      });
+
+      it('pages scheme usage with opaque cursors', async () => {
+        let now = NOW;
+        const service = await open({ clock: () => now, maxActiveKeysPerPrincipal: 100 });
+        await service.createPrincipal({ name: 'svc', kind: 'service' });
+        const keys = [];
+        for (let i = 0; i < 5; i++) keys.push((await service.createKey({ principal: 'svc' })).key.keyId);
+        for (const keyId of keys) for (const scheme of ['rfc9421', 'x-api']) service.recordKeyUsage(keyId, scheme);
+        now += 1;
+        await service.close();
+        const reader = await open({ clock: () => now });
+        const seen: string[] = [];
+        let page = await reader.listKeyUsage({ limit: 3 });
+        for (;;) {
+          seen.push(...page.items.map((u) => `${u.keyId}/${u.scheme}`));
+          if (!page.next) break;
+          page = await reader.listKeyUsage({ limit: 3, after: page.next });
+        }
+        expect(seen).toEqual(keys.sort().flatMap((keyId) => [`${keyId}/rfc9421`, `${keyId}/x-api`]));
+        expect((await reader.listKeyUsage({ keyIds: keys.slice(0, 2), scheme: 'x-api' })).items).toHaveLength(2);
+        await expect(reader.listKeyUsage({ limit: 0 })).rejects.toBeInstanceOf(TypeError);
+        await expect(reader.listKeyUsage({ after: (await reader.listKeys({ limit: 1 })).next! })).rejects.toThrow(
+          /not a usage listing cursor/,
+        );
       });
 
       it('lists keys and principals in pages with opaque cursors; a page never repeats or skips a key', async () => {

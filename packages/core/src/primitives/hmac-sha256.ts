@@ -4,8 +4,9 @@
  * the two compressions of a precomputed pad block cost, and a short text is encoded into a reused
  * buffer instead of a fresh array. Used by the verifiers of every scheme for their MACs.
  */
+
+import type { CryptoProvider } from '../types.js';
 import { constantTimeEqual, toHex, utf8 } from './encoding.js';
-import type { CryptoProvider } from './types.js';
 
 const scratchEncoder = new TextEncoder();
 // Reused for texts hashed synchronously (`provider.hash` returns before anything else runs): a

@@ -3,9 +3,10 @@
  * available in browsers, Deno, Bun, edge runtimes and Node >= 20) and the pure-TS
  * SHA-2 for everything that must be incremental or synchronous.
  */
+
+import type { CryptoProvider, HashAlgorithm } from '../types.js';
 import { constantTimeEqual } from './encoding.js';
 import { createSha2, createSha2Hmac, sha2Hmac } from './sha2.js';
-import type { CryptoProvider, HashAlgorithm } from './types.js';
 
 const WEB_HASH_NAME: Readonly<Record<HashAlgorithm, string>> = {
   sha256: 'SHA-256',

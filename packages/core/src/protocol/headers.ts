@@ -2,7 +2,7 @@
  * Header access over every shape a request's headers arrive in (`Headers`, Node's
  * `IncomingHttpHeaders`, plain records), with RFC 9421 section 2.1 canonicalisation.
  */
-import type { HeadersInit } from './types.js';
+import type { HeadersInit } from '../types.js';
 
 /** Lines of one field, in order, from any supported header container; `undefined` when absent. */
 export function headerLines(headers: HeadersInit, name: string): string[] | undefined {

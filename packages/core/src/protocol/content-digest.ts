@@ -3,10 +3,11 @@
  * covers that header, and the verifier hashes the body *as it streams* and
  * compares at the end, so a body is never held in memory only to be hashed.
  */
-import { binaryEqualsBytes, fromStandardBase64 } from './encoding.js';
-import { DigestMismatch, DigestMissing, SignatureMalformed } from './errors.js';
+
+import { DigestMismatch, DigestMissing, SignatureMalformed } from '../errors.js';
+import { binaryEqualsBytes, fromStandardBase64 } from '../primitives/encoding.js';
+import type { BodyCheck, CryptoProvider, HashAlgorithm, IncrementalHash } from '../types.js';
 import { isInnerList, parseDictionary, serializeDictionary } from './structured-fields.js';
-import type { BodyCheck, CryptoProvider, HashAlgorithm, IncrementalHash } from './types.js';
 
 /** Digest algorithms from the IANA "Hash Algorithms for HTTP Digest Fields" registry that hmac-kit accepts. */
 export type ContentDigestAlgorithm = 'sha-256' | 'sha-512';

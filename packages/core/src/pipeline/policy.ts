@@ -3,8 +3,8 @@
  * nonce TTLs and replay recording. Scheme implementations call these so that
  * every scheme enforces one policy the same way.
  */
-import { NonceReplayed, SignatureExpired, SignatureFromFuture } from './errors.js';
-import type { HashAlgorithm, NonceStore, VerifyPolicy } from './types.js';
+import { NonceReplayed, SignatureExpired, SignatureFromFuture } from '../errors.js';
+import type { HashAlgorithm, NonceStore, VerifyPolicy } from '../types.js';
 
 /** A policy with every default filled in. */
 export interface ResolvedPolicy {

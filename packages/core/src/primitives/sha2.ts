@@ -6,7 +6,7 @@
  * hash it can feed chunk by chunk. Also provides a synchronous incremental HMAC
  * (RFC 2104) on top, for schemes that MAC the body itself.
  */
-import type { HashAlgorithm, IncrementalHash } from './types.js';
+import type { HashAlgorithm, IncrementalHash } from '../types.js';
 
 // The round constants and initial values are defined (FIPS 180-4 sections 4.2.2,
 // 4.2.3, 5.3) as fractional parts of square and cube roots of the first primes.

@@ -2,6 +2,8 @@
  * RFC 9421 section 2: component identifiers, component values (HTTP fields and
  * derived components) and the signature base.
  */
+
+import type { HeadersInit, MessageParts } from '../types.js';
 import { canonicalLines, headerLines } from './headers.js';
 import {
   type InnerList,
@@ -16,7 +18,6 @@ import {
   serializeMember,
   serializeParameters,
 } from './structured-fields.js';
-import type { HeadersInit, MessageParts } from './types.js';
 
 /** Thrown while computing a component value; callers turn it into their own error type. */
 export class ComponentError extends Error {}

@@ -7,8 +7,9 @@
  * on any deviation, because everything parsed here arrives from untrusted
  * clients; serialising an invalid value is a programming error (`TypeError`).
  */
-import { fromBase64, toBase64 } from './encoding.js';
-import { SignatureMalformed } from './errors.js';
+
+import { SignatureMalformed } from '../errors.js';
+import { fromBase64, toBase64 } from '../primitives/encoding.js';
 
 /** A token bare item (`sha-256`, `*foo`), kept apart from strings because they serialise differently. */
 export class Token {
