@@ -24,8 +24,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hmacSha256OfText, hmacSha256Pads, sha256HexOfText } from '../src/primitives/hmac-sha256.js';
 import { headerField, headerValue, headerValues } from '../src/schemes/compat-support.js';
-import { parseCredential, sigv4AuthorizationFields, sigv4AuthorizationFieldsGeneral } from '../src/schemes/sigv4.js';
-import { sha256Hex, sigv4CanonicalHeaderLines, sigv4IsPlainCanonical } from '../src/schemes/sigv4-canonical.js';
+import { sha256Hex, sigv4CanonicalHeaderLines, sigv4IsPlainCanonical } from '../src/schemes/sigv4/canonical.js';
+import {
+  parseCredential,
+  sigv4AuthorizationFields,
+  sigv4AuthorizationFieldsGeneral,
+} from '../src/schemes/sigv4/parse.js';
 import { checkWith, claimedKeyId } from './support/scheme-check.js';
 
 const RUNS = 400;
