@@ -38,6 +38,7 @@ import type { PasswordGate } from './password-gate.js';
 import type { RequestContext, RouteHandler } from './request-context.js';
 import { ANY_METHOD, createRouter, type RouteDefinition } from './routes.js';
 import { parseDuration } from './units.js';
+import { schemeWeakness } from './weak-schemes.js';
 
 /** Bodies of the JSON endpoints (logins, admin calls) are small. */
 const JSON_BODY_LIMIT = 64 * 1024;
@@ -640,6 +641,44 @@ export function createApi(options: ApiOptions): {
           200,
           entries.map((entry) => ({ ...entry, at: entry.at.toISOString() })),
           nextLink(path, query, 'before', next),
+        );
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['GET'],
+      path: '/v1/admin/usage',
+      handler: async ({ path, query }) => {
+        const { limit, cursor } = pageParameters(query, 'after');
+        const keyIds = query.getAll('keyId').filter(Boolean);
+        if (keyIds.length > 100) throw new HttpError('invalid_request', 'at most 100 keyId parameters');
+        const scheme = query.get('scheme') || undefined;
+        if (scheme !== undefined && !/^[\x21-\x7e]{1,64}$/.test(scheme)) {
+          throw new HttpError('invalid_request', 'scheme must be a scheme name such as rfc9421 or x-api');
+        }
+        const page = await keyService.listKeyUsage({
+          limit,
+          principal: query.get('principal') || undefined,
+          ...(keyIds.length > 0 ? { keyIds } : {}),
+          scheme,
+          ...(cursor !== undefined ? { after: cursor } : {}),
+        });
+        return ok(
+          200,
+          page.items.map((use) => {
+            const unprotected = schemeWeakness(use.scheme, config.legacySchemes);
+            return {
+              keyId: use.keyId,
+              principal: use.principal,
+              scheme: use.scheme,
+              count: use.count,
+              firstUsedAt: use.firstUsedAt.toISOString(),
+              lastUsedAt: use.lastUsedAt.toISOString(),
+              weak: unprotected !== undefined,
+              unprotected: unprotected ?? null,
+            };
+          }),
+          nextLink(path, query, 'after', page.next),
         );
       },
     },

@@ -2,7 +2,8 @@
  * Honest grades at start: each enabled scheme that protects less than the RFC 9421 profile is
  * named once in the log, with what it leaves open (docs/protocol-legacy.md has the full table).
  */
-import type { ServerConfig } from './config.js';
+import { type DeclarativeSchemeDefinition, declarativeWeakness } from '@hmac-kit/core';
+import { SCHEME_NAMES, type ServerConfig } from './config.js';
 
 /** One warning: the scheme and what it does not protect. */
 export interface WeakSchemeWarning {
@@ -35,4 +36,28 @@ export function weakSchemeWarnings(
     if (unprotected) out.push({ scheme, unprotected });
   }
   return [...out, ...extra];
+}
+
+/**
+ * What a scheme (as a verified request names it) leaves open, or `undefined` for a scheme as strong
+ * as the RFC 9421 profile: the grade of the start-up warning. A declared scheme is graded from its
+ * definition when `declared` holds it; without it (the CLI reading only the database) it is graded
+ * weak, since every declared scheme exists to accept a legacy client.
+ *
+ * @example
+ * ```ts
+ * schemeWeakness('rfc9421'); // undefined
+ * schemeWeakness('authorization-hmac', config.legacySchemes); // 'signs no time: ...'
+ * ```
+ */
+export function schemeWeakness(
+  scheme: string,
+  declared: readonly DeclarativeSchemeDefinition[] = [],
+): string | undefined {
+  // Any name that is not built in is a declared scheme (config validation refuses built-in names).
+  if ((SCHEME_NAMES as readonly string[]).includes(scheme)) return BUILT_IN[scheme];
+  const definition = declared.find((entry) => entry.name === scheme);
+  return definition
+    ? declarativeWeakness(definition)
+    : 'a declared legacy scheme (its definition, in the server config, says what it leaves open)';
 }
