@@ -96,15 +96,16 @@ export {
 } from './schemes/django-hmac-json.js';
 export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421.js';
 export { RFC9421_DEFAULT_COMPONENTS, rfc9421, signatureBase } from './schemes/rfc9421.js';
-export type { SigV4Options, SigV4Provider, SigV4SignOptions } from './schemes/sigv4.js';
-export { SIGV4_MAX_PRESIGNED_EXPIRES_SECONDS, sigv4, sigv4Provider } from './schemes/sigv4.js';
 export {
   sigv4CanonicalQuery,
   sigv4CanonicalRequest,
   sigv4CanonicalUri,
   sigv4SigningKey,
   sigv4StringToSign,
-} from './schemes/sigv4-canonical.js';
+} from './schemes/sigv4/canonical.js';
+export type { SigV4Options, SigV4Provider, SigV4SignOptions } from './schemes/sigv4/options.js';
+export { SIGV4_MAX_PRESIGNED_EXPIRES_SECONDS, sigv4Provider } from './schemes/sigv4/options.js';
+export { sigv4 } from './schemes/sigv4/scheme.js';
 export type { StandardWebhooksOptions, WebhookMessage, WebhookOptions } from './schemes/standard-webhooks.js';
 export {
   parseWebhookSecret,

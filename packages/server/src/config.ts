@@ -6,7 +6,7 @@ import { isPlausibleKeyId, looksLikeSecret } from '@hmac-kit/keys';
 import { z } from 'zod';
 import { legacySchemesSchema, parseLegacySchemes } from './legacy-schemes.js';
 import { parseRedisUrl } from './redis-url.js';
-import { parseByteSize, parseDuration } from './units.js';
+import { parseByteSize, parseDuration, parseRateLimit } from './units.js';
 
 /** Schemes `hmac-kit serve` can enable (`--schemes`). */
 export const SCHEME_NAMES = ['rfc9421', 'sigv4', 'x-api', 'django-hmac', 'standard-webhooks'] as const;
@@ -143,23 +143,12 @@ const boolean = z.union([z.boolean(), z.string()]).transform((value, ctx) => {
 const rateLimit = z
   .union([z.string(), z.object({ limit: z.number(), window: z.union([z.string(), z.number()]) })])
   .transform((value, ctx) => {
-    const [limitText, windowText] =
-      typeof value === 'string' ? value.split('/') : [String(value.limit), String(value.window)];
-    const limit = Number(limitText);
-    let windowSeconds = 0;
     try {
-      windowSeconds = parseDuration(windowText ?? '', 'rate limit window');
-    } catch {
-      windowSeconds = 0;
-    }
-    if (!Number.isInteger(limit) || limit < 1 || windowSeconds < 1) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `invalid rate limit ${JSON.stringify(typeof value === 'string' ? value : `${value.limit}/${value.window}`)}: use requests/window, e.g. 600/1m`,
-      });
+      return parseRateLimit(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
       return z.NEVER;
     }
-    return { limit, windowSeconds };
   });
 
 function isCidrOrIp(entry: string): boolean {

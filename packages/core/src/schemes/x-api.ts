@@ -10,7 +10,8 @@ import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { isPromise as isThenable } from '../pipeline/keys.js';
 import { fromHex, toHex, utf8 } from '../primitives/encoding.js';
-import { cachedHmacSha256Pads, hmacSha256OfText } from '../primitives/hmac-sha256.js';
+import { hmacSha256OfText } from '../primitives/hmac-sha256.js';
+import { preparedKey } from '../primitives/prepared-key.js';
 import type {
   BodyCheck,
   CryptoProvider,
@@ -287,7 +288,7 @@ function compute(state: XApiState, bodyHash: string): boolean | Promise<boolean>
   // SHA-256 with a one-shot hash: HMAC from cached key pads (no per-call HMAC set-up).
   const expected =
     algorithm === 'sha256' && crypto.hash !== undefined
-      ? hmacSha256OfText(crypto, cachedHmacSha256Pads(crypto, secret), state.head + bodyHash)
+      ? hmacSha256OfText(crypto, preparedKey(secret).hmacSha256Pads(), state.head + bodyHash)
       : crypto.hmac(algorithm, secret, utf8(state.head + bodyHash));
   // A signature of the wrong length simply does not match (no separate, faster answer).
   if (isThenable(expected)) {

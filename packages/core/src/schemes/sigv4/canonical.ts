@@ -1,9 +1,19 @@
 /**
  * SigV4 canonicalisation (AWS "Create a canonical request"), kept apart from the
- * scheme so the published AWS suite can test each step on its own.
+ * scheme so the published AWS suite can test each step on its own; at the end, the canonical
+ * forms of a received request that the verifier tries (SDK, curl >= 8, curl < 8).
  */
-import { toHex, utf8 } from '../primitives/encoding.js';
-import type { CryptoProvider } from '../types.js';
+import { toHex, utf8 } from '../../primitives/encoding.js';
+import { sha256HexOfText } from '../../primitives/hmac-sha256.js';
+import type { CryptoProvider, MessageParts } from '../../types.js';
+import { headerField, type RawUrl } from '../compat-support.js';
+
+/** The payload hash a signer writes when the body is not signed. */
+export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+/** SHA-256 of the empty body, in hex: the payload hash of a request without one. */
+export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+/** Services whose paths are signed as sent, neither normalised nor encoded again (S3's rule). */
+export const SERVICES_WITHOUT_PATH_ENCODING: ReadonlySet<string> = new Set(['s3', 's3-express', 's3-outposts']);
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
 const HEX_DIGITS = '0123456789ABCDEF';
@@ -153,10 +163,13 @@ export function sigv4CanonicalRequest(input: SigV4CanonicalRequestInput): string
   ].join('\n');
 }
 
-/** Hex SHA-256 through the provider's (synchronous) incremental hash. */
+/** Hex SHA-256 of bytes, or of the UTF-8 bytes of a text: one-shot when the provider can. */
 export function sha256Hex(crypto: CryptoProvider, data: Uint8Array | string): string {
+  if (typeof data === 'string') return sha256HexOfText(crypto, data);
+  if (crypto.hashString !== undefined) return crypto.hashString('sha256', data, 'hex');
+  if (crypto.hash !== undefined) return toHex(crypto.hash('sha256', data));
   const hash = crypto.createHash('sha256');
-  hash.update(typeof data === 'string' ? utf8(data) : data);
+  hash.update(data);
   return toHex(hash.digest());
 }
 
@@ -258,4 +271,75 @@ export async function sigv4SigningKey(
   key = await crypto.hmac('sha256', key, utf8(input.region));
   key = await crypto.hmac('sha256', key, utf8(input.service));
   return await crypto.hmac('sha256', key, utf8(input.terminator ?? 'aws4_request'));
+}
+
+/** The canonical request's header lines ({@link sigv4CanonicalHeaderLines}) read straight from the message. */
+export function canonicalHeaderLinesOf(message: MessageParts, names: readonly string[], authority: string): string {
+  let out = '';
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const field = headerField(message.headers, name);
+    if (field === undefined) {
+      // Fetch `Request` objects carry no Host header: the URL's authority is what was addressed.
+      out += sigv4CanonicalHeaderLines([[name, name === 'host' ? [authority] : []]]);
+    } else if (typeof field === 'string') {
+      out += sigv4CanonicalHeaderLine(name, field);
+    } else {
+      out += sigv4CanonicalHeaderLines([[name, field]]);
+    }
+  }
+  return out;
+}
+
+/** What {@link canonicalForms} needs to know of the parsed signature. */
+export interface CanonicalFormsOf {
+  readonly presigned: boolean;
+  readonly service: string;
+  readonly provider: { readonly queryPrefix: string };
+}
+
+/**
+ * The canonical forms (URI and query) clients produce for this request, most standard first,
+ * without duplicates: the AWS SDK form, curl >= 8's, and (with `acceptUnsortedQuery`) curl < 8's
+ * path and query as sent.
+ */
+export function canonicalForms(
+  url: RawUrl,
+  parsed: CanonicalFormsOf,
+  acceptUnsortedQuery: boolean,
+): { uri: string; query: string }[] {
+  const { path, query } = url;
+  // Path and query already canonical (the usual request): every form below is this one.
+  if (!parsed.presigned && sigv4IsPlainCanonical(path, query)) return [{ uri: path, query: query ?? '' }];
+  const exclude = parsed.presigned ? `${parsed.provider.queryPrefix}Signature` : undefined;
+  const encodePath = !SERVICES_WITHOUT_PATH_ENCODING.has(parsed.service);
+  // AWS SDKs and the AWS suite: normalised, encoded path; sorted, re-encoded query.
+  const sdk = {
+    uri: sigv4CanonicalUri(path, { normalize: encodePath, encode: encodePath }),
+    query: sigv4CanonicalQuery(query, { exclude }),
+  };
+  const forms = [sdk];
+  // curl >= 8: the path is not normalised beyond curl's own URL parsing; `+` becomes %20. It can
+  // only differ from the SDK form when normalising changes the path or the query holds a `+`:
+  // otherwise it is not built at all (de-duplication would drop it anyway).
+  const asSentPath = path === '' ? '/' : path;
+  const pathNormalises = encodePath && normalizeSigV4Path(asSentPath) !== asSentPath;
+  const queryHasPlus = query?.includes('+') === true;
+  if (pathNormalises || queryHasPlus) {
+    forms.push({
+      uri: pathNormalises ? sigv4CanonicalUri(path, { normalize: false, encode: encodePath }) : sdk.uri,
+      query: queryHasPlus ? sigv4CanonicalQuery(query, { exclude, plusAsSpace: true }) : sdk.query,
+    });
+  }
+  // curl < 8 signs the path and query exactly as sent. Not for paths containing
+  // %25: there the as-sent form of one path equals the twice-encoded form of
+  // another, and a signature must not transfer between the two.
+  if (acceptUnsortedQuery && !parsed.presigned && !/%25/i.test(path)) forms.push({ uri: path, query: query ?? '' });
+  const seen = new Set<string>();
+  return forms.filter((form) => {
+    const id = `${form.uri}\n${form.query}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
 }

@@ -1,0 +1,344 @@
+/**
+ * Reading SigV4 credentials from a request: the `Authorization` header (`ALGORITHM Credential=…,
+ * SignedHeaders=…, Signature=…`) or a presigned URL's `X-Amz-*` query, then which payload hash the
+ * canonical request carries. Throws `SignatureMissing` / `SignatureMalformed` /
+ * `ComponentNotCovered` before any key is looked up.
+ */
+import {
+  ComponentNotCovered,
+  DigestMismatch,
+  DigestMissing,
+  SignatureMalformed,
+  SignatureMissing,
+} from '../../errors.js';
+import type { Credentials } from '../../pipeline/contract.js';
+import type { MessageParts } from '../../types.js';
+import { headerField, headerValue, splitUrl } from '../compat-support.js';
+import { EMPTY_SHA256, UNSIGNED_PAYLOAD } from './canonical.js';
+import type { ProviderHeaderNames, SigV4Config, SigV4Provider } from './options.js';
+
+/** The signature fields of one request, as sent. */
+export interface ParsedSigV4 {
+  provider: SigV4Provider;
+  /** The provider's date and content-sha256 header names. */
+  names: ProviderHeaderNames;
+  presigned: boolean;
+  keyId: string;
+  date: string;
+  region: string;
+  service: string;
+  signedHeaders: readonly string[];
+  /** Credential scope: `date/region/service/terminator`. */
+  scope: string;
+  /** The signed header names as they appear in the canonical request (`;`-joined). */
+  signedHeadersText: string;
+  signature: string;
+  amzDate: string;
+  created: number;
+  expiresIn?: number;
+}
+
+function parseAmzDate(value: string): number | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
+  if (!m) return undefined;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const hour = Number(m[4]);
+  const minute = Number(m[5]);
+  const second = Number(m[6]);
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
+  const back = new Date(ms);
+  if (back.getUTCMonth() !== month - 1 || back.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
+    return undefined;
+  }
+  return ms / 1000;
+}
+
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+const SIGNATURE_HEX = /^[0-9a-f]{64}$/;
+// `Credential=..., SignedHeaders=..., Signature=...` in this order, `, ` or `,` between them, no
+// whitespace or comma inside a value: split on `,` and trimmed, it gives the same three fields.
+const USUAL_AUTHORIZATION = /^Credential=([^\s,]+), ?SignedHeaders=([^\s,]+), ?Signature=([^\s,]+)$/;
+
+// Clients send the same SignedHeaders over and over: the last valid list is kept and shared
+// (read-only: nothing mutates a parsed list; `coveredComponents` is a copy).
+let lastSignedHeadersText: string | undefined;
+let lastSignedHeaders: readonly string[] = [];
+
+function parseSignedHeaders(value: string): readonly string[] {
+  if (value === lastSignedHeadersText) return lastSignedHeaders;
+  const names = value.split(';');
+  for (let i = 0; i < names.length; i++) {
+    if (!HEADER_NAME.test(names[i]!)) throw new SignatureMalformed('SignedHeaders contains an invalid name');
+    if (i > 0 && names[i - 1]! >= names[i]!) throw new SignatureMalformed('SignedHeaders must be sorted and unique');
+  }
+  lastSignedHeaders = names;
+  lastSignedHeadersText = value;
+  return lastSignedHeaders;
+}
+
+/** Splits a Credential into key id and scope (the last four `/`-separated parts). Internal; exported for tests. */
+export function parseCredential(value: string, provider: SigV4Provider) {
+  // The last four `/`-separated parts are the scope; everything before them is the key id.
+  const t = value.lastIndexOf('/');
+  const s = t > 0 ? value.lastIndexOf('/', t - 1) : -1;
+  const r = s > 0 ? value.lastIndexOf('/', s - 1) : -1;
+  const d = r > 0 ? value.lastIndexOf('/', r - 1) : -1;
+  if (d < 0) throw new SignatureMalformed('Credential must be KEYID/date/region/service/terminator');
+  const keyId = value.slice(0, d);
+  const date = value.slice(d + 1, r);
+  const region = value.slice(r + 1, s);
+  const service = value.slice(s + 1, t);
+  if (!keyId || !/^\d{8}$/.test(date) || !region || !service) throw new SignatureMalformed('Credential is malformed');
+  if (value.slice(t + 1) !== provider.terminator) {
+    throw new SignatureMalformed('Credential scope terminator does not match');
+  }
+  return { keyId, date, region, service };
+}
+
+/** The three fields of a SigV4 Authorization header (after `ALGORITHM `). Internal; exported for tests. */
+export interface SigV4AuthorizationFields {
+  credential: string;
+  signedHeaders: string;
+  signature: string;
+}
+
+/**
+ * Splits the Authorization fields the general way: on `,`, each trimmed, name before the first
+ * `=`; exactly `Credential`, `SignedHeaders` and `Signature`, each once and non-empty.
+ * Internal; exported so tests can hold {@link sigv4AuthorizationFields} to it.
+ */
+export function sigv4AuthorizationFieldsGeneral(rest: string): SigV4AuthorizationFields {
+  const fields = new Map<string, string>();
+  for (const field of rest.split(',')) {
+    const trimmed = field.trim();
+    const equals = trimmed.indexOf('=');
+    if (equals <= 0) throw new SignatureMalformed('Authorization parameter without a value');
+    const name = trimmed.slice(0, equals);
+    if (fields.has(name)) throw new SignatureMalformed(`duplicate ${name}`);
+    fields.set(name, trimmed.slice(equals + 1));
+  }
+  const credential = fields.get('Credential');
+  const signedHeaders = fields.get('SignedHeaders');
+  const signature = fields.get('Signature');
+  if (fields.size !== 3 || !credential || !signedHeaders || !signature) {
+    throw new SignatureMalformed('Authorization must carry exactly Credential, SignedHeaders and Signature');
+  }
+  return { credential, signedHeaders, signature };
+}
+
+/**
+ * {@link sigv4AuthorizationFieldsGeneral} with one regular expression for the layout every signer
+ * writes (`Credential=..., SignedHeaders=..., Signature=...`); anything else goes the general way.
+ * Internal; exported for tests.
+ */
+export function sigv4AuthorizationFields(rest: string): SigV4AuthorizationFields {
+  const usual = USUAL_AUTHORIZATION.exec(rest);
+  if (usual) return { credential: usual[1]!, signedHeaders: usual[2]!, signature: usual[3]! };
+  return sigv4AuthorizationFieldsGeneral(rest);
+}
+
+function queryParams(query: string | null): Map<string, string[]> {
+  const params = new Map<string, string[]>();
+  for (const part of (query ?? '').split('&')) {
+    if (part === '') continue;
+    const equals = part.indexOf('=');
+    const name = equals < 0 ? part : part.slice(0, equals);
+    let value = equals < 0 ? '' : part.slice(equals + 1);
+    try {
+      value = decodeURIComponent(value.replace(/\+/g, '%20'));
+    } catch {
+      throw new SignatureMalformed('query parameter is not valid percent-encoding');
+    }
+    const list = params.get(name) ?? [];
+    list.push(value);
+    params.set(name, list);
+  }
+  return params;
+}
+
+function single(params: Map<string, string[]>, name: string): string {
+  const values = params.get(name);
+  if (values?.length !== 1) throw new SignatureMalformed(`${name} must appear exactly once`);
+  return values[0]!;
+}
+
+/** What the SigV4 parser reads: the fields as sent and the payload hashes to try. */
+export interface SigV4Credentials extends Credentials {
+  readonly parsed: ParsedSigV4;
+  /** `undefined` when the body is part of the canonical request and must be read first. */
+  readonly payloadHashes: string[] | undefined;
+  /** The declared payload hash (64 lower-case hex digits) the body must match. */
+  readonly expectedBodyHash: string | undefined;
+}
+
+/** The two phases the pipeline calls before a key is looked up. */
+export interface SigV4Parser {
+  /** Whether the request carries SigV4 credentials of an accepted provider (header or presigned URL). */
+  detect(message: MessageParts): boolean;
+  /** Reads the credentials once; throws before any key is looked up. */
+  parse(message: MessageParts, context: { hasBody: boolean }): SigV4Credentials;
+}
+
+/**
+ * The SigV4 parser for one configuration.
+ *
+ * @example
+ * ```ts
+ * const { detect, parse } = createSigV4Parser(resolveSigV4Options({}));
+ * if (detect(message)) parse(message, { hasBody: false }).keyId;
+ * ```
+ */
+export function createSigV4Parser(config: SigV4Config): SigV4Parser {
+  const { providers, headerPrefixes, namesOf, allowPresigned, allowUnsignedPayload, maxPresigned } = config;
+
+  function providerOfAuthorization(authorization: string | undefined): SigV4Provider | undefined {
+    if (!authorization) return undefined;
+    for (let i = 0; i < providers.length; i++) {
+      if (authorization.startsWith(headerPrefixes[i]!)) return providers[i];
+    }
+    return undefined;
+  }
+
+  function headerProvider(message: MessageParts): SigV4Provider | undefined {
+    return providerOfAuthorization(headerValue(message.headers, 'authorization'));
+  }
+
+  function queryProvider(message: MessageParts): SigV4Provider | undefined {
+    if (!allowPresigned) return undefined;
+    let query: string | null;
+    try {
+      query = splitUrl(message.url).query;
+    } catch {
+      return undefined;
+    }
+    if (!query) return undefined;
+    return providers.find((p) => query.includes(`${p.queryPrefix}Algorithm=${p.algorithm}`));
+  }
+
+  function parseSignature(message: MessageParts): ParsedSigV4 {
+    const authorization = headerValue(message.headers, 'authorization');
+    const fromHeader = providerOfAuthorization(authorization);
+    if (fromHeader) return parseHeader(message, fromHeader, authorization!);
+    const fromQuery = queryProvider(message);
+    if (fromQuery) return parseQuery(message, fromQuery);
+    throw new SignatureMissing('no SigV4 signature');
+  }
+
+  function parseHeader(message: MessageParts, provider: SigV4Provider, authorization: string): ParsedSigV4 {
+    const names = namesOf.get(provider)!;
+    const dateField = headerField(message.headers, names.date);
+    const { credential, signedHeaders, signature } = sigv4AuthorizationFields(
+      authorization.slice(provider.algorithm.length + 1),
+    );
+    if (!SIGNATURE_HEX.test(signature)) throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
+    const scope = parseCredential(credential, provider);
+    if (typeof dateField !== 'string') throw new SignatureMalformed(`exactly one ${names.date} header required`);
+    const amzDate = dateField.trim();
+    const created = parseAmzDate(amzDate);
+    if (created === undefined) throw new SignatureMalformed(`${provider.headerPrefix}date is not YYYYMMDDTHHMMSSZ`);
+    if (amzDate.slice(0, 8) !== scope.date)
+      throw new SignatureMalformed('credential date differs from the request date');
+    const parsed: ParsedSigV4 = {
+      provider,
+      names,
+      presigned: false,
+      keyId: scope.keyId,
+      date: scope.date,
+      region: scope.region,
+      service: scope.service,
+      scope: `${scope.date}/${scope.region}/${scope.service}/${provider.terminator}`,
+      signedHeaders: parseSignedHeaders(signedHeaders),
+      signedHeadersText: signedHeaders,
+      signature,
+      amzDate,
+      created,
+    };
+    return parsed;
+  }
+
+  function parseQuery(message: MessageParts, provider: SigV4Provider): ParsedSigV4 {
+    const params = queryParams(splitUrl(message.url).query);
+    const q = provider.queryPrefix;
+    if (single(params, `${q}Algorithm`) !== provider.algorithm) throw new SignatureMalformed('unknown algorithm');
+    const scope = parseCredential(single(params, `${q}Credential`), provider);
+    const amzDate = single(params, `${q}Date`);
+    const created = parseAmzDate(amzDate);
+    if (created === undefined) throw new SignatureMalformed(`${q}Date is not YYYYMMDDTHHMMSSZ`);
+    if (amzDate.slice(0, 8) !== scope.date)
+      throw new SignatureMalformed('credential date differs from the request date');
+    const expiresText = single(params, `${q}Expires`);
+    if (!/^\d{1,7}$/.test(expiresText)) throw new SignatureMalformed(`${q}Expires must be a number of seconds`);
+    const expiresIn = Number(expiresText);
+    if (expiresIn < 1 || expiresIn > maxPresigned) throw new SignatureMalformed(`${q}Expires is out of range`);
+    const signature = single(params, `${q}Signature`);
+    if (!SIGNATURE_HEX.test(signature)) throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
+    const signedHeadersText = single(params, `${q}SignedHeaders`);
+    return {
+      provider,
+      names: namesOf.get(provider)!,
+      presigned: true,
+      ...scope,
+      scope: `${scope.date}/${scope.region}/${scope.service}/${provider.terminator}`,
+      signedHeaders: parseSignedHeaders(signedHeadersText),
+      signedHeadersText,
+      signature,
+      amzDate,
+      created,
+      expiresIn,
+    };
+  }
+  function parse(message: MessageParts, context: { hasBody: boolean }): SigV4Credentials {
+    const parsed = parseSignature(message);
+    // What the protocol itself requires to be signed (not a policy choice): refused before any key.
+    if (!parsed.signedHeaders.includes('host')) throw new ComponentNotCovered('host must be signed');
+    if (!parsed.presigned && !parsed.signedHeaders.includes(parsed.names.date)) {
+      throw new ComponentNotCovered(`${parsed.names.date} must be signed`);
+    }
+    const hasBody = context.hasBody;
+    // Which payload hash the canonical request carries, and whether the body still has to be hashed.
+    const contentSha = headerField(message.headers, parsed.names.contentSha);
+    if (typeof contentSha === 'object') throw new SignatureMalformed('repeated content-sha256 header');
+    const declared = contentSha?.trim();
+    let payloadHashes: string[] | undefined;
+    let expectedBodyHash: string | undefined;
+    if (declared !== undefined) {
+      if (declared === UNSIGNED_PAYLOAD) {
+        if (!allowUnsignedPayload) throw new DigestMissing('UNSIGNED-PAYLOAD is not accepted');
+        payloadHashes = [UNSIGNED_PAYLOAD];
+      } else if (SIGNATURE_HEX.test(declared)) {
+        payloadHashes = [declared];
+        if (hasBody) expectedBodyHash = declared;
+        else if (declared !== EMPTY_SHA256) throw new DigestMismatch('payload hash does not match the empty body');
+      } else {
+        throw new SignatureMalformed('unsupported content-sha256 value');
+      }
+    } else if (!hasBody) {
+      payloadHashes = [EMPTY_SHA256];
+      // S3-style presigned URLs sign UNSIGNED-PAYLOAD without sending a header.
+      if (parsed.presigned && allowUnsignedPayload) payloadHashes.push(UNSIGNED_PAYLOAD);
+    }
+    const bodyBound = payloadHashes === undefined || payloadHashes[0] !== UNSIGNED_PAYLOAD;
+    const covered = ['@method', '@path', '@query', '@authority', ...parsed.signedHeaders];
+    if (bodyBound) covered.push('content-digest');
+    return {
+      keyId: parsed.keyId,
+      algorithm: 'sha256',
+      created: parsed.created,
+      expires: parsed.presigned ? parsed.created + parsed.expiresIn! : undefined,
+      // SigV4 has no nonce: the signature itself is unique per request and serves as one.
+      nonce: parsed.signature,
+      coveredComponents: covered,
+      parsed,
+      payloadHashes,
+      expectedBodyHash,
+    };
+  }
+
+  function detect(message: MessageParts): boolean {
+    return headerProvider(message) !== undefined || queryProvider(message) !== undefined;
+  }
+
+  return { detect, parse };
+}

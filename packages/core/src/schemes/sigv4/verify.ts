@@ -1,0 +1,256 @@
+/**
+ * Checking a SigV4 signature with a resolved key: the derived signing key (cached per secret and
+ * scope), the canonical forms clients produce, the MAC compared in constant time over every form,
+ * the scheme's policy (regions, services, time window) and the payload hash against the body.
+ */
+import { DigestMismatch, SignatureInvalid } from '../../errors.js';
+import type { ResolvedKey, SchemeVerdict, VerifyContext } from '../../pipeline/contract.js';
+import { MAC_MATCHED, MAC_MISMATCHED } from '../../pipeline/contract.js';
+import { isDecoyKey, isPromise as isThenable } from '../../pipeline/keys.js';
+import { checkTimeWindow } from '../../pipeline/policy.js';
+import { constantTimeEqualText, fromHex, toHex, utf8 } from '../../primitives/encoding.js';
+import { hmacSha256HexOfText, sha256HexOfText } from '../../primitives/hmac-sha256.js';
+import { type PreparedKey, preparedKey } from '../../primitives/prepared-key.js';
+import type { BodyCheck, CryptoProvider, IncrementalHash, MessageParts, VerificationKey } from '../../types.js';
+import { checkCreated, checkRequiredComponents, printableSecret, splitUrl } from '../compat-support.js';
+import { canonicalForms, canonicalHeaderLinesOf, sigv4SigningKey } from './canonical.js';
+import { printableSecretOf, type SigV4Config } from './options.js';
+import type { ParsedSigV4, SigV4Credentials } from './parse.js';
+
+let customDerivations = 0;
+
+/** The phases the pipeline calls once the key is known. */
+export interface SigV4Verifier {
+  verify(
+    credentials: SigV4Credentials,
+    key: ResolvedKey,
+    context: VerifyContext,
+  ): SchemeVerdict | Promise<SchemeVerdict>;
+  checkPolicy(credentials: SigV4Credentials, context: VerifyContext): void;
+}
+
+/**
+ * The SigV4 verifier for one configuration.
+ *
+ * @example
+ * ```ts
+ * const { verify, checkPolicy } = createSigV4Verifier(resolveSigV4Options({ regions: ['eu-west-1'] }));
+ * ```
+ */
+export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
+  const { regions, services, secretOf, acceptUnsortedQuery } = config;
+
+  // Deriving the signing key costs four HMACs and only changes per key, day, region and service:
+  // derived keys live in the secret's prepared key material (at most 16 per secret, the oldest
+  // wiped when a 17th comes: regions are the client's choice). Verifiers with the default
+  // secretOf derive alike and share them; a custom secretOf gets derivations of its own.
+  const derivation = secretOf === printableSecretOf ? 'sigv4' : `sigv4#${++customDerivations}`;
+
+  function cachedSigningKey(
+    key: ResolvedKey,
+    parsed: ParsedSigV4,
+    crypto: CryptoProvider,
+  ): PreparedKey | Promise<PreparedKey> {
+    const decoy = isDecoyKey(key);
+    // The scope's terminator names the provider (and with it the key prefix).
+    return preparedKey(key.secret).derived(`${decoy ? 'sigv4' : derivation} ${parsed.scope}`, (secret) =>
+      sigv4SigningKey(
+        {
+          // The decoy has no key record for secretOf(): its secret in the issued printable form.
+          secret: decoy ? printableSecret(secret) : secretOf(key as VerificationKey),
+          date: parsed.date,
+          region: parsed.region,
+          service: parsed.service,
+          keyPrefix: parsed.provider.keyPrefix,
+          terminator: parsed.provider.terminator,
+        },
+        crypto,
+      ),
+    );
+  }
+  /**
+   * Whether the signature matches one canonical form and payload hash. Every combination is
+   * computed even after a match, so timing does not reveal which one matched. Synchronous when
+   * the provider's HMAC is.
+   */
+  function matches(
+    crypto: CryptoProvider,
+    signingKey: PreparedKey,
+    message: MessageParts,
+    parsed: ParsedSigV4,
+    payloadHashes: readonly string[],
+  ): boolean | Promise<boolean> {
+    const url = splitUrl(message.url);
+    const headerLines = canonicalHeaderLinesOf(message, parsed.signedHeaders, url.authority);
+    let expected: Uint8Array | undefined;
+    const method = message.method.toUpperCase();
+    // sigv4CanonicalRequest() and sigv4StringToSign() spelled out, with the parts shared by every
+    // form computed once.
+    const head = `${parsed.provider.algorithm}\n${parsed.amzDate}\n${parsed.scope}\n`;
+    const tail = `\n${headerLines}\n${parsed.signedHeadersText}\n`;
+    let matched = false;
+    let pending: Promise<void>[] | undefined;
+    for (const form of canonicalForms(url, parsed, acceptUnsortedQuery)) {
+      for (const payloadHash of payloadHashes) {
+        const canonicalRequest = `${method}\n${form.uri}\n${form.query}${tail}${payloadHash}`;
+        const stringToSign = head + sha256HexOfText(crypto, canonicalRequest);
+        // With a one-shot hash, HMAC from the cached key pads (no per-call HMAC set-up), compared
+        // in hex with the signature as sent (both lower-case hex: SIGNATURE_HEX).
+        if (crypto.hash !== undefined) {
+          if (
+            constantTimeEqualText(
+              hmacSha256HexOfText(crypto, signingKey.hmacSha256Pads(), stringToSign),
+              parsed.signature,
+            )
+          ) {
+            matched = true;
+          }
+          continue;
+        }
+        expected ??= fromHex(parsed.signature)!;
+        const actual = crypto.hmac('sha256', signingKey.bytes, utf8(stringToSign));
+        if (isThenable(actual)) {
+          pending ??= [];
+          pending.push(
+            Promise.resolve(actual).then((mac) => {
+              if (crypto.timingSafeEqual(mac, expected!)) matched = true;
+            }),
+          );
+        } else if (crypto.timingSafeEqual(actual, expected)) {
+          matched = true;
+        }
+      }
+    }
+    if (pending === undefined) return matched;
+    return Promise.all(pending).then(() => matched);
+  }
+  function checkPolicy(credentials: SigV4Credentials, context: VerifyContext): void {
+    const { parsed, expires } = credentials;
+    const policy = context.policy;
+    if (regions !== 'any' && !regions.includes(parsed.region)) throw new SignatureInvalid('region not accepted');
+    if (!services.includes(parsed.service)) throw new SignatureInvalid('service not accepted');
+    if (parsed.presigned) {
+      // A presigned URL lives until X-Amz-Expires, not maxAgeSeconds; only the skew applies to its start.
+      checkTimeWindow({ created: parsed.created, expires }, { ...policy, maxAgeSeconds: Infinity }, context.now);
+    } else {
+      checkCreated(parsed.created, context.now, policy);
+    }
+    checkRequiredComponents(credentials.coveredComponents, policy);
+  }
+
+  function verify(
+    credentials: SigV4Credentials,
+    key: ResolvedKey,
+    context: VerifyContext,
+  ): SchemeVerdict | Promise<SchemeVerdict> {
+    const signingKey = cachedSigningKey(key, credentials.parsed, context.crypto);
+    if (isThenable(signingKey)) {
+      return Promise.resolve(signingKey).then((bytes) => withSigningKey(credentials, context, bytes));
+    }
+    return withSigningKey(credentials, context, signingKey);
+  }
+
+  function withSigningKey(
+    credentials: SigV4Credentials,
+    context: VerifyContext,
+    signingKey: PreparedKey,
+  ): SchemeVerdict | Promise<SchemeVerdict> {
+    const { crypto, message } = context;
+    const { parsed, payloadHashes } = credentials;
+    if (payloadHashes === undefined) {
+      // No declared payload hash: the body is part of the canonical request, so the
+      // signature can only be checked once the body has been read.
+      const hash = crypto.createHash('sha256');
+      let finished = false;
+      const body: BodyCheck = {
+        update(chunk: Uint8Array) {
+          hash.update(chunk);
+        },
+        async finish() {
+          if (finished) throw new TypeError('finish() called twice');
+          finished = true;
+          const payloadHash = toHex(hash.digest());
+          const ok = await matches(crypto, signingKey, message, parsed, [payloadHash]);
+          if (!ok) throw new SignatureInvalid('signature does not match');
+        },
+      };
+      return { signatureMatches: undefined, body };
+    }
+    const ok = matches(crypto, signingKey, message, parsed, payloadHashes);
+    if (isThenable(ok)) return Promise.resolve(ok).then((matched) => checked(credentials, crypto, matched));
+    return checked(credentials, crypto, ok);
+  }
+
+  function checked(credentials: SigV4Credentials, crypto: CryptoProvider, ok: boolean): SchemeVerdict {
+    if (!ok) return MAC_MISMATCHED;
+    if (credentials.expectedBodyHash === undefined) return MAC_MATCHED;
+    return { signatureMatches: true, body: digestCheck(crypto, credentials.expectedBodyHash) };
+  }
+  return { verify, checkPolicy };
+}
+
+/** A body check comparing the SHA-256 of the streamed body with a declared hash. */
+function digestCheck(crypto: CryptoProvider, expectedHex: string): BodyCheck {
+  return new PayloadDigestCheck(crypto, expectedHex);
+}
+
+// The declared x-amz-content-sha256 against the body. A class (not closures), with completeNow()
+// for the core's synchronous path (see SyncBodyCheck).
+class PayloadDigestCheck implements BodyCheck {
+  readonly #crypto: CryptoProvider;
+  readonly #expectedHex: string;
+  #hash: IncrementalHash | undefined;
+
+  constructor(crypto: CryptoProvider, expectedHex: string) {
+    this.#crypto = crypto;
+    this.#expectedHex = expectedHex;
+  }
+
+  update(chunk: Uint8Array): void {
+    this.#hash ??= this.#crypto.createHash('sha256');
+    this.#hash.update(chunk);
+  }
+
+  finish(): Promise<void> {
+    try {
+      this.#hash ??= this.#crypto.createHash('sha256');
+      this.#compare(this.#hash.digest());
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  complete(body: Uint8Array): Promise<void> {
+    try {
+      const pending = this.completeNow(body);
+      return pending ?? Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  completeNow(body: Uint8Array): void | Promise<void> {
+    const crypto = this.#crypto;
+    // A body already in memory and nothing fed yet: one-shot digest when the provider has one,
+    // compared in hex with the declared hash as sent.
+    if (this.#hash === undefined && crypto.hashString !== undefined) {
+      if (!constantTimeEqualText(crypto.hashString('sha256', body, 'hex'), this.#expectedHex)) throw mismatch();
+      return;
+    }
+    if (this.#hash === undefined && crypto.hash !== undefined) {
+      this.#compare(crypto.hash('sha256', body));
+      return;
+    }
+    this.update(body);
+    return this.finish();
+  }
+
+  #compare(actual: Uint8Array): void {
+    if (!this.#crypto.timingSafeEqual(actual, fromHex(this.#expectedHex)!)) throw mismatch();
+  }
+}
+
+function mismatch(): DigestMismatch {
+  return new DigestMismatch('body does not match its hash');
+}
