@@ -13,7 +13,7 @@ import type {
 import { isPlausibleKeyId } from '@hmac-kit/keys/ids';
 import type { OpenedKeys } from '@hmac-kit/server/store';
 import { parseDuration, parseRateLimit } from '@hmac-kit/server/units';
-import { issuedKeyView, keyView, principalView } from '@hmac-kit/server/views';
+import { issuedKeyView, keyUsageView, keyView, principalView } from '@hmac-kit/server/views';
 import type { Command } from 'commander';
 import { CliError, checkKeyIdOption, formatTable, type Io, print } from './output.js';
 
@@ -581,7 +581,6 @@ export function registerStoreCommands(program: Command, io: Io): void {
         if (options.scheme !== undefined && !/^[\x21-\x7e]{1,64}$/.test(options.scheme)) {
           throw new CliError(`invalid scheme ${JSON.stringify(options.scheme)}: use a scheme name such as rfc9421`, 2);
         }
-        const { schemeWeakness } = await import('@hmac-kit/server/weak-schemes');
         let declared: readonly DeclarativeSchemeDefinition[] = [];
         if (options.config !== undefined) {
           const { ConfigError, loadConfig } = await import('@hmac-kit/server');
@@ -614,19 +613,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
             options,
           );
         });
-        const rows = uses.map((use) => {
-          const unprotected = schemeWeakness(use.scheme, declared);
-          return {
-            keyId: use.keyId,
-            principal: use.principal,
-            scheme: use.scheme,
-            count: use.count,
-            firstUsedAt: use.firstUsedAt.toISOString(),
-            lastUsedAt: use.lastUsedAt.toISOString(),
-            weak: unprotected !== undefined,
-            unprotected: unprotected ?? null,
-          };
-        });
+        const rows = uses.map((use) => keyUsageView(use, declared));
         print(io, json(), rows, () => {
           if (rows.length === 0) return 'No recorded use (only fully proven requests are counted).\n';
           const table = formatTable(

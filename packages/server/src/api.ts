@@ -35,8 +35,7 @@ import type { PasswordGate } from './password-gate.js';
 import type { RequestContext, RouteHandler } from './request-context.js';
 import { ANY_METHOD, createRouter, type RouteDefinition } from './routes.js';
 import { parseDuration } from './units.js';
-import { issuedKeyView, keyView, principalView } from './views.js';
-import { schemeWeakness } from './weak-schemes.js';
+import { issuedKeyView, keyUsageView, keyView, principalView } from './views.js';
 
 /** Bodies of the JSON endpoints (logins, admin calls) are small. */
 const JSON_BODY_LIMIT = 64 * 1024;
@@ -631,19 +630,7 @@ export function createApi(options: ApiOptions): {
         });
         return ok(
           200,
-          page.items.map((use) => {
-            const unprotected = schemeWeakness(use.scheme, config.legacySchemes);
-            return {
-              keyId: use.keyId,
-              principal: use.principal,
-              scheme: use.scheme,
-              count: use.count,
-              firstUsedAt: use.firstUsedAt.toISOString(),
-              lastUsedAt: use.lastUsedAt.toISOString(),
-              weak: unprotected !== undefined,
-              unprotected: unprotected ?? null,
-            };
-          }),
+          page.items.map((use) => keyUsageView(use, config.legacySchemes)),
           nextLink(path, query, 'after', page.next),
         );
       },

@@ -3,7 +3,7 @@
  * named once in the log, with what it leaves open (docs/protocol-legacy.md has the full table).
  */
 import { type DeclarativeSchemeDefinition, declarativeWeakness } from '@hmac-kit/core';
-import { SCHEME_NAMES, type ServerConfig } from './config.js';
+import type { SchemeName, ServerConfig } from './config.js';
 
 /** One warning: the scheme and what it does not protect. */
 export interface WeakSchemeWarning {
@@ -11,8 +11,16 @@ export interface WeakSchemeWarning {
   unprotected: string;
 }
 
-/** What each built-in weak scheme leaves open. The others (rfc9421, sigv4, x-api, webhooks) cover method, target and body. */
-const BUILT_IN: Readonly<Record<string, string>> = {
+/**
+ * What each built-in scheme leaves open (`undefined`: as strong as the RFC 9421 profile; rfc9421, sigv4,
+ * x-api and webhooks cover method, target and body). Every built-in name is listed (the type says so).
+ * A type-only import of the config keeps this module light for the CLI.
+ */
+const BUILT_IN: Readonly<Record<SchemeName, string | undefined>> = {
+  rfc9421: undefined,
+  sigv4: undefined,
+  'x-api': undefined,
+  'standard-webhooks': undefined,
   'django-hmac':
     'signs neither the method, the path nor the query (nor any header): a captured signature can be replayed against another endpoint (with the same body) within the window; the signature is its only nonce. Bodies it does not sign are refused, and the gateway forwards the re-serialised body the signature covers, not the bytes received',
 };
@@ -55,7 +63,7 @@ export function schemeWeakness(
   declared: readonly DeclarativeSchemeDefinition[] = [],
 ): string | undefined {
   // Any name that is not built in is a declared scheme (config validation refuses built-in names).
-  if ((SCHEME_NAMES as readonly string[]).includes(scheme)) return BUILT_IN[scheme];
+  if (Object.hasOwn(BUILT_IN, scheme)) return BUILT_IN[scheme as SchemeName];
   const definition = declared.find((entry) => entry.name === scheme);
   return definition
     ? declarativeWeakness(definition)
