@@ -295,6 +295,7 @@ export async function openServices(
     maxBodyBytes: config.maxBodyBytes,
     realm: 'hmac-kit',
     onFailure: reportFailure,
+    debugSignatures: config.debugSignatures !== false,
   });
   // Which scheme verified which key (`hmac-kit keys usage`, the console's "schemes used", the
   // per-scheme metric): recorded once the request is fully proven, after the commit stage (nonce,
