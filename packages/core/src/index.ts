@@ -62,6 +62,7 @@ export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './pro
 export { answerOf, problemBody, toProblem } from './problem.js';
 export type { ContentDigestAlgorithm } from './protocol/content-digest.js';
 export { contentDigestHeader } from './protocol/content-digest.js';
+export { framingDeclaresBody, messageHasBody } from './protocol/message-body.js';
 export type {
   DeclarativeInput,
   DeclarativeSchemeDefinition,
@@ -144,7 +145,6 @@ export type {
 export type { VerifyRequestOptions } from './verify.js';
 export {
   checkSignature,
-  messageHasBody,
   verifyingIterable,
   verifyingStream,
   verifyMessage,
