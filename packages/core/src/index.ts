@@ -57,6 +57,8 @@ export {
   resolvePolicy,
 } from './pipeline/policy.js';
 export { webCryptoProvider } from './primitives/crypto.js';
+export { concatBytes } from './primitives/encoding.js';
+export { isPromiseLike } from './primitives/promise.js';
 export { createSha2, createSha2Hmac, sha2, sha2Hmac } from './primitives/sha2.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';
 export { answerOf, problemBody, toProblem } from './problem.js';

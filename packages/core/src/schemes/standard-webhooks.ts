@@ -132,7 +132,7 @@ export async function verifyWebhook(
   checkTolerance(Number(timestamp), nowOf(options), tolerance);
   const signatures = v1Signatures(message.signatureHeader);
   if (signatures.length === 0) throw new SignatureMissing('no v1 signature in webhook-signature');
-  const expected = await crypto.hmac('sha256', key, concatBytes(signedPrefix(id, timestamp), bodyOf(message.body)));
+  const expected = await crypto.hmac('sha256', key, concatBytes([signedPrefix(id, timestamp), bodyOf(message.body)]));
   if (!anyMatches(crypto, expected, signatures)) throw new SignatureInvalid('no matching webhook signature');
   return { id, timestamp: Number(timestamp) };
 }
@@ -157,7 +157,7 @@ export async function signWebhook(
   const signature = await cryptoOf(options).hmac(
     'sha256',
     key,
-    concatBytes(signedPrefix(id, timestamp), bodyOf(message.body)),
+    concatBytes([signedPrefix(id, timestamp), bodyOf(message.body)]),
   );
   return `v1,${toBase64(signature)}`;
 }
