@@ -23,7 +23,7 @@ import aws4 from 'aws4';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hmacSha256OfText, hmacSha256Pads, sha256HexOfText } from '../src/primitives/hmac-sha256.js';
-import { headerField, headerValue, headerValues } from '../src/schemes/compat-support.js';
+import { headerField, getHeader as headerValue, headerValues } from '../src/protocol/headers.js';
 import { sha256Hex, sigv4CanonicalHeaderLines, sigv4IsPlainCanonical } from '../src/schemes/sigv4/canonical.js';
 import {
   parseCredential,

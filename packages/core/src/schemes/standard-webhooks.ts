@@ -15,8 +15,9 @@ import {
 import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { concatBytes, fromBase64, toBase64, toHex, utf8 } from '../primitives/encoding.js';
+import { getHeader } from '../protocol/headers.js';
 import type { BodyCheck, CryptoProvider, MessageParts, Scheme, SigningKey } from '../types.js';
-import { checkRequiredComponents, cryptoOf, headerValue, nowOf, rawSecretOf } from './compat-support.js';
+import { checkRequiredComponents, cryptoOf, nowOf, rawSecretOf } from './compat-support.js';
 
 /** The tolerance of the reference libraries, both directions. */
 export const WEBHOOK_TOLERANCE_SECONDS = 300;
@@ -203,12 +204,12 @@ export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme<
   const covered: readonly string[] = Object.freeze(['content-digest', names.id, names.timestamp]);
 
   function parse(message: MessageParts): WebhookCredentials {
-    const signatureHeader = headerValue(message.headers, names.signature);
+    const signatureHeader = getHeader(message.headers, names.signature);
     if (signatureHeader === undefined) throw new SignatureMissing(`no ${names.signature}`);
-    const id = headerValue(message.headers, names.id) ?? '';
-    const timestamp = headerValue(message.headers, names.timestamp) ?? '';
+    const id = getHeader(message.headers, names.id) ?? '';
+    const timestamp = getHeader(message.headers, names.timestamp) ?? '';
     checkParts(id, timestamp);
-    const keyId = fixedKeyId ?? headerValue(message.headers, keyIdHeader);
+    const keyId = fixedKeyId ?? getHeader(message.headers, keyIdHeader);
     if (!keyId) throw new SignatureMalformed(`no ${keyIdHeader} header`);
     const signatures = v1Signatures(signatureHeader);
     if (signatures.length === 0) throw new SignatureMissing('no v1 signature');
@@ -232,8 +233,7 @@ export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme<
 
     detect(message: MessageParts): boolean {
       return (
-        headerValue(message.headers, names.signature) !== undefined &&
-        headerValue(message.headers, names.id) !== undefined
+        getHeader(message.headers, names.signature) !== undefined && getHeader(message.headers, names.id) !== undefined
       );
     },
 
@@ -272,7 +272,7 @@ export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme<
       if (key.algorithm !== undefined && key.algorithm !== 'sha256')
         throw new TypeError('Standard Webhooks signs with sha256');
       const crypto = cryptoOf(opts);
-      const id = opts.id ?? headerValue(message.headers, names.id) ?? `msg_${toHex(crypto.randomBytes(16))}`;
+      const id = opts.id ?? getHeader(message.headers, names.id) ?? `msg_${toHex(crypto.randomBytes(16))}`;
       const timestamp = String(nowOf(opts));
       const signature = await signWebhook({ id, timestamp, body: message.body ?? new Uint8Array(0) }, key.secret, {
         crypto,

@@ -11,6 +11,7 @@ import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { isPromise as isThenable } from '../pipeline/keys.js';
 import { fromHex, toHex, utf8 } from '../primitives/encoding.js';
 import { cachedHmacSha256Pads, hmacSha256OfText } from '../primitives/hmac-sha256.js';
+import { headerField } from '../protocol/headers.js';
 import type {
   BodyCheck,
   CryptoProvider,
@@ -26,7 +27,6 @@ import {
   checkCreated,
   checkRequiredComponents,
   cryptoOf,
-  headerField,
   nowOf,
   rawSecretOf,
   splitUrl,
