@@ -1,7 +1,7 @@
 // One server of benchmark 3, in its own process: `node bench/http-server.js <kind>` with a JSON
 // configuration on stdin; prints one JSON line `{ url, keyId?, secret? }` once listening.
 //
-// kinds: upstream, serve-gateway, serve-verify, gateway-harness (env GATEKEEPER=verify|pass),
+// kinds: upstream, serve-gateway, serve-gateway-django, serve-verify, gateway-harness (env GATEKEEPER=verify|pass),
 // express (env HMAC=1|0), fastify (env HMAC=1|0), fastify-hello.
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -38,7 +38,7 @@ const serverDist = process.env.HMAC_KIT_BENCH_SERVER_DIST
   ? new URL(`file://${process.env.HMAC_KIT_BENCH_SERVER_DIST.replace(/\/?$/, '/')}`)
   : new URL('../packages/server/dist/', import.meta.url);
 
-async function startServe(upstream) {
+async function startServe(upstream, extraFlags = {}) {
   const { loadConfig, startServer } = await import(new URL('index.js', serverDist).href);
   const serverConfig = loadConfig({
     flags: {
@@ -49,6 +49,7 @@ async function startServe(upstream) {
       logLevel: 'silent',
       rateLimit: '1000000000/1s',
       ...(upstream ? { upstream } : {}),
+      ...extraFlags,
     },
     env: {},
   });
@@ -125,6 +126,9 @@ async function startGatewayHarness() {
             async fail(error) {
               throw error;
             },
+            signedBody() {
+              return undefined;
+            },
           };
         },
       };
@@ -196,6 +200,8 @@ const starters = {
   upstream: startUpstream,
   'serve-gateway': () => startServe(config.upstream),
   'serve-verify': () => startServe(undefined),
+  // The django_hmac_authentication scheme alone (what the issue compares with the Django original).
+  'serve-gateway-django': () => startServe(config.upstream, { schemes: 'django-hmac' }),
   'gateway-harness': startGatewayHarness,
   express: startExpress,
   fastify: startFastify,

@@ -133,6 +133,19 @@ export function verdict(label, value, threshold, comparison = '>=') {
   return passed;
 }
 
+/**
+ * One PASS/FAIL line for an upper bound: `value` (µs, a ratio...) must be at most `threshold`.
+ * Returns whether it passed.
+ */
+export function verdictAtMost(label, value, threshold, unit) {
+  const passed = value <= threshold;
+  const spaced = unit === 'x' ? unit : ` ${unit}`;
+  console.log(
+    `${passed ? 'PASS' : 'FAIL'}  ${label}: ${value.toFixed(unit === 'x' ? 2 : 1)}${spaced} (target <= ${threshold}${spaced})`,
+  );
+  return passed;
+}
+
 /** Runs a node child process; resolves with its stdout (stderr passes through). Rejects on non-zero exit. */
 export function runNode(args, { env, input } = {}) {
   return new Promise((resolve, reject) => {

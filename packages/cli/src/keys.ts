@@ -5,14 +5,15 @@ import type {
   AuditEntry,
   IssuedKey,
   KeyAlgorithm,
+  KeyRateLimit,
   KeyService,
   MasterKeyRing,
   Page,
-  Principal,
 } from '@hmac-kit/keys';
 import { isPlausibleKeyId } from '@hmac-kit/keys/ids';
 import type { OpenedKeys } from '@hmac-kit/server/store';
-import { parseDuration } from '@hmac-kit/server/units';
+import { parseDuration, parseRateLimit } from '@hmac-kit/server/units';
+import { issuedKeyView, keyView, principalView } from '@hmac-kit/server/views';
 import type { Command } from 'commander';
 import { CliError, checkKeyIdOption, formatTable, type Io, print } from './output.js';
 
@@ -78,38 +79,6 @@ export function unknownKey(keyId: string): string {
   return `key ${keyId} does not exist`;
 }
 
-function iso(date: Date | undefined): string | null {
-  return date ? date.toISOString() : null;
-}
-
-function keyJson(key: ApiKey) {
-  return {
-    keyId: key.keyId,
-    principal: key.principal,
-    algorithm: key.algorithm,
-    scopes: [...key.scopes],
-    label: key.label ?? null,
-    status: key.status,
-    createdAt: iso(key.createdAt),
-    expiresAt: iso(key.expiresAt),
-    lastUsedAt: iso(key.lastUsedAt),
-    revokedAt: iso(key.revokedAt),
-    rateLimit: key.rateLimit ?? null,
-    rotatedFrom: key.rotatedFrom ?? null,
-  };
-}
-
-function principalJson(principal: Principal) {
-  return {
-    name: principal.name,
-    kind: principal.kind,
-    disabled: principal.disabled,
-    hasPassword: principal.hasPassword,
-    createdAt: iso(principal.createdAt),
-    disabledAt: iso(principal.disabledAt),
-  };
-}
-
 /**
  * The same secret as Standard Webhooks senders expect it: `whsec_` + standard base64 of the
  * raw bytes (docs/protocol.md 2.3), so the sender and hmac-kit compute the same HMAC key.
@@ -172,20 +141,13 @@ function durationOption(value: string | undefined, what: string): number | undef
   }
 }
 
-function parseRateLimit(value: string | undefined): { limit: number; windowSeconds: number } | undefined {
+function rateLimitOption(value: string | undefined): KeyRateLimit | undefined {
   if (value === undefined) return undefined;
-  const [limitText, windowText] = value.split('/');
-  const limit = Number(limitText);
-  let windowSeconds = 0;
   try {
-    windowSeconds = parseDuration(windowText ?? '', 'rate limit window');
-  } catch {
-    windowSeconds = 0;
+    return parseRateLimit(value, '100/1m');
+  } catch (error) {
+    throw new CliError((error as Error).message, 2);
   }
-  if (!Number.isInteger(limit) || limit < 1 || windowSeconds < 1) {
-    throw new CliError(`invalid rate limit ${JSON.stringify(value)}: use requests/window, e.g. 100/1m`, 2);
-  }
-  return { limit, windowSeconds };
 }
 
 /**
@@ -336,7 +298,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
         (keys) => keys.createPrincipal({ name, kind: options.kind as 'user' | 'service', password, actor }),
         { create: true },
       );
-      print(io, json(), principalJson(principal), () => `Principal ${principal.name} (${principal.kind}) added.\n`);
+      print(io, json(), principalView(principal), () => `Principal ${principal.name} (${principal.kind}) added.\n`);
     },
   );
   principals
@@ -359,7 +321,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
           options,
         ),
       );
-      const rows = list.map(principalJson);
+      const rows = list.map(principalView);
       print(io, json(), rows, () =>
         formatTable(
           rows.map((row) => ({
@@ -376,14 +338,14 @@ export function registerStoreCommands(program: Command, io: Io): void {
     .description('disable a principal: its keys stop working at once')
     .action(async (name: string) => {
       const principal = await withKeys(program, io, (keys) => keys.disablePrincipal(name, { actor }));
-      print(io, json(), principalJson(principal), () => `Principal ${name} disabled; its keys no longer verify.\n`);
+      print(io, json(), principalView(principal), () => `Principal ${name} disabled; its keys no longer verify.\n`);
     });
   principals
     .command('enable <name>')
     .description('enable a disabled principal')
     .action(async (name: string) => {
       const principal = await withKeys(program, io, (keys) => keys.enablePrincipal(name, { actor }));
-      print(io, json(), principalJson(principal), () => `Principal ${name} enabled.\n`);
+      print(io, json(), principalView(principal), () => `Principal ${name} enabled.\n`);
     });
   withPasswordOptions(
     principals
@@ -435,7 +397,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
         }
         const expiresInSeconds = durationOption(options.expires, 'duration');
         if (expiresInSeconds === 0) throw new CliError('invalid duration: --expires must be longer than 0s', 2);
-        const rateLimit = parseRateLimit(options.rateLimit);
+        const rateLimit = rateLimitOption(options.rateLimit);
         const issued = await withKeys(program, io, (keys) =>
           keys.createKey({
             principal: options.principal,
@@ -448,7 +410,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
           }),
         );
         const webhook = options.webhook === true;
-        print(io, json(), { ...keyJson(issued.key), secret: issued.secret, ...webhookField(issued, webhook) }, () =>
+        print(io, json(), { ...issuedKeyView(issued), ...webhookField(issued, webhook) }, () =>
           issuedBlock(`Key created for ${issued.key.principal}`, issued, webhook),
         );
       },
@@ -508,7 +470,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
             2,
           );
         }
-        const rateLimit = parseRateLimit(options.rateLimit);
+        const rateLimit = rateLimitOption(options.rateLimit);
         const secret = decodeImportedSecret(await io.readStdin(), options.encoding as 'text' | 'base64' | 'hex');
         let key: ApiKey;
         try {
@@ -535,7 +497,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
             `hmac-kit: warning: the imported secret is ${secret.length === 1 ? '1 byte' : `only ${secret.length} bytes`}; move its clients to an issued key (docs/migration.md)\n`,
           );
         }
-        print(io, json(), keyJson(key), () =>
+        print(io, json(), keyView(key), () =>
           [
             `Secret imported for ${key.principal}`,
             `  key id:     ${key.keyId}`,
@@ -572,7 +534,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
             options,
           ),
         );
-        const rows = list.map(keyJson);
+        const rows = list.map(keyView);
         print(io, json(), rows, () =>
           formatTable(rows, ['keyId', 'principal', 'status', 'algorithm', 'scopes', 'label', 'createdAt', 'expiresAt']),
         );
@@ -584,7 +546,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
     .action(async (keyId: string) => {
       const key = await withKeys(program, io, (keys) => keys.getKey(keyId));
       if (!key) throw new CliError(unknownKey(keyId), 1, 'ERR_KEY_NOT_FOUND');
-      const view = keyJson(key);
+      const view = keyView(key);
       print(io, json(), view, () =>
         Object.entries(view)
           .map(
@@ -608,7 +570,7 @@ export function registerStoreCommands(program: Command, io: Io): void {
         if (before.status === 'revoked') return { key: before, already: true };
         return { key: await keys.revokeKey(keyId, { reason: options.reason, actor }), already: false };
       });
-      print(io, json(), { ...keyJson(key), alreadyRevoked: already }, () =>
+      print(io, json(), { ...keyView(key), alreadyRevoked: already }, () =>
         already
           ? `Key ${keyId} was already revoked (at ${key.revokedAt?.toISOString() ?? 'an earlier time'}); nothing changed.\n`
           : `Key ${keyId} revoked.\n`,
@@ -635,10 +597,9 @@ export function registerStoreCommands(program: Command, io: Io): void {
         io,
         json(),
         {
-          ...keyJson(rotated.key),
-          secret: rotated.secret,
+          ...issuedKeyView(rotated),
           ...webhookField(rotated, webhook),
-          previous: keyJson(rotated.previous),
+          previous: keyView(rotated.previous),
         },
         () =>
           issuedBlock(

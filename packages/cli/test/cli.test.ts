@@ -116,6 +116,12 @@ describe('hmac-kit CLI: store commands', () => {
     expect(expires).toBeLessThanOrEqual(90 * 86_400_000);
   });
 
+  it('creates a key with its own rate limit (--rate-limit requests/window)', async () => {
+    const result = await cli(['--json', 'keys', 'create', '--principal', 'bob', '--rate-limit', '100/1m']);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ rateLimit: { limit: 100, windowSeconds: 60 } });
+  });
+
   it('creates a key without --json as a readable block that warns the secret is shown once', async () => {
     const result = await cli(['keys', 'create', '--principal', 'bob']);
     expect(result.code).toBe(0);
@@ -128,6 +134,9 @@ describe('hmac-kit CLI: store commands', () => {
     const badDuration = await cli(['keys', 'create', '--principal', 'bob', '--expires', '9x']);
     expect(badDuration.code).toBe(2);
     expectOneLineError(badDuration.stderr, /invalid duration "9x"/);
+    const badRateLimit = await cli(['keys', 'create', '--principal', 'bob', '--rate-limit', 'lots']);
+    expect(badRateLimit.code).toBe(2);
+    expectOneLineError(badRateLimit.stderr, /invalid rate limit "lots": use requests\/window, e\.g\. 100\/1m/);
     const badAlgorithm = await cli(['keys', 'create', '--principal', 'bob', '--algorithm', 'md5']);
     expect(badAlgorithm.code).toBe(2);
     expectOneLineError(badAlgorithm.stderr, /algorithm/);

@@ -41,7 +41,15 @@ export {
 } from './errors.js';
 export type { SignedFetchOptions, SigningClientOptions } from './fetch.js';
 export { createSignedFetch } from './fetch.js';
-export type { Credentials, ParseContext, ResolvedKey, SchemeVerdict, VerifyContext } from './pipeline/contract.js';
+export type {
+  Credentials,
+  ParseContext,
+  ResolvedKey,
+  SchemeVerdict,
+  SignatureBaseContext,
+  SignatureBaseSection,
+  VerifyContext,
+} from './pipeline/contract.js';
 export { MAC_MATCHED, MAC_MISMATCHED } from './pipeline/contract.js';
 export type { Accepted, Admission, Claim, PipelineConfig, PipelineHooks, Stage } from './pipeline/engine.js';
 export { admitRequest, defaultPolicyCheck, isScheme, runPipeline, runPipelineDeferred } from './pipeline/engine.js';
@@ -56,6 +64,8 @@ export {
   enforceNonceEpoch,
   resolvePolicy,
 } from './pipeline/policy.js';
+export type { SignatureBaseReport } from './pipeline/signature-base.js';
+export { buildSignatureBaseReport, bytesSection, signatureBaseOf, textSection } from './pipeline/signature-base.js';
 export { webCryptoProvider } from './primitives/crypto.js';
 export { concatBytes } from './primitives/encoding.js';
 export { isPromiseLike } from './primitives/promise.js';

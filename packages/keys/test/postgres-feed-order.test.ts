@@ -12,7 +12,8 @@ describeWithPostgres('PostgreSQL change feed ordering', () => {
   it('a change waits for an earlier uncommitted change, so seq order is commit order', async () => {
     const schema = await createTestSchema();
     try {
-      const pool = schema.pool();
+      // Named, so that the test can see its own sessions wait (pg_stat_activity) among other runs'.
+      const pool = schema.pool({ application_name: schema.schema });
       const store = postgresKeyStore({ pool, notifyChannel: `hk_${schema.schema}` });
       const service = await createKeyService({
         store,
@@ -29,12 +30,22 @@ describeWithPostgres('PostgreSQL change feed ordering', () => {
       await a.query('select pg_advisory_xact_lock($1::bigint)', [0x686b6665]);
       await a.query(`insert into hk_key_change (key_id, at) values ($1, $2)`, [first.keyId, Date.now()]);
 
+      const writerA = ((await a.query('select pg_backend_pid() as pid')).rows[0] as { pid: number }).pid;
+
       // Writer B: a revocation started afterwards must not commit before A does.
       let revoked = false;
       const revocation = service.revokeKey(second.keyId).then(() => {
         revoked = true;
       });
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Waited for, not assumed after a fixed time: B is seen blocked behind A (or, wrongly, done).
+      const blockedBehindA = async () =>
+        (
+          await pool.query(
+            'select count(*)::int as n from pg_stat_activity where application_name = $1 and $2 = any(pg_blocking_pids(pid))',
+            [schema.schema, writerA],
+          )
+        ).rows[0].n > 0;
+      while (!revoked && !(await blockedBehindA())) await new Promise((resolve) => setTimeout(resolve, 10));
       expect(revoked).toBe(false);
       expect((await store.changesSince(cursor, 10)).map((c) => c.keyId)).toEqual([]);
 

@@ -117,8 +117,17 @@ describeWithPostgres('PostgreSQL outage', () => {
       proxy.cut();
       await peer.revokeKey(other.keyId);
       // Staleness is bounded: once maxStalenessMs has passed without reading the feed, the
-      // revoked-but-cached key is refused (fail closed), never accepted.
-      await new Promise((resolve) => setTimeout(resolve, 600));
+      // revoked-but-cached key is refused (fail closed), never accepted. That moment is waited for,
+      // not assumed after a fixed time: an unknown id fails closed only once the feed is stale.
+      const staleUnknown = await eventually(
+        async () =>
+          Promise.resolve(live.resolver(generateKeyId())).then(
+            () => undefined,
+            (error: unknown) => error,
+          ),
+        5000,
+      );
+      expect(staleUnknown).toBeInstanceOf(StoreUnavailable);
       await expect(live.resolver(other.keyId)).rejects.toBeInstanceOf(StoreUnavailable);
 
       proxy.heal();

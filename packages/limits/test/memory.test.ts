@@ -8,6 +8,7 @@ import { describeRateLimiterConformance } from './conformance/rate-limiter.js';
 // A process restart: the new process's store is empty and its epoch is its own start.
 describeNonceStoreConformance('memory', {
   create: () => memoryNonceStore(),
+  createWithClock: (now) => memoryNonceStore({ now }),
   afterLoss: async () => memoryNonceStore(),
 });
 describeRateLimiterConformance('memory', {

@@ -153,6 +153,14 @@ export interface AuthenticatorOptions {
    * resolver returning a malformed key, a bug) are printed with `console.error`.
    */
   onFailure?: (error: unknown, context: AuthFailureContext) => void;
+  /**
+   * Mismatch diagnostics, off by default: a `signature_invalid` problem carries the server's
+   * signature base (`signature_base`: what was MACed, rebuilt from the request alone, never a MAC or
+   * a secret) so a developer can diff it against the client's (`hmac-kit request -v`). It shows
+   * anyone who can send requests how the server canonicalises them: development and loopback
+   * endpoints only (docs/troubleshooting.md#debug-signatures). Changes no side effect.
+   */
+  debugSignatures?: boolean;
 }
 
 /** The object {@link createAuthenticator} returns; every adapter is a thin layer over it. */
@@ -285,6 +293,9 @@ function validateOptions(options: AuthenticatorOptions): void {
   }
   if (options.onFailure !== undefined && !isFunction(options.onFailure)) {
     throw new TypeError('createAuthenticator: onFailure must be a function');
+  }
+  if (options.debugSignatures !== undefined && typeof options.debugSignatures !== 'boolean') {
+    throw new TypeError('createAuthenticator: debugSignatures must be a boolean');
   }
 }
 
@@ -537,6 +548,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     failed,
   };
   const config: PipelineConfig<Source> = { keys, schemes, policy, nonceStore, crypto, now, hooks };
+  if (options.debugSignatures === true) config.debugSignatures = true;
 
   function sourceOf(message: MessageParts, context: AuthContext): Source {
     return { message, context, subjects: undefined, keyClear: false, reported: false };

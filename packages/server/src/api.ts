@@ -9,17 +9,14 @@ import {
   toProblem,
 } from '@hmac-kit/core';
 import {
-  type ApiKey,
   AUDIT_EVENT_TYPES,
   type AuditEventType,
-  type IssuedKey,
   type KeyAlgorithm,
   KeyExists,
   KeyLimitExceeded,
   KeyNotActive,
   KeyNotFound,
   type KeyService,
-  type Principal,
   PrincipalDisabled,
   PrincipalExists,
   PrincipalNotFound,
@@ -38,6 +35,7 @@ import type { PasswordGate } from './password-gate.js';
 import type { RequestContext, RouteHandler } from './request-context.js';
 import { ANY_METHOD, createRouter, type RouteDefinition } from './routes.js';
 import { parseDuration } from './units.js';
+import { issuedKeyView, keyView, principalView } from './views.js';
 
 /** Bodies of the JSON endpoints (logins, admin calls) are small. */
 const JSON_BODY_LIMIT = 64 * 1024;
@@ -62,38 +60,6 @@ export interface ApiOptions {
   isTrustedProxy: (address: string | undefined) => boolean;
   /** The one bound on password hashes in flight, shared with the console. */
   passwordGate: PasswordGate;
-}
-
-function keyView(key: ApiKey) {
-  return {
-    keyId: key.keyId,
-    principal: key.principal,
-    algorithm: key.algorithm,
-    scopes: key.scopes,
-    label: key.label ?? null,
-    status: key.status,
-    createdAt: key.createdAt.toISOString(),
-    expiresAt: key.expiresAt?.toISOString() ?? null,
-    lastUsedAt: key.lastUsedAt?.toISOString() ?? null,
-    revokedAt: key.revokedAt?.toISOString() ?? null,
-    rateLimit: key.rateLimit ?? null,
-    rotatedFrom: key.rotatedFrom ?? null,
-  };
-}
-
-function issuedView(issued: IssuedKey) {
-  return { ...keyView(issued.key), secret: issued.secret };
-}
-
-function principalView(principal: Principal) {
-  return {
-    name: principal.name,
-    kind: principal.kind,
-    disabled: principal.disabled,
-    hasPassword: principal.hasPassword,
-    createdAt: principal.createdAt.toISOString(),
-    disabledAt: principal.disabledAt?.toISOString() ?? null,
-  };
 }
 
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -414,7 +380,7 @@ export function createApi(options: ApiOptions): {
   const issueKey: RouteHandler = async (request, response, context) => {
     try {
       const issued = await login(request, response, context);
-      if (issued) sendJson(response, 201, issuedView(issued));
+      if (issued) sendJson(response, 201, issuedKeyView(issued));
     } catch (error) {
       fail(response, context, error, 'login');
     }
@@ -550,7 +516,7 @@ export function createApi(options: ApiOptions): {
           rateLimit: input.rateLimit,
           actor,
         });
-        return ok(201, issuedView(issued));
+        return ok(201, issuedKeyView(issued));
       },
     },
     {
@@ -608,7 +574,7 @@ export function createApi(options: ApiOptions): {
           label: input.label,
           actor,
         });
-        return ok(201, { ...issuedView(rotated), previous: keyView(rotated.previous) });
+        return ok(201, { ...issuedKeyView(rotated), previous: keyView(rotated.previous) });
       },
     },
     {

@@ -12,7 +12,7 @@ import { createGateway } from './gateway.js';
 import { sendJson, sendProblem, serverProblem } from './http.js';
 import { legacySchemeWarnings } from './legacy-schemes.js';
 import { type Listener, openListener } from './listener.js';
-import { createLogger, type Logger } from './logger.js';
+import { type AccessLogFields, createLogger, type Logger, writeAccessLine } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiJson } from './openapi.js';
 import type { PasswordHashHooks } from './password-gate.js';
@@ -38,6 +38,17 @@ export function logWeakSchemes(config: ServerConfig, logger: Logger): void {
     logger.warn(
       { scheme: warning.scheme, unprotected: warning.unprotected, docs: 'docs/protocol-legacy.md' },
       'weak scheme enabled',
+    );
+  }
+  if (config.debugSignatures !== false) {
+    // Said at every start: a debug setting left on in production is the usual way it leaks.
+    logger.warn(
+      {
+        host: config.host,
+        forced: config.debugSignatures === 'force',
+        docs: 'docs/troubleshooting.md#debug-signatures',
+      },
+      'debug signatures on: refused requests show the server signature base (never enable on a public endpoint)',
     );
   }
 }
@@ -185,7 +196,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     // The path only: query strings can carry presigned SigV4 signatures.
     const target = request.url ?? '/';
     const query = target.indexOf('?');
-    const line: Record<string, unknown> = {
+    const line: AccessLogFields = {
       reqId: context.id,
       method: request.method,
       path: query === -1 ? target : target.slice(0, query),
@@ -196,8 +207,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     if (context.keyId) line.keyId = context.keyId;
     if (context.scheme) line.scheme = context.scheme;
     if (context.code) line.code = context.code;
-    line.remote = remote;
-    logger.info(line, 'request');
+    if (remote !== undefined) line.remote = remote;
+    writeAccessLine(logger, line);
   }
 
   let listener: Listener;

@@ -284,6 +284,7 @@ export async function openServices(
     maxBodyBytes: config.maxBodyBytes,
     realm: 'hmac-kit',
     onFailure: reportFailure,
+    debugSignatures: config.debugSignatures !== false,
   });
   // Which scheme verified which key (the console's "schemes used", a migration aid): recorded once
   // the signature is proven, never for a failure. One promise reaction per request, no allocation

@@ -1,3 +1,5 @@
+import type { KeyRateLimit } from '@hmac-kit/keys';
+
 const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
 const SIZE_UNITS: Record<string, number> = {
   b: 1,
@@ -53,4 +55,36 @@ export function parseByteSize(text: string | number, what = 'size'): number {
     throw new TypeError(`invalid ${what} ${JSON.stringify(text)}: use bytes or a number followed by kb, mb or gb`);
   }
   return Math.floor(Number(match[1]) * factor);
+}
+
+/**
+ * Parses a rate limit written `requests/window` (`100/1m`, `10/30s`), or given as
+ * `{ limit, window }` in a config file, into a whole number of requests (at least 1) per a
+ * window of at least one second. The one parser behind `--rate-limit` on `hmac-kit serve` and on
+ * `hmac-kit keys create|import`. Throws a `TypeError` with a one-line message (`example` is the
+ * value it suggests) otherwise.
+ *
+ * @example
+ * ```ts
+ * parseRateLimit('100/1m'); // { limit: 100, windowSeconds: 60 }
+ * ```
+ */
+export function parseRateLimit(
+  value: string | { limit: number; window: string | number },
+  example = '600/1m',
+): KeyRateLimit {
+  const [limitText, windowText] =
+    typeof value === 'string' ? value.split('/') : [String(value.limit), String(value.window)];
+  const limit = Number(limitText);
+  let windowSeconds = 0;
+  try {
+    windowSeconds = parseDuration(windowText ?? '', 'rate limit window');
+  } catch {
+    windowSeconds = 0;
+  }
+  if (!Number.isInteger(limit) || limit < 1 || windowSeconds < 1) {
+    const shown = typeof value === 'string' ? value : `${value.limit}/${value.window}`;
+    throw new TypeError(`invalid rate limit ${JSON.stringify(shown)}: use requests/window, e.g. ${example}`);
+  }
+  return { limit, windowSeconds };
 }

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, createProxyTrust, loadConfig, parseByteSize, parseDuration } from '@hmac-kit/server';
+import { parseRateLimit } from '@hmac-kit/server/units';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from './support/process.js';
 
@@ -23,6 +24,24 @@ describe('parseDuration / parseByteSize', () => {
     }
     expect(() => parseDuration('9x')).toThrow('invalid duration "9x": use a number followed by s, m, h, d or w');
     expect(() => parseByteSize('10 parsecs')).toThrow(TypeError);
+  });
+});
+
+describe('parseRateLimit', () => {
+  it('reads requests/window from a string or a config object', () => {
+    expect(parseRateLimit('100/1m')).toEqual({ limit: 100, windowSeconds: 60 });
+    expect(parseRateLimit('10/30')).toEqual({ limit: 10, windowSeconds: 30 });
+    expect(parseRateLimit({ limit: 5, window: '1h' })).toEqual({ limit: 5, windowSeconds: 3600 });
+    expect(parseRateLimit({ limit: 5, window: 90 })).toEqual({ limit: 5, windowSeconds: 90 });
+  });
+
+  it('rejects a limit below one, a fraction, or a window under a second, with the example it is given', () => {
+    for (const bad of ['lots', '0/1m', '1.5/1m', '10/0s', '10', '10/', '/1m', '10/1x']) {
+      expect(() => parseRateLimit(bad)).toThrow(TypeError);
+    }
+    expect(() => parseRateLimit('lots')).toThrow('invalid rate limit "lots": use requests/window, e.g. 600/1m');
+    expect(() => parseRateLimit({ limit: 0, window: '1m' })).toThrow('invalid rate limit "0/1m"');
+    expect(() => parseRateLimit('lots', '100/1m')).toThrow('use requests/window, e.g. 100/1m');
   });
 });
 

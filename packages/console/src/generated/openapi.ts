@@ -444,6 +444,23 @@ export interface components {
             server_time?: number;
             /** @description Seconds to wait, on 429. */
             retry_after?: number;
+            /**
+             * @description Only when the server runs with `--debug-signatures`, and only on `signature_invalid`: what the
+             *     server MACed, rebuilt from the request alone (never a MAC, a secret or anything derived from a
+             *     key), to diff against the client's (`hmac-kit request -v`). docs/troubleshooting.md.
+             */
+            signature_base?: {
+                /** @description The scheme that parsed the request (`rfc9421`, `sigv4`, a declared scheme's name). */
+                scheme: string;
+                sections: {
+                    /** @description `signature base` (RFC 9421), `canonical request` and `string to sign` (SigV4), `message` (declared schemes)... */
+                    name: string;
+                    /** @description The bytes as UTF-8 text, when printable. */
+                    text?: string;
+                    /** @description The bytes in base64, when they are not printable text. */
+                    base64?: string;
+                }[];
+            };
         };
         Readiness: {
             /** @enum {unknown} */

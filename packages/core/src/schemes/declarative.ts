@@ -11,6 +11,7 @@
 import { SignatureExpired, SignatureInvalid, SignatureMalformed, SignatureMissing } from '../errors.js';
 import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
+import { bytesSection } from '../pipeline/signature-base.js';
 import { fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from '../primitives/encoding.js';
 import { getHeader, headerValues } from '../protocol/headers.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
@@ -388,6 +389,22 @@ export function declarativeScheme(definition: DeclarativeSchemeDefinition): Sche
         coveredComponents: covered,
         ...(headerTime !== undefined ? { headerTime } : {}),
       };
+    },
+
+    /** The message bytes the MAC covers, rebuilt from the request (debug diagnostics). */
+    signatureBase(_credentials: DeclarativeCredentials, { message, body, hasBody }) {
+      let signed: Uint8Array | null = null;
+      if (needsBody && hasBody) {
+        if (body === undefined) return undefined;
+        signed = body;
+      }
+      const bytes = buildDeclarativeMessage(definition, {
+        method: message.method,
+        url: message.url,
+        headers: message.headers,
+        body: signed,
+      });
+      return [bytesSection('message', bytes)];
     },
 
     checkPolicy(credentials: DeclarativeCredentials, context: VerifyContext): void {

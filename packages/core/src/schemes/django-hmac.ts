@@ -17,6 +17,7 @@ import {
 import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { checkTimeWindow } from '../pipeline/policy.js';
+import { textSection } from '../pipeline/signature-base.js';
 import { fromBase64, fromUtf8, toBase64, utf8 } from '../primitives/encoding.js';
 import { getHeader, headerValues } from '../protocol/headers.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
@@ -255,6 +256,23 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
     },
 
     parse,
+
+    /**
+     * The body as the django server re-serialises it and the string to sign (debug diagnostics).
+     * The hash is the one the request claims (`HMAC-SHA512 ...`), never the key's.
+     */
+    signatureBase(credentials: DjangoCredentials, { message, body, hasBody, crypto }) {
+      let serialized: string | null = null;
+      if (hasBody) {
+        if (body === undefined) return undefined;
+        serialized = djangoSignedBody(body, getHeader(message.headers, 'content-type')).serialized;
+      }
+      const stringToSign = djangoHmacStringToSign(serialized, credentials.timestamp, credentials.algorithm, crypto);
+      return [
+        ...(serialized !== null ? [textSection('serialised body', serialized)] : []),
+        textSection('string to sign', stringToSign),
+      ];
+    },
 
     checkPolicy(credentials: DjangoCredentials, context: VerifyContext): void {
       checkTimeWindow(credentials, context.policy, context.now);

@@ -14,6 +14,7 @@ import {
 } from '../errors.js';
 import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
+import { bytesSection } from '../pipeline/signature-base.js';
 import { concatBytes, fromBase64, toBase64, toHex, utf8 } from '../primitives/encoding.js';
 import { getHeader } from '../protocol/headers.js';
 import type { BodyCheck, CryptoProvider, MessageParts, Scheme, SigningKey } from '../types.js';
@@ -238,6 +239,15 @@ export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme<
     },
 
     parse,
+
+    /** `id.timestamp.body`, what the MAC covers (debug diagnostics). */
+    signatureBase(credentials: WebhookCredentials, { body, hasBody }) {
+      const signed = body ?? (hasBody ? undefined : new Uint8Array(0));
+      if (signed === undefined) return undefined;
+      return [
+        bytesSection('signed content', concatBytes([signedPrefix(credentials.id, credentials.timestamp), signed])),
+      ];
+    },
 
     checkPolicy(credentials: WebhookCredentials, context: VerifyContext): void {
       checkTolerance(credentials.created, context.now, tolerance);

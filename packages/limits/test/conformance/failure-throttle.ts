@@ -145,11 +145,33 @@ export function describeFailureThrottleConformance(name: string, harness: Failur
     });
 
     it('forgets failures spread out over more than the window', async () => {
-      const throttle = await harness.create({ maxFailures: 3, freeFailures: 2, windowSeconds: 0.3, blockSeconds: 60 });
+      const options: FailureThrottleOptions = { maxFailures: 3, freeFailures: 2, windowSeconds: 0.3, blockSeconds: 60 };
       const subject = unique('addr');
+      if (harness.createWithClock) {
+        // A clock the test moves: exactly one window later, not a moment sooner.
+        let time = 1_700_000_000_000;
+        const throttle = await harness.createWithClock(options, () => time);
+        expect(await throttle.recordFailure(subject)).toBe(0);
+        expect(await throttle.recordFailure(subject)).toBe(0);
+        time += 300;
+        expect(await throttle.recordFailure(subject)).toBe(0);
+        expect(await throttle.blockedFor(subject)).toBe(0);
+        return;
+      }
+      const throttle = await harness.create(options);
+      // The window's passing, on the backend's own clock: a probe subject blocked for exactly one
+      // window from just after the second failure (blockedFor has no side effect, so it is polled).
+      const probeThrottle = await harness.create({
+        maxFailures: 1,
+        freeFailures: 0,
+        windowSeconds: 0.3,
+        blockSeconds: 0.3,
+      });
+      const probe = unique('probe');
       expect(await throttle.recordFailure(subject)).toBe(0);
       expect(await throttle.recordFailure(subject)).toBe(0);
-      await sleep(500);
+      expect(await probeThrottle.recordFailure(probe)).toBeGreaterThan(0);
+      while ((await probeThrottle.blockedFor(probe)) > 0) await sleep(20);
       expect(await throttle.recordFailure(subject)).toBe(0);
       expect(await throttle.blockedFor(subject)).toBe(0);
     });

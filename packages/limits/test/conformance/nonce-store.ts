@@ -7,6 +7,8 @@ import { sleep } from '../support/redis.js';
 /** How a backend under test is built. */
 export interface NonceStoreHarness {
   create(): NonceStore | Promise<NonceStore>;
+  /** A fresh instance reading the time (ms, like `Date.now`) from `now`, when the backend's clock is injectable. */
+  createWithClock?(now: () => number): NonceStore | Promise<NonceStore>;
   /** Another instance sharing the same state (e.g. a second Redis connection), when the backend is shared. */
   createSecondInstance?(): NonceStore | Promise<NonceStore>;
   /**
@@ -22,6 +24,15 @@ async function nextSecond(second: number): Promise<void> {
 }
 
 const unique = (label: string) => `${label}-${randomUUID()}`;
+
+/**
+ * Resolves once `record` (a nonce recorded with a short time to live) is forgotten, polling with
+ * `checkAndStore` (a refused check records nothing): the positive sign that every record made no
+ * later with no longer a time to live has expired too, on the backend's own clock.
+ */
+async function untilForgotten(store: NonceStore, keyId: string, record: string): Promise<void> {
+  while (!(await store.checkAndStore(keyId, record, 60))) await sleep(10);
+}
 
 /** The behaviour every {@link NonceStore} must have. */
 export function describeNonceStoreConformance(name: string, harness: NonceStoreHarness): void {
@@ -52,13 +63,30 @@ export function describeNonceStoreConformance(name: string, harness: NonceStoreH
     });
 
     it('forgets a nonce once its time to live has passed', async () => {
-      const store = await harness.create();
       const keyId = unique('key');
       const nonce = unique('nonce');
+      if (harness.createWithClock) {
+        // A clock the test moves: forgotten exactly at the end of the time to live, not sooner.
+        let time = 1_700_000_000_000;
+        const store = await harness.createWithClock(() => time);
+        expect(await store.checkAndStore(keyId, nonce, 0.1)).toBe(true);
+        time += 99;
+        expect(await store.checkAndStore(keyId, nonce, 60)).toBe(false);
+        time += 1;
+        expect(await store.checkAndStore(keyId, nonce, 60)).toBe(true);
+        expect(await store.checkAndStore(keyId, nonce, 60)).toBe(false);
+        return;
+      }
+      const store = await harness.create();
       expect(await store.checkAndStore(keyId, nonce, 0.1)).toBe(true);
-      await sleep(300);
-      expect(await store.checkAndStore(keyId, nonce, 60)).toBe(true);
+      // Recorded after the short one with a long time to live: it must still be there afterwards
+      // (so the short record went by its own time to live, not with everything else).
+      const longLived = unique('long-lived');
+      expect(await store.checkAndStore(keyId, longLived, 60)).toBe(true);
+      // Waited for (the test timeout is the hang detector), never assumed after a fixed time.
+      await untilForgotten(store, keyId, nonce);
       expect(await store.checkAndStore(keyId, nonce, 60)).toBe(false);
+      expect(await store.checkAndStore(keyId, longLived, 60)).toBe(false);
     });
 
     it('accepts exactly one of 50 concurrent uses of the same nonce', async () => {
@@ -115,9 +143,13 @@ export function describeNonceStoreConformance(name: string, harness: NonceStoreH
       const keyId = unique('key');
       const nonce = unique('nonce');
       expect(await store.checkAndStore(keyId, nonce, 0.1)).toBe(true);
+      // Recorded just after the first record with the same time to live: once it is forgotten, the
+      // first record would have expired too.
+      const witness = unique('witness');
+      expect(await store.checkAndStore(keyId, witness, 0.1)).toBe(true);
       await store.release!(keyId, nonce);
       expect(await store.checkAndStore(keyId, nonce, 60)).toBe(true);
-      await sleep(300);
+      await untilForgotten(store, keyId, witness);
       // The first (released) record would have expired by now: the second must still hold.
       expect(await store.checkAndStore(keyId, nonce, 60)).toBe(false);
       expect(await store.checkAndStore(keyId, nonce, 60)).toBe(false);
