@@ -36,10 +36,12 @@ export function createForwardAuth(options: {
   config: ServerConfig;
   /** The middleware authenticator's header stages: forward-auth never sees the body. */
   authenticator: Pick<Authenticator, 'admit'>;
+  /** Records a request whose last stage here was `commitBeforeBody()` (scheme usage, metric); `finish()` records by itself. */
+  recordProven?: (identity: { keyId: string; scheme: string }) => void;
   metrics: ServerMetrics;
   isTrustedProxy: (address: string | undefined) => boolean;
 }): RouteHandler {
-  const { config, authenticator, metrics, isTrustedProxy } = options;
+  const { config, authenticator, metrics, isTrustedProxy, recordProven } = options;
   const rebuildUrl = createUrlRebuilder(config);
   const envoyPrefix = `${config.adminPrefix}${config.verifyPath.replace(/\/+$/, '')}/`;
   // Label sets of the success path, bound once (no label object per request).
@@ -174,7 +176,12 @@ export function createForwardAuth(options: {
     } else {
       // The commit stage (nonce, failure bookkeeping, rate limit) once the headers are proven. With a
       // body the proxy keeps, the signature proves its Content-Digest, which the upstream checks.
-      outcome = admission.checksBody ? await admission.commitBeforeBody() : await admission.finish();
+      if (admission.checksBody) {
+        outcome = await admission.commitBeforeBody();
+        if (outcome.ok) recordProven?.(outcome.identity);
+      } else {
+        outcome = await admission.finish();
+      }
     }
     if (!outcome.ok) {
       // The authenticator has already reported the failure (logs, metrics, audit).
