@@ -4,7 +4,7 @@ import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
 import { identityHeaders, identityLookalike } from './headers.js';
 import { headerValue, type ServerProblem, sendProblem, serverProblem } from './http.js';
-import { createUrlRebuilder } from './message.js';
+import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
 import type { RouteHandler } from './request-context.js';
 import {
@@ -152,13 +152,12 @@ export function createForwardAuth(options: {
     const originalLength = headerValue(request, 'x-original-content-length') ?? headerValue(request, 'content-length');
     const originalEncoding =
       headerValue(request, 'x-original-transfer-encoding') ?? headerValue(request, 'transfer-encoding');
-    // A chunked body has no length: its transfer coding is the only sign it exists.
-    const hasBody =
-      (originalLength !== undefined && originalLength !== '' && originalLength !== '0') ||
-      (originalEncoding !== undefined && originalEncoding !== '') ||
-      declaredMethod === 'POST' ||
-      declaredMethod === 'PUT' ||
-      declaredMethod === 'PATCH';
+    // The core's rule over the original request's framing; a chunked body has no length, its
+    // transfer coding is the only sign it exists. Proxies send an empty header for one that was absent.
+    const hasBody = requestHasBody(declaredMethod, {
+      'content-length': originalLength || undefined,
+      'transfer-encoding': originalEncoding || undefined,
+    });
 
     const started = process.hrtime.bigint();
     const message = { method: declaredMethod, url, headers: request.headers };
