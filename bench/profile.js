@@ -4,6 +4,7 @@
 // typical request in a loop, and prints self and inclusive time per function.
 //
 //   npx tsc -b && node bench/profile.js [rfc9421|sigv4|x-api|webcrypto] [seconds]
+//   npx tsc -b && node bench/profile.js sign:rfc9421 [seconds]    # signMessage instead (sign:sigv4, sign:webcrypto)
 //
 // The .cpuprofile file stays in bench/.profiles/ (open it in Chrome DevTools).
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +15,9 @@ import { formatInteger, runNode, table } from './support.js';
 const here = fileURLToPath(new URL('.', import.meta.url));
 const profiles = `${here}.profiles`;
 
-async function workload(kind, seconds) {
+async function workload(mode, seconds) {
+  const signing = mode.startsWith('sign:');
+  const kind = signing ? mode.slice('sign:'.length) : mode;
   const { rfc9421, signMessage, sigv4, verifyMessage, webCryptoProvider, xApi } = await import('@hmac-kit/core');
   const { nodeCryptoProvider } = await import('@hmac-kit/node-crypto');
   const { DISTINCT_MESSAGES, receivedMessage, typical } = await import('./support.js');
@@ -36,11 +39,16 @@ async function workload(kind, seconds) {
     messages.push(receivedMessage(typical.method, baseHeaders, signed));
   }
   const options = { keys: (id) => (id === keyId ? key : undefined), schemes: [scheme], crypto };
+  const unsigned = { method: typical.method, url: typical.url, headers: baseHeaders, body: typical.body };
   const loop = async (milliseconds) => {
     const deadline = Date.now() + milliseconds;
     let count = 0;
     while (Date.now() < deadline) {
       for (let index = 0; index < 100; index++) {
+        if (signing) {
+          await signMessage(unsigned, key, { scheme, crypto });
+          continue;
+        }
         const message = messages[(count + index) % DISTINCT_MESSAGES];
         await verifyMessage(message, typical.body, options);
       }
@@ -56,7 +64,7 @@ async function workload(kind, seconds) {
   await session.post('Profiler.start');
   const count = await loop(seconds * 1000);
   const { profile } = await session.post('Profiler.stop');
-  const file = `${profiles}/verify-${kind}.cpuprofile`;
+  const file = `${profiles}/${signing ? 'sign' : 'verify'}-${kind}.cpuprofile`;
   writeFileSync(file, JSON.stringify(profile));
   process.stdout.write(JSON.stringify({ opsPerSecond: count / seconds, file }));
 }
@@ -104,7 +112,8 @@ export async function main(kind = 'rfc9421', seconds = 4) {
   const { opsPerSecond, file } = JSON.parse(output);
   const profile = JSON.parse(readFileSync(file, 'utf8'));
   console.log(
-    `\n## 5. CPU profile: verifyMessage, ${kind}, typical request (${formatInteger(opsPerSecond)} verifications/s ` +
+    `\n## 5. CPU profile: ${kind.startsWith('sign:') ? `signMessage, ${kind.slice(5)}` : `verifyMessage, ${kind}`}, ` +
+      `typical request (${formatInteger(opsPerSecond)} ${kind.startsWith('sign:') ? 'signatures' : 'verifications'}/s ` +
       `under the profiler, wall clock)\n`,
   );
   console.log(table(['function', 'self', 'inclusive'], summarize(profile)));

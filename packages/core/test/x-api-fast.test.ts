@@ -18,7 +18,8 @@ import {
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cachedHmacSha256Pads, hmacSha256OfText } from '../src/primitives/hmac-sha256.js';
+import { hmacSha256OfText } from '../src/primitives/hmac-sha256.js';
+import { preparedKey } from '../src/primitives/prepared-key.js';
 import { checkWith, claimedKeyId } from './support/scheme-check.js';
 
 /** The canonical query as documented: split on `&`, empty parts dropped, sorted by UTF-8 bytes. */
@@ -57,7 +58,7 @@ describe('HMAC-SHA256 from cached key pads', () => {
   it('is the HMAC of the text, and notices a secret array changed in place', () => {
     const secret = new Uint8Array(32).fill(1);
     const mac = (text: string) =>
-      Buffer.from(hmacSha256OfText(nodeCryptoProvider, cachedHmacSha256Pads(nodeCryptoProvider, secret), text));
+      Buffer.from(hmacSha256OfText(nodeCryptoProvider, preparedKey(secret).hmacSha256Pads(), text));
     expect(mac('abc').toString('hex')).toBe(createHmac('sha256', secret).update('abc').digest('hex'));
     secret[0] = 2;
     expect(mac('abc').toString('hex')).toBe(createHmac('sha256', secret).update('abc').digest('hex'));

@@ -6,7 +6,10 @@
  */
 
 import type { CryptoProvider } from '../types.js';
-import { constantTimeEqual, toHex, utf8 } from './encoding.js';
+import { toHex, utf8 } from './encoding.js';
+import { type HmacSha256Pads, preparedKey } from './prepared-key.js';
+
+export type { HmacSha256Pads } from './prepared-key.js';
 
 const scratchEncoder = new TextEncoder();
 // Reused for texts hashed synchronously (`provider.hash` returns before anything else runs): a
@@ -32,29 +35,6 @@ export function sha256HexOfText(crypto: CryptoProvider, text: string): string {
   const hash = crypto.createHash('sha256');
   hash.update(utf8(text));
   return toHex(hash.digest());
-}
-
-/** The two key blocks of HMAC-SHA256 (RFC 2104): the key, zero-padded to 64 bytes, XOR 0x36 and XOR 0x5c. */
-export interface HmacSha256Pads {
-  readonly inner: Uint8Array;
-  readonly outer: Uint8Array;
-}
-
-/** Precomputes {@link HmacSha256Pads} for a key (keys longer than a block are hashed first). */
-export function hmacSha256Pads(crypto: CryptoProvider, key: Uint8Array): HmacSha256Pads {
-  let block = key;
-  if (block.length > 64) {
-    const hash = crypto.createHash('sha256');
-    hash.update(block);
-    block = hash.digest();
-  }
-  const inner = new Uint8Array(64).fill(0x36);
-  const outer = new Uint8Array(64).fill(0x5c);
-  for (let i = 0; i < block.length; i++) {
-    inner[i]! ^= block[i]!;
-    outer[i]! ^= block[i]!;
-  }
-  return { inner, outer };
 }
 
 /**
@@ -105,29 +85,15 @@ function outerMac(crypto: CryptoProvider, pads: HmacSha256Pads, inner: Uint8Arra
   }
 }
 
-// Key pads per secret array (key stores hand out one array per key), with a copy of the bytes
-// they were computed from so that a caller reusing a mutated array is noticed (as the WebCrypto
-// provider's CryptoKey cache does).
-const padsBySecret = new WeakMap<Uint8Array, { bytes: Uint8Array; pads: HmacSha256Pads }>();
-
-/** {@link hmacSha256Pads} of a secret, cached per secret array. */
-export function cachedHmacSha256Pads(crypto: CryptoProvider, secret: Uint8Array): HmacSha256Pads {
-  const cached = padsBySecret.get(secret);
-  if (cached !== undefined && constantTimeEqual(cached.bytes, secret)) return cached.pads;
-  const entry = { bytes: secret.slice(), pads: hmacSha256Pads(crypto, secret) };
-  padsBySecret.set(secret, entry);
-  return entry.pads;
-}
-
 /**
- * HMAC-SHA256 of `text` as latin-1 bytes (what a signature base stands for), from cached key
- * pads, when `text` is ASCII (latin-1 and UTF-8 agree there) and short enough for the reused
+ * HMAC-SHA256 of `text` as latin-1 bytes (what a signature base stands for), from the key pads
+ * of the secret's prepared material, when `text` is ASCII (latin-1 and UTF-8 agree there) and short enough for the reused
  * buffer; `undefined` otherwise, for the caller's general path. The provider's `hash` must exist.
  */
 export function hmacSha256OfAscii(crypto: CryptoProvider, secret: Uint8Array, text: string): Uint8Array | undefined {
   const { read, written } = scratchEncoder.encodeInto(text, scratchAfterPad);
   if (read !== text.length || written !== read) return undefined;
-  return macOfScratch(crypto, cachedHmacSha256Pads(crypto, secret), written);
+  return macOfScratch(crypto, preparedKey(secret).hmacSha256Pads(), written);
 }
 
 /**

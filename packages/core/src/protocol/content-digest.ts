@@ -5,9 +5,9 @@
  */
 
 import { DigestMismatch, DigestMissing, SignatureMalformed } from '../errors.js';
-import { binaryEqualsBytes, fromStandardBase64 } from '../primitives/encoding.js';
+import { binaryEqualsBytes, fromStandardBase64, toBase64 } from '../primitives/encoding.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, IncrementalHash } from '../types.js';
-import { isInnerList, parseDictionary, serializeDictionary } from './structured-fields.js';
+import { isInnerList, parseDictionary } from './structured-fields.js';
 
 /** Digest algorithms from the IANA "Hash Algorithms for HTTP Digest Fields" registry that hmac-kit accepts. */
 export type ContentDigestAlgorithm = 'sha-256' | 'sha-512';
@@ -19,6 +19,8 @@ const HASH_FOR: Readonly<Record<ContentDigestAlgorithm, HashAlgorithm>> = {
 
 /** Strongest first: the verifier checks the first of these the header carries. */
 const PREFERENCE: readonly ContentDigestAlgorithm[] = ['sha-512', 'sha-256'];
+
+const EMPTY = new Uint8Array(0);
 
 export function isContentDigestAlgorithm(value: unknown): value is ContentDigestAlgorithm {
   return value === 'sha-256' || value === 'sha-512';
@@ -39,9 +41,18 @@ export function contentDigestHeader(
   body: Uint8Array | null | undefined,
 ): string {
   if (!isContentDigestAlgorithm(algorithm)) throw new TypeError(`unsupported digest algorithm ${String(algorithm)}`);
-  const hash = provider.createHash(HASH_FOR[algorithm]);
-  if (body && body.length > 0) hash.update(body);
-  return serializeDictionary(new Map([[algorithm, { value: hash.digest(), params: new Map() }]]));
+  let digest: Uint8Array;
+  if (provider.hash !== undefined) {
+    // A body in memory: one-shot, without an incremental hash object.
+    digest = provider.hash(HASH_FOR[algorithm], body ?? EMPTY);
+  } else {
+    const hash = provider.createHash(HASH_FOR[algorithm]);
+    if (body && body.length > 0) hash.update(body);
+    digest = hash.digest();
+  }
+  // The dictionary serialisation of one byte-sequence member without parameters (RFC 8941 4.1.2),
+  // written out: the key is one of two known tokens.
+  return `${algorithm}=:${toBase64(digest)}:`;
 }
 
 /**

@@ -18,8 +18,11 @@ import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { setDefaultSchemeFactory } from '../pipeline/engine.js';
 import { isPromise, macMatches, macsStrings } from '../pipeline/keys.js';
 import { checkTimeWindow, unixNow } from '../pipeline/policy.js';
+import { textSection } from '../pipeline/signature-base.js';
 import { webCryptoProvider } from '../primitives/crypto.js';
-import { fromStandardBase64, toBase64Url } from '../primitives/encoding.js';
+import { fromStandardBase64, toBase64 } from '../primitives/encoding.js';
+import { hmacSha256OfAscii } from '../primitives/hmac-sha256.js';
+import { randomToken } from '../primitives/random-pool.js';
 import {
   buildSignatureBase,
   type ComponentContext,
@@ -34,6 +37,7 @@ import {
 } from '../protocol/components.js';
 import { contentDigestCheck, contentDigestHeader, isContentDigestAlgorithm } from '../protocol/content-digest.js';
 import { canonicalHeader, getHeader } from '../protocol/headers.js';
+import { BODY_METHODS } from '../protocol/message-body.js';
 import {
   type BareItem,
   type InnerList,
@@ -43,7 +47,7 @@ import {
   parseDictionary,
   serializeMember,
 } from '../protocol/structured-fields.js';
-import { parseSecret } from '../secret.js';
+import { secretBytesOf } from '../secret.js';
 import type { CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
 
 /** `alg` values of this profile. `hmac-sha256` is registered by RFC 9421; the other two are hmac-kit extensions. */
@@ -67,7 +71,6 @@ export const RFC9421_DEFAULT_COMPONENTS: readonly string[] = Object.freeze([
   '@path',
   '@query',
 ]);
-const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 const NONCE_BYTES = 16;
 // Policies name the same few components on every request: parse each name once.
 const requiredComponentCache = new Map<string, { item: Item; identifier: string }>();
@@ -130,6 +133,110 @@ function sfString(value: unknown, what: string): string {
 
 function signedMethodHasBody(method: string, body: Uint8Array | null | undefined): boolean {
   return (body !== null && body !== undefined && body.length > 0) || BODY_METHODS.has(method.toUpperCase());
+}
+
+// ---- signing helpers ------------------------------------------------------------------------------
+
+/** A list of covered components, parsed, de-duplicated and serialised once. */
+interface CoveredComponents {
+  readonly items: readonly Item[];
+  /** `("@method" "@authority" ...)`: the inner list as `Signature-Input` and `@signature-params` write it. */
+  readonly innerList: string;
+  /**
+   * The names when every component is a plain name (no parameters, nothing to escape), for
+   * {@link plainSignatureBase}; `undefined` otherwise (the general path builds the base).
+   */
+  readonly plainNames: readonly string[] | undefined;
+  readonly coversDigest: boolean;
+}
+
+// Signers pass the same few lists (the defaults, plus the application's coveredHeaders): each list
+// is compiled once. Keyed by the list written with a length before each name (unambiguous).
+const coveredComponentsCache = new Map<string, CoveredComponents>();
+const COVERED_COMPONENTS_CACHE_LIMIT = 256;
+
+function listKey(list: readonly string[]): string {
+  let key = '';
+  for (let i = 0; i < list.length; i++) key += `${list[i]!.length}:${list[i]}`;
+  return key;
+}
+
+function compileComponents(specs: readonly string[]): CoveredComponents {
+  const items: Item[] = [];
+  const identifiers: string[] = [];
+  const seen = new Set<string>();
+  let plain = true;
+  for (const spec of specs) {
+    const item = withComponentErrors(
+      () => parseComponentSpec(spec),
+      (reason) => new TypeError(reason),
+    );
+    const identifier = componentIdentifier(item);
+    if (seen.has(identifier)) continue;
+    seen.add(identifier);
+    items.push(item);
+    identifiers.push(identifier);
+    // componentIdentifier() is `"name"` exactly for a parameterless name with nothing to escape.
+    if (item.params.size > 0 || identifier !== `"${String(item.value)}"`) plain = false;
+  }
+  return {
+    items,
+    innerList: `(${identifiers.join(' ')})`,
+    plainNames: plain ? items.map((item) => item.value as string) : undefined,
+    coversDigest: seen.has('"content-digest"'),
+  };
+}
+
+function coveredComponentsOf(signOptions: Rfc9421SignOptions, hasBody: boolean): CoveredComponents {
+  const { components, coveredHeaders } = signOptions;
+  for (const [option, list] of [
+    ['coveredHeaders', coveredHeaders],
+    ['components', components],
+  ] as const) {
+    if (list !== undefined && (!Array.isArray(list) || !list.every((name) => typeof name === 'string'))) {
+      throw new TypeError(`${option} must be an array of component names`);
+    }
+  }
+  const cacheKey =
+    components !== undefined
+      ? `c${listKey(components)}`
+      : `${hasBody ? 'b' : 'n'}${coveredHeaders === undefined ? '' : listKey(coveredHeaders)}`;
+  let covered = coveredComponentsCache.get(cacheKey);
+  if (covered === undefined) {
+    covered = compileComponents(
+      components ?? [...RFC9421_DEFAULT_COMPONENTS, ...(hasBody ? ['content-digest'] : []), ...(coveredHeaders ?? [])],
+    );
+    if (coveredComponentsCache.size < COVERED_COMPONENTS_CACHE_LIMIT) coveredComponentsCache.set(cacheKey, covered);
+  }
+  return covered;
+}
+
+const SF_MAX_INTEGER = 999_999_999_999_999;
+
+/** Whether `value` serialises as an RFC 8941 integer (otherwise the general path reports it). */
+function sfInteger(value: number): boolean {
+  return Number.isInteger(value) && Math.abs(value) <= SF_MAX_INTEGER;
+}
+
+/** An sf-string of printable ASCII (checked by sfString()), quoted and escaped as serializeBareItem() does. */
+function sfQuoted(value: string): string {
+  return value.indexOf('"') === -1 && value.indexOf('\\') === -1
+    ? `"${value}"`
+    : `"${value.replace(/[\\"]/g, '\\$&')}"`;
+}
+
+/** HMAC of a signature base (latin-1 text): from the key's prepared pads when the provider hashes one-shot. */
+function macOfBase(
+  provider: CryptoProvider,
+  algorithm: HashAlgorithm,
+  secret: Uint8Array,
+  base: string,
+): Uint8Array | Promise<Uint8Array> {
+  if (algorithm === 'sha256' && provider.hash !== undefined) {
+    const mac = hmacSha256OfAscii(provider, secret, base);
+    if (mac !== undefined) return mac;
+  }
+  return provider.hmac(algorithm, secret, latin1Bytes(base));
 }
 
 interface SelectedSignature {
@@ -490,68 +597,73 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme<Rfc9421Credentials
     if (keyId.length === 0) throw new TypeError('keyId must not be empty');
     const algorithm = key.algorithm ?? 'sha256';
     if (!(algorithm in ALG_FOR_HASH)) throw new TypeError(`unsupported algorithm ${String(algorithm)}`);
-    const secret = parseSecret(key.secret);
+    const secret = secretBytesOf(key);
     const signLabel = signOptions.label ?? label ?? 'sig';
     if (!LABEL.test(signLabel)) throw new TypeError('label must be a structured-field key');
 
-    for (const option of ['coveredHeaders', 'components'] as const) {
-      const list = signOptions[option];
-      if (list !== undefined && (!Array.isArray(list) || !list.every((name) => typeof name === 'string'))) {
-        throw new TypeError(`${option} must be an array of component names`);
-      }
-    }
     const body = message.body ?? null;
-    const specs = signOptions.components ?? [
-      ...RFC9421_DEFAULT_COMPONENTS,
-      ...(signedMethodHasBody(message.method, body) ? ['content-digest'] : []),
-      ...(signOptions.coveredHeaders ?? []),
-    ];
-    const items: Item[] = [];
-    const seen = new Set<string>();
-    for (const spec of specs) {
-      const item = withComponentErrors(
-        () => parseComponentSpec(spec),
-        (reason) => new TypeError(reason),
-      );
-      const identifier = componentIdentifier(item);
-      if (seen.has(identifier)) continue;
-      seen.add(identifier);
-      items.push(item);
-    }
+    const covered = coveredComponentsOf(signOptions, signedMethodHasBody(message.method, body));
+    const digest = covered.coversDigest ? contentDigestHeader(provider, digestAlgorithm, body) : undefined;
 
-    const added: Record<string, string> = {};
-    if (seen.has('"content-digest"')) {
-      added['content-digest'] = contentDigestHeader(provider, digestAlgorithm, body);
-    }
-
-    const params: Parameters = new Map<string, BareItem>([['created', created]]);
+    let expires: number | undefined;
     if (signOptions.expiresInSeconds !== undefined) {
       const ttl = signOptions.expiresInSeconds;
       if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl <= 0) {
         throw new TypeError('expiresInSeconds must be a positive integer');
       }
-      params.set('expires', created + ttl);
+      expires = created + ttl;
     }
-    const nonce = signOptions.nonce ?? toBase64Url(provider.randomBytes(NONCE_BYTES));
-    if (nonce !== false) params.set('nonce', sfString(nonce, 'nonce'));
-    params.set('keyid', keyId);
-    if (signOptions.includeAlg ?? true) params.set('alg', ALG_FOR_HASH[algorithm]);
-    if (signOptions.tag !== undefined) params.set('tag', sfString(signOptions.tag, 'tag'));
+    const nonceOption = signOptions.nonce ?? randomToken(provider, NONCE_BYTES);
+    const nonce = nonceOption === false ? undefined : sfString(nonceOption, 'nonce');
+    const alg = (signOptions.includeAlg ?? true) ? ALG_FOR_HASH[algorithm] : undefined;
+    const tag = signOptions.tag === undefined ? undefined : sfString(signOptions.tag, 'tag');
 
-    const signatureParams: InnerList = { items, params };
     const context: ComponentContext = withComponentErrors(
-      () => contextOf(message, added),
+      () => contextOf(message, digest === undefined ? undefined : { 'content-digest': digest }),
       (reason) => new TypeError(reason),
     );
-    const base = withComponentErrors(
-      () => latin1Bytes(buildSignatureBase(context, signatureParams)),
-      (reason) => new TypeError(`cannot sign: ${reason}`),
-    );
-    const signature = await provider.hmac(algorithm, secret, base);
+    // The usual signature (plain component names, integer times): the base and Signature-Input as
+    // text. Otherwise structured-field items serialised by the general code; both give the same
+    // headers (rfc9421-sign.test.ts).
+    const fast =
+      covered.plainNames !== undefined && sfInteger(created) && (expires === undefined || sfInteger(expires));
+    let signatureParams: string;
+    let base: string;
+    if (fast) {
+      signatureParams = `${covered.innerList};created=${created}`;
+      if (expires !== undefined) signatureParams += `;expires=${expires}`;
+      if (nonce !== undefined) signatureParams += `;nonce=${sfQuoted(nonce)}`;
+      signatureParams += `;keyid=${sfQuoted(keyId)}`;
+      if (alg !== undefined) signatureParams += `;alg="${alg}"`;
+      if (tag !== undefined) signatureParams += `;tag=${sfQuoted(tag)}`;
+      const text = signatureParams;
+      base = withComponentErrors(
+        () => plainSignatureBase(context, covered.plainNames!, text),
+        (reason) => new TypeError(`cannot sign: ${reason}`),
+      );
+    } else {
+      const params: Parameters = new Map<string, BareItem>([['created', created]]);
+      if (expires !== undefined) params.set('expires', expires);
+      if (nonce !== undefined) params.set('nonce', nonce);
+      params.set('keyid', keyId);
+      if (alg !== undefined) params.set('alg', alg);
+      if (tag !== undefined) params.set('tag', tag);
+      const innerList: InnerList = { items: covered.items as Item[], params };
+      base = withComponentErrors(
+        () => {
+          const text = buildSignatureBase(context, innerList);
+          latin1Bytes(text);
+          return text;
+        },
+        (reason) => new TypeError(`cannot sign: ${reason}`),
+      );
+      signatureParams = serializeMember(innerList);
+    }
+    const signature = await macOfBase(provider, algorithm, secret, base);
     const headers: Record<string, string> = {};
-    if (added['content-digest'] !== undefined) headers['Content-Digest'] = added['content-digest'];
-    headers['Signature-Input'] = `${signLabel}=${serializeMember(signatureParams)}`;
-    headers['Signature'] = `${signLabel}=${serializeMember({ value: signature, params: new Map() })}`;
+    if (digest !== undefined) headers['Content-Digest'] = digest;
+    headers['Signature-Input'] = `${signLabel}=${signatureParams}`;
+    headers['Signature'] = `${signLabel}=:${toBase64(signature)}:`;
     return { headers };
   }
 
@@ -617,6 +729,17 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme<Rfc9421Credentials
     checkTimeWindow(credentials, policy, context.now);
   }
 
+  /** The signature base `verify` MACs (debug diagnostics): request-derived, no key. */
+  function debugBase(credentials: Rfc9421Credentials, context: { message: MessageParts }) {
+    const selected = credentials.selected;
+    const components = contextOf(context.message);
+    const text =
+      selected.input === undefined
+        ? plainSignatureBase(components, selected.labels, selected.signatureParams!)
+        : buildSignatureBase(components, selected.input, selected.identifiers);
+    return [textSection('signature base', text)];
+  }
+
   return Object.freeze({
     name: 'rfc9421',
     detect(message: MessageParts): boolean {
@@ -628,6 +751,7 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme<Rfc9421Credentials
     parse,
     verify,
     checkPolicy,
+    signatureBase: debugBase,
     sign,
   });
 }

@@ -3,9 +3,12 @@
  * scheme so the published AWS suite can test each step on its own; at the end, the canonical
  * forms of a received request that the verifier tries (SDK, curl >= 8, curl < 8).
  */
+
 import { toHex, utf8 } from '../../primitives/encoding.js';
+import { sha256HexOfText } from '../../primitives/hmac-sha256.js';
+import { headerField } from '../../protocol/headers.js';
 import type { CryptoProvider, MessageParts } from '../../types.js';
-import { headerField, type RawUrl } from '../compat-support.js';
+import type { RawUrl } from '../compat-support.js';
 
 /** The payload hash a signer writes when the body is not signed. */
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
@@ -162,10 +165,13 @@ export function sigv4CanonicalRequest(input: SigV4CanonicalRequestInput): string
   ].join('\n');
 }
 
-/** Hex SHA-256 through the provider's (synchronous) incremental hash. */
+/** Hex SHA-256 of bytes, or of the UTF-8 bytes of a text: one-shot when the provider can. */
 export function sha256Hex(crypto: CryptoProvider, data: Uint8Array | string): string {
+  if (typeof data === 'string') return sha256HexOfText(crypto, data);
+  if (crypto.hashString !== undefined) return crypto.hashString('sha256', data, 'hex');
+  if (crypto.hash !== undefined) return toHex(crypto.hash('sha256', data));
   const hash = crypto.createHash('sha256');
-  hash.update(typeof data === 'string' ? utf8(data) : data);
+  hash.update(data);
   return toHex(hash.digest());
 }
 

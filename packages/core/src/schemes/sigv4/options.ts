@@ -118,6 +118,14 @@ export interface SigV4Config {
 }
 
 /**
+ * The default `secretOf`: the printable `hks_...` form of the key's raw secret. Verifiers that use
+ * it derive the same signing keys, so they share them (in the secret's prepared key material).
+ */
+export function printableSecretOf(key: VerificationKey): string {
+  return printableSecret(key.secret);
+}
+
+/**
  * Checks the options of `sigv4()` (a `TypeError` for each misuse) and fills in the defaults.
  *
  * @example
@@ -144,7 +152,7 @@ export function resolveSigV4Options(options: SigV4Options): SigV4Config {
   const allowUnsignedPayload = options.allowUnsignedPayload ?? false;
   const allowPresigned = options.allowPresigned ?? true;
   const acceptUnsortedQuery = options.acceptUnsortedQuery ?? true;
-  const secretOf = options.secretOf ?? ((key: VerificationKey) => printableSecret(key.secret));
+  const secretOf = options.secretOf ?? printableSecretOf;
 
   // `ALGORITHM ` and the header names per provider, built once instead of per request.
   const headerPrefixes = providers.map((p) => `${p.algorithm} `);

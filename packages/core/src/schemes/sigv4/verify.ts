@@ -9,17 +9,15 @@ import { MAC_MATCHED, MAC_MISMATCHED } from '../../pipeline/contract.js';
 import { isDecoyKey, isPromise as isThenable } from '../../pipeline/keys.js';
 import { checkTimeWindow } from '../../pipeline/policy.js';
 import { constantTimeEqualText, fromHex, toHex, utf8 } from '../../primitives/encoding.js';
-import {
-  type HmacSha256Pads,
-  hmacSha256HexOfText,
-  hmacSha256Pads,
-  sha256HexOfText,
-} from '../../primitives/hmac-sha256.js';
+import { hmacSha256HexOfText, sha256HexOfText } from '../../primitives/hmac-sha256.js';
+import { type PreparedKey, preparedKey } from '../../primitives/prepared-key.js';
 import type { BodyCheck, CryptoProvider, IncrementalHash, MessageParts, VerificationKey } from '../../types.js';
 import { checkCreated, checkRequiredComponents, printableSecret, splitUrl } from '../compat-support.js';
 import { canonicalForms, canonicalHeaderLinesOf, sigv4SigningKey } from './canonical.js';
-import type { SigV4Config } from './options.js';
+import { printableSecretOf, type SigV4Config } from './options.js';
 import type { ParsedSigV4, SigV4Credentials } from './parse.js';
+
+let customDerivations = 0;
 
 /** The phases the pipeline calls once the key is known. */
 export interface SigV4Verifier {
@@ -42,51 +40,33 @@ export interface SigV4Verifier {
 export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
   const { regions, services, secretOf, acceptUnsortedQuery } = config;
 
-  // Deriving the signing key costs four HMACs and only changes per key, day, region and
-  // service; cache it per secret array (key stores hand out one array per key), at most 16
-  // scopes per secret (regions are the client's choice). A derived key is kept as bytes once
-  // known, so later requests use it without a promise.
-  const signingKeys = new WeakMap<Uint8Array, Map<string, DerivedKey | Promise<DerivedKey>>>();
+  // Deriving the signing key costs four HMACs and only changes per key, day, region and service:
+  // derived keys live in the secret's prepared key material (at most 16 per secret, the oldest
+  // wiped when a 17th comes: regions are the client's choice). Verifiers with the default
+  // secretOf derive alike and share them; a custom secretOf gets derivations of its own.
+  const derivation = secretOf === printableSecretOf ? 'sigv4' : `sigv4#${++customDerivations}`;
 
   function cachedSigningKey(
     key: ResolvedKey,
     parsed: ParsedSigV4,
     crypto: CryptoProvider,
-  ): DerivedKey | Promise<DerivedKey> {
-    const secretBytes = key.secret;
-    let perKey = signingKeys.get(secretBytes);
-    if (!perKey) {
-      perKey = new Map();
-      signingKeys.set(secretBytes, perKey);
-    }
-    // The scope's terminator names the provider (and with it the key prefix): the scope alone is the key.
-    const scope = parsed.scope;
-    const cached = perKey.get(scope);
-    if (cached !== undefined) return cached;
-    if (perKey.size >= 16) perKey.clear();
-    const derived = sigv4SigningKey(
-      {
-        // The decoy has no key record for secretOf(): its secret in the issued printable form.
-        secret: isDecoyKey(key) ? printableSecret(secretBytes) : secretOf(key as VerificationKey),
-        date: parsed.date,
-        region: parsed.region,
-        service: parsed.service,
-        keyPrefix: parsed.provider.keyPrefix,
-        terminator: parsed.provider.terminator,
-      },
-      crypto,
-    ).then((bytes): DerivedKey => ({ bytes, pads: hmacSha256Pads(crypto, bytes) }));
-    const keys = perKey;
-    keys.set(scope, derived);
-    derived.then(
-      (entry) => {
-        if (keys.get(scope) === derived) keys.set(scope, entry);
-      },
-      () => {
-        if (keys.get(scope) === derived) keys.delete(scope);
-      },
+  ): PreparedKey | Promise<PreparedKey> {
+    const decoy = isDecoyKey(key);
+    // The scope's terminator names the provider (and with it the key prefix).
+    return preparedKey(key.secret).derived(`${decoy ? 'sigv4' : derivation} ${parsed.scope}`, (secret) =>
+      sigv4SigningKey(
+        {
+          // The decoy has no key record for secretOf(): its secret in the issued printable form.
+          secret: decoy ? printableSecret(secret) : secretOf(key as VerificationKey),
+          date: parsed.date,
+          region: parsed.region,
+          service: parsed.service,
+          keyPrefix: parsed.provider.keyPrefix,
+          terminator: parsed.provider.terminator,
+        },
+        crypto,
+      ),
     );
-    return derived;
   }
   /**
    * Whether the signature matches one canonical form and payload hash. Every combination is
@@ -95,7 +75,7 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
    */
   function matches(
     crypto: CryptoProvider,
-    signingKey: DerivedKey,
+    signingKey: PreparedKey,
     message: MessageParts,
     parsed: ParsedSigV4,
     payloadHashes: readonly string[],
@@ -117,7 +97,12 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
         // With a one-shot hash, HMAC from the cached key pads (no per-call HMAC set-up), compared
         // in hex with the signature as sent (both lower-case hex: SIGNATURE_HEX).
         if (crypto.hash !== undefined) {
-          if (constantTimeEqualText(hmacSha256HexOfText(crypto, signingKey.pads, stringToSign), parsed.signature)) {
+          if (
+            constantTimeEqualText(
+              hmacSha256HexOfText(crypto, signingKey.hmacSha256Pads(), stringToSign),
+              parsed.signature,
+            )
+          ) {
             matched = true;
           }
           continue;
@@ -168,7 +153,7 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
   function withSigningKey(
     credentials: SigV4Credentials,
     context: VerifyContext,
-    signingKey: DerivedKey,
+    signingKey: PreparedKey,
   ): SchemeVerdict | Promise<SchemeVerdict> {
     const { crypto, message } = context;
     const { parsed, payloadHashes } = credentials;
@@ -202,12 +187,6 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
     return { signatureMatches: true, body: digestCheck(crypto, credentials.expectedBodyHash) };
   }
   return { verify, checkPolicy };
-}
-
-/** A derived signing key with its HMAC key pads. */
-interface DerivedKey {
-  bytes: Uint8Array;
-  pads: HmacSha256Pads;
 }
 
 /** A body check comparing the SHA-256 of the streamed body with a declared hash. */
