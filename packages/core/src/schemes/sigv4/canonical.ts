@@ -179,6 +179,11 @@ const PLAIN_PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-._~]+)*\/?$/;
 // `name=value` pairs of unreserved characters (either may be empty), `&`-separated, none empty.
 const PLAIN_QUERY = /^[A-Za-z0-9\-._~]*=[A-Za-z0-9\-._~]*(?:&[A-Za-z0-9\-._~]*=[A-Za-z0-9\-._~]*)*$/;
 
+// Requests to one endpoint repeat its path and query: the last answer is kept.
+let lastPlainPath: string | undefined;
+let lastPlainQuery: string | null = null;
+let lastPlain = false;
+
 /**
  * Whether a path and query as sent are already canonical in every form a verifier tries: the
  * path needs no normalisation or encoding, every query parameter is `name=value` of unreserved
@@ -186,6 +191,15 @@ const PLAIN_QUERY = /^[A-Za-z0-9\-._~]*=[A-Za-z0-9\-._~]*(?:&[A-Za-z0-9\-._~]*=[
  * the as-sent form are one and the same: `path` and `query ?? ''`.
  */
 export function sigv4IsPlainCanonical(path: string, query: string | null): boolean {
+  if (path === lastPlainPath && query === lastPlainQuery) return lastPlain;
+  const plain = isPlainCanonical(path, query);
+  lastPlainPath = path;
+  lastPlainQuery = query;
+  lastPlain = plain;
+  return plain;
+}
+
+function isPlainCanonical(path: string, query: string | null): boolean {
   if (path.length === 0 || path.charCodeAt(0) !== 0x2f || !PLAIN_PATH.test(path)) return false;
   if (query === null || query === '') return true;
   if (!PLAIN_QUERY.test(query)) return false;

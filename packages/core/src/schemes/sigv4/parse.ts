@@ -38,28 +38,56 @@ export interface ParsedSigV4 {
   expiresIn?: number;
 }
 
-function parseAmzDate(value: string): number | undefined {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
-  if (!m) return undefined;
-  const year = Number(m[1]);
-  const month = Number(m[2]);
-  const day = Number(m[3]);
-  const hour = Number(m[4]);
-  const minute = Number(m[5]);
-  const second = Number(m[6]);
-  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
-  const back = new Date(ms);
-  if (back.getUTCMonth() !== month - 1 || back.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
+// The start of the last day read (YYYYMMDD -> Unix seconds at 00:00:00Z): requests of one day
+// share it, so most dates cost a few character reads instead of a regular expression and a Date.
+let lastDayText = '';
+let lastDayStart = 0;
+
+/** The value of `length` ASCII digits at `start`, or -1 when one of them is not a digit. */
+function digitsAt(value: string, start: number, length: number): number {
+  let out = 0;
+  for (let i = start; i < start + length; i++) {
+    const digit = value.charCodeAt(i) - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    out = out * 10 + digit;
+  }
+  return out;
+}
+
+/**
+ * `YYYYMMDDTHHMMSSZ` as Unix seconds, or `undefined` when it is not one (a calendar date that
+ * does not exist, an hour past 23...). Internal; exported for tests.
+ */
+export function parseAmzDate(value: string): number | undefined {
+  if (value.length !== 16 || value.charCodeAt(8) !== 0x54 /* T */ || value.charCodeAt(15) !== 0x5a /* Z */) {
     return undefined;
   }
-  return ms / 1000;
+  const hour = digitsAt(value, 9, 2);
+  const minute = digitsAt(value, 11, 2);
+  const second = digitsAt(value, 13, 2);
+  if (hour < 0 || minute < 0 || second < 0 || hour > 23 || minute > 59 || second > 59) return undefined;
+  const dayText = value.slice(0, 8);
+  if (dayText !== lastDayText) {
+    const year = digitsAt(value, 0, 4);
+    const month = digitsAt(value, 4, 2);
+    const day = digitsAt(value, 6, 2);
+    if (year < 0 || month < 0 || day < 0) return undefined;
+    const ms = Date.UTC(year, month - 1, day);
+    const back = new Date(ms);
+    // Date.UTC rolls over (month 13, day 32, 30 February): a date that does not exist reads back differently.
+    if (back.getUTCMonth() !== month - 1 || back.getUTCDate() !== day) return undefined;
+    lastDayText = dayText;
+    lastDayStart = ms / 1000;
+  }
+  return lastDayStart + hour * 3600 + minute * 60 + second;
 }
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const SIGNATURE_HEX = /^[0-9a-f]{64}$/;
 // `Credential=..., SignedHeaders=..., Signature=...` in this order, `, ` or `,` between them, no
 // whitespace or comma inside a value: split on `,` and trimmed, it gives the same three fields.
-const USUAL_AUTHORIZATION = /^Credential=([^\s,]+), ?SignedHeaders=([^\s,]+), ?Signature=([^\s,]+)$/;
+// (The layout usualAuthorizationFields() reads: /^Credential=([^\s,]+), ?SignedHeaders=([^\s,]+), ?Signature=([^\s,]+)$/.)
+const WHITESPACE = /\s/;
 
 // Clients send the same SignedHeaders over and over: the last valid list is kept and shared
 // (read-only: nothing mutates a parsed list; `coveredComponents` is a copy).
@@ -78,8 +106,26 @@ function parseSignedHeaders(value: string): readonly string[] {
   return lastSignedHeaders;
 }
 
+/** A Credential's parts: the key id and the scope (`date/region/service/terminator`) and its parts. */
+export interface SigV4CredentialScope {
+  readonly keyId: string;
+  readonly date: string;
+  readonly region: string;
+  readonly service: string;
+  /** `date/region/service/terminator`, the text after the key id. */
+  readonly scope: string;
+}
+
+// A client sends the same Credential all day: the last one read is kept (with its provider, whose
+// terminator it was checked against). The same scope string then reaches the derived-key lookup,
+// whose hash V8 has already computed.
+let lastCredential: string | undefined;
+let lastCredentialProvider: SigV4Provider | undefined;
+let lastCredentialScope: SigV4CredentialScope | undefined;
+
 /** Splits a Credential into key id and scope (the last four `/`-separated parts). Internal; exported for tests. */
-export function parseCredential(value: string, provider: SigV4Provider) {
+export function parseCredential(value: string, provider: SigV4Provider): SigV4CredentialScope {
+  if (value === lastCredential && provider === lastCredentialProvider) return lastCredentialScope!;
   // The last four `/`-separated parts are the scope; everything before them is the key id.
   const t = value.lastIndexOf('/');
   const s = t > 0 ? value.lastIndexOf('/', t - 1) : -1;
@@ -94,7 +140,11 @@ export function parseCredential(value: string, provider: SigV4Provider) {
   if (value.slice(t + 1) !== provider.terminator) {
     throw new SignatureMalformed('Credential scope terminator does not match');
   }
-  return { keyId, date, region, service };
+  const scope: SigV4CredentialScope = Object.freeze({ keyId, date, region, service, scope: value.slice(d + 1) });
+  lastCredential = value;
+  lastCredentialProvider = provider;
+  lastCredentialScope = scope;
+  return scope;
 }
 
 /** The three fields of a SigV4 Authorization header (after `ALGORITHM `). Internal; exported for tests. */
@@ -134,9 +184,35 @@ export function sigv4AuthorizationFieldsGeneral(rest: string): SigV4Authorizatio
  * Internal; exported for tests.
  */
 export function sigv4AuthorizationFields(rest: string): SigV4AuthorizationFields {
-  const usual = USUAL_AUTHORIZATION.exec(rest);
-  if (usual) return { credential: usual[1]!, signedHeaders: usual[2]!, signature: usual[3]! };
-  return sigv4AuthorizationFieldsGeneral(rest);
+  return usualAuthorizationFields(rest) ?? sigv4AuthorizationFieldsGeneral(rest);
+}
+
+/**
+ * The usual layout (`/^Credential=([^\s,]+), ?SignedHeaders=([^\s,]+), ?Signature=([^\s,]+)$/`)
+ * read with `indexOf`: exactly what that expression matches (values non-empty, without commas or
+ * whitespace), without its match array; `undefined` for anything else.
+ */
+function usualAuthorizationFields(rest: string): SigV4AuthorizationFields | undefined {
+  if (!rest.startsWith('Credential=')) return undefined;
+  const credentialStart = 11;
+  const firstComma = rest.indexOf(',', credentialStart);
+  if (firstComma <= credentialStart) return undefined;
+  let at = firstComma + 1;
+  if (rest.charCodeAt(at) === 0x20) at++;
+  if (!rest.startsWith('SignedHeaders=', at)) return undefined;
+  const headersStart = at + 14;
+  const secondComma = rest.indexOf(',', headersStart);
+  if (secondComma <= headersStart) return undefined;
+  at = secondComma + 1;
+  if (rest.charCodeAt(at) === 0x20) at++;
+  if (!rest.startsWith('Signature=', at)) return undefined;
+  const signatureStart = at + 10;
+  if (signatureStart >= rest.length || rest.indexOf(',', signatureStart) !== -1) return undefined;
+  const credential = rest.slice(credentialStart, firstComma);
+  const signedHeaders = rest.slice(headersStart, secondComma);
+  const signature = rest.slice(signatureStart);
+  if (WHITESPACE.test(credential) || WHITESPACE.test(signedHeaders) || WHITESPACE.test(signature)) return undefined;
+  return { credential, signedHeaders, signature };
 }
 
 function queryParams(query: string | null): Map<string, string[]> {
@@ -248,7 +324,7 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
       date: scope.date,
       region: scope.region,
       service: scope.service,
-      scope: `${scope.date}/${scope.region}/${scope.service}/${provider.terminator}`,
+      scope: scope.scope,
       signedHeaders: parseSignedHeaders(signedHeaders),
       signedHeadersText: signedHeaders,
       signature,
@@ -279,8 +355,11 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
       provider,
       names: namesOf.get(provider)!,
       presigned: true,
-      ...scope,
-      scope: `${scope.date}/${scope.region}/${scope.service}/${provider.terminator}`,
+      keyId: scope.keyId,
+      date: scope.date,
+      region: scope.region,
+      service: scope.service,
+      scope: scope.scope,
       signedHeaders: parseSignedHeaders(signedHeadersText),
       signedHeadersText,
       signature,

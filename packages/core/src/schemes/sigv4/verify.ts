@@ -45,6 +45,9 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
   // wiped when a 17th comes: regions are the client's choice). Verifiers with the default
   // secretOf derive alike and share them; a custom secretOf gets derivations of its own.
   const derivation = secretOf === printableSecretOf ? 'sigv4' : `sigv4#${++customDerivations}`;
+  let lastScope = '';
+  let lastId = '';
+  let lastDecoyId = '';
 
   function cachedSigningKey(
     key: ResolvedKey,
@@ -52,8 +55,14 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
     crypto: CryptoProvider,
   ): PreparedKey | Promise<PreparedKey> {
     const decoy = isDecoyKey(key);
-    // The scope's terminator names the provider (and with it the key prefix).
-    return preparedKey(key.secret).derived(`${decoy ? 'sigv4' : derivation} ${parsed.scope}`, (secret) =>
+    // The scope's terminator names the provider (and with it the key prefix). The id of the last
+    // scope is kept: most requests carry the same scope (the same string, from parseCredential).
+    if (parsed.scope !== lastScope) {
+      lastScope = parsed.scope;
+      lastId = `${derivation} ${lastScope}`;
+      lastDecoyId = `sigv4 ${lastScope}`;
+    }
+    return preparedKey(key.secret).derived(decoy ? lastDecoyId : lastId, (secret) =>
       sigv4SigningKey(
         {
           // The decoy has no key record for secretOf(): its secret in the issued printable form.
