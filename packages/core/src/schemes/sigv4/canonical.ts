@@ -287,11 +287,36 @@ export async function sigv4SigningKey(
   return await crypto.hmac('sha256', key, utf8(input.terminator ?? 'aws4_request'));
 }
 
-/** The canonical request's header lines ({@link sigv4CanonicalHeaderLines}) read straight from the message. */
-export function canonicalHeaderLinesOf(message: MessageParts, names: readonly string[], authority: string): string {
+/**
+ * A header the parser already read as exactly one value and validated (no whitespace inside once
+ * trimmed): its canonical value is that trimmed value, so its line needs no second read.
+ */
+export interface KnownHeader {
+  readonly name: string;
+  readonly trimmed: string;
+}
+
+/**
+ * The canonical request's header lines ({@link sigv4CanonicalHeaderLines}) read straight from the
+ * message; the `known` headers (the date and the declared payload hash) from what the parser read.
+ */
+export function canonicalHeaderLinesOf(
+  message: MessageParts,
+  names: readonly string[],
+  authority: string,
+  known?: readonly (KnownHeader | undefined)[],
+): string {
   let out = '';
-  for (let i = 0; i < names.length; i++) {
+  outer: for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
+    if (known !== undefined) {
+      for (let k = 0; k < known.length; k++) {
+        if (known[k]?.name === name) {
+          out += `${name}:${known[k]!.trimmed}\n`;
+          continue outer;
+        }
+      }
+    }
     const field = headerField(message.headers, name);
     if (field === undefined) {
       // Fetch `Request` objects carry no Host header: the URL's authority is what was addressed.

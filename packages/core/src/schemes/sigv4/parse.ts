@@ -14,7 +14,7 @@ import {
 import type { Credentials } from '../../pipeline/contract.js';
 import type { MessageParts } from '../../types.js';
 import { headerField, headerValue, splitUrl } from '../compat-support.js';
-import { EMPTY_SHA256, UNSIGNED_PAYLOAD } from './canonical.js';
+import { EMPTY_SHA256, type KnownHeader, UNSIGNED_PAYLOAD } from './canonical.js';
 import type { ProviderHeaderNames, SigV4Config, SigV4Provider } from './options.js';
 
 /** The signature fields of one request, as sent. */
@@ -86,8 +86,7 @@ const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 const SIGNATURE_HEX = /^[0-9a-f]{64}$/;
 // `Credential=..., SignedHeaders=..., Signature=...` in this order, `, ` or `,` between them, no
 // whitespace or comma inside a value: split on `,` and trimmed, it gives the same three fields.
-// (The layout usualAuthorizationFields() reads: /^Credential=([^\s,]+), ?SignedHeaders=([^\s,]+), ?Signature=([^\s,]+)$/.)
-const WHITESPACE = /\s/;
+const USUAL_AUTHORIZATION = /^Credential=([^\s,]+), ?SignedHeaders=([^\s,]+), ?Signature=([^\s,]+)$/;
 
 // Clients send the same SignedHeaders over and over: the last valid list is kept and shared
 // (read-only: nothing mutates a parsed list; `coveredComponents` is a copy).
@@ -184,35 +183,9 @@ export function sigv4AuthorizationFieldsGeneral(rest: string): SigV4Authorizatio
  * Internal; exported for tests.
  */
 export function sigv4AuthorizationFields(rest: string): SigV4AuthorizationFields {
-  return usualAuthorizationFields(rest) ?? sigv4AuthorizationFieldsGeneral(rest);
-}
-
-/**
- * The usual layout (`/^Credential=([^\s,]+), ?SignedHeaders=([^\s,]+), ?Signature=([^\s,]+)$/`)
- * read with `indexOf`: exactly what that expression matches (values non-empty, without commas or
- * whitespace), without its match array; `undefined` for anything else.
- */
-function usualAuthorizationFields(rest: string): SigV4AuthorizationFields | undefined {
-  if (!rest.startsWith('Credential=')) return undefined;
-  const credentialStart = 11;
-  const firstComma = rest.indexOf(',', credentialStart);
-  if (firstComma <= credentialStart) return undefined;
-  let at = firstComma + 1;
-  if (rest.charCodeAt(at) === 0x20) at++;
-  if (!rest.startsWith('SignedHeaders=', at)) return undefined;
-  const headersStart = at + 14;
-  const secondComma = rest.indexOf(',', headersStart);
-  if (secondComma <= headersStart) return undefined;
-  at = secondComma + 1;
-  if (rest.charCodeAt(at) === 0x20) at++;
-  if (!rest.startsWith('Signature=', at)) return undefined;
-  const signatureStart = at + 10;
-  if (signatureStart >= rest.length || rest.indexOf(',', signatureStart) !== -1) return undefined;
-  const credential = rest.slice(credentialStart, firstComma);
-  const signedHeaders = rest.slice(headersStart, secondComma);
-  const signature = rest.slice(signatureStart);
-  if (WHITESPACE.test(credential) || WHITESPACE.test(signedHeaders) || WHITESPACE.test(signature)) return undefined;
-  return { credential, signedHeaders, signature };
+  const usual = USUAL_AUTHORIZATION.exec(rest);
+  if (usual) return { credential: usual[1]!, signedHeaders: usual[2]!, signature: usual[3]! };
+  return sigv4AuthorizationFieldsGeneral(rest);
 }
 
 function queryParams(query: string | null): Map<string, string[]> {
@@ -247,6 +220,8 @@ export interface SigV4Credentials extends Credentials {
   readonly payloadHashes: string[] | undefined;
   /** The declared payload hash (64 lower-case hex digits) the body must match. */
   readonly expectedBodyHash: string | undefined;
+  /** Signed headers already read and validated here (date, declared payload hash): their canonical lines. */
+  readonly knownHeaders: readonly (KnownHeader | undefined)[];
 }
 
 /** The two phases the pipeline calls before a key is looked up. */
@@ -398,6 +373,11 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
       // S3-style presigned URLs sign UNSIGNED-PAYLOAD without sending a header.
       if (parsed.presigned && allowUnsignedPayload) payloadHashes.push(UNSIGNED_PAYLOAD);
     }
+    // Both were read as exactly one value and validated (no whitespace once trimmed).
+    const knownHeaders = [
+      parsed.presigned ? undefined : { name: parsed.names.date, trimmed: parsed.amzDate },
+      declared === undefined ? undefined : { name: parsed.names.contentSha, trimmed: declared },
+    ];
     const bodyBound = payloadHashes === undefined || payloadHashes[0] !== UNSIGNED_PAYLOAD;
     const covered = ['@method', '@path', '@query', '@authority', ...parsed.signedHeaders];
     if (bodyBound) covered.push('content-digest');
@@ -412,6 +392,7 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
       parsed,
       payloadHashes,
       expectedBodyHash,
+      knownHeaders,
     };
   }
 

@@ -88,9 +88,10 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
     message: MessageParts,
     parsed: ParsedSigV4,
     payloadHashes: readonly string[],
+    knownHeaders: SigV4Credentials['knownHeaders'],
   ): boolean | Promise<boolean> {
     const url = splitUrl(message.url);
-    const headerLines = canonicalHeaderLinesOf(message, parsed.signedHeaders, url.authority);
+    const headerLines = canonicalHeaderLinesOf(message, parsed.signedHeaders, url.authority, knownHeaders);
     let expected: Uint8Array | undefined;
     const method = message.method.toUpperCase();
     // sigv4CanonicalRequest() and sigv4StringToSign() spelled out, with the parts shared by every
@@ -179,13 +180,13 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
           if (finished) throw new TypeError('finish() called twice');
           finished = true;
           const payloadHash = toHex(hash.digest());
-          const ok = await matches(crypto, signingKey, message, parsed, [payloadHash]);
+          const ok = await matches(crypto, signingKey, message, parsed, [payloadHash], credentials.knownHeaders);
           if (!ok) throw new SignatureInvalid('signature does not match');
         },
       };
       return { signatureMatches: undefined, body };
     }
-    const ok = matches(crypto, signingKey, message, parsed, payloadHashes);
+    const ok = matches(crypto, signingKey, message, parsed, payloadHashes, credentials.knownHeaders);
     if (isThenable(ok)) return Promise.resolve(ok).then((matched) => checked(credentials, crypto, matched));
     return checked(credentials, crypto, ok);
   }
