@@ -56,6 +56,7 @@ export {
   enforceNonceEpoch,
   resolvePolicy,
 } from './pipeline/policy.js';
+export { constantTimeEqual } from './primitives/constant-time.js';
 export { webCryptoProvider } from './primitives/crypto.js';
 export { createSha2, createSha2Hmac, sha2, sha2Hmac } from './primitives/sha2.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';

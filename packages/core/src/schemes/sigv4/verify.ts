@@ -8,7 +8,8 @@ import type { ResolvedKey, SchemeVerdict, VerifyContext } from '../../pipeline/c
 import { MAC_MATCHED, MAC_MISMATCHED } from '../../pipeline/contract.js';
 import { isDecoyKey, isPromise as isThenable } from '../../pipeline/keys.js';
 import { checkTimeWindow } from '../../pipeline/policy.js';
-import { constantTimeEqualText, fromHex, toHex, utf8 } from '../../primitives/encoding.js';
+import { constantTimeEqual } from '../../primitives/constant-time.js';
+import { fromHex, toHex, utf8 } from '../../primitives/encoding.js';
 import { hmacSha256HexOfText, sha256HexOfText } from '../../primitives/hmac-sha256.js';
 import { type PreparedKey, preparedKey } from '../../primitives/prepared-key.js';
 import type { BodyCheck, CryptoProvider, IncrementalHash, MessageParts, VerificationKey } from '../../types.js';
@@ -108,10 +109,7 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
         // in hex with the signature as sent (both lower-case hex: SIGNATURE_HEX).
         if (crypto.hash !== undefined) {
           if (
-            constantTimeEqualText(
-              hmacSha256HexOfText(crypto, signingKey.hmacSha256Pads(), stringToSign),
-              parsed.signature,
-            )
+            constantTimeEqual(hmacSha256HexOfText(crypto, signingKey.hmacSha256Pads(), stringToSign), parsed.signature)
           ) {
             matched = true;
           }
@@ -245,7 +243,7 @@ class PayloadDigestCheck implements BodyCheck {
     // A body already in memory and nothing fed yet: one-shot digest when the provider has one,
     // compared in hex with the declared hash as sent.
     if (this.#hash === undefined && crypto.hashString !== undefined) {
-      if (!constantTimeEqualText(crypto.hashString('sha256', body, 'hex'), this.#expectedHex)) throw mismatch();
+      if (!constantTimeEqual(crypto.hashString('sha256', body, 'hex'), this.#expectedHex)) throw mismatch();
       return;
     }
     if (this.#hash === undefined && crypto.hash !== undefined) {
