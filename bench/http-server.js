@@ -19,12 +19,16 @@ function masterKeys() {
   return `bench1:${randomBytes(32).toString('base64')}`;
 }
 
-/** A key resolver over one in-memory key, shaped like a store's (asynchronous). */
+/**
+ * A key resolver over one in-memory key. Synchronous, as a key store answers a cached key
+ * (`KeyService.resolver` of @hmac-kit/keys answers cache hits, known and unknown ids, without a
+ * promise): the path every warm request of a real deployment takes.
+ */
 async function memoryKeys() {
   const { parseSecret } = await import('@hmac-kit/core');
   const secret = parseSecret(config.secret);
   const key = { keyId: config.keyId, secret, algorithm: 'sha256', principal: 'bench', scopes: [] };
-  return async (keyId) => (keyId === key.keyId ? key : undefined);
+  return (keyId) => (keyId === key.keyId ? key : undefined);
 }
 
 function listening(server, extra = {}) {

@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import { formatSecret, signMessage } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
-import { formatInteger, formatRatio, interleaved, quick, table, typical, verdict } from './support.js';
+import { formatInteger, formatRatio, interleaved, quick, table, typical } from './support.js';
 
 const require = createRequire(import.meta.url);
 const injector = process.argv.find((arg) => arg.startsWith('--injector='))?.slice('--injector='.length) ?? 'http';
@@ -147,7 +147,8 @@ export async function main() {
     algorithm: 'sha256',
     principal: 'bench',
   };
-  const keys = async (keyId) => (keyId === key.keyId ? verificationKey : undefined);
+  // Synchronous, as a key store answers a cached key (see memoryKeys() in bench/http-server.js).
+  const keys = (keyId) => (keyId === key.keyId ? verificationKey : undefined);
 
   // The apps of benchmark 3 (bench/http-server.js), minus listen().
   const { default: express } = await import('express');
@@ -251,25 +252,35 @@ export async function main() {
       `median of ${rounds} interleaved rounds x ${roundMs} ms)\n`,
   );
   const pairs = [
-    ['Express + @hmac-kit/express', 'Express, no auth', 0.9],
-    ['Fastify + @hmac-kit/fastify', 'Fastify, no auth', 0.9],
-    ['forward-auth /verify (hmac-kit serve)', 'Fastify hello-world', 0.8],
+    ['Express + @hmac-kit/express', 'Express, no auth'],
+    ['Fastify + @hmac-kit/fastify', 'Fastify, no auth'],
+    ['forward-auth /verify (hmac-kit serve)', 'Fastify hello-world'],
   ];
   const rows = [];
   for (const [target, baseline] of pairs) {
-    rows.push([baseline, formatInteger(results.get(baseline)), '', '']);
+    rows.push([baseline, formatInteger(results.get(baseline)), formatMicros(1e6 / results.get(baseline)), '', '']);
     rows.push([
       target,
       formatInteger(results.get(target)),
+      formatMicros(1e6 / results.get(target)),
       formatRatio(results.get(target) / results.get(baseline)),
-      formatInteger(1e6 / results.get(target) - 1e6 / results.get(baseline)),
+      formatMicros(1e6 / results.get(target) - 1e6 / results.get(baseline)),
     ]);
   }
-  console.log(table(['app', 'req/CPU-s', 'ratio', 'added CPU µs/req'], rows));
-  console.log('');
-  return pairs.map(([target, baseline, threshold]) =>
-    verdict(`${target} vs ${baseline} (in-process)`, results.get(target) / results.get(baseline), threshold),
+  console.log(table(['app', 'req/CPU-s', 'CPU µs/req', 'ratio', 'added CPU µs/req'], rows));
+  console.log(
+    '\nThe targets of issue #15 are judged over HTTP (section 3); without sockets, and with the work both ' +
+      'sides share gone, these added costs are lower bounds of the HTTP ones.',
   );
+  for (const [target, baseline] of pairs) {
+    console.log(
+      `info  ${target} vs ${baseline} (in-process): +${formatMicros(1e6 / results.get(target) - 1e6 / results.get(baseline))} µs CPU per request`,
+    );
+  }
+  console.log('');
+  return [];
 }
+
+const formatMicros = (value) => value.toFixed(1);
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

@@ -102,6 +102,11 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
     'django-hmac: the client chooses SHA-256/384/512 for keys from /obtain-hmac-api-key/ and imported django keys (default true) [HMAC_KIT_DJANGO_ANY_ALGORITHM]',
   ],
   [
+    '--debug-signatures [mode]',
+    'debugSignatures',
+    'refused requests get the server signature base, for `request -v` (loopback binds only; =force for any bind) (default off) [HMAC_KIT_DEBUG_SIGNATURES]',
+  ],
+  [
     '--console <bool>',
     'console',
     'serve the admin console at <admin prefix>/console (default true) [HMAC_KIT_CONSOLE]',

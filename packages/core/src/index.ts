@@ -41,7 +41,15 @@ export {
 } from './errors.js';
 export type { SignedFetchOptions, SigningClientOptions } from './fetch.js';
 export { createSignedFetch } from './fetch.js';
-export type { Credentials, ParseContext, ResolvedKey, SchemeVerdict, VerifyContext } from './pipeline/contract.js';
+export type {
+  Credentials,
+  ParseContext,
+  ResolvedKey,
+  SchemeVerdict,
+  SignatureBaseContext,
+  SignatureBaseSection,
+  VerifyContext,
+} from './pipeline/contract.js';
 export { MAC_MATCHED, MAC_MISMATCHED } from './pipeline/contract.js';
 export type { Accepted, Admission, Claim, PipelineConfig, PipelineHooks, Stage } from './pipeline/engine.js';
 export { admitRequest, defaultPolicyCheck, isScheme, runPipeline, runPipelineDeferred } from './pipeline/engine.js';
@@ -56,13 +64,18 @@ export {
   enforceNonceEpoch,
   resolvePolicy,
 } from './pipeline/policy.js';
+export type { SignatureBaseReport } from './pipeline/signature-base.js';
+export { buildSignatureBaseReport, bytesSection, signatureBaseOf, textSection } from './pipeline/signature-base.js';
 export { constantTimeEqual } from './primitives/constant-time.js';
 export { webCryptoProvider } from './primitives/crypto.js';
+export { concatBytes } from './primitives/encoding.js';
+export { isPromiseLike } from './primitives/promise.js';
 export { createSha2, createSha2Hmac, sha2, sha2Hmac } from './primitives/sha2.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';
 export { answerOf, problemBody, toProblem } from './problem.js';
 export type { ContentDigestAlgorithm } from './protocol/content-digest.js';
 export { contentDigestHeader } from './protocol/content-digest.js';
+export { framingDeclaresBody, messageHasBody } from './protocol/message-body.js';
 export type {
   DeclarativeInput,
   DeclarativeSchemeDefinition,
@@ -145,7 +158,6 @@ export type {
 export type { VerifyRequestOptions } from './verify.js';
 export {
   checkSignature,
-  messageHasBody,
   verifyingIterable,
   verifyingStream,
   verifyMessage,

@@ -14,6 +14,7 @@ import {
 } from './error-table.js';
 import { RateLimited, TimestampOutOfWindow } from './errors.js';
 import { unixNow } from './pipeline/policy.js';
+import { type SignatureBaseReport, signatureBaseOf } from './pipeline/signature-base.js';
 
 export type { ProblemCode } from './error-table.js';
 
@@ -30,6 +31,11 @@ export interface ProblemDetails {
   server_time?: number;
   /** Seconds to wait, on 429. */
   retry_after?: number;
+  /**
+   * Only with `debugSignatures` on, on `signature_invalid`: what the server MACed, rebuilt from
+   * the request alone (never a MAC or a secret), to compare with what the client signed.
+   */
+  signature_base?: SignatureBaseReport;
 }
 
 /** A ready-to-send response: status, headers and a JSON body. */
@@ -110,6 +116,9 @@ export function toProblem(error: unknown, options: ProblemOptions = {}): Problem
     body.server_time = serverTime;
     headers['Date'] = new Date(serverTime * 1000).toUTCString();
   }
+  // Attached by the pipeline only in debug mode (debugSignatures), and only to signature_invalid.
+  const signatureBase = signatureBaseOf(error);
+  if (signatureBase !== undefined && body.code === 'signature_invalid') body.signature_base = signatureBase;
   if (error instanceof RateLimited) {
     const retryAfter = Math.max(1, Math.ceil(Number.isFinite(error.retryAfter) ? error.retryAfter : 1));
     body.retry_after = retryAfter;

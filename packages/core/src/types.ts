@@ -179,6 +179,13 @@ export interface VerifyOptions {
   crypto?: CryptoProvider;
   /** Current time in Unix seconds; injectable for tests. */
   now?: () => number;
+  /**
+   * Mismatch diagnostics (off by default): a `signature_invalid` refusal carries the server's
+   * signature base, which `toProblem` adds to the problem body as `signature_base`. Never a MAC
+   * or a secret; but it shows anyone who sends requests how they are canonicalised, so enable it
+   * on development and loopback endpoints only (docs/troubleshooting.md).
+   */
+  debugSignatures?: boolean;
 }
 
 /**

@@ -40,6 +40,17 @@ export function logWeakSchemes(config: ServerConfig, logger: Logger): void {
       'weak scheme enabled',
     );
   }
+  if (config.debugSignatures !== false) {
+    // Said at every start: a debug setting left on in production is the usual way it leaks.
+    logger.warn(
+      {
+        host: config.host,
+        forced: config.debugSignatures === 'force',
+        docs: 'docs/troubleshooting.md#debug-signatures',
+      },
+      'debug signatures on: refused requests show the server signature base (never enable on a public endpoint)',
+    );
+  }
 }
 
 /** How a shutdown ended. */
@@ -348,6 +359,7 @@ function createRoutes(
   const forwardAuth = createForwardAuth({
     config,
     authenticator: services.authenticator,
+    recordProven: services.recordProven,
     metrics,
     isTrustedProxy,
   });

@@ -83,6 +83,12 @@ export interface ServerConfig {
    * beside `schemes`: see docs/protocol-legacy.md and examples/legacy/.
    */
   legacySchemes?: DeclarativeSchemeDefinition[];
+  /**
+   * Mismatch diagnostics (`--debug-signatures`): a `signature_invalid` problem carries the server's
+   * signature base. `false` (default); `true` only on a loopback bind (refused at start otherwise);
+   * `'force'` on any bind (logged as a warning at start). docs/troubleshooting.md#debug-signatures.
+   */
+  debugSignatures: boolean | 'force';
   /** Serves the admin console at `<adminPrefix>/console`. */
   console: boolean;
   /** A console session ends after this many seconds without a request. */
@@ -268,6 +274,22 @@ const schema = z
       .optional(),
     issuing: boolean.default(true),
     djangoAnyAlgorithm: boolean.default(true),
+    // A bare `--debug-signatures` is true; `--debug-signatures=force` also allows a non-loopback bind.
+    debugSignatures: z
+      .union([z.boolean(), z.string()])
+      .transform((value, ctx) => {
+        if (typeof value === 'boolean') return value;
+        const lowered = value.trim().toLowerCase();
+        if (lowered === 'force') return 'force' as const;
+        if (['1', 'true', 'yes', 'on'].includes(lowered)) return true;
+        if (['0', 'false', 'no', 'off'].includes(lowered)) return false;
+        ctx.addIssue({
+          code: 'custom',
+          message: `invalid debug signatures ${JSON.stringify(value)}: use true, false or force`,
+        });
+        return z.NEVER;
+      })
+      .default(false),
     legacySchemes: legacySchemesSchema.default([]),
     console: boolean.default(true),
     // Short: a console left open on an unattended laptop should not stay an admin for long.
@@ -311,6 +333,7 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, keyof RawConfig>> = 
   HMAC_KIT_WORKERS: 'workers',
   HMAC_KIT_ISSUING: 'issuing',
   HMAC_KIT_DJANGO_ANY_ALGORITHM: 'djangoAnyAlgorithm',
+  HMAC_KIT_DEBUG_SIGNATURES: 'debugSignatures',
   HMAC_KIT_CONSOLE: 'console',
   HMAC_KIT_CONSOLE_IDLE_TIMEOUT: 'consoleIdleTimeout',
 };
@@ -321,6 +344,26 @@ export class ConfigError extends Error {
     super(message);
     this.name = 'ConfigError';
   }
+}
+
+/**
+ * Whether `host` only accepts connections from this machine: `localhost`, 127.0.0.0/8, `::1`
+ * (also IPv4-mapped). `0.0.0.0`, `::` and every other address are reachable from elsewhere.
+ *
+ * @example
+ * ```ts
+ * isLoopbackHost('127.0.0.1'); // true
+ * isLoopbackHost('0.0.0.0'); // false
+ * ```
+ */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
+  if (bare === 'localhost' || bare === '::1' || bare === '0:0:0:0:0:0:0:1') return true;
+  const v4 = bare.startsWith('::ffff:') ? bare.slice(7) : bare;
+  return isIP(v4) === 4 && v4.startsWith('127.');
 }
 
 function readConfigFile(path: string): RawConfig {
@@ -385,6 +428,11 @@ export function loadConfig(sources: {
   if (value.webhookKeyId !== undefined && !value.schemes.includes('standard-webhooks')) {
     throw new ConfigError('webhook key id is set but standard-webhooks is not among the enabled schemes');
   }
+  if (value.debugSignatures === true && !isLoopbackHost(value.host)) {
+    throw new ConfigError(
+      `debug signatures refused on host ${value.host} (not loopback): every client could see how requests are canonicalised; bind 127.0.0.1, or use --debug-signatures=force (HMAC_KIT_DEBUG_SIGNATURES=force)`,
+    );
+  }
   if ((value.tlsCert === undefined) !== (value.tlsKey === undefined)) {
     throw new ConfigError('TLS needs both a certificate (--tls-cert) and its private key (--tls-key)');
   }
@@ -421,6 +469,7 @@ export function loadConfig(sources: {
     workers: value.workers === 'auto' ? undefined : value.workers,
     issuing: value.issuing,
     djangoAnyAlgorithm: value.djangoAnyAlgorithm,
+    debugSignatures: value.debugSignatures,
     legacySchemes: legacy.definitions,
     console: value.console,
     consoleIdleTimeoutSeconds: value.consoleIdleTimeout,

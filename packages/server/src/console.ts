@@ -138,7 +138,7 @@ export async function isConsoleAdmin(keyService: KeyService, name: string): Prom
 
 /**
  * The console's routes: the page and its assets, the session calls, the admin calls behind the
- * session, activity, scheme usage and health.
+ * session, activity and health (scheme usage is the admin API's `GET /v1/admin/usage`).
  *
  * @example
  * ```ts
@@ -319,14 +319,6 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
     sendJson(response, 200, activity.failures());
   };
 
-  const usage: RouteHandler = async (request, response) => {
-    await sessionOf(request, response, false);
-    const target = request.url ?? '';
-    const query = new URLSearchParams(target.includes('?') ? target.slice(target.indexOf('?') + 1) : '');
-    const keyIds = query.getAll('keyId').slice(0, 1000);
-    sendJson(response, 200, { source: 'memory', since: startedAt, keys: activity.schemes(keyIds) });
-  };
-
   const health: RouteHandler = async (request, response) => {
     await sessionOf(request, response, false);
     const checks = await services.ready();
@@ -426,7 +418,6 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
     { name: 'console', methods: ['POST'], path: '/console/api/session', handler: wrap(signIn) },
     { name: 'console', methods: ['DELETE'], path: '/console/api/session', handler: wrap(signOut) },
     { name: 'console', methods: ['GET'], path: '/console/api/activity', handler: wrap(activityRoute) },
-    { name: 'console', methods: ['GET'], path: '/console/api/usage', handler: wrap(usage) },
     { name: 'console', methods: ['GET'], path: '/console/api/health', handler: wrap(health) },
     {
       name: 'console',

@@ -4,6 +4,7 @@ export {
   ConfigError,
   DEFAULT_DATABASE,
   ENVIRONMENT_VARIABLES,
+  isLoopbackHost,
   loadConfig,
   type RawConfig,
   SCHEME_NAMES,

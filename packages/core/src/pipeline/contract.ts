@@ -96,6 +96,27 @@ export const MAC_MATCHED: SchemeVerdict = Object.freeze({ signatureMatches: true
 export const MAC_MISMATCHED: SchemeVerdict = Object.freeze({ signatureMatches: false, body: null });
 
 /**
+ * One named part of what a scheme MACs, as the server rebuilt it from the request: RFC 9421's
+ * `signature base`, SigV4's `canonical request` and `string to sign`, a declared scheme's
+ * `message`. `text` when the bytes are printable UTF-8, `base64` otherwise.
+ */
+export interface SignatureBaseSection {
+  readonly name: string;
+  readonly text?: string;
+  readonly base64?: string;
+}
+
+/** What {@link Scheme.signatureBase} may look at: the request only, never a key. */
+export interface SignatureBaseContext {
+  readonly message: MessageParts;
+  readonly hasBody: boolean;
+  /** The body as received, when the pipeline kept it (debug mode); `undefined` when unknown. */
+  readonly body: Uint8Array | undefined;
+  /** For key-independent hashes only (SigV4's hash of the canonical request, a body digest). */
+  readonly crypto: CryptoProvider;
+}
+
+/**
  * A signature scheme in two phases. The pipeline calls `detect` (cheap), then `parse` once, then
  * `verify` once with the resolved key. `verify` may answer synchronously: when the key resolver
  * and the crypto provider do too, a buffered request is verified without a promise per layer —
@@ -134,6 +155,21 @@ export interface Scheme<C extends Credentials = Credentials> {
    * matched. Optional: without it the pipeline applies {@link defaultPolicyCheck}. Throws.
    */
   checkPolicy?(credentials: C, context: VerifyContext): void;
+  /**
+   * Optional capability (like a database driver's optional features: absent means "not
+   * supported", and the pipeline simply leaves the feature out): what this scheme MACs for the
+   * request, rebuilt from the request alone, for mismatch diagnostics (`debugSignatures`).
+   * Must never depend on a key: not its secret, not its algorithm, not whether it exists (a part
+   * that would, such as X-API's body hash under the key's algorithm, is left out), so an unknown
+   * key id and a wrong signature get the same report. `undefined` when nothing can be rebuilt;
+   * may throw (the report is then left out).
+   *
+   * @example
+   * ```ts
+   * signatureBase: (credentials, { message }) => [{ name: 'message', text: `${message.method}\n${credentials.timestamp}` }],
+   * ```
+   */
+  signatureBase?(credentials: C, context: SignatureBaseContext): readonly SignatureBaseSection[] | undefined;
   /** Returns the headers to add (and, for query-signing schemes, the URL to use). */
   sign(
     message: MessageParts & { body?: Uint8Array | null },

@@ -21,6 +21,7 @@
  * reservation, released again if the body fails.
  */
 
+import { errorEntry } from '../error-table.js';
 import {
   AlgorithmUnsupported,
   BodyTooLarge,
@@ -33,6 +34,7 @@ import {
 } from '../errors.js';
 import { webCryptoProvider } from '../primitives/crypto.js';
 import { getHeader } from '../protocol/headers.js';
+import { messageHasBody } from '../protocol/message-body.js';
 import type {
   BodyCheck,
   BodyInput,
@@ -54,6 +56,7 @@ import {
   resolvePolicy,
   unixNow,
 } from './policy.js';
+import { attachSignatureBase, buildSignatureBaseReport } from './signature-base.js';
 
 /** What a request claims, once parsed: handed to the hooks (never trusted before commit). */
 export interface Claim {
@@ -95,6 +98,14 @@ export interface PipelineConfig<S = undefined> {
   crypto?: CryptoProvider;
   now?: () => number;
   hooks?: PipelineHooks<S>;
+  /**
+   * Mismatch diagnostics: a request refused as `signature_invalid` gets the server's signature
+   * base (the scheme's optional `signatureBase` capability, built from the request alone, never
+   * from a key) attached to its error, which `toProblem` adds to the problem body. Off by default:
+   * it tells whoever sends requests exactly how the server canonicalises them (docs/troubleshooting.md).
+   * The body is then kept in memory until the request is settled, to rebuild bases that cover it.
+   */
+  debugSignatures?: boolean;
 }
 
 /** A run's outcome: the verified request and the headers the commit hook asked for. */
@@ -148,27 +159,6 @@ export function isScheme(value: unknown): value is Scheme {
   );
 }
 
-const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
-
-/**
- * Whether a request carries a body, judged from its head alone: `Content-Length`
- * greater than 0, any `Transfer-Encoding`, or a POST/PUT/PATCH method (an empty
- * POST body is covered by a Content-Digest too).
- *
- * @example
- * ```ts
- * messageHasBody({ method: 'GET', url, headers: { 'content-length': '0' } }); // false
- * messageHasBody({ method: 'POST', url, headers: {} }); // true
- * ```
- */
-export function messageHasBody(message: MessageParts): boolean {
-  if (BODY_METHODS.has(String(message.method).toUpperCase())) return true;
-  const headers = message.headers ?? {};
-  if (getHeader(headers, 'transfer-encoding') !== undefined) return true;
-  const length = getHeader(headers, 'content-length');
-  return length !== undefined && !/^\s*0+\s*$/.test(length);
-}
-
 /**
  * One request's way through the stages. Holds what each stage hands the next, so that the
  * synchronous path allocates this object, the context and the result and nothing else.
@@ -197,6 +187,9 @@ class Run<S> implements VerifyContext {
   nonceHeld = false;
   committed = false;
   failedOnce = false;
+  /** Debug mode only: the body as received (whole, or the chunks fed so far). */
+  debugBody: Uint8Array | undefined;
+  debugChunks: Uint8Array[] | undefined;
 
   constructor(
     config: PipelineConfig<S>,
@@ -227,6 +220,7 @@ class Run<S> implements VerifyContext {
 async function fail<S>(run: Run<S>, error: unknown): Promise<never> {
   if (!run.failedOnce) {
     run.failedOnce = true;
+    if (run.config.debugSignatures === true) attachDebugBase(run, error);
     if (run.nonceHeld) await release(run);
     const failed = run.config.hooks?.failed;
     if (failed !== undefined) {
@@ -238,6 +232,45 @@ async function fail<S>(run: Run<S>, error: unknown): Promise<never> {
     }
   }
   throw error;
+}
+
+/**
+ * Debug mode: attaches the server's signature base to a `signature_invalid` refusal. Built from the
+ * request alone (the same for an unknown key id as for a wrong signature), after the answer is
+ * decided, and with no side effect: it changes nothing the stages recorded or will record.
+ */
+function attachDebugBase<S>(run: Run<S>, error: unknown): void {
+  if (run.scheme === undefined || run.credentials === undefined) return;
+  if (errorEntry(error)?.shownToClientAs !== 'signature_invalid') return;
+  const report = buildSignatureBaseReport(run.scheme, run.credentials, {
+    message: run.message,
+    hasBody: run.hasBody,
+    body: debugBodyOf(run),
+    crypto: run.crypto,
+  });
+  if (report !== undefined) attachSignatureBase(error, report);
+}
+
+function debugBodyOf<S>(run: Run<S>): Uint8Array | undefined {
+  if (run.debugBody !== undefined) return run.debugBody;
+  const chunks = run.debugChunks;
+  if (chunks === undefined) return run.hasBody ? undefined : new Uint8Array(0);
+  let size = 0;
+  for (const chunk of chunks) size += chunk.length;
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return bytes;
+}
+
+/** Debug mode: keeps a copy of a body chunk (the caller may reuse its buffer). */
+function keepChunk<S>(run: Run<S>, chunk: Uint8Array): void {
+  if (run.config.debugSignatures !== true) return;
+  run.debugChunks ??= [];
+  run.debugChunks.push(chunk.slice());
 }
 
 async function release<S>(run: Run<S>): Promise<void> {
@@ -585,6 +618,7 @@ export function runStages<S>(
   const maxBodyBytes = resolvePolicy(config.policy, false).maxBodyBytes;
   if (!(body instanceof Uint8Array)) return streamedRun(config, schemes, message, body, source, maxBodyBytes);
   const run = newRun(config, schemes, message, messageHasBody(message) || body.length > 0, source);
+  if (config.debugSignatures === true) run.debugBody = body;
   try {
     if (maxBodyBytes !== Number.POSITIVE_INFINITY) declaredSizeCheck(message, maxBodyBytes);
     if (body.length > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
@@ -624,9 +658,11 @@ export async function runPipelineDeferred<S>(
     if (header !== undefined) await header;
     run.stage = 'body';
     const bytes = asBytes(await read());
+    if (config.debugSignatures === true) run.debugBody = bytes;
     if (bytes.length > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
     if (bytes.length > 0 && !run.hasBody) {
       run = newRun(config, schemes, message, true, source);
+      if (config.debugSignatures === true) run.debugBody = bytes;
       const again = headerStages(run);
       if (again !== undefined) await again;
     }
@@ -702,6 +738,7 @@ async function streamedRun<S>(
     const feed = (chunk: Uint8Array) => {
       received += chunk.length;
       if (received > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
+      keepChunk(run!, chunk);
       check?.update(chunk);
     };
     if (check !== null) {
@@ -803,6 +840,7 @@ function admissionOf<S>(run: Run<S>): Admission {
     signatureVerified,
     checksBody: check !== null,
     update(chunk: Uint8Array) {
+      keepChunk(run, chunk);
       check?.update(chunk);
     },
     async finish() {
@@ -823,6 +861,7 @@ function admissionOf<S>(run: Run<S>): Admission {
       finished = true;
       try {
         run.stage = 'body';
+        if (run.config.debugSignatures === true) run.debugBody = body;
         if (check !== null) {
           const pending = completeBody(check, body);
           if (pending !== undefined) await pending;

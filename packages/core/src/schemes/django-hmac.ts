@@ -17,18 +17,11 @@ import {
 import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { checkTimeWindow } from '../pipeline/policy.js';
+import { textSection } from '../pipeline/signature-base.js';
 import { fromBase64, fromUtf8, toBase64, utf8 } from '../primitives/encoding.js';
+import { getHeader, headerValues } from '../protocol/headers.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
-import {
-  assertAlgorithm,
-  bodyBytes,
-  checkRequiredComponents,
-  cryptoOf,
-  headerValue,
-  headerValues,
-  nowOf,
-  rawSecretOf,
-} from './compat-support.js';
+import { assertAlgorithm, bodyBytes, checkRequiredComponents, cryptoOf, nowOf, rawSecretOf } from './compat-support.js';
 import {
   djangoCanonicalForm,
   djangoFormSerialization,
@@ -221,7 +214,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
   }
 
   function authorization(message: MessageParts): string | undefined {
-    const value = headerValue(message.headers, 'authorization');
+    const value = getHeader(message.headers, 'authorization');
     return value !== undefined && /^HMAC-SHA(256|384|512) /.test(value) ? value : undefined;
   }
 
@@ -264,6 +257,23 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
 
     parse,
 
+    /**
+     * The body as the django server re-serialises it and the string to sign (debug diagnostics).
+     * The hash is the one the request claims (`HMAC-SHA512 ...`), never the key's.
+     */
+    signatureBase(credentials: DjangoCredentials, { message, body, hasBody, crypto }) {
+      let serialized: string | null = null;
+      if (hasBody) {
+        if (body === undefined) return undefined;
+        serialized = djangoSignedBody(body, getHeader(message.headers, 'content-type')).serialized;
+      }
+      const stringToSign = djangoHmacStringToSign(serialized, credentials.timestamp, credentials.algorithm, crypto);
+      return [
+        ...(serialized !== null ? [textSection('serialised body', serialized)] : []),
+        textSection('string to sign', stringToSign),
+      ];
+    },
+
     checkPolicy(credentials: DjangoCredentials, context: VerifyContext): void {
       checkTimeWindow(credentials, context.policy, context.now);
       checkRequiredComponents(credentials.coveredComponents, context.policy);
@@ -292,7 +302,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
       if (!context.hasBody) return compute(null).then((ok) => (ok ? MAC_MATCHED : MAC_MISMATCHED));
 
       // The server re-serialises the *parsed* body, so it has to be read whole first.
-      const contentType = headerValue(message.headers, 'content-type');
+      const contentType = getHeader(message.headers, 'content-type');
       const chunks: Uint8Array[] = [];
       let size = 0;
       let finished = false;
@@ -343,7 +353,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
       const timestamp = formatDjangoTimestamp(nowOf(opts));
       const body = bodyBytes(message.body);
       const contentType =
-        headerValue(message.headers, 'content-type') ?? (body.length > 0 ? 'application/json' : undefined);
+        getHeader(message.headers, 'content-type') ?? (body.length > 0 ? 'application/json' : undefined);
       let serialized: string | null;
       try {
         serialized = djangoBodySerialization(fromUtf8(body), contentType);
@@ -358,7 +368,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
       const headers: Record<string, string> = {
         Authorization: `${METHOD_OF[algorithm]} ${key.keyId};${toBase64(signature)};${timestamp}`,
       };
-      if (body.length > 0 && headerValue(message.headers, 'content-type') === undefined)
+      if (body.length > 0 && getHeader(message.headers, 'content-type') === undefined)
         headers['Content-Type'] = contentType!;
       return { headers };
     },

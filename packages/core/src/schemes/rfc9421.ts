@@ -18,6 +18,7 @@ import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { setDefaultSchemeFactory } from '../pipeline/engine.js';
 import { isPromise, macMatches, macsStrings } from '../pipeline/keys.js';
 import { checkTimeWindow, unixNow } from '../pipeline/policy.js';
+import { textSection } from '../pipeline/signature-base.js';
 import { webCryptoProvider } from '../primitives/crypto.js';
 import { fromStandardBase64, toBase64 } from '../primitives/encoding.js';
 import { hmacSha256OfAscii } from '../primitives/hmac-sha256.js';
@@ -36,6 +37,7 @@ import {
 } from '../protocol/components.js';
 import { contentDigestCheck, contentDigestHeader, isContentDigestAlgorithm } from '../protocol/content-digest.js';
 import { canonicalHeader, getHeader } from '../protocol/headers.js';
+import { BODY_METHODS } from '../protocol/message-body.js';
 import {
   type BareItem,
   type InnerList,
@@ -69,7 +71,6 @@ export const RFC9421_DEFAULT_COMPONENTS: readonly string[] = Object.freeze([
   '@path',
   '@query',
 ]);
-const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 const NONCE_BYTES = 16;
 // Policies name the same few components on every request: parse each name once.
 const requiredComponentCache = new Map<string, { item: Item; identifier: string }>();
@@ -728,6 +729,17 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme<Rfc9421Credentials
     checkTimeWindow(credentials, policy, context.now);
   }
 
+  /** The signature base `verify` MACs (debug diagnostics): request-derived, no key. */
+  function debugBase(credentials: Rfc9421Credentials, context: { message: MessageParts }) {
+    const selected = credentials.selected;
+    const components = contextOf(context.message);
+    const text =
+      selected.input === undefined
+        ? plainSignatureBase(components, selected.labels, selected.signatureParams!)
+        : buildSignatureBase(components, selected.input, selected.identifiers);
+    return [textSection('signature base', text)];
+  }
+
   return Object.freeze({
     name: 'rfc9421',
     detect(message: MessageParts): boolean {
@@ -739,6 +751,7 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme<Rfc9421Credentials
     parse,
     verify,
     checkPolicy,
+    signatureBase: debugBase,
     sign,
   });
 }

@@ -9,9 +9,11 @@ import { SignatureInvalid, SignatureMalformed, SignatureMissing } from '../error
 import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { isPromise as isThenable } from '../pipeline/keys.js';
+import { textSection } from '../pipeline/signature-base.js';
 import { fromHex, toHex, utf8 } from '../primitives/encoding.js';
 import { hmacSha256OfText } from '../primitives/hmac-sha256.js';
 import { preparedKey } from '../primitives/prepared-key.js';
+import { headerField } from '../protocol/headers.js';
 import type {
   BodyCheck,
   CryptoProvider,
@@ -27,7 +29,6 @@ import {
   checkCreated,
   checkRequiredComponents,
   cryptoOf,
-  headerField,
   nowOf,
   rawSecretOf,
   splitUrl,
@@ -197,6 +198,17 @@ export function xApi(options: XApiOptions = {}): Scheme<XApiCredentials> {
     parse,
     verify,
 
+    signatureBase(credentials: XApiCredentials, { message, body, crypto }) {
+      const { path, query } = splitUrl(message.url);
+      // The last line is the body's hash under the *key's* algorithm: showing it would tell a
+      // known key (and its algorithm) from an unknown one, so it is left out for every request;
+      // the body's SHA-256 (the same whatever the key) stands beside it instead.
+      const head = `${X_API_VERSION_LINE}\n${message.method.toUpperCase()}\n${path}\n${xApiCanonicalQuery(query)}\n${credentials.timestamp}\n${credentials.nonce}\n`;
+      const sections = [textSection('string to sign', `${head}${X_API_BODY_HASH_PLACEHOLDER}`)];
+      if (body !== undefined) sections.push(textSection('body sha-256', hexDigest(crypto, 'sha256', body)));
+      return sections;
+    },
+
     checkPolicy(credentials: XApiCredentials, context: VerifyContext): void {
       checkCreated(credentials.created, context.now, context.policy);
       checkRequiredComponents(COVERED, context.policy);
@@ -230,6 +242,9 @@ export function xApi(options: XApiOptions = {}): Scheme<XApiCredentials> {
   };
   return scheme;
 }
+
+/** Stands for the body hash line in a debug signature base (it depends on the key's algorithm). */
+const X_API_BODY_HASH_PLACEHOLDER = "<hex hash of the body under the key's algorithm: not shown>";
 
 /** What {@link xApi}'s parse reads. */
 interface XApiCredentials extends Credentials {

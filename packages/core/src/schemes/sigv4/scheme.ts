@@ -9,6 +9,7 @@ import type { Scheme } from '../../pipeline/contract.js';
 import { resolveSigV4Options, type SigV4Options } from './options.js';
 import { createSigV4Parser, type SigV4Credentials } from './parse.js';
 import { signSigV4 } from './sign.js';
+import { createSigV4SignatureBase } from './signature-base.js';
 import { createSigV4Verifier } from './verify.js';
 
 /**
@@ -31,6 +32,7 @@ export function sigv4(options: SigV4Options = {}): Scheme<SigV4Credentials> {
     parse,
     verify,
     checkPolicy,
+    signatureBase: createSigV4SignatureBase(config),
     sign: (message, key, signOptions = {}) => signSigV4(config, message, key, signOptions),
   };
 }

@@ -1,0 +1,138 @@
+/**
+ * Issue #15: django-hmac's body serialisation has a one-pass path (no tree) for the common body.
+ * It must answer exactly as the general path (tree + dump), which the Python vectors hold: the
+ * same text, the same falsy `null`, and for a body the general path refuses, the same error.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { djangoJsonSerialization, treeJsonSerialization } from '../src/schemes/django-hmac-json.js';
+
+type Outcome = { text: string | null } | { error: string; message: string };
+
+function outcome(serialize: () => string | null): Outcome {
+  try {
+    return { text: serialize() };
+  } catch (error) {
+    return { error: (error as Error).constructor.name, message: (error as Error).message };
+  }
+}
+
+function expectSame(body: string): void {
+  for (const refuseRepeatedNames of [false, true]) {
+    expect(outcome(() => djangoJsonSerialization(body, { refuseRepeatedNames }))).toEqual(
+      outcome(() => treeJsonSerialization(body, { refuseRepeatedNames })),
+    );
+  }
+}
+
+/** JSON text with random whitespace between tokens, as clients format it. */
+const spaced = fc
+  .tuple(fc.jsonValue(), fc.constantFrom('', ' ', '\n', '\t', '  ', '\r\n'), fc.integer({ min: 0, max: 4 }))
+  .map(([value, space, indent]) => {
+    const text = JSON.stringify(value, null, indent);
+    return text === undefined ? 'null' : `${space}${text}${space}`;
+  });
+
+describe('django-hmac JSON serialisation: the one-pass path answers as the tree', () => {
+  it('any JSON value, pretty-printed or not', () => {
+    fc.assert(fc.property(spaced, expectSame), { numRuns: 2000 });
+  });
+
+  it('strings with escapes, control characters, non-ASCII, lone surrogates, as names and values', () => {
+    const text = fc.string({
+      unit: fc.constantFrom('a', '"', '\\', '/', '\u0000', '\u001f', '\u007f', 'é', '€', '\ud83d', '\ude00', '😀', ' '),
+      maxLength: 12,
+    });
+    fc.assert(
+      fc.property(text, text, fc.boolean(), (name, value, escapeAll) => {
+        const json = (s: string) =>
+          escapeAll
+            ? `"${[...s].map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')}"`
+            : JSON.stringify(s);
+        expectSame(`{${json(name)}: ${json(value)}, "list": [${json(value)}]}`);
+        // Raw (unescaped) text, as a client may send it: control characters must be refused alike.
+        expectSame(`{"${name}": "${value}"}`);
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('numbers: ints of any length, -0, floats in every notation', () => {
+    const digits = fc.string({ unit: fc.constantFrom('0', '1', '5', '9'), minLength: 1, maxLength: 30 });
+    const number = fc.oneof(
+      fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
+      fc
+        .tuple(
+          fc.constantFrom('', '-'),
+          digits,
+          fc.option(digits),
+          fc.option(fc.tuple(fc.constantFrom('e', 'E', 'e+', 'e-'), digits)),
+        )
+        .map(
+          ([sign, whole, fraction, exponent]) =>
+            `${sign}${whole}${fraction === null ? '' : `.${fraction}`}${exponent === null ? '' : exponent.join('')}`,
+        ),
+    );
+    fc.assert(
+      fc.property(number, (text) => {
+        expectSame(text);
+        expectSame(`[${text}, {"n": ${text}}]`);
+      }),
+      { numRuns: 2000 },
+    );
+    for (const text of [
+      '-0',
+      '0',
+      '-0.0',
+      '0e5',
+      '1e400',
+      '-1e400',
+      `1${'0'.repeat(4300)}`,
+      `1${'0'.repeat(4299)}`,
+      `0.${'1'.repeat(100_001)}`,
+    ]) {
+      expectSame(text);
+    }
+  });
+
+  it('repeated names: merged as Python does, or refused alike', () => {
+    for (const body of [
+      '{"a": 1, "a": 2}',
+      '{"a": 1, "b": {"c": 1, "c": [2]}, "a": 3}',
+      '{"a": 1, "\\u0061": 2}',
+      '{"a":1,"a"',
+      '{"a":1,"a":}',
+    ]) {
+      expectSame(body);
+    }
+  });
+
+  it('text that is not JSON, or JSON cut anywhere: the same error', () => {
+    const body =
+      '{"customer": "c_8f14e45fceea167a", "items": [{"sku": "SKU-00001", "quantity": 2, "price": 19.99}], "ok": true, "none": null}';
+    for (let cut = 0; cut <= body.length; cut++) expectSame(body.slice(0, cut));
+    fc.assert(fc.property(fc.string({ maxLength: 40 }), expectSame), { numRuns: 1500 });
+    fc.assert(
+      fc.property(spaced, fc.nat(), fc.string({ minLength: 1, maxLength: 3 }), (text, at, junk) => {
+        const index = at % (text.length + 1);
+        expectSame(text.slice(0, index) + junk + text.slice(index));
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  it('nesting at and beyond the depth Python allows', () => {
+    for (const depth of [899, 900, 901, 902, 1500]) {
+      expectSame(`${'['.repeat(depth)}1${']'.repeat(depth)}`);
+      expectSame(`${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`);
+    }
+  });
+
+  it('falsy documents hash nothing (null), whatever their spelling', () => {
+    for (const body of ['null', 'false', '0', '-0', '0.0', '-0.0', '0e10', '""', '[]', '{}', ' [ ] ', '{ }']) {
+      expect(djangoJsonSerialization(body)).toBeNull();
+      expectSame(body);
+    }
+    expect(djangoJsonSerialization('{"a": 1.0, "b": "J\\u00fcrgen"}')).toBe('{"a":1.0,"b":"J\\u00fcrgen"}');
+  });
+});
