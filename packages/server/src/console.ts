@@ -260,13 +260,16 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
       });
     }
     // The one bound on password hashes in flight (issue #11 defect 10), shared with the API's logins.
-    const check = await passwordGate.verify(body.username, body.password, sourceAddress);
+    // The admin right is decided inside the password check, so that a non-admin's sign-in is audited
+    // as refused (login.failed, ERR_NOT_PERMITTED), never as login.succeeded.
+    const check = await passwordGate.verify(body.username, body.password, sourceAddress, (candidate) =>
+      isConsoleAdmin(keyService, candidate.name),
+    );
     if (check.busy) {
       throw new ConsoleError('login_busy', 'too many sign-ins in progress; retry shortly', { 'retry-after': '1' });
     }
     const { principal } = check;
-    const allowed = principal !== undefined && (await isConsoleAdmin(keyService, principal.name));
-    if (!principal || !allowed) {
+    if (!principal) {
       await Promise.all(subjects.map((subject) => loginThrottle.recordFailure(subject)));
       throw new ConsoleError('invalid_credentials', 'wrong name or password, or not an administrator');
     }
