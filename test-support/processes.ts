@@ -73,6 +73,11 @@ export function runCli(
     });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    // A command that exits without reading its input closes the pipe first: the write then fails
+    // with EPIPE, which says nothing about the command (its exit code and output do).
+    child.stdin.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') reject(error);
+    });
     child.stdin.end(options.input ?? '');
   });
 }
