@@ -12,7 +12,7 @@ import { ConfigError, isLoopbackHost, loadConfig, type RunningServer } from '@hm
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress, send, signed } from './support/client.js';
 import { issueKey, startInProcess } from './support/in-process.js';
-import { runCli, tempDir } from './support/process.js';
+import { runCli, startServe, tempDir } from './support/process.js';
 import { startUpstream } from './support/upstream.js';
 
 type Key = { keyId: string; secret: string };
@@ -50,6 +50,14 @@ describe('debug signatures: configuration', () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     expect(refused.stderr).toMatch(/debug signatures refused on host 0\.0\.0\.0 \(not loopback\)/);
+    // Forced, it starts, and says so at start.
+    const forced = await startServe(['--db', `${dir}/db.sqlite`, '--host', '0.0.0.0', '--debug-signatures=force']);
+    try {
+      const warning = forced.logs.find((line) => String(line.msg).startsWith('debug signatures on'));
+      expect(warning).toMatchObject({ level: 'warn', host: '0.0.0.0', forced: true });
+    } finally {
+      await forced.stop();
+    }
   });
 });
 
