@@ -289,11 +289,18 @@ export async function openServices(
   // Which scheme verified which key (the console's "schemes used", a migration aid): recorded once
   // the signature is proven, never for a failure. One promise reaction per request, no allocation
   // beyond the usage map's entry.
+  // The counter of each scheme, labelled once (prom-client hashes a label object on every inc()).
+  const verifiedCounters = new Map<string, { inc(): void }>();
   const recordVerified = <T extends { ok: boolean }>(outcome: T): T => {
     if (outcome.ok) {
       const { identity } = outcome as unknown as { identity: { keyId: string; scheme: string } };
       activity.verified(identity.keyId, identity.scheme);
-      metrics.verifiedByScheme.inc({ scheme: identity.scheme });
+      let counter = verifiedCounters.get(identity.scheme);
+      if (counter === undefined) {
+        counter = metrics.verifiedByScheme.labels({ scheme: identity.scheme });
+        verifiedCounters.set(identity.scheme, counter);
+      }
+      counter.inc();
     }
     return outcome;
   };
@@ -311,7 +318,10 @@ export async function openServices(
   const observed: typeof authenticatorOf = {
     ...authenticatorOf,
     authenticate: (message, body, context) => authenticatorOf.authenticate(message, body, context).then(recordVerified),
-    admit: (message, context) => authenticatorOf.admit(message, context).then(recordVerified).then(traceCommit),
+    // Without tracing, no second promise reaction per request for an identity function.
+    admit: tracing
+      ? (message, context) => authenticatorOf.admit(message, context).then(recordVerified).then(traceCommit)
+      : (message, context) => authenticatorOf.admit(message, context).then(recordVerified),
   };
   // The verification span: active during the call, so key lookups and store calls nest under it.
   const authenticator = tracing
