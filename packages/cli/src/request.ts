@@ -1,16 +1,22 @@
 import { readFileSync } from 'node:fs';
 import {
+  buildSignatureBaseReport,
+  type DeclarativeSchemeDefinition,
+  declarativeScheme,
+  djangoHmac,
   type HashAlgorithm,
   rfc9421,
   type Scheme,
+  type SignatureBaseReport,
   type SigningKey,
-  signatureBase,
   signMessage,
   sigv4,
+  standardWebhooks,
   xApi,
 } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { Command } from 'commander';
+import { printBaseDiff, printReport, serverReportOf } from './base-diff.js';
 import { CliError, checkKeyIdOption, type Io } from './output.js';
 
 interface SignFlags {
@@ -22,7 +28,9 @@ interface SignFlags {
   secretEnv?: string;
   secretFile?: string;
   secret?: string;
-  scheme: string;
+  scheme?: string;
+  config?: string;
+  secretEncoding?: string;
   algorithm: string;
   region?: string;
   service?: string;
@@ -88,17 +96,70 @@ async function readData(io: Io, flags: SignFlags): Promise<Uint8Array | undefine
   return undefined;
 }
 
-function schemeOf(flags: SignFlags): Scheme {
-  switch (flags.scheme) {
-    case 'rfc9421':
-      return rfc9421();
-    case 'sigv4':
-      return sigv4();
-    case 'x-api':
-      return xApi();
-    default:
-      throw new CliError(`invalid scheme ${JSON.stringify(flags.scheme)}: use rfc9421, sigv4 or x-api`, 2);
+const BUILT_IN_SCHEMES: Readonly<Record<string, () => Scheme>> = {
+  rfc9421: () => rfc9421(),
+  sigv4: () => sigv4(),
+  'x-api': () => xApi(),
+  'django-hmac': () => djangoHmac(),
+  'standard-webhooks': () => standardWebhooks(),
+};
+
+/** The scheme to sign with, and the declared definition when it is one of `--config`'s legacy schemes. */
+interface ChosenScheme {
+  scheme: Scheme;
+  declared?: DeclarativeSchemeDefinition;
+}
+
+/**
+ * The declared (legacy) schemes of a server config file, validated exactly as `hmac-kit serve`
+ * validates them (one line per mistake, joined: the CLI reports the first).
+ */
+async function declaredSchemes(file: string): Promise<DeclarativeSchemeDefinition[]> {
+  const { ConfigError, loadConfig } = await import('@hmac-kit/server');
+  try {
+    return loadConfig({ configFile: file, env: {} }).legacySchemes ?? [];
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(`config: ${error.message.split('\n')[0]}`, 2);
+    throw error;
   }
+}
+
+async function schemeOf(flags: SignFlags): Promise<ChosenScheme> {
+  const declared = flags.config === undefined ? [] : await declaredSchemes(flags.config);
+  // A config file declaring one scheme signs with it unless --scheme says otherwise.
+  const name = flags.scheme ?? (declared.length === 1 ? declared[0]!.name : 'rfc9421');
+  const definition = declared.find((entry) => entry.name === name);
+  if (definition !== undefined) return { scheme: declarativeScheme(definition), declared: definition };
+  const builtIn = BUILT_IN_SCHEMES[name];
+  if (builtIn !== undefined) return { scheme: builtIn() };
+  const names = [...Object.keys(BUILT_IN_SCHEMES), ...declared.map((entry) => entry.name)].join(', ');
+  const hint =
+    flags.config === undefined && /^[a-z0-9][a-z0-9._-]*$/.test(name) ? ' (declared schemes need --config FILE)' : '';
+  throw new CliError(`invalid scheme ${JSON.stringify(name)}: use ${names}${hint}`, 2);
+}
+
+/**
+ * The secret as the scheme needs it. `--secret-encoding text|base64|hex` says how a secret that
+ * clients already hold is written (as `keys import --encoding`); without it an `hks_` secret is used
+ * as is, and for a declared (legacy) scheme any other secret is its text, the way those clients use it.
+ */
+function secretFor(secret: string, flags: SignFlags, chosen: ChosenScheme): string | Uint8Array {
+  const encoding = flags.secretEncoding;
+  if (encoding === undefined) {
+    return chosen.declared !== undefined && !secret.startsWith('hks_') ? new TextEncoder().encode(secret) : secret;
+  }
+  if (encoding === 'text') return new TextEncoder().encode(secret);
+  if (encoding === 'hex') {
+    if (!/^(?:[0-9a-fA-F]{2})+$/.test(secret)) throw new CliError('the secret is not hex (--secret-encoding hex)', 2);
+    return new Uint8Array(Buffer.from(secret, 'hex'));
+  }
+  if (encoding === 'base64') {
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(secret)) {
+      throw new CliError('the secret is not base64 (--secret-encoding base64)', 2);
+    }
+    return new Uint8Array(Buffer.from(secret, 'base64'));
+  }
+  throw new CliError(`invalid secret encoding ${JSON.stringify(encoding)}: use text, base64 or hex`, 2);
 }
 
 interface Prepared {
@@ -107,6 +168,7 @@ interface Prepared {
   headers: Headers;
   body: Uint8Array | undefined;
   added: Record<string, string>;
+  scheme: Scheme;
 }
 
 async function prepare(io: Io, method: string, target: string, flags: SignFlags): Promise<Prepared> {
@@ -114,19 +176,29 @@ async function prepare(io: Io, method: string, target: string, flags: SignFlags)
   if (!URL.canParse(target) || !/^https?:/i.test(target)) {
     throw new CliError(`invalid URL ${JSON.stringify(target)}: expected http(s)://...`, 2);
   }
-  if (!flags.keyId) throw new CliError('give the key id with --key-id', 2);
   checkKeyIdOption(flags.keyId);
   if (!['sha256', 'sha384', 'sha512'].includes(flags.algorithm)) {
     throw new CliError(`invalid algorithm ${JSON.stringify(flags.algorithm)}: use sha256, sha384 or sha512`, 2);
   }
-  const scheme = schemeOf(flags);
-  const secret = readSecret(io, flags);
+  const chosen = await schemeOf(flags);
+  const scheme = chosen.scheme;
+  // Single-secret schemes name their key in the config (`legacy`): the request carries no key id.
+  const fixedKeyId = chosen.declared && 'fixed' in chosen.declared.keyId ? chosen.declared.keyId.fixed : undefined;
+  if (fixedKeyId !== undefined && flags.keyId !== undefined && flags.keyId !== fixedKeyId) {
+    throw new CliError(
+      `scheme ${scheme.name} always uses key id ${fixedKeyId} (its requests carry none): drop --key-id`,
+      2,
+    );
+  }
+  const keyId = flags.keyId ?? fixedKeyId;
+  if (!keyId) throw new CliError('give the key id with --key-id', 2);
+  const secret = secretFor(readSecret(io, flags), flags, chosen);
   const headers = parseHeaders(flags.header);
   const body = await readData(io, flags);
   if (body !== undefined && !headers.has('content-type'))
     headers.set('content-type', 'application/x-www-form-urlencoded');
   const upper = method.toUpperCase();
-  const key: SigningKey = { keyId: flags.keyId, secret, algorithm: flags.algorithm as HashAlgorithm };
+  const key: SigningKey = { keyId, secret, algorithm: flags.algorithm as HashAlgorithm };
   const signOptions: Record<string, unknown> = { scheme, crypto: nodeCryptoProvider };
   if (flags.region) signOptions.region = flags.region;
   if (flags.service) signOptions.service = flags.service;
@@ -138,7 +210,7 @@ async function prepare(io: Io, method: string, target: string, flags: SignFlags)
     throw error;
   }
   for (const [name, value] of Object.entries(signed.headers)) headers.set(name, value);
-  return { method: upper, url: signed.url, headers, body, added: signed.headers };
+  return { method: upper, url: signed.url, headers, body, added: signed.headers, scheme };
 }
 
 function signOptions(command: Command): Command {
@@ -151,7 +223,15 @@ function signOptions(command: Command): Command {
     .option('--secret-env <var>', 'read the secret from this environment variable')
     .option('--secret-file <file>', 'read the secret from this file')
     .option('--secret <secret>', 'the secret (visible in the process list: avoid)')
-    .option('--scheme <scheme>', 'rfc9421, sigv4 or x-api', 'rfc9421')
+    .option(
+      '--scheme <scheme>',
+      'rfc9421 (default), sigv4, x-api, django-hmac, standard-webhooks, or a scheme declared in --config',
+    )
+    .option('--config <file>', 'a server config file: sign with its declared legacySchemes (examples/legacy/)')
+    .option(
+      '--secret-encoding <encoding>',
+      'how the secret is written: text, base64 or hex (default: hks_ as is; text for declared schemes)',
+    )
     .option('--algorithm <algorithm>', "the key's algorithm: sha256, sha384, sha512", 'sha256')
     .option('--region <region>', 'SigV4 region (default us-east-1)')
     .option('--service <service>', 'SigV4 service (default hmac-kit)');
@@ -164,16 +244,20 @@ export function registerRequestCommands(program: Command, io: Io, setExit: (code
       .command('request <method> <url>')
       .description('send a signed request and print the response (like curl)')
       .option('-i, --include', 'print the response status line and headers')
-      .option('-v, --verbose', 'also print the signed headers and signature base (stderr)'),
+      .option(
+        '-v, --verbose',
+        "also print the signed headers and signature base (stderr), and a line diff against the server's (serve --debug-signatures)",
+      ),
   ).action(async (method: string, target: string, flags: SignFlags) => {
     const prepared = await prepare(io, method, target, flags);
+    let clientReport: SignatureBaseReport | undefined;
     if (flags.verbose) {
       const url = new URL(prepared.url);
       io.stderr(`> ${prepared.method} ${url.pathname}${url.search} HTTP/1.1\n> host: ${url.host}\n`);
       for (const [name, value] of prepared.headers) io.stderr(`> ${name}: ${value}\n`);
       io.stderr('>\n');
-      const base = signatureBaseOf(prepared);
-      if (base) io.stderr(`* signature base:\n${base.replace(/^/gm, '*   ')}\n`);
+      clientReport = signatureBaseOf(prepared);
+      if (clientReport) printReport(io, clientReport);
     }
     let response: Response;
     try {
@@ -197,6 +281,10 @@ export function registerRequestCommands(program: Command, io: Io, setExit: (code
     }
     io.stdout(Buffer.from(text).toString('utf8'));
     if (text.length > 0 && text[text.length - 1] !== 10) io.stdout('\n');
+    if (flags.verbose) {
+      const serverReport = serverReportOf(response.headers.get('content-type'), text);
+      if (serverReport) printBaseDiff(io, clientReport, serverReport, colourOf(io));
+    }
     if (response.status >= 400) {
       let code = '';
       try {
@@ -222,13 +310,29 @@ export function registerRequestCommands(program: Command, io: Io, setExit: (code
   });
 }
 
-/** The RFC 9421 signature base the server will rebuild, for `-v` (debugging a mismatch beside the server's log). */
-function signatureBaseOf(prepared: Prepared): string | undefined {
-  const input = prepared.headers.get('signature-input');
-  if (!input) return undefined;
+/**
+ * What the scheme MACs for the request as sent, rebuilt the way the server rebuilds it (the scheme's
+ * `signatureBase` capability over the signed message), for `-v` and the diff against the server's.
+ */
+function signatureBaseOf(prepared: Prepared): SignatureBaseReport | undefined {
+  const message = { method: prepared.method, url: prepared.url, headers: prepared.headers };
+  const body = prepared.body ?? new Uint8Array(0);
+  const hasBody = body.length > 0 || ['POST', 'PUT', 'PATCH'].includes(prepared.method);
   try {
-    return signatureBase({ method: prepared.method, url: prepared.url, headers: prepared.headers }, input);
+    const credentials = prepared.scheme.parse(message, { hasBody });
+    return buildSignatureBaseReport(prepared.scheme, credentials, {
+      message,
+      hasBody,
+      body,
+      crypto: nodeCryptoProvider,
+    });
   } catch {
     return undefined;
   }
+}
+
+/** Colours only on a terminal, and never with NO_COLOR set (https://no-color.org). */
+function colourOf(io: Io): boolean {
+  const stderr = process.stderr as { isTTY?: boolean };
+  return stderr.isTTY === true && (io.env.NO_COLOR ?? '') === '' && io.env.TERM !== 'dumb';
 }

@@ -16,6 +16,7 @@ export type RotateKey = components['schemas']['RotateKey'];
 export type RevokeKey = components['schemas']['RevokeKey'];
 export type Problem = components['schemas']['Problem'];
 export type AuditEventType = AuditEntry['type'];
+export type KeyUsage = components['schemas']['KeyUsage'];
 
 /** The console session as the server describes it (packages/server/src/console.ts). */
 export interface Session {
@@ -38,18 +39,6 @@ export interface FailureWindow {
   bySource: FailureCount[];
   otherKeys: number;
   otherSources: number;
-}
-
-export interface SchemeUse {
-  scheme: string;
-  count: number;
-  lastUsedAt: string;
-}
-
-export interface Usage {
-  source: 'memory';
-  since: string;
-  keys: Record<string, SchemeUse[]>;
 }
 
 export interface Health {
@@ -190,9 +179,14 @@ export const api = {
   async revokeKey(keyId: string, input: RevokeKey): Promise<Key> {
     return (await request<Key>('POST', `v1/admin/keys/${encodeURIComponent(keyId)}/revoke`, input)).data;
   },
-  async usage(keyIds: readonly string[]): Promise<Usage> {
-    const search = new URLSearchParams(keyIds.map((keyId) => ['keyId', keyId]));
-    return (await request<Usage>('GET', `usage?${search}`)).data;
+  /** The schemes each of these keys was used with, as persisted by every worker (`GET /v1/admin/usage`). */
+  async usage(keyIds: readonly string[]): Promise<Record<string, KeyUsage[]>> {
+    const search = new URLSearchParams([...keyIds.slice(0, 100).map((keyId) => ['keyId', keyId]), ['limit', '1000']]);
+    const byKey: Record<string, KeyUsage[]> = {};
+    for (const use of (await request<KeyUsage[]>('GET', `v1/admin/usage?${search}`)).data) {
+      byKey[use.keyId] = [...(byKey[use.keyId] ?? []), use];
+    }
+    return byKey;
   },
   async activity(): Promise<FailureWindow> {
     return (await request<FailureWindow>('GET', 'activity')).data;

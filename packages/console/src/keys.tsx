@@ -1,6 +1,6 @@
 /** Keys: search and pages, create (secret shown once), rotate with an overlap, revoke with a confirmation. */
 import { useEffect, useState } from 'preact/hooks';
-import { api, type CreateKey, describeError, type IssuedKey, type Key, type SchemeUse } from './api.ts';
+import { api, type CreateKey, describeError, type IssuedKey, type Key, type KeyUsage } from './api.ts';
 import { Message, Modal, Pager, SecretDialog, usePages, when } from './ui.tsx';
 
 type Issued = { keyId: string; secret: string; principal: string; previous?: string };
@@ -10,7 +10,7 @@ export function KeysPage(props: { initialPrincipal?: string }) {
   const [keyId, setKeyId] = useState('');
   const [all, setAll] = useState(false);
   const [filter, setFilter] = useState({ principal: props.initialPrincipal ?? '', keyId: '', all: false });
-  const [usage, setUsage] = useState<Record<string, SchemeUse[]>>({});
+  const [usage, setUsage] = useState<Record<string, KeyUsage[]>>({});
   const [issued, setIssued] = useState<Issued>();
   const [rotating, setRotating] = useState<Key>();
   const [revoking, setRevoking] = useState<Key>();
@@ -20,13 +20,19 @@ export function KeysPage(props: { initialPrincipal?: string }) {
   useEffect(() => {
     void pages.first();
   }, [filter]);
+  // Usage is persisted by every worker in batches (a pair's first use within a poll interval), so the
+  // page reads it again every few seconds while it is shown.
   useEffect(() => {
     const ids = pages.items.map((key) => key.keyId);
     if (ids.length === 0) return;
-    api.usage(ids).then(
-      (answer) => setUsage(answer.keys),
-      () => setUsage({}),
-    );
+    const load = () =>
+      api.usage(ids).then(
+        (byKey) => setUsage(byKey),
+        () => setUsage({}),
+      );
+    void load();
+    const timer = setInterval(load, 3000);
+    return () => clearInterval(timer);
   }, [pages.items]);
 
   const showIssued = (key: IssuedKey, previous?: string) =>
@@ -106,7 +112,21 @@ export function KeysPage(props: { initialPrincipal?: string }) {
                 </td>
                 <td>{when(key.expiresAt)}</td>
                 <td>{when(key.lastUsedAt)}</td>
-                <td>{(usage[key.keyId] ?? []).map((use) => `${use.scheme} (${use.count})`).join(', ') || '—'}</td>
+                <td>
+                  {(usage[key.keyId] ?? []).length === 0
+                    ? '—'
+                    : (usage[key.keyId] ?? []).map((use, index) => (
+                        <span
+                          key={use.scheme}
+                          class={use.weak ? 'weak-scheme' : undefined}
+                          title={`${use.unprotected ? `weak: ${use.unprotected}. ` : ''}last used ${when(use.lastUsedAt)}`}
+                        >
+                          {index > 0 ? ', ' : ''}
+                          {use.scheme} ({use.count}
+                          {use.weak ? ', weak' : ''})
+                        </span>
+                      ))}
+                </td>
                 <td class="row-actions">
                   {key.status === 'active' ? (
                     <>

@@ -67,11 +67,14 @@ export {
 export type { SignatureBaseReport } from './pipeline/signature-base.js';
 export { buildSignatureBaseReport, bytesSection, signatureBaseOf, textSection } from './pipeline/signature-base.js';
 export { webCryptoProvider } from './primitives/crypto.js';
+export { concatBytes } from './primitives/encoding.js';
+export { isPromiseLike } from './primitives/promise.js';
 export { createSha2, createSha2Hmac, sha2, sha2Hmac } from './primitives/sha2.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';
 export { answerOf, problemBody, toProblem } from './problem.js';
 export type { ContentDigestAlgorithm } from './protocol/content-digest.js';
 export { contentDigestHeader } from './protocol/content-digest.js';
+export { framingDeclaresBody, messageHasBody } from './protocol/message-body.js';
 export type {
   DeclarativeInput,
   DeclarativeSchemeDefinition,
@@ -154,7 +157,6 @@ export type {
 export type { VerifyRequestOptions } from './verify.js';
 export {
   checkSignature,
-  messageHasBody,
   verifyingIterable,
   verifyingStream,
   verifyMessage,

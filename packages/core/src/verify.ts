@@ -17,8 +17,6 @@ import type {
   VerifyOptions,
 } from './types.js';
 
-export { messageHasBody } from './pipeline/engine.js';
-
 /** Options of the verify functions: {@link VerifyOptions} plus the schemes to accept (default `[rfc9421()]`). */
 export type VerifyRequestOptions = VerifyOptions & { schemes?: readonly Scheme[] };
 

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import {
   checkSignature,
   createSignedFetch,
+  framingDeclaresBody,
   type MessageParts,
   messageHasBody,
   type Scheme,
@@ -81,6 +82,19 @@ describe('hasBody rule', () => {
     expect(messageHasBody(m('GET', { 'content-length': '12' }))).toBe(true);
     expect(messageHasBody(m('DELETE', { 'transfer-encoding': 'chunked' }))).toBe(true);
     for (const method of ['POST', 'put', 'PATCH']) expect(messageHasBody(m(method))).toBe(true);
+  });
+  it('Content-Length is zero only as a plain decimal zero (00, " 0"); anything else counts as a body', () => {
+    for (const zero of ['0', '00', ' 0', '0\t']) {
+      expect(messageHasBody(m('GET', { 'content-length': zero }))).toBe(false);
+      expect(framingDeclaresBody({ 'content-length': zero })).toBe(false);
+    }
+    for (const other of ['+0', '0x0', '0, 0', '', '1', '0\v']) {
+      expect(messageHasBody(m('GET', { 'content-length': other }))).toBe(true);
+    }
+    expect(framingDeclaresBody({})).toBe(false);
+    expect(framingDeclaresBody({ 'transfer-encoding': 'chunked' })).toBe(true);
+    // The method does not count for the framing (a POST may arrive with no bytes at all).
+    expect(framingDeclaresBody({ 'content-length': '0' })).toBe(false);
   });
 });
 

@@ -24,7 +24,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hmacSha256OfText, sha256HexOfText } from '../src/primitives/hmac-sha256.js';
 import { hmacSha256Pads } from '../src/primitives/prepared-key.js';
-import { headerField, headerValue, headerValues } from '../src/schemes/compat-support.js';
+import { headerField, getHeader as headerValue, headerValues } from '../src/protocol/headers.js';
 import { sha256Hex, sigv4CanonicalHeaderLines, sigv4IsPlainCanonical } from '../src/schemes/sigv4/canonical.js';
 import {
   parseCredential,

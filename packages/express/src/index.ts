@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { toProblem } from '@hmac-kit/core';
+import { framingDeclaresBody, toProblem } from '@hmac-kit/core';
 import type { Authenticator, AuthenticatorOptions, HmacIdentity, ProblemResponse } from '@hmac-kit/middleware';
 import { createAuthenticator, problemHeaders, recordBody, validateScopes } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
@@ -70,11 +70,6 @@ function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-function declaresBody(req: Request): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
-}
-
 /**
  * Express middleware that verifies the request's signature and body, then sets `req.hmac`
  * (and `req.rawBody`). Refused requests get a problem+json answer (401, 403, 413, 429, 503)
@@ -122,7 +117,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     let recorded: ReturnType<typeof recordBody> | undefined;
     if (req.rawBody instanceof Uint8Array) {
       body = req.rawBody;
-    } else if ((req as Marked)[kBodyDecoded] || (req.readableEnded && declaresBody(req))) {
+    } else if ((req as Marked)[kBodyDecoded] || (req.readableEnded && framingDeclaresBody(req.headers))) {
       const misuse = new TypeError(
         'hmacAuth: a body parser consumed the body before it could be verified; install it with { verify: captureRawBody } (and without decompression), or mount hmacAuth() first',
       );

@@ -20,6 +20,7 @@ import {
   countsAsFailure,
   explainKeyFailure,
   HmacKitError,
+  isPromiseLike,
   isScheme,
   RateLimited,
   rfc9421,
@@ -205,10 +206,6 @@ interface Source {
   keyClear: boolean;
   /** The failure was recorded and reported by the pipeline's `failed` hook. */
   reported: boolean;
-}
-
-function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return value instanceof Promise || typeof (value as { then?: unknown } | undefined)?.then === 'function';
 }
 
 function isFunction(value: unknown): value is (...args: never[]) => unknown {
@@ -446,7 +443,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       }
       // The address answer is awaited first: meanwhile a rejection of the key's must not go unhandled.
       // (Only native promises are tracked as unhandled; other thenables need no handler.)
-      if (isPromise(address) && key instanceof Promise) key.catch(ignore);
+      if (isPromiseLike(address) && key instanceof Promise) key.catch(ignore);
     }
     return [address, key];
   }
@@ -497,7 +494,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const subject = addressNameSubject(address, verified.keyId);
     if (source.keyClear && source.subjects?.pair === subject) return undefined;
     const cleared: Promise<void> | void = failureThrottle.recordSuccess(subject);
-    return isPromise(cleared) ? cleared : undefined;
+    return isPromiseLike(cleared) ? cleared : undefined;
   }
 
   // ---- the pipeline's hooks: the gate, the commit's side effects, the one failure recorder ----
@@ -506,15 +503,15 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     const subjects = throttleSubjects(source.context, claim?.credentials.keyId);
     source.subjects = subjects;
     const [address, key] = lookups(failureThrottle!, subjects);
-    if (!isPromise(address) && !isPromise(key)) {
+    if (!isPromiseLike(address) && !isPromiseLike(key)) {
       refuseWith(Math.max(address, key));
       source.keyClear = probeFn !== undefined && key === -1;
       return;
     }
     return (async () => {
       // Awaits only what is a promise: each await is a suspension of this frame.
-      const addressWait = isPromise(address) ? await address : address;
-      const keyWait = isPromise(key) ? await key : key;
+      const addressWait = isPromiseLike(address) ? await address : address;
+      const keyWait = isPromiseLike(key) ? await key : key;
       refuseWith(Math.max(addressWait, keyWait));
       source.keyClear = probeFn !== undefined && keyWait === -1;
     })();
@@ -532,7 +529,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   function charge(verified: VerifiedRequest): Record<string, string> | undefined | Promise<Record<string, string>> {
     const decision = rateLimitDecision(verified);
     if (decision === undefined) return undefined;
-    return isPromise(decision) ? decision.then(limitHeaders) : limitHeaders(decision);
+    return isPromiseLike(decision) ? decision.then(limitHeaders) : limitHeaders(decision);
   }
 
   async function failed(error: unknown, claim: Claim | undefined, source: Source): Promise<void> {

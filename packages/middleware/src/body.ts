@@ -1,4 +1,4 @@
-import { BodyTooLarge } from '@hmac-kit/core';
+import { BodyTooLarge, concatBytes } from '@hmac-kit/core';
 
 /** A body source that keeps a copy of every chunk read through it. */
 export interface RecordedBody {
@@ -69,17 +69,6 @@ export function recordBody(source: AsyncIterable<Uint8Array>): RecordedBody {
       return concatBytes(chunks, length);
     },
   };
-}
-
-function concatBytes(chunks: readonly Uint8Array[], length: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 const kRead = Symbol('hmac-kit.deferred-body');

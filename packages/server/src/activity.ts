@@ -1,8 +1,9 @@
 /**
  * A small in-memory window of what this process saw, for the console: authentication failures per
- * key and per source address over the last hour, and which schemes verified each key. Kept in the
- * process (not the database) because it is written on the request path: a failure flood must not
- * become a write flood. Per process: with several workers each one counts its own requests.
+ * key and per source address over the last hour. Kept in the process (not the database) because it
+ * is written on the request path: a failure flood must not become a write flood. Per process: with
+ * several workers each one counts its own requests. (Which schemes verified each key is persisted
+ * by the key service: `KeyService.recordKeyUsage`, read by `GET /v1/admin/usage`.)
  */
 
 /** One minute per bucket, sixty buckets: the last hour at a minute's resolution. */
@@ -10,8 +11,6 @@ const BUCKET_MS = 60_000;
 const BUCKETS = 60;
 /** Distinct keys or addresses counted per minute; the rest are counted under `other`. */
 const MAX_PER_BUCKET = 5_000;
-/** Keys whose scheme usage is remembered (least recently used forgotten first). */
-const MAX_USAGE_KEYS = 100_000;
 
 /** Failures of one key or one source address in the window. */
 export interface FailureCount {
@@ -32,23 +31,11 @@ export interface FailureWindow {
   otherSources: number;
 }
 
-/** How one key was verified with one scheme since this process started. */
-export interface SchemeUse {
-  scheme: string;
-  count: number;
-  /** ISO time of the last verified request with this scheme. */
-  lastUsedAt: string;
-}
-
 /** The window the server feeds and the console reads. */
 export interface Activity {
   /** One failed authentication (claimed key id when there was one, source address when known). */
   failure(keyId: string | undefined, sourceAddress: string | undefined): void;
-  /** One request whose signature `scheme` verified for `keyId`. */
-  verified(keyId: string, scheme: string): void;
   failures(limit?: number): FailureWindow;
-  /** Scheme usage of each asked key (keys never seen are absent). */
-  schemes(keyIds: readonly string[]): Record<string, SchemeUse[]>;
 }
 
 interface Bucket {
@@ -80,7 +67,6 @@ function top(counts: Map<string, number>, limit: number): FailureCount[] {
 export function createActivity(options: { clock?: () => number } = {}): Activity {
   const clock = options.clock ?? (() => Date.now());
   const buckets: Array<Bucket | undefined> = new Array(BUCKETS);
-  const usage = new Map<string, Map<string, { count: number; lastUsedAt: number }>>();
 
   const bucketFor = (now: number): Bucket => {
     const minute = Math.floor(now / BUCKET_MS);
@@ -107,25 +93,6 @@ export function createActivity(options: { clock?: () => number } = {}): Activity
       if (keyId !== undefined && !add(bucket.keys, keyId)) bucket.otherKeys++;
       if (sourceAddress !== undefined && !add(bucket.sources, sourceAddress)) bucket.otherSources++;
     },
-    verified(keyId, scheme) {
-      const now = clock();
-      let schemes = usage.get(keyId);
-      if (schemes) {
-        // Re-inserted: the map's order is least recently used first.
-        usage.delete(keyId);
-      } else {
-        schemes = new Map();
-        if (usage.size >= MAX_USAGE_KEYS) usage.delete(usage.keys().next().value as string);
-      }
-      usage.set(keyId, schemes);
-      const use = schemes.get(scheme);
-      if (use) {
-        use.count++;
-        use.lastUsedAt = now;
-      } else {
-        schemes.set(scheme, { count: 1, lastUsedAt: now });
-      }
-    },
     failures(limit = 20) {
       const firstMinute = Math.floor(clock() / BUCKET_MS) - BUCKETS + 1;
       const keys = new Map<string, number>();
@@ -150,19 +117,6 @@ export function createActivity(options: { clock?: () => number } = {}): Activity
         otherKeys,
         otherSources,
       };
-    },
-    schemes(keyIds) {
-      const result: Record<string, SchemeUse[]> = {};
-      for (const keyId of keyIds) {
-        const schemes = usage.get(keyId);
-        if (!schemes) continue;
-        result[keyId] = [...schemes].map(([scheme, use]) => ({
-          scheme,
-          count: use.count,
-          lastUsedAt: new Date(use.lastUsedAt).toISOString(),
-        }));
-      }
-      return result;
     },
   };
 }

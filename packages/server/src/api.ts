@@ -35,7 +35,7 @@ import type { PasswordGate } from './password-gate.js';
 import type { RequestContext, RouteHandler } from './request-context.js';
 import { ANY_METHOD, createRouter, type RouteDefinition } from './routes.js';
 import { parseDuration } from './units.js';
-import { issuedKeyView, keyView, principalView } from './views.js';
+import { issuedKeyView, keyUsageView, keyView, principalView } from './views.js';
 
 /** Bodies of the JSON endpoints (logins, admin calls) are small. */
 const JSON_BODY_LIMIT = 64 * 1024;
@@ -606,6 +606,32 @@ export function createApi(options: ApiOptions): {
           200,
           entries.map((entry) => ({ ...entry, at: entry.at.toISOString() })),
           nextLink(path, query, 'before', next),
+        );
+      },
+    },
+    {
+      name: 'admin',
+      methods: ['GET'],
+      path: '/v1/admin/usage',
+      handler: async ({ path, query }) => {
+        const { limit, cursor } = pageParameters(query, 'after');
+        const keyIds = query.getAll('keyId').filter(Boolean);
+        if (keyIds.length > 100) throw new HttpError('invalid_request', 'at most 100 keyId parameters');
+        const scheme = query.get('scheme') || undefined;
+        if (scheme !== undefined && !/^[\x21-\x7e]{1,64}$/.test(scheme)) {
+          throw new HttpError('invalid_request', 'scheme must be a scheme name such as rfc9421 or x-api');
+        }
+        const page = await keyService.listKeyUsage({
+          limit,
+          principal: query.get('principal') || undefined,
+          ...(keyIds.length > 0 ? { keyIds } : {}),
+          scheme,
+          ...(cursor !== undefined ? { after: cursor } : {}),
+        });
+        return ok(
+          200,
+          page.items.map((use) => keyUsageView(use, config.legacySchemes)),
+          nextLink(path, query, 'after', page.next),
         );
       },
     },

@@ -359,6 +359,7 @@ function createRoutes(
   const forwardAuth = createForwardAuth({
     config,
     authenticator: services.authenticator,
+    recordProven: services.recordProven,
     metrics,
     isTrustedProxy,
   });

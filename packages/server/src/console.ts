@@ -140,7 +140,7 @@ export async function isConsoleAdmin(keyService: KeyService, name: string): Prom
 
 /**
  * The console's routes: the page and its assets, the session calls, the admin calls behind the
- * session, activity, scheme usage and health.
+ * session, activity and health (scheme usage is the admin API's `GET /v1/admin/usage`).
  *
  * @example
  * ```ts
@@ -262,13 +262,16 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
       });
     }
     // The one bound on password hashes in flight (issue #11 defect 10), shared with the API's logins.
-    const check = await passwordGate.verify(body.username, body.password, sourceAddress);
+    // The admin right is decided inside the password check, so that a non-admin's sign-in is audited
+    // as refused (login.failed, ERR_NOT_PERMITTED), never as login.succeeded.
+    const check = await passwordGate.verify(body.username, body.password, sourceAddress, (candidate) =>
+      isConsoleAdmin(keyService, candidate.name),
+    );
     if (check.busy) {
       throw new ConsoleError('login_busy', 'too many sign-ins in progress; retry shortly', { 'retry-after': '1' });
     }
     const { principal } = check;
-    const allowed = principal !== undefined && (await isConsoleAdmin(keyService, principal.name));
-    if (!principal || !allowed) {
+    if (!principal) {
       await Promise.all(subjects.map((subject) => loginThrottle.recordFailure(subject)));
       throw new ConsoleError('invalid_credentials', 'wrong name or password, or not an administrator');
     }
@@ -319,14 +322,6 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
   const activityRoute: RouteHandler = async (request, response) => {
     await sessionOf(request, response, false);
     sendJson(response, 200, activity.failures());
-  };
-
-  const usage: RouteHandler = async (request, response) => {
-    await sessionOf(request, response, false);
-    const target = request.url ?? '';
-    const query = new URLSearchParams(target.includes('?') ? target.slice(target.indexOf('?') + 1) : '');
-    const keyIds = query.getAll('keyId').slice(0, 1000);
-    sendJson(response, 200, { source: 'memory', since: startedAt, keys: activity.schemes(keyIds) });
   };
 
   const health: RouteHandler = async (request, response) => {
@@ -428,7 +423,6 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
     { name: 'console', methods: ['POST'], path: '/console/api/session', handler: wrap(signIn) },
     { name: 'console', methods: ['DELETE'], path: '/console/api/session', handler: wrap(signOut) },
     { name: 'console', methods: ['GET'], path: '/console/api/activity', handler: wrap(activityRoute) },
-    { name: 'console', methods: ['GET'], path: '/console/api/usage', handler: wrap(usage) },
     { name: 'console', methods: ['GET'], path: '/console/api/health', handler: wrap(health) },
     {
       name: 'console',

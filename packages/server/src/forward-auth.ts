@@ -4,7 +4,7 @@ import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
 import { identityHeaders, identityLookalike } from './headers.js';
 import { headerValue, type ServerProblem, sendProblem, serverProblem } from './http.js';
-import { createUrlRebuilder } from './message.js';
+import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
 import type { RouteHandler } from './request-context.js';
 import {
@@ -36,10 +36,12 @@ export function createForwardAuth(options: {
   config: ServerConfig;
   /** The middleware authenticator's header stages: forward-auth never sees the body. */
   authenticator: Pick<Authenticator, 'admit'>;
+  /** Records a request whose last stage here was `commitBeforeBody()` (scheme usage, metric); `finish()` records by itself. */
+  recordProven?: (identity: { keyId: string; scheme: string }) => void;
   metrics: ServerMetrics;
   isTrustedProxy: (address: string | undefined) => boolean;
 }): RouteHandler {
-  const { config, authenticator, metrics, isTrustedProxy } = options;
+  const { config, authenticator, metrics, isTrustedProxy, recordProven } = options;
   const rebuildUrl = createUrlRebuilder(config);
   const envoyPrefix = `${config.adminPrefix}${config.verifyPath.replace(/\/+$/, '')}/`;
   // Label sets of the success path, bound once (no label object per request).
@@ -150,13 +152,12 @@ export function createForwardAuth(options: {
     const originalLength = headerValue(request, 'x-original-content-length') ?? headerValue(request, 'content-length');
     const originalEncoding =
       headerValue(request, 'x-original-transfer-encoding') ?? headerValue(request, 'transfer-encoding');
-    // A chunked body has no length: its transfer coding is the only sign it exists.
-    const hasBody =
-      (originalLength !== undefined && originalLength !== '' && originalLength !== '0') ||
-      (originalEncoding !== undefined && originalEncoding !== '') ||
-      declaredMethod === 'POST' ||
-      declaredMethod === 'PUT' ||
-      declaredMethod === 'PATCH';
+    // The core's rule over the original request's framing; a chunked body has no length, its
+    // transfer coding is the only sign it exists. Proxies send an empty header for one that was absent.
+    const hasBody = requestHasBody(declaredMethod, {
+      'content-length': originalLength || undefined,
+      'transfer-encoding': originalEncoding || undefined,
+    });
 
     const started = process.hrtime.bigint();
     const message = { method: declaredMethod, url, headers: request.headers };
@@ -175,7 +176,12 @@ export function createForwardAuth(options: {
     } else {
       // The commit stage (nonce, failure bookkeeping, rate limit) once the headers are proven. With a
       // body the proxy keeps, the signature proves its Content-Digest, which the upstream checks.
-      outcome = admission.checksBody ? await admission.commitBeforeBody() : await admission.finish();
+      if (admission.checksBody) {
+        outcome = await admission.commitBeforeBody();
+        if (outcome.ok) recordProven?.(outcome.identity);
+      } else {
+        outcome = await admission.finish();
+      }
     }
     if (!outcome.ok) {
       // The authenticator has already reported the failure (logs, metrics, audit).

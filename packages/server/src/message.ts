@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { MessageParts } from '@hmac-kit/core';
+import { type MessageParts, messageHasBody } from '@hmac-kit/core';
 import type { ServerConfig } from './config.js';
 import { headerValue } from './http.js';
 
@@ -38,14 +38,12 @@ export function createUrlRebuilder(config: Pick<ServerConfig, 'publicOrigin'>): 
 }
 
 /**
- * The core's "has a body" rule: Content-Length > 0, Transfer-Encoding, or a method that
- * carries one (an empty POST body is still covered by content-digest).
+ * The core's "has a body" rule ({@link messageHasBody}): a body method, any Transfer-Encoding, or
+ * a Content-Length that is not zero. The same rule the verifier applies, so the gateway never
+ * verifies a request as bodiless and then forwards a body.
  */
 export function requestHasBody(method: string, headers: IncomingMessage['headers']): boolean {
-  const length = headers['content-length'];
-  if (length !== undefined && length !== '0') return true;
-  if (headers['transfer-encoding'] !== undefined) return true;
-  return method === 'POST' || method === 'PUT' || method === 'PATCH';
+  return messageHasBody({ method, url: '', headers });
 }
 
 /** The message parts of an incoming request as the client signed it. */

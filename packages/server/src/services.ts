@@ -24,7 +24,13 @@ import {
   redisNonceStore,
   redisRateLimiter,
 } from '@hmac-kit/limits';
-import { type Authenticator, createAuthenticator } from '@hmac-kit/middleware';
+import {
+  type Admission,
+  type Authenticator,
+  type AuthFailure,
+  type AuthOutcome,
+  createAuthenticator,
+} from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { type Activity, createActivity } from './activity.js';
@@ -79,8 +85,13 @@ export interface Services {
   loginThrottle: FailureThrottle;
   /** Sessions of the admin console (Redis, or memory shared like the other limit stores). */
   consoleSessions: ConsoleSessionStore;
-  /** Failures per key and per address over the last hour, schemes per key: this process's window. */
+  /** Failures per key and per address over the last hour: this process's window. */
   activity: Activity;
+  /**
+   * Records a request proven by a caller's own last stage (forward-auth's `commitBeforeBody()`): scheme
+   * usage and the per-scheme metric. `authenticate()` and an admission's `finish()`/`complete()` record by themselves.
+   */
+  recordProven(identity: { keyId: string; scheme: string }): void;
   /** Ids of the master keys in the ring, oldest first (the last one encrypts). */
   masterKeyIds: readonly string[];
   /** Every password check (API logins, django obtain, console): at most `config.loginConcurrency` hashes at once. */
@@ -286,23 +297,35 @@ export async function openServices(
     onFailure: reportFailure,
     debugSignatures: config.debugSignatures !== false,
   });
-  // Which scheme verified which key (the console's "schemes used", a migration aid): recorded once
-  // the signature is proven, never for a failure. One promise reaction per request, no allocation
-  // beyond the usage map's entry.
-  // The counter of each scheme, labelled once (prom-client hashes a label object on every inc()).
+  // Which scheme verified which key (`hmac-kit keys usage`, the console's "schemes used", the
+  // per-scheme metric): recorded once the request is fully proven, after the commit stage (nonce,
+  // rate limit), never for a failure, a replay or a body that fails. The key service coalesces the
+  // writes (one per key and scheme per interval), so a flood of proven requests is no write flood.
+  // The counter of each scheme is labelled once (prom-client hashes a label object on every inc()).
   const verifiedCounters = new Map<string, { inc(): void }>();
-  const recordVerified = <T extends { ok: boolean }>(outcome: T): T => {
-    if (outcome.ok) {
-      const { identity } = outcome as unknown as { identity: { keyId: string; scheme: string } };
-      activity.verified(identity.keyId, identity.scheme);
-      let counter = verifiedCounters.get(identity.scheme);
-      if (counter === undefined) {
-        counter = metrics.verifiedByScheme.labels({ scheme: identity.scheme });
-        verifiedCounters.set(identity.scheme, counter);
-      }
-      counter.inc();
+  const recordProven = (identity: { keyId: string; scheme: string }): void => {
+    keyService.recordKeyUsage(identity.keyId, identity.scheme);
+    let counter = verifiedCounters.get(identity.scheme);
+    if (counter === undefined) {
+      counter = metrics.verifiedByScheme.labels({ scheme: identity.scheme });
+      verifiedCounters.set(identity.scheme, counter);
     }
+    counter.inc();
+  };
+  const recordVerified = <T extends AuthOutcome>(outcome: T): T => {
+    if (outcome.ok) recordProven(outcome.identity);
     return outcome;
+  };
+  // An admission is proven by its finish()/complete() (body stage and commit); commitBeforeBody() is
+  // followed by finish() in the gateway, and is forward-auth's last stage (it records through recordProven).
+  const recordFinished = (admission: Admission | AuthFailure): Admission | AuthFailure => {
+    if (!admission.ok) return admission;
+    const { finish, complete } = admission;
+    return {
+      ...admission,
+      finish: () => finish().then(recordVerified),
+      complete: (bytes) => complete(bytes).then(recordVerified),
+    };
   };
   // An admission's body stage and commit (nonce, rate limit) run after admit() has returned, when the
   // gateway has the body: each gets a verification span of its own, so the store calls nest under one.
@@ -320,8 +343,8 @@ export async function openServices(
     authenticate: (message, body, context) => authenticatorOf.authenticate(message, body, context).then(recordVerified),
     // Without tracing, no second promise reaction per request for an identity function.
     admit: tracing
-      ? (message, context) => authenticatorOf.admit(message, context).then(recordVerified).then(traceCommit)
-      : (message, context) => authenticatorOf.admit(message, context).then(recordVerified),
+      ? (message, context) => authenticatorOf.admit(message, context).then(recordFinished).then(traceCommit)
+      : (message, context) => authenticatorOf.admit(message, context).then(recordFinished),
   };
   // The verification span: active during the call, so key lookups and store calls nest under it.
   const authenticator = tracing
@@ -379,6 +402,7 @@ export async function openServices(
     }),
     consoleSessions,
     activity,
+    recordProven,
     masterKeyIds: keys.masterKeys.ids,
     async ready() {
       const checks: Record<string, 'ok' | 'down'> = {};

@@ -4,15 +4,18 @@
  * never drift apart. A view never carries a secret: only {@link issuedKeyView} adds the new one,
  * for the single answer that creates or rotates it.
  */
+import type { DeclarativeSchemeDefinition } from '@hmac-kit/core';
 import type {
   ApiKey,
   IssuedKey,
   KeyAlgorithm,
   KeyRateLimit,
   KeyStatus,
+  KeyUsage,
   Principal,
   PrincipalKind,
 } from '@hmac-kit/keys';
+import { schemeWeakness } from './weak-schemes.js';
 
 /** A key as JSON: dates as ISO 8601 strings, absent fields as `null`. (A type, not an interface, so it is a `Record<string, unknown>` for table printers.) */
 export type KeyView = {
@@ -93,5 +96,42 @@ export function principalView(principal: Principal): PrincipalView {
     hasPassword: principal.hasPassword,
     createdAt: principal.createdAt.toISOString(),
     disabledAt: principal.disabledAt?.toISOString() ?? null,
+  };
+}
+
+/** One (key, scheme) usage row as JSON (docs/openapi.yaml's `KeyUsage`). */
+export type KeyUsageView = {
+  keyId: string;
+  principal: string;
+  scheme: string;
+  count: number;
+  firstUsedAt: string;
+  lastUsedAt: string;
+  /** The scheme protects less than the RFC 9421 profile (the grade of the start-up warning). */
+  weak: boolean;
+  /** What a weak scheme leaves open. */
+  unprotected: string | null;
+};
+
+/**
+ * The JSON form of a usage row, graded with the server's classification ({@link schemeWeakness}):
+ * `declared` are the server's declared legacy schemes (a declared name without its definition is weak).
+ *
+ * @example
+ * ```ts
+ * const rows = page.items.map((use) => keyUsageView(use, config.legacySchemes));
+ * ```
+ */
+export function keyUsageView(use: KeyUsage, declared: readonly DeclarativeSchemeDefinition[] = []): KeyUsageView {
+  const unprotected = schemeWeakness(use.scheme, declared);
+  return {
+    keyId: use.keyId,
+    principal: use.principal,
+    scheme: use.scheme,
+    count: use.count,
+    firstUsedAt: use.firstUsedAt.toISOString(),
+    lastUsedAt: use.lastUsedAt.toISOString(),
+    weak: unprotected !== undefined,
+    unprotected: unprotected ?? null,
   };
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { signMessage, xApi } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
-import { buildOnce, type ServeProcess, startServe, tempDir } from './support/process.js';
+import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from './support/process.js';
 import { describeWithServices } from './support/services.js';
 import { startUpstream } from './support/upstream.js';
 
@@ -224,6 +224,48 @@ describe('forward-auth endpoint (/verify), driven directly', () => {
     });
     expect(response.status).toBe(403);
     expect(((await response.json()) as { code: string }).code).toBe('untrusted_proxy');
+  });
+});
+
+describe('forward-auth records scheme usage only for proven requests', () => {
+  it('counts a check whose last stage is commitBeforeBody (a signed Content-Digest) and one without a body; never a replay', async () => {
+    buildOnce();
+    const dir = tempDir();
+    const db = join(dir, 'hmac-kit.db');
+    const withBody = await createKeyWithCli(db, 'with-body');
+    const noBody = await createKeyWithCli(db, 'no-body');
+    const server = await startServe(['--db', db, '--public-origin', 'https://api.example.com'], { cwd: dir });
+    try {
+      const check = async (request: Awaited<ReturnType<typeof signed>>, original: Record<string, string>) =>
+        (
+          await fetch(`${server.url}/verify`, {
+            headers: { ...request.init.headers, ...original, 'x-forwarded-for': freshAddress() },
+          })
+        ).status;
+      const post = await signed(withBody, 'POST', 'https://api.example.com/orders', { body: '{"item":42}' });
+      const postOriginal = {
+        'x-original-method': 'POST',
+        'x-original-uri': '/orders',
+        'x-original-content-length': '11',
+      };
+      expect(await check(post, postOriginal)).toBe(200);
+      expect(await check(post, postOriginal)).toBe(401); // replayed: refused at the commit stage
+      const get = await signed(noBody, 'GET', 'https://api.example.com/orders');
+      const getOriginal = { 'x-original-method': 'GET', 'x-original-uri': '/orders' };
+      expect(await check(get, getOriginal)).toBe(200);
+      expect(await check(get, getOriginal)).toBe(401);
+    } finally {
+      await server.stop(); // flushes the pending counts
+    }
+    const listed = await runCli(['--db', db, '--json', 'keys', 'usage']);
+    expect(listed.code, listed.stderr).toBe(0);
+    const rows = JSON.parse(listed.stdout) as Array<{ keyId: string; scheme: string; count: number }>;
+    expect(rows.map((row) => [row.keyId, row.scheme, row.count]).sort()).toEqual(
+      [
+        [withBody.keyId, 'rfc9421', 1],
+        [noBody.keyId, 'rfc9421', 1],
+      ].sort(),
+    );
   });
 });
 

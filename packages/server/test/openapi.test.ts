@@ -442,6 +442,8 @@ describe('the OpenAPI description against the running server', () => {
       }),
     ).toBe(409);
     expect(await adminCall('GET /v1/admin/audit', 'GET', '/v1/admin/audit?limit=5')).toBe(200);
+    expect(await adminCall('GET /v1/admin/usage', 'GET', '/v1/admin/usage?limit=5&scheme=rfc9421')).toBe(200);
+    expect(await adminCall('GET /v1/admin/usage', 'GET', '/v1/admin/usage?limit=0')).toBe(400);
     // Refusals: unsigned, signed without the admin scope, a body over --max-body.
     expect((await call('GET /v1/admin/principals', { url: `${server.url}/v1/admin/principals` })).status).toBe(401);
     expect((await call('GET /v1/admin/principals', await sign(alice, 'GET', '/v1/admin/principals'))).status).toBe(403);

@@ -418,6 +418,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Which schemes each key was used with (migration aid)
+         * @description One row per (key, scheme) pair, ordered by key id then scheme (byte order): how many requests
+         *     that key made with that scheme, and when first and last. Only requests that were fully proven
+         *     count (signature, window, nonce and rate limit passed; never a failure or a replay). Persisted
+         *     in the key store, so every worker's and instance's requests are included; each instance writes
+         *     a pair's first use within a second or two and its counts at most once a minute. `weak` uses the
+         *     grade of the server's start-up warning (docs/protocol-legacy.md). Revoked keys keep their rows.
+         *     The next page is named by the `Link: <...>; rel="next"` header.
+         */
+        get: operations["listKeyUsage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -606,6 +632,21 @@ export interface components {
             detail?: {
                 [key: string]: string | number | boolean | null;
             };
+        };
+        KeyUsage: {
+            keyId: string;
+            principal: string;
+            /** @description The scheme as the verification pipeline names it (also in the access log and `hmac_kit_verified_requests_total{scheme}`). */
+            scheme: string;
+            count: number;
+            /** Format: date-time */
+            firstUsedAt: string;
+            /** Format: date-time */
+            lastUsedAt: string;
+            /** @description The scheme protects less than the RFC 9421 profile (the server logs a `weak scheme enabled` warning for it). */
+            weak: boolean;
+            /** @description What a weak scheme leaves open; null for the others. */
+            unprotected: string | null;
         };
         CreatePrincipal: {
             name: string;
@@ -1744,6 +1785,48 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditEntry"][];
+                };
+            };
+            400: components["responses"]["Problem"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Problem"];
+            404: components["responses"]["Problem"];
+            405: components["responses"]["MethodNotAllowed"];
+            409: components["responses"]["Problem"];
+            413: components["responses"]["Problem"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Problem"];
+        };
+    };
+    listKeyUsage: {
+        parameters: {
+            query?: {
+                /** @description Only this principal's keys. */
+                principal?: string;
+                /** @description Only these keys (repeat the parameter, at most 100 times). */
+                keyId?: string[];
+                /** @description Only this scheme (`rfc9421`, `sigv4`, `x-api`, `django-hmac`, `standard-webhooks`, a declared scheme's name). */
+                scheme?: string;
+                /** @description At most 1000; default 100. */
+                limit?: number;
+                /** @description The cursor of the next page (take the whole `Link` URL). */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The usage rows. */
+            200: {
+                headers: {
+                    /** @description `<...>; rel="next"` when another page follows. */
+                    Link?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyUsage"][];
                 };
             };
             400: components["responses"]["Problem"];

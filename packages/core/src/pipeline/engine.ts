@@ -34,6 +34,7 @@ import {
 } from '../errors.js';
 import { webCryptoProvider } from '../primitives/crypto.js';
 import { getHeader } from '../protocol/headers.js';
+import { messageHasBody } from '../protocol/message-body.js';
 import type {
   BodyCheck,
   BodyInput,
@@ -156,27 +157,6 @@ export function isScheme(value: unknown): value is Scheme {
     typeof scheme.parse === 'function' &&
     typeof scheme.verify === 'function'
   );
-}
-
-const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
-
-/**
- * Whether a request carries a body, judged from its head alone: `Content-Length`
- * greater than 0, any `Transfer-Encoding`, or a POST/PUT/PATCH method (an empty
- * POST body is covered by a Content-Digest too).
- *
- * @example
- * ```ts
- * messageHasBody({ method: 'GET', url, headers: { 'content-length': '0' } }); // false
- * messageHasBody({ method: 'POST', url, headers: {} }); // true
- * ```
- */
-export function messageHasBody(message: MessageParts): boolean {
-  if (BODY_METHODS.has(String(message.method).toUpperCase())) return true;
-  const headers = message.headers ?? {};
-  if (getHeader(headers, 'transfer-encoding') !== undefined) return true;
-  const length = getHeader(headers, 'content-length');
-  return length !== undefined && !/^\s*0+\s*$/.test(length);
 }
 
 /**

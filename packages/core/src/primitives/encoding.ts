@@ -112,15 +112,24 @@ export function fromBase64(text: string, options: { strict?: boolean } = {}): Ui
   return out;
 }
 
-/** Concatenates byte arrays. */
-export function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
+/**
+ * Concatenates byte arrays (a streamed body's chunks, a prefix and a body). A single part is
+ * returned as it is, not copied. `totalLength`, when the caller has counted it already, saves a pass.
+ *
+ * @example
+ * ```ts
+ * concatBytes([utf8('id.'), body]);
+ * ```
+ */
+export function concatBytes(parts: readonly Uint8Array[], totalLength?: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  let length = totalLength ?? 0;
+  if (totalLength === undefined) for (const part of parts) length += part.byteLength;
   const out = new Uint8Array(length);
   let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
   }
   return out;
 }

@@ -1,13 +1,14 @@
 /**
  * Header access over every shape a request's headers arrive in (`Headers`, Node's
- * `IncomingHttpHeaders`, plain records), with RFC 9421 section 2.1 canonicalisation.
+ * `IncomingHttpHeaders`, plain records), with RFC 9421 section 2.1 canonicalisation. The one
+ * place that reads request headers: every scheme and the pipeline use these.
  */
 import type { HeadersInit } from '../types.js';
 
 /** Lines of one field, in order, from any supported header container; `undefined` when absent. */
 export function headerLines(headers: HeadersInit, name: string): string[] | undefined {
   const lower = name.toLowerCase();
-  if (typeof Headers !== 'undefined' && headers instanceof Headers) {
+  if (isHeadersObject(headers)) {
     if (lower === 'set-cookie' && typeof headers.getSetCookie === 'function') {
       const cookies = headers.getSetCookie();
       return cookies.length > 0 ? cookies : undefined;
@@ -25,11 +26,68 @@ export function headerLines(headers: HeadersInit, name: string): string[] | unde
     if (!Object.hasOwn(headers, key)) continue;
     const value = (headers as Record<string, unknown>)[key];
     if (value === undefined || value === null) continue;
-    lines ??= [];
-    if (Array.isArray(value)) lines.push(...value.map(String));
-    else lines.push(String(value));
+    if (Array.isArray(value)) {
+      // A field with no lines (an empty array) is absent, not present and empty.
+      if (value.length === 0) continue;
+      lines ??= [];
+      lines.push(...value.map(String));
+    } else {
+      lines ??= [];
+      lines.push(String(value));
+    }
   }
   return lines;
+}
+
+/**
+ * Whether `headers` is a fetch `Headers` (read through `get`), told by its methods rather than
+ * `instanceof`, so a `Headers` from another realm or a fetch polyfill reads the same as the global one.
+ */
+function isHeadersObject(headers: HeadersInit): headers is Headers {
+  return typeof (headers as Headers).get === 'function' && typeof (headers as Headers).forEach === 'function';
+}
+
+/**
+ * Every value of a header (case-insensitive), in arrival order; `[]` when absent.
+ *
+ * @example
+ * ```ts
+ * headerValues({ 'X-Amz-Date': '20240101T000000Z' }, 'x-amz-date'); // ['20240101T000000Z']
+ * ```
+ */
+export function headerValues(headers: HeadersInit, name: string): string[] {
+  return headerLines(headers, name) ?? [];
+}
+
+/**
+ * A header's values without an array for the usual single value: `undefined` when absent, the
+ * string when there is exactly one value, else every value in arrival order (as {@link headerValues}).
+ *
+ * @example
+ * ```ts
+ * headerField({ 'x-amz-date': ['a', 'b'] }, 'X-Amz-Date'); // ['a', 'b']: a repeated header, refused by callers
+ * ```
+ */
+export function headerField(headers: HeadersInit, name: string): string | string[] | undefined {
+  if (isHeadersObject(headers)) {
+    const lines = headerLines(headers, name);
+    return lines?.length === 1 ? lines[0] : lines;
+  }
+  const lower = name.toLowerCase();
+  const record = headers as Record<string, unknown>;
+  let found: string | undefined;
+  for (const key in record) {
+    if (key.length !== lower.length || (key !== lower && key.toLowerCase() !== lower)) continue;
+    if (!Object.hasOwn(record, key)) continue;
+    const value = record[key];
+    if (value === undefined || value === null) continue;
+    if (found !== undefined || typeof value !== 'string') {
+      const values = headerValues(headers, name);
+      return values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
+    }
+    found = value;
+  }
+  return found;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Plumbing shared by the compatibility schemes (SigV4, X-API-*, django-hmac,
- * Standard Webhooks): header access over every `HeadersInit` shape, raw URL
- * splitting, the time window and secret handling. Private to
+ * Standard Webhooks): raw URL splitting, the time window and secret handling (header
+ * access is protocol/headers.ts). Private to
  * `schemes/`; nothing here is exported from the package.
  */
 
@@ -10,7 +10,7 @@ import { ALL_ALGORITHMS, checkTimeWindow, type ResolvedPolicy } from '../pipelin
 import { webCryptoProvider } from '../primitives/crypto.js';
 import { fromBase64, toBase64Url } from '../primitives/encoding.js';
 import { parseSecret, SECRET_PREFIX } from '../secret.js';
-import type { CryptoProvider, HashAlgorithm, HeadersInit, SigningKey } from '../types.js';
+import type { CryptoProvider, HashAlgorithm, SigningKey } from '../types.js';
 
 /** The provider to use: the caller's, else the WebCrypto one that runs everywhere. */
 export function cryptoOf(options: { crypto?: CryptoProvider } | undefined): CryptoProvider {
@@ -20,77 +20,6 @@ export function cryptoOf(options: { crypto?: CryptoProvider } | undefined): Cryp
 /** Current Unix time in seconds, from the injectable clock when there is one. */
 export function nowOf(options: { now?: () => number } | undefined): number {
   return options?.now ? options.now() : Math.floor(Date.now() / 1000);
-}
-
-/** Every value of a header (case-insensitive), in arrival order; `[]` when absent. */
-export function headerValues(headers: HeadersInit, name: string): string[] {
-  const lower = name.toLowerCase();
-  if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).forEach === 'function') {
-    const value = (headers as Headers).get(lower);
-    return value === null ? [] : [value];
-  }
-  const out: string[] = [];
-  const record = headers as Record<string, string | string[] | undefined>;
-  // for...in + hasOwn visits the same own keys as Object.entries() without an array of pairs per
-  // call (SigV4 reads several headers per verification); other lengths cannot match.
-  for (const key in record) {
-    if (key.length !== lower.length || (key !== lower && key.toLowerCase() !== lower)) continue;
-    if (!Object.hasOwn(record, key)) continue;
-    const value = record[key];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) out.push(...value.map(String));
-    else out.push(String(value));
-  }
-  return out;
-}
-
-/** One header value; several values are joined with `, ` (RFC 9110 field combination). */
-export function headerValue(headers: HeadersInit, name: string): string | undefined {
-  const field = headerField(headers, name);
-  return typeof field === 'object' ? field.join(', ') : field;
-}
-
-/**
- * A header's values without an array for the usual single value: `undefined` when absent, the
- * string when there is exactly one value, else every value in arrival order (as {@link headerValues}).
- */
-export function headerField(headers: HeadersInit, name: string): string | string[] | undefined {
-  const lower = name.toLowerCase();
-  if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).forEach === 'function') {
-    return (headers as Headers).get(lower) ?? undefined;
-  }
-  const record = headers as Record<string, string | string[] | undefined>;
-  let found: string | undefined;
-  for (const key in record) {
-    if (key.length !== lower.length || (key !== lower && key.toLowerCase() !== lower)) continue;
-    if (!Object.hasOwn(record, key)) continue;
-    const value = record[key];
-    if (value === undefined) continue;
-    if (found !== undefined || typeof value !== 'string') {
-      const values = headerValues(headers, name);
-      return values.length === 0 ? undefined : values.length === 1 ? values[0] : values;
-    }
-    found = value;
-  }
-  return found;
-}
-
-/** Lower-cased names of all headers present. */
-export function headerNames(headers: HeadersInit): string[] {
-  if (typeof (headers as Headers).forEach === 'function' && typeof (headers as Headers).get === 'function') {
-    const names: string[] = [];
-    (headers as Headers).forEach((_value, key) => {
-      names.push(key.toLowerCase());
-    });
-    return [...new Set(names)];
-  }
-  return [
-    ...new Set(
-      Object.entries(headers as Record<string, unknown>)
-        .filter(([, value]) => value !== undefined)
-        .map(([key]) => key.toLowerCase()),
-    ),
-  ];
 }
 
 /** A URL split into the pieces signatures cover, *without* re-encoding anything. */

@@ -13,8 +13,9 @@ import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { bytesSection } from '../pipeline/signature-base.js';
 import { fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from '../primitives/encoding.js';
+import { getHeader, headerValues } from '../protocol/headers.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
-import { bodyBytes, cryptoOf, headerValue, headerValues, nowOf, rawSecretOf, splitUrl } from './compat-support.js';
+import { bodyBytes, cryptoOf, nowOf, rawSecretOf, splitUrl } from './compat-support.js';
 import { djangoJsonSerialization, PythonJsonError, pythonStrOfJson } from './django-hmac-json.js';
 
 /** One piece of the signed message, concatenated in order (no separator: use `literal`). */
@@ -223,7 +224,7 @@ export function parseDeclarativeSignature(
   definition: DeclarativeSchemeDefinition,
   headers: MessageParts['headers'],
 ): Uint8Array | undefined {
-  const value = headerValue(headers, definition.signature.header);
+  const value = getHeader(headers, definition.signature.header);
   const prefix = definition.signature.prefix ?? '';
   if (value === undefined || !value.startsWith(prefix)) return undefined;
   if (headerValues(headers, definition.signature.header).length > 1) {
@@ -254,7 +255,7 @@ export function parseDeclarativeTime(text: string, format: 'unix' | 'iso8601'): 
 }
 
 function readSource(source: ValueSource, input: DeclarativeInput): string | undefined {
-  if ('header' in source) return headerValue(input.headers, source.header);
+  if ('header' in source) return getHeader(input.headers, source.header);
   if (!input.body || input.body.length === 0) return undefined;
   try {
     return fieldText(jsonPath(JSON.parse(fromUtf8(input.body)), source.jsonField));
@@ -319,7 +320,7 @@ export function declarativeScheme(definition: DeclarativeSchemeDefinition): Sche
 
   const keyIdOf = (headers: MessageParts['headers']): string => {
     if ('fixed' in definition.keyId) return definition.keyId.fixed;
-    const value = headerValue(headers, definition.keyId.header);
+    const value = getHeader(headers, definition.keyId.header);
     if (value === undefined || value === '') throw new SignatureMalformed(`missing ${definition.keyId.header} header`);
     if (headerValues(headers, definition.keyId.header).length > 1)
       throw new SignatureMalformed(`repeated ${definition.keyId.header} header`);
@@ -344,7 +345,7 @@ export function declarativeScheme(definition: DeclarativeSchemeDefinition): Sche
     name: definition.name,
 
     detect(message: MessageParts): boolean {
-      const value = headerValue(message.headers, definition.signature.header);
+      const value = getHeader(message.headers, definition.signature.header);
       return value?.startsWith(definition.signature.prefix ?? '') === true;
     },
 
@@ -357,14 +358,14 @@ export function declarativeScheme(definition: DeclarativeSchemeDefinition): Sche
       const now = Math.floor(Date.now() / 1000);
       let headerTime: number | undefined;
       if (definition.timestamp && !timeFromBody) {
-        const text = headerValue(message.headers, (definition.timestamp as { header: string }).header);
+        const text = getHeader(message.headers, (definition.timestamp as { header: string }).header);
         if (text === undefined) throw new SignatureMalformed('missing timestamp');
         headerTime = parseDeclarativeTime(text, definition.timestamp.format);
         if (headerTime === undefined) throw new SignatureMalformed(`timestamp is not ${definition.timestamp.format}`);
       }
       let nonce: string;
       if (definition.nonce) {
-        const value = headerValue(message.headers, definition.nonce.header);
+        const value = getHeader(message.headers, definition.nonce.header);
         if (value === undefined || value.length === 0 || value.length > 256)
           throw new SignatureMalformed(`missing ${definition.nonce.header} header`);
         nonce = value;

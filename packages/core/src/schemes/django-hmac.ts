@@ -19,17 +19,9 @@ import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { checkTimeWindow } from '../pipeline/policy.js';
 import { textSection } from '../pipeline/signature-base.js';
 import { fromBase64, fromUtf8, toBase64, utf8 } from '../primitives/encoding.js';
+import { getHeader, headerValues } from '../protocol/headers.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
-import {
-  assertAlgorithm,
-  bodyBytes,
-  checkRequiredComponents,
-  cryptoOf,
-  headerValue,
-  headerValues,
-  nowOf,
-  rawSecretOf,
-} from './compat-support.js';
+import { assertAlgorithm, bodyBytes, checkRequiredComponents, cryptoOf, nowOf, rawSecretOf } from './compat-support.js';
 import {
   djangoCanonicalForm,
   djangoFormSerialization,
@@ -227,7 +219,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
   }
 
   function authorization(message: MessageParts): string | undefined {
-    const value = headerValue(message.headers, 'authorization');
+    const value = getHeader(message.headers, 'authorization');
     return value !== undefined && /^HMAC-SHA(256|384|512) /.test(value) ? value : undefined;
   }
 
@@ -278,7 +270,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
       let serialized: string | null = null;
       if (hasBody) {
         if (body === undefined) return undefined;
-        serialized = djangoSignedBody(body, headerValue(message.headers, 'content-type')).serialized;
+        serialized = djangoSignedBody(body, getHeader(message.headers, 'content-type')).serialized;
       }
       const stringToSign = djangoHmacStringToSign(serialized, credentials.timestamp, credentials.algorithm, crypto);
       return [
@@ -315,7 +307,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
       if (!context.hasBody) return compute(null).then((ok) => (ok ? MAC_MATCHED : MAC_MISMATCHED));
 
       // The server re-serialises the *parsed* body, so it has to be read whole first.
-      const contentType = headerValue(message.headers, 'content-type');
+      const contentType = getHeader(message.headers, 'content-type');
       const chunks: Uint8Array[] = [];
       let size = 0;
       let finished = false;
@@ -366,7 +358,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
       const timestamp = formatDjangoTimestamp(nowOf(opts));
       const body = bodyBytes(message.body);
       const contentType =
-        headerValue(message.headers, 'content-type') ?? (body.length > 0 ? 'application/json' : undefined);
+        getHeader(message.headers, 'content-type') ?? (body.length > 0 ? 'application/json' : undefined);
       let serialized: string | null;
       try {
         serialized = djangoBodySerialization(fromUtf8(body), contentType);
@@ -381,7 +373,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
       const headers: Record<string, string> = {
         Authorization: `${METHOD_OF[algorithm]} ${key.keyId};${toBase64(signature)};${timestamp}`,
       };
-      if (body.length > 0 && headerValue(message.headers, 'content-type') === undefined)
+      if (body.length > 0 && getHeader(message.headers, 'content-type') === undefined)
         headers['Content-Type'] = contentType!;
       return { headers };
     },

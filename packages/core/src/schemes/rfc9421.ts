@@ -37,6 +37,7 @@ import {
 } from '../protocol/components.js';
 import { contentDigestCheck, contentDigestHeader, isContentDigestAlgorithm } from '../protocol/content-digest.js';
 import { canonicalHeader, getHeader } from '../protocol/headers.js';
+import { BODY_METHODS } from '../protocol/message-body.js';
 import {
   type BareItem,
   type InnerList,
@@ -70,7 +71,6 @@ export const RFC9421_DEFAULT_COMPONENTS: readonly string[] = Object.freeze([
   '@path',
   '@query',
 ]);
-const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 const NONCE_BYTES = 16;
 // Policies name the same few components on every request: parse each name once.
 const requiredComponentCache = new Map<string, { item: Item; identifier: string }>();

@@ -16,8 +16,9 @@ import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { bytesSection } from '../pipeline/signature-base.js';
 import { concatBytes, fromBase64, toBase64, toHex, utf8 } from '../primitives/encoding.js';
+import { getHeader } from '../protocol/headers.js';
 import type { BodyCheck, CryptoProvider, MessageParts, Scheme, SigningKey } from '../types.js';
-import { checkRequiredComponents, cryptoOf, headerValue, nowOf, rawSecretOf } from './compat-support.js';
+import { checkRequiredComponents, cryptoOf, nowOf, rawSecretOf } from './compat-support.js';
 
 /** The tolerance of the reference libraries, both directions. */
 export const WEBHOOK_TOLERANCE_SECONDS = 300;
@@ -133,7 +134,7 @@ export async function verifyWebhook(
   checkTolerance(Number(timestamp), nowOf(options), tolerance);
   const signatures = v1Signatures(message.signatureHeader);
   if (signatures.length === 0) throw new SignatureMissing('no v1 signature in webhook-signature');
-  const expected = await crypto.hmac('sha256', key, concatBytes(signedPrefix(id, timestamp), bodyOf(message.body)));
+  const expected = await crypto.hmac('sha256', key, concatBytes([signedPrefix(id, timestamp), bodyOf(message.body)]));
   if (!anyMatches(crypto, expected, signatures)) throw new SignatureInvalid('no matching webhook signature');
   return { id, timestamp: Number(timestamp) };
 }
@@ -158,7 +159,7 @@ export async function signWebhook(
   const signature = await cryptoOf(options).hmac(
     'sha256',
     key,
-    concatBytes(signedPrefix(id, timestamp), bodyOf(message.body)),
+    concatBytes([signedPrefix(id, timestamp), bodyOf(message.body)]),
   );
   return `v1,${toBase64(signature)}`;
 }
@@ -204,12 +205,12 @@ export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme<
   const covered: readonly string[] = Object.freeze(['content-digest', names.id, names.timestamp]);
 
   function parse(message: MessageParts): WebhookCredentials {
-    const signatureHeader = headerValue(message.headers, names.signature);
+    const signatureHeader = getHeader(message.headers, names.signature);
     if (signatureHeader === undefined) throw new SignatureMissing(`no ${names.signature}`);
-    const id = headerValue(message.headers, names.id) ?? '';
-    const timestamp = headerValue(message.headers, names.timestamp) ?? '';
+    const id = getHeader(message.headers, names.id) ?? '';
+    const timestamp = getHeader(message.headers, names.timestamp) ?? '';
     checkParts(id, timestamp);
-    const keyId = fixedKeyId ?? headerValue(message.headers, keyIdHeader);
+    const keyId = fixedKeyId ?? getHeader(message.headers, keyIdHeader);
     if (!keyId) throw new SignatureMalformed(`no ${keyIdHeader} header`);
     const signatures = v1Signatures(signatureHeader);
     if (signatures.length === 0) throw new SignatureMissing('no v1 signature');
@@ -233,8 +234,7 @@ export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme<
 
     detect(message: MessageParts): boolean {
       return (
-        headerValue(message.headers, names.signature) !== undefined &&
-        headerValue(message.headers, names.id) !== undefined
+        getHeader(message.headers, names.signature) !== undefined && getHeader(message.headers, names.id) !== undefined
       );
     },
 
@@ -244,7 +244,9 @@ export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme<
     signatureBase(credentials: WebhookCredentials, { body, hasBody }) {
       const signed = body ?? (hasBody ? undefined : new Uint8Array(0));
       if (signed === undefined) return undefined;
-      return [bytesSection('signed content', concatBytes(signedPrefix(credentials.id, credentials.timestamp), signed))];
+      return [
+        bytesSection('signed content', concatBytes([signedPrefix(credentials.id, credentials.timestamp), signed])),
+      ];
     },
 
     checkPolicy(credentials: WebhookCredentials, context: VerifyContext): void {
@@ -280,7 +282,7 @@ export function standardWebhooks(options: StandardWebhooksOptions = {}): Scheme<
       if (key.algorithm !== undefined && key.algorithm !== 'sha256')
         throw new TypeError('Standard Webhooks signs with sha256');
       const crypto = cryptoOf(opts);
-      const id = opts.id ?? headerValue(message.headers, names.id) ?? `msg_${toHex(crypto.randomBytes(16))}`;
+      const id = opts.id ?? getHeader(message.headers, names.id) ?? `msg_${toHex(crypto.randomBytes(16))}`;
       const timestamp = String(nowOf(opts));
       const signature = await signWebhook({ id, timestamp, body: message.body ?? new Uint8Array(0) }, key.secret, {
         crypto,

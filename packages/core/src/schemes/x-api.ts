@@ -13,6 +13,7 @@ import { textSection } from '../pipeline/signature-base.js';
 import { fromHex, toHex, utf8 } from '../primitives/encoding.js';
 import { hmacSha256OfText } from '../primitives/hmac-sha256.js';
 import { preparedKey } from '../primitives/prepared-key.js';
+import { headerField } from '../protocol/headers.js';
 import type {
   BodyCheck,
   CryptoProvider,
@@ -28,7 +29,6 @@ import {
   checkCreated,
   checkRequiredComponents,
   cryptoOf,
-  headerField,
   nowOf,
   rawSecretOf,
   splitUrl,

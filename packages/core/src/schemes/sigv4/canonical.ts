@@ -3,10 +3,12 @@
  * scheme so the published AWS suite can test each step on its own; at the end, the canonical
  * forms of a received request that the verifier tries (SDK, curl >= 8, curl < 8).
  */
+
 import { toHex, utf8 } from '../../primitives/encoding.js';
 import { sha256HexOfText } from '../../primitives/hmac-sha256.js';
+import { headerField } from '../../protocol/headers.js';
 import type { CryptoProvider, MessageParts } from '../../types.js';
-import { headerField, type RawUrl } from '../compat-support.js';
+import type { RawUrl } from '../compat-support.js';
 
 /** The payload hash a signer writes when the body is not signed. */
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';

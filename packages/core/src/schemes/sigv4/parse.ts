@@ -4,6 +4,7 @@
  * canonical request carries. Throws `SignatureMissing` / `SignatureMalformed` /
  * `ComponentNotCovered` before any key is looked up.
  */
+
 import {
   ComponentNotCovered,
   DigestMismatch,
@@ -12,8 +13,9 @@ import {
   SignatureMissing,
 } from '../../errors.js';
 import type { Credentials } from '../../pipeline/contract.js';
+import { getHeader, headerField } from '../../protocol/headers.js';
 import type { MessageParts } from '../../types.js';
-import { headerField, headerValue, splitUrl } from '../compat-support.js';
+import { splitUrl } from '../compat-support.js';
 import { EMPTY_SHA256, UNSIGNED_PAYLOAD } from './canonical.js';
 import type { ProviderHeaderNames, SigV4Config, SigV4Provider } from './options.js';
 
@@ -202,7 +204,7 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
   }
 
   function headerProvider(message: MessageParts): SigV4Provider | undefined {
-    return providerOfAuthorization(headerValue(message.headers, 'authorization'));
+    return providerOfAuthorization(getHeader(message.headers, 'authorization'));
   }
 
   function queryProvider(message: MessageParts): SigV4Provider | undefined {
@@ -218,7 +220,7 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
   }
 
   function parseSignature(message: MessageParts): ParsedSigV4 {
-    const authorization = headerValue(message.headers, 'authorization');
+    const authorization = getHeader(message.headers, 'authorization');
     const fromHeader = providerOfAuthorization(authorization);
     if (fromHeader) return parseHeader(message, fromHeader, authorization!);
     const fromQuery = queryProvider(message);

@@ -6,8 +6,9 @@ import { isPromise } from '../../pipeline/keys.js';
 import { toHex, utf8 } from '../../primitives/encoding.js';
 import { hmacSha256HexOfText, sha256HexOfText } from '../../primitives/hmac-sha256.js';
 import { PreparedKey, preparedKey } from '../../primitives/prepared-key.js';
+import { getHeader, headerValues } from '../../protocol/headers.js';
 import type { CryptoProvider, MessageParts, SigningKey } from '../../types.js';
-import { bodyBytes, cryptoOf, headerValue, headerValues, nowOf, printableSecret, splitUrl } from '../compat-support.js';
+import { bodyBytes, cryptoOf, nowOf, printableSecret, splitUrl } from '../compat-support.js';
 import {
   SERVICES_WITHOUT_PATH_ENCODING,
   sha256Hex,
@@ -116,7 +117,7 @@ export async function signSigV4(
   const payloadHash = opts.unsignedPayload ? UNSIGNED_PAYLOAD : sha256Hex(crypto, body);
 
   const extra = new Map<string, string[]>();
-  extra.set('host', [headerValue(message.headers, 'host') ?? authority]);
+  extra.set('host', [getHeader(message.headers, 'host') ?? authority]);
   for (const name of ['content-type', ...(opts.signedHeaders ?? [])].map((n) => n.toLowerCase())) {
     const values = headerValues(message.headers, name);
     if (values.length > 0) extra.set(name, values);
