@@ -39,8 +39,8 @@ export {
   TimestampOutOfWindow,
   TooManyFailures,
 } from './errors.js';
-export type { SignedFetchOptions, SigningClientOptions } from './fetch.js';
-export { createSignedFetch } from './fetch.js';
+export type { SignedFetchOptions, SigningClient, SigningClientOptions } from './fetch.js';
+export { createSignedFetch, signingClient } from './fetch.js';
 export type {
   Credentials,
   ParseContext,
@@ -66,6 +66,7 @@ export {
 } from './pipeline/policy.js';
 export type { SignatureBaseReport } from './pipeline/signature-base.js';
 export { buildSignatureBaseReport, bytesSection, signatureBaseOf, textSection } from './pipeline/signature-base.js';
+export { constantTimeEqual } from './primitives/constant-time.js';
 export { webCryptoProvider } from './primitives/crypto.js';
 export { concatBytes } from './primitives/encoding.js';
 export { isPromiseLike } from './primitives/promise.js';

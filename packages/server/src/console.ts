@@ -17,11 +17,11 @@
  * - Admin calls run the admin API's own handlers ({@link AdminGateway}): listings never carry a
  *   secret; only creating or rotating a key answers its new secret, once.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname } from 'node:path';
-import type { ProblemCode } from '@hmac-kit/core';
+import { constantTimeEqual, type ProblemCode } from '@hmac-kit/core';
 import type { KeyService } from '@hmac-kit/keys';
 import { addressSubject } from '@hmac-kit/limits';
 import { z } from 'zod';
@@ -110,9 +110,7 @@ class ConsoleError extends Error {
 const hashId = (id: string) => createHash('sha256').update(id).digest('base64url');
 
 function sameToken(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
+  return constantTimeEqual(a, b);
 }
 
 function cookieValue(request: IncomingMessage, name: string): string | undefined {
