@@ -66,6 +66,7 @@ export {
 } from './pipeline/policy.js';
 export type { SignatureBaseReport } from './pipeline/signature-base.js';
 export { buildSignatureBaseReport, bytesSection, signatureBaseOf, textSection } from './pipeline/signature-base.js';
+export { constantTimeEqual } from './primitives/constant-time.js';
 export { webCryptoProvider } from './primitives/crypto.js';
 export { concatBytes } from './primitives/encoding.js';
 export { isPromiseLike } from './primitives/promise.js';

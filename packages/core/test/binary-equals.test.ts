@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
-import {
-  binaryEqualsBytes,
-  constantTimeEqualText,
-  fromBase64,
-  fromStandardBase64,
-} from '../src/primitives/encoding.js';
+import { constantTimeEqual } from '../src/primitives/constant-time.js';
+import { fromBase64, fromStandardBase64 } from '../src/primitives/encoding.js';
+
+// The pairings the earlier separate functions covered, now one function.
+const binaryEqualsBytes = (binary: string, bytes: Uint8Array) => constantTimeEqual(binary, bytes);
+const constantTimeEqualText = (a: string, b: string) => constantTimeEqual(a, b);
 
 const binary = (bytes: Uint8Array) => String.fromCharCode(...bytes);
 
@@ -56,4 +56,18 @@ it('constantTimeEqualText compares single-byte strings by content and length', (
   expect(constantTimeEqualText('', '')).toBe(true);
   // A NUL in a longer string is not mistaken for a missing character.
   expect(constantTimeEqualText('a\u0000', 'a')).toBe(false);
+});
+
+it('constantTimeEqual gives the same answer for every pairing of bytes and single-byte strings', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 80 }), fc.uint8Array({ maxLength: 80 }), (a, b) => {
+      const same = a.length === b.length && a.every((byte, index) => byte === b[index]);
+      for (const left of [a, binary(a)]) {
+        for (const right of [b, binary(b)]) expect(constantTimeEqual(left, right)).toBe(same);
+      }
+    }),
+  );
+  // A character above U+00FF equals no byte, in either position.
+  expect(constantTimeEqual(Uint8Array.of(0), '\u0100')).toBe(false);
+  expect(constantTimeEqual('\u0100', '\u0000')).toBe(false);
 });

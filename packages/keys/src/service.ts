@@ -731,14 +731,20 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       const row = typeof name === 'string' && PRINCIPAL_NAME.test(name) ? await store.getPrincipal(name) : undefined;
       // Always run scrypt (on a dummy hash when needed) so timing does not reveal whether the name exists.
       const matches = await verifyPasswordHash(row?.passwordHash, password, scrypt);
-      const ok = matches && row !== undefined && !row.disabled;
+      const passed = matches && row !== undefined && !row.disabled;
+      // The caller's own right (the console's admin check) is decided before anything is audited:
+      // a refused sign-in is never recorded as a success.
+      const refused = passed && opts.permitted !== undefined && !(await opts.permitted(toPrincipal(row)));
+      const ok = passed && !refused;
       await audit({
         type: ok ? 'login.succeeded' : 'login.failed',
         at: new Date(clock()),
         // A typo'd user name may be a password pasted into the wrong field: only existing names are recorded.
         ...(row ? { principal: row.name } : { detail: { unknownPrincipal: true } }),
         ...(opts.source ? { source: opts.source } : {}),
-        ...(ok ? {} : { code: row?.disabled ? 'ERR_PRINCIPAL_DISABLED' : 'ERR_LOGIN_FAILED' }),
+        ...(ok
+          ? {}
+          : { code: refused ? 'ERR_NOT_PERMITTED' : row?.disabled ? 'ERR_PRINCIPAL_DISABLED' : 'ERR_LOGIN_FAILED' }),
       });
       return ok && row ? toPrincipal(row) : undefined;
     },

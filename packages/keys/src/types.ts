@@ -592,9 +592,20 @@ export interface KeyService {
   /**
    * Checks a login for the issuing endpoint. Resolves the principal on success, `undefined`
    * otherwise (unknown, disabled, no password, wrong password: indistinguishable, same cost).
-   * Writes `login.succeeded` / `login.failed` audit entries.
+   * Writes `login.succeeded` / `login.failed` audit entries. `permitted` is the caller's own right to
+   * sign in (the console: an admin), asked once the password matched: a principal it refuses gets
+   * `undefined` and a `login.failed` entry with code `ERR_NOT_PERMITTED`, never `login.succeeded`.
+   *
+   * @example
+   * ```ts
+   * const admin = await service.verifyPassword(name, password, { source, permitted: (p) => isAdmin(p.name) });
+   * ```
    */
-  verifyPassword(name: string, password: string, options?: { source?: string }): Promise<Principal | undefined>;
+  verifyPassword(
+    name: string,
+    password: string,
+    options?: { source?: string; permitted?: (principal: Principal) => boolean | Promise<boolean> },
+  ): Promise<Principal | undefined>;
 
   createKey(input: CreateKeyInput): Promise<IssuedKey>;
   /**

@@ -1,5 +1,5 @@
 import * as nodeCrypto from 'node:crypto';
-import type { CryptoProvider, HashAlgorithm, IncrementalHash } from '@hmac-kit/core';
+import { type CryptoProvider, constantTimeEqual, type HashAlgorithm, type IncrementalHash } from '@hmac-kit/core';
 
 const { createHash, createHmac, randomFillSync, timingSafeEqual } = nodeCrypto;
 
@@ -70,15 +70,10 @@ export const nodeCryptoProvider: CryptoProvider = Object.freeze({
     return randomFillSync(new Uint8Array(length));
   },
   timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
-    // MACs and digests (<= 64 bytes) are compared in JavaScript: they live on V8's heap (see
-    // bytesOf), and handing such an array to node:crypto makes V8 move it into a backing store
-    // of its own first (~1 µs, more than the comparison). The loop has no early exit and no
-    // data-dependent branch: its time depends on the length of `a` only.
-    if (a.length <= SMALL && b.length <= SMALL) {
-      let diff = a.length ^ b.length;
-      for (let i = 0; i < a.length; i++) diff |= a[i]! ^ (b[i] ?? 0);
-      return diff === 0;
-    }
+    // MACs and digests (<= 64 bytes) go through the core's one constant-time comparison: they live
+    // on V8's heap (see bytesOf), and handing such an array to node:crypto makes V8 move it into a
+    // backing store of its own first (~1 µs, more than the comparison).
+    if (a.length <= SMALL && b.length <= SMALL) return constantTimeEqual(a, b);
     if (a.length !== b.length) {
       // Still spend a comparison's worth of time so length mismatches are not cheaper.
       timingSafeEqual(a, a);

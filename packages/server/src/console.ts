@@ -17,11 +17,11 @@
  * - Admin calls run the admin API's own handlers ({@link AdminGateway}): listings never carry a
  *   secret; only creating or rotating a key answers its new secret, once.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname } from 'node:path';
-import type { ProblemCode } from '@hmac-kit/core';
+import { constantTimeEqual, type ProblemCode } from '@hmac-kit/core';
 import type { KeyService } from '@hmac-kit/keys';
 import { addressSubject } from '@hmac-kit/limits';
 import { z } from 'zod';
@@ -110,9 +110,7 @@ class ConsoleError extends Error {
 const hashId = (id: string) => createHash('sha256').update(id).digest('base64url');
 
 function sameToken(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
+  return constantTimeEqual(a, b);
 }
 
 function cookieValue(request: IncomingMessage, name: string): string | undefined {
@@ -262,13 +260,16 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
       });
     }
     // The one bound on password hashes in flight (issue #11 defect 10), shared with the API's logins.
-    const check = await passwordGate.verify(body.username, body.password, sourceAddress);
+    // The admin right is decided inside the password check, so that a non-admin's sign-in is audited
+    // as refused (login.failed, ERR_NOT_PERMITTED), never as login.succeeded.
+    const check = await passwordGate.verify(body.username, body.password, sourceAddress, (candidate) =>
+      isConsoleAdmin(keyService, candidate.name),
+    );
     if (check.busy) {
       throw new ConsoleError('login_busy', 'too many sign-ins in progress; retry shortly', { 'retry-after': '1' });
     }
     const { principal } = check;
-    const allowed = principal !== undefined && (await isConsoleAdmin(keyService, principal.name));
-    if (!principal || !allowed) {
+    if (!principal) {
       await Promise.all(subjects.map((subject) => loginThrottle.recordFailure(subject)));
       throw new ConsoleError('invalid_credentials', 'wrong name or password, or not an administrator');
     }

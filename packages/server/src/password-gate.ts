@@ -12,7 +12,13 @@ export type PasswordCheck = { busy: true } | { busy: false; principal: Principal
 
 /** Every password check of the server (API logins, django obtain, console) goes through one gate. */
 export interface PasswordGate {
-  verify(name: string, password: string, source: string): Promise<PasswordCheck>;
+  /** `permitted`: the caller's own right to sign in, decided before the login is audited (see `KeyService.verifyPassword`). */
+  verify(
+    name: string,
+    password: string,
+    source: string,
+    permitted?: (principal: Principal) => boolean | Promise<boolean>,
+  ): Promise<PasswordCheck>;
 }
 
 const BUSY: PasswordCheck = Object.freeze({ busy: true });
@@ -39,7 +45,7 @@ export function createPasswordGate(
     throw new TypeError('createPasswordGate: slots must be a positive integer');
   let free = slots;
   return {
-    async verify(name, password, source) {
+    async verify(name, password, source, permitted) {
       if (free <= 0) {
         metrics.loginsShed.inc();
         return BUSY;
@@ -48,7 +54,8 @@ export function createPasswordGate(
       metrics.passwordHashesInFlight.inc();
       hooks?.onStart?.();
       try {
-        return { busy: false, principal: await keyService.verifyPassword(name, password, { source }) };
+        const options = permitted ? { source, permitted } : { source };
+        return { busy: false, principal: await keyService.verifyPassword(name, password, options) };
       } finally {
         free++;
         metrics.passwordHashesInFlight.dec();

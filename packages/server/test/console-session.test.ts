@@ -121,6 +121,24 @@ describe('console sessions', () => {
     expect(nonAdmin.answer.body.detail).toBe(wrong.answer.body.detail);
   });
 
+  it('audits a non-admin sign-in with the right password as refused, never as login.succeeded', async () => {
+    const keys = server.services.keyService;
+    await keys.createPrincipal({ name: 'dev-audit', kind: 'user', password: 'dev-audit password', actor: 'test' });
+    await issueKey(server, 'dev-audit', ['orders:read']);
+    const address = freshAddress();
+    const refused = await signIn('dev-audit', 'dev-audit password', address);
+    expect(refused.answer.status).toBe(401);
+    const logins = await keys.queryAudit({ principal: 'dev-audit', types: ['login.succeeded', 'login.failed'] });
+    expect(logins.map((entry) => [entry.type, entry.code, entry.source])).toEqual([
+      ['login.failed', 'ERR_NOT_PERMITTED', address],
+    ]);
+    // An admin's sign-in is still a success.
+    const rootAddress = freshAddress();
+    expect((await signIn('root', 'root password', rootAddress)).answer.status).toBe(201);
+    const rootLogins = await keys.queryAudit({ principal: 'root', types: ['login.succeeded'] });
+    expect(rootLogins.some((entry) => entry.source === rootAddress)).toBe(true);
+  });
+
   it('refuses a state-changing call without the CSRF token, with a wrong one, or labelled cross-site', async () => {
     const { browser } = await signIn('root', 'root password');
     const create = { body: { name: `csrf-${Date.now()}`, kind: 'service' } };

@@ -4,7 +4,7 @@
  * provider is).
  */
 
-import { binaryEqualsBytes } from '../primitives/encoding.js';
+import { constantTimeEqual } from '../primitives/constant-time.js';
 import { hmacSha256OfAscii } from '../primitives/hmac-sha256.js';
 import { latin1Bytes } from '../protocol/components.js';
 import { parseSecret, SECRET_PREFIX } from '../secret.js';
@@ -113,7 +113,7 @@ export function macMatches(
       if (mac !== undefined) return crypto.timingSafeEqual(mac, presented);
     }
     if (crypto.hmacString !== undefined)
-      return binaryEqualsBytes(crypto.hmacString(algorithm, secret, data), presented);
+      return constantTimeEqual(crypto.hmacString(algorithm, secret, data), presented);
   }
   const expected = crypto.hmac(algorithm, secret, typeof data === 'string' ? latin1Bytes(data) : data);
   if (isPromise(expected)) return Promise.resolve(expected).then((mac) => crypto.timingSafeEqual(mac, presented));

@@ -5,7 +5,7 @@
  */
 
 import type { CryptoProvider, HashAlgorithm } from '../types.js';
-import { constantTimeEqual } from './encoding.js';
+import { constantTimeEqual } from './constant-time.js';
 import { preparedKey } from './prepared-key.js';
 import { createSha2, createSha2Hmac, sha2Hmac } from './sha2.js';
 

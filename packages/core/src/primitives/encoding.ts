@@ -134,27 +134,6 @@ export function concatBytes(parts: readonly Uint8Array[], totalLength?: number):
   return out;
 }
 
-/**
- * Constant-time comparison for the pure-JS path: runs over the full length of `a`
- * whatever the contents, so timing reveals only the (public) length.
- */
-export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ (b[i % (b.length || 1)] ?? 0);
-  return diff === 0;
-}
-
-/**
- * Constant-time comparison of a binary string (one character U+0000..U+00FF per byte, as
- * {@link CryptoProvider.hmacString} returns) with bytes: runs over the whole of `binary` whatever
- * the contents, so timing reveals only the (public) lengths.
- */
-export function binaryEqualsBytes(binary: string, bytes: Uint8Array): boolean {
-  let diff = binary.length ^ bytes.length;
-  for (let i = 0; i < binary.length; i++) diff |= binary.charCodeAt(i) ^ (bytes[i] ?? 0);
-  return diff === 0;
-}
-
 // The platform's base64 decoder (browsers, Node >= 16, Deno, Bun, Workers): ~3x faster than the
 // JavaScript loop for a signature-sized value.
 const platformAtob: ((text: string) => string) | undefined =
@@ -179,14 +158,4 @@ export function fromStandardBase64(text: string): Uint8Array | undefined {
     return out;
   }
   return fromBase64(text);
-}
-
-/**
- * Constant-time comparison of two strings of single-byte characters (hex digests, binary
- * strings): runs over the whole of `a` whatever the contents, so timing reveals only the lengths.
- */
-export function constantTimeEqualText(a: string, b: string): boolean {
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ (b.charCodeAt(i) || 0);
-  return diff === 0;
 }

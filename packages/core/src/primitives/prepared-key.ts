@@ -11,7 +11,7 @@
  * preparation (the stale one is wiped).
  */
 import type { HashAlgorithm } from '../types.js';
-import { constantTimeEqual } from './encoding.js';
+import { constantTimeEqual } from './constant-time.js';
 import { sha2 } from './sha2.js';
 
 /** The two key blocks of HMAC-SHA256 (RFC 2104): the key, zero-padded to 64 bytes, XOR 0x36 and XOR 0x5c. */

@@ -5,7 +5,8 @@
  */
 
 import { DigestMismatch, DigestMissing, SignatureMalformed } from '../errors.js';
-import { binaryEqualsBytes, fromStandardBase64, toBase64 } from '../primitives/encoding.js';
+import { constantTimeEqual } from '../primitives/constant-time.js';
+import { fromStandardBase64, toBase64 } from '../primitives/encoding.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, IncrementalHash } from '../types.js';
 import { isInnerList, parseDictionary } from './structured-fields.js';
 
@@ -147,7 +148,7 @@ export class ContentDigestCheck implements BodyCheck {
     // A body already in memory: a one-shot digest skips the incremental hash object.
     let matches: boolean;
     if (provider.hashString !== undefined) {
-      matches = binaryEqualsBytes(provider.hashString(hashAlgorithm, body), this.#expected);
+      matches = constantTimeEqual(provider.hashString(hashAlgorithm, body), this.#expected);
     } else if (provider.hash !== undefined) {
       matches = provider.timingSafeEqual(provider.hash(hashAlgorithm, body), this.#expected);
     } else {

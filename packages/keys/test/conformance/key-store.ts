@@ -934,6 +934,29 @@ export function describeKeyStoreConformance(
           expect(text).not.toContain(secret);
       });
 
+      it('a login the caller does not permit (not an admin) is audited as failed, never as succeeded', async () => {
+        const service = await open();
+        await service.createPrincipal({ name: 'carol', kind: 'user', password: 'a long enough password' });
+        const asked: string[] = [];
+        const permitted = (principal: { name: string }) => {
+          asked.push(principal.name);
+          return false;
+        };
+        expect(await service.verifyPassword('carol', 'a long enough password', { permitted })).toBeUndefined();
+        // Asked only once the password matched.
+        expect(await service.verifyPassword('carol', 'wrong', { permitted })).toBeUndefined();
+        expect(asked).toEqual(['carol']);
+        expect(
+          await service.verifyPassword('carol', 'a long enough password', { permitted: async () => true }),
+        ).toMatchObject({ name: 'carol' });
+        const logins = await service.queryAudit({ principal: 'carol', types: ['login.succeeded', 'login.failed'] });
+        expect(logins.map((e) => [e.type, e.code])).toEqual([
+          ['login.succeeded', undefined],
+          ['login.failed', 'ERR_LOGIN_FAILED'],
+          ['login.failed', 'ERR_NOT_PERMITTED'],
+        ]);
+      });
+
       it('audits key lifecycle and auth failures, never a secret', async () => {
         const service = await open();
         await service.createPrincipal({ name: 'svc', kind: 'service', actor: 'root' });

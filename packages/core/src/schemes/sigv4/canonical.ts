@@ -181,6 +181,11 @@ const PLAIN_PATH = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9\-._~]+)*\/?$/;
 // `name=value` pairs of unreserved characters (either may be empty), `&`-separated, none empty.
 const PLAIN_QUERY = /^[A-Za-z0-9\-._~]*=[A-Za-z0-9\-._~]*(?:&[A-Za-z0-9\-._~]*=[A-Za-z0-9\-._~]*)*$/;
 
+// Requests to one endpoint repeat its path and query: the last answer is kept.
+let lastPlainPath: string | undefined;
+let lastPlainQuery: string | null = null;
+let lastPlain = false;
+
 /**
  * Whether a path and query as sent are already canonical in every form a verifier tries: the
  * path needs no normalisation or encoding, every query parameter is `name=value` of unreserved
@@ -188,6 +193,15 @@ const PLAIN_QUERY = /^[A-Za-z0-9\-._~]*=[A-Za-z0-9\-._~]*(?:&[A-Za-z0-9\-._~]*=[
  * the as-sent form are one and the same: `path` and `query ?? ''`.
  */
 export function sigv4IsPlainCanonical(path: string, query: string | null): boolean {
+  if (path === lastPlainPath && query === lastPlainQuery) return lastPlain;
+  const plain = isPlainCanonical(path, query);
+  lastPlainPath = path;
+  lastPlainQuery = query;
+  lastPlain = plain;
+  return plain;
+}
+
+function isPlainCanonical(path: string, query: string | null): boolean {
   if (path.length === 0 || path.charCodeAt(0) !== 0x2f || !PLAIN_PATH.test(path)) return false;
   if (query === null || query === '') return true;
   if (!PLAIN_QUERY.test(query)) return false;
@@ -275,11 +289,36 @@ export async function sigv4SigningKey(
   return await crypto.hmac('sha256', key, utf8(input.terminator ?? 'aws4_request'));
 }
 
-/** The canonical request's header lines ({@link sigv4CanonicalHeaderLines}) read straight from the message. */
-export function canonicalHeaderLinesOf(message: MessageParts, names: readonly string[], authority: string): string {
+/**
+ * A header the parser already read as exactly one value and validated (no whitespace inside once
+ * trimmed): its canonical value is that trimmed value, so its line needs no second read.
+ */
+export interface KnownHeader {
+  readonly name: string;
+  readonly trimmed: string;
+}
+
+/**
+ * The canonical request's header lines ({@link sigv4CanonicalHeaderLines}) read straight from the
+ * message; the `known` headers (the date and the declared payload hash) from what the parser read.
+ */
+export function canonicalHeaderLinesOf(
+  message: MessageParts,
+  names: readonly string[],
+  authority: string,
+  known?: readonly (KnownHeader | undefined)[],
+): string {
   let out = '';
-  for (let i = 0; i < names.length; i++) {
+  outer: for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
+    if (known !== undefined) {
+      for (let k = 0; k < known.length; k++) {
+        if (known[k]?.name === name) {
+          out += `${name}:${known[k]!.trimmed}\n`;
+          continue outer;
+        }
+      }
+    }
     const field = headerField(message.headers, name);
     if (field === undefined) {
       // Fetch `Request` objects carry no Host header: the URL's authority is what was addressed.

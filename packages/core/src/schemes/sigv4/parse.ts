@@ -16,7 +16,7 @@ import type { Credentials } from '../../pipeline/contract.js';
 import { getHeader, headerField } from '../../protocol/headers.js';
 import type { MessageParts } from '../../types.js';
 import { splitUrl } from '../compat-support.js';
-import { EMPTY_SHA256, UNSIGNED_PAYLOAD } from './canonical.js';
+import { EMPTY_SHA256, type KnownHeader, UNSIGNED_PAYLOAD } from './canonical.js';
 import type { ProviderHeaderNames, SigV4Config, SigV4Provider } from './options.js';
 
 /** The signature fields of one request, as sent. */
@@ -40,21 +40,48 @@ export interface ParsedSigV4 {
   expiresIn?: number;
 }
 
-function parseAmzDate(value: string): number | undefined {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
-  if (!m) return undefined;
-  const year = Number(m[1]);
-  const month = Number(m[2]);
-  const day = Number(m[3]);
-  const hour = Number(m[4]);
-  const minute = Number(m[5]);
-  const second = Number(m[6]);
-  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
-  const back = new Date(ms);
-  if (back.getUTCMonth() !== month - 1 || back.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
+// The start of the last day read (YYYYMMDD -> Unix seconds at 00:00:00Z): requests of one day
+// share it, so most dates cost a few character reads instead of a regular expression and a Date.
+let lastDayText = '';
+let lastDayStart = 0;
+
+/** The value of `length` ASCII digits at `start`, or -1 when one of them is not a digit. */
+function digitsAt(value: string, start: number, length: number): number {
+  let out = 0;
+  for (let i = start; i < start + length; i++) {
+    const digit = value.charCodeAt(i) - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    out = out * 10 + digit;
+  }
+  return out;
+}
+
+/**
+ * `YYYYMMDDTHHMMSSZ` as Unix seconds, or `undefined` when it is not one (a calendar date that
+ * does not exist, an hour past 23...). Internal; exported for tests.
+ */
+export function parseAmzDate(value: string): number | undefined {
+  if (value.length !== 16 || value.charCodeAt(8) !== 0x54 /* T */ || value.charCodeAt(15) !== 0x5a /* Z */) {
     return undefined;
   }
-  return ms / 1000;
+  const hour = digitsAt(value, 9, 2);
+  const minute = digitsAt(value, 11, 2);
+  const second = digitsAt(value, 13, 2);
+  if (hour < 0 || minute < 0 || second < 0 || hour > 23 || minute > 59 || second > 59) return undefined;
+  const dayText = value.slice(0, 8);
+  if (dayText !== lastDayText) {
+    const year = digitsAt(value, 0, 4);
+    const month = digitsAt(value, 4, 2);
+    const day = digitsAt(value, 6, 2);
+    if (year < 0 || month < 0 || day < 0) return undefined;
+    const ms = Date.UTC(year, month - 1, day);
+    const back = new Date(ms);
+    // Date.UTC rolls over (month 13, day 32, 30 February): a date that does not exist reads back differently.
+    if (back.getUTCMonth() !== month - 1 || back.getUTCDate() !== day) return undefined;
+    lastDayText = dayText;
+    lastDayStart = ms / 1000;
+  }
+  return lastDayStart + hour * 3600 + minute * 60 + second;
 }
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
@@ -80,8 +107,26 @@ function parseSignedHeaders(value: string): readonly string[] {
   return lastSignedHeaders;
 }
 
+/** A Credential's parts: the key id and the scope (`date/region/service/terminator`) and its parts. */
+export interface SigV4CredentialScope {
+  readonly keyId: string;
+  readonly date: string;
+  readonly region: string;
+  readonly service: string;
+  /** `date/region/service/terminator`, the text after the key id. */
+  readonly scope: string;
+}
+
+// A client sends the same Credential all day: the last one read is kept (with its provider, whose
+// terminator it was checked against). The same scope string then reaches the derived-key lookup,
+// whose hash V8 has already computed.
+let lastCredential: string | undefined;
+let lastCredentialProvider: SigV4Provider | undefined;
+let lastCredentialScope: SigV4CredentialScope | undefined;
+
 /** Splits a Credential into key id and scope (the last four `/`-separated parts). Internal; exported for tests. */
-export function parseCredential(value: string, provider: SigV4Provider) {
+export function parseCredential(value: string, provider: SigV4Provider): SigV4CredentialScope {
+  if (value === lastCredential && provider === lastCredentialProvider) return lastCredentialScope!;
   // The last four `/`-separated parts are the scope; everything before them is the key id.
   const t = value.lastIndexOf('/');
   const s = t > 0 ? value.lastIndexOf('/', t - 1) : -1;
@@ -96,7 +141,11 @@ export function parseCredential(value: string, provider: SigV4Provider) {
   if (value.slice(t + 1) !== provider.terminator) {
     throw new SignatureMalformed('Credential scope terminator does not match');
   }
-  return { keyId, date, region, service };
+  const scope: SigV4CredentialScope = Object.freeze({ keyId, date, region, service, scope: value.slice(d + 1) });
+  lastCredential = value;
+  lastCredentialProvider = provider;
+  lastCredentialScope = scope;
+  return scope;
 }
 
 /** The three fields of a SigV4 Authorization header (after `ALGORITHM `). Internal; exported for tests. */
@@ -173,6 +222,8 @@ export interface SigV4Credentials extends Credentials {
   readonly payloadHashes: string[] | undefined;
   /** The declared payload hash (64 lower-case hex digits) the body must match. */
   readonly expectedBodyHash: string | undefined;
+  /** Signed headers already read and validated here (date, declared payload hash): their canonical lines. */
+  readonly knownHeaders: readonly (KnownHeader | undefined)[];
 }
 
 /** The two phases the pipeline calls before a key is looked up. */
@@ -250,7 +301,7 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
       date: scope.date,
       region: scope.region,
       service: scope.service,
-      scope: `${scope.date}/${scope.region}/${scope.service}/${provider.terminator}`,
+      scope: scope.scope,
       signedHeaders: parseSignedHeaders(signedHeaders),
       signedHeadersText: signedHeaders,
       signature,
@@ -281,8 +332,11 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
       provider,
       names: namesOf.get(provider)!,
       presigned: true,
-      ...scope,
-      scope: `${scope.date}/${scope.region}/${scope.service}/${provider.terminator}`,
+      keyId: scope.keyId,
+      date: scope.date,
+      region: scope.region,
+      service: scope.service,
+      scope: scope.scope,
       signedHeaders: parseSignedHeaders(signedHeadersText),
       signedHeadersText,
       signature,
@@ -321,6 +375,11 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
       // S3-style presigned URLs sign UNSIGNED-PAYLOAD without sending a header.
       if (parsed.presigned && allowUnsignedPayload) payloadHashes.push(UNSIGNED_PAYLOAD);
     }
+    // Both were read as exactly one value and validated (no whitespace once trimmed).
+    const knownHeaders = [
+      parsed.presigned ? undefined : { name: parsed.names.date, trimmed: parsed.amzDate },
+      declared === undefined ? undefined : { name: parsed.names.contentSha, trimmed: declared },
+    ];
     const bodyBound = payloadHashes === undefined || payloadHashes[0] !== UNSIGNED_PAYLOAD;
     const covered = ['@method', '@path', '@query', '@authority', ...parsed.signedHeaders];
     if (bodyBound) covered.push('content-digest');
@@ -335,6 +394,7 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
       parsed,
       payloadHashes,
       expectedBodyHash,
+      knownHeaders,
     };
   }
 

@@ -8,7 +8,8 @@ import type { ResolvedKey, SchemeVerdict, VerifyContext } from '../../pipeline/c
 import { MAC_MATCHED, MAC_MISMATCHED } from '../../pipeline/contract.js';
 import { isDecoyKey, isPromise as isThenable } from '../../pipeline/keys.js';
 import { checkTimeWindow } from '../../pipeline/policy.js';
-import { constantTimeEqualText, fromHex, toHex, utf8 } from '../../primitives/encoding.js';
+import { constantTimeEqual } from '../../primitives/constant-time.js';
+import { fromHex, toHex, utf8 } from '../../primitives/encoding.js';
 import { hmacSha256HexOfText, sha256HexOfText } from '../../primitives/hmac-sha256.js';
 import { type PreparedKey, preparedKey } from '../../primitives/prepared-key.js';
 import type { BodyCheck, CryptoProvider, IncrementalHash, MessageParts, VerificationKey } from '../../types.js';
@@ -45,6 +46,9 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
   // wiped when a 17th comes: regions are the client's choice). Verifiers with the default
   // secretOf derive alike and share them; a custom secretOf gets derivations of its own.
   const derivation = secretOf === printableSecretOf ? 'sigv4' : `sigv4#${++customDerivations}`;
+  let lastScope = '';
+  let lastId = '';
+  let lastDecoyId = '';
 
   function cachedSigningKey(
     key: ResolvedKey,
@@ -52,8 +56,14 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
     crypto: CryptoProvider,
   ): PreparedKey | Promise<PreparedKey> {
     const decoy = isDecoyKey(key);
-    // The scope's terminator names the provider (and with it the key prefix).
-    return preparedKey(key.secret).derived(`${decoy ? 'sigv4' : derivation} ${parsed.scope}`, (secret) =>
+    // The scope's terminator names the provider (and with it the key prefix). The id of the last
+    // scope is kept: most requests carry the same scope (the same string, from parseCredential).
+    if (parsed.scope !== lastScope) {
+      lastScope = parsed.scope;
+      lastId = `${derivation} ${lastScope}`;
+      lastDecoyId = `sigv4 ${lastScope}`;
+    }
+    return preparedKey(key.secret).derived(decoy ? lastDecoyId : lastId, (secret) =>
       sigv4SigningKey(
         {
           // The decoy has no key record for secretOf(): its secret in the issued printable form.
@@ -79,9 +89,10 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
     message: MessageParts,
     parsed: ParsedSigV4,
     payloadHashes: readonly string[],
+    knownHeaders: SigV4Credentials['knownHeaders'],
   ): boolean | Promise<boolean> {
     const url = splitUrl(message.url);
-    const headerLines = canonicalHeaderLinesOf(message, parsed.signedHeaders, url.authority);
+    const headerLines = canonicalHeaderLinesOf(message, parsed.signedHeaders, url.authority, knownHeaders);
     let expected: Uint8Array | undefined;
     const method = message.method.toUpperCase();
     // sigv4CanonicalRequest() and sigv4StringToSign() spelled out, with the parts shared by every
@@ -98,10 +109,7 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
         // in hex with the signature as sent (both lower-case hex: SIGNATURE_HEX).
         if (crypto.hash !== undefined) {
           if (
-            constantTimeEqualText(
-              hmacSha256HexOfText(crypto, signingKey.hmacSha256Pads(), stringToSign),
-              parsed.signature,
-            )
+            constantTimeEqual(hmacSha256HexOfText(crypto, signingKey.hmacSha256Pads(), stringToSign), parsed.signature)
           ) {
             matched = true;
           }
@@ -170,13 +178,13 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
           if (finished) throw new TypeError('finish() called twice');
           finished = true;
           const payloadHash = toHex(hash.digest());
-          const ok = await matches(crypto, signingKey, message, parsed, [payloadHash]);
+          const ok = await matches(crypto, signingKey, message, parsed, [payloadHash], credentials.knownHeaders);
           if (!ok) throw new SignatureInvalid('signature does not match');
         },
       };
       return { signatureMatches: undefined, body };
     }
-    const ok = matches(crypto, signingKey, message, parsed, payloadHashes);
+    const ok = matches(crypto, signingKey, message, parsed, payloadHashes, credentials.knownHeaders);
     if (isThenable(ok)) return Promise.resolve(ok).then((matched) => checked(credentials, crypto, matched));
     return checked(credentials, crypto, ok);
   }
@@ -235,7 +243,7 @@ class PayloadDigestCheck implements BodyCheck {
     // A body already in memory and nothing fed yet: one-shot digest when the provider has one,
     // compared in hex with the declared hash as sent.
     if (this.#hash === undefined && crypto.hashString !== undefined) {
-      if (!constantTimeEqualText(crypto.hashString('sha256', body, 'hex'), this.#expectedHex)) throw mismatch();
+      if (!constantTimeEqual(crypto.hashString('sha256', body, 'hex'), this.#expectedHex)) throw mismatch();
       return;
     }
     if (this.#hash === undefined && crypto.hash !== undefined) {
