@@ -4,7 +4,7 @@
  * Content-Digest are exactly the bytes sent.
  */
 import type { SigningClientOptions } from '@hmac-kit/core';
-import { parseSecret, signMessage } from '@hmac-kit/core';
+import { signingClient, signMessage } from '@hmac-kit/core';
 import type { AxiosInstance, InternalAxiosRequestConfig } from 'axios';
 import axios, { AxiosHeaders } from 'axios';
 
@@ -13,21 +13,6 @@ export type HmacKitAxiosOptions = SigningClientOptions;
 
 /** The request interceptor `hmacKitInterceptor()` returns. */
 export type HmacKitAxiosInterceptor = (config: InternalAxiosRequestConfig) => Promise<InternalAxiosRequestConfig>;
-
-function validate(options: HmacKitAxiosOptions): void {
-  if (!options || typeof options !== 'object') throw new TypeError('hmacKit: options are required');
-  if (typeof options.keyId !== 'string' || options.keyId === '') throw new TypeError('hmacKit: keyId is required');
-  if (typeof options.secret !== 'string' && !(options.secret instanceof Uint8Array)) {
-    throw new TypeError('hmacKit: secret must be an hks_... string or bytes');
-  }
-  if (typeof options.secret === 'string') parseSecret(options.secret);
-  if (options.nonce !== undefined && options.nonce !== false && typeof options.nonce !== 'function') {
-    throw new TypeError('hmacKit: nonce must be false or a function returning a fresh nonce');
-  }
-  if (options.coveredHeaders !== undefined && !Array.isArray(options.coveredHeaders)) {
-    throw new TypeError('hmacKit: coveredHeaders must be an array of header names');
-  }
-}
 
 function isStreamLike(data: unknown): boolean {
   if (typeof ReadableStream !== 'undefined' && data instanceof ReadableStream) return true;
@@ -80,17 +65,7 @@ async function bodyBytes(data: unknown): Promise<Uint8Array | string | null> {
  * ```
  */
 export function hmacKitInterceptor(options: HmacKitAxiosOptions): HmacKitAxiosInterceptor {
-  validate(options);
-  const key = { keyId: options.keyId, secret: options.secret, algorithm: options.algorithm ?? 'sha256' };
-  const signOptions = {
-    scheme: options.scheme,
-    coveredHeaders: options.coveredHeaders,
-    crypto: options.crypto,
-    expiresInSeconds: options.expiresInSeconds,
-    tag: options.tag,
-    now: options.now,
-  };
-  const nonceOf = options.nonce;
+  const { key, signOptions, nonce: nextNonce } = signingClient(options, 'hmacKit');
 
   return async function hmacKitSignAxiosRequest(config) {
     const headers = AxiosHeaders.from(config.headers);
@@ -120,7 +95,7 @@ export function hmacKitInterceptor(options: HmacKitAxiosOptions): HmacKitAxiosIn
       if (value === undefined || value === null || value === false) continue;
       plainHeaders[name] = Array.isArray(value) ? value.map(String) : String(value);
     }
-    const nonce = typeof nonceOf === 'function' ? nonceOf() : nonceOf;
+    const nonce = nextNonce();
     const signed = await signMessage({ method, url, headers: plainHeaders, body }, key, { ...signOptions, nonce });
     config.url = signed.url;
     config.baseURL = undefined;

@@ -13,7 +13,7 @@ export interface SigningClientOptions {
   /** The key's algorithm (default `sha256`). */
   algorithm?: HashAlgorithm;
   /** Request headers to cover besides the profile's defaults (e.g. `content-type`). */
-  coveredHeaders?: string[];
+  coveredHeaders?: readonly string[];
   /** Defaults to the core's `rfc9421()`. */
   scheme?: Scheme;
   crypto?: CryptoProvider;
@@ -26,6 +26,62 @@ export interface SigningClientOptions {
    */
   nonce?: false | (() => string);
   now?: () => number;
+}
+
+/** {@link SigningClientOptions} checked once: what a client integration signs each request with. */
+export interface SigningClient {
+  readonly key: SigningKey;
+  /** Options for `signMessage` / `signRequest`, except the nonce (see {@link SigningClient.nonce}). */
+  readonly signOptions: SignOptions;
+  /** The nonce option for the next request: a fresh one from `options.nonce`, `false`, or `undefined` (the default). */
+  nonce(): string | false | undefined;
+}
+
+const ALGORITHMS: readonly HashAlgorithm[] = ['sha256', 'sha384', 'sha512'];
+
+/**
+ * Checks the options every signing client takes (`createSignedFetch`, `@hmac-kit/axios`,
+ * `@hmac-kit/undici`) once, at construction: a `TypeError` naming `caller` and the option, never
+ * echoing the secret.
+ *
+ * @example
+ * ```ts
+ * const client = signingClient({ keyId: 'hk_live_123', secret: process.env.HMAC_KIT_SECRET! }, 'hmacKit');
+ * await signMessage(message, client.key, { ...client.signOptions, nonce: client.nonce() });
+ * ```
+ */
+export function signingClient(options: SigningClientOptions, caller: string): SigningClient {
+  if (!options || typeof options !== 'object') throw new TypeError(`${caller}: options are required`);
+  const { keyId, secret, algorithm = 'sha256', coveredHeaders, nonce } = options;
+  if (typeof keyId !== 'string' || keyId.length === 0) {
+    throw new TypeError(`${caller}: keyId must be a non-empty string`);
+  }
+  if (typeof secret !== 'string' && !(secret instanceof Uint8Array)) {
+    throw new TypeError(`${caller}: secret must be an hks_... string or bytes`);
+  }
+  parseSecret(secret);
+  if (!ALGORITHMS.includes(algorithm)) throw new TypeError(`${caller}: algorithm must be sha256, sha384 or sha512`);
+  if (
+    coveredHeaders !== undefined &&
+    (!Array.isArray(coveredHeaders) || !coveredHeaders.every((h) => typeof h === 'string'))
+  ) {
+    throw new TypeError(`${caller}: coveredHeaders must be an array of header names`);
+  }
+  if (nonce !== undefined && nonce !== false && typeof nonce !== 'function') {
+    throw new TypeError(`${caller}: nonce must be false or a function returning a fresh nonce`);
+  }
+  return {
+    key: { keyId, secret, algorithm },
+    signOptions: {
+      scheme: options.scheme,
+      coveredHeaders,
+      crypto: options.crypto,
+      expiresInSeconds: options.expiresInSeconds,
+      tag: options.tag,
+      now: options.now,
+    },
+    nonce: typeof nonce === 'function' ? nonce : () => nonce,
+  };
 }
 
 export interface SignedFetchOptions {
@@ -58,25 +114,13 @@ export interface SignedFetchOptions {
  * ```
  */
 export function createSignedFetch(options: SignedFetchOptions): typeof fetch {
-  if (!options || typeof options !== 'object') throw new TypeError('createSignedFetch needs options');
-  const { keyId, secret, algorithm = 'sha256', coveredHeaders, scheme, crypto } = options;
-  if (typeof keyId !== 'string' || keyId.length === 0) throw new TypeError('keyId must be a non-empty string');
-  parseSecret(secret);
-  if (algorithm !== 'sha256' && algorithm !== 'sha384' && algorithm !== 'sha512') {
-    throw new TypeError('algorithm must be sha256, sha384 or sha512');
-  }
-  if (
-    coveredHeaders !== undefined &&
-    (!Array.isArray(coveredHeaders) || !coveredHeaders.every((h) => typeof h === 'string'))
-  ) {
-    throw new TypeError('coveredHeaders must be an array of header names');
-  }
+  const { key } = signingClient(options, 'createSignedFetch');
+  const { coveredHeaders, scheme, crypto } = options;
   const baseFetch = options.fetch;
   if (baseFetch !== undefined && typeof baseFetch !== 'function') throw new TypeError('fetch must be a function');
   if (baseFetch === undefined && typeof globalThis.fetch !== 'function') {
     throw new TypeError('no global fetch in this runtime; pass options.fetch');
   }
-  const key: SigningKey = { keyId, secret, algorithm };
   const signOptions: SignOptions = {
     ...(scheme ? { scheme } : {}),
     ...(crypto ? { crypto } : {}),

@@ -39,8 +39,8 @@ export {
   TimestampOutOfWindow,
   TooManyFailures,
 } from './errors.js';
-export type { SignedFetchOptions, SigningClientOptions } from './fetch.js';
-export { createSignedFetch } from './fetch.js';
+export type { SignedFetchOptions, SigningClient, SigningClientOptions } from './fetch.js';
+export { createSignedFetch, signingClient } from './fetch.js';
 export type {
   Credentials,
   ParseContext,

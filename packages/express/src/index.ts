@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { framingDeclaresBody, toProblem } from '@hmac-kit/core';
 import type { Authenticator, AuthenticatorOptions, HmacIdentity, ProblemResponse } from '@hmac-kit/middleware';
-import { createAuthenticator, problemHeaders, recordBody, validateScopes } from '@hmac-kit/middleware';
+import { createAuthenticator, problemHeaders, recordBody, validateOrigin, validateScopes } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
@@ -53,13 +53,6 @@ export function captureRawBody(req: IncomingMessage, _res: unknown, buffer: Buff
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
   if (encoding === 'identity') (req as Request).rawBody = buffer;
   else (req as Marked)[kBodyDecoded] = true;
-}
-
-function validateOrigin(origin: unknown): void {
-  if (origin === undefined || typeof origin === 'function') return;
-  if (typeof origin !== 'string' || !URL.canParse(origin) || new URL(origin).origin !== origin.replace(/\/$/, '')) {
-    throw new TypeError('hmacAuth: origin must be an origin such as "https://api.example.com" or a function');
-  }
 }
 
 function sendProblem(res: Response, problem: ProblemResponse): void {

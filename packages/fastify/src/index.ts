@@ -2,7 +2,13 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { BodyTooLarge, toProblem } from '@hmac-kit/core';
 import type { Authenticator, AuthenticatorOptions, HmacIdentity, ProblemResponse } from '@hmac-kit/middleware';
-import { createAuthenticator, deferredBody, problemHeaders, validateScopes } from '@hmac-kit/middleware';
+import {
+  createAuthenticator,
+  deferredBody,
+  problemHeaders,
+  validateOrigin,
+  validateScopes,
+} from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type {
   FastifyInstance,
@@ -34,13 +40,6 @@ type Marked = FastifyRequest & { [kAuthenticator]?: Authenticator };
 /** `request.host` (Fastify 5) includes the port; Fastify 4 has only `hostname`, which then included it. */
 function authorityOf(request: FastifyRequest): string {
   return (request as { host?: string }).host ?? request.hostname;
-}
-
-function validateOrigin(origin: unknown): void {
-  if (origin === undefined || typeof origin === 'function') return;
-  if (typeof origin !== 'string' || !URL.canParse(origin) || new URL(origin).origin !== origin.replace(/\/$/, '')) {
-    throw new TypeError('hmacAuth: origin must be an origin such as "https://api.example.com" or a function');
-  }
 }
 
 type Payload = NodeJS.ReadableStream & { receivedEncodedLength?: number };

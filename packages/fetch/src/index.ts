@@ -1,6 +1,14 @@
 import { toProblem } from '@hmac-kit/core';
 import type { Authenticator, AuthenticatorOptions, HmacIdentity } from '@hmac-kit/middleware';
-import { createAuthenticator, problemResponse, validateScopes, withHeaders } from '@hmac-kit/middleware';
+import {
+  addressedAt,
+  authenticateRequest,
+  createAuthenticator,
+  problemResponse,
+  validateOrigin,
+  validateScopes,
+  withHeaders,
+} from '@hmac-kit/middleware';
 
 /** A Fetch-style handler: Workers `(request, env, ctx)`, Deno/Bun `(request, info)`, Next.js `(request, context)`. */
 export type FetchHandler<Rest extends unknown[] = []> = (
@@ -31,18 +39,9 @@ interface Authenticated {
 
 const authenticated = new WeakMap<Request, Authenticated>();
 
-function validateOrigin(origin: unknown): void {
-  if (origin === undefined || typeof origin === 'function') return;
-  if (typeof origin !== 'string' || !URL.canParse(origin) || new URL(origin).origin !== origin.replace(/\/$/, '')) {
-    throw new TypeError('hmacAuth: origin must be an origin such as "https://api.example.com" or a function');
-  }
-}
-
 function addressedUrl(request: Request, origin: HmacAuthOptions['origin']): string {
   if (origin === undefined) return request.url;
-  const url = new URL(request.url);
-  const base = new URL(typeof origin === 'function' ? origin(request) : origin);
-  return `${base.origin}${url.pathname}${url.search}`;
+  return addressedAt(request.url, typeof origin === 'function' ? origin(request) : origin);
 }
 
 /**
@@ -83,24 +82,8 @@ export function hmacAuth(options: HmacAuthOptions): HmacAuthWrapper {
       } catch (error) {
         return problemResponse(authenticator.fail(error, { method: request.method, url: request.url }).problem);
       }
-      if (request.bodyUsed) {
-        // Whatever read the body first left nothing to verify: refuse rather than trust it.
-        const misuse = new TypeError(
-          'hmacAuth: the request body was read before it could be verified; mount hmacAuth() first',
-        );
-        return problemResponse(authenticator.fail(misuse, { method: request.method, url }).problem);
-      }
-      const copy = request.body === null ? null : request.clone();
-      const outcome = await authenticator.authenticate(
-        { method: request.method, url, headers: request.headers },
-        copy?.body ?? null,
-        address === undefined ? {} : { sourceAddress: address },
-      );
-      if (!outcome.ok) {
-        // The handler never runs: release the original too (the verifier already released its copy).
-        request.body?.cancel().catch(() => {});
-        return problemResponse(outcome.problem);
-      }
+      const outcome = await authenticateRequest(authenticator, request, url, address);
+      if (!outcome.ok) return problemResponse(outcome.problem);
       authenticated.set(request, { identity: outcome.identity, authenticator });
       return withHeaders(await handler(request, ...rest), outcome.headers);
     };

@@ -1,6 +1,14 @@
 import { toProblem } from '@hmac-kit/core';
 import type { Authenticator, AuthenticatorOptions, HmacIdentity } from '@hmac-kit/middleware';
-import { createAuthenticator, problemResponse, validateScopes, withHeaders } from '@hmac-kit/middleware';
+import {
+  addressedAt,
+  authenticateRequest,
+  createAuthenticator,
+  problemResponse,
+  validateOrigin,
+  validateScopes,
+  withHeaders,
+} from '@hmac-kit/middleware';
 import type { Context, MiddlewareHandler } from 'hono';
 
 /**
@@ -28,13 +36,6 @@ export interface HmacAuthOptions extends AuthenticatorOptions {
 }
 
 const authenticators = new WeakMap<Request, Authenticator>();
-
-function validateOrigin(origin: unknown): void {
-  if (origin === undefined || typeof origin === 'function') return;
-  if (typeof origin !== 'string' || !URL.canParse(origin) || new URL(origin).origin !== origin.replace(/\/$/, '')) {
-    throw new TypeError('hmacAuth: origin must be an origin such as "https://api.example.com" or a function');
-  }
-}
 
 function nodeServerAddress(c: Context): string | undefined {
   // @hono/node-server exposes the IncomingMessage as env.incoming.
@@ -69,32 +70,13 @@ export function hmacAuth(options: HmacAuthOptions): MiddlewareHandler<HmacEnv> {
     let url = request.url;
     let address: string | undefined;
     try {
-      if (origin !== undefined) {
-        const addressed = new URL(request.url);
-        const base = new URL(typeof origin === 'function' ? origin(c) : origin);
-        url = `${base.origin}${addressed.pathname}${addressed.search}`;
-      }
+      if (origin !== undefined) url = addressedAt(request.url, typeof origin === 'function' ? origin(c) : origin);
       address = sourceAddress(c);
     } catch (error) {
       return problemResponse(authenticator.fail(error, { method: request.method, url: request.url }).problem);
     }
-    if (request.bodyUsed) {
-      // Whatever read the body first left nothing to verify: refuse rather than trust it.
-      const misuse = new TypeError(
-        'hmacAuth: the request body was read before it could be verified; mount hmacAuth() first',
-      );
-      return problemResponse(authenticator.fail(misuse, { method: request.method, url }).problem);
-    }
-    const copy = request.body === null ? null : request.clone();
-    const outcome = await authenticator.authenticate(
-      { method: request.method, url, headers: request.headers },
-      copy?.body ?? null,
-      address === undefined ? {} : { sourceAddress: address },
-    );
-    if (!outcome.ok) {
-      request.body?.cancel().catch(() => {});
-      return problemResponse(outcome.problem);
-    }
+    const outcome = await authenticateRequest(authenticator, request, url, address);
+    if (!outcome.ok) return problemResponse(outcome.problem);
     c.set('hmac', outcome.identity);
     authenticators.set(request, authenticator);
     await next();

@@ -1,5 +1,6 @@
 // Public API of @hmac-kit/middleware. Named exports only, listed explicitly.
 
+export { addressedAt, authenticateRequest, validateOrigin } from './adapter.js';
 export type {
   Admission,
   AuthContext,

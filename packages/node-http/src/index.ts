@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toProblem } from '@hmac-kit/core';
 import type { AuthenticatorOptions, HmacIdentity, ProblemResponse } from '@hmac-kit/middleware';
-import { createAuthenticator, problemHeaders, recordBody, validateScopes } from '@hmac-kit/middleware';
+import { createAuthenticator, problemHeaders, recordBody, validateOrigin, validateScopes } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 
 /** Options of {@link hmacAuth}: the authenticator's, plus how to rebuild the URL the client addressed. */
@@ -32,13 +32,6 @@ export interface NodeHmacAuth {
    * Answers 403 `scope_insufficient` and returns false unless `identity` holds every scope.
    */
   requireScopes(res: ServerResponse, identity: HmacIdentity, ...scopes: string[]): boolean;
-}
-
-function validateOrigin(origin: unknown): void {
-  if (origin === undefined || typeof origin === 'function') return;
-  if (typeof origin !== 'string' || !URL.canParse(origin) || new URL(origin).origin !== origin.replace(/\/$/, '')) {
-    throw new TypeError('hmacAuth: origin must be an origin such as "https://api.example.com" or a function');
-  }
 }
 
 function sendProblem(res: ServerResponse, problem: ProblemResponse): void {

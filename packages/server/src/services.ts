@@ -42,7 +42,7 @@ import { legacySchemesOf } from './legacy-schemes.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { createPasswordGate, type PasswordGate, type PasswordHashHooks } from './password-gate.js';
-import { openRedis, type RedisConnection } from './redis-connection.js';
+import type { RedisConnection } from './redis-connection.js';
 import { type OpenedKeys, openKeys, type StoreInfo } from './store.js';
 import type { Tracing } from './tracing.js';
 
@@ -167,6 +167,8 @@ export async function openServices(
   let bus: InvalidationBus | undefined;
   if (config.redis) {
     let redisDown = false;
+    // Loaded only when Redis is configured: ioredis is start-up time a server without it would waste.
+    const { openRedis } = await import('./redis-connection.js');
     redis = openRedis(config.redis, {
       onError(error) {
         if (!redisDown) logger.warn({ err: error.message }, 'redis unreachable');

@@ -4,7 +4,7 @@
  * dispatcher) and anything else that dispatches through undici.
  */
 import type { SigningClientOptions } from '@hmac-kit/core';
-import { parseSecret, signMessage } from '@hmac-kit/core';
+import { concatBytes, signingClient, signMessage } from '@hmac-kit/core';
 import type { Dispatcher } from 'undici';
 
 /** What the undici integration needs to sign. */
@@ -22,16 +22,7 @@ export interface HmacKitUndiciOptions extends SigningClientOptions {
 
 type Headers = Record<string, string | string[]>;
 
-function validate(options: HmacKitUndiciOptions): void {
-  if (!options || typeof options !== 'object') throw new TypeError('hmacKit: options are required');
-  if (typeof options.keyId !== 'string' || options.keyId === '') throw new TypeError('hmacKit: keyId is required');
-  if (typeof options.secret !== 'string' && !(options.secret instanceof Uint8Array)) {
-    throw new TypeError('hmacKit: secret must be an hks_... string or bytes');
-  }
-  if (typeof options.secret === 'string') parseSecret(options.secret);
-  if (options.nonce !== undefined && options.nonce !== false && typeof options.nonce !== 'function') {
-    throw new TypeError('hmacKit: nonce must be false or a function returning a fresh nonce');
-  }
+function validateBodyOptions(options: HmacKitUndiciOptions): void {
   if (options.streamingBodies !== undefined && !['buffer', 'reject'].includes(options.streamingBodies)) {
     throw new TypeError("hmacKit: streamingBodies must be 'buffer' or 'reject'");
   }
@@ -91,13 +82,7 @@ async function readBody(
     }
     chunks.push(bytes);
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+  return concatBytes(chunks, total);
 }
 
 function fail(handler: Dispatcher.DispatchHandler, error: unknown): void {
@@ -118,17 +103,8 @@ function fail(handler: Dispatcher.DispatchHandler, error: unknown): void {
  * ```
  */
 export function hmacKitInterceptor(options: HmacKitUndiciOptions): Dispatcher.DispatcherComposeInterceptor {
-  validate(options);
-  const key = { keyId: options.keyId, secret: options.secret, algorithm: options.algorithm ?? 'sha256' };
-  const signOptions = {
-    scheme: options.scheme,
-    coveredHeaders: options.coveredHeaders,
-    crypto: options.crypto,
-    expiresInSeconds: options.expiresInSeconds,
-    tag: options.tag,
-    now: options.now,
-  };
-  const nonceOf = options.nonce;
+  const { key, signOptions, nonce: nextNonce } = signingClient(options, 'hmacKit');
+  validateBodyOptions(options);
   const bodyOptions = {
     streamingBodies: options.streamingBodies ?? 'buffer',
     maxBufferedBodyBytes: options.maxBufferedBodyBytes ?? 16 * 1024 * 1024,
@@ -146,7 +122,7 @@ export function hmacKitInterceptor(options: HmacKitUndiciOptions): Dispatcher.Di
     const authority = typeof host === 'string' && host !== '' ? new URL(`${origin.protocol}//${host}`) : origin;
     const target = new URL(opts.path, authority.origin);
     const body = await readBody(opts.body, bodyOptions);
-    const nonce = typeof nonceOf === 'function' ? nonceOf() : nonceOf;
+    const nonce = nextNonce();
     const signed = await signMessage({ method: opts.method, url: target.href, headers, body }, key, {
       ...signOptions,
       nonce,
