@@ -21,14 +21,28 @@ function outcome(serialize: () => string | null): Outcome {
 
 function expectSame(body: string): void {
   for (const refuseRepeatedNames of [false, true]) {
-    expect(outcome(() => djangoJsonSerialization(body, { refuseRepeatedNames })), JSON.stringify(body)).toEqual(
-      outcome(() => treeJsonSerialization(body, { refuseRepeatedNames })),
-    );
+    expect(
+      outcome(() => djangoJsonSerialization(body, { refuseRepeatedNames })),
+      JSON.stringify(body),
+    ).toEqual(outcome(() => treeJsonSerialization(body, { refuseRepeatedNames })));
   }
 }
 
 /** Whitespace JSON allows and whitespace it does not (Python's json refuses the latter too). */
-const whitespace = fc.constantFrom('', '', ' ', '\t', '\n', '\r', '\u000b', '\u000c', '\u00a0', '\u2028', '\ufeff', '\u3000');
+const whitespace = fc.constantFrom(
+  '',
+  '',
+  ' ',
+  '\t',
+  '\n',
+  '\r',
+  '\u000b',
+  '\u000c',
+  '\u00a0',
+  '\u2028',
+  '\ufeff',
+  '\u3000',
+);
 
 /** Tokens a JSON text is made of, and near misses. */
 const token = fc.oneof(
@@ -53,7 +67,9 @@ const value: fc.Arbitrary<string> = fc.letrec((tie) => ({
 
 const spacedValue = fc
   .tuple(value, fc.array(whitespace, { minLength: 8, maxLength: 8 }))
-  .map(([text, spaces]) => text.replace(/[,:[\]{}]/g, (c) => `${spaces[c.charCodeAt(0) % 8]}${c}${spaces[(c.charCodeAt(0) + 3) % 8]}`));
+  .map(([text, spaces]) =>
+    text.replace(/[,:[\]{}]/g, (c) => `${spaces[c.charCodeAt(0) % 8]}${c}${spaces[(c.charCodeAt(0) + 3) % 8]}`),
+  );
 
 describe('review5: django-hmac one-pass serialisation against the tree path', () => {
   it('token soups (valid and broken JSON) answer as the tree path does', () => {
