@@ -272,6 +272,11 @@ export function run(
     child.on('close', (code) =>
       resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
     );
+    // A program that exits without reading its input closes the pipe first: the write then fails
+    // with EPIPE, which says nothing about the program (its exit code and output do).
+    child.stdin.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') reject(error);
+    });
     child.stdin.end(options.input ?? '');
   });
 }

@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSignedFetch, formatSecret } from '@hmac-kit/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildForProcesses } from '../../clients/support/harness.js';
 import { documentationSnippets, type Snippet, unmarkedCodeBlocks } from '../../scripts/docs-snippets.js';
 import { freePort } from '../../test-support/ports.js';
@@ -21,6 +21,7 @@ const snippets = documentationSnippets(ROOT);
 const EXECUTED = [
   'quickstart-key',
   'quickstart-request',
+  'migration-usage',
   'quickstart-signed-fetch',
   'quickstart-express',
   'quickstart-verify-request',
@@ -207,6 +208,18 @@ describe('README quickstart, as written, against a real hmac-kit serve', () => {
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/^HTTP\/1\.1 200/);
     expect(result.stdout).toContain('"principal":"alice"');
+  });
+
+  it('migration.md: keys usage lists the key of step 1 with the scheme its request was verified with', async () => {
+    // Written by the running server at its next change-feed poll: read until it is there.
+    await vi.waitFor(
+      async () => {
+        const result = await sh(snippet('migration-usage').code, baseEnv());
+        expect(result.code, result.stderr).toBe(0);
+        expect(result.stdout).toMatch(new RegExp(`^${keyId}\\s+alice\\s+rfc9421\\s+\\d+\\s+\\S+Z$`, 'm'));
+      },
+      { timeout: 30_000, interval: 200 },
+    );
   });
 
   it('step 2: the createSignedFetch snippet runs as a .mjs file and prints alice', async () => {

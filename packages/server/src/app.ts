@@ -8,7 +8,7 @@ import { createApi } from './api.js';
 import type { ServerConfig } from './config.js';
 import { createConsole } from './console.js';
 import { createForwardAuth } from './forward-auth.js';
-import { createGateway } from './gateway.js';
+import type { createGateway } from './gateway.js';
 import { sendJson, sendProblem, serverProblem } from './http.js';
 import { legacySchemeWarnings } from './legacy-schemes.js';
 import { type Listener, openListener } from './listener.js';
@@ -123,6 +123,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   if (!options.worker) logWeakSchemes(config, logger);
   const state = { draining: false };
   const dispatch = createRoutes(config, services, metrics, tracing, {
+    // Loaded only in gateway mode: its HTTP client (undici, ~110 modules) is start-up time every
+    // other server would pay for nothing.
+    createGateway: config.upstream ? (await import('./gateway.js')).createGateway : undefined,
     isDraining: () => state.draining,
     metricsText: options.metricsText,
     consoleAssets: options.consoleAssets,
@@ -316,7 +319,13 @@ function createRoutes(
   services: Services,
   metrics: ServerMetrics,
   tracing: Tracing | undefined,
-  lifecycle: { isDraining(): boolean; metricsText?: () => Promise<string>; consoleAssets?: URL | undefined },
+  lifecycle: {
+    isDraining(): boolean;
+    metricsText?: () => Promise<string>;
+    consoleAssets?: URL | undefined;
+    /** The gateway's factory, loaded by the caller when `config.upstream` is set. */
+    createGateway?: typeof createGateway | undefined;
+  },
 ): Dispatch {
   const health: RouteHandler = async (_request, response) => sendJson(response, 200, { status: 'ok' });
   const ready: RouteHandler = async (_request, response) => {
@@ -372,8 +381,8 @@ function createRoutes(
     isTrustedProxy,
     passwordGate: services.passwordGate,
   });
-  const gateway = config.upstream
-    ? createGateway({
+  const gateway = lifecycle.createGateway
+    ? lifecycle.createGateway({
         config,
         authenticator: services.authenticator,
         metrics,

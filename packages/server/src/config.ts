@@ -6,17 +6,14 @@ import { isPlausibleKeyId, looksLikeSecret } from '@hmac-kit/keys';
 import { z } from 'zod';
 import { legacySchemesSchema, parseLegacySchemes } from './legacy-schemes.js';
 import { parseRedisUrl } from './redis-url.js';
+import { DEFAULT_DATABASE } from './store.js';
 import { parseByteSize, parseDuration, parseRateLimit } from './units.js';
 
 /** Schemes `hmac-kit serve` can enable (`--schemes`). */
 export const SCHEME_NAMES = ['rfc9421', 'sigv4', 'x-api', 'django-hmac', 'standard-webhooks'] as const;
 export type SchemeName = (typeof SCHEME_NAMES)[number];
 
-/**
- * The embedded default database: `hmac-kit.db` in the project's `.hmac-kit/` folder, found from any
- * folder of the project (`projectDataDir()` in store.ts).
- */
-export const DEFAULT_DATABASE = './.hmac-kit/hmac-kit.db';
+export { DEFAULT_DATABASE };
 
 /** The validated configuration `hmac-kit serve` runs with. Durations are seconds, sizes bytes. */
 export interface ServerConfig {

@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
 
 /**
  * Where the OpenAPI description lives: `docs/openapi.yaml` at the repository root, the same
@@ -35,7 +34,10 @@ let cached: Promise<string> | undefined;
  * ```
  */
 export function openApiJson(): Promise<string> {
-  cached ??= readDescription().then((text) => JSON.stringify(parse(text, { merge: true })));
+  // The YAML parser is loaded with the first request too, not at every server's start.
+  cached ??= Promise.all([readDescription(), import('yaml')]).then(([text, { parse }]) =>
+    JSON.stringify(parse(text, { merge: true })),
+  );
   // A failed read is retried on the next request rather than cached.
   cached.catch(() => {
     cached = undefined;

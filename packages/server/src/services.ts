@@ -42,7 +42,7 @@ import { legacySchemesOf } from './legacy-schemes.js';
 import type { Logger } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { createPasswordGate, type PasswordGate, type PasswordHashHooks } from './password-gate.js';
-import { openRedis, type RedisConnection } from './redis-connection.js';
+import type { RedisConnection } from './redis-connection.js';
 import { type OpenedKeys, openKeys, type StoreInfo } from './store.js';
 import type { Tracing } from './tracing.js';
 
@@ -167,6 +167,8 @@ export async function openServices(
   let bus: InvalidationBus | undefined;
   if (config.redis) {
     let redisDown = false;
+    // Loaded only when Redis is configured: ioredis is start-up time a server without it would waste.
+    const { openRedis } = await import('./redis-connection.js');
     redis = openRedis(config.redis, {
       onError(error) {
         if (!redisDown) logger.warn({ err: error.message }, 'redis unreachable');
@@ -301,9 +303,16 @@ export async function openServices(
   // per-scheme metric): recorded once the request is fully proven, after the commit stage (nonce,
   // rate limit), never for a failure, a replay or a body that fails. The key service coalesces the
   // writes (one per key and scheme per interval), so a flood of proven requests is no write flood.
+  // The counter of each scheme is labelled once (prom-client hashes a label object on every inc()).
+  const verifiedCounters = new Map<string, { inc(): void }>();
   const recordProven = (identity: { keyId: string; scheme: string }): void => {
     keyService.recordKeyUsage(identity.keyId, identity.scheme);
-    metrics.verifiedByScheme.inc({ scheme: identity.scheme });
+    let counter = verifiedCounters.get(identity.scheme);
+    if (counter === undefined) {
+      counter = metrics.verifiedByScheme.labels({ scheme: identity.scheme });
+      verifiedCounters.set(identity.scheme, counter);
+    }
+    counter.inc();
   };
   const recordVerified = <T extends AuthOutcome>(outcome: T): T => {
     if (outcome.ok) recordProven(outcome.identity);
@@ -334,7 +343,10 @@ export async function openServices(
   const observed: typeof authenticatorOf = {
     ...authenticatorOf,
     authenticate: (message, body, context) => authenticatorOf.authenticate(message, body, context).then(recordVerified),
-    admit: (message, context) => authenticatorOf.admit(message, context).then(recordFinished).then(traceCommit),
+    // Without tracing, no second promise reaction per request for an identity function.
+    admit: tracing
+      ? (message, context) => authenticatorOf.admit(message, context).then(recordFinished).then(traceCommit)
+      : (message, context) => authenticatorOf.admit(message, context).then(recordFinished),
   };
   // The verification span: active during the call, so key lookups and store calls nest under it.
   const authenticator = tracing

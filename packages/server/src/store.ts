@@ -12,11 +12,16 @@ import {
   postgresKeyStore,
   sqliteKeyStore,
 } from '@hmac-kit/keys';
-import { DEFAULT_DATABASE } from './config.js';
 import { loadPostgresDriver, loadSqliteDriver } from './drivers.js';
 
 export { DriverMissing, loadPostgresDriver, loadSqliteDriver } from './drivers.js';
-export { DEFAULT_DATABASE };
+
+/**
+ * The embedded default database: `hmac-kit.db` in the project's `.hmac-kit/` folder, found from any
+ * folder of the project (`projectDataDir()` below). Defined here rather than in config.ts so that the
+ * CLI's store commands, which load this module, do not load the configuration schema (zod) too.
+ */
+export const DEFAULT_DATABASE = './.hmac-kit/hmac-kit.db';
 
 /** Where the keys live and where the master key came from, for the start-up message. */
 export interface StoreInfo {

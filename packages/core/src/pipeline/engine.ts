@@ -266,9 +266,13 @@ function debugBodyOf<S>(run: Run<S>): Uint8Array | undefined {
   return bytes;
 }
 
-/** Debug mode: keeps a copy of a body chunk (the caller may reuse its buffer). */
+/**
+ * Debug mode: keeps a copy of a body chunk (the caller may reuse its buffer). Only for schemes whose
+ * MAC covers the body itself: when the MAC was proven in the header stages, a body failure is a
+ * digest failure, which carries no signature base.
+ */
 function keepChunk<S>(run: Run<S>, chunk: Uint8Array): void {
-  if (run.config.debugSignatures !== true) return;
+  if (run.config.debugSignatures !== true || run.verdict?.signatureMatches !== undefined) return;
   run.debugChunks ??= [];
   run.debugChunks.push(chunk.slice());
 }

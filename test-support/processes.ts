@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 
 /** The repository root (tests run from source; the server process runs from dist). */
-export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+export const repoRoot = fileURLToPath(new URL('../', import.meta.url));
 export const binPath = join(repoRoot, 'packages/cli/bin/hmac-kit.js');
 
 let built = false;
@@ -73,6 +73,11 @@ export function runCli(
     });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    // A command that exits without reading its input closes the pipe first: the write then fails
+    // with EPIPE, which says nothing about the command (its exit code and output do).
+    child.stdin.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') reject(error);
+    });
     child.stdin.end(options.input ?? '');
   });
 }
