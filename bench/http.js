@@ -15,17 +15,19 @@
 // this process drains, as under a process manager) at its default log level `info` and with
 // `--log-level silent`, with `--workers 1` and `--workers 2`; and p99 latency at half the
 // saturating rate of the gateway and forward-auth.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { formatSecret } from '@hmac-kit/core';
 import { formatInteger, formatRatio, median, quick, runNode, table, verdictAtMost } from './support.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
+const execFileAsync = promisify(execFile);
 const cliBin = fileURLToPath(new URL('../packages/cli/bin/hmac-kit.js', import.meta.url));
 /**
  * CPU per signed 1 KiB POST of django_hmac_authentication 5.0.3 under gunicorn (2 sync workers),
@@ -96,10 +98,10 @@ async function startCli(flags, env = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'hmac-kit-bench-'));
   const db = join(dir, 'hmac-kit.db');
   const cliEnv = { HMAC_KIT_MASTER_KEYS: `bench1:${randomBytes(32).toString('base64')}`, ...env };
-  await runNode([cliBin, '--db', db, 'principals', 'add', 'bench', '--kind', 'service'], { env: cliEnv });
-  const issued = JSON.parse(
-    await runNode([cliBin, '--db', db, 'keys', 'create', '--principal', 'bench', '--json'], { env: cliEnv }),
-  );
+  // Its notes on stderr ("created database ...") are not benchmark output.
+  const cli = (args) => execFileAsync(process.execPath, [cliBin, ...args], { env: { ...process.env, ...cliEnv } });
+  await cli(['--db', db, 'principals', 'add', 'bench', '--kind', 'service']);
+  const issued = JSON.parse((await cli(['--db', db, 'keys', 'create', '--principal', 'bench', '--json'])).stdout);
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,

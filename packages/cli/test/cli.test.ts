@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../server/test/support/process.js';
+import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 
 /** Every failure is exactly one line `hmac-kit: ...` on stderr. */
 function expectOneLineError(stderr: string, pattern: RegExp): void {

@@ -4,9 +4,9 @@ import { djangoHmac, signMessage } from '@hmac-kit/core';
 import Database from 'better-sqlite3';
 import { decryptDjangoSecret } from 'hmac-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestSchema, describeWithPostgres, pgUrl, type TestSchema } from '../../../test-support/postgres.js';
+import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { readPublishedVector } from '../../../test-support/published-vectors.js';
-import { createTestSchema, describeWithPostgres, pgUrl, type TestSchema } from '../../keys/test/support/postgres.js';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../server/test/support/process.js';
 
 /** Values of the published at-rest vector (vevde_security_utils 2.x, as django_hmac_authentication 5 stores secrets). */
 function readVector() {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, runCli, tempDir } from '../../server/test/support/process.js';
+import { buildOnce, runCli, tempDir } from '../../../test-support/processes.js';
 
 // Issue #11 defect 6: a secret given as --key-id would travel in clear in a header (and land in
 // the server's logs). The CLI refuses it in one line, without echoing it, and says where the

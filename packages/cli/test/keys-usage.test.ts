@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { djangoHmac, signMessage, xApi } from '@hmac-kit/core';
 import { openKeys } from '@hmac-kit/server/store';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createKeyWithCli, freshAddress, type IssuedKey } from '../../server/test/support/client.js';
+import { createKeyWithCli, freshAddress, type IssuedKey } from '../../../test-support/cli-client.js';
 import {
   buildOnce,
   repoRoot,
@@ -18,7 +18,7 @@ import {
   type ServeProcess,
   startServe,
   tempDir,
-} from '../../server/test/support/process.js';
+} from '../../../test-support/processes.js';
 import { startUpstream } from '../../server/test/support/upstream.js';
 
 interface UsageRow {

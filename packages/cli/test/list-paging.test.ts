@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { openKeys } from '@hmac-kit/server/store';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, runCli, tempDir } from '../../server/test/support/process.js';
+import { buildOnce, runCli, tempDir } from '../../../test-support/processes.js';
 
 // `keys list` and `principals list` read every page by default (keyset pages, so 100,000 keys cost
 // 100 index seeks), or stop at --limit and say how to continue with --after.

@@ -5,7 +5,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, runCli, tempDir } from '../../server/test/support/process.js';
+import { buildOnce, runCli, tempDir } from '../../../test-support/processes.js';
 
 const hook = join(import.meta.dirname, 'support', 'hide-modules.mjs');
 const withoutDrivers = { NODE_OPTIONS: `--import ${hook}`, HMAC_KIT_TEST_HIDE_MODULES: 'better-sqlite3,pg' };

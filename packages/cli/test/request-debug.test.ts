@@ -19,7 +19,7 @@ import {
   type ServeProcess,
   startServe,
   tempDir,
-} from '../../server/test/support/process.js';
+} from '../../../test-support/processes.js';
 import { diffLines } from '../src/base-diff.js';
 
 /** A reverse proxy to `target` that sends the target's own authority as Host (the misconfiguration). */

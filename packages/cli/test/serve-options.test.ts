@@ -3,14 +3,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../server/test/support/client.js';
-import { buildOnce, runCli, startServe, tempDir } from '../../server/test/support/process.js';
-import { describeWithServices, pgUrl } from '../../server/test/support/services.js';
+import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
+import { buildOnce, runCli, startServe, tempDir } from '../../../test-support/processes.js';
+import { describeWithServices, pgUrl } from '../../../test-support/services.js';
 
 // Issue #11 defect 12: `serve --master-key-file FILE` was swallowed by the global option of the
 // same name, so serve fell back to a new default master key file and refused to open an
 // existing PostgreSQL database. Every spelling must reach the server.
-await describeWithServices('serve: options that exist globally and on serve', { postgres: true }, () => {
+describeWithServices('serve: options that exist globally and on serve', { postgres: true }, () => {
   const databaseName = `hmac_kit_cli_${randomBytes(6).toString('hex')}`;
   let databaseUrl: string;
   let masterKeyFile: string;

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../../test-support/ports.js';
-import { createTestSchema, type TestSchema } from '../../keys/test/support/postgres.js';
-import { binPath, buildOnce, cleanEnv, runCli, startServe, tempDir } from '../../server/test/support/process.js';
-import { pgUrl } from '../../server/test/support/services.js';
+import { createTestSchema, type TestSchema } from '../../../test-support/postgres.js';
+import { binPath, buildOnce, cleanEnv, runCli, startServe, tempDir } from '../../../test-support/processes.js';
+import { pgUrl } from '../../../test-support/services.js';
 
 /** Every failure is exactly one line `hmac-kit: ...` on stderr. */
 function expectOneLine(stderr: string, pattern: RegExp): void {

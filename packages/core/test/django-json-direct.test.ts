@@ -5,6 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { djangoSignedBody } from '../src/schemes/django-hmac.js';
 import { djangoJsonSerialization, treeJsonSerialization } from '../src/schemes/django-hmac-json.js';
 
 type Outcome = { text: string | null } | { error: string; message: string };
@@ -134,5 +135,22 @@ describe('django-hmac JSON serialisation: the one-pass path answers as the tree'
       expectSame(body);
     }
     expect(djangoJsonSerialization('{"a": 1.0, "b": "J\\u00fcrgen"}')).toBe('{"a":1.0,"b":"J\\u00fcrgen"}');
+  });
+
+  it('a compact ASCII body is forwarded as received; anything else as its serialisation', () => {
+    const encode = (text: string) => new TextEncoder().encode(text);
+    const compact = encode('{"a":1,"b":[true,null],"c":"x"}');
+    expect(djangoSignedBody(compact, 'application/json').forward).toBe(compact);
+    // A byte-order mark is dropped by the decoder: what is signed (and forwarded) has none.
+    const withMark = new Uint8Array([0xef, 0xbb, 0xbf, ...compact]);
+    const marked = djangoSignedBody(withMark, 'application/json');
+    expect(marked.forward).not.toBe(withMark);
+    expect(new TextDecoder().decode(marked.forward)).toBe(marked.serialized);
+    expect(marked.forward.length).toBe(compact.length);
+    for (const body of ['{"a": 1}', '{"a":"é"}', '{"a":1.50}', '{"a":-0}']) {
+      const reading = djangoSignedBody(encode(body), 'application/json');
+      expect(new TextDecoder().decode(reading.forward)).toBe(reading.serialized);
+      expect(reading.serialized).not.toBe(body);
+    }
   });
 });

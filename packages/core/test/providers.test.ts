@@ -11,8 +11,8 @@ import {
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { cryptoProviderConformance } from '../../../test-support/conformance/crypto-provider.js';
 import { toHex } from '../src/primitives/encoding.js';
-import { cryptoProviderConformance } from './support/crypto-conformance.js';
 import { makeKey, NOW, resolverOf } from './support/fixtures.js';
 
 const providers: Array<[string, CryptoProvider]> = [

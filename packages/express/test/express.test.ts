@@ -6,14 +6,8 @@ import { memoryFailureThrottle, memoryNonceStore } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
 import express, { type Express } from 'express';
 import { describe, expect, it } from 'vitest';
-import {
-  describeAdapter,
-  keyRing,
-  resolveKey,
-  signed,
-  signingKey,
-} from '../../middleware/test/support/adapter-suite.js';
-import { listening } from '../../middleware/test/support/http.js';
+import { listening } from '../../../test-support/adapter-http.js';
+import { describeAdapter, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
 
 function routes(app: Express): Express {
   app.post('/orders', requireScopes('orders:write'), (req, res) => {

@@ -3,14 +3,8 @@ import { memoryNonceStore } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import {
-  describeAdapter,
-  keyRing,
-  resolveKey,
-  signed,
-  signingKey,
-} from '../../middleware/test/support/adapter-suite.js';
-import { sendOverHttp } from '../../middleware/test/support/http.js';
+import { sendOverHttp } from '../../../test-support/adapter-http.js';
+import { describeAdapter, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
 
 async function listen(app: ReturnType<typeof Fastify>) {
   const address = await app.listen({ port: 0, host: '127.0.0.1' });

@@ -2,14 +2,8 @@ import { getIdentity, hmacAuth, requireScopes } from '@hmac-kit/fetch';
 import { memoryNonceStore } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
 import { describe, expect, it } from 'vitest';
-import {
-  describeAdapter,
-  keyRing,
-  resolveKey,
-  signed,
-  signingKey,
-} from '../../middleware/test/support/adapter-suite.js';
-import { received } from '../../middleware/test/support/http.js';
+import { received } from '../../../test-support/adapter-http.js';
+import { describeAdapter, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
 
 function router(options: AuthenticatorOptions) {
   // In-process requests have no peer: say who sends them, as a Workers app reads CF-Connecting-IP,

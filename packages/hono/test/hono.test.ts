@@ -6,14 +6,8 @@ import type { AuthenticatorOptions } from '@hmac-kit/middleware';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import {
-  describeAdapter,
-  keyRing,
-  resolveKey,
-  signed,
-  signingKey,
-} from '../../middleware/test/support/adapter-suite.js';
-import { received, sendOverHttp } from '../../middleware/test/support/http.js';
+import { received, sendOverHttp } from '../../../test-support/adapter-http.js';
+import { describeAdapter, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
 
 // Requests go through app.request(): Hono's own in-process entry point.
 describeAdapter('hono (middleware, c.req.json())', async (options: AuthenticatorOptions) => {

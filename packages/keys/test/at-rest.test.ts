@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { createKeyService, createMasterKeyRing, parseSecret, postgresKeyStore, sqliteKeyStore } from '@hmac-kit/keys';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { createTestSchema, describeWithPostgres } from '../../../test-support/postgres.js';
 import { testScrypt } from './conformance/key-store.js';
-import { createTestSchema, describeWithPostgres } from './support/postgres.js';
 
 /** Every form of a secret worth searching for. */
 function forms(secret: string): Buffer[] {

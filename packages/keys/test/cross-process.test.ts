@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createKeyService, type KeyService, parseMasterKeys, postgresKeyStore } from '@hmac-kit/keys';
 import { expect, it } from 'vitest';
-import { createTestSchema, describeWithPostgres, pgUrl } from './support/postgres.js';
+import { createTestSchema, describeWithPostgres, pgUrl } from '../../../test-support/postgres.js';
 
 const childScript = fileURLToPath(new URL('./support/child-service.ts', import.meta.url));
 

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { createKeyService, type KeyStore, postgresKeyStore, sqliteKeyStore } from '@hmac-kit/keys';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { createTestSchema, describeWithPostgres } from '../../../test-support/postgres.js';
 import { testRing, testScrypt } from './conformance/key-store.js';
-import { createTestSchema, describeWithPostgres } from './support/postgres.js';
 
 interface Backend {
   /** A store over the database (a new connection each time, as a restarted server opens it). */

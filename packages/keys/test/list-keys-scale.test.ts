@@ -23,8 +23,8 @@ import Database from 'better-sqlite3';
 import type { SqliteDatabase } from 'kysely';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestSchema, describeWithPostgres, type TestSchema } from '../../../test-support/postgres.js';
 import { testRing } from './conformance/key-store.js';
-import { createTestSchema, describeWithPostgres, type TestSchema } from './support/postgres.js';
 
 const KEYS = 100_000;
 const PAGE = 50;

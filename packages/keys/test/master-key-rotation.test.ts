@@ -15,7 +15,7 @@ import {
 } from '@hmac-kit/keys';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { createTestSchema, describeWithPostgres } from './support/postgres.js';
+import { createTestSchema, describeWithPostgres } from '../../../test-support/postgres.js';
 
 type Backend = { store: KeyStore; cleanup(): Promise<void> };
 

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { createKeyService, createMasterKeyRing, postgresKeyStore } from '@hmac-kit/keys';
 import { expect, it } from 'vitest';
-import { createTestSchema, describeWithPostgres } from './support/postgres.js';
+import { createTestSchema, describeWithPostgres } from '../../../test-support/postgres.js';
 
 describeWithPostgres('PostgreSQL change feed ordering', () => {
   it('a change waits for an earlier uncommitted change, so seq order is commit order', async () => {

@@ -14,7 +14,12 @@ import {
 } from '@hmac-kit/keys';
 import pg from 'pg';
 import { expect, it } from 'vitest';
-import { createTestSchema, describeWithPostgres, proxiedUrl, startPostgresProxy } from './support/postgres.js';
+import {
+  createTestSchema,
+  describeWithPostgres,
+  proxiedUrl,
+  startPostgresProxy,
+} from '../../../test-support/postgres.js';
 
 async function closedPort(): Promise<number> {
   const server = createServer();

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryKeyStore, postgresKeyStore, sqliteKeyStore } from '@hmac-kit/keys';
 import Database from 'better-sqlite3';
+import { createTestSchema, describeWithPostgres } from '../../../test-support/postgres.js';
 import { describeKeyStoreConformance } from './conformance/key-store.js';
-import { createTestSchema, describeWithPostgres } from './support/postgres.js';
 
 describeKeyStoreConformance('memory', async () => {
   const store = memoryKeyStore();

@@ -1,9 +1,9 @@
 import { StoreUnavailable } from '@hmac-kit/core';
 import { memoryFailureThrottle, memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
 import { describe, expect, it } from 'vitest';
-import { describeFailureThrottleConformance } from './conformance/failure-throttle.js';
-import { describeNonceStoreConformance } from './conformance/nonce-store.js';
-import { describeRateLimiterConformance } from './conformance/rate-limiter.js';
+import { describeFailureThrottleConformance } from '../../../test-support/conformance/failure-throttle.js';
+import { describeNonceStoreConformance } from '../../../test-support/conformance/nonce-store.js';
+import { describeRateLimiterConformance } from '../../../test-support/conformance/rate-limiter.js';
 
 // A process restart: the new process's store is empty and its epoch is its own start.
 describeNonceStoreConformance('memory', {

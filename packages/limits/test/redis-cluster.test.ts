@@ -2,6 +2,10 @@ import { StoreUnavailable } from '@hmac-kit/core';
 import { recommendedRedisOptions, redisFailureThrottle, redisNonceStore, redisRateLimiter } from '@hmac-kit/limits';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeFailureThrottleConformance } from '../../../test-support/conformance/failure-throttle.js';
+import { describeNonceStoreConformance } from '../../../test-support/conformance/nonce-store.js';
+import { describeRateLimiterConformance } from '../../../test-support/conformance/rate-limiter.js';
+import { runPrefix } from '../../../test-support/redis.js';
 import {
   describeWithRedisBinaries,
   type RedisCluster,
@@ -9,10 +13,6 @@ import {
   waitFor,
 } from '../../../test-support/redis-cluster.js';
 import { hashTagOf, luaScript, resolveRedisBackend } from '../src/redis-client.js';
-import { describeFailureThrottleConformance } from './conformance/failure-throttle.js';
-import { describeNonceStoreConformance } from './conformance/nonce-store.js';
-import { describeRateLimiterConformance } from './conformance/rate-limiter.js';
-import { runPrefix } from './support/redis.js';
 
 describe('scripts keep their keys in one Redis Cluster slot', () => {
   it('reads the hash tag Redis Cluster hashes', () => {

@@ -17,7 +17,7 @@ import {
   runPrefix,
   sleep,
   startProxy,
-} from './support/redis.js';
+} from '../../../test-support/redis.js';
 
 /** A TCP port on which nothing listens: bind an ephemeral port, then release it. */
 async function closedPort(): Promise<number> {

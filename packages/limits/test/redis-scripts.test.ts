@@ -1,7 +1,7 @@
 import { type RedisClientLike, redisFailureThrottle, redisNonceStore, redisRateLimiter } from '@hmac-kit/limits';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createClient, deleteKeys, describeWithRedis, runPrefix, sleep } from './support/redis.js';
+import { createClient, deleteKeys, describeWithRedis, runPrefix, sleep } from '../../../test-support/redis.js';
 
 describeWithRedis('Redis Lua scripts', () => {
   let client: Redis;

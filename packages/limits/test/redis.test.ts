@@ -1,10 +1,10 @@
 import { redisFailureThrottle, redisNonceStore, redisRateLimiter } from '@hmac-kit/limits';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
-import { describeFailureThrottleConformance } from './conformance/failure-throttle.js';
-import { describeNonceStoreConformance } from './conformance/nonce-store.js';
-import { describeRateLimiterConformance } from './conformance/rate-limiter.js';
-import { createClient, deleteKeys, describeWithRedis, runPrefix } from './support/redis.js';
+import { describeFailureThrottleConformance } from '../../../test-support/conformance/failure-throttle.js';
+import { describeNonceStoreConformance } from '../../../test-support/conformance/nonce-store.js';
+import { describeRateLimiterConformance } from '../../../test-support/conformance/rate-limiter.js';
+import { createClient, deleteKeys, describeWithRedis, runPrefix } from '../../../test-support/redis.js';
 
 describeWithRedis('Redis backends', () => {
   // Two connections stand for two instances of a service sharing one Redis.

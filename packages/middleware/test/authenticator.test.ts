@@ -14,7 +14,7 @@ import type { Authenticator, AuthenticatorOptions } from '@hmac-kit/middleware';
 import { createAuthenticator, DEFAULT_MAX_BODY_BYTES } from '@hmac-kit/middleware';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { keyRing, resolveKey, signed, signingKey } from './support/adapter-suite.js';
+import { keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
 
 const origin = 'https://api.example.com';
 

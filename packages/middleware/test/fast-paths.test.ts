@@ -12,7 +12,7 @@ import { memoryRateLimiter } from '@hmac-kit/limits';
 import type { AuthContext, AuthenticatorOptions, AuthOutcome } from '@hmac-kit/middleware';
 import { createAuthenticator, deferredBody } from '@hmac-kit/middleware';
 import { describe, expect, it } from 'vitest';
-import { keyRing, resolveKey, signed, signingKey } from './support/adapter-suite.js';
+import { keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
 
 const origin = 'https://api.example.com';
 const maxBodyBytes = 64;

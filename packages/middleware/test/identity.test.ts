@@ -1,7 +1,7 @@
 import { ScopeInsufficient } from '@hmac-kit/core';
 import { identityOf, missingScopes, requireScopes } from '@hmac-kit/middleware';
 import { describe, expect, it } from 'vitest';
-import { keyRing } from './support/adapter-suite.js';
+import { keyRing } from '../../../test-support/adapter-suite.js';
 
 const identity = identityOf({
   scheme: 'rfc9421',

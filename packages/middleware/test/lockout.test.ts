@@ -9,8 +9,8 @@ import {
 import { type Authenticator, createAuthenticator } from '@hmac-kit/middleware';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, deleteKeys, describeWithRedis, runPrefix } from '../../limits/test/support/redis.js';
-import { keyRing, resolveKey, signed, signingKey } from './support/adapter-suite.js';
+import { keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
+import { createClient, deleteKeys, describeWithRedis, runPrefix } from '../../../test-support/redis.js';
 
 // Issue #11 defect 2: anyone who knows a key id (it is in every request and log) used to be able to
 // lock the key out for everyone with a few bad signatures naming it. These tests play that attacker.

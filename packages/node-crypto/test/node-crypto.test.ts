@@ -1,7 +1,7 @@
 import { DigestMismatch, signMessage, verifyMessage } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import { expect, it } from 'vitest';
-import { cryptoProviderConformance } from '../../core/test/support/crypto-conformance.js';
+import { cryptoProviderConformance } from '../../../test-support/conformance/crypto-provider.js';
 
 cryptoProviderConformance('nodeCryptoProvider', nodeCryptoProvider);
 

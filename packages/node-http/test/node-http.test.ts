@@ -3,14 +3,8 @@ import { memoryNonceStore } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
 import { hmacAuth, withHmacAuth } from '@hmac-kit/node-http';
 import { describe, expect, it } from 'vitest';
-import {
-  describeAdapter,
-  keyRing,
-  resolveKey,
-  signed,
-  signingKey,
-} from '../../middleware/test/support/adapter-suite.js';
-import { listening } from '../../middleware/test/support/http.js';
+import { listening } from '../../../test-support/adapter-http.js';
+import { describeAdapter, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
 
 function json(res: import('node:http').ServerResponse, status: number, value: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));

@@ -303,9 +303,16 @@ export async function openServices(
   // per-scheme metric): recorded once the request is fully proven, after the commit stage (nonce,
   // rate limit), never for a failure, a replay or a body that fails. The key service coalesces the
   // writes (one per key and scheme per interval), so a flood of proven requests is no write flood.
+  // The counter of each scheme is labelled once (prom-client hashes a label object on every inc()).
+  const verifiedCounters = new Map<string, { inc(): void }>();
   const recordProven = (identity: { keyId: string; scheme: string }): void => {
     keyService.recordKeyUsage(identity.keyId, identity.scheme);
-    metrics.verifiedByScheme.inc({ scheme: identity.scheme });
+    let counter = verifiedCounters.get(identity.scheme);
+    if (counter === undefined) {
+      counter = metrics.verifiedByScheme.labels({ scheme: identity.scheme });
+      verifiedCounters.set(identity.scheme, counter);
+    }
+    counter.inc();
   };
   const recordVerified = <T extends AuthOutcome>(outcome: T): T => {
     if (outcome.ok) recordProven(outcome.identity);
@@ -336,7 +343,10 @@ export async function openServices(
   const observed: typeof authenticatorOf = {
     ...authenticatorOf,
     authenticate: (message, body, context) => authenticatorOf.authenticate(message, body, context).then(recordVerified),
-    admit: (message, context) => authenticatorOf.admit(message, context).then(recordFinished).then(traceCommit),
+    // Without tracing, no second promise reaction per request for an identity function.
+    admit: tracing
+      ? (message, context) => authenticatorOf.admit(message, context).then(recordFinished).then(traceCommit)
+      : (message, context) => authenticatorOf.admit(message, context).then(recordFinished),
   };
   // The verification span: active during the call, so key lookups and store calls nest under it.
   const authenticator = tracing

@@ -1,6 +1,6 @@
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshAddress, send, signed } from './support/client.js';
+import { freshAddress, send, signed } from '../../../test-support/cli-client.js';
 import { startInProcess } from './support/in-process.js';
 
 // The admin API's listings page with keyset cursors: JSON arrays as before, the next page in a

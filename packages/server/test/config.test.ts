@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ConfigError, createProxyTrust, loadConfig, parseByteSize, parseDuration } from '@hmac-kit/server';
 import { parseRateLimit } from '@hmac-kit/server/units';
 import { describe, expect, it } from 'vitest';
-import { tempDir } from './support/process.js';
+import { tempDir } from '../../../test-support/processes.js';
 
 describe('parseDuration / parseByteSize', () => {
   it('reads the documented units', () => {

@@ -1,6 +1,6 @@
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { freshAddress, send, signed } from './support/client.js';
+import { freshAddress, send, signed } from '../../../test-support/cli-client.js';
 import { issueKey, startInProcess } from './support/in-process.js';
 
 // The console's session layer, attacked the way a browser-borne attacker would: requests without

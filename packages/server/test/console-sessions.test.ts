@@ -4,6 +4,8 @@ import type { RunningServer } from '@hmac-kit/server';
 import { memoryLimitStores, shareLimitStores, supervisorLimitStores } from '@hmac-kit/server';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { freshAddress } from '../../../test-support/cli-client.js';
+import { describeWithServices, redisUrl } from '../../../test-support/services.js';
 import { CONSOLE_ASSETS } from '../src/console.js';
 import {
   type ConsoleSession,
@@ -11,9 +13,7 @@ import {
   memoryConsoleSessionStore,
   redisConsoleSessionStore,
 } from '../src/console-sessions.js';
-import { freshAddress } from './support/client.js';
 import { startInProcess } from './support/in-process.js';
-import { describeWithServices, redisUrl } from './support/services.js';
 import { startUpstream } from './support/upstream.js';
 
 const session = (now: number, lifetimeMs = 3600_000): ConsoleSession => ({
@@ -114,7 +114,7 @@ function workersOfOneSupervisor() {
   });
 }
 
-await describeWithServices('console session store: Redis', { redis: true }, () => {
+describeWithServices('console session store: Redis', { redis: true }, () => {
   const client = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 });
   afterAll(() => client.disconnect());
   const prefix = `hmac-kit-test:console:${Date.now()}:`;

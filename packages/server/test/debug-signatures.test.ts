@@ -10,9 +10,9 @@
 import { createHmac } from 'node:crypto';
 import { ConfigError, isLoopbackHost, loadConfig, type RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshAddress, send, signed } from './support/client.js';
+import { freshAddress, send, signed } from '../../../test-support/cli-client.js';
+import { runCli, tempDir } from '../../../test-support/processes.js';
 import { issueKey, startInProcess } from './support/in-process.js';
-import { runCli, tempDir } from './support/process.js';
 import { startUpstream } from './support/upstream.js';
 
 type Key = { keyId: string; secret: string };

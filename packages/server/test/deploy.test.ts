@@ -5,7 +5,7 @@ import { ENVIRONMENT_VARIABLES, loadConfig } from '@hmac-kit/server';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { repoRoot } from './support/process.js';
+import { repoRoot } from '../../../test-support/processes.js';
 
 // No container engine or Kubernetes cluster runs on the machines this is tested on, so the deployment
 // files cannot be started here. What can be checked is: they parse, they match the schema of what reads

@@ -9,8 +9,15 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyWithCli } from './support/client.js';
-import { buildOnce, repoRoot, runCli, type ServeProcess, startServe, tempDir } from './support/process.js';
+import { createKeyWithCli } from '../../../test-support/cli-client.js';
+import {
+  buildOnce,
+  repoRoot,
+  runCli,
+  type ServeProcess,
+  startServe,
+  tempDir,
+} from '../../../test-support/processes.js';
 
 const run = promisify(execFile);
 const CLIENT = join(repoRoot, 'test-support/legacy-clients/django_client.py');

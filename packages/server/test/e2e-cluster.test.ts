@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
-import { buildOnce, type ServeProcess, startServe, tempDir } from './support/process.js';
-import { describeWithServices, pgUrl, redisUrl, startTcpProxy, type TcpProxy } from './support/services.js';
+import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
+import { startTcpProxy, type TcpProxy } from '../../../test-support/cuttable-proxy.js';
+import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
+import { describeWithServices, pgUrl, redisUrl } from '../../../test-support/services.js';
 
 const ORIGIN = 'https://api.example.com';
 
@@ -19,7 +20,7 @@ async function until<T>(probe: () => Promise<T>, done: (value: T) => boolean, ti
 
 // Two real `hmac-kit serve` processes sharing one PostgreSQL database and one Redis, each
 // reached through a TCP proxy the tests can cut to take a store down.
-await describeWithServices('two instances on PostgreSQL + Redis', { postgres: true, redis: true }, () => {
+describeWithServices('two instances on PostgreSQL + Redis', { postgres: true, redis: true }, () => {
   const databaseName = `hmac_kit_server_${randomBytes(6).toString('hex')}`;
   const masterKeys = `mk-test:${randomBytes(32).toString('base64')}`;
   let pgProxy: TcpProxy;

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { createSignedFetch, djangoHmac, signMessage } from '@hmac-kit/core';
 import { generateKeyId } from '@hmac-kit/keys';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from './support/process.js';
+import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
+import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 
 // End to end on the embedded default: the real `hmac-kit serve` process on SQLite, keys
 // made with the real CLI, requests signed with the core's Node client.

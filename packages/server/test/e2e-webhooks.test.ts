@@ -5,8 +5,16 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { signWebhook, verifyWebhook } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshAddress } from './support/client.js';
-import { buildOnce, cleanEnv, repoRoot, runCli, type ServeProcess, startServe, tempDir } from './support/process.js';
+import { freshAddress } from '../../../test-support/cli-client.js';
+import {
+  buildOnce,
+  cleanEnv,
+  repoRoot,
+  runCli,
+  type ServeProcess,
+  startServe,
+  tempDir,
+} from '../../../test-support/processes.js';
 import { type SeenRequest, startUpstream } from './support/upstream.js';
 
 /** The bash sender printed in docs/server.md, run as it is written. */

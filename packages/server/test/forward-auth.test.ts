@@ -5,9 +5,9 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { signMessage, xApi } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from './support/process.js';
-import { describeWithServices } from './support/services.js';
+import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
+import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
+import { describeWithServices } from '../../../test-support/services.js';
 import { startUpstream } from './support/upstream.js';
 
 const nginxBinary = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((path) => existsSync(path));
@@ -269,7 +269,7 @@ describe('forward-auth records scheme usage only for proven requests', () => {
   });
 });
 
-await describeWithServices('forward-auth behind a real nginx (auth_request)', { nginx: nginxBinary }, () => {
+describeWithServices('forward-auth behind a real nginx (auth_request)', { nginx: nginxBinary }, () => {
   let server: ServeProcess;
   let upstream: Awaited<ReturnType<typeof startUpstream>>;
   let nginx: ChildProcess;

@@ -3,8 +3,8 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { signMessage, sigv4, xApi } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
-import { buildOnce, type ServeProcess, startServe, tempDir } from './support/process.js';
+import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
+import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { type SeenRequest, startUpstream } from './support/upstream.js';
 
 async function closedPort(): Promise<number> {

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { buildOnce, startServe, tempDir } from '../../../test-support/processes.js';
 import { issueKey, startInProcess } from './support/in-process.js';
-import { buildOnce, startServe, tempDir } from './support/process.js';
 
 /** Resolves once `probe` holds (the test's own timeout bounds the wait). */
 async function until(probe: () => boolean): Promise<void> {

@@ -9,8 +9,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { signMessage, xApi } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyWithCli, freshAddress, type IssuedKey } from './support/client.js';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from './support/process.js';
+import { createKeyWithCli, freshAddress, type IssuedKey } from '../../../test-support/cli-client.js';
+import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { rawRequest } from './support/raw-http.js';
 
 const utf8 = (text: string) => new TextEncoder().encode(text);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { createLogger, loadConfig, type RunningServer, startServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshAddress, send, signed } from './support/client.js';
+import { freshAddress, send, signed } from '../../../test-support/cli-client.js';
 
 // Issue #11 (errors as data): a revoked or expired key is answered exactly like an unknown key or a
 // wrong signature (`signature_invalid`: key ids cannot be probed), but the operator's log line and

@@ -6,7 +6,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '@hmac-kit/server';
 import { describe, expect, it } from 'vitest';
-import { repoRoot, runCli, tempDir } from './support/process.js';
+import { repoRoot, runCli, tempDir } from '../../../test-support/processes.js';
 
 describe('legacySchemes validation', () => {
   it('loads every examples/legacy file', () => {

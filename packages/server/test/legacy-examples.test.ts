@@ -12,7 +12,14 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, repoRoot, runCli, type ServeProcess, startServe, tempDir } from './support/process.js';
+import {
+  buildOnce,
+  repoRoot,
+  runCli,
+  type ServeProcess,
+  startServe,
+  tempDir,
+} from '../../../test-support/processes.js';
 
 const run = promisify(execFile);
 const CLIENTS = join(repoRoot, 'test-support/legacy-clients');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { declarativeScheme, type MessageParts, verifyMessage } from '@hmac-kit/core';
 import { loadConfig } from '@hmac-kit/server';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from './support/process.js';
+import { repoRoot } from '../../../test-support/processes.js';
 
 const dir = join(repoRoot, 'examples/legacy');
 const files = readdirSync(dir).filter((file) => file.endsWith('.json'));

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { binPath, buildOnce, cleanEnv, tempDir } from '../../../test-support/processes.js';
 import { createLogger, fitLogLine, MAX_LOG_LINE_BYTES } from '../src/logger.js';
-import { binPath, buildOnce, cleanEnv, tempDir } from './support/process.js';
 
 /** A logger writing into memory; returns its lines. */
 function capture(): { logger: ReturnType<typeof createLogger>; lines: () => string[] } {

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshAddress, send, signed } from '../../../test-support/cli-client.js';
 import { freePort } from '../../../test-support/ports.js';
-import { freshAddress, send, signed } from './support/client.js';
 import { issueKey, startInProcess } from './support/in-process.js';
 import { startUpstream } from './support/upstream.js';
 

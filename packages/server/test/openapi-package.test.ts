@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { repoRoot } from './support/process.js';
+import { repoRoot } from '../../../test-support/processes.js';
 
 // An npm install of @hmac-kit/server has no docs/ folder beside it: /openapi.json must come from
 // the package's own copy of docs/openapi.yaml (made by prepack), or an installed server answers 404.

@@ -6,12 +6,12 @@ import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { freshAddress, signed } from '../../../test-support/cli-client.js';
 import { freePort } from '../../../test-support/ports.js';
+import { repoRoot } from '../../../test-support/processes.js';
 import { OPENAPI_FILE } from '../src/openapi.js';
 import { ANY_METHOD } from '../src/routes.js';
-import { freshAddress, signed } from './support/client.js';
 import { issueKey, startInProcess } from './support/in-process.js';
-import { repoRoot } from './support/process.js';
 
 // The contract between docs/openapi.yaml and `hmac-kit serve`, both ways: every route the router
 // answers is documented, every documented operation exists, and a real request to each documented

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createKeyWithCli, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
+import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import {
   describeWithRedisBinaries,
   type RedisCluster,
@@ -8,8 +10,6 @@ import {
   startRedisSentinel,
   waitFor,
 } from '../../../test-support/redis-cluster.js';
-import { createKeyWithCli, type IssuedKey, send, signed } from './support/client.js';
-import { buildOnce, type ServeProcess, startServe, tempDir } from './support/process.js';
 
 // `hmac-kit serve --redis` on a real Redis Cluster (3 masters, 1 replica each) and a real Redis
 // Sentinel setup, both started here from Debian's redis-server. The property under test: a signed

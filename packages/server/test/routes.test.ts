@@ -1,7 +1,7 @@
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshAddress, send, signed } from '../../../test-support/cli-client.js';
 import { ANY_METHOD, createRouter } from '../src/routes.js';
-import { freshAddress, send, signed } from './support/client.js';
 import { issueKey, startInProcess } from './support/in-process.js';
 
 describe('createRouter', () => {

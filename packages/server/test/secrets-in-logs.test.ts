@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { djangoHmac, parseSecret, type Scheme, signMessage, sigv4, standardWebhooks, xApi } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyWithCli, freshAddress, type IssuedKey } from './support/client.js';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from './support/process.js';
+import { createKeyWithCli, freshAddress, type IssuedKey } from '../../../test-support/cli-client.js';
+import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { rawRequest } from './support/raw-http.js';
 
 // Issue #11 defect 6: a secret pasted into a key-id field (keyid=, X-API-Key, webhook-key-id, the

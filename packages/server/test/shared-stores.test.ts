@@ -12,9 +12,9 @@ import {
   supervisorLimitStores,
 } from '@hmac-kit/server';
 import { describe, expect, it } from 'vitest';
-import { describeFailureThrottleConformance } from '../../limits/test/conformance/failure-throttle.js';
-import { describeNonceStoreConformance } from '../../limits/test/conformance/nonce-store.js';
-import { describeRateLimiterConformance } from '../../limits/test/conformance/rate-limiter.js';
+import { describeFailureThrottleConformance } from '../../../test-support/conformance/failure-throttle.js';
+import { describeNonceStoreConformance } from '../../../test-support/conformance/nonce-store.js';
+import { describeRateLimiterConformance } from '../../../test-support/conformance/rate-limiter.js';
 
 /**
  * A supervisor and its workers in one process: messages are structured-cloned (as the cluster

@@ -2,9 +2,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { type AddressInfo, connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
+import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { type PrivateRedis, startPrivateRedis } from '../../../test-support/redis-server.js';
-import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
-import { buildOnce, type ServeProcess, startServe, tempDir } from './support/process.js';
 
 /** Resolves once `probe` holds (the test's own timeout bounds the wait). */
 async function until(probe: () => boolean | Promise<boolean>): Promise<void> {

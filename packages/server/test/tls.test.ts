@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { signMessage } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyWithCli, freshAddress, type IssuedKey } from './support/client.js';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from './support/process.js';
+import { createKeyWithCli, freshAddress, type IssuedKey } from '../../../test-support/cli-client.js';
+import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import {
   http2Request,
   http2Session,

@@ -3,10 +3,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyWithCli, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
+import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { tracingRequested } from '../src/tracing.js';
-import { createKeyWithCli, type IssuedKey, send, signed } from './support/client.js';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './support/otlp.js';
-import { buildOnce, type ServeProcess, startServe, tempDir } from './support/process.js';
 import { type SeenRequest, startUpstream } from './support/upstream.js';
 
 // OpenTelemetry in the real `hmac-kit serve` process: spans exported over OTLP/HTTP (protobuf, the

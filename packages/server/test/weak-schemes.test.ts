@@ -6,8 +6,8 @@
 import { join } from 'node:path';
 import { djangoHmac, signMessage } from '@hmac-kit/core';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyWithCli, type IssuedKey } from './support/client.js';
-import { buildOnce, type ServeProcess, startServe, tempDir } from './support/process.js';
+import { createKeyWithCli, type IssuedKey } from '../../../test-support/cli-client.js';
+import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { rawRequest } from './support/raw-http.js';
 
 describe('weak schemes: start-up warnings, scheme in the access log and metrics', () => {

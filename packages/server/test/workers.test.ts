@@ -3,9 +3,9 @@ import { copyFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from './support/client.js';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from './support/process.js';
-import { describeWithServices, redisUrl } from './support/services.js';
+import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
+import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
+import { describeWithServices, redisUrl } from '../../../test-support/services.js';
 import { makeCertificates, servedSerial, tlsSocket } from './support/tls.js';
 
 /** Resolves once `probe` holds (the test's own timeout bounds the wait). */
@@ -321,7 +321,7 @@ describe('hmac-kit serve: the default process model', () => {
   );
 });
 
-await describeWithServices('hmac-kit serve --workers with Redis', { redis: true }, () => {
+describeWithServices('hmac-kit serve --workers with Redis', { redis: true }, () => {
   let server: ServeProcess;
   let alice: IssuedKey;
 

@@ -14,13 +14,13 @@ import {
   SignatureMalformed,
   SignatureMissing,
 } from '../errors.js';
-import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
+import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { checkTimeWindow } from '../pipeline/policy.js';
 import { textSection } from '../pipeline/signature-base.js';
 import { fromBase64, fromUtf8, toBase64, utf8 } from '../primitives/encoding.js';
 import { getHeader, headerValues } from '../protocol/headers.js';
-import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
+import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, SigningKey } from '../types.js';
 import { assertAlgorithm, bodyBytes, checkRequiredComponents, cryptoOf, nowOf, rawSecretOf } from './compat-support.js';
 import {
   djangoCanonicalForm,
@@ -145,7 +145,12 @@ export function djangoSignedBody(
   if (mediaType === 'application/x-www-form-urlencoded') {
     return { serialized, forward: serialized === null ? new Uint8Array(0) : utf8(djangoCanonicalForm(text)) };
   }
-  return { serialized, forward: serialized === null ? new Uint8Array(0) : utf8(serialized) };
+  if (serialized === null) return { serialized, forward: new Uint8Array(0) };
+  // A compact ASCII body is its own serialisation (as clients that send json.dumps' compact form
+  // write it): the bytes received are the bytes signed, so no copy is made. Equal lengths rule out
+  // anything the decoder dropped or replaced (a byte-order mark, invalid UTF-8).
+  if (serialized === text && text.length === bytes.length) return { serialized, forward: bytes };
+  return { serialized, forward: utf8(serialized) };
 }
 
 /**

@@ -2,8 +2,8 @@ import { request as httpRequest } from 'node:http';
 import { messageHasBody, signMessage } from '@hmac-kit/core';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshAddress } from '../../../../test-support/cli-client.js';
 import { requestHasBody } from '../../src/message.js';
-import { freshAddress } from '../support/client.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 import { rawRequest, startRawUpstream } from '../support/raw-http.js';
 

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { djangoBodySerialization, djangoHmac, signMessage } from '@hmac-kit/core';
 import { createLogger, loadConfig, type RunningServer, startServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshAddress } from '../support/client.js';
+import { freshAddress } from '../../../../test-support/cli-client.js';
 import { issueKey } from '../support/in-process.js';
 import { type RawSeenRequest, rawRequest, startRawUpstream } from '../support/raw-http.js';
 

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { signMessage } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyWithCli, freshAddress, type IssuedKey } from '../support/client.js';
-import { buildOnce, type ServeProcess, startServe, tempDir } from '../support/process.js';
+import { createKeyWithCli, freshAddress, type IssuedKey } from '../../../../test-support/cli-client.js';
+import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
 import { rawRequest, startRawUpstream } from '../support/raw-http.js';
 
 /** The WSGI / Rack view of a header name: `HTTP_` + upper case with `-` and `_` alike. */

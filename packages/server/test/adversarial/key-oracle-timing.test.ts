@@ -3,9 +3,9 @@ import { generateKeyId } from '@hmac-kit/keys';
 import type { RunningServer } from '@hmac-kit/server';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { send, signed } from '../support/client.js';
+import { send, signed } from '../../../../test-support/cli-client.js';
+import { describeWithServices, pgUrl } from '../../../../test-support/services.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
-import { describeWithServices, pgUrl } from '../support/services.js';
 
 // Issue #11 defect 7b: on PostgreSQL an unknown key id cost ~3.5 ms against ~1.5 ms for a known key
 // with a wrong signature (76-85% of single requests told apart): every unknown id was a database
@@ -51,7 +51,7 @@ it('Mann-Whitney z separates clearly different samples and not equal ones', () =
   expect(Math.abs(mannWhitneyZ(low, [...low].reverse()))).toBeLessThan(0.5);
 });
 
-await describeWithServices(
+describeWithServices(
   'adversarial: unknown key ids cost what known ones do (PostgreSQL, issue #11 defect 7b)',
   { postgres: true },
   () => {

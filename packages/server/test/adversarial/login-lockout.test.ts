@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshAddress, send, signed } from '../support/client.js';
+import { freshAddress, send, signed } from '../../../../test-support/cli-client.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 
 // Issue #11 defect 2 (logins) and defect 10. Five wrong passwords from one address locked the real

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { djangoHmac, type Scheme, signMessage, sigv4, standardWebhooks, xApi } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyWithCli, freshAddress, type IssuedKey } from '../support/client.js';
-import { buildOnce, type ServeProcess, startServe, tempDir } from '../support/process.js';
+import { createKeyWithCli, freshAddress, type IssuedKey } from '../../../../test-support/cli-client.js';
+import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
 import { type RawSeenRequest, rawRequest, startRawUpstream } from '../support/raw-http.js';
 
 // Issue #11 defect 4: the gateway verified one path and forwarded another. Each attack takes a

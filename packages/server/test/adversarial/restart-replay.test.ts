@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../../test-support/cli-client.js';
+import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
 import { type PrivateRedis, redisServerAvailable, startPrivateRedis } from '../../../../test-support/redis-server.js';
-import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../support/client.js';
-import { buildOnce, type ServeProcess, startServe, tempDir } from '../support/process.js';
 
 // Issue #11 defect 1: replay after the nonce store is lost. A request accepted before a restart of
 // the server (memory store) or of a Redis without persistence was accepted again afterwards (30/30

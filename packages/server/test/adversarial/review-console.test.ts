@@ -1,6 +1,6 @@
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshAddress } from '../support/client.js';
+import { freshAddress } from '../../../../test-support/cli-client.js';
 import { startInProcess } from '../support/in-process.js';
 
 // Adversarial review of the console session layer (helper "review"): session fixation — an attacker

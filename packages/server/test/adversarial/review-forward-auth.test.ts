@@ -1,6 +1,6 @@
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshAddress, signed } from '../support/client.js';
+import { freshAddress, signed } from '../../../../test-support/cli-client.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 
 // Adversarial review of issue #11 (helper "review"), verify one request and forward another through

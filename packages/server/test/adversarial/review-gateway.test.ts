@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { signMessage } from '@hmac-kit/core';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshAddress } from '../support/client.js';
+import { freshAddress } from '../../../../test-support/cli-client.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 import { rawRequest, startRawUpstream } from '../support/raw-http.js';
 

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { signMessage } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyWithCli, freshAddress, type IssuedKey } from '../support/client.js';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../support/process.js';
+import { createKeyWithCli, freshAddress, type IssuedKey } from '../../../../test-support/cli-client.js';
+import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
 import { rawRequest } from '../support/raw-http.js';
 
 // Adversarial review of issue #11 (helper "review"), "secrets never in logs": besides key-id fields

@@ -1,7 +1,7 @@
 import { type Scheme, signMessage, sigv4, xApi } from '@hmac-kit/core';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshAddress } from '../support/client.js';
+import { freshAddress } from '../../../../test-support/cli-client.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 
 // Adversarial review of issue #11 defect 7 (helper "review") through `hmac-kit serve`, per scheme:

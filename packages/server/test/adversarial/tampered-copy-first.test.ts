@@ -9,8 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { type Scheme, signMessage, sigv4 } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyWithCli, freshAddress, type IssuedKey } from '../support/client.js';
-import { buildOnce, type ServeProcess, startServe, tempDir } from '../support/process.js';
+import { createKeyWithCli, freshAddress, type IssuedKey } from '../../../../test-support/cli-client.js';
+import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
 import { startUpstream } from '../support/upstream.js';
 
 function bodyStream(bytes: Uint8Array, chunkSize: number): ReadableStream<Uint8Array> {

@@ -2,8 +2,8 @@
 import type { CryptoProvider, HashAlgorithm } from '@hmac-kit/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { toHex, utf8 } from '../../src/primitives/encoding.js';
-import { createSha2, sha2Hmac } from '../../src/primitives/sha2.js';
+import { toHex, utf8 } from '../../packages/core/src/primitives/encoding.js';
+import { createSha2, sha2Hmac } from '../../packages/core/src/primitives/sha2.js';
 
 const algorithm = fc.constantFrom<HashAlgorithm>('sha256', 'sha384', 'sha512');
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 
 /** The repository root (tests run from source; the server process runs from dist). */
-export const repoRoot = fileURLToPath(new URL('../../../../', import.meta.url));
+export const repoRoot = fileURLToPath(new URL('../', import.meta.url));
 export const binPath = join(repoRoot, 'packages/cli/bin/hmac-kit.js');
 
 let built = false;

@@ -1,49 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { describe, it } from 'vitest';
-import { type CuttableProxy, startCuttableProxy } from '../../../../test-support/cuttable-proxy.js';
+import { type CuttableProxy, startCuttableProxy } from './cuttable-proxy.js';
+import { pgUrl } from './services.js';
 
-/** Where the test PostgreSQL lives; `HMAC_KIT_TEST_PG_URL` overrides. */
-export const pgUrl = process.env.HMAC_KIT_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
+/** PostgreSQL test helpers: a schema private to each test, and a cuttable proxy in front of the server. */
 
-async function probePostgres(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: pgUrl, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    await client.query('select 1');
-    return undefined;
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-const probe = await probePostgres();
-
-/** Whether the PostgreSQL tests can run. */
-export const postgresReachable = probe === undefined;
-
-/**
- * `describe` for suites that need PostgreSQL: runs them when it answers; when it does not,
- * fails under `CI=true` and elsewhere skips with a visible notice.
- */
-export function describeWithPostgres(name: string, body: () => void): void {
-  if (postgresReachable) {
-    describe(name, body);
-    return;
-  }
-  if (process.env.CI === 'true') {
-    describe(name, () => {
-      it('needs PostgreSQL', () => {
-        throw new Error(`PostgreSQL at ${pgUrl} is unreachable (${probe}); CI requires it`);
-      });
-    });
-    return;
-  }
-  console.warn(`\n[hmac-kit] SKIPPING "${name}": PostgreSQL at ${pgUrl} is unreachable (${probe}).\n`);
-  describe.skip(name, body);
-}
+export type { CuttableProxy } from './cuttable-proxy.js';
+export { describeWithPostgres, pgUrl, postgresReachable } from './services.js';
 
 /** A schema private to one test, and pools whose search_path points at it. */
 export interface TestSchema {
@@ -54,6 +17,16 @@ export interface TestSchema {
   drop(): Promise<void>;
 }
 
+/**
+ * Creates a schema with a random name on the test PostgreSQL, so parallel tests never share tables.
+ *
+ * @example
+ * ```ts
+ * const schema = await createTestSchema();
+ * const store = postgresKeyStore(schema.pool());
+ * afterAll(() => schema.drop());
+ * ```
+ */
 export async function createTestSchema(): Promise<TestSchema> {
   const schema = `hk_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: pgUrl });
@@ -80,9 +53,7 @@ export async function createTestSchema(): Promise<TestSchema> {
   };
 }
 
-export type { CuttableProxy } from '../../../../test-support/cuttable-proxy.js';
-
-/** A {@link CuttableProxy} in front of the test service. */
+/** A {@link CuttableProxy} in front of the test PostgreSQL. */
 export function startPostgresProxy(): Promise<CuttableProxy> {
   const target = new URL(pgUrl);
   return startCuttableProxy(target.hostname, Number(target.port || 5432));

@@ -1,5 +1,5 @@
 import { signMessage } from '@hmac-kit/core';
-import { runCli } from './process.js';
+import { runCli } from './processes.js';
 
 /** A key as `keys create --json` prints it. */
 export interface IssuedKey {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FailureThrottle } from '@hmac-kit/core';
 import type { FailureThrottleOptions } from '@hmac-kit/limits';
 import { describe, expect, it } from 'vitest';
-import { sleep } from '../support/redis.js';
+import { sleep } from '../services.js';
 
 /** How a backend under test is built. */
 export interface FailureThrottleHarness {
