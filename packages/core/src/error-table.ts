@@ -10,9 +10,6 @@
  * fails.
  */
 
-import { HmacKitError, KeyExpired, KeyInactive, KeyRevoked, KeyUnknown } from './errors.js';
-import type { KeyResolver } from './types.js';
-
 /** Every `HmacKitError` code of the hmac-kit packages (core and keys). */
 export type ErrorCode =
   | 'ERR_HMAC_KIT'
@@ -308,55 +305,4 @@ export function isErrorCode(code: unknown): code is ErrorCode {
 /** Whether `code` is one of the public problem codes. */
 export function isProblemCode(code: unknown): code is ProblemCode {
   return typeof code === 'string' && PROBLEM_CODES.has(code);
-}
-
-/**
- * The table row of an error, or `undefined` when it is not an hmac-kit error with a known code
- * (which callers answer as 500 `internal_error`).
- *
- * @example
- * ```ts
- * const row = errorEntry(error);
- * if (row?.countsAsFailure) await throttle.recordFailure(subject);
- * ```
- */
-export function errorEntry(error: unknown): ErrorEntry | undefined {
-  return error instanceof HmacKitError && isErrorCode(error.code) ? ERROR_TABLE[error.code] : undefined;
-}
-
-/**
- * Whether an error is a failed attempt for the failure throttle (the table's `countsAsFailure`).
- *
- * @example
- * ```ts
- * if (countsAsFailure(error)) await throttle.recordFailure(`addr:${address}`);
- * ```
- */
-export function countsAsFailure(error: unknown): boolean {
-  return errorEntry(error)?.countsAsFailure ?? false;
-}
-
-/**
- * For logs and audit: turns a `KeyUnknown` into `KeyRevoked`, `KeyExpired` or `KeyInactive` when the
- * resolver knows the key exists but is not usable (see `KeyResolver.inactiveReason`). The client's
- * answer does not change (every one of them is shown as `signature_invalid`); only what the
- * operator reads does. Any other error, or a resolver without `inactiveReason`, is returned as is.
- *
- * @example
- * ```ts
- * onFailure(explainKeyFailure(error, keyService.resolver, keyId), context);
- * ```
- */
-export function explainKeyFailure(error: unknown, keys: KeyResolver | undefined, keyId: string | undefined): unknown {
-  if (!(error instanceof KeyUnknown) || keyId === undefined || typeof keys?.inactiveReason !== 'function') return error;
-  let reason: string | undefined;
-  try {
-    reason = keys.inactiveReason(keyId);
-  } catch {
-    return error;
-  }
-  if (reason === 'revoked') return new KeyRevoked('the key is revoked', { cause: error });
-  if (reason === 'expired') return new KeyExpired('the key is expired', { cause: error });
-  if (reason === 'disabled') return new KeyInactive("the key's principal is disabled", { cause: error });
-  return error;
 }

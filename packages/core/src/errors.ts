@@ -7,7 +7,8 @@
  * so a caller cannot probe which key ids exist. How each code is answered (status, problem type,
  * whether it counts as a failed attempt) is data: `ERROR_TABLE` in `error-table.ts`.
  */
-import type { ErrorCode } from './error-table.js';
+import { ERROR_TABLE, type ErrorCode, type ErrorEntry, isErrorCode } from './error-table.js';
+import type { KeyResolver } from './types.js';
 
 export class HmacKitError extends Error {
   /** Stable machine-readable code, e.g. `ERR_SIGNATURE_INVALID`; one of the closed set in `error-table.ts`. */
@@ -206,4 +207,57 @@ export class TooManyFailures extends RateLimited {
 export class StoreUnavailable extends HmacKitError {
   static override code = 'ERR_STORE_UNAVAILABLE' as const;
   override readonly code = StoreUnavailable.code;
+}
+
+// ---- classifying an error by the table (error-table.ts) ----
+
+/**
+ * The table row of an error, or `undefined` when it is not an hmac-kit error with a known code
+ * (which callers answer as 500 `internal_error`).
+ *
+ * @example
+ * ```ts
+ * const row = errorEntry(error);
+ * if (row?.countsAsFailure) await throttle.recordFailure(subject);
+ * ```
+ */
+export function errorEntry(error: unknown): ErrorEntry | undefined {
+  return error instanceof HmacKitError && isErrorCode(error.code) ? ERROR_TABLE[error.code] : undefined;
+}
+
+/**
+ * Whether an error is a failed attempt for the failure throttle (the table's `countsAsFailure`).
+ *
+ * @example
+ * ```ts
+ * if (countsAsFailure(error)) await throttle.recordFailure(`addr:${address}`);
+ * ```
+ */
+export function countsAsFailure(error: unknown): boolean {
+  return errorEntry(error)?.countsAsFailure ?? false;
+}
+
+/**
+ * For logs and audit: turns a `KeyUnknown` into `KeyRevoked`, `KeyExpired` or `KeyInactive` when the
+ * resolver knows the key exists but is not usable (see `KeyResolver.inactiveReason`). The client's
+ * answer does not change (every one of them is shown as `signature_invalid`); only what the
+ * operator reads does. Any other error, or a resolver without `inactiveReason`, is returned as is.
+ *
+ * @example
+ * ```ts
+ * onFailure(explainKeyFailure(error, keyService.resolver, keyId), context);
+ * ```
+ */
+export function explainKeyFailure(error: unknown, keys: KeyResolver | undefined, keyId: string | undefined): unknown {
+  if (!(error instanceof KeyUnknown) || keyId === undefined || typeof keys?.inactiveReason !== 'function') return error;
+  let reason: string | undefined;
+  try {
+    reason = keys.inactiveReason(keyId);
+  } catch {
+    return error;
+  }
+  if (reason === 'revoked') return new KeyRevoked('the key is revoked', { cause: error });
+  if (reason === 'expired') return new KeyExpired('the key is expired', { cause: error });
+  if (reason === 'disabled') return new KeyInactive("the key's principal is disabled", { cause: error });
+  return error;
 }

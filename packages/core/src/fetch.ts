@@ -1,9 +1,11 @@
 /**
  * A `fetch` that signs every request, for Node (>= 20), browsers, Deno, Bun and edge runtimes.
  */
+
+import type { Scheme } from './pipeline/contract.js';
 import { parseSecret } from './secret.js';
 import { type SignOptions, signRequest } from './sign.js';
-import type { CryptoProvider, HashAlgorithm, Scheme, SigningKey } from './types.js';
+import type { CryptoProvider, HashAlgorithm, SigningKey } from './types.js';
 
 /** What the Node client integrations (`@hmac-kit/axios`, `@hmac-kit/undici`) need to sign each request. */
 export interface SigningClientOptions {

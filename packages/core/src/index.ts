@@ -2,10 +2,7 @@
 
 export type { ErrorCode, ErrorEntry, ProblemEntry, ProblemType } from './error-table.js';
 export {
-  countsAsFailure,
   ERROR_TABLE,
-  errorEntry,
-  explainKeyFailure,
   isErrorCode,
   isProblemCode,
   PROBLEM_TABLE,
@@ -18,8 +15,11 @@ export {
   BodyTooLarge,
   BodyUnavailable,
   ComponentNotCovered,
+  countsAsFailure,
   DigestMismatch,
   DigestMissing,
+  errorEntry,
+  explainKeyFailure,
   HmacKitError,
   KeyExpired,
   KeyInactive,
@@ -45,6 +45,7 @@ export type {
   Credentials,
   ParseContext,
   ResolvedKey,
+  Scheme,
   SchemeVerdict,
   SignatureBaseContext,
   SignatureBaseSection,
@@ -147,7 +148,6 @@ export type {
   NonceStore,
   RateLimitDecision,
   RateLimiter,
-  Scheme,
   SignatureCheck,
   SigningKey,
   VerificationKey,

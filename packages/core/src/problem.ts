@@ -4,15 +4,8 @@
  * wrong signature give the same answer, so key ids cannot be probed; the full
  * `err.code` stays available to logs and metrics.
  */
-import {
-  ERROR_TABLE,
-  type ErrorEntry,
-  errorEntry,
-  PROBLEM_TABLE,
-  type ProblemCode,
-  problemType,
-} from './error-table.js';
-import { RateLimited, TimestampOutOfWindow } from './errors.js';
+import { ERROR_TABLE, type ErrorEntry, PROBLEM_TABLE, type ProblemCode, problemType } from './error-table.js';
+import { errorEntry, RateLimited, TimestampOutOfWindow } from './errors.js';
 import { unixNow } from './pipeline/policy.js';
 import { type SignatureBaseReport, signatureBaseOf } from './pipeline/signature-base.js';
 

@@ -1,9 +1,11 @@
 /**
  * Signing entry points: over web `Request`s and over framework-neutral message parts.
  */
+
+import type { Scheme } from './pipeline/contract.js';
 import { utf8 } from './primitives/encoding.js';
 import { rfc9421 } from './schemes/rfc9421.js';
-import type { CryptoProvider, MessageParts, Scheme, SigningKey } from './types.js';
+import type { CryptoProvider, MessageParts, SigningKey } from './types.js';
 
 /**
  * Options of {@link signMessage} / {@link signRequest}. Scheme-specific options

@@ -231,16 +231,6 @@ export interface SigningKey {
   algorithm?: HashAlgorithm;
 }
 
-/** The scheme contract (two phases: `parse`, then `verify` with the resolved key): see pipeline/contract.ts. */
-export type {
-  Credentials,
-  ParseContext,
-  ResolvedKey,
-  Scheme,
-  SchemeVerdict,
-  VerifyContext,
-} from './pipeline/contract.js';
-
 /** Outcome of one rate-limit hit. */
 export interface RateLimitDecision {
   allowed: boolean;

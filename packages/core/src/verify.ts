@@ -5,17 +5,10 @@
  * commit, with the nonce recorded only once the body passed.
  */
 import { BodyTooLarge } from './errors.js';
+import type { Scheme } from './pipeline/contract.js';
 import { admitRequest, asBytes, isScheme, type PipelineConfig, runStages } from './pipeline/engine.js';
 import { isPromise } from './pipeline/keys.js';
-import type {
-  BodyCheck,
-  BodyInput,
-  MessageParts,
-  Scheme,
-  SignatureCheck,
-  VerifiedRequest,
-  VerifyOptions,
-} from './types.js';
+import type { BodyCheck, BodyInput, MessageParts, SignatureCheck, VerifiedRequest, VerifyOptions } from './types.js';
 
 /** Options of the verify functions: {@link VerifyOptions} plus the schemes to accept (default `[rfc9421()]`). */
 export type VerifyRequestOptions = VerifyOptions & { schemes?: readonly Scheme[] };

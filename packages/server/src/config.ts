@@ -430,6 +430,14 @@ export function loadConfig(sources: {
       `debug signatures refused on host ${value.host} (not loopback): every client could see how requests are canonicalised; bind 127.0.0.1, or use --debug-signatures=force (HMAC_KIT_DEBUG_SIGNATURES=force)`,
     );
   }
+  // A loopback bind behind a reverse proxy on the same machine is still a public endpoint: the public
+  // origin clients sign for says so.
+  const publicHost = value.publicOrigin === undefined ? undefined : new URL(value.publicOrigin).hostname;
+  if (value.debugSignatures === true && publicHost !== undefined && !isLoopbackHost(publicHost)) {
+    throw new ConfigError(
+      `debug signatures refused with public origin ${value.publicOrigin} (not loopback): clients reach this server through a proxy and every one could see how requests are canonicalised; use --debug-signatures=force (HMAC_KIT_DEBUG_SIGNATURES=force) to allow it`,
+    );
+  }
   if ((value.tlsCert === undefined) !== (value.tlsKey === undefined)) {
     throw new ConfigError('TLS needs both a certificate (--tls-cert) and its private key (--tls-key)');
   }

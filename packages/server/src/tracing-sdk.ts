@@ -17,7 +17,7 @@ import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
-import { type TracedRequest, type Tracing, TracingConfigError } from './tracing.js';
+import { type TracedRequest, type Tracing, TracingConfigError } from './tracing-contract.js';
 
 const INSTRUMENTATION_SCOPE = '@hmac-kit/server';
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RouteName } from './routes.js';
+import type { Tracing } from './tracing-contract.js';
 
 /**
  * OpenTelemetry tracing of `hmac-kit serve`, switched on by the standard environment:
@@ -8,48 +8,8 @@ import type { RouteName } from './routes.js';
  * then skips every tracing hook (no span, no context, no wrapper on the request path).
  */
 
-/** What a request's server span reads from the route that answered it. */
-export interface TracedRequest {
-  route: RouteName;
-  /** The matched path template (`/v1/admin/keys/{keyId}`), when a route of hmac-kit's own answered. */
-  routePath?: string;
-  keyId?: string;
-  code?: string;
-}
-
-/** The tracing hooks the server calls when tracing is on. */
-export interface Tracing {
-  /**
-   * Runs one request's handling inside a server span that continues the incoming W3C
-   * `traceparent` (when there is one), and ends the span when the response is closed.
-   */
-  traceRequest(
-    request: IncomingMessage,
-    response: ServerResponse,
-    state: TracedRequest,
-    handle: () => Promise<void>,
-  ): Promise<void>;
-  /**
-   * Wraps an object so that each call of `methods` (default: every method) is a child span of the
-   * active span, named `<name>.<method>`. With `active`, the span is made active during the call,
-   * so that what the call does (key lookups, store calls) nests under it.
-   */
-  instrument<T extends object>(target: T, name: string, options?: { methods?: readonly string[]; active?: boolean }): T;
-  /** Wraps a function (the key resolver) the same way. */
-  instrumentFunction<F extends (...args: never[]) => unknown>(fn: F, name: string): F;
-  /** Header names the propagator writes (`traceparent`, `tracestate`): the gateway sends its own, not the client's. */
-  readonly propagationHeaders: readonly string[];
-  /** Exports the spans still buffered. */
-  flush(): Promise<void>;
-}
-
-/** A tracing setting that cannot work (e.g. an unsupported OTLP protocol). */
-export class TracingConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TracingConfigError';
-  }
-}
+export type { TracedRequest, Tracing } from './tracing-contract.js';
+export { TracingConfigError } from './tracing-contract.js';
 
 /**
  * Whether the environment asks for traces: an OTLP endpoint is set, the SDK is not disabled

@@ -11,7 +11,7 @@ import { createHmac } from 'node:crypto';
 import { ConfigError, isLoopbackHost, loadConfig, type RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress, send, signed } from '../../../test-support/cli-client.js';
-import { runCli, tempDir } from '../../../test-support/processes.js';
+import { runCli, startServe, tempDir } from '../../../test-support/processes.js';
 import { issueKey, startInProcess } from './support/in-process.js';
 import { startUpstream } from './support/upstream.js';
 
@@ -50,6 +50,14 @@ describe('debug signatures: configuration', () => {
     expect(refused.code).toBe(2);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
     expect(refused.stderr).toMatch(/debug signatures refused on host 0\.0\.0\.0 \(not loopback\)/);
+    // Forced, it starts, and says so at start.
+    const forced = await startServe(['--db', `${dir}/db.sqlite`, '--host', '0.0.0.0', '--debug-signatures=force']);
+    try {
+      const warning = forced.logs.find((line) => String(line.msg).startsWith('debug signatures on'));
+      expect(warning).toMatchObject({ level: 'warn', host: '0.0.0.0', forced: true });
+    } finally {
+      await forced.stop();
+    }
   });
 });
 

@@ -21,10 +21,10 @@
  * reservation, released again if the body fails.
  */
 
-import { errorEntry } from '../error-table.js';
 import {
   AlgorithmUnsupported,
   BodyTooLarge,
+  errorEntry,
   KeyUnknown,
   NonceMissing,
   NonceReplayed,

@@ -22,8 +22,11 @@ export function constantTimeEqual(a: Uint8Array | string, b: Uint8Array | string
   // One loop per pairing of types, so that each stays monomorphic; past the end of `b` a read
   // gives 0 (the lengths already differ then).
   if (typeof a === 'string') {
-    if (typeof b === 'string') for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ (b.charCodeAt(i) || 0);
-    else for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ (b[i] ?? 0);
+    if (typeof b !== 'string') for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ (b[i] ?? 0);
+    // Hex MACs and digests of equal length (the usual case) need no out-of-range guard: a branch
+    // on the public lengths, not on the contents.
+    else if (diff === 0) for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+    else for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ (b.charCodeAt(i) || 0);
   } else if (typeof b === 'string') {
     for (let i = 0; i < a.length; i++) diff |= a[i]! ^ (b.charCodeAt(i) || 0);
   } else {

@@ -64,11 +64,20 @@ function macOfScratch(crypto: CryptoProvider, pads: HmacSha256Pads, length: numb
   return outerMac(crypto, pads, innerOfScratch(crypto, pads, length));
 }
 
+// The last view of `scratch` handed to a hash: texts of one shape (a SigV4 string to sign, a
+// signature base) repeat their length, and a subarray per MAC is an allocation.
+let scratchView = scratch.subarray(0, 64);
+
+function scratchOf(length: number): Uint8Array {
+  if (scratchView.length !== 64 + length) scratchView = scratch.subarray(0, 64 + length);
+  return scratchView;
+}
+
 // H(K^ipad || the `length` bytes after the pad in `scratch`), the pad zeroed again afterwards.
 function innerOfScratch(crypto: CryptoProvider, pads: HmacSha256Pads, length: number): Uint8Array {
   scratch.set(pads.inner, 0);
   try {
-    return crypto.hash!('sha256', scratch.subarray(0, 64 + length));
+    return crypto.hash!('sha256', scratchOf(length));
   } finally {
     scratch.fill(0, 0, 64);
   }
@@ -105,9 +114,16 @@ export function hmacSha256HexOfText(crypto: CryptoProvider, pads: HmacSha256Pads
   if (crypto.hashString === undefined) return toHex(hmacSha256OfText(crypto, pads, text));
   const { read, written } = scratchEncoder.encodeInto(text, scratchAfterPad);
   if (read !== text.length) return toHex(hmacSha256OfText(crypto, pads, text));
-  const inner = innerOfScratch(crypto, pads, written);
+  // The inner hash as a binary string written into the outer block: no array for it.
+  scratch.set(pads.inner, 0);
+  let inner: string;
+  try {
+    inner = crypto.hashString('sha256', scratchOf(written), 'binary');
+  } finally {
+    scratch.fill(0, 0, 64);
+  }
   outerBlock.set(pads.outer, 0);
-  outerBlock.set(inner, 64);
+  for (let i = 0; i < 32; i++) outerBlock[64 + i] = inner.charCodeAt(i);
   try {
     return crypto.hashString('sha256', outerBlock, 'hex');
   } finally {

@@ -9,12 +9,12 @@
  */
 
 import { SignatureExpired, SignatureInvalid, SignatureMalformed, SignatureMissing } from '../errors.js';
-import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
+import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { bytesSection } from '../pipeline/signature-base.js';
 import { fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from '../primitives/encoding.js';
 import { getHeader, headerValues } from '../protocol/headers.js';
-import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
+import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, SigningKey } from '../types.js';
 import { bodyBytes, cryptoOf, nowOf, rawSecretOf, splitUrl } from './compat-support.js';
 import { djangoJsonSerialization, PythonJsonError, pythonStrOfJson } from './django-hmac-json.js';
 

@@ -14,13 +14,13 @@ import {
   SignatureMalformed,
   SignatureMissing,
 } from '../errors.js';
-import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
+import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { checkTimeWindow } from '../pipeline/policy.js';
 import { textSection } from '../pipeline/signature-base.js';
 import { fromBase64, fromUtf8, toBase64, utf8 } from '../primitives/encoding.js';
 import { getHeader, headerValues } from '../protocol/headers.js';
-import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
+import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, SigningKey } from '../types.js';
 import { assertAlgorithm, bodyBytes, checkRequiredComponents, cryptoOf, nowOf, rawSecretOf } from './compat-support.js';
 import {
   djangoCanonicalForm,

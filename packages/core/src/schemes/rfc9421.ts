@@ -13,7 +13,7 @@ import {
   SignatureMissing,
   TagNotAccepted,
 } from '../errors.js';
-import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
+import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { setDefaultSchemeFactory } from '../pipeline/engine.js';
 import { isPromise, macMatches, macsStrings } from '../pipeline/keys.js';
@@ -48,7 +48,7 @@ import {
   serializeMember,
 } from '../protocol/structured-fields.js';
 import { secretBytesOf } from '../secret.js';
-import type { CryptoProvider, HashAlgorithm, MessageParts, Scheme, SigningKey } from '../types.js';
+import type { CryptoProvider, HashAlgorithm, MessageParts, SigningKey } from '../types.js';
 
 /** `alg` values of this profile. `hmac-sha256` is registered by RFC 9421; the other two are hmac-kit extensions. */
 export type Rfc9421Algorithm = 'hmac-sha256' | 'hmac-sha384' | 'hmac-sha512';

@@ -12,12 +12,12 @@ import {
   SignatureMalformed,
   SignatureMissing,
 } from '../errors.js';
-import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
+import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { bytesSection } from '../pipeline/signature-base.js';
 import { concatBytes, fromBase64, toBase64, toHex, utf8 } from '../primitives/encoding.js';
 import { getHeader } from '../protocol/headers.js';
-import type { BodyCheck, CryptoProvider, MessageParts, Scheme, SigningKey } from '../types.js';
+import type { BodyCheck, CryptoProvider, MessageParts, SigningKey } from '../types.js';
 import { checkRequiredComponents, cryptoOf, nowOf, rawSecretOf } from './compat-support.js';
 
 /** The tolerance of the reference libraries, both directions. */

@@ -6,7 +6,7 @@
  */
 
 import { SignatureInvalid, SignatureMalformed, SignatureMissing } from '../errors.js';
-import type { Credentials, ResolvedKey, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
+import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { isPromise as isThenable } from '../pipeline/keys.js';
 import { textSection } from '../pipeline/signature-base.js';
@@ -14,15 +14,7 @@ import { fromHex, toHex, utf8 } from '../primitives/encoding.js';
 import { hmacSha256OfText } from '../primitives/hmac-sha256.js';
 import { preparedKey } from '../primitives/prepared-key.js';
 import { headerField } from '../protocol/headers.js';
-import type {
-  BodyCheck,
-  CryptoProvider,
-  HashAlgorithm,
-  IncrementalHash,
-  MessageParts,
-  Scheme,
-  SigningKey,
-} from '../types.js';
+import type { BodyCheck, CryptoProvider, HashAlgorithm, IncrementalHash, MessageParts, SigningKey } from '../types.js';
 import {
   assertAlgorithm,
   bodyBytes,

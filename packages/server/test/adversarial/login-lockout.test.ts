@@ -1,7 +1,7 @@
-import { request as httpRequest } from 'node:http';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress, send, signed } from '../../../../test-support/cli-client.js';
+import { type Answer, requestFrom } from '../support/from-address.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 
 // Issue #11 defect 2 (logins) and defect 10. Five wrong passwords from one address locked the real
@@ -13,12 +13,6 @@ import { issueKey, startInProcess } from '../support/in-process.js';
 // Sources are real loopback addresses (127.0.0.2, 127.0.0.3, ...: Linux routes all of 127/8 to lo),
 // bound as the client's local address, so the server sees them as the TCP peer.
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Record<string, unknown>;
-}
-
 /** One login from `source` (its own TCP connection, bound to that address). */
 function login(
   server: RunningServer,
@@ -27,36 +21,11 @@ function login(
   password: string,
   path = '/v1/keys',
 ): Promise<Answer> {
-  const url = new URL(path, server.url);
   const payload = JSON.stringify({ username, password });
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      url,
-      {
-        method: 'POST',
-        localAddress: source,
-        agent: false,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        response.on('end', () => {
-          let body: Record<string, unknown> = {};
-          try {
-            body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-          } catch {
-            body = { text };
-          }
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body });
-        });
-      },
-    );
-    req.once('error', reject);
-    req.end(payload);
+  return requestFrom(source, new URL(path, server.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+    body: payload,
   });
 }
 

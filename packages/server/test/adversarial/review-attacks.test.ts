@@ -1,7 +1,7 @@
-import { request as httpRequest } from 'node:http';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress, send, signed } from '../../../../test-support/cli-client.js';
+import { type Answer, requestFrom } from '../support/from-address.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 
 // Adversarial review of issue #11 (helper "review"): attacks tried against `hmac-kit serve` in API
@@ -12,51 +12,21 @@ import { issueKey, startInProcess } from '../support/in-process.js';
 // bound as the client's local address, so the server sees them as the TCP peer. By default only
 // 127.0.0.1 and ::1 are trusted proxies, so any other 127.x peer is an untrusted client.
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Record<string, unknown>;
-}
-
 /** Sends a prepared signed request from `source` on its own TCP connection. */
 function sendFrom(
   source: string,
   prepared: Awaited<ReturnType<typeof signed>>,
   extraHeaders: Record<string, string> = {},
 ): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const body = typeof prepared.init.body === 'string' ? prepared.init.body : undefined;
-    const req = httpRequest(
-      prepared.url,
-      {
-        method: prepared.init.method ?? 'GET',
-        localAddress: source,
-        agent: false,
-        headers: {
-          ...(prepared.init.headers as Record<string, string>),
-          ...extraHeaders,
-          ...(body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {}),
-        },
-      },
-      (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        response.on('end', () => {
-          let parsed: Record<string, unknown> = {};
-          try {
-            parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-          } catch {
-            parsed = { text };
-          }
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body: parsed });
-        });
-      },
-    );
-    req.once('error', reject);
-    req.end(body);
+  const body = typeof prepared.init.body === 'string' ? prepared.init.body : undefined;
+  return requestFrom(source, prepared.url, {
+    method: prepared.init.method ?? 'GET',
+    headers: {
+      ...(prepared.init.headers as Record<string, string>),
+      ...extraHeaders,
+      ...(body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {}),
+    },
+    body,
   });
 }
 
