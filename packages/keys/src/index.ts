@@ -42,8 +42,16 @@ export { rotateMasterKey } from './rotate-master.js';
 export type { SeedKeysOptions } from './seed.js';
 export { seedKeys } from './seed.js';
 export { createKeyService, verifyMasterKeyRing } from './service.js';
-export type { PgListenClient, PgPoolLike, PostgresKeyStoreOptions, SqliteKeyStoreOptions } from './sql-store.js';
-export { postgresKeyStore, sqliteKeyStore } from './sql-store.js';
+export type {
+  PgListenClient,
+  PgPoolClientLike,
+  PgPoolLike,
+  PgQueryResultLike,
+  SqliteDatabaseLike,
+  SqliteStatementLike,
+} from './sql/drivers.js';
+export { type PostgresKeyStoreOptions, postgresKeyStore } from './sql/postgres.js';
+export { type SqliteKeyStoreOptions, sqliteKeyStore } from './sql/sqlite.js';
 export type {
   ApiKey,
   AuditEntry,

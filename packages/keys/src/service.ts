@@ -358,14 +358,19 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
   // server sleeps instead of reading the store twice a second. The first lookup after that catches
   // up with the feed before it trusts the cache (see the resolver).
   let timer: ReturnType<typeof setInterval> | undefined;
+  /** Writes scheme usage still pending once the service has gone to sleep (see scheduleUsageFlush). */
+  let usageTimer: ReturnType<typeof setTimeout> | undefined;
   let usedSinceTick = false;
   const pollTick = () => {
     void poll();
     void flushTouches();
     void flushUsage();
-    if (!usedSinceTick && pendingTouches.size === 0 && pendingUsage.size === 0 && timer !== undefined) {
+    if (!usedSinceTick && pendingTouches.size === 0 && timer !== undefined) {
       clearInterval(timer);
       timer = undefined;
+      // Usage counts not yet due do not keep the feed polling (an idle service must sleep, and read
+      // the feed when it wakes): a single timer writes them once they are.
+      scheduleUsageFlush();
     }
     usedSinceTick = false;
   };
@@ -375,6 +380,9 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     if (timer !== undefined || closed) return false;
     timer = setInterval(pollTick, pollIntervalMs);
     timer.unref?.();
+    // Awake again: the ticks write due usage (the idle usage timer would write pairs not yet due).
+    if (usageTimer !== undefined) clearTimeout(usageTimer);
+    usageTimer = undefined;
     return true;
   };
   wake();
@@ -474,6 +482,15 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     wake();
   };
   let usageFlushing: Promise<void> | undefined;
+  const scheduleUsageFlush = () => {
+    if (usageTimer !== undefined || pendingUsage.size === 0 || closed) return;
+    usageTimer = setTimeout(() => {
+      usageTimer = undefined;
+      // A whole interval after the last tick: every pending pair was last written at least that long ago.
+      void flushUsage(true).then(scheduleUsageFlush);
+    }, lastUsedIntervalMs);
+    usageTimer.unref?.();
+  };
   const flushUsage = (all = false): Promise<void> => {
     if (usageFlushing) return usageFlushing.then(() => (all ? flushUsage(true) : undefined));
     const now = clock();
@@ -1002,6 +1019,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;
       await flushTouches();
+      if (usageTimer !== undefined) clearTimeout(usageTimer);
       await flushUsage(true);
       await auditFlushing;
       await unwatch?.();

@@ -50,6 +50,32 @@ describe('key service when idle', () => {
     await service.close();
   });
 
+  it('pending scheme usage does not keep the feed polling: one timer writes it when due, then nothing', async () => {
+    const store = counting(memoryKeyStore());
+    const service = await createKeyService({ store, masterKeys, pollIntervalMs: 500, lastUsedIntervalMs: 60_000 });
+    await service.createPrincipal({ name: 'svc', kind: 'service' });
+    const { key } = await service.createKey({ principal: 'svc' });
+    await service.resolver(key.keyId);
+    service.recordKeyUsage(key.keyId, 'rfc9421'); // first use: written at the next tick
+    await vi.advanceTimersByTimeAsync(500);
+    await settle();
+    service.recordKeyUsage(key.keyId, 'rfc9421'); // within the interval: waits in memory
+    // Asleep after an idle interval, like without usage (a sleeping service reads the feed when it
+    // wakes, so a key created elsewhere is known at once): only the usage timer is left.
+    await vi.advanceTimersByTimeAsync(1_000);
+    await settle();
+    const readsWhenAsleep = store.feedReads;
+    expect(vi.getTimerCount()).toBe(1);
+    expect((await store.listKeyUsage()).map((u) => u.count)).toEqual([1]);
+    await vi.advanceTimersByTimeAsync(60_000);
+    await settle();
+    expect((await store.listKeyUsage()).map((u) => u.count)).toEqual([2]);
+    expect(vi.getTimerCount()).toBe(0);
+    await vi.advanceTimersByTimeAsync(3_600_000);
+    expect(store.feedReads).toBe(readsWhenAsleep);
+    await service.close();
+  });
+
   it('keeps polling while lookups come in, and sleeps again once they stop', async () => {
     const store = counting(memoryKeyStore());
     const service = await createKeyService({ store, masterKeys, pollIntervalMs: 500 });

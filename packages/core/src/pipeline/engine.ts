@@ -33,6 +33,7 @@ import {
   TagNotAccepted,
 } from '../errors.js';
 import { webCryptoProvider } from '../primitives/crypto.js';
+import { concatBytes } from '../primitives/encoding.js';
 import { getHeader } from '../protocol/headers.js';
 import { messageHasBody } from '../protocol/message-body.js';
 import type {
@@ -255,15 +256,7 @@ function debugBodyOf<S>(run: Run<S>): Uint8Array | undefined {
   if (run.debugBody !== undefined) return run.debugBody;
   const chunks = run.debugChunks;
   if (chunks === undefined) return run.hasBody ? undefined : new Uint8Array(0);
-  let size = 0;
-  for (const chunk of chunks) size += chunk.length;
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
+  return concatBytes(chunks);
 }
 
 /**

@@ -12,7 +12,7 @@ import { SignatureExpired, SignatureInvalid, SignatureMalformed, SignatureMissin
 import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { bytesSection } from '../pipeline/signature-base.js';
-import { fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from '../primitives/encoding.js';
+import { concatBytes, fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from '../primitives/encoding.js';
 import { getHeader, headerValues } from '../protocol/headers.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, SigningKey } from '../types.js';
 import { bodyBytes, cryptoOf, nowOf, rawSecretOf, splitUrl } from './compat-support.js';
@@ -208,15 +208,7 @@ export function buildDeclarativeMessage(definition: DeclarativeSchemeDefinition,
       chunks.push(utf8(text));
     }
   }
-  let size = 0;
-  for (const chunk of chunks) size += chunk.length;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }
 
 /** The MAC bytes in the signature header, or `undefined` when the header is absent or has another prefix. */
@@ -460,12 +452,7 @@ export function declarativeScheme(definition: DeclarativeSchemeDefinition): Sche
           chunks.push(chunk.slice());
         },
         async finish() {
-          const bytes = new Uint8Array(size);
-          let offset = 0;
-          for (const chunk of chunks) {
-            bytes.set(chunk, offset);
-            offset += chunk.length;
-          }
+          const bytes = concatBytes(chunks, size);
           await finishWith(bytes);
         },
         complete(bytes: Uint8Array) {

@@ -18,7 +18,7 @@ import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } f
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { checkTimeWindow } from '../pipeline/policy.js';
 import { textSection } from '../pipeline/signature-base.js';
-import { fromBase64, fromUtf8, toBase64, utf8 } from '../primitives/encoding.js';
+import { concatBytes, fromBase64, fromUtf8, toBase64, utf8 } from '../primitives/encoding.js';
 import { getHeader, headerValues } from '../protocol/headers.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, SigningKey } from '../types.js';
 import { assertAlgorithm, bodyBytes, checkRequiredComponents, cryptoOf, nowOf, rawSecretOf } from './compat-support.js';
@@ -321,12 +321,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
         async finish() {
           if (finished) throw new TypeError('finish() called twice');
           finished = true;
-          const bytes = new Uint8Array(size);
-          let offset = 0;
-          for (const chunk of chunks) {
-            bytes.set(chunk, offset);
-            offset += chunk.length;
-          }
+          const bytes = concatBytes(chunks, size);
           let reading: { serialized: string | null; forward: Uint8Array };
           try {
             reading = djangoSignedBody(bytes, contentType);

@@ -1,24 +1,10 @@
 /**
- * The SQL KeyStore: one Kysely implementation shared by SQLite and PostgreSQL. The
- * dialect is built from a structural driver object the caller passes (a better-sqlite3
- * `Database`, a `pg.Pool`), so this package never imports a driver.
+ * The SQL KeyStore: one Kysely implementation shared by SQLite (`sqlite.ts`) and PostgreSQL
+ * (`postgres.ts`). The dialect is built from a structural driver object the caller passes
+ * (`drivers.ts`), so this package never imports a driver.
  */
-
 import { HmacKitError, StoreUnavailable } from '@hmac-kit/core';
-import {
-  type ColumnType,
-  CompiledQuery,
-  type Generated,
-  type Insertable,
-  Kysely,
-  PostgresDialect,
-  type PostgresPool,
-  type PostgresPoolClient,
-  type Selectable,
-  type SqliteDatabase,
-  SqliteDialect,
-  sql,
-} from 'kysely';
+import { sql } from 'kysely';
 import {
   KeyLimitExceeded,
   KeyNotActive,
@@ -26,171 +12,34 @@ import {
   PrincipalDisabled,
   PrincipalExists,
   PrincipalNotFound,
-} from './errors.js';
-import { auditLimit } from './memory-store.js';
-import { runMigrations, type SqlFlavor } from './migrations.js';
+} from '../errors.js';
+import { auditLimit } from '../memory-store.js';
 import type {
   AuditEntry,
   AuditEvent,
   AuditEventType,
   AuditQuery,
   InsertKeyOptions,
-  KeyAlgorithm,
   KeyListQuery,
   KeyRow,
   KeyStore,
   KeyUsageDelta,
   KeyUsageListQuery,
-  PrincipalKind,
   PrincipalListQuery,
-  PrincipalRow,
   ResolvedKeyRow,
-} from './types.js';
-
-/** bigint columns: PostgreSQL hands them back as strings. */
-type Int = ColumnType<number | string, number, number>;
-type NullableInt = ColumnType<number | string | null, number | null, number | null>;
-
-interface Schema {
-  hk_principal: {
-    name: string;
-    kind: string;
-    disabled: number;
-    password_hash: string | null;
-    created_at: Int;
-    disabled_at: NullableInt;
-  };
-  hk_key: {
-    key_id: string;
-    principal: string;
-    algorithm: string;
-    scopes: string;
-    label: string | null;
-    created_at: Int;
-    expires_at: NullableInt;
-    last_used_at: NullableInt;
-    revoked_at: NullableInt;
-    revoked_reason: string | null;
-    rate_limit: number | null;
-    rate_window_seconds: number | null;
-    rotated_from: string | null;
-    master_key_id: string;
-    secret_ciphertext: string;
-  };
-  hk_master_key_check: { master_key_id: string; check_value: string; created_at: Int };
-  hk_audit: {
-    id: Generated<number | string>;
-    at: Int;
-    type: string;
-    principal: string | null;
-    key_id: string | null;
-    actor: string | null;
-    source: string | null;
-    code: string | null;
-    detail: string | null;
-  };
-  hk_key_change: { seq: Generated<number | string>; key_id: string; at: Int };
-  hk_key_usage: { key_id: string; scheme: string; uses: Int; first_used_at: Int; last_used_at: Int };
-}
-
-type Db = Kysely<Schema>;
-/** A transaction or a connection pinned for one (both are Kysely instances). */
-type Tx = Kysely<Schema>;
-
-/** A pg client as the LISTEN connection needs it (pg's `PoolClient` fits). */
-export interface PgListenClient extends PostgresPoolClient {
-  on(event: 'notification', listener: (message: { channel: string; payload?: string }) => void): unknown;
-  on(event: 'error' | 'end', listener: (error?: Error) => void): unknown;
-  release(destroy?: boolean | Error): void;
-}
-
-/** The `pg.Pool` subset used: Kysely's needs; a client with `on()` enables LISTEN/NOTIFY. */
-export interface PgPoolLike extends PostgresPool {}
-
-/** Options of {@link sqliteKeyStore}. */
-export interface SqliteKeyStoreOptions {
-  /** A better-sqlite3-like `Database` (the caller owns it and closes it). */
-  database: SqliteDatabase;
-  /** Apply migrations on first use. Default true. */
-  autoMigrate?: boolean;
-  /** How long a writer waits for another process's write lock, in ms. Default 5000. */
-  busyTimeoutMs?: number;
-}
-
-/** Options of {@link postgresKeyStore}. */
-export interface PostgresKeyStoreOptions {
-  /** A pg.Pool-like object (the caller owns it and ends it). */
-  pool: PgPoolLike;
-  /** Apply migrations on first use. Default true. */
-  autoMigrate?: boolean;
-  /** LISTEN/NOTIFY channel for key changes. Default `hmac_kit_key_changes`. */
-  notifyChannel?: string;
-  /** Use LISTEN/NOTIFY when the pool's clients support it. Default true. */
-  listen?: boolean;
-}
-
-const n = (value: number | string): number => (typeof value === 'number' ? value : Number(value));
-const nn = (value: number | string | null): number | null => (value === null ? null : n(value));
-
-function toKeyRow(row: Selectable<Schema['hk_key']>): KeyRow {
-  return {
-    keyId: row.key_id,
-    principal: row.principal,
-    algorithm: row.algorithm as KeyAlgorithm,
-    scopes: JSON.parse(row.scopes) as string[],
-    label: row.label,
-    createdAt: n(row.created_at),
-    expiresAt: nn(row.expires_at),
-    lastUsedAt: nn(row.last_used_at),
-    revokedAt: nn(row.revoked_at),
-    revokedReason: row.revoked_reason,
-    rateLimit:
-      row.rate_limit === null || row.rate_window_seconds === null
-        ? null
-        : { limit: n(row.rate_limit), windowSeconds: n(row.rate_window_seconds) },
-    rotatedFrom: row.rotated_from,
-    masterKeyId: row.master_key_id,
-    secretCiphertext: row.secret_ciphertext,
-  };
-}
-
-function fromKeyRow(row: KeyRow): Insertable<Schema['hk_key']> {
-  return {
-    key_id: row.keyId,
-    principal: row.principal,
-    algorithm: row.algorithm,
-    scopes: JSON.stringify(row.scopes),
-    label: row.label,
-    created_at: row.createdAt,
-    expires_at: row.expiresAt,
-    last_used_at: row.lastUsedAt,
-    revoked_at: row.revokedAt,
-    revoked_reason: row.revokedReason,
-    rate_limit: row.rateLimit?.limit ?? null,
-    rate_window_seconds: row.rateLimit?.windowSeconds ?? null,
-    rotated_from: row.rotatedFrom,
-    master_key_id: row.masterKeyId,
-    secret_ciphertext: row.secretCiphertext,
-  };
-}
-
-function toPrincipalRow(row: {
-  name: string;
-  kind: string;
-  disabled: number | string | boolean;
-  password_hash: string | null;
-  created_at: number | string;
-  disabled_at: number | string | null;
-}): PrincipalRow {
-  return {
-    name: row.name,
-    kind: row.kind as PrincipalKind,
-    disabled: Number(row.disabled) === 1,
-    passwordHash: row.password_hash,
-    createdAt: n(row.created_at),
-    disabledAt: nn(row.disabled_at),
-  };
-}
+} from '../types.js';
+import { runMigrations, type SqlFlavor } from './migrations.js';
+import {
+  type Db,
+  fromKeyRow,
+  fromPrincipalRow,
+  KEY_COLUMNS,
+  n,
+  nn,
+  type Tx,
+  toKeyRow,
+  toPrincipalRow,
+} from './schema.js';
 
 function describeDriverError(error: unknown): string {
   const code = (error as { code?: unknown })?.code;
@@ -210,25 +59,8 @@ function wrap<T>(operation: string, run: () => Promise<T>): Promise<T> {
   });
 }
 
-const KEY_COLUMNS = [
-  'hk_key.key_id',
-  'hk_key.principal',
-  'hk_key.algorithm',
-  'hk_key.scopes',
-  'hk_key.label',
-  'hk_key.created_at',
-  'hk_key.expires_at',
-  'hk_key.last_used_at',
-  'hk_key.revoked_at',
-  'hk_key.revoked_reason',
-  'hk_key.rate_limit',
-  'hk_key.rate_window_seconds',
-  'hk_key.rotated_from',
-  'hk_key.master_key_id',
-  'hk_key.secret_ciphertext',
-] as const;
-
-interface SqlStoreConfig {
+/** What a dialect file (`sqlite.ts`, `postgres.ts`) hands the shared store. */
+export interface SqlStoreConfig {
   db: Db;
   flavor: SqlFlavor;
   /** PostgreSQL: the schema the migration bookkeeping lives in (the current schema by default). */
@@ -244,7 +76,16 @@ interface SqlStoreConfig {
   onClose?(): Promise<void>;
 }
 
-function createSqlKeyStore(config: SqlStoreConfig): KeyStore {
+/**
+ * The KeyStore over a Kysely instance, shared by SQLite and PostgreSQL; the dialect file adds
+ * what differs (how a write transaction takes its lock, ordering and NOTIFY of the change feed).
+ *
+ * @example
+ * ```ts
+ * return createSqlKeyStore({ db, flavor: 'sqlite', autoMigrate: true, writeTransaction });
+ * ```
+ */
+export function createSqlKeyStore(config: SqlStoreConfig): KeyStore {
   const { db, flavor } = config;
   let migrated: Promise<unknown> | undefined;
   const migrateNow = async () => runMigrations(db, flavor, await config.migrationSchema?.());
@@ -298,14 +139,7 @@ function createSqlKeyStore(config: SqlStoreConfig): KeyStore {
       op('insertPrincipal', async () => {
         const result = await db
           .insertInto('hk_principal')
-          .values({
-            name: row.name,
-            kind: row.kind,
-            disabled: row.disabled ? 1 : 0,
-            password_hash: row.passwordHash,
-            created_at: row.createdAt,
-            disabled_at: row.disabledAt,
-          })
+          .values(fromPrincipalRow(row))
           .onConflict((oc) => oc.column('name').doNothing())
           .executeTakeFirst();
         if (Number(result.numInsertedOrUpdatedRows ?? 0) === 0)
@@ -692,16 +526,7 @@ function createSqlKeyStore(config: SqlStoreConfig): KeyStore {
           for (let i = 0; i < principals.length; i += 500) {
             await trx
               .insertInto('hk_principal')
-              .values(
-                principals.slice(i, i + 500).map((row) => ({
-                  name: row.name,
-                  kind: row.kind,
-                  disabled: row.disabled ? 1 : 0,
-                  password_hash: row.passwordHash,
-                  created_at: row.createdAt,
-                  disabled_at: row.disabledAt,
-                })),
-              )
+              .values(principals.slice(i, i + 500).map(fromPrincipalRow))
               .onConflict((oc) => oc.column('name').doNothing())
               .execute();
           }
@@ -715,225 +540,4 @@ function createSqlKeyStore(config: SqlStoreConfig): KeyStore {
       ),
     ...(config.watchChanges ? { watchChanges: config.watchChanges } : {}),
   };
-}
-
-/**
- * A KeyStore on SQLite through a better-sqlite3-like `Database`. Turns on WAL (readers
- * never block the writer) and a busy timeout; key creation runs in `BEGIN IMMEDIATE`
- * so the per-principal limit holds across processes sharing the file.
- *
- * @example
- * ```ts
- * import Database from 'better-sqlite3';
- * const store = sqliteKeyStore({ database: new Database('hmac-kit.db') });
- * ```
- */
-export function sqliteKeyStore(options: SqliteKeyStoreOptions): KeyStore {
-  const database = options?.database;
-  if (!database || typeof database.prepare !== 'function')
-    throw new TypeError('sqliteKeyStore: database must be a better-sqlite3-like Database');
-  const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
-  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0)
-    throw new TypeError('sqliteKeyStore: busyTimeoutMs must be a non-negative integer');
-  // Kysely prepares every statement afresh; on the cold lookup path preparing costs more than
-  // running the query, so prepared statements are reused per SQL text (bounded: IN lists vary).
-  // Safe because Kysely's SQLite driver runs one statement at a time and never streams ours.
-  const statements = new Map<string, ReturnType<SqliteDatabase['prepare']>>();
-  const cachingDatabase: SqliteDatabase = {
-    close: () => database.close(),
-    prepare(text) {
-      let statement = statements.get(text);
-      if (statement === undefined) {
-        statement = database.prepare(text);
-        if (statements.size >= 200) statements.delete(statements.keys().next().value as string);
-        statements.set(text, statement);
-      }
-      return statement;
-    },
-  };
-  const db: Db = new Kysely<Schema>({
-    dialect: new SqliteDialect({
-      database: cachingDatabase,
-      async onCreateConnection(connection) {
-        await connection.executeQuery(CompiledQuery.raw('pragma journal_mode = wal'));
-        await connection.executeQuery(CompiledQuery.raw(`pragma busy_timeout = ${busyTimeoutMs}`));
-        await connection.executeQuery(CompiledQuery.raw('pragma foreign_keys = on'));
-      },
-    }),
-  });
-  return createSqlKeyStore({
-    db,
-    flavor: 'sqlite',
-    autoMigrate: options.autoMigrate ?? true,
-    writeTransaction: (work) =>
-      // Kysely's own transactions issue a deferred BEGIN; IMMEDIATE takes the write lock up
-      // front so two processes cannot both read "9 active keys" and both insert.
-      db.connection().execute(async (connection) => {
-        await sql`begin immediate`.execute(connection);
-        try {
-          const result = await work(connection);
-          await sql`commit`.execute(connection);
-          return result;
-        } catch (error) {
-          await sql`rollback`.execute(connection).catch(() => undefined);
-          throw error;
-        }
-      }),
-  });
-}
-
-/** Advisory lock key of the change feed (ASCII "hkfe"). */
-const CHANGE_FEED_LOCK = 0x686b6665;
-
-function quoteIdentifier(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-/**
- * A KeyStore on PostgreSQL through a pg.Pool-like object. Key creation locks the principal
- * row (`SELECT ... FOR UPDATE`); key changes are announced with NOTIFY and, when the pool's
- * clients support `on('notification')`, pushed to other instances through one dedicated
- * LISTEN connection.
- *
- * @example
- * ```ts
- * import pg from 'pg';
- * const store = postgresKeyStore({ pool: new pg.Pool({ connectionString: process.env.DATABASE_URL }) });
- * ```
- */
-export function postgresKeyStore(options: PostgresKeyStoreOptions): KeyStore {
-  const pool = options?.pool;
-  if (!pool || typeof pool.connect !== 'function')
-    throw new TypeError('postgresKeyStore: pool must be a pg.Pool-like object');
-  const channel = options.notifyChannel ?? 'hmac_kit_key_changes';
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel))
-    throw new TypeError('postgresKeyStore: notifyChannel must be a lower-case SQL identifier');
-  const guarded = new WeakSet<object>();
-  const dialectPool: PostgresPool = {
-    async connect() {
-      const client = (await pool.connect()) as PostgresPoolClient & Partial<Pick<PgListenClient, 'on'>>;
-      // A connection lost while Kysely holds the client between two statements of a transaction
-      // is emitted as an 'error' event with no listener, which would crash the process. The
-      // statement in flight (or the next one) rejects anyway and surfaces as StoreUnavailable.
-      if (typeof client.on === 'function' && !guarded.has(client)) {
-        guarded.add(client);
-        client.on('error', () => undefined);
-      }
-      return client;
-    },
-    end: () => pool.end(),
-  };
-  const db: Db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: dialectPool }) });
-  const watchers = new Set<() => Promise<void>>();
-
-  const watchChanges: KeyStore['watchChanges'] = async (listener, onStatus) => {
-    let stopped = false;
-    let client: PgListenClient | undefined;
-    let retryTimer: NodeJS.Timeout | undefined;
-    let delay = 100;
-    const drop = (error?: Error) => {
-      if (!client) return;
-      const broken = client;
-      client = undefined;
-      try {
-        broken.release(error ?? true);
-      } catch {}
-      onStatus?.(false);
-      schedule();
-    };
-    const schedule = () => {
-      if (stopped || retryTimer) return;
-      retryTimer = setTimeout(() => {
-        retryTimer = undefined;
-        void connect();
-      }, delay);
-      retryTimer.unref?.();
-      delay = Math.min(delay * 2, 5000);
-    };
-    const connect = async () => {
-      if (stopped) return;
-      let next: PgListenClient;
-      try {
-        next = (await pool.connect()) as PgListenClient;
-      } catch {
-        onStatus?.(false);
-        schedule();
-        return;
-      }
-      if (typeof next.on !== 'function') {
-        // Optional capability: without notifications the service relies on polling the feed.
-        next.release();
-        stopped = true;
-        return;
-      }
-      next.on('notification', (message) => {
-        if (message.channel === channel && message.payload) listener(message.payload);
-      });
-      next.on('error', (error) => {
-        if (client === next) drop(error ?? new Error('listen connection error'));
-      });
-      next.on('end', () => {
-        if (client === next) drop(new Error('listen connection ended'));
-      });
-      try {
-        await next.query(`LISTEN ${quoteIdentifier(channel)}`, []);
-      } catch (error) {
-        try {
-          next.release(error as Error);
-        } catch {}
-        onStatus?.(false);
-        schedule();
-        return;
-      }
-      if (stopped) {
-        next.release(true);
-        return;
-      }
-      client = next;
-      delay = 100;
-      onStatus?.(true);
-    };
-    await connect();
-    const stop = async () => {
-      stopped = true;
-      watchers.delete(stop);
-      if (retryTimer) clearTimeout(retryTimer);
-      const current = client;
-      client = undefined;
-      if (current) {
-        await current.query(`UNLISTEN ${quoteIdentifier(channel)}`, []).catch(() => undefined);
-        // Destroy rather than return it to the pool: it carried a LISTEN.
-        current.release(true);
-      }
-    };
-    watchers.add(stop);
-    return stop;
-  };
-
-  let currentSchema: string | undefined;
-  return createSqlKeyStore({
-    db,
-    flavor: 'postgres',
-    async migrationSchema() {
-      currentSchema ??= (await sql<{ schema: string }>`select current_schema() as schema`.execute(db)).rows[0]?.schema;
-      return currentSchema;
-    },
-    autoMigrate: options.autoMigrate ?? true,
-    writeTransaction: (work) => db.transaction().execute(work),
-    async beforeChanges(trx) {
-      // Sequence values are handed out at insert time but become visible at commit, so two
-      // writers could commit seq 11 before seq 10 and a poller past 11 would never see 10.
-      // Holding this lock until commit makes sequence order equal commit order. It is taken
-      // last in every transaction (after any row lock), so it cannot deadlock; only changes
-      // (admin operations) are serialised by it.
-      await sql`select pg_advisory_xact_lock(${CHANGE_FEED_LOCK}::bigint)`.execute(trx);
-    },
-    async notify(trx, keyIds) {
-      for (const keyId of keyIds) await sql`select pg_notify(${channel}, ${keyId})`.execute(trx);
-    },
-    ...(options.listen === false ? {} : { watchChanges }),
-    async onClose() {
-      for (const stop of [...watchers]) await stop();
-    },
-  });
 }
