@@ -2,8 +2,9 @@
  * Prepared key material: one {@link PreparedKey} per secret holds everything derived from it
  * that is worth keeping between requests (the WebCrypto `CryptoKey`s, the HMAC-SHA256 key pads,
  * SigV4's derived signing keys), next to the one copy of the secret bytes they came from.
- * Wiped (zeroed) when it is replaced or evicted, or when the secret array it was prepared from
- * is garbage collected.
+ * Wiped (zeroed) when it is replaced or forgotten, or when the secret array it was prepared from
+ * is garbage collected. A derived key evicted from its bounded set is dropped, not wiped: a
+ * request may still hold it (see {@link PreparedKey.derived}).
  *
  * Keyed by the identity of the secret array (key stores hand out one array per key), never by
  * its contents, so nothing derived from a secret becomes a map key; a caller that mutates its
@@ -95,8 +96,15 @@ export class PreparedKey {
   /**
    * A key derived from this one (SigV4's signing key for one scope), derived once by `derive`
    * and prepared in turn. At most {@link DERIVED_KEYS_PER_SECRET} are kept: the oldest is
-   * evicted and wiped (the scope is the client's choice, so the set must be bounded). Returns
-   * the prepared key itself once known, so later requests take no promise.
+   * evicted (the scope is the client's choice, so the set must be bounded). Returns the prepared
+   * key itself once known, so later requests take no promise.
+   *
+   * An evicted key is dropped, never wiped: a request that already holds it (SigV4 without a
+   * declared payload hash MACs only once its body has arrived; an async provider derives across
+   * turns) must still MAC with it. Anyone who knows a key id can make the server derive 16 other
+   * scopes for it without the secret (derivation precedes the MAC and the region policy), so
+   * wiping on eviction would let a stranger fail that key's genuine requests (review5 test
+   * core/test/adversarial/review5-sigv4-derived-eviction). It is collected with its last holder.
    */
   derived(id: string, derive: (secret: Uint8Array) => Promise<Uint8Array>): PreparedKey | Promise<PreparedKey> {
     this.#assertLive();
@@ -105,9 +113,7 @@ export class PreparedKey {
     const known = derivedKeys.get(id);
     if (known !== undefined) return known;
     if (derivedKeys.size >= DERIVED_KEYS_PER_SECRET) {
-      const [oldestId, oldest] = derivedKeys.entries().next().value as [string, PreparedKey | Promise<PreparedKey>];
-      derivedKeys.delete(oldestId);
-      wipeWhenKnown(oldest);
+      derivedKeys.delete(derivedKeys.keys().next().value as string);
     }
     const pending = derive(this.#bytes).then((bytes) => {
       const prepared = new PreparedKey(bytes);
@@ -118,8 +124,8 @@ export class PreparedKey {
     pending.then(
       (prepared) => {
         if (derivedKeys.get(id) === pending) derivedKeys.set(id, prepared);
-        // Evicted (or this key wiped) while the derivation ran.
-        else prepared.wipe();
+        // This key was wiped while the derivation ran (evicted only: its requester still needs it).
+        else if (this.#wiped) prepared.wipe();
       },
       () => {
         if (derivedKeys.get(id) === pending) derivedKeys.delete(id);

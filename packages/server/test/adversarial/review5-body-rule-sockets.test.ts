@@ -1,0 +1,128 @@
+/**
+ * Review (session 5), the one body rule (`Content-Length: 00` is no body): through the gateway and
+ * a raw upstream, with raw sockets so no client library normalises the framing. The attack: a
+ * request verified as bodiless whose body still reaches the upstream, either as its body or glued
+ * to it on the connection. Node's parser decides where the body ends; the gateway must agree.
+ */
+import { connect } from 'node:net';
+import { signMessage } from '@hmac-kit/core';
+import type { RunningServer } from '@hmac-kit/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshAddress } from '../../../../test-support/cli-client.js';
+import { issueKey, startInProcess } from '../support/in-process.js';
+import { startRawUpstream } from '../support/raw-http.js';
+
+/** Writes `bytes` on one connection and returns the status of every response read until the server closes. */
+function exchange(origin: string, bytes: string): Promise<number[]> {
+  const { hostname, port } = new URL(origin);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      resolve([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => Number(match[1])));
+    });
+    socket.write(bytes);
+  });
+}
+
+describe('review5: a request verified as bodiless never forwards a body (raw sockets)', () => {
+  let upstream: Awaited<ReturnType<typeof startRawUpstream>>;
+  let server: RunningServer;
+  let key: { keyId: string; secret: string };
+  let host: string;
+
+  beforeAll(async () => {
+    upstream = await startRawUpstream();
+    server = await startInProcess({ upstream: upstream.url, schemes: 'rfc9421' });
+    key = await issueKey(server, 'review5-body-rule');
+    host = new URL(server.url).host;
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await upstream?.close();
+  });
+
+  /** The head of a request signed without a body (no content-digest covered), ending in CRLF CRLF. */
+  async function signedHead(method: string, path: string, framing: string[], close = false): Promise<string> {
+    const { headers } = await signMessage({ method, url: `${server.url}${path}`, headers: {} }, key);
+    const lines = [`${method} ${path} HTTP/1.1`, `Host: ${host}`, `X-Forwarded-For: ${freshAddress()}`];
+    for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+    lines.push(...framing);
+    if (close) lines.push('Connection: close');
+    return `${lines.join('\r\n')}\r\n\r\n`;
+  }
+
+  const forwardedTo = (path: string, since: number) =>
+    upstream.seen.slice(since).filter((seen) => seen.requestLine.split(' ')[1]?.startsWith(path));
+
+  it.each(['GET', 'DELETE', 'OPTIONS'])(
+    '%s with Content-Length: 00 and bytes after it: they are the next request, verified on their own',
+    async (method) => {
+      const path = `/review5-cl00-${method.toLowerCase()}`;
+      const smuggled = `/review5-smuggled-${method.toLowerCase()}`;
+      const before = upstream.seen.length;
+      const statuses = await exchange(
+        server.url,
+        (await signedHead(method, path, ['Content-Length: 00'])) +
+          `POST ${smuggled} HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`,
+      );
+      expect(statuses).toEqual([200, 401]);
+      const forwarded = forwardedTo(path, before);
+      expect(forwarded).toHaveLength(1);
+      expect(forwarded[0]!.body.length).toBe(0);
+      expect(forwarded[0]!.headerLines.some((line) => /^content-length:\s*[1-9]/i.test(line))).toBe(false);
+      expect(forwardedTo(smuggled, before)).toHaveLength(0);
+    },
+  );
+
+  it('Content-Length: 0000 with garbage after it: the parser refuses the garbage, no body is forwarded', async () => {
+    const path = '/review5-cl0000-garbage';
+    const before = upstream.seen.length;
+    const statuses = await exchange(server.url, `${await signedHead('GET', path, ['Content-Length: 0000'])}hello`);
+    // Node answers the unparseable "hello" with 400 and closes, possibly before the first answer.
+    expect(statuses.at(-1)).toBe(400);
+    const forwarded = upstream.seen.slice(before);
+    expect(forwarded.length).toBeLessThanOrEqual(1);
+    for (const seen of forwarded) {
+      expect(seen.requestLine.startsWith(`GET ${path} `)).toBe(true);
+      expect(seen.body.length).toBe(0);
+    }
+  });
+
+  it.each([
+    ['a leading-zero length of a real body', ['Content-Length: 05']],
+    ['a plain length', ['Content-Length: 5']],
+    ['chunked', ['Transfer-Encoding: chunked']],
+  ])('a GET signed as bodiless with %s is refused and not forwarded', async (_what, framing) => {
+    const path = `/review5-body-${framing[0]!.replace(/\W+/g, '-')}`;
+    const body = framing[0]!.startsWith('Transfer') ? '5\r\nhello\r\n0\r\n\r\n' : 'hello';
+    const before = upstream.seen.length;
+    const statuses = await exchange(server.url, `${await signedHead('GET', path, framing, true)}${body}`);
+    expect(statuses).toHaveLength(1);
+    expect(statuses[0]).toBe(401);
+    expect(forwardedTo(path, before)).toHaveLength(0);
+  });
+
+  it.each([
+    ['Content-Length: 0, 5', ['Content-Length: 0, 5']],
+    ['two Content-Length lines, 0 and 5', ['Content-Length: 0', 'Content-Length: 5']],
+    ['two Content-Length lines, 00 and 0', ['Content-Length: 00', 'Content-Length: 0']],
+    ['Transfer-Encoding and Content-Length: 0', ['Transfer-Encoding: chunked', 'Content-Length: 0']],
+    ['Content-Length: +0', ['Content-Length: +0']],
+    ['Content-Length: 0x0', ['Content-Length: 0x0']],
+    ['an empty Transfer-Encoding', ['Transfer-Encoding: ']],
+  ])(
+    'ambiguous framing (%s) is refused by the parser before anything is verified or forwarded',
+    async (_what, framing) => {
+      const path = `/review5-ambiguous-${Math.random().toString(36).slice(2)}`;
+      const before = upstream.seen.length;
+      const statuses = await exchange(server.url, `${await signedHead('GET', path, framing, true)}hello`);
+      expect(statuses).toEqual([400]);
+      expect(forwardedTo(path, before)).toHaveLength(0);
+    },
+  );
+});
