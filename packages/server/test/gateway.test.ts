@@ -370,9 +370,19 @@ describe('gateway mode (--upstream)', () => {
 
     // The admin API works under the prefix, with the prefixed path signed.
     const admin = await createKeyWithCli(db, 'gateway-admin', ['--scope', 'admin']);
-    const principals = await send(await signed(admin, 'GET', `${gateway.url}/_hmac-kit/v1/admin/principals`), {
-      'x-forwarded-for': freshAddress(),
-    });
+    // The running server learns of a key another process created from the change feed, which a lookup
+    // reads once it is older than its freshness bound (250 ms): a request right after the CLI exits may
+    // still find the key unknown. Waited for, with a fresh signature each time.
+    const principals = await vi.waitFor(
+      async () => {
+        const answer = await send(await signed(admin, 'GET', `${gateway.url}/_hmac-kit/v1/admin/principals`), {
+          'x-forwarded-for': freshAddress(),
+        });
+        if (answer.status === 401 && answer.body.code === 'signature_invalid') throw new Error('key not known yet');
+        return answer;
+      },
+      { timeout: 30_000, interval: 50 },
+    );
     expect(principals.status).toBe(200);
     expect(principals.headers.get('x-upstream')).toBeNull();
     expect((principals.body as unknown as Array<{ name: string }>).map((entry) => entry.name)).toContain(

@@ -197,6 +197,20 @@ describe('hmac-kit serve --workers: one port, several processes, memory stores s
       const created = await send(create, { 'x-forwarded-for': freshAddress() });
       expect(created.status).toBe(201);
       const fresh = { keyId: created.body.keyId as string, secret: created.body.secret as string } as IssuedKey;
+      // The other workers learn of the key from the change feed (a lookup reads it when it is older than
+      // its freshness bound), so on a loaded machine a worker may answer signature_invalid at first: wait
+      // until fresh signatures are accepted by every worker reached, then check the replays.
+      await until(async () => {
+        const answers = await Promise.all(
+          Array.from({ length: 9 }, async () =>
+            send(await signed(fresh, 'GET', `${server.url}/v1/whoami`), {
+              'x-forwarded-for': freshAddress(),
+              connection: 'close',
+            }),
+          ),
+        );
+        return answers.every((answer) => answer.status === 200);
+      });
       await expectAcceptedOnceAcrossWorkers(server, fresh, 3);
     },
     SLOW,
