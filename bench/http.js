@@ -319,9 +319,7 @@ export async function main() {
         s.p99.toFixed(1),
         formatInteger(s.cpuMicrosPerRequest),
         `${formatInteger(s.cpuRange[0])}-${formatInteger(s.cpuRange[1])}`,
-        baseline
-          ? `${s.cpuMicrosPerRequest >= baseline.cpuMicrosPerRequest ? '+' : ''}${formatInteger(s.cpuMicrosPerRequest - baseline.cpuMicrosPerRequest)}`
-          : '',
+        baseline ? signed(s.cpuMicrosPerRequest - baseline.cpuMicrosPerRequest) : '',
         baseline ? formatRatio(s.cpuMicrosPerRequest / baseline.cpuMicrosPerRequest) : '',
         baselineOf[name] ?? '',
         s.non2xx + s.errors,
@@ -416,7 +414,8 @@ export async function main() {
     );
     console.log(
       `info  hmac-kit serve default log level (info) vs --log-level silent, forward-auth, --workers 1: ` +
-        `+${formatInteger(added('forward-auth, CLI, --workers 1, log info (default)', 'forward-auth, CLI, --workers 1, log silent'))} µs CPU per request`,
+        `${signed(added('forward-auth, CLI, --workers 1, log info (default)', 'forward-auth, CLI, --workers 1, log silent'))} µs CPU per request ` +
+        `(CPU per request falls as req/s rises: compare rows at similar req/s)`,
     );
     console.log(
       `info  hmac-kit serve forward-auth (log info): --workers 1 ${formatInteger(wall('forward-auth, CLI, --workers 1, log info (default)'))} req/s ` +
@@ -426,7 +425,7 @@ export async function main() {
     );
     console.log(
       `info  hmac-kit serve --upstream (full server: request ids, access-log hook, metrics) vs the bare gateway route ` +
-        `without verification: +${formatInteger(added('hmac-kit serve --upstream (gateway)', 'gateway route, no verification'))} µs CPU per request`,
+        `without verification: ${signed(added('hmac-kit serve --upstream (gateway)', 'gateway route, no verification'))} µs CPU per request`,
     );
     const failures = [...summary].filter(([, s]) => s.non2xx + s.errors > 0).map(([name]) => name);
     for (const h of halfRate) if (h.failed > 0) failures.push(`${h.name} at half rate`);
@@ -443,6 +442,9 @@ export async function main() {
     }
   }
 }
+
+/** A difference with its sign: +12, -3. */
+const signed = (value) => `${value >= 0 ? '+' : ''}${formatInteger(value)}`;
 
 const loadAtStart = loadavg()
   .map((l) => l.toFixed(1))

@@ -1,6 +1,7 @@
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fromBase64 } from '../src/primitives/encoding.js';
+import { fromBase64, toBase64, toBase64Url } from '../src/primitives/encoding.js';
 import { RANDOM_POOL_BYTES, randomToken } from '../src/primitives/random-pool.js';
 import type { CryptoProvider } from '../src/types.js';
 
@@ -87,4 +88,13 @@ describe('randomToken: nonces from a pool of CSPRNG bytes', () => {
     expect(() => randomToken(nodeCryptoProvider, 65)).toThrow(TypeError);
     expect(() => randomToken(nodeCryptoProvider, 1.5)).toThrow(TypeError);
   });
+});
+
+it('toBase64Url (the nonce encoding) is base64url without padding: node:crypto and the standard alphabet agree', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 70 }), (bytes) => {
+      expect(toBase64Url(bytes)).toBe(Buffer.from(bytes).toString('base64url'));
+      expect(toBase64Url(bytes)).toBe(toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''));
+    }),
+  );
 });
