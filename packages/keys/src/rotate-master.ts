@@ -7,7 +7,7 @@
 
 import { decryptSecret, encryptSecret, type MasterKeyRing } from './master-keys.js';
 import { verifyMasterKeyRing } from './service.js';
-import type { KeyStore } from './types.js';
+import type { AuditStore, MasterKeyStore } from './types.js';
 
 /** Progress of {@link rotateMasterKey}. */
 export interface MasterKeyRotationProgress {
@@ -44,7 +44,7 @@ export interface RotateMasterKeyOptions {
  * ```
  */
 export async function rotateMasterKey(
-  store: KeyStore,
+  store: MasterKeyStore & Pick<AuditStore, 'appendAudit'>,
   ring: MasterKeyRing,
   options: RotateMasterKeyOptions = {},
 ): Promise<MasterKeyRotationProgress> {

@@ -5,11 +5,11 @@
 import type { HashAlgorithm } from '@hmac-kit/core';
 import { generateKeyId, generateSecretBytes } from './ids.js';
 import { encryptSecret, type MasterKeyRing } from './master-keys.js';
-import type { KeyRow, KeyStore, PrincipalRow } from './types.js';
+import type { KeyRow, KeyRowStore, PrincipalRow } from './types.js';
 
 /** Options of {@link seedKeys}. */
 export interface SeedKeysOptions {
-  store: KeyStore;
+  store: Pick<KeyRowStore, 'importRows'>;
   masterKeys: MasterKeyRing;
   /** Number of keys to create. */
   count: number;

@@ -18,9 +18,11 @@ import {
   type KeyResolver,
   type VerificationKey,
 } from '@hmac-kit/core';
+import { createAuditWriter } from './audit-writer.js';
 import { LruCache } from './cache.js';
 import { KeyExists, KeyNotActive, KeyNotFound, MasterKeyUnknown, PrincipalNotFound } from './errors.js';
 import { formatSecret, generateKeyId, generateSecretBytes, isPlausibleKeyId, keyIdLogFields } from './ids.js';
+import { createLastUsedBatcher } from './last-used.js';
 import {
   decryptSecret,
   encryptSecret,
@@ -43,16 +45,16 @@ import type {
   KeyRow,
   KeyService,
   KeyServiceOptions,
-  KeyStore,
   KeyUsage,
-  KeyUsageDelta,
   KeyUsageQuery,
+  MasterKeyStore,
   Page,
   Principal,
   PrincipalQuery,
   PrincipalRow,
   RotateKeyOptions,
 } from './types.js';
+import { createUsageBatcher } from './usage-batcher.js';
 
 const ALGORITHMS: readonly HashAlgorithm[] = ['sha256', 'sha384', 'sha512'];
 const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [...ALGORITHMS, 'any'];
@@ -60,7 +62,6 @@ const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [...ALGORITHMS, 'any'];
 const MAX_IMPORTED_SECRET_BYTES = 1024;
 const PRINCIPAL_NAME = /^[A-Za-z0-9._@-]{1,128}$/;
 const SCOPE = /^[\x21-\x7e]{1,128}$/;
-const SCHEME = /^[\x21-\x7e]{1,64}$/;
 const CHANGE_BATCH = 1000;
 const CHANGE_RETENTION_MS = 60 * 60 * 1000;
 
@@ -199,7 +200,7 @@ function futureTime(expiresAt: unknown, now: number): number {
 }
 
 export async function verifyMasterKeyRing(
-  store: KeyStore,
+  store: MasterKeyStore,
   ring: MasterKeyRing,
   now: number = Date.now(),
 ): Promise<void> {
@@ -353,24 +354,27 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     });
     return polling;
   };
+  const auditWriter = createAuditWriter(store, { clock });
+  const audit = auditWriter.write;
+  const lastUsed = createLastUsedBatcher(store, { clock, intervalMs: lastUsedIntervalMs });
+  const usage = createUsageBatcher(store, { clock, intervalMs: lastUsedIntervalMs, onUse: () => wake() });
+
   // The feed is polled while the service is used and not at all once it is idle: a timer that
   // stops after a whole interval without lookups (and without last-used writes to flush), so an idle
   // server sleeps instead of reading the store twice a second. The first lookup after that catches
   // up with the feed before it trusts the cache (see the resolver).
   let timer: ReturnType<typeof setInterval> | undefined;
-  /** Writes scheme usage still pending once the service has gone to sleep (see scheduleUsageFlush). */
-  let usageTimer: ReturnType<typeof setTimeout> | undefined;
   let usedSinceTick = false;
   const pollTick = () => {
     void poll();
-    void flushTouches();
-    void flushUsage();
-    if (!usedSinceTick && pendingTouches.size === 0 && timer !== undefined) {
+    void lastUsed.flush();
+    void usage.flush();
+    if (!usedSinceTick && lastUsed.pending === 0 && timer !== undefined) {
       clearInterval(timer);
       timer = undefined;
       // Usage counts not yet due do not keep the feed polling (an idle service must sleep, and read
       // the feed when it wakes): a single timer writes them once they are.
-      scheduleUsageFlush();
+      usage.sleep();
     }
     usedSinceTick = false;
   };
@@ -381,8 +385,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     timer = setInterval(pollTick, pollIntervalMs);
     timer.unref?.();
     // Awake again: the ticks write due usage (the idle usage timer would write pairs not yet due).
-    if (usageTimer !== undefined) clearTimeout(usageTimer);
-    usageTimer = undefined;
+    usage.awake();
     return true;
   };
   wake();
@@ -399,120 +402,6 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
   }
   let unsubscribe: (() => void) | undefined;
   if (bus) unsubscribe = await bus.subscribe((keyId) => dropLocal(keyId));
-
-  const audit = (event: AuditEvent) => store.appendAudit([event]);
-
-  // Authentication failures come in floods during attacks: concurrent ones are written
-  // together (group commit, one INSERT per batch), and beyond a bounded backlog they are
-  // counted instead of queued, so an attack cannot turn into unbounded memory or writes.
-  const AUDIT_BATCH = 500;
-  const AUDIT_BACKLOG = 10_000;
-  const auditQueue: { event: AuditEvent; done: (error?: unknown) => void }[] = [];
-  let auditFlushing: Promise<void> | undefined;
-  let auditDropped = 0;
-  const flushAudit = () => {
-    auditFlushing ??= (async () => {
-      await Promise.resolve();
-      while (auditQueue.length > 0) {
-        const batch = auditQueue.splice(0, AUDIT_BATCH);
-        const events = batch.map((item) => item.event);
-        if (auditDropped > 0) {
-          events.push({
-            type: 'auth.failed',
-            at: new Date(clock()),
-            code: 'ERR_AUDIT_BACKLOG_FULL',
-            detail: { dropped: auditDropped },
-          });
-          auditDropped = 0;
-        }
-        try {
-          await store.appendAudit(events);
-          for (const item of batch) item.done();
-        } catch (error) {
-          for (const item of batch) item.done(error);
-        }
-      }
-      auditFlushing = undefined;
-    })();
-  };
-  const auditBatched = (event: AuditEvent): Promise<void> => {
-    if (auditQueue.length >= AUDIT_BACKLOG) {
-      auditDropped++;
-      return Promise.resolve();
-    }
-    return new Promise<void>((resolve, reject) => {
-      auditQueue.push({ event, done: (error) => (error === undefined ? resolve() : reject(error)) });
-      flushAudit();
-    });
-  };
-
-  // Last-used is written in batches from the poll timer: one UPDATE per interval, never one per request.
-  const pendingTouches = new Set<string>();
-  const touch = (entry: CachedKey, now: number) => {
-    if (now - entry.touchedAt < lastUsedIntervalMs) return;
-    entry.touchedAt = now;
-    if (pendingTouches.size < 100_000) pendingTouches.add(entry.key.keyId);
-  };
-  const flushTouches = async () => {
-    if (pendingTouches.size === 0) return;
-    const keyIds = [...pendingTouches];
-    pendingTouches.clear();
-    await store.touchKeys(keyIds, clock()).catch(() => undefined);
-  };
-
-  // Scheme usage of proven requests, coalesced like last-used: counts add up in memory and each
-  // (key, scheme) pair is written at most once per lastUsedIntervalMs (its first use at the next tick).
-  // Bounded: pairs need a stored key and a proven signature, and beyond the caps uses are not counted.
-  const pendingUsage = new Map<string, KeyUsageDelta>();
-  const usageWrittenAt = new Map<string, number>();
-  const recordKeyUsage = (keyId: string, scheme: string) => {
-    if (typeof keyId !== 'string' || typeof scheme !== 'string' || !SCHEME.test(scheme)) {
-      throw new TypeError('recordKeyUsage: keyId and a scheme of 1-64 printable ASCII characters are required');
-    }
-    if (closed || !isPlausibleKeyId(keyId)) return;
-    const now = clock();
-    const pair = `${keyId} ${scheme}`;
-    const pending = pendingUsage.get(pair);
-    if (pending) {
-      pending.count++;
-      pending.lastUsedAt = Math.max(pending.lastUsedAt, now);
-    } else if (pendingUsage.size < 100_000) {
-      pendingUsage.set(pair, { keyId, scheme, count: 1, firstUsedAt: now, lastUsedAt: now });
-    }
-    wake();
-  };
-  let usageFlushing: Promise<void> | undefined;
-  const scheduleUsageFlush = () => {
-    if (usageTimer !== undefined || pendingUsage.size === 0 || closed) return;
-    usageTimer = setTimeout(() => {
-      usageTimer = undefined;
-      // A whole interval after the last tick: every pending pair was last written at least that long ago.
-      void flushUsage(true).then(scheduleUsageFlush);
-    }, lastUsedIntervalMs);
-    usageTimer.unref?.();
-  };
-  const flushUsage = (all = false): Promise<void> => {
-    if (usageFlushing) return usageFlushing.then(() => (all ? flushUsage(true) : undefined));
-    const now = clock();
-    const due: KeyUsageDelta[] = [];
-    for (const [pair, delta] of pendingUsage) {
-      if (!all && now - (usageWrittenAt.get(pair) ?? Number.NEGATIVE_INFINITY) < lastUsedIntervalMs) continue;
-      due.push(delta);
-      pendingUsage.delete(pair);
-      usageWrittenAt.delete(pair); // re-inserted: the map's order is oldest write first
-      if (usageWrittenAt.size >= 100_000) usageWrittenAt.delete(usageWrittenAt.keys().next().value as string);
-      usageWrittenAt.set(pair, now);
-    }
-    if (due.length === 0) return Promise.resolve();
-    // Best effort like last-used: a store outage loses these counts rather than piling them up.
-    usageFlushing = store
-      .addKeyUsage(due)
-      .catch(() => undefined)
-      .finally(() => {
-        usageFlushing = undefined;
-      });
-    return usageFlushing;
-  };
 
   const load = (keyId: string): Promise<CachedKey | undefined> => {
     let pending = inflight.get(keyId);
@@ -562,7 +451,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
   const loadKey = async (keyId: string, now: number): Promise<VerificationKey | undefined> => {
     const entry = await load(keyId);
     if (!entry) return undefined;
-    touch(entry, now);
+    lastUsed.touch(entry, now);
     return entry.key;
   };
 
@@ -601,7 +490,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       if (cached) {
         cacheHits++;
         if (cached.expiresAt !== null && cached.expiresAt <= now) return undefined;
-        touch(cached, now);
+        lastUsed.touch(cached, now);
         return cached.key;
       }
       if (negative.get(keyId)) {
@@ -866,7 +755,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
         next: rows.length > limit && last ? keyCursor(last, order) : null,
       };
     },
-    recordKeyUsage,
+    recordKeyUsage: usage.record,
     async listKeyUsage(query: KeyUsageQuery = {}): Promise<Page<KeyUsage>> {
       const limit = pageLimit(query.limit);
       for (const name of ['principal', 'keyId', 'scheme'] as const) {
@@ -966,7 +855,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
 
     async recordAuthFailure(failure) {
       if (typeof failure?.code !== 'string') throw new TypeError('recordAuthFailure: code is required');
-      await auditBatched({
+      await auditWriter.writeBatched({
         type: 'auth.failed',
         at: failure.at ?? new Date(clock()),
         code: failure.code.slice(0, 64),
@@ -1016,12 +905,12 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     async close() {
       if (closed) return;
       closed = true;
+      usage.stop();
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;
-      await flushTouches();
-      if (usageTimer !== undefined) clearTimeout(usageTimer);
-      await flushUsage(true);
-      await auditFlushing;
+      await lastUsed.flush();
+      await usage.flush(true);
+      await auditWriter.drained();
       await unwatch?.();
       unsubscribe?.();
       positive.clear();

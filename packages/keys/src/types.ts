@@ -341,21 +341,25 @@ export interface MigrationSummary {
   applied: string[];
 }
 
-/**
- * Persistence contract for principals, keys, audit and change feed. Small on purpose:
- * business rules live in the key service. Every method may throw `StoreUnavailable`
- * (from @hmac-kit/core) when the backend cannot be reached.
- *
- * Implementations: {@link memoryKeyStore}, {@link sqliteKeyStore}, {@link postgresKeyStore}.
+/*
+ * The persistence contract, as narrow ports: each part of the key service (and each tool, such as
+ * `rotateMasterKey`) asks only for the port it uses, and a backend is the sum of the ports it
+ * implements. Small on purpose: business rules live in the key service. Every method may throw
+ * `StoreUnavailable` (from @hmac-kit/core) when the backend cannot be reached.
  */
-export interface KeyStore {
+
+/** Lifecycle of a store: its kind, migrations and close. */
+export interface StoreLifecycle {
   /** `memory`, `sqlite` or `postgres`. */
   readonly kind: string;
   /** Applies pending schema migrations (also done automatically on first use unless disabled). */
   migrate(): Promise<MigrationSummary>;
   /** Releases what the store opened itself (listening clients, timers). Never closes the caller's driver. */
   close(): Promise<void>;
+}
 
+/** Principals: insert, read, list, update. */
+export interface PrincipalStore {
   /** Inserts a principal; `PrincipalExists` when the name is taken. */
   insertPrincipal(row: PrincipalRow): Promise<void>;
   getPrincipal(name: string): Promise<PrincipalRow | undefined>;
@@ -369,7 +373,10 @@ export interface KeyStore {
     name: string,
     patch: { disabled?: boolean; disabledAt?: number | null; passwordHash?: string | null },
   ): Promise<boolean>;
+}
 
+/** Key rows: insert (with the per-principal limit), read, the hot-path resolve, list, revoke, bulk import. */
+export interface KeyRowStore {
   /**
    * Inserts a key atomically with the active-key limit check (SQLite: `BEGIN IMMEDIATE`;
    * PostgreSQL: `SELECT ... FOR UPDATE` on the principal row). Throws `PrincipalNotFound`,
@@ -388,6 +395,15 @@ export interface KeyStore {
   listKeys(query?: KeyListQuery): Promise<KeyRow[]>;
   /** Revokes (idempotent: an already revoked key keeps its first revocation); `undefined` when missing. Appends a change. */
   revokeKey(keyId: string, at: number, reason: string | null): Promise<KeyRow | undefined>;
+  /**
+   * Optional: inserts principals (skipping existing names) and keys in large batched
+   * transactions without the active-key limit. For imports and benchmark seeding only.
+   */
+  importRows?(principals: readonly PrincipalRow[], keys: readonly KeyRow[]): Promise<void>;
+}
+
+/** Use of keys: last-used times and per-scheme usage counts, written in batches. */
+export interface KeyUsageStore {
   /** Records use of several keys at once (never moves `lastUsedAt` backwards); best effort. */
   touchKeys(keyIds: readonly string[], at: number): Promise<void>;
   /**
@@ -397,7 +413,10 @@ export interface KeyStore {
   addKeyUsage(deltas: readonly KeyUsageDelta[]): Promise<void>;
   /** Usage pairs of existing keys by (key id, scheme) in byte order, from `after` on, at most `limit`. */
   listKeyUsage(query?: KeyUsageListQuery): Promise<KeyUsageRow[]>;
+}
 
+/** Master keys: which keys each one encrypts, re-encryption, and the check records that detect a wrong ring. */
+export interface MasterKeyStore {
   /** Number of keys per master key id (for `rotateMasterKey` and the startup check). */
   countKeysByMasterKey(): Promise<Record<string, number>>;
   /** Up to `limit` keys not encrypted under `masterKeyId`, ordered by key id, after `afterKeyId`. */
@@ -419,13 +438,19 @@ export interface KeyStore {
   getMasterKeyCheck(masterKeyId: string): Promise<string | undefined>;
   /** Inserts the check if none exists for this id; resolves the stored one (which may be another writer's). */
   putMasterKeyCheck(masterKeyId: string, check: string, at: number): Promise<string>;
+}
 
+/** The audit log. */
+export interface AuditStore {
   /** Appends audit entries. */
   appendAudit(events: readonly AuditEvent[]): Promise<void>;
   queryAudit(query: AuditQuery): Promise<AuditEntry[]>;
   /** Deletes audit entries older than `olderThan`; resolves how many. */
   pruneAudit(olderThan: number): Promise<number>;
+}
 
+/** The change feed that keeps every instance's key cache coherent. */
+export interface KeyChangeFeed {
   /** Highest change sequence number so far (0 when none). */
   latestChange(): Promise<number>;
   /** Changes after `seq`, oldest first, at most `limit`. */
@@ -436,18 +461,25 @@ export interface KeyStore {
   pruneChanges(olderThan: number): Promise<number>;
 
   /**
-   * Optional: inserts principals (skipping existing names) and keys in large batched
-   * transactions without the active-key limit. For imports and benchmark seeding only.
-   */
-  importRows?(principals: readonly PrincipalRow[], keys: readonly KeyRow[]): Promise<void>;
-
-  /**
    * Optional: pushes changed key ids as they commit (PostgreSQL LISTEN/NOTIFY).
    * `onStatus(false)` reports the push channel broke (the service then trusts polling only).
    * Resolves an unsubscribe function.
    */
   watchChanges?(listener: (keyId: string) => void, onStatus?: (healthy: boolean) => void): Promise<() => Promise<void>>;
 }
+
+/**
+ * A complete backend: every port. Implementations: {@link memoryKeyStore}, {@link sqliteKeyStore},
+ * {@link postgresKeyStore}.
+ */
+export interface KeyStore
+  extends StoreLifecycle,
+    PrincipalStore,
+    KeyRowStore,
+    KeyUsageStore,
+    MasterKeyStore,
+    AuditStore,
+    KeyChangeFeed {}
 
 /**
  * Pluggable cross-instance invalidation (e.g. Redis pub/sub in the server). The key
