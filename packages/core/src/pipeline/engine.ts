@@ -34,6 +34,7 @@ import {
 } from '../errors.js';
 import { webCryptoProvider } from '../primitives/crypto.js';
 import { concatBytes } from '../primitives/encoding.js';
+import { isPromiseLike } from '../primitives/promise.js';
 import { getHeader } from '../protocol/headers.js';
 import { messageHasBody } from '../protocol/message-body.js';
 import type {
@@ -48,7 +49,7 @@ import type {
   VerifyPolicy,
 } from '../types.js';
 import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from './contract.js';
-import { checkVerificationKey, decoyKey, isPromise } from './keys.js';
+import { checkVerificationKey, decoyKey } from './keys.js';
 import {
   checkTimeWindow,
   enforceNonceEpoch,
@@ -422,7 +423,7 @@ function policyStage<S>(run: Run<S>): void | Promise<void> {
   const store = run.config.nonceStore;
   if (store?.epoch === undefined || credentials.nonce === undefined) return;
   const epoch = enforceNonceEpoch(store, credentials.created, run.policy, run.now);
-  if (isPromise(epoch)) {
+  if (isPromiseLike(epoch)) {
     return Promise.resolve(epoch).then((checked) => {
       run.checkedEpoch = checked;
     });
@@ -502,7 +503,7 @@ function commitHook<S>(run: Run<S>): Record<string, string> | Promise<Record<str
     return NO_HEADERS;
   }
   const headers = hook(run.result!, run.source);
-  if (isPromise(headers)) {
+  if (isPromiseLike(headers)) {
     return Promise.resolve(headers).then((value) => {
       run.committed = true;
       return value ?? NO_HEADERS;
@@ -534,7 +535,7 @@ async function gatedHeaderStages<S>(run: Run<S>, gate: NonNullable<PipelineHooks
   }
   run.stage = 'gate';
   const gated = gate(parseError === undefined ? run.claim : undefined, run.source);
-  if (isPromise(gated)) await gated;
+  if (isPromiseLike(gated)) await gated;
   if (parseError !== undefined) {
     run.stage = 'parse';
     throw parseError;
@@ -548,14 +549,14 @@ function keyStages<S>(run: Run<S>): void | Promise<void> {
   run.stage = 'key';
   const keys = run.config.keys;
   const found = keys(run.credentials!.keyId);
-  if (isPromise(found)) {
+  if (isPromiseLike(found)) {
     return Promise.resolve(found).then((key) => {
       const verdict = verifyWith(run, key);
-      return isPromise(verdict) ? Promise.resolve(verdict).then((v) => afterMac(run, v)) : afterMac(run, verdict);
+      return isPromiseLike(verdict) ? Promise.resolve(verdict).then((v) => afterMac(run, v)) : afterMac(run, verdict);
     });
   }
   const verdict = verifyWith(run, found);
-  if (isPromise(verdict)) return Promise.resolve(verdict).then((v) => afterMac(run, v));
+  if (isPromiseLike(verdict)) return Promise.resolve(verdict).then((v) => afterMac(run, v));
   return afterMac(run, verdict);
 }
 
@@ -596,7 +597,7 @@ export function runPipeline<S>(
   source: S,
 ): Promise<Accepted> {
   const accepted = runStages(config, message, body, source);
-  return isPromise(accepted) ? (accepted as Promise<Accepted>) : Promise.resolve(accepted);
+  return isPromiseLike(accepted) ? (accepted as Promise<Accepted>) : Promise.resolve(accepted);
 }
 
 /**
@@ -621,7 +622,7 @@ export function runStages<S>(
     if (body.length > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
     const header = headerStages(run);
     const rest = header !== undefined ? header.then(() => bufferedRest(run, body)) : bufferedRest(run, body);
-    if (isPromise(rest)) return Promise.resolve(rest).then(undefined, (error) => fail(run, error));
+    if (isPromiseLike(rest)) return Promise.resolve(rest).then(undefined, (error) => fail(run, error));
     return rest;
   } catch (error) {
     return fail(run, error);
@@ -686,7 +687,8 @@ function bufferedRest<S>(run: Run<S>, body: Uint8Array): Accepted | Promise<Acce
 
 function committed<S>(run: Run<S>): Accepted | Promise<Accepted> {
   const headers = commitStage(run);
-  if (isPromise(headers)) return Promise.resolve(headers).then((value) => ({ result: run.result!, headers: value }));
+  if (isPromiseLike(headers))
+    return Promise.resolve(headers).then((value) => ({ result: run.result!, headers: value }));
   return { result: run.result!, headers };
 }
 
