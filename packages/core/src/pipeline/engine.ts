@@ -13,7 +13,9 @@
  * - policy: time window, nonce store epoch, required components, nonce presence, tag.
  * - body: the digest (or the MAC, for schemes that sign the body) over the body bytes.
  * - commit: the ONLY stage with side effects, run once the request is fully proven: the nonce is
- *   recorded, then the `commit` hook (clear failures, charge the rate limit).
+ *   recorded, then the `commit` hook (clear failures, charge the rate limit). Once the commit and
+ *   the body stage have both passed, a resolver with the optional `proven` capability is told
+ *   (a key service's "last used"): never for a failure, a replay or a rate-limited request.
  *
  * A failure at any stage is reported once, to the `failed` hook, by {@link fail} — the one place
  * failures are recorded. A caller that must pass a request on before its body is known (a
@@ -513,6 +515,21 @@ function commitHook<S>(run: Run<S>): Record<string, string> | Promise<Record<str
   return headers ?? NO_HEADERS;
 }
 
+/**
+ * After the body stage and the commit: tells a resolver with the `proven` capability. Best effort:
+ * an error there (or a rejected promise, should it return one) is ignored, the request is proven.
+ */
+function reportProven<S>(run: Run<S>): void {
+  const proven = run.config.keys.proven;
+  if (proven === undefined) return;
+  try {
+    const answer = (proven as (request: VerifiedRequest) => unknown)(run.result!);
+    if (isPromiseLike(answer)) Promise.resolve(answer).catch(() => undefined);
+  } catch {
+    // The capability is a side channel of the key source: it cannot refuse a proven request.
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // the stages up to the body, shared by every entry point
 
@@ -687,8 +704,13 @@ function bufferedRest<S>(run: Run<S>, body: Uint8Array): Accepted | Promise<Acce
 
 function committed<S>(run: Run<S>): Accepted | Promise<Accepted> {
   const headers = commitStage(run);
-  if (isPromiseLike(headers))
-    return Promise.resolve(headers).then((value) => ({ result: run.result!, headers: value }));
+  if (isPromiseLike(headers)) {
+    return Promise.resolve(headers).then((value) => {
+      reportProven(run);
+      return { result: run.result!, headers: value };
+    });
+  }
+  reportProven(run);
   return { result: run.result!, headers };
 }
 
@@ -783,6 +805,7 @@ export interface Admission {
   /**
    * Commits before the body is known (only when `signatureVerified`): records the nonce (a
    * reservation a failing `finish()` releases), then the commit hook. Resolves with its headers.
+   * The request is not proven yet: the resolver's `proven` capability is told by `finish()`.
    */
   commitBeforeBody(): Promise<Record<string, string>>;
   /** Records a failure of the caller's own (body too large, body unreadable), releasing a reservation. */
@@ -850,6 +873,7 @@ function admissionOf<S>(run: Run<S>): Admission {
         if (check !== null) await check.finish();
         if (!run.committed) headers = await commitStage(run);
         run.nonceHeld = false;
+        reportProven(run);
         return headers ?? NO_HEADERS;
       } catch (error) {
         return fail(run, error);
@@ -867,6 +891,7 @@ function admissionOf<S>(run: Run<S>): Admission {
         }
         if (!run.committed) headers = await commitStage(run);
         run.nonceHeld = false;
+        reportProven(run);
         return headers ?? NO_HEADERS;
       } catch (error) {
         return fail(run, error);
