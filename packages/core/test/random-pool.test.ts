@@ -108,3 +108,22 @@ it('randomHexToken takes from the same pool: hex and base64url tokens are consec
   expect([...fromBase64(url)!]).toEqual(stream(16));
   expect(handedOut[0]!.subarray(0, 32).every((byte) => byte === 0)).toBe(true);
 });
+
+it('a provider that refills one reused buffer still yields random, distinct nonces (the old pool is wiped before the refill)', () => {
+  const buffers = new Map<number, Uint8Array>();
+  const reusing: CryptoProvider = {
+    ...nodeCryptoProvider,
+    randomBytes(length) {
+      let buffer = buffers.get(length);
+      if (buffer === undefined) {
+        buffer = new Uint8Array(length);
+        buffers.set(length, buffer);
+      }
+      buffer.set(nodeCryptoProvider.randomBytes(length));
+      return buffer;
+    },
+  };
+  const tokens = new Set(Array.from({ length: 3_000 }, () => randomToken(reusing, 16)));
+  expect(tokens.size).toBe(3_000);
+  expect(tokens.has(Buffer.alloc(16).toString('base64url'))).toBe(false);
+});

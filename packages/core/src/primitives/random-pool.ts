@@ -45,12 +45,14 @@ class RandomPool {
 
   #refill(): void {
     const size = Math.min(RANDOM_POOL_BYTES, Math.max(FIRST_FILL_BYTES, this.#bytes.length * 2));
+    // The old pool's unread tail is dropped and wiped first: a provider that fills and returns a
+    // buffer it reuses must not have its fresh bytes zeroed afterwards.
+    this.#bytes.fill(0);
+    this.#offset = this.#bytes.length;
     const fresh = this.#provider.randomBytes(size);
     if (!(fresh instanceof Uint8Array) || fresh.length !== size) {
       throw new TypeError(`crypto.randomBytes(${size}) must return ${size} bytes`);
     }
-    // The old pool's unread tail is dropped (and wiped), never read after the new bytes.
-    this.#bytes.fill(0);
     this.#bytes = fresh;
     this.#offset = 0;
   }
