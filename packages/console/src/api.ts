@@ -3,7 +3,12 @@
  * handlers behind the console session) and are typed by the OpenAPI description
  * (`src/generated/openapi.ts`, generated from docs/openapi.yaml; a test keeps it current).
  */
+// The failure window is console-only (not in the admin API's OpenAPI description): its one
+// definition is the server's (type-only: nothing of the server is bundled into the page).
+import type { FailureCount, FailureWindow } from '@hmac-kit/server/activity';
 import type { components } from './generated/openapi.ts';
+
+export type { FailureCount, FailureWindow };
 
 export type Key = components['schemas']['Key'];
 export type IssuedKey = components['schemas']['IssuedKey'];
@@ -24,21 +29,6 @@ export interface Session {
   csrfToken: string;
   idleTimeoutSeconds: number;
   expiresAt: string;
-}
-
-export interface FailureCount {
-  subject: string;
-  count: number;
-}
-
-export interface FailureWindow {
-  windowSeconds: number;
-  source: 'memory';
-  total: number;
-  byKey: FailureCount[];
-  bySource: FailureCount[];
-  otherKeys: number;
-  otherSources: number;
 }
 
 export interface Health {

@@ -154,15 +154,7 @@ export function KeysPage(props: { initialPrincipal?: string }) {
           </tbody>
         </table>
       </section>
-      <Pager
-        label="Keys"
-        pageNumber={pages.pageNumber}
-        count={pages.items.length}
-        hasPrevious={pages.hasPrevious}
-        hasNext={pages.hasNext}
-        onPrevious={pages.previous}
-        onNext={pages.next}
-      />
+      <Pager label="Keys" pages={pages} />
       <p class="note">
         Schemes used: requests this server process verified since it started (kept in memory, per process).
       </p>

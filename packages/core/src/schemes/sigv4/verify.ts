@@ -15,7 +15,7 @@ import { type PreparedKey, preparedKey } from '../../primitives/prepared-key.js'
 import { isPromiseLike } from '../../primitives/promise.js';
 import type { BodyCheck, CryptoProvider, IncrementalHash, MessageParts, VerificationKey } from '../../types.js';
 import { checkCreated, checkRequiredComponents, printableSecret, splitUrl } from '../compat-support.js';
-import { canonicalForms, canonicalHeaderLinesOf, sigv4SigningKey } from './canonical.js';
+import { canonicalForms, canonicalHeaderLinesOf, sigv4IsPlainCanonical, sigv4SigningKey } from './canonical.js';
 import { printableSecretOf, type SigV4Config } from './options.js';
 import type { ParsedSigV4, SigV4Credentials } from './parse.js';
 
@@ -100,6 +100,21 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
     // form computed once.
     const head = `${parsed.provider.algorithm}\n${parsed.amzDate}\n${parsed.scope}\n`;
     const tail = `\n${headerLines}\n${parsed.signedHeadersText}\n`;
+    // The usual request (header form, already-canonical path and query, one payload hash, a
+    // one-shot hash): canonicalForms() would return this one form; computed without its arrays.
+    if (
+      crypto.hash !== undefined &&
+      payloadHashes.length === 1 &&
+      !parsed.presigned &&
+      sigv4IsPlainCanonical(url.path, url.query)
+    ) {
+      const canonicalRequest = `${method}\n${url.path}\n${url.query ?? ''}${tail}${payloadHashes[0]}`;
+      const stringToSign = head + sha256HexOfText(crypto, canonicalRequest);
+      return constantTimeEqual(
+        hmacSha256HexOfText(crypto, signingKey.hmacSha256Pads(), stringToSign),
+        parsed.signature,
+      );
+    }
     let matched = false;
     let pending: Promise<void>[] | undefined;
     for (const form of canonicalForms(url, parsed, acceptUnsortedQuery)) {
