@@ -6,12 +6,13 @@
 import { DigestMismatch, SignatureInvalid } from '../../errors.js';
 import type { ResolvedKey, SchemeVerdict, VerifyContext } from '../../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../../pipeline/contract.js';
-import { isDecoyKey, isPromise as isThenable } from '../../pipeline/keys.js';
+import { isDecoyKey } from '../../pipeline/keys.js';
 import { checkTimeWindow } from '../../pipeline/policy.js';
 import { constantTimeEqual } from '../../primitives/constant-time.js';
 import { fromHex, toHex, utf8 } from '../../primitives/encoding.js';
 import { hmacSha256HexOfText, sha256HexOfText } from '../../primitives/hmac-sha256.js';
 import { type PreparedKey, preparedKey } from '../../primitives/prepared-key.js';
+import { isPromiseLike } from '../../primitives/promise.js';
 import type { BodyCheck, CryptoProvider, IncrementalHash, MessageParts, VerificationKey } from '../../types.js';
 import { checkCreated, checkRequiredComponents, printableSecret, splitUrl } from '../compat-support.js';
 import { canonicalForms, canonicalHeaderLinesOf, sigv4IsPlainCanonical, sigv4SigningKey } from './canonical.js';
@@ -132,7 +133,7 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
         }
         expected ??= fromHex(parsed.signature)!;
         const actual = crypto.hmac('sha256', signingKey.bytes, utf8(stringToSign));
-        if (isThenable(actual)) {
+        if (isPromiseLike(actual)) {
           pending ??= [];
           pending.push(
             Promise.resolve(actual).then((mac) => {
@@ -167,7 +168,7 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
     context: VerifyContext,
   ): SchemeVerdict | Promise<SchemeVerdict> {
     const signingKey = cachedSigningKey(key, credentials.parsed, context.crypto);
-    if (isThenable(signingKey)) {
+    if (isPromiseLike(signingKey)) {
       return Promise.resolve(signingKey).then((bytes) => withSigningKey(credentials, context, bytes));
     }
     return withSigningKey(credentials, context, signingKey);
@@ -200,7 +201,7 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
       return { signatureMatches: undefined, body };
     }
     const ok = matches(crypto, signingKey, message, parsed, payloadHashes, credentials.knownHeaders);
-    if (isThenable(ok)) return Promise.resolve(ok).then((matched) => checked(credentials, crypto, matched));
+    if (isPromiseLike(ok)) return Promise.resolve(ok).then((matched) => checked(credentials, crypto, matched));
     return checked(credentials, crypto, ok);
   }
 
