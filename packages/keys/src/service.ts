@@ -11,7 +11,13 @@
  * so an unreachable store fails closed instead of serving possibly-revoked keys.
  */
 import { performance } from 'node:perf_hooks';
-import { HmacKitError, type InactiveKeyReason, type KeyResolver, type VerificationKey } from '@hmac-kit/core';
+import {
+  HmacKitError,
+  type InactiveKeyReason,
+  type KeyResolver,
+  type VerificationKey,
+  type VerifiedRequest,
+} from '@hmac-kit/core';
 import {
   auditKeyId,
   checkRateLimit,
@@ -109,7 +115,6 @@ export async function verifyMasterKeyRing(
 interface CachedKey {
   key: VerificationKey;
   expiresAt: number | null;
-  touchedAt: number;
 }
 
 /**
@@ -282,7 +287,8 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       };
       if (row.algorithm === 'any') key.anyAlgorithm = true;
       if (row.rateLimit) key.rateLimit = Object.freeze({ ...row.rateLimit });
-      const entry: CachedKey = { key: Object.freeze(key), expiresAt: row.expiresAt, touchedAt: row.lastUsedAt ?? 0 };
+      const entry: CachedKey = { key: Object.freeze(key), expiresAt: row.expiresAt };
+      lastUsed.known(row.keyId, row.lastUsedAt);
       // An invalidation that arrived while we were reading may concern this very row.
       if (epoch === startedAt) positive.set(keyId, entry);
       return entry;
@@ -296,12 +302,8 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     return pending;
   };
 
-  const loadKey = async (keyId: string, now: number): Promise<VerificationKey | undefined> => {
-    const entry = await load(keyId);
-    if (!entry) return undefined;
-    lastUsed.touch(entry, now);
-    return entry.key;
-  };
+  // A lookup is no use: last use is marked once the request is proven (resolver.proven, recordKeyUsage).
+  const loadKey = async (keyId: string): Promise<VerificationKey | undefined> => (await load(keyId))?.key;
 
   // Answers a cache hit (positive or negative) synchronously, as KeyResolver allows: the core then
   // verifies without a promise. Only a miss returns a promise. Errors are always rejected promises.
@@ -338,7 +340,6 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       if (cached) {
         cacheHits++;
         if (cached.expiresAt !== null && cached.expiresAt <= now) return undefined;
-        lastUsed.touch(cached, now);
         return cached.key;
       }
       if (negative.get(keyId)) {
@@ -356,8 +357,19 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       staleBypasses++;
     }
     cacheMisses++;
-    return loadKey(keyId, now);
+    return loadKey(keyId);
   }
+
+  // Last use, of fully proven requests only: the pipeline calls this after the body and commit stages
+  // (never for a forged signature, a replay, a rate-limited request or a failed digest), and
+  // recordKeyUsage does the same for callers that record proof themselves (the server, forward-auth).
+  // A lookup must not count: anyone who knows a key id can cause one.
+  const markUsed = (keyId: string) => {
+    if (closed || typeof keyId !== 'string' || !isPlausibleKeyId(keyId)) return;
+    lastUsed.markUsed(keyId, clock());
+    wake();
+  };
+  resolver.proven = (request: VerifiedRequest) => markUsed(request?.keyId);
 
   // Read after a failure only (explainKeyFailure): what the lookup just learnt, without a store call.
   resolver.inactiveReason = (keyId: string): InactiveKeyReason | undefined => {
@@ -603,7 +615,10 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
         next: rows.length > limit && last ? keyCursor(last, order) : null,
       };
     },
-    recordKeyUsage: usage.record,
+    recordKeyUsage(keyId: string, scheme: string) {
+      usage.record(keyId, scheme); // TypeError on a malformed scheme, before anything is marked
+      markUsed(keyId);
+    },
     async listKeyUsage(query: KeyUsageQuery = {}): Promise<Page<KeyUsage>> {
       const limit = pageLimit(query.limit);
       for (const name of ['principal', 'keyId', 'scheme'] as const) {

@@ -1,7 +1,18 @@
+/**
+ * "Last used" is a side effect like the nonce and the rate-limit charge: it may only follow a fully
+ * proven request. It used to be written when the key was LOOKED UP, so anyone who knows a key id
+ * (they are not secret) could keep an abandoned, stolen key looking alive with forged signatures,
+ * and a replay, a rate-limited request or a body failing its digest moved it too. The attacks below
+ * go through the real pipeline: first against a resolver with the `proven` capability (what the
+ * pipeline tells it), then against a key service as the resolver (what lands in the store).
+ */
+import { randomBytes } from 'node:crypto';
 import { type KeyResolver, signMessage, type VerificationKey, type VerifiedRequest, xApi } from '@hmac-kit/core';
+import { hmacAuth } from '@hmac-kit/fetch';
+import { createKeyService, createMasterKeyRing, type KeyService, memoryKeyStore } from '@hmac-kit/keys';
 import { memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
 import { createAuthenticator } from '@hmac-kit/middleware';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const origin = 'https://api.example.com';
 const encoder = new TextEncoder();
@@ -108,5 +119,90 @@ describe('the resolver’s `proven` capability: told after the commit, never for
     const authenticator = createAuthenticator({ keys });
     const genuine = await signedPost(signingKey('k-other'));
     expect((await authenticator.authenticate(genuine.message, bytes(genuine.body))).ok).toBe(true);
+  });
+});
+
+describe('hmacAuth() with a key service as the resolver: lastUsedAt follows proven requests only', () => {
+  let service: KeyService | undefined;
+  afterEach(async () => {
+    await service?.close();
+    service = undefined;
+  });
+
+  it('forged, tampered, replayed and rate-limited requests leave lastUsedAt alone; a genuine one moves it', async () => {
+    const store = memoryKeyStore();
+    let now = Date.parse('2026-12-05T12:00:00Z');
+    // Every proven use is due for a write (interval 0) and the batch is flushed every 20 ms: a touch
+    // at lookup would show at once. The clock is the service's only (business) clock.
+    service = await createKeyService({
+      store,
+      masterKeys: createMasterKeyRing([{ id: 'mk', key: randomBytes(32) }]),
+      pollIntervalMs: 20,
+      lastUsedIntervalMs: 0,
+      clock: () => now,
+    });
+    await service.createPrincipal({ name: 'svc', kind: 'service' });
+    const victim = await service.createKey({ principal: 'svc' });
+    const sentinel = await service.createKey({ principal: 'svc' });
+    const other = await service.createKey({ principal: 'svc' });
+    const victimKey = { keyId: victim.key.keyId, secret: victim.secret };
+    const sentinelKey = { keyId: sentinel.key.keyId, secret: sentinel.secret };
+
+    const auth = hmacAuth({
+      keys: service.resolver,
+      nonceStore: memoryNonceStore(),
+      rateLimiter: memoryRateLimiter(),
+      defaultRateLimit: { limit: 1, windowSeconds: 3600 },
+    });
+    const handler = auth(async () => new Response('ok'));
+    const send = (signed: Awaited<ReturnType<typeof signedPost>>, body = signed.body) =>
+      handler(new Request(signed.message.url, { method: 'POST', headers: signed.message.headers, body }));
+    const lastUsedOf = async (keyId: string) => (await store.getKey(keyId))?.lastUsedAt ?? null;
+    /**
+     * Sends a genuine request for a fresh sentinel use and waits until it is in the store: the
+     * batch that carries it would carry any touch the attacks before it caused.
+     */
+    const flushedAt = async (at: number) => {
+      now = at;
+      const signed = await signedPost(sentinelKey, `{"sentinel":${at}}`);
+      // The sentinel key is limited too: one request per rate-limit window, so each uses a new limiter key.
+      const response = await hmacAuth({ keys: service!.resolver })(async () => new Response('ok'))(
+        new Request(signed.message.url, { method: 'POST', headers: signed.message.headers, body: signed.body }),
+      );
+      expect(response.status).toBe(200);
+      await vi.waitFor(async () => expect(await lastUsedOf(sentinelKey.keyId)).toBe(at), {
+        timeout: 20_000,
+        interval: 10,
+      });
+    };
+
+    // Attacks before the key was ever used: a forged signature for its (public) key id, and a
+    // genuine signature sent with another body (the MAC passes, the digest fails).
+    now += 1_000;
+    const forged = await signedPost({ keyId: victimKey.keyId, secret: other.secret });
+    expect((await send(forged)).status).toBe(401);
+    const genuine = await signedPost(victimKey);
+    expect((await send(genuine, '{"order":2}')).status).toBe(401);
+    await flushedAt(now + 1);
+    expect(await lastUsedOf(victimKey.keyId)).toBeNull();
+
+    // The genuine request moves it.
+    now += 1_000;
+    const usedAt = now;
+    expect((await send(genuine)).status).toBe(200);
+    await vi.waitFor(async () => expect(await lastUsedOf(victimKey.keyId)).toBe(usedAt), {
+      timeout: 20_000,
+      interval: 10,
+    });
+
+    // Later: a replay of it, a forged one, a tampered one and a genuine one over the rate limit.
+    now += 60_000;
+    expect((await send(genuine)).status).toBe(401);
+    expect((await send(forged)).status).toBe(401);
+    const later = await signedPost(victimKey);
+    expect((await send(later, '{"order":3}')).status).toBe(401);
+    expect((await send(later)).status).toBe(429);
+    await flushedAt(now + 1);
+    expect(await lastUsedOf(victimKey.keyId)).toBe(usedAt);
   });
 });

@@ -36,6 +36,7 @@ import {
 } from '../errors.js';
 import { webCryptoProvider } from '../primitives/crypto.js';
 import { concatBytes } from '../primitives/encoding.js';
+import { isPromiseLike } from '../primitives/promise.js';
 import { getHeader } from '../protocol/headers.js';
 import { messageHasBody } from '../protocol/message-body.js';
 import type {
@@ -50,7 +51,7 @@ import type {
   VerifyPolicy,
 } from '../types.js';
 import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from './contract.js';
-import { checkVerificationKey, decoyKey, isPromise } from './keys.js';
+import { checkVerificationKey, decoyKey } from './keys.js';
 import {
   checkTimeWindow,
   enforceNonceEpoch,
@@ -424,7 +425,7 @@ function policyStage<S>(run: Run<S>): void | Promise<void> {
   const store = run.config.nonceStore;
   if (store?.epoch === undefined || credentials.nonce === undefined) return;
   const epoch = enforceNonceEpoch(store, credentials.created, run.policy, run.now);
-  if (isPromise(epoch)) {
+  if (isPromiseLike(epoch)) {
     return Promise.resolve(epoch).then((checked) => {
       run.checkedEpoch = checked;
     });
@@ -504,7 +505,7 @@ function commitHook<S>(run: Run<S>): Record<string, string> | Promise<Record<str
     return NO_HEADERS;
   }
   const headers = hook(run.result!, run.source);
-  if (isPromise(headers)) {
+  if (isPromiseLike(headers)) {
     return Promise.resolve(headers).then((value) => {
       run.committed = true;
       return value ?? NO_HEADERS;
@@ -523,7 +524,7 @@ function reportProven<S>(run: Run<S>): void {
   if (proven === undefined) return;
   try {
     const answer = (proven as (request: VerifiedRequest) => unknown)(run.result!);
-    if (isPromise(answer)) Promise.resolve(answer).catch(() => undefined);
+    if (isPromiseLike(answer)) Promise.resolve(answer).catch(() => undefined);
   } catch {
     // The capability is a side channel of the key source: it cannot refuse a proven request.
   }
@@ -551,7 +552,7 @@ async function gatedHeaderStages<S>(run: Run<S>, gate: NonNullable<PipelineHooks
   }
   run.stage = 'gate';
   const gated = gate(parseError === undefined ? run.claim : undefined, run.source);
-  if (isPromise(gated)) await gated;
+  if (isPromiseLike(gated)) await gated;
   if (parseError !== undefined) {
     run.stage = 'parse';
     throw parseError;
@@ -565,14 +566,14 @@ function keyStages<S>(run: Run<S>): void | Promise<void> {
   run.stage = 'key';
   const keys = run.config.keys;
   const found = keys(run.credentials!.keyId);
-  if (isPromise(found)) {
+  if (isPromiseLike(found)) {
     return Promise.resolve(found).then((key) => {
       const verdict = verifyWith(run, key);
-      return isPromise(verdict) ? Promise.resolve(verdict).then((v) => afterMac(run, v)) : afterMac(run, verdict);
+      return isPromiseLike(verdict) ? Promise.resolve(verdict).then((v) => afterMac(run, v)) : afterMac(run, verdict);
     });
   }
   const verdict = verifyWith(run, found);
-  if (isPromise(verdict)) return Promise.resolve(verdict).then((v) => afterMac(run, v));
+  if (isPromiseLike(verdict)) return Promise.resolve(verdict).then((v) => afterMac(run, v));
   return afterMac(run, verdict);
 }
 
@@ -613,7 +614,7 @@ export function runPipeline<S>(
   source: S,
 ): Promise<Accepted> {
   const accepted = runStages(config, message, body, source);
-  return isPromise(accepted) ? (accepted as Promise<Accepted>) : Promise.resolve(accepted);
+  return isPromiseLike(accepted) ? (accepted as Promise<Accepted>) : Promise.resolve(accepted);
 }
 
 /**
@@ -638,7 +639,7 @@ export function runStages<S>(
     if (body.length > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
     const header = headerStages(run);
     const rest = header !== undefined ? header.then(() => bufferedRest(run, body)) : bufferedRest(run, body);
-    if (isPromise(rest)) return Promise.resolve(rest).then(undefined, (error) => fail(run, error));
+    if (isPromiseLike(rest)) return Promise.resolve(rest).then(undefined, (error) => fail(run, error));
     return rest;
   } catch (error) {
     return fail(run, error);
@@ -703,7 +704,7 @@ function bufferedRest<S>(run: Run<S>, body: Uint8Array): Accepted | Promise<Acce
 
 function committed<S>(run: Run<S>): Accepted | Promise<Accepted> {
   const headers = commitStage(run);
-  if (isPromise(headers)) {
+  if (isPromiseLike(headers)) {
     return Promise.resolve(headers).then((value) => {
       reportProven(run);
       return { result: run.result!, headers: value };

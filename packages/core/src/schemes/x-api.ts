@@ -8,11 +8,11 @@
 import { SignatureInvalid, SignatureMalformed, SignatureMissing } from '../errors.js';
 import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
-import { isPromise as isThenable } from '../pipeline/keys.js';
 import { textSection } from '../pipeline/signature-base.js';
 import { fromHex, toHex, utf8 } from '../primitives/encoding.js';
 import { hmacSha256HexOfText, hmacSha256OfText } from '../primitives/hmac-sha256.js';
 import { preparedKey } from '../primitives/prepared-key.js';
+import { isPromiseLike } from '../primitives/promise.js';
 import { randomHexToken } from '../primitives/random-pool.js';
 import { headerField } from '../protocol/headers.js';
 import { SECRET_PREFIX, secretBytesOf } from '../secret.js';
@@ -285,7 +285,7 @@ function verify(
   const state: XApiState = { crypto, credentials, key, head };
   if (!context.hasBody) {
     const ok = compute(state, hexDigest(crypto, key.algorithm, new Uint8Array(0)));
-    if (isThenable(ok)) return Promise.resolve(ok).then(verdictOf);
+    if (isPromiseLike(ok)) return Promise.resolve(ok).then(verdictOf);
     return verdictOf(ok);
   }
   // The body hash is inside the signed string, so the signature is checked once the body is read.
@@ -306,7 +306,7 @@ function compute(state: XApiState, bodyHash: string): boolean | Promise<boolean>
       ? hmacSha256OfText(crypto, preparedKey(secret).hmacSha256Pads(), state.head + bodyHash)
       : crypto.hmac(algorithm, secret, utf8(state.head + bodyHash));
   // A signature of the wrong length simply does not match (no separate, faster answer).
-  if (isThenable(expected)) {
+  if (isPromiseLike(expected)) {
     return Promise.resolve(expected).then(
       (mac) => crypto.timingSafeEqual(mac, parsed.signature) && parsed.signatureHex.length === HEX_LENGTH[algorithm],
     );
@@ -366,13 +366,13 @@ class XApiBodyCheck implements BodyCheck {
         ? crypto.hashString(this.#algorithm, body, 'hex')
         : toHex(crypto.hash!(this.#algorithm, body));
     const ok = compute(this.#state, bodyHash);
-    if (isThenable(ok)) return Promise.resolve(ok).then((matched) => this.#verdict(matched));
+    if (isPromiseLike(ok)) return Promise.resolve(ok).then((matched) => this.#verdict(matched));
     this.#verdict(ok);
   }
 
   #check(bodyHash: string): Promise<void> {
     const ok = compute(this.#state, bodyHash);
-    if (isThenable(ok)) return Promise.resolve(ok).then((matched) => this.#verdict(matched));
+    if (isPromiseLike(ok)) return Promise.resolve(ok).then((matched) => this.#verdict(matched));
     this.#verdict(ok);
     return Promise.resolve();
   }

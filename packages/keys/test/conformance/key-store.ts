@@ -686,27 +686,38 @@ export function describeKeyStoreConformance(
         expect(await service.resolver(rotated.key.keyId)).toBeDefined();
       });
 
-      it('records last use in batches, at most once per interval per key', async () => {
+      it('records last use of proven requests only, in batches, at most once per interval per key', async () => {
         let now = NOW;
         const first = await createKeyService({ store, masterKeys: ring, clock: () => now });
         await first.createPrincipal({ name: 'svc', kind: 'service' });
         const { key } = await first.createKey({ principal: 'svc' });
         expect((await store.getKey(key.keyId))?.lastUsedAt).toBeNull();
-        await first.resolver(key.keyId);
+        // Lookups prove nothing (anyone who knows the key id can cause one): no last use.
+        const resolved = await first.resolver(key.keyId);
         await first.resolver(key.keyId);
         await first.close(); // flushes pending last-used updates
-        expect((await store.getKey(key.keyId))?.lastUsedAt).toBe(NOW);
-        now = NOW + 1000;
+        expect((await store.getKey(key.keyId))?.lastUsedAt).toBeNull();
+        // What the pipeline tells the resolver once a request passed the body and commit stages.
+        const provenRequest = { scheme: 'rfc9421', keyId: key.keyId, key: resolved!, coveredComponents: [] };
         const second = await createKeyService({ store, masterKeys: ring, clock: () => now });
         await second.resolver(key.keyId);
+        second.resolver.proven?.(provenRequest);
+        second.resolver.proven?.(provenRequest);
         await second.close();
-        expect((await store.getKey(key.keyId))?.lastUsedAt).toBe(NOW); // within the interval: no write
-        now = NOW + 61_000;
+        expect((await store.getKey(key.keyId))?.lastUsedAt).toBe(NOW);
+        now = NOW + 1000;
         const third = await createKeyService({ store, masterKeys: ring, clock: () => now });
         await third.resolver(key.keyId);
+        third.resolver.proven?.(provenRequest);
         await third.close();
+        expect((await store.getKey(key.keyId))?.lastUsedAt).toBe(NOW); // within the interval: no write
+        now = NOW + 61_000;
+        const fourth = await createKeyService({ store, masterKeys: ring, clock: () => now });
+        await fourth.resolver(key.keyId);
+        fourth.resolver.proven?.(provenRequest);
+        await fourth.close();
         expect((await store.getKey(key.keyId))?.lastUsedAt).toBe(NOW + 61_000);
-        expect((await third.getKey(key.keyId))?.lastUsedAt?.getTime()).toBe(NOW + 61_000);
+        expect((await fourth.getKey(key.keyId))?.lastUsedAt?.getTime()).toBe(NOW + 61_000);
       });
 
       it('records scheme usage coalesced: one write per (key, scheme) per interval, the rest on close', async () => {
