@@ -38,6 +38,7 @@ import {
 } from './admin-rules.js';
 import { createAuditWriter } from './audit-writer.js';
 import { LruCache } from './cache.js';
+import { CHANGE_RETENTION_MS, followChanges } from './change-feed.js';
 import { KeyExists, KeyNotActive, KeyNotFound, MasterKeyUnknown, PrincipalNotFound } from './errors.js';
 import { formatSecret, generateKeyId, generateSecretBytes, isPlausibleKeyId } from './ids.js';
 import { createLastUsedBatcher } from './last-used.js';
@@ -72,9 +73,6 @@ import type {
   RotateKeyOptions,
 } from './types.js';
 import { createUsageBatcher } from './usage-batcher.js';
-
-const CHANGE_BATCH = 1000;
-const CHANGE_RETENTION_MS = 60 * 60 * 1000;
 
 /**
  * Checks the ring against the store: each master key id that has a verification record
@@ -171,8 +169,8 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
   let negativeHits = 0;
   let staleBypasses = 0;
   let epoch = 0;
-  let cursor = await store.latestChange();
-  let lastSync = monotonic();
+  const feed = await followChanges(store, { onChange: (keyId) => dropLocal(keyId), clock, monotonic });
+  const poll = feed.poll;
   let closed = false;
 
   // Every key id the store holds (any status), so that an unknown id is answered from memory, as fast
@@ -209,37 +207,6 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     }
   };
 
-  let polling: Promise<void> | undefined;
-  let lastPollStarted = monotonic();
-  let lastChangePrune = monotonic();
-  const poll = (): Promise<void> => {
-    if (polling) return polling;
-    lastPollStarted = monotonic();
-    const run = (async () => {
-      try {
-        for (;;) {
-          const changes = await store.changesSince(cursor, CHANGE_BATCH);
-          for (const change of changes) {
-            dropLocal(change.keyId);
-            cursor = change.seq;
-          }
-          if (changes.length < CHANGE_BATCH) break;
-        }
-        lastSync = monotonic();
-        if (monotonic() - lastChangePrune > 10 * 60 * 1000) {
-          lastChangePrune = monotonic();
-          await store.pruneChanges(clock() - CHANGE_RETENTION_MS).catch(() => undefined);
-        }
-      } catch {
-        // Unreachable store: lastSync ages, and after maxStalenessMs the cache is bypassed.
-      }
-    })();
-    // Cleared only once the run is over (even if the store answered synchronously).
-    polling = run.finally(() => {
-      polling = undefined;
-    });
-    return polling;
-  };
   const auditWriter = createAuditWriter(store, { clock });
   const audit = auditWriter.write;
   const lastUsed = createLastUsedBatcher(store, { clock, intervalMs: lastUsedIntervalMs });
@@ -359,15 +326,15 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     // Unknown ids are answered from memory (below), so the feed must be recent enough to know every
     // key created elsewhere: whatever the id, a lookup finding it older than feedFreshnessMs reads it
     // first (one read per interval, shared by concurrent lookups). Known and unknown ids pay alike.
-    if (feedCheck && tick - lastSync > feedFreshnessMs && tick - lastSync <= maxStalenessMs) {
+    if (feedCheck && tick - feed.lastSync > feedFreshnessMs && tick - feed.lastSync <= maxStalenessMs) {
       // Then answered without this check: a store that stays down must not loop here (lastSync ages
       // on, and past maxStalenessMs every lookup goes to the store and fails closed).
       return poll().then(() => resolveKeyNow(keyId, false));
     }
     // Timers can starve when every lookup completes in microtasks (a warm cache in a tight
     // loop, or SQLite's synchronous driver): lookups then drive the change feed themselves.
-    if (polling === undefined && tick - lastPollStarted >= pollIntervalMs) void poll();
-    const fresh = tick - lastSync <= maxStalenessMs;
+    if (!feed.polling && tick - feed.lastPollStarted >= pollIntervalMs) void poll();
+    const fresh = tick - feed.lastSync <= maxStalenessMs;
     if (fresh) {
       const cached = positive.get(keyId);
       if (cached) {
