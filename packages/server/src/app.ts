@@ -403,7 +403,17 @@ function createRoutes(
     // Envoy ext_authz (HTTP) appends the original path to the configured one.
     { name: 'verify', methods: [ANY_METHOD], path: `${verifyBase}/{originalPath+}`, handler: forwardAuth },
     ...api.routes,
-    ...(config.console ? createConsole({ config, services, admin: api.admin, metrics, isTrustedProxy }) : []),
+    ...(config.console
+      ? createConsole({
+          config,
+          services,
+          admin: api.admin,
+          metrics,
+          isTrustedProxy,
+          // The page the caller built (the end-to-end test's, from current sources); else dist/console.
+          ...(lifecycle.consoleAssets ? { assets: lifecycle.consoleAssets } : {}),
+        })
+      : []),
   ]);
   const ownPrefix = config.adminPrefix;
   const fallback = gateway?.handler ?? notFound;
