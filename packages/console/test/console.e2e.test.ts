@@ -78,6 +78,8 @@ describe.skipIf(!chromiumPresent)('the console in headless Chromium', { timeout:
   let context: BrowserContext;
   let page: Page;
   let consoleUrl: string;
+  /** The page as built for this test (a second server below serves it too). */
+  let assets: string;
   /** Every response body the page received from the server, with its URL and method. */
   const received: Array<{ method: string; url: string; status: number; body: string }> = [];
   /** Secrets the server stores: none may reach the page except as a creation answer. */
@@ -90,7 +92,7 @@ describe.skipIf(!chromiumPresent)('the console in headless Chromium', { timeout:
     dir = mkdtempSync(join(tmpdir(), 'hmac-kit-console-e2e-'));
     // The page as `npm run build` makes it, from the current sources, into a folder of this test's
     // own (other test files read packages/server/dist/console meanwhile).
-    const assets = join(dir, 'console');
+    assets = join(dir, 'console');
     await build({
       configFile: join(CONSOLE_DIR, 'vite.config.ts'),
       logLevel: 'warn',
@@ -460,6 +462,46 @@ describe.skipIf(!chromiumPresent)('the console in headless Chromium', { timeout:
       headers: { cookie: `${cookie?.name}=${cookie?.value}` },
     });
     expect(replay.status).toBe(401);
+  });
+
+  it('signs out a Keys page left open once the idle timeout passes: its refresh polls never keep the session alive', async () => {
+    // A second server with a 5 s idle timeout (the page polls usage every 3 s): were the polls to
+    // extend the session, it would never end; they are marked background, so it ends 5 s after sign-in
+    // and the next poll brings the sign-in screen back. (Same browser page, after the sign-out above:
+    // cookies do not tell ports apart.)
+    const masterKeys = `mk-idle:${randomBytes(32).toString('base64')}`;
+    const idleServer = await startServer(
+      loadConfig({
+        flags: { port: 0, database: ':memory:', masterKeys, logLevel: 'silent', consoleIdleTimeout: '5s' },
+        env: {},
+      }),
+      { consoleAssets: pathToFileURL(`${assets}/`) },
+    );
+    const polls: Array<{ status: number; background: string | undefined }> = [];
+    const watch = (response: import('playwright-core').Response) => {
+      if (!response.url().startsWith(`${idleServer.url}/console/api/v1/admin/usage`)) return;
+      polls.push({ status: response.status(), background: response.request().headers()['x-console-background'] });
+    };
+    page.on('response', watch);
+    try {
+      const service = idleServer.services.keyService;
+      await service.createPrincipal({ name: 'root', kind: 'user', password: 'root password 1', actor: 'test' });
+      await service.createKey({ principal: 'root', scopes: ['admin'], actor: 'test' });
+      await page.goto(`${idleServer.url}/console/`);
+      await signIn('root', 'root password 1');
+      await page.getByRole('link', { name: 'Keys', exact: true }).click();
+      await poll(() => page.locator('tr[data-key-id]').count()).toBe(1);
+      // Left alone: the sign-in screen comes back by itself.
+      await page.getByLabel('Principal name').waitFor({ timeout: 60_000 });
+      // Opening the page read usage as the user's call; the refreshes after it were background,
+      // and the last one was refused.
+      expect(polls[0]?.background).toBeUndefined();
+      expect(polls.at(-1)).toEqual({ status: 401, background: '1' });
+      await shot('14-signed-out-idle');
+    } finally {
+      page.off('response', watch);
+      await idleServer.close();
+    }
   });
 
   it('no response to the page carried a stored secret; each new secret came once, in its creation answer', () => {
