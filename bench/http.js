@@ -427,7 +427,10 @@ export async function main() {
       `info  hmac-kit serve --upstream (full server: request ids, access-log hook, metrics) vs the bare gateway route ` +
         `without verification: ${signed(added('hmac-kit serve --upstream (gateway)', 'gateway route, no verification'))} µs CPU per request`,
     );
-    const failures = [...summary].filter(([, s]) => s.non2xx + s.errors > 0).map(([name]) => name);
+    // A server that answers nothing (destroyed connections) counts no non-2xx: zero requests is a failure too.
+    const failures = [...summary]
+      .filter(([, s]) => s.non2xx + s.errors > 0 || s.requestsPerSecond === 0)
+      .map(([name]) => name);
     for (const h of halfRate) if (h.failed > 0) failures.push(`${h.name} at half rate`);
     if (failures.length > 0) {
       console.log(`FAIL  requests refused or failed during the run: ${failures.join(', ')}`);

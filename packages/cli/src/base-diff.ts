@@ -12,11 +12,36 @@ const GREEN = '\u001b[32m';
 const BOLD = '\u001b[1m';
 const RESET = '\u001b[0m';
 
-/** The section's lines: its text, or its base64 as one line. */
-function linesOf(section: SignatureBaseSection): string[] {
-  if (section.text !== undefined) return section.text.split('\n');
-  return [`(base64) ${section.base64 ?? ''}`];
+// Control characters (C0 but tab, DEL, C1) and the bidirectional overrides: a terminal acts on them
+// (colours, cursor moves, OSC 52 clipboard writes, reordered text) instead of showing them.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the point is to find control characters.
+const TERMINAL_CONTROLS = /[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * `text` safe to print on a terminal: every control character as a visible escape (`\x1b`,
+ * `\u202e`). The report comes from the server (JSON-decoded, so `\u001b` arrives as ESC), and a
+ * hostile or intercepted server must not drive the developer's terminal through it.
+ *
+ * @example
+ * ```ts
+ * visible('a\u001b]52;c;Zm9v\u0007'); // 'a\\x1b]52;c;Zm9v\\x07'
+ * ```
+ */
+export function visible(text: string): string {
+  return text.replace(TERMINAL_CONTROLS, (char) => {
+    const code = char.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
 }
+
+/** The section's lines (each made {@link visible}): its text, or its base64 as one line. */
+function linesOf(section: SignatureBaseSection): string[] {
+  if (section.text !== undefined) return section.text.split('\n').map(visible);
+  return [`(base64) ${visible(section.base64 ?? '')}`];
+}
+
+/** Past this many line pairs the diff table (client lines x server lines) is not built: the server's base is printed. */
+const MAX_DIFF_CELLS = 4_000_000;
 
 /** The `signature_base` of a problem+json response body, when it has a well-formed one. */
 export function serverReportOf(contentType: string | null, body: Uint8Array): SignatureBaseReport | undefined {
@@ -45,7 +70,7 @@ export function serverReportOf(contentType: string | null, body: Uint8Array): Si
 export function printReport(io: Io, report: SignatureBaseReport): void {
   for (const section of report.sections) {
     io.stderr(
-      `* ${section.name}:\n${linesOf(section)
+      `* ${visible(section.name)}:\n${linesOf(section)
         .map((line) => `*   ${line}`)
         .join('\n')}\n`,
     );
@@ -121,17 +146,25 @@ export function printBaseDiff(
   const paint = (code: string, text: string) => (colour ? `${code}${text}${RESET}` : text);
   if (client === undefined || client.scheme !== server.scheme) {
     io.stderr(
-      `* the server parsed the request as ${server.scheme}${client ? `, not ${client.scheme}` : ''}; its signature base:\n`,
+      `* the server parsed the request as ${visible(server.scheme)}${client ? `, not ${client.scheme}` : ''}; its signature base:\n`,
     );
+    printReport(io, server);
+    return;
+  }
+  const pairs = server.sections.map((section) => {
+    const mine = client.sections.find((candidate) => candidate.name === section.name);
+    return { name: section.name, client: mine ? linesOf(mine) : [], server: linesOf(section) };
+  });
+  if (pairs.some((pair) => pair.client.length * pair.server.length > MAX_DIFF_CELLS)) {
+    io.stderr('* the signature bases are too long to diff; the server rebuilt:\n');
     printReport(io, server);
     return;
   }
   let differing = 0;
   const lines: string[] = [];
-  for (const section of server.sections) {
-    const mine = client.sections.find((candidate) => candidate.name === section.name);
-    const diff = diffLines(mine ? linesOf(mine) : [], linesOf(section));
-    lines.push(`* ${section.name}:`);
+  for (const pair of pairs) {
+    const diff = diffLines(pair.client, pair.server);
+    lines.push(`* ${visible(pair.name)}:`);
     for (const line of diff) {
       if (line.kind === ' ') lines.push(`*   ${line.text}`);
       else {

@@ -207,15 +207,7 @@ function AuditTrail() {
           </tbody>
         </table>
       </section>
-      <Pager
-        label="Audit"
-        pageNumber={pages.pageNumber}
-        count={pages.items.length}
-        hasPrevious={pages.hasPrevious}
-        hasNext={pages.hasNext}
-        onPrevious={pages.previous}
-        onNext={pages.next}
-      />
+      <Pager label="Audit" pages={pages} />
     </section>
   );
 }

@@ -3,7 +3,12 @@
  * handlers behind the console session) and are typed by the OpenAPI description
  * (`src/generated/openapi.ts`, generated from docs/openapi.yaml; a test keeps it current).
  */
+// The failure window is console-only (not in the admin API's OpenAPI description): its one
+// definition is the server's (type-only: nothing of the server is bundled into the page).
+import type { FailureCount, FailureWindow } from '@hmac-kit/server/activity';
 import type { components } from './generated/openapi.ts';
+
+export type { FailureCount, FailureWindow };
 
 export type Key = components['schemas']['Key'];
 export type IssuedKey = components['schemas']['IssuedKey'];
@@ -24,21 +29,6 @@ export interface Session {
   csrfToken: string;
   idleTimeoutSeconds: number;
   expiresAt: string;
-}
-
-export interface FailureCount {
-  subject: string;
-  count: number;
-}
-
-export interface FailureWindow {
-  windowSeconds: number;
-  source: 'memory';
-  total: number;
-  byKey: FailureCount[];
-  bySource: FailureCount[];
-  otherKeys: number;
-  otherSources: number;
 }
 
 export interface Health {
@@ -79,12 +69,23 @@ export function whenSignedOut(listener: () => void): void {
   onSignedOut = listener;
 }
 
+/**
+ * Options of a call. `background`: the page makes this call by itself (a refresh poll), not on its
+ * user's action; the server then leaves the session's idle deadline alone, so a page left open is
+ * still signed out after the idle timeout (`x-console-background`, packages/server/src/console.ts).
+ */
+interface CallOptions {
+  background?: boolean;
+}
+
 async function request<T>(
   method: string,
   path: string | URL,
   body?: unknown,
+  options: CallOptions = {},
 ): Promise<{ data: T; response: Response }> {
   const headers: Record<string, string> = { accept: 'application/json' };
+  if (options.background) headers['x-console-background'] = '1';
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
   const response = await fetch(typeof path === 'string' ? new URL(path, API) : path, {
@@ -179,11 +180,14 @@ export const api = {
   async revokeKey(keyId: string, input: RevokeKey): Promise<Key> {
     return (await request<Key>('POST', `v1/admin/keys/${encodeURIComponent(keyId)}/revoke`, input)).data;
   },
-  /** The schemes each of these keys was used with, as persisted by every worker (`GET /v1/admin/usage`). */
-  async usage(keyIds: readonly string[]): Promise<Record<string, KeyUsage[]>> {
+  /**
+   * The schemes each of these keys was used with, as persisted by every worker (`GET /v1/admin/usage`).
+   * `background`: a refresh the page makes by itself (it does not keep the session alive).
+   */
+  async usage(keyIds: readonly string[], options: CallOptions = {}): Promise<Record<string, KeyUsage[]>> {
     const search = new URLSearchParams([...keyIds.slice(0, 100).map((keyId) => ['keyId', keyId]), ['limit', '1000']]);
     const byKey: Record<string, KeyUsage[]> = {};
-    for (const use of (await request<KeyUsage[]>('GET', `v1/admin/usage?${search}`)).data) {
+    for (const use of (await request<KeyUsage[]>('GET', `v1/admin/usage?${search}`, undefined, options)).data) {
       byKey[use.keyId] = [...(byKey[use.keyId] ?? []), use];
     }
     return byKey;

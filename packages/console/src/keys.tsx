@@ -21,17 +21,21 @@ export function KeysPage(props: { initialPrincipal?: string }) {
     void pages.first();
   }, [filter]);
   // Usage is persisted by every worker in batches (a pair's first use within a poll interval), so the
-  // page reads it again every few seconds while it is shown.
+  // page reads it again every few seconds while it is shown. Those refreshes are marked background:
+  // they never keep the session alive (an admin who walked away is signed out after the idle
+  // timeout, and the next refresh brings the sign-in screen back). A hidden tab does not refresh.
   useEffect(() => {
     const ids = pages.items.map((key) => key.keyId);
     if (ids.length === 0) return;
-    const load = () =>
-      api.usage(ids).then(
+    const load = (background: boolean) =>
+      api.usage(ids, { background }).then(
         (byKey) => setUsage(byKey),
         () => setUsage({}),
       );
-    void load();
-    const timer = setInterval(load, 3000);
+    void load(false);
+    const timer = setInterval(() => {
+      if (document.visibilityState === 'visible') void load(true);
+    }, 3000);
     return () => clearInterval(timer);
   }, [pages.items]);
 
@@ -154,15 +158,7 @@ export function KeysPage(props: { initialPrincipal?: string }) {
           </tbody>
         </table>
       </section>
-      <Pager
-        label="Keys"
-        pageNumber={pages.pageNumber}
-        count={pages.items.length}
-        hasPrevious={pages.hasPrevious}
-        hasNext={pages.hasNext}
-        onPrevious={pages.previous}
-        onNext={pages.next}
-      />
+      <Pager label="Keys" pages={pages} />
       <p class="note">
         Schemes used: requests this server process verified since it started (kept in memory, per process).
       </p>

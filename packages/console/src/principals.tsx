@@ -93,15 +93,7 @@ export function PrincipalsPage() {
           </tbody>
         </table>
       </section>
-      <Pager
-        label="Principals"
-        pageNumber={pages.pageNumber}
-        count={pages.items.length}
-        hasPrevious={pages.hasPrevious}
-        hasNext={pages.hasNext}
-        onPrevious={pages.previous}
-        onNext={pages.next}
-      />
+      <Pager label="Principals" pages={pages} />
       <section aria-labelledby="create-principal-title" class="panel">
         <h2 id="create-principal-title">Create a principal</h2>
         <form onSubmit={create} class="grid-form">

@@ -120,24 +120,28 @@ export function SecretDialog(props: {
 }
 
 /** Previous/next buttons over keyset pages: `next` comes from the server, previous pages are remembered. */
-export function Pager(props: {
-  label: string;
+/** What {@link Pager} reads of a {@link usePages} state. */
+export interface PagerState {
   pageNumber: number;
-  count: number;
+  items: readonly unknown[];
   hasPrevious: boolean;
   hasNext: boolean;
-  onPrevious: () => void;
-  onNext: () => void;
-}) {
+  previous: () => unknown;
+  next: () => unknown;
+}
+
+/** Previous/Next buttons and the page number of a listing paged with {@link usePages}. */
+export function Pager(props: { label: string; pages: PagerState }) {
+  const { pages } = props;
   return (
     <nav class="pager" aria-label={`${props.label} pages`}>
-      <button type="button" onClick={props.onPrevious} disabled={!props.hasPrevious}>
+      <button type="button" onClick={pages.previous} disabled={!pages.hasPrevious}>
         Previous page
       </button>
       <span aria-live="polite">
-        Page {props.pageNumber} · {props.count} shown
+        Page {pages.pageNumber} · {pages.items.length} shown
       </span>
-      <button type="button" onClick={props.onNext} disabled={!props.hasNext}>
+      <button type="button" onClick={pages.next} disabled={!pages.hasNext}>
         Next page
       </button>
     </nav>

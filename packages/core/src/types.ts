@@ -87,6 +87,24 @@ export type InactiveKeyReason = 'revoked' | 'expired' | 'disabled';
  */
 export type KeyResolver = ((keyId: string) => VerificationKey | undefined | Promise<VerificationKey | undefined>) & {
   inactiveReason?: (keyId: string) => InactiveKeyReason | undefined;
+  /**
+   * Optional capability (absent: the pipeline leaves it out): told about every request the
+   * pipeline fully proved with a key this resolver answered — after the body stage and the commit
+   * stage (nonce recorded, rate limit charged), never for a forged signature, a replay, a
+   * rate-limited request or a body that fails its digest. A key service records "last used" here
+   * rather than at lookup, which anyone who knows a key id can trigger. Called once per request,
+   * synchronously, on the request's path: keep it cheap (batch writes); it must not throw (an error
+   * is ignored: the request stays proven). A caller that stops at `commitBeforeBody()` without
+   * `finish()` (forward-auth) never reaches it and records such requests itself.
+   *
+   * @example
+   * ```ts
+   * const keys: KeyResolver = Object.assign((keyId: string) => byId.get(keyId), {
+   *   proven: (request: VerifiedRequest) => lastUsed.set(request.keyId, Date.now()),
+   * });
+   * ```
+   */
+  proven?: (request: VerifiedRequest) => void;
 };
 
 /** Header access that works over `Headers`, Node's `IncomingHttpHeaders` and plain records. */

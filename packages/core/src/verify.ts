@@ -7,7 +7,7 @@
 import { BodyTooLarge } from './errors.js';
 import type { Scheme } from './pipeline/contract.js';
 import { admitRequest, asBytes, isScheme, type PipelineConfig, runStages } from './pipeline/engine.js';
-import { isPromise } from './pipeline/keys.js';
+import { isPromiseLike } from './primitives/promise.js';
 import type { BodyCheck, BodyInput, MessageParts, SignatureCheck, VerifiedRequest, VerifyOptions } from './types.js';
 
 /** Options of the verify functions: {@link VerifyOptions} plus the schemes to accept (default `[rfc9421()]`). */
@@ -77,7 +77,7 @@ export function verifyMessage(
   } catch (error) {
     return Promise.reject(error);
   }
-  return isPromise(accepted) ? Promise.resolve(accepted).then(resultOf) : Promise.resolve(accepted.result);
+  return isPromiseLike(accepted) ? Promise.resolve(accepted).then(resultOf) : Promise.resolve(accepted.result);
 }
 
 /**

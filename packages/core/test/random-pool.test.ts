@@ -2,7 +2,7 @@ import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromBase64, toBase64, toBase64Url } from '../src/primitives/encoding.js';
-import { RANDOM_POOL_BYTES, randomToken } from '../src/primitives/random-pool.js';
+import { RANDOM_POOL_BYTES, randomHexToken, randomToken } from '../src/primitives/random-pool.js';
 import type { CryptoProvider } from '../src/types.js';
 
 /**
@@ -97,4 +97,33 @@ it('toBase64Url (the nonce encoding) is base64url without padding: node:crypto a
       expect(toBase64Url(bytes)).toBe(toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''));
     }),
   );
+});
+
+it('randomHexToken takes from the same pool: hex and base64url tokens are consecutive, never shared, bytes', () => {
+  const { provider, handedOut, byteAt } = streamProvider();
+  const hex = randomHexToken(provider, 16);
+  const url = randomToken(provider, 16);
+  const stream = (from: number) => Array.from({ length: 16 }, (_, i) => byteAt(from + i));
+  expect(hex).toBe(Buffer.from(stream(0)).toString('hex'));
+  expect([...fromBase64(url)!]).toEqual(stream(16));
+  expect(handedOut[0]!.subarray(0, 32).every((byte) => byte === 0)).toBe(true);
+});
+
+it('a provider that refills one reused buffer still yields random, distinct nonces (the old pool is wiped before the refill)', () => {
+  const buffers = new Map<number, Uint8Array>();
+  const reusing: CryptoProvider = {
+    ...nodeCryptoProvider,
+    randomBytes(length) {
+      let buffer = buffers.get(length);
+      if (buffer === undefined) {
+        buffer = new Uint8Array(length);
+        buffers.set(length, buffer);
+      }
+      buffer.set(nodeCryptoProvider.randomBytes(length));
+      return buffer;
+    },
+  };
+  const tokens = new Set(Array.from({ length: 3_000 }, () => randomToken(reusing, 16)));
+  expect(tokens.size).toBe(3_000);
+  expect(tokens.has(Buffer.alloc(16).toString('base64url'))).toBe(false);
 });

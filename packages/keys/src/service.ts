@@ -12,16 +12,35 @@
  */
 import { performance } from 'node:perf_hooks';
 import {
-  type HashAlgorithm,
   HmacKitError,
   type InactiveKeyReason,
   type KeyResolver,
   type VerificationKey,
+  type VerifiedRequest,
 } from '@hmac-kit/core';
+import {
+  auditKeyId,
+  checkRateLimit,
+  checkScopes,
+  decodeCursor,
+  encodeCursor,
+  futureTime,
+  KEY_ALGORITHMS,
+  keyCursor,
+  keyPositionOf,
+  MAX_IMPORTED_SECRET_BYTES,
+  PRINCIPAL_NAME,
+  pageLimit,
+  positiveInteger,
+  principalAfter,
+  toApiKey,
+  toPrincipal,
+} from './admin-rules.js';
 import { createAuditWriter } from './audit-writer.js';
 import { LruCache } from './cache.js';
+import { CHANGE_RETENTION_MS, followChanges } from './change-feed.js';
 import { KeyExists, KeyNotActive, KeyNotFound, MasterKeyUnknown, PrincipalNotFound } from './errors.js';
-import { formatSecret, generateKeyId, generateSecretBytes, isPlausibleKeyId, keyIdLogFields } from './ids.js';
+import { formatSecret, generateKeyId, generateSecretBytes, isPlausibleKeyId } from './ids.js';
 import { createLastUsedBatcher } from './last-used.js';
 import {
   decryptSecret,
@@ -33,7 +52,6 @@ import {
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, type ScryptParams, verifyPasswordHash } from './password.js';
 import type {
   ApiKey,
-  AuditEvent,
   CreateKeyInput,
   CreatePrincipalInput,
   ImportKeyInput,
@@ -56,128 +74,6 @@ import type {
 } from './types.js';
 import { createUsageBatcher } from './usage-batcher.js';
 
-const ALGORITHMS: readonly HashAlgorithm[] = ['sha256', 'sha384', 'sha512'];
-const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [...ALGORITHMS, 'any'];
-/** Imported secrets: at least one byte (legacy secrets are often short passwords), at most 1 KiB. */
-const MAX_IMPORTED_SECRET_BYTES = 1024;
-const PRINCIPAL_NAME = /^[A-Za-z0-9._@-]{1,128}$/;
-const SCOPE = /^[\x21-\x7e]{1,128}$/;
-const CHANGE_BATCH = 1000;
-const CHANGE_RETENTION_MS = 60 * 60 * 1000;
-
-function positiveInteger(value: unknown, name: string, allowZero = false): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
-    throw new TypeError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer`);
-  }
-  return value;
-}
-
-function checkRateLimit(rateLimit: KeyRateLimit | undefined): KeyRateLimit | null {
-  if (rateLimit === undefined || rateLimit === null) return null;
-  return {
-    limit: positiveInteger(rateLimit.limit, 'rateLimit.limit'),
-    windowSeconds: positiveInteger(rateLimit.windowSeconds, 'rateLimit.windowSeconds'),
-  };
-}
-
-function checkScopes(scopes: readonly string[] | undefined): string[] {
-  if (scopes === undefined) return [];
-  if (!Array.isArray(scopes)) throw new TypeError('scopes must be an array of strings');
-  for (const scope of scopes) {
-    if (typeof scope !== 'string' || !SCOPE.test(scope))
-      throw new TypeError('each scope is 1-128 printable ASCII characters without spaces');
-  }
-  return [...new Set(scopes)];
-}
-
-/** The key id fields of an audit event for a claimed key id (see `keyIdLogFields`). */
-function auditKeyId(
-  keyId: string | undefined,
-  isStored?: (keyId: string) => boolean,
-): Pick<AuditEvent, 'keyId' | 'detail'> {
-  const fields = keyIdLogFields(keyId, isStored);
-  if ('keyId' in fields) return { keyId: fields.keyId };
-  return 'keyIdHash' in fields ? { detail: fields } : {};
-}
-
-/** Page size of listings: default 100, at most 1000. */
-function pageLimit(limit: number | undefined): number {
-  if (limit === undefined) return 100;
-  if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
-    throw new TypeError('limit must be an integer from 1 to 1000');
-  return limit;
-}
-
-/**
- * Listing cursors are opaque to callers: base64url of a small JSON record naming the listing
- * (`k` keys, `p` principals), its order and the last row of the page. Nothing in them is secret.
- */
-function encodeCursor(value: Record<string, string | number>): string {
-  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: unknown): Record<string, unknown> {
-  if (typeof cursor !== 'string' || cursor.length > 512 || !/^[A-Za-z0-9_-]+$/.test(cursor)) {
-    throw new TypeError('invalid cursor: pass the next value of the previous page');
-  }
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {}
-  throw new TypeError('invalid cursor: pass the next value of the previous page');
-}
-
-function keyCursor(row: KeyPosition, order: 'oldest' | 'newest'): string {
-  return encodeCursor({ l: 'k', o: order, c: row.createdAt, k: row.keyId });
-}
-
-function keyPositionOf(cursor: string, order: 'oldest' | 'newest'): KeyPosition {
-  const value = decodeCursor(cursor);
-  if (value.l !== 'k' || typeof value.c !== 'number' || !Number.isSafeInteger(value.c) || typeof value.k !== 'string') {
-    throw new TypeError('invalid cursor: not a key listing cursor');
-  }
-  if (value.o !== order) throw new TypeError(`invalid cursor: it continues a listing in ${String(value.o)} order`);
-  return { createdAt: value.c, keyId: value.k };
-}
-
-function principalAfter(cursor: string): string {
-  const value = decodeCursor(cursor);
-  if (value.l !== 'p' || typeof value.n !== 'string')
-    throw new TypeError('invalid cursor: not a principal listing cursor');
-  return value.n;
-}
-
-function toPrincipal(row: PrincipalRow): Principal {
-  const principal: Principal = {
-    name: row.name,
-    kind: row.kind,
-    disabled: row.disabled,
-    hasPassword: row.passwordHash !== null,
-    createdAt: new Date(row.createdAt),
-  };
-  if (row.disabledAt !== null) principal.disabledAt = new Date(row.disabledAt);
-  return principal;
-}
-
-function toApiKey(row: KeyRow, now: number): ApiKey {
-  const key: ApiKey = {
-    keyId: row.keyId,
-    principal: row.principal,
-    algorithm: row.algorithm,
-    scopes: [...row.scopes],
-    createdAt: new Date(row.createdAt),
-    status: row.revokedAt !== null ? 'revoked' : row.expiresAt !== null && row.expiresAt <= now ? 'expired' : 'active',
-  };
-  if (row.label !== null) key.label = row.label;
-  if (row.expiresAt !== null) key.expiresAt = new Date(row.expiresAt);
-  if (row.lastUsedAt !== null) key.lastUsedAt = new Date(row.lastUsedAt);
-  if (row.revokedAt !== null) key.revokedAt = new Date(row.revokedAt);
-  if (row.revokedReason !== null) key.revokedReason = row.revokedReason;
-  if (row.rateLimit !== null) key.rateLimit = { ...row.rateLimit };
-  if (row.rotatedFrom !== null) key.rotatedFrom = row.rotatedFrom;
-  return key;
-}
-
 /**
  * Checks the ring against the store: each master key id that has a verification record
  * must decrypt it (else `MasterKeyMismatch`), ids without one get one, and no stored
@@ -188,17 +84,6 @@ function toApiKey(row: KeyRow, now: number): ApiKey {
  * await verifyMasterKeyRing(store, ring); // throws MasterKeyMismatch for a wrong key
  * ```
  */
-
-/** `expiresAt` of a new key as epoch milliseconds: a valid Date after `now`, else a TypeError. */
-function futureTime(expiresAt: unknown, now: number): number {
-  if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime())) {
-    throw new TypeError('expiresAt must be a valid Date');
-  }
-  const time = expiresAt.getTime();
-  if (time <= now) throw new TypeError('expiresAt must be in the future');
-  return time;
-}
-
 export async function verifyMasterKeyRing(
   store: MasterKeyStore,
   ring: MasterKeyRing,
@@ -230,7 +115,6 @@ export async function verifyMasterKeyRing(
 interface CachedKey {
   key: VerificationKey;
   expiresAt: number | null;
-  touchedAt: number;
 }
 
 /**
@@ -285,8 +169,8 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
   let negativeHits = 0;
   let staleBypasses = 0;
   let epoch = 0;
-  let cursor = await store.latestChange();
-  let lastSync = monotonic();
+  const feed = await followChanges(store, { onChange: (keyId) => dropLocal(keyId), clock, monotonic });
+  const poll = feed.poll;
   let closed = false;
 
   // Every key id the store holds (any status), so that an unknown id is answered from memory, as fast
@@ -323,37 +207,6 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     }
   };
 
-  let polling: Promise<void> | undefined;
-  let lastPollStarted = monotonic();
-  let lastChangePrune = monotonic();
-  const poll = (): Promise<void> => {
-    if (polling) return polling;
-    lastPollStarted = monotonic();
-    const run = (async () => {
-      try {
-        for (;;) {
-          const changes = await store.changesSince(cursor, CHANGE_BATCH);
-          for (const change of changes) {
-            dropLocal(change.keyId);
-            cursor = change.seq;
-          }
-          if (changes.length < CHANGE_BATCH) break;
-        }
-        lastSync = monotonic();
-        if (monotonic() - lastChangePrune > 10 * 60 * 1000) {
-          lastChangePrune = monotonic();
-          await store.pruneChanges(clock() - CHANGE_RETENTION_MS).catch(() => undefined);
-        }
-      } catch {
-        // Unreachable store: lastSync ages, and after maxStalenessMs the cache is bypassed.
-      }
-    })();
-    // Cleared only once the run is over (even if the store answered synchronously).
-    polling = run.finally(() => {
-      polling = undefined;
-    });
-    return polling;
-  };
   const auditWriter = createAuditWriter(store, { clock });
   const audit = auditWriter.write;
   const lastUsed = createLastUsedBatcher(store, { clock, intervalMs: lastUsedIntervalMs });
@@ -434,7 +287,8 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       };
       if (row.algorithm === 'any') key.anyAlgorithm = true;
       if (row.rateLimit) key.rateLimit = Object.freeze({ ...row.rateLimit });
-      const entry: CachedKey = { key: Object.freeze(key), expiresAt: row.expiresAt, touchedAt: row.lastUsedAt ?? 0 };
+      const entry: CachedKey = { key: Object.freeze(key), expiresAt: row.expiresAt };
+      lastUsed.known(row.keyId, row.lastUsedAt);
       // An invalidation that arrived while we were reading may concern this very row.
       if (epoch === startedAt) positive.set(keyId, entry);
       return entry;
@@ -448,12 +302,8 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     return pending;
   };
 
-  const loadKey = async (keyId: string, now: number): Promise<VerificationKey | undefined> => {
-    const entry = await load(keyId);
-    if (!entry) return undefined;
-    lastUsed.touch(entry, now);
-    return entry.key;
-  };
+  // A lookup is no use: last use is marked once the request is proven (resolver.proven, recordKeyUsage).
+  const loadKey = async (keyId: string): Promise<VerificationKey | undefined> => (await load(keyId))?.key;
 
   // Answers a cache hit (positive or negative) synchronously, as KeyResolver allows: the core then
   // verifies without a promise. Only a miss returns a promise. Errors are always rejected promises.
@@ -476,21 +326,20 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     // Unknown ids are answered from memory (below), so the feed must be recent enough to know every
     // key created elsewhere: whatever the id, a lookup finding it older than feedFreshnessMs reads it
     // first (one read per interval, shared by concurrent lookups). Known and unknown ids pay alike.
-    if (feedCheck && tick - lastSync > feedFreshnessMs && tick - lastSync <= maxStalenessMs) {
+    if (feedCheck && tick - feed.lastSync > feedFreshnessMs && tick - feed.lastSync <= maxStalenessMs) {
       // Then answered without this check: a store that stays down must not loop here (lastSync ages
       // on, and past maxStalenessMs every lookup goes to the store and fails closed).
       return poll().then(() => resolveKeyNow(keyId, false));
     }
     // Timers can starve when every lookup completes in microtasks (a warm cache in a tight
     // loop, or SQLite's synchronous driver): lookups then drive the change feed themselves.
-    if (polling === undefined && tick - lastPollStarted >= pollIntervalMs) void poll();
-    const fresh = tick - lastSync <= maxStalenessMs;
+    if (!feed.polling && tick - feed.lastPollStarted >= pollIntervalMs) void poll();
+    const fresh = tick - feed.lastSync <= maxStalenessMs;
     if (fresh) {
       const cached = positive.get(keyId);
       if (cached) {
         cacheHits++;
         if (cached.expiresAt !== null && cached.expiresAt <= now) return undefined;
-        lastUsed.touch(cached, now);
         return cached.key;
       }
       if (negative.get(keyId)) {
@@ -508,8 +357,19 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
       staleBypasses++;
     }
     cacheMisses++;
-    return loadKey(keyId, now);
+    return loadKey(keyId);
   }
+
+  // Last use, of fully proven requests only: the pipeline calls this after the body and commit stages
+  // (never for a forged signature, a replay, a rate-limited request or a failed digest), and
+  // recordKeyUsage does the same for callers that record proof themselves (the server, forward-auth).
+  // A lookup must not count: anyone who knows a key id can cause one.
+  const markUsed = (keyId: string) => {
+    if (closed || typeof keyId !== 'string' || !isPlausibleKeyId(keyId)) return;
+    lastUsed.markUsed(keyId, clock());
+    wake();
+  };
+  resolver.proven = (request: VerifiedRequest) => markUsed(request?.keyId);
 
   // Read after a failure only (explainKeyFailure): what the lookup just learnt, without a store call.
   resolver.inactiveReason = (keyId: string): InactiveKeyReason | undefined => {
@@ -755,7 +615,10 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
         next: rows.length > limit && last ? keyCursor(last, order) : null,
       };
     },
-    recordKeyUsage: usage.record,
+    recordKeyUsage(keyId: string, scheme: string) {
+      usage.record(keyId, scheme); // TypeError on a malformed scheme, before anything is marked
+      markUsed(keyId);
+    },
     async listKeyUsage(query: KeyUsageQuery = {}): Promise<Page<KeyUsage>> {
       const limit = pageLimit(query.limit);
       for (const name of ['principal', 'keyId', 'scheme'] as const) {

@@ -70,7 +70,11 @@ export interface ApiKey {
   label?: string;
   createdAt: Date;
   expiresAt?: Date;
-  /** Updated at most once per `lastUsedIntervalMs` per instance (cheap, approximate). */
+  /**
+   * The last fully proven request (body and commit stages passed; never a mere lookup, a forged
+   * signature, a replay, a rate-limited request or a failed digest). Updated at most once per
+   * `lastUsedIntervalMs` per instance (cheap, approximate).
+   */
   lastUsedAt?: Date;
   revokedAt?: Date;
   revokedReason?: string;
@@ -531,7 +535,8 @@ export interface KeyServiceOptions {
   invalidationBus?: InvalidationBus;
   /**
    * Minimum interval between last-used updates per key (per instance). Default 60 000 ms.
-   * Updates are collected and written in one statement per poll interval.
+   * Updates are collected and written in one statement per poll interval. Last use is marked by
+   * proven requests only: `resolver.proven` (called by the pipeline) and `recordKeyUsage`.
    */
   lastUsedIntervalMs?: number;
   /** Current time in epoch milliseconds. */
@@ -599,7 +604,11 @@ export interface CreatePrincipalInput {
 /** What servers and the CLI use. See {@link createKeyService}. */
 export interface KeyService {
   readonly store: KeyStore;
-  /** For `@hmac-kit/core` verification: undefined for unknown/revoked/expired/disabled; throws `StoreUnavailable`. */
+  /**
+   * For `@hmac-kit/core` verification: undefined for unknown/revoked/expired/disabled; throws
+   * `StoreUnavailable`. Carries `inactiveReason` and `proven` (marks `lastUsedAt` once the pipeline
+   * proved a request): a wrapper around it should pass both on.
+   */
   readonly resolver: KeyResolver;
   /** Counters of this instance's key cache since the service opened (for metrics). */
   stats(): KeyCacheStats;
@@ -675,7 +684,8 @@ export interface KeyService {
    * Records one fully proven request of `keyId` verified with `scheme` (call it after the pipeline's
    * commit stage, never for a failure). Synchronous and never a store call: counts are collected in
    * memory and written at most once per `lastUsedIntervalMs` per (key, scheme) pair (a pair's first
-   * use at the next poll), and on `close()`.
+   * use at the next poll), and on `close()`. Marks the key's `lastUsedAt` too, like `resolver.proven`
+   * (the pipeline calls that one itself; a request reported to both is marked once).
    *
    * @example
    * ```ts

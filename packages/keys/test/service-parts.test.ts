@@ -70,21 +70,37 @@ describe('last-used batcher', () => {
         intervalMs: 60_000,
       },
     );
-    const a = { key: { keyId: KEY_A }, touchedAt: Number.NEGATIVE_INFINITY };
-    const b = { key: { keyId: KEY_B }, touchedAt: Number.NEGATIVE_INFINITY };
-    batcher.touch(a, now);
-    batcher.touch(a, now + 10);
-    batcher.touch(b, now);
+    batcher.markUsed(KEY_A, now);
+    batcher.markUsed(KEY_A, now + 10);
+    batcher.markUsed(KEY_B, now);
     expect(batcher.pending).toBe(2);
     now = 2_000;
     await batcher.flush();
     expect(calls).toEqual([{ keyIds: [KEY_A, KEY_B], at: 2_000 }]);
-    batcher.touch(a, 30_000); // within the interval of the last queued time
+    batcher.markUsed(KEY_A, 30_000); // within the interval of the last queued time
     await batcher.flush();
     expect(calls).toHaveLength(1);
-    batcher.touch(a, 1_000 + 60_000);
+    batcher.markUsed(KEY_A, 1_000 + 60_000);
     await batcher.flush();
     expect(calls.at(-1)?.keyIds).toEqual([KEY_A]);
+  });
+
+  it('does not write again within the interval of the last use the store holds (another instance’s)', async () => {
+    const calls: (readonly string[])[] = [];
+    const batcher = createLastUsedBatcher(
+      { touchKeys: async (keyIds) => void calls.push(keyIds) },
+      { clock: () => 0, intervalMs: 60_000 },
+    );
+    batcher.known(KEY_A, 50_000);
+    batcher.known(KEY_A, 10_000); // an older read never moves it back
+    batcher.known(KEY_B, null); // never used: its first proven use is due at once
+    batcher.markUsed(KEY_A, 100_000);
+    batcher.markUsed(KEY_B, 100_000);
+    await batcher.flush();
+    expect(calls).toEqual([[KEY_B]]);
+    batcher.markUsed(KEY_A, 110_000);
+    await batcher.flush();
+    expect(calls.at(-1)).toEqual([KEY_A]);
   });
 
   it('is best effort: a store failure loses the times instead of piling them up', async () => {
@@ -95,7 +111,7 @@ describe('last-used batcher', () => {
         intervalMs: 0,
       },
     );
-    batcher.touch({ key: { keyId: KEY_A }, touchedAt: Number.NEGATIVE_INFINITY }, 0);
+    batcher.markUsed(KEY_A, 0);
     await expect(batcher.flush()).resolves.toBeUndefined();
     expect(batcher.pending).toBe(0);
   });

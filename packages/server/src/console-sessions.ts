@@ -20,14 +20,17 @@ export interface ConsoleSession {
 }
 
 /**
- * The session store contract. `touch` is the only read: it extends the idle deadline, so an idle
- * session ends `idleSeconds` after its last use, however it is used.
+ * The session store contract. Two reads: `touch` (a user's own call) extends the idle deadline,
+ * `peek` (a call the page makes on its own, such as a refresh poll) does not, so a page left open
+ * ends `idleSeconds` after its user last did something, however often it refreshes itself.
  */
 export interface ConsoleSessionStore {
   /** Stores a new session under the hash of its id for `idleSeconds`. */
   create(idHash: string, session: ConsoleSession, idleSeconds: number): Promise<void>;
   /** The session if it is neither idle for `idleSeconds` nor past its absolute end; extends its idle deadline. */
   touch(idHash: string, idleSeconds: number, now: number): Promise<ConsoleSession | undefined>;
+  /** The session if it is neither idle nor past its absolute end, leaving its idle deadline where it was. */
+  peek(idHash: string, now: number): Promise<ConsoleSession | undefined>;
   /** Ends a session (sign-out). Idempotent. */
   delete(idHash: string): Promise<void>;
 }
@@ -71,6 +74,15 @@ export function memoryConsoleSessionStore(options: { clock?: () => number } = {}
       entry.idleUntil = now + idleSeconds * 1000;
       return { ...entry.session };
     },
+    async peek(idHash, now) {
+      const entry = sessions.get(idHash);
+      if (!entry) return undefined;
+      if (!live(entry, now)) {
+        sessions.delete(idHash);
+        return undefined;
+      }
+      return { ...entry.session };
+    },
     async delete(idHash) {
       sessions.delete(idHash);
     },
@@ -81,13 +93,15 @@ export function memoryConsoleSessionStore(options: { clock?: () => number } = {}
 export interface SessionRedisClient {
   set(key: string, value: string, mode: 'EX', seconds: number): Promise<unknown>;
   getex(key: string, mode: 'EX', seconds: number): Promise<string | null>;
+  get(key: string): Promise<string | null>;
   del(key: string): Promise<number>;
 }
 
 /**
  * Sessions in Redis: one string per session with the idle timeout as its TTL, extended by
- * `GETEX` on every use (one round trip). Redis errors fail closed: the page is signed out
- * rather than trusted without its store.
+ * `GETEX` on every user call (one round trip); a background read is a plain `GET`, which leaves
+ * the TTL alone. Redis errors fail closed: the page is signed out rather than trusted without its
+ * store.
  *
  * @example
  * ```ts
@@ -103,25 +117,28 @@ export function redisConsoleSessionStore(options: {
   const unavailable = (error: unknown): never => {
     throw new StoreUnavailable('console session store unreachable', { cause: error });
   };
+  /** The stored session if it is not past its absolute end (a session past it is dropped). */
+  const liveSession = async (idHash: string, text: string | null, now: number): Promise<ConsoleSession | undefined> => {
+    if (text === null) return undefined;
+    let session: ConsoleSession;
+    try {
+      session = JSON.parse(text) as ConsoleSession;
+    } catch {
+      return undefined;
+    }
+    if (!(session.absoluteExpiresAt > now)) {
+      await client.del(prefix + idHash).catch(unavailable);
+      return undefined;
+    }
+    return session;
+  };
   return {
     async create(idHash, session, idleSeconds) {
       await client.set(prefix + idHash, JSON.stringify(session), 'EX', idleSeconds).catch(unavailable);
     },
-    async touch(idHash, idleSeconds, now) {
-      const text = await client.getex(prefix + idHash, 'EX', idleSeconds).catch(unavailable);
-      if (text === null) return undefined;
-      let session: ConsoleSession;
-      try {
-        session = JSON.parse(text) as ConsoleSession;
-      } catch {
-        return undefined;
-      }
-      if (!(session.absoluteExpiresAt > now)) {
-        await client.del(prefix + idHash).catch(unavailable);
-        return undefined;
-      }
-      return session;
-    },
+    touch: async (idHash, idleSeconds, now) =>
+      liveSession(idHash, await client.getex(prefix + idHash, 'EX', idleSeconds).catch(unavailable), now),
+    peek: async (idHash, now) => liveSession(idHash, await client.get(prefix + idHash).catch(unavailable), now),
     async delete(idHash) {
       await client.del(prefix + idHash).catch(unavailable);
     },

@@ -10,7 +10,10 @@
  *   (address, user): a guesser is stopped, and the user can still sign in from anywhere else.
  * - The session is a random 256-bit id in an `HttpOnly; SameSite=Strict` cookie scoped to the
  *   console's path (`Secure` under TLS); the store keeps its SHA-256 only. Idle timeout
- *   (`--console-idle-timeout`, 15 min) and an 8-hour absolute limit.
+ *   (`--console-idle-timeout`, 15 min) and an 8-hour absolute limit. Only the user's own calls
+ *   extend the idle deadline: the page marks the calls it makes by itself (refresh polls) with
+ *   {@link CONSOLE_BACKGROUND_HEADER}, and those are checked without extending it, so a page left
+ *   open is signed out once its user has been away for the idle timeout.
  * - Every state-changing call carries the session's CSRF token in `x-csrf-token`; bodies must be
  *   `application/json` (an HTML form cannot send it cross-site without a CORS preflight, which is
  *   never granted), and requests browsers label `Sec-Fetch-Site: cross-site` are refused.
@@ -40,6 +43,12 @@ export const CONSOLE_ASSETS = new URL('../dist/console/', import.meta.url);
 
 /** The session cookie's name. */
 export const CONSOLE_COOKIE = 'hmac_kit_console';
+/**
+ * Marks a call the page makes by itself (a refresh poll), not on its user's action: any value.
+ * Such a call is answered as usual but does not extend the session's idle deadline. Sending it
+ * can only shorten a session, so the server trusts its presence and never its absence.
+ */
+export const CONSOLE_BACKGROUND_HEADER = 'x-console-background';
 /** Hard end of a session, however active it is. */
 const ABSOLUTE_LIFETIME_MS = 8 * 3600 * 1000;
 const JSON_BODY_LIMIT = 64 * 1024;
@@ -213,7 +222,8 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
 
   /**
    * The signed-in admin behind a request, or a thrown 401/403. `write`: the call changes state, so
-   * its CSRF token is checked. The admin right is checked again on every call.
+   * its CSRF token is checked. The admin right is checked again on every call. A call marked with
+   * {@link CONSOLE_BACKGROUND_HEADER} leaves the idle deadline alone (only the user's calls extend it).
    */
   async function sessionOf(request: IncomingMessage, response: ServerResponse, write: boolean) {
     refuseCrossSite(request);
@@ -224,7 +234,10 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
       });
     if (id === undefined || !SESSION_ID.test(id)) throw signedOut();
     const idHash = hashId(id);
-    const session = await consoleSessions.touch(idHash, idleSeconds, clock());
+    const background = request.headers[CONSOLE_BACKGROUND_HEADER] !== undefined;
+    const session = background
+      ? await consoleSessions.peek(idHash, clock())
+      : await consoleSessions.touch(idHash, idleSeconds, clock());
     if (!session) throw signedOut();
     if (write) {
       const token = headerValue(request, 'x-csrf-token');

@@ -285,6 +285,9 @@ export async function openServices(
     : resolver;
   // Why an id resolved to nothing (revoked, expired): logs and audit say ERR_KEY_REVOKED / ERR_KEY_EXPIRED.
   if (resolveKey.inactiveReason) keysForAuthenticator.inactiveReason = resolveKey.inactiveReason;
+  // `proven` (last use) is deliberately not passed on: recordProven below marks it through
+  // recordKeyUsage on every proven path, forward-auth's commitBeforeBody() included, which the
+  // pipeline's `proven` never reaches.
   const authenticatorOf = createAuthenticator({
     keys: keysForAuthenticator,
     schemes,
@@ -300,7 +303,7 @@ export async function openServices(
     debugSignatures: config.debugSignatures !== false,
   });
   // Which scheme verified which key (`hmac-kit keys usage`, the console's "schemes used", the
-  // per-scheme metric): recorded once the request is fully proven, after the commit stage (nonce,
+  // per-scheme metric) and the key's last use: recorded once the request is fully proven, after the commit stage (nonce,
   // rate limit), never for a failure, a replay or a body that fails. The key service coalesces the
   // writes (one per key and scheme per interval), so a flood of proven requests is no write flood.
   // The counter of each scheme is labelled once (prom-client hashes a label object on every inc()).

@@ -226,6 +226,40 @@ describe('console sessions', () => {
     expect((await call(busy, 'GET', '/session')).status).toBe(401);
   });
 
+  it("never extends the idle deadline for the page's own refresh polls: a page left open is signed out", async () => {
+    // The Keys page refreshes usage every 3 s by itself (x-console-background: 1). An admin who walked
+    // away must be signed out 15 minutes after their last own action, however long the page polls.
+    const { browser: left } = await signIn('root', 'root password');
+    const { browser: working } = await signIn('root', 'root password');
+    const background = { headers: { 'x-console-background': '1' } };
+    const start = Date.now();
+    vi.useFakeTimers({ toFake: ['Date'], now: start });
+    const minutesIn = () => (Date.now() - start) / 60_000;
+    let signedOutAt: number | undefined;
+    while (signedOutAt === undefined && minutesIn() < 60) {
+      vi.setSystemTime(Date.now() + 30_000);
+      const poll = await call(left, 'GET', '/v1/admin/usage', background);
+      if (poll.status === 401) {
+        expect(poll.body.code).toBe('console_signed_out');
+        signedOutAt = minutesIn();
+      } else {
+        expect(poll.status).toBe(200);
+        // The working admin clicks around at 10 minutes; polls otherwise.
+        if (minutesIn() === 10) expect((await call(working, 'GET', '/v1/admin/keys')).status).toBe(200);
+        else expect((await call(working, 'GET', '/v1/admin/usage', background)).status).toBe(200);
+      }
+    }
+    // Gone at the first poll past 15 minutes (its polls alone kept nothing alive).
+    expect(signedOutAt).toBe(15);
+    // The working admin's own call at 10 minutes extended theirs to 25 minutes; polls did not.
+    vi.setSystemTime(start + 24.5 * 60_000);
+    expect((await call(working, 'GET', '/v1/admin/usage', background)).status).toBe(200);
+    vi.setSystemTime(start + 25 * 60_000);
+    expect((await call(working, 'GET', '/v1/admin/usage', background)).status).toBe(401);
+    // The left page's cookie stays refused, user-initiated call or not.
+    expect((await call(left, 'GET', '/session')).status).toBe(401);
+  });
+
   it('throttles sign-in per address and per (address, user), never locking the user out everywhere', async () => {
     const keys = server.services.keyService;
     await keys.createPrincipal({ name: 'target', kind: 'user', password: 'target password', actor: 'test' });

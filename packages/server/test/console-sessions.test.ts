@@ -24,8 +24,8 @@ const session = (now: number, lifetimeMs = 3600_000): ConsoleSession => ({
 });
 
 /**
- * What every session store must do: a created session is found and extended by `touch`, a deleted
- * one is gone, one past its absolute end is refused (and dropped), an unknown hash finds nothing.
+ * What every session store must do: a created session is found and extended by `touch`, found
+ * without being extended by `peek`, a deleted one is gone, one past its absolute end is refused (and dropped), an unknown hash finds nothing.
  */
 function describeSessionStoreConformance(
   name: string,
@@ -77,6 +77,41 @@ function describeSessionStoreConformance(
         expect(await store.touch(id, 1, start + 1800)).toBeDefined();
       }
       expect(await store.touch(id, 1, start + 3000)).toBeUndefined();
+    });
+
+    it('peek (a background read) finds a live session without extending its idle deadline', async () => {
+      const store = open();
+      const id = hash();
+      const start = Date.now();
+      await store.create(id, session(start), 1);
+      if (idle.realTime) {
+        // Redis: read it over and over while the TTL runs; the key still goes at its first deadline.
+        await vi.waitFor(
+          async () => {
+            expect(await store.peek(id, Date.now())).toBeUndefined();
+          },
+          { timeout: 10_000, interval: 100 },
+        );
+        await idle.realTime(id);
+      } else {
+        expect(await store.peek(id, start + 500)).toMatchObject({ principal: 'root' });
+        expect(await store.peek(id, start + 900)).toMatchObject({ principal: 'root' });
+        // Created with 1 s idle: the peeks at 0.5 s and 0.9 s did not move the deadline past 1 s.
+        expect(await store.peek(id, start + 1000)).toBeUndefined();
+        // Dropped, as touch drops it.
+        expect(await store.touch(id, 1, start + 500)).toBeUndefined();
+      }
+      expect(await store.peek(hash(), Date.now())).toBeUndefined();
+    });
+
+    it('peek refuses a session past its absolute end', async () => {
+      const store = open();
+      const id = hash();
+      const now = Date.now();
+      await store.create(id, session(now, 1000), 60);
+      expect(await store.peek(id, now + 999)).toBeDefined();
+      expect(await store.peek(id, now + 1000)).toBeUndefined();
+      expect(await store.peek(id, now)).toBeUndefined();
     });
   });
 }
@@ -134,6 +169,15 @@ describeWithServices('console session store: Redis', { redis: true }, () => {
     expect(await client.ttl(`${prefix}abc`)).toBeGreaterThan(890);
     await store.delete('abc');
   });
+  it('leaves the TTL alone on a background read (peek)', async () => {
+    const prefix = `hmac-kit-test:console-peek:${Date.now()}:`;
+    const store = redisConsoleSessionStore({ client, prefix });
+    await store.create('abc', session(Date.now()), 900);
+    await client.expire(`${prefix}abc`, 100);
+    expect(await store.peek('abc', Date.now())).toMatchObject({ principal: 'root' });
+    expect(await client.ttl(`${prefix}abc`)).toBeLessThanOrEqual(100);
+    await store.delete('abc');
+  });
   it('fails closed when Redis is unreachable', async () => {
     const down = new Redis('redis://127.0.0.1:1', {
       lazyConnect: true,
@@ -143,6 +187,7 @@ describeWithServices('console session store: Redis', { redis: true }, () => {
     down.on('error', () => {});
     const store = redisConsoleSessionStore({ client: down });
     await expect(store.touch('x', 60, Date.now())).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
+    await expect(store.peek('x', Date.now())).rejects.toMatchObject({ code: 'ERR_STORE_UNAVAILABLE' });
     down.disconnect();
   });
 });

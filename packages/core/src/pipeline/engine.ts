@@ -13,7 +13,9 @@
  * - policy: time window, nonce store epoch, required components, nonce presence, tag.
  * - body: the digest (or the MAC, for schemes that sign the body) over the body bytes.
  * - commit: the ONLY stage with side effects, run once the request is fully proven: the nonce is
- *   recorded, then the `commit` hook (clear failures, charge the rate limit).
+ *   recorded, then the `commit` hook (clear failures, charge the rate limit). Once the commit and
+ *   the body stage have both passed, a resolver with the optional `proven` capability is told
+ *   (a key service's "last used"): never for a failure, a replay or a rate-limited request.
  *
  * A failure at any stage is reported once, to the `failed` hook, by {@link fail} — the one place
  * failures are recorded. A caller that must pass a request on before its body is known (a
@@ -34,6 +36,7 @@ import {
 } from '../errors.js';
 import { webCryptoProvider } from '../primitives/crypto.js';
 import { concatBytes } from '../primitives/encoding.js';
+import { isPromiseLike } from '../primitives/promise.js';
 import { getHeader } from '../protocol/headers.js';
 import { messageHasBody } from '../protocol/message-body.js';
 import type {
@@ -48,7 +51,7 @@ import type {
   VerifyPolicy,
 } from '../types.js';
 import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from './contract.js';
-import { checkVerificationKey, decoyKey, isPromise } from './keys.js';
+import { checkVerificationKey, decoyKey } from './keys.js';
 import {
   checkTimeWindow,
   enforceNonceEpoch,
@@ -422,7 +425,7 @@ function policyStage<S>(run: Run<S>): void | Promise<void> {
   const store = run.config.nonceStore;
   if (store?.epoch === undefined || credentials.nonce === undefined) return;
   const epoch = enforceNonceEpoch(store, credentials.created, run.policy, run.now);
-  if (isPromise(epoch)) {
+  if (isPromiseLike(epoch)) {
     return Promise.resolve(epoch).then((checked) => {
       run.checkedEpoch = checked;
     });
@@ -502,7 +505,7 @@ function commitHook<S>(run: Run<S>): Record<string, string> | Promise<Record<str
     return NO_HEADERS;
   }
   const headers = hook(run.result!, run.source);
-  if (isPromise(headers)) {
+  if (isPromiseLike(headers)) {
     return Promise.resolve(headers).then((value) => {
       run.committed = true;
       return value ?? NO_HEADERS;
@@ -510,6 +513,21 @@ function commitHook<S>(run: Run<S>): Record<string, string> | Promise<Record<str
   }
   run.committed = true;
   return headers ?? NO_HEADERS;
+}
+
+/**
+ * After the body stage and the commit: tells a resolver with the `proven` capability. Best effort:
+ * an error there (or a rejected promise, should it return one) is ignored, the request is proven.
+ */
+function reportProven<S>(run: Run<S>): void {
+  const proven = run.config.keys.proven;
+  if (proven === undefined) return;
+  try {
+    const answer = (proven as (request: VerifiedRequest) => unknown)(run.result!);
+    if (isPromiseLike(answer)) Promise.resolve(answer).catch(() => undefined);
+  } catch {
+    // The capability is a side channel of the key source: it cannot refuse a proven request.
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -534,7 +552,7 @@ async function gatedHeaderStages<S>(run: Run<S>, gate: NonNullable<PipelineHooks
   }
   run.stage = 'gate';
   const gated = gate(parseError === undefined ? run.claim : undefined, run.source);
-  if (isPromise(gated)) await gated;
+  if (isPromiseLike(gated)) await gated;
   if (parseError !== undefined) {
     run.stage = 'parse';
     throw parseError;
@@ -548,14 +566,14 @@ function keyStages<S>(run: Run<S>): void | Promise<void> {
   run.stage = 'key';
   const keys = run.config.keys;
   const found = keys(run.credentials!.keyId);
-  if (isPromise(found)) {
+  if (isPromiseLike(found)) {
     return Promise.resolve(found).then((key) => {
       const verdict = verifyWith(run, key);
-      return isPromise(verdict) ? Promise.resolve(verdict).then((v) => afterMac(run, v)) : afterMac(run, verdict);
+      return isPromiseLike(verdict) ? Promise.resolve(verdict).then((v) => afterMac(run, v)) : afterMac(run, verdict);
     });
   }
   const verdict = verifyWith(run, found);
-  if (isPromise(verdict)) return Promise.resolve(verdict).then((v) => afterMac(run, v));
+  if (isPromiseLike(verdict)) return Promise.resolve(verdict).then((v) => afterMac(run, v));
   return afterMac(run, verdict);
 }
 
@@ -596,7 +614,7 @@ export function runPipeline<S>(
   source: S,
 ): Promise<Accepted> {
   const accepted = runStages(config, message, body, source);
-  return isPromise(accepted) ? (accepted as Promise<Accepted>) : Promise.resolve(accepted);
+  return isPromiseLike(accepted) ? (accepted as Promise<Accepted>) : Promise.resolve(accepted);
 }
 
 /**
@@ -621,7 +639,7 @@ export function runStages<S>(
     if (body.length > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
     const header = headerStages(run);
     const rest = header !== undefined ? header.then(() => bufferedRest(run, body)) : bufferedRest(run, body);
-    if (isPromise(rest)) return Promise.resolve(rest).then(undefined, (error) => fail(run, error));
+    if (isPromiseLike(rest)) return Promise.resolve(rest).then(undefined, (error) => fail(run, error));
     return rest;
   } catch (error) {
     return fail(run, error);
@@ -686,7 +704,13 @@ function bufferedRest<S>(run: Run<S>, body: Uint8Array): Accepted | Promise<Acce
 
 function committed<S>(run: Run<S>): Accepted | Promise<Accepted> {
   const headers = commitStage(run);
-  if (isPromise(headers)) return Promise.resolve(headers).then((value) => ({ result: run.result!, headers: value }));
+  if (isPromiseLike(headers)) {
+    return Promise.resolve(headers).then((value) => {
+      reportProven(run);
+      return { result: run.result!, headers: value };
+    });
+  }
+  reportProven(run);
   return { result: run.result!, headers };
 }
 
@@ -781,6 +805,7 @@ export interface Admission {
   /**
    * Commits before the body is known (only when `signatureVerified`): records the nonce (a
    * reservation a failing `finish()` releases), then the commit hook. Resolves with its headers.
+   * The request is not proven yet: the resolver's `proven` capability is told by `finish()`.
    */
   commitBeforeBody(): Promise<Record<string, string>>;
   /** Records a failure of the caller's own (body too large, body unreadable), releasing a reservation. */
@@ -848,6 +873,7 @@ function admissionOf<S>(run: Run<S>): Admission {
         if (check !== null) await check.finish();
         if (!run.committed) headers = await commitStage(run);
         run.nonceHeld = false;
+        reportProven(run);
         return headers ?? NO_HEADERS;
       } catch (error) {
         return fail(run, error);
@@ -865,6 +891,7 @@ function admissionOf<S>(run: Run<S>): Admission {
         }
         if (!run.committed) headers = await commitStage(run);
         run.nonceHeld = false;
+        reportProven(run);
         return headers ?? NO_HEADERS;
       } catch (error) {
         return fail(run, error);

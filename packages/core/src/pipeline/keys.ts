@@ -6,6 +6,7 @@
 
 import { constantTimeEqual } from '../primitives/constant-time.js';
 import { hmacSha256OfAscii } from '../primitives/hmac-sha256.js';
+import { isPromiseLike } from '../primitives/promise.js';
 import { latin1Bytes } from '../protocol/components.js';
 import { parseSecret, SECRET_PREFIX } from '../secret.js';
 import type { CryptoProvider, HashAlgorithm, VerificationKey } from '../types.js';
@@ -81,10 +82,6 @@ export function decoyKey(crypto: CryptoProvider, algorithm: HashAlgorithm): Reso
   return { secret: decoySecret(crypto), algorithm };
 }
 
-export function isPromise<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
-}
-
 /**
  * Whether HMAC(`key`, `data`) equals `presented`, compared in constant time. `data` as a string
  * stands for its latin-1 bytes (every character at most U+00FF): a provider that MACs strings
@@ -94,7 +91,7 @@ export function isPromise<T>(value: T | PromiseLike<T>): value is PromiseLike<T>
  * ```ts
  * verify: (credentials, key, { crypto }) => {
  *   const ok = macMatches(crypto, key, signedText(credentials), credentials.mac);
- *   return isPromise(ok) ? ok.then(verdictOf) : verdictOf(ok);
+ *   return isPromiseLike(ok) ? ok.then(verdictOf) : verdictOf(ok);
  * }
  * ```
  */
@@ -116,7 +113,7 @@ export function macMatches(
       return constantTimeEqual(crypto.hmacString(algorithm, secret, data), presented);
   }
   const expected = crypto.hmac(algorithm, secret, typeof data === 'string' ? latin1Bytes(data) : data);
-  if (isPromise(expected)) return Promise.resolve(expected).then((mac) => crypto.timingSafeEqual(mac, presented));
+  if (isPromiseLike(expected)) return Promise.resolve(expected).then((mac) => crypto.timingSafeEqual(mac, presented));
   return crypto.timingSafeEqual(expected, presented);
 }
 

@@ -13,7 +13,7 @@
  * - taking is synchronous: nothing else can run between the bounds check and the read.
  */
 import type { CryptoProvider } from '../types.js';
-import { toBase64Url } from './encoding.js';
+import { toBase64Url, toHex } from './encoding.js';
 
 /** Most bytes fetched from the provider per refill. */
 export const RANDOM_POOL_BYTES = 4096;
@@ -32,25 +32,27 @@ class RandomPool {
     this.#offset = 0;
   }
 
-  /** `length` bytes (at most {@link RANDOM_POOL_BYTES}) never handed out before, as base64url. */
-  takeBase64Url(length: number): string {
+  /** `length` bytes (at most 64) never handed out before, in the text `encode` makes of them. */
+  take(length: number, encode: (bytes: Uint8Array) => string): string {
     if (this.#offset + length > this.#bytes.length) this.#refill();
     const start = this.#offset;
     this.#offset = start + length;
     const slice = this.#bytes.subarray(start, start + length);
-    const token = toBase64Url(slice);
+    const token = encode(slice);
     slice.fill(0);
     return token;
   }
 
   #refill(): void {
     const size = Math.min(RANDOM_POOL_BYTES, Math.max(FIRST_FILL_BYTES, this.#bytes.length * 2));
+    // The old pool's unread tail is dropped and wiped first: a provider that fills and returns a
+    // buffer it reuses must not have its fresh bytes zeroed afterwards.
+    this.#bytes.fill(0);
+    this.#offset = this.#bytes.length;
     const fresh = this.#provider.randomBytes(size);
     if (!(fresh instanceof Uint8Array) || fresh.length !== size) {
       throw new TypeError(`crypto.randomBytes(${size}) must return ${size} bytes`);
     }
-    // The old pool's unread tail is dropped (and wiped), never read after the new bytes.
-    this.#bytes.fill(0);
     this.#bytes = fresh;
     this.#offset = 0;
   }
@@ -67,11 +69,27 @@ const pools = new WeakMap<CryptoProvider, RandomPool>();
  * ```
  */
 export function randomToken(provider: CryptoProvider, length: number): string {
-  if (!Number.isInteger(length) || length < 1 || length > 64) throw new TypeError('randomToken: length must be 1..64');
+  return poolOf(provider, length).take(length, toBase64Url);
+}
+
+/**
+ * `length` random bytes (1..64) as lower-case hex, from the provider's pool (as {@link randomToken}).
+ *
+ * @example
+ * ```ts
+ * const nonce = randomHexToken(nodeCryptoProvider, 16); // 32 hex digits
+ * ```
+ */
+export function randomHexToken(provider: CryptoProvider, length: number): string {
+  return poolOf(provider, length).take(length, toHex);
+}
+
+function poolOf(provider: CryptoProvider, length: number): RandomPool {
+  if (!Number.isInteger(length) || length < 1 || length > 64) throw new TypeError('random tokens are 1..64 bytes');
   let pool = pools.get(provider);
   if (pool === undefined) {
     pool = new RandomPool(provider);
     pools.set(provider, pool);
   }
-  return pool.takeBase64Url(length);
+  return pool;
 }

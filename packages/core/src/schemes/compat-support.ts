@@ -38,6 +38,9 @@ export interface RawUrl {
  * (curl before 8, SigV4's unnormalised form) must see the client's bytes.
  */
 export function splitUrl(url: string | URL): RawUrl {
+  // Requests to one endpoint repeat its URL (and a verifier splits it more than once): the last
+  // string's parts are kept, frozen (callers only read them).
+  if (url === lastUrl) return lastRawUrl!;
   if (typeof url !== 'string') {
     return {
       authority: url.host,
@@ -53,8 +56,14 @@ export function splitUrl(url: string | URL): RawUrl {
     return { authority: '', path: origin[1]!, query: origin[2] ?? null };
   }
   const authority = match[1]!.includes('@') ? match[1]!.replace(/^[^@]*@/, '') : match[1]!;
-  return { authority, path: match[2] || '/', query: match[3] ?? null };
+  const raw: RawUrl = Object.freeze({ authority, path: match[2] || '/', query: match[3] ?? null });
+  lastUrl = url;
+  lastRawUrl = raw;
+  return raw;
 }
+
+let lastUrl: string | undefined;
+let lastRawUrl: RawUrl | undefined;
 
 /** Rejects a creation time outside `[now - maxAge, now + skew]` (the core's shared window check). */
 export function checkCreated(created: number, now: number, policy: ResolvedPolicy): void {

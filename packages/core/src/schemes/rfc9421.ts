@@ -16,12 +16,13 @@ import {
 import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
 import { setDefaultSchemeFactory } from '../pipeline/engine.js';
-import { isPromise, macMatches, macsStrings } from '../pipeline/keys.js';
+import { macMatches, macsStrings } from '../pipeline/keys.js';
 import { checkTimeWindow, unixNow } from '../pipeline/policy.js';
 import { textSection } from '../pipeline/signature-base.js';
 import { webCryptoProvider } from '../primitives/crypto.js';
 import { fromStandardBase64, toBase64 } from '../primitives/encoding.js';
 import { hmacSha256OfAscii } from '../primitives/hmac-sha256.js';
+import { isPromiseLike } from '../primitives/promise.js';
 import { randomToken } from '../primitives/random-pool.js';
 import {
   buildSignatureBase,
@@ -710,7 +711,7 @@ export function rfc9421(options: Rfc9421Options = {}): Scheme<Rfc9421Credentials
       throw error;
     }
     const matches = macMatches(crypto, key, base, selected.signature);
-    if (isPromise(matches)) return Promise.resolve(matches).then((ok) => verdictOf(ok, selected, context));
+    if (isPromiseLike(matches)) return Promise.resolve(matches).then((ok) => verdictOf(ok, selected, context));
     return verdictOf(matches, selected, context);
   }
 

@@ -8,12 +8,14 @@
 import { SignatureInvalid, SignatureMalformed, SignatureMissing } from '../errors.js';
 import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
-import { isPromise as isThenable } from '../pipeline/keys.js';
 import { textSection } from '../pipeline/signature-base.js';
 import { fromHex, toHex, utf8 } from '../primitives/encoding.js';
-import { hmacSha256OfText } from '../primitives/hmac-sha256.js';
+import { hmacSha256HexOfText, hmacSha256OfText } from '../primitives/hmac-sha256.js';
 import { preparedKey } from '../primitives/prepared-key.js';
+import { isPromiseLike } from '../primitives/promise.js';
+import { randomHexToken } from '../primitives/random-pool.js';
 import { headerField } from '../protocol/headers.js';
+import { SECRET_PREFIX, secretBytesOf } from '../secret.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, IncrementalHash, MessageParts, SigningKey } from '../types.js';
 import {
   assertAlgorithm,
@@ -211,23 +213,29 @@ export function xApi(options: XApiOptions = {}): Scheme<XApiCredentials> {
       const crypto = cryptoOf(opts);
       const algorithm = key.algorithm ?? 'sha256';
       assertAlgorithm(algorithm, 'key.algorithm');
-      const secret = rawSecretOf(key.secret);
-      const nonce = opts.nonce ?? toHex(crypto.randomBytes(16));
+      // A printable secret decoded once per key object: the same array every call, so its prepared
+      // key material (the pads) is found again.
+      const secret =
+        typeof key.secret === 'string' && key.secret.startsWith(SECRET_PREFIX)
+          ? secretBytesOf(key)
+          : rawSecretOf(key.secret);
+      const nonce = opts.nonce ?? randomHexToken(crypto, 16);
       if (!NONCE.test(nonce)) throw new TypeError('xApi: nonce must be 16-128 characters of [A-Za-z0-9._~+/=-]');
       const timestamp = String(nowOf(opts));
       const { path, query } = splitUrl(message.url);
       const bodyHash = hexDigest(crypto, algorithm, bodyBytes(message.body));
-      const signature = await crypto.hmac(
-        algorithm,
-        secret,
-        utf8(xApiStringToSign({ method: message.method, path, query, timestamp, nonce, bodyHash })),
-      );
+      const stringToSign = xApiStringToSign({ method: message.method, path, query, timestamp, nonce, bodyHash });
+      // HMAC-SHA256 from the secret's prepared pads when the provider hashes one-shot (as the verifier).
+      const signature =
+        algorithm === 'sha256' && crypto.hash !== undefined
+          ? hmacSha256HexOfText(crypto, preparedKey(secret).hmacSha256Pads(), stringToSign)
+          : toHex(await crypto.hmac(algorithm, secret, utf8(stringToSign)));
       return {
         headers: {
           [names.keyId]: key.keyId,
           [names.timestamp]: timestamp,
           [names.nonce]: nonce,
-          [names.signature]: toHex(signature),
+          [names.signature]: signature,
         },
       };
     },
@@ -277,7 +285,7 @@ function verify(
   const state: XApiState = { crypto, credentials, key, head };
   if (!context.hasBody) {
     const ok = compute(state, hexDigest(crypto, key.algorithm, new Uint8Array(0)));
-    if (isThenable(ok)) return Promise.resolve(ok).then(verdictOf);
+    if (isPromiseLike(ok)) return Promise.resolve(ok).then(verdictOf);
     return verdictOf(ok);
   }
   // The body hash is inside the signed string, so the signature is checked once the body is read.
@@ -298,7 +306,7 @@ function compute(state: XApiState, bodyHash: string): boolean | Promise<boolean>
       ? hmacSha256OfText(crypto, preparedKey(secret).hmacSha256Pads(), state.head + bodyHash)
       : crypto.hmac(algorithm, secret, utf8(state.head + bodyHash));
   // A signature of the wrong length simply does not match (no separate, faster answer).
-  if (isThenable(expected)) {
+  if (isPromiseLike(expected)) {
     return Promise.resolve(expected).then(
       (mac) => crypto.timingSafeEqual(mac, parsed.signature) && parsed.signatureHex.length === HEX_LENGTH[algorithm],
     );
@@ -358,13 +366,13 @@ class XApiBodyCheck implements BodyCheck {
         ? crypto.hashString(this.#algorithm, body, 'hex')
         : toHex(crypto.hash!(this.#algorithm, body));
     const ok = compute(this.#state, bodyHash);
-    if (isThenable(ok)) return Promise.resolve(ok).then((matched) => this.#verdict(matched));
+    if (isPromiseLike(ok)) return Promise.resolve(ok).then((matched) => this.#verdict(matched));
     this.#verdict(ok);
   }
 
   #check(bodyHash: string): Promise<void> {
     const ok = compute(this.#state, bodyHash);
-    if (isThenable(ok)) return Promise.resolve(ok).then((matched) => this.#verdict(matched));
+    if (isPromiseLike(ok)) return Promise.resolve(ok).then((matched) => this.#verdict(matched));
     this.#verdict(ok);
     return Promise.resolve();
   }

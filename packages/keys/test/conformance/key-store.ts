@@ -120,433 +120,449 @@ export function describeKeyStoreConformance(
       await harness.cleanup();
     });
 
+    // One describe per store port (types.ts): a backend that implements a port passes its block.
     describe('store contract', () => {
-      it('migrate() is idempotent', async () => {
-        expect((await store.migrate()).applied).toEqual([]);
-      });
-
-      it('stores principals, rejects duplicates, updates', async () => {
-        await store.insertPrincipal(principalRow('alice', { kind: 'user', passwordHash: 'scrypt$x' }));
-        await store.insertPrincipal(principalRow('svc'));
-        await expect(store.insertPrincipal(principalRow('alice'))).rejects.toBeInstanceOf(PrincipalExists);
-        expect(await store.getPrincipal('alice')).toEqual(
-          principalRow('alice', { kind: 'user', passwordHash: 'scrypt$x' }),
-        );
-        expect(await store.getPrincipal('nobody')).toBeUndefined();
-        expect((await store.listPrincipals()).map((p) => p.name)).toEqual(['alice', 'svc']);
-        expect(await store.updatePrincipal('alice', { disabled: true, disabledAt: NOW + 5, passwordHash: null })).toBe(
-          true,
-        );
-        expect(await store.getPrincipal('alice')).toMatchObject({
-          disabled: true,
-          disabledAt: NOW + 5,
-          passwordHash: null,
+      describe('StoreLifecycle', () => {
+        it('migrate() is idempotent', async () => {
+          expect((await store.migrate()).applied).toEqual([]);
         });
-        expect(await store.updatePrincipal('nobody', { disabled: true })).toBe(false);
       });
 
-      it('round-trips every key field', async () => {
-        await store.insertPrincipal(principalRow('svc'));
-        const row = keyRow(ring, 'svc', {
-          algorithm: 'sha512',
-          scopes: ['x', 'y:z'],
-          label: 'ci deploy',
-          expiresAt: NOW + 86_400_000,
-          rateLimit: { limit: 50, windowSeconds: 60 },
-          rotatedFrom: 'hk_0000000000000000000000',
+      describe('PrincipalStore', () => {
+        it('stores principals, rejects duplicates, updates', async () => {
+          await store.insertPrincipal(principalRow('alice', { kind: 'user', passwordHash: 'scrypt$x' }));
+          await store.insertPrincipal(principalRow('svc'));
+          await expect(store.insertPrincipal(principalRow('alice'))).rejects.toBeInstanceOf(PrincipalExists);
+          expect(await store.getPrincipal('alice')).toEqual(
+            principalRow('alice', { kind: 'user', passwordHash: 'scrypt$x' }),
+          );
+          expect(await store.getPrincipal('nobody')).toBeUndefined();
+          expect((await store.listPrincipals()).map((p) => p.name)).toEqual(['alice', 'svc']);
+          expect(
+            await store.updatePrincipal('alice', { disabled: true, disabledAt: NOW + 5, passwordHash: null }),
+          ).toBe(true);
+          expect(await store.getPrincipal('alice')).toMatchObject({
+            disabled: true,
+            disabledAt: NOW + 5,
+            passwordHash: null,
+          });
+          expect(await store.updatePrincipal('nobody', { disabled: true })).toBe(false);
         });
-        await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
-        expect(await store.getKey(row.keyId)).toEqual(row);
-        expect(await store.resolveKey(row.keyId)).toEqual({ ...row, principalDisabled: false });
-        expect(await store.getKey(generateKeyId())).toBeUndefined();
-        expect(await store.resolveKey(generateKeyId())).toBeUndefined();
-      });
 
-      it('refuses keys for missing or disabled principals', async () => {
-        await expect(store.insertKey(keyRow(ring, 'ghost'), { maxActiveKeys: 10, now: NOW })).rejects.toBeInstanceOf(
-          PrincipalNotFound,
-        );
-        await store.insertPrincipal(principalRow('off', { disabled: true }));
-        await expect(store.insertKey(keyRow(ring, 'off'), { maxActiveKeys: 10, now: NOW })).rejects.toBeInstanceOf(
-          PrincipalDisabled,
-        );
-      });
-
-      it('lists keys by principal, oldest first, revoked only on request', async () => {
-        await store.insertPrincipal(principalRow('a'));
-        await store.insertPrincipal(principalRow('b'));
-        const a1 = keyRow(ring, 'a', { createdAt: NOW });
-        const a2 = keyRow(ring, 'a', { createdAt: NOW + 1 });
-        const b1 = keyRow(ring, 'b', { createdAt: NOW + 2 });
-        for (const row of [a2, b1, a1]) await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
-        await store.revokeKey(a2.keyId, NOW + 10, 'leaked');
-        expect((await store.listKeys({ principal: 'a' })).map((k) => k.keyId)).toEqual([a1.keyId]);
-        expect((await store.listKeys({ principal: 'a', includeRevoked: true })).map((k) => k.keyId)).toEqual([
-          a1.keyId,
-          a2.keyId,
-        ]);
-        expect((await store.listKeys({ includeRevoked: true })).map((k) => k.keyId)).toEqual([
-          a1.keyId,
-          a2.keyId,
-          b1.keyId,
-        ]);
-      });
-
-      it('revokes once: the first time and reason stick', async () => {
-        await store.insertPrincipal(principalRow('svc'));
-        const row = keyRow(ring, 'svc');
-        await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
-        expect(await store.revokeKey(row.keyId, NOW + 1, 'first')).toMatchObject({
-          revokedAt: NOW + 1,
-          revokedReason: 'first',
+        it('pages principals by name in byte order and finds them by part of the name', async () => {
+          for (const name of ['bob', 'Alice', 'carol', 'a_b', 'a%b', 'axb', '0-ops'])
+            await store.insertPrincipal(principalRow(name));
+          const names = async (query: Parameters<KeyStore['listPrincipals']>[0]) =>
+            (await store.listPrincipals(query)).map((row) => row.name);
+          expect(await names({})).toEqual(['0-ops', 'Alice', 'a%b', 'a_b', 'axb', 'bob', 'carol']);
+          expect(await names({ limit: 3 })).toEqual(['0-ops', 'Alice', 'a%b']);
+          expect(await names({ after: 'a%b', limit: 3 })).toEqual(['a_b', 'axb', 'bob']);
+          // LIKE wildcards in the search text are literal; the match ignores case.
+          expect(await names({ nameContains: '_' })).toEqual(['a_b']);
+          expect(await names({ nameContains: '%' })).toEqual(['a%b']);
+          expect(await names({ nameContains: 'AL' })).toEqual(['Alice']);
+          expect(await names({ nameContains: 'b', after: 'a_b' })).toEqual(['axb', 'bob']);
         });
-        expect(await store.revokeKey(row.keyId, NOW + 2, 'second')).toMatchObject({
-          revokedAt: NOW + 1,
-          revokedReason: 'first',
+      });
+
+      describe('KeyRowStore', () => {
+        it('round-trips every key field', async () => {
+          await store.insertPrincipal(principalRow('svc'));
+          const row = keyRow(ring, 'svc', {
+            algorithm: 'sha512',
+            scopes: ['x', 'y:z'],
+            label: 'ci deploy',
+            expiresAt: NOW + 86_400_000,
+            rateLimit: { limit: 50, windowSeconds: 60 },
+            rotatedFrom: 'hk_0000000000000000000000',
+          });
+          await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
+          expect(await store.getKey(row.keyId)).toEqual(row);
+          expect(await store.resolveKey(row.keyId)).toEqual({ ...row, principalDisabled: false });
+          expect(await store.getKey(generateKeyId())).toBeUndefined();
+          expect(await store.resolveKey(generateKeyId())).toBeUndefined();
         });
-        expect(await store.revokeKey(generateKeyId(), NOW, null)).toBeUndefined();
-      });
 
-      it('counts only active keys against the limit', async () => {
-        await store.insertPrincipal(principalRow('svc'));
-        const expired = keyRow(ring, 'svc', { expiresAt: NOW - 1 });
-        const revoked = keyRow(ring, 'svc');
-        await store.insertKey(expired, { maxActiveKeys: 2, now: NOW - 10 });
-        await store.insertKey(revoked, { maxActiveKeys: 2, now: NOW });
-        await store.revokeKey(revoked.keyId, NOW, null);
-        await store.insertKey(keyRow(ring, 'svc'), { maxActiveKeys: 2, now: NOW });
-        await store.insertKey(keyRow(ring, 'svc'), { maxActiveKeys: 2, now: NOW });
-        const error = await store
-          .insertKey(keyRow(ring, 'svc'), { maxActiveKeys: 2, now: NOW })
-          .catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(KeyLimitExceeded);
-        expect((error as KeyLimitExceeded).limit).toBe(2);
-      });
-
-      it('enforces the limit atomically under concurrent creation', async () => {
-        await store.insertPrincipal(principalRow('svc'));
-        await store.insertPrincipal(principalRow('other'));
-        const attempts = Array.from({ length: 24 }, (_, i) => keyRow(ring, i % 6 === 5 ? 'other' : 'svc'));
-        const results = await Promise.allSettled(
-          attempts.map((row) => store.insertKey(row, { maxActiveKeys: 5, now: NOW })),
-        );
-        const ok = results.filter((r) => r.status === 'fulfilled').length;
-        const refused = results.filter((r) => r.status === 'rejected');
-        for (const r of refused) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(KeyLimitExceeded);
-        expect(ok).toBe(9); // 5 for svc (of 20 tries) + 4 for other (of 4 tries)
-        expect(await store.listKeys({ principal: 'svc' })).toHaveLength(5);
-        expect(await store.listKeys({ principal: 'other' })).toHaveLength(4);
-      });
-
-      it('enforces the limit across two connections creating concurrently', async (context) => {
-        if (harness.concurrentConnectionsInProcess === false) context.skip();
-        const second = await harness.openAnother();
-        await store.insertPrincipal(principalRow('svc'));
-        const attempts = Array.from({ length: 20 }, (_, i) => ({
-          via: i % 2 === 0 ? store : second,
-          row: keyRow(ring, 'svc'),
-        }));
-        const results = await Promise.allSettled(
-          attempts.map(({ via, row }) => via.insertKey(row, { maxActiveKeys: 4, now: NOW })),
-        );
-        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(4);
-        for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(KeyLimitExceeded);
-        expect(await store.listKeys({ principal: 'svc' })).toHaveLength(4);
-      });
-
-      it('replaces (rotation): shortens the old expiry, does not count it, refuses inactive keys', async () => {
-        await store.insertPrincipal(principalRow('svc'));
-        const old = keyRow(ring, 'svc', { expiresAt: NOW + 1_000_000 });
-        await store.insertKey(old, { maxActiveKeys: 1, now: NOW });
-        const next = keyRow(ring, 'svc', { rotatedFrom: old.keyId });
-        await store.insertKey(next, {
-          maxActiveKeys: 1,
-          now: NOW,
-          replaces: { keyId: old.keyId, expiresAt: NOW + 60_000 },
+        it('refuses keys for missing or disabled principals', async () => {
+          await expect(store.insertKey(keyRow(ring, 'ghost'), { maxActiveKeys: 10, now: NOW })).rejects.toBeInstanceOf(
+            PrincipalNotFound,
+          );
+          await store.insertPrincipal(principalRow('off', { disabled: true }));
+          await expect(store.insertKey(keyRow(ring, 'off'), { maxActiveKeys: 10, now: NOW })).rejects.toBeInstanceOf(
+            PrincipalDisabled,
+          );
         });
-        expect((await store.getKey(old.keyId))?.expiresAt).toBe(NOW + 60_000);
-        // A later expiry than the current one never lengthens it.
-        const third = keyRow(ring, 'svc');
-        await store.insertKey(third, {
-          maxActiveKeys: 2,
-          now: NOW,
-          replaces: { keyId: old.keyId, expiresAt: NOW + 9_000_000 },
+
+        it('lists keys by principal, oldest first, revoked only on request', async () => {
+          await store.insertPrincipal(principalRow('a'));
+          await store.insertPrincipal(principalRow('b'));
+          const a1 = keyRow(ring, 'a', { createdAt: NOW });
+          const a2 = keyRow(ring, 'a', { createdAt: NOW + 1 });
+          const b1 = keyRow(ring, 'b', { createdAt: NOW + 2 });
+          for (const row of [a2, b1, a1]) await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
+          await store.revokeKey(a2.keyId, NOW + 10, 'leaked');
+          expect((await store.listKeys({ principal: 'a' })).map((k) => k.keyId)).toEqual([a1.keyId]);
+          expect((await store.listKeys({ principal: 'a', includeRevoked: true })).map((k) => k.keyId)).toEqual([
+            a1.keyId,
+            a2.keyId,
+          ]);
+          expect((await store.listKeys({ includeRevoked: true })).map((k) => k.keyId)).toEqual([
+            a1.keyId,
+            a2.keyId,
+            b1.keyId,
+          ]);
         });
-        expect((await store.getKey(old.keyId))?.expiresAt).toBe(NOW + 60_000);
-        await store.revokeKey(third.keyId, NOW, null);
-        await expect(
-          store.insertKey(keyRow(ring, 'svc'), {
-            maxActiveKeys: 9,
+
+        it('revokes once: the first time and reason stick', async () => {
+          await store.insertPrincipal(principalRow('svc'));
+          const row = keyRow(ring, 'svc');
+          await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
+          expect(await store.revokeKey(row.keyId, NOW + 1, 'first')).toMatchObject({
+            revokedAt: NOW + 1,
+            revokedReason: 'first',
+          });
+          expect(await store.revokeKey(row.keyId, NOW + 2, 'second')).toMatchObject({
+            revokedAt: NOW + 1,
+            revokedReason: 'first',
+          });
+          expect(await store.revokeKey(generateKeyId(), NOW, null)).toBeUndefined();
+        });
+
+        it('counts only active keys against the limit', async () => {
+          await store.insertPrincipal(principalRow('svc'));
+          const expired = keyRow(ring, 'svc', { expiresAt: NOW - 1 });
+          const revoked = keyRow(ring, 'svc');
+          await store.insertKey(expired, { maxActiveKeys: 2, now: NOW - 10 });
+          await store.insertKey(revoked, { maxActiveKeys: 2, now: NOW });
+          await store.revokeKey(revoked.keyId, NOW, null);
+          await store.insertKey(keyRow(ring, 'svc'), { maxActiveKeys: 2, now: NOW });
+          await store.insertKey(keyRow(ring, 'svc'), { maxActiveKeys: 2, now: NOW });
+          const error = await store
+            .insertKey(keyRow(ring, 'svc'), { maxActiveKeys: 2, now: NOW })
+            .catch((e: unknown) => e);
+          expect(error).toBeInstanceOf(KeyLimitExceeded);
+          expect((error as KeyLimitExceeded).limit).toBe(2);
+        });
+
+        it('enforces the limit atomically under concurrent creation', async () => {
+          await store.insertPrincipal(principalRow('svc'));
+          await store.insertPrincipal(principalRow('other'));
+          const attempts = Array.from({ length: 24 }, (_, i) => keyRow(ring, i % 6 === 5 ? 'other' : 'svc'));
+          const results = await Promise.allSettled(
+            attempts.map((row) => store.insertKey(row, { maxActiveKeys: 5, now: NOW })),
+          );
+          const ok = results.filter((r) => r.status === 'fulfilled').length;
+          const refused = results.filter((r) => r.status === 'rejected');
+          for (const r of refused) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(KeyLimitExceeded);
+          expect(ok).toBe(9); // 5 for svc (of 20 tries) + 4 for other (of 4 tries)
+          expect(await store.listKeys({ principal: 'svc' })).toHaveLength(5);
+          expect(await store.listKeys({ principal: 'other' })).toHaveLength(4);
+        });
+
+        it('enforces the limit across two connections creating concurrently', async (context) => {
+          if (harness.concurrentConnectionsInProcess === false) context.skip();
+          const second = await harness.openAnother();
+          await store.insertPrincipal(principalRow('svc'));
+          const attempts = Array.from({ length: 20 }, (_, i) => ({
+            via: i % 2 === 0 ? store : second,
+            row: keyRow(ring, 'svc'),
+          }));
+          const results = await Promise.allSettled(
+            attempts.map(({ via, row }) => via.insertKey(row, { maxActiveKeys: 4, now: NOW })),
+          );
+          expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(4);
+          for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(KeyLimitExceeded);
+          expect(await store.listKeys({ principal: 'svc' })).toHaveLength(4);
+        });
+
+        it('replaces (rotation): shortens the old expiry, does not count it, refuses inactive keys', async () => {
+          await store.insertPrincipal(principalRow('svc'));
+          const old = keyRow(ring, 'svc', { expiresAt: NOW + 1_000_000 });
+          await store.insertKey(old, { maxActiveKeys: 1, now: NOW });
+          const next = keyRow(ring, 'svc', { rotatedFrom: old.keyId });
+          await store.insertKey(next, {
+            maxActiveKeys: 1,
             now: NOW,
-            replaces: { keyId: third.keyId, expiresAt: NOW },
-          }),
-        ).rejects.toBeInstanceOf(KeyNotActive);
-        await expect(
-          store.insertKey(keyRow(ring, 'svc'), {
-            maxActiveKeys: 9,
+            replaces: { keyId: old.keyId, expiresAt: NOW + 60_000 },
+          });
+          expect((await store.getKey(old.keyId))?.expiresAt).toBe(NOW + 60_000);
+          // A later expiry than the current one never lengthens it.
+          const third = keyRow(ring, 'svc');
+          await store.insertKey(third, {
+            maxActiveKeys: 2,
             now: NOW,
-            replaces: { keyId: generateKeyId(), expiresAt: NOW },
-          }),
-        ).rejects.toBeInstanceOf(KeyNotFound);
+            replaces: { keyId: old.keyId, expiresAt: NOW + 9_000_000 },
+          });
+          expect((await store.getKey(old.keyId))?.expiresAt).toBe(NOW + 60_000);
+          await store.revokeKey(third.keyId, NOW, null);
+          await expect(
+            store.insertKey(keyRow(ring, 'svc'), {
+              maxActiveKeys: 9,
+              now: NOW,
+              replaces: { keyId: third.keyId, expiresAt: NOW },
+            }),
+          ).rejects.toBeInstanceOf(KeyNotActive);
+          await expect(
+            store.insertKey(keyRow(ring, 'svc'), {
+              maxActiveKeys: 9,
+              now: NOW,
+              replaces: { keyId: generateKeyId(), expiresAt: NOW },
+            }),
+          ).rejects.toBeInstanceOf(KeyNotFound);
+        });
+
+        it('pages keys by (createdAt, key id in byte order) in both directions, with every filter', async () => {
+          await store.insertPrincipal(principalRow('a'));
+          await store.insertPrincipal(principalRow('b'));
+          // Ties on createdAt are ordered by key id in byte order on every backend ('0' < 'B' < 'a'),
+          // whatever the database's locale would say.
+          const tied = ['hk_a000', 'hk_B000', 'hk_0000', 'hk_Z000'].map((prefix) =>
+            keyRow(ring, 'a', { keyId: prefix + generateKeyId().slice(7), createdAt: NOW + 5 }),
+          );
+          const early = keyRow(ring, 'b', { createdAt: NOW });
+          const late = keyRow(ring, 'b', { createdAt: NOW + 9 });
+          const revoked = keyRow(ring, 'a', { createdAt: NOW + 7 });
+          for (const row of [late, ...tied, revoked, early])
+            await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
+          await store.revokeKey(revoked.keyId, NOW + 8, null);
+          const byteSorted = [...tied].sort((x, y) => (x.keyId < y.keyId ? -1 : 1)).map((row) => row.keyId);
+          const oldestFirst = [early.keyId, ...byteSorted, revoked.keyId, late.keyId];
+          const ids = (rows: KeyRow[]) => rows.map((row) => row.keyId);
+
+          expect(ids(await store.listKeys({ includeRevoked: true }))).toEqual(oldestFirst);
+          expect(ids(await store.listKeys({ includeRevoked: true, newestFirst: true }))).toEqual(
+            [...oldestFirst].reverse(),
+          );
+          // Walk both directions two rows at a time from each page's last row.
+          for (const newestFirst of [false, true]) {
+            const seen: string[] = [];
+            let after: { createdAt: number; keyId: string } | undefined;
+            for (;;) {
+              const page = await store.listKeys({
+                includeRevoked: true,
+                newestFirst,
+                limit: 2,
+                ...(after ? { after } : {}),
+              });
+              seen.push(...ids(page));
+              if (page.length < 2) break;
+              after = { createdAt: page[1]!.createdAt, keyId: page[1]!.keyId };
+            }
+            expect(seen).toEqual(newestFirst ? [...oldestFirst].reverse() : oldestFirst);
+          }
+          // Revoked keys are left out by default, also across a page boundary.
+          const tiedLast = byteSorted.at(-1)!;
+          expect(ids(await store.listKeys({ after: { createdAt: NOW + 5, keyId: tiedLast }, limit: 5 }))).toEqual([
+            late.keyId,
+          ]);
+          expect(ids(await store.listKeys({ principal: 'a', includeRevoked: true, limit: 3 }))).toEqual(
+            byteSorted.slice(0, 3),
+          );
+          expect(
+            ids(
+              await store.listKeys({
+                principal: 'a',
+                newestFirst: true,
+                after: { createdAt: NOW + 5, keyId: byteSorted[2]! },
+              }),
+            ),
+          ).toEqual(byteSorted.slice(0, 2).reverse());
+          expect(ids(await store.listKeys({ keyId: revoked.keyId }))).toEqual([]);
+          expect(ids(await store.listKeys({ keyId: revoked.keyId, includeRevoked: true }))).toEqual([revoked.keyId]);
+          expect(ids(await store.listKeys({ keyId: early.keyId, principal: 'a' }))).toEqual([]);
+          expect(
+            ids(await store.listKeys({ keyId: early.keyId, after: { createdAt: NOW, keyId: early.keyId } })),
+          ).toEqual([]);
+          expect(await store.listKeys({ limit: 0 })).toEqual([]);
+        });
+
+        it('imports rows in bulk', async () => {
+          const keys = Array.from({ length: 1200 }, (_, i) => keyRow(ring, `bulk-${i % 3}`));
+          await store.importRows!([principalRow('bulk-0'), principalRow('bulk-1'), principalRow('bulk-2')], keys);
+          await store.importRows!([principalRow('bulk-0')], []);
+          expect(await store.listKeys({ principal: 'bulk-1' })).toHaveLength(400);
+          expect(await store.getKey(keys[1199]!.keyId)).toEqual(keys[1199]);
+        });
       });
 
-      it('touches last-used monotonically and reports disabled principals on resolve', async () => {
-        await store.insertPrincipal(principalRow('svc'));
-        const row = keyRow(ring, 'svc');
-        await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
-        await store.touchKeys([row.keyId, generateKeyId()], NOW + 100);
-        await store.touchKeys([row.keyId], NOW + 50);
-        expect((await store.getKey(row.keyId))?.lastUsedAt).toBe(NOW + 100);
-        await store.updatePrincipal('svc', { disabled: true, disabledAt: NOW });
-        expect((await store.resolveKey(row.keyId))?.principalDisabled).toBe(true);
+      describe('KeyUsageStore', () => {
+        it('touches last-used monotonically and reports disabled principals on resolve', async () => {
+          await store.insertPrincipal(principalRow('svc'));
+          const row = keyRow(ring, 'svc');
+          await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
+          await store.touchKeys([row.keyId, generateKeyId()], NOW + 100);
+          await store.touchKeys([row.keyId], NOW + 50);
+          expect((await store.getKey(row.keyId))?.lastUsedAt).toBe(NOW + 100);
+          await store.updatePrincipal('svc', { disabled: true, disabledAt: NOW });
+          expect((await store.resolveKey(row.keyId))?.principalDisabled).toBe(true);
+        });
+
+        it('adds key usage per (key, scheme) atomically and lists it by key id then scheme in byte order', async () => {
+          await store.insertPrincipal(principalRow('a'));
+          await store.insertPrincipal(principalRow('b'));
+          const lower = keyRow(ring, 'a', { keyId: `hk_a${generateKeyId().slice(4)}` });
+          const upper = keyRow(ring, 'b', { keyId: `hk_B${generateKeyId().slice(4)}` });
+          await store.insertKey(lower, { maxActiveKeys: 10, now: NOW });
+          await store.insertKey(upper, { maxActiveKeys: 10, now: NOW });
+          expect(await store.listKeyUsage()).toEqual([]);
+          const use = (keyId: string, scheme: string, count: number, first: number, last: number) => ({
+            keyId,
+            scheme,
+            count,
+            firstUsedAt: first,
+            lastUsedAt: last,
+          });
+          await store.addKeyUsage([
+            use(lower.keyId, 'x-api', 3, NOW + 10, NOW + 20),
+            use(lower.keyId, 'X-legacy', 1, NOW + 5, NOW + 5),
+            use(upper.keyId, 'rfc9421', 2, NOW, NOW + 1),
+            // A key that does not exist: ignored, never listed.
+            use(generateKeyId(), 'rfc9421', 7, NOW, NOW),
+          ]);
+          // Added to what is stored: counts summed, the earliest first use and the latest last use kept
+          // (writers flush out of order), whoever writes.
+          const other = await harness.openAnother();
+          await other.addKeyUsage([use(lower.keyId, 'x-api', 2, NOW + 1, NOW + 15)]);
+          await Promise.all([
+            store.addKeyUsage([use(upper.keyId, 'rfc9421', 1, NOW + 30, NOW + 40)]),
+            other.addKeyUsage([use(upper.keyId, 'rfc9421', 1, NOW + 2, NOW + 3)]),
+          ]);
+          const all = await store.listKeyUsage();
+          // Byte order: 'hk_B' < 'hk_a', 'X-legacy' < 'x-api'.
+          expect(all).toEqual([
+            { ...use(upper.keyId, 'rfc9421', 4, NOW, NOW + 40), principal: 'b' },
+            { ...use(lower.keyId, 'X-legacy', 1, NOW + 5, NOW + 5), principal: 'a' },
+            { ...use(lower.keyId, 'x-api', 5, NOW + 1, NOW + 20), principal: 'a' },
+          ]);
+          expect(await other.listKeyUsage()).toEqual(all);
+          // Keyset pages and every filter.
+          expect(await store.listKeyUsage({ limit: 2 })).toEqual(all.slice(0, 2));
+          expect(await store.listKeyUsage({ after: { keyId: all[1]!.keyId, scheme: all[1]!.scheme } })).toEqual(
+            all.slice(2),
+          );
+          expect(await store.listKeyUsage({ principal: 'a' })).toEqual(all.slice(1));
+          expect(await store.listKeyUsage({ keyId: upper.keyId })).toEqual(all.slice(0, 1));
+          expect(await store.listKeyUsage({ keyIds: [lower.keyId, generateKeyId()] })).toEqual(all.slice(1));
+          expect(await store.listKeyUsage({ keyIds: [] })).toEqual([]);
+          expect(await store.listKeyUsage({ scheme: 'x-api' })).toEqual(all.slice(2));
+          expect(await store.listKeyUsage({ principal: 'b', scheme: 'x-api' })).toEqual([]);
+          // Revoked keys keep their history.
+          await store.revokeKey(lower.keyId, NOW + 50, null);
+          expect(await store.listKeyUsage({ principal: 'a' })).toEqual(all.slice(1));
+        });
       });
 
-      it('feeds changes for new, revoked and disabled-principal keys', async () => {
-        const start = await store.latestChange();
-        await store.insertPrincipal(principalRow('svc'));
-        const a = keyRow(ring, 'svc');
-        const b = keyRow(ring, 'svc');
-        await store.insertKey(a, { maxActiveKeys: 10, now: NOW });
-        await store.insertKey(b, { maxActiveKeys: 10, now: NOW });
-        const afterInserts = await store.latestChange();
-        await store.revokeKey(a.keyId, NOW, null);
-        await store.updatePrincipal('svc', { disabled: true, disabledAt: NOW });
-        await store.appendChange(['hk_manual'], NOW);
-        const all = await store.changesSince(start, 100);
-        expect(all.slice(0, 3).map((c) => c.keyId)).toEqual([a.keyId, b.keyId, a.keyId]);
-        expect(
-          all
-            .slice(3)
-            .map((c) => c.keyId)
-            .sort(),
-        ).toEqual([a.keyId, b.keyId, 'hk_manual'].sort());
-        expect(all.map((c) => c.seq)).toEqual([...all.map((c) => c.seq)].sort((x, y) => x - y));
-        expect((await store.changesSince(afterInserts, 100)).length).toBe(4);
-        expect(await store.changesSince(start, 2)).toHaveLength(2);
-        expect(await store.latestChange()).toBe(all[all.length - 1]!.seq);
-        expect(await store.pruneChanges(Date.now() + 10 * 60_000)).toBe(all.length);
+      describe('MasterKeyStore', () => {
+        it('keeps the first master key check and supports compare-and-set re-encryption', async () => {
+          expect(await store.getMasterKeyCheck('mk1')).toBeUndefined();
+          expect(await store.putMasterKeyCheck('mk1', 'first', NOW)).toBe('first');
+          expect(await store.putMasterKeyCheck('mk1', 'second', NOW)).toBe('first');
+          await store.insertPrincipal(principalRow('svc'));
+          const rows = [keyRow(ring, 'svc'), keyRow(ring, 'svc'), keyRow(ring, 'svc')];
+          for (const row of rows) await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
+          expect(await store.countKeysByMasterKey()).toEqual({ 'mk-test': 3 });
+          const sorted = rows.map((r) => r.keyId).sort();
+          const page1 = await store.listKeysNotUnderMasterKey('mk-new', null, 2);
+          expect(page1.map((c) => c.keyId)).toEqual(sorted.slice(0, 2));
+          const page2 = await store.listKeysNotUnderMasterKey('mk-new', page1[1]!.keyId, 2);
+          expect(page2.map((c) => c.keyId)).toEqual(sorted.slice(2));
+          const candidate = page1[0]!;
+          expect(
+            await store.replaceSecretCiphertext(candidate.keyId, candidate, {
+              masterKeyId: 'mk-new',
+              secretCiphertext: 'x',
+            }),
+          ).toBe(true);
+          // Second attempt with the stale expectation does nothing.
+          expect(
+            await store.replaceSecretCiphertext(candidate.keyId, candidate, {
+              masterKeyId: 'mk-new',
+              secretCiphertext: 'y',
+            }),
+          ).toBe(false);
+          expect(await store.getKey(candidate.keyId)).toMatchObject({ masterKeyId: 'mk-new', secretCiphertext: 'x' });
+          expect((await store.listKeysNotUnderMasterKey('mk-new', null, 10)).map((c) => c.keyId)).not.toContain(
+            candidate.keyId,
+          );
+          expect(await store.countKeysByMasterKey()).toEqual({ 'mk-test': 2, 'mk-new': 1 });
+        });
       });
 
-      it('keeps the first master key check and supports compare-and-set re-encryption', async () => {
-        expect(await store.getMasterKeyCheck('mk1')).toBeUndefined();
-        expect(await store.putMasterKeyCheck('mk1', 'first', NOW)).toBe('first');
-        expect(await store.putMasterKeyCheck('mk1', 'second', NOW)).toBe('first');
-        await store.insertPrincipal(principalRow('svc'));
-        const rows = [keyRow(ring, 'svc'), keyRow(ring, 'svc'), keyRow(ring, 'svc')];
-        for (const row of rows) await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
-        expect(await store.countKeysByMasterKey()).toEqual({ 'mk-test': 3 });
-        const sorted = rows.map((r) => r.keyId).sort();
-        const page1 = await store.listKeysNotUnderMasterKey('mk-new', null, 2);
-        expect(page1.map((c) => c.keyId)).toEqual(sorted.slice(0, 2));
-        const page2 = await store.listKeysNotUnderMasterKey('mk-new', page1[1]!.keyId, 2);
-        expect(page2.map((c) => c.keyId)).toEqual(sorted.slice(2));
-        const candidate = page1[0]!;
-        expect(
-          await store.replaceSecretCiphertext(candidate.keyId, candidate, {
-            masterKeyId: 'mk-new',
-            secretCiphertext: 'x',
-          }),
-        ).toBe(true);
-        // Second attempt with the stale expectation does nothing.
-        expect(
-          await store.replaceSecretCiphertext(candidate.keyId, candidate, {
-            masterKeyId: 'mk-new',
-            secretCiphertext: 'y',
-          }),
-        ).toBe(false);
-        expect(await store.getKey(candidate.keyId)).toMatchObject({ masterKeyId: 'mk-new', secretCiphertext: 'x' });
-        expect((await store.listKeysNotUnderMasterKey('mk-new', null, 10)).map((c) => c.keyId)).not.toContain(
-          candidate.keyId,
-        );
-        expect(await store.countKeysByMasterKey()).toEqual({ 'mk-test': 2, 'mk-new': 1 });
-      });
-
-      it('appends, queries (newest first, filters, cursor) and prunes audit entries', async () => {
-        await store.appendAudit([
-          {
-            type: 'principal.created',
-            at: new Date(NOW),
-            principal: 'svc',
-            actor: 'admin',
-            detail: { kind: 'service' },
-          },
-          { type: 'key.created', at: new Date(NOW + 1000), principal: 'svc', keyId: 'hk_a' },
-          {
-            type: 'auth.failed',
-            at: new Date(NOW + 2000),
+      describe('AuditStore', () => {
+        it('appends, queries (newest first, filters, cursor) and prunes audit entries', async () => {
+          await store.appendAudit([
+            {
+              type: 'principal.created',
+              at: new Date(NOW),
+              principal: 'svc',
+              actor: 'admin',
+              detail: { kind: 'service' },
+            },
+            { type: 'key.created', at: new Date(NOW + 1000), principal: 'svc', keyId: 'hk_a' },
+            {
+              type: 'auth.failed',
+              at: new Date(NOW + 2000),
+              keyId: 'hk_a',
+              source: '203.0.113.9',
+              code: 'ERR_SIGNATURE_INVALID',
+            },
+            {
+              type: 'key.revoked',
+              at: new Date(NOW + 3000),
+              principal: 'svc',
+              keyId: 'hk_a',
+              detail: { reason: 'leak' },
+            },
+          ]);
+          const all = await store.queryAudit({});
+          expect(all.map((e) => e.type)).toEqual(['key.revoked', 'auth.failed', 'key.created', 'principal.created']);
+          expect(all[1]).toMatchObject({
             keyId: 'hk_a',
             source: '203.0.113.9',
             code: 'ERR_SIGNATURE_INVALID',
-          },
-          {
-            type: 'key.revoked',
-            at: new Date(NOW + 3000),
-            principal: 'svc',
-            keyId: 'hk_a',
-            detail: { reason: 'leak' },
-          },
-        ]);
-        const all = await store.queryAudit({});
-        expect(all.map((e) => e.type)).toEqual(['key.revoked', 'auth.failed', 'key.created', 'principal.created']);
-        expect(all[1]).toMatchObject({
-          keyId: 'hk_a',
-          source: '203.0.113.9',
-          code: 'ERR_SIGNATURE_INVALID',
-          at: new Date(NOW + 2000),
+            at: new Date(NOW + 2000),
+          });
+          expect(all[3]).toMatchObject({ principal: 'svc', actor: 'admin', detail: { kind: 'service' } });
+          expect(
+            (await store.queryAudit({ keyId: 'hk_a', types: ['auth.failed', 'key.revoked'] })).map((e) => e.type),
+          ).toEqual(['key.revoked', 'auth.failed']);
+          expect(
+            (await store.queryAudit({ since: new Date(NOW + 1000), until: new Date(NOW + 3000) })).map((e) => e.type),
+          ).toEqual(['auth.failed', 'key.created']);
+          const page = await store.queryAudit({ limit: 2 });
+          const next = await store.queryAudit({ limit: 2, beforeId: page[1]!.id });
+          expect([...page, ...next].map((e) => e.id)).toEqual(all.map((e) => e.id));
+          expect(await store.pruneAudit(NOW + 2000)).toBe(2);
+          expect((await store.queryAudit({})).map((e) => e.type)).toEqual(['key.revoked', 'auth.failed']);
         });
-        expect(all[3]).toMatchObject({ principal: 'svc', actor: 'admin', detail: { kind: 'service' } });
-        expect(
-          (await store.queryAudit({ keyId: 'hk_a', types: ['auth.failed', 'key.revoked'] })).map((e) => e.type),
-        ).toEqual(['key.revoked', 'auth.failed']);
-        expect(
-          (await store.queryAudit({ since: new Date(NOW + 1000), until: new Date(NOW + 3000) })).map((e) => e.type),
-        ).toEqual(['auth.failed', 'key.created']);
-        const page = await store.queryAudit({ limit: 2 });
-        const next = await store.queryAudit({ limit: 2, beforeId: page[1]!.id });
-        expect([...page, ...next].map((e) => e.id)).toEqual(all.map((e) => e.id));
-        expect(await store.pruneAudit(NOW + 2000)).toBe(2);
-        expect((await store.queryAudit({})).map((e) => e.type)).toEqual(['key.revoked', 'auth.failed']);
       });
 
-      it('adds key usage per (key, scheme) atomically and lists it by key id then scheme in byte order', async () => {
-        await store.insertPrincipal(principalRow('a'));
-        await store.insertPrincipal(principalRow('b'));
-        const lower = keyRow(ring, 'a', { keyId: `hk_a${generateKeyId().slice(4)}` });
-        const upper = keyRow(ring, 'b', { keyId: `hk_B${generateKeyId().slice(4)}` });
-        await store.insertKey(lower, { maxActiveKeys: 10, now: NOW });
-        await store.insertKey(upper, { maxActiveKeys: 10, now: NOW });
-        expect(await store.listKeyUsage()).toEqual([]);
-        const use = (keyId: string, scheme: string, count: number, first: number, last: number) => ({
-          keyId,
-          scheme,
-          count,
-          firstUsedAt: first,
-          lastUsedAt: last,
+      describe('KeyChangeFeed', () => {
+        it('feeds changes for new, revoked and disabled-principal keys', async () => {
+          const start = await store.latestChange();
+          await store.insertPrincipal(principalRow('svc'));
+          const a = keyRow(ring, 'svc');
+          const b = keyRow(ring, 'svc');
+          await store.insertKey(a, { maxActiveKeys: 10, now: NOW });
+          await store.insertKey(b, { maxActiveKeys: 10, now: NOW });
+          const afterInserts = await store.latestChange();
+          await store.revokeKey(a.keyId, NOW, null);
+          await store.updatePrincipal('svc', { disabled: true, disabledAt: NOW });
+          await store.appendChange(['hk_manual'], NOW);
+          const all = await store.changesSince(start, 100);
+          expect(all.slice(0, 3).map((c) => c.keyId)).toEqual([a.keyId, b.keyId, a.keyId]);
+          expect(
+            all
+              .slice(3)
+              .map((c) => c.keyId)
+              .sort(),
+          ).toEqual([a.keyId, b.keyId, 'hk_manual'].sort());
+          expect(all.map((c) => c.seq)).toEqual([...all.map((c) => c.seq)].sort((x, y) => x - y));
+          expect((await store.changesSince(afterInserts, 100)).length).toBe(4);
+          expect(await store.changesSince(start, 2)).toHaveLength(2);
+          expect(await store.latestChange()).toBe(all[all.length - 1]!.seq);
+          expect(await store.pruneChanges(Date.now() + 10 * 60_000)).toBe(all.length);
         });
-        await store.addKeyUsage([
-          use(lower.keyId, 'x-api', 3, NOW + 10, NOW + 20),
-          use(lower.keyId, 'X-legacy', 1, NOW + 5, NOW + 5),
-          use(upper.keyId, 'rfc9421', 2, NOW, NOW + 1),
-          // A key that does not exist: ignored, never listed.
-          use(generateKeyId(), 'rfc9421', 7, NOW, NOW),
-        ]);
-        // Added to what is stored: counts summed, the earliest first use and the latest last use kept
-        // (writers flush out of order), whoever writes.
-        const other = await harness.openAnother();
-        await other.addKeyUsage([use(lower.keyId, 'x-api', 2, NOW + 1, NOW + 15)]);
-        await Promise.all([
-          store.addKeyUsage([use(upper.keyId, 'rfc9421', 1, NOW + 30, NOW + 40)]),
-          other.addKeyUsage([use(upper.keyId, 'rfc9421', 1, NOW + 2, NOW + 3)]),
-        ]);
-        const all = await store.listKeyUsage();
-        // Byte order: 'hk_B' < 'hk_a', 'X-legacy' < 'x-api'.
-        expect(all).toEqual([
-          { ...use(upper.keyId, 'rfc9421', 4, NOW, NOW + 40), principal: 'b' },
-          { ...use(lower.keyId, 'X-legacy', 1, NOW + 5, NOW + 5), principal: 'a' },
-          { ...use(lower.keyId, 'x-api', 5, NOW + 1, NOW + 20), principal: 'a' },
-        ]);
-        expect(await other.listKeyUsage()).toEqual(all);
-        // Keyset pages and every filter.
-        expect(await store.listKeyUsage({ limit: 2 })).toEqual(all.slice(0, 2));
-        expect(await store.listKeyUsage({ after: { keyId: all[1]!.keyId, scheme: all[1]!.scheme } })).toEqual(
-          all.slice(2),
-        );
-        expect(await store.listKeyUsage({ principal: 'a' })).toEqual(all.slice(1));
-        expect(await store.listKeyUsage({ keyId: upper.keyId })).toEqual(all.slice(0, 1));
-        expect(await store.listKeyUsage({ keyIds: [lower.keyId, generateKeyId()] })).toEqual(all.slice(1));
-        expect(await store.listKeyUsage({ keyIds: [] })).toEqual([]);
-        expect(await store.listKeyUsage({ scheme: 'x-api' })).toEqual(all.slice(2));
-        expect(await store.listKeyUsage({ principal: 'b', scheme: 'x-api' })).toEqual([]);
-        // Revoked keys keep their history.
-        await store.revokeKey(lower.keyId, NOW + 50, null);
-        expect(await store.listKeyUsage({ principal: 'a' })).toEqual(all.slice(1));
-      });
-
-      it('pages keys by (createdAt, key id in byte order) in both directions, with every filter', async () => {
-        await store.insertPrincipal(principalRow('a'));
-        await store.insertPrincipal(principalRow('b'));
-        // Ties on createdAt are ordered by key id in byte order on every backend ('0' < 'B' < 'a'),
-        // whatever the database's locale would say.
-        const tied = ['hk_a000', 'hk_B000', 'hk_0000', 'hk_Z000'].map((prefix) =>
-          keyRow(ring, 'a', { keyId: prefix + generateKeyId().slice(7), createdAt: NOW + 5 }),
-        );
-        const early = keyRow(ring, 'b', { createdAt: NOW });
-        const late = keyRow(ring, 'b', { createdAt: NOW + 9 });
-        const revoked = keyRow(ring, 'a', { createdAt: NOW + 7 });
-        for (const row of [late, ...tied, revoked, early]) await store.insertKey(row, { maxActiveKeys: 10, now: NOW });
-        await store.revokeKey(revoked.keyId, NOW + 8, null);
-        const byteSorted = [...tied].sort((x, y) => (x.keyId < y.keyId ? -1 : 1)).map((row) => row.keyId);
-        const oldestFirst = [early.keyId, ...byteSorted, revoked.keyId, late.keyId];
-        const ids = (rows: KeyRow[]) => rows.map((row) => row.keyId);
-
-        expect(ids(await store.listKeys({ includeRevoked: true }))).toEqual(oldestFirst);
-        expect(ids(await store.listKeys({ includeRevoked: true, newestFirst: true }))).toEqual(
-          [...oldestFirst].reverse(),
-        );
-        // Walk both directions two rows at a time from each page's last row.
-        for (const newestFirst of [false, true]) {
-          const seen: string[] = [];
-          let after: { createdAt: number; keyId: string } | undefined;
-          for (;;) {
-            const page = await store.listKeys({
-              includeRevoked: true,
-              newestFirst,
-              limit: 2,
-              ...(after ? { after } : {}),
-            });
-            seen.push(...ids(page));
-            if (page.length < 2) break;
-            after = { createdAt: page[1]!.createdAt, keyId: page[1]!.keyId };
-          }
-          expect(seen).toEqual(newestFirst ? [...oldestFirst].reverse() : oldestFirst);
-        }
-        // Revoked keys are left out by default, also across a page boundary.
-        const tiedLast = byteSorted.at(-1)!;
-        expect(ids(await store.listKeys({ after: { createdAt: NOW + 5, keyId: tiedLast }, limit: 5 }))).toEqual([
-          late.keyId,
-        ]);
-        expect(ids(await store.listKeys({ principal: 'a', includeRevoked: true, limit: 3 }))).toEqual(
-          byteSorted.slice(0, 3),
-        );
-        expect(
-          ids(
-            await store.listKeys({
-              principal: 'a',
-              newestFirst: true,
-              after: { createdAt: NOW + 5, keyId: byteSorted[2]! },
-            }),
-          ),
-        ).toEqual(byteSorted.slice(0, 2).reverse());
-        expect(ids(await store.listKeys({ keyId: revoked.keyId }))).toEqual([]);
-        expect(ids(await store.listKeys({ keyId: revoked.keyId, includeRevoked: true }))).toEqual([revoked.keyId]);
-        expect(ids(await store.listKeys({ keyId: early.keyId, principal: 'a' }))).toEqual([]);
-        expect(
-          ids(await store.listKeys({ keyId: early.keyId, after: { createdAt: NOW, keyId: early.keyId } })),
-        ).toEqual([]);
-        expect(await store.listKeys({ limit: 0 })).toEqual([]);
-      });
-
-      it('pages principals by name in byte order and finds them by part of the name', async () => {
-        for (const name of ['bob', 'Alice', 'carol', 'a_b', 'a%b', 'axb', '0-ops'])
-          await store.insertPrincipal(principalRow(name));
-        const names = async (query: Parameters<KeyStore['listPrincipals']>[0]) =>
-          (await store.listPrincipals(query)).map((row) => row.name);
-        expect(await names({})).toEqual(['0-ops', 'Alice', 'a%b', 'a_b', 'axb', 'bob', 'carol']);
-        expect(await names({ limit: 3 })).toEqual(['0-ops', 'Alice', 'a%b']);
-        expect(await names({ after: 'a%b', limit: 3 })).toEqual(['a_b', 'axb', 'bob']);
-        // LIKE wildcards in the search text are literal; the match ignores case.
-        expect(await names({ nameContains: '_' })).toEqual(['a_b']);
-        expect(await names({ nameContains: '%' })).toEqual(['a%b']);
-        expect(await names({ nameContains: 'AL' })).toEqual(['Alice']);
-        expect(await names({ nameContains: 'b', after: 'a_b' })).toEqual(['axb', 'bob']);
-      });
-
-      it('imports rows in bulk', async () => {
-        const keys = Array.from({ length: 1200 }, (_, i) => keyRow(ring, `bulk-${i % 3}`));
-        await store.importRows!([principalRow('bulk-0'), principalRow('bulk-1'), principalRow('bulk-2')], keys);
-        await store.importRows!([principalRow('bulk-0')], []);
-        expect(await store.listKeys({ principal: 'bulk-1' })).toHaveLength(400);
-        expect(await store.getKey(keys[1199]!.keyId)).toEqual(keys[1199]);
       });
     });
 
@@ -686,27 +702,38 @@ export function describeKeyStoreConformance(
         expect(await service.resolver(rotated.key.keyId)).toBeDefined();
       });
 
-      it('records last use in batches, at most once per interval per key', async () => {
+      it('records last use of proven requests only, in batches, at most once per interval per key', async () => {
         let now = NOW;
         const first = await createKeyService({ store, masterKeys: ring, clock: () => now });
         await first.createPrincipal({ name: 'svc', kind: 'service' });
         const { key } = await first.createKey({ principal: 'svc' });
         expect((await store.getKey(key.keyId))?.lastUsedAt).toBeNull();
-        await first.resolver(key.keyId);
+        // Lookups prove nothing (anyone who knows the key id can cause one): no last use.
+        const resolved = await first.resolver(key.keyId);
         await first.resolver(key.keyId);
         await first.close(); // flushes pending last-used updates
-        expect((await store.getKey(key.keyId))?.lastUsedAt).toBe(NOW);
-        now = NOW + 1000;
+        expect((await store.getKey(key.keyId))?.lastUsedAt).toBeNull();
+        // What the pipeline tells the resolver once a request passed the body and commit stages.
+        const provenRequest = { scheme: 'rfc9421', keyId: key.keyId, key: resolved!, coveredComponents: [] };
         const second = await createKeyService({ store, masterKeys: ring, clock: () => now });
         await second.resolver(key.keyId);
+        second.resolver.proven?.(provenRequest);
+        second.resolver.proven?.(provenRequest);
         await second.close();
-        expect((await store.getKey(key.keyId))?.lastUsedAt).toBe(NOW); // within the interval: no write
-        now = NOW + 61_000;
+        expect((await store.getKey(key.keyId))?.lastUsedAt).toBe(NOW);
+        now = NOW + 1000;
         const third = await createKeyService({ store, masterKeys: ring, clock: () => now });
         await third.resolver(key.keyId);
+        third.resolver.proven?.(provenRequest);
         await third.close();
+        expect((await store.getKey(key.keyId))?.lastUsedAt).toBe(NOW); // within the interval: no write
+        now = NOW + 61_000;
+        const fourth = await createKeyService({ store, masterKeys: ring, clock: () => now });
+        await fourth.resolver(key.keyId);
+        fourth.resolver.proven?.(provenRequest);
+        await fourth.close();
         expect((await store.getKey(key.keyId))?.lastUsedAt).toBe(NOW + 61_000);
-        expect((await third.getKey(key.keyId))?.lastUsedAt?.getTime()).toBe(NOW + 61_000);
+        expect((await fourth.getKey(key.keyId))?.lastUsedAt?.getTime()).toBe(NOW + 61_000);
       });
 
       it('records scheme usage coalesced: one write per (key, scheme) per interval, the rest on close', async () => {

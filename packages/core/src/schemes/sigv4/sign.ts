@@ -2,10 +2,11 @@
  * Signing with SigV4: an `Authorization` header (`ALGORITHM Credential=…, SignedHeaders=…,
  * Signature=…` plus the date and, for a body, its hash) or a presigned URL.
  */
-import { isPromise } from '../../pipeline/keys.js';
+
 import { toHex, utf8 } from '../../primitives/encoding.js';
 import { hmacSha256HexOfText, sha256HexOfText } from '../../primitives/hmac-sha256.js';
 import { PreparedKey, preparedKey } from '../../primitives/prepared-key.js';
+import { isPromiseLike } from '../../primitives/promise.js';
 import { getHeader, headerValues } from '../../protocol/headers.js';
 import type { CryptoProvider, MessageParts, SigningKey } from '../../types.js';
 import { bodyBytes, cryptoOf, nowOf, printableSecret, splitUrl } from '../compat-support.js';
@@ -132,7 +133,7 @@ export async function signSigV4(
   const plain = sigv4IsPlainCanonical(path, query);
   const canonicalUri = plain ? path : sigv4CanonicalUri(path, { normalize: encodePath, encode: encodePath });
   const derived = signingKeyOf(key, { date, region, service, provider, text: scope }, crypto);
-  const signingKey = isPromise(derived) ? await derived : derived;
+  const signingKey = isPromiseLike(derived) ? await derived : derived;
   const sorted = (map: Map<string, string[]>) =>
     [...map.entries()].sort(([a], [b]) => (a < b ? -1 : 1)) as [string, string[]][];
 

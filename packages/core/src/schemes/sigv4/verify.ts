@@ -6,15 +6,16 @@
 import { DigestMismatch, SignatureInvalid } from '../../errors.js';
 import type { ResolvedKey, SchemeVerdict, VerifyContext } from '../../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../../pipeline/contract.js';
-import { isDecoyKey, isPromise as isThenable } from '../../pipeline/keys.js';
+import { isDecoyKey } from '../../pipeline/keys.js';
 import { checkTimeWindow } from '../../pipeline/policy.js';
 import { constantTimeEqual } from '../../primitives/constant-time.js';
 import { fromHex, toHex, utf8 } from '../../primitives/encoding.js';
 import { hmacSha256HexOfText, sha256HexOfText } from '../../primitives/hmac-sha256.js';
 import { type PreparedKey, preparedKey } from '../../primitives/prepared-key.js';
+import { isPromiseLike } from '../../primitives/promise.js';
 import type { BodyCheck, CryptoProvider, IncrementalHash, MessageParts, VerificationKey } from '../../types.js';
 import { checkCreated, checkRequiredComponents, printableSecret, splitUrl } from '../compat-support.js';
-import { canonicalForms, canonicalHeaderLinesOf, sigv4SigningKey } from './canonical.js';
+import { canonicalForms, canonicalHeaderLinesOf, sigv4IsPlainCanonical, sigv4SigningKey } from './canonical.js';
 import { printableSecretOf, type SigV4Config } from './options.js';
 import type { ParsedSigV4, SigV4Credentials } from './parse.js';
 
@@ -99,6 +100,21 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
     // form computed once.
     const head = `${parsed.provider.algorithm}\n${parsed.amzDate}\n${parsed.scope}\n`;
     const tail = `\n${headerLines}\n${parsed.signedHeadersText}\n`;
+    // The usual request (header form, already-canonical path and query, one payload hash, a
+    // one-shot hash): canonicalForms() would return this one form; computed without its arrays.
+    if (
+      crypto.hash !== undefined &&
+      payloadHashes.length === 1 &&
+      !parsed.presigned &&
+      sigv4IsPlainCanonical(url.path, url.query)
+    ) {
+      const canonicalRequest = `${method}\n${url.path}\n${url.query ?? ''}${tail}${payloadHashes[0]}`;
+      const stringToSign = head + sha256HexOfText(crypto, canonicalRequest);
+      return constantTimeEqual(
+        hmacSha256HexOfText(crypto, signingKey.hmacSha256Pads(), stringToSign),
+        parsed.signature,
+      );
+    }
     let matched = false;
     let pending: Promise<void>[] | undefined;
     for (const form of canonicalForms(url, parsed, acceptUnsortedQuery)) {
@@ -117,7 +133,7 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
         }
         expected ??= fromHex(parsed.signature)!;
         const actual = crypto.hmac('sha256', signingKey.bytes, utf8(stringToSign));
-        if (isThenable(actual)) {
+        if (isPromiseLike(actual)) {
           pending ??= [];
           pending.push(
             Promise.resolve(actual).then((mac) => {
@@ -152,7 +168,7 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
     context: VerifyContext,
   ): SchemeVerdict | Promise<SchemeVerdict> {
     const signingKey = cachedSigningKey(key, credentials.parsed, context.crypto);
-    if (isThenable(signingKey)) {
+    if (isPromiseLike(signingKey)) {
       return Promise.resolve(signingKey).then((bytes) => withSigningKey(credentials, context, bytes));
     }
     return withSigningKey(credentials, context, signingKey);
@@ -185,7 +201,7 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
       return { signatureMatches: undefined, body };
     }
     const ok = matches(crypto, signingKey, message, parsed, payloadHashes, credentials.knownHeaders);
-    if (isThenable(ok)) return Promise.resolve(ok).then((matched) => checked(credentials, crypto, matched));
+    if (isPromiseLike(ok)) return Promise.resolve(ok).then((matched) => checked(credentials, crypto, matched));
     return checked(credentials, crypto, ok);
   }
 
