@@ -74,12 +74,26 @@ interface Running {
 }
 
 function startUntil(command: string, args: string[], options: { env: NodeJS.ProcessEnv; ready: RegExp }) {
-  const child = spawn(command, args, { cwd: ROOT, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A process group of its own: `npx` and `npm start` run the server as a grandchild, which a signal to
+  // the child alone left running (one orphaned `hmac-kit serve --upstream` per run); the group is signalled.
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    env: options.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      child.kill(signal);
+    }
+  };
   let output = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return new Promise<Running>((resolve, reject) => {
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      signalGroup('SIGKILL');
       reject(new Error(`${args.join(' ')} did not get ready: ${output}`));
     }, 60_000);
     const onData = (chunk: Buffer) => {
@@ -90,7 +104,7 @@ function startUntil(command: string, args: string[], options: { env: NodeJS.Proc
           child,
           output: () => output,
           stop: async () => {
-            if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+            if (child.exitCode === null && child.signalCode === null) signalGroup('SIGTERM');
             await exited;
           },
         });
