@@ -1,29 +1,18 @@
-import { connect } from 'node:net';
 import { signMessage } from '@hmac-kit/core';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
-import { rawRequest, startRawUpstream } from '../support/raw-http.js';
+import { rawRequest, sendRawBytes, startRawUpstream } from '../support/raw-http.js';
 
 // Adversarial review of issue #11 (helper "review"), "verify one thing, forward another" through the
 // gateway with an upstream that records raw bytes: duplicate header lines, Content-Length against
 // Transfer-Encoding, two Content-Lengths. Each test asserts the SAFE behaviour.
 
 /** Writes `head` + `body` byte for byte on a fresh connection; resolves with the status code. */
-function rawExchange(origin: string, head: string[], body: string): Promise<number> {
-  const { hostname, port } = new URL(origin);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname);
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const text = Buffer.concat(chunks).toString('latin1');
-      resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0));
-    });
-    socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
-  });
+async function rawExchange(origin: string, head: string[], body: string): Promise<number> {
+  const text = await sendRawBytes(origin, `${head.join('\r\n')}\r\n\r\n${body}`);
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
 }
 
 describe('adversarial review: what the gateway verifies is what the upstream receives', () => {
