@@ -63,22 +63,35 @@ export function runCli(
       env: cleanEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    collectOutput(child).then(resolve, reject);
     // A command that exits without reading its input closes the pipe first: the write then fails
     // with EPIPE, which says nothing about the command (its exit code and output do).
     child.stdin.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code !== 'EPIPE') reject(error);
     });
     child.stdin.end(options.input ?? '');
+  });
+}
+
+/**
+ * Collects what a child process writes on stdout and stderr, and resolves with its exit code once it
+ * closed (-1 when a signal ended it); rejects when it cannot be started.
+ *
+ * @example
+ * const { code, stdout } = await collectOutput(spawn('bash', ['-c', 'echo hi'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+ */
+export function collectOutput(child: ChildProcess): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
   });
 }
 
