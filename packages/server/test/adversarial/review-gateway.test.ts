@@ -2,8 +2,8 @@ import { signMessage } from '@hmac-kit/core';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
-import { issueKey, startInProcess } from '../support/in-process.js';
-import { rawRequest, sendRawBytes, startRawUpstream } from '../support/raw-http.js';
+import { type RawUpstreamGateway, startRawUpstreamGateway } from '../support/in-process.js';
+import { rawRequest, sendRawBytes } from '../support/raw-http.js';
 
 // Adversarial review of issue #11 (helper "review"), "verify one thing, forward another" through the
 // gateway with an upstream that records raw bytes: duplicate header lines, Content-Length against
@@ -16,19 +16,18 @@ async function rawExchange(origin: string, head: string[], body: string): Promis
 }
 
 describe('adversarial review: what the gateway verifies is what the upstream receives', () => {
-  let upstream: Awaited<ReturnType<typeof startRawUpstream>>;
+  let gateway: RawUpstreamGateway | undefined;
+  let upstream: RawUpstreamGateway['upstream'];
   let server: RunningServer;
-  let key: { keyId: string; secret: string };
+  let key: RawUpstreamGateway['key'];
 
   beforeAll(async () => {
-    upstream = await startRawUpstream();
-    server = await startInProcess({ upstream: upstream.url, schemes: 'rfc9421' });
-    key = await issueKey(server, 'gateway-review');
+    gateway = await startRawUpstreamGateway('gateway-review');
+    ({ upstream, server, key } = gateway);
   });
 
   afterAll(async () => {
-    await server?.close();
-    await upstream?.close();
+    await gateway?.close();
   });
 
   async function signedPost(path: string, body: string): Promise<Record<string, string>> {

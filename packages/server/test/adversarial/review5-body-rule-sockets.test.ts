@@ -8,8 +8,8 @@ import { signMessage } from '@hmac-kit/core';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
-import { issueKey, startInProcess } from '../support/in-process.js';
-import { sendRawBytes, startRawUpstream } from '../support/raw-http.js';
+import { type RawUpstreamGateway, startRawUpstreamGateway } from '../support/in-process.js';
+import { sendRawBytes } from '../support/raw-http.js';
 
 /** Writes `bytes` on one connection and returns the status of every response read until the server closes. */
 async function exchange(origin: string, bytes: string): Promise<number[]> {
@@ -18,21 +18,20 @@ async function exchange(origin: string, bytes: string): Promise<number[]> {
 }
 
 describe('review5: a request verified as bodiless never forwards a body (raw sockets)', () => {
-  let upstream: Awaited<ReturnType<typeof startRawUpstream>>;
+  let gateway: RawUpstreamGateway | undefined;
+  let upstream: RawUpstreamGateway['upstream'];
   let server: RunningServer;
-  let key: { keyId: string; secret: string };
+  let key: RawUpstreamGateway['key'];
   let host: string;
 
   beforeAll(async () => {
-    upstream = await startRawUpstream();
-    server = await startInProcess({ upstream: upstream.url, schemes: 'rfc9421' });
-    key = await issueKey(server, 'review5-body-rule');
+    gateway = await startRawUpstreamGateway('review5-body-rule');
+    ({ upstream, server, key } = gateway);
     host = new URL(server.url).host;
   });
 
   afterAll(async () => {
-    await server?.close();
-    await upstream?.close();
+    await gateway?.close();
   });
 
   /** The head of a request signed without a body (no content-digest covered), ending in CRLF CRLF. */
