@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 
@@ -95,6 +96,31 @@ export function collectOutput(child: ChildProcess): Promise<CliResult> {
   });
 }
 
+/**
+ * Calls `onEntry` with each JSON line a process writes on `stream` (its JSON log), in order; lines
+ * that are not JSON are passed over, a line split across chunks is joined first.
+ *
+ * @example
+ * onJsonLines(child.stdout, (entry) => { if (entry.msg === 'listening') console.log(entry.url); });
+ */
+export function onJsonLines(stream: Readable, onEntry: (entry: Record<string, unknown>) => void): void {
+  let buffered = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    for (let newline = buffered.indexOf('\n'); newline !== -1; newline = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      onEntry(entry);
+    }
+  });
+}
+
 /** A running `hmac-kit serve` child process. */
 export interface ServeProcess {
   url: string;
@@ -132,7 +158,6 @@ export function startServe(
     });
     const logs: Array<Record<string, unknown>> = [];
     let stderr = '';
-    let buffered = '';
     let settled = false;
     const timer = setTimeout(() => {
       if (settled) return;
@@ -144,34 +169,21 @@ export function startServe(
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString('utf8');
     });
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      let newline = buffered.indexOf('\n');
-      while (newline !== -1) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        newline = buffered.indexOf('\n');
-        let entry: Record<string, unknown>;
-        try {
-          entry = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          continue;
-        }
-        logs.push(entry);
-        if (!settled && entry.msg === 'listening' && typeof entry.url === 'string') {
-          settled = true;
-          clearTimeout(timer);
-          resolve({
-            url: entry.url,
-            child,
-            logs,
-            stderr: () => stderr,
-            stop: async () => {
-              if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-              return exited;
-            },
-          });
-        }
+    onJsonLines(child.stdout, (entry) => {
+      logs.push(entry);
+      if (!settled && entry.msg === 'listening' && typeof entry.url === 'string') {
+        settled = true;
+        clearTimeout(timer);
+        resolve({
+          url: entry.url,
+          child,
+          logs,
+          stderr: () => stderr,
+          stop: async () => {
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+            return exited;
+          },
+        });
       }
     });
     child.once('exit', (code) => {
