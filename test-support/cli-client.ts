@@ -26,6 +26,41 @@ export async function createKeyWithCli(
   return JSON.parse(result.stdout) as IssuedKey;
 }
 
+/**
+ * Provisions `db` the way the legacy-migration contract says (issue #12): `principals add`, then
+ * `keys import --secret-stdin --encoding text` for each key. Throws with the CLI's stderr on any failure.
+ *
+ * @example
+ * await importKeysWithCli(db, 'legacy', [{ keyId: 'partner', secret: 'their-shared-secret' }]);
+ */
+export async function importKeysWithCli(
+  db: string,
+  principal: string,
+  keys: ReadonlyArray<{ keyId: string; secret: string }>,
+): Promise<void> {
+  const added = await runCli(['principals', 'add', principal, '--db', db]);
+  if (added.code !== 0) throw new Error(`principals add failed: ${added.stderr}`);
+  for (const { keyId, secret } of keys) {
+    const imported = await runCli(
+      [
+        'keys',
+        'import',
+        '--principal',
+        principal,
+        '--key-id',
+        keyId,
+        '--secret-stdin',
+        '--encoding',
+        'text',
+        '--db',
+        db,
+      ],
+      { input: secret },
+    );
+    if (imported.code !== 0) throw new Error(`keys import failed: ${imported.stderr}`);
+  }
+}
+
 /** Signs a request with the core's signer and returns what to pass to `fetch`. */
 export async function signed(
   key: { keyId: string; secret: string },

@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 
@@ -63,22 +64,60 @@ export function runCli(
       env: cleanEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    collectOutput(child).then(resolve, reject);
     // A command that exits without reading its input closes the pipe first: the write then fails
     // with EPIPE, which says nothing about the command (its exit code and output do).
     child.stdin.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code !== 'EPIPE') reject(error);
     });
     child.stdin.end(options.input ?? '');
+  });
+}
+
+/**
+ * Collects what a child process writes on stdout and stderr, and resolves with its exit code once it
+ * closed (-1 when a signal ended it); rejects when it cannot be started.
+ *
+ * @example
+ * const { code, stdout } = await collectOutput(spawn('bash', ['-c', 'echo hi'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+ */
+export function collectOutput(child: ChildProcess): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8');
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/**
+ * Calls `onEntry` with each JSON line a process writes on `stream` (its JSON log), in order; lines
+ * that are not JSON are passed over, a line split across chunks is joined first.
+ *
+ * @example
+ * onJsonLines(child.stdout, (entry) => { if (entry.msg === 'listening') console.log(entry.url); });
+ */
+export function onJsonLines(stream: Readable, onEntry: (entry: Record<string, unknown>) => void): void {
+  let buffered = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString('utf8');
+    for (let newline = buffered.indexOf('\n'); newline !== -1; newline = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      let entry: Record<string, unknown>;
+      try {
+        entry = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      onEntry(entry);
+    }
   });
 }
 
@@ -119,7 +158,6 @@ export function startServe(
     });
     const logs: Array<Record<string, unknown>> = [];
     let stderr = '';
-    let buffered = '';
     let settled = false;
     const timer = setTimeout(() => {
       if (settled) return;
@@ -131,34 +169,21 @@ export function startServe(
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString('utf8');
     });
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      let newline = buffered.indexOf('\n');
-      while (newline !== -1) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        newline = buffered.indexOf('\n');
-        let entry: Record<string, unknown>;
-        try {
-          entry = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          continue;
-        }
-        logs.push(entry);
-        if (!settled && entry.msg === 'listening' && typeof entry.url === 'string') {
-          settled = true;
-          clearTimeout(timer);
-          resolve({
-            url: entry.url,
-            child,
-            logs,
-            stderr: () => stderr,
-            stop: async () => {
-              if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-              return exited;
-            },
-          });
-        }
+    onJsonLines(child.stdout, (entry) => {
+      logs.push(entry);
+      if (!settled && entry.msg === 'listening' && typeof entry.url === 'string') {
+        settled = true;
+        clearTimeout(timer);
+        resolve({
+          url: entry.url,
+          child,
+          logs,
+          stderr: () => stderr,
+          stop: async () => {
+            if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+            return exited;
+          },
+        });
       }
     });
     child.once('exit', (code) => {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
+import { onJsonLines } from '../../test-support/processes.js';
 import { readPublishedVector } from '../../test-support/published-vectors.js';
 
 /** What every echo endpoint answers after a request passed verification. */
@@ -128,27 +129,15 @@ export async function startHmacKitServe(): Promise<LiveServer> {
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const origin = await new Promise<string>((resolve, reject) => {
-    let buffered = '';
     const timer = setTimeout(() => reject(new Error(`hmac-kit serve did not start: ${stderr}`)), 90_000);
     child.once('exit', (code) => reject(new Error(`hmac-kit serve exited with ${code}: ${stderr}`)));
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('utf8');
-      for (let newline = buffered.indexOf('\n'); newline !== -1; newline = buffered.indexOf('\n')) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        let entry: Record<string, unknown>;
-        try {
-          entry = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          continue;
-        }
-        logs.push(entry);
-        if (typeof entry['code'] === 'string')
-          refusals.push({ target: String(entry['path'] ?? entry['url'] ?? ''), code: entry['code'] });
-        if (entry['msg'] === 'listening' && typeof entry['url'] === 'string') {
-          clearTimeout(timer);
-          resolve(entry['url']);
-        }
+    onJsonLines(child.stdout, (entry) => {
+      logs.push(entry);
+      if (typeof entry['code'] === 'string')
+        refusals.push({ target: String(entry['path'] ?? entry['url'] ?? ''), code: entry['code'] });
+      if (entry['msg'] === 'listening' && typeof entry['url'] === 'string') {
+        clearTimeout(timer);
+        resolve(entry['url']);
       }
     });
   });

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildForProcesses } from '../../clients/support/harness.js';
 import { documentationSnippets, type Snippet, unmarkedCodeBlocks } from '../../scripts/docs-snippets.js';
 import { freePort } from '../../test-support/ports.js';
+import { collectOutput } from '../../test-support/processes.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const snippets = documentationSnippets(ROOT);
@@ -45,27 +46,6 @@ function env(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...clean, ...extra };
 }
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function finish(child: ChildProcess): Promise<Ran> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8');
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString('utf8');
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
 /** A long-running process, resolved once a line of its output matches `ready`. */
 interface Running {
   child: ChildProcess;
@@ -74,12 +54,26 @@ interface Running {
 }
 
 function startUntil(command: string, args: string[], options: { env: NodeJS.ProcessEnv; ready: RegExp }) {
-  const child = spawn(command, args, { cwd: ROOT, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A process group of its own: `npx` and `npm start` run the server as a grandchild, which a signal to
+  // the child alone left running (one orphaned `hmac-kit serve --upstream` per run); the group is signalled.
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    env: options.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, signal);
+    } catch {
+      child.kill(signal);
+    }
+  };
   let output = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return new Promise<Running>((resolve, reject) => {
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      signalGroup('SIGKILL');
       reject(new Error(`${args.join(' ')} did not get ready: ${output}`));
     }, 60_000);
     const onData = (chunk: Buffer) => {
@@ -90,7 +84,7 @@ function startUntil(command: string, args: string[], options: { env: NodeJS.Proc
           child,
           output: () => output,
           stop: async () => {
-            if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+            if (child.exitCode === null && child.signalCode === null) signalGroup('SIGTERM');
             await exited;
           },
         });
@@ -152,7 +146,7 @@ describe('README quickstart, as written, against a real hmac-kit serve', () => {
     return out;
   }
   const sh = (code: string, extraEnv: NodeJS.ProcessEnv) =>
-    finish(
+    collectOutput(
       spawn('bash', ['-euo', 'pipefail', '-c', localize(code)], {
         cwd: ROOT,
         env: extraEnv,
@@ -224,7 +218,7 @@ describe('README quickstart, as written, against a real hmac-kit serve', () => {
 
   it('step 2: the createSignedFetch snippet runs as a .mjs file and prints alice', async () => {
     const file = moduleFile(snippet('quickstart-signed-fetch'));
-    const result = await finish(spawn(process.execPath, [file], { cwd: scratch, env: withKey() }));
+    const result = await collectOutput(spawn(process.execPath, [file], { cwd: scratch, env: withKey() }));
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/principal: 'alice'/);
@@ -261,7 +255,7 @@ describe('README quickstart, as written, against a real hmac-kit serve', () => {
 
   it('step 3: the verifyRequest snippet prints the key id and the covered components', async () => {
     const file = moduleFile(snippet('quickstart-verify-request'));
-    const result = await finish(spawn(process.execPath, [file], { cwd: scratch, env: withKey() }));
+    const result = await collectOutput(spawn(process.execPath, [file], { cwd: scratch, env: withKey() }));
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(keyId);
@@ -339,7 +333,7 @@ describe('docs/middleware.md examples, with the keys of its "Keys" section, as w
         env: env({ BILLING_SECRET: secret }),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      const ran = finish(child);
+      const ran = collectOutput(child);
       let output = '';
       child.stdout?.on('data', (chunk: Buffer) => {
         output += chunk.toString('utf8');

@@ -19,7 +19,7 @@ import {
   startServe,
   tempDir,
 } from '../../../test-support/processes.js';
-import { startUpstream } from '../../server/test/support/upstream.js';
+import { chunkedStream, startUpstream } from '../../../test-support/upstream.js';
 
 interface UsageRow {
   keyId: string;
@@ -30,20 +30,6 @@ interface UsageRow {
   lastUsedAt: string;
   weak: boolean;
   unprotected: string | null;
-}
-
-function streamOf(bytes: Uint8Array, chunkSize: number): ReadableStream<Uint8Array> {
-  let offset = 0;
-  return new ReadableStream({
-    pull(controller) {
-      if (offset >= bytes.length) {
-        controller.close();
-        return;
-      }
-      controller.enqueue(bytes.subarray(offset, offset + chunkSize));
-      offset += chunkSize;
-    },
-  });
 }
 
 describe('hmac-kit keys usage and GET /v1/admin/usage: what a gateway with two workers proved', () => {
@@ -128,7 +114,7 @@ describe('hmac-kit keys usage and GET /v1/admin/usage: what a gateway with two w
     );
     const cut = await send(
       { url: streamed.url, headers: { 'content-type': 'application/octet-stream', ...streamed.headers } },
-      { method: 'POST', body: streamOf(sentBytes, 16 * 1024), duplex: 'half' },
+      { method: 'POST', body: chunkedStream(sentBytes, 16 * 1024), duplex: 'half' },
     );
     expect(cut.status).toBe(401);
     const django = await signMessage({ method: 'GET', url, headers: {} }, svc, { scheme: djangoHmac() });

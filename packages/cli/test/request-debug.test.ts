@@ -12,6 +12,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { importKeysWithCli } from '../../../test-support/cli-client.js';
 import {
   buildOnce,
   repoRoot,
@@ -197,24 +198,7 @@ describe('hmac-kit request --config: signing with the declared schemes of exampl
     await server?.stop();
     const dir = tempDir('hmac-kit-declared-');
     const db = join(dir, 'hmac-kit.db');
-    expect((await runCli(['principals', 'add', 'legacy', '--db', db])).code).toBe(0);
-    const imported = await runCli(
-      [
-        'keys',
-        'import',
-        '--principal',
-        'legacy',
-        '--key-id',
-        keyId,
-        '--secret-stdin',
-        '--encoding',
-        'text',
-        '--db',
-        db,
-      ],
-      { input: secret },
-    );
-    expect(imported.code, imported.stderr).toBe(0);
+    await importKeysWithCli(db, 'legacy', [{ keyId, secret }]);
     server = await startServe(
       ['--config', example(file), '--db', db, '--upstream', upstream.url, '--debug-signatures'],
       { cwd: dir },

@@ -7,7 +7,15 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../../test-support/ports.js';
 import { createTestSchema, type TestSchema } from '../../../test-support/postgres.js';
-import { binPath, buildOnce, cleanEnv, runCli, startServe, tempDir } from '../../../test-support/processes.js';
+import {
+  binPath,
+  buildOnce,
+  cleanEnv,
+  collectOutput,
+  runCli,
+  startServe,
+  tempDir,
+} from '../../../test-support/processes.js';
 import { pgUrl } from '../../../test-support/services.js';
 
 /** Every failure is exactly one line `hmac-kit: ...` on stderr. */
@@ -486,21 +494,10 @@ function shell(
   cwd: string,
   env: Record<string, string> = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', ['-c', line], {
-      cwd,
-      env: cleanEnv({ ...env, npm_lifecycle_event: undefined }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-    });
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  const child = spawn('bash', ['-c', line], {
+    cwd,
+    env: cleanEnv({ ...env, npm_lifecycle_event: undefined }),
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return collectOutput(child);
 }

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freshAddress } from '../../../test-support/cli-client.js';
 import { describeWithServices, redisUrl } from '../../../test-support/services.js';
+import { startUpstream } from '../../../test-support/upstream.js';
 import { CONSOLE_ASSETS } from '../src/console.js';
 import {
   type ConsoleSession,
@@ -14,7 +15,6 @@ import {
   redisConsoleSessionStore,
 } from '../src/console-sessions.js';
 import { startInProcess } from './support/in-process.js';
-import { startUpstream } from './support/upstream.js';
 
 const session = (now: number, lifetimeMs = 3600_000): ConsoleSession => ({
   principal: 'root',

@@ -12,8 +12,8 @@ import { ConfigError, isLoopbackHost, loadConfig, type RunningServer } from '@hm
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress, send, signed } from '../../../test-support/cli-client.js';
 import { runCli, startServe, tempDir } from '../../../test-support/processes.js';
+import { startUpstream } from '../../../test-support/upstream.js';
 import { issueKey, startInProcess } from './support/in-process.js';
-import { startUpstream } from './support/upstream.js';
 
 type Key = { keyId: string; secret: string };
 

@@ -15,7 +15,7 @@ import {
   startServe,
   tempDir,
 } from '../../../test-support/processes.js';
-import { type SeenRequest, startUpstream } from './support/upstream.js';
+import { type SeenRequest, startUpstream } from '../../../test-support/upstream.js';
 
 /** The bash sender printed in docs/server.md, run as it is written. */
 const bashSender = /### Sending a test delivery with bash[\s\S]*?```bash\n([\s\S]*?)```/.exec(

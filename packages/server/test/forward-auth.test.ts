@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
 import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { describeWithServices } from '../../../test-support/services.js';
-import { startUpstream } from './support/upstream.js';
+import { startUpstream } from '../../../test-support/upstream.js';
 
 const nginxBinary = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((path) => existsSync(path));
 

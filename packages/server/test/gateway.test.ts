@@ -5,7 +5,7 @@ import { signMessage, sigv4, xApi } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
-import { type SeenRequest, startUpstream } from './support/upstream.js';
+import { type SeenRequest, startUpstream } from '../../../test-support/upstream.js';
 
 async function closedPort(): Promise<number> {
   const server = createServer();

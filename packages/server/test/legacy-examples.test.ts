@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { importKeysWithCli } from '../../../test-support/cli-client.js';
 import {
   buildOnce,
   repoRoot,
@@ -88,27 +89,7 @@ describe('examples/legacy: real clients of each family through the gateway', () 
   async function gateway(file: string, keys: Array<{ keyId: string; secret: string }>): Promise<ServeProcess> {
     const dir = tempDir();
     const db = join(dir, 'hmac-kit.db');
-    const added = await runCli(['principals', 'add', 'legacy', '--db', db]);
-    expect(added.code, added.stderr).toBe(0);
-    for (const { keyId, secret } of keys) {
-      const imported = await runCli(
-        [
-          'keys',
-          'import',
-          '--principal',
-          'legacy',
-          '--key-id',
-          keyId,
-          '--secret-stdin',
-          '--encoding',
-          'text',
-          '--db',
-          db,
-        ],
-        { input: secret },
-      );
-      expect(imported.code, imported.stderr).toBe(0);
-    }
+    await importKeysWithCli(db, 'legacy', keys);
     const started = await startServe(['--config', example(file), '--db', db, '--upstream', upstream.url], { cwd: dir });
     const warnings = started.logs.filter((line) => line.msg === 'weak scheme enabled');
     expect(warnings.length).toBeGreaterThanOrEqual(file === 'django.json' ? 1 : 1);

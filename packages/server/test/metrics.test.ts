@@ -4,8 +4,8 @@ import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress, send, signed } from '../../../test-support/cli-client.js';
 import { freePort } from '../../../test-support/ports.js';
+import { startUpstream } from '../../../test-support/upstream.js';
 import { issueKey, startInProcess } from './support/in-process.js';
-import { startUpstream } from './support/upstream.js';
 
 /** The sample value of one series (`name{labels}`), or undefined when it is not exported. */
 function sample(text: string, series: string): number | undefined {

@@ -6,6 +6,7 @@ import { signMessage } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey } from '../../../test-support/cli-client.js';
 import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
+import { startUpstream } from '../../../test-support/upstream.js';
 import {
   http2Request,
   http2Session,
@@ -14,7 +15,6 @@ import {
   type TestCertificates,
   tlsSocket,
 } from './support/tls.js';
-import { startUpstream } from './support/upstream.js';
 
 const run = promisify(execFile);
 

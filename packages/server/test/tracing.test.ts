@@ -5,9 +5,9 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
+import { type SeenRequest, startUpstream } from '../../../test-support/upstream.js';
 import { tracingRequested } from '../src/tracing.js';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './support/otlp.js';
-import { type SeenRequest, startUpstream } from './support/upstream.js';
 
 // OpenTelemetry in the real `hmac-kit serve` process: spans exported over OTLP/HTTP (protobuf, the
 // default) to a receiver started here, and nothing of the SDK loaded when no endpoint is set.

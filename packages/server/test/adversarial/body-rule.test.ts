@@ -4,8 +4,8 @@ import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
 import { requestHasBody } from '../../src/message.js';
-import { issueKey, startInProcess } from '../support/in-process.js';
-import { rawRequest, startRawUpstream } from '../support/raw-http.js';
+import { type RawUpstreamGateway, startRawUpstreamGateway } from '../support/in-process.js';
+import { rawRequest } from '../support/raw-http.js';
 
 // Issue #16: the "request has a body" rule had four copies that disagreed (`Content-Length: 00` was no
 // body for the core, a body for the gateway). The attack the rule must stop: the gateway verifies a
@@ -47,19 +47,18 @@ describe('one "has a body" rule for the core and the gateway', () => {
 });
 
 describe('the gateway never verifies "no body" and then forwards one', () => {
-  let upstream: Awaited<ReturnType<typeof startRawUpstream>>;
+  let gateway: RawUpstreamGateway | undefined;
+  let upstream: RawUpstreamGateway['upstream'];
   let server: RunningServer;
-  let key: { keyId: string; secret: string };
+  let key: RawUpstreamGateway['key'];
 
   beforeAll(async () => {
-    upstream = await startRawUpstream();
-    server = await startInProcess({ upstream: upstream.url, schemes: 'rfc9421' });
-    key = await issueKey(server, 'body-rule');
+    gateway = await startRawUpstreamGateway('body-rule');
+    ({ upstream, server, key } = gateway);
   });
 
   afterAll(async () => {
-    await server?.close();
-    await upstream?.close();
+    await gateway?.close();
   });
 
   /** A GET signed as bodiless: no content-digest among the covered components. */

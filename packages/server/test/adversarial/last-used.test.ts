@@ -15,27 +15,13 @@ import { signMessage, xApi } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey } from '../../../../test-support/cli-client.js';
 import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
-import { startUpstream } from '../support/upstream.js';
+import { chunkedStream, startUpstream } from '../../../../test-support/upstream.js';
 
 const publicOrigin = 'https://api.example.com';
 
 interface KeyView {
   keyId: string;
   lastUsedAt: string | null;
-}
-
-function streamOf(bytes: Uint8Array, chunkSize: number): ReadableStream<Uint8Array> {
-  let offset = 0;
-  return new ReadableStream({
-    pull(controller) {
-      if (offset >= bytes.length) {
-        controller.close();
-        return;
-      }
-      controller.enqueue(bytes.subarray(offset, offset + chunkSize));
-      offset += chunkSize;
-    },
-  });
 }
 
 describe('hmac-kit serve: a key’s lastUsedAt moves for proven requests only', () => {
@@ -120,7 +106,7 @@ describe('hmac-kit serve: a key’s lastUsedAt moves for proven requests only', 
     const cut = await send(streamed, {
       method: 'POST',
       headers: octets,
-      body: streamOf(sentBytes, 16 * 1024),
+      body: chunkedStream(sentBytes, 16 * 1024),
       duplex: 'half',
     });
     expect(cut.status).toBe(401);

@@ -1,45 +1,33 @@
-import { connect } from 'node:net';
 import { signMessage } from '@hmac-kit/core';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
-import { issueKey, startInProcess } from '../support/in-process.js';
-import { rawRequest, startRawUpstream } from '../support/raw-http.js';
+import { type RawUpstreamGateway, startRawUpstreamGateway } from '../support/in-process.js';
+import { rawRequest, sendRawBytes } from '../support/raw-http.js';
 
 // Adversarial review of issue #11 (helper "review"), "verify one thing, forward another" through the
 // gateway with an upstream that records raw bytes: duplicate header lines, Content-Length against
 // Transfer-Encoding, two Content-Lengths. Each test asserts the SAFE behaviour.
 
 /** Writes `head` + `body` byte for byte on a fresh connection; resolves with the status code. */
-function rawExchange(origin: string, head: string[], body: string): Promise<number> {
-  const { hostname, port } = new URL(origin);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname);
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const text = Buffer.concat(chunks).toString('latin1');
-      resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0));
-    });
-    socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
-  });
+async function rawExchange(origin: string, head: string[], body: string): Promise<number> {
+  const text = await sendRawBytes(origin, `${head.join('\r\n')}\r\n\r\n${body}`);
+  return Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
 }
 
 describe('adversarial review: what the gateway verifies is what the upstream receives', () => {
-  let upstream: Awaited<ReturnType<typeof startRawUpstream>>;
+  let gateway: RawUpstreamGateway | undefined;
+  let upstream: RawUpstreamGateway['upstream'];
   let server: RunningServer;
-  let key: { keyId: string; secret: string };
+  let key: RawUpstreamGateway['key'];
 
   beforeAll(async () => {
-    upstream = await startRawUpstream();
-    server = await startInProcess({ upstream: upstream.url, schemes: 'rfc9421' });
-    key = await issueKey(server, 'gateway-review');
+    gateway = await startRawUpstreamGateway('gateway-review');
+    ({ upstream, server, key } = gateway);
   });
 
   afterAll(async () => {
-    await server?.close();
-    await upstream?.close();
+    await gateway?.close();
   });
 
   async function signedPost(path: string, body: string): Promise<Record<string, string>> {

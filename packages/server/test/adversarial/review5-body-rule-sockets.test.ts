@@ -4,46 +4,34 @@
  * request verified as bodiless whose body still reaches the upstream, either as its body or glued
  * to it on the connection. Node's parser decides where the body ends; the gateway must agree.
  */
-import { connect } from 'node:net';
 import { signMessage } from '@hmac-kit/core';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
-import { issueKey, startInProcess } from '../support/in-process.js';
-import { startRawUpstream } from '../support/raw-http.js';
+import { type RawUpstreamGateway, startRawUpstreamGateway } from '../support/in-process.js';
+import { sendRawBytes } from '../support/raw-http.js';
 
 /** Writes `bytes` on one connection and returns the status of every response read until the server closes. */
-function exchange(origin: string, bytes: string): Promise<number[]> {
-  const { hostname, port } = new URL(origin);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname);
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const text = Buffer.concat(chunks).toString('latin1');
-      resolve([...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => Number(match[1])));
-    });
-    socket.write(bytes);
-  });
+async function exchange(origin: string, bytes: string): Promise<number[]> {
+  const text = await sendRawBytes(origin, bytes);
+  return [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => Number(match[1]));
 }
 
 describe('review5: a request verified as bodiless never forwards a body (raw sockets)', () => {
-  let upstream: Awaited<ReturnType<typeof startRawUpstream>>;
+  let gateway: RawUpstreamGateway | undefined;
+  let upstream: RawUpstreamGateway['upstream'];
   let server: RunningServer;
-  let key: { keyId: string; secret: string };
+  let key: RawUpstreamGateway['key'];
   let host: string;
 
   beforeAll(async () => {
-    upstream = await startRawUpstream();
-    server = await startInProcess({ upstream: upstream.url, schemes: 'rfc9421' });
-    key = await issueKey(server, 'review5-body-rule');
+    gateway = await startRawUpstreamGateway('review5-body-rule');
+    ({ upstream, server, key } = gateway);
     host = new URL(server.url).host;
   });
 
   afterAll(async () => {
-    await server?.close();
-    await upstream?.close();
+    await gateway?.close();
   });
 
   /** The head of a request signed without a body (no content-digest covered), ending in CRLF CRLF. */

@@ -11,21 +11,7 @@ import { type Scheme, signMessage, sigv4 } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey } from '../../../../test-support/cli-client.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
-import { startUpstream } from '../support/upstream.js';
-
-function bodyStream(bytes: Uint8Array, chunkSize: number): ReadableStream<Uint8Array> {
-  let offset = 0;
-  return new ReadableStream({
-    pull(controller) {
-      if (offset >= bytes.length) {
-        controller.close();
-        return;
-      }
-      controller.enqueue(bytes.subarray(offset, offset + chunkSize));
-      offset += chunkSize;
-    },
-  });
-}
+import { chunkedStream, startUpstream } from '../../../../test-support/upstream.js';
 
 describe('adversarial: a tampered copy sent first, then the genuine request, through the gateway', () => {
   let upstream: Awaited<ReturnType<typeof startUpstream>>;
@@ -83,7 +69,7 @@ describe('adversarial: a tampered copy sent first, then the genuine request, thr
             ...prepared.headers,
             'x-forwarded-for': freshAddress(),
           },
-          body: size > 64 * 1024 ? bodyStream(bytes, 16 * 1024) : bytes,
+          body: size > 64 * 1024 ? chunkedStream(bytes, 16 * 1024) : bytes,
           duplex: 'half',
         } as RequestInit);
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig, type RawConfig, type RunningServer, startServer } from '@hmac-kit/server';
+import { startRawUpstream } from './raw-http.js';
 
 /**
  * Starts `hmac-kit serve` inside the test process (source, not dist) on an in-memory SQLite
@@ -35,4 +36,44 @@ export async function issueKey(
   if (!existing) await server.services.keyService.createPrincipal({ name: principal, kind: 'service', actor: 'test' });
   const issued = await server.services.keyService.createKey({ principal, scopes, actor: 'test' });
   return { keyId: issued.key.keyId, secret: issued.secret, principal, scopes };
+}
+
+/** An in-process rfc9421 gateway in front of a raw upstream (which records the bytes it receives), with one key. */
+export interface RawUpstreamGateway {
+  upstream: Awaited<ReturnType<typeof startRawUpstream>>;
+  server: RunningServer;
+  key: { keyId: string; secret: string };
+  /** Stops the gateway, then the upstream. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a raw upstream, an in-process gateway (`--schemes rfc9421`) in front of it, and issues a key
+ * to `principal`: the fixture of the "verify one thing, forward another" attacks. Whatever started is
+ * stopped again when a later step fails.
+ *
+ * @example
+ * const { server, upstream, key, close } = await startRawUpstreamGateway('body-rule');
+ */
+export async function startRawUpstreamGateway(principal: string): Promise<RawUpstreamGateway> {
+  const upstream = await startRawUpstream();
+  let server: RunningServer | undefined;
+  try {
+    server = await startInProcess({ upstream: upstream.url, schemes: 'rfc9421' });
+    const key = await issueKey(server, principal);
+    const running = server;
+    return {
+      upstream,
+      server,
+      key,
+      close: async () => {
+        await running.close();
+        await upstream.close();
+      },
+    };
+  } catch (error) {
+    await server?.close();
+    await upstream.close();
+    throw error;
+  }
 }

@@ -86,7 +86,7 @@ export function rawRequest(
   headers: Record<string, string>,
   body = '',
 ): Promise<RawResponse> {
-  const { hostname, port, host } = new URL(origin);
+  const { host } = new URL(origin);
   const lines = [`${method} ${target} HTTP/1.1`, `Host: ${host}`];
   for (const [name, value] of Object.entries(headers)) {
     if (name.toLowerCase() !== 'host') lines.push(`${name}: ${value}`);
@@ -94,29 +94,40 @@ export function rawRequest(
   if (body.length > 0 || method === 'POST' || method === 'PUT')
     lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
   lines.push('Connection: close', '', '');
+  return sendRawBytes(origin, lines.join('\r\n') + body, 'utf8').then((text) => {
+    const split = text.indexOf('\r\n\r\n');
+    const head = (split === -1 ? text : text.slice(0, split)).split('\r\n');
+    const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head[0] ?? '')?.[1] ?? 0);
+    const responseHeaders: Record<string, string> = {};
+    for (const line of head.slice(1)) {
+      const colon = line.indexOf(':');
+      if (colon === -1) continue;
+      const name = line.slice(0, colon).trim().toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      responseHeaders[name] = name in responseHeaders ? `${responseHeaders[name]}, ${value}` : value;
+    }
+    let responseBody = split === -1 ? '' : text.slice(split + 4);
+    if (/chunked/i.test(responseHeaders['transfer-encoding'] ?? '')) responseBody = dechunk(responseBody);
+    return { status, headers: responseHeaders, body: responseBody };
+  });
+}
+
+/**
+ * Writes `bytes` as they are on one fresh connection (no client library to normalise the framing) and
+ * resolves with everything the server sent until it closed the connection.
+ *
+ * @example
+ * const text = await sendRawBytes(server.url, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+ */
+export function sendRawBytes(origin: string, bytes: string, encoding: BufferEncoding = 'latin1'): Promise<string> {
+  const { hostname, port } = new URL(origin);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname);
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.on('error', reject);
-    socket.on('close', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      const split = text.indexOf('\r\n\r\n');
-      const head = (split === -1 ? text : text.slice(0, split)).split('\r\n');
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head[0] ?? '')?.[1] ?? 0);
-      const responseHeaders: Record<string, string> = {};
-      for (const line of head.slice(1)) {
-        const colon = line.indexOf(':');
-        if (colon === -1) continue;
-        const name = line.slice(0, colon).trim().toLowerCase();
-        const value = line.slice(colon + 1).trim();
-        responseHeaders[name] = name in responseHeaders ? `${responseHeaders[name]}, ${value}` : value;
-      }
-      let responseBody = split === -1 ? '' : text.slice(split + 4);
-      if (/chunked/i.test(responseHeaders['transfer-encoding'] ?? '')) responseBody = dechunk(responseBody);
-      resolve({ status, headers: responseHeaders, body: responseBody });
-    });
-    socket.write(lines.join('\r\n') + body);
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString(encoding)));
+    socket.write(bytes);
   });
 }
 

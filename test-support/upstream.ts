@@ -93,3 +93,23 @@ export async function startUpstream(): Promise<{
 function sha256Hex(body: Buffer): string {
   return createHash('sha256').update(body).digest('hex');
 }
+
+/**
+ * A request body that arrives in `chunkSize`-byte pieces, for the gateway's streaming path.
+ *
+ * @example
+ * await fetch(url, { method: 'POST', body: chunkedStream(bytes, 64 * 1024), duplex: 'half' });
+ */
+export function chunkedStream(bytes: Uint8Array, chunkSize: number): ReadableStream<Uint8Array> {
+  let offset = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (offset >= bytes.length) {
+        controller.close();
+        return;
+      }
+      controller.enqueue(bytes.subarray(offset, offset + chunkSize));
+      offset += chunkSize;
+    },
+  });
+}
