@@ -64,7 +64,10 @@ export function memoryConsoleSessionStore(options: { clock?: () => number } = {}
       }
       // The idle period starts at sign-in (the session's createdAt), not when this store got to it: a
       // create that arrives late (a busy worker, the supervisor's channel) must not lengthen it.
-      sessions.set(idHash, { session: { ...session }, idleUntil: Math.min(now, session.createdAt) + idleSeconds * 1000 });
+      sessions.set(idHash, {
+        session: { ...session },
+        idleUntil: Math.min(now, session.createdAt) + idleSeconds * 1000,
+      });
     },
     async touch(idHash, idleSeconds, now) {
       const entry = sessions.get(idHash);

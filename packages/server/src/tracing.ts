@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Tracing } from './tracing-contract.js';
 
 /**
