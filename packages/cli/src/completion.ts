@@ -52,13 +52,16 @@ function bashScript(root: Node): string {
   return [
     '# hmac-kit completion for bash. Load it with:  source <(hmac-kit completion bash)',
     '_hmac_kit_completion() {',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion in a plain string, not a JS template
     '  local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}" path="" words="" i skip=0',
     `  case " ${valueFlags.join(' ')} " in *" $prev "*) COMPREPLY=($(compgen -f -- "$cur")); return ;; esac`,
     '  for ((i = 1; i < COMP_CWORD; i++)); do',
     '    if ((skip)); then skip=0; continue; fi',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion in a plain string, not a JS template
     '    case "${COMP_WORDS[i]}" in',
     `      ${valueFlags.join('|')}) skip=1 ;;`,
     '      -*) ;;',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: bash parameter expansion in a plain string, not a JS template
     '      *) path="${path:+$path }${COMP_WORDS[i]}" ;;',
     '    esac',
     '  done',
