@@ -21,7 +21,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 
 const CHROMIUM = '/usr/bin/chromium';
 /** Waits for a condition in the page (generous: the machine may be loaded; never a fixed sleep). */
-const poll = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 30_000, interval: 100 });
+// Hang detectors, not expectations: two full suites at once on 2 cores have taken Chromium past 30 s for one step.
+const poll = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 60_000, interval: 100 });
 const chromiumPresent = existsSync(CHROMIUM);
 if (!chromiumPresent) {
   if (process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing (required under CI=true)`);
@@ -136,6 +137,7 @@ describe.skipIf(!chromiumPresent)('the console in headless Chromium', { timeout:
     });
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
     page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(60_000);
     page.on('pageerror', (error) => pageErrors.push(String(error)));
     page.on('response', async (response) => {
       if (!response.url().startsWith(server.url)) return;

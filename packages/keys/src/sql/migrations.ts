@@ -154,7 +154,19 @@ export async function runMigrations(db: AnyDb, flavor: SqlFlavor, schema?: strin
     // same-named table in another schema of the database from being mistaken for it.
     ...(schema ? { migrationTableSchema: schema } : {}),
   });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error;
-  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+  // Kysely's check for its own tables lists every table of the database (PostgresIntrospector.getTables),
+  // and PostgreSQL answers 42P01/3F000 for that catalog query when another schema's table is dropped
+  // while it runs (another tenant, another test). Nothing has been applied then: try again a few times.
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    if (error && attempt < 5 && isConcurrentCatalogChange(error)) continue;
+    if (error) throw error;
+    return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+  }
+}
+
+/** undefined_table / invalid_schema_name: a relation or schema vanished under a catalog read. */
+function isConcurrentCatalogChange(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '42P01' || code === '3F000';
 }
