@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { djangoHmac, signMessage, xApi } from '@hmac-kit/core';
 import { openKeys } from '@hmac-kit/server/store';
+import type { KeyUsageView } from '@hmac-kit/server/views';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey } from '../../../test-support/cli-client.js';
 import {
@@ -21,16 +22,8 @@ import {
 } from '../../../test-support/processes.js';
 import { chunkedStream, startUpstream } from '../../../test-support/upstream.js';
 
-interface UsageRow {
-  keyId: string;
-  principal: string;
-  scheme: string;
-  count: number;
-  firstUsedAt: string;
-  lastUsedAt: string;
-  weak: boolean;
-  unprotected: string | null;
-}
+/** A row of `keys usage --json`: the server's view, which the CLI prints. */
+type UsageRow = KeyUsageView;
 
 describe('hmac-kit keys usage and GET /v1/admin/usage: what a gateway with two workers proved', () => {
   let dir: string;
