@@ -54,6 +54,8 @@ export type {
 export { MAC_MATCHED, MAC_MISMATCHED } from './pipeline/contract.js';
 export type { Accepted, Admission, Claim, PipelineConfig, PipelineHooks, Stage } from './pipeline/engine.js';
 export { admitRequest, defaultPolicyCheck, isScheme, runPipeline, runPipelineDeferred } from './pipeline/engine.js';
+// runPipeline without a promise when every stage answers synchronously (the middleware's authenticateEagerly).
+export { runStages } from './pipeline/engine.js';
 export { macMatches } from './pipeline/keys.js';
 export type { ResolvedPolicy } from './pipeline/policy.js';
 export {
