@@ -41,6 +41,10 @@ export {
 } from './errors.js';
 export type { SignedFetchOptions, SigningClient, SigningClientOptions } from './fetch.js';
 export { createSignedFetch, signingClient } from './fetch.js';
+export type { Admission } from './pipeline/admission.js';
+export { admitRequest } from './pipeline/admission.js';
+export type { Accepted, Claim, PipelineConfig, PipelineHooks, Stage } from './pipeline/config.js';
+export { isScheme } from './pipeline/config.js';
 export type {
   Credentials,
   ParseContext,
@@ -52,10 +56,9 @@ export type {
   VerifyContext,
 } from './pipeline/contract.js';
 export { MAC_MATCHED, MAC_MISMATCHED } from './pipeline/contract.js';
-export type { Accepted, Admission, Claim, PipelineConfig, PipelineHooks, Stage } from './pipeline/engine.js';
-export { admitRequest, defaultPolicyCheck, isScheme, runPipeline, runPipelineDeferred } from './pipeline/engine.js';
-// runPipeline without a promise when every stage answers synchronously (the middleware's authenticateEagerly).
-export { runStages } from './pipeline/engine.js';
+// runStages: runPipeline without a promise when every stage answers synchronously (the middleware's authenticateEagerly).
+export { runPipeline, runPipelineDeferred, runStages } from './pipeline/engine.js';
+export { defaultPolicyCheck } from './pipeline/header-stages.js';
 export { macMatches } from './pipeline/keys.js';
 export type { ResolvedPolicy } from './pipeline/policy.js';
 export {
