@@ -113,8 +113,10 @@ export {
   pythonFloatRepr,
   pythonStrOfJson,
 } from './schemes/django-hmac-json.js';
-export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421.js';
-export { RFC9421_DEFAULT_COMPONENTS, rfc9421, signatureBase } from './schemes/rfc9421.js';
+export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421/options.js';
+export { RFC9421_DEFAULT_COMPONENTS } from './schemes/rfc9421/options.js';
+export { rfc9421 } from './schemes/rfc9421/scheme.js';
+export { signatureBase } from './schemes/rfc9421/signature-base.js';
 export {
   sigv4CanonicalQuery,
   sigv4CanonicalRequest,
