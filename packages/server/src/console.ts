@@ -28,7 +28,7 @@ import { constantTimeEqual, type ProblemCode } from '@hmac-kit/core';
 import type { KeyService } from '@hmac-kit/keys';
 import { addressSubject } from '@hmac-kit/limits';
 import { z } from 'zod';
-import type { AdminGateway } from './api.js';
+import type { AdminGateway } from './api/admin.js';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
 import { headerValue, readBody, sendJson, sendProblem, serverProblem } from './http.js';
