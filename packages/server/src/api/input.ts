@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { parseDuration } from '../units.js';
 import { HttpError } from './errors.js';
 
-/** Bodies of the JSON endpoints (logins, admin calls) are small. */
+/** Bodies of the JSON endpoints (logins, admin calls, the console's own) are small. */
 export const JSON_BODY_LIMIT = 64 * 1024;
 
 /** A duration as `90d`, `12h` or a number of seconds. */
@@ -41,12 +41,24 @@ export function parseJson<T>(schema: z.ZodType<T>, bytes: Uint8Array, contentTyp
     }
   }
   const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-    throw new HttpError('invalid_request', `${where}${issue?.message ?? 'invalid body'}`);
-  }
+  if (!parsed.success) throw new HttpError('invalid_request', firstIssue(parsed.error));
   return parsed.data;
+}
+
+/**
+ * The detail of a refused JSON body: its first issue, prefixed by where it is (`scopes.0: ...`).
+ * The admin API and the console's own endpoints word their refusals alike.
+ *
+ * @example
+ * ```ts
+ * const parsed = schema.safeParse(value);
+ * if (!parsed.success) throw new HttpError('invalid_request', firstIssue(parsed.error));
+ * ```
+ */
+export function firstIssue(error: z.ZodError): string {
+  const issue = error.issues[0];
+  const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+  return `${where}${issue?.message ?? 'invalid body'}`;
 }
 
 /** A listing's query parameters: `limit` (1..1000, default 100) and its cursor, checked before the store is asked. */
