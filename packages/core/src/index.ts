@@ -41,6 +41,10 @@ export {
 } from './errors.js';
 export type { SignedFetchOptions, SigningClient, SigningClientOptions } from './fetch.js';
 export { createSignedFetch, signingClient } from './fetch.js';
+export type { Admission } from './pipeline/admission.js';
+export { admitRequest } from './pipeline/admission.js';
+export type { Accepted, Claim, PipelineConfig, PipelineHooks, Stage } from './pipeline/config.js';
+export { isScheme } from './pipeline/config.js';
 export type {
   Credentials,
   ParseContext,
@@ -52,8 +56,8 @@ export type {
   VerifyContext,
 } from './pipeline/contract.js';
 export { MAC_MATCHED, MAC_MISMATCHED } from './pipeline/contract.js';
-export type { Accepted, Admission, Claim, PipelineConfig, PipelineHooks, Stage } from './pipeline/engine.js';
-export { admitRequest, defaultPolicyCheck, isScheme, runPipeline, runPipelineDeferred } from './pipeline/engine.js';
+export { runPipeline, runPipelineDeferred } from './pipeline/engine.js';
+export { defaultPolicyCheck } from './pipeline/header-stages.js';
 export { macMatches } from './pipeline/keys.js';
 export type { ResolvedPolicy } from './pipeline/policy.js';
 export {

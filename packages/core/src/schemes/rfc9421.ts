@@ -13,9 +13,9 @@ import {
   SignatureMissing,
   TagNotAccepted,
 } from '../errors.js';
+import { setDefaultSchemeFactory } from '../pipeline/config.js';
 import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from '../pipeline/contract.js';
 import { MAC_MATCHED, MAC_MISMATCHED } from '../pipeline/contract.js';
-import { setDefaultSchemeFactory } from '../pipeline/engine.js';
 import { macMatches, macsStrings } from '../pipeline/keys.js';
 import { checkTimeWindow, unixNow } from '../pipeline/policy.js';
 import { textSection } from '../pipeline/signature-base.js';
