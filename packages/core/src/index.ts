@@ -75,6 +75,7 @@ export { buildSignatureBaseReport, bytesSection, signatureBaseOf, textSection } 
 export { constantTimeEqual } from './primitives/constant-time.js';
 export { webCryptoProvider } from './primitives/crypto.js';
 export { concatBytes } from './primitives/encoding.js';
+export { forgetPreparedKey } from './primitives/prepared-key.js';
 export { isPromiseLike } from './primitives/promise.js';
 export { createSha2, createSha2Hmac, sha2, sha2Hmac } from './primitives/sha2.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';
@@ -114,8 +115,10 @@ export {
   pythonFloatRepr,
   pythonStrOfJson,
 } from './schemes/django-hmac-json.js';
-export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421.js';
-export { RFC9421_DEFAULT_COMPONENTS, rfc9421, signatureBase } from './schemes/rfc9421.js';
+export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421/options.js';
+export { RFC9421_DEFAULT_COMPONENTS } from './schemes/rfc9421/options.js';
+export { rfc9421 } from './schemes/rfc9421/scheme.js';
+export { signatureBase } from './schemes/rfc9421/signature-base.js';
 export {
   sigv4CanonicalQuery,
   sigv4CanonicalRequest,
