@@ -74,6 +74,7 @@ export { buildSignatureBaseReport, bytesSection, signatureBaseOf, textSection } 
 export { constantTimeEqual } from './primitives/constant-time.js';
 export { webCryptoProvider } from './primitives/crypto.js';
 export { concatBytes } from './primitives/encoding.js';
+export { forgetPreparedKey } from './primitives/prepared-key.js';
 export { isPromiseLike } from './primitives/promise.js';
 export { createSha2, createSha2Hmac, sha2, sha2Hmac } from './primitives/sha2.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';

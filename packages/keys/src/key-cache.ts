@@ -14,7 +14,7 @@
  * without a promise or an allocation: the core then verifies without a promise either.
  */
 import { performance } from 'node:perf_hooks';
-import type { InactiveKeyReason, KeyResolver, VerificationKey } from '@hmac-kit/core';
+import { forgetPreparedKey, type InactiveKeyReason, type KeyResolver, type VerificationKey } from '@hmac-kit/core';
 import { LruCache } from './cache.js';
 import { followChanges } from './change-feed.js';
 import { isPlausibleKeyId } from './ids.js';
@@ -52,6 +52,13 @@ export interface KeyCacheSettings {
   awake(): boolean;
   /** Called with each row loaded into the cache (the key service's last-used batcher learns its stored last use). */
   onLoad?(row: KeyRow): void;
+  /**
+   * Called with the secret of each key that leaves the cache (revoked, rotated out, disabled, told
+   * by the feed or the bus, too old, pushed out by a newer entry, the cache closed). Default
+   * `forgetPreparedKey` from @hmac-kit/core: the HMAC pads, CryptoKeys and SigV4 signing keys
+   * prepared from it are wiped now, not whenever the garbage collector collects the secret.
+   */
+  forget?(secret: Uint8Array): void;
 }
 
 /** The cache as the key service uses it. */
@@ -98,7 +105,13 @@ export async function openKeyCache(store: KeyCacheStore, settings: KeyCacheSetti
   const { masterKeys, clock, pollIntervalMs, maxStalenessMs, feedFreshnessMs, bus, awake, onLoad } = settings;
   // Cache ages and feed freshness use a monotonic clock; key expiry uses the (injectable) business clock.
   const monotonic = () => performance.now();
-  const positive = new LruCache<CachedKey>(settings.maxEntries, settings.ttlMs, monotonic);
+  // A key leaving the cache has its prepared material wiped at once. A request that resolved it
+  // before still holds the key object, whose secret is never wiped: its next use prepares it again
+  // (and the SigV4 verifier derives a signing key it held again), so no request in flight fails.
+  const forget = settings.forget ?? forgetPreparedKey;
+  const positive = new LruCache<CachedKey>(settings.maxEntries, settings.ttlMs, monotonic, (entry) =>
+    forget(entry.key.secret),
+  );
   const negative = new LruCache<'unknown' | InactiveKeyReason>(
     settings.maxNegativeEntries,
     settings.negativeTtlMs,

@@ -313,4 +313,38 @@ describe('key cache', () => {
     await expect(cache.resolver(keyId)).rejects.toThrow('key service is closed');
     expect(cache.stats()).toMatchObject({ entries: 0, negativeEntries: 0 });
   });
+
+  it('forgets the prepared material of every key that leaves it, and of none that stays', async () => {
+    const time = stoppedMonotonicClock();
+    const store = countingStore();
+    const ids = [await storeKey(store), await storeKey(store), await storeKey(store), await storeKey(store)];
+    const forgotten: Uint8Array[] = [];
+    const cache = await open(store, { maxEntries: 2, ttlMs: 1000, forget: (secret) => forgotten.push(secret) });
+    const secretOf = async (id: string) => ((await cache.resolver(id)) as { secret: Uint8Array }).secret;
+    const first = await secretOf(ids[0]!);
+    const second = await secretOf(ids[1]!);
+    for (let i = 0; i < 10; i++) cache.resolver(ids[1]!); // hits forget nothing
+    expect(forgotten).toEqual([]);
+    // Pushed out by capacity: the least recently used key's own secret array.
+    const third = await secretOf(ids[2]!);
+    expect(forgotten).toEqual([first]);
+    expect(forgotten[0]).toBe(first);
+    // Revoked elsewhere, learnt from the feed.
+    await store.revokeKey(ids[1]!, NOW, null);
+    await cache.poll();
+    expect(forgotten[1]).toBe(second);
+    // Too old: forgotten when the lookup finds it expired, then loaded again as a new array.
+    time.advance(1000);
+    const reloaded = await secretOf(ids[2]!);
+    expect(forgotten[2]).toBe(third);
+    expect(reloaded).not.toBe(third);
+    // Invalidated here (this instance's own revocation, rotation, disabled principal).
+    await cache.invalidate([ids[2]!]);
+    expect(forgotten[3]).toBe(reloaded);
+    // Closed: whatever is left.
+    const fourth = await secretOf(ids[3]!);
+    await cache.close();
+    expect(forgotten[4]).toBe(fourth);
+    expect(forgotten).toHaveLength(5);
+  });
 });
