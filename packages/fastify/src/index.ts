@@ -266,8 +266,14 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
       { sourceAddress: request.ip },
     );
     if (isPromiseLike(outcome)) {
-      // A throw while settling ends the hook with it, as a throw in the synchronous path does.
-      outcome.then((settled) => settle(settled, request, reply, url, reader, done)).catch(done);
+      outcome.then((settled) => {
+        try {
+          settle(settled, request, reply, url, reader, done);
+        } catch (error) {
+          // A throw while settling ends the hook with it, as a throw in the synchronous path does.
+          done(error as Error);
+        }
+      });
       return;
     }
     settle(outcome, request, reply, url, reader, done);
