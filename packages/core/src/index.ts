@@ -82,20 +82,15 @@ export { answerOf, problemBody, toProblem } from './problem.js';
 export type { ContentDigestAlgorithm } from './protocol/content-digest.js';
 export { contentDigestHeader } from './protocol/content-digest.js';
 export { framingDeclaresBody, messageHasBody } from './protocol/message-body.js';
-export type {
-  DeclarativeInput,
-  DeclarativeSchemeDefinition,
-  MessagePart,
-  ValueSource,
-} from './schemes/declarative.js';
+export type { DeclarativeSchemeDefinition, MessagePart, ValueSource } from './schemes/declarative/definition.js';
+export { declarativeNeedsBody, declarativeWeakness } from './schemes/declarative/definition.js';
+export type { DeclarativeInput } from './schemes/declarative/message.js';
 export {
   buildDeclarativeMessage,
-  declarativeNeedsBody,
-  declarativeScheme,
-  declarativeWeakness,
   parseDeclarativeSignature,
   parseDeclarativeTime,
-} from './schemes/declarative.js';
+} from './schemes/declarative/message.js';
+export { declarativeScheme } from './schemes/declarative/scheme.js';
 export type { DjangoHmacOptions, DjangoHmacSignOptions } from './schemes/django-hmac.js';
 export {
   djangoBodySerialization,
