@@ -16,7 +16,9 @@ import { concatBytes, fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } fro
 import { getHeader, headerValues } from '../protocol/headers.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, SigningKey } from '../types.js';
 import { bodyBytes, cryptoOf, nowOf, rawSecretOf, splitUrl } from './compat-support.js';
-import { djangoJsonSerialization, PythonJsonError, pythonStrOfJson } from './django-hmac-json.js';
+import { djangoJsonSerialization } from './django-hmac/body.js';
+import { PythonJsonError } from './django-hmac/python-json.js';
+import { pythonStrOfJson } from './django-hmac/python-repr.js';
 
 /** One piece of the signed message, concatenated in order (no separator: use `literal`). */
 export type MessagePart =
