@@ -151,16 +151,20 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   // 'close' fires once per response. One listener per server, not a closure per request: the
   // request's context rides on the response (ServerResponse.req is its request).
   function onResponseClose(this: ServerResponse) {
-    const response = this;
-    const context = (response as ServedResponse)[SERVED_CONTEXT] as ServedContext;
-    const request = response.req;
+    const context = (this as ServedResponse)[SERVED_CONTEXT] as ServedContext;
+    const request = this.req;
     inFlight--;
     // What the client actually got, not the status a handler meant to send: a response that did
     // not finish was aborted (client gone, or upstream broke off), and one whose status line was
     // never sent is logged as 499 "client closed request", nginx's convention.
-    const aborted = !response.writableFinished;
-    const status = response.headersSent ? response.statusCode : 499;
-    metrics.observeRequest(context.route, request.method, status, Number(process.hrtime.bigint() - context.started) / 1e9);
+    const aborted = !this.writableFinished;
+    const status = this.headersSent ? this.statusCode : 499;
+    metrics.observeRequest(
+      context.route,
+      request.method,
+      status,
+      Number(process.hrtime.bigint() - context.started) / 1e9,
+    );
     // The access log line is only built when it is written (not at --log-level warn or silent).
     if (logger.isLevelEnabled('info')) accessLog(request, context, context.remote, status, aborted);
     if (shuttingDown && inFlight === 0) drained?.();

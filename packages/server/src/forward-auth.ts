@@ -62,14 +62,22 @@ export function createForwardAuth(options: {
     if (!response.headersSent) response.setHeader('x-request-id', context.id);
     sendProblem(response, problem, context.id);
   };
-  const refuse = (response: Parameters<RouteHandler>[1], context: Parameters<RouteHandler>[2], problem: ServerProblem) => {
+  const refuse = (
+    response: Parameters<RouteHandler>[1],
+    context: Parameters<RouteHandler>[2],
+    problem: ServerProblem,
+  ) => {
     metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'verify' });
     answerProblem(response, context, problem);
   };
 
   return async function forwardAuth(request, response, context) {
     if (!isTrustedProxy(request.socket.remoteAddress)) {
-      refuse(response, context, serverProblem('untrusted_proxy', 'forward-auth answers only configured trusted proxies'));
+      refuse(
+        response,
+        context,
+        serverProblem('untrusted_proxy', 'forward-auth answers only configured trusted proxies'),
+      );
       request.resume();
       return;
     }

@@ -104,7 +104,13 @@ export class FastHistogram<L extends string> {
   private readonly labelNames: readonly L[];
   private readonly series = new Map<string, HistogramSeries>();
 
-  constructor(config: { name: string; help: string; labelNames: readonly L[]; buckets: readonly number[]; registers: Registry[] }) {
+  constructor(config: {
+    name: string;
+    help: string;
+    labelNames: readonly L[];
+    buckets: readonly number[];
+    registers: Registry[];
+  }) {
     this.name = config.name;
     this.help = config.help;
     this.labelNames = config.labelNames;
@@ -162,7 +168,12 @@ export class FastHistogram<L extends string> {
  * own children validate and hash the label object on every `inc()` (~0.25 µs). Direct
  * `inc(labels)` calls (refusals, rare paths) are unchanged.
  */
-function fastCounter<L extends string>(config: { name: string; help: string; labelNames: readonly L[]; registers: Registry[] }): Counter<L> {
+function fastCounter<L extends string>(config: {
+  name: string;
+  help: string;
+  labelNames: readonly L[];
+  registers: Registry[];
+}): Counter<L> {
   // One entry per label set (a caller labelling again gets the same one: no growth).
   const pending = new Map<string, { labels: Labels<L>; count: number }>();
   const counter = new Counter<L>({

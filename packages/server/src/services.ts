@@ -24,12 +24,7 @@ import {
   redisNonceStore,
   redisRateLimiter,
 } from '@hmac-kit/limits';
-import {
-  type Admission,
-  type Authenticator,
-  type AuthFailure,
-  createAuthenticator,
-} from '@hmac-kit/middleware';
+import { type Admission, type Authenticator, type AuthFailure, createAuthenticator } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { type Activity, createActivity } from './activity.js';
@@ -327,16 +322,14 @@ export async function openServices(
         {
           ...authenticatorOf,
           admit: (message, context) =>
-            authenticatorOf
-              .admit(message, context)
-              .then((outcome: Admission | AuthFailure) =>
-                outcome.ok
-                  ? tracing.instrument(outcome, 'hmac_kit.verify', {
-                      methods: ['finish', 'complete', 'commitBeforeBody'],
-                      active: true,
-                    })
-                  : outcome,
-              ),
+            authenticatorOf.admit(message, context).then((outcome: Admission | AuthFailure) =>
+              outcome.ok
+                ? tracing.instrument(outcome, 'hmac_kit.verify', {
+                    methods: ['finish', 'complete', 'commitBeforeBody'],
+                    active: true,
+                  })
+                : outcome,
+            ),
         },
         // The verification span: active during the call, so key lookups and store calls nest under it.
         'hmac_kit.verify',
