@@ -30,6 +30,7 @@ import {
   parseCredential,
   sigv4AuthorizationFields,
   sigv4AuthorizationFieldsGeneral,
+  sigv4SignedAuthorization,
 } from '../src/schemes/sigv4/parse.js';
 import { checkWith, claimedKeyId } from './support/scheme-check.js';
 
@@ -231,6 +232,53 @@ describe('Authorization fields', () => {
         },
       ),
       { numRuns: 5000 },
+    );
+  });
+
+  it('the repeated-head memo answers exactly as the regex and the hex check would', () => {
+    // The reference: the fields of the text after the algorithm, then the signature's format check.
+    const reference = (authorization: string, offset: number) => {
+      const fields = sigv4AuthorizationFields(authorization.slice(offset));
+      if (!/^[0-9a-f]{64}$/.test(fields.signature)) {
+        throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
+      }
+      return fields;
+    };
+    const hex64 = fc.stringMatching(/^[0-9a-f]{64}$/);
+    // Signatures that only just fail: upper case, a comma or space inside, 63 or 65 digits.
+    const nearHex = fc.oneof(
+      hex64,
+      hex64.map((h) => h.toUpperCase()),
+      hex64.map((h) => `${h.slice(0, 30)},${h.slice(31)}`),
+      hex64.map((h) => `${h.slice(0, 30)} ${h.slice(31)}`),
+      hex64.map((h) => h.slice(1)),
+      hex64.map((h) => `${h}a`),
+    );
+    const head = fc
+      .tuple(
+        fc.constantFrom('AWS4-HMAC-SHA256 ', 'HK-HMAC-SHA256 ', 'AWS4-HMAC-SHA256  '),
+        fc.constantFrom('hk_a/20251122/us-east-1/hmac-kit/aws4_request', 'a=b/c', 'x y', ''),
+        fc.constantFrom('host;x-amz-date', 'a', 'b,c', ''),
+        fc.constantFrom(', ', ',', ' , '),
+        fc.constantFrom(', ', ',', ', Signature=1, '),
+      )
+      .map(([algorithm, c, h, sep1, sep2]) => `${algorithm}Credential=${c}${sep1}SignedHeaders=${h}${sep2}Signature=`);
+    fc.assert(
+      fc.property(
+        head,
+        head,
+        fc.array(fc.tuple(fc.boolean(), nearHex, fc.constantFrom(17, 17, 17, 15, 18)), { minLength: 1, maxLength: 8 }),
+        (first, second, requests) => {
+          // Two heads in turn, so that a head the regex read is met again (or another one is).
+          for (const [useFirst, signature, offset] of requests) {
+            const authorization = (useFirst ? first : second) + signature;
+            expect(outcome(() => sigv4SignedAuthorization(authorization, offset))).toEqual(
+              outcome(() => reference(authorization, offset)),
+            );
+          }
+        },
+      ),
+      { numRuns: 3000 },
     );
   });
 
