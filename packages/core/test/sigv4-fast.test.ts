@@ -22,10 +22,15 @@ import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import aws4 from 'aws4';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hmacSha256OfText, sha256HexOfText } from '../src/primitives/hmac-sha256.js';
+import { hmacSha256HexOfBlock, hmacSha256OfText, sha256HexOfText } from '../src/primitives/hmac-sha256.js';
 import { hmacSha256Pads } from '../src/primitives/prepared-key.js';
 import { headerField, getHeader as headerValue, headerValues } from '../src/protocol/headers.js';
-import { sha256Hex, sigv4CanonicalHeaderLines, sigv4IsPlainCanonical } from '../src/schemes/sigv4/canonical.js';
+import {
+  sha256Hex,
+  sigv4CanonicalHeaderLines,
+  sigv4IsPlainCanonical,
+  sigv4StringToSignBlock,
+} from '../src/schemes/sigv4/canonical.js';
 import {
   parseCredential,
   sigv4AuthorizationFields,
@@ -170,6 +175,48 @@ describe('hashes through reused buffers', () => {
           Buffer.from(nodeCryptoProvider.hmac('sha256', keyBytes, new TextEncoder().encode(value)) as Uint8Array),
         ).toEqual(Buffer.from(hmacSha256OfText(nodeCryptoProvider, pads, value)));
       }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('the string-to-sign block holds exactly the UTF-8 string to sign, and its MAC is HMAC-SHA256 of it', () => {
+    // Scopes and algorithms of every shape (non-ASCII, lone surrogates, too long for the block), in
+    // sequence: the block keeps algorithm and scope from the call before and rewrites the rest.
+    const part = fc.oneof(
+      fc.constantFrom('AWS4-HMAC-SHA256', 'HK-HMAC-SHA256', '20251122/us-east-1/hmac-kit/aws4_request', ''),
+      fc.string({ maxLength: 60 }),
+      fc.string({ unit: 'grapheme', maxLength: 30 }),
+      fc.tuple(fc.integer({ min: 900, max: 1100 }), fc.constantFrom('a', 'é')).map(([n, c]) => c.repeat(n)),
+    );
+    const date = fc.constantFrom('20251122T000000Z', '20251122T235959Z', '20200229T120000Z');
+    const digest = fc.uint8Array({ minLength: 32, maxLength: 32 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(part, date, part, digest, fc.boolean()), { minLength: 1, maxLength: 6 }),
+        fc.uint8Array({ maxLength: 100 }),
+        (calls, keyBytes) => {
+          const pads = hmacSha256Pads(keyBytes);
+          for (const [algorithm, amzDate, scope, bytes, again] of calls) {
+            const binary = Buffer.from(bytes).toString('latin1');
+            const text = `${algorithm}\n${amzDate}\n${scope}\n${Buffer.from(bytes).toString('hex')}`;
+            for (const _round of again ? [1, 2] : [1]) {
+              const block = sigv4StringToSignBlock(algorithm, amzDate, scope, binary);
+              if (block === undefined) {
+                // Only a text too long for the block is refused (the verifier then builds the string).
+                expect(Buffer.byteLength(text)).toBeGreaterThan(1024);
+                continue;
+              }
+              expect(Buffer.from(block.subarray(64)).toString('hex')).toBe(Buffer.from(text, 'utf8').toString('hex'));
+              expect(block.subarray(0, 64).every((byte) => byte === 0)).toBe(true);
+              expect(hmacSha256HexOfBlock(nodeCryptoProvider, pads, block)).toBe(
+                createHmac('sha256', keyBytes).update(text, 'utf8').digest('hex'),
+              );
+              // The pad slot is zeroed again.
+              expect(block.subarray(0, 64).every((byte) => byte === 0)).toBe(true);
+            }
+          }
+        },
+      ),
       { numRuns: RUNS },
     );
   });

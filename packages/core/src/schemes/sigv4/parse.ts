@@ -13,7 +13,7 @@ import {
   SignatureMissing,
 } from '../../errors.js';
 import type { Credentials } from '../../pipeline/contract.js';
-import { getHeader, headerField } from '../../protocol/headers.js';
+import { headerField } from '../../protocol/headers.js';
 import type { MessageParts } from '../../types.js';
 import { splitUrl } from '../compat-support.js';
 import { EMPTY_SHA256, type KnownHeader, UNSIGNED_PAYLOAD } from './canonical.js';
@@ -250,6 +250,15 @@ export function sigv4SignedAuthorization(authorization: string, offset: number):
   return fields;
 }
 
+/**
+ * The Authorization header as `getHeader()` reads it (repeated lines joined with `, `), without
+ * its array of lines for the usual single value.
+ */
+function authorizationOf(message: MessageParts): string | undefined {
+  const field = headerField(message.headers, 'authorization');
+  return typeof field === 'string' || field === undefined ? field : field.join(', ');
+}
+
 function queryParams(query: string | null): Map<string, string[]> {
   const params = new Map<string, string[]>();
   for (const part of (query ?? '').split('&')) {
@@ -315,7 +324,7 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
   }
 
   function headerProvider(message: MessageParts): SigV4Provider | undefined {
-    return providerOfAuthorization(getHeader(message.headers, 'authorization'));
+    return providerOfAuthorization(authorizationOf(message));
   }
 
   function queryProvider(message: MessageParts): SigV4Provider | undefined {
@@ -331,7 +340,7 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
   }
 
   function parseSignature(message: MessageParts): ParsedSigV4 {
-    const authorization = getHeader(message.headers, 'authorization');
+    const authorization = authorizationOf(message);
     const fromHeader = providerOfAuthorization(authorization);
     if (fromHeader) return parseHeader(message, fromHeader, authorization!);
     const fromQuery = queryProvider(message);
