@@ -26,6 +26,7 @@ import { hmacSha256HexOfBlock, hmacSha256OfText, sha256HexOfText } from '../src/
 import { hmacSha256Pads } from '../src/primitives/prepared-key.js';
 import { headerField, getHeader as headerValue, headerValues } from '../src/protocol/headers.js';
 import {
+  canonicalHeaderLinesOf,
   sha256Hex,
   sigv4CanonicalHeaderLines,
   sigv4IsPlainCanonical,
@@ -138,6 +139,37 @@ describe('sigv4CanonicalHeaderLines', () => {
           expect(fast).toBe(general);
         },
       ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('canonicalHeaderLinesOf() (which keeps the last line per position) writes the lines of the general path', () => {
+    // Requests in sequence over a few names and values, so that a remembered line is met again,
+    // at its own position and at others.
+    const names = fc.uniqueArray(fc.constantFrom('content-type', 'host', 'x-a', 'x-b', 'x-c'), { maxLength: 4 });
+    const value = fc.oneof(fc.constantFrom('application/json', 'a', ' a', 'a  b'), valueArb);
+    const request = fc.tuple(
+      names,
+      fc.array(fc.oneof(value, fc.array(value, { maxLength: 2 })), { minLength: 5, maxLength: 5 }),
+    );
+    fc.assert(
+      fc.property(fc.array(request, { minLength: 1, maxLength: 6 }), (requests) => {
+        for (const [unsorted, values] of requests) {
+          const signed = [...unsorted].sort();
+          const headers: Record<string, string | string[]> = {};
+          signed.forEach((name, index) => {
+            headers[name] = values[index]!;
+          });
+          const message: MessageParts = { method: 'GET', url: 'https://h.example/', headers };
+          const general = sigv4CanonicalHeaderLines(
+            signed.map((name) => {
+              const field = headerField(headers, name);
+              return [name, field === undefined ? (name === 'host' ? ['h.example'] : []) : [field].flat()];
+            }),
+          );
+          expect(canonicalHeaderLinesOf(message, signed, 'h.example')).toBe(general);
+        }
+      }),
       { numRuns: 2000 },
     );
   });

@@ -352,6 +352,12 @@ export interface KnownHeader {
   readonly trimmed: string;
 }
 
+// Per position in the signed headers: the last single-valued header's name, value and line.
+const LINE_MEMO_SIZE = 8;
+const lineMemoName: (string | undefined)[] = new Array(LINE_MEMO_SIZE).fill(undefined);
+const lineMemoValue: (string | undefined)[] = new Array(LINE_MEMO_SIZE).fill(undefined);
+const lineMemoLine: (string | undefined)[] = new Array(LINE_MEMO_SIZE).fill(undefined);
+
 /**
  * The canonical request's header lines ({@link sigv4CanonicalHeaderLines}) read straight from the
  * message; the `known` headers (the date and the declared payload hash) from what the parser read.
@@ -378,7 +384,19 @@ export function canonicalHeaderLinesOf(
       // Fetch `Request` objects carry no Host header: the URL's authority is what was addressed.
       out += sigv4CanonicalHeaderLines([[name, name === 'host' ? [authority] : []]]);
     } else if (typeof field === 'string') {
-      out += sigv4CanonicalHeaderLine(name, field);
+      // The line of the last request's header at this position, when name and value repeat (a
+      // client's Host and Content-Type do): compared as text, so it is that line byte for byte.
+      if (i < LINE_MEMO_SIZE && lineMemoValue[i] === field && lineMemoName[i] === name) {
+        out += lineMemoLine[i]!;
+        continue;
+      }
+      const line = sigv4CanonicalHeaderLine(name, field);
+      if (i < LINE_MEMO_SIZE) {
+        lineMemoName[i] = name;
+        lineMemoValue[i] = field;
+        lineMemoLine[i] = line;
+      }
+      out += line;
     } else {
       out += sigv4CanonicalHeaderLines([[name, field]]);
     }
