@@ -133,6 +133,24 @@ export interface ServeProcess {
 }
 
 /**
+ * How a `hmac-kit serve` process ended: its exit code and signal, once every line it wrote was read.
+ *
+ * @example
+ * ```ts
+ * server.child.kill('SIGTERM');
+ * expect(await exitOf(server)).toEqual({ code: 0, signal: null });
+ * ```
+ */
+export function exitOf(server: ServeProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const { child } = server;
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  // 'close' (not 'exit'): by then every line the process wrote has been read.
+  return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+}
+
+/**
  * Starts `hmac-kit serve --port 0 ...` and resolves once it logs `"msg":"listening"`. One process
  * unless the test asks for workers (`--workers` or `HMAC_KIT_WORKERS`): the default, one worker per
  * core, would fork a supervisor and workers for every test that is not about the process model.

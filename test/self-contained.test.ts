@@ -26,7 +26,7 @@ function landing(file: string, reference: string): string {
 describe('tests are self-contained', () => {
   it('scans the test code (sanity: the scan finds the files it is meant to check)', () => {
     expect(files).toContain('packages/core/test/rfc9421-b25.test.ts');
-    expect(files).toContain('clients/support/harness.ts');
+    expect(files).toContain('test-support/clients/harness.ts');
     expect(files).toContain('test-support/published-vectors.ts');
   });
 

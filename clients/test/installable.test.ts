@@ -5,7 +5,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Echo, type LiveServer, run, sha256Hex, startLiveServer, tempDir } from '../support/harness.js';
+import {
+  type Echo,
+  type LiveServer,
+  run,
+  sha256Hex,
+  startLiveServer,
+  tempDir,
+} from '../../test-support/clients/harness.js';
 
 const CLIENTS = fileURLToPath(new URL('..', import.meta.url));
 const pyprojectVersion = /^version = "([^"]+)"$/m.exec(

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSignedFetch, formatSecret } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { buildForProcesses } from '../../clients/support/harness.js';
 import { documentationSnippets, type Snippet, unmarkedCodeBlocks } from '../../scripts/docs-snippets.js';
+import { buildForProcesses } from '../../test-support/clients/harness.js';
 import { freePort } from '../../test-support/ports.js';
 import { collectOutput } from '../../test-support/processes.js';
 

@@ -2,9 +2,15 @@
 // first, then real signed requests through curl against a live verifying server.
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliClient, checkCliCase, checkWrongSecret } from '../../support/cli-cases.js';
-import { clientCases, type LiveServer, run, startLiveServer, tempDir } from '../../support/harness.js';
-import { bashArgsFor, coreVectorJobs, type SignJob, type SignResult, trickyUrlJobs } from '../../support/vectors.js';
+import { type CliClient, checkCliCase, checkWrongSecret } from '../../../test-support/clients/cli-cases.js';
+import { clientCases, type LiveServer, run, startLiveServer, tempDir } from '../../../test-support/clients/harness.js';
+import {
+  bashArgsFor,
+  coreVectorJobs,
+  type SignJob,
+  type SignResult,
+  trickyUrlJobs,
+} from '../../../test-support/clients/vectors.js';
 
 const SCRIPT = fileURLToPath(new URL('../hmac-kit-sign.sh', import.meta.url));
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { PROBLEM_TABLE, parseSecret, signMessage } from '@hmac-kit/core';
 import { createSigner, httpbis } from 'http-message-signatures';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildForProcesses, type LiveServer, startLiveServer } from '../../support/harness.js';
+import { buildForProcesses, type LiveServer, startLiveServer } from '../../../test-support/clients/harness.js';
 
 const DOC = fileURLToPath(new URL('../../../docs/clients.md', import.meta.url));
 

@@ -4,7 +4,13 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildForProcesses, type Echo, type LiveServer, run, startLiveServer } from '../../support/harness.js';
+import {
+  buildForProcesses,
+  type Echo,
+  type LiveServer,
+  run,
+  startLiveServer,
+} from '../../../test-support/clients/harness.js';
 
 const HERE = fileURLToPath(new URL('..', import.meta.url));
 const DOC = fileURLToPath(new URL('../../../docs/clients.md', import.meta.url));

@@ -5,8 +5,14 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientCases, type Echo, type LiveServer, sha256Hex, startLiveServer } from '../../support/harness.js';
-import { coreVectorJobs, postmanInputFor, trickyUrlJobs } from '../../support/vectors.js';
+import {
+  clientCases,
+  type Echo,
+  type LiveServer,
+  sha256Hex,
+  startLiveServer,
+} from '../../../test-support/clients/harness.js';
+import { coreVectorJobs, postmanInputFor, trickyUrlJobs } from '../../../test-support/clients/vectors.js';
 
 const SCRIPT = readFileSync(new URL('../pre-request.js', import.meta.url), 'utf8');
 const requireFromHere = createRequire(import.meta.url);

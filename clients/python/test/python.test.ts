@@ -3,10 +3,16 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliClient, checkCliCase, checkSecretFile, checkWrongSecret, withXApi } from '../../support/cli-cases.js';
-import { clientCases, type LiveServer, run, startLiveServer, tempDir } from '../../support/harness.js';
-import { describeKnownAnswers } from '../../support/known-answers.js';
-import type { SignJob, SignResult } from '../../support/vectors.js';
+import {
+  type CliClient,
+  checkCliCase,
+  checkSecretFile,
+  checkWrongSecret,
+  withXApi,
+} from '../../../test-support/clients/cli-cases.js';
+import { clientCases, type LiveServer, run, startLiveServer, tempDir } from '../../../test-support/clients/harness.js';
+import { describeKnownAnswers } from '../../../test-support/clients/known-answers.js';
+import type { SignJob, SignResult } from '../../../test-support/clients/vectors.js';
 
 const CLIENT_DIR = fileURLToPath(new URL('..', import.meta.url));
 // requests is an optional integration (the client itself is standard library only): a machine

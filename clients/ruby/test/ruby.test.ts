@@ -2,10 +2,16 @@
 // (bin/hmac-kit-client on Net::HTTP) against a live verifying server.
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CliClient, checkCliCase, checkSecretFile, checkWrongSecret, withXApi } from '../../support/cli-cases.js';
-import { clientCases, type LiveServer, run, startLiveServer, tempDir } from '../../support/harness.js';
-import { describeKnownAnswers } from '../../support/known-answers.js';
-import type { SignJob, SignResult } from '../../support/vectors.js';
+import {
+  type CliClient,
+  checkCliCase,
+  checkSecretFile,
+  checkWrongSecret,
+  withXApi,
+} from '../../../test-support/clients/cli-cases.js';
+import { clientCases, type LiveServer, run, startLiveServer, tempDir } from '../../../test-support/clients/harness.js';
+import { describeKnownAnswers } from '../../../test-support/clients/known-answers.js';
+import type { SignJob, SignResult } from '../../../test-support/clients/vectors.js';
 
 const BIN = fileURLToPath(new URL('../bin/hmac-kit-client', import.meta.url));
 const LIB = fileURLToPath(new URL('../lib/hmac_kit_client.rb', import.meta.url));

@@ -16,7 +16,7 @@ import {
   sha256Hex,
   startLiveServer,
   tempDir,
-} from '../../../clients/support/harness.js';
+} from '../../../test-support/clients/harness.js';
 // @ts-expect-error: a plain ESM build script without type declarations
 import { buildExample } from '../build.mjs';
 

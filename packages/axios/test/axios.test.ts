@@ -2,7 +2,6 @@
 // pipeline, then signs real requests that a running `hmac-kit serve` gateway accepts.
 import { Readable } from 'node:stream';
 import { hmacKitInterceptor, withHmacKit } from '@hmac-kit/axios';
-import { rfc9421 } from '@hmac-kit/core';
 import axios, { type AxiosAdapter, type InternalAxiosRequestConfig } from 'axios';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -11,8 +10,8 @@ import {
   type LiveServer,
   sha256Hex,
   startLiveServer,
-} from '../../../clients/support/harness.js';
-import { loadProfileVectors, vectorBody } from '../../../clients/support/vectors.js';
+} from '../../../test-support/clients/harness.js';
+import { loadProfileVectors, vectorBody, vectorSigningOptions } from '../../../test-support/clients/vectors.js';
 
 describe('@hmac-kit/axios: known answers', () => {
   for (const vector of loadProfileVectors()) {
@@ -24,19 +23,7 @@ describe('@hmac-kit/axios: known answers', () => {
         return { data: '', status: 200, statusText: 'OK', headers: {}, config };
       };
       const api = axios.create({ adapter });
-      api.interceptors.request.use(
-        hmacKitInterceptor({
-          keyId: vector.key.keyId,
-          secret: vector.key.secret,
-          algorithm: vector.key.algorithm,
-          coveredHeaders: vector.coveredHeaders,
-          scheme: rfc9421({ digestAlgorithm: vector.digestAlgorithm }),
-          expiresInSeconds: vector.expiresInSeconds,
-          tag: vector.tag,
-          now: () => vector.created,
-          nonce: () => vector.nonce,
-        }),
-      );
+      api.interceptors.request.use(hmacKitInterceptor(vectorSigningOptions(vector)));
       const body = vectorBody(vector.request.body);
       await api.request({
         method: vector.request.method,

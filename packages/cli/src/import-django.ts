@@ -2,8 +2,8 @@ import { createDecipheriv, pbkdf2Sync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { KeyAlgorithm, KeyRow, PrincipalRow } from '@hmac-kit/keys';
 import type { Command } from 'commander';
-import { openStore } from './keys.js';
 import { CliError, type Io, print } from './output.js';
+import { openStore } from './store-commands/context.js';
 
 /** One `django_hmac_authentication_apihmackey` row, joined with its owner from `auth_user`. */
 interface DjangoKey {

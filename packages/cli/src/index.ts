@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerCompletion } from './completion.js';
 import { registerImportCommands } from './import-django.js';
-import { registerStoreCommands } from './keys.js';
 import { CliError, type Io } from './output.js';
 import { registerRequestCommands } from './request.js';
 import { invokedAs, registerServe } from './serve.js';
+import { registerStoreCommands } from './store-commands/index.js';
 
 /** This package's version, from its package.json (one folder above src/ and dist/). */
 export function cliVersion(): string {

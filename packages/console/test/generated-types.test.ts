@@ -17,7 +17,13 @@ describe('console API types', () => {
       const output = join(dir, 'openapi.ts');
       execFileSync(
         process.execPath,
-        [join(ROOT, 'node_modules/openapi-typescript/bin/cli.js'), 'docs/openapi.yaml', '--output', output],
+        [
+          join(ROOT, 'node_modules/openapi-typescript/bin/cli.js'),
+          'docs/openapi.yaml',
+          '--enum-values',
+          '--output',
+          output,
+        ],
         { cwd: ROOT, stdio: 'pipe' },
       );
       expect(readFileSync(GENERATED, 'utf8'), 'run: npm run generate -w @hmac-kit/console').toBe(

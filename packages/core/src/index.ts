@@ -41,6 +41,10 @@ export {
 } from './errors.js';
 export type { SignedFetchOptions, SigningClient, SigningClientOptions } from './fetch.js';
 export { createSignedFetch, signingClient } from './fetch.js';
+export type { Admission } from './pipeline/admission.js';
+export { admitRequest } from './pipeline/admission.js';
+export type { Accepted, Claim, PipelineConfig, PipelineHooks, Stage } from './pipeline/config.js';
+export { isScheme } from './pipeline/config.js';
 export type {
   Credentials,
   ParseContext,
@@ -52,8 +56,8 @@ export type {
   VerifyContext,
 } from './pipeline/contract.js';
 export { MAC_MATCHED, MAC_MISMATCHED } from './pipeline/contract.js';
-export type { Accepted, Admission, Claim, PipelineConfig, PipelineHooks, Stage } from './pipeline/engine.js';
-export { admitRequest, defaultPolicyCheck, isScheme, runPipeline, runPipelineDeferred } from './pipeline/engine.js';
+export { runPipeline, runPipelineDeferred } from './pipeline/engine.js';
+export { defaultPolicyCheck } from './pipeline/header-stages.js';
 export { macMatches } from './pipeline/keys.js';
 export type { ResolvedPolicy } from './pipeline/policy.js';
 export {
@@ -70,6 +74,7 @@ export { buildSignatureBaseReport, bytesSection, signatureBaseOf, textSection } 
 export { constantTimeEqual } from './primitives/constant-time.js';
 export { webCryptoProvider } from './primitives/crypto.js';
 export { concatBytes } from './primitives/encoding.js';
+export { forgetPreparedKey } from './primitives/prepared-key.js';
 export { isPromiseLike } from './primitives/promise.js';
 export { createSha2, createSha2Hmac, sha2, sha2Hmac } from './primitives/sha2.js';
 export type { Problem, ProblemCode, ProblemDetails, ProblemOptions } from './problem.js';
@@ -109,8 +114,10 @@ export {
   pythonFloatRepr,
   pythonStrOfJson,
 } from './schemes/django-hmac-json.js';
-export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421.js';
-export { RFC9421_DEFAULT_COMPONENTS, rfc9421, signatureBase } from './schemes/rfc9421.js';
+export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421/options.js';
+export { RFC9421_DEFAULT_COMPONENTS } from './schemes/rfc9421/options.js';
+export { rfc9421 } from './schemes/rfc9421/scheme.js';
+export { signatureBase } from './schemes/rfc9421/signature-base.js';
 export {
   sigv4CanonicalQuery,
   sigv4CanonicalRequest,

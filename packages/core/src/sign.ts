@@ -4,7 +4,7 @@
 
 import type { Scheme } from './pipeline/contract.js';
 import { utf8 } from './primitives/encoding.js';
-import { rfc9421 } from './schemes/rfc9421.js';
+import { rfc9421 } from './schemes/rfc9421/scheme.js';
 import type { CryptoProvider, MessageParts, SigningKey } from './types.js';
 
 /**

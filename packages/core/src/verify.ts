@@ -5,8 +5,11 @@
  * commit, with the nonce recorded only once the body passed.
  */
 import { BodyTooLarge } from './errors.js';
+import { admitRequest } from './pipeline/admission.js';
+import { asBytes } from './pipeline/body.js';
+import { isScheme, type PipelineConfig } from './pipeline/config.js';
 import type { Scheme } from './pipeline/contract.js';
-import { admitRequest, asBytes, isScheme, type PipelineConfig, runStages } from './pipeline/engine.js';
+import { runStages } from './pipeline/engine.js';
 import { isPromiseLike } from './primitives/promise.js';
 import type { BodyCheck, BodyInput, MessageParts, SignatureCheck, VerifiedRequest, VerifyOptions } from './types.js';
 

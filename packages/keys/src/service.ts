@@ -1,23 +1,11 @@
 /**
- * The key service: business rules over a KeyStore, encryption of secrets, password
- * logins, the audit trail, and the cached `KeyResolver` the verifier calls per request.
- *
- * Cache coherence: every change that must take effect elsewhere (revocation, rotation,
- * disabled principal, new key) appends a row to the store's change feed. Each instance
- * polls the feed while it serves lookups (and, on PostgreSQL, is woken by LISTEN/NOTIFY; an
- * optional bus such as Redis pub/sub can be added) and drops the named entries. An idle
- * instance stops polling and reads the feed again on its next lookup, before using the cache. If the feed cannot be read
- * for `maxStalenessMs`, cached entries are no longer trusted and lookups go to the store,
- * so an unreachable store fails closed instead of serving possibly-revoked keys.
+ * The key service: the business rules of principals and keys over a KeyStore (admin-rules.ts),
+ * encryption of secrets, password logins, and the composition of the parts that run beside them:
+ * the key cache behind `resolver` (key-cache.ts, following the change feed), the audit writer
+ * (audit-writer.ts), the last-used and usage batchers (last-used.ts, usage-batcher.ts), and the
+ * one timer that drives them while the service is in use and sleeps when it is idle.
  */
-import { performance } from 'node:perf_hooks';
-import {
-  HmacKitError,
-  type InactiveKeyReason,
-  type KeyResolver,
-  type VerificationKey,
-  type VerifiedRequest,
-} from '@hmac-kit/core';
+import { HmacKitError, type VerifiedRequest } from '@hmac-kit/core';
 import {
   auditKeyId,
   checkRateLimit,
@@ -37,18 +25,12 @@ import {
   toPrincipal,
 } from './admin-rules.js';
 import { createAuditWriter } from './audit-writer.js';
-import { LruCache } from './cache.js';
-import { CHANGE_RETENTION_MS, followChanges } from './change-feed.js';
+import { CHANGE_RETENTION_MS } from './change-feed.js';
 import { KeyExists, KeyNotActive, KeyNotFound, MasterKeyUnknown, PrincipalNotFound } from './errors.js';
 import { formatSecret, generateKeyId, generateSecretBytes, isPlausibleKeyId } from './ids.js';
+import { openKeyCache } from './key-cache.js';
 import { createLastUsedBatcher } from './last-used.js';
-import {
-  decryptSecret,
-  encryptSecret,
-  type MasterKeyRing,
-  masterKeyCheck,
-  verifyMasterKeyCheck,
-} from './master-keys.js';
+import { encryptSecret, type MasterKeyRing, masterKeyCheck, verifyMasterKeyCheck } from './master-keys.js';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, type ScryptParams, verifyPasswordHash } from './password.js';
 import type {
   ApiKey,
@@ -57,7 +39,6 @@ import type {
   ImportKeyInput,
   IssuedKey,
   KeyAlgorithm,
-  KeyPosition,
   KeyQuery,
   KeyRateLimit,
   KeyRow,
@@ -112,11 +93,6 @@ export async function verifyMasterKeyRing(
   }
 }
 
-interface CachedKey {
-  key: VerificationKey;
-  expiresAt: number | null;
-}
-
 /**
  * Opens the key service: applies migrations, checks the master key ring against the
  * database, and starts following the change feed so caches stay coherent.
@@ -158,55 +134,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
   if (options.migrate !== false) await store.migrate();
   if (options.checkMasterKeys !== false) await verifyMasterKeyRing(store, masterKeys, clock());
 
-  // Operational timers use a monotonic clock; key expiry uses the (injectable) business clock.
-  const monotonic = () => performance.now();
-  const positive = new LruCache<CachedKey>(cacheMax, cacheTtlMs, monotonic);
-  const negative = new LruCache<'unknown' | InactiveKeyReason>(negativeMax, negativeTtlMs, monotonic);
-  const inflight = new Map<string, Promise<CachedKey | undefined>>();
-  // Plain counters (no allocation per lookup); read by stats() for metrics.
-  let cacheHits = 0;
-  let cacheMisses = 0;
-  let negativeHits = 0;
-  let staleBypasses = 0;
-  let epoch = 0;
-  const feed = await followChanges(store, { onChange: (keyId) => dropLocal(keyId), clock, monotonic });
-  const poll = feed.poll;
   let closed = false;
-
-  // Every key id the store holds (any status), so that an unknown id is answered from memory, as fast
-  // as a cached key, instead of costing a database read that a cached key does not (issue #11 defect
-  // 7b: 3.5 ms against 1.5 ms on PostgreSQL told 76-85% of single requests apart). Ids only, never
-  // secrets; kept current by every change (creation, import, rotation arrive through the change feed,
-  // the push channel and this instance's own writes). Loaded before the service answers.
-  const existing = new Set<string>();
-  for (let after: KeyPosition | undefined; ; ) {
-    const page = await store.listKeys({ limit: 1000, ...(after ? { after } : {}) });
-    for (const row of page) existing.add(row.keyId);
-    if (page.length < 1000) break;
-    const last = page[page.length - 1] as KeyRow;
-    after = { createdAt: last.createdAt, keyId: last.keyId };
-  }
-
-  const dropLocal = (keyId: string) => {
-    epoch++;
-    positive.delete(keyId);
-    negative.delete(keyId);
-    // A change names a key that exists (keys are never deleted, only revoked).
-    existing.add(keyId);
-  };
-  const publish = async (keyIds: readonly string[]) => {
-    for (const keyId of keyIds) dropLocal(keyId);
-    if (bus) {
-      for (const keyId of keyIds) {
-        try {
-          await bus.publish(keyId);
-        } catch {
-          // The change feed still carries it; the bus is only a faster path.
-        }
-      }
-    }
-  };
-
   const auditWriter = createAuditWriter(store, { clock });
   const audit = auditWriter.write;
   const lastUsed = createLastUsedBatcher(store, { clock, intervalMs: lastUsedIntervalMs });
@@ -215,11 +143,11 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
   // The feed is polled while the service is used and not at all once it is idle: a timer that
   // stops after a whole interval without lookups (and without last-used writes to flush), so an idle
   // server sleeps instead of reading the store twice a second. The first lookup after that catches
-  // up with the feed before it trusts the cache (see the resolver).
+  // up with the feed before it trusts the cache (see key-cache.ts).
   let timer: ReturnType<typeof setInterval> | undefined;
   let usedSinceTick = false;
   const pollTick = () => {
-    void poll();
+    void cache.poll();
     void lastUsed.flush();
     void usage.flush();
     if (!usedSinceTick && lastUsed.pending === 0 && timer !== undefined) {
@@ -241,124 +169,24 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     usage.awake();
     return true;
   };
+
+  const cache = await openKeyCache(store, {
+    masterKeys,
+    clock,
+    maxEntries: cacheMax,
+    ttlMs: cacheTtlMs,
+    maxNegativeEntries: negativeMax,
+    negativeTtlMs,
+    pollIntervalMs,
+    maxStalenessMs,
+    feedFreshnessMs,
+    ...(bus ? { bus } : {}),
+    awake: wake,
+    onLoad: (row) => lastUsed.known(row.keyId, row.lastUsedAt),
+  });
   wake();
-
-  let unwatch: (() => Promise<void>) | undefined;
-  if (store.watchChanges) {
-    unwatch = await store.watchChanges(
-      (keyId) => dropLocal(keyId),
-      (healthy) => {
-        // After a reconnect, notifications sent while disconnected are lost: catch up from the feed.
-        if (healthy) void poll();
-      },
-    );
-  }
-  let unsubscribe: (() => void) | undefined;
-  if (bus) unsubscribe = await bus.subscribe((keyId) => dropLocal(keyId));
-
-  const load = (keyId: string): Promise<CachedKey | undefined> => {
-    let pending = inflight.get(keyId);
-    if (pending) return pending;
-    const startedAt = epoch;
-    pending = (async () => {
-      const row = await store.resolveKey(keyId);
-      const now = clock();
-      if (row) existing.add(row.keyId);
-      if (!row || row.revokedAt !== null || row.principalDisabled || (row.expiresAt !== null && row.expiresAt <= now)) {
-        // Why, for logs and audit only (inactiveReason): the answer to the caller is the same.
-        const reason = !row
-          ? 'unknown'
-          : row.revokedAt !== null
-            ? 'revoked'
-            : row.principalDisabled
-              ? 'disabled'
-              : 'expired';
-        if (epoch === startedAt) negative.set(keyId, reason);
-        return undefined;
-      }
-      const secret = decryptSecret(masterKeys, row.keyId, row.masterKeyId, row.secretCiphertext);
-      const key: VerificationKey = {
-        keyId: row.keyId,
-        secret,
-        // A client-chooses key signs SHA-256 where the request does not name an algorithm.
-        algorithm: row.algorithm === 'any' ? 'sha256' : row.algorithm,
-        principal: row.principal,
-        scopes: Object.freeze([...row.scopes]),
-      };
-      if (row.algorithm === 'any') key.anyAlgorithm = true;
-      if (row.rateLimit) key.rateLimit = Object.freeze({ ...row.rateLimit });
-      const entry: CachedKey = { key: Object.freeze(key), expiresAt: row.expiresAt };
-      lastUsed.known(row.keyId, row.lastUsedAt);
-      // An invalidation that arrived while we were reading may concern this very row.
-      if (epoch === startedAt) positive.set(keyId, entry);
-      return entry;
-    })();
-    inflight.set(keyId, pending);
-    // Removed once settled (registered after the set, so even an instant answer cannot leave it behind).
-    const settled = () => {
-      if (inflight.get(keyId) === pending) inflight.delete(keyId);
-    };
-    pending.then(settled, settled);
-    return pending;
-  };
-
-  // A lookup is no use: last use is marked once the request is proven (resolver.proven, recordKeyUsage).
-  const loadKey = async (keyId: string): Promise<VerificationKey | undefined> => (await load(keyId))?.key;
-
-  // Answers a cache hit (positive or negative) synchronously, as KeyResolver allows: the core then
-  // verifies without a promise. Only a miss returns a promise. Errors are always rejected promises.
-  const resolver: KeyResolver = function resolveKey(
-    keyId: string,
-  ): VerificationKey | undefined | Promise<VerificationKey | undefined> {
-    return resolveKeyNow(keyId, true);
-  };
-  function resolveKeyNow(
-    keyId: string,
-    feedCheck: boolean,
-  ): VerificationKey | undefined | Promise<VerificationKey | undefined> {
-    if (closed) return Promise.reject(new TypeError('key service is closed'));
-    if (!isPlausibleKeyId(keyId)) return undefined;
-    const now = clock();
-    const tick = monotonic();
-    // Back from idle (no lookup for at least a whole interval): read the feed before the cache answers,
-    // so a key revoked meanwhile is never served from it. One feed read per wake-up.
-    if (wake()) return poll().then(() => resolver(keyId));
-    // Unknown ids are answered from memory (below), so the feed must be recent enough to know every
-    // key created elsewhere: whatever the id, a lookup finding it older than feedFreshnessMs reads it
-    // first (one read per interval, shared by concurrent lookups). Known and unknown ids pay alike.
-    if (feedCheck && tick - feed.lastSync > feedFreshnessMs && tick - feed.lastSync <= maxStalenessMs) {
-      // Then answered without this check: a store that stays down must not loop here (lastSync ages
-      // on, and past maxStalenessMs every lookup goes to the store and fails closed).
-      return poll().then(() => resolveKeyNow(keyId, false));
-    }
-    // Timers can starve when every lookup completes in microtasks (a warm cache in a tight
-    // loop, or SQLite's synchronous driver): lookups then drive the change feed themselves.
-    if (!feed.polling && tick - feed.lastPollStarted >= pollIntervalMs) void poll();
-    const fresh = tick - feed.lastSync <= maxStalenessMs;
-    if (fresh) {
-      const cached = positive.get(keyId);
-      if (cached) {
-        cacheHits++;
-        if (cached.expiresAt !== null && cached.expiresAt <= now) return undefined;
-        return cached.key;
-      }
-      if (negative.get(keyId)) {
-        negativeHits++;
-        return undefined;
-      }
-      if (!existing.has(keyId)) {
-        // Answered now, as fast as a cached key, and without a store read a flood of random ids
-        // could multiply. A key created elsewhere is in the index once the feed (read at most
-        // feedFreshnessMs ago, see above) has carried its creation.
-        negativeHits++;
-        return undefined;
-      }
-    } else {
-      staleBypasses++;
-    }
-    cacheMisses++;
-    return loadKey(keyId);
-  }
+  const resolver = cache.resolver;
+  const publish = cache.invalidate;
 
   // Last use, of fully proven requests only: the pipeline calls this after the body and commit stages
   // (never for a forged signature, a replay, a rate-limited request or a failed digest), and
@@ -371,17 +199,9 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
   };
   resolver.proven = (request: VerifiedRequest) => markUsed(request?.keyId);
 
-  // Read after a failure only (explainKeyFailure): what the lookup just learnt, without a store call.
-  resolver.inactiveReason = (keyId: string): InactiveKeyReason | undefined => {
-    const cached = positive.get(keyId);
-    if (cached) return cached.expiresAt !== null && cached.expiresAt <= clock() ? 'expired' : undefined;
-    const reason = negative.get(keyId);
-    return reason === 'unknown' ? undefined : reason;
-  };
-
   // Whether this instance has seen `keyId` resolve to a stored key recently (its cache holds it):
   // synchronous, never a store read, so logging a failure costs nothing extra.
-  const isStoredKeyId = (keyId: string): boolean => typeof keyId === 'string' && positive.get(keyId) !== undefined;
+  const isStoredKeyId = cache.holds;
 
   const principalOrThrow = async (name: string): Promise<PrincipalRow> => {
     const row = typeof name === 'string' ? await store.getPrincipal(name) : undefined;
@@ -396,16 +216,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     store,
     resolver,
 
-    stats() {
-      return {
-        hits: cacheHits,
-        misses: cacheMisses,
-        negativeHits,
-        staleBypasses,
-        entries: positive.size,
-        negativeEntries: negative.size,
-      };
-    },
+    stats: cache.stats,
 
     async createPrincipal(input: CreatePrincipalInput) {
       if (typeof input?.name !== 'string' || !PRINCIPAL_NAME.test(input.name)) {
@@ -768,16 +579,15 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
     async close() {
       if (closed) return;
       closed = true;
+      // Closed at once (every later lookup rejects); its listeners are released once the writes below are done.
+      const cacheClosed = cache.close();
       usage.stop();
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;
       await lastUsed.flush();
       await usage.flush(true);
       await auditWriter.drained();
-      await unwatch?.();
-      unsubscribe?.();
-      positive.clear();
-      negative.clear();
+      await cacheClosed;
     },
   };
 

@@ -4,7 +4,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import { keyIdLogFields } from '@hmac-kit/keys';
 
-import { createApi } from './api.js';
+import { createApi } from './api/index.js';
 import type { ServerConfig } from './config.js';
 import { createConsole } from './console.js';
 import { createForwardAuth } from './forward-auth.js';

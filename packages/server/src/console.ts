@@ -28,7 +28,8 @@ import { constantTimeEqual, type ProblemCode } from '@hmac-kit/core';
 import type { KeyService } from '@hmac-kit/keys';
 import { addressSubject } from '@hmac-kit/limits';
 import { z } from 'zod';
-import type { AdminGateway } from './api.js';
+import type { AdminGateway } from './api/admin.js';
+import { firstIssue, JSON_BODY_LIMIT } from './api/input.js';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
 import { headerValue, readBody, sendJson, sendProblem, serverProblem } from './http.js';
@@ -51,7 +52,6 @@ export const CONSOLE_COOKIE = 'hmac_kit_console';
 export const CONSOLE_BACKGROUND_HEADER = 'x-console-background';
 /** Hard end of a session, however active it is. */
 const ABSOLUTE_LIFETIME_MS = 8 * 3600 * 1000;
-const JSON_BODY_LIMIT = 64 * 1024;
 /** `crypto.randomBytes(32)` as base64url. */
 const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
 
@@ -193,11 +193,7 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
       throw new ConsoleError('invalid_json', 'the body is not valid JSON');
     }
     const parsed = schema.safeParse(value);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-      throw new ConsoleError('invalid_request', `${where}${issue?.message ?? 'invalid body'}`);
-    }
+    if (!parsed.success) throw new ConsoleError('invalid_request', firstIssue(parsed.error));
     return parsed.data;
   }
 

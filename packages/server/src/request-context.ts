@@ -1,7 +1,7 @@
 /**
  * What every route handler receives: the per-request context and the handler signature. A leaf
  * module (it imports only the logger and route-name types), so the server reads top-down:
- * `app.ts` wires the handlers that `api.ts`, `gateway.ts`, `forward-auth.ts` and `console.ts` build.
+ * `app.ts` wires the handlers that `api/`, `gateway.ts`, `forward-auth.ts` and `console.ts` build.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ProblemCode } from '@hmac-kit/core';

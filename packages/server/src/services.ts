@@ -1,6 +1,7 @@
 import {
   djangoHmac,
   type FailureThrottle,
+  isPromiseLike,
   type KeyResolver,
   type NonceStore,
   RateLimited,
@@ -113,10 +114,6 @@ const SCHEME_FACTORIES: Record<SchemeName, (config: ServerConfig) => Scheme[]> =
       standardWebhooks({ keyId: config.webhookKeyId, headerPrefix, toleranceSeconds: config.maxAgeSeconds }),
     ),
 };
-
-function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as { then?: unknown } | undefined)?.then === 'function';
-}
 
 const INVALIDATION_CHANNEL = 'hmac-kit:key-invalidations';
 

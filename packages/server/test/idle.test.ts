@@ -2,12 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildOnce, startServe, tempDir } from '../../../test-support/processes.js';
+import { until } from '../../../test-support/wait.js';
 import { issueKey, startInProcess } from './support/in-process.js';
-
-/** Resolves once `probe` holds (the test's own timeout bounds the wait). */
-async function until(probe: () => boolean): Promise<void> {
-  while (!probe()) await new Promise((resolve) => setTimeout(resolve, 20));
-}
 
 /** Times the main thread of `pid` went to sleep and was woken since it started (Linux). */
 function mainThreadWakeups(pid: number): number {

@@ -3,22 +3,9 @@ import { type AddressInfo, connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
-import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
+import { buildOnce, exitOf, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { type PrivateRedis, startPrivateRedis } from '../../../test-support/redis-server.js';
-
-/** Resolves once `probe` holds (the test's own timeout bounds the wait). */
-async function until(probe: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await probe())) await new Promise((resolve) => setTimeout(resolve, 20));
-}
-
-function exitOf(server: ServeProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  const { child } = server;
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  }
-  // 'close' (not 'exit'): by then every line the process wrote has been read.
-  return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
-}
+import { until } from '../../../test-support/wait.js';
 
 /** Whether a new TCP connection to the server's port is accepted. */
 function accepts(url: string): Promise<boolean> {

@@ -4,23 +4,10 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
+import { buildOnce, exitOf, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { describeWithServices, redisUrl } from '../../../test-support/services.js';
+import { until } from '../../../test-support/wait.js';
 import { makeCertificates, servedSerial, tlsSocket } from './support/tls.js';
-
-/** Resolves once `probe` holds (the test's own timeout bounds the wait). */
-async function until(probe: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await probe())) await new Promise((resolve) => setTimeout(resolve, 20));
-}
-
-function exitOf(server: ServeProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  const { child } = server;
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  }
-  // 'close' (not 'exit'): by then every line the process wrote has been read.
-  return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
-}
 
 /** The workers (pid by worker id) that logged `worker listening`, and are still up. */
 function workerPids(server: ServeProcess): Map<number, number> {

@@ -2,7 +2,7 @@
 // dispatch, then signs real requests (request(), fetch(), stream bodies) that a running
 // `hmac-kit serve` gateway accepts.
 import { Readable } from 'node:stream';
-import { rfc9421, SignatureInvalid, verifyMessage } from '@hmac-kit/core';
+import { SignatureInvalid, verifyMessage } from '@hmac-kit/core';
 import { hmacKitInterceptor, withHmacKit } from '@hmac-kit/undici';
 import { Agent, type Dispatcher, fetch, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,8 +12,8 @@ import {
   type LiveServer,
   sha256Hex,
   startLiveServer,
-} from '../../../clients/support/harness.js';
-import { loadProfileVectors, vectorBody } from '../../../clients/support/vectors.js';
+} from '../../../test-support/clients/harness.js';
+import { loadProfileVectors, vectorBody, vectorSigningOptions } from '../../../test-support/clients/vectors.js';
 
 /** Runs the interceptor in front of a dispatch that only records what it was handed. */
 function interceptOnce(
@@ -32,17 +32,7 @@ function interceptOnce(
 describe('@hmac-kit/undici: known answers', () => {
   for (const vector of loadProfileVectors()) {
     it(`reproduces vector ${vector.name}`, async () => {
-      const interceptor = hmacKitInterceptor({
-        keyId: vector.key.keyId,
-        secret: vector.key.secret,
-        algorithm: vector.key.algorithm,
-        coveredHeaders: vector.coveredHeaders,
-        scheme: rfc9421({ digestAlgorithm: vector.digestAlgorithm }),
-        expiresInSeconds: vector.expiresInSeconds,
-        tag: vector.tag,
-        now: () => vector.created,
-        nonce: () => vector.nonce,
-      });
+      const interceptor = hmacKitInterceptor(vectorSigningOptions(vector));
       const url = new URL(vector.request.url);
       const body = vectorBody(vector.request.body);
       const signed = await interceptOnce(interceptor, {

@@ -617,10 +617,15 @@ export interface components {
             name: string;
             hasPassword: boolean;
         };
+        /**
+         * @description What an audit entry records (`AUDIT_EVENT_TYPES` in @hmac-kit/keys; a test keeps the two equal).
+         *     `key.under_attack` and `principal.under_attack`: one key id or user name failing from many addresses.
+         * @enum {unknown}
+         */
+        AuditEventType: "principal.created" | "principal.disabled" | "principal.enabled" | "principal.password_set" | "key.created" | "key.rotated" | "key.revoked" | "login.succeeded" | "login.failed" | "auth.failed" | "key.under_attack" | "principal.under_attack" | "master_key.rotated";
         AuditEntry: {
             id: number;
-            /** @enum {unknown} */
-            type: "principal.created" | "principal.disabled" | "principal.enabled" | "principal.password_set" | "key.created" | "key.rotated" | "key.revoked" | "login.succeeded" | "login.failed" | "auth.failed" | "master_key.rotated";
+            type: components["schemas"]["AuditEventType"];
             /** Format: date-time */
             at: string;
             principal?: string;
@@ -1769,6 +1774,10 @@ export interface operations {
             query?: {
                 principal?: string;
                 keyId?: string;
+                /** @description Only these event types (repeat the parameter, or separate with commas). */
+                type?: components["schemas"]["AuditEventType"][];
+                /** @description The cursor of the next page (the `Link` header of a full page names it). */
+                before?: string;
                 /** @description At most 1000; default 100. */
                 limit?: number;
             };
@@ -1841,3 +1850,28 @@ export interface operations {
         };
     };
 }
+type FlattenedDeepRequired<T> = {
+    [K in keyof T]-?: FlattenedDeepRequired<T[K] extends unknown[] | undefined | null ? Extract<T[K], unknown[]>[number] : T[K]>;
+};
+type ReadonlyArray<T> = [
+    Exclude<T, undefined>
+] extends [
+    unknown[]
+] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
+export const pathsV1AdminKeysGetParametersQueryAllValues: ReadonlyArray<FlattenedDeepRequired<paths>["/v1/admin/keys"]["get"]["parameters"]["query"]["all"]> = ["true", "false"];
+export const problemCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Problem"]["code"]> = ["signature_missing", "signature_malformed", "signature_invalid", "signature_expired", "signature_from_future", "nonce_missing", "nonce_replayed", "digest_missing", "digest_mismatch", "component_not_covered", "algorithm_unsupported", "tag_not_accepted", "body_too_large", "body_unavailable", "body_not_signed", "body_ambiguous", "scope_insufficient", "rate_limited", "too_many_failures", "store_unavailable", "internal_error", "not_found", "method_not_allowed", "request_target_not_normal", "identity_header_lookalike", "authority_mismatch", "original_request_missing", "untrusted_proxy", "upstream_error", "upstream_timeout", "invalid_request", "invalid_json", "invalid_credentials", "login_busy", "principal_not_found", "key_not_found", "principal_exists", "principal_disabled", "key_not_active", "key_limit_reached", "key_exists", "console_signed_out", "cross_site_request", "csrf_token_invalid", "unsupported_media_type"];
+export const readinessStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Readiness"]["status"]> = ["ready", "unavailable"];
+export const checkStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CheckState"]> = ["ok", "down"];
+export const keyAlgorithmValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Key"]["algorithm"]> = ["sha256", "sha384", "sha512", "any"];
+export const keyStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Key"]["status"]> = ["active", "expired", "revoked"];
+export const issuedKeyAlgorithmValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["IssuedKey"]["algorithm"]> = ["sha256", "sha384", "sha512", "any"];
+export const issuedKeyStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["IssuedKey"]["status"]> = ["active", "expired", "revoked"];
+export const rotatedKeyAlgorithmValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RotatedKey"]["algorithm"]> = ["sha256", "sha384", "sha512", "any"];
+export const rotatedKeyStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RotatedKey"]["status"]> = ["active", "expired", "revoked"];
+export const principalKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Principal"]["kind"]> = ["user", "service"];
+export const auditEventTypeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["AuditEventType"]> = ["principal.created", "principal.disabled", "principal.enabled", "principal.password_set", "key.created", "key.rotated", "key.revoked", "login.succeeded", "login.failed", "auth.failed", "key.under_attack", "principal.under_attack", "master_key.rotated"];
+export const createPrincipalKindValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CreatePrincipal"]["kind"]> = ["user", "service"];
+export const createKeyAlgorithmValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["CreateKey"]["algorithm"]> = ["sha256", "sha384", "sha512"];
+export const importKeyEncodingValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ImportKey"]["encoding"]> = ["text", "base64", "hex"];
+export const importKeyAlgorithmValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ImportKey"]["algorithm"]> = ["sha256", "sha384", "sha512", "any"];
+export const componentsParametersXForwardedProtoValues: ReadonlyArray<FlattenedDeepRequired<components>["parameters"]["XForwardedProto"]> = ["http", "https"];

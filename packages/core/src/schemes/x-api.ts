@@ -352,7 +352,7 @@ class XApiBodyCheck implements BodyCheck {
     }
   }
 
-  /** complete() answering synchronously when the provider does (the pipeline calls completeNow when a check has it: pipeline/engine.ts). */
+  /** complete() answering synchronously when the provider does (the pipeline calls completeNow when a check has it: pipeline/body.ts). */
   completeNow(body: Uint8Array): void | Promise<void> {
     const crypto = this.#state.crypto;
     // A body already in memory and nothing fed yet: one-shot digest when the provider has one.

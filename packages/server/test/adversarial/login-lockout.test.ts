@@ -142,30 +142,22 @@ describe('adversarial: concurrent logins are bounded before hashing (issue #11 d
   const BOUND = 2;
 
   beforeAll(async () => {
-    const { loadConfig, startServer } = await import('@hmac-kit/server');
-    const { randomBytes } = await import('node:crypto');
-    const config = loadConfig({
-      flags: {
-        port: 0,
-        database: ':memory:',
-        masterKeys: `mk-test:${randomBytes(32).toString('base64')}`,
-        logLevel: 'silent',
-        loginConcurrency: BOUND,
-      },
-      env: {},
-    });
-    server = await startServer(config, {
-      passwordHashHooks: {
-        onStart() {
-          started++;
-          inFlight++;
-          maxInFlight = Math.max(maxInFlight, inFlight);
-        },
-        onEnd() {
-          inFlight--;
+    server = await startInProcess(
+      { loginConcurrency: BOUND },
+      {},
+      {
+        passwordHashHooks: {
+          onStart() {
+            started++;
+            inFlight++;
+            maxInFlight = Math.max(maxInFlight, inFlight);
+          },
+          onEnd() {
+            inFlight--;
+          },
         },
       },
-    });
+    );
   });
 
   afterAll(async () => {

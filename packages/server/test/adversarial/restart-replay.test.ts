@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../../test-support/cli-client.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
 import { type PrivateRedis, redisServerAvailable, startPrivateRedis } from '../../../../test-support/redis-server.js';
+import { until } from '../../../../test-support/wait.js';
 
 // Issue #11 defect 1: replay after the nonce store is lost. A request accepted before a restart of
 // the server (memory store) or of a Redis without persistence was accepted again afterwards (30/30
@@ -13,11 +14,6 @@ import { type PrivateRedis, redisServerAvailable, startPrivateRedis } from '../.
 const REQUESTS = 10;
 
 type Signed = Awaited<ReturnType<typeof signed>>;
-
-/** Resolves once `probe` holds (the test's own timeout bounds the wait). */
-async function until(probe: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await probe())) await new Promise((resolve) => setTimeout(resolve, 20));
-}
 
 /** Waits until the wall clock is in a later whole second than every `created` so far (no fixed sleep). */
 async function pastSecond(second: number): Promise<void> {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { loadConfig, type RawConfig, type RunningServer, startServer } from '@hmac-kit/server';
+import { loadConfig, type RawConfig, type RunningServer, type StartOptions, startServer } from '@hmac-kit/server';
 import { startRawUpstream } from './raw-http.js';
 
 /**
@@ -12,7 +12,11 @@ import { startRawUpstream } from './raw-http.js';
  * const key = await server.services.keyService.createKey({ principal: 'alice' });
  * ```
  */
-export async function startInProcess(flags: RawConfig = {}, env: Record<string, string> = {}): Promise<RunningServer> {
+export async function startInProcess(
+  flags: RawConfig = {},
+  env: Record<string, string> = {},
+  options: StartOptions = {},
+): Promise<RunningServer> {
   const config = loadConfig({
     flags: {
       port: 0,
@@ -23,7 +27,7 @@ export async function startInProcess(flags: RawConfig = {}, env: Record<string, 
     },
     env,
   });
-  return startServer(config);
+  return startServer(config, options);
 }
 
 /** Creates a principal and an active key on a running in-process server. */

@@ -11,7 +11,7 @@ import { checkTimeWindow } from '../../pipeline/policy.js';
 import { constantTimeEqual } from '../../primitives/constant-time.js';
 import { fromHex, toHex, utf8 } from '../../primitives/encoding.js';
 import { hmacSha256HexOfBlock, hmacSha256HexOfText, sha256HexOfText } from '../../primitives/hmac-sha256.js';
-import { type PreparedKey, preparedKey } from '../../primitives/prepared-key.js';
+import { PreparedKey, preparedKey } from '../../primitives/prepared-key.js';
 import { isPromiseLike } from '../../primitives/promise.js';
 import type { BodyCheck, CryptoProvider, IncrementalHash, MessageParts, VerificationKey } from '../../types.js';
 import { checkCreated, checkRequiredComponents, printableSecret, splitUrl } from '../compat-support.js';
@@ -84,19 +84,48 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
       lastDecoyId = `sigv4 ${lastScope}`;
     }
     return preparedKey(key.secret).derived(decoy ? lastDecoyId : lastId, (secret) =>
-      sigv4SigningKey(
-        {
-          // The decoy has no key record for secretOf(): its secret in the issued printable form.
-          secret: decoy ? printableSecret(secret) : secretOf(key as VerificationKey),
-          date: parsed.date,
-          region: parsed.region,
-          service: parsed.service,
-          keyPrefix: parsed.provider.keyPrefix,
-          terminator: parsed.provider.terminator,
-        },
-        crypto,
-      ),
+      deriveSigningKey(key, parsed, crypto, secret),
     );
+  }
+  function deriveSigningKey(
+    key: ResolvedKey,
+    parsed: ParsedSigV4,
+    crypto: CryptoProvider,
+    secret: Uint8Array,
+  ): Promise<Uint8Array> {
+    return sigv4SigningKey(
+      {
+        // The decoy has no key record for secretOf(): its secret in the issued printable form.
+        secret: isDecoyKey(key) ? printableSecret(secret) : secretOf(key as VerificationKey),
+        date: parsed.date,
+        region: parsed.region,
+        service: parsed.service,
+        keyPrefix: parsed.provider.keyPrefix,
+        terminator: parsed.provider.terminator,
+      },
+      crypto,
+    );
+  }
+  /**
+   * The signing key a request obtained earlier, or the same key derived again when it was wiped
+   * since. A key store forgets a key's prepared material when the key leaves its cache (revoked,
+   * evicted: `forgetPreparedKey`), which wipes the derived keys too; a request that obtained its
+   * signing key before then (still reading its body, or deriving across turns with an async
+   * provider) must not fail for it. Derived again from the key it resolved (a store never wipes
+   * that secret), outside the per-secret set, so no later forgetting can wipe it under this request.
+   */
+  function liveSigningKey(
+    held: PreparedKey,
+    key: ResolvedKey,
+    parsed: ParsedSigV4,
+    crypto: CryptoProvider,
+  ): PreparedKey | Promise<PreparedKey> {
+    if (!held.wiped) return held;
+    return deriveSigningKey(key, parsed, crypto, key.secret).then((bytes) => {
+      const fresh = new PreparedKey(bytes);
+      bytes.fill(0);
+      return fresh;
+    });
   }
   /**
    * Whether the signature matches one canonical form and payload hash. Every combination is
@@ -201,13 +230,16 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
   ): SchemeVerdict | Promise<SchemeVerdict> {
     const signingKey = cachedSigningKey(key, credentials.parsed, context.crypto);
     if (isPromiseLike(signingKey)) {
-      return Promise.resolve(signingKey).then((bytes) => withSigningKey(credentials, context, bytes));
+      return Promise.resolve(signingKey)
+        .then((derived) => liveSigningKey(derived, key, credentials.parsed, context.crypto))
+        .then((derived) => withSigningKey(credentials, key, context, derived));
     }
-    return withSigningKey(credentials, context, signingKey);
+    return withSigningKey(credentials, key, context, signingKey);
   }
 
   function withSigningKey(
     credentials: SigV4Credentials,
+    key: ResolvedKey,
     context: VerifyContext,
     signingKey: PreparedKey,
   ): SchemeVerdict | Promise<SchemeVerdict> {
@@ -226,7 +258,8 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
           if (finished) throw new TypeError('finish() called twice');
           finished = true;
           const payloadHash = toHex(hash.digest());
-          const ok = await matches(crypto, signingKey, message, parsed, [payloadHash], credentials.knownHeaders);
+          const current = await liveSigningKey(signingKey, key, parsed, crypto);
+          const ok = await matches(crypto, current, message, parsed, [payloadHash], credentials.knownHeaders);
           if (!ok) throw new SignatureInvalid('signature does not match');
         },
       };

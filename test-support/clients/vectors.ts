@@ -4,7 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { signatureBase, signMessage, xApi } from '@hmac-kit/core';
+import { rfc9421, type SigningClientOptions, signatureBase, signMessage, xApi } from '@hmac-kit/core';
 
 const VECTORS = new URL('../../packages/core/test/vectors/rfc9421.json', import.meta.url);
 
@@ -60,6 +60,24 @@ export function vectorBody(body: VectorBody): Uint8Array | null {
   const out = new Uint8Array(body.length);
   for (let i = 0; i < out.length; i++) out[i] = pattern[i % pattern.length]!;
   return out;
+}
+
+/**
+ * The options a Node signing client (`@hmac-kit/axios`, `@hmac-kit/undici`) takes to sign as the
+ * vector did: its key, covered headers, digest, expiry, tag, and its fixed clock and nonce.
+ */
+export function vectorSigningOptions(vector: ProfileVector): SigningClientOptions {
+  return {
+    keyId: vector.key.keyId,
+    secret: vector.key.secret,
+    algorithm: vector.key.algorithm,
+    coveredHeaders: vector.coveredHeaders,
+    scheme: rfc9421({ digestAlgorithm: vector.digestAlgorithm }),
+    expiresInSeconds: vector.expiresInSeconds,
+    tag: vector.tag,
+    now: () => vector.created,
+    nonce: () => vector.nonce,
+  };
 }
 
 export function loadProfileVectors(): ProfileVector[] {

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
-import { onJsonLines } from '../../test-support/processes.js';
-import { readPublishedVector } from '../../test-support/published-vectors.js';
+import { onJsonLines } from '../processes.js';
+import { readPublishedVector } from '../published-vectors.js';
 
 /** What every echo endpoint answers after a request passed verification. */
 export interface Echo {

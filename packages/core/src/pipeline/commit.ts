@@ -1,0 +1,78 @@
+/**
+ * The commit stage, the ONLY stage with side effects, run once the request is fully proven: the
+ * nonce is recorded, then the `commit` hook. Also the release of a nonce reservation (a failing
+ * body after `commitBeforeBody`) and the `proven` report to the key resolver.
+ */
+
+import { NonceReplayed } from '../errors.js';
+import { isPromiseLike } from '../primitives/promise.js';
+import type { VerifiedRequest } from '../types.js';
+import { nonceTtlSeconds } from './policy.js';
+import { NO_HEADERS, type Run } from './run.js';
+
+function nonceStage<S>(run: Run<S>): void | Promise<void> {
+  const store = run.config.nonceStore;
+  const nonce = run.credentials!.nonce;
+  if (store === undefined || nonce === undefined) return;
+  const result = run.result!;
+  const ttl = nonceTtlSeconds(run.policy, result.expires, run.now, result.acceptableUntil);
+  const recorded =
+    run.checkedEpoch === undefined
+      ? store.checkAndStore(result.keyId, nonce, ttl)
+      : store.checkAndStore(result.keyId, nonce, ttl, run.checkedEpoch);
+  return recorded.then((fresh) => {
+    if (!fresh) throw new NonceReplayed('nonce already used');
+    run.nonceHeld = true;
+  });
+}
+
+export function commitStage<S>(run: Run<S>): Record<string, string> | Promise<Record<string, string>> {
+  run.stage = 'commit';
+  const recorded = nonceStage(run);
+  if (recorded !== undefined) return recorded.then(() => commitHook(run));
+  return commitHook(run);
+}
+
+function commitHook<S>(run: Run<S>): Record<string, string> | Promise<Record<string, string>> {
+  const hook = run.config.hooks?.commit;
+  if (hook === undefined) {
+    run.committed = true;
+    return NO_HEADERS;
+  }
+  const headers = hook(run.result!, run.source);
+  if (isPromiseLike(headers)) {
+    return Promise.resolve(headers).then((value) => {
+      run.committed = true;
+      return value ?? NO_HEADERS;
+    });
+  }
+  run.committed = true;
+  return headers ?? NO_HEADERS;
+}
+
+/**
+ * After the body stage and the commit: tells a resolver with the `proven` capability. Best effort:
+ * an error there (or a rejected promise, should it return one) is ignored, the request is proven.
+ */
+export function reportProven<S>(run: Run<S>): void {
+  const proven = run.config.keys.proven;
+  if (proven === undefined) return;
+  try {
+    const answer = (proven as (request: VerifiedRequest) => unknown)(run.result!);
+    if (isPromiseLike(answer)) Promise.resolve(answer).catch(() => undefined);
+  } catch {
+    // The capability is a side channel of the key source: it cannot refuse a proven request.
+  }
+}
+
+export async function release<S>(run: Run<S>): Promise<void> {
+  run.nonceHeld = false;
+  const store = run.config.nonceStore;
+  const nonce = run.credentials?.nonce;
+  if (store?.release === undefined || nonce === undefined || run.result === undefined) return;
+  try {
+    await store.release(run.result.keyId, nonce);
+  } catch {
+    // The reservation then simply expires with its TTL: the genuine request must be re-signed.
+  }
+}

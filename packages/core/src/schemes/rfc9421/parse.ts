@@ -1,0 +1,363 @@
+/**
+ * Reading an RFC 9421 signature: the `Signature-Input` member to verify (the common shape in one
+ * scan, anything else through the general RFC 8941 parser), its parameters, and the credentials the
+ * pipeline hands the other phases.
+ */
+
+import { AlgorithmUnsupported, SignatureMalformed, SignatureMissing } from '../../errors.js';
+import type { Credentials } from '../../pipeline/contract.js';
+import { fromStandardBase64 } from '../../primitives/encoding.js';
+import { componentIdentifier, componentLabel } from '../../protocol/components.js';
+import { getHeader } from '../../protocol/headers.js';
+import { type InnerList, isInnerList, type Parameters, parseDictionary } from '../../protocol/structured-fields.js';
+import type { MessageParts } from '../../types.js';
+import { HASH_FOR_ALG, type Rfc9421Config } from './options.js';
+
+/** What {@link createRfc9421Parser}'s parse reads: the selected signature and its parameters. */
+export interface Rfc9421Credentials extends Credentials {
+  readonly selected: SelectedSignature;
+}
+
+export interface SelectedSignature {
+  label: string;
+  signature: Uint8Array;
+  params: SignatureParams;
+  /**
+   * The covered components' identifiers (`"@method"`), in order; undefined for the common shape,
+   * whose identifiers are its labels in quotes.
+   */
+  identifiers: string[] | undefined;
+  /** The covered components' labels (`@method`), in order. */
+  labels: readonly string[];
+  /** What the general parser read: the base is built from it. */
+  input: InnerList | undefined;
+  /**
+   * The `@signature-params` value when the input was read by the common-shape parser (and `input`
+   * is undefined): that parser only accepts text that re-serialises to itself, so the base uses it
+   * as written.
+   */
+  signatureParams: string | undefined;
+}
+
+function selectSignature(message: MessageParts, label: string | undefined): SelectedSignature {
+  const inputHeader = getHeader(message.headers, 'signature-input');
+  const signatureHeader = getHeader(message.headers, 'signature');
+  if (inputHeader === undefined || signatureHeader === undefined) {
+    throw new SignatureMissing('no Signature-Input and Signature headers');
+  }
+  return (
+    parseCommonSelection(inputHeader, signatureHeader, label) ?? parseSelection(inputHeader, signatureHeader, label)
+  );
+}
+
+// The shape hmac-kit's signers and most RFC 9421 libraries write: one member, an inner list of
+// plain component names separated by single spaces, parameters with canonical integers and
+// escape-free strings, and one byte sequence in Signature. Text of this shape parses to the same
+// values as the general RFC 8941 parser and re-serialises to itself, so it is read in one scan and
+// the @signature-params line is the header's own text. Anything else (several members, component
+// parameters, escapes, tokens, booleans, extra spaces, repeated names, a known parameter of the
+// wrong type) returns undefined and takes the general parser, which also words the errors.
+const COMMON_SIGNATURE = /^([a-z*][a-z0-9_.*-]*)=:([A-Za-z0-9+/]*={0,2}):$/;
+
+// sf-key characters after the first: lcalpha, DIGIT, "_", "-", ".", "*".
+function isKeyChar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2d || c === 0x2e || c === 0x2a;
+}
+
+// Component name characters accepted here after the first: lowercase letters, digits, "_", "-", ".".
+function isNameChar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2d || c === 0x2e;
+}
+
+const CREATED = 1;
+const EXPIRES = 2;
+const NONCE = 3;
+const KEYID = 4;
+const ALG = 5;
+const TAG = 6;
+
+// Which signature parameter the key at text[start, start + length) names (0 for others), read in
+// place: slicing every key was a string allocation per parameter.
+function knownParam(text: string, start: number, length: number): number {
+  if (length === 7)
+    return text.startsWith('created', start) ? CREATED : text.startsWith('expires', start) ? EXPIRES : 0;
+  if (length === 5) return text.startsWith('nonce', start) ? NONCE : text.startsWith('keyid', start) ? KEYID : 0;
+  if (length === 3) return text.startsWith('alg', start) ? ALG : text.startsWith('tag', start) ? TAG : 0;
+  return 0;
+}
+
+function parseCommonSelection(
+  inputHeader: string,
+  signatureHeader: string,
+  label: string | undefined,
+): SelectedSignature | undefined {
+  const text = inputHeader;
+  const length = text.length;
+  let c = text.charCodeAt(0);
+  if (!((c >= 0x61 && c <= 0x7a) || c === 0x2a)) return undefined;
+  let i = 1;
+  while (i < length && isKeyChar(text.charCodeAt(i))) i++;
+  const name = text.slice(0, i);
+  if (label !== undefined && name !== label) return undefined;
+  if (text.charCodeAt(i) !== 0x3d /* = */ || text.charCodeAt(i + 1) !== 0x28 /* ( */) return undefined;
+  i += 2;
+
+  const labels: string[] = [];
+  if (text.charCodeAt(i) !== 0x29 /* ) */) {
+    for (;;) {
+      if (text.charCodeAt(i) !== 0x22 /* " */) return undefined;
+      const start = ++i;
+      c = text.charCodeAt(i);
+      if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x40) /* @ */) return undefined;
+      i++;
+      while (i < length && isNameChar(text.charCodeAt(i))) i++;
+      if (text.charCodeAt(i) !== 0x22) return undefined;
+      const component = text.slice(start, i);
+      if (labels.includes(component)) return undefined;
+      labels.push(component);
+      c = text.charCodeAt(++i);
+      if (c === 0x29) break;
+      if (c !== 0x20 || text.charCodeAt(i + 1) === 0x29) return undefined;
+      i++;
+    }
+  }
+  i++;
+
+  let created: number | undefined;
+  let expires: number | undefined;
+  let nonce: string | undefined;
+  let keyId: string | undefined;
+  let alg: string | undefined;
+  let tag: string | undefined;
+  let others: string[] | undefined;
+  while (i < length) {
+    if (text.charCodeAt(i) !== 0x3b /* ; */) return undefined;
+    const keyStart = ++i;
+    c = text.charCodeAt(i);
+    if (!((c >= 0x61 && c <= 0x7a) || c === 0x2a)) return undefined;
+    i++;
+    while (i < length && isKeyChar(text.charCodeAt(i))) i++;
+    const param = knownParam(text, keyStart, i - keyStart);
+    if (text.charCodeAt(i) !== 0x3d /* = */) return undefined;
+    c = text.charCodeAt(++i);
+    let integer: number | undefined;
+    let string: string | undefined;
+    if (c === 0x22) {
+      const start = ++i;
+      for (;;) {
+        if (i >= length) return undefined;
+        c = text.charCodeAt(i);
+        if (c === 0x22) break;
+        if (c < 0x20 || c > 0x7e || c === 0x5c /* \ */) return undefined;
+        i++;
+      }
+      string = text.slice(start, i);
+      i++;
+    } else {
+      const start = i;
+      if (c === 0x2d /* - */) c = text.charCodeAt(++i);
+      if (c === 0x30 /* 0 */) {
+        if (i !== start) return undefined; // -0 serialises as 0
+        i++;
+      } else {
+        if (!(c >= 0x31 && c <= 0x39)) return undefined;
+        const digitsStart = i;
+        while (i < length && text.charCodeAt(i) >= 0x30 && text.charCodeAt(i) <= 0x39) i++;
+        if (i - digitsStart > 15) return undefined;
+      }
+      // 1.5, 10e3, tokens after digits: not an integer of this shape.
+      if (i < length && text.charCodeAt(i) !== 0x3b) return undefined;
+      integer = Number(text.slice(start, i));
+    }
+    // A repeated parameter keeps its first position with the last value: not its own text, so
+    // repeats go to the general parser (known ones are told apart by their values being set).
+    switch (param) {
+      case CREATED:
+        if (integer === undefined || created !== undefined) return undefined;
+        created = integer;
+        break;
+      case EXPIRES:
+        if (integer === undefined || expires !== undefined) return undefined;
+        expires = integer;
+        break;
+      case NONCE:
+        if (string === undefined || nonce !== undefined) return undefined;
+        nonce = string;
+        break;
+      case KEYID:
+        if (string === undefined || keyId !== undefined) return undefined;
+        keyId = string;
+        break;
+      case ALG:
+        if (string === undefined || alg !== undefined) return undefined;
+        alg = string;
+        break;
+      case TAG:
+        if (string === undefined || tag !== undefined) return undefined;
+        tag = string;
+        break;
+      default: {
+        const key = text.slice(keyStart, text.indexOf('=', keyStart));
+        others ??= [];
+        if (others.includes(key)) return undefined;
+        others.push(key);
+      }
+    }
+  }
+  // Not ours (another party's signature) or missing parameters: the general path decides.
+  if ((alg !== undefined && !alg.startsWith('hmac-')) || keyId === undefined || created === undefined) {
+    return undefined;
+  }
+
+  const signatureMatch = COMMON_SIGNATURE.exec(signatureHeader);
+  if (signatureMatch === null || signatureMatch[1] !== name) return undefined;
+  const signature = fromStandardBase64(signatureMatch[2]!);
+  if (signature === undefined) return undefined;
+  return {
+    label: name,
+    signature,
+    params: { keyId, created, expires, nonce, alg, tag },
+    identifiers: undefined,
+    labels,
+    input: undefined,
+    signatureParams: text.slice(name.length + 1),
+  };
+}
+
+function parseSelection(inputHeader: string, signatureHeader: string, label: string | undefined): SelectedSignature {
+  const inputs = parseDictionary(inputHeader, 'Signature-Input');
+  const signatures = parseDictionary(signatureHeader, 'Signature');
+  let labelled = false;
+  for (const [candidate, input] of inputs) {
+    if (label !== undefined && candidate !== label) continue;
+    labelled = true;
+    if (!isInnerList(input)) throw new SignatureMalformed(`Signature-Input "${candidate}" is not an inner list`);
+    const alg = input.params.get('alg');
+    // Signatures by other parties (asymmetric algorithms, no key id) are not ours to verify.
+    if (alg !== undefined && !(typeof alg === 'string' && alg.startsWith('hmac-'))) continue;
+    if (typeof input.params.get('keyid') !== 'string') continue;
+    const signature = signatures.get(candidate);
+    if (!signature || isInnerList(signature) || !(signature.value instanceof Uint8Array)) {
+      throw new SignatureMalformed(`Signature has no byte sequence labelled "${candidate}"`);
+    }
+    const params = readParams(input.params);
+    const identifiers: string[] = [];
+    const labels: string[] = [];
+    for (const item of input.items) {
+      if (isInnerList(item) || typeof item.value !== 'string') {
+        throw new SignatureMalformed('covered components must be strings');
+      }
+      identifiers.push(componentIdentifier(item));
+      labels.push(componentLabel(item));
+    }
+    return {
+      label: candidate,
+      signature: signature.value,
+      params,
+      identifiers,
+      labels,
+      input,
+      signatureParams: undefined,
+    };
+  }
+  if (!labelled) throw new SignatureMissing(`no signature labelled "${label}"`);
+  throw new SignatureMalformed('no signature with an hmac algorithm and a keyid');
+}
+
+/** Whether the signature covers the component with this identifier (`"@method"`). */
+export function covers(selected: Pick<SelectedSignature, 'identifiers' | 'labels'>, identifier: string): boolean {
+  if (selected.identifiers !== undefined) return selected.identifiers.includes(identifier);
+  // The common shape: plain names whose identifiers are the names in quotes.
+  const labels = selected.labels;
+  const last = identifier.length - 1;
+  if (identifier.charCodeAt(0) !== 0x22 || identifier.charCodeAt(last) !== 0x22) return false;
+  for (let index = 0; index < labels.length; index++) {
+    const label = labels[index]!;
+    if (label.length === last - 1 && identifier.startsWith(label, 1)) return true;
+  }
+  return false;
+}
+
+export interface SignatureParams {
+  keyId: string;
+  created: number;
+  expires: number | undefined;
+  nonce: string | undefined;
+  alg: string | undefined;
+  tag: string | undefined;
+}
+
+function integerParam(params: Parameters, name: string): number | undefined {
+  const value = params.get(name);
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number') throw new SignatureMalformed(`"${name}" must be an integer`);
+  return value;
+}
+
+function stringParam(params: Parameters, name: string): string | undefined {
+  const value = params.get(name);
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new SignatureMalformed(`"${name}" must be a string`);
+  return value;
+}
+
+// Module-level readers rather than closures made on every call.
+function readParams(params: Parameters): SignatureParams {
+  const created = integerParam(params, 'created');
+  if (created === undefined) throw new SignatureMalformed('"created" is required');
+  return {
+    keyId: stringParam(params, 'keyid')!,
+    created,
+    expires: integerParam(params, 'expires'),
+    nonce: stringParam(params, 'nonce'),
+    alg: stringParam(params, 'alg'),
+    tag: stringParam(params, 'tag'),
+  };
+}
+
+/** The detect and parse phases of one `rfc9421()`. */
+export interface Rfc9421Parser {
+  detect(message: MessageParts): boolean;
+  parse(message: MessageParts): Rfc9421Credentials;
+}
+
+/**
+ * The RFC 9421 parser for one configuration (only signatures with its label, when it has one).
+ *
+ * @example
+ * ```ts
+ * const { detect, parse } = createRfc9421Parser(resolveRfc9421Options({}));
+ * ```
+ */
+export function createRfc9421Parser(config: Rfc9421Config): Rfc9421Parser {
+  const { label } = config;
+
+  function parse(message: MessageParts): Rfc9421Credentials {
+    const selected = selectSignature(message, label);
+    const params = selected.params;
+    const algorithm = params.alg === undefined ? undefined : HASH_FOR_ALG[params.alg];
+    if (params.alg !== undefined && algorithm === undefined) {
+      throw new AlgorithmUnsupported(`algorithm ${params.alg} is not supported`);
+    }
+    return {
+      keyId: params.keyId,
+      algorithm,
+      created: params.created,
+      expires: params.expires,
+      nonce: params.nonce,
+      tag: params.tag,
+      coveredComponents: selected.labels,
+      selected,
+    };
+  }
+
+  return {
+    detect(message: MessageParts): boolean {
+      return (
+        getHeader(message.headers ?? {}, 'signature-input') !== undefined &&
+        getHeader(message.headers ?? {}, 'signature') !== undefined
+      );
+    },
+    parse,
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * Checking an RFC 9421 signature with a resolved key: the signature base rebuilt from the request,
+ * the MAC compared in constant time, the Content-Digest check for a covered body, and the scheme's
+ * policy (required components, tag, nonce, time window).
+ */
+
+import { ComponentNotCovered, DigestMissing, NonceMissing, SignatureMalformed, TagNotAccepted } from '../../errors.js';
+import type { ResolvedKey, SchemeVerdict, VerifyContext } from '../../pipeline/contract.js';
+import { MAC_MATCHED, MAC_MISMATCHED } from '../../pipeline/contract.js';
+import { macMatches, macsStrings } from '../../pipeline/keys.js';
+import { checkTimeWindow } from '../../pipeline/policy.js';
+import { isPromiseLike } from '../../primitives/promise.js';
+import {
+  buildSignatureBase,
+  ComponentError,
+  componentIdentifier,
+  componentLabel,
+  contextOf,
+  isLatin1,
+  latin1Bytes,
+  parseComponentSpec,
+  plainSignatureBase,
+} from '../../protocol/components.js';
+import { contentDigestCheck } from '../../protocol/content-digest.js';
+import { canonicalHeader } from '../../protocol/headers.js';
+import type { Item } from '../../protocol/structured-fields.js';
+import { covers, type Rfc9421Credentials, type SelectedSignature } from './parse.js';
+import { withComponentErrors } from './signature-base.js';
+
+// Policies name the same few components on every request: parse each name once.
+const requiredComponentCache = new Map<string, { item: Item; identifier: string }>();
+const REQUIRED_COMPONENT_CACHE_LIMIT = 1000;
+
+function requiredComponent(spec: string): { item: Item; identifier: string } {
+  let parsed = requiredComponentCache.get(spec);
+  if (parsed === undefined) {
+    const item = withComponentErrors(
+      () => parseComponentSpec(spec),
+      (reason) => new TypeError(`policy.requiredComponents: ${reason}`),
+    );
+    parsed = { item, identifier: componentIdentifier(item) };
+    if (requiredComponentCache.size < REQUIRED_COMPONENT_CACHE_LIMIT) requiredComponentCache.set(spec, parsed);
+  }
+  return parsed;
+}
+
+export function verifyRfc9421(
+  credentials: Rfc9421Credentials,
+  key: ResolvedKey,
+  context: VerifyContext,
+): SchemeVerdict | Promise<SchemeVerdict> {
+  const { crypto, message } = context;
+  const selected = credentials.selected;
+  let base: Uint8Array | string;
+  try {
+    const components = contextOf(message);
+    if (selected.input === undefined) {
+      // Every character is at most U+00FF already (plainSignatureBase checks the field values).
+      const text = plainSignatureBase(components, selected.labels, selected.signatureParams!);
+      base = macsStrings(crypto) ? text : latin1Bytes(text);
+    } else {
+      const text = buildSignatureBase(components, selected.input, selected.identifiers);
+      // A provider that MACs strings takes the base as it is; latin1Bytes() words the error otherwise.
+      base = macsStrings(crypto) && isLatin1(text) ? text : latin1Bytes(text);
+    }
+  } catch (error) {
+    if (error instanceof ComponentError) throw new SignatureMalformed(error.message);
+    throw error;
+  }
+  const matches = macMatches(crypto, key, base, selected.signature);
+  if (isPromiseLike(matches)) return Promise.resolve(matches).then((ok) => verdictOf(ok, selected, context));
+  return verdictOf(matches, selected, context);
+}
+
+export function checkRfc9421Policy(credentials: Rfc9421Credentials, context: VerifyContext): void {
+  const policy = context.policy;
+  if (policy.tags !== undefined && (credentials.tag === undefined || !policy.tags.includes(credentials.tag))) {
+    throw new TagNotAccepted('tag is not accepted');
+  }
+  for (const required of policy.requiredComponents) {
+    const { item, identifier } = requiredComponent(required);
+    if (covers(credentials.selected, identifier)) continue;
+    if (item.value === 'content-digest') throw new DigestMissing('the body is not covered by a Content-Digest');
+    throw new ComponentNotCovered(`${componentLabel(item)} is not covered by the signature`);
+  }
+  if (policy.requireNonce && credentials.nonce === undefined) throw new NonceMissing('a nonce is required');
+  checkTimeWindow(credentials, policy, context.now);
+}
+
+function verdictOf(matches: boolean, selected: SelectedSignature, context: VerifyContext): SchemeVerdict {
+  if (!matches) return MAC_MISMATCHED;
+  if (!covers(selected, '"content-digest"')) return MAC_MATCHED;
+  // The digest header is read only for a proven signature.
+  const header = canonicalHeader(context.message.headers, 'content-digest') ?? '';
+  return { signatureMatches: true, body: contentDigestCheck(context.crypto, header) };
+}
