@@ -278,7 +278,7 @@ export function sigv4StringToSign(
 const STRING_TO_SIGN_BYTES = 1024;
 const stringToSignBlock = new Uint8Array(64 + STRING_TO_SIGN_BYTES);
 const blockEncoder = new TextEncoder();
-const LOWER_HEX_BYTES = Uint8Array.from('0123456789abcdef', (char) => char.charCodeAt(0));
+const LOWER_HEX_BYTES = blockEncoder.encode('0123456789abcdef');
 let blockAlgorithm: string | undefined;
 let blockScope: string | undefined;
 let blockDateAt = 0;
