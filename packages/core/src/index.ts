@@ -56,7 +56,8 @@ export type {
   VerifyContext,
 } from './pipeline/contract.js';
 export { MAC_MATCHED, MAC_MISMATCHED } from './pipeline/contract.js';
-export { runPipeline, runPipelineDeferred } from './pipeline/engine.js';
+// runStages: runPipeline without a promise when every stage answers synchronously (the middleware's authenticateEagerly).
+export { runPipeline, runPipelineDeferred, runStages } from './pipeline/engine.js';
 export { defaultPolicyCheck } from './pipeline/header-stages.js';
 export { macMatches } from './pipeline/keys.js';
 export type { ResolvedPolicy } from './pipeline/policy.js';
@@ -82,20 +83,15 @@ export { answerOf, problemBody, toProblem } from './problem.js';
 export type { ContentDigestAlgorithm } from './protocol/content-digest.js';
 export { contentDigestHeader } from './protocol/content-digest.js';
 export { framingDeclaresBody, messageHasBody } from './protocol/message-body.js';
-export type {
-  DeclarativeInput,
-  DeclarativeSchemeDefinition,
-  MessagePart,
-  ValueSource,
-} from './schemes/declarative.js';
+export type { DeclarativeSchemeDefinition, MessagePart, ValueSource } from './schemes/declarative/definition.js';
+export { declarativeNeedsBody, declarativeWeakness } from './schemes/declarative/definition.js';
+export type { DeclarativeInput } from './schemes/declarative/message.js';
 export {
   buildDeclarativeMessage,
-  declarativeNeedsBody,
-  declarativeScheme,
-  declarativeWeakness,
   parseDeclarativeSignature,
   parseDeclarativeTime,
-} from './schemes/declarative.js';
+} from './schemes/declarative/message.js';
+export { declarativeScheme } from './schemes/declarative/scheme.js';
 export type { DjangoHmacOptions, DjangoHmacSignOptions } from './schemes/django-hmac.js';
 export {
   djangoBodySerialization,

@@ -148,6 +148,18 @@ export interface NonceStore {
    * still be accepted. Never call it for a nonce another request recorded.
    */
   release?(keyId: string, nonce: string): Promise<void>;
+  /**
+   * Optional capability of a store whose state lives in this process (the memory store): exactly
+   * `checkAndStore`, answered synchronously (same record, same answer; errors are thrown instead of
+   * rejected). Verifiers use it when present, so a request whose key resolves synchronously is
+   * verified without a promise; a store without it (Redis, SQL) is called through `checkAndStore`.
+   *
+   * @example
+   * ```ts
+   * const fresh = store.checkAndStoreNow ? store.checkAndStoreNow(keyId, nonce, 300) : await store.checkAndStore(keyId, nonce, 300);
+   * ```
+   */
+  checkAndStoreNow?(keyId: string, nonce: string, ttlSeconds: number, checkedEpoch?: number): boolean;
 }
 
 /** What a verifier enforces. Every field has a documented default. */
@@ -270,6 +282,11 @@ export interface RateLimitDecision {
 export interface RateLimiter {
   /** Counts one request against `key` and says whether it is allowed. Throws `StoreUnavailable` when unreachable. */
   hit(key: string, limit: number, windowSeconds: number): Promise<RateLimitDecision>;
+  /**
+   * Optional capability of an in-process limiter (the memory limiter): exactly `hit`, answered
+   * synchronously (errors thrown instead of rejected). Used by the middleware when present.
+   */
+  hitNow?(key: string, limit: number, windowSeconds: number): RateLimitDecision;
 }
 
 /**
@@ -283,4 +300,12 @@ export interface FailureThrottle {
   recordFailure(subject: string): Promise<number>;
   /** Clears the subject's failures after a success. */
   recordSuccess(subject: string): Promise<void>;
+  /**
+   * Optional capabilities of an in-process throttle (the memory throttle): `blockedFor`,
+   * `recordFailure` and `recordSuccess` answered synchronously (same state, same answers; errors
+   * thrown instead of rejected). The middleware uses them when present (all three or none).
+   */
+  blockedForNow?(subject: string): number;
+  recordFailureNow?(subject: string): number;
+  recordSuccessNow?(subject: string): void;
 }

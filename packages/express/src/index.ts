@@ -1,6 +1,15 @@
 import type { IncomingMessage } from 'node:http';
-import { framingDeclaresBody, toProblem } from '@hmac-kit/core';
-import type { Authenticator, AuthenticatorOptions, HmacIdentity, ProblemResponse } from '@hmac-kit/middleware';
+import { framingDeclaresBody, isPromiseLike, toProblem } from '@hmac-kit/core';
+import type {
+  AuthContext,
+  Authenticator,
+  AuthenticatorOptions,
+  AuthOutcome,
+  AuthSuccess,
+  HmacIdentity,
+  ProblemResponse,
+  RecordedBody,
+} from '@hmac-kit/middleware';
 import { createAuthenticator, problemHeaders, recordBody, validateOrigin, validateScopes } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -59,6 +68,29 @@ function sendProblem(res: Response, problem: ProblemResponse): void {
   res.status(problem.status).set(problemHeaders(problem)).send(JSON.stringify(problem.body));
 }
 
+/**
+ * The transport context of one request, read only when something needs it: `req.ip` runs
+ * Express's trust-proxy evaluation (proxy-addr), which only the failure throttle and failure
+ * reports use. Read at most once; the same value `{ sourceAddress: req.ip ?? req.socket.remoteAddress }` would hold.
+ */
+class SourceOf implements AuthContext {
+  #req: Request;
+  #address: string | undefined;
+  #read = false;
+
+  constructor(req: Request) {
+    this.#req = req;
+  }
+
+  get sourceAddress(): string | undefined {
+    if (!this.#read) {
+      this.#read = true;
+      this.#address = this.#req.ip ?? this.#req.socket.remoteAddress;
+    }
+    return this.#address;
+  }
+}
+
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -91,7 +123,57 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
   validateOrigin(origin);
   const authenticator = createAuthenticator({ crypto: nodeCryptoProvider, ...authenticatorOptions });
 
-  async function authenticate(req: Request, res: Response, next: NextFunction): Promise<void> {
+  /** Sends the answer of an outcome, or hands the request on (with `req.rawBody` when it was read here). */
+  function answer(
+    outcome: AuthOutcome,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    url: URL,
+    recorded: RecordedBody | undefined,
+  ): void | Promise<void> {
+    if (!outcome.ok) {
+      sendProblem(res, outcome.problem);
+      return;
+    }
+    if (recorded) return readRest(outcome, req, res, next, url, recorded);
+    proceed(outcome, req, res, next);
+  }
+
+  /** The body was read through the verifier: the rest of it (a scheme that does not bind it stops early). */
+  async function readRest(
+    outcome: AuthSuccess,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    url: URL,
+    recorded: RecordedBody,
+  ): Promise<void> {
+    try {
+      req.rawBody = toBuffer(await recorded.readAll(authenticator.maxBodyBytes));
+    } catch (error) {
+      sendProblem(res, authenticator.fail(error, { method: req.method, url: url.href }).problem);
+      return;
+    }
+    proceed(outcome, req, res, next);
+  }
+
+  function proceed(outcome: AuthSuccess, req: Request, res: Response, next: NextFunction): void {
+    req.hmac = outcome.identity;
+    authenticators.set(outcome.identity, authenticator);
+    for (const _ in outcome.headers) {
+      res.set(outcome.headers);
+      break;
+    }
+    next();
+  }
+
+  /**
+   * One request. Synchronous (no promise, `next()` called before it returns) when the body was
+   * captured by the parser and every step of the authenticator answers synchronously (see
+   * `authenticateEagerly`); a promise otherwise.
+   */
+  function authenticate(req: Request, res: Response, next: NextFunction): void | Promise<void> {
     let url: URL;
     try {
       const base =
@@ -107,7 +189,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       return;
     }
     let body: Uint8Array | AsyncIterable<Uint8Array> | null;
-    let recorded: ReturnType<typeof recordBody> | undefined;
+    let recorded: RecordedBody | undefined;
     if (req.rawBody instanceof Uint8Array) {
       body = req.rawBody;
     } else if ((req as Marked)[kBodyDecoded] || (req.readableEnded && framingDeclaresBody(req.headers))) {
@@ -122,33 +204,25 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       recorded = recordBody(req);
       body = recorded.body;
     }
-    const outcome = await authenticator.authenticate({ method: req.method, url, headers: req.headers }, body, {
-      sourceAddress: req.ip ?? req.socket.remoteAddress,
-    });
-    if (!outcome.ok) {
-      sendProblem(res, outcome.problem);
-      return;
-    }
-    if (recorded) {
-      try {
-        req.rawBody = toBuffer(await recorded.readAll(authenticator.maxBodyBytes));
-      } catch (error) {
-        sendProblem(res, authenticator.fail(error, { method: req.method, url: url.href }).problem);
-        return;
-      }
-    }
-    req.hmac = outcome.identity;
-    authenticators.set(outcome.identity, authenticator);
-    for (const _ in outcome.headers) {
-      res.set(outcome.headers);
-      break;
-    }
-    next();
+    const outcome = authenticator.authenticateEagerly(
+      { method: req.method, url, headers: req.headers },
+      body,
+      new SourceOf(req),
+    );
+    if (isPromiseLike(outcome)) return outcome.then((settled) => answer(settled, req, res, next, url, recorded));
+    return answer(outcome, req, res, next, url, recorded);
   }
 
   return function hmacAuthMiddleware(req, res, next) {
+    let done: void | Promise<void>;
+    try {
+      done = authenticate(req, res, next);
+    } catch (error) {
+      next(error);
+      return;
+    }
     // Express 4 does not await middleware: route rejections to next() ourselves.
-    authenticate(req, res, next).catch(next);
+    if (done !== undefined) done.catch(next);
   };
 }
 

@@ -1,7 +1,14 @@
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { BodyTooLarge, toProblem } from '@hmac-kit/core';
-import type { Authenticator, AuthenticatorOptions, HmacIdentity, ProblemResponse } from '@hmac-kit/middleware';
+import { BodyTooLarge, isPromiseLike, toProblem } from '@hmac-kit/core';
+import type {
+  Authenticator,
+  AuthenticatorOptions,
+  AuthOutcome,
+  AuthSuccess,
+  HmacIdentity,
+  ProblemResponse,
+} from '@hmac-kit/middleware';
 import {
   createAuthenticator,
   deferredBody,
@@ -43,17 +50,33 @@ function authorityOf(request: FastifyRequest): string {
 }
 
 type Payload = NodeJS.ReadableStream & { receivedEncodedLength?: number };
+/** A callback-style hook's `done`: an error, or none and the payload stream that replaces the request's. */
+type HookDone = (error: Error | null, payload?: Readable & { receivedEncodedLength?: number }) => void;
 
 /**
  * Reads the whole payload with 'data'/'end' listeners, at most once, and stops reading once it
  * exceeds `maxBytes` (the result is then longer than `maxBytes`, which the caller refuses). One
  * promise per request: an async iterator over the stream, a recording wrapper and an async
- * generator in the verifier cost several microtask hops and objects per chunk.
+ * generator in the verifier cost several microtask hops and objects per chunk. Once read, the
+ * bytes are also kept in `bytes`, so that a caller past the verifier needs no promise to get them.
  */
-function payloadReader(payload: Payload, maxBytes: number): () => Promise<Buffer> {
-  let read: Promise<Buffer> | undefined;
-  return () => {
-    read ??= new Promise<Buffer>((resolve, reject) => {
+class PayloadReader {
+  /** The payload once read (undefined before). */
+  bytes: Buffer | undefined;
+  #payload: Payload;
+  #maxBytes: number;
+  #read: Promise<Buffer> | undefined;
+
+  constructor(payload: Payload, maxBytes: number) {
+    this.#payload = payload;
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Starts reading (once); resolves with the payload. */
+  read(): Promise<Buffer> {
+    this.#read ??= new Promise<Buffer>((resolve, reject) => {
+      const payload = this.#payload;
+      const maxBytes = this.#maxBytes;
       const chunks: Buffer[] = [];
       let length = 0;
       const stop = () => {
@@ -68,12 +91,14 @@ function payloadReader(payload: Payload, maxBytes: number): () => Promise<Buffer
         if (length > maxBytes) {
           stop();
           payload.pause();
-          resolve(Buffer.concat(chunks, length));
+          this.bytes = Buffer.concat(chunks, length);
+          resolve(this.bytes);
         }
       };
       const onEnd = () => {
         stop();
-        resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length));
+        this.bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+        resolve(this.bytes);
       };
       const onError = (error: unknown) => {
         stop();
@@ -83,8 +108,8 @@ function payloadReader(payload: Payload, maxBytes: number): () => Promise<Buffer
       payload.on('end', onEnd);
       payload.on('error', onError);
     });
-    return read;
-  };
+    return this.#read;
+  }
 }
 
 /**
@@ -151,49 +176,101 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
   async function hmacAuthPlugin(app: FastifyInstance): Promise<void> {
     if (!app.hasRequestDecorator('hmac')) app.decorateRequest('hmac', null);
 
-    app.addHook('preParsing', async (request, reply, payload) => {
-      let url: URL;
-      try {
-        const base =
-          origin === undefined
-            ? `${request.protocol}://${authorityOf(request)}`
-            : typeof origin === 'function'
-              ? origin(request)
-              : origin;
-        // Handed over parsed: the core uses a URL object as it is instead of parsing the text again.
-        url = new URL(request.url, base);
-      } catch (error) {
-        await refuse(reply, authenticator.fail(error, { method: request.method, url: request.url }).problem);
-        return;
-      }
-      const read = payloadReader(payload, authenticator.maxBodyBytes);
-      const outcome = await authenticator.authenticate(
-        { method: request.method, url, headers: request.headers },
-        deferredBody(read),
-        { sourceAddress: request.ip },
-      );
-      if (!outcome.ok) {
-        await refuse(reply, outcome.problem);
-        return;
-      }
-      let bytes: Buffer;
-      try {
-        // A scheme that does not bind the body (or a GET) leaves it unread: read it now.
-        bytes = await read();
-        if (bytes.length > authenticator.maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
-      } catch (error) {
-        await refuse(reply, authenticator.fail(error, { method: request.method, url: url.href }).problem);
-        return;
-      }
-      request.hmac = outcome.identity;
-      (request as Marked)[kAuthenticator] = authenticator;
-      for (const _ in outcome.headers) {
-        reply.headers(outcome.headers);
-        break;
-      }
-      // Hand the parser the verified bytes: the socket has been read already.
-      return new Replay(bytes);
-    });
+    app.addHook('preParsing', preParsing);
+  }
+
+  /**
+   * Refuses with `problem`, then ends the hook: without an error once the answer is sent (Fastify
+   * stops there), with one when the client went away mid-answer (so the handler never runs).
+   */
+  function refuseAndEnd(reply: FastifyReply, problem: ProblemResponse, done: HookDone): void {
+    refuse(reply, problem).then(() => done(null), done);
+  }
+
+  /** The hook's end for an outcome: refused, or the verified bytes handed to Fastify's parser. */
+  function settle(
+    outcome: AuthOutcome,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    url: URL,
+    reader: PayloadReader,
+    done: HookDone,
+  ): void {
+    if (!outcome.ok) {
+      refuseAndEnd(reply, outcome.problem, done);
+      return;
+    }
+    // A scheme that does not bind the body (or a GET) leaves it unread: read it now.
+    if (reader.bytes === undefined) {
+      reader
+        .read()
+        .then(
+          (bytes) => hand(outcome, bytes, request, reply, url, done),
+          (error: unknown) =>
+            refuseAndEnd(reply, authenticator.fail(error, { method: request.method, url: url.href }).problem, done),
+        )
+        .catch(done);
+      return;
+    }
+    hand(outcome, reader.bytes, request, reply, url, done);
+  }
+
+  function hand(
+    outcome: AuthSuccess,
+    bytes: Buffer,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    url: URL,
+    done: HookDone,
+  ): void {
+    if (bytes.length > authenticator.maxBodyBytes) {
+      const error = new BodyTooLarge('body exceeds the size limit');
+      refuseAndEnd(reply, authenticator.fail(error, { method: request.method, url: url.href }).problem, done);
+      return;
+    }
+    request.hmac = outcome.identity;
+    (request as Marked)[kAuthenticator] = authenticator;
+    for (const _ in outcome.headers) {
+      reply.headers(outcome.headers);
+      break;
+    }
+    // Hand the parser the verified bytes: the socket has been read already.
+    done(null, new Replay(bytes));
+  }
+
+  /**
+   * The `preParsing` hook, in Fastify's callback style (no async frame): the signature over the
+   * raw payload, before Fastify's parser runs. The body is read only once the header stages
+   * passed (`deferredBody`); when everything after the read answers synchronously, the read's
+   * promise is the only one.
+   */
+  function preParsing(request: FastifyRequest, reply: FastifyReply, payload: Payload, done: HookDone): void {
+    let url: URL;
+    try {
+      const base =
+        origin === undefined
+          ? `${request.protocol}://${authorityOf(request)}`
+          : typeof origin === 'function'
+            ? origin(request)
+            : origin;
+      // Handed over parsed: the core uses a URL object as it is instead of parsing the text again.
+      url = new URL(request.url, base);
+    } catch (error) {
+      refuseAndEnd(reply, authenticator.fail(error, { method: request.method, url: request.url }).problem, done);
+      return;
+    }
+    const reader = new PayloadReader(payload, authenticator.maxBodyBytes);
+    const outcome = authenticator.authenticateEagerly(
+      { method: request.method, url, headers: request.headers },
+      deferredBody(() => reader.read()),
+      { sourceAddress: request.ip },
+    );
+    if (isPromiseLike(outcome)) {
+      // A throw while settling ends the hook with it, as a throw in the synchronous path does.
+      outcome.then((settled) => settle(settled, request, reply, url, reader, done)).catch(done);
+      return;
+    }
+    settle(outcome, request, reply, url, reader, done);
   }
 
   // What `fastify-plugin` does: share the decorator and hook with the registering context.

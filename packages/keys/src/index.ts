@@ -21,6 +21,7 @@ export {
   parseSecret,
   SECRET_BYTES,
 } from './ids.js';
+export { verifyMasterKeyRing } from './master-key-check.js';
 export type { MasterKeyFile, MasterKeyRing } from './master-keys.js';
 export {
   addMasterKeyToFile,
@@ -41,7 +42,7 @@ export type { MasterKeyRotationProgress, RotateMasterKeyOptions } from './rotate
 export { rotateMasterKey } from './rotate-master.js';
 export type { SeedKeysOptions } from './seed.js';
 export { seedKeys } from './seed.js';
-export { createKeyService, verifyMasterKeyRing } from './service.js';
+export { createKeyService } from './service.js';
 export type {
   PgListenClient,
   PgPoolClientLike,

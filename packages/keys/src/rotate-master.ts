@@ -5,8 +5,8 @@
  * idempotent: rows already under the newest key are never selected again.
  */
 
+import { verifyMasterKeyRing } from './master-key-check.js';
 import { decryptSecret, encryptSecret, type MasterKeyRing } from './master-keys.js';
-import { verifyMasterKeyRing } from './service.js';
 import type { AuditStore, MasterKeyStore } from './types.js';
 
 /** Progress of {@link rotateMasterKey}. */

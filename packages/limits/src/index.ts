@@ -1,12 +1,13 @@
 // Public API of @hmac-kit/limits. Named exports only, listed explicitly.
 export type { HeaderDecision, PolicyDecision } from './headers.js';
 export { rateLimitHeaders, retryAfterHeader } from './headers.js';
-export type { MemoryNonceStoreOptions } from './memory-nonce.js';
+export type { MemoryNonceStore, MemoryNonceStoreOptions } from './memory-nonce.js';
 export { MEMORY_NONCE_STORE_DEFAULT_MAX_ENTRIES, memoryNonceStore } from './memory-nonce.js';
 export type { RedisNonceStoreOptions } from './nonce.js';
 export { redisNonceStore } from './nonce.js';
 export type {
   GcraRateLimiter,
+  MemoryRateLimiter,
   MemoryRateLimiterOptions,
   RateLimitDecisionWithRetry,
   RedisRateLimiterOptions,
@@ -17,6 +18,7 @@ export { recommendedRedisOptions } from './redis-client.js';
 export { addressNameSubject, addressSubject } from './subjects.js';
 export type {
   FailureThrottleOptions,
+  MemoryFailureThrottle,
   MemoryFailureThrottleOptions,
   ProbingFailureThrottle,
   RedisFailureThrottleOptions,

@@ -46,6 +46,11 @@ function checkArguments(keyId: unknown, nonce: unknown, ttlSeconds: unknown): vo
   requirePositiveNumber('checkAndStore: ttlSeconds', ttlSeconds);
 }
 
+/** A {@link NonceStore} that also answers synchronously (`checkAndStoreNow`, always present). */
+export interface MemoryNonceStore extends NonceStore {
+  checkAndStoreNow(keyId: string, nonce: string, ttlSeconds: number, checkedEpoch?: number): boolean;
+}
+
 /**
  * A {@link NonceStore} in process memory, for a single instance. Its `epoch()` is the moment it was
  * created: after a restart, signatures created before then are refused (they may have been
@@ -58,8 +63,9 @@ function checkArguments(keyId: unknown, nonce: unknown, ttlSeconds: unknown): vo
  * const nonces = memoryNonceStore({ maxEntries: 50_000 });
  * await nonces.checkAndStore('hk_live_1', 'b3k2...', 300); // true
  * await nonces.checkAndStore('hk_live_1', 'b3k2...', 300); // false: replayed
+ * nonces.checkAndStoreNow('hk_live_1', 'x9q1...', 300); // true, without a promise
  */
-export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): NonceStore {
+export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): MemoryNonceStore {
   const maxEntries = requirePositiveInteger(
     'memoryNonceStore: options.maxEntries',
     options.maxEntries ?? MEMORY_NONCE_STORE_DEFAULT_MAX_ENTRIES,
@@ -175,5 +181,8 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): NonceSt
         return Promise.reject(error);
       }
     },
+    // The same function, without the promise: the pipeline calls it when present (NonceStore's
+    // optional capability), so the two answers cannot differ.
+    checkAndStoreNow: checkAndStore,
   };
 }

@@ -11,6 +11,12 @@ export interface RateLimitDecisionWithRetry extends RateLimitDecision {
 /** A {@link RateLimiter} whose decisions carry {@link RateLimitDecisionWithRetry.retryAfterSeconds}. */
 export interface GcraRateLimiter extends RateLimiter {
   hit(key: string, limit: number, windowSeconds: number): Promise<RateLimitDecisionWithRetry>;
+  hitNow?(key: string, limit: number, windowSeconds: number): RateLimitDecisionWithRetry;
+}
+
+/** The memory limiter: a {@link GcraRateLimiter} that also answers synchronously (`hitNow`). */
+export interface MemoryRateLimiter extends GcraRateLimiter {
+  hitNow(key: string, limit: number, windowSeconds: number): RateLimitDecisionWithRetry;
 }
 
 /*
@@ -95,11 +101,11 @@ export interface MemoryRateLimiterOptions {
  *
  * @example
  * const limiter = memoryRateLimiter();
- * const decision = await limiter.hit('key:hk_live_1', 100, 60);
+ * const decision = await limiter.hit('key:hk_live_1', 100, 60); // or limiter.hitNow(...), without a promise
  * if (!decision.allowed) throw new RateLimited('rate limited', {
  *   retryAfter: decision.retryAfterSeconds, limit: decision.limit, windowSeconds: decision.windowSeconds });
  */
-export function memoryRateLimiter(options: MemoryRateLimiterOptions = {}): GcraRateLimiter {
+export function memoryRateLimiter(options: MemoryRateLimiterOptions = {}): MemoryRateLimiter {
   const maxKeys = requirePositiveInteger('memoryRateLimiter: options.maxKeys', options.maxKeys ?? 100_000);
   const now = requireClock('memoryRateLimiter: options.now', options.now ?? Date.now);
   // Insertion order is recency order: every hit re-inserts its key at the end.
@@ -128,6 +134,8 @@ export function memoryRateLimiter(options: MemoryRateLimiterOptions = {}): GcraR
         return Promise.reject(error);
       }
     },
+    // The same function without the promise (RateLimiter's optional capability): same decisions.
+    hitNow: hit,
   };
 }
 

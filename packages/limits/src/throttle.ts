@@ -94,6 +94,16 @@ const RESOLVED_UNRECORDED: Promise<number> = Promise.resolve(-1);
 export interface ProbingFailureThrottle extends FailureThrottle {
   /** What `blockedFor` answers, except -1 when nothing is recorded for the subject at all. */
   blockedForOrUnrecorded(subject: string): Promise<number>;
+  /** `blockedForOrUnrecorded` answered synchronously, by throttles that have the `*Now` capabilities. */
+  blockedForOrUnrecordedNow?(subject: string): number;
+}
+
+/** The memory throttle: a {@link ProbingFailureThrottle} with every synchronous capability. */
+export interface MemoryFailureThrottle extends ProbingFailureThrottle {
+  blockedForNow(subject: string): number;
+  blockedForOrUnrecordedNow(subject: string): number;
+  recordFailureNow(subject: string): number;
+  recordSuccessNow(subject: string): void;
 }
 
 function checkSubject(subject: unknown): void {
@@ -119,7 +129,7 @@ export interface MemoryFailureThrottleOptions extends FailureThrottleOptions {
  * const wait = await throttle.blockedFor('addr:203.0.113.7');
  * if (wait > 0) throw new TooManyFailures('blocked', { retryAfter: Math.ceil(wait), limit: 10, windowSeconds: 60 });
  */
-export function memoryFailureThrottle(options: MemoryFailureThrottleOptions = {}): ProbingFailureThrottle {
+export function memoryFailureThrottle(options: MemoryFailureThrottleOptions = {}): MemoryFailureThrottle {
   const p = resolveThrottleOptions(options, 'memoryFailureThrottle');
   const maxSubjects = requirePositiveInteger(
     'memoryFailureThrottle: options.maxSubjects',
@@ -146,24 +156,36 @@ export function memoryFailureThrottle(options: MemoryFailureThrottleOptions = {}
     return usToSeconds(next.blockedUntilUs - nowUs);
   }
 
-  // Not async functions: the answers are known synchronously, and an async frame per call is
-  // garbage. The common answers (0, nothing to clear) are shared settled promises; errors still
-  // arrive as rejected promises, never as synchronous throws.
-  function lookup(subject: string, unrecorded: Promise<number>): Promise<number> {
+  /** Seconds `subject` is blocked for; `unrecorded` when nothing is recorded for it. */
+  function lookupNow(subject: string, unrecorded: number): number {
+    checkSubject(subject);
+    const state = states.get(subject);
+    if (!state) return unrecorded;
+    return usToSeconds(state.blockedUntilUs - Math.round(now() * 1000));
+  }
+
+  function recordSuccess(subject: string): void {
+    checkSubject(subject);
+    states.delete(subject);
+  }
+
+  // The promise methods are not async functions: the answers are known synchronously, and an async
+  // frame per call is garbage. The common answers (0, nothing to clear) are shared settled promises;
+  // errors still arrive as rejected promises, never as synchronous throws.
+  function lookup(subject: string, unrecorded: number, settledUnrecorded: Promise<number>): Promise<number> {
+    let seconds: number;
     try {
-      checkSubject(subject);
+      seconds = lookupNow(subject, unrecorded);
     } catch (error) {
       return Promise.reject(error);
     }
-    const state = states.get(subject);
-    if (!state) return unrecorded;
-    const seconds = usToSeconds(state.blockedUntilUs - Math.round(now() * 1000));
+    if (seconds === unrecorded) return settledUnrecorded;
     return seconds === 0 ? RESOLVED_ZERO : Promise.resolve(seconds);
   }
 
   return {
-    blockedFor: (subject) => lookup(subject, RESOLVED_ZERO),
-    blockedForOrUnrecorded: (subject) => lookup(subject, RESOLVED_UNRECORDED),
+    blockedFor: (subject) => lookup(subject, 0, RESOLVED_ZERO),
+    blockedForOrUnrecorded: (subject) => lookup(subject, -1, RESOLVED_UNRECORDED),
     recordFailure(subject) {
       try {
         return Promise.resolve(recordFailure(subject));
@@ -173,13 +195,18 @@ export function memoryFailureThrottle(options: MemoryFailureThrottleOptions = {}
     },
     recordSuccess(subject) {
       try {
-        checkSubject(subject);
+        recordSuccess(subject);
       } catch (error) {
         return Promise.reject(error);
       }
-      states.delete(subject);
       return RESOLVED_UNDEFINED;
     },
+    // The same functions without the promises (FailureThrottle's optional capabilities): the
+    // middleware uses them when present, so both ways give the same answers and the same state.
+    blockedForNow: (subject) => lookupNow(subject, 0),
+    blockedForOrUnrecordedNow: (subject) => lookupNow(subject, -1),
+    recordFailureNow: recordFailure,
+    recordSuccessNow: recordSuccess,
   };
 }
 

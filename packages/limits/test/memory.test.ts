@@ -1,4 +1,6 @@
+import type { NonceStore } from '@hmac-kit/core';
 import { StoreUnavailable } from '@hmac-kit/core';
+import type { MemoryFailureThrottle, MemoryNonceStore, ProbingFailureThrottle } from '@hmac-kit/limits';
 import { memoryFailureThrottle, memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
 import { describe, expect, it } from 'vitest';
 import { describeFailureThrottleConformance } from '../../../test-support/conformance/failure-throttle.js';
@@ -18,6 +20,79 @@ describeRateLimiterConformance('memory', {
 describeFailureThrottleConformance('memory', {
   create: (options) => memoryFailureThrottle(options),
   createWithClock: (options, now) => memoryFailureThrottle({ ...options, now }),
+});
+
+// The synchronous capabilities (`checkAndStoreNow`, `hitNow`, `*Now` of the throttle) pass the same
+// conformance suites: each async method below is answered by the synchronous one alone.
+function settle<T>(answer: () => T): Promise<T> {
+  try {
+    return Promise.resolve(answer());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+function nonceStoreThroughNow(store: MemoryNonceStore): NonceStore {
+  return {
+    epoch: store.epoch,
+    release: store.release,
+    checkAndStore: (keyId, nonce, ttl, epoch) => settle(() => store.checkAndStoreNow(keyId, nonce, ttl, epoch)),
+  };
+}
+function throttleThroughNow(throttle: MemoryFailureThrottle): ProbingFailureThrottle {
+  return {
+    blockedFor: (subject) => settle(() => throttle.blockedForNow(subject)),
+    blockedForOrUnrecorded: (subject) => settle(() => throttle.blockedForOrUnrecordedNow(subject)),
+    recordFailure: (subject) => settle(() => throttle.recordFailureNow(subject)),
+    recordSuccess: (subject) => settle(() => throttle.recordSuccessNow(subject)),
+  };
+}
+describeNonceStoreConformance('memory, through checkAndStoreNow', {
+  create: () => nonceStoreThroughNow(memoryNonceStore()),
+  createWithClock: (now) => nonceStoreThroughNow(memoryNonceStore({ now })),
+  afterLoss: async () => nonceStoreThroughNow(memoryNonceStore()),
+});
+describeRateLimiterConformance('memory, through hitNow', {
+  create: () => {
+    const limiter = memoryRateLimiter();
+    return { hit: (key, limit, windowSeconds) => settle(() => limiter.hitNow(key, limit, windowSeconds)) };
+  },
+  createWithClock: (now) => {
+    const limiter = memoryRateLimiter({ now });
+    return { hit: (key, limit, windowSeconds) => settle(() => limiter.hitNow(key, limit, windowSeconds)) };
+  },
+});
+describeFailureThrottleConformance('memory, through the *Now methods', {
+  create: (options) => throttleThroughNow(memoryFailureThrottle(options)),
+  createWithClock: (options, now) => throttleThroughNow(memoryFailureThrottle({ ...options, now })),
+});
+
+describe('synchronous capabilities of the memory stores', () => {
+  it('share state with the promise methods and throw what those reject with', async () => {
+    const store = memoryNonceStore();
+    expect(store.checkAndStoreNow('k', 'n1', 60)).toBe(true);
+    expect(await store.checkAndStore('k', 'n1', 60)).toBe(false);
+    expect(await store.checkAndStore('k', 'n2', 60)).toBe(true);
+    expect(store.checkAndStoreNow('k', 'n2', 60)).toBe(false);
+    expect(() => store.checkAndStoreNow('k', 'n3', 60, (store.epoch!() as number) - 1)).toThrow(StoreUnavailable);
+    await expect(store.checkAndStore('k', 'n3', 60, (store.epoch!() as number) - 1)).rejects.toBeInstanceOf(
+      StoreUnavailable,
+    );
+    expect(() => store.checkAndStoreNow(5 as unknown as string, 'n', 60)).toThrow(TypeError);
+
+    const limiter = memoryRateLimiter();
+    expect(limiter.hitNow('k', 2, 60).allowed).toBe(true);
+    expect((await limiter.hit('k', 2, 60)).allowed).toBe(true);
+    expect(limiter.hitNow('k', 2, 60)).toMatchObject({ allowed: false, remaining: 0 });
+    expect(() => limiter.hitNow('k', 0, 60)).toThrow(TypeError);
+
+    const throttle = memoryFailureThrottle({ freeFailures: 0, maxFailures: 5 });
+    expect(throttle.blockedForOrUnrecordedNow('s')).toBe(-1);
+    expect(throttle.recordFailureNow('s')).toBeGreaterThan(0);
+    expect(await throttle.blockedFor('s')).toBe(throttle.blockedForNow('s'));
+    throttle.recordSuccessNow('s');
+    expect(await throttle.blockedForOrUnrecorded('s')).toBe(-1);
+    expect(() => throttle.blockedForNow('')).toThrow(TypeError);
+  });
 });
 
 /** A clock the test moves by hand, in milliseconds. */

@@ -3,7 +3,7 @@
  * does the same way: checking the `origin` option, and for the Fetch-API adapters (fetch, hono)
  * authenticating a web `Request` without consuming the body the handler will read.
  */
-import type { Authenticator, AuthOutcome } from './authenticator.js';
+import type { Authenticator, AuthOutcome } from './contract.js';
 
 /**
  * Checks an adapter's `origin` option at construction: absent, a function, or an origin such as

@@ -96,24 +96,33 @@ export interface DeferredBody extends AsyncIterable<Uint8Array> {
  * ```
  */
 export function deferredBody(read: () => Promise<Uint8Array>): DeferredBody {
-  return {
-    [kRead]: read,
-    [Symbol.asyncIterator]() {
-      let done = false;
-      return {
-        async next(): Promise<IteratorResult<Uint8Array>> {
-          if (done) return { done: true, value: undefined };
-          done = true;
-          const bytes = await read();
-          return bytes.length === 0 ? { done: true, value: undefined } : { done: false, value: bytes };
-        },
-        async return(): Promise<IteratorResult<Uint8Array>> {
-          done = true;
-          return { done: true, value: undefined };
-        },
-      };
-    },
-  };
+  return new Deferred(read);
+}
+
+/** A class rather than an object literal of closures: one small object per request. */
+class Deferred implements DeferredBody {
+  readonly [kRead]: () => Promise<Uint8Array>;
+
+  constructor(read: () => Promise<Uint8Array>) {
+    this[kRead] = read;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    const read = this[kRead];
+    let done = false;
+    return {
+      async next(): Promise<IteratorResult<Uint8Array>> {
+        if (done) return { done: true, value: undefined };
+        done = true;
+        const bytes = await read();
+        return bytes.length === 0 ? { done: true, value: undefined } : { done: false, value: bytes };
+      },
+      async return(): Promise<IteratorResult<Uint8Array>> {
+        done = true;
+        return { done: true, value: undefined };
+      },
+    };
+  }
 }
 
 /** The read function of a {@link DeferredBody}, or `undefined` for any other body. */

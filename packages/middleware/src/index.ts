@@ -1,6 +1,9 @@
 // Public API of @hmac-kit/middleware. Named exports only, listed explicitly.
 
 export { addressedAt, authenticateRequest, validateOrigin } from './adapter.js';
+export { createAuthenticator } from './authenticator.js';
+export type { DeferredBody, RecordedBody } from './body.js';
+export { deferredBody, recordBody } from './body.js';
 export type {
   Admission,
   AuthContext,
@@ -12,10 +15,8 @@ export type {
   AuthSuccess,
   ProblemResponse,
   RateLimitRule,
-} from './authenticator.js';
-export { createAuthenticator, DEFAULT_MAX_BODY_BYTES } from './authenticator.js';
-export type { DeferredBody, RecordedBody } from './body.js';
-export { deferredBody, recordBody } from './body.js';
+} from './contract.js';
 export type { HmacIdentity } from './identity.js';
 export { identityOf, missingScopes, requireScopes, validateScopes } from './identity.js';
+export { DEFAULT_MAX_BODY_BYTES } from './options.js';
 export { problemHeaders, problemResponse, withHeaders } from './response.js';

@@ -1,4 +1,4 @@
-import type { ProblemResponse } from './authenticator.js';
+import type { ProblemResponse } from './contract.js';
 
 const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 

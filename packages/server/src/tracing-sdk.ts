@@ -1,5 +1,6 @@
 // The OpenTelemetry SDK side of tracing.ts: imported only when tracing is on.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isPromiseLike } from '@hmac-kit/core';
 import {
   type Attributes,
   context,
@@ -26,10 +27,6 @@ function now(): HrTime {
   const ms = performance.timeOrigin + performance.now();
   const seconds = Math.floor(ms / 1000);
   return [seconds, Math.round((ms - seconds * 1000) * 1e6)];
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
 /** The problem code of a middleware outcome (`{ ok: false, problem: { body: { code } } }`), if any. */
@@ -115,7 +112,7 @@ export function createTracing(env: Record<string, string | undefined>, service: 
       span.end();
       return value;
     };
-    if (!isThenable(result)) return succeeded(result);
+    if (!isPromiseLike(result)) return succeeded(result);
     return Promise.resolve(result).then(succeeded, (error: unknown) => {
       failed(span, error);
       throw error;
@@ -147,7 +144,7 @@ export function createTracing(env: Record<string, string | undefined>, service: 
       failed(start(), error);
       throw error;
     }
-    if (!isThenable(result)) return endAfter(start(), result);
+    if (!isPromiseLike(result)) return endAfter(start(), result);
     return Promise.resolve(result).then(
       (value) => endAfter(start(), value),
       (error: unknown) => {

@@ -16,14 +16,27 @@ function nonceStage<S>(run: Run<S>): void | Promise<void> {
   if (store === undefined || nonce === undefined) return;
   const result = run.result!;
   const ttl = nonceTtlSeconds(run.policy, result.expires, run.now, result.acceptableUntil);
+  if (store.checkAndStoreNow !== undefined) {
+    // A store in this process answers synchronously (NonceStore's optional capability): the same
+    // record with the same arguments, the same answer; its error is thrown where `checkAndStore`'s
+    // would reject, and is recorded as the same failure by the entry point.
+    const fresh =
+      run.checkedEpoch === undefined
+        ? store.checkAndStoreNow(result.keyId, nonce, ttl)
+        : store.checkAndStoreNow(result.keyId, nonce, ttl, run.checkedEpoch);
+    nonceRecorded(run, fresh);
+    return;
+  }
   const recorded =
     run.checkedEpoch === undefined
       ? store.checkAndStore(result.keyId, nonce, ttl)
       : store.checkAndStore(result.keyId, nonce, ttl, run.checkedEpoch);
-  return recorded.then((fresh) => {
-    if (!fresh) throw new NonceReplayed('nonce already used');
-    run.nonceHeld = true;
-  });
+  return recorded.then((fresh) => nonceRecorded(run, fresh));
+}
+
+function nonceRecorded<S>(run: Run<S>, fresh: boolean): void {
+  if (!fresh) throw new NonceReplayed('nonce already used');
+  run.nonceHeld = true;
 }
 
 export function commitStage<S>(run: Run<S>): Record<string, string> | Promise<Record<string, string>> {

@@ -113,32 +113,63 @@ export function runStages<S>(
  * const { result } = await runPipelineDeferred(config, message, () => readWholeBody(req), address);
  * ```
  */
-export async function runPipelineDeferred<S>(
+export function runPipelineDeferred<S>(
   config: PipelineConfig<S>,
   message: MessageParts,
   read: () => Promise<Uint8Array>,
   source: S,
 ): Promise<Accepted> {
-  const schemes = schemesOf(config as PipelineConfig<unknown>);
-  const maxBodyBytes = resolvePolicy(config.policy, false).maxBodyBytes;
-  let run = newRun(config, schemes, message, messageHasBody(message), source);
+  let run: Run<S>;
+  let schemes: readonly Scheme[];
+  let maxBodyBytes: number;
+  try {
+    schemes = schemesOf(config as PipelineConfig<unknown>);
+    maxBodyBytes = resolvePolicy(config.policy, false).maxBodyBytes;
+    run = newRun(config, schemes, message, messageHasBody(message), source);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  // Not an async function: the read is the one promise a request needs when every stage answers
+  // synchronously. Every failure after the run started goes through fail(), as before.
+  const onFailure = (error: unknown): Promise<never> => fail(run, error);
+  const withBody = (received: Uint8Array): Accepted | Promise<Accepted> => {
+    try {
+      const bytes = asBytes(received);
+      if (config.debugSignatures === true) run.debugBody = bytes;
+      if (bytes.length > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
+      if (bytes.length > 0 && !run.hasBody) {
+        run = newRun(config, schemes, message, true, source);
+        if (config.debugSignatures === true) run.debugBody = bytes;
+        const again = headerStages(run);
+        if (again !== undefined) {
+          return Promise.resolve(again)
+            .then(() => bufferedRest(run, bytes))
+            .then(undefined, onFailure);
+        }
+      }
+      const rest = bufferedRest(run, bytes);
+      return isPromiseLike(rest) ? Promise.resolve(rest).then(undefined, onFailure) : rest;
+    } catch (error) {
+      return onFailure(error);
+    }
+  };
+  const readBody = (): Promise<Accepted> => {
+    run.stage = 'body';
+    let pending: Promise<Uint8Array>;
+    try {
+      pending = read();
+    } catch (error) {
+      return onFailure(error);
+    }
+    return Promise.resolve(pending).then(withBody, onFailure);
+  };
   try {
     if (maxBodyBytes !== Number.POSITIVE_INFINITY) declaredSizeCheck(message, maxBodyBytes);
     const header = headerStages(run);
-    if (header !== undefined) await header;
-    run.stage = 'body';
-    const bytes = asBytes(await read());
-    if (config.debugSignatures === true) run.debugBody = bytes;
-    if (bytes.length > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
-    if (bytes.length > 0 && !run.hasBody) {
-      run = newRun(config, schemes, message, true, source);
-      if (config.debugSignatures === true) run.debugBody = bytes;
-      const again = headerStages(run);
-      if (again !== undefined) await again;
-    }
-    return await bufferedRest(run, bytes);
+    if (header !== undefined) return Promise.resolve(header).then(readBody, onFailure);
+    return readBody();
   } catch (error) {
-    return fail(run, error);
+    return onFailure(error);
   }
 }
 

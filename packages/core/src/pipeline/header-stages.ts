@@ -22,7 +22,12 @@ export function headerStages<S>(run: Run<S>): void | Promise<void> {
   return keyStages(run);
 }
 
-async function gatedHeaderStages<S>(run: Run<S>, gate: NonNullable<PipelineHooks<S>['gate']>): Promise<void> {
+/**
+ * parse → gate → key + MAC → policy with the caller's gate. Synchronous when the gate answers
+ * synchronously (a throttle in memory): same stage order and the same decisions as when it answers
+ * with a promise; a refusal is thrown (the entry points turn it into the recorded failure).
+ */
+function gatedHeaderStages<S>(run: Run<S>, gate: NonNullable<PipelineHooks<S>['gate']>): void | Promise<void> {
   let parseError: unknown;
   try {
     parseStage(run);
@@ -31,14 +36,18 @@ async function gatedHeaderStages<S>(run: Run<S>, gate: NonNullable<PipelineHooks
   }
   run.stage = 'gate';
   const gated = gate(parseError === undefined ? run.claim : undefined, run.source);
-  if (isPromiseLike(gated)) await gated;
+  if (isPromiseLike(gated)) return Promise.resolve(gated).then(() => afterGate(run, parseError));
+  return afterGate(run, parseError);
+}
+
+/** The stages after the gate let the source through: a parse failure now, or the algorithm gate and the key. */
+function afterGate<S>(run: Run<S>, parseError: unknown): void | Promise<void> {
   if (parseError !== undefined) {
     run.stage = 'parse';
     throw parseError;
   }
   algorithmGate(run);
-  const rest = keyStages(run);
-  if (rest !== undefined) await rest;
+  return keyStages(run);
 }
 
 function keyStages<S>(run: Run<S>): void | Promise<void> {

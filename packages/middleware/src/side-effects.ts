@@ -1,0 +1,297 @@
+/**
+ * The authenticator's side effects, as the pipeline's hooks: the failure throttle's gate (before
+ * anything is verified), the commit (clear the pair's failures, charge the rate limit: only once
+ * the request is proven) and the recording of guesses (only on failure).
+ *
+ * Every store call has two ways: the contract's promise methods, and the optional synchronous
+ * capabilities (`hitNow`, the throttle's `*Now`) that in-process stores offer. Both ways call the
+ * same store operations in the same order with the same arguments and take the same decisions;
+ * the synchronous way only answers without a promise, so a request whose every step answers
+ * synchronously is verified without one (`test/sync-paths.test.ts` runs the attack cases through both).
+ */
+import type {
+  Claim,
+  FailureThrottle,
+  MessageParts,
+  RateLimitDecision,
+  RateLimiter,
+  VerifiedRequest,
+} from '@hmac-kit/core';
+import { isPromiseLike, RateLimited, TooManyFailures } from '@hmac-kit/core';
+import { addressNameSubject, addressSubject, type ProbingFailureThrottle, rateLimitHeaders } from '@hmac-kit/limits';
+import type { AuthContext, AuthFailureContext, RateLimitRule } from './contract.js';
+
+// Key ids are chosen by the client; a bound keeps hostile ones out of the throttle's store.
+const MAX_THROTTLED_KEY_ID_LENGTH = 200;
+
+/** What the failure throttle is consulted on for one request (nothing without a source address). */
+export interface ThrottleSubjects {
+  sourceAddress?: string;
+  /** `addr:<address>`: every failure from the address. */
+  address?: string;
+  /** The pair (address, claimed key id): `addressNameSubject` of @hmac-kit/limits. */
+  pair?: string;
+}
+
+/**
+ * What the pipeline's hooks know about one request: its message and transport context, and what
+ * the gate learnt for the commit (nothing recorded for the (address, key) pair: nothing to clear).
+ */
+export interface Source {
+  message: MessageParts;
+  context: AuthContext;
+  subjects: ThrottleSubjects | undefined;
+  keyClear: boolean;
+  /** The failure was recorded and reported by the pipeline's `failed` hook. */
+  reported: boolean;
+}
+
+/** The stores' side effects, as the pipeline's hooks need them. */
+export interface SideEffects {
+  /** The gate hook (absent without a failure throttle). */
+  readonly gate: ((claim: Claim | undefined, source: Source) => void | Promise<void>) | undefined;
+  /** The commit hook (absent without a throttle and a rate limiter). */
+  readonly commit:
+    | ((
+        verified: VerifiedRequest,
+        source: Source,
+      ) => Record<string, string> | undefined | Promise<Record<string, string> | undefined>)
+    | undefined;
+  /** Feeds a failure that looks like guessing to the throttle (store errors go to `report`). */
+  recordGuess(keyId: string | undefined, source: Source, failed: AuthFailureContext): void | Promise<void>;
+  /** The rate-limit headers a `RateLimited` refusal of the commit carries to its problem. */
+  refusalHeaders(error: unknown): Record<string, string> | undefined;
+}
+
+/** The throttle's synchronous capabilities, when it has the three of the contract. */
+interface SyncThrottle {
+  blockedFor(subject: string): number;
+  /** `blockedForOrUnrecordedNow`, when the throttle has it too. */
+  probe: ((subject: string) => number) | undefined;
+  recordFailure(subject: string): number;
+  recordSuccess(subject: string): void;
+}
+
+function ignore(): void {}
+
+function syncThrottleOf(throttle: FailureThrottle | undefined): SyncThrottle | undefined {
+  if (throttle === undefined) return undefined;
+  const { blockedForNow, recordFailureNow, recordSuccessNow } = throttle;
+  if (
+    typeof blockedForNow !== 'function' ||
+    typeof recordFailureNow !== 'function' ||
+    typeof recordSuccessNow !== 'function'
+  ) {
+    return undefined;
+  }
+  const probe = (throttle as Partial<ProbingFailureThrottle>).blockedForOrUnrecordedNow;
+  return {
+    blockedFor: (subject) => blockedForNow.call(throttle, subject),
+    probe: typeof probe === 'function' ? (subject) => probe.call(throttle, subject) : undefined,
+    recordFailure: (subject) => recordFailureNow.call(throttle, subject),
+    recordSuccess: (subject) => recordSuccessNow.call(throttle, subject),
+  };
+}
+
+/**
+ * The failure-throttle subjects of a request: its source address, and the pair (source address,
+ * claimed key id). Never the key id alone (issue #11): anyone can name a key id, and a 256-bit
+ * secret cannot be guessed online, so a per-key block would only lock the owner out.
+ */
+export function throttleSubjects(context: AuthContext, keyId: string | undefined): ThrottleSubjects {
+  const address = context.sourceAddress;
+  if (!address) return {};
+  const subjects: ThrottleSubjects = { sourceAddress: address, address: addressSubject(address) };
+  if (keyId && keyId.length <= MAX_THROTTLED_KEY_ID_LENGTH) subjects.pair = addressNameSubject(address, keyId);
+  return subjects;
+}
+
+function refuseWith(blockedFor: number): void {
+  if (blockedFor > 0) {
+    const retryAfter = Math.ceil(blockedFor);
+    throw new TooManyFailures('too many failed attempts', { retryAfter, limit: 0, windowSeconds: retryAfter });
+  }
+}
+
+/**
+ * Builds the hooks over the configured stores.
+ *
+ * @example
+ * ```ts
+ * const effects = createSideEffects({ failureThrottle, rateLimiter, defaultRateLimit, report });
+ * const hooks = { gate: effects.gate, commit: effects.commit, failed };
+ * ```
+ */
+export function createSideEffects(options: {
+  failureThrottle: FailureThrottle | undefined;
+  rateLimiter: RateLimiter | undefined;
+  defaultRateLimit: RateLimitRule | undefined;
+  /** Where a store's error goes when the request is refused anyway (`onFailure`). */
+  report: (error: unknown, context: AuthFailureContext) => void;
+}): SideEffects {
+  const { failureThrottle, rateLimiter, defaultRateLimit, report } = options;
+  const syncThrottle = syncThrottleOf(failureThrottle);
+  // Both throttles of @hmac-kit/limits can say that a key has nothing recorded (see clearKey).
+  const probe = failureThrottle
+    ? ((failureThrottle as Partial<ProbingFailureThrottle>).blockedForOrUnrecorded as
+        | ProbingFailureThrottle['blockedForOrUnrecorded']
+        | undefined)
+    : undefined;
+  const probeFn = typeof probe === 'function' ? probe : undefined;
+  const hitNow = typeof rateLimiter?.hitNow === 'function' ? rateLimiter.hitNow : undefined;
+  const refusals = new WeakMap<object, Record<string, string>>();
+
+  // ---- gate: blocks in force for the source, before anything is verified ----
+
+  /**
+   * Starts the throttle lookups of the address and the (address, key) pair (the pair through
+   * `blockedForOrUnrecorded()` when the throttle has it). Either answer may be a plain number or a
+   * promise; a lookup that throws synchronously throws here, after a pending address lookup has
+   * been given a rejection handler.
+   */
+  function lookups(
+    throttle: FailureThrottle,
+    subjects: ThrottleSubjects,
+  ): [number | Promise<number>, number | Promise<number>] {
+    const address: number | Promise<number> = subjects.address ? throttle.blockedFor(subjects.address) : 0;
+    let key: number | Promise<number> = 0;
+    if (subjects.pair) {
+      try {
+        key = probeFn ? probeFn.call(throttle, subjects.pair) : throttle.blockedFor(subjects.pair);
+      } catch (error) {
+        // The address lookup may be pending: never leave its rejection unhandled.
+        if (address instanceof Promise) address.catch(ignore);
+        throw error;
+      }
+      // The address answer is awaited first: meanwhile a rejection of the key's must not go unhandled.
+      // (Only native promises are tracked as unhandled; other thenables need no handler.)
+      if (isPromiseLike(address) && key instanceof Promise) key.catch(ignore);
+    }
+    return [address, key];
+  }
+
+  function gate(claim: Claim | undefined, source: Source): void | Promise<void> {
+    const subjects = throttleSubjects(source.context, claim?.credentials.keyId);
+    source.subjects = subjects;
+    if (syncThrottle !== undefined) {
+      // Synchronous way: the same lookups (address first, then the pair), the same decision.
+      const address = subjects.address ? syncThrottle.blockedFor(subjects.address) : 0;
+      let key = 0;
+      if (subjects.pair) {
+        key = syncThrottle.probe ? syncThrottle.probe(subjects.pair) : syncThrottle.blockedFor(subjects.pair);
+      }
+      refuseWith(Math.max(address, key));
+      source.keyClear = syncThrottle.probe !== undefined && key === -1;
+      return;
+    }
+    const [address, key] = lookups(failureThrottle!, subjects);
+    if (!isPromiseLike(address) && !isPromiseLike(key)) {
+      refuseWith(Math.max(address, key));
+      source.keyClear = probeFn !== undefined && key === -1;
+      return;
+    }
+    return (async () => {
+      // Awaits only what is a promise: each await is a suspension of this frame.
+      const addressWait = isPromiseLike(address) ? await address : address;
+      const keyWait = isPromiseLike(key) ? await key : key;
+      refuseWith(Math.max(addressWait, keyWait));
+      source.keyClear = probeFn !== undefined && keyWait === -1;
+    })();
+  }
+
+  // ---- commit: only once the request is proven (the pipeline recorded its nonce first) ----
+
+  /** Counts the request against its key's rate limit (undefined: not limited). May throw. */
+  function rateLimitDecision(verified: VerifiedRequest): RateLimitDecision | Promise<RateLimitDecision> | undefined {
+    const rule = verified.key.rateLimit ?? defaultRateLimit;
+    if (!rateLimiter || !rule) return undefined;
+    const key = `key:${verified.keyId}`;
+    // Synchronous way: the same hit, answered without a promise.
+    if (hitNow !== undefined) return hitNow.call(rateLimiter, key, rule.limit, rule.windowSeconds);
+    return rateLimiter.hit(key, rule.limit, rule.windowSeconds);
+  }
+
+  /** The rate limit's answer as response headers; throws `RateLimited` (carrying them) when refused. */
+  function limitHeaders(decision: RateLimitDecision): Record<string, string> {
+    const headers = rateLimitHeaders(decision);
+    if (decision.allowed) return headers;
+    const retryAfter = decision.retryAfterSeconds ?? decision.resetSeconds;
+    const refused = new RateLimited('rate limit exceeded', {
+      retryAfter: Math.max(1, Math.ceil(retryAfter)),
+      limit: decision.limit,
+      windowSeconds: decision.windowSeconds,
+    });
+    refusals.set(refused, headers);
+    throw refused;
+  }
+
+  /**
+   * Clears the failures of the (address, key) pair (the promise to await, if any). Skipped when
+   * the gate learnt that nothing is recorded for the pair (with Redis, a round trip saved).
+   */
+  function clearKey(verified: VerifiedRequest, source: Source): Promise<void> | undefined {
+    // Only the pair's record is cleared: one valid key must not launder an address's guesses.
+    const address = source.context.sourceAddress;
+    if (!failureThrottle || !address) return undefined;
+    const subject = addressNameSubject(address, verified.keyId);
+    if (source.keyClear && source.subjects?.pair === subject) return undefined;
+    if (syncThrottle !== undefined) {
+      syncThrottle.recordSuccess(subject);
+      return undefined;
+    }
+    const cleared: Promise<void> | void = failureThrottle.recordSuccess(subject);
+    return isPromiseLike(cleared) ? cleared : undefined;
+  }
+
+  function charge(verified: VerifiedRequest): Record<string, string> | undefined | Promise<Record<string, string>> {
+    const decision = rateLimitDecision(verified);
+    if (decision === undefined) return undefined;
+    return isPromiseLike(decision) ? decision.then(limitHeaders) : limitHeaders(decision);
+  }
+
+  function commit(
+    verified: VerifiedRequest,
+    source: Source,
+  ): Record<string, string> | undefined | Promise<Record<string, string> | undefined> {
+    const cleared = clearKey(verified, source);
+    if (cleared !== undefined) return cleared.then(() => charge(verified));
+    return charge(verified);
+  }
+
+  // ---- failure: feeds the throttle, only for failures that look like guessing ----
+
+  function recordGuess(keyId: string | undefined, source: Source, failed: AuthFailureContext): void | Promise<void> {
+    if (!failureThrottle) return;
+    const subjects = source.subjects ?? throttleSubjects(source.context, keyId);
+    if (syncThrottle !== undefined) {
+      // Synchronous way: the address, then the pair, each store error reported, as below.
+      for (const subject of [subjects.address, subjects.pair]) {
+        if (!subject) continue;
+        try {
+          syncThrottle.recordFailure(subject);
+        } catch (storeError) {
+          report(storeError, failed);
+        }
+      }
+      return;
+    }
+    return Promise.all(
+      [subjects.address, subjects.pair].map(async (subject) => {
+        if (!subject) return;
+        try {
+          await failureThrottle.recordFailure(subject);
+        } catch (storeError) {
+          // The request is refused anyway; the outage still belongs in the logs.
+          report(storeError, failed);
+        }
+      }),
+    ).then(ignore);
+  }
+
+  return {
+    gate: failureThrottle ? gate : undefined,
+    commit: failureThrottle || rateLimiter ? commit : undefined,
+    recordGuess,
+    refusalHeaders: (error) => (typeof error === 'object' && error !== null ? refusals.get(error) : undefined),
+  };
+}
