@@ -237,7 +237,10 @@ export async function main() {
     // Warm-up (JIT, connection pools) and a rate estimate to size each run's signature pool.
     const estimate = new Map();
     for (const target of targets) {
-      const warm = await load(target, { signatures: target.verifies ? 20_000 : 1, durationSeconds: 1 });
+      // A pool the warm-up cannot exhaust: a reused signature is a refused replay, and ten refusals
+      // from one address in a minute make the failure throttle block 127.0.0.1 for five minutes, so
+      // every later round of that server would be refused (a fast server does 20k+ requests a second).
+      const warm = await load(target, { signatures: target.verifies ? 60_000 : 1, durationSeconds: 1 });
       estimate.set(target.name, warm.requestsPerSecond);
     }
     const poolFor = (target, rate, durationSeconds) =>
@@ -264,6 +267,11 @@ export async function main() {
           p50: median(list.map((r) => r.p50)),
           p99: median(list.map((r) => r.p99)),
           non2xx: list.reduce((sum, r) => sum + r.non2xx, 0),
+          // Status codes over the rounds: a refusal says which (429 throttled/limited, 401 replay, 503 store).
+          statusCodes: list.reduce((codes, r) => {
+            for (const [code, count] of Object.entries(r.statusCodes ?? {})) codes[code] = (codes[code] ?? 0) + count;
+            return codes;
+          }, {}),
           errors: list.reduce((sum, r) => sum + r.errors, 0),
           reused: list.reduce((sum, r) => sum + r.reusedSignatures, 0),
           cpuMicrosPerRequest: median(list.map((r) => r.cpuMicrosPerRequest)),
@@ -435,6 +443,16 @@ export async function main() {
     if (failures.length > 0) {
       console.log(`FAIL  requests refused or failed during the run: ${failures.join(', ')}`);
       passes.push(false);
+      // Why: the status codes autocannon saw, and for hmac-kit serve the problem codes it counted.
+      for (const [name, s] of summary) {
+        if (s.non2xx + s.errors === 0) continue;
+        const target = targets.find((t) => t.name === name);
+        const refusals = await refusalsOf(target.server);
+        console.log(
+          `info  ${name}: status codes ${JSON.stringify(s.statusCodes)}, socket errors and timeouts ${s.errors}` +
+            (refusals ? `; the server counted ${refusals}` : ''),
+        );
+      }
     }
     return passes;
   } finally {
@@ -444,6 +462,28 @@ export async function main() {
       if (child.dir) rmSync(child.dir, { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * The refusals `hmac-kit serve` counted (`hmac_kit_requests_total{outcome="rejected"}`), read from its
+ * `/metrics` (at the root, or under `/_hmac-kit` in gateway mode); undefined for other servers.
+ */
+async function refusalsOf(server) {
+  for (const path of ['/metrics', '/_hmac-kit/metrics']) {
+    try {
+      const response = await fetch(`${server.url}${path}`);
+      if (!response.ok) continue;
+      const text = await response.text();
+      if (!text.includes('hmac_kit_requests_total')) continue;
+      const lines = text.split('\n').filter((line) => line.startsWith('hmac_kit_requests_total{outcome="rejected"'));
+      return lines.length > 0
+        ? lines.map((line) => line.replace('hmac_kit_requests_total', '')).join(', ')
+        : 'no refusals';
+    } catch {
+      // not an hmac-kit server, or gone
+    }
+  }
+  return undefined;
 }
 
 /** A difference with its sign: +12, -3. */

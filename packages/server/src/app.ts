@@ -99,6 +99,19 @@ export interface StartOptions {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+/** Routes whose handlers put `X-Request-Id` on every response they write themselves. */
+const WRITES_OWN_REQUEST_ID: ReadonlySet<RouteName> = new Set<RouteName>(['verify', 'gateway']);
+
+/** The context of a request being served, with what its 'close' listener needs. */
+interface ServedContext extends RequestContext {
+  /** The peer address, read when the request arrived. */
+  remote: string | undefined;
+}
+
+/** Where a response carries its request's context (read by the server's one 'close' listener). */
+const SERVED_CONTEXT = Symbol('hmac-kit.servedContext');
+type ServedResponse = ServerResponse & { [SERVED_CONTEXT]?: ServedContext };
+
 /**
  * Starts `hmac-kit serve` with a validated configuration (see `loadConfig`).
  *
@@ -135,47 +148,62 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   let inFlight = 0;
   let drained: (() => void) | undefined;
 
+  // 'close' fires once per response. One listener per server, not a closure per request: the
+  // request's context rides on the response (ServerResponse.req is its request).
+  function onResponseClose(this: ServerResponse) {
+    const context = (this as ServedResponse)[SERVED_CONTEXT] as ServedContext;
+    const request = this.req;
+    inFlight--;
+    // What the client actually got, not the status a handler meant to send: a response that did
+    // not finish was aborted (client gone, or upstream broke off), and one whose status line was
+    // never sent is logged as 499 "client closed request", nginx's convention.
+    const aborted = !this.writableFinished;
+    const status = this.headersSent ? this.statusCode : 499;
+    metrics.observeRequest(
+      context.route,
+      request.method,
+      status,
+      Number(process.hrtime.bigint() - context.started) / 1e9,
+    );
+    // The access log line is only built when it is written (not at --log-level warn or silent).
+    if (logger.isLevelEnabled('info')) accessLog(request, context, context.remote, status, aborted);
+    if (shuttingDown && inFlight === 0) drained?.();
+  }
+
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     inFlight++;
     const incoming = request.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    const context: RequestContext = { id, started: process.hrtime.bigint(), log: logger, route: 'not_found' };
-    // Read now: the socket is gone by the time 'close' fires on an aborted request.
-    const remote = request.socket.remoteAddress;
-    response.setHeader('x-request-id', id);
+    const context: ServedContext = {
+      id,
+      started: process.hrtime.bigint(),
+      log: logger,
+      route: 'not_found',
+      // Read now: the socket is gone by the time 'close' fires on an aborted request.
+      remote: request.socket.remoteAddress,
+    };
+    const handler = dispatch.route(request, context);
+    // The routes that write X-Request-Id with their own writeHead() (forward-auth, the gateway) are
+    // spared a header set beforehand: it sends node:http's writeHead() down its slow path, which
+    // validates and copies every header again (~1 µs per request).
+    if (!WRITES_OWN_REQUEST_ID.has(context.route)) response.setHeader('x-request-id', id);
     // Clients move to another instance: HTTP/1.1 by closing the connection (HTTP/2 gets a GOAWAY).
     if ((shuttingDown || state.draining) && request.httpVersionMajor < 2) response.setHeader('connection', 'close');
-    // 'close' fires once per response: on() spares the once() wrapper per request.
-    response.on('close', () => {
-      inFlight--;
-      // What the client actually got, not the status a handler meant to send: a response that did
-      // not finish was aborted (client gone, or upstream broke off), and one whose status line was
-      // never sent is logged as 499 "client closed request", nginx's convention.
-      const aborted = !response.writableFinished;
-      const status = response.headersSent ? response.statusCode : 499;
-      metrics.observeRequest(
-        context.route,
-        request.method,
-        status,
-        Number(process.hrtime.bigint() - context.started) / 1e9,
-      );
-      // The access log line is only built when it is written (not at --log-level warn or silent).
-      if (logger.isLevelEnabled('info')) accessLog(request, context, remote, status, aborted);
-      if (shuttingDown && inFlight === 0) drained?.();
-    });
+    (response as ServedResponse)[SERVED_CONTEXT] = context;
+    response.on('close', onResponseClose);
     // Without tracing, no closure and no span: the handler runs directly.
     (tracing
-      ? tracing.traceRequest(request, response, context, () =>
-          dispatch.route(request, context)(request, response, context),
-        )
-      : dispatch.route(request, context)(request, response, context)
+      ? tracing.traceRequest(request, response, context, () => handler(request, response, context))
+      : handler(request, response, context)
     ).catch((error: unknown) => {
       logger.error(
         { reqId: id, err: error instanceof Error ? { name: error.name, message: error.message } : String(error) },
         'unhandled error',
       );
-      if (!response.headersSent) sendProblem(response, serverProblem('internal_error'));
-      else response.destroy();
+      if (!response.headersSent) {
+        response.setHeader('x-request-id', id);
+        sendProblem(response, serverProblem('internal_error'));
+      } else response.destroy();
     });
   };
 

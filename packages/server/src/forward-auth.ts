@@ -2,7 +2,7 @@ import { BodyUnavailable, toProblem } from '@hmac-kit/core';
 import type { Authenticator, AuthOutcome } from '@hmac-kit/middleware';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
-import { identityHeaders, identityLookalike } from './headers.js';
+import { IDENTITY_HEADERS, identityLookalike } from './headers.js';
 import { headerValue, type ServerProblem, sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
@@ -48,19 +48,35 @@ export function createForwardAuth(options: {
   const acceptedRequests = metrics.requests.labels({ outcome: 'accepted', code: 'ok', route: 'verify' });
   const acceptedSeconds = metrics.verificationSeconds.labels({ outcome: 'accepted' });
 
+  /**
+   * Answers a problem. The router leaves `X-Request-Id` to this route (its 200 carries it in the
+   * one `writeHead()`: a header set before `writeHead()` sends node:http down its slow path, which
+   * validates and copies every header again), so every refusal sets it here.
+   */
+  const answerProblem = (
+    response: Parameters<RouteHandler>[1],
+    context: Parameters<RouteHandler>[2],
+    problem: ServerProblem,
+  ) => {
+    context.code = problem.body.code;
+    if (!response.headersSent) response.setHeader('x-request-id', context.id);
+    sendProblem(response, problem, context.id);
+  };
+  const refuse = (
+    response: Parameters<RouteHandler>[1],
+    context: Parameters<RouteHandler>[2],
+    problem: ServerProblem,
+  ) => {
+    metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'verify' });
+    answerProblem(response, context, problem);
+  };
+
   return async function forwardAuth(request, response, context) {
-    const refuse = (problem: ServerProblem) => {
-      context.code = problem.body.code;
-      metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'verify' });
-      sendProblem(response, problem, context.id);
-    };
     if (!isTrustedProxy(request.socket.remoteAddress)) {
-      context.code = 'untrusted_proxy';
-      metrics.requests.inc({ outcome: 'rejected', code: 'untrusted_proxy', route: 'verify' });
-      sendProblem(
+      refuse(
         response,
+        context,
         serverProblem('untrusted_proxy', 'forward-auth answers only configured trusted proxies'),
-        context.id,
       );
       request.resume();
       return;
@@ -69,15 +85,11 @@ export function createForwardAuth(options: {
     // Proxies overwrite only their own spelling and pass the client's others on (Traefik sets
     // X-Forwarded-* and forwards a client's X-Original-*): two spellings naming different requests
     // would let the client pick what is verified while the proxy forwards the other.
-    const conflict = ORIGINAL_PAIRS.find(([nginx, traefik]) => {
-      const a = headerValue(request, nginx);
-      const b = headerValue(request, traefik);
-      return (
-        a !== undefined && b !== undefined && (nginx.endsWith('uri') ? a !== b : a.toLowerCase() !== b.toLowerCase())
-      );
-    });
+    const conflict = conflictingPair(request);
     if (conflict !== undefined) {
       refuse(
+        response,
+        context,
         serverProblem(
           'invalid_request',
           `${conflict[0]} and ${conflict[1]} name different requests; the proxy must send one of them`,
@@ -99,7 +111,11 @@ export function createForwardAuth(options: {
           : value.toUpperCase() !== (request.method ?? '').toUpperCase();
       });
       if (named !== undefined) {
-        refuse(serverProblem('invalid_request', `${named} names another request than the path and method checked`));
+        refuse(
+          response,
+          context,
+          serverProblem('invalid_request', `${named} names another request than the path and method checked`),
+        );
         return;
       }
     }
@@ -115,14 +131,13 @@ export function createForwardAuth(options: {
       'GET'
     ).toUpperCase();
     if (originalUri === undefined || originalUri === '' || !METHOD.test(declaredMethod)) {
-      context.code = 'original_request_missing';
-      sendProblem(
+      answerProblem(
         response,
+        context,
         serverProblem(
           'original_request_missing',
           'forward-auth needs X-Original-URI (nginx) or X-Forwarded-Uri (Traefik) and the original method',
         ),
-        context.id,
       );
       return;
     }
@@ -132,12 +147,14 @@ export function createForwardAuth(options: {
     const targetDefect =
       requestTargetDefect(originalUri) ?? sortedQueryDefectBeforeVerifying(request.headers, originalUri);
     if (targetDefect !== undefined) {
-      refuse(targetProblem(targetDefect));
+      refuse(response, context, targetProblem(targetDefect));
       return;
     }
     const lookalike = identityLookalike(request.headers);
     if (lookalike !== undefined) {
       refuse(
+        response,
+        context,
         serverProblem(
           'identity_header_lookalike',
           `the request carries ${lookalike}, which upstreams read as an identity header the proxy sets`,
@@ -171,7 +188,7 @@ export function createForwardAuth(options: {
       );
     } else if (sortedQueryDefect(admission.identity.scheme, originalUri) !== undefined) {
       // Refused before the commit stage: nothing (nonce, rate limit) is spent on a refused target.
-      refuse(targetProblem(sortedQueryDefect(admission.identity.scheme, originalUri)!));
+      refuse(response, context, targetProblem(sortedQueryDefect(admission.identity.scheme, originalUri)!));
       return;
     } else {
       // The commit stage (nonce, failure bookkeeping, rate limit) once the headers are proven. With a
@@ -187,9 +204,7 @@ export function createForwardAuth(options: {
       // The authenticator has already reported the failure (logs, metrics, audit).
       metrics.verificationSeconds.observe({ outcome: 'rejected' }, Number(process.hrtime.bigint() - started) / 1e9);
       const problem = toProblem(outcome.error, { instance: context.id });
-      context.code = problem.body.code;
-      metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'verify' });
-      sendProblem(response, {
+      refuse(response, context, {
         status: problem.status,
         headers: { ...outcome.problem.headers, ...problem.headers },
         body: problem.body,
@@ -197,15 +212,33 @@ export function createForwardAuth(options: {
       return;
     }
     acceptedSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    context.keyId = outcome.identity.keyId;
-    context.scheme = outcome.identity.scheme;
+    const { identity } = outcome;
+    context.keyId = identity.keyId;
+    context.scheme = identity.scheme;
     acceptedRequests.inc();
-    response.writeHead(200, {
-      ...outcome.headers,
-      ...identityHeaders(outcome.identity),
-      'content-length': 0,
-      'cache-control': 'no-store',
-    });
+    // One headers object, written in one go (node:http's fast path: no header set before).
+    const headers: Record<string, string | number> = { ...outcome.headers };
+    headers[IDENTITY_HEADERS.keyId] = identity.keyId;
+    headers[IDENTITY_HEADERS.principal] = identity.principal;
+    headers[IDENTITY_HEADERS.scopes] = identity.scopes.join(' ');
+    headers[IDENTITY_HEADERS.scheme] = identity.scheme;
+    headers['x-request-id'] = context.id;
+    headers['content-length'] = 0;
+    headers['cache-control'] = 'no-store';
+    response.writeHead(200, headers);
     response.end();
   };
+}
+
+/** The first nginx/Traefik pair of spellings whose values name different requests, if any. */
+function conflictingPair(request: Parameters<RouteHandler>[0]): (typeof ORIGINAL_PAIRS)[number] | undefined {
+  for (const pair of ORIGINAL_PAIRS) {
+    const [nginx, traefik] = pair;
+    const a = headerValue(request, nginx);
+    if (a === undefined) continue;
+    const b = headerValue(request, traefik);
+    if (b === undefined) continue;
+    if (nginx.endsWith('uri') ? a !== b : a.toLowerCase() !== b.toLowerCase()) return pair;
+  }
+  return undefined;
 }

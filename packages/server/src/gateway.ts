@@ -78,6 +78,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     const problem = toProblem(error, { instance: context.id });
     context.code = problem.body.code;
     metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'gateway' });
+    withRequestId(response, context);
     sendProblem(response, { status: problem.status, headers: { ...headers, ...problem.headers }, body: problem.body });
   }
 
@@ -85,6 +86,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     const problem = targetProblem(detail);
     context.code = problem.body.code;
     metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'gateway' });
+    withRequestId(response, context);
     sendProblem(response, problem, context.id);
   }
 
@@ -308,6 +310,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       { reqId: context.id, err: { name: (error as Error)?.name, code: (error as { code?: string })?.code } },
       timedOut ? 'upstream timeout' : 'upstream error',
     );
+    withRequestId(response, context);
     sendProblem(
       response,
       timedOut
@@ -318,6 +321,14 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   }
 
   return { handler, close: () => dispatcher.close() };
+}
+
+/**
+ * Sets `X-Request-Id` on a refusal. The server leaves it to this route (its proxied responses carry
+ * it in their one `writeHead()`, node:http's fast path), so every answer of its own sets it here.
+ */
+function withRequestId(response: ServerResponse, context: RequestContext): void {
+  if (!response.headersSent) response.setHeader('x-request-id', context.id);
 }
 
 function isTimeout(error: unknown): boolean {

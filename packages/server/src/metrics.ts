@@ -1,5 +1,5 @@
 import type { KeyCacheStats } from '@hmac-kit/keys';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
 import { createEventLoopMonitor, EVENT_LOOP_DELAY_GAUGES, type EventLoopMonitor } from './event-loop.js';
 import type { RouteName } from './routes.js';
 import { serverVersion } from './version.js';
@@ -28,7 +28,7 @@ export interface ServerMetrics {
   registry: Registry;
   /** Requests by outcome (`accepted`, `rejected`, `error`) and code (`ok` or a problem code). */
   requests: Counter<'outcome' | 'code' | 'route'>;
-  verificationSeconds: Histogram<'outcome'>;
+  verificationSeconds: FastHistogram<'outcome'>;
   /** Verified requests by scheme: which clients still send a weak form (docs/migration.md). */
   verifiedByScheme: Counter<'scheme'>;
   storeErrors: Counter<'store'>;
@@ -44,13 +44,169 @@ export interface ServerMetrics {
   passwordHashesInFlight: Gauge;
   upstreamErrors: Counter<'kind'>;
   /** Time from sending a request upstream to its response headers (or failure), by outcome. */
-  upstreamSeconds: Histogram<'outcome'>;
+  upstreamSeconds: FastHistogram<'outcome'>;
   /** Records one finished request in `hmac_kit_http_request_duration_seconds`. */
   observeRequest(route: RouteName, method: string | undefined, status: number, seconds: number): void;
   /** Event-loop delay sampling, started by requests (see {@link createEventLoopMonitor}). */
   eventLoop: EventLoopMonitor;
   /** Points the key cache metrics (`hmac_kit_key_cache_*`) at a key service's counters. */
   observeKeyCache(stats: () => KeyCacheStats): void;
+}
+
+/** Label values of one series, as prom-client takes them. */
+type Labels<L extends string> = Partial<Record<L, string | number>>;
+
+/** One series of a {@link FastHistogram}: plain numbers, counted per bucket (not cumulative). */
+class HistogramSeries {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+  constructor(
+    readonly labels: Record<string, string | number>,
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = new Float64Array(bounds.length);
+  }
+  observe(value: number): void {
+    if (!Number.isFinite(value)) return;
+    this.sum += value;
+    this.count++;
+    const { bounds } = this;
+    for (let index = 0; index < bounds.length; index++) {
+      if (value <= (bounds[index] as number)) {
+        (this.counts[index] as number)++;
+        return;
+      }
+    }
+  }
+}
+
+/**
+ * A Prometheus histogram whose `observe()` is a few additions: prom-client's validates the label
+ * object, builds a hash string and allocates a label/value pair on every call, even through a
+ * `labels()` child (~0.5 µs; the server observes two or three per request). Registered in a
+ * prom-client `Registry` like any metric: `get()` answers in prom-client's JSON form (buckets
+ * cumulative, `le` first), so `/metrics` text and the workers' aggregation are unchanged.
+ *
+ * @example
+ * ```ts
+ * const seconds = new FastHistogram({ name: 'x_seconds', help: 'x', labelNames: ['outcome'], buckets: [0.1, 1], registers: [registry] });
+ * const accepted = seconds.labels({ outcome: 'accepted' }); // bind once
+ * accepted.observe(0.02); // per request
+ * ```
+ */
+export class FastHistogram<L extends string> {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly name: string;
+  readonly help: string;
+  private readonly bounds: readonly number[];
+  private readonly labelNames: readonly L[];
+  private readonly series = new Map<string, HistogramSeries>();
+
+  constructor(config: {
+    name: string;
+    help: string;
+    labelNames: readonly L[];
+    buckets: readonly number[];
+    registers: Registry[];
+  }) {
+    this.name = config.name;
+    this.help = config.help;
+    this.labelNames = config.labelNames;
+    this.bounds = [...config.buckets].sort((a, b) => a - b);
+    for (const registry of config.registers) registry.registerMetric(this as unknown as Metric);
+  }
+
+  /** The series of one label set, to observe into without any per-call label handling. */
+  labels(labels: Labels<L>): { observe(value: number): void } {
+    let key = '';
+    for (const name of this.labelNames) {
+      const value = labels[name];
+      if (value === undefined) throw new TypeError(`${this.name}: label ${name} missing`);
+      key += `${value}\u0000`;
+    }
+    let series = this.series.get(key);
+    if (series === undefined) {
+      series = new HistogramSeries({ ...labels } as Record<string, string | number>, this.bounds);
+      this.series.set(key, series);
+    }
+    return series;
+  }
+
+  observe(labels: Labels<L>, value: number): void {
+    this.labels(labels).observe(value);
+  }
+
+  reset(): void {
+    this.series.clear();
+  }
+
+  async get() {
+    const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
+    for (const series of this.series.values()) {
+      let cumulative = 0;
+      for (let index = 0; index < this.bounds.length; index++) {
+        cumulative += series.counts[index] as number;
+        values.push({
+          labels: { le: this.bounds[index] as number, ...series.labels },
+          value: cumulative,
+          metricName: `${this.name}_bucket`,
+        });
+      }
+      values.push({ labels: { le: '+Inf', ...series.labels }, value: series.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: { ...series.labels }, value: series.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { ...series.labels }, value: series.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+}
+
+/**
+ * A prom-client counter whose `labels()` children count in a plain number, handed to the counter
+ * (`inc(labels, n)`) when it is collected (a scrape, or the supervisor's aggregation): prom-client's
+ * own children validate and hash the label object on every `inc()` (~0.25 µs). Direct
+ * `inc(labels)` calls (refusals, rare paths) are unchanged.
+ */
+function fastCounter<L extends string>(config: {
+  name: string;
+  help: string;
+  labelNames: readonly L[];
+  registers: Registry[];
+}): Counter<L> {
+  // One entry per label set (a caller labelling again gets the same one: no growth).
+  const pending = new Map<string, { labels: Labels<L>; count: number }>();
+  const counter = new Counter<L>({
+    ...config,
+    labelNames: [...config.labelNames],
+    collect() {
+      for (const entry of pending.values()) {
+        if (entry.count === 0) continue;
+        this.inc(entry.labels, entry.count);
+        entry.count = 0;
+      }
+    },
+  });
+  const reset = counter.reset.bind(counter);
+  counter.reset = () => {
+    for (const entry of pending.values()) entry.count = 0;
+    reset();
+  };
+  counter.labels = ((labels: Labels<L>) => {
+    const key = config.labelNames.map((name) => String(labels[name])).join('\u0000');
+    let entry = pending.get(key);
+    if (entry === undefined) {
+      entry = { labels: { ...labels }, count: 0 };
+      pending.set(key, entry);
+    }
+    const counted = entry;
+    return {
+      inc(value = 1) {
+        counted.count += value;
+      },
+    };
+  }) as Counter<L>['labels'];
+  return counter;
 }
 
 /**
@@ -90,14 +246,14 @@ export function createMetrics(): ServerMetrics {
     // Workers of one supervisor all report 1: their sum over /metrics would not be.
     aggregator: 'first',
   }).set({ version: serverVersion(), node_version: process.version }, 1);
-  const requestSeconds = new Histogram({
+  const requestSeconds = new FastHistogram({
     name: 'hmac_kit_http_request_duration_seconds',
     help: 'Time from receiving a request to finishing its response, by route, method and status code',
     labelNames: ['route', 'method', 'code'],
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
-  // One bound child per label set: the hot path does a map lookup, not prom-client's label hashing.
+  // One series per label set: the hot path does a map lookup, not a label object and its hashing.
   const requestChildren = new Map<string, { observe(value: number): void }>();
   // The key service keeps plain counters on its hot path; they are copied in only when scraped.
   let keyCacheStats: (() => KeyCacheStats) | undefined;
@@ -146,19 +302,19 @@ export function createMetrics(): ServerMetrics {
     },
     eventLoop,
     registry,
-    requests: new Counter({
+    requests: fastCounter({
       name: 'hmac_kit_requests_total',
       help: 'Authenticated requests by outcome and problem code',
       labelNames: ['outcome', 'code', 'route'],
       registers: [registry],
     }),
-    verifiedByScheme: new Counter({
+    verifiedByScheme: fastCounter({
       name: 'hmac_kit_verified_requests_total',
       help: 'Requests whose signature was verified, by scheme (weak legacy forms show up here)',
       labelNames: ['scheme'],
       registers: [registry],
     }),
-    verificationSeconds: new Histogram({
+    verificationSeconds: new FastHistogram({
       name: 'hmac_kit_verification_seconds',
       help: 'Time spent verifying signatures (header phase, plus body digest when buffered)',
       labelNames: ['outcome'],
@@ -171,7 +327,7 @@ export function createMetrics(): ServerMetrics {
       labelNames: ['store'],
       registers: [registry],
     }),
-    keyLookups: new Counter({
+    keyLookups: fastCounter({
       name: 'hmac_kit_key_lookups_total',
       help: 'Key lookups on the verification path by result (found, unknown, error)',
       labelNames: ['result'],
@@ -199,7 +355,7 @@ export function createMetrics(): ServerMetrics {
       help: 'Password hashes running now (at most --login-concurrency)',
       registers: [registry],
     }),
-    upstreamSeconds: new Histogram({
+    upstreamSeconds: new FastHistogram({
       name: 'hmac_kit_upstream_request_duration_seconds',
       help: 'Gateway: time from sending a request upstream to its response headers (or its failure), by outcome',
       labelNames: ['outcome'],

@@ -25,13 +25,7 @@ import {
   redisNonceStore,
   redisRateLimiter,
 } from '@hmac-kit/limits';
-import {
-  type Admission,
-  type Authenticator,
-  type AuthFailure,
-  type AuthOutcome,
-  createAuthenticator,
-} from '@hmac-kit/middleware';
+import { type Admission, type Authenticator, type AuthFailure, createAuthenticator } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { type Activity, createActivity } from './activity.js';
@@ -282,23 +276,6 @@ export async function openServices(
     : resolver;
   // Why an id resolved to nothing (revoked, expired): logs and audit say ERR_KEY_REVOKED / ERR_KEY_EXPIRED.
   if (resolveKey.inactiveReason) keysForAuthenticator.inactiveReason = resolveKey.inactiveReason;
-  // `proven` (last use) is deliberately not passed on: recordProven below marks it through
-  // recordKeyUsage on every proven path, forward-auth's commitBeforeBody() included, which the
-  // pipeline's `proven` never reaches.
-  const authenticatorOf = createAuthenticator({
-    keys: keysForAuthenticator,
-    schemes,
-    policy,
-    nonceStore: traced(nonceStore, 'hmac_kit.nonce_store'),
-    rateLimiter: traced(rateLimiter, 'hmac_kit.rate_limiter'),
-    defaultRateLimit: config.rateLimit,
-    failureThrottle: traced(failureThrottle, 'hmac_kit.failure_throttle'),
-    crypto: nodeCryptoProvider,
-    maxBodyBytes: config.maxBodyBytes,
-    realm: 'hmac-kit',
-    onFailure: reportFailure,
-    debugSignatures: config.debugSignatures !== false,
-  });
   // Which scheme verified which key (`hmac-kit keys usage`, the console's "schemes used", the
   // per-scheme metric) and the key's last use: recorded once the request is fully proven, after the commit stage (nonce,
   // rate limit), never for a failure, a replay or a body that fails. The key service coalesces the
@@ -314,44 +291,48 @@ export async function openServices(
     }
     counter.inc();
   };
-  const recordVerified = <T extends AuthOutcome>(outcome: T): T => {
-    if (outcome.ok) recordProven(outcome.identity);
-    return outcome;
-  };
-  // An admission is proven by its finish()/complete() (body stage and commit); commitBeforeBody() is
-  // followed by finish() in the gateway, and is forward-auth's last stage (it records through recordProven).
-  const recordFinished = (admission: Admission | AuthFailure): Admission | AuthFailure => {
-    if (!admission.ok) return admission;
-    const { finish, complete } = admission;
-    return {
-      ...admission,
-      finish: () => finish().then(recordVerified),
-      complete: (bytes) => complete(bytes).then(recordVerified),
-    };
-  };
+  // The pipeline tells the key source's `proven` capability once a request is fully proven (body
+  // stage and commit passed: `authenticate()`, an admission's `finish()`/`complete()`), exactly
+  // where recordProven belongs. (Until issue #15 every admission was wrapped instead: a copy of
+  // the admission object, two closures and a promise reaction per request.) The key service's own
+  // `proven` (last use) is not passed on: recordKeyUsage marks it. An admission whose last stage
+  // is `commitBeforeBody()` (forward-auth) is not proven by the pipeline: its caller records it.
+  keysForAuthenticator.proven = recordProven;
+  const authenticatorOf = createAuthenticator({
+    keys: keysForAuthenticator,
+    schemes,
+    policy,
+    nonceStore: traced(nonceStore, 'hmac_kit.nonce_store'),
+    rateLimiter: traced(rateLimiter, 'hmac_kit.rate_limiter'),
+    defaultRateLimit: config.rateLimit,
+    failureThrottle: traced(failureThrottle, 'hmac_kit.failure_throttle'),
+    crypto: nodeCryptoProvider,
+    maxBodyBytes: config.maxBodyBytes,
+    realm: 'hmac-kit',
+    onFailure: reportFailure,
+    debugSignatures: config.debugSignatures !== false,
+  });
   // An admission's body stage and commit (nonce, rate limit) run after admit() has returned, when the
   // gateway has the body: each gets a verification span of its own, so the store calls nest under one.
-  const traceCommit = tracing
-    ? <T extends { ok: boolean }>(outcome: T): T =>
-        outcome.ok
-          ? tracing.instrument(outcome, 'hmac_kit.verify', {
-              methods: ['finish', 'complete', 'commitBeforeBody'],
-              active: true,
-            })
-          : outcome
-    : <T>(outcome: T): T => outcome;
-  const observed: typeof authenticatorOf = {
-    ...authenticatorOf,
-    authenticate: (message, body, context) => authenticatorOf.authenticate(message, body, context).then(recordVerified),
-    // Without tracing, no second promise reaction per request for an identity function.
-    admit: tracing
-      ? (message, context) => authenticatorOf.admit(message, context).then(recordFinished).then(traceCommit)
-      : (message, context) => authenticatorOf.admit(message, context).then(recordFinished),
-  };
-  // The verification span: active during the call, so key lookups and store calls nest under it.
-  const authenticator = tracing
-    ? tracing.instrument(observed, 'hmac_kit.verify', { methods: ['authenticate', 'admit'], active: true })
-    : observed;
+  const authenticator: Authenticator = tracing
+    ? tracing.instrument(
+        {
+          ...authenticatorOf,
+          admit: (message, context) =>
+            authenticatorOf.admit(message, context).then((outcome: Admission | AuthFailure) =>
+              outcome.ok
+                ? tracing.instrument(outcome, 'hmac_kit.verify', {
+                    methods: ['finish', 'complete', 'commitBeforeBody'],
+                    active: true,
+                  })
+                : outcome,
+            ),
+        },
+        // The verification span: active during the call, so key lookups and store calls nest under it.
+        'hmac_kit.verify',
+        { methods: ['authenticate', 'admit'], active: true },
+      )
+    : authenticatorOf;
 
   const keyAttacks = createAttackWatch();
   function reportFailure(error: unknown, context: { keyId?: string; sourceAddress?: string }) {
