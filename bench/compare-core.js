@@ -2,7 +2,7 @@
 // the typical request per scheme, plus the floor. Used to measure a proposed change before it
 // lands: copy packages/core/dist somewhere, edit the copy (or rebuild from a branch), then
 //
-//   node bench/compare-core.js packages/core/dist /path/to/changed/dist [rfc9421,sigv4,x-api]
+//   node bench/compare-core.js packages/core/dist /path/to/changed/dist [rfc9421,sigv4,x-api,django]
 //
 // The changed copy must sit where it can resolve nothing outside itself (core has no dependencies).
 // To compare two builds of @hmac-kit/node-crypto as well, point HMAC_KIT_BENCH_PROVIDER_BEFORE and
@@ -42,9 +42,15 @@ const keyId = 'hk_benchkey0000000001';
 const key = { keyId, secret, algorithm: 'sha256' };
 const baseHeaders = { host: typical.host, 'content-type': typical.contentType, 'content-length': '1024' };
 const cases = [];
+function schemeOf(core, name) {
+  if (name === 'sigv4') return core.sigv4();
+  if (name === 'x-api') return core.xApi();
+  if (name === 'django') return core.djangoHmac();
+  return core.rfc9421();
+}
 for (const [label, core, provider] of builds) {
   for (const name of schemeList.split(',')) {
-    const scheme = name === 'sigv4' ? core.sigv4() : name === 'x-api' ? core.xApi() : core.rfc9421();
+    const scheme = schemeOf(core, name);
     const options = { keys: (id) => (id === keyId ? key : undefined), schemes: [scheme], crypto: provider };
     cases.push({
       name: `${name} verify, ${label}`,
@@ -59,7 +65,8 @@ for (const [label, core, provider] of builds) {
           const signed = await core.signMessage(
             { method: typical.method, url: typical.url, headers: baseHeaders, body: typical.body },
             key,
-            { scheme, crypto: provider, now: () => signedAt - index },
+            // django-hmac: a microsecond apart (its timestamps have microseconds; no nonce either).
+            { scheme, crypto: provider, now: () => signedAt - (name === 'django' ? index / 1e6 : index) },
           );
           messages.push(receivedMessage(typical.method, baseHeaders, signed));
         }

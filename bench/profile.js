@@ -3,7 +3,7 @@
 // node:inspector so that start-up and module loading stay out of it) while it verifies the
 // typical request in a loop, and prints self and inclusive time per function.
 //
-//   npx tsc -b && node bench/profile.js [rfc9421|sigv4|x-api|webcrypto] [seconds]
+//   npx tsc -b && node bench/profile.js [rfc9421|sigv4|x-api|django|webcrypto] [seconds]
 //   npx tsc -b && node bench/profile.js sign:rfc9421 [seconds]    # signMessage instead (sign:sigv4, sign:webcrypto)
 //
 // The .cpuprofile file stays in bench/.profiles/ (open it in Chrome DevTools).
@@ -18,14 +18,18 @@ const profiles = `${here}.profiles`;
 async function workload(mode, seconds) {
   const signing = mode.startsWith('sign:');
   const kind = signing ? mode.slice('sign:'.length) : mode;
-  const { rfc9421, signMessage, sigv4, verifyMessage, webCryptoProvider, xApi } = await import('@hmac-kit/core');
+  const { djangoHmac, rfc9421, signMessage, sigv4, verifyMessage, webCryptoProvider, xApi } = await import(
+    '@hmac-kit/core'
+  );
   const { nodeCryptoProvider } = await import('@hmac-kit/node-crypto');
   const { DISTINCT_MESSAGES, receivedMessage, typical } = await import('./support.js');
   const { randomBytes } = await import('node:crypto');
   const secret = new Uint8Array(randomBytes(32));
   const keyId = 'hk_benchkey0000000001';
   const key = { keyId, secret, algorithm: 'sha256' };
-  const scheme = kind === 'sigv4' ? sigv4() : kind === 'x-api' ? xApi() : rfc9421();
+  const scheme = kind === 'sigv4' ? sigv4() : kind === 'x-api' ? xApi() : kind === 'django' ? djangoHmac() : rfc9421();
+  // django-hmac has no nonce: its messages are signed a microsecond apart so that each is distinct.
+  const signedAt = Date.now() / 1000;
   const crypto = kind === 'webcrypto' ? webCryptoProvider : nodeCryptoProvider;
   const baseHeaders = { host: typical.host, 'content-type': typical.contentType, 'content-length': '1024' };
   // Distinct signed messages, each in its own objects (see DISTINCT_MESSAGES).
@@ -34,7 +38,7 @@ async function workload(mode, seconds) {
     const signed = await signMessage(
       { method: typical.method, url: typical.url, headers: baseHeaders, body: typical.body },
       key,
-      { scheme, crypto },
+      { scheme, crypto, ...(kind === 'django' ? { now: () => signedAt - index / 1e6 } : {}) },
     );
     messages.push(receivedMessage(typical.method, baseHeaders, signed));
   }

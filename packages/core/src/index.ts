@@ -92,24 +92,18 @@ export {
   parseDeclarativeTime,
 } from './schemes/declarative/message.js';
 export { declarativeScheme } from './schemes/declarative/scheme.js';
-export type { DjangoHmacOptions, DjangoHmacSignOptions } from './schemes/django-hmac.js';
 export {
   djangoBodySerialization,
-  djangoHmac,
-  djangoHmacStringToSign,
-  djangoSignedBody,
-  formatDjangoTimestamp,
-  parseDjangoTimestamp,
-} from './schemes/django-hmac.js';
-export type { DjangoBodyOptions } from './schemes/django-hmac-json.js';
-export {
-  djangoCanonicalForm,
-  djangoFormSerialization,
   djangoJsonSerialization,
-  PythonJsonError,
-  pythonFloatRepr,
-  pythonStrOfJson,
-} from './schemes/django-hmac-json.js';
+  djangoSignedBody,
+} from './schemes/django-hmac/body.js';
+export { djangoCanonicalForm, djangoFormSerialization } from './schemes/django-hmac/form.js';
+export type { DjangoBodyOptions } from './schemes/django-hmac/python-json.js';
+export { PythonJsonError, pythonFloatRepr } from './schemes/django-hmac/python-json.js';
+export { pythonStrOfJson } from './schemes/django-hmac/python-repr.js';
+export type { DjangoHmacOptions, DjangoHmacSignOptions } from './schemes/django-hmac/scheme.js';
+export { djangoHmac, djangoHmacStringToSign } from './schemes/django-hmac/scheme.js';
+export { formatDjangoTimestamp, parseDjangoTimestamp } from './schemes/django-hmac/timestamp.js';
 export type { Rfc9421Algorithm, Rfc9421Options, Rfc9421SignOptions } from './schemes/rfc9421/options.js';
 export { RFC9421_DEFAULT_COMPONENTS } from './schemes/rfc9421/options.js';
 export { rfc9421 } from './schemes/rfc9421/scheme.js';

@@ -5,9 +5,14 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { djangoSignedBody } from '../src/schemes/django-hmac.js';
-import { djangoJsonSerialization } from '../src/schemes/django-hmac-json.js';
-import { expectSameSerialization } from './support/django-json.js';
+import { readPublishedVector } from '../../../test-support/published-vectors.js';
+import { djangoJsonSerialization, djangoSignedBody } from '../src/schemes/django-hmac/body.js';
+import { pythonJsonOfBytes } from '../src/schemes/django-hmac/python-json-bytes.js';
+import { expectSameBytes, expectSameSerialization } from './support/django-json.js';
+
+const encode = (text: string) => new TextEncoder().encode(text);
+/** `text` without what cannot stand raw in a JSON string: quotes, backslashes, control characters. */
+const plain = (text: string) => [...text].filter((c) => c >= ' ' && c !== '"' && c !== '\\').join('');
 
 /** JSON text with random whitespace between tokens, as clients format it. */
 const spaced = fc
@@ -84,6 +89,8 @@ describe('django-hmac JSON serialisation: the one-pass path answers as the tree'
       '{"a": 1, "a": 2}',
       '{"a": 1, "b": {"c": 1, "c": [2]}, "a": 3}',
       '{"a": 1, "\\u0061": 2}',
+      '{"\\u00e9": 1, "é": 2}',
+      '{"\\u00e9": 1, "\\u00E9": 2, "\\u00e9": 3}',
       '{"a":1,"a"',
       '{"a":1,"a":}',
     ]) {
@@ -121,7 +128,6 @@ describe('django-hmac JSON serialisation: the one-pass path answers as the tree'
   });
 
   it('a compact ASCII body is forwarded as received; anything else as its serialisation', () => {
-    const encode = (text: string) => new TextEncoder().encode(text);
     const compact = encode('{"a":1,"b":[true,null],"c":"x"}');
     expect(djangoSignedBody(compact, 'application/json').forward).toBe(compact);
     // A byte-order mark is dropped by the decoder: what is signed (and forwarded) has none.
@@ -135,5 +141,118 @@ describe('django-hmac JSON serialisation: the one-pass path answers as the tree'
       expect(new TextDecoder().decode(reading.forward)).toBe(reading.serialized);
       expect(reading.serialized).not.toBe(body);
     }
+  });
+
+  it('bytes: well-formed and malformed UTF-8 inside and outside strings, cut anywhere', () => {
+    const utf8Piece = fc.oneof(
+      fc.string({ unit: 'grapheme', maxLength: 4 }).map((text) => Array.from(encode(text))),
+      // Stray continuation bytes, overlong forms, encoded surrogates, beyond U+10FFFF, truncated sequences.
+      fc.constantFrom(
+        [0x80],
+        [0xc0, 0xaf],
+        [0xc1, 0xbf],
+        [0xe0, 0x80, 0xaf],
+        [0xed, 0xa0, 0x80],
+        [0xf4, 0x90, 0x80, 0x80],
+        [0xf5, 0x80, 0x80, 0x80],
+        [0xe2, 0x82],
+        [0xf0, 0x9f, 0x98],
+        [0xff],
+        [0xef, 0xbb, 0xbf],
+      ),
+    );
+    const asciiPiece = fc
+      .constantFrom(
+        '{',
+        '}',
+        '[',
+        ']',
+        '"',
+        ',',
+        ':',
+        ' ',
+        '\\',
+        '\\u00e9',
+        'u',
+        '1',
+        '-',
+        '.',
+        'e',
+        'null',
+        'true',
+        '"a"',
+        '"b":',
+      )
+      .map((text) => Array.from(encode(text)));
+    fc.assert(
+      fc.property(fc.array(fc.oneof(asciiPiece, utf8Piece), { maxLength: 24 }), (pieces) => {
+        expectSameBytes(new Uint8Array(pieces.flat()));
+      }),
+      { numRuns: 1500 },
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 24 }), (bytes) => expectSameBytes(bytes)),
+      { numRuns: 1000 },
+    );
+    // Strings of any code points, sent as raw UTF-8 (Python's requests with ensure_ascii=False) or escaped.
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 16 }),
+        fc.string({ unit: 'binary', maxLength: 16 }),
+        (name, value) => {
+          expectSameSerialization(
+            `{${JSON.stringify(name)}: ${JSON.stringify(value)}, "n": [${JSON.stringify(value)}]}`,
+          );
+          const body = encode(`{"${plain(name)}":"${plain(value)}"}`);
+          expectSameBytes(body);
+          for (let cut = 0; cut < body.length; cut++) expectSameBytes(body.subarray(0, cut));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('objects with many names: repeats found past the linear check, and names equal only once decoded', () => {
+    const names = Array.from({ length: 40 }, (_, index) => `"n${index}"`);
+    const object = (list: string[]) => `{${list.map((name, index) => `${name}: ${index}`).join(', ')}}`;
+    expectSameSerialization(object(names));
+    for (const at of [1, 15, 16, 17, 39]) {
+      expectSameSerialization(object([...names.slice(0, at), names[0]!, ...names.slice(at)]));
+      expectSameSerialization(object([...names.slice(0, at), '"\\u006e0"', ...names.slice(at)]));
+      // The same name in another (nested) object is no repeat.
+      expectSameSerialization(`{"n0": ${object(names.slice(0, at))}, "n1": [${object(names)}], "n2": 1}`);
+    }
+    expect(() => djangoSignedBody(encode('{"a":1,"\\u0061":2}'), 'application/json')).toThrow(/repeats a name/);
+  });
+
+  it('the published django vectors: every client spelling gives the signed serialisation, in one pass', () => {
+    const vectors = readPublishedVector('django-hmac-authentication/SIGNING_VECTORS.txt');
+    const bodies = [...vectors.matchAll(/body_json=(.*)/g)].map((m) => m[1]!).filter((body) => body !== 'None');
+    expect(bodies.length).toBeGreaterThan(0);
+    for (const signed of bodies) {
+      const data = JSON.parse(signed);
+      for (const spelling of [
+        signed,
+        JSON.stringify(data),
+        JSON.stringify(data, null, 2),
+        signed.replace(/,/g, ', ').replace(/:/g, ': '),
+      ]) {
+        const bytes = encode(spelling);
+        const fast = pythonJsonOfBytes(bytes);
+        expect(fast).toBeInstanceOf(Uint8Array);
+        expect(new TextDecoder().decode(fast!)).toBe(signed);
+        expectSameBytes(bytes);
+      }
+    }
+  });
+
+  it('a body already in Python form is hashed and forwarded without a copy; whitespace around it as a view', () => {
+    const compact = encode('{"a":1,"b":[true,null],"c":"x\\n\\u00e9"}');
+    expect(pythonJsonOfBytes(compact)).toBe(compact);
+    const padded = encode(' \n{"a":1} \r\n');
+    const view = pythonJsonOfBytes(padded)!;
+    expect(view.buffer).toBe(padded.buffer);
+    expect(new TextDecoder().decode(view)).toBe('{"a":1}');
+    expect(djangoSignedBody(padded, 'application/json').forward.buffer).toBe(padded.buffer);
   });
 });

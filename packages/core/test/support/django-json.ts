@@ -1,5 +1,7 @@
 import { expect } from 'vitest';
-import { djangoJsonSerialization, treeJsonSerialization } from '../../src/schemes/django-hmac-json.js';
+import { djangoJsonSerialization, djangoSignedBody } from '../../src/schemes/django-hmac/body.js';
+import { treeJsonSerialization } from '../../src/schemes/django-hmac/python-json.js';
+import { pythonJsonOfBytes } from '../../src/schemes/django-hmac/python-json-bytes.js';
 
 /** What a serialiser answered: its text (or the falsy `null`), or the error it threw. */
 type Outcome = { text: string | null } | { error: string; message: string };
@@ -12,10 +14,13 @@ function outcome(serialize: () => string | null): Outcome {
   }
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 /**
  * Asserts that django-hmac's one-pass serialisation answers `body` exactly as the general path (tree +
  * dump) does: the same text, the same falsy `null`, or the same error, with and without refusing
- * repeated member names.
+ * repeated member names; and that the byte pass, on the body's UTF-8 bytes, answers the same or
+ * leaves the decision to the general path.
  *
  * @example
  * expectSameSerialization('{"a": 1, "b": [true, null]}');
@@ -27,4 +32,33 @@ export function expectSameSerialization(body: string): void {
       JSON.stringify(body),
     ).toEqual(outcome(() => treeJsonSerialization(body, { refuseRepeatedNames })));
   }
+  if (!/\p{Cs}/u.test(body)) expectSameBytes(new TextEncoder().encode(body));
+}
+
+/**
+ * Asserts the invariant of `pythonJsonOfBytes` for any bytes: when it decides (bytes or `null`),
+ * the reference (strict UTF-8 decoding, tree, dump) gives the same without an error; and the
+ * verifier's `djangoSignedBody` answers as the reference with repeated names refused, forwarding
+ * exactly the bytes it hashed.
+ *
+ * @example
+ * expectSameBytes(new Uint8Array([0x7b, 0x7d])); // {}
+ */
+export function expectSameBytes(bytes: Uint8Array): void {
+  const label = JSON.stringify(Array.from(bytes.slice(0, 200)));
+  const lenient = () => treeJsonSerialization(strictUtf8.decode(bytes));
+  const fast = pythonJsonOfBytes(bytes);
+  if (fast !== undefined) {
+    expect(
+      outcome(() => (fast === null ? null : strictUtf8.decode(fast))),
+      label,
+    ).toEqual(outcome(lenient));
+  }
+  const reference = outcome(() => treeJsonSerialization(strictUtf8.decode(bytes), { refuseRepeatedNames: true }));
+  const verifier = outcome(() => {
+    const { serialized, forward } = djangoSignedBody(bytes, 'application/json');
+    expect(strictUtf8.decode(forward)).toBe(serialized ?? '');
+    return serialized;
+  });
+  expect(verifier, label).toEqual(bytes.length === 0 ? { text: null } : reference);
 }

@@ -10,7 +10,9 @@ import { concatBytes, fromBase64, fromHex, fromUtf8, utf8 } from '../../primitiv
 import { getHeader, headerValues } from '../../protocol/headers.js';
 import type { MessageParts } from '../../types.js';
 import { splitUrl } from '../compat-support.js';
-import { djangoJsonSerialization, PythonJsonError, pythonStrOfJson } from '../django-hmac-json.js';
+import { djangoJsonSerialization } from '../django-hmac/body.js';
+import { PythonJsonError } from '../django-hmac/python-json.js';
+import { pythonStrOfJson } from '../django-hmac/python-repr.js';
 import type { DeclarativeSchemeDefinition, ValueSource } from './definition.js';
 
 /** Dotted path into a parsed JSON value (`a.b.0`). */

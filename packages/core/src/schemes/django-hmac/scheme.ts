@@ -1,0 +1,367 @@
+/**
+ * Compatibility with django_hmac_authentication (5.x) clients:
+ * `Authorization: HMAC-SHA256 <key id>;<base64 signature>;<ISO-8601 UTC>`, computed
+ * exactly as that package computes it, so its Python client, its Postman script and
+ * hand-written clients keep working against hmac-kit. Normative description and
+ * limits (it does NOT cover method, path or query): docs/protocol-django-hmac.md.
+ * What is hashed for a body: body.ts; the timestamps: timestamp.ts.
+ */
+
+import {
+  BodyAmbiguous,
+  BodyNotSigned,
+  BodyTooLarge,
+  SignatureInvalid,
+  SignatureMalformed,
+  SignatureMissing,
+} from '../../errors.js';
+import type { Credentials, ResolvedKey, Scheme, SchemeVerdict, VerifyContext } from '../../pipeline/contract.js';
+import { MAC_MATCHED, MAC_MISMATCHED } from '../../pipeline/contract.js';
+import { macMatches } from '../../pipeline/keys.js';
+import { checkTimeWindow } from '../../pipeline/policy.js';
+import { textSection } from '../../pipeline/signature-base.js';
+import { concatBytes, fromBase64, fromUtf8, toBase64, utf8 } from '../../primitives/encoding.js';
+import { isPromiseLike } from '../../primitives/promise.js';
+import { getHeader, headerValues } from '../../protocol/headers.js';
+import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, SigningKey } from '../../types.js';
+import {
+  assertAlgorithm,
+  bodyBytes,
+  checkRequiredComponents,
+  cryptoOf,
+  nowOf,
+  rawSecretOf,
+} from '../compat-support.js';
+import { djangoBodySerialization, djangoSignedBody, djangoSignedBytes } from './body.js';
+import { formatDjangoTimestamp, parseDjangoTimestamp } from './timestamp.js';
+
+const METHODS: Readonly<Record<string, HashAlgorithm>> = {
+  'HMAC-SHA256': 'sha256',
+  'HMAC-SHA384': 'sha384',
+  'HMAC-SHA512': 'sha512',
+};
+const METHOD_OF: Readonly<Record<HashAlgorithm, string>> = {
+  sha256: 'HMAC-SHA256',
+  sha384: 'HMAC-SHA384',
+  sha512: 'HMAC-SHA512',
+};
+const DIGEST_BYTES: Readonly<Record<HashAlgorithm, number>> = { sha256: 32, sha384: 48, sha512: 64 };
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
+/** `base64(H(bytes))`: one-shot where the provider has it (node:crypto's `crypto.hash`). */
+function bodyHashOf(bytes: Uint8Array, algorithm: HashAlgorithm, crypto: CryptoProvider): string {
+  if (crypto.hash !== undefined) return toBase64(crypto.hash(algorithm, bytes));
+  const hash = crypto.createHash(algorithm);
+  hash.update(bytes);
+  return toBase64(hash.digest());
+}
+
+/**
+ * The django string to sign: `base64(H(serialised body))` (empty when nothing is
+ * hashed), `;`, the timestamp exactly as sent.
+ *
+ * @example
+ * ```ts
+ * djangoHmacStringToSign(null, '2023-05-07T14:15:37.862560+00:00', 'sha256', crypto);
+ * // ';2023-05-07T14:15:37.862560+00:00'
+ * ```
+ */
+export function djangoHmacStringToSign(
+  serializedBody: string | Uint8Array | null,
+  timestamp: string,
+  algorithm: HashAlgorithm,
+  crypto: CryptoProvider,
+): string {
+  if (serializedBody === null) return `;${timestamp}`;
+  const bytes = typeof serializedBody === 'string' ? utf8(serializedBody) : serializedBody;
+  return `${bodyHashOf(bytes, algorithm, crypto)};${timestamp}`;
+}
+
+/** Options of {@link djangoHmac}. */
+export interface DjangoHmacOptions {
+  /**
+   * django lets the client pick SHA-256/384/512 per request. By default hmac-kit
+   * binds the algorithm to the key (`HMAC-SHA512` with a sha256 key is refused);
+   * `true` accepts any of the three, as the Django server does.
+   */
+  anyAlgorithm?: boolean;
+  /**
+   * Keys stored with algorithm `any` ({@link VerificationKey.anyAlgorithm}: keys from the obtain
+   * endpoint, imported django keys) let the client choose, as the original does. Default `true`;
+   * `false` binds them to their `algorithm` like every other key.
+   */
+  keyAnyAlgorithm?: boolean;
+  /** Largest body buffered for re-serialisation (the body must be parsed whole). Default 1 MiB. */
+  maxBodyBytes?: number;
+}
+
+/** Sign-time options of the django-hmac scheme. */
+export interface DjangoHmacSignOptions {
+  crypto?: CryptoProvider;
+  now?: () => number;
+}
+
+/**
+ * The django_hmac_authentication scheme. Off by default; the signature covers the
+ * (re-serialised) body and the timestamp only, never the method, path or query.
+ * The signature doubles as the nonce for replay protection.
+ *
+ * @example
+ * ```ts
+ * const verified = await verifyRequest(request, { keys, nonceStore, schemes: [rfc9421(), djangoHmac()] });
+ * ```
+ */
+export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCredentials> {
+  if (options === null || typeof options !== 'object') throw new TypeError('djangoHmac: options must be an object');
+  const anyAlgorithm = options.anyAlgorithm ?? false;
+  const keyAnyAlgorithm = options.keyAnyAlgorithm ?? true;
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) {
+    throw new TypeError('djangoHmac: maxBodyBytes must be a non-negative integer');
+  }
+
+  function authorization(message: MessageParts): string | undefined {
+    const value = getHeader(message.headers, 'authorization');
+    return value !== undefined && /^HMAC-SHA(256|384|512) /.test(value) ? value : undefined;
+  }
+
+  function parse(message: MessageParts, context: { hasBody: boolean }): DjangoCredentials {
+    const header = authorization(message);
+    if (header === undefined) throw new SignatureMissing('no django-hmac Authorization');
+    if (headerValues(message.headers, 'authorization').length > 1)
+      throw new SignatureMalformed('repeated Authorization');
+    const space = header.indexOf(' ');
+    const algorithm = METHODS[header.slice(0, space)]!;
+    const parts = header.slice(space + 1).split(';');
+    if (parts.length !== 3) throw new SignatureMalformed('expected <key id>;<signature>;<timestamp>');
+    const [keyId, signatureText, timestamp] = parts as [string, string, string];
+    if (!keyId || keyId.length > 256 || /\s/.test(keyId)) throw new SignatureMalformed('invalid key id');
+    const signature = fromBase64(signatureText, { strict: true });
+    if (!signature || signature.length === 0) throw new SignatureMalformed('signature is not base64');
+    const created = parseDjangoTimestamp(timestamp);
+    if (created === undefined) throw new SignatureMalformed('timestamp is not ISO-8601 with an offset');
+    return {
+      keyId,
+      algorithm,
+      anyKeyAlgorithm: anyAlgorithm,
+      bindKeyAlgorithm: !keyAnyAlgorithm,
+      created,
+      // No nonce in the protocol: the signature is unique per (body, timestamp) and serves as one.
+      // Canonical base64 of the decoded bytes: spellings that differ only in padding bits are one nonce.
+      nonce: toBase64(signature),
+      coveredComponents: context.hasBody ? BODY_COVERED : NOTHING_COVERED,
+      signature,
+      timestamp,
+    };
+  }
+
+  return {
+    name: 'django-hmac',
+
+    detect(message: MessageParts): boolean {
+      return authorization(message) !== undefined;
+    },
+
+    parse,
+
+    /**
+     * The body as the django server re-serialises it and the string to sign (debug diagnostics).
+     * The hash is the one the request claims (`HMAC-SHA512 ...`), never the key's.
+     */
+    signatureBase(credentials: DjangoCredentials, { message, body, hasBody, crypto }) {
+      let serialized: string | null = null;
+      if (hasBody) {
+        if (body === undefined) return undefined;
+        serialized = djangoSignedBody(body, getHeader(message.headers, 'content-type')).serialized;
+      }
+      const stringToSign = djangoHmacStringToSign(serialized, credentials.timestamp, credentials.algorithm, crypto);
+      return [
+        ...(serialized !== null ? [textSection('serialised body', serialized)] : []),
+        textSection('string to sign', stringToSign),
+      ];
+    },
+
+    checkPolicy(credentials: DjangoCredentials, context: VerifyContext): void {
+      checkTimeWindow(credentials, context.policy, context.now);
+      checkRequiredComponents(credentials.coveredComponents, context.policy);
+    },
+
+    verify(
+      credentials: DjangoCredentials,
+      key: ResolvedKey,
+      context: VerifyContext,
+    ): SchemeVerdict | Promise<SchemeVerdict> {
+      // The claimed algorithm: the pipeline refused a key of another one unless anyAlgorithm is set.
+      const macKey =
+        key.algorithm === credentials.algorithm ? key : { secret: key.secret, algorithm: credentials.algorithm };
+      if (!context.hasBody) {
+        const ok = signatureMatches(credentials, macKey, context.crypto, null);
+        return isPromiseLike(ok) ? Promise.resolve(ok).then(verdictOf) : verdictOf(ok);
+      }
+      // The server re-serialises the *parsed* body, so it has to be read whole first.
+      const contentType = getHeader(context.message.headers, 'content-type');
+      return {
+        signatureMatches: undefined,
+        body: new DjangoBodyCheck(credentials, macKey, context.crypto, contentType, maxBodyBytes),
+      };
+    },
+
+    async sign(message, key: SigningKey, signOptions = {}) {
+      const opts = signOptions as DjangoHmacSignOptions;
+      const crypto = cryptoOf(opts);
+      const algorithm = key.algorithm ?? 'sha256';
+      assertAlgorithm(algorithm, 'key.algorithm');
+      // django issues base64 secrets; hmac-kit's hks_ secrets and raw bytes work too.
+      const secret = rawSecretOf(key.secret, true);
+      const timestamp = formatDjangoTimestamp(nowOf(opts));
+      const body = bodyBytes(message.body);
+      const contentType =
+        getHeader(message.headers, 'content-type') ?? (body.length > 0 ? 'application/json' : undefined);
+      let serialized: string | null;
+      try {
+        serialized = djangoBodySerialization(fromUtf8(body), contentType);
+      } catch (error) {
+        throw new TypeError(`djangoHmac: cannot sign this body (${(error as Error).message})`);
+      }
+      const signature = await crypto.hmac(
+        algorithm,
+        secret,
+        utf8(djangoHmacStringToSign(serialized, timestamp, algorithm, crypto)),
+      );
+      const headers: Record<string, string> = {
+        Authorization: `${METHOD_OF[algorithm]} ${key.keyId};${toBase64(signature)};${timestamp}`,
+      };
+      if (body.length > 0 && getHeader(message.headers, 'content-type') === undefined)
+        headers['Content-Type'] = contentType!;
+      return { headers };
+    },
+  };
+}
+
+function verdictOf(ok: boolean): SchemeVerdict {
+  return ok ? MAC_MATCHED : MAC_MISMATCHED;
+}
+
+/**
+ * Whether the presented signature is the MAC of the string to sign for `hashed` (the serialised
+ * body, `null` when none is hashed). The MAC is computed whatever the signature's length, so a
+ * decoy key costs the same work.
+ */
+function signatureMatches(
+  credentials: DjangoCredentials,
+  key: ResolvedKey,
+  crypto: CryptoProvider,
+  hashed: Uint8Array | null,
+): boolean | Promise<boolean> {
+  const { algorithm, signature } = credentials;
+  // ASCII (base64, `;` and a timestamp its pattern admitted): the MAC is taken over the string as is.
+  const stringToSign =
+    hashed === null ? `;${credentials.timestamp}` : `${bodyHashOf(hashed, algorithm, crypto)};${credentials.timestamp}`;
+  const matches = macMatches(crypto, key, stringToSign, signature);
+  const rightLength = signature.length === DIGEST_BYTES[algorithm];
+  return isPromiseLike(matches) ? Promise.resolve(matches).then((ok) => ok && rightLength) : matches && rightLength;
+}
+
+/**
+ * The body check of a request with a body: the body is read whole (the server hashes its
+ * re-serialisation), serialised in one pass ({@link djangoSignedBytes}) and hashed from bytes.
+ * `signedBody()` then names exactly the bytes that were hashed, which a gateway forwards.
+ */
+class DjangoBodyCheck implements BodyCheck {
+  readonly #chunks: Uint8Array[] = [];
+  #size = 0;
+  #finished = false;
+  #signed: Uint8Array | undefined;
+
+  constructor(
+    private readonly credentials: DjangoCredentials,
+    private readonly key: ResolvedKey,
+    private readonly crypto: CryptoProvider,
+    private readonly contentType: string | undefined,
+    private readonly maxBodyBytes: number,
+  ) {}
+
+  update(chunk: Uint8Array): void {
+    this.#size += chunk.length;
+    if (this.#size > this.maxBodyBytes) {
+      throw new BodyTooLarge(`django-hmac bodies are limited to ${this.maxBodyBytes} bytes`);
+    }
+    // Copied: a streamed chunk's buffer may be reused by its producer before the body is whole.
+    this.#chunks.push(chunk.slice());
+  }
+
+  finish(): Promise<void> {
+    if (this.#finished) return Promise.reject(new TypeError('finish() called twice'));
+    return promiseOf(() => this.#verify(concatBytes(this.#chunks, this.#size)));
+  }
+
+  complete(body: Uint8Array): Promise<void> {
+    return promiseOf(() => this.completeNow(body));
+  }
+
+  /**
+   * The whole body in one call (the pipeline calls it when a check has it: pipeline/engine.ts): no
+   * copy, synchronous when the provider is. The caller must not change `body` afterwards: the bytes
+   * verified are the bytes {@link signedBody} hands on (a view of them when they need no rewriting).
+   */
+  completeNow(body: Uint8Array): void | Promise<void> {
+    if (this.#finished) throw new TypeError('finish() called twice');
+    if (this.#size > 0) {
+      this.update(body);
+      return this.finish();
+    }
+    if (body.length > this.maxBodyBytes) {
+      throw new BodyTooLarge(`django-hmac bodies are limited to ${this.maxBodyBytes} bytes`);
+    }
+    return this.#verify(body);
+  }
+
+  signedBody(): Uint8Array {
+    if (this.#signed === undefined) throw new TypeError('signedBody() before finish() succeeded');
+    return this.#signed;
+  }
+
+  #verify(bytes: Uint8Array): void | Promise<void> {
+    this.#finished = true;
+    let reading: { hashed: Uint8Array | null; forward: Uint8Array };
+    try {
+      reading = djangoSignedBytes(bytes, this.contentType);
+    } catch (error) {
+      // A body no signature covers, or one parsers read differently: refused whatever the signature.
+      if (error instanceof BodyNotSigned || error instanceof BodyAmbiguous) throw error;
+      // Bodies the Python side cannot parse never carry a valid signature there either.
+      throw new SignatureInvalid('body cannot be reproduced as the django server would', { cause: error });
+    }
+    const ok = signatureMatches(this.credentials, this.key, this.crypto, reading.hashed);
+    if (isPromiseLike(ok)) {
+      return Promise.resolve(ok).then((matched) => this.#verdict(matched, reading.forward));
+    }
+    this.#verdict(ok, reading.forward);
+  }
+
+  #verdict(ok: boolean, forward: Uint8Array): void {
+    if (!ok) throw new SignatureInvalid('signature does not match');
+    this.#signed = forward;
+  }
+}
+
+/** What `run` answers or throws, as a promise. */
+function promiseOf(run: () => void | Promise<void>): Promise<void> {
+  try {
+    const pending = run();
+    return pending === undefined ? Promise.resolve() : Promise.resolve(pending);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+const BODY_COVERED: readonly string[] = Object.freeze(['content-digest']);
+const NOTHING_COVERED: readonly string[] = Object.freeze([]);
+
+/** What {@link djangoHmac}'s parse reads. */
+interface DjangoCredentials extends Credentials {
+  readonly algorithm: HashAlgorithm;
+  readonly created: number;
+  readonly signature: Uint8Array;
+  readonly timestamp: string;
+}
