@@ -22,14 +22,21 @@ import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import aws4 from 'aws4';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hmacSha256OfText, sha256HexOfText } from '../src/primitives/hmac-sha256.js';
+import { hmacSha256HexOfBlock, hmacSha256OfText, sha256HexOfText } from '../src/primitives/hmac-sha256.js';
 import { hmacSha256Pads } from '../src/primitives/prepared-key.js';
 import { headerField, getHeader as headerValue, headerValues } from '../src/protocol/headers.js';
-import { sha256Hex, sigv4CanonicalHeaderLines, sigv4IsPlainCanonical } from '../src/schemes/sigv4/canonical.js';
+import {
+  canonicalHeaderLinesOf,
+  sha256Hex,
+  sigv4CanonicalHeaderLines,
+  sigv4IsPlainCanonical,
+  sigv4StringToSignBlock,
+} from '../src/schemes/sigv4/canonical.js';
 import {
   parseCredential,
   sigv4AuthorizationFields,
   sigv4AuthorizationFieldsGeneral,
+  sigv4SignedAuthorization,
 } from '../src/schemes/sigv4/parse.js';
 import { checkWith, claimedKeyId } from './support/scheme-check.js';
 
@@ -135,6 +142,37 @@ describe('sigv4CanonicalHeaderLines', () => {
       { numRuns: 2000 },
     );
   });
+
+  it('canonicalHeaderLinesOf() (which keeps the last line per position) writes the lines of the general path', () => {
+    // Requests in sequence over a few names and values, so that a remembered line is met again,
+    // at its own position and at others.
+    const names = fc.uniqueArray(fc.constantFrom('content-type', 'host', 'x-a', 'x-b', 'x-c'), { maxLength: 4 });
+    const value = fc.oneof(fc.constantFrom('application/json', 'a', ' a', 'a  b'), valueArb);
+    const request = fc.tuple(
+      names,
+      fc.array(fc.oneof(value, fc.array(value, { maxLength: 2 })), { minLength: 5, maxLength: 5 }),
+    );
+    fc.assert(
+      fc.property(fc.array(request, { minLength: 1, maxLength: 6 }), (requests) => {
+        for (const [unsorted, values] of requests) {
+          const signed = [...unsorted].sort();
+          const headers: Record<string, string | string[]> = {};
+          signed.forEach((name, index) => {
+            headers[name] = values[index]!;
+          });
+          const message: MessageParts = { method: 'GET', url: 'https://h.example/', headers };
+          const general = sigv4CanonicalHeaderLines(
+            signed.map((name) => {
+              const field = headerField(headers, name);
+              return [name, field === undefined ? (name === 'host' ? ['h.example'] : []) : [field].flat()];
+            }),
+          );
+          expect(canonicalHeaderLinesOf(message, signed, 'h.example')).toBe(general);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });
 
 describe('hashes through reused buffers', () => {
@@ -169,6 +207,48 @@ describe('hashes through reused buffers', () => {
           Buffer.from(nodeCryptoProvider.hmac('sha256', keyBytes, new TextEncoder().encode(value)) as Uint8Array),
         ).toEqual(Buffer.from(hmacSha256OfText(nodeCryptoProvider, pads, value)));
       }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('the string-to-sign block holds exactly the UTF-8 string to sign, and its MAC is HMAC-SHA256 of it', () => {
+    // Scopes and algorithms of every shape (non-ASCII, lone surrogates, too long for the block), in
+    // sequence: the block keeps algorithm and scope from the call before and rewrites the rest.
+    const part = fc.oneof(
+      fc.constantFrom('AWS4-HMAC-SHA256', 'HK-HMAC-SHA256', '20251122/us-east-1/hmac-kit/aws4_request', ''),
+      fc.string({ maxLength: 60 }),
+      fc.string({ unit: 'grapheme', maxLength: 30 }),
+      fc.tuple(fc.integer({ min: 900, max: 1100 }), fc.constantFrom('a', 'é')).map(([n, c]) => c.repeat(n)),
+    );
+    const date = fc.constantFrom('20251122T000000Z', '20251122T235959Z', '20200229T120000Z');
+    const digest = fc.uint8Array({ minLength: 32, maxLength: 32 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(part, date, part, digest, fc.boolean()), { minLength: 1, maxLength: 6 }),
+        fc.uint8Array({ maxLength: 100 }),
+        (calls, keyBytes) => {
+          const pads = hmacSha256Pads(keyBytes);
+          for (const [algorithm, amzDate, scope, bytes, again] of calls) {
+            const binary = Buffer.from(bytes).toString('latin1');
+            const text = `${algorithm}\n${amzDate}\n${scope}\n${Buffer.from(bytes).toString('hex')}`;
+            for (const _round of again ? [1, 2] : [1]) {
+              const block = sigv4StringToSignBlock(algorithm, amzDate, scope, binary);
+              if (block === undefined) {
+                // Only a text too long for the block is refused (the verifier then builds the string).
+                expect(Buffer.byteLength(text)).toBeGreaterThan(1024);
+                continue;
+              }
+              expect(Buffer.from(block.subarray(64)).toString('hex')).toBe(Buffer.from(text, 'utf8').toString('hex'));
+              expect(block.subarray(0, 64).every((byte) => byte === 0)).toBe(true);
+              expect(hmacSha256HexOfBlock(nodeCryptoProvider, pads, block)).toBe(
+                createHmac('sha256', keyBytes).update(text, 'utf8').digest('hex'),
+              );
+              // The pad slot is zeroed again.
+              expect(block.subarray(0, 64).every((byte) => byte === 0)).toBe(true);
+            }
+          }
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -231,6 +311,53 @@ describe('Authorization fields', () => {
         },
       ),
       { numRuns: 5000 },
+    );
+  });
+
+  it('the repeated-head memo answers exactly as the regex and the hex check would', () => {
+    // The reference: the fields of the text after the algorithm, then the signature's format check.
+    const reference = (authorization: string, offset: number) => {
+      const fields = sigv4AuthorizationFields(authorization.slice(offset));
+      if (!/^[0-9a-f]{64}$/.test(fields.signature)) {
+        throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
+      }
+      return fields;
+    };
+    const hex64 = fc.stringMatching(/^[0-9a-f]{64}$/);
+    // Signatures that only just fail: upper case, a comma or space inside, 63 or 65 digits.
+    const nearHex = fc.oneof(
+      hex64,
+      hex64.map((h) => h.toUpperCase()),
+      hex64.map((h) => `${h.slice(0, 30)},${h.slice(31)}`),
+      hex64.map((h) => `${h.slice(0, 30)} ${h.slice(31)}`),
+      hex64.map((h) => h.slice(1)),
+      hex64.map((h) => `${h}a`),
+    );
+    const head = fc
+      .tuple(
+        fc.constantFrom('AWS4-HMAC-SHA256 ', 'HK-HMAC-SHA256 ', 'AWS4-HMAC-SHA256  '),
+        fc.constantFrom('hk_a/20251122/us-east-1/hmac-kit/aws4_request', 'a=b/c', 'x y', ''),
+        fc.constantFrom('host;x-amz-date', 'a', 'b,c', ''),
+        fc.constantFrom(', ', ',', ' , '),
+        fc.constantFrom(', ', ',', ', Signature=1, '),
+      )
+      .map(([algorithm, c, h, sep1, sep2]) => `${algorithm}Credential=${c}${sep1}SignedHeaders=${h}${sep2}Signature=`);
+    fc.assert(
+      fc.property(
+        head,
+        head,
+        fc.array(fc.tuple(fc.boolean(), nearHex, fc.constantFrom(17, 17, 17, 15, 18)), { minLength: 1, maxLength: 8 }),
+        (first, second, requests) => {
+          // Two heads in turn, so that a head the regex read is met again (or another one is).
+          for (const [useFirst, signature, offset] of requests) {
+            const authorization = (useFirst ? first : second) + signature;
+            expect(outcome(() => sigv4SignedAuthorization(authorization, offset))).toEqual(
+              outcome(() => reference(authorization, offset)),
+            );
+          }
+        },
+      ),
+      { numRuns: 3000 },
     );
   });
 

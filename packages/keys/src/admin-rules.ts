@@ -5,16 +5,10 @@
  */
 import type { HashAlgorithm } from '@hmac-kit/core';
 import { keyIdLogFields } from './ids.js';
-import type {
-  ApiKey,
-  AuditEvent,
-  KeyAlgorithm,
-  KeyPosition,
-  KeyRateLimit,
-  KeyRow,
-  Principal,
-  PrincipalRow,
-} from './types.js';
+import type { ApiKey, KeyAlgorithm, KeyRateLimit, Principal } from './model.js';
+import type { AuditEvent } from './ports/audit.js';
+import type { KeyPosition, KeyRow } from './ports/keys.js';
+import type { PrincipalRow } from './ports/principals.js';
 
 export const ALGORITHMS: readonly HashAlgorithm[] = ['sha256', 'sha384', 'sha512'];
 export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = [...ALGORITHMS, 'any'];

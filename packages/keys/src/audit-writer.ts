@@ -4,7 +4,7 @@
  * and, beyond a bounded backlog, counted instead of queued, so an attack cannot turn into
  * unbounded memory or writes. The count is written as one `ERR_AUDIT_BACKLOG_FULL` entry.
  */
-import type { AuditEvent, AuditStore } from './types.js';
+import type { AuditEvent, AuditStore } from './ports/audit.js';
 
 /** Options of {@link createAuditWriter}. */
 export interface AuditWriterOptions {

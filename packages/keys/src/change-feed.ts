@@ -5,7 +5,7 @@
  * an unreachable store leaves `lastSync` to age, so the key cache can tell how stale it is and
  * stop trusting itself (fail closed). Old feed rows are pruned every ten minutes.
  */
-import type { KeyChangeFeed } from './types.js';
+import type { KeyChangeFeed } from './ports/change-feed.js';
 
 /** How long feed rows are kept by default (and at least, when the audit log is pruned). */
 export const CHANGE_RETENTION_MS = 60 * 60 * 1000;

@@ -19,7 +19,9 @@ import { LruCache } from './cache.js';
 import { followChanges } from './change-feed.js';
 import { isPlausibleKeyId } from './ids.js';
 import { decryptSecret, type MasterKeyRing } from './master-keys.js';
-import type { InvalidationBus, KeyCacheStats, KeyChangeFeed, KeyPosition, KeyRow, KeyRowStore } from './types.js';
+import type { KeyChangeFeed } from './ports/change-feed.js';
+import type { KeyPosition, KeyRow, KeyRowStore } from './ports/keys.js';
+import type { InvalidationBus, KeyCacheStats } from './service-contract.js';
 
 /** What the key cache asks of a store: the hot-path read, the id listing, and the change feed. */
 export type KeyCacheStore = Pick<KeyRowStore, 'resolveKey' | 'listKeys'> &

@@ -24,22 +24,18 @@ import { formatSecret, generateKeyId, generateSecretBytes, isPlausibleKeyId } fr
 import { encryptSecret, type MasterKeyRing } from './master-keys.js';
 import type {
   ApiKey,
-  AuditEvent,
-  CreateKeyInput,
-  ImportKeyInput,
   IssuedKey,
   KeyAlgorithm,
   KeyQuery,
   KeyRateLimit,
-  KeyRow,
-  KeyRowStore,
-  KeyService,
   KeyUsage,
   KeyUsageQuery,
-  KeyUsageStore,
   Page,
-  RotateKeyOptions,
-} from './types.js';
+} from './model.js';
+import type { AuditEvent } from './ports/audit.js';
+import type { KeyRow, KeyRowStore } from './ports/keys.js';
+import type { KeyUsageStore } from './ports/usage.js';
+import type { CreateKeyInput, ImportKeyInput, KeyService, RotateKeyOptions } from './service-contract.js';
 
 /** The key half of {@link KeyService} (lookups on the hot path are the key cache's). */
 export type KeyOperations = Pick<

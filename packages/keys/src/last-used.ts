@@ -7,7 +7,7 @@
  * lookup: anyone who knows a key id can make the service look a key up, and a last use that moved
  * for forged signatures would keep an abandoned key looking alive.
  */
-import type { KeyUsageStore } from './types.js';
+import type { KeyUsageStore } from './ports/usage.js';
 
 /** How many keys the batcher remembers a last use for, and queues at most. */
 const MAX_KEYS = 100_000;

@@ -4,7 +4,7 @@
  */
 import { MasterKeyUnknown } from './errors.js';
 import { type MasterKeyRing, masterKeyCheck, verifyMasterKeyCheck } from './master-keys.js';
-import type { MasterKeyStore } from './types.js';
+import type { MasterKeyStore } from './ports/master-keys.js';
 
 /**
  * Checks the ring against the store: each master key id that has a verification record

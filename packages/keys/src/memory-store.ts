@@ -11,25 +11,14 @@ import {
   PrincipalExists,
   PrincipalNotFound,
 } from './errors.js';
-import type {
-  AuditEntry,
-  AuditEvent,
-  AuditQuery,
-  InsertKeyOptions,
-  KeyChange,
-  KeyListQuery,
-  KeyPosition,
-  KeyRow,
-  KeyStore,
-  KeyUsageDelta,
-  KeyUsageListQuery,
-  KeyUsageRow,
-  MigrationSummary,
-  PrincipalListQuery,
-  PrincipalRow,
-  ReencryptCandidate,
-  ResolvedKeyRow,
-} from './types.js';
+import type { AuditEntry, AuditEvent, AuditQuery } from './ports/audit.js';
+import type { KeyChange } from './ports/change-feed.js';
+import type { KeyStore } from './ports/key-store.js';
+import type { InsertKeyOptions, KeyListQuery, KeyPosition, KeyRow, ResolvedKeyRow } from './ports/keys.js';
+import type { MigrationSummary } from './ports/lifecycle.js';
+import type { ReencryptCandidate } from './ports/master-keys.js';
+import type { PrincipalListQuery, PrincipalRow } from './ports/principals.js';
+import type { KeyUsageDelta, KeyUsageListQuery, KeyUsageRow } from './ports/usage.js';
 
 function isActive(row: KeyRow, now: number): boolean {
   return row.revokedAt === null && (row.expiresAt === null || row.expiresAt > now);

@@ -5,18 +5,12 @@
  */
 import { encodeCursor, PRINCIPAL_NAME, pageLimit, principalAfter, toPrincipal } from './admin-rules.js';
 import { PrincipalNotFound } from './errors.js';
+import type { Page, Principal, PrincipalQuery } from './model.js';
 import { hashPassword, type ScryptParams, verifyPasswordHash } from './password.js';
-import type {
-  AuditEvent,
-  CreatePrincipalInput,
-  KeyRowStore,
-  KeyService,
-  Page,
-  Principal,
-  PrincipalQuery,
-  PrincipalRow,
-  PrincipalStore,
-} from './types.js';
+import type { AuditEvent } from './ports/audit.js';
+import type { KeyRowStore } from './ports/keys.js';
+import type { PrincipalRow, PrincipalStore } from './ports/principals.js';
+import type { CreatePrincipalInput, KeyService } from './service-contract.js';
 
 /** The principal half of {@link KeyService}. */
 export type PrincipalOperations = Pick<

@@ -7,7 +7,8 @@
 
 import { verifyMasterKeyRing } from './master-key-check.js';
 import { decryptSecret, encryptSecret, type MasterKeyRing } from './master-keys.js';
-import type { AuditStore, MasterKeyStore } from './types.js';
+import type { AuditStore } from './ports/audit.js';
+import type { MasterKeyStore } from './ports/master-keys.js';
 
 /** Progress of {@link rotateMasterKey}. */
 export interface MasterKeyRotationProgress {

@@ -5,7 +5,8 @@
 import type { HashAlgorithm } from '@hmac-kit/core';
 import { generateKeyId, generateSecretBytes } from './ids.js';
 import { encryptSecret, type MasterKeyRing } from './master-keys.js';
-import type { KeyRow, KeyRowStore, PrincipalRow } from './types.js';
+import type { KeyRow, KeyRowStore } from './ports/keys.js';
+import type { PrincipalRow } from './ports/principals.js';
 
 /** Options of {@link seedKeys}. */
 export interface SeedKeysOptions {

@@ -17,7 +17,7 @@ import { createLastUsedBatcher } from './last-used.js';
 import { verifyMasterKeyRing } from './master-key-check.js';
 import { DEFAULT_SCRYPT_PARAMS, type ScryptParams } from './password.js';
 import { principalOperations } from './principal-operations.js';
-import type { KeyService, KeyServiceOptions } from './types.js';
+import type { KeyService, KeyServiceOptions } from './service-contract.js';
 import { createUsageBatcher } from './usage-batcher.js';
 
 /**

@@ -8,7 +8,7 @@
  * {@link UsageBatcher.sleep} starts one timer that writes what is still pending an interval later.
  */
 import { isPlausibleKeyId } from './ids.js';
-import type { KeyUsageDelta, KeyUsageStore } from './types.js';
+import type { KeyUsageDelta, KeyUsageStore } from './ports/usage.js';
 
 const SCHEME = /^[\x21-\x7e]{1,64}$/;
 

@@ -13,7 +13,7 @@ import {
   toApiKey,
   toPrincipal,
 } from '../src/admin-rules.js';
-import type { KeyRow } from '../src/types.js';
+import type { KeyRow } from '../src/ports/keys.js';
 
 const row: KeyRow = {
   keyId: 'hk_AAAAAAAAAAAAAAAAAAAAAA',

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { followChanges } from '../src/change-feed.js';
 import { memoryKeyStore } from '../src/memory-store.js';
-import type { KeyChange } from '../src/types.js';
+import type { KeyChange } from '../src/ports/change-feed.js';
 
 describe('followChanges', () => {
   it('starts at the end of the feed and passes on each later change once, oldest first, in batches', async () => {

@@ -88,3 +88,22 @@ export function parseRateLimit(
   }
   return { limit, windowSeconds };
 }
+
+/**
+ * The bytes of a secret written as hex (an even count of hex digits) or base64 (standard or
+ * URL-safe, padding optional), or `undefined` when `text` is not that. The one rule for imported
+ * secrets, shared by `hmac-kit keys import` and `POST /v1/admin/keys/import`; each caller words the
+ * refusal, and none quotes the text (it is a secret).
+ *
+ * @example
+ * ```ts
+ * decodeSecretText('00ff', 'hex'); // <Buffer 00 ff>
+ * decodeSecretText('c2VjcmV0', 'base64'); // the 6 bytes of 'secret'
+ * decodeSecretText('xyz', 'hex'); // undefined
+ * ```
+ */
+export function decodeSecretText(text: string, encoding: 'hex' | 'base64'): Buffer | undefined {
+  if (encoding === 'hex') return /^(?:[0-9A-Fa-f]{2})+$/.test(text) ? Buffer.from(text, 'hex') : undefined;
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text) || text.replace(/=+$/, '').length % 4 === 1) return undefined;
+  return Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+}

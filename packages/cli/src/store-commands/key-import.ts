@@ -1,6 +1,7 @@
 /** `keys import`: store a secret the clients already hold (read from stdin, never echoed). */
 import type { ApiKey, KeyAlgorithm } from '@hmac-kit/keys';
 import { isPlausibleKeyId } from '@hmac-kit/keys/ids';
+import { decodeSecretText } from '@hmac-kit/server/units';
 import { keyView } from '@hmac-kit/server/views';
 import type { Command } from 'commander';
 import { CliError, print } from '../output.js';
@@ -23,16 +24,17 @@ export function decodeImportedSecret(input: Uint8Array, encoding: 'text' | 'base
   let bytes: Buffer;
   if (encoding === 'text') {
     bytes = Buffer.from(text, 'latin1');
-  } else if (encoding === 'hex') {
-    const hex = text.trim();
-    if (!/^(?:[0-9A-Fa-f]{2})+$/.test(hex))
-      throw new CliError('the secret on stdin is not hex (an even number of hex digits)', 2);
-    bytes = Buffer.from(hex, 'hex');
   } else {
-    const b64 = text.trim();
-    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(b64) || b64.replace(/=+$/, '').length % 4 === 1)
-      throw new CliError('the secret on stdin is not base64', 2);
-    bytes = Buffer.from(b64.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
+    const decoded = decodeSecretText(text.trim(), encoding);
+    if (decoded === undefined) {
+      throw new CliError(
+        encoding === 'hex'
+          ? 'the secret on stdin is not hex (an even number of hex digits)'
+          : 'the secret on stdin is not base64',
+        2,
+      );
+    }
+    bytes = decoded;
   }
   if (bytes.length === 0) throw new CliError('no secret on stdin', 2);
   if (bytes.length > 1024) throw new CliError('the secret on stdin is longer than 1024 bytes', 2);

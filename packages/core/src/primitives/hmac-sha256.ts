@@ -130,3 +130,27 @@ export function hmacSha256HexOfText(crypto: CryptoProvider, pads: HmacSha256Pads
     outerBlock.fill(0);
   }
 }
+
+/**
+ * HMAC-SHA256 in lower-case hex of `block.subarray(64)`, from precomputed key pads, through the
+ * provider's `hashString` (which must exist): the caller writes its text after the first 64 bytes
+ * of a block of its own (reused across calls, so that a text repeating most of its bytes rewrites
+ * only the rest, with no encoding of the whole), this writes the inner pad into those 64 bytes
+ * and zeroes them again. Byte for byte `toHex(crypto.hmac('sha256', key, block.subarray(64)))`.
+ */
+export function hmacSha256HexOfBlock(crypto: CryptoProvider, pads: HmacSha256Pads, block: Uint8Array): string {
+  block.set(pads.inner, 0);
+  let inner: string;
+  try {
+    inner = crypto.hashString!('sha256', block, 'binary');
+  } finally {
+    block.fill(0, 0, 64);
+  }
+  outerBlock.set(pads.outer, 0);
+  for (let i = 0; i < 32; i++) outerBlock[64 + i] = inner.charCodeAt(i);
+  try {
+    return crypto.hashString!('sha256', outerBlock, 'hex');
+  } finally {
+    outerBlock.fill(0);
+  }
+}

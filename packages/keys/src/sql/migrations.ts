@@ -4,7 +4,7 @@
  * epoch milliseconds in `bigint`, booleans are 0/1 integers, lists/objects are JSON text.
  */
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
-import type { MigrationSummary } from '../types.js';
+import type { MigrationSummary } from '../ports/lifecycle.js';
 
 export type SqlFlavor = 'sqlite' | 'postgres';
 

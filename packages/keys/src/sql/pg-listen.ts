@@ -3,7 +3,7 @@
  * channel and passes each NOTIFY payload (a key id) on. It reconnects with backoff after a lost
  * connection and reports its state, so the key service polls the feed while it is down.
  */
-import type { KeyStore } from '../types.js';
+import type { KeyStore } from '../ports/key-store.js';
 import type { PgListenClient, PgPoolLike } from './drivers.js';
 
 function quoteIdentifier(name: string): string {

@@ -4,7 +4,7 @@
  * LISTEN through `pg-listen.ts`.
  */
 import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, sql } from 'kysely';
-import type { KeyStore } from '../types.js';
+import type { KeyStore } from '../ports/key-store.js';
 import type { PgListenClient, PgPoolClientLike, PgPoolLike } from './drivers.js';
 import { pgListenFeed } from './pg-listen.js';
 import type { Db, Schema } from './schema.js';

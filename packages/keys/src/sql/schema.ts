@@ -3,7 +3,9 @@
  * `migrations.ts`), and the one mapping between its rows and the store contract's rows.
  */
 import type { ColumnType, Generated, Insertable, Kysely, Selectable } from 'kysely';
-import type { KeyAlgorithm, KeyRow, PrincipalKind, PrincipalRow } from '../types.js';
+import type { KeyAlgorithm, PrincipalKind } from '../model.js';
+import type { KeyRow } from '../ports/keys.js';
+import type { PrincipalRow } from '../ports/principals.js';
 
 /** bigint columns: PostgreSQL hands them back as strings. */
 type Int = ColumnType<number | string, number, number>;

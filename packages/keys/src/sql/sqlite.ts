@@ -1,6 +1,6 @@
 /** The SQLite dialect of the SQL KeyStore (better-sqlite3 or any driver with its `Database` shape). */
 import { CompiledQuery, Kysely, type SqliteDatabase, SqliteDialect, sql } from 'kysely';
-import type { KeyStore } from '../types.js';
+import type { KeyStore } from '../ports/key-store.js';
 import type { SqliteDatabaseLike, SqliteStatementLike } from './drivers.js';
 import type { Db, Schema } from './schema.js';
 import { createSqlKeyStore } from './store.js';

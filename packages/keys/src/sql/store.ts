@@ -14,20 +14,11 @@ import {
   PrincipalNotFound,
 } from '../errors.js';
 import { auditLimit } from '../memory-store.js';
-import type {
-  AuditEntry,
-  AuditEvent,
-  AuditEventType,
-  AuditQuery,
-  InsertKeyOptions,
-  KeyListQuery,
-  KeyRow,
-  KeyStore,
-  KeyUsageDelta,
-  KeyUsageListQuery,
-  PrincipalListQuery,
-  ResolvedKeyRow,
-} from '../types.js';
+import type { AuditEntry, AuditEvent, AuditEventType, AuditQuery } from '../ports/audit.js';
+import type { KeyStore } from '../ports/key-store.js';
+import type { InsertKeyOptions, KeyListQuery, KeyRow, ResolvedKeyRow } from '../ports/keys.js';
+import type { PrincipalListQuery } from '../ports/principals.js';
+import type { KeyUsageDelta, KeyUsageListQuery } from '../ports/usage.js';
 import { runMigrations, type SqlFlavor } from './migrations.js';
 import {
   type Db,

@@ -120,7 +120,7 @@ export function describeKeyStoreConformance(
       await harness.cleanup();
     });
 
-    // One describe per store port (types.ts): a backend that implements a port passes its block.
+    // One describe per store port (src/ports/): a backend that implements a port passes its block.
     describe('store contract', () => {
       describe('StoreLifecycle', () => {
         it('migrate() is idempotent', async () => {

@@ -3,6 +3,7 @@ import type { HashAlgorithm } from '@hmac-kit/core';
 import type { KeyService } from '@hmac-kit/keys';
 import { z } from 'zod';
 import type { ServerConfig } from '../config.js';
+import { decodeSecretText } from '../units.js';
 import { issuedKeyView, keyView } from '../views.js';
 import { type AdminRoutes, ok } from './admin-call.js';
 import { HttpError } from './errors.js';
@@ -35,14 +36,10 @@ const rotateBody = z.object({ overlap: duration.optional(), label: z.string().ma
 
 /** The bytes of an imported secret as the admin API receives it; the message never quotes it. */
 function importedSecretBytes(secret: string, encoding: 'text' | 'base64' | 'hex'): Uint8Array {
-  const invalid = (what: string) => new HttpError('invalid_request', `secret is not ${what}`);
   if (encoding === 'text') return new Uint8Array(Buffer.from(secret, 'utf8'));
-  if (encoding === 'hex') {
-    if (!/^(?:[0-9A-Fa-f]{2})+$/.test(secret)) throw invalid('hex');
-    return new Uint8Array(Buffer.from(secret, 'hex'));
-  }
-  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(secret) || secret.replace(/=+$/, '').length % 4 === 1) throw invalid('base64');
-  return new Uint8Array(Buffer.from(secret.replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
+  const decoded = decodeSecretText(secret, encoding);
+  if (decoded === undefined) throw new HttpError('invalid_request', `secret is not ${encoding}`);
+  return new Uint8Array(decoded);
 }
 
 /**

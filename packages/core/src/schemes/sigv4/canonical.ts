@@ -270,6 +270,60 @@ export function sigv4StringToSign(
   return [input.algorithm, input.amzDate, input.scope, sha256Hex(crypto, input.canonicalRequest)].join('\n');
 }
 
+// The string to sign of the verifier's usual path, kept as UTF-8 bytes after a 64-byte slot for
+// the HMAC's inner pad (see hmacSha256HexOfBlock): `algorithm\n` and `scope\n` repeat request
+// after request and are encoded only when they change; each request writes its 16-character date
+// and the canonical request's digest as hex, byte by byte. No text is encoded as a whole, and no
+// string to sign is built. Only this module writes the block, and only synchronously.
+const STRING_TO_SIGN_BYTES = 1024;
+const stringToSignBlock = new Uint8Array(64 + STRING_TO_SIGN_BYTES);
+const blockEncoder = new TextEncoder();
+const LOWER_HEX_BYTES = blockEncoder.encode('0123456789abcdef');
+let blockAlgorithm: string | undefined;
+let blockScope: string | undefined;
+let blockDateAt = 0;
+let blockDigestAt = 0;
+let blockView = stringToSignBlock.subarray(0, 64);
+
+/**
+ * The 64-byte pad slot followed by the UTF-8 bytes of the string to sign
+ * `${algorithm}\n${amzDate}\n${scope}\n${hex of digest}`, where `digest` is the canonical
+ * request's SHA-256 as a binary string (32 characters) and `amzDate` is 16 ASCII characters (what
+ * parseAmzDate accepts). A view of a block reused by the next call; `undefined` when the text does
+ * not fit (the caller builds the string instead).
+ */
+export function sigv4StringToSignBlock(
+  algorithm: string,
+  amzDate: string,
+  scope: string,
+  digest: string,
+): Uint8Array | undefined {
+  if (amzDate.length !== 16 || digest.length !== 32) return undefined;
+  if (algorithm !== blockAlgorithm || scope !== blockScope) {
+    blockAlgorithm = undefined;
+    const head = blockEncoder.encodeInto(`${algorithm}\n`, stringToSignBlock.subarray(64));
+    if (head.read !== algorithm.length + 1) return undefined;
+    const dateAt = 64 + head.written;
+    if (dateAt + 17 > stringToSignBlock.length) return undefined;
+    stringToSignBlock[dateAt + 16] = 0x0a;
+    const tail = blockEncoder.encodeInto(`${scope}\n`, stringToSignBlock.subarray(dateAt + 17));
+    const digestAt = dateAt + 17 + tail.written;
+    if (tail.read !== scope.length + 1 || digestAt + 64 > stringToSignBlock.length) return undefined;
+    blockAlgorithm = algorithm;
+    blockScope = scope;
+    blockDateAt = dateAt;
+    blockDigestAt = digestAt;
+    blockView = stringToSignBlock.subarray(0, digestAt + 64);
+  }
+  for (let i = 0; i < 16; i++) stringToSignBlock[blockDateAt + i] = amzDate.charCodeAt(i);
+  for (let i = 0, at = blockDigestAt; i < 32; i++, at += 2) {
+    const byte = digest.charCodeAt(i);
+    stringToSignBlock[at] = LOWER_HEX_BYTES[byte >> 4]!;
+    stringToSignBlock[at + 1] = LOWER_HEX_BYTES[byte & 15]!;
+  }
+  return blockView;
+}
+
 /**
  * Derives the signing key: HMAC chain over date, region, service and the scope
  * terminator, keyed by `keyPrefix + secret` (`AWS4` + secret access key for AWS).
@@ -298,6 +352,12 @@ export interface KnownHeader {
   readonly trimmed: string;
 }
 
+// Per position in the signed headers: the last single-valued header's name, value and line.
+const LINE_MEMO_SIZE = 8;
+const lineMemoName: (string | undefined)[] = new Array(LINE_MEMO_SIZE).fill(undefined);
+const lineMemoValue: (string | undefined)[] = new Array(LINE_MEMO_SIZE).fill(undefined);
+const lineMemoLine: (string | undefined)[] = new Array(LINE_MEMO_SIZE).fill(undefined);
+
 /**
  * The canonical request's header lines ({@link sigv4CanonicalHeaderLines}) read straight from the
  * message; the `known` headers (the date and the declared payload hash) from what the parser read.
@@ -324,7 +384,19 @@ export function canonicalHeaderLinesOf(
       // Fetch `Request` objects carry no Host header: the URL's authority is what was addressed.
       out += sigv4CanonicalHeaderLines([[name, name === 'host' ? [authority] : []]]);
     } else if (typeof field === 'string') {
-      out += sigv4CanonicalHeaderLine(name, field);
+      // The line of the last request's header at this position, when name and value repeat (a
+      // client's Host and Content-Type do): compared as text, so it is that line byte for byte.
+      if (i < LINE_MEMO_SIZE && lineMemoValue[i] === field && lineMemoName[i] === name) {
+        out += lineMemoLine[i]!;
+        continue;
+      }
+      const line = sigv4CanonicalHeaderLine(name, field);
+      if (i < LINE_MEMO_SIZE) {
+        lineMemoName[i] = name;
+        lineMemoValue[i] = field;
+        lineMemoLine[i] = line;
+      }
+      out += line;
     } else {
       out += sigv4CanonicalHeaderLines([[name, field]]);
     }

@@ -10,16 +10,35 @@ import { isDecoyKey } from '../../pipeline/keys.js';
 import { checkTimeWindow } from '../../pipeline/policy.js';
 import { constantTimeEqual } from '../../primitives/constant-time.js';
 import { fromHex, toHex, utf8 } from '../../primitives/encoding.js';
-import { hmacSha256HexOfText, sha256HexOfText } from '../../primitives/hmac-sha256.js';
+import { hmacSha256HexOfBlock, hmacSha256HexOfText, sha256HexOfText } from '../../primitives/hmac-sha256.js';
 import { PreparedKey, preparedKey } from '../../primitives/prepared-key.js';
 import { isPromiseLike } from '../../primitives/promise.js';
 import type { BodyCheck, CryptoProvider, IncrementalHash, MessageParts, VerificationKey } from '../../types.js';
 import { checkCreated, checkRequiredComponents, printableSecret, splitUrl } from '../compat-support.js';
-import { canonicalForms, canonicalHeaderLinesOf, sigv4IsPlainCanonical, sigv4SigningKey } from './canonical.js';
+import {
+  canonicalForms,
+  canonicalHeaderLinesOf,
+  sigv4IsPlainCanonical,
+  sigv4SigningKey,
+  sigv4StringToSignBlock,
+} from './canonical.js';
 import { printableSecretOf, type SigV4Config } from './options.js';
 import type { ParsedSigV4, SigV4Credentials } from './parse.js';
 
 let customDerivations = 0;
+
+// Servers hand over the same few method strings (node:http's come from one table): the last one
+// and its upper-case form are kept, as toUpperCase() allocates a new string per call.
+let lastMethod = 'GET';
+let lastUpperMethod = 'GET';
+
+function upperCaseMethod(method: string): string {
+  if (method !== lastMethod) {
+    lastUpperMethod = method.toUpperCase();
+    lastMethod = method;
+  }
+  return lastUpperMethod;
+}
 
 /** The phases the pipeline calls once the key is known. */
 export interface SigV4Verifier {
@@ -124,10 +143,9 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
     const url = splitUrl(message.url);
     const headerLines = canonicalHeaderLinesOf(message, parsed.signedHeaders, url.authority, knownHeaders);
     let expected: Uint8Array | undefined;
-    const method = message.method.toUpperCase();
+    const method = upperCaseMethod(message.method);
     // sigv4CanonicalRequest() and sigv4StringToSign() spelled out, with the parts shared by every
     // form computed once.
-    const head = `${parsed.provider.algorithm}\n${parsed.amzDate}\n${parsed.scope}\n`;
     const tail = `\n${headerLines}\n${parsed.signedHeadersText}\n`;
     // The usual request (header form, already-canonical path and query, one payload hash, a
     // one-shot hash): canonicalForms() would return this one form; computed without its arrays.
@@ -138,12 +156,26 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
       sigv4IsPlainCanonical(url.path, url.query)
     ) {
       const canonicalRequest = `${method}\n${url.path}\n${url.query ?? ''}${tail}${payloadHashes[0]}`;
-      const stringToSign = head + sha256HexOfText(crypto, canonicalRequest);
+      if (crypto.hashString !== undefined) {
+        // The string to sign written as bytes into a reused block (sigv4StringToSignBlock), MAC'd
+        // from the key pads: no string to sign, no encoding of it, the digest never in a hex string.
+        const block = sigv4StringToSignBlock(
+          parsed.provider.algorithm,
+          parsed.amzDate,
+          parsed.scope,
+          crypto.hashString('sha256', canonicalRequest, 'binary'),
+        );
+        if (block !== undefined) {
+          return constantTimeEqual(hmacSha256HexOfBlock(crypto, signingKey.hmacSha256Pads(), block), parsed.signature);
+        }
+      }
+      const stringToSign = `${parsed.provider.algorithm}\n${parsed.amzDate}\n${parsed.scope}\n${sha256HexOfText(crypto, canonicalRequest)}`;
       return constantTimeEqual(
         hmacSha256HexOfText(crypto, signingKey.hmacSha256Pads(), stringToSign),
         parsed.signature,
       );
     }
+    const head = `${parsed.provider.algorithm}\n${parsed.amzDate}\n${parsed.scope}\n`;
     let matched = false;
     let pending: Promise<void>[] | undefined;
     for (const form of canonicalForms(url, parsed, acceptUnsortedQuery)) {
