@@ -107,8 +107,9 @@ export function throttleSubjects(context: AuthContext, keyId: string | undefined
 }
 
 function refuseWith(blockedFor: number): void {
-  if (blockedFor > 0) {
-    const retryAfter = Math.ceil(blockedFor);
+  // Not `> 0`: an answer that is not a number (NaN) fails closed, as a block.
+  if (!(blockedFor <= 0)) {
+    const retryAfter = Number.isNaN(blockedFor) ? 1 : Math.ceil(blockedFor);
     throw new TooManyFailures('too many failed attempts', { retryAfter, limit: 0, windowSeconds: retryAfter });
   }
 }
@@ -175,14 +176,22 @@ export function createSideEffects(options: {
     source.subjects = subjects;
     if (syncThrottle !== undefined) {
       // Synchronous way: the same lookups (address first, then the pair), the same decision.
-      const address = subjects.address ? syncThrottle.blockedFor(subjects.address) : 0;
-      let key = 0;
+      // Typed as what a store might answer anyway, not as what the capability promises.
+      const address: number | Promise<number> = subjects.address ? syncThrottle.blockedFor(subjects.address) : 0;
+      let key: number | Promise<number> = 0;
       if (subjects.pair) {
         key = syncThrottle.probe ? syncThrottle.probe(subjects.pair) : syncThrottle.blockedFor(subjects.pair);
       }
-      refuseWith(Math.max(address, key));
-      source.keyClear = syncThrottle.probe !== undefined && key === -1;
-      return;
+      if (typeof address === 'number' && typeof key === 'number') {
+        refuseWith(Math.max(address, key));
+        source.keyClear = syncThrottle.probe !== undefined && key === -1;
+        return;
+      }
+      // A `*Now` that answered with a promise anyway (a proxy that lists every method): compared
+      // with 0 it read as "not blocked" (NaN). Its answers are judged the promise way below.
+      if (isPromiseLike(address) && (key as unknown) instanceof Promise)
+        (key as unknown as Promise<number>).catch(ignore);
+      return blockedAfter(address, key, syncThrottle.probe !== undefined, source);
     }
     const [address, key] = lookups(failureThrottle!, subjects);
     if (!isPromiseLike(address) && !isPromiseLike(key)) {
@@ -190,13 +199,21 @@ export function createSideEffects(options: {
       source.keyClear = probeFn !== undefined && key === -1;
       return;
     }
-    return (async () => {
-      // Awaits only what is a promise: each await is a suspension of this frame.
-      const addressWait = isPromiseLike(address) ? await address : address;
-      const keyWait = isPromiseLike(key) ? await key : key;
-      refuseWith(Math.max(addressWait, keyWait));
-      source.keyClear = probeFn !== undefined && keyWait === -1;
-    })();
+    return blockedAfter(address, key, probeFn !== undefined, source);
+  }
+
+  /** The gate's decision once the throttle's pending answers settle. */
+  async function blockedAfter(
+    address: number | Promise<number>,
+    key: number | Promise<number>,
+    probing: boolean,
+    source: Source,
+  ): Promise<void> {
+    // Awaits only what is a promise: each await is a suspension of this frame.
+    const addressWait = isPromiseLike(address) ? await address : address;
+    const keyWait = isPromiseLike(key) ? await key : key;
+    refuseWith(Math.max(addressWait, keyWait));
+    source.keyClear = probing && keyWait === -1;
   }
 
   // ---- commit: only once the request is proven (the pipeline recorded its nonce first) ----
@@ -268,7 +285,9 @@ export function createSideEffects(options: {
       for (const subject of [subjects.address, subjects.pair]) {
         if (!subject) continue;
         try {
-          syncThrottle.recordFailure(subject);
+          const recorded: unknown = syncThrottle.recordFailure(subject);
+          // An answer that is a promise after all: its rejection is a store error too.
+          if (isPromiseLike(recorded)) Promise.resolve(recorded).catch((storeError) => report(storeError, failed));
         } catch (storeError) {
           report(storeError, failed);
         }

@@ -18,6 +18,9 @@ const STORE_NAMES: readonly StoreName[] = [
   'consoleSessions',
 ];
 
+/** The optional synchronous capabilities of the limits contracts (`checkAndStoreNow`, `hitNow`, `blockedForNow`, ...). */
+const SYNCHRONOUS_CAPABILITY = /Now$/;
+
 /** What the supervisor tells a worker about its stores: the methods each one has. */
 export interface SharedStoresDescription {
   methods: Record<StoreName, string[]>;
@@ -31,7 +34,13 @@ export type StoreResult =
   | { hk: 'store-result'; id: number; value: unknown; nonceEpoch?: number }
   | { hk: 'store-result'; id: number; error: { name: string; code?: string; message: string } };
 
-/** A store method the IPC proxy forwards: every function but the synchronous `epoch()`, answered locally. */
+/**
+ * A store method the IPC proxy forwards: every function but the synchronous `epoch()`, answered
+ * locally, and the synchronous capabilities (`checkAndStoreNow`, `hitNow`, the throttle's `*Now`).
+ * An IPC call answers with a promise, and a caller that finds a `*Now` method trusts its answer to
+ * be the value itself: a promise there read as "nonce fresh" (a replay accepted on every worker)
+ * and as "not blocked" (test/adversarial/review6-ipc-sync-capabilities).
+ */
 function forwardedMethods(store: object): string[] {
   const names = new Set<string>();
   for (
@@ -40,7 +49,7 @@ function forwardedMethods(store: object): string[] {
     object = Object.getPrototypeOf(object)
   ) {
     for (const name of Object.getOwnPropertyNames(object)) {
-      if (name === 'constructor' || name === 'epoch') continue;
+      if (name === 'constructor' || name === 'epoch' || SYNCHRONOUS_CAPABILITY.test(name)) continue;
       if (typeof (store as Record<string, unknown>)[name] === 'function') names.add(name);
     }
   }
@@ -174,6 +183,8 @@ export function supervisorLimitStores(channel: WorkerChannel, description: Share
   const proxy = (store: StoreName) => {
     const object: Record<string, unknown> = {};
     for (const method of description.methods[store]) {
+      // Never a synchronous capability, even should a supervisor list one (see forwardedMethods).
+      if (SYNCHRONOUS_CAPABILITY.test(method)) continue;
       object[method] = (...args: unknown[]) => invoke(store, method, args);
     }
     // Synchronous by contract: the last value the supervisor sent (at start, then with every nonce answer).

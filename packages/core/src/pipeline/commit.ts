@@ -20,10 +20,13 @@ function nonceStage<S>(run: Run<S>): void | Promise<void> {
     // A store in this process answers synchronously (NonceStore's optional capability): the same
     // record with the same arguments, the same answer; its error is thrown where `checkAndStore`'s
     // would reject, and is recorded as the same failure by the entry point.
-    const fresh =
+    const fresh: unknown =
       run.checkedEpoch === undefined
         ? store.checkAndStoreNow(result.keyId, nonce, ttl)
         : store.checkAndStoreNow(result.keyId, nonce, ttl, run.checkedEpoch);
+    // A store that answers with a promise anyway (a proxy listing every method, an async
+    // function) is awaited: a promise object is truthy, and read as `fresh` it accepted replays.
+    if (isPromiseLike(fresh)) return Promise.resolve(fresh).then((value) => nonceRecorded(run, value));
     nonceRecorded(run, fresh);
     return;
   }
@@ -34,8 +37,9 @@ function nonceStage<S>(run: Run<S>): void | Promise<void> {
   return recorded.then((fresh) => nonceRecorded(run, fresh));
 }
 
-function nonceRecorded<S>(run: Run<S>, fresh: boolean): void {
-  if (!fresh) throw new NonceReplayed('nonce already used');
+function nonceRecorded<S>(run: Run<S>, fresh: unknown): void {
+  // Only `true` records the request as fresh: any other answer fails closed.
+  if (fresh !== true) throw new NonceReplayed('nonce already used');
   run.nonceHeld = true;
 }
 
