@@ -4,7 +4,7 @@
  * it (`undefined`); and neither may crash the process on a nesting bomb. The gateway forwards the
  * bytes hashed, so any divergence is a body verified one way and read another.
  */
-import { djangoSignedBytes } from '@hmac-kit/core';
+import { djangoSignedBody } from '@hmac-kit/core';
 import { describe, expect, it } from 'vitest';
 import { treeJsonSerialization } from '../../src/schemes/django-hmac/python-json.js';
 import { pythonJsonOfBytes } from '../../src/schemes/django-hmac/python-json-bytes.js';
@@ -93,7 +93,7 @@ describe('adversarial (review 6): the one-pass django JSON serialiser agrees wit
       const bomb = encoder.encode(`${'['.repeat(depth)}${']'.repeat(depth)}`);
       let error: unknown;
       try {
-        djangoSignedBytes(bomb, 'application/json');
+        djangoSignedBody(bomb, 'application/json');
       } catch (caught) {
         error = caught;
       }
