@@ -52,6 +52,13 @@ export function auditKeyId(
   return 'keyIdHash' in fields ? { detail: fields } : {};
 }
 
+/** Clamps an audit query limit to 1..1000 (default 100). */
+export function auditLimit(limit: number | undefined): number {
+  if (limit === undefined) return 100;
+  if (!Number.isInteger(limit) || limit < 1) throw new TypeError('limit must be a positive integer');
+  return Math.min(limit, 1000);
+}
+
 /** Page size of listings: default 100, at most 1000. */
 export function pageLimit(limit: number | undefined): number {
   if (limit === undefined) return 100;

@@ -3,6 +3,7 @@
  * (it runs the same conformance suite); all operations are synchronous underneath, so the
  * active-key limit is trivially atomic.
  */
+import { auditLimit } from './admin-rules.js';
 import {
   KeyLimitExceeded,
   KeyNotActive,
@@ -72,13 +73,6 @@ class SortedKeys {
       for (let index = after ? this.firstAfter(after) : 0; index < this.rows.length; index++) yield this.rows[index]!;
     }
   }
-}
-
-/** Clamps an audit query limit to 1..1000 (default 100). */
-export function auditLimit(limit: number | undefined): number {
-  if (limit === undefined) return 100;
-  if (!Number.isInteger(limit) || limit < 1) throw new TypeError('limit must be a positive integer');
-  return Math.min(limit, 1000);
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { HmacKitError, StoreUnavailable } from '@hmac-kit/core';
 import { sql } from 'kysely';
+import { auditLimit } from '../admin-rules.js';
 import {
   KeyLimitExceeded,
   KeyNotActive,
@@ -13,7 +14,6 @@ import {
   PrincipalExists,
   PrincipalNotFound,
 } from '../errors.js';
-import { auditLimit } from '../memory-store.js';
 import type { AuditEntry, AuditEvent, AuditEventType, AuditQuery } from '../ports/audit.js';
 import type { KeyStore } from '../ports/key-store.js';
 import type { InsertKeyOptions, KeyListQuery, KeyRow, ResolvedKeyRow } from '../ports/keys.js';
