@@ -64,7 +64,9 @@ async function storeKey(store: KeyStore, options: { expiresAt?: number; principa
 
 /** performance.now(), stopped and moved by the test: ages and feed freshness pass exactly as it says. */
 function stoppedMonotonicClock(): { advance(ms: number): void } {
-  let now = performance.now();
+  // Whole milliseconds: (t + 1000) - t of a fractional t can come out as 999.9999999999995, and an
+  // age compared with a TTL must come out exactly as the test moved the clock.
+  let now = Math.ceil(performance.now());
   const spy = vi.spyOn(performance, 'now').mockImplementation(() => now);
   onTestFinished(() => {
     spy.mockRestore();

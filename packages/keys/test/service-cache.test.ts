@@ -184,7 +184,8 @@ describe.each([
   it('bounds the positive cache (LRU) and expires entries after ttlMs', async () => {
     // The cache ages entries on performance.now(): stopped here and moved by hand, so that a slow
     // machine can neither expire entries during the LRU checks nor need a guessed sleep.
-    let monotonicNow = performance.now();
+    // Whole milliseconds: with a fractional start, (t + 150) - t can come out just under 150.
+    let monotonicNow = Math.ceil(performance.now());
     const clock = vi.spyOn(performance, 'now').mockImplementation(() => monotonicNow);
     onTestFinished(() => {
       clock.mockRestore();
