@@ -1,5 +1,7 @@
 // Shared helpers for the benchmarks: the typical request, interleaved measurement, tables.
 import { spawn } from 'node:child_process';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Writable } from 'node:stream';
 
 /** Whether `--quick` was passed (or HMAC_KIT_BENCH_QUICK=1): fewer and shorter rounds, for smoke runs. */
 export const quick = process.argv.includes('--quick') || process.env.HMAC_KIT_BENCH_QUICK === '1';
@@ -166,4 +168,59 @@ export function runNode(args, { env, input } = {}) {
     if (input !== undefined) child.stdin.end(input);
     else child.stdin.end();
   });
+}
+
+/** What a server's socket is to the request and response objects: accepts the answer's bytes and drops them. */
+export class NullSocket extends Writable {
+  constructor(remoteAddress = '127.0.0.1') {
+    super();
+    this.remoteAddress = remoteAddress;
+    this.remotePort = 40000;
+    this.encrypted = false;
+    // Read by on-finished (Express's body parser) and IncomingMessage._read(): a socket still open for reading.
+    this.readable = true;
+  }
+  _write(_chunk, _encoding, callback) {
+    callback();
+  }
+  resume() {
+    return this;
+  }
+  pause() {
+    return this;
+  }
+  setTimeout() {
+    return this;
+  }
+}
+
+/**
+ * node:http's own IncomingMessage (HTTP/1.1, `head` as its headers) and ServerResponse over
+ * `socket`, without a server: `onFinished(response)` runs once the response has finished, after
+ * what node:http's server does then (resOnFinish): drain an unread body, detach the socket, and
+ * (next tick) emit 'close' on the response, which servers count in-flight requests on.
+ * The caller pushes the body (and `null`) and dispatches.
+ */
+export function nullSocketExchange(socket, { method, url, head }, onFinished, onError) {
+  const request = new IncomingMessage(socket);
+  request.method = method;
+  request.url = url;
+  request.httpVersionMajor = 1;
+  request.httpVersionMinor = 1;
+  request.httpVersion = '1.1';
+  request.headers = head;
+  const response = new ServerResponse(request);
+  response.assignSocket(socket);
+  response.once('finish', () => {
+    if (!request._consuming && !request._readableState.resumeScheduled) request._dump();
+    response.detachSocket(socket);
+    process.nextTick(() => {
+      response.destroyed = true;
+      response._closed = true;
+      response.emit('close');
+    });
+    onFinished(response);
+  });
+  response.once('error', onError);
+  return { request, response };
 }
