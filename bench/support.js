@@ -1,7 +1,10 @@
 // Shared helpers for the benchmarks: the typical request, interleaved measurement, tables.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { IncomingMessage, ServerResponse } from 'node:http';
+import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 
 /** Whether `--quick` was passed (or HMAC_KIT_BENCH_QUICK=1): fewer and shorter rounds, for smoke runs. */
 export const quick = process.argv.includes('--quick') || process.env.HMAC_KIT_BENCH_QUICK === '1';
@@ -223,4 +226,38 @@ export function nullSocketExchange(socket, { method, url, head }, onFinished, on
   });
   response.once('error', onError);
   return { request, response };
+}
+
+let ticksPerSecond;
+
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc. */
+export function cpuSecondsOf(pid) {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/**
+ * Starts `bench/http-server.js <kind>` (its config on stdin), adds the child to `started` (for the
+ * caller to stop), and resolves with what it printed once listening, plus its `pid`.
+ */
+export function startHttpServer(started, kind, config = {}, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL('./http-server.js', import.meta.url)), kind], {
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    started.push(child);
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`server ${kind} exited early (${code})`)));
+    createInterface({ input: child.stdout }).once('line', (line) => resolve({ ...JSON.parse(line), pid: child.pid }));
+    child.stdin.end(JSON.stringify(config));
+  });
 }
