@@ -4,7 +4,7 @@
  * usual JSON parser and three routes, reached the way that framework is normally served.
  */
 
-import type { NonceStore, SigningKey, SignOptions, VerificationKey } from '@hmac-kit/core';
+import type { MessageParts, NonceStore, SigningKey, SignOptions, VerificationKey } from '@hmac-kit/core';
 import { formatSecret, rfc9421, StoreUnavailable, signMessage, sigv4 } from '@hmac-kit/core';
 import { memoryFailureThrottle, memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
@@ -89,6 +89,30 @@ export async function signed(
     options,
   );
   return { ...request, headers: { ...request.headers, ...headers } };
+}
+
+/**
+ * A signed `POST https://api.example.com/orders` of `{"quantity":1}` as the message and body an
+ * authenticator takes, under `keyRing.orders` (or its key id with `secret`, a bad signature).
+ *
+ * @example
+ * const { message, body } = await signedOrderMessage();
+ * await authenticator.authenticate(message, body, { sourceAddress: '192.0.2.9' });
+ */
+export async function signedOrderMessage(secret?: Uint8Array): Promise<{ message: MessageParts; body: Uint8Array }> {
+  const origin = 'https://api.example.com';
+  const body = '{"quantity":1}';
+  const key = secret === undefined ? keyRing.orders : { ...keyRing.orders, secret };
+  const sent = await signed(
+    origin,
+    { method: 'POST', path: '/orders', headers: { 'content-type': 'application/json' }, body },
+    signingKey(key),
+    body,
+  );
+  return {
+    message: { method: 'POST', url: `${origin}${sent.path}`, headers: { host: 'api.example.com', ...sent.headers } },
+    body: new TextEncoder().encode(body),
+  };
 }
 
 /** A NonceStore whose backend is down, as a Redis outage looks to the verifier. */

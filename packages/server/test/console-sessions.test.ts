@@ -1,12 +1,12 @@
-import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import type { RunningServer } from '@hmac-kit/server';
-import { memoryLimitStores, shareLimitStores, supervisorLimitStores } from '@hmac-kit/server';
+import { memoryLimitStores, shareLimitStores } from '@hmac-kit/server';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freshAddress } from '../../../test-support/cli-client.js';
 import { describeWithServices, redisUrl } from '../../../test-support/services.js';
 import { startUpstream } from '../../../test-support/upstream.js';
+import { inProcessWorkerStores } from '../../../test-support/worker-stores.js';
 import { CONSOLE_ASSETS } from '../src/console.js';
 import {
   type ConsoleSession,
@@ -121,19 +121,7 @@ describeSessionStoreConformance('memory', () => memoryConsoleSessionStore());
 /** Two workers of one supervisor (messages cloned and delivered on a later turn, as the IPC channel does). */
 function workersOfOneSupervisor() {
   const shared = shareLimitStores(memoryLimitStores());
-  return () => {
-    const channel = Object.assign(new EventEmitter(), {
-      send(message: unknown, callback: (error: Error | null) => void) {
-        const copy = structuredClone(message);
-        setImmediate(() => {
-          callback(null);
-          shared.handle(copy, (reply) => setImmediate(() => channel.emit('message', structuredClone(reply))));
-        });
-        return true;
-      },
-    });
-    return supervisorLimitStores(channel, structuredClone(shared.description)).consoleSessions;
-  };
+  return () => inProcessWorkerStores(shared).consoleSessions;
 }
 
 {

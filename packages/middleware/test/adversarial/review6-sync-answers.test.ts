@@ -5,31 +5,15 @@
  * implementation) must not turn into "nonce fresh" or "source not blocked"; a synchronous throw of
  * a store is the same fail-closed refusal as a rejection.
  */
-import type { FailureThrottle, MessageParts, NonceStore } from '@hmac-kit/core';
+import type { FailureThrottle, NonceStore } from '@hmac-kit/core';
 import { StoreUnavailable } from '@hmac-kit/core';
 import { memoryFailureThrottle, memoryNonceStore } from '@hmac-kit/limits';
 import { createAuthenticator } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import { describe, expect, it } from 'vitest';
-import { keyRing, resolveKey, signed, signingKey } from '../../../../test-support/adapter-suite.js';
+import { resolveKey, signedOrderMessage } from '../../../../test-support/adapter-suite.js';
 
-const origin = 'https://api.example.com';
-const encoder = new TextEncoder();
-
-async function signedRequest(secret?: Uint8Array): Promise<{ message: MessageParts; body: Uint8Array }> {
-  const body = '{"quantity":1}';
-  const key = secret === undefined ? keyRing.orders : { ...keyRing.orders, secret };
-  const sent = await signed(
-    origin,
-    { method: 'POST', path: '/orders', headers: { 'content-type': 'application/json' }, body },
-    signingKey(key),
-    body,
-  );
-  return {
-    message: { method: 'POST', url: `${origin}${sent.path}`, headers: { host: 'api.example.com', ...sent.headers } },
-    body: encoder.encode(body),
-  };
-}
+const signedRequest = signedOrderMessage;
 
 /** The memory store behind methods that all answer with promises, the `*Now` ones included. */
 function promisingNonceStore(): NonceStore {

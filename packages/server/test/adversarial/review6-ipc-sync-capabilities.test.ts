@@ -7,47 +7,19 @@
  * promise as "fresh" (a replay was accepted on every worker) and the throttle gate compared a
  * promise with 0 (Math.max → NaN: a source was never blocked).
  */
-import { EventEmitter } from 'node:events';
-import type { MessageParts } from '@hmac-kit/core';
 import { createAuthenticator } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
-import { type LimitStores, memoryLimitStores, shareLimitStores, supervisorLimitStores } from '@hmac-kit/server';
+import { type LimitStores, memoryLimitStores, shareLimitStores } from '@hmac-kit/server';
 import { describe, expect, it } from 'vitest';
-import { keyRing, resolveKey, signed, signingKey } from '../../../../test-support/adapter-suite.js';
+import { resolveKey, signedOrderMessage } from '../../../../test-support/adapter-suite.js';
+import { inProcessWorkerStores } from '../../../../test-support/worker-stores.js';
 
 /** One worker of a supervisor, in this process (messages cloned and delivered on a later turn). */
 function workerStores(stores: LimitStores): LimitStores {
-  const shared = shareLimitStores(stores);
-  const channel = Object.assign(new EventEmitter(), {
-    send(message: unknown, callback: (error: Error | null) => void) {
-      const copy = structuredClone(message);
-      setImmediate(() => {
-        callback(null);
-        shared.handle(copy, (reply) => setImmediate(() => channel.emit('message', structuredClone(reply))));
-      });
-      return true;
-    },
-  });
-  return supervisorLimitStores(channel, structuredClone(shared.description));
+  return inProcessWorkerStores(shareLimitStores(stores));
 }
 
-const origin = 'https://api.example.com';
-const encoder = new TextEncoder();
-
-async function signedRequest(secret?: Uint8Array): Promise<{ message: MessageParts; body: Uint8Array }> {
-  const body = '{"quantity":1}';
-  const key = secret === undefined ? keyRing.orders : { ...keyRing.orders, secret };
-  const sent = await signed(
-    origin,
-    { method: 'POST', path: '/orders', headers: { 'content-type': 'application/json' }, body },
-    signingKey(key),
-    body,
-  );
-  return {
-    message: { method: 'POST', url: `${origin}${sent.path}`, headers: { host: 'api.example.com', ...sent.headers } },
-    body: encoder.encode(body),
-  };
-}
+const signedRequest = signedOrderMessage;
 
 describe('adversarial (review 6): the stores a worker reaches over IPC', () => {
   it('offer no synchronous capability (an IPC call cannot answer without a promise)', () => {
