@@ -6,13 +6,11 @@
 //
 //   node bench/http-ab.js --snapshot .ab/before [--core <core dist>]   # copy the built packages
 //   node bench/http-ab.js .ab/before .ab/after [serve-gateway-django|serve-gateway] [rounds] [seconds]
-import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { formatInteger, median, runNode, table } from './support.js';
+import { cpuSecondsOf, formatInteger, median, runNode, startHttpServer, table } from './support.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = resolve(here, '..');
@@ -37,27 +35,9 @@ const [before, after, kind = 'serve-gateway-django', roundsText = '5', secondsTe
 const rounds = Number(roundsText);
 const seconds = Number(secondsText);
 const mode = kind === 'serve-gateway-django' ? 'django' : 'orders';
-const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const children = [];
 
-function cpuSecondsOf(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
-}
-
-function startServer(serverKind, config, env = {}) {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [`${here}http-server.js`, serverKind], {
-      env: { ...process.env, ...env },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    children.push(child);
-    child.on('error', fail);
-    createInterface({ input: child.stdout }).once('line', (line) => done({ ...JSON.parse(line), pid: child.pid }));
-    child.stdin.end(JSON.stringify(config));
-  });
-}
+const startServer = (serverKind, config, env = {}) => startHttpServer(children, serverKind, config, env);
 
 async function load(server, durationSeconds) {
   const cpuBefore = cpuSecondsOf(server.pid);

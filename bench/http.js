@@ -15,16 +15,25 @@
 // this process drains, as under a process manager) at its default log level `info` and with
 // `--log-level silent`, with `--workers 1` and `--workers 2`; and p99 latency at half the
 // saturating rate of the gateway and forward-auth.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { formatSecret } from '@hmac-kit/core';
-import { formatInteger, formatRatio, median, quick, runNode, table, verdictAtMost } from './support.js';
+import {
+  cpuSecondsOf,
+  formatInteger,
+  formatRatio,
+  median,
+  quick,
+  runNode,
+  startHttpServer,
+  table,
+  verdictAtMost,
+} from './support.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const execFileAsync = promisify(execFile);
@@ -40,21 +49,6 @@ const rounds = Number(process.env.HMAC_KIT_BENCH_HTTP_ROUNDS ?? (quick ? 1 : 3))
 const connections = Number(process.env.HMAC_KIT_BENCH_CONNECTIONS ?? 16);
 
 const started = [];
-
-const ticksPerSecond = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** CPU seconds (user + system, all threads) a process has used so far, from /proc. */
-function cpuSecondsOf(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
-}
 
 /** The process and all its descendants (a supervisor and its workers), from /proc. */
 function processTree(pid) {
@@ -129,19 +123,7 @@ async function startCli(flags, env = {}) {
 }
 
 /** Starts `bench/http-server.js <kind>` and resolves with what it printed once listening. */
-function startServer(kind, config = {}, env = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`${here}http-server.js`, kind], {
-      env: { ...process.env, ...env },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    started.push(child);
-    child.on('error', reject);
-    child.on('exit', (code) => reject(new Error(`server ${kind} exited early (${code})`)));
-    createInterface({ input: child.stdout }).once('line', (line) => resolve({ ...JSON.parse(line), pid: child.pid }));
-    child.stdin.end(JSON.stringify(config));
-  });
-}
+const startServer = (kind, config = {}, env = {}) => startHttpServer(started, kind, config, env);
 
 async function load(target, { signatures, durationSeconds, rate }) {
   const cpuBefore = serverCpuSeconds(target.server);

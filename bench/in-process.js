@@ -16,40 +16,23 @@
 //
 //   npx tsc -b && node bench/in-process.js [--quick] [--injector=http|lmr]
 import { randomBytes } from 'node:crypto';
-import { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { Writable } from 'node:stream';
 import { formatSecret, signMessage } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
-import { formatInteger, formatRatio, interleaved, quick, table, typical } from './support.js';
+import {
+  formatInteger,
+  formatRatio,
+  interleaved,
+  NullSocket,
+  nullSocketExchange,
+  quick,
+  table,
+  typical,
+} from './support.js';
 
 const require = createRequire(import.meta.url);
 const injector = process.argv.find((arg) => arg.startsWith('--injector='))?.slice('--injector='.length) ?? 'http';
 if (injector !== 'http' && injector !== 'lmr') throw new Error(`unknown --injector=${injector} (http or lmr)`);
-
-/** What a server's socket is to the request and response objects: accepts the answer's bytes and drops them. */
-class NullSocket extends Writable {
-  constructor(remoteAddress) {
-    super();
-    this.remoteAddress = remoteAddress;
-    this.remotePort = 40000;
-    this.encrypted = false;
-    // Read by on-finished (Express's body parser) and IncomingMessage._read(): a socket still open for reading.
-    this.readable = true;
-  }
-  _write(_chunk, _encoding, callback) {
-    callback();
-  }
-  resume() {
-    return this;
-  }
-  pause() {
-    return this;
-  }
-  setTimeout() {
-    return this;
-  }
-}
 
 /**
  * Dispatches one request the way node:http does: an IncomingMessage carrying the head (header
@@ -64,32 +47,18 @@ function httpInject(dispatch, { method, url, headers, payload, remoteAddress = '
       chunks.push(chunk);
       callback();
     };
-    const req = new IncomingMessage(socket);
-    req.method = method;
-    req.url = url;
-    req.httpVersionMajor = 1;
-    req.httpVersionMinor = 1;
-    req.httpVersion = '1.1';
     const head = {};
     for (const name in headers) head[name.toLowerCase()] = headers[name];
     if (payload) head['content-length'] = String(payload.length);
-    req.headers = head;
-    const res = new ServerResponse(req);
-    res.assignSocket(socket);
-    res.once('finish', () => {
-      // What node:http's server does once a response has finished (resOnFinish): drain an unread
-      // body, detach the socket, then emit 'close' on the response (servers count in-flight requests on it).
-      if (!req._consuming && !req._readableState.resumeScheduled) req._dump();
-      res.detachSocket(socket);
-      process.nextTick(() => {
-        res.destroyed = true;
-        res._closed = true;
-        res.emit('close');
-      });
-      const text = Buffer.concat(chunks).toString('latin1');
-      resolve({ statusCode: res.statusCode, payload: text.slice(text.indexOf('\r\n\r\n') + 4) });
-    });
-    res.once('error', reject);
+    const { request: req, response: res } = nullSocketExchange(
+      socket,
+      { method, url, head },
+      (finished) => {
+        const text = Buffer.concat(chunks).toString('latin1');
+        resolve({ statusCode: finished.statusCode, payload: text.slice(text.indexOf('\r\n\r\n') + 4) });
+      },
+      reject,
+    );
     req.once('end', () => {
       req.complete = true;
     });

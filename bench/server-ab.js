@@ -9,62 +9,23 @@
 // --info: also each build at the default log level `info` (access lines go to stdout: redirect it).
 // Results go to stderr. POOL (70000): signed requests per build, made before the clock starts.
 import { randomBytes } from 'node:crypto';
-import { IncomingMessage, ServerResponse } from 'node:http';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { signMessage } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
-import { interleaved, typical } from './support.js';
-
-class NullSocket extends Writable {
-  constructor() {
-    super();
-    this.remoteAddress = '127.0.0.1';
-    this.remotePort = 40000;
-    this.encrypted = false;
-    this.readable = true;
-  }
-  _write(_chunk, _encoding, callback) {
-    callback();
-  }
-  resume() {
-    return this;
-  }
-  pause() {
-    return this;
-  }
-  setTimeout() {
-    return this;
-  }
-}
+import { interleaved, NullSocket, nullSocketExchange, typical } from './support.js';
 
 /** One GET through `listener`, as node:http dispatches it; resolves with the status once finished. */
 function inject(listener, headers) {
   return new Promise((done, fail) => {
     const socket = new NullSocket();
-    const request = new IncomingMessage(socket);
-    request.method = 'GET';
-    request.url = '/verify';
-    request.httpVersionMajor = 1;
-    request.httpVersionMinor = 1;
-    request.httpVersion = '1.1';
-    request.headers = headers;
-    const response = new ServerResponse(request);
-    response.assignSocket(socket);
-    response.once('finish', () => {
-      if (!request._consuming && !request._readableState.resumeScheduled) request._dump();
-      response.detachSocket(socket);
-      // What node:http does once a response has finished: 'close' on the response (servers count on it).
-      process.nextTick(() => {
-        response.destroyed = true;
-        response._closed = true;
-        response.emit('close');
-      });
-      done(response.statusCode);
-    });
-    response.once('error', fail);
+    const { request, response } = nullSocketExchange(
+      socket,
+      { method: 'GET', url: '/verify', head: headers },
+      (finished) => done(finished.statusCode),
+      fail,
+    );
     request.push(null);
     listener(request, response);
   });

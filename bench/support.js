@@ -1,5 +1,10 @@
 // Shared helpers for the benchmarks: the typical request, interleaved measurement, tables.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 
 /** Whether `--quick` was passed (or HMAC_KIT_BENCH_QUICK=1): fewer and shorter rounds, for smoke runs. */
 export const quick = process.argv.includes('--quick') || process.env.HMAC_KIT_BENCH_QUICK === '1';
@@ -165,5 +170,94 @@ export function runNode(args, { env, input } = {}) {
     });
     if (input !== undefined) child.stdin.end(input);
     else child.stdin.end();
+  });
+}
+
+/** What a server's socket is to the request and response objects: accepts the answer's bytes and drops them. */
+export class NullSocket extends Writable {
+  constructor(remoteAddress = '127.0.0.1') {
+    super();
+    this.remoteAddress = remoteAddress;
+    this.remotePort = 40000;
+    this.encrypted = false;
+    // Read by on-finished (Express's body parser) and IncomingMessage._read(): a socket still open for reading.
+    this.readable = true;
+  }
+  _write(_chunk, _encoding, callback) {
+    callback();
+  }
+  resume() {
+    return this;
+  }
+  pause() {
+    return this;
+  }
+  setTimeout() {
+    return this;
+  }
+}
+
+/**
+ * node:http's own IncomingMessage (HTTP/1.1, `head` as its headers) and ServerResponse over
+ * `socket`, without a server: `onFinished(response)` runs once the response has finished, after
+ * what node:http's server does then (resOnFinish): drain an unread body, detach the socket, and
+ * (next tick) emit 'close' on the response, which servers count in-flight requests on.
+ * The caller pushes the body (and `null`) and dispatches.
+ */
+export function nullSocketExchange(socket, { method, url, head }, onFinished, onError) {
+  const request = new IncomingMessage(socket);
+  request.method = method;
+  request.url = url;
+  request.httpVersionMajor = 1;
+  request.httpVersionMinor = 1;
+  request.httpVersion = '1.1';
+  request.headers = head;
+  const response = new ServerResponse(request);
+  response.assignSocket(socket);
+  response.once('finish', () => {
+    if (!request._consuming && !request._readableState.resumeScheduled) request._dump();
+    response.detachSocket(socket);
+    process.nextTick(() => {
+      response.destroyed = true;
+      response._closed = true;
+      response.emit('close');
+    });
+    onFinished(response);
+  });
+  response.once('error', onError);
+  return { request, response };
+}
+
+let ticksPerSecond;
+
+/** CPU seconds (user + system, all threads) a process has used so far, from /proc. */
+export function cpuSecondsOf(pid) {
+  if (ticksPerSecond === undefined) {
+    try {
+      ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticksPerSecond = 100;
+    }
+  }
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/**
+ * Starts `bench/http-server.js <kind>` (its config on stdin), adds the child to `started` (for the
+ * caller to stop), and resolves with what it printed once listening, plus its `pid`.
+ */
+export function startHttpServer(started, kind, config = {}, env = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL('./http-server.js', import.meta.url)), kind], {
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    started.push(child);
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`server ${kind} exited early (${code})`)));
+    createInterface({ input: child.stdout }).once('line', (line) => resolve({ ...JSON.parse(line), pid: child.pid }));
+    child.stdin.end(JSON.stringify(config));
   });
 }

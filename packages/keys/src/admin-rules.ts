@@ -42,6 +42,36 @@ export function checkScopes(scopes: readonly string[] | undefined): string[] {
   return [...new Set(scopes)];
 }
 
+/** The algorithm a new key is for (default `sha256`). */
+export function checkKeyAlgorithm(algorithm: KeyAlgorithm | undefined): KeyAlgorithm {
+  const chosen = algorithm ?? 'sha256';
+  if (!KEY_ALGORITHMS.includes(chosen)) throw new TypeError('algorithm must be sha256, sha384, sha512 or any');
+  return chosen;
+}
+
+/** A key label: absent (null) or a string of at most 200 characters. */
+export function checkLabel(label: unknown): string | null {
+  if (label === undefined) return null;
+  if (typeof label !== 'string' || label.length > 200) {
+    throw new TypeError('label must be a string of at most 200 characters');
+  }
+  return label;
+}
+
+/**
+ * The settings a created and an imported key share, checked in this order (scopes, rate limit,
+ * label) so the first broken rule is the one named.
+ */
+export function checkKeySettings(input: {
+  scopes?: readonly string[] | undefined;
+  rateLimit?: KeyRateLimit | undefined;
+  label?: unknown;
+}): { scopes: string[]; rateLimit: KeyRateLimit | null; label: string | null } {
+  const scopes = checkScopes(input.scopes);
+  const rateLimit = checkRateLimit(input.rateLimit);
+  return { scopes, rateLimit, label: checkLabel(input.label) };
+}
+
 /** The key id fields of an audit event for a claimed key id (see `keyIdLogFields`). */
 export function auditKeyId(
   keyId: string | undefined,

@@ -6,12 +6,12 @@
  */
 import { HmacKitError } from '@hmac-kit/core';
 import {
-  checkRateLimit,
-  checkScopes,
+  checkKeyAlgorithm,
+  checkKeySettings,
+  checkLabel,
   decodeCursor,
   encodeCursor,
   futureTime,
-  KEY_ALGORITHMS,
   keyCursor,
   keyPositionOf,
   MAX_IMPORTED_SECRET_BYTES,
@@ -74,13 +74,8 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
     async createKey(input: CreateKeyInput): Promise<IssuedKey> {
       if (typeof input?.principal !== 'string' || input.principal === '')
         throw new TypeError('createKey: principal is required');
-      const algorithm = input.algorithm ?? 'sha256';
-      if (!KEY_ALGORITHMS.includes(algorithm)) throw new TypeError('algorithm must be sha256, sha384, sha512 or any');
-      const scopes = checkScopes(input.scopes);
-      const rateLimit = checkRateLimit(input.rateLimit);
-      if (input.label !== undefined && (typeof input.label !== 'string' || input.label.length > 200)) {
-        throw new TypeError('label must be a string of at most 200 characters');
-      }
+      const algorithm = checkKeyAlgorithm(input.algorithm);
+      const settings = checkKeySettings(input);
       const now = clock();
       let expiresAt: number | null = null;
       if (input.expiresAt !== undefined && input.expiresInSeconds !== undefined)
@@ -91,10 +86,8 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
       return issue({
         principal: input.principal,
         algorithm,
-        scopes,
-        label: input.label ?? null,
+        ...settings,
         expiresAt,
-        rateLimit,
         rotatedFrom: null,
         now,
         actor: input.actor,
@@ -109,8 +102,7 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
           'key id must be 1-128 characters of A-Z a-z 0-9 . _ : @ + = / - and not a secret (hks_..., whsec_...)',
         );
       }
-      const algorithm = input.algorithm ?? 'sha256';
-      if (!KEY_ALGORITHMS.includes(algorithm)) throw new TypeError('algorithm must be sha256, sha384, sha512 or any');
+      const algorithm = checkKeyAlgorithm(input.algorithm);
       if (
         !(input.secret instanceof Uint8Array) ||
         input.secret.length === 0 ||
@@ -118,11 +110,7 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
       ) {
         throw new TypeError(`secret must be 1 to ${MAX_IMPORTED_SECRET_BYTES} bytes`);
       }
-      const scopes = checkScopes(input.scopes);
-      const rateLimit = checkRateLimit(input.rateLimit);
-      if (input.label !== undefined && (typeof input.label !== 'string' || input.label.length > 200)) {
-        throw new TypeError('label must be a string of at most 200 characters');
-      }
+      const settings = checkKeySettings(input);
       const now = clock();
       let expiresAt: number | null = null;
       if (input.expiresAt !== undefined) expiresAt = futureTime(input.expiresAt, now);
@@ -131,10 +119,8 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
       const issued = await issue({
         principal: input.principal,
         algorithm,
-        scopes,
-        label: input.label ?? null,
+        ...settings,
         expiresAt,
-        rateLimit,
         rotatedFrom: null,
         now,
         actor: input.actor,
@@ -232,9 +218,7 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
     },
     async rotateKey(keyId, opts: RotateKeyOptions = {}) {
       const overlapSeconds = positiveInteger(opts.overlapSeconds ?? 0, 'overlapSeconds', true);
-      if (opts.label !== undefined && (typeof opts.label !== 'string' || opts.label.length > 200)) {
-        throw new TypeError('label must be a string of at most 200 characters');
-      }
+      const label = checkLabel(opts.label);
       const old = await store.getKey(keyId);
       if (!old) throw new KeyNotFound(`key ${keyId} does not exist`);
       const now = clock();
@@ -247,7 +231,7 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
         principal: old.principal,
         algorithm: old.algorithm,
         scopes: old.scopes,
-        label: opts.label ?? old.label,
+        label: label ?? old.label,
         expiresAt: lifetime === null ? null : now + lifetime,
         rateLimit: old.rateLimit,
         rotatedFrom: old.keyId,

@@ -4,9 +4,10 @@
 // working inside the service.
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { createMasterKeyRing, encryptSecret, generateKeyId, type KeyStore, memoryKeyStore } from '@hmac-kit/keys';
+import { createMasterKeyRing, generateKeyId, type KeyStore, memoryKeyStore } from '@hmac-kit/keys';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type KeyCache, type KeyCacheSettings, type KeyCacheStore, openKeyCache } from '../src/key-cache.js';
+import { keyRow, principalRow } from './conformance/key-store.js';
 
 const masterKeys = createMasterKeyRing([{ id: 'mk', key: randomBytes(32) }]);
 const NOW = Date.UTC(2026, 0, 1);
@@ -29,37 +30,11 @@ function countingStore(): KeyStore & { reads: number } {
 async function storeKey(store: KeyStore, options: { expiresAt?: number; principal?: string } = {}): Promise<string> {
   const principal = options.principal ?? 'svc';
   if (!(await store.getPrincipal(principal))) {
-    await store.insertPrincipal({
-      name: principal,
-      kind: 'service',
-      disabled: false,
-      passwordHash: null,
-      createdAt: NOW,
-      disabledAt: null,
-    });
+    await store.insertPrincipal(principalRow(principal, { createdAt: NOW }));
   }
-  const keyId = generateKeyId();
-  const { masterKeyId, ciphertext } = encryptSecret(masterKeys, keyId, randomBytes(32));
-  await store.insertKey(
-    {
-      keyId,
-      principal,
-      algorithm: 'sha256',
-      scopes: ['read'],
-      label: null,
-      createdAt: NOW,
-      expiresAt: options.expiresAt ?? null,
-      lastUsedAt: null,
-      revokedAt: null,
-      revokedReason: null,
-      rateLimit: null,
-      rotatedFrom: null,
-      masterKeyId,
-      secretCiphertext: ciphertext,
-    },
-    { maxActiveKeys: 1000, now: NOW },
-  );
-  return keyId;
+  const row = keyRow(masterKeys, principal, { scopes: ['read'], createdAt: NOW, expiresAt: options.expiresAt ?? null });
+  await store.insertKey(row, { maxActiveKeys: 1000, now: NOW });
+  return row.keyId;
 }
 
 /** performance.now(), stopped and moved by the test: ages and feed freshness pass exactly as it says. */

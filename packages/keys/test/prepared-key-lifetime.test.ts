@@ -8,8 +8,8 @@ import * as core from '@hmac-kit/core';
 import { checkSignature, sigv4, type VerificationKey } from '@hmac-kit/core';
 import { createKeyService, createMasterKeyRing, type KeyService, memoryKeyStore } from '@hmac-kit/keys';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
-import aws4 from 'aws4';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { BODY_PENDING_BODY, sigV4BodyPendingMessage } from '../../../test-support/sigv4-body-pending.js';
 
 vi.mock('@hmac-kit/core', async (importOriginal) => {
   const actual = await importOriginal<typeof import('@hmac-kit/core')>();
@@ -77,25 +77,9 @@ describe('prepared key material of keys leaving the key service cache', () => {
     it(`does not fail a SigV4 request in flight whose key is revoked meanwhile (${crypto ? 'node' : 'WebCrypto'} provider)`, async () => {
       const service = await openService();
       const { key, secret } = await service.createKey({ principal: 'svc' });
-      const body = 'amount=100';
-      // aws4 signs without x-amz-content-sha256 for this service: the signing key is used once the body is read.
-      const signed = aws4.sign(
-        {
-          host: 'api.example.com',
-          path: '/v1/payments',
-          method: 'POST',
-          service: 'hmac-kit',
-          region: 'eu-west-1',
-          body,
-          headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-        },
-        { accessKeyId: key.keyId, secretAccessKey: secret },
-      );
-      const message = {
-        method: 'POST',
-        url: 'https://api.example.com/v1/payments',
-        headers: signed.headers as Record<string, string>,
-      };
+      const body = BODY_PENDING_BODY;
+      // Without x-amz-content-sha256: the signing key is used once the body is read.
+      const message = sigV4BodyPendingMessage(key.keyId, secret);
       const options = { keys: service.resolver, schemes: [sigv4()], ...(crypto ? { crypto } : {}) };
       const check = await core.checkSignature(message, { ...options, hasBody: true });
       await service.revokeKey(key.keyId);

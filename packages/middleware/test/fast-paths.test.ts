@@ -17,6 +17,12 @@ import { keyRing, resolveKey, signed, signingKey } from '../../../test-support/a
 const origin = 'https://api.example.com';
 const maxBodyBytes = 64;
 const encoder = new TextEncoder();
+/**
+ * The one clock of this file: requests are signed at it and both paths verify at it. (A verifier
+ * clock fixed when the file loaded, against requests signed with the real clock, refused them as
+ * signed in the future once a loaded machine took longer than the allowed skew to get there.)
+ */
+const now = Math.floor(Date.now() / 1000);
 
 /** Never blocks: only there to put `authenticate()` on its general (throttled) path. */
 function passThroughThrottle(): FailureThrottle {
@@ -58,6 +64,7 @@ async function signedRequest(
     },
     signingKey(key),
     method === 'GET' ? undefined : (options.signBody ?? body),
+    { now: () => now },
   );
   return {
     message: { method, url: `${origin}${sent.path}`, headers: { host: 'api.example.com', ...sent.headers } },
@@ -178,8 +185,6 @@ function describeOutcome(outcome: AuthOutcome) {
 }
 
 describe('authenticate fast paths agree with the general path', () => {
-  const now = Math.floor(Date.now() / 1000);
-
   it.each(cases.map((testCase) => [testCase.name, testCase] as const))(
     '%s: without a throttle as with one (bytes, iterable and deferred bodies)',
     async (_name, testCase) => {

@@ -97,10 +97,7 @@ function admissionOf<S>(run: Run<S>): Admission {
       try {
         run.stage = 'body';
         if (check !== null) await check.finish();
-        if (!run.committed) headers = await commitStage(run);
-        run.nonceHeld = false;
-        reportProven(run);
-        return headers ?? NO_HEADERS;
+        return await concludeAdmission(run, headers);
       } catch (error) {
         return fail(run, error);
       }
@@ -115,10 +112,7 @@ function admissionOf<S>(run: Run<S>): Admission {
           const pending = completeBody(check, body);
           if (pending !== undefined) await pending;
         }
-        if (!run.committed) headers = await commitStage(run);
-        run.nonceHeld = false;
-        reportProven(run);
-        return headers ?? NO_HEADERS;
+        return await concludeAdmission(run, headers);
       } catch (error) {
         return fail(run, error);
       }
@@ -137,4 +131,19 @@ function admissionOf<S>(run: Run<S>): Admission {
     fail: (error: unknown) => fail(run, error),
     signedBody: () => (check?.signedBody === undefined ? undefined : check.signedBody()),
   };
+}
+
+/**
+ * The end of `finish()`/`complete()` once the body check passed: commit (unless
+ * `commitBeforeBody()` already did, with `committedHeaders`), end the nonce hold, report the
+ * request proven. One place, so the two ways of ending a request cannot drift apart.
+ */
+async function concludeAdmission<S>(
+  run: Run<S>,
+  committedHeaders: Record<string, string> | undefined,
+): Promise<Record<string, string>> {
+  const headers = run.committed ? committedHeaders : await commitStage(run);
+  run.nonceHeld = false;
+  reportProven(run);
+  return headers ?? NO_HEADERS;
 }

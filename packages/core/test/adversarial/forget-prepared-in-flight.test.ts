@@ -6,42 +6,20 @@
  * async provider derives it across turns. Forgetting must never fail such a request (nor let a wiped,
  * all-zero key be used): the request derives its key again from the secret it resolved.
  */
-import {
-  checkSignature,
-  forgetPreparedKey,
-  formatSecret,
-  type MessageParts,
-  type VerificationKey,
-  verifyRequest,
-} from '@hmac-kit/core';
+import { checkSignature, forgetPreparedKey, formatSecret, type VerificationKey, verifyRequest } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import aws4 from 'aws4';
 import { describe, expect, it } from 'vitest';
+import { BODY_PENDING_BODY, sigV4BodyPendingMessage } from '../../../../test-support/sigv4-body-pending.js';
 import { sigv4 } from '../../src/index.js';
 
 const raw = new Uint8Array(32).map((_, i) => i * 7 + 1);
 const key: VerificationKey = { keyId: 'hk_forgetInFlight', secret: raw, algorithm: 'sha256' };
 const keys = (id: string) => (id === key.keyId ? key : undefined);
-const body = 'amount=100';
+const body = BODY_PENDING_BODY;
 
 /** A SigV4 request over `body` (without x-amz-content-sha256: the verifier hashes the body itself). */
-function sigV4Message(secretAccessKey = formatSecret(raw)): MessageParts {
-  const signed = aws4.sign(
-    {
-      host: 'api.example.com',
-      path: '/v1/payments',
-      method: 'POST',
-      service: 'hmac-kit',
-      region: 'eu-west-1',
-      body,
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-    },
-    { accessKeyId: key.keyId, secretAccessKey },
-  );
-  const headers = signed.headers as Record<string, string>;
-  expect(Object.keys(headers).map((name) => name.toLowerCase())).not.toContain('x-amz-content-sha256');
-  return { method: 'POST', url: 'https://api.example.com/v1/payments', headers };
-}
+const sigV4Message = (secretAccessKey = formatSecret(raw)) => sigV4BodyPendingMessage(key.keyId, secretAccessKey);
 
 describe('forgetting prepared key material under a request in flight', () => {
   for (const crypto of [nodeCryptoProvider, undefined]) {

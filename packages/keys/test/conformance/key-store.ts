@@ -47,7 +47,8 @@ export function testRing(): MasterKeyRing {
   return createMasterKeyRing([{ id: 'mk-test', key: randomBytes(32) }]);
 }
 
-function principalRow(name: string, overrides: Partial<PrincipalRow> = {}): PrincipalRow {
+/** A stored principal row: an enabled service without a password, then `overrides`. */
+export function principalRow(name: string, overrides: Partial<PrincipalRow> = {}): PrincipalRow {
   return {
     name,
     kind: 'service',
@@ -59,7 +60,8 @@ function principalRow(name: string, overrides: Partial<PrincipalRow> = {}): Prin
   };
 }
 
-function keyRow(ring: MasterKeyRing, principal: string, overrides: Partial<KeyRow> = {}): KeyRow {
+/** A stored key row of `principal`: a fresh id and random secret encrypted under `ring`, then `overrides`. */
+export function keyRow(ring: MasterKeyRing, principal: string, overrides: Partial<KeyRow> = {}): KeyRow {
   const keyId = overrides.keyId ?? generateKeyId();
   const { masterKeyId, ciphertext } = encryptSecret(ring, keyId, randomBytes(32));
   return {
