@@ -5,25 +5,11 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rfc9421, type SigningClientOptions, signatureBase, signMessage, xApi } from '@hmac-kit/core';
+import type { ProfileVector, VectorBody } from '../rfc9421-profile-vector.js';
+
+export type { ProfileVector };
 
 const VECTORS = new URL('../../packages/core/test/vectors/rfc9421.json', import.meta.url);
-
-type VectorBody = null | { utf8: string } | { base64: string } | { repeat: string; length: number };
-
-/** One vector, as packages/core/test/vectors/README.md describes it (format 1). */
-export interface ProfileVector {
-  name: string;
-  description: string;
-  key: { keyId: string; secret: string; algorithm: 'sha256' | 'sha384' | 'sha512' };
-  created: number;
-  nonce: string;
-  expiresInSeconds?: number;
-  tag?: string;
-  digestAlgorithm: 'sha-256' | 'sha-512';
-  coveredHeaders: string[];
-  request: { method: string; url: string; headers: Record<string, string | string[]>; body: VectorBody };
-  expected: { coveredComponents: string[]; signatureBase: string; headers: Record<string, string> };
-}
 
 /** A signing job in the JSON shape the Python and Ruby `json` commands read. */
 export interface SignJob {

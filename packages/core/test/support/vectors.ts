@@ -1,5 +1,7 @@
 /** Loading of the published and the generated known-answer vectors, shared by the Node and browser suites. */
-import type { HashAlgorithm, MessageParts } from '@hmac-kit/core';
+
+import type { MessageParts } from '@hmac-kit/core';
+import type { ProfileVector, VectorBody } from '../../../../test-support/rfc9421-profile-vector.js';
 import { fromBase64, utf8 } from '../../src/primitives/encoding.js';
 
 export interface B25Vector {
@@ -59,21 +61,9 @@ export function parseB25(text: string): B25Vector {
   };
 }
 
-export type VectorBody = null | { utf8: string } | { base64: string } | { repeat: string; length: number };
-
-export interface KnownAnswerVector {
-  name: string;
-  description: string;
-  key: { keyId: string; secret: string; algorithm: HashAlgorithm };
-  created: number;
-  nonce: string;
-  expiresInSeconds?: number;
-  tag?: string;
-  digestAlgorithm: 'sha-256' | 'sha-512';
-  coveredHeaders: string[];
-  request: { method: string; url: string; headers: Record<string, string | string[]>; body: VectorBody };
-  expected: { coveredComponents: string[]; signatureBase: string; headers: Record<string, string> };
-}
+export type { VectorBody } from '../../../../test-support/rfc9421-profile-vector.js';
+/** One RFC 9421 profile vector (format in test/vectors/README.md). */
+export type KnownAnswerVector = ProfileVector;
 
 /** Materialises a vector body (README.md: utf8, base64 or the repeat generator rule). */
 export function vectorBody(body: VectorBody): Uint8Array | null {

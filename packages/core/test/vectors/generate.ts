@@ -12,9 +12,10 @@
 import { createHash, createHmac } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { ProfileVector, VectorBody } from '../../../../test-support/rfc9421-profile-vector.js';
 
 type Algorithm = 'sha256' | 'sha384' | 'sha512';
-type Body = null | { utf8: string } | { base64: string } | { repeat: string; length: number };
+type Body = VectorBody;
 
 interface VectorInput {
   name: string;
@@ -66,23 +67,7 @@ function canonicalField(value: string | string[]): string {
     .join(', ');
 }
 
-export interface Vector {
-  name: string;
-  description: string;
-  key: { keyId: string; secret: string; algorithm: Algorithm };
-  created: number;
-  nonce: string;
-  expiresInSeconds?: number;
-  tag?: string;
-  digestAlgorithm: 'sha-256' | 'sha-512';
-  coveredHeaders: string[];
-  request: { method: string; url: string; headers: Record<string, string | string[]>; body: Body };
-  expected: {
-    coveredComponents: string[];
-    signatureBase: string;
-    headers: Record<string, string>;
-  };
-}
+export type Vector = ProfileVector;
 
 function build(input: VectorInput): Vector {
   const secret = secretFor(input.name);
