@@ -83,15 +83,7 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
       if (input.expiresAt !== undefined) expiresAt = futureTime(input.expiresAt, now);
       if (input.expiresInSeconds !== undefined)
         expiresAt = now + positiveInteger(input.expiresInSeconds, 'expiresInSeconds') * 1000;
-      return issue({
-        principal: input.principal,
-        algorithm,
-        ...settings,
-        expiresAt,
-        rotatedFrom: null,
-        now,
-        actor: input.actor,
-      });
+      return issue(newKeySpec(input, algorithm, settings, expiresAt, now));
     },
     async importKey(input: ImportKeyInput): Promise<ApiKey> {
       if (typeof input?.principal !== 'string' || input.principal === '')
@@ -117,13 +109,7 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
       // Friendly answer for the common case; the store's unique key still refuses a concurrent twin.
       if (await store.getKey(input.keyId)) throw new KeyExists(`key ${input.keyId} already exists`);
       const issued = await issue({
-        principal: input.principal,
-        algorithm,
-        ...settings,
-        expiresAt,
-        rotatedFrom: null,
-        now,
-        actor: input.actor,
+        ...newKeySpec(input, algorithm, settings, expiresAt, now),
         imported: { keyId: input.keyId, secret: input.secret.slice() },
       });
       return issued.key;
@@ -318,4 +304,15 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
     });
     return { key: toApiKey(row, spec.now), secret: printable };
   }
+}
+
+/** What `issue` needs for a new key (created or imported; a rotation carries the old key's settings). */
+function newKeySpec(
+  input: { principal: string; actor?: string | undefined },
+  algorithm: KeyAlgorithm,
+  settings: ReturnType<typeof checkKeySettings>,
+  expiresAt: number | null,
+  now: number,
+) {
+  return { principal: input.principal, algorithm, ...settings, expiresAt, rotatedFrom: null, now, actor: input.actor };
 }
