@@ -2,6 +2,7 @@
  * django-hmac's timestamps: ISO-8601 with an offset, as Python's `datetime.isoformat()` writes
  * them and `datetime.fromisoformat` reads them.
  */
+import { asciiDigitsAt } from '../../protocol/ascii-digits.js';
 
 /**
  * Parses the timestamp forms `datetime.fromisoformat` reads and the clients send
@@ -18,12 +19,12 @@
  */
 export function parseDjangoTimestamp(text: string): number | undefined {
   if (text.length < 20) return undefined;
-  const year = digits(text, 0, 4);
-  const month = digits(text, 5, 2);
-  const day = digits(text, 8, 2);
-  const hour = digits(text, 11, 2);
-  const minute = digits(text, 14, 2);
-  const second = digits(text, 17, 2);
+  const year = asciiDigitsAt(text, 0, 4);
+  const month = asciiDigitsAt(text, 5, 2);
+  const day = asciiDigitsAt(text, 8, 2);
+  const hour = asciiDigitsAt(text, 11, 2);
+  const minute = asciiDigitsAt(text, 14, 2);
+  const second = asciiDigitsAt(text, 17, 2);
   const separator = text.charCodeAt(10);
   if (
     year < 0 ||
@@ -59,9 +60,9 @@ export function parseDjangoTimestamp(text: string): number | undefined {
   if (zone === LETTER_Z) {
     if (index + 1 !== text.length) return undefined;
   } else if (zone === PLUS || zone === MINUS) {
-    const hours = digits(text, index + 1, 2);
+    const hours = asciiDigitsAt(text, index + 1, 2);
     const colon = text.charCodeAt(index + 3) === COLON ? 1 : 0;
-    const minutes = digits(text, index + 3 + colon, 2);
+    const minutes = asciiDigitsAt(text, index + 3 + colon, 2);
     if (hours < 0 || minutes < 0 || index + 5 + colon !== text.length) return undefined;
     if (hours > 23 || minutes > 59) return undefined;
     offset = (zone === MINUS ? -1 : 1) * (hours * 3600 + minutes * 60);
@@ -85,17 +86,6 @@ const PLUS = 0x2b;
 const MINUS = 0x2d;
 const LETTER_T = 0x54;
 const LETTER_Z = 0x5a;
-
-/** The decimal value of the `count` ASCII digits at `index`, or -1. */
-function digits(text: string, index: number, count: number): number {
-  let value = 0;
-  for (let i = index; i < index + count; i++) {
-    const digit = text.charCodeAt(i) - ZERO;
-    if (!(digit >= 0 && digit <= 9)) return -1;
-    value = value * 10 + digit;
-  }
-  return value;
-}
 
 /**
  * `datetime.now(timezone.utc).isoformat()` for a Unix time: microseconds and `+00:00`.

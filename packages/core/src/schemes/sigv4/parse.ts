@@ -13,6 +13,7 @@ import {
   SignatureMissing,
 } from '../../errors.js';
 import type { Credentials } from '../../pipeline/contract.js';
+import { asciiDigitsAt } from '../../protocol/ascii-digits.js';
 import { headerField } from '../../protocol/headers.js';
 import type { MessageParts } from '../../types.js';
 import { splitUrl } from '../compat-support.js';
@@ -45,17 +46,6 @@ export interface ParsedSigV4 {
 let lastDayText = '';
 let lastDayStart = 0;
 
-/** The value of `length` ASCII digits at `start`, or -1 when one of them is not a digit. */
-function digitsAt(value: string, start: number, length: number): number {
-  let out = 0;
-  for (let i = start; i < start + length; i++) {
-    const digit = value.charCodeAt(i) - 0x30;
-    if (digit < 0 || digit > 9) return -1;
-    out = out * 10 + digit;
-  }
-  return out;
-}
-
 /**
  * `YYYYMMDDTHHMMSSZ` as Unix seconds, or `undefined` when it is not one (a calendar date that
  * does not exist, an hour past 23...). Internal; exported for tests.
@@ -64,15 +54,15 @@ export function parseAmzDate(value: string): number | undefined {
   if (value.length !== 16 || value.charCodeAt(8) !== 0x54 /* T */ || value.charCodeAt(15) !== 0x5a /* Z */) {
     return undefined;
   }
-  const hour = digitsAt(value, 9, 2);
-  const minute = digitsAt(value, 11, 2);
-  const second = digitsAt(value, 13, 2);
+  const hour = asciiDigitsAt(value, 9, 2);
+  const minute = asciiDigitsAt(value, 11, 2);
+  const second = asciiDigitsAt(value, 13, 2);
   if (hour < 0 || minute < 0 || second < 0 || hour > 23 || minute > 59 || second > 59) return undefined;
   const dayText = value.slice(0, 8);
   if (dayText !== lastDayText) {
-    const year = digitsAt(value, 0, 4);
-    const month = digitsAt(value, 4, 2);
-    const day = digitsAt(value, 6, 2);
+    const year = asciiDigitsAt(value, 0, 4);
+    const month = asciiDigitsAt(value, 4, 2);
+    const day = asciiDigitsAt(value, 6, 2);
     if (year < 0 || month < 0 || day < 0) return undefined;
     const ms = Date.UTC(year, month - 1, day);
     const back = new Date(ms);
