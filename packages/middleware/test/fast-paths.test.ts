@@ -8,7 +8,7 @@
  * clock, and the outcomes and failure reports are compared field by field.
  */
 import type { FailureThrottle, MessageParts, VerificationKey } from '@hmac-kit/core';
-import { memoryRateLimiter } from '@hmac-kit/limits';
+import { memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
 import type { AuthContext, AuthenticatorOptions, AuthOutcome } from '@hmac-kit/middleware';
 import { createAuthenticator, deferredBody } from '@hmac-kit/middleware';
 import { describe, expect, it } from 'vitest';
@@ -160,6 +160,9 @@ async function run(testCase: Case, path: Path, kind: BodyKind, now: number) {
     maxBodyBytes,
     now: () => now,
     rateLimiter: memoryRateLimiter({ now: () => now * 1000 }),
+    // The replay store on the same clock: its memory begins when it is made, and a store on the real
+    // clock refuses requests signed at `now` as older than its memory.
+    nonceStore: memoryNonceStore({ now: () => now * 1000 }),
     onFailure: (error, context) => reports.push({ error: describeError(error), context }),
   };
   if (path === 'general') options.failureThrottle = passThroughThrottle();

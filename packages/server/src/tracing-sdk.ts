@@ -29,6 +29,19 @@ function now(): HrTime {
   return [seconds, Math.round((ms - seconds * 1000) * 1e6)];
 }
 
+/**
+ * The operation a method performs, for its span name: a store's synchronous capability
+ * (`checkAndStoreNow`, `hitNow`, `recordFailureNow`) is the same operation as its promise method,
+ * so both get one span name (`hmac_kit.nonce_store.checkAndStore`): the documented names and the
+ * dashboards built on them do not depend on which way the pipeline took.
+ */
+function operationOf(property: string, names: Iterable<string>): string {
+  if (!property.endsWith('Now')) return property;
+  const base = property.slice(0, -'Now'.length);
+  for (const name of names) if (name === base) return base;
+  return property;
+}
+
 /** The problem code of a middleware outcome (`{ ok: false, problem: { body: { code } } }`), if any. */
 function problemCodeOf(result: unknown): string | undefined {
   const outcome = result as { ok?: unknown; problem?: { body?: { code?: unknown } } } | undefined;
@@ -196,12 +209,14 @@ export function createTracing(env: Record<string, string | undefined>, service: 
       const methods = options.methods ? new Set(options.methods) : undefined;
       const active = options.active ?? false;
       const wrapper = Object.create(target) as typeof target;
-      for (const property of methodNames(target)) {
+      const names = methodNames(target);
+      for (const property of names) {
         const method = (target as Record<string, unknown>)[property] as (...args: unknown[]) => unknown;
+        const spanName = `${name}.${operationOf(property, names)}`;
         const wrapped =
           methods && !methods.has(property)
             ? method.bind(target)
-            : (...args: unknown[]) => traced(`${name}.${property}`, active, () => Reflect.apply(method, target, args));
+            : (...args: unknown[]) => traced(spanName, active, () => Reflect.apply(method, target, args));
         Object.defineProperty(wrapper, property, { value: wrapped, enumerable: true });
       }
       return Object.freeze(wrapper);
