@@ -1,5 +1,5 @@
 import { signMessage } from '@hmac-kit/core';
-import { runCli } from './processes.js';
+import { runCliInProcess } from './processes.js';
 
 /** A key as `keys create --json` prints it. */
 export interface IssuedKey {
@@ -9,26 +9,28 @@ export interface IssuedKey {
   scopes: string[];
 }
 
-/** Creates a principal (if needed) and a key through the real CLI. */
+/** Creates a principal (if needed) and a key through the CLI's commands (run in-process: this is setup). */
 export async function createKeyWithCli(
   db: string,
   principal: string,
   extra: string[] = [],
   env: Record<string, string | undefined> = {},
 ): Promise<IssuedKey> {
-  const added = await runCli(['--db', db, 'principals', 'add', principal], { env });
+  const added = await runCliInProcess(['--db', db, 'principals', 'add', principal], { env });
   // An existing principal is fine (several keys for one); any other failure is the test's problem, said here.
   if (added.code !== 0 && !/already exists/.test(added.stderr)) {
     throw new Error(`principals add failed: ${added.stderr}`);
   }
-  const result = await runCli(['--db', db, '--json', 'keys', 'create', '--principal', principal, ...extra], { env });
+  const result = await runCliInProcess(['--db', db, '--json', 'keys', 'create', '--principal', principal, ...extra], {
+    env,
+  });
   if (result.code !== 0) throw new Error(`keys create failed: ${result.stderr}`);
   return JSON.parse(result.stdout) as IssuedKey;
 }
 
 /**
  * Provisions `db` the way the legacy-migration contract says (issue #12): `principals add`, then
- * `keys import --secret-stdin --encoding text` for each key. Throws with the CLI's stderr on any failure.
+ * `keys import --secret-stdin --encoding text` for each key (in-process). Throws with the CLI's stderr on any failure.
  *
  * @example
  * await importKeysWithCli(db, 'legacy', [{ keyId: 'partner', secret: 'their-shared-secret' }]);
@@ -38,10 +40,10 @@ export async function importKeysWithCli(
   principal: string,
   keys: ReadonlyArray<{ keyId: string; secret: string }>,
 ): Promise<void> {
-  const added = await runCli(['principals', 'add', principal, '--db', db]);
+  const added = await runCliInProcess(['principals', 'add', principal, '--db', db]);
   if (added.code !== 0) throw new Error(`principals add failed: ${added.stderr}`);
   for (const { keyId, secret } of keys) {
-    const imported = await runCli(
+    const imported = await runCliInProcess(
       [
         'keys',
         'import',
