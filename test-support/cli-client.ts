@@ -9,7 +9,20 @@ export interface IssuedKey {
   scopes: string[];
 }
 
-/** Creates a principal (if needed) and a key through the CLI's commands (run in-process: this is setup). */
+/**
+ * How long after a key is written every running `hmac-kit serve` knows it: a server answers
+ * unknown ids from memory and reads the change feed first when the feed is older than its
+ * freshness bound (the key service's `feedFreshnessMs`, 250 ms); the margin covers a feed read
+ * already in flight when the key was written.
+ */
+const KEY_KNOWN_TO_SERVERS_MS = 250 + 250;
+
+/**
+ * Creates a principal (if needed) and a key through the CLI's commands (run in-process: this is
+ * setup), and returns once running servers know the key ({@link KEY_KNOWN_TO_SERVERS_MS}: the
+ * product's bound, not a guess at how long something takes). The two CLI processes this used to
+ * start always took longer than that, and tests call it with a server running and use the key at once.
+ */
 export async function createKeyWithCli(
   db: string,
   principal: string,
@@ -25,6 +38,7 @@ export async function createKeyWithCli(
     env,
   });
   if (result.code !== 0) throw new Error(`keys create failed: ${result.stderr}`);
+  await new Promise((resolve) => setTimeout(resolve, KEY_KNOWN_TO_SERVERS_MS));
   return JSON.parse(result.stdout) as IssuedKey;
 }
 
