@@ -4,9 +4,10 @@
 //   flock /tmp/hmac-kit-server-tests-build.lock node test-support/pack-published.mjs
 // Prints the folder holding the tarballs and pack.json (`npm pack --json`'s answer). The folder is named
 // by a hash of every file a prepack reads or packs (the packages without their tests and node_modules,
-// the console page's sources, docs/openapi.yaml, the prepack scripts, the tsconfigs), the node and npm
-// versions: the same inputs pack the same tarballs, so a second file of the same run (or a later run
-// with nothing changed) reuses them instead of paying ~15 s of CPU for `npm pack` again.
+// the console page's sources, docs/openapi.yaml, the prepack scripts, the tsconfigs, the lockfile for
+// what the console page bundles) and of the node and npm versions: the same inputs pack the same
+// tarballs, so a second file of the same run (or a later run with nothing changed) reuses them
+// instead of paying ~15 s of CPU for `npm pack` again.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -60,9 +61,14 @@ function npmVersion() {
 const hash = createHash('sha256').update(`node ${process.version} npm ${npmVersion()}\n`);
 const inputs = [
   ...root.workspaces.flatMap((dir) => walk(join(ROOT, dir))),
-  ...['package.json', 'LICENSE', 'docs/openapi.yaml', 'scripts/prune-dist.mjs', 'scripts/copy-openapi.mjs'].map(
-    (file) => join(ROOT, file),
-  ),
+  ...[
+    'package.json',
+    'package-lock.json',
+    'LICENSE',
+    'docs/openapi.yaml',
+    'scripts/prune-dist.mjs',
+    'scripts/copy-openapi.mjs',
+  ].map((file) => join(ROOT, file)),
   ...readdirSync(ROOT)
     .filter((name) => /^tsconfig.*\.json$/.test(name))
     .map((name) => join(ROOT, name)),
