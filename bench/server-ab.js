@@ -14,7 +14,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { signMessage } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
-import { interleaved, NullSocket, nullSocketExchange, typical } from './support.js';
+import { asReceived, interleaved, NullSocket, nullSocketExchange, typical } from './support.js';
 
 /** One GET through `listener`, as node:http dispatches it; resolves with the status once finished. */
 function inject(listener, headers) {
@@ -66,7 +66,7 @@ for (const dist of dists) {
         headers: { 'content-type': typical.contentType },
         body: typical.body,
       };
-      signed.push((await signMessage(message, key, { crypto: nodeCryptoProvider })).headers);
+      signed.push(asReceived((await signMessage(message, key, { crypto: nodeCryptoProvider })).headers));
     }
     let next = 0;
     cases.push({

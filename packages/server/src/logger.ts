@@ -68,6 +68,27 @@ export function fitLogLine(line: string): string {
   return `${JSON.stringify(minimal)}\n`;
 }
 
+let timeFieldMillis = Number.NaN;
+let timeField = '';
+
+/**
+ * pino's `isoTime` (`,"time":"2026-12-06T00:30:00.123Z"`), built once per millisecond: its value
+ * changes only when `Date.now()` does, and `toISOString()` was a third of an access line's cost.
+ *
+ * @example
+ * ```ts
+ * isoTimeField(); // ',"time":"2026-12-06T00:30:00.123Z"', the same string until the next millisecond
+ * ```
+ */
+export function isoTimeField(): string {
+  const now = Date.now();
+  if (now !== timeFieldMillis) {
+    timeFieldMillis = now;
+    timeField = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return timeField;
+}
+
 /** Marks loggers built by {@link createLogger} (inherited by their children): their access lines can be built by hand. */
 const OWN_FORMAT = Symbol('hmac-kit.logger.ownFormat');
 
@@ -98,7 +119,7 @@ export function createLogger(
       level,
       base: { service: 'hmac-kit' },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTimeField,
       formatters: { level: (label) => ({ level: label }) },
       hooks: { streamWrite: fitLogLine },
     },
@@ -144,7 +165,7 @@ export function writeAccessLine(logger: Logger, fields: AccessLogFields): void {
     logger.info(fields, 'request');
     return;
   }
-  let line = `${levelInfo}${pino.stdTimeFunctions.isoTime()}${own[pino.symbols.chindingsSym] as string},"reqId":${JSON.stringify(fields.reqId)}`;
+  let line = `${levelInfo}${isoTimeField()}${own[pino.symbols.chindingsSym] as string},"reqId":${JSON.stringify(fields.reqId)}`;
   if (fields.method !== undefined) line += `,"method":${JSON.stringify(fields.method)}`;
   line += `,"path":${JSON.stringify(fields.path)},"status":${fields.status},"ms":${fields.ms}`;
   if (fields.aborted) line += ',"aborted":true';

@@ -1,8 +1,14 @@
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
-import { type AccessLogFields, createLogger, MAX_LOG_LINE_BYTES, writeAccessLine } from '../src/logger.js';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  type AccessLogFields,
+  createLogger,
+  isoTimeField,
+  MAX_LOG_LINE_BYTES,
+  writeAccessLine,
+} from '../src/logger.js';
 
 /** A logger of createLogger() writing into memory, and its lines as written. */
 function capture(level = 'info') {
@@ -58,6 +64,18 @@ describe('access-log lines built by hand (issue #15: the default log level info 
       }),
       { numRuns: 300 },
     );
+  });
+
+  it("writes pino's isoTime field, built once per millisecond (the same string within one, a new one after)", () => {
+    const clock = vi.spyOn(Date, 'now');
+    try {
+      for (const millis of [0, 1_733_443_200_000, 1_733_443_200_000, 1_733_443_200_001, 1_733_443_200_000, 4e12]) {
+        clock.mockReturnValue(millis);
+        expect(isoTimeField()).toBe(pino.stdTimeFunctions.isoTime());
+      }
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('writes the line whatever the level: the server checks isLevelEnabled("info") before it builds one', () => {
