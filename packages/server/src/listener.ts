@@ -67,6 +67,32 @@ export class ClosingServerResponse<Request extends IncomingMessage = IncomingMes
 }
 
 /**
+ * Connections whose response said `Connection: close` because its request body was cut off. Node's
+ * parser goes on reading them (the lingering close): the rest of the abandoned body is framed and
+ * dropped, but whatever the client sends after it is parsed as a new request. RFC 9112 9.6: a
+ * server that sent `close` must not process further requests on that connection, and none reaches
+ * a route (the gateway would verify and forward it, the admin API act on it, and its answer would
+ * never be written: the connection closes after the first).
+ */
+const closingConnections = new WeakSet<Socket>();
+
+/**
+ * The routes' handler, except for a request that arrives on a connection already closing (see
+ * {@link closingConnections}): its body is dropped and it gets no answer, as the connection ends.
+ */
+function notOnClosingConnections(
+  handler: (request: IncomingMessage, response: ServerResponse) => void,
+): (request: IncomingMessage, response: ServerResponse) => void {
+  return (request, response) => {
+    if (closingConnections.has(request.socket)) {
+      request.resume();
+      return;
+    }
+    handler(request, response);
+  };
+}
+
+/**
  * Reads and drops the rest of an abandoned request body while the response goes out, then closes:
  * the write side first (after the response), the socket once the client has closed its side or
  * {@link LINGERING_CLOSE_MS} has passed. Node closes a `Connection: close` connection through
@@ -74,6 +100,7 @@ export class ClosingServerResponse<Request extends IncomingMessage = IncomingMes
  */
 function closeLingering(request: IncomingMessage, socket: Socket | null): void {
   if (socket === null || socket.destroyed) return;
+  closingConnections.add(socket);
   // A destroyed request pauses the socket at the next body chunk (Node's parser pushes each chunk
   // into it); a dumped one has its chunks dropped. `_dump()` is how Node itself discards the body
   // of a request nobody read, and has been since Node 0.10.
@@ -188,6 +215,7 @@ export async function openListener(
   const connections = new Set<Connection>();
   const sessions = new Set<Http2Session>();
   let server: Server | Http2SecureServer;
+  const http1Handler = notOnClosingConnections(handler);
   if (config.tls) {
     const secure = createSecureServer(
       { ...(await readTlsFiles(config.tls)), allowHTTP1: true, Http1ServerResponse: ClosingServerResponse },
@@ -198,7 +226,7 @@ export async function openListener(
           handler(request as unknown as IncomingMessage, http1View);
           return;
         }
-        handler(request as unknown as IncomingMessage, response as unknown as ServerResponse);
+        http1Handler(request as unknown as IncomingMessage, response as unknown as ServerResponse);
       },
     );
     // HTTP/1.1 connections on the TLS port go through Node's HTTP/1.1 server code, which reads these.
@@ -227,7 +255,7 @@ export async function openListener(
   } else {
     const plain = createServer(
       { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: 0, ServerResponse: ClosingServerResponse },
-      handler,
+      http1Handler,
     );
     const refusal = options.connectRefusal;
     if (refusal)
