@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'vitest';
@@ -41,12 +42,64 @@ export function describeWithRedisBinaries(name: string, body: () => void): void 
   describe.skip(name, body);
 }
 
-/** Runs `redis-cli -p port args...` and resolves its stdout. */
+/** One RESP2 reply, as `redis-cli` prints it without a terminal: array elements one a line. */
+type Reply = string | null | Reply[];
+
+/** Parses one complete RESP2 reply at `offset`; undefined while `buffer` holds only part of it. */
+function parseReply(buffer: Buffer, offset: number): { reply: Reply; next: number } | { error: string } | undefined {
+  const lineEnd = buffer.indexOf('\r\n', offset);
+  if (lineEnd === -1) return undefined;
+  const type = String.fromCharCode(buffer[offset] ?? 0);
+  const line = buffer.toString('utf8', offset + 1, lineEnd);
+  const next = lineEnd + 2;
+  if (type === '+' || type === ':') return { reply: line, next };
+  if (type === '-') return { error: line };
+  const length = Number(line);
+  if (type === '$') {
+    if (length < 0) return { reply: null, next };
+    if (buffer.length < next + length + 2) return undefined;
+    return { reply: buffer.toString('utf8', next, next + length), next: next + length + 2 };
+  }
+  if (type === '*') {
+    const items: Reply[] = [];
+    let at = next;
+    for (let index = 0; index < length; index++) {
+      const item = parseReply(buffer, at);
+      if (item === undefined || 'error' in item) return item;
+      items.push(item.reply);
+      at = item.next;
+    }
+    return { reply: items, next: at };
+  }
+  return { error: `unexpected RESP reply type ${JSON.stringify(type)}` };
+}
+
+function printed(reply: Reply): string {
+  if (Array.isArray(reply)) return reply.map(printed).join('\n');
+  return reply ?? '';
+}
+
+/**
+ * Sends one command to the server on `port` and resolves the reply as `redis-cli -p port args...`
+ * prints it (its stdout); rejects on an error reply. Over a socket of this process: the waits below
+ * poll every node every 50 ms, and a redis-cli process per poll cost seconds of CPU per failover.
+ */
 export function redisCli(port: number, ...args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 30_000 }, (error, stdout) =>
-      error ? reject(error) : resolve(stdout),
-    );
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.setTimeout(30_000, () => socket.destroy(new Error(`redis on ${port}: no answer to ${args.join(' ')}`)));
+    socket.once('error', reject);
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      const parsed = parseReply(Buffer.concat(chunks), 0);
+      if (parsed === undefined) return;
+      socket.destroy();
+      if ('error' in parsed) reject(new Error(`redis on ${port}: ${parsed.error}`));
+      else resolve(`${printed(parsed.reply)}\n`);
+    });
+    socket.once('close', () => reject(new Error(`redis on ${port}: connection closed before the reply`)));
+    socket.write(`*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`);
   });
 }
 

@@ -21,8 +21,20 @@ export interface CliClient {
   }): { command: string; args: string[]; env?: Record<string, string> };
 }
 
-/** Sends one case through the client and asserts the server verified it and received exactly what was signed. */
-export async function checkCliCase(client: CliClient, server: LiveServer, testCase: ClientCase, dir: string) {
+/** One run of a client's command. */
+export interface CliInvocation {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/** The client's command that sends one case (its body, if any, written to a file in `dir`). */
+export function cliCaseInvocation(
+  client: CliClient,
+  server: LiveServer,
+  testCase: ClientCase,
+  dir: string,
+): CliInvocation {
   let dataFile: string | undefined;
   if (testCase.body) {
     dataFile = join(dir, `${testCase.name.replace(/\W+/g, '-')}.body`);
@@ -37,7 +49,16 @@ export async function checkCliCase(client: CliClient, server: LiveServer, testCa
     dataFile,
     headers,
   });
-  const result = await run(command, args, { env: { ...env, CLIENT_TEST_SECRET: server.secret } });
+  return { command, args, env: { ...env, CLIENT_TEST_SECRET: server.secret } };
+}
+
+/** Asserts that the server verified a case sent by the client and received exactly what was signed. */
+export function expectCliCaseResult(
+  client: CliClient,
+  server: LiveServer,
+  testCase: ClientCase,
+  result: { code: number | null; stdout: string; stderr: string },
+): void {
   if (result.code !== 0) {
     throw new Error(
       `${client.name} exited ${result.code} for "${testCase.name}"\nstdout: ${result.stdout}\nstderr: ${result.stderr}` +
@@ -53,6 +74,12 @@ export async function checkCliCase(client: CliClient, server: LiveServer, testCa
     bodyLength: body.length,
     bodySha256: sha256Hex(body),
   });
+}
+
+/** Sends one case through the client (its own process) and asserts what {@link expectCliCaseResult} does. */
+export async function checkCliCase(client: CliClient, server: LiveServer, testCase: ClientCase, dir: string) {
+  const { command, args, env } = cliCaseInvocation(client, server, testCase, dir);
+  expectCliCaseResult(client, server, testCase, await run(command, args, { env }));
 }
 
 /** A wrong secret must be refused with the public `signature_invalid` code. */

@@ -17,21 +17,13 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type PackedPackage, packedPackages, userEnv } from '../../test-support/packed-packages.js';
 import { publishedPackages, ROOT, readmeExample } from './support.js';
 
 interface Result {
   code: number | null;
   stdout: string;
   stderr: string;
-}
-
-/** npm and node as a user runs them: no npm_* variables from a surrounding `npm test`, no HMAC_KIT_* settings. */
-function userEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!/^(npm_|HMAC_KIT_|NODE_OPTIONS$)/i.test(name)) env[name] = value;
-  }
-  return { ...env, ...extra };
 }
 
 function run(command: string, args: string[], cwd: string, env = userEnv()): Promise<Result> {
@@ -62,32 +54,19 @@ function findFiles(dir: string, pattern: RegExp, found: string[] = []): string[]
 const packages = publishedPackages();
 const cliVersion = packages.find((pkg) => pkg.manifest.name === 'hmac-kit')?.manifest.version;
 const work = mkdtempSync(join(tmpdir(), 'hmac-kit-install-'));
-const tarballs = join(work, 'tarballs');
 const project = join(work, 'project');
 
 describe('the packed packages, installed from their tarballs into an empty project', () => {
-  let packed: { name: string; version: string; filename: string; files: { path: string }[] }[] = [];
+  let packed: PackedPackage[] = [];
+  let tarballs = '';
 
   beforeAll(async () => {
-    // 1. Pack: npm runs each package's prepack (tsc -b, incremental). The lock keeps it from
-    //    building dist/ at the same time as another suite's build step.
-    mkdirSync(tarballs);
+    // 1. Pack: npm runs each package's prepack (tsc -b, incremental). Shared with the other tests that
+    //    need the tarballs, and kept while what goes into them is unchanged (test-support/packed-packages.ts).
     mkdirSync(project);
-    const stdout = await must(
-      'flock',
-      [
-        '/tmp/hmac-kit-server-tests-build.lock',
-        'npm',
-        'pack',
-        '--json',
-        '--pack-destination',
-        tarballs,
-        ...packages.flatMap((pkg) => ['--workspace', pkg.dir]),
-      ],
-      ROOT,
-      userEnv(),
-    );
-    packed = JSON.parse(stdout);
+    const shared = await packedPackages();
+    tarballs = shared.dir;
+    packed = shared.packages;
 
     // 2. An empty project outside the repository that depends on every tarball (and Express). Its
     //    lockfile pins third-party packages to the repository's lockfile, so npm takes them from the

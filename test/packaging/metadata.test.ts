@@ -4,24 +4,19 @@
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { packedPackages } from '../../test-support/packed-packages.js';
 import { type PublishedPackage, publishedPackages, ROOT, readmeExample } from './support.js';
 
-const run = promisify(execFile);
 const packages = publishedPackages();
 const REPOSITORY = 'https://github.com/hmac-kit/hmac-kit';
 
-interface PackResult {
-  name: string;
-  files: { path: string }[];
-}
-
-// One npm call for every workspace; scripts off: the test type-check has built dist already.
-const packed = run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts', '--workspaces'], {
-  cwd: ROOT,
-  maxBuffer: 64 * 1024 * 1024,
-}).then(({ stdout }) => new Map((JSON.parse(stdout) as PackResult[]).map((p) => [p.name, p.files.map((f) => f.path)])));
+// The real tarballs (prepack run), packed once for every test that needs them (test-support/packed-packages.ts).
+const packed = packedPackages().then(
+  ({ packages: tarballs }) => new Map(tarballs.map((p) => [p.name, p.files.map((f) => f.path)])),
+);
+// Packing waits for the build lock and runs every prepack: longer than one test may take on a loaded machine.
+beforeAll(() => packed, 900_000);
 
 function exportTargets(pkg: PublishedPackage): string[] {
   const targets: string[] = [];

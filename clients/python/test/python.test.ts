@@ -5,9 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CliClient,
-  checkCliCase,
+  type CliInvocation,
   checkSecretFile,
   checkWrongSecret,
+  cliCaseInvocation,
+  expectCliCaseResult,
   withXApi,
 } from '../../../test-support/clients/cli-cases.js';
 import { clientCases, type LiveServer, run, startLiveServer, tempDir } from '../../../test-support/clients/harness.js';
@@ -50,30 +52,73 @@ const python: CliClient = {
   }),
 };
 
+/**
+ * Runs `python3 -m hmac_kit_client <args>` for each invocation, all in one Python process: main(argv)
+ * with the invocation's environment, its stdout and stderr captured and its exit code returned.
+ * A process per case cost ~0.5 s of CPU each (interpreter start-up and imports), for ~25 cases.
+ * The wrong-secret and --secret-file tests still run the command as its own process.
+ */
+async function pythonCliBatch(
+  invocations: CliInvocation[],
+): Promise<{ code: number; stdout: string; stderr: string }[]> {
+  const script = `
+import contextlib, io, json, os, sys
+from hmac_kit_client.__main__ import main
+results = []
+for case in json.load(sys.stdin):
+    saved = dict(os.environ)
+    os.environ.update(case["env"])
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = main(case["argv"])
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else 1
+    os.environ.clear()
+    os.environ.update(saved)
+    results.append({"code": code or 0, "stdout": stdout.getvalue(), "stderr": stderr.getvalue()})
+json.dump(results, sys.stdout)
+`;
+  const cases = invocations.map(({ args, env }) => {
+    if (args[0] !== '-m' || args[1] !== 'hmac_kit_client') throw new Error(`not a module run: ${args.join(' ')}`);
+    return { argv: args.slice(2), env };
+  });
+  const result = await run('python3', ['-c', script], { cwd: CLIENT_DIR, input: JSON.stringify(cases) });
+  if (result.code !== 0) throw new Error(result.stderr);
+  return JSON.parse(result.stdout) as { code: number; stdout: string; stderr: string }[];
+}
+
 describeKnownAnswers('python client', pythonJobs);
 
 describe('python client: live server', () => {
   let server: LiveServer;
   const dir = tempDir('hmac-kit-python-');
+  const xApi = withXApi(python);
+  let results: { code: number; stdout: string; stderr: string }[] = [];
   beforeAll(async () => {
     server = await startLiveServer();
+    results = await pythonCliBatch([
+      ...clientCases.map((testCase) => cliCaseInvocation(python, server, testCase, dir.path)),
+      ...clientCases.map((testCase) => cliCaseInvocation(xApi, server, testCase, dir.path)),
+    ]);
   });
   afterAll(async () => {
     await server?.close();
     dir.cleanup();
   });
 
-  for (const testCase of clientCases) {
-    it(`CLI (urllib): ${testCase.name}`, () => checkCliCase(python, server, testCase, dir.path));
-  }
+  clientCases.forEach((testCase, index) => {
+    it(`CLI (urllib): ${testCase.name}`, () => expectCliCaseResult(python, server, testCase, results[index]!));
+  });
 
   it('CLI: a wrong secret is refused with signature_invalid', () => checkWrongSecret(python, server));
 
   it('CLI: reads the secret from --secret-file', () => checkSecretFile(python, server, dir.path));
 
-  for (const testCase of clientCases) {
-    it(`CLI --scheme x-api: ${testCase.name}`, () => checkCliCase(withXApi(python), server, testCase, dir.path));
-  }
+  clientCases.forEach((testCase, index) => {
+    it(`CLI --scheme x-api: ${testCase.name}`, () =>
+      expectCliCaseResult(xApi, server, testCase, results[clientCases.length + index]!));
+  });
 
   it.runIf(haveRequests)('requests: HmacKitAuth signs every case and the server accepts them', async () => {
     const script = `

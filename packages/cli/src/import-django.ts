@@ -2,7 +2,7 @@ import { createDecipheriv, pbkdf2Sync } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import type { KeyAlgorithm, KeyRow, PrincipalRow } from '@hmac-kit/keys';
 import type { Command } from 'commander';
-import { CliError, type Io, print } from './output.js';
+import { CliError, type Io, pathFrom, print } from './output.js';
 import { openStore } from './store-commands/context.js';
 
 /** One `django_hmac_authentication_apihmackey` row, joined with its owner from `auth_user`. */
@@ -166,13 +166,14 @@ function planQuery(
   return selectKeys(keyColumns, users, userColumns);
 }
 
-async function readSqlite(file: string, users: UserTable): Promise<Array<DjangoKey | RowFailure>> {
-  if (!existsSync(file)) throw new CliError(`cannot read ${file}: no such file`, 2);
+/** `file` as given (for messages); `path` is where it is opened ({@link pathFrom}). */
+async function readSqlite(file: string, path: string, users: UserTable): Promise<Array<DjangoKey | RowFailure>> {
+  if (!existsSync(path)) throw new CliError(`cannot read ${file}: no such file`, 2);
   const { loadSqliteDriver } = await import('@hmac-kit/server/store');
   const Database = await loadSqliteDriver();
   let database: InstanceType<typeof Database>;
   try {
-    database = new Database(file, { readonly: true, fileMustExist: true });
+    database = new Database(path, { readonly: true, fileMustExist: true });
   } catch (error) {
     throw new CliError(`cannot open ${file} as SQLite: ${(error as Error).message}`, 2);
   }
@@ -234,10 +235,10 @@ async function readPostgres(url: string, users: UserTable): Promise<Array<Django
   }
 }
 
-function readDumpdata(file: string): Array<DjangoKey | RowFailure> {
+function readDumpdata(file: string, path: string): Array<DjangoKey | RowFailure> {
   let entries: unknown;
   try {
-    entries = JSON.parse(readFileSync(file, 'utf8'));
+    entries = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new CliError(code ? `cannot read ${file}: ${code}` : `${file} is not valid JSON`, 2);
@@ -273,10 +274,10 @@ function readDumpdata(file: string): Array<DjangoKey | RowFailure> {
 }
 
 /** `--from`: a postgres:// URL, a `manage.py dumpdata` .json file, or else a SQLite database file. */
-async function readSource(from: string, users: UserTable): Promise<Array<DjangoKey | RowFailure>> {
+async function readSource(io: Io, from: string, users: UserTable): Promise<Array<DjangoKey | RowFailure>> {
   if (/^postgres(ql)?:\/\//.test(from)) return readPostgres(from, users);
-  if (from.toLowerCase().endsWith('.json')) return readDumpdata(from);
-  return readSqlite(from, users);
+  if (from.toLowerCase().endsWith('.json')) return readDumpdata(from, pathFrom(io, from));
+  return readSqlite(from, pathFrom(io, from), users);
 }
 
 /** A row checked and decrypted, ready to be written. */
@@ -403,7 +404,7 @@ export function registerImportCommands(program: Command, io: Io): void {
       }
       const json = program.opts<{ json?: boolean }>().json === true;
       const users = { table: options.userTable, usernameColumn: options.usernameColumn };
-      const prepared = claimPrincipals((await readSource(from, users)).map((row) => prepare(row, password)));
+      const prepared = claimPrincipals((await readSource(io, from, users)).map((row) => prepare(row, password)));
       const failures = prepared.filter((row): row is RowFailure => 'reason' in row);
       const ready = prepared.filter((row): row is ReadyKey => !('reason' in row));
       // Every bad row gets its own line; none is dropped silently.

@@ -17,6 +17,8 @@ function defaultIo(): Io {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
     env: process.env,
+    stderrIsTTY: process.stderr.isTTY === true,
+    ...(process.stdout.isTTY ? { helpWidth: process.stdout.columns } : {}),
     readStdin: async () => {
       const chunks: Buffer[] = [];
       for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -44,6 +46,9 @@ function buildProgram(
     .configureOutput({
       writeOut: (text) => io.stdout(text),
       writeErr: (text) => io.stderr(text),
+      // Commander would otherwise ask process.stdout and process.stderr.
+      getOutHelpWidth: () => io.helpWidth ?? 80,
+      getErrHelpWidth: () => io.helpWidth ?? 80,
       outputError: (text, write) => {
         const message = text.replace(/^error: /, '').trim();
         write(options.jsonErrors ? `${errorJson(message, 'ERR_USAGE', 2)}\n` : `hmac-kit: ${message}\n`);
@@ -83,7 +88,9 @@ function describeError(error: unknown): string {
 
 /**
  * Runs the `hmac-kit` command line. Returns the exit code; never calls `process.exit`
- * itself, so tests can run it in-process.
+ * itself, and reads and writes only through `io` (default: this process's streams,
+ * environment and folder), so tests and tools can run it in-process. `serve` is the
+ * exception: it owns the process (signals, workers) until it stops.
  *
  * @example
  * ```ts
@@ -99,7 +106,7 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
     (code) => {
       exit = code;
     },
-    { cli: invokedAs(argv, io.env, process.cwd()), jsonErrors },
+    { cli: invokedAs(argv, io.env, io.cwd ?? process.cwd()), jsonErrors },
   );
   const fail = (message: string, code: string, exitCode: number): number => {
     io.stderr(jsonErrors ? `${errorJson(message, code, exitCode)}\n` : `hmac-kit: ${message}\n`);

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { looksLikeSecret } from '@hmac-kit/keys/ids';
 
 /**
@@ -19,12 +20,50 @@ export function checkKeyIdOption(keyId: string | undefined, option = '--key-id')
   }
 }
 
-/** Where a command writes: injectable so tests can run `main()` in-process. */
+/**
+ * Everything a command takes from its process and gives back to it, so that `main()` can run
+ * inside another program (a test, a tool embedding the CLI) without touching `process`.
+ * Only `serve` still owns the process it runs in (signals, workers, exit).
+ *
+ * @example
+ * ```ts
+ * let out = '';
+ * const code = await main(['node', 'hmac-kit', '--db', 'keys.db', 'keys', 'list'], {
+ *   stdout: (text) => { out += text; },
+ *   stderr: () => {},
+ *   env: {},
+ *   readStdin: async () => new Uint8Array(),
+ *   cwd: '/srv/app',
+ * });
+ * ```
+ */
 export interface Io {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   env: Record<string, string | undefined>;
   readStdin: () => Promise<Uint8Array>;
+  /**
+   * The folder relative paths (`--db`, `--secret-file`, `--config`, ...) and the project's
+   * `.hmac-kit/` are found from. Default `process.cwd()`.
+   */
+  cwd?: string;
+  /** Whether stderr is a terminal: `request -v` colours its diff only there. Default false. */
+  stderrIsTTY?: boolean;
+  /** The width `--help` is wrapped to (a terminal's columns). Default 80, as on a pipe. */
+  helpWidth?: number;
+}
+
+/**
+ * A file named on the command line, as the command opens it: relative to {@link Io.cwd} when one
+ * was given, else as typed (relative to the process's folder). Messages keep the name as typed.
+ *
+ * @example
+ * ```ts
+ * readFileSync(pathFrom(io, flags.secretFile), 'utf8');
+ * ```
+ */
+export function pathFrom(io: Io, file: string): string {
+  return io.cwd === undefined ? file : resolve(io.cwd, file);
 }
 
 /** A failure the user caused or can fix: printed as one line `hmac-kit: <message>`, exit code `exitCode`. */

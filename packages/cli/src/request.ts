@@ -17,7 +17,7 @@ import {
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { Command } from 'commander';
 import { printBaseDiff, printReport, serverReportOf } from './base-diff.js';
-import { CliError, checkKeyIdOption, type Io } from './output.js';
+import { CliError, checkKeyIdOption, type Io, pathFrom } from './output.js';
 
 interface SignFlags {
   header: string[];
@@ -70,7 +70,7 @@ function readSecret(io: Io, flags: SignFlags): string {
   }
   if (flags.secretFile !== undefined) {
     try {
-      return readFileSync(flags.secretFile, 'utf8').trim();
+      return readFileSync(pathFrom(io, flags.secretFile), 'utf8').trim();
     } catch (error) {
       throw new CliError(`cannot read secret file ${flags.secretFile}: ${(error as NodeJS.ErrnoException).code}`, 2);
     }
@@ -87,7 +87,7 @@ async function readData(io: Io, flags: SignFlags): Promise<Uint8Array | undefine
   if (flags.data !== undefined) return new TextEncoder().encode(flags.data);
   if (flags.dataFile !== undefined) {
     try {
-      return new Uint8Array(readFileSync(flags.dataFile));
+      return new Uint8Array(readFileSync(pathFrom(io, flags.dataFile)));
     } catch (error) {
       throw new CliError(`cannot read ${flags.dataFile}: ${(error as NodeJS.ErrnoException).code}`, 2);
     }
@@ -124,8 +124,8 @@ async function declaredSchemes(file: string): Promise<DeclarativeSchemeDefinitio
   }
 }
 
-async function schemeOf(flags: SignFlags): Promise<ChosenScheme> {
-  const declared = flags.config === undefined ? [] : await declaredSchemes(flags.config);
+async function schemeOf(io: Io, flags: SignFlags): Promise<ChosenScheme> {
+  const declared = flags.config === undefined ? [] : await declaredSchemes(pathFrom(io, flags.config));
   // A config file declaring one scheme signs with it unless --scheme says otherwise.
   const name = flags.scheme ?? (declared.length === 1 ? declared[0]!.name : 'rfc9421');
   const definition = declared.find((entry) => entry.name === name);
@@ -180,7 +180,7 @@ async function prepare(io: Io, method: string, target: string, flags: SignFlags)
   if (!['sha256', 'sha384', 'sha512'].includes(flags.algorithm)) {
     throw new CliError(`invalid algorithm ${JSON.stringify(flags.algorithm)}: use sha256, sha384 or sha512`, 2);
   }
-  const chosen = await schemeOf(flags);
+  const chosen = await schemeOf(io, flags);
   const scheme = chosen.scheme;
   // Single-secret schemes name their key in the config (`legacy`): the request carries no key id.
   const fixedKeyId = chosen.declared && 'fixed' in chosen.declared.keyId ? chosen.declared.keyId.fixed : undefined;
@@ -333,6 +333,5 @@ function signatureBaseOf(prepared: Prepared): SignatureBaseReport | undefined {
 
 /** Colours only on a terminal, and never with NO_COLOR set (https://no-color.org). */
 function colourOf(io: Io): boolean {
-  const stderr = process.stderr as { isTTY?: boolean };
-  return stderr.isTTY === true && (io.env.NO_COLOR ?? '') === '' && io.env.TERM !== 'dumb';
+  return io.stderrIsTTY === true && (io.env.NO_COLOR ?? '') === '' && io.env.TERM !== 'dumb';
 }

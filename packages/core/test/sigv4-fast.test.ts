@@ -24,6 +24,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hmacSha256HexOfBlock, hmacSha256OfText, sha256HexOfText } from '../src/primitives/hmac-sha256.js';
 import { hmacSha256Pads } from '../src/primitives/prepared-key.js';
+import { isLowerHexTail } from '../src/protocol/ascii-digits.js';
 import { headerField, getHeader as headerValue, headerValues } from '../src/protocol/headers.js';
 import {
   canonicalHeaderLinesOf,
@@ -359,6 +360,34 @@ describe('Authorization fields', () => {
       ),
       { numRuns: 3000 },
     );
+  });
+
+  it('isLowerHexTail() (the signature and payload hash check, in place) says what /^[0-9a-f]{n}$/ says of the slice', () => {
+    // Hex digits and their neighbours in the code table (/ : ` g, upper case), non-ASCII, and
+    // characters whose low byte is a hex digit (U+0130, U+0161: a check on the low byte only would pass them).
+    const char = fc.constantFrom('0', '9', 'a', 'f', 'A', 'F', '/', ':', '`', 'g', ' ', '\u0130', '\u0161', '\u00e9');
+    fc.assert(
+      fc.property(
+        fc.array(char, { maxLength: 70 }).map((chars) => chars.join('')),
+        fc.integer({ min: -2, max: 72 }),
+        fc.integer({ min: 0, max: 70 }),
+        (text, start, count) => {
+          // A start outside the text reads no text at all (slice() would clamp it).
+          const reference =
+            start >= 0 && start <= text.length && new RegExp(`^[0-9a-f]{${count}}$`).test(text.slice(start));
+          expect(isLowerHexTail(text, start, count)).toBe(reference);
+        },
+      ),
+      { numRuns: 5000 },
+    );
+    const hex = 'a'.repeat(63);
+    expect(isLowerHexTail(`Signature=${hex}0`, 10, 64)).toBe(true);
+    for (const bad of ['A', 'g', '/', ':', '`', ' ', '\u0130']) {
+      expect(isLowerHexTail(`Signature=${hex}${bad}`, 10, 64), bad).toBe(false);
+      expect(isLowerHexTail(`Signature=${bad}${hex}`, 10, 64), bad).toBe(false);
+    }
+    expect(isLowerHexTail(`Signature=${hex}`, 10, 64)).toBe(false);
+    expect(isLowerHexTail(`Signature=${hex}00`, 10, 64)).toBe(false);
   });
 
   it('parseCredential() splits like split("/") with the last four parts as the scope', () => {

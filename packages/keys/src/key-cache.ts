@@ -147,7 +147,10 @@ export async function openKeyCache(store: KeyCacheStore, settings: KeyCacheSetti
   const poll = feed.poll;
   // Loaded after the feed's starting point is taken: a key created meanwhile is in the listing or the feed.
   for (let after: KeyPosition | undefined; ; ) {
-    const page = await store.listKeys({ limit: INDEX_PAGE, ...(after ? { after } : {}) });
+    // Revoked keys too: the index holds every stored id (as `drop` does for a key revoked while
+    // running), so a revoked id is read once and answered 'revoked' in logs and audit after a restart
+    // exactly as before it, instead of passing for an id that never existed.
+    const page = await store.listKeys({ limit: INDEX_PAGE, includeRevoked: true, ...(after ? { after } : {}) });
     for (const row of page) existing.add(row.keyId);
     if (page.length < INDEX_PAGE) break;
     const last = page[page.length - 1] as KeyRow;

@@ -182,6 +182,18 @@ describe('key cache', () => {
     expect(cache.stats()).toMatchObject({ entries: 0, negativeEntries: 1 });
   });
 
+  it('indexes keys revoked before it opened: answered as unusable and said to be revoked, as after a runtime revocation', async () => {
+    const store = countingStore();
+    const revoked = await storeKey(store);
+    await store.revokeKey(revoked, NOW, 'leaked');
+    const cache = await open(store);
+    // One store read (the index knows the id), then the negative cache answers synchronously.
+    expect(await cache.resolver(revoked)).toBeUndefined();
+    expect(cache.resolver.inactiveReason?.(revoked)).toBe('revoked');
+    expect(cache.resolver(revoked)).toBeUndefined();
+    expect(store.reads).toBe(1);
+  });
+
   it('answers keys of a disabled principal and expired keys as unusable, and says why', async () => {
     let now = NOW;
     const store = countingStore();

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
-import { keyIdLogFields } from '@hmac-kit/keys';
+import { keyIdLogFields, type ScryptParams } from '@hmac-kit/keys';
 
 import { createApi } from './api/index.js';
 import type { ServerConfig } from './config.js';
@@ -95,6 +95,12 @@ export interface StartOptions {
   consoleAssets?: URL;
   /** Called as each login's password hash starts and ends (tests count hashes in flight with it). */
   passwordHashHooks?: PasswordHashHooks;
+  /**
+   * scrypt cost of new login password hashes, and of the stand-in hash an unknown user's login is
+   * checked against. Default N=32768, r=8, p=1 (no flag: a deployment keeps it); tests that log in
+   * many times lower it.
+   */
+  passwordHashing?: Partial<ScryptParams>;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -129,6 +135,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const services = await openServices(config, logger, metrics, tracing, {
     limitStores: options.limitStores,
     ...(options.passwordHashHooks ? { passwordHashHooks: options.passwordHashHooks } : {}),
+    ...(options.passwordHashing ? { passwordHashing: options.passwordHashing } : {}),
   });
   metrics.observeKeyCache(() => services.keyService.stats());
   if (config.webhookKeyId) await warnAboutWebhookKey(config.webhookKeyId, services, logger);

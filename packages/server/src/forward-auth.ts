@@ -2,7 +2,7 @@ import { BodyUnavailable, toProblem } from '@hmac-kit/core';
 import type { Authenticator, AuthOutcome } from '@hmac-kit/middleware';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
-import { IDENTITY_HEADERS, identityLookalike } from './headers.js';
+import { type IDENTITY_HEADERS, identityLookalike } from './headers.js';
 import { headerValue, type ServerProblem, sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
@@ -216,19 +216,31 @@ export function createForwardAuth(options: {
     context.keyId = identity.keyId;
     context.scheme = identity.scheme;
     acceptedRequests.inc();
-    // One headers object, written in one go (node:http's fast path: no header set before).
-    const headers: Record<string, string | number> = { ...outcome.headers };
-    headers[IDENTITY_HEADERS.keyId] = identity.keyId;
-    headers[IDENTITY_HEADERS.principal] = identity.principal;
-    headers[IDENTITY_HEADERS.scopes] = identity.scopes.join(' ');
-    headers[IDENTITY_HEADERS.scheme] = identity.scheme;
-    headers['x-request-id'] = context.id;
-    headers['content-length'] = 0;
-    headers['cache-control'] = 'no-store';
+    // One headers object, written in one go (node:http's fast path: no header set before). A literal
+    // of one shape, the rate-limit fields added after it: seven fields added one by one to a copy of
+    // them cost ~10% of the request's CPU (in-process profile, issue #15). Ours win a name clash, as before.
+    const headers: IdentityAnswerHeaders & Record<string, string | number> = {
+      'x-authenticated-key-id': identity.keyId,
+      'x-authenticated-principal': identity.principal,
+      'x-authenticated-scopes': identity.scopes.join(' '),
+      'x-authenticated-scheme': identity.scheme,
+      'x-request-id': context.id,
+      'content-length': 0,
+      'cache-control': 'no-store',
+    };
+    const limits = outcome.headers;
+    for (const name in limits) if (!(name in headers)) headers[name] = limits[name] as string;
     response.writeHead(200, headers);
     response.end();
   };
 }
+
+/** The fields of a 200 answer besides the rate limit's: every identity header, by its name. */
+type IdentityAnswerHeaders = { [Name in (typeof IDENTITY_HEADERS)[keyof typeof IDENTITY_HEADERS]]: string } & {
+  'x-request-id': string;
+  'content-length': number;
+  'cache-control': string;
+};
 
 /** The first nginx/Traefik pair of spellings whose values name different requests, if any. */
 function conflictingPair(request: Parameters<RouteHandler>[0]): (typeof ORIGINAL_PAIRS)[number] | undefined {

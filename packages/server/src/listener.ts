@@ -1,5 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type OutgoingHttpHeader,
+  type OutgoingHttpHeaders,
+  type Server,
+  ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
 import {
   createSecureServer,
   type Http2SecureServer,
@@ -18,6 +26,67 @@ import type { Logger } from './logger.js';
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** How long an HTTP/2 session with no stream activity stays open (clients multiplex on it, so longer). */
 const HTTP2_IDLE_TIMEOUT_MS = 120_000;
+
+/**
+ * How long a connection closed in the middle of a request body goes on reading (and dropping) what
+ * the client still sends before it is destroyed: closing a socket with unread bytes makes the kernel
+ * answer with a reset, which can reach the client before it has read the response (undici then
+ * fails the request with EPIPE/ECONNRESET instead of showing the 413). Bounded, like nginx's
+ * `lingering_time`: a client that keeps sending is cut off after it.
+ */
+const LINGERING_CLOSE_MS = 2_000;
+
+/**
+ * An HTTP/1.1 response that says `Connection: close` when the connection cannot carry another
+ * request: its request was destroyed before its body had arrived in full. Every reader of a body
+ * here (`for await` in the gateway and in readBody()) destroys the request when it stops early: a
+ * body over the size limit, a body the upstream stopped taking, a digest that failed mid-stream.
+ * Node then neither reads the rest of the body nor drains it. The head used to say `keep-alive`
+ * anyway; the connection stalled with the rest of the body unread until the idle timeout reset it,
+ * and a keep-alive client (undici, nginx, a load balancer) that had sent its whole body put the
+ * connection back in its pool and had its next request reset (`read ECONNRESET`). Now Node writes
+ * `Connection: close` (`shouldKeepAlive` off), and the connection is closed once the response is
+ * out, after a lingering close (see {@link LINGERING_CLOSE_MS}), so no client reuses it.
+ *
+ * A request whose body nobody read (a refusal before the body stage) is drained by Node after the
+ * response (or by the route's `request.resume()`): that connection stays usable, and says so.
+ */
+export class ClosingServerResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+  override writeHead(
+    statusCode: number,
+    reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[],
+    headers?: OutgoingHttpHeaders | OutgoingHttpHeader[],
+  ): this {
+    const request = this.req;
+    if (request.destroyed && !request.complete && this.shouldKeepAlive) {
+      this.shouldKeepAlive = false;
+      closeLingering(request, this.socket);
+    }
+    return super.writeHead(statusCode, reason as string, headers);
+  }
+}
+
+/**
+ * Reads and drops the rest of an abandoned request body while the response goes out, then closes:
+ * the write side first (after the response), the socket once the client has closed its side or
+ * {@link LINGERING_CLOSE_MS} has passed. Node closes a `Connection: close` connection through
+ * `destroySoon()` (at once, unread bytes and all), so this one socket gets its own.
+ */
+function closeLingering(request: IncomingMessage, socket: Socket | null): void {
+  if (socket === null || socket.destroyed) return;
+  // A destroyed request pauses the socket at the next body chunk (Node's parser pushes each chunk
+  // into it); a dumped one has its chunks dropped. `_dump()` is how Node itself discards the body
+  // of a request nobody read, and has been since Node 0.10.
+  (request as IncomingMessage & { _dump?: () => void })._dump?.();
+  socket.resume();
+  socket.destroySoon = function lingeringClose(this: Socket) {
+    if (this.writable) this.end();
+    const timer = setTimeout(() => this.destroy(), LINGERING_CLOSE_MS);
+    timer.unref();
+    this.once('end', () => this.destroy());
+    this.once('close', () => clearTimeout(timer));
+  };
+}
 
 /** The socket (TCP or TLS) a listener accepted. */
 type Connection = Socket & { alpnProtocol?: string | false };
@@ -121,7 +190,7 @@ export async function openListener(
   let server: Server | Http2SecureServer;
   if (config.tls) {
     const secure = createSecureServer(
-      { ...(await readTlsFiles(config.tls)), allowHTTP1: true },
+      { ...(await readTlsFiles(config.tls)), allowHTTP1: true, Http1ServerResponse: ClosingServerResponse },
       (request, response) => {
         if (request.httpVersionMajor >= 2) {
           const http1View = response as unknown as ServerResponse;
@@ -156,7 +225,10 @@ export async function openListener(
     secure.on('tlsClientError', (error) => logger.debug({ err: error.message }, 'TLS handshake failed'));
     server = secure;
   } else {
-    const plain = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: 0 }, handler);
+    const plain = createServer(
+      { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: 0, ServerResponse: ClosingServerResponse },
+      handler,
+    );
     const refusal = options.connectRefusal;
     if (refusal)
       plain.on('connect', (_request: IncomingMessage, socket: Duplex) => refuseHttp1Connect(socket, refusal));

@@ -16,7 +16,7 @@ import {
   type VerificationKey,
   xApi,
 } from '@hmac-kit/core';
-import { type InvalidationBus, type KeyService, keyIdLogFields } from '@hmac-kit/keys';
+import { type InvalidationBus, type KeyService, keyIdLogFields, type ScryptParams } from '@hmac-kit/keys';
 import {
   memoryFailureThrottle,
   memoryNonceStore,
@@ -151,7 +151,11 @@ export async function openServices(
   logger: Logger,
   metrics: ServerMetrics,
   tracing?: Tracing,
-  options: { limitStores?: LimitStores; passwordHashHooks?: PasswordHashHooks } = {},
+  options: {
+    limitStores?: LimitStores;
+    passwordHashHooks?: PasswordHashHooks;
+    passwordHashing?: Partial<ScryptParams>;
+  } = {},
 ): Promise<Services> {
   const closers: Array<() => Promise<unknown> | unknown> = [];
   let redis: RedisConnection | undefined;
@@ -189,6 +193,7 @@ export async function openServices(
       masterKeyFile: config.masterKeyFile,
       maxKeysPerPrincipal: config.maxKeysPerPrincipal,
       invalidationBus: bus,
+      ...(options.passwordHashing ? { passwordHashing: options.passwordHashing } : {}),
       onStoreError: (error) => {
         metrics.storeErrors.inc({ store: 'database' });
         logger.warn({ err: error.message }, 'database connection error');

@@ -10,6 +10,7 @@ import {
   type MasterKeyRing,
   type MigrationSummary,
   postgresKeyStore,
+  type ScryptParams,
   sqliteKeyStore,
 } from '@hmac-kit/keys';
 import { loadPostgresDriver, loadSqliteDriver } from './drivers.js';
@@ -236,6 +237,8 @@ export async function openKeys(options: {
   migrate?: boolean;
   /** Folder relative paths and the project's `.hmac-kit/` are found from. Default `process.cwd()`. */
   cwd?: string;
+  /** scrypt cost of new password hashes (the key service's default, N=32768, r=8, p=1, unless given). */
+  passwordHashing?: Partial<ScryptParams>;
 }): Promise<OpenedKeys> {
   const closers: Array<() => Promise<void> | void> = [];
   const closeAll = async () => {
@@ -324,6 +327,7 @@ export async function openKeys(options: {
       maxActiveKeysPerPrincipal: options.maxKeysPerPrincipal,
       invalidationBus: options.invalidationBus,
       migrate: false,
+      ...(options.passwordHashing ? { passwordHashing: options.passwordHashing } : {}),
     });
     closers.push(() => keyService.close());
     return {

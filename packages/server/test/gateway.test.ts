@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { signMessage, sigv4, xApi } from '@hmac-kit/core';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
@@ -13,6 +14,14 @@ async function closedPort(): Promise<number> {
   const port = (server.address() as { port: number }).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/** The same paced chunks as an async iterable, the streamed body undici's own fetch takes. */
+async function* bodyChunks(bytes: Uint8Array, chunkSize: number): AsyncIterable<Uint8Array> {
+  for (let offset = 0; offset < bytes.length; offset += chunkSize) {
+    yield bytes.subarray(offset, offset + chunkSize);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
 }
 
 function bodyStream(bytes: Uint8Array, chunkSize: number): ReadableStream<Uint8Array> {
@@ -28,6 +37,92 @@ function bodyStream(bytes: Uint8Array, chunkSize: number): ReadableStream<Uint8A
       await new Promise((resolve) => setTimeout(resolve, 1));
     },
   });
+}
+
+/** A response read off a raw connection. */
+interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * One raw HTTP/1.1 connection, used the way a keep-alive client (undici, nginx, a load balancer)
+ * uses it: a request, its whole response, then the next request on the same connection, unless the
+ * response said `Connection: close`. No client library decides for the test whether to reuse it.
+ */
+function rawConnection(url: string) {
+  const { hostname, port } = new URL(url);
+  const socket: Socket = connect(Number(port), hostname);
+  let received = Buffer.alloc(0);
+  let ended = false;
+  let failure: NodeJS.ErrnoException | undefined;
+  let wake: () => void = () => {};
+  const changed = () => wake();
+  socket.on('data', (chunk: Buffer) => {
+    received = Buffer.concat([received, chunk]);
+    changed();
+  });
+  socket.on('end', () => {
+    ended = true;
+    changed();
+  });
+  socket.on('error', (error) => {
+    failure = error;
+    changed();
+  });
+  socket.on('close', () => {
+    ended = true;
+    changed();
+  });
+  const until = async (ready: () => boolean) => {
+    while (!ready()) await new Promise<void>((resolve) => (wake = resolve));
+  };
+  return {
+    write(data: string | Uint8Array) {
+      socket.write(data);
+    },
+    /** The next complete response (Content-Length framed, as every answer here is). */
+    async response(): Promise<RawResponse> {
+      await until(() => received.includes('\r\n\r\n') || ended);
+      const headEnd = received.indexOf('\r\n\r\n');
+      if (headEnd === -1) throw failure ?? new Error('connection closed before a response');
+      const [statusLine = '', ...lines] = received.subarray(0, headEnd).toString('latin1').split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of lines) {
+        const colon = line.indexOf(':');
+        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      const length = Number(headers['content-length'] ?? 0);
+      await until(() => received.length >= headEnd + 4 + length || ended);
+      if (received.length < headEnd + 4 + length) throw failure ?? new Error('connection closed mid-response');
+      const body = received.subarray(headEnd + 4, headEnd + 4 + length).toString('utf8');
+      received = received.subarray(headEnd + 4 + length);
+      return { status: Number(statusLine.split(' ')[1]), headers, body };
+    },
+    /** Resolves how the server ended the connection: 'closed' (FIN) or the socket error's code. */
+    async closed(): Promise<string> {
+      await until(() => ended);
+      return failure ? (failure.code ?? failure.message) : 'closed';
+    },
+    destroy() {
+      socket.destroy();
+    },
+  };
+}
+
+/** A request head and a chunked body, as one string (the body is zeros). */
+function chunkedRequest(path: string, host: string, headers: Record<string, string>, bodyBytes: number): string {
+  const head = Object.entries({ host, 'transfer-encoding': 'chunked', ...headers })
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  const chunk = 64 * 1024;
+  let body = '';
+  for (let sent = 0; sent < bodyBytes; sent += chunk) {
+    const size = Math.min(chunk, bodyBytes - sent);
+    body += `${size.toString(16)}\r\n${'\0'.repeat(size)}\r\n`;
+  }
+  return `POST ${path} HTTP/1.1\r\n${head}\r\n${body}0\r\n\r\n`;
 }
 
 describe('gateway mode (--upstream)', () => {
@@ -282,20 +377,75 @@ describe('gateway mode (--upstream)', () => {
       },
       key,
     );
-    const streamed = await fetch(signedHeaders.url, {
+    // Its own connection pool: a connection that carried a body cut off at the limit is closed by
+    // the server (Connection: close, see the raw-connection test below) and is no other test's.
+    const ownPool = new Agent();
+    const streamed = await undiciFetch(signedHeaders.url, {
+      dispatcher: ownPool,
       method: 'POST',
       headers: {
         'content-type': 'application/octet-stream',
         ...signedHeaders.headers,
         'x-forwarded-for': freshAddress(),
       },
-      body: bodyStream(bytes, 64 * 1024),
+      body: bodyChunks(bytes, 64 * 1024),
       duplex: 'half',
-    } as RequestInit);
+    });
     expect(streamed.status).toBe(413);
+    await streamed.text();
+    await ownPool.close();
     expect(upstream.seen.filter((entry) => entry.url.startsWith('/base/big')).every((entry) => !entry.complete)).toBe(
       true,
     );
+  });
+
+  it('a connection that carried a body cut off at the limit says Connection: close, or stays usable', async () => {
+    // A keep-alive client that has sent its whole body reuses the connection unless the response
+    // says close. The server used to answer `Connection: keep-alive` and leave the rest of the body
+    // unread: the connection stalled, and the client's next request on it was reset when the idle
+    // timeout closed it (the CI failure: `read ECONNRESET` on the request after the streamed 413).
+    const bodyBytes = 2 * 1024 * 1024;
+    const zeros = new Uint8Array(bodyBytes);
+    const { host } = new URL(gateway.url);
+    const octets = { 'content-type': 'application/octet-stream' };
+    const streamedSignature = await signMessage(
+      { method: 'POST', url: `${gateway.url}/big-raw`, headers: octets, body: zeros },
+      key,
+    );
+    const bufferedSignature = await signMessage(
+      { method: 'POST', url: `${gateway.url}/big-raw-xapi`, headers: octets, body: zeros },
+      key,
+      { scheme: xApi() },
+    );
+    const adminSignature = await signMessage(
+      { method: 'POST', url: `${gateway.url}/v1/admin/keys`, headers: octets, body: zeros },
+      key,
+    );
+    const cases = [
+      // RFC 9421: the signature is proven by the headers, the body streams upstream as it arrives.
+      { path: '/big-raw', headers: { ...octets, ...streamedSignature.headers } },
+      // X-API-* signs the body itself: it is read whole before the upstream is contacted.
+      { path: '/big-raw-xapi', headers: { ...octets, ...bufferedSignature.headers } },
+      // hmac-kit's own admin API reads the body (readBody) before it verifies anything.
+      { path: '/v1/admin/keys', headers: { ...octets, ...adminSignature.headers } },
+    ];
+    for (const { path, headers } of cases) {
+      const connection = rawConnection(gateway.url);
+      try {
+        connection.write(chunkedRequest(path, host, { ...headers, 'x-forwarded-for': freshAddress() }, bodyBytes));
+        const first = await connection.response();
+        expect([path, first.status, JSON.parse(first.body).code]).toEqual([path, 413, 'body_too_large']);
+        if (first.headers.connection?.toLowerCase() === 'close') {
+          // Closed in order (FIN after the response), not reset.
+          expect([path, await connection.closed()]).toEqual([path, 'closed']);
+        } else {
+          connection.write(`GET /healthz HTTP/1.1\r\nhost: ${host}\r\n\r\n`);
+          expect([path, (await connection.response()).status]).toEqual([path, 200]);
+        }
+      } finally {
+        connection.destroy();
+      }
+    }
   });
 
   it('strips the Authorization header of SigV4 requests', async () => {

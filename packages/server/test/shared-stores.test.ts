@@ -3,7 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StoreUnavailable } from '@hmac-kit/core';
-import { memoryFailureThrottle, memoryNonceStore } from '@hmac-kit/limits';
+import { memoryFailureThrottle, memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
+import { createAuthenticator } from '@hmac-kit/middleware';
+import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import {
   defaultWorkerCount,
   type LimitStores,
@@ -11,7 +13,8 @@ import {
   shareLimitStores,
   supervisorLimitStores,
 } from '@hmac-kit/server';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { resolveKey, signedOrderMessage } from '../../../test-support/adapter-suite.js';
 import { describeFailureThrottleConformance } from '../../../test-support/conformance/failure-throttle.js';
 import { describeNonceStoreConformance } from '../../../test-support/conformance/nonce-store.js';
 import { describeRateLimiterConformance } from '../../../test-support/conformance/rate-limiter.js';
@@ -23,10 +26,14 @@ import { describeRateLimiterConformance } from '../../../test-support/conformanc
 function supervisorWith(stores: LimitStores) {
   const shared = shareLimitStores(stores);
   const channels: Array<EventEmitter & { disconnect(): void }> = [];
+  const sent: unknown[] = [];
   return {
+    /** Every message the workers sent, in order. */
+    sent,
     worker(): LimitStores {
       const channel = Object.assign(new EventEmitter(), {
         send(message: unknown, callback: (error: Error | null) => void) {
+          sent.push(message);
           const copy = structuredClone(message);
           setImmediate(() => {
             if (!connected) {
@@ -129,6 +136,164 @@ describe('stores shared by a supervisor', () => {
     expect(asynchronous.sort()).toEqual(Object.keys(worker.rateLimiter).sort());
     expect(await nonceStore.checkAndStore('hk_a', 'n', 60)).toBe(true);
     expect(nonceStore.epoch()).toBe(startedAt);
+  });
+});
+
+// The calls a worker makes in one event-loop turn travel in one message (one answer): what a batch
+// holds must never change what a store decides. Two workers racing the same nonce, a rate limit
+// and the failure throttle, each with every call of the race in the same turn.
+describe('batched calls of the workers of one supervisor', () => {
+  it('sends the calls of one turn in one message, and answers each call its own value', async () => {
+    const supervisor = supervisorWith(memoryLimitStores());
+    const worker = supervisor.worker();
+    const answers = await Promise.all([
+      worker.nonceStore.checkAndStore('hk_a', 'n-1', 60),
+      worker.failureThrottle.blockedFor('addr:192.0.2.1'),
+      worker.rateLimiter.hit('key:hk_a', 5, 60),
+      worker.nonceStore.checkAndStore('hk_a', 'n-1', 60),
+    ]);
+    expect(supervisor.sent).toHaveLength(1);
+    expect(answers[0]).toBe(true);
+    expect(answers[1]).toBe(0);
+    expect(answers[2]).toMatchObject({ allowed: true, limit: 5, remaining: 4 });
+    // The same nonce twice in one batch: the second is a replay (calls run in the order made).
+    expect(answers[3]).toBe(false);
+  });
+
+  it('answers a nonce raced by two workers, many times each in one turn, as new exactly once', async () => {
+    const supervisor = supervisorWith(memoryLimitStores());
+    const [first, second] = [supervisor.worker(), supervisor.worker()];
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, index) =>
+        (index % 2 ? first : second).nonceStore.checkAndStore('hk_a', 'raced', 60),
+      ),
+    );
+    expect(answers.filter((fresh) => fresh === true)).toHaveLength(1);
+    expect(answers.filter((fresh) => fresh === false)).toHaveLength(39);
+  });
+
+  it('accepts a signed request replayed to both workers at once exactly once', async () => {
+    const supervisor = supervisorWith(memoryLimitStores());
+    const authenticators = [supervisor.worker(), supervisor.worker()].map((stores) =>
+      createAuthenticator({
+        keys: resolveKey,
+        crypto: nodeCryptoProvider,
+        nonceStore: stores.nonceStore,
+        rateLimiter: stores.rateLimiter,
+        failureThrottle: stores.failureThrottle,
+        defaultRateLimit: { limit: 1000, windowSeconds: 60 },
+      }),
+    );
+    const request = await signedOrderMessage();
+    const outcomes = await Promise.all(
+      Array.from({ length: 10 }, (_, index) =>
+        authenticators[index % 2]!.authenticate(request.message, request.body, { sourceAddress: '192.0.2.7' }),
+      ),
+    );
+    expect(outcomes.filter((outcome) => outcome.ok)).toHaveLength(1);
+    for (const outcome of outcomes.filter((outcome) => !outcome.ok)) {
+      expect((outcome as { error: { code?: string } }).error.code).toBe('ERR_NONCE_REPLAYED');
+    }
+  });
+
+  it('allows exactly the limit of a rate limit hit by two workers at once', async () => {
+    const supervisor = supervisorWith({ ...memoryLimitStores(), rateLimiter: memoryRateLimiter() });
+    const [first, second] = [supervisor.worker(), supervisor.worker()];
+    const decisions = await Promise.all(
+      Array.from({ length: 30 }, (_, index) => (index % 2 ? first : second).rateLimiter.hit('key:hk_a', 10, 60)),
+    );
+    expect(decisions.filter((decision) => decision.allowed)).toHaveLength(10);
+  });
+
+  it('refuses rate-limited requests raced by two workers beyond the limit (the authenticator over IPC)', async () => {
+    const supervisor = supervisorWith(memoryLimitStores());
+    const authenticators = [supervisor.worker(), supervisor.worker()].map((stores) =>
+      createAuthenticator({
+        keys: resolveKey,
+        crypto: nodeCryptoProvider,
+        nonceStore: stores.nonceStore,
+        rateLimiter: stores.rateLimiter,
+        defaultRateLimit: { limit: 3, windowSeconds: 60 },
+      }),
+    );
+    const requests = await Promise.all(Array.from({ length: 8 }, () => signedOrderMessage()));
+    const outcomes = await Promise.all(
+      requests.map((request, index) =>
+        authenticators[index % 2]!.authenticate(request.message, request.body, { sourceAddress: '192.0.2.8' }),
+      ),
+    );
+    expect(outcomes.filter((outcome) => outcome.ok)).toHaveLength(3);
+    for (const outcome of outcomes.filter((outcome) => !outcome.ok)) {
+      expect((outcome as { error: { code?: string } }).error.code).toBe('ERR_RATE_LIMITED');
+    }
+  });
+
+  it('blocks a source whose failures two workers record in the same turns, at exactly the count', async () => {
+    const supervisor = supervisorWith({
+      ...memoryLimitStores(),
+      failureThrottle: memoryFailureThrottle({ maxFailures: 6, freeFailures: 5 }),
+    });
+    const [first, second] = [supervisor.worker(), supervisor.worker()];
+    const subject = 'addr:192.0.2.9';
+    await Promise.all(
+      Array.from({ length: 5 }, (_, index) => (index % 2 ? first : second).failureThrottle.recordFailure(subject)),
+    );
+    expect(await first.failureThrottle.blockedFor(subject)).toBe(0);
+    await second.failureThrottle.recordFailure(subject);
+    expect(await first.failureThrottle.blockedFor(subject)).toBeGreaterThan(0);
+    expect(await second.failureThrottle.blockedFor(subject)).toBeGreaterThan(0);
+  });
+
+  it('keeps a failing call of a batch to itself, and refuses calls that name no store method', async () => {
+    const supervisor = supervisorWith({ ...memoryLimitStores(), nonceStore: memoryNonceStore({ maxEntries: 1 }) });
+    const worker = supervisor.worker();
+    const [filled, full, hit] = await Promise.allSettled([
+      worker.nonceStore.checkAndStore('hk_a', 'n-1', 60),
+      worker.nonceStore.checkAndStore('hk_a', 'n-2', 60),
+      worker.rateLimiter.hit('key:hk_a', 5, 60),
+    ]);
+    expect(supervisor.sent).toHaveLength(1);
+    expect(filled).toEqual({ status: 'fulfilled', value: true });
+    expect(full.status === 'rejected' && full.reason).toBeInstanceOf(StoreUnavailable);
+    expect(hit).toMatchObject({ status: 'fulfilled', value: { allowed: true } });
+    // A worker (or anything else on the channel) cannot reach a method the stores do not list.
+    const shared = shareLimitStores(memoryLimitStores());
+    const replies: unknown[] = [];
+    const calls = [
+      { id: 1, store: 'nonceStore', method: 'constructor', args: [] },
+      { id: 2, store: 'rateLimiter', method: 'hitNow', args: ['key:x', 1, 1] },
+      { id: 3, store: 'nonceStore', method: 'checkAndStore', args: 'not a list' },
+      null,
+      { id: 5, store: 'nonceStore', method: 'checkAndStore', args: ['hk_a', 'n', 60] },
+    ];
+    expect(shared.handle({ hk: 'store-calls', calls }, (reply) => replies.push(reply))).toBe(true);
+    await vi.waitFor(() => expect(replies).toHaveLength(1));
+    const { results } = replies[0] as { results: Array<{ id: number; value?: unknown; error?: { name: string } }> };
+    expect(results.map((result) => result.error?.name ?? result.value)).toEqual([
+      'TypeError',
+      'TypeError',
+      'TypeError',
+      'TypeError',
+      true,
+    ]);
+  });
+
+  it('fails closed with StoreUnavailable for the calls of a batch the channel could not send', async () => {
+    const shared = shareLimitStores(memoryLimitStores());
+    const channel = Object.assign(new EventEmitter(), {
+      send(_message: unknown, callback: (error: Error | null) => void) {
+        setImmediate(() => callback(new Error('channel closed')));
+        return false;
+      },
+    });
+    const worker = supervisorLimitStores(channel, structuredClone(shared.description));
+    const answers = await Promise.allSettled([
+      worker.nonceStore.checkAndStore('hk_a', 'n-1', 60),
+      worker.failureThrottle.blockedFor('addr:192.0.2.1'),
+    ]);
+    for (const answer of answers) {
+      expect(answer.status === 'rejected' && answer.reason).toBeInstanceOf(StoreUnavailable);
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { copyFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -272,9 +273,11 @@ describe('hmac-kit serve: the default process model', () => {
   it(
     'reports a worker that cannot start once, and exits',
     async () => {
-      const busy = await startServe(['--db', join(dir, 'busy.db')], { cwd: dir });
+      // Any listener makes the port busy: one in this process costs no `serve` start.
+      const busy = createServer();
+      await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
       try {
-        const port = new URL(busy.url).port;
+        const port = String((busy.address() as AddressInfo).port);
         const result = await runCli(['--db', join(dir, 'other.db'), 'serve', '--port', port, '--workers', '2'], {
           cwd: dir,
         });
@@ -283,7 +286,7 @@ describe('hmac-kit serve: the default process model', () => {
           expect.stringMatching(/^hmac-kit: cannot start: .*EADDRINUSE/),
         ]);
       } finally {
-        await busy.stop();
+        await new Promise((resolve) => busy.close(resolve));
       }
     },
     SLOW,

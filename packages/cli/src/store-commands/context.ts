@@ -5,7 +5,7 @@
 import type { KeyService } from '@hmac-kit/keys';
 import type { OpenedKeys } from '@hmac-kit/server/store';
 import type { Command } from 'commander';
-import { CliError, type Io } from '../output.js';
+import { CliError, type Io, pathFrom } from '../output.js';
 
 /** Global options every store command reads. */
 export interface Globals {
@@ -41,15 +41,17 @@ export async function openStore(program: Command, io: Io, create: boolean): Prom
     '@hmac-kit/server/store'
   );
   const database = globals.db ?? (io.env.HMAC_KIT_DATABASE_URL || undefined) ?? DEFAULT_DATABASE;
+  const masterKeyFile = globals.masterKeyFile ?? (io.env.HMAC_KIT_MASTER_KEY_FILE || undefined);
   let opened: OpenedKeys;
   try {
     opened = await openKeys({
       database,
       masterKeys: io.env.HMAC_KIT_MASTER_KEYS || undefined,
-      masterKeyFile: globals.masterKeyFile ?? (io.env.HMAC_KIT_MASTER_KEY_FILE || undefined),
+      masterKeyFile: masterKeyFile === undefined ? undefined : pathFrom(io, masterKeyFile),
       maxKeysPerPrincipal: io.env.HMAC_KIT_MAX_KEYS ? Number(io.env.HMAC_KIT_MAX_KEYS) : undefined,
       createDatabase: create,
       createMasterKey: create,
+      cwd: io.cwd,
     });
   } catch (error) {
     if (error instanceof DatabaseLocationError) throw new CliError(error.message, 2);

@@ -2,7 +2,7 @@
 import type { DeclarativeSchemeDefinition } from '@hmac-kit/core';
 import { keyUsageView } from '@hmac-kit/server/views';
 import type { Command } from 'commander';
-import { CliError, checkKeyIdOption, formatTable, print } from '../output.js';
+import { CliError, checkKeyIdOption, formatTable, pathFrom, print } from '../output.js';
 import { type StoreCommandContext, unknownKey, withKeys } from './context.js';
 import { readPages } from './options.js';
 
@@ -54,7 +54,7 @@ export function registerKeyUsage(keysCommand: Command, context: StoreCommandCont
         if (options.config !== undefined) {
           const { ConfigError, loadConfig } = await import('@hmac-kit/server');
           try {
-            declared = loadConfig({ configFile: options.config }).legacySchemes ?? [];
+            declared = loadConfig({ configFile: pathFrom(io, options.config) }).legacySchemes ?? [];
           } catch (error) {
             if (error instanceof ConfigError) throw new CliError(`config: ${error.message.split('\n')[0]}`, 2);
             throw error;

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { principalView } from '@hmac-kit/server/views';
 import type { Command } from 'commander';
-import { CliError, formatTable, type Io, print } from '../output.js';
+import { CliError, formatTable, type Io, pathFrom, print } from '../output.js';
 import { type StoreCommandContext, withKeys } from './context.js';
 import { readPages } from './options.js';
 
@@ -18,7 +18,7 @@ async function readPassword(
   }
   if (options.passwordFile) {
     try {
-      return readFileSync(options.passwordFile, 'utf8').replace(/\r?\n$/, '');
+      return readFileSync(pathFrom(io, options.passwordFile), 'utf8').replace(/\r?\n$/, '');
     } catch (error) {
       throw new CliError(`cannot read ${options.passwordFile}: ${(error as NodeJS.ErrnoException).code}`, 2);
     }

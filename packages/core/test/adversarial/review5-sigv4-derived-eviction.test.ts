@@ -7,6 +7,11 @@
  * holds its derived key across that time (SigV4 without x-amz-content-sha256 MACs once the body
  * is read); wiping that key under it must not turn the genuine request into a failure: that
  * would let a stranger lock a client out by key id alone.
+ *
+ * Two mechanisms hold this, and the test judges the outcome, not either one: eviction drops a derived
+ * key without wiping it (primitives/prepared-key.ts `derived`), and the verifier derives a wiped key
+ * again before it MACs (schemes/sigv4/verify.ts `liveSigningKey`). Checked by mutation (session 7):
+ * with eviction wiping and the re-derivation removed, both cases fail; with either one in place they pass.
  */
 import { formatSecret, type VerificationKey, verifyRequest } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';

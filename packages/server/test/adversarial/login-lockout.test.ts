@@ -31,6 +31,11 @@ function login(
 
 const PASSWORD = 'correct horse battery staple';
 
+// What these tests count is answers, not hashing time: a cheap scrypt cost (1 MiB instead of 32 MiB)
+// keeps their ~40 password checks from costing ~5 s of CPU. The concurrency bound below keeps the
+// default cost: it is about hashes slow enough to overlap.
+const CHEAP_HASHING = { passwordHashing: { N: 1024 } };
+
 async function addUser(server: RunningServer, name: string): Promise<void> {
   await server.services.keyService.createPrincipal({ name, kind: 'user', actor: 'test' });
   await server.services.keyService.setPassword(name, PASSWORD, { actor: 'test' });
@@ -41,7 +46,7 @@ describe('adversarial: login lockout (issue #11 defect 2) — /v1/keys and the d
 
   beforeAll(async () => {
     // Only 127.0.0.1 and ::1 are trusted proxies by default: each 127.0.x.y peer is its own source.
-    server = await startInProcess({ schemes: 'rfc9421,django-hmac' });
+    server = await startInProcess({ schemes: 'rfc9421,django-hmac' }, {}, CHEAP_HASHING);
   });
 
   afterAll(async () => {

@@ -183,7 +183,7 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
         const canonicalRequest = `${method}\n${form.uri}\n${form.query}${tail}${payloadHash}`;
         const stringToSign = head + sha256HexOfText(crypto, canonicalRequest);
         // With a one-shot hash, HMAC from the cached key pads (no per-call HMAC set-up), compared
-        // in hex with the signature as sent (both lower-case hex: SIGNATURE_HEX).
+        // in hex with the signature as sent (both lower-case hex: the parser checks the signature with isHex64).
         if (crypto.hash !== undefined) {
           if (
             constantTimeEqual(hmacSha256HexOfText(crypto, signingKey.hmacSha256Pads(), stringToSign), parsed.signature)
