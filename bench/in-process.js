@@ -20,6 +20,7 @@ import { createRequire } from 'node:module';
 import { formatSecret, signMessage } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import {
+  asReceived,
   formatInteger,
   formatRatio,
   interleaved,
@@ -88,7 +89,7 @@ async function signedHeaders(key, count) {
       key,
       { crypto: nodeCryptoProvider },
     );
-    pool.push(signed.headers);
+    pool.push(asReceived(signed.headers));
   }
   return pool;
 }

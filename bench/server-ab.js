@@ -7,14 +7,15 @@
 //   npx tsc -b && node --expose-gc bench/server-ab.js tmp/server-before packages/server/dist [--info] > /dev/null
 //
 // --info: also each build at the default log level `info` (access lines go to stdout: redirect it).
-// Results go to stderr. POOL (70000): signed requests per build, made before the clock starts.
+// Results go to stderr. POOL (70000): signed requests per build, made before the clock starts;
+// ROUNDS (9) x ROUND_MS (150): the interleaved rounds.
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { signMessage } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
-import { interleaved, NullSocket, nullSocketExchange, typical } from './support.js';
+import { asReceived, interleaved, NullSocket, nullSocketExchange, typical } from './support.js';
 
 /** One GET through `listener`, as node:http dispatches it; resolves with the status once finished. */
 function inject(listener, headers) {
@@ -66,7 +67,7 @@ for (const dist of dists) {
         headers: { 'content-type': typical.contentType },
         body: typical.body,
       };
-      signed.push((await signMessage(message, key, { crypto: nodeCryptoProvider })).headers);
+      signed.push(asReceived((await signMessage(message, key, { crypto: nodeCryptoProvider })).headers));
     }
     let next = 0;
     cases.push({
@@ -87,7 +88,10 @@ for (const dist of dists) {
 }
 // The signing's garbage is collected now, not in the first measured round.
 globalThis.gc?.();
-const results = await interleaved(cases, { rounds: 9, roundMs: 150 });
+const results = await interleaved(cases, {
+  rounds: Number(process.env.ROUNDS ?? 9),
+  roundMs: Number(process.env.ROUND_MS ?? 150),
+});
 for (const [name, perSecond] of results) console.error(`${name}: ${(1e6 / perSecond).toFixed(1)} µs CPU per request`);
 console.error(
   `load average ${loadavg()

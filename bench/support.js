@@ -198,6 +198,17 @@ export class NullSocket extends Writable {
 }
 
 /**
+ * Header values as node:http's parser hands them to a server: flat strings read from the socket's
+ * bytes. The signer builds its values by concatenation, and a concatenated string is flattened (a
+ * copy) the first time a verifier reads a character or hashes it: a cost no real request has.
+ */
+export function asReceived(headers) {
+  const flat = {};
+  for (const name in headers) flat[name] = Buffer.from(headers[name], 'latin1').toString('latin1');
+  return flat;
+}
+
+/**
  * node:http's own IncomingMessage (HTTP/1.1, `head` as its headers) and ServerResponse over
  * `socket`, without a server: `onFinished(response)` runs once the response has finished, after
  * what node:http's server does then (resOnFinish): drain an unread body, detach the socket, and

@@ -1,8 +1,18 @@
+import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
-import { type AccessLogFields, createLogger, MAX_LOG_LINE_BYTES, writeAccessLine } from '../src/logger.js';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  type AccessLogFields,
+  batchedStdout,
+  createLogger,
+  isoTimeField,
+  MAX_LOG_LINE_BYTES,
+  writeAccessLine,
+} from '../src/logger.js';
 
 /** A logger of createLogger() writing into memory, and its lines as written. */
 function capture(level = 'info') {
@@ -60,6 +70,18 @@ describe('access-log lines built by hand (issue #15: the default log level info 
     );
   });
 
+  it("writes pino's isoTime field, built once per millisecond (the same string within one, a new one after)", () => {
+    const clock = vi.spyOn(Date, 'now');
+    try {
+      for (const millis of [0, 1_733_443_200_000, 1_733_443_200_000, 1_733_443_200_001, 1_733_443_200_000, 4e12]) {
+        clock.mockReturnValue(millis);
+        expect(isoTimeField()).toBe(pino.stdTimeFunctions.isoTime());
+      }
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   it('writes the line whatever the level: the server checks isLevelEnabled("info") before it builds one', () => {
     // The server checks isLevelEnabled('info') before building the line; the writer itself writes.
     const { logger, text } = capture('warn');
@@ -82,5 +104,45 @@ describe('access-log lines built by hand (issue #15: the default log level info 
     writeAccessLine(foreign, { reqId: 'r1', method: 'GET', path: '/x', status: 404, ms: 0.5 });
     // pino's numeric level and its own base: what this logger always writes.
     expect(JSON.parse(chunks.join(''))).toMatchObject({ level: 30, app: 'mine', reqId: 'r1', msg: 'request' });
+  });
+});
+
+describe('the batched stdout of createLogger() (lines held for one write, issue #15)', () => {
+  const lineOf = (index: number) => `${JSON.stringify({ level: 'info', msg: 'request', index })}\n`;
+  const into = () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'hmac-kit-log-')), 'out.log');
+    const fd = openSync(file, 'w');
+    return { fd, read: () => readFileSync(file, 'utf8') };
+  };
+
+  it('writes lines below the batch size once they have waited, without a flush', async () => {
+    const { fd, read } = into();
+    const destination = batchedStdout(fd);
+    for (let index = 0; index < 3; index++) destination.write(lineOf(index));
+    await vi.waitFor(() => expect(read()).toBe([0, 1, 2].map(lineOf).join('')));
+    destination.end();
+    await new Promise((resolve) => destination.once('close', resolve));
+  });
+
+  it('writes every line, whole and in order, under a burst and on end()', async () => {
+    const { fd, read } = into();
+    const destination = batchedStdout(fd);
+    const expected: string[] = [];
+    for (let index = 0; index < 2_000; index++) {
+      expected.push(lineOf(index));
+      destination.write(lineOf(index));
+    }
+    destination.end();
+    await new Promise((resolve) => destination.once('close', resolve));
+    expect(read()).toBe(expected.join(''));
+  });
+
+  it('loses no held line when the process exits (the synchronous flush at exit)', () => {
+    const { fd, read } = into();
+    const destination = batchedStdout(fd);
+    destination.write(lineOf(1));
+    destination.flushSync();
+    expect(read()).toBe(lineOf(1));
+    closeSync(fd);
   });
 });
