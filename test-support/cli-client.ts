@@ -1,5 +1,5 @@
 import { signMessage } from '@hmac-kit/core';
-import { runCli } from './processes.js';
+import { runCliInProcess } from './processes.js';
 
 /** A key as `keys create --json` prints it. */
 export interface IssuedKey {
@@ -9,26 +9,42 @@ export interface IssuedKey {
   scopes: string[];
 }
 
-/** Creates a principal (if needed) and a key through the real CLI. */
+/**
+ * How long after a key is written every running `hmac-kit serve` knows it: a server answers
+ * unknown ids from memory and reads the change feed first when the feed is older than its
+ * freshness bound (the key service's `feedFreshnessMs`, 250 ms); the margin covers a feed read
+ * already in flight when the key was written.
+ */
+const KEY_KNOWN_TO_SERVERS_MS = 250 + 250;
+
+/**
+ * Creates a principal (if needed) and a key through the CLI's commands (run in-process: this is
+ * setup), and returns once running servers know the key ({@link KEY_KNOWN_TO_SERVERS_MS}: the
+ * product's bound, not a guess at how long something takes). The two CLI processes this used to
+ * start always took longer than that, and tests call it with a server running and use the key at once.
+ */
 export async function createKeyWithCli(
   db: string,
   principal: string,
   extra: string[] = [],
   env: Record<string, string | undefined> = {},
 ): Promise<IssuedKey> {
-  const added = await runCli(['--db', db, 'principals', 'add', principal], { env });
+  const added = await runCliInProcess(['--db', db, 'principals', 'add', principal], { env });
   // An existing principal is fine (several keys for one); any other failure is the test's problem, said here.
   if (added.code !== 0 && !/already exists/.test(added.stderr)) {
     throw new Error(`principals add failed: ${added.stderr}`);
   }
-  const result = await runCli(['--db', db, '--json', 'keys', 'create', '--principal', principal, ...extra], { env });
+  const result = await runCliInProcess(['--db', db, '--json', 'keys', 'create', '--principal', principal, ...extra], {
+    env,
+  });
   if (result.code !== 0) throw new Error(`keys create failed: ${result.stderr}`);
+  await new Promise((resolve) => setTimeout(resolve, KEY_KNOWN_TO_SERVERS_MS));
   return JSON.parse(result.stdout) as IssuedKey;
 }
 
 /**
  * Provisions `db` the way the legacy-migration contract says (issue #12): `principals add`, then
- * `keys import --secret-stdin --encoding text` for each key. Throws with the CLI's stderr on any failure.
+ * `keys import --secret-stdin --encoding text` for each key (in-process). Throws with the CLI's stderr on any failure.
  *
  * @example
  * await importKeysWithCli(db, 'legacy', [{ keyId: 'partner', secret: 'their-shared-secret' }]);
@@ -38,10 +54,10 @@ export async function importKeysWithCli(
   principal: string,
   keys: ReadonlyArray<{ keyId: string; secret: string }>,
 ): Promise<void> {
-  const added = await runCli(['principals', 'add', principal, '--db', db]);
+  const added = await runCliInProcess(['principals', 'add', principal, '--db', db]);
   if (added.code !== 0) throw new Error(`principals add failed: ${added.stderr}`);
   for (const { keyId, secret } of keys) {
-    const imported = await runCli(
+    const imported = await runCliInProcess(
       [
         'keys',
         'import',

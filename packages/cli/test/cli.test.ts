@@ -1,7 +1,17 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
+import {
+  buildOnce,
+  runCli,
+  runCliInProcess,
+  type ServeProcess,
+  startServe,
+  tempDir,
+} from '../../../test-support/processes.js';
+
+// What a command does runs in-process (runCliInProcess); a real `hmac-kit` process runs where the
+// process is the point (the bin, its exit status, stdin as a pipe, serve) and once per command family.
 
 /** Every failure is exactly one line `hmac-kit: ...` on stderr. */
 function expectOneLineError(stderr: string, pattern: RegExp): void {
@@ -15,6 +25,9 @@ describe('hmac-kit CLI: store commands', () => {
   let dir: string;
   let db: string;
   const cli = (args: string[], options: { env?: Record<string, string>; input?: string } = {}) =>
+    runCliInProcess(['--db', db, ...args], { cwd: dir, ...options });
+  /** The same command as a real process. */
+  const cliProcess = (args: string[], options: { env?: Record<string, string>; input?: string } = {}) =>
     runCli(['--db', db, ...args], { cwd: dir, ...options });
 
   beforeAll(() => {
@@ -26,7 +39,7 @@ describe('hmac-kit CLI: store commands', () => {
   });
 
   it('prints help listing every command', async () => {
-    const result = await runCli(['--help']);
+    const result = await runCliInProcess(['--help']);
     expect(result.code).toBe(0);
     for (const command of ['serve', 'principals', 'keys', 'master-key', 'db', 'audit', 'request', 'sign']) {
       expect(result.stdout).toContain(command);
@@ -40,7 +53,7 @@ describe('hmac-kit CLI: store commands', () => {
   });
 
   it('applies migrations with db migrate, then reports the schema up to date', async () => {
-    const first = await cli(['--json', 'db', 'migrate']);
+    const first = await cliProcess(['--json', 'db', 'migrate']);
     expect(first.code).toBe(0);
     expect((JSON.parse(first.stdout) as { applied: string[] }).applied.length).toBeGreaterThan(0);
     const second = await cli(['db', 'migrate']);
@@ -72,7 +85,7 @@ describe('hmac-kit CLI: store commands', () => {
     const noPassword = await cli(['principals', 'set-password', 'bob']);
     expect(noPassword.code).toBe(2);
     expectOneLineError(noPassword.stderr, /password/);
-    const viaStdin = await cli(['principals', 'set-password', 'bob', '--password-stdin'], {
+    const viaStdin = await cliProcess(['principals', 'set-password', 'bob', '--password-stdin'], {
       input: 'from stdin secret\n',
     });
     expect(viaStdin.code).toBe(0);
@@ -244,10 +257,13 @@ describe('hmac-kit CLI: request and sign against a running server', () => {
     buildOnce();
     dir = tempDir();
     db = join(dir, 'keys.db');
-    await runCli(['--db', db, 'principals', 'add', 'cli-user'], { cwd: dir });
+    await runCliInProcess(['--db', db, 'principals', 'add', 'cli-user'], { cwd: dir });
     key = JSON.parse(
-      (await runCli(['--db', db, '--json', 'keys', 'create', '--principal', 'cli-user', '--scope', 'x'], { cwd: dir }))
-        .stdout,
+      (
+        await runCliInProcess(['--db', db, '--json', 'keys', 'create', '--principal', 'cli-user', '--scope', 'x'], {
+          cwd: dir,
+        })
+      ).stdout,
     ) as { keyId: string; secret: string };
     server = await startServe(['--db', db, '--schemes', 'rfc9421,sigv4,x-api'], { cwd: dir });
   });
@@ -278,12 +294,13 @@ describe('hmac-kit CLI: request and sign against a running server', () => {
     withSecret.env.HK_SECRET = key.secret;
     const file = join(dir, 'body.json');
     writeFileSync(file, '{"from":"file"}');
-    for (const [args, input] of [
-      [['--data', '{"a":1}'], ''],
-      [['--data-file', file], ''],
-      [['--data-stdin'], '{"from":"stdin"}'],
-    ] as Array<[string[], string]>) {
-      const result = await runCli(
+    for (const [args, input, run] of [
+      [['--data', '{"a":1}'], '', runCliInProcess],
+      [['--data-file', file], '', runCliInProcess],
+      // stdin as a pipe: a real process.
+      [['--data-stdin'], '{"from":"stdin"}', runCli],
+    ] as Array<[string[], string, typeof runCli]>) {
+      const result = await run(
         [
           'request',
           'POST',
@@ -305,13 +322,13 @@ describe('hmac-kit CLI: request and sign against a running server', () => {
 
   it('prints headers with -i and the signature base with -v', async () => {
     withSecret.env.HK_SECRET = key.secret;
-    const include = await runCli(
+    const include = await runCliInProcess(
       ['request', 'GET', `${server.url}/v1/whoami`, '-i', '--key-id', key.keyId, '--secret-env', 'HK_SECRET'],
       withSecret,
     );
     expect(include.stdout).toMatch(/^HTTP\/1\.1 200 OK\n/);
     expect(include.stdout.toLowerCase()).toContain('ratelimit-policy:');
-    const verbose = await runCli(
+    const verbose = await runCliInProcess(
       ['request', 'GET', `${server.url}/v1/whoami?q=1`, '-v', '--key-id', key.keyId, '--secret-env', 'HK_SECRET'],
       withSecret,
     );
@@ -324,7 +341,7 @@ describe('hmac-kit CLI: request and sign against a running server', () => {
 
   it('signs with SigV4', async () => {
     withSecret.env.HK_SECRET = key.secret;
-    const result = await runCli(
+    const result = await runCliInProcess(
       [
         'request',
         'GET',
@@ -352,7 +369,7 @@ describe('hmac-kit CLI: request and sign against a running server', () => {
   it('reads the secret from a file, and warns when it is given as an argument', async () => {
     const file = join(dir, 'secret.txt');
     writeFileSync(file, `${key.secret}\n`, { mode: 0o600 });
-    const fromFile = await runCli([
+    const fromFile = await runCliInProcess([
       'request',
       'GET',
       `${server.url}/v1/whoami`,
@@ -362,7 +379,7 @@ describe('hmac-kit CLI: request and sign against a running server', () => {
       file,
     ]);
     expect(fromFile.code).toBe(0);
-    const fromArgument = await runCli([
+    const fromArgument = await runCliInProcess([
       'request',
       'GET',
       `${server.url}/v1/whoami`,
@@ -377,10 +394,10 @@ describe('hmac-kit CLI: request and sign against a running server', () => {
   });
 
   it('fails with one line and a non-zero exit on refusals and bad input', async () => {
-    const noSecret = await runCli(['request', 'GET', `${server.url}/v1/whoami`, '--key-id', key.keyId]);
+    const noSecret = await runCliInProcess(['request', 'GET', `${server.url}/v1/whoami`, '--key-id', key.keyId]);
     expect(noSecret.code).toBe(2);
     expectOneLineError(noSecret.stderr, /--secret-env/);
-    const unsetVariable = await runCli([
+    const unsetVariable = await runCliInProcess([
       'request',
       'GET',
       `${server.url}/v1/whoami`,
@@ -391,12 +408,13 @@ describe('hmac-kit CLI: request and sign against a running server', () => {
     ]);
     expect(unsetVariable.code).toBe(2);
     expectOneLineError(unsetVariable.stderr, /NOPE_NOT_SET/);
-    const badUrl = await runCli(
+    const badUrl = await runCliInProcess(
       ['request', 'GET', 'not a url', '--key-id', key.keyId, '--secret-env', 'HK_SECRET'],
       withSecret,
     );
     expect(badUrl.code).toBe(2);
     expectOneLineError(badUrl.stderr, /invalid URL/);
+    // The exit status of a refused request as the OS sees it: a real process.
     const wrongSecret = await runCli(
       ['request', 'GET', `${server.url}/v1/whoami`, '--key-id', key.keyId, '--secret-env', 'HK_SECRET'],
       {
@@ -405,7 +423,7 @@ describe('hmac-kit CLI: request and sign against a running server', () => {
     );
     expect(wrongSecret.code).toBe(1);
     expect(wrongSecret.stderr).toMatch(/^hmac-kit: HTTP 401 signature_invalid\n$/);
-    const unreachable = await runCli(
+    const unreachable = await runCliInProcess(
       ['request', 'GET', 'http://127.0.0.1:1/x', '--key-id', key.keyId, '--secret-env', 'HK_SECRET'],
       withSecret,
     );
@@ -434,7 +452,7 @@ describe('hmac-kit CLI: request and sign against a running server', () => {
     const response = await fetch(`${server.url}/v1/whoami`, { headers });
     expect(response.status).toBe(200);
 
-    const json = await runCli(
+    const json = await runCliInProcess(
       ['--json', 'sign', 'GET', `${server.url}/v1/whoami`, '--key-id', key.keyId, '--secret-env', 'HK_SECRET'],
       withSecret,
     );

@@ -5,7 +5,14 @@ import Database from 'better-sqlite3';
 import { decryptDjangoSecret } from 'hmac-kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestSchema, describeWithPostgres, pgUrl, type TestSchema } from '../../../test-support/postgres.js';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
+import {
+  buildOnce,
+  runCli,
+  runCliInProcess,
+  type ServeProcess,
+  startServe,
+  tempDir,
+} from '../../../test-support/processes.js';
 import { readPublishedVector } from '../../../test-support/published-vectors.js';
 
 /** Values of the published at-rest vector (vevde_security_utils 2.x, as django_hmac_authentication 5 stores secrets). */
@@ -147,9 +154,12 @@ describe('hmac-kit import django-hmac', () => {
 
   it('dry run reads the SQLite database, reports every bad row and writes nothing', async () => {
     const env = { HMAC_KD_PASSWORD: vector.kdPassword };
-    const result = await runCli(['--db', db, '--json', 'import', 'django-hmac', '--from', djangoDb, '--dry-run'], {
-      env,
-    });
+    const result = await runCliInProcess(
+      ['--db', db, '--json', 'import', 'django-hmac', '--from', djangoDb, '--dry-run'],
+      {
+        env,
+      },
+    );
     expect(result.code).toBe(1);
     const summary = JSON.parse(result.stdout);
     expect(summary).toMatchObject({ dryRun: true, wouldImport: 4, failed: 4, principals: 2 });
@@ -172,23 +182,24 @@ describe('hmac-kit import django-hmac', () => {
   });
 
   it('a wrong HMAC_KD_PASSWORD fails every row, one line each, and says what to check', async () => {
-    const result = await runCli(['--db', db, 'import', 'django-hmac', '--from', djangoDb], {
+    const result = await runCliInProcess(['--db', db, 'import', 'django-hmac', '--from', djangoDb], {
       env: { HMAC_KD_PASSWORD: 'not-it' },
     });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/no key decrypts: check HMAC_KD_PASSWORD/);
     expect(result.stderr).toContain(`hmac-kit: key ${vector.apiKey}: cannot decrypt`);
     expect(existsSync(db)).toBe(false);
-    const missing = await runCli(['--db', db, 'import', 'django-hmac', '--from', djangoDb]);
+    const missing = await runCliInProcess(['--db', db, 'import', 'django-hmac', '--from', djangoDb]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/HMAC_KD_PASSWORD is not set/);
-    const noSource = await runCli(['--db', db, 'import', 'django-hmac'], { env: { HMAC_KD_PASSWORD: 'x' } });
+    const noSource = await runCliInProcess(['--db', db, 'import', 'django-hmac'], { env: { HMAC_KD_PASSWORD: 'x' } });
     expect(noSource.code).toBe(2);
     expect(noSource.stderr).toMatch(/missing --from/);
   });
 
   it('imports the good rows with ids, owners, expiry and revocation; fails the run for the bad ones; idempotent', async () => {
     const env = { HMAC_KD_PASSWORD: vector.kdPassword };
+    // A real process, once for the import: the run's failure exit status as the OS sees it.
     const first = await runCli(['--db', db, '--json', 'import', 'django-hmac', '--from', djangoDb], { env });
     expect(first.code).toBe(1);
     expect(JSON.parse(first.stdout)).toMatchObject({
@@ -198,15 +209,19 @@ describe('hmac-kit import django-hmac', () => {
       failed: 4,
       principals: 2,
     });
-    const again = await runCli(['--db', db, '--json', 'import', 'django-hmac', '--from', djangoDb], { env });
+    const again = await runCliInProcess(['--db', db, '--json', 'import', 'django-hmac', '--from', djangoDb], { env });
     expect(JSON.parse(again.stdout)).toMatchObject({ imported: 0, skipped: 4, failed: 4 });
-    const keys = JSON.parse((await runCli(['--db', db, '--json', 'keys', 'list', '--all'])).stdout) as KeyListing;
+    const keys = JSON.parse(
+      (await runCliInProcess(['--db', db, '--json', 'keys', 'list', '--all'])).stdout,
+    ) as KeyListing;
     expect(keys.find((key) => key.keyId === vector.apiKey)).toMatchObject({ principal: 'bob', status: 'active' });
     expect(keys.find((key) => key.keyId === ids.revoked)).toMatchObject({ principal: 'bob', status: 'revoked' });
     expect(keys.find((key) => key.keyId === ids.expired)).toMatchObject({ principal: 'bob', status: 'expired' });
     expect(keys.find((key) => key.keyId === ids.carol)).toMatchObject({ principal: 'carol' });
     expect(keys).toHaveLength(4);
-    const principals = JSON.parse((await runCli(['--db', db, '--json', 'principals', 'list'])).stdout) as Array<{
+    const principals = JSON.parse(
+      (await runCliInProcess(['--db', db, '--json', 'principals', 'list'])).stdout,
+    ) as Array<{
       name: string;
       disabled: boolean;
     }>;
@@ -233,7 +248,7 @@ describe('hmac-kit import django-hmac', () => {
         },
       ]),
     );
-    const result = await runCli(['--db', target, '--json', 'import', 'django-hmac', '--from', exportFile], {
+    const result = await runCliInProcess(['--db', target, '--json', 'import', 'django-hmac', '--from', exportFile], {
       env: { HMAC_KD_PASSWORD: vector.kdPassword },
     });
     expect(result.code).toBe(0);
@@ -276,12 +291,12 @@ describe('hmac-kit import django-hmac', () => {
     database.close();
     const env = { HMAC_KD_PASSWORD: vector.kdPassword };
     const target = join(dir, 'custom-user.db');
-    const noTable = await runCli(['--db', target, 'import', 'django-hmac', '--from', file], { env });
+    const noTable = await runCliInProcess(['--db', target, 'import', 'django-hmac', '--from', file], { env });
     expect(noTable.code).toBe(2);
     expect(noTable.stderr.trimEnd()).toMatch(
       /^hmac-kit: .*no auth_user table \(custom user model\? use --user-table\)$/,
     );
-    const result = await runCli(
+    const result = await runCliInProcess(
       [
         '--db',
         target,
@@ -308,7 +323,9 @@ describe('hmac-kit import django-hmac', () => {
         },
       ],
     });
-    const keys = JSON.parse((await runCli(['--db', target, '--json', 'keys', 'list', '--all'])).stdout) as KeyListing;
+    const keys = JSON.parse(
+      (await runCliInProcess(['--db', target, '--json', 'keys', 'list', '--all'])).stdout,
+    ) as KeyListing;
     expect(keys).toEqual([
       expect.objectContaining({ keyId: 'aaaaaaaa-1111-4111-8111-111111111111', principal: 'ann_b@example.com' }),
     ]);
@@ -398,13 +415,15 @@ describeWithPostgres('hmac-kit import django-hmac from PostgreSQL', () => {
     const url = new URL(pgUrl);
     url.searchParams.set('options', `-c search_path=${schema.schema}`);
     const db = join(dir, 'keys.db');
-    const result = await runCli(['--db', db, '--json', 'import', 'django-hmac', '--from', url.toString()], {
+    const result = await runCliInProcess(['--db', db, '--json', 'import', 'django-hmac', '--from', url.toString()], {
       env: { HMAC_KD_PASSWORD: vector.kdPassword },
     });
     expect(result.stderr).toContain(`hmac-kit: key ${ids.unknownCipher}: unknown cipher_algorithm`);
     expect(result.code).toBe(1);
     expect(JSON.parse(result.stdout)).toMatchObject({ imported: 3, skipped: 0, failed: 3, principals: 1 });
-    const keys = JSON.parse((await runCli(['--db', db, '--json', 'keys', 'list', '--all'])).stdout) as KeyListing;
+    const keys = JSON.parse(
+      (await runCliInProcess(['--db', db, '--json', 'keys', 'list', '--all'])).stdout,
+    ) as KeyListing;
     expect(Object.fromEntries(keys.map((key) => [key.keyId, key.status]))).toEqual({
       [vector.apiKey]: 'active',
       [ids.revoked]: 'revoked',
@@ -413,7 +432,9 @@ describeWithPostgres('hmac-kit import django-hmac from PostgreSQL', () => {
   });
 
   it('a URL whose search path lacks the tables is one clear line', async () => {
-    const result = await runCli(['import', 'django-hmac', '--from', pgUrl], { env: { HMAC_KD_PASSWORD: 'x' } });
+    const result = await runCliInProcess(['import', 'django-hmac', '--from', pgUrl], {
+      env: { HMAC_KD_PASSWORD: 'x' },
+    });
     expect(result.code).toBe(2);
     expect(result.stderr.trimEnd()).toMatch(
       /^hmac-kit: the django database \(search_path\): no django_hmac_authentication_apihmackey table/,

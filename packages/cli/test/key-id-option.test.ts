@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, runCli, tempDir } from '../../../test-support/processes.js';
+import { describe, expect, it } from 'vitest';
+import { runCliInProcess, tempDir } from '../../../test-support/processes.js';
 
 // Issue #11 defect 6: a secret given as --key-id would travel in clear in a header (and land in
 // the server's logs). The CLI refuses it in one line, without echoing it, and says where the
@@ -16,12 +16,10 @@ describe('--key-id refuses secret-shaped values', () => {
     ['base64', 'q5Yp0H9cR2xWv8LmN3sT6uJ1kZ4bA7dE0fG2hI5jK8l+/w=='],
   ];
 
-  beforeAll(() => buildOnce());
-
   for (const [name, value] of pastedForms) {
     it(`request and sign refuse ${name} as --key-id, in one line, without echoing it`, async () => {
       for (const command of ['request', 'sign']) {
-        const result = await runCli(
+        const result = await runCliInProcess(
           [command, 'GET', 'http://127.0.0.1:9/v1/whoami', '--key-id', value as string, '--secret-env', 'HK_SECRET'],
           env,
         );
@@ -36,7 +34,7 @@ describe('--key-id refuses secret-shaped values', () => {
 
   it('audit --key-id refuses one too', async () => {
     const dir = tempDir();
-    const result = await runCli(['--db', join(dir, 'k.db'), 'audit', '--key-id', secret]);
+    const result = await runCliInProcess(['--db', join(dir, 'k.db'), 'audit', '--key-id', secret]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^hmac-kit: --key-id looks like a secret/);
     expect(result.stderr).not.toContain(secret.slice(4, 16));
@@ -44,7 +42,7 @@ describe('--key-id refuses secret-shaped values', () => {
 
   it('signs with an ordinary key id (issued, UUID or an access key id)', async () => {
     for (const keyId of ['hk_3nR0bqYJ1xT9dW2mKp7sLa', '0f8fad5b-d9cb-469f-a165-70867728950e', 'AKIAIOSFODNN7EXAMPLE']) {
-      const result = await runCli(
+      const result = await runCliInProcess(
         ['sign', 'GET', 'http://127.0.0.1:9/v1/whoami', '--key-id', keyId, '--secret-env', 'HK_SECRET'],
         env,
       );

@@ -16,6 +16,7 @@ import {
   buildOnce,
   repoRoot,
   runCli,
+  runCliInProcess,
   type ServeProcess,
   startServe,
   tempDir,
@@ -33,7 +34,7 @@ describe('hmac-kit keys usage and GET /v1/admin/usage: what a gateway with two w
   let admin: IssuedKey;
   let server: ServeProcess | undefined;
   let upstream: Awaited<ReturnType<typeof startUpstream>>;
-  const cli = (args: string[]) => runCli(['--db', db, ...args], { cwd: dir });
+  const cli = (args: string[]) => runCliInProcess(['--db', db, ...args], { cwd: dir });
 
   beforeAll(async () => {
     buildOnce();
@@ -149,8 +150,8 @@ describe('hmac-kit keys usage and GET /v1/admin/usage: what a gateway with two w
       'No recorded use (only fully proven requests are counted).\n',
     );
 
-    // The table: one line per key and scheme, weak ones marked.
-    const table = await cli(['keys', 'usage', '--principal', 'svc']);
+    // The table: one line per key and scheme, weak ones marked (a real process, once for keys usage).
+    const table = await runCli(['--db', db, 'keys', 'usage', '--principal', 'svc'], { cwd: dir });
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^KEYID\s+PRINCIPAL\s+SCHEME\s+COUNT\s+LASTUSEDAT\s+WEAK$/);
     expect(lines[1]).toMatch(new RegExp(`^${svc.keyId}\\s+svc\\s+django-hmac\\s+1\\s+\\S+Z\\s+WEAK$`));
@@ -211,7 +212,7 @@ describe('hmac-kit keys usage: declared legacy schemes and bad input', () => {
   let dir: string;
   let db: string;
   let legacyKeyId: string;
-  const cli = (args: string[]) => runCli(['--db', db, ...args], { cwd: dir });
+  const cli = (args: string[]) => runCliInProcess(['--db', db, ...args], { cwd: dir });
 
   beforeAll(async () => {
     buildOnce();

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { openKeys } from '@hmac-kit/server/store';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, runCli, tempDir } from '../../../test-support/processes.js';
+import { runCliInProcess, tempDir } from '../../../test-support/processes.js';
 
 // `keys list` and `principals list` read every page by default (keyset pages, so 100,000 keys cost
 // 100 index seeks), or stop at --limit and say how to continue with --after.
@@ -10,10 +10,9 @@ describe('hmac-kit CLI: paged listings', () => {
   let db: string;
   /** Key ids newest first. */
   let newestFirst: string[];
-  const cli = (args: string[]) => runCli(['--db', db, ...args], { cwd: dir });
+  const cli = (args: string[]) => runCliInProcess(['--db', db, ...args], { cwd: dir });
 
   beforeAll(async () => {
-    buildOnce();
     dir = tempDir();
     db = join(dir, 'keys.db');
     const opened = await openKeys({ database: db });

@@ -17,6 +17,7 @@ import {
   buildOnce,
   repoRoot,
   runCli,
+  runCliInProcess,
   type ServeProcess,
   startServe,
   tempDir,
@@ -65,8 +66,8 @@ describe('hmac-kit request -v: the diff against the server debug signature base'
     buildOnce();
     const dir = tempDir('hmac-kit-request-debug-');
     db = join(dir, 'hmac-kit.db');
-    expect((await runCli(['--db', db, 'principals', 'add', 'dev'])).code).toBe(0);
-    const created = await runCli(['--db', db, '--json', 'keys', 'create', '--principal', 'dev']);
+    expect((await runCliInProcess(['--db', db, 'principals', 'add', 'dev'])).code).toBe(0);
+    const created = await runCliInProcess(['--db', db, '--json', 'keys', 'create', '--principal', 'dev']);
     key = JSON.parse(created.stdout) as { keyId: string; secret: string };
     server = await startServe(['--debug-signatures', '--db', db], { cwd: dir });
     proxy = await hostRewritingProxy(server.url);
@@ -83,7 +84,7 @@ describe('hmac-kit request -v: the diff against the server debug signature base'
   });
 
   it('a Host rewritten in transit: the diff marks the "@authority" line and nothing else', async () => {
-    const result = await runCli(
+    const result = await runCliInProcess(
       ['request', 'GET', `${proxy.url}/v1/whoami?q=1`, '-v', '--key-id', key.keyId, '--secret-env', 'HK_SECRET'],
       { env: { HK_SECRET: key.secret } },
     );
@@ -108,6 +109,7 @@ describe('hmac-kit request -v: the diff against the server debug signature base'
   });
 
   it('straight to the server with the right secret: accepted, no diff', async () => {
+    // One real process for request -v (the rest run in-process).
     const result = await runCli(
       ['request', 'GET', `${server.url}/v1/whoami`, '-v', '--key-id', key.keyId, '--secret-env', 'HK_SECRET'],
       { env: { HK_SECRET: key.secret } },
@@ -119,7 +121,7 @@ describe('hmac-kit request -v: the diff against the server debug signature base'
 
   it('the same base but a wrong secret: says the bases agree and the MAC differs', async () => {
     const wrong = `hks_${randomBytes(32).toString('base64url')}`;
-    const result = await runCli(
+    const result = await runCliInProcess(
       ['request', 'GET', `${server.url}/v1/whoami`, '-v', '--key-id', key.keyId, '--secret-env', 'HK_SECRET'],
       { env: { HK_SECRET: wrong } },
     );
@@ -129,7 +131,7 @@ describe('hmac-kit request -v: the diff against the server debug signature base'
   });
 
   it('SigV4 through the same proxy: the diff points at the host line of the canonical request', async () => {
-    const result = await runCli(
+    const result = await runCliInProcess(
       [
         'request',
         'GET',
@@ -238,10 +240,10 @@ describe('hmac-kit request --config: signing with the declared schemes of exampl
         '--secret-env',
         'LEGACY_SECRET',
       ];
-      const accepted = await runCli(args, { env: { LEGACY_SECRET: secret } });
+      const accepted = await runCliInProcess(args, { env: { LEGACY_SECRET: secret } });
       expect(accepted.code, accepted.stderr).toBe(0);
       expect(accepted.stdout).toContain('"status":"Verified"');
-      const refused = await runCli([...args, '-v'], { env: { LEGACY_SECRET: `${secret}-wrong` } });
+      const refused = await runCliInProcess([...args, '-v'], { env: { LEGACY_SECRET: `${secret}-wrong` } });
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain('hmac-kit: HTTP 401 signature_invalid');
       expect(refused.stderr).toContain('* message:');
@@ -267,7 +269,7 @@ describe('hmac-kit request --config: signing with the declared schemes of exampl
       '--secret-env',
       'LEGACY_SECRET',
     ];
-    const accepted = await runCli(args, { env: { LEGACY_SECRET: secret } });
+    const accepted = await runCliInProcess(args, { env: { LEGACY_SECRET: secret } });
     expect(accepted.code, accepted.stderr).toBe(0);
     // A body rewritten on the way (the proxy's idea of "normalising" the timestamp): the diff shows the message.
     const rewriting = createServer((incoming, outgoing) => {
@@ -299,7 +301,7 @@ describe('hmac-kit request --config: signing with the declared schemes of exampl
     await new Promise<void>((resolve) => rewriting.listen(0, '127.0.0.1', resolve));
     try {
       const proxied = `http://127.0.0.1:${(rewriting.address() as AddressInfo).port}/verify`;
-      const refused = await runCli([...args.slice(0, 2), proxied, ...args.slice(3), '-v'], {
+      const refused = await runCliInProcess([...args.slice(0, 2), proxied, ...args.slice(3), '-v'], {
         env: { LEGACY_SECRET: secret },
       });
       expect(refused.code).toBe(1);
@@ -310,7 +312,7 @@ describe('hmac-kit request --config: signing with the declared schemes of exampl
   }, 120_000);
 
   it('a declared scheme name without --config, or an unknown one, is one clear line', async () => {
-    const missing = await runCli(
+    const missing = await runCliInProcess(
       [
         'request',
         'GET',
@@ -328,7 +330,7 @@ describe('hmac-kit request --config: signing with the declared schemes of exampl
     expect(missing.stderr.trim()).toMatch(
       /^hmac-kit: invalid scheme "x-api-shared-secret": use .*\(declared schemes need --config FILE\)$/,
     );
-    const fixed = await runCli(
+    const fixed = await runCliInProcess(
       [
         'request',
         'GET',

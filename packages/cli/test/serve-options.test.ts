@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
-import { buildOnce, runCli, startServe, tempDir } from '../../../test-support/processes.js';
+import { buildOnce, runCliInProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { describeWithServices, pgUrl } from '../../../test-support/services.js';
 
 // Issue #11 defect 12: `serve --master-key-file FILE` was swallowed by the global option of the
@@ -29,7 +29,7 @@ describeWithServices('serve: options that exist globally and on serve', { postgr
     masterKeyFile = join(tempDir(), 'master-keys.json');
     const file = { version: 1, keys: [{ id: 'mk-1', key: randomBytes(32).toString('base64'), createdAt: new Date() }] };
     writeFileSync(masterKeyFile, JSON.stringify(file), { mode: 0o600 });
-    const created = await runCli(['--db', databaseUrl, '--master-key-file', masterKeyFile, 'db', 'migrate']);
+    const created = await runCliInProcess(['--db', databaseUrl, '--master-key-file', masterKeyFile, 'db', 'migrate']);
     expect(created.code, created.stderr).toBe(0);
     key = await createKeyWithCli(databaseUrl, 'mk-user', ['--master-key-file', masterKeyFile]);
   });

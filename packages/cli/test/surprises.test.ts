@@ -1,4 +1,6 @@
-// "The CLI does not surprise" (issue 14): every check runs the real `hmac-kit` process.
+// "The CLI does not surprise" (issue 14). What a command does runs in-process (runCliInProcess, with
+// the command's folder as io.cwd); a real `hmac-kit` process runs for serve, the bin (--version), the
+// process's own folder, the exit status of a refusal, and the completion script bash loads.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -13,6 +15,7 @@ import {
   cleanEnv,
   collectOutput,
   runCli,
+  runCliInProcess,
   startServe,
   tempDir,
 } from '../../../test-support/processes.js';
@@ -58,7 +61,7 @@ describe('--db is checked before anything is created', () => {
         ['principals', 'add', 'alice'],
         ['principals', 'list'],
       ]) {
-        const result = await runCli(['--db', db, ...command], { cwd });
+        const result = await runCliInProcess(['--db', db, ...command], { cwd });
         expect(result.code).toBe(2);
         expectOneLine(result.stderr, /unknown database URL scheme "\w+:": use postgres:\/\//);
       }
@@ -69,7 +72,7 @@ describe('--db is checked before anything is created', () => {
   it('refuses a SQLite file in a folder that does not exist, and does not create the folder', async () => {
     const cwd = tempDir();
     for (const db of ['/nonexistent/dir/x.db', join(cwd, 'missing', 'deeper', 'x.db'), 'relative/x.db']) {
-      const result = await runCli(['--db', db, 'principals', 'add', 'alice'], { cwd });
+      const result = await runCliInProcess(['--db', db, 'principals', 'add', 'alice'], { cwd });
       expect(result.code).toBe(2);
       expectOneLine(result.stderr, /database folder .* does not exist: create it first/);
     }
@@ -89,24 +92,25 @@ describe('--db is checked before anything is created', () => {
 describe('default locations are the same from every folder of a project', () => {
   it('finds the project .hmac-kit/ from a subfolder instead of creating a new database there', async () => {
     const { root, sub } = project();
-    const added = await runCli(['principals', 'add', 'alice'], { cwd: root });
+    const added = await runCliInProcess(['principals', 'add', 'alice'], { cwd: root });
     expect(added.code, added.stderr).toBe(0);
     // Commands that create a store say which files they created.
     expect(added.stderr).toContain(`created database ${join(root, '.hmac-kit', 'hmac-kit.db')}`);
     expect(added.stderr).toContain(
       `created master key file ${join(root, '.hmac-kit', 'hmac-kit.db.master-keys.json')}`,
     );
-    const listed = await runCli(['--json', 'principals', 'list'], { cwd: sub });
+    const listed = await runCliInProcess(['--json', 'principals', 'list'], { cwd: sub });
     expect(listed.code, listed.stderr).toBe(0);
     expect(listed.stderr).toBe('');
     expect((JSON.parse(listed.stdout) as Array<{ name: string }>).map((row) => row.name)).toEqual(['alice']);
-    const created = await runCli(['--json', 'keys', 'create', '--principal', 'alice'], { cwd: sub });
+    const created = await runCliInProcess(['--json', 'keys', 'create', '--principal', 'alice'], { cwd: sub });
     expect(created.code, created.stderr).toBe(0);
     expect(contents(join(root, 'src'))).toEqual(['lib']);
   });
 
   it('a first command from a subfolder creates the store at the project root and says so', async () => {
     const { root, sub } = project();
+    // A real process: the folder is the process's own (no io.cwd).
     const added = await runCli(['principals', 'add', 'bob'], { cwd: sub });
     expect(added.code, added.stderr).toBe(0);
     expect(added.stderr).toContain(`created database ${join(root, '.hmac-kit', 'hmac-kit.db')}`);
@@ -116,7 +120,7 @@ describe('default locations are the same from every folder of a project', () => 
   it('a command that only reads refuses (one line, nothing created) where there is no database', async () => {
     const cwd = tempDir();
     for (const command of [['principals', 'list'], ['keys', 'list'], ['keys', 'show', 'hk_nothing'], ['audit']]) {
-      const result = await runCli(command, { cwd });
+      const result = await runCliInProcess(command, { cwd });
       expect(result.code).toBe(2);
       expectOneLine(
         result.stderr,
@@ -162,29 +166,31 @@ describe('a failed command has no side effects on PostgreSQL', () => {
   it('from another folder: refuses without creating a master key file or registering it', async (context) => {
     if (!reachable) context.skip();
     const server = tempDir('hmac-kit-pg-server-');
-    const added = await runCli(['--db', url, 'principals', 'add', 'alice'], { cwd: server });
+    const added = await runCliInProcess(['--db', url, 'principals', 'add', 'alice'], { cwd: server });
     expect(added.code, added.stderr).toBe(0);
-    const key = await runCli(['--db', url, '--json', 'keys', 'create', '--principal', 'alice'], { cwd: server });
+    const key = await runCliInProcess(['--db', url, '--json', 'keys', 'create', '--principal', 'alice'], {
+      cwd: server,
+    });
     expect(key.code, key.stderr).toBe(0);
     expect(existsSync(join(server, '.hmac-kit', 'master-keys.json'))).toBe(true);
     const before = await checkRows();
     expect(before).toHaveLength(1);
 
     const elsewhere = tempDir('hmac-kit-pg-elsewhere-');
-    const list = await runCli(['--db', url, 'principals', 'list'], { cwd: elsewhere });
+    const list = await runCliInProcess(['--db', url, 'principals', 'list'], { cwd: elsewhere });
     expect(list.code).toBe(2);
     expectOneLine(
       list.stderr,
       /no master key file at .*master-keys\.json: give --master-key-file or HMAC_KIT_MASTER_KEYS/,
     );
-    const add = await runCli(['--db', url, 'principals', 'add', 'carol'], { cwd: elsewhere });
+    const add = await runCliInProcess(['--db', url, 'principals', 'add', 'carol'], { cwd: elsewhere });
     expect(add.code).toBe(2);
     expectOneLine(add.stderr, /the database's secrets are encrypted under master key mk-/);
     expect(contents(elsewhere)).toEqual([]);
     expect(await checkRows()).toEqual(before);
 
     // The right key file works from anywhere.
-    const withFile = await runCli(
+    const withFile = await runCliInProcess(
       ['--db', url, '--master-key-file', join(server, '.hmac-kit', 'master-keys.json'), '--json', 'principals', 'list'],
       { cwd: elsewhere },
     );
@@ -197,8 +203,9 @@ describe('a failed command has no side effects on PostgreSQL', () => {
     const other = tempDir('hmac-kit-pg-other-');
     const before = await checkRows();
     // A key file made for another database (a fresh SQLite store) holds a different master key.
-    const made = await runCli(['--db', join(other, 'other.db'), 'principals', 'add', 'x'], { cwd: other });
+    const made = await runCliInProcess(['--db', join(other, 'other.db'), 'principals', 'add', 'x'], { cwd: other });
     expect(made.code, made.stderr).toBe(0);
+    // The exit status of a refusal as the OS sees it: a real process.
     const wrong = await runCli(
       ['--db', url, '--master-key-file', join(other, 'other.db.master-keys.json'), 'principals', 'list'],
       { cwd: other },
@@ -212,7 +219,7 @@ describe('a failed command has no side effects on PostgreSQL', () => {
     if (!reachable) context.skip();
     const missing = new URL(pgUrl);
     missing.pathname = '/hmac_kit_no_such_database';
-    const result = await runCli(['--db', missing.toString(), 'principals', 'list'], { cwd: tempDir() });
+    const result = await runCliInProcess(['--db', missing.toString(), 'principals', 'list'], { cwd: tempDir() });
     expect(result.code).toBe(1);
     const host = `${missing.hostname}:${missing.port || '5432'}`;
     expectOneLine(
@@ -230,9 +237,12 @@ describe('a failed command has no side effects on PostgreSQL', () => {
       /^hmac-kit: cannot start: database postgres:\/\/\S+\/hmac_kit_no_such_database: database does not exist \(3D000\)$/,
     );
     const port = await freePort();
-    const refused = await runCli(['--db', `postgres://postgres@127.0.0.1:${port}/test`, 'principals', 'list'], {
-      cwd: tempDir(),
-    });
+    const refused = await runCliInProcess(
+      ['--db', `postgres://postgres@127.0.0.1:${port}/test`, 'principals', 'list'],
+      {
+        cwd: tempDir(),
+      },
+    );
     expect(refused.code).toBe(1);
     expectOneLine(refused.stderr, new RegExp(`127\\.0\\.0\\.1:${port}/test: connection refused`));
   });
@@ -241,7 +251,7 @@ describe('a failed command has no side effects on PostgreSQL', () => {
 describe('commands', () => {
   let dir: string;
   let db: string;
-  const cli = (args: string[]) => runCli(['--db', db, ...args], { cwd: dir });
+  const cli = (args: string[]) => runCliInProcess(['--db', db, ...args], { cwd: dir });
   beforeAll(async () => {
     dir = tempDir();
     db = join(dir, 'keys.db');
@@ -251,8 +261,12 @@ describe('commands', () => {
   it('--version prints the package version', async () => {
     const version = (JSON.parse(readFileSync(join(binPath, '../../package.json'), 'utf8')) as { version: string })
       .version;
-    for (const flag of ['--version', '-V']) {
-      const result = await runCli([flag]);
+    // The bin (reading dist's package.json) as a process; the short flag in-process.
+    for (const [flag, run] of [
+      ['--version', runCli],
+      ['-V', runCliInProcess],
+    ] as const) {
+      const result = await run([flag]);
       expect(result.code).toBe(0);
       expect(result.stdout).toBe(`${version}\n`);
     }
@@ -319,15 +333,20 @@ describe('commands', () => {
       expect(parsed.error).toMatchObject({ code, exitCode });
       expect(parsed.error.message.length).toBeGreaterThan(5);
     }
-    const mistyped = await runCli(['--json', '--db', 'mysql://x/y', 'principals', 'list'], { cwd: tempDir() });
+    const mistyped = await runCliInProcess(['--json', '--db', 'mysql://x/y', 'principals', 'list'], {
+      cwd: tempDir(),
+    });
     expect(JSON.parse(mistyped.stderr)).toMatchObject({ error: { code: 'ERR_USAGE', exitCode: 2 } });
   });
 });
 
 describe('hmac-kit completion', () => {
+  /** The script as `source <(hmac-kit completion bash)` loads it: printed by a real process, once. */
+  let bashScript: Promise<string> | undefined;
   /** What bash offers after typing `words` (the last one is being completed). */
   async function bashComplete(words: string[]): Promise<string[]> {
-    const script = (await runCli(['completion', 'bash'])).stdout;
+    bashScript ??= runCli(['completion', 'bash']).then((result) => result.stdout);
+    const script = await bashScript;
     const program = `${script}\nCOMP_WORDS=(${words.map((word) => `'${word}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _hmac_kit_completion; printf '%s\\n' "\${COMPREPLY[@]}"`;
     const child = spawn('bash', ['-c', program], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -347,16 +366,16 @@ describe('hmac-kit completion', () => {
   });
 
   it('zsh and fish scripts are printed; an unknown shell is refused', async () => {
-    const zsh = await runCli(['completion', 'zsh']);
+    const zsh = await runCliInProcess(['completion', 'zsh']);
     expect(zsh.code).toBe(0);
     expect(zsh.stdout).toContain('bashcompinit');
     expect(zsh.stdout).toContain('complete -o default -F _hmac_kit_completion hmac-kit');
-    const fish = await runCli(['completion', 'fish']);
+    const fish = await runCliInProcess(['completion', 'fish']);
     expect(fish.code).toBe(0);
     expect(fish.stdout).toMatch(
       /\ncomplete -c hmac-kit -n '__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from create [a-z ]*revoke[a-z ]*' -a 'revoke'/,
     );
-    const bad = await runCli(['completion', 'tcsh']);
+    const bad = await runCliInProcess(['completion', 'tcsh']);
     expect(bad.code).toBe(2);
     expectOneLine(bad.stderr, /unknown shell "tcsh": use bash, zsh or fish/);
   });

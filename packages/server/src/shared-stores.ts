@@ -199,15 +199,24 @@ export function supervisorLimitStores(channel: WorkerChannel, description: Share
       // The 'disconnect' listener has already failed every pending call.
       return;
     }
-    channel.send({ hk: 'store-calls', calls }, (error) => {
-      if (!error) return;
+    const failed = (error: unknown) => {
       for (const { id } of calls) {
         const call = pending.get(id);
         if (!call) continue;
         pending.delete(id);
         call.reject(new StoreUnavailable('supervisor unreachable', { cause: error }));
       }
-    });
+    };
+    // A message the channel cannot serialize throws here, in a setImmediate callback: unguarded, it
+    // was an uncaught exception (the worker gone) and every call of the batch waited forever.
+    // (When each call sent its own message, the throw rejected that call alone.)
+    try {
+      channel.send({ hk: 'store-calls', calls }, (error) => {
+        if (error) failed(error);
+      });
+    } catch (error) {
+      failed(error);
+    }
   };
   const invoke = (store: StoreName, method: string, args: unknown[]): Promise<unknown> => {
     if (!connected) return Promise.reject(new StoreUnavailable('supervisor unreachable'));

@@ -1,0 +1,60 @@
+import { connect } from 'node:net';
+
+/** One answer of {@link pipelinedExchange}: its status and the problem's `code`, if any. */
+export interface PipelinedAnswer {
+  status: number;
+  code?: string;
+}
+
+/**
+ * Writes every request (GET, no body) on one connection in ONE write (HTTP/1.1 pipelining), so
+ * that the server reads them in one turn, and resolves their answers in order. Answers are read as
+ * Content-Length framed (what the server sends for its own answers); a connection that closes
+ * early rejects.
+ *
+ * @example
+ * const [first, second] = await pipelinedExchange(new URL(server.url), [{ path: '/verify', headers }, { path: '/verify', headers }]);
+ */
+export function pipelinedExchange(
+  url: URL,
+  requests: ReadonlyArray<{ path: string; headers: Record<string, string> }>,
+): Promise<PipelinedAnswer[]> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), url.hostname);
+    const answers: PipelinedAnswer[] = [];
+    let buffered = Buffer.alloc(0);
+    socket.on('error', reject);
+    socket.on('close', () => {
+      if (answers.length < requests.length) {
+        reject(new Error(`connection closed after ${answers.length} of ${requests.length} answers`));
+      }
+    });
+    socket.on('data', (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      for (;;) {
+        const end = buffered.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const head = buffered.subarray(0, end).toString('latin1');
+        const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buffered.length < end + 4 + length) return;
+        const body = buffered.subarray(end + 4, end + 4 + length).toString('utf8');
+        buffered = buffered.subarray(end + 4 + length);
+        const code = /"code"\s*:\s*"([^"]*)"/.exec(body)?.[1];
+        answers.push({ status: Number(head.split(' ')[1]), ...(code !== undefined ? { code } : {}) });
+        if (answers.length === requests.length) {
+          socket.end();
+          resolve(answers);
+          return;
+        }
+      }
+    });
+    const text = requests
+      .map(({ path, headers }) => {
+        const lines = [`GET ${path} HTTP/1.1`, `host: ${url.host}`];
+        for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+        return `${lines.join('\r\n')}\r\n\r\n`;
+      })
+      .join('');
+    socket.write(text);
+  });
+}
