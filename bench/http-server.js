@@ -2,7 +2,7 @@
 // configuration on stdin; prints one JSON line `{ url, keyId?, secret? }` once listening.
 //
 // kinds: upstream, serve-gateway, serve-gateway-django, serve-verify, gateway-harness (env GATEKEEPER=verify|pass),
-// express (env HMAC=1|0), fastify (env HMAC=1|0), fastify-hello.
+// express (env HMAC=1|0), fastify (env HMAC=1|0), fastify-hello. HMAC_KIT_BENCH_PACKAGES: see adapter().
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 
@@ -150,11 +150,21 @@ async function startGatewayHarness() {
   server.listen(0, '127.0.0.1', () => listening(server));
 }
 
+/**
+ * The adapter package `@hmac-kit/<name>`: the workspace's, or with HMAC_KIT_BENCH_PACKAGES (a
+ * snapshot tree of bench/http-ab.js --snapshot) that build's, to compare two builds side by side.
+ */
+function adapter(name) {
+  const packages = process.env.HMAC_KIT_BENCH_PACKAGES;
+  if (!packages) return import(`@hmac-kit/${name}`);
+  return import(new URL(`file://${packages.replace(/\/?$/, '/')}node_modules/@hmac-kit/${name}/dist/index.js`).href);
+}
+
 async function startExpress() {
   const { default: express } = await import('express');
   const app = express();
   if (withHmac) {
-    const { captureRawBody, hmacAuth } = await import('@hmac-kit/express');
+    const { captureRawBody, hmacAuth } = await adapter('express');
     app.use(express.json({ verify: captureRawBody }));
     app.use(hmacAuth({ keys: await memoryKeys() }));
   } else {
@@ -170,7 +180,7 @@ async function startFastify() {
   const { default: Fastify } = await import('fastify');
   const app = Fastify();
   if (withHmac) {
-    const { hmacAuth } = await import('@hmac-kit/fastify');
+    const { hmacAuth } = await adapter('fastify');
     await app.register(hmacAuth({ keys: await memoryKeys() }));
   }
   app.post('/v1/orders', async (request) => ({ ok: true, items: request.body.items.length }));

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import { IncomingMessage } from 'node:http';
 import { framingDeclaresBody, isPromiseLike, toProblem } from '@hmac-kit/core';
 import type {
   AuthContext,
@@ -47,6 +47,64 @@ const kBodyDecoded = Symbol('hmac-kit.body-decoded');
 type Marked = Request & { [kBodyDecoded]?: boolean };
 
 /**
+ * `req.hmac` and `req.rawBody` without an own property per request. Express sets each request's
+ * prototype (`Object.setPrototypeOf(req, app.request)`), and V8 caches no shape transition from a
+ * map made that way: every property added to a request afterwards builds a fresh hidden class
+ * (map and descriptor array, ~1.3 KB measured per property, with 30-odd properties on the request)
+ * that only a full GC reclaims. So the two properties are accessors on Express's shared request
+ * prototype (the object just above `IncomingMessage.prototype`, inherited by every app and
+ * sub-app, like Express's own getters such as `req.protocol`), storing the value per request in
+ * a WeakMap: an assignment stores, a read reads what was stored, as for an own property.
+ *
+ * Invariant: a request whose prototype chain has no such object (a bare `IncomingMessage`, a
+ * mock) gets plain own properties, as before; a request that already has an own `hmac` or
+ * `rawBody` keeps reading and writing it (an own property shadows the accessor). Tested against
+ * own properties in packages/express/test/express.test.ts ("request slots").
+ */
+const slotValues = { hmac: new WeakMap<object, unknown>(), rawBody: new WeakMap<object, unknown>() };
+/** Direct prototypes of requests already looked at: whether their chain carries the accessors. */
+const slotPrototypes = new WeakMap<object, boolean>();
+
+function accessorFor(values: WeakMap<object, unknown>): PropertyDescriptor {
+  return {
+    configurable: true,
+    enumerable: false,
+    get(this: object) {
+      return values.get(this);
+    },
+    set(this: object, value: unknown) {
+      if (value === undefined) values.delete(this);
+      else values.set(this, value);
+    },
+  };
+}
+
+/** Makes sure `req.hmac` and `req.rawBody` are accessors on the request's chain where possible. */
+function prepareSlots(req: object): void {
+  const prototype: object | null = Object.getPrototypeOf(req);
+  if (prototype === null || slotPrototypes.has(prototype)) return;
+  let shared: object | null = prototype;
+  while (shared !== null && Object.getPrototypeOf(shared) !== IncomingMessage.prototype) {
+    shared = Object.getPrototypeOf(shared);
+  }
+  let prepared = false;
+  if (shared !== null) {
+    try {
+      // Another copy of this package may have defined them already: every copy then reads and
+      // writes through the same accessors.
+      if (!Object.hasOwn(shared, 'hmac')) Object.defineProperty(shared, 'hmac', accessorFor(slotValues.hmac));
+      if (!Object.hasOwn(shared, 'rawBody')) {
+        Object.defineProperty(shared, 'rawBody', accessorFor(slotValues.rawBody));
+      }
+      prepared = true;
+    } catch {
+      // A frozen prototype: own properties, as before.
+    }
+  }
+  slotPrototypes.set(prototype, prepared);
+}
+
+/**
  * `verify` callback for Express's body parsers (`express.json`, `express.raw`, `express.text`,
  * `express.urlencoded`): keeps the raw bytes the parser read so that `hmacAuth()`, installed
  * after the parser, hashes exactly what the client sent. Bodies the parser decompressed are
@@ -60,8 +118,10 @@ type Marked = Request & { [kBodyDecoded]?: boolean };
  */
 export function captureRawBody(req: IncomingMessage, _res: unknown, buffer: Buffer): void {
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
-  if (encoding === 'identity') (req as Request).rawBody = buffer;
-  else (req as Marked)[kBodyDecoded] = true;
+  if (encoding === 'identity') {
+    prepareSlots(req);
+    (req as Request).rawBody = buffer;
+  } else (req as Marked)[kBodyDecoded] = true;
 }
 
 function sendProblem(res: Response, problem: ProblemResponse): void {
@@ -174,6 +234,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
    * `authenticateEagerly`); a promise otherwise.
    */
   function authenticate(req: Request, res: Response, next: NextFunction): void | Promise<void> {
+    prepareSlots(req);
     let url: URL;
     try {
       const base =

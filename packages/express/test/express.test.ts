@@ -213,6 +213,75 @@ describe('express body-parser placement', () => {
     }
   });
 
+  it('request slots: req.hmac and req.rawBody read as own properties did, without adding one per request', async () => {
+    const seen: unknown[] = [];
+    const api = express();
+    api.use(express.json({ verify: captureRawBody }));
+    api.use(hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore() }));
+    const app = express();
+    // A sub-app: Express gives the request the parent's prototype back once the sub-app calls next().
+    app.use('/api', api);
+    app.use((req, _res, next) => {
+      // Code that sets the properties itself (tests, other middleware) reads back what it wrote.
+      if (req.path === '/api/assigned') {
+        req.rawBody = Buffer.from('replaced');
+        req.hmac = undefined;
+      }
+      next();
+    });
+    app.all(/.*/, (req, res) => {
+      seen.push({ ownHmac: Object.hasOwn(req, 'hmac'), ownRawBody: Object.hasOwn(req, 'rawBody') });
+      res.json({ keyId: req.hmac?.keyId ?? null, rawBody: req.rawBody?.toString('utf8') ?? null });
+    });
+    const harness = await listening(createServer(app));
+    try {
+      const body = '{"n":1}';
+      const post = (path: string) =>
+        signed(
+          harness.origin,
+          { method: 'POST', path, headers: { 'content-type': 'application/json' }, body },
+          signingKey(keyRing.orders),
+        );
+      const verified = await harness.send(await post('/api/verified'));
+      expect(verified.body).toEqual({ keyId: keyRing.orders.keyId, rawBody: body });
+      const assigned = await harness.send(await post('/api/assigned'));
+      expect(assigned.body).toEqual({ keyId: null, rawBody: 'replaced' });
+      // Outside the sub-app nothing verified the request: nothing is left over from the others.
+      const outside = await harness.send({ method: 'GET', path: '/elsewhere', headers: {} });
+      expect(outside.body).toEqual({ keyId: null, rawBody: null });
+      expect(seen).toEqual(Array(3).fill({ ownHmac: false, ownRawBody: false }));
+    } finally {
+      await harness.close();
+    }
+  });
+
+  it('request slots: a request that already has an own rawBody keeps it (an own property shadows the slot)', async () => {
+    const app = express();
+    app.use((req, _res, next) => {
+      Object.defineProperty(req, 'rawBody', { value: undefined, writable: true, enumerable: true });
+      next();
+    });
+    app.use(express.json({ verify: captureRawBody }));
+    app.use(hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore() }));
+    app.post('/own', (req, res) => {
+      res.json({ own: Object.hasOwn(req, 'rawBody'), rawBody: req.rawBody?.toString('utf8'), by: req.hmac?.keyId });
+    });
+    const harness = await listening(createServer(app));
+    try {
+      const body = '{"n":2}';
+      const request = await signed(
+        harness.origin,
+        { method: 'POST', path: '/own', headers: { 'content-type': 'application/json' }, body },
+        signingKey(keyRing.orders),
+      );
+      const response = await harness.send(request);
+      expect(response.status).toBe(200);
+      expect(response.body).toEqual({ own: true, rawBody: body, by: keyRing.orders.keyId });
+    } finally {
+      await harness.close();
+    }
+  });
+
   it('rejects misuse at construction with TypeError', () => {
     expect(() => hmacAuth({} as AuthenticatorOptions)).toThrow(TypeError);
     expect(() => hmacAuth({ keys: resolveKey, origin: 'not a url' })).toThrow(TypeError);

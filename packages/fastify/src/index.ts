@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { BodyTooLarge, isPromiseLike, toProblem } from '@hmac-kit/core';
 import type {
+  AuthContext,
   Authenticator,
   AuthenticatorOptions,
   AuthOutcome,
@@ -41,8 +42,37 @@ export interface HmacAuthOptions extends AuthenticatorOptions {
   origin?: string | ((request: FastifyRequest) => string);
 }
 
+/**
+ * The authenticator that verified a request, for `requireScopes()`. A request decorator (declared
+ * once, part of every request's shape), not a property added to each verified request: adding a
+ * property an object's shape lacks costs a map transition per request.
+ */
 const kAuthenticator = Symbol('hmac-kit.authenticator');
-type Marked = FastifyRequest & { [kAuthenticator]?: Authenticator };
+type Marked = FastifyRequest & { [kAuthenticator]?: Authenticator | null };
+
+/**
+ * The transport context of one request, read only when something needs it: with `trustProxy`,
+ * `request.ip` runs proxy-addr over the forwarding headers (arrays per call), and only the failure
+ * throttle and failure reports use the address. Read at most once: the value
+ * `{ sourceAddress: request.ip }` would hold.
+ */
+class SourceOf implements AuthContext {
+  #request: FastifyRequest;
+  #address: string | undefined;
+  #read = false;
+
+  constructor(request: FastifyRequest) {
+    this.#request = request;
+  }
+
+  get sourceAddress(): string | undefined {
+    if (!this.#read) {
+      this.#read = true;
+      this.#address = this.#request.ip;
+    }
+    return this.#address;
+  }
+}
 
 /** `request.host` (Fastify 5) includes the port; Fastify 4 has only `hostname`, which then included it. */
 function authorityOf(request: FastifyRequest): string {
@@ -121,7 +151,9 @@ class Replay extends Readable {
   #bytes: Buffer | undefined;
 
   constructor(bytes: Buffer) {
-    super();
+    // No destroy (and 'close' tick) after 'end': nothing holds a resource, and the parsers
+    // (Fastify's, `finished()`, `pipeline()`) settle on 'end' for a stream that never closes.
+    super({ autoDestroy: false, emitClose: false });
     this.receivedEncodedLength = bytes.byteLength;
     this.#bytes = bytes;
   }
@@ -175,6 +207,7 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
 
   async function hmacAuthPlugin(app: FastifyInstance): Promise<void> {
     if (!app.hasRequestDecorator('hmac')) app.decorateRequest('hmac', null);
+    if (!app.hasRequestDecorator(kAuthenticator)) app.decorateRequest(kAuthenticator, null);
 
     app.addHook('preParsing', preParsing);
   }
@@ -263,7 +296,7 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
     const outcome = authenticator.authenticateEagerly(
       { method: request.method, url, headers: request.headers },
       deferredBody(() => reader.read()),
-      { sourceAddress: request.ip },
+      new SourceOf(request),
     );
     if (isPromiseLike(outcome)) {
       outcome.then((settled) => {

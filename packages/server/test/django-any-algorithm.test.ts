@@ -13,7 +13,7 @@ import { createKeyWithCli } from '../../../test-support/cli-client.js';
 import {
   buildOnce,
   repoRoot,
-  runCli,
+  runCliInProcess,
   type ServeProcess,
   startServe,
   tempDir,
@@ -46,9 +46,12 @@ describe('django-hmac: the client chooses the algorithm (real Python client)', (
     buildOnce();
     dir = tempDir();
     db = join(dir, 'hmac-kit.db');
-    const added = await runCli(['--db', db, 'principals', 'add', 'dj', '--kind', 'user', '--password-env', 'PW'], {
-      env: { PW: PASSWORD },
-    });
+    const added = await runCliInProcess(
+      ['--db', db, 'principals', 'add', 'dj', '--kind', 'user', '--password-env', 'PW'],
+      {
+        env: { PW: PASSWORD },
+      },
+    );
     expect(added.code, added.stderr).toBe(0);
   });
 
@@ -74,7 +77,7 @@ describe('django-hmac: the client chooses the algorithm (real Python client)', (
       await server?.stop();
       server = await startServe(['--db', db, '--schemes', 'rfc9421,django-hmac'], { cwd: dir });
       const credentials = await obtain();
-      const shown = await runCli(['--db', db, '--json', 'keys', 'show', credentials.api_key]);
+      const shown = await runCliInProcess(['--db', db, '--json', 'keys', 'show', credentials.api_key]);
       expect(JSON.parse(shown.stdout).algorithm).toBe('any');
       const result = await pythonClient(`${server.url}/v1/whoami`, credentials.api_key, credentials.api_secret, digest);
       expect(result, digest).toEqual({ GET: 200, POST: 200, REPLAY: 401, TAMPERED: 401 });

@@ -5,7 +5,7 @@ import { createSignedFetch, djangoHmac, signMessage } from '@hmac-kit/core';
 import { generateKeyId } from '@hmac-kit/keys';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
+import { buildOnce, runCliInProcess, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 
 // End to end on the embedded default: the real `hmac-kit serve` process on SQLite, keys
 // made with the real CLI, requests signed with the core's Node client.
@@ -100,7 +100,7 @@ describe('hmac-kit serve on SQLite', () => {
     expect(
       (await send(await signed(bob, 'GET', `${server.url}/v1/whoami`), { 'x-forwarded-for': address })).status,
     ).toBe(200);
-    const revoked = await runCli(['--db', db, 'keys', 'revoke', bob.keyId]);
+    const revoked = await runCliInProcess(['--db', db, 'keys', 'revoke', bob.keyId]);
     expect(revoked.code).toBe(0);
     // The server sees the revocation on its next change-feed poll (about a second); the bound here
     // only detects a server that never sees it, so that a loaded machine cannot fail the test.
@@ -149,7 +149,7 @@ describe('hmac-kit serve on SQLite', () => {
     expect(last?.status).toBe(429);
     expect(last?.body.code).toBe('too_many_failures');
     // Blocked, not revoked: the key stays active in the store.
-    const shown = await runCli(['--db', db, '--json', 'keys', 'show', target.keyId]);
+    const shown = await runCliInProcess(['--db', db, '--json', 'keys', 'show', target.keyId]);
     expect(JSON.parse(shown.stdout).status).toBe('active');
     // The throttle is per address and per (address, key id): another key from another address is unaffected.
     const elsewhere = await send(await signed(alice, 'GET', `${server.url}/v1/whoami`), {
@@ -160,7 +160,7 @@ describe('hmac-kit serve on SQLite', () => {
 
   it('issues a key on POST /v1/keys for a principal with a password, throttles wrong passwords', async () => {
     const user = `dave${Date.now()}`;
-    await runCli(['--db', db, 'principals', 'add', user, '--kind', 'user', '--password-env', 'PW'], {
+    await runCliInProcess(['--db', db, 'principals', 'add', user, '--kind', 'user', '--password-env', 'PW'], {
       env: { PW: 'correct horse battery' },
     });
     const address = freshAddress();
@@ -188,7 +188,7 @@ describe('hmac-kit serve on SQLite', () => {
 
   it('answers the django-hmac obtain endpoint in that package shape', async () => {
     const user = `erin${Date.now()}`;
-    await runCli(['--db', db, 'principals', 'add', user, '--kind', 'user', '--password-env', 'PW'], {
+    await runCliInProcess(['--db', db, 'principals', 'add', user, '--kind', 'user', '--password-env', 'PW'], {
       env: { PW: 'another long password' },
     });
     const response = await fetch(`${server.url}/obtain-hmac-api-key/`, {
@@ -321,7 +321,16 @@ describe('hmac-kit serve on SQLite', () => {
     await fetch(`${server.url}/v1/whoami`, { headers: { 'x-forwarded-for': address } });
     const entries = await (async () => {
       for (let attempt = 0; attempt < 20; attempt++) {
-        const audit = await runCli(['--db', db, '--json', 'audit', '--type', 'auth.failed', '--key-id', alice.keyId]);
+        const audit = await runCliInProcess([
+          '--db',
+          db,
+          '--json',
+          'audit',
+          '--type',
+          'auth.failed',
+          '--key-id',
+          alice.keyId,
+        ]);
         const found = (JSON.parse(audit.stdout) as Array<{ source?: string; code?: string }>).filter(
           (entry) => entry.source === address,
         );

@@ -11,6 +11,7 @@ import {
   cleanEnv,
   repoRoot,
   runCli,
+  runCliInProcess,
   type ServeProcess,
   startServe,
   tempDir,
@@ -44,8 +45,8 @@ interface WebhookKey {
 }
 
 async function createWebhookKey(db: string, principal: string): Promise<WebhookKey> {
-  await runCli(['--db', db, 'principals', 'add', principal]);
-  const result = await runCli(['--db', db, '--json', 'keys', 'create', '--principal', principal, '--webhook']);
+  await runCliInProcess(['--db', db, 'principals', 'add', principal]);
+  const result = await runCliInProcess(['--db', db, '--json', 'keys', 'create', '--principal', principal, '--webhook']);
   if (result.code !== 0) throw new Error(`keys create failed: ${result.stderr}`);
   return JSON.parse(result.stdout) as WebhookKey;
 }
@@ -122,11 +123,11 @@ describe('hmac-kit serve receiving Standard Webhooks', () => {
   });
 
   it('keys create without --webhook has no webhookSecret; human output shows it with --webhook', async () => {
-    await runCli(['--db', db, 'principals', 'add', 'plain']);
-    const plain = await runCli(['--db', db, '--json', 'keys', 'create', '--principal', 'plain']);
+    await runCliInProcess(['--db', db, 'principals', 'add', 'plain']);
+    const plain = await runCliInProcess(['--db', db, '--json', 'keys', 'create', '--principal', 'plain']);
     expect(plain.code).toBe(0);
     expect(JSON.parse(plain.stdout)).not.toHaveProperty('webhookSecret');
-    const human = await runCli(['--db', db, 'keys', 'create', '--principal', 'plain', '--webhook']);
+    const human = await runCliInProcess(['--db', db, 'keys', 'create', '--principal', 'plain', '--webhook']);
     expect(human.code).toBe(0);
     const secret = /secret:\s+(hks_\S+)/.exec(human.stdout)?.[1];
     const whsec = /webhook:\s+(whsec_\S+)/.exec(human.stdout)?.[1];
@@ -141,7 +142,7 @@ describe('hmac-kit serve receiving Standard Webhooks', () => {
   });
 
   it('keys create --webhook refuses a non-sha256 key with one line, exit 2', async () => {
-    const result = await runCli([
+    const result = await runCliInProcess([
       '--db',
       db,
       'keys',
@@ -158,8 +159,8 @@ describe('hmac-kit serve receiving Standard Webhooks', () => {
   });
 
   it('keys rotate --webhook refuses a non-sha256 key before rotating it', async () => {
-    await runCli(['--db', db, 'principals', 'add', 'wide-hash']);
-    const created = await runCli([
+    await runCliInProcess(['--db', db, 'principals', 'add', 'wide-hash']);
+    const created = await runCliInProcess([
       '--db',
       db,
       '--json',
@@ -171,12 +172,12 @@ describe('hmac-kit serve receiving Standard Webhooks', () => {
       'sha384',
     ]);
     const { keyId } = JSON.parse(created.stdout) as { keyId: string };
-    const result = await runCli(['--db', db, 'keys', 'rotate', keyId, '--webhook']);
+    const result = await runCliInProcess(['--db', db, 'keys', 'rotate', keyId, '--webhook']);
     expect(result.code).toBe(2);
     expect(result.stderr.trim()).toBe(
       'hmac-kit: --webhook needs a sha256 key: Standard Webhooks signs with HMAC-SHA256',
     );
-    const listed = await runCli(['--db', db, '--json', 'keys', 'list', '--principal', 'wide-hash']);
+    const listed = await runCliInProcess(['--db', db, '--json', 'keys', 'list', '--principal', 'wide-hash']);
     expect(JSON.parse(listed.stdout) as Array<{ keyId: string; expiresAt: string | null }>).toEqual([
       expect.objectContaining({ keyId, expiresAt: null }),
     ]);
@@ -184,7 +185,7 @@ describe('hmac-kit serve receiving Standard Webhooks', () => {
 
   it('keys rotate --webhook prints the new key as whsec_, which the server then accepts', async () => {
     const old = await createWebhookKey(db, 'rotating-sender');
-    const rotated = await runCli(['--db', db, '--json', 'keys', 'rotate', old.keyId, '--webhook']);
+    const rotated = await runCliInProcess(['--db', db, '--json', 'keys', 'rotate', old.keyId, '--webhook']);
     expect(rotated.code).toBe(0);
     const fresh = JSON.parse(rotated.stdout) as WebhookKey & { previous: { keyId: string } };
     expect(fresh.previous.keyId).toBe(old.keyId);

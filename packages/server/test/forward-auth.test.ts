@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { signMessage, xApi } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
+import { buildOnce, runCliInProcess, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { describeWithServices } from '../../../test-support/services.js';
 import { startUpstream } from '../../../test-support/upstream.js';
 
@@ -257,7 +257,7 @@ describe('forward-auth records scheme usage only for proven requests', () => {
     } finally {
       await server.stop(); // flushes the pending counts
     }
-    const listed = await runCli(['--db', db, '--json', 'keys', 'usage']);
+    const listed = await runCliInProcess(['--db', db, '--json', 'keys', 'usage']);
     expect(listed.code, listed.stderr).toBe(0);
     const rows = JSON.parse(listed.stdout) as Array<{ keyId: string; scheme: string; count: number }>;
     expect(rows.map((row) => [row.keyId, row.scheme, row.count]).sort()).toEqual(

@@ -16,7 +16,7 @@ import { importKeysWithCli } from '../../../test-support/cli-client.js';
 import {
   buildOnce,
   repoRoot,
-  runCli,
+  runCliInProcess,
   type ServeProcess,
   startServe,
   tempDir,
@@ -162,9 +162,12 @@ describe('examples/legacy: real clients of each family through the gateway', () 
   it('family 4 — django_hmac_authentication client, keys from the obtain endpoint under the admin prefix', async () => {
     const dir = tempDir();
     const db = join(dir, 'hmac-kit.db');
-    const added = await runCli(['principals', 'add', 'alice', '--kind', 'user', '--password-env', 'PW', '--db', db], {
-      env: { PW: 'a long django password' },
-    });
+    const added = await runCliInProcess(
+      ['principals', 'add', 'alice', '--kind', 'user', '--password-env', 'PW', '--db', db],
+      {
+        env: { PW: 'a long django password' },
+      },
+    );
     expect(added.code, added.stderr).toBe(0);
     server = await startServe(['--config', example('django.json'), '--db', db, '--upstream', upstream.url], {
       cwd: dir,

@@ -14,7 +14,13 @@ import { join } from 'node:path';
 import { signMessage, xApi } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey } from '../../../../test-support/cli-client.js';
-import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
+import {
+  buildOnce,
+  runCliInProcess,
+  type ServeProcess,
+  startServe,
+  tempDir,
+} from '../../../../test-support/processes.js';
 import { chunkedStream, startUpstream } from '../../../../test-support/upstream.js';
 
 const publicOrigin = 'https://api.example.com';
@@ -148,7 +154,9 @@ describe('hmac-kit serve: a key’s lastUsedAt moves for proven requests only', 
     );
 
     // What `hmac-kit keys list --json` shows the operator (read while the server runs).
-    const listed = await runCli(['--db', db, '--json', 'keys', 'list', '--principal', 'lu-gateway'], { cwd: dir });
+    const listed = await runCliInProcess(['--db', db, '--json', 'keys', 'list', '--principal', 'lu-gateway'], {
+      cwd: dir,
+    });
     expect(listed.code, listed.stderr).toBe(0);
     const keys = JSON.parse(listed.stdout) as KeyView[];
     expect(keys.map((key) => [key.keyId, typeof key.lastUsedAt])).toEqual([[gatewayVictim.keyId, 'string']]);

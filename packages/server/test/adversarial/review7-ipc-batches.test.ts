@@ -242,10 +242,23 @@ describe('adversarial (review 7): one signed request pipelined to both workers o
     // calls travel together; connections are dealt to the workers in turn.
     const connections = Array.from({ length: 8 }, () => Array.from({ length: 25 }, () => verify(request)));
     const answers = (await Promise.all(connections.map((checks) => pipelinedExchange(url, checks)))).flat();
-    expect(answers.filter((answer) => answer.status === 200)).toHaveLength(1);
+    const accepted = answers.filter((answer) => answer.status === 200);
+    expect(accepted).toHaveLength(1);
     expect(new Set(answers.filter((answer) => answer.status !== 200).map((answer) => answer.code))).toEqual(
       new Set(['nonce_replayed']),
     );
+    // The 200 (bd4ae88: one literal, the rate limit's fields added after it): our identity headers,
+    // and the rate limit the supervisor decided, for the proxy to pass on.
+    expect(accepted[0]?.headers).toMatchObject({
+      'x-authenticated-key-id': key.keyId,
+      'x-authenticated-principal': 'svc',
+      'x-authenticated-scheme': 'rfc9421',
+      'content-length': '0',
+      'cache-control': 'no-store',
+      // The key's first accepted request under the default 600/1m: one used, the replays charged nothing.
+      ratelimit: expect.stringMatching(/^"default";r=599;t=\d+$/),
+      'ratelimit-policy': '"default";q=600;w=60',
+    });
     expect((await workersOf(connections.flat())).size).toBe(2);
   });
 

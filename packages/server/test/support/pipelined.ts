@@ -1,8 +1,9 @@
 import { connect } from 'node:net';
 
-/** One answer of {@link pipelinedExchange}: its status and the problem's `code`, if any. */
+/** One answer of {@link pipelinedExchange}: its status, headers (names lower-cased) and the problem's `code`, if any. */
 export interface PipelinedAnswer {
   status: number;
+  headers: Record<string, string>;
   code?: string;
 }
 
@@ -40,7 +41,13 @@ export function pipelinedExchange(
         const body = buffered.subarray(end + 4, end + 4 + length).toString('utf8');
         buffered = buffered.subarray(end + 4 + length);
         const code = /"code"\s*:\s*"([^"]*)"/.exec(body)?.[1];
-        answers.push({ status: Number(head.split(' ')[1]), ...(code !== undefined ? { code } : {}) });
+        const [statusLine = '', ...headerLines] = head.split('\r\n');
+        const headers: Record<string, string> = {};
+        for (const line of headerLines) {
+          const colon = line.indexOf(':');
+          headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+        }
+        answers.push({ status: Number(statusLine.split(' ')[1]), headers, ...(code !== undefined ? { code } : {}) });
         if (answers.length === requests.length) {
           socket.end();
           resolve(answers);
