@@ -31,6 +31,9 @@ async function instructions(build) {
       '--instr-atstart=no',
       `--callgrind-out-file=${out}`,
       process.execPath,
+      // V8 on one thread with fixed seeds: compilation and garbage collection then happen at the
+      // same points of every run, so the count repeats (without it, runs of one build differ by 15-20%).
+      '--predictable',
       script,
       framework,
       build,

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
-import { onJsonLines } from '../processes.js';
+import { onJsonLines, runCliInProcess } from '../processes.js';
 import { readPublishedVector } from '../published-vectors.js';
 
 /** What every echo endpoint answers after a request passed verification. */
@@ -59,8 +59,9 @@ function serverEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('HMAC_KIT_')));
 }
 
+/** Runs a store command in this process (runCliInProcess: a CLI process per command cost ~0.5 s of CPU). */
 async function cli(args: string[]): Promise<string> {
-  const result = await run(process.execPath, [CLI_BIN, ...args], { fullEnv: serverEnv(), cwd: REPO_ROOT });
+  const result = await runCliInProcess(args, { cwd: REPO_ROOT });
   if (result.code !== 0) throw new Error(`hmac-kit ${args.join(' ')} failed: ${result.stderr}`);
   return result.stdout;
 }

@@ -51,6 +51,11 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
     'upstreamTimeout',
     'upstream response timeout (default 30s) [HMAC_KIT_UPSTREAM_TIMEOUT]',
   ],
+  [
+    '--keep-alive-timeout <duration>',
+    'keepAliveTimeout',
+    'idle HTTP/1.1 keep-alive connections close after this; keep it above the idle timeout of the proxy in front (default 75s) [HMAC_KIT_KEEP_ALIVE_TIMEOUT]',
+  ],
   ['--verify-path <path>', 'verifyPath', 'forward-auth endpoint (default /verify) [HMAC_KIT_VERIFY_PATH]'],
   [
     '--admin-prefix <path>',

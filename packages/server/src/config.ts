@@ -42,6 +42,13 @@ export interface ServerConfig {
   maxBodyBytes: number;
   upstream?: string;
   upstreamTimeoutSeconds: number;
+  /**
+   * How long an idle HTTP/1.1 keep-alive connection stays open. Longer than the idle timeout of the
+   * proxy or load balancer in front (nginx's upstream `keepalive_timeout` and an AWS ALB's both
+   * default to 60 s): a server that closes first races the proxy reusing the connection, which
+   * then fails a request with a reset (nginx logs it, an ALB answers 502).
+   */
+  keepAliveTimeoutSeconds: number;
   verifyPath: string;
   /**
    * Prefix of hmac-kit's own routes (health, metrics, forward-auth, key issuing, admin API), or `''`
@@ -221,6 +228,12 @@ const schema = z
       })
       .optional(),
     upstreamTimeout: duration('upstream timeout').default(30),
+    // 0 would be Node's "never": idle connections held for ever.
+    keepAliveTimeout: duration('keep-alive timeout')
+      .refine((seconds) => seconds >= 1 && seconds <= 3600, {
+        message: 'invalid keep-alive timeout: between 1s and 1h',
+      })
+      .default(75),
     verifyPath: z
       .string()
       .refine((value) => value.startsWith('/'), { message: 'invalid verify path: must start with /' })
@@ -316,6 +329,7 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, keyof RawConfig>> = 
   HMAC_KIT_MAX_BODY: 'maxBody',
   HMAC_KIT_UPSTREAM: 'upstream',
   HMAC_KIT_UPSTREAM_TIMEOUT: 'upstreamTimeout',
+  HMAC_KIT_KEEP_ALIVE_TIMEOUT: 'keepAliveTimeout',
   HMAC_KIT_VERIFY_PATH: 'verifyPath',
   HMAC_KIT_ADMIN_PREFIX: 'adminPrefix',
   HMAC_KIT_MAX_KEYS: 'maxKeys',
@@ -459,6 +473,7 @@ export function loadConfig(sources: {
     maxBodyBytes: value.maxBody,
     upstream: value.upstream,
     upstreamTimeoutSeconds: value.upstreamTimeout,
+    keepAliveTimeoutSeconds: value.keepAliveTimeout,
     verifyPath: value.verifyPath,
     adminPrefix: (value.adminPrefix ?? (value.upstream ? DEFAULT_GATEWAY_ADMIN_PREFIX : '')).replace(/\/+$/, ''),
     maxKeysPerPrincipal: value.maxKeys,

@@ -22,8 +22,6 @@ import type { ServerConfig } from './config.js';
 import { sendProblem, serverProblem } from './http.js';
 import type { Logger } from './logger.js';
 
-/** How long an idle HTTP/1.1 keep-alive connection stays open. */
-const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 /** How long an HTTP/2 session with no stream activity stays open (clients multiplex on it, so longer). */
 const HTTP2_IDLE_TIMEOUT_MS = 120_000;
 
@@ -201,7 +199,7 @@ function presentAsHttp1(request: Http2ServerRequest, response: ServerResponse): 
  * ```
  */
 export async function openListener(
-  config: Pick<ServerConfig, 'port' | 'host' | 'tls'>,
+  config: Pick<ServerConfig, 'port' | 'host' | 'tls' | 'keepAliveTimeoutSeconds'>,
   handler: (request: IncomingMessage, response: ServerResponse) => void,
   logger: Logger,
   options: {
@@ -214,6 +212,8 @@ export async function openListener(
 ): Promise<Listener> {
   const connections = new Set<Connection>();
   const sessions = new Set<Http2Session>();
+  // Idle HTTP/1.1 keep-alive connections (see ServerConfig.keepAliveTimeoutSeconds).
+  const keepAliveTimeoutMs = config.keepAliveTimeoutSeconds * 1000;
   let server: Server | Http2SecureServer;
   const http1Handler = notOnClosingConnections(handler);
   if (config.tls) {
@@ -230,7 +230,7 @@ export async function openListener(
       },
     );
     // HTTP/1.1 connections on the TLS port go through Node's HTTP/1.1 server code, which reads these.
-    Object.assign(secure, { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: 0 });
+    Object.assign(secure, { keepAliveTimeout: keepAliveTimeoutMs, requestTimeout: 0 });
     secure.setTimeout(HTTP2_IDLE_TIMEOUT_MS);
     secure.on('secureConnection', (socket: Connection) => {
       connections.add(socket);
@@ -254,7 +254,7 @@ export async function openListener(
     server = secure;
   } else {
     const plain = createServer(
-      { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, requestTimeout: 0, ServerResponse: ClosingServerResponse },
+      { keepAliveTimeout: keepAliveTimeoutMs, requestTimeout: 0, ServerResponse: ClosingServerResponse },
       http1Handler,
     );
     const refusal = options.connectRefusal;

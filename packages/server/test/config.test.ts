@@ -58,6 +58,7 @@ describe('loadConfig', () => {
       rateLimit: { limit: 600, windowSeconds: 60 },
       maxBodyBytes: 10 * 1024 * 1024,
       upstreamTimeoutSeconds: 30,
+      keepAliveTimeoutSeconds: 75,
       verifyPath: '/verify',
       trustedProxies: ['127.0.0.1', '::1'],
     });
@@ -90,9 +91,11 @@ describe('loadConfig', () => {
         maxBody: '1mb',
         upstream: 'http://127.0.0.1:3000/base',
         upstreamTimeout: '5s',
+        keepAliveTimeout: '2m',
         requireNonce: 'false',
       },
     });
+    expect(config.keepAliveTimeoutSeconds).toBe(120);
     expect(config.publicOrigin).toBe('https://api.example.com/prefix');
     expect(config.trustedProxies).toEqual(['10.0.0.0/8', '192.168.1.1']);
     expect(config.maxAgeSeconds).toBe(120);
@@ -116,6 +119,9 @@ describe('loadConfig', () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ port: '70000' }, /invalid port "70000"/],
       [{ upstreamTimeout: '9x' }, /invalid upstream timeout "9x"/],
+      // 0 is Node's "never close an idle connection".
+      [{ keepAliveTimeout: '0s' }, /invalid keep-alive timeout: between 1s and 1h/],
+      [{ keepAliveTimeout: '2h' }, /invalid keep-alive timeout: between 1s and 1h/],
       [{ schemes: 'rfc9421,hawk' }, /invalid schemes: choose from rfc9421, sigv4, x-api, django-hmac/],
       [{ trustedProxies: 'not-an-ip' }, /invalid trusted proxies/],
       [{ upstream: 'ftp://x' }, /invalid upstream/],

@@ -418,7 +418,7 @@ describe('gateway mode (--upstream)', () => {
       { scheme: xApi() },
     );
     const adminSignature = await signMessage(
-      { method: 'POST', url: `${gateway.url}/v1/admin/keys`, headers: octets, body: zeros },
+      { method: 'POST', url: `${gateway.url}/_hmac-kit/v1/admin/keys`, headers: octets, body: zeros },
       key,
     );
     const cases = [
@@ -427,8 +427,22 @@ describe('gateway mode (--upstream)', () => {
       // X-API-* signs the body itself: it is read whole before the upstream is contacted.
       { path: '/big-raw-xapi', headers: { ...octets, ...bufferedSignature.headers } },
       // hmac-kit's own admin API reads the body (readBody) before it verifies anything.
-      { path: '/v1/admin/keys', headers: { ...octets, ...adminSignature.headers } },
+      { path: '/_hmac-kit/v1/admin/keys', headers: { ...octets, ...adminSignature.headers } },
     ];
+    // The connections that stay open are kept idle longer than the proxies in front keep theirs
+    // (60 s for nginx upstreams and AWS ALBs): whichever side closes first races the other's reuse.
+    const idle = rawConnection(gateway.url);
+    try {
+      idle.write(`GET /_hmac-kit/healthz HTTP/1.1\r\nhost: ${host}\r\n\r\n`);
+      const health = await idle.response();
+      expect([health.status, health.headers.connection, health.headers['keep-alive']]).toEqual([
+        200,
+        'keep-alive',
+        'timeout=75',
+      ]);
+    } finally {
+      idle.destroy();
+    }
     for (const { path, headers } of cases) {
       const connection = rawConnection(gateway.url);
       try {
@@ -439,7 +453,7 @@ describe('gateway mode (--upstream)', () => {
           // Closed in order (FIN after the response), not reset.
           expect([path, await connection.closed()]).toEqual([path, 'closed']);
         } else {
-          connection.write(`GET /healthz HTTP/1.1\r\nhost: ${host}\r\n\r\n`);
+          connection.write(`GET /_hmac-kit/healthz HTTP/1.1\r\nhost: ${host}\r\n\r\n`);
           expect([path, (await connection.response()).status]).toEqual([path, 200]);
         }
       } finally {
