@@ -241,7 +241,10 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     const upstreamStarted = process.hrtime.bigint();
     const headers = withoutReplaced(
       upstreamHeaders(request.headers, identity, {
-        for: sourceAddress,
+        // The peer, as every proxy appends it (nginx's $proxy_add_x_forwarded_for): after a trusted
+        // proxy's chain, which already names the client, the client address would come twice and
+        // the proxy hop not at all. From an untrusted peer the chain is dropped and the peer is the client.
+        for: request.socket.remoteAddress ?? sourceAddress,
         // What the client addressed (the rebuilt URL's authority), without a URL parse per request.
         host: authorityOf(url),
         proto: url.startsWith('https:') ? 'https' : 'http',

@@ -492,6 +492,17 @@ describe('gateway mode (--upstream)', () => {
     expect(seen?.body.toString()).toBe(body);
   });
 
+  it('appends the peer to a trusted proxy\'s X-Forwarded-For (as a proxy does), not the client address again', async () => {
+    // Loopback is a trusted proxy by default: the test stands for nginx in front of the gateway.
+    const client = freshAddress();
+    const prepared = await signMessage({ method: 'GET', url: `${gateway.url}/xff`, headers: {} }, key, {
+      scheme: sigv4(),
+    });
+    const response = await fetch(prepared.url, { headers: { ...prepared.headers, 'x-forwarded-for': client } });
+    expect(response.status).toBe(201);
+    expect(lastSeen('/base/xff')?.headers['x-forwarded-for']).toBe(`${client}, 127.0.0.1`);
+  });
+
   it('answers 504 when the upstream does not answer in time', async () => {
     const result = await send(await signed(key, 'GET', `${gateway.url}/slow`), { 'x-forwarded-for': freshAddress() });
     expect(result.status).toBe(504);
