@@ -492,7 +492,7 @@ describe('gateway mode (--upstream)', () => {
     expect(seen?.body.toString()).toBe(body);
   });
 
-  it('appends the peer to a trusted proxy\'s X-Forwarded-For (as a proxy does), not the client address again', async () => {
+  it("appends the peer to a trusted proxy's X-Forwarded-For (as a proxy does), not the client address again", async () => {
     // Loopback is a trusted proxy by default: the test stands for nginx in front of the gateway.
     const client = freshAddress();
     const prepared = await signMessage({ method: 'GET', url: `${gateway.url}/xff`, headers: {} }, key, {
