@@ -172,18 +172,23 @@ describe('batched calls of the workers of one supervisor', () => {
     expect(answers.filter((fresh) => fresh === false)).toHaveLength(39);
   });
 
-  it('accepts a signed request replayed to both workers at once exactly once', async () => {
+  /** One authenticator per worker of one supervisor, each over its worker's IPC store proxies. */
+  function authenticatorsOnTwoWorkers(options: { rateLimit: number; throttle?: boolean }) {
     const supervisor = supervisorWith(memoryLimitStores());
-    const authenticators = [supervisor.worker(), supervisor.worker()].map((stores) =>
+    return [supervisor.worker(), supervisor.worker()].map((stores) =>
       createAuthenticator({
         keys: resolveKey,
         crypto: nodeCryptoProvider,
         nonceStore: stores.nonceStore,
         rateLimiter: stores.rateLimiter,
-        failureThrottle: stores.failureThrottle,
-        defaultRateLimit: { limit: 1000, windowSeconds: 60 },
+        ...(options.throttle ? { failureThrottle: stores.failureThrottle } : {}),
+        defaultRateLimit: { limit: options.rateLimit, windowSeconds: 60 },
       }),
     );
+  }
+
+  it('accepts a signed request replayed to both workers at once exactly once', async () => {
+    const authenticators = authenticatorsOnTwoWorkers({ rateLimit: 1000, throttle: true });
     const request = await signedOrderMessage();
     const outcomes = await Promise.all(
       Array.from({ length: 10 }, (_, index) =>
@@ -206,16 +211,7 @@ describe('batched calls of the workers of one supervisor', () => {
   });
 
   it('refuses rate-limited requests raced by two workers beyond the limit (the authenticator over IPC)', async () => {
-    const supervisor = supervisorWith(memoryLimitStores());
-    const authenticators = [supervisor.worker(), supervisor.worker()].map((stores) =>
-      createAuthenticator({
-        keys: resolveKey,
-        crypto: nodeCryptoProvider,
-        nonceStore: stores.nonceStore,
-        rateLimiter: stores.rateLimiter,
-        defaultRateLimit: { limit: 3, windowSeconds: 60 },
-      }),
-    );
+    const authenticators = authenticatorsOnTwoWorkers({ rateLimit: 3 });
     const requests = await Promise.all(Array.from({ length: 8 }, () => signedOrderMessage()));
     const outcomes = await Promise.all(
       requests.map((request, index) =>
