@@ -132,12 +132,13 @@ const load = () =>
 
 if (option('count', undefined) !== undefined) {
   // For an instruction count (valgrind --tool=callgrind, which a shared machine's load does not
-  // move): signs --sign requests, answers 1000 to warm up, then --count more, and exits. The
+  // move): signs --sign requests, answers --warmup (default 1000) to warm up, then --count more, and exits. The
   // --handshake: stops before and after the counted requests (bench/count-ab.js).
   const dispatch = await appOf(builds[0] === 'none' ? undefined : await adapterOf(builds[0]));
   const list = await signedHeaders(Number(option('sign', 3000)));
   const send = fromPool(list, dispatch);
-  for (let index = 0; index < 1000; index++) await send();
+  const warmup = Number(option('warmup', 1000));
+  for (let index = 0; index < warmup; index++) await send();
   const count = Number(option('count', 0));
   if (args.includes('--handshake')) {
     // bench/count-ab.js switches callgrind's instrumentation on here, then answers.
