@@ -46,7 +46,6 @@ async function instructions(build) {
       build,
       `--count=${count}`,
       `--warmup=${warmup}`,
-      `--sign=${count + warmup + 100}`,
       '--handshake',
     ],
     { stdio: ['pipe', 'pipe', 'pipe'] },
