@@ -64,7 +64,12 @@ export function djangoSigner({ keyId, secret }) {
  */
 export function requestHeaders(mode, signature) {
   if (mode === 'forward-auth') {
-    return { 'x-original-uri': path, 'x-original-method': typical.method, 'content-type': typical.contentType, ...signature };
+    return {
+      'x-original-uri': path,
+      'x-original-method': typical.method,
+      'content-type': typical.contentType,
+      ...signature,
+    };
   }
   return { 'content-type': typical.contentType, ...signature };
 }
