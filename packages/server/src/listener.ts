@@ -61,7 +61,13 @@ export class ClosingServerResponse<Request extends IncomingMessage = IncomingMes
     const request = this.req;
     // A bodiless request can be incomplete here too (a route answering synchronously from inside
     // the parser's header callback): it has nothing to drain and must not cost a timer.
-    if (!request.complete && !request.destroyed && declaresBody(request)) boundDrain(request, this.socket);
+    if (!request.complete && !request.destroyed && declaresBody(request)) {
+      // A response pipelined behind one still being answered has no socket yet (Node queues it and
+      // writes it once the earlier one is out): its bound starts when it is out, on the request's
+      // socket. Arming nothing here let a refused request queued behind a slow answer drain forever.
+      if (this.socket === null) this.once('finish', () => boundDrain(request, request.socket));
+      else boundDrain(request, this.socket);
+    }
     return (super.end as (...rest: unknown[]) => this)(...args);
   }
 
@@ -146,7 +152,7 @@ function declaresBody(request: IncomingMessage): boolean {
 }
 
 function boundDrain(request: IncomingMessage, socket: Socket | null): void {
-  if (socket === null || socket.destroyed) return;
+  if (socket === null || socket.destroyed || request.complete) return;
   const timer = setTimeout(() => {
     if (!request.complete) socket.destroy();
   }, LINGERING_CLOSE_MS);
