@@ -157,7 +157,14 @@ function boundDrain(request: IncomingMessage, socket: Socket | null): void {
     if (!request.complete) socket.destroy();
   }, LINGERING_CLOSE_MS);
   timer.unref();
-  const clear = () => clearTimeout(timer);
+  // Every listener goes with the timer: a keep-alive connection carries any number of refusals,
+  // and a 'close' listener left on its socket per refusal held that request until it closed.
+  const clear = () => {
+    clearTimeout(timer);
+    request.off('end', clear);
+    request.off('close', clear);
+    socket.off('close', clear);
+  };
   request.once('end', clear);
   request.once('close', clear);
   socket.once('close', clear);

@@ -73,3 +73,51 @@ describe('review9: the bounded drain holds for a refused request pipelined behin
     expect(connection.isClosed()).toBe(true);
   }, 15_000);
 });
+
+describe('review9: the bounded drain leaves nothing behind on a keep-alive connection', () => {
+  let server: RunningServer;
+  let host: string;
+
+  beforeAll(async () => {
+    server = await startInProcess({ upstream: 'http://127.0.0.1:9', schemes: 'rfc9421', maxBody: '1kb' });
+    host = new URL(server.url).host;
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('refused requests whose bodies arrive just after the answer add no listener per request to the socket', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const connection = halfOpenConnection(server.url);
+      const address = freshAddress();
+      const body = 'x'.repeat(100);
+      // Each answer ends before its body arrives (a timer armed), then the body completes (the
+      // timer cleared): without the listeners removed, the socket gains a 'close' listener holding
+      // the request per refusal, for as long as the client keeps the connection.
+      for (let index = 0; index < 15; index += 1) {
+        const before = (connection.received().match(/HTTP\/1\.1 401 /g) ?? []).length;
+        connection.socket.write(
+          `POST /drain-leak-${index} HTTP/1.1\r\nHost: ${host}\r\nX-Forwarded-For: ${address}\r\n` +
+            `Content-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n\r\n`,
+        );
+        await connection.until(
+          () => (connection.received().match(/HTTP\/1\.1 401 /g) ?? []).length > before || connection.isClosed(),
+        );
+        connection.socket.write(body);
+      }
+      // One more round trip: every body above has been read by now.
+      connection.socket.write(`GET /drain-leak-last HTTP/1.1\r\nHost: ${host}\r\nX-Forwarded-For: ${address}\r\n\r\n`);
+      await connection.until(() => (connection.received().match(/HTTP\/1\.1 401 /g) ?? []).length >= 16);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(connection.isClosed()).toBe(false);
+      expect(warnings.filter((warning) => warning.includes('MaxListenersExceeded'))).toEqual([]);
+      connection.socket.destroy();
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});
