@@ -92,7 +92,10 @@ async function instructions(build, upstream) {
   rmSync(out, { force: true });
   const summary = /^totals: (\d+)/m.exec(text);
   if (!summary) throw new Error('no instruction total in the callgrind output');
-  if (result.non2xx + result.errors > 0) throw new Error(`${build}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  if (result.non2xx > 0) throw new Error(`${build}: ${result.non2xx} non-2xx answers`);
+  // A request that failed (a timeout under valgrind on a loaded machine) is not in result.total.
+  if (result.errors > 0)
+    console.error(`${build}: ${result.errors} requests failed ${JSON.stringify(result.errorCodes)}`);
   return Number(summary[1]) / result.total;
 }
 

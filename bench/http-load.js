@@ -92,13 +92,21 @@ const request =
     ? { method: 'GET', path: '/verify' }
     : { method: typical.method, path, body: Buffer.from(typical.body) };
 
-const result = await autocannon({
+const errorCodes = {};
+const run = autocannon({
   url: target.origin,
   connections: options.connections,
-  ...(options.amount ? { amount: options.amount } : { duration: options.seconds }),
+  // Under valgrind on a loaded machine an answer can take longer than autocannon's 10 s default.
+  ...(options.amount ? { amount: options.amount, timeout: 120 } : { duration: options.seconds }),
   ...(options.rate ? { overallRate: options.rate } : {}),
   requests: [{ ...request, setupRequest: (req) => ({ ...req, headers: headersFor() }) }],
 });
+// What failed, by error code (a row with errors says which).
+run.on('reqError', (error) => {
+  const code = error?.code ?? error?.message ?? 'unknown';
+  errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+});
+const result = await run;
 
 process.stdout.write(
   `${JSON.stringify({
@@ -107,6 +115,7 @@ process.stdout.write(
     p99: result.latency.p99,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
+    errorCodes,
     total: result.requests.total,
     reusedSignatures: reused,
     statusCodes: Object.fromEntries(

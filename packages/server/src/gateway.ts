@@ -49,10 +49,8 @@ function onRelayedDrain(this: RelayedResponse): void {
 /**
  * The body of a request whose every byte Node's parser has already delivered (the message is
  * complete, nothing has read or resumed it): taken at once with `read()`, which hands over the
- * buffered chunk itself (or all of them, concatenated), without a stream iterator and its promise
- * per chunk. A body sent with its head, the usual case for a small one, is complete by the time
- * its signature has been checked. `undefined` otherwise (still arriving, or over `limit`): the
- * caller reads it as it comes, refusing an oversized one, as before.
+ * buffered chunk itself (or all of them, concatenated). `undefined` otherwise (still arriving, or
+ * over `limit`): {@link wholeBody} reads it as it comes.
  */
 function completeBody(request: IncomingMessage, limit: number): Buffer | undefined {
   if (!request.complete || request.destroyed || request.readableEnded || request.readableFlowing !== null) {
@@ -60,6 +58,65 @@ function completeBody(request: IncomingMessage, limit: number): Buffer | undefin
   }
   if (request.readableLength > limit) return undefined;
   return (request.read() as Buffer | null) ?? Buffer.alloc(0);
+}
+
+/**
+ * Stops reading a request body part-way, as Node's stream destroyer does to a server request (and
+ * so as `for await` did when its loop stopped early): the request is destroyed with its socket
+ * detached first, so the connection is not; the response then says `Connection: close` and the
+ * connection closes in order after it (`ClosingServerResponse` in listener.ts), where destroying the
+ * request with its socket would reset the connection under the 413.
+ */
+function abandon(request: IncomingMessage): void {
+  (request as { socket: unknown }).socket = null;
+  request.destroy(Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
+}
+
+/**
+ * A request body read whole as it arrives, at most `limit` bytes, with `data`/`end` listeners: what
+ * `for await` over the request did (its result, its errors, the request destroyed when the read
+ * stops early: a body over the limit, after which the server says `Connection: close`), without an
+ * async iterator, its stream-end watcher and a promise per chunk. Rejects with `BodyTooLarge` over
+ * the limit, with the stream's error when it fails, and with a premature-close error when the
+ * request closes before its end (the client went away mid-body).
+ */
+function wholeBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const stop = () => {
+      request.off('data', onData);
+      request.off('end', onEnd);
+      request.off('error', onError);
+      request.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limit) {
+        stop();
+        abandon(request);
+        reject(new BodyTooLarge('body exceeds the size limit'));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      stop();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, received));
+    };
+    const onError = (error: Error) => {
+      stop();
+      reject(error);
+    };
+    const onClose = () => {
+      stop();
+      reject(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    };
+    request.on('data', onData);
+    request.on('end', onEnd);
+    request.on('error', onError);
+    request.on('close', onClose);
+  });
 }
 
 /** Dependencies of the gateway route. */
@@ -183,22 +240,13 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       // payload hash, django-hmac, webhooks) because until it is read not even the sender is proven.
       // The upstream never sees a byte of a body that fails, and the nonce is recorded (commit)
       // only once the body passed: a tampered copy sent first cannot burn the genuine request.
-      let whole = completeBody(request, maxBodyBytes);
-      if (whole === undefined) {
-        try {
-          const chunks: Buffer[] = [];
-          let received = 0;
-          for await (const chunk of request as AsyncIterable<Buffer>) {
-            received += chunk.length;
-            if (received > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
-            chunks.push(chunk);
-          }
-          whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-        } catch (error) {
-          const failed = await admission.fail(error);
-          refuse(response, context, failed.error, failed.problem.headers);
-          return;
-        }
+      let whole: Buffer;
+      try {
+        whole = completeBody(request, maxBodyBytes) ?? (await wholeBody(request, maxBodyBytes));
+      } catch (error) {
+        const failed = await admission.fail(error);
+        refuse(response, context, failed.error, failed.problem.headers);
+        return;
       }
       const completed = await admission.complete(whole);
       if (!completed.ok) {

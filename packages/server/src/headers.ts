@@ -89,7 +89,12 @@ export function canonicalHeaderName(name: string): string {
  * Whether the gateway must drop a client header: hop-by-hop, listed in Connection, a credential of
  * the verifying scheme, or one the gateway sets itself (identity, `X-Forwarded-*`, request id).
  */
-function dropsHeader(name: string, credentials: ReadonlySet<string>, xApi: boolean, listed: Set<string> | undefined) {
+function dropsHeader(
+  name: string,
+  credentials: ReadonlySet<string>,
+  xApi: boolean,
+  listed: ReadonlySet<string> | undefined,
+) {
   const canonical = canonicalHeaderName(name);
   if (HOP_BY_HOP.has(canonical) || credentials.has(canonical) || GATEWAY_SET.has(canonical)) return true;
   if (listed?.has(canonical)) return true;
@@ -206,9 +211,14 @@ export function upstreamHeaderList(
   return out;
 }
 
+/** What `Connection: keep-alive` lists: a name already hop-by-hop (shared, never changed). */
+const KEEP_ALIVE_ONLY: ReadonlySet<string> = new Set(['keep-alive']);
+
 /** The field names a Connection header lists (hop-by-hop too, RFC 9110 §7.6.1), lower-cased and canonical. */
-function connectionListed(connection: string | string[] | undefined): Set<string> | undefined {
+function connectionListed(connection: string | string[] | undefined): ReadonlySet<string> | undefined {
   if (connection === undefined) return undefined;
+  // What nearly every keep-alive peer sends, without a split and a Set per message.
+  if (connection === 'keep-alive') return KEEP_ALIVE_ONLY;
   const listed = new Set<string>();
   for (const line of Array.isArray(connection) ? connection : [connection]) {
     for (const token of line.split(',')) {
@@ -257,18 +267,20 @@ export function downstreamHeaders(
  * ```
  */
 export function relayedHeaders(raw: readonly Buffer[], headers: Record<string, string>, requestId: string): string[] {
-  const out: string[] = [];
+  const names: string[] = new Array(raw.length >> 1);
   // Every Connection field the upstream sent (a repeated one adds to the first).
-  let connection: string[] | undefined;
-  for (let index = 0; index < raw.length; index += 2) {
-    const name = raw[index] as Buffer;
-    if (name.length !== 10 || name.toString('latin1').toLowerCase() !== 'connection') continue;
-    connection = connection ?? [];
-    connection.push((raw[index + 1] as Buffer).toString('latin1'));
-  }
-  const listed = connectionListed(connection);
+  let connection: string | string[] | undefined;
   for (let index = 0; index < raw.length; index += 2) {
     const name = (raw[index] as Buffer).toString('latin1').toLowerCase();
+    names[index >> 1] = name;
+    if (name !== 'connection') continue;
+    const value = (raw[index + 1] as Buffer).toString('latin1');
+    connection = connection === undefined ? value : [...(Array.isArray(connection) ? connection : [connection]), value];
+  }
+  const listed = connectionListed(connection);
+  const out: string[] = [];
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = names[index >> 1] as string;
     if (HOP_BY_HOP.has(name) || listed?.has(canonicalHeaderName(name))) continue;
     if (name === 'x-request-id' || Object.hasOwn(headers, name)) continue;
     out.push(name, (raw[index + 1] as Buffer).toString('latin1'));
