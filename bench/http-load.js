@@ -2,7 +2,8 @@
 // requests signed in advance (every request carries a fresh nonce, so replay protection sees
 // real traffic). JSON configuration on stdin; prints one JSON line with the result.
 //
-// { url, mode: 'orders' | 'forward-auth' | 'django', keyId, secret, seconds, connections, signatures, rate? }
+// { url, mode: 'orders' | 'forward-auth' | 'django', keyId, secret, seconds, connections, signatures, rate?, amount? }
+// `amount`: send exactly that many requests instead of running for `seconds` (bench/count-http.js).
 //
 // mode 'django': django_hmac_authentication's `Authorization: HMAC-SHA256 <key>;<sig>;<timestamp>`,
 // signed fresh for every request as it is sent (the scheme has no nonce: the signature is the
@@ -94,14 +95,14 @@ const request =
 const result = await autocannon({
   url: target.origin,
   connections: options.connections,
-  duration: options.seconds,
+  ...(options.amount ? { amount: options.amount } : { duration: options.seconds }),
   ...(options.rate ? { overallRate: options.rate } : {}),
   requests: [{ ...request, setupRequest: (req) => ({ ...req, headers: headersFor() }) }],
 });
 
 process.stdout.write(
   `${JSON.stringify({
-    requestsPerSecond: result.requests.total / options.seconds,
+    requestsPerSecond: result.requests.total / (options.amount ? result.duration : options.seconds),
     p50: result.latency.p50,
     p99: result.latency.p99,
     non2xx: result.non2xx,
