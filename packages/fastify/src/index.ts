@@ -15,6 +15,7 @@ import {
   createAuthenticator,
   deferredBody,
   problemHeaders,
+  targetUrl,
   validateOrigin,
   validateScopes,
 } from '@hmac-kit/middleware';
@@ -377,7 +378,8 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
             ? origin(request)
             : origin;
       // Handed over parsed: the core uses a URL object as it is instead of parsing the text again.
-      url = new URL(request.url, base);
+      // The target's path and query on the origin: never an authority the request line wrote.
+      url = targetUrl(request.url, base);
     } catch (error) {
       refuseAndEnd(reply, authenticator.fail(error, { method: request.method, url: request.url }).problem, done);
       return;

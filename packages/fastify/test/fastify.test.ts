@@ -218,3 +218,36 @@ describe('fastify plugin: the body taken from the complete request vs read off t
     }
   });
 });
+
+describe('fastify plugin: the request target', () => {
+  it('verifies an absolute-form target against the configured origin, not the authority the client wrote', async () => {
+    const app = Fastify();
+    await app.register(
+      hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore(), origin: 'https://api.example.com' }),
+    );
+    app.get('/whoami', async (request) => ({ by: request.hmac?.keyId }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    try {
+      const request = { method: 'GET', path: '/whoami', headers: {} };
+      // Signed for another service that accepts the same key: its signature must not verify here,
+      // whatever authority the request line names.
+      const elsewhere = await signed('https://other.example', request, signingKey(keyRing.orders));
+      const replayed = await exchange(port, { ...elsewhere, path: 'https://other.example/whoami' }, undefined);
+      expect(replayed.status).toBe(401);
+      // A client that writes the absolute form of this service's own URL is served as usual.
+      const here = await signed('https://api.example.com', request, signingKey(keyRing.orders));
+      const absolute = await exchange(port, { ...here, path: 'https://api.example.com/whoami' }, undefined);
+      expect(absolute.status).toBe(200);
+      expect(JSON.parse(absolute.body)).toEqual({ by: keyRing.orders.keyId });
+      const origin = await exchange(
+        port,
+        await signed('https://api.example.com', request, signingKey(keyRing.orders)),
+        undefined,
+      );
+      expect(origin.status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});
