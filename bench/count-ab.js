@@ -1,10 +1,10 @@
 // Instructions per request of the Express/Fastify apps of bench/adapter-ab.js, from valgrind's
 // callgrind: unlike CPU time, an instruction count does not move with the load of a shared
 // machine (other tenants, cache thrash, frequency), so two builds compare on a busy machine.
-// Instrumentation is switched on only after start-up, signing and 1000 warm-up requests
+// Instrumentation is switched on only after start-up, signing and --warmup requests (default 1000)
 // (`--instr-atstart=no`, then `callgrind_control -i on`), and off again before exit.
 //
-//   node bench/count-ab.js express none .ab/before .ab/after [--count=1000]
+//   node bench/count-ab.js express none .ab/before .ab/after [--count=1000] [--warmup=1000]
 //   node bench/count-ab.js fastify none .ab/before .ab/after --http [--count=2000] [--warmup=6000]
 //
 // --http: the app of bench/http-server.js (same kind, HMAC=1|0) runs under callgrind and answers
@@ -12,6 +12,12 @@
 // requests after --warmup ones): the socket path, node:http's parser and the timing of the body's
 // arrival as a server sees them (the body is pushed after the route's hooks started), which the
 // in-process requests over a null socket do not have. The kernel's share is not in the count.
+//
+// --predictable runs V8's optimising compiler on the main thread, so the count includes the
+// compilations that happen inside the counted window: after 1000 warm-up requests TurboFan still
+// compiled ~40% of the instructions of 2000 counted Express requests (one-time work a long-running
+// server does not repeat per request). --warmup=10000 leaves the steady state; --count below ~2000
+// is quantised by garbage collections (one mark-compact more or less moves it by several %).
 //
 // `none` is the app without authentication. Slow (valgrind): about a minute per build and
 // thousand requests on a 2-core machine. Instructions are a proxy: cache misses and the
@@ -28,10 +34,12 @@ import { formatInteger, runNode, table } from './support.js';
 
 const args = process.argv.slice(2);
 const count = Number(args.find((arg) => arg.startsWith('--count='))?.slice(8) ?? 1000);
+const warmup = Number(args.find((arg) => arg.startsWith('--warmup='))?.slice(9) ?? 1000);
 const [framework, ...builds] = args.filter((arg) => !arg.startsWith('--'));
 const script = fileURLToPath(new URL('./adapter-ab.js', import.meta.url));
+
 const overHttp = args.includes('--http');
-const warmup = Number(args.find((arg) => arg.startsWith('--warmup='))?.slice(9) ?? 6000);
+const httpWarmup = Number(args.find((arg) => arg.startsWith('--warmup='))?.slice(9) ?? 6000);
 const httpCount = Number(args.find((arg) => arg.startsWith('--count='))?.slice(8) ?? 2000);
 
 /** Instructions per request of the bench/http-server.js app of `build` over loopback HTTP (--http). */
@@ -77,7 +85,7 @@ async function instructionsOverHttp(build) {
         signatures: amount,
       }),
     }).then((output) => JSON.parse(output));
-  await load(warmup);
+  await load(httpWarmup);
   spawnSync('callgrind_control', ['--instr=on', String(child.pid)]);
   const result = await load(httpCount);
   spawnSync('callgrind_control', ['--instr=off', String(child.pid)]);
@@ -125,7 +133,7 @@ async function instructions(build) {
       framework,
       build,
       `--count=${count}`,
-      `--sign=${count + 1100}`,
+      `--warmup=${warmup}`,
       '--handshake',
     ],
     { stdio: ['pipe', 'pipe', 'pipe'] },
@@ -178,8 +186,8 @@ for (const build of builds) {
 const baseline = results.find(([build]) => build === 'none')?.[1];
 console.log(
   overHttp
-    ? `${framework} over loopback HTTP, ${httpCount} requests after ${warmup} warm-up ones, 8 connections, callgrind instructions (Ir) per request, compilation excluded`
-    : `${framework}, ${count} requests after 1000 warm-up ones, callgrind instructions (Ir) per request`,
+    ? `${framework} over loopback HTTP, ${httpCount} requests after ${httpWarmup} warm-up ones, 8 connections, callgrind instructions (Ir) per request, compilation excluded`
+    : `${framework}, ${count} requests after ${warmup} warm-up ones, callgrind instructions (Ir) per request`,
 );
 console.log(
   table(

@@ -7,6 +7,10 @@
 //   node bench/http-ab.js --snapshot .ab/before [--core <core dist>]   # copy the built packages
 //   node bench/http-ab.js .ab/before .ab/after [serve-gateway-django|serve-gateway|express|fastify] [rounds] [seconds]
 //
+// HMAC_KIT_BENCH_LOAD=wrk drives the servers with wrk (bench/http-wrk.js, as bench/http.js's CPU rows
+// are measured) instead of autocannon (bench/http-load.js, the default here, for continuity with the
+// A/B figures already recorded); wrk's django-hmac pool is pre-signed, every request unique.
+//
 // express, fastify: the apps of bench/http-server.js with each build's adapter, and the same app
 // without authentication as a third row in the same rounds, so that each build's added CPU per
 // request (the figure issue #15 judges) is read off one run.
@@ -43,12 +47,17 @@ const seconds = Number(secondsText);
 const mode = kind === 'serve-gateway-django' ? 'django' : 'orders';
 const adapterRow = kind === 'express' || kind === 'fastify';
 const children = [];
+const generator = process.env.HMAC_KIT_BENCH_LOAD ?? 'autocannon';
+if (generator !== 'wrk' && generator !== 'autocannon') {
+  throw new TypeError(`HMAC_KIT_BENCH_LOAD=${generator}: expected wrk or autocannon`);
+}
+const signaturesPerRound = Number(process.env.HMAC_KIT_BENCH_SIGNATURES ?? 100_000);
 
 const startServer = (serverKind, config, env = {}) => startHttpServer(children, serverKind, config, env);
 
 async function load(server, durationSeconds) {
   const cpuBefore = cpuSecondsOf(server.pid);
-  const output = await runNode([`${here}http-load.js`], {
+  const output = await runNode([`${here}${generator === 'wrk' ? 'http-wrk.js' : 'http-load.js'}`], {
     input: JSON.stringify({
       url: server.url,
       mode,
@@ -58,7 +67,8 @@ async function load(server, durationSeconds) {
       connections: 8,
       // Enough for any round here; fewer on a loaded machine (HMAC_KIT_BENCH_SIGNATURES), where
       // signing 100,000 before each round takes longer than the round.
-      signatures: mode === 'django' ? 1 : Number(process.env.HMAC_KIT_BENCH_SIGNATURES ?? 100_000),
+      // wrk sends django-hmac requests from a pre-signed pool too (autocannon's client signs as it sends).
+      signatures: mode === 'django' && generator === 'autocannon' ? 1 : signaturesPerRound,
     }),
   });
   const result = JSON.parse(output);
@@ -112,7 +122,8 @@ try {
       formatInteger(median(list.map((r) => r.requestsPerSecond))),
       cpuOf(label).toFixed(1),
       list.map((r) => r.cpu.toFixed(0)).join(' '),
-      String(list.reduce((sum, r) => sum + r.non2xx + r.errors, 0)),
+      // A reused signature is a refused replay, except for the app without authentication.
+      String(list.reduce((sum, r) => sum + r.non2xx + r.errors + (baseline ? 0 : r.reusedSignatures), 0)),
     ];
     if (adapterRow) {
       // Added CPU per request over the app without auth, round by round (same round, same load).
@@ -123,8 +134,8 @@ try {
     return row;
   });
   const [a, b] = builds.filter((build) => !build.baseline).map(({ label }) => cpuOf(label));
-  console.log(`${kind}, 8 connections, ${rounds} interleaved rounds x ${seconds} s, median`);
-  const header = ['build', 'req/s', 'server CPU µs/req', 'per round', 'non-2xx+err'];
+  console.log(`${kind}, ${generator}, 8 connections, ${rounds} interleaved rounds x ${seconds} s, median`);
+  const header = ['build', 'req/s', 'server CPU µs/req', 'per round', 'non-2xx+err+reused'];
   if (adapterRow) header.push('added µs/req: median (per round)');
   console.log(table(header, rows));
   console.log(`B / A server CPU per request: ${(b / a).toFixed(2)}x`);

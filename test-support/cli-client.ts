@@ -1,5 +1,5 @@
 import { signMessage } from '@hmac-kit/core';
-import { runCliInProcess } from './processes.js';
+import { runCliInProcess, runningServeCount } from './processes.js';
 
 /** A key as `keys create --json` prints it. */
 export interface IssuedKey {
@@ -13,15 +13,19 @@ export interface IssuedKey {
  * How long after a key is written every running `hmac-kit serve` knows it: a server answers
  * unknown ids from memory and reads the change feed first when the feed is older than its
  * freshness bound (the key service's `feedFreshnessMs`, 250 ms); the margin covers a feed read
- * already in flight when the key was written.
+ * already in flight when the key was written. A server started after the write loads the index of
+ * stored key ids as it starts, so it knows the key at once.
  */
 const KEY_KNOWN_TO_SERVERS_MS = 250 + 250;
 
 /**
  * Creates a principal (if needed) and a key through the CLI's commands (run in-process: this is
- * setup), and returns once running servers know the key ({@link KEY_KNOWN_TO_SERVERS_MS}: the
- * product's bound, not a guess at how long something takes). The two CLI processes this used to
- * start always took longer than that, and tests call it with a server running and use the key at once.
+ * setup), and returns once running servers know the key: at once when no `hmac-kit serve` started by
+ * `startServe` is running in this worker (a server started later reads every stored key id as it
+ * starts), else after {@link KEY_KNOWN_TO_SERVERS_MS}, the product's bound (a server offers no probe
+ * for whether it knows a key id: unknown ids answer exactly as wrong signatures, and a probe would
+ * count as a failure). Tests call it with a server running and use the key at once. A test that
+ * runs a server some other way (in this process, or a spawned `serve`) waits for the key itself.
  */
 export async function createKeyWithCli(
   db: string,
@@ -38,7 +42,7 @@ export async function createKeyWithCli(
     env,
   });
   if (result.code !== 0) throw new Error(`keys create failed: ${result.stderr}`);
-  await new Promise((resolve) => setTimeout(resolve, KEY_KNOWN_TO_SERVERS_MS));
+  if (runningServeCount() > 0) await new Promise((resolve) => setTimeout(resolve, KEY_KNOWN_TO_SERVERS_MS));
   return JSON.parse(result.stdout) as IssuedKey;
 }
 

@@ -206,6 +206,18 @@ export function onJsonLines(stream: Readable, onEntry: (entry: Record<string, un
   });
 }
 
+/** The `hmac-kit serve` processes {@link startServe} started in this worker that have not exited yet. */
+const runningServes = new Set<ChildProcess>();
+
+/**
+ * How many `hmac-kit serve` processes started by {@link startServe} in this test worker are running
+ * (starting ones included). Each test file has its own database, so these are the only servers that
+ * can hold a view of it (see `createKeyWithCli`).
+ */
+export function runningServeCount(): number {
+  return runningServes.size;
+}
+
 /** A running `hmac-kit serve` child process. */
 export interface ServeProcess {
   url: string;
@@ -259,6 +271,8 @@ export function startServe(
       env: cleanEnv({ HMAC_KIT_WORKERS: '1', ...options.env }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    runningServes.add(child);
+    child.once('exit', () => runningServes.delete(child));
     const logs: Array<Record<string, unknown>> = [];
     let stderr = '';
     let settled = false;

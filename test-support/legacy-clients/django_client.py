@@ -2,8 +2,11 @@
 (client_utils.prepare_string_to_sign / hmac_sign / compose_authorization_header) and shaped like its
 example_python_client.py: `requests`, HMAC-SHA512 by default, GET then POST json={'a': 1, 'b': 2}.
 
-usage: django_client.py URL API_KEY API_SECRET_BASE64 [DIGEST] [--post-data JSON] [--tamper]
+usage: django_client.py URL API_KEY API_SECRET_BASE64 [DIGEST] [--forwarded-for ADDRESS]
 Prints one line per request: "<method> <status> <body>".
+--forwarded-for sends X-Forwarded-For: ADDRESS with every request (not signed by the scheme): a
+server believing the loopback proxy then counts this run's failures against ADDRESS, so several
+runs against one server do not throttle each other.
 """
 import base64
 import hashlib
@@ -32,12 +35,15 @@ def hmac_sign(data, secret, digest):
 def main():
     url, api_key, api_secret = sys.argv[1], sys.argv[2], base64.b64decode(sys.argv[3])
     digest = sys.argv[4] if len(sys.argv) > 4 and not sys.argv[4].startswith('--') else 'HMAC-SHA512'
+    extra = {}
+    if '--forwarded-for' in sys.argv:
+        extra['X-Forwarded-For'] = sys.argv[sys.argv.index('--forwarded-for') + 1]
     signature, utc_8601 = hmac_sign(None, api_secret, digest)
-    r = requests.get(url, headers={'Authorization': f'{digest} {api_key};{signature};{utc_8601}'})
+    r = requests.get(url, headers={'Authorization': f'{digest} {api_key};{signature};{utc_8601}', **extra})
     print('GET', r.status_code, r.text.replace('\n', ' '))
     req_data = {'a': 1, 'b': 2}
     signature, utc_8601 = hmac_sign(req_data, api_secret, digest)
-    headers = {'Authorization': f'{digest} {api_key};{signature};{utc_8601}', 'Content-Type': 'application/json'}
+    headers = {'Authorization': f'{digest} {api_key};{signature};{utc_8601}', 'Content-Type': 'application/json', **extra}
     r = requests.post(url, json=req_data, headers=headers)
     print('POST', r.status_code, r.text.replace('\n', ' '))
     # The same signed request again: a replay.

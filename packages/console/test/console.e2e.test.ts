@@ -8,7 +8,7 @@
  * Screenshots of each page are written to packages/console/screenshots/ (see docs/console.md).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -16,7 +16,6 @@ import type { KeyRow, PrincipalRow } from '@hmac-kit/keys';
 import { loadConfig, type RunningServer, startServer } from '@hmac-kit/server';
 import { openKeys } from '@hmac-kit/server/store';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -33,6 +32,38 @@ const CONSOLE_DIR = fileURLToPath(new URL('../', import.meta.url));
 const SCREENSHOTS = join(CONSOLE_DIR, 'screenshots');
 const SEEDED = 100_000;
 const PAGE_SIZE = 50;
+
+/** Where `npm run build` (packages/console/build.mjs) writes the page. */
+const BUILT_PAGE = fileURLToPath(new URL('../../server/dist/console/', import.meta.url));
+
+/** The newest modification time of the files below `path` (the file's own for a file), skipping `skip` names. */
+function newestChange(path: string, skip: ReadonlySet<string> = new Set()): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  let newest = 0;
+  for (const entry of readdirSync(path)) {
+    if (!skip.has(entry)) newest = Math.max(newest, newestChange(join(path, entry), skip));
+  }
+  return newest;
+}
+
+/**
+ * Whether the built page in packages/server/dist/console is newer than every input of the build, as
+ * `make` decides: the console package (sources, index.html, Vite configuration, build script), the
+ * core's sources it bundles, and the lockfile (Vite, Preact). The build writes every file anew, index.html
+ * last, so its time is the build's.
+ */
+function builtPageIsFresh(): boolean {
+  const page = join(BUILT_PAGE, 'index.html');
+  if (!existsSync(page)) return false;
+  const inputs = [
+    newestChange(CONSOLE_DIR, new Set(['test', 'screenshots', 'node_modules'])),
+    newestChange(fileURLToPath(new URL('../../core/src', import.meta.url))),
+    newestChange(fileURLToPath(new URL('../../core/package.json', import.meta.url))),
+    newestChange(fileURLToPath(new URL('../../../package-lock.json', import.meta.url))),
+  ];
+  return statSync(page).mtimeMs > Math.max(...inputs);
+}
 
 /** 100,000 keys over 10,000 principals, created before anything the test makes (the newest page shows those). */
 function seedRows(masterKeyId: string): { principals: PrincipalRow[]; keys: KeyRow[] } {
@@ -91,14 +122,20 @@ describe.skipIf(!chromiumPresent)('the console in headless Chromium', { timeout:
   beforeAll(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     dir = mkdtempSync(join(tmpdir(), 'hmac-kit-console-e2e-'));
-    // The page as `npm run build` makes it, from the current sources, into a folder of this test's
-    // own (other test files read packages/server/dist/console meanwhile).
+    // The page as `npm run build` makes it, from the current sources, in a folder of this test's own:
+    // a copy of packages/server/dist/console when that build is newer than everything it is built from
+    // (`npm test` builds it just before vitest), else built here.
     assets = join(dir, 'console');
-    await build({
-      configFile: join(CONSOLE_DIR, 'vite.config.ts'),
-      logLevel: 'warn',
-      build: { outDir: assets, emptyOutDir: true },
-    });
+    if (builtPageIsFresh()) {
+      cpSync(BUILT_PAGE, assets, { recursive: true });
+    } else {
+      const { build } = await import('vite');
+      await build({
+        configFile: join(CONSOLE_DIR, 'vite.config.ts'),
+        logLevel: 'warn',
+        build: { outDir: assets, emptyOutDir: true },
+      });
+    }
     const database = join(dir, 'keys.db');
     const masterKeys = `mk-e2e:${randomBytes(32).toString('base64')}`;
     const seeded = await openKeys({ database, masterKeys });

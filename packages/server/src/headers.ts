@@ -109,7 +109,8 @@ function dropsHeader(name: string, credentials: ReadonlySet<string>, xApi: boole
  * ```
  */
 export function identityLookalike(headers: IncomingHttpHeaders): string | undefined {
-  for (const name of Object.keys(headers)) {
+  // for...in, not a for...of over Object.keys(): no array and no iterator results per request.
+  for (const name in headers) {
     if (name.indexOf('_') === -1) continue;
     if (canonicalHeaderName(name).startsWith(GATEWAY_PREFIXES[0])) return name;
   }

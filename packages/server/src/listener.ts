@@ -47,9 +47,24 @@ const LINGERING_CLOSE_MS = 2_000;
  * out, after a lingering close (see {@link LINGERING_CLOSE_MS}), so no client reuses it.
  *
  * A request whose body nobody read (a refusal before the body stage) is drained by Node after the
- * response (or by the route's `request.resume()`): that connection stays usable, and says so.
+ * response (or by the route's `request.resume()`): that connection stays usable, and says so. The
+ * drain is bounded (see {@link boundDrain}): a client that goes on sending a refused body for
+ * longer than {@link LINGERING_CLOSE_MS} after the response is cut off.
  */
 export class ClosingServerResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+  // `end` runs once per response; the check is two property reads on the hot path, and only a
+  // response that ends before its request body has fully arrived arms a timer.
+  override end(cb?: () => void): this;
+  override end(chunk: unknown, cb?: () => void): this;
+  override end(chunk: unknown, encoding: BufferEncoding, cb?: () => void): this;
+  override end(...args: unknown[]): this {
+    const request = this.req;
+    // A bodiless request can be incomplete here too (a route answering synchronously from inside
+    // the parser's header callback): it has nothing to drain and must not cost a timer.
+    if (!request.complete && !request.destroyed && declaresBody(request)) boundDrain(request, this.socket);
+    return (super.end as (...rest: unknown[]) => this)(...args);
+  }
+
   override writeHead(
     statusCode: number,
     reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[],
@@ -111,6 +126,35 @@ function closeLingering(request: IncomingMessage, socket: Socket | null): void {
     this.once('end', () => this.destroy());
     this.once('close', () => clearTimeout(timer));
   };
+}
+
+/**
+ * Bounds the drain of a request body that is still arriving when its response has ended: a
+ * refusal before the body stage (a bad signature, a declared length over `--max-body`, a route
+ * that does not exist) answers at once and Node then reads and drops the rest of the body, for as
+ * long as the client sends it (`requestTimeout` is off: a long authenticated upload must not be
+ * cut). Without a bound an unauthenticated client could declare a body of any length and trickle
+ * it, holding a connection and a little CPU forever. A body that finishes within
+ * {@link LINGERING_CLOSE_MS} of the response (every genuine small body) leaves the connection as it
+ * was, keep-alive included; one that does not has its connection destroyed. By then the response
+ * has long been handed to the kernel, and a client still sending cannot have reused the connection.
+ */
+function declaresBody(request: IncomingMessage): boolean {
+  const { headers } = request;
+  const length = headers['content-length'];
+  return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+function boundDrain(request: IncomingMessage, socket: Socket | null): void {
+  if (socket === null || socket.destroyed) return;
+  const timer = setTimeout(() => {
+    if (!request.complete) socket.destroy();
+  }, LINGERING_CLOSE_MS);
+  timer.unref();
+  const clear = () => clearTimeout(timer);
+  request.once('end', clear);
+  request.once('close', clear);
+  socket.once('close', clear);
 }
 
 /** The socket (TCP or TLS) a listener accepted. */

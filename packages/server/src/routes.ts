@@ -138,7 +138,10 @@ export function createRouter<H>(routes: ReadonlyArray<RouteDefinition<H>>): Rout
       const allowed: string[] = [];
       const candidates = literal.get(path);
       if (candidates) {
-        for (const route of candidates) {
+        // Indexed: every request of a literal route (forward-auth, whoami) comes through here, and
+        // a for...of allocated its iterator results (issue #15).
+        for (let index = 0; index < candidates.length; index++) {
+          const route = candidates[index] as RouteDefinition<H>;
           if (accepts(route, method)) return { kind: 'found', route, params: {} };
           allowed.push(...route.methods);
         }

@@ -8,8 +8,8 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createKeyWithCli } from '../../../test-support/cli-client.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKeyWithCli, freshAddress } from '../../../test-support/cli-client.js';
 import {
   buildOnce,
   repoRoot,
@@ -23,8 +23,16 @@ const run = promisify(execFile);
 const CLIENT = join(repoRoot, 'test-support/legacy-clients/django_client.py');
 const PASSWORD = 'a django user password';
 
+/**
+ * Runs the Python client once against `url`. Each run comes from an address of its own (X-Forwarded-For,
+ * believed from loopback, the default trusted proxy): its deliberate failures (replay, changed body, a
+ * refused algorithm) are counted by the server's failure throttle per address, so one server serves
+ * every run of a test without a run being answered 429 for an earlier one's failures.
+ */
 async function pythonClient(url: string, apiKey: string, apiSecret: string, digest: string) {
-  const { stdout } = await run('python3', [CLIENT, url, apiKey, apiSecret, digest], { timeout: 60_000 });
+  const { stdout } = await run('python3', [CLIENT, url, apiKey, apiSecret, digest, '--forwarded-for', freshAddress()], {
+    timeout: 60_000,
+  });
   const lines = Object.fromEntries(
     stdout
       .trim()
@@ -40,7 +48,10 @@ async function pythonClient(url: string, apiKey: string, apiSecret: string, dige
 describe('django-hmac: the client chooses the algorithm (real Python client)', () => {
   let dir: string;
   let db: string;
-  let server: ServeProcess | undefined;
+  /** `serve` as configured by default (`--django-any-algorithm` on), shared by the tests that use it. */
+  let server: ServeProcess;
+  /** `serve --django-any-algorithm false`, started by the test that uses it. */
+  let strict: ServeProcess | undefined;
 
   beforeAll(async () => {
     buildOnce();
@@ -53,15 +64,16 @@ describe('django-hmac: the client chooses the algorithm (real Python client)', (
       },
     );
     expect(added.code, added.stderr).toBe(0);
+    server = await startServe(['--db', db, '--schemes', 'rfc9421,django-hmac'], { cwd: dir });
   });
 
-  afterEach(async () => {
+  afterAll(async () => {
     await server?.stop();
-    server = undefined;
+    await strict?.stop();
   });
 
-  async function obtain(): Promise<{ api_key: string; api_secret: string }> {
-    const response = await fetch(`${server!.url}/obtain-hmac-api-key/`, {
+  async function obtain(on: ServeProcess): Promise<{ api_key: string; api_secret: string }> {
+    const response = await fetch(`${on.url}/obtain-hmac-api-key/`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username: 'dj', password: PASSWORD }),
@@ -72,11 +84,7 @@ describe('django-hmac: the client chooses the algorithm (real Python client)', (
 
   it('accepts the example client (HMAC-SHA512) and SHA-384 with an obtained key; replay and a changed body refused', async () => {
     for (const digest of ['HMAC-SHA512', 'HMAC-SHA384', 'HMAC-SHA256']) {
-      // A fresh server per digest: its failure throttle (per client address, in memory) would
-      // otherwise answer 429 to the third run's deliberate failures instead of checking them.
-      await server?.stop();
-      server = await startServe(['--db', db, '--schemes', 'rfc9421,django-hmac'], { cwd: dir });
-      const credentials = await obtain();
+      const credentials = await obtain(server);
       const shown = await runCliInProcess(['--db', db, '--json', 'keys', 'show', credentials.api_key]);
       expect(JSON.parse(shown.stdout).algorithm).toBe('any');
       const result = await pythonClient(`${server.url}/v1/whoami`, credentials.api_key, credentials.api_secret, digest);
@@ -85,37 +93,30 @@ describe('django-hmac: the client chooses the algorithm (real Python client)', (
   }, 180_000);
 
   it('keeps keys from keys create bound to their algorithm', async () => {
+    // Created while the server runs: createKeyWithCli returns once running servers know the key.
     const created = await createKeyWithCli(db, 'bound');
     const secret = Buffer.from(created.secret.slice(4), 'base64url').toString('base64');
-    server = await startServe(['--db', db, '--schemes', 'rfc9421,django-hmac'], { cwd: dir });
     const sha512 = await pythonClient(`${server.url}/v1/whoami`, created.keyId, secret, 'HMAC-SHA512');
     expect(sha512.GET).toBe(401);
-    // The refused run's four failures blocked (this address, this key id): a fresh server forgets them.
-    await server.stop();
-    server = await startServe(['--db', db, '--schemes', 'rfc9421,django-hmac'], { cwd: dir });
+    // The same key with its own algorithm, from another address (the refused run's failures count against its own).
     const sha256 = await pythonClient(`${server.url}/v1/whoami`, created.keyId, secret, 'HMAC-SHA256');
     expect(sha256.GET).toBe(200);
   }, 120_000);
 
   it('with --django-any-algorithm false, obtained keys are SHA-256 only', async () => {
-    server = await startServe(['--db', db, '--schemes', 'rfc9421,django-hmac', '--django-any-algorithm', 'false'], {
+    strict = await startServe(['--db', db, '--schemes', 'rfc9421,django-hmac', '--django-any-algorithm', 'false'], {
       cwd: dir,
     });
-    const credentials = await obtain();
+    const credentials = await obtain(strict);
     const sha512 = await pythonClient(
-      `${server.url}/v1/whoami`,
+      `${strict.url}/v1/whoami`,
       credentials.api_key,
       credentials.api_secret,
       'HMAC-SHA512',
     );
     expect(sha512.GET).toBe(401);
-    // The refused run's four failures blocked (this address, this key id): a fresh server forgets them.
-    await server.stop();
-    server = await startServe(['--db', db, '--schemes', 'rfc9421,django-hmac', '--django-any-algorithm', 'false'], {
-      cwd: dir,
-    });
     const sha256 = await pythonClient(
-      `${server.url}/v1/whoami`,
+      `${strict.url}/v1/whoami`,
       credentials.api_key,
       credentials.api_secret,
       'HMAC-SHA256',

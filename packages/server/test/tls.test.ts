@@ -230,11 +230,27 @@ describe('hmac-kit serve over TLS (HTTP/1.1 and HTTP/2)', () => {
 describe('hmac-kit serve: TLS options and plain-HTTP warning', () => {
   let dir: string;
   let certs: TestCertificates;
+  /** A TLS gateway with the default TLS options, for the tests that need one (one `serve` start for both). */
+  let gateway: ServeProcess;
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  let bob: IssuedKey;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     buildOnce();
     dir = tempDir();
     certs = makeCertificates(dir);
+    upstream = await startUpstream();
+    const db = join(dir, 'gw.db');
+    bob = await createKeyWithCli(db, 'bob');
+    gateway = await startServe(
+      ['--db', db, '--upstream', upstream.url, '--tls-cert', certs.first.certFile, '--tls-key', certs.first.keyFile],
+      { cwd: dir },
+    );
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await upstream?.close();
   });
 
   it('--tls-min-version 1.3 refuses a TLS 1.2 client; the default (1.2) accepts it', async () => {
@@ -251,10 +267,8 @@ describe('hmac-kit serve: TLS options and plain-HTTP warning', () => {
       ],
       { cwd: dir },
     );
-    const lenient = await startServe(
-      ['--db', join(dir, 'b.db'), '--tls-cert', certs.first.certFile, '--tls-key', certs.first.keyFile],
-      { cwd: dir },
-    );
+    // The default minimum version: the gateway started with no --tls-min-version.
+    const lenient = gateway;
     try {
       await expect(tlsSocket(Number(new URL(strict.url).port), certs.ca, { maxVersion: 'TLSv1.2' })).rejects.toThrow();
       const modern = await tlsSocket(Number(new URL(strict.url).port), certs.ca);
@@ -264,18 +278,11 @@ describe('hmac-kit serve: TLS options and plain-HTTP warning', () => {
       expect(old.getProtocol()).toBe('TLSv1.2');
       old.destroy();
     } finally {
-      await Promise.all([strict.stop(), lenient.stop()]);
+      await strict.stop();
     }
   });
 
   it('forwards an HTTP/2 request (streamed body, no content-length) to an HTTP/1.1 upstream without pseudo-headers', async () => {
-    const upstream = await startUpstream();
-    const db = join(dir, 'gw.db');
-    const bob = await createKeyWithCli(db, 'bob');
-    const gateway = await startServe(
-      ['--db', db, '--upstream', upstream.url, '--tls-cert', certs.first.certFile, '--tls-key', certs.first.keyFile],
-      { cwd: dir },
-    );
     const port = Number(new URL(gateway.url).port);
     const { session } = await http2Session(port, certs.ca);
     try {
@@ -314,8 +321,6 @@ describe('hmac-kit serve: TLS options and plain-HTTP warning', () => {
       expect(upstream.seen.slice(before).every((request) => !request.complete)).toBe(true);
     } finally {
       session.close();
-      await gateway.stop();
-      await upstream.close();
     }
   });
 

@@ -8,52 +8,12 @@
  * rest of the body that look like a request (the body's own framing must hold), and a client that
  * keeps trickling body bytes to hold the connection open (the lingering close is bounded).
  */
-import { connect, type Socket } from 'node:net';
 import { signMessage } from '@hmac-kit/core';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
 import { issueKey, type RawUpstreamGateway, startInProcess } from '../support/in-process.js';
-import { startRawUpstream } from '../support/raw-http.js';
-
-/** A connection that keeps its side open after the server's FIN (as a client still sending would). */
-function halfOpenConnection(origin: string) {
-  const { hostname, port } = new URL(origin);
-  const socket: Socket = connect({ port: Number(port), host: hostname, allowHalfOpen: true });
-  let received = '';
-  let closed = false;
-  let wake: () => void = () => {};
-  socket.on('data', (chunk: Buffer) => {
-    received += chunk.toString('latin1');
-    wake();
-  });
-  socket.on('error', () => {});
-  socket.on('close', () => {
-    closed = true;
-    wake();
-  });
-  const until = async (ready: () => boolean) => {
-    while (!ready()) await new Promise<void>((resolve) => (wake = resolve));
-  };
-  return {
-    socket,
-    received: () => received,
-    until,
-    isClosed: () => closed,
-  };
-}
-
-/** Writes `bytes` every 50 ms until the server has closed the connection (a write then fails). */
-async function keepWritingUntilClosed(connection: ReturnType<typeof halfOpenConnection>, bytes: string) {
-  const writer = setInterval(() => {
-    if (!connection.socket.destroyed) connection.socket.write(bytes);
-  }, 50);
-  try {
-    await connection.until(() => connection.isClosed());
-  } finally {
-    clearInterval(writer);
-  }
-}
+import { halfOpenConnection, keepWritingUntilClosed, startRawUpstream } from '../support/raw-http.js';
 
 const chunk = (text: string) => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
 

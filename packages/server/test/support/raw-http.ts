@@ -143,3 +143,42 @@ function dechunk(text: string): string {
     rest = rest.slice(line + 2 + size + 2);
   }
 }
+
+/** A connection that keeps its side open after the server's FIN (as a client still sending would). */
+export function halfOpenConnection(origin: string) {
+  const { hostname, port } = new URL(origin);
+  const socket: Socket = connect({ port: Number(port), host: hostname, allowHalfOpen: true });
+  let received = '';
+  let closed = false;
+  let wake: () => void = () => {};
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.toString('latin1');
+    wake();
+  });
+  socket.on('error', () => {});
+  socket.on('close', () => {
+    closed = true;
+    wake();
+  });
+  const until = async (ready: () => boolean) => {
+    while (!ready()) await new Promise<void>((resolve) => (wake = resolve));
+  };
+  return {
+    socket,
+    received: () => received,
+    until,
+    isClosed: () => closed,
+  };
+}
+
+/** Writes `bytes` every 50 ms until the server has closed the connection (a write then fails). */
+export async function keepWritingUntilClosed(connection: ReturnType<typeof halfOpenConnection>, bytes: string) {
+  const writer = setInterval(() => {
+    if (!connection.socket.destroyed) connection.socket.write(bytes);
+  }, 50);
+  try {
+    await connection.until(() => connection.isClosed());
+  } finally {
+    clearInterval(writer);
+  }
+}

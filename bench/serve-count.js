@@ -1,0 +1,166 @@
+// Instructions per request of the real `hmac-kit serve` command answering forward-auth over real
+// sockets, for two (or more) checkouts, from valgrind's callgrind (`--predictable`: V8 on one
+// thread, fixed seeds). Unlike CPU time (bench/cli-ab.js), an instruction count does not move with
+// the load of a shared machine. The server runs under valgrind (~50x slower), a client in this
+// process keeps `--connections` keep-alive connections busy with pre-signed requests (fresh nonces);
+// instrumentation is switched on after start-up and `--warmup` requests, off after `--count`.
+// User-space instructions of the server process only: the kernel's socket work is not in them
+// (it is the same per request for every build: one read(2), one write(2) for a response).
+//
+//   node bench/serve-count.js <checkout A> <checkout B> [--count=2000] [--warmup=3000] [--connections=4] -- <serve flags>
+//   node bench/serve-count.js /tmp/base . -- --log-level silent
+//
+// A checkout is a directory with packages/cli/bin/hmac-kit.js and its built packages (`npx tsc -b`).
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { signMessage } from '@hmac-kit/core';
+import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
+import { formatInteger, table, typical } from './support.js';
+
+const execFileAsync = promisify(execFile);
+const sep = process.argv.indexOf('--');
+const args = sep < 0 ? process.argv.slice(2) : process.argv.slice(2, sep);
+const flags = sep < 0 ? [] : process.argv.slice(sep + 1);
+const option = (name, fallback) => Number(args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
+const count = option('count', 2000);
+const warmup = option('warmup', 3000);
+const connections = option('connections', 4);
+const checkouts = args.filter((a) => !a.startsWith('--'));
+if (checkouts.length === 0)
+  throw new TypeError('usage: node bench/serve-count.js <checkout> [<checkout> ...] -- <serve flags>');
+
+const path = `${typical.path}?${typical.query}`;
+
+async function instructions(checkout) {
+  const bin = resolve(checkout, 'packages/cli/bin/hmac-kit.js');
+  const dir = mkdtempSync(join(tmpdir(), 'hk-count-'));
+  const out = join(dir, 'callgrind.out');
+  const db = join(dir, 'db');
+  const env = { ...process.env, HMAC_KIT_MASTER_KEYS: `b1:${randomBytes(32).toString('base64')}` };
+  const cli = (a) => execFileAsync(process.execPath, [bin, '--db', db, ...a], { env });
+  await cli(['principals', 'add', 'bench', '--kind', 'service']);
+  const issued = JSON.parse((await cli(['keys', 'create', '--principal', 'bench', '--json'])).stdout);
+  const server = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--instr-atstart=no',
+      `--callgrind-out-file=${out}`,
+      process.execPath,
+      '--predictable',
+      bin,
+      '--db',
+      db,
+      'serve',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--rate-limit',
+      '1000000000/1s',
+      ...flags,
+    ],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  // The access log (log level info): read and dropped, as a process manager's pipe.
+  server.stdout.resume();
+  let stderr = '';
+  const url = await new Promise((done, fail) => {
+    server.stderr.setEncoding('utf8');
+    server.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      const match = /listening on (http:\/\/[^\s]+)/.exec(stderr);
+      if (match) done(match[1]);
+    });
+    server.on('exit', (code) => fail(new Error(`serve exited (${code}): ${stderr.slice(-800)}`)));
+  });
+  const target = new URL(url);
+  const total = warmup + count;
+  const signed = [];
+  for (let index = 0; index < total; index++) {
+    const message = {
+      method: typical.method,
+      url: `http://api.example.com${path}`,
+      headers: { 'content-type': typical.contentType },
+      body: typical.body,
+    };
+    signed.push((await signMessage(message, issued, { crypto: nodeCryptoProvider })).headers);
+  }
+  const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
+  let next = 0;
+  const one = (headers) =>
+    new Promise((done, fail) => {
+      const request = http.request(
+        {
+          host: target.hostname,
+          port: target.port,
+          path: '/verify',
+          agent,
+          headers: {
+            host: 'api.example.com',
+            'x-original-uri': path,
+            'x-original-method': typical.method,
+            'content-type': typical.contentType,
+            ...headers,
+          },
+        },
+        (response) => {
+          response.resume();
+          response.on('end', () =>
+            response.statusCode === 200 ? done() : fail(new Error(`status ${response.statusCode}`)),
+          );
+        },
+      );
+      request.on('error', fail);
+      request.end();
+    });
+  const run = async (n) => {
+    const end = next + n;
+    const worker = async () => {
+      while (next < end) await one(signed[next++]);
+    };
+    await Promise.all(Array.from({ length: connections }, worker));
+  };
+  const control = (flag) => spawnSync('callgrind_control', [flag, String(server.pid)], { encoding: 'utf8' });
+  await run(warmup);
+  control('--instr=on');
+  await run(count);
+  control('--instr=off');
+  agent.destroy();
+  server.removeAllListeners('exit');
+  server.kill('SIGTERM');
+  await new Promise((done) => (server.exitCode === null ? server.once('exit', done) : done()));
+  const text = readFileSync(out, 'utf8');
+  rmSync(dir, { recursive: true, force: true });
+  const summary = /^totals: (\d+)/m.exec(text) ?? /^summary: (\d+)/m.exec(text);
+  if (!summary) throw new Error('no instruction total in the callgrind output');
+  return Number(summary[1]) / count;
+}
+
+console.log(
+  `load average at the start: ${loadavg()
+    .map((v) => v.toFixed(1))
+    .join(' ')}; serve ${flags.join(' ')}`,
+);
+const results = [];
+for (const checkout of checkouts) results.push([checkout, await instructions(checkout)]);
+const first = results[0][1];
+console.log(
+  `forward-auth over HTTP, ${connections} connections, ${count} requests after ${warmup} warm-up ones, callgrind instructions (Ir) per request of the server process`,
+);
+console.log(
+  table(
+    ['checkout', 'instructions/req', 'vs first'],
+    results.map(([checkout, value]) => [checkout, formatInteger(value), `${(value / first).toFixed(3)}x`]),
+  ),
+);
+console.log(
+  `load average at the end: ${loadavg()
+    .map((v) => v.toFixed(1))
+    .join(' ')}`,
+);
