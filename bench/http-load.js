@@ -5,7 +5,8 @@
 // (`rate`) and is the one behind HMAC_KIT_BENCH_LOAD=autocannon.
 //
 // { url, mode: 'orders' | 'forward-auth' | 'django', keyId, secret, seconds, connections, signatures, rate?, amount? }
-// `amount`: send exactly that many requests instead of running for `seconds` (bench/count-http.js).
+// `amount`: send exactly that many requests instead of running for `seconds` (bench/count-ab.js --http,
+// bench/count-http.js).
 //
 // mode 'django': signed fresh for every request as it is sent, in this process (the scheme has no
 // nonce: the signature is the nonce, so a signature made twice would be refused as a replay); the
