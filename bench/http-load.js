@@ -4,7 +4,8 @@
 // bench/http-wrk.js is the other generator (wrk, what issue #15 measured with); this one paces
 // (`rate`) and is the one behind HMAC_KIT_BENCH_LOAD=autocannon.
 //
-// { url, mode: 'orders' | 'forward-auth' | 'django', keyId, secret, seconds, connections, signatures, rate? }
+// { url, mode: 'orders' | 'forward-auth' | 'django', keyId, secret, seconds, connections, signatures, rate?, amount? }
+// `amount`: send exactly that many requests instead of running for `seconds` (bench/count-ab.js --http).
 //
 // mode 'django': signed fresh for every request as it is sent, in this process (the scheme has no
 // nonce: the signature is the nonce, so a signature made twice would be refused as a replay); the
@@ -42,7 +43,7 @@ const cpuBefore = process.cpuUsage();
 const result = await autocannon({
   url: target.origin,
   connections: options.connections,
-  duration: options.seconds,
+  ...(options.amount ? { amount: options.amount } : { duration: options.seconds }),
   ...(options.rate ? { overallRate: options.rate } : {}),
   requests: [{ ...request, setupRequest: (req) => ({ ...req, headers: headersFor() }) }],
 });
@@ -51,7 +52,7 @@ const cpu = process.cpuUsage(cpuBefore);
 process.stdout.write(
   `${JSON.stringify({
     generator: 'autocannon',
-    requestsPerSecond: result.requests.total / options.seconds,
+    requestsPerSecond: result.requests.total / (options.amount ? result.duration : options.seconds),
     p50: result.latency.p50,
     p99: result.latency.p99,
     non2xx: result.non2xx,

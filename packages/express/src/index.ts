@@ -62,8 +62,26 @@ type Marked = Request & { [kBodyDecoded]?: boolean };
  * own properties in packages/express/test/express.test.ts ("request slots").
  */
 const slotValues = { hmac: new WeakMap<object, unknown>(), rawBody: new WeakMap<object, unknown>() };
-/** Direct prototypes of requests already looked at: whether their chain carries the accessors. */
-const slotPrototypes = new WeakMap<object, boolean>();
+type SlotName = keyof typeof slotValues;
+
+/**
+ * How the slots of the requests with one direct prototype are reached:
+ * - `OWN`: no accessor on the chain (a bare `IncomingMessage`, a mock, a frozen prototype): plain
+ *   own properties, as before;
+ * - `ASSIGN`: accessors that another copy of this package defined: read and written by property
+ *   access, which runs that copy's accessors;
+ * - `DIRECT`: this copy's accessors, and no object between the request and the shared prototype
+ *   shadows them: this module reads and writes `slotValues` itself (see `writeSlot`).
+ */
+const OWN = 0;
+const ASSIGN = 1;
+const DIRECT = 2;
+type SlotKind = typeof OWN | typeof ASSIGN | typeof DIRECT;
+/** Direct prototypes of requests already looked at (the chain is inspected once per prototype). */
+const slotPrototypes = new WeakMap<object, SlotKind>();
+/** The last prototype looked up: every request of one app has the same, so this skips the WeakMap. */
+let lastPrototype: object | undefined;
+let lastKind: SlotKind = OWN;
 
 function accessorFor(values: WeakMap<object, unknown>): PropertyDescriptor {
   return {
@@ -79,29 +97,74 @@ function accessorFor(values: WeakMap<object, unknown>): PropertyDescriptor {
   };
 }
 
-/** Makes sure `req.hmac` and `req.rawBody` are accessors on the request's chain where possible. */
-function prepareSlots(req: object): void {
+const accessors = { hmac: accessorFor(slotValues.hmac), rawBody: accessorFor(slotValues.rawBody) };
+
+/** Whether `name` resolves, from `prototype` up, to this copy's accessor on `shared`. */
+function resolvesToOurs(prototype: object, shared: object, name: SlotName): boolean {
+  for (let at: object = prototype; at !== shared; at = Object.getPrototypeOf(at)) {
+    if (Object.hasOwn(at, name)) return false;
+  }
+  return Object.getOwnPropertyDescriptor(shared, name)?.get === accessors[name].get;
+}
+
+/**
+ * Makes sure `req.hmac` and `req.rawBody` are accessors on the request's chain where possible,
+ * and says how this module reaches them (see `SlotKind`).
+ */
+function prepareSlots(req: object): SlotKind {
   const prototype: object | null = Object.getPrototypeOf(req);
-  if (prototype === null || slotPrototypes.has(prototype)) return;
-  let shared: object | null = prototype;
-  while (shared !== null && Object.getPrototypeOf(shared) !== IncomingMessage.prototype) {
-    shared = Object.getPrototypeOf(shared);
-  }
-  let prepared = false;
-  if (shared !== null) {
-    try {
-      // Another copy of this package may have defined them already: every copy then reads and
-      // writes through the same accessors.
-      if (!Object.hasOwn(shared, 'hmac')) Object.defineProperty(shared, 'hmac', accessorFor(slotValues.hmac));
-      if (!Object.hasOwn(shared, 'rawBody')) {
-        Object.defineProperty(shared, 'rawBody', accessorFor(slotValues.rawBody));
-      }
-      prepared = true;
-    } catch {
-      // A frozen prototype: own properties, as before.
+  if (prototype === null) return OWN;
+  if (prototype === lastPrototype) return lastKind;
+  let kind = slotPrototypes.get(prototype);
+  if (kind === undefined) {
+    let shared: object | null = prototype;
+    while (shared !== null && Object.getPrototypeOf(shared) !== IncomingMessage.prototype) {
+      shared = Object.getPrototypeOf(shared);
     }
+    kind = OWN;
+    if (shared !== null) {
+      try {
+        // Another copy of this package may have defined them already: every copy then reads and
+        // writes through the same accessors.
+        if (!Object.hasOwn(shared, 'hmac')) Object.defineProperty(shared, 'hmac', accessors.hmac);
+        if (!Object.hasOwn(shared, 'rawBody')) Object.defineProperty(shared, 'rawBody', accessors.rawBody);
+        kind =
+          resolvesToOurs(prototype, shared, 'hmac') && resolvesToOurs(prototype, shared, 'rawBody') ? DIRECT : ASSIGN;
+      } catch {
+        // A frozen prototype: own properties, as before.
+      }
+    }
+    slotPrototypes.set(prototype, kind);
   }
-  slotPrototypes.set(prototype, prepared);
+  lastPrototype = prototype;
+  lastKind = kind;
+  return kind;
+}
+
+/**
+ * `req[name] = value`, without the property access when the slot is this copy's accessor.
+ *
+ * Fast path (`DIRECT`, no own property of that name): what the accessor's setter would do, done
+ * here. An Express request gets a fresh hidden class per request (see above), so every property
+ * name read or written on it misses V8's inline caches and is looked up through the prototype
+ * chain at run time (Runtime_LoadIC_Miss and Runtime_StoreIC_Miss: 31% of the instructions of
+ * bench/adapter-ab.js's Express app without auth, callgrind); the WeakMap is reached without it.
+ * Invariant: the result is the assignment's, since on that chain the assignment runs this very
+ * setter (an own property shadows it: assigned as before). Tested against plain assignment in
+ * packages/express/test/express.test.ts ("request slots").
+ */
+function writeSlot(req: object, kind: SlotKind, name: SlotName, value: unknown): void {
+  if (kind === DIRECT && !Object.hasOwn(req, name)) {
+    if (value === undefined) slotValues[name].delete(req);
+    else slotValues[name].set(req, value);
+  } else (req as Record<SlotName, unknown>)[name] = value;
+}
+
+/** `req[name]`, read as {@link writeSlot} writes (the getter's result, without the property lookup). */
+function readSlot(req: object, kind: SlotKind, name: SlotName): unknown {
+  return kind === DIRECT && !Object.hasOwn(req, name)
+    ? slotValues[name].get(req)
+    : (req as Record<SlotName, unknown>)[name];
 }
 
 /**
@@ -117,10 +180,9 @@ function prepareSlots(req: object): void {
  * ```
  */
 export function captureRawBody(req: IncomingMessage, _res: unknown, buffer: Buffer): void {
-  const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
-  if (encoding === 'identity') {
-    prepareSlots(req);
-    (req as Request).rawBody = buffer;
+  const encoding = req.headers['content-encoding'];
+  if (encoding === undefined || encoding.toLowerCase() === 'identity') {
+    writeSlot(req, prepareSlots(req), 'rawBody', buffer);
   } else (req as Marked)[kBodyDecoded] = true;
 }
 
@@ -210,7 +272,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     recorded: RecordedBody,
   ): Promise<void> {
     try {
-      req.rawBody = toBuffer(await recorded.readAll(authenticator.maxBodyBytes));
+      writeSlot(req, prepareSlots(req), 'rawBody', toBuffer(await recorded.readAll(authenticator.maxBodyBytes)));
     } catch (error) {
       sendProblem(res, authenticator.fail(error, { method: req.method, url: url.href }).problem);
       return;
@@ -219,7 +281,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
   }
 
   function proceed(outcome: AuthSuccess, req: Request, res: Response, next: NextFunction): void {
-    req.hmac = outcome.identity;
+    writeSlot(req, prepareSlots(req), 'hmac', outcome.identity);
     authenticators.set(outcome.identity, authenticator);
     for (const _ in outcome.headers) {
       res.set(outcome.headers);
@@ -234,12 +296,14 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
    * `authenticateEagerly`); a promise otherwise.
    */
   function authenticate(req: Request, res: Response, next: NextFunction): void | Promise<void> {
-    prepareSlots(req);
+    const slots = prepareSlots(req);
+    const headers = req.headers;
     let url: URL;
     try {
       const base =
         origin === undefined
-          ? `${req.protocol}://${req.get('host')}`
+          ? // `req.get('host')` is `req.headers.host` (Express 4 and 5), without one more name looked up on the request.
+            `${req.protocol}://${headers.host}`
           : typeof origin === 'function'
             ? origin(req)
             : origin;
@@ -251,9 +315,10 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     }
     let body: Uint8Array | AsyncIterable<Uint8Array> | null;
     let recorded: RecordedBody | undefined;
-    if (req.rawBody instanceof Uint8Array) {
-      body = req.rawBody;
-    } else if ((req as Marked)[kBodyDecoded] || (req.readableEnded && framingDeclaresBody(req.headers))) {
+    const rawBody = readSlot(req, slots, 'rawBody');
+    if (rawBody instanceof Uint8Array) {
+      body = rawBody;
+    } else if ((req as Marked)[kBodyDecoded] || (req.readableEnded && framingDeclaresBody(headers))) {
       const misuse = new TypeError(
         'hmacAuth: a body parser consumed the body before it could be verified; install it with { verify: captureRawBody } (and without decompression), or mount hmacAuth() first',
       );
@@ -265,11 +330,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       recorded = recordBody(req);
       body = recorded.body;
     }
-    const outcome = authenticator.authenticateEagerly(
-      { method: req.method, url, headers: req.headers },
-      body,
-      new SourceOf(req),
-    );
+    const outcome = authenticator.authenticateEagerly({ method: req.method, url, headers }, body, new SourceOf(req));
     if (isPromiseLike(outcome)) return outcome.then((settled) => answer(settled, req, res, next, url, recorded));
     return answer(outcome, req, res, next, url, recorded);
   }

@@ -282,6 +282,43 @@ describe('express body-parser placement', () => {
     }
   });
 
+  it('request slots: an app prototype with its own rawBody accessor gets the bytes through it (no direct write)', async () => {
+    const app = express();
+    const written: unknown[] = [];
+    // Between the request and Express's shared prototype: it shadows the slot, so the adapter must
+    // assign (running this setter) rather than write its own store.
+    Object.defineProperty(app.request, 'rawBody', {
+      configurable: true,
+      get(this: { stored?: unknown }) {
+        return this.stored;
+      },
+      set(this: { stored?: unknown }, value: unknown) {
+        written.push(value);
+        this.stored = value;
+      },
+    });
+    app.use(express.json({ verify: captureRawBody }));
+    app.use(hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore() }));
+    app.post('/shadowed', (req, res) => {
+      res.json({ rawBody: req.rawBody?.toString('utf8'), by: req.hmac?.keyId });
+    });
+    const harness = await listening(createServer(app));
+    try {
+      const body = '{"n":3}';
+      const request = await signed(
+        harness.origin,
+        { method: 'POST', path: '/shadowed', headers: { 'content-type': 'application/json' }, body },
+        signingKey(keyRing.orders),
+      );
+      const response = await harness.send(request);
+      expect(response.status).toBe(200);
+      expect(response.body).toEqual({ rawBody: body, by: keyRing.orders.keyId });
+      expect(written).toHaveLength(1);
+    } finally {
+      await harness.close();
+    }
+  });
+
   it('rejects misuse at construction with TypeError', () => {
     expect(() => hmacAuth({} as AuthenticatorOptions)).toThrow(TypeError);
     expect(() => hmacAuth({ keys: resolveKey, origin: 'not a url' })).toThrow(TypeError);

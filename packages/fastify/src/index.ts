@@ -1,3 +1,4 @@
+import { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { BodyTooLarge, isPromiseLike, toProblem } from '@hmac-kit/core';
@@ -14,6 +15,7 @@ import {
   createAuthenticator,
   deferredBody,
   problemHeaders,
+  targetUrl,
   validateOrigin,
   validateScopes,
 } from '@hmac-kit/middleware';
@@ -83,62 +85,148 @@ type Payload = NodeJS.ReadableStream & { receivedEncodedLength?: number };
 /** A callback-style hook's `done`: an error, or none and the payload stream that replaces the request's. */
 type HookDone = (error: Error | null, payload?: Readable & { receivedEncodedLength?: number }) => void;
 
+const EMPTY = Buffer.alloc(0);
+const RESOLVED = Promise.resolve();
+
+/** Whether node:http holds the whole body of `raw` in its buffer: nothing more can be pushed but the end. */
+function wholeBodyBuffered(raw: IncomingMessage): boolean {
+  if (raw.complete) return true;
+  // Before the end is pushed: a Content-Length body whose every byte is buffered. The HTTP parser
+  // counts the body by that length, so no byte beyond it can ever be pushed to this request.
+  const declared = raw.headers['content-length'];
+  return (
+    declared !== undefined &&
+    raw.headers['transfer-encoding'] === undefined &&
+    /^\d+$/.test(declared) &&
+    raw.readableLength === Number(declared)
+  );
+}
+
 /**
- * Reads the whole payload with 'data'/'end' listeners, at most once, and stops reading once it
- * exceeds `maxBytes` (the result is then longer than `maxBytes`, which the caller refuses). One
- * promise per request: an async iterator over the stream, a recording wrapper and an async
- * generator in the verifier cost several microtask hops and objects per chunk. Once read, the
- * bytes are also kept in `bytes`, so that a caller past the verifier needs no promise to get them.
+ * The whole body, taken from `request.raw` without a stream read and put back, when node:http
+ * has already received all of it and nothing has consumed any of it: the usual case for a small
+ * body, which arrives with the head and is pushed by the HTTP parser right after the route's
+ * hooks started (hence the microtask before the look). `undefined` when the look does not apply
+ * (a body still arriving, a stream that is not the request's own, one something already reads).
+ *
+ * Invariant: the bytes put back are the very Buffer returned (and verified); the request's whole
+ * body is buffered (`wholeBodyBuffered`), so nothing can be pushed after them but the end, and
+ * nothing reads `request.raw` before the hook ends. Fastify's parser therefore reads exactly these
+ * bytes, as it would read a replayed stream, and only once the hook hands over (after
+ * verification). `readable.unshift()` is node's documented way to un-consume data pulled out of a
+ * stream optimistically. The slow path (stream read, replayed) answers the same: fastify.test.ts
+ * sends the same requests both ways.
+ */
+function takeComplete(raw: FastifyRequest['raw'], payload: Payload): Buffer | undefined {
+  if (
+    payload !== raw ||
+    // node:http's own request (HTTP/1); HTTP/2's compatibility request reads another way.
+    !(raw instanceof IncomingMessage) ||
+    raw.readableEnded ||
+    raw.readableFlowing === true ||
+    raw.readableObjectMode ||
+    raw.readableEncoding !== null ||
+    raw.destroyed ||
+    // Nobody else is, or was, reading it (a listener would be handed the bytes by read()).
+    raw.listenerCount('data') > 0 ||
+    raw.listenerCount('readable') > 0 ||
+    !wholeBodyBuffered(raw)
+  ) {
+    return undefined;
+  }
+  const length = raw.readableLength;
+  if (length === 0) return EMPTY;
+  const taken = raw.read() as Buffer | null;
+  if (taken === null || taken.length !== length) {
+    // Not what was buffered (cannot happen for a paused byte stream): put back whatever was
+    // taken and let the stream read decide.
+    if (taken !== null) raw.unshift(taken);
+    return undefined;
+  }
+  raw.unshift(taken);
+  return taken;
+}
+
+/**
+ * Reads the whole payload, at most once: taken from the complete request (`takeComplete`, no
+ * stream read: Fastify's parser then reads `request.raw` itself), or else with 'data'/'end'
+ * listeners, stopping once it exceeds `maxBytes` (the result is then longer than `maxBytes`,
+ * which the caller refuses). One promise per request: an async iterator over the stream, a
+ * recording wrapper and an async generator in the verifier cost several microtask hops and
+ * objects per chunk. Once read, the bytes are also kept in `bytes`, so that a caller past the
+ * verifier needs no promise to get them.
  */
 class PayloadReader {
   /** The payload once read (undefined before). */
   bytes: Buffer | undefined;
+  /**
+   * Whether the bytes were read off the payload stream (it is consumed: the parser needs a
+   * replay) rather than taken and put back (`request.raw` still holds them).
+   */
+  consumed = false;
+  #raw: FastifyRequest['raw'];
   #payload: Payload;
   #maxBytes: number;
   #read: Promise<Buffer> | undefined;
 
-  constructor(payload: Payload, maxBytes: number) {
+  constructor(raw: FastifyRequest['raw'], payload: Payload, maxBytes: number) {
+    this.#raw = raw;
     this.#payload = payload;
     this.#maxBytes = maxBytes;
   }
 
   /** Starts reading (once); resolves with the payload. */
   read(): Promise<Buffer> {
-    this.#read ??= new Promise<Buffer>((resolve, reject) => {
-      const payload = this.#payload;
-      const maxBytes = this.#maxBytes;
-      const chunks: Buffer[] = [];
-      let length = 0;
-      const stop = () => {
-        payload.removeListener('data', onData);
-        payload.removeListener('end', onEnd);
-        payload.removeListener('error', onError);
-      };
-      const onData = (chunk: Buffer | string) => {
-        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        chunks.push(bytes);
-        length += bytes.length;
-        if (length > maxBytes) {
-          stop();
-          payload.pause();
-          this.bytes = Buffer.concat(chunks, length);
-          resolve(this.bytes);
-        }
-      };
-      const onEnd = () => {
-        stop();
-        this.bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
-        resolve(this.bytes);
-      };
-      const onError = (error: unknown) => {
-        stop();
-        reject(error);
-      };
-      payload.on('data', onData);
-      payload.on('end', onEnd);
-      payload.on('error', onError);
-    });
+    // After the current task's synchronous work: node:http pushes the body that came with the
+    // head only after the 'request' listeners (and with them this hook) returned. (A promise
+    // reaction: node's queueMicrotask() builds an AsyncResource and a bound function per call.)
+    this.#read ??= RESOLVED.then(() => this.#readNow());
     return this.#read;
+  }
+
+  #readNow(): Buffer | Promise<Buffer> {
+    const taken = takeComplete(this.#raw, this.#payload);
+    if (taken !== undefined) {
+      this.bytes = taken;
+      return taken;
+    }
+    this.consumed = true;
+    return new Promise<Buffer>((resolve, reject) => this.#listen(resolve, reject));
+  }
+
+  #listen(resolve: (bytes: Buffer) => void, reject: (error: unknown) => void): void {
+    const payload = this.#payload;
+    const maxBytes = this.#maxBytes;
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const stop = () => {
+      payload.removeListener('data', onData);
+      payload.removeListener('end', onEnd);
+      payload.removeListener('error', onError);
+    };
+    const onData = (chunk: Buffer | string) => {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      chunks.push(bytes);
+      length += bytes.length;
+      if (length > maxBytes) {
+        stop();
+        payload.pause();
+        this.bytes = Buffer.concat(chunks, length);
+        resolve(this.bytes);
+      }
+    };
+    const onEnd = () => {
+      stop();
+      this.bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+      resolve(this.bytes);
+    };
+    const onError = (error: unknown) => {
+      stop();
+      reject(error);
+    };
+    payload.on('data', onData);
+    payload.on('end', onEnd);
+    payload.on('error', onError);
   }
 }
 
@@ -238,18 +326,19 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
       reader
         .read()
         .then(
-          (bytes) => hand(outcome, bytes, request, reply, url, done),
+          (bytes) => hand(outcome, reader, bytes, request, reply, url, done),
           (error: unknown) =>
             refuseAndEnd(reply, authenticator.fail(error, { method: request.method, url: url.href }).problem, done),
         )
         .catch(done);
       return;
     }
-    hand(outcome, reader.bytes, request, reply, url, done);
+    hand(outcome, reader, reader.bytes, request, reply, url, done);
   }
 
   function hand(
     outcome: AuthSuccess,
+    reader: PayloadReader,
     bytes: Buffer,
     request: FastifyRequest,
     reply: FastifyReply,
@@ -267,8 +356,10 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
       reply.headers(outcome.headers);
       break;
     }
-    // Hand the parser the verified bytes: the socket has been read already.
-    done(null, new Replay(bytes));
+    // Hand the parser the verified bytes: put back in `request.raw` (takeComplete), or replayed
+    // when they were read off the stream.
+    if (reader.consumed) done(null, new Replay(bytes));
+    else done(null);
   }
 
   /**
@@ -287,12 +378,13 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
             ? origin(request)
             : origin;
       // Handed over parsed: the core uses a URL object as it is instead of parsing the text again.
-      url = new URL(request.url, base);
+      // The target's path and query on the origin: never an authority the request line wrote.
+      url = targetUrl(request.url, base);
     } catch (error) {
       refuseAndEnd(reply, authenticator.fail(error, { method: request.method, url: request.url }).problem, done);
       return;
     }
-    const reader = new PayloadReader(payload, authenticator.maxBodyBytes);
+    const reader = new PayloadReader(request.raw, payload, authenticator.maxBodyBytes);
     const outcome = authenticator.authenticateEagerly(
       { method: request.method, url, headers: request.headers },
       deferredBody(() => reader.read()),

@@ -1,9 +1,12 @@
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { hmacAuth, requireScopes } from '@hmac-kit/fastify';
 import { memoryNonceStore } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { sendOverHttp } from '../../../test-support/adapter-http.js';
+import type { SentRequest } from '../../../test-support/adapter-suite.js';
 import { describeAdapter, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
 
 async function listen(app: ReturnType<typeof Fastify>) {
@@ -113,5 +116,138 @@ describe('fastify plugin scoping', () => {
   it('rejects misuse at construction with TypeError', () => {
     expect(() => hmacAuth({} as AuthenticatorOptions)).toThrow(TypeError);
     expect(() => requireScopes('')).toThrow(TypeError);
+  });
+});
+
+/**
+ * One HTTP/1.1 exchange over a bare socket: the head and body in one write (node:http has the
+ * whole body buffered when the plugin looks: it is taken and put back), or the body only once the
+ * app has the head (`arrived`: the plugin then reads it off the stream and replays it).
+ */
+async function exchange(
+  port: number,
+  request: SentRequest,
+  split: { arrived: Promise<void> } | undefined,
+): Promise<{ status: number; body: string }> {
+  const body = Buffer.from(request.body ?? '');
+  const lines = [`${request.method} ${request.path} HTTP/1.1`, `host: 127.0.0.1:${port}`, 'connection: close'];
+  for (const [name, value] of Object.entries(request.headers)) lines.push(`${name}: ${value}`);
+  lines.push(`content-length: ${body.length}`, '', '');
+  const head = Buffer.from(lines.join('\r\n'));
+  const socket = connect(port, '127.0.0.1');
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const closed = new Promise<void>((resolve, reject) => {
+    socket.on('end', () => resolve());
+    socket.on('error', reject);
+  });
+  if (split === undefined) socket.write(Buffer.concat([head, body]));
+  else {
+    socket.write(head);
+    await split.arrived;
+    socket.write(body);
+  }
+  await closed;
+  const text = Buffer.concat(chunks).toString('utf8');
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
+  return { status, body: text.slice(text.indexOf('\r\n\r\n') + 4) };
+}
+
+describe('fastify plugin: the body taken from the complete request vs read off the stream', () => {
+  async function start() {
+    const app = Fastify();
+    const paths: string[] = [];
+    const handled: unknown[] = [];
+    let onArrival: () => void = () => {};
+    app.addHook('onRequest', (request, _reply, done) => {
+      // Which way the plugin got the body: taken from request.raw and put back (unshift), or read.
+      const raw = request.raw;
+      const unshift = raw.unshift;
+      let path = 'read';
+      raw.unshift = function (this: typeof raw, ...args: Parameters<typeof unshift>) {
+        path = 'taken';
+        return unshift.apply(this, args);
+      };
+      raw.once('end', () => paths.push(path));
+      onArrival();
+      done();
+    });
+    await app.register(hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore() }));
+    app.post('/orders', async (request) => {
+      handled.push(request.body);
+      return { received: request.body, by: request.hmac?.keyId };
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    const arrival = () => ({
+      arrived: new Promise<void>((resolve) => {
+        onArrival = resolve;
+      }),
+    });
+    return { app, port, paths, handled, arrival };
+  }
+
+  it('hands the parser exactly the verified body either way, and refuses a tampered one either way', async () => {
+    const { app, port, paths, handled, arrival } = await start();
+    try {
+      const body = JSON.stringify({ quantity: 3, note: 'ünïcödé', items: Array.from({ length: 40 }, (_, i) => i) });
+      const sign = () =>
+        signed(
+          `http://127.0.0.1:${port}`,
+          { method: 'POST', path: '/orders?x=1', headers: { 'content-type': 'application/json' }, body },
+          signingKey(keyRing.orders),
+        );
+      const whole = await exchange(port, await sign(), undefined);
+      const streamed = await exchange(port, await sign(), arrival());
+      expect(whole.status).toBe(200);
+      expect(streamed.status).toBe(200);
+      expect(JSON.parse(whole.body)).toEqual({ received: JSON.parse(body), by: keyRing.orders.keyId });
+      expect(JSON.parse(streamed.body)).toEqual(JSON.parse(whole.body));
+      expect(paths).toEqual(['taken', 'read']);
+
+      // Same length, other bytes: the digest no longer matches; the handler never sees them.
+      const tampered = async () => ({ ...(await sign()), body: body.replace('"quantity":3', '"quantity":9') });
+      const wholeTampered = await exchange(port, await tampered(), undefined);
+      const streamedTampered = await exchange(port, await tampered(), arrival());
+      expect(wholeTampered.status).toBe(401);
+      expect(streamedTampered.status).toBe(401);
+      expect(JSON.parse(wholeTampered.body).code).toBe(JSON.parse(streamedTampered.body).code);
+      expect(handled).toHaveLength(2);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('fastify plugin: the request target', () => {
+  it('verifies an absolute-form target against the configured origin, not the authority the client wrote', async () => {
+    const app = Fastify();
+    await app.register(
+      hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore(), origin: 'https://api.example.com' }),
+    );
+    app.get('/whoami', async (request) => ({ by: request.hmac?.keyId }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = app.server.address() as AddressInfo;
+    try {
+      const request = { method: 'GET', path: '/whoami', headers: {} };
+      // Signed for another service that accepts the same key: its signature must not verify here,
+      // whatever authority the request line names.
+      const elsewhere = await signed('https://other.example', request, signingKey(keyRing.orders));
+      const replayed = await exchange(port, { ...elsewhere, path: 'https://other.example/whoami' }, undefined);
+      expect(replayed.status).toBe(401);
+      // A client that writes the absolute form of this service's own URL is served as usual.
+      const here = await signed('https://api.example.com', request, signingKey(keyRing.orders));
+      const absolute = await exchange(port, { ...here, path: 'https://api.example.com/whoami' }, undefined);
+      expect(absolute.status).toBe(200);
+      expect(JSON.parse(absolute.body)).toEqual({ by: keyRing.orders.keyId });
+      const origin = await exchange(
+        port,
+        await signed('https://api.example.com', request, signingKey(keyRing.orders)),
+        undefined,
+      );
+      expect(origin.status).toBe(200);
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -36,6 +36,40 @@ export function addressedAt(url: string, origin: string): string {
 }
 
 /**
+ * The URL a Node request addressed: `target`, the request line's request-target as node:http
+ * hands it over (`req.url`), on `base`, the origin the app is addressed at (the `origin` option,
+ * or the Host header's). Only the target's path and query are used: an absolute-form target
+ * (`GET https://other.example/x HTTP/1.1`) or a path that URL parsing would read as an authority
+ * (`//other.example/x`) would otherwise replace `base`'s scheme and authority with ones the client
+ * wrote, and a signature made for another service that accepts the same key would verify here.
+ * Origin-form targets (`/x?y`, nearly every request) take the one parse they always took.
+ *
+ * @example
+ * ```ts
+ * targetUrl('/v1/orders?x=1', 'https://api.example.com').href; // 'https://api.example.com/v1/orders?x=1'
+ * targetUrl('https://other.example/v1/orders', 'https://api.example.com').href; // 'https://api.example.com/v1/orders'
+ * ```
+ */
+export function targetUrl(target: string, base: string): URL {
+  const first = target.charCodeAt(0);
+  if (first === 0x2f /* / */ && target.charCodeAt(1) !== 0x2f) return new URL(target, base);
+  // The asterisk form (`OPTIONS *`) and other targets without a scheme resolve as they always did.
+  if (first !== 0x2f && !URL.canParse(target)) return new URL(target, base);
+  const url = new URL(base);
+  if (first === 0x2f) {
+    const query = target.indexOf('?');
+    url.pathname = query === -1 ? target : target.slice(0, query);
+    url.search = query === -1 ? '' : target.slice(query);
+  } else {
+    const written = new URL(target);
+    url.pathname = written.pathname;
+    url.search = written.search;
+  }
+  url.hash = '';
+  return url;
+}
+
+/**
  * Authenticates a web `Request` (signature, then the body, hashed from a clone so the handler can
  * still read the original). A body something already read is refused, not trusted; a refused
  * request's body is released.
