@@ -5,7 +5,8 @@
 // (`rate`) and is the one behind HMAC_KIT_BENCH_LOAD=autocannon.
 //
 // { url, mode: 'orders' | 'forward-auth' | 'django', keyId, secret, seconds, connections, signatures, rate?, amount? }
-// `amount`: send exactly that many requests instead of running for `seconds` (bench/count-ab.js --http).
+// `amount`: send exactly that many requests instead of running for `seconds` (bench/count-ab.js --http,
+// bench/count-http.js).
 //
 // mode 'django': signed fresh for every request as it is sent, in this process (the scheme has no
 // nonce: the signature is the nonce, so a signature made twice would be refused as a replay); the
@@ -39,14 +40,22 @@ function headersFor() {
 const { method, path, body } = requestLine(options.mode);
 const request = body ? { method, path, body } : { method, path };
 
+const errorCodes = {};
 const cpuBefore = process.cpuUsage();
-const result = await autocannon({
+const run = autocannon({
   url: target.origin,
   connections: options.connections,
-  ...(options.amount ? { amount: options.amount } : { duration: options.seconds }),
+  // Under valgrind on a loaded machine an answer can take longer than autocannon's 10 s default.
+  ...(options.amount ? { amount: options.amount, timeout: 120 } : { duration: options.seconds }),
   ...(options.rate ? { overallRate: options.rate } : {}),
   requests: [{ ...request, setupRequest: (req) => ({ ...req, headers: headersFor() }) }],
 });
+// What failed, by error code (a row with errors says which).
+run.on('reqError', (error) => {
+  const code = error?.code ?? error?.message ?? 'unknown';
+  errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+});
+const result = await run;
 const cpu = process.cpuUsage(cpuBefore);
 
 process.stdout.write(
@@ -57,6 +66,7 @@ process.stdout.write(
     p99: result.latency.p99,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
+    errorCodes,
     total: result.requests.total,
     reusedSignatures: reused,
     // The load generator's own CPU per request (this process, all threads, while autocannon ran).

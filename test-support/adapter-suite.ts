@@ -36,6 +36,11 @@ export interface Harness {
   /** Origin requests must be signed for (what the app sees as the addressed origin). */
   origin: string;
   send(request: SentRequest): Promise<Received>;
+  /**
+   * Sends `request` with `target` written as the request line's request-target (the absolute form,
+   * a `//` path), Host naming {@link origin}. Only harnesses served over a socket have it.
+   */
+  sendRawTarget?(request: SentRequest, target: string): Promise<Received>;
   close(): Promise<void>;
 }
 
@@ -184,6 +189,25 @@ export function describeAdapter(name: string, start: StartHarness): void {
         received: { item: 'widget', quantity: 3 },
       });
       expect(log.errors).toEqual([]);
+    });
+
+    it('verifies an absolute-form or `//` request target against the addressed origin, not the authority it names', async (context) => {
+      const { harness } = await app();
+      // A fetch-served harness cannot write a request line: the attack needs a socket.
+      if (harness.sendRawTarget === undefined) return context.skip();
+      const request = { method: 'GET', path: '/whoami', headers: {} };
+      // Signed for another service that accepts the same key; replayed here with the request line
+      // naming that service. Verifying against the authority the request line names would accept it.
+      for (const target of ['https://other.example/whoami', '//other.example/whoami']) {
+        const elsewhere = await signed('https://other.example', request, signingKey(keyRing.reader));
+        const replayed = await harness.sendRawTarget(elsewhere, target);
+        expect(replayed.status, target).toBe(401);
+      }
+      // The absolute form of this app's own URL is served as usual.
+      const here = await signed(harness.origin, request, signingKey(keyRing.reader));
+      const absolute = await harness.sendRawTarget(here, `${harness.origin}/whoami`);
+      expect(absolute.status).toBe(200);
+      expect(absolute.body.keyId).toBe(keyRing.reader.keyId);
     });
 
     it('passes a signed GET without a body and reports the covered components', async () => {

@@ -12,11 +12,16 @@ export interface SeenRequest {
   complete: boolean;
   /** Whether the request is over for the upstream: its body ended, or its connection closed. */
   settled: boolean;
+  /** Whether its connection closed before the upstream had finished answering (the gateway gave up on it). */
+  abandoned?: boolean;
 }
 
 /**
  * A small real upstream: echoes what it received as JSON, streams `/stream` in chunks,
- * answers `/delayed` after 500 ms, never answers `/slow`, and records every request (complete or aborted).
+ * answers `/delayed` after 500 ms, never answers `/slow`, answers `/headers` with a head of
+ * repeated, hop-by-hop and Connection-listed fields (and a non-ASCII value with `?latin=1`),
+ * `/large` with 4 MiB of bytes whose SHA-256 is in `x-sha256`, and records every request
+ * (complete or aborted).
  */
 export async function startUpstream(): Promise<{
   url: string;
@@ -41,6 +46,9 @@ export async function startUpstream(): Promise<{
       entry.settled = true;
     });
     request.on('error', () => {});
+    response.on('close', () => {
+      if (!response.writableFinished) entry.abandoned = true;
+    });
     request.on('end', () => {
       entry.complete = true;
       entry.settled = true;
@@ -51,6 +59,29 @@ export async function startUpstream(): Promise<{
           response.writeHead(200, { 'content-type': 'text/plain' });
           response.end('finished late');
         }, 500);
+        return;
+      }
+      if (/\/headers(\?|$)/.test(request.url ?? '')) {
+        const head = [
+          ['Content-Type', 'text/plain'],
+          ['Set-Cookie', 'a=1'],
+          ['Set-Cookie', 'b=2'],
+          ['Connection', 'X-Upstream-Debug'],
+          ['X-Upstream-Debug', 'db-3.internal'],
+          ['X-Request-Id', 'chosen-by-upstream'],
+          ['ETag', '"v1"'],
+        ];
+        // Node writes header strings as latin1: these are the UTF-8 bytes of "café".
+        if (request.url?.endsWith('?latin=1')) head.push(['X-Name', 'caf\u00c3\u00a9']);
+        response.writeHead(200, head.flat());
+        response.end('headers');
+        return;
+      }
+      if (request.url?.endsWith('/large')) {
+        const bytes = Buffer.alloc(4 * 1024 * 1024);
+        for (let index = 0; index < bytes.length; index += 4) bytes.writeUInt32LE((index * 2654435761) >>> 0, index);
+        response.writeHead(200, { 'content-type': 'application/octet-stream', 'x-sha256': sha256Hex(bytes) });
+        response.end(bytes);
         return;
       }
       if (request.url?.endsWith('/stream')) {

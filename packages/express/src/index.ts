@@ -10,7 +10,14 @@ import type {
   ProblemResponse,
   RecordedBody,
 } from '@hmac-kit/middleware';
-import { createAuthenticator, problemHeaders, recordBody, validateOrigin, validateScopes } from '@hmac-kit/middleware';
+import {
+  createAuthenticator,
+  problemHeaders,
+  recordBody,
+  targetUrl,
+  validateOrigin,
+  validateScopes,
+} from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
@@ -308,7 +315,9 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
             ? origin(req)
             : origin;
       // Handed over parsed: the core uses a URL object as it is instead of parsing the text again.
-      url = new URL(req.originalUrl, base);
+      // targetUrl, not new URL(target, base): an absolute-form target or a `//` path would put the
+      // authority the client wrote in place of base's, and a signature for another service verify.
+      url = targetUrl(req.originalUrl, base);
     } catch (error) {
       sendProblem(res, authenticator.fail(error, { method: req.method, url: req.originalUrl }).problem);
       return;

@@ -5,7 +5,7 @@ import { memoryNonceStore } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { sendOverHttp } from '../../../test-support/adapter-http.js';
+import { sendOverHttp, sendRawTarget } from '../../../test-support/adapter-http.js';
 import type { SentRequest } from '../../../test-support/adapter-suite.js';
 import { describeAdapter, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
 
@@ -14,6 +14,8 @@ async function listen(app: ReturnType<typeof Fastify>) {
   return {
     origin: address,
     send: (request: Parameters<typeof sendOverHttp>[1]) => sendOverHttp(address, request),
+    sendRawTarget: (request: Parameters<typeof sendOverHttp>[1], target: string) =>
+      sendRawTarget(address, request, target),
     close: () => app.close(),
   };
 }

@@ -1,7 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toProblem } from '@hmac-kit/core';
 import type { AuthenticatorOptions, HmacIdentity, ProblemResponse } from '@hmac-kit/middleware';
-import { createAuthenticator, problemHeaders, recordBody, validateOrigin, validateScopes } from '@hmac-kit/middleware';
+import {
+  createAuthenticator,
+  problemHeaders,
+  recordBody,
+  targetUrl,
+  validateOrigin,
+  validateScopes,
+} from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 
 /** Options of {@link hmacAuth}: the authenticator's, plus how to rebuild the URL the client addressed. */
@@ -85,7 +92,9 @@ export function hmacAuth(options: HmacAuthOptions): NodeHmacAuth {
           : typeof origin === 'function'
             ? origin(req)
             : origin;
-      url = new URL(path, base).href;
+      // targetUrl, not new URL(path, base): an absolute-form target or a `//` path would put the
+      // authority the client wrote in place of base's, and a signature for another service verify.
+      url = targetUrl(path, base).href;
       address = sourceAddress ? sourceAddress(req) : req.socket.remoteAddress;
     } catch (error) {
       sendProblem(res, authenticator.fail(error, { method, url: path }).problem);

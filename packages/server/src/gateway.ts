@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyTooLarge, toProblem } from '@hmac-kit/core';
 import type { Authenticator } from '@hmac-kit/middleware';
-import { Agent, type Dispatcher, errors as undiciErrors } from 'undici';
+import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
-import { downstreamHeaders, upstreamHeaders } from './headers.js';
+import { downstreamHeaders, relayedHeaders, upstreamHeaderList } from './headers.js';
 import { sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
@@ -25,6 +25,98 @@ function authorityOf(url: string): string {
   const start = url.indexOf('//') + 2;
   const end = url.indexOf('/', start);
   return end === -1 ? url.slice(start) : url.slice(start, end);
+}
+
+/** Where a relayed response carries its relay (read by the listeners below, shared by every response). */
+const RELAY = Symbol('hmac-kit.relay');
+type RelayedResponse = ServerResponse & {
+  [RELAY]?: { clientGone: boolean; abort?: (reason?: Error) => void; resume?: () => void };
+};
+
+/** The client left before its answer was complete: abort the upstream request. */
+function onRelayedClose(this: RelayedResponse): void {
+  const relay = this[RELAY];
+  if (relay === undefined || this.writableFinished) return;
+  relay.clientGone = true;
+  relay.abort?.(new undiciErrors.RequestAbortedError());
+}
+
+/** The client's socket drained: read on from the upstream. */
+function onRelayedDrain(this: RelayedResponse): void {
+  this[RELAY]?.resume?.();
+}
+
+/**
+ * The body of a request whose every byte Node's parser has already delivered (the message is
+ * complete, nothing has read or resumed it): taken at once with `read()`, which hands over the
+ * buffered chunk itself (or all of them, concatenated). `undefined` otherwise (still arriving, or
+ * over `limit`): {@link wholeBody} reads it as it comes.
+ */
+function completeBody(request: IncomingMessage, limit: number): Buffer | undefined {
+  if (!request.complete || request.destroyed || request.readableEnded || request.readableFlowing !== null) {
+    return undefined;
+  }
+  if (request.readableLength > limit) return undefined;
+  return (request.read() as Buffer | null) ?? Buffer.alloc(0);
+}
+
+/**
+ * Stops reading a request body part-way, as Node's stream destroyer does to a server request (and
+ * so as `for await` did when its loop stopped early): the request is destroyed with its socket
+ * detached first, so the connection is not; the response then says `Connection: close` and the
+ * connection closes in order after it (`ClosingServerResponse` in listener.ts), where destroying the
+ * request with its socket would reset the connection under the 413.
+ */
+function abandon(request: IncomingMessage): void {
+  (request as { socket: unknown }).socket = null;
+  request.destroy(Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
+}
+
+/**
+ * A request body read whole as it arrives, at most `limit` bytes, with `data`/`end` listeners: what
+ * `for await` over the request did (its result, its errors, the request destroyed when the read
+ * stops early: a body over the limit, after which the server says `Connection: close`), without an
+ * async iterator, its stream-end watcher and a promise per chunk. Rejects with `BodyTooLarge` over
+ * the limit, with the stream's error when it fails, and with a premature-close error when the
+ * request closes before its end (the client went away mid-body).
+ */
+function wholeBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const stop = () => {
+      request.off('data', onData);
+      request.off('end', onEnd);
+      request.off('error', onError);
+      request.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limit) {
+        stop();
+        abandon(request);
+        reject(new BodyTooLarge('body exceeds the size limit'));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      stop();
+      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, received));
+    };
+    const onError = (error: Error) => {
+      stop();
+      reject(error);
+    };
+    const onClose = () => {
+      stop();
+      reject(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    };
+    request.on('data', onData);
+    request.on('end', onEnd);
+    request.on('error', onError);
+    request.on('close', onClose);
+  });
 }
 
 /** Dependencies of the gateway route. */
@@ -48,14 +140,11 @@ export interface GatewayOptions {
  */
 export function createGateway(options: GatewayOptions): { handler: RouteHandler; close(): Promise<void> } {
   const { config, authenticator, metrics, isTrustedProxy, replacedHeaders = [] } = options;
-  const withoutReplaced = <T extends Record<string, unknown>>(headers: T): T => {
-    for (const name of replacedHeaders) delete headers[name];
-    return headers;
-  };
   const upstream = new URL(config.upstream as string);
   const basePath = upstream.pathname.replace(/\/+$/, '');
   const timeoutMs = config.upstreamTimeoutSeconds * 1000;
-  const dispatcher = new Agent({
+  // One upstream origin: its connection pool itself (an Agent is a map of pools by origin).
+  const dispatcher = new Pool(upstream.origin, {
     connections: 256,
     pipelining: 1,
     keepAliveTimeout: 10_000,
@@ -132,24 +221,19 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       return;
     }
 
-    // undici takes an EventEmitter as a signal: far cheaper per request than an AbortController.
-    const abort = new EventEmitter();
-    let clientGone = false;
-    response.once('close', () => {
-      if (response.writableFinished) return;
-      clientGone = true;
-      abort.emit('abort');
-    });
-
-    let bodyFailure: unknown;
-    let bodyVerified: Promise<void> = Promise.resolve();
-    let body: Dispatcher.DispatchOptions['body'] = null;
-    // The rate-limit headers the pipeline's commit stage answered with.
-    let committedHeaders: Record<string, string>;
-    /** Content-Length of a body the gateway replaced with the bytes the signature covers. */
-    let forwardedLength: number | undefined;
     const maxBodyBytes = config.maxBodyBytes;
     const small = declaredLength > 0 && declaredLength <= BUFFERED_BODY_BYTES;
+    const forwarded = {
+      // The peer, as every proxy appends it (nginx's $proxy_add_x_forwarded_for): after a trusted
+      // proxy's chain, which already names the client, the client address would come twice and
+      // the proxy hop not at all. From an untrusted peer the chain is dropped and the peer is the client.
+      for: request.socket.remoteAddress ?? sourceAddress,
+      // What the client addressed (the rebuilt URL's authority), without a URL parse per request.
+      host: authorityOf(url),
+      proto: url.startsWith('https:') ? 'https' : 'http',
+      requestId: context.id,
+      trustedPeer,
+    };
     if (hasBody && (small || !admission.signatureVerified)) {
       // Read and verified before the upstream is contacted: small bodies because that is cheaper
       // than streaming, and any body whose scheme signs the body itself (X-API-*, SigV4 without a
@@ -158,14 +242,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       // only once the body passed: a tampered copy sent first cannot burn the genuine request.
       let whole: Buffer;
       try {
-        const chunks: Buffer[] = [];
-        let received = 0;
-        for await (const chunk of request as AsyncIterable<Buffer>) {
-          received += chunk.length;
-          if (received > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
-          chunks.push(chunk);
-        }
-        whole = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+        whole = completeBody(request, maxBodyBytes) ?? (await wholeBody(request, maxBodyBytes));
       } catch (error) {
         const failed = await admission.fail(error);
         refuse(response, context, failed.error, failed.problem.headers);
@@ -176,57 +253,15 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         refuse(response, context, completed.error, completed.problem.headers);
         return;
       }
-      committedHeaders = completed.headers;
       // A scheme that signs a re-serialisation of the body (django-hmac) names the bytes it
       // covered: those, not the bytes received, go upstream (issue #11 defect 5).
       const signed = admission.signedBody();
-      body = signed === undefined ? whole : Buffer.from(signed.buffer, signed.byteOffset, signed.byteLength);
-      forwardedLength = signed === undefined ? undefined : signed.byteLength;
-    } else if (hasBody) {
-      // The body must flow upstream before its digest is known: commit now, holding the nonce as a
-      // reservation (and the rate limit charged); a body that then fails releases the nonce, so the
-      // genuine request can still pass (issue #11, 3), and aborts the upstream request.
-      const committed = await admission.commitBeforeBody();
-      if (!committed.ok) {
-        refuse(response, context, committed.error, committed.problem.headers);
-        request.resume();
-        return;
-      }
-      committedHeaders = committed.headers;
-      let settle!: (error?: unknown) => void;
-      bodyVerified = new Promise<void>((resolve, reject) => {
-        settle = (error) => (error === undefined ? resolve() : reject(error));
-      });
-      bodyVerified.catch(() => {});
-      // The core's verifyingStream() contract (count, feed the body check, finish) on Node's own
-      // stream: converting to web streams and back costs more than the whole proxy hop.
-      body = (async function* forwardVerifiedBody() {
-        let received = 0;
-        // The last chunk is held back until the digest has matched, so the upstream never holds a
-        // complete request whose body failed verification: on failure it sees an aborted one.
-        let held: Buffer | undefined;
-        try {
-          for await (const chunk of request as AsyncIterable<Buffer>) {
-            if (chunk.length === 0) continue;
-            received += chunk.length;
-            if (received > maxBodyBytes)
-              throw (await admission.fail(new BodyTooLarge('body exceeds the size limit'))).error;
-            admission.update(chunk);
-            if (held) yield held;
-            held = chunk;
-          }
-          const finished = await admission.finish();
-          if (!finished.ok) throw finished.error;
-          settle();
-          if (held) yield held;
-        } catch (error) {
-          bodyFailure = error;
-          settle(error);
-          // Rethrown so undici aborts the upstream request before its last byte.
-          throw error;
-        }
-      })() as unknown as Dispatcher.DispatchOptions['body'];
-    } else {
+      const body = signed === undefined ? whole : Buffer.from(signed.buffer, signed.byteOffset, signed.byteLength);
+      const headers = upstreamHeaderList(request.headers, identity, forwarded, replacedHeaders, signed?.byteLength);
+      relay(response, context, method, target, headers, body, completed.headers);
+      return;
+    }
+    if (!hasBody) {
       // No body: the body stage has nothing to read (a covered digest is checked against no bytes).
       const finished = await admission.finish();
       if (!finished.ok) {
@@ -234,31 +269,82 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         request.resume();
         return;
       }
-      committedHeaders = finished.headers;
+      relay(
+        response,
+        context,
+        method,
+        target,
+        upstreamHeaderList(request.headers, identity, forwarded, replacedHeaders),
+        null,
+        finished.headers,
+      );
+      return;
     }
+
+    // A streamed body (larger than BUFFERED_BODY_BYTES, signature already verified over its digest).
+    // undici takes an EventEmitter as a signal: far cheaper per request than an AbortController.
+    const abort = new EventEmitter();
+    let clientGone = false;
+    response.once('close', () => {
+      if (response.writableFinished) return;
+      clientGone = true;
+      abort.emit('abort');
+    });
+
+    let bodyFailure: unknown;
+    // The body must flow upstream before its digest is known: commit now, holding the nonce as a
+    // reservation (and the rate limit charged); a body that then fails releases the nonce, so the
+    // genuine request can still pass (issue #11, 3), and aborts the upstream request.
+    const committed = await admission.commitBeforeBody();
+    if (!committed.ok) {
+      refuse(response, context, committed.error, committed.problem.headers);
+      request.resume();
+      return;
+    }
+    // The rate-limit headers the pipeline's commit stage answered with.
+    const committedHeaders = committed.headers;
+    let settle!: (error?: unknown) => void;
+    const bodyVerified = new Promise<void>((resolve, reject) => {
+      settle = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    bodyVerified.catch(() => {});
+    // The core's verifyingStream() contract (count, feed the body check, finish) on Node's own
+    // stream: converting to web streams and back costs more than the whole proxy hop.
+    const body = (async function* forwardVerifiedBody() {
+      let received = 0;
+      // The last chunk is held back until the digest has matched, so the upstream never holds a
+      // complete request whose body failed verification: on failure it sees an aborted one.
+      let held: Buffer | undefined;
+      try {
+        for await (const chunk of request as AsyncIterable<Buffer>) {
+          if (chunk.length === 0) continue;
+          received += chunk.length;
+          if (received > maxBodyBytes)
+            throw (await admission.fail(new BodyTooLarge('body exceeds the size limit'))).error;
+          admission.update(chunk);
+          if (held) yield held;
+          held = chunk;
+        }
+        const finished = await admission.finish();
+        if (!finished.ok) throw finished.error;
+        settle();
+        if (held) yield held;
+      } catch (error) {
+        bodyFailure = error;
+        settle(error);
+        // Rethrown so undici aborts the upstream request before its last byte.
+        throw error;
+      }
+    })() as unknown as Dispatcher.DispatchOptions['body'];
 
     let upstreamResponse: Dispatcher.ResponseData;
     const upstreamStarted = process.hrtime.bigint();
-    const headers = withoutReplaced(
-      upstreamHeaders(request.headers, identity, {
-        // The peer, as every proxy appends it (nginx's $proxy_add_x_forwarded_for): after a trusted
-        // proxy's chain, which already names the client, the client address would come twice and
-        // the proxy hop not at all. From an untrusted peer the chain is dropped and the peer is the client.
-        for: request.socket.remoteAddress ?? sourceAddress,
-        // What the client addressed (the rebuilt URL's authority), without a URL parse per request.
-        host: authorityOf(url),
-        proto: url.startsWith('https:') ? 'https' : 'http',
-        requestId: context.id,
-        trustedPeer,
-      }),
-    );
-    if (forwardedLength !== undefined) headers['content-length'] = String(forwardedLength);
     try {
       upstreamResponse = await dispatcher.request({
         origin: upstream.origin,
         path: basePath + target,
         method: method as Dispatcher.HttpMethod,
-        headers,
+        headers: upstreamHeaderList(request.headers, identity, forwarded, replacedHeaders) as string[],
         body,
         signal: abort,
       });
@@ -304,6 +390,101 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     });
     upstreamBody.pipe(response);
   };
+
+  /**
+   * Sends a fully proven request upstream (its body, if any, read and verified, its nonce recorded)
+   * and relays the answer as it arrives: undici's dispatch handler writes the status and headers,
+   * then each body chunk, straight to the client. Invariant of this path: nothing is left to
+   * verify once the upstream is contacted, so the answer needs no holding back (the streamed path
+   * above waits for its body's digest before it writes a byte). Against request() + pipe() it
+   * saves, per request, a promise, a Readable for the answer, pipe()'s listeners, an
+   * EventEmitter signal, and the parsed header object the answer's head is built from.
+   */
+  function relay(
+    response: ServerResponse,
+    context: RequestContext,
+    method: string,
+    target: string,
+    headers: (string | string[])[],
+    body: Buffer | null,
+    committedHeaders: Record<string, string>,
+  ): void {
+    const relay = new Relay(response as RelayedResponse, context, committedHeaders);
+    (response as RelayedResponse)[RELAY] = relay;
+    response.once('close', onRelayedClose);
+    dispatcher.dispatch(
+      {
+        origin: upstream.origin,
+        path: basePath + target,
+        method: method as Dispatcher.HttpMethod,
+        headers: headers as string[],
+        body,
+      },
+      relay,
+    );
+  }
+
+  /** undici's (non-controller) dispatch handler for one relayed request: see {@link relay}. */
+  class Relay implements Dispatcher.DispatchHandler {
+    /** Aborts the upstream request (set once undici starts writing it). */
+    abort: ((reason?: Error) => void) | undefined = undefined;
+    /** Resumes reading the upstream's answer after the client's socket drained. */
+    resume: (() => void) | undefined = undefined;
+    clientGone = false;
+    /** Whether the answer's head has been written to the client. */
+    answered = false;
+    readonly started = process.hrtime.bigint();
+
+    constructor(
+      readonly response: RelayedResponse,
+      readonly context: RequestContext,
+      readonly committedHeaders: Record<string, string>,
+    ) {}
+
+    onConnect(abort: (reason?: Error) => void): void {
+      if (this.clientGone) abort(new undiciErrors.RequestAbortedError());
+      else this.abort = abort;
+    }
+
+    onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+      // 1xx interim answers are not passed on (as request() did).
+      if (statusCode < 200) return true;
+      upstreamResponded.observe(Number(process.hrtime.bigint() - this.started) / 1e9);
+      acceptedRequests.inc();
+      this.answered = true;
+      this.resume = resume;
+      this.response.writeHead(statusCode, relayedHeaders(raw, this.committedHeaders, this.context.id));
+      return true;
+    }
+
+    onData(chunk: Buffer): boolean {
+      if (this.response.write(chunk)) return true;
+      // The client reads slower than the upstream sends: pause the upstream until it drained.
+      this.response.once('drain', onRelayedDrain);
+      return false;
+    }
+
+    onComplete(): void {
+      this.response.end();
+    }
+
+    onError(error: Error): void {
+      if (this.answered) {
+        // Cut off mid-answer by the upstream (a client that left is not an upstream error).
+        if (!this.clientGone) {
+          metrics.upstreamErrors.inc({ kind: 'aborted' });
+          this.response.destroy();
+        }
+        return;
+      }
+      metrics.upstreamSeconds.observe(
+        { outcome: this.clientGone ? 'aborted' : isTimeout(error) ? 'timeout' : 'error' },
+        Number(process.hrtime.bigint() - this.started) / 1e9,
+      );
+      if (this.clientGone) return;
+      upstreamFailed(this.response, this.context, error);
+    }
+  }
 
   function upstreamFailed(response: ServerResponse, context: RequestContext, error: unknown) {
     const timedOut = isTimeout(error);

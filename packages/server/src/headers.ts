@@ -89,7 +89,12 @@ export function canonicalHeaderName(name: string): string {
  * Whether the gateway must drop a client header: hop-by-hop, listed in Connection, a credential of
  * the verifying scheme, or one the gateway sets itself (identity, `X-Forwarded-*`, request id).
  */
-function dropsHeader(name: string, credentials: ReadonlySet<string>, xApi: boolean, listed: Set<string> | undefined) {
+function dropsHeader(
+  name: string,
+  credentials: ReadonlySet<string>,
+  xApi: boolean,
+  listed: ReadonlySet<string> | undefined,
+) {
   const canonical = canonicalHeaderName(name);
   if (HOP_BY_HOP.has(canonical) || credentials.has(canonical) || GATEWAY_SET.has(canonical)) return true;
   if (listed?.has(canonical)) return true;
@@ -117,6 +122,15 @@ export function identityLookalike(headers: IncomingHttpHeaders): string | undefi
   return undefined;
 }
 
+/** Where the gateway says who sent a request and how it reached it (the `X-Forwarded-*` family). */
+export interface ForwardedFor {
+  for: string;
+  host: string | undefined;
+  proto: string;
+  requestId: string;
+  trustedPeer: boolean;
+}
+
 /**
  * The headers to send upstream: the client's, minus hop-by-hop fields and those its Connection
  * header names, minus every scheme's credentials (`Signature`, `Signature-Input`, `Authorization`
@@ -134,31 +148,78 @@ export function identityLookalike(headers: IncomingHttpHeaders): string | undefi
 export function upstreamHeaders(
   incoming: IncomingHttpHeaders,
   identity: HmacIdentity,
-  forwarded: { for: string; host: string | undefined; proto: string; requestId: string; trustedPeer: boolean },
+  forwarded: ForwardedFor,
 ): Record<string, string | string[]> {
-  const listed = connectionListed(incoming.connection);
-  const credentials = CREDENTIAL_HEADERS.get(identity.scheme) ?? RFC9421_CREDENTIALS;
-  const xApi = identity.scheme === 'x-api';
+  const list = upstreamHeaderList(incoming, identity, forwarded);
   const out: Record<string, string | string[]> = {};
-  for (const name of Object.keys(incoming)) {
-    const value = incoming[name];
-    if (value === undefined || dropsHeader(name, credentials, xApi, listed)) continue;
-    out[name] = value;
-  }
-  // An untrusted client's own X-Forwarded-For is not passed on as if a proxy had written it.
-  const previous = forwarded.trustedPeer ? incoming['x-forwarded-for'] : undefined;
-  const chain = Array.isArray(previous) ? previous.join(', ') : previous;
-  out['x-forwarded-for'] = chain ? `${chain}, ${forwarded.for}` : forwarded.for;
-  if (forwarded.host) out['x-forwarded-host'] = forwarded.host;
-  out['x-forwarded-proto'] = forwarded.proto;
-  out['x-request-id'] = forwarded.requestId;
-  Object.assign(out, identityHeaders(identity));
+  for (let index = 0; index < list.length; index += 2)
+    out[list[index] as string] = list[index + 1] as string | string[];
   return out;
 }
 
+/**
+ * {@link upstreamHeaders} as the flat `[name, value, name, value, ...]` list undici takes: the
+ * gateway's form, which builds no object with one property per client header (a fresh hidden
+ * class chain per request shape) for undici to walk again. No name appears twice: the client's
+ * names are distinct, and every name the gateway appends is one it drops from the client's.
+ * `replaced`: names left out besides (tracing's `traceparent`, which undici's instrumentation sets);
+ * `contentLength`: the value of `content-length` instead of the client's (the bytes a scheme
+ * re-serialised and verified, django-hmac).
+ *
+ * @example
+ * ```ts
+ * upstreamHeaderList({ accept: 'application/json' }, identity, forwarded); // ['accept', 'application/json', 'x-forwarded-for', ...]
+ * ```
+ */
+export function upstreamHeaderList(
+  incoming: IncomingHttpHeaders,
+  identity: HmacIdentity,
+  forwarded: ForwardedFor,
+  replaced: readonly string[] = [],
+  contentLength?: number,
+): (string | string[])[] {
+  const listed = connectionListed(incoming.connection);
+  const credentials = CREDENTIAL_HEADERS.get(identity.scheme) ?? RFC9421_CREDENTIALS;
+  const xApi = identity.scheme === 'x-api';
+  const out: (string | string[])[] = [];
+  for (const name of Object.keys(incoming)) {
+    const value = incoming[name];
+    if (value === undefined || dropsHeader(name, credentials, xApi, listed)) continue;
+    if (replaced.length > 0 && replaced.includes(name)) continue;
+    if (contentLength !== undefined && name === 'content-length') continue;
+    out.push(name, value);
+  }
+  if (contentLength !== undefined) out.push('content-length', String(contentLength));
+  // An untrusted client's own X-Forwarded-For is not passed on as if a proxy had written it.
+  const previous = forwarded.trustedPeer ? incoming['x-forwarded-for'] : undefined;
+  const chain = Array.isArray(previous) ? previous.join(', ') : previous;
+  out.push('x-forwarded-for', chain ? `${chain}, ${forwarded.for}` : forwarded.for);
+  if (forwarded.host) out.push('x-forwarded-host', forwarded.host);
+  out.push(
+    'x-forwarded-proto',
+    forwarded.proto,
+    'x-request-id',
+    forwarded.requestId,
+    IDENTITY_HEADERS.keyId,
+    identity.keyId,
+    IDENTITY_HEADERS.principal,
+    identity.principal,
+    IDENTITY_HEADERS.scopes,
+    identity.scopes.join(' '),
+    IDENTITY_HEADERS.scheme,
+    identity.scheme,
+  );
+  return out;
+}
+
+/** What `Connection: keep-alive` lists: a name already hop-by-hop (shared, never changed). */
+const KEEP_ALIVE_ONLY: ReadonlySet<string> = new Set(['keep-alive']);
+
 /** The field names a Connection header lists (hop-by-hop too, RFC 9110 §7.6.1), lower-cased and canonical. */
-function connectionListed(connection: string | string[] | undefined): Set<string> | undefined {
+function connectionListed(connection: string | string[] | undefined): ReadonlySet<string> | undefined {
   if (connection === undefined) return undefined;
+  // What nearly every keep-alive peer sends, without a split and a Set per message.
+  if (connection === 'keep-alive') return KEEP_ALIVE_ONLY;
   const listed = new Set<string>();
   for (const line of Array.isArray(connection) ? connection : [connection]) {
     for (const token of line.split(',')) {
@@ -188,5 +249,44 @@ export function downstreamHeaders(
     if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(canonicalHeaderName(name))) continue;
     out[name] = value;
   }
+  return out;
+}
+
+/**
+ * {@link downstreamHeaders} of an upstream answer as undici hands it over (raw names and values,
+ * `[name, value, ...]`), followed by the gateway's own `headers` (rate-limit fields) and
+ * `X-Request-Id`, as the flat list `writeHead()` takes: the same fields as
+ * `{ ...downstreamHeaders(parsed), ...headers, 'x-request-id': requestId }`, a repeated upstream
+ * field (`Set-Cookie`) repeated, an upstream field the gateway sets itself left out. Names are
+ * lower-cased as undici's parsed headers are; values are passed on byte for byte (latin1, as Node
+ * writes them), where undici's parsed form decodes them as UTF-8, which Node then refuses to write.
+ *
+ * @example
+ * ```ts
+ * relayedHeaders([Buffer.from('ETag'), Buffer.from('"a"')], { 'ratelimit-limit': '10' }, 'r1');
+ * // ['etag', '"a"', 'ratelimit-limit', '10', 'x-request-id', 'r1']
+ * ```
+ */
+export function relayedHeaders(raw: readonly Buffer[], headers: Record<string, string>, requestId: string): string[] {
+  const names: string[] = new Array(raw.length >> 1);
+  // Every Connection field the upstream sent (a repeated one adds to the first).
+  let connection: string | string[] | undefined;
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = (raw[index] as Buffer).toString('latin1').toLowerCase();
+    names[index >> 1] = name;
+    if (name !== 'connection') continue;
+    const value = (raw[index + 1] as Buffer).toString('latin1');
+    connection = connection === undefined ? value : [...(Array.isArray(connection) ? connection : [connection]), value];
+  }
+  const listed = connectionListed(connection);
+  const out: string[] = [];
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = names[index >> 1] as string;
+    if (HOP_BY_HOP.has(name) || listed?.has(canonicalHeaderName(name))) continue;
+    if (name === 'x-request-id' || Object.hasOwn(headers, name)) continue;
+    out.push(name, (raw[index + 1] as Buffer).toString('latin1'));
+  }
+  for (const name of Object.keys(headers)) out.push(name, headers[name] as string);
+  out.push('x-request-id', requestId);
   return out;
 }

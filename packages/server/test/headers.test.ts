@@ -2,7 +2,13 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { HmacIdentity } from '@hmac-kit/middleware';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { downstreamHeaders, identityLookalike, upstreamHeaders } from '../src/headers.js';
+import {
+  downstreamHeaders,
+  identityLookalike,
+  relayedHeaders,
+  upstreamHeaderList,
+  upstreamHeaders,
+} from '../src/headers.js';
 
 /**
  * The rule, written plainly as the reference: a Set of dropped names per request, every decision
@@ -228,5 +234,109 @@ describe('downstreamHeaders (issue #11 defect 11)', () => {
   it('drops names listed over several Connection lines', () => {
     const out = downstreamHeaders({ connection: ['x-a', 'x-b'], 'x-a': '1', 'x-b': '2', 'x-c': '3' });
     expect(out).toEqual({ 'x-c': '3' });
+  });
+});
+
+/** undici's parse of an answer's raw head (`util.parseHeaders`): lower-cased names, repeats as arrays. */
+function parsedLikeUndici(raw: readonly Buffer[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (let index = 0; index < raw.length; index += 2) {
+    const name = (raw[index] as Buffer).toString('latin1').toLowerCase();
+    const value = (raw[index + 1] as Buffer).toString('latin1');
+    const before = out[name];
+    out[name] = before === undefined ? value : Array.isArray(before) ? [...before, value] : [before, value];
+  }
+  return out;
+}
+
+/** A flat `[name, value, ...]` list read as `writeHead()` writes it: one line per pair, in order. */
+function lines(list: readonly (string | string[])[]): string[] {
+  const out: string[] = [];
+  for (let index = 0; index < list.length; index += 2) {
+    const value = list[index + 1] as string | string[];
+    for (const one of Array.isArray(value) ? value : [value]) out.push(`${list[index]}: ${one}`);
+  }
+  return out;
+}
+
+const RESPONSE_NAMES = [
+  'Content-Type',
+  'content-length',
+  'Connection',
+  'Keep-Alive',
+  'Transfer-Encoding',
+  'Set-Cookie',
+  'ETag',
+  'X-Upstream-Debug',
+  'x_upstream_debug',
+  'X-Request-Id',
+  'RateLimit',
+  'RateLimit-Policy',
+  'Upgrade',
+  'Trailer',
+];
+
+describe('relayedHeaders: the answer head of the relay path, against the parsed one of the streamed path', () => {
+  it('writes the same lines as { ...downstreamHeaders(parsed), ...committed, x-request-id } (property)', () => {
+    const rawArbitrary = fc.array(
+      fc.tuple(
+        fc.constantFrom(...RESPONSE_NAMES),
+        fc.oneof(
+          fc.stringMatching(/^[ -~]{0,10}$/),
+          fc
+            .array(fc.constantFrom(...RESPONSE_NAMES, 'close', 'keep-alive', ' x-upstream-debug '), { maxLength: 3 })
+            .map((tokens) => tokens.join(',')),
+        ),
+      ),
+      { maxLength: 10 },
+    );
+    const committedArbitrary = fc.dictionary(
+      fc.constantFrom('ratelimit', 'ratelimit-policy'),
+      fc.stringMatching(/^[ -~]{1,8}$/),
+    );
+    fc.assert(
+      fc.property(rawArbitrary, committedArbitrary, (pairs, committed) => {
+        const raw = pairs.flatMap(([name, value]) => [Buffer.from(name, 'latin1'), Buffer.from(value, 'latin1')]);
+        const relayed = relayedHeaders(raw, committed, 'rid-1');
+        const streamed = { ...downstreamHeaders(parsedLikeUndici(raw)), ...committed, 'x-request-id': 'rid-1' };
+        // The same lines; order aside (a field the gateway sets replaces the upstream's in place there, last here).
+        expect(lines(relayed).sort()).toEqual(lines(Object.entries(streamed).flat()).sort());
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('passes an upstream value byte for byte (latin1), where a UTF-8 decode would not write', () => {
+    const value = Buffer.from([0x63, 0x61, 0x66, 0xc3, 0xa9]); // "café" in UTF-8
+    const relayed = relayedHeaders([Buffer.from('X-Name'), value], {}, 'r');
+    expect(relayed).toEqual(['x-name', 'caf\u00c3\u00a9', 'x-request-id', 'r']);
+    expect(Buffer.from(relayed[1] as string, 'latin1')).toEqual(value);
+  });
+});
+
+describe('upstreamHeaderList: the flat form undici takes', () => {
+  const identity: HmacIdentity = {
+    keyId: 'k',
+    principal: 'p',
+    scopes: ['s'],
+    scheme: 'django-hmac',
+    coveredComponents: [],
+  };
+  const forwarded = { for: '10.0.0.1', host: 'h', proto: 'http', requestId: 'r', trustedPeer: false };
+
+  it('leaves out the replaced names and puts the verified length in place of the client one', () => {
+    const list = upstreamHeaderList(
+      { 'content-length': '12', traceparent: 'x', accept: '*', authorization: 'HMAC-SHA256 a;b;c' },
+      identity,
+      forwarded,
+      ['traceparent'],
+      7,
+    );
+    const names = list.filter((_, index) => index % 2 === 0);
+    expect(names).not.toContain('traceparent');
+    expect(names).not.toContain('authorization');
+    expect(names.filter((name) => name === 'content-length')).toHaveLength(1);
+    expect(list[list.indexOf('content-length') + 1]).toBe('7');
+    expect(new Set(names).size).toBe(names.length);
   });
 });
