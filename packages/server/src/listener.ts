@@ -14,6 +14,8 @@ import {
   type Http2ServerRequest,
   Http2ServerResponse,
   type Http2Session,
+  constants as http2Constants,
+  type ServerHttp2Stream,
 } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -170,6 +172,38 @@ function boundDrain(request: IncomingMessage, socket: Socket | null): void {
   socket.once('close', clear);
 }
 
+/**
+ * An HTTP/2 response whose request body is still arriving when it ends (a refusal before the body
+ * stage: a bad signature, a declared length over `--max-body`) has its stream closed with
+ * RST_STREAM(NO_ERROR) (RFC 9113 8.1, after a complete response) once the body has gone on
+ * arriving for {@link LINGERING_CLOSE_MS}: the HTTP/2 form of {@link boundDrain}. Without it the
+ * refusal's `request.resume()` kept granting flow-control window, and a client trickling DATA on
+ * the stream held it (and the session, whose idle timeout the frames reset) for as long as it liked.
+ */
+export class ClosingHttp2ServerResponse extends Http2ServerResponse {
+  override end(...args: unknown[]): this {
+    const request = this.req as Http2ServerRequest;
+    // A request whose HEADERS ended the stream (a GET) has no body to bound and costs no timer.
+    const stream = this.stream;
+    if (!stream.endAfterHeaders && !request.complete && !stream.destroyed) boundStream(request, stream);
+    return (super.end as (...rest: unknown[]) => this)(...args);
+  }
+}
+
+function boundStream(request: Http2ServerRequest, stream: ServerHttp2Stream): void {
+  const timer = setTimeout(() => {
+    if (!request.complete && !stream.destroyed) stream.close(http2Constants.NGHTTP2_NO_ERROR);
+  }, LINGERING_CLOSE_MS);
+  timer.unref();
+  const clear = () => {
+    clearTimeout(timer);
+    request.off('end', clear);
+    stream.off('close', clear);
+  };
+  request.once('end', clear);
+  stream.once('close', clear);
+}
+
 /** The socket (TCP or TLS) a listener accepted. */
 type Connection = Socket & { alpnProtocol?: string | false };
 
@@ -275,7 +309,12 @@ export async function openListener(
   const http1Handler = notOnClosingConnections(handler);
   if (config.tls) {
     const secure = createSecureServer(
-      { ...(await readTlsFiles(config.tls)), allowHTTP1: true, Http1ServerResponse: ClosingServerResponse },
+      {
+        ...(await readTlsFiles(config.tls)),
+        allowHTTP1: true,
+        Http1ServerResponse: ClosingServerResponse,
+        Http2ServerResponse: ClosingHttp2ServerResponse,
+      },
       (request, response) => {
         if (request.httpVersionMajor >= 2) {
           const http1View = response as unknown as ServerResponse;
