@@ -14,6 +14,8 @@ import {
   type Http2ServerRequest,
   Http2ServerResponse,
   type Http2Session,
+  constants as http2Constants,
+  type ServerHttp2Stream,
 } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -61,7 +63,13 @@ export class ClosingServerResponse<Request extends IncomingMessage = IncomingMes
     const request = this.req;
     // A bodiless request can be incomplete here too (a route answering synchronously from inside
     // the parser's header callback): it has nothing to drain and must not cost a timer.
-    if (!request.complete && !request.destroyed && declaresBody(request)) boundDrain(request, this.socket);
+    if (!request.complete && !request.destroyed && declaresBody(request)) {
+      // A response pipelined behind one still being answered has no socket yet (Node queues it and
+      // writes it once the earlier one is out): its bound starts when it is out, on the request's
+      // socket. Arming nothing here let a refused request queued behind a slow answer drain forever.
+      if (this.socket === null) this.once('finish', () => boundDrain(request, request.socket));
+      else boundDrain(request, this.socket);
+    }
     return (super.end as (...rest: unknown[]) => this)(...args);
   }
 
@@ -146,15 +154,54 @@ function declaresBody(request: IncomingMessage): boolean {
 }
 
 function boundDrain(request: IncomingMessage, socket: Socket | null): void {
-  if (socket === null || socket.destroyed) return;
+  if (socket === null || socket.destroyed || request.complete) return;
   const timer = setTimeout(() => {
     if (!request.complete) socket.destroy();
   }, LINGERING_CLOSE_MS);
   timer.unref();
-  const clear = () => clearTimeout(timer);
+  // Every listener goes with the timer: a keep-alive connection carries any number of refusals,
+  // and a 'close' listener left on its socket per refusal held that request until it closed.
+  const clear = () => {
+    clearTimeout(timer);
+    request.off('end', clear);
+    request.off('close', clear);
+    socket.off('close', clear);
+  };
   request.once('end', clear);
   request.once('close', clear);
   socket.once('close', clear);
+}
+
+/**
+ * An HTTP/2 response whose request body is still arriving when it ends (a refusal before the body
+ * stage: a bad signature, a declared length over `--max-body`) has its stream closed with
+ * RST_STREAM(NO_ERROR) (RFC 9113 8.1, after a complete response) once the body has gone on
+ * arriving for {@link LINGERING_CLOSE_MS}: the HTTP/2 form of {@link boundDrain}. Without it the
+ * refusal's `request.resume()` kept granting flow-control window, and a client trickling DATA on
+ * the stream held it (and the session, whose idle timeout the frames reset) for as long as it liked.
+ */
+export class ClosingHttp2ServerResponse extends Http2ServerResponse {
+  override end(...args: unknown[]): this {
+    const request = this.req as Http2ServerRequest;
+    // A request whose HEADERS ended the stream (a GET) has no body to bound and costs no timer.
+    const stream = this.stream;
+    if (!stream.endAfterHeaders && !request.complete && !stream.destroyed) boundStream(request, stream);
+    return (super.end as (...rest: unknown[]) => this)(...args);
+  }
+}
+
+function boundStream(request: Http2ServerRequest, stream: ServerHttp2Stream): void {
+  const timer = setTimeout(() => {
+    if (!request.complete && !stream.destroyed) stream.close(http2Constants.NGHTTP2_NO_ERROR);
+  }, LINGERING_CLOSE_MS);
+  timer.unref();
+  const clear = () => {
+    clearTimeout(timer);
+    request.off('end', clear);
+    stream.off('close', clear);
+  };
+  request.once('end', clear);
+  stream.once('close', clear);
 }
 
 /** The socket (TCP or TLS) a listener accepted. */
@@ -262,7 +309,12 @@ export async function openListener(
   const http1Handler = notOnClosingConnections(handler);
   if (config.tls) {
     const secure = createSecureServer(
-      { ...(await readTlsFiles(config.tls)), allowHTTP1: true, Http1ServerResponse: ClosingServerResponse },
+      {
+        ...(await readTlsFiles(config.tls)),
+        allowHTTP1: true,
+        Http1ServerResponse: ClosingServerResponse,
+        Http2ServerResponse: ClosingHttp2ServerResponse,
+      },
       (request, response) => {
         if (request.httpVersionMajor >= 2) {
           const http1View = response as unknown as ServerResponse;
