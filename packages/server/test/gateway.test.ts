@@ -39,6 +39,33 @@ function bodyStream(bytes: Uint8Array, chunkSize: number): ReadableStream<Uint8A
   });
 }
 
+/**
+ * Signs `method url` with body `signedBytes` (application/octet-stream) and sends `sentBytes` (the
+ * signed ones unless given) as the body, streamed in 16 KiB chunks.
+ */
+async function sendStreamed(
+  method: 'PUT' | 'POST',
+  url: string,
+  key: IssuedKey,
+  signedBytes: Uint8Array,
+  sentBytes: Uint8Array = signedBytes,
+): Promise<Response> {
+  const signedHeaders = await signMessage(
+    { method, url, headers: { 'content-type': 'application/octet-stream' }, body: signedBytes },
+    key,
+  );
+  return fetch(signedHeaders.url, {
+    method,
+    headers: {
+      'content-type': 'application/octet-stream',
+      ...signedHeaders.headers,
+      'x-forwarded-for': freshAddress(),
+    },
+    body: bodyStream(sentBytes, 16 * 1024),
+    duplex: 'half',
+  } as RequestInit);
+}
+
 /** A response read off a raw connection. */
 interface RawResponse {
   status: number;
@@ -238,25 +265,7 @@ describe('gateway mode (--upstream)', () => {
 
   it('streams a large body through verification to the upstream, and streams the response back', async () => {
     const bytes = new Uint8Array(randomBytes(600 * 1024));
-    const signedHeaders = await signMessage(
-      {
-        method: 'PUT',
-        url: `${gateway.url}/upload`,
-        headers: { 'content-type': 'application/octet-stream' },
-        body: bytes,
-      },
-      key,
-    );
-    const response = await fetch(signedHeaders.url, {
-      method: 'PUT',
-      headers: {
-        'content-type': 'application/octet-stream',
-        ...signedHeaders.headers,
-        'x-forwarded-for': freshAddress(),
-      },
-      body: bodyStream(bytes, 16 * 1024),
-      duplex: 'half',
-    } as RequestInit);
+    const response = await sendStreamed('PUT', `${gateway.url}/upload`, key, bytes);
     expect(response.status).toBe(201);
     const echoed = (await response.json()) as { length: number; sha256: string };
     expect(echoed.length).toBe(bytes.length);
@@ -273,25 +282,7 @@ describe('gateway mode (--upstream)', () => {
     const signedBytes = new Uint8Array(randomBytes(400 * 1024));
     const sentBytes = new Uint8Array(signedBytes);
     sentBytes[sentBytes.length - 1] = (sentBytes.at(-1) ?? 0) ^ 0xff;
-    const signedHeaders = await signMessage(
-      {
-        method: 'POST',
-        url: `${gateway.url}/tampered`,
-        headers: { 'content-type': 'application/octet-stream' },
-        body: signedBytes,
-      },
-      key,
-    );
-    const response = await fetch(signedHeaders.url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/octet-stream',
-        ...signedHeaders.headers,
-        'x-forwarded-for': freshAddress(),
-      },
-      body: bodyStream(sentBytes, 16 * 1024),
-      duplex: 'half',
-    } as RequestInit);
+    const response = await sendStreamed('POST', `${gateway.url}/tampered`, key, signedBytes, sentBytes);
     expect(response.status).toBe(401);
     expect(((await response.json()) as { code: string }).code).toBe('digest_mismatch');
     // Wait until the upstream is done with what it was sent (ended or cut), then look.
@@ -538,25 +529,7 @@ describe('gateway mode (--upstream)', () => {
       'x-forwarded-for': freshAddress(),
     });
     const bytes = new Uint8Array(randomBytes(600 * 1024));
-    const signedHeaders = await signMessage(
-      {
-        method: 'PUT',
-        url: `${gateway.url}/headers`,
-        headers: { 'content-type': 'application/octet-stream' },
-        body: bytes,
-      },
-      key,
-    );
-    const streamed = await fetch(signedHeaders.url, {
-      method: 'PUT',
-      headers: {
-        'content-type': 'application/octet-stream',
-        ...signedHeaders.headers,
-        'x-forwarded-for': freshAddress(),
-      },
-      body: bodyStream(bytes, 16 * 1024),
-      duplex: 'half',
-    } as RequestInit);
+    const streamed = await sendStreamed('PUT', `${gateway.url}/headers`, key, bytes);
     expect(small.status).toBe(200);
     expect(streamed.status).toBe(200);
     expect(await streamed.text()).toBe('headers');

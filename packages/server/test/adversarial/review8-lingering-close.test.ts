@@ -12,27 +12,26 @@ import { signMessage } from '@hmac-kit/core';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
-import { issueKey, type RawUpstreamGateway, startInProcess } from '../support/in-process.js';
-import { halfOpenConnection, keepWritingUntilClosed, startRawUpstream } from '../support/raw-http.js';
+import { type RawUpstreamGateway, startRawUpstreamGateway } from '../support/in-process.js';
+import { halfOpenConnection, keepWritingUntilClosed } from '../support/raw-http.js';
 
 const chunk = (text: string) => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
 
 describe('review8: after a body cut off part-way, the connection closes and carries no further request', () => {
+  let gateway: RawUpstreamGateway | undefined;
   let upstream: RawUpstreamGateway['upstream'];
   let server: RunningServer;
   let key: RawUpstreamGateway['key'];
   let host: string;
 
   beforeAll(async () => {
-    upstream = await startRawUpstream();
-    server = await startInProcess({ upstream: upstream.url, schemes: 'rfc9421', maxBody: '1kb' });
-    key = await issueKey(server, 'review8-lingering');
+    gateway = await startRawUpstreamGateway('review8-lingering', { maxBody: '1kb' });
+    ({ upstream, server, key } = gateway);
     host = new URL(server.url).host;
   });
 
   afterAll(async () => {
-    await server?.close();
-    await upstream?.close();
+    await gateway?.close();
   });
 
   /** A signed bodiless GET of `path`, as raw bytes: the gateway forwards it if it ever parses it. */

@@ -11,66 +11,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type Server as HttpServer, type ServerResponse } from 'node:http';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { signMessage } from '@hmac-kit/core';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
-
-interface Seen {
-  requestLine: string;
-  headerLines: string[];
-  body: Buffer;
-}
-
-/** A raw upstream: records each Content-Length-framed request and answers it with `answer(seen)` bytes. */
-async function rawUpstream(answer: (seen: Seen) => string | Buffer | { bytes: string; thenClose: true }) {
-  const seen: Seen[] = [];
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    let buffered = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      for (;;) {
-        const end = buffered.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        const lines = buffered.subarray(0, end).toString('latin1').split('\r\n');
-        const headerLines = lines.slice(1);
-        const length = Number(
-          headerLines.find((line) => /^content-length:/i.test(line))?.replace(/^[^:]*:\s*/, '') ?? 0,
-        );
-        if (buffered.length < end + 4 + length) return;
-        const entry = {
-          requestLine: lines[0] ?? '',
-          headerLines,
-          body: Buffer.from(buffered.subarray(end + 4, end + 4 + length)),
-        };
-        buffered = buffered.subarray(end + 4 + length);
-        seen.push(entry);
-        const answered = answer(entry);
-        if (typeof answered === 'object' && 'thenClose' in answered) {
-          // Cut off mid-answer: the rest of the declared body never comes.
-          socket.write(answered.bytes, () => socket.destroy());
-          return;
-        }
-        socket.write(answered);
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    seen,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+import { type RawSeenRequest, startRawUpstream } from '../support/raw-http.js';
 
 /** A client connection that records every byte the gateway sends back. */
 function rawClient(origin: string) {
@@ -106,13 +53,13 @@ const valuesOf = (lines: string[], name: string) =>
     .map((line) => line.slice(name.length + 1).trim());
 
 describe('review9: the gateway relays exactly what it verified, both ways', () => {
-  let upstream: Awaited<ReturnType<typeof rawUpstream>>;
+  let upstream: Awaited<ReturnType<typeof startRawUpstream>>;
   let server: RunningServer;
   let key: { keyId: string; secret: string };
   let host: string;
 
   beforeAll(async () => {
-    upstream = await rawUpstream((seen) => {
+    upstream = await startRawUpstream((seen) => {
       const path = seen.requestLine.split(' ')[1] ?? '';
       if (path.startsWith('/head')) {
         return 'HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Type: text/plain\r\n\r\n';
@@ -175,7 +122,7 @@ describe('review9: the gateway relays exactly what it verified, both ways', () =
     'X-Client-Hop: internal',
   ];
 
-  function expectForwardedCleanly(entry: Seen | undefined, body: Buffer) {
+  function expectForwardedCleanly(entry: RawSeenRequest | undefined, body: Buffer) {
     expect(entry).toBeDefined();
     const lines = entry?.headerLines ?? [];
     expect(entry?.body.equals(body)).toBe(true);

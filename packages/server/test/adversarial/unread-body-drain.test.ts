@@ -10,25 +10,24 @@ import { signMessage } from '@hmac-kit/core';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
-import { issueKey, type RawUpstreamGateway, startInProcess } from '../support/in-process.js';
-import { halfOpenConnection, keepWritingUntilClosed, startRawUpstream } from '../support/raw-http.js';
+import { type RawUpstreamGateway, startRawUpstreamGateway } from '../support/in-process.js';
+import { halfOpenConnection, keepWritingUntilClosed } from '../support/raw-http.js';
 
 describe('the drain of a refused, unread request body is bounded', () => {
+  let gateway: RawUpstreamGateway | undefined;
   let upstream: RawUpstreamGateway['upstream'];
   let server: RunningServer;
   let key: RawUpstreamGateway['key'];
   let host: string;
 
   beforeAll(async () => {
-    upstream = await startRawUpstream();
-    server = await startInProcess({ upstream: upstream.url, schemes: 'rfc9421', maxBody: '1kb' });
-    key = await issueKey(server, 'unread-body-drain');
+    gateway = await startRawUpstreamGateway('unread-body-drain', { maxBody: '1kb' });
+    ({ upstream, server, key } = gateway);
     host = new URL(server.url).host;
   });
 
   afterAll(async () => {
-    await server?.close();
-    await upstream?.close();
+    await gateway?.close();
   });
 
   /** Sends `head` (a request head and maybe part of its body) and waits for the whole response head. */

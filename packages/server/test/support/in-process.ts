@@ -52,18 +52,18 @@ export interface RawUpstreamGateway {
 }
 
 /**
- * Starts a raw upstream, an in-process gateway (`--schemes rfc9421`) in front of it, and issues a key
- * to `principal`: the fixture of the "verify one thing, forward another" attacks. Whatever started is
- * stopped again when a later step fails.
+ * Starts a raw upstream, an in-process gateway (`--schemes rfc9421`, plus any further `flags`) in
+ * front of it, and issues a key to `principal`: the fixture of the "verify one thing, forward
+ * another" attacks. Whatever started is stopped again when a later step fails.
  *
  * @example
  * const { server, upstream, key, close } = await startRawUpstreamGateway('body-rule');
  */
-export async function startRawUpstreamGateway(principal: string): Promise<RawUpstreamGateway> {
+export async function startRawUpstreamGateway(principal: string, flags: RawConfig = {}): Promise<RawUpstreamGateway> {
   const upstream = await startRawUpstream();
   let server: RunningServer | undefined;
   try {
-    server = await startInProcess({ upstream: upstream.url, schemes: 'rfc9421' });
+    server = await startInProcess({ upstream: upstream.url, schemes: 'rfc9421', ...flags });
     const key = await issueKey(server, principal);
     const running = server;
     return {

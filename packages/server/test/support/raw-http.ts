@@ -9,17 +9,37 @@ export interface RawSeenRequest {
   body: Buffer;
 }
 
+/** What a raw upstream writes back for one request: bytes, or bytes and then a cut connection. */
+export type RawAnswer = string | Buffer | { bytes: string; thenClose: true };
+
 /**
  * An upstream that records every request's raw request line and header lines (nothing parsed or
- * normalised by an HTTP library) and answers 200 with `responseHeaders` (extra lines) and a small
- * body. Only requests with no body or a Content-Length body (what undici sends for buffered
- * bodies) are read; enough for what the gateway forwards in these tests.
+ * normalised by an HTTP library) and answers each with `answer(seen)` bytes; given header lines
+ * instead, it answers 200 with them (extra lines) and a small body. Only requests with no body or a
+ * Content-Length body (what undici sends for buffered bodies) are read; enough for what the gateway
+ * forwards in these tests.
  */
-export async function startRawUpstream(responseHeaders: string[] = []): Promise<{
+export async function startRawUpstream(
+  responseHeadersOrAnswer: string[] | ((seen: RawSeenRequest) => RawAnswer) = [],
+): Promise<{
   url: string;
   seen: RawSeenRequest[];
   close(): Promise<void>;
 }> {
+  const answer =
+    typeof responseHeadersOrAnswer === 'function'
+      ? responseHeadersOrAnswer
+      : () => {
+          const payload = 'upstream ok';
+          return [
+            'HTTP/1.1 200 OK',
+            'Content-Type: text/plain',
+            `Content-Length: ${payload.length}`,
+            ...responseHeadersOrAnswer,
+            '',
+            payload,
+          ].join('\r\n');
+        };
   const seen: RawSeenRequest[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -38,20 +58,20 @@ export async function startRawUpstream(responseHeaders: string[] = []): Promise<
           headerLines.find((line) => /^content-length:/i.test(line))?.replace(/^[^:]*:\s*/, '') ?? 0,
         );
         if (buffered.length < end + 4 + length) return;
-        const body = buffered.subarray(end + 4, end + 4 + length);
+        const entry = {
+          requestLine: lines[0] ?? '',
+          headerLines,
+          body: Buffer.from(buffered.subarray(end + 4, end + 4 + length)),
+        };
         buffered = buffered.subarray(end + 4 + length);
-        seen.push({ requestLine: lines[0] ?? '', headerLines, body: Buffer.from(body) });
-        const payload = 'upstream ok';
-        socket.write(
-          [
-            'HTTP/1.1 200 OK',
-            'Content-Type: text/plain',
-            `Content-Length: ${payload.length}`,
-            ...responseHeaders,
-            '',
-            payload,
-          ].join('\r\n'),
-        );
+        seen.push(entry);
+        const answered = answer(entry);
+        if (typeof answered === 'object' && 'thenClose' in answered) {
+          // Cut off mid-answer: the rest of the declared body never comes.
+          socket.write(answered.bytes, () => socket.destroy());
+          return;
+        }
+        socket.write(answered);
       }
     });
   });
