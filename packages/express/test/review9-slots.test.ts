@@ -37,7 +37,13 @@ describe('review9: express request slots never cross requests (two apps, a sub-a
     const second = await listening(createServer(app('second')));
     try {
       const keys = [keyRing.orders, keyRing.reader];
-      const cases = [];
+      const cases: {
+        harness: Awaited<ReturnType<typeof listening>>;
+        key: (typeof keys)[number];
+        withBody: boolean;
+        body: string;
+        request: Awaited<ReturnType<typeof signed>>;
+      }[] = [];
       for (let index = 0; index < 24; index += 1) {
         const harness = index % 2 === 0 ? first : second;
         const key = keys[(index >> 1) % 2] as (typeof keys)[number];
@@ -47,7 +53,6 @@ describe('review9: express request slots never cross requests (two apps, a sub-a
         cases.push({
           harness,
           key,
-          path,
           withBody,
           body,
           request: await signed(
@@ -78,7 +83,7 @@ describe('review9: express request slots never cross requests (two apps, a sub-a
   it('a request whose own middleware set req.hmac before hmacAuth is still refused without a valid signature', async () => {
     const main = express();
     main.use((req, _res, next) => {
-      (req as express.Request & { hmac?: unknown }).hmac = { keyId: 'forged', principal: 'admin', scopes: ['*'] };
+      (req as unknown as { hmac?: unknown }).hmac = { keyId: 'forged', principal: 'admin', scopes: ['*'] };
       next();
     });
     main.use(express.json({ verify: captureRawBody }));
