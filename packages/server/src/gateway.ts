@@ -78,9 +78,11 @@ function abandon(request: IncomingMessage): void {
  * stops early: a body over the limit, after which the server says `Connection: close`), without an
  * async iterator, its stream-end watcher and a promise per chunk. Rejects with `BodyTooLarge` over
  * the limit, with the stream's error when it fails, and with a premature-close error when the
- * request closes before its end (the client went away mid-body).
+ * request closes before its end (the client went away mid-body), or has already closed.
+ *
+ * @internal Exported for its tests.
  */
-function wholeBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+export function wholeBody(request: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let received = 0;
@@ -112,6 +114,12 @@ function wholeBody(request: IncomingMessage, limit: number): Promise<Buffer> {
       stop();
       reject(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
     };
+    // A client that left while the header stages ran (they await the key store) destroyed the
+    // request already: no 'close' is coming, and the promise would never settle.
+    if (request.destroyed) {
+      onClose();
+      return;
+    }
     request.on('data', onData);
     request.on('end', onEnd);
     request.on('error', onError);
