@@ -22,15 +22,14 @@
 // `none` is the app without authentication. Slow (valgrind): about a minute per build and
 // thousand requests on a 2-core machine. Instructions are a proxy: cache misses and the
 // kernel's share of a socket are not in them, and this is without sockets.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { formatSecret } from '@hmac-kit/core';
-import { formatInteger, runNode, table } from './support.js';
+import { countHttpServer, startCallgrind } from './callgrind.js';
+import { formatInteger, loadAverage, table } from './support.js';
 
 const args = process.argv.slice(2);
 const count = Number(args.find((arg) => arg.startsWith('--count='))?.slice(8) ?? 1000);
@@ -44,62 +43,24 @@ const httpCount = Number(args.find((arg) => arg.startsWith('--count='))?.slice(8
 
 /** Instructions per request of the bench/http-server.js app of `build` over loopback HTTP (--http). */
 async function instructionsOverHttp(build) {
-  const out = join(tmpdir(), `hmac-kit-count-http-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const shared = { keyId: 'hk_countab000000001', secret: formatSecret(new Uint8Array(randomBytes(32))) };
   const env = { ...process.env, HMAC: build === 'none' ? '0' : '1' };
   if (build !== 'none' && build !== '.') env.HMAC_KIT_BENCH_PACKAGES = resolve(build);
-  const child = spawn(
-    'valgrind',
-    [
-      '--tool=callgrind',
-      '--instr-atstart=no',
-      `--callgrind-out-file=${out}`,
-      process.execPath,
-      '--predictable',
-      fileURLToPath(new URL('./http-server.js', import.meta.url)),
-      framework,
-    ],
-    { env, stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk;
+  const { run, result } = await countHttpServer({
+    kind: framework,
+    env,
+    input: shared,
+    mode: 'orders',
+    warmup: httpWarmup,
+    count: httpCount,
   });
-  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
-  child.stdin.end(JSON.stringify(shared));
-  const line = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve);
-    exited.then((code) => reject(new Error(`valgrind exited with ${code}: ${stderr.slice(-500)}`)));
-  });
-  const server = { ...shared, ...JSON.parse(line) };
-  const load = (amount) =>
-    runNode([fileURLToPath(new URL('./http-load.js', import.meta.url))], {
-      input: JSON.stringify({
-        url: server.url,
-        mode: 'orders',
-        keyId: shared.keyId,
-        secret: shared.secret,
-        amount,
-        seconds: 1,
-        connections: 8,
-        signatures: amount,
-      }),
-    }).then((output) => JSON.parse(output));
-  await load(httpWarmup);
-  spawnSync('callgrind_control', ['--instr=on', String(child.pid)]);
-  const result = await load(httpCount);
-  spawnSync('callgrind_control', ['--instr=off', String(child.pid)]);
-  child.kill('SIGTERM');
-  await exited;
-  const text = readFileSync(out, 'utf8');
-  const summary = /^totals: (\d+)/m.exec(text) ?? /^summary: (\d+)/m.exec(text);
-  if (!summary) throw new Error(`no instruction total in the callgrind output: ${stderr.slice(-500)}`);
+  const total = run.total();
   if (result.non2xx + result.errors > 0) throw new Error(`${build}: ${result.non2xx} non-2xx, ${result.errors} errors`);
   // Compilation on the main thread (--predictable): each load run opens new connections, whose
   // first requests deoptimise a few functions ("wrong map") that are then optimised again inside
   // the counted window. That is 20-30% of the count and varies from run to run, so it is also
   // reported apart and the comparison uses the count without it.
-  const inclusive = spawnSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', out], {
+  const inclusive = spawnSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', run.out], {
     encoding: 'utf8',
     maxBuffer: 1 << 28,
   }).stdout;
@@ -113,65 +74,29 @@ async function instructionsOverHttp(build) {
     const line = inclusive.split('\n').find((candidate) => candidate.includes(`v8::internal::${entry}(`));
     if (line) compiling += Number(/^\s*([\d,]+)/.exec(line)[1].replace(/,/g, ''));
   }
-  rmSync(out, { force: true });
-  return { total: Number(summary[1]) / result.total, compiling: compiling / result.total };
+  run.remove();
+  return { total: total / result.total, compiling: compiling / result.total };
 }
 
 async function instructions(build) {
-  const out = join(tmpdir(), `hmac-kit-count-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const child = spawn(
-    'valgrind',
-    [
-      '--tool=callgrind',
-      '--instr-atstart=no',
-      `--callgrind-out-file=${out}`,
-      process.execPath,
-      // V8 on one thread with fixed seeds: compilation and garbage collection then happen at the
-      // same points of every run, so the count repeats (without it, runs of one build differ by 15-20%).
-      '--predictable',
-      script,
-      framework,
-      build,
-      `--count=${count}`,
-      `--warmup=${warmup}`,
-      '--handshake',
-    ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  const lines = createInterface({ input: child.stdout });
-  const control = (flag) => {
-    const result = spawnSync('callgrind_control', [flag, String(child.pid)], { encoding: 'utf8' });
-    if (process.env.HMAC_KIT_COUNT_DEBUG) console.error(flag, result.status, result.stdout, result.stderr);
-    return result;
-  };
-  for await (const line of lines) {
+  const run = startCallgrind([script, framework, build, `--count=${count}`, `--warmup=${warmup}`, '--handshake']);
+  for await (const line of createInterface({ input: run.child.stdout })) {
     if (line === 'warm') {
-      control('--instr=on');
-      child.stdin.write('go\n');
+      run.control('--instr=on');
+      run.child.stdin.write('go\n');
     } else if (line === 'done') {
-      control('--instr=off');
-      child.stdin.write('exit\n');
+      run.control('--instr=off');
+      run.child.stdin.write('exit\n');
     }
   }
-  const code = await new Promise((resolve) => child.on('exit', resolve));
-  if (code !== 0) throw new Error(`valgrind exited with ${code}: ${stderr.slice(-500)}`);
-  const text = readFileSync(out, 'utf8');
-  if (!process.env.HMAC_KIT_COUNT_DEBUG) rmSync(out, { force: true });
-  if (process.env.HMAC_KIT_COUNT_DEBUG) console.error(out, text.match(/^(summary|totals|events).*$/gm));
-  const summary = /^totals: (\d+)/m.exec(text);
-  if (!summary) throw new Error('no instruction total in the callgrind output');
-  return Number(summary[1]) / count;
+  const code = await run.exited;
+  if (code !== 0) throw new Error(`valgrind exited with ${code}: ${run.stderr().slice(-500)}`);
+  const total = run.total();
+  run.remove();
+  return total / count;
 }
 
-console.log(
-  `load average at the start: ${loadavg()
-    .map((v) => v.toFixed(1))
-    .join(' ')}`,
-);
+console.log(`load average at the start: ${loadAverage()}`);
 const results = [];
 const compiling = new Map();
 for (const build of builds) {
@@ -204,8 +129,4 @@ for (const [build, counted] of compiling) {
     `${build}: ${formatInteger(counted.total)} Ir/req in all, of which compilation ${formatInteger(counted.compiling)}`,
   );
 }
-console.log(
-  `load average at the end: ${loadavg()
-    .map((v) => v.toFixed(1))
-    .join(' ')}`,
-);
+console.log(`load average at the end: ${loadAverage()}`);

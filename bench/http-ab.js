@@ -16,11 +16,10 @@
 // request (the figure issue #15 judges) is read off one run.
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync } from 'node:fs';
-import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatSecret } from '@hmac-kit/core';
-import { cpuSecondsOf, formatInteger, median, runNode, startHttpServer, table } from './support.js';
+import { cpuSecondsOf, formatInteger, loadAverage, median, runNode, startHttpServer, table } from './support.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = resolve(here, '..');
@@ -77,11 +76,7 @@ async function load(server, durationSeconds) {
 }
 
 try {
-  console.log(
-    `load average at the start: ${loadavg()
-      .map((v) => v.toFixed(1))
-      .join(' ')}`,
-  );
+  console.log(`load average at the start: ${loadAverage()}`);
   const upstream = await startServer('upstream', {});
   const builds = [];
   // The adapter rows' key: the apps verify with it, the load generator signs with it.
@@ -144,11 +139,7 @@ try {
       `added over ${builds[0].label} (median of the per-round differences above; ${formatInteger(baselineCpu)} µs/req alone)`,
     );
   }
-  console.log(
-    `load average at the end: ${loadavg()
-      .map((v) => v.toFixed(1))
-      .join(' ')}`,
-  );
+  console.log(`load average at the end: ${loadAverage()}`);
 } finally {
   for (const child of children) child.kill('SIGTERM');
 }

@@ -11,16 +11,17 @@
 //   node bench/serve-count.js /tmp/base . -- --log-level silent
 //
 // A checkout is a directory with packages/cli/bin/hmac-kit.js and its built packages (`npx tsc -b`).
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { signMessage } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
-import { formatInteger, table, typical } from './support.js';
+import { startCallgrind, versusFirst } from './callgrind.js';
+import { loadAverage, typical } from './support.js';
 
 const execFileAsync = promisify(execFile);
 const sep = process.argv.indexOf('--');
@@ -39,45 +40,23 @@ const path = `${typical.path}?${typical.query}`;
 async function instructions(checkout) {
   const bin = resolve(checkout, 'packages/cli/bin/hmac-kit.js');
   const dir = mkdtempSync(join(tmpdir(), 'hk-count-'));
-  const out = join(dir, 'callgrind.out');
   const db = join(dir, 'db');
   const env = { ...process.env, HMAC_KIT_MASTER_KEYS: `b1:${randomBytes(32).toString('base64')}` };
   const cli = (a) => execFileAsync(process.execPath, [bin, '--db', db, ...a], { env });
   await cli(['principals', 'add', 'bench', '--kind', 'service']);
   const issued = JSON.parse((await cli(['keys', 'create', '--principal', 'bench', '--json'])).stdout);
-  const server = spawn(
-    'valgrind',
-    [
-      '--tool=callgrind',
-      '--instr-atstart=no',
-      `--callgrind-out-file=${out}`,
-      process.execPath,
-      '--predictable',
-      bin,
-      '--db',
-      db,
-      'serve',
-      '--host',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--rate-limit',
-      '1000000000/1s',
-      ...flags,
-    ],
-    { env, stdio: ['ignore', 'pipe', 'pipe'] },
+  const callgrind = startCallgrind(
+    [bin, '--db', db, 'serve', '--host', '127.0.0.1', '--port', '0', '--rate-limit', '1000000000/1s', ...flags],
+    { env, stdin: 'ignore' },
   );
   // The access log (log level info): read and dropped, as a process manager's pipe.
-  server.stdout.resume();
-  let stderr = '';
+  callgrind.child.stdout.resume();
   const url = await new Promise((done, fail) => {
-    server.stderr.setEncoding('utf8');
-    server.stderr.on('data', (chunk) => {
-      stderr += chunk;
-      const match = /listening on (http:\/\/[^\s]+)/.exec(stderr);
+    callgrind.child.stderr.on('data', () => {
+      const match = /listening on (http:\/\/[^\s]+)/.exec(callgrind.stderr());
       if (match) done(match[1]);
     });
-    server.on('exit', (code) => fail(new Error(`serve exited (${code}): ${stderr.slice(-800)}`)));
+    callgrind.exited.then((code) => fail(new Error(`serve exited (${code}): ${callgrind.stderr().slice(-800)}`)));
   });
   const target = new URL(url);
   const total = warmup + count;
@@ -126,41 +105,21 @@ async function instructions(checkout) {
     };
     await Promise.all(Array.from({ length: connections }, worker));
   };
-  const control = (flag) => spawnSync('callgrind_control', [flag, String(server.pid)], { encoding: 'utf8' });
   await run(warmup);
-  control('--instr=on');
-  await run(count);
-  control('--instr=off');
+  await callgrind.counted(() => run(count));
   agent.destroy();
-  server.removeAllListeners('exit');
-  server.kill('SIGTERM');
-  await new Promise((done) => (server.exitCode === null ? server.once('exit', done) : done()));
-  const text = readFileSync(out, 'utf8');
+  await callgrind.stop();
+  const instructions = callgrind.total();
+  callgrind.remove();
   rmSync(dir, { recursive: true, force: true });
-  const summary = /^totals: (\d+)/m.exec(text) ?? /^summary: (\d+)/m.exec(text);
-  if (!summary) throw new Error('no instruction total in the callgrind output');
-  return Number(summary[1]) / count;
+  return instructions / count;
 }
 
-console.log(
-  `load average at the start: ${loadavg()
-    .map((v) => v.toFixed(1))
-    .join(' ')}; serve ${flags.join(' ')}`,
-);
+console.log(`load average at the start: ${loadAverage()}; serve ${flags.join(' ')}`);
 const results = [];
 for (const checkout of checkouts) results.push([checkout, await instructions(checkout)]);
-const first = results[0][1];
 console.log(
   `forward-auth over HTTP, ${connections} connections, ${count} requests after ${warmup} warm-up ones, callgrind instructions (Ir) per request of the server process`,
 );
-console.log(
-  table(
-    ['checkout', 'instructions/req', 'vs first'],
-    results.map(([checkout, value]) => [checkout, formatInteger(value), `${(value / first).toFixed(3)}x`]),
-  ),
-);
-console.log(
-  `load average at the end: ${loadavg()
-    .map((v) => v.toFixed(1))
-    .join(' ')}`,
-);
+console.log(versusFirst('checkout', results));
+console.log(`load average at the end: ${loadAverage()}`);

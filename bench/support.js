@@ -2,6 +2,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { IncomingMessage, ServerResponse } from 'node:http';
+import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -129,6 +130,11 @@ export function table(header, rows) {
 }
 
 export const formatInteger = (value) => Math.round(value).toLocaleString('en');
+/** The 1, 5 and 15 minute load averages, e.g. `7.2 6.9 6.1`: every A/B report states them. */
+export const loadAverage = () =>
+  loadavg()
+    .map((v) => v.toFixed(1))
+    .join(' ');
 export const formatRatio = (value) => `${value.toFixed(2)}x`;
 
 /** One PASS/FAIL line per target. Returns whether it passed. */

@@ -1,0 +1,125 @@
+// What the callgrind instruction counters share (bench/count-ab.js, bench/count-http.js,
+// bench/serve-count.js): a Node process under valgrind's callgrind with instrumentation off at
+// start (`--instr-atstart=no`), switched on only around the counted work (`callgrind_control
+// --instr=on|off`), its instruction total read back, and the bench/http-server.js app counted over
+// real loopback HTTP from bench/http-load.js in a process of its own.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { formatInteger, runNode, table } from './support.js';
+
+/**
+ * Starts `node --predictable <args>` under callgrind, instrumentation off. `--predictable`: V8 on
+ * one thread with fixed seeds, so compilation and garbage collection happen at the same points of
+ * every run and the count repeats (without it, runs of one build differ by 15-20%).
+ */
+export function startCallgrind(args, { env = process.env, stdin = 'pipe' } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'hk-callgrind-'));
+  const out = join(dir, 'callgrind.out');
+  const child = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--instr-atstart=no',
+      `--callgrind-out-file=${out}`,
+      process.execPath,
+      '--predictable',
+      ...args,
+    ],
+    { env, stdio: [stdin, 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  /** The exit code, or the signal's name when a signal ended it. */
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
+  const control = (flag) => {
+    const result = spawnSync('callgrind_control', [flag, String(child.pid)], { encoding: 'utf8' });
+    if (process.env.HMAC_KIT_COUNT_DEBUG) console.error(flag, result.status, result.stdout, result.stderr);
+    return result;
+  };
+  return {
+    child,
+    /** The callgrind output file (for callgrind_annotate); gone after `remove()`. */
+    out,
+    exited,
+    stderr: () => stderr,
+    control,
+    /** Runs `work()` with instrumentation on: only its instructions are counted. */
+    async counted(work) {
+      control('--instr=on');
+      const result = await work();
+      control('--instr=off');
+      return result;
+    },
+    /** The first line the process writes to stdout; rejects if it exits first. */
+    firstLine() {
+      return new Promise((resolve, reject) => {
+        createInterface({ input: child.stdout }).once('line', resolve);
+        exited.then((code) => reject(new Error(`valgrind exited with ${code}: ${stderr.slice(-500)}`)));
+      });
+    },
+    /** SIGTERM, then the exit code (or signal name). */
+    stop() {
+      child.kill('SIGTERM');
+      return exited;
+    },
+    /** The instruction total (Ir) of the counted windows. */
+    total() {
+      const text = readFileSync(out, 'utf8');
+      if (process.env.HMAC_KIT_COUNT_DEBUG) console.error(out, text.match(/^(summary|totals|events).*$/gm));
+      const summary = /^totals: (\d+)/m.exec(text) ?? /^summary: (\d+)/m.exec(text);
+      if (!summary) throw new Error(`no instruction total in the callgrind output: ${stderr.slice(-500)}`);
+      return Number(summary[1]);
+    },
+    /** Removes the output (kept with HMAC_KIT_COUNT_DEBUG). */
+    remove() {
+      if (!process.env.HMAC_KIT_COUNT_DEBUG) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Counts the bench/http-server.js app `kind` under callgrind over loopback HTTP: it is started with
+ * `input` (JSON on stdin) and `env`, bench/http-load.js (8 connections, `mode`) sends `warmup`
+ * requests, then exactly `count` counted ones, and the app is stopped. `signatures`: how many
+ * distinct signed requests http-load.js prepares for an amount (default: one per request).
+ * Returns the callgrind run (its total and output still to read, then `remove()`), the load
+ * result of the counted requests and the exit code.
+ */
+export async function countHttpServer({ kind, env, input, mode, warmup, count, signatures = (amount) => amount }) {
+  const run = startCallgrind([fileURLToPath(new URL('./http-server.js', import.meta.url)), kind], { env });
+  run.child.stdin.end(JSON.stringify(input));
+  const server = { ...input, ...JSON.parse(await run.firstLine()) };
+  const load = (amount) =>
+    runNode([fileURLToPath(new URL('./http-load.js', import.meta.url))], {
+      input: JSON.stringify({
+        url: server.url,
+        mode,
+        keyId: server.keyId,
+        secret: server.secret,
+        amount,
+        seconds: 1,
+        connections: 8,
+        signatures: signatures(amount),
+      }),
+    }).then((output) => JSON.parse(output));
+  await load(warmup);
+  const result = await run.counted(() => load(count));
+  const code = await run.stop();
+  return { run, result, code };
+}
+
+/** A table of instructions per request, each against the first: `results` is [label, Ir/req] pairs. */
+export function versusFirst(column, results) {
+  const first = results[0][1];
+  return table(
+    [column, 'instructions/req', 'vs first'],
+    results.map(([label, value]) => [label, formatInteger(value), `${(value / first).toFixed(3)}x`]),
+  );
+}
