@@ -382,7 +382,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
 
     acceptedRequests.inc();
     response.writeHead(upstreamResponse.statusCode, {
-      ...downstreamHeaders(upstreamResponse.headers),
+      ...downstreamHeaders(upstreamResponse.headers, committedHeaders),
       ...committedHeaders,
       'x-request-id': context.id,
     });

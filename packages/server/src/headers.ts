@@ -231,9 +231,9 @@ function connectionListed(connection: string | string[] | undefined): ReadonlySe
 }
 
 /**
- * Upstream response headers the client may see: hop-by-hop fields removed, and the fields the
+ * Upstream response headers the client may see: hop-by-hop fields removed, the fields the
  * upstream's own Connection header names (RFC 9110 §7.6.1: they were meant for the hop to the
- * gateway, e.g. `Connection: x-upstream-debug`).
+ * gateway, e.g. `Connection: x-upstream-debug`), and the fields named in `own` (the gateway's).
  *
  * @example
  * ```ts
@@ -242,11 +242,16 @@ function connectionListed(connection: string | string[] | undefined): ReadonlySe
  */
 export function downstreamHeaders(
   headers: Record<string, string | string[] | undefined>,
+  own: Record<string, string> = {},
 ): Record<string, string | string[]> {
   const listed = connectionListed(headers.connection);
+  // Fields the gateway sets itself (`own`, any case) are left out: spread beside them, a lower-case
+  // upstream `ratelimit` and the gateway's `RateLimit` would both be written.
+  const ownNames = Object.keys(own).map((name) => name.toLowerCase());
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(canonicalHeaderName(name))) continue;
+    if (ownNames.includes(name.toLowerCase())) continue;
     out[name] = value;
   }
   return out;
@@ -279,11 +284,14 @@ export function relayedHeaders(raw: readonly Buffer[], headers: Record<string, s
     connection = connection === undefined ? value : [...(Array.isArray(connection) ? connection : [connection]), value];
   }
   const listed = connectionListed(connection);
+  // The gateway's own fields (RateLimit, RateLimit-Policy: two or three, written in mixed case):
+  // an upstream field of the same name, in any case, is left out rather than sent beside them.
+  const own = Object.keys(headers).map((name) => name.toLowerCase());
   const out: string[] = [];
   for (let index = 0; index < raw.length; index += 2) {
     const name = names[index >> 1] as string;
     if (HOP_BY_HOP.has(name) || listed?.has(canonicalHeaderName(name))) continue;
-    if (name === 'x-request-id' || Object.hasOwn(headers, name)) continue;
+    if (name === 'x-request-id' || own.includes(name)) continue;
     out.push(name, (raw[index + 1] as Buffer).toString('latin1'));
   }
   for (const name of Object.keys(headers)) out.push(name, headers[name] as string);
