@@ -5,7 +5,7 @@
 //   npm run bench -- --quick           # short rounds, for a smoke test
 //   npm run bench -- --only=sign,http  # some sections: sign, body, http, inprocess, keys, limits, profile
 //   npm run bench -- --no-build        # skip `tsc -b`
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +63,25 @@ if (!existsSync(`${root}bench/peers/node_modules/hmac-auth-express`)) {
     });
   } catch {
     console.log('could not install bench/peers: hmac-auth-express rows will be missing');
+  }
+}
+// Benchmark 3's load generator is wrk (Debian's package), as .ci/run installs the tests' Debian
+// packages: installed here when it is missing and this is a root shell with apt-get; otherwise the
+// section says so and falls back to autocannon.
+const wantsHttp = !only || only.includes('http');
+const hasWrk = () => spawnSync(process.env.HMAC_KIT_BENCH_WRK ?? 'wrk', ['--version']).error === undefined;
+if (wantsHttp && process.env.HMAC_KIT_BENCH_LOAD !== 'autocannon' && !hasWrk()) {
+  if (process.getuid?.() === 0 && spawnSync('apt-get', ['--version']).error === undefined) {
+    console.log('installing the HTTP load generator: apt-get install wrk');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const update = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+    const install =
+      update.status === 0
+        ? spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'wrk'], { stdio: 'inherit', env })
+        : update;
+    if (install.status !== 0) console.log('could not install wrk: benchmark 3 will use autocannon');
+  } else {
+    console.log('wrk is not installed (apt-get install wrk): benchmark 3 will use autocannon');
   }
 }
 if (!args.includes('--no-build')) {
