@@ -51,16 +51,6 @@ export const IDENTITY_HEADERS = {
   scheme: 'x-authenticated-scheme',
 } as const;
 
-/** The identity response/forwarded headers for an authenticated request. */
-export function identityHeaders(identity: HmacIdentity): Record<string, string> {
-  return {
-    [IDENTITY_HEADERS.keyId]: identity.keyId,
-    [IDENTITY_HEADERS.principal]: identity.principal,
-    [IDENTITY_HEADERS.scopes]: identity.scopes.join(' '),
-    [IDENTITY_HEADERS.scheme]: identity.scheme,
-  };
-}
-
 /**
  * Headers the gateway sets itself for the upstream (beside the identity headers): a client's own
  * copy is never passed on. `forwarded` (RFC 7239) and `x-real-ip` are not set but are dropped for

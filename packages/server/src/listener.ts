@@ -155,21 +155,33 @@ function declaresBody(request: IncomingMessage): boolean {
 
 function boundDrain(request: IncomingMessage, socket: Socket | null): void {
   if (socket === null || socket.destroyed || request.complete) return;
+  cutUnlessEnded(request, socket, () => socket.destroy());
+}
+
+/**
+ * Calls `cut` unless `request`'s body has ended within {@link LINGERING_CLOSE_MS}; `carrier` is
+ * what the request travels on (the socket, the HTTP/2 stream). Every listener goes with the timer:
+ * a keep-alive connection carries any number of refusals, and a 'close' listener left on its
+ * socket per refusal held that request until the connection closed.
+ */
+function cutUnlessEnded(
+  request: NodeJS.EventEmitter & { complete: boolean },
+  carrier: NodeJS.EventEmitter,
+  cut: () => void,
+): void {
   const timer = setTimeout(() => {
-    if (!request.complete) socket.destroy();
+    if (!request.complete) cut();
   }, LINGERING_CLOSE_MS);
   timer.unref();
-  // Every listener goes with the timer: a keep-alive connection carries any number of refusals,
-  // and a 'close' listener left on its socket per refusal held that request until it closed.
   const clear = () => {
     clearTimeout(timer);
     request.off('end', clear);
     request.off('close', clear);
-    socket.off('close', clear);
+    carrier.off('close', clear);
   };
   request.once('end', clear);
   request.once('close', clear);
-  socket.once('close', clear);
+  carrier.once('close', clear);
 }
 
 /**
@@ -191,17 +203,9 @@ export class ClosingHttp2ServerResponse extends Http2ServerResponse {
 }
 
 function boundStream(request: Http2ServerRequest, stream: ServerHttp2Stream): void {
-  const timer = setTimeout(() => {
-    if (!request.complete && !stream.destroyed) stream.close(http2Constants.NGHTTP2_NO_ERROR);
-  }, LINGERING_CLOSE_MS);
-  timer.unref();
-  const clear = () => {
-    clearTimeout(timer);
-    request.off('end', clear);
-    stream.off('close', clear);
-  };
-  request.once('end', clear);
-  stream.once('close', clear);
+  cutUnlessEnded(request, stream, () => {
+    if (!stream.destroyed) stream.close(http2Constants.NGHTTP2_NO_ERROR);
+  });
 }
 
 /** The socket (TCP or TLS) a listener accepted. */
