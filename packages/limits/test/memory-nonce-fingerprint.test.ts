@@ -187,7 +187,8 @@ describe('memoryNonceStore (fingerprints in typed arrays) against the string-bas
             } else {
               // Repeated steps insert distinct nonces (the table grows, then shrinks as they expire).
               const nonce = repeat === 1 ? operation.nonce : `${operation.nonce}-${serial++}`;
-              const epoch = operation.epochOffset === undefined ? undefined : store.epoch!() + operation.epochOffset;
+              const epoch =
+                operation.epochOffset === undefined ? undefined : (store.epoch!() as number) + operation.epochOffset;
               const expected = outcomeOf(() =>
                 reference.checkAndStoreNow(operation.keyId, nonce, operation.ttlSeconds, epoch),
               );
