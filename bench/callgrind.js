@@ -77,9 +77,16 @@ export function startCallgrind(args, { env = process.env, stdin = 'pipe' } = {})
       if (!summary) throw new Error(`no instruction total in the callgrind output: ${stderr.slice(-500)}`);
       return Number(summary[1]);
     },
-    /** Removes the output (kept with HMAC_KIT_COUNT_DEBUG). */
+    /**
+     * Removes the output, unless HMAC_KIT_CALLGRIND_KEEP (or HMAC_KIT_COUNT_DEBUG) is set: then its
+     * path goes to stderr, for `callgrind_annotate --inclusive=yes <file>` (per-function counts).
+     */
     remove() {
-      if (!process.env.HMAC_KIT_COUNT_DEBUG) rmSync(dir, { recursive: true, force: true });
+      if (process.env.HMAC_KIT_CALLGRIND_KEEP || process.env.HMAC_KIT_COUNT_DEBUG) {
+        console.error(`callgrind output kept: ${out}`);
+        return;
+      }
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -113,6 +120,33 @@ export async function countHttpServer({ kind, env, input, mode, warmup, count, s
   const result = await run.counted(() => load(count));
   const code = await run.stop();
   return { run, result, code };
+}
+
+/** V8's compilers' entry points, whose inclusive counts add up to the compilation in a run. */
+const COMPILER_ENTRIES = [
+  'Runtime_CompileOptimized',
+  'Runtime_CompileLazy',
+  'BaselineBatchCompiler::CompileBatch',
+  'Runtime_InstallBaselineCode',
+];
+
+/**
+ * The instructions V8 spent compiling in a callgrind output file (`callgrind_annotate
+ * --inclusive=yes`). Under `--predictable` compilation runs on the main thread, so it lands in the
+ * counted window: one-time work that moves a count by 10-30% from run to run (which functions
+ * TurboFan happens to re-optimise there), so comparisons subtract it.
+ */
+export function compilingInstructions(out) {
+  const inclusive = spawnSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', out], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  }).stdout;
+  let compiling = 0;
+  for (const entry of COMPILER_ENTRIES) {
+    const line = inclusive.split('\n').find((candidate) => candidate.includes(`v8::internal::${entry}(`));
+    if (line) compiling += Number(/^\s*([\d,]+)/.exec(line)[1].replace(/,/g, ''));
+  }
+  return compiling;
 }
 
 /** A table of instructions per request, each against the first: `results` is [label, Ir/req] pairs. */
