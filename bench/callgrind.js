@@ -96,10 +96,24 @@ export function startCallgrind(args, { env = process.env, stdin = 'pipe' } = {})
  * `input` (JSON on stdin) and `env`, bench/http-load.js (8 connections, `mode`) sends `warmup`
  * requests, then exactly `count` counted ones, and the app is stopped. `signatures`: how many
  * distinct signed requests http-load.js prepares for an amount (default: one per request).
+ * `settle`: requests of a second, uncounted run right before the counted one (default 0). Each run
+ * of http-load.js opens new connections, and the first new connections after the warm-up make V8
+ * drop a few dozen optimised functions of node:http and the app (deopt "wrong map", once per
+ * process: `--trace-deopt` shows none at later batches) and compile them again: with settle 0 that
+ * one-time work lands in the counted window (100-150k instructions per request of 2000).
  * Returns the callgrind run (its total and output still to read, then `remove()`), the load
  * result of the counted requests and the exit code.
  */
-export async function countHttpServer({ kind, env, input, mode, warmup, count, signatures = (amount) => amount }) {
+export async function countHttpServer({
+  kind,
+  env,
+  input,
+  mode,
+  warmup,
+  count,
+  signatures = (amount) => amount,
+  settle = 0,
+}) {
   const run = startCallgrind([fileURLToPath(new URL('./http-server.js', import.meta.url)), kind], { env });
   run.child.stdin.end(JSON.stringify(input));
   const server = { ...input, ...JSON.parse(await run.firstLine()) };
@@ -117,24 +131,16 @@ export async function countHttpServer({ kind, env, input, mode, warmup, count, s
       }),
     }).then((output) => JSON.parse(output));
   await load(warmup);
+  if (settle > 0) await load(settle);
   const result = await run.counted(() => load(count));
   const code = await run.stop();
   return { run, result, code };
 }
 
-/** V8's compilers' entry points, whose inclusive counts add up to the compilation in a run. */
-const COMPILER_ENTRIES = [
-  'Runtime_CompileOptimized',
-  'Runtime_CompileLazy',
-  'BaselineBatchCompiler::CompileBatch',
-  'Runtime_InstallBaselineCode',
-];
-
 /**
- * The instructions V8 spent compiling in a callgrind output file (`callgrind_annotate
- * --inclusive=yes`). Under `--predictable` compilation runs on the main thread, so it lands in the
- * counted window: one-time work that moves a count by 10-30% from run to run (which functions
- * TurboFan happens to re-optimise there), so comparisons subtract it.
+ * The instructions of a callgrind output spent compiling (V8's optimising and baseline compilers,
+ * lazy compilation: on the main thread under `--predictable`), from the inclusive counts of their
+ * runtime entries. Work a long-running server does once, not per request: reported apart.
  */
 export function compilingInstructions(out) {
   const inclusive = spawnSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', out], {
@@ -142,7 +148,12 @@ export function compilingInstructions(out) {
     maxBuffer: 1 << 28,
   }).stdout;
   let compiling = 0;
-  for (const entry of COMPILER_ENTRIES) {
+  for (const entry of [
+    'Runtime_CompileOptimized',
+    'Runtime_CompileLazy',
+    'BaselineBatchCompiler::CompileBatch',
+    'Runtime_InstallBaselineCode',
+  ]) {
     const line = inclusive.split('\n').find((candidate) => candidate.includes(`v8::internal::${entry}(`));
     if (line) compiling += Number(/^\s*([\d,]+)/.exec(line)[1].replace(/,/g, ''));
   }
