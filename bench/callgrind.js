@@ -11,6 +11,14 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { formatInteger, runNode, table } from './support.js';
 
+/** V8's compiler entry points whose inclusive instructions are compilation (see `compiling()`). */
+const COMPILER_ENTRIES = [
+  'Runtime_CompileOptimized',
+  'Runtime_CompileLazy',
+  'BaselineBatchCompiler::CompileBatch',
+  'Runtime_InstallBaselineCode',
+];
+
 /**
  * Starts `node --predictable <args>` under callgrind, instrumentation off. `--predictable`: V8 on
  * one thread with fixed seeds, so compilation and garbage collection happen at the same points of
@@ -76,6 +84,24 @@ export function startCallgrind(args, { env = process.env, stdin = 'pipe' } = {})
       const summary = /^totals: (\d+)/m.exec(text) ?? /^summary: (\d+)/m.exec(text);
       if (!summary) throw new Error(`no instruction total in the callgrind output: ${stderr.slice(-500)}`);
       return Number(summary[1]);
+    },
+    /**
+     * The instructions of the counted windows spent compiling (V8's optimising, lazy and baseline
+     * compilers on the main thread under --predictable): one-time work that a long-running server
+     * does not repeat per request, and that moves from run to run (which functions deoptimise
+     * when new connections arrive), so comparisons read the total without it.
+     */
+    compiling() {
+      const inclusive = spawnSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', out], {
+        encoding: 'utf8',
+        maxBuffer: 1 << 28,
+      }).stdout;
+      let compiling = 0;
+      for (const entry of COMPILER_ENTRIES) {
+        const line = inclusive.split('\n').find((candidate) => candidate.includes(`v8::internal::${entry}(`));
+        if (line) compiling += Number(/^\s*([\d,]+)/.exec(line)[1].replace(/,/g, ''));
+      }
+      return compiling;
     },
     /** Removes the output (kept with HMAC_KIT_COUNT_DEBUG). */
     remove() {
