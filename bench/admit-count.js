@@ -15,12 +15,11 @@
 // signing and the warm-up are not counted); V8's compilation inside the window is reported apart
 // and left out of the comparison, as in bench/count-ab.js. Below ~6000 counted requests one
 // mark-compact more or less moves a figure by several %.
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { startCallgrind, versusFirst } from './callgrind.js';
+import { compilingInstructions, startCallgrind, versusFirst } from './callgrind.js';
 import { formatInteger, loadAverage, typical } from './support.js';
 
 const MODES = ['forward-auth', 'gateway', 'eager'];
@@ -108,20 +107,7 @@ async function instructions(build) {
   }
   const code = await run.exited;
   if (code !== 0) throw new Error(`valgrind exited with ${code}: ${run.stderr().slice(-800)}`);
-  const inclusive = spawnSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', run.out], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 28,
-  }).stdout.split('\n');
-  let compiling = 0;
-  for (const entry of [
-    'Runtime_CompileOptimized',
-    'Runtime_CompileLazy',
-    'BaselineBatchCompiler::CompileBatch',
-    'Runtime_InstallBaselineCode',
-  ]) {
-    const line = inclusive.find((candidate) => candidate.includes(`v8::internal::${entry}(`));
-    if (line) compiling += Number(/^\s*([\d,]+)/.exec(line)[1].replace(/,/g, ''));
-  }
+  const compiling = compilingInstructions(run.out);
   const total = run.total();
   run.remove();
   return { total: total / count, compiling: compiling / count };

@@ -11,14 +11,6 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { formatInteger, runNode, table } from './support.js';
 
-/** V8's compiler entry points whose inclusive instructions are compilation (see `compiling()`). */
-const COMPILER_ENTRIES = [
-  'Runtime_CompileOptimized',
-  'Runtime_CompileLazy',
-  'BaselineBatchCompiler::CompileBatch',
-  'Runtime_InstallBaselineCode',
-];
-
 /**
  * Starts `node --predictable <args>` under callgrind, instrumentation off. `--predictable`: V8 on
  * one thread with fixed seeds, so compilation and garbage collection happen at the same points of
@@ -86,26 +78,15 @@ export function startCallgrind(args, { env = process.env, stdin = 'pipe' } = {})
       return Number(summary[1]);
     },
     /**
-     * The instructions of the counted windows spent compiling (V8's optimising, lazy and baseline
-     * compilers on the main thread under --predictable): one-time work that a long-running server
-     * does not repeat per request, and that moves from run to run (which functions deoptimise
-     * when new connections arrive), so comparisons read the total without it.
+     * Removes the output, unless HMAC_KIT_CALLGRIND_KEEP (or HMAC_KIT_COUNT_DEBUG) is set: then its
+     * path goes to stderr, for `callgrind_annotate --inclusive=yes <file>` (per-function counts).
      */
-    compiling() {
-      const inclusive = spawnSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', out], {
-        encoding: 'utf8',
-        maxBuffer: 1 << 28,
-      }).stdout;
-      let compiling = 0;
-      for (const entry of COMPILER_ENTRIES) {
-        const line = inclusive.split('\n').find((candidate) => candidate.includes(`v8::internal::${entry}(`));
-        if (line) compiling += Number(/^\s*([\d,]+)/.exec(line)[1].replace(/,/g, ''));
-      }
-      return compiling;
-    },
-    /** Removes the output (kept with HMAC_KIT_COUNT_DEBUG). */
     remove() {
-      if (!process.env.HMAC_KIT_COUNT_DEBUG) rmSync(dir, { recursive: true, force: true });
+      if (process.env.HMAC_KIT_CALLGRIND_KEEP || process.env.HMAC_KIT_COUNT_DEBUG) {
+        console.error(`callgrind output kept: ${out}`);
+        return;
+      }
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -115,10 +96,24 @@ export function startCallgrind(args, { env = process.env, stdin = 'pipe' } = {})
  * `input` (JSON on stdin) and `env`, bench/http-load.js (8 connections, `mode`) sends `warmup`
  * requests, then exactly `count` counted ones, and the app is stopped. `signatures`: how many
  * distinct signed requests http-load.js prepares for an amount (default: one per request).
+ * `settle`: requests of a second, uncounted run right before the counted one (default 0). Each run
+ * of http-load.js opens new connections, and the first new connections after the warm-up make V8
+ * drop a few dozen optimised functions of node:http and the app (deopt "wrong map", once per
+ * process: `--trace-deopt` shows none at later batches) and compile them again: with settle 0 that
+ * one-time work lands in the counted window (100-150k instructions per request of 2000).
  * Returns the callgrind run (its total and output still to read, then `remove()`), the load
  * result of the counted requests and the exit code.
  */
-export async function countHttpServer({ kind, env, input, mode, warmup, count, signatures = (amount) => amount }) {
+export async function countHttpServer({
+  kind,
+  env,
+  input,
+  mode,
+  warmup,
+  count,
+  signatures = (amount) => amount,
+  settle = 0,
+}) {
   const run = startCallgrind([fileURLToPath(new URL('./http-server.js', import.meta.url)), kind], { env });
   run.child.stdin.end(JSON.stringify(input));
   const server = { ...input, ...JSON.parse(await run.firstLine()) };
@@ -136,9 +131,33 @@ export async function countHttpServer({ kind, env, input, mode, warmup, count, s
       }),
     }).then((output) => JSON.parse(output));
   await load(warmup);
+  if (settle > 0) await load(settle);
   const result = await run.counted(() => load(count));
   const code = await run.stop();
   return { run, result, code };
+}
+
+/**
+ * The instructions of a callgrind output spent compiling (V8's optimising and baseline compilers,
+ * lazy compilation: on the main thread under `--predictable`), from the inclusive counts of their
+ * runtime entries. Work a long-running server does once, not per request: reported apart.
+ */
+export function compilingInstructions(out) {
+  const inclusive = spawnSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', out], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 28,
+  }).stdout;
+  let compiling = 0;
+  for (const entry of [
+    'Runtime_CompileOptimized',
+    'Runtime_CompileLazy',
+    'BaselineBatchCompiler::CompileBatch',
+    'Runtime_InstallBaselineCode',
+  ]) {
+    const line = inclusive.split('\n').find((candidate) => candidate.includes(`v8::internal::${entry}(`));
+    if (line) compiling += Number(/^\s*([\d,]+)/.exec(line)[1].replace(/,/g, ''));
+  }
+  return compiling;
 }
 
 /** A table of instructions per request, each against the first: `results` is [label, Ir/req] pairs. */

@@ -27,7 +27,7 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { formatSecret } from '@hmac-kit/core';
-import { countHttpServer, startCallgrind } from './callgrind.js';
+import { compilingInstructions, countHttpServer, startCallgrind } from './callgrind.js';
 import { formatInteger, loadAverage, table } from './support.js';
 
 const args = process.argv.slice(2);
@@ -59,7 +59,7 @@ async function instructionsOverHttp(build) {
   // first requests deoptimise a few functions ("wrong map") that are then optimised again inside
   // the counted window. That is 20-30% of the count and varies from run to run, so it is also
   // reported apart and the comparison uses the count without it.
-  const compiling = run.compiling();
+  const compiling = compilingInstructions(run.out);
   run.remove();
   return { total: total / result.total, compiling: compiling / result.total };
 }

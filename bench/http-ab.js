@@ -14,6 +14,10 @@
 // express, fastify: the apps of bench/http-server.js with each build's adapter, and the same app
 // without authentication as a third row in the same rounds, so that each build's added CPU per
 // request (the figure issue #15 judges) is read off one run.
+//
+// gateway-harness: the gateway route of each build twice, verifying (GATEKEEPER=verify) and
+// passing every request unverified (GATEKEEPER=pass), four rows in the same rounds, and each build's
+// verifying / not verifying ratio of CPU per request (the figure issue #15 judges), per round.
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -45,6 +49,7 @@ const rounds = Number(roundsText);
 const seconds = Number(secondsText);
 const mode = kind === 'serve-gateway-django' ? 'django' : 'orders';
 const adapterRow = kind === 'express' || kind === 'fastify';
+const harnessRows = kind === 'gateway-harness';
 const children = [];
 const generator = process.env.HMAC_KIT_BENCH_LOAD ?? 'autocannon';
 if (generator !== 'wrk' && generator !== 'autocannon') {
@@ -80,9 +85,10 @@ try {
   const upstream = await startServer('upstream', {});
   const builds = [];
   // The adapter rows' key: the apps verify with it, the load generator signs with it.
-  const shared = adapterRow
-    ? { keyId: 'hk_httpab0000000001', secret: formatSecret(new Uint8Array(randomBytes(32))) }
-    : {};
+  const shared =
+    adapterRow || harnessRows
+      ? { keyId: 'hk_httpab0000000001', secret: formatSecret(new Uint8Array(randomBytes(32))) }
+      : {};
   if (adapterRow) {
     builds.push({
       label: `${kind}, no auth`,
@@ -97,6 +103,19 @@ try {
     const env = adapterRow
       ? { HMAC: '1', HMAC_KIT_BENCH_PACKAGES: resolve(dir) }
       : { HMAC_KIT_BENCH_SERVER_DIST: resolve(dir, 'node_modules/@hmac-kit/server/dist') };
+    if (harnessRows) {
+      for (const gatekeeper of ['pass', 'verify']) {
+        const config = { upstream: upstream.url, ...shared };
+        const server = await startServer(kind, config, { ...env, GATEKEEPER: gatekeeper });
+        builds.push({
+          label: `${label} ${gatekeeper} ${dir}`,
+          build: label,
+          gatekeeper,
+          server: { ...server, ...shared },
+        });
+      }
+      continue;
+    }
     const server = await startServer(kind, adapterRow ? shared : { upstream: upstream.url }, env);
     builds.push({ label: `${label} ${dir}`, server: { ...server, ...shared } });
   }
@@ -128,16 +147,30 @@ try {
     }
     return row;
   });
-  const [a, b] = builds.filter((build) => !build.baseline).map(({ label }) => cpuOf(label));
-  console.log(`${kind}, ${generator}, 8 connections, ${rounds} interleaved rounds x ${seconds} s, median`);
-  const header = ['build', 'req/s', 'server CPU µs/req', 'per round', 'non-2xx+err+reused'];
-  if (adapterRow) header.push('added µs/req: median (per round)');
-  console.log(table(header, rows));
-  console.log(`B / A server CPU per request: ${(b / a).toFixed(2)}x`);
-  if (adapterRow) {
-    console.log(
-      `added over ${builds[0].label} (median of the per-round differences above; ${formatInteger(baselineCpu)} µs/req alone)`,
-    );
+  if (harnessRows) {
+    console.log(`${kind}, ${generator}, 8 connections, ${rounds} interleaved rounds x ${seconds} s, median`);
+    console.log(table(['build', 'req/s', 'server CPU µs/req', 'per round', 'non-2xx+err+reused'], rows));
+    for (const build of ['A', 'B']) {
+      const [pass, verify] = ['pass', 'verify'].map((gatekeeper) =>
+        samples.get(builds.find((b) => b.build === build && b.gatekeeper === gatekeeper).label),
+      );
+      const ratios = verify.map((r, index) => r.cpu / pass[index].cpu);
+      console.log(
+        `${build}: verifying / not verifying, CPU per request: ${median(ratios).toFixed(2)}x median of the rounds (${ratios.map((r) => r.toFixed(2)).join(' ')})`,
+      );
+    }
+  } else {
+    const [a, b] = builds.filter((build) => !build.baseline).map(({ label }) => cpuOf(label));
+    console.log(`${kind}, ${generator}, 8 connections, ${rounds} interleaved rounds x ${seconds} s, median`);
+    const header = ['build', 'req/s', 'server CPU µs/req', 'per round', 'non-2xx+err+reused'];
+    if (adapterRow) header.push('added µs/req: median (per round)');
+    console.log(table(header, rows));
+    console.log(`B / A server CPU per request: ${(b / a).toFixed(2)}x`);
+    if (adapterRow) {
+      console.log(
+        `added over ${builds[0].label} (median of the per-round differences above; ${formatInteger(baselineCpu)} µs/req alone)`,
+      );
+    }
   }
   console.log(`load average at the end: ${loadAverage()}`);
 } finally {
