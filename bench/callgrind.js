@@ -77,9 +77,16 @@ export function startCallgrind(args, { env = process.env, stdin = 'pipe' } = {})
       if (!summary) throw new Error(`no instruction total in the callgrind output: ${stderr.slice(-500)}`);
       return Number(summary[1]);
     },
-    /** Removes the output (kept with HMAC_KIT_COUNT_DEBUG). */
+    /**
+     * Removes the output, unless HMAC_KIT_CALLGRIND_KEEP (or HMAC_KIT_COUNT_DEBUG) is set: then its
+     * path goes to stderr, for `callgrind_annotate --inclusive=yes <file>` (per-function counts).
+     */
     remove() {
-      if (!process.env.HMAC_KIT_COUNT_DEBUG) rmSync(dir, { recursive: true, force: true });
+      if (process.env.HMAC_KIT_CALLGRIND_KEEP || process.env.HMAC_KIT_COUNT_DEBUG) {
+        console.error(`callgrind output kept: ${out}`);
+        return;
+      }
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -22,13 +22,12 @@
 // `none` is the app without authentication. Slow (valgrind): about a minute per build and
 // thousand requests on a 2-core machine. Instructions are a proxy: cache misses and the
 // kernel's share of a socket are not in them, and this is without sockets.
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { formatSecret } from '@hmac-kit/core';
-import { countHttpServer, startCallgrind } from './callgrind.js';
+import { compilingInstructions, countHttpServer, startCallgrind } from './callgrind.js';
 import { formatInteger, loadAverage, table } from './support.js';
 
 const args = process.argv.slice(2);
@@ -60,20 +59,7 @@ async function instructionsOverHttp(build) {
   // first requests deoptimise a few functions ("wrong map") that are then optimised again inside
   // the counted window. That is 20-30% of the count and varies from run to run, so it is also
   // reported apart and the comparison uses the count without it.
-  const inclusive = spawnSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', run.out], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 28,
-  }).stdout;
-  let compiling = 0;
-  for (const entry of [
-    'Runtime_CompileOptimized',
-    'Runtime_CompileLazy',
-    'BaselineBatchCompiler::CompileBatch',
-    'Runtime_InstallBaselineCode',
-  ]) {
-    const line = inclusive.split('\n').find((candidate) => candidate.includes(`v8::internal::${entry}(`));
-    if (line) compiling += Number(/^\s*([\d,]+)/.exec(line)[1].replace(/,/g, ''));
-  }
+  const compiling = compilingInstructions(run.out);
   run.remove();
   return { total: total / result.total, compiling: compiling / result.total };
 }

@@ -41,8 +41,8 @@ export {
 } from './errors.js';
 export type { SignedFetchOptions, SigningClient, SigningClientOptions } from './fetch.js';
 export { createSignedFetch, signingClient } from './fetch.js';
-export type { Admission } from './pipeline/admission.js';
-export { admitRequest } from './pipeline/admission.js';
+export type { Admission, EagerAdmission } from './pipeline/admission.js';
+export { admitRequest, admitRequestEagerly } from './pipeline/admission.js';
 export type { Accepted, Claim, PipelineConfig, PipelineHooks, Stage } from './pipeline/config.js';
 export { isScheme } from './pipeline/config.js';
 export type {

@@ -72,6 +72,7 @@ export function retryAfterHeader(seconds: number): string {
  * rateLimitHeaders([{ policy: 'key', decision: byKey }, { policy: 'addr', decision: byAddress }]);
  */
 export function rateLimitHeaders(decisions: HeaderDecision | readonly PolicyDecision[]): Record<string, string> {
+  if (!Array.isArray(decisions)) return defaultPolicyHeaders(decisions as HeaderDecision);
   const entries: readonly PolicyDecision[] = Array.isArray(decisions)
     ? decisions
     : [{ policy: 'default', decision: decisions as HeaderDecision }];
@@ -94,4 +95,43 @@ export function rateLimitHeaders(decisions: HeaderDecision | readonly PolicyDeci
   };
   if (retryAfter > 0) headers['Retry-After'] = String(retryAfter);
   return headers;
+}
+
+// The policy name of a single decision, serialised once (sfString('default')).
+const DEFAULT_POLICY_NAME = '"default"';
+
+/**
+ * The last `RateLimit-Policy` value of {@link defaultPolicyHeaders} and the (limit, window) it is
+ * for: a limiter answers every request of a key with the same pair, so the field is built once per
+ * pair change rather than per request.
+ */
+let lastPolicy = { limit: -1, window: -1, field: '' };
+
+/**
+ * {@link rateLimitHeaders} for one decision (what the authenticator's commit asks for on every
+ * request): the same fields with the same values, in the same order, as the general loop gives for
+ * `[{ policy: 'default', decision }]`, without its arrays, joins and name check (the name is the
+ * constant `default`). `test/headers.test.ts` holds the two to each other.
+ */
+function defaultPolicyHeaders(decision: HeaderDecision): Record<string, string> {
+  const limit = nonNegativeInteger(decision.limit);
+  const window = Math.max(1, nonNegativeInteger(decision.windowSeconds));
+  let policy = lastPolicy;
+  if (policy.limit !== limit || policy.window !== window) {
+    policy = { limit, window, field: `${DEFAULT_POLICY_NAME};q=${limit};w=${window}` };
+    lastPolicy = policy;
+  }
+  if (decision.allowed) {
+    const remaining = Math.floor(Math.max(0, decision.remaining));
+    return {
+      'RateLimit-Policy': policy.field,
+      RateLimit: `${DEFAULT_POLICY_NAME};r=${remaining};t=${nonNegativeInteger(decision.resetSeconds)}`,
+    };
+  }
+  const retry = retrySeconds(decision);
+  return {
+    'RateLimit-Policy': policy.field,
+    RateLimit: `${DEFAULT_POLICY_NAME};r=0;t=${retry}`,
+    'Retry-After': String(retry),
+  };
 }

@@ -1,5 +1,6 @@
 import type { NonceStore } from '@hmac-kit/core';
 import { StoreUnavailable } from '@hmac-kit/core';
+import { nonceFingerprint, randomFingerprintKey } from './nonce-fingerprint.js';
 import {
   requireClock,
   requireNumber,
@@ -11,8 +12,8 @@ import {
 /**
  * Default capacity of {@link memoryNonceStore}: with the default acceptance window of 305 s
  * (max age 300 s + skew 5 s) it absorbs a sustained ~3,280 signed requests per second per
- * process. Each entry costs about 200 bytes of heap with 22-character nonces (docs/limits.md),
- * so a full store holds about 110 MB.
+ * process. An entry is a 64-bit fingerprint and an expiry time in typed arrays, ~50 bytes
+ * at steady state (docs/limits.md), so a full store holds about 50 MB, none of it traced by the GC.
  */
 export const MEMORY_NONCE_STORE_DEFAULT_MAX_ENTRIES = 1_000_000;
 
@@ -25,15 +26,6 @@ export interface MemoryNonceStoreOptions {
   maxEntries?: number;
   /** Current time in milliseconds (like `Date.now`); injectable for tests. */
   now?: () => number;
-}
-
-/**
- * The one key a (key id, nonce) pair is stored under. The key id is length-prefixed so
- * that `("a:b", "c")` and `("a", "b:c")` never collide. The concatenation is a fresh string:
- * it never keeps alive the header a nonce was sliced from.
- */
-export function nonceSlot(keyId: string, nonce: string): string {
-  return `${keyId.length}:${keyId}:${nonce}`;
 }
 
 // Shared settled answers: a promise that is already resolved can be handed to any number of awaiters.
@@ -51,6 +43,220 @@ export interface MemoryNonceStore extends NonceStore {
   checkAndStoreNow(keyId: string, nonce: string, ttlSeconds: number, checkedEpoch?: number): boolean;
 }
 
+// Smallest table (slots) and queue (entries): a store that never sees traffic costs ~8 KB.
+const MIN_TABLE_SLOTS = 256;
+const MIN_QUEUE_ENTRIES = 128;
+
+/**
+ * The records of a memory nonce store, without one object per record: every record is a 64-bit
+ * fingerprint of its (key id, nonce) pair ({@link nonceFingerprint}) and an expiry time, in typed
+ * arrays whose contents the garbage collector never visits. At 1M records the string-based store
+ * this replaces kept ~2M small heap objects alive, copied each of them out of the young generation
+ * and re-marked all of them in every full GC (docs/performance.md, session 9).
+ *
+ * - `table`: open addressing with linear probing, at most half full, so that a lookup reads ~1.5
+ *   slots. A slot holds the two fingerprint words and the record's expiry; (0, 0) means empty (a
+ *   fingerprint that comes out as (0, 0) is stored as (0, 1): a 2^-64 merge, as likely as any
+ *   other collision). Deletion shifts the following run back (no tombstones to pile up).
+ * - The expiry queue: a ring in insertion order while expiry times never decrease (one time to
+ *   live and a clock that moves forward: every request of a server), and a binary min-heap for
+ *   the records that would break that order (a shorter time to live, a clock set back). Expired
+ *   records leave in expiry order from the ring's head and the heap's top, O(1) and O(log n).
+ * - A queued entry removes its table record only if that record still has the entry's expiry:
+ *   after `release()` the record is gone or was recorded again with a later expiry, and the
+ *   stale entry must not forget it. (Recorded again with the very same expiry, the record was to
+ *   expire at that moment anyway.)
+ *
+ * Invariant (what makes the answers exact): after `dropExpired(at)`, the table holds exactly the
+ * records whose expiry is after `at`, so presence answers "replayed" and `count` is the number of
+ * unexpired records that `maxEntries` bounds.
+ */
+class FingerprintRecords {
+  count = 0;
+  private tableMask = MIN_TABLE_SLOTS - 1;
+  private tableWords = new Int32Array(MIN_TABLE_SLOTS * 2);
+  private tableExpiry = new Float64Array(MIN_TABLE_SLOTS);
+  private ringMask = MIN_QUEUE_ENTRIES - 1;
+  private ringWords = new Int32Array(MIN_QUEUE_ENTRIES * 2);
+  private ringExpiry = new Float64Array(MIN_QUEUE_ENTRIES);
+  private ringHead = 0;
+  private ringLength = 0;
+  private heapWords = new Int32Array(MIN_QUEUE_ENTRIES * 2);
+  private heapExpiry = new Float64Array(MIN_QUEUE_ENTRIES);
+  private heapSize = 0;
+
+  /** The slot holding `(word0, word1)`, or the bitwise complement (negative) of the empty slot where it would go. */
+  find(word0: number, word1: number): number {
+    const words = this.tableWords;
+    const mask = this.tableMask;
+    let slot = word1 & mask;
+    for (;;) {
+      const stored0 = words[slot * 2]!;
+      const stored1 = words[slot * 2 + 1]!;
+      if (stored0 === word0 && stored1 === word1) return slot;
+      if (stored0 === 0 && stored1 === 0) return ~slot;
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  /** Records a pair known to be absent (`find` said so) until `expiresAt`. */
+  add(word0: number, word1: number, expiresAt: number): void {
+    if ((this.count + 1) * 2 > this.tableMask + 1) this.resizeTable((this.tableMask + 1) * 2);
+    const slot = ~this.find(word0, word1);
+    this.tableWords[slot * 2] = word0;
+    this.tableWords[slot * 2 + 1] = word1;
+    this.tableExpiry[slot] = expiresAt;
+    this.count++;
+    const tail = (this.ringHead + this.ringLength - 1) & this.ringMask;
+    if (this.ringLength === 0 || expiresAt >= this.ringExpiry[tail]!) this.ringPush(word0, word1, expiresAt);
+    else this.heapPush(word0, word1, expiresAt);
+  }
+
+  /** Empties `slot`, moving later entries of its probe run back so that every lookup still finds them. */
+  remove(slot: number): void {
+    const words = this.tableWords;
+    const expiry = this.tableExpiry;
+    const mask = this.tableMask;
+    let hole = slot;
+    let next = slot;
+    for (;;) {
+      next = (next + 1) & mask;
+      const word0 = words[next * 2]!;
+      const word1 = words[next * 2 + 1]!;
+      if (word0 === 0 && word1 === 0) break;
+      // The entry at `next` may fill the hole if the hole lies on its probe path (from its home slot to `next`).
+      if (((next - (word1 & mask)) & mask) >= ((next - hole) & mask)) {
+        words[hole * 2] = word0;
+        words[hole * 2 + 1] = word1;
+        expiry[hole] = expiry[next]!;
+        hole = next;
+      }
+    }
+    words[hole * 2] = 0;
+    words[hole * 2 + 1] = 0;
+    this.count--;
+  }
+
+  /** Forgets every record whose expiry is at or before `at`. */
+  dropExpired(at: number): void {
+    while (this.ringLength > 0 && this.ringExpiry[this.ringHead]! <= at) {
+      const head = this.ringHead;
+      this.forget(this.ringWords[head * 2]!, this.ringWords[head * 2 + 1]!, this.ringExpiry[head]!);
+      this.ringHead = (head + 1) & this.ringMask;
+      this.ringLength--;
+    }
+    while (this.heapSize > 0 && this.heapExpiry[0]! <= at) {
+      this.forget(this.heapWords[0]!, this.heapWords[1]!, this.heapExpiry[0]!);
+      this.heapPop();
+    }
+    // Give memory back after a burst (at most every halving: amortised O(1) per record).
+    const slots = this.tableMask + 1;
+    if (slots > MIN_TABLE_SLOTS && this.count * 8 < slots) this.resizeTable(slots / 2);
+    const ringSize = this.ringMask + 1;
+    if (ringSize > MIN_QUEUE_ENTRIES && this.ringLength * 8 < ringSize) this.resizeRing(ringSize / 2);
+    const heapSize = this.heapExpiry.length;
+    if (heapSize > MIN_QUEUE_ENTRIES && this.heapSize * 8 < heapSize) this.resizeHeap(heapSize / 2);
+  }
+
+  private forget(word0: number, word1: number, expiresAt: number): void {
+    const slot = this.find(word0, word1);
+    if (slot >= 0 && this.tableExpiry[slot] === expiresAt) this.remove(slot);
+  }
+
+  private resizeTable(slots: number): void {
+    const oldWords = this.tableWords;
+    const oldExpiry = this.tableExpiry;
+    this.tableMask = slots - 1;
+    this.tableWords = new Int32Array(slots * 2);
+    this.tableExpiry = new Float64Array(slots);
+    for (let slot = 0; slot < oldExpiry.length; slot++) {
+      const word0 = oldWords[slot * 2]!;
+      const word1 = oldWords[slot * 2 + 1]!;
+      if (word0 === 0 && word1 === 0) continue;
+      const free = ~this.find(word0, word1);
+      this.tableWords[free * 2] = word0;
+      this.tableWords[free * 2 + 1] = word1;
+      this.tableExpiry[free] = oldExpiry[slot]!;
+    }
+  }
+
+  private ringPush(word0: number, word1: number, expiresAt: number): void {
+    if (this.ringLength > this.ringMask) this.resizeRing((this.ringMask + 1) * 2);
+    const at = (this.ringHead + this.ringLength) & this.ringMask;
+    this.ringWords[at * 2] = word0;
+    this.ringWords[at * 2 + 1] = word1;
+    this.ringExpiry[at] = expiresAt;
+    this.ringLength++;
+  }
+
+  private resizeRing(size: number): void {
+    const words = new Int32Array(size * 2);
+    const expiry = new Float64Array(size);
+    for (let index = 0; index < this.ringLength; index++) {
+      const from = (this.ringHead + index) & this.ringMask;
+      words[index * 2] = this.ringWords[from * 2]!;
+      words[index * 2 + 1] = this.ringWords[from * 2 + 1]!;
+      expiry[index] = this.ringExpiry[from]!;
+    }
+    this.ringWords = words;
+    this.ringExpiry = expiry;
+    this.ringMask = size - 1;
+    this.ringHead = 0;
+  }
+
+  private resizeHeap(size: number): void {
+    const words = new Int32Array(size * 2);
+    const expiry = new Float64Array(size);
+    words.set(this.heapWords.subarray(0, this.heapSize * 2));
+    expiry.set(this.heapExpiry.subarray(0, this.heapSize));
+    this.heapWords = words;
+    this.heapExpiry = expiry;
+  }
+
+  private heapPush(word0: number, word1: number, expiresAt: number): void {
+    if (this.heapSize === this.heapExpiry.length) this.resizeHeap(this.heapSize * 2);
+    const words = this.heapWords;
+    const expiry = this.heapExpiry;
+    let index = this.heapSize++;
+    while (index > 0) {
+      const parent = (index - 1) >> 1;
+      if (expiry[parent]! <= expiresAt) break;
+      expiry[index] = expiry[parent]!;
+      words[index * 2] = words[parent * 2]!;
+      words[index * 2 + 1] = words[parent * 2 + 1]!;
+      index = parent;
+    }
+    expiry[index] = expiresAt;
+    words[index * 2] = word0;
+    words[index * 2 + 1] = word1;
+  }
+
+  private heapPop(): void {
+    const words = this.heapWords;
+    const expiry = this.heapExpiry;
+    const size = --this.heapSize;
+    if (size === 0) return;
+    const lastExpiry = expiry[size]!;
+    const last0 = words[size * 2]!;
+    const last1 = words[size * 2 + 1]!;
+    let index = 0;
+    for (;;) {
+      const left = 2 * index + 1;
+      if (left >= size) break;
+      const right = left + 1;
+      const child = right < size && expiry[right]! < expiry[left]! ? right : left;
+      if (expiry[child]! >= lastExpiry) break;
+      expiry[index] = expiry[child]!;
+      words[index * 2] = words[child * 2]!;
+      words[index * 2 + 1] = words[child * 2 + 1]!;
+      index = child;
+    }
+    expiry[index] = lastExpiry;
+    words[index * 2] = last0;
+    words[index * 2 + 1] = last1;
+  }
+}
+
 /**
  * A {@link NonceStore} in process memory, for a single instance. Its `epoch()` is the moment it was
  * created: after a restart, signatures created before then are refused (they may have been
@@ -58,6 +264,14 @@ export interface MemoryNonceStore extends NonceStore {
  * `ttlSeconds`; expired entries are dropped first. When the store is full of entries that
  * are all still inside their window it throws `StoreUnavailable` rather than evicting one:
  * forgetting an unexpired nonce would let that request be replayed.
+ *
+ * It keeps a 64-bit keyed fingerprint of each (key id, nonce) pair rather than the strings, in
+ * typed arrays (~50 bytes per entry, nothing for the GC to trace). Two different pairs share a
+ * fingerprint with probability 2^-64, so a fresh request is refused as a replay with probability
+ * (unexpired entries) / 2^64: at the default capacity, 1M entries, 5.4e-14 per request, one
+ * false refusal in ~180 years at 3,280 requests per second (docs/limits.md). The error is only
+ * ever that one (a spurious `nonce_replayed`, which a client resolves by signing again): a
+ * replay is never accepted, since equal pairs always have equal fingerprints.
  *
  * @example
  * const nonces = memoryNonceStore({ maxEntries: 50_000 });
@@ -71,65 +285,13 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): MemoryN
     options.maxEntries ?? MEMORY_NONCE_STORE_DEFAULT_MAX_ENTRIES,
   );
   const now = requireClock('memoryNonceStore: options.now', options.now ?? Date.now);
-  // Presence is all a check needs (everything left after dropExpired is unexpired), so the slots
-  // live in a Set; their expiry times live only in the heap, as unboxed doubles.
-  const slots = new Set<string>();
-  // A binary min-heap on expiry so that dropping expired entries costs O(log n) each. Each slot is
-  // in the heap exactly once: it is only pushed when it was absent from the set.
-  const heapExpiry: number[] = [];
-  const heapSlot: string[] = [];
-  // Slots released (release()) while their heap entry is still queued: that entry is stale and must
-  // not delete a later record of the same slot. Counted, since a slot can be released repeatedly.
-  const staleEntries = new Map<string, number>();
+  // Per store, so that no two stores (nor two runs) share collisions.
+  const fingerprintKey = randomFingerprintKey();
+  const fingerprint = new Int32Array(2);
+  const records = new FingerprintRecords();
   // The store is empty when it is created, so it holds every nonce accepted since then: in whole
   // seconds, rounded down, so that a request signed in the same second as the start is accepted.
   const epochSeconds = Math.floor(now() / 1000);
-
-  function heapPush(expiresAt: number, slot: string): void {
-    let index = heapExpiry.length;
-    heapExpiry.push(expiresAt);
-    heapSlot.push(slot);
-    while (index > 0) {
-      const parent = (index - 1) >> 1;
-      if (heapExpiry[parent]! <= expiresAt) break;
-      heapExpiry[index] = heapExpiry[parent]!;
-      heapSlot[index] = heapSlot[parent]!;
-      index = parent;
-    }
-    heapExpiry[index] = expiresAt;
-    heapSlot[index] = slot;
-  }
-
-  function heapPop(): void {
-    const lastExpiry = heapExpiry.pop()!;
-    const lastSlot = heapSlot.pop()!;
-    const size = heapExpiry.length;
-    if (size === 0) return;
-    let index = 0;
-    for (;;) {
-      const left = 2 * index + 1;
-      if (left >= size) break;
-      const right = left + 1;
-      const child = right < size && heapExpiry[right]! < heapExpiry[left]! ? right : left;
-      if (heapExpiry[child]! >= lastExpiry) break;
-      heapExpiry[index] = heapExpiry[child]!;
-      heapSlot[index] = heapSlot[child]!;
-      index = child;
-    }
-    heapExpiry[index] = lastExpiry;
-    heapSlot[index] = lastSlot;
-  }
-
-  function dropExpired(at: number): void {
-    while (heapExpiry.length > 0 && heapExpiry[0]! <= at) {
-      const slot = heapSlot[0]!;
-      const stale = staleEntries.size === 0 ? undefined : staleEntries.get(slot);
-      if (stale === undefined) slots.delete(slot);
-      else if (stale <= 1) staleEntries.delete(slot);
-      else staleEntries.set(slot, stale - 1);
-      heapPop();
-    }
-  }
 
   function checkAndStore(keyId: string, nonce: string, ttlSeconds: number, checkedEpoch?: number): boolean {
     checkArguments(keyId, nonce, ttlSeconds);
@@ -142,18 +304,16 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): MemoryN
       }
     }
     const at = now();
-    dropExpired(at);
-    const slot = nonceSlot(keyId, nonce);
-    // V8 builds the slot as a rope over its parts, and a nonce parsed from a header is a slice
-    // that keeps the whole header alive; reading a character flattens the rope into one string
-    // and lets the parts go. Measured: 106 instead of 290+ bytes per entry (docs/limits.md).
-    slot.charCodeAt(0);
-    if (slots.has(slot)) return false;
-    if (slots.size >= maxEntries) {
+    records.dropExpired(at);
+    nonceFingerprint(fingerprintKey, keyId, nonce, fingerprint);
+    const word0 = fingerprint[0]!;
+    // (0, 0) marks an empty slot: see FingerprintRecords.
+    const word1 = word0 === 0 && fingerprint[1] === 0 ? 1 : fingerprint[1]!;
+    if (records.find(word0, word1) >= 0) return false;
+    if (records.count >= maxEntries) {
       throw new StoreUnavailable(`memory nonce store is full (${maxEntries} unexpired entries)`);
     }
-    slots.add(slot);
-    heapPush(at + ttlSeconds * 1000, slot);
+    records.add(word0, word1, at + ttlSeconds * 1000);
     return true;
   }
 
@@ -166,10 +326,12 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): MemoryN
       } catch (error) {
         return Promise.reject(error);
       }
-      const slot = nonceSlot(keyId, nonce);
-      // The heap entry stays queued (removing from the middle of a heap costs O(n)): mark it stale.
-      // If the slot is recorded again, the stale entry may expire first and would otherwise forget it.
-      if (slots.delete(slot)) staleEntries.set(slot, (staleEntries.get(slot) ?? 0) + 1);
+      nonceFingerprint(fingerprintKey, keyId, nonce, fingerprint);
+      const word0 = fingerprint[0]!;
+      const word1 = word0 === 0 && fingerprint[1] === 0 ? 1 : fingerprint[1]!;
+      // Its queued expiry stays behind, stale: FingerprintRecords.forget ignores it.
+      const slot = records.find(word0, word1);
+      if (slot >= 0) records.remove(slot);
       return Promise.resolve();
     },
     // Not an async function: the answer is known synchronously, and an async frame per request

@@ -1,8 +1,15 @@
 import type { NonceStore } from '@hmac-kit/core';
 import { StoreUnavailable } from '@hmac-kit/core';
-import { nonceSlot } from './memory-nonce.js';
 import { callRedis, luaScript, type RedisBackendOptions, replyInteger, resolveRedisBackend } from './redis-client.js';
 import { requireClock, requireNumber, requirePositiveNumber, requireString } from './validate.js';
+
+/**
+ * The one key a (key id, nonce) pair is stored under. The key id is length-prefixed so
+ * that `("a:b", "c")` and `("a", "b:c")` never collide.
+ */
+function nonceSlot(keyId: string, nonce: string): string {
+  return `${keyId.length}:${keyId}:${nonce}`;
+}
 
 function checkArguments(keyId: unknown, nonce: unknown, ttlSeconds: unknown): void {
   requireString('checkAndStore: keyId', keyId);

@@ -109,18 +109,32 @@ export function memoryRateLimiter(options: MemoryRateLimiterOptions = {}): Memor
   const maxKeys = requirePositiveInteger('memoryRateLimiter: options.maxKeys', options.maxKeys ?? 100_000);
   const now = requireClock('memoryRateLimiter: options.now', options.now ?? Date.now);
   // Insertion order is recency order: every hit re-inserts its key at the end.
+  // Insertion order is recency order: a hit moves its key to the end (delete, then set), and the
+  // oldest keys are dropped from the front once expired or beyond maxKeys.
   const tats = new Map<string, number>();
+  // The key inserted last (the end of the order), while it is still in the map. A hit on it keeps
+  // its place with a plain set: the same order as delete-then-set, without the deleted entry that
+  // V8's ordered table keeps until it rebuilds the table (every few hits of one busy key) and
+  // that the sweep below would step over.
+  let newest: string | undefined;
   function hit(key: string, limit: number, windowSeconds: number): RateLimitDecisionWithRetry {
     checkHit(key, limit, windowSeconds);
     const nowUs = Math.round(now() * 1000);
     const stored = tats.get(key);
     const outcome = gcraStep(stored, nowUs, gcraParameters(limit, windowSeconds));
-    tats.delete(key);
-    if (outcome.newTatUs > nowUs) tats.set(key, outcome.newTatUs);
+    if (outcome.newTatUs > nowUs) {
+      if (key === newest) tats.set(key, outcome.newTatUs);
+      else {
+        tats.delete(key);
+        tats.set(key, outcome.newTatUs);
+        newest = key;
+      }
+    } else if (tats.delete(key) && key === newest) newest = undefined;
     // Opportunistically drop the oldest entries once they have fully refilled.
     for (const [oldestKey, oldestTat] of tats) {
       if (oldestTat > nowUs && tats.size <= maxKeys) break;
       tats.delete(oldestKey);
+      if (oldestKey === newest) newest = undefined;
     }
     return toDecision(outcome, limit, windowSeconds);
   }

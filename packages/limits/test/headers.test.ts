@@ -99,3 +99,37 @@ describe('retryAfterHeader', () => {
     expect(retryAfterHeader(0)).toBe('1');
   });
 });
+
+describe('rateLimitHeaders fast path for one decision', () => {
+  // Invariant of the branch for a single decision: the same fields, values and field order as the
+  // general path gives for the same decision listed under the policy name `default`.
+  it('answers as the general path does, for allowed and refused decisions and odd numbers', () => {
+    const numbers = [0, 0.4, 1, 1.5, 7, 60, 3600, -3, Number.NaN, Number.POSITIVE_INFINITY];
+    let compared = 0;
+    for (const allowed of [true, false]) {
+      for (const limit of numbers) {
+        for (const windowSeconds of [0, 0.5, 1, 60, Number.NaN]) {
+          for (const remaining of [0, 2.7, -1, 99]) {
+            for (const resetSeconds of numbers) {
+              for (const retryAfterSeconds of [undefined, 0, 2.2, 30]) {
+                const one = { allowed, limit, remaining, resetSeconds, windowSeconds, retryAfterSeconds };
+                const fast = rateLimitHeaders(one);
+                const general = rateLimitHeaders([{ policy: 'default', decision: one }]);
+                expect(fast).toStrictEqual(general);
+                expect(Object.keys(fast)).toEqual(Object.keys(general));
+                compared++;
+              }
+            }
+          }
+        }
+      }
+    }
+    expect(compared).toBe(2 * 10 * 5 * 4 * 10 * 4);
+  });
+
+  it('builds RateLimit-Policy again when the limit or the window changes', () => {
+    expect(rateLimitHeaders(decision({ limit: 5 }))['RateLimit-Policy']).toBe('"default";q=5;w=60');
+    expect(rateLimitHeaders(decision({ limit: 5, windowSeconds: 1 }))['RateLimit-Policy']).toBe('"default";q=5;w=1');
+    expect(rateLimitHeaders(decision({ limit: 6, windowSeconds: 1 }))['RateLimit-Policy']).toBe('"default";q=6;w=1');
+  });
+});

@@ -7,14 +7,14 @@ import type {
   Accepted,
   BodyInput,
   Claim,
-  Admission as CoreAdmission,
+  EagerAdmission,
   MessageParts,
   PipelineConfig,
   Scheme,
   VerifyPolicy,
 } from '@hmac-kit/core';
 import {
-  admitRequest,
+  admitRequestEagerly,
   countsAsFailure,
   explainKeyFailure,
   HmacKitError,
@@ -198,44 +198,101 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     return isPromiseLike(outcome) ? outcome : Promise.resolve(outcome);
   }
 
-  async function admit(
-    message: MessageParts,
-    context: AuthContext & { hasBody: boolean },
-  ): Promise<Admission | AuthFailure> {
+  /**
+   * One admitted request as the middleware hands it out. A class over the core's admission rather
+   * than an object literal of closures: its methods live on the prototype, so an admission costs
+   * this object, not one function per method. Each method answers with one promise, settled
+   * without a further hop when the core's eager twin answered synchronously.
+   */
+  class MiddlewareAdmission implements Admission {
+    readonly ok = true as const;
+    readonly identity: HmacIdentity;
+    readonly signatureVerified: boolean;
+    readonly checksBody: boolean;
+    readonly #admitted: EagerAdmission;
+    readonly #source: Source;
+
+    constructor(admitted: EagerAdmission, source: Source) {
+      this.#admitted = admitted;
+      this.#source = source;
+      this.identity = identityOf(admitted.result);
+      this.signatureVerified = admitted.signatureVerified;
+      this.checksBody = admitted.checksBody;
+    }
+
+    update(chunk: Uint8Array): void {
+      this.#admitted.update(chunk);
+    }
+
+    finish(): Promise<AuthOutcome> {
+      try {
+        return this.#settle(this.#admitted.finishEagerly());
+      } catch (error) {
+        return Promise.resolve(outcomeOf(error, this.#source));
+      }
+    }
+
+    complete(bytes: Uint8Array): Promise<AuthOutcome> {
+      try {
+        return this.#settle(this.#admitted.completeEagerly(bytes));
+      } catch (error) {
+        return Promise.resolve(outcomeOf(error, this.#source));
+      }
+    }
+
+    commitBeforeBody(): Promise<AuthOutcome> {
+      try {
+        return this.#settle(this.#admitted.commitBeforeBodyEagerly());
+      } catch (error) {
+        return Promise.resolve(outcomeOf(error, this.#source));
+      }
+    }
+
+    async fail(error: unknown): Promise<AuthFailure> {
+      try {
+        await this.#admitted.fail(error);
+      } catch {
+        // admitted.fail() rethrows the error it recorded.
+      }
+      return outcomeOf(error, this.#source);
+    }
+
+    signedBody(): Uint8Array | undefined {
+      return this.#admitted.signedBody();
+    }
+
+    /** The outcome of a body stage / commit: success with its headers, or the recorded failure. */
+    #settle(step: Record<string, string> | Promise<Record<string, string>>): Promise<AuthOutcome> {
+      if (!isPromiseLike(step)) return Promise.resolve({ ok: true, identity: this.identity, headers: step });
+      return Promise.resolve(step).then(
+        (headers): AuthOutcome => ({ ok: true, identity: this.identity, headers }),
+        (error: unknown) => outcomeOf(error, this.#source),
+      );
+    }
+  }
+
+  function admit(message: MessageParts, context: AuthContext & { hasBody: boolean }): Promise<Admission | AuthFailure> {
     const source = sourceOf(message, context);
-    let admitted: CoreAdmission;
+    let admitted: EagerAdmission | Promise<EagerAdmission>;
     try {
-      admitted = await admitRequest(config, message, { hasBody: context.hasBody }, source);
+      admitted = admitRequestEagerly(config, message, Boolean(context.hasBody), source);
+    } catch (error) {
+      return Promise.resolve(outcomeOf(error, source));
+    }
+    if (!isPromiseLike(admitted)) return Promise.resolve(admittedOf(admitted, source));
+    return Promise.resolve(admitted).then(
+      (value) => admittedOf(value, source),
+      (error: unknown) => outcomeOf(error, source),
+    );
+  }
+
+  /** The middleware's admission over the core's; a failure building it (a bug) is an outcome too. */
+  function admittedOf(admitted: EagerAdmission, source: Source): Admission | AuthFailure {
+    try {
+      return new MiddlewareAdmission(admitted, source);
     } catch (error) {
       return outcomeOf(error, source);
     }
-    const identity = identityOf(admitted.result);
-    const settle = async (step: Promise<Record<string, string>>): Promise<AuthOutcome> => {
-      try {
-        return { ok: true, identity, headers: await step };
-      } catch (error) {
-        return outcomeOf(error, source);
-      }
-    };
-    return {
-      ok: true,
-      identity,
-      signatureVerified: admitted.signatureVerified,
-      checksBody: admitted.checksBody,
-      update: (chunk) => admitted.update(chunk),
-      finish: () => settle(admitted.finish()),
-      complete: (bytes) => settle(admitted.complete(bytes)),
-      commitBeforeBody: () => settle(admitted.commitBeforeBody()),
-      async fail(error: unknown) {
-        try {
-          await admitted.fail(error);
-        } catch {
-          // admitted.fail() rethrows the error it recorded.
-        }
-        return outcomeOf(error, source);
-      },
-      signedBody: () => admitted.signedBody(),
-    };
   }
 
   function authorize(

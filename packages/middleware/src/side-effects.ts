@@ -31,6 +31,8 @@ export interface ThrottleSubjects {
   address?: string;
   /** The pair (address, claimed key id): `addressNameSubject` of @hmac-kit/limits. */
   pair?: string;
+  /** The claimed key id `pair` was built from (the commit reuses `pair` for the same key id). */
+  pairKeyId?: string;
 }
 
 /**
@@ -102,7 +104,10 @@ export function throttleSubjects(context: AuthContext, keyId: string | undefined
   const address = context.sourceAddress;
   if (!address) return {};
   const subjects: ThrottleSubjects = { sourceAddress: address, address: addressSubject(address) };
-  if (keyId && keyId.length <= MAX_THROTTLED_KEY_ID_LENGTH) subjects.pair = addressNameSubject(address, keyId);
+  if (keyId && keyId.length <= MAX_THROTTLED_KEY_ID_LENGTH) {
+    subjects.pair = addressNameSubject(address, keyId);
+    subjects.pairKeyId = keyId;
+  }
   return subjects;
 }
 
@@ -141,6 +146,22 @@ export function createSideEffects(options: {
   const probeFn = typeof probe === 'function' ? probe : undefined;
   const hitNow = typeof rateLimiter?.hitNow === 'function' ? rateLimiter.hitNow : undefined;
   const refusals = new WeakMap<object, Record<string, string>>();
+  // The rate limiter's key of the last key id charged, `key:<key id>`: kept while requests of one
+  // key follow each other (a busy key, a service's one key), since a string built per request is
+  // concatenated, then flattened and hashed again by the limiter's map. Another key id replaces it.
+  let lastRateLimitKey = { keyId: '', name: 'key:' };
+  function rateLimitKeyOf(verified: VerifiedRequest): string {
+    const keyId = verified.keyId;
+    let last = lastRateLimitKey;
+    if (last.keyId !== keyId) {
+      const name = `key:${keyId}`;
+      // Flattened now, once: the limiter's map then hashes a flat string, without copying it first.
+      name.charCodeAt(0);
+      last = { keyId, name };
+      lastRateLimitKey = last;
+    }
+    return last.name;
+  }
 
   // ---- gate: blocks in force for the source, before anything is verified ----
 
@@ -222,7 +243,7 @@ export function createSideEffects(options: {
   function rateLimitDecision(verified: VerifiedRequest): RateLimitDecision | Promise<RateLimitDecision> | undefined {
     const rule = verified.key.rateLimit ?? defaultRateLimit;
     if (!rateLimiter || !rule) return undefined;
-    const key = `key:${verified.keyId}`;
+    const key = rateLimitKeyOf(verified);
     // Synchronous way: the same hit, answered without a promise.
     if (hitNow !== undefined) return hitNow.call(rateLimiter, key, rule.limit, rule.windowSeconds);
     return rateLimiter.hit(key, rule.limit, rule.windowSeconds);
@@ -250,8 +271,15 @@ export function createSideEffects(options: {
     // Only the pair's record is cleared: one valid key must not launder an address's guesses.
     const address = source.context.sourceAddress;
     if (!failureThrottle || !address) return undefined;
-    const subject = addressNameSubject(address, verified.keyId);
-    if (source.keyClear && source.subjects?.pair === subject) return undefined;
+    // The gate built this pair's subject already when the verified key id is the one claimed (it
+    // always is for a resolver that answers with the key it was asked for): the same string, not
+    // a second one to concatenate and hash in the throttle's map.
+    const subjects = source.subjects;
+    const subject =
+      subjects?.pair !== undefined && subjects.pairKeyId === verified.keyId && subjects.sourceAddress === address
+        ? subjects.pair
+        : addressNameSubject(address, verified.keyId);
+    if (source.keyClear && subjects?.pair === subject) return undefined;
     if (syncThrottle !== undefined) {
       syncThrottle.recordSuccess(subject);
       return undefined;

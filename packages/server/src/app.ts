@@ -1,5 +1,3 @@
-import { randomUUID } from 'node:crypto';
-
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import { keyIdLogFields, type ScryptParams } from '@hmac-kit/keys';
@@ -17,7 +15,7 @@ import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiJson } from './openapi.js';
 import type { PasswordHashHooks } from './password-gate.js';
 import { createProxyTrust } from './proxies.js';
-import type { RequestContext, RouteHandler } from './request-context.js';
+import { newRequestId, type RequestContext, type RouteHandler } from './request-context.js';
 import { ANY_METHOD, createRouter, type RouteDescription, type RouteName } from './routes.js';
 import { type LimitStores, openServices, type Services } from './services.js';
 import { startTracing, type Tracing } from './tracing.js';
@@ -177,7 +175,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   const handle = (request: IncomingMessage, response: ServerResponse) => {
     inFlight++;
     const incoming = request.headers['x-request-id'];
-    const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId();
     const context: ServedContext = {
       id,
       started: process.hrtime.bigint(),

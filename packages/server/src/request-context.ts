@@ -3,6 +3,7 @@
  * module (it imports only the logger and route-name types), so the server reads top-down:
  * `app.ts` wires the handlers that `api/`, `gateway.ts`, `forward-auth.ts` and `console.ts` build.
  */
+import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ProblemCode } from '@hmac-kit/core';
 import type { Logger } from './logger.js';
@@ -30,3 +31,30 @@ export type RouteHandler = (
   response: ServerResponse,
   context: RequestContext,
 ) => Promise<void>;
+
+/** Request ids drawn from the CSPRNG at a time (16 bytes each). */
+const REQUEST_ID_BATCH = 256;
+const requestIdBytes = Buffer.allocUnsafeSlow(16 * REQUEST_ID_BATCH);
+let requestIdsLeft = 0;
+
+/**
+ * A new request id: 128 random bits as 32 lowercase hex digits (the shape of a W3C trace id), from
+ * random bytes drawn 256 ids at a time. Ids are for correlation, not a secret (a client may send
+ * its own `X-Request-Id`), but a random one does not reveal how many requests the server has
+ * answered, as a counter would. `randomUUID()` cost ~2.5x as much: 122 random bits and a string
+ * of 20 concatenated pieces, flattened when the header is written (issue #15).
+ *
+ * @example
+ * ```ts
+ * newRequestId(); // '7b05266560f0e81095cb94df6e69e66b'
+ * ```
+ */
+export function newRequestId(): string {
+  if (requestIdsLeft === 0) {
+    randomFillSync(requestIdBytes);
+    requestIdsLeft = REQUEST_ID_BATCH;
+  }
+  requestIdsLeft--;
+  const offset = 16 * requestIdsLeft;
+  return requestIdBytes.toString('hex', offset, offset + 16);
+}

@@ -65,6 +65,73 @@ const DOT_SEGMENT = /^(?:\.|%2e){1,2}(?:;.*)?$/i;
  * ```
  */
 export function requestTargetDefect(target: string): string | undefined {
+  // Every request of forward-auth and the gateway comes through here (regular expressions, a split
+  // and a test per segment, ~0.7 µs, issue #15); the usual target is settled by one scan.
+  return isPlainRequestTarget(target) ? undefined : requestTargetDefectGeneral(target);
+}
+
+// What a plain target may hold, per ASCII code: 1 = path and query, 2 = query only. Anything else
+// (controls, space, non-ASCII, `"#%<>\`{}'` and, in the path, `.`) sends the target down the
+// general path, which decides. `.` is plain in a query: only a path segment can be a dot segment.
+const PLAIN_IN_PATH = 1;
+const PLAIN_IN_QUERY = 2;
+const PLAIN_BYTES = (() => {
+  const table = new Uint8Array(128);
+  for (let code = 0x21; code <= 0x7e; code++) table[code] = PLAIN_IN_PATH | PLAIN_IN_QUERY;
+  for (const char of '"#%<>\\`{}\'') table[char.charCodeAt(0)] = 0;
+  table[0x2e /* . */] = PLAIN_IN_QUERY;
+  // `'` is rewritten by URL parsing in a query, not in a path; `?` ends the path.
+  table[0x27 /* ' */] = PLAIN_IN_PATH;
+  table[0x3f /* ? */] = PLAIN_IN_QUERY;
+  return table;
+})();
+
+/**
+ * Whether `target` is in the normal form by a single scan that looks at no rule's detail: an
+ * origin-form target (`/` first) whose path has no `//`, no `.`, no `%` and none of the bytes URL
+ * parsing rewrites, and whose query (if any) is not empty and has no `%` and none of the bytes URL
+ * parsing rewrites there. Invariant (held by test/request-target-fast.test.ts against
+ * {@link requestTargetDefectGeneral}): true only for targets the general rules accept; false
+ * says nothing (the general rules decide).
+ *
+ * @example
+ * ```ts
+ * isPlainRequestTarget('/v1/orders?customer=c_8f14&limit=20'); // true
+ * isPlainRequestTarget('/v1/orders.json'); // false: a `.` in the path (the general rules accept it)
+ * ```
+ */
+export function isPlainRequestTarget(target: string): boolean {
+  const length = target.length;
+  if (length === 0 || target.charCodeAt(0) !== 0x2f /* / */) return false;
+  let index = 1;
+  let previous = 0x2f;
+  for (; index < length; index++) {
+    const code = target.charCodeAt(index);
+    if (code === 0x3f /* ? */) break;
+    if (code >= 128 || ((PLAIN_BYTES[code] as number) & PLAIN_IN_PATH) === 0) return false;
+    if (code === 0x2f && previous === 0x2f) return false; // an empty segment (//)
+    previous = code;
+  }
+  if (index === length) return true;
+  // A query: "?" alone is refused by the general rules (it would verify like no query).
+  if (index === length - 1) return false;
+  for (index++; index < length; index++) {
+    const code = target.charCodeAt(index);
+    if (code >= 128 || ((PLAIN_BYTES[code] as number) & PLAIN_IN_QUERY) === 0) return false;
+  }
+  return true;
+}
+
+/**
+ * {@link requestTargetDefect} by its rules one by one: the reference of the plain-target scan
+ * ({@link isPlainRequestTarget}), and the answer (with its reason) for every other target.
+ *
+ * @example
+ * ```ts
+ * requestTargetDefectGeneral('/a/../b/c'); // 'the path has a dot segment ("..") ...'
+ * ```
+ */
+export function requestTargetDefectGeneral(target: string): string | undefined {
   if (target === '*') return 'asterisk-form (OPTIONS *) is about the server itself and is not forwarded';
   if (target.charCodeAt(0) !== 0x2f /* / */) {
     return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(target)

@@ -119,14 +119,17 @@ function matchPath<H>(compiled: CompiledRoute<H>, parts: readonly string[]): Rec
  * ```
  */
 export function createRouter<H>(routes: ReadonlyArray<RouteDefinition<H>>): Router<H> {
-  const literal = new Map<string, Array<RouteDefinition<H>>>();
+  // A literal route's match is the same answer every time: built once, frozen (no caller may change
+  // it), and handed out without a result object, params object or `allowed` list per request
+  // (forward-auth and whoami come through here on every request, issue #15).
+  const literal = new Map<string, Array<Extract<RouteMatch<H>, { kind: 'found' }>>>();
   const templated: Array<CompiledRoute<H>> = [];
   for (const route of routes) {
     if (route.path.includes('{')) {
       templated.push(compile(route));
     } else {
       const list = literal.get(route.path) ?? [];
-      list.push(route);
+      list.push(Object.freeze({ kind: 'found' as const, route, params: NO_PARAMS }));
       literal.set(route.path, list);
     }
   }
@@ -135,15 +138,14 @@ export function createRouter<H>(routes: ReadonlyArray<RouteDefinition<H>>): Rout
   return {
     routes: routes.flatMap(({ name, methods, path, describes }) => describes ?? [{ name, methods, path }]),
     match(method, path) {
-      const allowed: string[] = [];
+      let allowed: string[] | undefined;
       const candidates = literal.get(path);
       if (candidates) {
-        // Indexed: every request of a literal route (forward-auth, whoami) comes through here, and
-        // a for...of allocated its iterator results (issue #15).
+        // Indexed: a for...of allocated its iterator results (issue #15).
         for (let index = 0; index < candidates.length; index++) {
-          const route = candidates[index] as RouteDefinition<H>;
-          if (accepts(route, method)) return { kind: 'found', route, params: {} };
-          allowed.push(...route.methods);
+          const found = candidates[index] as Extract<RouteMatch<H>, { kind: 'found' }>;
+          if (accepts(found.route, method)) return found;
+          allowed = allowed === undefined ? [...found.route.methods] : [...allowed, ...found.route.methods];
         }
       }
       if (templated.length > 0) {
@@ -152,10 +154,14 @@ export function createRouter<H>(routes: ReadonlyArray<RouteDefinition<H>>): Rout
           const params = matchPath(compiled, parts);
           if (!params) continue;
           if (accepts(compiled.route, method)) return { kind: 'found', route: compiled.route, params };
-          allowed.push(...compiled.route.methods);
+          allowed = allowed === undefined ? [...compiled.route.methods] : [...allowed, ...compiled.route.methods];
         }
       }
-      return allowed.length > 0 ? { kind: 'method_not_allowed', allowed: [...new Set(allowed)] } : { kind: 'none' };
+      return allowed !== undefined ? { kind: 'method_not_allowed', allowed: [...new Set(allowed)] } : NO_MATCH;
     },
   };
 }
+
+/** The params of every literal route's match: none, and frozen (it is shared). */
+const NO_PARAMS: Record<string, string> = Object.freeze({});
+const NO_MATCH = Object.freeze({ kind: 'none' as const });

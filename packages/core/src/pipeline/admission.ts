@@ -3,7 +3,8 @@
  * server's streaming gateway, forward-auth, the middleware's streamed bodies).
  */
 
-import type { MessageParts, VerifiedRequest } from '../types.js';
+import { isPromiseLike } from '../primitives/promise.js';
+import type { BodyCheck, MessageParts, VerifiedRequest } from '../types.js';
 import { bodyCheckOf, completeBody } from './body.js';
 import { commitStage, reportProven } from './commit.js';
 import { type PipelineConfig, schemesOf } from './config.js';
@@ -45,6 +46,24 @@ export interface Admission {
 }
 
 /**
+ * An {@link Admission} whose body stage and commit also answer without a promise when every step
+ * answers synchronously (a body in memory, node:crypto, stores with the synchronous capabilities):
+ * what {@link admitRequestEagerly} returns, for callers that count promise hops (the middleware).
+ * Each `*Eagerly` method is its promise twin with the same stages, side effects and failure
+ * recording; a failure of the request always comes back as a rejected promise (after `fail`
+ * recorded it), never as a synchronous throw. Only a caller's bug throws synchronously (`finish()`
+ * twice, `commitBeforeBody()` for a scheme the body proves), which the promise twins reject with.
+ */
+export interface EagerAdmission extends Admission {
+  /** {@link Admission.finish}: the headers, or a promise of them when a step answered with one. */
+  finishEagerly(): Record<string, string> | Promise<Record<string, string>>;
+  /** {@link Admission.complete}: the headers, or a promise of them when a step answered with one. */
+  completeEagerly(body: Uint8Array): Record<string, string> | Promise<Record<string, string>>;
+  /** {@link Admission.commitBeforeBody}: the headers, or a promise of them when a step answered with one. */
+  commitBeforeBodyEagerly(): Record<string, string> | Promise<Record<string, string>>;
+}
+
+/**
  * The header stages (parse, gate, key + MAC, policy) as an {@link Admission}. Rejects, after
  * recording the failure once, when a stage fails.
  *
@@ -62,88 +81,211 @@ export function admitRequest<S>(
   options: { hasBody: boolean },
   source: S,
 ): Promise<Admission> {
+  const admitted = admitRequestEagerly(config, message, Boolean(options.hasBody), source);
+  return isPromiseLike(admitted) ? admitted : Promise.resolve(admitted);
+}
+
+/**
+ * {@link admitRequest} without a promise when the header stages answer synchronously (no gate hook
+ * or a synchronous one, a key resolver answering from memory, a synchronous MAC, no nonce epoch to
+ * read): the same stages, in the same order, with the same failure recording. A failure always
+ * comes back as a promise rejected after `fail` recorded it, never as a synchronous throw.
+ *
+ * @example
+ * ```ts
+ * const admitted = admitRequestEagerly(config, message, true, address);
+ * const admission = isPromiseLike(admitted) ? await admitted : admitted;
+ * const headers = admission.completeEagerly(body); // headers, or a promise of them
+ * ```
+ */
+export function admitRequestEagerly<S>(
+  config: PipelineConfig<S>,
+  message: MessageParts,
+  hasBody: boolean,
+  source: S,
+): EagerAdmission | Promise<EagerAdmission> {
   let run: Run<S>;
   try {
-    run = newRun(config, schemesOf(config as PipelineConfig<unknown>), message, Boolean(options.hasBody), source);
+    run = newRun(config, schemesOf(config as PipelineConfig<unknown>), message, hasBody, source);
   } catch (error) {
     return Promise.reject(error);
   }
   try {
     const header = headerStages(run);
-    if (header !== undefined) return header.then(() => admissionOf(run)).catch((error) => fail(run, error));
-    return Promise.resolve(admissionOf(run));
+    if (header !== undefined) {
+      return Promise.resolve(header)
+        .then(() => new RunAdmission(run))
+        .catch((error: unknown) => fail(run, error));
+    }
+    return new RunAdmission(run);
   } catch (error) {
     return fail(run, error);
   }
 }
 
-function admissionOf<S>(run: Run<S>): Admission {
-  run.stage = 'body';
-  const check = bodyCheckOf(run);
-  const signatureVerified = run.verdict!.signatureMatches === true;
-  let headers: Record<string, string> | undefined;
-  let finished = false;
-  return {
-    result: run.result!,
-    signatureVerified,
-    checksBody: check !== null,
-    update(chunk: Uint8Array) {
-      keepChunk(run, chunk);
-      check?.update(chunk);
-    },
-    async finish() {
-      if (finished) throw new TypeError('finish() called twice');
-      finished = true;
-      try {
-        run.stage = 'body';
-        if (check !== null) await check.finish();
-        return await concludeAdmission(run, headers);
-      } catch (error) {
-        return fail(run, error);
+/**
+ * One admitted run. A class rather than an object literal of closures: its methods live on the
+ * prototype, so admitting a request allocates this object and nothing per method.
+ */
+class RunAdmission<S> implements EagerAdmission {
+  readonly result: VerifiedRequest;
+  readonly signatureVerified: boolean;
+  readonly checksBody: boolean;
+  readonly #run: Run<S>;
+  readonly #check: BodyCheck | null;
+  /** The commit's headers once `commitBeforeBody()` committed. */
+  #headers: Record<string, string> | undefined;
+  #finished = false;
+
+  constructor(run: Run<S>) {
+    run.stage = 'body';
+    this.#run = run;
+    this.#check = bodyCheckOf(run);
+    this.result = run.result!;
+    this.signatureVerified = run.verdict!.signatureMatches === true;
+    this.checksBody = this.#check !== null;
+  }
+
+  update(chunk: Uint8Array): void {
+    keepChunk(this.#run, chunk);
+    this.#check?.update(chunk);
+  }
+
+  finish(): Promise<Record<string, string>> {
+    try {
+      return promised(this.finishEagerly());
+    } catch (error) {
+      // A caller's bug (a second finish()) rejects, as it did when these were async functions.
+      return Promise.reject(error);
+    }
+  }
+
+  complete(body: Uint8Array): Promise<Record<string, string>> {
+    try {
+      return promised(this.completeEagerly(body));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  commitBeforeBody(): Promise<Record<string, string>> {
+    try {
+      return promised(this.commitBeforeBodyEagerly());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  fail(error: unknown): Promise<never> {
+    return fail(this.#run, error);
+  }
+
+  signedBody(): Uint8Array | undefined {
+    const check = this.#check;
+    return check?.signedBody === undefined ? undefined : check.signedBody();
+  }
+
+  finishEagerly(): Record<string, string> | Promise<Record<string, string>> {
+    this.#finishOnce();
+    const run = this.#run;
+    const check = this.#check;
+    try {
+      run.stage = 'body';
+      if (check !== null) {
+        return Promise.resolve(check.finish()).then(
+          () => this.#conclude(),
+          (error: unknown) => fail(run, error),
+        );
       }
-    },
-    async complete(body: Uint8Array) {
-      if (finished) throw new TypeError('finish() called twice');
-      finished = true;
-      try {
-        run.stage = 'body';
-        if (run.config.debugSignatures === true) run.debugBody = body;
-        if (check !== null) {
-          const pending = completeBody(check, body);
-          if (pending !== undefined) await pending;
+      return this.#conclude();
+    } catch (error) {
+      return fail(run, error);
+    }
+  }
+
+  completeEagerly(body: Uint8Array): Record<string, string> | Promise<Record<string, string>> {
+    this.#finishOnce();
+    const run = this.#run;
+    const check = this.#check;
+    try {
+      run.stage = 'body';
+      if (run.config.debugSignatures === true) run.debugBody = body;
+      if (check !== null) {
+        const pending = completeBody(check, body);
+        if (pending !== undefined) {
+          return Promise.resolve(pending).then(
+            () => this.#conclude(),
+            (error: unknown) => fail(run, error),
+          );
         }
-        return await concludeAdmission(run, headers);
-      } catch (error) {
-        return fail(run, error);
       }
-    },
-    async commitBeforeBody() {
-      if (!signatureVerified) {
-        throw new TypeError('commitBeforeBody(): the signature is only proven by the body');
+      return this.#conclude();
+    } catch (error) {
+      return fail(run, error);
+    }
+  }
+
+  commitBeforeBodyEagerly(): Record<string, string> | Promise<Record<string, string>> {
+    if (!this.signatureVerified) {
+      throw new TypeError('commitBeforeBody(): the signature is only proven by the body');
+    }
+    const run = this.#run;
+    try {
+      const headers = commitStage(run);
+      if (isPromiseLike(headers)) {
+        return Promise.resolve(headers).then(
+          (committed) => {
+            this.#headers = committed;
+            return committed;
+          },
+          (error: unknown) => fail(run, error),
+        );
       }
-      try {
-        headers = await commitStage(run);
-        return headers;
-      } catch (error) {
-        return fail(run, error);
-      }
-    },
-    fail: (error: unknown) => fail(run, error),
-    signedBody: () => (check?.signedBody === undefined ? undefined : check.signedBody()),
-  };
+      this.#headers = headers;
+      return headers;
+    } catch (error) {
+      return fail(run, error);
+    }
+  }
+
+  /** `finish()`/`complete()` run once: a second call is a caller's bug, thrown as before. */
+  #finishOnce(): void {
+    if (this.#finished) throw new TypeError('finish() called twice');
+    this.#finished = true;
+  }
+
+  /**
+   * The end of `finish()`/`complete()` once the body check passed: commit (unless
+   * `commitBeforeBody()` already did), end the nonce hold, report the request proven. One place,
+   * so the two ways of ending a request cannot drift apart. A failure is recorded by `fail`.
+   */
+  #conclude(): Record<string, string> | Promise<Record<string, string>> {
+    const run = this.#run;
+    if (run.committed) return this.#proven(this.#headers);
+    let headers: Record<string, string> | Promise<Record<string, string>>;
+    try {
+      headers = commitStage(run);
+    } catch (error) {
+      return fail(run, error);
+    }
+    if (isPromiseLike(headers)) {
+      return Promise.resolve(headers).then(
+        (committed) => this.#proven(committed),
+        (error: unknown) => fail(run, error),
+      );
+    }
+    return this.#proven(headers);
+  }
+
+  #proven(headers: Record<string, string> | undefined): Record<string, string> {
+    const run = this.#run;
+    run.nonceHeld = false;
+    reportProven(run);
+    return headers ?? NO_HEADERS;
+  }
 }
 
-/**
- * The end of `finish()`/`complete()` once the body check passed: commit (unless
- * `commitBeforeBody()` already did, with `committedHeaders`), end the nonce hold, report the
- * request proven. One place, so the two ways of ending a request cannot drift apart.
- */
-async function concludeAdmission<S>(
-  run: Run<S>,
-  committedHeaders: Record<string, string> | undefined,
-): Promise<Record<string, string>> {
-  const headers = run.committed ? committedHeaders : await commitStage(run);
-  run.nonceHeld = false;
-  reportProven(run);
-  return headers ?? NO_HEADERS;
+/** The promise twin of an eager answer. */
+function promised<T>(answer: T | Promise<T>): Promise<T> {
+  return isPromiseLike(answer) ? answer : Promise.resolve(answer);
 }

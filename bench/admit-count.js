@@ -1,0 +1,140 @@
+// Instructions per request of the authenticator's admit path in process, from valgrind's callgrind,
+// for two (or more) builds: what every HTTP row of issue #15 shares below its framework or server.
+// The authenticator is configured as `hmac-kit serve`'s (memory nonce store, rate limiter and
+// failure throttle, node:crypto, an in-memory key resolver) and verifies the typical signed POST
+// (RFC 9421, 1 KiB JSON body, a fresh nonce per request) from one source address:
+//
+//   forward-auth  admit() + commitBeforeBody()   (forward-auth: the body stays with the proxy)
+//   gateway       admit() + complete(body)       (the gateway's buffered small body)
+//   eager         authenticateEagerly(body)      (the Express/Fastify/Hono/Fetch adapters)
+//
+//   node bench/admit-count.js forward-auth <build A> <build B> [--count=6000] [--warmup=8000]
+//
+// A build is a directory holding node_modules/@hmac-kit/<package>/dist (a checkout built with
+// `npx tsc -b`, or `.`). Instrumentation is on only around the counted requests (start-up,
+// signing and the warm-up are not counted); V8's compilation inside the window is reported apart
+// and left out of the comparison, as in bench/count-ab.js. Below ~6000 counted requests one
+// mark-compact more or less moves a figure by several %.
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { compilingInstructions, startCallgrind, versusFirst } from './callgrind.js';
+import { formatInteger, loadAverage, typical } from './support.js';
+
+const MODES = ['forward-auth', 'gateway', 'eager'];
+const args = process.argv.slice(2);
+const option = (name, fallback) => Number(args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
+const count = option('count', 6000);
+const warmup = option('warmup', 8000);
+const [mode, ...builds] = args.filter((arg) => !arg.startsWith('--'));
+
+/** The child: signs warmup + count requests, warms up, then answers the parent's `go`. */
+async function child(build) {
+  const load = (name) => import(pathToFileURL(resolve(build, `node_modules/@hmac-kit/${name}/dist/index.js`)).href);
+  const [core, middleware, limits, nodeCrypto] = await Promise.all(
+    ['core', 'middleware', 'limits', 'node-crypto'].map(load),
+  );
+  const crypto = nodeCrypto.nodeCryptoProvider;
+  const key = { keyId: 'hk_admitcount0000001', secret: new Uint8Array(randomBytes(32)), algorithm: 'sha256' };
+  const authenticator = middleware.createAuthenticator({
+    keys: (keyId) => (keyId === key.keyId ? key : undefined),
+    nonceStore: limits.memoryNonceStore(),
+    rateLimiter: limits.memoryRateLimiter(),
+    defaultRateLimit: { limit: 1_000_000_000, windowSeconds: 1 },
+    failureThrottle: limits.memoryFailureThrottle(),
+    crypto,
+    realm: 'hmac-kit',
+    onFailure: () => {},
+  });
+  const body = typical.body;
+  const headers = { host: typical.host, 'content-type': typical.contentType, 'content-length': String(body.length) };
+  const messages = [];
+  for (let index = 0; index < warmup + count; index++) {
+    const signed = await core.signMessage({ method: typical.method, url: typical.url, headers, body }, key, { crypto });
+    // Header values as node:http hands them over: flat one-byte strings under lower-case names.
+    const received = { ...headers };
+    for (const [name, value] of Object.entries(signed.headers)) {
+      received[name.toLowerCase()] = Buffer.from(String(value)).toString('latin1');
+    }
+    messages.push({ method: typical.method, url: typical.url, headers: received });
+  }
+  const context = { hasBody: true, sourceAddress: '203.0.113.7' };
+  const eagerContext = { sourceAddress: '203.0.113.7' };
+  let next = 0;
+  const one = async () => {
+    const message = messages[next++];
+    let outcome;
+    if (mode === 'eager') {
+      outcome = authenticator.authenticateEagerly(message, body, eagerContext);
+      if (outcome instanceof Promise) outcome = await outcome;
+    } else {
+      const admission = await authenticator.admit(message, context);
+      if (!admission.ok) throw admission.error;
+      outcome = await (mode === 'gateway' ? admission.complete(body) : admission.commitBeforeBody());
+    }
+    if (!outcome.ok) throw outcome.error;
+  };
+  for (let index = 0; index < warmup; index++) await one();
+  const lines = createInterface({ input: process.stdin });
+  console.log('warm');
+  for await (const line of lines) {
+    if (line === 'go') {
+      for (let index = 0; index < count; index++) await one();
+      console.log('done');
+    } else if (line === 'exit') break;
+  }
+  lines.close();
+}
+
+async function instructions(build) {
+  const run = startCallgrind([
+    fileURLToPath(import.meta.url),
+    mode,
+    build,
+    `--count=${count}`,
+    `--warmup=${warmup}`,
+    '--child',
+  ]);
+  for await (const line of createInterface({ input: run.child.stdout })) {
+    if (line === 'warm') {
+      run.control('--instr=on');
+      run.child.stdin.write('go\n');
+    } else if (line === 'done') {
+      run.control('--instr=off');
+      run.child.stdin.write('exit\n');
+    }
+  }
+  const code = await run.exited;
+  if (code !== 0) throw new Error(`valgrind exited with ${code}: ${run.stderr().slice(-800)}`);
+  const compiling = compilingInstructions(run.out);
+  const total = run.total();
+  run.remove();
+  return { total: total / count, compiling: compiling / count };
+}
+
+if (!MODES.includes(mode) || builds.length === 0) {
+  throw new TypeError(
+    `usage: node bench/admit-count.js ${MODES.join('|')} <build> [<build> ...] [--count=N] [--warmup=N]`,
+  );
+}
+if (args.includes('--child')) {
+  await child(builds[0]);
+} else {
+  console.log(`load average at the start: ${loadAverage()}`);
+  const counted = [];
+  for (const build of builds) counted.push([build, await instructions(build)]);
+  console.log(
+    `${mode}: the authenticator in process, ${count} requests after ${warmup} warm-up ones, callgrind instructions (Ir) per request, compilation excluded`,
+  );
+  console.log(
+    versusFirst(
+      'build',
+      counted.map(([build, { total, compiling }]) => [build, total - compiling]),
+    ),
+  );
+  for (const [build, { total, compiling }] of counted) {
+    console.log(`${build}: ${formatInteger(total)} Ir/req in all, of which compilation ${formatInteger(compiling)}`);
+  }
+  console.log(`load average at the end: ${loadAverage()}`);
+}
