@@ -160,6 +160,11 @@ class FingerprintRecords {
       this.forget(this.heapWords[0]!, this.heapWords[1]!, this.heapExpiry[0]!);
       this.heapPop();
     }
+    // Entries left behind by release() are not records: past twice the records (plus the smallest
+    // queue), drop them, so that reservations released over and over (a failing body after
+    // commitBeforeBody) cannot grow the queue beyond what maxEntries bounds. Amortised O(1):
+    // after a compaction, as many new stale entries as there are records come before the next.
+    if (this.ringLength + this.heapSize > 2 * this.count + MIN_QUEUE_ENTRIES) this.compactQueue();
     // Give memory back after a burst (at most every halving: amortised O(1) per record).
     const slots = this.tableMask + 1;
     const ringSize = this.ringMask + 1;
@@ -171,6 +176,76 @@ class FingerprintRecords {
     } catch {
       // A refused allocation (RangeError) changed nothing (see add): shrinking is only an economy.
     }
+  }
+
+  /** Whether a queue entry is still the one of its record (not left behind by `release()`). */
+  private isCurrent(word0: number, word1: number, expiresAt: number): boolean {
+    const slot = this.find(word0, word1);
+    return slot >= 0 && this.tableExpiry[slot] === expiresAt;
+  }
+
+  /**
+   * Keeps only the queue entries that are still their record's: the ring in place and in order
+   * (still sorted), the heap filtered in place and heapified again. No allocation; a record whose
+   * entry is kept expires exactly as before, and a dropped entry would have been ignored by `forget`.
+   */
+  private compactQueue(): void {
+    const ringWords = this.ringWords;
+    const ringExpiry = this.ringExpiry;
+    let kept = 0;
+    for (let index = 0; index < this.ringLength; index++) {
+      const from = (this.ringHead + index) & this.ringMask;
+      const word0 = ringWords[from * 2]!;
+      const word1 = ringWords[from * 2 + 1]!;
+      const expiresAt = ringExpiry[from]!;
+      if (!this.isCurrent(word0, word1, expiresAt)) continue;
+      const to = (this.ringHead + kept) & this.ringMask;
+      ringWords[to * 2] = word0;
+      ringWords[to * 2 + 1] = word1;
+      ringExpiry[to] = expiresAt;
+      kept++;
+    }
+    this.ringLength = kept;
+    const heapWords = this.heapWords;
+    const heapExpiry = this.heapExpiry;
+    let size = 0;
+    for (let index = 0; index < this.heapSize; index++) {
+      const word0 = heapWords[index * 2]!;
+      const word1 = heapWords[index * 2 + 1]!;
+      const expiresAt = heapExpiry[index]!;
+      if (!this.isCurrent(word0, word1, expiresAt)) continue;
+      heapWords[size * 2] = word0;
+      heapWords[size * 2 + 1] = word1;
+      heapExpiry[size] = expiresAt;
+      size++;
+    }
+    this.heapSize = size;
+    for (let index = (size >> 1) - 1; index >= 0; index--) this.siftDown(index);
+  }
+
+  /** Moves the heap entry at `start` down below every smaller child (one step of heapify). */
+  private siftDown(start: number): void {
+    const words = this.heapWords;
+    const expiry = this.heapExpiry;
+    const size = this.heapSize;
+    const movingExpiry = expiry[start]!;
+    const moving0 = words[start * 2]!;
+    const moving1 = words[start * 2 + 1]!;
+    let index = start;
+    for (;;) {
+      const left = 2 * index + 1;
+      if (left >= size) break;
+      const right = left + 1;
+      const child = right < size && expiry[right]! < expiry[left]! ? right : left;
+      if (expiry[child]! >= movingExpiry) break;
+      expiry[index] = expiry[child]!;
+      words[index * 2] = words[child * 2]!;
+      words[index * 2 + 1] = words[child * 2 + 1]!;
+      index = child;
+    }
+    expiry[index] = movingExpiry;
+    words[index * 2] = moving0;
+    words[index * 2 + 1] = moving1;
   }
 
   private forget(word0: number, word1: number, expiresAt: number): void {

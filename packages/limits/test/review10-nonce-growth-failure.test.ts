@@ -7,6 +7,7 @@
 import { StoreUnavailable } from '@hmac-kit/core';
 import { memoryNonceStore } from '@hmac-kit/limits';
 import { afterEach, describe, expect, it } from 'vitest';
+import { exactNonceModel } from './exact-nonce-model.js';
 
 const RealFloat64Array = globalThis.Float64Array;
 const RealInt32Array = globalThis.Int32Array;
@@ -69,3 +70,73 @@ describe('memoryNonceStore when its arrays cannot grow', () => {
       expect(store.checkAndStoreNow('k', `n${index}`, 5), `n${index}`).toBe(true);
   });
 });
+
+describe('memoryNonceStore under reservations released over and over', () => {
+  it('does not let entries left behind by release() grow its memory beyond what maxEntries bounds', async () => {
+    let now = 1_700_000_000_000;
+    const store = memoryNonceStore({ maxEntries: 10, now: () => now });
+    // A signed request with a fresh nonce whose body then fails, 200 000 times inside one window:
+    // each is recorded, then released. The store never holds more than a few records.
+    const before = process.memoryUsage().arrayBuffers;
+    for (let index = 0; index < 200_000; index++) {
+      expect(store.checkAndStoreNow('k', `n${index}`, 305)).toBe(true);
+      await store.release!('k', `n${index}`);
+    }
+    // 200 000 queue entries would be 3.2 MB (16 bytes each, before doubling).
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(1_000_000);
+    // Records kept through compactions are still refused, and still expire on time.
+    expect(store.checkAndStoreNow('k', 'kept', 305)).toBe(true);
+    for (let index = 0; index < 1_000; index++) {
+      expect(store.checkAndStoreNow('k', `m${index}`, 1)).toBe(true);
+      await store.release!('k', `m${index}`);
+    }
+    expect(store.checkAndStoreNow('k', 'kept', 305)).toBe(false);
+    now += 305_000;
+    expect(store.checkAndStoreNow('k', 'kept', 305)).toBe(true);
+  });
+});
+
+describe('memoryNonceStore compaction of released entries', () => {
+  it('answers release-heavy sequences exactly as the plain model does (compactions included)', async () => {
+    for (let seed = 1; seed <= 8; seed++) {
+      let state = seed * 2_654_435_761;
+      const random = () => {
+        state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+        return state / 2_147_483_648;
+      };
+      let now = 1_700_000_000_000;
+      const maxEntries = 1 + Math.floor(random() * 300);
+      const store = memoryNonceStore({ maxEntries, now: () => now });
+      const model = exactNonceModel({ maxEntries, now: () => now });
+      for (let step = 0; step < 20_000; step++) {
+        const roll = random();
+        // Time moves slowly (many releases inside one TTL, so compactions happen), sometimes back.
+        if (roll < 0.01) now += Math.floor(random() * 3_000);
+        else if (roll < 0.012) now -= Math.floor(random() * 3_000);
+        const keyId = random() < 0.5 ? 'k' : 'k2';
+        const nonce = String(Math.floor(random() * 300));
+        if (random() < 0.45) {
+          await store.release!(keyId, nonce);
+          await model.release!(keyId, nonce);
+          continue;
+        }
+        // Odd seeds: one TTL (every entry in the ring); even seeds: mixed TTLs (the heap too).
+        const ttl = seed % 2 === 1 ? 30 : [1, 5, 0.3, 30, 305][Math.floor(random() * 5)]!;
+        const expected = outcome(() => model.checkAndStoreNow(keyId, nonce, ttl));
+        expect(
+          outcome(() => store.checkAndStoreNow(keyId, nonce, ttl)),
+          `seed ${seed} step ${step}`,
+        ).toBe(expected);
+      }
+    }
+  });
+});
+
+function outcome(run: () => boolean): boolean | 'unavailable' {
+  try {
+    return run();
+  } catch (error) {
+    if (error instanceof StoreUnavailable) return 'unavailable';
+    throw error;
+  }
+}
