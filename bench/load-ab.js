@@ -9,8 +9,16 @@
 // Every run gets a pool of HMAC_KIT_BENCH_SIGNATURES (150,000) distinct requests, both generators; a
 // server that verifies must see none twice (a reused signature is a refused replay; the servers that
 // do not verify, upstream and fastify-hello, may: at 30k+ req/s a pool lasts a round or less).
+//
+// A kind written `<kind>@<server dist>` runs bench/http-server.js with HMAC_KIT_BENCH_SERVER_DIST set to
+// that directory (a built packages/server/dist of another checkout, whose own node_modules resolve its
+// imports): two builds under both generators in one interleaved run, e.g. what issue #15 measured then
+// against what section 3 measures now:
+//
+//   node bench/load-ab.js 5 5 serve-verify@/tmp/old/packages/server/dist,serve-verify@packages/server/dist
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatSecret } from '@hmac-kit/core';
 import { cpuSecondsOf, formatInteger, median, runNode, startHttpServer, table } from './support.js';
@@ -56,7 +64,9 @@ try {
   const shared = { keyId: 'hk_loadab00000000001', secret: formatSecret(new Uint8Array(randomBytes(32))) };
   const upstream = await startHttpServer(children, 'upstream', {});
   const servers = [];
-  for (const kind of kinds) {
+  for (const spec of kinds) {
+    const [kind, dist] = spec.split('@');
+    const build = dist ? { HMAC_KIT_BENCH_SERVER_DIST: resolve(dist) } : {};
     const server =
       kind === 'upstream'
         ? upstream
@@ -64,11 +74,11 @@ try {
             children,
             kind,
             { upstream: upstream.url, ...shared },
-            { HMAC: '1', GATEKEEPER: 'verify' },
+            { HMAC: '1', GATEKEEPER: 'verify', ...build },
           );
     const mode = kind === 'fastify-hello' || kind === 'serve-verify' ? 'forward-auth' : 'orders';
     servers.push({
-      kind,
+      kind: spec,
       mode,
       verifies: kind !== 'upstream' && kind !== 'fastify-hello',
       server: { ...shared, ...server },

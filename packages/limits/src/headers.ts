@@ -17,12 +17,24 @@ export interface PolicyDecision {
   decision: HeaderDecision;
 }
 
+/**
+ * Policy names already serialised: a server names its policies once (`default`, `key`, `addr`)
+ * and answers every request with them, and a `replace()` with a `$&` pattern takes V8's slow
+ * path. Bounded, for callers that name policies per request.
+ */
+const SERIALISED_NAMES = new Map<string, string>();
+const SERIALISED_NAMES_KEPT = 64;
+
 /** Serialises a policy name as a Structured Field String (RFC 9651 Section 4.1.6). */
 function sfString(name: string): string {
+  const known = SERIALISED_NAMES.get(name);
+  if (known !== undefined) return known;
   if (typeof name !== 'string' || !/^[\x20-\x7e]*$/.test(name)) {
     throw new TypeError('rate-limit policy names must be printable ASCII');
   }
-  return `"${name.replace(/[\\"]/g, '\\$&')}"`;
+  const serialised = `"${name.replace(/[\\"]/g, '\\$&')}"`;
+  if (SERIALISED_NAMES.size < SERIALISED_NAMES_KEPT) SERIALISED_NAMES.set(name, serialised);
+  return serialised;
 }
 
 function nonNegativeInteger(value: number): number {

@@ -99,16 +99,27 @@ class FingerprintRecords {
     }
   }
 
-  /** Records a pair known to be absent (`find` said so) until `expiresAt`. */
+  /**
+   * Records a pair known to be absent (`find` said so) until `expiresAt`. Every array that must grow
+   * is grown (allocated, then swapped in) before anything is written: when an allocation is refused
+   * (RangeError) nothing has changed, so no record is lost (a lost record is an accepted replay)
+   * and no record is left without its queue entry (one that would never expire).
+   */
   add(word0: number, word1: number, expiresAt: number): void {
+    const tail = (this.ringHead + this.ringLength - 1) & this.ringMask;
+    const toRing = this.ringLength === 0 || expiresAt >= this.ringExpiry[tail]!;
+    if (toRing) {
+      if (this.ringLength > this.ringMask) this.resizeRing((this.ringMask + 1) * 2);
+    } else if (this.heapSize === this.heapExpiry.length) {
+      this.resizeHeap(this.heapSize * 2);
+    }
     if ((this.count + 1) * 2 > this.tableMask + 1) this.resizeTable((this.tableMask + 1) * 2);
     const slot = ~this.find(word0, word1);
     this.tableWords[slot * 2] = word0;
     this.tableWords[slot * 2 + 1] = word1;
     this.tableExpiry[slot] = expiresAt;
     this.count++;
-    const tail = (this.ringHead + this.ringLength - 1) & this.ringMask;
-    if (this.ringLength === 0 || expiresAt >= this.ringExpiry[tail]!) this.ringPush(word0, word1, expiresAt);
+    if (toRing) this.ringPush(word0, word1, expiresAt);
     else this.heapPush(word0, word1, expiresAt);
   }
 
@@ -151,11 +162,15 @@ class FingerprintRecords {
     }
     // Give memory back after a burst (at most every halving: amortised O(1) per record).
     const slots = this.tableMask + 1;
-    if (slots > MIN_TABLE_SLOTS && this.count * 8 < slots) this.resizeTable(slots / 2);
     const ringSize = this.ringMask + 1;
-    if (ringSize > MIN_QUEUE_ENTRIES && this.ringLength * 8 < ringSize) this.resizeRing(ringSize / 2);
     const heapSize = this.heapExpiry.length;
-    if (heapSize > MIN_QUEUE_ENTRIES && this.heapSize * 8 < heapSize) this.resizeHeap(heapSize / 2);
+    try {
+      if (slots > MIN_TABLE_SLOTS && this.count * 8 < slots) this.resizeTable(slots / 2);
+      if (ringSize > MIN_QUEUE_ENTRIES && this.ringLength * 8 < ringSize) this.resizeRing(ringSize / 2);
+      if (heapSize > MIN_QUEUE_ENTRIES && this.heapSize * 8 < heapSize) this.resizeHeap(heapSize / 2);
+    } catch {
+      // A refused allocation (RangeError) changed nothing (see add): shrinking is only an economy.
+    }
   }
 
   private forget(word0: number, word1: number, expiresAt: number): void {
@@ -164,11 +179,14 @@ class FingerprintRecords {
   }
 
   private resizeTable(slots: number): void {
+    // Both arrays first: if either allocation is refused, the table is as it was.
+    const newWords = new Int32Array(slots * 2);
+    const newExpiry = new Float64Array(slots);
     const oldWords = this.tableWords;
     const oldExpiry = this.tableExpiry;
     this.tableMask = slots - 1;
-    this.tableWords = new Int32Array(slots * 2);
-    this.tableExpiry = new Float64Array(slots);
+    this.tableWords = newWords;
+    this.tableExpiry = newExpiry;
     for (let slot = 0; slot < oldExpiry.length; slot++) {
       const word0 = oldWords[slot * 2]!;
       const word1 = oldWords[slot * 2 + 1]!;
@@ -313,7 +331,13 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): MemoryN
     if (records.count >= maxEntries) {
       throw new StoreUnavailable(`memory nonce store is full (${maxEntries} unexpired entries)`);
     }
-    records.add(word0, word1, at + ttlSeconds * 1000);
+    try {
+      records.add(word0, word1, at + ttlSeconds * 1000);
+    } catch (error) {
+      // Memory for a larger table or queue was refused: add() changed nothing. Fail closed, as full.
+      if (error instanceof RangeError) throw new StoreUnavailable('memory nonce store could not grow (out of memory)');
+      throw error;
+    }
     return true;
   }
 

@@ -58,6 +58,17 @@ describe('rateLimitHeaders (draft-ietf-httpapi-ratelimit-headers-11)', () => {
     expect(() => rateLimitHeaders([{ policy: 'line\nbreak', decision: decision() }])).toThrow(TypeError);
   });
 
+  it('serialises a policy name the same way when it was serialised before (the kept names)', () => {
+    for (const policy of ['a"b\\c', 'key', 'addr']) {
+      const first = rateLimitHeaders([{ policy, decision: decision() }]);
+      expect(rateLimitHeaders([{ policy, decision: decision() }])).toEqual(first);
+    }
+    expect(rateLimitHeaders([{ policy: 'a"b\\c', decision: decision() }]).RateLimit).toBe('"a\\"b\\\\c";r=42;t=17');
+    // A refused name is never kept: refused again.
+    expect(() => rateLimitHeaders([{ policy: 'line\nbreak', decision: decision() }])).toThrow(TypeError);
+    expect(() => rateLimitHeaders([{ policy: 'line\nbreak', decision: decision() }])).toThrow(TypeError);
+  });
+
   it('emits nothing for no decisions', () => {
     expect(rateLimitHeaders([])).toEqual({});
   });

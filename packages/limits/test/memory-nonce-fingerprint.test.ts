@@ -3,7 +3,7 @@ import { memoryNonceStore } from '@hmac-kit/limits';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { nonceFingerprint, randomFingerprintKey } from '../src/nonce-fingerprint.js';
-import { referenceMemoryNonceStore } from './reference-memory-nonce.js';
+import { exactNonceModel } from './exact-nonce-model.js';
 
 const start = 1_700_000_000_000;
 
@@ -64,6 +64,9 @@ const hex = ([first, second]: [number, number]) => {
 describe('nonceFingerprint', () => {
   it('uses HalfSipHash as specified: the reference implementation matches the official 64-bit vectors', () => {
     // vectors_hsip64 of the SipHash reference (HalfSipHash-2-4, key 00..07, input 00..i-1), first 19.
+    // Source: https://github.com/veorq/SipHash vectors.h (Aumasson; the reference code is dedicated to
+    // the public domain under CC0 1.0). The production code runs 1-3 rounds, for which no official
+    // vectors exist: it is held to this reference implementation (verified here at 2-4) at 1-3 below.
     const official = [
       '218d1f59b9b83cc8',
       'be552412f8387315',
@@ -134,7 +137,7 @@ function outcomeOf(run: () => boolean): Outcome {
   }
 }
 
-describe('memoryNonceStore (fingerprints in typed arrays) against the string-based store it replaced', () => {
+describe('memoryNonceStore (fingerprints in typed arrays) against the exact model of its contract', () => {
   const operation = fc.oneof(
     {
       weight: 6,
@@ -183,7 +186,7 @@ describe('memoryNonceStore (fingerprints in typed arrays) against the string-bas
       fc.property(fc.array(step, { maxLength: 120 }), fc.integer({ min: 1, max: 600 }), (steps, maxEntries) => {
         let now = start;
         const store = memoryNonceStore({ maxEntries, now: () => now });
-        const reference = referenceMemoryNonceStore({ maxEntries, now: () => now });
+        const reference = exactNonceModel({ maxEntries, now: () => now });
         expect(store.epoch!()).toBe(reference.epoch!());
         let serial = 0;
         for (const { advanceMs, operation, repeat } of steps) {
@@ -220,7 +223,7 @@ describe('memoryNonceStore (fingerprints in typed arrays) against the string-bas
       fc.asyncProperty(fc.array(step, { maxLength: 60 }), fc.integer({ min: 1, max: 8 }), async (steps, maxEntries) => {
         let now = start;
         const store = memoryNonceStore({ maxEntries, now: () => now });
-        const reference = referenceMemoryNonceStore({ maxEntries, now: () => now });
+        const reference = exactNonceModel({ maxEntries, now: () => now });
         const settle = (promise: Promise<boolean>) =>
           promise.then(
             (fresh): Outcome => fresh,
@@ -268,6 +271,25 @@ describe('memoryNonceStore (fingerprints in typed arrays) against the string-bas
     expect(store.checkAndStoreNow('k', 'm', 60)).toBe(false);
     now += 30_000;
     expect(store.checkAndStoreNow('k', 'm', 60)).toBe(true);
+  });
+
+  it('forgets a pair released and recorded again with a shorter TTL at the end of that TTL, not the released one', async () => {
+    // The string-based store this replaced kept it until the released record's expiry (its stale count
+    // was spent by whichever queue entry of the pair came first): a fresh request refused as a replay,
+    // and the property test above, held to that store, failed on this sequence (review10).
+    let now = start;
+    for (const store of [memoryNonceStore({ now: () => now }), exactNonceModel({ now: () => now })]) {
+      now = start;
+      expect(store.checkAndStoreNow('k', 'n', 30)).toBe(true);
+      await store.release!('k', 'n');
+      expect(store.checkAndStoreNow('k', 'n', 1)).toBe(true);
+      now += 999;
+      expect(store.checkAndStoreNow('k', 'n', 1)).toBe(false);
+      now += 1;
+      expect(store.checkAndStoreNow('k', 'n', 30)).toBe(true);
+      now += 29_999;
+      expect(store.checkAndStoreNow('k', 'n', 30)).toBe(false);
+    }
   });
 
   it('holds 5 000 entries through growth, refuses each replay, forgets them on expiry and shrinks back', () => {

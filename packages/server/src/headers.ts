@@ -276,15 +276,38 @@ export function relayedHeaders(raw: readonly Buffer[], headers: Record<string, s
   const listed = connectionListed(connection);
   // The gateway's own fields (RateLimit, RateLimit-Policy: two or three, written in mixed case):
   // an upstream field of the same name, in any case, is left out rather than sent beside them.
-  const own = Object.keys(headers).map((name) => name.toLowerCase());
+  // Without any (no rate limit), nothing is built for them.
+  let own: string[] | undefined;
+  for (const name in headers) {
+    if (own === undefined) own = [];
+    own.push(lowerCaseName(name));
+  }
   const out: string[] = [];
   for (let index = 0; index < raw.length; index += 2) {
     const name = names[index >> 1] as string;
     if (HOP_BY_HOP.has(name) || listed?.has(canonicalHeaderName(name))) continue;
-    if (name === 'x-request-id' || own.includes(name)) continue;
+    if (name === 'x-request-id' || own?.includes(name)) continue;
     out.push(name, (raw[index + 1] as Buffer).toString('latin1'));
   }
-  for (const name of Object.keys(headers)) out.push(name, headers[name] as string);
+  for (const name in headers) out.push(name, headers[name] as string);
   out.push('x-request-id', requestId);
   return out;
+}
+
+/**
+ * Lower-cased names of the gateway's own answer fields, kept: they are the few fixed names of the
+ * rate-limit headers (`RateLimit`, `RateLimit-Policy`, `Retry-After`), so each is lower-cased once
+ * rather than into a new string per answer. Bounded, in case a hook ever answers with names of its
+ * own making.
+ */
+const LOWER_CASE_NAMES = new Map<string, string>();
+const LOWER_CASE_NAMES_KEPT = 64;
+
+function lowerCaseName(name: string): string {
+  let lower = LOWER_CASE_NAMES.get(name);
+  if (lower === undefined) {
+    lower = name.toLowerCase();
+    if (LOWER_CASE_NAMES.size < LOWER_CASE_NAMES_KEPT) LOWER_CASE_NAMES.set(name, lower);
+  }
+  return lower;
 }

@@ -306,6 +306,35 @@ describe('relayedHeaders: the answer head of the relay path, against the parsed 
     );
   });
 
+  it('leaves out an upstream field the gateway sets, in any case, on every answer (its names lower-cased once, kept)', () => {
+    const raw = ['ratelimit', 'upstream', 'RATELIMIT-POLICY', 'upstream', 'ETag', '"a"'].map((text) =>
+      Buffer.from(text, 'latin1'),
+    );
+    const committed = { 'RateLimit-Policy': '"default";q=10;w=1', RateLimit: '"default";r=9;t=1' };
+    const expected = [
+      'etag',
+      '"a"',
+      'RateLimit-Policy',
+      '"default";q=10;w=1',
+      'RateLimit',
+      '"default";r=9;t=1',
+      'x-request-id',
+      'r',
+    ];
+    expect(relayedHeaders(raw, committed, 'r')).toEqual(expected);
+    expect(relayedHeaders(raw, { ...committed }, 'r')).toEqual(expected);
+    expect(relayedHeaders(raw, {}, 'r')).toEqual([
+      'ratelimit',
+      'upstream',
+      'ratelimit-policy',
+      'upstream',
+      'etag',
+      '"a"',
+      'x-request-id',
+      'r',
+    ]);
+  });
+
   it('passes an upstream value byte for byte (latin1), where a UTF-8 decode would not write', () => {
     const value = Buffer.from([0x63, 0x61, 0x66, 0xc3, 0xa9]); // "café" in UTF-8
     const relayed = relayedHeaders([Buffer.from('X-Name'), value], {}, 'r');
