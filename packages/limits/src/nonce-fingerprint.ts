@@ -13,8 +13,11 @@ export function randomFingerprintKey(): FingerprintKey {
   return { k0: words[0]!, k1: words[1]! };
 }
 
-// The message words of the pair being hashed, reused across calls (grown when a pair is longer).
-let messageWords = new Int32Array(64);
+// The message words of the pair being hashed, reused across calls. A pair longer than the shared
+// buffer (a library caller may pass any nonce; the server bounds header sizes) gets an array of its
+// own for that call only, so one huge nonce never leaves a huge buffer behind.
+const SHARED_MESSAGE_WORDS = 1024;
+const messageWords = new Int32Array(SHARED_MESSAGE_WORDS);
 
 /**
  * The 64-bit fingerprint of `(keyId, nonce)` under `key`, written to `out[0]` (the first output word) and
@@ -40,8 +43,7 @@ export function nonceFingerprint(key: FingerprintKey, keyId: string, nonce: stri
   const keyWords = (keyLength + 1) >> 1;
   const fullNonceWords = nonceLength >> 1;
   const wordCount = 1 + keyWords + fullNonceWords;
-  if (wordCount > messageWords.length) messageWords = new Int32Array(wordCount * 2);
-  const words = messageWords;
+  const words = wordCount <= SHARED_MESSAGE_WORDS ? messageWords : new Int32Array(wordCount);
   words[0] = keyLength;
   let index = 1;
   for (let at = 0; at + 1 < keyLength; at += 2)

@@ -112,6 +112,23 @@ describe('nonceFingerprint', () => {
     );
   });
 
+  it('hashes pairs longer than the shared message buffer (1024 words) as the reference does, before and after', () => {
+    const out = new Int32Array(2);
+    const key = { k0: 0x01234567, k1: 0x89abcdef };
+    const short = () => {
+      nonceFingerprint(key, 'hk_a', 'n1', out);
+      expect([out[0]! >>> 0, out[1]! >>> 0]).toEqual(halfSipHash(encodePair('hk_a', 'n1'), key.k0, key.k1, 1, 3));
+    };
+    short();
+    // 2046 + 2047 code units: right at, then past, the shared buffer's 1024 words, odd lengths included.
+    for (const length of [2040, 2041, 2044, 2045, 2046, 2047, 5001, 100_000]) {
+      const nonce = 'x\u00e9\ud800'.repeat(Math.ceil(length / 3)).slice(0, length);
+      nonceFingerprint(key, 'hk_long', nonce, out);
+      expect([out[0]! >>> 0, out[1]! >>> 0]).toEqual(halfSipHash(encodePair('hk_long', nonce), key.k0, key.k1, 1, 3));
+      short();
+    }
+  });
+
   it('tells apart pairs whose concatenations are equal', () => {
     const key = randomFingerprintKey();
     const first = new Int32Array(2);
