@@ -325,28 +325,14 @@ class FingerprintRecords {
   }
 
   private heapPop(): void {
-    const words = this.heapWords;
-    const expiry = this.heapExpiry;
     const size = --this.heapSize;
     if (size === 0) return;
-    const lastExpiry = expiry[size]!;
-    const last0 = words[size * 2]!;
-    const last1 = words[size * 2 + 1]!;
-    let index = 0;
-    for (;;) {
-      const left = 2 * index + 1;
-      if (left >= size) break;
-      const right = left + 1;
-      const child = right < size && expiry[right]! < expiry[left]! ? right : left;
-      if (expiry[child]! >= lastExpiry) break;
-      expiry[index] = expiry[child]!;
-      words[index * 2] = words[child * 2]!;
-      words[index * 2 + 1] = words[child * 2 + 1]!;
-      index = child;
-    }
-    expiry[index] = lastExpiry;
-    words[index * 2] = last0;
-    words[index * 2 + 1] = last1;
+    // The last entry takes the root's place and sinks to where it belongs.
+    const words = this.heapWords;
+    this.heapExpiry[0] = this.heapExpiry[size]!;
+    words[0] = words[size * 2]!;
+    words[1] = words[size * 2 + 1]!;
+    this.siftDown(0);
   }
 }
 

@@ -85,7 +85,8 @@ describe('synchronous capabilities of the memory stores', () => {
     expect(limiter.hitNow('k', 2, 60)).toMatchObject({ allowed: false, remaining: 0 });
     expect(() => limiter.hitNow('k', 0, 60)).toThrow(TypeError);
 
-    const throttle = memoryFailureThrottle({ freeFailures: 0, maxFailures: 5 });
+    // A still clock: the two reads of a block below happen at different real milliseconds.
+    const throttle = memoryFailureThrottle({ freeFailures: 0, maxFailures: 5, now: () => 1_700_000_000_000 });
     expect(throttle.blockedForOrUnrecordedNow('s')).toBe(-1);
     expect(throttle.recordFailureNow('s')).toBeGreaterThan(0);
     expect(await throttle.blockedFor('s')).toBe(throttle.blockedForNow('s'));

@@ -2,7 +2,7 @@ import { BodyUnavailable, type MessageParts, toProblem } from '@hmac-kit/core';
 import type { Authenticator, AuthOutcome, AuthSuccess } from '@hmac-kit/middleware';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
-import { IDENTITY_HEADERS, identityLookalike } from './headers.js';
+import { IDENTITY_HEADERS, identityLookalike, pushIdentityFields } from './headers.js';
 import { headerValue, type ServerProblem, sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
@@ -203,22 +203,9 @@ export function createForwardAuth(options: {
     // before) and no object to build or walk with for...in and hasOwn per field (issue #15). Every
     // name and value is still validated by node:http (CR/LF in a principal's name throws). The
     // rate-limit fields come after ours; ours win a name clash, as before.
-    const headers: Array<string | number> = [
-      IDENTITY_HEADERS.keyId,
-      identity.keyId,
-      IDENTITY_HEADERS.principal,
-      identity.principal,
-      IDENTITY_HEADERS.scopes,
-      identity.scopes.join(' '),
-      IDENTITY_HEADERS.scheme,
-      identity.scheme,
-      'x-request-id',
-      context.id,
-      'content-length',
-      0,
-      'cache-control',
-      'no-store',
-    ];
+    const headers: Array<string | number> = [];
+    pushIdentityFields(headers, identity);
+    headers.push('x-request-id', context.id, 'content-length', 0, 'cache-control', 'no-store');
     const limits = outcome.headers;
     for (const name in limits) if (!ANSWER_HEADER_NAMES.has(name)) headers.push(name, limits[name] as string);
     response.writeHead(200, headers);

@@ -93,6 +93,30 @@ function dropsHeader(
 }
 
 /**
+ * Appends the four identity fields (key id, principal, space-separated scopes, scheme) of a
+ * verified request to a flat `[name, value, ...]` header list: what the gateway sends its upstream
+ * and forward-auth answers its proxy, written by one function so the two never differ.
+ *
+ * @example
+ * ```ts
+ * const list: Array<string | number> = [];
+ * pushIdentityFields(list, identity); // ['x-authenticated-key-id', 'hk_...', 'x-authenticated-principal', ...]
+ * ```
+ */
+export function pushIdentityFields(out: { push(...fields: string[]): unknown }, identity: HmacIdentity): void {
+  out.push(
+    IDENTITY_HEADERS.keyId,
+    identity.keyId,
+    IDENTITY_HEADERS.principal,
+    identity.principal,
+    IDENTITY_HEADERS.scopes,
+    identity.scopes.join(' '),
+    IDENTITY_HEADERS.scheme,
+    identity.scheme,
+  );
+}
+
+/**
  * The name of a client header that an upstream would read as one of the identity headers although
  * it is not spelled as one (`X_Authenticated_Principal`), if any. Forward-auth cannot strip headers
  * from the request the proxy forwards, so it refuses such a request instead.
@@ -185,20 +209,8 @@ export function upstreamHeaderList(
   const chain = Array.isArray(previous) ? previous.join(', ') : previous;
   out.push('x-forwarded-for', chain ? `${chain}, ${forwarded.for}` : forwarded.for);
   if (forwarded.host) out.push('x-forwarded-host', forwarded.host);
-  out.push(
-    'x-forwarded-proto',
-    forwarded.proto,
-    'x-request-id',
-    forwarded.requestId,
-    IDENTITY_HEADERS.keyId,
-    identity.keyId,
-    IDENTITY_HEADERS.principal,
-    identity.principal,
-    IDENTITY_HEADERS.scopes,
-    identity.scopes.join(' '),
-    IDENTITY_HEADERS.scheme,
-    identity.scheme,
-  );
+  out.push('x-forwarded-proto', forwarded.proto, 'x-request-id', forwarded.requestId);
+  pushIdentityFields(out, identity);
   return out;
 }
 
