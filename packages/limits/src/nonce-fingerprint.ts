@@ -63,7 +63,8 @@ export function nonceFingerprint(key: FingerprintKey, keyId: string, nonce: stri
   for (let at = 0; at <= wordCount; at++) {
     const word = at < wordCount ? words[at]! : last;
     v3 ^= word;
-    // One SipRound (c = 1).
+    // One SipRound (c = 1). The round is written out here and in the finalisation below rather than
+    // called: a function would have to hand four state words back through memory on every round.
     v0 = (v0 + v1) | 0;
     v1 = (v1 << 5) | (v1 >>> 27);
     v1 ^= v0;
