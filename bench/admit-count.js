@@ -19,8 +19,8 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { compilingInstructions, startCallgrind, versusFirst } from './callgrind.js';
-import { formatInteger, loadAverage, typical } from './support.js';
+import { compilingInstructions, countedHandshake, netOfCompilation, startCallgrind } from './callgrind.js';
+import { loadAverage, typical } from './support.js';
 
 const MODES = ['forward-auth', 'gateway', 'eager'];
 const args = process.argv.slice(2);
@@ -96,17 +96,7 @@ async function instructions(build) {
     `--warmup=${warmup}`,
     '--child',
   ]);
-  for await (const line of createInterface({ input: run.child.stdout })) {
-    if (line === 'warm') {
-      run.control('--instr=on');
-      run.child.stdin.write('go\n');
-    } else if (line === 'done') {
-      run.control('--instr=off');
-      run.child.stdin.write('exit\n');
-    }
-  }
-  const code = await run.exited;
-  if (code !== 0) throw new Error(`valgrind exited with ${code}: ${run.stderr().slice(-800)}`);
+  await countedHandshake(run);
   const compiling = compilingInstructions(run.out);
   const total = run.total();
   run.remove();
@@ -127,14 +117,6 @@ if (args.includes('--child')) {
   console.log(
     `${mode}: the authenticator in process, ${count} requests after ${warmup} warm-up ones, callgrind instructions (Ir) per request, compilation excluded`,
   );
-  console.log(
-    versusFirst(
-      'build',
-      counted.map(([build, { total, compiling }]) => [build, total - compiling]),
-    ),
-  );
-  for (const [build, { total, compiling }] of counted) {
-    console.log(`${build}: ${formatInteger(total)} Ir/req in all, of which compilation ${formatInteger(compiling)}`);
-  }
+  console.log(netOfCompilation('build', counted));
   console.log(`load average at the end: ${loadAverage()}`);
 }

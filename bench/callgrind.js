@@ -138,6 +138,25 @@ export async function countHttpServer({
 }
 
 /**
+ * Drives a child that speaks the warm-up handshake on stdout (`warm` when warmed up, then `done`
+ * when the counted requests are answered): instrumentation on at `warm` (the child is told `go`),
+ * off at `done` (told `exit`). Resolves when it has exited, rejects with its stderr's tail if it failed.
+ */
+export async function countedHandshake(run) {
+  for await (const line of createInterface({ input: run.child.stdout })) {
+    if (line === 'warm') {
+      run.control('--instr=on');
+      run.child.stdin.write('go\n');
+    } else if (line === 'done') {
+      run.control('--instr=off');
+      run.child.stdin.write('exit\n');
+    }
+  }
+  const code = await run.exited;
+  if (code !== 0) throw new Error(`valgrind exited with ${code}: ${run.stderr().slice(-800)}`);
+}
+
+/**
  * The instructions of a callgrind output spent compiling (V8's optimising and baseline compilers,
  * lazy compilation: on the main thread under `--predictable`), from the inclusive counts of their
  * runtime entries. Work a long-running server does once, not per request: reported apart.
@@ -158,6 +177,24 @@ export function compilingInstructions(out) {
     if (line) compiling += Number(/^\s*([\d,]+)/.exec(line)[1].replace(/,/g, ''));
   }
   return compiling;
+}
+
+/**
+ * The report of builds counted with {@link compilingInstructions}: instructions per request net of
+ * compilation against the first build, then each build's total and its compilers' share.
+ * `counted` is [label, { total, compiling }] pairs, per request.
+ */
+export function netOfCompilation(column, counted) {
+  return [
+    versusFirst(
+      column,
+      counted.map(([label, { total, compiling }]) => [label, total - compiling]),
+    ),
+    ...counted.map(
+      ([label, { total, compiling }]) =>
+        `${label}: ${formatInteger(total)} Ir/req in all, of which compilation ${formatInteger(compiling)}`,
+    ),
+  ].join('\n');
 }
 
 /** A table of instructions per request, each against the first: `results` is [label, Ir/req] pairs. */

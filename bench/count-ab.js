@@ -24,10 +24,9 @@
 // kernel's share of a socket are not in them, and this is without sockets.
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { formatSecret } from '@hmac-kit/core';
-import { compilingInstructions, countHttpServer, startCallgrind } from './callgrind.js';
+import { compilingInstructions, countedHandshake, countHttpServer, startCallgrind } from './callgrind.js';
 import { formatInteger, loadAverage, table } from './support.js';
 
 const args = process.argv.slice(2);
@@ -66,17 +65,7 @@ async function instructionsOverHttp(build) {
 
 async function instructions(build) {
   const run = startCallgrind([script, framework, build, `--count=${count}`, `--warmup=${warmup}`, '--handshake']);
-  for await (const line of createInterface({ input: run.child.stdout })) {
-    if (line === 'warm') {
-      run.control('--instr=on');
-      run.child.stdin.write('go\n');
-    } else if (line === 'done') {
-      run.control('--instr=off');
-      run.child.stdin.write('exit\n');
-    }
-  }
-  const code = await run.exited;
-  if (code !== 0) throw new Error(`valgrind exited with ${code}: ${run.stderr().slice(-500)}`);
+  await countedHandshake(run);
   const total = run.total();
   run.remove();
   return total / count;

@@ -28,8 +28,8 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { signMessage } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
-import { compilingInstructions, startCallgrind, versusFirst } from './callgrind.js';
-import { formatInteger, loadAverage, typical } from './support.js';
+import { compilingInstructions, netOfCompilation, startCallgrind } from './callgrind.js';
+import { loadAverage, typical } from './support.js';
 
 const execFileAsync = promisify(execFile);
 const sep = process.argv.indexOf('--');
@@ -131,13 +131,5 @@ for (const checkout of checkouts) counted.push([checkout, await instructions(che
 console.log(
   `forward-auth over HTTP, ${connections} connections, ${count} requests after ${warmup} warm-up ones, callgrind instructions (Ir) per request of the server process, compilation excluded`,
 );
-console.log(
-  versusFirst(
-    'checkout',
-    counted.map(([checkout, { total, compiling }]) => [checkout, total - compiling]),
-  ),
-);
-for (const [checkout, { total, compiling }] of counted) {
-  console.log(`${checkout}: ${formatInteger(total)} Ir/req in all, of which compilation ${formatInteger(compiling)}`);
-}
+console.log(netOfCompilation('checkout', counted));
 console.log(`load average at the end: ${loadAverage()}`);
