@@ -5,10 +5,11 @@ import type { Authenticator } from '@hmac-kit/middleware';
 import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
-import { downstreamHeaders, relayedHeaders, upstreamHeaderList } from './headers.js';
+import { downstreamHeaders, upstreamHeaderList } from './headers.js';
 import { sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
+import { relayedAnswerHeaders } from './relayed-fields.js';
 import type { RequestContext, RouteHandler } from './request-context.js';
 import {
   requestTargetDefect,
@@ -461,7 +462,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       acceptedRequests.inc();
       this.answered = true;
       this.resume = resume;
-      this.response.writeHead(statusCode, relayedHeaders(raw, this.committedHeaders, this.context.id));
+      this.response.writeHead(statusCode, relayedAnswerHeaders(raw, this.committedHeaders, this.context.id));
       return true;
     }
 

@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { HmacIdentity } from '@hmac-kit/middleware';
 
-const HOP_BY_HOP = new Set([
+/** Fields of one hop (RFC 9110 §7.6.1), never passed on either way; `host` and `expect` too. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-authenticate',
@@ -218,7 +219,7 @@ export function upstreamHeaderList(
 const KEEP_ALIVE_ONLY: ReadonlySet<string> = new Set(['keep-alive']);
 
 /** The field names a Connection header lists (hop-by-hop too, RFC 9110 §7.6.1), lower-cased and canonical. */
-function connectionListed(connection: string | string[] | undefined): ReadonlySet<string> | undefined {
+export function connectionListed(connection: string | string[] | undefined): ReadonlySet<string> | undefined {
   if (connection === undefined) return undefined;
   // What nearly every keep-alive peer sends, without a split and a Set per message.
   if (connection === 'keep-alive') return KEEP_ALIVE_ONLY;
@@ -267,6 +268,9 @@ export function downstreamHeaders(
  * field (`Set-Cookie`) repeated, an upstream field the gateway sets itself left out. Names are
  * lower-cased as undici's parsed headers are; values are passed on byte for byte (latin1, as Node
  * writes them), where undici's parsed form decodes them as UTF-8, which Node then refuses to write.
+ * The general form: the gateway writes the same head with `relayedAnswerHeaders` (relayed-fields.ts),
+ * which keeps the upstream's recurring names and values instead of decoding them per answer, and is
+ * held to this one by test/relayed-fields.test.ts.
  *
  * @example
  * ```ts
@@ -315,7 +319,8 @@ export function relayedHeaders(raw: readonly Buffer[], headers: Record<string, s
 const LOWER_CASE_NAMES = new Map<string, string>();
 const LOWER_CASE_NAMES_KEPT = 64;
 
-function lowerCaseName(name: string): string {
+/** `name` lower-cased, from {@link LOWER_CASE_NAMES} when kept there (the gateway's own answer fields). */
+export function lowerCaseName(name: string): string {
   let lower = LOWER_CASE_NAMES.get(name);
   if (lower === undefined) {
     lower = name.toLowerCase();
