@@ -7,7 +7,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { readPublishedVector } from '../../../test-support/published-vectors.js';
 import { djangoJsonSerialization, djangoSignedBody } from '../src/schemes/django-hmac/body.js';
-import { pythonJsonOfBytes } from '../src/schemes/django-hmac/python-json-bytes.js';
+import {
+  isWrittenAsPython,
+  onePassJsonOfBytes,
+  pythonJsonOfBytes,
+} from '../src/schemes/django-hmac/python-json-bytes.js';
 import { expectSameBytes, expectSameSerialization } from './support/django-json.js';
 
 const encode = (text: string) => new TextEncoder().encode(text);
@@ -244,6 +248,88 @@ describe('django-hmac JSON serialisation: the one-pass path answers as the tree'
         expectSameBytes(bytes);
       }
     }
+  });
+
+  it('the shortcut for a body already in Python form: taken for compact documents, only where the writer returns the input', () => {
+    // Compact documents as JSON.stringify writes them, then cut, spliced and altered byte by byte.
+    const compact = fc.oneof(
+      fc.jsonValue({ maxDepth: 6 }).map((value) => JSON.stringify(value) ?? 'null'),
+      // ASCII documents of integers, literals and strings: the shortcut's own ground.
+      fc
+        .object({
+          key: fc.string({ maxLength: 4 }),
+          values: [fc.integer(), fc.boolean(), fc.constant(null), fc.string({ maxLength: 6 })],
+          maxDepth: 4,
+        })
+        .map((value) => JSON.stringify(value)),
+    );
+    const altered = fc
+      .tuple(
+        compact,
+        fc.nat(),
+        fc.constantFrom(
+          '',
+          ' ',
+          ',',
+          ':',
+          '"',
+          '\\',
+          '\\u00e9',
+          '\\u00E9',
+          '\\/',
+          '-0',
+          '.5',
+          'e1',
+          '0',
+          '}',
+          ']',
+          '{',
+          '[',
+          '\x7f',
+          'é',
+          'nul',
+        ),
+        fc.nat({ max: 3 }),
+      )
+      .map(([text, at, insert, removed]) => {
+        const cut = at % (text.length + 1);
+        return text.slice(0, cut) + insert + text.slice(cut + removed);
+      });
+    // Repeated names, at any depth.
+    const repeated = fc
+      .tuple(fc.string({ maxLength: 3 }).map(plain), compact, compact)
+      .map(([name, a, b]) => `{"x":[{${JSON.stringify(name)}:${a},${JSON.stringify(name)}:${b}}]}`);
+    let taken = 0;
+    fc.assert(
+      fc.property(fc.oneof(compact, altered, repeated), (text) => {
+        const bytes = encode(text);
+        if (!isWrittenAsPython(bytes)) return;
+        taken++;
+        expect(onePassJsonOfBytes(bytes), text).toBe(bytes);
+      }),
+      { numRuns: 3000 },
+    );
+    expect(taken).toBeGreaterThan(300);
+    // The usual bodies take it; deep or wide ones, floats, -0 and whitespace are left to the writer.
+    const order = encode(
+      JSON.stringify({ customer: 'c_1', items: [{ sku: 'SKU-1', quantity: -2, price: 1999 }], paid: true, note: null }),
+    );
+    expect(isWrittenAsPython(order)).toBe(true);
+    expect(pythonJsonOfBytes(order)).toBe(order);
+    for (const text of [
+      '{"a":1.5}',
+      '{"a":-0}',
+      '{"a": 1}',
+      '{"a":"\\/"}',
+      '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]',
+    ]) {
+      expect(isWrittenAsPython(encode(text)), text).toBe(false);
+      expectSameBytes(encode(text));
+    }
+    const wide = JSON.stringify(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`n${i}`, i])));
+    expect(isWrittenAsPython(encode(wide))).toBe(false);
+    expect(pythonJsonOfBytes(encode(wide))).toEqual(encode(wide));
+    expect(isWrittenAsPython(encode('{"a":1,"a":1}'))).toBe(false);
   });
 
   it('a body already in Python form is hashed and forwarded without a copy; whitespace around it as a view', () => {

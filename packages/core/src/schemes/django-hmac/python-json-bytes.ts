@@ -73,7 +73,154 @@ const HEX_DIGITS = '0123456789abcdef';
  * ```
  */
 export function pythonJsonOfBytes(input: Uint8Array): Uint8Array | null | undefined {
+  if (isWrittenAsPython(input)) return input;
+  return onePassJsonOfBytes(input);
+}
+
+/**
+ * {@link pythonJsonOfBytes} by the one-pass writer alone (what {@link isWrittenAsPython} is held to).
+ *
+ * @internal Exported for its tests.
+ */
+export function onePassJsonOfBytes(input: Uint8Array): Uint8Array | null | undefined {
   return new OnePassWriter(input).document();
+}
+
+/** Nesting {@link isWrittenAsPython} follows; deeper documents are left to the one-pass writer. */
+const SHALLOW_DEPTH = 32;
+/** Names per object {@link isWrittenAsPython} compares; objects with more are left to the one-pass writer. */
+const FEW_NAMES = 32;
+// The state of isWrittenAsPython, reused by every call: it runs to its end without calling out, so
+// no two calls overlap. Per open container (innermost at `depth`): 1 for an object, 2 for an
+// array, and where its names start in `SHALLOW_NAMES` (the keys of the names read so far).
+const SHALLOW_KINDS = new Uint8Array(SHALLOW_DEPTH + 1);
+const SHALLOW_FIRST_NAME = new Uint16Array(SHALLOW_DEPTH + 1);
+const SHALLOW_NAMES: number[] = [];
+
+/**
+ * Whether `input` is a document the one-pass writer returns as it is (the input itself, not falsy):
+ * the usual body, checked in one loop with no method call per token, no output and no state
+ * object. Only `true` is an answer; `false` means "ask the writer", which decides every case.
+ *
+ * Invariant: `true` only if `new OnePassWriter(input).document() === input`. It holds because this
+ * accepts a subset of what the writer leaves untouched, checked by the same rules: no whitespace at
+ * all; strings of plain bytes and escapes as Python writes them (`canonicalEscapeLength`, the
+ * writer's own test); integers only (`-0` and floats go to the writer, which may rewrite them),
+ * within the writer's digit limit; `null`, `true`, `false`; no name twice in an object (compared by
+ * the writer's key: names written in Python's form are equal exactly when their bytes are);
+ * nesting and names per object within small bounds; longer than every falsy document (5 bytes).
+ * `packages/core/test/django-json-direct.test.ts` holds it to the writer over random documents.
+ *
+ * @internal Exported for its tests.
+ */
+export function isWrittenAsPython(input: Uint8Array): boolean {
+  const length = input.length;
+  if (length <= 5) return false;
+  const kinds = SHALLOW_KINDS;
+  const firstName = SHALLOW_FIRST_NAME;
+  const names = SHALLOW_NAMES;
+  let nameCount = 0;
+  let depth = 0;
+  let position = 0;
+  // Each turn reads one value at `position` (after a name and colon in an object), then what closes
+  // or separates it, up to the next value.
+  for (;;) {
+    let byte = input[position];
+    if (byte === Byte.OpenBrace || byte === Byte.OpenBracket) {
+      if (depth === SHALLOW_DEPTH) return false;
+      depth++;
+      const isObject = byte === Byte.OpenBrace;
+      kinds[depth] = isObject ? 1 : 2;
+      firstName[depth] = nameCount;
+      position++;
+      if (input[position] !== (isObject ? Byte.CloseBrace : Byte.CloseBracket)) {
+        if (isObject) {
+          position = nameEnd(input, position, names, nameCount, nameCount);
+          if (position < 0) return false;
+          nameCount++;
+        }
+        continue;
+      }
+      // An empty object or array: closed below.
+      depth--;
+      position++;
+    } else if (byte === Byte.Quote) {
+      position = stringEnd(input, position);
+      if (position < 0) return false;
+    } else if (byte === Byte.LowerN || byte === Byte.LowerT || byte === Byte.LowerF) {
+      const word = byte === Byte.LowerN ? 'null' : byte === Byte.LowerT ? 'true' : 'false';
+      if (position + word.length > length) return false;
+      for (let i = 0; i < word.length; i++) if (input[position + i] !== word.charCodeAt(i)) return false;
+      position += word.length;
+    } else {
+      // An integer, as Python writes it: -?(0|[1-9][0-9]*), not -0, not followed by a fraction or exponent.
+      const start = position;
+      if (byte === Byte.Minus) byte = input[++position];
+      if (byte === Byte.Zero) {
+        if (position !== start) return false;
+        position++;
+      } else if (byte !== undefined && byte > Byte.Zero && byte <= Byte.Nine) {
+        position = digitsFrom(input, position + 1);
+        if (position - start > MAX_INT_DIGITS) return false;
+      } else {
+        return false;
+      }
+      const next = input[position];
+      if (next === Byte.Dot || next === Byte.LowerE || next === Byte.UpperE) return false;
+    }
+    // After a value: close containers, then a separator before the next value, or the end.
+    for (;;) {
+      if (depth === 0) return position === length;
+      byte = input[position++];
+      if (byte === Byte.Comma) break;
+      if (byte !== (kinds[depth] === 1 ? Byte.CloseBrace : Byte.CloseBracket)) return false;
+      nameCount = firstName[depth] as number;
+      depth--;
+    }
+    if (kinds[depth] === 1) {
+      const first = firstName[depth] as number;
+      if (nameCount - first === FEW_NAMES) return false;
+      position = nameEnd(input, position, names, first, nameCount);
+      if (position < 0) return false;
+      nameCount++;
+    }
+  }
+}
+
+/**
+ * Reads the name at `position` (its opening quote) and its colon for {@link isWrittenAsPython}:
+ * the position after the colon, or -1 when the name is not in Python's form, is followed by no
+ * colon, or has the key of one of `names[first, count)`. Its key is stored at `names[count]`.
+ */
+function nameEnd(input: Uint8Array, position: number, names: number[], first: number, count: number): number {
+  if (input[position] !== Byte.Quote) return -1;
+  const start = position + 1;
+  const end = stringEnd(input, position);
+  if (end < 0 || input[end] !== Byte.Colon) return -1;
+  let hash = FNV_OFFSET;
+  for (let i = start; i < end - 1; i++) hash = Math.imul(hash ^ input[i]!, FNV_PRIME);
+  const key = nameKey(hash, end - 1 - start);
+  for (let i = first; i < count; i++) if (names[i] === key) return -1;
+  names[count] = key;
+  return end + 1;
+}
+
+/**
+ * The position after the string at `position` (its opening quote) when every byte of it stays as
+ * it is in Python's form (plain bytes, escapes as Python writes them), else -1.
+ */
+function stringEnd(input: Uint8Array, position: number): number {
+  const length = input.length;
+  let index = position + 1;
+  for (;;) {
+    while (index < length && PLAIN[input[index]!] === 1) index++;
+    if (index >= length) return -1;
+    const byte = input[index]!;
+    if (byte === Byte.Quote) return index + 1;
+    const run = byte === Byte.Backslash ? canonicalEscapeLength(input, index) : 0;
+    if (run === 0) return -1;
+    index += run;
+  }
 }
 
 /**
