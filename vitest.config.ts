@@ -28,7 +28,7 @@ const SHARED_WORKER_TESTS = [
   'packages/middleware/test/**/*.test.ts',
   'packages/{express,fastify,fetch,hono,node-crypto,node-http}/test/*.test.ts',
   'packages/{axios,undici}/test/types.test.ts',
-  'packages/server/test/{access-line,access-log,admin-listing,config,console-sessions,deploy,error-table,headers}.test.ts',
+  'packages/server/test/{access-line,access-log,admin-listing,config,console-sessions,deploy,error-table,headers,relayed-fields}.test.ts',
   'packages/server/test/{inactive-keys,legacy-sign,redis-url,request-target,routes,shared-stores,units,views}.test.ts',
   'packages/server/test/adversarial/{body-rule,django-body,login-lockout,route-fuzz}.test.ts',
   'packages/server/test/adversarial/{review-attacks,review-console,review-forward-auth,review-gateway,review-oracles}.test.ts',

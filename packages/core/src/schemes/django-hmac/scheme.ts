@@ -148,7 +148,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
       created,
       // No nonce in the protocol: the signature is unique per (body, timestamp) and serves as one.
       // Canonical base64 of the decoded bytes: spellings that differ only in padding bits are one nonce.
-      nonce: toBase64(signature),
+      nonce: canonicalBase64(signatureText, signature),
       coveredComponents: context.hasBody ? BODY_COVERED : NOTHING_COVERED,
       signature,
       timestamp,
@@ -236,6 +236,32 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
       return { headers };
     },
   };
+}
+
+/**
+ * `toBase64(bytes)` for `text`, a strict base64 spelling of `bytes` (`fromBase64(text, { strict: true })`):
+ * `text` itself when it is already canonical, without encoding it again. A strict spelling differs
+ * from the canonical one only in the bits its padding leaves over in the last character before the
+ * `=` (the low 4 bits before `==`, the low 2 before `=`): every whole group of four characters
+ * stands for its three bytes one way only.
+ *
+ * @internal Exported for its tests.
+ */
+export function canonicalBase64(text: string, bytes: Uint8Array): string {
+  const length = text.length;
+  const padding =
+    length > 0 && text.charCodeAt(length - 1) === 0x3d ? (text.charCodeAt(length - 2) === 0x3d ? 2 : 1) : 0;
+  if (padding === 0) return text;
+  const leftOver = base64Value(text.charCodeAt(length - padding - 1)) & (padding === 2 ? 0x0f : 0x03);
+  return leftOver === 0 ? text : toBase64(bytes);
+}
+
+/** The value of a character of the standard base64 alphabet (the caller has checked it is one). */
+function base64Value(code: number): number {
+  if (code >= 0x61) return code - 0x61 + 26; // a-z
+  if (code >= 0x41) return code - 0x41; // A-Z
+  if (code >= 0x30) return code - 0x30 + 52; // 0-9
+  return code === 0x2b ? 62 : 63; // + /
 }
 
 function verdictOf(ok: boolean): SchemeVerdict {
