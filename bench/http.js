@@ -17,13 +17,11 @@
 // this process drains, as under a process manager) at its default log level `info` and with
 // `--log-level silent`, with `--workers 1` and `--workers 2`; and p99 latency at half the
 // saturating rate of the gateway and forward-auth (always autocannon: wrk cannot pace).
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { formatSecret } from '@hmac-kit/core';
 import {
   cpuSecondsOf,
@@ -33,13 +31,12 @@ import {
   quick,
   runNode,
   startHttpServer,
+  startServeCommand,
   table,
   verdictAtMost,
 } from './support.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const execFileAsync = promisify(execFile);
-const cliBin = fileURLToPath(new URL('../packages/cli/bin/hmac-kit.js', import.meta.url));
 /**
  * CPU per signed 1 KiB POST of django_hmac_authentication 5.0.3 under gunicorn (2 sync workers),
  * as recorded by the author of issue #15 on this machine with the same client and scheme. Python
@@ -67,6 +64,15 @@ const generator = (() => {
   return 'wrk';
 })();
 const generatorLabel = generator === 'wrk' ? 'wrk -t1 --latency' : 'autocannon';
+/**
+ * The forward-auth target's row: the command as users start it, at its default log level (info),
+ * one process. Until session 10 the target was judged on an in-app row (bench/http-server.js
+ * serve-verify: `startServer` in the bench's process, `:memory:`, log silent), a configuration
+ * nobody runs; counted request for request it does the same work as `serve --workers 1 --log-level
+ * silent` (bench/serve-count.js in-app:., docs/performance.md, session 10 "forward-auth").
+ * One process: with more workers the figure adds the supervisor's shared stores over IPC (its own row).
+ */
+const FORWARD_AUTH_ROW = 'forward-auth, CLI, --workers 1, log info (default)';
 const DJANGO_ROW =
   generator === 'wrk'
     ? 'hmac-kit serve --upstream, django-hmac, each signed, 8 conn.'
@@ -105,45 +111,6 @@ function serverCpuSeconds(server) {
     }
   }
   return sum;
-}
-
-/**
- * `hmac-kit serve` as users start it: the real command in a process of its own (SQLite file, one
- * key created with the CLI first), its stdout a pipe this process reads and drops. Resolves with
- * `{ url, keyId, secret, pid, tree: true }` once the banner says it listens.
- */
-async function startCli(flags, env = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'hmac-kit-bench-'));
-  const db = join(dir, 'hmac-kit.db');
-  const cliEnv = { HMAC_KIT_MASTER_KEYS: `bench1:${randomBytes(32).toString('base64')}`, ...env };
-  // Its notes on stderr ("created database ...") are not benchmark output.
-  const cli = (args) => execFileAsync(process.execPath, [cliBin, ...args], { env: { ...process.env, ...cliEnv } });
-  await cli(['--db', db, 'principals', 'add', 'bench', '--kind', 'service']);
-  const issued = JSON.parse((await cli(['--db', db, 'keys', 'create', '--principal', 'bench', '--json'])).stdout);
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [cliBin, '--db', db, 'serve', '--port', '0', '--rate-limit', '1000000000/1s', ...flags],
-      { env: { ...process.env, ...cliEnv }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    started.push(child);
-    child.dir = dir;
-    // The access log: read and dropped (what a process manager's pipe costs the server is its writes).
-    child.stdout.resume();
-    child.on('error', reject);
-    child.on('exit', (code) => reject(new Error(`hmac-kit serve ${flags.join(' ')} exited early (${code})`)));
-    let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk) => {
-      stderr += chunk;
-      const match = /listening on (http:\/\/[^\s]+)/.exec(stderr);
-      if (match) {
-        child.stderr.removeAllListeners('data');
-        child.stderr.resume();
-        resolve({ url: match[1], keyId: issued.keyId, secret: issued.secret, pid: child.pid, tree: true });
-      }
-    });
-  });
 }
 
 /** Starts `bench/http-server.js <kind>` and resolves with what it printed once listening. */
@@ -189,16 +156,15 @@ export async function main() {
         ...(await startServer('gateway-harness', { upstream: upstream.url, ...shared }, { GATEKEEPER: 'pass' })),
         ...shared,
       },
-      serveVerify: await startServer('serve-verify'),
       fastifyHello: { ...(await startServer('fastify-hello')), ...shared },
       expressPlain: { ...(await startServer('express', shared, { HMAC: '0' })), ...shared },
       expressHmac: { ...(await startServer('express', shared, { HMAC: '1' })), ...shared },
       fastifyPlain: { ...(await startServer('fastify', shared, { HMAC: '0' })), ...shared },
       fastifyHmac: { ...(await startServer('fastify', shared, { HMAC: '1' })), ...shared },
       // The command as users run it: the default log level (info) against silent, 1 and 2 workers.
-      cliInfo: await startCli(['--workers', '1']),
-      cliSilent: await startCli(['--workers', '1', '--log-level', 'silent']),
-      cliTwoWorkers: await startCli(['--workers', '2']),
+      cliInfo: await startServeCommand(started, ['--workers', '1']),
+      cliSilent: await startServeCommand(started, ['--workers', '1', '--log-level', 'silent']),
+      cliTwoWorkers: await startServeCommand(started, ['--workers', '2']),
     };
     const targets = [
       { name: 'node:http upstream alone', server: servers.upstream, mode: 'orders', verifies: false },
@@ -212,19 +178,13 @@ export async function main() {
       },
       { name: 'gateway route, verifying', server: servers.harnessVerify, mode: 'orders', verifies: true },
       { name: 'gateway route, no verification', server: servers.harnessPass, mode: 'orders', verifies: false },
-      {
-        name: 'forward-auth /verify (hmac-kit serve)',
-        server: servers.serveVerify,
-        mode: 'forward-auth',
-        verifies: true,
-      },
       { name: 'Fastify hello-world', server: servers.fastifyHello, mode: 'forward-auth', verifies: false },
       { name: 'Express, no auth', server: servers.expressPlain, mode: 'orders', verifies: false },
       { name: 'Express + @hmac-kit/express', server: servers.expressHmac, mode: 'orders', verifies: true },
       { name: 'Fastify, no auth', server: servers.fastifyPlain, mode: 'orders', verifies: false },
       { name: 'Fastify + @hmac-kit/fastify', server: servers.fastifyHmac, mode: 'orders', verifies: true },
       {
-        name: 'forward-auth, CLI, --workers 1, log info (default)',
+        name: FORWARD_AUTH_ROW,
         server: servers.cliInfo,
         mode: 'forward-auth',
         verifies: true,
@@ -316,7 +276,7 @@ export async function main() {
 
     // p99 at half the saturating rate: latency a server shows when it is not the bottleneck.
     const halfRate = [];
-    for (const name of ['hmac-kit serve --upstream (gateway)', 'forward-auth /verify (hmac-kit serve)']) {
+    for (const name of ['hmac-kit serve --upstream (gateway)', FORWARD_AUTH_ROW]) {
       const target = targets.find((t) => t.name === name);
       const rate = Math.max(1, Math.round(summary.get(name).requestsPerSecond / 2));
       const list = [];
@@ -337,11 +297,10 @@ export async function main() {
       'hmac-kit serve --upstream (gateway)': 'gateway route, no verification',
       [DJANGO_ROW]: 'gateway route, no verification',
       'gateway route, verifying': 'gateway route, no verification',
-      'forward-auth /verify (hmac-kit serve)': 'Fastify hello-world',
       'Express + @hmac-kit/express': 'Express, no auth',
       'Fastify + @hmac-kit/fastify': 'Fastify, no auth',
       'gateway route, no verification': 'node:http upstream alone',
-      'forward-auth, CLI, --workers 1, log info (default)': 'forward-auth, CLI, --workers 1, log silent',
+      [FORWARD_AUTH_ROW]: 'forward-auth, CLI, --workers 1, log silent',
     };
     console.log(
       `\n## 3. HTTP on loopback (${generatorLabel} in its own process, ${connections} connections unless noted, ` +
@@ -429,8 +388,8 @@ export async function main() {
         'µs',
       ),
       verdictAtMost(
-        'forward-auth /verify (hmac-kit serve), server CPU per request',
-        cpu('forward-auth /verify (hmac-kit serve)'),
+        'forward-auth /verify (hmac-kit serve --workers 1, default log level), server CPU per request',
+        cpu(FORWARD_AUTH_ROW),
         30,
         'µs',
       ),
@@ -455,12 +414,12 @@ export async function main() {
     );
     console.log(
       `info  hmac-kit serve default log level (info) vs --log-level silent, forward-auth, --workers 1: ` +
-        `${signed(added('forward-auth, CLI, --workers 1, log info (default)', 'forward-auth, CLI, --workers 1, log silent'))} µs CPU per request ` +
+        `${signed(added(FORWARD_AUTH_ROW, 'forward-auth, CLI, --workers 1, log silent'))} µs CPU per request ` +
         `(CPU per request falls as req/s rises: compare rows at similar req/s)`,
     );
     console.log(
-      `info  hmac-kit serve forward-auth (log info): --workers 1 ${formatInteger(wall('forward-auth, CLI, --workers 1, log info (default)'))} req/s ` +
-        `(${formatInteger(cpu('forward-auth, CLI, --workers 1, log info (default)'))} µs CPU/req), --workers 2 ` +
+      `info  hmac-kit serve forward-auth (log info): --workers 1 ${formatInteger(wall(FORWARD_AUTH_ROW))} req/s ` +
+        `(${formatInteger(cpu(FORWARD_AUTH_ROW))} µs CPU/req), --workers 2 ` +
         `${formatInteger(wall('forward-auth, CLI, --workers 2, log info'))} req/s (${formatInteger(cpu('forward-auth, CLI, --workers 2, log info'))} µs CPU/req ` +
         `over supervisor + workers); the load generator shares the same ${availableParallelism()} cores`,
     );

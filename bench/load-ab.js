@@ -16,12 +16,19 @@
 // against what section 3 measures now:
 //
 //   node bench/load-ab.js 5 5 serve-verify@/tmp/old/packages/server/dist,serve-verify@packages/server/dist
+//
+// Kinds `cli` and `cli-silent` run the real command (`hmac-kit serve --workers 1`, at the default log
+// level or `--log-level silent`, as section 3's CLI rows), written `cli@<checkout>` for another
+// checkout's command: the in-app row and the command side by side,
+//
+//   HMAC_KIT_BENCH_GENERATORS=wrk node bench/load-ab.js 5 5 serve-verify,cli-silent,cli
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatSecret } from '@hmac-kit/core';
-import { cpuSecondsOf, formatInteger, median, runNode, startHttpServer, table } from './support.js';
+import { cpuSecondsOf, formatInteger, median, runNode, startHttpServer, startServeCommand, table } from './support.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const [roundsText = '3', secondsText = '5', kindsText = 'fastify-hello,serve-verify,upstream'] = process.argv.slice(2);
@@ -67,8 +74,10 @@ try {
   for (const spec of kinds) {
     const [kind, dist] = spec.split('@');
     const build = dist ? { HMAC_KIT_BENCH_SERVER_DIST: resolve(dist) } : {};
-    const server =
-      kind === 'upstream'
+    const command = { cli: ['--workers', '1'], 'cli-silent': ['--workers', '1', '--log-level', 'silent'] }[kind];
+    const server = command
+      ? await startServeCommand(children, command, dist ? { checkout: dist } : {})
+      : kind === 'upstream'
         ? upstream
         : await startHttpServer(
             children,
@@ -76,7 +85,7 @@ try {
             { upstream: upstream.url, ...shared },
             { HMAC: '1', GATEKEEPER: 'verify', ...build },
           );
-    const mode = kind === 'fastify-hello' || kind === 'serve-verify' ? 'forward-auth' : 'orders';
+    const mode = kind === 'fastify-hello' || kind === 'serve-verify' || command ? 'forward-auth' : 'orders';
     servers.push({
       kind: spec,
       mode,
@@ -128,5 +137,8 @@ try {
   );
   console.log(`load average at the end: ${load()}`);
 } finally {
-  for (const child of children) child.kill('SIGTERM');
+  for (const child of children) {
+    child.kill('SIGTERM');
+    if (child.dir) child.once('exit', () => rmSync(child.dir, { recursive: true, force: true }));
+  }
 }

@@ -19,12 +19,19 @@
 // under `--predictable`, on the main thread and in the counted window, that moves a count by
 // 5-30% from run to run); the totals with it are printed below the table.
 // HMAC_KIT_CALLGRIND_KEEP=1 keeps each run's callgrind output, for `callgrind_annotate`.
+//
+// `in-app:<checkout>` counts instead section 3's "forward-auth /verify (hmac-kit serve)" server
+// (bench/http-server.js serve-verify: `startServer` in this bench's process, `:memory:`, log
+// silent, the key created in process) on that checkout's packages/server/dist, with the same
+// client, so the in-app row and the command compare request for request (the serve flags do not
+// apply to it). `node bench/serve-count.js in-app:. . -- --log-level silent`
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { signMessage } from '@hmac-kit/core';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
@@ -46,7 +53,19 @@ if (checkouts.length === 0)
 
 const path = `${typical.path}?${typical.query}`;
 
-async function instructions(checkout) {
+/** The in-app server of section 3 under callgrind: `{ callgrind, url, issued }`. */
+async function startInApp(checkout) {
+  const env = { ...process.env, HMAC_KIT_BENCH_SERVER_DIST: resolve(checkout, 'packages/server/dist') };
+  const callgrind = startCallgrind([fileURLToPath(new URL('./http-server.js', import.meta.url)), 'serve-verify'], {
+    env,
+  });
+  callgrind.child.stdin.end('{}');
+  const started = JSON.parse(await callgrind.firstLine());
+  return { callgrind, url: started.url, issued: { keyId: started.keyId, secret: started.secret }, dir: undefined };
+}
+
+/** `hmac-kit serve <flags>` of a checkout under callgrind, one key created with the CLI first. */
+async function startCommand(checkout) {
   const bin = resolve(checkout, 'packages/cli/bin/hmac-kit.js');
   const dir = mkdtempSync(join(tmpdir(), 'hk-count-'));
   const db = join(dir, 'db');
@@ -67,6 +86,13 @@ async function instructions(checkout) {
     });
     callgrind.exited.then((code) => fail(new Error(`serve exited (${code}): ${callgrind.stderr().slice(-800)}`)));
   });
+  return { callgrind, url, issued, dir };
+}
+
+async function instructions(checkout) {
+  const { callgrind, url, issued, dir } = checkout.startsWith('in-app:')
+    ? await startInApp(checkout.slice('in-app:'.length))
+    : await startCommand(checkout);
   const target = new URL(url);
   const total = warmup + count;
   const signed = [];
@@ -121,7 +147,7 @@ async function instructions(checkout) {
   const instructions = callgrind.total();
   const compiling = compilingInstructions(callgrind.out);
   callgrind.remove();
-  rmSync(dir, { recursive: true, force: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
   return { total: instructions / count, compiling: compiling / count };
 }
 

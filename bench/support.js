@@ -1,11 +1,14 @@
 // Shared helpers for the benchmarks: the typical request, interleaved measurement, tables.
-import { execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { IncomingMessage, ServerResponse } from 'node:http';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 /** Whether `--quick` was passed (or HMAC_KIT_BENCH_QUICK=1): fewer and shorter rounds, for smoke runs. */
 export const quick = process.argv.includes('--quick') || process.env.HMAC_KIT_BENCH_QUICK === '1';
@@ -280,5 +283,51 @@ export function startHttpServer(started, kind, config = {}, env = {}) {
     child.on('exit', (code) => reject(new Error(`server ${kind} exited early (${code})`)));
     createInterface({ input: child.stdout }).once('line', (line) => resolve({ ...JSON.parse(line), pid: child.pid }));
     child.stdin.end(JSON.stringify(config));
+  });
+}
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * `hmac-kit serve` as users start it: the real command in a process of its own (SQLite file, one
+ * key created with the CLI first), its stdout a pipe this process reads and drops. Adds the child
+ * to `started` (its `dir`, the database's folder, is the caller's to remove) and resolves with
+ * `{ url, keyId, secret, pid, tree: true }` once the banner says it listens. `checkout`: whose
+ * packages/cli/bin/hmac-kit.js to run (default this one's).
+ */
+export async function startServeCommand(started, flags, { env = {}, checkout } = {}) {
+  const cliBin = checkout
+    ? resolvePath(checkout, 'packages/cli/bin/hmac-kit.js')
+    : fileURLToPath(new URL('../packages/cli/bin/hmac-kit.js', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'hmac-kit-bench-'));
+  const db = join(dir, 'hmac-kit.db');
+  const cliEnv = { HMAC_KIT_MASTER_KEYS: `bench1:${randomBytes(32).toString('base64')}`, ...env };
+  // Its notes on stderr ("created database ...") are not benchmark output.
+  const cli = (args) => execFileAsync(process.execPath, [cliBin, ...args], { env: { ...process.env, ...cliEnv } });
+  await cli(['--db', db, 'principals', 'add', 'bench', '--kind', 'service']);
+  const issued = JSON.parse((await cli(['--db', db, 'keys', 'create', '--principal', 'bench', '--json'])).stdout);
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [cliBin, '--db', db, 'serve', '--port', '0', '--rate-limit', '1000000000/1s', ...flags],
+      { env: { ...process.env, ...cliEnv }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    started.push(child);
+    child.dir = dir;
+    // The access log: read and dropped (what a process manager's pipe costs the server is its writes).
+    child.stdout.resume();
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`hmac-kit serve ${flags.join(' ')} exited early (${code})`)));
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      const match = /listening on (http:\/\/[^\s]+)/.exec(stderr);
+      if (match) {
+        child.stderr.removeAllListeners('data');
+        child.stderr.resume();
+        resolve({ url: match[1], keyId: issued.keyId, secret: issued.secret, pid: child.pid, tree: true });
+      }
+    });
   });
 }

@@ -54,9 +54,16 @@ function send(response: ServerResponse, status: number, headers: Record<string, 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI_BIN = join(REPO_ROOT, 'packages/cli/bin/hmac-kit.js');
 
-/** Environment for the server and CLI processes: nothing HMAC_KIT_* leaks in from the developer's shell. */
+/**
+ * Environment for the server process: nothing HMAC_KIT_* leaks in from the developer's shell, and one
+ * process (`HMAC_KIT_WORKERS=1`, as `startServe` in test-support/processes.ts does). The default, one
+ * worker per core, made every client suite pay a supervisor and two workers (three node processes
+ * loading the server, ~1.3 s of CPU more per file on 2 cores) for a test about clients, not the
+ * process model (packages/server/test/workers.test.ts is about that).
+ */
 function serverEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('HMAC_KIT_')));
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('HMAC_KIT_')));
+  return { ...env, HMAC_KIT_WORKERS: '1' };
 }
 
 /** Runs a store command in this process (runCliInProcess: a CLI process per command cost ~0.5 s of CPU). */

@@ -70,10 +70,41 @@ export function fitLogLine(line: string): string {
 
 let timeFieldMillis = Number.NaN;
 let timeField = '';
+/** The first millisecond of the second {@link secondPrefix} names. */
+let secondStartMillis = Number.NaN;
+/** `,"time":"2026-12-06T00:30:00.` for the second starting at {@link secondStartMillis}. */
+let secondPrefix = '';
+/** `000Z"` ... `999Z"`: the field's end for each millisecond of a second. */
+const MILLISECOND_ENDS = Array.from({ length: 1000 }, (_, millis) => `${String(millis).padStart(3, '0')}Z"`);
 
 /**
- * pino's `isoTime` (`,"time":"2026-12-06T00:30:00.123Z"`), built once per millisecond: its value
- * changes only when `Date.now()` does, and `toISOString()` was a third of an access line's cost.
+ * pino's `isoTime` field for the instant `now` (milliseconds since the epoch): what
+ * {@link isoTimeField} writes. Invariant (test/access-line.test.ts, a property over the whole range
+ * `Date` formats with four-digit years): equal to `,"time":"${new Date(now).toISOString()}"`.
+ * `toISOString()` runs once per second (~7,000 instructions a call); within the second the field is
+ * the second's prefix and the millisecond's precomputed end.
+ */
+export function isoTimeFieldAt(now: number): string {
+  if (now !== timeFieldMillis) {
+    timeFieldMillis = now;
+    let intoSecond = now - secondStartMillis;
+    if (!(intoSecond >= 0 && intoSecond < 1000)) {
+      // The floor of the second, also before 1970 (where `%` is negative).
+      intoSecond = ((now % 1000) + 1000) % 1000;
+      secondStartMillis = now - intoSecond;
+      // `.000Z` is the end of the second's own ISO string: the prefix is everything before its milliseconds.
+      secondPrefix = `,"time":"${new Date(secondStartMillis).toISOString().slice(0, -4)}`;
+    }
+    timeField = `${secondPrefix}${MILLISECOND_ENDS[intoSecond] as string}`;
+  }
+  return timeField;
+}
+
+/**
+ * pino's `isoTime` (`,"time":"2026-12-06T00:30:00.123Z"`), built once per millisecond (its value
+ * changes only when `Date.now()` does) from a prefix built once per second: `toISOString()` was a
+ * third of an access line's cost, and a server answering fewer than ~1,000 requests a second, or
+ * one slowed down (valgrind), met a new millisecond at nearly every line (issue #15).
  *
  * @example
  * ```ts
@@ -81,12 +112,7 @@ let timeField = '';
  * ```
  */
 export function isoTimeField(): string {
-  const now = Date.now();
-  if (now !== timeFieldMillis) {
-    timeFieldMillis = now;
-    timeField = `,"time":"${new Date(now).toISOString()}"`;
-  }
-  return timeField;
+  return isoTimeFieldAt(Date.now());
 }
 
 /** Marks loggers built by {@link createLogger} (inherited by their children): their access lines can be built by hand. */
@@ -99,6 +125,13 @@ const OWN_FORMAT = Symbol('hmac-kit.logger.ownFormat');
 export const LOG_BATCH_BYTES = 3072;
 /** The longest a line waits for others to share its write(2). */
 export const LOG_BATCH_DELAY_MS = 25;
+
+/**
+ * A {@link batchedStdout} destination's `write` for a line the caller knows to be ASCII only (its
+ * UTF-8 length is its length): the access line, whose fields were checked as they were escaped,
+ * is held without `Buffer.byteLength` scanning it again (issue #15).
+ */
+export const WRITE_ASCII_LINE = Symbol('hmac-kit.logger.writeAsciiLine');
 
 /**
  * The server's stdout: sonic-boom writing asynchronously in whole lines of at most
@@ -140,10 +173,10 @@ export function batchedStdout(fd = 1): ReturnType<typeof pino.destination> {
     armed = false;
     if (!stream.destroyed) release();
   };
-  destination.write = function writeHeld(this: typeof destination, line: string): boolean {
-    if (stream.destroyed) return write.call(this, line); // throws, as sonic-boom does
+  /** Holds `line` of `bytes` UTF-8 bytes (the caller's count: {@link WRITE_ASCII_LINE} knows it without a scan). */
+  const hold = (line: string, bytes: number): boolean => {
+    if (stream.destroyed) return write.call(destination, line); // throws, as sonic-boom does
     // A line of createLogger() is at most MAX_LOG_LINE_BYTES (fitLogLine): a chunk never exceeds it.
-    const bytes = Buffer.byteLength(line);
     if (heldBytes + bytes > MAX_LOG_LINE_BYTES) release();
     held += line;
     heldBytes += bytes;
@@ -154,6 +187,9 @@ export function batchedStdout(fd = 1): ReturnType<typeof pino.destination> {
     }
     return true;
   };
+  destination.write = (line: string): boolean => hold(line, Buffer.byteLength(line));
+  (destination as unknown as Record<symbol, unknown>)[WRITE_ASCII_LINE] = (line: string): boolean =>
+    hold(line, line.length);
   destination.flush = function flushWithHeld(this: typeof destination, callback?: (error?: Error) => void) {
     release();
     return flush.call(this, callback as (error?: Error) => void);
@@ -242,15 +278,61 @@ export function writeAccessLine(logger: Logger, fields: AccessLogFields): void {
     logger.info(fields, 'request');
     return;
   }
-  let line = `${levelInfo}${isoTimeField()}${own[pino.symbols.chindingsSym] as string},"reqId":${JSON.stringify(fields.reqId)}`;
-  if (fields.method !== undefined) line += `,"method":${JSON.stringify(fields.method)}`;
-  line += `,"path":${JSON.stringify(fields.path)},"status":${fields.status},"ms":${fields.ms}`;
+  asciiOnly = true;
+  let line = `${levelInfo}${isoTimeField()}${own[pino.symbols.chindingsSym] as string},"reqId":${jsonString(fields.reqId)}`;
+  if (fields.method !== undefined) line += `,"method":${jsonString(fields.method)}`;
+  line += `,"path":${jsonString(fields.path)},"status":${fields.status},"ms":${fields.ms}`;
   if (fields.aborted) line += ',"aborted":true';
-  if (fields.keyId !== undefined) line += `,"keyId":${JSON.stringify(fields.keyId)}`;
-  if (fields.scheme !== undefined) line += `,"scheme":${JSON.stringify(fields.scheme)}`;
-  if (fields.code !== undefined) line += `,"code":${JSON.stringify(fields.code)}`;
-  if (fields.remote !== undefined) line += `,"remote":${JSON.stringify(fields.remote)}`;
-  (own[pino.symbols.streamSym] as { write(text: string): unknown }).write(fitLogLine(line + endRequest));
+  if (fields.keyId !== undefined) line += `,"keyId":${jsonString(fields.keyId)}`;
+  if (fields.scheme !== undefined) line += `,"scheme":${jsonString(fields.scheme)}`;
+  if (fields.code !== undefined) line += `,"code":${jsonString(fields.code)}`;
+  if (fields.remote !== undefined) line += `,"remote":${jsonString(fields.remote)}`;
+  const stream = own[pino.symbols.streamSym] as {
+    write(text: string): unknown;
+    [WRITE_ASCII_LINE]?: (text: string) => unknown;
+  };
+  const whole = line + endRequest;
+  const fitted = fitLogLine(whole);
+  // ASCII only: every field as checked by jsonString, the time field (an ISO date) and the
+  // bindings (checked once per bindings string). A line fitLogLine had to cut is not the same
+  // string (its mark is not ASCII) and goes the general way. Held to Buffer.byteLength in
+  // test/access-line.test.ts for arbitrary fields.
+  const writeAscii = stream[WRITE_ASCII_LINE];
+  if (asciiOnly && fitted === whole && writeAscii !== undefined && isAsciiBindings(own)) writeAscii(fitted);
+  else stream.write(fitted);
+}
+
+let checkedBindings: string | undefined;
+let checkedBindingsAscii = false;
+
+/** Whether the logger's bindings string (`,"service":"hmac-kit"`...) is ASCII; one logger's bindings are one string, checked once. */
+function isAsciiBindings(own: Record<symbol, unknown>): boolean {
+  const bindings = own[pino.symbols.chindingsSym] as string;
+  if (bindings !== checkedBindings) {
+    checkedBindings = bindings;
+    checkedBindingsAscii = Buffer.byteLength(bindings) === bindings.length;
+  }
+  return checkedBindingsAscii;
+}
+
+/** Whether every string {@link jsonString} serialised since it was last set was printable ASCII. */
+let asciiOnly = true;
+
+/**
+ * `JSON.stringify(value)` for a string, without the serialiser for the usual printable ASCII: such a
+ * string needs no escape, so its JSON is itself in quotes. Anything else (a quote, a backslash, a
+ * control character, DEL or beyond: lone surrogates must be escaped) is JSON.stringify's, and
+ * clears {@link asciiOnly}. Equal to `JSON.stringify(value)` for every string (property test).
+ */
+export function jsonString(value: string): string {
+  for (let index = 0; index < value.length; index++) {
+    const code = value.charCodeAt(index);
+    if (code < 0x20 || code === 0x22 || code === 0x5c || code > 0x7e) {
+      asciiOnly = false;
+      return JSON.stringify(value);
+    }
+  }
+  return `"${value}"`;
 }
 
 export type { Logger };

@@ -10,7 +10,10 @@ import {
   batchedStdout,
   createLogger,
   isoTimeField,
+  isoTimeFieldAt,
+  jsonString,
   MAX_LOG_LINE_BYTES,
+  WRITE_ASCII_LINE,
   writeAccessLine,
 } from '../src/logger.js';
 
@@ -82,6 +85,92 @@ describe('access-log lines built by hand (issue #15: the default log level info 
     }
   });
 
+  it('builds the field from a per-second prefix exactly as toISOString() writes it, at any instant and in any order', () => {
+    // Four-digit years (0000-9999), and beyond them Date's six-digit ones; runs of nearby instants
+    // exercise the cached millisecond and second, jumps (also backwards) a new second.
+    const instant = fc.oneof(
+      fc.integer({ min: -62_167_219_200_000, max: 253_402_300_799_999 }),
+      fc.integer({ min: -8.64e15, max: 8.64e15 }),
+      fc.integer({ min: 1_733_443_199_000, max: 1_733_443_202_000 }),
+    );
+    const run = fc.tuple(instant, fc.array(fc.integer({ min: -1500, max: 1500 }), { maxLength: 8 }));
+    fc.assert(
+      fc.property(fc.array(run, { minLength: 1, maxLength: 6 }), (runs) => {
+        for (const [start, steps] of runs) {
+          for (const now of [start, ...steps.map((step) => start + step)]) {
+            if (Math.abs(now) > 8.64e15) continue;
+            expect(isoTimeFieldAt(now)).toBe(`,"time":"${new Date(now).toISOString()}"`);
+          }
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('escapes each string exactly as JSON.stringify does (the plain-ASCII shortcut included)', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: 'binary', maxLength: 80 }),
+          fc.string({ unit: 'grapheme', maxLength: 40 }),
+          fc.string({ maxLength: 200 }),
+        ),
+        (value) => {
+          expect(jsonString(value)).toBe(JSON.stringify(value));
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('hands a destination that knows ASCII lines only lines whose UTF-8 length is their length, the same text either way', () => {
+    fc.assert(
+      fc.property(fieldsArbitrary, fc.option(fc.integer({ min: 1, max: 64 }), { nil: undefined }), (fields, worker) => {
+        const written: Array<{ line: string; ascii: boolean }> = [];
+        const sink = Object.assign(
+          new Writable({
+            write(chunk, _encoding, done) {
+              written.push({ line: String(chunk), ascii: false });
+              done();
+            },
+          }),
+          {
+            [WRITE_ASCII_LINE]: (line: string) => {
+              written.push({ line, ascii: true });
+              return true;
+            },
+          },
+        );
+        const logger = createLogger('info', sink);
+        writeAccessLine(worker === undefined ? logger : logger.child({ worker }), fields);
+        const reference = capture();
+        writeAccessLine(worker === undefined ? reference.logger : reference.logger.child({ worker }), fields);
+        expect(written).toHaveLength(1);
+        const [{ line, ascii }] = written as [{ line: string; ascii: boolean }];
+        if (ascii) expect(Buffer.byteLength(line)).toBe(line.length);
+        const strip = (text: string) => {
+          const { time: _time, ...entry } = JSON.parse(text);
+          return entry;
+        };
+        expect(strip(line)).toEqual(strip(reference.text()));
+      }),
+      { numRuns: 500 },
+    );
+    // The usual line (printable ASCII fields) takes the shortcut.
+    const used: boolean[] = [];
+    const plain = new Writable({
+      write(_chunk, _encoding, done) {
+        used.push(false);
+        done();
+      },
+    });
+    const sink = Object.assign(plain, {
+      [WRITE_ASCII_LINE]: () => used.push(true),
+    });
+    writeAccessLine(createLogger('info', sink), { reqId: 'a1', method: 'GET', path: '/verify', status: 200, ms: 0.3 });
+    expect(used).toEqual([true]);
+  });
+
   it('writes the line whatever the level: the server checks isLevelEnabled("info") before it builds one', () => {
     // The server checks isLevelEnabled('info') before building the line; the writer itself writes.
     const { logger, text } = capture('warn');
@@ -135,6 +224,23 @@ describe('the batched stdout of createLogger() (lines held for one write, issue 
     destination.end();
     await new Promise((resolve) => destination.once('close', resolve));
     expect(read()).toBe(expected.join(''));
+  });
+
+  it('writes access lines held by their known length (ASCII) and by their counted one, whole and in order', async () => {
+    const { fd, read } = into();
+    const destination = batchedStdout(fd);
+    const logger = createLogger('info', destination as unknown as NodeJS.WritableStream);
+    const expected: string[] = [];
+    for (let index = 0; index < 600; index++) {
+      // Every third path is not ASCII (counted bytes), a few are long: chunks stay within one pipe write.
+      const path = index % 3 === 0 ? `/é/${index}` : index % 50 === 1 ? `/${'a'.repeat(1500)}` : `/v/${index}`;
+      writeAccessLine(logger, { reqId: `r${index}`, method: 'GET', path, status: 200, ms: 1 });
+      expected.push(path);
+    }
+    destination.end();
+    await new Promise((resolve) => destination.once('close', resolve));
+    const lines = read().split('\n').filter(Boolean);
+    expect(lines.map((line) => JSON.parse(line).path)).toEqual(expected);
   });
 
   it('loses no held line when the process exits (the synchronous flush at exit)', () => {
