@@ -143,8 +143,15 @@ async function instructions(checkout) {
     };
     await Promise.all(Array.from({ length: connections }, worker));
   };
-  await run(warmup);
-  await callgrind.counted(() => run(count));
+  try {
+    await run(warmup);
+    await callgrind.counted(() => run(count));
+  } catch (error) {
+    // A refused request (401 of an expired signature, 429) must not leave the server under valgrind running.
+    agent.destroy();
+    callgrind.child.kill('SIGKILL');
+    throw error;
+  }
   agent.destroy();
   await callgrind.stop();
   const instructions = callgrind.total();
