@@ -7,6 +7,10 @@
 //   forward-auth  admit() + commitBeforeBody()   (forward-auth: the body stays with the proxy)
 //   gateway       admit() + complete(body)       (the gateway's buffered small body)
 //   eager         authenticateEagerly(body)      (the Express/Fastify/Hono/Fetch adapters)
+//   eager-bare    authenticateEagerly(body) with no rate limiter and no failure throttle (what
+//                 bench/http-server.js's Express and Fastify apps configure)
+//   verify        the core's verifyMessage() of the same request with the same nonce store: the
+//                 floor the authenticator's own work is counted against
 //
 //   node bench/admit-count.js forward-auth <build A> <build B> [--count=6000] [--warmup=8000]
 //
@@ -22,7 +26,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { compilingInstructions, countedHandshake, netOfCompilation, startCallgrind } from './callgrind.js';
 import { loadAverage, typical } from './support.js';
 
-const MODES = ['forward-auth', 'gateway', 'eager'];
+const MODES = ['forward-auth', 'gateway', 'eager', 'eager-bare', 'verify'];
 const args = process.argv.slice(2);
 const option = (name, fallback) => Number(args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
 const count = option('count', 6000);
@@ -37,16 +41,25 @@ async function child(build) {
   );
   const crypto = nodeCrypto.nodeCryptoProvider;
   const key = { keyId: 'hk_admitcount0000001', secret: new Uint8Array(randomBytes(32)), algorithm: 'sha256' };
+  const keys = (keyId) => (keyId === key.keyId ? key : undefined);
+  const nonceStore = limits.memoryNonceStore();
+  const limited =
+    mode === 'eager-bare'
+      ? {}
+      : {
+          rateLimiter: limits.memoryRateLimiter(),
+          defaultRateLimit: { limit: 1_000_000_000, windowSeconds: 1 },
+          failureThrottle: limits.memoryFailureThrottle(),
+        };
   const authenticator = middleware.createAuthenticator({
-    keys: (keyId) => (keyId === key.keyId ? key : undefined),
-    nonceStore: limits.memoryNonceStore(),
-    rateLimiter: limits.memoryRateLimiter(),
-    defaultRateLimit: { limit: 1_000_000_000, windowSeconds: 1 },
-    failureThrottle: limits.memoryFailureThrottle(),
+    keys,
+    nonceStore,
+    ...limited,
     crypto,
     realm: 'hmac-kit',
     onFailure: () => {},
   });
+  const verifyOptions = { keys, nonceStore, crypto };
   const body = typical.body;
   const headers = { host: typical.host, 'content-type': typical.contentType, 'content-length': String(body.length) };
   const messages = [];
@@ -65,7 +78,11 @@ async function child(build) {
   const one = async () => {
     const message = messages[next++];
     let outcome;
-    if (mode === 'eager') {
+    if (mode === 'verify') {
+      await core.verifyMessage(message, body, verifyOptions);
+      return;
+    }
+    if (mode === 'eager' || mode === 'eager-bare') {
       outcome = authenticator.authenticateEagerly(message, body, eagerContext);
       if (outcome instanceof Promise) outcome = await outcome;
     } else {

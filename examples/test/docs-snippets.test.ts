@@ -3,12 +3,13 @@
 // `npm start` starts it; only the ports (free ones instead of 8080/8081/3000) and the database
 // location (a temp folder instead of the clone's .hmac-kit/) differ from what a reader types.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { createSignedFetch, formatSecret } from '@hmac-kit/core';
+import { transform } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { documentationSnippets, type Snippet, unmarkedCodeBlocks } from '../../scripts/docs-snippets.js';
 import { buildForProcesses } from '../../test-support/clients/harness.js';
@@ -44,6 +45,30 @@ function snippet(id: string): Snippet {
 function env(extra: Record<string, string>): NodeJS.ProcessEnv {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('HMAC_KIT_')));
   return { ...clean, ...extra };
+}
+
+/**
+ * Writes a stand-in for `npx` into `dir`: it runs `node_modules/.bin/<name>` of this repository, what
+ * `npx <name>` resolves a workspace's bin to, and refuses anything else (an option before the name,
+ * or a name with no linked bin: the real npx would go to the registry for it). The real npx costs
+ * ~0.7 s of CPU more per call (npm's CLI loading, then a shell) for the same hmac-kit process; the
+ * first step of the quickstart still runs the real one, so `npx hmac-kit` resolving in a clone stays
+ * proven, as does `npx --offline hmac-kit` in an installed project (test/packaging/install.test.ts).
+ */
+function writeNpxStandIn(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'npx');
+  writeFileSync(
+    file,
+    `#!/bin/sh
+bin="${join(ROOT, 'node_modules/.bin')}/$1"
+case "$1" in -*|'') echo "npx stand-in: no options, only a bin name: $*" >&2; exit 127;; esac
+[ -x "$bin" ] || { echo "npx stand-in: $1 is not a bin of this repository" >&2; exit 127; }
+shift
+exec "$bin" "$@"
+`,
+  );
+  chmodSync(file, 0o755);
 }
 
 /** A long-running process, resolved once a line of its output matches `ready`. */
@@ -136,7 +161,14 @@ describe('README quickstart, as written, against a real hmac-kit serve', () => {
   let serverOrigin: string;
   let keyId = '';
   let secret = '';
-  const baseEnv = () => env({ HMAC_KIT_DATABASE_URL: join(dir, 'hmac-kit.db'), HMAC_KIT_WORKERS: '1' });
+  /** The first step's environment: the real npx. */
+  const realNpxEnv = () => env({ HMAC_KIT_DATABASE_URL: join(dir, 'hmac-kit.db'), HMAC_KIT_WORKERS: '1' });
+  /** Every later step's: `npx` is the stand-in (writeNpxStandIn). */
+  const baseEnv = () =>
+    env({
+      ...(realNpxEnv() as Record<string, string>),
+      PATH: `${join(scratch, 'bin')}${delimiter}${process.env.PATH ?? ''}`,
+    });
   const withKey = () => env({ ...(baseEnv() as Record<string, string>), HMAC_KEY_ID: keyId, HMAC_SECRET: secret });
   /** The reader's ports, mapped to the ones this run uses. */
   const ports: Record<string, string> = {};
@@ -165,6 +197,7 @@ describe('README quickstart, as written, against a real hmac-kit serve', () => {
     dir = mkdtempSync(join(tmpdir(), 'hmac-kit-readme-'));
     mkdirSync(join(ROOT, 'node_modules/.cache'), { recursive: true });
     scratch = mkdtempSync(join(ROOT, 'node_modules/.cache/docs-snippets-'));
+    writeNpxStandIn(join(scratch, 'bin'));
     // Step 1: what `npm start` runs (package.json decides), on a free port.
     const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } })
       .scripts.start;
@@ -188,7 +221,8 @@ describe('README quickstart, as written, against a real hmac-kit serve', () => {
   });
 
   it('step 1: creates a principal and a key with npx hmac-kit', async () => {
-    const result = await sh(snippet('quickstart-key').code, baseEnv());
+    // The real npx: the later steps' stand-in does what it resolves `npx hmac-kit` to here.
+    const result = await sh(snippet('quickstart-key').code, realNpxEnv());
     expect(result.stderr).not.toMatch(/error|refused/i);
     expect(result.code).toBe(0);
     keyId = /key id:\s+(hk_\S+)/.exec(result.stdout)?.[1] ?? '';
@@ -326,10 +360,12 @@ describe('docs/middleware.md examples, with the keys of its "Keys" section, as w
         .replace('listen(3000)', `listen(${port})`)
         .replace('listen({ port: 3000 })', `listen({ port: ${port} })`);
       expect(source).toContain(String(port));
-      const file = join(scratch, `${id}.mts`);
-      writeFileSync(file, source);
+      // The page's TypeScript with its types stripped (esbuild, as tsx does), run by plain node: tsx's
+      // loader and its esbuild service cost ~0.5 s of CPU per example, and the page names no runner.
+      const file = join(scratch, `${id}.mjs`);
+      writeFileSync(file, (await transform(source, { loader: 'ts', format: 'esm', target: 'node20' })).code);
       const secret = formatSecret(crypto.getRandomValues(new Uint8Array(32)));
-      const child = spawn(process.execPath, ['--import', 'tsx', file], {
+      const child = spawn(process.execPath, [file], {
         cwd: ROOT,
         env: env({ BILLING_SECRET: secret }),
         stdio: ['ignore', 'pipe', 'pipe'],

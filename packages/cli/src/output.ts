@@ -1,5 +1,4 @@
 import { resolve } from 'node:path';
-import { looksLikeSecret } from '@hmac-kit/keys/ids';
 
 /**
  * Refuses a `--key-id` value that looks like a secret (`hks_...`, 64 hex digits, long base64):
@@ -8,11 +7,15 @@ import { looksLikeSecret } from '@hmac-kit/keys/ids';
  *
  * @example
  * ```ts
- * checkKeyIdOption(flags.keyId); // throws CliError for 'hks_...'
+ * await checkKeyIdOption(flags.keyId); // throws CliError for 'hks_...'
  * ```
  */
-export function checkKeyIdOption(keyId: string | undefined, option = '--key-id'): void {
-  if (keyId !== undefined && looksLikeSecret(keyId)) {
+export async function checkKeyIdOption(keyId: string | undefined, option = '--key-id'): Promise<void> {
+  if (keyId === undefined) return;
+  // Imported here, not at the top: @hmac-kit/keys/ids re-exports the core's secret format, and
+  // every command module imports this file (--help and --version would load the whole core).
+  const { looksLikeSecret } = await import('@hmac-kit/keys/ids');
+  if (looksLikeSecret(keyId)) {
     throw new CliError(
       `${option} looks like a secret, not a key id (key ids look like hk_...); give the secret with --secret-env or --secret-file`,
       2,

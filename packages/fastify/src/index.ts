@@ -1,7 +1,7 @@
 import { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { BodyTooLarge, isPromiseLike, toProblem } from '@hmac-kit/core';
+import { BodyTooLarge, isPromiseLike, messageHasBody, toProblem } from '@hmac-kit/core';
 import type {
   AuthContext,
   Authenticator,
@@ -173,6 +173,16 @@ class PayloadReader {
     this.#raw = raw;
     this.#payload = payload;
     this.#maxBytes = maxBytes;
+  }
+
+  /**
+   * The whole payload when node:http already holds it (`takeComplete`: taken and put back, nothing
+   * read off the socket), kept in `bytes`; `undefined` otherwise (nothing taken, nothing changed).
+   */
+  takeBuffered(): Buffer | undefined {
+    const taken = takeComplete(this.#raw, this.#payload);
+    if (taken !== undefined) this.bytes = taken;
+    return taken;
   }
 
   /** Starts reading (once); resolves with the payload. */
@@ -364,9 +374,8 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
 
   /**
    * The `preParsing` hook, in Fastify's callback style (no async frame): the signature over the
-   * raw payload, before Fastify's parser runs. The body is read only once the header stages
-   * passed (`deferredBody`); when everything after the read answers synchronously, the read's
-   * promise is the only one.
+   * raw payload, before Fastify's parser runs. The rest waits one microtask (node:http pushes a
+   * body that arrived with the head right after the route's hooks started), then `verify`.
    */
   function preParsing(request: FastifyRequest, reply: FastifyReply, payload: Payload, done: HookDone): void {
     let url: URL;
@@ -385,23 +394,58 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
       return;
     }
     const reader = new PayloadReader(request.raw, payload, authenticator.maxBodyBytes);
-    const outcome = authenticator.authenticateEagerly(
-      { method: request.method, url, headers: request.headers },
-      deferredBody(() => reader.read()),
-      new SourceOf(request),
-    );
-    if (isPromiseLike(outcome)) {
-      outcome.then((settled) => {
-        try {
-          settle(settled, request, reply, url, reader, done);
-        } catch (error) {
-          // A throw while settling ends the hook with it, as a throw in the synchronous path does.
-          done(error as Error);
-        }
-      });
-      return;
+    RESOLVED.then(() => verify(request, reply, url, reader, done));
+  }
+
+  /**
+   * Verifies the request, then settles the hook. Two ways, one answer:
+   *
+   * - the whole body is already in node:http's buffer (`takeBuffered`, the usual case for a small
+   *   body, which arrives with the head), within the size limit, and the head says the request
+   *   has a body whenever the bytes are not empty: it is verified as bytes, every stage
+   *   synchronous, no promise past the microtask this runs in;
+   * - otherwise: a `deferredBody()`, read (off the stream) only once the header stages passed, so
+   *   that a source the throttle blocks never has its body read.
+   *
+   * Invariant: both ways give the same outcome and the same reports and side effects. The core
+   * verifies bytes and a deferred body with the same stages: the declared size first, then parse,
+   * gate, key + MAC, policy, the body, the commit. They differ only where this excludes the bytes
+   * way: an actual size over the limit (checked before the header stages for bytes, after them
+   * for a deferred body) and non-empty bytes under a head that announced no body (a deferred body
+   * re-runs the header stages as a request with a body; bytes run them once as one). Taking bytes
+   * node:http already buffered reads nothing off the socket for a blocked source, and puts them
+   * back as they were. fastify.test.ts sends the same requests both ways (accepted, tampered,
+   * unknown key, over the limit) and compares the answers.
+   */
+  function verify(request: FastifyRequest, reply: FastifyReply, url: URL, reader: PayloadReader, done: HookDone): void {
+    try {
+      const message = { method: request.method, url, headers: request.headers };
+      const taken = reader.takeBuffered();
+      const outcome =
+        taken !== undefined &&
+        taken.length <= authenticator.maxBodyBytes &&
+        (taken.length === 0 || messageHasBody(message))
+          ? authenticator.authenticateEagerly(message, taken, new SourceOf(request))
+          : authenticator.authenticateEagerly(
+              message,
+              deferredBody(() => reader.read()),
+              new SourceOf(request),
+            );
+      if (isPromiseLike(outcome)) {
+        outcome.then((settled) => {
+          try {
+            settle(settled, request, reply, url, reader, done);
+          } catch (error) {
+            // A throw while settling ends the hook with it, as a throw in the synchronous path does.
+            done(error as Error);
+          }
+        });
+        return;
+      }
+      settle(outcome, request, reply, url, reader, done);
+    } catch (error) {
+      done(error as Error);
     }
-    settle(outcome, request, reply, url, reader, done);
   }
 
   // What `fastify-plugin` does: share the decorator and hook with the registering context.

@@ -156,7 +156,7 @@ async function exchange(
 }
 
 describe('fastify plugin: the body taken from the complete request vs read off the stream', () => {
-  async function start() {
+  async function start(options: Partial<AuthenticatorOptions> = {}) {
     const app = Fastify();
     const paths: string[] = [];
     const handled: unknown[] = [];
@@ -174,7 +174,7 @@ describe('fastify plugin: the body taken from the complete request vs read off t
       onArrival();
       done();
     });
-    await app.register(hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore() }));
+    await app.register(hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore(), ...options }));
     app.post('/orders', async (request) => {
       handled.push(request.body);
       return { received: request.body, by: request.hmac?.keyId };
@@ -218,6 +218,56 @@ describe('fastify plugin: the body taken from the complete request vs read off t
     } finally {
       await app.close();
     }
+  });
+  describe('fastify plugin: the refusals, the body taken vs read off the stream', () => {
+    const body = JSON.stringify({ quantity: 3, items: Array.from({ length: 40 }, (_, i) => i) });
+    const request = (port: number, key = keyRing.orders, text = body) =>
+      signed(
+        `http://127.0.0.1:${port}`,
+        { method: 'POST', path: '/orders', headers: { 'content-type': 'application/json' }, body: text },
+        signingKey(key),
+      );
+
+    /** Sends `make()` both ways (whole, then the body after the head) and returns both answers. */
+    async function bothWays(
+      maxBodyBytes: number | undefined,
+      make: (port: number) => Promise<SentRequest>,
+      throttled = false,
+    ) {
+      const options: Partial<AuthenticatorOptions> = maxBodyBytes === undefined ? {} : { maxBodyBytes };
+      if (throttled) {
+        // Every source blocked: the gate refuses before anything else.
+        options.failureThrottle = {
+          blockedFor: async () => 30,
+          recordFailure: async () => 30,
+          recordSuccess: async () => {},
+        };
+      }
+      const { app, port, paths, handled, arrival } = await start(options);
+      try {
+        const whole = await exchange(port, await make(port), undefined);
+        const streamed = await exchange(port, await make(port), arrival());
+        expect(handled).toHaveLength(0);
+        return { whole, streamed, paths };
+      } finally {
+        await app.close();
+      }
+    }
+
+    it('answers an unknown key id, an over-long body and a blocked source the same either way', async () => {
+      const unknownKey = { ...keyRing.orders, keyId: 'hk_nobody_knows_this' };
+      const cases = [
+        { name: 'unknown key', max: undefined, make: (port: number) => request(port, unknownKey), status: 401 },
+        { name: 'over the limit', max: 64, make: (port: number) => request(port), status: 413 },
+        { name: 'blocked source', max: undefined, make: (port: number) => request(port), status: 429, throttled: true },
+      ];
+      for (const { name, max, make, status, throttled } of cases) {
+        const { whole, streamed } = await bothWays(max, make, throttled);
+        expect([name, whole.status]).toEqual([name, status]);
+        expect([name, streamed.status]).toEqual([name, status]);
+        expect(JSON.parse(whole.body)).toEqual(JSON.parse(streamed.body));
+      }
+    });
   });
 });
 

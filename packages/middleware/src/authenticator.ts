@@ -36,7 +36,7 @@ import type {
   AuthOutcome,
   AuthSuccess,
 } from './contract.js';
-import { type HmacIdentity, identityOf, missingScopes, validateScopes } from './identity.js';
+import { type HmacIdentity, IdentityCache, missingScopes, validateScopes } from './identity.js';
 import { DEFAULT_MAX_BODY_BYTES, resolveNonceStore, validateOptions } from './options.js';
 import { createSideEffects, type Source } from './side-effects.js';
 
@@ -112,6 +112,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     }
   }
 
+  const identities = new IdentityCache();
   const effects = createSideEffects({ failureThrottle, rateLimiter, defaultRateLimit, report });
 
   /** The failure outcome the client sees (an unknown key and a wrong signature look the same). */
@@ -165,7 +166,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   function successOf(accepted: Accepted): AuthSuccess {
-    return { ok: true, identity: identityOf(accepted.result), headers: accepted.headers };
+    return { ok: true, identity: identities.of(accepted.result), headers: accepted.headers };
   }
 
   function authenticateEagerly(
@@ -215,7 +216,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     constructor(admitted: EagerAdmission, source: Source) {
       this.#admitted = admitted;
       this.#source = source;
-      this.identity = identityOf(admitted.result);
+      this.identity = identities.of(admitted.result);
       this.signatureVerified = admitted.signatureVerified;
       this.checksBody = admitted.checksBody;
     }

@@ -33,6 +33,11 @@ function frozenList(list: readonly string[]): readonly string[] {
 }
 
 export function identityOf(verified: VerifiedRequest): HmacIdentity {
+  return identityWith(verified, frozenList(verified.coveredComponents));
+}
+
+/** The identity of `verified`, with `covered`: a frozen list of its covered components. */
+function identityWith(verified: VerifiedRequest, covered: readonly string[]): HmacIdentity {
   const scopes = verified.key.scopes;
   return Object.freeze({
     principal: verified.key.principal ?? verified.keyId,
@@ -40,8 +45,41 @@ export function identityOf(verified: VerifiedRequest): HmacIdentity {
     // A key service's keys carry frozen scopes: those are shared rather than copied per request.
     scopes: scopes === undefined ? NO_SCOPES : frozenList(scopes),
     scheme: verified.scheme,
-    coveredComponents: frozenList(verified.coveredComponents),
+    coveredComponents: covered,
   });
+}
+
+/**
+ * {@link identityOf}, keeping the last frozen copy of the covered components: the clients of one
+ * service sign the same components request after request, and a frozen copy of the list per
+ * request is garbage. The identity object itself is still one per request.
+ *
+ * Invariant: `of(verified)` equals `identityOf(verified)` field by field, every list frozen (a
+ * frozen list may be one an earlier request got: nobody can change it). Held to `identityOf` over
+ * random sequences in packages/middleware/test/identity.test.ts.
+ */
+export class IdentityCache {
+  #covered: readonly string[] = NO_SCOPES;
+
+  of(verified: VerifiedRequest): HmacIdentity {
+    return identityWith(verified, this.#coveredOf(verified.coveredComponents));
+  }
+
+  #coveredOf(list: readonly string[]): readonly string[] {
+    if (Array.isArray(list) && Object.isFrozen(list)) return list;
+    const last = this.#covered;
+    if (sameStrings(last, list)) return last;
+    const copy = Object.freeze([...list]);
+    this.#covered = copy;
+    return copy;
+  }
+}
+
+/** Whether two lists hold the same strings in the same order. */
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index++) if (a[index] !== b[index]) return false;
+  return true;
 }
 
 function assertScopeNames(scopes: readonly unknown[]): asserts scopes is readonly string[] {

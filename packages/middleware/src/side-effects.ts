@@ -102,13 +102,46 @@ function syncThrottleOf(throttle: FailureThrottle | undefined): SyncThrottle | u
  */
 export function throttleSubjects(context: AuthContext, keyId: string | undefined): ThrottleSubjects {
   const address = context.sourceAddress;
-  if (!address) return {};
+  return address ? subjectsOf(address, keyId) : {};
+}
+
+function subjectsOf(address: string, keyId: string | undefined): ThrottleSubjects {
   const subjects: ThrottleSubjects = { sourceAddress: address, address: addressSubject(address) };
   if (keyId && keyId.length <= MAX_THROTTLED_KEY_ID_LENGTH) {
     subjects.pair = addressNameSubject(address, keyId);
     subjects.pairKeyId = keyId;
   }
   return subjects;
+}
+
+const NO_SUBJECTS: ThrottleSubjects = Object.freeze({});
+
+/**
+ * {@link throttleSubjects}, keeping the subjects of the last (source address, claimed key id) seen:
+ * a client (or a proxy in front of the service) sends request after request from one address with
+ * one key id, and two strings concatenated per request are then flattened and hashed again by the
+ * throttle's map. Another address or key id replaces them.
+ *
+ * Invariant: `of(context, keyId)` has the fields and values `throttleSubjects(context, keyId)` has
+ * (the object is frozen and may be the one an earlier request got: nothing writes to subjects).
+ * Held to `throttleSubjects` over random sequences in packages/middleware/test/throttle-subjects.test.ts.
+ */
+export class ThrottleSubjectsCache {
+  #last: ThrottleSubjects = NO_SUBJECTS;
+
+  of(context: AuthContext, keyId: string | undefined): ThrottleSubjects {
+    const address = context.sourceAddress;
+    if (!address) return NO_SUBJECTS;
+    const last = this.#last;
+    const paired = keyId !== undefined && keyId !== '' && keyId.length <= MAX_THROTTLED_KEY_ID_LENGTH;
+    if (last.sourceAddress === address && (paired ? last.pairKeyId === keyId : last.pair === undefined)) return last;
+    const subjects = subjectsOf(address, keyId);
+    // Flattened now, once: the throttle's map then hashes flat strings, without copying them first.
+    subjects.address?.charCodeAt(0);
+    subjects.pair?.charCodeAt(0);
+    this.#last = Object.freeze(subjects);
+    return subjects;
+  }
 }
 
 function refuseWith(blockedFor: number): void {
@@ -146,6 +179,7 @@ export function createSideEffects(options: {
   const probeFn = typeof probe === 'function' ? probe : undefined;
   const hitNow = typeof rateLimiter?.hitNow === 'function' ? rateLimiter.hitNow : undefined;
   const refusals = new WeakMap<object, Record<string, string>>();
+  const subjectsCache = new ThrottleSubjectsCache();
   // The rate limiter's key of the last key id charged, `key:<key id>`: kept while requests of one
   // key follow each other (a busy key, a service's one key), since a string built per request is
   // concatenated, then flattened and hashed again by the limiter's map. Another key id replaces it.
@@ -193,7 +227,7 @@ export function createSideEffects(options: {
   }
 
   function gate(claim: Claim | undefined, source: Source): void | Promise<void> {
-    const subjects = throttleSubjects(source.context, claim?.credentials.keyId);
+    const subjects = subjectsCache.of(source.context, claim?.credentials.keyId);
     source.subjects = subjects;
     if (syncThrottle !== undefined) {
       // Synchronous way: the same lookups (address first, then the pair), the same decision.
@@ -307,7 +341,7 @@ export function createSideEffects(options: {
 
   function recordGuess(keyId: string | undefined, source: Source, failed: AuthFailureContext): void | Promise<void> {
     if (!failureThrottle) return;
-    const subjects = source.subjects ?? throttleSubjects(source.context, keyId);
+    const subjects = source.subjects ?? subjectsCache.of(source.context, keyId);
     if (syncThrottle !== undefined) {
       // Synchronous way: the address, then the pair, each store error reported, as below.
       for (const subject of [subjects.address, subjects.pair]) {

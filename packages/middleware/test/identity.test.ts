@@ -1,7 +1,9 @@
 import { ScopeInsufficient } from '@hmac-kit/core';
 import { identityOf, missingScopes, requireScopes } from '@hmac-kit/middleware';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { keyRing } from '../../../test-support/adapter-suite.js';
+import { IdentityCache } from '../src/identity.js';
 
 const identity = identityOf({
   scheme: 'rfc9421',
@@ -60,6 +62,42 @@ describe('identityOf', () => {
       coveredComponents: [],
     });
     expect(anonymous.principal).toBe('k1');
+  });
+});
+
+describe('IdentityCache', () => {
+  it('answers what identityOf answers, over random sequences, without copying a list it already holds', () => {
+    const components = fc.constantFrom('@method', '@path', '@authority', 'content-digest', '@query');
+    const lists = fc.array(components, { maxLength: 4 });
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(lists, fc.boolean(), fc.option(fc.array(fc.string(), { maxLength: 2 }))), { maxLength: 30 }),
+        (requests) => {
+          const cache = new IdentityCache();
+          let previous: readonly string[] | undefined;
+          for (const [covered, frozen, scopes] of requests) {
+            // A fresh list per request, as the core's parse makes one.
+            const list = frozen ? Object.freeze([...covered]) : [...covered];
+            const key = { ...keyRing.orders, scopes: scopes ?? undefined };
+            const verified = { scheme: 'rfc9421', keyId: key.keyId, key, coveredComponents: list };
+            const kept = cache.of(verified);
+            expect(kept).toEqual(identityOf(verified));
+            expect(Object.isFrozen(kept)).toBe(true);
+            expect(Object.isFrozen(kept.coveredComponents)).toBe(true);
+            expect(Object.isFrozen(kept.scopes)).toBe(true);
+            if (frozen) expect(kept.coveredComponents).toBe(list);
+            else if (previous !== undefined && previous.join() === covered.join() && previous.length === covered.length)
+              expect(kept.coveredComponents).toBe(previous);
+            // The request's own list changing later does not reach the identity.
+            if (!frozen) (list as string[]).push('late');
+            expect(kept.coveredComponents).toEqual(covered);
+            // The cache keeps its own copies only (a frozen list is used as it is).
+            if (!frozen) previous = kept.coveredComponents;
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });
 

@@ -34,7 +34,7 @@ export function registerAuditCommand(context: StoreCommandContext): void {
         throw new CliError(`invalid limit ${JSON.stringify(options.limit)}: expected 1..1000`, 2);
       }
       const since = durationOption(options.since, 'duration');
-      checkKeyIdOption(options.keyId);
+      await checkKeyIdOption(options.keyId);
       const entries = await withKeys(program, io, (keys) =>
         keys.queryAudit({
           principal: options.principal,

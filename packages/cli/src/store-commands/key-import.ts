@@ -1,8 +1,6 @@
 /** `keys import`: store a secret the clients already hold (read from stdin, never echoed). */
 import type { ApiKey, KeyAlgorithm } from '@hmac-kit/keys';
-import { isPlausibleKeyId } from '@hmac-kit/keys/ids';
 import { decodeSecretText } from '@hmac-kit/server/units';
-import { keyView } from '@hmac-kit/server/views';
 import type { Command } from 'commander';
 import { CliError, print } from '../output.js';
 import { type StoreCommandContext, withKeys } from './context.js';
@@ -94,6 +92,8 @@ export function registerKeyImport(keysCommand: Command, context: StoreCommandCon
         if (!['text', 'base64', 'hex'].includes(options.encoding)) {
           throw new CliError(`invalid encoding ${JSON.stringify(options.encoding)}: use text, base64 or hex`, 2);
         }
+        // Loaded when the command runs (the module re-exports the core's secret format), not for --help.
+        const { isPlausibleKeyId } = await import('@hmac-kit/keys/ids');
         // The id is not echoed in any message: a secret pasted into --key-id must not reach the terminal.
         if (!isPlausibleKeyId(options.keyId)) {
           throw new CliError(
@@ -128,6 +128,8 @@ export function registerKeyImport(keysCommand: Command, context: StoreCommandCon
             `hmac-kit: warning: the imported secret is ${secret.length === 1 ? '1 byte' : `only ${secret.length} bytes`}; move its clients to an issued key (docs/migration.md)\n`,
           );
         }
+        // Loaded with the result, so registering the command for --help loads none of the core.
+        const { keyView } = await import('@hmac-kit/server/views');
         print(io, json(), keyView(key), () =>
           [
             `Secret imported for ${key.principal}`,

@@ -1,6 +1,5 @@
 /** `keys usage`: which schemes each key was used with, how often and when last (weak ones marked). */
 import type { DeclarativeSchemeDefinition } from '@hmac-kit/core';
-import { keyUsageView } from '@hmac-kit/server/views';
 import type { Command } from 'commander';
 import { CliError, checkKeyIdOption, formatTable, pathFrom, print } from '../output.js';
 import { type StoreCommandContext, unknownKey, withKeys } from './context.js';
@@ -46,7 +45,7 @@ export function registerKeyUsage(keysCommand: Command, context: StoreCommandCont
         limit?: string;
         after?: string;
       }) => {
-        checkKeyIdOption(options.keyId);
+        await checkKeyIdOption(options.keyId);
         if (options.scheme !== undefined && !/^[\x21-\x7e]{1,64}$/.test(options.scheme)) {
           throw new CliError(`invalid scheme ${JSON.stringify(options.scheme)}: use a scheme name such as rfc9421`, 2);
         }
@@ -82,6 +81,8 @@ export function registerKeyUsage(keysCommand: Command, context: StoreCommandCont
             options,
           );
         });
+        // Loaded with the result, so registering the command for --help loads none of the core.
+        const { keyUsageView } = await import('@hmac-kit/server/views');
         const rows = uses.map((use) => keyUsageView(use, declared));
         print(io, json(), rows, () => {
           if (rows.length === 0) return 'No recorded use (only fully proven requests are counted).\n';

@@ -1,7 +1,6 @@
 /** `keys create | list | show | revoke | rotate` (with `import` and `usage` from their own modules, in help order). */
-import { type HashAlgorithm, parseSecret } from '@hmac-kit/core';
+import type { HashAlgorithm } from '@hmac-kit/core';
 import type { IssuedKey } from '@hmac-kit/keys';
-import { issuedKeyView, keyView } from '@hmac-kit/server/views';
 import type { Command } from 'commander';
 import { CliError, formatTable, print } from '../output.js';
 import { type StoreCommandContext, unknownKey, withKeys } from './context.js';
@@ -10,21 +9,31 @@ import { registerKeyUsage } from './key-usage.js';
 import { collectList, durationOption, rateLimitOption, readPages } from './options.js';
 
 /**
- * The same secret as Standard Webhooks senders expect it: `whsec_` + standard base64 of the
- * raw bytes (docs/protocol.md 2.3), so the sender and hmac-kit compute the same HMAC key.
+ * The JSON views (server/views.ts, which loads the core's scheme table) and the core's secret
+ * parser, imported when a command has its result (the store it opened loaded the core already):
+ * registering the commands for `--help` or `--version` loads neither.
  */
-function webhookSecretOf(secret: string): string {
-  return `whsec_${Buffer.from(parseSecret(secret)).toString('base64')}`;
+async function presenters() {
+  const [views, { parseSecret }] = await Promise.all([import('@hmac-kit/server/views'), import('@hmac-kit/core')]);
+  return {
+    ...views,
+    /**
+     * The same secret as Standard Webhooks senders expect it: `whsec_` + standard base64 of the
+     * raw bytes (docs/protocol.md 2.3), so the sender and hmac-kit compute the same HMAC key.
+     */
+    webhookSecretOf: (secret: string): string => `whsec_${Buffer.from(parseSecret(secret)).toString('base64')}`,
+  };
 }
 
-function issuedBlock(title: string, issued: IssuedKey, webhook: boolean): string {
+/** The issued key as printed; `webhookSecret` only with `--webhook`. */
+function issuedBlock(title: string, issued: IssuedKey, webhookSecret: string | undefined): string {
   const key = issued.key;
   return [
     title,
     `  key id:     ${key.keyId}`,
     `  secret:     ${issued.secret}`,
-    ...(webhook
-      ? [`  webhook:    ${webhookSecretOf(issued.secret)}  (the same secret for Standard Webhooks senders)`]
+    ...(webhookSecret !== undefined
+      ? [`  webhook:    ${webhookSecret}  (the same secret for Standard Webhooks senders)`]
       : []),
     `  principal:  ${key.principal}`,
     `  algorithm:  ${key.algorithm}`,
@@ -37,8 +46,8 @@ function issuedBlock(title: string, issued: IssuedKey, webhook: boolean): string
 }
 
 /** `webhookSecret` in --json output, present only with --webhook. */
-function webhookField(issued: IssuedKey, webhook: boolean): { webhookSecret?: string } {
-  return webhook ? { webhookSecret: webhookSecretOf(issued.secret) } : {};
+function webhookField(webhookSecret: string | undefined): { webhookSecret?: string } {
+  return webhookSecret !== undefined ? { webhookSecret } : {};
 }
 
 /**
@@ -91,9 +100,10 @@ export function registerKeyCommands(keysCommand: Command, context: StoreCommandC
             actor,
           }),
         );
-        const webhook = options.webhook === true;
-        print(io, json(), { ...issuedKeyView(issued), ...webhookField(issued, webhook) }, () =>
-          issuedBlock(`Key created for ${issued.key.principal}`, issued, webhook),
+        const { issuedKeyView, webhookSecretOf } = await presenters();
+        const webhookSecret = options.webhook === true ? webhookSecretOf(issued.secret) : undefined;
+        print(io, json(), { ...issuedKeyView(issued), ...webhookField(webhookSecret) }, () =>
+          issuedBlock(`Key created for ${issued.key.principal}`, issued, webhookSecret),
         );
       },
     );
@@ -123,6 +133,7 @@ export function registerKeyCommands(keysCommand: Command, context: StoreCommandC
             options,
           ),
         );
+        const { keyView } = await presenters();
         const rows = list.map(keyView);
         print(io, json(), rows, () =>
           formatTable(rows, ['keyId', 'principal', 'status', 'algorithm', 'scopes', 'label', 'createdAt', 'expiresAt']),
@@ -136,6 +147,7 @@ export function registerKeyCommands(keysCommand: Command, context: StoreCommandC
     .action(async (keyId: string) => {
       const key = await withKeys(program, io, (keys) => keys.getKey(keyId));
       if (!key) throw new CliError(unknownKey(keyId), 1, 'ERR_KEY_NOT_FOUND');
+      const { keyView } = await presenters();
       const view = keyView(key);
       print(io, json(), view, () =>
         Object.entries(view)
@@ -160,6 +172,7 @@ export function registerKeyCommands(keysCommand: Command, context: StoreCommandC
         if (before.status === 'revoked') return { key: before, already: true };
         return { key: await keys.revokeKey(keyId, { reason: options.reason, actor }), already: false };
       });
+      const { keyView } = await presenters();
       print(io, json(), { ...keyView(key), alreadyRevoked: already }, () =>
         already
           ? `Key ${keyId} was already revoked (at ${key.revokedAt?.toISOString() ?? 'an earlier time'}); nothing changed.\n`
@@ -183,19 +196,21 @@ export function registerKeyCommands(keysCommand: Command, context: StoreCommandC
         }
         return keys.rotateKey(keyId, { overlapSeconds, label: options.label, actor });
       });
+      const { issuedKeyView, keyView, webhookSecretOf } = await presenters();
+      const webhookSecret = webhook ? webhookSecretOf(rotated.secret) : undefined;
       print(
         io,
         json(),
         {
           ...issuedKeyView(rotated),
-          ...webhookField(rotated, webhook),
+          ...webhookField(webhookSecret),
           previous: keyView(rotated.previous),
         },
         () =>
           issuedBlock(
             `Key ${keyId} rotated; it stops working at ${rotated.previous.expiresAt?.toISOString() ?? 'once'}.\nNew key:`,
             rotated,
-            webhook,
+            webhookSecret,
           ),
       );
     });

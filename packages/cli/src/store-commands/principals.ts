@@ -1,6 +1,5 @@
 /** `principals add | list | disable | enable | set-password`. */
 import { readFileSync } from 'node:fs';
-import { principalView } from '@hmac-kit/server/views';
 import type { Command } from 'commander';
 import { CliError, formatTable, type Io, pathFrom, print } from '../output.js';
 import { type StoreCommandContext, withKeys } from './context.js';
@@ -71,6 +70,8 @@ export function registerPrincipalCommands(context: StoreCommandContext): void {
         (keys) => keys.createPrincipal({ name, kind: options.kind as 'user' | 'service', password, actor }),
         { create: true },
       );
+      // Loaded with the result, so registering the command for --help loads none of the core.
+      const { principalView } = await import('@hmac-kit/server/views');
       print(io, json(), principalView(principal), () => `Principal ${principal.name} (${principal.kind}) added.\n`);
     },
   );
@@ -94,6 +95,8 @@ export function registerPrincipalCommands(context: StoreCommandContext): void {
           options,
         ),
       );
+      // Loaded with the result, so registering the command for --help loads none of the core.
+      const { principalView } = await import('@hmac-kit/server/views');
       const rows = list.map(principalView);
       print(io, json(), rows, () =>
         formatTable(
@@ -111,6 +114,8 @@ export function registerPrincipalCommands(context: StoreCommandContext): void {
     .description('disable a principal: its keys stop working at once')
     .action(async (name: string) => {
       const principal = await withKeys(program, io, (keys) => keys.disablePrincipal(name, { actor }));
+      // Loaded with the result, so registering the command for --help loads none of the core.
+      const { principalView } = await import('@hmac-kit/server/views');
       print(io, json(), principalView(principal), () => `Principal ${name} disabled; its keys no longer verify.\n`);
     });
   principals
@@ -118,6 +123,8 @@ export function registerPrincipalCommands(context: StoreCommandContext): void {
     .description('enable a disabled principal')
     .action(async (name: string) => {
       const principal = await withKeys(program, io, (keys) => keys.enablePrincipal(name, { actor }));
+      // Loaded with the result, so registering the command for --help loads none of the core.
+      const { principalView } = await import('@hmac-kit/server/views');
       print(io, json(), principalView(principal), () => `Principal ${name} enabled.\n`);
     });
   withPasswordOptions(

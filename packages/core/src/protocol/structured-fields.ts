@@ -456,3 +456,60 @@ export function serializeDictionary(dictionary: Dictionary): string {
 export function serializeList(members: readonly Member[]): string {
   return members.map(serializeMember).join(', ');
 }
+
+// Standard base64 values by character code (A-Z, a-z, 0-9, "+", "/"); -1 for every other character.
+const STANDARD_BASE64_VALUES = new Int8Array(128).fill(-1);
+for (let index = 0; index < 64; index++) {
+  STANDARD_BASE64_VALUES['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(index)] = index;
+}
+
+function base64Value(c: number): number {
+  return c < 128 ? STANDARD_BASE64_VALUES[c]! : -1;
+}
+
+/**
+ * The bytes of the plain byte sequence that runs from `text[start]` to the end of `text`, when that
+ * rest reads `[A-Za-z0-9+/]*={0,2}:` (the ":" last) and decodes; else undefined. What the fast
+ * paths matched with the regular expression `=:([A-Za-z0-9+/]*={0,2}):$` and decoded with
+ * fromStandardBase64(), in one scan: up to two "=" are padding, a remainder of one character
+ * after them does not decode (undefined), and bits left over after the last byte are ignored, as
+ * fromStandardBase64() does (property-tested against it in test/plain-byte-sequence.test.ts).
+ */
+export function plainByteSequence(text: string, start: number): Uint8Array | undefined {
+  let end = text.length - 1;
+  if (end < start || text.charCodeAt(end) !== 0x3a /* : */) return undefined;
+  if (end > start && text.charCodeAt(end - 1) === 0x3d /* = */) {
+    end--;
+    if (end > start && text.charCodeAt(end - 1) === 0x3d) end--;
+  }
+  const count = end - start;
+  const rest = count & 3;
+  if (rest === 1) return undefined;
+  const out = new Uint8Array((count >> 2) * 3 + (rest === 0 ? 0 : rest - 1));
+  const whole = start + count - rest;
+  let i = start;
+  let o = 0;
+  while (i < whole) {
+    const a = base64Value(text.charCodeAt(i));
+    const b = base64Value(text.charCodeAt(i + 1));
+    const c = base64Value(text.charCodeAt(i + 2));
+    const d = base64Value(text.charCodeAt(i + 3));
+    if ((a | b | c | d) < 0) return undefined;
+    const bits = (a << 18) | (b << 12) | (c << 6) | d;
+    out[o] = bits >> 16;
+    out[o + 1] = (bits >> 8) & 0xff;
+    out[o + 2] = bits & 0xff;
+    o += 3;
+    i += 4;
+  }
+  if (rest !== 0) {
+    const a = base64Value(text.charCodeAt(i));
+    const b = base64Value(text.charCodeAt(i + 1));
+    const c = rest === 3 ? base64Value(text.charCodeAt(i + 2)) : 0;
+    if ((a | b | c) < 0) return undefined;
+    const bits = (a << 18) | (b << 12) | (c << 6);
+    out[o] = bits >> 16;
+    if (rest === 3) out[o + 1] = (bits >> 8) & 0xff;
+  }
+  return out;
+}

@@ -3,8 +3,9 @@
  * Column types are chosen to mean the same thing on SQLite and PostgreSQL: times are
  * epoch milliseconds in `bigint`, booleans are 0/1 integers, lists/objects are JSON text.
  */
-import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import type { MigrationSummary } from '../ports/lifecycle.js';
+import { Migrator, sql } from './kysely-runtime.js';
 
 export type SqlFlavor = 'sqlite' | 'postgres';
 

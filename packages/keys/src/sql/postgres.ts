@@ -3,9 +3,10 @@
  * shape): row locks for key creation, an advisory lock that orders the change feed, NOTIFY, and
  * LISTEN through `pg-listen.ts`.
  */
-import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, sql } from 'kysely';
+import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import type { KeyStore } from '../ports/key-store.js';
 import type { PgListenClient, PgPoolClientLike, PgPoolLike } from './drivers.js';
+import { Kysely, PostgresDialect, sql } from './kysely-runtime.js';
 import { pgListenFeed } from './pg-listen.js';
 import type { Db, Schema } from './schema.js';
 import { createSqlKeyStore } from './store.js';

@@ -1,7 +1,8 @@
 /** The SQLite dialect of the SQL KeyStore (better-sqlite3 or any driver with its `Database` shape). */
-import { CompiledQuery, Kysely, type SqliteDatabase, SqliteDialect, sql } from 'kysely';
+import type { SqliteDatabase } from 'kysely';
 import type { KeyStore } from '../ports/key-store.js';
 import type { SqliteDatabaseLike, SqliteStatementLike } from './drivers.js';
+import { CompiledQuery, Kysely, SqliteDialect, sql } from './kysely-runtime.js';
 import type { Db, Schema } from './schema.js';
 import { createSqlKeyStore } from './store.js';
 

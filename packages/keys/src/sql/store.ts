@@ -4,7 +4,6 @@
  * (`drivers.ts`), so this package never imports a driver.
  */
 import { HmacKitError, StoreUnavailable } from '@hmac-kit/core';
-import { sql } from 'kysely';
 import { auditLimit } from '../admin-rules.js';
 import {
   KeyLimitExceeded,
@@ -19,6 +18,7 @@ import type { KeyStore } from '../ports/key-store.js';
 import type { InsertKeyOptions, KeyListQuery, KeyRow, ResolvedKeyRow } from '../ports/keys.js';
 import type { PrincipalListQuery } from '../ports/principals.js';
 import type { KeyUsageDelta, KeyUsageListQuery } from '../ports/usage.js';
+import { sql } from './kysely-runtime.js';
 import { runMigrations, type SqlFlavor } from './migrations.js';
 import {
   type Db,

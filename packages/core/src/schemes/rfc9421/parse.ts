@@ -6,10 +6,15 @@
 
 import { AlgorithmUnsupported, SignatureMalformed, SignatureMissing } from '../../errors.js';
 import type { Credentials } from '../../pipeline/contract.js';
-import { fromStandardBase64 } from '../../primitives/encoding.js';
 import { componentIdentifier, componentLabel } from '../../protocol/components.js';
 import { getHeader } from '../../protocol/headers.js';
-import { type InnerList, isInnerList, type Parameters, parseDictionary } from '../../protocol/structured-fields.js';
+import {
+  type InnerList,
+  isInnerList,
+  type Parameters,
+  parseDictionary,
+  plainByteSequence,
+} from '../../protocol/structured-fields.js';
 import type { MessageParts } from '../../types.js';
 import { HASH_FOR_ALG, type Rfc9421Config } from './options.js';
 
@@ -57,8 +62,6 @@ function selectSignature(message: MessageParts, label: string | undefined): Sele
 // the @signature-params line is the header's own text. Anything else (several members, component
 // parameters, escapes, tokens, booleans, extra spaces, repeated names, a known parameter of the
 // wrong type) returns undefined and takes the general parser, which also words the errors.
-const COMMON_SIGNATURE = /^([a-z*][a-z0-9_.*-]*)=:([A-Za-z0-9+/]*={0,2}):$/;
-
 // sf-key characters after the first: lcalpha, DIGIT, "_", "-", ".", "*".
 function isKeyChar(c: number): boolean {
   return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x5f || c === 0x2d || c === 0x2e || c === 0x2a;
@@ -77,13 +80,114 @@ const ALG = 5;
 const TAG = 6;
 
 // Which signature parameter the key at text[start, start + length) names (0 for others), read in
-// place: slicing every key was a string allocation per parameter.
+// place: slicing every key was a string allocation per parameter. The first character picks the
+// one candidate of each length, so at most one startsWith per parameter.
 function knownParam(text: string, start: number, length: number): number {
-  if (length === 7)
-    return text.startsWith('created', start) ? CREATED : text.startsWith('expires', start) ? EXPIRES : 0;
-  if (length === 5) return text.startsWith('nonce', start) ? NONCE : text.startsWith('keyid', start) ? KEYID : 0;
-  if (length === 3) return text.startsWith('alg', start) ? ALG : text.startsWith('tag', start) ? TAG : 0;
+  const first = text.charCodeAt(start);
+  if (length === 7) {
+    if (first === 0x63 /* c */) return text.startsWith('created', start) ? CREATED : 0;
+    return first === 0x65 /* e */ && text.startsWith('expires', start) ? EXPIRES : 0;
+  }
+  if (length === 5) {
+    if (first === 0x6e /* n */) return text.startsWith('nonce', start) ? NONCE : 0;
+    return first === 0x6b /* k */ && text.startsWith('keyid', start) ? KEYID : 0;
+  }
+  if (length === 3) {
+    if (first === 0x61 /* a */) return text.startsWith('alg', start) ? ALG : 0;
+    return first === 0x74 /* t */ && text.startsWith('tag', start) ? TAG : 0;
+  }
   return 0;
+}
+
+// Component names and algorithms most signatures carry, as the constant strings the rest of the
+// verifier compares them with (derivedValue's switch, DERIVED, HASH_FOR_ALG, covers): a label equal
+// to one of these is that constant, so those comparisons and lookups find it by identity and its
+// hash is already known, instead of comparing and hashing a fresh slice of the header each time.
+const KNOWN_NAMES: readonly string[] = [
+  '@method',
+  '@authority',
+  '@path',
+  '@query',
+  '@target-uri',
+  '@scheme',
+  '@request-target',
+  'content-digest',
+  'content-type',
+  'content-length',
+  'host',
+  'date',
+];
+const KNOWN_ALGORITHMS: readonly string[] = ['hmac-sha256', 'hmac-sha384', 'hmac-sha512'];
+
+/** text[start, end) as a string: the equal constant of `known` when there is one, else a slice. */
+function knownOrSlice(text: string, start: number, end: number, known: readonly string[]): string {
+  const length = end - start;
+  for (let index = 0; index < known.length; index++) {
+    const candidate = known[index]!;
+    if (candidate.length === length && text.startsWith(candidate, start)) return candidate;
+  }
+  return text.slice(start, end);
+}
+
+// Covered-component lists this parser read before: the text from "(" to ")" inclusive -> the
+// labels it parsed to. A list's parse depends on that text alone (it stops at the first ")", which
+// no label contains), so the same text yields the same labels without being scanned again (a scan
+// in JavaScript costs ~40 instructions per character; the lookup hashes the text natively). A
+// deployment's clients send a few lists (one per signer configuration); the map is emptied when it
+// reaches its bound, and a list longer than MAX_REMEMBERED_LIST_LENGTH is parsed each time.
+const rememberedLists = new Map<string, readonly string[]>();
+const REMEMBERED_LISTS_LIMIT = 64;
+const MAX_REMEMBERED_LIST_LENGTH = 512;
+let lastList: { readonly text: string; readonly labels: readonly string[] } = { text: '', labels: [] };
+
+/**
+ * Reads the covered-component list starting at text[start] ("("): the labels and the index just
+ * past its ")", or undefined when it is not of the common shape (no parameters, plain names in
+ * quotes separated by single spaces, no repeats). The labels are a fresh array per call: callers
+ * hand them out in results.
+ */
+function readComponentList(text: string, start: number): { labels: string[]; end: number } | undefined {
+  const close = text.indexOf(')', start);
+  if (close !== -1 && close - start < MAX_REMEMBERED_LIST_LENGTH) {
+    const listText = text.slice(start, close + 1);
+    // The list read last, compared whole, before hashing the text for the map.
+    if (listText === lastList.text) return { labels: lastList.labels.slice(), end: close + 1 };
+    const known = rememberedLists.get(listText);
+    if (known !== undefined) {
+      lastList = { text: listText, labels: known };
+      return { labels: known.slice(), end: close + 1 };
+    }
+  }
+  const length = text.length;
+  let i = start + 1;
+  const labels: string[] = [];
+  if (text.charCodeAt(i) !== 0x29 /* ) */) {
+    for (;;) {
+      if (text.charCodeAt(i) !== 0x22 /* " */) return undefined;
+      const nameStart = ++i;
+      const c = text.charCodeAt(i);
+      if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x40) /* @ */) return undefined;
+      i++;
+      while (i < length && isNameChar(text.charCodeAt(i))) i++;
+      if (text.charCodeAt(i) !== 0x22) return undefined;
+      const component = knownOrSlice(text, nameStart, i, KNOWN_NAMES);
+      if (labels.includes(component)) return undefined;
+      labels.push(component);
+      const next = text.charCodeAt(++i);
+      if (next === 0x29) break;
+      if (next !== 0x20 || text.charCodeAt(i + 1) === 0x29) return undefined;
+      i++;
+    }
+  }
+  const end = i + 1;
+  if (end - start <= MAX_REMEMBERED_LIST_LENGTH) {
+    if (rememberedLists.size >= REMEMBERED_LISTS_LIMIT) rememberedLists.clear();
+    // Kept unfrozen (a frozen array's slice() takes V8's slow path) and never handed out.
+    const remembered = labels.slice();
+    rememberedLists.set(text.slice(start, end), remembered);
+    lastList = { text: text.slice(start, end), labels: remembered };
+  }
+  return { labels, end };
 }
 
 function parseCommonSelection(
@@ -97,31 +201,15 @@ function parseCommonSelection(
   if (!((c >= 0x61 && c <= 0x7a) || c === 0x2a)) return undefined;
   let i = 1;
   while (i < length && isKeyChar(text.charCodeAt(i))) i++;
-  const name = text.slice(0, i);
+  const nameEnd = i;
+  const name = text.slice(0, nameEnd);
   if (label !== undefined && name !== label) return undefined;
   if (text.charCodeAt(i) !== 0x3d /* = */ || text.charCodeAt(i + 1) !== 0x28 /* ( */) return undefined;
-  i += 2;
 
-  const labels: string[] = [];
-  if (text.charCodeAt(i) !== 0x29 /* ) */) {
-    for (;;) {
-      if (text.charCodeAt(i) !== 0x22 /* " */) return undefined;
-      const start = ++i;
-      c = text.charCodeAt(i);
-      if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x40) /* @ */) return undefined;
-      i++;
-      while (i < length && isNameChar(text.charCodeAt(i))) i++;
-      if (text.charCodeAt(i) !== 0x22) return undefined;
-      const component = text.slice(start, i);
-      if (labels.includes(component)) return undefined;
-      labels.push(component);
-      c = text.charCodeAt(++i);
-      if (c === 0x29) break;
-      if (c !== 0x20 || text.charCodeAt(i + 1) === 0x29) return undefined;
-      i++;
-    }
-  }
-  i++;
+  const list = readComponentList(text, i + 1);
+  if (list === undefined) return undefined;
+  const labels = list.labels;
+  i = list.end;
 
   let created: number | undefined;
   let expires: number | undefined;
@@ -151,23 +239,31 @@ function parseCommonSelection(
         if (c < 0x20 || c > 0x7e || c === 0x5c /* \ */) return undefined;
         i++;
       }
-      string = text.slice(start, i);
+      string = param === ALG ? knownOrSlice(text, start, i, KNOWN_ALGORITHMS) : text.slice(start, i);
       i++;
     } else {
-      const start = i;
-      if (c === 0x2d /* - */) c = text.charCodeAt(++i);
+      const negative = c === 0x2d; /* - */
+      if (negative) c = text.charCodeAt(++i);
       if (c === 0x30 /* 0 */) {
-        if (i !== start) return undefined; // -0 serialises as 0
+        if (negative) return undefined; // -0 serialises as 0
+        integer = 0;
         i++;
       } else {
         if (!(c >= 0x31 && c <= 0x39)) return undefined;
+        // At most 15 digits (below 2^53): the sum is exact, the value Number() gives the digits.
         const digitsStart = i;
-        while (i < length && text.charCodeAt(i) >= 0x30 && text.charCodeAt(i) <= 0x39) i++;
+        let value = 0;
+        while (i < length) {
+          const digit = text.charCodeAt(i) - 0x30;
+          if (digit < 0 || digit > 9) break;
+          value = value * 10 + digit;
+          i++;
+        }
         if (i - digitsStart > 15) return undefined;
+        integer = negative ? -value : value;
       }
       // 1.5, 10e3, tokens after digits: not an integer of this shape.
       if (i < length && text.charCodeAt(i) !== 0x3b) return undefined;
-      integer = Number(text.slice(start, i));
     }
     // A repeated parameter keeps its first position with the last value: not its own text, so
     // repeats go to the general parser (known ones are told apart by their values being set).
@@ -209,9 +305,16 @@ function parseCommonSelection(
     return undefined;
   }
 
-  const signatureMatch = COMMON_SIGNATURE.exec(signatureHeader);
-  if (signatureMatch === null || signatureMatch[1] !== name) return undefined;
-  const signature = fromStandardBase64(signatureMatch[2]!);
+  // Signature: exactly `<name>=:<base64>:` (the key is this member's: the key characters end at
+  // "=", so a header starting with name and "=" has name as its whole key).
+  if (
+    !signatureHeader.startsWith(name) ||
+    signatureHeader.charCodeAt(nameEnd) !== 0x3d /* = */ ||
+    signatureHeader.charCodeAt(nameEnd + 1) !== 0x3a /* : */
+  ) {
+    return undefined;
+  }
+  const signature = plainByteSequence(signatureHeader, nameEnd + 2);
   if (signature === undefined) return undefined;
   return {
     label: name,
@@ -220,7 +323,7 @@ function parseCommonSelection(
     identifiers: undefined,
     labels,
     input: undefined,
-    signatureParams: text.slice(name.length + 1),
+    signatureParams: text.slice(nameEnd + 1),
   };
 }
 
@@ -276,6 +379,21 @@ export function covers(selected: Pick<SelectedSignature, 'identifiers' | 'labels
     if (label.length === last - 1 && identifier.startsWith(label, 1)) return true;
   }
   return false;
+}
+
+/**
+ * {@link covers} for an identifier that is a plain name in quotes (`identifier` is `"${name}"`,
+ * as componentIdentifier() writes a parameterless name with nothing to escape): the common shape's
+ * labels are compared with the name whole instead of character by character.
+ */
+export function coversName(
+  selected: Pick<SelectedSignature, 'identifiers' | 'labels'>,
+  identifier: string,
+  name: string,
+): boolean {
+  return selected.identifiers !== undefined
+    ? selected.identifiers.includes(identifier)
+    : selected.labels.includes(name);
 }
 
 export interface SignatureParams {

@@ -24,21 +24,30 @@ import {
 import { contentDigestCheck } from '../../protocol/content-digest.js';
 import { canonicalHeader } from '../../protocol/headers.js';
 import type { Item } from '../../protocol/structured-fields.js';
-import { covers, type Rfc9421Credentials, type SelectedSignature } from './parse.js';
+import { covers, coversName, type Rfc9421Credentials, type SelectedSignature } from './parse.js';
 import { withComponentErrors } from './signature-base.js';
 
 // Policies name the same few components on every request: parse each name once.
-const requiredComponentCache = new Map<string, { item: Item; identifier: string }>();
+const requiredComponentCache = new Map<string, RequiredComponent>();
 const REQUIRED_COMPONENT_CACHE_LIMIT = 1000;
 
-function requiredComponent(spec: string): { item: Item; identifier: string } {
+interface RequiredComponent {
+  item: Item;
+  identifier: string;
+  /** The name, when `identifier` is that name in quotes (no parameters, nothing escaped). */
+  name: string | undefined;
+}
+
+function requiredComponent(spec: string): RequiredComponent {
   let parsed = requiredComponentCache.get(spec);
   if (parsed === undefined) {
     const item = withComponentErrors(
       () => parseComponentSpec(spec),
       (reason) => new TypeError(`policy.requiredComponents: ${reason}`),
     );
-    parsed = { item, identifier: componentIdentifier(item) };
+    const identifier = componentIdentifier(item);
+    const plain = item.params.size === 0 && typeof item.value === 'string' && identifier === `"${item.value}"`;
+    parsed = { item, identifier, name: plain ? (item.value as string) : undefined };
     if (requiredComponentCache.size < REQUIRED_COMPONENT_CACHE_LIMIT) requiredComponentCache.set(spec, parsed);
   }
   return parsed;
@@ -78,8 +87,12 @@ export function checkRfc9421Policy(credentials: Rfc9421Credentials, context: Ver
     throw new TagNotAccepted('tag is not accepted');
   }
   for (const required of policy.requiredComponents) {
-    const { item, identifier } = requiredComponent(required);
-    if (covers(credentials.selected, identifier)) continue;
+    const { item, identifier, name } = requiredComponent(required);
+    if (
+      name === undefined ? covers(credentials.selected, identifier) : coversName(credentials.selected, identifier, name)
+    ) {
+      continue;
+    }
     if (item.value === 'content-digest') throw new DigestMissing('the body is not covered by a Content-Digest');
     throw new ComponentNotCovered(`${componentLabel(item)} is not covered by the signature`);
   }
@@ -89,7 +102,7 @@ export function checkRfc9421Policy(credentials: Rfc9421Credentials, context: Ver
 
 function verdictOf(matches: boolean, selected: SelectedSignature, context: VerifyContext): SchemeVerdict {
   if (!matches) return MAC_MISMATCHED;
-  if (!covers(selected, '"content-digest"')) return MAC_MATCHED;
+  if (!coversName(selected, '"content-digest"', 'content-digest')) return MAC_MATCHED;
   // The digest header is read only for a proven signature.
   const header = canonicalHeader(context.message.headers, 'content-digest') ?? '';
   return { signatureMatches: true, body: contentDigestCheck(context.crypto, header) };
