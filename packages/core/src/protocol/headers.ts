@@ -22,7 +22,7 @@ export function headerLines(headers: HeadersInit, name: string): string[] | unde
   for (const key in headers) {
     // Header names are ASCII and lower-casing never changes their length: skip other lengths
     // without lower-casing each name (this runs several times per verification).
-    if (key.length !== lower.length || (key !== lower && key.toLowerCase() !== lower)) continue;
+    if (key.length !== lower.length || (key !== lower && !sameNameIgnoringCase(key, lower))) continue;
     if (!Object.hasOwn(headers, key)) continue;
     const value = (headers as Record<string, unknown>)[key];
     if (value === undefined || value === null) continue;
@@ -37,6 +37,20 @@ export function headerLines(headers: HeadersInit, name: string): string[] | unde
     }
   }
   return lines;
+}
+
+/**
+ * `key.toLowerCase() === lower` for a key as long as `lower` (a lower-cased name), without
+ * lower-casing keys that differ in their last character (`content-length` when `content-digest` is
+ * looked up): for an ASCII last character c, c.toLowerCase() is c | 0x20 for A-Z and c otherwise,
+ * so when c | 0x20 and the name's last character | 0x20 differ the two cannot be equal. A key
+ * ending in another character is lower-cased and compared as before.
+ */
+function sameNameIgnoringCase(key: string, lower: string): boolean {
+  const last = key.length - 1;
+  const c = key.charCodeAt(last);
+  if (c < 0x80 && (c | 0x20) !== (lower.charCodeAt(last) | 0x20)) return false;
+  return key.toLowerCase() === lower;
 }
 
 /**
@@ -77,7 +91,7 @@ export function headerField(headers: HeadersInit, name: string): string | string
   const record = headers as Record<string, unknown>;
   let found: string | undefined;
   for (const key in record) {
-    if (key.length !== lower.length || (key !== lower && key.toLowerCase() !== lower)) continue;
+    if (key.length !== lower.length || (key !== lower && !sameNameIgnoringCase(key, lower))) continue;
     if (!Object.hasOwn(record, key)) continue;
     const value = record[key];
     if (value === undefined || value === null) continue;

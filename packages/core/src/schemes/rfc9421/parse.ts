@@ -138,6 +138,7 @@ function knownOrSlice(text: string, start: number, end: number, known: readonly 
 const rememberedLists = new Map<string, readonly string[]>();
 const REMEMBERED_LISTS_LIMIT = 64;
 const MAX_REMEMBERED_LIST_LENGTH = 512;
+let lastList: { readonly text: string; readonly labels: readonly string[] } = { text: '', labels: [] };
 
 /**
  * Reads the covered-component list starting at text[start] ("("): the labels and the index just
@@ -148,8 +149,14 @@ const MAX_REMEMBERED_LIST_LENGTH = 512;
 function readComponentList(text: string, start: number): { labels: string[]; end: number } | undefined {
   const close = text.indexOf(')', start);
   if (close !== -1 && close - start < MAX_REMEMBERED_LIST_LENGTH) {
-    const known = rememberedLists.get(text.slice(start, close + 1));
-    if (known !== undefined) return { labels: known.slice(), end: close + 1 };
+    const listText = text.slice(start, close + 1);
+    // The list read last, compared whole, before hashing the text for the map.
+    if (listText === lastList.text) return { labels: lastList.labels.slice(), end: close + 1 };
+    const known = rememberedLists.get(listText);
+    if (known !== undefined) {
+      lastList = { text: listText, labels: known };
+      return { labels: known.slice(), end: close + 1 };
+    }
   }
   const length = text.length;
   let i = start + 1;
@@ -176,7 +183,9 @@ function readComponentList(text: string, start: number): { labels: string[]; end
   if (end - start <= MAX_REMEMBERED_LIST_LENGTH) {
     if (rememberedLists.size >= REMEMBERED_LISTS_LIMIT) rememberedLists.clear();
     // Kept unfrozen (a frozen array's slice() takes V8's slow path) and never handed out.
-    rememberedLists.set(text.slice(start, end), labels.slice());
+    const remembered = labels.slice();
+    rememberedLists.set(text.slice(start, end), remembered);
+    lastList = { text: text.slice(start, end), labels: remembered };
   }
   return { labels, end };
 }
