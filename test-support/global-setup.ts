@@ -1,5 +1,5 @@
 /**
- * Vitest global setup: builds dist/ once for the whole run (`tsc -b`, then `scripts/bundle-kysely.mjs`), for the tests that start the
+ * Vitest global setup: builds dist/ once for the whole run (`tsc -b`, then `scripts/bundle-dependencies.mjs`), for the tests that start the
  * CLI or `hmac-kit serve` as child processes. Each such test file used to run `tsc -b` itself
  * (about two dozen files, each paying the up-to-date check). In watch mode the files keep building
  * for themselves, so that an edit to src/ reaches the next re-run's child processes.
@@ -64,8 +64,8 @@ export default function setup(project: TestProject): void {
     project.provide('distBuilt', false);
     return;
   }
-  // tsc, then the one-file kysely the CLI and server load (scripts/bundle-kysely.mjs; a no-op when current).
-  const build = `"${join(ROOT, 'node_modules/.bin/tsc')}" -b && node "${join(ROOT, 'scripts/bundle-kysely.mjs')}"`;
+  // tsc, then the one-file kysely and zod the CLI and server load (scripts/bundle-dependencies.mjs; a no-op when current).
+  const build = `"${join(ROOT, 'node_modules/.bin/tsc')}" -b && node "${join(ROOT, 'scripts/bundle-dependencies.mjs')}"`;
   execFileSync('flock', ['/tmp/hmac-kit-server-tests-build.lock', 'sh', '-c', build], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
