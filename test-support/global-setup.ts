@@ -45,7 +45,16 @@ function pythonBehindShimFirstOnPath(): void {
   const length = readSync(fd, head, 0, head.length, 0);
   closeSync(fd);
   if (!head.subarray(0, length).toString('latin1').includes('pyenv')) return;
-  const executable = execFileSync(python, ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+  let executable = '';
+  try {
+    executable = execFileSync(python, ['-c', 'import sys; print(sys.executable)'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).trim();
+  } catch {
+    // A shim that cannot run Python: PATH stays as it is, and the tests that need python3 say so themselves.
+    return;
+  }
   if (executable) process.env.PATH = `${dirname(executable)}${delimiter}${process.env.PATH ?? ''}`;
 }
 
