@@ -5,7 +5,7 @@
  * installed, and load none of the dependency's own files. The processes' tests (store commands,
  * `serve` on SQLite and PostgreSQL, config errors, the installed tarballs) run the bundles themselves.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,5 +72,18 @@ describe.each(bundles)('the bundled $dependency in dist (built by the vitest glo
     const input = { port: -1.5, extra: true };
     expect(schema(z).safeParse(input).error?.issues).toEqual(schema(zodFromSource.z).safeParse(input).error?.issues);
     expect(schema(z).parse({ port: 8080 })).toEqual({ port: 8080 });
+  });
+});
+
+describe('one copy of each bundled dependency per process', () => {
+  // A module importing the dependency itself, beside the bundle, would load kysely's (or zod's) own
+  // files again and hold a second copy (schemas and query builders from two copies do not mix).
+  it.each(bundles)('$workspace/src takes $dependency values only from its re-export module', (bundle) => {
+    const src = fileURLToPath(new URL(`../../${bundle.workspace}/src/`, import.meta.url));
+    const valueImport = new RegExp(`^import (?!type )[^;]*from '${bundle.dependency}';`, 'm');
+    const offenders = (readdirSync(src, { recursive: true }) as string[])
+      .filter((file) => file.endsWith('.ts') && `src/${file}` !== bundle.module)
+      .filter((file) => valueImport.test(readFileSync(join(src, file), 'utf8')));
+    expect(offenders).toEqual([]);
   });
 });
