@@ -2,7 +2,7 @@
 // sockets, for two (or more) checkouts, from valgrind's callgrind (`--predictable`: V8 on one
 // thread, fixed seeds). Unlike CPU time (bench/cli-ab.js), an instruction count does not move with
 // the load of a shared machine. The server runs under valgrind (~50x slower), a client in this
-// process keeps `--connections` keep-alive connections busy with pre-signed requests (fresh nonces);
+// process keeps `--connections` keep-alive connections busy with requests signed as they are sent (fresh nonces);
 // instrumentation is switched on after start-up and `--warmup` requests, off after `--count`.
 // User-space instructions of the server process only: the kernel's socket work is not in them
 // (it is the same per request for every build: one read(2), one write(2) for a response).
@@ -94,17 +94,17 @@ async function instructions(checkout) {
     ? await startInApp(checkout.slice('in-app:'.length))
     : await startCommand(checkout);
   const target = new URL(url);
-  const total = warmup + count;
-  const signed = [];
-  for (let index = 0; index < total; index++) {
+  // Each request is signed as it is sent: signed up front, the last ones of a slow run (valgrind on a
+  // loaded machine) were older than the signature window by the time they went out (401).
+  const sign = async () => {
     const message = {
       method: typical.method,
       url: `http://api.example.com${path}`,
       headers: { 'content-type': typical.contentType },
       body: typical.body,
     };
-    signed.push((await signMessage(message, issued, { crypto: nodeCryptoProvider })).headers);
-  }
+    return (await signMessage(message, issued, { crypto: nodeCryptoProvider })).headers;
+  };
   const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
   let next = 0;
   const one = (headers) =>
@@ -136,12 +136,22 @@ async function instructions(checkout) {
   const run = async (n) => {
     const end = next + n;
     const worker = async () => {
-      while (next < end) await one(signed[next++]);
+      while (next < end) {
+        next++;
+        await one(await sign());
+      }
     };
     await Promise.all(Array.from({ length: connections }, worker));
   };
-  await run(warmup);
-  await callgrind.counted(() => run(count));
+  try {
+    await run(warmup);
+    await callgrind.counted(() => run(count));
+  } catch (error) {
+    // A refused request (401 of an expired signature, 429) must not leave the server under valgrind running.
+    agent.destroy();
+    callgrind.child.kill('SIGKILL');
+    throw error;
+  }
   agent.destroy();
   await callgrind.stop();
   const instructions = callgrind.total();

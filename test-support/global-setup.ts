@@ -1,5 +1,5 @@
 /**
- * Vitest global setup: builds dist/ once for the whole run (`tsc -b`, then `scripts/bundle-kysely.mjs`), for the tests that start the
+ * Vitest global setup: builds dist/ once for the whole run (`tsc -b`, then `scripts/bundle-dependencies.mjs`), for the tests that start the
  * CLI or `hmac-kit serve` as child processes. Each such test file used to run `tsc -b` itself
  * (about two dozen files, each paying the up-to-date check). In watch mode the files keep building
  * for themselves, so that an edit to src/ reaches the next re-run's child processes.
@@ -45,7 +45,16 @@ function pythonBehindShimFirstOnPath(): void {
   const length = readSync(fd, head, 0, head.length, 0);
   closeSync(fd);
   if (!head.subarray(0, length).toString('latin1').includes('pyenv')) return;
-  const executable = execFileSync(python, ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
+  let executable = '';
+  try {
+    executable = execFileSync(python, ['-c', 'import sys; print(sys.executable)'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).trim();
+  } catch {
+    // A shim that cannot run Python: PATH stays as it is, and the tests that need python3 say so themselves.
+    return;
+  }
   if (executable) process.env.PATH = `${dirname(executable)}${delimiter}${process.env.PATH ?? ''}`;
 }
 
@@ -55,8 +64,8 @@ export default function setup(project: TestProject): void {
     project.provide('distBuilt', false);
     return;
   }
-  // tsc, then the one-file kysely the CLI and server load (scripts/bundle-kysely.mjs; a no-op when current).
-  const build = `"${join(ROOT, 'node_modules/.bin/tsc')}" -b && node "${join(ROOT, 'scripts/bundle-kysely.mjs')}"`;
+  // tsc, then the one-file kysely and zod the CLI and server load (scripts/bundle-dependencies.mjs; a no-op when current).
+  const build = `"${join(ROOT, 'node_modules/.bin/tsc')}" -b && node "${join(ROOT, 'scripts/bundle-dependencies.mjs')}"`;
   execFileSync('flock', ['/tmp/hmac-kit-server-tests-build.lock', 'sh', '-c', build], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -3,11 +3,11 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { DeclarativeSchemeDefinition } from '@hmac-kit/core';
 import { isPlausibleKeyId, looksLikeSecret } from '@hmac-kit/keys';
-import { z } from 'zod';
 import { legacySchemesSchema, parseLegacySchemes } from './legacy-schemes.js';
 import { parseRedisUrl } from './redis-url.js';
 import { DEFAULT_DATABASE } from './store.js';
 import { parseByteSize, parseDuration, parseRateLimit } from './units.js';
+import { z } from './zod-runtime.js';
 
 /** Schemes `hmac-kit serve` can enable (`--schemes`). */
 export const SCHEME_NAMES = ['rfc9421', 'sigv4', 'x-api', 'django-hmac', 'standard-webhooks'] as const;

@@ -27,7 +27,6 @@ import { extname } from 'node:path';
 import { constantTimeEqual, type ProblemCode } from '@hmac-kit/core';
 import type { KeyService } from '@hmac-kit/keys';
 import { addressSubject } from '@hmac-kit/limits';
-import { z } from 'zod';
 import type { AdminGateway } from './api/admin.js';
 import { firstIssue, JSON_BODY_LIMIT } from './api/input.js';
 import { clientAddressOf } from './client-address.js';
@@ -38,6 +37,7 @@ import type { RequestContext, RouteHandler } from './request-context.js';
 import { ANY_METHOD, createRouter, type RouteDefinition } from './routes.js';
 import type { Services } from './services.js';
 import { serverVersion } from './version.js';
+import { z } from './zod-runtime.js';
 
 /** Where `npm run build` (Vite, packages/console) writes the page: the same path from `src/` and `dist/`. */
 export const CONSOLE_ASSETS = new URL('../dist/console/', import.meta.url);

@@ -5,8 +5,8 @@
  */
 import { type DeclarativeSchemeDefinition, declarativeScheme, declarativeWeakness, type Scheme } from '@hmac-kit/core';
 import { isPlausibleKeyId, looksLikeSecret } from '@hmac-kit/keys';
-import { z } from 'zod';
 import { parseDuration } from './units.js';
+import { z } from './zod-runtime.js';
 
 const HEADER = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
 const BUILT_IN_NAMES = ['rfc9421', 'sigv4', 'x-api', 'django-hmac', 'standard-webhooks'];

@@ -1,6 +1,6 @@
 /**
  * The runtime values this package takes from kysely, in one module. The build
- * (`scripts/bundle-kysely.mjs`, after `tsc -b`) replaces this module's output with a single-file
+ * (`scripts/bundle-dependencies.mjs`, after `tsc -b`) replaces this module's output with a single-file
  * bundle of exactly these exports: Node loads kysely's own build file by file (262 modules) and
  * that cost ~0.2 s of CPU on every `hmac-kit` store command and every `hmac-kit serve` start,
  * about as much as everything else they load. Types still come from 'kysely' itself; without the

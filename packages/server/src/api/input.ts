@@ -2,8 +2,9 @@
  * Reading what a JSON API call sends: bodies checked against a zod schema, durations, and a
  * listing's page parameters and its `Link` header. Refusals are {@link HttpError}s.
  */
-import { z } from 'zod';
+
 import { parseDuration } from '../units.js';
+import { z } from '../zod-runtime.js';
 import { HttpError } from './errors.js';
 
 /** Bodies of the JSON endpoints (logins, admin calls, the console's own) are small. */

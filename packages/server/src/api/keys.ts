@@ -1,10 +1,10 @@
 /** The admin API's keys: list (filters, order, paging), create, import, show, revoke, rotate. */
 import type { HashAlgorithm } from '@hmac-kit/core';
 import type { KeyService } from '@hmac-kit/keys';
-import { z } from 'zod';
 import type { ServerConfig } from '../config.js';
 import { decodeSecretText } from '../units.js';
 import { issuedKeyView, keyView } from '../views.js';
+import { z } from '../zod-runtime.js';
 import { type AdminRoutes, ok } from './admin-call.js';
 import { HttpError } from './errors.js';
 import { duration, nextLink, pageParameters, parseJson } from './input.js';

@@ -6,7 +6,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FailureThrottle } from '@hmac-kit/core';
 import { type KeyAlgorithm, type KeyService, parseSecret } from '@hmac-kit/keys';
 import { addressNameSubject, addressSubject } from '@hmac-kit/limits';
-import { z } from 'zod';
 import { createAttackWatch } from '../attack-watch.js';
 import { clientAddressOf } from '../client-address.js';
 import type { ServerConfig } from '../config.js';
@@ -15,6 +14,7 @@ import type { ServerMetrics } from '../metrics.js';
 import type { PasswordGate } from '../password-gate.js';
 import type { RequestContext, RouteHandler } from '../request-context.js';
 import { issuedKeyView } from '../views.js';
+import { z } from '../zod-runtime.js';
 import type { FailureResponder } from './errors.js';
 import { JSON_BODY_LIMIT, parseJson } from './input.js';
 

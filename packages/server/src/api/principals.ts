@@ -1,7 +1,7 @@
 /** The admin API's principals: list (search, paging), create, show, disable, enable, set the password. */
 import type { KeyService } from '@hmac-kit/keys';
-import { z } from 'zod';
 import { principalView } from '../views.js';
+import { z } from '../zod-runtime.js';
 import { type AdminRoutes, ok } from './admin-call.js';
 import { HttpError } from './errors.js';
 import { nextLink, pageParameters, parseJson } from './input.js';

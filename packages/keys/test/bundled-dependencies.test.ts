@@ -1,0 +1,89 @@
+/**
+ * The build's one-file dependencies (scripts/bundle-dependencies.mjs replaces the output of
+ * packages/keys/src/sql/kysely-runtime.ts and packages/server/src/zod-runtime.ts, which the CLI and
+ * server processes load): each must hand out what its source re-export hands out, from the version
+ * installed, and load none of the dependency's own files. The processes' tests (store commands,
+ * `serve` on SQLite and PostgreSQL, config errors, the installed tarballs) run the bundles themselves.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import * as zodFromSource from '../../server/src/zod-runtime.js';
+import * as kyselyFromSource from '../src/sql/kysely-runtime.js';
+
+const bundles = [
+  { dependency: 'kysely', workspace: 'keys', module: 'src/sql/kysely-runtime.ts', fromSource: kyselyFromSource },
+  { dependency: 'zod', workspace: 'server', module: 'src/zod-runtime.ts', fromSource: zodFromSource },
+] as const;
+
+function installedVersion(workspace: string, dependency: string): string {
+  const packageJson = fileURLToPath(new URL(`../../${workspace}/package.json`, import.meta.url));
+  let folder = dirname(createRequire(packageJson).resolve(dependency));
+  for (;;) {
+    try {
+      const manifest = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as {
+        name?: string;
+        version: string;
+      };
+      if (manifest.name === dependency) return manifest.version;
+    } catch {}
+    folder = dirname(folder);
+  }
+}
+
+describe.each(bundles)('the bundled $dependency in dist (built by the vitest global setup)', (bundle) => {
+  const path = fileURLToPath(
+    new URL(
+      `../../${bundle.workspace}/${bundle.module.replace(/^src\//, 'dist/').replace(/\.ts$/, '.js')}`,
+      import.meta.url,
+    ),
+  );
+  const text = readFileSync(path, 'utf8');
+  const marker = new RegExp(
+    `^// hmac-kit: ${bundle.dependency} (\\S+) bundled from ${bundle.module.replaceAll('.', '\\.')} [0-9a-f]{16}\\n`,
+  ).exec(text);
+
+  it.skipIf(marker === null)('exports what the source re-export exports, from the installed version', async () => {
+    const bundled = (await import(path)) as Record<string, unknown>;
+    expect(Object.keys(bundled).sort()).toEqual(Object.keys(bundle.fromSource).sort());
+    expect(marker?.[1]).toBe(installedVersion(bundle.workspace, bundle.dependency));
+    // Statements only: the doc comments kept in a bundle show imports such as `import { sql } from 'kysely'`.
+    const own = new RegExp(
+      `^\\s*(?:import|export)\\b[^\\n]*['"]${bundle.dependency}['"/]|[^*\\n]\\bimport\\(\\s*['"]${bundle.dependency}`,
+      'm',
+    );
+    expect(text).not.toMatch(own);
+  });
+
+  it.skipIf(marker === null || bundle.dependency !== 'kysely')('kysely: compiles a query as kysely does', async () => {
+    const bundled = (await import(path)) as typeof kyselyFromSource;
+    const query = bundled.sql`select ${1} as one`.compile(
+      new bundled.Kysely<Record<string, never>>({ dialect: new bundled.SqliteDialect({ database: {} as never }) }),
+    );
+    expect(query.sql).toBe('select ? as one');
+    expect(query.parameters).toEqual([1]);
+  });
+
+  it.skipIf(marker === null || bundle.dependency !== 'zod')('zod: accepts and refuses as zod does', async () => {
+    const { z } = (await import(path)) as typeof zodFromSource;
+    const schema = (zod: typeof z) => zod.object({ port: zod.number().int().min(0) }).strict();
+    const input = { port: -1.5, extra: true };
+    expect(schema(z).safeParse(input).error?.issues).toEqual(schema(zodFromSource.z).safeParse(input).error?.issues);
+    expect(schema(z).parse({ port: 8080 })).toEqual({ port: 8080 });
+  });
+});
+
+describe('one copy of each bundled dependency per process', () => {
+  // A module importing the dependency itself, beside the bundle, would load kysely's (or zod's) own
+  // files again and hold a second copy (schemas and query builders from two copies do not mix).
+  it.each(bundles)('$workspace/src takes $dependency values only from its re-export module', (bundle) => {
+    const src = fileURLToPath(new URL(`../../${bundle.workspace}/src/`, import.meta.url));
+    const valueImport = new RegExp(`^import (?!type )[^;]*from '${bundle.dependency}';`, 'm');
+    const offenders = (readdirSync(src, { recursive: true }) as string[])
+      .filter((file) => file.endsWith('.ts') && `src/${file}` !== bundle.module)
+      .filter((file) => valueImport.test(readFileSync(join(src, file), 'utf8')));
+    expect(offenders).toEqual([]);
+  });
+});
