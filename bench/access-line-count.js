@@ -14,7 +14,7 @@ import { openSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { compilingInstructions, countedHandshake, netOfCompilation, startCallgrind } from './callgrind.js';
+import { countChildPerRequest, netOfCompilation } from './callgrind.js';
 import { loadAverage } from './support.js';
 
 const args = process.argv.slice(2);
@@ -63,19 +63,11 @@ async function child(checkout) {
   log.flush();
 }
 
-async function instructions(checkout) {
-  const run = startCallgrind([
-    fileURLToPath(import.meta.url),
-    checkout,
-    `--count=${count}`,
-    `--warmup=${warmup}`,
-    '--child',
-  ]);
-  await countedHandshake(run);
-  const compiling = compilingInstructions(run.out);
-  const total = run.total();
-  run.remove();
-  return { total: total / count, compiling: compiling / count };
+function instructions(checkout) {
+  return countChildPerRequest(
+    [fileURLToPath(import.meta.url), checkout, `--count=${count}`, `--warmup=${warmup}`, '--child'],
+    count,
+  );
 }
 
 if (checkouts.length === 0)

@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { compilingInstructions, countedHandshake, netOfCompilation, startCallgrind } from './callgrind.js';
+import { countChildPerRequest, netOfCompilation } from './callgrind.js';
 import { loadAverage, typical } from './support.js';
 
 const MODES = ['forward-auth', 'gateway', 'eager', 'eager-bare', 'verify'];
@@ -104,20 +104,11 @@ async function child(build) {
   lines.close();
 }
 
-async function instructions(build) {
-  const run = startCallgrind([
-    fileURLToPath(import.meta.url),
-    mode,
-    build,
-    `--count=${count}`,
-    `--warmup=${warmup}`,
-    '--child',
-  ]);
-  await countedHandshake(run);
-  const compiling = compilingInstructions(run.out);
-  const total = run.total();
-  run.remove();
-  return { total: total / count, compiling: compiling / count };
+function instructions(build) {
+  return countChildPerRequest(
+    [fileURLToPath(import.meta.url), mode, build, `--count=${count}`, `--warmup=${warmup}`, '--child'],
+    count,
+  );
 }
 
 if (!MODES.includes(mode) || builds.length === 0) {

@@ -157,6 +157,25 @@ export async function countedHandshake(run) {
 }
 
 /**
+ * Runs `args` (a script that speaks the handshake of {@link countedHandshake}) under callgrind and
+ * returns its instructions per counted request, in all and spent compiling
+ * ({@link compilingInstructions}): what {@link netOfCompilation} reports.
+ *
+ * @example
+ * ```js
+ * const { total, compiling } = await countChildPerRequest([script, build, '--child'], 6000);
+ * ```
+ */
+export async function countChildPerRequest(args, count) {
+  const run = startCallgrind(args);
+  await countedHandshake(run);
+  const compiling = compilingInstructions(run.out);
+  const total = run.total();
+  run.remove();
+  return { total: total / count, compiling: compiling / count };
+}
+
+/**
  * The instructions of a callgrind output spent compiling (V8's optimising and baseline compilers,
  * lazy compilation: on the main thread under `--predictable`), from the inclusive counts of their
  * runtime entries. Work a long-running server does once, not per request: reported apart.
