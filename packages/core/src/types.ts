@@ -301,6 +301,12 @@ export interface FailureThrottle {
   /** Clears the subject's failures after a success. */
   recordSuccess(subject: string): Promise<void>;
   /**
+   * Optional: the failures a subject makes before its first block (the throttles of
+   * @hmac-kit/limits say so). The middleware lets no more than this + 1 failures of a subject that
+   * the store has not recorded yet reach the MAC at once per process; without it, 3 + 1.
+   */
+  readonly freeFailures?: number;
+  /**
    * Optional capabilities of an in-process throttle (the memory throttle): `blockedFor`,
    * `recordFailure` and `recordSuccess` answered synchronously (same state, same answers; errors
    * thrown instead of rejected). The middleware uses them when present (all three or none).

@@ -184,6 +184,7 @@ export function memoryFailureThrottle(options: MemoryFailureThrottleOptions = {}
   }
 
   return {
+    freeFailures: p.freeFailures,
     blockedFor: (subject) => lookup(subject, 0, RESOLVED_ZERO),
     blockedForOrUnrecorded: (subject) => lookup(subject, -1, RESOLVED_UNRECORDED),
     recordFailure(subject) {
@@ -265,6 +266,7 @@ export function redisFailureThrottle(options: RedisFailureThrottleOptions): Prob
   const keyPrefix = `${backend.prefix}fail:`;
   const args = [p.decayUs, p.maxFailures, p.freeFailures, p.slowdownUs, p.blockUs];
   return {
+    freeFailures: p.freeFailures,
     async blockedFor(subject) {
       checkSubject(subject);
       const reply = await blockedForLua.run(backend, 'failure lookup', [keyPrefix + subject], [0]);
