@@ -301,11 +301,18 @@ export interface FailureThrottle {
   /** Clears the subject's failures after a success. */
   recordSuccess(subject: string): Promise<void>;
   /**
-   * Optional: the failures a subject makes before its first block (the throttles of
-   * @hmac-kit/limits say so). The middleware lets no more than this + 1 failures of a subject that
-   * the store has not recorded yet reach the MAC at once per process; without it, 3 + 1.
+   * Optional: how the throttle escalates (the throttles of @hmac-kit/limits say so). The middleware
+   * applies the same escalation, in process, to the failures it proves, and re-checks it right
+   * before the MAC; a throttle without it is taken to have the defaults (10 in 60 s, 300 s block,
+   * 3 free, 1 s first slowdown).
    */
-  readonly freeFailures?: number;
+  readonly escalation?: Readonly<{
+    maxFailures: number;
+    windowSeconds: number;
+    blockSeconds: number;
+    freeFailures: number;
+    slowdownSeconds: number;
+  }>;
   /**
    * Optional capabilities of an in-process throttle (the memory throttle): `blockedFor`,
    * `recordFailure` and `recordSuccess` answered synchronously (same state, same answers; errors

@@ -1,9 +1,9 @@
 /**
  * The authenticator's side effects, as the pipeline's hooks: the failure throttle's gate (before
  * anything is verified) and its re-check right before the MAC against the per-process tally of
- * failures the store has not recorded yet (failure-tally.ts), the commit (clear the pair's
- * failures, charge the rate limit: only once the request is proven) and the recording of guesses
- * (only on failure: tallied the moment the MAC fails, then written to the store).
+ * proven failures (failure-tally.ts), the commit (clear the pair's failures, charge the rate limit:
+ * only once the request is proven) and the recording of guesses (only on failure: tallied the
+ * moment the MAC fails, then written to the store).
  *
  * Every store call has two ways: the contract's promise methods, and the optional synchronous
  * capabilities (`hitNow`, the throttle's `*Now`) that in-process stores offer. Both ways call the
@@ -22,7 +22,7 @@ import type {
 import { countsAsFailure, isPromiseLike, RateLimited, TooManyFailures } from '@hmac-kit/core';
 import { addressNameSubject, addressSubject, type ProbingFailureThrottle, rateLimitHeaders } from '@hmac-kit/limits';
 import type { AuthContext, AuthFailureContext, RateLimitRule } from './contract.js';
-import { FailureTally } from './failure-tally.js';
+import { createFailureTally } from './failure-tally.js';
 
 // Key ids are chosen by the client; a bound keeps hostile ones out of the throttle's store.
 const MAX_THROTTLED_KEY_ID_LENGTH = 200;
@@ -153,14 +153,6 @@ export class ThrottleSubjectsCache {
   }
 }
 
-/** The tally's budget: the failures one subject makes, one at a time, before its first block. */
-function tallyBudget(throttle: FailureThrottle): number {
-  // Both throttles of @hmac-kit/limits say how many failures they let go free; another throttle (a
-  // proxy over IPC) is taken to have their default, 3.
-  const free: unknown = throttle.freeFailures;
-  return (typeof free === 'number' && Number.isInteger(free) && free >= 0 ? free : 3) + 1;
-}
-
 function refuseWith(blockedFor: number): void {
   // Not `> 0`: an answer that is not a number (NaN) fails closed, as a block.
   if (!(blockedFor <= 0)) {
@@ -197,7 +189,7 @@ export function createSideEffects(options: {
   const hitNow = typeof rateLimiter?.hitNow === 'function' ? rateLimiter.hitNow : undefined;
   const refusals = new WeakMap<object, Record<string, string>>();
   const subjectsCache = new ThrottleSubjectsCache();
-  const tally = failureThrottle ? new FailureTally({ budget: tallyBudget(failureThrottle) }) : undefined;
+  const tally = failureThrottle ? createFailureTally(failureThrottle) : undefined;
   // The rate limiter's key of the last key id charged, `key:<key id>`: kept while requests of one
   // key follow each other (a busy key, a service's one key), since a string built per request is
   // concatenated, then flattened and hashed again by the limiter's map. Another key id replaces it.
@@ -289,19 +281,19 @@ export function createSideEffects(options: {
     source.keyClear = probing && keyWait === -1;
   }
 
-  // ---- re-check before the MAC, and the tally of failures the store has not recorded yet ----
+  // ---- re-check before the MAC, against the per-process tally of proven failures ----
 
   /**
-   * Right before the MAC (after the key lookup; the same for an unknown key id): refuses, as the
-   * gate would, a request whose subject has `budget` failures in this process that the store has
-   * not recorded yet, or a block the store answered for one of them. Reads only.
+   * Right before the MAC (after the key lookup; the same call for an unknown key id): refuses, as
+   * the gate would, a request whose address or (address, key) pair this process's own proven
+   * failures block (failure-tally.ts). Reads only: a request is never counted.
    */
   function beforeMac(_claim: Claim, source: Source): void {
     const subjects = source.subjects;
     if (subjects === undefined || tally === undefined) return;
     let wait = 0;
-    if (subjects.address !== undefined) wait = tally.refusal(subjects.address);
-    if (subjects.pair !== undefined) wait = Math.max(wait, tally.refusal(subjects.pair));
+    if (subjects.address !== undefined) wait = tally.blockedForNow(subjects.address);
+    if (subjects.pair !== undefined) wait = Math.max(wait, tally.blockedForNow(subjects.pair));
     refuseWith(wait);
   }
 
@@ -309,8 +301,8 @@ export function createSideEffects(options: {
   function tallyFailure(subjects: ThrottleSubjects, source: Source): void {
     if (tally === undefined || source.tallied) return;
     source.tallied = true;
-    if (subjects.address !== undefined) tally.add(subjects.address);
-    if (subjects.pair !== undefined) tally.add(subjects.pair);
+    if (subjects.address !== undefined) tally.recordFailureNow(subjects.address);
+    if (subjects.pair !== undefined) tally.recordFailureNow(subjects.pair);
   }
 
   /** The MAC stage's failure, the moment it is determined: tallied when it is one the throttle counts. */
@@ -360,6 +352,9 @@ export function createSideEffects(options: {
       subjects?.pair !== undefined && subjects.pairKeyId === verified.keyId && subjects.sourceAddress === address
         ? subjects.pair
         : addressNameSubject(address, verified.keyId);
+    // The tally forgets the pair as the store does (its failures may not have reached the store yet,
+    // so not skipped with the store's write below).
+    tally?.recordSuccessNow(subject);
     if (source.keyClear && subjects?.pair === subject) return undefined;
     if (syncThrottle !== undefined) {
       syncThrottle.recordSuccess(subject);
@@ -387,10 +382,10 @@ export function createSideEffects(options: {
   // ---- failure: feeds the throttle, only for failures that look like guessing ----
 
   function recordGuess(keyId: string | undefined, source: Source, failed: AuthFailureContext): void | Promise<void> {
-    if (!failureThrottle || tally === undefined) return;
+    if (!failureThrottle) return;
     const subjects = source.subjects ?? subjectsCache.of(source.context, keyId);
     // A failure of a later stage (a replay, a body) is tallied now, before its store write; one of
-    // the MAC stage was tallied when the MAC failed. Each write settles its tally entry.
+    // the MAC stage was tallied when the MAC failed.
     tallyFailure(subjects, source);
     if (syncThrottle !== undefined) {
       // Synchronous way: the address, then the pair, each store error reported, as below.
@@ -399,19 +394,8 @@ export function createSideEffects(options: {
         try {
           const recorded: unknown = syncThrottle.recordFailure(subject);
           // An answer that is a promise after all: its rejection is a store error too.
-          if (isPromiseLike(recorded)) {
-            Promise.resolve(recorded).then(
-              (seconds) => tally.settle(subject, seconds as number),
-              (storeError) => {
-                tally.settle(subject, undefined);
-                report(storeError, failed);
-              },
-            );
-          } else {
-            tally.settle(subject, recorded as number);
-          }
+          if (isPromiseLike(recorded)) Promise.resolve(recorded).catch((storeError) => report(storeError, failed));
         } catch (storeError) {
-          tally.settle(subject, undefined);
           report(storeError, failed);
         }
       }
@@ -421,9 +405,8 @@ export function createSideEffects(options: {
       [subjects.address, subjects.pair].map(async (subject) => {
         if (!subject) return;
         try {
-          tally.settle(subject, await failureThrottle.recordFailure(subject));
+          await failureThrottle.recordFailure(subject);
         } catch (storeError) {
-          tally.settle(subject, undefined);
           // The request is refused anyway; the outage still belongs in the logs.
           report(storeError, failed);
         }

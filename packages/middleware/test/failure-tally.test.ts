@@ -2,12 +2,13 @@ import type { FailureThrottle, VerificationKey } from '@hmac-kit/core';
 import { memoryFailureThrottle } from '@hmac-kit/limits';
 import { createAuthenticator } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
-import { FailureTally } from '../src/failure-tally.js';
+import { createFailureTally } from '../src/failure-tally.js';
 
 // The per-process tally of failures the throttle's store has not recorded yet (src/failure-tally.ts):
 // forged requests of one subject in flight together reach the MAC no more often than one at a time.
+// (The tally is the throttle's escalation over this process's proven failures: src/failure-tally.ts.)
 // With a synchronous MAC (node:crypto, what the server and the Node adapters use): nothing runs
 // between the re-check and the tally of a failed MAC. (With WebCrypto the MACs of requests in flight
 // together are computed together, before any of them failed: docs/limits.md.)
@@ -34,15 +35,26 @@ const forgery = (keyId = owner.keyId) =>
  * The memory throttle behind an asynchronous channel (what `serve --workers` and Redis are): every
  * call is answered a macrotask later, and nothing synchronous is offered.
  */
-function remote(throttle: FailureThrottle): FailureThrottle & { calls: string[] } {
+function remote(throttle: FailureThrottle): FailureThrottle & { calls: string[]; settled: number } {
   const calls: string[] = [];
+  const state = { settled: 0 };
   const later = <T>(name: string, run: () => Promise<T>): Promise<T> => {
     calls.push(name);
-    return new Promise((resolve, reject) => setImmediate(() => run().then(resolve, reject)));
+    return new Promise((resolve, reject) =>
+      setImmediate(() =>
+        run().then((value) => {
+          if (name === 'recordFailure') state.settled++;
+          resolve(value);
+        }, reject),
+      ),
+    );
   };
   return {
     calls,
-    freeFailures: throttle.freeFailures,
+    get settled() {
+      return state.settled;
+    },
+    escalation: throttle.escalation,
     blockedFor: (subject) => later('blockedFor', () => throttle.blockedFor(subject)),
     recordFailure: (subject) => later('recordFailure', () => throttle.recordFailure(subject)),
     recordSuccess: (subject) => later('recordSuccess', () => throttle.recordSuccess(subject)),
@@ -66,62 +78,33 @@ async function statusesOf(
 
 const count = (statuses: number[], status: number) => statuses.filter((value) => value === status).length;
 
-describe('FailureTally', () => {
-  it('refuses a subject with `budget` unrecorded failures, reads only, and forgets them once recorded', () => {
-    const tally = new FailureTally({ budget: 2, now: () => 1000 });
-    expect(tally.refusal('s')).toBe(0);
-    tally.add('s');
-    expect(tally.refusal('s')).toBe(0);
-    tally.add('s');
-    expect(tally.refusal('s')).toBe(1);
-    expect(tally.refusal('other')).toBe(0);
-    tally.settle('s', 0);
-    expect(tally.refusal('s')).toBe(0);
-    tally.settle('s', 0);
-    expect(tally.size).toBe(0);
-  });
-
-  it('keeps a block the store answered until it runs out, then forgets the subject', () => {
-    let now = 1000;
-    const tally = new FailureTally({ budget: 4, now: () => now });
-    tally.add('s');
-    tally.settle('s', 2);
-    expect(tally.refusal('s')).toBe(2);
-    now += 1500;
-    expect(tally.refusal('s')).toBe(0.5);
-    now += 500;
-    expect(tally.refusal('s')).toBe(0);
-    // Forgotten at the next failure of any subject (the sweep), or at the next settle of its own.
-    tally.add('t');
-    expect(tally.size).toBe(1);
-    // A failed write (undefined) or a NaN answer keeps no block.
-    tally.add('u');
-    tally.settle('u', undefined);
-    tally.add('v');
-    tally.settle('v', Number.NaN);
-    expect(tally.refusal('u') + tally.refusal('v')).toBe(0);
-  });
-
-  it('drops unrecorded failures that never settled after staleMs (a lost answer blocks no one for long)', () => {
-    let now = 0;
-    const tally = new FailureTally({ budget: 1, staleMs: 100, now: () => now });
-    tally.add('s');
-    expect(tally.refusal('s')).toBe(1);
-    now = 100;
-    expect(tally.refusal('s')).toBe(0);
-    tally.add('s');
-    expect(tally.refusal('s')).toBe(1);
+describe('createFailureTally', () => {
+  it("applies the throttle's own escalation, or the defaults when it does not say", () => {
+    const strict = createFailureTally(memoryFailureThrottle({ freeFailures: 0, maxFailures: 2, slowdownSeconds: 5 }));
+    expect(strict.recordFailureNow('s')).toBe(5);
+    const unsaid = createFailureTally({ ...remote(memoryFailureThrottle()), escalation: undefined });
+    expect([1, 2, 3].map(() => unsaid.recordFailureNow('s'))).toEqual([0, 0, 0]);
+    expect(unsaid.recordFailureNow('s')).toBe(1);
+    // An escalation the memory throttle refuses: the defaults, not a TypeError at construction.
+    const odd = createFailureTally({
+      ...remote(memoryFailureThrottle()),
+      escalation: { maxFailures: 1, freeFailures: 5, windowSeconds: 1, blockSeconds: 1, slowdownSeconds: 1 },
+    });
+    expect(odd.recordFailureNow('s')).toBe(0);
   });
 
   it('holds at most maxSubjects, the least recently failing out first', () => {
-    const tally = new FailureTally({ budget: 1, maxSubjects: 3, now: () => 0 });
-    for (const subject of ['a', 'b', 'c', 'd']) tally.add(subject);
-    expect(tally.size).toBe(3);
-    expect(tally.refusal('a')).toBe(0);
-    expect(tally.refusal('d')).toBe(1);
-    tally.add('b');
-    tally.add('e');
-    expect([tally.refusal('b'), tally.refusal('c'), tally.refusal('e')]).toEqual([1, 0, 1]);
+    const tally = createFailureTally(memoryFailureThrottle({ freeFailures: 0 }), 3);
+    for (const subject of ['a', 'b', 'c', 'd']) tally.recordFailureNow(subject);
+    expect(tally.blockedForNow('a')).toBe(0);
+    expect(tally.blockedForNow('d')).toBeGreaterThan(0);
+    tally.recordFailureNow('b');
+    tally.recordFailureNow('e');
+    expect([tally.blockedForNow('b'), tally.blockedForNow('c'), tally.blockedForNow('e')].map((s) => s > 0)).toEqual([
+      true,
+      false,
+      true,
+    ]);
   });
 });
 
@@ -174,6 +157,34 @@ describe('authenticator: failures of one subject in flight together (failure tal
       '192.0.2.13',
     );
     expect(count(statuses, 401)).toBe(4);
+  });
+
+  it('a gate read answered before free failures were recorded, a re-check after: still the bound', async () => {
+    // Every key lookup waits for the test: all 20 forgeries pass the gate on a clean record; 3 of
+    // them then fail and are recorded in the store; only then do the other 17 reach the re-check.
+    // (A tally forgotten once the store has a failure let 4 more through here: 7.)
+    const inner = memoryFailureThrottle();
+    const throttle = remote(inner);
+    const held: Array<() => void> = [];
+    const heldKeys = (keyId: string) =>
+      new Promise<VerificationKey | undefined>((resolve) => held.push(() => resolve(resolveKey(keyId))));
+    const authenticator = createAuthenticator({
+      crypto: nodeCryptoProvider,
+      keys: heldKeys,
+      failureThrottle: throttle,
+    });
+    const requests = await Promise.all(Array.from({ length: 20 }, () => forgery()));
+    const outcomes = requests.map(({ message, body }) =>
+      authenticator.authenticate(message, body, { sourceAddress: '192.0.2.19' }),
+    );
+    await vi.waitFor(() => expect(held).toHaveLength(20));
+    for (const release of held.slice(0, 3)) release();
+    await vi.waitFor(() => expect(throttle.settled).toBe(6));
+    expect(await inner.blockedForOrUnrecorded('addr:192.0.2.19')).toBe(0);
+    for (const release of held.slice(3)) release();
+    const statuses = (await Promise.all(outcomes)).map((outcome) => (outcome.ok ? 200 : outcome.problem.status));
+    expect(count(statuses, 401)).toBe(4);
+    expect(count(statuses, 429)).toBe(16);
   });
 
   it("the throttle's freeFailures sets the bound", async () => {
