@@ -15,6 +15,7 @@
 //   verify-loop   verify as bench/sign-verify.js's in-loop case runs it: no nonce store, and the same
 //                 DISTINCT_MESSAGES (64) messages over and over, so their header strings arrive
 //                 already flat, hashed and seen (the gap to verify-fresh is what fresh input costs)
+//   sign          the core's signMessage() of the same request (RFC 9421, Content-Digest, a nonce)
 //
 //   node bench/admit-count.js forward-auth <build A> <build B> [--count=6000] [--warmup=8000]
 //
@@ -25,14 +26,14 @@
 // mark-compact more or less moves a figure by several %.
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { countChildPerRequest, netOfCompilation } from './callgrind.js';
 import { DISTINCT_MESSAGES, loadAverage, typical } from './support.js';
 
-const MODES = ['forward-auth', 'gateway', 'eager', 'eager-bare', 'verify', 'verify-fresh', 'verify-loop'];
+const MODES = ['forward-auth', 'gateway', 'eager', 'eager-bare', 'verify', 'verify-fresh', 'verify-loop', 'sign'];
 const args = process.argv.slice(2);
 const option = (name, fallback) => Number(args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
 const count = option('count', 6000);
@@ -69,7 +70,7 @@ async function child(build) {
   const body = typical.body;
   const headers = { host: typical.host, 'content-type': typical.contentType, 'content-length': String(body.length) };
   const messages = [];
-  const signedCount = mode === 'verify-loop' ? DISTINCT_MESSAGES : warmup + count;
+  const signedCount = mode === 'verify-loop' || mode === 'sign' ? DISTINCT_MESSAGES : warmup + count;
   for (let index = 0; index < signedCount; index++) {
     const signed = await core.signMessage({ method: typical.method, url: typical.url, headers, body }, key, { crypto });
     // Header values as node:http hands them over: flat one-byte strings under lower-case names,
@@ -90,6 +91,10 @@ async function child(build) {
   const one = async () => {
     const message = messages[next++ % messages.length];
     let outcome;
+    if (mode === 'sign') {
+      await core.signMessage({ method: typical.method, url: typical.url, headers, body }, key, { crypto });
+      return;
+    }
     if (mode.startsWith('verify')) {
       await core.verifyMessage(message, body, verifyOptions);
       return;
