@@ -386,16 +386,16 @@ export const DEFAULT_MAX_CONNECTIONS = 4096;
 /**
  * The default `--max-connections` of one process: {@link DEFAULT_MAX_CONNECTIONS}, or half of the
  * process's open-file limit when that is lower. Why 4096: an idle connection costs the process
- * memory (a few KB in plain HTTP, ~40 KB over TLS, measured in docs/server.md), so the default caps
- * what one client can make it hold at a few hundred MB at worst, while staying far above what a
- * proxy in front or a fleet of API clients keeps open (nginx's `keepalive 16`, a few pooled
- * connections per client). Why half the limit: every client connection takes a file descriptor,
- * and the process needs the rest for what it opens itself (the gateway's upstream connections,
- * one per request in flight, the database, Redis, logs) and for the connections it refuses,
- * which take one each for the instant before they are closed: a cap at the limit itself would turn
- * refusals into EMFILE errors on accept. The limit is the soft `RLIMIT_NOFILE` Node runs with
- * (Node raises it to the hard limit at start), read from `/proc/self/limits`; where that file does
- * not exist (not Linux), {@link DEFAULT_MAX_CONNECTIONS}.
+ * memory (~9-11 KB in plain HTTP, ~48 KB over TLS, HTTP/1.1 or HTTP/2, measured with
+ * `node bench/connection-memory.js`), so the default bounds what clients can make one process hold
+ * at ~200 MB over TLS, while staying far above what a proxy in front or a fleet of API clients
+ * keeps open (nginx's `keepalive 16`, a few pooled connections per client). Why half the limit:
+ * every client connection takes a file descriptor, and the process needs the rest for what it
+ * opens itself (the gateway's upstream connections, one per request in flight, the database,
+ * Redis, logs) and for the connections it refuses, which take one each for the instant before they
+ * are closed: a cap at the limit itself would turn refusals into EMFILE errors on accept. The limit
+ * is the soft `RLIMIT_NOFILE` Node runs with (Node raises it to the hard limit as it starts), read
+ * from `/proc/self/limits`; where that file does not exist (not Linux), {@link DEFAULT_MAX_CONNECTIONS}.
  *
  * @example
  * ```ts
