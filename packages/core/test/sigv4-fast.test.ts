@@ -28,6 +28,7 @@ import { isLowerHexTail } from '../src/protocol/ascii-digits.js';
 import { headerField, getHeader as headerValue, headerValues } from '../src/protocol/headers.js';
 import {
   canonicalHeaderLinesOf,
+  lowerHeaderField,
   sha256Hex,
   sigv4CanonicalHeaderLines,
   sigv4IsPlainCanonical,
@@ -442,8 +443,45 @@ describe('headerValue() and headerField() single-value reads', () => {
       ['Authorization', 'a'],
       ['authorization', 'b'],
     ]);
+    expect(lowerHeaderField(real, 'authorization')).toEqual(headerField(real, 'authorization'));
     expect(headerValue(real, 'AUTHORIZATION')).toBe('a, b');
     expect(headerValue(new Headers(), 'authorization')).toBeUndefined();
+  });
+});
+
+describe('lowerHeaderField() (no lower-casing of a lower-case name)', () => {
+  it('equals headerField() for any lower-case name over any record or Headers', () => {
+    const lower = fc.constantFrom('authorization', 'x-amz-date', 'host', 'content-type', 'x-b', 'ab');
+    const key = fc.oneof(
+      lower,
+      lower.map((name) => name.toUpperCase()),
+      lower.map((name) => name.charAt(0).toUpperCase() + name.slice(1)),
+      fc.constantFrom('Host', 'HOST', 'x-amz-datE', 'x-amz-dat', 'other', 'aB', 'Ab', 'AB', 'ba', 'K', '\u212a'),
+    );
+    const value = fc.oneof(
+      fc.string({ maxLength: 5 }),
+      fc.constant(undefined),
+      fc.constant(null),
+      fc.array(fc.string({ maxLength: 3 }), { maxLength: 3 }),
+      fc.integer(),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(key, value), { maxLength: 6 }), lower, (entries, wanted) => {
+        const record: Record<string, unknown> = {};
+        for (const [name, v] of entries) record[name] = v;
+        const headers = record as Record<string, string>;
+        expect(lowerHeaderField(headers, wanted)).toEqual(headerField(headers, wanted));
+        // An inherited field is not the message's own (headerField reads own properties only).
+        const inherited = Object.create(record) as Record<string, string>;
+        expect(lowerHeaderField(inherited, wanted)).toEqual(headerField(inherited, wanted));
+        const real = new Headers();
+        for (const [name, v] of entries) {
+          if (typeof v === 'string' && /^[\x21-\x7e]*$/.test(v) && /^[a-zA-Z-]+$/.test(name)) real.append(name, v);
+        }
+        expect(lowerHeaderField(real, wanted)).toEqual(headerField(real, wanted));
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
 

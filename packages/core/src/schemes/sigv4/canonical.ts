@@ -7,7 +7,7 @@
 import { toHex, utf8 } from '../../primitives/encoding.js';
 import { sha256HexOfText } from '../../primitives/hmac-sha256.js';
 import { headerField } from '../../protocol/headers.js';
-import type { CryptoProvider, MessageParts } from '../../types.js';
+import type { CryptoProvider, HeadersInit, MessageParts } from '../../types.js';
 import type { RawUrl } from '../compat-support.js';
 
 /** The payload hash a signer writes when the body is not signed. */
@@ -344,6 +344,33 @@ export async function sigv4SigningKey(
 }
 
 /**
+ * {@link headerField} for a `name` already in lower case (SigV4's signed header names, checked
+ * against the parser's lower-case HEADER_NAME, the `authorization` name and the providers' date
+ * and content-sha256 names): the same answer, without `name.toLowerCase()` per call (V8's
+ * lower-casing of an already lower-case name costs as much as the rest of the read). Invariant:
+ * `name === name.toLowerCase()`; then for a plain record the loop below is headerField's own
+ * with `lower` = `name` and the case-insensitive key match spelled out, and everything else (a
+ * fetch `Headers`, a repeated or non-string value) is handed to headerField itself.
+ * Internal; exported for tests.
+ */
+export function lowerHeaderField(headers: HeadersInit, name: string): string | string[] | undefined {
+  if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).forEach === 'function') {
+    return headerField(headers, name);
+  }
+  const record = headers as Record<string, unknown>;
+  let found: string | undefined;
+  for (const key in record) {
+    if (key.length !== name.length || (key !== name && key.toLowerCase() !== name)) continue;
+    if (!Object.hasOwn(record, key)) continue;
+    const value = record[key];
+    if (value === undefined || value === null) continue;
+    if (found !== undefined || typeof value !== 'string') return headerField(headers, name);
+    found = value;
+  }
+  return found;
+}
+
+/**
  * A header the parser already read as exactly one value and validated (no whitespace inside once
  * trimmed): its canonical value is that trimmed value, so its line needs no second read.
  */
@@ -361,6 +388,7 @@ const lineMemoLine: (string | undefined)[] = new Array(LINE_MEMO_SIZE).fill(unde
 /**
  * The canonical request's header lines ({@link sigv4CanonicalHeaderLines}) read straight from the
  * message; the `known` headers (the date and the declared payload hash) from what the parser read.
+ * `names` are lower case (SignedHeaders as the parser accepted them), read with {@link lowerHeaderField}.
  */
 export function canonicalHeaderLinesOf(
   message: MessageParts,
@@ -379,7 +407,7 @@ export function canonicalHeaderLinesOf(
         }
       }
     }
-    const field = headerField(message.headers, name);
+    const field = lowerHeaderField(message.headers, name);
     if (field === undefined) {
       // Fetch `Request` objects carry no Host header: the URL's authority is what was addressed.
       out += sigv4CanonicalHeaderLines([[name, name === 'host' ? [authority] : []]]);

@@ -14,10 +14,9 @@ import {
 } from '../../errors.js';
 import type { Credentials } from '../../pipeline/contract.js';
 import { asciiDigitsAt, isLowerHexTail } from '../../protocol/ascii-digits.js';
-import { headerField } from '../../protocol/headers.js';
 import type { MessageParts } from '../../types.js';
 import { splitUrl } from '../compat-support.js';
-import { EMPTY_SHA256, type KnownHeader, UNSIGNED_PAYLOAD } from './canonical.js';
+import { EMPTY_SHA256, type KnownHeader, lowerHeaderField, UNSIGNED_PAYLOAD } from './canonical.js';
 import type { ProviderHeaderNames, SigV4Config, SigV4Provider } from './options.js';
 
 /** The signature fields of one request, as sent. */
@@ -250,7 +249,7 @@ export function sigv4SignedAuthorization(authorization: string, offset: number):
  * its array of lines for the usual single value.
  */
 function authorizationOf(message: MessageParts): string | undefined {
-  const field = headerField(message.headers, 'authorization');
+  const field = lowerHeaderField(message.headers, 'authorization');
   return typeof field === 'string' || field === undefined ? field : field.join(', ');
 }
 
@@ -345,7 +344,7 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
 
   function parseHeader(message: MessageParts, provider: SigV4Provider, authorization: string): ParsedSigV4 {
     const names = namesOf.get(provider)!;
-    const dateField = headerField(message.headers, names.date);
+    const dateField = lowerHeaderField(message.headers, names.date);
     const { credential, signedHeaders, signature } = sigv4SignedAuthorization(
       authorization,
       provider.algorithm.length + 1,
@@ -418,7 +417,7 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
     }
     const hasBody = context.hasBody;
     // Which payload hash the canonical request carries, and whether the body still has to be hashed.
-    const contentSha = headerField(message.headers, parsed.names.contentSha);
+    const contentSha = lowerHeaderField(message.headers, parsed.names.contentSha);
     if (typeof contentSha === 'object') throw new SignatureMalformed('repeated content-sha256 header');
     const declared = contentSha?.trim();
     let payloadHashes: string[] | undefined;
