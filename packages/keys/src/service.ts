@@ -139,8 +139,13 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
 
     isStoredKeyId,
     recordKeyUsage(keyId: string, scheme: string) {
-      usage.record(keyId, scheme); // TypeError on a malformed scheme, before anything is marked
-      markUsed(keyId);
+      // One check of the id and scheme for both batchers (issue #15: `isPlausibleKeyId` ran twice per
+      // forward-auth request here): usage.record throws a TypeError on a malformed scheme before
+      // anything is marked, and counts the use only for a plausible id of an open service (its
+      // batcher stops when the service closes), waking the service (onUse). Then the last use, at
+      // the same instant.
+      const now = clock();
+      if (usage.record(keyId, scheme, now)) lastUsed.markUsed(keyId, now);
     },
 
     async recordAuthFailure(failure) {
