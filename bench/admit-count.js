@@ -14,6 +14,11 @@
 //                 bench/http-server.js's Express and Fastify apps configure)
 //   verify        the core's verifyMessage() of the same request with the same nonce store: the
 //                 floor the authenticator's own work is counted against
+//   verify-fresh  verify without a nonce store (fresh messages still: new header strings each time)
+//   verify-loop   verify as bench/sign-verify.js's in-loop case runs it: no nonce store, and the same
+//                 DISTINCT_MESSAGES (64) messages over and over, so their header strings arrive
+//                 already flat, hashed and seen (the gap to verify-fresh is what fresh input costs)
+//   sign          the core's signMessage() of the same request (RFC 9421, Content-Digest, a nonce)
 //
 //   node bench/admit-count.js forward-auth <build A> <build B> [--count=6000] [--warmup=8000]
 //
@@ -26,10 +31,22 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { countChildPerRequest, netOfCompilation } from './callgrind.js';
-import { loadAverage, typical } from './support.js';
+import { DISTINCT_MESSAGES, loadAverage, typical } from './support.js';
 
-const MODES = ['forward-auth', 'forward-auth-service', 'gateway', 'eager', 'eager-bare', 'verify'];
+const MODES = [
+  'forward-auth',
+  'forward-auth-service',
+  'gateway',
+  'eager',
+  'eager-bare',
+  'verify',
+  'verify-fresh',
+  'verify-loop',
+  'sign',
+];
 const args = process.argv.slice(2);
 const option = (name, fallback) => Number(args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1] ?? fallback);
 const count = option('count', 6000);
@@ -75,14 +92,20 @@ async function child(build) {
     realm: 'hmac-kit',
     onFailure: () => {},
   });
-  const verifyOptions = { keys, nonceStore, crypto };
+  const verifyOptions = mode === 'verify' ? { keys, nonceStore, crypto } : { keys, crypto };
   const body = typical.body;
   const headers = { host: typical.host, 'content-type': typical.contentType, 'content-length': String(body.length) };
   const messages = [];
-  for (let index = 0; index < warmup + count; index++) {
+  const signedCount = mode === 'verify-loop' || mode === 'sign' ? DISTINCT_MESSAGES : warmup + count;
+  for (let index = 0; index < signedCount; index++) {
     const signed = await core.signMessage({ method: typical.method, url: typical.url, headers, body }, key, { crypto });
-    // Header values as node:http hands them over: flat one-byte strings under lower-case names.
-    const received = { ...headers };
+    // Header values as node:http hands them over: flat one-byte strings under lower-case names,
+    // stored one by one into a fresh object as node:http does, so every request's headers share one
+    // map (a `{ ...headers }` spread in optimised code gave each object a map of its own, and the
+    // core's for-in over the headers then rebuilt the enum cache on every request: ~4.5k Ir that
+    // node:http's objects do not cost).
+    const received = {};
+    for (const name in headers) received[name] = headers[name];
     for (const [name, value] of Object.entries(signed.headers)) {
       received[name.toLowerCase()] = Buffer.from(String(value)).toString('latin1');
     }
@@ -92,9 +115,13 @@ async function child(build) {
   const eagerContext = { sourceAddress: '203.0.113.7' };
   let next = 0;
   const one = async () => {
-    const message = messages[next++];
+    const message = messages[next++ % messages.length];
     let outcome;
-    if (mode === 'verify') {
+    if (mode === 'sign') {
+      await core.signMessage({ method: typical.method, url: typical.url, headers, body }, key, { crypto });
+      return;
+    }
+    if (mode.startsWith('verify')) {
       await core.verifyMessage(message, body, verifyOptions);
       return;
     }
@@ -109,7 +136,13 @@ async function child(build) {
     }
     if (!outcome.ok) throw outcome.error;
   };
+  // A full collection three quarters into the warm-up: the pre-signed messages are old after it,
+  // and a mark-compact of them (~50M Ir) no longer lands in some counted windows and not in others;
+  // the last quarter of the warm-up compiles again what the collection dropped.
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc');
   for (let index = 0; index < warmup; index++) {
+    if (index === Math.floor((warmup * 3) / 4)) gc();
     // The key service's timer (poll tick every 500 ms) never runs while every request completes in
     // microtasks: at its first tick after the warm-up it would write the pending usage and go to
     // sleep, and the first counted request would take paths no warm request took with type feedback

@@ -56,6 +56,21 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
     'keepAliveTimeout',
     'idle HTTP/1.1 keep-alive connections close after this; keep it above the idle timeout of the proxy in front (default 75s) [HMAC_KIT_KEEP_ALIVE_TIMEOUT]',
   ],
+  [
+    '--headers-timeout <duration>',
+    'headersTimeout',
+    'a connection that has not sent a complete request head within this is closed (slow clients; TLS handshakes get the same bound) (default 30s) [HMAC_KIT_HEADERS_TIMEOUT]',
+  ],
+  [
+    '--max-connections <n>',
+    'maxConnections',
+    'open client connections per process (per worker with --workers); more are closed at once (default 4096, or half the open-file limit if lower) [HMAC_KIT_MAX_CONNECTIONS]',
+  ],
+  [
+    '--max-connections-per-address <n>',
+    'maxConnectionsPerAddress',
+    'open connections per peer address (IPv6 per /64; --trusted-proxies exempt) per process (default a quarter of --max-connections) [HMAC_KIT_MAX_CONNECTIONS_PER_ADDRESS]',
+  ],
   ['--verify-path <path>', 'verifyPath', 'forward-auth endpoint (default /verify) [HMAC_KIT_VERIFY_PATH]'],
   [
     '--admin-prefix <path>',

@@ -246,7 +246,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
 
   let listener: Listener;
   try {
-    listener = await openListener(config, handle, logger, { connectRefusal });
+    listener = await openListener(config, handle, logger, {
+      connectRefusal,
+      // A proxy in front carries every client's connections: only --max-connections bounds it.
+      isExemptAddress: createProxyTrust(config.trustedProxies),
+      onConnectionRefused: (reason) => metrics.connectionsRefused.inc({ reason }),
+    });
   } catch (error) {
     // Port taken, address not available, unreadable certificate...: release the stores before reporting it.
     await closeRoutes();
@@ -254,6 +259,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     throw error;
   }
   const { url, server } = listener;
+  metrics.observeConnections(listener.openConnections, config.maxConnections);
   logger.info(
     {
       database: `${services.info.kind} ${services.info.location}`,

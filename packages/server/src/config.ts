@@ -49,6 +49,26 @@ export interface ServerConfig {
    * then fails a request with a reset (nginx logs it, an ALB answers 502).
    */
   keepAliveTimeoutSeconds: number;
+  /**
+   * How long a connection may take to send a complete request head (request line and header
+   * fields), from its first byte or, for a first request, from the connection's start (after the
+   * TLS handshake, which has the same bound of its own). Past it the connection is closed (a
+   * slowloris client trickling header bytes, or one that never sends any). The body is not
+   * covered: see `requestTimeout` in listener.ts.
+   */
+  headersTimeoutSeconds: number;
+  /**
+   * Open client connections per process (each worker of `--workers` has its own); a connection
+   * beyond it is closed as soon as it is accepted. Default: see {@link defaultMaxConnections}.
+   */
+  maxConnections: number;
+  /**
+   * Open client connections per peer address (the socket's, never `X-Forwarded-For`: connections
+   * are counted before any header arrives; IPv6 peers counted per /64), per process. Peers in
+   * `trustedProxies` are exempt: a proxy in front carries every client. Default: a quarter of
+   * {@link maxConnections}, so one address alone cannot take every slot.
+   */
+  maxConnectionsPerAddress: number;
   verifyPath: string;
   /**
    * Prefix of hmac-kit's own routes (health, metrics, forward-auth, key issuing, admin API), or `''`
@@ -234,6 +254,14 @@ const schema = z
         message: 'invalid keep-alive timeout: between 1s and 1h',
       })
       .default(75),
+    // 0 would be Node's "never": a client trickling header bytes held its connection for ever.
+    headersTimeout: duration('headers timeout')
+      .refine((seconds) => seconds >= 1 && seconds <= 600, {
+        message: 'invalid headers timeout: between 1s and 10m',
+      })
+      .default(30),
+    maxConnections: integer('max connections', 1, 1_000_000).optional(),
+    maxConnectionsPerAddress: integer('max connections per address', 1, 1_000_000).optional(),
     verifyPath: z
       .string()
       .refine((value) => value.startsWith('/'), { message: 'invalid verify path: must start with /' })
@@ -330,6 +358,9 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, keyof RawConfig>> = 
   HMAC_KIT_UPSTREAM: 'upstream',
   HMAC_KIT_UPSTREAM_TIMEOUT: 'upstreamTimeout',
   HMAC_KIT_KEEP_ALIVE_TIMEOUT: 'keepAliveTimeout',
+  HMAC_KIT_HEADERS_TIMEOUT: 'headersTimeout',
+  HMAC_KIT_MAX_CONNECTIONS: 'maxConnections',
+  HMAC_KIT_MAX_CONNECTIONS_PER_ADDRESS: 'maxConnectionsPerAddress',
   HMAC_KIT_VERIFY_PATH: 'verifyPath',
   HMAC_KIT_ADMIN_PREFIX: 'adminPrefix',
   HMAC_KIT_MAX_KEYS: 'maxKeys',
@@ -348,6 +379,42 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, keyof RawConfig>> = 
   HMAC_KIT_CONSOLE: 'console',
   HMAC_KIT_CONSOLE_IDLE_TIMEOUT: 'consoleIdleTimeout',
 };
+
+/** The default `--max-connections` where the open-file limit allows it (see {@link defaultMaxConnections}). */
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+
+/**
+ * The default `--max-connections` of one process: {@link DEFAULT_MAX_CONNECTIONS}, or half of the
+ * process's open-file limit when that is lower. Why 4096: an idle connection costs the process
+ * memory (~9-11 KB in plain HTTP, ~48 KB over TLS, HTTP/1.1 or HTTP/2, measured with
+ * `node bench/connection-memory.js`), so the default bounds what clients can make one process hold
+ * at ~200 MB over TLS, while staying far above what a proxy in front or a fleet of API clients
+ * keeps open (nginx's `keepalive 16`, a few pooled connections per client). Why half the limit:
+ * every client connection takes a file descriptor, and the process needs the rest for what it
+ * opens itself (the gateway's upstream connections, one per request in flight, the database,
+ * Redis, logs) and for the connections it refuses, which take one each for the instant before they
+ * are closed: a cap at the limit itself would turn refusals into EMFILE errors on accept. The limit
+ * is the soft `RLIMIT_NOFILE` Node runs with (Node raises it to the hard limit as it starts), read
+ * from `/proc/self/limits`; where that file does not exist (not Linux), {@link DEFAULT_MAX_CONNECTIONS}.
+ *
+ * @example
+ * ```ts
+ * defaultMaxConnections('Max open files            1024                 1024                 files'); // 512
+ * ```
+ */
+export function defaultMaxConnections(limits?: string): number {
+  let text = limits;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/limits', 'utf8');
+    } catch {
+      return DEFAULT_MAX_CONNECTIONS;
+    }
+  }
+  const soft = /^Max open files\s+(\d+|unlimited)/m.exec(text)?.[1];
+  if (soft === undefined || soft === 'unlimited') return DEFAULT_MAX_CONNECTIONS;
+  return Math.max(1, Math.min(DEFAULT_MAX_CONNECTIONS, Math.floor(Number(soft) / 2)));
+}
 
 /** A configuration problem, reported as one line (`hmac-kit: config: ...`). */
 export class ConfigError extends Error {
@@ -452,6 +519,7 @@ export function loadConfig(sources: {
       `debug signatures refused with public origin ${value.publicOrigin} (not loopback): clients reach this server through a proxy and every one could see how requests are canonicalised; use --debug-signatures=force (HMAC_KIT_DEBUG_SIGNATURES=force) to allow it`,
     );
   }
+  const maxConnections = value.maxConnections ?? defaultMaxConnections();
   if ((value.tlsCert === undefined) !== (value.tlsKey === undefined)) {
     throw new ConfigError('TLS needs both a certificate (--tls-cert) and its private key (--tls-key)');
   }
@@ -474,6 +542,9 @@ export function loadConfig(sources: {
     upstream: value.upstream,
     upstreamTimeoutSeconds: value.upstreamTimeout,
     keepAliveTimeoutSeconds: value.keepAliveTimeout,
+    headersTimeoutSeconds: value.headersTimeout,
+    maxConnections,
+    maxConnectionsPerAddress: value.maxConnectionsPerAddress ?? Math.ceil(maxConnections / 4),
     verifyPath: value.verifyPath,
     adminPrefix: (value.adminPrefix ?? (value.upstream ? DEFAULT_GATEWAY_ADMIN_PREFIX : '')).replace(/\/+$/, ''),
     maxKeysPerPrincipal: value.maxKeys,

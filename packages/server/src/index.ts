@@ -3,6 +3,8 @@ export { type RunningServer, type ShutdownOutcome, type StartOptions, startServe
 export {
   ConfigError,
   DEFAULT_DATABASE,
+  DEFAULT_MAX_CONNECTIONS,
+  defaultMaxConnections,
   ENVIRONMENT_VARIABLES,
   isLoopbackHost,
   loadConfig,
@@ -13,7 +15,13 @@ export {
   type TlsVersion,
 } from './config.js';
 export { DriverMissing, loadPostgresDriver, loadSqliteDriver } from './drivers.js';
-export { type Listener, openListener } from './listener.js';
+export {
+  addressBucket,
+  type ConnectionRefusal,
+  headersCheckIntervalMs,
+  type Listener,
+  openListener,
+} from './listener.js';
 export { createLogger } from './logger.js';
 export { createMetrics, type ServerMetrics } from './metrics.js';
 export type { PasswordCheck, PasswordGate, PasswordHashHooks } from './password-gate.js';

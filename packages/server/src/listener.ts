@@ -17,7 +17,7 @@ import {
   constants as http2Constants,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, isIPv6, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import type { ServerConfig } from './config.js';
@@ -208,6 +208,130 @@ function boundStream(request: Http2ServerRequest, stream: ServerHttp2Stream): vo
   });
 }
 
+/** Why a connection was refused as soon as it was accepted (`hmac_kit_connections_refused_total{reason}`). */
+export type ConnectionRefusal = 'max_connections' | 'max_connections_per_address';
+
+/** At most one log line per reason per this long; the line counts the refusals since the last one. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * How often Node checks the connections still receiving a request head against `headersTimeout`
+ * (its `connectionsCheckingInterval`, 30 s by default): a quarter of the timeout, between 100 ms
+ * and 5 s, so a connection is closed at most a quarter (and 5 s) past it. The check walks the
+ * connections in that state only, once per interval.
+ */
+export function headersCheckIntervalMs(headersTimeoutMs: number): number {
+  return Math.max(100, Math.min(5_000, Math.floor(headersTimeoutMs / 4)));
+}
+
+/**
+ * What a peer address counts under for `--max-connections-per-address`: the IPv4 address (an
+ * IPv4-mapped IPv6 peer included), or an IPv6 peer's /64 (one subscriber's LAN: a host picks any
+ * address in it, so counting whole addresses would give it 2^64 quotas).
+ *
+ * @example
+ * ```ts
+ * addressBucket('::ffff:10.0.0.1'); // '10.0.0.1'
+ * addressBucket('2001:db8:1:2:aaaa::1'); // '2001:db8:1:2::/64'
+ * ```
+ */
+export function addressBucket(address: string): string {
+  if (address.startsWith('::ffff:') && address.includes('.')) return address.slice(7);
+  if (!isIPv6(address)) return address;
+  // Expand `::` to the missing groups, then keep the first four.
+  const [head = '', tail] = address.split('::') as [string, string | undefined];
+  const headGroups = head === '' ? [] : head.split(':');
+  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups =
+    tail === undefined ? headGroups : [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0')];
+  return `${groups
+    .slice(0, 4)
+    .map((group) => group.replace(/^0+(?=.)/, '').toLowerCase())
+    .join(':')}::/64`;
+}
+
+/**
+ * Caps open connections, in all and per peer address: a connection beyond a cap is destroyed as
+ * it is accepted, before the HTTP or TLS code sees it (every 'connection' listener registered so
+ * far, Node's own included, is moved behind the gate), so it costs neither a parser nor a TLS
+ * handshake. Refusals are counted by `onRefused` and logged at most once per
+ * {@link REFUSAL_LOG_INTERVAL_MS} per reason. Open connections are never touched: the caps only
+ * refuse new ones. Answers a function counting the connections open now (TCP: TLS ones count from
+ * their first byte, before the handshake).
+ *
+ * Node's own `server.maxConnections` is not used: in a `cluster` worker (`--workers`) a connection
+ * it refuses goes back to the primary, which hands it to the next worker, which refuses it too:
+ * with every worker at its cap the primary and the workers pass the same connections back and forth
+ * for as long as they stay open (a busy loop, found by connection-caps.test.ts). Here a worker
+ * accepts the connection from the primary and closes it itself.
+ */
+function capConnections(
+  server: NetServer,
+  limits: { maxConnections: number; maxConnectionsPerAddress: number; isExempt: (address: string) => boolean },
+  logger: Logger,
+  onRefused: ((reason: ConnectionRefusal) => void) | undefined,
+): () => number {
+  const lastLogged: Record<ConnectionRefusal, number> = { max_connections: 0, max_connections_per_address: 0 };
+  const unlogged: Record<ConnectionRefusal, number> = { max_connections: 0, max_connections_per_address: 0 };
+  const refuse = (socket: Socket, reason: ConnectionRefusal, address: string | undefined) => {
+    socket.destroy();
+    onRefused?.(reason);
+    unlogged[reason]++;
+    const now = Date.now();
+    if (now - lastLogged[reason] < REFUSAL_LOG_INTERVAL_MS) return;
+    const since = lastLogged[reason] === 0 ? undefined : Math.round((now - lastLogged[reason]) / 1000);
+    lastLogged[reason] = now;
+    logger.warn(
+      {
+        reason,
+        refused: unlogged[reason],
+        ...(since === undefined ? {} : { sinceSeconds: since }),
+        limit: reason === 'max_connections' ? limits.maxConnections : limits.maxConnectionsPerAddress,
+        address,
+      },
+      reason === 'max_connections'
+        ? 'connections refused: --max-connections reached (open connections keep working)'
+        : 'connections refused: --max-connections-per-address reached for an address (open connections keep working)',
+    );
+    unlogged[reason] = 0;
+  };
+  const { maxConnections, maxConnectionsPerAddress: perAddress } = limits;
+  // A cap at or above the total can never be the one that refuses: no per-address counting then.
+  const countPerAddress = perAddress < maxConnections;
+  const open = new Map<string, number>();
+  let openTotal = 0;
+  const admitted = server.listeners('connection') as Array<(this: NetServer, socket: Socket) => void>;
+  server.removeAllListeners('connection');
+  server.on('connection', function gate(this: NetServer, socket: Socket) {
+    const address = socket.remoteAddress;
+    if (openTotal >= maxConnections) {
+      refuse(socket, 'max_connections', address);
+      return;
+    }
+    // No address: the peer is already gone (reset before the connection was accepted).
+    const bucket =
+      countPerAddress && address !== undefined && !limits.isExempt(address) ? addressBucket(address) : undefined;
+    if (bucket !== undefined) {
+      const count = open.get(bucket) ?? 0;
+      if (count >= perAddress) {
+        refuse(socket, 'max_connections_per_address', address);
+        return;
+      }
+      open.set(bucket, count + 1);
+    }
+    openTotal++;
+    socket.once('close', () => {
+      openTotal--;
+      if (bucket === undefined) return;
+      const left = (open.get(bucket) ?? 1) - 1;
+      if (left === 0) open.delete(bucket);
+      else open.set(bucket, left);
+    });
+    for (const listener of admitted) listener.call(this, socket);
+  });
+  return () => openTotal;
+}
+
 /** The socket (TCP or TLS) a listener accepted. */
 type Connection = Socket & { alpnProtocol?: string | false };
 
@@ -231,6 +355,8 @@ export interface Listener {
   closeIdle(): void;
   /** Destroys every remaining connection (the end of a shutdown timeout). */
   closeAll(): void;
+  /** Client connections open now (`hmac_kit_connections_open`), the TLS ones from before their handshake. */
+  openConnections(): number;
 }
 
 /** Reads the PEM files named by the configuration into what `tls` needs. */
@@ -294,7 +420,16 @@ function presentAsHttp1(request: Http2ServerRequest, response: ServerResponse): 
  * ```
  */
 export async function openListener(
-  config: Pick<ServerConfig, 'port' | 'host' | 'tls' | 'keepAliveTimeoutSeconds'>,
+  config: Pick<
+    ServerConfig,
+    | 'port'
+    | 'host'
+    | 'tls'
+    | 'keepAliveTimeoutSeconds'
+    | 'headersTimeoutSeconds'
+    | 'maxConnections'
+    | 'maxConnectionsPerAddress'
+  >,
   handler: (request: IncomingMessage, response: ServerResponse) => void,
   logger: Logger,
   options: {
@@ -303,12 +438,28 @@ export async function openListener(
      * forward proxy, and without an answer Node drops the connection (HTTP/1.1) or resets the stream.
      */
     connectRefusal?: { status: number; contentType: string; body: string };
+    /** Peers exempt from `maxConnectionsPerAddress` (the trusted proxies). */
+    isExemptAddress?: (address: string) => boolean;
+    /** Called for each connection refused by a cap (the metric). */
+    onConnectionRefused?: (reason: ConnectionRefusal) => void;
   } = {},
 ): Promise<Listener> {
   const connections = new Set<Connection>();
   const sessions = new Set<Http2Session>();
   // Idle HTTP/1.1 keep-alive connections (see ServerConfig.keepAliveTimeoutSeconds).
   const keepAliveTimeoutMs = config.keepAliveTimeoutSeconds * 1000;
+  // The request head's bound (slowloris). Node's default, min(60 s, requestTimeout), is 0 (none)
+  // here because requestTimeout is 0: without this a client trickling header bytes, or sending
+  // none, held its connection for ever. Checked every headersCheckIntervalMs (Node's default
+  // check runs every 30 s). requestTimeout stays 0: it would also cut long authenticated uploads
+  // (the body's own bounds are boundDrain and the routes' size limits).
+  const headersTimeoutMs = config.headersTimeoutSeconds * 1000;
+  const timeouts = {
+    keepAliveTimeout: keepAliveTimeoutMs,
+    headersTimeout: headersTimeoutMs,
+    requestTimeout: 0,
+    connectionsCheckingInterval: headersCheckIntervalMs(headersTimeoutMs),
+  };
   let server: Server | Http2SecureServer;
   const http1Handler = notOnClosingConnections(handler);
   if (config.tls) {
@@ -316,6 +467,9 @@ export async function openListener(
       {
         ...(await readTlsFiles(config.tls)),
         allowHTTP1: true,
+        // A TCP connection that never completes its handshake (Node's default: 120 s) is closed
+        // after the same bound as a request head; headersTimeout then starts once it is secure.
+        handshakeTimeout: headersTimeoutMs,
         Http1ServerResponse: ClosingServerResponse,
         Http2ServerResponse: ClosingHttp2ServerResponse,
       },
@@ -329,8 +483,9 @@ export async function openListener(
         http1Handler(request as unknown as IncomingMessage, response as unknown as ServerResponse);
       },
     );
-    // HTTP/1.1 connections on the TLS port go through Node's HTTP/1.1 server code, which reads these.
-    Object.assign(secure, { keepAliveTimeout: keepAliveTimeoutMs, requestTimeout: 0 });
+    // HTTP/1.1 connections on the TLS port go through Node's HTTP/1.1 server code, which reads these
+    // (connectionsCheckingInterval when it starts listening).
+    Object.assign(secure, timeouts);
     secure.setTimeout(HTTP2_IDLE_TIMEOUT_MS);
     secure.on('secureConnection', (socket: Connection) => {
       connections.add(socket);
@@ -353,10 +508,7 @@ export async function openListener(
     secure.on('tlsClientError', (error) => logger.debug({ err: error.message }, 'TLS handshake failed'));
     server = secure;
   } else {
-    const plain = createServer(
-      { keepAliveTimeout: keepAliveTimeoutMs, requestTimeout: 0, ServerResponse: ClosingServerResponse },
-      http1Handler,
-    );
+    const plain = createServer({ ...timeouts, ServerResponse: ClosingServerResponse }, http1Handler);
     const refusal = options.connectRefusal;
     if (refusal)
       plain.on('connect', (_request: IncomingMessage, socket: Duplex) => refuseHttp1Connect(socket, refusal));
@@ -367,6 +519,16 @@ export async function openListener(
     server = plain;
   }
 
+  const openConnections = capConnections(
+    server,
+    {
+      maxConnections: config.maxConnections,
+      maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      isExempt: options.isExemptAddress ?? (() => false),
+    },
+    logger,
+    options.onConnectionRefused,
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => {
@@ -387,6 +549,7 @@ export async function openListener(
   return {
     url,
     server,
+    openConnections,
     async reloadCertificate() {
       const tls = config.tls;
       if (!tls) {

@@ -42,6 +42,10 @@ export interface ServerMetrics {
   loginsShed: Counter;
   /** Password hashes running now (bounded by `--login-concurrency`). */
   passwordHashesInFlight: Gauge;
+  /** Connections closed as soon as accepted, by the cap that refused them (listener.ts `ConnectionRefusal`). */
+  connectionsRefused: Counter<'reason'>;
+  /** Points `hmac_kit_connections_open` and `hmac_kit_connections_limit` at the listener. */
+  observeConnections(open: () => number, limit: number): void;
   upstreamErrors: Counter<'kind'>;
   /** Time from sending a request upstream to its response headers (or failure), by outcome. */
   upstreamSeconds: FastHistogram<'outcome'>;
@@ -298,10 +302,37 @@ export function createMetrics(): ServerMetrics {
       this.set({ kind: 'negative' }, stats.negativeEntries);
     },
   });
+  const connectionsRefused = new Counter({
+    name: 'hmac_kit_connections_refused_total',
+    help: 'Connections closed as soon as accepted, by reason (max_connections, max_connections_per_address)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  // Both series from the start (at 0), so rate() and alerts see them before the first refusal.
+  for (const reason of ['max_connections', 'max_connections_per_address']) connectionsRefused.inc({ reason }, 0);
+  let openConnections: (() => number) | undefined;
+  new Gauge({
+    name: 'hmac_kit_connections_open',
+    help: 'Client connections open now (TLS ones from before their handshake)',
+    registers: [registry],
+    collect() {
+      if (openConnections) this.set(openConnections());
+    },
+  });
+  const connectionsLimit = new Gauge({
+    name: 'hmac_kit_connections_limit',
+    help: 'The --max-connections of this process (summed over workers, like hmac_kit_connections_open)',
+    registers: [registry],
+  });
   return {
     observeKeyCache(stats) {
       keyCacheStats = stats;
     },
+    observeConnections(open, limit) {
+      openConnections = open;
+      connectionsLimit.set(limit);
+    },
+    connectionsRefused,
     eventLoop,
     registry,
     requests: fastCounter({

@@ -1,6 +1,16 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, createProxyTrust, loadConfig, parseByteSize, parseDuration } from '@hmac-kit/server';
+import {
+  addressBucket,
+  ConfigError,
+  createProxyTrust,
+  DEFAULT_MAX_CONNECTIONS,
+  defaultMaxConnections,
+  headersCheckIntervalMs,
+  loadConfig,
+  parseByteSize,
+  parseDuration,
+} from '@hmac-kit/server';
 import { parseRateLimit } from '@hmac-kit/server/units';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../../../test-support/processes.js';
@@ -59,6 +69,9 @@ describe('loadConfig', () => {
       maxBodyBytes: 10 * 1024 * 1024,
       upstreamTimeoutSeconds: 30,
       keepAliveTimeoutSeconds: 75,
+      headersTimeoutSeconds: 30,
+      maxConnections: defaultMaxConnections(),
+      maxConnectionsPerAddress: Math.ceil(defaultMaxConnections() / 4),
       verifyPath: '/verify',
       trustedProxies: ['127.0.0.1', '::1'],
     });
@@ -122,6 +135,14 @@ describe('loadConfig', () => {
       // 0 is Node's "never close an idle connection".
       [{ keepAliveTimeout: '0s' }, /invalid keep-alive timeout: between 1s and 1h/],
       [{ keepAliveTimeout: '2h' }, /invalid keep-alive timeout: between 1s and 1h/],
+      // 0 was the hole: no bound at all on a request head.
+      [{ headersTimeout: '0s' }, /invalid headers timeout: between 1s and 10m/],
+      [{ headersTimeout: '1h' }, /invalid headers timeout: between 1s and 10m/],
+      [{ headersTimeout: 'soon' }, /invalid headers timeout "soon"/],
+      [{ maxConnections: '0' }, /invalid max connections "0": expected 1\.\.1000000/],
+      [{ maxConnections: 'lots' }, /invalid max connections "lots": expected 1\.\.1000000/],
+      [{ maxConnections: '1.5' }, /invalid max connections "1.5"/],
+      [{ maxConnectionsPerAddress: '-1' }, /invalid max connections per address "-1": expected 1\.\.1000000/],
       [{ schemes: 'rfc9421,hawk' }, /invalid schemes: choose from rfc9421, sigv4, x-api, django-hmac/],
       [{ trustedProxies: 'not-an-ip' }, /invalid trusted proxies/],
       [{ upstream: 'ftp://x' }, /invalid upstream/],
@@ -157,6 +178,63 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: {}, configFile: join(dir, 'missing.json') })).toThrow(
       /cannot read config file .*ENOENT/,
     );
+  });
+});
+
+describe('connection limits', () => {
+  it('are read from flags, HMAC_KIT_* variables and the config file like every setting', () => {
+    const file = join(tempDir(), 'hmac-kit.json');
+    writeFileSync(file, JSON.stringify({ maxConnections: 100, maxConnectionsPerAddress: 7, headersTimeout: '20s' }));
+    expect(loadConfig({ env: {}, configFile: file })).toMatchObject({
+      maxConnections: 100,
+      maxConnectionsPerAddress: 7,
+      headersTimeoutSeconds: 20,
+    });
+    const fromEnv = loadConfig({
+      env: { HMAC_KIT_MAX_CONNECTIONS: '200', HMAC_KIT_HEADERS_TIMEOUT: '1m' },
+      configFile: file,
+    });
+    expect(fromEnv).toMatchObject({ maxConnections: 200, maxConnectionsPerAddress: 7, headersTimeoutSeconds: 60 });
+    const fromFlags = loadConfig({
+      env: { HMAC_KIT_MAX_CONNECTIONS: '200', HMAC_KIT_MAX_CONNECTIONS_PER_ADDRESS: '9' },
+      flags: { maxConnections: '300', maxConnectionsPerAddress: '10' },
+    });
+    expect(fromFlags).toMatchObject({ maxConnections: 300, maxConnectionsPerAddress: 10 });
+    // The per-address default follows the total it is a quarter of.
+    expect(loadConfig({ env: {}, flags: { maxConnections: '10' } }).maxConnectionsPerAddress).toBe(3);
+    expect(loadConfig({ env: {}, flags: { maxConnections: '1' } }).maxConnectionsPerAddress).toBe(1);
+  });
+
+  it('default to 4096 connections, or half the open-file limit when that is lower', () => {
+    const limits = (soft: string, hard = soft) =>
+      `Limit                     Soft Limit           Hard Limit           Units     \nMax processes             63704                63704                processes \nMax open files            ${soft.padEnd(20)} ${hard.padEnd(20)} files     \n`;
+    expect(DEFAULT_MAX_CONNECTIONS).toBe(4096);
+    expect(defaultMaxConnections(limits('1024'))).toBe(512);
+    expect(defaultMaxConnections(limits('1048576'))).toBe(4096);
+    expect(defaultMaxConnections(limits('8192'))).toBe(4096);
+    expect(defaultMaxConnections(limits('unlimited'))).toBe(4096);
+    expect(defaultMaxConnections(limits('1'))).toBe(1);
+    // The soft limit is what accept() runs into, not the hard one.
+    expect(defaultMaxConnections(limits('2000', '1048576'))).toBe(1000);
+    expect(defaultMaxConnections('no such line')).toBe(4096);
+    expect(defaultMaxConnections()).toBeGreaterThanOrEqual(1);
+  });
+
+  it('count IPv4 peers by address and IPv6 peers by /64', () => {
+    expect(addressBucket('10.0.0.1')).toBe('10.0.0.1');
+    expect(addressBucket('::ffff:10.0.0.1')).toBe('10.0.0.1');
+    expect(addressBucket('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(addressBucket('2001:db8:1:2:bbbb:cccc:dddd:eeee')).toBe('2001:db8:1:2::/64');
+    expect(addressBucket('2001:0DB8:0001:0002::9')).toBe('2001:db8:1:2::/64');
+    expect(addressBucket('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressBucket('::1')).toBe('0:0:0:0::/64');
+    expect(addressBucket('fe80::1:2:3:4')).toBe('fe80:0:0:0::/64');
+  });
+
+  it('check request heads often enough to close a slow one at most a quarter past the timeout', () => {
+    expect(headersCheckIntervalMs(1_000)).toBe(250);
+    expect(headersCheckIntervalMs(30_000)).toBe(5_000);
+    expect(headersCheckIntervalMs(200)).toBe(100);
   });
 });
 

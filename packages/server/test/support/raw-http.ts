@@ -151,7 +151,8 @@ export function sendRawBytes(origin: string, bytes: string, encoding: BufferEnco
   });
 }
 
-function dechunk(text: string): string {
+/** The body of a chunked HTTP/1.1 message (chunk extensions and trailers ignored). */
+export function dechunk(text: string): string {
   let out = '';
   let rest = text;
   for (;;) {

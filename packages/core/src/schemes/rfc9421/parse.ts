@@ -190,6 +190,42 @@ function readComponentList(text: string, start: number): { labels: string[]; end
   return { labels, end };
 }
 
+// Parameter tails this parser read before: the text from the first parameter that is not created,
+// expires or nonce (the ones that change per request; in practice `;keyid="...";alg="..."`) to the
+// end of the field -> what that text sets. Within the loop below, a tail's reading depends on its
+// text alone except for the repeat checks against the parameters before it, which are made when a
+// remembered tail is taken. A tail is remembered only when it sets none of created, expires and
+// nonce (so per-request values never fill the map), reads to the end of the field and is at most
+// MAX_REMEMBERED_TAIL_LENGTH long; the map is emptied when it reaches its bound.
+interface ParamTail {
+  readonly text: string;
+  readonly keyId: string | undefined;
+  readonly alg: string | undefined;
+  readonly tag: string | undefined;
+  /** The unknown parameters' names, in order; undefined for none. */
+  readonly others: readonly string[] | undefined;
+}
+const rememberedTails = new Map<string, ParamTail>();
+const REMEMBERED_TAILS_LIMIT = 64;
+const MAX_REMEMBERED_TAIL_LENGTH = 256;
+let lastTail: ParamTail | undefined;
+
+function rememberedTail(text: string, start: number): ParamTail | undefined {
+  if (text.length - start > MAX_REMEMBERED_TAIL_LENGTH) return undefined;
+  const tailText = text.slice(start);
+  // The tail read last, compared whole, before hashing the text for the map.
+  if (lastTail !== undefined && tailText === lastTail.text) return lastTail;
+  const known = rememberedTails.get(tailText);
+  if (known !== undefined) lastTail = known;
+  return known;
+}
+
+function rememberTail(tail: ParamTail): void {
+  if (rememberedTails.size >= REMEMBERED_TAILS_LIMIT) rememberedTails.clear();
+  rememberedTails.set(tail.text, tail);
+  lastTail = tail;
+}
+
 function parseCommonSelection(
   inputHeader: string,
   signatureHeader: string,
@@ -218,8 +254,49 @@ function parseCommonSelection(
   let alg: string | undefined;
   let tag: string | undefined;
   let others: string[] | undefined;
+  // Where the tail starts (-1: not reached yet), whether it was a remembered one, what was set
+  // before it, and where the last of created, expires and nonce was read.
+  let tailStart = -1;
+  let tailTaken = false;
+  let perRequestAt = -1;
+  let keyIdBefore = false;
+  let algBefore = false;
+  let tagBefore = false;
+  let othersBefore = 0;
   while (i < length) {
     if (text.charCodeAt(i) !== 0x3b /* ; */) return undefined;
+    if (tailStart === -1) {
+      const first = text.charCodeAt(i + 1);
+      if (first !== 0x63 /* c */ && first !== 0x65 /* e */ && first !== 0x6e /* n */) {
+        tailStart = i;
+        const tail = rememberedTail(text, i);
+        if (tail !== undefined) {
+          // What the tail sets must not repeat what came before it (repeats go to the general parser).
+          if (tail.keyId !== undefined) {
+            if (keyId !== undefined) return undefined;
+            keyId = tail.keyId;
+          }
+          if (tail.alg !== undefined) {
+            if (alg !== undefined) return undefined;
+            alg = tail.alg;
+          }
+          if (tail.tag !== undefined) {
+            if (tag !== undefined) return undefined;
+            tag = tail.tag;
+          }
+          if (tail.others !== undefined && others !== undefined) {
+            for (const key of tail.others) if (others.includes(key)) return undefined;
+          }
+          tailTaken = true;
+          i = length;
+          break;
+        }
+        keyIdBefore = keyId !== undefined;
+        algBefore = alg !== undefined;
+        tagBefore = tag !== undefined;
+        othersBefore = others === undefined ? 0 : others.length;
+      }
+    }
     const keyStart = ++i;
     c = text.charCodeAt(i);
     if (!((c >= 0x61 && c <= 0x7a) || c === 0x2a)) return undefined;
@@ -271,14 +348,17 @@ function parseCommonSelection(
       case CREATED:
         if (integer === undefined || created !== undefined) return undefined;
         created = integer;
+        perRequestAt = keyStart;
         break;
       case EXPIRES:
         if (integer === undefined || expires !== undefined) return undefined;
         expires = integer;
+        perRequestAt = keyStart;
         break;
       case NONCE:
         if (string === undefined || nonce !== undefined) return undefined;
         nonce = string;
+        perRequestAt = keyStart;
         break;
       case KEYID:
         if (string === undefined || keyId !== undefined) return undefined;
@@ -299,6 +379,17 @@ function parseCommonSelection(
         others.push(key);
       }
     }
+  }
+  // A tail read here in full (not remembered, as it was looked up): remembered when it sets none of
+  // the per-request parameters.
+  if (!tailTaken && tailStart !== -1 && perRequestAt < tailStart && length - tailStart <= MAX_REMEMBERED_TAIL_LENGTH) {
+    rememberTail({
+      text: text.slice(tailStart),
+      keyId: keyIdBefore ? undefined : keyId,
+      alg: algBefore ? undefined : alg,
+      tag: tagBefore ? undefined : tag,
+      others: others === undefined || others.length === othersBefore ? undefined : others.slice(othersBefore),
+    });
   }
   // Not ours (another party's signature) or missing parameters: the general path decides.
   if ((alg !== undefined && !alg.startsWith('hmac-')) || keyId === undefined || created === undefined) {
