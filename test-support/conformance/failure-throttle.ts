@@ -26,6 +26,17 @@ export function describeFailureThrottleConformance(name: string, harness: Failur
       blockSeconds: 300,
     };
 
+    it('says how it escalates, when it says so (the middleware applies it to the failures it proves)', async () => {
+      const throttle = await harness.create(escalating);
+      if (throttle.escalation !== undefined) expect({ ...throttle.escalation }).toEqual(escalating);
+      // And escalates so: freeFailures without a delay, then the first slowdown.
+      const subject = unique('addr');
+      for (let failure = 0; failure < (throttle.escalation?.freeFailures ?? 2); failure++) {
+        expect(await throttle.recordFailure(subject)).toBe(0);
+      }
+      expect(await throttle.recordFailure(subject)).toBeGreaterThan(0);
+    });
+
     it('lets an unknown subject through', async () => {
       const throttle = await harness.create(escalating);
       expect(await throttle.blockedFor(unique('addr'))).toBe(0);

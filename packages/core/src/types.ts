@@ -301,6 +301,19 @@ export interface FailureThrottle {
   /** Clears the subject's failures after a success. */
   recordSuccess(subject: string): Promise<void>;
   /**
+   * Optional: how the throttle escalates (the throttles of @hmac-kit/limits say so). The middleware
+   * applies the same escalation, in process, to the failures it proves, and re-checks it right
+   * before the MAC; a throttle without it is taken to have the defaults (10 in 60 s, 300 s block,
+   * 3 free, 1 s first slowdown).
+   */
+  readonly escalation?: Readonly<{
+    maxFailures: number;
+    windowSeconds: number;
+    blockSeconds: number;
+    freeFailures: number;
+    slowdownSeconds: number;
+  }>;
+  /**
    * Optional capabilities of an in-process throttle (the memory throttle): `blockedFor`,
    * `recordFailure` and `recordSuccess` answered synchronously (same state, same answers; errors
    * thrown instead of rejected). The middleware uses them when present (all three or none).

@@ -23,6 +23,8 @@ export interface FailureThrottleOptions {
 }
 
 interface ThrottleParameters {
+  /** The options as resolved (defaults filled in), in their own units: the throttle's `escalation`. */
+  escalation: Readonly<Required<FailureThrottleOptions>>;
   /** Microseconds for one counted failure to decay away: window / maxFailures. */
   decayUs: number;
   maxFailures: number;
@@ -41,6 +43,7 @@ function resolveThrottleOptions(options: FailureThrottleOptions, factory: string
     throw new TypeError(`${factory}: options.freeFailures must be less than options.maxFailures`);
   }
   return {
+    escalation: Object.freeze({ maxFailures, windowSeconds, blockSeconds, freeFailures, slowdownSeconds }),
     decayUs: Math.max(1, Math.round((windowSeconds * 1_000_000) / maxFailures)),
     maxFailures,
     freeFailures,
@@ -184,6 +187,7 @@ export function memoryFailureThrottle(options: MemoryFailureThrottleOptions = {}
   }
 
   return {
+    escalation: p.escalation,
     blockedFor: (subject) => lookup(subject, 0, RESOLVED_ZERO),
     blockedForOrUnrecorded: (subject) => lookup(subject, -1, RESOLVED_UNRECORDED),
     recordFailure(subject) {
@@ -265,6 +269,7 @@ export function redisFailureThrottle(options: RedisFailureThrottleOptions): Prob
   const keyPrefix = `${backend.prefix}fail:`;
   const args = [p.decayUs, p.maxFailures, p.freeFailures, p.slowdownUs, p.blockUs];
   return {
+    escalation: p.escalation,
     async blockedFor(subject) {
       checkSubject(subject);
       const reply = await blockedForLua.run(backend, 'failure lookup', [keyPrefix + subject], [0]);

@@ -148,12 +148,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
 
   const hooks: PipelineConfig<Source>['hooks'] = { failed };
   if (effects.gate !== undefined) hooks.gate = effects.gate;
+  if (effects.beforeMac !== undefined) hooks.beforeMac = effects.beforeMac;
+  if (effects.macFailed !== undefined) hooks.macFailed = effects.macFailed;
   if (effects.commit !== undefined) hooks.commit = effects.commit;
   const config: PipelineConfig<Source> = { keys, schemes, policy, nonceStore, crypto, now, hooks };
   if (options.debugSignatures === true) config.debugSignatures = true;
 
   function sourceOf(message: MessageParts, context: AuthContext): Source {
-    return { message, context, subjects: undefined, keyClear: false, reported: false };
+    return { message, context, subjects: undefined, keyClear: false, reported: false, tallied: false };
   }
 
   /** A failure outcome; reported here unless the pipeline's `failed` hook already did. */

@@ -1,7 +1,9 @@
 /**
  * The authenticator's side effects, as the pipeline's hooks: the failure throttle's gate (before
- * anything is verified), the commit (clear the pair's failures, charge the rate limit: only once
- * the request is proven) and the recording of guesses (only on failure).
+ * anything is verified) and its re-check right before the MAC against the per-process tally of
+ * proven failures (failure-tally.ts), the commit (clear the pair's failures, charge the rate limit:
+ * only once the request is proven) and the recording of guesses (only on failure: tallied the
+ * moment the MAC fails, then written to the store).
  *
  * Every store call has two ways: the contract's promise methods, and the optional synchronous
  * capabilities (`hitNow`, the throttle's `*Now`) that in-process stores offer. Both ways call the
@@ -17,9 +19,10 @@ import type {
   RateLimiter,
   VerifiedRequest,
 } from '@hmac-kit/core';
-import { isPromiseLike, RateLimited, TooManyFailures } from '@hmac-kit/core';
+import { countsAsFailure, isPromiseLike, RateLimited, TooManyFailures } from '@hmac-kit/core';
 import { addressNameSubject, addressSubject, type ProbingFailureThrottle, rateLimitHeaders } from '@hmac-kit/limits';
 import type { AuthContext, AuthFailureContext, RateLimitRule } from './contract.js';
+import { createFailureTally } from './failure-tally.js';
 
 // Key ids are chosen by the client; a bound keeps hostile ones out of the throttle's store.
 const MAX_THROTTLED_KEY_ID_LENGTH = 200;
@@ -46,12 +49,18 @@ export interface Source {
   keyClear: boolean;
   /** The failure was recorded and reported by the pipeline's `failed` hook. */
   reported: boolean;
+  /** The failure was tallied in process when the MAC failed (`macFailed`): not again when recorded. */
+  tallied: boolean;
 }
 
 /** The stores' side effects, as the pipeline's hooks need them. */
 export interface SideEffects {
   /** The gate hook (absent without a failure throttle). */
   readonly gate: ((claim: Claim | undefined, source: Source) => void | Promise<void>) | undefined;
+  /** The re-check right before the MAC, against the per-process tally (absent without a failure throttle). */
+  readonly beforeMac: ((claim: Claim, source: Source) => void) | undefined;
+  /** Tallies a failure of the MAC stage the moment it is determined (absent without a failure throttle). */
+  readonly macFailed: ((error: unknown, claim: Claim, source: Source) => void) | undefined;
   /** The commit hook (absent without a throttle and a rate limiter). */
   readonly commit:
     | ((
@@ -180,6 +189,7 @@ export function createSideEffects(options: {
   const hitNow = typeof rateLimiter?.hitNow === 'function' ? rateLimiter.hitNow : undefined;
   const refusals = new WeakMap<object, Record<string, string>>();
   const subjectsCache = new ThrottleSubjectsCache();
+  const tally = failureThrottle ? createFailureTally(failureThrottle) : undefined;
   // The rate limiter's key of the last key id charged, `key:<key id>`: kept while requests of one
   // key follow each other (a busy key, a service's one key), since a string built per request is
   // concatenated, then flattened and hashed again by the limiter's map. Another key id replaces it.
@@ -271,6 +281,35 @@ export function createSideEffects(options: {
     source.keyClear = probing && keyWait === -1;
   }
 
+  // ---- re-check before the MAC, against the per-process tally of proven failures ----
+
+  /**
+   * Right before the MAC (after the key lookup; the same call for an unknown key id): refuses, as
+   * the gate would, a request whose address or (address, key) pair this process's own proven
+   * failures block (failure-tally.ts). Reads only: a request is never counted.
+   */
+  function beforeMac(_claim: Claim, source: Source): void {
+    const subjects = source.subjects;
+    if (subjects === undefined || tally === undefined) return;
+    let wait = 0;
+    if (subjects.address !== undefined) wait = tally.blockedForNow(subjects.address);
+    if (subjects.pair !== undefined) wait = Math.max(wait, tally.blockedForNow(subjects.pair));
+    refuseWith(wait);
+  }
+
+  /** Tallies the subjects' failure, once per request. */
+  function tallyFailure(subjects: ThrottleSubjects, source: Source): void {
+    if (tally === undefined || source.tallied) return;
+    source.tallied = true;
+    if (subjects.address !== undefined) tally.recordFailureNow(subjects.address);
+    if (subjects.pair !== undefined) tally.recordFailureNow(subjects.pair);
+  }
+
+  /** The MAC stage's failure, the moment it is determined: tallied when it is one the throttle counts. */
+  function macFailed(error: unknown, _claim: Claim, source: Source): void {
+    if (source.subjects !== undefined && countsAsFailure(error)) tallyFailure(source.subjects, source);
+  }
+
   // ---- commit: only once the request is proven (the pipeline recorded its nonce first) ----
 
   /** Counts the request against its key's rate limit (undefined: not limited). May throw. */
@@ -313,6 +352,9 @@ export function createSideEffects(options: {
       subjects?.pair !== undefined && subjects.pairKeyId === verified.keyId && subjects.sourceAddress === address
         ? subjects.pair
         : addressNameSubject(address, verified.keyId);
+    // The tally forgets the pair as the store does (its failures may not have reached the store yet,
+    // so not skipped with the store's write below).
+    tally?.recordSuccessNow(subject);
     if (source.keyClear && subjects?.pair === subject) return undefined;
     if (syncThrottle !== undefined) {
       syncThrottle.recordSuccess(subject);
@@ -342,6 +384,9 @@ export function createSideEffects(options: {
   function recordGuess(keyId: string | undefined, source: Source, failed: AuthFailureContext): void | Promise<void> {
     if (!failureThrottle) return;
     const subjects = source.subjects ?? subjectsCache.of(source.context, keyId);
+    // A failure of a later stage (a replay, a body) is tallied now, before its store write; one of
+    // the MAC stage was tallied when the MAC failed.
+    tallyFailure(subjects, source);
     if (syncThrottle !== undefined) {
       // Synchronous way: the address, then the pair, each store error reported, as below.
       for (const subject of [subjects.address, subjects.pair]) {
@@ -371,6 +416,8 @@ export function createSideEffects(options: {
 
   return {
     gate: failureThrottle ? gate : undefined,
+    beforeMac: failureThrottle ? beforeMac : undefined,
+    macFailed: failureThrottle ? macFailed : undefined,
     commit: failureThrottle || rateLimiter ? commit : undefined,
     recordGuess,
     refusalHeaders: (error) => (typeof error === 'object' && error !== null ? refusals.get(error) : undefined),

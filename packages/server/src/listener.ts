@@ -251,13 +251,19 @@ export function addressBucket(address: string): string {
 }
 
 /**
- * Caps open connections: in all (Node's own `server.maxConnections`: a connection beyond it is
- * closed by Node as it is accepted, before any socket object exists, and reported by 'drop') and
- * per peer address (counted here; a connection beyond its address's cap is destroyed before the
- * HTTP or TLS code sees it, so it costs neither a parser nor a handshake). Refusals are counted by
- * `onRefused` and logged at most once per {@link REFUSAL_LOG_INTERVAL_MS} per reason. Open
- * connections are never touched: the cap only refuses new ones. Answers a function counting the
- * connections open now (TCP: TLS ones count from their first byte, before the handshake).
+ * Caps open connections, in all and per peer address: a connection beyond a cap is destroyed as
+ * it is accepted, before the HTTP or TLS code sees it (every 'connection' listener registered so
+ * far, Node's own included, is moved behind the gate), so it costs neither a parser nor a TLS
+ * handshake. Refusals are counted by `onRefused` and logged at most once per
+ * {@link REFUSAL_LOG_INTERVAL_MS} per reason. Open connections are never touched: the caps only
+ * refuse new ones. Answers a function counting the connections open now (TCP: TLS ones count from
+ * their first byte, before the handshake).
+ *
+ * Node's own `server.maxConnections` is not used: in a `cluster` worker (`--workers`) a connection
+ * it refuses goes back to the primary, which hands it to the next worker, which refuses it too:
+ * with every worker at its cap the primary and the workers pass the same connections back and forth
+ * for as long as they stay open (a busy loop, found by connection-caps.test.ts). Here a worker
+ * accepts the connection from the primary and closes it itself.
  */
 function capConnections(
   server: NetServer,
@@ -265,10 +271,10 @@ function capConnections(
   logger: Logger,
   onRefused: ((reason: ConnectionRefusal) => void) | undefined,
 ): () => number {
-  server.maxConnections = limits.maxConnections;
   const lastLogged: Record<ConnectionRefusal, number> = { max_connections: 0, max_connections_per_address: 0 };
   const unlogged: Record<ConnectionRefusal, number> = { max_connections: 0, max_connections_per_address: 0 };
-  const refused = (reason: ConnectionRefusal, address: string | undefined) => {
+  const refuse = (socket: Socket, reason: ConnectionRefusal, address: string | undefined) => {
+    socket.destroy();
     onRefused?.(reason);
     unlogged[reason]++;
     const now = Date.now();
@@ -289,23 +295,26 @@ function capConnections(
     );
     unlogged[reason] = 0;
   };
-  server.on('drop', (data?: { remoteAddress?: string }) => refused('max_connections', data?.remoteAddress));
-  const perAddress = limits.maxConnectionsPerAddress;
+  const { maxConnections, maxConnectionsPerAddress: perAddress } = limits;
   // A cap at or above the total can never be the one that refuses: no per-address counting then.
-  const countPerAddress = perAddress < limits.maxConnections;
+  const countPerAddress = perAddress < maxConnections;
   const open = new Map<string, number>();
   let openTotal = 0;
-  // Before the HTTP (or TLS) server's own 'connection' listener: a refused socket never reaches it.
-  server.prependListener('connection', (socket: Socket) => {
+  const admitted = server.listeners('connection') as Array<(this: NetServer, socket: Socket) => void>;
+  server.removeAllListeners('connection');
+  server.on('connection', function gate(this: NetServer, socket: Socket) {
     const address = socket.remoteAddress;
+    if (openTotal >= maxConnections) {
+      refuse(socket, 'max_connections', address);
+      return;
+    }
     // No address: the peer is already gone (reset before the connection was accepted).
     const bucket =
       countPerAddress && address !== undefined && !limits.isExempt(address) ? addressBucket(address) : undefined;
     if (bucket !== undefined) {
       const count = open.get(bucket) ?? 0;
       if (count >= perAddress) {
-        socket.destroy();
-        refused('max_connections_per_address', address);
+        refuse(socket, 'max_connections_per_address', address);
         return;
       }
       open.set(bucket, count + 1);
@@ -318,6 +327,7 @@ function capConnections(
       if (left === 0) open.delete(bucket);
       else open.set(bucket, left);
     });
+    for (const listener of admitted) listener.call(this, socket);
   });
   return () => openTotal;
 }

@@ -26,6 +26,20 @@ export interface PipelineHooks<S> {
    */
   gate?(claim: Claim | undefined, source: S): void | Promise<void>;
   /**
+   * Key + MAC stage, right before the MAC is computed: after the key lookup and whatever else the
+   * gate's answer waited for, the same for a known key, an unknown key id and a refused key (the
+   * decoy). Synchronous, so that nothing runs between it and a synchronous MAC: it throws (e.g.
+   * `TooManyFailures`) to refuse, as the gate does, on what it learnt since the gate let the request
+   * through (the middleware's per-process failure tally).
+   */
+  beforeMac?(claim: Claim, source: S): void;
+  /**
+   * Key + MAC stage, the moment the MAC's answer is a failure (a wrong MAC, or the refusal a decoy
+   * stands for), synchronously, before the error travels to `failed` (which runs after the promise
+   * hops in between). For a tally kept in process; `failed` still records the failure. Must not throw.
+   */
+  macFailed?(error: unknown, claim: Claim, source: S): void;
+  /**
    * Commit stage, after the nonce is recorded: clear the source's failures, charge the rate
    * limit. Returns response headers (RateLimit fields); throws `RateLimited` to refuse.
    */

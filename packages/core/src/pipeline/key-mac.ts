@@ -37,10 +37,22 @@ function resolvedKey<S>(run: Run<S>, found: VerificationKey | undefined | null):
   return used === key.algorithm ? key : { secret: key.secret, algorithm: used };
 }
 
+/**
+ * The key + MAC stage once the key lookup answered: the `beforeMac` hook (the same call for a key
+ * found, an unknown key id and a refused key: it runs before the key is even looked at), then the
+ * scheme's MAC with the key or the decoy.
+ */
 export function verifyWith<S>(
   run: Run<S>,
   found: VerificationKey | undefined | null,
 ): SchemeVerdict | Promise<SchemeVerdict> {
+  const beforeMac = run.config.hooks?.beforeMac;
+  if (beforeMac !== undefined) {
+    // A refusal here is the gate's answer, learnt late: recorded as a gate refusal.
+    run.stage = 'gate';
+    beforeMac(run.claim!, run.source);
+    run.stage = 'key';
+  }
   const key = resolvedKey(run, found);
   return run.scheme!.verify(run.credentials!, key, run);
 }
@@ -53,10 +65,23 @@ export function settleMac<S>(run: Run<S>, verdict: SchemeVerdict): void {
     if (verdict.body === null)
       throw new TypeError(`scheme ${run.scheme!.name}: a verdict without a MAC answer needs a body check`);
   } else {
-    if (run.refusal !== undefined) throw run.refusal;
-    if (!matches) throw new SignatureInvalid('signature does not match');
+    if (run.refusal !== undefined) throw macFailure(run, run.refusal);
+    if (!matches) throw macFailure(run, new SignatureInvalid('signature does not match'));
   }
   run.result = resultOf(run);
+}
+
+/** Tells the `macFailed` hook, synchronously, of the MAC stage's failure; returns it to throw. */
+function macFailure<S>(run: Run<S>, error: Error): Error {
+  const macFailed = run.config.hooks?.macFailed;
+  if (macFailed !== undefined) {
+    try {
+      macFailed(error, run.claim!, run.source);
+    } catch {
+      // A tally must never change the answer.
+    }
+  }
+  return error;
 }
 
 function resultOf<S>(run: Run<S>): VerifiedRequest {

@@ -261,6 +261,40 @@ describe('connection caps and the request-head bound of hmac-kit serve', () => {
     });
   });
 
+  it('caps connections per worker with --workers: N workers accept N times --max-connections', async () => {
+    const server = await serve(['--workers', '2', '--max-connections', '2', '--headers-timeout', '10m']);
+    const health = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n';
+    // The supervisor hands connections to the workers in turn; each closes those beyond its own cap.
+    const attempts = Array.from({ length: 12 }, () => track(tcpClient(server.url)));
+    const outcomes = await Promise.all(
+      attempts.map((client) =>
+        client.exchange(health).then(
+          (response) => response.status,
+          () => 'closed',
+        ),
+      ),
+    );
+    expect(outcomes.filter((outcome) => outcome === 200)).toHaveLength(4);
+    expect(outcomes.filter((outcome) => outcome === 'closed')).toHaveLength(8);
+
+    // The metrics of both workers, summed by whichever worker answers the scrape.
+    for (const client of attempts) client.socket.destroy();
+    let text = '';
+    await until(async () => {
+      const scraper = track(tcpClient(server.url));
+      try {
+        text = (await scraper.exchange('GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')).body;
+        return true;
+      } catch {
+        return false;
+      } finally {
+        scraper.socket.destroy();
+      }
+    });
+    expect(metric(text, 'hmac_kit_connections_limit')).toBe(4);
+    expect(metric(text, 'hmac_kit_connections_refused_total{reason="max_connections"}')).toBeGreaterThanOrEqual(8);
+  });
+
   describe('--headers-timeout (plain HTTP)', () => {
     let server: ServeProcess;
     beforeAll(async () => {
