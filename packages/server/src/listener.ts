@@ -28,6 +28,14 @@ import type { Logger } from './logger.js';
 const HTTP2_IDLE_TIMEOUT_MS = 120_000;
 
 /**
+ * Streams (requests) one HTTP/2 session may have open at once, announced in its SETTINGS: nginx's
+ * default (`http2_max_concurrent_streams 128`). Node's default is 2^32-1, so one connection could
+ * carry any number of requests in flight, whatever `--max-connections` says. A client queues
+ * requests beyond it; one that does not gets RST_STREAM(REFUSED_STREAM) for them.
+ */
+export const HTTP2_MAX_CONCURRENT_STREAMS = 128;
+
+/**
  * How long a connection closed in the middle of a request body goes on reading (and dropping) what
  * the client still sends before it is destroyed: closing a socket with unread bytes makes the kernel
  * answer with a reset, which can reach the client before it has read the response (undici then
@@ -467,6 +475,7 @@ export async function openListener(
       {
         ...(await readTlsFiles(config.tls)),
         allowHTTP1: true,
+        settings: { maxConcurrentStreams: HTTP2_MAX_CONCURRENT_STREAMS },
         // A TCP connection that never completes its handshake (Node's default: 120 s) is closed
         // after the same bound as a request head; headersTimeout then starts once it is secure.
         handshakeTimeout: headersTimeoutMs,
