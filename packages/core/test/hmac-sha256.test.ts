@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
-import { hmacSha256HexOfText, hmacSha256OfAscii } from '../src/primitives/hmac-sha256.js';
+import { hmacSha256HexOfText, hmacSha256MatchesAscii, hmacSha256OfAscii } from '../src/primitives/hmac-sha256.js';
 import { hmacSha256Pads } from '../src/primitives/prepared-key.js';
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
@@ -45,4 +45,32 @@ it('hmacSha256HexOfText is the hex of hmacSha256OfText, with and without the pro
       expect(hmacSha256HexOfText(bytesOnly, hmacSha256Pads(key), text)).toBe(expected);
     }),
   );
+});
+
+it('hmacSha256MatchesAscii answers as comparing createHmac() with the presented bytes, with and without hashString', () => {
+  const { hashString: _hashString, hmacString: _hmacString, ...bytesOnly } = nodeCryptoProvider;
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ minLength: 0, maxLength: 100 }),
+      fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((code) => String.fromCharCode(code)), maxLength: 400 }),
+      fc.constantFrom('right', 'flipped', 'short', 'long', 'empty'),
+      fc.nat({ max: 31 }),
+      (key, text, presentedKind, at) => {
+        const mac = new Uint8Array(createHmac('sha256', key).update(text, 'latin1').digest());
+        let presented = mac;
+        if (presentedKind === 'flipped') {
+          presented = mac.slice();
+          presented[at]! ^= 1 << (at % 8);
+        } else if (presentedKind === 'short') presented = mac.subarray(0, 31);
+        else if (presentedKind === 'long') presented = Uint8Array.from([...mac, 0]);
+        else if (presentedKind === 'empty') presented = new Uint8Array(0);
+        for (const provider of [nodeCryptoProvider, bytesOnly]) {
+          expect(hmacSha256MatchesAscii(provider, key, text, presented)).toBe(presentedKind === 'right');
+        }
+      },
+    ),
+  );
+  const key = new Uint8Array(32).fill(5);
+  expect(hmacSha256MatchesAscii(nodeCryptoProvider, key, 'caf\u00e9', new Uint8Array(32))).toBeUndefined();
+  expect(hmacSha256MatchesAscii(nodeCryptoProvider, key, 'x'.repeat(5000), new Uint8Array(32))).toBeUndefined();
 });

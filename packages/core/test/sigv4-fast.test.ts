@@ -7,6 +7,7 @@
 import { createHmac } from 'node:crypto';
 import type { CryptoProvider, MessageParts, VerificationKey } from '@hmac-kit/core';
 import {
+  DigestMismatch,
   HmacKitError,
   KeyUnknown,
   SignatureInvalid,
@@ -28,6 +29,9 @@ import { isLowerHexTail } from '../src/protocol/ascii-digits.js';
 import { headerField, getHeader as headerValue, headerValues } from '../src/protocol/headers.js';
 import {
   canonicalHeaderLinesOf,
+  hmacSha256BinaryOfBlock,
+  lowerHeaderField,
+  lowerHexBytes,
   sha256Hex,
   sigv4CanonicalHeaderLines,
   sigv4IsPlainCanonical,
@@ -246,6 +250,11 @@ describe('hashes through reused buffers', () => {
               );
               // The pad slot is zeroed again.
               expect(block.subarray(0, 64).every((byte) => byte === 0)).toBe(true);
+              // The same MAC as a binary string (the verifier's comparison with the signature's bytes).
+              expect(hmacSha256BinaryOfBlock(nodeCryptoProvider, pads, block)).toBe(
+                createHmac('sha256', keyBytes).update(text, 'utf8').digest('binary'),
+              );
+              expect(block.subarray(0, 64).every((byte) => byte === 0)).toBe(true);
             }
           }
         },
@@ -322,7 +331,7 @@ describe('Authorization fields', () => {
       if (!/^[0-9a-f]{64}$/.test(fields.signature)) {
         throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
       }
-      return fields;
+      return { ...fields, signatureBytes: new Uint8Array(Buffer.from(fields.signature, 'hex')) };
     };
     const hex64 = fc.stringMatching(/^[0-9a-f]{64}$/);
     // Signatures that only just fail: upper case, a comma or space inside, 63 or 65 digits.
@@ -390,6 +399,37 @@ describe('Authorization fields', () => {
     expect(isLowerHexTail(`Signature=${hex}00`, 10, 64)).toBe(false);
   });
 
+  it('lowerHexBytes() accepts what isLowerHexTail() accepts, and decodes it as Buffer.from(hex) does', () => {
+    const char = fc.constantFrom('0', '9', 'a', 'f', 'A', 'F', '/', ':', '`', 'g', ' ', '\u0130', '\u0161', '\u00e9');
+    const hexChar = fc.constantFrom(...'0123456789abcdef');
+    const text = fc.oneof(
+      fc.array(char, { maxLength: 70 }).map((chars) => chars.join('')),
+      // Mostly digits: a tail of valid hex with at most one character of another kind in it.
+      fc
+        .tuple(fc.string({ maxLength: 12 }), fc.array(hexChar, { maxLength: 68 }), fc.option(char), fc.nat(68))
+        .map(([head, digits, odd, at]) => {
+          if (odd !== null) digits.splice(at % (digits.length + 1), 0, odd);
+          return head + digits.join('');
+        }),
+    );
+    fc.assert(
+      fc.property(text, fc.integer({ min: -2, max: 72 }), fc.integer({ min: 0, max: 70 }), (value, start, count) => {
+        const bytes = lowerHexBytes(value, start, count);
+        const accepted = isLowerHexTail(value, start, count) && count % 2 === 0;
+        expect(bytes !== undefined).toBe(accepted);
+        if (bytes !== undefined) {
+          expect(bytes).toEqual(new Uint8Array(Buffer.from(value.slice(start), 'hex')));
+        }
+      }),
+      { numRuns: 5000 },
+    );
+    const hex = `${'0123456789abcdef'.repeat(4)}`;
+    expect(lowerHexBytes(`Signature=${hex}`, 10, 64)).toEqual(new Uint8Array(Buffer.from(hex, 'hex')));
+    for (const bad of ['A', 'g', '/', ':', '`', ' ', '\u0130', '\u0161', '\u0030\u0300']) {
+      expect(lowerHexBytes(`${hex.slice(1)}${bad}`, 0, 64), bad).toBeUndefined();
+    }
+  });
+
   it('parseCredential() splits like split("/") with the last four parts as the scope', () => {
     const provider = sigv4Provider('aws:amz');
     const reference = (value: string) => {
@@ -442,8 +482,45 @@ describe('headerValue() and headerField() single-value reads', () => {
       ['Authorization', 'a'],
       ['authorization', 'b'],
     ]);
+    expect(lowerHeaderField(real, 'authorization')).toEqual(headerField(real, 'authorization'));
     expect(headerValue(real, 'AUTHORIZATION')).toBe('a, b');
     expect(headerValue(new Headers(), 'authorization')).toBeUndefined();
+  });
+});
+
+describe('lowerHeaderField() (no lower-casing of a lower-case name)', () => {
+  it('equals headerField() for any lower-case name over any record or Headers', () => {
+    const lower = fc.constantFrom('authorization', 'x-amz-date', 'host', 'content-type', 'x-b', 'ab');
+    const key = fc.oneof(
+      lower,
+      lower.map((name) => name.toUpperCase()),
+      lower.map((name) => name.charAt(0).toUpperCase() + name.slice(1)),
+      fc.constantFrom('Host', 'HOST', 'x-amz-datE', 'x-amz-dat', 'other', 'aB', 'Ab', 'AB', 'ba', 'K', '\u212a'),
+    );
+    const value = fc.oneof(
+      fc.string({ maxLength: 5 }),
+      fc.constant(undefined),
+      fc.constant(null),
+      fc.array(fc.string({ maxLength: 3 }), { maxLength: 3 }),
+      fc.integer(),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(key, value), { maxLength: 6 }), lower, (entries, wanted) => {
+        const record: Record<string, unknown> = {};
+        for (const [name, v] of entries) record[name] = v;
+        const headers = record as Record<string, string>;
+        expect(lowerHeaderField(headers, wanted)).toEqual(headerField(headers, wanted));
+        // An inherited field is not the message's own (headerField reads own properties only).
+        const inherited = Object.create(record) as Record<string, string>;
+        expect(lowerHeaderField(inherited, wanted)).toEqual(headerField(inherited, wanted));
+        const real = new Headers();
+        for (const [name, v] of entries) {
+          if (typeof v === 'string' && /^[\x21-\x7e]*$/.test(v) && /^[a-zA-Z-]+$/.test(name)) real.append(name, v);
+        }
+        expect(lowerHeaderField(real, wanted)).toEqual(headerField(real, wanted));
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
 
@@ -552,6 +629,39 @@ describe('sigv4() fast and general shapes agree', () => {
     }
   }
 
+  for (const [providerName, crypto] of providers) {
+    it(`${providerName}: the MAC and the payload hash compared as bytes refuse every one-digit change`, async () => {
+      // The signature and the declared hash are decoded by the parser and compared as 32 bytes:
+      // any other lower-case hex digit anywhere is a mismatch, on the streamed body path
+      // (update + finish) and on the in-memory one (complete), as the hex comparison was.
+      const scheme = sigv4();
+      const { message, body } = aws4Signed('/v1/orders?customer=c_1&limit=20');
+      const authorization = message.headers.authorization!;
+      const at = authorization.length - 64;
+      for (let i = 0; i < 64; i++) {
+        const digit = authorization[at + i]!;
+        const other = digit === '0' ? 'f' : '0';
+        const changed = `${authorization.slice(0, at + i)}${other}${authorization.slice(at + i + 1)}`;
+        const variant = { ...message, headers: { ...message.headers, authorization: changed } };
+        expect(await failure(verify(scheme, variant, body, crypto))).toBe(SignatureInvalid.name);
+      }
+      await expect(verify(scheme, message, body, crypto)).resolves.toMatchObject({ keyId: key.keyId });
+      const bytes = new TextEncoder().encode(body);
+      for (let i = 0; i < bytes.length; i++) {
+        const tampered = bytes.slice();
+        tampered[i]! ^= 1;
+        const check = await checkWith(scheme, message, { keys, crypto, now: () => NOW, hasBody: true });
+        expect(check.result).toMatchObject({ keyId: key.keyId });
+        await expect(check.body!.complete!(tampered)).rejects.toThrow(DigestMismatch);
+        const streamed = await checkWith(scheme, message, { keys, crypto, now: () => NOW, hasBody: true });
+        streamed.body!.update(tampered);
+        await expect(streamed.body!.finish()).rejects.toThrow(DigestMismatch);
+      }
+      const intact = await checkWith(scheme, message, { keys, crypto, now: () => NOW, hasBody: true });
+      await expect(intact.body!.complete!(bytes)).resolves.toBeUndefined();
+    });
+  }
+
   it('reads unusual Authorization layouts the general way (same answers)', async () => {
     const scheme = sigv4();
     const { message, body } = aws4Signed('/v1/orders?a=1');
@@ -579,6 +689,48 @@ describe('sigv4() fast and general shapes agree', () => {
       const variant = { ...message, headers: { ...message.headers, authorization: layout } };
       expect(await failure(verify(scheme, variant, body))).toBe(SignatureMalformed.name);
     }
+  });
+
+  it('the remembered "host and date are signed" list refuses exactly what the check refuses, in any order', () => {
+    // Default providers: aws:amz (x-amz-date) and hmackit:hmackit (x-hmackit-date).
+    const scheme = sigv4();
+    const lists = [
+      'host;x-amz-date',
+      'content-type;host;x-amz-date',
+      'content-type;x-amz-date',
+      'host',
+      'host;x-hmackit-date',
+      'content-type;host;x-hmackit-date',
+    ];
+    const signature = 'ab'.repeat(32);
+    const request = fc.tuple(fc.constantFrom(...lists), fc.constantFrom('AWS4', 'HMACKIT4'));
+    fc.assert(
+      fc.property(fc.array(request, { minLength: 1, maxLength: 8 }), (requests) => {
+        for (const [list, prefix] of requests) {
+          const terminator = prefix === 'AWS4' ? 'aws4_request' : 'hmackit4_request';
+          const dateName = prefix === 'AWS4' ? 'x-amz-date' : 'x-hmackit-date';
+          const message: MessageParts = {
+            method: 'GET',
+            url: 'https://h.example/',
+            headers: {
+              host: 'h.example',
+              [dateName]: '20251122T000000Z',
+              authorization: `${prefix}-HMAC-SHA256 Credential=hk_a/20251122/us-east-1/hmac-kit/${terminator}, SignedHeaders=${list}, Signature=${signature}`,
+            },
+          };
+          const names = list.split(';');
+          const expected = !names.includes('host') || !names.includes(dateName) ? 'ComponentNotCovered' : 'ok';
+          let got = 'ok';
+          try {
+            scheme.parse(message, { hasBody: false });
+          } catch (error) {
+            got = (error as Error).constructor.name;
+          }
+          expect(got).toBe(expected);
+        }
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   it('the parse memo (keyIdOf, then verify) never serves another request', async () => {

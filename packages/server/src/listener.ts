@@ -27,8 +27,13 @@ import type { Logger } from './logger.js';
 /** How long an HTTP/2 session with no stream activity stays open (clients multiplex on it, so longer). */
 const HTTP2_IDLE_TIMEOUT_MS = 120_000;
 
-/** Streams an HTTP/2 session may have open at once (see createSecureServer's settings below). */
-export const HTTP2_MAX_CONCURRENT_STREAMS = 100;
+/**
+ * Streams (requests) one HTTP/2 session may have open at once, announced in its SETTINGS: nginx's
+ * default (`http2_max_concurrent_streams 128`). Node's default is 2^32-1, so one connection could
+ * carry any number of requests in flight, whatever `--max-connections` says. A client queues
+ * requests beyond it; one that does not gets RST_STREAM(REFUSED_STREAM) for them.
+ */
+export const HTTP2_MAX_CONCURRENT_STREAMS = 128;
 
 /**
  * How long a connection closed in the middle of a request body goes on reading (and dropping) what
@@ -536,14 +541,10 @@ export async function openListener(
       {
         ...(await readTlsFiles(config.tls)),
         allowHTTP1: true,
+        settings: { maxConcurrentStreams: HTTP2_MAX_CONCURRENT_STREAMS },
         // A TCP connection that never completes its handshake (Node's default: 120 s) is closed
         // after the same bound as a request head; headersTimeout then starts once it is secure.
         handshakeTimeout: headersTimeoutMs,
-        // Streams one session may have open at once (Node's default: 2^32 - 1, so a single connection
-        // carried any number of requests in flight and the connection caps bounded nothing). 100 is
-        // what RFC 9113 6.5.2 recommends as the floor and what nghttp2 and curl default to; a client
-        // that opens more has them refused (RST_STREAM REFUSED_STREAM) and may retry them.
-        settings: { maxConcurrentStreams: HTTP2_MAX_CONCURRENT_STREAMS },
         Http1ServerResponse: ClosingServerResponse,
         Http2ServerResponse: ClosingHttp2ServerResponse,
       },

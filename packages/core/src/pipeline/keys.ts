@@ -5,7 +5,7 @@
  */
 
 import { constantTimeEqual } from '../primitives/constant-time.js';
-import { hmacSha256OfAscii } from '../primitives/hmac-sha256.js';
+import { hmacSha256MatchesAscii } from '../primitives/hmac-sha256.js';
 import { isPromiseLike } from '../primitives/promise.js';
 import { latin1Bytes } from '../protocol/components.js';
 import { parseSecret, SECRET_PREFIX } from '../secret.js';
@@ -106,8 +106,8 @@ export function macMatches(
     // HMAC-SHA256 of an ASCII text from cached key pads (two one-shot hashes), else the provider's
     // string HMAC: either way no byte copy of the text and no Buffer per MAC.
     if (algorithm === 'sha256' && crypto.hash !== undefined) {
-      const mac = hmacSha256OfAscii(crypto, secret, data);
-      if (mac !== undefined) return crypto.timingSafeEqual(mac, presented);
+      const matches = hmacSha256MatchesAscii(crypto, secret, data, presented);
+      if (matches !== undefined) return matches;
     }
     if (crypto.hmacString !== undefined)
       return constantTimeEqual(crypto.hmacString(algorithm, secret, data), presented);

@@ -6,6 +6,7 @@
  */
 
 import type { CryptoProvider } from '../types.js';
+import { constantTimeEqual } from './constant-time.js';
 import { toHex, utf8 } from './encoding.js';
 import { type HmacSha256Pads, preparedKey } from './prepared-key.js';
 
@@ -103,6 +104,43 @@ export function hmacSha256OfAscii(crypto: CryptoProvider, secret: Uint8Array, te
   const { read, written } = scratchEncoder.encodeInto(text, scratchAfterPad);
   if (read !== text.length || written !== read) return undefined;
   return macOfScratch(crypto, preparedKey(secret).hmacSha256Pads(), written);
+}
+
+/**
+ * Whether HMAC-SHA256(`secret`, `text` as latin-1 bytes) equals `presented`, compared in constant
+ * time: {@link hmacSha256OfAscii} compared with the provider's `timingSafeEqual`, except that with
+ * the provider's `hashString` both hashes come out as binary strings, the inner one written into
+ * the outer block and the outer one compared as it is (constantTimeEqual takes a binary string
+ * against bytes), so neither MAC becomes an array. `undefined` when `text` is not ASCII or too long
+ * for the reused buffer, for the caller's general path. The provider's `hash` must exist.
+ */
+export function hmacSha256MatchesAscii(
+  crypto: CryptoProvider,
+  secret: Uint8Array,
+  text: string,
+  presented: Uint8Array,
+): boolean | undefined {
+  if (crypto.hashString === undefined) {
+    const mac = hmacSha256OfAscii(crypto, secret, text);
+    return mac === undefined ? undefined : crypto.timingSafeEqual(mac, presented);
+  }
+  const { read, written } = scratchEncoder.encodeInto(text, scratchAfterPad);
+  if (read !== text.length || written !== read) return undefined;
+  const pads = preparedKey(secret).hmacSha256Pads();
+  scratch.set(pads.inner, 0);
+  let inner: string;
+  try {
+    inner = crypto.hashString('sha256', scratchOf(written), 'binary');
+  } finally {
+    scratch.fill(0, 0, 64);
+  }
+  outerBlock.set(pads.outer, 0);
+  for (let i = 0; i < 32; i++) outerBlock[64 + i] = inner.charCodeAt(i);
+  try {
+    return constantTimeEqual(crypto.hashString('sha256', outerBlock, 'binary'), presented);
+  } finally {
+    outerBlock.fill(0);
+  }
 }
 
 /**

@@ -9,7 +9,7 @@
  *   `--headers-timeout` window in which the server waits for an unproven body must bring
  *   MIN_BODY_BYTES_PER_SECOND, or the connection (HTTP/1.1) or stream (HTTP/2) is cut.
  * - HTTP/2 streams: Node's default SETTINGS_MAX_CONCURRENT_STREAMS is 2^32 - 1, so one connection
- *   (one slot of the cap) carried any number of requests in flight. Now 100.
+ *   (one slot of the cap) carried any number of requests in flight. Now 128 (landed by serve-conn meanwhile).
  *
  * A 1 s headers timeout keeps every wait short; every wait is for a condition.
  */
@@ -85,7 +85,7 @@ describe('review12: slow bodies and HTTP/2 streams under the connection caps', (
     expect(await done).toBe('');
   }, 15_000);
 
-  it('cuts an HTTP/2 stream whose unproven body is trickled, and advertises at most 100 streams', async () => {
+  it('cuts an HTTP/2 stream whose unproven body is trickled, and advertises at most 128 streams', async () => {
     const server = await serve(['--tls-cert', certs.first.certFile, '--tls-key', certs.first.keyFile]);
     const port = Number(new URL(server.url).port);
     const { session, socket } = await http2Session(port, certs.ca);
@@ -93,7 +93,7 @@ describe('review12: slow bodies and HTTP/2 streams under the connection caps', (
     await new Promise<void>((resolve) =>
       session.remoteSettings ? resolve() : session.once('remoteSettings', () => resolve()),
     );
-    expect(session.remoteSettings.maxConcurrentStreams).toBe(100);
+    expect(session.remoteSettings.maxConcurrentStreams).toBe(128);
 
     const stream = session.request({
       ':method': 'POST',

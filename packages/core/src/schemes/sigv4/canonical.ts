@@ -5,9 +5,9 @@
  */
 
 import { toHex, utf8 } from '../../primitives/encoding.js';
-import { sha256HexOfText } from '../../primitives/hmac-sha256.js';
+import { type HmacSha256Pads, sha256HexOfText } from '../../primitives/hmac-sha256.js';
 import { headerField } from '../../protocol/headers.js';
-import type { CryptoProvider, MessageParts } from '../../types.js';
+import type { CryptoProvider, HeadersInit, MessageParts } from '../../types.js';
 import type { RawUrl } from '../compat-support.js';
 
 /** The payload hash a signer writes when the body is not signed. */
@@ -272,9 +272,11 @@ export function sigv4StringToSign(
 
 // The string to sign of the verifier's usual path, kept as UTF-8 bytes after a 64-byte slot for
 // the HMAC's inner pad (see hmacSha256HexOfBlock): `algorithm\n` and `scope\n` repeat request
-// after request and are encoded only when they change; each request writes its 16-character date
-// and the canonical request's digest as hex, byte by byte. No text is encoded as a whole, and no
-// string to sign is built. Only this module writes the block, and only synchronously.
+// after request and are encoded only when they change; the 16-character date is written byte by
+// byte when it differs from the date already in the block (requests of one second share it), and
+// the canonical request's digest as hex on every call. No text is encoded as a whole, and no
+// string to sign is built. Only this module writes the block, and only synchronously (the HMAC
+// writes and zeroes the pad slot only).
 const STRING_TO_SIGN_BYTES = 1024;
 const stringToSignBlock = new Uint8Array(64 + STRING_TO_SIGN_BYTES);
 const blockEncoder = new TextEncoder();
@@ -283,6 +285,8 @@ let blockAlgorithm: string | undefined;
 let blockScope: string | undefined;
 let blockDateAt = 0;
 let blockDigestAt = 0;
+// The date whose bytes are in the block at blockDateAt: `undefined` whenever the layout is rewritten.
+let blockDate: string | undefined;
 let blockView = stringToSignBlock.subarray(0, 64);
 
 /**
@@ -301,6 +305,7 @@ export function sigv4StringToSignBlock(
   if (amzDate.length !== 16 || digest.length !== 32) return undefined;
   if (algorithm !== blockAlgorithm || scope !== blockScope) {
     blockAlgorithm = undefined;
+    blockDate = undefined;
     const head = blockEncoder.encodeInto(`${algorithm}\n`, stringToSignBlock.subarray(64));
     if (head.read !== algorithm.length + 1) return undefined;
     const dateAt = 64 + head.written;
@@ -315,7 +320,10 @@ export function sigv4StringToSignBlock(
     blockDigestAt = digestAt;
     blockView = stringToSignBlock.subarray(0, digestAt + 64);
   }
-  for (let i = 0; i < 16; i++) stringToSignBlock[blockDateAt + i] = amzDate.charCodeAt(i);
+  if (amzDate !== blockDate) {
+    for (let i = 0; i < 16; i++) stringToSignBlock[blockDateAt + i] = amzDate.charCodeAt(i);
+    blockDate = amzDate;
+  }
   for (let i = 0, at = blockDigestAt; i < 32; i++, at += 2) {
     const byte = digest.charCodeAt(i);
     stringToSignBlock[at] = LOWER_HEX_BYTES[byte >> 4]!;
@@ -343,6 +351,86 @@ export async function sigv4SigningKey(
   return await crypto.hmac('sha256', key, utf8(input.terminator ?? 'aws4_request'));
 }
 
+// Lower-case hex digit values by character code (0-127); -1 for every other character.
+const LOWER_HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) LOWER_HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
+
+/**
+ * The bytes of `text` from `start` to its end when that is exactly `count` (even) lower-case hex
+ * digits, what `isLowerHexTail(text, start, count)` accepts; `undefined` otherwise. The check and
+ * the decoding in one pass: SigV4's signature and declared payload hash are checked here once and
+ * then compared as 32 bytes (against the MAC and the body digest as binary strings), half the
+ * characters of a comparison in hex. The digits are public (sent by the client): the early exit
+ * reveals nothing. Internal; exported for tests.
+ */
+export function lowerHexBytes(text: string, start: number, count: number): Uint8Array | undefined {
+  if (start < 0 || text.length - start !== count || (count & 1) !== 0) return undefined;
+  const out = new Uint8Array(count >> 1);
+  for (let i = 0, at = start; i < out.length; i++, at += 2) {
+    const high = text.charCodeAt(at);
+    const low = text.charCodeAt(at + 1);
+    if ((high | low) > 0x7f) return undefined;
+    const h = LOWER_HEX_VALUE[high]!;
+    const l = LOWER_HEX_VALUE[low]!;
+    if ((h | l) < 0) return undefined;
+    out[i] = (h << 4) | l;
+  }
+  return out;
+}
+
+/**
+ * HMAC-SHA256 of `block.subarray(64)` from precomputed key pads, as a binary string (32
+ * characters U+0000..U+00FF, one per byte), through the provider's `hashString` (which must
+ * exist): `hmacSha256HexOfBlock` of primitives/hmac-sha256.ts with the outer digest left in
+ * binary, for a comparison with the signature's bytes. Writes the inner pad into the block's
+ * first 64 bytes and zeroes them again, and zeroes its own outer block after use.
+ */
+export function hmacSha256BinaryOfBlock(crypto: CryptoProvider, pads: HmacSha256Pads, block: Uint8Array): string {
+  block.set(pads.inner, 0);
+  let inner: string;
+  try {
+    inner = crypto.hashString!('sha256', block, 'binary');
+  } finally {
+    block.fill(0, 0, 64);
+  }
+  outerBlock.set(pads.outer, 0);
+  for (let i = 0; i < 32; i++) outerBlock[64 + i] = inner.charCodeAt(i);
+  try {
+    return crypto.hashString!('sha256', outerBlock, 'binary');
+  } finally {
+    outerBlock.fill(0);
+  }
+}
+// The outer hash's input: the outer pad and the inner digest (zeroed after every MAC).
+const outerBlock = new Uint8Array(96);
+
+/**
+ * {@link headerField} for a `name` already in lower case (SigV4's signed header names, checked
+ * against the parser's lower-case HEADER_NAME, the `authorization` name and the providers' date
+ * and content-sha256 names): the same answer, without `name.toLowerCase()` per call (V8's
+ * lower-casing of an already lower-case name costs as much as the rest of the read). Invariant:
+ * `name === name.toLowerCase()`; then for a plain record the loop below is headerField's own
+ * with `lower` = `name` and the case-insensitive key match spelled out, and everything else (a
+ * fetch `Headers`, a repeated or non-string value) is handed to headerField itself.
+ * Internal; exported for tests.
+ */
+export function lowerHeaderField(headers: HeadersInit, name: string): string | string[] | undefined {
+  if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).forEach === 'function') {
+    return headerField(headers, name);
+  }
+  const record = headers as Record<string, unknown>;
+  let found: string | undefined;
+  for (const key in record) {
+    if (key.length !== name.length || (key !== name && key.toLowerCase() !== name)) continue;
+    if (!Object.hasOwn(record, key)) continue;
+    const value = record[key];
+    if (value === undefined || value === null) continue;
+    if (found !== undefined || typeof value !== 'string') return headerField(headers, name);
+    found = value;
+  }
+  return found;
+}
+
 /**
  * A header the parser already read as exactly one value and validated (no whitespace inside once
  * trimmed): its canonical value is that trimmed value, so its line needs no second read.
@@ -361,6 +449,7 @@ const lineMemoLine: (string | undefined)[] = new Array(LINE_MEMO_SIZE).fill(unde
 /**
  * The canonical request's header lines ({@link sigv4CanonicalHeaderLines}) read straight from the
  * message; the `known` headers (the date and the declared payload hash) from what the parser read.
+ * `names` are lower case (SignedHeaders as the parser accepted them), read with {@link lowerHeaderField}.
  */
 export function canonicalHeaderLinesOf(
   message: MessageParts,
@@ -379,7 +468,7 @@ export function canonicalHeaderLinesOf(
         }
       }
     }
-    const field = headerField(message.headers, name);
+    const field = lowerHeaderField(message.headers, name);
     if (field === undefined) {
       // Fetch `Request` objects carry no Host header: the URL's authority is what was addressed.
       out += sigv4CanonicalHeaderLines([[name, name === 'host' ? [authority] : []]]);

@@ -13,11 +13,10 @@ import {
   SignatureMissing,
 } from '../../errors.js';
 import type { Credentials } from '../../pipeline/contract.js';
-import { asciiDigitsAt, isLowerHexTail } from '../../protocol/ascii-digits.js';
-import { headerField } from '../../protocol/headers.js';
+import { asciiDigitsAt } from '../../protocol/ascii-digits.js';
 import type { MessageParts } from '../../types.js';
 import { splitUrl } from '../compat-support.js';
-import { EMPTY_SHA256, type KnownHeader, UNSIGNED_PAYLOAD } from './canonical.js';
+import { EMPTY_SHA256, type KnownHeader, lowerHeaderField, lowerHexBytes, UNSIGNED_PAYLOAD } from './canonical.js';
 import type { ProviderHeaderNames, SigV4Config, SigV4Provider } from './options.js';
 
 /** The signature fields of one request, as sent. */
@@ -36,6 +35,8 @@ export interface ParsedSigV4 {
   /** The signed header names as they appear in the canonical request (`;`-joined). */
   signedHeadersText: string;
   signature: string;
+  /** The signature's 32 bytes (decoded from its 64 lower-case hex digits). */
+  signatureBytes: Uint8Array;
   amzDate: string;
   created: number;
   expiresIn?: number;
@@ -76,9 +77,9 @@ export function parseAmzDate(value: string): number | undefined {
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 
-/** Whether `text` is a signature or a payload hash as SigV4 sends them: 64 lower-case hex digits. */
-function isHex64(text: string): boolean {
-  return isLowerHexTail(text, 0, 64);
+/** The bytes of a signature or a payload hash as SigV4 sends them (64 lower-case hex digits), else `undefined`. */
+function hex64Bytes(text: string): Uint8Array | undefined {
+  return lowerHexBytes(text, 0, 64);
 }
 // `Credential=..., SignedHeaders=..., Signature=...` in this order, `, ` or `,` between them, no
 // whitespace or comma inside a value: split on `,` and trimmed, it gives the same three fields.
@@ -117,6 +118,11 @@ function coveredComponentsOf(signedHeaders: readonly string[], bodyBound: boolea
   }
   return bodyBound ? lastCoveredWithBody : lastCoveredWithoutBody;
 }
+
+// The last SignedHeaders list of a header-form signature found to hold `host` and the date header
+// named `lastCoveringDate` (see parse()).
+let lastCoveringList: readonly string[] | undefined;
+let lastCoveringDate = '';
 
 /** A Credential's parts: the key id and the scope (`date/region/service/terminator`) and its parts. */
 export interface SigV4CredentialScope {
@@ -213,21 +219,30 @@ let lastHead = '';
 let lastHeadOffset = -1;
 let lastHeadFields: SigV4AuthorizationFields | undefined;
 
+/** {@link SigV4AuthorizationFields} with the signature's bytes. */
+export interface SigV4SignedAuthorizationFields extends SigV4AuthorizationFields {
+  signatureBytes: Uint8Array;
+}
+
 /**
  * The fields of `authorization.slice(offset)` (the text after `ALGORITHM `), as
  * {@link sigv4AuthorizationFields} reads them, with the signature checked to be 64 lower-case hex
- * digits (else `SignatureMalformed`, after any error of the fields). A header repeating the last
+ * digits (else `SignatureMalformed`, after any error of the fields), and its bytes. A header repeating the last
  * head (see above) is answered from memory. Internal; exported for tests.
  */
-export function sigv4SignedAuthorization(authorization: string, offset: number): SigV4AuthorizationFields {
+export function sigv4SignedAuthorization(authorization: string, offset: number): SigV4SignedAuthorizationFields {
   const headLength = authorization.length - 64;
   if (headLength === lastHead.length && offset === lastHeadOffset) {
     // A slice compared with `===` (a flat comparison of the bytes): `startsWith` costs several
-    // times more in V8 for a head of ~170 characters. The digits are checked in the header itself
-    // (a flat string), before the signature is sliced off it.
-    if (authorization.slice(0, headLength) === lastHead && isLowerHexTail(authorization, headLength, 64)) {
-      const signature = authorization.slice(headLength);
-      return { credential: lastHeadFields!.credential, signedHeaders: lastHeadFields!.signedHeaders, signature };
+    // times more in V8 for a head of ~170 characters. The digits are checked (and decoded) in the
+    // header itself (a flat string), before the signature is sliced off it.
+    if (authorization.slice(0, headLength) === lastHead) {
+      const signatureBytes = lowerHexBytes(authorization, headLength, 64);
+      if (signatureBytes !== undefined) {
+        const signature = authorization.slice(headLength);
+        const { credential, signedHeaders } = lastHeadFields!;
+        return { credential, signedHeaders, signature, signatureBytes };
+      }
     }
   }
   const rest = authorization.slice(offset);
@@ -235,14 +250,20 @@ export function sigv4SignedAuthorization(authorization: string, offset: number):
   const fields = usual
     ? { credential: usual[1]!, signedHeaders: usual[2]!, signature: usual[3]! }
     : sigv4AuthorizationFieldsGeneral(rest);
-  if (!isHex64(fields.signature)) throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
+  const signatureBytes = hex64Bytes(fields.signature);
+  if (signatureBytes === undefined) throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
   // Remembered only when the regex read it: then the head is the header without the 64 digits.
   if (usual) {
     lastHead = authorization.slice(0, headLength);
     lastHeadOffset = offset;
     lastHeadFields = fields;
   }
-  return fields;
+  return {
+    credential: fields.credential,
+    signedHeaders: fields.signedHeaders,
+    signature: fields.signature,
+    signatureBytes,
+  };
 }
 
 /**
@@ -250,7 +271,7 @@ export function sigv4SignedAuthorization(authorization: string, offset: number):
  * its array of lines for the usual single value.
  */
 function authorizationOf(message: MessageParts): string | undefined {
-  const field = headerField(message.headers, 'authorization');
+  const field = lowerHeaderField(message.headers, 'authorization');
   return typeof field === 'string' || field === undefined ? field : field.join(', ');
 }
 
@@ -286,6 +307,8 @@ export interface SigV4Credentials extends Credentials {
   readonly payloadHashes: string[] | undefined;
   /** The declared payload hash (64 lower-case hex digits) the body must match. */
   readonly expectedBodyHash: string | undefined;
+  /** {@link expectedBodyHash}'s 32 bytes. */
+  readonly expectedBodyBytes: Uint8Array | undefined;
   /** Signed headers already read and validated here (date, declared payload hash): their canonical lines. */
   readonly knownHeaders: readonly (KnownHeader | undefined)[];
 }
@@ -345,8 +368,8 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
 
   function parseHeader(message: MessageParts, provider: SigV4Provider, authorization: string): ParsedSigV4 {
     const names = namesOf.get(provider)!;
-    const dateField = headerField(message.headers, names.date);
-    const { credential, signedHeaders, signature } = sigv4SignedAuthorization(
+    const dateField = lowerHeaderField(message.headers, names.date);
+    const { credential, signedHeaders, signature, signatureBytes } = sigv4SignedAuthorization(
       authorization,
       provider.algorithm.length + 1,
     );
@@ -369,6 +392,7 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
       signedHeaders: parseSignedHeaders(signedHeaders),
       signedHeadersText: signedHeaders,
       signature,
+      signatureBytes,
       amzDate,
       created,
     };
@@ -390,7 +414,8 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
     const expiresIn = Number(expiresText);
     if (expiresIn < 1 || expiresIn > maxPresigned) throw new SignatureMalformed(`${q}Expires is out of range`);
     const signature = single(params, `${q}Signature`);
-    if (!isHex64(signature)) throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
+    const signatureBytes = hex64Bytes(signature);
+    if (signatureBytes === undefined) throw new SignatureMalformed('Signature must be 64 lower-case hex digits');
     const signedHeadersText = single(params, `${q}SignedHeaders`);
     return {
       provider,
@@ -404,6 +429,7 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
       signedHeaders: parseSignedHeaders(signedHeadersText),
       signedHeadersText,
       signature,
+      signatureBytes,
       amzDate,
       created,
       expiresIn,
@@ -412,25 +438,36 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
   function parse(message: MessageParts, context: { hasBody: boolean }): SigV4Credentials {
     const parsed = parseSignature(message);
     // What the protocol itself requires to be signed (not a policy choice): refused before any key.
-    if (!parsed.signedHeaders.includes('host')) throw new ComponentNotCovered('host must be signed');
-    if (!parsed.presigned && !parsed.signedHeaders.includes(parsed.names.date)) {
-      throw new ComponentNotCovered(`${parsed.names.date} must be signed`);
+    // The last header-form list found to hold both is remembered (lists are shared and never
+    // written, see parseSignedHeaders): the same array with the same date name holds them still.
+    const signed = parsed.signedHeaders;
+    if (parsed.presigned || signed !== lastCoveringList || parsed.names.date !== lastCoveringDate) {
+      if (!signed.includes('host')) throw new ComponentNotCovered('host must be signed');
+      if (!parsed.presigned) {
+        if (!signed.includes(parsed.names.date)) throw new ComponentNotCovered(`${parsed.names.date} must be signed`);
+        lastCoveringList = signed;
+        lastCoveringDate = parsed.names.date;
+      }
     }
     const hasBody = context.hasBody;
     // Which payload hash the canonical request carries, and whether the body still has to be hashed.
-    const contentSha = headerField(message.headers, parsed.names.contentSha);
+    const contentSha = lowerHeaderField(message.headers, parsed.names.contentSha);
     if (typeof contentSha === 'object') throw new SignatureMalformed('repeated content-sha256 header');
     const declared = contentSha?.trim();
     let payloadHashes: string[] | undefined;
     let expectedBodyHash: string | undefined;
+    let expectedBodyBytes: Uint8Array | undefined;
     if (declared !== undefined) {
+      const declaredBytes = declared === UNSIGNED_PAYLOAD ? undefined : hex64Bytes(declared);
       if (declared === UNSIGNED_PAYLOAD) {
         if (!allowUnsignedPayload) throw new DigestMissing('UNSIGNED-PAYLOAD is not accepted');
         payloadHashes = [UNSIGNED_PAYLOAD];
-      } else if (isHex64(declared)) {
+      } else if (declaredBytes !== undefined) {
         payloadHashes = [declared];
-        if (hasBody) expectedBodyHash = declared;
-        else if (declared !== EMPTY_SHA256) throw new DigestMismatch('payload hash does not match the empty body');
+        if (hasBody) {
+          expectedBodyHash = declared;
+          expectedBodyBytes = declaredBytes;
+        } else if (declared !== EMPTY_SHA256) throw new DigestMismatch('payload hash does not match the empty body');
       } else {
         throw new SignatureMalformed('unsupported content-sha256 value');
       }
@@ -457,6 +494,7 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
       parsed,
       payloadHashes,
       expectedBodyHash,
+      expectedBodyBytes,
       knownHeaders,
     };
   }

@@ -9,8 +9,8 @@ import { MAC_MATCHED, MAC_MISMATCHED } from '../../pipeline/contract.js';
 import { isDecoyKey } from '../../pipeline/keys.js';
 import { checkTimeWindow } from '../../pipeline/policy.js';
 import { constantTimeEqual } from '../../primitives/constant-time.js';
-import { fromHex, toHex, utf8 } from '../../primitives/encoding.js';
-import { hmacSha256HexOfBlock, hmacSha256HexOfText, sha256HexOfText } from '../../primitives/hmac-sha256.js';
+import { toHex, utf8 } from '../../primitives/encoding.js';
+import { hmacSha256HexOfText, sha256HexOfText } from '../../primitives/hmac-sha256.js';
 import { PreparedKey, preparedKey } from '../../primitives/prepared-key.js';
 import { isPromiseLike } from '../../primitives/promise.js';
 import type { BodyCheck, CryptoProvider, IncrementalHash, MessageParts, VerificationKey } from '../../types.js';
@@ -18,6 +18,7 @@ import { checkCreated, checkRequiredComponents, printableSecret, splitUrl } from
 import {
   canonicalForms,
   canonicalHeaderLinesOf,
+  hmacSha256BinaryOfBlock,
   sigv4IsPlainCanonical,
   sigv4SigningKey,
   sigv4StringToSignBlock,
@@ -166,7 +167,13 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
           crypto.hashString('sha256', canonicalRequest, 'binary'),
         );
         if (block !== undefined) {
-          return constantTimeEqual(hmacSha256HexOfBlock(crypto, signingKey.hmacSha256Pads(), block), parsed.signature);
+          // The MAC as 32 binary characters against the signature's 32 bytes (the parser decoded
+          // its 64 hex digits): the same verdict as comparing the MAC's lower-case hex with the
+          // signature as sent (hex is one-to-one), over half the characters.
+          return constantTimeEqual(
+            hmacSha256BinaryOfBlock(crypto, signingKey.hmacSha256Pads(), block),
+            parsed.signatureBytes,
+          );
         }
       }
       const stringToSign = `${parsed.provider.algorithm}\n${parsed.amzDate}\n${parsed.scope}\n${sha256HexOfText(crypto, canonicalRequest)}`;
@@ -192,7 +199,7 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
           }
           continue;
         }
-        expected ??= fromHex(parsed.signature)!;
+        expected ??= parsed.signatureBytes;
         const actual = crypto.hmac('sha256', signingKey.bytes, utf8(stringToSign));
         if (isPromiseLike(actual)) {
           pending ??= [];
@@ -273,26 +280,30 @@ export function createSigV4Verifier(config: SigV4Config): SigV4Verifier {
   function checked(credentials: SigV4Credentials, crypto: CryptoProvider, ok: boolean): SchemeVerdict {
     if (!ok) return MAC_MISMATCHED;
     if (credentials.expectedBodyHash === undefined) return MAC_MATCHED;
-    return { signatureMatches: true, body: digestCheck(crypto, credentials.expectedBodyHash) };
+    return {
+      signatureMatches: true,
+      body: digestCheck(crypto, credentials.expectedBodyBytes!),
+    };
   }
   return { verify, checkPolicy };
 }
 
-/** A body check comparing the SHA-256 of the streamed body with a declared hash. */
-function digestCheck(crypto: CryptoProvider, expectedHex: string): BodyCheck {
-  return new PayloadDigestCheck(crypto, expectedHex);
+/** A body check comparing the SHA-256 of the streamed body with a declared hash's bytes. */
+function digestCheck(crypto: CryptoProvider, expectedBytes: Uint8Array): BodyCheck {
+  return new PayloadDigestCheck(crypto, expectedBytes);
 }
 
 // The declared x-amz-content-sha256 against the body. A class (not closures), with completeNow()
 // for the core's synchronous path (see SyncBodyCheck).
 class PayloadDigestCheck implements BodyCheck {
   readonly #crypto: CryptoProvider;
-  readonly #expectedHex: string;
+  /** The declared hash's 32 bytes (decoded by the parser from its 64 lower-case hex digits). */
+  readonly #expectedBytes: Uint8Array;
   #hash: IncrementalHash | undefined;
 
-  constructor(crypto: CryptoProvider, expectedHex: string) {
+  constructor(crypto: CryptoProvider, expectedBytes: Uint8Array) {
     this.#crypto = crypto;
-    this.#expectedHex = expectedHex;
+    this.#expectedBytes = expectedBytes;
   }
 
   update(chunk: Uint8Array): void {
@@ -322,9 +333,10 @@ class PayloadDigestCheck implements BodyCheck {
   completeNow(body: Uint8Array): void | Promise<void> {
     const crypto = this.#crypto;
     // A body already in memory and nothing fed yet: one-shot digest when the provider has one,
-    // compared in hex with the declared hash as sent.
+    // as a binary string compared with the declared hash's bytes (the same verdict as comparing
+    // its hex with the declared hex, hex being one-to-one; half the characters).
     if (this.#hash === undefined && crypto.hashString !== undefined) {
-      if (!constantTimeEqual(crypto.hashString('sha256', body, 'hex'), this.#expectedHex)) throw mismatch();
+      if (!constantTimeEqual(crypto.hashString('sha256', body, 'binary'), this.#expectedBytes)) throw mismatch();
       return;
     }
     if (this.#hash === undefined && crypto.hash !== undefined) {
@@ -336,7 +348,7 @@ class PayloadDigestCheck implements BodyCheck {
   }
 
   #compare(actual: Uint8Array): void {
-    if (!this.#crypto.timingSafeEqual(actual, fromHex(this.#expectedHex)!)) throw mismatch();
+    if (!this.#crypto.timingSafeEqual(actual, this.#expectedBytes)) throw mismatch();
   }
 }
 
