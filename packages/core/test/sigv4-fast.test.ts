@@ -691,6 +691,48 @@ describe('sigv4() fast and general shapes agree', () => {
     }
   });
 
+  it('the remembered "host and date are signed" list refuses exactly what the check refuses, in any order', () => {
+    // Default providers: aws:amz (x-amz-date) and hmackit:hmackit (x-hmackit-date).
+    const scheme = sigv4();
+    const lists = [
+      'host;x-amz-date',
+      'content-type;host;x-amz-date',
+      'content-type;x-amz-date',
+      'host',
+      'host;x-hmackit-date',
+      'content-type;host;x-hmackit-date',
+    ];
+    const signature = 'ab'.repeat(32);
+    const request = fc.tuple(fc.constantFrom(...lists), fc.constantFrom('AWS4', 'HMACKIT4'));
+    fc.assert(
+      fc.property(fc.array(request, { minLength: 1, maxLength: 8 }), (requests) => {
+        for (const [list, prefix] of requests) {
+          const terminator = prefix === 'AWS4' ? 'aws4_request' : 'hmackit4_request';
+          const dateName = prefix === 'AWS4' ? 'x-amz-date' : 'x-hmackit-date';
+          const message: MessageParts = {
+            method: 'GET',
+            url: 'https://h.example/',
+            headers: {
+              host: 'h.example',
+              [dateName]: '20251122T000000Z',
+              authorization: `${prefix}-HMAC-SHA256 Credential=hk_a/20251122/us-east-1/hmac-kit/${terminator}, SignedHeaders=${list}, Signature=${signature}`,
+            },
+          };
+          const names = list.split(';');
+          const expected = !names.includes('host') || !names.includes(dateName) ? 'ComponentNotCovered' : 'ok';
+          let got = 'ok';
+          try {
+            scheme.parse(message, { hasBody: false });
+          } catch (error) {
+            got = (error as Error).constructor.name;
+          }
+          expect(got).toBe(expected);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('the parse memo (keyIdOf, then verify) never serves another request', async () => {
     const scheme = sigv4();
     const first = aws4Signed('/v1/orders?a=1');

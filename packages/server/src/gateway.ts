@@ -7,6 +7,7 @@ import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
 import { downstreamHeaders, upstreamHeaderList } from './headers.js';
 import { sendProblem, serverProblem } from './http.js';
+import { exemptFromBodyRate } from './listener.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
 import { relayedAnswerHeaders } from './relayed-fields.js';
@@ -220,6 +221,8 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       return;
     }
     acceptedSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    // The sender is proven by the head's signature: its body may arrive as slowly as it likes.
+    if (hasBody && admission.signatureVerified) exemptFromBodyRate(request);
     const { identity } = admission;
     context.keyId = identity.keyId;
     context.scheme = identity.scheme;

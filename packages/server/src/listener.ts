@@ -28,6 +28,14 @@ import type { Logger } from './logger.js';
 const HTTP2_IDLE_TIMEOUT_MS = 120_000;
 
 /**
+ * Streams (requests) one HTTP/2 session may have open at once, announced in its SETTINGS: nginx's
+ * default (`http2_max_concurrent_streams 128`). Node's default is 2^32-1, so one connection could
+ * carry any number of requests in flight, whatever `--max-connections` says. A client queues
+ * requests beyond it; one that does not gets RST_STREAM(REFUSED_STREAM) for them.
+ */
+export const HTTP2_MAX_CONCURRENT_STREAMS = 128;
+
+/**
  * How long a connection closed in the middle of a request body goes on reading (and dropping) what
  * the client still sends before it is destroyed: closing a socket with unread bytes makes the kernel
  * answer with a reset, which can reach the client before it has read the response (undici then
@@ -206,6 +214,69 @@ function boundStream(request: Http2ServerRequest, stream: ServerHttp2Stream): vo
   cutUnlessEnded(request, stream, () => {
     if (!stream.destroyed) stream.close(http2Constants.NGHTTP2_NO_ERROR);
   });
+}
+
+/**
+ * The slowest a request body may arrive while the server waits for it, in bytes per second, judged
+ * over each `--headers-timeout` window (15 KB per 30 s by default), until the request is proven
+ * (see {@link exemptFromBodyRate}). Like Apache's `mod_reqtimeout` `MinRate=500`.
+ */
+export const MIN_BODY_BYTES_PER_SECOND = 500;
+
+/** Requests whose sender is proven: their body may take as long as it likes. */
+const bodyRateExempt = new WeakSet<object>();
+
+/**
+ * Lifts the body rate bound of {@link watchBodyRate} for a request whose sender is proven (a
+ * signature verified over the request head): a long authenticated upload must not be cut.
+ */
+export function exemptFromBodyRate(request: IncomingMessage): void {
+  bodyRateExempt.add(request);
+}
+
+/**
+ * Bounds how slowly an unproven request body may arrive (slow POST, "R-U-Dead-Yet"): the request
+ * head is bounded by `headersTimeout`, but a client that sent a complete head declaring a body and
+ * then trickled one byte a minute held its connection (or, over HTTP/2, its stream) for ever on
+ * every route that reads a body before the sender is proven: the logins, the signed admin API
+ * (read before it is verified), the gateway's schemes that sign the body itself. With
+ * `--max-connections` a handful of addresses held every slot. Each `windowMs` in which the server
+ * waited for the body (nothing unread, no backpressure: never the server's or the upstream's
+ * slowness) must bring {@link MIN_BODY_BYTES_PER_SECOND}; otherwise `cut` runs. Bytes are counted
+ * where Node hands them to the request (`push`), so the body is neither read nor switched to
+ * flowing mode here.
+ */
+function watchBodyRate(request: IncomingMessage | Http2ServerRequest, windowMs: number, cut: () => void): void {
+  let received = 0;
+  let judgedFrom = 0;
+  let pressured = false;
+  const push = request.push;
+  request.push = function countedPush(this: typeof request, chunk: unknown, encoding?: BufferEncoding) {
+    if (chunk !== null && chunk !== undefined) received += (chunk as { length: number }).length;
+    const more = push.call(this, chunk, encoding);
+    if (!more) pressured = true;
+    return more;
+  };
+  const minimum = Math.ceil((MIN_BODY_BYTES_PER_SECOND * windowMs) / 1000);
+  const stop = () => clearInterval(timer);
+  const timer = setInterval(() => {
+    if (request.complete || request.destroyed || bodyRateExempt.has(request)) return stop();
+    // The server was not waiting for the client: a reader busy elsewhere, an upstream taking its time.
+    if (pressured || request.readableLength > 0) {
+      pressured = false;
+      judgedFrom = received;
+      return;
+    }
+    if (received - judgedFrom < minimum) {
+      stop();
+      cut();
+      return;
+    }
+    judgedFrom = received;
+  }, windowMs);
+  timer.unref();
+  request.once('end', stop);
+  request.once('close', stop);
 }
 
 /** Why a connection was refused as soon as it was accepted (`hmac_kit_connections_refused_total{reason}`). */
@@ -461,12 +532,16 @@ export async function openListener(
     connectionsCheckingInterval: headersCheckIntervalMs(headersTimeoutMs),
   };
   let server: Server | Http2SecureServer;
-  const http1Handler = notOnClosingConnections(handler);
+  const http1Handler = notOnClosingConnections((request, response) => {
+    if (declaresBody(request)) watchBodyRate(request, headersTimeoutMs, () => request.socket.destroy());
+    handler(request, response);
+  });
   if (config.tls) {
     const secure = createSecureServer(
       {
         ...(await readTlsFiles(config.tls)),
         allowHTTP1: true,
+        settings: { maxConcurrentStreams: HTTP2_MAX_CONCURRENT_STREAMS },
         // A TCP connection that never completes its handshake (Node's default: 120 s) is closed
         // after the same bound as a request head; headersTimeout then starts once it is secure.
         handshakeTimeout: headersTimeoutMs,
@@ -477,6 +552,12 @@ export async function openListener(
         if (request.httpVersionMajor >= 2) {
           const http1View = response as unknown as ServerResponse;
           if (!presentAsHttp1(request, http1View)) return;
+          const stream = request.stream;
+          if (!stream.endAfterHeaders) {
+            watchBodyRate(request, headersTimeoutMs, () => {
+              if (!stream.destroyed) stream.close(http2Constants.NGHTTP2_CANCEL);
+            });
+          }
           handler(request as unknown as IncomingMessage, http1View);
           return;
         }

@@ -392,6 +392,27 @@ describe('connection caps and the request-head bound of hmac-kit serve', () => {
       expect(trickler.received()).toMatch(/^HTTP\/1\.1 408 /);
     });
 
+    it('bounds the requests one HTTP/2 session carries at once (128, not Node 2^32-1); a client queues the rest', async () => {
+      let opened: Awaited<ReturnType<typeof http2Session>> | undefined;
+      await until(async () => {
+        opened = await http2Session(port, certs.ca).catch(() => undefined);
+        return opened !== undefined;
+      });
+      const session = opened?.session;
+      if (!session) throw new Error('no session');
+      try {
+        // The server's SETTINGS come before its first response (before them the client assumes 100).
+        expect((await http2Request(session, { ':method': 'GET', ':path': '/healthz' })).status).toBe(200);
+        expect(session.remoteSettings.maxConcurrentStreams).toBe(128);
+        const answers = await Promise.all(
+          Array.from({ length: 150 }, () => http2Request(session, { ':method': 'GET', ':path': '/healthz' })),
+        );
+        expect(answers.every((answer) => answer.status === 200)).toBe(true);
+      } finally {
+        session.destroy();
+      }
+    });
+
     it('refuses a TLS connection beyond --max-connections before its handshake; HTTP/2 sessions open keep working', async () => {
       // Three HTTP/2 sessions hold every slot (a session is one connection, whatever its streams).
       const sessions: Array<Awaited<ReturnType<typeof http2Session>>> = [];

@@ -272,9 +272,11 @@ export function sigv4StringToSign(
 
 // The string to sign of the verifier's usual path, kept as UTF-8 bytes after a 64-byte slot for
 // the HMAC's inner pad (see hmacSha256HexOfBlock): `algorithm\n` and `scope\n` repeat request
-// after request and are encoded only when they change; each request writes its 16-character date
-// and the canonical request's digest as hex, byte by byte. No text is encoded as a whole, and no
-// string to sign is built. Only this module writes the block, and only synchronously.
+// after request and are encoded only when they change; the 16-character date is written byte by
+// byte when it differs from the date already in the block (requests of one second share it), and
+// the canonical request's digest as hex on every call. No text is encoded as a whole, and no
+// string to sign is built. Only this module writes the block, and only synchronously (the HMAC
+// writes and zeroes the pad slot only).
 const STRING_TO_SIGN_BYTES = 1024;
 const stringToSignBlock = new Uint8Array(64 + STRING_TO_SIGN_BYTES);
 const blockEncoder = new TextEncoder();
@@ -283,6 +285,8 @@ let blockAlgorithm: string | undefined;
 let blockScope: string | undefined;
 let blockDateAt = 0;
 let blockDigestAt = 0;
+// The date whose bytes are in the block at blockDateAt: `undefined` whenever the layout is rewritten.
+let blockDate: string | undefined;
 let blockView = stringToSignBlock.subarray(0, 64);
 
 /**
@@ -301,6 +305,7 @@ export function sigv4StringToSignBlock(
   if (amzDate.length !== 16 || digest.length !== 32) return undefined;
   if (algorithm !== blockAlgorithm || scope !== blockScope) {
     blockAlgorithm = undefined;
+    blockDate = undefined;
     const head = blockEncoder.encodeInto(`${algorithm}\n`, stringToSignBlock.subarray(64));
     if (head.read !== algorithm.length + 1) return undefined;
     const dateAt = 64 + head.written;
@@ -315,7 +320,10 @@ export function sigv4StringToSignBlock(
     blockDigestAt = digestAt;
     blockView = stringToSignBlock.subarray(0, digestAt + 64);
   }
-  for (let i = 0; i < 16; i++) stringToSignBlock[blockDateAt + i] = amzDate.charCodeAt(i);
+  if (amzDate !== blockDate) {
+    for (let i = 0; i < 16; i++) stringToSignBlock[blockDateAt + i] = amzDate.charCodeAt(i);
+    blockDate = amzDate;
+  }
   for (let i = 0, at = blockDigestAt; i < 32; i++, at += 2) {
     const byte = digest.charCodeAt(i);
     stringToSignBlock[at] = LOWER_HEX_BYTES[byte >> 4]!;

@@ -119,6 +119,11 @@ function coveredComponentsOf(signedHeaders: readonly string[], bodyBound: boolea
   return bodyBound ? lastCoveredWithBody : lastCoveredWithoutBody;
 }
 
+// The last SignedHeaders list of a header-form signature found to hold `host` and the date header
+// named `lastCoveringDate` (see parse()).
+let lastCoveringList: readonly string[] | undefined;
+let lastCoveringDate = '';
+
 /** A Credential's parts: the key id and the scope (`date/region/service/terminator`) and its parts. */
 export interface SigV4CredentialScope {
   readonly keyId: string;
@@ -433,9 +438,16 @@ export function createSigV4Parser(config: SigV4Config): SigV4Parser {
   function parse(message: MessageParts, context: { hasBody: boolean }): SigV4Credentials {
     const parsed = parseSignature(message);
     // What the protocol itself requires to be signed (not a policy choice): refused before any key.
-    if (!parsed.signedHeaders.includes('host')) throw new ComponentNotCovered('host must be signed');
-    if (!parsed.presigned && !parsed.signedHeaders.includes(parsed.names.date)) {
-      throw new ComponentNotCovered(`${parsed.names.date} must be signed`);
+    // The last header-form list found to hold both is remembered (lists are shared and never
+    // written, see parseSignedHeaders): the same array with the same date name holds them still.
+    const signed = parsed.signedHeaders;
+    if (parsed.presigned || signed !== lastCoveringList || parsed.names.date !== lastCoveringDate) {
+      if (!signed.includes('host')) throw new ComponentNotCovered('host must be signed');
+      if (!parsed.presigned) {
+        if (!signed.includes(parsed.names.date)) throw new ComponentNotCovered(`${parsed.names.date} must be signed`);
+        lastCoveringList = signed;
+        lastCoveringDate = parsed.names.date;
+      }
     }
     const hasBody = context.hasBody;
     // Which payload hash the canonical request carries, and whether the body still has to be hashed.

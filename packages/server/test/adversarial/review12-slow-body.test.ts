@@ -1,0 +1,196 @@
+/**
+ * Review 12: what one client could still hold of `hmac-kit serve` under the connection caps.
+ *
+ * - Slow POST ("R-U-Dead-Yet"): `--headers-timeout` bounds the request head, but a client that sent
+ *   a complete head declaring a body and then trickled it (one byte now and then) held its
+ *   connection for ever on any route that reads a body before the sender is proven (the logins
+ *   here; the signed admin API; the gateway's body-signed schemes). With `--max-connections` four
+ *   addresses held every slot of a process, and everyone else was refused. Now each
+ *   `--headers-timeout` window in which the server waits for an unproven body must bring
+ *   MIN_BODY_BYTES_PER_SECOND, or the connection (HTTP/1.1) or stream (HTTP/2) is cut.
+ * - HTTP/2 streams: Node's default SETTINGS_MAX_CONCURRENT_STREAMS is 2^32 - 1, so one connection
+ *   (one slot of the cap) carried any number of requests in flight. Now 128 (landed by serve-conn meanwhile).
+ *
+ * A 1 s headers timeout keeps every wait short; every wait is for a condition.
+ */
+
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { signMessage } from '@hmac-kit/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
+import { issueKey, startInProcess } from '../support/in-process.js';
+import { startRawUpstream } from '../support/raw-http.js';
+import { http2Session, makeCertificates, type TestCertificates } from '../support/tls.js';
+
+const TRICKLE_MS = 100;
+
+/** Sends `head`, then `body` one byte per TRICKLE_MS while the socket is open. */
+function trickle(socket: Socket, head: string, body: string): { stop: () => void } {
+  socket.write(head);
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (socket.destroyed || sent >= body.length) return;
+    socket.write(body[sent++] ?? '');
+  }, TRICKLE_MS);
+  socket.once('close', () => clearInterval(timer));
+  return { stop: () => clearInterval(timer) };
+}
+
+function closedOrAnswered(socket: Socket): Promise<string> {
+  let received = '';
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.toString('latin1');
+  });
+  socket.on('error', () => {});
+  return new Promise((resolve) => socket.once('close', () => resolve(received)));
+}
+
+describe('review12: slow bodies and HTTP/2 streams under the connection caps', () => {
+  let dir: string;
+  let certs: TestCertificates;
+  const servers: ServeProcess[] = [];
+  const sockets: Socket[] = [];
+
+  beforeAll(() => {
+    buildOnce();
+    dir = tempDir();
+    certs = makeCertificates(dir);
+  });
+
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await Promise.all(servers.map((server) => server.stop()));
+  });
+
+  async function serve(args: string[]): Promise<ServeProcess> {
+    const server = await startServe(['--db', join(dir, 'hmac-kit.db'), '--headers-timeout', '1s', ...args], {
+      cwd: dir,
+    });
+    servers.push(server);
+    return server;
+  }
+
+  it('cuts an unproven request body trickled below the minimum rate (the login route)', async () => {
+    const server = await serve([]);
+    const { hostname, port } = new URL(server.url);
+    const body = `{"username":"${'u'.repeat(900)}","password":"x"}`;
+    const head = `POST /v1/keys HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const socket = connect({ host: hostname, port: Number(port) });
+    sockets.push(socket);
+    const done = closedOrAnswered(socket);
+    trickle(socket, head, body);
+    // Before: the connection stayed open as long as the bytes kept coming (90 s for this body),
+    // well past the test's timeout.
+    expect(await done).toBe('');
+  }, 15_000);
+
+  it('cuts an HTTP/2 stream whose unproven body is trickled, and advertises at most 128 streams', async () => {
+    const server = await serve(['--tls-cert', certs.first.certFile, '--tls-key', certs.first.keyFile]);
+    const port = Number(new URL(server.url).port);
+    const { session, socket } = await http2Session(port, certs.ca);
+    sockets.push(socket);
+    // nghttp2 assumes 100 until the server's SETTINGS arrive: wait for them.
+    const settings = await new Promise<{ maxConcurrentStreams?: number }>((resolve) =>
+      session.once('remoteSettings', resolve),
+    );
+    expect(settings.maxConcurrentStreams).toBe(128);
+
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': '/v1/keys',
+      'content-type': 'application/json',
+      'content-length': '1000',
+    });
+    stream.on('error', () => {});
+    stream.resume();
+    const timer = setInterval(() => {
+      if (!stream.destroyed) stream.write('x');
+    }, TRICKLE_MS);
+    const code = await new Promise<number>((resolve) => stream.once('close', () => resolve(stream.rstCode)));
+    clearInterval(timer);
+    // NGHTTP2_CANCEL: the server reset the stream; the session (other streams) stays open.
+    expect(code).toBe(8);
+    expect(session.closed || session.destroyed).toBe(false);
+    session.close();
+  }, 15_000);
+
+  it('leaves a body that arrives at a fair pace alone', async () => {
+    const server = await serve([]);
+    const { hostname, port } = new URL(server.url);
+    // 2.5 s for 2,600 bytes: slow, but above the minimum rate in every 1 s window.
+    const body = `{"username":"${'u'.repeat(2560)}","password":"x"}`;
+    const head = `POST /v1/keys HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+    const socket = connect({ host: hostname, port: Number(port) });
+    sockets.push(socket);
+    const done = closedOrAnswered(socket);
+    socket.write(head);
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (socket.destroyed || sent >= body.length) return clearInterval(timer);
+      socket.write(body.slice(sent, sent + 100));
+      sent += 100;
+    }, TRICKLE_MS);
+    const answer = await done;
+    // An answer (the login fails: there is no such user), not a cut connection.
+    expect(answer).toMatch(/^HTTP\/1\.1 (400|401|403|404|422)/);
+  }, 15_000);
+
+  it('gateway: a signed upload may arrive slowly; a body-signed claim trickled is cut', async () => {
+    const upstream = await startRawUpstream(() => 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    const server = await startInProcess({
+      upstream: upstream.url,
+      schemes: 'rfc9421,x-api',
+      headersTimeout: '1s',
+    });
+    try {
+      const key = await issueKey(server, 'review12-slow-upload');
+      const { hostname, port } = new URL(server.url);
+      // 300 bytes over 3 s (100 B/s, below the minimum rate): proven by the head's signature, so left alone.
+      const body = Buffer.from('b'.repeat(300));
+      const prepared = await signMessage(
+        {
+          method: 'POST',
+          url: `${server.url}/upload`,
+          headers: { 'content-type': 'application/octet-stream' },
+          body: new Uint8Array(body),
+        },
+        key,
+      );
+      const lines = ['POST /upload HTTP/1.1', `Host: ${hostname}:${port}`, 'Connection: close'];
+      lines.push('Content-Type: application/octet-stream', `Content-Length: ${body.length}`);
+      for (const [name, value] of Object.entries(prepared.headers)) lines.push(`${name}: ${value}`);
+      const signed = connect({ host: hostname, port: Number(port) });
+      sockets.push(signed);
+      const answer = closedOrAnswered(signed);
+      signed.write(`${lines.join('\r\n')}\r\n\r\n`);
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (signed.destroyed || sent >= body.length) return clearInterval(timer);
+        signed.write(body.subarray(sent, sent + 10));
+        sent += 10;
+      }, TRICKLE_MS);
+      expect(await answer).toMatch(/^HTTP\/1\.1 200 /);
+
+      // X-API signs the body itself: nothing is proven until it is read, so it is held to the rate.
+      const claim = [
+        'POST /upload HTTP/1.1',
+        `Host: ${hostname}:${port}`,
+        'Content-Type: application/json',
+        'Content-Length: 1000',
+        `X-API-Key: ${key.keyId}`,
+        `X-API-Timestamp: ${Math.floor(Date.now() / 1000)}`,
+        `X-API-Nonce: ${'n'.repeat(24)}`,
+        `X-API-Signature: ${'0'.repeat(64)}`,
+      ];
+      const forged = connect({ host: hostname, port: Number(port) });
+      sockets.push(forged);
+      const cut = closedOrAnswered(forged);
+      trickle(forged, `${claim.join('\r\n')}\r\n\r\n`, 'x'.repeat(1000));
+      expect(await cut).toBe('');
+    } finally {
+      await server.close();
+      await upstream.close();
+    }
+  }, 20_000);
+});
