@@ -124,6 +124,26 @@ export function admitRequestEagerly<S>(
 }
 
 /**
+ * The `beforeMac` hook again, right before the body stage decides the MAC of a scheme that signs
+ * the body itself (X-API, django-hmac, webhooks, SigV4 without a payload hash: the verdict's
+ * `signatureMatches` is undefined). For those the key stage's call came before the body had
+ * arrived, so every forged request of a subject in flight together had passed it before the first
+ * of them failed (10 x 10 pipelined forged X-API requests at `serve --workers 2`: 40 reached the
+ * signature check where one at a time reaches 4 per process; review12-body-signed-in-flight.test.ts).
+ * With a synchronous MAC nothing runs between this read and the failure's record (`fail` calls the
+ * `failed` hook before its first await), as for the head's MAC. The same call for a known key, an
+ * unknown key id and a refused key (their decoy check is fed the same way): no oracle. Reads only.
+ */
+function recheckBeforeBodyMac<S>(run: Run<S>): void {
+  const beforeMac = run.config.hooks?.beforeMac;
+  if (beforeMac === undefined || run.verdict!.signatureMatches !== undefined) return;
+  // A refusal here is the gate's answer, learnt late: recorded as a gate refusal.
+  run.stage = 'gate';
+  beforeMac(run.claim!, run.source);
+  run.stage = 'body';
+}
+
+/**
  * One admitted run. A class rather than an object literal of closures: its methods live on the
  * prototype, so admitting a request allocates this object and nothing per method.
  */
@@ -192,6 +212,7 @@ class RunAdmission<S> implements EagerAdmission {
     try {
       run.stage = 'body';
       if (check !== null) {
+        recheckBeforeBodyMac(run);
         return Promise.resolve(check.finish()).then(
           () => this.#conclude(),
           (error: unknown) => fail(run, error),
@@ -211,6 +232,7 @@ class RunAdmission<S> implements EagerAdmission {
       run.stage = 'body';
       if (run.config.debugSignatures === true) run.debugBody = body;
       if (check !== null) {
+        recheckBeforeBodyMac(run);
         const pending = completeBody(check, body);
         if (pending !== undefined) {
           return Promise.resolve(pending).then(
