@@ -151,4 +151,32 @@ describe('declared request bodies that stall', () => {
     expect(received).toMatch(/^HTTP\/1\.1 200 /);
     expect(received).toContain('"principal":"body-idle"');
   }, 20_000);
+  it('whoami: a signed chunked body over --max-body is still refused 413 after the head is admitted', async () => {
+    const small = await startServe(['--db', db, '--headers-timeout', '1s', '--max-body', '1kb'], { cwd: dir });
+    try {
+      const { host, hostname, port } = new URL(small.url);
+      const body = Buffer.from('b'.repeat(2000));
+      const prepared = await signMessage(
+        {
+          method: 'POST',
+          url: `${small.url}/v1/whoami`,
+          headers: { 'content-type': 'application/octet-stream' },
+          body: new Uint8Array(body),
+        },
+        key,
+      );
+      const lines = ['POST /v1/whoami HTTP/1.1', `Host: ${host}`, 'Connection: close'];
+      lines.push('Content-Type: application/octet-stream', 'Transfer-Encoding: chunked');
+      for (const [name, value] of Object.entries(prepared.headers)) lines.push(`${name}: ${value}`);
+      const socket = connect({ host: hostname, port: Number(port) });
+      sockets.push(socket);
+      const closed = untilClosed(socket, Date.now());
+      socket.write(`${lines.join('\r\n')}\r\n\r\n${body.length.toString(16)}\r\n${body.toString()}\r\n0\r\n\r\n`);
+      const { received } = await closed;
+      expect(received).toMatch(/^HTTP\/1\.1 413 /);
+      expect(received).toContain('application/problem+json');
+    } finally {
+      await small.stop();
+    }
+  }, 20_000);
 });
