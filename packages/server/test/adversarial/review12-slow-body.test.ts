@@ -193,4 +193,25 @@ describe('review12: slow bodies and HTTP/2 streams under the connection caps', (
       await upstream.close();
     }
   }, 20_000);
+
+  // OPEN (review12, MEDIUM, not fixed): slow read. A client that pipelines requests for a large
+  // answer (GET /openapi.json, 51 KB, unauthenticated) and never reads holds a plain-HTTP connection
+  // for ever: the response never finishes, so neither --keep-alive-timeout nor --headers-timeout
+  // starts, and plain HTTP has no socket timeout at all (TLS: 120 s of inactivity, which a client
+  // reading a byte now and then resets). `it.fails` documents it: this starts failing (and must be
+  // turned into `it`) once the listener bounds a stalled write (nginx's send_timeout, or a minimum
+  // send rate as for bodies).
+  it.fails('closes a connection whose client stops reading its answers (slow read)', async () => {
+    const server = await serve(['--keep-alive-timeout', '1s']);
+    const { hostname, port } = new URL(server.url);
+    const socket = connect({ host: hostname, port: Number(port) });
+    sockets.push(socket);
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.once('connect', () => {
+      socket.write(`GET /openapi.json HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`.repeat(60));
+      socket.pause();
+    });
+    await closed;
+  }, 8_000);
 });
