@@ -238,8 +238,8 @@ export function exemptFromBodyRate(request: IncomingMessage): void {
  * Bounds how slowly an unproven request body may arrive (slow POST, "R-U-Dead-Yet"): the request
  * head is bounded by `headersTimeout`, but a client that sent a complete head declaring a body and
  * then trickled one byte a minute held its connection (or, over HTTP/2, its stream) for ever on
- * every route that reads a body before the sender is proven: the logins, the signed admin API
- * (read before it is verified), the gateway's schemes that sign the body itself. With
+ * every route that reads a body before the sender is proven: the logins, and the schemes that sign
+ * the body itself (in the gateway, whoami and the signed admin API, which verify the head first). With
  * `--max-connections` a handful of addresses held every slot. Each `windowMs` in which the server
  * waited for the body (nothing unread, no backpressure: never the server's or the upstream's
  * slowness) must bring {@link MIN_BODY_BYTES_PER_SECOND}; otherwise `cut` runs. Bytes are counted

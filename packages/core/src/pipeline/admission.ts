@@ -212,7 +212,8 @@ class RunAdmission<S> implements EagerAdmission {
     try {
       run.stage = 'body';
       if (check !== null) {
-        recheckBeforeBodyMac(run);
+        // A MAC proven by the head (signatureVerified) needs no re-check: no call on that path.
+        if (!this.signatureVerified) recheckBeforeBodyMac(run);
         return Promise.resolve(check.finish()).then(
           () => this.#conclude(),
           (error: unknown) => fail(run, error),
@@ -232,7 +233,8 @@ class RunAdmission<S> implements EagerAdmission {
       run.stage = 'body';
       if (run.config.debugSignatures === true) run.debugBody = body;
       if (check !== null) {
-        recheckBeforeBodyMac(run);
+        // A MAC proven by the head (signatureVerified) needs no re-check: no call on that path.
+        if (!this.signatureVerified) recheckBeforeBodyMac(run);
         const pending = completeBody(check, body);
         if (pending !== undefined) {
           return Promise.resolve(pending).then(

@@ -1,8 +1,9 @@
 /**
  * Review 8, the lingering close of 131a9cb: a response whose request body was cut off part-way says
  * `Connection: close`, and Node's parser goes on reading the connection until it closes. The
- * attacks, on raw sockets through the gateway (the admin API's readBody is the cut-off an
- * unauthenticated client reaches): bytes sent after the refused body that form a new request (RFC
+ * attacks, on raw sockets through the gateway (the login route's readBody is the cut-off an
+ * unauthenticated client reaches; the signed admin API now verifies the head before reading a
+ * body, so an unsigned request never reaches its readBody): bytes sent after the refused body that form a new request (RFC
  * 9112 9.6: no further request on a connection the server said it closes; before the fix the
  * gateway verified and forwarded it upstream, and its answer was never written), bytes inside the
  * rest of the body that look like a request (the body's own framing must hold), and a client that
@@ -42,12 +43,12 @@ describe('review8: after a body cut off part-way, the connection closes and carr
     return `${lines.join('\r\n')}\r\n\r\n`;
   }
 
-  /** Opens a connection, sends an admin API body over the limit in part, and waits for the 413. */
+  /** Opens a connection, sends a login body over its limit (64 KiB) in part, and waits for the 413. */
   async function refusedMidBody() {
     const connection = halfOpenConnection(server.url);
     connection.socket.write(
-      `POST /_hmac-kit/v1/admin/keys HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
-        `X-Forwarded-For: ${freshAddress()}\r\nTransfer-Encoding: chunked\r\n\r\n${chunk('a'.repeat(2000))}`,
+      `POST /_hmac-kit/v1/keys HTTP/1.1\r\nHost: ${host}\r\nContent-Type: application/json\r\n` +
+        `X-Forwarded-For: ${freshAddress()}\r\nTransfer-Encoding: chunked\r\n\r\n${chunk('a'.repeat(70_000))}`,
     );
     await connection.until(() => connection.received().includes('\r\n\r\n{') || connection.isClosed());
     const head = connection.received().split('\r\n\r\n')[0] ?? '';
