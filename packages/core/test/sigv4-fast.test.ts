@@ -23,13 +23,17 @@ import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import aws4 from 'aws4';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hmacSha256HexOfBlock, hmacSha256OfText, sha256HexOfText } from '../src/primitives/hmac-sha256.js';
+import {
+  hmacSha256BinaryOfBlock,
+  hmacSha256HexOfBlock,
+  hmacSha256OfText,
+  sha256HexOfText,
+} from '../src/primitives/hmac-sha256.js';
 import { hmacSha256Pads } from '../src/primitives/prepared-key.js';
 import { isLowerHexTail } from '../src/protocol/ascii-digits.js';
 import { headerField, getHeader as headerValue, headerValues } from '../src/protocol/headers.js';
 import {
   canonicalHeaderLinesOf,
-  hmacSha256BinaryOfBlock,
   lowerHeaderField,
   lowerHexBytes,
   sha256Hex,

@@ -127,20 +127,7 @@ export function hmacSha256MatchesAscii(
   const { read, written } = scratchEncoder.encodeInto(text, scratchAfterPad);
   if (read !== text.length || written !== read) return undefined;
   const pads = preparedKey(secret).hmacSha256Pads();
-  scratch.set(pads.inner, 0);
-  let inner: string;
-  try {
-    inner = crypto.hashString('sha256', scratchOf(written), 'binary');
-  } finally {
-    scratch.fill(0, 0, 64);
-  }
-  outerBlock.set(pads.outer, 0);
-  for (let i = 0; i < 32; i++) outerBlock[64 + i] = inner.charCodeAt(i);
-  try {
-    return constantTimeEqual(crypto.hashString('sha256', outerBlock, 'binary'), presented);
-  } finally {
-    outerBlock.fill(0);
-  }
+  return constantTimeEqual(macOfPaddedBlock(crypto, pads, scratchOf(written), 'binary'), presented);
 }
 
 /**
@@ -152,21 +139,7 @@ export function hmacSha256HexOfText(crypto: CryptoProvider, pads: HmacSha256Pads
   if (crypto.hashString === undefined) return toHex(hmacSha256OfText(crypto, pads, text));
   const { read, written } = scratchEncoder.encodeInto(text, scratchAfterPad);
   if (read !== text.length) return toHex(hmacSha256OfText(crypto, pads, text));
-  // The inner hash as a binary string written into the outer block: no array for it.
-  scratch.set(pads.inner, 0);
-  let inner: string;
-  try {
-    inner = crypto.hashString('sha256', scratchOf(written), 'binary');
-  } finally {
-    scratch.fill(0, 0, 64);
-  }
-  outerBlock.set(pads.outer, 0);
-  for (let i = 0; i < 32; i++) outerBlock[64 + i] = inner.charCodeAt(i);
-  try {
-    return crypto.hashString('sha256', outerBlock, 'hex');
-  } finally {
-    outerBlock.fill(0);
-  }
+  return macOfPaddedBlock(crypto, pads, scratchOf(written), 'hex');
 }
 
 /**
@@ -177,6 +150,35 @@ export function hmacSha256HexOfText(crypto: CryptoProvider, pads: HmacSha256Pads
  * and zeroes them again. Byte for byte `toHex(crypto.hmac('sha256', key, block.subarray(64)))`.
  */
 export function hmacSha256HexOfBlock(crypto: CryptoProvider, pads: HmacSha256Pads, block: Uint8Array): string {
+  return macOfPaddedBlock(crypto, pads, block, 'hex');
+}
+
+/**
+ * {@link hmacSha256HexOfBlock} with the MAC as a binary string (32 characters U+0000..U+00FF, one
+ * per byte), for a constant-time comparison with presented bytes (`constantTimeEqual`).
+ *
+ * @example
+ * ```ts
+ * block.set(textBytes, 64); // the first 64 bytes are the pad's
+ * constantTimeEqual(hmacSha256BinaryOfBlock(crypto, pads, block.subarray(0, 64 + textBytes.length)), signature);
+ * ```
+ */
+export function hmacSha256BinaryOfBlock(crypto: CryptoProvider, pads: HmacSha256Pads, block: Uint8Array): string {
+  return macOfPaddedBlock(crypto, pads, block, 'binary');
+}
+
+/**
+ * The one engine behind the block MACs above: the inner pad written into `block`'s first 64 bytes
+ * (zeroed again after the inner hash), the inner digest taken as a binary string and written into
+ * the outer block after the outer pad (zeroed after the outer hash), so neither digest becomes an
+ * array. The provider's `hashString` must exist (every caller checks it first).
+ */
+function macOfPaddedBlock(
+  crypto: CryptoProvider,
+  pads: HmacSha256Pads,
+  block: Uint8Array,
+  encoding: 'hex' | 'binary',
+): string {
   block.set(pads.inner, 0);
   let inner: string;
   try {
@@ -187,7 +189,7 @@ export function hmacSha256HexOfBlock(crypto: CryptoProvider, pads: HmacSha256Pad
   outerBlock.set(pads.outer, 0);
   for (let i = 0; i < 32; i++) outerBlock[64 + i] = inner.charCodeAt(i);
   try {
-    return crypto.hashString!('sha256', outerBlock, 'hex');
+    return crypto.hashString!('sha256', outerBlock, encoding);
   } finally {
     outerBlock.fill(0);
   }

@@ -5,7 +5,7 @@
  */
 
 import { toHex, utf8 } from '../../primitives/encoding.js';
-import { type HmacSha256Pads, sha256HexOfText } from '../../primitives/hmac-sha256.js';
+import { sha256HexOfText } from '../../primitives/hmac-sha256.js';
 import { headerField } from '../../protocol/headers.js';
 import type { CryptoProvider, HeadersInit, MessageParts } from '../../types.js';
 import type { RawUrl } from '../compat-support.js';
@@ -377,32 +377,6 @@ export function lowerHexBytes(text: string, start: number, count: number): Uint8
   }
   return out;
 }
-
-/**
- * HMAC-SHA256 of `block.subarray(64)` from precomputed key pads, as a binary string (32
- * characters U+0000..U+00FF, one per byte), through the provider's `hashString` (which must
- * exist): `hmacSha256HexOfBlock` of primitives/hmac-sha256.ts with the outer digest left in
- * binary, for a comparison with the signature's bytes. Writes the inner pad into the block's
- * first 64 bytes and zeroes them again, and zeroes its own outer block after use.
- */
-export function hmacSha256BinaryOfBlock(crypto: CryptoProvider, pads: HmacSha256Pads, block: Uint8Array): string {
-  block.set(pads.inner, 0);
-  let inner: string;
-  try {
-    inner = crypto.hashString!('sha256', block, 'binary');
-  } finally {
-    block.fill(0, 0, 64);
-  }
-  outerBlock.set(pads.outer, 0);
-  for (let i = 0; i < 32; i++) outerBlock[64 + i] = inner.charCodeAt(i);
-  try {
-    return crypto.hashString!('sha256', outerBlock, 'binary');
-  } finally {
-    outerBlock.fill(0);
-  }
-}
-// The outer hash's input: the outer pad and the inner digest (zeroed after every MAC).
-const outerBlock = new Uint8Array(96);
 
 /**
  * {@link headerField} for a `name` already in lower case (SigV4's signed header names, checked

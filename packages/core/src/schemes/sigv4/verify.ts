@@ -10,7 +10,7 @@ import { isDecoyKey } from '../../pipeline/keys.js';
 import { checkTimeWindow } from '../../pipeline/policy.js';
 import { constantTimeEqual } from '../../primitives/constant-time.js';
 import { toHex, utf8 } from '../../primitives/encoding.js';
-import { hmacSha256HexOfText, sha256HexOfText } from '../../primitives/hmac-sha256.js';
+import { hmacSha256BinaryOfBlock, hmacSha256HexOfText, sha256HexOfText } from '../../primitives/hmac-sha256.js';
 import { PreparedKey, preparedKey } from '../../primitives/prepared-key.js';
 import { isPromiseLike } from '../../primitives/promise.js';
 import type { BodyCheck, CryptoProvider, IncrementalHash, MessageParts, VerificationKey } from '../../types.js';
@@ -18,7 +18,6 @@ import { checkCreated, checkRequiredComponents, printableSecret, splitUrl } from
 import {
   canonicalForms,
   canonicalHeaderLinesOf,
-  hmacSha256BinaryOfBlock,
   sigv4IsPlainCanonical,
   sigv4SigningKey,
   sigv4StringToSignBlock,
