@@ -279,6 +279,54 @@ function watchBodyRate(request: IncomingMessage | Http2ServerRequest, windowMs: 
   request.once('close', stop);
 }
 
+/** The slowest a client may take an answer the server is waiting to send, bytes per second (see {@link boundStalledWrites}). */
+export const MIN_SEND_BYTES_PER_SECOND = 500;
+
+/**
+ * Closes plain-HTTP connections whose client has stopped reading (slow read): a response that
+ * cannot be written never finishes, so neither the keep-alive nor the headers timeout starts, and
+ * plain HTTP has no socket timeout: a client that pipelined requests for a large answer (the 51 KB
+ * `/openapi.json`) and read nothing held its connection, and its slot under `--max-connections`,
+ * for as long as its TCP stack answered window probes. Every `windowMs`, a connection that has had
+ * unsent data since the previous sweep and got fewer than {@link MIN_SEND_BYTES_PER_SECOND} x the
+ * window into the kernel meanwhile is destroyed (nginx's `send_timeout`, with a rate). Connections
+ * with nothing pending (idle, waiting for an upstream) are not looked at. Answers the function to
+ * call for each new connection: it arms the sweep, which disarms itself once no connection is open.
+ */
+function boundStalledWrites(connections: ReadonlySet<Socket>, windowMs: number): () => void {
+  const minimum = Math.ceil((MIN_SEND_BYTES_PER_SECOND * windowMs) / 1000);
+  const sentAtLastSweep = new WeakMap<Socket, number>();
+  let timer: NodeJS.Timeout | undefined;
+  const sweep = () => {
+    // No connection, no timer: an idle server fires none (idle.test.ts); the next connection re-arms it.
+    if (connections.size === 0) {
+      clearInterval(timer);
+      timer = undefined;
+      return;
+    }
+    for (const socket of connections) {
+      // Bytes libuv still holds because the kernel's send buffer is full, and what the kernel took.
+      const queued = (socket as Socket & { _handle?: { writeQueueSize?: number } | null })._handle?.writeQueueSize ?? 0;
+      if (socket.writableLength + queued === 0) {
+        sentAtLastSweep.delete(socket);
+        continue;
+      }
+      const sent = socket.bytesWritten - socket.writableLength - queued;
+      const before = sentAtLastSweep.get(socket);
+      if (before !== undefined && sent - before < minimum) {
+        socket.destroy();
+        continue;
+      }
+      sentAtLastSweep.set(socket, sent);
+    }
+  };
+  return () => {
+    if (timer !== undefined) return;
+    timer = setInterval(sweep, windowMs);
+    timer.unref();
+  };
+}
+
 /** Why a connection was refused as soon as it was accepted (`hmac_kit_connections_refused_total{reason}`). */
 export type ConnectionRefusal = 'max_connections' | 'max_connections_per_address';
 
@@ -593,9 +641,12 @@ export async function openListener(
     const refusal = options.connectRefusal;
     if (refusal)
       plain.on('connect', (_request: IncomingMessage, socket: Duplex) => refuseHttp1Connect(socket, refusal));
+    // TLS connections have the 120 s inactivity timeout (setTimeout above); plain HTTP had nothing.
+    const armStalledWrites = boundStalledWrites(connections, headersTimeoutMs);
     plain.on('connection', (socket: Connection) => {
       connections.add(socket);
       socket.once('close', () => connections.delete(socket));
+      armStalledWrites();
     });
     server = plain;
   }

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { signMessage } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
+import { until } from '../../../../test-support/wait.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 import { startRawUpstream } from '../support/raw-http.js';
 import { http2Session, makeCertificates, type TestCertificates } from '../support/tls.js';
@@ -194,24 +195,29 @@ describe('review12: slow bodies and HTTP/2 streams under the connection caps', (
     }
   }, 20_000);
 
-  // OPEN (review12, MEDIUM, not fixed): slow read. A client that pipelines requests for a large
-  // answer (GET /openapi.json, 51 KB, unauthenticated) and never reads holds a plain-HTTP connection
-  // for ever: the response never finishes, so neither --keep-alive-timeout nor --headers-timeout
-  // starts, and plain HTTP has no socket timeout at all (TLS: 120 s of inactivity, which a client
-  // reading a byte now and then resets). `it.fails` documents it: this starts failing (and must be
-  // turned into `it`) once the listener bounds a stalled write (nginx's send_timeout, or a minimum
-  // send rate as for bodies).
-  it.fails('closes a connection whose client stops reading its answers (slow read)', async () => {
+  // Slow read: a client that pipelines requests for a large answer (GET /openapi.json, 51 KB,
+  // unauthenticated) and never reads held a plain-HTTP connection for ever: the response never
+  // finishes, so neither --keep-alive-timeout nor --headers-timeout starts, and plain HTTP had no
+  // socket timeout at all (before: still open after 10 s with both at 1 s). Now a connection whose
+  // pending answer gets under 500 B/s into the kernel over a --headers-timeout window is closed.
+  it('closes a connection whose client stops reading its answers (slow read)', async () => {
     const server = await serve(['--keep-alive-timeout', '1s']);
     const { hostname, port } = new URL(server.url);
+    /** hmac_kit_connections_open, scraped on a connection of its own (which counts itself). */
+    const openConnections = async () => {
+      const text = await (await fetch(`${server.url}/metrics`, { headers: { connection: 'close' } })).text();
+      const line = text.split('\n').find((candidate) => candidate.startsWith('hmac_kit_connections_open '));
+      return Number(line?.split(' ')[1]);
+    };
     const socket = connect({ host: hostname, port: Number(port) });
     sockets.push(socket);
     socket.on('error', () => {});
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    socket.once('connect', () => {
-      socket.write(`GET /openapi.json HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`.repeat(60));
-      socket.pause();
-    });
-    await closed;
-  }, 8_000);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    // 400 x 51 KB: more than the kernel buffers of both ends hold on loopback, so the server's writes stall.
+    socket.write(`GET /openapi.json HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`.repeat(400));
+    socket.pause();
+    await until(async () => (await openConnections()) === 2);
+    // The server closes its end (the paused client only sees it once it reads again).
+    await until(async () => (await openConnections()) === 1);
+  }, 15_000);
 });
