@@ -11,57 +11,12 @@
  * `too_many_failures` was refused before it.
  */
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli } from '../../../../test-support/cli-client.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
+import { pipelinedExchange } from '../support/pipelined.js';
 import { startRawUpstream } from '../support/raw-http.js';
-
-interface Answer {
-  status: number;
-  code?: string;
-}
-
-/** Writes every request (a POST with a small body) on one connection in ONE write; resolves the answers. */
-function pipelined(url: URL, requests: ReadonlyArray<Record<string, string>>, body: string): Promise<Answer[]> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(url.port), url.hostname);
-    const answers: Answer[] = [];
-    let buffered = Buffer.alloc(0);
-    socket.on('error', reject);
-    socket.on('close', () => {
-      if (answers.length < requests.length) reject(new Error(`closed after ${answers.length} answers`));
-    });
-    socket.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      for (;;) {
-        const end = buffered.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        const head = buffered.subarray(0, end).toString('latin1');
-        const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-        if (buffered.length < end + 4 + length) return;
-        const text = buffered.subarray(end + 4, end + 4 + length).toString('utf8');
-        buffered = buffered.subarray(end + 4 + length);
-        const code = /"code"\s*:\s*"([^"]*)"/.exec(text)?.[1];
-        answers.push({ status: Number(head.split(' ')[1]), ...(code !== undefined ? { code } : {}) });
-        if (answers.length === requests.length) {
-          socket.end();
-          resolve(answers);
-          return;
-        }
-      }
-    });
-    const text = requests
-      .map((headers) => {
-        const lines = ['POST /items HTTP/1.1', `host: ${url.host}`, `content-length: ${Buffer.byteLength(body)}`];
-        for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
-        return `${lines.join('\r\n')}\r\n\r\n${body}`;
-      })
-      .join('');
-    socket.write(text);
-  });
-}
 
 /**
  * What one subject reaches the check with, one at a time, within `seconds` (as in
@@ -109,13 +64,17 @@ for (const workers of [1, 2]) {
       const address = `198.51.100.${1 + Math.floor(Math.random() * 250)}`;
       const url = new URL(server.url);
       const started = performance.now();
-      const answers: Answer[] = (
+      const answers = (
         await Promise.all(
           Array.from({ length: 10 }, () =>
-            pipelined(
+            pipelinedExchange(
               url,
-              Array.from({ length: 10 }, () => forged(address)),
-              '{"n":1}',
+              Array.from({ length: 10 }, () => ({
+                method: 'POST',
+                path: '/items',
+                headers: forged(address),
+                body: '{"n":1}',
+              })),
             ),
           ),
         )

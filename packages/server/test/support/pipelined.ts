@@ -8,7 +8,8 @@ export interface PipelinedAnswer {
 }
 
 /**
- * Writes every request (GET, no body) on one connection in ONE write (HTTP/1.1 pipelining), so
+ * Writes every request (GET with no body unless it names a method and body) on one connection in
+ * ONE write (HTTP/1.1 pipelining), so
  * that the server reads them in one turn, and resolves their answers in order. Answers are read as
  * Content-Length framed (what the server sends for its own answers); a connection that closes
  * early rejects.
@@ -18,7 +19,7 @@ export interface PipelinedAnswer {
  */
 export function pipelinedExchange(
   url: URL,
-  requests: ReadonlyArray<{ path: string; headers: Record<string, string> }>,
+  requests: ReadonlyArray<{ path: string; headers: Record<string, string>; method?: string; body?: string }>,
 ): Promise<PipelinedAnswer[]> {
   return new Promise((resolve, reject) => {
     const socket = connect(Number(url.port), url.hostname);
@@ -56,10 +57,11 @@ export function pipelinedExchange(
       }
     });
     const text = requests
-      .map(({ path, headers }) => {
-        const lines = [`GET ${path} HTTP/1.1`, `host: ${url.host}`];
+      .map(({ path, headers, method = 'GET', body }) => {
+        const lines = [`${method} ${path} HTTP/1.1`, `host: ${url.host}`];
+        if (body !== undefined) lines.push(`content-length: ${Buffer.byteLength(body)}`);
         for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
-        return `${lines.join('\r\n')}\r\n\r\n`;
+        return `${lines.join('\r\n')}\r\n\r\n${body ?? ''}`;
       })
       .join('');
     socket.write(text);
