@@ -107,6 +107,21 @@ function connected(client: RawClient): Promise<boolean> {
   });
 }
 
+/**
+ * Writes one header line every 100 ms to `trickler` (its head is never finished) until every one of
+ * `closing` (the trickler among them) is closed: without a head bound this never ends.
+ */
+async function trickleUntilClosed(trickler: RawClient, closing: RawClient[]): Promise<void> {
+  const writer = setInterval(() => {
+    if (!trickler.socket.destroyed) trickler.socket.write('X-Trickle: 1\r\n');
+  }, 100);
+  try {
+    await Promise.all(closing.map((client) => client.closed()));
+  } finally {
+    clearInterval(writer);
+  }
+}
+
 /** A signed `GET path` request head for `url`'s server (RFC 9421, a fresh nonce). */
 async function signedHead(key: IssuedKey, url: string, path: string): Promise<string> {
   const { headers } = await signMessage({ method: 'GET', url: `${url}${path}`, headers: {} }, key);
@@ -312,15 +327,7 @@ describe('connection caps and the request-head bound of hmac-kit serve', () => {
       const trickler = track(tcpClient(server.url));
       expect(await connected(trickler)).toBe(true);
       trickler.socket.write(`GET /v1/whoami HTTP/1.1\r\nHost: ${new URL(server.url).host}\r\n`);
-      // One header line every 100 ms: without the bound this never ends.
-      const writer = setInterval(() => {
-        if (!trickler.socket.destroyed) trickler.socket.write('X-Trickle: 1\r\n');
-      }, 100);
-      try {
-        await Promise.all([silent.closed(), trickler.closed()]);
-      } finally {
-        clearInterval(writer);
-      }
+      await trickleUntilClosed(trickler, [silent, trickler]);
       const elapsed = Date.now() - started;
       // Not before the bound; well within it plus the check interval (250 ms) and a loaded host's
       // timer delays (Node's own check interval, 30 s, would have been far past this).
@@ -338,14 +345,7 @@ describe('connection caps and the request-head bound of hmac-kit serve', () => {
       const client = track(tcpClient(server.url));
       expect((await client.exchange(await signedHead(key, server.url, '/v1/whoami'))).status).toBe(200);
       client.socket.write('GET /healthz HTTP/1.1\r\n');
-      const writer = setInterval(() => {
-        if (!client.socket.destroyed) client.socket.write('X-Trickle: 1\r\n');
-      }, 100);
-      try {
-        await client.closed();
-      } finally {
-        clearInterval(writer);
-      }
+      await trickleUntilClosed(client, [client]);
       expect(client.received()).toMatch(/HTTP\/1\.1 408 /);
     });
   });
@@ -375,14 +375,7 @@ describe('connection caps and the request-head bound of hmac-kit serve', () => {
       const secure = await tlsSocket(port, certs.ca, { alpn: ['http/1.1'] });
       const trickler = track(rawClient(secure));
       trickler.socket.write(`GET /healthz HTTP/1.1\r\nHost: localhost:${port}\r\n`);
-      const writer = setInterval(() => {
-        if (!trickler.socket.destroyed) trickler.socket.write('X-Trickle: 1\r\n');
-      }, 100);
-      try {
-        await Promise.all([silent.closed(), trickler.closed()]);
-      } finally {
-        clearInterval(writer);
-      }
+      await trickleUntilClosed(trickler, [silent, trickler]);
       // Not a refusal (that would be at once): the bound ran out; and not Node's defaults (a 120 s
       // handshake timeout, a 60 s headers timeout checked every 30 s).
       const elapsed = Date.now() - started;
