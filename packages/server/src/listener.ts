@@ -17,7 +17,7 @@ import {
   constants as http2Constants,
   type ServerHttp2Stream,
 } from 'node:http2';
-import { type AddressInfo, isIPv6, type Server as NetServer, type Socket } from 'node:net';
+import { type AddressInfo, isIPv6, type Server as NetServer, Socket as NetSocket, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import type { ServerConfig } from './config.js';
@@ -282,16 +282,43 @@ function watchBodyRate(request: IncomingMessage | Http2ServerRequest, windowMs: 
 /** The slowest a client may take an answer the server is waiting to send, bytes per second (see {@link boundStalledWrites}). */
 export const MIN_SEND_BYTES_PER_SECOND = 500;
 
+/** A stream handle's bytes handed to libuv but not yet to the kernel (its send buffer is full). */
+type Handled = Socket & { _handle?: { writeQueueSize?: number } | null };
+
+/** Bytes written to `socket` that have not reached the kernel yet: its buffer and libuv's queue. */
+function unsentBytes(socket: Socket): number {
+  return socket.writableLength + ((socket as Handled)._handle?.writeQueueSize ?? 0);
+}
+
 /**
- * Closes plain-HTTP connections whose client has stopped reading (slow read): a response that
- * cannot be written never finishes, so neither the keep-alive nor the headers timeout starts, and
- * plain HTTP has no socket timeout: a client that pipelined requests for a large answer (the 51 KB
- * `/openapi.json`) and read nothing held its connection, and its slot under `--max-connections`,
- * for as long as its TCP stack answered window probes. Every `windowMs`, a connection that has had
- * unsent data since the previous sweep and got fewer than {@link MIN_SEND_BYTES_PER_SECOND} x the
- * window into the kernel meanwhile is destroyed (nginx's `send_timeout`, with a rate). Connections
- * with nothing pending (idle, waiting for an upstream) are not looked at. Answers the function to
- * call for each new connection: it arms the sweep, which disarms itself once no connection is open.
+ * The TCP socket a connection's bytes leave by: the socket itself on plain HTTP; beneath a TLS
+ * socket, the one it wraps (Node's `TLSSocket#_parent`, set on every server-side TLS socket since
+ * Node 0.11), whose `bytesWritten` counts the ciphertext handed to libuv. A TLS socket's own
+ * counters are plaintext: its `bytesWritten` counts what was written to it and its handle's
+ * `writeQueueSize` plaintext waiting in OpenSSL's layer, so `bytesWritten - unsent` there went
+ * negative while the client read nothing (measured: 8 MiB written, 7 MiB buffered, 7 MiB queued).
+ * Over HTTP/2 the session writes into the TLS layer from C++ and the TLS socket shows nothing
+ * unsent: only the TCP socket's queue shows the stall.
+ */
+function transportOf(socket: Socket): Socket | undefined {
+  if (!('encrypted' in socket)) return socket;
+  const parent = (socket as Socket & { _parent?: unknown })._parent;
+  return parent instanceof NetSocket ? parent : undefined;
+}
+
+/**
+ * Closes connections whose client has stopped reading (slow read): a response that cannot be
+ * written never finishes, so neither the keep-alive nor the headers timeout starts: a client that
+ * pipelined requests for a large answer (the 51 KB `/openapi.json`) and read nothing held its
+ * connection, and its slot under `--max-connections`, for as long as its TCP stack answered window
+ * probes (plain HTTP has no socket timeout; over TLS the 120 s inactivity timeout was reset by
+ * every byte the client read, and an HTTP/2 client that opened its flow-control windows wide could
+ * stall the same way). Every `windowMs`, a connection that has had unsent data since the previous
+ * sweep and got fewer than {@link MIN_SEND_BYTES_PER_SECOND} x the window into the kernel
+ * meanwhile (measured on its TCP socket, see {@link transportOf}) is destroyed (nginx's
+ * `send_timeout`, with a rate). Connections with nothing pending (idle, waiting for an upstream)
+ * are not looked at. Answers the function to call for each new connection: it arms the sweep,
+ * which disarms itself once no connection is open.
  */
 function boundStalledWrites(connections: ReadonlySet<Socket>, windowMs: number): () => void {
   const minimum = Math.ceil((MIN_SEND_BYTES_PER_SECOND * windowMs) / 1000);
@@ -305,13 +332,15 @@ function boundStalledWrites(connections: ReadonlySet<Socket>, windowMs: number):
       return;
     }
     for (const socket of connections) {
-      // Bytes libuv still holds because the kernel's send buffer is full, and what the kernel took.
-      const queued = (socket as Socket & { _handle?: { writeQueueSize?: number } | null })._handle?.writeQueueSize ?? 0;
-      if (socket.writableLength + queued === 0) {
+      const transport = transportOf(socket);
+      if (transport === undefined) continue;
+      const unsent = transport === socket ? unsentBytes(socket) : unsentBytes(socket) + unsentBytes(transport);
+      if (unsent === 0) {
         sentAtLastSweep.delete(socket);
         continue;
       }
-      const sent = socket.bytesWritten - socket.writableLength - queued;
+      // What the kernel took: bytes handed to libuv less those libuv still holds.
+      const sent = transport.bytesWritten - unsentBytes(transport);
       const before = sentAtLastSweep.get(socket);
       if (before !== undefined && sent - before < minimum) {
         socket.destroy();
@@ -616,9 +645,12 @@ export async function openListener(
     // (connectionsCheckingInterval when it starts listening).
     Object.assign(secure, timeouts);
     secure.setTimeout(HTTP2_IDLE_TIMEOUT_MS);
+    // The inactivity timeout is no bound on a slow reader: every byte it reads lets a write through and resets it.
+    const armStalledWrites = boundStalledWrites(connections, headersTimeoutMs);
     secure.on('secureConnection', (socket: Connection) => {
       connections.add(socket);
       socket.once('close', () => connections.delete(socket));
+      armStalledWrites();
     });
     const refusal = options.connectRefusal;
     if (refusal) {
@@ -641,7 +673,6 @@ export async function openListener(
     const refusal = options.connectRefusal;
     if (refusal)
       plain.on('connect', (_request: IncomingMessage, socket: Duplex) => refuseHttp1Connect(socket, refusal));
-    // TLS connections have the 120 s inactivity timeout (setTimeout above); plain HTTP had nothing.
     const armStalledWrites = boundStalledWrites(connections, headersTimeoutMs);
     plain.on('connection', (socket: Connection) => {
       connections.add(socket);
