@@ -279,6 +279,41 @@ function watchBodyRate(request: IncomingMessage | Http2ServerRequest, windowMs: 
   request.once('close', stop);
 }
 
+/**
+ * What a request whose body stalled below {@link MIN_BODY_BYTES_PER_SECOND} gets: when nothing has
+ * been answered yet (the head was complete, the route is waiting for the body), `408` with the
+ * problem code `body_timeout` (HTTP/1.1 with `Connection: close`), and `close(true)` once it is out
+ * (or after {@link LINGERING_CLOSE_MS}, should the client not take it); otherwise `close(false)` at
+ * once. The close stays either way: a client that trickles a body gets no more of this connection
+ * (HTTP/1.1) or stream (HTTP/2). The route waiting for the body sees its request aborted when the
+ * close comes, and its own answer finds the headers sent (sendProblem then destroys the response).
+ */
+function answerBodyTimeout(response: ServerResponse, http1: boolean, close: (answered: boolean) => void): void {
+  if (response.headersSent || response.writableEnded || response.destroyed) {
+    close(false);
+    return;
+  }
+  let closed = false;
+  const closeOnce = () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    close(true);
+  };
+  const timer = setTimeout(closeOnce, LINGERING_CLOSE_MS);
+  timer.unref();
+  response.once('finish', closeOnce);
+  // HTTP/2 forbids connection-specific header fields (RFC 9113 8.2.2): the stream is reset instead.
+  if (http1) response.setHeader('connection', 'close');
+  sendProblem(
+    response,
+    serverProblem(
+      'body_timeout',
+      `the request body arrived under ${MIN_BODY_BYTES_PER_SECOND} bytes/s; the connection is closed`,
+    ),
+  );
+}
+
 /** The slowest a client may take an answer the server is waiting to send, bytes per second (see {@link boundStalledWrites}). */
 export const MIN_SEND_BYTES_PER_SECOND = 500;
 
@@ -693,7 +728,13 @@ export async function openListener(
   };
   let server: Server | Http2SecureServer;
   const http1Handler = notOnClosingConnections((request, response) => {
-    if (declaresBody(request)) watchBodyRate(request, headersTimeoutMs, () => request.socket.destroy());
+    if (declaresBody(request)) {
+      watchBodyRate(request, headersTimeoutMs, () =>
+        answerBodyTimeout(response, true, () => {
+          if (!request.socket.destroyed) request.socket.destroy();
+        }),
+      );
+    }
     handler(request, response);
   });
   if (config.tls) {
@@ -714,9 +755,13 @@ export async function openListener(
           if (!presentAsHttp1(request, http1View)) return;
           const stream = request.stream;
           if (!stream.endAfterHeaders) {
-            watchBodyRate(request, headersTimeoutMs, () => {
-              if (!stream.destroyed) stream.close(http2Constants.NGHTTP2_CANCEL);
-            });
+            watchBodyRate(request, headersTimeoutMs, () =>
+              answerBodyTimeout(http1View, false, (answered) => {
+                // After a complete answer RST_STREAM(NO_ERROR) says "the rest of the body is not wanted" (RFC 9113 8.1).
+                if (!stream.destroyed)
+                  stream.close(answered ? http2Constants.NGHTTP2_NO_ERROR : http2Constants.NGHTTP2_CANCEL);
+              }),
+            );
           }
           handler(request as unknown as IncomingMessage, http1View);
           return;
