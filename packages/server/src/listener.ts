@@ -356,6 +356,89 @@ function boundStalledWrites(connections: ReadonlySet<Socket>, windowMs: number):
   };
 }
 
+/**
+ * Bounds an HTTP/2 request head by `--headers-timeout`, as Node bounds an HTTP/1.1 one. node:http2
+ * shows JavaScript complete frames only (a 'stream' once a head has arrived whole), and a partial
+ * frame restarts nothing: a client that sent a HEADERS frame without END_HEADERS and then trickled
+ * a CONTINUATION frame (or any frame, or a TLS record) a byte at a time held its connection for as
+ * long as it liked, while an HTTP/1.1 head is cut after `--headers-timeout`: the session's 120 s
+ * idle timeout sends GOAWAY, but `close()` leaves a session whose header block nghttp2 is still
+ * reading open (measured: still open after 200 s, 1,809 bytes of a CONTINUATION frame trickled).
+ *
+ * What JavaScript can see is enough here: while a header block is incomplete no other frame may
+ * arrive (RFC 9113 6.10), so a session whose client bytes (counted on the TCP socket, ciphertext:
+ * a trickled TLS record counts too) have grown since its last stream opened or closed, with no
+ * stream open, is sending something that has not become a request. Once that has lasted
+ * `limitMs` (judged every `checkMs`, so within `limitMs + 2 x checkMs`), the session is closed with
+ * GOAWAY(NO_ERROR), and destroyed at the next check if it is still open. Sessions with a stream open are not looked at: their streams have their own
+ * bounds (the body rate, the slow-read sweep, the upstream's timeouts), and a head trickled beside
+ * one is judged as soon as the last of them closes. The price: a client that sends frames JavaScript
+ * does not see (PING, SETTINGS, WINDOW_UPDATE) and no request for `limitMs` gets a GOAWAY, as an
+ * HTTP/1.1 connection that sends no request head within `--headers-timeout` is closed; a session
+ * that sends nothing at all keeps the 120 s idle timeout. Answers the function to call for each new
+ * session.
+ */
+function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, checkMs: number) {
+  const watched = new WeakMap<
+    Http2Session,
+    { transport: Socket; open: number; mark: number; since: number | undefined; cut: boolean }
+  >();
+  let timer: NodeJS.Timeout | undefined;
+  const sweep = () => {
+    if (sessions.size === 0) {
+      clearInterval(timer);
+      timer = undefined;
+      return;
+    }
+    const now = Date.now();
+    for (const session of sessions) {
+      const state = watched.get(session);
+      if (state === undefined || session.destroyed) continue;
+      // close() leaves a session with a header block in progress open (nghttp2 still has it):
+      // its GOAWAY has had a sweep's time to go out.
+      if (state.cut) {
+        session.destroy();
+        continue;
+      }
+      // A closed session is judged too: Node's own idle timeout closes one with a header block in
+      // progress, and it stays open for as long as the bytes keep coming.
+      if (state.open > 0 || state.transport.bytesRead === state.mark) continue;
+      if (state.since === undefined) state.since = now;
+      else if (now - state.since >= limitMs) {
+        state.cut = true;
+        session.close();
+      }
+    }
+  };
+  return (session: Http2Session) => {
+    const transport = (session.socket as unknown as { _parent?: unknown } | undefined)?._parent;
+    if (!(transport instanceof NetSocket)) return;
+    const state = {
+      transport,
+      open: 0,
+      mark: transport.bytesRead,
+      since: undefined as number | undefined,
+      cut: false,
+    };
+    const settle = () => {
+      state.mark = transport.bytesRead;
+      state.since = undefined;
+    };
+    watched.set(session, state);
+    session.on('stream', (stream: ServerHttp2Stream) => {
+      state.open++;
+      settle();
+      stream.once('close', () => {
+        state.open--;
+        settle();
+      });
+    });
+    if (timer !== undefined) return;
+    timer = setInterval(sweep, checkMs);
+    timer.unref();
+  };
+}
+
 /** Why a connection was refused as soon as it was accepted (`hmac_kit_connections_refused_total{reason}`). */
 export type ConnectionRefusal = 'max_connections' | 'max_connections_per_address';
 
@@ -661,8 +744,10 @@ export async function openListener(
         } else refuseHttp1Connect(second, refusal);
       });
     }
+    const watchHeads = boundHttp2Heads(sessions, headersTimeoutMs, headersCheckIntervalMs(headersTimeoutMs));
     secure.on('session', (session) => {
       sessions.add(session);
+      watchHeads(session);
       session.once('close', () => sessions.delete(session));
     });
     // A failed handshake (a scanner, a client that does not trust the certificate) is the client's problem.

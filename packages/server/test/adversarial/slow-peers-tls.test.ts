@@ -6,8 +6,9 @@
  *   bounded it, and reading a byte now and then reset that. HTTP/1.1 over TLS and HTTP/2 (the
  *   client having opened its flow-control windows wide) alike.
  * - HTTP/2 request head trickled: a HEADERS frame without END_HEADERS, then a CONTINUATION frame
- *   sent a byte at a time. --headers-timeout bounds an HTTP/1.1 head; on HTTP/2 only the session's
- *   120 s idle timeout did (node:http2 shows no partial frame to JavaScript).
+ *   sent a byte at a time. --headers-timeout bounds an HTTP/1.1 head; on HTTP/2 nothing did
+ *   (node:http2 shows no partial frame to JavaScript, and the session's idle timeout sends GOAWAY
+ *   but leaves the connection open while the header block is in progress).
  *
  * A 1 s headers timeout keeps every wait short; every wait is for a condition.
  */
@@ -120,6 +121,37 @@ describe('slow peers over TLS', () => {
     socket.pause();
     await until(async () => (await openConnections()) === 2);
     await until(async () => (await openConnections()) === 1);
+  }, 15_000);
+
+  // Before: the connection stayed open for as long as the bytes kept coming (the session's 120 s
+  // idle timeout sent GOAWAY, but Node does not close a session whose header block is in progress:
+  // still open after 200 s, a byte per 100 ms); an HTTP/1.1 head is cut after 1 s here.
+  it('closes an HTTP/2 connection whose request head is trickled in a CONTINUATION frame', async () => {
+    const { socket } = await rawH2(port, certs.ca);
+    sockets.push(socket);
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const block = headerBlock([
+      [':method', 'GET'],
+      [':scheme', 'https'],
+      [':path', '/healthz'],
+      [':authority', `localhost:${port}`],
+      ['x-padding', 'p'.repeat(16_000)],
+    ]);
+    // HEADERS without END_HEADERS, then one CONTINUATION announcing the rest, sent a byte at a time
+    // after its first 10 bytes (nghttp2 1.61 answers PROTOCOL_ERROR to a CONTINUATION frame header
+    // read without any of its payload, so a trickle byte by byte from the start ends at once).
+    socket.write(frame(FRAME.HEADERS, FLAG.END_STREAM, 1, block.subarray(0, 40)));
+    const continuation = frame(FRAME.CONTINUATION, FLAG.END_HEADERS, 1, block.subarray(40));
+    socket.write(continuation.subarray(0, 10));
+    let sent = 10;
+    const timer = setInterval(() => {
+      if (socket.destroyed || sent >= continuation.length) return clearInterval(timer);
+      socket.write(continuation.subarray(sent, sent + 1));
+      sent++;
+    }, 100);
+    await closed;
+    clearInterval(timer);
+    expect(sent).toBeLessThan(continuation.length);
   }, 15_000);
 
   it('leaves an HTTP/2 session alone that sends a head in one go, then idles', async () => {
