@@ -354,8 +354,18 @@ function transportOf(socket: Socket): Socket | undefined {
  * `send_timeout`, with a rate). Connections with nothing pending (idle, waiting for an upstream)
  * are not looked at. Answers the function to call for each new connection: it arms the sweep,
  * which disarms itself once no connection is open.
+ *
+ * `queuedInStreams` adds what waits above the socket: an HTTP/2 answer held back by the client's
+ * flow-control windows sits in its stream (Node's queue, nghttp2), not in the TCP socket. Without
+ * it a client that kept its windows shut (SETTINGS_INITIAL_WINDOW_SIZE 0, a WINDOW_UPDATE of a
+ * few bytes or a PING now and then to keep the session's idle timeout away) left the socket empty
+ * and held 128 pending answers per connection for as long as it liked (review13-h2-window.test.ts).
  */
-function boundStalledWrites(connections: ReadonlySet<Socket>, windowMs: number): () => void {
+function boundStalledWrites(
+  connections: ReadonlySet<Socket>,
+  windowMs: number,
+  queuedInStreams: (transport: Socket) => number = () => 0,
+): () => void {
   const minimum = Math.ceil((MIN_SEND_BYTES_PER_SECOND * windowMs) / 1000);
   const sentAtLastSweep = new WeakMap<Socket, number>();
   let timer: NodeJS.Timeout | undefined;
@@ -369,7 +379,9 @@ function boundStalledWrites(connections: ReadonlySet<Socket>, windowMs: number):
     for (const socket of connections) {
       const transport = transportOf(socket);
       if (transport === undefined) continue;
-      const unsent = transport === socket ? unsentBytes(socket) : unsentBytes(socket) + unsentBytes(transport);
+      const unsent =
+        (transport === socket ? unsentBytes(socket) : unsentBytes(socket) + unsentBytes(transport)) +
+        queuedInStreams(transport);
       if (unsent === 0) {
         sentAtLastSweep.delete(socket);
         continue;
@@ -774,7 +786,15 @@ export async function openListener(
     Object.assign(secure, timeouts);
     secure.setTimeout(HTTP2_IDLE_TIMEOUT_MS);
     // The inactivity timeout is no bound on a slow reader: every byte it reads lets a write through and resets it.
-    const armStalledWrites = boundStalledWrites(connections, headersTimeoutMs);
+    // Open HTTP/2 streams by the TCP socket beneath their session: their pending answers count as unsent.
+    const http2Streams = new WeakMap<Socket, Set<ServerHttp2Stream>>();
+    const armStalledWrites = boundStalledWrites(connections, headersTimeoutMs, (transport) => {
+      const streams = http2Streams.get(transport);
+      if (streams === undefined) return 0;
+      let queued = 0;
+      for (const stream of streams) queued += stream.bufferSize;
+      return queued;
+    });
     secure.on('secureConnection', (socket: Connection) => {
       connections.add(socket);
       socket.once('close', () => connections.delete(socket));
@@ -793,6 +813,15 @@ export async function openListener(
     secure.on('session', (session) => {
       sessions.add(session);
       watchHeads(session);
+      const transport = (session.socket as unknown as { _parent?: unknown } | undefined)?._parent;
+      if (transport instanceof NetSocket) {
+        const streams = new Set<ServerHttp2Stream>();
+        http2Streams.set(transport, streams);
+        session.on('stream', (stream: ServerHttp2Stream) => {
+          streams.add(stream);
+          stream.once('close', () => streams.delete(stream));
+        });
+      }
       session.once('close', () => sessions.delete(session));
     });
     // A failed handshake (a scanner, a client that does not trust the certificate) is the client's problem.
