@@ -285,8 +285,9 @@ function watchBodyRate(request: IncomingMessage | Http2ServerRequest, windowMs: 
  * problem code `body_timeout` (HTTP/1.1 with `Connection: close`), and `close(true)` once it is out
  * (or after {@link LINGERING_CLOSE_MS}, should the client not take it); otherwise `close(false)` at
  * once. The close stays either way: a client that trickles a body gets no more of this connection
- * (HTTP/1.1) or stream (HTTP/2). The route waiting for the body sees its request aborted when the
- * close comes, and its own answer finds the headers sent (sendProblem then destroys the response).
+ * (HTTP/1.1) or stream (HTTP/2). The route waiting for the body sees its request aborted as the
+ * 408 goes out (see below), and its own answer finds the headers sent (sendProblem then destroys
+ * the response).
  */
 function answerBodyTimeout(response: ServerResponse, http1: boolean, close: (answered: boolean) => void): void {
   if (response.headersSent || response.writableEnded || response.destroyed) {
@@ -312,6 +313,19 @@ function answerBodyTimeout(response: ServerResponse, http1: boolean, close: (ans
       `the request body arrived under ${MIN_BODY_BYTES_PER_SECOND} bytes/s; the connection is closed`,
     ),
   );
+  // The route waiting for the body must never see it end now: answered 408, the request was not
+  // processed. Over HTTP/2 the stream's close ends the request (node:http2's compat layer pushes
+  // the end of the body), so a route read a truncated body as complete and verified it: a
+  // failed authentication logged and tallied against the key id and address of a client that
+  // was only slow (review13). And until the close, the rest of the body could still arrive and
+  // the route act on a request already answered 408 (a login issuing a key nobody receives, a
+  // request forwarded upstream). Destroyed now (HTTP/1.1: detached from its socket first, as
+  // gateway.ts abandon() does, so the answer still goes out), every reader fails as on a client gone.
+  const request = response.req as IncomingMessage | undefined;
+  if (request !== undefined && !request.destroyed) {
+    if (http1) (request as { socket: unknown }).socket = null;
+    request.destroy();
+  }
 }
 
 /** The slowest a client may take an answer the server is waiting to send, bytes per second (see {@link boundStalledWrites}). */
@@ -741,11 +755,13 @@ export async function openListener(
   let server: Server | Http2SecureServer;
   const http1Handler = notOnClosingConnections((request, response) => {
     if (declaresBody(request)) {
-      watchBodyRate(request, headersTimeoutMs, () =>
+      watchBodyRate(request, headersTimeoutMs, () => {
+        // Read now: answerBodyTimeout detaches the request from its socket.
+        const socket = request.socket;
         answerBodyTimeout(response, true, () => {
-          if (!request.socket.destroyed) request.socket.destroy();
-        }),
-      );
+          if (socket !== null && !socket.destroyed) socket.destroy();
+        });
+      });
     }
     handler(request, response);
   });

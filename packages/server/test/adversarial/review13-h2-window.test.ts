@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
 import { until } from '../../../../test-support/wait.js';
 import { FLAG, FRAME, frame, headerBlock, rawH2, windowUpdate } from '../support/raw-h2.js';
-import { makeCertificates, type TestCertificates } from '../support/tls.js';
+import { http2Session, makeCertificates, type TestCertificates } from '../support/tls.js';
 
 const INITIAL_WINDOW_SIZE = 4;
 
@@ -124,4 +124,49 @@ describe('review13: HTTP/2 windows kept closed', () => {
     expect(socket.destroyed).toBe(false);
     expect(length).toBeGreaterThan(40_000);
   }, 25_000);
+
+  // Before: the stream's close ended the request, the whoami route verified the 13 bytes received
+  // as the whole body, and logged (and tallied) a failed authentication for the key id and address.
+  it('a body answered 408 never reaches the verifier as a complete body (HTTP/2)', async () => {
+    const { session, socket } = await http2Session(port, certs.ca);
+    sockets.push(socket);
+    const keyId = 'hk_review13_slow';
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': '/v1/whoami',
+      'content-type': 'application/json',
+      'content-length': '1000',
+      'x-api-key': keyId,
+      'x-api-timestamp': String(Math.floor(Date.now() / 1000)),
+      'x-api-nonce': 'n'.repeat(24),
+      'x-api-signature': '0'.repeat(64),
+    });
+    stream.on('error', () => {});
+    let status = 0;
+    let answer = '';
+    stream.on('response', (headers) => {
+      status = Number(headers[':status']);
+    });
+    stream.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('utf8');
+    });
+    const timer = setInterval(() => {
+      if (!stream.destroyed) stream.write('x');
+    }, 100);
+    await new Promise<void>((resolve) => stream.once('close', () => resolve()));
+    clearInterval(timer);
+    expect(status).toBe(408);
+    expect(JSON.parse(answer).code).toBe('body_timeout');
+    // A request after it on the same session: its access line comes after anything the route did
+    // with the first request's body once its stream closed.
+    const probe = session.request({ ':path': '/healthz' });
+    probe.resume();
+    await new Promise<void>((resolve) => probe.once('close', () => resolve()));
+    await until(() => server.logs.some((line) => line.path === '/healthz' && line.msg === 'request'));
+    // As on HTTP/1.1, the route sees a client gone (premature close: no guess tallied), never a
+    // verification of the 13 bytes received (ERR_KEY_UNKNOWN here, a signature mismatch for a real key).
+    const failures = server.logs.filter((line) => line.msg === 'authentication failed');
+    expect(failures.filter((line) => line.code !== 'ERR_STREAM_PREMATURE_CLOSE')).toEqual([]);
+    session.close();
+  }, 15_000);
 });
