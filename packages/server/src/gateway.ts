@@ -190,7 +190,10 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   }
 
   const handler: RouteHandler = async (request, response, context) => {
-    const trustedPeer = isTrustedProxy(request.socket.remoteAddress);
+    // Read now: a request whose body stalls while the header stages run is answered 408 and
+    // detached from its socket (listener.ts answerBodyTimeout).
+    const peerAddress = request.socket.remoteAddress;
+    const trustedPeer = isTrustedProxy(peerAddress);
     const sourceAddress = clientAddressOf(request, isTrustedProxy);
     const target = request.url ?? '/';
     // Only a target every verifier reads as sent is verified, so the upstream gets what was verified.
@@ -239,7 +242,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       // The peer, as every proxy appends it (nginx's $proxy_add_x_forwarded_for): after a trusted
       // proxy's chain, which already names the client, the client address would come twice and
       // the proxy hop not at all. From an untrusted peer the chain is dropped and the peer is the client.
-      for: request.socket.remoteAddress ?? sourceAddress,
+      for: peerAddress ?? sourceAddress,
       // What the client addressed (the rebuilt URL's authority), without a URL parse per request.
       host: authorityOf(url),
       proto: url.startsWith('https:') ? 'https' : 'http',
