@@ -24,6 +24,34 @@ describe('targetUrl', () => {
     expect(targetUrl('http://other.example//evil.example/x', base).host).toBe('api.example.com');
   });
 
+  it('never reads a backslash, tab or newline after the first slash as the start of an authority', () => {
+    // new URL('/\\other.example/x', base) is https://other.example/x: a backslash is a slash for http(s),
+    // and tabs and newlines are dropped before parsing. node:http passes `/\\host/x` through as written.
+    for (const target of [
+      '/\\other.example/v1/orders?x=1',
+      '/\t/other.example/v1/orders?x=1',
+      '/\n/other.example/v1/orders?x=1',
+      '/\r/other.example/v1/orders?x=1',
+      '/\\\\other.example/v1/orders?x=1',
+    ]) {
+      const url = targetUrl(target, base);
+      expect(url.host, JSON.stringify(target)).toBe('api.example.com');
+      expect(url.protocol).toBe('https:');
+      expect(url.search).toBe('?x=1');
+      expect(url.pathname.endsWith('other.example/v1/orders')).toBe(true);
+    }
+    // Targets without a scheme or leading slash, which URL parsing would resolve to another authority.
+    for (const target of [
+      '\\\\other.example/v1/orders?x=1',
+      '\t//other.example/v1/orders?x=1',
+      '\\/other.example/v1/orders?x=1',
+    ]) {
+      const url = targetUrl(target, base);
+      expect(url.host, JSON.stringify(target)).toBe('api.example.com');
+      expect(url.search).toBe('?x=1');
+    }
+  });
+
   it('resolves the asterisk form as before', () => {
     expect(targetUrl('*', base).href).toBe(new URL('*', base).href);
   });
