@@ -314,12 +314,28 @@ export function supervisorLimitStores(channel: WorkerChannel, description: Share
     const answer = message as StoreResults | null;
     if (answer?.hk !== 'store-results' || !Array.isArray(answer.results)) return;
     if (answer.nonceEpoch !== undefined) nonceEpoch = answer.nonceEpoch;
-    for (const result of answer.json === undefined ? answer.results : storeResultsOf(answer)) {
+    for (const result of answer.results) {
       const call = pending.get(result.id);
       if (!call) continue;
       pending.delete(result.id);
       if ('error' in result) call.reject(rebuild(result.error));
       else call.resolve(result.value);
+    }
+    if (typeof answer.json !== 'string') return;
+    // The compact answers, read as storeResultsOf reads them, without an object per answer.
+    let flat: unknown;
+    try {
+      flat = JSON.parse(answer.json);
+    } catch {
+      return;
+    }
+    if (!Array.isArray(flat)) return;
+    for (let index = 0; index + 1 < flat.length; index += 2) {
+      const id = flat[index] as number;
+      const call = pending.get(id);
+      if (!call) continue;
+      pending.delete(id);
+      call.resolve(flat[index + 1]);
     }
   });
   channel.on('disconnect', () => {
