@@ -51,7 +51,12 @@ async function request(stores) {
     stores.failureThrottle.blockedForOrUnrecorded(pair),
   ]);
   if (blocked > 0 || probe > 0) throw new Error('blocked');
-  const fresh = await stores.nonceStore.checkAndStore('hk_1UuXBfxaWHyRxgkXeHFwj1', `nonce-${n}`, 305, stores.nonceStore.epoch());
+  const fresh = await stores.nonceStore.checkAndStore(
+    'hk_1UuXBfxaWHyRxgkXeHFwj1',
+    `nonce-${n}`,
+    305,
+    stores.nonceStore.epoch(),
+  );
   if (!fresh) throw new Error('replay');
   const decision = await stores.rateLimiter.hit('key:hk_1UuXBfxaWHyRxgkXeHFwj1', 1_000_000_000, 1);
   if (!decision.allowed) throw new Error('limited');

@@ -8,7 +8,7 @@
 
 import { EventEmitter } from 'node:events';
 import { memoryFailureThrottle, memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
-import { type LimitStores, shareLimitStores, supervisorLimitStores } from '@hmac-kit/server';
+import { type LimitStores, memoryLimitStores, shareLimitStores, supervisorLimitStores } from '@hmac-kit/server';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { memoryConsoleSessionStore } from '../src/console-sessions.js';
@@ -141,6 +141,63 @@ describe('shareLimitStores: the synchronous way through a batch', () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  it('refuses compact calls that name no store method, as it refuses such object calls', () => {
+    const shared = shareLimitStores(memoryLimitStores());
+    const replies: StoreResults[] = [];
+    const compact = JSON.stringify([
+      1,
+      0,
+      'constructor',
+      [],
+      2,
+      1,
+      'hitNow',
+      ['key:x', 1, 1],
+      3,
+      0,
+      'checkAndStore',
+      'not a list',
+      4,
+      99,
+      'checkAndStore',
+      ['hk_a', 'n', 60],
+      '5',
+      0,
+      'checkAndStore',
+      ['hk_a', 'n', 60],
+      6,
+      0,
+      'checkAndStore',
+      ['hk_a', 'n', 60],
+      7,
+      0,
+      'checkAndStore',
+      ['hk_a', 'n', 60],
+      8,
+      0,
+    ]);
+    expect(shared.handle({ hk: 'store-calls', calls: [], json: compact }, (reply) => replies.push(reply))).toBe(true);
+    const answers = storeResultsOf(replies[0]!);
+    const byId = new Map(answers.map((answer) => [answer.id, 'error' in answer ? answer.error.name : answer.value]));
+    expect(Object.fromEntries(byId)).toEqual({
+      1: 'TypeError',
+      2: 'TypeError',
+      3: 'TypeError',
+      4: 'TypeError',
+      [-1]: 'TypeError',
+      6: true,
+      7: false,
+      8: 'TypeError',
+    });
+    // Not JSON, or not a list: nothing to run, and no id to answer.
+    for (const json of ['[1, 0, "checkAndStore"', '{"calls": 1}', '7']) {
+      const before = replies.length;
+      shared.handle({ hk: 'store-calls', calls: [], json }, (reply) => replies.push(reply));
+      expect(replies.length).toBe(before + 1);
+      expect(storeResultsOf(replies.at(-1)!)).toEqual([]);
+    }
   });
 
   it('waits for a store that answers with a promise, keeping the order of the calls', async () => {
