@@ -103,8 +103,16 @@ export function redisCli(port: number, ...args: string[]): Promise<string> {
   });
 }
 
-/** Polls `probe` every 50 ms until it resolves true, or fails after `timeoutMs` naming `what`. */
-export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+/**
+ * Polls `probe` every 50 ms until it resolves true, or fails after `timeoutMs` naming `what` (and, when
+ * given, what `state` says the situation was then).
+ */
+export async function waitFor(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs = 30_000,
+  state?: () => Promise<string>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -112,7 +120,10 @@ export async function waitFor(what: string, probe: () => Promise<boolean>, timeo
     } catch {
       // Not there yet.
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      const seen = state ? await state().catch((error: unknown) => `(state unavailable: ${String(error)})`) : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${seen ? `; ${seen}` : ''}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -444,13 +455,38 @@ export async function startRedisSentinel(options: { downAfterMs?: number } = {})
       async restartOldMaster() {
         restartedMaster = restartedMaster.restart();
         processes.push(restartedMaster);
+        // Two steps of Sentinel's own pace: a sentinel turns a returning master into a replica only once
+        // it has reported that role for 8 s (4 x SENTINEL_PUBLISH_PERIOD), seen by INFO every 10 s; then the
+        // replica syncs. ~10-20 s on a quiet host; a loaded one once took over 30 s. The bound detects a
+        // setup that never converges, not a speed: each step gets its own, and the failure says where it stood.
+        const replication = async () => {
+          const fields = (await redisCli(restartedMaster.port, 'info', 'replication'))
+            .split('\n')
+            .filter((line) => /^(role|master_host|master_port|master_link_status|master_sync_in_progress):/.test(line))
+            .map((line) => line.trim());
+          const views = await Promise.all(
+            sentinels.map((sentinel) =>
+              redisCli(sentinel.port, 'sentinel', 'get-master-addr-by-name', masterName).catch(() => '?'),
+            ),
+          );
+          return `old master on ${restartedMaster.port}: ${fields.join(' ')}; sentinels name the master at ${views
+            .map((view) => view.trim().split('\n').join(':'))
+            .join(', ')}`;
+        };
         await waitFor(
-          'the old master back as a replica in sync',
+          'the sentinels to turn the old master into a replica',
+          async () => (await redisCli(restartedMaster.port, 'role')).startsWith('slave'),
+          90_000,
+          replication,
+        );
+        await waitFor(
+          'the old master in sync as a replica',
           async () => {
             const info = await redisCli(restartedMaster.port, 'info', 'replication');
             return info.includes('role:slave') && info.includes('master_link_status:up');
           },
-          30_000,
+          60_000,
+          replication,
         );
       },
       async crashMaster() {

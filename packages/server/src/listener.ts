@@ -17,7 +17,7 @@ import {
   constants as http2Constants,
   type ServerHttp2Stream,
 } from 'node:http2';
-import { type AddressInfo, isIPv6, type Server as NetServer, type Socket } from 'node:net';
+import { type AddressInfo, isIPv6, type Server as NetServer, Socket as NetSocket, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions } from 'node:tls';
 import type { ServerConfig } from './config.js';
@@ -279,19 +279,81 @@ function watchBodyRate(request: IncomingMessage | Http2ServerRequest, windowMs: 
   request.once('close', stop);
 }
 
+/**
+ * What a request whose body stalled below {@link MIN_BODY_BYTES_PER_SECOND} gets: when nothing has
+ * been answered yet (the head was complete, the route is waiting for the body), `408` with the
+ * problem code `body_timeout` (HTTP/1.1 with `Connection: close`), and `close(true)` once it is out
+ * (or after {@link LINGERING_CLOSE_MS}, should the client not take it); otherwise `close(false)` at
+ * once. The close stays either way: a client that trickles a body gets no more of this connection
+ * (HTTP/1.1) or stream (HTTP/2). The route waiting for the body sees its request aborted when the
+ * close comes, and its own answer finds the headers sent (sendProblem then destroys the response).
+ */
+function answerBodyTimeout(response: ServerResponse, http1: boolean, close: (answered: boolean) => void): void {
+  if (response.headersSent || response.writableEnded || response.destroyed) {
+    close(false);
+    return;
+  }
+  let closed = false;
+  const closeOnce = () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    close(true);
+  };
+  const timer = setTimeout(closeOnce, LINGERING_CLOSE_MS);
+  timer.unref();
+  response.once('finish', closeOnce);
+  // HTTP/2 forbids connection-specific header fields (RFC 9113 8.2.2): the stream is reset instead.
+  if (http1) response.setHeader('connection', 'close');
+  sendProblem(
+    response,
+    serverProblem(
+      'body_timeout',
+      `the request body arrived under ${MIN_BODY_BYTES_PER_SECOND} bytes/s; the connection is closed`,
+    ),
+  );
+}
+
 /** The slowest a client may take an answer the server is waiting to send, bytes per second (see {@link boundStalledWrites}). */
 export const MIN_SEND_BYTES_PER_SECOND = 500;
 
+/** A stream handle's bytes handed to libuv but not yet to the kernel (its send buffer is full). */
+type Handled = Socket & { _handle?: { writeQueueSize?: number } | null };
+
+/** Bytes written to `socket` that have not reached the kernel yet: its buffer and libuv's queue. */
+function unsentBytes(socket: Socket): number {
+  return socket.writableLength + ((socket as Handled)._handle?.writeQueueSize ?? 0);
+}
+
 /**
- * Closes plain-HTTP connections whose client has stopped reading (slow read): a response that
- * cannot be written never finishes, so neither the keep-alive nor the headers timeout starts, and
- * plain HTTP has no socket timeout: a client that pipelined requests for a large answer (the 51 KB
- * `/openapi.json`) and read nothing held its connection, and its slot under `--max-connections`,
- * for as long as its TCP stack answered window probes. Every `windowMs`, a connection that has had
- * unsent data since the previous sweep and got fewer than {@link MIN_SEND_BYTES_PER_SECOND} x the
- * window into the kernel meanwhile is destroyed (nginx's `send_timeout`, with a rate). Connections
- * with nothing pending (idle, waiting for an upstream) are not looked at. Answers the function to
- * call for each new connection: it arms the sweep, which disarms itself once no connection is open.
+ * The TCP socket a connection's bytes leave by: the socket itself on plain HTTP; beneath a TLS
+ * socket, the one it wraps (Node's `TLSSocket#_parent`, set on every server-side TLS socket since
+ * Node 0.11), whose `bytesWritten` counts the ciphertext handed to libuv. A TLS socket's own
+ * counters are plaintext: its `bytesWritten` counts what was written to it and its handle's
+ * `writeQueueSize` plaintext waiting in OpenSSL's layer, so `bytesWritten - unsent` there went
+ * negative while the client read nothing (measured: 8 MiB written, 7 MiB buffered, 7 MiB queued).
+ * Over HTTP/2 the session writes into the TLS layer from C++ and the TLS socket shows nothing
+ * unsent: only the TCP socket's queue shows the stall.
+ */
+function transportOf(socket: Socket): Socket | undefined {
+  if (!('encrypted' in socket)) return socket;
+  const parent = (socket as Socket & { _parent?: unknown })._parent;
+  return parent instanceof NetSocket ? parent : undefined;
+}
+
+/**
+ * Closes connections whose client has stopped reading (slow read): a response that cannot be
+ * written never finishes, so neither the keep-alive nor the headers timeout starts: a client that
+ * pipelined requests for a large answer (the 51 KB `/openapi.json`) and read nothing held its
+ * connection, and its slot under `--max-connections`, for as long as its TCP stack answered window
+ * probes (plain HTTP has no socket timeout; over TLS the 120 s inactivity timeout was reset by
+ * every byte the client read, and an HTTP/2 client that opened its flow-control windows wide could
+ * stall the same way). Every `windowMs`, a connection that has had unsent data since the previous
+ * sweep and got fewer than {@link MIN_SEND_BYTES_PER_SECOND} x the window into the kernel
+ * meanwhile (measured on its TCP socket, see {@link transportOf}) is destroyed (nginx's
+ * `send_timeout`, with a rate). Connections with nothing pending (idle, waiting for an upstream)
+ * are not looked at. Answers the function to call for each new connection: it arms the sweep,
+ * which disarms itself once no connection is open.
  */
 function boundStalledWrites(connections: ReadonlySet<Socket>, windowMs: number): () => void {
   const minimum = Math.ceil((MIN_SEND_BYTES_PER_SECOND * windowMs) / 1000);
@@ -305,13 +367,15 @@ function boundStalledWrites(connections: ReadonlySet<Socket>, windowMs: number):
       return;
     }
     for (const socket of connections) {
-      // Bytes libuv still holds because the kernel's send buffer is full, and what the kernel took.
-      const queued = (socket as Socket & { _handle?: { writeQueueSize?: number } | null })._handle?.writeQueueSize ?? 0;
-      if (socket.writableLength + queued === 0) {
+      const transport = transportOf(socket);
+      if (transport === undefined) continue;
+      const unsent = transport === socket ? unsentBytes(socket) : unsentBytes(socket) + unsentBytes(transport);
+      if (unsent === 0) {
         sentAtLastSweep.delete(socket);
         continue;
       }
-      const sent = socket.bytesWritten - socket.writableLength - queued;
+      // What the kernel took: bytes handed to libuv less those libuv still holds.
+      const sent = transport.bytesWritten - unsentBytes(transport);
       const before = sentAtLastSweep.get(socket);
       if (before !== undefined && sent - before < minimum) {
         socket.destroy();
@@ -323,6 +387,89 @@ function boundStalledWrites(connections: ReadonlySet<Socket>, windowMs: number):
   return () => {
     if (timer !== undefined) return;
     timer = setInterval(sweep, windowMs);
+    timer.unref();
+  };
+}
+
+/**
+ * Bounds an HTTP/2 request head by `--headers-timeout`, as Node bounds an HTTP/1.1 one. node:http2
+ * shows JavaScript complete frames only (a 'stream' once a head has arrived whole), and a partial
+ * frame restarts nothing: a client that sent a HEADERS frame without END_HEADERS and then trickled
+ * a CONTINUATION frame (or any frame, or a TLS record) a byte at a time held its connection for as
+ * long as it liked, while an HTTP/1.1 head is cut after `--headers-timeout`: the session's 120 s
+ * idle timeout sends GOAWAY, but `close()` leaves a session whose header block nghttp2 is still
+ * reading open (measured: still open after 200 s, 1,809 bytes of a CONTINUATION frame trickled).
+ *
+ * What JavaScript can see is enough here: while a header block is incomplete no other frame may
+ * arrive (RFC 9113 6.10), so a session whose client bytes (counted on the TCP socket, ciphertext:
+ * a trickled TLS record counts too) have grown since its last stream opened or closed, with no
+ * stream open, is sending something that has not become a request. Once that has lasted
+ * `limitMs` (judged every `checkMs`, so within `limitMs + 2 x checkMs`), the session is closed with
+ * GOAWAY(NO_ERROR), and destroyed at the next check if it is still open. Sessions with a stream open are not looked at: their streams have their own
+ * bounds (the body rate, the slow-read sweep, the upstream's timeouts), and a head trickled beside
+ * one is judged as soon as the last of them closes. The price: a client that sends frames JavaScript
+ * does not see (PING, SETTINGS, WINDOW_UPDATE) and no request for `limitMs` gets a GOAWAY, as an
+ * HTTP/1.1 connection that sends no request head within `--headers-timeout` is closed; a session
+ * that sends nothing at all keeps the 120 s idle timeout. Answers the function to call for each new
+ * session.
+ */
+function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, checkMs: number) {
+  const watched = new WeakMap<
+    Http2Session,
+    { transport: Socket; open: number; mark: number; since: number | undefined; cut: boolean }
+  >();
+  let timer: NodeJS.Timeout | undefined;
+  const sweep = () => {
+    if (sessions.size === 0) {
+      clearInterval(timer);
+      timer = undefined;
+      return;
+    }
+    const now = Date.now();
+    for (const session of sessions) {
+      const state = watched.get(session);
+      if (state === undefined || session.destroyed) continue;
+      // close() leaves a session with a header block in progress open (nghttp2 still has it):
+      // its GOAWAY has had a sweep's time to go out.
+      if (state.cut) {
+        session.destroy();
+        continue;
+      }
+      // A closed session is judged too: Node's own idle timeout closes one with a header block in
+      // progress, and it stays open for as long as the bytes keep coming.
+      if (state.open > 0 || state.transport.bytesRead === state.mark) continue;
+      if (state.since === undefined) state.since = now;
+      else if (now - state.since >= limitMs) {
+        state.cut = true;
+        session.close();
+      }
+    }
+  };
+  return (session: Http2Session) => {
+    const transport = (session.socket as unknown as { _parent?: unknown } | undefined)?._parent;
+    if (!(transport instanceof NetSocket)) return;
+    const state = {
+      transport,
+      open: 0,
+      mark: transport.bytesRead,
+      since: undefined as number | undefined,
+      cut: false,
+    };
+    const settle = () => {
+      state.mark = transport.bytesRead;
+      state.since = undefined;
+    };
+    watched.set(session, state);
+    session.on('stream', (stream: ServerHttp2Stream) => {
+      state.open++;
+      settle();
+      stream.once('close', () => {
+        state.open--;
+        settle();
+      });
+    });
+    if (timer !== undefined) return;
+    timer = setInterval(sweep, checkMs);
     timer.unref();
   };
 }
@@ -581,7 +728,13 @@ export async function openListener(
   };
   let server: Server | Http2SecureServer;
   const http1Handler = notOnClosingConnections((request, response) => {
-    if (declaresBody(request)) watchBodyRate(request, headersTimeoutMs, () => request.socket.destroy());
+    if (declaresBody(request)) {
+      watchBodyRate(request, headersTimeoutMs, () =>
+        answerBodyTimeout(response, true, () => {
+          if (!request.socket.destroyed) request.socket.destroy();
+        }),
+      );
+    }
     handler(request, response);
   });
   if (config.tls) {
@@ -602,9 +755,13 @@ export async function openListener(
           if (!presentAsHttp1(request, http1View)) return;
           const stream = request.stream;
           if (!stream.endAfterHeaders) {
-            watchBodyRate(request, headersTimeoutMs, () => {
-              if (!stream.destroyed) stream.close(http2Constants.NGHTTP2_CANCEL);
-            });
+            watchBodyRate(request, headersTimeoutMs, () =>
+              answerBodyTimeout(http1View, false, (answered) => {
+                // After a complete answer RST_STREAM(NO_ERROR) says "the rest of the body is not wanted" (RFC 9113 8.1).
+                if (!stream.destroyed)
+                  stream.close(answered ? http2Constants.NGHTTP2_NO_ERROR : http2Constants.NGHTTP2_CANCEL);
+              }),
+            );
           }
           handler(request as unknown as IncomingMessage, http1View);
           return;
@@ -616,9 +773,12 @@ export async function openListener(
     // (connectionsCheckingInterval when it starts listening).
     Object.assign(secure, timeouts);
     secure.setTimeout(HTTP2_IDLE_TIMEOUT_MS);
+    // The inactivity timeout is no bound on a slow reader: every byte it reads lets a write through and resets it.
+    const armStalledWrites = boundStalledWrites(connections, headersTimeoutMs);
     secure.on('secureConnection', (socket: Connection) => {
       connections.add(socket);
       socket.once('close', () => connections.delete(socket));
+      armStalledWrites();
     });
     const refusal = options.connectRefusal;
     if (refusal) {
@@ -629,8 +789,10 @@ export async function openListener(
         } else refuseHttp1Connect(second, refusal);
       });
     }
+    const watchHeads = boundHttp2Heads(sessions, headersTimeoutMs, headersCheckIntervalMs(headersTimeoutMs));
     secure.on('session', (session) => {
       sessions.add(session);
+      watchHeads(session);
       session.once('close', () => sessions.delete(session));
     });
     // A failed handshake (a scanner, a client that does not trust the certificate) is the client's problem.
@@ -641,7 +803,6 @@ export async function openListener(
     const refusal = options.connectRefusal;
     if (refusal)
       plain.on('connect', (_request: IncomingMessage, socket: Duplex) => refuseHttp1Connect(socket, refusal));
-    // TLS connections have the 120 s inactivity timeout (setTimeout above); plain HTTP had nothing.
     const armStalledWrites = boundStalledWrites(connections, headersTimeoutMs);
     plain.on('connection', (socket: Connection) => {
       connections.add(socket);

@@ -253,5 +253,7 @@ describeWithRedisBinaries('hmac-kit serve on Redis Sentinel', () => {
     // And what replicas=0 risks: the failover lost that nonce, and its replay is accepted again.
     // (This also proves the failover above really lost writes, so the checks above are not idle.)
     expect(await sendTo(unsafe, lostOnUnsafe as Prepared, '10.79.1.1')).toBe(200);
-  }, 120_000);
+    // A hang detector above the waits' own bounds (the failover's 45 s, the old master's return 150 s),
+    // so a slow step fails with its own message, not the test's timeout.
+  }, 300_000);
 });
