@@ -501,7 +501,7 @@ function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, c
 }
 
 /** Why a connection was refused as soon as it was accepted (`hmac_kit_connections_refused_total{reason}`). */
-export type ConnectionRefusal = 'max_connections' | 'max_connections_per_address';
+export type ConnectionRefusal = 'max_connections' | 'max_connections_per_address' | 'max_connections_per_prefix';
 
 /** At most one log line per reason per this long; the line counts the refusals since the last one. */
 const REFUSAL_LOG_INTERVAL_MS = 10_000;
@@ -514,6 +514,19 @@ const REFUSAL_LOG_INTERVAL_MS = 10_000;
  */
 export function headersCheckIntervalMs(headersTimeoutMs: number): number {
   return Math.max(100, Math.min(5_000, Math.floor(headersTimeoutMs / 4)));
+}
+
+/** The first `count` groups of an IPv6 address, `::` expanded, leading zeros dropped, lower case. */
+function ipv6Groups(address: string, count: number): string {
+  const [head = '', tail] = address.split('::') as [string, string | undefined];
+  const headGroups = head === '' ? [] : head.split(':');
+  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups =
+    tail === undefined ? headGroups : [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0')];
+  return groups
+    .slice(0, count)
+    .map((group) => group.replace(/^0+(?=.)/, '').toLowerCase())
+    .join(':');
 }
 
 /**
@@ -530,20 +543,51 @@ export function headersCheckIntervalMs(headersTimeoutMs: number): number {
 export function addressBucket(address: string): string {
   if (address.startsWith('::ffff:') && address.includes('.')) return address.slice(7);
   if (!isIPv6(address)) return address;
-  // Expand `::` to the missing groups, then keep the first four.
-  const [head = '', tail] = address.split('::') as [string, string | undefined];
-  const headGroups = head === '' ? [] : head.split(':');
-  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups =
-    tail === undefined ? headGroups : [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0')];
-  return `${groups
-    .slice(0, 4)
-    .map((group) => group.replace(/^0+(?=.)/, '').toLowerCase())
-    .join(':')}::/64`;
+  return `${ipv6Groups(address, 4)}::/64`;
 }
 
 /**
- * Caps open connections, in all and per peer address: a connection beyond a cap is destroyed as
+ * How many times `--max-connections-per-address` one IPv6 /48 may hold, over all its /64s. A /48 is
+ * what one site is allocated (RIPE-690; a free tunnel-broker account gets one), and holds 65,536
+ * /64s: with the per-/64 count alone its holder had that many quotas, and took every slot of
+ * `--max-connections` from one allocation. 4: a site with several subnets calling the API gets four
+ * times what one IPv4 address (an office behind one NAT) gets; with the defaults (4,096 and 1,024)
+ * the bound is the total cap itself and so never refuses.
+ */
+export const IPV6_PREFIX_MULTIPLE = 4;
+
+/**
+ * The /48 an IPv6 peer's connections also count under (see {@link IPV6_PREFIX_MULTIPLE}); none for
+ * an IPv4 peer (IPv4-mapped included).
+ *
+ * @example
+ * ```ts
+ * prefixBucket('2001:db8:1:2:aaaa::1'); // '2001:db8:1::/48'
+ * prefixBucket('10.0.0.1'); // undefined
+ * ```
+ */
+export function prefixBucket(address: string): string | undefined {
+  if (!isIPv6(address) || (address.startsWith('::ffff:') && address.includes('.'))) return undefined;
+  return `${ipv6Groups(address, 3)}::/48`;
+}
+
+const REFUSAL_MESSAGES: Record<ConnectionRefusal, string> = {
+  max_connections: 'connections refused: --max-connections reached (open connections keep working)',
+  max_connections_per_address:
+    'connections refused: --max-connections-per-address reached for an address (open connections keep working)',
+  max_connections_per_prefix: `connections refused: an IPv6 /48 holds ${IPV6_PREFIX_MULTIPLE} x --max-connections-per-address (open connections keep working)`,
+};
+
+/** One connection fewer under `bucket`. */
+function release(counts: Map<string, number>, bucket: string): void {
+  const left = (counts.get(bucket) ?? 1) - 1;
+  if (left === 0) counts.delete(bucket);
+  else counts.set(bucket, left);
+}
+
+/**
+ * Caps open connections, in all, per peer address and per IPv6 /48 ({@link IPV6_PREFIX_MULTIPLE}
+ * times the per-address cap): a connection beyond a cap is destroyed as
  * it is accepted, before the HTTP or TLS code sees it (every 'connection' listener registered so
  * far, Node's own included, is moved behind the gate), so it costs neither a parser nor a TLS
  * handshake. Refusals are counted by `onRefused` and logged at most once per
@@ -563,8 +607,18 @@ function capConnections(
   logger: Logger,
   onRefused: ((reason: ConnectionRefusal) => void) | undefined,
 ): () => number {
-  const lastLogged: Record<ConnectionRefusal, number> = { max_connections: 0, max_connections_per_address: 0 };
-  const unlogged: Record<ConnectionRefusal, number> = { max_connections: 0, max_connections_per_address: 0 };
+  const { maxConnections, maxConnectionsPerAddress: perAddress } = limits;
+  const perPrefix = perAddress * IPV6_PREFIX_MULTIPLE;
+  const lastLogged: Record<ConnectionRefusal, number> = {
+    max_connections: 0,
+    max_connections_per_address: 0,
+    max_connections_per_prefix: 0,
+  };
+  const unlogged: Record<ConnectionRefusal, number> = {
+    max_connections: 0,
+    max_connections_per_address: 0,
+    max_connections_per_prefix: 0,
+  };
   const refuse = (socket: Socket, reason: ConnectionRefusal, address: string | undefined) => {
     socket.destroy();
     onRefused?.(reason);
@@ -578,19 +632,23 @@ function capConnections(
         reason,
         refused: unlogged[reason],
         ...(since === undefined ? {} : { sinceSeconds: since }),
-        limit: reason === 'max_connections' ? limits.maxConnections : limits.maxConnectionsPerAddress,
+        limit:
+          reason === 'max_connections'
+            ? limits.maxConnections
+            : reason === 'max_connections_per_address'
+              ? limits.maxConnectionsPerAddress
+              : perPrefix,
         address,
       },
-      reason === 'max_connections'
-        ? 'connections refused: --max-connections reached (open connections keep working)'
-        : 'connections refused: --max-connections-per-address reached for an address (open connections keep working)',
+      REFUSAL_MESSAGES[reason],
     );
     unlogged[reason] = 0;
   };
-  const { maxConnections, maxConnectionsPerAddress: perAddress } = limits;
-  // A cap at or above the total can never be the one that refuses: no per-address counting then.
+  // A cap at or above the total can never be the one that refuses: no counting for it then.
   const countPerAddress = perAddress < maxConnections;
+  const countPerPrefix = perPrefix < maxConnections;
   const open = new Map<string, number>();
+  const openPerPrefix = new Map<string, number>();
   let openTotal = 0;
   const admitted = server.listeners('connection') as Array<(this: NetServer, socket: Socket) => void>;
   server.removeAllListeners('connection');
@@ -603,21 +661,27 @@ function capConnections(
     // No address: the peer is already gone (reset before the connection was accepted).
     const bucket =
       countPerAddress && address !== undefined && !limits.isExempt(address) ? addressBucket(address) : undefined;
+    const prefix = bucket !== undefined && countPerPrefix ? prefixBucket(address as string) : undefined;
     if (bucket !== undefined) {
       const count = open.get(bucket) ?? 0;
       if (count >= perAddress) {
         refuse(socket, 'max_connections_per_address', address);
         return;
       }
+      const prefixCount = prefix === undefined ? 0 : (openPerPrefix.get(prefix) ?? 0);
+      if (prefix !== undefined && prefixCount >= perPrefix) {
+        refuse(socket, 'max_connections_per_prefix', address);
+        return;
+      }
       open.set(bucket, count + 1);
+      if (prefix !== undefined) openPerPrefix.set(prefix, prefixCount + 1);
     }
     openTotal++;
     socket.once('close', () => {
       openTotal--;
       if (bucket === undefined) return;
-      const left = (open.get(bucket) ?? 1) - 1;
-      if (left === 0) open.delete(bucket);
-      else open.set(bucket, left);
+      release(open, bucket);
+      if (prefix !== undefined) release(openPerPrefix, prefix);
     });
     for (const listener of admitted) listener.call(this, socket);
   });
