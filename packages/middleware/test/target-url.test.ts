@@ -53,6 +53,59 @@ describe('targetUrl', () => {
     }
   });
 
+  it('keeps the base origin for any target made of authority-confusable pieces (review13b)', () => {
+    // Completeness of the `/\\host` fix: whatever a request line or :path holds (leading or doubled
+    // slashes and backslashes, tabs/CR/LF anywhere, %5C, absolute and authority forms, IPv6
+    // literals, userinfo, fullwidth solidus), the URL verified is on base's scheme and authority,
+    // and so is its href parsed again (what TargetHrefs hands the core).
+    const piece = fc.constantFrom(
+      '/',
+      '\\',
+      '\t',
+      '\n',
+      '\r',
+      ' ',
+      '\x00',
+      '%5C',
+      '%2F',
+      '?',
+      '#',
+      '@',
+      ':',
+      '.',
+      '..',
+      '[::1]',
+      '[::ffff:10.0.0.1]:8080',
+      'http:',
+      'https:',
+      'HTTP:',
+      '//',
+      'u:p@',
+      '\uff0f',
+      '\uff3c',
+      '*',
+      'other.example',
+      'api.example.com',
+      ':443',
+      ':80',
+    );
+    const hrefs = new TargetHrefs();
+    fc.assert(
+      fc.property(fc.array(piece, { minLength: 1, maxLength: 8 }), (pieces) => {
+        const target = pieces.join('');
+        let url: URL;
+        try {
+          url = targetUrl(target, base);
+        } catch {
+          return;
+        }
+        expect(url.origin, JSON.stringify(target)).toBe('https://api.example.com');
+        expect(new URL(hrefs.href(target, base)).origin).toBe('https://api.example.com');
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('resolves the asterisk form as before', () => {
     expect(targetUrl('*', base).href).toBe(new URL('*', base).href);
   });
