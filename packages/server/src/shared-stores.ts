@@ -1,4 +1,5 @@
 import { isPromiseLike, StoreUnavailable } from '@hmac-kit/core';
+import { recommendedRedisOptions } from '@hmac-kit/limits';
 import type { LimitStores } from './services.js';
 
 /**
@@ -282,7 +283,11 @@ export interface WorkerChannel {
 
 /**
  * Worker side: stores whose every call is answered by the supervisor. Fails closed: a call the
- * supervisor cannot answer (channel gone) rejects with `StoreUnavailable`, like a Redis outage.
+ * supervisor cannot answer (channel gone) rejects with `StoreUnavailable`, like a Redis outage, and
+ * so does a call it has not answered within `timeoutMs` (default 1000, the bound every Redis command
+ * has, `recommendedRedisOptions.commandTimeout`): a supervisor connected but stalled (a busy event
+ * loop, SIGSTOP) never answers, and the request would hang instead of answering 503. An answer
+ * that comes after the deadline finds no pending call and is ignored.
  *
  * @example
  * ```ts
@@ -290,7 +295,11 @@ export interface WorkerChannel {
  * await startServer(config, { limitStores: stores });
  * ```
  */
-export function supervisorLimitStores(channel: WorkerChannel, description: SharedStoresDescription): LimitStores {
+export function supervisorLimitStores(
+  channel: WorkerChannel,
+  description: SharedStoresDescription,
+  timeoutMs: number = recommendedRedisOptions.commandTimeout,
+): LimitStores {
   const pending = new Map<number, { resolve(value: unknown): void; reject(error: unknown): void }>();
   let nextId = 0;
   let nonceEpoch = description.nonceEpoch;
@@ -345,6 +354,18 @@ export function supervisorLimitStores(channel: WorkerChannel, description: Share
     queued = [];
   });
 
+  /** Fails the calls of `calls` still pending (the others were answered: their ids are gone). */
+  const fail = (calls: readonly StoreCall[], error: () => StoreUnavailable) => {
+    for (const { id } of calls) {
+      const call = pending.get(id);
+      if (!call) continue;
+      pending.delete(id);
+      call.reject(error());
+    }
+  };
+  /** The batch's deadline: one timer per message, not per call (unref'd: it keeps no worker alive). */
+  const expire = (calls: readonly StoreCall[]) =>
+    fail(calls, () => new StoreUnavailable(`supervisor did not answer within ${timeoutMs} ms`));
   const flush = () => {
     const calls = queued;
     queued = [];
@@ -353,14 +374,9 @@ export function supervisorLimitStores(channel: WorkerChannel, description: Share
       // The 'disconnect' listener has already failed every pending call.
       return;
     }
-    const failed = (error: unknown) => {
-      for (const { id } of calls) {
-        const call = pending.get(id);
-        if (!call) continue;
-        pending.delete(id);
-        call.reject(new StoreUnavailable('supervisor unreachable', { cause: error }));
-      }
-    };
+    const failed = (error: unknown) =>
+      fail(calls, () => new StoreUnavailable('supervisor unreachable', { cause: error }));
+    setTimeout(expire, timeoutMs, calls).unref();
     // A message the channel cannot serialize throws here, in a setImmediate callback: unguarded, it
     // was an uncaught exception (the worker gone) and every call of the batch waited forever.
     // (When each call sent its own message, the throw rejected that call alone.)

@@ -292,6 +292,45 @@ describe('batched calls of the workers of one supervisor', () => {
       expect(answer.status === 'rejected' && answer.reason).toBeInstanceOf(StoreUnavailable);
     }
   });
+
+  it('fails closed with StoreUnavailable when a connected supervisor does not answer in time, and ignores its late answer', async () => {
+    const shared = shareLimitStores(memoryLimitStores());
+    const held: unknown[] = [];
+    let stalled = true;
+    const channel = Object.assign(new EventEmitter(), {
+      // A stalled supervisor: the message is sent, and nothing answers until the test delivers it.
+      send(message: unknown, callback: (error: Error | null) => void) {
+        const copy = structuredClone(message);
+        setImmediate(() => {
+          callback(null);
+          if (stalled) held.push(copy);
+          else shared.handle(copy, (reply) => setImmediate(() => channel.emit('message', structuredClone(reply))));
+        });
+        return true;
+      },
+    });
+    const worker = supervisorLimitStores(channel, structuredClone(shared.description), 20);
+    const answers = await Promise.allSettled([
+      worker.nonceStore.checkAndStore('hk_a', 'n-1', 60),
+      worker.failureThrottle.blockedFor('addr:192.0.2.1'),
+    ]);
+    for (const answer of answers) {
+      expect(answer.status === 'rejected' && answer.reason).toBeInstanceOf(StoreUnavailable);
+      expect(answer.status === 'rejected' && (answer.reason as Error).message).toBe(
+        'supervisor did not answer within 20 ms',
+      );
+    }
+    // The supervisor wakes up and answers: the expired calls are gone, the answer changes nothing.
+    expect(held).toHaveLength(1);
+    const late: unknown[] = [];
+    shared.handle(held[0], (reply) => late.push(reply));
+    expect(late).toHaveLength(1);
+    channel.emit('message', late[0]);
+    // Later calls are answered as before.
+    stalled = false;
+    const next = worker.nonceStore.checkAndStore('hk_a', 'n-2', 60);
+    await expect(next).resolves.toBe(true);
+  });
 });
 
 describe('defaultWorkerCount', () => {
