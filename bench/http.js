@@ -19,7 +19,7 @@
 // saturating rate of the gateway and forward-auth (always autocannon: wrk cannot pace).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { formatSecret } from '@hmac-kit/core';
@@ -33,6 +33,7 @@ import {
   startHttpServer,
   startServeCommand,
   table,
+  treeCpuSeconds,
   verdictAtMost,
 } from './support.js';
 
@@ -93,36 +94,11 @@ const DJANGO_ROW =
 
 const started = [];
 
-/** The process and all its descendants (a supervisor and its workers), from /proc. */
-function processTree(pid) {
-  const children = new Map();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (!children.has(parent)) children.set(parent, []);
-      children.get(parent).push(Number(name));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const all = [pid];
-  for (let index = 0; index < all.length; index++) all.push(...(children.get(all[index]) ?? []));
-  return all;
-}
-
 /** CPU seconds of a server: its process, or with `tree` its process and every descendant. */
 function serverCpuSeconds(server) {
   if (!server.tree) return cpuSecondsOf(server.pid);
   let sum = 0;
-  for (const pid of processTree(server.pid)) {
-    try {
-      sum += cpuSecondsOf(pid);
-    } catch {
-      // exited meanwhile
-    }
-  }
+  for (const seconds of treeCpuSeconds(server.pid).values()) sum += seconds;
   return sum;
 }
 

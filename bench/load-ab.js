@@ -22,13 +22,29 @@
 // checkout's command: the in-app row and the command side by side,
 //
 //   HMAC_KIT_BENCH_GENERATORS=wrk node bench/load-ab.js 5 5 serve-verify,cli-silent,cli
+//
+// Kind `cli-w2` runs `hmac-kit serve --workers 2` (log info; a supervisor holding the shared memory
+// stores and two workers), `cli-w2@<checkout>` another checkout's: its server CPU is the whole
+// process tree's (supervisor + workers, from /proc), and the "supervisor" column is the
+// supervisor's share of it, per request. Two builds of the cluster side by side:
+//
+//   HMAC_KIT_BENCH_GENERATORS=wrk node bench/load-ab.js 3 5 cli-w2@/tmp/before,cli-w2
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatSecret } from '@hmac-kit/core';
-import { cpuSecondsOf, formatInteger, median, runNode, startHttpServer, startServeCommand, table } from './support.js';
+import {
+  cpuSecondsOf,
+  formatInteger,
+  median,
+  runNode,
+  startHttpServer,
+  startServeCommand,
+  table,
+  treeCpuSeconds,
+} from './support.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const [roundsText = '3', secondsText = '5', kindsText = 'fastify-hello,serve-verify,upstream'] = process.argv.slice(2);
@@ -55,14 +71,26 @@ const load = () =>
     .map((value) => value.toFixed(1))
     .join(' ');
 
+/** CPU seconds so far: the server process's, or with `tree` (the command) every process of its tree. */
+function serverCpu(server) {
+  if (!server.tree) return { total: cpuSecondsOf(server.pid), own: cpuSecondsOf(server.pid) };
+  const seconds = treeCpuSeconds(server.pid);
+  let total = 0;
+  for (const each of seconds.values()) total += each;
+  return { total, own: seconds.get(server.pid) ?? 0 };
+}
+
 async function measure(server, mode, generator, durationSeconds) {
-  const before = cpuSecondsOf(server.pid);
+  const before = serverCpu(server);
   const output = await runNode([`${here}${generator.script}`], {
     env: generator.env,
     input: JSON.stringify({ ...server, mode, seconds: durationSeconds, connections, signatures }),
   });
   const result = JSON.parse(output);
-  result.cpu = ((cpuSecondsOf(server.pid) - before) / result.total) * 1e6;
+  const after = serverCpu(server);
+  result.cpu = ((after.total - before.total) / result.total) * 1e6;
+  // With workers, the supervisor's share (the rest is the workers'); one process: all of it.
+  result.supervisorCpu = ((after.own - before.own) / result.total) * 1e6;
   return result;
 }
 
@@ -74,7 +102,11 @@ try {
   for (const spec of kinds) {
     const [kind, dist] = spec.split('@');
     const build = dist ? { HMAC_KIT_BENCH_SERVER_DIST: resolve(dist) } : {};
-    const command = { cli: ['--workers', '1'], 'cli-silent': ['--workers', '1', '--log-level', 'silent'] }[kind];
+    const command = {
+      cli: ['--workers', '1'],
+      'cli-silent': ['--workers', '1', '--log-level', 'silent'],
+      'cli-w2': ['--workers', '2'],
+    }[kind];
     const server = command
       ? await startServeCommand(children, command, dist ? { checkout: dist } : {})
       : kind === 'upstream'
@@ -90,7 +122,7 @@ try {
       kind: spec,
       mode,
       verifies: kind !== 'upstream' && kind !== 'fastify-hello',
-      server: { ...shared, ...server },
+      server: { ...shared, ...server, workers: command ? Number(command[command.indexOf('--workers') + 1]) : 1 },
     });
   }
   const cases = servers.flatMap((s) =>
@@ -104,7 +136,8 @@ try {
       samples.get(c.label).push(await measure(c.server, c.mode, c.generator, seconds));
     }
   }
-  const rows = cases.map(({ label, verifies }) => {
+  const rows = cases.map(({ label, verifies, server }) => {
+    const multiProcess = server.tree && server.workers > 1;
     const list = samples.get(label);
     return [
       label,
@@ -113,6 +146,7 @@ try {
       median(list.map((r) => r.p99)).toFixed(2),
       median(list.map((r) => r.cpu)).toFixed(1),
       list.map((r) => r.cpu.toFixed(0)).join(' '),
+      multiProcess ? median(list.map((r) => r.supervisorCpu)).toFixed(1) : '',
       median(list.map((r) => r.clientCpuMicrosPerRequest)).toFixed(1),
       String(list.reduce((sum, r) => sum + r.non2xx + r.errors + (verifies ? r.reusedSignatures : 0), 0)),
     ];
@@ -129,6 +163,7 @@ try {
         'p99 ms',
         'server CPU µs/req',
         'per round',
+        'supervisor µs/req',
         'client CPU µs/req',
         'non-2xx+err+reused',
       ],

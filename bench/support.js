@@ -1,7 +1,7 @@
 // Shared helpers for the benchmarks: the typical request, interleaved measurement, tables.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
@@ -266,6 +266,38 @@ export function cpuSecondsOf(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/** The process and all its descendants (a supervisor and its workers), from /proc. */
+export function processTree(pid) {
+  const children = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!children.has(parent)) children.set(parent, []);
+      children.get(parent).push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const all = [pid];
+  for (let index = 0; index < all.length; index++) all.push(...(children.get(all[index]) ?? []));
+  return all;
+}
+
+/** CPU seconds of `pid` and of each of its descendants: a Map pid -> seconds (`pid` first). */
+export function treeCpuSeconds(pid) {
+  const seconds = new Map();
+  for (const each of processTree(pid)) {
+    try {
+      seconds.set(each, cpuSecondsOf(each));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return seconds;
 }
 
 /**

@@ -191,14 +191,16 @@ export function describeAdapter(name: string, start: StartHarness): void {
       expect(log.errors).toEqual([]);
     });
 
-    it('verifies an absolute-form or `//` request target against the addressed origin, not the authority it names', async (context) => {
+    it('verifies an absolute-form, `//` or `/\\` request target against the addressed origin, not the authority it names', async (context) => {
       const { harness } = await app();
       // A fetch-served harness cannot write a request line: the attack needs a socket.
       if (harness.sendRawTarget === undefined) return context.skip();
       const request = { method: 'GET', path: '/whoami', headers: {} };
       // Signed for another service that accepts the same key; replayed here with the request line
       // naming that service. Verifying against the authority the request line names would accept it.
-      for (const target of ['https://other.example/whoami', '//other.example/whoami']) {
+      // `/\\host/...`: URL parsing reads a backslash after the first slash as a second slash (special
+      // schemes), and node:http passes the request line's target through as written.
+      for (const target of ['https://other.example/whoami', '//other.example/whoami', '/\\other.example/whoami']) {
         const elsewhere = await signed('https://other.example', request, signingKey(keyRing.reader));
         const replayed = await harness.sendRawTarget(elsewhere, target);
         expect(replayed.status, target).toBe(401);

@@ -69,7 +69,7 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
   [
     '--max-connections-per-address <n>',
     'maxConnectionsPerAddress',
-    'open connections per peer address (IPv6 per /64; --trusted-proxies exempt) per process (default a quarter of --max-connections) [HMAC_KIT_MAX_CONNECTIONS_PER_ADDRESS]',
+    'open connections per peer address (IPv6 per /64, and 4x per /48; --trusted-proxies exempt) per process (default a quarter of --max-connections) [HMAC_KIT_MAX_CONNECTIONS_PER_ADDRESS]',
   ],
   ['--verify-path <path>', 'verifyPath', 'forward-auth endpoint (default /verify) [HMAC_KIT_VERIFY_PATH]'],
   [

@@ -88,6 +88,7 @@ export type ProblemCode =
   | 'untrusted_proxy'
   | 'upstream_error'
   | 'upstream_timeout'
+  | 'body_timeout'
   | 'invalid_request'
   | 'invalid_json'
   | 'invalid_credentials'
@@ -273,6 +274,11 @@ export const PROBLEM_TABLE = Object.freeze({
   untrusted_proxy: problem(403, 'Untrusted proxy', 'forward-auth answers only configured trusted proxies.'),
   upstream_error: problem(502, 'Bad gateway', 'The upstream could not be reached.'),
   upstream_timeout: problem(504, 'Gateway timeout', 'The upstream did not answer in time.'),
+  body_timeout: problem(
+    408,
+    'Request body timeout',
+    'The request body arrived too slowly (under 500 bytes/s); the connection is closed.',
+  ),
   invalid_request: problem(400, 'Invalid request', 'The request is not valid for this route.'),
   invalid_json: problem(400, 'Invalid JSON', 'The body is not valid JSON.'),
   invalid_credentials: problem(401, 'Invalid credentials', 'Wrong username or password.'),

@@ -14,7 +14,7 @@ import {
   createAuthenticator,
   problemHeaders,
   recordBody,
-  targetUrl,
+  TargetHrefs,
   validateOrigin,
   validateScopes,
 } from '@hmac-kit/middleware';
@@ -251,6 +251,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
   const { origin, ...authenticatorOptions } = options ?? ({} as HmacAuthOptions);
   validateOrigin(origin);
   const authenticator = createAuthenticator({ crypto: nodeCryptoProvider, ...authenticatorOptions });
+  const targets = new TargetHrefs();
 
   /** Sends the answer of an outcome, or hands the request on (with `req.rawBody` when it was read here). */
   function answer(
@@ -258,7 +259,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     req: Request,
     res: Response,
     next: NextFunction,
-    url: URL,
+    url: string,
     recorded: RecordedBody | undefined,
   ): void | Promise<void> {
     if (!outcome.ok) {
@@ -275,13 +276,13 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     req: Request,
     res: Response,
     next: NextFunction,
-    url: URL,
+    url: string,
     recorded: RecordedBody,
   ): Promise<void> {
     try {
       writeSlot(req, prepareSlots(req), 'rawBody', toBuffer(await recorded.readAll(authenticator.maxBodyBytes)));
     } catch (error) {
-      sendProblem(res, authenticator.fail(error, { method: req.method, url: url.href }).problem);
+      sendProblem(res, authenticator.fail(error, { method: req.method, url }).problem);
       return;
     }
     proceed(outcome, req, res, next);
@@ -305,7 +306,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
   function authenticate(req: Request, res: Response, next: NextFunction): void | Promise<void> {
     const slots = prepareSlots(req);
     const headers = req.headers;
-    let url: URL;
+    let url: string;
     try {
       const base =
         origin === undefined
@@ -314,10 +315,10 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
           : typeof origin === 'function'
             ? origin(req)
             : origin;
-      // Handed over parsed: the core uses a URL object as it is instead of parsing the text again.
       // targetUrl, not new URL(target, base): an absolute-form target or a `//` path would put the
       // authority the client wrote in place of base's, and a signature for another service verify.
-      url = targetUrl(req.originalUrl, base);
+      // Its href, remembered per target: the core finds the parts of the same string.
+      url = targets.href(req.originalUrl, base);
     } catch (error) {
       sendProblem(res, authenticator.fail(error, { method: req.method, url: req.originalUrl }).problem);
       return;
@@ -331,7 +332,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       const misuse = new TypeError(
         'hmacAuth: a body parser consumed the body before it could be verified; install it with { verify: captureRawBody } (and without decompression), or mount hmacAuth() first',
       );
-      sendProblem(res, authenticator.fail(misuse, { method: req.method, url: url.href }).problem);
+      sendProblem(res, authenticator.fail(misuse, { method: req.method, url }).problem);
       return;
     } else if (req.readableEnded) {
       body = null;

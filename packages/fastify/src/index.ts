@@ -15,7 +15,7 @@ import {
   createAuthenticator,
   deferredBody,
   problemHeaders,
-  targetUrl,
+  TargetHrefs,
   validateOrigin,
   validateScopes,
 } from '@hmac-kit/middleware';
@@ -27,6 +27,7 @@ import type {
   FastifyRequest,
   preHandlerAsyncHookHandler,
 } from 'fastify';
+import { peekBuffered } from './buffered.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -103,13 +104,15 @@ function wholeBodyBuffered(raw: IncomingMessage): boolean {
 }
 
 /**
- * The whole body, taken from `request.raw` without a stream read and put back, when node:http
+ * The whole body, looked at in `request.raw` (`peekBuffered`: one buffered chunk) or else taken
+ * from it without a stream read and put back, when node:http
  * has already received all of it and nothing has consumed any of it: the usual case for a small
  * body, which arrives with the head and is pushed by the HTTP parser right after the route's
  * hooks started (hence the microtask before the look). `undefined` when the look does not apply
  * (a body still arriving, a stream that is not the request's own, one something already reads).
  *
- * Invariant: the bytes put back are the very Buffer returned (and verified); the request's whole
+ * Invariant: the bytes left in place (peeked) or put back are the very Buffer returned (and
+ * verified); the request's whole
  * body is buffered (`wholeBodyBuffered`), so nothing can be pushed after them but the end, and
  * nothing reads `request.raw` before the hook ends. Fastify's parser therefore reads exactly these
  * bytes, as it would read a replayed stream, and only once the hook hands over (after
@@ -136,6 +139,9 @@ function takeComplete(raw: FastifyRequest['raw'], payload: Payload): Buffer | un
   }
   const length = raw.readableLength;
   if (length === 0) return EMPTY;
+  // The usual case, one chunk: looked at where it lies, nothing taken or put back.
+  const peeked = peekBuffered(raw);
+  if (peeked !== undefined) return peeked;
   const taken = raw.read() as Buffer | null;
   if (taken === null || taken.length !== length) {
     // Not what was buffered (cannot happen for a paused byte stream): put back whatever was
@@ -302,6 +308,7 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
   const { origin, ...authenticatorOptions } = options ?? ({} as HmacAuthOptions);
   validateOrigin(origin);
   const authenticator = createAuthenticator({ crypto: nodeCryptoProvider, ...authenticatorOptions });
+  const targets = new TargetHrefs();
 
   async function hmacAuthPlugin(app: FastifyInstance): Promise<void> {
     if (!app.hasRequestDecorator('hmac')) app.decorateRequest('hmac', null);
@@ -323,7 +330,7 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
     outcome: AuthOutcome,
     request: FastifyRequest,
     reply: FastifyReply,
-    url: URL,
+    url: string,
     reader: PayloadReader,
     done: HookDone,
   ): void {
@@ -338,7 +345,7 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
         .then(
           (bytes) => hand(outcome, reader, bytes, request, reply, url, done),
           (error: unknown) =>
-            refuseAndEnd(reply, authenticator.fail(error, { method: request.method, url: url.href }).problem, done),
+            refuseAndEnd(reply, authenticator.fail(error, { method: request.method, url }).problem, done),
         )
         .catch(done);
       return;
@@ -352,12 +359,12 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
     bytes: Buffer,
     request: FastifyRequest,
     reply: FastifyReply,
-    url: URL,
+    url: string,
     done: HookDone,
   ): void {
     if (bytes.length > authenticator.maxBodyBytes) {
       const error = new BodyTooLarge('body exceeds the size limit');
-      refuseAndEnd(reply, authenticator.fail(error, { method: request.method, url: url.href }).problem, done);
+      refuseAndEnd(reply, authenticator.fail(error, { method: request.method, url }).problem, done);
       return;
     }
     request.hmac = outcome.identity;
@@ -378,7 +385,7 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
    * body that arrived with the head right after the route's hooks started), then `verify`.
    */
   function preParsing(request: FastifyRequest, reply: FastifyReply, payload: Payload, done: HookDone): void {
-    let url: URL;
+    let url: string;
     try {
       const base =
         origin === undefined
@@ -386,9 +393,9 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
           : typeof origin === 'function'
             ? origin(request)
             : origin;
-      // Handed over parsed: the core uses a URL object as it is instead of parsing the text again.
-      // The target's path and query on the origin: never an authority the request line wrote.
-      url = targetUrl(request.url, base);
+      // The target's path and query on the origin (`targetUrl`): never an authority the request
+      // line wrote. Its href, remembered per target: the core finds the parts of the same string.
+      url = targets.href(request.url, base);
     } catch (error) {
       refuseAndEnd(reply, authenticator.fail(error, { method: request.method, url: request.url }).problem, done);
       return;
@@ -417,7 +424,13 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
    * back as they were. fastify.test.ts sends the same requests both ways (accepted, tampered,
    * unknown key, over the limit) and compares the answers.
    */
-  function verify(request: FastifyRequest, reply: FastifyReply, url: URL, reader: PayloadReader, done: HookDone): void {
+  function verify(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    url: string,
+    reader: PayloadReader,
+    done: HookDone,
+  ): void {
     try {
       const message = { method: request.method, url, headers: request.headers };
       const taken = reader.takeBuffered();

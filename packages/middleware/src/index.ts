@@ -1,6 +1,6 @@
 // Public API of @hmac-kit/middleware. Named exports only, listed explicitly.
 
-export { addressedAt, authenticateRequest, targetUrl, validateOrigin } from './adapter.js';
+export { addressedAt, authenticateRequest, TargetHrefs, targetUrl, validateOrigin } from './adapter.js';
 export { createAuthenticator } from './authenticator.js';
 export type { DeferredBody, RecordedBody } from './body.js';
 export { deferredBody, recordBody } from './body.js';

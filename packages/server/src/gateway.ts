@@ -32,7 +32,7 @@ function authorityOf(url: string): string {
 /** Where a relayed response carries its relay (read by the listeners below, shared by every response). */
 const RELAY = Symbol('hmac-kit.relay');
 type RelayedResponse = ServerResponse & {
-  [RELAY]?: { clientGone: boolean; abort?: (reason?: Error) => void; resume?: () => void };
+  [RELAY]?: { clientGone: boolean; abort(reason: Error): void; resume(): void };
 };
 
 /** The client left before its answer was complete: abort the upstream request. */
@@ -40,12 +40,12 @@ function onRelayedClose(this: RelayedResponse): void {
   const relay = this[RELAY];
   if (relay === undefined || this.writableFinished) return;
   relay.clientGone = true;
-  relay.abort?.(new undiciErrors.RequestAbortedError());
+  relay.abort(new undiciErrors.RequestAbortedError());
 }
 
 /** The client's socket drained: read on from the upstream. */
 function onRelayedDrain(this: RelayedResponse): void {
-  this[RELAY]?.resume?.();
+  this[RELAY]?.resume();
 }
 
 /**
@@ -190,7 +190,10 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   }
 
   const handler: RouteHandler = async (request, response, context) => {
-    const trustedPeer = isTrustedProxy(request.socket.remoteAddress);
+    // Read now: a request whose body stalls while the header stages run is answered 408 and
+    // detached from its socket (listener.ts answerBodyTimeout).
+    const peerAddress = request.socket.remoteAddress;
+    const trustedPeer = isTrustedProxy(peerAddress);
     const sourceAddress = clientAddressOf(request, isTrustedProxy);
     const target = request.url ?? '/';
     // Only a target every verifier reads as sent is verified, so the upstream gets what was verified.
@@ -239,7 +242,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       // The peer, as every proxy appends it (nginx's $proxy_add_x_forwarded_for): after a trusted
       // proxy's chain, which already names the client, the client address would come twice and
       // the proxy hop not at all. From an untrusted peer the chain is dropped and the peer is the client.
-      for: request.socket.remoteAddress ?? sourceAddress,
+      for: peerAddress ?? sourceAddress,
       // What the client addressed (the rebuilt URL's authority), without a URL parse per request.
       host: authorityOf(url),
       proto: url.startsWith('https:') ? 'https' : 'http',
@@ -436,12 +439,14 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     );
   }
 
-  /** undici's (non-controller) dispatch handler for one relayed request: see {@link relay}. */
+  /**
+   * undici's dispatch handler for one relayed request (the controller API: `onRequestStart`,
+   * `onResponseStart`/`Data`/`End`/`Error`; undici 7 deprecates the `onConnect`/`onHeaders`/`onData`/
+   * `onComplete` one): see {@link relay}.
+   */
   class Relay implements Dispatcher.DispatchHandler {
-    /** Aborts the upstream request (set once undici starts writing it). */
-    abort: ((reason?: Error) => void) | undefined = undefined;
-    /** Resumes reading the upstream's answer after the client's socket drained. */
-    resume: (() => void) | undefined = undefined;
+    /** undici's control of the upstream request (abort, pause, resume), once it starts writing it. */
+    controller: Dispatcher.DispatchController | undefined = undefined;
     clientGone = false;
     /** Whether the answer's head has been written to the client. */
     answered = false;
@@ -453,34 +458,45 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       readonly committedHeaders: Record<string, string>,
     ) {}
 
-    onConnect(abort: (reason?: Error) => void): void {
-      if (this.clientGone) abort(new undiciErrors.RequestAbortedError());
-      else this.abort = abort;
+    /** Aborts the upstream request (the client left). */
+    abort(reason: Error): void {
+      this.controller?.abort(reason);
     }
 
-    onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+    /** Reads on from the upstream (the client's socket drained). */
+    resume(): void {
+      this.controller?.resume();
+    }
+
+    onRequestStart(controller: Dispatcher.DispatchController): void {
+      if (this.clientGone) controller.abort(new undiciErrors.RequestAbortedError());
+      else this.controller = controller;
+    }
+
+    onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
       // 1xx interim answers are not passed on (as request() did).
-      if (statusCode < 200) return true;
+      if (statusCode < 200) return;
       upstreamResponded.observe(Number(process.hrtime.bigint() - this.started) / 1e9);
       acceptedRequests.inc();
       this.answered = true;
-      this.resume = resume;
+      // The head as received (undici's HTTP/1.1 client hands over the raw name/value buffers
+      // beside its parsed object): relayedAnswerHeaders reuses what it kept of earlier answers.
+      const raw = controller.rawHeaders as Buffer[];
       this.response.writeHead(statusCode, relayedAnswerHeaders(raw, this.committedHeaders, this.context.id));
-      return true;
     }
 
-    onData(chunk: Buffer): boolean {
-      if (this.response.write(chunk)) return true;
+    onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+      if (this.response.write(chunk)) return;
       // The client reads slower than the upstream sends: pause the upstream until it drained.
+      controller.pause();
       this.response.once('drain', onRelayedDrain);
-      return false;
     }
 
-    onComplete(): void {
+    onResponseEnd(): void {
       this.response.end();
     }
 
-    onError(error: Error): void {
+    onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
       if (this.answered) {
         // Cut off mid-answer by the upstream (a client that left is not an upstream error).
         if (!this.clientGone) {

@@ -19,8 +19,10 @@ export {
   addressBucket,
   type ConnectionRefusal,
   headersCheckIntervalMs,
+  IPV6_PREFIX_MULTIPLE,
   type Listener,
   openListener,
+  prefixBucket,
 } from './listener.js';
 export { createLogger } from './logger.js';
 export { createMetrics, type ServerMetrics } from './metrics.js';

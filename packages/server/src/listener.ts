@@ -279,6 +279,55 @@ function watchBodyRate(request: IncomingMessage | Http2ServerRequest, windowMs: 
   request.once('close', stop);
 }
 
+/**
+ * What a request whose body stalled below {@link MIN_BODY_BYTES_PER_SECOND} gets: when nothing has
+ * been answered yet (the head was complete, the route is waiting for the body), `408` with the
+ * problem code `body_timeout` (HTTP/1.1 with `Connection: close`), and `close(true)` once it is out
+ * (or after {@link LINGERING_CLOSE_MS}, should the client not take it); otherwise `close(false)` at
+ * once. The close stays either way: a client that trickles a body gets no more of this connection
+ * (HTTP/1.1) or stream (HTTP/2). The route waiting for the body sees its request aborted as the
+ * 408 goes out (see below), and its own answer finds the headers sent (sendProblem then destroys
+ * the response).
+ */
+function answerBodyTimeout(response: ServerResponse, http1: boolean, close: (answered: boolean) => void): void {
+  if (response.headersSent || response.writableEnded || response.destroyed) {
+    close(false);
+    return;
+  }
+  let closed = false;
+  const closeOnce = () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    close(true);
+  };
+  const timer = setTimeout(closeOnce, LINGERING_CLOSE_MS);
+  timer.unref();
+  response.once('finish', closeOnce);
+  // HTTP/2 forbids connection-specific header fields (RFC 9113 8.2.2): the stream is reset instead.
+  if (http1) response.setHeader('connection', 'close');
+  sendProblem(
+    response,
+    serverProblem(
+      'body_timeout',
+      `the request body arrived under ${MIN_BODY_BYTES_PER_SECOND} bytes/s; the connection is closed`,
+    ),
+  );
+  // The route waiting for the body must never see it end now: answered 408, the request was not
+  // processed. Over HTTP/2 the stream's close ends the request (node:http2's compat layer pushes
+  // the end of the body), so a route read a truncated body as complete and verified it: a
+  // failed authentication logged and tallied against the key id and address of a client that
+  // was only slow (review13). And until the close, the rest of the body could still arrive and
+  // the route act on a request already answered 408 (a login issuing a key nobody receives, a
+  // request forwarded upstream). Destroyed now (HTTP/1.1: detached from its socket first, as
+  // gateway.ts abandon() does, so the answer still goes out), every reader fails as on a client gone.
+  const request = response.req as IncomingMessage | undefined;
+  if (request !== undefined && !request.destroyed) {
+    if (http1) (request as { socket: unknown }).socket = null;
+    request.destroy();
+  }
+}
+
 /** The slowest a client may take an answer the server is waiting to send, bytes per second (see {@link boundStalledWrites}). */
 export const MIN_SEND_BYTES_PER_SECOND = 500;
 
@@ -319,8 +368,18 @@ function transportOf(socket: Socket): Socket | undefined {
  * `send_timeout`, with a rate). Connections with nothing pending (idle, waiting for an upstream)
  * are not looked at. Answers the function to call for each new connection: it arms the sweep,
  * which disarms itself once no connection is open.
+ *
+ * `queuedInStreams` adds what waits above the socket: an HTTP/2 answer held back by the client's
+ * flow-control windows sits in its stream (Node's queue, nghttp2), not in the TCP socket. Without
+ * it a client that kept its windows shut (SETTINGS_INITIAL_WINDOW_SIZE 0, a WINDOW_UPDATE of a
+ * few bytes or a PING now and then to keep the session's idle timeout away) left the socket empty
+ * and held 128 pending answers per connection for as long as it liked (review13-h2-window.test.ts).
  */
-function boundStalledWrites(connections: ReadonlySet<Socket>, windowMs: number): () => void {
+function boundStalledWrites(
+  connections: ReadonlySet<Socket>,
+  windowMs: number,
+  queuedInStreams: (transport: Socket) => number = () => 0,
+): () => void {
   const minimum = Math.ceil((MIN_SEND_BYTES_PER_SECOND * windowMs) / 1000);
   const sentAtLastSweep = new WeakMap<Socket, number>();
   let timer: NodeJS.Timeout | undefined;
@@ -334,7 +393,9 @@ function boundStalledWrites(connections: ReadonlySet<Socket>, windowMs: number):
     for (const socket of connections) {
       const transport = transportOf(socket);
       if (transport === undefined) continue;
-      const unsent = transport === socket ? unsentBytes(socket) : unsentBytes(socket) + unsentBytes(transport);
+      const unsent =
+        (transport === socket ? unsentBytes(socket) : unsentBytes(socket) + unsentBytes(transport)) +
+        queuedInStreams(transport);
       if (unsent === 0) {
         sentAtLastSweep.delete(socket);
         continue;
@@ -440,7 +501,7 @@ function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, c
 }
 
 /** Why a connection was refused as soon as it was accepted (`hmac_kit_connections_refused_total{reason}`). */
-export type ConnectionRefusal = 'max_connections' | 'max_connections_per_address';
+export type ConnectionRefusal = 'max_connections' | 'max_connections_per_address' | 'max_connections_per_prefix';
 
 /** At most one log line per reason per this long; the line counts the refusals since the last one. */
 const REFUSAL_LOG_INTERVAL_MS = 10_000;
@@ -453,6 +514,19 @@ const REFUSAL_LOG_INTERVAL_MS = 10_000;
  */
 export function headersCheckIntervalMs(headersTimeoutMs: number): number {
   return Math.max(100, Math.min(5_000, Math.floor(headersTimeoutMs / 4)));
+}
+
+/** The first `count` groups of an IPv6 address, `::` expanded, leading zeros dropped, lower case. */
+function ipv6Groups(address: string, count: number): string {
+  const [head = '', tail] = address.split('::') as [string, string | undefined];
+  const headGroups = head === '' ? [] : head.split(':');
+  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups =
+    tail === undefined ? headGroups : [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0')];
+  return groups
+    .slice(0, count)
+    .map((group) => group.replace(/^0+(?=.)/, '').toLowerCase())
+    .join(':');
 }
 
 /**
@@ -469,20 +543,51 @@ export function headersCheckIntervalMs(headersTimeoutMs: number): number {
 export function addressBucket(address: string): string {
   if (address.startsWith('::ffff:') && address.includes('.')) return address.slice(7);
   if (!isIPv6(address)) return address;
-  // Expand `::` to the missing groups, then keep the first four.
-  const [head = '', tail] = address.split('::') as [string, string | undefined];
-  const headGroups = head === '' ? [] : head.split(':');
-  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
-  const groups =
-    tail === undefined ? headGroups : [...headGroups, ...Array(8 - headGroups.length - tailGroups.length).fill('0')];
-  return `${groups
-    .slice(0, 4)
-    .map((group) => group.replace(/^0+(?=.)/, '').toLowerCase())
-    .join(':')}::/64`;
+  return `${ipv6Groups(address, 4)}::/64`;
 }
 
 /**
- * Caps open connections, in all and per peer address: a connection beyond a cap is destroyed as
+ * How many times `--max-connections-per-address` one IPv6 /48 may hold, over all its /64s. A /48 is
+ * what one site is allocated (RIPE-690; a free tunnel-broker account gets one), and holds 65,536
+ * /64s: with the per-/64 count alone its holder had that many quotas, and took every slot of
+ * `--max-connections` from one allocation. 4: a site with several subnets calling the API gets four
+ * times what one IPv4 address (an office behind one NAT) gets; with the defaults (4,096 and 1,024)
+ * the bound is the total cap itself and so never refuses.
+ */
+export const IPV6_PREFIX_MULTIPLE = 4;
+
+/**
+ * The /48 an IPv6 peer's connections also count under (see {@link IPV6_PREFIX_MULTIPLE}); none for
+ * an IPv4 peer (IPv4-mapped included).
+ *
+ * @example
+ * ```ts
+ * prefixBucket('2001:db8:1:2:aaaa::1'); // '2001:db8:1::/48'
+ * prefixBucket('10.0.0.1'); // undefined
+ * ```
+ */
+export function prefixBucket(address: string): string | undefined {
+  if (!isIPv6(address) || (address.startsWith('::ffff:') && address.includes('.'))) return undefined;
+  return `${ipv6Groups(address, 3)}::/48`;
+}
+
+const REFUSAL_MESSAGES: Record<ConnectionRefusal, string> = {
+  max_connections: 'connections refused: --max-connections reached (open connections keep working)',
+  max_connections_per_address:
+    'connections refused: --max-connections-per-address reached for an address (open connections keep working)',
+  max_connections_per_prefix: `connections refused: an IPv6 /48 holds ${IPV6_PREFIX_MULTIPLE} x --max-connections-per-address (open connections keep working)`,
+};
+
+/** One connection fewer under `bucket`. */
+function release(counts: Map<string, number>, bucket: string): void {
+  const left = (counts.get(bucket) ?? 1) - 1;
+  if (left === 0) counts.delete(bucket);
+  else counts.set(bucket, left);
+}
+
+/**
+ * Caps open connections, in all, per peer address and per IPv6 /48 ({@link IPV6_PREFIX_MULTIPLE}
+ * times the per-address cap): a connection beyond a cap is destroyed as
  * it is accepted, before the HTTP or TLS code sees it (every 'connection' listener registered so
  * far, Node's own included, is moved behind the gate), so it costs neither a parser nor a TLS
  * handshake. Refusals are counted by `onRefused` and logged at most once per
@@ -502,8 +607,18 @@ function capConnections(
   logger: Logger,
   onRefused: ((reason: ConnectionRefusal) => void) | undefined,
 ): () => number {
-  const lastLogged: Record<ConnectionRefusal, number> = { max_connections: 0, max_connections_per_address: 0 };
-  const unlogged: Record<ConnectionRefusal, number> = { max_connections: 0, max_connections_per_address: 0 };
+  const { maxConnections, maxConnectionsPerAddress: perAddress } = limits;
+  const perPrefix = perAddress * IPV6_PREFIX_MULTIPLE;
+  const lastLogged: Record<ConnectionRefusal, number> = {
+    max_connections: 0,
+    max_connections_per_address: 0,
+    max_connections_per_prefix: 0,
+  };
+  const unlogged: Record<ConnectionRefusal, number> = {
+    max_connections: 0,
+    max_connections_per_address: 0,
+    max_connections_per_prefix: 0,
+  };
   const refuse = (socket: Socket, reason: ConnectionRefusal, address: string | undefined) => {
     socket.destroy();
     onRefused?.(reason);
@@ -517,19 +632,23 @@ function capConnections(
         reason,
         refused: unlogged[reason],
         ...(since === undefined ? {} : { sinceSeconds: since }),
-        limit: reason === 'max_connections' ? limits.maxConnections : limits.maxConnectionsPerAddress,
+        limit:
+          reason === 'max_connections'
+            ? limits.maxConnections
+            : reason === 'max_connections_per_address'
+              ? limits.maxConnectionsPerAddress
+              : perPrefix,
         address,
       },
-      reason === 'max_connections'
-        ? 'connections refused: --max-connections reached (open connections keep working)'
-        : 'connections refused: --max-connections-per-address reached for an address (open connections keep working)',
+      REFUSAL_MESSAGES[reason],
     );
     unlogged[reason] = 0;
   };
-  const { maxConnections, maxConnectionsPerAddress: perAddress } = limits;
-  // A cap at or above the total can never be the one that refuses: no per-address counting then.
+  // A cap at or above the total can never be the one that refuses: no counting for it then.
   const countPerAddress = perAddress < maxConnections;
+  const countPerPrefix = perPrefix < maxConnections;
   const open = new Map<string, number>();
+  const openPerPrefix = new Map<string, number>();
   let openTotal = 0;
   const admitted = server.listeners('connection') as Array<(this: NetServer, socket: Socket) => void>;
   server.removeAllListeners('connection');
@@ -542,21 +661,27 @@ function capConnections(
     // No address: the peer is already gone (reset before the connection was accepted).
     const bucket =
       countPerAddress && address !== undefined && !limits.isExempt(address) ? addressBucket(address) : undefined;
+    const prefix = bucket !== undefined && countPerPrefix ? prefixBucket(address as string) : undefined;
     if (bucket !== undefined) {
       const count = open.get(bucket) ?? 0;
       if (count >= perAddress) {
         refuse(socket, 'max_connections_per_address', address);
         return;
       }
+      const prefixCount = prefix === undefined ? 0 : (openPerPrefix.get(prefix) ?? 0);
+      if (prefix !== undefined && prefixCount >= perPrefix) {
+        refuse(socket, 'max_connections_per_prefix', address);
+        return;
+      }
       open.set(bucket, count + 1);
+      if (prefix !== undefined) openPerPrefix.set(prefix, prefixCount + 1);
     }
     openTotal++;
     socket.once('close', () => {
       openTotal--;
       if (bucket === undefined) return;
-      const left = (open.get(bucket) ?? 1) - 1;
-      if (left === 0) open.delete(bucket);
-      else open.set(bucket, left);
+      release(open, bucket);
+      if (prefix !== undefined) release(openPerPrefix, prefix);
     });
     for (const listener of admitted) listener.call(this, socket);
   });
@@ -693,7 +818,15 @@ export async function openListener(
   };
   let server: Server | Http2SecureServer;
   const http1Handler = notOnClosingConnections((request, response) => {
-    if (declaresBody(request)) watchBodyRate(request, headersTimeoutMs, () => request.socket.destroy());
+    if (declaresBody(request)) {
+      watchBodyRate(request, headersTimeoutMs, () => {
+        // Read now: answerBodyTimeout detaches the request from its socket.
+        const socket = request.socket;
+        answerBodyTimeout(response, true, () => {
+          if (socket !== null && !socket.destroyed) socket.destroy();
+        });
+      });
+    }
     handler(request, response);
   });
   if (config.tls) {
@@ -714,9 +847,13 @@ export async function openListener(
           if (!presentAsHttp1(request, http1View)) return;
           const stream = request.stream;
           if (!stream.endAfterHeaders) {
-            watchBodyRate(request, headersTimeoutMs, () => {
-              if (!stream.destroyed) stream.close(http2Constants.NGHTTP2_CANCEL);
-            });
+            watchBodyRate(request, headersTimeoutMs, () =>
+              answerBodyTimeout(http1View, false, (answered) => {
+                // After a complete answer RST_STREAM(NO_ERROR) says "the rest of the body is not wanted" (RFC 9113 8.1).
+                if (!stream.destroyed)
+                  stream.close(answered ? http2Constants.NGHTTP2_NO_ERROR : http2Constants.NGHTTP2_CANCEL);
+              }),
+            );
           }
           handler(request as unknown as IncomingMessage, http1View);
           return;
@@ -729,7 +866,15 @@ export async function openListener(
     Object.assign(secure, timeouts);
     secure.setTimeout(HTTP2_IDLE_TIMEOUT_MS);
     // The inactivity timeout is no bound on a slow reader: every byte it reads lets a write through and resets it.
-    const armStalledWrites = boundStalledWrites(connections, headersTimeoutMs);
+    // Open HTTP/2 streams by the TCP socket beneath their session: their pending answers count as unsent.
+    const http2Streams = new WeakMap<Socket, Set<ServerHttp2Stream>>();
+    const armStalledWrites = boundStalledWrites(connections, headersTimeoutMs, (transport) => {
+      const streams = http2Streams.get(transport);
+      if (streams === undefined) return 0;
+      let queued = 0;
+      for (const stream of streams) queued += stream.bufferSize;
+      return queued;
+    });
     secure.on('secureConnection', (socket: Connection) => {
       connections.add(socket);
       socket.once('close', () => connections.delete(socket));
@@ -748,6 +893,15 @@ export async function openListener(
     secure.on('session', (session) => {
       sessions.add(session);
       watchHeads(session);
+      const transport = (session.socket as unknown as { _parent?: unknown } | undefined)?._parent;
+      if (transport instanceof NetSocket) {
+        const streams = new Set<ServerHttp2Stream>();
+        http2Streams.set(transport, streams);
+        session.on('stream', (stream: ServerHttp2Stream) => {
+          streams.add(stream);
+          stream.once('close', () => streams.delete(stream));
+        });
+      }
       session.once('close', () => sessions.delete(session));
     });
     // A failed handshake (a scanner, a client that does not trust the certificate) is the client's problem.

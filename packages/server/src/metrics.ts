@@ -305,12 +305,13 @@ export function createMetrics(): ServerMetrics {
   });
   const connectionsRefused = new Counter({
     name: 'hmac_kit_connections_refused_total',
-    help: 'Connections closed as soon as accepted, by reason (max_connections, max_connections_per_address)',
+    help: 'Connections closed as soon as accepted, by reason (max_connections, max_connections_per_address, max_connections_per_prefix)',
     labelNames: ['reason'],
     registers: [registry],
   });
   // Both series from the start (at 0), so rate() and alerts see them before the first refusal.
-  for (const reason of ['max_connections', 'max_connections_per_address']) connectionsRefused.inc({ reason }, 0);
+  for (const reason of ['max_connections', 'max_connections_per_address', 'max_connections_per_prefix'])
+    connectionsRefused.inc({ reason }, 0);
   let openConnections: (() => number) | undefined;
   new Gauge({
     name: 'hmac_kit_connections_open',

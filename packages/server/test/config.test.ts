@@ -10,6 +10,7 @@ import {
   loadConfig,
   parseByteSize,
   parseDuration,
+  prefixBucket,
 } from '@hmac-kit/server';
 import { parseRateLimit } from '@hmac-kit/server/units';
 import { describe, expect, it } from 'vitest';
@@ -229,6 +230,14 @@ describe('connection limits', () => {
     expect(addressBucket('2001:db8::1')).toBe('2001:db8:0:0::/64');
     expect(addressBucket('::1')).toBe('0:0:0:0::/64');
     expect(addressBucket('fe80::1:2:3:4')).toBe('fe80:0:0:0::/64');
+  });
+
+  it('count IPv6 peers also by /48, IPv4 ones not', () => {
+    expect(prefixBucket('10.0.0.1')).toBeUndefined();
+    expect(prefixBucket('::ffff:10.0.0.1')).toBeUndefined();
+    expect(prefixBucket('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1::/48');
+    expect(prefixBucket('2001:0DB8:0001:ffff::9')).toBe('2001:db8:1::/48');
+    expect(prefixBucket('2001:db8::1')).toBe('2001:db8:0::/48');
   });
 
   it('check request heads often enough to close a slow one at most a quarter past the timeout', () => {

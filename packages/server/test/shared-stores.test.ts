@@ -18,6 +18,7 @@ import { resolveKey, signedOrderMessage } from '../../../test-support/adapter-su
 import { describeFailureThrottleConformance } from '../../../test-support/conformance/failure-throttle.js';
 import { describeNonceStoreConformance } from '../../../test-support/conformance/nonce-store.js';
 import { describeRateLimiterConformance } from '../../../test-support/conformance/rate-limiter.js';
+import { type StoreResults, storeResultsOf } from '../src/shared-stores.js';
 
 /**
  * A supervisor and its workers in one process: messages are structured-cloned (as the cluster
@@ -264,8 +265,8 @@ describe('batched calls of the workers of one supervisor', () => {
     ];
     expect(shared.handle({ hk: 'store-calls', calls }, (reply) => replies.push(reply))).toBe(true);
     await vi.waitFor(() => expect(replies).toHaveLength(1));
-    const { results } = replies[0] as { results: Array<{ id: number; value?: unknown; error?: { name: string } }> };
-    expect(results.map((result) => result.error?.name ?? result.value)).toEqual([
+    const results = storeResultsOf(replies[0] as StoreResults).sort((a, b) => a.id - b.id);
+    expect(results.map((result) => ('error' in result ? result.error.name : result.value))).toEqual([
       'TypeError',
       'TypeError',
       'TypeError',

@@ -18,7 +18,7 @@ import type { KeyStore } from '../ports/key-store.js';
 import type { InsertKeyOptions, KeyListQuery, KeyRow, ResolvedKeyRow } from '../ports/keys.js';
 import type { PrincipalListQuery } from '../ports/principals.js';
 import type { KeyUsageDelta, KeyUsageListQuery } from '../ports/usage.js';
-import { sql } from './kysely-runtime.js';
+import { CompiledQuery, sql } from './kysely-runtime.js';
 import { runMigrations, type SqlFlavor } from './migrations.js';
 import {
   type Db,
@@ -88,6 +88,8 @@ export function createSqlKeyStore(config: SqlStoreConfig): KeyStore {
     });
     return migrated;
   };
+  /** The change feed's query, compiled by the first `changesSince` (its two parameters: cursor, limit). */
+  let changesQuery: CompiledQuery | undefined;
   const op = <T>(operation: string, run: () => Promise<T>): Promise<T> =>
     wrap(operation, async () => {
       await ready();
@@ -494,13 +496,19 @@ export function createSqlKeyStore(config: SqlStoreConfig): KeyStore {
       }),
     changesSince: (seq, limit) =>
       op('changesSince', async () => {
-        const rows = await db
+        // Every key cache polls this (every 500 ms by default): its SQL is built by Kysely once
+        // per store, each poll only binds its cursor and batch size (building and compiling the
+        // query anew cost ~126k instructions per poll).
+        changesQuery ??= db
           .selectFrom('hk_key_change')
           .select(['seq', 'key_id'])
-          .where('seq', '>', seq)
+          .where('seq', '>', 0)
           .orderBy('seq')
-          .limit(limit)
-          .execute();
+          .limit(1)
+          .compile();
+        const { rows } = await db.executeQuery<{ seq: number | string; key_id: string }>(
+          CompiledQuery.raw(changesQuery.sql, [seq, limit]),
+        );
         return rows.map((row) => ({ seq: n(row.seq), keyId: row.key_id }));
       }),
     appendChange: (keyIds, at) =>

@@ -94,8 +94,11 @@ describe('review12: slow bodies and HTTP/2 streams under the connection caps', (
     const done = closedOrAnswered(socket);
     trickle(socket, head, body);
     // Before: the connection stayed open as long as the bytes kept coming (90 s for this body),
-    // well past the test's timeout.
-    expect(await done).toBe('');
+    // well past the test's timeout. Then (review12) closed without an answer; now (sec-slow)
+    // answered 408 body_timeout first, and closed.
+    const answer = await done;
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer).toContain('"code":"body_timeout"');
   }, 15_000);
 
   it('cuts an HTTP/2 stream whose unproven body is trickled, and advertises at most 128 streams', async () => {
@@ -116,14 +119,23 @@ describe('review12: slow bodies and HTTP/2 streams under the connection caps', (
       'content-length': '1000',
     });
     stream.on('error', () => {});
-    stream.resume();
+    let status = 0;
+    let answer = '';
+    stream.on('response', (headers) => {
+      status = Number(headers[':status']);
+    });
+    stream.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('utf8');
+    });
     const timer = setInterval(() => {
       if (!stream.destroyed) stream.write('x');
     }, TRICKLE_MS);
-    const code = await new Promise<number>((resolve) => stream.once('close', () => resolve(stream.rstCode)));
+    await new Promise<void>((resolve) => stream.once('close', () => resolve()));
     clearInterval(timer);
-    // NGHTTP2_CANCEL: the server reset the stream; the session (other streams) stays open.
-    expect(code).toBe(8);
+    // Answered 408 body_timeout, then the stream is reset (review12: reset with CANCEL, no answer);
+    // the session (other streams) stays open.
+    expect(status).toBe(408);
+    expect(JSON.parse(answer).code).toBe('body_timeout');
     expect(session.closed || session.destroyed).toBe(false);
     session.close();
   }, 15_000);
@@ -200,7 +212,9 @@ describe('review12: slow bodies and HTTP/2 streams under the connection caps', (
       sockets.push(forged);
       const cut = closedOrAnswered(forged);
       trickle(forged, `${claim.join('\r\n')}\r\n\r\n`, 'x'.repeat(1000));
-      expect(await cut).toBe('');
+      const refused = await cut;
+      expect(refused).toMatch(/^HTTP\/1\.1 408 /);
+      expect(refused).toContain('"code":"body_timeout"');
     } finally {
       await server.close();
       await upstream.close();

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, signed } from '../../../../test-support/cli-client.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
 import { until } from '../../../../test-support/wait.js';
+import { storeResultsOf } from '../../src/shared-stores.js';
 import { pipelinedExchange } from '../support/pipelined.js';
 
 /** A worker's batch of store calls, and the supervisor's answer to one (the channel's messages). */
@@ -80,8 +81,9 @@ describe('adversarial (review 7): batched store calls of a worker', () => {
     // The supervisor runs them in the order sent; the answers come back the other way round, each
     // with its results reversed.
     const [one, two] = [await worker.answer(0), await worker.answer(1)];
-    worker.deliver({ ...two, results: [...two.results].reverse() });
-    worker.deliver({ ...one, results: [...one.results].reverse() });
+    // (Compact answers decoded first: `storeResultsOf`, as the worker reads them.)
+    worker.deliver({ hk: 'store-results', results: storeResultsOf(two).reverse(), nonceEpoch: two.nonceEpoch });
+    worker.deliver({ hk: 'store-results', results: storeResultsOf(one).reverse(), nonceEpoch: one.nonceEpoch });
     expect(await Promise.all(first)).toEqual([true, expect.objectContaining({ allowed: true, remaining: 1 }), 0]);
     expect(await Promise.all(second)).toEqual([
       false,
@@ -114,7 +116,10 @@ describe('adversarial (review 7): batched store calls of a worker', () => {
       throttle.blockedFor('addr:192.0.2.2'),
     ];
     await sent(worker, 1);
-    expect(worker.batches[0]!.message.calls).toHaveLength(calls.length);
+    const sentBatch = worker.batches[0]!.message;
+    // Every argument is a string or a number: the compact form, 4 entries per call.
+    expect(sentBatch.calls).toHaveLength(0);
+    expect(JSON.parse(sentBatch.json!)).toHaveLength(calls.length * 4);
     worker.deliver(await worker.answer(0));
     const answers = await Promise.all(calls);
     expect(answers.slice(0, 5)).toEqual([0, true, false, undefined, true]);

@@ -1,0 +1,71 @@
+/**
+ * `peekBuffered` (the Fastify plugin's look at a body node:http already holds, without reading it)
+ * answers what `read()` + `unshift()` of the whole buffer would, or declines: over random pushes
+ * (empty, one or several chunks) and partial reads, on a plain Readable and on node:http's
+ * IncomingMessage, it returns a Buffer only when that Buffer holds exactly the unread bytes, and it
+ * changes nothing (the next reader gets the same bytes, in order, with the stream in the same state).
+ */
+import { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { peekBuffered } from '../src/buffered.js';
+
+function paused(kind: 'readable' | 'incoming'): Readable {
+  if (kind === 'incoming') return new IncomingMessage(new Socket());
+  return new Readable({ read() {} });
+}
+
+/** What the general path takes: the whole unread buffer by read(), put back by unshift(). */
+function readAndPutBack(stream: Readable): Buffer | null {
+  const taken = stream.read() as Buffer | null;
+  if (taken !== null) stream.unshift(taken);
+  return taken;
+}
+
+const step = fc.oneof(
+  fc.record({ push: fc.uint8Array({ minLength: 0, maxLength: 40 }) }),
+  fc.record({ read: fc.integer({ min: 1, max: 60 }) }),
+);
+
+describe('peekBuffered', () => {
+  it('returns only the exact unread bytes, and leaves the stream as it was', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('readable', 'incoming'), fc.array(step, { maxLength: 8 }), (kind, steps) => {
+        const stream = paused(kind as 'readable' | 'incoming');
+        for (const s of steps) {
+          if ('push' in s) stream.push(Buffer.from(s.push));
+          else stream.read(Math.min(s.read, stream.readableLength) || undefined);
+        }
+        const length = stream.readableLength;
+        const peeked = peekBuffered(stream);
+        expect(stream.readableLength).toBe(length);
+        if (peeked === undefined) return;
+        expect(peeked.length).toBe(length);
+        // The general path takes the same bytes (the same chunk, when there is one).
+        const general = readAndPutBack(stream);
+        expect(general).not.toBeNull();
+        expect(Buffer.compare(peeked, general as Buffer)).toBe(0);
+        // The next reader gets them.
+        const rest = stream.read(length) as Buffer;
+        expect(Buffer.compare(rest, peeked)).toBe(0);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('declines an empty buffer, several chunks, and a stream with a decoder', () => {
+    const empty = paused('incoming');
+    expect(peekBuffered(empty)).toBeUndefined();
+    const several = paused('readable');
+    several.push(Buffer.from('ab'));
+    several.push(Buffer.from('cd'));
+    expect(peekBuffered(several)).toBeUndefined();
+    const one = paused('incoming');
+    const chunk = Buffer.from('{"a":1}');
+    one.push(chunk);
+    expect(peekBuffered(one)).toBe(chunk);
+    expect(one.readableLength).toBe(chunk.length);
+  });
+});
