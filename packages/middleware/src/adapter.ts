@@ -63,10 +63,13 @@ export function targetUrl(target: string, base: string): URL {
   const relative = first !== 0x2f && !URL.canParse(target);
   if (relative) {
     // The asterisk form (`OPTIONS *`) and other targets without a scheme resolve as they always
-    // did, unless that names another authority (`\\host/x`, a leading tab before `//host/x`):
+    // did, unless that names another authority (`\\host/x`, a leading tab before `//host/x`)
+    // or carries userinfo (`\\u:p@host/x`, the same origin with credentials in the URL verified):
     // then they are a path on base, as below.
     const resolved = new URL(target, base);
-    if (resolved.protocol === url.protocol && resolved.host === url.host) return resolved;
+    if (resolved.protocol === url.protocol && resolved.host === url.host && !resolved.username && !resolved.password) {
+      return resolved;
+    }
   }
   if (first === 0x2f || relative) {
     const query = target.indexOf('?');

@@ -106,6 +106,24 @@ describe('targetUrl', () => {
     );
   });
 
+  it('never keeps userinfo from a target that resolves to the base origin', () => {
+    // `\\\\u:p@api.example.com/x` resolves on base to https://u:p@api.example.com/x: the same
+    // scheme and host, but with credentials in the URL verified. It is a path on base instead.
+    for (const target of [
+      '\\\\u:p@api.example.com/v1/orders?x=1',
+      '\\\\u@api.example.com/v1/orders?x=1',
+      '\\\\:p@api.example.com/v1/orders?x=1',
+      '\t//u:p@api.example.com/v1/orders?x=1',
+    ]) {
+      const url = targetUrl(target, base);
+      expect(url.host, JSON.stringify(target)).toBe('api.example.com');
+      expect(url.username, JSON.stringify(target)).toBe('');
+      expect(url.password, JSON.stringify(target)).toBe('');
+      expect(url.search).toBe('?x=1');
+      expect(new URL(url.href).username).toBe('');
+    }
+  });
+
   it('resolves the asterisk form as before', () => {
     expect(targetUrl('*', base).href).toBe(new URL('*', base).href);
   });

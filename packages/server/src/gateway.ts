@@ -32,7 +32,7 @@ function authorityOf(url: string): string {
 /** Where a relayed response carries its relay (read by the listeners below, shared by every response). */
 const RELAY = Symbol('hmac-kit.relay');
 type RelayedResponse = ServerResponse & {
-  [RELAY]?: { clientGone: boolean; abort(reason: Error): void; resume(): void };
+  [RELAY]?: { clientGone: boolean; abort?: (reason?: Error) => void; resume?: () => void };
 };
 
 /** The client left before its answer was complete: abort the upstream request. */
@@ -40,12 +40,12 @@ function onRelayedClose(this: RelayedResponse): void {
   const relay = this[RELAY];
   if (relay === undefined || this.writableFinished) return;
   relay.clientGone = true;
-  relay.abort(new undiciErrors.RequestAbortedError());
+  relay.abort?.(new undiciErrors.RequestAbortedError());
 }
 
 /** The client's socket drained: read on from the upstream. */
 function onRelayedDrain(this: RelayedResponse): void {
-  this[RELAY]?.resume();
+  this[RELAY]?.resume?.();
 }
 
 /**
@@ -440,13 +440,19 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   }
 
   /**
-   * undici's dispatch handler for one relayed request (the controller API: `onRequestStart`,
-   * `onResponseStart`/`Data`/`End`/`Error`; undici 7 deprecates the `onConnect`/`onHeaders`/`onData`/
-   * `onComplete` one): see {@link relay}.
+   * undici's dispatch handler for one relayed request: see {@link relay}. It keeps the
+   * `onConnect`/`onHeaders`/`onData`/`onComplete` interface on purpose, although undici 7 marks it
+   * deprecated: undici 7's HTTP/1.1 client still drives that interface itself, and a controller-API
+   * handler is wrapped into it at a cost of a parsed header object per answer that nothing here reads
+   * (+12k instructions per relayed request, +5%, measured twice with `node bench/count-http.js
+   * gateway-harness:pass <before> <after>`; docs/performance.md "Session 12: gateway and django path").
+   * Move to the controller API when undici's client speaks it natively (undici 8).
    */
   class Relay implements Dispatcher.DispatchHandler {
-    /** undici's control of the upstream request (abort, pause, resume), once it starts writing it. */
-    controller: Dispatcher.DispatchController | undefined = undefined;
+    /** Aborts the upstream request (set once undici starts writing it). */
+    abort: ((reason?: Error) => void) | undefined = undefined;
+    /** Resumes reading the upstream's answer after the client's socket drained. */
+    resume: (() => void) | undefined = undefined;
     clientGone = false;
     /** Whether the answer's head has been written to the client. */
     answered = false;
@@ -458,45 +464,34 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       readonly committedHeaders: Record<string, string>,
     ) {}
 
-    /** Aborts the upstream request (the client left). */
-    abort(reason: Error): void {
-      this.controller?.abort(reason);
+    onConnect(abort: (reason?: Error) => void): void {
+      if (this.clientGone) abort(new undiciErrors.RequestAbortedError());
+      else this.abort = abort;
     }
 
-    /** Reads on from the upstream (the client's socket drained). */
-    resume(): void {
-      this.controller?.resume();
-    }
-
-    onRequestStart(controller: Dispatcher.DispatchController): void {
-      if (this.clientGone) controller.abort(new undiciErrors.RequestAbortedError());
-      else this.controller = controller;
-    }
-
-    onResponseStart(controller: Dispatcher.DispatchController, statusCode: number): void {
+    onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
       // 1xx interim answers are not passed on (as request() did).
-      if (statusCode < 200) return;
+      if (statusCode < 200) return true;
       upstreamResponded.observe(Number(process.hrtime.bigint() - this.started) / 1e9);
       acceptedRequests.inc();
       this.answered = true;
-      // The head as received (undici's HTTP/1.1 client hands over the raw name/value buffers
-      // beside its parsed object): relayedAnswerHeaders reuses what it kept of earlier answers.
-      const raw = controller.rawHeaders as Buffer[];
+      this.resume = resume;
       this.response.writeHead(statusCode, relayedAnswerHeaders(raw, this.committedHeaders, this.context.id));
+      return true;
     }
 
-    onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-      if (this.response.write(chunk)) return;
+    onData(chunk: Buffer): boolean {
+      if (this.response.write(chunk)) return true;
       // The client reads slower than the upstream sends: pause the upstream until it drained.
-      controller.pause();
       this.response.once('drain', onRelayedDrain);
+      return false;
     }
 
-    onResponseEnd(): void {
+    onComplete(): void {
       this.response.end();
     }
 
-    onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    onError(error: Error): void {
       if (this.answered) {
         // Cut off mid-answer by the upstream (a client that left is not an upstream error).
         if (!this.clientGone) {
