@@ -8,15 +8,33 @@
 // dependency's version and a hash of the source module: an unchanged pair is not bundled again.
 //   node scripts/bundle-dependencies.mjs [keys|server]     (from any folder; default: every bundle)
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The re-export modules whose output is replaced: package folder, source module, the dependency it re-exports. */
+/**
+ * The re-export modules whose output is replaced: package folder, source module, the dependency it
+ * re-exports. The banner names the version and licence of every package whose files went into the
+ * bundle (the dependency's own dependencies too, from esbuild's metafile). A CommonJS dependency
+ * (`commonjs`) gets a `require` made with createRequire: esbuild's ES-module output cannot call
+ * Node's built-ins otherwise.
+ */
 const BUNDLES = [
   { workspace: 'keys', module: 'src/sql/kysely-runtime.ts', dependency: 'kysely' },
   { workspace: 'server', module: 'src/zod-runtime.ts', dependency: 'zod' },
+  {
+    workspace: 'server',
+    module: 'src/prom-client-runtime.ts',
+    dependency: 'prom-client',
+    commonjs: true,
+  },
+  {
+    workspace: 'server',
+    module: 'src/pino-runtime.ts',
+    dependency: 'pino',
+    commonjs: true,
+  },
 ];
 
 /** The folder holding `dependency`'s package.json (not always in its `exports`), found from its entry point. */
@@ -36,7 +54,7 @@ function readPackage(folder) {
 
 let esbuild;
 const only = process.argv[2];
-for (const { workspace, module, dependency } of BUNDLES) {
+for (const { workspace, module, dependency, commonjs = false } of BUNDLES) {
   if (only !== undefined && only !== workspace) continue;
   const packageFolder = fileURLToPath(new URL(`../packages/${workspace}/`, import.meta.url));
   const source = join(packageFolder, module);
@@ -56,19 +74,43 @@ for (const { workspace, module, dependency } of BUNDLES) {
     process.stderr.write('bundle-dependencies: esbuild is not installed; dist keeps the plain re-exports\n');
     process.exit(0);
   }
-  const licence = readFileSync(join(root, 'LICENSE'), 'utf8').trim();
   const temporary = `${output}.${process.pid}.tmp`;
-  await esbuild.build({
+  const built = await esbuild.build({
     entryPoints: [source],
     bundle: true,
     format: 'esm',
     platform: 'node',
     target: 'node20',
     outfile: temporary,
-    write: true,
+    write: false,
+    metafile: true,
     logLevel: 'warning',
-    banner: { js: `${marker}\n/*! ${dependency} ${version} (${readPackage(root).license} licence)\n${licence}\n*/` },
   });
+  // The packages whose files are in the bundle: the last node_modules/<name>/ of each input path.
+  const folders = new Map();
+  for (const input of Object.keys(built.metafile.inputs)) {
+    const match = /^(.*node_modules\/((?:@[^/]+\/)?[^/]+))\//.exec(input);
+    if (match) folders.set(resolvePath(match[1]), match[2]);
+  }
+  const licences = [...folders].map(([folder, name]) => {
+    const manifest = readPackage(folder);
+    const file = readdirSync(folder).find((entry) => /^licen[cs]e(\.|$)/i.test(entry));
+    const text = file
+      ? readFileSync(join(folder, file), 'utf8').trim()
+      : `(no licence file; package.json says ${manifest.license})`;
+    return `/*! ${name} ${manifest.version} (${manifest.license} licence)\n${text.replaceAll('*/', '* /')}\n*/`;
+  });
+  const header = [
+    marker,
+    ...licences,
+    ...(commonjs
+      ? [
+          "import { createRequire as __hmacKitCreateRequire } from 'node:module';",
+          'const require = __hmacKitCreateRequire(import.meta.url);',
+        ]
+      : []),
+  ].join('\n');
+  writeFileSync(temporary, `${header}\n${built.outputFiles[0].text}`);
   // One rename: a process starting meanwhile reads the old file or the new one, never half of one.
   renameSync(temporary, output);
 }

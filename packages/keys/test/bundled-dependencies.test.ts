@@ -1,6 +1,7 @@
 /**
  * The build's one-file dependencies (scripts/bundle-dependencies.mjs replaces the output of
- * packages/keys/src/sql/kysely-runtime.ts and packages/server/src/zod-runtime.ts, which the CLI and
+ * packages/keys/src/sql/kysely-runtime.ts and packages/server/src/{zod,prom-client,pino}-runtime.ts,
+ * which the CLI and
  * server processes load): each must hand out what its source re-export hands out, from the version
  * installed, and load none of the dependency's own files. The processes' tests (store commands,
  * `serve` on SQLite and PostgreSQL, config errors, the installed tarballs) run the bundles themselves.
@@ -10,12 +11,21 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import * as pinoFromSource from '../../server/src/pino-runtime.js';
+import * as promClientFromSource from '../../server/src/prom-client-runtime.js';
 import * as zodFromSource from '../../server/src/zod-runtime.js';
 import * as kyselyFromSource from '../src/sql/kysely-runtime.js';
 
 const bundles = [
   { dependency: 'kysely', workspace: 'keys', module: 'src/sql/kysely-runtime.ts', fromSource: kyselyFromSource },
   { dependency: 'zod', workspace: 'server', module: 'src/zod-runtime.ts', fromSource: zodFromSource },
+  {
+    dependency: 'prom-client',
+    workspace: 'server',
+    module: 'src/prom-client-runtime.ts',
+    fromSource: promClientFromSource,
+  },
+  { dependency: 'pino', workspace: 'server', module: 'src/pino-runtime.ts', fromSource: pinoFromSource },
 ] as const;
 
 function installedVersion(workspace: string, dependency: string): string {
@@ -65,6 +75,53 @@ describe.each(bundles)('the bundled $dependency in dist (built by the vitest glo
     expect(query.sql).toBe('select ? as one');
     expect(query.parameters).toEqual([1]);
   });
+
+  it.skipIf(marker === null || bundle.dependency !== 'prom-client')(
+    'prom-client: the same exposition as prom-client, default metrics included; imports no @opentelemetry/api file',
+    async () => {
+      const bundled = (await import(path)) as typeof promClientFromSource;
+      const exposition = async (prom: typeof promClientFromSource) => {
+        const registry = new prom.Registry();
+        prom.collectDefaultMetrics({ register: registry });
+        new prom.Counter({ name: 'x_total', help: 'x', labelNames: ['a'], registers: [registry] }).inc({ a: 'b' }, 2);
+        const metrics = await registry.getMetricsAsJSON();
+        return metrics.map((metric) => `${metric.name} ${metric.type}`).sort();
+      };
+      expect(await exposition(bundled)).toEqual(await exposition(promClientFromSource));
+      expect(await bundled.AggregatorRegistry.aggregate([]).metrics()).toBe(
+        await promClientFromSource.AggregatorRegistry.aggregate([]).metrics(),
+      );
+      // CommonJS bundled into an ES module: its require() of Node's built-ins goes through createRequire.
+      expect(text).toMatch(/^const require = __hmacKitCreateRequire\(import\.meta\.url\);$/m);
+      expect(text).not.toMatch(/^\s*(?:import|export)\b[^\n]*['"]@opentelemetry\/api['"/]/m);
+    },
+  );
+
+  it.skipIf(marker === null || bundle.dependency !== 'pino')(
+    'pino: writes the lines pino writes, redaction included',
+    async () => {
+      const { pino } = (await import(path)) as typeof pinoFromSource;
+      const lines = (make: typeof pino) => {
+        const written: string[] = [];
+        const logger = make(
+          {
+            base: { service: 'x' },
+            timestamp: false,
+            redact: { paths: ['secret', 'headers.authorization'], censor: '[redacted]' },
+          },
+          { write: (line: string) => written.push(line) },
+        );
+        logger
+          .child({ reqId: 'r1' })
+          .info({ secret: 's', headers: { authorization: 'a', host: 'h' }, n: 1 }, 'request');
+        logger.warn(new Error('boom'));
+        return written.map((line) => line.replace(/"stack":"[^"]*"/, '"stack":"-"'));
+      };
+      expect(lines(pino)).toEqual(lines(pinoFromSource.pino));
+      expect(lines(pino)[0]).toContain('"secret":"[redacted]"');
+      expect(Object.keys(pino.symbols).sort()).toEqual(Object.keys(pinoFromSource.pino.symbols).sort());
+    },
+  );
 
   it.skipIf(marker === null || bundle.dependency !== 'zod')('zod: accepts and refuses as zod does', async () => {
     const { z } = (await import(path)) as typeof zodFromSource;

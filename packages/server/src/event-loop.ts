@@ -1,5 +1,5 @@
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
-import { Gauge, type Registry } from 'prom-client';
+import { Gauge, type Registry } from './prom-client-runtime.js';
 
 /** How often the event-loop delay histogram samples the loop while the server is serving. */
 export const EVENT_LOOP_SAMPLE_MS = 20;

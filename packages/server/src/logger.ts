@@ -1,4 +1,5 @@
-import { type Logger, pino } from 'pino';
+import type { Logger } from 'pino';
+import { pino } from './pino-runtime.js';
 
 /** Header values that must never reach a log line. */
 const REDACTED_PATHS = [

@@ -1,6 +1,7 @@
 import type { KeyCacheStats } from '@hmac-kit/keys';
-import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from 'prom-client';
+import type { Metric } from 'prom-client';
 import { createEventLoopMonitor, EVENT_LOOP_DELAY_GAUGES, type EventLoopMonitor } from './event-loop.js';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from './prom-client-runtime.js';
 import type { RouteName } from './routes.js';
 import { serverVersion } from './version.js';
 
