@@ -51,7 +51,7 @@ function verify(agent: Agent, url: string, headers: Record<string, string>): Pro
 async function signedHeaders(key: IssuedKey, path: string): Promise<Record<string, string>> {
   const request = await signed(key, 'GET', `https://api.example.com${path}`);
   return {
-    ...request.init.headers,
+    ...(request.init.headers as Record<string, string>),
     'x-forwarded-method': 'GET',
     'x-forwarded-uri': path,
     'x-forwarded-host': 'api.example.com',
