@@ -99,7 +99,7 @@ describe('review12: slow bodies and HTTP/2 streams under the connection caps', (
     const answer = await done;
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);
     expect(answer).toContain('"code":"body_timeout"');
-  }, 15_000);
+  }, 60_000);
 
   it('cuts an HTTP/2 stream whose unproven body is trickled, and advertises at most 128 streams', async () => {
     const server = await serve(['--tls-cert', certs.first.certFile, '--tls-key', certs.first.keyFile]);
@@ -138,7 +138,7 @@ describe('review12: slow bodies and HTTP/2 streams under the connection caps', (
     expect(JSON.parse(answer).code).toBe('body_timeout');
     expect(session.closed || session.destroyed).toBe(false);
     session.close();
-  }, 15_000);
+  }, 60_000);
 
   it('leaves a body that arrives at a fair pace alone', async () => {
     const server = await plain();
@@ -159,7 +159,7 @@ describe('review12: slow bodies and HTTP/2 streams under the connection caps', (
     const answer = await done;
     // An answer (the login fails: there is no such user), not a cut connection.
     expect(answer).toMatch(/^HTTP\/1\.1 (400|401|403|404|422)/);
-  }, 15_000);
+  }, 60_000);
 
   it('gateway: a signed upload may arrive slowly; a body-signed claim trickled is cut', async () => {
     const upstream = await startRawUpstream(() => 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
@@ -245,5 +245,5 @@ describe('review12: slow bodies and HTTP/2 streams under the connection caps', (
     await until(async () => (await openConnections()) === 2);
     // The server closes its end (the paused client only sees it once it reads again).
     await until(async () => (await openConnections()) === 1);
-  }, 15_000);
+  }, 60_000);
 });

@@ -101,7 +101,7 @@ describe('slow peers over TLS', () => {
     socket.pause();
     await until(async () => (await openConnections()) === 2);
     await until(async () => (await openConnections()) === 1);
-  }, 15_000);
+  }, 60_000);
 
   it('closes an HTTP/2 connection whose client opened its windows and stopped reading', async () => {
     const { socket } = await rawH2(port, certs.ca, [[4 /* INITIAL_WINDOW_SIZE */, MAX_WINDOW]]);
@@ -121,7 +121,7 @@ describe('slow peers over TLS', () => {
     socket.pause();
     await until(async () => (await openConnections()) === 2);
     await until(async () => (await openConnections()) === 1);
-  }, 15_000);
+  }, 60_000);
 
   // Before: the connection stayed open for as long as the bytes kept coming (the session's 120 s
   // idle timeout sent GOAWAY, but Node does not close a session whose header block is in progress:
@@ -152,7 +152,7 @@ describe('slow peers over TLS', () => {
     await closed;
     clearInterval(timer);
     expect(sent).toBeLessThan(continuation.length);
-  }, 15_000);
+  }, 60_000);
 
   it('leaves an HTTP/2 session alone that sends a head in one go, then idles', async () => {
     const before = await openConnections();
@@ -179,5 +179,5 @@ describe('slow peers over TLS', () => {
     const started = Date.now();
     await until(() => Date.now() - started > 3_000 || socket.destroyed);
     expect(socket.destroyed).toBe(false);
-  }, 15_000);
+  }, 60_000);
 });
