@@ -53,6 +53,23 @@ function keyServiceProblem(error: unknown): HttpError | undefined {
   return undefined;
 }
 
+/**
+ * The codes a request body read fails with when the client is gone: `ECONNRESET` (Node's
+ * `aborted`, the connection closed mid-body) and `ERR_STREAM_PREMATURE_CLOSE` (the request
+ * destroyed: a 408 body_timeout, listener.ts).
+ */
+const CLIENT_GONE_CODES: ReadonlySet<unknown> = new Set(['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/**
+ * Whether `error` is the client leaving rather than a server failure: one of
+ * {@link CLIENT_GONE_CODES} while the answer can no longer be written as the route's own (its
+ * connection gone, or a 408 already sent in its place).
+ */
+function clientGone(response: ServerResponse, error: unknown): boolean {
+  if (!CLIENT_GONE_CODES.has((error as { code?: unknown } | null)?.code)) return false;
+  return response.headersSent || response.destroyed || !response.socket || response.socket.destroyed;
+}
+
 /** Answers a thrown error as problem+json (counted under `route`); rethrows what is not an API failure. */
 export type FailureResponder = (
   response: ServerResponse,
@@ -83,6 +100,16 @@ export function createFailureResponder(metrics: ServerMetrics): FailureResponder
     if (error instanceof PayloadTooLarge) {
       context.code = 'body_too_large';
       sendProblem(response, serverProblem('body_too_large', error.message), context.id);
+      return;
+    }
+    if (clientGone(response, error)) {
+      // Not a server error: a debug line, nothing counted (the admission released what it held,
+      // and the failure throttle counts no client that left).
+      context.log.debug(
+        { reqId: context.id, err: { name: (error as Error).name, message: (error as Error).message } },
+        'client went away before its request body was read',
+      );
+      if (!response.headersSent) response.destroy();
       return;
     }
     if (error instanceof HmacKitError) {
