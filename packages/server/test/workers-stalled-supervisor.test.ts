@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, signed } from '../../../test-support/cli-client.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { until } from '../../../test-support/wait.js';
+import { type Answer, readAnswer } from './support/from-address.js';
 
 /**
  * `serve --workers N` without Redis: the workers' nonce, rate-limit and throttle calls go over IPC
@@ -17,31 +18,11 @@ import { until } from '../../../test-support/wait.js';
 
 const SLOW = 120_000;
 
-interface Answer {
-  status: number;
-  contentType: string | undefined;
-  body: Record<string, unknown>;
-}
-
 /** One request on `agent`'s single keep-alive connection. */
 function verify(agent: Agent, url: string, headers: Record<string, string>): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(`${url}/verify`, { agent, headers }, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => {
-        text += chunk;
-      });
-      response.on('end', () => {
-        let body: Record<string, unknown> = {};
-        try {
-          body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-        } catch {
-          body = { text };
-        }
-        resolve({ status: response.statusCode ?? 0, contentType: response.headers['content-type'], body });
-      });
-      response.on('error', reject);
+      readAnswer(response).then(resolve, reject);
     });
     req.on('error', reject);
     req.end();
@@ -106,7 +87,7 @@ describe('serve --workers: a stalled supervisor fails store calls closed (503), 
         expect(stalled).not.toBe('no answer');
         const answer = stalled as Answer;
         expect(answer.status).toBe(503);
-        expect(answer.contentType).toMatch(/^application\/problem\+json/);
+        expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
         expect(answer.body.code).toBe('store_unavailable');
         // Once the supervisor runs again (its late answers to the expired calls ignored), requests succeed.
         await until(

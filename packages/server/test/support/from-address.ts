@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 
 /**
  * Requests sent from a chosen loopback source address: 127.0.0.2, 127.0.0.3, ... (Linux routes all
@@ -25,23 +25,31 @@ export function requestFrom(
       url,
       { method: options.method, localAddress: source, agent: false, headers: options.headers },
       (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        response.on('end', () => {
-          let body: Record<string, unknown> = {};
-          try {
-            body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-          } catch {
-            body = { text };
-          }
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, body });
-        });
+        readAnswer(response).then(resolve, reject);
       },
     );
     req.once('error', reject);
     req.end(options.body);
+  });
+}
+
+/** Reads an answer whole: its status, headers and JSON body (`{ text }` when it was not JSON). */
+export function readAnswer(response: IncomingMessage): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    response.setEncoding('utf8');
+    response.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    response.on('error', reject);
+    response.on('end', () => {
+      let body: Record<string, unknown> = {};
+      try {
+        body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+      } catch {
+        body = { text };
+      }
+      resolve({ status: response.statusCode ?? 0, headers: response.headers, body });
+    });
   });
 }
