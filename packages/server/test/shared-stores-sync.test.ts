@@ -6,11 +6,11 @@
  * called one after another, in order: what the supervisor ran before.
  */
 
-import { EventEmitter } from 'node:events';
 import { memoryFailureThrottle, memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
-import { type LimitStores, memoryLimitStores, shareLimitStores, supervisorLimitStores } from '@hmac-kit/server';
+import { type LimitStores, memoryLimitStores, shareLimitStores } from '@hmac-kit/server';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
+import { inProcessWorkerStores } from '../../../test-support/worker-stores.js';
 import { memoryConsoleSessionStore } from '../src/console-sessions.js';
 import { type StoreResults, storeResultsOf } from '../src/shared-stores.js';
 
@@ -118,17 +118,7 @@ describe('shareLimitStores: the synchronous way through a batch', () => {
           const clock = { now: 1_800_000_000_000 };
           const shared = shareLimitStores(storesAt(clock));
           const reference = storesAt(clock);
-          const channel = Object.assign(new EventEmitter(), {
-            send(message: unknown, callback: (error: Error | null) => void) {
-              const copy = structuredClone(message);
-              setImmediate(() => {
-                callback(null);
-                shared.handle(copy, (reply) => setImmediate(() => channel.emit('message', structuredClone(reply))));
-              });
-              return true;
-            },
-          });
-          const worker = supervisorLimitStores(channel, structuredClone(shared.description));
+          const worker = inProcessWorkerStores(shared);
           for (const [advance, calls] of batches) {
             clock.now += advance;
             const expected: unknown[] = [];

@@ -24,7 +24,7 @@ import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../t
 import { until } from '../../../../test-support/wait.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 import { startRawUpstream } from '../support/raw-http.js';
-import { http2Session, makeCertificates, type TestCertificates } from '../support/tls.js';
+import { http2Session, makeCertificates, type TestCertificates, trickleHttp2Body } from '../support/tls.js';
 
 const TRICKLE_MS = 100;
 
@@ -112,26 +112,16 @@ describe('review12: slow bodies and HTTP/2 streams under the connection caps', (
     );
     expect(settings.maxConcurrentStreams).toBe(128);
 
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': '/v1/keys',
-      'content-type': 'application/json',
-      'content-length': '1000',
-    });
-    stream.on('error', () => {});
-    let status = 0;
-    let answer = '';
-    stream.on('response', (headers) => {
-      status = Number(headers[':status']);
-    });
-    stream.on('data', (chunk: Buffer) => {
-      answer += chunk.toString('utf8');
-    });
-    const timer = setInterval(() => {
-      if (!stream.destroyed) stream.write('x');
-    }, TRICKLE_MS);
-    await new Promise<void>((resolve) => stream.once('close', () => resolve()));
-    clearInterval(timer);
+    const { status, answer } = await trickleHttp2Body(
+      session,
+      {
+        ':method': 'POST',
+        ':path': '/v1/keys',
+        'content-type': 'application/json',
+        'content-length': '1000',
+      },
+      TRICKLE_MS,
+    );
     // Answered 408 body_timeout, then the stream is reset (review12: reset with CANCEL, no answer);
     // the session (other streams) stays open.
     expect(status).toBe(408);

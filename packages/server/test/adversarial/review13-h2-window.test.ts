@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
 import { until } from '../../../../test-support/wait.js';
 import { FLAG, FRAME, frame, headerBlock, rawH2, windowUpdate } from '../support/raw-h2.js';
-import { http2Session, makeCertificates, type TestCertificates } from '../support/tls.js';
+import { http2Session, makeCertificates, type TestCertificates, trickleHttp2Body } from '../support/tls.js';
 
 const INITIAL_WINDOW_SIZE = 4;
 
@@ -131,30 +131,20 @@ describe('review13: HTTP/2 windows kept closed', () => {
     const { session, socket } = await http2Session(port, certs.ca);
     sockets.push(socket);
     const keyId = 'hk_review13_slow';
-    const stream = session.request({
-      ':method': 'POST',
-      ':path': '/v1/whoami',
-      'content-type': 'application/json',
-      'content-length': '1000',
-      'x-api-key': keyId,
-      'x-api-timestamp': String(Math.floor(Date.now() / 1000)),
-      'x-api-nonce': 'n'.repeat(24),
-      'x-api-signature': '0'.repeat(64),
-    });
-    stream.on('error', () => {});
-    let status = 0;
-    let answer = '';
-    stream.on('response', (headers) => {
-      status = Number(headers[':status']);
-    });
-    stream.on('data', (chunk: Buffer) => {
-      answer += chunk.toString('utf8');
-    });
-    const timer = setInterval(() => {
-      if (!stream.destroyed) stream.write('x');
-    }, 100);
-    await new Promise<void>((resolve) => stream.once('close', () => resolve()));
-    clearInterval(timer);
+    const { status, answer } = await trickleHttp2Body(
+      session,
+      {
+        ':method': 'POST',
+        ':path': '/v1/whoami',
+        'content-type': 'application/json',
+        'content-length': '1000',
+        'x-api-key': keyId,
+        'x-api-timestamp': String(Math.floor(Date.now() / 1000)),
+        'x-api-nonce': 'n'.repeat(24),
+        'x-api-signature': '0'.repeat(64),
+      },
+      100,
+    );
     expect(status).toBe(408);
     expect(JSON.parse(answer).code).toBe('body_timeout');
     // A request after it on the same session: its access line comes after anything the route did

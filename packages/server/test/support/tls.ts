@@ -156,3 +156,31 @@ export function http2Request(
     }
   });
 }
+
+/**
+ * Opens an HTTP/2 request with a body and writes it one byte every `intervalMs` until the server
+ * closes the stream (a slow-body attack): resolves the answer's status and body text, 0 and ''
+ * when the stream was reset without one.
+ */
+export async function trickleHttp2Body(
+  session: ClientHttp2Session,
+  headers: OutgoingHttpHeaders,
+  intervalMs: number,
+): Promise<{ status: number; answer: string }> {
+  const stream = session.request(headers);
+  stream.on('error', () => {});
+  let status = 0;
+  let answer = '';
+  stream.on('response', (received) => {
+    status = Number(received[':status']);
+  });
+  stream.on('data', (chunk: Buffer) => {
+    answer += chunk.toString('utf8');
+  });
+  const timer = setInterval(() => {
+    if (!stream.destroyed) stream.write('x');
+  }, intervalMs);
+  await new Promise<void>((resolve) => stream.once('close', () => resolve()));
+  clearInterval(timer);
+  return { status, answer };
+}
