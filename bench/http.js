@@ -740,8 +740,8 @@ export async function main() {
       if (comparison) {
         const where = comparison.held
           ? `at ${formatInteger(comparison.rate)} req/s both (paced)`
-          : `at ${formatInteger(comparison.rate)} req/s asked (paced): rate NOT held (got ${formatInteger(comparison.with.got)} and ` +
-            `${formatInteger(comparison.without.got)} req/s), so not comparable,`;
+          : `at ${formatInteger(comparison.rate)} req/s asked (paced): rate NOT held (info got ` +
+            `${formatInteger(comparison.with.got)}, silent ${formatInteger(comparison.without.got)} req/s), so not comparable,`;
         console.log(
           `info  hmac-kit serve default log level (info) vs --log-level silent, forward-auth, --workers 1, ${where} ` +
             `${signed(comparison.added)} µs CPU per request (${formatInteger(comparison.with.cpu)} vs ` +
