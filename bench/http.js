@@ -679,7 +679,7 @@ export async function main() {
       if (!measured(pair)) continue;
       const [withRange, withoutRange] = [summary.get(pair.with).cpuRange, summary.get(pair.without).cpuRange];
       console.log(
-        `info  at saturation (the two rows at different req/s; not judged): ${pair.with} ` +
+        `info  at saturation (the two rows at different req/s${pacedComparisons.has(id) ? '; not judged' : ''}): ${pair.with} ` +
           `${signed(added(pair.with, pair.without))} µs, ${formatRatio(cpu(pair.with) / cpu(pair.without))} over ` +
           `${pair.without} (${formatInteger(cpu(pair.with))} vs ${formatInteger(cpu(pair.without))} µs at ` +
           `${formatInteger(wall(pair.with))} vs ${formatInteger(wall(pair.without))} req/s; rounds ` +
