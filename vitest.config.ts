@@ -30,7 +30,7 @@ const SHARED_WORKER_TESTS = [
   'packages/{axios,undici}/test/types.test.ts',
   'packages/server/test/{access-line,access-log,admin-listing,config,console-sessions,deploy,error-table,headers,relayed-fields}.test.ts',
   'packages/server/test/{inactive-keys,legacy-sign,redis-url,request-target,routes,shared-stores,units,views}.test.ts',
-  'packages/server/test/{gateway-whole-body,request-id,request-target-fast}.test.ts',
+  'packages/server/test/{gateway-whole-body,request-id,request-target-fast,shared-stores-sync}.test.ts',
   'packages/server/test/adversarial/{body-rule,django-body,login-lockout,route-fuzz}.test.ts',
   'packages/server/test/adversarial/{review-attacks,review-console,review-forward-auth,review-gateway,review-oracles}.test.ts',
   'packages/server/test/adversarial/{review5-body-rule-sockets,review5-debug-bind,review5-debug-oracle}.test.ts',
