@@ -39,6 +39,7 @@ const SHARED_WORKER_TESTS = [
   'packages/cli/test/review5-base-diff.test.ts',
   'packages/console/test/audit-event-types.test.ts',
   'examples/test/examples.test.ts',
+  'test/bench-paced.test.ts',
 ];
 // Files under the globs above that must keep a process of their own: they start processes, measure
 // time or memory side by side, or use vi.mock / vi.spyOn / fake timers / globals / process listeners.
