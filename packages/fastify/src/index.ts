@@ -28,6 +28,7 @@ import type {
   preHandlerAsyncHookHandler,
 } from 'fastify';
 import { peekBuffered } from './buffered.js';
+import { keepTickShape } from './tick-shape.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -309,6 +310,7 @@ export function hmacAuth(options: HmacAuthOptions): FastifyPluginAsync {
   validateOrigin(origin);
   const authenticator = createAuthenticator({ crypto: nodeCryptoProvider, ...authenticatorOptions });
   const targets = new TargetHrefs();
+  keepTickShape();
 
   async function hmacAuthPlugin(app: FastifyInstance): Promise<void> {
     if (!app.hasRequestDecorator('hmac')) app.decorateRequest('hmac', null);
