@@ -5,6 +5,10 @@
 // (RFC 9421, 1 KiB JSON body, a fresh nonce per request) from one source address:
 //
 //   forward-auth  admit() + commitBeforeBody()   (forward-auth: the body stays with the proxy)
+//   forward-auth-eager  admitEagerly() + commitBeforeBodyEagerly() where the build has them (since
+//                 session 13: what the forward-auth route runs, no promise when every step answers
+//                 synchronously), else admit() + commitBeforeBody() as forward-auth; the harness awaits
+//                 only a promise
 //   forward-auth-service  the same over `hmac-kit serve`'s key source: a KeyService (memory store)
 //                 resolves the key from its cache and `recordKeyUsage()` records each proven
 //                 request, as the server's forward-auth route does (scheme usage, last use)
@@ -38,6 +42,7 @@ import { DISTINCT_MESSAGES, loadAverage, typical } from './support.js';
 
 const MODES = [
   'forward-auth',
+  'forward-auth-eager',
   'forward-auth-service',
   'gateway',
   'eager',
@@ -114,6 +119,22 @@ async function child(build) {
   const context = { hasBody: true, sourceAddress: '203.0.113.7' };
   const eagerContext = { sourceAddress: '203.0.113.7' };
   let next = 0;
+  const admitEagerly = authenticator.admitEagerly?.bind(authenticator);
+  const proven = (outcome) => {
+    if (!outcome.ok) throw outcome.error;
+  };
+  const committed = (admission) => {
+    if (!admission.ok) throw admission.error;
+    const outcome = admission.commitBeforeBodyEagerly?.() ?? admission.commitBeforeBody();
+    return outcome instanceof Promise ? outcome.then(proven) : proven(outcome);
+  };
+  /** forward-auth-eager: answers without a promise when every step did. */
+  const oneEagerly = () => {
+    const message = messages[next++ % messages.length];
+    if (admitEagerly === undefined) return authenticator.admit(message, context).then(committed);
+    const admitted = admitEagerly(message, context);
+    return admitted instanceof Promise ? admitted.then(committed) : committed(admitted);
+  };
   const one = async () => {
     const message = messages[next++ % messages.length];
     let outcome;
@@ -151,13 +172,21 @@ async function child(build) {
     // the window. A quarter of the way in, the service idles for three ticks as a server between bursts does, so the
     // rest of the warm-up takes those paths with type feedback, as a long-running server has.
     if (service && index === warmup >> 2) await new Promise((done) => setTimeout(done, 1500));
-    await one();
+    if (mode === 'forward-auth-eager') {
+      const pending = oneEagerly();
+      if (pending !== undefined) await pending;
+    } else await one();
   }
   const lines = createInterface({ input: process.stdin });
   console.log('warm');
   for await (const line of lines) {
     if (line === 'go') {
-      for (let index = 0; index < count; index++) await one();
+      if (mode === 'forward-auth-eager') {
+        for (let index = 0; index < count; index++) {
+          const pending = oneEagerly();
+          if (pending !== undefined) await pending;
+        }
+      } else for (let index = 0; index < count; index++) await one();
       console.log('done');
     } else if (line === 'exit') break;
   }

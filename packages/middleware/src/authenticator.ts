@@ -197,8 +197,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   function authenticate(message: MessageParts, body: BodyInput, context: AuthContext = {}): Promise<AuthOutcome> {
-    const outcome = authenticateEagerly(message, body, context);
-    return isPromiseLike(outcome) ? outcome : Promise.resolve(outcome);
+    return promised(authenticateEagerly(message, body, context));
   }
 
   /**
@@ -228,26 +227,34 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     }
 
     finish(): Promise<AuthOutcome> {
+      return promised(this.finishEagerly());
+    }
+
+    finishEagerly(): AuthOutcome | Promise<AuthOutcome> {
       try {
         return this.#settle(this.#admitted.finishEagerly());
       } catch (error) {
-        return Promise.resolve(outcomeOf(error, this.#source));
+        return outcomeOf(error, this.#source);
       }
     }
 
     complete(bytes: Uint8Array): Promise<AuthOutcome> {
       try {
-        return this.#settle(this.#admitted.completeEagerly(bytes));
+        return promised(this.#settle(this.#admitted.completeEagerly(bytes)));
       } catch (error) {
         return Promise.resolve(outcomeOf(error, this.#source));
       }
     }
 
     commitBeforeBody(): Promise<AuthOutcome> {
+      return promised(this.commitBeforeBodyEagerly());
+    }
+
+    commitBeforeBodyEagerly(): AuthOutcome | Promise<AuthOutcome> {
       try {
         return this.#settle(this.#admitted.commitBeforeBodyEagerly());
       } catch (error) {
-        return Promise.resolve(outcomeOf(error, this.#source));
+        return outcomeOf(error, this.#source);
       }
     }
 
@@ -264,9 +271,12 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       return this.#admitted.signedBody();
     }
 
-    /** The outcome of a body stage / commit: success with its headers, or the recorded failure. */
-    #settle(step: Record<string, string> | Promise<Record<string, string>>): Promise<AuthOutcome> {
-      if (!isPromiseLike(step)) return Promise.resolve({ ok: true, identity: this.identity, headers: step });
+    /**
+     * The outcome of a body stage / commit: success with its headers, or the recorded failure;
+     * without a promise when the core's eager twin answered synchronously.
+     */
+    #settle(step: Record<string, string> | Promise<Record<string, string>>): AuthOutcome | Promise<AuthOutcome> {
+      if (!isPromiseLike(step)) return { ok: true, identity: this.identity, headers: step };
       return Promise.resolve(step).then(
         (headers): AuthOutcome => ({ ok: true, identity: this.identity, headers }),
         (error: unknown) => outcomeOf(error, this.#source),
@@ -275,14 +285,21 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   }
 
   function admit(message: MessageParts, context: AuthContext & { hasBody: boolean }): Promise<Admission | AuthFailure> {
+    return promised(admitEagerly(message, context));
+  }
+
+  function admitEagerly(
+    message: MessageParts,
+    context: AuthContext & { hasBody: boolean },
+  ): Admission | AuthFailure | Promise<Admission | AuthFailure> {
     const source = sourceOf(message, context);
     let admitted: EagerAdmission | Promise<EagerAdmission>;
     try {
       admitted = admitRequestEagerly(config, message, Boolean(context.hasBody), source);
     } catch (error) {
-      return Promise.resolve(outcomeOf(error, source));
+      return outcomeOf(error, source);
     }
-    if (!isPromiseLike(admitted)) return Promise.resolve(admittedOf(admitted, source));
+    if (!isPromiseLike(admitted)) return admittedOf(admitted, source);
     return Promise.resolve(admitted).then(
       (value) => admittedOf(value, source),
       (error: unknown) => outcomeOf(error, source),
@@ -314,8 +331,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     authenticate,
     authenticateEagerly,
     admit,
+    admitEagerly,
     authorize,
     fail: (error: unknown, context?: Partial<AuthFailureContext>) => fail(error, context),
     maxBodyBytes,
   });
+}
+
+/** An eager answer as the promise the promise-returning methods give. */
+function promised<T>(value: T | Promise<T>): Promise<T> {
+  return isPromiseLike(value) ? (value as Promise<T>) : Promise.resolve(value as T);
 }

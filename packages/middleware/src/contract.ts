@@ -83,6 +83,14 @@ export interface Admission {
   complete(body: Uint8Array): Promise<AuthOutcome>;
   /** Commit before the body is known (only when `signatureVerified`); resolves with the rate-limit headers. */
   commitBeforeBody(): Promise<AuthOutcome>;
+  /**
+   * `finish()` without a promise when the body stage and the commit answer synchronously (see
+   * {@link Authenticator.authenticateEagerly}); otherwise the promise `finish()` returns. Same
+   * decisions, same side effects. Present on the admissions of `admitEagerly()`.
+   */
+  finishEagerly?(): AuthOutcome | Promise<AuthOutcome>;
+  /** `commitBeforeBody()` without a promise when the commit answers synchronously, as {@link Admission.finishEagerly}. */
+  commitBeforeBodyEagerly?(): AuthOutcome | Promise<AuthOutcome>;
   /** Records a failure of the caller's own after admission (body too large, client gone), releasing a reservation. */
   fail(error: unknown): Promise<AuthFailure>;
   /**
@@ -172,6 +180,18 @@ export interface Authenticator {
    * {@link Admission} whose `finish()` runs the body stage and the commit. Never throws.
    */
   admit(message: MessageParts, context: AuthContext & { hasBody: boolean }): Promise<Admission | AuthFailure>;
+  /**
+   * {@link Authenticator.admit} without a promise when every header stage answers synchronously
+   * (the conditions of {@link Authenticator.authenticateEagerly}); otherwise the promise `admit`
+   * returns. Same stages, decisions and side effects; never throws. Its admissions have
+   * `finishEagerly()` and `commitBeforeBodyEagerly()`. Optional: a wrapper that must see every
+   * step (tracing spans around `admit` and the admission's methods) leaves it out, and callers
+   * fall back to `admit`.
+   */
+  admitEagerly?(
+    message: MessageParts,
+    context: AuthContext & { hasBody: boolean },
+  ): Admission | AuthFailure | Promise<Admission | AuthFailure>;
   /** Checks that an authenticated identity holds every scope; a failure carries a 403 problem. */
   authorize(identity: HmacIdentity, scopes: readonly string[], context?: AuthFailureContext): AuthOutcome;
   /** Turns any error into a failure outcome (reporting it to `onFailure`), for adapters' own errors. */

@@ -193,21 +193,32 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     if ((shuttingDown || state.draining) && request.httpVersionMajor < 2) response.setHeader('connection', 'close');
     (response as ServedResponse)[SERVED_CONTEXT] = context;
     response.on('close', onResponseClose);
-    // Without tracing, no closure and no span: the handler runs directly.
-    (tracing
-      ? tracing.traceRequest(request, response, context, () => handler(request, response, context))
-      : handler(request, response, context)
-    ).catch((error: unknown) => {
-      logger.error(
-        { reqId: id, err: error instanceof Error ? { name: error.name, message: error.message } : String(error) },
-        'unhandled error',
-      );
-      if (!response.headersSent) {
-        response.setHeader('x-request-id', id);
-        sendProblem(response, serverProblem('internal_error'));
-      } else response.destroy();
-    });
+    // Without tracing, no closure and no span: the handler runs directly. A handler that answered
+    // within the call returns no promise (forward-auth, every step synchronous): nothing to await;
+    // one that threw is answered as one whose promise rejected.
+    let handled: Promise<void> | undefined;
+    try {
+      handled = tracing
+        ? tracing.traceRequest(request, response, context, () => handler(request, response, context))
+        : handler(request, response, context);
+    } catch (error) {
+      unhandled(error, id, response);
+      return;
+    }
+    if (handled !== undefined) handled.catch((error: unknown) => unhandled(error, id, response));
   };
+
+  /** A handler's exception (thrown, or its promise rejected): logged, and a 500 if nothing was sent yet. */
+  function unhandled(error: unknown, id: string, response: ServerResponse): void {
+    logger.error(
+      { reqId: id, err: error instanceof Error ? { name: error.name, message: error.message } : String(error) },
+      'unhandled error',
+    );
+    if (!response.headersSent) {
+      response.setHeader('x-request-id', id);
+      sendProblem(response, serverProblem('internal_error'));
+    } else response.destroy();
+  }
 
   // CONNECT asks for a tunnel, and hmac-kit is not a forward proxy. Without a listener Node drops
   // the connection without a word: answer 405 like any other method no route takes.

@@ -1,5 +1,5 @@
-import { BodyUnavailable, type MessageParts, toProblem } from '@hmac-kit/core';
-import type { Authenticator, AuthOutcome, AuthSuccess } from '@hmac-kit/middleware';
+import { BodyUnavailable, isPromiseLike, type MessageParts, toProblem } from '@hmac-kit/core';
+import type { Admission, Authenticator, AuthFailure, AuthOutcome, AuthSuccess } from '@hmac-kit/middleware';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
 import { IDENTITY_HEADERS, identityLookalike, pushIdentityFields } from './headers.js';
@@ -35,7 +35,7 @@ const ORIGINAL_PAIRS = [
 export function createForwardAuth(options: {
   config: ServerConfig;
   /** The middleware authenticator's header stages: forward-auth never sees the body. */
-  authenticator: Pick<Authenticator, 'admit'>;
+  authenticator: Pick<Authenticator, 'admit' | 'admitEagerly'>;
   /** Records a request whose last stage here was `commitBeforeBody()` (scheme usage, metric); `finish()` records by itself. */
   recordProven?: (identity: { keyId: string; scheme: string }) => void;
   metrics: ServerMetrics;
@@ -212,32 +212,13 @@ export function createForwardAuth(options: {
     response.end();
   }
 
-  return async function forwardAuth(request, response, context) {
-    const original = originalRequest(request, response, context);
-    if (original === undefined) return;
-    const started = process.hrtime.bigint();
-    const admission = await authenticator.admit(original.message, original.context);
-    let outcome: AuthOutcome;
-    if (!admission.ok) outcome = admission;
-    else if (!admission.signatureVerified) {
-      // The scheme signs the body itself and the proxy never sends it: nothing is proven.
-      outcome = await admission.fail(
-        new BodyUnavailable('forward-auth cannot verify a scheme that signs the body itself'),
-      );
-    } else if (sortedQueryDefect(admission.identity.scheme, original.uri) !== undefined) {
-      // Refused before the commit stage: nothing (nonce, rate limit) is spent on a refused target.
-      refuse(response, context, targetProblem(sortedQueryDefect(admission.identity.scheme, original.uri)!));
-      return;
-    } else {
-      // The commit stage (nonce, failure bookkeeping, rate limit) once the headers are proven. With a
-      // body the proxy keeps, the signature proves its Content-Digest, which the upstream checks.
-      if (admission.checksBody) {
-        outcome = await admission.commitBeforeBody();
-        if (outcome.ok) recordProven?.(outcome.identity);
-      } else {
-        outcome = await admission.finish();
-      }
-    }
+  /** Answers the outcome of the commit (or of the admission, when it failed). */
+  function answer(
+    response: Parameters<RouteHandler>[1],
+    context: Parameters<RouteHandler>[2],
+    started: bigint,
+    outcome: AuthOutcome,
+  ): void {
     if (!outcome.ok) {
       // The authenticator has already reported the failure (logs, metrics, audit).
       metrics.verificationSeconds.observe({ outcome: 'rejected' }, Number(process.hrtime.bigint() - started) / 1e9);
@@ -251,6 +232,87 @@ export function createForwardAuth(options: {
     }
     acceptedSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     accept(response, context, outcome);
+  }
+
+  /**
+   * What follows the header stages: the commit (nonce, failure bookkeeping, rate limit) once the
+   * headers are proven, then the answer. `eager`: the admission came from `admitEagerly()`, so its
+   * eager methods answer without a promise when the stores do (the memory stores), and the whole
+   * route runs in the 'request' event, without a microtask (issue #15). The steps, their order and
+   * their side effects are those of the promise way (the admission's own methods, held to each
+   * other in packages/middleware/test/admit-eager.test.ts); only the hops between them are gone.
+   */
+  function afterAdmission(
+    response: Parameters<RouteHandler>[1],
+    context: Parameters<RouteHandler>[2],
+    original: OriginalRequest,
+    started: bigint,
+    admission: Admission | AuthFailure,
+    eager: boolean,
+  ): Promise<void> | undefined {
+    if (!admission.ok) {
+      answer(response, context, started, admission);
+      return undefined;
+    }
+    if (!admission.signatureVerified) {
+      // The scheme signs the body itself and the proxy never sends it: nothing is proven.
+      return admission
+        .fail(new BodyUnavailable('forward-auth cannot verify a scheme that signs the body itself'))
+        .then((outcome) => answer(response, context, started, outcome));
+    }
+    const defect = sortedQueryDefect(admission.identity.scheme, original.uri);
+    if (defect !== undefined) {
+      // Refused before the commit stage: nothing (nonce, rate limit) is spent on a refused target.
+      refuse(response, context, targetProblem(defect));
+      return undefined;
+    }
+    if (!admission.checksBody) {
+      const finished = eager && admission.finishEagerly !== undefined ? admission.finishEagerly() : admission.finish();
+      if (isPromiseLike(finished)) return finished.then((outcome) => answer(response, context, started, outcome));
+      answer(response, context, started, finished);
+      return undefined;
+    }
+    // With a body the proxy keeps, the signature proves its Content-Digest, which the upstream checks.
+    const committed =
+      eager && admission.commitBeforeBodyEagerly !== undefined
+        ? admission.commitBeforeBodyEagerly()
+        : admission.commitBeforeBody();
+    if (isPromiseLike(committed)) return committed.then((outcome) => proven(response, context, started, outcome));
+    proven(response, context, started, committed);
+    return undefined;
+  }
+
+  /** Records a request proven by `commitBeforeBody()` (scheme usage, metric), then answers it. */
+  function proven(
+    response: Parameters<RouteHandler>[1],
+    context: Parameters<RouteHandler>[2],
+    started: bigint,
+    outcome: AuthOutcome,
+  ): void {
+    if (outcome.ok) recordProven?.(outcome.identity);
+    answer(response, context, started, outcome);
+  }
+
+  const admitEagerly = authenticator.admitEagerly?.bind(authenticator);
+
+  // Not an async function: with the memory stores and a cached key every step answers
+  // synchronously, and the route then answers within the 'request' event (no promise, no
+  // microtask). A step that answers with a promise (Redis, a key read from the store, workers'
+  // shared stores) continues in its `then`; a throw is the caller's to report, as a rejection is.
+  return function forwardAuth(request, response, context) {
+    const original = originalRequest(request, response, context);
+    if (original === undefined) return undefined;
+    const started = process.hrtime.bigint();
+    if (admitEagerly === undefined) {
+      return authenticator
+        .admit(original.message, original.context)
+        .then((admission) => afterAdmission(response, context, original, started, admission, false));
+    }
+    const admitted = admitEagerly(original.message, original.context);
+    if (isPromiseLike(admitted)) {
+      return admitted.then((admission) => afterAdmission(response, context, original, started, admission, true));
+    }
+    return afterAdmission(response, context, original, started, admitted, true);
   };
 }
 

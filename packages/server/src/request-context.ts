@@ -26,11 +26,16 @@ export interface RequestContext {
   code?: ProblemCode;
 }
 
+/**
+ * A route. It answers with a promise while it waits for something, or with `undefined` when it
+ * has answered (or failed by throwing) within the call: forward-auth does so whenever every
+ * verification step answered synchronously (issue #15).
+ */
 export type RouteHandler = (
   request: IncomingMessage,
   response: ServerResponse,
   context: RequestContext,
-) => Promise<void>;
+) => Promise<void> | undefined;
 
 /** Request ids drawn from the CSPRNG at a time (16 bytes each). */
 const REQUEST_ID_BATCH = 256;

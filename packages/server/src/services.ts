@@ -319,10 +319,13 @@ export async function openServices(
   });
   // An admission's body stage and commit (nonce, rate limit) run after admit() has returned, when the
   // gateway has the body: each gets a verification span of its own, so the store calls nest under one.
+  // Traced, the authenticator has no admitEagerly(): forward-auth then takes admit() and the
+  // admission's promise methods, which the spans wrap.
+  const { admitEagerly: _untraced, ...traceable } = authenticatorOf;
   const authenticator: Authenticator = tracing
     ? tracing.instrument(
         {
-          ...authenticatorOf,
+          ...traceable,
           admit: (message, context) =>
             authenticatorOf.admit(message, context).then((outcome: Admission | AuthFailure) =>
               outcome.ok

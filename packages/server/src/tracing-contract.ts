@@ -25,8 +25,8 @@ export interface Tracing {
     request: IncomingMessage,
     response: ServerResponse,
     state: TracedRequest,
-    handle: () => Promise<void>,
-  ): Promise<void>;
+    handle: () => Promise<void> | undefined,
+  ): Promise<void> | undefined;
   /**
    * Wraps an object so that each call of `methods` (default: every method) is a child span of the
    * active span, named `<name>.<method>`. With `active`, the span is made active during the call,

@@ -9,6 +9,7 @@ import {
   type AccessLogFields,
   batchedStdout,
   createLogger,
+  hundredthsText,
   isoTimeField,
   isoTimeFieldAt,
   jsonString,
@@ -104,6 +105,26 @@ describe('access-log lines built by hand (issue #15: the default log level info 
         }
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  it('writes the duration exactly as String() does: hundredths through the table, any other number the general way', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          // What the server passes: Math.round(x * 100) / 100, from 0 up to the table's bound and past it.
+          fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }).map((hundredths) => hundredths / 100),
+          fc.integer({ min: 0, max: 100_000 }).map((hundredths) => hundredths / 100),
+          fc.double({ min: 0, max: 1e7, noNaN: true }).map((value) => Math.round(value * 100) / 100),
+          // Anything else: more decimals, negative, -0, huge, infinite, NaN.
+          fc.double(),
+          fc.constantFrom(-0, 0, 1e15 / 100, 1e21, -0.01, Number.NaN, Number.POSITIVE_INFINITY),
+        ),
+        (ms) => {
+          expect(hundredthsText(ms)).toBe(String(ms));
+        },
+      ),
+      { numRuns: 20_000 },
     );
   });
 
