@@ -2,7 +2,7 @@
 // were measured with) sending requests this process signs before the clock starts. Same interface
 // as bench/http-load.js (autocannon): JSON configuration on stdin, one JSON line with the result.
 //
-// { url, mode: 'orders' | 'forward-auth' | 'django', keyId, secret, seconds, connections, signatures, threads? }
+// { url, mode: 'orders' | 'forward-auth' | 'django', keyId, secret, seconds, connections, signatures, threads?, rate? }
 //
 // The pool (`signatures` requests, every one distinct: RFC 9421 requests each with a nonce of its
 // own, django-hmac requests each with a microsecond timestamp of its own, strictly increasing, and
@@ -10,7 +10,10 @@
 // in `init` and `request()` returns the next one. django-hmac requests are signed here before the
 // run, not as they are sent: to the server that is the same traffic as long as every request is
 // unique and its timestamp within the max-age window (300 s by default; a round takes seconds).
-// Without `rate`: wrk cannot pace requests (bench/http-load.js does). Responses are counted per
+// `rate` (requests per second, all connections): paced at that fixed rate by bench/http-wrk.lua's
+// delay() (a send slot every 1/rate s on a monotonic clock, none made up when late: see the script);
+// the result's `requestsPerSecond` is what was actually sent and answered, for the caller to compare
+// with the rate it asked. Without `rate` wrk sends as fast as the server answers. Responses are counted per
 // status code in Lua, so that a 3xx is a failure too (wrk itself counts only status >= 400); it cost
 // wrk ~0.2-0.5 µs per request (14.1 vs 13.9, 14.8 vs 14.3: bench/load-ab.js, session 8), and
 // HMAC_KIT_BENCH_WRK_STATUS=0 turns it off.
@@ -27,7 +30,7 @@ const script = fileURLToPath(new URL('./http-wrk.lua', import.meta.url));
 let text = '';
 for await (const part of process.stdin) text += part;
 const options = JSON.parse(text);
-if (options.rate) throw new TypeError('wrk cannot pace requests: use bench/http-load.js for a rate');
+if (options.rate !== undefined && !(options.rate > 0)) throw new TypeError(`rate ${options.rate}: expected > 0`);
 const target = new URL(options.url);
 const threads = options.threads ?? Number(process.env.HMAC_KIT_BENCH_WRK_THREADS ?? 1);
 
@@ -68,6 +71,7 @@ try {
     file,
     String(threads),
     ...(process.env.HMAC_KIT_BENCH_WRK_STATUS === '0' ? [] : ['status']),
+    ...(options.rate ? [`rate=${options.rate}`] : []),
   ];
   const output = await new Promise((resolve, reject) => {
     const child = spawn(WRK, args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -86,8 +90,14 @@ try {
   const result = JSON.parse(line);
   process.stdout.write(
     `${JSON.stringify({
-      generator: `wrk -t${threads}`,
-      requestsPerSecond: result.requests / (result.durationMicros / 1e6),
+      generator: `wrk -t${threads}${options.rate ? ' paced' : ''}`,
+      ...(options.rate ? { askedRequestsPerSecond: options.rate } : {}),
+      // Paced: answered from the first send slot to the last response (the script's own clock); wrk's
+      // duration also counts its start and up to 100 ms of stopping, which would read as a rate not held.
+      requestsPerSecond:
+        options.rate && result.pacedMillis > 0
+          ? result.pacedAnswered / (result.pacedMillis / 1000)
+          : result.requests / (result.durationMicros / 1e6),
       p50: result.p50Micros / 1000,
       p99: result.p99Micros / 1000,
       // Every code but 2xx (Lua's count); with HMAC_KIT_BENCH_WRK_STATUS=0 what wrk counts: status >= 400.

@@ -6,6 +6,18 @@
 -- `status`: count the responses per status code in response() (wrk itself counts only those with a
 -- status >= 400, in errors.status). It makes wrk call into Lua per response: ~0.2-0.5 µs of client
 -- CPU per request on this machine; bench/http-wrk.js passes it unless HMAC_KIT_BENCH_WRK_STATUS=0.
+-- `rate=<requests per second>` (all threads): paced, at one fixed request rate instead of as fast as
+-- the server answers. wrk asks delay() before every request of every connection (the first included);
+-- each call takes the thread's next send slot, one every threads/rate seconds on a monotonic clock
+-- (LuaJIT's ffi: clock_gettime), and waits until it (wrk's timers count whole milliseconds: the wait
+-- is rounded to the nearest one, so at N req/s about N/1000 requests leave per millisecond tick; the
+-- spacing of the slots, not the rounding, sets the rate). A slot up to CATCH_UP_MS late is still
+-- taken (sent at once: a stall of the client or the server that short does not lower the rate);
+-- older ones are dropped, not made up in a burst. At most <connections> requests are in flight, so the
+-- asked rate can only be held while answers come back faster than connections / rate. What was held
+-- is measured, not assumed: responses answered from the first slot to the last response
+-- (`pacedAnswered`, `pacedMillis` in done()'s line; wrk's own duration also counts its start and
+-- up to 100 ms of stopping), which bench/http.js compares with the rate asked.
 -- done() prints one JSON line.
 
 local threads = {}
@@ -13,6 +25,39 @@ local threads = {}
 function setup(thread)
   thread:set("thread_index", #threads)
   table.insert(threads, thread)
+end
+
+-- Pacing (the `rate=` argument): delay() is defined only then, as wrk sends as fast as it can
+-- without one.
+local CATCH_UP_MS = 10
+local now_ms
+local interval_ms, next_ms
+paced_first_ms, paced_last_ms, paced_answered = 0, 0, 0
+local function pace(rate)
+  local ffi = require("ffi")
+  ffi.cdef [[
+    typedef struct { long tv_sec; long tv_nsec; } hmac_kit_timespec;
+    int clock_gettime(int clock, hmac_kit_timespec *time);
+  ]]
+  local time = ffi.new("hmac_kit_timespec")
+  now_ms = function()
+    ffi.C.clock_gettime(1, time) -- CLOCK_MONOTONIC
+    return tonumber(time.tv_sec) * 1000 + tonumber(time.tv_nsec) / 1e6
+  end
+  interval_ms = 1000 / rate
+  delay = function()
+    local now = now_ms()
+    if next_ms == nil then
+      next_ms = now
+      paced_first_ms = now
+    elseif next_ms < now - CATCH_UP_MS then
+      next_ms = now - CATCH_UP_MS
+    end
+    local wait = next_ms - now
+    next_ms = next_ms + interval_ms
+    if wait <= 0 then return 0 end
+    return math.floor(wait + 0.5)
+  end
 end
 
 local pool = {}
@@ -41,7 +86,21 @@ function init(args)
   end
   data = nil
   collectgarbage()
-  if args[3] == "status" then
+  local count_status = false
+  for index = 3, #args do
+    if args[index] == "status" then
+      count_status = true
+    elseif string.sub(args[index], 1, 5) == "rate=" then
+      pace(tonumber(string.sub(args[index], 6)) / stride)
+    end
+  end
+  if now_ms then
+    response = function(status)
+      paced_answered = paced_answered + 1
+      paced_last_ms = now_ms()
+      if count_status then statuses[status] = (statuses[status] or 0) + 1 end
+    end
+  elseif count_status then
     response = function(status)
       statuses[status] = (statuses[status] or 0) + 1
     end
@@ -63,10 +122,15 @@ end
 
 function done(summary, latency, requests)
   local total_reused, ready = 0, 0
+  local answered, first_ms, last_ms = 0, nil, 0
   local codes = {}
   for _, thread in ipairs(threads) do
     total_reused = total_reused + (thread:get("reused") or 0)
     ready = math.max(ready, thread:get("init_cpu") or 0)
+    answered = answered + (thread:get("paced_answered") or 0)
+    local first = thread:get("paced_first_ms") or 0
+    if first > 0 and (first_ms == nil or first < first_ms) then first_ms = first end
+    last_ms = math.max(last_ms, thread:get("paced_last_ms") or 0)
     for code, count in pairs(thread:get("statuses") or {}) do
       codes[#codes + 1] = string.format('"%d":%d', code, count)
     end
@@ -74,8 +138,9 @@ function done(summary, latency, requests)
   local errors = summary.errors
   io.write(string.format(
     '{"requests":%d,"durationMicros":%d,"p50Micros":%d,"p99Micros":%d,"statusErrors":%d,'
-      .. '"socketErrors":%d,"timeouts":%d,"reused":%d,"clientCpuSeconds":%.6f,"statusCodes":{%s}}\n',
+      .. '"socketErrors":%d,"timeouts":%d,"reused":%d,"clientCpuSeconds":%.6f,"statusCodes":{%s},'
+      .. '"pacedAnswered":%d,"pacedMillis":%.3f}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), errors.status,
     errors.connect + errors.read + errors.write, errors.timeout, total_reused, os.clock() - ready,
-    table.concat(codes, ",")))
+    table.concat(codes, ","), answered, first_ms and math.max(0, last_ms - first_ms) or 0))
 end

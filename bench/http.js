@@ -16,13 +16,24 @@
 // Besides the round-robin rows: `hmac-kit serve` started as the real command (stdout a pipe
 // this process drains, as under a process manager) at its default log level `info` and with
 // `--log-level silent`, with `--workers 1` and `--workers 2`; and p99 latency at half the
-// saturating rate of the gateway and forward-auth (always autocannon: wrk cannot pace).
+// saturating rate of the gateway and forward-auth (paced wrk; autocannon overallRate, as measured in sessions 8-12,
+// when wrk is missing).
+//
+// Paced pairs (bench/paced.js): after the saturating rounds, each with/without pair whose "added" CPU
+// issue #15 judges (Express, Fastify, the gateway route; and forward-auth log info vs silent as info)
+// runs both rows again at ONE fixed request rate, 60% of the slower row's saturating req/s (wrk paced
+// by bench/http-wrk.lua's delay()), in interleaved rounds of their own: server CPU per request falls as
+// req/s rises, so rows compared at saturation (different rates) mix the verification's cost with the
+// rate's effect. The "added" targets are judged on the paced rounds, if the rate asked was held.
+//
+//   node bench/http.js --quick --pairs=express     # a smoke of one pair's rows only, not for the record
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { formatSecret } from '@hmac-kit/core';
+import { comparePaced, PACED_FRACTION, pacedRate, pacedVerdict, RATE_TOLERANCE, signedInteger } from './paced.js';
 import {
   cpuSecondsOf,
   formatInteger,
@@ -63,6 +74,12 @@ const connections = Number(process.env.HMAC_KIT_BENCH_CONNECTIONS ?? 16);
 const warmupRequests = Number(process.env.HMAC_KIT_BENCH_HTTP_WARMUP_REQUESTS ?? (quick ? 0 : 10_000));
 const roundWarmupSeconds = Number(process.env.HMAC_KIT_BENCH_HTTP_ROUND_WARMUP_SECONDS ?? (quick ? 0 : 1));
 const wrkBinary = process.env.HMAC_KIT_BENCH_WRK ?? 'wrk';
+/** The paced pairs' rounds, their length and their rate as a fraction of the slower row's saturating rate. */
+const pacedRounds = Number(process.env.HMAC_KIT_BENCH_PACED_ROUNDS ?? rounds);
+const pacedSeconds = Number(process.env.HMAC_KIT_BENCH_PACED_SECONDS ?? seconds);
+const pacedFraction = Number(process.env.HMAC_KIT_BENCH_PACED_FRACTION ?? PACED_FRACTION);
+/** How far (relative) the rate got may be from the rate asked for a paced pair to be judged. */
+const rateTolerance = Number(process.env.HMAC_KIT_BENCH_PACED_TOLERANCE ?? RATE_TOLERANCE);
 /** The load generator of the CPU rows: wrk unless HMAC_KIT_BENCH_LOAD=autocannon or wrk is missing. */
 const generator = (() => {
   const asked = process.env.HMAC_KIT_BENCH_LOAD ?? 'wrk';
@@ -92,6 +109,59 @@ const DJANGO_ROW =
     ? 'hmac-kit serve --upstream, django-hmac, each signed, 8 conn.'
     : 'hmac-kit serve --upstream, django-hmac, signed fresh, 8 conn.';
 
+/**
+ * The with/without pairs run again at one fixed rate (bench/paced.js). `target`: the issue #15 target
+ * judged on the paced pair (`measure` 'added' µs or 'ratio'); without one the pair is an info line.
+ */
+const PAIRS = [
+  {
+    id: 'express',
+    with: 'Express + @hmac-kit/express',
+    without: 'Express, no auth',
+    target: {
+      label: 'Express + @hmac-kit/express, added server CPU per request over HTTP',
+      measure: 'added',
+      threshold: 12,
+    },
+  },
+  {
+    id: 'fastify',
+    with: 'Fastify + @hmac-kit/fastify',
+    without: 'Fastify, no auth',
+    target: {
+      label: 'Fastify + @hmac-kit/fastify, added server CPU per request over HTTP',
+      measure: 'added',
+      threshold: 12,
+    },
+  },
+  {
+    id: 'gateway',
+    with: 'gateway route, verifying',
+    without: 'gateway route, no verification',
+    target: { label: 'gateway route verifying vs not verifying, CPU per request', measure: 'ratio', threshold: 1.25 },
+  },
+  { id: 'log', with: FORWARD_AUTH_ROW, without: 'forward-auth, CLI, --workers 1, log silent' },
+];
+/**
+ * `--pairs=express,fastify,gateway,log` (or HMAC_KIT_BENCH_HTTP_PAIRS): only the rows of these pairs,
+ * their saturating and paced rounds and their lines (a smoke of the paced comparison, not for the
+ * record: the other targets are not measured). Default: every row.
+ */
+const selectedPairs = (() => {
+  const text =
+    process.argv.find((arg) => arg.startsWith('--pairs='))?.slice('--pairs='.length) ??
+    process.env.HMAC_KIT_BENCH_HTTP_PAIRS;
+  if (!text) return undefined;
+  const ids = text.split(',').filter(Boolean);
+  for (const id of ids) {
+    if (!PAIRS.some((pair) => pair.id === id)) {
+      throw new TypeError(`--pairs: unknown pair ${id} (${PAIRS.map((pair) => pair.id).join(', ')})`);
+    }
+  }
+  return PAIRS.filter((pair) => ids.includes(pair.id));
+})();
+const selectedRows = selectedPairs && new Set(selectedPairs.flatMap((pair) => [pair.with, pair.without]));
+
 const started = [];
 
 /** CPU seconds of a server: its process, or with `tree` its process and every descendant. */
@@ -105,10 +175,12 @@ function serverCpuSeconds(server) {
 /** Starts `bench/http-server.js <kind>` and resolves with what it printed once listening. */
 const startServer = (kind, config = {}, env = {}) => startHttpServer(started, kind, config, env);
 
-async function load(target, { signatures, durationSeconds, rate }) {
+async function load(target, { signatures, durationSeconds, rate, paced = false }) {
   const cpuBefore = serverCpuSeconds(target.server);
-  // wrk cannot pace: a rate-limited run is autocannon's.
-  const script = rate || generator === 'autocannon' ? 'http-load.js' : 'http-wrk.js';
+  // Paced (one steady rate): wrk with bench/http-wrk.lua's delay(). A rate without `paced` is
+  // autocannon's overallRate (the half-rate p99 rows, as since session 8): each connection sends its
+  // quota for the second as fast as it can and then waits for the next second, bursts, not a steady rate.
+  const script = paced ? 'http-wrk.js' : rate || generator === 'autocannon' ? 'http-load.js' : 'http-wrk.js';
   const output = await runNode([`${here}${script}`], {
     input: JSON.stringify({
       url: target.server.url,
@@ -132,65 +204,114 @@ export async function main() {
   const secret = formatSecret(new Uint8Array(randomBytes(32)));
   const shared = { keyId, secret };
   try {
-    const upstream = await startServer('upstream');
-    const servers = {
-      upstream: { ...upstream, ...shared },
-      serveGateway: await startServer('serve-gateway', { upstream: upstream.url }),
-      serveDjango: await startServer('serve-gateway-django', { upstream: upstream.url }),
-      harnessVerify: {
-        ...(await startServer('gateway-harness', { upstream: upstream.url, ...shared }, { GATEKEEPER: 'verify' })),
-        ...shared,
-      },
-      harnessPass: {
-        ...(await startServer('gateway-harness', { upstream: upstream.url, ...shared }, { GATEKEEPER: 'pass' })),
-        ...shared,
-      },
-      fastifyHello: { ...(await startServer('fastify-hello')), ...shared },
-      expressPlain: { ...(await startServer('express', shared, { HMAC: '0' })), ...shared },
-      expressHmac: { ...(await startServer('express', shared, { HMAC: '1' })), ...shared },
-      fastifyPlain: { ...(await startServer('fastify', shared, { HMAC: '0' })), ...shared },
-      fastifyHmac: { ...(await startServer('fastify', shared, { HMAC: '1' })), ...shared },
-      // The command as users run it: the default log level (info) against silent, 1 and 2 workers.
-      cliInfo: await startServeCommand(started, ['--workers', '1']),
-      cliSilent: await startServeCommand(started, ['--workers', '1', '--log-level', 'silent']),
-      cliTwoWorkers: await startServeCommand(started, ['--workers', '2']),
+    // Started in this order, each only when one of its rows is measured (see --pairs).
+    let upstreamServer;
+    const upstream = async () => {
+      upstreamServer ??= await startServer('upstream');
+      return upstreamServer;
     };
-    const targets = [
-      { name: 'node:http upstream alone', server: servers.upstream, mode: 'orders', verifies: false },
-      { name: 'hmac-kit serve --upstream (gateway)', server: servers.serveGateway, mode: 'orders', verifies: true },
+    const definitions = [
+      {
+        name: 'node:http upstream alone',
+        mode: 'orders',
+        verifies: false,
+        start: async () => ({ ...(await upstream()), ...shared }),
+      },
+      {
+        name: 'hmac-kit serve --upstream (gateway)',
+        mode: 'orders',
+        verifies: true,
+        start: async () => startServer('serve-gateway', { upstream: (await upstream()).url }),
+      },
       {
         name: DJANGO_ROW,
-        server: servers.serveDjango,
         mode: 'django',
         verifies: false,
         connections: 8,
+        start: async () => startServer('serve-gateway-django', { upstream: (await upstream()).url }),
       },
-      { name: 'gateway route, verifying', server: servers.harnessVerify, mode: 'orders', verifies: true },
-      { name: 'gateway route, no verification', server: servers.harnessPass, mode: 'orders', verifies: false },
-      { name: 'Fastify hello-world', server: servers.fastifyHello, mode: 'forward-auth', verifies: false },
-      { name: 'Express, no auth', server: servers.expressPlain, mode: 'orders', verifies: false },
-      { name: 'Express + @hmac-kit/express', server: servers.expressHmac, mode: 'orders', verifies: true },
-      { name: 'Fastify, no auth', server: servers.fastifyPlain, mode: 'orders', verifies: false },
-      { name: 'Fastify + @hmac-kit/fastify', server: servers.fastifyHmac, mode: 'orders', verifies: true },
+      {
+        name: 'gateway route, verifying',
+        mode: 'orders',
+        verifies: true,
+        start: async () => ({
+          ...(await startServer(
+            'gateway-harness',
+            { upstream: (await upstream()).url, ...shared },
+            { GATEKEEPER: 'verify' },
+          )),
+          ...shared,
+        }),
+      },
+      {
+        name: 'gateway route, no verification',
+        mode: 'orders',
+        verifies: false,
+        start: async () => ({
+          ...(await startServer(
+            'gateway-harness',
+            { upstream: (await upstream()).url, ...shared },
+            { GATEKEEPER: 'pass' },
+          )),
+          ...shared,
+        }),
+      },
+      {
+        name: 'Fastify hello-world',
+        mode: 'forward-auth',
+        verifies: false,
+        start: async () => ({ ...(await startServer('fastify-hello')), ...shared }),
+      },
+      {
+        name: 'Express, no auth',
+        mode: 'orders',
+        verifies: false,
+        start: async () => ({ ...(await startServer('express', shared, { HMAC: '0' })), ...shared }),
+      },
+      {
+        name: 'Express + @hmac-kit/express',
+        mode: 'orders',
+        verifies: true,
+        start: async () => ({ ...(await startServer('express', shared, { HMAC: '1' })), ...shared }),
+      },
+      {
+        name: 'Fastify, no auth',
+        mode: 'orders',
+        verifies: false,
+        start: async () => ({ ...(await startServer('fastify', shared, { HMAC: '0' })), ...shared }),
+      },
+      {
+        name: 'Fastify + @hmac-kit/fastify',
+        mode: 'orders',
+        verifies: true,
+        start: async () => ({ ...(await startServer('fastify', shared, { HMAC: '1' })), ...shared }),
+      },
+      // The command as users run it: the default log level (info) against silent, 1 and 2 workers.
       {
         name: FORWARD_AUTH_ROW,
-        server: servers.cliInfo,
         mode: 'forward-auth',
         verifies: true,
+        start: () => startServeCommand(started, ['--workers', '1']),
       },
       {
         name: 'forward-auth, CLI, --workers 1, log silent',
-        server: servers.cliSilent,
         mode: 'forward-auth',
         verifies: true,
+        start: () => startServeCommand(started, ['--workers', '1', '--log-level', 'silent']),
       },
       {
         name: 'forward-auth, CLI, --workers 2, log info',
-        server: servers.cliTwoWorkers,
         mode: 'forward-auth',
         verifies: true,
+        start: () => startServeCommand(started, ['--workers', '2']),
       },
     ];
+    const targets = [];
+    for (const { start, ...target } of definitions) {
+      if (selectedRows && !selectedRows.has(target.name)) continue;
+      targets.push({ ...target, server: await start() });
+    }
+    const targetNamed = (name) => targets.find((t) => t.name === name);
     // Warm-up (JIT, connection pools) and a rate estimate to size each run's signature pool.
     const estimate = new Map();
     for (const target of targets) {
@@ -263,14 +384,85 @@ export async function main() {
       ]),
     );
 
-    // p99 at half the saturating rate: latency a server shows when it is not the bottleneck.
+    // Paced pairs: both rows of each pair at one fixed rate (bench/paced.js), interleaved rounds of their
+    // own. A round runs a pair's two rows one right after the other (the pairs' order rotating, and
+    // which row goes first alternating, round by round), so drift hits both rows of a round alike and
+    // the per-round difference is a reading of its own. Only with wrk (autocannon cannot hold a
+    // steady rate: see load()).
+    const pacedPairs =
+      generator === 'wrk' ? PAIRS.filter((pair) => summary.has(pair.with) && summary.has(pair.without)) : [];
+    const paced = new Map(
+      pacedPairs.map((pair) => [
+        pair.id,
+        {
+          rate: pacedRate(
+            [summary.get(pair.with).requestsPerSecond, summary.get(pair.without).requestsPerSecond],
+            pacedFraction,
+          ),
+          with: [],
+          without: [],
+        },
+      ]),
+    );
+    // Exactly rate x seconds requests are sent at most: a pool of that and a margin, the same for both rows.
+    const pacedPool = (rate, durationSeconds) => Math.ceil(rate * durationSeconds * 1.1) + 1000;
+    const pacedStarted = Date.now();
+    for (let round = 0; round < pacedRounds; round++) {
+      for (let index = 0; index < pacedPairs.length; index++) {
+        const pair = pacedPairs[(index + round) % pacedPairs.length];
+        const entry = paced.get(pair.id);
+        if (entry.rate === 0) continue;
+        for (const side of round % 2 === 0 ? ['with', 'without'] : ['without', 'with']) {
+          const target = targetNamed(pair[side]);
+          const rate = entry.rate;
+          // Warm at the rate measured next (a server's per-request cost depends on the rate it runs at).
+          if (roundWarmupSeconds > 0) {
+            const durationSeconds = roundWarmupSeconds;
+            await load(target, { signatures: pacedPool(rate, durationSeconds), durationSeconds, rate, paced: true });
+          }
+          const result = await load(target, {
+            signatures: pacedPool(rate, pacedSeconds),
+            durationSeconds: pacedSeconds,
+            rate,
+            paced: true,
+          });
+          if (!target.verifies && target.mode !== 'django') result.reusedSignatures = 0;
+          entry[side].push(result);
+        }
+      }
+    }
+    const pacedTook = Math.round((Date.now() - pacedStarted) / 1000);
+    const pacedComparisons = new Map(
+      [...paced]
+        .filter(([, entry]) => entry.rate > 0)
+        .map(([id, entry]) => [
+          id,
+          comparePaced({
+            rate: entry.rate,
+            withRounds: entry.with,
+            withoutRounds: entry.without,
+            tolerance: rateTolerance,
+          }),
+        ]),
+    );
+
+    // p99 at half the saturating rate: latency a server shows when it is not the bottleneck. With wrk
+    // the rate is paced (a request every 1/rate s, as the paced pairs above): autocannon's overallRate
+    // sends each connection's quota for the second in a burst and waits, so its p99 measured the
+    // bursts' queueing (session 12: gateway p99 118 ms at "half rate" against 12.4 ms saturated).
+    const halfRatePaced = generator === 'wrk';
     const halfRate = [];
     for (const name of ['hmac-kit serve --upstream (gateway)', FORWARD_AUTH_ROW]) {
-      const target = targets.find((t) => t.name === name);
+      const target = targetNamed(name);
+      if (!target) continue;
       const rate = Math.max(1, Math.round(summary.get(name).requestsPerSecond / 2));
       const list = [];
       for (let round = 0; round < rounds; round++) {
-        list.push(await load(target, { signatures: poolFor(target, rate, seconds), durationSeconds: seconds, rate }));
+        list.push(
+          halfRatePaced
+            ? await load(target, { signatures: pacedPool(rate, seconds), durationSeconds: seconds, rate, paced: true })
+            : await load(target, { signatures: poolFor(target, rate, seconds), durationSeconds: seconds, rate }),
+        );
       }
       halfRate.push({
         name,
@@ -293,7 +485,11 @@ export async function main() {
     };
     console.log(
       `\n## 3. HTTP on loopback (${generatorLabel} in its own process, ${connections} connections unless noted, ` +
-        `median of ${rounds} interleaved rounds x ${seconds} s; load average at the start ${loadAtStart})\n`,
+        `median of ${rounds} interleaved rounds x ${seconds} s; load average at the start ${loadAtStart})` +
+        (selectedPairs
+          ? `\nONLY the rows of --pairs=${selectedPairs.map((pair) => pair.id).join(',')}: a smoke, not for the record`
+          : '') +
+        '\n',
     );
     const rows = targets.map(({ name }) => {
       const s = summary.get(name);
@@ -307,7 +503,7 @@ export async function main() {
         `${formatInteger(s.cpuRange[0])}-${formatInteger(s.cpuRange[1])}`,
         baseline ? signed(s.cpuMicrosPerRequest - baseline.cpuMicrosPerRequest) : '',
         baseline ? formatRatio(s.cpuMicrosPerRequest / baseline.cpuMicrosPerRequest) : '',
-        baselineOf[name] ?? '',
+        baseline ? baselineOf[name] : '',
         s.non2xx + s.errors,
         s.clientCpuMicrosPerRequest.toFixed(0),
       ];
@@ -341,105 +537,258 @@ export async function main() {
         'it are not differences. CPU ratio = target / compared-with. "client µs/req": the load ' +
         `generator's own CPU per request (${generatorLabel}, not part of the server's figure).`,
     );
-    console.log(
-      `\np99 at half the saturating rate (autocannon overallRate, ${connections} connections, median of ${rounds} x ${seconds} s):\n`,
-    );
-    console.log(
-      table(
-        ['target', 'asked req/s', 'got req/s', 'p50 ms', 'p99 ms', 'non-2xx+err'],
-        halfRate.map((h) => [
-          h.name,
-          formatInteger(h.rate),
-          formatInteger(h.achieved),
-          h.p50.toFixed(1),
-          h.p99.toFixed(1),
-          h.failed,
-        ]),
-      ),
-    );
+    const sumOf = (list, key) => list.reduce((sum, r) => sum + r[key], 0);
+    if (pacedComparisons.size > 0) {
+      console.log(
+        `\nPaced pairs: both rows of a pair at ONE request rate, ${Math.round(pacedFraction * 100)}% of the slower row's ` +
+          `saturating req/s above rounded down to two digits (wrk -t1 paced by bench/http-wrk.lua's delay(), ` +
+          `${connections} connections), median of ${pacedRounds} interleaved rounds x ${pacedSeconds} s, each after ` +
+          `${roundWarmupSeconds} s at the same rate (${pacedTook} s in all); the "added" targets are judged here:\n`,
+      );
+      const pacedRows = [];
+      for (const pair of pacedPairs) {
+        const comparison = pacedComparisons.get(pair.id);
+        if (!comparison) continue;
+        for (const side of ['without', 'with']) {
+          const list = paced.get(pair.id)[side];
+          const row = comparison[side];
+          pacedRows.push([
+            pair[side],
+            formatInteger(comparison.rate),
+            formatInteger(row.got),
+            formatInteger(row.gotRange[0]),
+            formatInteger(row.cpu),
+            `${formatInteger(row.cpuRange[0])}-${formatInteger(row.cpuRange[1])}`,
+            side === 'with' ? signed(comparison.added) : '',
+            side === 'with'
+              ? `${signedInteger(comparison.addedRange[0])}..${signedInteger(comparison.addedRange[1])}`
+              : '',
+            side === 'with' ? formatRatio(comparison.ratio) : '',
+            median(list.map((r) => r.p50)).toFixed(1),
+            median(list.map((r) => r.p99)).toFixed(1),
+            sumOf(list, 'non2xx') + sumOf(list, 'errors'),
+            median(list.map((r) => r.clientCpuMicrosPerRequest)).toFixed(0),
+          ]);
+        }
+      }
+      console.log(
+        table(
+          [
+            'target',
+            'asked req/s',
+            'got req/s',
+            'got min',
+            'server CPU µs/req',
+            'rounds min-max',
+            'added µs',
+            'added per round',
+            'CPU ratio',
+            'p50 ms',
+            'p99 ms',
+            'non-2xx+err',
+            'client µs/req',
+          ],
+          pacedRows,
+        ),
+      );
+      console.log(
+        '\n"got req/s": requests sent and answered per second in the median round, "got min" in the slowest; ' +
+          `a pair is judged only when both rows' median round got the asked rate within ${Math.round(rateTolerance * 100)}% ` +
+          '("rate not held" otherwise). "added per round": with minus without in each round (the two rows of a ' +
+          'round run one right after the other), its min..max. Server CPU per request at a fixed rate is higher than ' +
+          "at saturation (fewer requests per wake-up); the difference between a pair's rows is what is compared.",
+      );
+    }
+    for (const pair of pacedPairs) {
+      if (paced.get(pair.id).rate === 0) console.log(`note: ${pair.with}: no saturating rate to pace from`);
+    }
+    if (generator !== 'wrk' && PAIRS.some((pair) => summary.has(pair.with) && summary.has(pair.without))) {
+      console.log('notice: no paced pairs (they need wrk): the "added" targets below are judged at saturation');
+    }
+    if (halfRate.length > 0) {
+      console.log(
+        `\np99 at half the saturating rate (${
+          halfRatePaced
+            ? 'wrk paced by bench/http-wrk.lua: a request every 1/rate s'
+            : 'autocannon overallRate: each connection sends its quota for the second as fast as answered, then waits'
+        }; ${connections} connections, median of ${rounds} x ${seconds} s):\n`,
+      );
+      console.log(
+        table(
+          ['target', 'asked req/s', 'got req/s', 'p50 ms', 'p99 ms', 'non-2xx+err'],
+          halfRate.map((h) => [
+            h.name,
+            formatInteger(h.rate),
+            formatInteger(h.achieved),
+            h.p50.toFixed(1),
+            h.p99.toFixed(1),
+            h.failed,
+          ]),
+        ),
+      );
+    }
     const reused = [...summary.values()].reduce((sum, s) => sum + s.reused, 0);
     if (reused > 0) console.log(`note: ${reused} requests reused a signature (pool too small): they count as non-2xx`);
     console.log('');
+    const has = (name) => summary.has(name);
     const cpu = (name) => summary.get(name).cpuMicrosPerRequest;
     const wall = (name) => summary.get(name).requestsPerSecond;
     const added = (target, baseline) => cpu(target) - cpu(baseline);
-    const passes = [
-      verdictAtMost(
-        'Express + @hmac-kit/express, added server CPU per request over HTTP',
-        added('Express + @hmac-kit/express', 'Express, no auth'),
-        12,
-        'µs',
-      ),
-      verdictAtMost(
-        'Fastify + @hmac-kit/fastify, added server CPU per request over HTTP',
-        added('Fastify + @hmac-kit/fastify', 'Fastify, no auth'),
-        12,
-        'µs',
-      ),
-      verdictAtMost(
-        'forward-auth /verify (hmac-kit serve --workers 1, default log level), server CPU per request',
-        cpu(FORWARD_AUTH_ROW),
-        30,
-        'µs',
-      ),
-      verdictAtMost(
-        `gateway route verifying vs not verifying, CPU per request (${formatInteger(cpu('gateway route, verifying'))} vs ${formatInteger(cpu('gateway route, no verification'))} µs)`,
-        cpu('gateway route, verifying') / cpu('gateway route, no verification'),
-        1.25,
-        'x',
-      ),
-      verdictAtMost(
-        `hmac-kit serve --upstream, django-hmac scheme, signed 1 KiB POST ${generator === 'wrk' ? 'each signed (pre-signed, every request unique)' : 'signed fresh'}, 8 connections, server CPU per request`,
-        cpu(DJANGO_ROW),
-        110,
-        'µs',
-      ),
-    ];
-    const django = cpu(DJANGO_ROW);
-    const hostRatios = Object.entries(ISSUE_HOST_ROWS)
-      .map(([name, issueMicros]) => cpu(name) / issueMicros)
-      .sort((a, b) => a - b);
+    const pairOf = (id) => PAIRS.find((pair) => pair.id === id);
+    const measured = (pair) => has(pair.with) && has(pair.without);
+    /**
+     * An "added" target: judged on the paced pair (the line says at which rate); at saturation only when
+     * there is no paced generator (autocannon), and then the line says so.
+     */
+    const judgePair = (pair) => {
+      const { label, measure, threshold } = pair.target;
+      const comparison = pacedComparisons.get(pair.id);
+      if (comparison) {
+        const { passed, line } = pacedVerdict({ label, measure, threshold, comparison, names: pair });
+        console.log(line);
+        return passed;
+      }
+      if (generator === 'wrk') {
+        console.log(`FAIL  ${label}: not paced (no saturating rate to pace from) (target <= ${threshold})`);
+        return false;
+      }
+      const value = measure === 'ratio' ? cpu(pair.with) / cpu(pair.without) : added(pair.with, pair.without);
+      const cpus =
+        measure === 'ratio' ? ` (${formatInteger(cpu(pair.with))} vs ${formatInteger(cpu(pair.without))} µs)` : '';
+      return verdictAtMost(
+        `${label} at saturation (not paced: needs wrk)${cpus}`,
+        value,
+        threshold,
+        measure === 'ratio' ? 'x' : 'µs',
+      );
+    };
+    const passes = [];
+    for (const id of ['express', 'fastify']) if (measured(pairOf(id))) passes.push(judgePair(pairOf(id)));
+    if (has(FORWARD_AUTH_ROW)) {
+      passes.push(
+        verdictAtMost(
+          'forward-auth /verify (hmac-kit serve --workers 1, default log level), server CPU per request',
+          cpu(FORWARD_AUTH_ROW),
+          30,
+          'µs',
+        ),
+      );
+    }
+    if (measured(pairOf('gateway'))) passes.push(judgePair(pairOf('gateway')));
+    if (has(DJANGO_ROW)) {
+      passes.push(
+        verdictAtMost(
+          `hmac-kit serve --upstream, django-hmac scheme, signed 1 KiB POST ${generator === 'wrk' ? 'each signed (pre-signed, every request unique)' : 'signed fresh'}, 8 connections, server CPU per request`,
+          cpu(DJANGO_ROW),
+          110,
+          'µs',
+        ),
+      );
+    }
+    // The same pairs at saturation, as measured until session 12: printed, not judged.
+    for (const id of ['express', 'fastify', 'gateway']) {
+      const pair = pairOf(id);
+      if (!measured(pair)) continue;
+      const [withRange, withoutRange] = [summary.get(pair.with).cpuRange, summary.get(pair.without).cpuRange];
+      console.log(
+        `info  at saturation (the two rows at different req/s${pacedComparisons.has(id) ? '; not judged' : ''}): ${pair.with} ` +
+          `${signed(added(pair.with, pair.without))} µs, ${formatRatio(cpu(pair.with) / cpu(pair.without))} over ` +
+          `${pair.without} (${formatInteger(cpu(pair.with))} vs ${formatInteger(cpu(pair.without))} µs at ` +
+          `${formatInteger(wall(pair.with))} vs ${formatInteger(wall(pair.without))} req/s; rounds ` +
+          `${formatInteger(withRange[0])}-${formatInteger(withRange[1])} vs ` +
+          `${formatInteger(withoutRange[0])}-${formatInteger(withoutRange[1])})`,
+      );
+    }
+    /** The figure an "added" target is judged on, and how it was measured (for the host-scaled lines). */
+    const judgedAdded = (id) => {
+      const pair = pairOf(id);
+      const comparison = pacedComparisons.get(id);
+      return comparison?.held
+        ? [`added at ${formatInteger(comparison.rate)} req/s (paced)`, comparison.added]
+        : ['added at saturation', added(pair.with, pair.without)];
+    };
+    const scaledLines = Object.keys(ISSUE_HOST_ROWS).every(has);
+    const hostRatios = scaledLines
+      ? Object.entries(ISSUE_HOST_ROWS)
+          .map(([name, issueMicros]) => cpu(name) / issueMicros)
+          .sort((a, b) => a - b)
+      : [];
     const hostFactor = (hostRatios[1] + hostRatios[2]) / 2;
     const scaled = (label, value, target) =>
       console.log(
         `info  host-scaled: ${label} ${value.toFixed(1)} µs against ${target} µs x ${hostFactor.toFixed(2)} = ` +
           `${(target * hostFactor).toFixed(1)} µs: ${value <= target * hostFactor ? 'within' : 'over'}`,
       );
-    console.log(
-      `info  host factor ${hostFactor.toFixed(2)}: median of this run's cost of the rows without hmac-kit code over the ` +
-        `issue host's (${Object.entries(ISSUE_HOST_ROWS)
-          .map(([name, micros]) => `${name} ${formatInteger(cpu(name))}/${micros}`)
-          .join(', ')} µs)`,
-    );
-    scaled('Express added', added('Express + @hmac-kit/express', 'Express, no auth'), 12);
-    scaled('Fastify added', added('Fastify + @hmac-kit/fastify', 'Fastify, no auth'), 12);
-    scaled('forward-auth', cpu(FORWARD_AUTH_ROW), 30);
-    scaled('django-hmac serve --upstream', django, 110);
-    console.log(
-      `info  django-hmac: django_hmac_authentication 5.0.3 under gunicorn used ${formatInteger(DJANGO_RECORDED_CPU_MICROS)} µs CPU ` +
-        `per signed 1 KiB POST (the figure recorded in issue #15, NOT re-measured: no PyPI here); hmac-kit serve ` +
-        `${formatInteger(django)} µs: ${(DJANGO_RECORDED_CPU_MICROS / django).toFixed(1)}x less (goal >= 20x)`,
-    );
-    console.log(
-      `info  hmac-kit serve default log level (info) vs --log-level silent, forward-auth, --workers 1: ` +
-        `${signed(added(FORWARD_AUTH_ROW, 'forward-auth, CLI, --workers 1, log silent'))} µs CPU per request ` +
-        `(CPU per request falls as req/s rises: compare rows at similar req/s)`,
-    );
-    console.log(
-      `info  hmac-kit serve forward-auth (log info): --workers 1 ${formatInteger(wall(FORWARD_AUTH_ROW))} req/s ` +
-        `(${formatInteger(cpu(FORWARD_AUTH_ROW))} µs CPU/req), --workers 2 ` +
-        `${formatInteger(wall('forward-auth, CLI, --workers 2, log info'))} req/s (${formatInteger(cpu('forward-auth, CLI, --workers 2, log info'))} µs CPU/req ` +
-        `over supervisor + workers); the load generator shares the same ${availableParallelism()} cores`,
-    );
-    console.log(
-      `info  hmac-kit serve --upstream (full server: request ids, access-log hook, metrics) vs the bare gateway route ` +
-        `without verification: ${signed(added('hmac-kit serve --upstream (gateway)', 'gateway route, no verification'))} µs CPU per request`,
-    );
+    if (scaledLines) {
+      console.log(
+        `info  host factor ${hostFactor.toFixed(2)}: median of this run's cost of the rows without hmac-kit code over the ` +
+          `issue host's (${Object.entries(ISSUE_HOST_ROWS)
+            .map(([name, micros]) => `${name} ${formatInteger(cpu(name))}/${micros}`)
+            .join(', ')} µs)`,
+      );
+      const [expressHow, expressAdded] = judgedAdded('express');
+      scaled(`Express ${expressHow}`, expressAdded, 12);
+      const [fastifyHow, fastifyAdded] = judgedAdded('fastify');
+      scaled(`Fastify ${fastifyHow}`, fastifyAdded, 12);
+      if (has(FORWARD_AUTH_ROW)) scaled('forward-auth', cpu(FORWARD_AUTH_ROW), 30);
+      if (has(DJANGO_ROW)) scaled('django-hmac serve --upstream', cpu(DJANGO_ROW), 110);
+    }
+    if (has(DJANGO_ROW)) {
+      const django = cpu(DJANGO_ROW);
+      console.log(
+        `info  django-hmac: django_hmac_authentication 5.0.3 under gunicorn used ${formatInteger(DJANGO_RECORDED_CPU_MICROS)} µs CPU ` +
+          `per signed 1 KiB POST (the figure recorded in issue #15, NOT re-measured: no PyPI here); hmac-kit serve ` +
+          `${formatInteger(django)} µs: ${(DJANGO_RECORDED_CPU_MICROS / django).toFixed(1)}x less (goal >= 20x)`,
+      );
+    }
+    const logPair = pairOf('log');
+    if (measured(logPair)) {
+      console.log(
+        `info  hmac-kit serve default log level (info) vs --log-level silent, forward-auth, --workers 1, at saturation: ` +
+          `${signed(added(logPair.with, logPair.without))} µs CPU per request ` +
+          `(${formatInteger(wall(logPair.with))} vs ${formatInteger(wall(logPair.without))} req/s: CPU per request falls as req/s rises)`,
+      );
+      const comparison = pacedComparisons.get('log');
+      if (comparison) {
+        const where = comparison.held
+          ? `at ${formatInteger(comparison.rate)} req/s both (paced)`
+          : `at ${formatInteger(comparison.rate)} req/s asked (paced): rate NOT held (info got ` +
+            `${formatInteger(comparison.with.got)}, silent ${formatInteger(comparison.without.got)} req/s), so not comparable,`;
+        console.log(
+          `info  hmac-kit serve default log level (info) vs --log-level silent, forward-auth, --workers 1, ${where} ` +
+            `${signed(comparison.added)} µs CPU per request (${formatInteger(comparison.with.cpu)} vs ` +
+            `${formatInteger(comparison.without.cpu)} µs; per round ${signedInteger(comparison.addedRange[0])}..` +
+            `${signedInteger(comparison.addedRange[1])})`,
+        );
+      }
+    }
+    if (has(FORWARD_AUTH_ROW) && has('forward-auth, CLI, --workers 2, log info')) {
+      console.log(
+        `info  hmac-kit serve forward-auth (log info): --workers 1 ${formatInteger(wall(FORWARD_AUTH_ROW))} req/s ` +
+          `(${formatInteger(cpu(FORWARD_AUTH_ROW))} µs CPU/req), --workers 2 ` +
+          `${formatInteger(wall('forward-auth, CLI, --workers 2, log info'))} req/s (${formatInteger(cpu('forward-auth, CLI, --workers 2, log info'))} µs CPU/req ` +
+          `over supervisor + workers); the load generator shares the same ${availableParallelism()} cores`,
+      );
+    }
+    if (has('hmac-kit serve --upstream (gateway)') && has('gateway route, no verification')) {
+      console.log(
+        `info  hmac-kit serve --upstream (full server: request ids, access-log hook, metrics) vs the bare gateway route ` +
+          `without verification: ${signed(added('hmac-kit serve --upstream (gateway)', 'gateway route, no verification'))} µs CPU per request`,
+      );
+    }
     // A server that answers nothing (destroyed connections) counts no non-2xx: zero requests is a failure too.
     const failures = [...summary]
       .filter(([, s]) => s.non2xx + s.errors > 0 || s.requestsPerSecond === 0)
       .map(([name]) => name);
     for (const h of halfRate) if (h.failed > 0) failures.push(`${h.name} at half rate`);
+    for (const pair of pacedPairs) {
+      for (const side of ['with', 'without']) {
+        const list = paced.get(pair.id)[side];
+        if (list.some((r) => r.non2xx + r.errors + r.reusedSignatures > 0 || r.total === 0)) {
+          failures.push(`${pair[side]} paced`);
+        }
+      }
+    }
     if (failures.length > 0) {
       console.log(`FAIL  requests refused or failed during the run: ${failures.join(', ')}`);
       passes.push(false);

@@ -1,0 +1,52 @@
+// Types of bench/paced.js (plain JavaScript: the benchmarks run under node without a build), for
+// test/bench-paced.test.ts.
+
+export declare const PACED_FRACTION: number;
+export declare const RATE_TOLERANCE: number;
+
+export declare function roundDownTwoDigits(value: number): number;
+export declare function pacedRate(saturatingRates: readonly number[], fraction?: number): number;
+export declare function rateHeld(asked: number, got: number, tolerance?: number): boolean;
+
+export interface PacedRound {
+  /** Requests sent and answered per second (what was got, against the rate asked). */
+  requestsPerSecond: number;
+  /** Server CPU µs per request in that round. */
+  cpuMicrosPerRequest: number;
+}
+
+export interface PacedRow {
+  cpu: number;
+  cpuRange: [number, number];
+  got: number;
+  gotRange: [number, number];
+}
+
+export interface PacedComparison {
+  rate: number;
+  tolerance: number;
+  with: PacedRow;
+  without: PacedRow;
+  added: number;
+  addedRange: [number, number];
+  ratio: number;
+  held: boolean;
+  short: Array<'with' | 'without'>;
+}
+
+export declare function comparePaced(options: {
+  rate: number;
+  withRounds: readonly PacedRound[];
+  withoutRounds: readonly PacedRound[];
+  tolerance?: number;
+}): PacedComparison;
+
+export declare function signedInteger(value: number): string;
+
+export declare function pacedVerdict(options: {
+  label: string;
+  comparison: PacedComparison;
+  measure: 'added' | 'ratio';
+  threshold: number;
+  names: { with: string; without: string };
+}): { passed: boolean; line: string };

@@ -1,0 +1,127 @@
+// Benchmark 3's paced comparison (bench/http.js), the pure part: which fixed request rate a with/without
+// pair is measured at, what the pair's rounds add up to, and the PASS/FAIL line judged on them.
+// Tested by test/bench-paced.test.ts; types in bench/paced.d.ts.
+//
+// Why: server CPU per request falls as req/s rises (more requests per event-loop wake-up, per epoll
+// call, per write), and at saturation a row with authentication runs at a lower req/s than its row
+// without, so the difference of two saturated rows mixes the authentication's cost with that rate
+// effect (session 12 close: an Express pair whose rounds spread 171-279 µs read "+3 µs"; the gateway's
+// "-14 µs"). Both rows of a pair paced at one rate that both sustain compare like with like.
+import { formatInteger, median } from './support.js';
+
+/**
+ * The paced rate as a fraction of the slower row's saturating rate: far enough below it that the slower
+ * row still sustains it in a round slower than the median one (the saturating rounds of one row spread
+ * by 20-30% on this machine), near enough that the server is busy (at a few hundred req/s every request
+ * is a wake-up of its own and the per-wake-up cost both rows share swamps what the pair differs by).
+ */
+export const PACED_FRACTION = 0.6;
+
+/** How far the rate actually sent and answered may be from the rate asked (relative): 3%. */
+export const RATE_TOLERANCE = 0.03;
+
+/** `value` rounded down to two significant digits (3,004 -> 3,000; 8,151 -> 8,100; 987 -> 980; 0 -> 0). */
+export function roundDownTwoDigits(value) {
+  if (!(value > 0) || !Number.isFinite(value)) return 0;
+  const step = 10 ** Math.max(0, Math.floor(Math.log10(value)) - 1);
+  return Math.floor(value / step) * step;
+}
+
+/**
+ * The one rate both rows of a pair are paced at: `fraction` of the slower row's saturating req/s,
+ * rounded down to two significant digits (a round figure to read and to repeat). 0 when a row has no
+ * rate (it answered nothing): such a pair cannot be paced.
+ */
+export function pacedRate(saturatingRates, fraction = PACED_FRACTION) {
+  if (saturatingRates.length === 0) return 0;
+  return roundDownTwoDigits(Math.min(...saturatingRates) * fraction);
+}
+
+/** Whether a paced run sent (and got answered) the rate asked, within `tolerance` either way. */
+export function rateHeld(asked, got, tolerance = RATE_TOLERANCE) {
+  return asked > 0 && Math.abs(got / asked - 1) <= tolerance;
+}
+
+/**
+ * One row's paced rounds ({ requestsPerSecond, cpuMicrosPerRequest }, one per round): the medians
+ * and the spreads.
+ */
+function rowSummary(rounds) {
+  const cpu = rounds.map((r) => r.cpuMicrosPerRequest);
+  const got = rounds.map((r) => r.requestsPerSecond);
+  return {
+    cpu: median(cpu),
+    cpuRange: [Math.min(...cpu), Math.max(...cpu)],
+    got: median(got),
+    gotRange: [Math.min(...got), Math.max(...got)],
+  };
+}
+
+/**
+ * A pair paced at `rate`: `withRounds` and `withoutRounds` are the rows' rounds in round order (round i
+ * of one row ran right beside round i of the other). `added` and `ratio` compare the median rounds;
+ * `addedRange` is the spread of the per-round differences. `held`: both rows' median rounds got the
+ * asked rate within `tolerance`; `short` names the rows that did not ('with', 'without').
+ */
+export function comparePaced({ rate, withRounds, withoutRounds, tolerance = RATE_TOLERANCE }) {
+  if (withRounds.length === 0 || withRounds.length !== withoutRounds.length) {
+    throw new TypeError(`paced pair: ${withRounds.length} rounds with, ${withoutRounds.length} without`);
+  }
+  const withRow = rowSummary(withRounds);
+  const withoutRow = rowSummary(withoutRounds);
+  const differences = withRounds.map((r, index) => r.cpuMicrosPerRequest - withoutRounds[index].cpuMicrosPerRequest);
+  const short = [];
+  if (!rateHeld(rate, withRow.got, tolerance)) short.push('with');
+  if (!rateHeld(rate, withoutRow.got, tolerance)) short.push('without');
+  return {
+    rate,
+    tolerance,
+    with: withRow,
+    without: withoutRow,
+    added: withRow.cpu - withoutRow.cpu,
+    addedRange: [Math.min(...differences), Math.max(...differences)],
+    ratio: withRow.cpu / withoutRow.cpu,
+    held: short.length === 0,
+    short,
+  };
+}
+
+/** A difference with its sign: +12, -3 (whole µs). */
+export const signedInteger = (value) => `${value >= 0 ? '+' : ''}${formatInteger(value)}`;
+
+/**
+ * The PASS/FAIL line of an issue #15 target judged on a paced pair: `measure` 'added' (µs, with minus
+ * without) or 'ratio' (with / without), at most `threshold`. The line says the rate both rows ran at.
+ * A pair whose rate was not held is not judged: FAIL, and the line says which row got what.
+ * `names`: { with, without } (row names, for the "not held" text).
+ */
+export function pacedVerdict({ label, comparison, measure, threshold, names }) {
+  const value = measure === 'ratio' ? comparison.ratio : comparison.added;
+  const unit = measure === 'ratio' ? 'x' : ' µs';
+  const shown = `${value.toFixed(measure === 'ratio' ? 2 : 1)}${unit}`;
+  const target = `(target <= ${threshold}${unit})`;
+  const cpus =
+    measure === 'ratio'
+      ? ` (${formatInteger(comparison.with.cpu)} vs ${formatInteger(comparison.without.cpu)} µs)`
+      : '';
+  if (!comparison.held) {
+    const rows = comparison.short
+      .map((side) => {
+        const got = comparison[side].got;
+        const off = ((got / comparison.rate - 1) * 100).toFixed(1);
+        return `${names[side]} got ${formatInteger(got)} req/s, ${got >= comparison.rate ? '+' : ''}${off}%`;
+      })
+      .join('; ');
+    return {
+      passed: false,
+      line:
+        `FAIL  ${label} at ${formatInteger(comparison.rate)} req/s asked (paced): rate not held (${rows}; ` +
+        `tolerance ${Math.round(comparison.tolerance * 100)}%): ${shown} not judged ${target}`,
+    };
+  }
+  const passed = value <= threshold;
+  return {
+    passed,
+    line: `${passed ? 'PASS' : 'FAIL'}  ${label} at ${formatInteger(comparison.rate)} req/s both (paced)${cpus}: ${shown} ${target}`,
+  };
+}
