@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { headerField, headerLines } from '../src/protocol/headers.js';
+import { getHeader, headerField, headerLines } from '../src/protocol/headers.js';
 
 /** The rule before the shortcut: every own key equal to the name once lower-cased, in order. */
 function reference(headers: Record<string, string>, name: string): string[] | undefined {
@@ -46,5 +46,44 @@ describe('header names matched without lower-casing every key', () => {
       }),
       { numRuns: 20_000 },
     );
+  });
+
+  it('getHeader() joins what headerLines() finds, without the array, for any record', () => {
+    const line = fc.oneof(fc.string({ maxLength: 3 }), fc.integer(), fc.constant(null), fc.constant(undefined));
+    // Array values, some with holes (deleted slots), which join() prints as empty lines.
+    const lines = fc
+      .tuple(fc.array(line, { maxLength: 4 }), fc.array(fc.nat(3), { maxLength: 2 }))
+      .map(([values, holes]) => {
+        const array = [...values];
+        for (const hole of holes) if (hole < array.length) delete array[hole];
+        return array;
+      });
+    const value = fc.oneof(fc.string({ maxLength: 3 }), fc.integer(), fc.constant(null), fc.constant(undefined), lines);
+    fc.assert(
+      fc.property(
+        fc.dictionary(name, value, { maxKeys: 8 }),
+        fc.dictionary(name, fc.string({ maxLength: 3 }), { maxKeys: 3 }),
+        name,
+        (own, inherited, wanted) => {
+          // Inherited keys are not the record's own: both must skip them.
+          const headers = Object.assign(Object.create(inherited) as Record<string, unknown>, own);
+          const expected = headerLines(headers as Record<string, string>, wanted)?.join(', ');
+          expect(getHeader(headers as Record<string, string>, wanted)).toBe(expected);
+        },
+      ),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it('getHeader() on a fetch Headers is its lines joined', () => {
+    const headers = new Headers([
+      ['Signature', 'a'],
+      ['signature', 'b'],
+      ['Set-Cookie', 'x=1'],
+      ['set-cookie', 'y=2'],
+    ]);
+    expect(getHeader(headers, 'SIGNATURE')).toBe('a, b');
+    expect(getHeader(headers, 'set-cookie')).toBe('x=1, y=2');
+    expect(getHeader(headers, 'absent')).toBeUndefined();
   });
 });

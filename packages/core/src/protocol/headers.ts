@@ -140,6 +140,36 @@ export function canonicalLines(lines: readonly string[]): string {
  * ```
  */
 export function getHeader(headers: HeadersInit, name: string): string | undefined {
-  const lines = headerLines(headers, name);
-  return lines === undefined ? undefined : lines.join(', ');
+  if (isHeadersObject(headers)) {
+    const lines = headerLines(headers, name);
+    return lines === undefined ? undefined : lines.join(', ');
+  }
+  // A plain record (node:http's headers): the lines joined as they are found, without the array
+  // headerLines() builds and join() reads (several lookups per verification). The usual field, one
+  // line, is returned as it is.
+  //
+  // Invariant: the result is `headerLines(headers, name)?.join(', ')`: the same keys are taken
+  // (same name test, own keys only, undefined and null values skipped, an empty array absent) in
+  // the same order, each line is `String()` of its value as `value.map(String)` makes it, and a hole
+  // in an array value is an empty line, as join() prints the undefined that spreading the mapped
+  // array leaves there. Held to headerLines() + join() over random records in
+  // packages/core/test/header-name-match.test.ts.
+  const lower = name.toLowerCase();
+  let joined: string | undefined;
+  for (const key in headers) {
+    if (key.length !== lower.length || (key !== lower && !sameNameIgnoringCase(key, lower))) continue;
+    if (!Object.hasOwn(headers, key)) continue;
+    const value = (headers as Record<string, unknown>)[key];
+    if (value === undefined || value === null) continue;
+    if (Array.isArray(value)) {
+      for (let index = 0; index < value.length; index++) {
+        const line = index in value ? String(value[index]) : '';
+        joined = joined === undefined ? line : `${joined}, ${line}`;
+      }
+    } else {
+      const line = String(value);
+      joined = joined === undefined ? line : `${joined}, ${line}`;
+    }
+  }
+  return joined;
 }
