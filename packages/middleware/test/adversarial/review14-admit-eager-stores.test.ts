@@ -102,7 +102,9 @@ describe('adversarial (review14): the stores under admitEagerly and its eager ad
         });
         const codes: string[] = [];
         for (let attempt = 0; attempt < 30 && codes.at(-1) !== 'ERR_TOO_MANY_FAILURES'; attempt++) {
-          codes.push(await send({}, await requestFor(last, new Uint8Array(32).fill(attempt + 1)), way, last, authenticator));
+          codes.push(
+            await send({}, await requestFor(last, new Uint8Array(32).fill(attempt + 1)), way, last, authenticator),
+          );
         }
         expect(codes).not.toContain('accepted');
         expect(codes.at(-1)).toBe('ERR_TOO_MANY_FAILURES');
@@ -118,7 +120,11 @@ describe('adversarial (review14): the stores under admitEagerly and its eager ad
             throw new StoreUnavailable('down');
           },
         };
-        const options = { nonceStore: failing, rateLimiter: limiter, defaultRateLimit: { limit: 5, windowSeconds: 60 } };
+        const options = {
+          nonceStore: failing,
+          rateLimiter: limiter,
+          defaultRateLimit: { limit: 5, windowSeconds: 60 },
+        };
         expect(await send(options, await requestFor(last), way, last)).toBe('ERR_STORE_UNAVAILABLE');
         // Nothing charged: the first hit of the key's window still has every request but one left.
         expect(limiter.hitNow!('key:hk_test_orders', 5, 60).remaining).toBe(4);

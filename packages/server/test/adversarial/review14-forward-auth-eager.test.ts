@@ -30,24 +30,30 @@ describe('adversarial (review14): the synchronous forward-auth route', () => {
   });
 
   /** A forward-auth check of a request signed with `signer`, from `address`. */
-  async function check(signer: { keyId: string; secret: string }, address: string, method = 'GET', body?: string) {
+  async function check(
+    signer: { keyId: string; secret: string },
+    address: string,
+    method = 'GET',
+    body?: string,
+  ): Promise<{ path: string; headers: Record<string, string> }> {
     const request = await signed(signer, method, 'http://api.example.com/orders/7', body ? { body } : {});
-    return {
-      path: '/verify',
-      headers: {
-        ...request.init.headers,
-        'x-original-uri': '/orders/7',
-        'x-original-method': method,
-        'x-forwarded-host': 'api.example.com',
-        'x-forwarded-proto': 'http',
-        'x-forwarded-for': address,
-        ...(body ? { 'x-original-content-length': String(Buffer.byteLength(body)) } : {}),
-      },
+    const headers: Record<string, string> = {
+      ...(request.init.headers as Record<string, string>),
+      'x-original-uri': '/orders/7',
+      'x-original-method': method,
+      'x-forwarded-host': 'api.example.com',
+      'x-forwarded-proto': 'http',
+      'x-forwarded-for': address,
     };
+    if (body) headers['x-original-content-length'] = String(Buffer.byteLength(body));
+    return { path: '/verify', headers };
   }
 
   it('one signed check replayed 8 times in one write: one 200, the rest refused (with and without a body)', async () => {
-    for (const [method, body] of [['GET', undefined], ['POST', '{"q":1}']] as const) {
+    for (const [method, body] of [
+      ['GET', undefined],
+      ['POST', '{"q":1}'],
+    ] as const) {
       const request = await check(key, freshAddress(), method, body);
       const answers = await pipelinedExchange(new URL(server.url), Array(8).fill(request));
       // Each replay counts as a failure of its (address, key) pair: answered one after the other (the
