@@ -7,7 +7,7 @@
 // builds of the gateway compare on a busy machine. The kernel's share (the socket syscalls: two
 // reads and two writevs per proxied request) is not in it.
 //
-//   node bench/count-http.js <kind> <build>... [--count=2000] [--warmup=3000] [--settle=1000]
+//   node bench/count-http.js <kind> <build>... [--count=2000] [--warmup=3000] [--settle=1000] [--allow-refused=0]
 //
 // --settle: a second uncounted run (new connections) before the counted one, so that the one-time
 // deoptimisations the first new connections after a warm-up cause, and the recompilation after
@@ -28,6 +28,9 @@ const option = (name, fallback) => Number(args.find((arg) => arg.startsWith(`--$
 const count = option('count', 2000);
 const warmup = option('warmup', 3000);
 const settle = option('settle', 1000);
+// --allow-refused=N: a run with at most N non-2xx answers is reported (with their status codes) instead
+// of refused; on a saturated machine a signature can age past its window under valgrind.
+const allowRefused = option('allow-refused', 0);
 const [kindArg, ...builds] = args.filter((arg) => !arg.startsWith('--'));
 const [kind, gatekeeper] = kindArg.split(':');
 const mode = kind === 'serve-gateway-django' ? 'django' : 'orders';
@@ -54,7 +57,10 @@ async function instructions(build, upstream) {
   const total = run.total();
   const compiling = compilingInstructions(run.out);
   run.remove();
-  if (result.non2xx > 0) throw new Error(`${build}: ${result.non2xx} non-2xx answers`);
+  if (result.non2xx > allowRefused)
+    throw new Error(`${build}: ${result.non2xx} non-2xx answers ${JSON.stringify(result.statusCodes)}`);
+  if (result.non2xx > 0)
+    console.error(`${build}: ${result.non2xx} non-2xx answers ${JSON.stringify(result.statusCodes)} (allowed)`);
   // A request that failed (a timeout under valgrind on a loaded machine) is not in result.total.
   if (result.errors > 0)
     console.error(`${build}: ${result.errors} requests failed ${JSON.stringify(result.errorCodes)}`);

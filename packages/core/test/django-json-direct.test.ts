@@ -299,9 +299,22 @@ describe('django-hmac JSON serialisation: the one-pass path answers as the tree'
     const repeated = fc
       .tuple(fc.string({ maxLength: 3 }).map(plain), compact, compact)
       .map(([name, a, b]) => `{"x":[{${JSON.stringify(name)}:${a},${JSON.stringify(name)}:${b}}]}`);
+    // Names of one length that differ anywhere (or not at all), escapes included: compared byte for byte.
+    const sameLength = fc
+      .tuple(
+        fc.string({ minLength: 1, maxLength: 6 }).map(plain),
+        fc.nat(),
+        fc.constantFrom('a', 'b', '\n', 'é'),
+        compact,
+      )
+      .map(([name, at, other, value]) => {
+        const cut = at % name.length;
+        const twin = name.slice(0, cut) + other + name.slice(cut + 1);
+        return `{${JSON.stringify(name)}:${value},${JSON.stringify(twin).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}:1}`;
+      });
     let taken = 0;
     fc.assert(
-      fc.property(fc.oneof(compact, altered, repeated), (text) => {
+      fc.property(fc.oneof(compact, altered, repeated, sameLength), (text) => {
         const bytes = encode(text);
         if (!isWrittenAsPython(bytes)) return;
         taken++;
@@ -330,6 +343,15 @@ describe('django-hmac JSON serialisation: the one-pass path answers as the tree'
     expect(isWrittenAsPython(encode(wide))).toBe(false);
     expect(pythonJsonOfBytes(encode(wide))).toEqual(encode(wide));
     expect(isWrittenAsPython(encode('{"a":1,"a":1}'))).toBe(false);
+    expect(isWrittenAsPython(encode('{"abcd":1,"abce":2}'))).toBe(true);
+    expect(isWrittenAsPython(encode('{"a\\n":1,"b":{"a\\n":2},"a\\n":3}'))).toBe(false);
+    // Many distinct names of one length sharing a long prefix: past the compare budget (one more pass
+    // over the input) the writer decides, which hashes them.
+    const prefixed = JSON.stringify(
+      Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`${'p'.repeat(200)}${i + 10}`, i])),
+    );
+    expect(isWrittenAsPython(encode(prefixed))).toBe(false);
+    expect(pythonJsonOfBytes(encode(prefixed))).toEqual(encode(prefixed));
   });
 
   it('a body already in Python form is hashed and forwarded without a copy; whitespace around it as a view', () => {

@@ -5,8 +5,13 @@ import type { IncomingMessage } from 'node:http';
  * untrusted address in X-Forwarded-For (entries added by trusted hops are skipped, so a
  * client cannot pick its own address by sending the header).
  */
-export function clientAddressOf(request: IncomingMessage, isTrusted: (address: string | undefined) => boolean): string {
-  const peer = request.socket.remoteAddress ?? 'unknown';
+export function clientAddressOf(
+  request: IncomingMessage,
+  isTrusted: (address: string | undefined) => boolean,
+  /** The peer's address when the caller has read it already (`request.socket.remoteAddress`). */
+  remoteAddress: string | undefined = request.socket.remoteAddress,
+): string {
+  const peer = remoteAddress ?? 'unknown';
   if (!isTrusted(peer)) return peer;
   const header = request.headers['x-forwarded-for'];
   if (header === undefined) return peer;

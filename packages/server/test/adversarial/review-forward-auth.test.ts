@@ -76,6 +76,42 @@ describe('adversarial review: forward-auth with both the nginx and the Traefik s
     expect(response.status, await response.text()).toBe(200);
   });
 
+  it('a client-sent X-Original-Host or X-Original-Proto naming another than Traefik’s is refused, the pair named', async () => {
+    for (const [extra, named] of [
+      [{ 'x-original-host': 'other.example.com' }, 'x-original-host and x-forwarded-host'],
+      [{ 'x-original-proto': 'https' }, 'x-original-proto and x-forwarded-proto'],
+      // The URI pair is checked first, whatever else differs.
+      [{ 'x-original-uri': '/orders/7', 'x-original-host': 'other.example.com' }, 'x-original-uri and x-forwarded-uri'],
+    ] as const) {
+      const request = await signed(key, 'GET', 'http://api.example.com/public');
+      const response = await fetch(`${server.url}/verify`, {
+        headers: {
+          ...request.init.headers,
+          'x-forwarded-host': 'api.example.com',
+          'x-forwarded-proto': 'http',
+          'x-forwarded-uri': '/public',
+          'x-forwarded-for': freshAddress(),
+          ...extra,
+        },
+      });
+      const body = (await response.json()) as { code?: string; detail?: string };
+      expect(response.status, JSON.stringify(extra)).toBe(400);
+      expect(body.detail, JSON.stringify(extra)).toContain(named);
+    }
+  });
+
+  it('both spellings naming the same request are verified as usual (method, host and proto in any case)', async () => {
+    const sameInOtherCase = await verify({
+      'x-forwarded-method': 'get',
+      'x-forwarded-uri': '/public',
+      'x-original-method': 'GET',
+      'x-original-uri': '/public',
+      'x-original-host': 'API.example.com',
+      'x-original-proto': 'HTTP',
+    });
+    expect(sameInOtherCase.status, JSON.stringify(sameInOtherCase.body)).toBe(200);
+  });
+
   it('both spellings naming the same request are verified as usual', async () => {
     const answer = await verify({
       'x-forwarded-method': 'GET',

@@ -93,10 +93,18 @@ const SHALLOW_DEPTH = 32;
 const FEW_NAMES = 32;
 // The state of isWrittenAsPython, reused by every call: it runs to its end without calling out, so
 // no two calls overlap. Per open container (innermost at `depth`): 1 for an object, 2 for an
-// array, and where its names start in `SHALLOW_NAMES` (the keys of the names read so far).
+// array, and where its names start in `SHALLOW_NAME_START`/`SHALLOW_NAME_END` (where each name read
+// so far starts and ends in the input: at most FEW_NAMES per open object).
 const SHALLOW_KINDS = new Uint8Array(SHALLOW_DEPTH + 1);
 const SHALLOW_FIRST_NAME = new Uint16Array(SHALLOW_DEPTH + 1);
-const SHALLOW_NAMES: number[] = [];
+const SHALLOW_NAME_START = new Int32Array((SHALLOW_DEPTH + 1) * FEW_NAMES);
+const SHALLOW_NAME_END = new Int32Array((SHALLOW_DEPTH + 1) * FEW_NAMES);
+/**
+ * Bytes isWrittenAsPython may still compare between names of equal length (set to the input's
+ * length by each call): names that share long prefixes cost at most one more pass over the input,
+ * then the writer decides (by hashes).
+ */
+let nameCompareBudget = 0;
 
 /**
  * Whether `input` is a document the one-pass writer returns as it is (the input itself, not falsy):
@@ -107,8 +115,9 @@ const SHALLOW_NAMES: number[] = [];
  * accepts a subset of what the writer leaves untouched, checked by the same rules: no whitespace at
  * all; strings of plain bytes and escapes as Python writes them (`canonicalEscapeLength`, the
  * writer's own test); integers only (`-0` and floats go to the writer, which may rewrite them),
- * within the writer's digit limit; `null`, `true`, `false`; no name twice in an object (compared by
- * the writer's key: names written in Python's form are equal exactly when their bytes are);
+ * within the writer's digit limit; `null`, `true`, `false`; no name twice in an object (compared
+ * byte for byte, names of equal length only: names written in Python's form are equal exactly when
+ * their bytes are; past a budget of one more pass over the input, the writer decides);
  * nesting and names per object within small bounds; longer than every falsy document (5 bytes).
  * `packages/core/test/django-json-direct.test.ts` holds it to the writer over random documents.
  *
@@ -119,7 +128,7 @@ export function isWrittenAsPython(input: Uint8Array): boolean {
   if (length <= 5) return false;
   const kinds = SHALLOW_KINDS;
   const firstName = SHALLOW_FIRST_NAME;
-  const names = SHALLOW_NAMES;
+  nameCompareBudget = length;
   let nameCount = 0;
   let depth = 0;
   let position = 0;
@@ -136,7 +145,7 @@ export function isWrittenAsPython(input: Uint8Array): boolean {
       position++;
       if (input[position] !== (isObject ? CLOSE_BRACE : CLOSE_BRACKET)) {
         if (isObject) {
-          position = nameEnd(input, position, names, nameCount, nameCount);
+          position = nameEnd(input, position, nameCount, nameCount);
           if (position < 0) return false;
           nameCount++;
         }
@@ -181,7 +190,7 @@ export function isWrittenAsPython(input: Uint8Array): boolean {
     if (kinds[depth] === 1) {
       const first = firstName[depth] as number;
       if (nameCount - first === FEW_NAMES) return false;
-      position = nameEnd(input, position, names, first, nameCount);
+      position = nameEnd(input, position, first, nameCount);
       if (position < 0) return false;
       nameCount++;
     }
@@ -191,34 +200,30 @@ export function isWrittenAsPython(input: Uint8Array): boolean {
 /**
  * Reads the name at `position` (its opening quote) and its colon for {@link isWrittenAsPython}:
  * the position after the colon, or -1 when the name is not in Python's form, is followed by no
- * colon, or has the key of one of `names[first, count)`. Its key is stored at `names[count]`.
+ * colon, or equals one of the names `[first, count)` of its object (byte for byte: two names in
+ * Python's form are equal exactly when their bytes are), or the compare budget ran out. Where it
+ * starts and ends is stored at `count`.
  */
-function nameEnd(input: Uint8Array, position: number, names: number[], first: number, count: number): number {
+function nameEnd(input: Uint8Array, position: number, first: number, count: number): number {
   if (input[position] !== QUOTE) return -1;
-  const plain = PLAIN;
-  const length = input.length;
   const start = position + 1;
-  let index = start;
-  // The name's key is hashed as it is read (one pass over its bytes, as stringEnd reads a value).
-  let hash = FNV_OFFSET;
-  for (;;) {
-    let byte = input[index]!;
-    while (index < length && plain[byte] === 1) {
-      hash = Math.imul(hash ^ byte, FNV_PRIME);
-      byte = input[++index]!;
-    }
-    if (index >= length) return -1;
-    if (byte === QUOTE) break;
-    const run = byte === BACKSLASH ? canonicalEscapeLength(input, index) : 0;
-    if (run === 0) return -1;
-    for (let i = index; i < index + run; i++) hash = Math.imul(hash ^ input[i]!, FNV_PRIME);
-    index += run;
+  const end = stringEnd(input, position) - 1;
+  if (end < 0 || input[end + 1] !== COLON) return -1;
+  const nameLength = end - start;
+  const starts = SHALLOW_NAME_START;
+  const ends = SHALLOW_NAME_END;
+  for (let i = first; i < count; i++) {
+    const other = starts[i]!;
+    if (ends[i]! - other !== nameLength) continue;
+    let j = 0;
+    while (j < nameLength && input[other + j] === input[start + j]) j++;
+    if (j === nameLength) return -1;
+    nameCompareBudget -= j + 1;
+    if (nameCompareBudget < 0) return -1;
   }
-  if (input[index + 1] !== COLON) return -1;
-  const key = nameKey(hash, index - start);
-  for (let i = first; i < count; i++) if (names[i] === key) return -1;
-  names[count] = key;
-  return index + 2;
+  starts[count] = start;
+  ends[count] = end;
+  return end + 2;
 }
 
 /**

@@ -35,17 +35,27 @@ import {
 import { djangoBodySerialization, djangoSignedBody, djangoSignedBytes } from './body.js';
 import { formatDjangoTimestamp, parseDjangoTimestamp } from './timestamp.js';
 
-const METHODS: Readonly<Record<string, HashAlgorithm>> = {
-  'HMAC-SHA256': 'sha256',
-  'HMAC-SHA384': 'sha384',
-  'HMAC-SHA512': 'sha512',
-};
 const METHOD_OF: Readonly<Record<HashAlgorithm, string>> = {
   sha256: 'HMAC-SHA256',
   sha384: 'HMAC-SHA384',
   sha512: 'HMAC-SHA512',
 };
 const DIGEST_BYTES: Readonly<Record<HashAlgorithm, number>> = { sha256: 32, sha384: 48, sha512: 64 };
+/** The length of every method name (`HMAC-SHA256`, `HMAC-SHA384`, `HMAC-SHA512`). */
+const METHOD_LENGTH = 11;
+
+/**
+ * The hash an `Authorization` value names when it starts with one of the methods and a space
+ * (what `/^HMAC-SHA(256|384|512) /` matched), else `undefined`; compared in place, without a
+ * regular expression or a substring per call.
+ */
+function methodOf(value: string): HashAlgorithm | undefined {
+  if (value.charCodeAt(METHOD_LENGTH) !== 0x20) return undefined;
+  if (value.startsWith('HMAC-SHA256')) return 'sha256';
+  if (value.startsWith('HMAC-SHA384')) return 'sha384';
+  if (value.startsWith('HMAC-SHA512')) return 'sha512';
+  return undefined;
+}
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 /** `base64(H(bytes))`: one-shot where the provider has it (node:crypto's `crypto.hash`). */
@@ -122,7 +132,7 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
 
   function authorization(message: MessageParts): string | undefined {
     const value = getHeader(message.headers, 'authorization');
-    return value !== undefined && /^HMAC-SHA(256|384|512) /.test(value) ? value : undefined;
+    return value !== undefined && methodOf(value) !== undefined ? value : undefined;
   }
 
   function parse(message: MessageParts, context: { hasBody: boolean }): DjangoCredentials {
@@ -130,11 +140,17 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
     if (header === undefined) throw new SignatureMissing('no django-hmac Authorization');
     if (headerValues(message.headers, 'authorization').length > 1)
       throw new SignatureMalformed('repeated Authorization');
-    const space = header.indexOf(' ');
-    const algorithm = METHODS[header.slice(0, space)]!;
-    const parts = header.slice(space + 1).split(';');
-    if (parts.length !== 3) throw new SignatureMalformed('expected <key id>;<signature>;<timestamp>');
-    const [keyId, signatureText, timestamp] = parts as [string, string, string];
+    const algorithm = methodOf(header)!;
+    // `<method> <key id>;<signature>;<timestamp>`: exactly two `;` after the method and its space
+    // (what a split(';') into three parts accepted), read without the split's array.
+    const first = header.indexOf(';', METHOD_LENGTH + 1);
+    const second = first === -1 ? -1 : header.indexOf(';', first + 1);
+    if (second === -1 || header.indexOf(';', second + 1) !== -1) {
+      throw new SignatureMalformed('expected <key id>;<signature>;<timestamp>');
+    }
+    const keyId = header.slice(METHOD_LENGTH + 1, first);
+    const signatureText = header.slice(first + 1, second);
+    const timestamp = header.slice(second + 1);
     if (!keyId || keyId.length > 256 || /\s/.test(keyId)) throw new SignatureMalformed('invalid key id');
     const signature = fromBase64(signatureText, { strict: true });
     if (!signature || signature.length === 0) throw new SignatureMalformed('signature is not base64');
