@@ -33,36 +33,51 @@ function frozenList(list: readonly string[]): readonly string[] {
 }
 
 export function identityOf(verified: VerifiedRequest): HmacIdentity {
-  return identityWith(verified, frozenList(verified.coveredComponents));
+  const scopes = verified.key.scopes;
+  // A key service's keys carry frozen scopes: those are shared rather than copied per request.
+  return identityWith(
+    verified,
+    scopes === undefined ? NO_SCOPES : frozenList(scopes),
+    frozenList(verified.coveredComponents),
+  );
 }
 
-/** The identity of `verified`, with `covered`: a frozen list of its covered components. */
-function identityWith(verified: VerifiedRequest, covered: readonly string[]): HmacIdentity {
-  const scopes = verified.key.scopes;
+/** The identity of `verified`, with `scopes` and `covered`: frozen lists of its scopes and covered components. */
+function identityWith(verified: VerifiedRequest, scopes: readonly string[], covered: readonly string[]): HmacIdentity {
   return Object.freeze({
     principal: verified.key.principal ?? verified.keyId,
     keyId: verified.keyId,
-    // A key service's keys carry frozen scopes: those are shared rather than copied per request.
-    scopes: scopes === undefined ? NO_SCOPES : frozenList(scopes),
+    scopes,
     scheme: verified.scheme,
     coveredComponents: covered,
   });
 }
 
 /**
- * {@link identityOf}, keeping the last frozen copy of the covered components: the clients of one
- * service sign the same components request after request, and a frozen copy of the list per
- * request is garbage. The identity object itself is still one per request.
+ * {@link identityOf}, keeping the last frozen copy of the covered components and of the key's
+ * scopes: the clients of one service sign the same components request after request, a resolver
+ * that is not a key service (a plain `keys` function) hands out the same unfrozen scopes, and a
+ * frozen copy of either list per request is garbage. The identity object itself is still one per
+ * request.
  *
  * Invariant: `of(verified)` equals `identityOf(verified)` field by field, every list frozen (a
- * frozen list may be one an earlier request got: nobody can change it). Held to `identityOf` over
- * random sequences in packages/middleware/test/identity.test.ts.
+ * frozen list may be one an earlier request got: nobody can change it). A kept copy is reused only
+ * when the request's own list holds the same strings in the same order, compared on every request,
+ * so a key whose scopes array changed in place gets the new scopes at once. Held to `identityOf`
+ * over random sequences (the same mutable arrays changed between requests included) in
+ * packages/middleware/test/identity.test.ts.
  */
 export class IdentityCache {
   #covered: readonly string[] = NO_SCOPES;
+  #scopes: readonly string[] = NO_SCOPES;
 
   of(verified: VerifiedRequest): HmacIdentity {
-    return identityWith(verified, this.#coveredOf(verified.coveredComponents));
+    const scopes = verified.key.scopes;
+    return identityWith(
+      verified,
+      scopes === undefined ? NO_SCOPES : this.#scopesOf(scopes),
+      this.#coveredOf(verified.coveredComponents),
+    );
   }
 
   #coveredOf(list: readonly string[]): readonly string[] {
@@ -71,6 +86,15 @@ export class IdentityCache {
     if (sameStrings(last, list)) return last;
     const copy = Object.freeze([...list]);
     this.#covered = copy;
+    return copy;
+  }
+
+  #scopesOf(list: readonly string[]): readonly string[] {
+    if (Array.isArray(list) && Object.isFrozen(list)) return list;
+    const last = this.#scopes;
+    if (sameStrings(last, list)) return last;
+    const copy = Object.freeze([...list]);
+    this.#scopes = copy;
     return copy;
   }
 }

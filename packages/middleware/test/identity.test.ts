@@ -99,6 +99,45 @@ describe('IdentityCache', () => {
       { numRuns: 300 },
     );
   });
+
+  it('gives the key’s scopes as they are now when a resolver hands out one array and changes it in place', () => {
+    const scope = fc.constantFrom('orders:read', 'orders:write', 'admin', '');
+    // Each step: the scopes the resolver's one array holds now, set in place (or the array frozen,
+    // or a fresh array, or none), then one request.
+    const step = fc.record({
+      scopes: fc.array(scope, { maxLength: 3 }),
+      how: fc.constantFrom('in-place', 'fresh', 'frozen', 'none'),
+    });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 25 }), (steps) => {
+        const cache = new IdentityCache();
+        const shared: string[] = [];
+        for (const { scopes, how } of steps) {
+          let keyScopes: readonly string[] | undefined;
+          if (how === 'in-place') {
+            shared.splice(0, shared.length, ...scopes);
+            keyScopes = shared;
+          } else if (how === 'fresh') keyScopes = [...scopes];
+          else if (how === 'frozen') keyScopes = Object.freeze([...scopes]);
+          const key = { ...keyRing.orders, scopes: keyScopes };
+          const verified = { scheme: 'rfc9421', keyId: key.keyId, key, coveredComponents: ['@method'] };
+          const kept = cache.of(verified);
+          expect(kept).toEqual(identityOf(verified));
+          expect(kept.scopes).toEqual(how === 'none' ? [] : scopes);
+          expect(Object.isFrozen(kept.scopes)).toBe(true);
+          if (how === 'frozen') expect(kept.scopes).toBe(keyScopes);
+          // Never the resolver's own mutable array: changing it later does not reach this identity.
+          if (how === 'in-place') {
+            expect(kept.scopes).not.toBe(shared);
+            shared.push('late');
+            expect(kept.scopes).toEqual(scopes);
+            shared.pop();
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
 
 describe('requireScopes', () => {
