@@ -4,7 +4,14 @@
  * usual JSON parser and three routes, reached the way that framework is normally served.
  */
 
-import type { MessageParts, NonceStore, SigningKey, SignOptions, VerificationKey } from '@hmac-kit/core';
+import type {
+  FailureThrottle,
+  MessageParts,
+  NonceStore,
+  SigningKey,
+  SignOptions,
+  VerificationKey,
+} from '@hmac-kit/core';
 import { formatSecret, rfc9421, StoreUnavailable, signMessage, sigv4 } from '@hmac-kit/core';
 import { memoryFailureThrottle, memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
@@ -117,6 +124,40 @@ export async function signedOrderMessage(secret?: Uint8Array): Promise<{ message
   return {
     message: { method: 'POST', url: `${origin}${sent.path}`, headers: { host: 'api.example.com', ...sent.headers } },
     body: new TextEncoder().encode(body),
+  };
+}
+
+/**
+ * The memory nonce store behind methods that all answer with promises, the synchronous `*Now`
+ * capability included (a store that declares a capability and breaks its contract): the adversarial
+ * tests of the middleware's synchronous ways hold that such a store still fails closed.
+ *
+ * @example
+ * const authenticator = createAuthenticator({ keys: resolveKey, nonceStore: promisingNonceStore() });
+ */
+export function promisingNonceStore(): NonceStore {
+  const memory = memoryNonceStore();
+  const answer = (keyId: string, nonce: string, ttl: number, epoch?: number) =>
+    memory.checkAndStore(keyId, nonce, ttl, epoch);
+  return { epoch: memory.epoch, checkAndStore: answer, checkAndStoreNow: answer as never };
+}
+
+/**
+ * A memory failure throttle (1 free failure, blocked at 3) whose `*Now` capabilities answer with
+ * promises, as {@link promisingNonceStore}.
+ *
+ * @example
+ * const authenticator = createAuthenticator({ keys: resolveKey, failureThrottle: promisingThrottle() });
+ */
+export function promisingThrottle(): FailureThrottle {
+  const memory = memoryFailureThrottle({ freeFailures: 1, maxFailures: 3 });
+  return {
+    blockedFor: (subject) => memory.blockedFor(subject),
+    recordFailure: (subject) => memory.recordFailure(subject),
+    recordSuccess: (subject) => memory.recordSuccess(subject),
+    blockedForNow: ((subject: string) => memory.blockedFor(subject)) as never,
+    recordFailureNow: ((subject: string) => memory.recordFailure(subject)) as never,
+    recordSuccessNow: ((subject: string) => memory.recordSuccess(subject)) as never,
   };
 }
 

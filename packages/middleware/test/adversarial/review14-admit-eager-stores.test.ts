@@ -8,14 +8,22 @@
  * eager methods (the route no longer runs in a promise chain that would catch it), and a rate
  * limiter failing after the nonce was reserved releases the nonce (the genuine request can retry).
  */
-import type { FailureThrottle, MessageParts, NonceStore, RateLimiter } from '@hmac-kit/core';
+import type { MessageParts, NonceStore, RateLimiter } from '@hmac-kit/core';
 import { StoreUnavailable } from '@hmac-kit/core';
-import { memoryFailureThrottle, memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
+import { memoryNonceStore, memoryRateLimiter } from '@hmac-kit/limits';
 import type { Admission, AuthenticatorOptions, AuthFailure, AuthOutcome } from '@hmac-kit/middleware';
 import { createAuthenticator } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import { describe, expect, it } from 'vitest';
-import { keyRing, resolveKey, signed, signedOrderMessage, signingKey } from '../../../../test-support/adapter-suite.js';
+import {
+  keyRing,
+  promisingNonceStore,
+  promisingThrottle,
+  resolveKey,
+  signed,
+  signedOrderMessage,
+  signingKey,
+} from '../../../../test-support/adapter-suite.js';
 
 type Way = 'eager' | 'promises';
 type Last = 'commitBeforeBody' | 'finish';
@@ -55,25 +63,6 @@ async function requestFor(last: Last, secret?: Uint8Array): Promise<{ message: M
   const sent = await signed(origin, { method: 'GET', path: '/orders', headers: {} }, signingKey(key));
   return {
     message: { method: 'GET', url: `${origin}${sent.path}`, headers: { host: 'api.example.com', ...sent.headers } },
-  };
-}
-
-function promisingNonceStore(): NonceStore {
-  const memory = memoryNonceStore();
-  const answer = (keyId: string, nonce: string, ttl: number, epoch?: number) =>
-    memory.checkAndStore(keyId, nonce, ttl, epoch);
-  return { epoch: memory.epoch, checkAndStore: answer, checkAndStoreNow: answer as never };
-}
-
-function promisingThrottle(): FailureThrottle {
-  const memory = memoryFailureThrottle({ freeFailures: 1, maxFailures: 3 });
-  return {
-    blockedFor: (subject) => memory.blockedFor(subject),
-    recordFailure: (subject) => memory.recordFailure(subject),
-    recordSuccess: (subject) => memory.recordSuccess(subject),
-    blockedForNow: ((subject: string) => memory.blockedFor(subject)) as never,
-    recordFailureNow: ((subject: string) => memory.recordFailure(subject)) as never,
-    recordSuccessNow: ((subject: string) => memory.recordSuccess(subject)) as never,
   };
 }
 

@@ -5,35 +5,20 @@
  * implementation) must not turn into "nonce fresh" or "source not blocked"; a synchronous throw of
  * a store is the same fail-closed refusal as a rejection.
  */
-import type { FailureThrottle, NonceStore } from '@hmac-kit/core';
+import type { NonceStore } from '@hmac-kit/core';
 import { StoreUnavailable } from '@hmac-kit/core';
-import { memoryFailureThrottle, memoryNonceStore } from '@hmac-kit/limits';
+import { memoryNonceStore } from '@hmac-kit/limits';
 import { createAuthenticator } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import { describe, expect, it } from 'vitest';
-import { resolveKey, signedOrderMessage } from '../../../../test-support/adapter-suite.js';
+import {
+  promisingNonceStore,
+  promisingThrottle,
+  resolveKey,
+  signedOrderMessage,
+} from '../../../../test-support/adapter-suite.js';
 
 const signedRequest = signedOrderMessage;
-
-/** The memory store behind methods that all answer with promises, the `*Now` ones included. */
-function promisingNonceStore(): NonceStore {
-  const memory = memoryNonceStore();
-  const answer = (keyId: string, nonce: string, ttl: number, epoch?: number) =>
-    memory.checkAndStore(keyId, nonce, ttl, epoch);
-  return { epoch: memory.epoch, checkAndStore: answer, checkAndStoreNow: answer as never };
-}
-
-function promisingThrottle(): FailureThrottle {
-  const memory = memoryFailureThrottle({ freeFailures: 1, maxFailures: 3 });
-  return {
-    blockedFor: (subject) => memory.blockedFor(subject),
-    recordFailure: (subject) => memory.recordFailure(subject),
-    recordSuccess: (subject) => memory.recordSuccess(subject),
-    blockedForNow: ((subject: string) => memory.blockedFor(subject)) as never,
-    recordFailureNow: ((subject: string) => memory.recordFailure(subject)) as never,
-    recordSuccessNow: ((subject: string) => memory.recordSuccess(subject)) as never,
-  };
-}
 
 describe('adversarial (review 6): synchronous capabilities that answer with promises', () => {
   for (const eagerly of [false, true]) {
