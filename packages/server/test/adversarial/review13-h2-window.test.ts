@@ -14,41 +14,23 @@
  * A 1 s headers timeout keeps every wait short; every wait is for a condition.
  */
 
-import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
+import type { ServeProcess } from '../../../../test-support/processes.js';
 import { until } from '../../../../test-support/wait.js';
 import { FLAG, FRAME, frame, headerBlock, rawH2, windowUpdate } from '../support/raw-h2.js';
-import { http2Session, makeCertificates, type TestCertificates, trickleHttp2Body } from '../support/tls.js';
+import { http2Session, startTlsServe, type TestCertificates, trickleHttp2Body } from '../support/tls.js';
 
 const INITIAL_WINDOW_SIZE = 4;
 
 describe('review13: HTTP/2 windows kept closed', () => {
-  let dir: string;
   let certs: TestCertificates;
   let server: ServeProcess;
   let port: number;
   const sockets: TLSSocket[] = [];
 
   beforeAll(async () => {
-    buildOnce();
-    dir = tempDir();
-    certs = makeCertificates(dir);
-    server = await startServe(
-      [
-        '--db',
-        join(dir, 'hmac-kit.db'),
-        '--headers-timeout',
-        '1s',
-        '--tls-cert',
-        certs.first.certFile,
-        '--tls-key',
-        certs.first.keyFile,
-      ],
-      { cwd: dir },
-    );
-    port = Number(new URL(server.url).port);
+    ({ certs, server, port } = await startTlsServe());
   });
 
   afterAll(async () => {

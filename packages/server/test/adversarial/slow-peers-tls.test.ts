@@ -14,41 +14,21 @@
  */
 
 import { request as httpsRequest } from 'node:https';
-import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
+import type { ServeProcess } from '../../../../test-support/processes.js';
 import { until } from '../../../../test-support/wait.js';
 import { FLAG, FRAME, frame, headerBlock, MAX_WINDOW, rawH2, windowUpdate } from '../support/raw-h2.js';
-import { makeCertificates, type TestCertificates, tlsSocket } from '../support/tls.js';
+import { startTlsServe, type TestCertificates, tlsSocket } from '../support/tls.js';
 
 describe('slow peers over TLS', () => {
-  let dir: string;
   let certs: TestCertificates;
   let server: ServeProcess;
   let port: number;
   const sockets: TLSSocket[] = [];
 
   beforeAll(async () => {
-    buildOnce();
-    dir = tempDir();
-    certs = makeCertificates(dir);
-    server = await startServe(
-      [
-        '--db',
-        join(dir, 'hmac-kit.db'),
-        '--headers-timeout',
-        '1s',
-        '--keep-alive-timeout',
-        '1s',
-        '--tls-cert',
-        certs.first.certFile,
-        '--tls-key',
-        certs.first.keyFile,
-      ],
-      { cwd: dir },
-    );
-    port = Number(new URL(server.url).port);
+    ({ certs, server, port } = await startTlsServe(['--keep-alive-timeout', '1s']));
   });
 
   afterAll(async () => {

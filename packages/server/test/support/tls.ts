@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { type ClientHttp2Session, connect as http2Connect, type OutgoingHttpHeaders } from 'node:http2';
 import { join } from 'node:path';
 import { type PeerCertificate, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
 
 /** A test CA and two server certificates it signed for localhost / 127.0.0.1 (made with openssl). */
 export interface TestCertificates {
@@ -183,4 +184,40 @@ export async function trickleHttp2Body(
   await new Promise<void>((resolve) => stream.once('close', () => resolve()));
   clearInterval(timer);
   return { status, answer };
+}
+
+/** A `hmac-kit serve` over TLS started by {@link startTlsServe}, with its folder and certificates. */
+export interface TlsServe {
+  dir: string;
+  certs: TestCertificates;
+  server: ServeProcess;
+  port: number;
+}
+
+/**
+ * Starts `hmac-kit serve` over TLS (the first test certificate) on a SQLite file in a temporary folder
+ * of its own, with `--headers-timeout 1s` and `flags`: the set-up of the slow-peer tests over TLS.
+ *
+ * @example
+ * const { server, port, certs } = await startTlsServe(['--keep-alive-timeout', '1s']);
+ */
+export async function startTlsServe(flags: string[] = []): Promise<TlsServe> {
+  buildOnce();
+  const dir = tempDir();
+  const certs = makeCertificates(dir);
+  const server = await startServe(
+    [
+      '--db',
+      join(dir, 'hmac-kit.db'),
+      '--headers-timeout',
+      '1s',
+      ...flags,
+      '--tls-cert',
+      certs.first.certFile,
+      '--tls-key',
+      certs.first.keyFile,
+    ],
+    { cwd: dir },
+  );
+  return { dir, certs, server, port: Number(new URL(server.url).port) };
 }
