@@ -338,6 +338,21 @@ const HTTP2_PING_ACK_BYTES = 9 + 8 + 29;
 /** A SETTINGS ACK: a 9-byte frame header, no payload, in a TLS record of its own at most. */
 const HTTP2_SETTINGS_ACK_BYTES = 9 + 29;
 
+/** What {@link boundStalledWrites} asks of a connection's HTTP/2 streams, by the TCP socket beneath them. */
+interface StalledStreams {
+  /** Bytes of answers waiting in the session's streams (held back by flow control). */
+  queuedInStreams(transport: Socket): number;
+  /** Bytes the session has written, so far, only to answer the client's PING and SETTINGS frames. */
+  answeredControl(transport: Socket): number;
+  /** Resets the streams with answers waiting; false when there were none. */
+  resetStalledStreams(transport: Socket): boolean;
+}
+const NO_STREAMS: StalledStreams = {
+  queuedInStreams: () => 0,
+  answeredControl: () => 0,
+  resetStalledStreams: () => false,
+};
+
 /** The slowest a client may take an answer the server is waiting to send, bytes per second (see {@link boundStalledWrites}). */
 export const MIN_SEND_BYTES_PER_SECOND = 500;
 
@@ -388,13 +403,20 @@ function transportOf(socket: Socket): Socket | undefined {
  * `answeredControl` is what the server wrote, so far, only because the client asked for it: an
  * HTTP/2 PING's ACK and a SETTINGS frame's ACK. Counted as progress, they let a client that kept
  * its windows shut stay above the rate with PINGs alone (~1 KB/s of them: review15-h2-slow-peers).
+ *
+ * A connection judged stalled whose TCP socket has nothing waiting (its client reads it, and its
+ * HTTP/2 streams' windows hold the answers back) has those streams reset (RST_STREAM CANCEL) by
+ * `resetStalledStreams` instead: closing the connection also cut the session's other streams, a
+ * request waiting for its upstream or one answered at a fair pace a moment later
+ * (review15-h2-slow-peers). A client that does not read at all fills the socket and loses the
+ * connection, as before (its resets cannot even leave).
  */
 function boundStalledWrites(
   connections: ReadonlySet<Socket>,
   windowMs: number,
-  queuedInStreams: (transport: Socket) => number = () => 0,
-  answeredControl: (transport: Socket) => number = () => 0,
+  streams: StalledStreams = NO_STREAMS,
 ): () => void {
+  const { queuedInStreams, answeredControl, resetStalledStreams } = streams;
   const minimum = Math.ceil((MIN_SEND_BYTES_PER_SECOND * windowMs) / 1000);
   const sentAtLastSweep = new WeakMap<Socket, number>();
   let timer: NodeJS.Timeout | undefined;
@@ -408,9 +430,8 @@ function boundStalledWrites(
     for (const socket of connections) {
       const transport = transportOf(socket);
       if (transport === undefined) continue;
-      const unsent =
-        (transport === socket ? unsentBytes(socket) : unsentBytes(socket) + unsentBytes(transport)) +
-        queuedInStreams(transport);
+      const unsentInSocket = transport === socket ? unsentBytes(socket) : unsentBytes(socket) + unsentBytes(transport);
+      const unsent = unsentInSocket + queuedInStreams(transport);
       if (unsent === 0) {
         sentAtLastSweep.delete(socket);
         continue;
@@ -420,7 +441,11 @@ function boundStalledWrites(
       const sent = transport.bytesWritten - unsentBytes(transport) - answeredControl(transport);
       const before = sentAtLastSweep.get(socket);
       if (before !== undefined && sent - before < minimum) {
-        socket.destroy();
+        // Nothing waits in the socket: the client reads the connection and holds the answers back
+        // with its streams' windows. The streams stalled, not the connection: they are reset, and
+        // the session's other streams (and its next requests) go on.
+        if (unsentInSocket === 0 && resetStalledStreams(transport)) sentAtLastSweep.delete(socket);
+        else socket.destroy();
         continue;
       }
       sentAtLastSweep.set(socket, sent);
@@ -886,18 +911,27 @@ export async function openListener(
     const http2Streams = new WeakMap<Socket, Set<ServerHttp2Stream>>();
     // The bytes of ACKs the client's PING and SETTINGS frames made the session send, by TCP socket.
     const http2ControlAnswers = new WeakMap<Socket, { bytes: number }>();
-    const armStalledWrites = boundStalledWrites(
-      connections,
-      headersTimeoutMs,
-      (transport) => {
+    const armStalledWrites = boundStalledWrites(connections, headersTimeoutMs, {
+      queuedInStreams(transport) {
         const streams = http2Streams.get(transport);
         if (streams === undefined) return 0;
         let queued = 0;
         for (const stream of streams) queued += stream.bufferSize;
         return queued;
       },
-      (transport) => http2ControlAnswers.get(transport)?.bytes ?? 0,
-    );
+      answeredControl: (transport) => http2ControlAnswers.get(transport)?.bytes ?? 0,
+      resetStalledStreams(transport) {
+        const streams = http2Streams.get(transport);
+        if (streams === undefined) return false;
+        let reset = false;
+        for (const stream of streams) {
+          if (stream.bufferSize === 0 || stream.destroyed) continue;
+          stream.close(http2Constants.NGHTTP2_CANCEL);
+          reset = true;
+        }
+        return reset;
+      },
+    });
     secure.on('secureConnection', (socket: Connection) => {
       connections.add(socket);
       socket.once('close', () => connections.delete(socket));

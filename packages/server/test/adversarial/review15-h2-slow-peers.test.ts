@@ -6,13 +6,19 @@
  *   PINGs (each answered with a 17-byte ACK in a TLS record) made the 500 B/s the sweep asks for and
  *   held its pending answers, and its connection slot, for as long as it liked.
  *
+ * - One stalled stream closed the whole connection: a client that reads its connection but keeps
+ *   one stream's window shut lost every other stream of the session with it. Now the stalled
+ *   streams are reset (RST_STREAM CANCEL) and the session goes on; a client that stops reading the
+ *   connection itself still loses it (slow-peers-tls.test.ts).
+ *
  * A 1 s headers timeout keeps every wait short; every wait is for a condition.
  */
 
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServeProcess } from '../../../../test-support/processes.js';
-import { FLAG, FRAME, frame, headerBlock, rawH2 } from '../support/raw-h2.js';
+import { until } from '../../../../test-support/wait.js';
+import { FLAG, FRAME, frame, headerBlock, rawH2, windowUpdate } from '../support/raw-h2.js';
 import { startTlsServe, type TestCertificates } from '../support/tls.js';
 
 const INITIAL_WINDOW_SIZE = 4;
@@ -31,6 +37,17 @@ describe('review15: HTTP/2 slow peers', () => {
     for (const socket of sockets) socket.destroy();
     await server?.stop();
   });
+
+  /** The frames of `type` the server sent on `streamId`, as [flags, payload]. */
+  function framesOf(all: Buffer, type: number, streamId: number): Array<[number, Buffer]> {
+    const found: Array<[number, Buffer]> = [];
+    for (let at = 0; at + 9 <= all.length; at += 9 + all.readUIntBE(at, 3)) {
+      if (all[at + 3] === type && all.readUInt32BE(at + 5) === streamId) {
+        found.push([all[at + 4] ?? 0, all.subarray(at + 9, at + 9 + all.readUIntBE(at, 3))]);
+      }
+    }
+    return found;
+  }
 
   function requests(path: string, streamIds: number[]): Buffer {
     return Buffer.concat(
@@ -76,4 +93,23 @@ describe('review15: HTTP/2 slow peers', () => {
     },
     60_000,
   );
+
+  // Before: the connection was closed, and every other stream of the session with it.
+  it('resets only the stream whose window stays shut; the session serves its next request', async () => {
+    const { socket, received } = await rawH2(port, certs.ca, [[INITIAL_WINDOW_SIZE, 0]]);
+    sockets.push(socket);
+    socket.write(requests('/openapi.json', [1]));
+    await until(() => socket.destroyed || framesOf(received(), FRAME.RST_STREAM, 1).length > 0);
+    expect(socket.destroyed).toBe(false);
+    const [[, code] = [0, Buffer.alloc(4)]] = framesOf(received(), FRAME.RST_STREAM, 1);
+    expect(code.readUInt32BE(0)).toBe(0x8); // CANCEL
+    // The next request on the same session, its window opened: answered in full.
+    socket.write(Buffer.concat([requests('/healthz', [3]), windowUpdate(3, 65_535)]));
+    await until(
+      () => socket.destroyed || framesOf(received(), FRAME.DATA, 3).some(([flags]) => (flags & FLAG.END_STREAM) !== 0),
+    );
+    expect(socket.destroyed).toBe(false);
+    const body = Buffer.concat(framesOf(received(), FRAME.DATA, 3).map(([, payload]) => payload)).toString('utf8');
+    expect(JSON.parse(body)).toEqual({ status: 'ok' });
+  }, 60_000);
 });
