@@ -49,17 +49,39 @@ function onRelayedDrain(this: RelayedResponse): void {
 }
 
 /**
- * The body of a request whose every byte Node's parser has already delivered (the message is
- * complete, nothing has read or resumed it): taken at once with `read()`, which hands over the
- * buffered chunk itself (or all of them, concatenated). `undefined` otherwise (still arriving, or
- * over `limit`): {@link wholeBody} reads it as it comes.
+ * The body of a request whose every byte Node's parser has already delivered (nothing has read or
+ * resumed it): taken at once with `read()`, which hands over the buffered chunk itself (or all of
+ * them, concatenated). `undefined` otherwise (still arriving, or over `limit`): {@link wholeBody}
+ * reads it as it comes.
+ *
+ * Two ways to know every byte is there. The message is `complete` (its end parsed). Or, over
+ * HTTP/1.1 with `Content-Length` framing (`declaredLength` from that header, no
+ * `Transfer-Encoding`, which Node's parser refuses beside a `Content-Length` anyway), the buffered
+ * bytes are `declaredLength`: the parser delivers at most the declared length of body to a request
+ * and the rest of the connection's bytes to the next one, and nothing has been read, so what is
+ * buffered is the whole body, byte for byte what {@link wholeBody} would collect. That is the usual
+ * case of a signed POST: Node's parser runs the route's microtasks after it pushes the body and
+ * before it parses the end of the message (`complete` is set a step later). The request is then
+ * resumed so that its `end` and `close` come when the parser reaches the end, as after a complete
+ * one (without it neither would ever fire).
+ *
+ * @internal Exported for its tests.
  */
-function completeBody(request: IncomingMessage, limit: number): Buffer | undefined {
-  if (!request.complete || request.destroyed || request.readableEnded || request.readableFlowing !== null) {
+export function completeBody(request: IncomingMessage, limit: number, declaredLength = 0): Buffer | undefined {
+  if (request.destroyed || request.readableEnded || request.readableFlowing !== null) return undefined;
+  if (request.readableLength > limit) return undefined;
+  if (request.complete) return (request.read() as Buffer | null) ?? Buffer.alloc(0);
+  if (
+    declaredLength === 0 ||
+    request.readableLength !== declaredLength ||
+    request.httpVersionMajor !== 1 ||
+    request.headers['transfer-encoding'] !== undefined
+  ) {
     return undefined;
   }
-  if (request.readableLength > limit) return undefined;
-  return (request.read() as Buffer | null) ?? Buffer.alloc(0);
+  const body = request.read() as Buffer;
+  request.resume();
+  return body;
 }
 
 /**
@@ -257,7 +279,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       // only once the body passed: a tampered copy sent first cannot burn the genuine request.
       let whole: Buffer;
       try {
-        whole = completeBody(request, maxBodyBytes) ?? (await wholeBody(request, maxBodyBytes));
+        whole = completeBody(request, maxBodyBytes, declaredLength) ?? (await wholeBody(request, maxBodyBytes));
       } catch (error) {
         const failed = await admission.fail(error);
         refuse(response, context, failed.error, failed.problem.headers);
