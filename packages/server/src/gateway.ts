@@ -448,7 +448,8 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   ): void {
     const relay = new Relay(response as RelayedResponse, context, committedHeaders);
     (response as RelayedResponse)[RELAY] = relay;
-    response.once('close', onRelayedClose);
+    // `on`, not `once`: a response closes once, and once() wraps every listener in a closure.
+    response.on('close', onRelayedClose);
     dispatcher.dispatch(
       {
         origin: upstream.origin,
@@ -478,6 +479,11 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     clientGone = false;
     /** Whether the answer's head has been written to the client. */
     answered = false;
+    /** The upstream's declared `Content-Length` (-1 without one) and the body bytes relayed so far. */
+    declaredLength = -1;
+    received = 0;
+    /** The whole answer body when it came as one chunk: written with the head by `end()` (see onData). */
+    held: Buffer | undefined = undefined;
     readonly started = process.hrtime.bigint();
 
     constructor(
@@ -498,11 +504,32 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       acceptedRequests.inc();
       this.answered = true;
       this.resume = resume;
-      this.response.writeHead(statusCode, relayedAnswerHeaders(raw, this.committedHeaders, this.context.id));
+      const fields = relayedAnswerHeaders(raw, this.committedHeaders, this.context.id);
+      this.declaredLength = declaredLengthOf(fields);
+      this.response.writeHead(statusCode, fields);
       return true;
     }
 
+    /**
+     * A first chunk that is the whole declared body (`Content-Length` framing: undici's parser
+     * completes the message right after its last byte, in the same read) is held and written by
+     * onComplete's `end(chunk)`: the same bytes on the wire as `write(chunk)` then `end()`, in one
+     * write through node:http instead of two. Any other chunk is written as it comes (a streamed
+     * answer is never held back); one arriving after a held chunk (which the framing rules out)
+     * writes the held one first.
+     */
     onData(chunk: Buffer): boolean {
+      const first = this.received === 0;
+      this.received += chunk.length;
+      if (first && chunk.length === this.declaredLength) {
+        this.held = chunk;
+        return true;
+      }
+      const held = this.held;
+      if (held !== undefined) {
+        this.held = undefined;
+        this.response.write(held);
+      }
       if (this.response.write(chunk)) return true;
       // The client reads slower than the upstream sends: pause the upstream until it drained.
       this.response.once('drain', onRelayedDrain);
@@ -510,7 +537,13 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     }
 
     onComplete(): void {
-      this.response.end();
+      const held = this.held;
+      if (held === undefined) {
+        this.response.end();
+        return;
+      }
+      this.held = undefined;
+      this.response.end(held);
     }
 
     onError(error: Error): void {
@@ -550,6 +583,25 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   }
 
   return { handler, close: () => dispatcher.close() };
+}
+
+/**
+ * The `Content-Length` among relayed answer fields (`[name, value, ...]`, names lower-cased), or -1
+ * when there is none or it is not a plain decimal (undici's parser has already refused a malformed
+ * or conflicting one).
+ */
+function declaredLengthOf(fields: readonly string[]): number {
+  for (let index = 0; index < fields.length; index += 2) {
+    if (fields[index] !== 'content-length') continue;
+    const value = fields[index + 1] as string;
+    if (value.length === 0 || value.length > 15) return -1;
+    for (let at = 0; at < value.length; at++) {
+      const code = value.charCodeAt(at);
+      if (code < 48 || code > 57) return -1;
+    }
+    return Number(value);
+  }
+  return -1;
 }
 
 /**
