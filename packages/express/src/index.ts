@@ -20,6 +20,7 @@ import {
 } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { field, protocolOf } from './request-fields.js';
 
 declare global {
   namespace Express {
@@ -175,23 +176,6 @@ function readSlot(req: object, kind: SlotKind, name: SlotName): unknown {
 }
 
 /**
- * `req[name]`, read through `Reflect.get` rather than a property access. Every Express request
- * has a hidden class of its own (see `prepareSlots` below), so each `req.x` in this module misses
- * V8's megamorphic stub cache and goes to the runtime (`Runtime_LoadIC_Miss`: ~1.3-1.7k
- * instructions per read, 5 per request here, callgrind over HTTP), which then fills the cache
- * with an entry no later request can hit. TurboFan compiles `Reflect.get(req, name)` into a call
- * of the `GetProperty` builtin, which walks the object and its prototypes without a feedback
- * vector and without the runtime.
- *
- * Invariant: `Reflect.get(target, key)` is `target[key]` by the language's definition (the same
- * [[Get]], with `target` as the receiver of a getter such as Express's `req.protocol`), so this
- * is the plain read; only V8's path to the value differs.
- */
-function field<Name extends keyof Request>(req: Request, name: Name): Request[Name] {
-  return Reflect.get(req, name);
-}
-
-/**
  * `verify` callback for Express's body parsers (`express.json`, `express.raw`, `express.text`,
  * `express.urlencoded`): keeps the raw bytes the parser read so that `hmacAuth()`, installed
  * after the parser, hashes exactly what the client sent. Bodies the parser decompressed are
@@ -329,7 +313,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       const base =
         origin === undefined
           ? // `req.get('host')` is `req.headers.host` (Express 4 and 5), without one more name looked up on the request.
-            `${field(req, 'protocol')}://${headers.host}`
+            `${protocolOf(req)}://${headers.host}`
           : typeof origin === 'function'
             ? origin(req)
             : origin;
