@@ -49,17 +49,39 @@ function onRelayedDrain(this: RelayedResponse): void {
 }
 
 /**
- * The body of a request whose every byte Node's parser has already delivered (the message is
- * complete, nothing has read or resumed it): taken at once with `read()`, which hands over the
- * buffered chunk itself (or all of them, concatenated). `undefined` otherwise (still arriving, or
- * over `limit`): {@link wholeBody} reads it as it comes.
+ * The body of a request whose every byte Node's parser has already delivered (nothing has read or
+ * resumed it): taken at once with `read()`, which hands over the buffered chunk itself (or all of
+ * them, concatenated). `undefined` otherwise (still arriving, or over `limit`): {@link wholeBody}
+ * reads it as it comes.
+ *
+ * Two ways to know every byte is there. The message is `complete` (its end parsed). Or, over
+ * HTTP/1.1 with `Content-Length` framing (`declaredLength` from that header, no
+ * `Transfer-Encoding`, which Node's parser refuses beside a `Content-Length` anyway), the buffered
+ * bytes are `declaredLength`: the parser delivers at most the declared length of body to a request
+ * and the rest of the connection's bytes to the next one, and nothing has been read, so what is
+ * buffered is the whole body, byte for byte what {@link wholeBody} would collect. That is the usual
+ * case of a signed POST: Node's parser runs the route's microtasks after it pushes the body and
+ * before it parses the end of the message (`complete` is set a step later). The request is then
+ * resumed so that its `end` and `close` come when the parser reaches the end, as after a complete
+ * one (without it neither would ever fire).
+ *
+ * @internal Exported for its tests.
  */
-function completeBody(request: IncomingMessage, limit: number): Buffer | undefined {
-  if (!request.complete || request.destroyed || request.readableEnded || request.readableFlowing !== null) {
+export function completeBody(request: IncomingMessage, limit: number, declaredLength = 0): Buffer | undefined {
+  if (request.destroyed || request.readableEnded || request.readableFlowing !== null) return undefined;
+  if (request.readableLength > limit) return undefined;
+  if (request.complete) return (request.read() as Buffer | null) ?? Buffer.alloc(0);
+  if (
+    declaredLength === 0 ||
+    request.readableLength !== declaredLength ||
+    request.httpVersionMajor !== 1 ||
+    request.headers['transfer-encoding'] !== undefined
+  ) {
     return undefined;
   }
-  if (request.readableLength > limit) return undefined;
-  return (request.read() as Buffer | null) ?? Buffer.alloc(0);
+  const body = request.read() as Buffer;
+  request.resume();
+  return body;
 }
 
 /**
@@ -257,7 +279,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       // only once the body passed: a tampered copy sent first cannot burn the genuine request.
       let whole: Buffer;
       try {
-        whole = completeBody(request, maxBodyBytes) ?? (await wholeBody(request, maxBodyBytes));
+        whole = completeBody(request, maxBodyBytes, declaredLength) ?? (await wholeBody(request, maxBodyBytes));
       } catch (error) {
         const failed = await admission.fail(error);
         refuse(response, context, failed.error, failed.problem.headers);
@@ -426,7 +448,8 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   ): void {
     const relay = new Relay(response as RelayedResponse, context, committedHeaders);
     (response as RelayedResponse)[RELAY] = relay;
-    response.once('close', onRelayedClose);
+    // `on`, not `once`: a response closes once, and once() wraps every listener in a closure.
+    response.on('close', onRelayedClose);
     dispatcher.dispatch(
       {
         origin: upstream.origin,
@@ -456,6 +479,11 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     clientGone = false;
     /** Whether the answer's head has been written to the client. */
     answered = false;
+    /** The upstream's declared `Content-Length` (-1 without one) and the body bytes relayed so far. */
+    declaredLength = -1;
+    received = 0;
+    /** The whole answer body when it came as one chunk: written with the head by `end()` (see onData). */
+    held: Buffer | undefined = undefined;
     readonly started = process.hrtime.bigint();
 
     constructor(
@@ -476,11 +504,32 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       acceptedRequests.inc();
       this.answered = true;
       this.resume = resume;
-      this.response.writeHead(statusCode, relayedAnswerHeaders(raw, this.committedHeaders, this.context.id));
+      const fields = relayedAnswerHeaders(raw, this.committedHeaders, this.context.id);
+      this.declaredLength = declaredLengthOf(fields);
+      this.response.writeHead(statusCode, fields);
       return true;
     }
 
+    /**
+     * A first chunk that is the whole declared body (`Content-Length` framing: undici's parser
+     * completes the message right after its last byte, in the same read) is held and written by
+     * onComplete's `end(chunk)`: the same bytes on the wire as `write(chunk)` then `end()`, in one
+     * write through node:http instead of two. Any other chunk is written as it comes (a streamed
+     * answer is never held back); one arriving after a held chunk (which the framing rules out)
+     * writes the held one first.
+     */
     onData(chunk: Buffer): boolean {
+      const first = this.received === 0;
+      this.received += chunk.length;
+      if (first && chunk.length === this.declaredLength) {
+        this.held = chunk;
+        return true;
+      }
+      const held = this.held;
+      if (held !== undefined) {
+        this.held = undefined;
+        this.response.write(held);
+      }
       if (this.response.write(chunk)) return true;
       // The client reads slower than the upstream sends: pause the upstream until it drained.
       this.response.once('drain', onRelayedDrain);
@@ -488,7 +537,13 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     }
 
     onComplete(): void {
-      this.response.end();
+      const held = this.held;
+      if (held === undefined) {
+        this.response.end();
+        return;
+      }
+      this.held = undefined;
+      this.response.end(held);
     }
 
     onError(error: Error): void {
@@ -528,6 +583,25 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   }
 
   return { handler, close: () => dispatcher.close() };
+}
+
+/**
+ * The `Content-Length` among relayed answer fields (`[name, value, ...]`, names lower-cased), or -1
+ * when there is none or it is not a plain decimal (undici's parser has already refused a malformed
+ * or conflicting one).
+ */
+function declaredLengthOf(fields: readonly string[]): number {
+  for (let index = 0; index < fields.length; index += 2) {
+    if (fields[index] !== 'content-length') continue;
+    const value = fields[index + 1] as string;
+    if (value.length === 0 || value.length > 15) return -1;
+    for (let at = 0; at < value.length; at++) {
+      const code = value.charCodeAt(at);
+      if (code < 48 || code > 57) return -1;
+    }
+    return Number(value);
+  }
+  return -1;
 }
 
 /**

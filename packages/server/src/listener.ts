@@ -328,6 +328,31 @@ function answerBodyTimeout(response: ServerResponse, http1: boolean, close: (ans
   }
 }
 
+/**
+ * The most an HTTP/2 control frame's ACK can add to the TCP socket's `bytesWritten`: a PING ACK
+ * (9-byte frame header and 8-byte payload) alone in a TLS record (TLS 1.2 AES-GCM's 29 bytes of
+ * header, explicit nonce and tag; TLS 1.3 adds 22). ACKs that share a record cost less: taking
+ * off the most can only judge the client that sends the PINGs more strictly.
+ */
+const HTTP2_PING_ACK_BYTES = 9 + 8 + 29;
+/** A SETTINGS ACK: a 9-byte frame header, no payload, in a TLS record of its own at most. */
+const HTTP2_SETTINGS_ACK_BYTES = 9 + 29;
+
+/** What {@link boundStalledWrites} asks of a connection's HTTP/2 streams, by the TCP socket beneath them. */
+interface StalledStreams {
+  /** Bytes of answers waiting in the session's streams (held back by flow control). */
+  queuedInStreams(transport: Socket): number;
+  /** Bytes the session has written, so far, only to answer the client's PING and SETTINGS frames. */
+  answeredControl(transport: Socket): number;
+  /** Resets the streams with answers waiting; false when there were none. */
+  resetStalledStreams(transport: Socket): boolean;
+}
+const NO_STREAMS: StalledStreams = {
+  queuedInStreams: () => 0,
+  answeredControl: () => 0,
+  resetStalledStreams: () => false,
+};
+
 /** The slowest a client may take an answer the server is waiting to send, bytes per second (see {@link boundStalledWrites}). */
 export const MIN_SEND_BYTES_PER_SECOND = 500;
 
@@ -374,12 +399,24 @@ function transportOf(socket: Socket): Socket | undefined {
  * it a client that kept its windows shut (SETTINGS_INITIAL_WINDOW_SIZE 0, a WINDOW_UPDATE of a
  * few bytes or a PING now and then to keep the session's idle timeout away) left the socket empty
  * and held 128 pending answers per connection for as long as it liked (review13-h2-window.test.ts).
+ *
+ * `answeredControl` is what the server wrote, so far, only because the client asked for it: an
+ * HTTP/2 PING's ACK and a SETTINGS frame's ACK. Counted as progress, they let a client that kept
+ * its windows shut stay above the rate with PINGs alone (~1 KB/s of them: review15-h2-slow-peers).
+ *
+ * A connection judged stalled whose TCP socket has nothing waiting (its client reads it, and its
+ * HTTP/2 streams' windows hold the answers back) has those streams reset (RST_STREAM CANCEL) by
+ * `resetStalledStreams` instead: closing the connection also cut the session's other streams, a
+ * request waiting for its upstream or one answered at a fair pace a moment later
+ * (review15-h2-slow-peers). A client that does not read at all fills the socket and loses the
+ * connection, as before (its resets cannot even leave).
  */
 function boundStalledWrites(
   connections: ReadonlySet<Socket>,
   windowMs: number,
-  queuedInStreams: (transport: Socket) => number = () => 0,
+  streams: StalledStreams = NO_STREAMS,
 ): () => void {
+  const { queuedInStreams, answeredControl, resetStalledStreams } = streams;
   const minimum = Math.ceil((MIN_SEND_BYTES_PER_SECOND * windowMs) / 1000);
   const sentAtLastSweep = new WeakMap<Socket, number>();
   let timer: NodeJS.Timeout | undefined;
@@ -393,18 +430,22 @@ function boundStalledWrites(
     for (const socket of connections) {
       const transport = transportOf(socket);
       if (transport === undefined) continue;
-      const unsent =
-        (transport === socket ? unsentBytes(socket) : unsentBytes(socket) + unsentBytes(transport)) +
-        queuedInStreams(transport);
+      const unsentInSocket = transport === socket ? unsentBytes(socket) : unsentBytes(socket) + unsentBytes(transport);
+      const unsent = unsentInSocket + queuedInStreams(transport);
       if (unsent === 0) {
         sentAtLastSweep.delete(socket);
         continue;
       }
-      // What the kernel took: bytes handed to libuv less those libuv still holds.
-      const sent = transport.bytesWritten - unsentBytes(transport);
+      // What the kernel took: bytes handed to libuv less those libuv still holds, less the
+      // answers to the client's own control frames (they are no answer going out).
+      const sent = transport.bytesWritten - unsentBytes(transport) - answeredControl(transport);
       const before = sentAtLastSweep.get(socket);
       if (before !== undefined && sent - before < minimum) {
-        socket.destroy();
+        // Nothing waits in the socket: the client reads the connection and holds the answers back
+        // with its streams' windows. The streams stalled, not the connection: they are reset, and
+        // the session's other streams (and its next requests) go on.
+        if (unsentInSocket === 0 && resetStalledStreams(transport)) sentAtLastSweep.delete(socket);
+        else socket.destroy();
         continue;
       }
       sentAtLastSweep.set(socket, sent);
@@ -438,12 +479,31 @@ function boundStalledWrites(
  * HTTP/1.1 connection that sends no request head within `--headers-timeout` is closed; a session
  * that sends nothing at all keeps the 120 s idle timeout. Answers the function to call for each new
  * session.
+ *
+ * Except a WINDOW_UPDATE for the connection, which moves the session's send window (as JavaScript
+ * sees it, `session.state.remoteWindowSize`): clients send one once they have read an answer, often
+ * after its stream has closed, and such an idle session got GOAWAY after `limitMs` where one whose
+ * client sent nothing kept its 120 s (review15-h2-slow-peers). Bytes the window's change explains
+ * (all of those read when a sweep saw it change) are judged by `idleLimitMs`; any read after them
+ * without a new change, by `limitMs` again, from when the bytes first came.
  */
-function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, checkMs: number) {
+function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, checkMs: number, idleLimitMs: number) {
   const watched = new WeakMap<
     Http2Session,
-    { transport: Socket; open: number; mark: number; since: number | undefined; cut: boolean }
+    {
+      transport: Socket;
+      open: number;
+      mark: number;
+      since: number | undefined;
+      cut: boolean;
+      /** The session's send window when it last went idle, or when a sweep last saw it change. */
+      window: number;
+      /** The client's bytes when a change of the window last explained them (-1: none did). */
+      explained: number;
+    }
   >();
+  /** How much the session may send before the client's next WINDOW_UPDATE for the connection. */
+  const sendWindow = (session: Http2Session) => session.state.remoteWindowSize ?? 0;
   let timer: NodeJS.Timeout | undefined;
   const sweep = () => {
     if (sessions.size === 0) {
@@ -465,7 +525,17 @@ function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, c
       // progress, and it stays open for as long as the bytes keep coming.
       if (state.open > 0 || state.transport.bytesRead === state.mark) continue;
       if (state.since === undefined) state.since = now;
-      else if (now - state.since >= limitMs) {
+      // A WINDOW_UPDATE for the connection came (the one a client sends once it has read its
+      // last answer): whole frames, not a head, explain the bytes read so far, and no head may
+      // start within a frame. The session is then judged as an idle one, by the idle timeout;
+      // bytes after that the window does not explain are judged as a head again.
+      const window = sendWindow(session);
+      if (window !== state.window) {
+        state.window = window;
+        state.explained = state.transport.bytesRead;
+      }
+      const limit = state.explained === state.transport.bytesRead ? idleLimitMs : limitMs;
+      if (now - state.since >= limit) {
         state.cut = true;
         session.close();
       }
@@ -480,10 +550,13 @@ function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, c
       mark: transport.bytesRead,
       since: undefined as number | undefined,
       cut: false,
+      window: sendWindow(session),
+      explained: -1,
     };
     const settle = () => {
       state.mark = transport.bytesRead;
       state.since = undefined;
+      state.explained = -1;
     };
     watched.set(session, state);
     session.on('stream', (stream: ServerHttp2Stream) => {
@@ -492,6 +565,8 @@ function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, c
       stream.once('close', () => {
         state.open--;
         settle();
+        // Idle again: what the client sends from now on is measured against this window.
+        if (state.open === 0 && !session.destroyed) state.window = sendWindow(session);
       });
     });
     if (timer !== undefined) return;
@@ -868,12 +943,28 @@ export async function openListener(
     // The inactivity timeout is no bound on a slow reader: every byte it reads lets a write through and resets it.
     // Open HTTP/2 streams by the TCP socket beneath their session: their pending answers count as unsent.
     const http2Streams = new WeakMap<Socket, Set<ServerHttp2Stream>>();
-    const armStalledWrites = boundStalledWrites(connections, headersTimeoutMs, (transport) => {
-      const streams = http2Streams.get(transport);
-      if (streams === undefined) return 0;
-      let queued = 0;
-      for (const stream of streams) queued += stream.bufferSize;
-      return queued;
+    // The bytes of ACKs the client's PING and SETTINGS frames made the session send, by TCP socket.
+    const http2ControlAnswers = new WeakMap<Socket, { bytes: number }>();
+    const armStalledWrites = boundStalledWrites(connections, headersTimeoutMs, {
+      queuedInStreams(transport) {
+        const streams = http2Streams.get(transport);
+        if (streams === undefined) return 0;
+        let queued = 0;
+        for (const stream of streams) queued += stream.bufferSize;
+        return queued;
+      },
+      answeredControl: (transport) => http2ControlAnswers.get(transport)?.bytes ?? 0,
+      resetStalledStreams(transport) {
+        const streams = http2Streams.get(transport);
+        if (streams === undefined) return false;
+        let reset = false;
+        for (const stream of streams) {
+          if (stream.bufferSize === 0 || stream.destroyed) continue;
+          stream.close(http2Constants.NGHTTP2_CANCEL);
+          reset = true;
+        }
+        return reset;
+      },
     });
     secure.on('secureConnection', (socket: Connection) => {
       connections.add(socket);
@@ -889,7 +980,12 @@ export async function openListener(
         } else refuseHttp1Connect(second, refusal);
       });
     }
-    const watchHeads = boundHttp2Heads(sessions, headersTimeoutMs, headersCheckIntervalMs(headersTimeoutMs));
+    const watchHeads = boundHttp2Heads(
+      sessions,
+      headersTimeoutMs,
+      headersCheckIntervalMs(headersTimeoutMs),
+      Math.max(headersTimeoutMs, HTTP2_IDLE_TIMEOUT_MS),
+    );
     secure.on('session', (session) => {
       sessions.add(session);
       watchHeads(session);
@@ -900,6 +996,14 @@ export async function openListener(
         session.on('stream', (stream: ServerHttp2Stream) => {
           streams.add(stream);
           stream.once('close', () => streams.delete(stream));
+        });
+        const control = { bytes: 0 };
+        http2ControlAnswers.set(transport, control);
+        session.on('ping', () => {
+          control.bytes += HTTP2_PING_ACK_BYTES;
+        });
+        session.on('remoteSettings', () => {
+          control.bytes += HTTP2_SETTINGS_ACK_BYTES;
         });
       }
       session.once('close', () => sessions.delete(session));

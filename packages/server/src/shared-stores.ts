@@ -300,7 +300,28 @@ export function supervisorLimitStores(
   description: SharedStoresDescription,
   timeoutMs: number = recommendedRedisOptions.commandTimeout,
 ): LimitStores {
-  const pending = new Map<number, { resolve(value: unknown): void; reject(error: unknown): void }>();
+  /**
+   * A batch on its way: its deadline and how many of its calls still wait for an answer. The
+   * timer is cleared when the last one is answered; left to run out, it held a live timer per batch
+   * of the last `timeoutMs` (thousands under load; test/adversarial/review15-ipc-deadline-timers).
+   */
+  interface Batch {
+    waiting: number;
+    timer: NodeJS.Timeout | undefined;
+  }
+  const pending = new Map<
+    number,
+    { resolve(value: unknown): void; reject(error: unknown): void; batch: Batch | undefined }
+  >();
+  /** Takes call `id` out of `pending` (undefined when it is not there: answered, failed, unknown). */
+  const settle = (id: number) => {
+    const call = pending.get(id);
+    if (!call) return undefined;
+    pending.delete(id);
+    const batch = call.batch;
+    if (batch && --batch.waiting === 0) clearTimeout(batch.timer);
+    return call;
+  };
   let nextId = 0;
   let nonceEpoch = description.nonceEpoch;
   let connected = true;
@@ -324,9 +345,8 @@ export function supervisorLimitStores(
     if (answer?.hk !== 'store-results' || !Array.isArray(answer.results)) return;
     if (answer.nonceEpoch !== undefined) nonceEpoch = answer.nonceEpoch;
     for (const result of answer.results) {
-      const call = pending.get(result.id);
+      const call = settle(result.id);
       if (!call) continue;
-      pending.delete(result.id);
       if ('error' in result) call.reject(rebuild(result.error));
       else call.resolve(result.value);
     }
@@ -340,30 +360,25 @@ export function supervisorLimitStores(
     }
     if (!Array.isArray(flat)) return;
     for (let index = 0; index + 1 < flat.length; index += 2) {
-      const id = flat[index] as number;
-      const call = pending.get(id);
+      const call = settle(flat[index] as number);
       if (!call) continue;
-      pending.delete(id);
       call.resolve(flat[index + 1]);
     }
   });
   channel.on('disconnect', () => {
     connected = false;
-    for (const call of pending.values()) call.reject(new StoreUnavailable('supervisor unreachable'));
-    pending.clear();
+    for (const id of [...pending.keys()]) settle(id)?.reject(new StoreUnavailable('supervisor unreachable'));
     queued = [];
   });
 
   /** Fails the calls of `calls` still pending (the others were answered: their ids are gone). */
   const fail = (calls: readonly StoreCall[], error: () => StoreUnavailable) => {
-    for (const { id } of calls) {
-      const call = pending.get(id);
-      if (!call) continue;
-      pending.delete(id);
-      call.reject(error());
-    }
+    for (const { id } of calls) settle(id)?.reject(error());
   };
-  /** The batch's deadline: one timer per message, not per call (unref'd: it keeps no worker alive). */
+  /**
+   * The batch's deadline: one timer per message, not per call (unref'd: it keeps no worker alive),
+   * cleared when the batch is answered (see `settle`).
+   */
   const expire = (calls: readonly StoreCall[]) =>
     fail(calls, () => new StoreUnavailable(`supervisor did not answer within ${timeoutMs} ms`));
   const flush = () => {
@@ -376,7 +391,15 @@ export function supervisorLimitStores(
     }
     const failed = (error: unknown) =>
       fail(calls, () => new StoreUnavailable('supervisor unreachable', { cause: error }));
-    setTimeout(expire, timeoutMs, calls).unref();
+    const batch: Batch = { waiting: 0, timer: undefined };
+    for (const { id } of calls) {
+      const call = pending.get(id);
+      if (call) {
+        call.batch = batch;
+        batch.waiting++;
+      }
+    }
+    batch.timer = setTimeout(expire, timeoutMs, calls).unref();
     // A message the channel cannot serialize throws here, in a setImmediate callback: unguarded, it
     // was an uncaught exception (the worker gone) and every call of the batch waited forever.
     // (When each call sent its own message, the throw rejected that call alone.)
@@ -395,7 +418,7 @@ export function supervisorLimitStores(
     if (!connected) return Promise.reject(new StoreUnavailable('supervisor unreachable'));
     const id = nextId++;
     return new Promise((resolve, reject) => {
-      pending.set(id, { resolve, reject });
+      pending.set(id, { resolve, reject, batch: undefined });
       if (queued.push({ id, store, method, args }) === 1) setImmediate(flush);
     });
   };

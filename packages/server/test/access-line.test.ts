@@ -13,6 +13,7 @@ import {
   isoTimeField,
   isoTimeFieldAt,
   jsonString,
+  jsonStringContents,
   MAX_LOG_LINE_BYTES,
   WRITE_ASCII_LINE,
   writeAccessLine,
@@ -138,6 +139,7 @@ describe('access-log lines built by hand (issue #15: the default log level info 
         ),
         (value) => {
           expect(jsonString(value)).toBe(JSON.stringify(value));
+          expect(`"${jsonStringContents(value)}"`).toBe(JSON.stringify(value));
         },
       ),
       { numRuns: 2000 },

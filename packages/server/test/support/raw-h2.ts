@@ -8,7 +8,16 @@
 import type { TLSSocket } from 'node:tls';
 import { tlsSocket } from './tls.js';
 
-export const FRAME = { DATA: 0, HEADERS: 1, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8, CONTINUATION: 9 };
+export const FRAME = {
+  DATA: 0,
+  HEADERS: 1,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  PING: 6,
+  GOAWAY: 7,
+  WINDOW_UPDATE: 8,
+  CONTINUATION: 9,
+};
 export const FLAG = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 };
 
 /** One frame: the 9-byte header and its payload. */
