@@ -18,11 +18,13 @@ import { fileURLToPath } from 'node:url';
  * re-exports. The banner names the version and licence of every package whose files went into the
  * bundle (the dependency's own dependencies too, from esbuild's metafile). A CommonJS dependency
  * (`commonjs`) gets a `require` made with createRequire: esbuild's ES-module output cannot call
- * Node's built-ins otherwise.
+ * Node's built-ins otherwise. `alsoFrom`: the workspace's own modules the source module re-exports,
+ * which go into the bundle too (and into the marker's hash, so a change to them bundles again).
  */
 const BUNDLES = [
   { workspace: 'keys', module: 'src/sql/kysely-runtime.ts', dependency: 'kysely' },
-  { workspace: 'server', module: 'src/zod-runtime.ts', dependency: 'zod' },
+  // zod-runtime.ts re-exports zod-api.ts (the values the server uses): both go into the bundle.
+  { workspace: 'server', module: 'src/zod-runtime.ts', dependency: 'zod', alsoFrom: ['src/zod-api.ts'] },
   {
     workspace: 'server',
     module: 'src/prom-client-runtime.ts',
@@ -54,7 +56,7 @@ function readPackage(folder) {
 
 let esbuild;
 const only = process.argv[2];
-for (const { workspace, module, dependency, commonjs = false } of BUNDLES) {
+for (const { workspace, module, dependency, commonjs = false, alsoFrom = [] } of BUNDLES) {
   if (only !== undefined && only !== workspace) continue;
   const packageFolder = fileURLToPath(new URL(`../packages/${workspace}/`, import.meta.url));
   const source = join(packageFolder, module);
@@ -65,7 +67,10 @@ for (const { workspace, module, dependency, commonjs = false } of BUNDLES) {
   }
   const root = packageRoot(createRequire(join(packageFolder, 'package.json')), dependency);
   const version = readPackage(root).version;
-  const sourceHash = createHash('sha256').update(readFileSync(source)).digest('hex').slice(0, 16);
+  const sourceHash = [source, ...alsoFrom.map((file) => join(packageFolder, file))]
+    .reduce((hash, file) => hash.update(readFileSync(file)), createHash('sha256'))
+    .digest('hex')
+    .slice(0, 16);
   const marker = `// hmac-kit: ${dependency} ${version} bundled from ${module} ${sourceHash}`;
   if (readFileSync(output, 'utf8').startsWith(`${marker}\n`)) continue;
   try {

@@ -30,13 +30,20 @@ const behaviour = {
     expect(query.sql).toBe('select ? as one');
     expect(query.parameters).toEqual([1]);
   },
-  /** zod: accepts and refuses as zod does. */
-  async zod(path: string): Promise<void> {
+  /** zod: accepts and refuses as zod does, with English messages; holds no other locale (zod-api.ts). */
+  async zod(path: string, text: string): Promise<void> {
     const { z } = (await import(path)) as typeof zodFromSource;
     const schema = (zod: typeof z) => zod.object({ port: zod.number().int().min(0) }).strict();
     const input = { port: -1.5, extra: true };
     expect(schema(z).safeParse(input).error?.issues).toEqual(schema(zodFromSource.z).safeParse(input).error?.issues);
     expect(schema(z).parse({ port: 8080 })).toEqual({ port: 8080 });
+    expect(schema(z).safeParse({ port: 'x' }).error?.issues[0]?.message).toBe(
+      'Invalid input: expected number, received string',
+    );
+    // Only the values the server uses (packages/server/src/zod-api.ts) are bundled: zod's `z` namespace
+    // would bring all of zod, its 48 locales included, into every `serve` process.
+    expect(text).toMatch(/^\/\/ node_modules\/zod\/v4\/locales\/en\.js$/m);
+    expect(text).not.toMatch(/^\/\/ node_modules\/zod\/v4\/locales\/(?!en\.js$)/m);
   },
   /** prom-client: the same exposition, default metrics included; imports no @opentelemetry/api file. */
   async 'prom-client'(path: string, text: string): Promise<void> {

@@ -494,12 +494,31 @@ function boundStalledWrites(
  * HTTP/1.1 connection that sends no request head within `--headers-timeout` is closed; a session
  * that sends nothing at all keeps the 120 s idle timeout. Answers the function to call for each new
  * session.
+ *
+ * Except a WINDOW_UPDATE for the connection, which moves the session's send window (as JavaScript
+ * sees it, `session.state.remoteWindowSize`): clients send one once they have read an answer, often
+ * after its stream has closed, and such an idle session got GOAWAY after `limitMs` where one whose
+ * client sent nothing kept its 120 s (review15-h2-slow-peers). Bytes the window's change explains
+ * (all of those read when a sweep saw it change) are judged by `idleLimitMs`; any read after them
+ * without a new change, by `limitMs` again, from when the bytes first came.
  */
-function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, checkMs: number) {
+function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, checkMs: number, idleLimitMs: number) {
   const watched = new WeakMap<
     Http2Session,
-    { transport: Socket; open: number; mark: number; since: number | undefined; cut: boolean }
+    {
+      transport: Socket;
+      open: number;
+      mark: number;
+      since: number | undefined;
+      cut: boolean;
+      /** The session's send window when it last went idle, or when a sweep last saw it change. */
+      window: number;
+      /** The client's bytes when a change of the window last explained them (-1: none did). */
+      explained: number;
+    }
   >();
+  /** How much the session may send before the client's next WINDOW_UPDATE for the connection. */
+  const sendWindow = (session: Http2Session) => session.state.remoteWindowSize ?? 0;
   let timer: NodeJS.Timeout | undefined;
   const sweep = () => {
     if (sessions.size === 0) {
@@ -521,7 +540,17 @@ function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, c
       // progress, and it stays open for as long as the bytes keep coming.
       if (state.open > 0 || state.transport.bytesRead === state.mark) continue;
       if (state.since === undefined) state.since = now;
-      else if (now - state.since >= limitMs) {
+      // A WINDOW_UPDATE for the connection came (the one a client sends once it has read its
+      // last answer): whole frames, not a head, explain the bytes read so far, and no head may
+      // start within a frame. The session is then judged as an idle one, by the idle timeout;
+      // bytes after that the window does not explain are judged as a head again.
+      const window = sendWindow(session);
+      if (window !== state.window) {
+        state.window = window;
+        state.explained = state.transport.bytesRead;
+      }
+      const limit = state.explained === state.transport.bytesRead ? idleLimitMs : limitMs;
+      if (now - state.since >= limit) {
         state.cut = true;
         session.close();
       }
@@ -536,10 +565,13 @@ function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, c
       mark: transport.bytesRead,
       since: undefined as number | undefined,
       cut: false,
+      window: sendWindow(session),
+      explained: -1,
     };
     const settle = () => {
       state.mark = transport.bytesRead;
       state.since = undefined;
+      state.explained = -1;
     };
     watched.set(session, state);
     session.on('stream', (stream: ServerHttp2Stream) => {
@@ -548,6 +580,8 @@ function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, c
       stream.once('close', () => {
         state.open--;
         settle();
+        // Idle again: what the client sends from now on is measured against this window.
+        if (state.open === 0 && !session.destroyed) state.window = sendWindow(session);
       });
     });
     if (timer !== undefined) return;
@@ -967,7 +1001,12 @@ export async function openListener(
         } else refuseHttp1Connect(second, refusal);
       });
     }
-    const watchHeads = boundHttp2Heads(sessions, headersTimeoutMs, headersCheckIntervalMs(headersTimeoutMs));
+    const watchHeads = boundHttp2Heads(
+      sessions,
+      headersTimeoutMs,
+      headersCheckIntervalMs(headersTimeoutMs),
+      Math.max(headersTimeoutMs, HTTP2_IDLE_TIMEOUT_MS),
+    );
     secure.on('session', (session) => {
       sessions.add(session);
       watchHeads(session);
