@@ -361,11 +361,17 @@ interface StalledStreams {
   answeredControl(transport: Socket): number;
   /** Resets the streams with answers waiting; false when there were none. */
   resetStalledStreams(transport: Socket): boolean;
+  /**
+   * Keeps, oldest first, as many of the streams whose answers have waited since the last sweep as
+   * `allowed`, and resets the others.
+   */
+  resetStreamsBeyond(transport: Socket, allowed: number): void;
 }
 const NO_STREAMS: StalledStreams = {
   queuedInStreams: () => 0,
   answeredControl: () => 0,
   resetStalledStreams: () => false,
+  resetStreamsBeyond: () => {},
 };
 
 /** The slowest a client may take an answer the server is waiting to send, bytes per second (see {@link boundStalledWrites}). */
@@ -425,13 +431,21 @@ function transportOf(socket: Socket): Socket | undefined {
  * request waiting for its upstream or one answered at a fair pace a moment later
  * (review15-h2-slow-peers). A client that does not read at all fills the socket and loses the
  * connection, as before (its resets cannot even leave).
+ *
+ * The rate holds for each answer waiting, not only for the connection: an HTTP/2 connection keeps
+ * as many of its streams whose answers have waited since the last sweep as it sent minimums since
+ * then, oldest first (`resetStreamsBeyond`), and the others are reset. Otherwise one stream read at
+ * 500 B/s held up to 127 others' answers in memory (each a copy in its stream, 51 KB for
+ * /openapi.json) at no further cost, where HTTP/1.1 holds one answer per connection at that rate
+ * (review15-h2-slow-peers). Node shows no stream's own progress (an answer's bytes leave its
+ * `bufferSize` only once all were sent), so the connection's bytes are what is shared out.
  */
 function boundStalledWrites(
   connections: ReadonlySet<Socket>,
   windowMs: number,
   streams: StalledStreams = NO_STREAMS,
 ): () => void {
-  const { queuedInStreams, answeredControl, resetStalledStreams } = streams;
+  const { queuedInStreams, answeredControl, resetStalledStreams, resetStreamsBeyond } = streams;
   const minimum = Math.ceil((MIN_SEND_BYTES_PER_SECOND * windowMs) / 1000);
   const sentAtLastSweep = new WeakMap<Socket, number>();
   let timer: NodeJS.Timeout | undefined;
@@ -446,7 +460,8 @@ function boundStalledWrites(
       const transport = transportOf(socket);
       if (transport === undefined) continue;
       const unsentInSocket = transport === socket ? unsentBytes(socket) : unsentBytes(socket) + unsentBytes(transport);
-      const unsent = unsentInSocket + queuedInStreams(transport);
+      const inStreams = queuedInStreams(transport);
+      const unsent = unsentInSocket + inStreams;
       if (unsent === 0) {
         sentAtLastSweep.delete(socket);
         continue;
@@ -464,6 +479,7 @@ function boundStalledWrites(
         continue;
       }
       sentAtLastSweep.set(socket, sent);
+      if (before !== undefined && inStreams > 0) resetStreamsBeyond(transport, Math.floor((sent - before) / minimum));
     }
   };
   return () => {
@@ -966,6 +982,8 @@ export async function openListener(
     const http2Streams = new WeakMap<Socket, Set<ServerHttp2Stream>>();
     // The bytes of ACKs the client's PING and SETTINGS frames made the session send, by TCP socket.
     const http2ControlAnswers = new WeakMap<Socket, { bytes: number }>();
+    // The streams whose answers were waiting at the last sweep (boundStalledWrites' rate per answer).
+    const http2WaitingAtLastSweep = new WeakSet<ServerHttp2Stream>();
     const armStalledWrites = boundStalledWrites(connections, headersTimeoutMs, {
       queuedInStreams(transport) {
         const streams = http2Streams.get(transport);
@@ -985,6 +1003,29 @@ export async function openListener(
           reset = true;
         }
         return reset;
+      },
+      resetStreamsBeyond(transport, allowed) {
+        const streams = http2Streams.get(transport);
+        if (streams === undefined) return;
+        let kept = 0;
+        // A Set iterates in insertion order: the session's oldest streams first.
+        for (const stream of streams) {
+          if (stream.destroyed || stream.bufferSize === 0) {
+            http2WaitingAtLastSweep.delete(stream);
+            continue;
+          }
+          // An answer that started waiting since the last sweep is judged at the next one.
+          if (!http2WaitingAtLastSweep.has(stream)) {
+            http2WaitingAtLastSweep.add(stream);
+            continue;
+          }
+          if (kept < allowed) {
+            kept++;
+            continue;
+          }
+          http2WaitingAtLastSweep.delete(stream);
+          stream.close(http2Constants.NGHTTP2_CANCEL);
+        }
       },
     });
     secure.on('secureConnection', (socket: Connection) => {

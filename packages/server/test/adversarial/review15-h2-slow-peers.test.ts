@@ -19,6 +19,7 @@
  * A 1 s headers timeout keeps every wait short; every wait is for a condition.
  */
 
+import { connect } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServeProcess } from '../../../../test-support/processes.js';
@@ -116,6 +117,61 @@ describe('review15: HTTP/2 slow peers', () => {
     expect(socket.destroyed).toBe(false);
     const body = Buffer.concat(framesOf(received(), FRAME.DATA, 3).map(([, payload]) => payload)).toString('utf8');
     expect(JSON.parse(body)).toEqual({ status: 'ok' });
+  }, 60_000);
+
+  // Before: streams 3-17 kept their 51 KB answers waiting for as long as stream 1 took (~35 s
+  // here): the sweep judged the connection as a whole, so one stream read at 500 B/s held up to 127
+  // other answers, each in memory, at no further cost (HTTP/1.1 holds one answer per 500 B/s).
+  it('keeps no more waiting answers than the connection reads minimums for; the stream being read goes on', async () => {
+    const { socket, received } = await rawH2(port, certs.ca, [[INITIAL_WINDOW_SIZE, 0]]);
+    sockets.push(socket);
+    const shut = [3, 5, 7, 9, 11, 13, 15, 17];
+    socket.write(requests('/openapi.json', [1, ...shut]));
+    // Stream 1 is read at ~1.5 KB/s (three minimums); the other streams' windows never open.
+    const timer = setInterval(() => {
+      if (!socket.destroyed) socket.write(Buffer.concat([windowUpdate(1, 150), windowUpdate(0, 150)]));
+    }, 100);
+    const reset = () => shut.filter((streamId) => framesOf(received(), FRAME.RST_STREAM, streamId).length > 0);
+    const ended = () => framesOf(received(), FRAME.DATA, 1).some(([flags]) => (flags & FLAG.END_STREAM) !== 0);
+    try {
+      await until(() => socket.destroyed || reset().length >= shut.length - 4 || ended());
+    } finally {
+      clearInterval(timer);
+    }
+    expect(socket.destroyed).toBe(false);
+    expect(ended()).toBe(false);
+    expect(reset().length).toBeGreaterThanOrEqual(shut.length - 4);
+    expect(framesOf(received(), FRAME.RST_STREAM, 1)).toEqual([]);
+  }, 90_000);
+
+  // The rate per answer cuts no client that reads its answers: 32 concurrent /openapi.json on one
+  // session, read as node:http2 reads (its windows opened as it consumes), all complete.
+  it('resets no stream of a client reading many answers at once', async () => {
+    const client = connect(`https://localhost:${port}`, { ca: certs.ca });
+    try {
+      const bodies = await Promise.all(
+        Array.from(
+          { length: 32 },
+          () =>
+            new Promise<number>((resolve, reject) => {
+              const stream = client.request({ ':path': '/openapi.json' });
+              let length = 0;
+              stream.on('data', (chunk: Buffer) => {
+                length += chunk.length;
+              });
+              stream.on('end', () => resolve(length));
+              stream.on('error', reject);
+              stream.on('close', () => {
+                if (stream.rstCode !== 0) reject(new Error(`reset ${stream.rstCode}`));
+              });
+            }),
+        ),
+      );
+      expect(new Set(bodies).size).toBe(1);
+      expect(bodies[0]).toBeGreaterThan(10_000);
+    } finally {
+      client.close();
+    }
   }, 60_000);
 
   // Before: the idle session got GOAWAY at the same sweep as the session with a head in progress
