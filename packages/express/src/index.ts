@@ -20,6 +20,7 @@ import {
 } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { field, protocolOf } from './request-fields.js';
 
 declare global {
   namespace Express {
@@ -187,7 +188,7 @@ function readSlot(req: object, kind: SlotKind, name: SlotName): unknown {
  * ```
  */
 export function captureRawBody(req: IncomingMessage, _res: unknown, buffer: Buffer): void {
-  const encoding = req.headers['content-encoding'];
+  const encoding = (Reflect.get(req, 'headers') as IncomingMessage['headers'])['content-encoding'];
   if (encoding === undefined || encoding.toLowerCase() === 'identity') {
     writeSlot(req, prepareSlots(req), 'rawBody', buffer);
   } else (req as Marked)[kBodyDecoded] = true;
@@ -305,22 +306,23 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
    */
   function authenticate(req: Request, res: Response, next: NextFunction): void | Promise<void> {
     const slots = prepareSlots(req);
-    const headers = req.headers;
+    const headers = field(req, 'headers');
+    const method = field(req, 'method');
     let url: string;
     try {
       const base =
         origin === undefined
           ? // `req.get('host')` is `req.headers.host` (Express 4 and 5), without one more name looked up on the request.
-            `${req.protocol}://${headers.host}`
+            `${protocolOf(req)}://${headers.host}`
           : typeof origin === 'function'
             ? origin(req)
             : origin;
       // targetUrl, not new URL(target, base): an absolute-form target or a `//` path would put the
       // authority the client wrote in place of base's, and a signature for another service verify.
       // Its href, remembered per target: the core finds the parts of the same string.
-      url = targets.href(req.originalUrl, base);
+      url = targets.href(field(req, 'originalUrl'), base);
     } catch (error) {
-      sendProblem(res, authenticator.fail(error, { method: req.method, url: req.originalUrl }).problem);
+      sendProblem(res, authenticator.fail(error, { method, url: req.originalUrl }).problem);
       return;
     }
     let body: Uint8Array | AsyncIterable<Uint8Array> | null;
@@ -332,7 +334,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       const misuse = new TypeError(
         'hmacAuth: a body parser consumed the body before it could be verified; install it with { verify: captureRawBody } (and without decompression), or mount hmacAuth() first',
       );
-      sendProblem(res, authenticator.fail(misuse, { method: req.method, url }).problem);
+      sendProblem(res, authenticator.fail(misuse, { method, url }).problem);
       return;
     } else if (req.readableEnded) {
       body = null;
@@ -340,7 +342,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       recorded = recordBody(req);
       body = recorded.body;
     }
-    const outcome = authenticator.authenticateEagerly({ method: req.method, url, headers }, body, new SourceOf(req));
+    const outcome = authenticator.authenticateEagerly({ method, url, headers }, body, new SourceOf(req));
     if (isPromiseLike(outcome)) return outcome.then((settled) => answer(settled, req, res, next, url, recorded));
     return answer(outcome, req, res, next, url, recorded);
   }

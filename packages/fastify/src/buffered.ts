@@ -31,3 +31,26 @@ export function peekBuffered(stream: Readable): Buffer | undefined {
   const only = Array.isArray(chunks) ? chunks[0] : (chunks as { head?: { data?: unknown } | null }).head?.data;
   return Buffer.isBuffer(only) && only.length === length && length > 0 ? only : undefined;
 }
+
+/**
+ * Whether a `Content-Length` value `declared` is all decimal digits and names `length`: what
+ * `/^\d+$/.test(declared) && Number(declared) === length` answers, in one pass over the characters
+ * (the regular expression and `Number()` cost ~0.75k instructions per request, callgrind).
+ *
+ * Invariant: the digits are summed as `value * 10 + digit`, exact while the value is below 2^53
+ * (where `Number()` is exact too); past that, both are at least 2^53 and so never a buffer's
+ * length (`length` is a `readableLength`, far below it). An empty string or any other character
+ * answers false, as the regular expression does. Held to that expression over random strings in
+ * packages/fastify/test/buffered.test.ts.
+ */
+export function declaredLengthIs(declared: string, length: number): boolean {
+  const count = declared.length;
+  if (count === 0) return false;
+  let value = 0;
+  for (let index = 0; index < count; index++) {
+    const digit = declared.charCodeAt(index) - 0x30;
+    if (digit < 0 || digit > 9) return false;
+    value = value * 10 + digit;
+  }
+  return value === length;
+}

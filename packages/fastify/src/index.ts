@@ -27,7 +27,7 @@ import type {
   FastifyRequest,
   preHandlerAsyncHookHandler,
 } from 'fastify';
-import { peekBuffered } from './buffered.js';
+import { declaredLengthIs, peekBuffered } from './buffered.js';
 import { keepTickShape } from './tick-shape.js';
 
 declare module 'fastify' {
@@ -99,8 +99,7 @@ function wholeBodyBuffered(raw: IncomingMessage): boolean {
   return (
     declared !== undefined &&
     raw.headers['transfer-encoding'] === undefined &&
-    /^\d+$/.test(declared) &&
-    raw.readableLength === Number(declared)
+    declaredLengthIs(declared, raw.readableLength)
   );
 }
 

@@ -10,7 +10,7 @@ import { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { peekBuffered } from '../src/buffered.js';
+import { declaredLengthIs, peekBuffered } from '../src/buffered.js';
 
 function paused(kind: 'readable' | 'incoming'): Readable {
   if (kind === 'incoming') return new IncomingMessage(new Socket());
@@ -67,5 +67,35 @@ describe('peekBuffered', () => {
     one.push(chunk);
     expect(peekBuffered(one)).toBe(chunk);
     expect(one.readableLength).toBe(chunk.length);
+  });
+});
+
+describe('declaredLengthIs (the Content-Length test of the buffered-body fast path)', () => {
+  /** What the fast path tested before: the regular expression, then `Number()`. */
+  const general = (declared: string, length: number) => /^\d+$/.test(declared) && Number(declared) === length;
+
+  it('answers as /^\\d+$/ and Number() over random strings and lengths', () => {
+    const digits = fc.stringMatching(/^[0-9]{0,25}$/);
+    const near = fc.oneof(
+      digits,
+      fc.string({ maxLength: 12 }),
+      fc.string({ unit: 'grapheme', maxLength: 6 }),
+      digits.map((d) => ` ${d}`),
+      digits.map((d) => `${d}\n`),
+      digits.map((d) => `+${d}`),
+      digits.map((d) => `${d}.0`),
+      digits.map((d) => `0x${d}`),
+      digits.map((d) => `${d}e1`),
+      fc.constantFrom('', '0', '00', '1024', '01024', '9007199254740993', '1e3', '１０２４', '٣'),
+    );
+    fc.assert(
+      fc.property(near, fc.oneof(fc.nat({ max: 2048 }), fc.nat()), (declared, length) => {
+        expect(declaredLengthIs(declared, length)).toBe(general(declared, length));
+        // The length a string of digits names, whatever it is.
+        const named = Number(declared);
+        if (Number.isSafeInteger(named)) expect(declaredLengthIs(declared, named)).toBe(general(declared, named));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

@@ -161,6 +161,21 @@ function declaresBody(request: IncomingMessage): boolean {
   return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
+/**
+ * Whether an HTTP/1.1 request's body can no longer be trickled: the message is complete, the request
+ * is gone, or (`Content-Length` framing, nothing read yet) every declared byte is buffered: Node's
+ * parser hands a request at most its declared length of body, so nothing of it is still to come.
+ * A body that was read or resumed, or is chunked, is never taken as arrived here.
+ *
+ * @internal Exported for its tests.
+ */
+export function bodyArrived(request: IncomingMessage): boolean {
+  if (request.complete || request.destroyed) return true;
+  if (request.readableFlowing !== null || request.headers['transfer-encoding'] !== undefined) return false;
+  const length = request.headers['content-length'];
+  return length !== undefined && request.readableLength > 0 && request.readableLength === Number(length);
+}
+
 function boundDrain(request: IncomingMessage, socket: Socket | null): void {
   if (socket === null || socket.destroyed || request.complete) return;
   cutUnlessEnded(request, socket, () => socket.destroy());
@@ -479,12 +494,31 @@ function boundStalledWrites(
  * HTTP/1.1 connection that sends no request head within `--headers-timeout` is closed; a session
  * that sends nothing at all keeps the 120 s idle timeout. Answers the function to call for each new
  * session.
+ *
+ * Except a WINDOW_UPDATE for the connection, which moves the session's send window (as JavaScript
+ * sees it, `session.state.remoteWindowSize`): clients send one once they have read an answer, often
+ * after its stream has closed, and such an idle session got GOAWAY after `limitMs` where one whose
+ * client sent nothing kept its 120 s (review15-h2-slow-peers). Bytes the window's change explains
+ * (all of those read when a sweep saw it change) are judged by `idleLimitMs`; any read after them
+ * without a new change, by `limitMs` again, from when the bytes first came.
  */
-function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, checkMs: number) {
+function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, checkMs: number, idleLimitMs: number) {
   const watched = new WeakMap<
     Http2Session,
-    { transport: Socket; open: number; mark: number; since: number | undefined; cut: boolean }
+    {
+      transport: Socket;
+      open: number;
+      mark: number;
+      since: number | undefined;
+      cut: boolean;
+      /** The session's send window when it last went idle, or when a sweep last saw it change. */
+      window: number;
+      /** The client's bytes when a change of the window last explained them (-1: none did). */
+      explained: number;
+    }
   >();
+  /** How much the session may send before the client's next WINDOW_UPDATE for the connection. */
+  const sendWindow = (session: Http2Session) => session.state.remoteWindowSize ?? 0;
   let timer: NodeJS.Timeout | undefined;
   const sweep = () => {
     if (sessions.size === 0) {
@@ -506,7 +540,17 @@ function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, c
       // progress, and it stays open for as long as the bytes keep coming.
       if (state.open > 0 || state.transport.bytesRead === state.mark) continue;
       if (state.since === undefined) state.since = now;
-      else if (now - state.since >= limitMs) {
+      // A WINDOW_UPDATE for the connection came (the one a client sends once it has read its
+      // last answer): whole frames, not a head, explain the bytes read so far, and no head may
+      // start within a frame. The session is then judged as an idle one, by the idle timeout;
+      // bytes after that the window does not explain are judged as a head again.
+      const window = sendWindow(session);
+      if (window !== state.window) {
+        state.window = window;
+        state.explained = state.transport.bytesRead;
+      }
+      const limit = state.explained === state.transport.bytesRead ? idleLimitMs : limitMs;
+      if (now - state.since >= limit) {
         state.cut = true;
         session.close();
       }
@@ -521,10 +565,13 @@ function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, c
       mark: transport.bytesRead,
       since: undefined as number | undefined,
       cut: false,
+      window: sendWindow(session),
+      explained: -1,
     };
     const settle = () => {
       state.mark = transport.bytesRead;
       state.since = undefined;
+      state.explained = -1;
     };
     watched.set(session, state);
     session.on('stream', (stream: ServerHttp2Stream) => {
@@ -533,6 +580,8 @@ function boundHttp2Heads(sessions: ReadonlySet<Http2Session>, limitMs: number, c
       stream.once('close', () => {
         state.open--;
         settle();
+        // Idle again: what the client sends from now on is measured against this window.
+        if (state.open === 0 && !session.destroyed) state.window = sendWindow(session);
       });
     });
     if (timer !== undefined) return;
@@ -860,11 +909,17 @@ export async function openListener(
   let server: Server | Http2SecureServer;
   const http1Handler = notOnClosingConnections((request, response) => {
     if (declaresBody(request)) {
-      watchBodyRate(request, headersTimeoutMs, () => {
-        // Read now: answerBodyTimeout detaches the request from its socket.
-        const socket = request.socket;
-        answerBodyTimeout(response, true, () => {
-          if (socket !== null && !socket.destroyed) socket.destroy();
+      // Armed a microtask later: Node's parser runs microtasks after it has pushed the body bytes
+      // that came with the head, so a body that arrived whole with it (a typical signed POST) is
+      // seen buffered and costs no timer (see bodyArrived); any other body is watched from then on.
+      queueMicrotask(() => {
+        if (bodyArrived(request)) return;
+        watchBodyRate(request, headersTimeoutMs, () => {
+          // Read now: answerBodyTimeout detaches the request from its socket.
+          const socket = request.socket;
+          answerBodyTimeout(response, true, () => {
+            if (socket !== null && !socket.destroyed) socket.destroy();
+          });
         });
       });
     }
@@ -946,7 +1001,12 @@ export async function openListener(
         } else refuseHttp1Connect(second, refusal);
       });
     }
-    const watchHeads = boundHttp2Heads(sessions, headersTimeoutMs, headersCheckIntervalMs(headersTimeoutMs));
+    const watchHeads = boundHttp2Heads(
+      sessions,
+      headersTimeoutMs,
+      headersCheckIntervalMs(headersTimeoutMs),
+      Math.max(headersTimeoutMs, HTTP2_IDLE_TIMEOUT_MS),
+    );
     secure.on('session', (session) => {
       sessions.add(session);
       watchHeads(session);

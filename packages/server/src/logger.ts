@@ -156,7 +156,16 @@ export const WRITE_ASCII_LINE = Symbol('hmac-kit.logger.writeAsciiLine');
  * ```
  */
 export function batchedStdout(fd = 1): ReturnType<typeof pino.destination> {
-  const destination = pino.destination({ dest: fd, sync: false, maxWrite: MAX_LOG_LINE_BYTES, minLength: 0 });
+  // Buffers, not strings: sonic-boom's string mode measures each chunk's UTF-8 length as it takes it,
+  // encodes it to write it, and encodes it again into a Buffer once written (four passes over every
+  // batch); handed a Buffer it only writes it (issue #15).
+  const destination = pino.destination({
+    dest: fd,
+    sync: false,
+    maxWrite: MAX_LOG_LINE_BYTES,
+    minLength: 0,
+    contentMode: 'buffer',
+  });
   const stream = destination as unknown as { destroyed?: boolean };
   const { write, flush, flushSync, end } = destination;
   let held = '';
@@ -165,10 +174,12 @@ export function batchedStdout(fd = 1): ReturnType<typeof pino.destination> {
   /** Hands the held lines to sonic-boom, as one write of whole lines. */
   const release = () => {
     if (heldBytes === 0) return;
-    const chunk = held;
+    // The held lines are ASCII exactly when their UTF-8 length is their length (any other character
+    // takes more bytes than UTF-16 units): then latin1 gives the same bytes without an encoder.
+    const chunk = Buffer.from(held, heldBytes === held.length ? 'latin1' : 'utf8');
     held = '';
     heldBytes = 0;
-    write.call(destination, chunk);
+    write.call(destination, chunk as unknown as string);
   };
   const flushHeld = () => {
     armed = false;

@@ -11,6 +11,11 @@
  *   streams are reset (RST_STREAM CANCEL) and the session goes on; a client that stops reading the
  *   connection itself still loses it (slow-peers-tls.test.ts).
  *
+ * - A trailing WINDOW_UPDATE made an idle session a slow head: the head bound takes bytes from the
+ *   client with no stream open for a request head in progress, and a client that sent the
+ *   WINDOW_UPDATE for the connection after reading its last answer (as clients do) got GOAWAY
+ *   once the headers timeout ran out, instead of keeping its idle session as others do.
+ *
  * A 1 s headers timeout keeps every wait short; every wait is for a condition.
  */
 
@@ -111,5 +116,70 @@ describe('review15: HTTP/2 slow peers', () => {
     expect(socket.destroyed).toBe(false);
     const body = Buffer.concat(framesOf(received(), FRAME.DATA, 3).map(([, payload]) => payload)).toString('utf8');
     expect(JSON.parse(body)).toEqual({ status: 'ok' });
+  }, 60_000);
+
+  // Before: the idle session got GOAWAY at the same sweep as the session with a head in progress
+  // (or earlier), and its next request was refused.
+  it('leaves an idle session alone that sent a WINDOW_UPDATE after reading its answer', async () => {
+    const { socket, received } = await rawH2(port, certs.ca);
+    sockets.push(socket);
+    const served = () => server.logs.filter((line) => line.msg === 'request' && line.path === '/healthz').length;
+    const before = served();
+    socket.write(requests('/healthz', [1]));
+    // The access line is written once the stream has closed on the server: the session is idle.
+    await until(() => served() > before);
+    socket.write(windowUpdate(0, 1_000));
+    // A session whose head stays incomplete, opened after the WINDOW_UPDATE was sent: the head
+    // bound cuts it at the sweep that would cut the idle session, or later.
+    const sentinel = await rawH2(port, certs.ca);
+    sockets.push(sentinel.socket);
+    const block = headerBlock([
+      [':method', 'GET'],
+      [':scheme', 'https'],
+      [':path', '/healthz'],
+      [':authority', `localhost:${port}`],
+    ]);
+    sentinel.socket.write(frame(FRAME.HEADERS, FLAG.END_STREAM, 1, block.subarray(0, 10)));
+    await until(() => sentinel.socket.destroyed || framesOf(sentinel.received(), FRAME.GOAWAY, 0).length > 0);
+    socket.write(requests('/healthz', [3]));
+    await until(
+      () =>
+        socket.destroyed ||
+        framesOf(received(), FRAME.GOAWAY, 0).length > 0 ||
+        framesOf(received(), FRAME.DATA, 3).some(([flags]) => (flags & FLAG.END_STREAM) !== 0),
+    );
+    expect(framesOf(received(), FRAME.GOAWAY, 0)).toEqual([]);
+    expect(socket.destroyed).toBe(false);
+  }, 60_000);
+
+  // What the WINDOW_UPDATE excuses is the bytes read with it: a head trickled after one is cut as before.
+  it('still closes a session that trickles a head after a WINDOW_UPDATE for the connection', async () => {
+    const { socket } = await rawH2(port, certs.ca);
+    sockets.push(socket);
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const block = headerBlock([
+      [':method', 'GET'],
+      [':scheme', 'https'],
+      [':path', '/healthz'],
+      [':authority', `localhost:${port}`],
+      ['x-padding', 'p'.repeat(16_000)],
+    ]);
+    const continuation = frame(FRAME.CONTINUATION, FLAG.END_HEADERS, 1, block.subarray(40));
+    socket.write(
+      Buffer.concat([
+        windowUpdate(0, 1_000),
+        frame(FRAME.HEADERS, FLAG.END_STREAM, 1, block.subarray(0, 40)),
+        continuation.subarray(0, 10),
+      ]),
+    );
+    let sent = 10;
+    const timer = setInterval(() => {
+      if (socket.destroyed || sent >= continuation.length) return clearInterval(timer);
+      socket.write(continuation.subarray(sent, sent + 1));
+      sent++;
+    }, 100);
+    await closed;
+    clearInterval(timer);
+    expect(sent).toBeLessThan(continuation.length);
   }, 60_000);
 });

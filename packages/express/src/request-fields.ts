@@ -1,0 +1,89 @@
+/**
+ * How the Express middleware reads the request: without V8's inline caches, which every Express
+ * request defeats (see `field`).
+ */
+import { IncomingMessage } from 'node:http';
+import type { Request } from 'express';
+
+/**
+ * `req[name]`, read through `Reflect.get` rather than a property access. Every Express request
+ * has a hidden class of its own (Express sets each request's prototype, see `prepareSlots` in
+ * index.ts), so each `req.x` misses V8's megamorphic stub cache and goes to the runtime
+ * (`Runtime_LoadIC_Miss`: ~1.3-1.7k instructions per read, 5 per request in this package,
+ * callgrind over HTTP), which then fills the cache with an entry no later request can hit.
+ * TurboFan compiles `Reflect.get(req, name)` into a call of the `GetProperty` builtin, which walks
+ * the object and its prototypes without a feedback vector and without the runtime.
+ *
+ * Invariant: `Reflect.get(target, key)` is `target[key]` by the language's definition (the same
+ * [[Get]], with `target` as the receiver of a getter), so this is the plain read; only V8's path
+ * to the value differs.
+ */
+export function field<Name extends keyof Request>(req: Request, name: Name): Request[Name] {
+  return Reflect.get(req, name);
+}
+
+/** Direct prototypes of requests already looked at: whether `protocol` is Express's getter there. */
+const expressProtocols = new WeakMap<object, boolean>();
+/** The last prototype looked up (every request of one app has the same). */
+let lastPrototype: object | undefined;
+let lastIsExpress = false;
+
+/**
+ * Whether `protocol` resolves, from the request's direct prototype up, to Express's own getter:
+ * an accessor named `protocol` on the object right above `IncomingMessage.prototype`, where
+ * Express defines its request getters (`express/lib/request.js`, shared by every app and sub-app;
+ * an app's `app.request` sits below it). An override anywhere below (an app's own `protocol`) or
+ * any other shape answers false. Looked at once per prototype, as `prepareSlots` does.
+ */
+function protocolIsExpress(req: object): boolean {
+  const prototype: object | null = Object.getPrototypeOf(req);
+  if (prototype === null) return false;
+  if (prototype === lastPrototype) return lastIsExpress;
+  let known = expressProtocols.get(prototype);
+  if (known === undefined) {
+    known = false;
+    for (let at: object | null = prototype; at !== null; at = Object.getPrototypeOf(at)) {
+      const descriptor = Object.getOwnPropertyDescriptor(at, 'protocol');
+      if (descriptor === undefined) continue;
+      known =
+        Object.getPrototypeOf(at) === IncomingMessage.prototype &&
+        typeof descriptor.get === 'function' &&
+        descriptor.get.name === 'protocol';
+      break;
+    }
+    expressProtocols.set(prototype, known);
+  }
+  lastPrototype = prototype;
+  lastIsExpress = known;
+  return known;
+}
+
+type TrustProxy = (address: string | undefined, hop: number) => boolean;
+
+/**
+ * `req.protocol`, without running Express's getter when no proxy is trusted for the request's
+ * peer. The getter (Express 4 and 5) reads `this.socket` twice and `this.app` on the request's
+ * hidden class of its own: three more inline-cache misses (~3k instructions per request,
+ * callgrind), where this reads them once each through `GetProperty`.
+ *
+ * Fast path: `protocol` is Express's getter (`protocolIsExpress`, no own `protocol` on the
+ * request) and the app's compiled `trust proxy fn` does not trust the peer address for hop 0.
+ * Invariant: that getter answers `this.socket.encrypted ? 'https' : 'http'` exactly then (Express
+ * 5; Express 4 reads `this.connection`, node's alias of `socket`), which is what this answers;
+ * in every other case (a trusted proxy, where X-Forwarded-Proto counts; an override; a `trust
+ * proxy fn` that is not a function) the getter itself runs. The trust function is called once
+ * more than Express would when it trusts the peer (proxy-addr's compiled functions are pure).
+ * Held to `req.protocol` over random trust settings, peers, TLS and X-Forwarded-Proto headers, and
+ * overridden prototypes in packages/express/test/request-fields.test.ts.
+ */
+export function protocolOf(req: Request): string {
+  if (protocolIsExpress(req) && !Object.hasOwn(req, 'protocol')) {
+    const socket = field(req, 'socket');
+    const app = field(req, 'app');
+    const trust: unknown = socket != null && app != null ? app.get('trust proxy fn') : undefined;
+    if (typeof trust === 'function' && !(trust as TrustProxy)(socket.remoteAddress, 0)) {
+      return (socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+    }
+  }
+  return field(req, 'protocol');
+}
