@@ -18,7 +18,8 @@
 // The table compares the counts without V8's compilation (`compilingInstructions`: one-time work
 // under `--predictable`, on the main thread and in the counted window, that moves a count by
 // 5-30% from run to run); the totals with it are printed below the table.
-// HMAC_KIT_CALLGRIND_KEEP=1 keeps each run's callgrind output, for `callgrind_annotate`.
+// HMAC_KIT_CALLGRIND_KEEP=1 keeps each run's callgrind output, for `callgrind_annotate` (with
+// NODE_OPTIONS=--perf-basic-prof, bench/callgrind-names.js names its JIT frames first).
 //
 // `in-app:<checkout>` counts instead section 3's "forward-auth /verify (hmac-kit serve)" server
 // (bench/http-server.js serve-verify: `startServer` in this bench's process, `:memory:`, log

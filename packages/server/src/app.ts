@@ -75,6 +75,14 @@ export interface RunningServer {
    * close in time is abandoned). Idempotent.
    */
   close(options?: { drain?: boolean }): Promise<ShutdownOutcome>;
+  /**
+   * Stops serving at once, for a process that crashed (an uncaught exception): the listener stops
+   * accepting and every connection is destroyed, requests in flight included, so nothing more is
+   * answered while the process flushes its log and exits (its logger is silenced then: answers
+   * would leave no access line, from a process whose state the exception may have left
+   * half-updated). The stores are left as they are: the process is about to exit.
+   */
+  halt(): void;
   /** Serves the TLS certificate and key read again from their files to new connections (SIGHUP). */
   reloadCertificate(): Promise<boolean>;
 }
@@ -347,6 +355,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     logger,
     routes: dispatch.routes,
     close,
+    halt: () => {
+      state.draining = true;
+      shuttingDown = true;
+      void listener.stopAccepting();
+      listener.closeAll();
+    },
     reloadCertificate: () => listener.reloadCertificate(),
   };
 }

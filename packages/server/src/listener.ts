@@ -161,6 +161,21 @@ function declaresBody(request: IncomingMessage): boolean {
   return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
+/**
+ * Whether an HTTP/1.1 request's body can no longer be trickled: the message is complete, the request
+ * is gone, or (`Content-Length` framing, nothing read yet) every declared byte is buffered: Node's
+ * parser hands a request at most its declared length of body, so nothing of it is still to come.
+ * A body that was read or resumed, or is chunked, is never taken as arrived here.
+ *
+ * @internal Exported for its tests.
+ */
+export function bodyArrived(request: IncomingMessage): boolean {
+  if (request.complete || request.destroyed) return true;
+  if (request.readableFlowing !== null || request.headers['transfer-encoding'] !== undefined) return false;
+  const length = request.headers['content-length'];
+  return length !== undefined && request.readableLength > 0 && request.readableLength === Number(length);
+}
+
 function boundDrain(request: IncomingMessage, socket: Socket | null): void {
   if (socket === null || socket.destroyed || request.complete) return;
   cutUnlessEnded(request, socket, () => socket.destroy());
@@ -894,11 +909,17 @@ export async function openListener(
   let server: Server | Http2SecureServer;
   const http1Handler = notOnClosingConnections((request, response) => {
     if (declaresBody(request)) {
-      watchBodyRate(request, headersTimeoutMs, () => {
-        // Read now: answerBodyTimeout detaches the request from its socket.
-        const socket = request.socket;
-        answerBodyTimeout(response, true, () => {
-          if (socket !== null && !socket.destroyed) socket.destroy();
+      // Armed a microtask later: Node's parser runs microtasks after it has pushed the body bytes
+      // that came with the head, so a body that arrived whole with it (a typical signed POST) is
+      // seen buffered and costs no timer (see bodyArrived); any other body is watched from then on.
+      queueMicrotask(() => {
+        if (bodyArrived(request)) return;
+        watchBodyRate(request, headersTimeoutMs, () => {
+          // Read now: answerBodyTimeout detaches the request from its socket.
+          const socket = request.socket;
+          answerBodyTimeout(response, true, () => {
+            if (socket !== null && !socket.destroyed) socket.destroy();
+          });
         });
       });
     }

@@ -108,11 +108,21 @@ function exitAfterFlush(logger: Logger, code: number): never {
  * one was lost (a write to a full stdout pipe waits on EAGAIN for a timer that never came: up to
  * 4 KB of access lines of requests already answered; test/crash-exit-log.test.ts). The error is
  * written to stderr as Node writes it; the log gets a fatal line without its message (which could
- * carry anything). Requests may still be answered in the moment left; their lines are not
- * written (the logger is silenced while its stream ends).
+ * carry anything). The server stops serving first (`halt`, once the caller has handed it over with
+ * the returned function): nothing is answered in the moment left, where the logger is silenced while
+ * its stream ends and an answer would leave no access line
+ * (test/adversarial/review15-crash-stops-serving.test.ts).
  */
-function exitAfterFlushOnCrash(logger: Logger): void {
+function exitAfterFlushOnCrash(logger: Logger): (halt: () => void) => void {
   let crashed = false;
+  let halt: (() => void) | undefined;
+  const haltServing = () => {
+    try {
+      halt?.();
+    } catch {
+      // Whatever is left of the listener, the process exits below.
+    }
+  };
   process.on('uncaughtException', (error, origin) => {
     try {
       writeSync(
@@ -124,6 +134,7 @@ function exitAfterFlushOnCrash(logger: Logger): void {
     }
     if (crashed) return;
     crashed = true;
+    haltServing();
     try {
       logger.fatal({ type: (error as Error | undefined)?.name, origin }, 'uncaught exception: exiting');
     } catch {
@@ -131,6 +142,11 @@ function exitAfterFlushOnCrash(logger: Logger): void {
     }
     exitAfterFlush(logger, 1);
   });
+  return (serving) => {
+    halt = serving;
+    // A crash while the server was starting: it must not start answering now.
+    if (crashed) haltServing();
+  };
 }
 
 /**
@@ -158,9 +174,9 @@ export async function runServe(config: ServerConfig, hooks: ServeHooks = {}): Pr
   }
   // With workers, the supervisor and every worker write to the same stdout.
   const logger = createLogger(config.logLevel, undefined, { sharedOutput: workers > 1 });
-  exitAfterFlushOnCrash(logger);
+  const onCrashHalt = exitAfterFlushOnCrash(logger);
   if (oneForMemory) logger.info('an in-memory database cannot be shared by several workers: running one');
-  if (workers === 1) return runSingle(config, hooks, logger);
+  if (workers === 1) return runSingle(config, hooks, logger, onCrashHalt);
   return runSupervisor(config, workers, hooks, logger);
 }
 
@@ -209,9 +225,15 @@ function onSignals(logger: Logger): { attach(handlers: SignalHandlers): void } {
   };
 }
 
-async function runSingle(config: ServerConfig, hooks: ServeHooks, logger: Logger): Promise<number> {
+async function runSingle(
+  config: ServerConfig,
+  hooks: ServeHooks,
+  logger: Logger,
+  onCrashHalt: (halt: () => void) => void,
+): Promise<number> {
   const signals = onSignals(logger);
   const running = await startServer(config, { logger });
+  onCrashHalt(() => running.halt());
   hooks.onListening?.({ url: running.url, store: running.services.info, workers: 1 });
   const code = await new Promise<number>((resolve) => {
     signals.attach({
@@ -409,7 +431,7 @@ async function runWorker(config: ServerConfig): Promise<number> {
     worker: id,
     pid: process.pid,
   });
-  exitAfterFlushOnCrash(logger);
+  const onCrashHalt = exitAfterFlushOnCrash(logger);
   const channel = process as unknown as {
     send(message: Message | object, callback?: (error: Error | null) => void): boolean;
     on(event: 'message', listener: (message: unknown) => void): unknown;
@@ -460,6 +482,7 @@ async function runWorker(config: ServerConfig): Promise<number> {
     channel.send({ hk: 'failed', message: (error as Error).message.split('\n')[0] ?? 'failed' });
     return exitAfterFlush(logger, 1);
   }
+  onCrashHalt(() => running.halt());
 
   let stopping = false;
   const stop = (drain: boolean) => {

@@ -101,6 +101,24 @@ describe('review12: slow bodies and HTTP/2 streams under the connection caps', (
     expect(answer).toContain('"code":"body_timeout"');
   }, 60_000);
 
+  it('cuts a trickled body whose first bytes came with the head (the rate watch is armed a microtask later)', async () => {
+    const server = await plain();
+    const { hostname, port } = new URL(server.url);
+    const body = `{"username":"${'u'.repeat(900)}","password":"x"}`;
+    const head = `POST /v1/keys HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const socket = connect({ host: hostname, port: Number(port) });
+    sockets.push(socket);
+    const done = closedOrAnswered(socket);
+    // All but one byte in the head's packet: the watch must not take the body for arrived.
+    trickle(socket, head + body.slice(0, -1), '');
+    setTimeout(() => {
+      if (!socket.destroyed) socket.write(body.slice(-1));
+    }, 30_000).unref();
+    const answer = await done;
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer).toContain('"code":"body_timeout"');
+  }, 60_000);
+
   it('cuts an HTTP/2 stream whose unproven body is trickled, and advertises at most 128 streams', async () => {
     const server = await serve(['--tls-cert', certs.first.certFile, '--tls-key', certs.first.keyFile]);
     const port = Number(new URL(server.url).port);
