@@ -135,10 +135,21 @@ function exitAfterFlushOnCrash(logger: Logger): (halt: () => void) => void {
     if (crashed) return;
     crashed = true;
     haltServing();
+    // pino follows every fatal line with its stream's flushSync(), which writes the lines queued
+    // ahead of a write still in flight (one waiting on EAGAIN for its retry: a full log pipe), so
+    // they came out of order, and busy-waits on the pipe with the event loop blocked. Ending the
+    // stream (exitAfterFlush) writes everything in order: flushSync is left out for this one line.
+    const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
+      | { flushSync?: () => void }
+      | undefined;
+    const flushSync = stream?.flushSync;
+    if (stream !== undefined && typeof flushSync === 'function') stream.flushSync = () => {};
     try {
       logger.fatal({ type: (error as Error | undefined)?.name, origin }, 'uncaught exception: exiting');
     } catch {
       // A logger that cannot write still gets its stream ended below.
+    } finally {
+      if (stream !== undefined && typeof flushSync === 'function') stream.flushSync = flushSync;
     }
     exitAfterFlush(logger, 1);
   });

@@ -58,6 +58,10 @@ describe('serve: a crash exit keeps the access lines of answered requests', () =
       expect(server.stderr()).toContain('crash under test');
       const logged = new Set(server.logs.filter((line) => line.msg === 'request').map((line) => line.reqId));
       expect(answered.filter((id) => !logged.has(id))).toEqual([]);
+      // In the order they were logged (review15): the fatal line's flushSync (pino calls it after
+      // every fatal line) wrote the queued lines ahead of the write in flight, waiting on EAGAIN.
+      const times = server.logs.map((line) => String(line.time));
+      expect(times.filter((time, index) => index > 0 && time < (times[index - 1] as string))).toEqual([]);
     } finally {
       agent.destroy();
       if (server.child.exitCode === null) server.child.kill('SIGKILL');
