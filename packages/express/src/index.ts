@@ -43,13 +43,21 @@ export interface HmacAuthOptions extends AuthenticatorOptions {
 }
 
 /**
- * The authenticator that produced each identity, for `requireScopes()`. Kept beside the request
- * rather than on it: each property added to an Express 5 request allocates 1-2.5 KB per request
- * (measured in an app: +1.1 KB for one symbol-keyed property), and garbage costs more in Express
- * than elsewhere (~1 ms of scavenging per MB allocated in bench/http-server.js's Express app,
- * 0.1-0.3 ms in its Fastify app).
+ * What `hmacAuth()` verified on each request, for `requireScopes()`: the identity it set as
+ * `req.hmac` and the authenticator that verified it. Kept beside the request rather than on it:
+ * each property added to an Express 5 request allocates 1-2.5 KB per request (measured in an app:
+ * +1.1 KB for one symbol-keyed property), and garbage costs more in Express than elsewhere (~1 ms
+ * of scavenging per MB allocated in bench/http-server.js's Express app, 0.1-0.3 ms in its Fastify
+ * app). Keyed by the request, not by the identity: the request already has the hash a WeakMap key
+ * needs (its `rawBody`/`hmac` slots), where each fresh identity object had one made for it (~1k
+ * instructions per request, callgrind). `requireScopes()` accepts only the identity recorded for
+ * that very request.
  */
-const authenticators = new WeakMap<HmacIdentity, Authenticator>();
+interface Verified {
+  readonly identity: HmacIdentity;
+  readonly authenticator: Authenticator;
+}
+const verifiedRequests = new WeakMap<object, Verified>();
 const kBodyDecoded = Symbol('hmac-kit.body-decoded');
 
 type Marked = Request & { [kBodyDecoded]?: boolean };
@@ -291,7 +299,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
 
   function proceed(outcome: AuthSuccess, req: Request, res: Response, next: NextFunction): void {
     writeSlot(req, prepareSlots(req), 'hmac', outcome.identity);
-    authenticators.set(outcome.identity, authenticator);
+    verifiedRequests.set(req, { identity: outcome.identity, authenticator });
     for (const _ in outcome.headers) {
       res.set(outcome.headers);
       break;
@@ -372,14 +380,16 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
 export function requireScopes(...scopes: string[]): RequestHandler {
   const required = validateScopes(scopes);
   return function requireScopesMiddleware(req, res, next) {
-    const authenticator = req.hmac === undefined ? undefined : authenticators.get(req.hmac);
-    if (!req.hmac || !authenticator) {
-      // Mounted without hmacAuth() in front: refuse rather than serve an unauthenticated request.
+    const identity = req.hmac;
+    const verified = identity === undefined ? undefined : verifiedRequests.get(req);
+    if (!identity || verified === undefined || verified.identity !== identity) {
+      // Mounted without hmacAuth() in front, or req.hmac is not what hmacAuth() verified on this
+      // request (set by other code, or another request's identity): refuse rather than serve it.
       const problem = toProblem(new TypeError('requireScopes() used without hmacAuth() in front of it'));
       sendProblem(res, problem);
       return;
     }
-    const outcome = authenticator.authorize(req.hmac, required, { method: req.method, url: req.originalUrl });
+    const outcome = verified.authenticator.authorize(identity, required, { method: req.method, url: req.originalUrl });
     if (!outcome.ok) {
       sendProblem(res, outcome.problem);
       return;

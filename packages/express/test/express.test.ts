@@ -213,6 +213,75 @@ describe('express body-parser placement', () => {
     }
   });
 
+  it('requireScopes() accepts only the identity hmacAuth() verified on that very request', async () => {
+    // The attack: code between hmacAuth() and requireScopes() hands one request's verified identity
+    // (a key with more scopes) to another request, or swaps a verified request's identity for
+    // another request's. Each request's own verification decides, never an identity seen before.
+    const app = express();
+    let admitted: unknown;
+    app.get('/keep', hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore() }), (req, res) => {
+      admitted = req.hmac;
+      res.json({ ok: true });
+    });
+    const protectedRoute = hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore() });
+    app.get(
+      '/borrowed',
+      (req, _res, next) => {
+        req.hmac = admitted as typeof req.hmac;
+        next();
+      },
+      requireScopes('orders:write'),
+      (_req, res) => {
+        res.json({ ok: true });
+      },
+    );
+    app.get(
+      '/swapped',
+      protectedRoute,
+      (req, _res, next) => {
+        req.hmac = admitted as typeof req.hmac;
+        next();
+      },
+      requireScopes('orders:write'),
+      (_req, res) => {
+        res.json({ ok: true });
+      },
+    );
+    app.get('/own', protectedRoute, requireScopes('orders:read'), (req, res) => {
+      res.json({ by: req.hmac!.keyId });
+    });
+    const harness = await listening(createServer(app));
+    try {
+      const keep = await signed(
+        harness.origin,
+        { method: 'GET', path: '/keep', headers: {} },
+        signingKey(keyRing.orders),
+      );
+      expect((await harness.send(keep)).status).toBe(200);
+      expect(admitted).toBeDefined();
+      // An unauthenticated request carrying another request's verified identity.
+      expect((await harness.send({ method: 'GET', path: '/borrowed', headers: {} })).status).toBe(500);
+      // A request verified for a key without orders:write, its identity swapped for the one that has it.
+      const swapped = await signed(
+        harness.origin,
+        { method: 'GET', path: '/swapped', headers: {} },
+        signingKey(keyRing.reader),
+      );
+      expect((await harness.send(swapped)).status).toBe(500);
+      // Its own identity still works.
+      const own = await signed(
+        harness.origin,
+        { method: 'GET', path: '/own', headers: {} },
+        signingKey(keyRing.reader),
+      );
+      const answer = await harness.send(own);
+      expect(answer.status).toBe(200);
+      expect((answer.body as { by: string }).by).toBe(keyRing.reader.keyId);
+    } finally {
+      await harness.close();
+    }
+  });
+
   it('request slots: req.hmac and req.rawBody read as own properties did, without adding one per request', async () => {
     const seen: unknown[] = [];
     const api = express();
