@@ -4,21 +4,14 @@
  * requests (fast-check over bodies and splits of the bytes on the wire): whenever it says arrived,
  * the buffered bytes are the whole body as sent; a chunked body is never judged arrived before its end.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { type AddressInfo, connect, type Socket } from 'node:net';
+import { createServer, type IncomingMessage } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bodyArrived } from '../src/listener.js';
+import { closedAfterEachTest } from './support/local-http.js';
 
-const servers: Server[] = [];
-const sockets: Socket[] = [];
-afterEach(() => {
-  for (const socket of sockets.splice(0)) socket.destroy();
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    server.close();
-  }
-});
+const { servers, sockets } = closedAfterEachTest();
 
 interface Seen {
   arrived: boolean;

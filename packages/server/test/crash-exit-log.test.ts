@@ -7,12 +7,9 @@
  * of access lines of answered requests). support/crash-on-signal.mjs makes the crash.
  */
 import { Agent, request as httpRequest } from 'node:http';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { buildOnce, exitOf, startServe, tempDir } from '../../../test-support/processes.js';
-
-const crashHook = pathToFileURL(join(import.meta.dirname, 'support/crash-on-signal.mjs')).href;
+import { exitOf } from '../../../test-support/processes.js';
+import { startCrashableServe } from './support/crash.js';
 
 function get(agent: Agent, url: string, id: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -27,15 +24,7 @@ function get(agent: Agent, url: string, id: string): Promise<number> {
 
 describe('serve: a crash exit keeps the access lines of answered requests', () => {
   it('writes every access line of the requests answered before the crash, its log pipe full when it comes', async () => {
-    buildOnce();
-    const dir = tempDir();
-    const server = await startServe(['--db', join(dir, 'hmac-kit.db')], {
-      cwd: dir,
-      env: {
-        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${crashHook}`.trim(),
-        HMAC_KIT_TEST_CRASH_ON_SIGNAL: '1',
-      },
-    });
+    const server = await startCrashableServe();
     const agent = new Agent({ keepAlive: true, maxSockets: 8 });
     try {
       // The test stops reading the server's stdout: the pipe (64 KiB) and the stream's buffer fill,

@@ -6,21 +6,14 @@
  * the connection (pipelining), never a partial body, no fast path for chunked bodies, and the
  * request still ends and closes, so keep-alive goes on.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { type AddressInfo, connect, type Socket } from 'node:net';
+import { createServer, type IncomingMessage } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { completeBody, wholeBody } from '../src/gateway.js';
+import { closedAfterEachTest } from './support/local-http.js';
 
-const servers: Server[] = [];
-const sockets: Socket[] = [];
-afterEach(() => {
-  for (const socket of sockets.splice(0)) socket.destroy();
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    server.close();
-  }
-});
+const { servers, sockets } = closedAfterEachTest();
 
 interface Read {
   /** What the route read, and whether the fast path gave it. */

@@ -8,12 +8,9 @@
  * left, on a new connection and on a keep-alive connection opened before the crash.
  */
 import { Agent, request as httpRequest } from 'node:http';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
-import { buildOnce, exitOf, startServe, tempDir } from '../../../../test-support/processes.js';
-
-const crashHook = pathToFileURL(join(import.meta.dirname, '../support/crash-on-signal.mjs')).href;
+import { exitOf } from '../../../../test-support/processes.js';
+import { startCrashableServe } from '../support/crash.js';
 
 /** The status of GET /healthz, or the error's code when no answer came. */
 function get(url: string, agent: Agent | false): Promise<number | string> {
@@ -34,16 +31,7 @@ function get(url: string, agent: Agent | false): Promise<number | string> {
 
 describe('review15: a crashed server stops answering while its log flushes', () => {
   it('answers no request after the crash, on a new connection or a kept-alive one', async () => {
-    buildOnce();
-    const dir = tempDir();
-    const server = await startServe(['--db', join(dir, 'hmac-kit.db')], {
-      cwd: dir,
-      env: {
-        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${crashHook}`.trim(),
-        HMAC_KIT_TEST_CRASH_ON_SIGNAL: '1',
-        HMAC_KIT_TEST_SLOW_LOG_MS: '700',
-      },
-    });
+    const server = await startCrashableServe({ HMAC_KIT_TEST_SLOW_LOG_MS: '700' });
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
       // Its access line is written within the 25 ms batch delay: that write is in flight at the crash.
