@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { freePort } from '../../../test-support/ports.js';
+import { refusedPort } from '../../../test-support/ports.js';
 import { createTestSchema, type TestSchema } from '../../../test-support/postgres.js';
 import {
   binPath,
@@ -236,7 +236,7 @@ describe('a failed command has no side effects on PostgreSQL', () => {
     expect(serve.stderr.trimEnd().split('\n').at(-1)).toMatch(
       /^hmac-kit: cannot start: database postgres:\/\/\S+\/hmac_kit_no_such_database: database does not exist \(3D000\)$/,
     );
-    const port = await freePort();
+    const port = await refusedPort();
     const refused = await runCliInProcess(
       ['--db', `postgres://postgres@127.0.0.1:${port}/test`, 'principals', 'list'],
       {

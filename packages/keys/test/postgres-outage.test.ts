@@ -3,7 +3,6 @@
  * that the test cuts and heals, and a pool pointed at a port nobody listens on.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { StoreUnavailable } from '@hmac-kit/core';
 import {
   createKeyService,
@@ -14,20 +13,13 @@ import {
 } from '@hmac-kit/keys';
 import pg from 'pg';
 import { expect, it } from 'vitest';
+import { refusedPort } from '../../../test-support/ports.js';
 import {
   createTestSchema,
   describeWithPostgres,
   proxiedUrl,
   startPostgresProxy,
 } from '../../../test-support/postgres.js';
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function eventually<T>(attempt: () => Promise<T | undefined>, withinMs: number): Promise<T> {
   const started = Date.now();
@@ -49,7 +41,7 @@ describeWithPostgres('PostgreSQL outage', () => {
   it('a pool pointed at a closed port surfaces StoreUnavailable, with the driver error as cause', async () => {
     const pool = new pg.Pool({
       host: '127.0.0.1',
-      port: await closedPort(),
+      port: await refusedPort(),
       user: 'postgres',
       database: 'test',
       connectionTimeoutMillis: 1000,

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { StoreUnavailable } from '@hmac-kit/core';
 import {
   type RedisClientLike,
@@ -9,6 +8,7 @@ import {
 } from '@hmac-kit/limits';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { refusedPort } from '../../../test-support/ports.js';
 import {
   type CuttableProxy,
   createClient,
@@ -18,16 +18,6 @@ import {
   sleep,
   startProxy,
 } from '../../../test-support/redis.js';
-
-/** A TCP port on which nothing listens: bind an ephemeral port, then release it. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 /** The three Redis backends over one client, each exercised once. */
 function operations(client: RedisClientLike, prefix: string) {
@@ -46,7 +36,7 @@ function operations(client: RedisClientLike, prefix: string) {
 
 describe('Redis unreachable', () => {
   it('fails closed with StoreUnavailable at once when nothing listens', async () => {
-    const client = new Redis(await closedPort(), '127.0.0.1', { ...recommendedRedisOptions });
+    const client = new Redis(await refusedPort(), '127.0.0.1', { ...recommendedRedisOptions });
     client.on('error', () => {});
     try {
       const ops = operations(client, `${runPrefix}down:`);

@@ -1,24 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { signMessage, xApi } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
+import { freePort } from '../../../test-support/ports.js';
 import { buildOnce, runCliInProcess, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { describeWithServices } from '../../../test-support/services.js';
 import { startUpstream } from '../../../test-support/upstream.js';
 
 const nginxBinary = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((path) => existsSync(path));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** The nginx.conf of docs/forward-auth.md, with temp paths and ports filled in. */
 function nginxConf(dir: string, listenPort: number, hmacKit: string, upstream: string): string {

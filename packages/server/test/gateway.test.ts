@@ -1,20 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { signMessage, sigv4, xApi } from '@hmac-kit/core';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
+import { refusedPort } from '../../../test-support/ports.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { type SeenRequest, startUpstream } from '../../../test-support/upstream.js';
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** The same paced chunks as an async iterable, the streamed body undici's own fetch takes. */
 async function* bodyChunks(bytes: Uint8Array, chunkSize: number): AsyncIterable<Uint8Array> {
@@ -189,7 +182,7 @@ describe('gateway mode (--upstream)', () => {
         '--schemes',
         'rfc9421',
         '--upstream',
-        `http://127.0.0.1:${await closedPort()}`,
+        `http://127.0.0.1:${await refusedPort()}`,
         '--admin-prefix',
         '/',
       ],

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress, send, signed } from '../../../test-support/cli-client.js';
-import { freePort } from '../../../test-support/ports.js';
+import { refusedPort } from '../../../test-support/ports.js';
 import { startUpstream } from '../../../test-support/upstream.js';
 import { issueKey, startInProcess } from './support/in-process.js';
 
@@ -32,7 +32,7 @@ describe('/metrics for stock dashboards', () => {
     api = await startInProcess();
     key = await issueKey(api, 'alice');
     gateway = await startInProcess({ upstream: upstream.url });
-    broken = await startInProcess({ upstream: `http://127.0.0.1:${await freePort()}` });
+    broken = await startInProcess({ upstream: `http://127.0.0.1:${await refusedPort()}` });
   });
 
   afterAll(async () => {

@@ -7,7 +7,7 @@ import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { freshAddress, signed } from '../../../test-support/cli-client.js';
-import { freePort } from '../../../test-support/ports.js';
+import { refusedPort } from '../../../test-support/ports.js';
 import { repoRoot } from '../../../test-support/processes.js';
 import { OPENAPI_FILE } from '../src/openapi.js';
 import { ANY_METHOD } from '../src/routes.js';
@@ -162,7 +162,7 @@ describe('the OpenAPI description against the running server', () => {
       maxKeys: 2,
     });
     degraded = await startInProcess({
-      redis: `redis://127.0.0.1:${await freePort()}`,
+      redis: `redis://127.0.0.1:${await refusedPort()}`,
       trustedProxies: '10.255.255.1',
     });
     admin = await issueKey(server, 'root', ['admin']);
