@@ -7,7 +7,7 @@ import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
 import { downstreamHeaders, upstreamHeaderList } from './headers.js';
 import { sendProblem, serverProblem } from './http.js';
-import { exemptFromBodyRate } from './listener.js';
+import { contentLengthBodyBuffered, exemptFromBodyRate } from './listener.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
 import { relayedAnswerHeaders } from './relayed-fields.js';
@@ -54,31 +54,20 @@ function onRelayedDrain(this: RelayedResponse): void {
  * them, concatenated). `undefined` otherwise (still arriving, or over `limit`): {@link wholeBody}
  * reads it as it comes.
  *
- * Two ways to know every byte is there. The message is `complete` (its end parsed). Or, over
- * HTTP/1.1 with `Content-Length` framing (`declaredLength` from that header, no
- * `Transfer-Encoding`, which Node's parser refuses beside a `Content-Length` anyway), the buffered
- * bytes are `declaredLength`: the parser delivers at most the declared length of body to a request
- * and the rest of the connection's bytes to the next one, and nothing has been read, so what is
- * buffered is the whole body, byte for byte what {@link wholeBody} would collect. That is the usual
- * case of a signed POST: Node's parser runs the route's microtasks after it pushes the body and
- * before it parses the end of the message (`complete` is set a step later). The request is then
+ * Two ways to know every byte is there. The message is `complete` (its end parsed). Or its
+ * `Content-Length` body is all buffered and unread ({@link contentLengthBodyBuffered}): the usual
+ * case of a signed POST, since Node's parser runs the route's microtasks after it pushes the body
+ * and before it parses the end of the message (`complete` is set a step later). The request is then
  * resumed so that its `end` and `close` come when the parser reaches the end, as after a complete
  * one (without it neither would ever fire).
  *
  * @internal Exported for its tests.
  */
-export function completeBody(request: IncomingMessage, limit: number, declaredLength = 0): Buffer | undefined {
+export function completeBody(request: IncomingMessage, limit: number): Buffer | undefined {
   if (request.destroyed || request.readableEnded || request.readableFlowing !== null) return undefined;
   if (request.readableLength > limit) return undefined;
   if (request.complete) return (request.read() as Buffer | null) ?? Buffer.alloc(0);
-  if (
-    declaredLength === 0 ||
-    request.readableLength !== declaredLength ||
-    request.httpVersionMajor !== 1 ||
-    request.headers['transfer-encoding'] !== undefined
-  ) {
-    return undefined;
-  }
+  if (!contentLengthBodyBuffered(request)) return undefined;
   const body = request.read() as Buffer;
   request.resume();
   return body;
@@ -279,7 +268,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       // only once the body passed: a tampered copy sent first cannot burn the genuine request.
       let whole: Buffer;
       try {
-        whole = completeBody(request, maxBodyBytes, declaredLength) ?? (await wholeBody(request, maxBodyBytes));
+        whole = completeBody(request, maxBodyBytes) ?? (await wholeBody(request, maxBodyBytes));
       } catch (error) {
         const failed = await admission.fail(error);
         refuse(response, context, failed.error, failed.problem.headers);

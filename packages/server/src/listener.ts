@@ -162,18 +162,33 @@ function declaresBody(request: IncomingMessage): boolean {
 }
 
 /**
+ * Whether every byte of an HTTP/1.x request's `Content-Length` body is buffered and unread, before
+ * Node's parser has marked the message complete: no `Transfer-Encoding` (which Node's parser refuses
+ * beside a `Content-Length` anyway), nothing read or resumed, and the buffered bytes are the
+ * declared length. Node's parser hands a request at most its declared length of body (the rest of
+ * the connection's bytes go to the next request), so that buffer is the whole body, byte for byte.
+ * The one rule for "the body is here" shared by the body-rate watch ({@link bodyArrived}) and the
+ * gateway's buffered body (gateway.ts `completeBody`).
+ *
+ * @internal Exported for the gateway and the tests.
+ */
+export function contentLengthBodyBuffered(request: IncomingMessage): boolean {
+  if (request.readableFlowing !== null || request.httpVersionMajor !== 1) return false;
+  const headers = request.headers;
+  if (headers['transfer-encoding'] !== undefined) return false;
+  const length = headers['content-length'];
+  return length !== undefined && request.readableLength > 0 && request.readableLength === Number(length);
+}
+
+/**
  * Whether an HTTP/1.1 request's body can no longer be trickled: the message is complete, the request
- * is gone, or (`Content-Length` framing, nothing read yet) every declared byte is buffered: Node's
- * parser hands a request at most its declared length of body, so nothing of it is still to come.
- * A body that was read or resumed, or is chunked, is never taken as arrived here.
+ * is gone, or every declared byte is buffered ({@link contentLengthBodyBuffered}). A body that was
+ * read or resumed, or is chunked, is never taken as arrived here.
  *
  * @internal Exported for its tests.
  */
 export function bodyArrived(request: IncomingMessage): boolean {
-  if (request.complete || request.destroyed) return true;
-  if (request.readableFlowing !== null || request.headers['transfer-encoding'] !== undefined) return false;
-  const length = request.headers['content-length'];
-  return length !== undefined && request.readableLength > 0 && request.readableLength === Number(length);
+  return request.complete || request.destroyed || contentLengthBodyBuffered(request);
 }
 
 function boundDrain(request: IncomingMessage, socket: Socket | null): void {

@@ -34,8 +34,7 @@ async function startServer(generalOnly: boolean, limit = 1 << 20): Promise<{ por
     const ended = new Promise<void>((resolve) => request.once('close', resolve));
     queueMicrotask(async () => {
       const complete = request.complete;
-      const declared = Number(request.headers['content-length'] ?? 0);
-      const fast = generalOnly ? undefined : completeBody(request, limit, declared);
+      const fast = generalOnly ? undefined : completeBody(request, limit);
       try {
         const body = fast ?? (await wholeBody(request, limit));
         reads.push({ body, fast: fast !== undefined, complete, ended });
