@@ -16,6 +16,13 @@ export interface HmacIdentity {
   readonly coveredComponents: readonly string[];
 }
 
+const NO_SCOPES: readonly string[] = Object.freeze([]);
+
+/** A frozen copy of `list`, or `list` itself when it is already a frozen array (nobody can change it). */
+function frozenList(list: readonly string[]): readonly string[] {
+  return Array.isArray(list) && Object.isFrozen(list) ? list : Object.freeze([...list]);
+}
+
 /**
  * Reduces a verification result to the identity handed to handlers, dropping the key material.
  *
@@ -25,13 +32,6 @@ export interface HmacIdentity {
  * identity.principal; // 'billing-service'
  * ```
  */
-const NO_SCOPES: readonly string[] = Object.freeze([]);
-
-/** A frozen copy of `list`, or `list` itself when it is already a frozen array (nobody can change it). */
-function frozenList(list: readonly string[]): readonly string[] {
-  return Array.isArray(list) && Object.isFrozen(list) ? list : Object.freeze([...list]);
-}
-
 export function identityOf(verified: VerifiedRequest): HmacIdentity {
   const scopes = verified.key.scopes;
   // A key service's keys carry frozen scopes: those are shared rather than copied per request.
@@ -68,44 +68,33 @@ function identityWith(verified: VerifiedRequest, scopes: readonly string[], cove
  * packages/middleware/test/identity.test.ts.
  */
 export class IdentityCache {
-  #covered: readonly string[] = NO_SCOPES;
-  #scopes: readonly string[] = NO_SCOPES;
+  #covered = new KeptFrozenList();
+  #scopes = new KeptFrozenList();
 
   of(verified: VerifiedRequest): HmacIdentity {
     const scopes = verified.key.scopes;
     return identityWith(
       verified,
-      scopes === undefined ? NO_SCOPES : this.#scopesOf(scopes),
-      this.#coveredOf(verified.coveredComponents),
+      scopes === undefined ? NO_SCOPES : this.#scopes.of(scopes),
+      this.#covered.of(verified.coveredComponents),
     );
   }
+}
+
+/** The last frozen list {@link IdentityCache} handed out for one field, reused while requests bring the same strings. */
+class KeptFrozenList {
+  #last: readonly string[] = NO_SCOPES;
 
   // The kept copy is compared first: `Object.isFrozen` is a call into the runtime (~0.2k
   // instructions per call, two per request, callgrind), `sameStrings` a few comparisons. The kept
   // list is always frozen (NO_SCOPES, a frozen copy, or a frozen list kept as it is), so returning
-  // it for the same strings is what the invariant above allows whichever order the tests run in.
-  #coveredOf(list: readonly string[]): readonly string[] {
-    const last = this.#covered;
+  // it for the same strings is what IdentityCache's invariant allows whichever order the tests run in.
+  of(list: readonly string[]): readonly string[] {
+    const last = this.#last;
     if (last === list || sameStrings(last, list)) return last;
-    if (Array.isArray(list) && Object.isFrozen(list)) {
-      this.#covered = list;
-      return list;
-    }
-    const copy = Object.freeze([...list]);
-    this.#covered = copy;
-    return copy;
-  }
-
-  #scopesOf(list: readonly string[]): readonly string[] {
-    const last = this.#scopes;
-    if (last === list || sameStrings(last, list)) return last;
-    if (Array.isArray(list) && Object.isFrozen(list)) {
-      this.#scopes = list;
-      return list;
-    }
-    const copy = Object.freeze([...list]);
-    this.#scopes = copy;
-    return copy;
+    const kept = frozenList(list);
+    this.#last = kept;
+    return kept;
   }
 }
 
