@@ -57,20 +57,28 @@ describe('serve: a crash exit keeps the access lines of answered requests', () =
     }
   }, 120_000);
 
-  /** Stops reading the server's stdout and logs enough access lines to fill the pipe and the reader's buffer. */
-  async function fillLogPipe(server: ServeProcess, agent: Agent): Promise<void> {
-    server.child.stdout?.pause();
-    for (let round = 0; round < 10; round++) {
-      await Promise.all(Array.from({ length: 100 }, (_, index) => get(agent, server.url, `f${round}-${index}`)));
+  /**
+   * A server that stopped being read (its stdout pipe and the reader's buffer filled with access
+   * lines) and then crashed (SIGUSR2): `after` runs with it, and the server is killed if still there.
+   */
+  async function crashWithFullLogPipe(after: (server: ServeProcess) => Promise<void>): Promise<void> {
+    const server = await startCrashableServe();
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+    try {
+      server.child.stdout?.pause();
+      for (let round = 0; round < 10; round++) {
+        await Promise.all(Array.from({ length: 100 }, (_, index) => get(agent, server.url, `f${round}-${index}`)));
+      }
+      server.child.kill('SIGUSR2');
+      await after(server);
+    } finally {
+      agent.destroy();
+      if (server.child.exitCode === null) server.child.kill('SIGKILL');
     }
   }
 
   it('exits within a bound when nobody reads its stdout any more (the exit flush gives up on a pipe that takes nothing)', async () => {
-    const server = await startCrashableServe();
-    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
-    try {
-      await fillLogPipe(server, agent);
-      server.child.kill('SIGUSR2');
+    await crashWithFullLogPipe(async (server) => {
       // Before the fix: pino's exit handler (flushSync) retried the full pipe every 100 ms for as
       // long as the pipe stayed full: the process never exited. The exit path waits 1 s for the
       // write in flight, the exit flush gives up after 2 s without progress (FLUSH_SYNC_STALL_MS):
@@ -83,18 +91,11 @@ describe('serve: a crash exit keeps the access lines of answered requests', () =
       );
       expect(server.child.exitCode).toBe(1);
       expect(server.stderr()).toContain('crash under test');
-    } finally {
-      agent.destroy();
-      if (server.child.exitCode === null) server.child.kill('SIGKILL');
-    }
+    });
   }, 120_000);
 
   it('writes the fatal line when the reader is slow: it comes back after the exit flush started', async () => {
-    const server = await startCrashableServe();
-    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
-    try {
-      await fillLogPipe(server, agent);
-      server.child.kill('SIGUSR2');
+    await crashWithFullLogPipe(async (server) => {
       await vi.waitFor(
         () => {
           if (!server.stderr().includes('crash under test')) throw new Error('no crash yet');
@@ -111,9 +112,6 @@ describe('serve: a crash exit keeps the access lines of answered requests', () =
       const { code } = await exitOf(server).finally(() => clearInterval(reading));
       expect(code).toBe(1);
       expect(server.logs.filter((line) => line.msg === 'uncaught exception: exiting')).toHaveLength(1);
-    } finally {
-      agent.destroy();
-      if (server.child.exitCode === null) server.child.kill('SIGKILL');
-    }
+    });
   }, 120_000);
 });
