@@ -155,6 +155,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     isDraining: () => state.draining,
     metricsText: options.metricsText,
     consoleAssets: options.consoleAssets,
+    // A route's verification that ran in a check-phase batch, after the route returned, reports
+    // its throw or rejection here: as the route's own would have been.
+    unhandled: (error, response, context) => unhandled(error, context.id, response),
   });
   const closeRoutes = dispatch.close;
   let shuttingDown = false;
@@ -386,6 +389,8 @@ function createRoutes(
     consoleAssets?: URL | undefined;
     /** The gateway's factory, loaded by the caller when `config.upstream` is set. */
     createGateway?: typeof createGateway | undefined;
+    /** Reports a route's throw or rejection that came after the route returned (a check-phase batch). */
+    unhandled(error: unknown, response: ServerResponse, context: RequestContext): void;
   },
 ): Dispatch {
   const health: RouteHandler = async (_request, response) => sendJson(response, 200, { status: 'ok' });
@@ -432,6 +437,7 @@ function createRoutes(
     recordProven: services.recordProven,
     metrics,
     isTrustedProxy,
+    unhandled: lifecycle.unhandled,
   });
   const api = createApi({
     config,
@@ -450,6 +456,9 @@ function createRoutes(
         isTrustedProxy,
         // With tracing on, the upstream gets the gateway's own traceparent, not the client's.
         replacedHeaders: tracing?.propagationHeaders,
+        // Traced, no batches: a batch runs in the async context of the request that started it
+        // (its span), where another request's verification spans and upstream call would nest.
+        checkPhase: tracing === undefined,
       })
     : undefined;
   const verifyBase = config.verifyPath.replace(/\/+$/, '');

@@ -34,8 +34,9 @@ export interface RequestContext {
 
 /**
  * A route. It answers with a promise while it waits for something, or with `undefined` when it
- * has answered (or failed by throwing) within the call: forward-auth does so whenever every
- * verification step answered synchronously (issue #15).
+ * has answered (or failed by throwing) within the call, or when it handed the rest of its work to
+ * a check-phase batch (`inCheckPhase`): forward-auth does so (session 15), and reports a throw or
+ * rejection of that work itself, through the server's reporter (app.ts `unhandled`).
  */
 export type RouteHandler = (
   request: IncomingMessage,
