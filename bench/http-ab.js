@@ -5,7 +5,7 @@
 // repository so that third-party imports resolve from its node_modules.
 //
 //   node bench/http-ab.js --snapshot .ab/before [--core <core dist>]   # copy the built packages
-//   node bench/http-ab.js .ab/before .ab/after [serve-gateway-django|serve-gateway|express|fastify] [rounds] [seconds]
+//   node bench/http-ab.js .ab/before .ab/after [serve-gateway-django|serve-gateway|forward-auth|gateway-harness|express|fastify] [rounds] [seconds]
 //
 // HMAC_KIT_BENCH_LOAD=wrk drives the servers with wrk (bench/http-wrk.js, as bench/http.js's CPU rows
 // are measured) instead of autocannon (bench/http-load.js, the default here, for continuity with the
@@ -14,6 +14,10 @@
 // express, fastify: the apps of bench/http-server.js with each build's adapter, and the same app
 // without authentication as a third row in the same rounds, so that each build's added CPU per
 // request (the figure issue #15 judges) is read off one run.
+//
+// forward-auth: `hmac-kit serve`'s /verify as bench/http.js's in-app forward-auth row measures it
+// (bench/http-server.js serve-verify: `startServer` in process, `:memory:`, log silent), the
+// forward-auth check request of the load generator's forward-auth mode.
 //
 // gateway-harness: the gateway route of each build twice, verifying (GATEKEEPER=verify) and
 // passing every request unverified (GATEKEEPER=pass), four rows in the same rounds, and each build's
@@ -47,7 +51,7 @@ if (args[0] === '--snapshot') {
 const [before, after, kind = 'serve-gateway-django', roundsText = '5', secondsText = '5'] = args;
 const rounds = Number(roundsText);
 const seconds = Number(secondsText);
-const mode = kind === 'serve-gateway-django' ? 'django' : 'orders';
+const mode = kind === 'serve-gateway-django' ? 'django' : kind === 'forward-auth' ? 'forward-auth' : 'orders';
 const adapterRow = kind === 'express' || kind === 'fastify';
 const harnessRows = kind === 'gateway-harness';
 const children = [];
@@ -116,7 +120,10 @@ try {
       }
       continue;
     }
-    const server = await startServer(kind, adapterRow ? shared : { upstream: upstream.url }, env);
+    const server =
+      kind === 'forward-auth'
+        ? await startServer('serve-verify', {}, env)
+        : await startServer(kind, adapterRow ? shared : { upstream: upstream.url }, env);
     builds.push({ label: `${label} ${dir}`, server: { ...server, ...shared } });
   }
   for (const build of builds) await load(build.server, 1);
