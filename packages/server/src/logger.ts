@@ -317,6 +317,40 @@ export function writeAccessLine(logger: Logger, fields: AccessLogFields): void {
   else stream.write(fitted);
 }
 
+/**
+ * What the access line records of a request target: its path, without its query (which can carry
+ * a presigned SigV4 signature) nor its fragment (which no client should send, and some flows put
+ * tokens in), and, for an absolute-form target (`http://user:password@host/p`: what a request made
+ * as through a forward proxy carries), without the userinfo of its authority, which RFC 9110 forbids
+ * senders to write there but Node's parser accepts.
+ *
+ * Fast path: an origin-form target (`/...`, nearly every request) is only cut at its `?` or `#`,
+ * as before (a `//a:b@c` path is a path: nothing is taken out of it). Invariant of the rest: the
+ * authority runs from `://` to the next `/` (or the end), and everything in it up to its last `@`
+ * is dropped; a parser that ends the authority earlier (WHATWG's `\`) only makes this drop more.
+ * Held by test/adversarial/review16-access-line.test.ts and a property in test/access-line.test.ts.
+ *
+ * @example
+ * ```ts
+ * accessLogPath('http://user:pw@example.com/a?X-Amz-Signature=f00'); // 'http://example.com/a'
+ * ```
+ */
+export function accessLogPath(target: string): string {
+  let path = target;
+  const query = path.indexOf('?');
+  if (query !== -1) path = path.slice(0, query);
+  const fragment = path.indexOf('#');
+  if (fragment !== -1) path = path.slice(0, fragment);
+  if (path.charCodeAt(0) === 0x2f) return path;
+  const scheme = path.indexOf('://');
+  if (scheme === -1) return path;
+  const start = scheme + 3;
+  const slash = path.indexOf('/', start);
+  const end = slash === -1 ? path.length : slash;
+  const at = path.lastIndexOf('@', end - 1);
+  return at < start ? path : `${path.slice(0, start)}${path.slice(at + 1)}`;
+}
+
 /** `.01` ... `.99` (and `` for 0): the fraction of a number of hundredths, as `String()` writes it. */
 const HUNDREDTHS = Array.from({ length: 100 }, (_, hundredths) =>
   hundredths === 0 ? '' : `.${String(hundredths).padStart(2, '0').replace(/0$/, '')}`,
