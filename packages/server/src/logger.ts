@@ -207,7 +207,20 @@ export function batchedStdout(fd = 1): ReturnType<typeof pino.destination> {
     return flush.call(this, callback as (error?: Error) => void);
   };
   destination.flushSync = function flushSyncWithHeld(this: typeof destination) {
-    release();
+    // Handed over while sonic-boom is idle, the held lines would start an asynchronous write
+    // (libuv's thread pool) that its flushSync() then leaves in flight: lost if the process exits
+    // now (pino's exit hook), as it may behind a busy pool. With minLength above any length for
+    // the moment, write() only queues them and flushSync() writes them here, in order after
+    // whatever sonic-boom had queued (test/review16-flush-sync.test.ts).
+    // (`minLength` is sonic-boom's own option, read by its write() on every call; not in its types.)
+    const boom = this as unknown as { minLength: number };
+    const minLength = boom.minLength;
+    boom.minLength = Number.POSITIVE_INFINITY;
+    try {
+      release();
+    } finally {
+      boom.minLength = minLength;
+    }
     return flushSync.call(this);
   };
   destination.end = function endWithHeld(this: typeof destination) {
