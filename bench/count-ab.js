@@ -53,7 +53,20 @@ async function instructionsOverHttp(build) {
     count: httpCount,
   });
   const total = run.total();
-  if (result.non2xx + result.errors > 0) throw new Error(`${build}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  // Requests lost to their connection (resets: Express under valgrind, now and then) were sent
+  // again by http-load.js: the count is still per answered request; said, not hidden.
+  if (result.lost > 0) {
+    console.error(
+      `${build}: ${result.lost} requests lost to their connections ${JSON.stringify(result.errorCodes)}, sent again in ${result.topUps} more runs inside the counted window`,
+    );
+  }
+  if (result.non2xx + result.errors > 0) {
+    console.error(
+      `${build}: not counted: ${result.non2xx} non-2xx answers ${JSON.stringify(result.statusCodes)}, ${result.errors} requests unanswered after ${result.topUps} top-up runs ${JSON.stringify(result.errorCodes)}`,
+    );
+    run.remove();
+    return undefined;
+  }
   // Compilation on the main thread (--predictable): each load run opens new connections, whose
   // first requests deoptimise a few functions ("wrong map") that are then optimised again inside
   // the counted window. That is 20-30% of the count and varies from run to run, so it is also
@@ -80,6 +93,10 @@ for (const build of builds) {
     continue;
   }
   const counted = await instructionsOverHttp(build);
+  if (counted === undefined) {
+    process.exitCode = 1;
+    continue;
+  }
   compiling.set(build, counted);
   results.push([build, counted.total - counted.compiling]);
 }

@@ -62,6 +62,10 @@ async function instructions(build, upstream) {
   if (result.non2xx > 0)
     console.error(`${build}: ${result.non2xx} non-2xx answers ${JSON.stringify(result.statusCodes)} (allowed)`);
   // A request that failed (a timeout under valgrind on a loaded machine) is not in result.total.
+  if (result.lost > 0)
+    console.error(
+      `${build}: ${result.lost} requests lost to their connections, sent again (${result.topUps} more runs)`,
+    );
   if (result.errors > 0)
     console.error(`${build}: ${result.errors} requests failed ${JSON.stringify(result.errorCodes)}`);
   return { total: total / result.total, compiling: compiling / result.total };

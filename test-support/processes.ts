@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -248,9 +248,33 @@ export function exitOf(server: ServeProcess): Promise<{ code: number | null; sig
 }
 
 /**
+ * How long {@link startServe} waits for `"msg":"listening"` by default: a cap for a hang, not a
+ * speed check. The wait ends on its condition (the line, or the process exiting); the cap only
+ * bounds a process that does neither. 45 s was tight for `--workers` at a load average above 20
+ * (a supervisor and each worker load the server's modules on 2 shared cores). Below the default
+ * test timeout (vitest.config.ts: 120 s; hooks 180 s), so a test that starts a serve with it gets
+ * the report below rather than a bare timeout.
+ */
+export const SERVE_START_CAP_MS = 100_000;
+
+/** How many of its last stderr lines (and log lines) a serve that did not start in time is reported with. */
+const REPORTED_LINES = 20;
+
+/** The last `count` non-empty lines of `text`. */
+function lastLines(text: string, count: number): string[] {
+  return text
+    .split('\n')
+    .filter((line) => line.trim().length > 0)
+    .slice(-count);
+}
+
+/**
  * Starts `hmac-kit serve --port 0 ...` and resolves once it logs `"msg":"listening"`. One process
  * unless the test asks for workers (`--workers` or `HMAC_KIT_WORKERS`): the default, one worker per
  * core, would fork a supervisor and workers for every test that is not about the process model.
+ * A process that neither listens nor exits within `timeoutMs` (default {@link SERVE_START_CAP_MS})
+ * is killed, and the rejection names the wait, the load average, and the last lines of its stderr
+ * and of its log.
  */
 export function startServe(
   args: string[],
@@ -276,12 +300,27 @@ export function startServe(
     const logs: Array<Record<string, unknown>> = [];
     let stderr = '';
     let settled = false;
+    const capMs = options.timeoutMs ?? SERVE_START_CAP_MS;
     const timer = setTimeout(() => {
       if (settled) return;
       settled = true;
       child.kill('SIGKILL');
-      reject(new Error(`serve did not start in time; stderr: ${stderr}`));
-    }, options.timeoutMs ?? 45_000);
+      const stderrTail = lastLines(stderr, REPORTED_LINES);
+      const logTail = logs.slice(-REPORTED_LINES).map((entry) => JSON.stringify(entry));
+      reject(
+        new Error(
+          [
+            `serve did not log "listening" within ${capMs} ms (load average ${loadavg()
+              .map((load) => load.toFixed(1))
+              .join(' ')}); killed`,
+            `last ${stderrTail.length} stderr lines:`,
+            ...stderrTail.map((line) => `  ${line}`),
+            `last ${logTail.length} log lines:`,
+            ...logTail.map((line) => `  ${line}`),
+          ].join('\n'),
+        ),
+      );
+    }, capMs);
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString('utf8');

@@ -116,7 +116,7 @@ const WRITES_OWN_REQUEST_ID: ReadonlySet<RouteName> = new Set<RouteName>(['verif
 
 /** The context of a request being served, with what its 'close' listener needs. */
 interface ServedContext extends RequestContext {
-  /** The peer address, read when the request arrived. */
+  /** The peer address, read when the request arrived (routes read it here too). */
   remote: string | undefined;
 }
 

@@ -81,8 +81,9 @@ export function createForwardAuth(options: {
     response: Parameters<RouteHandler>[1],
     context: Parameters<RouteHandler>[2],
   ): OriginalRequest | undefined {
-    // The peer, read once (a getter over the socket's handle) for the trust check and the client address.
-    const peer = request.socket.remoteAddress;
+    // The peer for the trust check and the client address: read once per request, as it arrived
+    // (app.ts), not from the socket's getter again.
+    const peer = context.remote;
     if (!isTrustedProxy(peer)) {
       refuse(
         response,

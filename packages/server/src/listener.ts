@@ -374,19 +374,18 @@ interface StalledStreams {
   queuedInStreams(transport: Socket): number;
   /** Bytes the session has written, so far, only to answer the client's PING and SETTINGS frames. */
   answeredControl(transport: Socket): number;
-  /** Resets the streams with answers waiting; false when there were none. */
-  resetStalledStreams(transport: Socket): boolean;
   /**
    * Keeps, oldest first, as many of the streams whose answers have waited since the last sweep as
-   * `allowed`, and resets the others.
+   * `allowed`, and resets the others (all of them for 0: the streams stalled). An answer that
+   * started waiting since the last sweep is neither kept nor reset: it is judged at the next one
+   * (the grace a connection gets). False when no answer waits.
    */
-  resetStreamsBeyond(transport: Socket, allowed: number): void;
+  resetStreamsBeyond(transport: Socket, allowed: number): boolean;
 }
 const NO_STREAMS: StalledStreams = {
   queuedInStreams: () => 0,
   answeredControl: () => 0,
-  resetStalledStreams: () => false,
-  resetStreamsBeyond: () => {},
+  resetStreamsBeyond: () => false,
 };
 
 /** The slowest a client may take an answer the server is waiting to send, bytes per second (see {@link boundStalledWrites}). */
@@ -442,7 +441,8 @@ function transportOf(socket: Socket): Socket | undefined {
  *
  * A connection judged stalled whose TCP socket has nothing waiting (its client reads it, and its
  * HTTP/2 streams' windows hold the answers back) has those streams reset (RST_STREAM CANCEL) by
- * `resetStalledStreams` instead: closing the connection also cut the session's other streams, a
+ * `resetStreamsBeyond(transport, 0)` instead, those whose answers waited since the last sweep (one
+ * queued since is judged at the next sweep: the grace the connection got): closing the connection also cut the session's other streams, a
  * request waiting for its upstream or one answered at a fair pace a moment later
  * (review15-h2-slow-peers). A client that does not read at all fills the socket and loses the
  * connection, as before (its resets cannot even leave).
@@ -460,7 +460,7 @@ function boundStalledWrites(
   windowMs: number,
   streams: StalledStreams = NO_STREAMS,
 ): () => void {
-  const { queuedInStreams, answeredControl, resetStalledStreams, resetStreamsBeyond } = streams;
+  const { queuedInStreams, answeredControl, resetStreamsBeyond } = streams;
   const minimum = Math.ceil((MIN_SEND_BYTES_PER_SECOND * windowMs) / 1000);
   const sentAtLastSweep = new WeakMap<Socket, number>();
   let timer: NodeJS.Timeout | undefined;
@@ -488,13 +488,20 @@ function boundStalledWrites(
       if (before !== undefined && sent - before < minimum) {
         // Nothing waits in the socket: the client reads the connection and holds the answers back
         // with its streams' windows. The streams stalled, not the connection: they are reset, and
-        // the session's other streams (and its next requests) go on.
-        if (unsentInSocket === 0 && resetStalledStreams(transport)) sentAtLastSweep.delete(socket);
+        // the session's other streams (and its next requests) go on. Only the answers that waited
+        // since the last sweep: one that started waiting since is judged at the next sweep, as a
+        // connection is (review15-h2-slow-peers).
+        if (unsentInSocket === 0 && resetStreamsBeyond(transport, 0)) sentAtLastSweep.set(socket, sent);
         else socket.destroy();
         continue;
       }
       sentAtLastSweep.set(socket, sent);
-      if (before !== undefined && inStreams > 0) resetStreamsBeyond(transport, Math.floor((sent - before) / minimum));
+      // At a connection's first sweep with answers waiting, its streams' answers are only noted as waiting.
+      if (inStreams > 0)
+        resetStreamsBeyond(
+          transport,
+          before === undefined ? Number.POSITIVE_INFINITY : Math.floor((sent - before) / minimum),
+        );
     }
   };
   return () => {
@@ -1008,27 +1015,18 @@ export async function openListener(
         return queued;
       },
       answeredControl: (transport) => http2ControlAnswers.get(transport)?.bytes ?? 0,
-      resetStalledStreams(transport) {
-        const streams = http2Streams.get(transport);
-        if (streams === undefined) return false;
-        let reset = false;
-        for (const stream of streams) {
-          if (stream.bufferSize === 0 || stream.destroyed) continue;
-          stream.close(http2Constants.NGHTTP2_CANCEL);
-          reset = true;
-        }
-        return reset;
-      },
       resetStreamsBeyond(transport, allowed) {
         const streams = http2Streams.get(transport);
-        if (streams === undefined) return;
+        if (streams === undefined) return false;
         let kept = 0;
+        let waiting = false;
         // A Set iterates in insertion order: the session's oldest streams first.
         for (const stream of streams) {
           if (stream.destroyed || stream.bufferSize === 0) {
             http2WaitingAtLastSweep.delete(stream);
             continue;
           }
+          waiting = true;
           // An answer that started waiting since the last sweep is judged at the next one.
           if (!http2WaitingAtLastSweep.has(stream)) {
             http2WaitingAtLastSweep.add(stream);
@@ -1041,6 +1039,7 @@ export async function openListener(
           http2WaitingAtLastSweep.delete(stream);
           stream.close(http2Constants.NGHTTP2_CANCEL);
         }
+        return waiting;
       },
     });
     secure.on('secureConnection', (socket: Connection) => {

@@ -128,11 +128,24 @@ export const LOG_BATCH_BYTES = 3072;
 export const LOG_BATCH_DELAY_MS = 25;
 
 /**
+ * How long a synchronous flush of a {@link batchedStdout} destination (pino's exit handler, and the
+ * flush pino follows every fatal line with) waits for a full stdout pipe to take a byte before it
+ * gives up, leaving the lines it could not write: sonic-boom retried every 100 ms for as long as
+ * the pipe stayed full, and a process whose stdout nobody read never exited.
+ */
+export const FLUSH_SYNC_STALL_MS = 2_000;
+/** The longest a synchronous flush writes to a pipe that takes bytes only slowly (a reader trickling). */
+export const FLUSH_SYNC_LIMIT_MS = 10_000;
+
+/**
  * A {@link batchedStdout} destination's `write` for a line the caller knows to be ASCII only (its
  * UTF-8 length is its length): the access line, whose fields were checked as they were escaped,
  * is held without `Buffer.byteLength` scanning it again (issue #15).
  */
 export const WRITE_ASCII_LINE = Symbol('hmac-kit.logger.writeAsciiLine');
+
+/** What batchedStdout's flushSync() writes to restart sonic-boom's asynchronous writes after giving up. */
+const EMPTY_CHUNK = Buffer.alloc(0);
 
 /**
  * The server's stdout: sonic-boom writing asynchronously in whole lines of at most
@@ -148,7 +161,9 @@ export const WRITE_ASCII_LINE = Symbol('hmac-kit.logger.writeAsciiLine');
  * flattened and scanned per line: ~1.6 µs of the ~2.5 µs an access line cost to write, issue #15).
  * The timer runs only while lines are held (an idle server sets none); `flush()`, `flushSync()`
  * (pino's exit handler) and `end()` (shutdown: `exitAfterFlush`) hand over whatever is held first,
- * so no line is lost on a shutdown.
+ * so no line is lost on a shutdown. A synchronous flush writes as long as the pipe takes bytes, but
+ * gives up after {@link FLUSH_SYNC_STALL_MS} without one, or {@link FLUSH_SYNC_LIMIT_MS} in all: a
+ * crash exits even when nobody reads the log (test/crash-exit-log.test.ts).
  *
  * @example
  * ```ts
@@ -159,12 +174,27 @@ export function batchedStdout(fd = 1): ReturnType<typeof pino.destination> {
   // Buffers, not strings: sonic-boom's string mode measures each chunk's UTF-8 length as it takes it,
   // encodes it to write it, and encodes it again into a Buffer once written (four passes over every
   // batch); handed a Buffer it only writes it (issue #15).
+  /** While a synchronous flush runs: when it started, and when the pipe last took bytes (and how many were left then). */
+  let syncFlush: { started: number; progressed: number; left: number } | undefined;
   const destination = pino.destination({
     dest: fd,
     sync: false,
     maxWrite: MAX_LOG_LINE_BYTES,
     minLength: 0,
     contentMode: 'buffer',
+    // sonic-boom asks at every EAGAIN whether to try again (after 100 ms): the asynchronous writes
+    // always do (the event loop runs meanwhile); a synchronous flush, which blocks it, only while
+    // the pipe takes bytes (`left`, what remains to write, went down) and within its limit.
+    retryEAGAIN: (_error: Error, writing: number, queued: number) => {
+      if (syncFlush === undefined) return true;
+      const now = Date.now();
+      const left = writing + queued;
+      if (left < syncFlush.left) {
+        syncFlush.left = left;
+        syncFlush.progressed = now;
+      }
+      return now - syncFlush.progressed < FLUSH_SYNC_STALL_MS && now - syncFlush.started < FLUSH_SYNC_LIMIT_MS;
+    },
   });
   const stream = destination as unknown as { destroyed?: boolean };
   const { write, flush, flushSync, end } = destination;
@@ -221,7 +251,21 @@ export function batchedStdout(fd = 1): ReturnType<typeof pino.destination> {
     } finally {
       boom.minLength = minLength;
     }
-    return flushSync.call(this);
+    const now = Date.now();
+    syncFlush = { started: now, progressed: now, left: Number.POSITIVE_INFINITY };
+    try {
+      flushSync.call(this);
+    } catch (error) {
+      // Given up on a pipe that took nothing (retryEAGAIN above): the lines left stay queued, for
+      // the asynchronous writes if the process goes on. Anything else is thrown as before.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'EAGAIN' && code !== 'EBUSY') throw error;
+      // The held lines were queued without a write of their own: an empty one starts the
+      // asynchronous writes again if none is in flight (queued behind it otherwise).
+      write.call(this, EMPTY_CHUNK as unknown as string);
+    } finally {
+      syncFlush = undefined;
+    }
   };
   destination.end = function endWithHeld(this: typeof destination) {
     release();

@@ -24,6 +24,12 @@ export interface RequestContext {
   scheme?: string;
   /** The problem code answered (`PROBLEM_TABLE`): the compiler keeps every code the server sends in the table. */
   code?: ProblemCode;
+  /**
+   * The peer's address (`request.socket.remoteAddress`), read once as the request arrived: routes
+   * read it here rather than from the socket again (a getter that asks the socket's handle, and a
+   * request answered 408 is detached from its socket).
+   */
+  remote?: string | undefined;
 }
 
 /**

@@ -7,8 +7,8 @@
  * of access lines of answered requests). support/crash-on-signal.mjs makes the crash.
  */
 import { Agent, request as httpRequest } from 'node:http';
-import { describe, expect, it } from 'vitest';
-import { exitOf } from '../../../test-support/processes.js';
+import { describe, expect, it, vi } from 'vitest';
+import { exitOf, type ServeProcess } from '../../../test-support/processes.js';
 import { startCrashableServe } from './support/crash.js';
 
 function get(agent: Agent, url: string, id: string): Promise<number> {
@@ -55,5 +55,63 @@ describe('serve: a crash exit keeps the access lines of answered requests', () =
       agent.destroy();
       if (server.child.exitCode === null) server.child.kill('SIGKILL');
     }
+  }, 120_000);
+
+  /**
+   * A server that stopped being read (its stdout pipe and the reader's buffer filled with access
+   * lines) and then crashed (SIGUSR2): `after` runs with it, and the server is killed if still there.
+   */
+  async function crashWithFullLogPipe(after: (server: ServeProcess) => Promise<void>): Promise<void> {
+    const server = await startCrashableServe();
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+    try {
+      server.child.stdout?.pause();
+      for (let round = 0; round < 10; round++) {
+        await Promise.all(Array.from({ length: 100 }, (_, index) => get(agent, server.url, `f${round}-${index}`)));
+      }
+      server.child.kill('SIGUSR2');
+      await after(server);
+    } finally {
+      agent.destroy();
+      if (server.child.exitCode === null) server.child.kill('SIGKILL');
+    }
+  }
+
+  it('exits within a bound when nobody reads its stdout any more (the exit flush gives up on a pipe that takes nothing)', async () => {
+    await crashWithFullLogPipe(async (server) => {
+      // Before the fix: pino's exit handler (flushSync) retried the full pipe every 100 ms for as
+      // long as the pipe stayed full: the process never exited. The exit path waits 1 s for the
+      // write in flight, the exit flush gives up after 2 s without progress (FLUSH_SYNC_STALL_MS):
+      // ~3 s; the cap is generous.
+      await vi.waitFor(
+        () => {
+          if (server.child.exitCode === null && server.child.signalCode === null) throw new Error('still running');
+        },
+        { timeout: 30_000, interval: 50 },
+      );
+      expect(server.child.exitCode).toBe(1);
+      expect(server.stderr()).toContain('crash under test');
+    });
+  }, 120_000);
+
+  it('writes the fatal line when the reader is slow: it comes back after the exit flush started', async () => {
+    await crashWithFullLogPipe(async (server) => {
+      await vi.waitFor(
+        () => {
+          if (!server.stderr().includes('crash under test')) throw new Error('no crash yet');
+        },
+        { timeout: 30_000, interval: 5 },
+      );
+      // The exit path's own wait for the write in flight is 1 s: the reader comes back after the
+      // exit flush started, within its 2 s of patience, and reads in bursts (50 ms every 200 ms).
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      const reading = setInterval(() => {
+        server.child.stdout?.resume();
+        setTimeout(() => server.child.stdout?.pause(), 50);
+      }, 200);
+      const { code } = await exitOf(server).finally(() => clearInterval(reading));
+      expect(code).toBe(1);
+      expect(server.logs.filter((line) => line.msg === 'uncaught exception: exiting')).toHaveLength(1);
+    });
   }, 120_000);
 });

@@ -144,6 +144,64 @@ describe('review15: HTTP/2 slow peers', () => {
     expect(framesOf(received(), FRAME.RST_STREAM, 1)).toEqual([]);
   }, 90_000);
 
+  // Before: the sweep that judged the connection stalled reset every stream with an answer
+  // waiting, one queued a moment before it too; a stream now gets the connection's grace, one sweep
+  // window (1 s here) of waiting before it is judged. A real client (node:http2) shuts its windows
+  // (SETTINGS_INITIAL_WINDOW_SIZE 0) and opens a request every 500 ms: fewer response bytes than the
+  // sweep's minimum, so the connection is judged stalled at each sweep; then it opens its windows.
+  it('resets no stream whose answer started waiting since the last sweep; the others complete once the window opens', async () => {
+    const client = connect(`https://localhost:${port}`, { ca: certs.ca, settings: { initialWindowSize: 0 } });
+    const outcomes: Array<Promise<{ age: number; rstCode: number; length: number; status: number }>> = [];
+    let closed = 0;
+    const open = () => {
+      const stream = client.request({ ':path': '/openapi.json' });
+      const opened = Date.now();
+      let length = 0;
+      let status = 0;
+      stream.on('response', (headers) => {
+        status = Number(headers[':status']);
+      });
+      stream.on('data', (chunk: Buffer) => {
+        length += chunk.length;
+      });
+      stream.on('error', () => {});
+      outcomes.push(
+        new Promise((resolve) =>
+          stream.once('close', () => {
+            closed++;
+            resolve({ age: Date.now() - opened, rstCode: stream.rstCode ?? 0, length, status });
+          }),
+        ),
+      );
+    };
+    try {
+      await new Promise<void>((resolve, reject) => client.once('connect', () => resolve()).once('error', reject));
+      open();
+      const timer = setInterval(open, 500);
+      try {
+        // Several sweeps that reset streams: each had a younger stream waiting beside the one it reset.
+        await until(() => closed >= 4 || client.destroyed);
+      } finally {
+        clearInterval(timer);
+      }
+      expect(client.destroyed).toBe(false);
+      client.settings({ initialWindowSize: 65_535 });
+      const all = await Promise.all(outcomes);
+      const cancelled = all.filter((outcome) => outcome.rstCode !== 0);
+      const answered = all.filter((outcome) => outcome.rstCode === 0);
+      expect(cancelled.length).toBeGreaterThanOrEqual(4);
+      expect(cancelled.every((outcome) => outcome.rstCode === 0x8)).toBe(true);
+      // Before: a stream opened 0-500 ms before a stalling sweep was reset with the old ones.
+      expect(cancelled.filter((outcome) => outcome.age < 700)).toEqual([]);
+      // The streams that were still waiting when the window opened got their answers, whole.
+      expect(answered.length).toBeGreaterThan(0);
+      expect(answered.every((outcome) => outcome.status === 200 && outcome.length > 10_000)).toBe(true);
+      expect(new Set(answered.map((outcome) => outcome.length)).size).toBe(1);
+    } finally {
+      client.close();
+    }
+  }, 60_000);
+
   // The rate per answer cuts no client that reads its answers: 32 concurrent /openapi.json on one
   // session, read as node:http2 reads (its windows opened as it consumes), all complete.
   it('resets no stream of a client reading many answers at once', async () => {
