@@ -10,11 +10,13 @@
  * thread pool, where the write usually wins the race (it failed once under load in this review).
  */
 
+import { execFileSync } from 'node:child_process';
 import { pbkdf2 } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { until } from '../../../test-support/wait.js';
 import { batchedStdout, createLogger } from '../src/logger.js';
 
 /** Occupies every thread of libuv's pool (4 by default, 16 to be sure) until the returned promise settles. */
@@ -62,4 +64,48 @@ describe('review16: the log destination flushed synchronously (pino exit hook)',
       // sonic-boom closed it.
     }
   });
+
+  it('a flush that gives up on a full pipe leaves the held lines to the asynchronous writes, which send them once it drains', async () => {
+    // A pipe another writer filled (workers share one stdout): sonic-boom itself is idle.
+    const fifo = join(mkdtempSync(join(tmpdir(), 'hmac-kit-r16-')), 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    const filler = Buffer.alloc(4096, 0x20);
+    for (;;) {
+      try {
+        writeSync(writer, filler);
+      } catch {
+        break;
+      }
+    }
+    const destination = batchedStdout(writer);
+    const logger = createLogger('info', destination as unknown as NodeJS.WritableStream);
+    logger.info('held-one');
+    logger.info('held-two');
+    // Blocks while the pipe takes nothing, then gives up (FLUSH_SYNC_STALL_MS).
+    destination.flushSync();
+    let read = '';
+    const chunk = Buffer.alloc(65_536);
+    await until(() => {
+      for (;;) {
+        try {
+          const count = readSync(reader, chunk);
+          if (count <= 0) break;
+          read += chunk.subarray(0, count).toString('latin1');
+        } catch {
+          break;
+        }
+      }
+      return read.includes('held-two');
+    });
+    expect(
+      read
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line.trim()).msg),
+    ).toEqual(['held-one', 'held-two']);
+    destination.destroy();
+    closeSync(reader);
+  }, 20_000);
 });
