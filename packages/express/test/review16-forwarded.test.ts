@@ -61,7 +61,7 @@ describe('review16: X-Forwarded-* never moves the verified URL unless a trusted 
       // The scheme is covered too (the default list covers @authority, not @scheme).
       { components: ['@method', '@scheme', '@authority', '@path', '@query'] },
     );
-    const response = await harness.sendRawTarget(
+    const response = await (harness.sendRawTarget as NonNullable<Harness['sendRawTarget']>)(
       { ...request, headers: { ...request.headers, ...forwarded } },
       '/whoami',
     );

@@ -31,7 +31,11 @@ describe('review16: access lines written by hand stay one JSON object per line',
   beforeAll(async () => {
     file = join(tempDir(), 'access.log');
     destination = batchedStdout(openSync(file, 'w'));
-    server = await startInProcess({ logLevel: 'info' }, {}, { logger: createLogger('info', destination) });
+    server = await startInProcess(
+      { logLevel: 'info' },
+      {},
+      { logger: createLogger('info', destination as unknown as NodeJS.WritableStream) },
+    );
   });
 
   afterAll(async () => {
