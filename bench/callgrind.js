@@ -15,6 +15,11 @@ import { formatInteger, runNode, table } from './support.js';
  * Starts `node --predictable <args>` under callgrind, instrumentation off. `--predictable`: V8 on
  * one thread with fixed seeds, so compilation and garbage collection happen at the same points of
  * every run and the count repeats (without it, runs of one build differ by 15-20%).
+ *
+ * HMAC_KIT_CALLGRIND_SIM=1 adds callgrind's cache and branch simulation (I1 and D1 32 KiB, last
+ * level 512 KiB: this host's L1 and per-core L2, `lscpu`), so the output also holds I1mr, D1mr,
+ * ILmr, DLmr, DLmw, Bcm, Bim per function (`callgrind_annotate --sort=ILmr`): the misses that
+ * explain why code costs more between a framework's requests than in a loop (session 15). Slower.
  */
 export function startCallgrind(args, { env = process.env, stdin = 'pipe' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'hk-callgrind-'));
@@ -24,6 +29,9 @@ export function startCallgrind(args, { env = process.env, stdin = 'pipe' } = {})
     [
       '--tool=callgrind',
       '--instr-atstart=no',
+      ...(process.env.HMAC_KIT_CALLGRIND_SIM
+        ? ['--cache-sim=yes', '--branch-sim=yes', '--I1=32768,8,64', '--D1=32768,8,64', '--LL=524288,8,64']
+        : []),
       `--callgrind-out-file=${out}`,
       process.execPath,
       '--predictable',

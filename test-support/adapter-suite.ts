@@ -309,6 +309,27 @@ export function describeAdapter(name: string, start: StartHarness): void {
       expect(log.errors.map((error) => error.code)).toEqual(['ERR_NONCE_REPLAYED']);
     });
 
+    it('accepts exactly one of many copies of a request sent at once, and a forged copy ahead of them burns no nonce', async () => {
+      // Sent together, the copies arrive in one event-loop turn and are verified in one batch by
+      // the adapters that batch verification (inCheckPhase): the nonce must still be taken once,
+      // and only by a proven request.
+      const { harness } = await app();
+      const request = await signed(harness.origin, order(2), signingKey(keyRing.orders));
+      const forged = { ...request, body: jsonOrder(9) };
+      const forgedAnswer = harness.send(forged);
+      const answers = await Promise.all([forgedAnswer, ...Array.from({ length: 8 }, () => harness.send(request))]);
+      expect(answers[0].status).toBe(401);
+      expect(answers[0].body.code).not.toBe('nonce_replayed');
+      const statuses = answers.slice(1).map((answer) => answer.status);
+      expect(statuses.filter((status) => status === 201)).toHaveLength(1);
+      expect(
+        answers
+          .slice(1)
+          .filter((answer) => answer.status !== 201)
+          .map((answer) => answer.body.code),
+      ).toEqual(Array(7).fill('nonce_replayed'));
+    });
+
     it('answers 403 when the key lacks the route scope', async () => {
       const { harness, log } = await app();
       const admin = { method: 'POST', path: '/admin', headers: { 'content-type': 'application/json' }, body: '{}' };

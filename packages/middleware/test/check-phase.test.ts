@@ -1,0 +1,58 @@
+import { inCheckPhase } from '@hmac-kit/middleware';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+
+describe('inCheckPhase', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('runs what one turn queued in one check-phase callback, in order, each once', async () => {
+    const ran: string[] = [];
+    const phases: number[] = [];
+    let phase = 0;
+    // An immediate queued before the batch runs before it: the batch is a check-phase callback.
+    setImmediate(() => {
+      phase++;
+    });
+    for (const name of ['a', 'b', 'c']) {
+      inCheckPhase(() => {
+        ran.push(name);
+        phases.push(phase);
+      });
+    }
+    expect(ran).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(ran).toEqual(['a', 'b', 'c']);
+    expect(phases).toEqual([1, 1, 1]);
+  });
+
+  it('puts work queued while a batch runs into the next batch, so a run that queues again cannot starve the loop', async () => {
+    const order: string[] = [];
+    inCheckPhase(() => {
+      order.push('first');
+      inCheckPhase(() => order.push('queued by first'));
+      setImmediate(() => order.push('immediate after first batch'));
+    });
+    inCheckPhase(() => order.push('second'));
+    await vi.waitFor(() => expect(order).toHaveLength(4));
+    expect(order).toEqual(['first', 'second', 'queued by first', 'immediate after first batch']);
+  });
+
+  it('finishes the batch when a run throws, then throws the first error from a check-phase callback of its own', () => {
+    vi.useFakeTimers({ toFake: ['setImmediate'] });
+    const ran: string[] = [];
+    inCheckPhase(() => {
+      ran.push('a');
+      throw new Error('first failure');
+    });
+    inCheckPhase(() => {
+      ran.push('b');
+      throw new Error('second failure');
+    });
+    inCheckPhase(() => ran.push('c'));
+    vi.runOnlyPendingTimers();
+    expect(ran).toEqual(['a', 'b', 'c']);
+    expect(() => vi.runOnlyPendingTimers()).toThrow('first failure');
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
