@@ -71,9 +71,13 @@ function rawAnswer(requestLine: string): string {
   if (path === '/continue') return `HTTP/1.1 100 Continue\r\n\r\n${ok}`;
   if (path === '/switching')
     return 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n';
+  if (path === '/malformed-head') return 'HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n';
   if (path === '/malformed') return 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok';
   return ok;
 }
+
+/** Called once the upstream has written the early hints of /early-hints-now (and 50 ms passed). */
+let hintsSent: () => void = () => {};
 
 interface Got {
   status: number;
@@ -82,7 +86,8 @@ interface Got {
   body: string;
   /** Whether the request went on a connection an earlier request had used. */
   reused: boolean;
-  informational: number[];
+  /** Interim answers, as `status link`. */
+  informational: string[];
 }
 
 describe('gateway: bodiless and refused upstream answers', () => {
@@ -97,7 +102,15 @@ describe('gateway: bodiless and refused upstream answers', () => {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
   beforeAll(async () => {
-    upstream = createServer(answer);
+    // The request's body read whole first (the streamed path's upload), then answered.
+    upstream = createServer((request, response) => {
+      // Early hints as soon as the head arrived, before the body.
+      if (request.url === '/early-hints-now')
+        response.writeEarlyHints({ link: '</now.css>; rel=preload' }, () => setTimeout(hintsSent, 50));
+      request.on('error', () => {});
+      request.resume();
+      request.on('end', () => answer(request, response));
+    });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     const { port } = upstream.address() as AddressInfo;
     const destination = new Writable({
@@ -131,7 +144,15 @@ describe('gateway: bodiless and refused upstream answers', () => {
   });
 
   /** A signed request through `gateway` on the shared keep-alive agent. */
-  async function send(method: string, path: string, gateway = server, body?: Buffer): Promise<Got> {
+  async function send(
+    method: string,
+    path: string,
+    gateway = server,
+    body?: Buffer,
+    sentBody: Buffer | undefined = body,
+    /** Sends the second half of the body only once this settles. */
+    gate?: Promise<void>,
+  ): Promise<Got> {
     const signingKey = gateway === server ? key : rawKey;
     const prepared = await signMessage(
       {
@@ -144,7 +165,7 @@ describe('gateway: bodiless and refused upstream answers', () => {
     );
     const { port, hostname } = new URL(gateway.url);
     return new Promise<Got>((resolve, reject) => {
-      const informational: number[] = [];
+      const informational: string[] = [];
       const client = httpRequest(
         {
           method,
@@ -170,9 +191,17 @@ describe('gateway: bodiless and refused upstream answers', () => {
           response.on('error', reject);
         },
       );
-      client.on('information', (info) => informational.push(info.statusCode));
+      client.on('information', (info) => informational.push(`${info.statusCode} ${info.headers.link ?? ''}`.trim()));
       client.on('error', reject);
-      client.end(body);
+      if (gate === undefined || sentBody === undefined) client.end(sentBody);
+      else {
+        // Two parts a while apart (the gateway holds back the last chunk it has until the next
+        // arrives: the first part reaches the upstream once the second came), then the rest.
+        const quarter = sentBody.length >> 2;
+        client.write(sentBody.subarray(0, quarter));
+        setTimeout(() => client.write(sentBody.subarray(quarter, 2 * quarter)), 50);
+        void gate.then(() => client.end(sentBody.subarray(2 * quarter)));
+      }
     });
   }
 
@@ -236,10 +265,31 @@ describe('gateway: bodiless and refused upstream answers', () => {
     expect(got.body).toBe('');
   });
 
-  it('relays the final answer after 1xx interim answers (102, 103)', async () => {
+  it('relays 1xx interim answers (103 with its Link, 102) before the final answer, on both paths', async () => {
+    const hints = ['103 </style.css>; rel=preload; as=style', '102'];
     const got = await sendThenReuse('GET', '/early-hints');
+    expect(got.informational).toEqual(hints);
     expect(got.status).toBe(200);
     expect(got.body).toBe('ok');
+    const streamed = await sendThenReuse('PUT', '/early-hints', server, randomBytes(100 * 1024));
+    expect(streamed.informational).toEqual(hints);
+    expect(streamed.status).toBe(200);
+  });
+
+  it('attack: a streamed body that fails its digest gets no interim answer the upstream sent before it ended', async () => {
+    const body = randomBytes(100 * 1024);
+    const tampered = Buffer.from(body);
+    tampered.writeUInt8((tampered.at(-1) ?? 0) ^ 1, tampered.length - 1);
+    // The tampered last half is sent after the upstream's 103 reached the gateway.
+    const gate = new Promise<void>((resolve) => (hintsSent = resolve));
+    const got = await send('PUT', '/early-hints-now', server, body, tampered, gate);
+    expect(got.status).toBe(401);
+    expect((JSON.parse(got.body) as { code: string }).code).toBe('digest_mismatch');
+    expect(got.informational).toEqual([]);
+    // The genuine body: its early hints come.
+    const genuine = await send('PUT', '/early-hints-now', server, randomBytes(100 * 1024));
+    expect(genuine.informational).toEqual(['103 </now.css>; rel=preload']);
+    expect(genuine.status).toBe(200);
   });
 
   it("relays an answer's trailers as trailers", async () => {
@@ -247,22 +297,27 @@ describe('gateway: bodiless and refused upstream answers', () => {
     expect(got.status).toBe(200);
     expect(got.body).toBe('hello world');
     expect(got.trailers['x-checksum']).toBe('abc123');
+    const streamed = await sendThenReuse('PUT', '/trailers', server, randomBytes(100 * 1024));
+    expect(streamed.body).toBe('hello world');
+    expect(streamed.trailers['x-checksum']).toBe('abc123');
   });
 
   it.each([
-    ['/continue', 'an unsolicited 100 Continue'],
-    ['/switching', 'an unsolicited 101 Switching Protocols'],
-    ['/malformed', 'conflicting Content-Length fields'],
-  ])('answers 502 problem+json for %s (%s), logs the cause, keeps the connection', async (path) => {
+    ['/continue', 'an unsolicited 100 Continue', /100 Continue/],
+    ['/switching', 'an unsolicited 101 Switching Protocols', /protocol switch \(101\)/],
+    ['/malformed', 'conflicting Content-Length fields', /malformed answer \(UND_ERR_RES_CONTENT_LENGTH_MISMATCH\)/],
+    ['/malformed-head', 'a header line without a colon', /malformed answer \(.*Invalid header token/],
+  ])('answers 502 problem+json for %s (%s), logs the cause, keeps the connection', async (path, _what, cause) => {
     const before = logLines.length;
     const got = await sendThenReuse('GET', path, rawServer);
     expect(got.status).toBe(502);
     expect(got.headers['content-type']).toMatch(/^application\/problem\+json/);
     const problem = JSON.parse(got.body) as { code: string; detail: string };
     expect(problem.code).toBe('upstream_error');
-    expect(problem.detail).toMatch(/answer/);
+    expect(problem.detail).toMatch(/answer could not be relayed/);
+    expect(problem.detail).toMatch(cause);
     const line = logLines.slice(before).find((entry) => entry.msg === 'upstream answer refused');
-    expect(line).toBeDefined();
+    expect(line?.cause).toMatch(cause);
     expect(JSON.stringify(line)).not.toContain(rawKey.secret);
   });
 });
