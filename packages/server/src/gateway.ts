@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
 import { BodyTooLarge, toProblem } from '@hmac-kit/core';
 import type { Authenticator } from '@hmac-kit/middleware';
 import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
@@ -663,6 +663,17 @@ function relayInterim(
   delete hints['x-request-id'];
   // Node writes no 103 without a Link, and refuses (throws on) a Link value it does not parse.
   if (hints.link === undefined) return;
+  // writeEarlyHints() writes the fields but Link as they are, unchecked: a field Node would not
+  // write in a head (undici's parser already refuses CR, LF and NUL in one) is left out.
+  for (const name in hints) {
+    try {
+      validateHeaderName(name);
+      const value = hints[name] ?? '';
+      for (const one of Array.isArray(value) ? value : [value]) validateHeaderValue(name, one);
+    } catch {
+      delete hints[name];
+    }
+  }
   try {
     response.writeEarlyHints(hints);
   } catch {
