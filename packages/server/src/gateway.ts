@@ -644,7 +644,8 @@ function ignore(): void {}
  * Passes an upstream's interim answer on to the client before the final one, as RFC 9110 §15.2
  * has a proxy do: `102 Processing` and `103 Early Hints` (its `Link` fields and the other fields
  * but the hop-by-hop ones). Never to an HTTP/1.0 client (which cannot read one, RFC 9110 §15.2),
- * nor once the final head is written; another 1xx (no Node API writes one) is not passed on.
+ * nor once the final head is written; another 1xx (no Node API writes one), and a 102 to an HTTP/2
+ * client, are not passed on.
  */
 function relayInterim(
   response: ServerResponse,
@@ -655,7 +656,8 @@ function relayInterim(
   const request = (response as ServerResponse & { req?: IncomingMessage }).req;
   if (request !== undefined && request.httpVersionMajor === 1 && request.httpVersionMinor === 0) return;
   if (statusCode === 102) {
-    response.writeProcessing();
+    // HTTP/2's compatibility response has no writeProcessing() (RFC 9113 has no use for a 102).
+    if (typeof response.writeProcessing === 'function') response.writeProcessing();
     return;
   }
   if (statusCode !== 103) return;
@@ -707,30 +709,31 @@ function rawFields(raw: readonly Buffer[]): Record<string, string | string[]> {
 const NOT_RELAYED_TRAILERS: ReadonlySet<string> = new Set(['content-length', 'x-request-id']);
 
 /**
- * The upstream's trailers to relay (RFC 9110 §6.5: a proxy passes them on), as `[name, value]`
- * pairs, or `undefined` when none is left. The client gets them when its answer is chunked (Node
- * writes trailers only then).
+ * The upstream's trailers to relay (RFC 9110 §6.5: a proxy passes them on), by lower-cased name,
+ * or `undefined` when none is left. An HTTP/1.1 client gets them when its answer is chunked (Node
+ * writes trailers only then); an HTTP/2 one always. An object, not `[name, value]` pairs: HTTP/2's
+ * compatibility `addTrailers()` takes only that.
  */
 function relayedTrailersOf(
   trailers: Record<string, string | string[] | undefined> | undefined,
   own: Record<string, string>,
-): [string, string][] | undefined {
+): Record<string, string | string[]> | undefined {
   if (trailers === undefined) return undefined;
   const ownNames = Object.keys(own).map((name) => name.toLowerCase());
-  let out: [string, string][] | undefined;
+  let out: Record<string, string | string[]> | undefined;
   for (const name in trailers) {
     const value = trailers[name];
     const lower = name.toLowerCase();
     if (value === undefined || HOP_BY_HOP.has(lower) || NOT_RELAYED_TRAILERS.has(lower) || ownNames.includes(lower))
       continue;
-    out ??= [];
-    for (const one of Array.isArray(value) ? value : [value]) out.push([lower, one]);
+    out ??= {};
+    out[lower] = value;
   }
   return out;
 }
 
 /** Adds relayed trailers; one Node refuses to write (an invalid character) leaves them all out. */
-function addTrailers(response: ServerResponse, trailers: [string, string][]): void {
+function addTrailers(response: ServerResponse, trailers: Record<string, string | string[]>): void {
   try {
     response.addTrailers(trailers);
   } catch {

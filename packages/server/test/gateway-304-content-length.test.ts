@@ -25,13 +25,16 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import type { ClientHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { signMessage } from '@hmac-kit/core';
 import { createLogger, type RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../../../test-support/processes.js';
 import { issueKey, startInProcess } from './support/in-process.js';
 import { startRawUpstream } from './support/raw-http.js';
+import { http2Session, makeCertificates } from './support/tls.js';
 
 /** Answers of the node:http upstream, by path. */
 function answer(request: IncomingMessage, response: ServerResponse): void {
@@ -319,5 +322,90 @@ describe('gateway: bodiless and refused upstream answers', () => {
     const line = logLines.slice(before).find((entry) => entry.msg === 'upstream answer refused');
     expect(line?.cause).toMatch(cause);
     expect(JSON.stringify(line)).not.toContain(rawKey.secret);
+  });
+});
+
+describe('gateway over HTTP/2 (TLS): the same answers to an HTTP/2 client', () => {
+  let upstream: Server;
+  let server: RunningServer;
+  let key: { keyId: string; secret: string };
+  let ca: Buffer;
+  let session: ClientHttp2Session;
+
+  beforeAll(async () => {
+    upstream = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => answer(request, response));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const certs = makeCertificates(tempDir());
+    ca = certs.ca;
+    server = await startInProcess({
+      upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+      schemes: 'rfc9421',
+      tlsCert: certs.first.certFile,
+      tlsKey: certs.first.keyFile,
+    });
+    key = await issueKey(server, 'bodiless-h2');
+    ({ session } = await http2Session(Number(new URL(server.url).port), ca));
+  });
+
+  afterAll(async () => {
+    session?.close();
+    await server?.close();
+    upstream?.closeAllConnections();
+    await new Promise((resolve) => upstream?.close(resolve));
+  });
+
+  /** A signed request on the one HTTP/2 session: final status and fields, interim statuses, trailers, body. */
+  async function send(method: string, path: string) {
+    const url = `https://localhost:${new URL(server.url).port}${path}`;
+    const prepared = await signMessage({ method, url, headers: {} }, key);
+    return new Promise<{
+      status: number;
+      headers: Record<string, unknown>;
+      interim: number[];
+      trailers: Record<string, unknown>;
+      body: string;
+    }>((resolve, reject) => {
+      const stream = session.request({ ':method': method, ':path': path, ...prepared.headers });
+      const interim: number[] = [];
+      let headers: Record<string, unknown> = {};
+      let trailers: Record<string, unknown> = {};
+      const chunks: Buffer[] = [];
+      stream.on('headers', (info) => interim.push(Number(info[':status'])));
+      stream.on('response', (received) => (headers = received));
+      stream.on('trailers', (received) => (trailers = received));
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () =>
+        resolve({
+          status: Number(headers[':status']),
+          headers,
+          interim,
+          trailers,
+          body: Buffer.concat(chunks).toString('latin1'),
+        }),
+      );
+      stream.on('error', reject);
+    });
+  }
+
+  it('relays a 304 with its Content-Length, the 103 (not the 102), trailers; the session goes on', async () => {
+    const notModified = await send('GET', '/not-modified');
+    expect(notModified.status).toBe(304);
+    expect(notModified.headers['content-length']).toBe('1234');
+    expect(notModified.headers.etag).toBe('"v1"');
+    expect(notModified.body).toBe('');
+    const hinted = await send('GET', '/early-hints');
+    expect(hinted.interim).toEqual([103]);
+    expect(hinted.status).toBe(200);
+    expect(hinted.body).toBe('ok');
+    const trailed = await send('GET', '/trailers');
+    expect(trailed.body).toBe('hello world');
+    expect(trailed.trailers['x-checksum']).toBe('abc123');
+    const head = await send('HEAD', '/head');
+    expect(head.status).toBe(200);
+    expect(head.headers['content-length']).toBe('1234');
+    expect((await send('GET', '/plain')).body).toBe('ok');
   });
 });
