@@ -86,6 +86,16 @@ export function startCallgrind(args, { env = process.env, stdin = 'pipe' } = {})
       return Number(summary[1]);
     },
     /**
+     * Every event's total of the counted windows, by callgrind's event name (`Ir`, and with
+     * HMAC_KIT_CALLGRIND_SIM `I1mr`, `ILmr`, `Bcm`, ...; see {@link cycleEstimate}).
+     */
+    events() {
+      const text = readFileSync(out, 'utf8');
+      const names = /^events: (.*)$/m.exec(text)?.[1].trim().split(/\s+/) ?? [];
+      const totals = (/^totals: (.*)$/m.exec(text) ?? /^summary: (.*)$/m.exec(text))?.[1].trim().split(/\s+/) ?? [];
+      return Object.fromEntries(names.map((name, index) => [name, Number(totals[index] ?? 0)]));
+    },
+    /**
      * Removes the output, unless HMAC_KIT_CALLGRIND_KEEP (or HMAC_KIT_COUNT_DEBUG) is set: then its
      * path goes to stderr, for `callgrind_annotate --inclusive=yes <file>` (per-function counts).
      */
@@ -231,4 +241,24 @@ export function versusFirst(column, results) {
     [column, 'instructions/req', 'vs first'],
     results.map(([label, value]) => [label, formatInteger(value), `${(value / first).toFixed(3)}x`]),
   );
+}
+
+/**
+ * Callgrind's cycle estimate (KCachegrind's "CEst") of simulated events (HMAC_KIT_CALLGRIND_SIM):
+ * each instruction 1, each first-level miss and mispredicted branch 10, each last-level miss 100.
+ * A model, not a measurement: it ranks code by what a cache-cold run of it costs, which
+ * instruction counts alone miss (session 15: the same verification costs 2-3x more between a
+ * framework's requests than in a loop, for the same instructions). `undefined` without the
+ * simulation's events.
+ *
+ * @example
+ * ```js
+ * const estimate = cycleEstimate(run.events()); // cycles of the counted windows
+ * ```
+ */
+export function cycleEstimate(events) {
+  if (events.ILmr === undefined || events.Bcm === undefined) return undefined;
+  const firstLevel = events.I1mr + events.D1mr + events.D1mw;
+  const lastLevel = events.ILmr + events.DLmr + events.DLmw;
+  return events.Ir + 10 * (firstLevel + events.Bcm + events.Bim) + 100 * lastLevel;
 }

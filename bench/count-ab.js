@@ -26,7 +26,13 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatSecret } from '@hmac-kit/core';
-import { compilingInstructions, countedHandshake, countHttpServer, startCallgrind } from './callgrind.js';
+import {
+  compilingInstructions,
+  countedHandshake,
+  countHttpServer,
+  cycleEstimate,
+  startCallgrind,
+} from './callgrind.js';
 import { formatInteger, loadAverage, table } from './support.js';
 
 const args = process.argv.slice(2);
@@ -53,6 +59,7 @@ async function instructionsOverHttp(build) {
     count: httpCount,
   });
   const total = run.total();
+  const events = run.events();
   // Requests lost to their connection (resets: Express under valgrind, now and then) were sent
   // again by http-load.js: the count is still per answered request; said, not hidden.
   if (result.lost > 0) {
@@ -73,7 +80,21 @@ async function instructionsOverHttp(build) {
   // reported apart and the comparison uses the count without it.
   const compiling = compilingInstructions(run.out);
   run.remove();
-  return { total: total / result.total, compiling: compiling / result.total };
+  const estimate = cycleEstimate(events);
+  return {
+    total: total / result.total,
+    compiling: compiling / result.total,
+    estimate: estimate === undefined ? undefined : estimate / result.total,
+    misses:
+      estimate === undefined
+        ? undefined
+        : {
+            firstLevel: (events.I1mr + events.D1mr + events.D1mw) / result.total,
+            lastLevelCode: events.ILmr / result.total,
+            lastLevelData: (events.DLmr + events.DLmw) / result.total,
+            branches: (events.Bcm + events.Bim) / result.total,
+          },
+  };
 }
 
 async function instructions(build) {
@@ -119,6 +140,28 @@ console.log(
 for (const [build, counted] of compiling) {
   console.log(
     `${build}: ${formatInteger(counted.total)} Ir/req in all, of which compilation ${formatInteger(counted.compiling)}`,
+  );
+}
+const simulated = [...compiling].filter(([, counted]) => counted.estimate !== undefined);
+if (simulated.length > 0) {
+  // HMAC_KIT_CALLGRIND_SIM: what the instructions cost with the caches and branch predictor
+  // simulated (bench/callgrind.js cycleEstimate), compilation included (it cannot be taken apart
+  // from its misses): per request.
+  const estimateOfNone = compiling.get('none')?.estimate;
+  console.log('\ncache and branch simulation (I1/D1 32 KiB, LL 512 KiB), per request, compilation included:');
+  console.log(
+    table(
+      ['build', 'L1 misses', 'LL code misses', 'LL data misses', 'branch misses', 'cycle estimate', 'added over none'],
+      simulated.map(([build, { estimate, misses }]) => [
+        build,
+        formatInteger(misses.firstLevel),
+        formatInteger(misses.lastLevelCode),
+        formatInteger(misses.lastLevelData),
+        formatInteger(misses.branches),
+        formatInteger(estimate),
+        estimateOfNone === undefined || build === 'none' ? '' : formatInteger(estimate - estimateOfNone),
+      ]),
+    ),
   );
 }
 console.log(`load average at the end: ${loadAverage()}`);

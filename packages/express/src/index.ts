@@ -21,7 +21,7 @@ import {
 } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { field, protocolOf } from './request-fields.js';
+import { field, perPrototype, protocolOf } from './request-fields.js';
 
 declare global {
   namespace Express {
@@ -94,11 +94,6 @@ const OWN = 0;
 const ASSIGN = 1;
 const DIRECT = 2;
 type SlotKind = typeof OWN | typeof ASSIGN | typeof DIRECT;
-/** Direct prototypes of requests already looked at (the chain is inspected once per prototype). */
-const slotPrototypes = new WeakMap<object, SlotKind>();
-/** The last prototype looked up: every request of one app has the same, so this skips the WeakMap. */
-let lastPrototype: object | undefined;
-let lastKind: SlotKind = OWN;
 
 function accessorFor(values: WeakMap<object, unknown>): PropertyDescriptor {
   return {
@@ -126,37 +121,26 @@ function resolvesToOurs(prototype: object, shared: object, name: SlotName): bool
 
 /**
  * Makes sure `req.hmac` and `req.rawBody` are accessors on the request's chain where possible,
- * and says how this module reaches them (see `SlotKind`).
+ * and says how this module reaches them (see `SlotKind`). The chain is inspected once per direct
+ * prototype ({@link perPrototype}).
  */
-function prepareSlots(req: object): SlotKind {
-  const prototype: object | null = Object.getPrototypeOf(req);
-  if (prototype === null) return OWN;
-  if (prototype === lastPrototype) return lastKind;
-  let kind = slotPrototypes.get(prototype);
-  if (kind === undefined) {
-    let shared: object | null = prototype;
-    while (shared !== null && Object.getPrototypeOf(shared) !== IncomingMessage.prototype) {
-      shared = Object.getPrototypeOf(shared);
-    }
-    kind = OWN;
-    if (shared !== null) {
-      try {
-        // Another copy of this package may have defined them already: every copy then reads and
-        // writes through the same accessors.
-        if (!Object.hasOwn(shared, 'hmac')) Object.defineProperty(shared, 'hmac', accessors.hmac);
-        if (!Object.hasOwn(shared, 'rawBody')) Object.defineProperty(shared, 'rawBody', accessors.rawBody);
-        kind =
-          resolvesToOurs(prototype, shared, 'hmac') && resolvesToOurs(prototype, shared, 'rawBody') ? DIRECT : ASSIGN;
-      } catch {
-        // A frozen prototype: own properties, as before.
-      }
-    }
-    slotPrototypes.set(prototype, kind);
+const prepareSlots = perPrototype((prototype): SlotKind => {
+  let shared: object | null = prototype;
+  while (shared !== null && Object.getPrototypeOf(shared) !== IncomingMessage.prototype) {
+    shared = Object.getPrototypeOf(shared);
   }
-  lastPrototype = prototype;
-  lastKind = kind;
-  return kind;
-}
+  if (shared === null) return OWN;
+  try {
+    // Another copy of this package may have defined them already: every copy then reads and
+    // writes through the same accessors.
+    if (!Object.hasOwn(shared, 'hmac')) Object.defineProperty(shared, 'hmac', accessors.hmac);
+    if (!Object.hasOwn(shared, 'rawBody')) Object.defineProperty(shared, 'rawBody', accessors.rawBody);
+    return resolvesToOurs(prototype, shared, 'hmac') && resolvesToOurs(prototype, shared, 'rawBody') ? DIRECT : ASSIGN;
+  } catch {
+    // A frozen prototype: own properties, as before.
+    return OWN;
+  }
+}, OWN);
 
 /**
  * `req[name] = value`, without the property access when the slot is this copy's accessor.

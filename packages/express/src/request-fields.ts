@@ -22,41 +22,56 @@ export function field<Name extends keyof Request>(req: Request, name: Name): Req
   return Reflect.get(req, name);
 }
 
-/** Direct prototypes of requests already looked at: whether `protocol` is Express's getter there. */
-const expressProtocols = new WeakMap<object, boolean>();
-/** The last prototype looked up (every request of one app has the same). */
-let lastPrototype: object | undefined;
-let lastIsExpress = false;
+/**
+ * `look(prototype)` for a request's direct prototype, looked at once per prototype: answers kept
+ * per prototype (a WeakMap), the last one in front of it (every request of one app has the same
+ * prototype, so the map is skipped). A request without a prototype answers `none`. What
+ * `protocolIsExpress` here and `prepareSlots` in index.ts are made of.
+ *
+ * @example
+ * ```ts
+ * const isPlain = perPrototype((prototype) => prototype === Object.prototype, false);
+ * isPlain({}); // true, and the next object with that prototype is answered from the front
+ * ```
+ */
+export function perPrototype<Answer>(look: (prototype: object) => Answer, none: Answer): (req: object) => Answer {
+  const answers = new WeakMap<object, Answer>();
+  let lastPrototype: object | undefined;
+  let lastAnswer = none;
+  return (req) => {
+    const prototype: object | null = Object.getPrototypeOf(req);
+    if (prototype === null) return none;
+    if (prototype === lastPrototype) return lastAnswer;
+    let answer = answers.get(prototype);
+    if (answer === undefined) {
+      answer = look(prototype);
+      answers.set(prototype, answer);
+    }
+    lastPrototype = prototype;
+    lastAnswer = answer;
+    return answer;
+  };
+}
 
 /**
  * Whether `protocol` resolves, from the request's direct prototype up, to Express's own getter:
  * an accessor named `protocol` on the object right above `IncomingMessage.prototype`, where
  * Express defines its request getters (`express/lib/request.js`, shared by every app and sub-app;
  * an app's `app.request` sits below it). An override anywhere below (an app's own `protocol`) or
- * any other shape answers false. Looked at once per prototype, as `prepareSlots` does.
+ * any other shape answers false. Looked at once per prototype ({@link perPrototype}).
  */
-function protocolIsExpress(req: object): boolean {
-  const prototype: object | null = Object.getPrototypeOf(req);
-  if (prototype === null) return false;
-  if (prototype === lastPrototype) return lastIsExpress;
-  let known = expressProtocols.get(prototype);
-  if (known === undefined) {
-    known = false;
-    for (let at: object | null = prototype; at !== null; at = Object.getPrototypeOf(at)) {
-      const descriptor = Object.getOwnPropertyDescriptor(at, 'protocol');
-      if (descriptor === undefined) continue;
-      known =
-        Object.getPrototypeOf(at) === IncomingMessage.prototype &&
-        typeof descriptor.get === 'function' &&
-        descriptor.get.name === 'protocol';
-      break;
-    }
-    expressProtocols.set(prototype, known);
+const protocolIsExpress = perPrototype((prototype) => {
+  for (let at: object | null = prototype; at !== null; at = Object.getPrototypeOf(at)) {
+    const descriptor = Object.getOwnPropertyDescriptor(at, 'protocol');
+    if (descriptor === undefined) continue;
+    return (
+      Object.getPrototypeOf(at) === IncomingMessage.prototype &&
+      typeof descriptor.get === 'function' &&
+      descriptor.get.name === 'protocol'
+    );
   }
-  lastPrototype = prototype;
-  lastIsExpress = known;
-  return known;
-}
+  return false;
+}, false);
 
 type TrustProxy = (address: string | undefined, hop: number) => boolean;
 

@@ -4,10 +4,54 @@ import { signMessage } from '@hmac-kit/core';
 import { captureRawBody, hmacAuth, requireScopes } from '@hmac-kit/express';
 import { memoryFailureThrottle, memoryNonceStore } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import { describe, expect, it } from 'vitest';
 import { listening } from '../../../test-support/adapter-http.js';
 import { describeAdapter, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
+
+/** Serves `app` on a free port for `use`, then closes it. */
+async function served(app: Express, use: (harness: Awaited<ReturnType<typeof listening>>) => Promise<void>) {
+  const harness = await listening(createServer(app));
+  try {
+    await use(harness);
+  } finally {
+    await harness.close();
+  }
+}
+
+/** A POST of `body` as `contentType` to `path`, signed with the orders key, through `harness`. */
+async function signedPost(
+  harness: Awaited<ReturnType<typeof listening>>,
+  path: string,
+  contentType: string,
+  body: string,
+) {
+  return harness.send(
+    await signed(
+      harness.origin,
+      { method: 'POST', path, headers: { 'content-type': contentType }, body },
+      signingKey(keyRing.orders),
+    ),
+  );
+}
+
+/** An app with `parser` before hmacAuth() and POST /orders (201); `failures`: what onFailure was told. */
+function ordersAppFailing(parser: RequestHandler): { app: Express; failures: string[] } {
+  const failures: string[] = [];
+  const app = express();
+  app.use(parser);
+  app.use(
+    hmacAuth({
+      keys: resolveKey,
+      nonceStore: memoryNonceStore(),
+      onFailure: (error) => failures.push((error as Error).message),
+    }),
+  );
+  app.post('/orders', (_req, res) => {
+    res.status(201).end();
+  });
+  return { app, failures };
+}
 
 function routes(app: Express): Express {
   app.post('/orders', requireScopes('orders:write'), (req, res) => {
@@ -39,51 +83,21 @@ describe('express body-parser placement', () => {
     app.post('/upload', (req, res) => {
       res.json({ rawBody: req.rawBody?.toString('utf8'), parsed: req.body ?? null });
     });
-    const harness = await listening(createServer(app));
-    try {
-      const request = {
-        method: 'POST',
-        path: '/upload',
-        headers: { 'content-type': 'text/plain' },
-        body: 'plain bytes',
-      };
-      const response = await harness.send(await signed(harness.origin, request, signingKey(keyRing.orders)));
+    await served(app, async (harness) => {
+      const response = await signedPost(harness, '/upload', 'text/plain', 'plain bytes');
       expect(response.status).toBe(200);
       expect(response.body).toEqual({ rawBody: 'plain bytes', parsed: null });
-    } finally {
-      await harness.close();
-    }
+    });
   });
 
   it('refuses (500, fail closed) when a parser without captureRawBody consumed the body first', async () => {
-    const codes: string[] = [];
-    const app = express();
-    app.use(express.json());
-    app.use(
-      hmacAuth({
-        keys: resolveKey,
-        nonceStore: memoryNonceStore(),
-        onFailure: (error) => codes.push((error as Error).message),
-      }),
-    );
-    app.post('/orders', (_req, res) => {
-      res.status(201).end();
-    });
-    const harness = await listening(createServer(app));
-    try {
-      const request = {
-        method: 'POST',
-        path: '/orders',
-        headers: { 'content-type': 'application/json' },
-        body: '{"a":1}',
-      };
-      const response = await harness.send(await signed(harness.origin, request, signingKey(keyRing.orders)));
+    const { app, failures: codes } = ordersAppFailing(express.json());
+    await served(app, async (harness) => {
+      const response = await signedPost(harness, '/orders', 'application/json', '{"a":1}');
       expect(response.status).toBe(500);
       expect(response.body.code).toBe('internal_error');
       expect(codes[0]).toMatch(/captureRawBody/);
-    } finally {
-      await harness.close();
-    }
+    });
   });
 
   it('works with no body parser at all: req.rawBody holds the verified bytes', async () => {
@@ -92,37 +106,15 @@ describe('express body-parser placement', () => {
     app.post('/orders', (req, res) => {
       res.status(201).json({ received: JSON.parse(req.rawBody!.toString('utf8')), body: req.body ?? null });
     });
-    const harness = await listening(createServer(app));
-    try {
-      const request = {
-        method: 'POST',
-        path: '/orders',
-        headers: { 'content-type': 'application/json' },
-        body: '{"n":2}',
-      };
-      const response = await harness.send(await signed(harness.origin, request, signingKey(keyRing.orders)));
+    await served(app, async (harness) => {
+      const response = await signedPost(harness, '/orders', 'application/json', '{"n":2}');
       expect(response).toMatchObject({ status: 201, body: { received: { n: 2 }, body: null } });
-    } finally {
-      await harness.close();
-    }
+    });
   });
 
   it('refuses a body the parser decompressed (the digest covers the compressed bytes)', async () => {
-    const messages: string[] = [];
-    const app = express();
-    app.use(express.json({ verify: captureRawBody }));
-    app.use(
-      hmacAuth({
-        keys: resolveKey,
-        nonceStore: memoryNonceStore(),
-        onFailure: (error) => messages.push((error as Error).message),
-      }),
-    );
-    app.post('/orders', (_req, res) => {
-      res.status(201).end();
-    });
-    const harness = await listening(createServer(app));
-    try {
+    const { app, failures: messages } = ordersAppFailing(express.json({ verify: captureRawBody }));
+    await served(app, async (harness) => {
       const compressed = gzipSync('{"n":3}');
       const url = `${harness.origin}/orders`;
       const headers = { 'content-type': 'application/json', 'content-encoding': 'gzip' };
@@ -133,9 +125,7 @@ describe('express body-parser placement', () => {
       const response = await fetch(url, { method: 'POST', headers: { ...headers, ...signature }, body: compressed });
       expect(response.status).toBe(500);
       expect(messages[0]).toMatch(/decompression/);
-    } finally {
-      await harness.close();
-    }
+    });
   });
 
   it('throttles per source address across key ids, and names the realm in the challenge', async () => {
@@ -159,8 +149,7 @@ describe('express body-parser placement', () => {
     app.get('/whoami', (req, res) => {
       res.json(req.hmac);
     });
-    const harness = await listening(createServer(app));
-    try {
+    await served(app, async (harness) => {
       const guess = (n: number) => ({
         keyId: `hk_guess_${n}`,
         secret: new Uint8Array(32),
@@ -185,9 +174,7 @@ describe('express body-parser placement', () => {
       );
       expect(valid.status).toBe(429);
       expect(valid.body.code).toBe('too_many_failures');
-    } finally {
-      await harness.close();
-    }
+    });
   });
 
   it('requireScopes() refuses a request hmacAuth() did not authenticate, even with a look-alike req.hmac', async () => {
@@ -202,15 +189,12 @@ describe('express body-parser placement', () => {
     app.get('/bare', requireScopes('admin'), (_req, res) => {
       res.json({ ok: true });
     });
-    const harness = await listening(createServer(app));
-    try {
+    await served(app, async (harness) => {
       for (const path of ['/forged', '/bare']) {
         const response = await harness.send({ method: 'GET', path, headers: {} });
         expect(response.status, path).toBe(500);
       }
-    } finally {
-      await harness.close();
-    }
+    });
   });
 
   it('requireScopes() accepts only the identity hmacAuth() verified on that very request', async () => {
@@ -224,34 +208,20 @@ describe('express body-parser placement', () => {
       res.json({ ok: true });
     });
     const protectedRoute = hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore() });
-    app.get(
-      '/borrowed',
-      (req, _res, next) => {
-        req.hmac = admitted as typeof req.hmac;
-        next();
-      },
-      requireScopes('orders:write'),
-      (_req, res) => {
-        res.json({ ok: true });
-      },
-    );
-    app.get(
-      '/swapped',
-      protectedRoute,
-      (req, _res, next) => {
-        req.hmac = admitted as typeof req.hmac;
-        next();
-      },
-      requireScopes('orders:write'),
-      (_req, res) => {
-        res.json({ ok: true });
-      },
-    );
+    // Puts the identity /keep admitted on this request.
+    const borrow: RequestHandler = (req, _res, next) => {
+      req.hmac = admitted as typeof req.hmac;
+      next();
+    };
+    const ok: RequestHandler = (_req, res) => {
+      res.json({ ok: true });
+    };
+    app.get('/borrowed', borrow, requireScopes('orders:write'), ok);
+    app.get('/swapped', protectedRoute, borrow, requireScopes('orders:write'), ok);
     app.get('/own', protectedRoute, requireScopes('orders:read'), (req, res) => {
       res.json({ by: req.hmac!.keyId });
     });
-    const harness = await listening(createServer(app));
-    try {
+    await served(app, async (harness) => {
       const keep = await signed(
         harness.origin,
         { method: 'GET', path: '/keep', headers: {} },
@@ -277,9 +247,7 @@ describe('express body-parser placement', () => {
       const answer = await harness.send(own);
       expect(answer.status).toBe(200);
       expect((answer.body as { by: string }).by).toBe(keyRing.reader.keyId);
-    } finally {
-      await harness.close();
-    }
+    });
   });
 
   it('request slots: req.hmac and req.rawBody read as own properties did, without adding one per request', async () => {
@@ -302,8 +270,7 @@ describe('express body-parser placement', () => {
       seen.push({ ownHmac: Object.hasOwn(req, 'hmac'), ownRawBody: Object.hasOwn(req, 'rawBody') });
       res.json({ keyId: req.hmac?.keyId ?? null, rawBody: req.rawBody?.toString('utf8') ?? null });
     });
-    const harness = await listening(createServer(app));
-    try {
+    await served(app, async (harness) => {
       const body = '{"n":1}';
       const post = (path: string) =>
         signed(
@@ -319,9 +286,7 @@ describe('express body-parser placement', () => {
       const outside = await harness.send({ method: 'GET', path: '/elsewhere', headers: {} });
       expect(outside.body).toEqual({ keyId: null, rawBody: null });
       expect(seen).toEqual(Array(3).fill({ ownHmac: false, ownRawBody: false }));
-    } finally {
-      await harness.close();
-    }
+    });
   });
 
   it('request slots: a request that already has an own rawBody keeps it (an own property shadows the slot)', async () => {
@@ -335,20 +300,12 @@ describe('express body-parser placement', () => {
     app.post('/own', (req, res) => {
       res.json({ own: Object.hasOwn(req, 'rawBody'), rawBody: req.rawBody?.toString('utf8'), by: req.hmac?.keyId });
     });
-    const harness = await listening(createServer(app));
-    try {
+    await served(app, async (harness) => {
       const body = '{"n":2}';
-      const request = await signed(
-        harness.origin,
-        { method: 'POST', path: '/own', headers: { 'content-type': 'application/json' }, body },
-        signingKey(keyRing.orders),
-      );
-      const response = await harness.send(request);
+      const response = await signedPost(harness, '/own', 'application/json', body);
       expect(response.status).toBe(200);
       expect(response.body).toEqual({ own: true, rawBody: body, by: keyRing.orders.keyId });
-    } finally {
-      await harness.close();
-    }
+    });
   });
 
   it('request slots: an app prototype with its own rawBody accessor gets the bytes through it (no direct write)', async () => {
@@ -371,21 +328,13 @@ describe('express body-parser placement', () => {
     app.post('/shadowed', (req, res) => {
       res.json({ rawBody: req.rawBody?.toString('utf8'), by: req.hmac?.keyId });
     });
-    const harness = await listening(createServer(app));
-    try {
+    await served(app, async (harness) => {
       const body = '{"n":3}';
-      const request = await signed(
-        harness.origin,
-        { method: 'POST', path: '/shadowed', headers: { 'content-type': 'application/json' }, body },
-        signingKey(keyRing.orders),
-      );
-      const response = await harness.send(request);
+      const response = await signedPost(harness, '/shadowed', 'application/json', body);
       expect(response.status).toBe(200);
       expect(response.body).toEqual({ rawBody: body, by: keyRing.orders.keyId });
       expect(written).toHaveLength(1);
-    } finally {
-      await harness.close();
-    }
+    });
   });
 
   it('rejects misuse at construction with TypeError', () => {

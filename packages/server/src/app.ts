@@ -10,7 +10,7 @@ import type { createGateway } from './gateway.js';
 import { sendJson, sendProblem, serverProblem } from './http.js';
 import { legacySchemeWarnings } from './legacy-schemes.js';
 import { type Listener, openListener } from './listener.js';
-import { type AccessLogFields, createLogger, type Logger, writeAccessLine } from './logger.js';
+import { type AccessLogFields, accessLogPath, createLogger, type Logger, writeAccessLine } from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiJson } from './openapi.js';
 import type { PasswordHashHooks } from './password-gate.js';
@@ -248,13 +248,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     aborted: boolean,
     durationMs: number,
   ): void {
-    // The path only: query strings can carry presigned SigV4 signatures.
-    const target = request.url ?? '/';
-    const query = target.indexOf('?');
+    // The path only: no query (presigned SigV4 signatures), fragment or userinfo (accessLogPath).
     const line: AccessLogFields = {
       reqId: context.id,
       method: request.method,
-      path: query === -1 ? target : target.slice(0, query),
+      path: accessLogPath(request.url ?? '/'),
       status,
       ms: Math.round(durationMs * 100) / 100,
     };

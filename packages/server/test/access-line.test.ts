@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import {
   type AccessLogFields,
+  accessLogPath,
   batchedStdout,
   createLogger,
   hundredthsText,
@@ -200,6 +201,37 @@ describe('access-log lines built by hand (issue #15: the default log level info 
     expect(logger.isLevelEnabled('info')).toBe(false);
     writeAccessLine(logger, { reqId: 'r', method: 'GET', path: '/', status: 200, ms: 1 });
     expect(JSON.parse(text())).toMatchObject({ level: 'info', msg: 'request', reqId: 'r' });
+  });
+
+  it('records a target as its path: origin-form cut at its query or fragment, absolute-form without userinfo (fast-check)', () => {
+    const segment = fc.stringMatching(/^[A-Za-z0-9._~!$&'()*+,;=:@%-]{0,12}$/);
+    const path = fc.array(segment, { maxLength: 4 }).map((segments) => segments.map((part) => `/${part}`).join(''));
+    const tail = fc.option(fc.stringMatching(/^[?#][A-Za-z0-9=&?#/@:._-]{0,20}$/), { nil: '' });
+    fc.assert(
+      fc.property(path, tail, (origin, rest) => {
+        const target = `/${origin}${rest}`;
+        expect(accessLogPath(target)).toBe(`/${origin}`);
+      }),
+      { numRuns: 500 },
+    );
+    const host = fc.stringMatching(/^[a-z0-9.-]{1,20}(:[0-9]{1,5})?$/);
+    const userinfo = fc.option(fc.stringMatching(/^[A-Za-z0-9._~!$&'()*+,;=:%@-]{0,16}@$/), { nil: '' });
+    fc.assert(
+      fc.property(
+        fc.constantFrom('http', 'https', 'HTTP'),
+        userinfo,
+        host,
+        path,
+        tail,
+        (scheme, user, authority, rest, after) => {
+          const logged = accessLogPath(`${scheme}://${user}${authority}${rest}${after}`);
+          expect(logged).toBe(`${scheme}://${authority}${rest}`);
+        },
+      ),
+      { numRuns: 500 },
+    );
+    expect(accessLogPath('*')).toBe('*');
+    expect(accessLogPath('//user:pw@host/p?q')).toBe('//user:pw@host/p');
   });
 
   it("falls back to the logger's own info() for a logger it did not build", () => {

@@ -84,14 +84,22 @@ describe('review12: slow bodies and HTTP/2 streams under the connection caps', (
     return plainServer;
   }
 
-  it('cuts an unproven request body trickled below the minimum rate (the login route)', async () => {
+  /**
+   * A connection to the plain server and a login request for it (a ~900-byte JSON body, not sent
+   * yet): its head and body, and what the connection received once closed.
+   */
+  async function slowLogin(): Promise<{ socket: Socket; head: string; body: string; done: Promise<string> }> {
     const server = await plain();
     const { hostname, port } = new URL(server.url);
     const body = `{"username":"${'u'.repeat(900)}","password":"x"}`;
     const head = `POST /v1/keys HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
     const socket = connect({ host: hostname, port: Number(port) });
     sockets.push(socket);
-    const done = closedOrAnswered(socket);
+    return { socket, head, body, done: closedOrAnswered(socket) };
+  }
+
+  it('cuts an unproven request body trickled below the minimum rate (the login route)', async () => {
+    const { socket, head, body, done } = await slowLogin();
     trickle(socket, head, body);
     // Before: the connection stayed open as long as the bytes kept coming (90 s for this body),
     // well past the test's timeout. Then (review12) closed without an answer; now (sec-slow)
@@ -102,13 +110,7 @@ describe('review12: slow bodies and HTTP/2 streams under the connection caps', (
   }, 60_000);
 
   it('cuts a trickled body whose first bytes came with the head (the rate watch is armed a microtask later)', async () => {
-    const server = await plain();
-    const { hostname, port } = new URL(server.url);
-    const body = `{"username":"${'u'.repeat(900)}","password":"x"}`;
-    const head = `POST /v1/keys HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
-    const socket = connect({ host: hostname, port: Number(port) });
-    sockets.push(socket);
-    const done = closedOrAnswered(socket);
+    const { socket, head, body, done } = await slowLogin();
     // All but one byte in the head's packet: the watch must not take the body for arrived.
     trickle(socket, head + body.slice(0, -1), '');
     setTimeout(() => {

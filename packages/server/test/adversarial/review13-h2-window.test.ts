@@ -14,57 +14,31 @@
  * A 1 s headers timeout keeps every wait short; every wait is for a condition.
  */
 
-import type { TLSSocket } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ServeProcess } from '../../../../test-support/processes.js';
+import { describe, expect, it } from 'vitest';
 import { until } from '../../../../test-support/wait.js';
-import { FLAG, FRAME, frame, headerBlock, rawH2, windowUpdate } from '../support/raw-h2.js';
-import { http2Session, startTlsServe, type TestCertificates, trickleHttp2Body } from '../support/tls.js';
+import { FLAG, FRAME, frame, framesOf, getRequests, rawH2, windowUpdate } from '../support/raw-h2.js';
+import { http2Session, tlsServeSuite, trickleHttp2Body } from '../support/tls.js';
 
 const INITIAL_WINDOW_SIZE = 4;
 
 describe('review13: HTTP/2 windows kept closed', () => {
-  let certs: TestCertificates;
-  let server: ServeProcess;
-  let port: number;
-  const sockets: TLSSocket[] = [];
+  const suite = tlsServeSuite();
 
-  beforeAll(async () => {
-    ({ certs, server, port } = await startTlsServe());
-  });
-
-  afterAll(async () => {
-    for (const socket of sockets) socket.destroy();
-    await server?.stop();
-  });
-
-  function openapiRequests(count: number): Buffer {
-    const frames: Buffer[] = [];
-    for (let index = 0; index < count; index++) {
-      const block = headerBlock([
-        [':method', 'GET'],
-        [':scheme', 'https'],
-        [':path', '/openapi.json'],
-        [':authority', `localhost:${port}`],
-      ]);
-      frames.push(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1 + 2 * index, block));
-    }
-    return Buffer.concat(frames);
-  }
+  const openapiRequests = (count: number) =>
+    getRequests(
+      suite.port,
+      '/openapi.json',
+      Array.from({ length: count }, (_, index) => 1 + 2 * index),
+    );
 
   /** DATA payload bytes the server sent on `streamId` so far. */
-  function dataBytes(all: Buffer, streamId: number): number {
-    let total = 0;
-    for (let at = 0; at + 9 <= all.length; at += 9 + all.readUIntBE(at, 3)) {
-      if (all[at + 3] === FRAME.DATA && all.readUInt32BE(at + 5) === streamId) total += all.readUIntBE(at, 3);
-    }
-    return total;
-  }
+  const dataBytes = (all: Buffer, streamId: number) =>
+    framesOf(all, FRAME.DATA, streamId).reduce((total, [, payload]) => total + payload.length, 0);
 
   // Before: still open when the test timed out (each WINDOW_UPDATE let 8 bytes out and reset the idle timeout).
   it('closes a connection whose client keeps its stream windows all but shut', async () => {
-    const { socket } = await rawH2(port, certs.ca, [[INITIAL_WINDOW_SIZE, 0]]);
-    sockets.push(socket);
+    const { socket } = await rawH2(suite.port, suite.certs.ca, [[INITIAL_WINDOW_SIZE, 0]]);
+    suite.sockets.push(socket);
     const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.write(openapiRequests(16));
     let updates = 0;
@@ -81,8 +55,8 @@ describe('review13: HTTP/2 windows kept closed', () => {
   }, 60_000);
 
   it('leaves a client alone that opens its small window at a fair pace', async () => {
-    const { socket, received } = await rawH2(port, certs.ca, [[INITIAL_WINDOW_SIZE, 0]]);
-    sockets.push(socket);
+    const { socket, received } = await rawH2(suite.port, suite.certs.ca, [[INITIAL_WINDOW_SIZE, 0]]);
+    suite.sockets.push(socket);
     socket.write(openapiRequests(1));
     // 4 KiB per 250 ms (16 KiB/s): the whole answer in a few seconds, several sweeps with bytes pending.
     const timer = setInterval(() => {
@@ -94,11 +68,9 @@ describe('review13: HTTP/2 windows kept closed', () => {
     await until(() => {
       const all = received();
       // The answer's content-length is not parsed here: done once a DATA frame ends stream 1.
-      for (let at = 0; at + 9 <= all.length; at += 9 + all.readUIntBE(at, 3)) {
-        if (all[at + 3] === FRAME.DATA && all.readUInt32BE(at + 5) === 1 && (all[at + 4] ?? 0) & FLAG.END_STREAM) {
-          length = dataBytes(all, 1);
-          return true;
-        }
+      if (framesOf(all, FRAME.DATA, 1).some(([flags]) => flags & FLAG.END_STREAM)) {
+        length = dataBytes(all, 1);
+        return true;
       }
       return socket.destroyed;
     });
@@ -110,8 +82,8 @@ describe('review13: HTTP/2 windows kept closed', () => {
   // Before: the stream's close ended the request, the whoami route verified the 13 bytes received
   // as the whole body, and logged (and tallied) a failed authentication for the key id and address.
   it('a body answered 408 never reaches the verifier as a complete body (HTTP/2)', async () => {
-    const { session, socket } = await http2Session(port, certs.ca);
-    sockets.push(socket);
+    const { session, socket } = await http2Session(suite.port, suite.certs.ca);
+    suite.sockets.push(socket);
     const keyId = 'hk_review13_slow';
     const { status, answer } = await trickleHttp2Body(
       session,
@@ -134,10 +106,10 @@ describe('review13: HTTP/2 windows kept closed', () => {
     const probe = session.request({ ':path': '/healthz' });
     probe.resume();
     await new Promise<void>((resolve) => probe.once('close', () => resolve()));
-    await until(() => server.logs.some((line) => line.path === '/healthz' && line.msg === 'request'));
+    await until(() => suite.server.logs.some((line) => line.path === '/healthz' && line.msg === 'request'));
     // As on HTTP/1.1, the route sees a client gone (premature close: no guess tallied), never a
     // verification of the 13 bytes received (ERR_KEY_UNKNOWN here, a signature mismatch for a real key).
-    const failures = server.logs.filter((line) => line.msg === 'authentication failed');
+    const failures = suite.server.logs.filter((line) => line.msg === 'authentication failed');
     expect(failures.filter((line) => line.code !== 'ERR_STREAM_PREMATURE_CLOSE')).toEqual([]);
     session.close();
   }, 60_000);

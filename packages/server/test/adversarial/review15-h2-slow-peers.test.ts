@@ -20,58 +20,25 @@
  */
 
 import { connect } from 'node:http2';
-import type { TLSSocket } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ServeProcess } from '../../../../test-support/processes.js';
+import { describe, expect, it } from 'vitest';
 import { until } from '../../../../test-support/wait.js';
-import { FLAG, FRAME, frame, headerBlock, rawH2, windowUpdate } from '../support/raw-h2.js';
-import { startTlsServe, type TestCertificates } from '../support/tls.js';
+import {
+  FLAG,
+  FRAME,
+  frame,
+  framesOf,
+  getHead,
+  getRequests,
+  rawH2,
+  trickleHead,
+  windowUpdate,
+} from '../support/raw-h2.js';
+import { tlsServeSuite } from '../support/tls.js';
 
 const INITIAL_WINDOW_SIZE = 4;
 
 describe('review15: HTTP/2 slow peers', () => {
-  let certs: TestCertificates;
-  let server: ServeProcess;
-  let port: number;
-  const sockets: TLSSocket[] = [];
-
-  beforeAll(async () => {
-    ({ certs, server, port } = await startTlsServe());
-  });
-
-  afterAll(async () => {
-    for (const socket of sockets) socket.destroy();
-    await server?.stop();
-  });
-
-  /** The frames of `type` the server sent on `streamId`, as [flags, payload]. */
-  function framesOf(all: Buffer, type: number, streamId: number): Array<[number, Buffer]> {
-    const found: Array<[number, Buffer]> = [];
-    for (let at = 0; at + 9 <= all.length; at += 9 + all.readUIntBE(at, 3)) {
-      if (all[at + 3] === type && all.readUInt32BE(at + 5) === streamId) {
-        found.push([all[at + 4] ?? 0, all.subarray(at + 9, at + 9 + all.readUIntBE(at, 3))]);
-      }
-    }
-    return found;
-  }
-
-  function requests(path: string, streamIds: number[]): Buffer {
-    return Buffer.concat(
-      streamIds.map((streamId) =>
-        frame(
-          FRAME.HEADERS,
-          FLAG.END_HEADERS | FLAG.END_STREAM,
-          streamId,
-          headerBlock([
-            [':method', 'GET'],
-            [':scheme', 'https'],
-            [':path', path],
-            [':authority', `localhost:${port}`],
-          ]),
-        ),
-      ),
-    );
-  }
+  const suite = tlsServeSuite();
 
   // Before: still open when the test timed out (~1.7 KB/s of PING ACKs, or ~0.9 KB/s of SETTINGS
   // ACKs and their TLS records, counted as the answers going out).
@@ -81,11 +48,13 @@ describe('review15: HTTP/2 slow peers', () => {
   ])(
     'closes a connection whose windows are shut however many %s its client sends',
     async (_what, control) => {
-      const { socket } = await rawH2(port, certs.ca, [[INITIAL_WINDOW_SIZE, 0]]);
-      sockets.push(socket);
+      const { socket } = await rawH2(suite.port, suite.certs.ca, [[INITIAL_WINDOW_SIZE, 0]]);
+      suite.sockets.push(socket);
       const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
       // 16 answers of the 51 KB /openapi.json, all waiting for a window that never opens.
-      socket.write(requests('/openapi.json', [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31]));
+      socket.write(
+        getRequests(suite.port, '/openapi.json', [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31]),
+      );
       let pings = 0;
       const burst = Buffer.concat(Array.from({ length: 10 }, () => control));
       const timer = setInterval(() => {
@@ -102,15 +71,15 @@ describe('review15: HTTP/2 slow peers', () => {
 
   // Before: the connection was closed, and every other stream of the session with it.
   it('resets only the stream whose window stays shut; the session serves its next request', async () => {
-    const { socket, received } = await rawH2(port, certs.ca, [[INITIAL_WINDOW_SIZE, 0]]);
-    sockets.push(socket);
-    socket.write(requests('/openapi.json', [1]));
+    const { socket, received } = await rawH2(suite.port, suite.certs.ca, [[INITIAL_WINDOW_SIZE, 0]]);
+    suite.sockets.push(socket);
+    socket.write(getRequests(suite.port, '/openapi.json', [1]));
     await until(() => socket.destroyed || framesOf(received(), FRAME.RST_STREAM, 1).length > 0);
     expect(socket.destroyed).toBe(false);
     const [[, code] = [0, Buffer.alloc(4)]] = framesOf(received(), FRAME.RST_STREAM, 1);
     expect(code.readUInt32BE(0)).toBe(0x8); // CANCEL
     // The next request on the same session, its window opened: answered in full.
-    socket.write(Buffer.concat([requests('/healthz', [3]), windowUpdate(3, 65_535)]));
+    socket.write(Buffer.concat([getRequests(suite.port, '/healthz', [3]), windowUpdate(3, 65_535)]));
     await until(
       () => socket.destroyed || framesOf(received(), FRAME.DATA, 3).some(([flags]) => (flags & FLAG.END_STREAM) !== 0),
     );
@@ -123,10 +92,10 @@ describe('review15: HTTP/2 slow peers', () => {
   // here): the sweep judged the connection as a whole, so one stream read at 500 B/s held up to 127
   // other answers, each in memory, at no further cost (HTTP/1.1 holds one answer per 500 B/s).
   it('keeps no more waiting answers than the connection reads minimums for; the stream being read goes on', async () => {
-    const { socket, received } = await rawH2(port, certs.ca, [[INITIAL_WINDOW_SIZE, 0]]);
-    sockets.push(socket);
+    const { socket, received } = await rawH2(suite.port, suite.certs.ca, [[INITIAL_WINDOW_SIZE, 0]]);
+    suite.sockets.push(socket);
     const shut = [3, 5, 7, 9, 11, 13, 15, 17];
-    socket.write(requests('/openapi.json', [1, ...shut]));
+    socket.write(getRequests(suite.port, '/openapi.json', [1, ...shut]));
     // Stream 1 is read at ~1.5 KB/s (three minimums); the other streams' windows never open.
     const timer = setInterval(() => {
       if (!socket.destroyed) socket.write(Buffer.concat([windowUpdate(1, 150), windowUpdate(0, 150)]));
@@ -150,7 +119,10 @@ describe('review15: HTTP/2 slow peers', () => {
   // (SETTINGS_INITIAL_WINDOW_SIZE 0) and opens a request every 500 ms: fewer response bytes than the
   // sweep's minimum, so the connection is judged stalled at each sweep; then it opens its windows.
   it('resets no stream whose answer started waiting since the last sweep; the others complete once the window opens', async () => {
-    const client = connect(`https://localhost:${port}`, { ca: certs.ca, settings: { initialWindowSize: 0 } });
+    const client = connect(`https://localhost:${suite.port}`, {
+      ca: suite.certs.ca,
+      settings: { initialWindowSize: 0 },
+    });
     const outcomes: Array<Promise<{ age: number; rstCode: number; length: number; status: number }>> = [];
     let closed = 0;
     const open = () => {
@@ -205,7 +177,7 @@ describe('review15: HTTP/2 slow peers', () => {
   // The rate per answer cuts no client that reads its answers: 32 concurrent /openapi.json on one
   // session, read as node:http2 reads (its windows opened as it consumes), all complete.
   it('resets no stream of a client reading many answers at once', async () => {
-    const client = connect(`https://localhost:${port}`, { ca: certs.ca });
+    const client = connect(`https://localhost:${suite.port}`, { ca: suite.certs.ca });
     try {
       const bodies = await Promise.all(
         Array.from(
@@ -235,27 +207,21 @@ describe('review15: HTTP/2 slow peers', () => {
   // Before: the idle session got GOAWAY at the same sweep as the session with a head in progress
   // (or earlier), and its next request was refused.
   it('leaves an idle session alone that sent a WINDOW_UPDATE after reading its answer', async () => {
-    const { socket, received } = await rawH2(port, certs.ca);
-    sockets.push(socket);
-    const served = () => server.logs.filter((line) => line.msg === 'request' && line.path === '/healthz').length;
+    const { socket, received } = await rawH2(suite.port, suite.certs.ca);
+    suite.sockets.push(socket);
+    const served = () => suite.server.logs.filter((line) => line.msg === 'request' && line.path === '/healthz').length;
     const before = served();
-    socket.write(requests('/healthz', [1]));
+    socket.write(getRequests(suite.port, '/healthz', [1]));
     // The access line is written once the stream has closed on the server: the session is idle.
     await until(() => served() > before);
     socket.write(windowUpdate(0, 1_000));
     // A session whose head stays incomplete, opened after the WINDOW_UPDATE was sent: the head
     // bound cuts it at the sweep that would cut the idle session, or later.
-    const sentinel = await rawH2(port, certs.ca);
-    sockets.push(sentinel.socket);
-    const block = headerBlock([
-      [':method', 'GET'],
-      [':scheme', 'https'],
-      [':path', '/healthz'],
-      [':authority', `localhost:${port}`],
-    ]);
-    sentinel.socket.write(frame(FRAME.HEADERS, FLAG.END_STREAM, 1, block.subarray(0, 10)));
+    const sentinel = await rawH2(suite.port, suite.certs.ca);
+    suite.sockets.push(sentinel.socket);
+    sentinel.socket.write(frame(FRAME.HEADERS, FLAG.END_STREAM, 1, getHead(suite.port, '/healthz').subarray(0, 10)));
     await until(() => sentinel.socket.destroyed || framesOf(sentinel.received(), FRAME.GOAWAY, 0).length > 0);
-    socket.write(requests('/healthz', [3]));
+    socket.write(getRequests(suite.port, '/healthz', [3]));
     await until(
       () =>
         socket.destroyed ||
@@ -268,32 +234,9 @@ describe('review15: HTTP/2 slow peers', () => {
 
   // What the WINDOW_UPDATE excuses is the bytes read with it: a head trickled after one is cut as before.
   it('still closes a session that trickles a head after a WINDOW_UPDATE for the connection', async () => {
-    const { socket } = await rawH2(port, certs.ca);
-    sockets.push(socket);
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    const block = headerBlock([
-      [':method', 'GET'],
-      [':scheme', 'https'],
-      [':path', '/healthz'],
-      [':authority', `localhost:${port}`],
-      ['x-padding', 'p'.repeat(16_000)],
-    ]);
-    const continuation = frame(FRAME.CONTINUATION, FLAG.END_HEADERS, 1, block.subarray(40));
-    socket.write(
-      Buffer.concat([
-        windowUpdate(0, 1_000),
-        frame(FRAME.HEADERS, FLAG.END_STREAM, 1, block.subarray(0, 40)),
-        continuation.subarray(0, 10),
-      ]),
-    );
-    let sent = 10;
-    const timer = setInterval(() => {
-      if (socket.destroyed || sent >= continuation.length) return clearInterval(timer);
-      socket.write(continuation.subarray(sent, sent + 1));
-      sent++;
-    }, 100);
-    await closed;
-    clearInterval(timer);
-    expect(sent).toBeLessThan(continuation.length);
+    const { socket } = await rawH2(suite.port, suite.certs.ca);
+    suite.sockets.push(socket);
+    const { sent, length } = await trickleHead(socket, suite.port, windowUpdate(0, 1_000));
+    expect(sent).toBeLessThan(length);
   }, 60_000);
 });

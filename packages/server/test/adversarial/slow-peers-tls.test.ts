@@ -14,27 +14,24 @@
  */
 
 import { request as httpsRequest } from 'node:https';
-import type { TLSSocket } from 'node:tls';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ServeProcess } from '../../../../test-support/processes.js';
+import { describe, expect, it } from 'vitest';
 import { until } from '../../../../test-support/wait.js';
-import { FLAG, FRAME, frame, headerBlock, MAX_WINDOW, rawH2, windowUpdate } from '../support/raw-h2.js';
-import { startTlsServe, type TestCertificates, tlsSocket } from '../support/tls.js';
+import {
+  FLAG,
+  FRAME,
+  frame,
+  framesOf,
+  getHead,
+  getRequests,
+  MAX_WINDOW,
+  rawH2,
+  trickleHead,
+  windowUpdate,
+} from '../support/raw-h2.js';
+import { tlsServeSuite, tlsSocket } from '../support/tls.js';
 
 describe('slow peers over TLS', () => {
-  let certs: TestCertificates;
-  let server: ServeProcess;
-  let port: number;
-  const sockets: TLSSocket[] = [];
-
-  beforeAll(async () => {
-    ({ certs, server, port } = await startTlsServe(['--keep-alive-timeout', '1s']));
-  });
-
-  afterAll(async () => {
-    for (const socket of sockets) socket.destroy();
-    await server?.stop();
-  });
+  const suite = tlsServeSuite(['--keep-alive-timeout', '1s']);
 
   /**
    * hmac_kit_connections_open, scraped over a TLS connection of its own (which counts itself); NaN
@@ -43,7 +40,14 @@ describe('slow peers over TLS', () => {
   function scrapeOpenConnections(): Promise<number> {
     return new Promise((resolve) => {
       const request = httpsRequest(
-        { host: '127.0.0.1', port, path: '/metrics', servername: 'localhost', ca: certs.ca, agent: false },
+        {
+          host: '127.0.0.1',
+          port: suite.port,
+          path: '/metrics',
+          servername: 'localhost',
+          ca: suite.certs.ca,
+          agent: false,
+        },
         (response) => {
           let text = '';
           response.setEncoding('utf8');
@@ -73,8 +77,8 @@ describe('slow peers over TLS', () => {
 
   // Before: still open when the test timed out (the 120 s inactivity timeout was the only bound).
   it('closes an HTTP/1.1-over-TLS connection whose client stops reading its answers', async () => {
-    const socket = await tlsSocket(port, certs.ca, { alpn: ['http/1.1'] });
-    sockets.push(socket);
+    const socket = await tlsSocket(suite.port, suite.certs.ca, { alpn: ['http/1.1'] });
+    suite.sockets.push(socket);
     socket.on('error', () => {});
     // 400 x 51 KB: more than the kernel buffers of both ends hold on loopback.
     socket.write('GET /openapi.json HTTP/1.1\r\nHost: localhost\r\n\r\n'.repeat(400));
@@ -84,20 +88,16 @@ describe('slow peers over TLS', () => {
   }, 60_000);
 
   it('closes an HTTP/2 connection whose client opened its windows and stopped reading', async () => {
-    const { socket } = await rawH2(port, certs.ca, [[4 /* INITIAL_WINDOW_SIZE */, MAX_WINDOW]]);
-    sockets.push(socket);
+    const { socket } = await rawH2(suite.port, suite.certs.ca, [[4 /* INITIAL_WINDOW_SIZE */, MAX_WINDOW]]);
+    suite.sockets.push(socket);
     socket.write(windowUpdate(0, MAX_WINDOW - 65_535));
-    const requests: Buffer[] = [];
-    for (let index = 0; index < 400; index++) {
-      const block = headerBlock([
-        [':method', 'GET'],
-        [':scheme', 'https'],
-        [':path', '/openapi.json'],
-        [':authority', `localhost:${port}`],
-      ]);
-      requests.push(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1 + 2 * index, block));
-    }
-    socket.write(Buffer.concat(requests));
+    socket.write(
+      getRequests(
+        suite.port,
+        '/openapi.json',
+        Array.from({ length: 400 }, (_, index) => 1 + 2 * index),
+      ),
+    );
     socket.pause();
     await until(async () => (await openConnections()) === 2);
     await until(async () => (await openConnections()) === 1);
@@ -107,53 +107,22 @@ describe('slow peers over TLS', () => {
   // idle timeout sent GOAWAY, but Node does not close a session whose header block is in progress:
   // still open after 200 s, a byte per 100 ms); an HTTP/1.1 head is cut after 1 s here.
   it('closes an HTTP/2 connection whose request head is trickled in a CONTINUATION frame', async () => {
-    const { socket } = await rawH2(port, certs.ca);
-    sockets.push(socket);
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    const block = headerBlock([
-      [':method', 'GET'],
-      [':scheme', 'https'],
-      [':path', '/healthz'],
-      [':authority', `localhost:${port}`],
-      ['x-padding', 'p'.repeat(16_000)],
-    ]);
-    // HEADERS without END_HEADERS, then one CONTINUATION announcing the rest, sent a byte at a time
-    // after its first 10 bytes (nghttp2 1.61 answers PROTOCOL_ERROR to a CONTINUATION frame header
-    // read without any of its payload, so a trickle byte by byte from the start ends at once).
-    socket.write(frame(FRAME.HEADERS, FLAG.END_STREAM, 1, block.subarray(0, 40)));
-    const continuation = frame(FRAME.CONTINUATION, FLAG.END_HEADERS, 1, block.subarray(40));
-    socket.write(continuation.subarray(0, 10));
-    let sent = 10;
-    const timer = setInterval(() => {
-      if (socket.destroyed || sent >= continuation.length) return clearInterval(timer);
-      socket.write(continuation.subarray(sent, sent + 1));
-      sent++;
-    }, 100);
-    await closed;
-    clearInterval(timer);
-    expect(sent).toBeLessThan(continuation.length);
+    const { socket } = await rawH2(suite.port, suite.certs.ca);
+    suite.sockets.push(socket);
+    // The head's CONTINUATION frame is sent a byte at a time after its first 10 bytes (trickleHead).
+    const { sent, length } = await trickleHead(socket, suite.port);
+    expect(sent).toBeLessThan(length);
   }, 60_000);
 
   it('leaves an HTTP/2 session alone that sends a head in one go, then idles', async () => {
     const before = await openConnections();
-    const { socket, received } = await rawH2(port, certs.ca);
-    sockets.push(socket);
-    const block = headerBlock([
-      [':method', 'GET'],
-      [':scheme', 'https'],
-      [':path', '/healthz'],
-      [':authority', `localhost:${port}`],
-    ]);
+    const { socket, received } = await rawH2(suite.port, suite.certs.ca);
+    suite.sockets.push(socket);
+    const block = getHead(suite.port, '/healthz');
     socket.write(frame(FRAME.HEADERS, FLAG.END_STREAM, 1, block.subarray(0, 10)));
     socket.write(frame(FRAME.CONTINUATION, FLAG.END_HEADERS, 1, block.subarray(10)));
     // A HEADERS frame on stream 1 answers it: the head was taken whole, in two frames.
-    await until(() => {
-      const all = received();
-      for (let at = 0; at + 9 <= all.length; at += 9 + all.readUIntBE(at, 3)) {
-        if (all[at + 3] === FRAME.HEADERS && all.readUInt32BE(at + 5) === 1) return true;
-      }
-      return false;
-    });
+    await until(() => framesOf(received(), FRAME.HEADERS, 1).length > 0);
     // Still open a while later (several headers-timeout sweeps): idle without a pending head.
     expect(await openConnections()).toBe(before + 1);
     const started = Date.now();

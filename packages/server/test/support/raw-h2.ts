@@ -111,3 +111,68 @@ export async function rawH2(
   socket.write(frame(FRAME.SETTINGS, FLAG.ACK, 0));
   return { socket, received: () => Buffer.concat(chunks) };
 }
+
+/** The header block of a GET of `path` from localhost:`port` over https, and `extra` fields after it. */
+export function getHead(port: number, path: string, extra: Array<[string, string]> = []): Buffer {
+  return headerBlock([
+    [':method', 'GET'],
+    [':scheme', 'https'],
+    [':path', path],
+    [':authority', `localhost:${port}`],
+    ...extra,
+  ]);
+}
+
+/** A GET of `path` (one HEADERS frame, END_HEADERS and END_STREAM) on each of `streamIds`. */
+export function getRequests(port: number, path: string, streamIds: number[]): Buffer {
+  return Buffer.concat(
+    streamIds.map((streamId) =>
+      frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, streamId, getHead(port, path)),
+    ),
+  );
+}
+
+/** The frames of `type` the server sent on `streamId` (in `all`, what it sent), as [flags, payload]. */
+export function framesOf(all: Buffer, type: number, streamId: number): Array<[number, Buffer]> {
+  const found: Array<[number, Buffer]> = [];
+  for (let at = 0; at + 9 <= all.length; at += 9 + all.readUIntBE(at, 3)) {
+    if (all[at + 3] === type && all.readUInt32BE(at + 5) === streamId) {
+      found.push([all[at + 4] ?? 0, all.subarray(at + 9, at + 9 + all.readUIntBE(at, 3))]);
+    }
+  }
+  return found;
+}
+
+/**
+ * Trickles a request head on stream 1 until the server closes the connection: `before` (frames
+ * sent first), a HEADERS frame with the first 40 bytes of a 16 KB head (no END_HEADERS), and the
+ * first 10 bytes of one CONTINUATION frame announcing the rest, then a byte of it every 100 ms
+ * (nghttp2 1.61 answers PROTOCOL_ERROR to a CONTINUATION frame header read without any of its
+ * payload, so a trickle byte by byte from the start ends at once). Resolves with how many bytes of
+ * the CONTINUATION frame were sent, and its length.
+ */
+export async function trickleHead(
+  socket: TLSSocket,
+  port: number,
+  before: Buffer = Buffer.alloc(0),
+): Promise<{ sent: number; length: number }> {
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const block = getHead(port, '/healthz', [['x-padding', 'p'.repeat(16_000)]]);
+  const continuation = frame(FRAME.CONTINUATION, FLAG.END_HEADERS, 1, block.subarray(40));
+  socket.write(
+    Buffer.concat([
+      before,
+      frame(FRAME.HEADERS, FLAG.END_STREAM, 1, block.subarray(0, 40)),
+      continuation.subarray(0, 10),
+    ]),
+  );
+  let sent = 10;
+  const timer = setInterval(() => {
+    if (socket.destroyed || sent >= continuation.length) return clearInterval(timer);
+    socket.write(continuation.subarray(sent, sent + 1));
+    sent++;
+  }, 100);
+  await closed;
+  clearInterval(timer);
+  return { sent, length: continuation.length };
+}

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { type ClientHttp2Session, connect as http2Connect, type OutgoingHttpHeaders } from 'node:http2';
 import { join } from 'node:path';
 import { type PeerCertificate, type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { afterAll, beforeAll } from 'vitest';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
 
 /** A test CA and two server certificates it signed for localhost / 127.0.0.1 (made with openssl). */
@@ -220,4 +221,31 @@ export async function startTlsServe(flags: string[] = []): Promise<TlsServe> {
     { cwd: dir },
   );
   return { dir, certs, server, port: Number(new URL(server.url).port) };
+}
+
+/** {@link startTlsServe} for a describe block, and the raw sockets its tests open. */
+export interface TlsServeSuite extends TlsServe {
+  /** Sockets the tests opened: destroyed after the block, before the server stops. */
+  sockets: TLSSocket[];
+}
+
+/**
+ * Starts a {@link startTlsServe} server before the tests of the describe block it is called in and
+ * stops it after them, destroying the sockets the tests pushed to `sockets` first. Its fields are
+ * there once the block's tests run.
+ *
+ * @example
+ * const suite = tlsServeSuite(['--keep-alive-timeout', '1s']);
+ * it('...', async () => { const { socket } = await rawH2(suite.port, suite.certs.ca); suite.sockets.push(socket); });
+ */
+export function tlsServeSuite(flags: string[] = []): TlsServeSuite {
+  const suite = { sockets: [] as TLSSocket[] } as TlsServeSuite;
+  beforeAll(async () => {
+    Object.assign(suite, await startTlsServe(flags));
+  });
+  afterAll(async () => {
+    for (const socket of suite.sockets) socket.destroy();
+    await suite.server?.stop();
+  });
+  return suite;
 }

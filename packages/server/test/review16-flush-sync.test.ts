@@ -1,0 +1,111 @@
+/**
+ * Review 16: the server log's synchronous flush (logger.ts batchedStdout, bb5f8f3: held lines handed
+ * to sonic-boom in buffer mode) is what pino's exit hook runs when the process ends by
+ * `process.exit()` without `exitAfterFlush` (a second SIGTERM/SIGINT during start-up, supervisor.ts
+ * onSignals; any `process.exit` of a dependency). Attack: the held lines are handed over while
+ * sonic-boom is idle, which starts an asynchronous write on libuv's thread pool; sonic-boom's
+ * flushSync() then leaves that write in flight, and the process exits before a busy thread pool
+ * (scrypt password hashes of the console logins, pbkdf2 here) runs it: the lines are lost.
+ * access-line.test.ts's "loses no held line when the process exits" checks the same with an idle
+ * thread pool, where the write usually wins the race (it failed once under load in this review).
+ */
+
+import { execFileSync } from 'node:child_process';
+import { pbkdf2 } from 'node:crypto';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { until } from '../../../test-support/wait.js';
+import { batchedStdout, createLogger } from '../src/logger.js';
+
+/** Occupies every thread of libuv's pool (4 by default, 16 to be sure) until the returned promise settles. */
+function busyThreadPool(): Promise<unknown> {
+  return Promise.all(
+    Array.from(
+      { length: 16 },
+      () => new Promise((resolve) => pbkdf2('password', 'salt', 20_000, 64, 'sha512', resolve)),
+    ),
+  );
+}
+
+describe('review16: the log destination flushed synchronously (pino exit hook)', () => {
+  it('writes the held lines before flushSync() returns, with the thread pool busy', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'hmac-kit-r16-')), 'log');
+    const fd = openSync(file, 'w');
+    const destination = batchedStdout(fd);
+    const logger = createLogger('info', destination as unknown as NodeJS.WritableStream);
+    const busy = busyThreadPool();
+    logger.info({ n: 1 }, 'first');
+    logger.info({ n: 2 }, 'second');
+    destination.flushSync();
+    // What a process exiting right now would leave behind.
+    const written = readFileSync(file, 'utf8');
+    await busy;
+    expect(
+      written
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line).msg),
+    ).toEqual(['first', 'second']);
+    // Lines after it are still written (sonic-boom left able to write asynchronously).
+    logger.info({ n: 3 }, 'third');
+    destination.end();
+    await new Promise((resolve) => destination.once('close', resolve));
+    expect(
+      readFileSync(file, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line).msg),
+    ).toEqual(['first', 'second', 'third']);
+    try {
+      closeSync(fd);
+    } catch {
+      // sonic-boom closed it.
+    }
+  });
+
+  it('a flush that gives up on a full pipe leaves the held lines to the asynchronous writes, which send them once it drains', async () => {
+    // A pipe another writer filled (workers share one stdout): sonic-boom itself is idle.
+    const fifo = join(mkdtempSync(join(tmpdir(), 'hmac-kit-r16-')), 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    const filler = Buffer.alloc(4096, 0x20);
+    for (;;) {
+      try {
+        writeSync(writer, filler);
+      } catch {
+        break;
+      }
+    }
+    const destination = batchedStdout(writer);
+    const logger = createLogger('info', destination as unknown as NodeJS.WritableStream);
+    logger.info('held-one');
+    logger.info('held-two');
+    // Blocks while the pipe takes nothing, then gives up (FLUSH_SYNC_STALL_MS).
+    destination.flushSync();
+    let read = '';
+    const chunk = Buffer.alloc(65_536);
+    await until(() => {
+      for (;;) {
+        try {
+          const count = readSync(reader, chunk);
+          if (count <= 0) break;
+          read += chunk.subarray(0, count).toString('latin1');
+        } catch {
+          break;
+        }
+      }
+      return read.includes('held-two');
+    });
+    expect(
+      read
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line.trim()).msg),
+    ).toEqual(['held-one', 'held-two']);
+    destination.destroy();
+    closeSync(reader);
+  }, 20_000);
+});
