@@ -23,6 +23,18 @@
 let queued: Array<() => void> = [];
 
 /**
+ * `setImmediate` as it was when this module loaded, not as it is when a batch is scheduled: fake
+ * timers installed later (vitest's and jest's fake `setImmediate` by default, in the tests of an
+ * app that fakes the clock to test signature expiry) would otherwise hold the batch until the test
+ * advances them, and a batch whose callback never runs (fake timers uninstalled with it pending)
+ * leaves `queued` non-empty, so that no later request of the process schedules one: every request
+ * of every app waited forever (review-batch-fake-timers.test.ts). Before the batches, verification
+ * ran in a microtask (Fastify) or synchronously (Express), which fake timers do not hold. The
+ * rethrow below goes through the global one: losing it loses that report, nothing else.
+ */
+const schedule = setImmediate;
+
+/**
  * Runs `run` in the check phase of the current event-loop turn, after whatever else was queued
  * in that turn (see the module comment for why). Node.js only (`setImmediate`).
  *
@@ -33,7 +45,7 @@ let queued: Array<() => void> = [];
  */
 export function inCheckPhase(run: () => void): void {
   queued.push(run);
-  if (queued.length === 1) setImmediate(runQueued);
+  if (queued.length === 1) schedule(runQueued);
 }
 
 function runQueued(): void {
