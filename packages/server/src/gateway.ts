@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
 import { BodyTooLarge, toProblem } from '@hmac-kit/core';
 import type { Authenticator } from '@hmac-kit/middleware';
 import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
-import { downstreamHeaders, upstreamHeaderList } from './headers.js';
+import { downstreamHeaders, HOP_BY_HOP, upstreamHeaderList } from './headers.js';
 import { sendProblem, serverProblem } from './http.js';
 import { contentLengthBodyBuffered, exemptFromBodyRate } from './listener.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
@@ -373,6 +373,10 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         headers: upstreamHeaderList(request.headers, identity, forwarded, replacedHeaders) as string[],
         body,
         signal: abort,
+        // Nothing of the upstream's reaches the client before the body's digest matched: an
+        // interim answer waits for it (and is dropped when it fails).
+        onInfo: ({ statusCode, headers }) =>
+          void bodyVerified.then(() => relayInterim(response, statusCode, headers), ignore),
       });
       upstreamResponded.observe(Number(process.hrtime.bigint() - upstreamStarted) / 1e9);
     } catch (error) {
@@ -399,11 +403,18 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     }
 
     acceptedRequests.inc();
-    response.writeHead(upstreamResponse.statusCode, {
-      ...downstreamHeaders(upstreamResponse.headers, committedHeaders),
-      ...committedHeaders,
-      'x-request-id': context.id,
-    });
+    const status = upstreamResponse.statusCode;
+    const answerHeaders = downstreamHeaders(upstreamResponse.headers, committedHeaders);
+    if (status === 204) delete answerHeaders['content-length'];
+    response.writeHead(status, { ...answerHeaders, ...committedHeaders, 'x-request-id': context.id });
+    if (status === 204 || status === 304) {
+      // No body by its status: the answer is complete with its head. What undici does with the
+      // upstream's framing afterwards (a 304's Content-Length fails its parser, see
+      // Relay.onError) is no concern of the client's.
+      upstreamResponse.body.on('error', ignore).resume();
+      response.end();
+      return;
+    }
     // pipe() rather than stream/promises' pipeline(): the latter allocates an AbortController
     // (and a DOMException when it finishes) per response, a measurable share of the hop.
     const upstreamBody = upstreamResponse.body;
@@ -413,6 +424,11 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     });
     response.once('close', () => {
       if (!upstreamBody.readableEnded) upstreamBody.destroy();
+    });
+    // Before pipe()'s own 'end' listener, which ends the response: undici has parsed the trailers by then.
+    upstreamBody.once('end', () => {
+      const trailers = relayedTrailersOf(upstreamResponse.trailers, committedHeaders);
+      if (trailers !== undefined) addTrailers(response, trailers);
     });
     upstreamBody.pipe(response);
   };
@@ -473,6 +489,8 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     received = 0;
     /** The whole answer body when it came as one chunk: written with the head by `end()` (see onData). */
     held: Buffer | undefined = undefined;
+    /** The answer's status (0 before its head): a 204 or 304 has no body, whatever its fields say. */
+    status = 0;
     readonly started = process.hrtime.bigint();
 
     constructor(
@@ -487,13 +505,20 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     }
 
     onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
-      // 1xx interim answers are not passed on (as request() did).
-      if (statusCode < 200) return true;
+      if (statusCode < 200) {
+        // An interim answer (102, 103; undici refuses 100 and a 101 it did not ask for).
+        if (!this.clientGone) relayInterim(this.response, statusCode, rawFields(raw));
+        return true;
+      }
       upstreamResponded.observe(Number(process.hrtime.bigint() - this.started) / 1e9);
       acceptedRequests.inc();
       this.answered = true;
+      this.status = statusCode;
       this.resume = resume;
       const fields = relayedAnswerHeaders(raw, this.committedHeaders, this.context.id);
+      // RFC 9110 §8.6: never a Content-Length on a 204 (a 304's, and a HEAD answer's, are the
+      // length the GET would have had: relayed as sent).
+      if (statusCode === 204) withoutContentLength(fields);
       this.declaredLength = declaredLengthOf(fields);
       this.response.writeHead(statusCode, fields);
       return true;
@@ -525,7 +550,12 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       return false;
     }
 
-    onComplete(): void {
+    onComplete(trailers: string[] | null): void {
+      // undici's HTTP/1.1 client hands over the raw trailer fields (Buffers, typed as strings).
+      if (trailers !== null && trailers.length > 0) {
+        const relayed = relayedTrailersOf(rawFields(trailers as unknown as Buffer[]), this.committedHeaders);
+        if (relayed !== undefined) addTrailers(this.response, relayed);
+      }
       const held = this.held;
       if (held === undefined) {
         this.response.end();
@@ -536,6 +566,19 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     }
 
     onError(error: Error): void {
+      if (this.answered && this.received === 0 && (this.status === 204 || this.status === 304)) {
+        // A 204 or 304 has no body (RFC 9110 §6.4.1), so its head, already written, is the whole
+        // answer. undici 7 fails a 304 that carries its RFC 9110 §8.6 Content-Length (and a 204
+        // with one) after the head: its parser reads no body for the status, then compares the
+        // zero bytes read with the declared length (client-h1.js onMessageComplete, no option
+        // turns the check off; HEAD is exempted there, 304 is not). It destroys its upstream
+        // connection; the client's answer is complete and its connection is kept.
+        if (error instanceof undiciErrors.ResponseContentLengthMismatchError) {
+          this.held = undefined;
+          this.response.end();
+          return;
+        }
+      }
       if (this.answered) {
         // Cut off mid-answer by the upstream (a client that left is not an upstream error).
         if (!this.clientGone) {
@@ -555,18 +598,20 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
 
   function upstreamFailed(response: ServerResponse, context: RequestContext, error: unknown) {
     const timedOut = isTimeout(error);
+    const refused = timedOut ? undefined : refusedAnswerCause(error);
     metrics.upstreamErrors.inc({ kind: timedOut ? 'timeout' : 'error' });
     context.code = timedOut ? 'upstream_timeout' : 'upstream_error';
-    context.log.warn(
-      { reqId: context.id, err: { name: (error as Error)?.name, code: (error as { code?: string })?.code } },
-      timedOut ? 'upstream timeout' : 'upstream error',
-    );
+    const err = { name: (error as Error)?.name, code: (error as { code?: string })?.code };
+    if (refused !== undefined) context.log.warn({ reqId: context.id, err, cause: refused }, 'upstream answer refused');
+    else context.log.warn({ reqId: context.id, err }, timedOut ? 'upstream timeout' : 'upstream error');
     withRequestId(response, context);
     sendProblem(
       response,
       timedOut
         ? serverProblem('upstream_timeout', 'the upstream did not answer in time')
-        : serverProblem('upstream_error', 'the upstream could not be reached'),
+        : refused !== undefined
+          ? serverProblem('upstream_error', `the upstream's answer could not be relayed: ${refused}`)
+          : serverProblem('upstream_error', 'the upstream could not be reached'),
       context.id,
     );
   }
@@ -591,6 +636,134 @@ function declaredLengthOf(fields: readonly string[]): number {
     return Number(value);
   }
   return -1;
+}
+
+function ignore(): void {}
+
+/**
+ * Passes an upstream's interim answer on to the client before the final one, as RFC 9110 §15.2
+ * has a proxy do: `102 Processing` and `103 Early Hints` (its `Link` fields and the other fields
+ * but the hop-by-hop ones). Never to an HTTP/1.0 client (which cannot read one, RFC 9110 §15.2),
+ * nor once the final head is written; another 1xx (no Node API writes one), and a 102 to an HTTP/2
+ * client, are not passed on.
+ */
+function relayInterim(
+  response: ServerResponse,
+  statusCode: number,
+  headers: Record<string, string | string[] | undefined>,
+): void {
+  if (response.headersSent || response.destroyed) return;
+  const request = (response as ServerResponse & { req?: IncomingMessage }).req;
+  if (request !== undefined && request.httpVersionMajor === 1 && request.httpVersionMinor === 0) return;
+  if (statusCode === 102) {
+    // HTTP/2's compatibility response has no writeProcessing() (RFC 9113 has no use for a 102).
+    if (typeof response.writeProcessing === 'function') response.writeProcessing();
+    return;
+  }
+  if (statusCode !== 103) return;
+  const hints = downstreamHeaders(headers);
+  delete hints['x-request-id'];
+  // Node writes no 103 without a Link, and refuses (throws on) a Link value it does not parse.
+  if (hints.link === undefined) return;
+  // writeEarlyHints() writes the fields but Link as they are, unchecked: a field Node would not
+  // write in a head (undici's parser already refuses CR, LF and NUL in one) is left out.
+  for (const name in hints) {
+    try {
+      validateHeaderName(name);
+      const value = hints[name] ?? '';
+      for (const one of Array.isArray(value) ? value : [value]) validateHeaderValue(name, one);
+    } catch {
+      delete hints[name];
+    }
+  }
+  try {
+    response.writeEarlyHints(hints);
+  } catch {
+    // Not relayable as sent: the final answer comes without it.
+  }
+}
+
+/** Removes every `content-length` from relayed answer fields (`[name, value, ...]`, names lower-cased). */
+function withoutContentLength(fields: string[]): void {
+  for (let index = fields.length - 2; index >= 0; index -= 2) {
+    if (fields[index] === 'content-length') fields.splice(index, 2);
+  }
+}
+
+/** Raw trailer fields as undici hands them over (`[name, value, ...]` buffers): lower-cased names, latin1 values. */
+function rawFields(raw: readonly Buffer[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (let index = 0; index + 1 < raw.length; index += 2) {
+    const name = (raw[index] as Buffer).toString('latin1').toLowerCase();
+    const value = (raw[index + 1] as Buffer).toString('latin1');
+    const seen = out[name];
+    out[name] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [seen]), value];
+  }
+  return out;
+}
+
+/**
+ * Trailer fields never relayed: the hop-by-hop ones, framing (`content-length`), and those the
+ * gateway sets itself (`x-request-id`, its rate-limit fields, `own`).
+ */
+const NOT_RELAYED_TRAILERS: ReadonlySet<string> = new Set(['content-length', 'x-request-id']);
+
+/**
+ * The upstream's trailers to relay (RFC 9110 §6.5: a proxy passes them on), by lower-cased name,
+ * or `undefined` when none is left. An HTTP/1.1 client gets them when its answer is chunked (Node
+ * writes trailers only then); an HTTP/2 one always. An object, not `[name, value]` pairs: HTTP/2's
+ * compatibility `addTrailers()` takes only that.
+ */
+function relayedTrailersOf(
+  trailers: Record<string, string | string[] | undefined> | undefined,
+  own: Record<string, string>,
+): Record<string, string | string[]> | undefined {
+  if (trailers === undefined) return undefined;
+  const ownNames = Object.keys(own).map((name) => name.toLowerCase());
+  let out: Record<string, string | string[]> | undefined;
+  for (const name in trailers) {
+    const value = trailers[name];
+    const lower = name.toLowerCase();
+    if (value === undefined || HOP_BY_HOP.has(lower) || NOT_RELAYED_TRAILERS.has(lower) || ownNames.includes(lower))
+      continue;
+    out ??= {};
+    out[lower] = value;
+  }
+  return out;
+}
+
+/** Adds relayed trailers; one Node refuses to write (an invalid character) leaves them all out. */
+function addTrailers(response: ServerResponse, trailers: Record<string, string | string[]>): void {
+  try {
+    response.addTrailers(trailers);
+  } catch {
+    // Not relayable as sent: the answer goes on without them.
+  }
+}
+
+/**
+ * Why undici refused an upstream answer it had started to read, for the log line and the 502's
+ * detail (no field values, nothing of the request): `undefined` for any other failure (no
+ * connection, a reset before any answer).
+ */
+function refusedAnswerCause(error: unknown): string | undefined {
+  const code = (error as { code?: string })?.code;
+  const message = (error as Error)?.message;
+  if (error instanceof undiciErrors.SocketError) {
+    // undici refuses an unsolicited 100 Continue as 'bad response' (RFC 9110 §15.2 has a client
+    // parse it; undici 7 does not), and a 101 it did not ask for as 'bad upgrade'.
+    if (message === 'bad response') return 'an interim answer undici does not accept (unsolicited 100 Continue)';
+    if (message === 'bad upgrade') return 'a protocol switch (101) the gateway did not ask for';
+    return undefined;
+  }
+  // undici's fixed text with llhttp's reason ('... (Invalid header token)'), never the bytes.
+  if (error instanceof undiciErrors.HTTPParserError) return `a malformed answer (${code ?? message})`;
+  // Before the head was relayed, this is undici's parser failing on an answer that named a
+  // Content-Length (undici reports any parse error of such an answer so; a repeated
+  // Content-Length among them).
+  if (error instanceof undiciErrors.ResponseContentLengthMismatchError) return `a malformed answer (${code})`;
+  if (error instanceof undiciErrors.HeadersOverflowError) return 'an answer head over the size limit';
+  return undefined;
 }
 
 /**

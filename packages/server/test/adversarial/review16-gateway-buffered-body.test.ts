@@ -11,41 +11,24 @@
  * case the upstream gets exactly the signed body or nothing. No defect found (review16).
  */
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
 import { signMessage } from '@hmac-kit/core';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
 import { until } from '../../../../test-support/wait.js';
 import { type RawUpstreamGateway, startRawUpstreamGateway } from '../support/in-process.js';
+import { recordingConnection } from '../support/raw-http.js';
 
-/** A client connection that records every byte the gateway sends back. */
+/** A recording connection (support/raw-http.ts) that can also send a piece in a read of its own. */
 function rawClient(origin: string) {
-  const { hostname, port } = new URL(origin);
-  const socket = connect(Number(port), hostname);
-  let received = '';
-  let closed = false;
-  let wake: () => void = () => {};
-  socket.on('data', (chunk: Buffer) => {
-    received += chunk.toString('latin1');
-    wake();
-  });
-  socket.on('error', () => {});
-  socket.on('close', () => {
-    closed = true;
-    wake();
-  });
+  const connection = recordingConnection(origin);
   return {
-    socket,
-    text: () => received,
-    statuses: () => (received.match(/HTTP\/1\.1 \d{3}/g) ?? []).map((line) => line.slice(9)),
-    isClosed: () => closed,
-    until: async (ready: () => boolean) => {
-      while (!ready()) await new Promise<void>((resolve) => (wake = resolve));
-    },
+    ...connection,
+    text: connection.received,
+    statuses: () => (connection.received().match(/HTTP\/1\.1 \d{3}/g) ?? []).map((line) => line.slice(9)),
     /** Writes one piece and waits a macrotask, so that the gateway sees it in a read of its own. */
     send: async (piece: Buffer) => {
-      await new Promise<void>((resolve) => socket.write(piece, () => resolve()));
+      await new Promise<void>((resolve) => connection.socket.write(piece, () => resolve()));
       await new Promise((resolve) => setImmediate(resolve));
     },
   };

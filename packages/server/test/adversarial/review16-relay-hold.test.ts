@@ -18,33 +18,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
 import { until } from '../../../../test-support/wait.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
-import { startRawUpstream } from '../support/raw-http.js';
+import { recordingConnection, startRawUpstream } from '../support/raw-http.js';
 
 const BIG = 40 * 1024;
 
 function rawClient(origin: string) {
-  const { hostname, port } = new URL(origin);
-  const socket = connect(Number(port), hostname);
-  let received = '';
-  let closed = false;
-  let wake: () => void = () => {};
-  socket.on('data', (chunk: Buffer) => {
-    received += chunk.toString('latin1');
-    wake();
-  });
-  socket.on('error', () => {});
-  socket.on('close', () => {
-    closed = true;
-    wake();
-  });
-  return {
-    socket,
-    text: () => received,
-    isClosed: () => closed,
-    until: async (ready: () => boolean) => {
-      while (!ready()) await new Promise<void>((resolve) => (wake = resolve));
-    },
-  };
+  const connection = recordingConnection(origin);
+  return { ...connection, text: connection.received };
 }
 
 /** The answers in `text`, framed as a client must frame them: no body for 204/304 (and HEAD), else Content-Length. */

@@ -230,13 +230,15 @@ describe('review9: the gateway relays exactly what it verified, both ways', () =
     client.socket.destroy();
   });
 
-  it('a 103 interim answer is not passed on; the final answer is', async () => {
+  it('a 103 interim answer is passed on (RFC 9110 §15.2) with its Link alone, then the final answer', async () => {
+    // Not passed on until gw-304: a proxy forwards 1xx answers it did not ask for itself.
     const request = await signed('GET', '/early');
     const client = rawClient(server.url);
     client.socket.write(request.head);
     await client.until(() => client.text().endsWith('\r\n\r\nok') || client.isClosed());
-    expect(client.text()).toMatch(/^HTTP\/1\.1 200 /);
-    expect(client.text()).not.toContain('103');
+    const [interim, final] = client.text().split(/(?<=\r\n\r\n)(?=HTTP\/1\.1 )/);
+    expect(interim).toBe('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n');
+    expect(final).toMatch(/^HTTP\/1\.1 200 /);
     client.socket.destroy();
   });
 

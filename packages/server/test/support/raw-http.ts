@@ -165,10 +165,14 @@ export function dechunk(text: string): string {
   }
 }
 
-/** A connection that keeps its side open after the server's FIN (as a client still sending would). */
-export function halfOpenConnection(origin: string) {
+/**
+ * A client connection that records every byte the server sends back (as latin1 text), and can
+ * wait for a condition on it. `allowHalfOpen`: keep this side open after the server's FIN (as a
+ * client still sending would).
+ */
+export function recordingConnection(origin: string, { allowHalfOpen = false } = {}) {
   const { hostname, port } = new URL(origin);
-  const socket: Socket = connect({ port: Number(port), host: hostname, allowHalfOpen: true });
+  const socket: Socket = connect({ port: Number(port), host: hostname, allowHalfOpen });
   let received = '';
   let closed = false;
   let wake: () => void = () => {};
@@ -181,15 +185,20 @@ export function halfOpenConnection(origin: string) {
     closed = true;
     wake();
   });
-  const until = async (ready: () => boolean) => {
-    while (!ready()) await new Promise<void>((resolve) => (wake = resolve));
-  };
   return {
     socket,
     received: () => received,
-    until,
     isClosed: () => closed,
+    /** Resolves once `ready()` holds, checked again after each read and at the close. */
+    until: async (ready: () => boolean) => {
+      while (!ready()) await new Promise<void>((resolve) => (wake = resolve));
+    },
   };
+}
+
+/** A connection that keeps its side open after the server's FIN (as a client still sending would). */
+export function halfOpenConnection(origin: string) {
+  return recordingConnection(origin, { allowHalfOpen: true });
 }
 
 /** Writes `bytes` every 50 ms until the server has closed the connection (a write then fails). */
