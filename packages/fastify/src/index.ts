@@ -11,15 +11,8 @@ import type {
   HmacIdentity,
   ProblemResponse,
 } from '@hmac-kit/middleware';
-import {
-  createAuthenticator,
-  deferredBody,
-  inCheckPhase,
-  problemHeaders,
-  TargetHrefs,
-  validateOrigin,
-  validateScopes,
-} from '@hmac-kit/middleware';
+import { createAuthenticator, deferredBody, problemHeaders, TargetHrefs, validateOrigin, validateScopes } from '@hmac-kit/middleware';
+import { inCheckPhase } from '@hmac-kit/middleware/node';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type {
   FastifyInstance,

@@ -22,7 +22,8 @@
  * verified where they arrived; 314 with the bound: review-batch-pipeline-depth.test.ts). 64
  * keeps what batching is for (16 back to back already took the verification from ~23 µs to ~10).
  *
- * Invariant: each queued run is called exactly once, in the order queued, in the check phase
+ * Invariant: each queued run is called exactly once, in the async context it was queued in (its
+ * AsyncLocalStorage stores and trace context, not the batch's), in the order queued, in the check phase
  * after the poll phase that queued it, or earlier when {@link MAX_WAITING} wait (work queued while
  * a batch runs goes into the next batch and is never run early by it, so a run that queues again
  * cannot starve the loop). A run that throws does not stop the others:
@@ -30,7 +31,24 @@
  * error thrown by that run in a `setImmediate()` of its own would have been.
  */
 
-let queued: Array<() => void> = [];
+import { AsyncResource } from 'node:async_hooks';
+
+/**
+ * A run and the async context it was queued in (AsyncLocalStorage stores, the active trace span):
+ * a batch is one check-phase callback, which by itself would run every run in the context of the
+ * one that scheduled it, so the rest of each request (the adapters' `next()`/`done()`, the app's
+ * handlers) would see the first request's request-scoped context (review-batch-context tests).
+ * `requireManualDestroy`: destroyed right after it runs, not tracked for garbage collection.
+ */
+class QueuedRun extends AsyncResource {
+  readonly run: () => void;
+  constructor(run: () => void) {
+    super('HMAC_KIT_CHECK_PHASE', { requireManualDestroy: true });
+    this.run = run;
+  }
+}
+
+let queued: QueuedRun[] = [];
 /** Whether a batch is running (then nothing is run early: see the module comment). */
 let running = false;
 
@@ -61,7 +79,7 @@ const schedule = setImmediate;
 export function inCheckPhase(run: () => void): void {
   // The batch already scheduled then finds this run alone, or with those queued after it.
   if (queued.length >= MAX_WAITING && !running) runQueued();
-  queued.push(run);
+  queued.push(new QueuedRun(run));
   if (queued.length === 1) schedule(runQueued);
 }
 
@@ -70,11 +88,13 @@ function runQueued(): void {
   queued = [];
   let failure: { error: unknown } | undefined;
   running = true;
-  for (const run of batch) {
+  for (const queuedRun of batch) {
     try {
-      run();
+      queuedRun.runInAsyncScope(queuedRun.run);
     } catch (error) {
       failure ??= { error };
+    } finally {
+      queuedRun.emitDestroy();
     }
   }
   running = false;

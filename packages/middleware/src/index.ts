@@ -4,7 +4,6 @@ export { addressedAt, authenticateRequest, TargetHrefs, targetUrl, validateOrigi
 export { createAuthenticator } from './authenticator.js';
 export type { DeferredBody, RecordedBody } from './body.js';
 export { deferredBody, recordBody } from './body.js';
-export { inCheckPhase } from './check-phase.js';
 export type {
   Admission,
   AuthContext,

@@ -1,4 +1,4 @@
-import { inCheckPhase } from '@hmac-kit/middleware';
+import { inCheckPhase } from '@hmac-kit/middleware/node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 /** The real one, taken before any test fakes the timers. */

@@ -5,7 +5,7 @@
  * queues 64 more never runs them early (they go to the next batch: a run that queues again cannot
  * starve the loop).
  */
-import { inCheckPhase } from '@hmac-kit/middleware';
+import { inCheckPhase } from '@hmac-kit/middleware/node';
 import { describe, expect, it } from 'vitest';
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));

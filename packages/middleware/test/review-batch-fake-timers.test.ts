@@ -5,7 +5,7 @@
  * uninstalled with it pending the queue stayed non-empty, so no later `inCheckPhase` scheduled a
  * batch again: every later request of the process waited forever (both checks below failed).
  */
-import { inCheckPhase } from '@hmac-kit/middleware';
+import { inCheckPhase } from '@hmac-kit/middleware/node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
 const realSetImmediate = setImmediate;
