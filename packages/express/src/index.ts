@@ -10,7 +10,14 @@ import type {
   ProblemResponse,
   RecordedBody,
 } from '@hmac-kit/middleware';
-import { createAuthenticator, problemHeaders, recordBody, TargetHrefs, validateOrigin, validateScopes } from '@hmac-kit/middleware';
+import {
+  createAuthenticator,
+  problemHeaders,
+  recordBody,
+  TargetHrefs,
+  validateOrigin,
+  validateScopes,
+} from '@hmac-kit/middleware';
 import { inCheckPhase } from '@hmac-kit/middleware/node';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';

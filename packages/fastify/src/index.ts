@@ -11,7 +11,14 @@ import type {
   HmacIdentity,
   ProblemResponse,
 } from '@hmac-kit/middleware';
-import { createAuthenticator, deferredBody, problemHeaders, TargetHrefs, validateOrigin, validateScopes } from '@hmac-kit/middleware';
+import {
+  createAuthenticator,
+  deferredBody,
+  problemHeaders,
+  TargetHrefs,
+  validateOrigin,
+  validateScopes,
+} from '@hmac-kit/middleware';
 import { inCheckPhase } from '@hmac-kit/middleware/node';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type {

@@ -1,5 +1,5 @@
 import { BodyUnavailable, isPromiseLike, type MessageParts, toProblem } from '@hmac-kit/core';
-import { type Admission, type Authenticator, type AuthFailure, type AuthOutcome, type AuthSuccess } from '@hmac-kit/middleware';
+import type { Admission, Authenticator, AuthFailure, AuthOutcome, AuthSuccess } from '@hmac-kit/middleware';
 import { inCheckPhase } from '@hmac-kit/middleware/node';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { type IncomingMessage, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
 import { BodyTooLarge, toProblem } from '@hmac-kit/core';
-import { type Authenticator } from '@hmac-kit/middleware';
+import type { Authenticator } from '@hmac-kit/middleware';
 import { inCheckPhase } from '@hmac-kit/middleware/node';
 import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { clientAddressOf } from './client-address.js';
