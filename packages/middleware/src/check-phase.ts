@@ -27,8 +27,9 @@
  * after the poll phase that queued it, or earlier when {@link MAX_WAITING} wait (work queued while
  * a batch runs goes into the next batch and is never run early by it, so a run that queues again
  * cannot starve the loop). A run that throws does not stop the others:
- * the batch finishes, then the first error is thrown from a fresh check-phase callback, as an
- * error thrown by that run in a `setImmediate()` of its own would have been.
+ * the batch finishes, and each error is thrown from a fresh check-phase callback of its own, as an
+ * error thrown by that run in a `setImmediate()` of its own would have been (every one reaches an
+ * 'uncaughtException' listener: only the first did before review-batch).
  */
 
 import { AsyncResource } from 'node:async_hooks';
@@ -86,22 +87,19 @@ export function inCheckPhase(run: () => void): void {
 function runQueued(): void {
   const batch = queued;
   queued = [];
-  let failure: { error: unknown } | undefined;
   running = true;
   for (const queuedRun of batch) {
     try {
       queuedRun.runInAsyncScope(queuedRun.run);
     } catch (error) {
-      failure ??= { error };
+      setImmediate(rethrow, error);
     } finally {
       queuedRun.emitDestroy();
     }
   }
   running = false;
-  if (failure !== undefined) {
-    const { error } = failure;
-    setImmediate(() => {
-      throw error;
-    });
-  }
+}
+
+function rethrow(error: unknown): never {
+  throw error;
 }
