@@ -10,16 +10,19 @@ import type { NonceStore, VerificationKey } from '@hmac-kit/core';
 import { memoryNonceStore } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
 import { afterEach, describe, expect, it } from 'vitest';
-import { clients, rawRequest, writeInOneTurn } from './same-turn.js';
+import { type AcceptingServer, clients, rawRequest, writeInOneTurn } from './same-turn.js';
 
 /** The authenticator's options and the adapters' `origin`. */
 export type BatchAppOptions = AuthenticatorOptions & { origin?: string };
 
 /**
  * An app with `hmacAuth(options)` and the routes `GET /whoami` (200 `{ keyId }`) and `POST /echo`
- * (200 `{ keyId, got }`, `got` the JSON body the app parsed), listening on `origin`.
+ * (200 `{ keyId, got }`, `got` the JSON body the app parsed), listening on `origin` (its node:http
+ * `server`).
  */
-export type StartBatchApp = (options: BatchAppOptions) => Promise<{ origin: string; close(): Promise<void> }>;
+export type StartBatchApp = (
+  options: BatchAppOptions,
+) => Promise<{ origin: string; server: AcceptingServer; close(): Promise<void> }>;
 
 const secret = () => crypto.getRandomValues(new Uint8Array(32));
 const keys = {
@@ -76,12 +79,12 @@ export function describeBatchReview(name: string, start: StartBatchApp): void {
 
     it('copies of one signed POST on 10 sockets and 5 pipelined in one write, a forged copy first, all in one batch: one accepted, the forged one burns no nonce', async () => {
       const tracked = batchesOf(plainKeys);
-      const { origin } = await app({ keys: tracked.keys, nonceStore: memoryNonceStore() });
+      const { origin, server } = await app({ keys: tracked.keys, nonceStore: memoryNonceStore() });
       const body = '{"n":1}';
       const genuine = await rawRequest(origin, { method: 'POST', path: '/echo', headers: json, body }, signing(keys.a));
       // The same head (signature, nonce) over another body of the same length.
       const forged = genuine.replace('{"n":1}', '{"n":9}');
-      const sockets = await clients(origin, 11);
+      const sockets = await clients(origin, 11, server);
       const [first, ...rest] = sockets;
       writeInOneTurn([
         [first!, forged],
@@ -114,7 +117,10 @@ export function describeBatchReview(name: string, start: StartBatchApp): void {
       const toOne = await rawRequest(one.origin, { method: 'GET', path }, signing(keys.b));
       // The same signed head, sent to the other app (whose authority differs: rewritten to its host).
       const toTwo = toOne.replace(new URL(one.origin).host, new URL(two.origin).host);
-      const [oneSockets, twoSockets] = [await clients(one.origin, 4), await clients(two.origin, 4)];
+      const [oneSockets, twoSockets] = [
+        await clients(one.origin, 4, one.server),
+        await clients(two.origin, 4, two.server),
+      ];
       writeInOneTurn([
         ...oneSockets.map((client) => [client, toOne] as [typeof client, string]),
         ...twoSockets.map((client) => [client, toTwo] as [typeof client, string]),
@@ -139,8 +145,8 @@ export function describeBatchReview(name: string, start: StartBatchApp): void {
       const one = await app({ keys: tracked.keys, nonceStore, origin });
       const two = await app({ keys: tracked.keys, nonceStore, origin });
       const request = await rawRequest(origin, { method: 'GET', path: '/whoami' }, signing(keys.b));
-      const oneSockets = await clients(one.origin, 3);
-      const twoSockets = await clients(two.origin, 3);
+      const oneSockets = await clients(one.origin, 3, one.server);
+      const twoSockets = await clients(two.origin, 3, two.server);
       writeInOneTurn([...oneSockets, ...twoSockets].map((client) => [client, request] as [typeof client, string]));
       const answers = (await Promise.all([...oneSockets, ...twoSockets].map((client) => client.waitFor(1)))).flat();
       expect(new Set(tracked.seen).size, 'one batch').toBe(1);
@@ -152,7 +158,7 @@ export function describeBatchReview(name: string, start: StartBatchApp): void {
 
     it('three keys and three bodies interleaved on sockets and pipelined in one batch: each answer has its own identity and body', async () => {
       const tracked = batchesOf(plainKeys);
-      const { origin } = await app({ keys: tracked.keys, nonceStore: memoryNonceStore() });
+      const { origin, server } = await app({ keys: tracked.keys, nonceStore: memoryNonceStore() });
       const order = [keys.a, keys.b, keys.c, keys.b, keys.a, keys.c, keys.c, keys.a, keys.b];
       const requests = await Promise.all(
         order.map((key, index) =>
@@ -163,7 +169,7 @@ export function describeBatchReview(name: string, start: StartBatchApp): void {
           ),
         ),
       );
-      const sockets = await clients(origin, 3);
+      const sockets = await clients(origin, 3, server);
       // Socket i carries requests i, i+3, i+6 pipelined in one write.
       writeInOneTurn(
         sockets.map((client, socket) => [client, [0, 3, 6].map((offset) => requests[socket + offset]).join('')]),
@@ -197,12 +203,12 @@ export function describeBatchReview(name: string, start: StartBatchApp): void {
             return memory.checkAndStore(keyId, nonce, ttl, epoch);
           },
         };
-        const { origin } = await app({ keys: tracked.keys, nonceStore });
+        const { origin, server } = await app({ keys: tracked.keys, nonceStore });
         const order = [keys.throws, keys.a, keys.rejects, keys.hangs, keys.store, keys.b];
         const requests = await Promise.all(
           order.map((key) => rawRequest(origin, { method: 'GET', path: '/whoami' }, signing(key))),
         );
-        const sockets = await clients(origin, order.length);
+        const sockets = await clients(origin, order.length, server);
         writeInOneTurn(sockets.map((client, index) => [client, requests[index]!]));
         const answers = await Promise.all(
           sockets.map((client, index) => client.waitFor(1, order[index] === keys.hangs ? 300 : 5000)),

@@ -7,6 +7,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { type SigningKey, signMessage } from '@hmac-kit/core';
+import { until } from './wait.js';
 
 /** A response parsed off the socket. */
 export interface RawAnswer {
@@ -60,15 +61,41 @@ export interface Client {
   waitFor(count: number, timeoutMs?: number): Promise<RawAnswer[]>;
 }
 
-/** Opens `count` sockets to `origin`, and waits until the server has accepted them all. */
-export async function clients(origin: string, count: number): Promise<Client[]> {
+/** The server under test (in this process): a node:http, https, http2 or net server. */
+export interface AcceptingServer {
+  on(event: 'connection', listener: () => void): unknown;
+  off(event: 'connection', listener: () => void): unknown;
+}
+
+/**
+ * Opens `count` sockets to `origin`, and waits until `server` (listening on `origin`, in this
+ * process) has accepted them all: a connection accepted in the poll phase that reads its first
+ * bytes has them read in a poll phase of its own, out of the batch.
+ */
+export async function clients(origin: string, count: number, server: AcceptingServer): Promise<Client[]> {
   const { hostname, port } = new URL(origin);
-  const opened = await Promise.all(
+  let accepted = 0;
+  const onConnection = () => {
+    accepted++;
+  };
+  server.on('connection', onConnection);
+  try {
+    const opened = await open(hostname, Number(port), count);
+    // Accepted by the server (its poll phase) before the writes.
+    await until(() => accepted >= count);
+    return opened;
+  } finally {
+    server.off('connection', onConnection);
+  }
+}
+
+function open(hostname: string, port: number, count: number): Promise<Client[]> {
+  return Promise.all(
     Array.from(
       { length: count },
       () =>
         new Promise<Client>((resolve, reject) => {
-          const socket = connect(Number(port), hostname);
+          const socket = connect(port, hostname);
           const answers: RawAnswer[] = [];
           const waiters: Array<() => void> = [];
           let closed = false;
@@ -128,9 +155,6 @@ export async function clients(origin: string, count: number): Promise<Client[]> 
         }),
     ),
   );
-  // Accepted by the server (its poll phase) before the writes.
-  await new Promise((resolve) => setTimeout(resolve, 30));
-  return opened;
 }
 
 /**

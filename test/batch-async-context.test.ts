@@ -16,7 +16,7 @@ import express from 'express';
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keyRing, resolveKey, signingKey } from '../test-support/adapter-suite.js';
-import { clients, rawRequest, writeInOneTurn } from '../test-support/same-turn.js';
+import { type AcceptingServer, clients, rawRequest, writeInOneTurn } from '../test-support/same-turn.js';
 
 const requestId = new AsyncLocalStorage<string>();
 const closers: Array<() => Promise<void>> = [];
@@ -24,7 +24,7 @@ afterEach(async () => {
   await Promise.all(closers.splice(0).map((close) => close()));
 });
 
-async function expressApp(): Promise<string> {
+async function expressApp(): Promise<{ origin: string; server: AcceptingServer }> {
   const app = express();
   app.use((req, _res, next) => requestId.run(String(req.headers['x-test-id']), next));
   app.use(expressHmac({ keys: resolveKey, nonceStore: memoryNonceStore() }));
@@ -34,17 +34,17 @@ async function expressApp(): Promise<string> {
   const server = app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   closers.push(() => new Promise((resolve) => server.close(() => resolve())));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
-async function fastifyApp(): Promise<string> {
+async function fastifyApp(): Promise<{ origin: string; server: AcceptingServer }> {
   const app = Fastify();
   app.addHook('onRequest', (request, _reply, done) => requestId.run(String(request.headers['x-test-id']), done));
   await app.register(fastifyHmac({ keys: resolveKey, nonceStore: memoryNonceStore() }));
   app.get('/whoami', async (request) => ({ sent: request.headers['x-test-id'], seen: requestId.getStore() ?? null }));
   const origin = await app.listen({ port: 0, host: '127.0.0.1' });
   closers.push(() => app.close());
-  return origin;
+  return { origin, server: app.server };
 }
 
 describe('check-phase batches keep each request in its own async context', () => {
@@ -61,8 +61,8 @@ describe('check-phase batches keep each request in its own async context', () =>
     ['fastify', fastifyApp],
   ] as const) {
     it(`${name}: every request of one batch reaches its handler with its own context`, async () => {
-      const origin = await start();
-      const sockets = await clients(origin, 6);
+      const { origin, server } = await start();
+      const sockets = await clients(origin, 6, server);
       const requests = await Promise.all(
         sockets.map((_, index) =>
           rawRequest(

@@ -22,6 +22,7 @@ function start(parserFirst: boolean): StartBatchApp {
     const { port } = server.address() as AddressInfo;
     return {
       origin: `http://127.0.0.1:${port}`,
+      server,
       close: () =>
         new Promise<void>((resolve) => {
           server.closeAllConnections();

@@ -49,7 +49,7 @@ it('review-batch: a request whose FIN is read with it, whole or cut short: the h
     return { got: (request.body as { pad: string }).pad.length };
   });
   const origin = await app.listen({ port: 0, host: '127.0.0.1' });
-  const [whole, cut] = await clients(origin, 2);
+  const [whole, cut] = await clients(origin, 2, app.server);
   try {
     const sized = async (pad: number) =>
       rawRequest(

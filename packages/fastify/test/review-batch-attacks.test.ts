@@ -8,5 +8,5 @@ describeBatchReview('fastify', async (options) => {
   app.get('/whoami', async (request) => ({ keyId: request.hmac?.keyId }));
   app.post('/echo', async (request) => ({ keyId: request.hmac?.keyId, got: request.body }));
   const origin = await app.listen({ port: 0, host: '127.0.0.1' });
-  return { origin, close: () => app.close() };
+  return { origin, server: app.server, close: () => app.close() };
 });

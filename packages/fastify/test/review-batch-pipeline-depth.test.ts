@@ -43,7 +43,7 @@ it('review-batch: 6000 pipelined signed GETs in one write: requests held at once
     const signing = { keyId: key.keyId, secret: key.secret, algorithm: 'sha256' as const };
     const parts: string[] = [];
     for (let i = 0; i < 6000; i++) parts.push(await rawRequest(origin, { method: 'GET', path: '/whoami' }, signing));
-    const [client] = await clients(origin, 1);
+    const [client] = await clients(origin, 1, app.server);
     writeInOneTurn([[client!, parts.join('')]], 300);
     const answers = await client!.waitFor(6000, 60_000);
     expect(answers.filter((answer) => answer.status === 200)).toHaveLength(6000);

@@ -53,7 +53,7 @@ it('review-batch: 2000 pipelined forward-auth checks in one write: requests held
   };
   server.server.prependListener('request', onRequest);
   try {
-    const [client] = await clients(server.url, 1);
+    const [client] = await clients(server.url, 1, server.server);
     writeInOneTurn([[client!, parts.join('')]], 300);
     const answers = await client!.waitFor(2000, 60_000);
     expect(answers).toHaveLength(2000);
