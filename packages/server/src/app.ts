@@ -454,8 +454,9 @@ function createRoutes(
         isTrustedProxy,
         // With tracing on, the upstream gets the gateway's own traceparent, not the client's.
         replacedHeaders: tracing?.propagationHeaders,
-        // Traced, no batches: a batch runs in the async context of the request that started it
-        // (its span), where another request's verification spans and upstream call would nest.
+        // Traced, no batches: the traced path stays as it was tested with spans. (Batches now run each
+        // request in its own async context, so its span: turning them on when traced needs only a
+        // test that each request's verification spans and upstream call nest under its own span.)
         checkPhase: tracing === undefined,
       })
     : undefined;
