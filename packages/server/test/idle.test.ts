@@ -62,14 +62,21 @@ describe('an idle hmac-kit serve sleeps', () => {
     const server = await startServe(['--db', join(dir, 'hmac-kit.db')], { cwd: dir });
     try {
       const pid = server.child.pid as number;
-      // Counted between two moments at least 8 s apart; the count, not the time, is what is asserted.
-      const first = { wakeups: mainThreadWakeups(pid), at: performance.now() };
-      await until(() => performance.now() - first.at >= 8_000);
-      const wakeups = mainThreadWakeups(pid) - first.wakeups;
-      const seconds = (performance.now() - first.at) / 1000;
+      // Counted over stretches at least 8 s long; the count, not the time, is what is asserted. A
+      // timer of its own (100 wakeups a second before, 2 for a 500 ms poll) wakes it in every
+      // stretch; start-up's own late work does not recur (V8's memory reducer collects a few
+      // seconds after start, its helper threads waking the main thread a dozen times: 1.37-1.5
+      // wakeups/s over the first 8 s in runs beside the rest of the suite, then 0). So the first
+      // stretch under one wakeup a second, of up to four, passes.
+      const rates: number[] = [];
+      while (rates.length < 4 && !rates.some((rate) => rate < 1)) {
+        const first = { wakeups: mainThreadWakeups(pid), at: performance.now() };
+        await until(() => performance.now() - first.at >= 8_000);
+        rates.push((mainThreadWakeups(pid) - first.wakeups) / ((performance.now() - first.at) / 1000));
+      }
       // No timer of its own (event-loop delay is sampled only while requests arrive); what is left
-      // is the odd garbage collection after start and Node's 30 s HTTP connection check.
-      expect(wakeups / seconds).toBeLessThan(1);
+      // is the odd garbage collection and Node's 30 s HTTP connection check.
+      expect(Math.min(...rates), `wakeups a second in each 8 s stretch: ${rates.join(', ')}`).toBeLessThan(1);
     } finally {
       await server.stop();
     }

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { until } from '../../../../test-support/wait.js';
-import type { PipelinedAnswer } from './pipelined.js';
+import { type PipelinedAnswer, takeAnswer } from './pipelined.js';
 
 /** One request of {@link concurrentExchange}: GET with no body unless it names a method and body. */
 export interface ConcurrentRequest {
@@ -72,20 +72,9 @@ export async function concurrentExchange(
         socket.on('close', () => resolve(undefined));
         socket.on('data', (chunk: Buffer) => {
           buffered = Buffer.concat([buffered, chunk]);
-          const end = buffered.indexOf('\r\n\r\n');
-          if (end === -1) return;
-          const head = buffered.subarray(0, end).toString('latin1');
-          const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-          if (buffered.length < end + 4 + length) return;
-          const body = buffered.subarray(end + 4, end + 4 + length).toString('utf8');
-          const code = /"code"\s*:\s*"([^"]*)"/.exec(body)?.[1];
-          const [statusLine = '', ...headerLines] = head.split('\r\n');
-          const headers: Record<string, string> = {};
-          for (const line of headerLines) {
-            const colon = line.indexOf(':');
-            headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-          }
-          resolve({ status: Number(statusLine.split(' ')[1]), headers, ...(code !== undefined ? { code } : {}) });
+          const taken = takeAnswer(buffered);
+          if (taken === undefined) return;
+          resolve(taken.answer);
           socket.end();
         });
       }),

@@ -8,6 +8,30 @@ export interface PipelinedAnswer {
 }
 
 /**
+ * The first answer in `buffered` (Content-Length framed, as the server frames its own answers) and
+ * the bytes after it; `undefined` while it is not all there.
+ */
+export function takeAnswer(buffered: Buffer): { answer: PipelinedAnswer; rest: Buffer } | undefined {
+  const end = buffered.indexOf('\r\n\r\n');
+  if (end === -1) return undefined;
+  const head = buffered.subarray(0, end).toString('latin1');
+  const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+  if (buffered.length < end + 4 + length) return undefined;
+  const body = buffered.subarray(end + 4, end + 4 + length).toString('utf8');
+  const code = /"code"\s*:\s*"([^"]*)"/.exec(body)?.[1];
+  const [statusLine = '', ...headerLines] = head.split('\r\n');
+  const headers: Record<string, string> = {};
+  for (const line of headerLines) {
+    const colon = line.indexOf(':');
+    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+  }
+  return {
+    answer: { status: Number(statusLine.split(' ')[1]), headers, ...(code !== undefined ? { code } : {}) },
+    rest: buffered.subarray(end + 4 + length),
+  };
+}
+
+/**
  * Writes every request (GET with no body unless it names a method and body) on one connection in
  * ONE write (HTTP/1.1 pipelining), so
  * that the server reads them in one turn, and resolves their answers in order. Answers are read as
@@ -24,7 +48,7 @@ export function pipelinedExchange(
   return new Promise((resolve, reject) => {
     const socket = connect(Number(url.port), url.hostname);
     const answers: PipelinedAnswer[] = [];
-    let buffered = Buffer.alloc(0);
+    let buffered: Buffer = Buffer.alloc(0);
     socket.on('error', reject);
     socket.on('close', () => {
       if (answers.length < requests.length) {
@@ -34,21 +58,10 @@ export function pipelinedExchange(
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
       for (;;) {
-        const end = buffered.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        const head = buffered.subarray(0, end).toString('latin1');
-        const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-        if (buffered.length < end + 4 + length) return;
-        const body = buffered.subarray(end + 4, end + 4 + length).toString('utf8');
-        buffered = buffered.subarray(end + 4 + length);
-        const code = /"code"\s*:\s*"([^"]*)"/.exec(body)?.[1];
-        const [statusLine = '', ...headerLines] = head.split('\r\n');
-        const headers: Record<string, string> = {};
-        for (const line of headerLines) {
-          const colon = line.indexOf(':');
-          headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-        }
-        answers.push({ status: Number(statusLine.split(' ')[1]), headers, ...(code !== undefined ? { code } : {}) });
+        const taken = takeAnswer(buffered);
+        if (taken === undefined) return;
+        buffered = taken.rest;
+        answers.push(taken.answer);
         if (answers.length === requests.length) {
           socket.end();
           resolve(answers);
