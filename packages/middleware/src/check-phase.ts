@@ -38,7 +38,7 @@ import { AsyncResource } from 'node:async_hooks';
  * A run and the async context it was queued in (AsyncLocalStorage stores, the active trace span):
  * a batch is one check-phase callback, which by itself would run every run in the context of the
  * one that scheduled it, so the rest of each request (the adapters' `next()`/`done()`, the app's
- * handlers) would see the first request's request-scoped context (review-batch-context tests).
+ * handlers) would see the first request's request-scoped context (test/batch-async-context.test.ts).
  * `requireManualDestroy`: destroyed right after it runs, not tracked for garbage collection.
  */
 class QueuedRun extends AsyncResource {
