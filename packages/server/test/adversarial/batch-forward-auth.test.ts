@@ -12,33 +12,15 @@ import type { IncomingMessage } from 'node:http';
 import type { NonceStore } from '@hmac-kit/core';
 import { memoryLimitStores, type RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshAddress, signed } from '../../../../test-support/cli-client.js';
-import { concurrentExchange, watchTurns } from '../support/concurrent.js';
+import { freshAddress } from '../../../../test-support/cli-client.js';
+import { concurrentExchange, forwardAuthCheck, watchTurns } from '../support/concurrent.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 import { pipelinedExchange } from '../support/pipelined.js';
 
 type Key = Awaited<ReturnType<typeof issueKey>>;
 
-/** A forward-auth check of a GET signed with `signer`, from `address`, numbered `seq` (unsigned header). */
-async function check(
-  signer: { keyId: string; secret: string },
-  address: string,
-  seq = '0',
-): Promise<{ path: string; headers: Record<string, string> }> {
-  const request = await signed(signer, 'GET', 'http://api.example.com/orders/7');
-  return {
-    path: '/verify',
-    headers: {
-      ...(request.init.headers as Record<string, string>),
-      'x-original-uri': '/orders/7',
-      'x-original-method': 'GET',
-      'x-forwarded-host': 'api.example.com',
-      'x-forwarded-proto': 'http',
-      'x-forwarded-for': address,
-      'x-test-seq': seq,
-    },
-  };
-}
+/** A forward-auth check from `address`, numbered `seq` (0 unless given) for watchTurns(). */
+const check = (signer: Key, address: string, seq = '0') => forwardAuthCheck(signer, address, seq);
 
 const outcome = (answer: { status: number; code?: string } | undefined) =>
   answer === undefined ? 'closed' : `${answer.status} ${answer.code ?? ''}`.trim();

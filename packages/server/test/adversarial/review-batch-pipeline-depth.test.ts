@@ -9,9 +9,9 @@
  */
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freshAddress, signed } from '../../../../test-support/cli-client.js';
+import { freshAddress } from '../../../../test-support/cli-client.js';
 import { clients, writeInOneTurn } from '../../../../test-support/same-turn.js';
-import { requestBytes } from '../support/concurrent.js';
+import { forwardAuthCheck, requestBytes } from '../support/concurrent.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 
 let server: RunningServer;
@@ -28,20 +28,7 @@ it('review-batch: 2000 pipelined forward-auth checks in one write: requests held
   const address = freshAddress();
   const parts: string[] = [];
   for (let index = 0; index < 2000; index++) {
-    const request = await signed(key, 'GET', 'http://api.example.com/orders/7');
-    parts.push(
-      requestBytes(url, {
-        path: '/verify',
-        headers: {
-          ...(request.init.headers as Record<string, string>),
-          'x-original-uri': '/orders/7',
-          'x-original-method': 'GET',
-          'x-forwarded-host': 'api.example.com',
-          'x-forwarded-proto': 'http',
-          'x-forwarded-for': address,
-        },
-      }),
-    );
+    parts.push(requestBytes(url, await forwardAuthCheck(key, address)));
   }
   let parsed = 0;
   let answered = 0;

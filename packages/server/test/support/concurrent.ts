@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { signed } from '../../../../test-support/cli-client.js';
 import { until } from '../../../../test-support/wait.js';
 import { type PipelinedAnswer, takeAnswer } from './pipelined.js';
 
@@ -111,4 +112,29 @@ export function watchTurns(server: {
   };
   server.on('request', listener);
   return { turnOf, stop: () => server.off('request', listener) };
+}
+
+/**
+ * A forward-auth check (`/verify`, nginx's X-Original-* and X-Forwarded-* spellings) of a GET of
+ * `http://api.example.com/orders/7` signed with `signer`, from `address`; numbered `seq` in an
+ * unsigned `x-test-seq` header when given (see {@link watchTurns}).
+ */
+export async function forwardAuthCheck(
+  signer: { keyId: string; secret: string },
+  address: string,
+  seq?: string,
+): Promise<ConcurrentRequest> {
+  const request = await signed(signer, 'GET', 'http://api.example.com/orders/7');
+  return {
+    path: '/verify',
+    headers: {
+      ...(request.init.headers as Record<string, string>),
+      'x-original-uri': '/orders/7',
+      'x-original-method': 'GET',
+      'x-forwarded-host': 'api.example.com',
+      'x-forwarded-proto': 'http',
+      'x-forwarded-for': address,
+      ...(seq === undefined ? {} : { 'x-test-seq': seq }),
+    },
+  };
 }
