@@ -37,7 +37,7 @@ import { rmSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { formatSecret } from '@hmac-kit/core';
-import { djangoSigner } from './http-requests.js';
+import { checkedDjangoOriginal, djangoOriginalFrom } from './django-original.js';
 import { comparePaced, PACED_FRACTION, pacedRate, pacedVerdict, RATE_TOLERANCE, signedInteger } from './paced.js';
 import {
   cpuSecondsOf,
@@ -50,7 +50,6 @@ import {
   startServeCommand,
   table,
   treeCpuSeconds,
-  typical,
   verdict,
   verdictAtMost,
 } from './support.js';
@@ -72,54 +71,13 @@ const DJANGO_GOAL_RATIO = 20;
  */
 const DJANGO_ORIGINAL_ROW = 'django_hmac_authentication under gunicorn, 8 conn.';
 const djangoOriginal = (() => {
-  const names = ['URL', 'PID', 'KEY_ID', 'SECRET'].map((part) => `HMAC_KIT_BENCH_DJANGO_${part}`);
-  const given = names.filter((name) => process.env[name]);
-  if (given.length === 0) return undefined;
-  if (given.length < names.length) {
-    throw new TypeError(
-      `${given.join(', ')} set without ${names.filter((name) => !given.includes(name)).join(', ')}: ` +
-        'the original django row needs all four (docs/performance.md, "The original django system side by side")',
-    );
-  }
-  const [url, pidText, keyId, secretText] = names.map((name) => process.env[name] ?? '');
-  const origin = URL.canParse(url) ? new URL(url) : undefined;
-  if (origin === undefined || origin.protocol !== 'http:') {
-    throw new TypeError('HMAC_KIT_BENCH_DJANGO_URL: expected an http:// origin such as http://127.0.0.1:8000');
-  }
-  const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 0) throw new TypeError('HMAC_KIT_BENCH_DJANGO_PID: expected a process id');
-  // As create_hmac_for_user prints it: standard base64 of the raw key bytes.
-  const raw = Buffer.from(secretText, 'base64');
-  if (raw.length < 32 || raw.toString('base64') !== secretText) {
-    throw new TypeError('HMAC_KIT_BENCH_DJANGO_SECRET: expected the base64 secret create_hmac_for_user printed');
-  }
-  return { url: origin.origin, pid, tree: true, keyId, secret: formatSecret(new Uint8Array(raw)) };
-})();
-
-/**
- * The original row's server, once one request signed by the benchmark's own django signer was
- * accepted (2xx): a row of refusals would measure the refusal path.
- */
-async function checkedDjangoOriginal(original) {
   try {
-    process.kill(original.pid, 0);
-  } catch {
-    throw new Error(`HMAC_KIT_BENCH_DJANGO_PID=${original.pid}: no such process (the gunicorn master's pid)`);
+    return djangoOriginalFrom(process.env);
+  } catch (error) {
+    console.error(`bench/http.js: ${error.message}`);
+    process.exit(2);
   }
-  const sign = djangoSigner(original);
-  const response = await fetch(`${original.url}${typical.path}?${typical.query}`, {
-    method: typical.method,
-    headers: sign(),
-    body: typical.bodyText,
-  });
-  const text = await response.text();
-  if (!response.ok) {
-    throw new Error(
-      `the original django system at ${original.url} refused a signed request: ${response.status} ${text.slice(0, 200)}`,
-    );
-  }
-  return original;
-}
+})();
 /**
  * What the rows with no hmac-kit code in them cost on the host where issue #15's absolute targets were
  * set (the run of 2026-11-22, docs/performance.md "Session 9: forward-auth since the issue was filed").
