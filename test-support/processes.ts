@@ -351,7 +351,7 @@ export function startServe(
       );
     }, capMs);
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-    child.stderr.on('data', (chunk: Buffer) => {
+    (child.stderr as Readable).on('data', (chunk: Buffer) => {
       stderr += chunk.toString('utf8');
     });
     onJsonLines(stdout, (entry) => {
