@@ -339,9 +339,12 @@ export async function startServeCommand(started, flags, { env = {}, checkout } =
   const cli = (args) => execFileAsync(process.execPath, [cliBin, ...args], { env: { ...process.env, ...cliEnv } });
   await cli(['--db', db, 'principals', 'add', 'bench', '--kind', 'service']);
   const issued = JSON.parse((await cli(['--db', db, 'keys', 'create', '--principal', 'bench', '--json'])).stdout);
-  // HMAC_KIT_BENCH_STDOUT=fifo: the server's stdout is a pipe (a FIFO, as containerd gives a container
-  // under Docker or Kubernetes, or a shell's `|`) instead of the socket Node's spawn() makes for 'pipe'.
-  const fifo = (env.HMAC_KIT_BENCH_STDOUT ?? process.env.HMAC_KIT_BENCH_STDOUT) === 'fifo';
+  // The server's stdout is a pipe (a FIFO, as containerd gives a container under Docker or Kubernetes;
+  // a shell's `|` is a pipe too), read and dropped here. Until session 16 it was what Node's spawn()
+  // makes for 'pipe': a socket pair (as under a Node process manager; journald's stdout is a socket
+  // too), on which the server's log still writes from libuv's thread pool: HMAC_KIT_BENCH_STDOUT=socket
+  // (`env` here, or the process's), docs/performance.md "Session 16".
+  const fifo = (env.HMAC_KIT_BENCH_STDOUT ?? process.env.HMAC_KIT_BENCH_STDOUT ?? 'fifo') === 'fifo';
   let logReader;
   let logWriter;
   if (fifo) {
