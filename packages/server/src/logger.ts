@@ -174,7 +174,10 @@ function ownNonBlockingPipe(fd: number): number | undefined {
 const EMPTY_CHUNK = Buffer.alloc(0);
 
 /**
- * The server's stdout: sonic-boom writing asynchronously in whole lines of at most
+ * The server's stdout: whole lines of at most {@link MAX_LOG_LINE_BYTES} per write(2), written at
+ * once from the event loop's thread when stdout is a pipe (a non-blocking descriptor of the
+ * process's own: see `release` inside), else by sonic-boom asynchronously on libuv's thread pool;
+ * sonic-boom writing asynchronously in whole lines of at most
  * {@link MAX_LOG_LINE_BYTES} per write(2), holding lines until {@link LOG_BATCH_BYTES} are held
  * or the oldest has waited {@link LOG_BATCH_DELAY_MS}. Without the hold, a line logged while no
  * write was in progress started one (a thread-pool job, the write(2), a wake-up of the event loop
