@@ -127,6 +127,8 @@ const generatorLabel = generator === 'wrk' ? 'wrk -t1 --latency' : 'autocannon';
  * One process: with more workers the figure adds the supervisor's shared stores over IPC (its own row).
  */
 const FORWARD_AUTH_ROW = 'forward-auth, CLI, --workers 1, log info (default)';
+/** The forward-auth row with stdout a socket pair instead of a pipe (not judged: an info line). */
+const SOCKET_STDOUT_ROW = 'forward-auth, CLI, --workers 1, log info, stdout a socket';
 const DJANGO_ROW =
   generator === 'wrk'
     ? 'hmac-kit serve --upstream, django-hmac, each signed, 8 conn.'
@@ -183,7 +185,14 @@ const selectedPairs = (() => {
   }
   return PAIRS.filter((pair) => ids.includes(pair.id));
 })();
-const selectedRows = selectedPairs && new Set(selectedPairs.flatMap((pair) => [pair.with, pair.without]));
+const selectedRows =
+  selectedPairs &&
+  new Set(
+    selectedPairs.flatMap((pair) =>
+      // The log pair's rows and the same server with stdout a socket pair (its info line).
+      pair.id === 'log' ? [pair.with, pair.without, SOCKET_STDOUT_ROW] : [pair.with, pair.without],
+    ),
+  );
 
 const started = [];
 
@@ -338,6 +347,15 @@ export async function main() {
         mode: 'forward-auth',
         verifies: true,
         start: () => startServeCommand(started, ['--workers', '2']),
+      },
+      // The rows above have a pipe for stdout (the server writes its log from the event loop's thread);
+      // this one the socket pair a Node parent's spawn() makes (the log's writes go through libuv's
+      // thread pool: no descriptor of its own can be opened on a socket). Session 16.
+      {
+        name: SOCKET_STDOUT_ROW,
+        mode: 'forward-auth',
+        verifies: true,
+        start: () => startServeCommand(started, ['--workers', '1'], { env: { HMAC_KIT_BENCH_STDOUT: 'socket' } }),
       },
     ];
     const targets = [];
@@ -516,6 +534,7 @@ export async function main() {
       'Fastify + @hmac-kit/fastify': 'Fastify, no auth',
       'gateway route, no verification': 'node:http upstream alone',
       [FORWARD_AUTH_ROW]: 'forward-auth, CLI, --workers 1, log silent',
+      [SOCKET_STDOUT_ROW]: 'forward-auth, CLI, --workers 1, log silent',
     };
     console.log(
       `\n## 3. HTTP on loopback (${generatorLabel} in its own process, ${connections} connections unless noted, ` +
@@ -807,6 +826,13 @@ export async function main() {
             `${signedInteger(comparison.addedRange[1])})`,
         );
       }
+    }
+    if (has(SOCKET_STDOUT_ROW) && has(FORWARD_AUTH_ROW)) {
+      console.log(
+        `info  hmac-kit serve forward-auth (log info), stdout a socket pair (Node's spawn) vs a pipe, at saturation: ` +
+          `${signed(added(SOCKET_STDOUT_ROW, FORWARD_AUTH_ROW))} µs CPU per request (the log's writes on libuv's ` +
+          `thread pool vs from the event loop's thread)`,
+      );
     }
     if (has(FORWARD_AUTH_ROW) && has('forward-auth, CLI, --workers 2, log info')) {
       console.log(
