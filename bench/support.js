@@ -1,8 +1,9 @@
 // Shared helpers for the benchmarks: the typical request, interleaved measurement, tables.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -338,16 +339,33 @@ export async function startServeCommand(started, flags, { env = {}, checkout } =
   const cli = (args) => execFileAsync(process.execPath, [cliBin, ...args], { env: { ...process.env, ...cliEnv } });
   await cli(['--db', db, 'principals', 'add', 'bench', '--kind', 'service']);
   const issued = JSON.parse((await cli(['--db', db, 'keys', 'create', '--principal', 'bench', '--json'])).stdout);
+  // The server's stdout is a pipe (a FIFO, as containerd gives a container under Docker or Kubernetes;
+  // a shell's `|` is a pipe too), read and dropped here. Until session 16 it was what Node's spawn()
+  // makes for 'pipe': a socket pair (as under a Node process manager; journald's stdout is a socket
+  // too), on which the server's log still writes from libuv's thread pool: HMAC_KIT_BENCH_STDOUT=socket
+  // (`env` here, or the process's), docs/performance.md "Session 16".
+  const fifo = (env.HMAC_KIT_BENCH_STDOUT ?? process.env.HMAC_KIT_BENCH_STDOUT ?? 'fifo') === 'fifo';
+  let logReader;
+  let logWriter;
+  if (fifo) {
+    const path = join(dir, 'stdout');
+    execFileSync('mkfifo', [path]);
+    logReader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    logWriter = openSync(path, constants.O_WRONLY);
+  }
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
       [cliBin, '--db', db, 'serve', '--port', '0', '--rate-limit', '1000000000/1s', ...flags],
-      { env: { ...process.env, ...cliEnv }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { env: { ...process.env, ...cliEnv }, stdio: ['ignore', fifo ? logWriter : 'pipe', 'pipe'] },
     );
     started.push(child);
     child.dir = dir;
     // The access log: read and dropped (what a process manager's pipe costs the server is its writes).
-    child.stdout.resume();
+    if (fifo) {
+      closeSync(logWriter);
+      new Socket({ fd: logReader, readable: true, writable: false }).resume();
+    } else child.stdout.resume();
     child.on('error', reject);
     child.on('exit', (code) => reject(new Error(`hmac-kit serve ${flags.join(' ')} exited early (${code})`)));
     let stderr = '';

@@ -1,17 +1,11 @@
 import type { Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import type { Harness, Received, SentRequest } from './adapter-suite.js';
+import { jsonOrText } from './http-framing.js';
 
 /** Parses a response the way every harness reports it. */
 export async function received(response: Response): Promise<Received> {
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = text.length > 0 ? JSON.parse(text) : null;
-  } catch {
-    // Non-JSON bodies stay text so failures show what came back.
-  }
-  return { status: response.status, headers: response.headers, body };
+  return { status: response.status, headers: response.headers, body: jsonOrText(await response.text()) };
 }
 
 /** Sends over real HTTP with the global fetch (undici). */

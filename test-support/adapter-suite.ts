@@ -8,6 +8,7 @@ import type {
   FailureThrottle,
   MessageParts,
   NonceStore,
+  RateLimiter,
   SigningKey,
   SignOptions,
   VerificationKey,
@@ -167,6 +168,156 @@ export const unreachableNonceStore: NonceStore = {
     throw new StoreUnavailable('nonce store unreachable');
   },
 };
+
+/** What a custom store's plain error says: it must reach neither the client nor the refusal's message. */
+export const STORE_ERROR_MESSAGE = 'connect ECONNREFUSED redis://:hunter2-store-password@10.0.0.7:6379';
+
+/** What the stores of one request did, counted by {@link plainErrorStores}. */
+export interface StoreEffects {
+  /** Nonces recorded as fresh. */
+  nonces: number;
+  /** Rate-limit hits charged. */
+  charged: number;
+  /** Failures written to the failure throttle. */
+  failures: number;
+}
+
+/**
+ * The stores and key resolvers that throw (or reject with) a plain `Error` carrying
+ * {@link STORE_ERROR_MESSAGE}, not hmac-kit's `StoreUnavailable`: a custom store over a driver that
+ * does not know hmac-kit. Each case gives the authenticator options (every store counted, the one
+ * named broken) and the effects it counted.
+ *
+ * @example
+ * for (const [name, make] of plainErrorStores()) { const { options, effects } = make(); ... }
+ */
+export function plainErrorStores(): [
+  string,
+  () => { options: Partial<AuthenticatorOptions>; effects: StoreEffects },
+][] {
+  const fail = () => new Error(STORE_ERROR_MESSAGE);
+  const counted = (broken: {
+    keys?: AuthenticatorOptions['keys'];
+    nonce?: Partial<NonceStore>;
+    limiter?: Partial<RateLimiter>;
+    throttle?: Partial<FailureThrottle>;
+  }) => {
+    const effects: StoreEffects = { nonces: 0, charged: 0, failures: 0 };
+    const nonces = memoryNonceStore();
+    const nonceStore: NonceStore = {
+      epoch: nonces.epoch,
+      async checkAndStore(keyId, nonce, ttl, epoch) {
+        const fresh = await nonces.checkAndStore(keyId, nonce, ttl, epoch);
+        if (fresh) effects.nonces++;
+        return fresh;
+      },
+      ...broken.nonce,
+    };
+    const limits = memoryRateLimiter();
+    const rateLimiter: RateLimiter = {
+      hit(key, limit, windowSeconds) {
+        effects.charged++;
+        return limits.hit(key, limit, windowSeconds);
+      },
+      ...broken.limiter,
+    };
+    const throttles = memoryFailureThrottle();
+    const failureThrottle: FailureThrottle = {
+      blockedFor: (subject) => throttles.blockedFor(subject),
+      recordFailure(subject) {
+        effects.failures++;
+        return throttles.recordFailure(subject);
+      },
+      recordSuccess: (subject) => throttles.recordSuccess(subject),
+      ...broken.throttle,
+    };
+    const options: Partial<AuthenticatorOptions> = {
+      keys: broken.keys ?? resolveKey,
+      nonceStore,
+      rateLimiter,
+      defaultRateLimit: { limit: 100, windowSeconds: 60 },
+      failureThrottle,
+    };
+    return { options, effects };
+  };
+  return [
+    ['the nonce store rejects', () => counted({ nonce: { checkAndStore: () => Promise.reject(fail()) } })],
+    [
+      'the nonce store throws synchronously',
+      () =>
+        counted({
+          nonce: {
+            checkAndStore: () => {
+              throw fail();
+            },
+          },
+        }),
+    ],
+    [
+      "the nonce store's checkAndStoreNow throws",
+      () =>
+        counted({
+          nonce: {
+            checkAndStoreNow: () => {
+              throw fail();
+            },
+          },
+        }),
+    ],
+    [
+      "the nonce store's epoch throws",
+      () =>
+        counted({
+          nonce: {
+            epoch: () => {
+              throw fail();
+            },
+          },
+        }),
+    ],
+    ["the nonce store's epoch rejects", () => counted({ nonce: { epoch: () => Promise.reject(fail()) } })],
+    [
+      'the key resolver throws',
+      () =>
+        counted({
+          keys: () => {
+            throw fail();
+          },
+        }),
+    ],
+    ['the key resolver rejects', () => counted({ keys: () => Promise.reject(fail()) })],
+    ['the rate limiter rejects', () => counted({ limiter: { hit: () => Promise.reject(fail()) } })],
+    [
+      "the rate limiter's hitNow throws",
+      () =>
+        counted({
+          limiter: {
+            hitNow: () => {
+              throw fail();
+            },
+          },
+        }),
+    ],
+    ['the failure throttle rejects', () => counted({ throttle: { blockedFor: () => Promise.reject(fail()) } })],
+    [
+      "the failure throttle's synchronous lookup throws",
+      () =>
+        counted({
+          throttle: {
+            blockedForNow: () => {
+              throw fail();
+            },
+            recordFailureNow: () => 0,
+            recordSuccessNow: () => undefined,
+          },
+        }),
+    ],
+    [
+      "the failure throttle's clearing of a success rejects",
+      () => counted({ throttle: { recordSuccess: () => Promise.reject(fail()) } }),
+    ],
+  ];
+}
 
 interface FailureLog {
   errors: { code?: string; name: string }[];
@@ -357,6 +508,30 @@ export function describeAdapter(name: string, start: StartHarness): void {
       expect(limited.headers.get('ratelimit')).toMatch(/^"default";r=0;t=\d+$/);
       expect(log.errors.map((error) => error.code)).toEqual(['ERR_RATE_LIMITED']);
     });
+
+    it.each(plainErrorStores())(
+      'fails closed with 503 store_unavailable, never 500, when %s with a plain Error',
+      async (_name, make) => {
+        const { options, effects } = make();
+        const { harness, log } = await app(options);
+        const response = await harness.send(await signed(harness.origin, order(), signingKey(keyRing.orders)));
+        expect(response.status).toBe(503);
+        expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+        expect(response.body.code).toBe('store_unavailable');
+        // Not admitted: the route never ran, and its answer is the problem alone.
+        expect(response.body.received).toBeUndefined();
+        const answered = JSON.stringify(response.body) + [...response.headers.values()].join('\n');
+        expect(answered).not.toContain('hunter2');
+        expect(answered).not.toContain('ECONNREFUSED');
+        expect(log.errors.map((error) => error.code)).toEqual(['ERR_STORE_UNAVAILABLE']);
+        // An outage is no guess: nothing written to the failure throttle; nothing charged unless
+        // the rate limiter is what failed, after the nonce (the commit's order).
+        expect(effects.failures).toBe(0);
+        if (!_name.includes('rate limiter') && !_name.includes('clearing')) expect(effects.charged).toBe(0);
+        if (_name.includes('key resolver') || _name.includes('epoch') || _name.includes('throttle rejects'))
+          expect(effects.nonces).toBe(0);
+      },
+    );
 
     it('fails closed with 503 when the nonce store is unreachable', async () => {
       const { harness, log } = await app({ nonceStore: unreachableNonceStore });

@@ -215,7 +215,8 @@ export function describeBatchReview(name: string, start: StartBatchApp): void {
         );
         expect(new Set(tracked.seen).size, 'one batch').toBe(1);
         const statuses = answers.map((got) => got[0]?.status);
-        expect(statuses).toEqual([500, 200, 500, undefined, 500, 200]);
+        // A resolver's or a store's plain Error is an outage: 503 store_unavailable (storeFailure), not a 500.
+        expect(statuses).toEqual([503, 200, 503, undefined, 503, 200]);
         expect(answers[1]![0]!.body).toEqual({ keyId: keys.a.keyId });
         expect(answers[5]![0]!.body).toEqual({ keyId: keys.b.keyId });
         // Let a rethrow from the batch's own setImmediate happen, if any.

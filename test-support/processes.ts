@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -227,6 +228,10 @@ export interface ServeProcess {
   stderr(): string;
   /** SIGTERM and wait for exit; resolves the exit code. */
   stop(): Promise<number | null>;
+  /** What the test reads the server's stdout from (child.stdout, or the reading end of its FIFO). */
+  stdout?: Readable;
+  /** Settles once the server's stdout reached its end (every line read): with `stdout: 'fifo'`. */
+  stdoutClosed?: Promise<void>;
 }
 
 /**
@@ -243,8 +248,12 @@ export function exitOf(server: ServeProcess): Promise<{ code: number | null; sig
   if (child.exitCode !== null || child.signalCode !== null) {
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   }
-  // 'close' (not 'exit'): by then every line the process wrote has been read.
-  return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+  // 'close' (not 'exit'): by then every line the process wrote has been read (a FIFO's too: stdoutClosed).
+  return new Promise((resolve) =>
+    child.once('close', (code, signal) => {
+      void (server.stdoutClosed ?? Promise.resolve()).then(() => resolve({ code, signal }));
+    }),
+  );
 }
 
 /**
@@ -286,15 +295,35 @@ export function startServe(
     globalArgs?: string[];
     /** The script to run (default {@link binPath}), e.g. a symlink standing for an installed bin. */
     bin?: string;
+    /**
+     * 'fifo': stdout is a pipe (a FIFO, as containerd gives a container; a shell's `|`) instead of
+     * the socket pair Node's spawn() makes; read through `ServeProcess.stdout`.
+     */
+    stdout?: 'fifo';
   } = {},
 ): Promise<ServeProcess> {
   return new Promise((resolve, reject) => {
     const script = options.bin ?? binPath;
+    let fifoWriter: number | undefined;
+    let fifoReader: number | undefined;
+    if (options.stdout === 'fifo') {
+      const path = join(tempDir('hmac-kit-fifo-'), 'stdout');
+      execFileSync('mkfifo', [path]);
+      fifoReader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+      fifoWriter = openSync(path, constants.O_WRONLY);
+    }
     const child = spawn(process.execPath, [script, ...(options.globalArgs ?? []), 'serve', '--port', '0', ...args], {
       cwd: options.cwd ?? tempDir(),
       env: cleanEnv({ HMAC_KIT_WORKERS: '1', ...options.env }),
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', fifoWriter ?? 'pipe', 'pipe'],
     });
+    if (fifoWriter !== undefined) closeSync(fifoWriter);
+    const stdout =
+      fifoReader === undefined
+        ? (child.stdout as Readable)
+        : new Socket({ fd: fifoReader, readable: true, writable: false });
+    const stdoutClosed =
+      fifoReader === undefined ? undefined : new Promise<void>((done) => stdout.once('close', () => done()));
     runningServes.add(child);
     child.once('exit', () => runningServes.delete(child));
     const logs: Array<Record<string, unknown>> = [];
@@ -322,10 +351,10 @@ export function startServe(
       );
     }, capMs);
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-    child.stderr.on('data', (chunk: Buffer) => {
+    (child.stderr as Readable).on('data', (chunk: Buffer) => {
       stderr += chunk.toString('utf8');
     });
-    onJsonLines(child.stdout, (entry) => {
+    onJsonLines(stdout, (entry) => {
       logs.push(entry);
       if (!settled && entry.msg === 'listening' && typeof entry.url === 'string') {
         settled = true;
@@ -339,6 +368,8 @@ export function startServe(
             if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
             return exited;
           },
+          stdout,
+          ...(stdoutClosed ? { stdoutClosed } : {}),
         });
       }
     });

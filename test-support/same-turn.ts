@@ -7,6 +7,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { type SigningKey, signMessage } from '@hmac-kit/core';
+import { jsonOrText, statusOf, takeFramed } from './http-framing.js';
 import { until } from './wait.js';
 
 /** A response parsed off the socket. */
@@ -99,7 +100,7 @@ function open(hostname: string, port: number, count: number): Promise<Client[]> 
           const answers: RawAnswer[] = [];
           const waiters: Array<() => void> = [];
           let closed = false;
-          let buffered = Buffer.alloc(0);
+          let buffered: Buffer = Buffer.alloc(0);
           const wake = () => {
             for (const waiter of waiters.splice(0)) waiter();
           };
@@ -110,26 +111,10 @@ function open(hostname: string, port: number, count: number): Promise<Client[]> 
           });
           socket.on('data', (chunk: Buffer) => {
             buffered = Buffer.concat([buffered, chunk]);
-            for (;;) {
-              const end = buffered.indexOf('\r\n\r\n');
-              if (end === -1) break;
-              const head = buffered.subarray(0, end).toString('latin1');
-              const headers: Record<string, string> = {};
-              for (const line of head.split('\r\n').slice(1)) {
-                const colon = line.indexOf(':');
-                headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-              }
-              const length = Number(headers['content-length'] ?? 0);
-              if (buffered.length < end + 4 + length) break;
-              const text = buffered.subarray(end + 4, end + 4 + length).toString('utf8');
-              let body: unknown = text;
-              try {
-                body = text.length > 0 ? JSON.parse(text) : null;
-              } catch {
-                // Not JSON: kept as text.
-              }
-              answers.push({ status: Number(head.slice(9, 12)), headers, body });
-              buffered = buffered.subarray(end + 4 + length);
+            for (let taken = takeFramed(buffered); taken !== undefined; taken = takeFramed(buffered)) {
+              const body = jsonOrText(taken.body.toString('utf8'));
+              answers.push({ status: statusOf(taken.startLine), headers: taken.headers, body });
+              buffered = taken.rest;
             }
             wake();
           });

@@ -209,6 +209,30 @@ export class StoreUnavailable extends HmacKitError {
   override readonly code = StoreUnavailable.code;
 }
 
+/**
+ * What an error of a store or of the key resolver is answered as: an hmac-kit error as itself
+ * (`StoreUnavailable`, or a refusal the store decided), anything else (a custom store's plain
+ * `Error`, a driver's error, a value that is not an error) as `StoreUnavailable` (503
+ * `store_unavailable`, fail closed) instead of a 500. The thrown value is kept as `cause` for
+ * `onFailure`; the new message names the store and the error's class, never its message (a
+ * driver's message can carry a connection string with a password). `toProblem` never sends
+ * either to the client.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   fresh = store.checkAndStoreNow(keyId, nonce, ttl);
+ * } catch (error) {
+ *   throw storeFailure(error, 'nonce store');
+ * }
+ * ```
+ */
+export function storeFailure(error: unknown, store: string): HmacKitError {
+  if (error instanceof HmacKitError) return error;
+  const kind = error instanceof Error ? error.name : typeof error;
+  return new StoreUnavailable(`${store} failed (${kind})`, { cause: error });
+}
+
 // ---- classifying an error by the table (error-table.ts) ----
 
 /**

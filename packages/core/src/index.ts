@@ -35,6 +35,7 @@ export {
   SignatureMalformed,
   SignatureMissing,
   StoreUnavailable,
+  storeFailure,
   TagNotAccepted,
   TimestampOutOfWindow,
   TooManyFailures,

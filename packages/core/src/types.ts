@@ -314,6 +314,14 @@ export interface FailureThrottle {
     slowdownSeconds: number;
   }>;
   /**
+   * Optional: the clock the throttle reads, when it is one of this process (the memory throttle's,
+   * its `now` option: milliseconds like `Date.now`). The middleware's per-process tally of failures
+   * reads the same clock, so a block that ran out for the throttle has run out for the tally (a fake
+   * clock in tests included). Without it (Redis: the server's clock) the tally reads `Date.now`.
+   * An object, not a method: wrappers that trace every method of a store leave it alone.
+   */
+  readonly clock?: Readonly<{ now: () => number }>;
+  /**
    * Optional capabilities of an in-process throttle (the memory throttle): `blockedFor`,
    * `recordFailure` and `recordSuccess` answered synchronously (same state, same answers; errors
    * thrown instead of rejected). The middleware uses them when present (all three or none).

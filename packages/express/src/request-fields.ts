@@ -26,7 +26,7 @@ export function field<Name extends keyof Request>(req: Request, name: Name): Req
  * `look(prototype)` for a request's direct prototype, looked at once per prototype: answers kept
  * per prototype (a WeakMap), the last one in front of it (every request of one app has the same
  * prototype, so the map is skipped). A request without a prototype answers `none`. What
- * `protocolIsExpress` here and `prepareSlots` in index.ts are made of.
+ * `expressProtocolBelow` here and `prepareSlots` in index.ts are made of.
  *
  * @example
  * ```ts
@@ -54,24 +54,40 @@ export function perPrototype<Answer>(look: (prototype: object) => Answer, none: 
 }
 
 /**
- * Whether `protocol` resolves, from the request's direct prototype up, to Express's own getter:
- * an accessor named `protocol` on the object right above `IncomingMessage.prototype`, where
- * Express defines its request getters (`express/lib/request.js`, shared by every app and sub-app;
- * an app's `app.request` sits below it). An override anywhere below (an app's own `protocol`) or
- * any other shape answers false. Looked at once per prototype ({@link perPrototype}).
+ * Where `protocol` resolves, from the request's direct prototype up, to Express's own getter: an
+ * accessor named `protocol` on the object right above `IncomingMessage.prototype`, where Express
+ * defines its request getters (`express/lib/request.js`, shared by every app and sub-app; an app's
+ * `app.request` sits below it). Answers the prototypes below that object (the request's direct
+ * prototype, usually `app.request`, and any between), which have no `protocol` of their own when
+ * looked at; `null` when an override below or any other shape answers `protocol`. Looked at once per
+ * prototype ({@link perPrototype}); {@link protocolOf} checks per request that none of the prototypes
+ * below has gained a `protocol` since (an app that defines `app.request.protocol` after its first
+ * request).
  */
-const protocolIsExpress = perPrototype((prototype) => {
+const expressProtocolBelow = perPrototype<readonly object[] | null>((prototype) => {
+  const below: object[] = [];
   for (let at: object | null = prototype; at !== null; at = Object.getPrototypeOf(at)) {
     const descriptor = Object.getOwnPropertyDescriptor(at, 'protocol');
-    if (descriptor === undefined) continue;
-    return (
-      Object.getPrototypeOf(at) === IncomingMessage.prototype &&
+    if (descriptor === undefined) {
+      below.push(at);
+      continue;
+    }
+    return Object.getPrototypeOf(at) === IncomingMessage.prototype &&
       typeof descriptor.get === 'function' &&
       descriptor.get.name === 'protocol'
-    );
+      ? Object.freeze(below)
+      : null;
   }
-  return false;
-}, false);
+  return null;
+}, null);
+
+/** Whether none of `objects` has a `protocol` of its own (now: one may be defined after the first request). */
+function noneDefinesProtocol(objects: readonly object[]): boolean {
+  for (let index = 0; index < objects.length; index++) {
+    if (Object.hasOwn(objects[index]!, 'protocol')) return false;
+  }
+  return true;
+}
 
 type TrustProxy = (address: string | undefined, hop: number) => boolean;
 
@@ -81,8 +97,9 @@ type TrustProxy = (address: string | undefined, hop: number) => boolean;
  * hidden class of its own: three more inline-cache misses (~3k instructions per request,
  * callgrind), where this reads them once each through `GetProperty`.
  *
- * Fast path: `protocol` is Express's getter (`protocolIsExpress`, no own `protocol` on the
- * request) and the app's compiled `trust proxy fn` does not trust the peer address for hop 0.
+ * Fast path: `protocol` is Express's getter (`expressProtocolBelow`: no `protocol` of the request's
+ * own, nor, now, of any prototype below Express's, such as one an app defined on `app.request` after
+ * its first request) and the app's compiled `trust proxy fn` does not trust the peer address for hop 0.
  * Invariant: that getter answers `this.socket.encrypted ? 'https' : 'http'` exactly then (Express
  * 5; Express 4 reads `this.connection`, node's alias of `socket`), which is what this answers;
  * in every other case (a trusted proxy, where X-Forwarded-Proto counts; an override; a `trust
@@ -92,7 +109,8 @@ type TrustProxy = (address: string | undefined, hop: number) => boolean;
  * overridden prototypes in packages/express/test/request-fields.test.ts.
  */
 export function protocolOf(req: Request): string {
-  if (protocolIsExpress(req) && !Object.hasOwn(req, 'protocol')) {
+  const below = expressProtocolBelow(req);
+  if (below !== null && !Object.hasOwn(req, 'protocol') && noneDefinesProtocol(below)) {
     const socket = field(req, 'socket');
     const app = field(req, 'app');
     const trust: unknown = socket != null && app != null ? app.get('trust proxy fn') : undefined;

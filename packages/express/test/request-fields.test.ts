@@ -93,6 +93,52 @@ describe('protocolOf', () => {
     );
   });
 
+  it('answers req.protocol while the app changes its mind between requests (overrides and trust defined later)', () => {
+    // The per-prototype answer is looked at once; an override defined on app.request (or on a
+    // prototype between it and the request) after earlier requests, or removed again, is seen at the next.
+    const change = fc.oneof(
+      fc.record({ kind: fc.constant('request' as const), peer: peers, encrypted: fc.boolean(), proto: forwarded }),
+      fc.record({ kind: fc.constant('trust' as const), trust: trustSettings }),
+      fc.record({
+        kind: fc.constant('define' as const),
+        on: fc.constantFrom('app', 'between'),
+        as: fc.constantFrom('value', 'getter'),
+      }),
+      fc.record({ kind: fc.constant('remove' as const), on: fc.constantFrom('app', 'between') }),
+    );
+    fc.assert(
+      fc.property(fc.array(change, { minLength: 1, maxLength: 12 }), (changes) => {
+        const app = express();
+        const between = Object.create(app.request) as object;
+        for (const step of changes) {
+          if (step.kind === 'request') {
+            const req = requestOf(between, step.peer, step.encrypted, step.proto);
+            expect(protocolOf(req)).toBe(req.protocol);
+          } else if (step.kind === 'trust') {
+            app.set('trust proxy', step.trust);
+          } else if (step.kind === 'define') {
+            const target = step.on === 'app' ? app.request : between;
+            Object.defineProperty(
+              target,
+              'protocol',
+              step.as === 'value'
+                ? { value: `${step.on}-value`, configurable: true }
+                : {
+                    configurable: true,
+                    get(this: express.Request) {
+                      return this.headers['x-forwarded-proto'] ? 'forwarded' : 'direct';
+                    },
+                  },
+            );
+          } else {
+            Reflect.deleteProperty(step.on === 'app' ? app.request : between, 'protocol');
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('answers https for a TLS socket and http otherwise when no proxy is trusted', () => {
     const app = express();
     expect(protocolOf(requestOf(app.request, '127.0.0.1', true, 'http'))).toBe('https');

@@ -103,6 +103,8 @@ export interface ProbingFailureThrottle extends FailureThrottle {
 
 /** The memory throttle: a {@link ProbingFailureThrottle} with every synchronous capability. */
 export interface MemoryFailureThrottle extends ProbingFailureThrottle {
+  /** The clock every answer of the throttle reads: its `now` option, or `Date.now`. */
+  readonly clock: Readonly<{ now: () => number }>;
   blockedForNow(subject: string): number;
   blockedForOrUnrecordedNow(subject: string): number;
   recordFailureNow(subject: string): number;
@@ -188,6 +190,7 @@ export function memoryFailureThrottle(options: MemoryFailureThrottleOptions = {}
 
   return {
     escalation: p.escalation,
+    clock: Object.freeze({ now }),
     blockedFor: (subject) => lookup(subject, 0, RESOLVED_ZERO),
     blockedForOrUnrecorded: (subject) => lookup(subject, -1, RESOLVED_UNRECORDED),
     recordFailure(subject) {

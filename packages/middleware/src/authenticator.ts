@@ -23,6 +23,7 @@ import {
   runPipelineDeferred,
   runStages,
   ScopeInsufficient,
+  StoreUnavailable,
   toProblem,
 } from '@hmac-kit/core';
 import { deferredRead } from './body.js';
@@ -100,6 +101,16 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
           `hmac-kit: internal error authenticating ${context.method} ${withoutQuery(context.url)}: ${
             error instanceof Error ? `${error.name}: ${error.message}` : String(error)
           }`,
+        );
+      } else if (
+        error instanceof StoreUnavailable &&
+        error.cause !== undefined &&
+        !(error.cause instanceof HmacKitError)
+      ) {
+        // A custom store's own error (storeFailure): answered 503. Its message may carry a connection
+        // string, so only the store and the error's class are printed; onFailure gets it as `cause`.
+        console.error(
+          `hmac-kit: ${error.message} authenticating ${context.method} ${withoutQuery(context.url)}: answered 503 store_unavailable (onFailure receives the error as cause)`,
         );
       }
       return;

@@ -60,10 +60,23 @@ function escalationOf(throttle: FailureThrottle): FailureThrottleOptions {
  * as the IPC proxy of `serve --workers`, is taken to have the defaults, which its stores use).
  */
 export function createFailureTally(throttle: FailureThrottle, maxSubjects = TALLY_SUBJECTS): FailureTally {
+  const clock = clockOf(throttle);
   try {
-    return memoryFailureThrottle({ ...escalationOf(throttle), maxSubjects });
+    return memoryFailureThrottle({ ...escalationOf(throttle), maxSubjects, now: clock });
   } catch {
     // An escalation the memory throttle refuses (a custom throttle's own idea of it): the defaults.
-    return memoryFailureThrottle({ maxSubjects });
+    return memoryFailureThrottle({ maxSubjects, now: clock });
   }
+}
+
+/**
+ * The throttle's own clock when it has one (the memory throttle's `now` option), else `Date.now`:
+ * the tally's blocks must run out when the store's do, or a valid request the store lets through is
+ * refused right before the MAC (a fake clock in tests moved past a block).
+ */
+function clockOf(throttle: FailureThrottle): () => number {
+  const clock = throttle.clock;
+  if (clock === undefined || clock === null || typeof clock !== 'object') return Date.now;
+  const now = clock.now;
+  return typeof now === 'function' ? now : Date.now;
 }

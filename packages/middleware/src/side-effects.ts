@@ -19,7 +19,7 @@ import type {
   RateLimiter,
   VerifiedRequest,
 } from '@hmac-kit/core';
-import { countsAsFailure, isPromiseLike, RateLimited, TooManyFailures } from '@hmac-kit/core';
+import { countsAsFailure, isPromiseLike, RateLimited, storeFailure, TooManyFailures } from '@hmac-kit/core';
 import { addressNameSubject, addressSubject, type ProbingFailureThrottle, rateLimitHeaders } from '@hmac-kit/limits';
 import type { AuthContext, AuthFailureContext, RateLimitRule } from './contract.js';
 import { createFailureTally } from './failure-tally.js';
@@ -84,6 +84,19 @@ interface SyncThrottle {
 }
 
 function ignore(): void {}
+
+/**
+ * A store's error, thrown or rejected, as the request's answer: `StoreUnavailable` (503, fail
+ * closed) unless it is an hmac-kit error (`storeFailure`): a custom store's plain `Error` is an
+ * outage too, never a 500.
+ */
+function throttleFailed(error: unknown): never {
+  throw storeFailure(error, 'failure throttle');
+}
+
+function rateLimiterFailed(error: unknown): never {
+  throw storeFailure(error, 'rate limiter');
+}
 
 function syncThrottleOf(throttle: FailureThrottle | undefined): SyncThrottle | undefined {
   if (throttle === undefined) return undefined;
@@ -237,6 +250,15 @@ export function createSideEffects(options: {
   }
 
   function gate(claim: Claim | undefined, source: Source): void | Promise<void> {
+    try {
+      return gateLookups(claim, source);
+    } catch (error) {
+      // A lookup that threw (a refusal of the gate is an hmac-kit error: it passes as it is).
+      return throttleFailed(error);
+    }
+  }
+
+  function gateLookups(claim: Claim | undefined, source: Source): void | Promise<void> {
     const subjects = subjectsCache.of(source.context, claim?.credentials.keyId);
     source.subjects = subjects;
     if (syncThrottle !== undefined) {
@@ -275,8 +297,14 @@ export function createSideEffects(options: {
     source: Source,
   ): Promise<void> {
     // Awaits only what is a promise: each await is a suspension of this frame.
-    const addressWait = isPromiseLike(address) ? await address : address;
-    const keyWait = isPromiseLike(key) ? await key : key;
+    let addressWait: number;
+    let keyWait: number;
+    try {
+      addressWait = isPromiseLike(address) ? await address : address;
+      keyWait = isPromiseLike(key) ? await key : key;
+    } catch (error) {
+      return throttleFailed(error);
+    }
     refuseWith(Math.max(addressWait, keyWait));
     source.keyClear = probing && keyWait === -1;
   }
@@ -317,9 +345,13 @@ export function createSideEffects(options: {
     const rule = verified.key.rateLimit ?? defaultRateLimit;
     if (!rateLimiter || !rule) return undefined;
     const key = rateLimitKeyOf(verified);
-    // Synchronous way: the same hit, answered without a promise.
-    if (hitNow !== undefined) return hitNow.call(rateLimiter, key, rule.limit, rule.windowSeconds);
-    return rateLimiter.hit(key, rule.limit, rule.windowSeconds);
+    try {
+      // Synchronous way: the same hit, answered without a promise.
+      if (hitNow !== undefined) return hitNow.call(rateLimiter, key, rule.limit, rule.windowSeconds);
+      return rateLimiter.hit(key, rule.limit, rule.windowSeconds);
+    } catch (error) {
+      return rateLimiterFailed(error);
+    }
   }
 
   /** The rate limit's answer as response headers; throws `RateLimited` (carrying them) when refused. */
@@ -356,18 +388,23 @@ export function createSideEffects(options: {
     // so not skipped with the store's write below).
     tally?.recordSuccessNow(subject);
     if (source.keyClear && subjects?.pair === subject) return undefined;
-    if (syncThrottle !== undefined) {
-      syncThrottle.recordSuccess(subject);
-      return undefined;
+    let cleared: Promise<void> | void;
+    try {
+      if (syncThrottle !== undefined) {
+        syncThrottle.recordSuccess(subject);
+        return undefined;
+      }
+      cleared = failureThrottle.recordSuccess(subject);
+    } catch (error) {
+      return throttleFailed(error);
     }
-    const cleared: Promise<void> | void = failureThrottle.recordSuccess(subject);
     return isPromiseLike(cleared) ? cleared : undefined;
   }
 
   function charge(verified: VerifiedRequest): Record<string, string> | undefined | Promise<Record<string, string>> {
     const decision = rateLimitDecision(verified);
     if (decision === undefined) return undefined;
-    return isPromiseLike(decision) ? decision.then(limitHeaders) : limitHeaders(decision);
+    return isPromiseLike(decision) ? decision.then(limitHeaders, rateLimiterFailed) : limitHeaders(decision);
   }
 
   function commit(
@@ -375,7 +412,7 @@ export function createSideEffects(options: {
     source: Source,
   ): Record<string, string> | undefined | Promise<Record<string, string> | undefined> {
     const cleared = clearKey(verified, source);
-    if (cleared !== undefined) return cleared.then(() => charge(verified));
+    if (cleared !== undefined) return cleared.then(() => charge(verified), throttleFailed);
     return charge(verified);
   }
 
@@ -394,9 +431,12 @@ export function createSideEffects(options: {
         try {
           const recorded: unknown = syncThrottle.recordFailure(subject);
           // An answer that is a promise after all: its rejection is a store error too.
-          if (isPromiseLike(recorded)) Promise.resolve(recorded).catch((storeError) => report(storeError, failed));
+          if (isPromiseLike(recorded))
+            Promise.resolve(recorded).catch((storeError) =>
+              report(storeFailure(storeError, 'failure throttle'), failed),
+            );
         } catch (storeError) {
-          report(storeError, failed);
+          report(storeFailure(storeError, 'failure throttle'), failed);
         }
       }
       return;
@@ -408,7 +448,7 @@ export function createSideEffects(options: {
           await failureThrottle.recordFailure(subject);
         } catch (storeError) {
           // The request is refused anyway; the outage still belongs in the logs.
-          report(storeError, failed);
+          report(storeFailure(storeError, 'failure throttle'), failed);
         }
       }),
     ).then(ignore);

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import type { FailureThrottle, VerificationKey } from '@hmac-kit/core';
-import { SignatureInvalid, StoreUnavailable, signMessage, xApi } from '@hmac-kit/core';
+import { SignatureInvalid, StoreUnavailable, signMessage, storeFailure, xApi } from '@hmac-kit/core';
 import {
   addressNameSubject,
   memoryFailureThrottle,
@@ -13,7 +13,7 @@ import {
 import type { Authenticator, AuthenticatorOptions } from '@hmac-kit/middleware';
 import { createAuthenticator, DEFAULT_MAX_BODY_BYTES } from '@hmac-kit/middleware';
 import { Redis } from 'ioredis';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
 
 const origin = 'https://api.example.com';
@@ -268,6 +268,60 @@ describe('authenticate', () => {
     expect(failure.problem.status).toBe(500);
     expect(JSON.stringify(failure.problem)).not.toContain('hunter2');
     expect(authenticator.fail(new SignatureInvalid('x')).problem.status).toBe(401);
+  });
+});
+
+describe('a store failing with a plain Error (not StoreUnavailable)', () => {
+  const secretMessage = 'connect ECONNREFUSED postgres://app:hunter2@10.0.0.7/keys';
+
+  it('is answered 503 store_unavailable; onFailure gets StoreUnavailable with the thrown error as cause', async () => {
+    const thrown = new Error(secretMessage);
+    const seen: unknown[] = [];
+    const authenticator = createAuthenticator({
+      keys: resolveKey,
+      nonceStore: { checkAndStore: () => Promise.reject(thrown) },
+      onFailure: (error) => seen.push(error),
+    });
+    const { message, body } = await signedOrder();
+    const outcome = await authenticator.authenticate(message, body, { sourceAddress: '192.0.2.30' });
+    if (outcome.ok) throw new Error('expected a 503');
+    expect(outcome.problem.status).toBe(503);
+    expect(outcome.problem.body.code).toBe('store_unavailable');
+    expect(JSON.stringify(outcome.problem)).not.toContain('hunter2');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeInstanceOf(StoreUnavailable);
+    expect((seen[0] as Error).cause).toBe(thrown);
+    expect((seen[0] as Error).message).toBe('nonce store failed (Error)');
+  });
+
+  it('without onFailure, prints the store and the error class on stderr, never its message', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const authenticator = createAuthenticator({
+        keys: () => {
+          throw new TypeError(secretMessage);
+        },
+      });
+      const { message, body } = await signedOrder();
+      const outcome = await authenticator.authenticate(message, body);
+      expect(outcome.ok ? 200 : outcome.problem.status).toBe(503);
+      const printed = errors.mock.calls.map((call) => call.join(' ')).join('\n');
+      expect(printed).toContain('key resolver failed (TypeError)');
+      expect(printed).toContain('503 store_unavailable');
+      expect(printed).not.toContain('hunter2');
+    } finally {
+      errors.mockRestore();
+    }
+  });
+
+  it('keeps an hmac-kit error a store throws as it is (a StoreUnavailable of its own, a refusal)', () => {
+    const own = new StoreUnavailable('redis down');
+    expect(storeFailure(own, 'nonce store')).toBe(own);
+    const refusal = new SignatureInvalid('no');
+    expect(storeFailure(refusal, 'key resolver')).toBe(refusal);
+    const wrapped = storeFailure('a string', 'rate limiter');
+    expect(wrapped).toBeInstanceOf(StoreUnavailable);
+    expect(wrapped.message).toBe('rate limiter failed (string)');
   });
 });
 

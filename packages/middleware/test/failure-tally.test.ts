@@ -93,6 +93,26 @@ describe('createFailureTally', () => {
     expect(odd.recordFailureNow('s')).toBe(0);
   });
 
+  it("reads the memory throttle's own clock (its `now` option), never Date.now", () => {
+    let clock = 1_000_000;
+    const now = vi.fn(() => clock);
+    const throttle = memoryFailureThrottle({ freeFailures: 0, maxFailures: 2, slowdownSeconds: 5, now });
+    const tally = createFailureTally(throttle);
+    expect(tally.recordFailureNow('s')).toBe(5);
+    expect(now).toHaveBeenCalled();
+    // The fake clock moves on; the real one did not: the slowdown is over for the tally as for the store.
+    clock += 5_000;
+    expect(tally.blockedForNow('s')).toBe(0);
+    // And the other way: the fake clock stands still while real time passes: still blocked.
+    tally.recordFailureNow('t');
+    const realNow = vi.spyOn(Date, 'now').mockReturnValue(Date.now() + 3_600_000);
+    try {
+      expect(tally.blockedForNow('t')).toBe(5);
+    } finally {
+      realNow.mockRestore();
+    }
+  });
+
   it('holds at most maxSubjects, the least recently failing out first', () => {
     const tally = createFailureTally(memoryFailureThrottle({ freeFailures: 0 }), 3);
     for (const subject of ['a', 'b', 'c', 'd']) tally.recordFailureNow(subject);
@@ -105,6 +125,29 @@ describe('createFailureTally', () => {
       false,
       true,
     ]);
+  });
+});
+
+describe("authenticator: the failure tally keeps the throttle's clock", () => {
+  it("a block that ran out on the throttle's fake clock refuses no valid request: the store and the tally agree", async () => {
+    let clock = 1_700_000_000_000;
+    const throttle = memoryFailureThrottle({ freeFailures: 1, maxFailures: 2, blockSeconds: 60, now: () => clock });
+    const authenticator = createAuthenticator({
+      crypto: nodeCryptoProvider,
+      keys: resolveKey,
+      failureThrottle: throttle,
+    });
+    const address = '192.0.2.40';
+    // One after the other: the first is free, the second blocks for 60 s.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      expect(await statusesOf(authenticator, [await forgery()], address)).toEqual([401]);
+    }
+    // Blocked, by the store (gate) and by the tally alike.
+    expect(await statusesOf(authenticator, [await signedOrder(owner)], address)).toEqual([429]);
+    // The throttle's clock passes the block and the window; the process's clock does not move.
+    clock += 120_000;
+    expect(await throttle.blockedFor('addr:192.0.2.40')).toBe(0);
+    expect(await statusesOf(authenticator, [await signedOrder(owner)], address)).toEqual([200]);
   });
 });
 

@@ -44,6 +44,13 @@ const RESTART_MAX_MS = 30_000;
 const HEALTHY_AFTER_MS = 60_000;
 /** Beyond drain + shutdown timeout, how long workers get to exit before they are killed. */
 const EXIT_GRACE_MS = 5_000;
+/** After a second SIGTERM/SIGINT, how long workers get to exit on their own before they are killed. */
+const FORCE_GRACE_MS = 1_000;
+
+/** The exit code of a process ended by a second `signal`: 128 + its number (130 SIGINT, 143 SIGTERM). */
+function forcedExitCode(signal: string): number {
+  return 128 + (SIGNAL_NUMBERS[signal] ?? 0);
+}
 
 type Message =
   | { hk: 'hello' }
@@ -201,10 +208,18 @@ interface SignalHandlers {
  * Installs SIGTERM/SIGINT (first: `stop`; second: exit now) and SIGHUP handlers at once, before the
  * server starts: a signal that arrives while it starts is held and handled as soon as `attach` is
  * called (without a handler, Node's default for SIGTERM/SIGHUP would kill the process outright).
+ * A second SIGTERM/SIGINT while it starts exits at once, as after: through `whileStarting`'s handler
+ * (the supervisor's: its workers told to go and reaped), else {@link exitAfterFlush} with 130 / 143.
+ * (It was a bare `process.exit()`: the supervisor left its workers to exit after it, unreaped, on
+ * their own, and the log was left to pino's exit hook.)
  */
-function onSignals(logger: Logger): { attach(handlers: SignalHandlers): void } {
+function onSignals(logger: Logger): {
+  attach(handlers: SignalHandlers): void;
+  whileStarting(force: (signal: string) => void): void;
+} {
   let received = 0;
   let target: SignalHandlers | undefined;
+  let forceWhileStarting: (signal: string) => void = (signal) => exitAfterFlush(logger, forcedExitCode(signal));
   const held: Array<(handlers: SignalHandlers) => void> = [];
   const deliver = (action: (handlers: SignalHandlers) => void) => {
     if (target) action(target);
@@ -215,7 +230,7 @@ function onSignals(logger: Logger): { attach(handlers: SignalHandlers): void } {
     if (received > 1) {
       logger.warn({ signal }, 'second signal: exiting now');
       if (target) target.force(signal);
-      else process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0));
+      else forceWhileStarting(signal);
       return;
     }
     logger.info({ signal }, 'signal received');
@@ -232,6 +247,9 @@ function onSignals(logger: Logger): { attach(handlers: SignalHandlers): void } {
     attach(handlers) {
       target = handlers;
       for (const action of held.splice(0)) action(handlers);
+    },
+    whileStarting(force) {
+      forceWhileStarting = force;
     },
   };
 }
@@ -254,7 +272,7 @@ async function runSingle(
           () => resolve(EXIT_FORCED),
         );
       },
-      force: (signal) => exitAfterFlush(logger, 128 + (SIGNAL_NUMBERS[signal] ?? 0)),
+      force: (signal) => exitAfterFlush(logger, forcedExitCode(signal)),
       reload: () => void running.reloadCertificate(),
     });
   });
@@ -389,6 +407,36 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
     for (const worker of slots.keys()) worker.process.kill('SIGKILL');
   };
 
+  /**
+   * A second SIGTERM/SIGINT, while the workers start or after: each worker's IPC channel is closed (a
+   * cluster worker exits at once when its supervisor's channel closes, its log flushed on exit), the
+   * ones still there after {@link FORCE_GRACE_MS} are killed, and all are reaped before this process
+   * exits with 130 / 143: none is left behind to exit after it, unreaped.
+   */
+  const reapThenExit = (signal: string) => {
+    stopping = true;
+    for (const timer of restartTimers) clearTimeout(timer);
+    const code = forcedExitCode(signal);
+    const stopped = () => {
+      logger.info({ exitCode: code }, 'stopped');
+      exitAfterFlush(logger, code);
+    };
+    if (slots.size === 0) return stopped();
+    for (const worker of slots.keys()) {
+      try {
+        if (worker.isConnected()) worker.process.disconnect?.();
+      } catch {
+        // The channel is closing anyway: the kill below remains.
+      }
+    }
+    const deadline = setTimeout(killAll, FORCE_GRACE_MS);
+    exited.then(() => {
+      clearTimeout(deadline);
+      stopped();
+    });
+  };
+  signals.whileStarting(reapThenExit);
+
   for (let slot = 0; slot < count; slot++) fork(slot);
   try {
     await started;
@@ -421,11 +469,7 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
           resolve();
         });
       },
-      force: (signal) => {
-        stopping = true;
-        killAll();
-        exitAfterFlush(logger, 128 + (SIGNAL_NUMBERS[signal] ?? 0));
-      },
+      force: reapThenExit,
       reload: () => {
         for (const worker of slots.keys()) send(worker, { hk: 'reload-certificate' });
       },

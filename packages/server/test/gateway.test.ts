@@ -5,6 +5,7 @@ import { signMessage, sigv4, xApi } from '@hmac-kit/core';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
+import { statusOf, takeFramed } from '../../../test-support/http-framing.js';
 import { refusedPort } from '../../../test-support/ports.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import { type SeenRequest, startUpstream } from '../../../test-support/upstream.js';
@@ -74,7 +75,7 @@ interface RawResponse {
 function rawConnection(url: string) {
   const { hostname, port } = new URL(url);
   const socket: Socket = connect(Number(port), hostname);
-  let received = Buffer.alloc(0);
+  let received: Buffer = Buffer.alloc(0);
   let ended = false;
   let failure: NodeJS.ErrnoException | undefined;
   let wake: () => void = () => {};
@@ -104,21 +105,14 @@ function rawConnection(url: string) {
     },
     /** The next complete response (Content-Length framed, as every answer here is). */
     async response(): Promise<RawResponse> {
-      await until(() => received.includes('\r\n\r\n') || ended);
-      const headEnd = received.indexOf('\r\n\r\n');
-      if (headEnd === -1) throw failure ?? new Error('connection closed before a response');
-      const [statusLine = '', ...lines] = received.subarray(0, headEnd).toString('latin1').split('\r\n');
-      const headers: Record<string, string> = {};
-      for (const line of lines) {
-        const colon = line.indexOf(':');
-        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
+      await until(() => takeFramed(received) !== undefined || ended);
+      const taken = takeFramed(received);
+      if (taken === undefined) {
+        const started = received.includes('\r\n\r\n');
+        throw failure ?? new Error(started ? 'connection closed mid-response' : 'connection closed before a response');
       }
-      const length = Number(headers['content-length'] ?? 0);
-      await until(() => received.length >= headEnd + 4 + length || ended);
-      if (received.length < headEnd + 4 + length) throw failure ?? new Error('connection closed mid-response');
-      const body = received.subarray(headEnd + 4, headEnd + 4 + length).toString('utf8');
-      received = received.subarray(headEnd + 4 + length);
-      return { status: Number(statusLine.split(' ')[1]), headers, body };
+      received = taken.rest;
+      return { status: statusOf(taken.startLine), headers: taken.headers, body: taken.body.toString('utf8') };
     },
     /** Resolves how the server ended the connection: 'closed' (FIN) or the socket error's code. */
     async closed(): Promise<string> {

@@ -4,10 +4,10 @@
  * body after `commitBeforeBody`) and the `proven` report to the key resolver.
  */
 
-import { NonceReplayed } from '../errors.js';
+import { NonceReplayed, storeFailure } from '../errors.js';
 import { isPromiseLike } from '../primitives/promise.js';
 import type { VerifiedRequest } from '../types.js';
-import { nonceTtlSeconds } from './policy.js';
+import { nonceStoreFailed, nonceTtlSeconds } from './policy.js';
 import { NO_HEADERS, type Run } from './run.js';
 
 function nonceStage<S>(run: Run<S>): void | Promise<void> {
@@ -16,25 +16,38 @@ function nonceStage<S>(run: Run<S>): void | Promise<void> {
   if (store === undefined || nonce === undefined) return;
   const result = run.result!;
   const ttl = nonceTtlSeconds(run.policy, result.expires, run.now, result.acceptableUntil);
+  // A store's error, thrown or rejected, fails closed as `StoreUnavailable` (`storeFailure`: a
+  // custom store's plain Error too, never a 500).
   if (store.checkAndStoreNow !== undefined) {
     // A store in this process answers synchronously (NonceStore's optional capability): the same
     // record with the same arguments, the same answer; its error is thrown where `checkAndStore`'s
     // would reject, and is recorded as the same failure by the entry point.
-    const fresh: unknown =
-      run.checkedEpoch === undefined
-        ? store.checkAndStoreNow(result.keyId, nonce, ttl)
-        : store.checkAndStoreNow(result.keyId, nonce, ttl, run.checkedEpoch);
+    let fresh: unknown;
+    try {
+      fresh =
+        run.checkedEpoch === undefined
+          ? store.checkAndStoreNow(result.keyId, nonce, ttl)
+          : store.checkAndStoreNow(result.keyId, nonce, ttl, run.checkedEpoch);
+    } catch (error) {
+      throw storeFailure(error, 'nonce store');
+    }
     // A store that answers with a promise anyway (a proxy listing every method, an async
     // function) is awaited: a promise object is truthy, and read as `fresh` it accepted replays.
-    if (isPromiseLike(fresh)) return Promise.resolve(fresh).then((value) => nonceRecorded(run, value));
+    if (isPromiseLike(fresh))
+      return Promise.resolve(fresh).then((value) => nonceRecorded(run, value), nonceStoreFailed);
     nonceRecorded(run, fresh);
     return;
   }
-  const recorded =
-    run.checkedEpoch === undefined
-      ? store.checkAndStore(result.keyId, nonce, ttl)
-      : store.checkAndStore(result.keyId, nonce, ttl, run.checkedEpoch);
-  return recorded.then((fresh) => nonceRecorded(run, fresh));
+  let recorded: Promise<boolean>;
+  try {
+    recorded =
+      run.checkedEpoch === undefined
+        ? store.checkAndStore(result.keyId, nonce, ttl)
+        : store.checkAndStore(result.keyId, nonce, ttl, run.checkedEpoch);
+  } catch (error) {
+    throw storeFailure(error, 'nonce store');
+  }
+  return recorded.then((fresh) => nonceRecorded(run, fresh), nonceStoreFailed);
 }
 
 function nonceRecorded<S>(run: Run<S>, fresh: unknown): void {

@@ -4,7 +4,7 @@
  * resolver and a scheme that answer synchronously, no nonce store epoch to read).
  */
 
-import { AlgorithmUnsupported, NonceMissing, SignatureMissing, TagNotAccepted } from '../errors.js';
+import { AlgorithmUnsupported, NonceMissing, SignatureMissing, storeFailure, TagNotAccepted } from '../errors.js';
 import { isPromiseLike } from '../primitives/promise.js';
 import type { PipelineHooks } from './config.js';
 import type { Credentials, Scheme, SchemeVerdict, VerifyContext } from './contract.js';
@@ -53,16 +53,26 @@ function afterGate<S>(run: Run<S>, parseError: unknown): void | Promise<void> {
 function keyStages<S>(run: Run<S>): void | Promise<void> {
   run.stage = 'key';
   const keys = run.config.keys;
-  const found = keys(run.credentials!.keyId);
+  let found: ReturnType<typeof keys>;
+  try {
+    found = keys(run.credentials!.keyId);
+  } catch (error) {
+    throw storeFailure(error, 'key resolver');
+  }
   if (isPromiseLike(found)) {
     return Promise.resolve(found).then((key) => {
       const verdict = verifyWith(run, key);
       return isPromiseLike(verdict) ? Promise.resolve(verdict).then((v) => afterMac(run, v)) : afterMac(run, verdict);
-    });
+    }, keyResolverFailed);
   }
   const verdict = verifyWith(run, found);
   if (isPromiseLike(verdict)) return Promise.resolve(verdict).then((v) => afterMac(run, v));
   return afterMac(run, verdict);
+}
+
+/** A key resolver's rejection: `StoreUnavailable` (503) unless it is an hmac-kit error (`storeFailure`). */
+function keyResolverFailed(error: unknown): never {
+  throw storeFailure(error, 'key resolver');
 }
 
 function afterMac<S>(run: Run<S>, verdict: SchemeVerdict): void | Promise<void> {

@@ -3,7 +3,7 @@
  * nonce TTLs and replay recording. Scheme implementations call these so that
  * every scheme enforces one policy the same way.
  */
-import { NonceReplayed, SignatureExpired, SignatureFromFuture } from '../errors.js';
+import { NonceReplayed, SignatureExpired, SignatureFromFuture, storeFailure } from '../errors.js';
 import type { HashAlgorithm, NonceStore, VerifyPolicy } from '../types.js';
 
 /** A policy with every default filled in. */
@@ -151,8 +151,8 @@ export function nonceTtlSeconds(
 
 /**
  * Records a nonce once the signature that carries it has been verified; throws
- * `NonceReplayed` when the store has already seen (keyId, nonce). Store errors
- * (`StoreUnavailable`) propagate: replay protection fails closed.
+ * `NonceReplayed` when the store has already seen (keyId, nonce). Store errors fail closed as
+ * `StoreUnavailable` (a plain error of a custom store too, `storeFailure`).
  *
  * @example
  * ```ts
@@ -167,10 +167,15 @@ export async function recordNonce(
   checkedEpoch?: number,
 ): Promise<void> {
   if (!store || nonce === undefined) return;
-  const fresh =
-    checkedEpoch === undefined
-      ? await store.checkAndStore(keyId, nonce, ttlSeconds)
-      : await store.checkAndStore(keyId, nonce, ttlSeconds, checkedEpoch);
+  let fresh: boolean;
+  try {
+    fresh =
+      checkedEpoch === undefined
+        ? await store.checkAndStore(keyId, nonce, ttlSeconds)
+        : await store.checkAndStore(keyId, nonce, ttlSeconds, checkedEpoch);
+  } catch (error) {
+    throw storeFailure(error, 'nonce store');
+  }
   if (!fresh) throw new NonceReplayed('nonce already used');
 }
 
@@ -216,7 +221,7 @@ export function checkNonceEpoch(
 /**
  * Reads the store's epoch (when it has one) and applies {@link checkNonceEpoch}. Resolves the
  * epoch the request was checked against, to be passed to `checkAndStore` as `checkedEpoch`.
- * Store errors propagate (fail closed).
+ * Store errors fail closed as `StoreUnavailable` (`storeFailure`).
  *
  * @example
  * ```ts
@@ -230,7 +235,12 @@ export function enforceNonceEpoch(
   policy: Pick<ResolvedPolicy, 'maxAgeSeconds' | 'clockSkewSeconds'>,
   now: number,
 ): number | undefined | Promise<number | undefined> {
-  const epoch = store?.epoch?.();
+  let epoch: ReturnType<NonNullable<NonceStore['epoch']>> | undefined;
+  try {
+    epoch = store?.epoch?.();
+  } catch (error) {
+    throw storeFailure(error, 'nonce store');
+  }
   if (epoch === undefined) return undefined;
   if (typeof epoch === 'number') {
     checkNonceEpoch(created, epoch, policy, now);
@@ -239,5 +249,10 @@ export function enforceNonceEpoch(
   return epoch.then((value) => {
     checkNonceEpoch(created, value, policy, now);
     return value;
-  });
+  }, nonceStoreFailed);
+}
+
+/** A nonce store's rejection: `StoreUnavailable` (503) unless it is an hmac-kit error (`storeFailure`). */
+export function nonceStoreFailed(error: unknown): never {
+  throw storeFailure(error, 'nonce store');
 }

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { signMessage } from '@hmac-kit/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, type IssuedKey } from '../../../../test-support/cli-client.js';
+import { headersOf } from '../../../../test-support/http-framing.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
 import { until } from '../../../../test-support/wait.js';
 import { dechunk } from '../support/raw-http.js';
@@ -68,11 +69,7 @@ function rawClient(socket: Socket) {
       const headEnd = buffer.indexOf('\r\n\r\n');
       if (headEnd === -1) throw new Error('connection closed before a response');
       const [statusLine = '', ...lines] = buffer.slice(0, headEnd).split('\r\n');
-      const headers: Record<string, string> = {};
-      for (const line of lines) {
-        const colon = line.indexOf(':');
-        headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-      }
+      const headers = headersOf(lines);
       const rest = () => buffer.slice(headEnd + 4);
       let body: string;
       if (/chunked/i.test(headers['transfer-encoding'] ?? '')) {

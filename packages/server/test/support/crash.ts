@@ -14,7 +14,10 @@ const crashHook = pathToFileURL(join(import.meta.dirname, 'crash-on-signal.mjs')
  * const server = await startCrashableServe({ HMAC_KIT_TEST_SLOW_LOG_MS: '700' });
  * server.child.kill('SIGUSR2');
  */
-export async function startCrashableServe(env: Record<string, string> = {}): Promise<ServeProcess> {
+export async function startCrashableServe(
+  env: Record<string, string> = {},
+  options: { stdout?: 'fifo' } = {},
+): Promise<ServeProcess> {
   buildOnce();
   const dir = tempDir();
   return startServe(['--db', join(dir, 'hmac-kit.db')], {
@@ -24,5 +27,6 @@ export async function startCrashableServe(env: Record<string, string> = {}): Pro
       HMAC_KIT_TEST_CRASH_ON_SIGNAL: '1',
       ...env,
     },
+    ...options,
   });
 }

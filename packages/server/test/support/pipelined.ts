@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { statusOf, takeFramed } from '../../../../test-support/http-framing.js';
 
 /** One answer of {@link pipelinedExchange}: its status, headers (names lower-cased) and the problem's `code`, if any. */
 export interface PipelinedAnswer {
@@ -12,22 +13,12 @@ export interface PipelinedAnswer {
  * the bytes after it; `undefined` while it is not all there.
  */
 export function takeAnswer(buffered: Buffer): { answer: PipelinedAnswer; rest: Buffer } | undefined {
-  const end = buffered.indexOf('\r\n\r\n');
-  if (end === -1) return undefined;
-  const head = buffered.subarray(0, end).toString('latin1');
-  const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
-  if (buffered.length < end + 4 + length) return undefined;
-  const body = buffered.subarray(end + 4, end + 4 + length).toString('utf8');
-  const code = /"code"\s*:\s*"([^"]*)"/.exec(body)?.[1];
-  const [statusLine = '', ...headerLines] = head.split('\r\n');
-  const headers: Record<string, string> = {};
-  for (const line of headerLines) {
-    const colon = line.indexOf(':');
-    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-  }
+  const taken = takeFramed(buffered);
+  if (taken === undefined) return undefined;
+  const code = /"code"\s*:\s*"([^"]*)"/.exec(taken.body.toString('utf8'))?.[1];
   return {
-    answer: { status: Number(statusLine.split(' ')[1]), headers, ...(code !== undefined ? { code } : {}) },
-    rest: buffered.subarray(end + 4 + length),
+    answer: { status: statusOf(taken.startLine), headers: taken.headers, ...(code !== undefined ? { code } : {}) },
+    rest: taken.rest,
   };
 }
 

@@ -1,4 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { takeFramed } from '../../../../test-support/http-framing.js';
 
 /** One request exactly as the bytes arrived: request line and header lines unparsed. */
 export interface RawSeenRequest {
@@ -46,24 +47,14 @@ export async function startRawUpstream(
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
-    let buffered = Buffer.alloc(0);
+    let buffered: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
       for (;;) {
-        const end = buffered.indexOf('\r\n\r\n');
-        if (end === -1) return;
-        const lines = buffered.subarray(0, end).toString('latin1').split('\r\n');
-        const headerLines = lines.slice(1);
-        const length = Number(
-          headerLines.find((line) => /^content-length:/i.test(line))?.replace(/^[^:]*:\s*/, '') ?? 0,
-        );
-        if (buffered.length < end + 4 + length) return;
-        const entry = {
-          requestLine: lines[0] ?? '',
-          headerLines,
-          body: Buffer.from(buffered.subarray(end + 4, end + 4 + length)),
-        };
-        buffered = buffered.subarray(end + 4 + length);
+        const taken = takeFramed(buffered);
+        if (taken === undefined) return;
+        const entry = { requestLine: taken.startLine, headerLines: taken.headerLines, body: Buffer.from(taken.body) };
+        buffered = taken.rest;
         seen.push(entry);
         const answered = answer(entry);
         if (typeof answered === 'object' && 'thenClose' in answered) {

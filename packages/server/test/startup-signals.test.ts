@@ -1,0 +1,139 @@
+/**
+ * A second SIGTERM/SIGINT while `hmac-kit serve` starts (supervisor.ts onSignals) exits at once with
+ * 130 / 143, as it does after start, and cleanly: the log written out to its last line, and, with
+ * workers, every worker gone and reaped before the supervisor exits. It was a bare `process.exit()`:
+ * the supervisor exited while its workers were still starting, and they exited after it, on their
+ * own, reparented (seen here as `<defunct>` children of PID 1, never reaped), with no `stopped` line.
+ * Real processes: workers held in start-up by support/hold-workers.mjs; a single process held by a
+ * PostgreSQL that accepts the connection and never answers a query.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { type AddressInfo, createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { binPath, buildOnce, cleanEnv, onJsonLines, tempDir } from '../../../test-support/processes.js';
+import { until } from '../../../test-support/wait.js';
+
+const holdWorkers = fileURLToPath(new URL('./support/hold-workers.mjs', import.meta.url));
+
+interface Started {
+  child: ChildProcess;
+  logs: Array<Record<string, unknown>>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Once every line the process (and whatever shares its stdout) wrote has been read. */
+  closed: Promise<unknown>;
+}
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+function serve(args: string[], env: Record<string, string> = {}): Started {
+  const child = spawn(process.execPath, [binPath, 'serve', '--port', '0', ...args], {
+    cwd: tempDir(),
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  const logs: Array<Record<string, unknown>> = [];
+  onJsonLines(child.stdout!, (entry) => logs.push(entry));
+  child.stderr!.resume();
+  // 'exit', not 'close': the moment the process ended, whatever its children still hold open.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const closed = new Promise((resolve) => child.once('close', resolve));
+  return { child, logs, exited, closed };
+}
+
+/** Whether process `pid` is gone (a zombie nobody reaped is not). */
+function gone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/** Sends `signal` twice: the second once the first was logged. */
+async function signalTwice(started: Started, signal: NodeJS.Signals): Promise<void> {
+  started.child.kill(signal);
+  await until(() => started.logs.some((line) => line.msg === 'signal received'));
+  started.child.kill(signal);
+}
+
+describe('hmac-kit serve: a second signal during start-up', () => {
+  beforeAll(() => {
+    buildOnce();
+  });
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)(
+    'with workers still starting, %s twice: the workers reaped, the log complete, exit %i',
+    async (signal, code) => {
+      const dir = tempDir();
+      const started = serve(['--workers', '2', '--db', join(dir, 'hmac-kit.db')], {
+        NODE_OPTIONS: `--import ${holdWorkers}`,
+        HMAC_KIT_TEST_HOLD_DIR: dir,
+      });
+      const workersFile = join(dir, 'workers');
+      const workers = () =>
+        existsSync(workersFile) ? readFileSync(workersFile, 'utf8').split('\n').filter(Boolean) : [];
+      await until(() => workers().length === 2);
+      const pids = workers().map(Number);
+      await signalTwice(started, signal);
+      expect(await started.exited).toEqual({ code, signal: null });
+      // Every worker is gone by the time the supervisor has exited: none left to exit after it, unreaped.
+      expect(pids.filter((pid) => !gone(pid))).toEqual([]);
+      await started.closed;
+      expect(started.logs.map((line) => line.msg)).toEqual([
+        'signal received',
+        'second signal: exiting now',
+        'stopped',
+      ]);
+      expect(started.logs[1]).toMatchObject({ level: 'warn', signal });
+      expect(started.logs[2]).toMatchObject({ exitCode: code });
+    },
+  );
+
+  it('a single process held by its database: exits 130 at once, the log written out', async () => {
+    // A PostgreSQL that completes the start-up handshake (AuthenticationOk, ReadyForQuery) and then
+    // never answers: the server's first query (the migration) waits.
+    let queried = false;
+    const sockets = new Set<import('node:net').Socket>();
+    const database: Server = createServer((socket) => {
+      sockets.add(socket);
+      let startup = true;
+      socket.on('data', () => {
+        if (!startup) {
+          queried = true;
+          return;
+        }
+        startup = false;
+        socket.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 0, 0x5a, 0, 0, 0, 5, 0x49]));
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => database.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = database.address() as AddressInfo;
+      const started = serve(['--workers', '1', '--db', `postgres://hmac:hmac@127.0.0.1:${port}/hmac`]);
+      await until(() => queried);
+      await signalTwice(started, 'SIGINT');
+      expect(await started.exited).toEqual({ code: 130, signal: null });
+      await started.closed;
+      expect(started.logs.map((line) => line.msg)).toEqual(['signal received', 'second signal: exiting now']);
+      expect(started.logs[1]).toMatchObject({ level: 'warn', signal: 'SIGINT' });
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => database.close(resolve));
+    }
+  });
+});
