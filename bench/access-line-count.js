@@ -8,10 +8,17 @@
 // are written back to back, and every 16 lines the write in progress completes, as under load
 // (a dozen lines per write(2)).
 //
-//   node bench/access-line-count.js <checkout A> <checkout B> [--count=20000] [--warmup=20000]
+//   node bench/access-line-count.js <checkout A> <checkout B> [--count=20000] [--warmup=20000] [--fifo]
+//
+// --fifo: the destination is a FIFO instead of /dev/null (stdout as a shell's `|` or containerd gives
+// it: since session 16 the logger writes its batches into a pipe from the calling thread), drained by
+// the child itself every 16 lines (a non-blocking read: the same reads for every checkout).
+
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { openSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { constants, mkdtempSync, openSync, readSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { countChildPerRequest, netOfCompilation } from './callgrind.js';
@@ -22,11 +29,32 @@ const option = (name, fallback) => Number(args.find((a) => a.startsWith(`--${nam
 const count = option('count', 20_000);
 const warmup = option('warmup', 20_000);
 const checkouts = args.filter((a) => !a.startsWith('--'));
+const fifo = args.includes('--fifo');
+
+/** The destination's descriptor, and a drain of what was written (a FIFO's reading end; nothing for /dev/null). */
+function sink() {
+  if (!fifo) return { fd: openSync('/dev/null', 'w'), drain: () => {} };
+  const path = join(mkdtempSync(join(tmpdir(), 'hmac-kit-line-')), 'pipe');
+  execFileSync('mkfifo', [path]);
+  const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  const chunk = Buffer.alloc(65_536);
+  const drain = () => {
+    for (;;) {
+      try {
+        if (readSync(reader, chunk) <= 0) return;
+      } catch {
+        return; // EAGAIN: empty
+      }
+    }
+  };
+  return { fd: openSync(path, constants.O_WRONLY), drain };
+}
 
 /** The child: writes warmup lines, then `count` more when the parent says `go`. */
 async function child(checkout) {
   const logger = await import(pathToFileURL(resolve(checkout, 'packages/server/dist/logger.js')).href);
-  const destination = logger.batchedStdout(openSync('/dev/null', 'w'));
+  const { fd, drain } = sink();
+  const destination = logger.batchedStdout(fd);
   const log = logger.createLogger('info', destination);
   const hex = '0123456789abcdef';
   let serial = 0;
@@ -47,7 +75,10 @@ async function child(checkout) {
       });
       // Every 16 lines the write in progress (if any) completes, as between a server's bursts;
       // without the wait sonic-boom's buffer grew and the count was the garbage collector's.
-      if (index % 16 === 15 && destination._writing) await once(destination, 'drain');
+      if (index % 16 === 15) {
+        drain();
+        if (destination._writing) await once(destination, 'drain');
+      }
     }
   };
   await write(warmup);
@@ -65,7 +96,14 @@ async function child(checkout) {
 
 function instructions(checkout) {
   return countChildPerRequest(
-    [fileURLToPath(import.meta.url), checkout, `--count=${count}`, `--warmup=${warmup}`, '--child'],
+    [
+      fileURLToPath(import.meta.url),
+      checkout,
+      `--count=${count}`,
+      `--warmup=${warmup}`,
+      '--child',
+      ...(fifo ? ['--fifo'] : []),
+    ],
     count,
   );
 }
@@ -79,7 +117,7 @@ if (args.includes('--child')) {
   const counted = [];
   for (const checkout of checkouts) counted.push([checkout, await instructions(checkout)]);
   console.log(
-    `access-log lines (writeAccessLine into createLogger('info'), /dev/null), ${count} after ${warmup} warm-up ones, callgrind instructions (Ir) per line, compilation excluded`,
+    `access-log lines (writeAccessLine into createLogger('info'), ${fifo ? 'a FIFO drained every 16 lines' : '/dev/null'}), ${count} after ${warmup} warm-up ones, callgrind instructions (Ir) per line, compilation excluded`,
   );
   console.log(netOfCompilation('checkout', counted));
   console.log(`load average at the end: ${loadAverage()}`);

@@ -131,6 +131,7 @@ export async function countHttpServer({
   count,
   signatures = (amount) => amount,
   settle = 0,
+  connections = 8,
 }) {
   const run = startCallgrind([fileURLToPath(new URL('./http-server.js', import.meta.url)), kind], { env });
   run.child.stdin.end(JSON.stringify(input));
@@ -144,7 +145,7 @@ export async function countHttpServer({
         secret: server.secret,
         amount,
         seconds: 1,
-        connections: 8,
+        connections,
         signatures: signatures(amount),
       }),
     }).then((output) => JSON.parse(output));

@@ -6,6 +6,7 @@
 //
 //   node bench/count-ab.js express none .ab/before .ab/after [--count=1000] [--warmup=1000]
 //   node bench/count-ab.js fastify none .ab/before .ab/after --http [--count=2000] [--warmup=6000]
+//   node bench/count-ab.js express none floor-next floor-async floor-hmac .ab/after --http   # Express floors (http-server.js)
 //
 // --http: the app of bench/http-server.js (same kind, HMAC=1|0) runs under callgrind and answers
 // real loopback HTTP from bench/http-load.js in its own process (8 connections, exactly --count
@@ -44,12 +45,18 @@ const script = fileURLToPath(new URL('./adapter-ab.js', import.meta.url));
 const overHttp = args.includes('--http');
 const httpWarmup = Number(args.find((arg) => arg.startsWith('--warmup='))?.slice(9) ?? 6000);
 const httpCount = Number(args.find((arg) => arg.startsWith('--count='))?.slice(8) ?? 2000);
+// --connections=1: one request in flight at a time, so every check-phase batch holds one request, as
+// at a paced rate far below saturation (bench/http.js's paced pairs); default 8 (batches of up to 8).
+const httpConnections = Number(args.find((arg) => arg.startsWith('--connections='))?.slice(14) ?? 8);
 
 /** Instructions per request of the bench/http-server.js app of `build` over loopback HTTP (--http). */
 async function instructionsOverHttp(build) {
   const shared = { keyId: 'hk_countab000000001', secret: formatSecret(new Uint8Array(randomBytes(32))) };
-  const env = { ...process.env, HMAC: build === 'none' ? '0' : '1' };
-  if (build !== 'none' && build !== '.') env.HMAC_KIT_BENCH_PACKAGES = resolve(build);
+  // floor-next, floor-async, floor-hmac: the Express app with a hand-written authentication-like middleware
+  // instead of hmac-kit's (bench/http-server.js floorMiddleware), counted like a build.
+  const floor = build === 'floor-next' || build === 'floor-async' || build === 'floor-hmac';
+  const env = { ...process.env, HMAC: build === 'none' ? '0' : floor ? build : '1' };
+  if (build !== 'none' && build !== '.' && !floor) env.HMAC_KIT_BENCH_PACKAGES = resolve(build);
   const { run, result } = await countHttpServer({
     kind: framework,
     env,
@@ -57,6 +64,7 @@ async function instructionsOverHttp(build) {
     mode: 'orders',
     warmup: httpWarmup,
     count: httpCount,
+    connections: httpConnections,
   });
   const total = run.total();
   const events = run.events();
@@ -124,7 +132,7 @@ for (const build of builds) {
 const baseline = results.find(([build]) => build === 'none')?.[1];
 console.log(
   overHttp
-    ? `${framework} over loopback HTTP, ${httpCount} requests after ${httpWarmup} warm-up ones, 8 connections, callgrind instructions (Ir) per request, compilation excluded`
+    ? `${framework} over loopback HTTP, ${httpCount} requests after ${httpWarmup} warm-up ones, ${httpConnections} connections, callgrind instructions (Ir) per request, compilation excluded`
     : `${framework}, ${count} requests after ${warmup} warm-up ones, callgrind instructions (Ir) per request`,
 );
 console.log(

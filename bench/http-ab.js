@@ -11,6 +11,9 @@
 // are measured) instead of autocannon (bench/http-load.js, the default here, for continuity with the
 // A/B figures already recorded); wrk's django-hmac pool is pre-signed, every request unique.
 //
+// HMAC_KIT_BENCH_RATE=1700 (with wrk): every row paced at that rate, as bench/http.js's paced pairs;
+// HMAC_KIT_BENCH_FLOOR=1 (express): two more rows, hand-written floors of an authentication middleware.
+//
 // express, fastify: the apps of bench/http-server.js with each build's adapter, and the same app
 // without authentication as a third row in the same rounds, so that each build's added CPU per
 // request (the figure issue #15 judges) is read off one run.
@@ -60,6 +63,9 @@ if (generator !== 'wrk' && generator !== 'autocannon') {
   throw new TypeError(`HMAC_KIT_BENCH_LOAD=${generator}: expected wrk or autocannon`);
 }
 const signaturesPerRound = Number(process.env.HMAC_KIT_BENCH_SIGNATURES ?? 100_000);
+const pacedRate = process.env.HMAC_KIT_BENCH_RATE ? Number(process.env.HMAC_KIT_BENCH_RATE) : undefined;
+if (pacedRate !== undefined && generator !== 'wrk')
+  throw new TypeError('HMAC_KIT_BENCH_RATE needs HMAC_KIT_BENCH_LOAD=wrk');
 
 const startServer = (serverKind, config, env = {}) => startHttpServer(children, serverKind, config, env);
 
@@ -73,6 +79,9 @@ async function load(server, durationSeconds) {
       secret: server.secret,
       seconds: durationSeconds,
       connections: 8,
+      // HMAC_KIT_BENCH_RATE (wrk only): every row paced at that many requests per second (bench/http-wrk.js
+      // `rate`), as bench/http.js's paced pairs run; without it, as fast as the server answers.
+      ...(pacedRate === undefined ? {} : { rate: pacedRate }),
       // Enough for any round here; fewer on a loaded machine (HMAC_KIT_BENCH_SIGNATURES), where
       // signing 100,000 before each round takes longer than the round.
       // wrk sends django-hmac requests from a pre-signed pool too (autocannon's client signs as it sends).
@@ -99,6 +108,17 @@ try {
       baseline: true,
       server: { ...(await startServer(kind, shared, { HMAC: '0' })), ...shared },
     });
+    // HMAC_KIT_BENCH_FLOOR=1 (express): the floors of bench/http-server.js floorMiddleware() as rows
+    // of the same rounds, to read "hmac-kit minus floor" off one run.
+    if (kind === 'express' && process.env.HMAC_KIT_BENCH_FLOOR === '1') {
+      for (const floor of ['floor-next', 'floor-async', 'floor-hmac']) {
+        builds.push({
+          label: `${kind}, ${floor}`,
+          floor: true,
+          server: { ...(await startServer(kind, shared, { HMAC: floor })), ...shared },
+        });
+      }
+    }
   }
   for (const [label, dir] of [
     ['A', before],
@@ -136,7 +156,7 @@ try {
   }
   const cpuOf = (label) => median(samples.get(label).map((r) => r.cpu));
   const baselineCpu = adapterRow ? cpuOf(builds[0].label) : undefined;
-  const rows = builds.map(({ label, baseline }) => {
+  const rows = builds.map(({ label, baseline, floor }) => {
     const list = samples.get(label);
     const row = [
       label,
@@ -144,7 +164,7 @@ try {
       cpuOf(label).toFixed(1),
       list.map((r) => r.cpu.toFixed(0)).join(' '),
       // A reused signature is a refused replay, except for the app without authentication.
-      String(list.reduce((sum, r) => sum + r.non2xx + r.errors + (baseline ? 0 : r.reusedSignatures), 0)),
+      String(list.reduce((sum, r) => sum + r.non2xx + r.errors + (baseline || floor ? 0 : r.reusedSignatures), 0)),
     ];
     if (adapterRow) {
       // Added CPU per request over the app without auth, round by round (same round, same load).
@@ -167,8 +187,10 @@ try {
       );
     }
   } else {
-    const [a, b] = builds.filter((build) => !build.baseline).map(({ label }) => cpuOf(label));
-    console.log(`${kind}, ${generator}, 8 connections, ${rounds} interleaved rounds x ${seconds} s, median`);
+    const [a, b] = builds.filter((build) => !build.baseline && !build.floor).map(({ label }) => cpuOf(label));
+    console.log(
+      `${kind}, ${generator}, 8 connections${pacedRate === undefined ? '' : `, paced at ${pacedRate} req/s`}, ${rounds} interleaved rounds x ${seconds} s, median`,
+    );
     const header = ['build', 'req/s', 'server CPU µs/req', 'per round', 'non-2xx+err+reused'];
     if (adapterRow) header.push('added µs/req: median (per round)');
     console.log(table(header, rows));
@@ -177,6 +199,14 @@ try {
       console.log(
         `added over ${builds[0].label} (median of the per-round differences above; ${formatInteger(baselineCpu)} µs/req alone)`,
       );
+    }
+    for (const floor of builds.filter((build) => build.floor)) {
+      for (const build of builds.filter((b) => !b.baseline && !b.floor)) {
+        const over = samples.get(build.label).map((r, index) => r.cpu - samples.get(floor.label)[index].cpu);
+        console.log(
+          `${build.label} minus ${floor.label}: ${median(over).toFixed(1)} µs/req (per round ${over.map((v) => v.toFixed(0)).join(' ')})`,
+        );
+      }
     }
   }
   console.log(`load average at the end: ${loadAverage()}`);

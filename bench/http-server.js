@@ -2,8 +2,11 @@
 // configuration on stdin; prints one JSON line `{ url, keyId?, secret? }` once listening.
 //
 // kinds: upstream, serve-gateway, serve-gateway-django, serve-verify, gateway-harness (env GATEKEEPER=verify|pass),
-// express (env HMAC=1|0), fastify (env HMAC=1|0), fastify-hello. HMAC_KIT_BENCH_PACKAGES: see adapter().
-import { randomBytes } from 'node:crypto';
+// express (env HMAC=1|0|floor-next|floor-async|floor-hmac), fastify (env HMAC=1|0), fastify-hello. HMAC_KIT_BENCH_PACKAGES: see adapter().
+//
+// express floors (issue #15, session 16): what ANY asynchronous authentication-like middleware costs in
+// this app, to set hmac-kit's added CPU against (see floorMiddleware()).
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 
 const kind = process.argv[2];
@@ -160,10 +163,56 @@ function adapter(name) {
   return import(new URL(`file://${packages.replace(/\/?$/, '/')}node_modules/@hmac-kit/${name}/dist/index.js`).href);
 }
 
+/**
+ * The floor of an authentication middleware in the Express app (HMAC=floor-async|floor-hmac), written as
+ * an app author would write one by hand, with nothing hmac-kit does (no parsing, no nonce, no clock)
+ * (HMAC=floor-next: a middleware that only calls `next()`, the cost of one more router layer):
+ * - floor-async: reads two headers (`signature-input`, `signature`), awaits one resolved promise (a key
+ *   lookup), sets `req.someIdentity` and calls `next()`;
+ * - floor-hmac: the same plus an HMAC-SHA256 over the raw body (kept by express.json's `verify` as
+ *   `req.rawBody`) with node:crypto, compared with `timingSafeEqual` against a digest of its own (the
+ *   load generator's signature is not over this, so the comparison is made and its answer ignored).
+ */
+function floorMiddleware(mode) {
+  const key = Buffer.from(randomBytes(32));
+  const expected = Buffer.alloc(32);
+  const lookup = Promise.resolve({ principal: 'bench', key });
+  return async function floorAuth(req, res, next) {
+    const input = req.headers['signature-input'];
+    const signature = req.headers.signature;
+    if (input === undefined || signature === undefined) {
+      res.status(401).end();
+      return;
+    }
+    const found = await lookup;
+    if (mode === 'floor-hmac') {
+      const digest = createHmac('sha256', found.key).update(req.rawBody).digest();
+      req.floorMatched = timingSafeEqual(digest, expected);
+    }
+    req.someIdentity = { principal: found.principal, keyId: input.length };
+    next();
+  };
+}
+
 async function startExpress() {
   const { default: express } = await import('express');
   const app = express();
-  if (withHmac) {
+  const floor = process.env.HMAC;
+  if (floor === 'floor-next') {
+    app.use(express.json());
+    app.use((_req, _res, next) => next());
+  } else if (floor === 'floor-async' || floor === 'floor-hmac') {
+    app.use(
+      floor === 'floor-hmac'
+        ? express.json({
+            verify: (req, _res, buffer) => {
+              req.rawBody = buffer;
+            },
+          })
+        : express.json(),
+    );
+    app.use(floorMiddleware(floor));
+  } else if (withHmac) {
     const { captureRawBody, hmacAuth } = await adapter('express');
     app.use(express.json({ verify: captureRawBody }));
     app.use(hmacAuth({ keys: await memoryKeys() }));

@@ -127,6 +127,13 @@ const generatorLabel = generator === 'wrk' ? 'wrk -t1 --latency' : 'autocannon';
  * One process: with more workers the figure adds the supervisor's shared stores over IPC (its own row).
  */
 const FORWARD_AUTH_ROW = 'forward-auth, CLI, --workers 1, log info (default)';
+/**
+ * The floor of an authentication middleware in the Express app (bench/http-server.js floorMiddleware,
+ * floor-hmac): two headers read, one awaited resolved promise, an HMAC-SHA256 of the raw body with
+ * node:crypto, `req.someIdentity` set. Paired with the hmac-kit row (an info line, no target): how
+ * much of hmac-kit's added CPU any hand-written HMAC middleware would add too (session 16).
+ */
+const EXPRESS_FLOOR_ROW = 'Express, hand-written HMAC middleware (floor)';
 /** The forward-auth row with stdout a socket pair instead of a pipe (not judged: an info line). */
 const SOCKET_STDOUT_ROW = 'forward-auth, CLI, --workers 1, log info, stdout a socket';
 const DJANGO_ROW =
@@ -166,9 +173,10 @@ const PAIRS = [
     target: { label: 'gateway route verifying vs not verifying, CPU per request', measure: 'ratio', threshold: 1.25 },
   },
   { id: 'log', with: FORWARD_AUTH_ROW, without: 'forward-auth, CLI, --workers 1, log silent' },
+  { id: 'express-floor', with: 'Express + @hmac-kit/express', without: EXPRESS_FLOOR_ROW },
 ];
 /**
- * `--pairs=express,fastify,gateway,log` (or HMAC_KIT_BENCH_HTTP_PAIRS): only the rows of these pairs,
+ * `--pairs=express,fastify,gateway,log,express-floor` (or HMAC_KIT_BENCH_HTTP_PAIRS): only the rows of these pairs,
  * their saturating and paced rounds and their lines (a smoke of the paced comparison, not for the
  * record: the other targets are not measured). Default: every row.
  */
@@ -316,6 +324,12 @@ export async function main() {
         mode: 'orders',
         verifies: true,
         start: async () => ({ ...(await startServer('express', shared, { HMAC: '1' })), ...shared }),
+      },
+      {
+        name: EXPRESS_FLOOR_ROW,
+        mode: 'orders',
+        verifies: false,
+        start: async () => ({ ...(await startServer('express', shared, { HMAC: 'floor-hmac' })), ...shared }),
       },
       {
         name: 'Fastify, no auth',
@@ -532,6 +546,7 @@ export async function main() {
       'gateway route, verifying': 'gateway route, no verification',
       'Express + @hmac-kit/express': 'Express, no auth',
       'Fastify + @hmac-kit/fastify': 'Fastify, no auth',
+      [EXPRESS_FLOOR_ROW]: 'Express, no auth',
       'gateway route, no verification': 'node:http upstream alone',
       [FORWARD_AUTH_ROW]: 'forward-auth, CLI, --workers 1, log silent',
       [SOCKET_STDOUT_ROW]: 'forward-auth, CLI, --workers 1, log silent',
@@ -826,6 +841,20 @@ export async function main() {
             `${signedInteger(comparison.addedRange[1])})`,
         );
       }
+    }
+    const floorComparison = pacedComparisons.get('express-floor');
+    if (floorComparison) {
+      // The floor over no auth, when the two pairs ran at one rate (different rounds: less exact than a pair).
+      const express = pacedComparisons.get('express');
+      const floorOverNone =
+        express?.held && floorComparison.held && express.rate === floorComparison.rate
+          ? `; the floor itself ${signed(floorComparison.without.cpu - express.without.cpu)} µs over Express without auth (paced rounds of the two pairs)`
+          : '';
+      console.log(
+        `info  Express + @hmac-kit/express over ${EXPRESS_FLOOR_ROW} at ${formatInteger(floorComparison.rate)} req/s ` +
+          `(paced${floorComparison.held ? '' : ', rate NOT held'}): ${signed(floorComparison.added)} µs CPU per request ` +
+          `(per round ${signedInteger(floorComparison.addedRange[0])}..${signedInteger(floorComparison.addedRange[1])})${floorOverNone}`,
+      );
     }
     if (has(SOCKET_STDOUT_ROW) && has(FORWARD_AUTH_ROW)) {
       console.log(
