@@ -216,6 +216,8 @@ interface SignalHandlers {
 function onSignals(logger: Logger): {
   attach(handlers: SignalHandlers): void;
   whileStarting(force: (signal: string) => void): void;
+  /** Whether a SIGTERM/SIGINT has come (held until `attach` while the server starts). */
+  stopRequested(): boolean;
 } {
   let received = 0;
   let target: SignalHandlers | undefined;
@@ -251,6 +253,7 @@ function onSignals(logger: Logger): {
     whileStarting(force) {
       forceWhileStarting = force;
     },
+    stopRequested: () => received > 0,
   };
 }
 
@@ -385,6 +388,14 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
     }
     if (!entry) return;
     if (!listening) {
+      if (signals.stopRequested()) {
+        // Stopping was asked while the workers started, and a worker ended (a terminal's Ctrl-C
+        // reaches the whole process group, a worker before its own handlers too): the stop asked
+        // for, not a failed start. The others are reaped, and the exit is a clean stop's.
+        logger.info({ worker: worker.id, code, signal }, 'a worker ended while starting after a stop was asked');
+        reapThenExit(0);
+        return;
+      }
       startupFailed(new Error(`worker exited during start (code ${code ?? signal})`));
       return;
     }
@@ -411,17 +422,20 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
    * A second SIGTERM/SIGINT, while the workers start or after: each worker's IPC channel is closed (a
    * cluster worker exits at once when its supervisor's channel closes, its log flushed on exit), the
    * ones still there after {@link FORCE_GRACE_MS} are killed, and all are reaped before this process
-   * exits with 130 / 143: none is left behind to exit after it, unreaped.
+   * exits with `code` (130 / 143; 0 for a stop asked while they started, see the exit handler): none
+   * is left behind to exit after it, unreaped.
    */
-  const reapThenExit = (signal: string) => {
+  function reapThenExit(code: number): void {
     stopping = true;
     for (const timer of restartTimers) clearTimeout(timer);
-    const code = forcedExitCode(signal);
     const stopped = () => {
       logger.info({ exitCode: code }, 'stopped');
       exitAfterFlush(logger, code);
     };
-    if (slots.size === 0) return stopped();
+    if (slots.size === 0) {
+      stopped();
+      return;
+    }
     for (const worker of slots.keys()) {
       try {
         if (worker.isConnected()) worker.process.disconnect?.();
@@ -434,8 +448,8 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
       clearTimeout(deadline);
       stopped();
     });
-  };
-  signals.whileStarting(reapThenExit);
+  }
+  signals.whileStarting((signal) => reapThenExit(forcedExitCode(signal)));
 
   for (let slot = 0; slot < count; slot++) fork(slot);
   try {
@@ -469,7 +483,7 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
           resolve();
         });
       },
-      force: reapThenExit,
+      force: (signal) => reapThenExit(forcedExitCode(signal)),
       reload: () => {
         for (const worker of slots.keys()) send(worker, { hk: 'reload-certificate' });
       },
@@ -487,6 +501,13 @@ async function runWorker(config: ServerConfig): Promise<number> {
     pid: process.pid,
   });
   const onCrashHalt = exitAfterFlushOnCrash(logger);
+  // A terminal's Ctrl-C reaches the whole process group, also while the worker starts: until it
+  // serves, a SIGTERM/SIGINT/SIGHUP is the supervisor's to handle (it holds a stop until every worker
+  // listens, then tells them; a second signal ends them). Without a handler, Node's default ended the
+  // worker, and the supervisor took that for a failed start: one Ctrl-C while the workers started
+  // printed "cannot start: worker exited during start (code SIGINT)" and exited 1 (startup-signals.test.ts).
+  const whileStarting = () => {};
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, whileStarting);
   const channel = process as unknown as {
     send(message: Message | object, callback?: (error: Error | null) => void): boolean;
     on(event: 'message', listener: (message: unknown) => void): unknown;
@@ -555,6 +576,7 @@ async function runWorker(config: ServerConfig): Promise<number> {
   });
   // A terminal's Ctrl-C reaches the whole process group: the supervisor decides, the worker only
   // starts the same graceful shutdown (and never escalates on a second signal itself).
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.off(signal, whileStarting);
   process.on('SIGTERM', () => stop(true));
   process.on('SIGINT', () => stop(false));
   process.on('SIGHUP', () => void running.reloadCertificate());

@@ -4,11 +4,14 @@
  * workers, every worker gone and reaped before the supervisor exits. It was a bare `process.exit()`:
  * the supervisor exited while its workers were still starting, and they exited after it, on their
  * own, reparented (seen here as `<defunct>` children of PID 1, never reaped), with no `stopped` line.
- * Real processes: workers held in start-up by support/hold-workers.mjs; a single process held by a
- * PostgreSQL that accepts the connection and never answers a query.
+ * And one Ctrl-C (SIGINT to the whole process group, workers included) while the workers start is a
+ * clean stop once they have started (exit 0), not a failed start (`cannot start: worker exited during
+ * start (code SIGINT)`, exit 1, before). Real processes: workers held in start-up by
+ * support/hold-workers.mjs; a single process held by a PostgreSQL that accepts the connection and never
+ * answers a query.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,15 +31,24 @@ interface Started {
 
 const children: ChildProcess[] = [];
 afterEach(() => {
-  for (const child of children.splice(0))
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of children.splice(0)) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    // A detached one leads a process group of its own: its workers go with it.
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
+  }
 });
 
-function serve(args: string[], env: Record<string, string> = {}): Started {
+function serve(args: string[], env: Record<string, string> = {}, detached = false): Started {
   const child = spawn(process.execPath, [binPath, 'serve', '--port', '0', ...args], {
     cwd: tempDir(),
     env: cleanEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
+    // A process group of its own, as a terminal gives a command: a signal to the group reaches every worker too.
+    detached,
   });
   children.push(child);
   const logs: Array<Record<string, unknown>> = [];
@@ -100,6 +112,44 @@ describe('hmac-kit serve: a second signal during start-up', () => {
       ]);
       expect(started.logs[1]).toMatchObject({ level: 'warn', signal });
       expect(started.logs[2]).toMatchObject({ exitCode: code });
+    },
+  );
+
+  it.each([
+    ['before their own code ran (killed by it)', 'import'],
+    ['waiting for the supervisor (their handlers installed)', 'welcome'],
+  ])(
+    'one Ctrl-C (SIGINT to the process group) while the workers start, %s: a clean stop (0), not a failed start',
+    async (_name, holdAt) => {
+      const dir = tempDir();
+      const started = serve(
+        ['--workers', '2', '--db', join(dir, 'hmac-kit.db')],
+        { NODE_OPTIONS: `--import ${holdWorkers}`, HMAC_KIT_TEST_HOLD_DIR: dir, HMAC_KIT_TEST_HOLD_AT: holdAt },
+        true,
+      );
+      let stderr = '';
+      started.child.stderr!.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8');
+      });
+      const workersFile = join(dir, 'workers');
+      await until(
+        () => existsSync(workersFile) && readFileSync(workersFile, 'utf8').split('\n').filter(Boolean).length === 2,
+      );
+      process.kill(-started.child.pid!, 'SIGINT');
+      await until(() => started.logs.some((line) => line.msg === 'signal received'));
+      // The workers were signalled too, in the middle of their start-up; those still there may go on.
+      writeFileSync(join(dir, 'release'), '');
+      expect(await started.exited).toEqual({ code: 0, signal: null });
+      await started.closed;
+      expect(stderr).not.toContain('cannot start');
+      expect(started.logs.at(-1)).toMatchObject({ msg: 'stopped', exitCode: 0 });
+      // The supervisor's lines (every line of a worker carries its pid).
+      const messages = started.logs.filter((line) => line.pid === undefined).map((line) => line.msg);
+      expect(messages).toEqual(
+        holdAt === 'welcome'
+          ? ['signal received', 'listening', 'stopped']
+          : ['signal received', 'a worker ended while starting after a stop was asked', 'stopped'],
+      );
     },
   );
 
