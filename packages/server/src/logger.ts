@@ -146,28 +146,59 @@ export const FLUSH_SYNC_LIMIT_MS = 10_000;
 export const WRITE_ASCII_LINE = Symbol('hmac-kit.logger.writeAsciiLine');
 
 /**
- * A descriptor of this process's own for writing to the pipe `fd` is (a shell's `|`, containerd's
- * FIFOs under Docker and Kubernetes), opened non-blocking; `undefined` when `fd` is no pipe (a
- * socket, such as Node's `child_process` stdio and journald's, a file, a terminal) or the pipe cannot
- * be opened again (no /proc, not Linux). Opening `/proc/self/fd/<fd>` of a pipe makes a new open
- * file description of the same pipe: its O_NONBLOCK is this process's alone, so the description
- * `fd` shares with workers, the supervisor and whoever started the server is never changed (a
- * shell's next command would otherwise find its stdout non-blocking), and no other process can
- * make writes through it block. Written bytes go into the same pipe buffer, in write order.
+ * This process's own non-blocking descriptors of pipes (by the pipe's device and inode), and how many
+ * {@link batchedStdout} destinations write through each: one descriptor per pipe however many loggers
+ * write to it (`startServer` makes one per call, and not every one is ended), closed when the last
+ * destination using it ends. The descriptor keeps the pipe's inode alive, so no other pipe can take
+ * its key meanwhile.
  */
-function ownNonBlockingPipe(fd: number): number | undefined {
+const ownPipes = new Map<string, { fd: number; users: number }>();
+
+/**
+ * A descriptor of this process's own for writing to the pipe `fd` is (a shell's `|`, containerd's
+ * FIFOs under Docker and Kubernetes), opened non-blocking, and its key for {@link releaseOwnPipe};
+ * `undefined` when `fd` is no pipe (a socket, such as Node's `child_process` stdio and journald's, a
+ * file, a terminal) or the pipe cannot be opened again (no /proc, not Linux). Opening
+ * `/proc/self/fd/<fd>` of a pipe makes a new open file description of the same pipe: its O_NONBLOCK
+ * is this process's alone, so the description `fd` shares with workers, the supervisor and whoever
+ * started the server is never changed (a shell's next command would otherwise find its stdout
+ * non-blocking), and no other process can make writes through it block. Written bytes go into the
+ * same pipe buffer, in write order.
+ */
+function acquireOwnPipe(fd: number): { key: string; fd: number } | undefined {
   try {
     const shared = fstatSync(fd);
     if (!shared.isFIFO()) return undefined;
+    const key = `${shared.dev}:${shared.ino}`;
+    const known = ownPipes.get(key);
+    if (known !== undefined) {
+      known.users++;
+      return { key, fd: known.fd };
+    }
     // O_CLOEXEC (libuv's default for fs.openSync): workers and other children never inherit it.
     const own = openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK);
     const opened = fstatSync(own);
-    if (opened.isFIFO() && opened.ino === shared.ino && opened.dev === shared.dev) return own;
+    if (opened.isFIFO() && opened.ino === shared.ino && opened.dev === shared.dev) {
+      ownPipes.set(key, { fd: own, users: 1 });
+      return { key, fd: own };
+    }
     closeSync(own);
   } catch {
     // ENXIO (a FIFO with no reader right now), ENOENT (no /proc), EACCES: the thread pool's writes, as before.
   }
   return undefined;
+}
+
+/** One destination less writes through the own descriptor `key` names: closed after the last one. */
+function releaseOwnPipe(key: string): void {
+  const known = ownPipes.get(key);
+  if (known === undefined || --known.users > 0) return;
+  ownPipes.delete(key);
+  try {
+    closeSync(known.fd);
+  } catch {
+    // Already closed.
+  }
 }
 
 /** What batchedStdout's flushSync() writes to restart sonic-boom's asynchronous writes after giving up. */
@@ -231,7 +262,8 @@ export function batchedStdout(fd = 1): ReturnType<typeof pino.destination> {
   let heldBytes = 0;
   let armed = false;
   /** This process's own non-blocking descriptor of the pipe `fd` is, for writes from the event loop's thread. */
-  let direct = ownNonBlockingPipe(fd);
+  const ownPipe = acquireOwnPipe(fd);
+  let direct = ownPipe?.fd;
   /**
    * Hands the held lines over as one write of whole lines: written at once from this thread when
    * `fd` is a pipe and sonic-boom has nothing queued nor in flight, else to sonic-boom.
@@ -267,13 +299,9 @@ export function batchedStdout(fd = 1): ReturnType<typeof pino.destination> {
     write.call(destination, chunk as unknown as string);
   };
   const closeDirect = () => {
-    if (direct === undefined) return;
-    try {
-      closeSync(direct);
-    } catch {
-      // Already closed.
-    }
+    if (direct === undefined || ownPipe === undefined) return;
     direct = undefined;
+    releaseOwnPipe(ownPipe.key);
   };
   destination.once('close', closeDirect);
   const flushHeld = () => {

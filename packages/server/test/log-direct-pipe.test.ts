@@ -141,6 +141,29 @@ describe('the server log written into a pipe from the event loop (issue #15, ses
     closeSync(reader);
   });
 
+  it('opens one own descriptor per pipe however many loggers write to it, closed after the last ends', async () => {
+    const { path, reader, writer } = fifo();
+    // Twenty destinations, each on a descriptor of the same pipe (sonic-boom closes its own at the end).
+    const writers = [writer, ...Array.from({ length: 19 }, () => openSync(path, constants.O_WRONLY))];
+    const destinations = writers.map((each) => batchedStdout(each));
+    const own = () => descriptorsOf(path).filter((fd) => fd !== reader && !writers.includes(fd));
+    expect(own()).toHaveLength(1);
+    destinations.forEach((destination, index) => {
+      destination.write(lineOf(index));
+      destination.flushSync();
+    });
+    const ended = (destination: (typeof destinations)[number]) => {
+      destination.end();
+      return new Promise((resolve) => destination.once('close', resolve));
+    };
+    await Promise.all(destinations.slice(0, -1).map(ended));
+    expect(own()).toHaveLength(1);
+    await ended(destinations.at(-1) as (typeof destinations)[number]);
+    expect(own()).toEqual([]);
+    expect(parsed(drain(reader)).map((entry) => entry.index)).toEqual(Array.from({ length: 20 }, (_, index) => index));
+    closeSync(reader);
+  });
+
   it('never blocks on a full pipe (a blocking shared stdout): the lines wait and arrive whole and in order once the reader drains', async () => {
     const { path, reader, writer } = fifo();
     // Another writer (a worker, the supervisor) filled the pipe; the reader is not reading.
