@@ -79,7 +79,7 @@ async function load(server) {
     tracer.kill('SIGINT');
     await new Promise((done) => tracer.once('exit', done));
   }
-  const per = { rps: result.requestsPerSecond, bad: result.non2xx + result.errors };
+  const per = { rps: result.requestsPerSecond, bad: result.non2xx + result.errors, p99: result.p99 };
   for (const key of KEYS) per[key] = ((after[key] - before[key]) / result.total) * (TIME_KEYS.has(key) ? 1e6 : 1);
   per.total = per.main + per.pool + per.v8 + per.other;
   return per;
@@ -116,7 +116,7 @@ try {
   }
   const cell = (values, digits = 1) => `${median(values).toFixed(digits)}`;
   console.log('µs per request (user+sys, /proc ticks of 10 ms) and per-request counts; medians of rounds');
-  console.log('server | req/s | total | main | pool | v8 | other | vcsw | ivcsw | writes | total per round');
+  console.log('server | req/s | p99 ms | total | main | pool | v8 | other | vcsw | ivcsw | writes | total per round');
   for (const { spec, rounds } of servers) {
     const col = (key, digits) =>
       cell(
@@ -124,7 +124,7 @@ try {
         digits,
       );
     console.log(
-      `${spec} | ${col('rps', 0)} | ${col('total')} | ${col('main')} | ${col('pool')} | ${col('v8')} | ${col('other')} | ${col('vcsw', 3)} | ${col('ivcsw', 3)} | ${col('writes', 3)} | ${rounds.map((r) => r.total.toFixed(0)).join(' ')}${rounds.some((r) => r.bad) ? ' (non-2xx!)' : ''}`,
+      `${spec} | ${col('rps', 0)} | ${col('p99', 2)} | ${col('total')} | ${col('main')} | ${col('pool')} | ${col('v8')} | ${col('other')} | ${col('vcsw', 3)} | ${col('ivcsw', 3)} | ${col('writes', 3)} | ${rounds.map((r) => r.total.toFixed(0)).join(' ')}${rounds.some((r) => r.bad) ? ' (non-2xx!)' : ''}`,
     );
   }
   console.log(`load average at the end ${loadAverage()}`);
