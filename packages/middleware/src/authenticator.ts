@@ -107,8 +107,10 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
         error.cause !== undefined &&
         !(error.cause instanceof HmacKitError)
       ) {
-        // A custom store's own error (storeFailure): answered 503. Its message may carry a connection
-        // string, so only the store and the error's class are printed; onFailure gets it as `cause`.
+        // A store's outage caused by an error of its own (a custom store's, wrapped by storeFailure; a
+        // driver's, wrapped by the stores of @hmac-kit): answered 503. The cause's message may carry a
+        // connection string, so only the outage's message (the store and the error's class or code) is
+        // printed; onFailure gets the cause. One line per refused request, as for internal errors.
         console.error(
           `hmac-kit: ${error.message} authenticating ${context.method} ${withoutQuery(context.url)}: answered 503 store_unavailable (onFailure receives the error as cause)`,
         );
