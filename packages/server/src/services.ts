@@ -360,11 +360,7 @@ export async function openServices(
     );
     // The audit trail records attempts with credentials, not unsigned traffic, limits or outages
     // (one database write per such request would hand anyone a way to load the database).
-    if (
-      unsigned ||
-      outage ||
-      (error instanceof RateLimited && !(error instanceof TooManyFailures))
-    ) {
+    if (unsigned || outage || (error instanceof RateLimited && !(error instanceof TooManyFailures))) {
       return;
     }
     keyService
