@@ -53,18 +53,27 @@ export function perPrototype<Answer>(look: (prototype: object) => Answer, none: 
   };
 }
 
+/** Where `protocol` resolves for requests of one prototype: Express's getter, on `owner`, with nothing of its own below it. */
+interface ExpressProtocol {
+  /** The prototypes between the request and `owner` (the request's direct prototype, usually `app.request`, and any between). */
+  readonly below: readonly object[];
+  /** Express's request prototype (`express.request`), where the getter was found. */
+  readonly owner: object;
+  readonly getter: () => unknown;
+}
+
 /**
  * Where `protocol` resolves, from the request's direct prototype up, to Express's own getter: an
  * accessor named `protocol` on the object right above `IncomingMessage.prototype`, where Express
  * defines its request getters (`express/lib/request.js`, shared by every app and sub-app; an app's
- * `app.request` sits below it). Answers the prototypes below that object (the request's direct
- * prototype, usually `app.request`, and any between), which have no `protocol` of their own when
- * looked at; `null` when an override below or any other shape answers `protocol`. Looked at once per
- * prototype ({@link perPrototype}); {@link protocolOf} checks per request that none of the prototypes
- * below has gained a `protocol` since (an app that defines `app.request.protocol` after its first
- * request).
+ * `app.request` sits below it). Answers the prototypes below that object, which have no `protocol` of
+ * their own when looked at, that object and its getter; `null` when an override below or any other
+ * shape answers `protocol`. Looked at once per prototype ({@link perPrototype}); {@link protocolOf}
+ * checks per request that none of the prototypes below has gained a `protocol` since (an app that
+ * defines `app.request.protocol` after its first request) and that Express's getter is still the
+ * one on its object (replaced on `express.request` after the first request: review17).
  */
-const expressProtocolBelow = perPrototype<readonly object[] | null>((prototype) => {
+const expressProtocolBelow = perPrototype<ExpressProtocol | null>((prototype) => {
   const below: object[] = [];
   for (let at: object | null = prototype; at !== null; at = Object.getPrototypeOf(at)) {
     const descriptor = Object.getOwnPropertyDescriptor(at, 'protocol');
@@ -75,18 +84,26 @@ const expressProtocolBelow = perPrototype<readonly object[] | null>((prototype) 
     return Object.getPrototypeOf(at) === IncomingMessage.prototype &&
       typeof descriptor.get === 'function' &&
       descriptor.get.name === 'protocol'
-      ? Object.freeze(below)
+      ? Object.freeze({ below: Object.freeze(below), owner: at, getter: descriptor.get })
       : null;
   }
   return null;
 }, null);
 
-/** Whether none of `objects` has a `protocol` of its own (now: one may be defined after the first request). */
-function noneDefinesProtocol(objects: readonly object[]): boolean {
-  for (let index = 0; index < objects.length; index++) {
-    if (Object.hasOwn(objects[index]!, 'protocol')) return false;
+/** `Object.prototype.__lookupGetter__`: an own accessor's getter without a descriptor object allocated per call. */
+const lookupGetter = (Object.prototype as unknown as { __lookupGetter__: (this: object, name: string) => unknown })
+  .__lookupGetter__;
+
+/**
+ * Whether `protocol` still resolves to Express's getter as looked at: none of the prototypes below has a
+ * `protocol` of its own now, and the getter on Express's object is the same function.
+ */
+function stillExpressProtocol(found: ExpressProtocol): boolean {
+  const below = found.below;
+  for (let index = 0; index < below.length; index++) {
+    if (Object.hasOwn(below[index]!, 'protocol')) return false;
   }
-  return true;
+  return lookupGetter.call(found.owner, 'protocol') === found.getter;
 }
 
 type TrustProxy = (address: string | undefined, hop: number) => boolean;
@@ -99,7 +116,7 @@ type TrustProxy = (address: string | undefined, hop: number) => boolean;
  *
  * Fast path: `protocol` is Express's getter (`expressProtocolBelow`: no `protocol` of the request's
  * own, nor, now, of any prototype below Express's, such as one an app defined on `app.request` after
- * its first request) and the app's compiled `trust proxy fn` does not trust the peer address for hop 0.
+ * its first request, and Express's getter not replaced since) and the app's compiled `trust proxy fn` does not trust the peer address for hop 0.
  * Invariant: that getter answers `this.socket.encrypted ? 'https' : 'http'` exactly then (Express
  * 5; Express 4 reads `this.connection`, node's alias of `socket`), which is what this answers;
  * in every other case (a trusted proxy, where X-Forwarded-Proto counts; an override; a `trust
@@ -109,8 +126,8 @@ type TrustProxy = (address: string | undefined, hop: number) => boolean;
  * overridden prototypes in packages/express/test/request-fields.test.ts.
  */
 export function protocolOf(req: Request): string {
-  const below = expressProtocolBelow(req);
-  if (below !== null && !Object.hasOwn(req, 'protocol') && noneDefinesProtocol(below)) {
+  const found = expressProtocolBelow(req);
+  if (found !== null && !Object.hasOwn(req, 'protocol') && stillExpressProtocol(found)) {
     const socket = field(req, 'socket');
     const app = field(req, 'app');
     const trust: unknown = socket != null && app != null ? app.get('trust proxy fn') : undefined;

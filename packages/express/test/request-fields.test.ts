@@ -101,42 +101,66 @@ describe('protocolOf', () => {
       fc.record({ kind: fc.constant('trust' as const), trust: trustSettings }),
       fc.record({
         kind: fc.constant('define' as const),
-        on: fc.constantFrom('app', 'between'),
+        on: fc.constantFrom('app', 'between', 'express'),
         as: fc.constantFrom('value', 'getter'),
       }),
-      fc.record({ kind: fc.constant('remove' as const), on: fc.constantFrom('app', 'between') }),
+      fc.record({ kind: fc.constant('remove' as const), on: fc.constantFrom('app', 'between', 'express') }),
     );
+    // Express's own getter, on express.request (shared by every app): replaced and put back (review17).
+    const expressRequest = (express as unknown as { request: object }).request;
+    const expressGetter = Object.getOwnPropertyDescriptor(expressRequest, 'protocol')!;
     fc.assert(
       fc.property(fc.array(change, { minLength: 1, maxLength: 12 }), (changes) => {
         const app = express();
         const between = Object.create(app.request) as object;
-        for (const step of changes) {
-          if (step.kind === 'request') {
-            const req = requestOf(between, step.peer, step.encrypted, step.proto);
-            expect(protocolOf(req)).toBe(req.protocol);
-          } else if (step.kind === 'trust') {
-            app.set('trust proxy', step.trust);
-          } else if (step.kind === 'define') {
-            const target = step.on === 'app' ? app.request : between;
-            Object.defineProperty(
-              target,
-              'protocol',
-              step.as === 'value'
-                ? { value: `${step.on}-value`, configurable: true }
-                : {
-                    configurable: true,
-                    get(this: express.Request) {
-                      return this.headers['x-forwarded-proto'] ? 'forwarded' : 'direct';
-                    },
-                  },
-            );
-          } else {
-            Reflect.deleteProperty(step.on === 'app' ? app.request : between, 'protocol');
-          }
+        const on = (where: 'app' | 'between' | 'express') =>
+          where === 'app' ? app.request : where === 'between' ? between : expressRequest;
+        try {
+          run(changes, app, between, on);
+        } finally {
+          Object.defineProperty(expressRequest, 'protocol', expressGetter);
         }
       }),
       { numRuns: 300 },
     );
+    function run(
+      changes: Array<
+        | { kind: 'request'; peer: string; encrypted: boolean; proto: string | undefined }
+        | { kind: 'trust'; trust: unknown }
+        | { kind: 'define'; on: 'app' | 'between' | 'express'; as: 'value' | 'getter' }
+        | { kind: 'remove'; on: 'app' | 'between' | 'express' }
+      >,
+      app: express.Express,
+      between: object,
+      on: (where: 'app' | 'between' | 'express') => object,
+    ) {
+      for (const step of changes) {
+        if (step.kind === 'request') {
+          const req = requestOf(between, step.peer, step.encrypted, step.proto);
+          expect(protocolOf(req)).toBe(req.protocol);
+        } else if (step.kind === 'trust') {
+          app.set('trust proxy', step.trust);
+        } else if (step.kind === 'define') {
+          const target = on(step.on);
+          Object.defineProperty(
+            target,
+            'protocol',
+            step.as === 'value'
+              ? { value: `${step.on}-value`, configurable: true }
+              : {
+                  configurable: true,
+                  get(this: express.Request) {
+                    return this.headers['x-forwarded-proto'] ? 'forwarded' : 'direct';
+                  },
+                },
+          );
+        } else if (step.on === 'express') {
+          Object.defineProperty(expressRequest, 'protocol', expressGetter);
+        } else {
+          Reflect.deleteProperty(on(step.on), 'protocol');
+        }
+      }
+    }
   });
 
   it('answers https for a TLS socket and http otherwise when no proxy is trusted', () => {
