@@ -228,9 +228,36 @@ export class StoreUnavailable extends HmacKitError {
  * ```
  */
 export function storeFailure(error: unknown, store: string): HmacKitError {
-  if (error instanceof HmacKitError) return error;
-  const kind = error instanceof Error ? error.name : typeof error;
-  return new StoreUnavailable(`${store} failed (${kind})`, { cause: error });
+  if (isHmacKitError(error)) return error;
+  return new StoreUnavailable(`${store} failed (${thrownKind(error)})`, { cause: error });
+}
+
+/** `value instanceof HmacKitError`, `false` where asking throws (a Proxy whose prototype cannot be read). */
+function isHmacKitError(value: unknown): value is HmacKitError {
+  try {
+    return value instanceof HmacKitError;
+  } catch {
+    return false;
+  }
+}
+
+/** The longest error class name a message repeats (a longer `name` is not a class's). */
+const MAX_KIND_LENGTH = 64;
+
+/**
+ * The class of a thrown value for a message and a log line, never throwing: an `Error`'s `name` when
+ * it reads as a class name (word characters, `.`, `$`, `-`; at most 64), else `Error`; the `typeof`
+ * of anything else. What a store throws is the store's: its `name` may be a getter that throws, a
+ * value whose `toString` throws, many lines, a megabyte (review17-store-failure-hostile.test.ts).
+ */
+function thrownKind(error: unknown): string {
+  try {
+    if (!(error instanceof Error)) return error === null ? 'null' : typeof error;
+    const name: unknown = error.name;
+    return typeof name === 'string' && name.length <= MAX_KIND_LENGTH && /^[\w.$-]+$/.test(name) ? name : 'Error';
+  } catch {
+    return 'unreadable';
+  }
 }
 
 // ---- classifying an error by the table (error-table.ts) ----

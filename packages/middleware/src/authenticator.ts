@@ -41,6 +41,30 @@ import { type HmacIdentity, IdentityCache, missingScopes, validateScopes } from 
 import { DEFAULT_MAX_BODY_BYTES, resolveNonceStore, validateOptions } from './options.js';
 import { createSideEffects, type Source } from './side-effects.js';
 
+/** `value instanceof HmacKitError`, `false` where asking throws (a Proxy whose prototype cannot be read). */
+function isHmacKitError(value: unknown): value is HmacKitError {
+  try {
+    return value instanceof HmacKitError;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * An error that is not a refusal, for the stderr line: `name: message` (or the value as a string),
+ * never throwing (a getter or `toString` that throws), on one line of at most 1,000 characters.
+ */
+function describeInternal(error: unknown): string {
+  let text: string;
+  try {
+    text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  } catch {
+    return '(an error that cannot be read)';
+  }
+  const line = text.replace(/[\r\n]+/g, ' ');
+  return line.length > 1_000 ? `${line.slice(0, 1_000)}…` : line;
+}
+
 /**
  * Drops the query before a URL reaches logs: presigned URLs carry a signature there that
  * anyone reading the logs could replay until it expires.
@@ -96,17 +120,11 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
       // A 500 nobody can explain is worse than a line on stderr: errors that are not refusals
       // (a resolver returning a malformed key, a bug) are printed when no onFailure takes them.
       // Messages of these errors never carry secrets (checkVerificationKey() does not echo them).
-      if (!(error instanceof HmacKitError)) {
+      if (!isHmacKitError(error)) {
         console.error(
-          `hmac-kit: internal error authenticating ${context.method} ${withoutQuery(context.url)}: ${
-            error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-          }`,
+          `hmac-kit: internal error authenticating ${context.method} ${withoutQuery(context.url)}: ${describeInternal(error)}`,
         );
-      } else if (
-        error instanceof StoreUnavailable &&
-        error.cause !== undefined &&
-        !(error.cause instanceof HmacKitError)
-      ) {
+      } else if (error instanceof StoreUnavailable && Object.hasOwn(error, 'cause') && !isHmacKitError(error.cause)) {
         // A store's outage caused by an error of its own (a custom store's, wrapped by storeFailure; a
         // driver's, wrapped by the stores of @hmac-kit): answered 503. The cause's message may carry a
         // connection string, so only the outage's message (the store and the error's class or code) is

@@ -347,7 +347,10 @@ export async function openServices(
     const code = (error as { code?: string })?.code ?? 'ERR_UNKNOWN';
     if (error instanceof StoreUnavailable) metrics.storeErrors.inc({ store: 'verification' });
     const unsigned = error instanceof SignatureMissing;
-    if (!unsigned) activity.failure(context.keyId, context.sourceAddress);
+    const outage = error instanceof StoreUnavailable;
+    // An outage is no failed attempt of the key or the client: counted, the console's window showed
+    // every key and client refused by a Redis outage as failing (store-plain-errors.test.ts).
+    if (!unsigned && !outage) activity.failure(context.keyId, context.sourceAddress);
     // The claimed key id is logged only if it has the shape of one or names a stored key (imported
     // ids such as `legacy` or an X-API-Key value): a secret pasted into a key-id field (keyid=,
     // X-API-Key, the SigV4 access key...) is logged by length and short hash.
@@ -357,11 +360,7 @@ export async function openServices(
     );
     // The audit trail records attempts with credentials, not unsigned traffic, limits or outages
     // (one database write per such request would hand anyone a way to load the database).
-    if (
-      unsigned ||
-      error instanceof StoreUnavailable ||
-      (error instanceof RateLimited && !(error instanceof TooManyFailures))
-    ) {
+    if (unsigned || outage || (error instanceof RateLimited && !(error instanceof TooManyFailures))) {
       return;
     }
     keyService

@@ -213,15 +213,22 @@ interface SignalHandlers {
  * (It was a bare `process.exit()`: the supervisor left its workers to exit after it, unreaped, on
  * their own, and the log was left to pino's exit hook.)
  */
-function onSignals(logger: Logger): {
+function onSignals(
+  logger: Logger,
+  startBoundSeconds: number,
+): {
   attach(handlers: SignalHandlers): void;
-  whileStarting(force: (signal: string) => void): void;
+  /** How to exit with `code` while the server starts (a second signal, or a stop that waited too long). */
+  whileStarting(force: (code: number) => void): void;
   /** Whether a SIGTERM/SIGINT has come (held until `attach` while the server starts). */
   stopRequested(): boolean;
 } {
   let received = 0;
   let target: SignalHandlers | undefined;
-  let forceWhileStarting: (signal: string) => void = (signal) => exitAfterFlush(logger, forcedExitCode(signal));
+  let forceWhileStarting: (code: number) => void = (code) => exitAfterFlush(logger, code);
+  /** Ends a stop that waits for a start-up which does not complete (see below). */
+  let startBound: NodeJS.Timeout | undefined;
+  let forced = false;
   const held: Array<(handlers: SignalHandlers) => void> = [];
   const deliver = (action: (handlers: SignalHandlers) => void) => {
     if (target) action(target);
@@ -230,12 +237,31 @@ function onSignals(logger: Logger): {
   const stop = (signal: 'SIGTERM' | 'SIGINT') => {
     received++;
     if (received > 1) {
+      if (forced) return;
+      forced = true;
       logger.warn({ signal }, 'second signal: exiting now');
       if (target) target.force(signal);
-      else forceWhileStarting(signal);
+      else forceWhileStarting(forcedExitCode(signal));
       return;
     }
     logger.info({ signal }, 'signal received');
+    if (!target) {
+      // A stop asked while the server starts waits for the start-up (then stops as after it), but
+      // at most the shutdown timeout: a start-up that never completes (a database that never
+      // answers, a worker that never becomes ready) held one SIGTERM for ever, until the
+      // orchestrator's SIGKILL (exit 137, no 'stopped', review17-startup-stop-bound.test.ts).
+      // Exiting in the middle of the start-up is what a second signal does already (each step of it
+      // is a transaction or idempotent). Unref'd: a failed start-up exits without waiting for it.
+      startBound = setTimeout(() => {
+        if (target || forced) return;
+        forced = true;
+        logger.warn(
+          { signal, waitedSeconds: startBoundSeconds },
+          'the server did not start within the shutdown timeout after a stop was asked: exiting',
+        );
+        forceWhileStarting(EXIT_FORCED);
+      }, startBoundSeconds * 1000).unref();
+    }
     // SIGTERM is how orchestrators and load balancers stop a server: drain first. SIGINT is a person.
     deliver((handlers) => handlers.stop(signal === 'SIGTERM'));
   };
@@ -247,6 +273,7 @@ function onSignals(logger: Logger): {
   });
   return {
     attach(handlers) {
+      clearTimeout(startBound);
       target = handlers;
       for (const action of held.splice(0)) action(handlers);
     },
@@ -263,7 +290,7 @@ async function runSingle(
   logger: Logger,
   onCrashHalt: (halt: () => void) => void,
 ): Promise<number> {
-  const signals = onSignals(logger);
+  const signals = onSignals(logger, config.shutdownTimeoutSeconds);
   const running = await startServer(config, { logger });
   onCrashHalt(() => running.halt());
   hooks.onListening?.({ url: running.url, store: running.services.info, workers: 1 });
@@ -311,7 +338,7 @@ async function prepare(config: ServerConfig): Promise<StoreInfo> {
 }
 
 async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHooks, logger: Logger): Promise<number> {
-  const signals = onSignals(logger);
+  const signals = onSignals(logger, config.shutdownTimeoutSeconds);
   const store = await prepare(config);
   const shared = config.redis ? undefined : shareLimitStores(memoryLimitStores());
   const aggregator = new AggregatorRegistry();
@@ -449,7 +476,7 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
       stopped();
     });
   }
-  signals.whileStarting((signal) => reapThenExit(forcedExitCode(signal)));
+  signals.whileStarting(reapThenExit);
 
   for (let slot = 0; slot < count; slot++) fork(slot);
   try {

@@ -112,6 +112,9 @@ describe('adversarial: a store of serve failing with a plain Error', () => {
     // No side effect of an unproven request: no audit row, no failure of the key counted; the
     // outage is counted as one.
     expect(audited).toEqual([]);
+    // Nor in the console's window of failures per key and address (review17: an outage read there as
+    // every key and client failing, the ones a Redis outage refused looking like an attack).
+    expect(server.services.activity.failures().total).toBe(0);
     const storeErrors = (await server.metrics.storeErrors.get()).values;
     expect(storeErrors.find((value) => value.labels.store === 'verification')?.value).toBe(1);
     // Nothing of the thrown message in the answer or in the log.
