@@ -9,20 +9,9 @@
  * every exit path (end, process.exit, a crash with the pipe full) keeps every line, and the bytes
  * are the general path's (a property against a file, which takes the thread pool's writes).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { pbkdf2 } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  readSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,50 +22,7 @@ import { buildOnce, exitOf, repoRoot } from '../../../test-support/processes.js'
 import { until } from '../../../test-support/wait.js';
 import { batchedStdout, createLogger, LOG_BATCH_BYTES, writeAccessLine } from '../src/logger.js';
 import { startCrashableServe } from './support/crash.js';
-
-/** A FIFO with its reading end (non-blocking, for draining) and a blocking writing end, as a shell gives stdout. */
-function fifo(): { path: string; reader: number; writer: number } {
-  const path = join(mkdtempSync(join(tmpdir(), 'hmac-kit-pipe-')), 'pipe');
-  execFileSync('mkfifo', [path]);
-  const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  const writer = openSync(path, constants.O_WRONLY);
-  return { path, reader, writer };
-}
-
-/** Everything readable from `reader` right now (latin1: the bytes). */
-function drain(reader: number): string {
-  let read = '';
-  const chunk = Buffer.alloc(65_536);
-  for (;;) {
-    let count: number;
-    try {
-      count = readSync(reader, chunk);
-    } catch {
-      break; // EAGAIN: nothing more for now
-    }
-    if (count <= 0) break;
-    read += chunk.subarray(0, count).toString('latin1');
-  }
-  return read;
-}
-
-/** The status flags of this process's descriptor `fd` (octal, /proc/self/fdinfo). */
-function flagsOf(fd: number): number {
-  return Number.parseInt(/flags:\s+(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1] ?? 'x', 8);
-}
-
-/** This process's descriptors open on `path` (the FIFO). */
-function descriptorsOf(path: string): number[] {
-  return readdirSync('/proc/self/fd')
-    .map(Number)
-    .filter((fd) => {
-      try {
-        return readlinkSync(`/proc/self/fd/${fd}`) === path;
-      } catch {
-        return false;
-      }
-    });
-}
+import { descriptorsOf, drain, fifo, flagsOf } from './support/pipes.js';
 
 /** Occupies every thread of libuv's pool until the returned promise settles. */
 function busyThreadPool(): Promise<unknown> {

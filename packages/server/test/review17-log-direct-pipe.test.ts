@@ -5,19 +5,8 @@
  * FIFO whose reader goes away (EPIPE: Node ignores SIGPIPE, the process is not killed by it, and exits
  * as it would through sonic-boom alone).
  */
-import { execFileSync, spawn } from 'node:child_process';
-import {
-  closeSync,
-  constants,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  readSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -25,19 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { buildOnce, repoRoot } from '../../../test-support/processes.js';
 import { until } from '../../../test-support/wait.js';
 import { batchedStdout } from '../src/logger.js';
-
-/** This process's descriptors whose target is `target`. */
-function descriptorsOf(target: string): number[] {
-  return readdirSync('/proc/self/fd')
-    .map(Number)
-    .filter((fd) => {
-      try {
-        return readlinkSync(`/proc/self/fd/${fd}`) === target;
-      } catch {
-        return false;
-      }
-    });
-}
+import { descriptorsOf, fifo } from './support/pipes.js';
 
 async function ended(destination: ReturnType<typeof batchedStdout>): Promise<void> {
   destination.end();
@@ -70,10 +47,7 @@ describe('review17: the direct pipe write leaves other stdouts alone', () => {
 
   it('a FIFO whose reader goes away: the process is not killed by SIGPIPE and exits as it would without the direct path', async () => {
     buildOnce();
-    const path = join(mkdtempSync(join(tmpdir(), 'hmac-kit-pipe-')), 'pipe');
-    execFileSync('mkfifo', [path]);
-    const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-    const writer = openSync(path, constants.O_WRONLY);
+    const { reader, writer } = fifo();
     const loggerUrl = pathToFileURL(join(repoRoot, 'packages/server/dist/logger.js')).href;
     const script = join(mkdtempSync(join(tmpdir(), 'hmac-kit-pipe-')), 'epipe.mjs');
     // Logs, waits for the reader to be closed (a line on stdin), logs more (EPIPE), then ends normally.

@@ -9,12 +9,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { binPath, buildOnce, cleanEnv, onJsonLines, tempDir } from '../../../test-support/processes.js';
 import { until } from '../../../test-support/wait.js';
+import { silentPostgres } from './support/silent-postgres.js';
 
 const holdWorkers = fileURLToPath(new URL('./support/hold-workers.mjs', import.meta.url));
 
@@ -64,27 +64,10 @@ describe('review17: one SIGTERM during a start-up that never completes', () => {
   });
 
   it('a single process held by its database: exits 1 after the shutdown timeout, the log written out', async () => {
-    let queried = false;
-    const sockets = new Set<Socket>();
-    const database: Server = createServer((socket) => {
-      sockets.add(socket);
-      let startup = true;
-      socket.on('data', () => {
-        if (!startup) {
-          queried = true;
-          return;
-        }
-        startup = false;
-        // AuthenticationOk, ReadyForQuery: then silence.
-        socket.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 0, 0x5a, 0, 0, 0, 5, 0x49]));
-      });
-      socket.on('error', () => {});
-    });
-    await new Promise<void>((resolve) => database.listen(0, '127.0.0.1', resolve));
+    const database = await silentPostgres();
     try {
-      const { port } = database.address() as AddressInfo;
-      const started = serve(['--workers', '1', '--db', `postgres://hmac:hmac@127.0.0.1:${port}/hmac`]);
-      await until(() => queried);
+      const started = serve(['--workers', '1', '--db', database.url]);
+      await until(() => database.queried());
       started.child.kill('SIGTERM');
       expect(await started.exited).toEqual({ code: 1, signal: null });
       await started.closed;
@@ -93,8 +76,7 @@ describe('review17: one SIGTERM during a start-up that never completes', () => {
         'the server did not start within the shutdown timeout after a stop was asked: exiting',
       ]);
     } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => database.close(resolve));
+      await database.close();
     }
   });
 

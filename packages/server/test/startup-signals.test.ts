@@ -12,12 +12,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { type AddressInfo, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { binPath, buildOnce, cleanEnv, onJsonLines, tempDir } from '../../../test-support/processes.js';
 import { until } from '../../../test-support/wait.js';
+import { silentPostgres } from './support/silent-postgres.js';
 
 const holdWorkers = fileURLToPath(new URL('./support/hold-workers.mjs', import.meta.url));
 
@@ -200,36 +200,17 @@ describe('hmac-kit serve: a second signal during start-up', () => {
   });
 
   it('a single process held by its database: exits 130 at once, the log written out', async () => {
-    // A PostgreSQL that completes the start-up handshake (AuthenticationOk, ReadyForQuery) and then
-    // never answers: the server's first query (the migration) waits.
-    let queried = false;
-    const sockets = new Set<import('node:net').Socket>();
-    const database: Server = createServer((socket) => {
-      sockets.add(socket);
-      let startup = true;
-      socket.on('data', () => {
-        if (!startup) {
-          queried = true;
-          return;
-        }
-        startup = false;
-        socket.write(Buffer.from([0x52, 0, 0, 0, 8, 0, 0, 0, 0, 0x5a, 0, 0, 0, 5, 0x49]));
-      });
-      socket.on('error', () => {});
-    });
-    await new Promise<void>((resolve) => database.listen(0, '127.0.0.1', resolve));
+    const database = await silentPostgres();
     try {
-      const { port } = database.address() as AddressInfo;
-      const started = serve(['--workers', '1', '--db', `postgres://hmac:hmac@127.0.0.1:${port}/hmac`]);
-      await until(() => queried);
+      const started = serve(['--workers', '1', '--db', database.url]);
+      await until(() => database.queried());
       await signalTwice(started, 'SIGINT');
       expect(await started.exited).toEqual({ code: 130, signal: null });
       await started.closed;
       expect(started.logs.map((line) => line.msg)).toEqual(['signal received', 'second signal: exiting now']);
       expect(started.logs[1]).toMatchObject({ level: 'warn', signal: 'SIGINT' });
     } finally {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => database.close(resolve));
+      await database.close();
     }
   });
 });
