@@ -6,21 +6,10 @@
  * skips the write in flight: a process that exited at the exception lost those lines (up to 4 KB
  * of access lines of answered requests). support/crash-on-signal.mjs makes the crash.
  */
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
 import { exitOf, type ServeProcess } from '../../../test-support/processes.js';
-import { startCrashableServe } from './support/crash.js';
-
-function get(agent: Agent, url: string, id: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${url}/healthz`, { agent, headers: { 'x-request-id': id } }, (response) => {
-      response.resume();
-      response.once('end', () => resolve(response.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+import { healthzWithId, startCrashableServe } from './support/crash.js';
 
 describe('serve: a crash exit keeps the access lines of answered requests', () => {
   it('writes every access line of the requests answered before the crash, its log pipe full when it comes', async () => {
@@ -35,7 +24,7 @@ describe('serve: a crash exit keeps the access lines of answered requests', () =
         await Promise.all(
           Array.from({ length: 100 }, async (_, index) => {
             const id = `r${round}-${index}`;
-            expect(await get(agent, server.url, id)).toBe(200);
+            expect(await healthzWithId(agent, server.url, id)).toBe(200);
             answered.push(id);
           }),
         );
@@ -67,7 +56,9 @@ describe('serve: a crash exit keeps the access lines of answered requests', () =
     try {
       server.child.stdout?.pause();
       for (let round = 0; round < 10; round++) {
-        await Promise.all(Array.from({ length: 100 }, (_, index) => get(agent, server.url, `f${round}-${index}`)));
+        await Promise.all(
+          Array.from({ length: 100 }, (_, index) => healthzWithId(agent, server.url, `f${round}-${index}`)),
+        );
       }
       server.child.kill('SIGUSR2');
       await after(server);

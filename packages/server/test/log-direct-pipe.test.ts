@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { pbkdf2 } from 'node:crypto';
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -21,7 +21,7 @@ import { describe, expect, it } from 'vitest';
 import { buildOnce, exitOf, repoRoot } from '../../../test-support/processes.js';
 import { until } from '../../../test-support/wait.js';
 import { batchedStdout, createLogger, LOG_BATCH_BYTES, writeAccessLine } from '../src/logger.js';
-import { startCrashableServe } from './support/crash.js';
+import { healthzWithId, startCrashableServe } from './support/crash.js';
 import { descriptorsOf, drain, fifo, flagsOf } from './support/pipes.js';
 
 /** Occupies every thread of libuv's pool until the returned promise settles. */
@@ -262,17 +262,6 @@ process.exit(0);
   });
 });
 
-function get(agent: Agent, url: string, id: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${url}/healthz`, { agent, headers: { 'x-request-id': id } }, (response) => {
-      response.resume();
-      response.once('end', () => resolve(response.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 describe('serve with a pipe for stdout: exits keep the access lines', () => {
   it('a crash with the log pipe full writes every access line of the answered requests, in order', async () => {
     const server = await startCrashableServe({}, { stdout: 'fifo' });
@@ -285,7 +274,7 @@ describe('serve with a pipe for stdout: exits keep the access lines', () => {
         await Promise.all(
           Array.from({ length: 100 }, async (_, index) => {
             const id = `p${round}-${index}`;
-            expect(await get(agent, server.url, id)).toBe(200);
+            expect(await healthzWithId(agent, server.url, id)).toBe(200);
             answered.push(id);
           }),
         );
@@ -312,7 +301,7 @@ describe('serve with a pipe for stdout: exits keep the access lines', () => {
       const answered: string[] = [];
       for (let index = 0; index < 300; index++) {
         const id = `t${index}`;
-        expect(await get(agent, server.url, id)).toBe(200);
+        expect(await healthzWithId(agent, server.url, id)).toBe(200);
         answered.push(id);
       }
       agent.destroy();

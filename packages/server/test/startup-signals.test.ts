@@ -1,76 +1,16 @@
-/**
- * A second SIGTERM/SIGINT while `hmac-kit serve` starts (supervisor.ts onSignals) exits at once with
- * 130 / 143, as it does after start, and cleanly: the log written out to its last line, and, with
- * workers, every worker gone and reaped before the supervisor exits. It was a bare `process.exit()`:
- * the supervisor exited while its workers were still starting, and they exited after it, on their
- * own, reparented (seen here as `<defunct>` children of PID 1, never reaped), with no `stopped` line.
- * And one Ctrl-C (SIGINT to the whole process group, workers included) while the workers start is a
- * clean stop once they have started (exit 0), not a failed start (`cannot start: worker exited during
- * start (code SIGINT)`, exit 1, before). Real processes: workers held in start-up by
- * support/hold-workers.mjs; a single process held by a PostgreSQL that accepts the connection and never
- * answers a query.
- */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { binPath, buildOnce, cleanEnv, onJsonLines, tempDir } from '../../../test-support/processes.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { buildOnce, tempDir } from '../../../test-support/processes.js';
 import { until } from '../../../test-support/wait.js';
+import { gone, type StartedServe, startServeProcess } from './support/serve-process.js';
 import { silentPostgres } from './support/silent-postgres.js';
 
 const holdWorkers = fileURLToPath(new URL('./support/hold-workers.mjs', import.meta.url));
 
-interface Started {
-  child: ChildProcess;
-  logs: Array<Record<string, unknown>>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Once every line the process (and whatever shares its stdout) wrote has been read. */
-  closed: Promise<unknown>;
-}
-
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of children.splice(0)) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    // A detached one leads a process group of its own: its workers go with it.
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      child.kill('SIGKILL');
-    }
-  }
-});
-
-function serve(args: string[], env: Record<string, string> = {}, detached = false): Started {
-  const child = spawn(process.execPath, [binPath, 'serve', '--port', '0', ...args], {
-    cwd: tempDir(),
-    env: cleanEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // A process group of its own, as a terminal gives a command: a signal to the group reaches every worker too.
-    detached,
-  });
-  children.push(child);
-  const logs: Array<Record<string, unknown>> = [];
-  onJsonLines(child.stdout!, (entry) => logs.push(entry));
-  child.stderr!.resume();
-  // 'exit', not 'close': the moment the process ended, whatever its children still hold open.
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const closed = new Promise((resolve) => child.once('close', resolve));
-  return { child, logs, exited, closed };
-}
-
-/** Whether process `pid` is gone (a zombie nobody reaped is not). */
-function gone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
+type Started = StartedServe;
+const serve = startServeProcess;
 
 /** Sends `signal` twice: the second once the first was logged. */
 async function signalTwice(started: Started, signal: NodeJS.Signals): Promise<void> {

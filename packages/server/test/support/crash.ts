@@ -1,3 +1,4 @@
+import { type Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
@@ -28,5 +29,24 @@ export async function startCrashableServe(
       ...env,
     },
     ...options,
+  });
+}
+
+/**
+ * GET /healthz with `x-request-id: id` over `agent`: resolves with the status once the answer was read.
+ *
+ * @example
+ * ```ts
+ * const status = await healthzWithId(new Agent({ keepAlive: true }), server.url, 'req-1'); // 200
+ * ```
+ */
+export function healthzWithId(agent: Agent, url: string, id: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${url}/healthz`, { agent, headers: { 'x-request-id': id } }, (response) => {
+      response.resume();
+      response.once('end', () => resolve(response.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
   });
 }
