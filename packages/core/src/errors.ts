@@ -232,8 +232,32 @@ export function storeFailure(error: unknown, store: string): HmacKitError {
   return new StoreUnavailable(`${store} failed (${thrownKind(error)})`, { cause: error });
 }
 
-/** `value instanceof HmacKitError`, `false` where asking throws (a Proxy whose prototype cannot be read). */
-function isHmacKitError(value: unknown): value is HmacKitError {
+/**
+ * A thrower for a promise's rejection or a `catch` of `store`'s calls: {@link storeFailure} of what
+ * came, thrown. One per store, made once (no closure per request).
+ *
+ * @example
+ * ```ts
+ * const nonceStoreFailed = storeFailureThrower('nonce store');
+ * store.checkAndStore(keyId, nonce, ttl).then(recorded, nonceStoreFailed);
+ * ```
+ */
+export function storeFailureThrower(store: string): (error: unknown) => never {
+  return (error) => {
+    throw storeFailure(error, store);
+  };
+}
+
+/**
+ * `value instanceof HmacKitError`, `false` where asking throws (a Proxy whose prototype cannot be
+ * read): what a store or an app threw is not trusted to answer `instanceof` quietly.
+ *
+ * @example
+ * ```ts
+ * if (!isHmacKitError(error)) console.error('internal error'); // a bug, not a refusal
+ * ```
+ */
+export function isHmacKitError(value: unknown): value is HmacKitError {
   try {
     return value instanceof HmacKitError;
   } catch {

@@ -17,7 +17,7 @@ import {
   admitRequestEagerly,
   countsAsFailure,
   explainKeyFailure,
-  HmacKitError,
+  isHmacKitError,
   isPromiseLike,
   rfc9421,
   runPipelineDeferred,
@@ -40,15 +40,6 @@ import type {
 import { type HmacIdentity, IdentityCache, missingScopes, validateScopes } from './identity.js';
 import { DEFAULT_MAX_BODY_BYTES, resolveNonceStore, validateOptions } from './options.js';
 import { createSideEffects, type Source } from './side-effects.js';
-
-/** `value instanceof HmacKitError`, `false` where asking throws (a Proxy whose prototype cannot be read). */
-function isHmacKitError(value: unknown): value is HmacKitError {
-  try {
-    return value instanceof HmacKitError;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * An error that is not a refusal, for the stderr line: `name: message` (or the value as a string),

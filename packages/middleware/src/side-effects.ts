@@ -19,7 +19,14 @@ import type {
   RateLimiter,
   VerifiedRequest,
 } from '@hmac-kit/core';
-import { countsAsFailure, isPromiseLike, RateLimited, storeFailure, TooManyFailures } from '@hmac-kit/core';
+import {
+  countsAsFailure,
+  isPromiseLike,
+  RateLimited,
+  storeFailure,
+  storeFailureThrower,
+  TooManyFailures,
+} from '@hmac-kit/core';
 import { addressNameSubject, addressSubject, type ProbingFailureThrottle, rateLimitHeaders } from '@hmac-kit/limits';
 import type { AuthContext, AuthFailureContext, RateLimitRule } from './contract.js';
 import { createFailureTally } from './failure-tally.js';
@@ -90,13 +97,8 @@ function ignore(): void {}
  * closed) unless it is an hmac-kit error (`storeFailure`): a custom store's plain `Error` is an
  * outage too, never a 500.
  */
-function throttleFailed(error: unknown): never {
-  throw storeFailure(error, 'failure throttle');
-}
-
-function rateLimiterFailed(error: unknown): never {
-  throw storeFailure(error, 'rate limiter');
-}
+const throttleFailed = storeFailureThrower('failure throttle');
+const rateLimiterFailed = storeFailureThrower('rate limiter');
 
 function syncThrottleOf(throttle: FailureThrottle | undefined): SyncThrottle | undefined {
   if (throttle === undefined) return undefined;

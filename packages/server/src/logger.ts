@@ -207,10 +207,9 @@ const EMPTY_CHUNK = Buffer.alloc(0);
 /**
  * The server's stdout: whole lines of at most {@link MAX_LOG_LINE_BYTES} per write(2), written at
  * once from the event loop's thread when stdout is a pipe (a non-blocking descriptor of the
- * process's own: see `release` inside), else by sonic-boom asynchronously on libuv's thread pool;
- * sonic-boom writing asynchronously in whole lines of at most
- * {@link MAX_LOG_LINE_BYTES} per write(2), holding lines until {@link LOG_BATCH_BYTES} are held
- * or the oldest has waited {@link LOG_BATCH_DELAY_MS}. Without the hold, a line logged while no
+ * process's own: see `release` inside), else by sonic-boom asynchronously on libuv's thread pool.
+ * Lines are held until {@link LOG_BATCH_BYTES} are held or the oldest has waited
+ * {@link LOG_BATCH_DELAY_MS}. Without the hold, a line logged while no
  * write was in progress started one (a thread-pool job, the write(2), a wake-up of the event loop
  * when it completed): measured at a few hundred forward-auth requests a second, 0.31 log writes
  * per request, 0.24 with it (`syscw` of /proc/<pid>/io; fewer the busier the server, issue #15).

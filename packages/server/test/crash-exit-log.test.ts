@@ -12,39 +12,46 @@ import { exitOf, type ServeProcess } from '../../../test-support/processes.js';
 import { healthzWithId, startCrashableServe } from './support/crash.js';
 
 describe('serve: a crash exit keeps the access lines of answered requests', () => {
-  it('writes every access line of the requests answered before the crash, its log pipe full when it comes', async () => {
-    const server = await startCrashableServe();
-    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
-    try {
-      // The test stops reading the server's stdout: the pipe (64 KiB) and the stream's buffer fill,
-      // and the server's log writes wait on EAGAIN.
-      server.child.stdout?.pause();
-      const answered: string[] = [];
-      for (let round = 0; round < 10; round++) {
-        await Promise.all(
-          Array.from({ length: 100 }, async (_, index) => {
-            const id = `r${round}-${index}`;
-            expect(await healthzWithId(agent, server.url, id)).toBe(200);
-            answered.push(id);
-          }),
-        );
+  it.each([
+    ["a socket pair (Node's spawn)", {}],
+    ['a pipe (a FIFO: the direct writes of logger.ts meet EAGAIN and hand over to sonic-boom)', { stdout: 'fifo' }],
+  ] as const)(
+    'writes every access line of the requests answered before the crash, its log pipe full when it comes; stdout %s',
+    async (_kind, options) => {
+      const server = await startCrashableServe({}, options);
+      const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+      try {
+        // The test stops reading the server's stdout: the pipe (64 KiB) and the stream's buffer fill,
+        // and the server's log writes wait on EAGAIN.
+        server.stdout?.pause();
+        const answered: string[] = [];
+        for (let round = 0; round < 10; round++) {
+          await Promise.all(
+            Array.from({ length: 100 }, async (_, index) => {
+              const id = `r${round}-${index}`;
+              expect(await healthzWithId(agent, server.url, id)).toBe(200);
+              answered.push(id);
+            }),
+          );
+        }
+        server.child.kill('SIGUSR2');
+        server.stdout?.resume();
+        const { code } = await exitOf(server);
+        expect(code).not.toBe(0);
+        expect(server.stderr()).toContain('crash under test');
+        const logged = new Set(server.logs.filter((line) => line.msg === 'request').map((line) => line.reqId));
+        expect(answered.filter((id) => !logged.has(id))).toEqual([]);
+        // In the order they were logged (review15): the fatal line's flushSync (pino calls it after
+        // every fatal line) wrote the queued lines ahead of the write in flight, waiting on EAGAIN.
+        const times = server.logs.map((line) => String(line.time));
+        expect(times.filter((time, index) => index > 0 && time < (times[index - 1] as string))).toEqual([]);
+      } finally {
+        agent.destroy();
+        if (server.child.exitCode === null) server.child.kill('SIGKILL');
       }
-      server.child.kill('SIGUSR2');
-      server.child.stdout?.resume();
-      const { code } = await exitOf(server);
-      expect(code).not.toBe(0);
-      expect(server.stderr()).toContain('crash under test');
-      const logged = new Set(server.logs.filter((line) => line.msg === 'request').map((line) => line.reqId));
-      expect(answered.filter((id) => !logged.has(id))).toEqual([]);
-      // In the order they were logged (review15): the fatal line's flushSync (pino calls it after
-      // every fatal line) wrote the queued lines ahead of the write in flight, waiting on EAGAIN.
-      const times = server.logs.map((line) => String(line.time));
-      expect(times.filter((time, index) => index > 0 && time < (times[index - 1] as string))).toEqual([]);
-    } finally {
-      agent.destroy();
-      if (server.child.exitCode === null) server.child.kill('SIGKILL');
-    }
-  }, 120_000);
+    },
+    120_000,
+  );
 
   /**
    * A server that stopped being read (its stdout pipe and the reader's buffer filled with access

@@ -4,7 +4,14 @@
  * resolver and a scheme that answer synchronously, no nonce store epoch to read).
  */
 
-import { AlgorithmUnsupported, NonceMissing, SignatureMissing, storeFailure, TagNotAccepted } from '../errors.js';
+import {
+  AlgorithmUnsupported,
+  NonceMissing,
+  SignatureMissing,
+  storeFailure,
+  storeFailureThrower,
+  TagNotAccepted,
+} from '../errors.js';
 import { isPromiseLike } from '../primitives/promise.js';
 import type { PipelineHooks } from './config.js';
 import type { Credentials, Scheme, SchemeVerdict, VerifyContext } from './contract.js';
@@ -71,9 +78,7 @@ function keyStages<S>(run: Run<S>): void | Promise<void> {
 }
 
 /** A key resolver's rejection: `StoreUnavailable` (503) unless it is an hmac-kit error (`storeFailure`). */
-function keyResolverFailed(error: unknown): never {
-  throw storeFailure(error, 'key resolver');
-}
+const keyResolverFailed = storeFailureThrower('key resolver');
 
 function afterMac<S>(run: Run<S>, verdict: SchemeVerdict): void | Promise<void> {
   settleMac(run, verdict);

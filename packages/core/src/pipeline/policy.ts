@@ -3,7 +3,7 @@
  * nonce TTLs and replay recording. Scheme implementations call these so that
  * every scheme enforces one policy the same way.
  */
-import { NonceReplayed, SignatureExpired, SignatureFromFuture, storeFailure } from '../errors.js';
+import { NonceReplayed, SignatureExpired, SignatureFromFuture, storeFailure, storeFailureThrower } from '../errors.js';
 import type { HashAlgorithm, NonceStore, VerifyPolicy } from '../types.js';
 
 /** A policy with every default filled in. */
@@ -253,6 +253,4 @@ export function enforceNonceEpoch(
 }
 
 /** A nonce store's rejection: `StoreUnavailable` (503) unless it is an hmac-kit error (`storeFailure`). */
-export function nonceStoreFailed(error: unknown): never {
-  throw storeFailure(error, 'nonce store');
-}
+export const nonceStoreFailed = storeFailureThrower('nonce store');
