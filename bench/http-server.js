@@ -259,6 +259,108 @@ function startUpstream() {
   server.listen(0, '127.0.0.1', () => listening(server));
 }
 
+/**
+ * Prototypes of the gateway's proxy hop alone (issue #15, session 18, helper relay18), to count
+ * what the HTTP client costs (`node bench/count-http.js relay-prototype:undici .`, `:node-http`):
+ * a bare node:http server that reads the body, sends the request upstream with the client's
+ * headers (less host and connection) plus four fixed identity-like fields, and writes the answer
+ * back (status, headers less the hop-by-hop ones, body). No verification, no checks: a measuring
+ * device, not a proxy. RELAY_CLIENT=undici (a Pool's dispatch(), as the gateway) or node-http
+ * (http.request through a keep-alive Agent: node's C++ llhttp instead of undici's wasm one).
+ */
+async function startRelayPrototype() {
+  const upstream = new URL(config.upstream);
+  const client = process.env.GATEKEEPER ?? 'undici';
+  const dropped = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding']);
+  const extra = [
+    'x-authenticated-key-id',
+    'hk_countab000000001',
+    'x-authenticated-principal',
+    'bench',
+    'x-authenticated-scopes',
+    '',
+    'x-authenticated-scheme',
+    'rfc9421',
+  ];
+  const headersOf = (request) => {
+    const raw = request.rawHeaders;
+    const out = [];
+    for (let i = 0; i < raw.length; i += 2) if (!dropped.has(raw[i].toLowerCase())) out.push(raw[i], raw[i + 1]);
+    for (const field of extra) out.push(field);
+    return out;
+  };
+  const answerHeaders = (raw) => {
+    const out = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i].toString('latin1').toLowerCase();
+      if (!dropped.has(name)) out.push(name, raw[i + 1].toString('latin1'));
+    }
+    return out;
+  };
+  let send;
+  if (client === 'undici') {
+    const { Pool } = await import('undici');
+    const pool = new Pool(upstream.origin, { connections: 256, pipelining: 1, keepAliveTimeout: 10_000 });
+    send = (request, response, body) => {
+      let held;
+      pool.dispatch(
+        { origin: upstream.origin, path: request.url, method: request.method, headers: headersOf(request), body },
+        {
+          onConnect() {},
+          onHeaders(status, raw) {
+            response.writeHead(status, answerHeaders(raw));
+            return true;
+          },
+          onData(chunk) {
+            if (held) response.write(held);
+            held = chunk;
+            return true;
+          },
+          onComplete() {
+            response.end(held);
+          },
+          onError() {
+            response.destroy();
+          },
+        },
+      );
+    };
+  } else {
+    const { Agent, request: httpRequest } = await import('node:http');
+    const agent = new Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 });
+    send = (request, response, body) => {
+      // A flat list is written as it is: node:http adds no Host to it.
+      const headers = headersOf(request);
+      headers.push('host', upstream.host);
+      const outgoing = httpRequest(
+        { host: upstream.hostname, port: upstream.port, path: request.url, method: request.method, headers, agent },
+        (answer) => {
+          const chunks = [];
+          answer.on('data', (chunk) => chunks.push(chunk));
+          answer.on('end', () => {
+            const raw = answer.rawHeaders;
+            const fields = [];
+            for (let i = 0; i < raw.length; i += 2) {
+              if (!dropped.has(raw[i].toLowerCase())) fields.push(raw[i].toLowerCase(), raw[i + 1]);
+            }
+            response.writeHead(answer.statusCode, fields);
+            response.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+          });
+        },
+      );
+      outgoing.on('error', () => response.destroy());
+      outgoing.end(body);
+    };
+  }
+  const server = createServer((request, response) => {
+    const chunks = [];
+    request.on('data', (chunk) => chunks.push(chunk));
+    request.on('end', () => send(request, response, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+  });
+  server.keepAliveTimeout = 30_000;
+  server.listen(0, '127.0.0.1', () => listening(server));
+}
+
 const starters = {
   upstream: startUpstream,
   'serve-gateway': () => startServe(config.upstream),
@@ -266,6 +368,7 @@ const starters = {
   // The django_hmac_authentication scheme alone (what the issue compares with the Django original).
   'serve-gateway-django': () => startServe(config.upstream, { schemes: 'django-hmac' }),
   'gateway-harness': startGatewayHarness,
+  'relay-prototype': startRelayPrototype,
   express: startExpress,
   fastify: startFastify,
   'fastify-hello': startFastifyHello,
