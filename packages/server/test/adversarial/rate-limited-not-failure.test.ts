@@ -8,13 +8,12 @@
  * Failures after which the failure throttle refuses an address (`too_many_failures`) stay counted:
  * they are what the window is for.
  */
-import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { createLogger, loadConfig, type RunningServer, startServer } from '@hmac-kit/server';
+import { createLogger, type RunningServer } from '@hmac-kit/server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
 import { forwardAuthCheck } from '../support/concurrent.js';
-import { issueKey } from '../support/in-process.js';
+import { issueKey, startInProcess } from '../support/in-process.js';
 
 describe('adversarial: rate-limited requests are not authentication failures', () => {
   const started: RunningServer[] = [];
@@ -30,17 +29,11 @@ describe('adversarial: rate-limited requests are not authentication failures', (
         done();
       },
     });
-    const config = loadConfig({
-      flags: {
-        port: 0,
-        database: ':memory:',
-        masterKeys: `mk-test:${randomBytes(32).toString('base64')}`,
-        schemes: 'rfc9421',
-        rateLimit: '2/1h',
-      },
-      env: {},
-    });
-    const server = await startServer(config, { logger: createLogger('info', sink) });
+    const server = await startInProcess(
+      { schemes: 'rfc9421', rateLimit: '2/1h' },
+      {},
+      { logger: createLogger('info', sink) },
+    );
     started.push(server);
     const key = await issueKey(server, 'busy-client');
     const address = freshAddress();
@@ -66,16 +59,7 @@ describe('adversarial: rate-limited requests are not authentication failures', (
   });
 
   it('a wrong signature is still counted (the window is not simply switched off)', async () => {
-    const config = loadConfig({
-      flags: {
-        port: 0,
-        database: ':memory:',
-        masterKeys: `mk-test:${randomBytes(32).toString('base64')}`,
-        schemes: 'rfc9421',
-      },
-      env: {},
-    });
-    const server = await startServer(config, { logger: createLogger('silent') });
+    const server = await startInProcess({ schemes: 'rfc9421' });
     started.push(server);
     const key = await issueKey(server, 'wrong-secret');
     const check = await forwardAuthCheck(
