@@ -265,8 +265,10 @@ function startUpstream() {
  * a bare node:http server that reads the body, sends the request upstream with the client's
  * headers (less host and connection) plus four fixed identity-like fields, and writes the answer
  * back (status, headers less the hop-by-hop ones, body). No verification, no checks: a measuring
- * device, not a proxy. RELAY_CLIENT=undici (a Pool's dispatch(), as the gateway) or node-http
- * (http.request through a keep-alive Agent: node's C++ llhttp instead of undici's wasm one).
+ * device, not a proxy. The client (`:undici`, `:node-http`, `:raw`, read from GATEKEEPER): undici (a Pool's
+ * dispatch(), as the gateway), node-http (http.request through a keep-alive Agent: node's C++ llhttp
+ * instead of undici's wasm one), raw (net sockets and a minimal parser: the upper bound of a client of
+ * one's own).
  */
 async function startRelayPrototype() {
   const upstream = new URL(config.upstream);
@@ -324,6 +326,48 @@ async function startRelayPrototype() {
           },
         },
       );
+    };
+  } else if (client === 'raw') {
+    // The upper bound of an HTTP/1.1 client of one's own: keep-alive sockets from `net`, the request
+    // head and body in one latin1 string write, the answer read by a minimal parser that knows only
+    // a Content-Length-framed answer (the upstream's). Nothing here is safe to proxy with.
+    const { connect } = await import('node:net');
+    const idle = [];
+    const exchange = (socket, head, body, done) => {
+      let buffered = Buffer.alloc(0);
+      const onData = (chunk) => {
+        buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+        const end = buffered.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const lines = buffered.latin1Slice(0, end).split('\r\n');
+        const status = Number(lines[0].slice(9, 12));
+        const fields = [];
+        let length = 0;
+        for (let i = 1; i < lines.length; i++) {
+          const colon = lines[i].indexOf(':');
+          const name = lines[i].slice(0, colon).toLowerCase();
+          const value = lines[i].slice(colon + 1).trim();
+          if (name === 'content-length') length = Number(value);
+          if (!dropped.has(name)) fields.push(name, value);
+        }
+        if (buffered.length < end + 4 + length) return;
+        socket.off('data', onData);
+        done(status, fields, buffered.subarray(end + 4, end + 4 + length));
+      };
+      socket.on('data', onData);
+      socket.write(head + body.latin1Slice(0, body.length), 'latin1');
+    };
+    send = (request, response, body) => {
+      const fields = headersOf(request);
+      let head = `${request.method} ${request.url} HTTP/1.1\r\nhost: ${upstream.host}\r\n`;
+      for (let i = 0; i < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+      head += '\r\n';
+      const socket = idle.pop() ?? connect(Number(upstream.port), upstream.hostname);
+      exchange(socket, head, body, (status, answer, content) => {
+        idle.push(socket);
+        response.writeHead(status, answer);
+        response.end(content);
+      });
     };
   } else {
     const { Agent, request: httpRequest } = await import('node:http');
