@@ -268,7 +268,7 @@ function startUpstream() {
  * device, not a proxy. The client (`:undici`, `:node-http`, `:raw`, read from GATEKEEPER): undici (a Pool's
  * dispatch(), as the gateway), node-http (http.request through a keep-alive Agent: node's C++ llhttp
  * instead of undici's wasm one), raw (net sockets and a minimal parser: the upper bound of a client of
- * one's own).
+ * one's own), llhttp (raw with field checks and node's C++ HTTPParser for the answer).
  */
 async function startRelayPrototype() {
   const upstream = new URL(config.upstream);
@@ -368,6 +368,75 @@ async function startRelayPrototype() {
         response.writeHead(status, answer);
         response.end(content);
       });
+    };
+  } else if (client === 'llhttp') {
+    // `raw` with what a real client of one's own would add: every relayed name and value checked by a
+    // byte loop (a token's bytes, a value without controls), and the answer parsed by node's own C++
+    // llhttp (the `HTTPParser` node's http client uses, strict), one parser per upstream socket.
+    const { createRequire } = await import('node:module');
+    const { HTTPParser } = createRequire(import.meta.url)('_http_common');
+    const { connect } = await import('node:net');
+    const TOKEN = new Uint8Array(128);
+    for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+      TOKEN[c.charCodeAt(0)] = 1;
+    const isToken = (text) => {
+      if (text.length === 0) return false;
+      for (let i = 0; i < text.length; i++) if (TOKEN[text.charCodeAt(i)] !== 1) return false;
+      return true;
+    };
+    const isValue = (text) => {
+      for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i);
+        if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return false;
+      }
+      return true;
+    };
+    const idle = [];
+    const open = () => {
+      const socket = connect(Number(upstream.port), upstream.hostname);
+      const parser = new HTTPParser();
+      parser.initialize(HTTPParser.RESPONSE, {}, 0, 0);
+      socket.parser = parser;
+      socket.on('data', (chunk) => {
+        const result = parser.execute(chunk);
+        if (result instanceof Error) socket.destroy(result);
+      });
+      parser[HTTPParser.kOnHeadersComplete] = (_major, _minor, raw, _method, _url, status, _text, _upgrade, keep) => {
+        const exchange = socket.exchange;
+        exchange.keep = keep;
+        const fields = [];
+        for (let i = 0; i < raw.length; i += 2) {
+          const name = raw[i].toLowerCase();
+          if (!dropped.has(name)) fields.push(name, raw[i + 1]);
+        }
+        exchange.response.writeHead(status, fields);
+        return 0;
+      };
+      parser[HTTPParser.kOnBody] = (chunk) => {
+        const exchange = socket.exchange;
+        if (exchange.held !== undefined) exchange.response.write(exchange.held);
+        exchange.held = Buffer.from(chunk);
+      };
+      parser[HTTPParser.kOnMessageComplete] = () => {
+        const exchange = socket.exchange;
+        socket.exchange = undefined;
+        if (exchange.keep) idle.push(socket);
+        else socket.destroy();
+        exchange.response.end(exchange.held);
+      };
+      return socket;
+    };
+    send = (request, response, body) => {
+      const fields = headersOf(request);
+      let head = `${request.method} ${request.url} HTTP/1.1\r\nhost: ${upstream.host}\r\n`;
+      for (let i = 0; i < fields.length; i += 2) {
+        if (!isToken(fields[i]) || !isValue(fields[i + 1])) throw new TypeError('invalid field');
+        head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+      }
+      head += '\r\n';
+      const socket = idle.pop() ?? open();
+      socket.exchange = { response, held: undefined, keep: false };
+      socket.write(head + body.latin1Slice(0, body.length), 'latin1');
     };
   } else {
     const { Agent, request: httpRequest } = await import('node:http');
