@@ -314,7 +314,14 @@ export function startServe(
     }
     const child = spawn(process.execPath, [script, ...(options.globalArgs ?? []), 'serve', '--port', '0', ...args], {
       cwd: options.cwd ?? tempDir(),
-      env: cleanEnv({ HMAC_KIT_WORKERS: '1', ...options.env }),
+      // HMAC_KIT_TEST_UPSTREAM_CLIENT=builtin runs every spawned gateway on the builtin upstream client.
+      env: cleanEnv({
+        HMAC_KIT_WORKERS: '1',
+        ...(process.env.HMAC_KIT_TEST_UPSTREAM_CLIENT
+          ? { HMAC_KIT_UPSTREAM_CLIENT: process.env.HMAC_KIT_TEST_UPSTREAM_CLIENT }
+          : {}),
+        ...options.env,
+      }),
       stdio: ['ignore', fifoWriter ?? 'pipe', 'pipe'],
     });
     if (fifoWriter !== undefined) closeSync(fifoWriter);

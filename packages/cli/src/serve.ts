@@ -52,6 +52,11 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
     'upstream response timeout (default 30s) [HMAC_KIT_UPSTREAM_TIMEOUT]',
   ],
   [
+    '--upstream-client <client>',
+    'upstreamClient',
+    "gateway mode: the HTTP client to the upstream, undici or builtin (experimental: hmac-kit's own HTTP/1.1 client on node's parser; not with tracing) (default undici) [HMAC_KIT_UPSTREAM_CLIENT]",
+  ],
+  [
     '--keep-alive-timeout <duration>',
     'keepAliveTimeout',
     'idle HTTP/1.1 keep-alive connections close after this; keep it above the idle timeout of the proxy in front (default 75s) [HMAC_KIT_KEEP_ALIVE_TIMEOUT]',

@@ -6,6 +6,7 @@ import { isPlausibleKeyId, looksLikeSecret } from '@hmac-kit/keys';
 import { legacySchemesSchema, parseLegacySchemes } from './legacy-schemes.js';
 import { parseRedisUrl } from './redis-url.js';
 import { DEFAULT_DATABASE } from './store.js';
+import { tracingRequested } from './tracing.js';
 import { parseByteSize, parseDuration, parseRateLimit } from './units.js';
 import { z } from './zod-runtime.js';
 
@@ -42,6 +43,11 @@ export interface ServerConfig {
   maxBodyBytes: number;
   upstream?: string;
   upstreamTimeoutSeconds: number;
+  /**
+   * The gateway's HTTP client to its upstream: `undici` (the default) or `builtin` (experimental:
+   * hmac-kit's own HTTP/1.1 client on node's C++ parser, packages/server/src/upstream/).
+   */
+  upstreamClient: 'undici' | 'builtin';
   /**
    * How long an idle HTTP/1.1 keep-alive connection stays open. Longer than the idle timeout of the
    * proxy or load balancer in front (nginx's upstream `keepalive_timeout` and an AWS ALB's both
@@ -248,6 +254,9 @@ const schema = z
       })
       .optional(),
     upstreamTimeout: duration('upstream timeout').default(30),
+    upstreamClient: z
+      .enum(['undici', 'builtin'], { message: 'invalid upstream client: expected undici or builtin' })
+      .default('undici'),
     // 0 would be Node's "never": idle connections held for ever.
     keepAliveTimeout: duration('keep-alive timeout')
       .refine((seconds) => seconds >= 1 && seconds <= 3600, {
@@ -357,6 +366,7 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, keyof RawConfig>> = 
   HMAC_KIT_MAX_BODY: 'maxBody',
   HMAC_KIT_UPSTREAM: 'upstream',
   HMAC_KIT_UPSTREAM_TIMEOUT: 'upstreamTimeout',
+  HMAC_KIT_UPSTREAM_CLIENT: 'upstreamClient',
   HMAC_KIT_KEEP_ALIVE_TIMEOUT: 'keepAliveTimeout',
   HMAC_KIT_HEADERS_TIMEOUT: 'headersTimeout',
   HMAC_KIT_MAX_CONNECTIONS: 'maxConnections',
@@ -519,6 +529,13 @@ export function loadConfig(sources: {
       `debug signatures refused with public origin ${value.publicOrigin} (not loopback): clients reach this server through a proxy and every one could see how requests are canonicalised; use --debug-signatures=force (HMAC_KIT_DEBUG_SIGNATURES=force) to allow it`,
     );
   }
+  // The builtin client has no OpenTelemetry instrumentation (no client span, no traceparent sent
+  // upstream): refused rather than traced without the upstream call.
+  if (value.upstreamClient === 'builtin' && tracingRequested(sources.env ?? {})) {
+    throw new ConfigError(
+      '--upstream-client builtin is not traced: unset OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_SDK_DISABLED=true), or use --upstream-client undici',
+    );
+  }
   const maxConnections = value.maxConnections ?? defaultMaxConnections();
   if ((value.tlsCert === undefined) !== (value.tlsKey === undefined)) {
     throw new ConfigError('TLS needs both a certificate (--tls-cert) and its private key (--tls-key)');
@@ -541,6 +558,7 @@ export function loadConfig(sources: {
     maxBodyBytes: value.maxBody,
     upstream: value.upstream,
     upstreamTimeoutSeconds: value.upstreamTimeout,
+    upstreamClient: value.upstreamClient,
     keepAliveTimeoutSeconds: value.keepAliveTimeout,
     headersTimeoutSeconds: value.headersTimeout,
     maxConnections,

@@ -3,10 +3,10 @@ import { type IncomingMessage, type ServerResponse, validateHeaderName, validate
 import { BodyTooLarge, toProblem } from '@hmac-kit/core';
 import type { Authenticator } from '@hmac-kit/middleware';
 import { inCheckPhase } from '@hmac-kit/middleware/node';
-import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
+import { Pool, errors as undiciErrors } from 'undici';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
-import { downstreamHeaders, HOP_BY_HOP, upstreamHeaderList } from './headers.js';
+import { downstreamHeaders, HOP_BY_HOP, relayedHeaders, upstreamHeaderList } from './headers.js';
 import { sendProblem, serverProblem } from './http.js';
 import { contentLengthBodyBuffered, exemptFromBodyRate } from './listener.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
@@ -19,6 +19,9 @@ import {
   sortedQueryDefectBeforeVerifying,
   targetProblem,
 } from './request-target.js';
+import { createBuiltinClient } from './upstream/client.js';
+import { UpstreamAnswerError, UpstreamTimeoutError } from './upstream/errors.js';
+import type { UpstreamClient, UpstreamHandler } from './upstream/types.js';
 
 /** Bodies up to this size (by Content-Length) are verified before forwarding; larger ones stream. */
 const BUFFERED_BODY_BYTES = 64 * 1024;
@@ -175,15 +178,21 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   const upstream = new URL(config.upstream as string);
   const basePath = upstream.pathname.replace(/\/+$/, '');
   const timeoutMs = config.upstreamTimeoutSeconds * 1000;
-  // One upstream origin: its connection pool itself (an Agent is a map of pools by origin).
-  const dispatcher = new Pool(upstream.origin, {
-    connections: 256,
-    pipelining: 1,
-    keepAliveTimeout: 10_000,
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-    connectTimeout: Math.min(timeoutMs, 10_000),
-  });
+  // One upstream origin: its connection pool itself (an Agent is a map of pools by origin). The
+  // client is chosen once, here: undici's Pool (the default, used through the same calls as
+  // before there was a choice), or the builtin one (`--upstream-client builtin`, experimental:
+  // upstream/client.ts), with the same limits and timeouts.
+  const dispatcher: UpstreamClient =
+    config.upstreamClient === 'builtin'
+      ? createBuiltinClient(upstream.origin, { timeoutMs, connections: 256, keepAliveMs: 10_000 })
+      : (new Pool(upstream.origin, {
+          connections: 256,
+          pipelining: 1,
+          keepAliveTimeout: 10_000,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+          connectTimeout: Math.min(timeoutMs, 10_000),
+        }) as unknown as UpstreamClient);
   const rebuildUrl = createUrlRebuilder(config);
   // Label sets of the success path, bound once (no label object per request).
   const acceptedRequests = metrics.requests.labels({ outcome: 'accepted', code: 'ok', route: 'gateway' });
@@ -382,16 +391,16 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         // Rethrown so undici aborts the upstream request before its last byte.
         throw error;
       }
-    })() as unknown as Dispatcher.DispatchOptions['body'];
+    })();
 
-    let upstreamResponse: Dispatcher.ResponseData;
+    let upstreamResponse: Awaited<ReturnType<UpstreamClient['request']>>;
     const upstreamStarted = process.hrtime.bigint();
     try {
       upstreamResponse = await dispatcher.request({
         origin: upstream.origin,
         path: basePath + target,
-        method: method as Dispatcher.HttpMethod,
-        headers: upstreamHeaderList(request.headers, identity, forwarded, replacedHeaders) as string[],
+        method,
+        headers: upstreamHeaderList(request.headers, identity, forwarded, replacedHeaders),
         body,
         signal: abort,
         // Nothing of the upstream's reaches the client before the body's digest matched: an
@@ -480,8 +489,8 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       {
         origin: upstream.origin,
         path: basePath + target,
-        method: method as Dispatcher.HttpMethod,
-        headers: headers as string[],
+        method,
+        headers,
         body,
       },
       relay,
@@ -497,7 +506,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
    * gateway-harness:pass <before> <after>`; docs/performance.md "Session 12: gateway and django path").
    * Move to the controller API when undici's client speaks it natively (undici 8).
    */
-  class Relay implements Dispatcher.DispatchHandler {
+  class Relay implements UpstreamHandler {
     /** Aborts the upstream request (set once undici starts writing it). */
     abort: ((reason?: Error) => void) | undefined = undefined;
     /** Resumes reading the upstream's answer after the client's socket drained. */
@@ -525,7 +534,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       else this.abort = abort;
     }
 
-    onHeaders(statusCode: number, raw: Buffer[], resume: () => void): boolean {
+    onHeaders(statusCode: number, raw: (Buffer | string)[], resume: () => void): boolean {
       if (statusCode < 200) {
         // An interim answer (102, 103; undici refuses 100 and a 101 it did not ask for).
         if (!this.clientGone) relayInterim(this.response, statusCode, rawFields(raw));
@@ -536,7 +545,11 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       this.answered = true;
       this.status = statusCode;
       this.resume = resume;
-      const fields = relayedAnswerHeaders(raw, this.committedHeaders, this.context.id);
+      // undici hands the fields over as Buffers, the builtin client as latin1 strings (node's parser).
+      const fields =
+        raw.length > 0 && typeof raw[0] === 'string'
+          ? relayedHeaders(raw, this.committedHeaders, this.context.id)
+          : relayedAnswerHeaders(raw as Buffer[], this.committedHeaders, this.context.id);
       // RFC 9110 §8.6: never a Content-Length on a 204 (a 304's, and a HEAD answer's, are the
       // length the GET would have had: relayed as sent).
       if (statusCode === 204) withoutContentLength(fields);
@@ -571,10 +584,10 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       return false;
     }
 
-    onComplete(trailers: string[] | null): void {
-      // undici's HTTP/1.1 client hands over the raw trailer fields (Buffers, typed as strings).
+    onComplete(trailers: (Buffer | string)[] | null): void {
+      // undici's HTTP/1.1 client hands over the raw trailer fields (Buffers, typed as strings), the builtin one strings.
       if (trailers !== null && trailers.length > 0) {
-        const relayed = relayedTrailersOf(rawFields(trailers as unknown as Buffer[]), this.committedHeaders);
+        const relayed = relayedTrailersOf(rawFields(trailers), this.committedHeaders);
         if (relayed !== undefined) addTrailers(this.response, relayed);
       }
       const held = this.held;
@@ -711,16 +724,23 @@ function withoutContentLength(fields: string[]): void {
   }
 }
 
-/** Raw trailer fields as undici hands them over (`[name, value, ...]` buffers): lower-cased names, latin1 values. */
-function rawFields(raw: readonly Buffer[]): Record<string, string | string[]> {
+/**
+ * Raw fields as undici hands them over (`[name, value, ...]` buffers) or the builtin client
+ * (latin1 strings): lower-cased names, latin1 values.
+ */
+function rawFields(raw: readonly (Buffer | string)[]): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (let index = 0; index + 1 < raw.length; index += 2) {
-    const name = (raw[index] as Buffer).toString('latin1').toLowerCase();
-    const value = (raw[index + 1] as Buffer).toString('latin1');
+    const name = latin1Of(raw[index] as Buffer | string).toLowerCase();
+    const value = latin1Of(raw[index + 1] as Buffer | string);
     const seen = out[name];
     out[name] = seen === undefined ? value : [...(Array.isArray(seen) ? seen : [seen]), value];
   }
   return out;
+}
+
+function latin1Of(field: Buffer | string): string {
+  return typeof field === 'string' ? field : field.toString('latin1');
 }
 
 /**
@@ -770,6 +790,8 @@ function addTrailers(response: ServerResponse, trailers: Record<string, string |
 function refusedAnswerCause(error: unknown): string | undefined {
   const code = (error as { code?: string })?.code;
   const message = (error as Error)?.message;
+  // The builtin client names its refusal itself (llhttp's code for a malformed answer).
+  if (error instanceof UpstreamAnswerError) return error.refusal;
   if (error instanceof undiciErrors.SocketError) {
     // undici refuses an unsolicited 100 Continue as 'bad response' (RFC 9110 §15.2 has a client
     // parse it; undici 7 does not), and a 101 it did not ask for as 'bad upgrade'.
@@ -797,6 +819,7 @@ function withRequestId(response: ServerResponse, context: RequestContext): void 
 
 function isTimeout(error: unknown): boolean {
   return (
+    error instanceof UpstreamTimeoutError ||
     error instanceof undiciErrors.HeadersTimeoutError ||
     error instanceof undiciErrors.BodyTimeoutError ||
     error instanceof undiciErrors.ConnectTimeoutError

@@ -270,7 +270,8 @@ export function downstreamHeaders(
  * writes them), where undici's parsed form decodes them as UTF-8, which Node then refuses to write.
  * The general form: the gateway writes the same head with `relayedAnswerHeaders` (relayed-fields.ts),
  * which keeps the upstream's recurring names and values instead of decoding them per answer, and is
- * held to this one by test/relayed-fields.test.ts.
+ * held to this one by test/relayed-fields.test.ts. The builtin upstream client's fields (latin1
+ * strings from node's parser) are written with this one.
  *
  * @example
  * ```ts
@@ -278,15 +279,19 @@ export function downstreamHeaders(
  * // ['etag', '"a"', 'ratelimit-limit', '10', 'x-request-id', 'r1']
  * ```
  */
-export function relayedHeaders(raw: readonly Buffer[], headers: Record<string, string>, requestId: string): string[] {
+export function relayedHeaders(
+  raw: readonly (Buffer | string)[],
+  headers: Record<string, string>,
+  requestId: string,
+): string[] {
   const names: string[] = new Array(raw.length >> 1);
   // Every Connection field the upstream sent (a repeated one adds to the first).
   let connection: string | string[] | undefined;
   for (let index = 0; index < raw.length; index += 2) {
-    const name = (raw[index] as Buffer).toString('latin1').toLowerCase();
+    const name = latin1Text(raw[index] as Buffer | string).toLowerCase();
     names[index >> 1] = name;
     if (name !== 'connection') continue;
-    const value = (raw[index + 1] as Buffer).toString('latin1');
+    const value = latin1Text(raw[index + 1] as Buffer | string);
     connection = connection === undefined ? value : [...(Array.isArray(connection) ? connection : [connection]), value];
   }
   const listed = connectionListed(connection);
@@ -303,7 +308,7 @@ export function relayedHeaders(raw: readonly Buffer[], headers: Record<string, s
     const name = names[index >> 1] as string;
     if (HOP_BY_HOP.has(name) || listed?.has(canonicalHeaderName(name))) continue;
     if (name === 'x-request-id' || own?.includes(name)) continue;
-    out.push(name, (raw[index + 1] as Buffer).toString('latin1'));
+    out.push(name, latin1Text(raw[index + 1] as Buffer | string));
   }
   for (const name in headers) out.push(name, headers[name] as string);
   out.push('x-request-id', requestId);
@@ -327,4 +332,9 @@ export function lowerCaseName(name: string): string {
     if (LOWER_CASE_NAMES.size < LOWER_CASE_NAMES_KEPT) LOWER_CASE_NAMES.set(name, lower);
   }
   return lower;
+}
+
+/** A raw field as text: undici's Buffer decoded as latin1, or node's parser's string (already latin1) as it is. */
+function latin1Text(field: Buffer | string): string {
+  return typeof field === 'string' ? field : field.toString('latin1');
 }

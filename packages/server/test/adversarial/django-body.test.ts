@@ -4,7 +4,7 @@ import { djangoBodySerialization, djangoHmac, signMessage } from '@hmac-kit/core
 import { createLogger, loadConfig, type RunningServer, startServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
-import { issueKey } from '../support/in-process.js';
+import { issueKey, testUpstreamClient } from '../support/in-process.js';
 import { type RawSeenRequest, rawRequest, startRawUpstream } from '../support/raw-http.js';
 
 // Issue #11 defect 5: django-hmac through the gateway forwarded bytes the signature never covered.
@@ -30,6 +30,7 @@ describe('adversarial: django-hmac bodies through the gateway', () => {
     });
     const config = loadConfig({
       flags: {
+        ...testUpstreamClient(),
         port: 0,
         database: ':memory:',
         masterKeys: `mk-test:${randomBytes(32).toString('base64')}`,

@@ -6,6 +6,7 @@ import { djangoHmac, parseSecret, type Scheme, signMessage, sigv4, standardWebho
 import { createLogger, loadConfig, type RunningServer, startServer } from '@hmac-kit/server';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testUpstreamClient } from '../support/in-process.js';
 
 // Issue #11 defect 9 and the route fuzz of the adversarial suite: any request, signed or not, to
 // any route of `hmac-kit serve` in API mode and in gateway mode gets an answer below 500 while the
@@ -251,6 +252,7 @@ describe('adversarial: fuzz of every route, API mode and gateway mode (no 5xx, n
     const logLines: Array<Record<string, unknown>> = [];
     const config = loadConfig({
       flags: {
+        ...testUpstreamClient(),
         port: 0,
         database: ':memory:',
         masterKeys: `mk-fuzz:${randomBytes(32).toString('base64')}`,

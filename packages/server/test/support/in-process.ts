@@ -23,11 +23,27 @@ export async function startInProcess(
       database: ':memory:',
       masterKeys: `mk-test:${randomBytes(32).toString('base64')}`,
       logLevel: 'silent',
+      // The gateway suites run against either upstream client (HMAC_KIT_TEST_UPSTREAM_CLIENT=builtin).
+      ...testUpstreamClient(),
       ...flags,
     },
     env,
   });
   return startServer(config, options);
+}
+
+/**
+ * `{ upstreamClient }` from `HMAC_KIT_TEST_UPSTREAM_CLIENT` (undici or builtin), so that every test
+ * starting a gateway runs against the client it names; `{}` without it (the default client).
+ *
+ * @example
+ * ```ts
+ * loadConfig({ flags: { ...testUpstreamClient(), upstream } });
+ * ```
+ */
+export function testUpstreamClient(): { upstreamClient?: string } {
+  const client = process.env.HMAC_KIT_TEST_UPSTREAM_CLIENT;
+  return client ? { upstreamClient: client } : {};
 }
 
 /** Creates a principal and an active key on a running in-process server. */

@@ -25,6 +25,8 @@ export async function startRawUpstream(
 ): Promise<{
   url: string;
   seen: RawSeenRequest[];
+  /** Connections accepted so far (a client that reuses its connections opens few). */
+  accepted(): number;
   close(): Promise<void>;
 }> {
   const answer =
@@ -43,7 +45,9 @@ export async function startRawUpstream(
         };
   const seen: RawSeenRequest[] = [];
   const sockets = new Set<Socket>();
+  let accepted = 0;
   const server: Server = createServer((socket) => {
+    accepted++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
@@ -71,6 +75,7 @@ export async function startRawUpstream(
   return {
     url: `http://127.0.0.1:${port}`,
     seen,
+    accepted: () => accepted,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,0 +1,384 @@
+/**
+ * The answer reader: one upstream connection (a `net` or `tls` socket) and node's own C++ llhttp
+ * parser reading its answers, strict (no lenient flag), one request at a time.
+ *
+ * Invariants (a response desync on a pooled connection would hand one client another's answer):
+ * - A connection carries at most one exchange; bytes that arrive while it carries none (idle), or
+ *   that start a new message after the exchange's answer completed, poison it: it is destroyed,
+ *   never reused.
+ * - It is handed back for reuse only after its answer was read completely and cleanly: HTTP/1.1,
+ *   keep-alive semantics (no `Connection: close`, not close-delimited), the request fully written,
+ *   no parse error, no abort, no timeout. Anything else destroys it.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { UpstreamAnswerError, UpstreamSocketError, UpstreamTimeoutError } from './errors.js';
+import { type NodeHttpParser, type NodeHttpParserClass, nodeHttpParser } from './http-parser.js';
+import type { UpstreamHandler } from './types.js';
+
+/** Where and how to connect, and the timeouts (milliseconds). */
+export interface ConnectionSettings {
+  protocol: 'http:' | 'https:';
+  hostname: string;
+  port: number;
+  /** TLS server name (SNI); undefined for an IP address. */
+  servername: string | undefined;
+  connectTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  /** The longest idle time before a kept connection is closed. */
+  keepAliveMs: number;
+  maxHeaderSize: number;
+}
+
+/** One request in flight on a connection: what the reader needs of it. */
+export interface Exchange {
+  readonly handler: UpstreamHandler;
+  /** HEAD: its answer has no body whatever its fields say. */
+  readonly head: boolean;
+  /** The request's last byte was handed to the socket. */
+  written: boolean;
+  /** The final (non-1xx) head was handed to the handler. */
+  answered: boolean;
+  /** A callback ended it (complete, error or abort): no further callback. */
+  settled: boolean;
+  /** Its answer was read completely (settled by onComplete). */
+  complete: boolean;
+  /** The answer allows reuse (HTTP/1.1, keep-alive, framed). */
+  keepAlive: boolean;
+  /** The connection carrying it (set once it starts). */
+  connection: Connection | undefined;
+}
+
+/** The pool side of a connection: told when one is free again or gone. */
+export interface ConnectionOwner {
+  released(connection: Connection): void;
+  destroyed(connection: Connection): void;
+}
+
+/** Why llhttp refused an answer, for the log line and the 502's detail (its code and fixed reason, never bytes). */
+function parseFailure(error: Error): UpstreamAnswerError {
+  const code = (error as { code?: string }).code ?? 'HPE_UNKNOWN';
+  if (code === 'HPE_HEADER_OVERFLOW') return new UpstreamAnswerError('an answer head over the size limit', code);
+  const reason = (error as { reason?: string }).reason;
+  return new UpstreamAnswerError(`a malformed answer (${code}${reason ? `: ${reason}` : ''})`, code);
+}
+
+/** `timeout=N` of a Keep-Alive field, in milliseconds, or undefined. */
+function keepAliveHint(value: string): number | undefined {
+  const match = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(value);
+  return match === null ? undefined : Number(match[1]) * 1000;
+}
+
+/** undici's margin under an upstream's announced keep-alive timeout (`keepAliveTimeoutThreshold`). */
+const KEEP_ALIVE_MARGIN_MS = 1000;
+
+let HTTPParser: NodeHttpParserClass | undefined;
+
+/** One upstream connection and its parser. */
+export class Connection {
+  readonly socket: Socket;
+  readonly parser: NodeHttpParser;
+  exchange: Exchange | undefined = undefined;
+  /** Raw fields gathered by kOnHeaders (a head of more than 32 fields, or trailers). */
+  fields: string[] = [];
+  /** The exchange whose answer completed in the current read (released after the read). */
+  completed: Exchange | undefined = undefined;
+  /** Bytes beyond the answer: never reused. */
+  poisoned = false;
+  gone = false;
+  /** When it became idle (ms, performance-free `Date.now()`), and how long it may stay so. */
+  idleSince = 0;
+  keepAliveMs: number;
+  private timer: NodeJS.Timeout | undefined = undefined;
+  private timerKind: 'connect' | 'headers' | 'body' = 'headers';
+  /** The answer's interim head being skipped (1xx): its message-complete is not the answer's. */
+  private interim = false;
+  private connecting = true;
+
+  constructor(
+    readonly settings: ConnectionSettings,
+    readonly owner: ConnectionOwner,
+  ) {
+    HTTPParser ??= nodeHttpParser();
+    const Parser = HTTPParser;
+    this.keepAliveMs = settings.keepAliveMs;
+    const socket =
+      settings.protocol === 'https:'
+        ? tlsConnect({
+            host: settings.hostname,
+            port: settings.port,
+            // undici's defaults: the system's CA store, certificates verified, SNI for a name.
+            rejectUnauthorized: true,
+            ALPNProtocols: ['http/1.1'],
+            ...(settings.servername === undefined ? {} : { servername: settings.servername }),
+          })
+        : netConnect({ host: settings.hostname, port: settings.port });
+    socket.setNoDelay(true);
+    this.socket = socket;
+    const parser = new Parser();
+    parser.initialize(Parser.RESPONSE, {}, settings.maxHeaderSize, 0);
+    this.parser = parser;
+    parser[Parser.kOnMessageBegin] = () => this.onMessageBegin();
+    parser[Parser.kOnHeaders] = (headers: string[]) => {
+      for (const item of headers) this.fields.push(item);
+    };
+    parser[Parser.kOnHeadersComplete] = (
+      major: number,
+      minor: number,
+      headers: string[] | undefined,
+      _method: unknown,
+      _url: unknown,
+      status: number,
+      _text: unknown,
+      upgrade: boolean,
+      keepAlive: boolean,
+    ) => this.onHeadersComplete(major, minor, headers, status, upgrade, keepAlive);
+    parser[Parser.kOnBody] = (chunk: Buffer) => this.onBody(chunk);
+    parser[Parser.kOnMessageComplete] = () => this.onMessageComplete();
+    socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    socket.on('end', () => this.onSocketEnd());
+    socket.on('error', (error: Error) => this.fail(error));
+    socket.on('close', () => this.fail(new UpstreamSocketError('other side closed')));
+    socket.once(settings.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+      this.connecting = false;
+      if (this.timerKind === 'connect') this.arm('headers');
+    });
+    this.arm('connect');
+  }
+
+  /** Starts `exchange` on this (free) connection; the caller then writes the request. */
+  start(exchange: Exchange): void {
+    this.exchange = exchange;
+    exchange.connection = this;
+    this.interim = false;
+    this.arm(this.connecting ? 'connect' : 'headers');
+  }
+
+  /** The request's bytes are moving: the answer's wait starts again (a slow upload is not a silent upstream). */
+  progressed(): void {
+    if (this.timer !== undefined && this.timerKind === 'headers') this.timer.refresh();
+  }
+
+  private arm(kind: 'connect' | 'headers' | 'body'): void {
+    const ms =
+      kind === 'connect'
+        ? this.settings.connectTimeoutMs
+        : kind === 'headers'
+          ? this.settings.headersTimeoutMs
+          : this.settings.bodyTimeoutMs;
+    this.timerKind = kind;
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.onTimeout(), ms);
+      return;
+    }
+    if ((this.timer as unknown as { _idleTimeout: number })._idleTimeout !== ms) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.onTimeout(), ms);
+      return;
+    }
+    this.timer.refresh();
+  }
+
+  private disarm(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  private onTimeout(): void {
+    this.timer = undefined;
+    if (this.gone) return;
+    if (this.exchange === undefined && !this.connecting) return;
+    this.fail(new UpstreamTimeoutError(this.timerKind));
+  }
+
+  private onSocketData(chunk: Buffer): void {
+    const exchange = this.exchange;
+    if (exchange === undefined || exchange.settled) {
+      // Bytes nobody asked for (an idle connection, or after an exchange ended): never parsed
+      // into the next exchange's answer.
+      this.poisoned = true;
+      this.destroy();
+      return;
+    }
+    const result = this.parser.execute(chunk);
+    const completed = this.completed;
+    this.completed = undefined;
+    if (result instanceof Error) {
+      if (completed !== undefined) this.destroy();
+      else this.fail(parseFailure(result));
+      return;
+    }
+    if (completed !== undefined) this.finished(completed);
+  }
+
+  /** The upstream ended its side: completes a close-delimited body, fails anything else. */
+  private onSocketEnd(): void {
+    const exchange = this.exchange;
+    if (exchange === undefined || exchange.settled) {
+      this.destroy();
+      return;
+    }
+    const result = this.parser.finish();
+    const completed = this.completed;
+    this.completed = undefined;
+    if (completed !== undefined) {
+      this.finished(completed);
+      this.destroy();
+      return;
+    }
+    this.fail(
+      result instanceof Error && exchange.answered
+        ? new UpstreamSocketError('other side closed mid-answer')
+        : result instanceof Error
+          ? parseFailure(result)
+          : new UpstreamSocketError('other side closed'),
+    );
+  }
+
+  private onMessageBegin(): void {
+    const exchange = this.exchange;
+    // A message after the exchange's answer completed (a body longer than it said, a second
+    // "answer"): the connection is out of step with its requests.
+    if (exchange === undefined || exchange.settled || this.completed !== undefined) this.poisoned = true;
+  }
+
+  private onHeadersComplete(
+    major: number,
+    minor: number,
+    headers: string[] | undefined,
+    status: number,
+    upgrade: boolean,
+    keepAlive: boolean,
+  ): number {
+    const exchange = this.exchange;
+    let raw = headers;
+    if (raw === undefined) {
+      raw = this.fields;
+      this.fields = [];
+    }
+    if (exchange === undefined || exchange.settled || this.poisoned || this.completed !== undefined) {
+      this.poisoned = true;
+      return 1;
+    }
+    if (status === 101 || upgrade) {
+      this.fail(new UpstreamAnswerError('a protocol switch (101) the gateway did not ask for', 'HMAC_KIT_UPGRADE'));
+      return 1;
+    }
+    if (status < 200) {
+      // An interim answer: 100 Continue is skipped (RFC 9110 §15.2: a client parses and ignores
+      // one it did not ask for), 102 and 103 go to the handler. Its (empty) message completes
+      // before the final answer starts.
+      this.interim = true;
+      this.arm('headers');
+      if (status !== 100) exchange.handler.onHeaders(status, raw, this.resume);
+      return 1;
+    }
+    exchange.answered = true;
+    exchange.keepAlive = keepAlive && major === 1 && minor === 1;
+    for (let index = 0; index + 1 < raw.length; index += 2) {
+      const name = raw[index] as string;
+      if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+      const hinted = keepAliveHint(raw[index + 1] as string);
+      if (hinted !== undefined) this.keepAliveMs = Math.min(this.keepAliveMs, hinted - KEEP_ALIVE_MARGIN_MS);
+    }
+    this.arm('body');
+    exchange.handler.onHeaders(status, raw, this.resume);
+    // HEAD: no body whatever the fields say (llhttp itself knows 204 and 304 have none).
+    return exchange.head ? 1 : 0;
+  }
+
+  private onBody(chunk: Buffer): void {
+    const exchange = this.exchange;
+    if (exchange === undefined || exchange.settled || !exchange.answered) {
+      this.poisoned = true;
+      return;
+    }
+    this.timer?.refresh();
+    if (exchange.handler.onData(chunk) === false) this.socket.pause();
+  }
+
+  private readonly resume = (): void => {
+    if (!this.gone) this.socket.resume();
+  };
+
+  private onMessageComplete(): void {
+    const exchange = this.exchange;
+    if (exchange === undefined || exchange.settled || this.completed !== undefined) {
+      this.poisoned = true;
+      return;
+    }
+    if (this.interim) {
+      this.interim = false;
+      this.fields = [];
+      return;
+    }
+    const trailers = this.fields;
+    this.fields = [];
+    this.disarm();
+    exchange.settled = true;
+    exchange.complete = true;
+    this.completed = exchange;
+    exchange.handler.onComplete(trailers.length > 0 ? trailers : null);
+  }
+
+  /** After the read that completed `exchange`'s answer: back to the pool, or closed. */
+  private finished(exchange: Exchange): void {
+    this.exchange = undefined;
+    exchange.connection = undefined;
+    if (this.gone) return;
+    if (this.poisoned || !exchange.keepAlive || !exchange.written || this.keepAliveMs <= 0) {
+      this.destroy();
+      return;
+    }
+    this.socket.resume();
+    this.owner.released(this);
+  }
+
+  /**
+   * The request's last byte was written. If its answer already completed (an upstream that
+   * answered before reading the whole request), the connection is closed, not reused.
+   */
+  wrote(exchange: Exchange): void {
+    exchange.written = true;
+    if (this.exchange === exchange && !exchange.settled) this.progressed();
+  }
+
+  /** Fails the exchange in flight (once) and destroys the connection. */
+  fail(error: Error): void {
+    const exchange = this.exchange;
+    if (exchange !== undefined && !exchange.settled && this.completed !== exchange) {
+      exchange.settled = true;
+      this.exchange = undefined;
+      exchange.connection = undefined;
+      this.destroy();
+      exchange.handler.onError(error);
+      return;
+    }
+    this.destroy();
+  }
+
+  /** Closes the connection for good (never reused). */
+  destroy(): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.disarm();
+    this.socket.destroy();
+    // Not freed here: a callback of the parser may be on the stack (free() then would use freed memory).
+    setImmediate(freeParser, this.parser);
+    this.owner.destroyed(this);
+    const exchange = this.exchange;
+    if (exchange !== undefined && !exchange.settled && this.completed !== exchange) {
+      exchange.settled = true;
+      this.exchange = undefined;
+      exchange.connection = undefined;
+      exchange.handler.onError(new UpstreamSocketError('connection closed'));
+    }
+  }
+}
+
+function freeParser(parser: NodeHttpParser): void {
+  parser.close();
+}
