@@ -16,7 +16,9 @@
 //
 // kind: serve-gateway-django, serve-gateway, gateway-harness:verify, gateway-harness:pass, upstream.
 // build: a snapshot of bench/http-ab.js --snapshot (its server dist, and for serve-* kinds the
-// packages beside it), or `.` for the workspace's packages/server/dist.
+// packages beside it), or `.` for the workspace's packages/server/dist; `<build>@builtin` runs that
+// build's gateway with `--upstream-client builtin` (HMAC_KIT_BENCH_UPSTREAM_CLIENT), so that
+// `node bench/count-http.js serve-gateway-django . .@builtin` counts both clients side by side.
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { formatSecret } from '@hmac-kit/core';
@@ -37,9 +39,11 @@ const mode = kind === 'serve-gateway-django' ? 'django' : 'orders';
 // The gateway harness verifies with this key; serve-* kinds print their own.
 const shared = { keyId: 'hk_countab000000001', secret: formatSecret(new Uint8Array(randomBytes(32))) };
 
-async function instructions(build, upstream) {
+async function instructions(spec, upstream) {
+  const [build, client] = spec.split('@');
   const env = {
     ...process.env,
+    ...(client ? { HMAC_KIT_BENCH_UPSTREAM_CLIENT: client } : {}),
     ...(gatekeeper ? { GATEKEEPER: gatekeeper } : {}),
     ...(build === '.' ? {} : { HMAC_KIT_BENCH_SERVER_DIST: resolve(build, 'node_modules/@hmac-kit/server/dist') }),
   };

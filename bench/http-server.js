@@ -45,6 +45,15 @@ const serverDist = process.env.HMAC_KIT_BENCH_SERVER_DIST
   ? new URL(`file://${process.env.HMAC_KIT_BENCH_SERVER_DIST.replace(/\/?$/, '/')}`)
   : new URL('../packages/server/dist/', import.meta.url);
 
+/**
+ * `{ upstreamClient }` from HMAC_KIT_BENCH_UPSTREAM_CLIENT (undici or builtin) for a gateway, `{}`
+ * otherwise: the gateway's upstream client side by side (`node bench/count-http.js <kind> .@builtin .`).
+ */
+function upstreamClientFlag(upstream) {
+  const client = process.env.HMAC_KIT_BENCH_UPSTREAM_CLIENT;
+  return upstream && client ? { upstreamClient: client } : {};
+}
+
 async function startServe(upstream, extraFlags = {}) {
   const { loadConfig, startServer } = await import(new URL('index.js', serverDist).href);
   const serverConfig = loadConfig({
@@ -56,6 +65,7 @@ async function startServe(upstream, extraFlags = {}) {
       logLevel: 'silent',
       rateLimit: '1000000000/1s',
       ...(upstream ? { upstream } : {}),
+      ...upstreamClientFlag(upstream),
       ...extraFlags,
     },
     env: {},
@@ -83,7 +93,14 @@ async function startGatewayHarness() {
   const { memoryNonceStore, memoryRateLimiter, memoryFailureThrottle } = await import('@hmac-kit/limits');
   const { nodeCryptoProvider } = await import('@hmac-kit/node-crypto');
   const serverConfig = loadConfig({
-    flags: { port: 0, database: ':memory:', logLevel: 'silent', upstream: config.upstream, rateLimit: '1000000000/1s' },
+    flags: {
+      port: 0,
+      database: ':memory:',
+      logLevel: 'silent',
+      upstream: config.upstream,
+      rateLimit: '1000000000/1s',
+      ...upstreamClientFlag(config.upstream),
+    },
     env: {},
   });
   const keys = await memoryKeys();

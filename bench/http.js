@@ -142,6 +142,12 @@ const DJANGO_ROW =
     : 'hmac-kit serve --upstream, django-hmac, signed fresh, 8 conn.';
 
 /**
+ * The django-hmac row with the gateway's experimental builtin upstream client (`--upstream-client
+ * builtin`, session 18 helper client18): an info row beside DJANGO_ROW, no target.
+ */
+const DJANGO_BUILTIN_ROW = `${DJANGO_ROW.replace(', 8 conn.', '')}, --upstream-client builtin (info)`;
+
+/**
  * The with/without pairs run again at one fixed rate (bench/paced.js). `target`: the issue #15 target
  * judged on the paced pair (`measure` 'added' µs or 'ratio'); without one the pair is an info line.
  */
@@ -269,6 +275,18 @@ export async function main() {
         verifies: false,
         connections: 8,
         start: async () => startServer('serve-gateway-django', { upstream: (await upstream()).url }),
+      },
+      {
+        name: DJANGO_BUILTIN_ROW,
+        mode: 'django',
+        verifies: false,
+        connections: 8,
+        start: async () =>
+          startServer(
+            'serve-gateway-django',
+            { upstream: (await upstream()).url },
+            { HMAC_KIT_BENCH_UPSTREAM_CLIENT: 'builtin' },
+          ),
       },
       ...(djangoOriginal === undefined
         ? []

@@ -69,6 +69,7 @@ describe('loadConfig', () => {
       rateLimit: { limit: 600, windowSeconds: 60 },
       maxBodyBytes: 10 * 1024 * 1024,
       upstreamTimeoutSeconds: 30,
+      upstreamClient: 'undici',
       keepAliveTimeoutSeconds: 75,
       headersTimeoutSeconds: 30,
       maxConnections: defaultMaxConnections(),
@@ -129,10 +130,32 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: {}, flags: { adminPrefix: '/internal' } }).adminPrefix).toBe('/internal');
   });
 
+  it('--upstream-client: undici by default, builtin by flag or HMAC_KIT_UPSTREAM_CLIENT; builtin refused with tracing', () => {
+    const upstream = 'http://127.0.0.1:3000';
+    expect(loadConfig({ env: {}, flags: { upstream } }).upstreamClient).toBe('undici');
+    expect(loadConfig({ env: {}, flags: { upstream, upstreamClient: 'builtin' } }).upstreamClient).toBe('builtin');
+    expect(loadConfig({ env: { HMAC_KIT_UPSTREAM_CLIENT: 'builtin' }, flags: { upstream } }).upstreamClient).toBe(
+      'builtin',
+    );
+    // The builtin client has no tracing instrumentation: refused in one line rather than traced without the upstream call.
+    const traced = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' };
+    expect(() => loadConfig({ env: { ...traced, HMAC_KIT_UPSTREAM_CLIENT: 'builtin' }, flags: { upstream } })).toThrow(
+      /--upstream-client builtin is not traced/,
+    );
+    expect(loadConfig({ env: traced, flags: { upstream } }).upstreamClient).toBe('undici');
+    expect(
+      loadConfig({
+        env: { ...traced, OTEL_SDK_DISABLED: 'true', HMAC_KIT_UPSTREAM_CLIENT: 'builtin' },
+        flags: { upstream },
+      }).upstreamClient,
+    ).toBe('builtin');
+  });
+
   it('fails with one clear line on the first bad setting', () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ port: '70000' }, /invalid port "70000"/],
       [{ upstreamTimeout: '9x' }, /invalid upstream timeout "9x"/],
+      [{ upstreamClient: 'curl' }, /invalid upstream client: expected undici or builtin/],
       // 0 is Node's "never close an idle connection".
       [{ keepAliveTimeout: '0s' }, /invalid keep-alive timeout: between 1s and 1h/],
       [{ keepAliveTimeout: '2h' }, /invalid keep-alive timeout: between 1s and 1h/],
