@@ -12,11 +12,11 @@
  * upstream sees the second on a new connection. Where the builtin client is deliberately
  * different (stricter, or RFC 9110's reading where undici refuses), the case says so.
  */
-import { createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { connect, createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { signMessage } from '@hmac-kit/core';
 import type { RunningServer } from '@hmac-kit/server';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freshAddress } from '../../../test-support/cli-client.js';
 import { isFieldValue, isToken, requestHead } from '../src/upstream/request-head.js';
 import { issueKey, startInProcess } from './support/in-process.js';
@@ -30,9 +30,16 @@ import {
 
 const CLIENTS = ['undici', 'builtin'] as const;
 
+/** Set by `/then-drop-next`: the next request is read and its connection closed without an answer. */
+let dropNext = false;
+
 /** What the raw upstream writes back, by request path. */
 function answerOf(seen: RawSeenRequest): string | { bytes: string; thenClose: true } {
   const path = seen.requestLine.split(' ')[1] ?? '';
+  if (dropNext) {
+    dropNext = false;
+    return { bytes: '', thenClose: true };
+  }
   const ok = (body: string, extra: string[] = []) =>
     ['HTTP/1.1 200 OK', `Content-Length: ${body.length}`, ...extra, '', body].join('\r\n');
   switch (path) {
@@ -76,6 +83,12 @@ function answerOf(seen: RawSeenRequest): string | { bytes: string; thenClose: tr
           lines: seen.headerLines.filter((line) => /^(x-|content-length|transfer-encoding)/i.test(line)),
         }),
       );
+    case '/then-drop-next':
+      // A keep-alive answer, then the connection dies under the next request (a stale pooled connection).
+      dropNext = true;
+      return ok('kept');
+    case '/hang':
+      return '';
     case '/slow-head':
       return 'HTTP/1.1 200 OK\r\nContent-Len';
     case '/slow-body':
@@ -260,6 +273,37 @@ describe.each(CLIENTS)('gateway upstream client %s: the answer side of the proxy
     expect(echoed.body).toBe(body);
     expect(echoed.lines.filter((line) => /^content-length:/i.test(line))).toEqual(['content-length: 1000']);
     expect(echoed.lines.some((line) => /^transfer-encoding/i.test(line))).toBe(false);
+  });
+
+  it('a reused connection that dies under an idempotent request before any answer byte: 502, never sent again', async () => {
+    // Neither client sends a request again once it was written on a connection (undici's Client does
+    // not retry: it fails the request in flight when its socket closes).
+    const first = await send('GET', '/then-drop-next');
+    expect(first.body).toBe('kept');
+    const before = upstream.seen.length;
+    expectUpstreamError(await send('GET', '/next'));
+    expect(upstream.seen.length - before).toBe(1);
+    await expectNextGetsItsOwnAnswer();
+  });
+
+  it('a client that leaves (reset) while the upstream has not answered: the upstream connection is closed, not pooled', async () => {
+    await expectNextGetsItsOwnAnswer();
+    const signed = await signMessage({ method: 'GET', url: `${server.url}/hang`, headers: {} }, key);
+    const { hostname, port } = new URL(server.url);
+    const socket = connect(Number(port), hostname);
+    socket.on('error', () => {});
+    const head = Object.entries({ ...signed.headers, 'x-forwarded-for': freshAddress() })
+      .map(([name, value]) => `${name}: ${value}\r\n`)
+      .join('');
+    const seenBefore = upstream.seen.length;
+    socket.write(`GET /hang HTTP/1.1\r\nHost: ${hostname}:${port}\r\n${head}\r\n`);
+    await vi.waitFor(() => expect(upstream.seen.length).toBe(seenBefore + 1), { timeout: 5000, interval: 10 });
+    const closed = () => upstream.accepted() - upstream.open();
+    const closedBefore = closed();
+    socket.resetAndDestroy();
+    // The pooled connection that carried /hang is closed (the upstream sees it go), not kept for the next request.
+    await vi.waitFor(() => expect(closed()).toBe(closedBefore + 1), { timeout: 900, interval: 10 });
+    await expectNextGetsItsOwnAnswer();
   });
 
   it('a slow upstream: no answer head in time is a 504; a body that stalls cuts the answer off', async () => {

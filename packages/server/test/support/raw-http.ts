@@ -27,6 +27,8 @@ export async function startRawUpstream(
   seen: RawSeenRequest[];
   /** Connections accepted so far (a client that reuses its connections opens few). */
   accepted(): number;
+  /** Connections open now. */
+  open(): number;
   close(): Promise<void>;
 }> {
   const answer =
@@ -76,6 +78,7 @@ export async function startRawUpstream(
     url: `http://127.0.0.1:${port}`,
     seen,
     accepted: () => accepted,
+    open: () => sockets.size,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
