@@ -64,10 +64,17 @@ function parseFailure(error: Error): UpstreamAnswerError {
   return new UpstreamAnswerError(`a malformed answer (${code}${reason ? `: ${reason}` : ''})`, code);
 }
 
+/** The last Keep-Alive value read and its hint (an upstream sends the same one on every answer). */
+let lastKeepAlive = '';
+let lastHint: number | undefined;
+
 /** `timeout=N` of a Keep-Alive field, in milliseconds, or undefined. */
 function keepAliveHint(value: string): number | undefined {
+  if (value === lastKeepAlive) return lastHint;
   const match = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i.exec(value);
-  return match === null ? undefined : Number(match[1]) * 1000;
+  lastKeepAlive = value;
+  lastHint = match === null ? undefined : Number(match[1]) * 1000;
+  return lastHint;
 }
 
 /** undici's margin under an upstream's announced keep-alive timeout (`keepAliveTimeoutThreshold`). */
@@ -90,8 +97,15 @@ export class Connection {
   /** When it became idle (ms, performance-free `Date.now()`), and how long it may stay so. */
   idleSince = 0;
   keepAliveMs: number;
+  /**
+   * The exchange's timer (headers, then body), kept for the connection's life and restarted with
+   * `refresh()` (no timer made per request); 'idle' when no exchange waits on it (it then fires
+   * into nothing). The connect timeout has a timer of its own, made once per connection.
+   */
   private timer: NodeJS.Timeout | undefined = undefined;
-  private timerKind: 'connect' | 'headers' | 'body' = 'headers';
+  private timerMs = 0;
+  private timerKind: 'headers' | 'body' | 'idle' = 'idle';
+  private connectTimer: NodeJS.Timeout | undefined;
   /** The answer's interim head being skipped (1xx): its message-complete is not the answer's. */
   private interim = false;
   private connecting = true;
@@ -142,9 +156,13 @@ export class Connection {
     socket.on('close', () => this.fail(new UpstreamSocketError('other side closed')));
     socket.once(settings.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
       this.connecting = false;
-      if (this.timerKind === 'connect') this.arm('headers');
+      clearTimeout(this.connectTimer);
+      this.connectTimer = undefined;
     });
-    this.arm('connect');
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = undefined;
+      if (this.connecting) this.fail(new UpstreamTimeoutError('connect'));
+    }, settings.connectTimeoutMs);
   }
 
   /** Starts `exchange` on this (free) connection; the caller then writes the request. */
@@ -152,7 +170,7 @@ export class Connection {
     this.exchange = exchange;
     exchange.connection = this;
     this.interim = false;
-    this.arm(this.connecting ? 'connect' : 'headers');
+    this.arm('headers');
   }
 
   /** The request's bytes are moving: the answer's wait starts again (a slow upload is not a silent upstream). */
@@ -160,39 +178,30 @@ export class Connection {
     if (this.timer !== undefined && this.timerKind === 'headers') this.timer.refresh();
   }
 
-  private arm(kind: 'connect' | 'headers' | 'body'): void {
-    const ms =
-      kind === 'connect'
-        ? this.settings.connectTimeoutMs
-        : kind === 'headers'
-          ? this.settings.headersTimeoutMs
-          : this.settings.bodyTimeoutMs;
+  private arm(kind: 'headers' | 'body'): void {
+    const ms = kind === 'headers' ? this.settings.headersTimeoutMs : this.settings.bodyTimeoutMs;
     this.timerKind = kind;
-    if (this.timer === undefined) {
-      this.timer = setTimeout(() => this.onTimeout(), ms);
+    if (this.timer !== undefined && this.timerMs === ms) {
+      this.timer.refresh();
       return;
     }
-    if ((this.timer as unknown as { _idleTimeout: number })._idleTimeout !== ms) {
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => this.onTimeout(), ms);
-      return;
-    }
-    this.timer.refresh();
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerMs = ms;
+    this.timer = setTimeout(this.onTimeout, ms);
+    // An idle connection's timer keeps no process alive.
+    this.timer.unref();
   }
 
+  /** No exchange waits on the timer now (it fires into nothing). */
   private disarm(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    this.timerKind = 'idle';
   }
 
-  private onTimeout(): void {
-    this.timer = undefined;
-    if (this.gone) return;
-    if (this.exchange === undefined && !this.connecting) return;
-    this.fail(new UpstreamTimeoutError(this.timerKind));
-  }
+  private readonly onTimeout = (): void => {
+    const kind = this.timerKind;
+    if (this.gone || kind === 'idle' || this.exchange === undefined) return;
+    this.fail(new UpstreamTimeoutError(kind));
+  };
 
   private onSocketData(chunk: Buffer): void {
     const exchange = this.exchange;
@@ -364,7 +373,9 @@ export class Connection {
   destroy(): void {
     if (this.gone) return;
     this.gone = true;
-    this.disarm();
+    this.timerKind = 'idle';
+    clearTimeout(this.timer);
+    clearTimeout(this.connectTimer);
     this.socket.destroy();
     // Not freed here: a callback of the parser may be on the stack (free() then would use freed memory).
     setImmediate(freeParser, this.parser);
