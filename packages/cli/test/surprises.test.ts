@@ -362,7 +362,11 @@ describe('hmac-kit completion', () => {
     expect(await bashComplete(['hmac-kit', 'keys', 're'])).toEqual(['revoke']);
     expect(await bashComplete(['hmac-kit', '--db', 'x.db', 'keys', 'cr'])).toEqual(['create']);
     expect(await bashComplete(['hmac-kit', 'keys', 'create', '--sc'])).toEqual(['--scope']);
-    expect(await bashComplete(['hmac-kit', 'serve', '--ups'])).toEqual(['--upstream', '--upstream-timeout']);
+    expect(await bashComplete(['hmac-kit', 'serve', '--ups'])).toEqual([
+      '--upstream',
+      '--upstream-client',
+      '--upstream-timeout',
+    ]);
   });
 
   it('zsh and fish scripts are printed; an unknown shell is refused', async () => {
