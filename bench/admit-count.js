@@ -13,6 +13,11 @@
 //                 resolves the key from its cache and `recordKeyUsage()` records each proven
 //                 request, as the server's forward-auth route does (scheme usage, last use)
 //   gateway       admit() + complete(body)       (the gateway's buffered small body)
+//   gateway-django  the same for `hmac-kit serve --upstream --schemes django-hmac`'s request: the
+//                 django-hmac scheme alone, the same 1 KiB JSON body signed fresh (a microsecond
+//                 timestamp of its own per request, as bench/http-requests.js's djangoSigner), over
+//                 the server's key source (a KeyService cache hit, `recordKeyUsage()` per proven
+//                 request, as forward-auth-service) (session 18)
 //   eager         authenticateEagerly(body)      (the Express/Fastify/Hono/Fetch adapters)
 //   eager-bare    authenticateEagerly(body) with no rate limiter and no failure throttle (what
 //                 bench/http-server.js's Express and Fastify apps configure)
@@ -38,6 +43,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { countChildPerRequest, netOfCompilation } from './callgrind.js';
+import { djangoSigner } from './http-requests.js';
 import { DISTINCT_MESSAGES, loadAverage, typical } from './support.js';
 
 const MODES = [
@@ -45,6 +51,7 @@ const MODES = [
   'forward-auth-eager',
   'forward-auth-service',
   'gateway',
+  'gateway-django',
   'eager',
   'eager-bare',
   'verify',
@@ -68,7 +75,8 @@ async function child(build) {
   let key = { keyId: 'hk_admitcount0000001', secret: new Uint8Array(randomBytes(32)), algorithm: 'sha256' };
   let keys = (keyId) => (keyId === key.keyId ? key : undefined);
   let service;
-  if (mode === 'forward-auth-service') {
+  const django = mode === 'gateway-django';
+  if (mode === 'forward-auth-service' || django) {
     // The server's key source: the key service's resolver (a cache hit, answered synchronously)
     // and its usage recording after the commit stage (packages/server/src/services.ts).
     const keysPackage = await load('keys');
@@ -79,6 +87,7 @@ async function child(build) {
     key = { keyId: issued.key.keyId, secret: core.parseSecret(issued.secret), algorithm: 'sha256' };
     keys = service.resolver;
     keys.proven = (identity) => service.recordKeyUsage(identity.keyId, identity.scheme);
+    key.formattedSecret = issued.secret;
   }
   const nonceStore = limits.memoryNonceStore();
   const limited =
@@ -94,6 +103,7 @@ async function child(build) {
     nonceStore,
     ...limited,
     crypto,
+    ...(django ? { schemes: [core.djangoHmac()] } : {}),
     realm: 'hmac-kit',
     onFailure: () => {},
   });
@@ -102,8 +112,11 @@ async function child(build) {
   const headers = { host: typical.host, 'content-type': typical.contentType, 'content-length': String(body.length) };
   const messages = [];
   const signedCount = mode === 'verify-loop' || mode === 'sign' ? DISTINCT_MESSAGES : warmup + count;
+  const djangoSigned = django ? djangoSigner({ keyId: key.keyId, secret: key.formattedSecret }) : undefined;
   for (let index = 0; index < signedCount; index++) {
-    const signed = await core.signMessage({ method: typical.method, url: typical.url, headers, body }, key, { crypto });
+    const signed = djangoSigned
+      ? { headers: djangoSigned() }
+      : await core.signMessage({ method: typical.method, url: typical.url, headers, body }, key, { crypto });
     // Header values as node:http hands them over: flat one-byte strings under lower-case names,
     // stored one by one into a fresh object as node:http does, so every request's headers share one
     // map (a `{ ...headers }` spread in optimised code gave each object a map of its own, and the
@@ -152,8 +165,9 @@ async function child(build) {
     } else {
       const admission = await authenticator.admit(message, context);
       if (!admission.ok) throw admission.error;
-      outcome = await (mode === 'gateway' ? admission.complete(body) : admission.commitBeforeBody());
-      if (service && outcome.ok) keys.proven(outcome.identity);
+      outcome = await (mode === 'gateway' || django ? admission.complete(body) : admission.commitBeforeBody());
+      // complete() tells the key source's `proven` itself (the pipeline's commit); commitBeforeBody() does not.
+      if (service && !django && outcome.ok) keys.proven(outcome.identity);
     }
     if (!outcome.ok) throw outcome.error;
   };

@@ -264,6 +264,221 @@ function startUpstream() {
   server.listen(0, '127.0.0.1', () => listening(server));
 }
 
+/**
+ * Prototypes of the gateway's proxy hop alone (issue #15, session 18, helper relay18), to count
+ * what the HTTP client costs (`node bench/count-http.js relay-prototype:undici .`, `:node-http`):
+ * a bare node:http server that reads the body, sends the request upstream with the client's
+ * headers (less host and connection) plus four fixed identity-like fields, and writes the answer
+ * back (status, headers less the hop-by-hop ones, body). No verification, no checks: a measuring
+ * device, not a proxy. The client (`:undici`, `:node-http`, `:raw`, read from GATEKEEPER): undici (a Pool's
+ * dispatch(), as the gateway), node-http (http.request through a keep-alive Agent: node's C++ llhttp
+ * instead of undici's wasm one), raw (net sockets and a minimal parser: the upper bound of a client of
+ * one's own), llhttp (raw with field checks and node's C++ HTTPParser for the answer).
+ */
+async function startRelayPrototype() {
+  const upstream = new URL(config.upstream);
+  const client = process.env.GATEKEEPER ?? 'undici';
+  const dropped = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding']);
+  const extra = [
+    'x-authenticated-key-id',
+    'hk_countab000000001',
+    'x-authenticated-principal',
+    'bench',
+    'x-authenticated-scopes',
+    '',
+    'x-authenticated-scheme',
+    'rfc9421',
+  ];
+  const headersOf = (request) => {
+    const raw = request.rawHeaders;
+    const out = [];
+    for (let i = 0; i < raw.length; i += 2) if (!dropped.has(raw[i].toLowerCase())) out.push(raw[i], raw[i + 1]);
+    for (const field of extra) out.push(field);
+    return out;
+  };
+  const answerHeaders = (raw) => {
+    const out = [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i].toString('latin1').toLowerCase();
+      if (!dropped.has(name)) out.push(name, raw[i + 1].toString('latin1'));
+    }
+    return out;
+  };
+  let send;
+  if (client === 'undici') {
+    const { Pool } = await import('undici');
+    const pool = new Pool(upstream.origin, { connections: 256, pipelining: 1, keepAliveTimeout: 10_000 });
+    send = (request, response, body) => {
+      let held;
+      pool.dispatch(
+        { origin: upstream.origin, path: request.url, method: request.method, headers: headersOf(request), body },
+        {
+          onConnect() {},
+          onHeaders(status, raw) {
+            response.writeHead(status, answerHeaders(raw));
+            return true;
+          },
+          onData(chunk) {
+            if (held) response.write(held);
+            held = chunk;
+            return true;
+          },
+          onComplete() {
+            response.end(held);
+          },
+          onError() {
+            response.destroy();
+          },
+        },
+      );
+    };
+  } else if (client === 'raw') {
+    // The upper bound of an HTTP/1.1 client of one's own: keep-alive sockets from `net`, the request
+    // head and body in one latin1 string write, the answer read by a minimal parser that knows only
+    // a Content-Length-framed answer (the upstream's). Nothing here is safe to proxy with.
+    const { connect } = await import('node:net');
+    const idle = [];
+    const exchange = (socket, head, body, done) => {
+      let buffered = Buffer.alloc(0);
+      const onData = (chunk) => {
+        buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+        const end = buffered.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const lines = buffered.latin1Slice(0, end).split('\r\n');
+        const status = Number(lines[0].slice(9, 12));
+        const fields = [];
+        let length = 0;
+        for (let i = 1; i < lines.length; i++) {
+          const colon = lines[i].indexOf(':');
+          const name = lines[i].slice(0, colon).toLowerCase();
+          const value = lines[i].slice(colon + 1).trim();
+          if (name === 'content-length') length = Number(value);
+          if (!dropped.has(name)) fields.push(name, value);
+        }
+        if (buffered.length < end + 4 + length) return;
+        socket.off('data', onData);
+        done(status, fields, buffered.subarray(end + 4, end + 4 + length));
+      };
+      socket.on('data', onData);
+      socket.write(head + body.latin1Slice(0, body.length), 'latin1');
+    };
+    send = (request, response, body) => {
+      const fields = headersOf(request);
+      let head = `${request.method} ${request.url} HTTP/1.1\r\nhost: ${upstream.host}\r\n`;
+      for (let i = 0; i < fields.length; i += 2) head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+      head += '\r\n';
+      const socket = idle.pop() ?? connect(Number(upstream.port), upstream.hostname);
+      exchange(socket, head, body, (status, answer, content) => {
+        idle.push(socket);
+        response.writeHead(status, answer);
+        response.end(content);
+      });
+    };
+  } else if (client === 'llhttp') {
+    // `raw` with what a real client of one's own would add: every relayed name and value checked by a
+    // byte loop (a token's bytes, a value without controls), and the answer parsed by node's own C++
+    // llhttp (the `HTTPParser` node's http client uses, strict), one parser per upstream socket.
+    const { createRequire } = await import('node:module');
+    const { HTTPParser } = createRequire(import.meta.url)('_http_common');
+    const { connect } = await import('node:net');
+    const TOKEN = new Uint8Array(128);
+    for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+      TOKEN[c.charCodeAt(0)] = 1;
+    const isToken = (text) => {
+      if (text.length === 0) return false;
+      for (let i = 0; i < text.length; i++) if (TOKEN[text.charCodeAt(i)] !== 1) return false;
+      return true;
+    };
+    const isValue = (text) => {
+      for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i);
+        if ((c < 0x20 && c !== 0x09) || c === 0x7f || c > 0xff) return false;
+      }
+      return true;
+    };
+    const idle = [];
+    const open = () => {
+      const socket = connect(Number(upstream.port), upstream.hostname);
+      const parser = new HTTPParser();
+      parser.initialize(HTTPParser.RESPONSE, {}, 0, 0);
+      socket.parser = parser;
+      socket.on('data', (chunk) => {
+        const result = parser.execute(chunk);
+        if (result instanceof Error) socket.destroy(result);
+      });
+      parser[HTTPParser.kOnHeadersComplete] = (_major, _minor, raw, _method, _url, status, _text, _upgrade, keep) => {
+        const exchange = socket.exchange;
+        exchange.keep = keep;
+        const fields = [];
+        for (let i = 0; i < raw.length; i += 2) {
+          const name = raw[i].toLowerCase();
+          if (!dropped.has(name)) fields.push(name, raw[i + 1]);
+        }
+        exchange.response.writeHead(status, fields);
+        return 0;
+      };
+      parser[HTTPParser.kOnBody] = (chunk) => {
+        const exchange = socket.exchange;
+        if (exchange.held !== undefined) exchange.response.write(exchange.held);
+        exchange.held = Buffer.from(chunk);
+      };
+      parser[HTTPParser.kOnMessageComplete] = () => {
+        const exchange = socket.exchange;
+        socket.exchange = undefined;
+        if (exchange.keep) idle.push(socket);
+        else socket.destroy();
+        exchange.response.end(exchange.held);
+      };
+      return socket;
+    };
+    send = (request, response, body) => {
+      const fields = headersOf(request);
+      let head = `${request.method} ${request.url} HTTP/1.1\r\nhost: ${upstream.host}\r\n`;
+      for (let i = 0; i < fields.length; i += 2) {
+        if (!isToken(fields[i]) || !isValue(fields[i + 1])) throw new TypeError('invalid field');
+        head += `${fields[i]}: ${fields[i + 1]}\r\n`;
+      }
+      head += '\r\n';
+      const socket = idle.pop() ?? open();
+      socket.exchange = { response, held: undefined, keep: false };
+      socket.write(head + body.latin1Slice(0, body.length), 'latin1');
+    };
+  } else {
+    const { Agent, request: httpRequest } = await import('node:http');
+    const agent = new Agent({ keepAlive: true, maxSockets: 256, keepAliveMsecs: 10_000 });
+    send = (request, response, body) => {
+      // A flat list is written as it is: node:http adds no Host to it.
+      const headers = headersOf(request);
+      headers.push('host', upstream.host);
+      const outgoing = httpRequest(
+        { host: upstream.hostname, port: upstream.port, path: request.url, method: request.method, headers, agent },
+        (answer) => {
+          const chunks = [];
+          answer.on('data', (chunk) => chunks.push(chunk));
+          answer.on('end', () => {
+            const raw = answer.rawHeaders;
+            const fields = [];
+            for (let i = 0; i < raw.length; i += 2) {
+              if (!dropped.has(raw[i].toLowerCase())) fields.push(raw[i].toLowerCase(), raw[i + 1]);
+            }
+            response.writeHead(answer.statusCode, fields);
+            response.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+          });
+        },
+      );
+      outgoing.on('error', () => response.destroy());
+      outgoing.end(body);
+    };
+  }
+  const server = createServer((request, response) => {
+    const chunks = [];
+    request.on('data', (chunk) => chunks.push(chunk));
+    request.on('end', () => send(request, response, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+  });
+  server.keepAliveTimeout = 30_000;
+  server.listen(0, '127.0.0.1', () => listening(server));
+}
+
 const starters = {
   upstream: startUpstream,
   'serve-gateway': () => startServe(config.upstream),
@@ -271,6 +486,7 @@ const starters = {
   // The django_hmac_authentication scheme alone (what the issue compares with the Django original).
   'serve-gateway-django': () => startServe(config.upstream, { schemes: 'django-hmac' }),
   'gateway-harness': startGatewayHarness,
+  'relay-prototype': startRelayPrototype,
   express: startExpress,
   fastify: startFastify,
   'fastify-hello': startFastifyHello,

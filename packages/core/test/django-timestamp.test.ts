@@ -72,4 +72,33 @@ describe('parseDjangoTimestamp', () => {
       expect(parseDjangoTimestamp(text)).toBe(referenceParse(text));
     }
   });
+
+  it('dates every day of every year 0000-9999 as Date.UTC does (the calendar is computed, session 18)', () => {
+    const pad = (value: number, width: number) => String(value).padStart(width, '0');
+    const date = fc
+      .tuple(
+        fc.integer({ min: 0, max: 9999 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.integer({ min: 1, max: 31 }),
+        fc.integer({ min: 0, max: 86_399 }),
+      )
+      .map(
+        ([year, month, day, second]) =>
+          `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}T${pad(Math.floor(second / 3600), 2)}:` +
+          `${pad(Math.floor(second / 60) % 60, 2)}:${pad(second % 60, 2)}.25+01:30`,
+      );
+    fc.assert(
+      fc.property(date, (text) => {
+        expect(parseDjangoTimestamp(text), text).toBe(referenceParse(text));
+      }),
+      { numRuns: 20_000 },
+    );
+    // Leap years and month ends at the edges of the rules (÷4, ÷100, ÷400; years 0-99 read as 1900-1999).
+    for (const year of ['0000', '0004', '0099', '0100', '0400', '1900', '2000', '2100', '2400', '9996']) {
+      for (const monthDay of ['01-01', '02-28', '02-29', '03-01', '04-30', '04-31', '12-31']) {
+        const text = `${year}-${monthDay}T23:59:59Z`;
+        expect(parseDjangoTimestamp(text), text).toBe(referenceParse(text));
+      }
+    }
+  });
 });

@@ -19,7 +19,7 @@ import {
 } from 'node:http2';
 import { type AddressInfo, isIPv6, type Server as NetServer, Socket as NetSocket, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { SecureContextOptions } from 'node:tls';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import type { ServerConfig } from './config.js';
 import { sendProblem, serverProblem } from './http.js';
 import type { Logger } from './logger.js';
@@ -142,6 +142,21 @@ function closeLingering(request: IncomingMessage, socket: Socket | null): void {
     this.once('end', () => this.destroy());
     this.once('close', () => clearTimeout(timer));
   };
+}
+
+/**
+ * Keeps an HTTP/1.1 connection whose client half-closed (sent its FIN right after the request:
+ * `nc -N`, `printf ... | nc`, some health checkers) open until the answer in flight is written,
+ * then ends it. Node's HTTP server by default aborts the request and ends the connection at the
+ * client's FIN, which lost every answer not written in that same turn: the gateway's relayed
+ * answer, an answer after a key lookup (adversarial/half-close.test.ts). `httpAllowHalfOpen` is the
+ * switch Node's own HTTP server reads for this (`socketOnEnd` in lib/_http_server.js, in every
+ * Node since 0.x; not in the typings). It holds nothing an idle connection does not already hold:
+ * the request and write timeouts still apply, and a half-closed connection with nothing in flight
+ * is ended at once.
+ */
+function keepHalfClosedUntilAnswered(server: object): void {
+  (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
 }
 
 /**
@@ -998,6 +1013,14 @@ export async function openListener(
     // HTTP/1.1 connections on the TLS port go through Node's HTTP/1.1 server code, which reads these
     // (connectionsCheckingInterval when it starts listening).
     Object.assign(secure, timeouts);
+    keepHalfClosedUntilAnswered(secure);
+    // Node's HTTP/1.1 code only reads httpAllowHalfOpen on a socket that stays writable after the
+    // client's FIN: a TLS socket does so only when asked. Asked per HTTP/1.1 connection, once the
+    // handshake chose it: an HTTP/2 session or a socket still in its handshake that stayed open after
+    // a FIN would be held until a timeout (35 s, 30 s) instead of closed at once.
+    secure.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol !== 'h2') socket.allowHalfOpen = true;
+    });
     secure.setTimeout(HTTP2_IDLE_TIMEOUT_MS);
     // The inactivity timeout is no bound on a slow reader: every byte it reads lets a write through and resets it.
     // Open HTTP/2 streams by the TCP socket beneath their session: their pending answers count as unsent.
@@ -1089,6 +1112,7 @@ export async function openListener(
     server = secure;
   } else {
     const plain = createServer({ ...timeouts, ServerResponse: ClosingServerResponse }, http1Handler);
+    keepHalfClosedUntilAnswered(plain);
     const refusal = options.connectRefusal;
     if (refusal)
       plain.on('connect', (_request: IncomingMessage, socket: Duplex) => refuseHttp1Connect(socket, refusal));

@@ -47,6 +47,8 @@ export type RouteHandler = (
 /** Request ids drawn from the CSPRNG at a time (16 bytes each). */
 const REQUEST_ID_BATCH = 256;
 const requestIdBytes = Buffer.allocUnsafeSlow(16 * REQUEST_ID_BATCH);
+/** The batch's bytes in hex, written once per batch: each id is a 32-digit slice of it. */
+let requestIdHex = '';
 let requestIdsLeft = 0;
 
 /**
@@ -54,7 +56,10 @@ let requestIdsLeft = 0;
  * random bytes drawn 256 ids at a time. Ids are for correlation, not a secret (a client may send
  * its own `X-Request-Id`), but a random one does not reveal how many requests the server has
  * answered, as a counter would. `randomUUID()` cost ~2.5x as much: 122 random bits and a string
- * of 20 concatenated pieces, flattened when the header is written (issue #15).
+ * of 20 concatenated pieces, flattened when the header is written (issue #15). The batch is turned
+ * into hex once (one call into Buffer's encoder per 256 ids instead of one per id: ~1.2k
+ * instructions per request, session 18); an id is a slice of that string (V8 keeps it as a view of
+ * the batch's 8 KiB, a flat string to every reader).
  *
  * @example
  * ```ts
@@ -64,9 +69,10 @@ let requestIdsLeft = 0;
 export function newRequestId(): string {
   if (requestIdsLeft === 0) {
     randomFillSync(requestIdBytes);
+    requestIdHex = requestIdBytes.toString('hex');
     requestIdsLeft = REQUEST_ID_BATCH;
   }
   requestIdsLeft--;
-  const offset = 16 * requestIdsLeft;
-  return requestIdBytes.toString('hex', offset, offset + 16);
+  const offset = 32 * requestIdsLeft;
+  return requestIdHex.slice(offset, offset + 32);
 }

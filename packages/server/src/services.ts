@@ -348,21 +348,23 @@ export async function openServices(
     if (error instanceof StoreUnavailable) metrics.storeErrors.inc({ store: 'verification' });
     const unsigned = error instanceof SignatureMissing;
     const outage = error instanceof StoreUnavailable;
-    // An outage is no failed attempt of the key or the client: counted, the console's window showed
-    // every key and client refused by a Redis outage as failing (store-plain-errors.test.ts).
-    if (!unsigned && !outage) activity.failure(context.keyId, context.sourceAddress);
+    // A key over its rate limit proved the request: refused for volume, not a failed authentication.
+    const limited = error instanceof RateLimited && !(error instanceof TooManyFailures);
+    // Neither an outage nor a limit is a failed attempt of the key or the client: counted, the
+    // console's window showed every key and client refused by a Redis outage as failing
+    // (store-plain-errors.test.ts), and the busiest well-behaved key as the worst offender
+    // (rate-limited-not-failure.test.ts).
+    if (!unsigned && !outage && !limited) activity.failure(context.keyId, context.sourceAddress);
     // The claimed key id is logged only if it has the shape of one or names a stored key (imported
     // ids such as `legacy` or an X-API-Key value): a secret pasted into a key-id field (keyid=,
     // X-API-Key, the SigV4 access key...) is logged by length and short hash.
-    logger[unsigned ? 'info' : 'warn'](
+    logger[unsigned || limited ? 'info' : 'warn'](
       { code, ...keyIdLogFields(context.keyId, keyService.isStoredKeyId), remote: context.sourceAddress },
-      'authentication failed',
+      limited ? 'rate limited' : 'authentication failed',
     );
     // The audit trail records attempts with credentials, not unsigned traffic, limits or outages
     // (one database write per such request would hand anyone a way to load the database).
-    if (unsigned || outage || (error instanceof RateLimited && !(error instanceof TooManyFailures))) {
-      return;
-    }
+    if (unsigned || outage || limited) return;
     keyService
       .recordAuthFailure({ code, keyId: context.keyId, source: context.sourceAddress })
       .catch(() => metrics.storeErrors.inc({ store: 'audit' }));

@@ -51,6 +51,12 @@ const FORCE_GRACE_MS = 1_000;
  * the supervisor as well (a signal to the process group) before it is taken for a failed start.
  */
 const GROUP_SIGNAL_GRACE_MS = 2_000;
+/**
+ * How many times one worker slot is started again while the workers start after a hang-up of the
+ * process group ended it (see the 'exit' handler): a terminal closes once; a slot hung up on again and
+ * again is a failed start.
+ */
+const HANGUP_RESTARTS_PER_SLOT = 3;
 
 /** The exit code of a process ended by a second `signal`: 128 + its number (130 SIGINT, 143 SIGTERM). */
 function forcedExitCode(signal: string): number {
@@ -229,10 +235,32 @@ function onSignals(
   stopRequested(): boolean;
   /** Resolves true as soon as a SIGTERM/SIGINT has come, false if none came within `ms`. */
   stopRequestedWithin(ms: number): Promise<boolean>;
+  /** Resolves true as soon as a SIGHUP has come (or one already came), false if none came within `ms`. */
+  hangupWithin(ms: number): Promise<boolean>;
 } {
   let received = 0;
+  let hangups = 0;
   /** Waiting for the first SIGTERM/SIGINT: see stopRequestedWithin. */
   const stopWaiters = new Set<() => void>();
+  /** Waiting for a SIGHUP: see hangupWithin. */
+  const hangupWaiters = new Set<() => void>();
+  /** Resolves true once `waiters` are woken, false after `ms`. */
+  const wakeWithin = (waiters: Set<() => void>, ms: number) =>
+    new Promise<boolean>((resolve) => {
+      const came = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(came);
+        resolve(false);
+      }, ms);
+      waiters.add(came);
+    });
+  const wake = (waiters: Set<() => void>) => {
+    for (const resolve of waiters) resolve();
+    waiters.clear();
+  };
   let target: SignalHandlers | undefined;
   let forceWhileStarting: (code: number) => void = (code) => exitAfterFlush(logger, code);
   /** Ends a stop that waits for a start-up which does not complete (see below). */
@@ -254,8 +282,7 @@ function onSignals(
       return;
     }
     logger.info({ signal }, 'signal received');
-    for (const resolve of stopWaiters) resolve();
-    stopWaiters.clear();
+    wake(stopWaiters);
     if (!target) {
       // A stop asked while the server starts waits for the start-up (then stops as after it), but
       // at most the shutdown timeout: a start-up that never completes (a database that never
@@ -279,6 +306,8 @@ function onSignals(
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGHUP', () => {
+    hangups++;
+    wake(hangupWaiters);
     logger.info({ signal: 'SIGHUP' }, 'signal received: reloading the TLS certificate');
     deliver((handlers) => handlers.reload());
   });
@@ -293,18 +322,10 @@ function onSignals(
     },
     stopRequested: () => received > 0,
     stopRequestedWithin(ms) {
-      if (received > 0) return Promise.resolve(true);
-      return new Promise<boolean>((resolve) => {
-        const came = () => {
-          clearTimeout(timer);
-          resolve(true);
-        };
-        const timer = setTimeout(() => {
-          stopWaiters.delete(came);
-          resolve(false);
-        }, ms);
-        stopWaiters.add(came);
-      });
+      return received > 0 ? Promise.resolve(true) : wakeWithin(stopWaiters, ms);
+    },
+    hangupWithin(ms) {
+      return hangups > 0 ? Promise.resolve(true) : wakeWithin(hangupWaiters, ms);
     },
   };
 }
@@ -371,6 +392,8 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
 
   const slots = new Map<Worker, { slot: number; readyAt?: number }>();
   const attempts: number[] = new Array(count).fill(0);
+  /** Per slot, how often it was started again after a hang-up while the workers started. */
+  const hangupRestarts: number[] = new Array(count).fill(0);
   const restartTimers = new Set<NodeJS.Timeout>();
   let listening = false;
   let stopping = false;
@@ -455,6 +478,27 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
         }
         startupFailed(new Error(`worker exited during start (code ${code ?? signal})`));
       };
+      if (signal === 'SIGHUP') {
+        // A hang-up of the process group (the terminal `serve` runs in closes) reaches a worker
+        // before its own handler is installed, and Node's default ends it. The supervisor reads
+        // SIGHUP as a certificate reload and keeps serving, as the workers do once started: so the
+        // worker is started again, not the whole start failed (it was "cannot start: worker exited
+        // during start (code SIGHUP)", startup-signals.test.ts). Only if the supervisor got the
+        // hang-up too (within the same bound as a stop's); a worker hung up on alone, or again and
+        // again, still fails the start.
+        const { slot } = entry;
+        signals.hangupWithin(GROUP_SIGNAL_GRACE_MS).then((groupHangup) => {
+          if (stopping || listening) return;
+          if (groupHangup && !signals.stopRequested() && hangupRestarts[slot]! < HANGUP_RESTARTS_PER_SLOT) {
+            hangupRestarts[slot]!++;
+            logger.info({ worker: worker.id, signal }, 'a worker ended by a hang-up while starting: starting it again');
+            fork(slot);
+            return;
+          }
+          decide();
+        });
+        return;
+      }
       if (signal === 'SIGINT' || signal === 'SIGTERM') {
         // The same signal to the process group reaches this process too, but the worker's death can
         // be seen first: a CI run beside the whole suite took a Ctrl-C for a failed start this way

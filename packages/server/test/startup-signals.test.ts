@@ -139,6 +139,46 @@ describe('hmac-kit serve: a second signal during start-up', () => {
     expect(pids.filter((pid) => !gone(pid))).toEqual([]);
   });
 
+  it.each([
+    ['to the process group (a terminal closing)', 'group'],
+    ['to one worker first, then to the supervisor (the order a loaded machine can give)', 'worker-first'],
+  ])(
+    'a hang-up %s while the workers start, before their handlers: they are started again and the server serves',
+    async (_name, order) => {
+      const { dir, started, pids, stderr } = await heldAtImport();
+      if (order === 'group') {
+        process.kill(-started.child.pid!, 'SIGHUP');
+      } else {
+        process.kill(pids[0]!, 'SIGHUP');
+        await until(() => gone(pids[0]!));
+        process.kill(started.child.pid!, 'SIGHUP');
+      }
+      const restarted = order === 'group' ? 2 : 1;
+      await until(
+        () =>
+          started.logs.filter((line) => line.msg === 'a worker ended by a hang-up while starting: starting it again')
+            .length === restarted,
+      );
+      writeFileSync(join(dir, 'release'), '');
+      await until(() => started.logs.some((line) => line.msg === 'listening'));
+      started.child.kill('SIGTERM');
+      expect(await started.exited).toEqual({ code: 0, signal: null });
+      await started.closed;
+      expect(stderr()).not.toContain('cannot start');
+      expect(pids.slice(0, restarted).every((pid) => gone(pid))).toBe(true);
+      expect(started.logs.at(-1)).toMatchObject({ msg: 'stopped', exitCode: 0 });
+    },
+  );
+
+  it('a worker hung up on alone while the workers start (the supervisor got none) is still a failed start', async () => {
+    const { started, pids, stderr } = await heldAtImport();
+    process.kill(pids[0]!, 'SIGHUP');
+    expect(await started.exited).toEqual({ code: 1, signal: null });
+    await started.closed;
+    expect(stderr()).toContain('cannot start: worker exited during start (code SIGHUP)');
+    expect(pids.filter((pid) => !gone(pid))).toEqual([]);
+  });
+
   it('a single process held by its database: exits 130 at once, the log written out', async () => {
     const database = await silentPostgres();
     try {

@@ -61,7 +61,7 @@ function exchange(
       const head = text.slice(0, Math.max(0, text.indexOf('\r\n\r\n')));
       resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), head });
     });
-    // Written, not ended: Node's HTTP server drops a response when the client half-closes first.
+    // Written, not ended: the connection closes after the answer (half-closing is half-close.test.ts).
     socket.write(payload);
   });
 }

@@ -20,9 +20,12 @@ import { MAC_MATCHED, MAC_MISMATCHED } from '../../pipeline/contract.js';
 import { macMatches } from '../../pipeline/keys.js';
 import { checkTimeWindow } from '../../pipeline/policy.js';
 import { textSection } from '../../pipeline/signature-base.js';
-import { concatBytes, fromBase64, fromUtf8, toBase64, utf8 } from '../../primitives/encoding.js';
+import { constantTimeEqual } from '../../primitives/constant-time.js';
+import { concatBytes, fromUtf8, toBase64, utf8 } from '../../primitives/encoding.js';
+import { hmacSha256BinaryOfBlock } from '../../primitives/hmac-sha256.js';
+import { preparedKey } from '../../primitives/prepared-key.js';
 import { isPromiseLike } from '../../primitives/promise.js';
-import { getHeader, headerValues } from '../../protocol/headers.js';
+import { getHeader, headerField } from '../../protocol/headers.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, MessageParts, SigningKey } from '../../types.js';
 import {
   assertAlgorithm,
@@ -33,6 +36,7 @@ import {
   rawSecretOf,
 } from '../compat-support.js';
 import { djangoBodySerialization, djangoSignedBody, djangoSignedBytes } from './body.js';
+import { hasWhitespace, strictBase64Bytes } from './header-text.js';
 import { formatDjangoTimestamp, parseDjangoTimestamp } from './timestamp.js';
 
 const METHOD_OF: Readonly<Record<HashAlgorithm, string>> = {
@@ -136,11 +140,16 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
   }
 
   function parse(message: MessageParts, context: { hasBody: boolean }): DjangoCredentials {
-    const header = authorization(message);
-    if (header === undefined) throw new SignatureMissing('no django-hmac Authorization');
-    if (headerValues(message.headers, 'authorization').length > 1)
+    // One read of the field: its value, or its lines when it is repeated (what getHeader joins).
+    const field = headerField(message.headers, 'authorization');
+    if (field === undefined) throw new SignatureMissing('no django-hmac Authorization');
+    if (typeof field !== 'string') {
+      if (methodOf(field.join(', ')) === undefined) throw new SignatureMissing('no django-hmac Authorization');
       throw new SignatureMalformed('repeated Authorization');
-    const algorithm = methodOf(header)!;
+    }
+    const header = field;
+    const algorithm = methodOf(header);
+    if (algorithm === undefined) throw new SignatureMissing('no django-hmac Authorization');
     // `<method> <key id>;<signature>;<timestamp>`: exactly two `;` after the method and its space
     // (what a split(';') into three parts accepted), read without the split's array.
     const first = header.indexOf(';', METHOD_LENGTH + 1);
@@ -151,8 +160,8 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
     const keyId = header.slice(METHOD_LENGTH + 1, first);
     const signatureText = header.slice(first + 1, second);
     const timestamp = header.slice(second + 1);
-    if (!keyId || keyId.length > 256 || /\s/.test(keyId)) throw new SignatureMalformed('invalid key id');
-    const signature = fromBase64(signatureText, { strict: true });
+    if (!keyId || keyId.length > 256 || hasWhitespace(keyId)) throw new SignatureMalformed('invalid key id');
+    const signature = strictBase64Bytes(signatureText);
     if (!signature || signature.length === 0) throw new SignatureMalformed('signature is not base64');
     const created = parseDjangoTimestamp(timestamp);
     if (created === undefined) throw new SignatureMalformed('timestamp is not ISO-8601 with an offset');
@@ -296,12 +305,79 @@ function signatureMatches(
   hashed: Uint8Array | null,
 ): boolean | Promise<boolean> {
   const { algorithm, signature } = credentials;
+  const rightLength = signature.length === DIGEST_BYTES[algorithm];
+  if (algorithm === 'sha256' && crypto.hashString !== undefined) {
+    const length = stringToSignBytes(crypto, hashed, credentials.timestamp);
+    if (length >= 0) {
+      const mac = hmacSha256BinaryOfBlock(crypto, preparedKey(key.secret).hmacSha256Pads(), blockOf(length));
+      return constantTimeEqual(mac, signature) && rightLength;
+    }
+  }
   // ASCII (base64, `;` and a timestamp its pattern admitted): the MAC is taken over the string as is.
   const stringToSign =
     hashed === null ? `;${credentials.timestamp}` : `${bodyHashOf(hashed, algorithm, crypto)};${credentials.timestamp}`;
   const matches = macMatches(crypto, key, stringToSign, signature);
-  const rightLength = signature.length === DIGEST_BYTES[algorithm];
-  return isPromiseLike(matches) ? Promise.resolve(matches).then((ok) => ok && rightLength) : matches && rightLength;
+  return isPromiseLike(matches) ? whenMatched(matches, rightLength) : matches && rightLength;
+}
+
+/** The asynchronous provider's answer, and the length check: a closure only on that path. */
+function whenMatched(matches: PromiseLike<boolean>, rightLength: boolean): Promise<boolean> {
+  return Promise.resolve(matches).then((ok) => ok && rightLength);
+}
+
+// The SHA-256 string to sign as bytes, after the 64 bytes hmacSha256BinaryOfBlock writes its pad
+// into: base64 of the body hash (44 characters), `;`, the timestamp (at most 32 ASCII characters
+// by parseDjangoTimestamp's grammar). Reused by every call: it is written and MACed synchronously.
+const STRING_BLOCK = new Uint8Array(64 + 44 + 1 + 64);
+let blockView = STRING_BLOCK.subarray(0, 64);
+const BASE64_CODES = new TextEncoder().encode('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/');
+
+/** The block view for a string to sign of `length` bytes (one view kept: the lengths repeat). */
+function blockOf(length: number): Uint8Array {
+  if (blockView.length !== 64 + length) blockView = STRING_BLOCK.subarray(0, 64 + length);
+  return blockView;
+}
+
+/**
+ * Writes the SHA-256 string to sign (`base64(SHA-256(hashed));timestamp`, or `;timestamp` when
+ * `hashed` is null) into STRING_BLOCK after its first 64 bytes, and answers its length: the bytes of
+ * the string signatureMatches' general path MACs (`macMatches` over the same ASCII text), without
+ * the digest as an array, its base64 as a string, the joined string and its encoding. -1 (nothing
+ * decided) for a timestamp that is not ASCII or too long, which parse never lets through.
+ * `crypto.hashString` must exist.
+ */
+function stringToSignBytes(crypto: CryptoProvider, hashed: Uint8Array | null, timestamp: string): number {
+  const block = STRING_BLOCK;
+  let at = 64;
+  if (hashed !== null) {
+    const digest = crypto.hashString!('sha256', hashed, 'binary');
+    if (digest.length !== 32) return -1;
+    const codes = BASE64_CODES;
+    // 32 bytes: ten groups of three, then two bytes and one `=`.
+    for (let i = 0; i < 30; i += 3) {
+      const group = (digest.charCodeAt(i) << 16) | (digest.charCodeAt(i + 1) << 8) | digest.charCodeAt(i + 2);
+      block[at] = codes[group >> 18]!;
+      block[at + 1] = codes[(group >> 12) & 63]!;
+      block[at + 2] = codes[(group >> 6) & 63]!;
+      block[at + 3] = codes[group & 63]!;
+      at += 4;
+    }
+    const last = (digest.charCodeAt(30) << 8) | digest.charCodeAt(31);
+    block[at] = codes[last >> 10]!;
+    block[at + 1] = codes[(last >> 4) & 63]!;
+    block[at + 2] = codes[(last << 2) & 63]!;
+    block[at + 3] = 0x3d;
+    at += 4;
+  }
+  block[at++] = 0x3b;
+  const length = timestamp.length;
+  if (at + length > block.length) return -1;
+  for (let i = 0; i < length; i++) {
+    const code = timestamp.charCodeAt(i);
+    if (code > 0x7f) return -1;
+    block[at++] = code;
+  }
+  return at - 64;
 }
 
 /**
