@@ -75,7 +75,7 @@ const HEX_DIGITS = '0123456789abcdef';
  * ```
  */
 export function pythonJsonOfBytes(input: Uint8Array): Uint8Array | null | undefined {
-  // The check runs as WebAssembly where it can (about a fifth of the JS function's instructions).
+  // The check runs as WebAssembly where it can (about half the JS function's instructions).
   // Invariant: isWrittenAsPythonWasm(input) is `undefined` (no WebAssembly here, or a body longer
   // than the module takes: the JS function decides) or exactly isWrittenAsPython(input), for every
   // input: it is the same function transcribed (wasm/python-form.ts), held to the JS by fast-check

@@ -11,8 +11,8 @@
  * - the byte at `length` is set to 0 by each call: every read the JS makes at index `length`
  *   (where a Uint8Array gives `undefined`) reads that 0, which equals no byte the check looks for
  *   and is not plain, so the loops need no bounds test where the JS has one that only stops them at
- *   `length`. The 8-byte string scan reads up to 7 bytes past it (zeroed too), and never looks past
- *   the first byte that is not plain.
+ *   `length`. The 16-byte string scan (wasm SIMD) reads up to 15 bytes past it (zeroed too), and
+ *   never looks past the first byte that is not plain.
  * - nameEnd and stringEnd are inlined into the one loop (a name is read at the top of the turn
  *   after `{` or a comma in an object); the kinds of the open containers are bits of a local.
  * - `null`, `true` and `false` are compared as one 32-bit load (after the same length test).
@@ -85,18 +85,18 @@ function at(index: i32): u32 {
 }
 
 /**
- * isWrittenAsPython of the `length` bytes at `inputOffset()`: 1 or 0. The caller leaves 8 bytes of
+ * isWrittenAsPython of the `length` bytes at `inputOffset()`: 1 or 0. The caller leaves 16 bytes of
  * memory after the body, which this sets to 0.
  *
  * One loop, as the JS: each turn reads a name and its colon when `isName` (after `{` or a comma in
  * an object: the JS's nameEnd), then one value, then what closes or separates it. A string (name or
- * value) is scanned 8 bytes at a time for the first byte that is not plain (the JS's PLAIN table:
+ * value) is scanned 16 bytes at a time for the first byte that is not plain (the JS's PLAIN table:
  * printable ASCII but `"` and `\`), which the 0 at `length` bounds.
  */
 export function check(length: i32): i32 {
   if (length <= 5) return 0;
   // What the JS reads at index `length` (`undefined`): a byte no test below matches, and not plain.
-  // The 7 after it are read by the 8-byte scans, never looked at past that 0 (zeroed all the same).
+  // The 15 after it are read by the 16-byte scans, never looked at past that 0 (zeroed all the same).
   v128.store(INPUT + (length as usize), i8x16.splat(0));
   budget = length;
   /** Bit `depth` set: the container open at that depth is an object (the JS's kinds[depth] === 1). */
