@@ -88,10 +88,15 @@ async function startServe(upstream, extraFlags = {}) {
 async function startGatewayHarness() {
   const { loadConfig, createMetrics, createLogger } = await import(new URL('index.js', serverDist).href);
   const { createGateway } = await import(new URL('gateway.js', serverDist).href);
-  const { createAuthenticator } = await import('@hmac-kit/middleware');
-  const core = await import('@hmac-kit/core');
-  const { memoryNonceStore, memoryRateLimiter, memoryFailureThrottle } = await import('@hmac-kit/limits');
-  const { nodeCryptoProvider } = await import('@hmac-kit/node-crypto');
+  // The authenticator's packages of the same build as the server: beside its dist (the workspace's
+  // packages/<name>/dist, or a snapshot's node_modules/@hmac-kit/<name>/dist), so that an A/B of two
+  // snapshots (bench/http-ab.js, bench/count-http.js) compares their core, middleware and limits too,
+  // not only their gateway. The same files the server's own `@hmac-kit/*` imports resolve to.
+  const sibling = (name) => import(new URL(`../../${name}/dist/index.js`, serverDist).href);
+  const { createAuthenticator } = await sibling('middleware');
+  const core = await sibling('core');
+  const { memoryNonceStore, memoryRateLimiter, memoryFailureThrottle } = await sibling('limits');
+  const { nodeCryptoProvider } = await sibling('node-crypto');
   const serverConfig = loadConfig({
     flags: {
       port: 0,

@@ -23,7 +23,7 @@ if (!chromiumPresent) {
 const VECTORS_JSON = readFileSync(fileURLToPath(new URL('./vectors/rfc9421.json', import.meta.url)), 'utf8');
 const vectors = (JSON.parse(VECTORS_JSON) as { vectors: KnownAnswerVector[] }).vectors;
 const b25 = readPublishedVector('rfc9421-b25.txt');
-const EXPECTED_CHECKS = 2 + 2 + vectors.length + 3;
+const EXPECTED_CHECKS = 1 + 2 + 2 + vectors.length + 3;
 /** The page adds one check of its own: a live signed fetch against this test server. */
 const BROWSER_ONLY_CHECKS = 1;
 

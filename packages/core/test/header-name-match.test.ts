@@ -6,7 +6,15 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { getHeader, headerField, headerLines } from '../src/protocol/headers.js';
+import {
+  canonicalHeader,
+  canonicalHeaderOfLower,
+  getHeader,
+  getHeaderOfLower,
+  headerField,
+  headerLines,
+  headerLinesOfLower,
+} from '../src/protocol/headers.js';
 
 /** The rule before the shortcut: every own key equal to the name once lower-cased, in order. */
 function reference(headers: Record<string, string>, name: string): string[] | undefined {
@@ -15,6 +23,15 @@ function reference(headers: Record<string, string>, name: string): string[] | un
     .filter((key) => key.length === lower.length && key.toLowerCase() === lower)
     .map((key) => headers[key]!);
   return lines.length === 0 ? undefined : lines;
+}
+
+/** A call's value, or its error's class and message. */
+function outcome(call: () => unknown): unknown {
+  try {
+    return { value: call() };
+  } catch (error) {
+    return { error: (error as Error).constructor.name, message: (error as Error).message };
+  }
 }
 
 const nameCharacter = fc.constantFrom(
@@ -85,5 +102,48 @@ describe('header names matched without lower-casing every key', () => {
     expect(getHeader(headers, 'SIGNATURE')).toBe('a, b');
     expect(getHeader(headers, 'set-cookie')).toBe('x=1, y=2');
     expect(getHeader(headers, 'absent')).toBeUndefined();
+  });
+
+  // The *OfLower variants skip lower-casing the looked-up name: for a name that is its own lower
+  // case (the verifier's constants, the common shape's component names) they must answer as the
+  // public functions, on plain records (own and inherited keys, any values) and on fetch Headers.
+  it('headerLinesOfLower/getHeaderOfLower/canonicalHeaderOfLower answer as the public functions for a lower-case name', () => {
+    const value = fc.oneof(
+      fc.string({ maxLength: 4 }),
+      fc.constant(' a \r\n  b '),
+      fc.array(fc.string({ maxLength: 3 }), { maxLength: 3 }),
+      fc.constant(null),
+      fc.constant(undefined),
+    );
+    const lowerName = name.map((text) => text.toLowerCase()).filter((text) => text === text.toLowerCase());
+    fc.assert(
+      fc.property(
+        fc.dictionary(name, value, { maxKeys: 8 }),
+        fc.dictionary(name, fc.string({ maxLength: 3 }), { maxKeys: 3 }),
+        lowerName,
+        fc.boolean(),
+        (own, inherited, wanted, asHeaders) => {
+          const record = Object.assign(Object.create(inherited) as Record<string, unknown>, own) as Record<
+            string,
+            string
+          >;
+          let headers: Record<string, string> | Headers = record;
+          if (asHeaders) {
+            // Only names and values a fetch Headers accepts.
+            const entries = Object.entries(own).filter(
+              ([key, line]) =>
+                typeof line === 'string' && /^[!#-'*+.^_`|~0-9a-zA-Z-]+$/.test(key) && !/[\r\n\0]/.test(line),
+            ) as [string, string][];
+            headers = new Headers(entries);
+          }
+          // A fetch Headers throws for a name that is not a token: both must then throw alike.
+          const h = headers;
+          expect(outcome(() => headerLinesOfLower(h, wanted))).toEqual(outcome(() => headerLines(h, wanted)));
+          expect(outcome(() => getHeaderOfLower(h, wanted))).toEqual(outcome(() => getHeader(h, wanted)));
+          expect(outcome(() => canonicalHeaderOfLower(h, wanted))).toEqual(outcome(() => canonicalHeader(h, wanted)));
+        },
+      ),
+      { numRuns: 20_000 },
+    );
   });
 });

@@ -1,5 +1,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { readPublishedVector } from '../../../test-support/published-vectors.js';
 import { webCryptoProvider } from '../src/primitives/crypto.js';
@@ -93,6 +94,72 @@ describe('preparedKey: one PreparedKey per secret array', () => {
     const after = hex(await webCryptoProvider.hmac('sha256', secret, bytes('00')));
     expect(after).toBe(createHmac('sha256', secret).update(bytes('00')).digest('hex'));
     expect(after).not.toBe(before);
+  });
+
+  // preparedKey() compares the copy with its source array 32 bits at a time (matchesSource) when
+  // the array is word aligned: it must answer as the byte comparison (matches) for any length,
+  // offset, mutation and buffer change, and a mutation anywhere must give a fresh preparation.
+  it('matchesSource answers as matches for any length, offset and in-place mutation (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.nat(40),
+        fc.nat(7),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 3 }),
+        (length, offset, mutations) => {
+          const buffer = new ArrayBuffer(offset + length + 8);
+          const secret = new Uint8Array(buffer, offset, length).map((_, i) => (i * 37 + 11) & 0xff);
+          const key = new PreparedKey(secret);
+          const prepared = preparedKey(secret);
+          expect(key.matchesSource(secret)).toBe(true);
+          // Bytes around the array are not the secret's: changing them changes nothing.
+          new Uint8Array(buffer).fill(0xee, 0, offset);
+          expect(key.matchesSource(secret)).toBe(key.matches(secret));
+          let mutated = false;
+          for (const [at, delta] of mutations) {
+            if (length === 0) break;
+            secret[at % length] = (secret[at % length]! + delta) & 0xff;
+            mutated = true;
+            expect(key.matchesSource(secret)).toBe(key.matches(secret));
+          }
+          expect(key.matchesSource(secret)).toBe(!mutated || key.matches(secret));
+          const again = preparedKey(secret);
+          expect(again === prepared).toBe(!mutated || prepared.matches(secret));
+          expect(again.bytes).toEqual(secret);
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('matchesSource after the source buffer is detached or resized answers as matches', () => {
+    const secret = new Uint8Array(32).fill(3);
+    const key = new PreparedKey(secret);
+    structuredClone(secret.buffer, { transfer: [secret.buffer] });
+    expect(secret.length).toBe(0);
+    expect(key.matchesSource(secret)).toBe(false);
+    expect(key.matches(secret)).toBe(false);
+
+    // ES2024 resizable buffers (Node 20): typed through a cast, the test's lib predates them.
+    const resizable = new (
+      ArrayBuffer as unknown as new (
+        length: number,
+        options: { maxByteLength: number },
+      ) => ArrayBuffer & { resize(length: number): void }
+    )(32, { maxByteLength: 64 });
+    const tracking = new Uint8Array(resizable).fill(4);
+    const tracked = new PreparedKey(tracking);
+    expect(tracked.matchesSource(tracking)).toBe(true);
+    resizable.resize(16);
+    expect(tracked.matchesSource(tracking)).toBe(tracked.matches(tracking));
+    expect(tracked.matchesSource(tracking)).toBe(false);
+    resizable.resize(32);
+    // Grown back: the last 16 bytes are zero now, not 4.
+    expect(tracked.matchesSource(tracking)).toBe(tracked.matches(tracking));
+    expect(tracked.matchesSource(tracking)).toBe(false);
+    tracking.fill(4);
+    expect(tracked.matchesSource(tracking)).toBe(true);
+    tracked.wipe();
+    expect(tracked.matchesSource(tracking)).toBe(false);
   });
 
   it('forgetPreparedKey wipes now; the next use prepares again', () => {

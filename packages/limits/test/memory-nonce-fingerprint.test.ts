@@ -112,6 +112,38 @@ describe('nonceFingerprint', () => {
     );
   });
 
+  it('keeps the key id prefix of the last pair only while key and key id are the same: sequences of pairs as the reference', () => {
+    // nonceFingerprint absorbs the key id's words once per (key, key id) and reuses that state:
+    // pairs sharing key ids, alternating keys (equal by value or not) and key ids that differ in one
+    // code unit or in length must all hash as the reference does, in any order.
+    const out = new Int32Array(2);
+    const keys = [
+      { k0: 1, k1: 2 },
+      { k0: 1, k1: 3 },
+      { k0: 7, k1: 2 },
+    ];
+    const keyIdText = fc.constantFrom('', 'a', 'hk_1', 'hk_2', 'hk_10', 'hk_1\u00e9', 'hk_live_0123456789');
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(2), keyIdText, fc.string({ unit: 'binary', maxLength: 30 }), fc.boolean()), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        (pairs) => {
+          for (const [keyIndex, keyId, nonce, copy] of pairs) {
+            // A copy: the same key by value in another object.
+            const key = copy ? { ...keys[keyIndex]! } : keys[keyIndex]!;
+            nonceFingerprint(key, keyId, nonce, out);
+            expect([out[0]! >>> 0, out[1]! >>> 0]).toEqual(
+              halfSipHash(encodePair(keyId, nonce), key.k0 >>> 0, key.k1 >>> 0, 1, 3),
+            );
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
   it('hashes pairs longer than the shared message buffer (1024 words) as the reference does, before and after', () => {
     const out = new Int32Array(2);
     const key = { k0: 0x01234567, k1: 0x89abcdef };

@@ -271,6 +271,9 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       // A proxy in front carries every client's connections: only --max-connections bounds it.
       isExemptAddress: createProxyTrust(config.trustedProxies),
       onConnectionRefused: (reason) => metrics.connectionsRefused.inc({ reason }),
+      // A gateway cancels the upstream request of a client that closes (FIN) before its answer, as
+      // nginx and Go's reverse proxy do; the other modes answer a client that only half-closed.
+      answerHalfClosed: config.upstream === undefined,
     });
   } catch (error) {
     // Port taken, address not available, unreadable certificate...: release the stores before reporting it.

@@ -148,12 +148,17 @@ function closeLingering(request: IncomingMessage, socket: Socket | null): void {
  * Keeps an HTTP/1.1 connection whose client half-closed (sent its FIN right after the request:
  * `nc -N`, `printf ... | nc`, some health checkers) open until the answer in flight is written,
  * then ends it. Node's HTTP server by default aborts the request and ends the connection at the
- * client's FIN, which lost every answer not written in that same turn: the gateway's relayed
- * answer, an answer after a key lookup (adversarial/half-close.test.ts). `httpAllowHalfOpen` is the
+ * client's FIN, which lost every answer not written in that same turn (an answer after a Redis
+ * round trip or a database query: adversarial/half-close.test.ts). `httpAllowHalfOpen` is the
  * switch Node's own HTTP server reads for this (`socketOnEnd` in lib/_http_server.js, in every
  * Node since 0.x; not in the typings). It holds nothing an idle connection does not already hold:
  * the request and write timeouts still apply, and a half-closed connection with nothing in flight
  * is ended at once.
+ *
+ * Not in gateway mode (`answerHalfClosed` off): there a FIN cannot be told from an ordinary close (`close()` sends one too),
+ * and a client that gives up must cancel its upstream request, as nginx (Kong, APISIX) and Go's
+ * reverse proxy (Tyk) do; kept open, every abandoned request ran on upstream until it answered or
+ * `--upstream-timeout` (review18).
  */
 function keepHalfClosedUntilAnswered(server: object): void {
   (server as { httpAllowHalfOpen?: boolean }).httpAllowHalfOpen = true;
@@ -941,6 +946,12 @@ export async function openListener(
     isExemptAddress?: (address: string) => boolean;
     /** Called for each connection refused by a cap (the metric). */
     onConnectionRefused?: (reason: ConnectionRefusal) => void;
+    /**
+     * Answer an HTTP/1.1 client that half-closed after its request instead of dropping its request
+     * at the FIN (see keepHalfClosedUntilAnswered). Off in gateway mode: there a FIN must cancel the
+     * upstream request of a client that left.
+     */
+    answerHalfClosed?: boolean;
   } = {},
 ): Promise<Listener> {
   const connections = new Set<Connection>();
@@ -1013,14 +1024,16 @@ export async function openListener(
     // HTTP/1.1 connections on the TLS port go through Node's HTTP/1.1 server code, which reads these
     // (connectionsCheckingInterval when it starts listening).
     Object.assign(secure, timeouts);
-    keepHalfClosedUntilAnswered(secure);
-    // Node's HTTP/1.1 code only reads httpAllowHalfOpen on a socket that stays writable after the
-    // client's FIN: a TLS socket does so only when asked. Asked per HTTP/1.1 connection, once the
-    // handshake chose it: an HTTP/2 session or a socket still in its handshake that stayed open after
-    // a FIN would be held until a timeout (35 s, 30 s) instead of closed at once.
-    secure.on('secureConnection', (socket: TLSSocket) => {
-      if (socket.alpnProtocol !== 'h2') socket.allowHalfOpen = true;
-    });
+    if (options.answerHalfClosed) {
+      keepHalfClosedUntilAnswered(secure);
+      // Node's HTTP/1.1 code only reads httpAllowHalfOpen on a socket that stays writable after the
+      // client's FIN: a TLS socket does so only when asked. Asked per HTTP/1.1 connection, once the
+      // handshake chose it: an HTTP/2 session or a socket still in its handshake that stayed open
+      // after a FIN would be held until a timeout (35 s, 30 s) instead of closed at once.
+      secure.on('secureConnection', (socket: TLSSocket) => {
+        if (socket.alpnProtocol !== 'h2') socket.allowHalfOpen = true;
+      });
+    }
     secure.setTimeout(HTTP2_IDLE_TIMEOUT_MS);
     // The inactivity timeout is no bound on a slow reader: every byte it reads lets a write through and resets it.
     // Open HTTP/2 streams by the TCP socket beneath their session: their pending answers count as unsent.
@@ -1112,7 +1125,7 @@ export async function openListener(
     server = secure;
   } else {
     const plain = createServer({ ...timeouts, ServerResponse: ClosingServerResponse }, http1Handler);
-    keepHalfClosedUntilAnswered(plain);
+    if (options.answerHalfClosed) keepHalfClosedUntilAnswered(plain);
     const refusal = options.connectRefusal;
     if (refusal)
       plain.on('connect', (_request: IncomingMessage, socket: Duplex) => refuseHttp1Connect(socket, refusal));

@@ -4,7 +4,7 @@
  */
 
 import { BodyTooLarge, SignatureInvalid } from '../errors.js';
-import { getHeader } from '../protocol/headers.js';
+import { getHeaderOfLower } from '../protocol/headers.js';
 import type { BodyCheck, BodyInput, MessageParts } from '../types.js';
 import type { Run } from './run.js';
 
@@ -45,7 +45,7 @@ export function completeBody(check: BodyCheck, body: Uint8Array): void | Promise
 }
 
 export function declaredSizeCheck(message: MessageParts, maxBodyBytes: number): void {
-  const declared = Number(getHeader(message.headers ?? {}, 'content-length'));
+  const declared = Number(getHeaderOfLower(message.headers ?? {}, 'content-length'));
   if (Number.isFinite(declared) && declared > maxBodyBytes) throw new BodyTooLarge('body exceeds the size limit');
 }
 

@@ -41,10 +41,20 @@ export class PreparedKey {
   #cryptoKeys: Partial<Record<HashAlgorithm, Promise<CryptoKey>>> | undefined;
   #derived: Map<string, PreparedKey | Promise<PreparedKey>> | undefined;
   #wiped = false;
+  // The copy and the source array as 32-bit words, when the source is word aligned (issued secrets
+  // are 32 bytes): preparedKey() compares the two on every use, 4 bytes at a time. Views only: the
+  // source array itself is never held (it keys the WeakMap and the FinalizationRegistry below).
+  #ownWords: Uint32Array | undefined;
+  #sourceWords: Uint32Array | undefined;
 
   /** Prepares a copy of `secret` (the caller's array is neither kept nor changed). */
   constructor(secret: Uint8Array) {
     this.#bytes = secret.slice();
+    const length = secret.length;
+    if (length > 0 && length % 4 === 0 && secret.byteOffset % 4 === 0) {
+      this.#ownWords = new Uint32Array(this.#bytes.buffer, this.#bytes.byteOffset, length / 4);
+      this.#sourceWords = new Uint32Array(secret.buffer, secret.byteOffset, length / 4);
+    }
   }
 
   /** The secret bytes (this key's own copy: callers must not write to it). */
@@ -61,6 +71,31 @@ export class PreparedKey {
   /** Whether `secret` still holds the bytes this key was prepared from (constant time). */
   matches(secret: Uint8Array): boolean {
     return !this.#wiped && constantTimeEqual(this.#bytes, secret);
+  }
+
+  /**
+   * {@link matches} for the very array this key was prepared from (preparedKey's WeakMap key), 32
+   * bits at a time. Invariant: the source words view exactly that array's bytes (same buffer, offset
+   * and length, fixed at preparation) for as long as the array still has its prepared length and the
+   * view is in bounds (a detached or shrunk buffer makes it empty): then comparing the words is
+   * comparing the bytes; otherwise (unaligned, detached, resized) it is matches() itself. Constant
+   * time as matches(): every word is read, no early exit. Held to matches() over random mutations,
+   * offsets and buffers in test/prepared-key.test.ts.
+   */
+  matchesSource(secret: Uint8Array): boolean {
+    const own = this.#ownWords;
+    const source = this.#sourceWords;
+    if (
+      own === undefined ||
+      source === undefined ||
+      source.length !== own.length ||
+      secret.length !== this.#bytes.length
+    )
+      return this.matches(secret);
+    if (this.#wiped) return false;
+    let diff = 0;
+    for (let i = 0; i < own.length; i++) diff |= own[i]! ^ source[i]!;
+    return diff === 0;
   }
 
   /** The HMAC-SHA256 key pads (keys longer than a block are hashed first, RFC 2104). */
@@ -139,6 +174,9 @@ export class PreparedKey {
     if (this.#wiped) return;
     this.#wiped = true;
     this.#bytes.fill(0);
+    // The views: the own one reads the zeroed copy, the source one is the caller's (let it go).
+    this.#ownWords = undefined;
+    this.#sourceWords = undefined;
     if (this.#pads !== undefined) {
       this.#pads.inner.fill(0);
       this.#pads.outer.fill(0);
@@ -197,7 +235,8 @@ const wipeWhenCollected =
  */
 export function preparedKey(secret: Uint8Array): PreparedKey {
   const known = prepared.get(secret);
-  if (known?.matches(secret)) return known;
+  // `secret` is the array `known` was prepared from (the WeakMap's key).
+  if (known?.matchesSource(secret)) return known;
   if (known !== undefined) {
     wipeWhenCollected?.unregister(known);
     known.wipe();

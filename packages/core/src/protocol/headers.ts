@@ -7,7 +7,18 @@ import type { HeadersInit } from '../types.js';
 
 /** Lines of one field, in order, from any supported header container; `undefined` when absent. */
 export function headerLines(headers: HeadersInit, name: string): string[] | undefined {
-  const lower = name.toLowerCase();
+  return headerLinesOfLower(headers, name.toLowerCase());
+}
+
+/**
+ * {@link headerLines} for a name the caller knows is lower case already (`lower === lower.toLowerCase()`:
+ * the verifier's constant names, and RFC 9421 component names its common-shape parser only accepts
+ * in lower case). Not re-exported from the package: `headerLines(headers, name)` is exactly
+ * `headerLinesOfLower(headers, name.toLowerCase())`, so a caller that skips the lower-casing
+ * (~200 instructions per lookup, several lookups per verification) gets the same answer whenever the
+ * invariant holds (held over random records and names in test/header-name-match.test.ts).
+ */
+export function headerLinesOfLower(headers: HeadersInit, lower: string): string[] | undefined {
   if (isHeadersObject(headers)) {
     if (lower === 'set-cookie' && typeof headers.getSetCookie === 'function') {
       const cookies = headers.getSetCookie();
@@ -119,6 +130,12 @@ export function canonicalHeader(headers: HeadersInit, name: string): string | un
   return lines === undefined ? undefined : canonicalLines(lines);
 }
 
+/** {@link canonicalHeader} for a lower-case name (the invariant of {@link headerLinesOfLower}). */
+export function canonicalHeaderOfLower(headers: HeadersInit, lower: string): string | undefined {
+  const lines = headerLinesOfLower(headers, lower);
+  return lines === undefined ? undefined : canonicalLines(lines);
+}
+
 /** {@link canonicalHeader} over lines already read (RFC 9421 section 2.1). */
 export function canonicalLines(lines: readonly string[]): string {
   if (lines.length === 1) {
@@ -140,8 +157,17 @@ export function canonicalLines(lines: readonly string[]): string {
  * ```
  */
 export function getHeader(headers: HeadersInit, name: string): string | undefined {
+  return getHeaderOfLower(headers, name.toLowerCase());
+}
+
+/**
+ * {@link getHeader} for a name the caller knows is lower case already (the invariant of
+ * {@link headerLinesOfLower}): `getHeader(headers, name)` is `getHeaderOfLower(headers, name.toLowerCase())`.
+ * Not re-exported from the package.
+ */
+export function getHeaderOfLower(headers: HeadersInit, lower: string): string | undefined {
   if (isHeadersObject(headers)) {
-    const lines = headerLines(headers, name);
+    const lines = headerLinesOfLower(headers, lower);
     return lines === undefined ? undefined : lines.join(', ');
   }
   // A plain record (node:http's headers): the lines joined as they are found, without the array
@@ -154,7 +180,6 @@ export function getHeader(headers: HeadersInit, name: string): string | undefine
   // in an array value is an empty line, as join() prints the undefined that spreading the mapped
   // array leaves there. Held to headerLines() + join() over random records in
   // packages/core/test/header-name-match.test.ts.
-  const lower = name.toLowerCase();
   let joined: string | undefined;
   for (const key in headers) {
     if (key.length !== lower.length || (key !== lower && !sameNameIgnoringCase(key, lower))) continue;

@@ -8,7 +8,7 @@
  * means none, as every conforming parser (Node's included) reads zero bytes then.
  */
 import type { HeadersInit, MessageParts } from '../types.js';
-import { getHeader } from './headers.js';
+import { getHeaderOfLower } from './headers.js';
 
 /** Methods whose requests are signed as carrying a body even when it is empty (Content-Digest covers it). */
 export const BODY_METHODS: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH']);
@@ -30,8 +30,8 @@ const ZERO_LENGTH = /^[ \t]*0+[ \t]*$/;
  * ```
  */
 export function framingDeclaresBody(headers: HeadersInit): boolean {
-  if (getHeader(headers, 'transfer-encoding') !== undefined) return true;
-  const length = getHeader(headers, 'content-length');
+  if (getHeaderOfLower(headers, 'transfer-encoding') !== undefined) return true;
+  const length = getHeaderOfLower(headers, 'content-length');
   return length !== undefined && !ZERO_LENGTH.test(length);
 }
 

@@ -19,6 +19,8 @@ import {
   webCryptoProvider,
 } from '../../src/index.js';
 import { toHex, utf8 } from '../../src/primitives/encoding.js';
+import { isWrittenAsPythonWasm, pythonFormWasmAvailable } from '../../src/schemes/django-hmac/python-form-wasm.js';
+import { isWrittenAsPython } from '../../src/schemes/django-hmac/python-json-bytes.js';
 import { type KnownAnswerVector, parseB25, vectorBody } from './vectors.js';
 
 export interface CheckResult {
@@ -78,6 +80,28 @@ export async function runCoreChecks(inputs: CheckInputs): Promise<CheckResult[]>
       });
     }
   }
+
+  await check("django-hmac's Python-form check: the WebAssembly module loads and answers as the JS", () => {
+    assert(pythonFormWasmAvailable(), 'the WebAssembly module did not load (the JS fallback would run)');
+    const bodies = [
+      '{"a":1,"b":[true,null,-2],"c":"x\\n\\u00e9"}',
+      '{"a":1,"a":2}',
+      '{"a": 1}',
+      '{"a":"\\u00E9"}',
+      '{"a":-0}',
+      '[1.5]',
+      `{"note":"${'x'.repeat(70_000)}","n":${'9'.repeat(40)}}`,
+      `${'['.repeat(33)}1${']'.repeat(33)}`,
+    ];
+    for (const body of bodies) {
+      const data = utf8(body);
+      assert(isWrittenAsPythonWasm(data) === isWrittenAsPython(data), `answers differ for ${body.slice(0, 40)}`);
+    }
+    for (let length = 0; length <= 64; length++) {
+      const data = bytes(length, length + 11);
+      assert(isWrittenAsPythonWasm(data) === isWrittenAsPython(data), `answers differ for random bytes ${length}`);
+    }
+  });
 
   await check('sha2 (pure TS, chunked) equals WebCrypto digest', async () => {
     for (const algorithm of ALGORITHMS) {

@@ -7,7 +7,7 @@
 import { AlgorithmUnsupported, SignatureMalformed, SignatureMissing } from '../../errors.js';
 import type { Credentials } from '../../pipeline/contract.js';
 import { componentIdentifier, componentLabel } from '../../protocol/components.js';
-import { getHeader } from '../../protocol/headers.js';
+import { getHeaderOfLower } from '../../protocol/headers.js';
 import {
   type InnerList,
   isInnerList,
@@ -45,8 +45,8 @@ export interface SelectedSignature {
 }
 
 function selectSignature(message: MessageParts, label: string | undefined): SelectedSignature {
-  const inputHeader = getHeader(message.headers, 'signature-input');
-  const signatureHeader = getHeader(message.headers, 'signature');
+  const inputHeader = getHeaderOfLower(message.headers, 'signature-input');
+  const signatureHeader = getHeaderOfLower(message.headers, 'signature');
   if (inputHeader === undefined || signatureHeader === undefined) {
     throw new SignatureMissing('no Signature-Input and Signature headers');
   }
@@ -563,8 +563,8 @@ export function createRfc9421Parser(config: Rfc9421Config): Rfc9421Parser {
   return {
     detect(message: MessageParts): boolean {
       return (
-        getHeader(message.headers ?? {}, 'signature-input') !== undefined &&
-        getHeader(message.headers ?? {}, 'signature') !== undefined
+        getHeaderOfLower(message.headers ?? {}, 'signature-input') !== undefined &&
+        getHeaderOfLower(message.headers ?? {}, 'signature') !== undefined
       );
     },
     parse,

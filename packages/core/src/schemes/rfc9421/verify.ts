@@ -9,6 +9,7 @@ import type { ResolvedKey, SchemeVerdict, VerifyContext } from '../../pipeline/c
 import { MAC_MATCHED, MAC_MISMATCHED } from '../../pipeline/contract.js';
 import { macMatches, macsStrings } from '../../pipeline/keys.js';
 import { checkTimeWindow } from '../../pipeline/policy.js';
+import { hmacSha256MatchesAscii } from '../../primitives/hmac-sha256.js';
 import { isPromiseLike } from '../../primitives/promise.js';
 import {
   buildSignatureBase,
@@ -18,11 +19,12 @@ import {
   contextOf,
   isLatin1,
   latin1Bytes,
+  NOT_OCTETS,
   parseComponentSpec,
   plainSignatureBase,
 } from '../../protocol/components.js';
 import { contentDigestCheck } from '../../protocol/content-digest.js';
-import { canonicalHeader } from '../../protocol/headers.js';
+import { canonicalHeaderOfLower } from '../../protocol/headers.js';
 import type { Item } from '../../protocol/structured-fields.js';
 import { covers, coversName, type Rfc9421Credentials, type SelectedSignature } from './parse.js';
 import { withComponentErrors } from './signature-base.js';
@@ -53,6 +55,20 @@ function requiredComponent(spec: string): RequiredComponent {
   return parsed;
 }
 
+/**
+ * The parsed entries of the last frozen `requiredComponents` list checked (the policy defaults are
+ * frozen lists, resolved once). Invariant: a frozen array of strings never changes, so its entries'
+ * parse is fixed by its identity; the entries are the ones requiredComponent() gives each spec
+ * (itself memoised by text), taken without a map lookup per entry and per request. A list that is
+ * not frozen (a caller's own array, which may change in place) is read entry by entry as before.
+ * Held by test/rfc9421-required-components.test.ts (frozen and unfrozen lists, changed in place,
+ * alternating, refusals at every position).
+ */
+let lastRequired: { readonly specs: readonly string[]; readonly parsed: readonly RequiredComponent[] } = {
+  specs: [],
+  parsed: [],
+};
+
 export function verifyRfc9421(
   credentials: Rfc9421Credentials,
   key: ResolvedKey,
@@ -61,12 +77,20 @@ export function verifyRfc9421(
   const { crypto, message } = context;
   const selected = credentials.selected;
   let base: Uint8Array | string;
+  // A common-shape base whose characters are not checked yet (plainSignatureBase's `verifier`).
+  let unchecked = false;
   try {
     const components = contextOf(message);
     if (selected.input === undefined) {
-      // Every character is at most U+00FF already (plainSignatureBase checks the field values).
-      const text = plainSignatureBase(components, selected.labels, selected.signatureParams!);
-      base = macsStrings(crypto) ? text : latin1Bytes(text);
+      // The labels are lower case (the common-shape parser accepts no other); the octet check is
+      // macMatchesOctets' for a provider that MACs strings, latin1Bytes()'s otherwise.
+      const text = plainSignatureBase(components, selected.labels, selected.signatureParams!, true);
+      if (macsStrings(crypto)) {
+        base = text;
+        unchecked = true;
+      } else {
+        base = latin1Bytes(text);
+      }
     } else {
       const text = buildSignatureBase(components, selected.input, selected.identifiers);
       // A provider that MACs strings takes the base as it is; latin1Bytes() words the error otherwise.
@@ -76,9 +100,34 @@ export function verifyRfc9421(
     if (error instanceof ComponentError) throw new SignatureMalformed(error.message);
     throw error;
   }
-  const matches = macMatches(crypto, key, base, selected.signature);
+  const matches = unchecked
+    ? macMatchesOctets(crypto, key, base as string, selected.signature)
+    : macMatches(crypto, key, base, selected.signature);
   if (isPromiseLike(matches)) return Promise.resolve(matches).then((ok) => verdictOf(ok, selected, context));
   return verdictOf(matches, selected, context);
+}
+
+/**
+ * {@link macMatches} of a base whose characters were not checked (plainSignatureBase with
+ * `verifier`). Invariant: it answers as plainSignatureBase's own check followed by macMatches
+ * would. A base the HMAC-SHA256 fast path takes is ASCII (it encodes the base and declines
+ * anything else), so octets, and its answer stands; any other base is refused with the
+ * same SignatureMalformed (NOT_OCTETS) when a character is above U+00FF, else MACed as before. The
+ * decoy key takes the same path as a real key of the same algorithm. Held to the checked path by
+ * test/rfc9421-octets-deferred.test.ts (fast-check: random field values, latin-1 and wider).
+ */
+function macMatchesOctets(
+  crypto: VerifyContext['crypto'],
+  key: ResolvedKey,
+  text: string,
+  presented: Uint8Array,
+): boolean | Promise<boolean> {
+  if (key.algorithm === 'sha256' && crypto.hash !== undefined) {
+    const matches = hmacSha256MatchesAscii(crypto, key.secret, text, presented);
+    if (matches !== undefined) return matches;
+  }
+  if (!isLatin1(text)) throw new SignatureMalformed(NOT_OCTETS);
+  return macMatches(crypto, key, text, presented);
 }
 
 export function checkRfc9421Policy(credentials: Rfc9421Credentials, context: VerifyContext): void {
@@ -86,8 +135,17 @@ export function checkRfc9421Policy(credentials: Rfc9421Credentials, context: Ver
   if (policy.tags !== undefined && (credentials.tag === undefined || !policy.tags.includes(credentials.tag))) {
     throw new TagNotAccepted('tag is not accepted');
   }
-  for (const required of policy.requiredComponents) {
-    const { item, identifier, name } = requiredComponent(required);
+  // An indexed loop: a for...of over a frozen array (the default lists) calls V8's array iterator
+  // builtin per element instead of being compiled inline.
+  const specs = policy.requiredComponents;
+  const known = specs === lastRequired.specs ? lastRequired.parsed : undefined;
+  // Kept only for a frozen list, and only once every entry was parsed in order (a refusal below
+  // stops the loop before the entries after it are even parsed, as before).
+  const parsed: RequiredComponent[] | undefined = known === undefined && Object.isFrozen(specs) ? [] : undefined;
+  for (let index = 0; index < specs.length; index++) {
+    const required = known === undefined ? requiredComponent(specs[index]!) : known[index]!;
+    parsed?.push(required);
+    const { item, identifier, name } = required;
     if (
       name === undefined ? covers(credentials.selected, identifier) : coversName(credentials.selected, identifier, name)
     ) {
@@ -96,6 +154,7 @@ export function checkRfc9421Policy(credentials: Rfc9421Credentials, context: Ver
     if (item.value === 'content-digest') throw new DigestMissing('the body is not covered by a Content-Digest');
     throw new ComponentNotCovered(`${componentLabel(item)} is not covered by the signature`);
   }
+  if (parsed !== undefined) lastRequired = { specs, parsed };
   if (policy.requireNonce && credentials.nonce === undefined) throw new NonceMissing('a nonce is required');
   checkTimeWindow(credentials, policy, context.now);
 }
@@ -104,6 +163,6 @@ function verdictOf(matches: boolean, selected: SelectedSignature, context: Verif
   if (!matches) return MAC_MISMATCHED;
   if (!coversName(selected, '"content-digest"', 'content-digest')) return MAC_MATCHED;
   // The digest header is read only for a proven signature.
-  const header = canonicalHeader(context.message.headers, 'content-digest') ?? '';
+  const header = canonicalHeaderOfLower(context.message.headers, 'content-digest') ?? '';
   return { signatureMatches: true, body: contentDigestCheck(context.crypto, header) };
 }
