@@ -105,6 +105,20 @@ export async function signed(
 }
 
 /**
+ * `GET /whoami` signed for `origin` under `keyRing.orders` with `@scheme` covered besides the
+ * default components: the request of the tests that check which scheme an adapter sees.
+ *
+ * @example
+ * const request = await signedWhoamiWithScheme('https://api.example.com');
+ * (await harness.send(request)).status; // 200 when the app sees https
+ */
+export function signedWhoamiWithScheme(origin: string): Promise<SentRequest> {
+  return signed(origin, { method: 'GET', path: '/whoami', headers: {} }, signingKey(keyRing.orders), undefined, {
+    components: ['@method', '@scheme', '@authority', '@path', '@query'],
+  });
+}
+
+/**
  * A signed `POST https://api.example.com/orders` of `{"quantity":1}` as the message and body an
  * authenticator takes, under `keyRing.orders` (or its key id with `secret`, a bad signature).
  *

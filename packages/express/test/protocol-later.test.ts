@@ -13,7 +13,7 @@ import { memoryNonceStore } from '@hmac-kit/limits';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listening } from '../../../test-support/adapter-http.js';
-import { type Harness, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
+import { type Harness, resolveKey, signedWhoamiWithScheme } from '../../../test-support/adapter-suite.js';
 
 const running: Harness[] = [];
 afterEach(async () => {
@@ -33,13 +33,7 @@ async function start() {
 
 /** GET /whoami signed for `scheme://host` (the scheme covered), with unsigned `extra` headers: the status. */
 async function status(harness: Harness, signedOrigin: string, extra: Record<string, string> = {}) {
-  const request = await signed(
-    signedOrigin,
-    { method: 'GET', path: '/whoami', headers: {} },
-    signingKey(keyRing.orders),
-    undefined,
-    { components: ['@method', '@scheme', '@authority', '@path', '@query'] },
-  );
+  const request = await signedWhoamiWithScheme(signedOrigin);
   const response = await harness.send({ ...request, headers: { ...request.headers, ...extra } });
   return response.status;
 }

@@ -16,7 +16,7 @@ import { memoryNonceStore } from '@hmac-kit/limits';
 import express, { type Express } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listening } from '../../../test-support/adapter-http.js';
-import { type Harness, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
+import { type Harness, resolveKey, signedWhoamiWithScheme } from '../../../test-support/adapter-suite.js';
 
 function appWith(trust: unknown, ownProtocol?: string): Express {
   const app = express();
@@ -53,14 +53,8 @@ describe('review16: X-Forwarded-* never moves the verified URL unless a trusted 
    * `forwarded` header lines added (unsigned, as a client or proxy adds them); answers the status.
    */
   async function status(harness: Harness, signedOrigin: string, forwarded: Record<string, string> = {}) {
-    const request = await signed(
-      signedOrigin,
-      { method: 'GET', path: '/whoami', headers: {} },
-      signingKey(keyRing.orders),
-      undefined,
-      // The scheme is covered too (the default list covers @authority, not @scheme).
-      { components: ['@method', '@scheme', '@authority', '@path', '@query'] },
-    );
+    // The scheme is covered too (the default list covers @authority, not @scheme).
+    const request = await signedWhoamiWithScheme(signedOrigin);
     const response = await (harness.sendRawTarget as NonNullable<Harness['sendRawTarget']>)(
       { ...request, headers: { ...request.headers, ...forwarded } },
       '/whoami',

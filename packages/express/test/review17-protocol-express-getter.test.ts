@@ -11,7 +11,7 @@ import { memoryNonceStore } from '@hmac-kit/limits';
 import express from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listening } from '../../../test-support/adapter-http.js';
-import { type Harness, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
+import { type Harness, resolveKey, signedWhoamiWithScheme } from '../../../test-support/adapter-suite.js';
 
 const running: Harness[] = [];
 const expressRequest = (express as unknown as { request: object }).request;
@@ -22,13 +22,7 @@ afterEach(async () => {
 });
 
 async function status(harness: Harness, signedOrigin: string) {
-  const request = await signed(
-    signedOrigin,
-    { method: 'GET', path: '/whoami', headers: {} },
-    signingKey(keyRing.orders),
-    undefined,
-    { components: ['@method', '@scheme', '@authority', '@path', '@query'] },
-  );
+  const request = await signedWhoamiWithScheme(signedOrigin);
   return (await harness.send(request)).status;
 }
 

@@ -7,25 +7,10 @@
  * request got whatever the getter threw (500, or a rejected authenticate()); a name with newlines was
  * printed as it was (a forged line on stderr), a 1 MB name as 1 MB per refused request.
  */
-import type { VerificationKey } from '@hmac-kit/core';
 import { StoreUnavailable, storeFailure } from '@hmac-kit/core';
 import { createAuthenticator } from '@hmac-kit/middleware';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
-import { keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
-
-const origin = 'https://api.example.com';
-
-async function signedOrder(key: VerificationKey = keyRing.orders) {
-  const request = await signed(
-    origin,
-    { method: 'POST', path: '/orders', headers: { 'content-type': 'application/json' }, body: '{"quantity":1}' },
-    signingKey(key),
-  );
-  return {
-    message: { method: request.method, url: `${origin}${request.path}`, headers: request.headers },
-    body: new TextEncoder().encode(request.body as string),
-  };
-}
+import { resolveKey, signedOrderMessage } from '../../../test-support/adapter-suite.js';
 
 function errorNamed(name: unknown): Error {
   const error = new Error('postgres://app:hunter2@10.0.0.7/keys');
@@ -126,7 +111,7 @@ describe('review17: the middleware answers 503 for them, one bounded stderr line
                 },
               },
         );
-        const { message, body } = await signedOrder();
+        const { message, body } = await signedOrderMessage();
         const outcome = await authenticator.authenticate(message, body);
         expect(outcome.ok ? 200 : outcome.problem.status).toBe(503);
         const printed = errors.mock.calls.map((call) => call.map(String).join(' '));

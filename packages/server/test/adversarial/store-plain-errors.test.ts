@@ -7,21 +7,13 @@
  * nobody proved. The thrown message (a connection string with a password here) reaches neither the
  * answer nor the log.
  */
-import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FailureThrottle, NonceStore, RateLimiter } from '@hmac-kit/core';
-import {
-  createLogger,
-  type LimitStores,
-  loadConfig,
-  memoryLimitStores,
-  type RunningServer,
-  startServer,
-} from '@hmac-kit/server';
+import { createLogger, type LimitStores, memoryLimitStores, type RunningServer } from '@hmac-kit/server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freshAddress, signed } from '../../../../test-support/cli-client.js';
 import { forwardAuthCheck } from '../support/concurrent.js';
-import { issueKey } from '../support/in-process.js';
+import { issueKey, startInProcess } from '../support/in-process.js';
 import { startRawUpstream } from '../support/raw-http.js';
 
 const SECRET_MESSAGE = 'connect ECONNREFUSED redis://:hunter2-store-password@10.0.0.7:6379';
@@ -74,20 +66,11 @@ describe('adversarial: a store of serve failing with a plain Error', () => {
         done();
       },
     });
-    const config = loadConfig({
-      flags: {
-        port: 0,
-        database: ':memory:',
-        masterKeys: `mk-test:${randomBytes(32).toString('base64')}`,
-        schemes: 'rfc9421',
-        ...(upstream === undefined ? {} : { upstream }),
-      },
-      env: {},
-    });
-    const server: RunningServer = await startServer(config, {
-      logger: createLogger('info', sink),
-      limitStores: stores,
-    });
+    const server: RunningServer = await startInProcess(
+      { schemes: 'rfc9421', ...(upstream === undefined ? {} : { upstream }) },
+      {},
+      { logger: createLogger('info', sink), limitStores: stores },
+    );
     started.push(() => server.close());
     const key = await issueKey(server, 'plain-error');
     const audited: unknown[] = [];
