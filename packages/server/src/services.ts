@@ -354,7 +354,13 @@ export async function openServices(
     // console's window showed every key and client refused by a Redis outage as failing
     // (store-plain-errors.test.ts), and the busiest well-behaved key as the worst offender
     // (rate-limited-not-failure.test.ts).
-    if (!unsigned && !outage && !limited) activity.failure(context.keyId, context.sourceAddress);
+    // A source the failure throttle blocks is refused before any key is looked up: its refusal is
+    // the address's, never the named key's (the key was not tried). Counted against the key, a few
+    // blocked addresses (which cost the attacker nothing more) painted any key as failing and as
+    // under attack (review19-throttled-attribution.test.ts).
+    const throttled = error instanceof TooManyFailures;
+    if (throttled) activity.throttled(context.sourceAddress);
+    else if (!unsigned && !outage && !limited) activity.failure(context.keyId, context.sourceAddress);
     // The claimed key id is logged only if it has the shape of one or names a stored key (imported
     // ids such as `legacy` or an X-API-Key value): a secret pasted into a key-id field (keyid=,
     // X-API-Key, the SigV4 access key...) is logged by length and short hash.
@@ -368,7 +374,7 @@ export async function openServices(
     keyService
       .recordAuthFailure({ code, keyId: context.keyId, source: context.sourceAddress })
       .catch(() => metrics.storeErrors.inc({ store: 'audit' }));
-    if (context.keyId === undefined) return;
+    if (context.keyId === undefined || throttled) return;
     // Failures are throttled per source only; a key id failing from many sources is reported instead.
     metrics.namedFailures.inc({ kind: 'key' });
     const attack = keyAttacks.observe(context.keyId, context.sourceAddress);
