@@ -375,10 +375,18 @@ export async function openServices(
     // The claimed key id is logged only if it has the shape of one or names a stored key (imported
     // ids such as `legacy` or an X-API-Key value): a secret pasted into a key-id field (keyid=,
     // X-API-Key, the SigV4 access key...) is logged by length and short hash.
-    logger[unsigned || limited ? 'info' : 'warn'](
-      { code, ...keyIdLogFields(context.keyId, keyService.isStoredKeyId), remote: context.sourceAddress },
-      limited ? 'rate limited' : 'authentication failed',
-    );
+    if (throttled) {
+      // Info, and without the key id it names: the failures that got the address blocked were each
+      // logged at warn, and the block's start is an audit row. One warn line naming the key per
+      // refusal (free for a blocked client) painted any key id in the log as failing, as the
+      // console's window did (review19-throttled-attribution.test.ts).
+      logger.info({ code, remote: context.sourceAddress }, 'throttled: too many failures');
+    } else {
+      logger[unsigned || limited ? 'info' : 'warn'](
+        { code, ...keyIdLogFields(context.keyId, keyService.isStoredKeyId), remote: context.sourceAddress },
+        limited ? 'rate limited' : 'authentication failed',
+      );
+    }
     // The audit trail records attempts with credentials, not unsigned traffic, limits or outages
     // (one database write per such request would hand anyone a way to load the database).
     if (unsigned || outage || limited) return;
@@ -391,7 +399,7 @@ export async function openServices(
     keyService
       .recordAuthFailure({ code, keyId: context.keyId, source: context.sourceAddress })
       .catch(() => metrics.storeErrors.inc({ store: 'audit' }));
-    if (context.keyId === undefined || throttled) return;
+    if (context.keyId === undefined) return;
     // Failures are throttled per source only; a key id failing from many sources is reported instead.
     metrics.namedFailures.inc({ kind: 'key' });
     const attack = keyAttacks.observe(context.keyId, context.sourceAddress);

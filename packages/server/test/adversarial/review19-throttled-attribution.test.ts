@@ -88,6 +88,16 @@ describe('adversarial (review19): a throttled refusal counts against its address
     const attacks = await server.services.keyService.queryAudit({ types: ['key.under_attack'] });
     expect(attacks.map((entry) => entry.keyId)).not.toContain(victim.keyId);
     expect(log.filter((line) => line.includes('key under attack'))).toEqual([]);
+    // Nor in the log: each refusal is an info line for its address, without the key id it named.
+    const lines = log.flatMap((chunk) => chunk.split('\n')).filter((line) => line.length > 0);
+    const parsed = lines.map(
+      (line) => JSON.parse(line) as { level: string; msg: string; keyId?: string; remote?: string },
+    );
+    expect(parsed.filter((line) => line.keyId === victim.keyId)).toEqual([]);
+    const throttledLines = parsed.filter((line) => line.msg === 'throttled: too many failures');
+    expect(throttledLines).toHaveLength(30);
+    expect(new Set(throttledLines.map((line) => line.level))).toEqual(new Set(['info']));
+    expect(new Set(throttledLines.map((line) => line.remote))).toEqual(new Set(addresses));
   });
 
   it('a key tried from many addresses is still reported under attack (the watch is not switched off)', async () => {
