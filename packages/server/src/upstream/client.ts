@@ -166,6 +166,12 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
   }
 
   private run(connection: Connection, exchange: PendingExchange): void {
+    // Aborted between being handed this connection and now (a fresh connection is started on the
+    // next microtask): never written upstream; the connection serves the next one, or idles.
+    if (exchange.settled) {
+      this.released(connection);
+      return;
+    }
     connection.start(exchange);
     const { socket } = connection;
     const body = exchange.body;

@@ -8,7 +8,13 @@
  *   never reused.
  * - It is handed back for reuse only after its answer was read completely and cleanly: HTTP/1.1,
  *   keep-alive semantics (no `Connection: close`, not close-delimited), the request fully written,
- *   no parse error, no abort, no timeout. Anything else destroys it.
+ *   no parse error, no abort, no timeout, no throw from a handler callback. Anything else destroys it.
+ * - A 204 or 304 that names a body (a non-zero `Content-Length`, or a `Transfer-Encoding`) is
+ *   complete with its head, but its connection is closed, not reused: an upstream that then writes
+ *   that body in a later read would otherwise have it parsed as the next request's answer (review
+ *   19; undici fails such an answer and closes its connection too).
+ * - The body timeout does not run while the upstream is paused for a client that reads slowly (as
+ *   undici's does not): it starts again when reading resumes.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -109,6 +115,8 @@ export class Connection {
   /** The answer's interim head being skipped (1xx): its message-complete is not the answer's. */
   private interim = false;
   private connecting = true;
+  /** Reading is paused for the handler (its client reads slower than the upstream sends). */
+  private paused = false;
 
   constructor(
     readonly settings: ConnectionSettings,
@@ -170,6 +178,7 @@ export class Connection {
     this.exchange = exchange;
     exchange.connection = this;
     this.interim = false;
+    this.paused = false;
     this.arm('headers');
   }
 
@@ -200,6 +209,8 @@ export class Connection {
   private readonly onTimeout = (): void => {
     const kind = this.timerKind;
     if (this.gone || kind === 'idle' || this.exchange === undefined) return;
+    // Paused for a slow client: not the upstream's silence (resume() starts the wait again).
+    if (this.paused && kind === 'body') return;
     this.fail(new UpstreamTimeoutError(kind));
   };
 
@@ -212,7 +223,16 @@ export class Connection {
       this.destroy();
       return;
     }
-    const result = this.parser.execute(chunk);
+    let result: number | Error;
+    try {
+      result = this.parser.execute(chunk);
+    } catch (error) {
+      // A handler callback threw inside the parser: the exchange fails and the connection goes
+      // (as undici's parser does), rather than the throw escaping from the socket's listener.
+      this.completed = undefined;
+      this.fail(error instanceof Error ? error : new UpstreamSocketError('a handler failed'));
+      return;
+    }
     const completed = this.completed;
     this.completed = undefined;
     if (result instanceof Error) {
@@ -230,7 +250,14 @@ export class Connection {
       this.destroy();
       return;
     }
-    const result = this.parser.finish();
+    let result: number | Error | undefined;
+    try {
+      result = this.parser.finish();
+    } catch (error) {
+      this.completed = undefined;
+      this.fail(error instanceof Error ? error : new UpstreamSocketError('a handler failed'));
+      return;
+    }
     const completed = this.completed;
     this.completed = undefined;
     if (completed !== undefined) {
@@ -286,7 +313,8 @@ export class Connection {
       return 1;
     }
     exchange.answered = true;
-    exchange.keepAlive = keepAlive && major === 1 && minor === 1;
+    exchange.keepAlive =
+      keepAlive && major === 1 && minor === 1 && !((status === 204 || status === 304) && namesBody(raw));
     for (let index = 0; index + 1 < raw.length; index += 2) {
       const name = raw[index] as string;
       if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
@@ -306,11 +334,20 @@ export class Connection {
       return;
     }
     this.timer?.refresh();
-    if (exchange.handler.onData(chunk) === false) this.socket.pause();
+    if (exchange.handler.onData(chunk) === false) {
+      this.paused = true;
+      this.socket.pause();
+    }
   }
 
   private readonly resume = (): void => {
-    if (!this.gone) this.socket.resume();
+    if (this.gone) return;
+    if (this.paused) {
+      this.paused = false;
+      // The body's wait starts again (it did not run while paused).
+      if (this.timerKind === 'body') this.arm('body');
+    }
+    this.socket.resume();
   };
 
   private onMessageComplete(): void {
@@ -342,6 +379,7 @@ export class Connection {
       this.destroy();
       return;
     }
+    this.paused = false;
     this.socket.resume();
     this.owner.released(this);
   }
@@ -388,6 +426,19 @@ export class Connection {
       exchange.handler.onError(new UpstreamSocketError('connection closed'));
     }
   }
+}
+
+/**
+ * Whether an answer head names a body: a `Content-Length` other than 0, or a `Transfer-Encoding`
+ * (read only for a 204 or 304, which has none whatever its fields say).
+ */
+function namesBody(raw: readonly string[]): boolean {
+  for (let index = 0; index + 1 < raw.length; index += 2) {
+    const name = (raw[index] as string).toLowerCase();
+    if (name === 'transfer-encoding') return true;
+    if (name === 'content-length' && raw[index + 1] !== '0') return true;
+  }
+  return false;
 }
 
 function freeParser(parser: NodeHttpParser): void {
