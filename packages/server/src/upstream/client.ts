@@ -5,8 +5,8 @@
  * (connection.ts: node's C++ llhttp, strict).
  *
  * What it does as undici's `Pool` does (the default client): at most 256 connections, one request
- * per connection at a time (no pipelining), idle connections closed after 10 s or one second
- * before the upstream's `Keep-Alive: timeout=` if that is sooner, connect timeout min(upstream
+ * per connection at a time (no pipelining), idle connections closed after 10 s or two seconds
+ * before the upstream's `Keep-Alive: timeout=` if that is sooner (never handed out past it), connect timeout min(upstream
  * timeout, 10 s), headers and body timeouts = the upstream timeout, a request that fails on a
  * reused connection is not sent again (undici's Client does not retry a request it has started
  * writing either: the gateway answers 502). What differs: an unsolicited `100 Continue` is skipped
@@ -156,10 +156,21 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
     return true;
   }
 
-  /** An idle connection (the most recently used), a new one under the cap, or undefined. */
+  /**
+   * An idle connection (the most recently used) still within its keep-alive time, a new one under
+   * the cap, or undefined. The expiry is checked here, not only by the once-a-second sweep: a
+   * connection past it (the upstream may be closing it right now) is never handed out.
+   */
   private acquire(): Connection | undefined {
-    const idle = this.idle.pop();
-    if (idle !== undefined) return idle;
+    let idle = this.idle.pop();
+    if (idle !== undefined) {
+      const now = Date.now();
+      while (idle !== undefined && now - idle.idleSince >= idle.keepAliveMs) {
+        idle.destroy();
+        idle = this.idle.pop();
+      }
+      if (idle !== undefined) return idle;
+    }
     if (this.open >= this.maxConnections) return undefined;
     this.open++;
     return new Connection(this.settings, this);

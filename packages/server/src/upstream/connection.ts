@@ -83,8 +83,12 @@ function keepAliveHint(value: string): number | undefined {
   return lastHint;
 }
 
-/** undici's margin under an upstream's announced keep-alive timeout (`keepAliveTimeoutThreshold`). */
-const KEEP_ALIVE_MARGIN_MS = 1000;
+/**
+ * undici's margin under an upstream's announced keep-alive timeout (`keepAliveTimeoutThreshold`,
+ * 2 s by default in undici 7; this was 1 s before review 19, which with the pool's once-a-second
+ * sweep let a connection be handed out up to the upstream's own timeout, racing its close).
+ */
+const KEEP_ALIVE_MARGIN_MS = 2000;
 
 let HTTPParser: NodeHttpParserClass | undefined;
 
