@@ -9,7 +9,9 @@
  * before the upstream's `Keep-Alive: timeout=` if that is sooner (never handed out past it), connect timeout min(upstream
  * timeout, 10 s), headers and body timeouts = the upstream timeout, a request that fails on a
  * reused connection is not sent again (undici's Client does not retry a request it has started
- * writing either: the gateway answers 502). What differs: an unsolicited `100 Continue` is skipped
+ * writing either: the gateway answers 502), a connection is closed after a HEAD (undici's issue
+ * 258: an upstream that writes a body for HEAD anyway) and after a 204/304 that names a body. What
+ * differs: an unsolicited `100 Continue` is skipped
  * as RFC 9110 §15.2 has a client do (undici refuses the answer), a 304 or 204 with a
  * `Content-Length` is complete with its head (undici fails it after the head), and a parse error's
  * log cause names llhttp's code.

@@ -9,10 +9,11 @@
  * - It is handed back for reuse only after its answer was read completely and cleanly: HTTP/1.1,
  *   keep-alive semantics (no `Connection: close`, not close-delimited), the request fully written,
  *   no parse error, no abort, no timeout, no throw from a handler callback. Anything else destroys it.
- * - A 204 or 304 that names a body (a non-zero `Content-Length`, or a `Transfer-Encoding`) is
- *   complete with its head, but its connection is closed, not reused: an upstream that then writes
- *   that body in a later read would otherwise have it parsed as the next request's answer (review
- *   19; undici fails such an answer and closes its connection too).
+ * - An answer to HEAD, and a 204 or 304 that names a body (a non-zero `Content-Length`, or a
+ *   `Transfer-Encoding`), is complete with its head, but its connection is closed, not reused: an
+ *   upstream that then writes that body in a later read would otherwise have it parsed as the next
+ *   request's answer, another client's (review 19; undici closes after every HEAD, its issue 258,
+ *   and fails such a 204/304 and closes its connection).
  * - The body timeout does not run while the upstream is paused for a client that reads slowly (as
  *   undici's does not): it starts again when reading resumes.
  */
@@ -317,8 +318,15 @@ export class Connection {
       return 1;
     }
     exchange.answered = true;
+    // Never reused after a HEAD (as undici does, its issue 258), nor after a 204 or 304 that names a
+    // body: an upstream that writes that body anyway, in a later read, would otherwise have it
+    // parsed as the next request's answer, another client's (review 19).
     exchange.keepAlive =
-      keepAlive && major === 1 && minor === 1 && !((status === 204 || status === 304) && namesBody(raw));
+      keepAlive &&
+      major === 1 &&
+      minor === 1 &&
+      !exchange.head &&
+      !((status === 204 || status === 304) && namesBody(raw));
     for (let index = 0; index + 1 < raw.length; index += 2) {
       const name = raw[index] as string;
       if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
