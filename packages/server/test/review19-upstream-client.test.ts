@@ -51,6 +51,10 @@ function answerOf(path: string): Step[] {
       // A HEAD answer whose upstream writes the GET's body anyway, in a later write: a body that
       // is itself an answer (a page reflecting what the attacker asked for).
       return ['HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n', 300, smuggled];
+    case '/ignores-get-body':
+      return [ok('ignored')];
+    case '/smuggled-late':
+      return [300, smuggled];
     case '/del-in-value':
       return ['HTTP/1.1 200 OK\r\nX-Odd: a\x7fb\r\nContent-Length: 2\r\n\r\nok'];
     case '/keep-alive-3s':
@@ -89,7 +93,10 @@ async function startSequentialUpstream(): Promise<{
         const end = buffered.indexOf('\r\n\r\n');
         if (end === -1) break;
         const head = buffered.subarray(0, end).toString('latin1');
-        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        // A server that ignores a GET's body reads it as the next request.
+        const length = / \/ignores-get-body /.test(head)
+          ? 0
+          : Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
         if (buffered.length < end + 4 + length) break;
         buffered = buffered.subarray(end + 4 + length);
         const path = head.split(' ')[1] ?? '';
@@ -169,6 +176,15 @@ describe.each(CLIENTS)('review19: gateway upstream client %s', (client) => {
       expect(next.body).toBe('next-ok');
     },
   );
+
+  it('attack: a GET with a body to an upstream that ignores it: the body read as a request there never answers the next client', async () => {
+    // undici closes a connection after a body on a method that expects none (GET, DELETE, ...).
+    const first = await send('GET', '/ignores-get-body', 'GET /smuggled-late HTTP/1.1\r\nHost: up\r\n\r\n');
+    expect(first.body).toBe('ignored');
+    const next = await send('GET', '/next');
+    expect(next.body).not.toBe('smuggled');
+    expect(next.body).toBe('next-ok');
+  });
 
   it.each([
     ['a proven request (dispatch)', ''],

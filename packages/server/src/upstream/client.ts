@@ -10,8 +10,8 @@
  * timeout, 10 s), headers and body timeouts = the upstream timeout, a request that fails on a
  * reused connection is not sent again (undici's Client does not retry a request it has started
  * writing either: the gateway answers 502), a connection is closed after a HEAD (undici's issue
- * 258: an upstream that writes a body for HEAD anyway) and after a 204/304 that names a body. What
- * differs: an unsolicited `100 Continue` is skipped
+ * 258: an upstream that writes a body for HEAD anyway), after a body on a method that expects none
+ * (GET, DELETE: an upstream may not read it) and after a 204/304 that names a body. What differs: an unsolicited `100 Continue` is skipped
  * as RFC 9110 §15.2 has a client do (undici refuses the answer), a 304 or 204 with a
  * `Content-Length` is complete with its head (undici fails it after the head), and a parse error's
  * log cause names llhttp's code.
@@ -22,7 +22,7 @@ import { Readable } from 'node:stream';
 import { Connection, type ConnectionOwner, type ConnectionSettings, type Exchange } from './connection.js';
 import { UpstreamAbortedError, UpstreamRequestError } from './errors.js';
 import { nodeHttpParser } from './http-parser.js';
-import { type BodyFraming, requestHead } from './request-head.js';
+import { type BodyFraming, expectsPayload, requestHead } from './request-head.js';
 import type {
   UpstreamAnswer,
   UpstreamClient,
@@ -134,6 +134,9 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
     const exchange: PendingExchange = {
       handler,
       head: method === 'HEAD',
+      closeAfter:
+        method === 'HEAD' ||
+        (body !== null && !(Buffer.isBuffer(body) && body.length === 0) && !expectsPayload(method)),
       written: false,
       answered: false,
       settled: false,

@@ -9,7 +9,9 @@
  * - It is handed back for reuse only after its answer was read completely and cleanly: HTTP/1.1,
  *   keep-alive semantics (no `Connection: close`, not close-delimited), the request fully written,
  *   no parse error, no abort, no timeout, no throw from a handler callback. Anything else destroys it.
- * - An answer to HEAD, and a 204 or 304 that names a body (a non-zero `Content-Length`, or a
+ * - An answer to HEAD or to a request with a body on a method that expects none (GET, DELETE,
+ *   ...: an upstream that does not read it parses it as a request of its own, and its answer
+ *   would come next), and a 204 or 304 that names a body (a non-zero `Content-Length`, or a
  *   `Transfer-Encoding`), is complete with its head, but its connection is closed, not reused: an
  *   upstream that then writes that body in a later read would otherwise have it parsed as the next
  *   request's answer, another client's (review 19; undici closes after every HEAD, its issue 258,
@@ -43,6 +45,12 @@ export interface Exchange {
   readonly handler: UpstreamHandler;
   /** HEAD: its answer has no body whatever its fields say. */
   readonly head: boolean;
+  /**
+   * The connection is closed after this exchange whatever its answer says: a HEAD (an upstream
+   * may write the body anyway), or a body on a method that expects none (an upstream may not read
+   * it, and parse it as a request of its own). As undici does (`socket[kReset]`).
+   */
+  readonly closeAfter: boolean;
   /** The request's last byte was handed to the socket. */
   written: boolean;
   /** The final (non-1xx) head was handed to the handler. */
@@ -318,14 +326,15 @@ export class Connection {
       return 1;
     }
     exchange.answered = true;
-    // Never reused after a HEAD (as undici does, its issue 258), nor after a 204 or 304 that names a
-    // body: an upstream that writes that body anyway, in a later read, would otherwise have it
+    // Never reused after a HEAD (as undici does, its issue 258) or a body on a GET-like method
+    // (closeAfter), nor after a 204 or 304 that names a body: an upstream that writes that body
+    // anyway (or answers a body it read as a request), in a later read, would otherwise have it
     // parsed as the next request's answer, another client's (review 19).
     exchange.keepAlive =
       keepAlive &&
       major === 1 &&
       minor === 1 &&
-      !exchange.head &&
+      !exchange.closeAfter &&
       !((status === 204 || status === 304) && namesBody(raw));
     for (let index = 0; index + 1 < raw.length; index += 2) {
       const name = raw[index] as string;
