@@ -107,6 +107,11 @@ export interface StartOptions {
    * many times lower it.
    */
   passwordHashing?: Partial<ScryptParams>;
+  /**
+   * Length of the interval the audit summarises the refusals of blocked sources over (one row per
+   * address per interval: throttled-audit.ts). Default 60 s (no flag: tests shorten it).
+   */
+  throttledAuditSeconds?: number;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -149,6 +154,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     limitStores: options.limitStores,
     ...(options.passwordHashHooks ? { passwordHashHooks: options.passwordHashHooks } : {}),
     ...(options.passwordHashing ? { passwordHashing: options.passwordHashing } : {}),
+    ...(options.throttledAuditSeconds !== undefined ? { throttledAuditSeconds: options.throttledAuditSeconds } : {}),
   });
   metrics.observeKeyCache(() => services.keyService.stats());
   if (config.webhookKeyId) await warnAboutWebhookKey(config.webhookKeyId, services, logger);
