@@ -59,7 +59,7 @@ function owner(name) {
     if (name.includes('node_modules/undici')) return 'undici JS';
     if (/packages\/server\/dist|@hmac-kit\/server\/dist/.test(name)) return 'hmac-kit server JS';
     if (/packages\/(?:express|fastify)\/dist|node_modules\/@hmac-kit\/(?:express|fastify)\//.test(name))
-      return 'hmac-kit adapter JS (express, fastify)';
+      return 'hmac-kit adapter JS (express/fastify)';
     if (/packages\/[a-z-]+\/dist|node_modules\/@hmac-kit\//.test(name))
       return 'hmac-kit other packages JS (verification)';
     if (name.includes('/bench/')) return 'harness JS';
@@ -135,6 +135,6 @@ for (const [bucket, amount] of [...charged].sort((a, b) => b[1] - a[1]))
   console.log(`${bucket.padEnd(40)} ${perRequest(amount).padStart(9)}`);
 for (const bucket of detail?.split(',') ?? []) {
   console.log(`\n${bucket}:`);
-  const functions = [...(byFunction.get(bucket) ?? new Map())].sort((a, b) => b[1] - a[1]).slice(0, 25);
+  const functions = [...(byFunction.get(bucket) ?? new Map())].sort((a, b) => b[1] - a[1]).slice(0, 60);
   for (const [name, amount] of functions) console.log(`${perRequest(amount).padStart(9)}  ${name.slice(0, 140)}`);
 }
