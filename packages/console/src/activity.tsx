@@ -69,6 +69,12 @@ export function ActivityPage() {
                 {failures.total} failed authentications. Source: this server process's memory (a window of the last{' '}
                 {failures.windowSeconds / 60} minutes, per process; restarts start it afresh).
               </p>
+              {failures.throttled > 0 ? (
+                <p class="note">
+                  {failures.throttled} of them were refused because their address was already blocked after earlier
+                  failures: counted for the address only, not for the key id they named (it was not tried).
+                </p>
+              ) : null}
               <FailureTable caption="By key" rows={failures.byKey} heading="Key id" />
               <FailureTable caption="By source address" rows={failures.bySource} heading="Address" />
             </>

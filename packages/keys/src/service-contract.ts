@@ -127,8 +127,18 @@ export interface KeyService {
   /** New key for the same principal, scopes, algorithm, rate limit; old key expires after the overlap. */
   rotateKey(keyId: string, options?: RotateKeyOptions): Promise<IssuedKey & { previous: ApiKey }>;
 
-  /** Records an authentication failure (server calls it; never pass secrets). */
-  recordAuthFailure(failure: { code: string; keyId?: string; source?: string; at?: Date }): Promise<void>;
+  /**
+   * Records an authentication failure (server calls it; never pass secrets). `detail`: small numeric
+   * or boolean extras, e.g. `{ refused, intervalSeconds }` on the row that summarises the refusals of
+   * a blocked address (`ERR_TOO_MANY_FAILURES`).
+   */
+  recordAuthFailure(failure: {
+    code: string;
+    keyId?: string;
+    source?: string;
+    at?: Date;
+    detail?: Record<string, number | boolean>;
+  }): Promise<void>;
   /**
    * Records that a key id (`key.under_attack`) or a principal's logins (`principal.under_attack`)
    * collected many failures from many source addresses (the server reports it at most once per name

@@ -158,6 +158,7 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
         // secret, recorded by length and short hash (see hasKeyIdShape).
         ...auditKeyId(failure.keyId, isStoredKeyId),
         ...(failure.source ? { source: failure.source.slice(0, 128) } : {}),
+        ...(failure.detail ? { detail: numericDetail(failure.detail) } : {}),
       });
     },
     async recordUnderAttack(report) {
@@ -213,4 +214,26 @@ export async function createKeyService(options: KeyServiceOptions): Promise<KeyS
   };
 
   return service;
+}
+
+/** Most fields an authentication failure's `detail` keeps. */
+const MAX_FAILURE_DETAIL_FIELDS = 8;
+
+/**
+ * An authentication failure's `detail`, kept small: finite numbers and booleans only, under short
+ * field names, at most {@link MAX_FAILURE_DETAIL_FIELDS} of them (never free text: nothing a
+ * client chose can reach the audit trail through it).
+ */
+function numericDetail(detail: Record<string, number | boolean>): Record<string, number | boolean> {
+  const kept: Record<string, number | boolean> = {};
+  let fields = 0;
+  for (const [name, value] of Object.entries(detail)) {
+    if (fields >= MAX_FAILURE_DETAIL_FIELDS) break;
+    if (name.length > 32) continue;
+    if (typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) {
+      kept[name] = value;
+      fields++;
+    }
+  }
+  return kept;
 }

@@ -294,4 +294,18 @@ describe('authentication failure audit under load', () => {
     expect(all.filter((e) => e.code === 'ERR_AUDIT_BACKLOG_FULL').map((e) => e.detail)).toEqual([{ dropped: 500 }]);
     await service.close();
   });
+
+  it("keeps a failure's numeric detail (the server's summary of a blocked address), and only numbers and booleans", async () => {
+    const service = await createKeyService({ store: sqliteStore(), masterKeys });
+    await service.recordAuthFailure({
+      code: 'ERR_TOO_MANY_FAILURES',
+      source: '192.0.2.44',
+      detail: { refused: 4999, intervalSeconds: 60, untrackedAddresses: true, text: 'x' as unknown as number },
+    });
+    const [entry] = await service.queryAudit({ types: ['auth.failed'], limit: 1 });
+    expect(entry).toMatchObject({ code: 'ERR_TOO_MANY_FAILURES', source: '192.0.2.44' });
+    expect(entry?.keyId).toBeUndefined();
+    expect(entry?.detail).toEqual({ refused: 4999, intervalSeconds: 60, untrackedAddresses: true });
+    await service.close();
+  });
 });

@@ -173,6 +173,7 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   if (effects.beforeMac !== undefined) hooks.beforeMac = effects.beforeMac;
   if (effects.macFailed !== undefined) hooks.macFailed = effects.macFailed;
   if (effects.commit !== undefined) hooks.commit = effects.commit;
+  if (effects.bodyProven !== undefined) hooks.bodyProven = effects.bodyProven;
   const config: PipelineConfig<Source> = { keys, schemes, policy, nonceStore, crypto, now, hooks };
   if (options.debugSignatures === true) config.debugSignatures = true;
 

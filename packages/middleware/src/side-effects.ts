@@ -68,13 +68,20 @@ export interface SideEffects {
   readonly beforeMac: ((claim: Claim, source: Source) => void) | undefined;
   /** Tallies a failure of the MAC stage the moment it is determined (absent without a failure throttle). */
   readonly macFailed: ((error: unknown, claim: Claim, source: Source) => void) | undefined;
-  /** The commit hook (absent without a throttle and a rate limiter). */
+  /**
+   * The commit hook (absent without a throttle and a rate limiter). `bodyPending` (an early commit,
+   * `commitBeforeBody()`): only the rate limit is charged; the pair's failures are cleared by
+   * `bodyProven` once the body passed.
+   */
   readonly commit:
     | ((
         verified: VerifiedRequest,
         source: Source,
+        bodyPending: boolean,
       ) => Record<string, string> | undefined | Promise<Record<string, string> | undefined>)
     | undefined;
+  /** After an early commit, once the body passed: clears the pair's failures (absent without a throttle). */
+  readonly bodyProven: ((verified: VerifiedRequest, source: Source) => void | Promise<void>) | undefined;
   /** Feeds a failure that looks like guessing to the throttle (store errors go to `report`). */
   recordGuess(keyId: string | undefined, source: Source, failed: AuthFailureContext): void | Promise<void>;
   /** The rate-limit headers a `RateLimited` refusal of the commit carries to its problem. */
@@ -409,13 +416,28 @@ export function createSideEffects(options: {
     return isPromiseLike(decision) ? decision.then(limitHeaders, rateLimiterFailed) : limitHeaders(decision);
   }
 
+  /**
+   * The commit hook. Clears the pair's failures, then charges the rate limit — except for an early
+   * commit (`bodyPending`: the streaming gateway, forward-auth with a body), where only the charge
+   * happens now (a refused request must not be handed on) and the clearing waits for the body to be
+   * proven (`bodyProven`): a valid head with a body that fails its digest must not wipe the pair's
+   * failures (review19-streamed-body-commit.test.ts). The failed body is then recorded as a failure.
+   */
   function commit(
     verified: VerifiedRequest,
     source: Source,
+    bodyPending: boolean,
   ): Record<string, string> | undefined | Promise<Record<string, string> | undefined> {
+    if (bodyPending) return charge(verified);
     const cleared = clearKey(verified, source);
     if (cleared !== undefined) return cleared.then(() => charge(verified), throttleFailed);
     return charge(verified);
+  }
+
+  /** After an early commit, once the body passed: what the commit left for a proven request. */
+  function bodyProven(verified: VerifiedRequest, source: Source): void | Promise<void> {
+    const cleared = clearKey(verified, source);
+    if (cleared !== undefined) return cleared.then(ignore, throttleFailed);
   }
 
   // ---- failure: feeds the throttle, only for failures that look like guessing ----
@@ -461,6 +483,7 @@ export function createSideEffects(options: {
     beforeMac: failureThrottle ? beforeMac : undefined,
     macFailed: failureThrottle ? macFailed : undefined,
     commit: failureThrottle || rateLimiter ? commit : undefined,
+    bodyProven: failureThrottle ? bodyProven : undefined,
     recordGuess,
     refusalHeaders: (error) => (typeof error === 'object' && error !== null ? refusals.get(error) : undefined),
   };

@@ -26,6 +26,12 @@ export interface FailureWindow {
   total: number;
   byKey: FailureCount[];
   bySource: FailureCount[];
+  /**
+   * Of `total`, the refusals of a source the failure throttle already blocked (`too_many_failures`):
+   * counted against their address (in `bySource`), never against the key id they name, which was
+   * not tried.
+   */
+  throttled: number;
   /** Failures whose key or address did not fit in a minute's table. */
   otherKeys: number;
   otherSources: number;
@@ -35,12 +41,19 @@ export interface FailureWindow {
 export interface Activity {
   /** One failed authentication (claimed key id when there was one, source address when known). */
   failure(keyId: string | undefined, sourceAddress: string | undefined): void;
+  /**
+   * One refusal of a source the failure throttle blocks: counted for its address only. The key id
+   * it names is never looked up or tried, so counting it there would let a blocked client (which
+   * costs its owner nothing more) paint any key as failing.
+   */
+  throttled(sourceAddress: string | undefined): void;
   failures(limit?: number): FailureWindow;
 }
 
 interface Bucket {
   minute: number;
   total: number;
+  throttled: number;
   keys: Map<string, number>;
   sources: Map<string, number>;
   otherKeys: number;
@@ -73,7 +86,7 @@ export function createActivity(options: { clock?: () => number } = {}): Activity
     const slot = minute % BUCKETS;
     let bucket = buckets[slot];
     if (!bucket || bucket.minute !== minute) {
-      bucket = { minute, total: 0, keys: new Map(), sources: new Map(), otherKeys: 0, otherSources: 0 };
+      bucket = { minute, total: 0, throttled: 0, keys: new Map(), sources: new Map(), otherKeys: 0, otherSources: 0 };
       buckets[slot] = bucket;
     }
     return bucket;
@@ -93,16 +106,24 @@ export function createActivity(options: { clock?: () => number } = {}): Activity
       if (keyId !== undefined && !add(bucket.keys, keyId)) bucket.otherKeys++;
       if (sourceAddress !== undefined && !add(bucket.sources, sourceAddress)) bucket.otherSources++;
     },
+    throttled(sourceAddress) {
+      const bucket = bucketFor(clock());
+      bucket.total++;
+      bucket.throttled++;
+      if (sourceAddress !== undefined && !add(bucket.sources, sourceAddress)) bucket.otherSources++;
+    },
     failures(limit = 20) {
       const firstMinute = Math.floor(clock() / BUCKET_MS) - BUCKETS + 1;
       const keys = new Map<string, number>();
       const sources = new Map<string, number>();
       let total = 0;
+      let throttled = 0;
       let otherKeys = 0;
       let otherSources = 0;
       for (const bucket of buckets) {
         if (!bucket || bucket.minute < firstMinute) continue;
         total += bucket.total;
+        throttled += bucket.throttled;
         otherKeys += bucket.otherKeys;
         otherSources += bucket.otherSources;
         for (const [subject, count] of bucket.keys) keys.set(subject, (keys.get(subject) ?? 0) + count);
@@ -114,6 +135,7 @@ export function createActivity(options: { clock?: () => number } = {}): Activity
         total,
         byKey: top(keys, limit),
         bySource: top(sources, limit),
+        throttled,
         otherKeys,
         otherSources,
       };

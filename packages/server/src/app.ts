@@ -3,7 +3,7 @@ import type { Http2SecureServer } from 'node:http2';
 import { keyIdLogFields, type ScryptParams } from '@hmac-kit/keys';
 
 import { createApi } from './api/index.js';
-import type { ServerConfig } from './config.js';
+import { ConfigError, type ServerConfig } from './config.js';
 import { createConsole } from './console.js';
 import { createForwardAuth } from './forward-auth.js';
 import type { createGateway } from './gateway.js';
@@ -18,7 +18,7 @@ import { createProxyTrust } from './proxies.js';
 import { newRequestId, type RequestContext, type RouteHandler } from './request-context.js';
 import { ANY_METHOD, createRouter, type RouteDescription, type RouteName } from './routes.js';
 import { type LimitStores, openServices, type Services } from './services.js';
-import { startTracing, type Tracing } from './tracing.js';
+import { startTracing, type Tracing, tracingRequested } from './tracing.js';
 import { serverVersion } from './version.js';
 import { weakSchemeWarnings } from './weak-schemes.js';
 
@@ -107,6 +107,11 @@ export interface StartOptions {
    * many times lower it.
    */
   passwordHashing?: Partial<ScryptParams>;
+  /**
+   * Length of the interval the audit summarises the refusals of blocked sources over (one row per
+   * address per interval: throttled-audit.ts). Default 60 s (no flag: tests shorten it).
+   */
+  throttledAuditSeconds?: number;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -136,12 +141,20 @@ type ServedResponse = ServerResponse & { [SERVED_CONTEXT]?: ServedContext };
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? createMetrics();
+  // loadConfig refuses the builtin upstream client with tracing asked for in the environment it was
+  // given; tracing itself starts from process.env, which an in-process config (env: {}) never saw.
+  if (config.upstream && config.upstreamClient === 'builtin' && tracingRequested(process.env)) {
+    throw new ConfigError(
+      '--upstream-client builtin is not traced: unset OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_SDK_DISABLED=true), or use --upstream-client undici',
+    );
+  }
   // Loads the OpenTelemetry SDK only when OTEL_EXPORTER_OTLP_ENDPOINT asks for traces.
   const tracing = await startTracing(process.env, { version: serverVersion() });
   const services = await openServices(config, logger, metrics, tracing, {
     limitStores: options.limitStores,
     ...(options.passwordHashHooks ? { passwordHashHooks: options.passwordHashHooks } : {}),
     ...(options.passwordHashing ? { passwordHashing: options.passwordHashing } : {}),
+    ...(options.throttledAuditSeconds !== undefined ? { throttledAuditSeconds: options.throttledAuditSeconds } : {}),
   });
   metrics.observeKeyCache(() => services.keyService.stats());
   if (config.webhookKeyId) await warnAboutWebhookKey(config.webhookKeyId, services, logger);

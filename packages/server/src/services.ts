@@ -39,6 +39,7 @@ import type { ServerMetrics } from './metrics.js';
 import { createPasswordGate, type PasswordGate, type PasswordHashHooks } from './password-gate.js';
 import type { RedisConnection } from './redis-connection.js';
 import { type OpenedKeys, openKeys, type StoreInfo } from './store.js';
+import { createThrottledAudit } from './throttled-audit.js';
 import type { Tracing } from './tracing.js';
 
 /** Replay, rate-limit and throttle stores: Redis, this process's memory, or a supervisor's memory (workers). */
@@ -155,6 +156,8 @@ export async function openServices(
     limitStores?: LimitStores;
     passwordHashHooks?: PasswordHashHooks;
     passwordHashing?: Partial<ScryptParams>;
+    /** The interval of the audit's summary of refusals of blocked sources, in seconds (default 60). */
+    throttledAuditSeconds?: number;
   } = {},
 ): Promise<Services> {
   const closers: Array<() => Promise<unknown> | unknown> = [];
@@ -233,6 +236,14 @@ export async function openServices(
     redisClient.on('ready', dateEpoch);
   }
   const activity = createActivity();
+  // The audit rows of refusals of blocked sources: summarised per address and interval
+  // (throttled-audit.ts). Written before the key service closes (the last interval's counts).
+  const throttledAudit = createThrottledAudit({
+    write: (row) => keyService.recordAuthFailure(row),
+    onError: () => metrics.storeErrors.inc({ store: 'audit' }),
+    ...(options.throttledAuditSeconds !== undefined ? { intervalSeconds: options.throttledAuditSeconds } : {}),
+  });
+  closers.unshift(() => throttledAudit.close());
 
   // Declared legacy schemes after the built-ins (config validation keeps their headers apart).
   const legacy = config.legacySchemes ?? [];
@@ -354,17 +365,37 @@ export async function openServices(
     // console's window showed every key and client refused by a Redis outage as failing
     // (store-plain-errors.test.ts), and the busiest well-behaved key as the worst offender
     // (rate-limited-not-failure.test.ts).
-    if (!unsigned && !outage && !limited) activity.failure(context.keyId, context.sourceAddress);
+    // A source the failure throttle blocks is refused before any key is looked up: its refusal is
+    // the address's, never the named key's (the key was not tried). Counted against the key, a few
+    // blocked addresses (which cost the attacker nothing more) painted any key as failing and as
+    // under attack (review19-throttled-attribution.test.ts).
+    const throttled = error instanceof TooManyFailures;
+    if (throttled) activity.throttled(context.sourceAddress);
+    else if (!unsigned && !outage && !limited) activity.failure(context.keyId, context.sourceAddress);
     // The claimed key id is logged only if it has the shape of one or names a stored key (imported
     // ids such as `legacy` or an X-API-Key value): a secret pasted into a key-id field (keyid=,
     // X-API-Key, the SigV4 access key...) is logged by length and short hash.
-    logger[unsigned || limited ? 'info' : 'warn'](
-      { code, ...keyIdLogFields(context.keyId, keyService.isStoredKeyId), remote: context.sourceAddress },
-      limited ? 'rate limited' : 'authentication failed',
-    );
+    if (throttled) {
+      // Info, and without the key id it names: the failures that got the address blocked were each
+      // logged at warn, and the block's start is an audit row. One warn line naming the key per
+      // refusal (free for a blocked client) painted any key id in the log as failing, as the
+      // console's window did (review19-throttled-attribution.test.ts).
+      logger.info({ code, remote: context.sourceAddress }, 'throttled: too many failures');
+    } else {
+      logger[unsigned || limited ? 'info' : 'warn'](
+        { code, ...keyIdLogFields(context.keyId, keyService.isStoredKeyId), remote: context.sourceAddress },
+        limited ? 'rate limited' : 'authentication failed',
+      );
+    }
     // The audit trail records attempts with credentials, not unsigned traffic, limits or outages
     // (one database write per such request would hand anyone a way to load the database).
     if (unsigned || outage || limited) return;
+    if (throttled) {
+      // One row per blocked address per interval, with the count, never one per refusal, and not
+      // naming the key id the client chose (review19-throttled-audit-flood.test.ts).
+      throttledAudit.refused(context.sourceAddress);
+      return;
+    }
     keyService
       .recordAuthFailure({ code, keyId: context.keyId, source: context.sourceAddress })
       .catch(() => metrics.storeErrors.inc({ store: 'audit' }));

@@ -6,7 +6,7 @@
 import { isPromiseLike } from '../primitives/promise.js';
 import type { BodyCheck, MessageParts, VerifiedRequest } from '../types.js';
 import { bodyCheckOf, completeBody } from './body.js';
-import { commitStage, reportProven } from './commit.js';
+import { bodyProvenStage, commitStage, reportProven } from './commit.js';
 import { type PipelineConfig, schemesOf } from './config.js';
 import { fail, keepChunk } from './failure.js';
 import { headerStages } from './header-stages.js';
@@ -31,8 +31,11 @@ export interface Admission {
   complete(body: Uint8Array): Promise<Record<string, string>>;
   /**
    * Commits before the body is known (only when `signatureVerified`): records the nonce (a
-   * reservation a failing `finish()` releases), then the commit hook. Resolves with its headers.
-   * The request is not proven yet: the resolver's `proven` capability is told by `finish()`.
+   * reservation a failing `finish()` releases), then the commit hook, told that the body is
+   * pending (the middleware charges the rate limit, and leaves the (address, key) failures as they
+   * are). Resolves with its headers. The request is not proven yet: `finish()` runs the
+   * `bodyProven` hook (the failures are cleared) and tells the resolver's `proven` capability
+   * once the body passed; a body that fails is recorded as a failure like a wrong signature.
    */
   commitBeforeBody(): Promise<Record<string, string>>;
   /** Records a failure of the caller's own (body too large, body unreadable), releasing a reservation. */
@@ -255,7 +258,8 @@ class RunAdmission<S> implements EagerAdmission {
     }
     const run = this.#run;
     try {
-      const headers = commitStage(run);
+      // The body is not proven yet: the commit hook leaves what needs it to `bodyProven` (finish()).
+      const headers = commitStage(run, true);
       if (isPromiseLike(headers)) {
         return Promise.resolve(headers).then(
           (committed) => {
@@ -285,7 +289,22 @@ class RunAdmission<S> implements EagerAdmission {
    */
   #conclude(): Record<string, string> | Promise<Record<string, string>> {
     const run = this.#run;
-    if (run.committed) return this.#proven(this.#headers);
+    if (run.committed) {
+      // Committed early: the body is proven only now, and with it what the commit left for it.
+      let owed: Promise<void> | undefined;
+      try {
+        owed = bodyProvenStage(run);
+      } catch (error) {
+        return fail(run, error);
+      }
+      if (owed !== undefined) {
+        return owed.then(
+          () => this.#proven(this.#headers),
+          (error: unknown) => fail(run, error),
+        );
+      }
+      return this.#proven(this.#headers);
+    }
     let headers: Record<string, string> | Promise<Record<string, string>>;
     try {
       headers = commitStage(run);

@@ -56,8 +56,16 @@ function nonceRecorded<S>(run: Run<S>, fresh: unknown): void {
   run.nonceHeld = true;
 }
 
-export function commitStage<S>(run: Run<S>): Record<string, string> | Promise<Record<string, string>> {
+/**
+ * The commit stage. `bodyPending`: an early commit (`commitBeforeBody()`), the body not proven yet:
+ * the commit hook is told so and leaves what needs the whole request proven to `bodyProven`.
+ */
+export function commitStage<S>(
+  run: Run<S>,
+  bodyPending = false,
+): Record<string, string> | Promise<Record<string, string>> {
   run.stage = 'commit';
+  run.committedEarly = bodyPending;
   const recorded = nonceStage(run);
   if (recorded !== undefined) return recorded.then(() => commitHook(run));
   return commitHook(run);
@@ -69,7 +77,7 @@ function commitHook<S>(run: Run<S>): Record<string, string> | Promise<Record<str
     run.committed = true;
     return NO_HEADERS;
   }
-  const headers = hook(run.result!, run.source);
+  const headers = hook(run.result!, run.source, run.committedEarly);
   if (isPromiseLike(headers)) {
     return Promise.resolve(headers).then((value) => {
       run.committed = true;
@@ -78,6 +86,21 @@ function commitHook<S>(run: Run<S>): Record<string, string> | Promise<Record<str
   }
   run.committed = true;
   return headers ?? NO_HEADERS;
+}
+
+/**
+ * After an early commit, once the body stage passed: the `bodyProven` hook (the side effects the
+ * commit left for a proven body). `undefined` when there is nothing to wait for; throws or
+ * rejects with the hook's refusal.
+ */
+export function bodyProvenStage<S>(run: Run<S>): Promise<void> | undefined {
+  if (!run.committedEarly) return undefined;
+  run.committedEarly = false;
+  const hook = run.config.hooks?.bodyProven;
+  if (hook === undefined) return undefined;
+  run.stage = 'commit';
+  const done = hook(run.result!, run.source);
+  return isPromiseLike(done) ? Promise.resolve(done) : undefined;
 }
 
 /**

@@ -42,11 +42,24 @@ export interface PipelineHooks<S> {
   /**
    * Commit stage, after the nonce is recorded: clear the source's failures, charge the rate
    * limit. Returns response headers (RateLimit fields); throws `RateLimited` to refuse.
+   *
+   * `bodyPending` is `true` for an early commit (`Admission.commitBeforeBody()`): the head is
+   * proven but the body is not yet, so only what must be decided before the body is handed on may
+   * happen here (the rate limit: a refused request must not reach the upstream); what needs the
+   * whole request proven (clearing the source's failures) waits for {@link bodyProven}.
    */
   commit?(
     verified: VerifiedRequest,
     source: S,
+    bodyPending: boolean,
   ): Record<string, string> | undefined | Promise<Record<string, string> | undefined>;
+  /**
+   * After an early commit (`bodyPending`), once the body stage passed: the commit's side effects
+   * that needed the whole request proven (the middleware clears the (address, key) failures here).
+   * Never called for a body that fails, nor after a commit that came after the body. Throws (or
+   * rejects) to refuse, as the commit hook does (a store outage: `StoreUnavailable`).
+   */
+  bodyProven?(verified: VerifiedRequest, source: S): void | Promise<void>;
   /** The one place a failure is recorded (throttle, logs). Must not throw. */
   failed?(error: unknown, claim: Claim | undefined, source: S, stage: Stage): void | Promise<void>;
 }

@@ -20,7 +20,9 @@
  * A failure at any stage is reported once, to the `failed` hook, by `fail` (failure.ts) — the one
  * place failures are recorded. A caller that must pass a request on before its body is known (a
  * streaming gateway) commits early with `Admission.commitBeforeBody` (admission.ts): the nonce is
- * then a reservation, released again if the body fails.
+ * then a reservation, released again if the body fails, and the commit hook is told the body is
+ * pending (it charges the rate limit only); the `bodyProven` hook clears the failures once the
+ * body passed.
  *
  * This module composes the stages into the entry points that take a body (whole, deferred or
  * streamed). The stages live beside it, one concern each:

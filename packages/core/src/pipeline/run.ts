@@ -39,6 +39,8 @@ export class Run<S> implements VerifyContext {
   /** The nonce is held in the store (committed or reserved). */
   nonceHeld = false;
   committed = false;
+  /** Committed by `commitBeforeBody()`, before the body was proven: `bodyProven` is still owed. */
+  committedEarly = false;
   failedOnce = false;
   /** Debug mode only: the body as received (whole, or the chunks fed so far). */
   debugBody: Uint8Array | undefined;

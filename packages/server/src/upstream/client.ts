@@ -5,11 +5,13 @@
  * (connection.ts: node's C++ llhttp, strict).
  *
  * What it does as undici's `Pool` does (the default client): at most 256 connections, one request
- * per connection at a time (no pipelining), idle connections closed after 10 s or one second
- * before the upstream's `Keep-Alive: timeout=` if that is sooner, connect timeout min(upstream
+ * per connection at a time (no pipelining), idle connections closed after 10 s or two seconds
+ * before the upstream's `Keep-Alive: timeout=` if that is sooner (never handed out past it), connect timeout min(upstream
  * timeout, 10 s), headers and body timeouts = the upstream timeout, a request that fails on a
  * reused connection is not sent again (undici's Client does not retry a request it has started
- * writing either: the gateway answers 502). What differs: an unsolicited `100 Continue` is skipped
+ * writing either: the gateway answers 502), a connection is closed after a HEAD (undici's issue
+ * 258: an upstream that writes a body for HEAD anyway), after a body on a method that expects none
+ * (GET, DELETE: an upstream may not read it) and after a 204/304 that names a body. What differs: an unsolicited `100 Continue` is skipped
  * as RFC 9110 §15.2 has a client do (undici refuses the answer), a 304 or 204 with a
  * `Content-Length` is complete with its head (undici fails it after the head), and a parse error's
  * log cause names llhttp's code.
@@ -20,7 +22,7 @@ import { Readable } from 'node:stream';
 import { Connection, type ConnectionOwner, type ConnectionSettings, type Exchange } from './connection.js';
 import { UpstreamAbortedError, UpstreamRequestError } from './errors.js';
 import { nodeHttpParser } from './http-parser.js';
-import { type BodyFraming, requestHead } from './request-head.js';
+import { type BodyFraming, expectsPayload, requestHead } from './request-head.js';
 import type {
   UpstreamAnswer,
   UpstreamClient,
@@ -132,6 +134,9 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
     const exchange: PendingExchange = {
       handler,
       head: method === 'HEAD',
+      closeAfter:
+        method === 'HEAD' ||
+        (body !== null && !(Buffer.isBuffer(body) && body.length === 0) && !expectsPayload(method)),
       written: false,
       answered: false,
       settled: false,
@@ -156,16 +161,33 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
     return true;
   }
 
-  /** An idle connection (the most recently used), a new one under the cap, or undefined. */
+  /**
+   * An idle connection (the most recently used) still within its keep-alive time, a new one under
+   * the cap, or undefined. The expiry is checked here, not only by the once-a-second sweep: a
+   * connection past it (the upstream may be closing it right now) is never handed out.
+   */
   private acquire(): Connection | undefined {
-    const idle = this.idle.pop();
-    if (idle !== undefined) return idle;
+    let idle = this.idle.pop();
+    if (idle !== undefined) {
+      const now = Date.now();
+      while (idle !== undefined && now - idle.idleSince >= idle.keepAliveMs) {
+        idle.destroy();
+        idle = this.idle.pop();
+      }
+      if (idle !== undefined) return idle;
+    }
     if (this.open >= this.maxConnections) return undefined;
     this.open++;
     return new Connection(this.settings, this);
   }
 
   private run(connection: Connection, exchange: PendingExchange): void {
+    // Aborted between being handed this connection and now (a fresh connection is started on the
+    // next microtask): never written upstream; the connection serves the next one, or idles.
+    if (exchange.settled) {
+      this.released(connection);
+      return;
+    }
     connection.start(exchange);
     const { socket } = connection;
     const body = exchange.body;

@@ -8,7 +8,16 @@
  *   never reused.
  * - It is handed back for reuse only after its answer was read completely and cleanly: HTTP/1.1,
  *   keep-alive semantics (no `Connection: close`, not close-delimited), the request fully written,
- *   no parse error, no abort, no timeout. Anything else destroys it.
+ *   no parse error, no abort, no timeout, no throw from a handler callback. Anything else destroys it.
+ * - An answer to HEAD or to a request with a body on a method that expects none (GET, DELETE,
+ *   ...: an upstream that does not read it parses it as a request of its own, and its answer
+ *   would come next), and a 204 or 304 that names a body (a non-zero `Content-Length`, or a
+ *   `Transfer-Encoding`), is complete with its head, but its connection is closed, not reused: an
+ *   upstream that then writes that body in a later read would otherwise have it parsed as the next
+ *   request's answer, another client's (review 19; undici closes after every HEAD, its issue 258,
+ *   and fails such a 204/304 and closes its connection).
+ * - The body timeout does not run while the upstream is paused for a client that reads slowly (as
+ *   undici's does not): it starts again when reading resumes.
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -36,6 +45,12 @@ export interface Exchange {
   readonly handler: UpstreamHandler;
   /** HEAD: its answer has no body whatever its fields say. */
   readonly head: boolean;
+  /**
+   * The connection is closed after this exchange whatever its answer says: a HEAD (an upstream
+   * may write the body anyway), or a body on a method that expects none (an upstream may not read
+   * it, and parse it as a request of its own). As undici does (`socket[kReset]`).
+   */
+  readonly closeAfter: boolean;
   /** The request's last byte was handed to the socket. */
   written: boolean;
   /** The final (non-1xx) head was handed to the handler. */
@@ -77,8 +92,12 @@ function keepAliveHint(value: string): number | undefined {
   return lastHint;
 }
 
-/** undici's margin under an upstream's announced keep-alive timeout (`keepAliveTimeoutThreshold`). */
-const KEEP_ALIVE_MARGIN_MS = 1000;
+/**
+ * undici's margin under an upstream's announced keep-alive timeout (`keepAliveTimeoutThreshold`,
+ * 2 s by default in undici 7; this was 1 s before review 19, which with the pool's once-a-second
+ * sweep let a connection be handed out up to the upstream's own timeout, racing its close).
+ */
+const KEEP_ALIVE_MARGIN_MS = 2000;
 
 let HTTPParser: NodeHttpParserClass | undefined;
 
@@ -109,6 +128,8 @@ export class Connection {
   /** The answer's interim head being skipped (1xx): its message-complete is not the answer's. */
   private interim = false;
   private connecting = true;
+  /** Reading is paused for the handler (its client reads slower than the upstream sends). */
+  private paused = false;
 
   constructor(
     readonly settings: ConnectionSettings,
@@ -170,6 +191,7 @@ export class Connection {
     this.exchange = exchange;
     exchange.connection = this;
     this.interim = false;
+    this.paused = false;
     this.arm('headers');
   }
 
@@ -200,6 +222,8 @@ export class Connection {
   private readonly onTimeout = (): void => {
     const kind = this.timerKind;
     if (this.gone || kind === 'idle' || this.exchange === undefined) return;
+    // Paused for a slow client: not the upstream's silence (resume() starts the wait again).
+    if (this.paused && kind === 'body') return;
     this.fail(new UpstreamTimeoutError(kind));
   };
 
@@ -212,7 +236,16 @@ export class Connection {
       this.destroy();
       return;
     }
-    const result = this.parser.execute(chunk);
+    let result: number | Error;
+    try {
+      result = this.parser.execute(chunk);
+    } catch (error) {
+      // A handler callback threw inside the parser: the exchange fails and the connection goes
+      // (as undici's parser does), rather than the throw escaping from the socket's listener.
+      this.completed = undefined;
+      this.fail(error instanceof Error ? error : new UpstreamSocketError('a handler failed'));
+      return;
+    }
     const completed = this.completed;
     this.completed = undefined;
     if (result instanceof Error) {
@@ -230,7 +263,14 @@ export class Connection {
       this.destroy();
       return;
     }
-    const result = this.parser.finish();
+    let result: number | Error | undefined;
+    try {
+      result = this.parser.finish();
+    } catch (error) {
+      this.completed = undefined;
+      this.fail(error instanceof Error ? error : new UpstreamSocketError('a handler failed'));
+      return;
+    }
     const completed = this.completed;
     this.completed = undefined;
     if (completed !== undefined) {
@@ -286,7 +326,16 @@ export class Connection {
       return 1;
     }
     exchange.answered = true;
-    exchange.keepAlive = keepAlive && major === 1 && minor === 1;
+    // Never reused after a HEAD (as undici does, its issue 258) or a body on a GET-like method
+    // (closeAfter), nor after a 204 or 304 that names a body: an upstream that writes that body
+    // anyway (or answers a body it read as a request), in a later read, would otherwise have it
+    // parsed as the next request's answer, another client's (review 19).
+    exchange.keepAlive =
+      keepAlive &&
+      major === 1 &&
+      minor === 1 &&
+      !exchange.closeAfter &&
+      !((status === 204 || status === 304) && namesBody(raw));
     for (let index = 0; index + 1 < raw.length; index += 2) {
       const name = raw[index] as string;
       if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
@@ -306,11 +355,20 @@ export class Connection {
       return;
     }
     this.timer?.refresh();
-    if (exchange.handler.onData(chunk) === false) this.socket.pause();
+    if (exchange.handler.onData(chunk) === false) {
+      this.paused = true;
+      this.socket.pause();
+    }
   }
 
   private readonly resume = (): void => {
-    if (!this.gone) this.socket.resume();
+    if (this.gone) return;
+    if (this.paused) {
+      this.paused = false;
+      // The body's wait starts again (it did not run while paused).
+      if (this.timerKind === 'body') this.arm('body');
+    }
+    this.socket.resume();
   };
 
   private onMessageComplete(): void {
@@ -342,6 +400,7 @@ export class Connection {
       this.destroy();
       return;
     }
+    this.paused = false;
     this.socket.resume();
     this.owner.released(this);
   }
@@ -388,6 +447,19 @@ export class Connection {
       exchange.handler.onError(new UpstreamSocketError('connection closed'));
     }
   }
+}
+
+/**
+ * Whether an answer head names a body: a `Content-Length` other than 0, or a `Transfer-Encoding`
+ * (read only for a 204 or 304, which has none whatever its fields say).
+ */
+function namesBody(raw: readonly string[]): boolean {
+  for (let index = 0; index + 1 < raw.length; index += 2) {
+    const name = (raw[index] as string).toLowerCase();
+    if (name === 'transfer-encoding') return true;
+    if (name === 'content-length' && raw[index + 1] !== '0') return true;
+  }
+  return false;
 }
 
 function freeParser(parser: NodeHttpParser): void {

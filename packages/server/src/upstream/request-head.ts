@@ -113,6 +113,20 @@ export type BodyFraming = { kind: 'none' } | { kind: 'length'; length: number } 
 const EXPECTS_PAYLOAD: ReadonlySet<string> = new Set(['POST', 'PUT', 'PATCH', 'QUERY']);
 
 /**
+ * Whether `method`'s request has a body by its semantics (POST, PUT, PATCH, QUERY): a body on any
+ * other method may go unread by the upstream (undici's `expectsPayload`).
+ *
+ * @example
+ * ```ts
+ * expectsPayload('POST'); // true
+ * expectsPayload('GET'); // false
+ * ```
+ */
+export function expectsPayload(method: string): boolean {
+  return EXPECTS_PAYLOAD.has(method);
+}
+
+/**
  * The head of one request: `METHOD target HTTP/1.1`, `host`, the fields (`[name, value, ...]`, a
  * value array written as repeated fields), the framing field, and the blank line. Throws
  * {@link UpstreamRequestError} on a method, target, name or value that could not be written as
