@@ -205,8 +205,7 @@ export function createForwardAuth(options: {
     const url = rebuildUrl(request, originalUri, true, { host, proto });
     const sourceAddress = clientAddressOf(request, isTrustedProxy, peer);
     const originalLength = firstOf(headers['x-original-content-length']) ?? firstOf(headers['content-length']);
-    const originalEncoding =
-      firstOf(headers['x-original-transfer-encoding']) ?? firstOf(headers['transfer-encoding']);
+    const originalEncoding = firstOf(headers['x-original-transfer-encoding']) ?? firstOf(headers['transfer-encoding']);
     // The core's rule over the original request's framing; a chunked body has no length, its
     // transfer coding is the only sign it exists. Proxies send an empty header for one that was absent.
     const hasBody = requestHasBody(declaredMethod, {
