@@ -100,6 +100,11 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
   ],
   ['--log-level <level>', 'logLevel', 'fatal|error|warn|info|debug|trace|silent (default info) [HMAC_KIT_LOG_LEVEL]'],
   [
+    '--log-max-buffer <size>',
+    'logMaxBuffer',
+    'most log bytes held while stdout takes none; beyond it lines are dropped and counted (default 16mb, 0 = no limit) [HMAC_KIT_LOG_MAX_BUFFER]',
+  ],
+  [
     '--shutdown-timeout <duration>',
     'shutdownTimeout',
     'after the drain period: bound on in-flight requests and closing the stores, then exit (default 10s) [HMAC_KIT_SHUTDOWN_TIMEOUT]',

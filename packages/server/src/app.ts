@@ -139,7 +139,8 @@ type ServedResponse = ServerResponse & { [SERVED_CONTEXT]?: ServedContext };
  * ```
  */
 export async function startServer(config: ServerConfig, options: StartOptions = {}): Promise<RunningServer> {
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const logger =
+    options.logger ?? createLogger(config.logLevel, undefined, { maxBufferBytes: config.logMaxBufferBytes });
   const metrics = options.metrics ?? createMetrics();
   // loadConfig refuses the builtin upstream client with tracing asked for in the environment it was
   // given; tracing itself starts from process.env, which an in-process config (env: {}) never saw.

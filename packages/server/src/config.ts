@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import type { DeclarativeSchemeDefinition } from '@hmac-kit/core';
 import { isPlausibleKeyId, looksLikeSecret } from '@hmac-kit/keys';
 import { legacySchemesSchema, parseLegacySchemes } from './legacy-schemes.js';
+import { DEFAULT_LOG_MAX_BUFFER_BYTES, MIN_LOG_MAX_BUFFER_BYTES } from './logger.js';
 import { parseRedisUrl } from './redis-url.js';
 import { DEFAULT_DATABASE } from './store.js';
 import { tracingRequested } from './tracing.js';
@@ -98,6 +99,13 @@ export interface ServerConfig {
   /** Overlap kept valid for the old key when rotating through the admin API. */
   rotateOverlapSeconds: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /**
+   * The most log bytes held in memory while stdout takes none (its reader stopped reading): lines
+   * logged beyond it are dropped, whole, counted in `hmac_kit_log_lines_dropped_total`, and one
+   * warn line says how many once stdout takes bytes again. 0: no bound. Default 16 MiB
+   * ({@link DEFAULT_LOG_MAX_BUFFER_BYTES}); unset in a hand-made config: the default.
+   */
+  logMaxBufferBytes?: number;
   shutdownTimeoutSeconds: number;
   /**
    * Seconds between SIGTERM and closing the listeners, during which `/readyz` answers 503 so load
@@ -296,6 +304,12 @@ const schema = z
     loginConcurrency: integer('login concurrency', 1, 1024).optional(),
     rotateOverlap: duration('rotation overlap').default(86_400),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    // 0: no bound (sonic-boom's own "no limit"); else room for at least 16 whole 4 KiB log writes.
+    logMaxBuffer: byteSize('log buffer limit')
+      .refine((bytes) => bytes === 0 || bytes >= MIN_LOG_MAX_BUFFER_BYTES, {
+        message: 'invalid log buffer limit: 0 (no limit) or at least 64kb',
+      })
+      .default(DEFAULT_LOG_MAX_BUFFER_BYTES),
     shutdownTimeout: duration('shutdown timeout').default(10),
     drainPeriod: duration('drain period').default(0),
     tlsCert: z.string().min(1).optional(),
@@ -387,6 +401,7 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, keyof RawConfig>> = 
   HMAC_KIT_LOGIN_CONCURRENCY: 'loginConcurrency',
   HMAC_KIT_ROTATE_OVERLAP: 'rotateOverlap',
   HMAC_KIT_LOG_LEVEL: 'logLevel',
+  HMAC_KIT_LOG_MAX_BUFFER: 'logMaxBuffer',
   HMAC_KIT_SHUTDOWN_TIMEOUT: 'shutdownTimeout',
   HMAC_KIT_DRAIN_PERIOD: 'drainPeriod',
   HMAC_KIT_TLS_CERT: 'tlsCert',
@@ -580,6 +595,7 @@ export function loadConfig(sources: {
     loginConcurrency: value.loginConcurrency ?? availableParallelism(),
     rotateOverlapSeconds: value.rotateOverlap,
     logLevel: value.logLevel,
+    logMaxBufferBytes: value.logMaxBuffer,
     shutdownTimeoutSeconds: value.shutdownTimeout,
     drainPeriodSeconds: value.drainPeriod,
     tls:

@@ -203,6 +203,42 @@ function releaseOwnPipe(key: string): void {
   }
 }
 
+/**
+ * The default bound on the log bytes a {@link batchedStdout} destination holds while stdout takes
+ * none (config `logMaxBuffer`, `HMAC_KIT_LOG_MAX_BUFFER`, `--log-max-buffer`): 16 MiB, ~70,000
+ * access lines, minutes of a reader's hiccup at a few hundred requests a second.
+ */
+export const DEFAULT_LOG_MAX_BUFFER_BYTES = 16 * 1024 * 1024;
+/** The smallest bound accepted (besides 0, no bound): 16 writes of {@link MAX_LOG_LINE_BYTES}. */
+export const MIN_LOG_MAX_BUFFER_BYTES = 64 * 1024;
+
+/** Process-wide: what every {@link batchedStdout} destination dropped, and how to read what each holds now. */
+const logHold = { droppedLines: 0, droppedBytes: 0, holders: new Set<() => number>() };
+
+/**
+ * What this process's {@link batchedStdout} destinations dropped since it started (whole lines, and
+ * their bytes) because stdout took nothing while they held their bound, and how many log bytes they
+ * hold now: read by `/metrics` (`hmac_kit_log_lines_dropped_total`, `hmac_kit_log_bytes_dropped_total`,
+ * `hmac_kit_log_held_bytes`).
+ *
+ * @example
+ * ```ts
+ * const { droppedLines, droppedBytes, heldBytes } = logHoldStats();
+ * ```
+ */
+export function logHoldStats(): { droppedLines: number; droppedBytes: number; heldBytes: number } {
+  let heldBytes = 0;
+  for (const held of logHold.holders) heldBytes += held();
+  return { droppedLines: logHold.droppedLines, droppedBytes: logHold.droppedBytes, heldBytes };
+}
+
+/** How many lines (newlines) `chunk` holds. */
+function countLines(chunk: Buffer): number {
+  let lines = 0;
+  for (let at = chunk.indexOf(0x0a); at !== -1; at = chunk.indexOf(0x0a, at + 1)) lines++;
+  return lines;
+}
+
 /** What batchedStdout's flushSync() writes to restart sonic-boom's asynchronous writes after giving up. */
 const EMPTY_CHUNK = Buffer.alloc(0);
 
@@ -226,12 +262,21 @@ const EMPTY_CHUNK = Buffer.alloc(0);
  * gives up after {@link FLUSH_SYNC_STALL_MS} without one, or {@link FLUSH_SYNC_LIMIT_MS} in all: a
  * crash exits even when nobody reads the log (test/crash-exit-log.test.ts).
  *
+ * Bounded: while stdout takes nothing (its reader died or hangs) sonic-boom queues what it is
+ * handed, at most `maxBufferBytes` (default {@link DEFAULT_LOG_MAX_BUFFER_BYTES}; 0: no bound) with
+ * sonic-boom's own `maxLength`: a batch that would go beyond it is dropped whole (whole lines only,
+ * never a cut one; lines already queued are never dropped), counted ({@link logHoldStats}), and once
+ * sonic-boom's queue is back below half the bound (stdout took bytes again), or at `end()`, one warn
+ * line `log lines dropped` says how many lines and bytes were lost since the last such line
+ * (test/log-queue-bound.test.ts).
+ *
  * @example
  * ```ts
  * const logger = pino({}, batchedStdout()); // what createLogger() writes to when given no destination
  * ```
  */
-export function batchedStdout(fd = 1): ReturnType<typeof pino.destination> {
+export function batchedStdout(fd = 1, options: { maxBufferBytes?: number } = {}): ReturnType<typeof pino.destination> {
+  const maxBufferBytes = options.maxBufferBytes ?? DEFAULT_LOG_MAX_BUFFER_BYTES;
   // Buffers, not strings: sonic-boom's string mode measures each chunk's UTF-8 length as it takes it,
   // encodes it to write it, and encodes it again into a Buffer once written (four passes over every
   // batch); handed a Buffer it only writes it (issue #15).
@@ -242,6 +287,9 @@ export function batchedStdout(fd = 1): ReturnType<typeof pino.destination> {
     sync: false,
     maxWrite: MAX_LOG_LINE_BYTES,
     minLength: 0,
+    // sonic-boom drops (and emits 'drop' for) a chunk that would take its queue, the write in
+    // flight included, beyond this: our chunks are whole lines, so whole lines are dropped. 0: none.
+    maxLength: maxBufferBytes,
     contentMode: 'buffer',
     // sonic-boom asks at every EAGAIN whether to try again (after 100 ms): the asynchronous writes
     // always do (the event loop runs meanwhile); a synchronous flush, which blocks it, only while
@@ -309,6 +357,38 @@ export function batchedStdout(fd = 1): ReturnType<typeof pino.destination> {
     releaseOwnPipe(ownPipe.key);
   };
   destination.once('close', closeDirect);
+  /** Dropped since the last `log lines dropped` line. */
+  let droppedLines = 0;
+  let droppedBytes = 0;
+  let reportPending = false;
+  destination.on('drop', (chunk: Buffer) => {
+    const lines = countLines(chunk);
+    droppedLines += lines;
+    droppedBytes += chunk.length;
+    logHold.droppedLines += lines;
+    logHold.droppedBytes += chunk.length;
+  });
+  /** Holds the `log lines dropped` line (the drops since the last one), if any were dropped. */
+  const reportDropped = () => {
+    if (droppedLines === 0 || stream.destroyed) return;
+    const line = `{"level":"warn"${isoTimeField()},"service":"hmac-kit","pid":${process.pid},"msg":"log lines dropped","droppedLines":${droppedLines},"droppedBytes":${droppedBytes},"logMaxBuffer":${maxBufferBytes}}\n`;
+    droppedLines = 0;
+    droppedBytes = 0;
+    hold(line, line.length);
+  };
+  // sonic-boom emits 'write' before it counts the bytes written off its queue: looked at after.
+  const reportWhenRoom = () => {
+    reportPending = false;
+    if (stream._len <= maxBufferBytes / 2) reportDropped();
+  };
+  destination.on('write', () => {
+    if (droppedLines === 0 || reportPending) return;
+    reportPending = true;
+    setImmediate(reportWhenRoom);
+  });
+  const heldNow = () => stream._len + heldBytes;
+  logHold.holders.add(heldNow);
+  destination.once('close', () => logHold.holders.delete(heldNow));
   const flushHeld = () => {
     armed = false;
     if (!stream.destroyed) release();
@@ -345,6 +425,8 @@ export function batchedStdout(fd = 1): ReturnType<typeof pino.destination> {
     const minLength = boom.minLength;
     boom.minLength = Number.POSITIVE_INFINITY;
     try {
+      // Dropped within the bound if the queue is still full (and counted again): never beyond it.
+      reportDropped();
       release();
     } finally {
       boom.minLength = minLength;
@@ -366,6 +448,7 @@ export function batchedStdout(fd = 1): ReturnType<typeof pino.destination> {
     }
   };
   destination.end = function endWithHeld(this: typeof destination) {
+    reportDropped();
     release();
     closeDirect();
     return end.call(this);
@@ -396,8 +479,12 @@ export function batchedStdout(fd = 1): ReturnType<typeof pino.destination> {
 export function createLogger(
   level: string,
   destination?: NodeJS.WritableStream,
-  // Whether other processes write to the same stdout: every destination of this logger is safe for that now.
-  _options: { sharedOutput?: boolean } = {},
+  options: {
+    // Whether other processes write to the same stdout: every destination of this logger is safe for that now.
+    sharedOutput?: boolean;
+    /** The bound on held log bytes of the default destination ({@link batchedStdout}). */
+    maxBufferBytes?: number;
+  } = {},
 ): Logger {
   const logger = pino(
     {
@@ -408,7 +495,7 @@ export function createLogger(
       formatters: { level: (label) => ({ level: label }) },
       hooks: { streamWrite: fitLogLine },
     },
-    destination ?? batchedStdout(),
+    destination ?? batchedStdout(1, { maxBufferBytes: options.maxBufferBytes }),
   );
   (logger as unknown as Record<symbol, boolean>)[OWN_FORMAT] = true;
   return logger;

@@ -1,6 +1,7 @@
 import type { KeyCacheStats } from '@hmac-kit/keys';
 import type { Metric } from 'prom-client';
 import { createEventLoopMonitor, EVENT_LOOP_DELAY_GAUGES, type EventLoopMonitor } from './event-loop.js';
+import { logHoldStats } from './logger.js';
 import { Counter, collectDefaultMetrics, Gauge, Registry } from './prom-client-runtime.js';
 import type { RouteName } from './routes.js';
 import { serverVersion } from './version.js';
@@ -301,6 +302,31 @@ export function createMetrics(): ServerMetrics {
       const stats = keyCacheStats();
       this.set({ kind: 'key' }, stats.entries);
       this.set({ kind: 'negative' }, stats.negativeEntries);
+    },
+  });
+  // The log destinations' holding (logger.ts, process-wide): read at each scrape.
+  const fromLogHold = (name: string, help: string, pick: (stats: ReturnType<typeof logHoldStats>) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(pick(logHoldStats()));
+      },
+    });
+  fromLogHold(
+    'hmac_kit_log_lines_dropped_total',
+    'Log lines dropped (whole) because stdout took nothing while the log buffer held --log-max-buffer bytes',
+    (stats) => stats.droppedLines,
+  );
+  fromLogHold('hmac_kit_log_bytes_dropped_total', 'Bytes of the dropped log lines', (stats) => stats.droppedBytes);
+  new Gauge({
+    name: 'hmac_kit_log_held_bytes',
+    help: 'Log bytes held in memory now, waiting for stdout to take them (at most --log-max-buffer, plus one batch)',
+    registers: [registry],
+    collect() {
+      this.set(logHoldStats().heldBytes);
     },
   });
   const connectionsRefused = new Counter({

@@ -202,7 +202,10 @@ export async function runServe(config: ServerConfig, hooks: ServeHooks = {}): Pr
     workers = 1;
   }
   // With workers, the supervisor and every worker write to the same stdout.
-  const logger = createLogger(config.logLevel, undefined, { sharedOutput: workers > 1 });
+  const logger = createLogger(config.logLevel, undefined, {
+    sharedOutput: workers > 1,
+    maxBufferBytes: config.logMaxBufferBytes,
+  });
   const onCrashHalt = exitAfterFlushOnCrash(logger);
   if (oneForMemory) logger.info('an in-memory database cannot be shared by several workers: running one');
   if (workers === 1) return runSingle(config, hooks, logger, onCrashHalt);
@@ -607,7 +610,10 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
 /** A cluster worker: asks the supervisor for its shared stores, serves, and obeys the supervisor. */
 async function runWorker(config: ServerConfig): Promise<number> {
   const id = cluster.worker?.id ?? 0;
-  const logger = createLogger(config.logLevel, undefined, { sharedOutput: true }).child({
+  const logger = createLogger(config.logLevel, undefined, {
+    sharedOutput: true,
+    maxBufferBytes: config.logMaxBufferBytes,
+  }).child({
     worker: id,
     pid: process.pid,
   });
