@@ -10,6 +10,7 @@
 //   node --expose-gc bench/adapter-ab.js fastify .ab/before .ab/after
 //   node bench/adapter-ab.js express .ab/after --profile=bench/.profiles/express.cpuprofile [--seconds=4]
 //   node bench/adapter-ab.js express none --profile=...   # the baseline app (no auth)
+//   node bench/adapter-ab.js express none --gc [--seconds=6]   # GC pauses per request, one build per process
 //
 // A build is a directory holding node_modules/@hmac-kit/<package>/{package.json,dist} (see
 // bench/http-ab.js --snapshot), or `.` for the workspace's own packages. Results go to stdout.
@@ -173,6 +174,53 @@ if (args.includes('--alloc')) {
   const after = young();
   console.log(
     `${builds[0]}: ${formatInteger((after - before) / count)} bytes allocated per request (young generation)`,
+  );
+  process.exit(0);
+}
+
+if (args.includes('--gc')) {
+  // Where the garbage collector's time goes per request (issue #15, session 19): one build's app
+  // answers requests one after another for --seconds (default 6) after 2000 warm-up ones; the CPU
+  // per request (process.cpuUsage: the main thread and V8's helper threads) and the GC pauses per
+  // request, by kind, from perf_hooks' 'gc' entries. Run each build in a process of its own.
+  const { PerformanceObserver, constants } = await import('node:perf_hooks');
+  const dispatch = await appOf(builds[0] === 'none' ? undefined : await adapterOf(builds[0]));
+  const seconds = Number(option('seconds', 6));
+  const list = await signedHeaders(pool);
+  const send = fromPool(list, dispatch);
+  for (let index = 0; index < 2000; index++) await send();
+  const pauses = { minor: [0, 0], major: [0, 0], other: [0, 0] };
+  const observer = new PerformanceObserver((entries) => {
+    for (const entry of entries.getEntries()) {
+      const kind = entry.detail?.kind ?? entry.kind;
+      const bucket =
+        kind === constants.NODE_PERFORMANCE_GC_MINOR
+          ? pauses.minor
+          : kind === constants.NODE_PERFORMANCE_GC_MAJOR
+            ? pauses.major
+            : pauses.other;
+      bucket[0] += 1;
+      bucket[1] += entry.duration;
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  const cpu = process.cpuUsage();
+  const deadline = Date.now() + seconds * 1000;
+  let count = 0;
+  while (Date.now() < deadline && count + 100 < pool - 2000) {
+    for (let index = 0; index < 100; index++) await send();
+    count += 100;
+  }
+  const used = process.cpuUsage(cpu);
+  // The entries reach the observer from the event loop: an app that answers without a turn of it
+  // (Express and Fastify without auth over a null socket) delivers them all here.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  observer.disconnect();
+  const perRequest = (millis) => ((millis * 1000) / count).toFixed(1);
+  console.log(
+    `${framework} ${builds[0]}: ${count} requests, CPU ${(((used.user + used.system) / count) | 0).toString()} µs/req; ` +
+      `GC pauses per request: scavenges ${perRequest(pauses.minor[1])} µs (${((pauses.minor[0] * 1000) / count).toFixed(2)} per 1000 requests), ` +
+      `mark-compacts ${perRequest(pauses.major[1])} µs (${pauses.major[0]} in all), other ${perRequest(pauses.other[1])} µs`,
   );
   process.exit(0);
 }

@@ -4,7 +4,9 @@
 // function or malloc lands on the JS function or C++ entry that used it. Owners: undici, node:http,
 // node's streams/events/net, hmac-kit's packages/server, its other packages (the verification), the harness, node's llhttp (C), the socket
 // writes (StreamBase::Writev/Write), libuv's read side, GC, unmapped code
-// (undici's llhttp wasm), and V8's compilers (reported apart: one-time work).
+// (undici's llhttp wasm), and V8's compilers (reported apart: one-time work); since session 19 also
+// the hmac-kit adapters (express, fastify) apart from the verification, and Express and Fastify with
+// their modules (for bench/count-ab.js's apps).
 //
 //   HMAC_KIT_CALLGRIND_KEEP=1 NODE_OPTIONS=--perf-basic-prof node bench/count-http.js gateway-harness:pass .
 //   node bench/callgrind-names.js <kept callgrind.out> /tmp/named.out
@@ -56,9 +58,24 @@ function owner(name) {
   if (name.startsWith('JS ')) {
     if (name.includes('node_modules/undici')) return 'undici JS';
     if (/packages\/server\/dist|@hmac-kit\/server\/dist/.test(name)) return 'hmac-kit server JS';
+    if (/packages\/(?:express|fastify)\/dist|node_modules\/@hmac-kit\/(?:express|fastify)\//.test(name))
+      return 'hmac-kit adapter JS (express/fastify)';
     if (/packages\/[a-z-]+\/dist|node_modules\/@hmac-kit\//.test(name))
       return 'hmac-kit other packages JS (verification)';
     if (name.includes('/bench/')) return 'harness JS';
+    // The web frameworks of bench/http-server.js's and bench/adapter-ab.js's apps, with their modules.
+    if (
+      /node_modules\/(?:express|router|body-parser|raw-body|iconv-lite|on-finished|type-is|content-type|finalhandler|send|etag|fresh|qs|path-to-regexp|depd|http-errors|statuses|mime-types|media-typer|accepts|negotiator|parseurl|encodeurl|escape-html|proxy-addr|forwarded|cookie|content-disposition|vary|merge-descriptors|utils-merge|debug|ms|ee-first|unpipe|safe-buffer|bytes)\//.test(
+        name,
+      )
+    )
+      return 'Express and its modules JS';
+    if (
+      /node_modules\/(?:fastify|@fastify|find-my-way|avvio|light-my-request|fast-json-stringify|secure-json-parse|abstract-logging|pino|toad-cache|fast-querystring|rfdc|process-warning|ret|safe-regex2)\//.test(
+        name,
+      )
+    )
+      return 'Fastify and its modules JS';
     if (/node:_http_|node:http/.test(name)) return 'node:http JS';
     if (/streams|node:events|node:net|stream_base_commons/.test(name)) return 'node streams/events/net JS';
     if (name.includes('wasm')) return 'undici wasm glue';
@@ -118,6 +135,6 @@ for (const [bucket, amount] of [...charged].sort((a, b) => b[1] - a[1]))
   console.log(`${bucket.padEnd(40)} ${perRequest(amount).padStart(9)}`);
 for (const bucket of detail?.split(',') ?? []) {
   console.log(`\n${bucket}:`);
-  const functions = [...(byFunction.get(bucket) ?? new Map())].sort((a, b) => b[1] - a[1]).slice(0, 25);
+  const functions = [...(byFunction.get(bucket) ?? new Map())].sort((a, b) => b[1] - a[1]).slice(0, 60);
   for (const [name, amount] of functions) console.log(`${perRequest(amount).padStart(9)}  ${name.slice(0, 140)}`);
 }

@@ -510,5 +510,42 @@ const starters = {
 };
 if (!starters[kind]) throw new TypeError(`unknown server kind ${kind}`);
 await starters[kind]();
+// HMAC_KIT_BENCH_GC_LOG=<file> (issue #15, session 19): the garbage collector's pauses while this server ran,
+// written to <file> as one JSON line when it is told to stop (SIGTERM) or SIGUSR2 (then reset): how many of
+// each kind, their total and longest milliseconds, and how many lasted over 5, 10 and 20 ms (a paced
+// load generator drops the send slots of a stall longer than bench/http-wrk.lua's CATCH_UP_MS).
+const gcLog = process.env.HMAC_KIT_BENCH_GC_LOG;
+if (gcLog) {
+  const { PerformanceObserver, constants } = await import('node:perf_hooks');
+  const { appendFileSync } = await import('node:fs');
+  let pauses = {};
+  new PerformanceObserver((entries) => {
+    for (const entry of entries.getEntries()) {
+      const gcKind =
+        entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR
+          ? 'major'
+          : entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR
+            ? 'minor'
+            : 'other';
+      pauses[gcKind] ??= { count: 0, totalMs: 0, longestMs: 0, over5: 0, over10: 0, over20: 0 };
+      const tally = pauses[gcKind];
+      tally.count += 1;
+      tally.totalMs += entry.duration;
+      tally.longestMs = Math.max(tally.longestMs, entry.duration);
+      if (entry.duration > 5) tally.over5 += 1;
+      if (entry.duration > 10) tally.over10 += 1;
+      if (entry.duration > 20) tally.over20 += 1;
+    }
+  }).observe({ entryTypes: ['gc'] });
+  const write = () => {
+    appendFileSync(gcLog, `${JSON.stringify({ pid: process.pid, kind, hmac: process.env.HMAC, pauses })}\n`);
+    pauses = {};
+  };
+  process.on('SIGUSR2', write);
+  process.on('SIGTERM', () => {
+    write();
+    process.exit(0);
+  });
+}
 // A normal exit on SIGTERM lets `--cpu-prof` write its profile.
 process.on('SIGTERM', () => process.exit(0));

@@ -38,7 +38,17 @@ import { availableParallelism, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { formatSecret } from '@hmac-kit/core';
 import { checkedDjangoOriginal, djangoOriginalFrom } from './django-original.js';
-import { comparePaced, PACED_FRACTION, pacedRate, pacedVerdict, RATE_TOLERANCE, signedInteger } from './paced.js';
+import {
+  busyFraction,
+  comparePaced,
+  lowerPacedRate,
+  PACED_FRACTION,
+  PACED_MAX_BUSY,
+  pacedRate,
+  pacedVerdict,
+  RATE_TOLERANCE,
+  signedInteger,
+} from './paced.js';
 import {
   cpuSecondsOf,
   formatInteger,
@@ -97,10 +107,20 @@ const connections = Number(process.env.HMAC_KIT_BENCH_CONNECTIONS ?? 16);
 const warmupRequests = Number(process.env.HMAC_KIT_BENCH_HTTP_WARMUP_REQUESTS ?? (quick ? 0 : 10_000));
 const roundWarmupSeconds = Number(process.env.HMAC_KIT_BENCH_HTTP_ROUND_WARMUP_SECONDS ?? (quick ? 0 : 1));
 const wrkBinary = process.env.HMAC_KIT_BENCH_WRK ?? 'wrk';
-/** The paced pairs' rounds, their length and their rate as a fraction of the slower row's saturating rate. */
-const pacedRounds = Number(process.env.HMAC_KIT_BENCH_PACED_ROUNDS ?? rounds);
+/**
+ * The paced pairs' rounds (5 unless --quick, session 19: the Express pair's rounds spread by tens of µs, and
+ * with 3 the median is one round), their length and their rate as a fraction of the slower row's saturating rate.
+ */
+const pacedRounds = Number(process.env.HMAC_KIT_BENCH_PACED_ROUNDS ?? (quick ? rounds : Math.max(rounds, 5)));
 const pacedSeconds = Number(process.env.HMAC_KIT_BENCH_PACED_SECONDS ?? seconds);
 const pacedFraction = Number(process.env.HMAC_KIT_BENCH_PACED_FRACTION ?? PACED_FRACTION);
+/**
+ * The most of one core either row's server may be busy at its pair's paced rate (bench/paced.js PACED_MAX_BUSY):
+ * each pair is probed at its rate first (both rows, PACED_PROBE_SECONDS each) and its rate lowered until both rows
+ * stay under it (at most 3 probes). HMAC_KIT_BENCH_PACED_MAX_BUSY=0 leaves the rates as set by the fraction alone.
+ */
+const pacedMaxBusy = Number(process.env.HMAC_KIT_BENCH_PACED_MAX_BUSY ?? PACED_MAX_BUSY);
+const pacedProbeSeconds = Number(process.env.HMAC_KIT_BENCH_PACED_PROBE_SECONDS ?? (quick ? 1 : 2));
 /** How far (relative) the rate got may be from the rate asked for a paced pair to be judged. */
 const rateTolerance = Number(process.env.HMAC_KIT_BENCH_PACED_TOLERANCE ?? RATE_TOLERANCE);
 /** The load generator of the CPU rows: wrk unless HMAC_KIT_BENCH_LOAD=autocannon or wrk is missing. */
@@ -485,12 +505,44 @@ export async function main() {
           ),
           with: [],
           without: [],
+          probes: [],
         },
       ]),
     );
     // Exactly rate x seconds requests are sent at most: a pool of that and a margin, the same for both rows.
     const pacedPool = (rate, durationSeconds) => Math.ceil(rate * durationSeconds * 1.1) + 1000;
     const pacedStarted = Date.now();
+    // Each pair's rate, probed before its rounds: both rows at the rate; when the busier server used more
+    // than pacedMaxBusy of a core (CPU per request x req/s got), the rate is lowered to where it would not and
+    // probed again (bench/paced.js lowerPacedRate). Decided on how busy the servers are, before any round
+    // is measured, never on the difference between the rows; a lower rate does not flatter the "added"
+    // figures (CPU per request rises as the rate falls).
+    // Not for a pair judged on a ratio (the gateway's): a lower rate adds per-wake-up cost to both rows,
+    // which moves a ratio towards 1, so lowering its rate would flatter it; it keeps the fraction's rate and
+    // is not judged when that rate is not held.
+    if (pacedMaxBusy > 0) {
+      for (const pair of pacedPairs) {
+        if (pair.target?.measure === 'ratio') continue;
+        const entry = paced.get(pair.id);
+        for (let probe = 0; probe < 3 && entry.rate > 0; probe++) {
+          const rate = entry.rate;
+          const busy = {};
+          for (const side of ['with', 'without']) {
+            const result = await load(targetNamed(pair[side]), {
+              signatures: pacedPool(rate, pacedProbeSeconds),
+              durationSeconds: pacedProbeSeconds,
+              rate,
+              paced: true,
+            });
+            busy[side] = busyFraction(result);
+          }
+          entry.probes.push({ rate, busy });
+          const lowered = lowerPacedRate(rate, Math.max(busy.with, busy.without), pacedMaxBusy);
+          if (lowered === rate) break;
+          entry.rate = lowered;
+        }
+      }
+    }
     for (let round = 0; round < pacedRounds; round++) {
       for (let index = 0; index < pacedPairs.length; index++) {
         const pair = pacedPairs[(index + round) % pacedPairs.length];
@@ -629,7 +681,9 @@ export async function main() {
         `\nPaced pairs: both rows of a pair at ONE request rate, ${Math.round(pacedFraction * 100)}% of the slower row's ` +
           `saturating req/s above rounded down to two digits (wrk -t1 paced by bench/http-wrk.lua's delay(), ` +
           `${connections} connections), median of ${pacedRounds} interleaved rounds x ${pacedSeconds} s, each after ` +
-          `${roundWarmupSeconds} s at the same rate (${pacedTook} s in all); the "added" targets are judged here:\n`,
+          `${roundWarmupSeconds} s at the same rate (${pacedTook} s in all, the probes included), lowered where a ` +
+          `server was busy more than ${Math.round(pacedMaxBusy * 100)}% of a core in a ${pacedProbeSeconds}-s probe at ` +
+          'that rate (the notes below the table; not the pairs judged on a ratio); the "added" targets are judged here:\n',
       );
       const pacedRows = [];
       for (const pair of pacedPairs) {
@@ -686,7 +740,19 @@ export async function main() {
       );
     }
     for (const pair of pacedPairs) {
-      if (paced.get(pair.id).rate === 0) console.log(`note: ${pair.with}: no saturating rate to pace from`);
+      const entry = paced.get(pair.id);
+      if (entry.rate === 0) console.log(`note: ${pair.with}: no saturating rate to pace from`);
+      if (entry.probes.length > 1) {
+        const steps = entry.probes
+          .map(
+            ({ rate, busy }) =>
+              `${formatInteger(rate)} req/s (busy ${Math.round(busy.with * 100)}% / ${Math.round(busy.without * 100)}% of a core)`,
+          )
+          .join(' -> ');
+        console.log(
+          `note: paced rate of ${pair.with} vs ${pair.without} lowered: ${steps}; paced at ${formatInteger(entry.rate)}`,
+        );
+      }
     }
     if (generator !== 'wrk' && PAIRS.some((pair) => summary.has(pair.with) && summary.has(pair.without))) {
       console.log('notice: no paced pairs (they need wrk): the "added" targets below are judged at saturation');

@@ -6,6 +6,9 @@ export declare const RATE_TOLERANCE: number;
 
 export declare function roundDownTwoDigits(value: number): number;
 export declare function pacedRate(saturatingRates: readonly number[], fraction?: number): number;
+export declare const PACED_MAX_BUSY: number;
+export declare function busyFraction(probe: { cpuMicrosPerRequest: number; requestsPerSecond: number }): number;
+export declare function lowerPacedRate(rate: number, busy: number, maxBusy?: number): number;
 export declare function rateHeld(asked: number, got: number, tolerance?: number): boolean;
 
 export interface PacedRound {

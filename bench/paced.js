@@ -86,6 +86,33 @@ export function comparePaced({ rate, withRounds, withoutRounds, tolerance = RATE
   };
 }
 
+/**
+ * The most of one core a row's server may be busy (its CPU µs per request x the rate) at the rate its pair is
+ * paced at (issue #15, session 19). 60% of the slower row's saturating rate does not leave that: CPU per request
+ * at a paced rate is 1.2-1.6x what it is at saturation (fewer requests per wake-up, code and data fetched again
+ * per lone request), so the session 18 close run had the Express row with authentication busy 94-98% of a core at
+ * 60% of its saturating rate, and the gateway's verifying row likewise: neither held the rate, and a server that
+ * close to a full core turns every GC pause or other tenant into dropped send slots (rounds 201-265 µs for the
+ * Express row without authentication at 78%). 70% leaves room for both.
+ */
+export const PACED_MAX_BUSY = 0.7;
+
+/** How busy (fraction of one core) a row's server was in a probe at a paced rate: CPU µs/req x req/s. */
+export function busyFraction(probe) {
+  return (probe.cpuMicrosPerRequest * probe.requestsPerSecond) / 1e6;
+}
+
+/**
+ * The rate to probe next, or `rate` itself when it stays: when the busier row of a pair was busy more than
+ * `maxBusy` of a core in the probe at `rate`, the rate at which it would be at `maxBusy` with the CPU per request
+ * it had (rounded down to two digits; CPU per request rises a little as the rate falls, hence a probe again).
+ * The rate depends only on how busy the servers are, never on the difference between the rows.
+ */
+export function lowerPacedRate(rate, busy, maxBusy = PACED_MAX_BUSY) {
+  if (!(busy > maxBusy)) return rate;
+  return roundDownTwoDigits((rate * maxBusy) / busy);
+}
+
 /** A difference with its sign: +12, -3 (whole µs). */
 export const signedInteger = (value) => `${value >= 0 ? '+' : ''}${formatInteger(value)}`;
 

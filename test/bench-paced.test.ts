@@ -5,8 +5,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  busyFraction,
   comparePaced,
+  lowerPacedRate,
   PACED_FRACTION,
+  PACED_MAX_BUSY,
   pacedRate,
   pacedVerdict,
   RATE_TOLERANCE,
@@ -58,6 +61,39 @@ describe('the paced rate', () => {
           expect(rate).toBeLessThanOrEqual(ceiling);
           expect(rate).toBeGreaterThan(ceiling * 0.9 - 1);
           expect(Number.isInteger(rate)).toBe(true);
+        },
+      ),
+    );
+  });
+});
+
+describe('the paced rate lowered to leave a server headroom (session 19)', () => {
+  it('keeps the rate when the busier row used at most 70% of a core in the probe', () => {
+    expect(PACED_MAX_BUSY).toBe(0.7);
+    // Forward-auth in the session 18 close run: 49 µs x 14,000 req/s = 69% of a core.
+    expect(busyFraction({ cpuMicrosPerRequest: 49, requestsPerSecond: 14_000 })).toBeCloseTo(0.686, 3);
+    expect(lowerPacedRate(14_000, 0.686)).toBe(14_000);
+    expect(lowerPacedRate(14_000, 0.7)).toBe(14_000);
+  });
+
+  it('lowers it to where the busier row would be at 70%, rounded down to two digits', () => {
+    // The Express row with authentication in the session 18 close run: 275 µs x 3,571 req/s = 98% of a core.
+    const busy = busyFraction({ cpuMicrosPerRequest: 275, requestsPerSecond: 3571 });
+    expect(busy).toBeCloseTo(0.982, 3);
+    expect(lowerPacedRate(3800, busy)).toBe(2700);
+    expect(lowerPacedRate(10_000, 0.94)).toBe(7400);
+  });
+
+  it('never raises the rate and lands at or below the ceiling for the CPU per request probed', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 100, max: 100_000 }),
+        fc.double({ min: 0.01, max: 2, noNaN: true }),
+        (rate, busy) => {
+          const lowered = lowerPacedRate(rate, busy);
+          expect(lowered).toBeLessThanOrEqual(rate);
+          if (busy > PACED_MAX_BUSY) expect((lowered / rate) * busy).toBeLessThanOrEqual(PACED_MAX_BUSY + 1e-9);
+          else expect(lowered).toBe(rate);
         },
       ),
     );

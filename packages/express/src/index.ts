@@ -44,8 +44,13 @@ export interface HmacAuthOptions extends AuthenticatorOptions {
 }
 
 /**
- * What `hmacAuth()` verified on each request, for `requireScopes()`: the identity it set as
- * `req.hmac` and the authenticator that verified it. Kept beside the request rather than on it:
+ * What this module keeps per request, beside the request rather than on it: the values of the
+ * `req.hmac` and `req.rawBody` slots (see `prepareSlots`), and what `hmacAuth()` verified on it, for
+ * `requireScopes()`: the identity it set as `req.hmac` and the authenticator that verified it.
+ * One record in one WeakMap per request (issue #15, session 19): each WeakMap entry keyed by a
+ * young request is one more ephemeron the scavenger processes and clears, and an Express app's
+ * scavenges are the costly part of its garbage (session 19: ~10x a Fastify app's per scavenge).
+ * Kept beside the request rather than on it:
  * each property added to an Express 5 request allocates 1-2.5 KB per request (measured in an app:
  * +1.1 KB for one symbol-keyed property), and garbage costs more in Express than elsewhere (~1 ms
  * of scavenging per MB allocated in bench/http-server.js's Express app, 0.1-0.3 ms in its Fastify
@@ -54,11 +59,27 @@ export interface HmacAuthOptions extends AuthenticatorOptions {
  * instructions per request, callgrind). `requireScopes()` accepts only the identity recorded for
  * that very request.
  */
-interface Verified {
-  readonly identity: HmacIdentity;
-  readonly authenticator: Authenticator;
+interface RequestRecord {
+  /** The `req.hmac` slot's value. */
+  hmac: unknown;
+  /** The `req.rawBody` slot's value. */
+  rawBody: unknown;
+  /** The identity `hmacAuth()` verified on this request (`undefined` until then). */
+  identity: HmacIdentity | undefined;
+  /** The authenticator that verified it. */
+  authenticator: Authenticator | undefined;
 }
-const verifiedRequests = new WeakMap<object, Verified>();
+const records = new WeakMap<object, RequestRecord>();
+
+/** The request's record, made (and kept) on first use. */
+function recordOf(req: object): RequestRecord {
+  let record = records.get(req);
+  if (record === undefined) {
+    record = { hmac: undefined, rawBody: undefined, identity: undefined, authenticator: undefined };
+    records.set(req, record);
+  }
+  return record;
+}
 const kBodyDecoded = Symbol('hmac-kit.body-decoded');
 
 type Marked = Request & { [kBodyDecoded]?: boolean };
@@ -78,8 +99,7 @@ type Marked = Request & { [kBodyDecoded]?: boolean };
  * `rawBody` keeps reading and writing it (an own property shadows the accessor). Tested against
  * own properties in packages/express/test/express.test.ts ("request slots").
  */
-const slotValues = { hmac: new WeakMap<object, unknown>(), rawBody: new WeakMap<object, unknown>() };
-type SlotName = keyof typeof slotValues;
+type SlotName = 'hmac' | 'rawBody';
 
 /**
  * How the slots of the requests with one direct prototype are reached:
@@ -88,28 +108,35 @@ type SlotName = keyof typeof slotValues;
  * - `ASSIGN`: accessors that another copy of this package defined: read and written by property
  *   access, which runs that copy's accessors;
  * - `DIRECT`: this copy's accessors, and no object between the request and the shared prototype
- *   shadows them: this module reads and writes `slotValues` itself (see `writeSlot`).
+ *   shadows them: this module reads and writes the request's record itself (see `writeSlot`).
  */
 const OWN = 0;
 const ASSIGN = 1;
 const DIRECT = 2;
 type SlotKind = typeof OWN | typeof ASSIGN | typeof DIRECT;
 
-function accessorFor(values: WeakMap<object, unknown>): PropertyDescriptor {
+function accessorFor(name: SlotName): PropertyDescriptor {
   return {
     configurable: true,
     enumerable: false,
     get(this: object) {
-      return values.get(this);
+      return records.get(this)?.[name];
     },
     set(this: object, value: unknown) {
-      if (value === undefined) values.delete(this);
-      else values.set(this, value);
+      writeRecord(this, name, value);
     },
   };
 }
 
-const accessors = { hmac: accessorFor(slotValues.hmac), rawBody: accessorFor(slotValues.rawBody) };
+/** Stores a slot's value in the request's record (`undefined`: no record is made for it). */
+function writeRecord(req: object, name: SlotName, value: unknown): void {
+  if (value === undefined) {
+    const record = records.get(req);
+    if (record !== undefined) record[name] = undefined;
+  } else recordOf(req)[name] = value;
+}
+
+const accessors = { hmac: accessorFor('hmac'), rawBody: accessorFor('rawBody') };
 
 /** Whether `name` resolves, from `prototype` up, to this copy's accessor on `shared`. */
 function resolvesToOurs(prototype: object, shared: object, name: SlotName): boolean {
@@ -155,16 +182,14 @@ const prepareSlots = perPrototype((prototype): SlotKind => {
  * packages/express/test/express.test.ts ("request slots").
  */
 function writeSlot(req: object, kind: SlotKind, name: SlotName, value: unknown): void {
-  if (kind === DIRECT && !Object.hasOwn(req, name)) {
-    if (value === undefined) slotValues[name].delete(req);
-    else slotValues[name].set(req, value);
-  } else (req as Record<SlotName, unknown>)[name] = value;
+  if (kind === DIRECT && !Object.hasOwn(req, name)) writeRecord(req, name, value);
+  else (req as Record<SlotName, unknown>)[name] = value;
 }
 
 /** `req[name]`, read as {@link writeSlot} writes (the getter's result, without the property lookup). */
 function readSlot(req: object, kind: SlotKind, name: SlotName): unknown {
   return kind === DIRECT && !Object.hasOwn(req, name)
-    ? slotValues[name].get(req)
+    ? records.get(req)?.[name]
     : (req as Record<SlotName, unknown>)[name];
 }
 
@@ -284,7 +309,9 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
 
   function proceed(outcome: AuthSuccess, req: Request, res: Response, next: NextFunction): void {
     writeSlot(req, prepareSlots(req), 'hmac', outcome.identity);
-    verifiedRequests.set(req, { identity: outcome.identity, authenticator });
+    const record = recordOf(req);
+    record.identity = outcome.identity;
+    record.authenticator = authenticator;
     for (const _ in outcome.headers) {
       res.set(outcome.headers);
       break;
@@ -374,8 +401,8 @@ export function requireScopes(...scopes: string[]): RequestHandler {
   const required = validateScopes(scopes);
   return function requireScopesMiddleware(req, res, next) {
     const identity = req.hmac;
-    const verified = identity === undefined ? undefined : verifiedRequests.get(req);
-    if (!identity || verified === undefined || verified.identity !== identity) {
+    const verified = identity === undefined ? undefined : records.get(req);
+    if (!identity || verified?.authenticator === undefined || verified.identity !== identity) {
       // Mounted without hmacAuth() in front, or req.hmac is not what hmacAuth() verified on this
       // request (set by other code, or another request's identity): refuse rather than serve it.
       const problem = toProblem(new TypeError('requireScopes() used without hmacAuth() in front of it'));

@@ -336,6 +336,7 @@ export function plainSignatureBase(
   signatureParams: string,
   verifier = false,
 ): string {
+  if (verifier) baseContentDigest = undefined;
   let base = '';
   // Reported after every component, as latin1Bytes() of the finished base would.
   let octets = true;
@@ -358,6 +359,7 @@ export function plainSignatureBase(
       value = canonicalLines(lines);
       if (!verifier && !LATIN1.test(value)) octets = false;
       if (hasLineBreak(value)) throw new ComponentError(`component ${name} contains a line break`);
+      if (verifier && name === 'content-digest') baseContentDigest = value;
     }
     base += `"${name}": ${value}\n`;
   }
@@ -366,6 +368,29 @@ export function plainSignatureBase(
 }
 
 const NO_PARAMETERS = new Map<string, never>();
+
+/**
+ * The `content-digest` line's value of the last base {@link plainSignatureBase} built with
+ * `verifier` (undefined when that base does not cover the field), for the RFC 9421 verifier to read
+ * right after the call (synchronously) instead of looking the field up a second time.
+ */
+let baseContentDigest: string | undefined;
+
+/**
+ * What the last `verifier` call of {@link plainSignatureBase} put on its `"content-digest"` line:
+ * `canonicalHeaderOfLower(context.headers, 'content-digest')` (the verifier's context has no added
+ * fields), or undefined when the base does not cover the field. Valid only right after a call that
+ * returned, before anything else runs. Not re-exported from the package.
+ *
+ * @example
+ * ```ts
+ * const base = plainSignatureBase(context, labels, params, true);
+ * const digest = lastBaseContentDigest(); // the same text the base covered
+ * ```
+ */
+export function lastBaseContentDigest(): string | undefined {
+  return baseContentDigest;
+}
 
 function hasLineBreak(value: string): boolean {
   return value.indexOf('\n') !== -1 || value.indexOf('\r') !== -1;

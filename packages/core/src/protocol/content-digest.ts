@@ -81,8 +81,13 @@ export function parseContentDigest(value: string): Map<string, Uint8Array> {
 // client writes, `(sha-256|sha-512)=:[A-Za-z0-9+/]*={0,2}:` and nothing else. Read in one scan;
 // anything else goes through the RFC 8941 parser.
 function commonAlgorithm(headerValue: string): ContentDigestAlgorithm | undefined {
-  if (headerValue.startsWith('sha-256=:')) return 'sha-256';
-  if (headerValue.startsWith('sha-512=:')) return 'sha-512';
+  // One slice of the first 9 characters compared whole: `startsWith` of a 9-character constant is
+  // inlined as a loop over its characters (~0.4k instructions under callgrind, twice for sha-512),
+  // the slice and two comparisons ~0.2k. `value.slice(0, 9) === p` is `value.startsWith(p)` for any
+  // 9-character p (a shorter value gives a shorter slice, equal to no p).
+  const prefix = headerValue.slice(0, 9);
+  if (prefix === 'sha-256=:') return 'sha-256';
+  if (prefix === 'sha-512=:') return 'sha-512';
   return undefined;
 }
 

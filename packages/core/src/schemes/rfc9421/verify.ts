@@ -18,6 +18,7 @@ import {
   componentLabel,
   contextOf,
   isLatin1,
+  lastBaseContentDigest,
   latin1Bytes,
   NOT_OCTETS,
   parseComponentSpec,
@@ -77,6 +78,9 @@ export function verifyRfc9421(
   const { crypto, message } = context;
   const selected = credentials.selected;
   let base: Uint8Array | string;
+  // The Content-Digest text the common-shape base covered (undefined: not covered, or the general
+  // path built the base), handed to verdictOf so that it need not look the field up again.
+  let digest: string | undefined;
   // A common-shape base whose characters are not checked yet (plainSignatureBase's `verifier`).
   let unchecked = false;
   try {
@@ -85,6 +89,7 @@ export function verifyRfc9421(
       // The labels are lower case (the common-shape parser accepts no other); the octet check is
       // macMatchesOctets' for a provider that MACs strings, latin1Bytes()'s otherwise.
       const text = plainSignatureBase(components, selected.labels, selected.signatureParams!, true);
+      digest = lastBaseContentDigest();
       if (macsStrings(crypto)) {
         base = text;
         unchecked = true;
@@ -103,8 +108,9 @@ export function verifyRfc9421(
   const matches = unchecked
     ? macMatchesOctets(crypto, key, base as string, selected.signature)
     : macMatches(crypto, key, base, selected.signature);
-  if (isPromiseLike(matches)) return Promise.resolve(matches).then((ok) => verdictOf(ok, selected, context));
-  return verdictOf(matches, selected, context);
+  // An asynchronous MAC (WebCrypto) reads the field again once it answers, as before.
+  if (isPromiseLike(matches)) return Promise.resolve(matches).then((ok) => verdictOf(ok, selected, context, undefined));
+  return verdictOf(matches, selected, context, digest);
 }
 
 /**
@@ -159,10 +165,23 @@ export function checkRfc9421Policy(credentials: Rfc9421Credentials, context: Ver
   checkTimeWindow(credentials, policy, context.now);
 }
 
-function verdictOf(matches: boolean, selected: SelectedSignature, context: VerifyContext): SchemeVerdict {
+/**
+ * The MAC's verdict, with the body check of a covered Content-Digest. `covered`: the field's text as
+ * the base covered it (plainSignatureBase's `lastBaseContentDigest()`, read synchronously after the
+ * base was built from the same headers), or undefined to look it up. Invariant: when defined it is
+ * `canonicalHeaderOfLower(context.message.headers, 'content-digest')` (the same lookup and
+ * canonicalisation over the same headers, with nothing run in between), so the check is the same;
+ * held by test/rfc9421-base-digest.test.ts over random header records.
+ */
+function verdictOf(
+  matches: boolean,
+  selected: SelectedSignature,
+  context: VerifyContext,
+  covered: string | undefined,
+): SchemeVerdict {
   if (!matches) return MAC_MISMATCHED;
   if (!coversName(selected, '"content-digest"', 'content-digest')) return MAC_MATCHED;
   // The digest header is read only for a proven signature.
-  const header = canonicalHeaderOfLower(context.message.headers, 'content-digest') ?? '';
+  const header = covered ?? canonicalHeaderOfLower(context.message.headers, 'content-digest') ?? '';
   return { signatureMatches: true, body: contentDigestCheck(context.crypto, header) };
 }
