@@ -57,6 +57,11 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
     "gateway mode: the HTTP client to the upstream, undici or builtin (experimental: hmac-kit's own HTTP/1.1 client on node's parser; not with tracing) (default undici) [HMAC_KIT_UPSTREAM_CLIENT]",
   ],
   [
+    '--upstream-allow-get-body <bool>',
+    'upstreamAllowGetBody',
+    'gateway mode: forward a GET/HEAD that carries a body, only for an upstream that reads such bodies; otherwise refused 400 body_not_allowed (request smuggling) (default false) [HMAC_KIT_UPSTREAM_ALLOW_GET_BODY]',
+  ],
+  [
     '--keep-alive-timeout <duration>',
     'keepAliveTimeout',
     'idle HTTP/1.1 keep-alive connections close after this; keep it above the idle timeout of the proxy in front (default 75s) [HMAC_KIT_KEEP_ALIVE_TIMEOUT]',

@@ -364,6 +364,7 @@ describe('hmac-kit completion', () => {
     expect(await bashComplete(['hmac-kit', 'keys', 'create', '--sc'])).toEqual(['--scope']);
     expect(await bashComplete(['hmac-kit', 'serve', '--ups'])).toEqual([
       '--upstream',
+      '--upstream-allow-get-body',
       '--upstream-client',
       '--upstream-timeout',
     ]);

@@ -89,6 +89,7 @@ export type ProblemCode =
   | 'upstream_error'
   | 'upstream_timeout'
   | 'body_timeout'
+  | 'body_not_allowed'
   | 'invalid_request'
   | 'invalid_json'
   | 'invalid_credentials'
@@ -278,6 +279,11 @@ export const PROBLEM_TABLE = Object.freeze({
     408,
     'Request body timeout',
     'The request body arrived too slowly (under 500 bytes/s); the connection is closed.',
+  ),
+  body_not_allowed: problem(
+    400,
+    'Body not allowed',
+    'A GET or HEAD request carries a body (Content-Length above 0 or Transfer-Encoding), which the gateway does not forward (RFC 9110 section 9.3.1); send it without one.',
   ),
   invalid_request: problem(400, 'Invalid request', 'The request is not valid for this route.'),
   invalid_json: problem(400, 'Invalid JSON', 'The body is not valid JSON.'),

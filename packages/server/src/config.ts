@@ -49,6 +49,14 @@ export interface ServerConfig {
    */
   upstreamClient: 'undici' | 'builtin';
   /**
+   * Whether the gateway forwards a GET or HEAD request that carries a body (`Content-Length` above
+   * 0, or any `Transfer-Encoding`). Default false: such a request is refused `400 body_not_allowed`
+   * before it is verified, since an upstream that reads no body on a GET parses the body as a second,
+   * unverified request on the connection (request smuggling, RFC 9110 §9.3.1). Only for upstreams
+   * that read (or reject) GET bodies themselves.
+   */
+  upstreamAllowGetBody: boolean;
+  /**
    * How long an idle HTTP/1.1 keep-alive connection stays open. Longer than the idle timeout of the
    * proxy or load balancer in front (nginx's upstream `keepalive_timeout` and an AWS ALB's both
    * default to 60 s): a server that closes first races the proxy reusing the connection, which
@@ -257,6 +265,7 @@ const schema = z
     upstreamClient: z
       .enum(['undici', 'builtin'], { message: 'invalid upstream client: expected undici or builtin' })
       .default('undici'),
+    upstreamAllowGetBody: boolean.default(false),
     // 0 would be Node's "never": idle connections held for ever.
     keepAliveTimeout: duration('keep-alive timeout')
       .refine((seconds) => seconds >= 1 && seconds <= 3600, {
@@ -367,6 +376,7 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, keyof RawConfig>> = 
   HMAC_KIT_UPSTREAM: 'upstream',
   HMAC_KIT_UPSTREAM_TIMEOUT: 'upstreamTimeout',
   HMAC_KIT_UPSTREAM_CLIENT: 'upstreamClient',
+  HMAC_KIT_UPSTREAM_ALLOW_GET_BODY: 'upstreamAllowGetBody',
   HMAC_KIT_KEEP_ALIVE_TIMEOUT: 'keepAliveTimeout',
   HMAC_KIT_HEADERS_TIMEOUT: 'headersTimeout',
   HMAC_KIT_MAX_CONNECTIONS: 'maxConnections',
@@ -559,6 +569,7 @@ export function loadConfig(sources: {
     upstream: value.upstream,
     upstreamTimeoutSeconds: value.upstreamTimeout,
     upstreamClient: value.upstreamClient,
+    upstreamAllowGetBody: value.upstreamAllowGetBody,
     keepAliveTimeoutSeconds: value.keepAliveTimeout,
     headersTimeoutSeconds: value.headersTimeout,
     maxConnections,

@@ -178,6 +178,7 @@ function checkPhaseTurn(resolve: () => void): void {
  */
 export function createGateway(options: GatewayOptions): { handler: RouteHandler; close(): Promise<void> } {
   const { config, authenticator, metrics, isTrustedProxy, replacedHeaders = [], checkPhase = true } = options;
+  const allowGetBody = config.upstreamAllowGetBody;
   const upstream = new URL(config.upstream as string);
   const basePath = upstream.pathname.replace(/\/+$/, '');
   const timeoutMs = config.upstreamTimeoutSeconds * 1000;
@@ -223,6 +224,28 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     sendProblem(response, problem, context.id);
   }
 
+  /**
+   * A GET or HEAD with a body (`Content-Length` above 0, or any `Transfer-Encoding`; `Content-Length:
+   * 0` is no body) is refused before any verification work and before anything goes upstream: an
+   * upstream that reads no body on a GET (RFC 9110 §9.3.1 gives it no meaning) parses the body as the
+   * next request on its connection, one never verified, whose forged `X-Authenticated-*` fields it
+   * believes (review19, test/adversarial/getbody19-smuggled-get-body.test.ts). Over HTTP/1.x the
+   * connection is closed after the answer (`Connection: close`: nothing after the body is read as a
+   * request), as RFC 9110 has a server do with a possible smuggling attempt. DELETE, OPTIONS and the others keep their bodies (APIs send DELETE
+   * bodies); both upstream clients close their upstream connection after such a request.
+   * `--upstream-allow-get-body` forwards them, for upstreams that read such bodies.
+   */
+  function refuseGetBody(request: IncomingMessage, response: ServerResponse, context: RequestContext): void {
+    const problem = serverProblem('body_not_allowed');
+    context.code = problem.body.code;
+    metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'gateway' });
+    withRequestId(response, context);
+    // HTTP/2 has no Connection field (Node refuses to write one): its stream ends with the answer.
+    if (request.httpVersionMajor === 1) response.setHeader('connection', 'close');
+    sendProblem(response, problem, context.id);
+    request.resume();
+  }
+
   const handler: RouteHandler = async (request, response, context) => {
     // Read now: a request whose body stalls while the header stages run is answered 408 and
     // detached from its socket (listener.ts answerBodyTimeout).
@@ -238,8 +261,12 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       return;
     }
     const method = request.method ?? 'GET';
-    const url = rebuildUrl(request, target, trustedPeer);
     const hasBody = requestHasBody(method, request.headers);
+    if (hasBody && !allowGetBody && (method === 'GET' || method === 'HEAD')) {
+      refuseGetBody(request, response, context);
+      return;
+    }
+    const url = rebuildUrl(request, target, trustedPeer);
     const declaredLength = Number(request.headers['content-length'] ?? 0);
     if (declaredLength > config.maxBodyBytes) {
       refuse(response, context, new BodyTooLarge(`body of ${declaredLength} bytes exceeds ${config.maxBodyBytes}`));

@@ -130,6 +130,15 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: {}, flags: { adminPrefix: '/internal' } }).adminPrefix).toBe('/internal');
   });
 
+  it('--upstream-allow-get-body: off by default, on by flag or HMAC_KIT_UPSTREAM_ALLOW_GET_BODY', () => {
+    const upstream = 'http://127.0.0.1:3000';
+    expect(loadConfig({ env: {}, flags: { upstream } }).upstreamAllowGetBody).toBe(false);
+    expect(loadConfig({ env: {}, flags: { upstream, upstreamAllowGetBody: 'true' } }).upstreamAllowGetBody).toBe(true);
+    expect(
+      loadConfig({ env: { HMAC_KIT_UPSTREAM_ALLOW_GET_BODY: 'true' }, flags: { upstream } }).upstreamAllowGetBody,
+    ).toBe(true);
+  });
+
   it('--upstream-client: undici by default, builtin by flag or HMAC_KIT_UPSTREAM_CLIENT; builtin refused with tracing', () => {
     const upstream = 'http://127.0.0.1:3000';
     expect(loadConfig({ env: {}, flags: { upstream } }).upstreamClient).toBe('undici');

@@ -81,17 +81,22 @@ describe('review5: a request verified as bodiless never forwards a body (raw soc
     }
   });
 
+  // A GET with a body is refused 400 body_not_allowed before it is verified (getbody19); a DELETE
+  // keeps its body, so the body rule (a body its signature does not cover: 401) is held there.
   it.each([
-    ['a leading-zero length of a real body', ['Content-Length: 05']],
-    ['a plain length', ['Content-Length: 5']],
-    ['chunked', ['Transfer-Encoding: chunked']],
-  ])('a GET signed as bodiless with %s is refused and not forwarded', async (_what, framing) => {
-    const path = `/review5-body-${framing[0]!.replace(/\W+/g, '-')}`;
+    ['GET', 'a leading-zero length of a real body', ['Content-Length: 05'], 400],
+    ['GET', 'a plain length', ['Content-Length: 5'], 400],
+    ['GET', 'chunked', ['Transfer-Encoding: chunked'], 400],
+    ['DELETE', 'a leading-zero length of a real body', ['Content-Length: 05'], 401],
+    ['DELETE', 'a plain length', ['Content-Length: 5'], 401],
+    ['DELETE', 'chunked', ['Transfer-Encoding: chunked'], 401],
+  ])('a %s signed as bodiless with %s is refused and not forwarded', async (method, _what, framing, status) => {
+    const path = `/review5-body-${method.toLowerCase()}-${framing[0]!.replace(/\W+/g, '-')}`;
     const body = framing[0]!.startsWith('Transfer') ? '5\r\nhello\r\n0\r\n\r\n' : 'hello';
     const before = upstream.seen.length;
-    const statuses = await exchange(server.url, `${await signedHead('GET', path, framing, true)}${body}`);
+    const statuses = await exchange(server.url, `${await signedHead(method, path, framing, true)}${body}`);
     expect(statuses).toHaveLength(1);
-    expect(statuses[0]).toBe(401);
+    expect(statuses[0]).toBe(status);
     expect(forwardedTo(path, before)).toHaveLength(0);
   });
 
