@@ -49,10 +49,10 @@ describe('second19: the builtin client refuses a node parser that behaves otherw
     ],
     [
       'a return value that no longer declines a body (HEAD)',
-      withHeadersComplete(
-        (callback) =>
-          (...args) => (callback(...args), 0),
-      ),
+      withHeadersComplete((callback) => (...args) => {
+        callback(...args);
+        return 0;
+      }),
     ],
     [
       'no keep-alive flag',

@@ -104,7 +104,8 @@ describe('second19: request shapes, undici and builtin side by side', () => {
     );
     const { host } = new URL(server.url);
     const lines = [`${shape.method} ${path} HTTP/1.1`, `Host: ${host}`];
-    for (const [name, value] of Object.entries({ ...signed.headers, 'x-forwarded-for': address })) lines.push(`${name}: ${value}`);
+    for (const [name, value] of Object.entries({ ...signed.headers, 'x-forwarded-for': address }))
+      lines.push(`${name}: ${value}`);
     for (const [name, value] of shape.extra) if (name !== 'Connection') lines.push(`${name}: ${value}`);
     const connection = shape.extra.some(([name]) => name === 'Connection') ? 'close, X-Hop' : 'close';
     let payload = '';
