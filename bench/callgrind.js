@@ -21,7 +21,7 @@ import { formatInteger, runNode, table } from './support.js';
  * ILmr, DLmr, DLmw, Bcm, Bim per function (`callgrind_annotate --sort=ILmr`): the misses that
  * explain why code costs more between a framework's requests than in a loop (session 15). Slower.
  */
-export function startCallgrind(args, { env = process.env, stdin = 'pipe' } = {}) {
+export function startCallgrind(args, { env = process.env, stdin = 'pipe', stdout = 'pipe' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'hk-callgrind-'));
   const out = join(dir, 'callgrind.out');
   const child = spawn(
@@ -37,7 +37,7 @@ export function startCallgrind(args, { env = process.env, stdin = 'pipe' } = {})
       '--predictable',
       ...args,
     ],
-    { env, stdio: [stdin, 'pipe', 'pipe'] },
+    { env, stdio: [stdin, stdout, 'pipe'] },
   );
   let stderr = '';
   child.stderr.setEncoding('utf8');

@@ -5,7 +5,7 @@
 // repository so that third-party imports resolve from its node_modules.
 //
 //   node bench/http-ab.js --snapshot .ab/before [--core <core dist>]   # copy the built packages
-//   node bench/http-ab.js .ab/before .ab/after [serve-gateway-django|serve-gateway|forward-auth|gateway-harness|express|fastify] [rounds] [seconds]
+//   node bench/http-ab.js .ab/before .ab/after [serve-gateway-django|serve-gateway|forward-auth|serve-forward-auth|gateway-harness|express|fastify] [rounds] [seconds]
 //
 // HMAC_KIT_BENCH_LOAD=wrk drives the servers with wrk (bench/http-wrk.js, as bench/http.js's CPU rows
 // are measured) instead of autocannon (bench/http-load.js, the default here, for continuity with the
@@ -22,6 +22,13 @@
 // (bench/http-server.js serve-verify: `startServer` in process, `:memory:`, log silent), the
 // forward-auth check request of the load generator's forward-auth mode.
 //
+// serve-forward-auth (session 19): forward-auth's target row of bench/http.js (FORWARD_AUTH_ROW) from
+// each build: the real `hmac-kit serve --workers 1` command (each snapshot's packages/cli, SQLite file,
+// a key made with the CLI) at its default log level (info: an access line per request), its stdout a
+// FIFO read and dropped (bench/support.js startServeCommand), CPU of the process and its descendants.
+// HMAC_KIT_BENCH_SERVE_FLAGS adds flags to both (e.g. `--log-level silent`); HMAC_KIT_BENCH_SILENT=1
+// adds a `--log-level silent` row per build to the same rounds (the log's cost per build, per round).
+//
 // gateway-harness: the gateway route of each build twice, verifying (GATEKEEPER=verify) and
 // passing every request unverified (GATEKEEPER=pass), four rows in the same rounds, and each build's
 // verifying / not verifying ratio of CPU per request (the figure issue #15 judges), per round.
@@ -30,11 +37,21 @@ import { cpSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatSecret } from '@hmac-kit/core';
-import { cpuSecondsOf, formatInteger, loadAverage, median, runNode, startHttpServer, table } from './support.js';
+import {
+  cpuSecondsOf,
+  formatInteger,
+  loadAverage,
+  median,
+  runNode,
+  startHttpServer,
+  startServeCommand,
+  table,
+  treeCpuSeconds,
+} from './support.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = resolve(here, '..');
-const PACKAGES = ['core', 'node-crypto', 'limits', 'keys', 'middleware', 'server', 'express', 'fastify'];
+const PACKAGES = ['core', 'node-crypto', 'limits', 'keys', 'middleware', 'server', 'express', 'fastify', 'cli'];
 const args = process.argv.slice(2);
 
 if (args[0] === '--snapshot') {
@@ -46,6 +63,8 @@ if (args[0] === '--snapshot') {
     cpSync(`${root}/packages/${name}/package.json`, `${into}/package.json`);
     const dist = name === 'core' && coreIndex > 0 ? resolve(args[coreIndex + 1]) : `${root}/packages/${name}/dist`;
     cpSync(dist, `${into}/dist`, { recursive: true });
+    // The command's launcher (serve-forward-auth runs the snapshot's own `hmac-kit`).
+    if (name === 'cli') cpSync(`${root}/packages/cli/bin`, `${into}/bin`, { recursive: true });
   }
   console.log(`snapshot of ${PACKAGES.join(', ')} in ${target}`);
   process.exit(0);
@@ -54,7 +73,9 @@ if (args[0] === '--snapshot') {
 const [before, after, kind = 'serve-gateway-django', roundsText = '5', secondsText = '5'] = args;
 const rounds = Number(roundsText);
 const seconds = Number(secondsText);
-const mode = kind === 'serve-gateway-django' ? 'django' : kind === 'forward-auth' ? 'forward-auth' : 'orders';
+const serveCommand = kind === 'serve-forward-auth';
+const mode =
+  kind === 'serve-gateway-django' ? 'django' : kind === 'forward-auth' || serveCommand ? 'forward-auth' : 'orders';
 const adapterRow = kind === 'express' || kind === 'fastify';
 const harnessRows = kind === 'gateway-harness';
 const children = [];
@@ -69,8 +90,16 @@ if (pacedRate !== undefined && generator !== 'wrk')
 
 const startServer = (serverKind, config, env = {}) => startHttpServer(children, serverKind, config, env);
 
+/** CPU seconds of a server: its process, or (the command, `tree`) its process and every descendant. */
+function serverCpuSeconds(server) {
+  if (!server.tree) return cpuSecondsOf(server.pid);
+  let sum = 0;
+  for (const seconds of treeCpuSeconds(server.pid).values()) sum += seconds;
+  return sum;
+}
+
 async function load(server, durationSeconds) {
-  const cpuBefore = cpuSecondsOf(server.pid);
+  const cpuBefore = serverCpuSeconds(server);
   const output = await runNode([`${here}${generator === 'wrk' ? 'http-wrk.js' : 'http-load.js'}`], {
     input: JSON.stringify({
       url: server.url,
@@ -89,7 +118,7 @@ async function load(server, durationSeconds) {
     }),
   });
   const result = JSON.parse(output);
-  result.cpu = ((cpuSecondsOf(server.pid) - cpuBefore) / result.total) * 1e6;
+  result.cpu = ((serverCpuSeconds(server) - cpuBefore) / result.total) * 1e6;
   return result;
 }
 
@@ -127,6 +156,18 @@ try {
     const env = adapterRow
       ? { HMAC: '1', HMAC_KIT_BENCH_PACKAGES: resolve(dir) }
       : { HMAC_KIT_BENCH_SERVER_DIST: resolve(dir, 'node_modules/@hmac-kit/server/dist') };
+    if (serveCommand) {
+      const bin = resolve(dir, 'node_modules/@hmac-kit/cli/bin/hmac-kit.js');
+      const extra = (process.env.HMAC_KIT_BENCH_SERVE_FLAGS ?? '').split(' ').filter(Boolean);
+      const variants = [['', ['--workers', '1', ...extra]]];
+      if (process.env.HMAC_KIT_BENCH_SILENT === '1')
+        variants.push([' silent', ['--workers', '1', ...extra, '--log-level', 'silent']]);
+      for (const [suffix, flags] of variants) {
+        const server = await startServeCommand(children, flags, { bin });
+        builds.push({ label: `${label}${suffix} ${dir}`, build: label, silent: suffix !== '', server });
+      }
+      continue;
+    }
     if (harnessRows) {
       for (const gatekeeper of ['pass', 'verify']) {
         const config = { upstream: upstream.url, ...shared };
@@ -187,7 +228,9 @@ try {
       );
     }
   } else {
-    const [a, b] = builds.filter((build) => !build.baseline && !build.floor).map(({ label }) => cpuOf(label));
+    const [a, b] = builds
+      .filter((build) => !build.baseline && !build.floor && !build.silent)
+      .map(({ label }) => cpuOf(label));
     console.log(
       `${kind}, ${generator}, 8 connections${pacedRate === undefined ? '' : `, paced at ${pacedRate} req/s`}, ${rounds} interleaved rounds x ${seconds} s, median`,
     );
@@ -198,6 +241,14 @@ try {
     if (adapterRow) {
       console.log(
         `added over ${builds[0].label} (median of the per-round differences above; ${formatInteger(baselineCpu)} µs/req alone)`,
+      );
+    }
+    for (const silent of builds.filter((build) => build.silent)) {
+      // The access log's cost per build: its info row minus its silent row, round by round.
+      const info = builds.find((build) => build.build === silent.build && !build.silent);
+      const over = samples.get(info.label).map((r, index) => r.cpu - samples.get(silent.label)[index].cpu);
+      console.log(
+        `${info.label} minus ${silent.label}: ${median(over).toFixed(1)} µs/req (per round ${over.map((v) => v.toFixed(0)).join(' ')})`,
       );
     }
     for (const floor of builds.filter((build) => build.floor)) {

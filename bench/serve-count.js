@@ -21,15 +21,21 @@
 // HMAC_KIT_CALLGRIND_KEEP=1 keeps each run's callgrind output, for `callgrind_annotate` (with
 // NODE_OPTIONS=--perf-basic-prof, bench/callgrind-names.js names its JIT frames first).
 //
+// --fifo: the server's stdout is a FIFO read and dropped by this process, as bench/http.js's CLI rows
+// get it (bench/support.js startServeCommand; since session 16 the access log writes its batches into
+// a pipe from the event loop's thread). Without it, stdout is what Node's spawn() makes (a socket
+// pair), on which the log writes from libuv's thread pool, as before session 19.
+//
 // `in-app:<checkout>` counts instead section 3's "forward-auth /verify (hmac-kit serve)" server
 // (bench/http-server.js serve-verify: `startServer` in this bench's process, `:memory:`, log
 // silent, the key created in process) on that checkout's packages/server/dist, with the same
 // client, so the in-app row and the command compare request for request (the serve flags do not
 // apply to it). `node bench/serve-count.js in-app:. . -- --log-level silent`
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +54,7 @@ const option = (name, fallback) => Number(args.find((a) => a.startsWith(`--${nam
 const count = option('count', 2000);
 const warmup = option('warmup', 3000);
 const connections = option('connections', 4);
+const fifo = args.includes('--fifo');
 const checkouts = args.filter((a) => !a.startsWith('--'));
 if (checkouts.length === 0)
   throw new TypeError('usage: node bench/serve-count.js <checkout> [<checkout> ...] -- <serve flags>');
@@ -74,12 +81,23 @@ async function startCommand(checkout) {
   const cli = (a) => execFileAsync(process.execPath, [bin, '--db', db, ...a], { env });
   await cli(['principals', 'add', 'bench', '--kind', 'service']);
   const issued = JSON.parse((await cli(['keys', 'create', '--principal', 'bench', '--json'])).stdout);
+  let stdout = 'pipe';
+  let logReader;
+  if (fifo) {
+    const path = join(dir, 'stdout');
+    execFileSync('mkfifo', [path]);
+    logReader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    stdout = openSync(path, constants.O_WRONLY);
+  }
   const callgrind = startCallgrind(
     [bin, '--db', db, 'serve', '--host', '127.0.0.1', '--port', '0', '--rate-limit', '1000000000/1s', ...flags],
-    { env, stdin: 'ignore' },
+    { env, stdin: 'ignore', stdout },
   );
   // The access log (log level info): read and dropped, as a process manager's pipe.
-  callgrind.child.stdout.resume();
+  if (fifo) {
+    closeSync(stdout);
+    new Socket({ fd: logReader, readable: true, writable: false }).resume();
+  } else callgrind.child.stdout.resume();
   const url = await new Promise((done, fail) => {
     callgrind.child.stderr.on('data', () => {
       const match = /listening on (http:\/\/[^\s]+)/.exec(callgrind.stderr());
@@ -162,7 +180,9 @@ async function instructions(checkout) {
   return { total: instructions / count, compiling: compiling / count };
 }
 
-console.log(`load average at the start: ${loadAverage()}; serve ${flags.join(' ')}`);
+console.log(
+  `load average at the start: ${loadAverage()}; serve ${flags.join(' ')}; stdout ${fifo ? 'a FIFO' : "spawn()'s socket pair"}`,
+);
 const counted = [];
 for (const checkout of checkouts) counted.push([checkout, await instructions(checkout)]);
 console.log(

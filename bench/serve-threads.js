@@ -3,7 +3,8 @@
 // forward-auth mode, as bench/http.js's CLI rows), saturating or paced, and per round the user +
 // system time of each thread group of the server process (main thread, libuv's thread pool, V8's
 // platform workers, the rest; /proc/<pid>/task/*/stat), voluntary and involuntary context switches,
-// and write(2)s (`syscw`), each divided by the requests answered (issue #15, session 16).
+// and write(2)s (`syscw`), each divided by the requests answered (issue #15, session 16); since session 19
+// also the system (kernel) time of all threads apart ("of which system").
 //
 //   node bench/serve-threads.js [--rounds=4] [--seconds=5] [--rate=6300] [--connections=8] \
 //     <checkout>[:<flag>,<flag>...[:fifo]] <checkout>[:<flags>[:fifo]] ...
@@ -27,7 +28,7 @@ const TICKS = 100;
 
 /** User + system seconds per thread group, and context switches, of process `pid`. */
 function threads(pid) {
-  const groups = { main: 0, pool: 0, v8: 0, other: 0, vcsw: 0, ivcsw: 0 };
+  const groups = { main: 0, pool: 0, v8: 0, other: 0, sys: 0, vcsw: 0, ivcsw: 0 };
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     let stat;
     let status;
@@ -43,6 +44,8 @@ function threads(pid) {
     const group =
       tid === String(pid) ? 'main' : name.startsWith('libuv') ? 'pool' : name.startsWith('V8') ? 'v8' : 'other';
     groups[group] += seconds;
+    // The kernel's share (system time) of all threads: socket and pipe writes, wake-ups, epoll.
+    groups.sys += Number(fields[12]) / TICKS;
     groups.vcsw += Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)[1]);
     groups.ivcsw += Number(/nonvoluntary_ctxt_switches:\s+(\d+)/.exec(status)[1]);
   }
@@ -50,8 +53,8 @@ function threads(pid) {
   return groups;
 }
 
-const KEYS = ['main', 'pool', 'v8', 'other', 'vcsw', 'ivcsw', 'writes'];
-const TIME_KEYS = new Set(['main', 'pool', 'v8', 'other']);
+const KEYS = ['main', 'pool', 'v8', 'other', 'sys', 'vcsw', 'ivcsw', 'writes'];
+const TIME_KEYS = new Set(['main', 'pool', 'v8', 'other', 'sys']);
 
 async function load(server) {
   // HMAC_KIT_STRACE=1: `strace -f -c` attached for the round (its summary on stderr; the CPU figures of such a round are strace's).
@@ -116,7 +119,9 @@ try {
   }
   const cell = (values, digits = 1) => `${median(values).toFixed(digits)}`;
   console.log('µs per request (user+sys, /proc ticks of 10 ms) and per-request counts; medians of rounds');
-  console.log('server | req/s | p99 ms | total | main | pool | v8 | other | vcsw | ivcsw | writes | total per round');
+  console.log(
+    'server | req/s | p99 ms | total | main | pool | v8 | other | of which system | vcsw | ivcsw | writes | total per round',
+  );
   for (const { spec, rounds } of servers) {
     const col = (key, digits) =>
       cell(
@@ -124,7 +129,7 @@ try {
         digits,
       );
     console.log(
-      `${spec} | ${col('rps', 0)} | ${col('p99', 2)} | ${col('total')} | ${col('main')} | ${col('pool')} | ${col('v8')} | ${col('other')} | ${col('vcsw', 3)} | ${col('ivcsw', 3)} | ${col('writes', 3)} | ${rounds.map((r) => r.total.toFixed(0)).join(' ')}${rounds.some((r) => r.bad) ? ' (non-2xx!)' : ''}`,
+      `${spec} | ${col('rps', 0)} | ${col('p99', 2)} | ${col('total')} | ${col('main')} | ${col('pool')} | ${col('v8')} | ${col('other')} | ${col('sys')} | ${col('vcsw', 3)} | ${col('ivcsw', 3)} | ${col('writes', 3)} | ${rounds.map((r) => r.total.toFixed(0)).join(' ')}${rounds.some((r) => r.bad) ? ' (non-2xx!)' : ''}`,
     );
   }
   console.log(`load average at the end ${loadAverage()}`);

@@ -326,12 +326,15 @@ const execFileAsync = promisify(execFile);
  * key created with the CLI first), its stdout a pipe this process reads and drops. Adds the child
  * to `started` (its `dir`, the database's folder, is the caller's to remove) and resolves with
  * `{ url, keyId, secret, pid, tree: true }` once the banner says it listens. `checkout`: whose
- * packages/cli/bin/hmac-kit.js to run (default this one's).
+ * packages/cli/bin/hmac-kit.js to run (default this one's); `bin`: that launcher's path itself (a
+ * snapshot of bench/http-ab.js).
  */
-export async function startServeCommand(started, flags, { env = {}, checkout } = {}) {
-  const cliBin = checkout
-    ? resolvePath(checkout, 'packages/cli/bin/hmac-kit.js')
-    : fileURLToPath(new URL('../packages/cli/bin/hmac-kit.js', import.meta.url));
+export async function startServeCommand(started, flags, { env = {}, checkout, bin } = {}) {
+  const cliBin =
+    bin ??
+    (checkout
+      ? resolvePath(checkout, 'packages/cli/bin/hmac-kit.js')
+      : fileURLToPath(new URL('../packages/cli/bin/hmac-kit.js', import.meta.url)));
   const dir = mkdtempSync(join(tmpdir(), 'hmac-kit-bench-'));
   const db = join(dir, 'hmac-kit.db');
   const cliEnv = { HMAC_KIT_MASTER_KEYS: `bench1:${randomBytes(32).toString('base64')}`, ...env };

@@ -11,6 +11,7 @@ import {
   canonicalHeaderOfLower,
   getHeader,
   getHeaderOfLower,
+  getHeadersOfLower,
   headerField,
   headerLines,
   headerLinesOfLower,
@@ -141,6 +142,64 @@ describe('header names matched without lower-casing every key', () => {
           expect(outcome(() => headerLinesOfLower(h, wanted))).toEqual(outcome(() => headerLines(h, wanted)));
           expect(outcome(() => getHeaderOfLower(h, wanted))).toEqual(outcome(() => getHeader(h, wanted)));
           expect(outcome(() => canonicalHeaderOfLower(h, wanted))).toEqual(outcome(() => canonicalHeader(h, wanted)));
+        },
+      ),
+      { numRuns: 20_000 },
+    );
+  });
+
+  // getHeadersOfLower() reads two lower-case names in one pass (RFC 9421's detect and parse): each
+  // answer must be getHeaderOfLower()'s for its name, on any record and on fetch Headers. Names are
+  // drawn so that keys match one, the other, both in other cases, or neither (same length included).
+  it('getHeadersOfLower() answers as getHeaderOfLower() for each of its two names', () => {
+    const fieldName = fc.oneof(
+      fc.constantFrom('signature', 'Signature', 'SIGNATURE', 'signature-input', 'Signature-Input', 'signaturf'),
+      fc.constantFrom('si\u212anature', 'signature-inpuT', 'signature-inputs', 'x-signature', 'content-digest'),
+      name,
+    );
+    const line = fc.oneof(fc.string({ maxLength: 3 }), fc.integer(), fc.constant(null), fc.constant(undefined));
+    const lines = fc
+      .tuple(fc.array(line, { maxLength: 4 }), fc.array(fc.nat(3), { maxLength: 2 }))
+      .map(([values, holes]) => {
+        const array = [...values];
+        for (const hole of holes) if (hole < array.length) delete array[hole];
+        return array;
+      });
+    const value = fc.oneof(fc.string({ maxLength: 4 }), fc.constant(null), fc.constant(undefined), lines);
+    const pair = fc.oneof(
+      fc.constant(['signature-input', 'signature'] as const),
+      fc.constant(['signature', 'signature-input'] as const),
+      fc
+        .tuple(name, name)
+        .map(([a, b]) => [a.toLowerCase(), b.toLowerCase()] as const)
+        .filter(([a, b]) => a !== b && a === a.toLowerCase() && b === b.toLowerCase()),
+    );
+    fc.assert(
+      fc.property(
+        fc.dictionary(fieldName, value, { maxKeys: 8 }),
+        fc.dictionary(fieldName, fc.string({ maxLength: 3 }), { maxKeys: 3 }),
+        pair,
+        fc.boolean(),
+        (own, inherited, [a, b], asHeaders) => {
+          const record = Object.assign(Object.create(inherited) as Record<string, unknown>, own) as Record<
+            string,
+            string
+          >;
+          let headers: Record<string, string> | Headers = record;
+          if (asHeaders) {
+            const entries = Object.entries(own).filter(
+              ([key, field]) =>
+                typeof field === 'string' && /^[!#-'*+.^_`|~0-9a-zA-Z-]+$/.test(key) && !/[\r\n\0]/.test(field),
+            ) as [string, string][];
+            headers = new Headers(entries);
+          }
+          const h = headers;
+          const both = outcome(() => {
+            const found = getHeadersOfLower(h, a, b);
+            return [found.first, found.second];
+          });
+          const each = outcome(() => [getHeaderOfLower(h, a), getHeaderOfLower(h, b)]);
+          expect(both).toEqual(each);
         },
       ),
       { numRuns: 20_000 },

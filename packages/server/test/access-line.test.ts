@@ -298,6 +298,97 @@ describe('the batched stdout of createLogger() (lines held for one write, issue 
     expect(lines.map((line) => JSON.parse(line).path)).toEqual(expected);
   });
 
+  it('writes access lines into the batch as bytes exactly as the general way builds them, interleaved with other lines (fast-check)', async () => {
+    // Session 19: the batch takes an access line as bytes (no string built) when no field needs
+    // escaping; anything else is built as a string. Either way the file must hold, in order, what
+    // pino-format lines built the general way (a logger on a plain stream) hold for the same
+    // fields, at the same instant; other lines (pino's own, of any size) in between, and lines
+    // that do not fit beside the held ones, start the next batch without losing or reordering any.
+    // Mostly plain ASCII, now and then one character that must be escaped (or is not ASCII): lines
+    // that take the bytes way up to a field the general way must take over.
+    const nearlyPlain = fc
+      .array(
+        fc.oneof(
+          { weight: 30, arbitrary: fc.constantFrom('a', 'Z', '0', '/', '-', '.', ' ', '~', '%') },
+          { weight: 1, arbitrary: fc.constantFrom('"', '\\', '\n', '\u0000', '\u007f', 'é', '\ud800') },
+        ),
+        { maxLength: 40 },
+      )
+      .map((characters) => characters.join(''));
+    const nearlyPlainFields = fc.record(
+      {
+        reqId: nearlyPlain,
+        method: fc.option(nearlyPlain, { nil: undefined }),
+        // Plain paths of many lengths: lines that end near the batch's end, and lines too long for one write.
+        path: fc.oneof(
+          nearlyPlain,
+          fc.stringMatching(/^[a-z/]{100,900}$/),
+          fc.string({ minLength: 3500, maxLength: 4200 }),
+        ),
+        status: fc.integer({ min: 100, max: 599 }),
+        ms: fc.integer({ min: 0, max: 1e9 }).map((hundredths) => hundredths / 100),
+        aborted: fc.constant(true as const),
+        keyId: nearlyPlain,
+        scheme: nearlyPlain,
+        code: fc.constantFrom('signature_invalid', 'nonce_replayed'),
+        remote: nearlyPlain,
+      },
+      { requiredKeys: ['reqId', 'path', 'status', 'ms'] },
+    ) as fc.Arbitrary<AccessLogFields>;
+    const entry = fc.oneof(
+      { weight: 2, arbitrary: fieldsArbitrary.map((fields) => ({ kind: 'access' as const, fields })) },
+      { weight: 4, arbitrary: nearlyPlainFields.map((fields) => ({ kind: 'access' as const, fields })) },
+      {
+        weight: 4,
+        arbitrary: fc
+          .record({
+            reqId: fc.stringMatching(/^[0-9a-f]{32}$/),
+            path: fc.constantFrom('/verify', '/v1/orders', '/x'),
+            ms: fc.integer({ min: 0, max: 100_000 }).map((hundredths) => hundredths / 100),
+            keyId: fc.stringMatching(/^hk_[A-Za-z0-9]{6,24}$/),
+          })
+          .map(({ reqId, path, ms, keyId }) => ({
+            kind: 'access' as const,
+            fields: { reqId, method: 'GET', path, status: 200, ms, keyId, scheme: 'rfc9421', remote: '127.0.0.1' },
+          })),
+      },
+      { weight: 1, arbitrary: fc.string({ maxLength: 3000 }).map((note) => ({ kind: 'other' as const, note })) },
+    );
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(1_733_443_200_123);
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(entry, { maxLength: 60 }),
+          fc.option(fc.integer({ min: 1, max: 64 })),
+          async (entries, worker) => {
+            const { fd, read } = into();
+            const destination = batchedStdout(fd);
+            const root = createLogger('info', destination as unknown as NodeJS.WritableStream);
+            const logger = worker === null ? root : root.child({ worker });
+            const reference = capture();
+            const referenceLogger = worker === null ? reference.logger : reference.logger.child({ worker });
+            for (const each of entries) {
+              if (each.kind === 'access') {
+                writeAccessLine(logger, each.fields);
+                // The general way: the line built as a string (a plain stream takes no bytes).
+                writeAccessLine(referenceLogger, each.fields);
+              } else {
+                logger.info({ note: each.note }, 'other');
+                referenceLogger.info({ note: each.note }, 'other');
+              }
+            }
+            destination.end();
+            await new Promise((resolve) => destination.once('close', resolve));
+            expect(read()).toBe(reference.text());
+          },
+        ),
+        { numRuns: 150 },
+      );
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   it('loses no held line when the process exits (the synchronous flush at exit)', () => {
     const { fd, read } = into();
     const destination = batchedStdout(fd);

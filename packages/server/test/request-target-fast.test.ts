@@ -33,7 +33,57 @@ const anyTarget = fc
   .map((parts) => parts.join(''))
   .chain((rest) => fc.constantFrom(`/${rest}`, rest, `//${rest}`, `/a?${rest}`));
 
+/**
+ * The byte loop isPlainRequestTarget() was until session 19 (replaced by one regular expression,
+ * issue #15): the reference it must agree with on every target.
+ */
+function plainByLoop(target: string): boolean {
+  const table = new Uint8Array(128);
+  for (let code = 0x21; code <= 0x7e; code++) table[code] = 3;
+  for (const char of '"#%<>\\`{}\'') table[char.charCodeAt(0)] = 0;
+  table[0x2e] = 2;
+  table[0x27] = 1;
+  table[0x3f] = 2;
+  const length = target.length;
+  if (length === 0 || target.charCodeAt(0) !== 0x2f) return false;
+  let index = 1;
+  let previous = 0x2f;
+  for (; index < length; index++) {
+    const code = target.charCodeAt(index);
+    if (code === 0x3f) break;
+    if (code >= 128 || ((table[code] as number) & 1) === 0) return false;
+    if (code === 0x2f && previous === 0x2f) return false;
+    previous = code;
+  }
+  if (index === length) return true;
+  if (index === length - 1) return false;
+  for (index++; index < length; index++) {
+    const code = target.charCodeAt(index);
+    if (code >= 128 || ((table[code] as number) & 2) === 0) return false;
+  }
+  return true;
+}
+
 describe('requestTargetDefect: the plain-target scan', () => {
+  it('answers as the byte loop it replaced, for every target (fast-check)', () => {
+    const anyCharacter = fc.oneof(
+      fc.constantFrom(...CHARS),
+      fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code)),
+    );
+    fc.assert(
+      fc.property(
+        fc
+          .array(anyCharacter, { maxLength: 40 })
+          .map((parts) => parts.join(''))
+          .chain((rest) => fc.constantFrom(`/${rest}`, rest, `//${rest}`, `/a?${rest}`, `/a/b/${rest}?q=1`)),
+        (target) => {
+          expect(isPlainRequestTarget(target), target).toBe(plainByLoop(target));
+        },
+      ),
+      { numRuns: 50_000 },
+    );
+  });
+
   it('calls plain only what the general rules accept, and answers as they do', () => {
     fc.assert(
       fc.property(anyTarget, (target) => {

@@ -7,7 +7,7 @@
 import { AlgorithmUnsupported, SignatureMalformed, SignatureMissing } from '../../errors.js';
 import type { Credentials } from '../../pipeline/contract.js';
 import { componentIdentifier, componentLabel } from '../../protocol/components.js';
-import { getHeaderOfLower } from '../../protocol/headers.js';
+import { getHeadersOfLower } from '../../protocol/headers.js';
 import {
   type InnerList,
   isInnerList,
@@ -45,8 +45,10 @@ export interface SelectedSignature {
 }
 
 function selectSignature(message: MessageParts, label: string | undefined): SelectedSignature {
-  const inputHeader = getHeaderOfLower(message.headers, 'signature-input');
-  const signatureHeader = getHeaderOfLower(message.headers, 'signature');
+  // Both fields in one pass over the headers (getHeadersOfLower's invariant: the two lookups' answers).
+  const found = getHeadersOfLower(message.headers, 'signature-input', 'signature');
+  const inputHeader = found.first;
+  const signatureHeader = found.second;
   if (inputHeader === undefined || signatureHeader === undefined) {
     throw new SignatureMissing('no Signature-Input and Signature headers');
   }
@@ -568,10 +570,8 @@ export function createRfc9421Parser(config: Rfc9421Config): Rfc9421Parser {
 
   return {
     detect(message: MessageParts): boolean {
-      return (
-        getHeaderOfLower(message.headers ?? {}, 'signature-input') !== undefined &&
-        getHeaderOfLower(message.headers ?? {}, 'signature') !== undefined
-      );
+      const found = getHeadersOfLower(message.headers ?? {}, 'signature-input', 'signature');
+      return found.first !== undefined && found.second !== undefined;
     },
     parse,
   };
