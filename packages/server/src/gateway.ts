@@ -36,7 +36,7 @@ function authorityOf(url: string): string {
 /** Where a relayed response carries its relay (read by the listeners below, shared by every response). */
 const RELAY = Symbol('hmac-kit.relay');
 type RelayedResponse = ServerResponse & {
-  [RELAY]?: { clientGone: boolean; abort?: (reason?: Error) => void; resume?: () => void };
+  [RELAY]?: { clientGone: boolean; draining: boolean; abort?: (reason?: Error) => void; resume?: () => void };
 };
 
 /** The client left before its answer was complete: abort the upstream request. */
@@ -49,7 +49,10 @@ function onRelayedClose(this: RelayedResponse): void {
 
 /** The client's socket drained: read on from the upstream. */
 function onRelayedDrain(this: RelayedResponse): void {
-  this[RELAY]?.resume?.();
+  const relay = this[RELAY];
+  if (relay === undefined) return;
+  relay.draining = false;
+  relay.resume?.();
 }
 
 /**
@@ -539,6 +542,12 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     /** Resumes reading the upstream's answer after the client's socket drained. */
     resume: (() => void) | undefined = undefined;
     clientGone = false;
+    /**
+     * A 'drain' listener is waiting (one at a time): the builtin client's parser (node's) delivers
+     * the rest of the socket read it is in after onData said false (undici's pauses its parser at
+     * once), up to one chunk per chunked-body chunk; a listener each piled up (second19).
+     */
+    draining = false;
     /** Whether the answer's head has been written to the client. */
     answered = false;
     /** The upstream's declared `Content-Length` (-1 without one) and the body bytes relayed so far. */
@@ -607,7 +616,10 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
       }
       if (this.response.write(chunk)) return true;
       // The client reads slower than the upstream sends: pause the upstream until it drained.
-      this.response.once('drain', onRelayedDrain);
+      if (!this.draining) {
+        this.draining = true;
+        this.response.once('drain', onRelayedDrain);
+      }
       return false;
     }
 

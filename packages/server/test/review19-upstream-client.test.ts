@@ -177,9 +177,11 @@ describe.each(CLIENTS)('review19: gateway upstream client %s', (client) => {
     },
   );
 
-  it('attack: a GET with a body to an upstream that ignores it: the body read as a request there never answers the next client', async () => {
+  it('attack: a DELETE with a body to an upstream that ignores it: the body read as a request there never answers the next client', async () => {
     // undici closes a connection after a body on a method that expects none (GET, DELETE, ...).
-    const first = await send('GET', '/ignores-get-body', 'GET /smuggled-late HTTP/1.1\r\nHost: up\r\n\r\n');
+    // A GET with a body no longer reaches the clients (the gateway refuses it 400 body_not_allowed,
+    // getbody19): DELETE, whose body is still forwarded, carries the attack to them.
+    const first = await send('DELETE', '/ignores-get-body', 'GET /smuggled-late HTTP/1.1\r\nHost: up\r\n\r\n');
     expect(first.body).toBe('ignored');
     const next = await send('GET', '/next');
     expect(next.body).not.toBe('smuggled');

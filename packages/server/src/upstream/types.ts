@@ -17,7 +17,11 @@ export interface UpstreamHandler {
    * Buffers (undici) or latin1 strings (builtin). `resume` restarts reading after `onData` said false.
    */
   onHeaders(statusCode: number, raw: (Buffer | string)[], resume: () => void): boolean;
-  /** A body chunk; false: stop reading until `resume`. */
+  /**
+   * A body chunk; false: stop reading until `resume`. undici stops at once; the builtin client
+   * still delivers the rest of the socket read it is in (node's parser runs a read to its end), so
+   * a handler may see more chunks after saying false and must not act on each of them again.
+   */
   onData(chunk: Buffer): boolean;
   /** The answer is complete; trailers as raw fields `[name, value, ...]`, or null. */
   onComplete(trailers: (Buffer | string)[] | null): void;
