@@ -58,7 +58,7 @@ function defaultEvery(ms: number, tick: () => void): () => void {
 }
 
 /**
- * Creates the summary, its interval timer started.
+ * Creates the summary. Its interval timer runs only while some address is tracked.
  *
  * @example
  * ```ts
@@ -116,7 +116,21 @@ export function createThrottledAudit(options: ThrottledAuditOptions): ThrottledA
     return Promise.all(writes).then(() => undefined);
   }
 
-  const stop = (options.every ?? defaultEvery)(intervalSeconds * 1000, () => void flush());
+  // The timer runs only while something is tracked: an idle server fires no timer (idle.test.ts).
+  // An address is forgotten one quiet interval after its last refusal, so the timer stops by
+  // itself one or two intervals after the last refusal.
+  const every = options.every ?? defaultEvery;
+  let stop: (() => void) | undefined;
+  const tick = (): void => {
+    void flush();
+    if (pending.size === 0 && untracked === 0 && stop !== undefined) {
+      stop();
+      stop = undefined;
+    }
+  };
+  const arm = (): void => {
+    if (stop === undefined) stop = every(intervalSeconds * 1000, tick);
+  };
 
   return {
     refused(sourceAddress) {
@@ -126,6 +140,7 @@ export function createThrottledAudit(options: ThrottledAuditOptions): ThrottledA
         pending.set(address, count + 1);
         return;
       }
+      arm();
       if (pending.size >= maxAddresses) {
         untracked++;
         return;
@@ -135,7 +150,8 @@ export function createThrottledAudit(options: ThrottledAuditOptions): ThrottledA
     },
     flush,
     close() {
-      stop();
+      stop?.();
+      stop = undefined;
       return flush();
     },
   };

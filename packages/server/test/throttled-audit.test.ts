@@ -10,6 +10,7 @@ function harness(options: { maxAddresses?: number } = {}) {
   const rows: ThrottledAuditRow[] = [];
   let tick: () => void = () => {};
   let stopped = false;
+  let armed = 0;
   const audit = createThrottledAudit({
     write: async (row) => {
       rows.push(row);
@@ -17,6 +18,8 @@ function harness(options: { maxAddresses?: number } = {}) {
     intervalSeconds: 60,
     every: (ms, callback) => {
       expect(ms).toBe(60_000);
+      armed++;
+      stopped = false;
       tick = callback;
       return () => {
         stopped = true;
@@ -24,13 +27,39 @@ function harness(options: { maxAddresses?: number } = {}) {
     },
     ...options,
   });
-  return { audit, rows, tick: () => tick(), stopped: () => stopped };
+  return { audit, rows, tick: () => tick(), stopped: () => stopped, armed: () => armed };
 }
 
 const refusedIn = (rows: readonly ThrottledAuditRow[], source?: string) =>
   rows.filter((row) => row.source === source).reduce((sum, row) => sum + row.detail.refused, 0);
 
 describe('throttled audit: refusals of blocked sources, summarised per address', () => {
+  it('runs its timer only while an address is tracked: none before a refusal, none once it is forgotten', async () => {
+    const { audit, rows, tick, stopped, armed } = harness();
+    // An idle server fires no timer (idle.test.ts): nothing is armed at creation.
+    expect(armed()).toBe(0);
+    audit.refused('203.0.113.7');
+    audit.refused('203.0.113.7');
+    expect(armed()).toBe(1);
+    tick(); // the summary of the second refusal; the address is still tracked
+    expect(stopped()).toBe(false);
+    tick(); // a quiet interval: the address is forgotten, and the timer stops
+    expect(stopped()).toBe(true);
+    await audit.flush();
+    expect(refusedIn(rows, '203.0.113.7')).toBe(2);
+    // The next refusal is written at once and arms the timer again.
+    audit.refused('203.0.113.7');
+    expect(armed()).toBe(2);
+    expect(stopped()).toBe(false);
+    expect(rows.at(-1)).toEqual({
+      code: 'ERR_TOO_MANY_FAILURES',
+      source: '203.0.113.7',
+      detail: { refused: 1, intervalSeconds: 60 },
+    });
+    await audit.close();
+    expect(stopped()).toBe(true);
+  });
+
   it('50 000 refusals of one address in an interval: one row at once, one summary at the end', async () => {
     const { audit, rows, tick } = harness();
     for (let index = 0; index < 50_000; index++) audit.refused('203.0.113.9');
