@@ -14,7 +14,7 @@
 import { createServer as createNetServer, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { Pool } from 'undici';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBuiltinClient } from '../src/upstream/client.js';
 import type { UpstreamClient, UpstreamHandler } from '../src/upstream/types.js';
 
@@ -194,30 +194,52 @@ describe('review19: builtin client against undici on hostile answer bytes (fast-
     await upstream?.close();
   });
 
+  it('after an unsolicited 100 Continue the connection is not reused (the case fast-check found in CI)', async () => {
+    // undici fails the request on the 100 and closes; the builtin client skips the 100 (RFC 9110
+    // §15.2) and relays the answer, but must not keep the connection: the stray answer the upstream
+    // writes a moment later went to the next request (session 19, fresh-clone CI, seed -1191461248).
+    current = {
+      method: 'GET',
+      pieces: ['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nhel', SMUGGLED],
+      pause: 30,
+    };
+    expect(await send(builtin, upstream.origin, 'GET', '/first')).toBe('body:hel');
+    expect(await send(builtin, upstream.origin, 'GET', '/next', 2_000)).toBe('body:next-ok');
+  });
+
+  /** Both clients on one case, one after the other: the next request's outcome per client. */
+  async function outcomesOf(answer: Case): Promise<Record<string, string>> {
+    const outcomes: Record<string, string> = {};
+    for (const [name, client] of [
+      ['undici', undici],
+      ['builtin', builtin],
+    ] as const) {
+      current = answer;
+      await send(client, upstream.origin, answer.method, '/first');
+      // Once the upstream has written the whole first answer (its pauses included).
+      outcomes[name] = await send(client, upstream.origin, 'GET', '/next', 400 + answer.pieces.length * answer.pause);
+      // Let a stray byte still on its way land before the next case.
+      await new Promise((resolve) => setTimeout(resolve, answer.pieces.length * answer.pause + 5));
+    }
+    return outcomes;
+  }
+
   it('the next request gets its own answer (or an error) whenever undici gives it its own', async () => {
+    const own = (outcome: string | undefined) =>
+      outcome === 'body:next-ok' || outcome === 'error' || outcome === 'timeout';
+    const builtinWorse = (outcomes: Record<string, string>) => !own(outcomes.builtin) && own(outcomes.undici);
     await fc.assert(
       fc.asyncProperty(answerCase, async (answer) => {
-        const outcomes: Record<string, string> = {};
-        for (const [name, client] of [
-          ['undici', undici],
-          ['builtin', builtin],
-        ] as const) {
-          current = answer;
-          await send(client, upstream.origin, answer.method, '/first');
-          // Once the upstream has written the whole first answer (its pauses included).
-          outcomes[name] = await send(
-            client,
-            upstream.origin,
-            'GET',
-            '/next',
-            400 + answer.pieces.length * answer.pause,
-          );
-          // Let a stray byte still on its way land before the next case.
-          await new Promise((resolve) => setTimeout(resolve, answer.pieces.length * answer.pause + 5));
+        if (!builtinWorse(await outcomesOf(answer))) return true;
+        // Bytes an upstream writes after an answer that looked complete reach whichever request is
+        // on the connection when they land: where that is a race (a pause of a few ms on a loaded
+        // machine), the two clients can each win or lose it, one run apiece. A difference counts
+        // when it is reproducible: every defect found so far (HEAD, a body on GET, 204/304 with a
+        // body, an unsolicited 100 Continue) lost in every repeat.
+        for (let repeat = 0; repeat < 3; repeat++) {
+          if (!builtinWorse(await outcomesOf(answer))) return true;
         }
-        const own = (outcome: string | undefined) =>
-          outcome === 'body:next-ok' || outcome === 'error' || outcome === 'timeout';
-        return own(outcomes.builtin) || !own(outcomes.undici);
+        return false;
       }),
       { numRuns: Number(process.env.REVIEW19_RUNS ?? 60) },
     );
