@@ -5,17 +5,7 @@ import { Writable } from 'node:stream';
 import { signMessage } from '@hmac-kit/core';
 import { createLogger, loadConfig, type RunningServer, startServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-/** Resolves once `probe` returns something, checking on every event-loop turn (no fixed sleeps). */
-async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
+import { untilValue } from '../../../test-support/wait.js';
 
 // Issue #11 defect 11: the access log recorded 200 for gateway responses the client never
 // received. It must log what happened: `aborted: true`, and 499 when no status line was sent.
@@ -88,26 +78,29 @@ describe('access log: what the client actually received', () => {
   it('logs 499 and aborted when the client leaves before the upstream answered', async () => {
     const requestId = `gone-${randomBytes(4).toString('hex')}`;
     const { socket } = await sendSigned('/held', requestId);
-    await until(() => held.find((entry) => entry.path === '/held') ?? undefined, 'the upstream to hold the request');
+    await untilValue(
+      () => held.find((entry) => entry.path === '/held') ?? undefined,
+      'the upstream to hold the request',
+    );
     socket.destroy();
-    const line = await until(() => accessLine(requestId), 'the access log line');
+    const line = await untilValue(() => accessLine(requestId), 'the access log line');
     expect(line).toMatchObject({ status: 499, aborted: true, path: '/held' });
   });
 
   it('logs the status sent and aborted when the client leaves mid-body', async () => {
     const requestId = `partial-${randomBytes(4).toString('hex')}`;
     const { socket, received } = await sendSigned('/partial', requestId);
-    await until(() => (received().includes('first part') ? true : undefined), 'the first part of the body');
+    await untilValue(() => (received().includes('first part') ? true : undefined), 'the first part of the body');
     socket.destroy();
-    const line = await until(() => accessLine(requestId), 'the access log line');
+    const line = await untilValue(() => accessLine(requestId), 'the access log line');
     expect(line).toMatchObject({ status: 200, aborted: true });
   });
 
   it('logs a complete response without the aborted flag', async () => {
     const requestId = `whole-${randomBytes(4).toString('hex')}`;
     const { socket, received } = await sendSigned('/whole', requestId);
-    await until(() => (received().endsWith('done') ? true : undefined), 'the whole response');
-    const line = await until(() => accessLine(requestId), 'the access log line');
+    await untilValue(() => (received().endsWith('done') ? true : undefined), 'the whole response');
+    const line = await untilValue(() => accessLine(requestId), 'the access log line');
     socket.destroy();
     expect(line).toMatchObject({ status: 200 });
     expect(line).not.toHaveProperty('aborted');

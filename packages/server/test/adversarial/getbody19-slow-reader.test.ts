@@ -23,20 +23,10 @@ import { signMessage } from '@hmac-kit/core';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
+import { untilValue } from '../../../../test-support/wait.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 
 const CLIENTS = ['undici', 'builtin'] as const;
-
-/** Resolves once `probe` returns something, checking on every event-loop turn (no fixed sleeps). */
-async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
 
 /** An upstream that answers every request with an endless body, written as fast as it is taken. */
 async function startEndlessUpstream(): Promise<{ url: string; closed: Set<string>; close(): Promise<void> }> {
@@ -115,13 +105,13 @@ describe.each(CLIENTS)('getbody19: a client that stops reading its answer (upstr
 
   it('the whole-answer relay (a GET): the slow-read bound closes the client and aborts the upstream request', async () => {
     await stopReading('GET', '/endless-get');
-    await until(() => (upstream.closed.has('/endless-get') ? true : undefined), 'the upstream exchange to end');
+    await untilValue(() => (upstream.closed.has('/endless-get') ? true : undefined), 'the upstream exchange to end');
   });
 
   it('the piped relay (a streamed request body): the slow-read bound closes the client and aborts the upstream request', async () => {
     // Over 64 KiB and signed with its digest: forwarded as it streams, the answer piped back.
     await stopReading('POST', '/endless-post', 'b'.repeat(100 * 1024));
-    await until(() => (upstream.closed.has('/endless-post') ? true : undefined), 'the upstream exchange to end');
+    await untilValue(() => (upstream.closed.has('/endless-post') ? true : undefined), 'the upstream exchange to end');
   });
 
   it('the gateway still answers other clients', async () => {

@@ -20,6 +20,7 @@ import { signMessage } from '@hmac-kit/core';
 import { createLogger, type RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress } from '../../../../test-support/cli-client.js';
+import { untilValue } from '../../../../test-support/wait.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 import { rawRequest, sendRawBytes } from '../support/raw-http.js';
 
@@ -90,17 +91,6 @@ async function startLaxUpstream(): Promise<{
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-/** Resolves once `probe` returns something, checking on every event-loop turn (no fixed sleeps). */
-async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
 }
 
 /** The request smuggled in the GET's body: another principal's identity, as the gateway would write it. */
@@ -195,7 +185,7 @@ describe.each(CLIENTS)('getbody19: a body on a signed GET/HEAD through the gatew
     expect(upstream.seen.slice(before)).toEqual([]);
     expect(smuggledSeen(upstream.seen)).toBeUndefined();
     // The access log shows the refusal.
-    const line = await until(
+    const line = await untilValue(
       () => logLines.find((entry) => entry.reqId === answer.headers['x-request-id'] && entry.status !== undefined),
       'the access log line',
     );
@@ -246,7 +236,7 @@ describe.each(CLIENTS)('getbody19: a body on a signed GET/HEAD through the gatew
     // Both clients then close that upstream connection (undici: a body on a method outside its
     // expectsPayload list resets the socket; builtin: closeAfter): an upstream that did not read the
     // body cannot answer a later client with what it parsed from it.
-    await until(
+    await untilValue(
       () => (upstream.ended.has(forwarded?.connection ?? -1) ? true : undefined),
       'the upstream connection closed',
     );
@@ -257,7 +247,7 @@ describe.each(CLIENTS)('getbody19: a body on a signed GET/HEAD through the gatew
     // the smuggle is back: the attack as it stood before the refusal.
     const answer = await send(allowing, allowingKey, 'GET', '/public', SMUGGLED);
     expect(answer.status).toBe(200);
-    const smuggled = await until(() => smuggledSeen(upstream.seen), 'the smuggled request upstream');
+    const smuggled = await untilValue(() => smuggledSeen(upstream.seen), 'the smuggled request upstream');
     expect(smuggled.headerLines).toContain('X-Authenticated-Principal: victim');
   });
 });
