@@ -212,6 +212,23 @@ export function createForwardAuth(options: {
       'content-length': originalLength || undefined,
       'transfer-encoding': originalEncoding || undefined,
     });
+    // A GET or HEAD with a body, as the proxy reports the client's framing (nginx:
+    // X-Original-Content-Length): approved, the proxy would forward it, and an upstream that reads
+    // no body on a GET parses the body as a second request, never verified, with whatever identity
+    // fields it carries: gateway mode's smuggle on the proxy's hop (final19; gateway.ts
+    // refuseGetBody). Refused as the gateway refuses it, unless `--upstream-allow-get-body`.
+    // (Behind Traefik the client's framing is not reported: docs/forward-auth.md.)
+    if (hasBody && !config.upstreamAllowGetBody && (declaredMethod === 'GET' || declaredMethod === 'HEAD')) {
+      refuse(
+        response,
+        context,
+        serverProblem(
+          'body_not_allowed',
+          'a GET or HEAD with a body (as the proxy reports it): the proxy would forward a body the upstream may read as a request of its own',
+        ),
+      );
+      return undefined;
+    }
     return {
       message: { method: declaredMethod, url, headers: request.headers },
       uri: originalUri,

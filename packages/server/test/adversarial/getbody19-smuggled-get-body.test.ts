@@ -252,7 +252,7 @@ describe.each(CLIENTS)('getbody19: a body on a signed GET/HEAD through the gatew
   });
 });
 
-describe('getbody19: forward-auth forwards no body and is unaffected', () => {
+describe('getbody19 / final19: forward-auth refuses a GET with a body as the proxy reports it', () => {
   let server: RunningServer;
   let key: { keyId: string; secret: string };
 
@@ -265,7 +265,7 @@ describe('getbody19: forward-auth forwards no body and is unaffected', () => {
     await server?.close();
   });
 
-  it('a signed GET with a body is verified at /verify as before (no body_not_allowed)', async () => {
+  it('a signed GET whose subrequest carries the body is refused body_not_allowed', async () => {
     const body = 'a body the proxy never forwards';
     const signed = await signMessage({ method: 'GET', url: `${server.url}/orders`, headers: {}, body }, key);
     const answer = await rawRequest(
@@ -281,9 +281,37 @@ describe('getbody19: forward-auth forwards no body and is unaffected', () => {
       },
       body,
     );
-    // Verified (the proxy sends the body with its subrequest here) and allowed: forward-auth
-    // forwards nothing, the proxy in front relays the original request itself.
-    expect(answer.status).toBe(200);
-    expect(answer.body).not.toContain('body_not_allowed');
+    // Refused (final19): approved, the proxy would relay the GET with its body to the upstream
+    // itself, and an upstream that reads no body on a GET would parse the body as a request of its
+    // own (the gateway's smuggle, on the proxy's hop).
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.body)).toMatchObject({ code: 'body_not_allowed' });
+  });
+
+  /** An nginx `auth_request` subrequest: no body, the client's length in X-Original-Content-Length. */
+  async function nginxCheck(originalLength: string | undefined, method = 'GET') {
+    const body = originalLength && originalLength !== '0' ? 'x'.repeat(Number(originalLength)) : undefined;
+    const signed = await signMessage(
+      { method, url: `${server.url}/orders`, headers: {}, ...(body === undefined ? {} : { body }) },
+      key,
+    );
+    return rawRequest(server.url, 'GET', '/verify', {
+      ...signed.headers,
+      'x-original-method': method,
+      'x-original-uri': '/orders',
+      ...(originalLength === undefined ? {} : { 'x-original-content-length': originalLength }),
+    });
+  }
+
+  it('behind nginx: a GET or HEAD whose client length is above 0 is refused; length 0 or none is verified', async () => {
+    const refused = await nginxCheck('42');
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.body)).toMatchObject({ code: 'body_not_allowed' });
+    const head = await nginxCheck('42', 'HEAD');
+    expect(JSON.parse(head.body)).toMatchObject({ code: 'body_not_allowed' });
+    expect((await nginxCheck('0')).status).toBe(200);
+    expect((await nginxCheck(undefined)).status).toBe(200);
+    // DELETE keeps its body (as in gateway mode): verified, its Content-Digest required and checked.
+    expect((await nginxCheck('42', 'DELETE')).status).toBe(200);
   });
 });
