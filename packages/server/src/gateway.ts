@@ -7,7 +7,7 @@ import { Pool, errors as undiciErrors } from 'undici';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
 import { downstreamHeaders, HOP_BY_HOP, relayedHeaders, upstreamHeaderList } from './headers.js';
-import { sendProblem, serverProblem } from './http.js';
+import { type ServerProblem, sendProblem, serverProblem } from './http.js';
 import { contentLengthBodyBuffered, exemptFromBodyRate } from './listener.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
@@ -216,12 +216,16 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     sendProblem(response, { status: problem.status, headers: { ...headers, ...problem.headers }, body: problem.body });
   }
 
-  function refuseTarget(response: ServerResponse, context: RequestContext, detail: string) {
-    const problem = targetProblem(detail);
+  /** Answers one of the server's own refusals (a problem already built): counted, with the request id. */
+  function refuseWith(response: ServerResponse, context: RequestContext, problem: ServerProblem) {
     context.code = problem.body.code;
     metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'gateway' });
     withRequestId(response, context);
     sendProblem(response, problem, context.id);
+  }
+
+  function refuseTarget(response: ServerResponse, context: RequestContext, detail: string) {
+    refuseWith(response, context, targetProblem(detail));
   }
 
   /**
@@ -231,18 +235,15 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
    * next request on its connection, one never verified, whose forged `X-Authenticated-*` fields it
    * believes (review19, test/adversarial/getbody19-smuggled-get-body.test.ts). Over HTTP/1.x the
    * connection is closed after the answer (`Connection: close`: nothing after the body is read as a
-   * request), as RFC 9110 has a server do with a possible smuggling attempt. DELETE, OPTIONS and the others keep their bodies (APIs send DELETE
-   * bodies); both upstream clients close their upstream connection after such a request.
+   * request), as RFC 9110 has a server do with a possible smuggling attempt. DELETE, OPTIONS and the
+   * others keep their bodies (APIs send DELETE bodies); both upstream clients close their upstream
+   * connection after such a request.
    * `--upstream-allow-get-body` forwards them, for upstreams that read such bodies.
    */
   function refuseGetBody(request: IncomingMessage, response: ServerResponse, context: RequestContext): void {
-    const problem = serverProblem('body_not_allowed');
-    context.code = problem.body.code;
-    metrics.requests.inc({ outcome: 'rejected', code: problem.body.code, route: 'gateway' });
-    withRequestId(response, context);
     // HTTP/2 has no Connection field (Node refuses to write one): its stream ends with the answer.
     if (request.httpVersionMajor === 1) response.setHeader('connection', 'close');
-    sendProblem(response, problem, context.id);
+    refuseWith(response, context, serverProblem('body_not_allowed'));
     request.resume();
   }
 
