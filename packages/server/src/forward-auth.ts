@@ -1,9 +1,11 @@
+import { validateHeaderValue } from 'node:http';
 import { BodyUnavailable, isPromiseLike, type MessageParts, toProblem } from '@hmac-kit/core';
 import type { Admission, Authenticator, AuthFailure, AuthOutcome, AuthSuccess } from '@hmac-kit/middleware';
 import { inCheckPhase } from '@hmac-kit/middleware/node';
+import { type CheckedField, checkedField, newCheckedFields, writeCheckedHead } from './checked-head.js';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
-import { IDENTITY_HEADERS, identityLookalike, pushIdentityFields } from './headers.js';
+import { IDENTITY_HEADERS, identityLookalike } from './headers.js';
 import { headerValue, type ServerProblem, sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
@@ -53,6 +55,9 @@ export function createForwardAuth(options: {
   // Label sets of the success path, bound once (no label object per request).
   const acceptedRequests = metrics.requests.labels({ outcome: 'accepted', code: 'ok', route: 'verify' });
   const acceptedSeconds = metrics.verificationSeconds.labels({ outcome: 'accepted' });
+  // The 200's fields, checked once per distinct value (identities by key, the rate-limit fields).
+  const identityFields = new IdentityFields();
+  const limitFields = new LimitFields();
 
   /**
    * Answers a problem. The router leaves `X-Request-Id` to this route (its 200 carries it in the
@@ -242,16 +247,29 @@ export function createForwardAuth(options: {
     context.keyId = identity.keyId;
     context.scheme = identity.scheme;
     acceptedRequests.inc();
-    // One flat [name, value, ...] list, written in one go: node:http's fast path (no header set
-    // before) and no object to build or walk with for...in and hasOwn per field (issue #15). Every
-    // name and value is still validated by node:http (CR/LF in a principal's name throws). The
-    // rate-limit fields come after ours; ours win a name clash, as before.
-    const headers: Array<string | number> = [];
-    pushIdentityFields(headers, identity);
-    headers.push('x-request-id', context.id, 'content-length', 0, 'cache-control', 'no-store');
+    // Every field checked with node:http's own rules before it is written (CR/LF in a principal's
+    // name throws ERR_INVALID_CHAR here, as writeHead() threw: nothing is sent, the route's error
+    // path answers 500), once per distinct value where values repeat (a key's identity, the
+    // rate-limit policy): writeCheckedHead() then spares node checking them again (issue #15,
+    // session 20). Same fields, order and bytes as the flat list written before. The rate-limit
+    // fields come after ours; ours win a name clash, as before.
+    const fields = newCheckedFields();
+    const kept = identityFields.of(identity);
+    fields[IDENTITY_HEADERS.keyId] = kept.keyId;
+    fields[IDENTITY_HEADERS.principal] = kept.principal;
+    fields[IDENTITY_HEADERS.scopes] = kept.scopes;
+    fields[IDENTITY_HEADERS.scheme] = identityFields.scheme(identity.scheme);
+    // Invariant: a request id is a checked header value. app.ts takes the client's X-Request-Id
+    // only when it matches /^[\w.:-]{1,128}$/ and otherwise draws 32 hex digits (newRequestId).
+    fields['x-request-id'] = ['x-request-id', context.id];
+    fields['content-length'] = CONTENT_LENGTH_ZERO;
+    fields['cache-control'] = NO_STORE;
     const limits = outcome.headers;
-    for (const name in limits) if (!ANSWER_HEADER_NAMES.has(name)) headers.push(name, limits[name] as string);
-    response.writeHead(200, headers);
+    for (const name in limits) {
+      const field = limitFields.of(name, limits[name] as string);
+      if (fields[field.key] === undefined) fields[field.key] = field.field;
+    }
+    writeCheckedHead(response, 200, fields);
     response.end();
   }
 
@@ -402,13 +420,83 @@ interface OriginalRequest {
   context: { hasBody: boolean; sourceAddress: string };
 }
 
-/** The names forward-auth's 200 sets itself: a rate-limit field of one of these names is not added. */
-const ANSWER_HEADER_NAMES: ReadonlySet<string> = new Set([
-  ...Object.values(IDENTITY_HEADERS),
-  'x-request-id',
-  'content-length',
-  'cache-control',
-]);
+const CONTENT_LENGTH_ZERO = checkedField('content-length', 0);
+const NO_STORE = checkedField('cache-control', 'no-store');
+
+/** The checked identity fields of one key (see {@link IdentityFields}). */
+interface KeptIdentity {
+  principalText: string;
+  scopesList: readonly string[];
+  keyId: CheckedField;
+  principal: CheckedField;
+  scopes: CheckedField;
+}
+
+/** Keys whose checked identity fields are kept; past it the whole cache is dropped (a flood of keys). */
+const KEPT_IDENTITIES = 10_000;
+
+/**
+ * The identity fields of forward-auth's 200, checked (node's rules: {@link checkedField}) once per
+ * key and value instead of on every answer. Invariant: a kept field is reused only for an identity
+ * whose key id, principal and scopes are the ones it was checked for: the principal compared as a
+ * string on every answer, the scopes as the same (frozen: identity.ts) list, so a key whose
+ * principal or scopes changed (a rename, a store edited by hand) is checked again before its new
+ * value is written. The scheme's field is kept per scheme name. Held by
+ * test/checked-head.test.ts (a value with CR/LF after a valid one of the same key is refused).
+ */
+export class IdentityFields {
+  #byKey = new Map<string, KeptIdentity>();
+  #schemes = new Map<string, CheckedField>();
+
+  of(identity: { keyId: string; principal: string; scopes: readonly string[] }): KeptIdentity {
+    let kept = this.#byKey.get(identity.keyId);
+    if (kept === undefined || kept.principalText !== identity.principal || kept.scopesList !== identity.scopes) {
+      kept = {
+        principalText: identity.principal,
+        scopesList: identity.scopes,
+        keyId: checkedField(IDENTITY_HEADERS.keyId, identity.keyId),
+        principal: checkedField(IDENTITY_HEADERS.principal, identity.principal),
+        scopes: checkedField(IDENTITY_HEADERS.scopes, identity.scopes.join(' ')),
+      };
+      if (this.#byKey.size >= KEPT_IDENTITIES) this.#byKey.clear();
+      this.#byKey.set(identity.keyId, kept);
+    }
+    return kept;
+  }
+
+  scheme(scheme: string): CheckedField {
+    let field = this.#schemes.get(scheme);
+    if (field === undefined) {
+      field = checkedField(IDENTITY_HEADERS.scheme, scheme);
+      if (this.#schemes.size >= 64) this.#schemes.clear();
+      this.#schemes.set(scheme, field);
+    }
+    return field;
+  }
+}
+
+/**
+ * The rate-limit fields of forward-auth's 200 (`RateLimit-Policy`, `RateLimit`, `Retry-After`),
+ * checked with node's rules: a name once, a value unless it is the last value checked for its name
+ * (the policy field repeats; `RateLimit` changes with the remaining count, and is checked each time).
+ */
+export class LimitFields {
+  #byName = new Map<string, { key: string; field: CheckedField }>();
+
+  of(name: string, value: string): { key: string; field: CheckedField } {
+    let kept = this.#byName.get(name);
+    if (kept === undefined) {
+      kept = { key: name.toLowerCase(), field: checkedField(name, value) };
+      if (this.#byName.size >= 64) this.#byName.clear();
+      this.#byName.set(name, kept);
+    } else if (kept.field[1] !== value) {
+      // The name was checked when it was kept: only the new value is.
+      validateHeaderValue(name, value);
+      kept.field = [name, value];
+    }
+    return kept;
+  }
+}
 
 /** A header's first value ({@link headerValue} for a value already read): node keeps some repeated fields as arrays. */
 function firstOf(value: string | string[] | undefined): string | undefined {
