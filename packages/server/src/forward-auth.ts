@@ -172,8 +172,8 @@ export function createForwardAuth(options: {
       uriTraefik ??
       // Envoy ext_authz (HTTP) appends the original path to the configured path prefix.
       envoyPath;
-    const declaredMethod = (methodNginx ?? methodTraefik ?? request.method ?? 'GET').toUpperCase();
-    if (originalUri === undefined || originalUri === '' || !METHOD.test(declaredMethod)) {
+    const declaredMethod = upperMethod(methodNginx ?? methodTraefik ?? request.method ?? 'GET');
+    if (originalUri === undefined || originalUri === '' || declaredMethod === undefined) {
       answerProblem(
         response,
         context,
@@ -496,6 +496,28 @@ export class LimitFields {
     }
     return kept;
   }
+}
+
+/**
+ * The original request's method upper-cased, or undefined when it is not 1-16 letters A-Z (then
+ * the original request counts as missing). The usual methods, already upper-case, answer without
+ * `toUpperCase()` and the expression (~700 instructions, session 20). Invariant: equal to
+ * `METHOD.test(m.toUpperCase()) ? m.toUpperCase() : undefined` for every string (a property in
+ * test/checked-head.test.ts): each literal below is upper-case and matches METHOD.
+ */
+export function upperMethod(method: string): string | undefined {
+  if (
+    method === 'GET' ||
+    method === 'POST' ||
+    method === 'HEAD' ||
+    method === 'PUT' ||
+    method === 'DELETE' ||
+    method === 'PATCH'
+  ) {
+    return method;
+  }
+  const upper = method.toUpperCase();
+  return METHOD.test(upper) ? upper : undefined;
 }
 
 /** A header's first value ({@link headerValue} for a value already read): node keeps some repeated fields as arrays. */

@@ -19,7 +19,7 @@ import {
   newCheckedFields,
   writeCheckedHead,
 } from '../src/checked-head.js';
-import { IdentityFields, LimitFields } from '../src/forward-auth.js';
+import { IdentityFields, LimitFields, upperMethod } from '../src/forward-auth.js';
 import { issueKey, startInProcess } from './support/in-process.js';
 
 /** A response with no socket: its head stays in `_header`, the string node would send. */
@@ -174,5 +174,25 @@ describe('forward-auth 200 through the checked head, in process', () => {
       expect(answer.headers.get('ratelimit-policy')).toMatch(/^"default";q=\d+;w=\d+$/);
       expect(answer.headers.get('ratelimit')).toMatch(/^"default";r=\d+;t=\d+$/);
     }
+  });
+});
+
+describe("forward-auth's original method", () => {
+  it('property: upperMethod answers as the expression over the upper-cased method', () => {
+    const METHOD = /^[A-Z]{1,16}$/;
+    const reference = (method: string) => (METHOD.test(method.toUpperCase()) ? method.toUpperCase() : undefined);
+    const methods = fc.oneof(
+      fc.constantFrom('GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'PATCH', 'get', 'Post', 'OPTIONS', 'G ET', '', 'ß'),
+      fc.string({ maxLength: 20 }),
+      fc.stringMatching(/^[A-Za-z]{0,18}$/),
+    );
+    fc.assert(
+      fc.property(methods, (method) => {
+        expect(upperMethod(method)).toBe(reference(method));
+      }),
+      {
+        numRuns: 20_000,
+      },
+    );
   });
 });
