@@ -76,10 +76,12 @@ describe('checked response heads (forward-auth 200)', () => {
       expect.objectContaining({ code: 'ERR_INVALID_CHAR' }),
     );
     expect(() => limits.of('Rate Limit', 'x')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_HTTP_TOKEN' }));
-    expect(limits.of('RateLimit', '"default";r=7;t=1')).toEqual({
+    expect(limits.of('RateLimit', '"default";r=7;t=1')).toMatchObject({
       key: 'ratelimit',
       field: ['RateLimit', '"default";r=7;t=1'],
     });
+    // A name other than the limiter's two goes by its lower-cased key.
+    expect(limits.of('Retry-After', '3')).toMatchObject({ key: 'retry-after', field: ['Retry-After', '3'] });
   });
 
   it('property: the head written through the slot is the one writeHead(status, [name, value, ...]) writes', () => {
