@@ -2,10 +2,10 @@ import { validateHeaderValue } from 'node:http';
 import { BodyUnavailable, isPromiseLike, type MessageParts, toProblem } from '@hmac-kit/core';
 import type { Admission, Authenticator, AuthFailure, AuthOutcome, AuthSuccess } from '@hmac-kit/middleware';
 import { inCheckPhase } from '@hmac-kit/middleware/node';
-import { type CheckedField, checkedField, newCheckedFields, writeCheckedHead } from './checked-head.js';
+import { type CheckedField, checkedField, FRAMING_FIELDS, writeCheckedHead } from './checked-head.js';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
-import { IDENTITY_HEADERS, identityLookalike } from './headers.js';
+import { IDENTITY_HEADERS, identityLookalike, pushIdentityFields } from './headers.js';
 import { headerValue, type ServerProblem, sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
@@ -250,30 +250,31 @@ export function createForwardAuth(options: {
     // Every field checked with node:http's own rules before it is written (CR/LF in a principal's
     // name throws ERR_INVALID_CHAR here, as writeHead() threw: nothing is sent, the route's error
     // path answers 500), once per distinct value where values repeat (a key's identity, the
-    // rate-limit policy): writeCheckedHead() then spares node checking them again (issue #15,
-    // session 20). Same fields, order and bytes as the flat list written before. The rate-limit
-    // fields come after ours; ours win a name clash, as before.
-    const fields = newCheckedFields();
+    // rate-limit policy): writeCheckedHead() then spares node checking and assembling them again
+    // (issue #15, session 20). Same fields, order and bytes as the flat list. The rate-limit
+    // fields come after ours; one of our names is not added, as before.
     const kept = identityFields.of(identity);
-    fields[IDENTITY_HEADERS.keyId] = kept.keyId;
-    fields[IDENTITY_HEADERS.principal] = kept.principal;
-    fields[IDENTITY_HEADERS.scopes] = kept.scopes;
-    fields[IDENTITY_HEADERS.scheme] = identityFields.scheme(identity.scheme);
-    // Invariant: a request id is a checked header value. app.ts takes the client's X-Request-Id
-    // only when it matches /^[\w.:-]{1,128}$/ and otherwise draws 32 hex digits (newRequestId).
-    fields['x-request-id'] = ['x-request-id', context.id];
-    fields['content-length'] = CONTENT_LENGTH_ZERO;
-    fields['cache-control'] = NO_STORE;
+    const scheme = identityFields.scheme(identity.scheme);
     const limits = outcome.headers;
+    let limitLines = '';
+    // A limiter field node frames the response by (none of today's) goes the public way.
+    let framing = false;
     for (const name in limits) {
       const field = limitFields.of(name, limits[name] as string);
-      // The limiter's two fields of every answer by literal name: a named store instead of a keyed
-      // one (~400 instructions each, session 20). None of ours has either name.
-      if (field.slot === LimitSlot.Policy) fields['ratelimit-policy'] = field.field;
-      else if (field.slot === LimitSlot.Limit) fields.ratelimit = field.field;
-      else if (fields[field.key] === undefined) fields[field.key] = field.field;
+      if (!field.ours) limitLines += field.field.line;
+      framing ||= field.framing;
     }
-    writeCheckedHead(response, 200, fields);
+    // Invariant: a request id is a checked header value. app.ts takes the client's X-Request-Id
+    // only when it matches /^[\w.:-]{1,128}$/ and otherwise draws 32 hex digits (newRequestId).
+    const before = `${kept.lines}${scheme.line}x-request-id: ${context.id}\r\n`;
+    if (framing || !writeCheckedHead(response, 200, before, 0, `${NO_STORE.line}${limitLines}`)) {
+      // The public way (no probe, a field set before, HTTP/2): node checks every field again.
+      const headers: Array<string | number> = [];
+      pushIdentityFields(headers, identity);
+      headers.push('x-request-id', context.id, 'content-length', 0, 'cache-control', 'no-store');
+      for (const name in limits) if (!ANSWER_HEADER_NAMES.has(name)) headers.push(name, limits[name] as string);
+      response.writeHead(200, headers);
+    }
     response.end();
   }
 
@@ -424,7 +425,14 @@ interface OriginalRequest {
   context: { hasBody: boolean; sourceAddress: string };
 }
 
-const CONTENT_LENGTH_ZERO = checkedField('content-length', 0);
+/** The names forward-auth's 200 sets itself: a rate-limit field of one of these names is not added. */
+const ANSWER_HEADER_NAMES: ReadonlySet<string> = new Set([
+  ...Object.values(IDENTITY_HEADERS),
+  'x-request-id',
+  'content-length',
+  'cache-control',
+]);
+
 const NO_STORE = checkedField('cache-control', 'no-store');
 
 /** The checked identity fields of one key (see {@link IdentityFields}). */
@@ -434,6 +442,8 @@ interface KeptIdentity {
   keyId: CheckedField;
   principal: CheckedField;
   scopes: CheckedField;
+  /** The three lines, key id, principal and scopes, in that order. */
+  lines: string;
 }
 
 /** Keys whose checked identity fields are kept; past it the whole cache is dropped (a flood of keys). */
@@ -455,12 +465,16 @@ export class IdentityFields {
   of(identity: { keyId: string; principal: string; scopes: readonly string[] }): KeptIdentity {
     let kept = this.#byKey.get(identity.keyId);
     if (kept === undefined || kept.principalText !== identity.principal || kept.scopesList !== identity.scopes) {
+      const keyId = checkedField(IDENTITY_HEADERS.keyId, identity.keyId);
+      const principal = checkedField(IDENTITY_HEADERS.principal, identity.principal);
+      const scopes = checkedField(IDENTITY_HEADERS.scopes, identity.scopes.join(' '));
       kept = {
         principalText: identity.principal,
         scopesList: identity.scopes,
-        keyId: checkedField(IDENTITY_HEADERS.keyId, identity.keyId),
-        principal: checkedField(IDENTITY_HEADERS.principal, identity.principal),
-        scopes: checkedField(IDENTITY_HEADERS.scopes, identity.scopes.join(' ')),
+        keyId,
+        principal,
+        scopes,
+        lines: `${keyId.line}${principal.line}${scopes.line}`,
       };
       if (this.#byKey.size >= KEPT_IDENTITIES) this.#byKey.clear();
       this.#byKey.set(identity.keyId, kept);
@@ -479,42 +493,37 @@ export class IdentityFields {
   }
 }
 
-/**
- * The rate-limit fields of forward-auth's 200 (`RateLimit-Policy`, `RateLimit`, `Retry-After`),
- * checked with node's rules: a name once, a value unless it is the last value checked for its name
- * (the policy field repeats; `RateLimit` changes with the remaining count, and is checked each time).
- */
-/** Where {@link LimitFields} puts a field: the two every answer carries have literal names. */
-enum LimitSlot {
-  Policy = 0,
-  Limit = 1,
-  Other = 2,
-}
-
-/** A checked rate-limit field and where it goes. */
+/** A checked rate-limit field. */
 interface LimitField {
-  /** The lower-cased name. */
-  key: string;
-  slot: LimitSlot;
+  /** One of the names forward-auth's 200 sets itself ({@link ANSWER_HEADER_NAMES}): not added. */
+  ours: boolean;
+  /** A field node reads while writing a head ({@link FRAMING_FIELDS}): not for writeCheckedHead. */
+  framing: boolean;
   field: CheckedField;
 }
 
+/**
+ * The rate-limit fields of forward-auth's 200 (`RateLimit-Policy`, `RateLimit`), checked with
+ * node's rules: a name once, a value unless it is the last value checked for its name (the policy
+ * field repeats; `RateLimit` changes with the remaining count, and is checked each time).
+ */
 export class LimitFields {
   #byName = new Map<string, LimitField>();
 
   of(name: string, value: string): LimitField {
     let kept = this.#byName.get(name);
     if (kept === undefined) {
-      const key = name.toLowerCase();
-      const slot =
-        key === 'ratelimit-policy' ? LimitSlot.Policy : key === 'ratelimit' ? LimitSlot.Limit : LimitSlot.Other;
-      kept = { key, slot, field: checkedField(name, value) };
+      kept = {
+        ours: ANSWER_HEADER_NAMES.has(name),
+        framing: FRAMING_FIELDS.has(name.toLowerCase()),
+        field: checkedField(name, value),
+      };
       if (this.#byName.size >= 64) this.#byName.clear();
       this.#byName.set(name, kept);
-    } else if (kept.field[1] !== value) {
+    } else if (kept.field.value !== value) {
       // The name was checked when it was kept: only the new value is.
       validateHeaderValue(name, value);
-      kept.field = [name, value];
+      kept.field = { name, value, line: `${name}: ${value}\r\n` };
     }
     return kept;
   }
