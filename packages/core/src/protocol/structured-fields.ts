@@ -513,3 +513,81 @@ export function plainByteSequence(text: string, start: number): Uint8Array | und
   }
   return out;
 }
+
+/**
+ * `plainByteSequence(text, start)?.length`, or -1 where that is undefined, without decoding: the
+ * check a parser makes before it keeps the field's text instead of its bytes (see
+ * {@link plainByteSequenceEquals}). Invariant: plainByteSequence() reads every character between
+ * `start` and the padding exactly once (whole quanta, then the one- to three-character rest) and
+ * declines the field when any of them is not standard base64, after the same end and padding
+ * checks as here; so it answers bytes exactly when this finds every such character valid, and its
+ * array's length is the one computed here. Property-tested against plainByteSequence() in
+ * test/plain-byte-sequence.test.ts.
+ */
+export function plainByteSequenceLength(text: string, start: number): number {
+  let end = text.length - 1;
+  if (end < start || text.charCodeAt(end) !== 0x3a /* : */) return -1;
+  if (end > start && text.charCodeAt(end - 1) === 0x3d /* = */) {
+    end--;
+    if (end > start && text.charCodeAt(end - 1) === 0x3d) end--;
+  }
+  const count = end - start;
+  const rest = count & 3;
+  if (rest === 1) return -1;
+  let values = 0;
+  for (let i = start; i < end; i++) values |= base64Value(text.charCodeAt(i));
+  return values < 0 ? -1 : (count >> 2) * 3 + (rest === 0 ? 0 : rest - 1);
+}
+
+/**
+ * Whether the plain byte sequence from `text[start]` holds exactly the bytes of `expected`, a
+ * binary string (one character per byte, as `hashString(..., 'binary')` answers), compared in
+ * constant time: `constantTimeEqual(expected, plainByteSequence(text, start))` without decoding
+ * into an array. False when `text` is no plain byte sequence there (as plainByteSequence() is
+ * undefined then; callers check it first with {@link plainByteSequenceLength}). The field's text is public (it came with the request): only
+ * its characters and the lengths steer the loop; `expected`'s characters (a MAC) are only XORed
+ * into the difference, as constantTimeEqual() does, and a character above U+00FF equals no byte.
+ * Property-tested against constantTimeEqual() of the decoded bytes in test/plain-byte-sequence.test.ts.
+ */
+export function plainByteSequenceEquals(text: string, start: number, expected: string): boolean {
+  // The end, padding and length as plainByteSequence() finds them; each character's validity is
+  // gathered in `values` while decoding (any invalid one makes it negative), so the field is
+  // not scanned twice.
+  let end = text.length - 1;
+  if (end < start || text.charCodeAt(end) !== 0x3a /* : */) return false;
+  if (end > start && text.charCodeAt(end - 1) === 0x3d /* = */) {
+    end--;
+    if (end > start && text.charCodeAt(end - 1) === 0x3d) end--;
+  }
+  const count = end - start;
+  const rest = count & 3;
+  if (rest === 1 || (count >> 2) * 3 + (rest === 0 ? 0 : rest - 1) !== expected.length) return false;
+  const whole = end - rest;
+  let values = 0;
+  let diff = 0;
+  let i = start;
+  let o = 0;
+  while (i < whole) {
+    const a = base64Value(text.charCodeAt(i));
+    const b = base64Value(text.charCodeAt(i + 1));
+    const c = base64Value(text.charCodeAt(i + 2));
+    const d = base64Value(text.charCodeAt(i + 3));
+    values |= a | b | c | d;
+    const bits = (a << 18) | (b << 12) | (c << 6) | d;
+    diff |= ((bits >> 16) & 0xff) ^ expected.charCodeAt(o);
+    diff |= ((bits >> 8) & 0xff) ^ expected.charCodeAt(o + 1);
+    diff |= (bits & 0xff) ^ expected.charCodeAt(o + 2);
+    o += 3;
+    i += 4;
+  }
+  if (rest !== 0) {
+    const a = base64Value(text.charCodeAt(i));
+    const b = base64Value(text.charCodeAt(i + 1));
+    const c = rest === 3 ? base64Value(text.charCodeAt(i + 2)) : 0;
+    values |= a | b | c;
+    const bits = (a << 18) | (b << 12) | (c << 6);
+    diff |= ((bits >> 16) & 0xff) ^ expected.charCodeAt(o);
+    if (rest === 3) diff |= ((bits >> 8) & 0xff) ^ expected.charCodeAt(o + 1);
+  }
+  return values >= 0 && diff === 0;
+}

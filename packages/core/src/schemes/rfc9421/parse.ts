@@ -14,6 +14,7 @@ import {
   type Parameters,
   parseDictionary,
   plainByteSequence,
+  plainByteSequenceLength,
 } from '../../protocol/structured-fields.js';
 import type { MessageParts } from '../../types.js';
 import { HASH_FOR_ALG, type Rfc9421Config } from './options.js';
@@ -25,7 +26,17 @@ export interface Rfc9421Credentials extends Credentials {
 
 export interface SelectedSignature {
   label: string;
-  signature: Uint8Array;
+  /**
+   * The presented signature's bytes; undefined when the common-shape parser left them in
+   * `signatureField` (read them with {@link signatureBytes}, or compare them in place).
+   */
+  signature: Uint8Array | undefined;
+  /**
+   * The common shape's Signature field, whose plain byte sequence (checked: it decodes, see
+   * plainByteSequenceLength) starts at `signatureAt`; undefined when `signature` holds the bytes.
+   */
+  signatureField: string | undefined;
+  signatureAt: number;
   params: SignatureParams;
   /**
    * The covered components' identifiers (`"@method"`), in order; undefined for the common shape,
@@ -42,6 +53,14 @@ export interface SelectedSignature {
    * as written.
    */
   signatureParams: string | undefined;
+}
+
+/**
+ * The presented signature's bytes: `signature`, or the common shape's byte sequence decoded from
+ * its field (a fresh array: it may be held across an asynchronous MAC).
+ */
+export function signatureBytes(selected: SelectedSignature): Uint8Array {
+  return selected.signature ?? plainByteSequence(selected.signatureField!, selected.signatureAt)!;
 }
 
 function selectSignature(message: MessageParts, label: string | undefined): SelectedSignature {
@@ -413,11 +432,15 @@ function parseCommonSelection(
   ) {
     return undefined;
   }
-  const signature = plainByteSequence(signatureHeader, nameEnd + 2);
-  if (signature === undefined) return undefined;
+  // Checked here (a field that does not decode takes the general parser, as before) but not
+  // decoded: the verifier compares the MAC with the text in place (plainByteSequenceEquals), with
+  // no array per request; signatureBytes() decodes it for the other paths.
+  if (plainByteSequenceLength(signatureHeader, nameEnd + 2) < 0) return undefined;
   return {
     label: name,
-    signature,
+    signature: undefined,
+    signatureField: signatureHeader,
+    signatureAt: nameEnd + 2,
     params: { keyId, created, expires, nonce, alg, tag },
     identifiers: undefined,
     labels,
@@ -455,6 +478,8 @@ function parseSelection(inputHeader: string, signatureHeader: string, label: str
     return {
       label: candidate,
       signature: signature.value,
+      signatureField: undefined,
+      signatureAt: 0,
       params,
       identifiers,
       labels,
