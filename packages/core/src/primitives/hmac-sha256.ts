@@ -131,19 +131,6 @@ export function hmacSha256MatchesAscii(
 }
 
 /**
- * HMAC-SHA256(`secret`, `text` as latin-1 bytes) as a binary string (32 characters, one per byte),
- * for a constant-time comparison the caller makes itself (the RFC 9421 verifier compares it with
- * the Signature field's base64 text in place): the string {@link hmacSha256MatchesAscii} compares
- * when the provider has `hashString`, which must exist here, as `hash` must. `undefined` when
- * `text` is not ASCII or too long for the reused buffer, for the caller's general path.
- */
-export function hmacSha256BinaryOfAscii(crypto: CryptoProvider, secret: Uint8Array, text: string): string | undefined {
-  const { read, written } = scratchEncoder.encodeInto(text, scratchAfterPad);
-  if (read !== text.length || written !== read) return undefined;
-  return macOfPaddedBlock(crypto, preparedKey(secret).hmacSha256Pads(), scratchOf(written), 'binary');
-}
-
-/**
  * {@link hmacSha256OfText} as lower-case hex, for signatures sent in hex (SigV4): with the
  * provider's `hashString` the outer hash comes out as hex directly, so neither the MAC nor the
  * presented signature needs a byte conversion.

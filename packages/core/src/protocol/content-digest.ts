@@ -8,13 +8,7 @@ import { DigestMismatch, DigestMissing, SignatureMalformed } from '../errors.js'
 import { constantTimeEqual } from '../primitives/constant-time.js';
 import { toBase64 } from '../primitives/encoding.js';
 import type { BodyCheck, CryptoProvider, HashAlgorithm, IncrementalHash } from '../types.js';
-import {
-  isInnerList,
-  parseDictionary,
-  plainByteSequence,
-  plainByteSequenceEquals,
-  plainByteSequenceLength,
-} from './structured-fields.js';
+import { isInnerList, parseDictionary, plainByteSequence } from './structured-fields.js';
 
 /** Digest algorithms from the IANA "Hash Algorithms for HTTP Digest Fields" registry that hmac-kit accepts. */
 export type ContentDigestAlgorithm = 'sha-256' | 'sha-512';
@@ -117,35 +111,16 @@ function expectedDigest(headerValue: string): { algorithm: ContentDigestAlgorith
 export class ContentDigestCheck implements BodyCheck {
   readonly #provider: CryptoProvider;
   readonly #algorithm: ContentDigestAlgorithm;
-  // The expected digest's bytes, or undefined for the common shape (`sha-256=:...:` or
-  // `sha-512=:...:`, checked to decode), whose base64 text from `#field[9]` on is compared with
-  // the body's digest in place (plainByteSequenceEquals) or decoded when needed (#expectedBytes):
-  // no array per verified body on the usual path.
-  readonly #expected: Uint8Array | undefined;
-  readonly #field: string;
+  readonly #expected: Uint8Array;
   #hash: IncrementalHash | undefined;
   #started = false;
   #finished = false;
 
   constructor(provider: CryptoProvider, headerValue: string) {
+    const { algorithm, expected } = expectedDigest(headerValue);
     this.#provider = provider;
-    this.#field = headerValue;
-    // What expectedDigest() reads, without decoding the common shape: it takes the common shape's
-    // bytes exactly when plainByteSequence(headerValue, 9) decodes, which is when
-    // plainByteSequenceLength() is not -1 (that function's invariant).
-    const common = commonAlgorithm(headerValue);
-    if (common !== undefined && plainByteSequenceLength(headerValue, 9) >= 0) {
-      this.#algorithm = common;
-      this.#expected = undefined;
-    } else {
-      const { algorithm, expected } = expectedDigest(headerValue);
-      this.#algorithm = algorithm;
-      this.#expected = expected;
-    }
-  }
-
-  #expectedBytes(): Uint8Array {
-    return this.#expected ?? plainByteSequence(this.#field, 9)!;
+    this.#algorithm = algorithm;
+    this.#expected = expected;
   }
 
   update(chunk: Uint8Array): void {
@@ -183,24 +158,19 @@ export class ContentDigestCheck implements BodyCheck {
     // A body already in memory: a one-shot digest skips the incremental hash object.
     let matches: boolean;
     if (provider.hashString !== undefined) {
-      const actual = provider.hashString(hashAlgorithm, body);
-      // plainByteSequenceEquals(field, 9, actual) is constantTimeEqual(actual, the decoded bytes).
-      matches =
-        this.#expected === undefined
-          ? plainByteSequenceEquals(this.#field, 9, actual)
-          : constantTimeEqual(actual, this.#expected);
+      matches = constantTimeEqual(provider.hashString(hashAlgorithm, body), this.#expected);
     } else if (provider.hash !== undefined) {
-      matches = provider.timingSafeEqual(provider.hash(hashAlgorithm, body), this.#expectedBytes());
+      matches = provider.timingSafeEqual(provider.hash(hashAlgorithm, body), this.#expected);
     } else {
       const fresh = provider.createHash(hashAlgorithm);
       if (body.length > 0) fresh.update(body);
-      matches = provider.timingSafeEqual(fresh.digest(), this.#expectedBytes());
+      matches = provider.timingSafeEqual(fresh.digest(), this.#expected);
     }
     if (!matches) throw new DigestMismatch(`body does not match its ${this.#algorithm} Content-Digest`);
   }
 
   #compare(actual: Uint8Array): Promise<void> {
-    return this.#provider.timingSafeEqual(actual, this.#expectedBytes())
+    return this.#provider.timingSafeEqual(actual, this.#expected)
       ? Promise.resolve()
       : Promise.reject(new DigestMismatch(`body does not match its ${this.#algorithm} Content-Digest`));
   }

@@ -14,7 +14,6 @@ import {
   type Parameters,
   parseDictionary,
   plainByteSequence,
-  plainByteSequenceLength,
 } from '../../protocol/structured-fields.js';
 import type { MessageParts } from '../../types.js';
 import { HASH_FOR_ALG, type Rfc9421Config } from './options.js';
@@ -26,17 +25,7 @@ export interface Rfc9421Credentials extends Credentials {
 
 export interface SelectedSignature {
   label: string;
-  /**
-   * The presented signature's bytes; undefined when the common-shape parser left them in
-   * `signatureField` (read them with {@link signatureBytes}, or compare them in place).
-   */
-  signature: Uint8Array | undefined;
-  /**
-   * The common shape's Signature field, whose plain byte sequence (checked: it decodes, see
-   * plainByteSequenceLength) starts at `signatureAt`; undefined when `signature` holds the bytes.
-   */
-  signatureField: string | undefined;
-  signatureAt: number;
+  signature: Uint8Array;
   params: SignatureParams;
   /**
    * The covered components' identifiers (`"@method"`), in order; undefined for the common shape,
@@ -53,14 +42,6 @@ export interface SelectedSignature {
    * as written.
    */
   signatureParams: string | undefined;
-}
-
-/**
- * The presented signature's bytes: `signature`, or the common shape's byte sequence decoded from
- * its field (a fresh array: it may be held across an asynchronous MAC).
- */
-export function signatureBytes(selected: SelectedSignature): Uint8Array {
-  return selected.signature ?? plainByteSequence(selected.signatureField!, selected.signatureAt)!;
 }
 
 function selectSignature(message: MessageParts, label: string | undefined): SelectedSignature {
@@ -432,15 +413,11 @@ function parseCommonSelection(
   ) {
     return undefined;
   }
-  // Checked here (a field that does not decode takes the general parser, as before) but not
-  // decoded: the verifier compares the MAC with the text in place (plainByteSequenceEquals), with
-  // no array per request; signatureBytes() decodes it for the other paths.
-  if (plainByteSequenceLength(signatureHeader, nameEnd + 2) < 0) return undefined;
+  const signature = plainByteSequence(signatureHeader, nameEnd + 2);
+  if (signature === undefined) return undefined;
   return {
     label: name,
-    signature: undefined,
-    signatureField: signatureHeader,
-    signatureAt: nameEnd + 2,
+    signature,
     params: { keyId, created, expires, nonce, alg, tag },
     identifiers: undefined,
     labels,
@@ -478,8 +455,6 @@ function parseSelection(inputHeader: string, signatureHeader: string, label: str
     return {
       label: candidate,
       signature: signature.value,
-      signatureField: undefined,
-      signatureAt: 0,
       params,
       identifiers,
       labels,

@@ -9,7 +9,7 @@ import type { ResolvedKey, SchemeVerdict, VerifyContext } from '../../pipeline/c
 import { MAC_MATCHED, MAC_MISMATCHED } from '../../pipeline/contract.js';
 import { macMatches, macsStrings } from '../../pipeline/keys.js';
 import { checkTimeWindow } from '../../pipeline/policy.js';
-import { hmacSha256BinaryOfAscii, hmacSha256MatchesAscii } from '../../primitives/hmac-sha256.js';
+import { hmacSha256MatchesAscii } from '../../primitives/hmac-sha256.js';
 import { isPromiseLike } from '../../primitives/promise.js';
 import {
   buildSignatureBase,
@@ -26,8 +26,8 @@ import {
 } from '../../protocol/components.js';
 import { contentDigestCheck } from '../../protocol/content-digest.js';
 import { canonicalHeaderOfLower } from '../../protocol/headers.js';
-import { type Item, plainByteSequenceEquals } from '../../protocol/structured-fields.js';
-import { covers, coversName, type Rfc9421Credentials, type SelectedSignature, signatureBytes } from './parse.js';
+import type { Item } from '../../protocol/structured-fields.js';
+import { covers, coversName, type Rfc9421Credentials, type SelectedSignature } from './parse.js';
 import { withComponentErrors } from './signature-base.js';
 
 // Policies name the same few components on every request: parse each name once.
@@ -106,8 +106,8 @@ export function verifyRfc9421(
     throw error;
   }
   const matches = unchecked
-    ? macMatchesOctets(crypto, key, base as string, selected)
-    : macMatches(crypto, key, base, signatureBytes(selected));
+    ? macMatchesOctets(crypto, key, base as string, selected.signature)
+    : macMatches(crypto, key, base, selected.signature);
   // An asynchronous MAC (WebCrypto) reads the field again once it answers, as before.
   if (isPromiseLike(matches)) return Promise.resolve(matches).then((ok) => verdictOf(ok, selected, context, undefined));
   return verdictOf(matches, selected, context, digest);
@@ -126,25 +126,14 @@ function macMatchesOctets(
   crypto: VerifyContext['crypto'],
   key: ResolvedKey,
   text: string,
-  selected: SelectedSignature,
+  presented: Uint8Array,
 ): boolean | Promise<boolean> {
   if (key.algorithm === 'sha256' && crypto.hash !== undefined) {
-    let matches: boolean | undefined;
-    if (selected.signature === undefined && crypto.hashString !== undefined) {
-      // The common shape's signature compared in its field's text (no array for its bytes).
-      // Invariant: plainByteSequenceEquals(field, at, mac) is constantTimeEqual(mac,
-      // plainByteSequence(field, at)), which is what hmacSha256MatchesAscii() answers with
-      // `hashString` for the decoded bytes (the same MAC string, the same comparison); the parser
-      // checked that the field decodes. Held by test/rfc9421-signature-in-place.test.ts.
-      const mac = hmacSha256BinaryOfAscii(crypto, key.secret, text);
-      if (mac !== undefined) matches = plainByteSequenceEquals(selected.signatureField!, selected.signatureAt, mac);
-    } else {
-      matches = hmacSha256MatchesAscii(crypto, key.secret, text, signatureBytes(selected));
-    }
+    const matches = hmacSha256MatchesAscii(crypto, key.secret, text, presented);
     if (matches !== undefined) return matches;
   }
   if (!isLatin1(text)) throw new SignatureMalformed(NOT_OCTETS);
-  return macMatches(crypto, key, text, signatureBytes(selected));
+  return macMatches(crypto, key, text, presented);
 }
 
 export function checkRfc9421Policy(credentials: Rfc9421Credentials, context: VerifyContext): void {
