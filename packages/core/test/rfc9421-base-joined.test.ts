@@ -83,7 +83,9 @@ describe('canonicalHeaderOfLower without the lines array', () => {
 describe('plainSignatureBase = buildSignatureBase', () => {
   const derived = ['@method', '@authority', '@path', '@query', '@target-uri', '@scheme', '@request-target'];
   const oddDerived = ['@query-param', '@status', '@signature-params', '@nope'];
-  const fields = ['content-type', 'content-digest', 'x-a', 'x-b', 'x-missing'];
+  // A name too long to be kept (MAX_KEPT_NAME_LENGTH) takes the unkept branch.
+  const longName = `x-${'l'.repeat(70)}`;
+  const fields = ['content-type', 'content-digest', 'x-a', 'x-b', 'x-missing', longName];
   const names = fc.uniqueArray(fc.constantFrom(...derived, ...derived, ...oddDerived, ...fields, ...fields), {
     maxLength: 8,
   });
@@ -102,7 +104,7 @@ describe('plainSignatureBase = buildSignatureBase', () => {
     fc.string({ maxLength: 5 }),
   );
   const fieldValue = fc.oneof(line, fc.array(line, { maxLength: 2 }));
-  const headerKey = fc.constantFrom('content-type', 'Content-Type', 'content-digest', 'x-a', 'X-A', 'x-b');
+  const headerKey = fc.constantFrom('content-type', 'Content-Type', 'content-digest', 'x-a', 'X-A', 'x-b', longName);
   const method = fc.constantFrom('POST', 'GET', 'PO\nST', 'P\u00e9', 'P\u0100');
   const url = fc.constantFrom(
     'https://api.example.com/v1/orders?customer=c_1&expand=items',

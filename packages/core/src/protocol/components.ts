@@ -389,15 +389,17 @@ const PARAMS_NEXT_LINE = '\n"@signature-params": ';
 // comparison for the parser's interned names), and a prefix shared by every base is not allocated
 // per request. Invariant: linePrefixAt(index, name) is the prefix built from `name` for `index`
 // (a kept prefix is replaced whenever the name at its position differs). Positions past
-// MAX_KEPT_POSITIONS build their prefix each time.
+// MAX_KEPT_POSITIONS and names longer than MAX_KEPT_NAME_LENGTH build their prefix each time.
 const keptNames: (string | undefined)[] = [];
 const keptPrefixes: string[] = [];
 const MAX_KEPT_POSITIONS = 32;
+// Names come from requests: a long one is not kept (nor its prefix) beyond the request.
+const MAX_KEPT_NAME_LENGTH = 64;
 
 function linePrefixAt(index: number, name: string): string {
   if (index < keptNames.length && keptNames[index] === name) return keptPrefixes[index]!;
   const prefix = index === 0 ? `"${name}": ` : `\n"${name}": `;
-  if (index < MAX_KEPT_POSITIONS) {
+  if (index < MAX_KEPT_POSITIONS && name.length <= MAX_KEPT_NAME_LENGTH) {
     // Fill the positions before this one first (a list longer than any seen before).
     // (undefined: no name there yet, equal to no name).
     while (keptNames.length < index) {
