@@ -290,10 +290,13 @@ function toBuffer(bytes: Uint8Array): Buffer {
 
 /**
  * Express middleware that verifies the request's signature and body, then sets `req.hmac`
- * (and `req.rawBody`). Refused requests get a problem+json answer (401, 403, 413, 429, 503)
- * and never reach the next handler.
+ * (and `req.rawBody`). Refused requests get a problem+json answer (401, 403, 413, 429, 503;
+ * with `json` also 400 and 415) and never reach the next handler.
  *
- * Body parsers: install `express.json({ verify: captureRawBody })` (or any parser with that
+ * JSON APIs: `hmacAuth({ keys, json: true })` alone reads, verifies and only then parses the body
+ * into `req.body` (see {@link HmacAuthOptions.json}); no `express.json()` in front of it.
+ *
+ * Express's own body parsers: install `express.json({ verify: captureRawBody })` (or any parser with that
  * `verify`) *before* `hmacAuth()`; bodies no parser read are read and verified by `hmacAuth()`
  * itself. A parser without `captureRawBody` in front of it makes `hmacAuth()` refuse (500) the
  * request, since the verified bytes can no longer be recovered.
@@ -301,11 +304,10 @@ function toBuffer(bytes: Uint8Array): Buffer {
  * @example
  * ```ts
  * import express from 'express';
- * import { captureRawBody, hmacAuth, requireScopes } from '@hmac-kit/express';
+ * import { hmacAuth, requireScopes } from '@hmac-kit/express';
  *
  * const app = express();
- * app.use(express.json({ verify: captureRawBody }));
- * app.use(hmacAuth({ keys: (keyId) => keys.get(keyId) }));
+ * app.use(hmacAuth({ keys: (keyId) => keys.get(keyId), json: true }));
  * app.post('/orders', requireScopes('orders:write'), (req, res) => {
  *   res.status(201).json({ by: req.hmac!.principal, order: req.body });
  * });
@@ -490,6 +492,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       chunks.push(chunk);
     };
     const onError = (error: unknown): void => {
+      if (settled) return;
       stop();
       refuseAfterAdmission(admitted, error, res);
     };
