@@ -258,6 +258,56 @@ describe('hmacAuth({ json }): attacks', () => {
     ]);
   });
 
+  it("a body in its head's packet (taken from the buffer) and one that arrives later (read through events) end alike", async () => {
+    const atMiddleware: boolean[] = [];
+    const seen: Array<{ body: unknown; rawBody: string | undefined }> = [];
+    const app = express();
+    app.use((req, _res, next) => {
+      atMiddleware.push(req.complete);
+      next();
+    });
+    app.use(hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore(), json: true }));
+    app.use(express.json());
+    app.post('/orders', (req, res) => {
+      seen.push({ body: req.body, rawBody: req.rawBody?.toString('utf8') });
+      res.status(201).end();
+    });
+    const harness = await listening(createServer(app));
+    running.push(harness);
+    const host = new URL(harness.origin).host;
+    const body = JSON.stringify({ items: ['a', 'b'], note: 'x'.repeat(300) });
+
+    // One write: head and body together.
+    const together = await signedPost(harness, body);
+    const first = rawConnection(harness);
+    first.socket.write(
+      headOf({ ...together, headers: { ...together.headers, 'content-length': String(body.length) } }, host) + body,
+    );
+    await untilValue(() => (/\r\n\r\n/.test(first.received()) ? true : undefined), 'the first answer');
+    expect(first.received()).toMatch(/^HTTP\/1\.1 201 /);
+    first.socket.destroy();
+
+    // The head and a part, then the rest only once the request is in the app (its body not complete).
+    const split = await signedPost(harness, body);
+    const second = rawConnection(harness);
+    second.socket.write(
+      headOf({ ...split, headers: { ...split.headers, 'content-length': String(body.length) } }, host) +
+        body.slice(0, 100),
+    );
+    await untilValue(() => (atMiddleware.length === 2 ? true : undefined), 'the second request in the app');
+    second.socket.write(body.slice(100, 200));
+    second.socket.write(body.slice(200));
+    await untilValue(() => (/\r\n\r\n/.test(second.received()) ? true : undefined), 'the second answer');
+    expect(second.received()).toMatch(/^HTTP\/1\.1 201 /);
+    second.socket.destroy();
+
+    expect(atMiddleware[1]).toBe(false);
+    expect(seen).toEqual([
+      { body: JSON.parse(body), rawBody: body },
+      { body: JSON.parse(body), rawBody: body },
+    ]);
+  });
+
   it('"__proto__" in the body is an own property, as JSON.parse makes it; no prototype is polluted', async () => {
     const { harness, seen } = await jsonApp();
     const body = '{"__proto__":{"polluted":"yes"},"constructor":{"prototype":{"polluted":"yes"}},"a":1}';
