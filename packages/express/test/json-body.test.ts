@@ -6,6 +6,7 @@ import { captureRawBody, type HmacAuthOptions, hmacAuth, requireScopes } from '@
 import { memoryNonceStore } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
 import express, { type Express } from 'express';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { listening } from '../../../test-support/adapter-http.js';
 import { describeAdapter, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
@@ -306,6 +307,70 @@ describe('hmacAuth({ json }): attacks', () => {
       { body: JSON.parse(body), rawBody: body },
       { body: JSON.parse(body), rawBody: body },
     ]);
+  });
+
+  it('property: whether the body is taken from the buffer or read through events, the route sees the parse of express.json (an empty body unparsed)', async () => {
+    const atMiddleware: boolean[] = [];
+    const seen: Array<{ body: unknown; rawBody: string | undefined }> = [];
+    const app = express();
+    app.use((req, _res, next) => {
+      atMiddleware.push(req.complete);
+      next();
+    });
+    app.use(hmacAuth({ keys: resolveKey, nonceStore: memoryNonceStore(), json: true }));
+    app.post('/orders', (req, res) => {
+      seen.push({ body: req.body, rawBody: req.rawBody?.toString('utf8') });
+      res.status(200).end();
+    });
+    const harness = await listening(createServer(app));
+    running.push(harness);
+    const host = new URL(harness.origin).host;
+    /** The reference: express.json (strict) on the same bytes; an empty body is not parsed. */
+    function reference(body: string, json: boolean): { status: number; body?: unknown } {
+      if (body === '') return { status: 200, body: undefined };
+      if (!json) return { status: 200, body: undefined };
+      const first = body.replace(/^\ufeff/, '').trimStart()[0];
+      if (first !== '{' && first !== '[') return { status: 400 };
+      try {
+        return { status: 200, body: JSON.parse(body.replace(/^\ufeff/, '')) };
+      } catch {
+        return { status: 400 };
+      }
+    }
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(fc.json(), fc.string({ unit: 'grapheme' })),
+        fc.boolean(),
+        fc.option(fc.integer({ min: 0, max: 1_000 }), { nil: undefined }),
+        async (body, json, splitAt) => {
+          const request = await signedPost(harness, body, json ? 'application/json' : 'text/plain');
+          const bytes = Buffer.from(body, 'utf8');
+          const head = headOf(
+            { ...request, headers: { ...request.headers, 'content-length': String(bytes.length) } },
+            host,
+          );
+          const connection = rawConnection(harness);
+          const before = atMiddleware.length;
+          const routed = seen.length;
+          if (splitAt === undefined || bytes.length === 0) {
+            connection.socket.write(Buffer.concat([Buffer.from(head, 'latin1'), bytes]));
+          } else {
+            const at = splitAt % bytes.length;
+            connection.socket.write(Buffer.concat([Buffer.from(head, 'latin1'), bytes.subarray(0, at)]));
+            await untilValue(() => (atMiddleware.length > before ? true : undefined), 'the request in the app');
+            connection.socket.write(bytes.subarray(at));
+          }
+          await untilValue(() => (/\r\n\r\n/.test(connection.received()) ? true : undefined), 'the answer');
+          connection.socket.destroy();
+          const expected = reference(body, json);
+          expect(Number(/^HTTP\/1\.1 (\d{3})/.exec(connection.received())?.[1])).toBe(expected.status);
+          if (expected.status === 200) {
+            expect(seen.slice(routed)).toEqual([{ body: expected.body, rawBody: bytes.length > 0 ? body : undefined }]);
+          } else expect(seen.length).toBe(routed);
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 
   it('"__proto__" in the body is an own property, as JSON.parse makes it; no prototype is polluted', async () => {
