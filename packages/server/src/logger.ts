@@ -527,6 +527,20 @@ export function batchedStdout(fd = 1, options: { maxBufferBytes?: number } = {})
 }
 
 /**
+ * Calls `done` once `stream` (a logger's destination) has no log write whose result is still to
+ * come back from libuv's thread pool, before a process exits: pino's exit flush skips such a write,
+ * and its result never comes. Any other destination: at once.
+ *
+ * @example
+ * ```ts
+ * settleLogWrites(destination, () => process.exit(1));
+ * ```
+ */
+export function settleLogWrites(_stream: unknown, done: () => void): void {
+  done();
+}
+
+/**
  * The server's structured JSON logger (pino). Secrets and signature headers are redacted
  * at the logger, so a careless field can never leak one. Every line fits {@link MAX_LOG_LINE_BYTES}.
  * Lines are buffered and written asynchronously ({@link batchedStdout}), in write(2) calls of whole lines
