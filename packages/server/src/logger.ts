@@ -345,15 +345,38 @@ export function batchedStdout(fd = 1, options: { maxBufferBytes?: number } = {})
       stream.retryEAGAIN(error, stream._writingBuf.length, stream._len - stream._writingBuf.length)
     ) {
       retryTimer = setTimeout(retryWrite, SONIC_BOOM_RETRY_MS);
-      return;
+    } else {
+      sonicRelease(error, written);
     }
-    sonicRelease(error, written);
+    settleWaiting();
   };
   const cancelRetry = () => {
     clearTimeout(retryTimer);
     retryTimer = undefined;
   };
-  destination.once('close', cancelRetry);
+  /** While flushSync's empty write in flight waits for its turn (see `continueAfter`): on no thread. */
+  let continuing = false;
+  /** Waiting for no write to be on libuv's thread pool (settleLogWrites). */
+  let settled: Array<() => void> = [];
+  /** Whether no write's result is still to come back from the thread pool. */
+  const offThreadPool = () => stream.destroyed === true || !stream._writing || retryTimer !== undefined || continuing;
+  const settleWaiting = () => {
+    if (settled.length === 0 || !offThreadPool()) return;
+    const waiting = settled;
+    settled = [];
+    for (const done of waiting) done();
+  };
+  // Invariant: every asynchronous write's result comes back through `release` (sonic-boom's writes
+  // look it up as they start), so a write is on the thread pool exactly while `_writing` holds with
+  // no retry timer armed and no flushSync continuation pending: then the exit waits for its result.
+  (destination as unknown as Record<symbol, unknown>)[SETTLE_WRITES] = (done: () => void) => {
+    settled.push(done);
+    settleWaiting();
+  };
+  destination.once('close', () => {
+    cancelRetry();
+    settleWaiting();
+  });
   let held = '';
   let heldBytes = 0;
   let armed = false;
@@ -506,10 +529,14 @@ export function batchedStdout(fd = 1, options: { maxBufferBytes?: number } = {})
       // The empty write completes as any write does: the next queued one starts, or the ending
       // stream closes, or 'drain'. Not from inside flushSync() (pino's fatal lines call it): on the
       // next turn. At exit no turn comes: what flushSync() wrote is all there is.
-      if (continueAfter)
+      if (continueAfter) {
+        continuing = true;
         setImmediate(() => {
+          continuing = false;
           if (!stream.destroyed) sonicRelease(null, 0);
+          settleWaiting();
         });
+      }
     }
   };
   destination.end = function endWithHeld(this: typeof destination) {
@@ -536,9 +563,14 @@ export function batchedStdout(fd = 1, options: { maxBufferBytes?: number } = {})
  * settleLogWrites(destination, () => process.exit(1));
  * ```
  */
-export function settleLogWrites(_stream: unknown, done: () => void): void {
-  done();
+export function settleLogWrites(stream: unknown, done: () => void): void {
+  const settle = (stream as Record<symbol, unknown> | undefined)?.[SETTLE_WRITES];
+  if (typeof settle === 'function') settle(done);
+  else done();
 }
+
+/** A {@link batchedStdout} destination's `(done) => void`: see {@link settleLogWrites}. */
+const SETTLE_WRITES = Symbol('hmac-kit.logger.settleWrites');
 
 /**
  * The server's structured JSON logger (pino). Secrets and signature headers are redacted
