@@ -36,7 +36,8 @@ interface Sent {
 
 type Kind = 'genuine' | 'replay' | 'forged' | 'unknown' | 'limited' | 'bodiless';
 
-async function signedRequest(kind: Kind): Promise<Sent> {
+/** A request of `kind` signed at `created` (Unix seconds): the test's own clock, not the moment it ran. */
+async function signedRequest(kind: Kind, created: number): Promise<Sent> {
   const key: VerificationKey =
     kind === 'forged'
       ? { ...keyRing.orders, secret: new Uint8Array(32).fill(9) }
@@ -52,6 +53,8 @@ async function signedRequest(kind: Kind): Promise<Sent> {
       ? { method: 'POST', path: '/orders?x=1', headers: { 'content-type': 'application/json' }, body: '{"q":1}' }
       : { method: 'GET', path: '/orders?x=1', headers: {} },
     signingKey(key),
+    undefined,
+    { now: () => created },
   );
   const input = Object.entries(sent.headers).find(([name]) => name.toLowerCase() === 'signature-input')?.[1];
   const nonce = /nonce="([^"]+)"/.exec(input ?? '')?.[1];
@@ -133,7 +136,11 @@ function describeOutcome(outcome: AuthOutcome) {
   return { ok: false, error: { name, code, message }, problem: outcome.problem };
 }
 
-/** The verifiers' clock: read after signing, so a slow run's signatures are never older than the window. */
+/**
+ * The one clock of a case: its requests are signed at it and verified at it. (The verifiers' clock
+ * was read after signing: a second that ended between the two made every signature older than the
+ * memory nonce store's epoch, its creation, and refused signature_expired: failed at load 25.)
+ */
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 describe('admitEagerly agrees with admit', () => {
@@ -142,13 +149,13 @@ describe('admitEagerly agrees with admit', () => {
   it('same outcomes, reports and store state for random request sequences; no promise for an accepted request', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.constantFrom(...kinds), { minLength: 1, maxLength: 12 }), async (sequence) => {
+        const now = nowSeconds();
         const sent: Sent[] = [];
         for (const kind of sequence) {
           // A replay resends the previous request (or, first in line, is a genuine request).
           const previous = sent.at(-1);
-          sent.push(kind === 'replay' && previous !== undefined ? previous : await signedRequest(kind));
+          sent.push(kind === 'replay' && previous !== undefined ? previous : await signedRequest(kind, now));
         }
-        const now = nowSeconds();
         const eager = await run(sent, 'eager', now);
         const promised = await run(sent, 'promises', now);
         const { promises, ...decided } = eager;
@@ -161,9 +168,10 @@ describe('admitEagerly agrees with admit', () => {
   });
 
   it('covers what forward-auth relies on: a replay and a forged request leave no nonce, charge or success behind', async () => {
-    const genuine = await signedRequest('genuine');
-    const forged = await signedRequest('forged');
-    const result = await run([genuine, genuine, forged], 'eager', nowSeconds());
+    const now = nowSeconds();
+    const genuine = await signedRequest('genuine', now);
+    const forged = await signedRequest('forged', now);
+    const result = await run([genuine, genuine, forged], 'eager', now);
     const codes = result.outcomes.map(
       ([, outcome]) => (outcome as { problem?: { body: { code: string } } }).problem?.body.code ?? 'ok',
     );
@@ -177,7 +185,7 @@ describe('admitEagerly agrees with admit', () => {
     const authenticator = createAuthenticator({ keys: resolveKey, crypto: nodeCryptoProvider, onFailure: () => {} });
     const { admitEagerly: _left, ...wrapped } = authenticator;
     expect('admitEagerly' in wrapped).toBe(false);
-    const request = await signedRequest('genuine');
+    const request = await signedRequest('genuine', nowSeconds());
     const admitted = authenticator.admit(request.message, { sourceAddress: address, hasBody: true });
     expect(isPromiseLike(admitted)).toBe(true);
     const admission = await admitted;
