@@ -496,7 +496,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       length += chunk.length;
       if (length > plan.limit) {
         stop();
-        refuseAfterAdmission(admitted, new BodyTooLarge('the body exceeds the size limit'), res);
+        refuseAfterAdmission(admitted, new BodyTooLarge('the body exceeds the size limit'), res, next);
         return;
       }
       chunks.push(chunk);
@@ -504,7 +504,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     const onError = (error: unknown): void => {
       if (settled) return;
       stop();
-      refuseAfterAdmission(admitted, error, res);
+      refuseAfterAdmission(admitted, error, res, next);
     };
     const onEnd = (): void => {
       if (settled) return;
@@ -551,7 +551,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
   ): void {
     const bytes = (req.read() as Buffer | null) ?? Buffer.alloc(0);
     if (bytes.length > plan.limit) {
-      refuseAfterAdmission(admitted, new BodyTooLarge('the body exceeds the size limit'), res);
+      refuseAfterAdmission(admitted, new BodyTooLarge('the body exceeds the size limit'), res, next);
       return;
     }
     const outcome = admitted.completeEagerly ? admitted.completeEagerly(bytes) : admitted.complete(bytes);
@@ -560,14 +560,28 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     } else atEnd(req, () => handOn(outcome, bytes, plan, parses, req, res, next));
   }
 
-  /** A refusal after the admission (the body too large, the client gone): releases what it reserved. */
-  function refuseAfterAdmission(admitted: Admission, error: unknown, res: Response): void {
-    admitted.fail(error).then((failure) => {
-      if (!res.headersSent) sendProblemAndClose(res, failure.problem);
-    });
+  /**
+   * A refusal after the admission (the body too large, the client gone): releases what it reserved.
+   * Never rejects unhandled: a failure to answer goes to `next(error)` (see {@link handOn}).
+   */
+  function refuseAfterAdmission(admitted: Admission, error: unknown, res: Response, next: NextFunction): void {
+    admitted
+      .fail(error)
+      .then((failure) => {
+        if (!res.headersSent) sendProblemAndClose(res, failure.problem);
+      })
+      .catch(next);
   }
 
-  /** A verified body: `req.rawBody`, `req.body` when it is parsed, and on to the next handler. */
+  /**
+   * A verified body: `req.rawBody`, `req.body` when it is parsed, and on to the next handler.
+   *
+   * Invariant: never throws. It runs from the request stream's 'end' listener or a promise callback,
+   * where a throw would be an uncaught exception or an unhandled rejection (node ends the process on
+   * either): an error goes to `next(error)`, and a refusal is only sent while the answer is still
+   * ours to send (another middleware, a timeout, may have answered while the body was read).
+   * Tested in packages/express/test/review20-json-answered.test.ts.
+   */
   function handOn(
     outcome: AuthOutcome,
     bytes: Buffer,
@@ -577,8 +591,25 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     res: Response,
     next: NextFunction,
   ): void {
+    try {
+      verifiedOn(outcome, bytes, plan, parses, req, res, next);
+    } catch (error) {
+      next(error);
+    }
+  }
+
+  /** {@link handOn}'s work, which may throw. */
+  function verifiedOn(
+    outcome: AuthOutcome,
+    bytes: Buffer,
+    plan: JsonBodyPlan,
+    parses: boolean,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ): void {
     if (!outcome.ok) {
-      sendProblem(res, outcome.problem);
+      if (!res.headersSent) sendProblem(res, outcome.problem);
       return;
     }
     const slots = prepareSlots(req);
@@ -589,11 +620,12 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       try {
         parsed = parseJsonBody(bytes, plan.strict);
       } catch (error) {
-        sendProblem(
-          res,
-          authenticator.fail(error, { method: req.method, url: req.originalUrl, keyId: outcome.identity.keyId })
-            .problem,
-        );
+        const { problem } = authenticator.fail(error, {
+          method: req.method,
+          url: req.originalUrl,
+          keyId: outcome.identity.keyId,
+        });
+        if (!res.headersSent) sendProblem(res, problem);
         return;
       }
       if (parsed !== undefined) req.body = parsed;
