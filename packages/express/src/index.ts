@@ -284,9 +284,15 @@ class BodySourceOf extends SourceOf {
   readonly hasBody = true;
 }
 
-/** Refuses with `problem` and closes the connection: the body was not (all) read, and is not worth draining. */
-function sendProblemAndClose(res: Response, problem: ProblemResponse): void {
-  res.set('Connection', 'close');
+/**
+ * Refuses a request whose body was not read: with `Connection: close` while the body is still
+ * arriving (not worth draining). A body that arrived whole (`req.complete`) is already in memory and
+ * the connection stays open: node:http may have handed the app the request pipelined behind it, and
+ * closing would leave that one run but unanswered (review20-json-pipelined.test.ts). While the body
+ * is incomplete, node:http cannot have parsed a request behind it.
+ */
+function sendProblemAndClose(req: Request, res: Response, problem: ProblemResponse): void {
+  if (!req.complete) res.set('Connection', 'close');
   sendProblem(res, problem);
 }
 
@@ -437,7 +443,8 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
    * Invariant: nothing is parsed and nothing reaches `next()` unless the admission's
    * `completeEagerly(bytes)` answered `ok` for exactly the bytes handed on as `req.rawBody` and
    * parsed into `req.body`; every refusal before the end of the body closes the connection (the
-   * rest of the body is not drained). Tested in packages/express/test/json-body.test.ts.
+   * rest of the body is not drained) unless the body arrived whole (`sendProblemAndClose`). Tested in
+   * packages/express/test/json-body.test.ts and review20-json-pipelined.test.ts.
    */
   function readVerifyParse(
     plan: JsonBodyPlan,
@@ -455,13 +462,13 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     }
     const rules = bodyRules(plan, req, headers);
     if (typeof rules !== 'boolean') {
-      sendProblemAndClose(res, authenticator.fail(rules, { method, url }).problem);
+      sendProblemAndClose(req, res, authenticator.fail(rules, { method, url }).problem);
       return;
     }
     const declared = headers['content-length'];
     if (declared !== undefined && Number(declared) > plan.limit) {
       const tooLarge = new BodyTooLarge(`the body's Content-Length is above the ${plan.limit}-byte limit`);
-      sendProblemAndClose(res, authenticator.fail(tooLarge, { method, url }).problem);
+      sendProblemAndClose(req, res, authenticator.fail(tooLarge, { method, url }).problem);
       return;
     }
     // admitEagerly: createAuthenticator always has it (an option-less wrapper would not).
@@ -482,7 +489,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     next: NextFunction,
   ): void {
     if (!admitted.ok) {
-      sendProblemAndClose(res, admitted.problem);
+      sendProblemAndClose(req, res, admitted.problem);
       return;
     }
     if (req.complete && req.readableFlowing === null && !req.readableEnded) {
@@ -496,7 +503,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       length += chunk.length;
       if (length > plan.limit) {
         stop();
-        refuseAfterAdmission(admitted, new BodyTooLarge('the body exceeds the size limit'), res, next);
+        refuseAfterAdmission(admitted, new BodyTooLarge('the body exceeds the size limit'), req, res, next);
         return;
       }
       chunks.push(chunk);
@@ -504,7 +511,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     const onError = (error: unknown): void => {
       if (settled) return;
       stop();
-      refuseAfterAdmission(admitted, error, res, next);
+      refuseAfterAdmission(admitted, error, req, res, next);
     };
     const onEnd = (): void => {
       if (settled) return;
@@ -551,7 +558,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
   ): void {
     const bytes = (req.read() as Buffer | null) ?? Buffer.alloc(0);
     if (bytes.length > plan.limit) {
-      refuseAfterAdmission(admitted, new BodyTooLarge('the body exceeds the size limit'), res, next);
+      refuseAfterAdmission(admitted, new BodyTooLarge('the body exceeds the size limit'), req, res, next);
       return;
     }
     const outcome = admitted.completeEagerly ? admitted.completeEagerly(bytes) : admitted.complete(bytes);
@@ -564,11 +571,17 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
    * A refusal after the admission (the body too large, the client gone): releases what it reserved.
    * Never rejects unhandled: a failure to answer goes to `next(error)` (see {@link handOn}).
    */
-  function refuseAfterAdmission(admitted: Admission, error: unknown, res: Response, next: NextFunction): void {
+  function refuseAfterAdmission(
+    admitted: Admission,
+    error: unknown,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ): void {
     admitted
       .fail(error)
       .then((failure) => {
-        if (!res.headersSent) sendProblemAndClose(res, failure.problem);
+        if (!res.headersSent) sendProblemAndClose(req, res, failure.problem);
       })
       .catch(next);
   }
