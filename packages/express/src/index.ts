@@ -1,5 +1,5 @@
 import { IncomingMessage } from 'node:http';
-import { BodyTooLarge, framingDeclaresBody, isPromiseLike, toProblem } from '@hmac-kit/core';
+import { BodyTooLarge, BodyUnavailable, framingDeclaresBody, isPromiseLike, toProblem } from '@hmac-kit/core';
 import type {
   Admission,
   AuthContext,
@@ -511,7 +511,10 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     const onError = (error: unknown): void => {
       if (settled) return;
       stop();
-      refuseAfterAdmission(admitted, error, req, res, next);
+      // The client left mid-body (node:http's `Error: aborted`): a refusal of its own, not an
+      // internal error for stderr (review20-json-abort.test.ts); onFailure gets the stream's error as cause.
+      const gone = new BodyUnavailable('the client closed the connection before its body arrived', { cause: error });
+      refuseAfterAdmission(admitted, gone, req, res, next);
     };
     const onEnd = (): void => {
       if (settled) return;
