@@ -37,7 +37,8 @@ interface Sent {
   nonce: string;
 }
 
-async function signedRequest(kind: Kind): Promise<Sent> {
+/** A request of `kind` signed at `created` (Unix seconds): the case's one clock (see admit-eager.test.ts). */
+async function signedRequest(kind: Kind, created: number): Promise<Sent> {
   const key: VerificationKey =
     kind === 'forged'
       ? { ...keyRing.orders, secret: new Uint8Array(32).fill(9) }
@@ -51,6 +52,8 @@ async function signedRequest(kind: Kind): Promise<Sent> {
     origin,
     { method: 'POST', path: '/orders', headers: { 'content-type': 'application/json' }, body },
     signingKey(key),
+    undefined,
+    { now: () => created },
   );
   const input = Object.entries(sent.headers).find(([name]) => name.toLowerCase() === 'signature-input')?.[1];
   const nonce = /nonce="([^"]+)"/.exec(input ?? '')?.[1];
@@ -129,12 +132,12 @@ describe('review20: completeEagerly agrees with complete', () => {
   it('same outcomes, reports and store state for random sequences; no promise for an accepted request', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.constantFrom(...kinds), { minLength: 1, maxLength: 10 }), async (sequence) => {
+        const now = Math.floor(Date.now() / 1000);
         const sent: Sent[] = [];
         for (const kind of sequence) {
           const previous = sent.at(-1);
-          sent.push(kind === 'replay' && previous !== undefined ? previous : await signedRequest(kind));
+          sent.push(kind === 'replay' && previous !== undefined ? previous : await signedRequest(kind, now));
         }
-        const now = Math.floor(Date.now() / 1000);
         const eager = await run(sent, 'eager', now);
         const promised = await run(sent, 'promises', now);
         const { promises, ...decided } = eager;
