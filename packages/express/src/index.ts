@@ -1,5 +1,5 @@
 import { IncomingMessage } from 'node:http';
-import { BodyTooLarge, framingDeclaresBody, isPromiseLike, toProblem } from '@hmac-kit/core';
+import { BodyTooLarge, BodyUnavailable, framingDeclaresBody, isPromiseLike, toProblem } from '@hmac-kit/core';
 import type {
   Admission,
   AuthContext,
@@ -284,9 +284,15 @@ class BodySourceOf extends SourceOf {
   readonly hasBody = true;
 }
 
-/** Refuses with `problem` and closes the connection: the body was not (all) read, and is not worth draining. */
-function sendProblemAndClose(res: Response, problem: ProblemResponse): void {
-  res.set('Connection', 'close');
+/**
+ * Refuses a request whose body was not read: with `Connection: close` while the body is still
+ * arriving (not worth draining). A body that arrived whole (`req.complete`) is already in memory and
+ * the connection stays open: node:http may have handed the app the request pipelined behind it, and
+ * closing would leave that one run but unanswered (review20-json-pipelined.test.ts). While the body
+ * is incomplete, node:http cannot have parsed a request behind it.
+ */
+function sendProblemAndClose(req: Request, res: Response, problem: ProblemResponse): void {
+  if (!req.complete) res.set('Connection', 'close');
   sendProblem(res, problem);
 }
 
@@ -437,7 +443,8 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
    * Invariant: nothing is parsed and nothing reaches `next()` unless the admission's
    * `completeEagerly(bytes)` answered `ok` for exactly the bytes handed on as `req.rawBody` and
    * parsed into `req.body`; every refusal before the end of the body closes the connection (the
-   * rest of the body is not drained). Tested in packages/express/test/json-body.test.ts.
+   * rest of the body is not drained) unless the body arrived whole (`sendProblemAndClose`). Tested in
+   * packages/express/test/json-body.test.ts and review20-json-pipelined.test.ts.
    */
   function readVerifyParse(
     plan: JsonBodyPlan,
@@ -455,13 +462,13 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     }
     const rules = bodyRules(plan, req, headers);
     if (typeof rules !== 'boolean') {
-      sendProblemAndClose(res, authenticator.fail(rules, { method, url }).problem);
+      sendProblemAndClose(req, res, authenticator.fail(rules, { method, url }).problem);
       return;
     }
     const declared = headers['content-length'];
     if (declared !== undefined && Number(declared) > plan.limit) {
       const tooLarge = new BodyTooLarge(`the body's Content-Length is above the ${plan.limit}-byte limit`);
-      sendProblemAndClose(res, authenticator.fail(tooLarge, { method, url }).problem);
+      sendProblemAndClose(req, res, authenticator.fail(tooLarge, { method, url }).problem);
       return;
     }
     // admitEagerly: createAuthenticator always has it (an option-less wrapper would not).
@@ -482,7 +489,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     next: NextFunction,
   ): void {
     if (!admitted.ok) {
-      sendProblemAndClose(res, admitted.problem);
+      sendProblemAndClose(req, res, admitted.problem);
       return;
     }
     if (req.complete && req.readableFlowing === null && !req.readableEnded) {
@@ -496,7 +503,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       length += chunk.length;
       if (length > plan.limit) {
         stop();
-        refuseAfterAdmission(admitted, new BodyTooLarge('the body exceeds the size limit'), res);
+        refuseAfterAdmission(admitted, new BodyTooLarge('the body exceeds the size limit'), req, res, next);
         return;
       }
       chunks.push(chunk);
@@ -504,7 +511,10 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     const onError = (error: unknown): void => {
       if (settled) return;
       stop();
-      refuseAfterAdmission(admitted, error, res);
+      // The client left mid-body (node:http's `Error: aborted`): a refusal of its own, not an
+      // internal error for stderr (review20-json-abort.test.ts); onFailure gets the stream's error as cause.
+      const gone = new BodyUnavailable('the client closed the connection before its body arrived', { cause: error });
+      refuseAfterAdmission(admitted, gone, req, res, next);
     };
     const onEnd = (): void => {
       if (settled) return;
@@ -551,7 +561,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
   ): void {
     const bytes = (req.read() as Buffer | null) ?? Buffer.alloc(0);
     if (bytes.length > plan.limit) {
-      refuseAfterAdmission(admitted, new BodyTooLarge('the body exceeds the size limit'), res);
+      refuseAfterAdmission(admitted, new BodyTooLarge('the body exceeds the size limit'), req, res, next);
       return;
     }
     const outcome = admitted.completeEagerly ? admitted.completeEagerly(bytes) : admitted.complete(bytes);
@@ -560,14 +570,34 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     } else atEnd(req, () => handOn(outcome, bytes, plan, parses, req, res, next));
   }
 
-  /** A refusal after the admission (the body too large, the client gone): releases what it reserved. */
-  function refuseAfterAdmission(admitted: Admission, error: unknown, res: Response): void {
-    admitted.fail(error).then((failure) => {
-      if (!res.headersSent) sendProblemAndClose(res, failure.problem);
-    });
+  /**
+   * A refusal after the admission (the body too large, the client gone): releases what it reserved.
+   * Never rejects unhandled: a failure to answer goes to `next(error)` (see {@link handOn}).
+   */
+  function refuseAfterAdmission(
+    admitted: Admission,
+    error: unknown,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ): void {
+    admitted
+      .fail(error)
+      .then((failure) => {
+        if (!res.headersSent) sendProblemAndClose(req, res, failure.problem);
+      })
+      .catch(next);
   }
 
-  /** A verified body: `req.rawBody`, `req.body` when it is parsed, and on to the next handler. */
+  /**
+   * A verified body: `req.rawBody`, `req.body` when it is parsed, and on to the next handler.
+   *
+   * Invariant: never throws. It runs from the request stream's 'end' listener or a promise callback,
+   * where a throw would be an uncaught exception or an unhandled rejection (node ends the process on
+   * either): an error goes to `next(error)`, and a refusal is only sent while the answer is still
+   * ours to send (another middleware, a timeout, may have answered while the body was read).
+   * Tested in packages/express/test/review20-json-answered.test.ts.
+   */
   function handOn(
     outcome: AuthOutcome,
     bytes: Buffer,
@@ -577,8 +607,25 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     res: Response,
     next: NextFunction,
   ): void {
+    try {
+      verifiedOn(outcome, bytes, plan, parses, req, res, next);
+    } catch (error) {
+      next(error);
+    }
+  }
+
+  /** {@link handOn}'s work, which may throw. */
+  function verifiedOn(
+    outcome: AuthOutcome,
+    bytes: Buffer,
+    plan: JsonBodyPlan,
+    parses: boolean,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ): void {
     if (!outcome.ok) {
-      sendProblem(res, outcome.problem);
+      if (!res.headersSent) sendProblem(res, outcome.problem);
       return;
     }
     const slots = prepareSlots(req);
@@ -589,11 +636,12 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       try {
         parsed = parseJsonBody(bytes, plan.strict);
       } catch (error) {
-        sendProblem(
-          res,
-          authenticator.fail(error, { method: req.method, url: req.originalUrl, keyId: outcome.identity.keyId })
-            .problem,
-        );
+        const { problem } = authenticator.fail(error, {
+          method: req.method,
+          url: req.originalUrl,
+          keyId: outcome.identity.keyId,
+        });
+        if (!res.headersSent) sendProblem(res, problem);
         return;
       }
       if (parsed !== undefined) req.body = parsed;
