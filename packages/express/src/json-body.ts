@@ -15,11 +15,13 @@ export interface JsonBodyOptions {
   limit?: number | string;
   /**
    * Which bodies are parsed as JSON: media types (`'application/json'`, `'application/*'`,
-   * `'*\/*+json'`; matched without parameters, case-insensitively) or a function of the request.
+   * `'*\/*+json'`; matched without parameters, case-insensitively) or a function of the request
+   * whose truthy answer parses the body (as `express.json()`'s `type`: `(req) => typeis(req, 'json')`
+   * returns the matched type or `false`).
    * Bodies of other types are read and verified but not parsed (`req.rawBody` only). Default:
    * `application/json` and every `+json` type (`application/problem+json`...).
    */
-  type?: string | readonly string[] | ((req: Request) => boolean);
+  type?: string | readonly string[] | ((req: Request) => unknown);
   /**
    * Only an object or an array at the top level (`express.json()`'s default); `false` accepts any
    * JSON value (`"text"`, `1`, `null`). Default `true`.
@@ -77,7 +79,7 @@ function matches(pattern: string, mediaType: string): boolean {
 
 function typesOf(type: JsonBodyOptions['type']): JsonBodyPlan['parses'] {
   if (type === undefined) return (_req, mediaType) => isJsonType(mediaType);
-  if (typeof type === 'function') return (req) => type(req) === true;
+  if (typeof type === 'function') return (req) => Boolean(type(req));
   const patterns = (typeof type === 'string' ? [type] : [...type]).map((pattern) => {
     const lower = typeof pattern === 'string' ? pattern.trim().toLowerCase() : '';
     if (!MEDIA_TYPE.test(lower)) {

@@ -434,6 +434,10 @@ describe('hmacAuth({ json }): what is parsed', () => {
     const byRequest = await jsonApp({ type: (req) => req.path === '/orders' });
     await byRequest.harness.send(await signedPost(byRequest.harness, '{"d":4}', 'application/octet-stream'));
     expect(byRequest.seen.routed.map(({ body }) => body)).toEqual([{ d: 4 }]);
+    // A truthy answer parses, as express.json()'s type (type-is answers the matched type or false).
+    const truthy = await jsonApp({ type: (req) => (req.path === '/orders' ? 'application/json' : false) });
+    await truthy.harness.send(await signedPost(truthy.harness, '{"e":5}', 'application/octet-stream'));
+    expect(truthy.seen.routed.map(({ body }) => body)).toEqual([{ e: 5 }]);
   });
 
   it('utf-8 only: another charset on a JSON body is refused 415 charset_unsupported before it is read', async () => {

@@ -35,7 +35,7 @@ describe('@hmac-kit/express types', () => {
     expectTypeOf<JsonBodyOptions['limit']>().toEqualTypeOf<number | string | undefined>();
     expectTypeOf<JsonBodyOptions['strict']>().toEqualTypeOf<boolean | undefined>();
     expectTypeOf<JsonBodyOptions['type']>().toEqualTypeOf<
-      string | readonly string[] | ((req: Request) => boolean) | undefined
+      string | readonly string[] | ((req: Request) => unknown) | undefined
     >();
     expectTypeOf(hmacAuth).toBeCallableWith({ keys, json: true });
     expectTypeOf(hmacAuth).toBeCallableWith({
