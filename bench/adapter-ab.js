@@ -11,6 +11,8 @@
 //   node bench/adapter-ab.js express .ab/after --profile=bench/.profiles/express.cpuprofile [--seconds=4]
 //   node bench/adapter-ab.js express none --profile=...   # the baseline app (no auth)
 //   node bench/adapter-ab.js express none --gc [--seconds=6]   # GC pauses per request, one build per process
+//   HMAC=capture node bench/adapter-ab.js express .ab/before   # Express: express.json + captureRawBody (the
+//                                                             # default since session 20: hmacAuth({ json: true }))
 //
 // A build is a directory holding node_modules/@hmac-kit/<package>/{package.json,dist} (see
 // bench/http-ab.js --snapshot), or `.` for the workspace's own packages. Results go to stdout.
@@ -65,9 +67,12 @@ async function appOf(adapter) {
   if (framework === 'express') {
     const { default: express } = await import('express');
     const app = express();
-    if (adapter) {
+    if (adapter && process.env.HMAC === 'capture') {
       app.use(express.json({ verify: adapter.captureRawBody }));
       app.use(adapter.hmacAuth({ keys }));
+    } else if (adapter) {
+      // As bench/http-server.js HMAC=1 (session 20): hmacAuth({ json: true }) alone reads, verifies and parses.
+      app.use(adapter.hmacAuth({ keys, json: true }));
     } else app.use(express.json());
     app.post('/v1/orders', (req, res) => res.json({ ok: true, items: req.body.items.length }));
     return app;

@@ -7,6 +7,7 @@
 //   node bench/count-ab.js express none .ab/before .ab/after [--count=1000] [--warmup=1000]
 //   node bench/count-ab.js fastify none .ab/before .ab/after --http [--count=2000] [--warmup=6000]
 //   node bench/count-ab.js express none floor-next floor-async floor-hmac .ab/after --http   # Express floors (http-server.js)
+//   node bench/count-ab.js express none .ab/before@capture .ab/after@capture .ab/after --http   # HMAC=<value> per build
 //
 // --http: the app of bench/http-server.js (same kind, HMAC=1|0) runs under callgrind and answers
 // real loopback HTTP from bench/http-load.js in its own process (8 connections, exactly --count
@@ -55,8 +56,13 @@ async function instructionsOverHttp(build) {
   // floor-next, floor-async, floor-hmac: the Express app with a hand-written authentication-like middleware
   // instead of hmac-kit's (bench/http-server.js floorMiddleware), counted like a build.
   const floor = build === 'floor-next' || build === 'floor-async' || build === 'floor-hmac';
-  const env = { ...process.env, HMAC: build === 'none' ? '0' : floor ? build : '1' };
-  if (build !== 'none' && build !== '.' && !floor) env.HMAC_KIT_BENCH_PACKAGES = resolve(build);
+  // `<build>@<HMAC>` (session 20): the app of bench/http-server.js with that HMAC value, e.g.
+  // `.ab/before@capture` (express.json + captureRawBody, the only Express set-up of builds before
+  // session 20); `<build>` alone is HMAC=1 (Express: hmacAuth({ json: true })).
+  const at = build.lastIndexOf('@');
+  const dir = at > 0 ? build.slice(0, at) : build;
+  const env = { ...process.env, HMAC: build === 'none' ? '0' : floor ? build : at > 0 ? build.slice(at + 1) : '1' };
+  if (build !== 'none' && dir !== '.' && !floor) env.HMAC_KIT_BENCH_PACKAGES = resolve(dir);
   const { run, result } = await countHttpServer({
     kind: framework,
     env,

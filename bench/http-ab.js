@@ -153,8 +153,10 @@ try {
     ['A', before],
     ['B', after],
   ]) {
+    // `<dir>@<HMAC>` (session 20): that HMAC value of bench/http-server.js, e.g. `.ab/before@capture`.
+    const at = dir.lastIndexOf('@');
     const env = adapterRow
-      ? { HMAC: '1', HMAC_KIT_BENCH_PACKAGES: resolve(dir) }
+      ? { HMAC: at > 0 ? dir.slice(at + 1) : '1', HMAC_KIT_BENCH_PACKAGES: resolve(at > 0 ? dir.slice(0, at) : dir) }
       : { HMAC_KIT_BENCH_SERVER_DIST: resolve(dir, 'node_modules/@hmac-kit/server/dist') };
     if (serveCommand) {
       const bin = resolve(dir, 'node_modules/@hmac-kit/cli/bin/hmac-kit.js');

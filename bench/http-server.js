@@ -2,7 +2,12 @@
 // configuration on stdin; prints one JSON line `{ url, keyId?, secret? }` once listening.
 //
 // kinds: upstream, serve-gateway, serve-gateway-django, serve-verify, gateway-harness (env GATEKEEPER=verify|pass),
-// express (env HMAC=1|0|floor-next|floor-async|floor-hmac), fastify (env HMAC=1|0), fastify-hello. HMAC_KIT_BENCH_PACKAGES: see adapter().
+// express (env HMAC=1|capture|0|floor-next|floor-async|floor-hmac), fastify (env HMAC=1|0), fastify-hello. HMAC_KIT_BENCH_PACKAGES: see adapter().
+//
+// express HMAC=1 (the judged row since session 20): `hmacAuth({ keys, json: true })` alone, which reads,
+// verifies and then parses the body (the recommended set-up for JSON APIs, docs/middleware.md);
+// HMAC=capture: `express.json({ verify: captureRawBody })` + `hmacAuth({ keys })`, the set-up judged until
+// session 19 (the only one a build before session 20 has: count it as `<build>@capture`).
 //
 // express floors (issue #15, session 16): what ANY asynchronous authentication-like middleware costs in
 // this app, to set hmac-kit's added CPU against (see floorMiddleware()).
@@ -235,6 +240,9 @@ async function startExpress() {
     );
     app.use(floorMiddleware(floor));
   } else if (withHmac) {
+    const { hmacAuth } = await adapter('express');
+    app.use(hmacAuth({ keys: await memoryKeys(), json: true }));
+  } else if (floor === 'capture') {
     const { captureRawBody, hmacAuth } = await adapter('express');
     app.use(express.json({ verify: captureRawBody }));
     app.use(hmacAuth({ keys: await memoryKeys() }));

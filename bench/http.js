@@ -154,6 +154,13 @@ const FORWARD_AUTH_ROW = 'forward-auth, CLI, --workers 1, log info (default)';
  * much of hmac-kit's added CPU any hand-written HMAC middleware would add too (session 16).
  */
 const EXPRESS_FLOOR_ROW = 'Express, hand-written HMAC middleware (floor)';
+/**
+ * The Express set-up judged until session 19: `express.json({ verify: captureRawBody })` in front of
+ * `hmacAuth()` (bench/http-server.js HMAC=capture). Since session 20 the judged row ('Express +
+ * @hmac-kit/express') is `hmacAuth({ json: true })` alone, the recommended set-up for JSON APIs; this
+ * row keeps the other one measured beside it (an info pair, no target).
+ */
+const EXPRESS_CAPTURE_ROW = 'Express + @hmac-kit/express, express.json + captureRawBody (info)';
 /** The forward-auth row with stdout a socket pair instead of a pipe (not judged: an info line). */
 const SOCKET_STDOUT_ROW = 'forward-auth, CLI, --workers 1, log info, stdout a socket';
 const DJANGO_ROW =
@@ -200,9 +207,10 @@ const PAIRS = [
   },
   { id: 'log', with: FORWARD_AUTH_ROW, without: 'forward-auth, CLI, --workers 1, log silent' },
   { id: 'express-floor', with: 'Express + @hmac-kit/express', without: EXPRESS_FLOOR_ROW },
+  { id: 'express-capture', with: EXPRESS_CAPTURE_ROW, without: 'Express, no auth' },
 ];
 /**
- * `--pairs=express,fastify,gateway,log,express-floor` (or HMAC_KIT_BENCH_HTTP_PAIRS): only the rows of these pairs,
+ * `--pairs=express,fastify,gateway,log,express-floor,express-capture` (or HMAC_KIT_BENCH_HTTP_PAIRS): only the rows of these pairs,
  * their saturating and paced rounds and their lines (a smoke of the paced comparison, not for the
  * record: the other targets are not measured). Default: every row.
  */
@@ -368,6 +376,12 @@ export async function main() {
         mode: 'orders',
         verifies: false,
         start: async () => ({ ...(await startServer('express', shared, { HMAC: 'floor-hmac' })), ...shared }),
+      },
+      {
+        name: EXPRESS_CAPTURE_ROW,
+        mode: 'orders',
+        verifies: true,
+        start: async () => ({ ...(await startServer('express', shared, { HMAC: 'capture' })), ...shared }),
       },
       {
         name: 'Fastify, no auth',
@@ -617,6 +631,7 @@ export async function main() {
       'Express + @hmac-kit/express': 'Express, no auth',
       'Fastify + @hmac-kit/fastify': 'Fastify, no auth',
       [EXPRESS_FLOOR_ROW]: 'Express, no auth',
+      [EXPRESS_CAPTURE_ROW]: 'Express, no auth',
       'gateway route, no verification': 'node:http upstream alone',
       [FORWARD_AUTH_ROW]: 'forward-auth, CLI, --workers 1, log silent',
       [SOCKET_STDOUT_ROW]: 'forward-auth, CLI, --workers 1, log silent',
@@ -675,6 +690,14 @@ export async function main() {
         'it are not differences. CPU ratio = target / compared-with. "client µs/req": the load ' +
         `generator's own CPU per request (${generatorLabel}, not part of the server's figure).`,
     );
+    if (summary.has('Express + @hmac-kit/express')) {
+      console.log(
+        '\nExpress + @hmac-kit/express (the judged Express row) is hmacAuth({ keys, json: true }) alone: it reads, ' +
+          'verifies and then parses the body, with no express.json() in front (the recommended set-up for JSON ' +
+          `APIs since session 20). "${EXPRESS_CAPTURE_ROW}" is express.json({ verify: captureRawBody }) + hmacAuth(), ` +
+          'the set-up judged until session 19.',
+      );
+    }
     const sumOf = (list, key) => list.reduce((sum, r) => sum + r[key], 0);
     if (pacedComparisons.size > 0) {
       console.log(

@@ -232,6 +232,8 @@ export interface ServeProcess {
   stdout?: Readable;
   /** Settles once the server's stdout reached its end (every line read): with `stdout: 'fifo'`. */
   stdoutClosed?: Promise<void>;
+  /** The child's 'close' (it exited and its stdio reached their ends), listened for from its start. */
+  closed?: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 /**
@@ -245,6 +247,16 @@ export interface ServeProcess {
  */
 export function exitOf(server: ServeProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   const { child } = server;
+  // An exited child's lines may still be unread (its 'exit' can come before its stdout's end): the
+  // 'close' listened for since the start says when they all were (hygiene20: crash-exit-log lost the
+  // last line when the server had exited just before this call).
+  if (server.closed !== undefined) {
+    const { closed, stdoutClosed } = server;
+    return closed.then(async (ended) => {
+      await stdoutClosed;
+      return ended;
+    });
+  }
   if (child.exitCode !== null || child.signalCode !== null) {
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   }
@@ -333,6 +345,9 @@ export function startServe(
       fifoReader === undefined ? undefined : new Promise<void>((done) => stdout.once('close', () => done()));
     runningServes.add(child);
     child.once('exit', () => runningServes.delete(child));
+    const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+      child.once('close', (code: number | null, signal: NodeJS.Signals | null) => done({ code, signal })),
+    );
     const logs: Array<Record<string, unknown>> = [];
     let stderr = '';
     let settled = false;
@@ -376,6 +391,7 @@ export function startServe(
             return exited;
           },
           stdout,
+          closed,
           ...(stdoutClosed ? { stdoutClosed } : {}),
         });
       }

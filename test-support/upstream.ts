@@ -16,6 +16,17 @@ export interface SeenRequest {
   abandoned?: boolean;
 }
 
+/** `/large`'s 4 MiB and their SHA-256, made once per process: made per request, a loaded machine took more than the gateway's upstream timeout to answer. */
+let large: { bytes: Buffer; sha256: string } | undefined;
+function largeAnswer(): { bytes: Buffer; sha256: string } {
+  if (large === undefined) {
+    const bytes = Buffer.alloc(4 * 1024 * 1024);
+    for (let index = 0; index < bytes.length; index += 4) bytes.writeUInt32LE((index * 2654435761) >>> 0, index);
+    large = { bytes, sha256: sha256Hex(bytes) };
+  }
+  return large;
+}
+
 /**
  * A small real upstream: echoes what it received as JSON, streams `/stream` in chunks,
  * answers `/delayed` after 500 ms, never answers `/slow`, answers `/headers` with a head of
@@ -78,9 +89,8 @@ export async function startUpstream(): Promise<{
         return;
       }
       if (request.url?.endsWith('/large')) {
-        const bytes = Buffer.alloc(4 * 1024 * 1024);
-        for (let index = 0; index < bytes.length; index += 4) bytes.writeUInt32LE((index * 2654435761) >>> 0, index);
-        response.writeHead(200, { 'content-type': 'application/octet-stream', 'x-sha256': sha256Hex(bytes) });
+        const { bytes, sha256 } = largeAnswer();
+        response.writeHead(200, { 'content-type': 'application/octet-stream', 'x-sha256': sha256 });
         response.end(bytes);
         return;
       }

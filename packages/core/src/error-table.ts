@@ -34,6 +34,9 @@ export type ErrorCode =
   | 'ERR_BODY_TOO_LARGE'
   | 'ERR_BODY_NOT_SIGNED'
   | 'ERR_BODY_AMBIGUOUS'
+  | 'ERR_BODY_NOT_JSON'
+  | 'ERR_CHARSET_UNSUPPORTED'
+  | 'ERR_CONTENT_ENCODING_UNSUPPORTED'
   | 'ERR_DJANGO_BODY_UNPARSEABLE'
   | 'ERR_SCOPE_INSUFFICIENT'
   | 'ERR_RATE_LIMITED'
@@ -73,6 +76,8 @@ export type ProblemCode =
   | 'body_unavailable'
   | 'body_not_signed'
   | 'body_ambiguous'
+  | 'charset_unsupported'
+  | 'content_encoding_unsupported'
   | 'scope_insufficient'
   | 'rate_limited'
   | 'too_many_failures'
@@ -177,6 +182,11 @@ export const ERROR_TABLE = Object.freeze({
   ERR_BODY_TOO_LARGE: entry(413, 'body_too_large', false),
   ERR_BODY_NOT_SIGNED: entry(401, 'body_not_signed', true),
   ERR_BODY_AMBIGUOUS: entry(400, 'body_ambiguous', true),
+  // Body parsing (@hmac-kit/express's json option): after verification (not a guess: the client is
+  // authenticated), or refused from the head before anything is read.
+  ERR_BODY_NOT_JSON: entry(400, 'invalid_json', false),
+  ERR_CHARSET_UNSUPPORTED: entry(415, 'charset_unsupported', false),
+  ERR_CONTENT_ENCODING_UNSUPPORTED: entry(415, 'content_encoding_unsupported', false),
   // DRF would answer 400 to this body; its signature cannot have been made over it.
   ERR_DJANGO_BODY_UNPARSEABLE: entry(401, 'signature_invalid', true),
   ERR_SCOPE_INSUFFICIENT: entry(403, 'scope_insufficient', false),
@@ -244,6 +254,16 @@ export const PROBLEM_TABLE = Object.freeze({
     400,
     'Ambiguous body',
     'The body can be read in more than one way (for example a JSON object with a repeated name); send it without the ambiguity.',
+  ),
+  charset_unsupported: problem(
+    415,
+    'Charset not supported',
+    'The body is declared in a charset other than utf-8 (Content-Type charset parameter); send it as utf-8.',
+  ),
+  content_encoding_unsupported: problem(
+    415,
+    'Content-Encoding not supported',
+    'The body has a Content-Encoding (gzip, br, deflate...) this endpoint does not accept; send it uncompressed (identity).',
   ),
   scope_insufficient: problem(403, 'Insufficient scope', 'The key lacks a scope this route requires.'),
   rate_limited: problem(429, 'Rate limited', 'Rate limit exceeded; retry after retry_after seconds.'),

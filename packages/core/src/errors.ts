@@ -159,6 +159,34 @@ export class BodyAmbiguous extends HmacKitError {
   override readonly code = BodyAmbiguous.code;
 }
 
+/**
+ * The body an adapter was asked to parse as JSON (`@hmac-kit/express`'s `json` option) is not JSON,
+ * or not the JSON the parser accepts (strict: an object or an array at the top level). Raised only
+ * after the signature and the body verified: an unauthenticated client never has its body parsed.
+ */
+export class BodyNotJson extends HmacKitError {
+  static override code = 'ERR_BODY_NOT_JSON' as const;
+  override readonly code = BodyNotJson.code;
+}
+
+/**
+ * The body is declared in a charset the parser does not decode (`Content-Type: application/json;
+ * charset=...` other than utf-8): refused before anything is read or verified.
+ */
+export class CharsetUnsupported extends HmacKitError {
+  static override code = 'ERR_CHARSET_UNSUPPORTED' as const;
+  override readonly code = CharsetUnsupported.code;
+}
+
+/**
+ * The body has a `Content-Encoding` (gzip, br, deflate...) where the reader only takes bodies as
+ * sent (identity): refused before anything is read, rather than decompressed without a bound.
+ */
+export class ContentEncodingUnsupported extends HmacKitError {
+  static override code = 'ERR_CONTENT_ENCODING_UNSUPPORTED' as const;
+  override readonly code = ContentEncodingUnsupported.code;
+}
+
 /** The body is larger than the configured limit. */
 export class BodyTooLarge extends HmacKitError {
   static override code = 'ERR_BODY_TOO_LARGE' as const;

@@ -11,10 +11,13 @@ export {
 export {
   AlgorithmUnsupported,
   BodyAmbiguous,
+  BodyNotJson,
   BodyNotSigned,
   BodyTooLarge,
   BodyUnavailable,
+  CharsetUnsupported,
   ComponentNotCovered,
+  ContentEncodingUnsupported,
   countsAsFailure,
   DigestMismatch,
   DigestMissing,

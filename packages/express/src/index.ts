@@ -1,9 +1,11 @@
 import { IncomingMessage } from 'node:http';
-import { framingDeclaresBody, isPromiseLike, toProblem } from '@hmac-kit/core';
+import { BodyTooLarge, framingDeclaresBody, isPromiseLike, toProblem } from '@hmac-kit/core';
 import type {
+  Admission,
   AuthContext,
   Authenticator,
   AuthenticatorOptions,
+  AuthFailure,
   AuthOutcome,
   AuthSuccess,
   HmacIdentity,
@@ -21,7 +23,10 @@ import {
 import { inCheckPhase } from '@hmac-kit/middleware/node';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { bodyRules, type JsonBodyOptions, type JsonBodyPlan, jsonBodyPlan, parseJsonBody } from './json-body.js';
 import { field, perPrototype, protocolOf } from './request-fields.js';
+
+export type { JsonBodyOptions } from './json-body.js';
 
 declare global {
   namespace Express {
@@ -41,6 +46,25 @@ export interface HmacAuthOptions extends AuthenticatorOptions {
    * request. Default: `req.protocol` (honours `trust proxy`) and the `Host` header.
    */
   origin?: string | ((req: Request) => string);
+  /**
+   * Read, verify and parse the body here, in one middleware, instead of
+   * `express.json({ verify: captureRawBody })` in front of `hmacAuth()`: the recommended set-up for
+   * JSON APIs. The signature is checked from the head before the body is read (for schemes that
+   * sign the body itself, right after it is read), the body against its digest next, and only a
+   * verified body is parsed: an unauthenticated client never has its JSON parsed. Then `req.rawBody`
+   * holds the verified bytes and `req.body` the parsed JSON (JSON media types only; other types are
+   * verified and left unparsed). Refused: a body over the limit (`413 body_too_large`, before it is
+   * read), a `Content-Encoding` (`415 content_encoding_unsupported`), a charset other than utf-8
+   * (`415 charset_unsupported`), JSON that does not parse (`400 invalid_json`).
+   * `true` takes the defaults ({@link JsonBodyOptions}). Default: off.
+   *
+   * @example
+   * ```ts
+   * app.use(hmacAuth({ keys, json: { limit: '1mb' } })); // no express.json() in front
+   * app.post('/orders', (req, res) => res.status(201).json({ order: req.body }));
+   * ```
+   */
+  json?: boolean | JsonBodyOptions;
 }
 
 /**
@@ -64,6 +88,11 @@ interface RequestRecord {
   hmac: unknown;
   /** The `req.rawBody` slot's value. */
   rawBody: unknown;
+  /**
+   * The `req._body` slot's value: `true` once a body parser read the body (Express 4's body-parser
+   * 1 skips a request that has it, and writes it itself; `hmacAuth({ json })` sets it).
+   */
+  _body: unknown;
   /** The identity `hmacAuth()` verified on this request (`undefined` until then). */
   identity: HmacIdentity | undefined;
   /** The authenticator that verified it. */
@@ -75,7 +104,7 @@ const records = new WeakMap<object, RequestRecord>();
 function recordOf(req: object): RequestRecord {
   let record = records.get(req);
   if (record === undefined) {
-    record = { hmac: undefined, rawBody: undefined, identity: undefined, authenticator: undefined };
+    record = { hmac: undefined, rawBody: undefined, _body: undefined, identity: undefined, authenticator: undefined };
     records.set(req, record);
   }
   return record;
@@ -99,7 +128,7 @@ type Marked = Request & { [kBodyDecoded]?: boolean };
  * `rawBody` keeps reading and writing it (an own property shadows the accessor). Tested against
  * own properties in packages/express/test/express.test.ts ("request slots").
  */
-type SlotName = 'hmac' | 'rawBody';
+type SlotName = 'hmac' | 'rawBody' | '_body';
 
 /**
  * How the slots of the requests with one direct prototype are reached:
@@ -136,7 +165,7 @@ function writeRecord(req: object, name: SlotName, value: unknown): void {
   } else recordOf(req)[name] = value;
 }
 
-const accessors = { hmac: accessorFor('hmac'), rawBody: accessorFor('rawBody') };
+const accessors = { hmac: accessorFor('hmac'), rawBody: accessorFor('rawBody'), _body: accessorFor('_body') };
 
 /** Whether `name` resolves, from `prototype` up, to this copy's accessor on `shared`. */
 function resolvesToOurs(prototype: object, shared: object, name: SlotName): boolean {
@@ -162,7 +191,12 @@ const prepareSlots = perPrototype((prototype): SlotKind => {
     // writes through the same accessors.
     if (!Object.hasOwn(shared, 'hmac')) Object.defineProperty(shared, 'hmac', accessors.hmac);
     if (!Object.hasOwn(shared, 'rawBody')) Object.defineProperty(shared, 'rawBody', accessors.rawBody);
-    return resolvesToOurs(prototype, shared, 'hmac') && resolvesToOurs(prototype, shared, 'rawBody') ? DIRECT : ASSIGN;
+    if (!Object.hasOwn(shared, '_body')) Object.defineProperty(shared, '_body', accessors._body);
+    return resolvesToOurs(prototype, shared, 'hmac') &&
+      resolvesToOurs(prototype, shared, 'rawBody') &&
+      resolvesToOurs(prototype, shared, '_body')
+      ? DIRECT
+      : ASSIGN;
   } catch {
     // A frozen prototype: own properties, as before.
     return OWN;
@@ -239,16 +273,36 @@ class SourceOf implements AuthContext {
   }
 }
 
+/** Runs `run` once the request stream has emitted 'end' (now, when it has). */
+function atEnd(req: Request, run: () => void): void {
+  if (req.readableEnded) run();
+  else req.once('end', run);
+}
+
+/** {@link SourceOf} for `admitEagerly()`, which needs to know the request has a body. */
+class BodySourceOf extends SourceOf {
+  readonly hasBody = true;
+}
+
+/** Refuses with `problem` and closes the connection: the body was not (all) read, and is not worth draining. */
+function sendProblemAndClose(res: Response, problem: ProblemResponse): void {
+  res.set('Connection', 'close');
+  sendProblem(res, problem);
+}
+
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /**
  * Express middleware that verifies the request's signature and body, then sets `req.hmac`
- * (and `req.rawBody`). Refused requests get a problem+json answer (401, 403, 413, 429, 503)
- * and never reach the next handler.
+ * (and `req.rawBody`). Refused requests get a problem+json answer (401, 403, 413, 429, 503;
+ * with `json` also 400 and 415) and never reach the next handler.
  *
- * Body parsers: install `express.json({ verify: captureRawBody })` (or any parser with that
+ * JSON APIs: `hmacAuth({ keys, json: true })` alone reads, verifies and only then parses the body
+ * into `req.body` (see {@link HmacAuthOptions.json}); no `express.json()` in front of it.
+ *
+ * Express's own body parsers: install `express.json({ verify: captureRawBody })` (or any parser with that
  * `verify`) *before* `hmacAuth()`; bodies no parser read are read and verified by `hmacAuth()`
  * itself. A parser without `captureRawBody` in front of it makes `hmacAuth()` refuse (500) the
  * request, since the verified bytes can no longer be recovered.
@@ -256,20 +310,26 @@ function toBuffer(bytes: Uint8Array): Buffer {
  * @example
  * ```ts
  * import express from 'express';
- * import { captureRawBody, hmacAuth, requireScopes } from '@hmac-kit/express';
+ * import { hmacAuth, requireScopes } from '@hmac-kit/express';
  *
  * const app = express();
- * app.use(express.json({ verify: captureRawBody }));
- * app.use(hmacAuth({ keys: (keyId) => keys.get(keyId) }));
+ * app.use(hmacAuth({ keys: (keyId) => keys.get(keyId), json: true }));
  * app.post('/orders', requireScopes('orders:write'), (req, res) => {
  *   res.status(201).json({ by: req.hmac!.principal, order: req.body });
  * });
  * ```
  */
 export function hmacAuth(options: HmacAuthOptions): RequestHandler {
-  const { origin, ...authenticatorOptions } = options ?? ({} as HmacAuthOptions);
+  const { origin, json, ...authenticatorOptions } = options ?? ({} as HmacAuthOptions);
   validateOrigin(origin);
-  const authenticator = createAuthenticator({ crypto: nodeCryptoProvider, ...authenticatorOptions });
+  const plan: JsonBodyPlan | undefined =
+    json === undefined || json === false ? undefined : jsonBodyPlan(json, authenticatorOptions.maxBodyBytes);
+  const authenticator = createAuthenticator({
+    crypto: nodeCryptoProvider,
+    ...authenticatorOptions,
+    // With json, the body limit (never above the caller's maxBodyBytes) is the authenticator's too.
+    maxBodyBytes: plan === undefined ? authenticatorOptions.maxBodyBytes : plan.limit,
+  });
   const targets = new TargetHrefs();
 
   /** Sends the answer of an outcome, or hands the request on (with `req.rawBody` when it was read here). */
@@ -358,6 +418,8 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       return;
     } else if (req.readableEnded) {
       body = null;
+    } else if (plan !== undefined) {
+      return readVerifyParse(plan, req, res, next, { method, url, headers });
     } else {
       recorded = recordBody(req);
       body = recorded.body;
@@ -365,6 +427,178 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     const outcome = authenticator.authenticateEagerly({ method, url, headers }, body, new SourceOf(req));
     if (isPromiseLike(outcome)) return outcome.then((settled) => answer(settled, req, res, next, url, recorded));
     return answer(outcome, req, res, next, url, recorded);
+  }
+
+  /**
+   * `hmacAuth({ json })` on a body nobody read: the head's checks and the signature first
+   * (`admitEagerly`), then the body is read up to the limit and checked against its digest
+   * (`completeEagerly`), and only then parsed.
+   *
+   * Invariant: nothing is parsed and nothing reaches `next()` unless the admission's
+   * `completeEagerly(bytes)` answered `ok` for exactly the bytes handed on as `req.rawBody` and
+   * parsed into `req.body`; every refusal before the end of the body closes the connection (the
+   * rest of the body is not drained). Tested in packages/express/test/json-body.test.ts.
+   */
+  function readVerifyParse(
+    plan: JsonBodyPlan,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    message: { method: string; url: string; headers: Request['headers'] },
+  ): void | Promise<void> {
+    const { method, url, headers } = message;
+    if (!framingDeclaresBody(headers)) {
+      // No body (a GET, Content-Length: 0): verified as bodiless; req.body is left as it is.
+      const outcome = authenticator.authenticateEagerly(message, null, new SourceOf(req));
+      if (isPromiseLike(outcome)) return outcome.then((settled) => answer(settled, req, res, next, url, undefined));
+      return answer(outcome, req, res, next, url, undefined);
+    }
+    const rules = bodyRules(plan, req, headers);
+    if (typeof rules !== 'boolean') {
+      sendProblemAndClose(res, authenticator.fail(rules, { method, url }).problem);
+      return;
+    }
+    const declared = headers['content-length'];
+    if (declared !== undefined && Number(declared) > plan.limit) {
+      const tooLarge = new BodyTooLarge(`the body's Content-Length is above the ${plan.limit}-byte limit`);
+      sendProblemAndClose(res, authenticator.fail(tooLarge, { method, url }).problem);
+      return;
+    }
+    // admitEagerly: createAuthenticator always has it (an option-less wrapper would not).
+    const admitted = authenticator.admitEagerly!(message, new BodySourceOf(req));
+    if (isPromiseLike(admitted)) {
+      return admitted.then((settled) => readAdmitted(settled, plan, rules, req, res, next));
+    }
+    readAdmitted(admitted, plan, rules, req, res, next);
+  }
+
+  /** The body of an admitted request, read up to the limit, then verified and parsed (see `readVerifyParse`). */
+  function readAdmitted(
+    admitted: Admission | AuthFailure,
+    plan: JsonBodyPlan,
+    parses: boolean,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ): void {
+    if (!admitted.ok) {
+      sendProblemAndClose(res, admitted.problem);
+      return;
+    }
+    if (req.complete && req.readableFlowing === null && !req.readableEnded) {
+      readBuffered(admitted, plan, parses, req, res, next);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let length = 0;
+    let settled = false;
+    const onData = (chunk: Buffer): void => {
+      length += chunk.length;
+      if (length > plan.limit) {
+        stop();
+        refuseAfterAdmission(admitted, new BodyTooLarge('the body exceeds the size limit'), res);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onError = (error: unknown): void => {
+      if (settled) return;
+      stop();
+      refuseAfterAdmission(admitted, error, res);
+    };
+    const onEnd = (): void => {
+      if (settled) return;
+      settled = true;
+      req.removeListener('data', onData);
+      req.removeListener('error', onError);
+      const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+      const outcome = admitted.completeEagerly ? admitted.completeEagerly(bytes) : admitted.complete(bytes);
+      if (isPromiseLike(outcome)) {
+        outcome.then((done) => handOn(done, bytes, plan, parses, req, res, next), next);
+      } else handOn(outcome, bytes, plan, parses, req, res, next);
+    };
+    function stop(): void {
+      settled = true;
+      req.removeListener('data', onData);
+      req.removeListener('end', onEnd);
+      req.pause();
+    }
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onError);
+  }
+
+  /**
+   * Fast path of `readAdmitted`, the usual case: a small body arrives in the packets of its head,
+   * and by the check phase node:http has parsed all of it and its end, so the whole body is in the
+   * request stream's buffer. It is taken with one `read()` (no flowing mode, no 'data' event, no
+   * chunk list) and verified and parsed here, in the check-phase batch; the request is handed on at
+   * its 'end' (which that `read()` queued), as on the event path, so a body parser mounted later
+   * finds the request finished (body-parser 2's `on-finished` check).
+   *
+   * Invariant: `req.complete` (node:http pushed every chunk and then the end) and never read or
+   * flowing (`readableFlowing === null`): `read()` with no size in paused mode answers every buffered
+   * byte at once (or `null` for an empty body), exactly the bytes the event path would collect.
+   * Held against the event path in packages/express/test/json-body.test.ts (bodies split over packets).
+   */
+  function readBuffered(
+    admitted: Admission,
+    plan: JsonBodyPlan,
+    parses: boolean,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ): void {
+    const bytes = (req.read() as Buffer | null) ?? Buffer.alloc(0);
+    if (bytes.length > plan.limit) {
+      refuseAfterAdmission(admitted, new BodyTooLarge('the body exceeds the size limit'), res);
+      return;
+    }
+    const outcome = admitted.completeEagerly ? admitted.completeEagerly(bytes) : admitted.complete(bytes);
+    if (isPromiseLike(outcome)) {
+      outcome.then((done) => atEnd(req, () => handOn(done, bytes, plan, parses, req, res, next)), next);
+    } else atEnd(req, () => handOn(outcome, bytes, plan, parses, req, res, next));
+  }
+
+  /** A refusal after the admission (the body too large, the client gone): releases what it reserved. */
+  function refuseAfterAdmission(admitted: Admission, error: unknown, res: Response): void {
+    admitted.fail(error).then((failure) => {
+      if (!res.headersSent) sendProblemAndClose(res, failure.problem);
+    });
+  }
+
+  /** A verified body: `req.rawBody`, `req.body` when it is parsed, and on to the next handler. */
+  function handOn(
+    outcome: AuthOutcome,
+    bytes: Buffer,
+    plan: JsonBodyPlan,
+    parses: boolean,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ): void {
+    if (!outcome.ok) {
+      sendProblem(res, outcome.problem);
+      return;
+    }
+    const slots = prepareSlots(req);
+    writeSlot(req, slots, 'rawBody', bytes);
+    writeSlot(req, slots, '_body', true);
+    if (parses) {
+      let parsed: unknown;
+      try {
+        parsed = parseJsonBody(bytes, plan.strict);
+      } catch (error) {
+        sendProblem(
+          res,
+          authenticator.fail(error, { method: req.method, url: req.originalUrl, keyId: outcome.identity.keyId })
+            .problem,
+        );
+        return;
+      }
+      if (parsed !== undefined) req.body = parsed;
+    }
+    proceed(outcome, req, res, next);
   }
 
   /** One request, from the check-phase batch (see {@link hmacAuth}'s `inCheckPhase`). */

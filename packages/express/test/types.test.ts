@@ -1,4 +1,11 @@
-import { captureRawBody, type HmacAuthOptions, type HmacIdentity, hmacAuth, requireScopes } from '@hmac-kit/express';
+import {
+  captureRawBody,
+  type HmacAuthOptions,
+  type HmacIdentity,
+  hmacAuth,
+  type JsonBodyOptions,
+  requireScopes,
+} from '@hmac-kit/express';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
 import type { Request, RequestHandler } from 'express';
 import { describe, expectTypeOf, it } from 'vitest';
@@ -21,6 +28,24 @@ describe('@hmac-kit/express types', () => {
     expectTypeOf(hmacAuth).toBeCallableWith({});
     // @ts-expect-error origin is not a URL object
     expectTypeOf(hmacAuth).toBeCallableWith({ keys, origin: new URL('https://api.example.com') });
+  });
+
+  it('json: true or express.json-like options (limit, type, strict)', () => {
+    expectTypeOf<HmacAuthOptions['json']>().toEqualTypeOf<boolean | JsonBodyOptions | undefined>();
+    expectTypeOf<JsonBodyOptions['limit']>().toEqualTypeOf<number | string | undefined>();
+    expectTypeOf<JsonBodyOptions['strict']>().toEqualTypeOf<boolean | undefined>();
+    expectTypeOf<JsonBodyOptions['type']>().toEqualTypeOf<
+      string | readonly string[] | ((req: Request) => boolean) | undefined
+    >();
+    expectTypeOf(hmacAuth).toBeCallableWith({ keys, json: true });
+    expectTypeOf(hmacAuth).toBeCallableWith({
+      keys,
+      json: { limit: '1mb', type: ['application/json'], strict: false },
+    });
+    // @ts-expect-error limit is a number or a size string
+    expectTypeOf(hmacAuth).toBeCallableWith({ keys, json: { limit: true } });
+    // @ts-expect-error an unknown option
+    expectTypeOf(hmacAuth).toBeCallableWith({ keys, json: { inflate: true } });
   });
 
   it('the identity: req.hmac (set once verified) and req.rawBody', () => {

@@ -262,10 +262,14 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
     }
 
     complete(bytes: Uint8Array): Promise<AuthOutcome> {
+      return promised(this.completeEagerly(bytes));
+    }
+
+    completeEagerly(bytes: Uint8Array): AuthOutcome | Promise<AuthOutcome> {
       try {
-        return promised(this.#settle(this.#admitted.completeEagerly(bytes)));
+        return this.#settle(this.#admitted.completeEagerly(bytes));
       } catch (error) {
-        return Promise.resolve(outcomeOf(error, this.#source));
+        return outcomeOf(error, this.#source);
       }
     }
 

@@ -89,6 +89,11 @@ export interface Admission {
    * decisions, same side effects. Present on the admissions of `admitEagerly()`.
    */
   finishEagerly?(): AuthOutcome | Promise<AuthOutcome>;
+  /**
+   * `complete(body)` without a promise when the body stage and the commit answer synchronously, as
+   * {@link Admission.finishEagerly}. Present on the admissions of `admitEagerly()`.
+   */
+  completeEagerly?(body: Uint8Array): AuthOutcome | Promise<AuthOutcome>;
   /** `commitBeforeBody()` without a promise when the commit answers synchronously, as {@link Admission.finishEagerly}. */
   commitBeforeBodyEagerly?(): AuthOutcome | Promise<AuthOutcome>;
   /** Records a failure of the caller's own after admission (body too large, client gone), releasing a reservation. */

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, write as fsWrite, openSync, writeSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { pino } from './pino-runtime.js';
 
@@ -239,6 +239,9 @@ function countLines(chunk: Buffer): number {
   return lines;
 }
 
+/** How long sonic-boom waits before it writes again after EAGAIN (its BUSY_WRITE_TIMEOUT); batchedStdout's retries wait as long. */
+const SONIC_BOOM_RETRY_MS = 100;
+
 /** What batchedStdout's flushSync() writes to restart sonic-boom's asynchronous writes after giving up. */
 const EMPTY_CHUNK = Buffer.alloc(0);
 
@@ -305,8 +308,75 @@ export function batchedStdout(fd = 1, options: { maxBufferBytes?: number } = {})
       return now - syncFlush.progressed < FLUSH_SYNC_STALL_MS && now - syncFlush.started < FLUSH_SYNC_LIMIT_MS;
     },
   });
-  const stream = destination as unknown as { destroyed?: boolean; _writing: boolean; _len: number };
+  /** sonic-boom's state (buffer mode) read here, and taken over for a write waiting on its retry. */
+  const stream = destination as unknown as {
+    destroyed?: boolean;
+    fd: number;
+    _writing: boolean;
+    _len: number;
+    _writingBuf: Buffer;
+    _bufs: Buffer[][];
+    _lens: number[];
+    release: (error: NodeJS.ErrnoException | null, written?: number) => void;
+    retryEAGAIN: (error: Error, writing: number, queued: number) => boolean;
+  };
   const { write, flush, flushSync, end, destroy } = destination;
+  /**
+   * The write in flight met EAGAIN (a full pipe) and waits on this timer to try again; undefined
+   * when no write waits (none in flight, or one on libuv's thread pool). sonic-boom retries from a
+   * timer of its own, which its flushSync() cannot tell from a write on the thread pool: it skipped
+   * the write in flight, and at exit (pino's exit hook) that timer never runs, so those lines were
+   * lost: access lines of answered requests, or a crash's fatal line when the reader was slow
+   * (test/review16-flush-sync.test.ts, test/crash-exit-log.test.ts). Hence the retry is ours.
+   * Left: a write on the thread pool when the process exits (its result never reaches the event
+   * loop) is still skipped; it is there only from its retry timer (or first write) to its callback.
+   */
+  let retryTimer: NodeJS.Timeout | undefined;
+  const sonicRelease = stream.release;
+  const retryWrite = () => {
+    retryTimer = undefined;
+    // sonic-boom's own retry (buffer mode): the unwritten rest of the write in flight.
+    fsWrite(stream.fd, stream._writingBuf, stream.release);
+  };
+  // sonic-boom hands every asynchronous write's result to `this.release`, looked up at each write.
+  stream.release = (error, written) => {
+    if (
+      (error?.code === 'EAGAIN' || error?.code === 'EBUSY') &&
+      stream.retryEAGAIN(error, stream._writingBuf.length, stream._len - stream._writingBuf.length)
+    ) {
+      retryTimer = setTimeout(retryWrite, SONIC_BOOM_RETRY_MS);
+    } else {
+      sonicRelease(error, written);
+    }
+    settleWaiting();
+  };
+  const cancelRetry = () => {
+    clearTimeout(retryTimer);
+    retryTimer = undefined;
+  };
+  /** While flushSync's empty write in flight waits for its turn (see `continueAfter`): on no thread. */
+  let continuing = false;
+  /** Waiting for no write to be on libuv's thread pool (settleLogWrites). */
+  let settled: Array<() => void> = [];
+  /** Whether no write's result is still to come back from the thread pool. */
+  const offThreadPool = () => stream.destroyed === true || !stream._writing || retryTimer !== undefined || continuing;
+  const settleWaiting = () => {
+    if (settled.length === 0 || !offThreadPool()) return;
+    const waiting = settled;
+    settled = [];
+    for (const done of waiting) done();
+  };
+  // Invariant: every asynchronous write's result comes back through `release` (sonic-boom's writes
+  // look it up as they start), so a write is on the thread pool exactly while `_writing` holds with
+  // no retry timer armed and no flushSync continuation pending: then the exit waits for its result.
+  (destination as unknown as Record<symbol, unknown>)[SETTLE_WRITES] = (done: () => void) => {
+    settled.push(done);
+    settleWaiting();
+  };
+  destination.once('close', () => {
+    cancelRetry();
+    settleWaiting();
+  });
   let held = '';
   let heldBytes = 0;
   let armed = false;
@@ -431,6 +501,17 @@ export function batchedStdout(fd = 1, options: { maxBufferBytes?: number } = {})
     } finally {
       boom.minLength = minLength;
     }
+    // Invariant: a write waiting on its retry timer is on no thread: `_writingBuf` is exactly what it
+    // has not written (a partial write leaves the rest there). It goes back to the head of the queue,
+    // written first below, in order; sonic-boom still sees a write in flight (an empty one, which
+    // flushSync skips) until `continueAfter` completes it, as a write on the thread pool would.
+    const continueAfter = retryTimer !== undefined;
+    if (continueAfter) {
+      cancelRetry();
+      stream._bufs.unshift([stream._writingBuf]);
+      stream._lens.unshift(stream._writingBuf.length);
+      stream._writingBuf = EMPTY_CHUNK;
+    }
     const now = Date.now();
     syncFlush = { started: now, progressed: now, left: Number.POSITIVE_INFINITY };
     try {
@@ -445,6 +526,17 @@ export function batchedStdout(fd = 1, options: { maxBufferBytes?: number } = {})
       write.call(this, EMPTY_CHUNK as unknown as string);
     } finally {
       syncFlush = undefined;
+      // The empty write completes as any write does: the next queued one starts, or the ending
+      // stream closes, or 'drain'. Not from inside flushSync() (pino's fatal lines call it): on the
+      // next turn. At exit no turn comes: what flushSync() wrote is all there is.
+      if (continueAfter) {
+        continuing = true;
+        setImmediate(() => {
+          continuing = false;
+          if (!stream.destroyed) sonicRelease(null, 0);
+          settleWaiting();
+        });
+      }
     }
   };
   destination.end = function endWithHeld(this: typeof destination) {
@@ -455,10 +547,30 @@ export function batchedStdout(fd = 1, options: { maxBufferBytes?: number } = {})
   };
   destination.destroy = function destroyWithDirect(this: typeof destination) {
     closeDirect();
+    cancelRetry();
     return destroy.call(this);
   };
   return destination;
 }
+
+/**
+ * Calls `done` once `stream` (a logger's destination) has no log write whose result is still to
+ * come back from libuv's thread pool, before a process exits: pino's exit flush skips such a write,
+ * and its result never comes. Any other destination: at once.
+ *
+ * @example
+ * ```ts
+ * settleLogWrites(destination, () => process.exit(1));
+ * ```
+ */
+export function settleLogWrites(stream: unknown, done: () => void): void {
+  const settle = (stream as Record<symbol, unknown> | undefined)?.[SETTLE_WRITES];
+  if (typeof settle === 'function') settle(done);
+  else done();
+}
+
+/** A {@link batchedStdout} destination's `(done) => void`: see {@link settleLogWrites}. */
+const SETTLE_WRITES = Symbol('hmac-kit.logger.settleWrites');
 
 /**
  * The server's structured JSON logger (pino). Secrets and signature headers are redacted

@@ -5,7 +5,7 @@ import { createSecureContext } from 'node:tls';
 import { inspect } from 'node:util';
 import { logWeakSchemes, type RunningServer, startServer } from './app.js';
 import type { ServerConfig } from './config.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, type Logger, settleLogWrites } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { pino } from './pino-runtime.js';
 import { AggregatorRegistry } from './prom-client-runtime.js';
@@ -102,11 +102,17 @@ export function defaultWorkerCount(cpuMaxFile = '/sys/fs/cgroup/cpu.max'): numbe
 function exitAfterFlush(logger: Logger, code: number): never {
   process.exitCode = code;
   const exit = () => process.exit(code);
-  // A destination that cannot drain (stdout closed) must not keep the process alive.
-  setTimeout(exit, 1_000).unref();
   const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
     | { end?: () => void; once?: (event: string, listener: () => void) => void; destroyed?: boolean }
     | undefined;
+  // A destination that cannot drain (stdout closed) must not keep the process alive: after 1 s, the
+  // exit, once no log write's result is still to come back from libuv's thread pool (pino's exit
+  // flush skips such a write and its lines were lost; test/review16-flush-sync.test.ts), 1 s more
+  // at most (a pool kept busy).
+  setTimeout(() => {
+    setTimeout(exit, 1_000).unref();
+    settleLogWrites(stream, exit);
+  }, 1_000).unref();
   if (typeof stream?.end === 'function' && typeof stream.once === 'function' && !stream.destroyed) {
     // Nothing may log into the ended stream (it would throw) in the moment left.
     logger.level = 'silent';

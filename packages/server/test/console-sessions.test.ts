@@ -4,6 +4,7 @@ import { memoryLimitStores, shareLimitStores } from '@hmac-kit/server';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freshAddress } from '../../../test-support/cli-client.js';
+import { runPrefix } from '../../../test-support/redis.js';
 import { describeWithServices, redisUrl } from '../../../test-support/services.js';
 import { startUpstream } from '../../../test-support/upstream.js';
 import { inProcessWorkerStores } from '../../../test-support/worker-stores.js';
@@ -140,13 +141,13 @@ function workersOfOneSupervisor() {
 describeWithServices('console session store: Redis', { redis: true }, () => {
   const client = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 });
   afterAll(() => client.disconnect());
-  const prefix = `hmac-kit-test:console:${Date.now()}:`;
+  const prefix = `${runPrefix}console:`;
   describeSessionStoreConformance('Redis', () => redisConsoleSessionStore({ client, prefix }), {
     realTime: (idHash) =>
       vi.waitFor(async () => expect(await client.exists(prefix + idHash)).toBe(0), { timeout: 10_000, interval: 100 }),
   });
   it('keeps only the hash as the key, with the idle timeout as its TTL', async () => {
-    const prefix = `hmac-kit-test:console-ttl:${Date.now()}:`;
+    const prefix = `${runPrefix}console-ttl:`;
     const store = redisConsoleSessionStore({ client, prefix });
     await store.create('abc', session(Date.now()), 900);
     const ttl = await client.ttl(`${prefix}abc`);
@@ -158,7 +159,7 @@ describeWithServices('console session store: Redis', { redis: true }, () => {
     await store.delete('abc');
   });
   it('leaves the TTL alone on a background read (peek)', async () => {
-    const prefix = `hmac-kit-test:console-peek:${Date.now()}:`;
+    const prefix = `${runPrefix}console-peek:`;
     const store = redisConsoleSessionStore({ client, prefix });
     await store.create('abc', session(Date.now()), 900);
     await client.expire(`${prefix}abc`, 100);

@@ -5,11 +5,16 @@
  * from a timer. pino's exit handler writes what is still queued synchronously (`flushSync`) but
  * skips the write in flight: a process that exited at the exception lost those lines (up to 4 KB
  * of access lines of answered requests). support/crash-on-signal.mjs makes the crash.
+ *
+ * Every case first fills the log pipe, checked (support/crash.ts fillLogPipe: the server's
+ * `hmac_kit_log_held_bytes`), and waits for conditions only: the crash on stderr, the exit listeners
+ * starting (the hook says so on stderr), the process closing with every line read.
  */
 import { Agent } from 'node:http';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { exitOf, type ServeProcess } from '../../../test-support/processes.js';
-import { healthzWithId, startCrashableServe } from './support/crash.js';
+import { untilValue } from '../../../test-support/wait.js';
+import { EXIT_LISTENERS_RUN, fillLogPipe, startCrashableServe } from './support/crash.js';
 
 describe('serve: a crash exit keeps the access lines of answered requests', () => {
   it.each([
@@ -21,19 +26,10 @@ describe('serve: a crash exit keeps the access lines of answered requests', () =
       const server = await startCrashableServe({}, options);
       const agent = new Agent({ keepAlive: true, maxSockets: 8 });
       try {
-        // The test stops reading the server's stdout: the pipe (64 KiB) and the stream's buffer fill,
-        // and the server's log writes wait on EAGAIN.
+        // The test stops reading the server's stdout: the pipe and the stream's buffer fill, and the
+        // server's log writes wait on EAGAIN.
         server.stdout?.pause();
-        const answered: string[] = [];
-        for (let round = 0; round < 10; round++) {
-          await Promise.all(
-            Array.from({ length: 100 }, async (_, index) => {
-              const id = `r${round}-${index}`;
-              expect(await healthzWithId(agent, server.url, id)).toBe(200);
-              answered.push(id);
-            }),
-          );
-        }
+        const answered = await fillLogPipe(server, agent, 'r');
         server.child.kill('SIGUSR2');
         server.stdout?.resume();
         const { code } = await exitOf(server);
@@ -55,18 +51,14 @@ describe('serve: a crash exit keeps the access lines of answered requests', () =
 
   /**
    * A server that stopped being read (its stdout pipe and the reader's buffer filled with access
-   * lines) and then crashed (SIGUSR2): `after` runs with it, and the server is killed if still there.
+   * lines, checked) and then crashed (SIGUSR2): `after` runs with it, and the server is killed if still there.
    */
   async function crashWithFullLogPipe(after: (server: ServeProcess) => Promise<void>): Promise<void> {
     const server = await startCrashableServe();
     const agent = new Agent({ keepAlive: true, maxSockets: 8 });
     try {
       server.child.stdout?.pause();
-      for (let round = 0; round < 10; round++) {
-        await Promise.all(
-          Array.from({ length: 100 }, (_, index) => healthzWithId(agent, server.url, `f${round}-${index}`)),
-        );
-      }
+      await fillLogPipe(server, agent, 'f');
       server.child.kill('SIGUSR2');
       await after(server);
     } finally {
@@ -75,18 +67,23 @@ describe('serve: a crash exit keeps the access lines of answered requests', () =
     }
   }
 
+  /** Resolves once the server wrote `text` to stderr. */
+  const onStderr = (server: ServeProcess, text: string) =>
+    untilValue(() => (server.stderr().includes(text) ? true : undefined), `"${text}" on stderr`, 60_000);
+
   it('exits within a bound when nobody reads its stdout any more (the exit flush gives up on a pipe that takes nothing)', async () => {
     await crashWithFullLogPipe(async (server) => {
       // Before the fix: pino's exit handler (flushSync) retried the full pipe every 100 ms for as
       // long as the pipe stayed full: the process never exited. The exit path waits 1 s for the
       // write in flight, the exit flush gives up after 2 s without progress (FLUSH_SYNC_STALL_MS):
-      // ~3 s; the cap is generous.
-      await vi.waitFor(
-        () => {
-          if (server.child.exitCode === null && server.child.signalCode === null) throw new Error('still running');
-        },
-        { timeout: 30_000, interval: 50 },
+      // ~3 s. The bound is the wait's cap (a hang detector, not a speed check).
+      await onStderr(server, EXIT_LISTENERS_RUN);
+      const exited = await untilValue(
+        () => (server.child.exitCode !== null || server.child.signalCode !== null ? true : undefined),
+        'the exit',
+        30_000,
       );
+      expect(exited).toBe(true);
       expect(server.child.exitCode).toBe(1);
       expect(server.stderr()).toContain('crash under test');
     });
@@ -94,15 +91,10 @@ describe('serve: a crash exit keeps the access lines of answered requests', () =
 
   it('writes the fatal line when the reader is slow: it comes back after the exit flush started', async () => {
     await crashWithFullLogPipe(async (server) => {
-      await vi.waitFor(
-        () => {
-          if (!server.stderr().includes('crash under test')) throw new Error('no crash yet');
-        },
-        { timeout: 30_000, interval: 5 },
-      );
-      // The exit path's own wait for the write in flight is 1 s: the reader comes back after the
-      // exit flush started, within its 2 s of patience, and reads in bursts (50 ms every 200 ms).
-      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      await onStderr(server, 'crash under test');
+      // The exit flush runs (the exit path's own wait for the write in flight, 1 s, is over): the
+      // reader comes back within its 2 s of patience and reads in bursts (50 ms every 200 ms).
+      await onStderr(server, EXIT_LISTENERS_RUN);
       const reading = setInterval(() => {
         server.child.stdout?.resume();
         setTimeout(() => server.child.stdout?.pause(), 50);

@@ -162,8 +162,10 @@ describe('gateway mode (--upstream)', () => {
         `${upstream.url}/base`,
         '--max-body',
         '1mb',
+        // A hang detector: the upstream runs in this test process, which a loaded machine stalls for
+        // seconds (1 s answered /large 504 there). The 504 case starts a gateway of its own with 1 s.
         '--upstream-timeout',
-        '1s',
+        '60s',
       ],
       { cwd: dir },
     );
@@ -582,9 +584,17 @@ describe('gateway mode (--upstream)', () => {
   });
 
   it('answers 504 when the upstream does not answer in time', async () => {
-    const result = await send(await signed(key, 'GET', `${gateway.url}/slow`), { 'x-forwarded-for': freshAddress() });
-    expect(result.status).toBe(504);
-    expect(result.body.code).toBe('upstream_timeout');
+    const own = await startServe(
+      ['--db', db, '--schemes', 'rfc9421', '--upstream', `${upstream.url}/base`, '--upstream-timeout', '1s'],
+      { cwd: tempDir() },
+    );
+    try {
+      const result = await send(await signed(key, 'GET', `${own.url}/slow`), { 'x-forwarded-for': freshAddress() });
+      expect(result.status).toBe(504);
+      expect(result.body.code).toBe('upstream_timeout');
+    } finally {
+      await own.stop();
+    }
   });
 
   it("serves hmac-kit's own routes under /_hmac-kit and forwards the same paths without it to the upstream", async () => {

@@ -3,14 +3,19 @@
  * for its log to flush. exitAfterFlush silences the logger and waits (up to 1 s) for the log write
  * in flight to complete; a server still answering then serves requests that leave no access line
  * (no trace of who was let through, or refused), on a process whose state the exception may have
- * left half-updated. The attack: a log reader that keeps up slowly (every stdout write completes
- * 700 ms late, support/crash-on-signal.mjs), a crash (SIGUSR2 throws), then requests in the moment
+ * left half-updated. The attack: a log reader that keeps up slowly (the write of the access line in
+ * flight completes 700 ms after the crash, support/crash-on-signal.mjs), a crash (SIGUSR2 throws), then requests in the moment
  * left, on a new connection and on a keep-alive connection opened before the crash.
  */
 import { Agent, request as httpRequest } from 'node:http';
-import { describe, expect, it, vi } from 'vitest';
-import { exitOf } from '../../../../test-support/processes.js';
-import { startCrashableServe } from '../support/crash.js';
+import { describe, expect, it } from 'vitest';
+import { exitOf, type ServeProcess } from '../../../../test-support/processes.js';
+import { untilValue } from '../../../../test-support/wait.js';
+import { ACCESS_WRITE_IN_FLIGHT, startCrashableServe } from '../support/crash.js';
+
+/** Resolves once the server wrote `text` to stderr. */
+const onStderr = (server: ServeProcess, text: string) =>
+  untilValue(() => (server.stderr().includes(text) ? true : undefined), `"${text}" on stderr`, 60_000);
 
 /** The status of GET /healthz, or the error's code when no answer came. */
 function get(url: string, agent: Agent | false): Promise<number | string> {
@@ -34,16 +39,12 @@ describe('review15: a crashed server stops answering while its log flushes', () 
     const server = await startCrashableServe({ HMAC_KIT_TEST_SLOW_LOG_MS: '700' });
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     try {
-      // Its access line is written within the 25 ms batch delay: that write is in flight at the crash.
+      // Its access line is written within the 25 ms batch delay; the hook holds that write in flight
+      // until 700 ms after the crash (said on stderr as it starts).
       expect(await get(server.url, agent)).toBe(200);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await onStderr(server, ACCESS_WRITE_IN_FLIGHT);
       server.child.kill('SIGUSR2');
-      await vi.waitFor(
-        () => {
-          if (!server.stderr().includes('crash under test')) throw new Error('no crash yet');
-        },
-        { timeout: 30_000, interval: 5 },
-      );
+      await onStderr(server, 'crash under test');
       const after = await Promise.all([get(server.url, false), get(server.url, agent), get(server.url, false)]);
       const { code } = await exitOf(server);
       expect(code).not.toBe(0);

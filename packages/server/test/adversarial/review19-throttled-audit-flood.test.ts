@@ -53,9 +53,11 @@ describe('adversarial (review19): the refusals of a blocked client are summarise
     const quiet = freshAddress();
     expect(await send({ keyId: victim.keyId, secret: WRONG_SECRET }, address)).toBe(401);
     expect(await send({ keyId: victim.keyId, secret: WRONG_SECRET }, quiet)).toBe(401);
+    const refusing = Date.now();
     for (let index = 0; index < REFUSALS; index++) {
       expect(await send({ keyId: victim.keyId, secret: WRONG_SECRET }, address)).toBe(429);
     }
+    const refusedForMs = Date.now() - refusing;
     // The quiet address is refused once only.
     expect(await send({ keyId: victim.keyId, secret: WRONG_SECRET }, quiet)).toBe(429);
 
@@ -69,10 +71,12 @@ describe('adversarial (review19): the refusals of a blocked client are summarise
     await until(async () => refusedFrom(await throttledRows(), address) === REFUSALS);
     const rows = await throttledRows();
     expect(refusedFrom(rows, quiet)).toBe(1);
-    // ...in a handful of rows, not one per refusal (one at the first refusal, one per interval after).
+    // ...in a handful of rows, not one per refusal: one at the first refusal, then one per interval
+    // (1 s) the refusals went on in, so as many as the seconds they took (~2 s on a quiet machine,
+    // 18 s at load 25: a fixed 8 failed there), plus the first and the last, partial one.
     const fromAddress = rows.filter((row) => row.source === address);
     expect(fromAddress.length).toBeGreaterThanOrEqual(1);
-    expect(fromAddress.length).toBeLessThanOrEqual(8);
+    expect(fromAddress.length).toBeLessThanOrEqual(Math.ceil(refusedForMs / 1000) + 2);
     // No row names the key id the blocked client chose.
     expect(rows.filter((row) => row.keyId !== undefined)).toEqual([]);
     // The failures that were tried (one per address) are still recorded one by one, with the key.
