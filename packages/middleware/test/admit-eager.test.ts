@@ -38,7 +38,8 @@ interface Sent {
 
 type Kind = 'genuine' | 'replay' | 'forged' | 'unknown' | 'limited' | 'bodiless' | 'tampered';
 
-async function signedRequest(kind: Kind): Promise<Sent> {
+/** A request of `kind` signed at `created` (Unix seconds): the test's own clock, not the moment it ran. */
+async function signedRequest(kind: Kind, created: number): Promise<Sent> {
   const key: VerificationKey =
     kind === 'forged'
       ? { ...keyRing.orders, secret: new Uint8Array(32).fill(9) }
@@ -54,6 +55,8 @@ async function signedRequest(kind: Kind): Promise<Sent> {
       ? { method: 'POST', path: '/orders?x=1', headers: { 'content-type': 'application/json' }, body: '{"q":1}' }
       : { method: 'GET', path: '/orders?x=1', headers: {} },
     signingKey(key),
+    undefined,
+    { now: () => created },
   );
   const input = Object.entries(sent.headers).find(([name]) => name.toLowerCase() === 'signature-input')?.[1];
   const nonce = /nonce="([^"]+)"/.exec(input ?? '')?.[1];
@@ -142,7 +145,11 @@ function describeOutcome(outcome: AuthOutcome) {
   return { ok: false, error: { name, code, message }, problem: outcome.problem };
 }
 
-/** The verifiers' clock: read after signing, so a slow run's signatures are never older than the window. */
+/**
+ * The one clock of a case: its requests are signed at it and verified at it. (The verifiers' clock
+ * was read after signing: a second that ended between the two made every signature older than the
+ * memory nonce store's epoch, its creation, and refused signature_expired: failed at load 25.)
+ */
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 describe('admitEagerly agrees with admit', () => {
@@ -167,9 +174,10 @@ describe('admitEagerly agrees with admit', () => {
   });
 
   it('completeEagerly() refuses a tampered body as complete() does, and records nothing for it', async () => {
-    const tampered = await signedRequest('tampered');
-    const genuine = await signedRequest('genuine');
-    const result = await run([tampered, genuine], 'eager', nowSeconds(), 'complete');
+    const now = nowSeconds();
+    const tampered = await signedRequest('tampered', now);
+    const genuine = await signedRequest('genuine', now);
+    const result = await run([tampered, genuine], 'eager', now, 'complete');
     const codes = result.outcomes.map(
       ([, outcome]) => (outcome as { problem?: { body: { code: string } } }).problem?.body.code ?? 'ok',
     );
@@ -178,13 +186,13 @@ describe('admitEagerly agrees with admit', () => {
   });
 
   async function agree(sequence: readonly Kind[], bodyStep: BodyStep): Promise<void> {
+    const now = nowSeconds();
     const sent: Sent[] = [];
     for (const kind of sequence) {
       // A replay resends the previous request (or, first in line, is a genuine request).
       const previous = sent.at(-1);
-      sent.push(kind === 'replay' && previous !== undefined ? previous : await signedRequest(kind));
+      sent.push(kind === 'replay' && previous !== undefined ? previous : await signedRequest(kind, now));
     }
-    const now = nowSeconds();
     const eager = await run(sent, 'eager', now, bodyStep);
     const promised = await run(sent, 'promises', now, bodyStep);
     const { promises, ...decided } = eager;
@@ -194,9 +202,10 @@ describe('admitEagerly agrees with admit', () => {
   }
 
   it('covers what forward-auth relies on: a replay and a forged request leave no nonce, charge or success behind', async () => {
-    const genuine = await signedRequest('genuine');
-    const forged = await signedRequest('forged');
-    const result = await run([genuine, genuine, forged], 'eager', nowSeconds());
+    const now = nowSeconds();
+    const genuine = await signedRequest('genuine', now);
+    const forged = await signedRequest('forged', now);
+    const result = await run([genuine, genuine, forged], 'eager', now);
     const codes = result.outcomes.map(
       ([, outcome]) => (outcome as { problem?: { body: { code: string } } }).problem?.body.code ?? 'ok',
     );
@@ -210,7 +219,7 @@ describe('admitEagerly agrees with admit', () => {
     const authenticator = createAuthenticator({ keys: resolveKey, crypto: nodeCryptoProvider, onFailure: () => {} });
     const { admitEagerly: _left, ...wrapped } = authenticator;
     expect('admitEagerly' in wrapped).toBe(false);
-    const request = await signedRequest('genuine');
+    const request = await signedRequest('genuine', nowSeconds());
     const admitted = authenticator.admit(request.message, { sourceAddress: address, hasBody: true });
     expect(isPromiseLike(admitted)).toBe(true);
     const admission = await admitted;

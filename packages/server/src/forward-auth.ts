@@ -1,6 +1,8 @@
+import { validateHeaderValue } from 'node:http';
 import { BodyUnavailable, isPromiseLike, type MessageParts, toProblem } from '@hmac-kit/core';
 import type { Admission, Authenticator, AuthFailure, AuthOutcome, AuthSuccess } from '@hmac-kit/middleware';
 import { inCheckPhase } from '@hmac-kit/middleware/node';
+import { type CheckedField, checkedField, FRAMING_FIELDS, writeCheckedHead } from './checked-head.js';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
 import { IDENTITY_HEADERS, identityLookalike, pushIdentityFields } from './headers.js';
@@ -53,6 +55,9 @@ export function createForwardAuth(options: {
   // Label sets of the success path, bound once (no label object per request).
   const acceptedRequests = metrics.requests.labels({ outcome: 'accepted', code: 'ok', route: 'verify' });
   const acceptedSeconds = metrics.verificationSeconds.labels({ outcome: 'accepted' });
+  // The 200's fields, checked once per distinct value (identities by key, the rate-limit fields).
+  const identityFields = new IdentityFields();
+  const limitFields = new LimitFields();
 
   /**
    * Answers a problem. The router leaves `X-Request-Id` to this route (its 200 carries it in the
@@ -167,8 +172,8 @@ export function createForwardAuth(options: {
       uriTraefik ??
       // Envoy ext_authz (HTTP) appends the original path to the configured path prefix.
       envoyPath;
-    const declaredMethod = (methodNginx ?? methodTraefik ?? request.method ?? 'GET').toUpperCase();
-    if (originalUri === undefined || originalUri === '' || !METHOD.test(declaredMethod)) {
+    const declaredMethod = upperMethod(methodNginx ?? methodTraefik ?? request.method ?? 'GET');
+    if (originalUri === undefined || originalUri === '' || declaredMethod === undefined) {
       answerProblem(
         response,
         context,
@@ -242,16 +247,39 @@ export function createForwardAuth(options: {
     context.keyId = identity.keyId;
     context.scheme = identity.scheme;
     acceptedRequests.inc();
-    // One flat [name, value, ...] list, written in one go: node:http's fast path (no header set
-    // before) and no object to build or walk with for...in and hasOwn per field (issue #15). Every
-    // name and value is still validated by node:http (CR/LF in a principal's name throws). The
-    // rate-limit fields come after ours; ours win a name clash, as before.
-    const headers: Array<string | number> = [];
-    pushIdentityFields(headers, identity);
-    headers.push('x-request-id', context.id, 'content-length', 0, 'cache-control', 'no-store');
+    // Every field checked with node:http's own rules before it is written (CR/LF in a principal's
+    // name throws ERR_INVALID_CHAR here, as writeHead() threw: nothing is sent, the route's error
+    // path answers 500), once per distinct value where values repeat (a key's identity, the
+    // rate-limit policy): writeCheckedHead() then spares node checking and assembling them again
+    // (issue #15, session 20). Same fields, order and bytes as the flat list. The rate-limit
+    // fields come after ours; one of our names is not added, as before.
+    // The kept fields of the key, looked up here (IdentityFields.of ran unoptimised, ~1.1k
+    // instructions a call under callgrind); of() checks and keeps them when they are not kept.
+    let kept = identityFields.byKey.get(identity.keyId);
+    if (kept === undefined || kept.principalText !== identity.principal || kept.scopesList !== identity.scopes) {
+      kept = identityFields.of(identity);
+    }
+    const scheme = identityFields.scheme(identity.scheme);
     const limits = outcome.headers;
-    for (const name in limits) if (!ANSWER_HEADER_NAMES.has(name)) headers.push(name, limits[name] as string);
-    response.writeHead(200, headers);
+    let limitLines = '';
+    // A limiter field node frames the response by (none of today's) goes the public way.
+    let framing = false;
+    for (const name in limits) {
+      const field = limitFields.of(name, limits[name] as string);
+      if (!field.ours) limitLines += field.field.line;
+      framing ||= field.framing;
+    }
+    // Invariant: a request id is a checked header value. app.ts takes the client's X-Request-Id
+    // only when it matches /^[\w.:-]{1,128}$/ and otherwise draws 32 hex digits (newRequestId).
+    const before = `${kept.lines}${scheme.line}x-request-id: ${context.id}\r\n`;
+    if (framing || !writeCheckedHead(response, 200, before, 0, `${NO_STORE.line}${limitLines}`)) {
+      // The public way (no probe, a field set before, HTTP/2): node checks every field again.
+      const headers: Array<string | number> = [];
+      pushIdentityFields(headers, identity);
+      headers.push('x-request-id', context.id, 'content-length', 0, 'cache-control', 'no-store');
+      for (const name in limits) if (!ANSWER_HEADER_NAMES.has(name)) headers.push(name, limits[name] as string);
+      response.writeHead(200, headers);
+    }
     response.end();
   }
 
@@ -409,6 +437,130 @@ const ANSWER_HEADER_NAMES: ReadonlySet<string> = new Set([
   'content-length',
   'cache-control',
 ]);
+
+const NO_STORE = checkedField('cache-control', 'no-store');
+
+/** The checked identity fields of one key (see {@link IdentityFields}). */
+interface KeptIdentity {
+  principalText: string;
+  scopesList: readonly string[];
+  keyId: CheckedField;
+  principal: CheckedField;
+  scopes: CheckedField;
+  /** The three lines, key id, principal and scopes, in that order. */
+  lines: string;
+}
+
+/** Keys whose checked identity fields are kept; past it the whole cache is dropped (a flood of keys). */
+const KEPT_IDENTITIES = 10_000;
+
+/**
+ * The identity fields of forward-auth's 200, checked (node's rules: {@link checkedField}) once per
+ * key and value instead of on every answer. Invariant: a kept field is reused only for an identity
+ * whose key id, principal and scopes are the ones it was checked for: the principal compared as a
+ * string on every answer, the scopes as the same (frozen: identity.ts) list, so a key whose
+ * principal or scopes changed (a rename, a store edited by hand) is checked again before its new
+ * value is written. The scheme's field is kept per scheme name. Held by
+ * test/checked-head.test.ts (a value with CR/LF after a valid one of the same key is refused).
+ */
+export class IdentityFields {
+  /** The kept fields by key id (read by forward-auth's answer; only {@link of} writes it). */
+  readonly byKey = new Map<string, KeptIdentity>();
+  #schemes = new Map<string, CheckedField>();
+
+  of(identity: { keyId: string; principal: string; scopes: readonly string[] }): KeptIdentity {
+    let kept = this.byKey.get(identity.keyId);
+    if (kept === undefined || kept.principalText !== identity.principal || kept.scopesList !== identity.scopes) {
+      const keyId = checkedField(IDENTITY_HEADERS.keyId, identity.keyId);
+      const principal = checkedField(IDENTITY_HEADERS.principal, identity.principal);
+      const scopes = checkedField(IDENTITY_HEADERS.scopes, identity.scopes.join(' '));
+      kept = {
+        principalText: identity.principal,
+        scopesList: identity.scopes,
+        keyId,
+        principal,
+        scopes,
+        lines: `${keyId.line}${principal.line}${scopes.line}`,
+      };
+      if (this.byKey.size >= KEPT_IDENTITIES) this.byKey.clear();
+      this.byKey.set(identity.keyId, kept);
+    }
+    return kept;
+  }
+
+  scheme(scheme: string): CheckedField {
+    let field = this.#schemes.get(scheme);
+    if (field === undefined) {
+      field = checkedField(IDENTITY_HEADERS.scheme, scheme);
+      if (this.#schemes.size >= 64) this.#schemes.clear();
+      this.#schemes.set(scheme, field);
+    }
+    return field;
+  }
+}
+
+/** A checked rate-limit field. */
+interface LimitField {
+  /** One of the names forward-auth's 200 sets itself ({@link ANSWER_HEADER_NAMES}): not added. */
+  ours: boolean;
+  /** A field node reads while writing a head ({@link FRAMING_FIELDS}): not for writeCheckedHead. */
+  framing: boolean;
+  /** A value that changes with every answer (`RateLimit`): checked without a comparison first. */
+  varies: boolean;
+  field: CheckedField;
+}
+
+/**
+ * The rate-limit fields of forward-auth's 200 (`RateLimit-Policy`, `RateLimit`), checked with
+ * node's rules: a name once, a value unless it is the last value checked for its name (the policy
+ * field repeats; `RateLimit` changes with the remaining count, and is checked each time).
+ */
+export class LimitFields {
+  #byName = new Map<string, LimitField>();
+
+  of(name: string, value: string): LimitField {
+    let kept = this.#byName.get(name);
+    if (kept === undefined) {
+      kept = {
+        varies: name.toLowerCase() === 'ratelimit',
+        ours: ANSWER_HEADER_NAMES.has(name),
+        framing: FRAMING_FIELDS.has(name.toLowerCase()),
+        field: checkedField(name, value),
+      };
+      if (this.#byName.size >= 64) this.#byName.clear();
+      this.#byName.set(name, kept);
+    } else if (kept.varies || kept.field.value !== value) {
+      // The name was checked when it was kept: only the new value is. `RateLimit` changes with
+      // every answer: it is checked without comparing it first (a comparison flattens the
+      // value's rope, which the check does anyway).
+      validateHeaderValue(name, value);
+      kept.field = { name, value, line: `${name}: ${value}\r\n` };
+    }
+    return kept;
+  }
+}
+
+/**
+ * The original request's method upper-cased, or undefined when it is not 1-16 letters A-Z (then
+ * the original request counts as missing). The usual methods, already upper-case, answer without
+ * `toUpperCase()` and the expression (~700 instructions, session 20). Invariant: equal to
+ * `METHOD.test(m.toUpperCase()) ? m.toUpperCase() : undefined` for every string (a property in
+ * test/checked-head.test.ts): each literal below is upper-case and matches METHOD.
+ */
+export function upperMethod(method: string): string | undefined {
+  if (
+    method === 'GET' ||
+    method === 'POST' ||
+    method === 'HEAD' ||
+    method === 'PUT' ||
+    method === 'DELETE' ||
+    method === 'PATCH'
+  ) {
+    return method;
+  }
+  const upper = method.toUpperCase();
+  return METHOD.test(upper) ? upper : undefined;
+}
 
 /** A header's first value ({@link headerValue} for a value already read): node keeps some repeated fields as arrays. */
 function firstOf(value: string | string[] | undefined): string | undefined {

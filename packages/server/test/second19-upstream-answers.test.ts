@@ -261,10 +261,16 @@ describe('second19: builtin client pool', () => {
     client.dispatch({ origin: upstream.url, path: '/slow', method: 'GET', headers: [], body: null }, first.handler);
     client.dispatch({ origin: upstream.url, path: '/slow', method: 'GET', headers: [], body: null }, queued.handler);
     await client.close();
+    // A bound far above the two 150 ms answers and a loaded machine's stalls, far below a hang (was
+    // 1 s: the two answers one after the other on a loaded machine came close).
+    let bound: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
       queued.done,
-      new Promise<string>((resolve) => setTimeout(() => resolve('still waiting'), 1000)),
+      new Promise<string>((resolve) => {
+        bound = setTimeout(() => resolve('still waiting'), 20_000);
+      }),
     ]);
+    clearTimeout(bound);
     expect(outcome).toBe('200 next-ok');
     expect(await first.done).toBe('200 next-ok');
   });

@@ -4,7 +4,7 @@
  */
 
 import type { HeadersInit, MessageParts } from '../types.js';
-import { canonicalLines, headerLines, headerLinesOfLower } from './headers.js';
+import { canonicalHeaderOfLower, canonicalLine, canonicalLines, headerLines } from './headers.js';
 import {
   type InnerList,
   type Item,
@@ -168,13 +168,6 @@ function headerFromContext(context: ComponentContext, name: string): string[] | 
   return headerLines(context.headers, name);
 }
 
-/** {@link headerFromContext} for a lower-case name (the invariant of `headerLinesOfLower`). */
-function headerFromContextOfLower(context: ComponentContext, lower: string): string[] | undefined {
-  const added = context.added?.[lower];
-  if (added !== undefined) return [added];
-  return headerLinesOfLower(context.headers, lower);
-}
-
 function derivedValue(context: ComponentContext, item: Item): string {
   const name = item.value as string;
   if (item.params.size > 0) {
@@ -184,6 +177,24 @@ function derivedValue(context: ComponentContext, item: Item): string {
       }
     }
   }
+  if (name !== '@query-param') return plainDerivedValue(context, name);
+  const wanted = item.params.get('name');
+  if (typeof wanted !== 'string') throw new ComponentError('@query-param needs a string "name" parameter');
+  const values: string[] = [];
+  for (const [key, value] of new URLSearchParams(context.url.search)) {
+    if (formEncode(key) === wanted) values.push(formEncode(value));
+  }
+  if (values.length === 0) throw new ComponentError(`query parameter "${wanted}" is not in the request`);
+  // RFC 9421 2.2.8: a repeated name cannot be signed individually; sign @query instead.
+  if (values.length > 1) throw new ComponentError(`query parameter "${wanted}" occurs more than once`);
+  return values[0]!;
+}
+
+/**
+ * The value of a derived component other than `@query-param`, which takes no parameters: what
+ * {@link derivedValue} answers for that name without parameters, with no item object.
+ */
+function plainDerivedValue(context: ComponentContext, name: string): string {
   const url = context.url;
   switch (name) {
     case '@method':
@@ -204,18 +215,9 @@ function derivedValue(context: ComponentContext, item: Item): string {
       const search = url.search;
       return search.length === 0 ? '?' : search;
     }
-    case '@query-param': {
-      const wanted = item.params.get('name');
-      if (typeof wanted !== 'string') throw new ComponentError('@query-param needs a string "name" parameter');
-      const values: string[] = [];
-      for (const [key, value] of new URLSearchParams(url.search)) {
-        if (formEncode(key) === wanted) values.push(formEncode(value));
-      }
-      if (values.length === 0) throw new ComponentError(`query parameter "${wanted}" is not in the request`);
-      // RFC 9421 2.2.8: a repeated name cannot be signed individually; sign @query instead.
-      if (values.length > 1) throw new ComponentError(`query parameter "${wanted}" occurs more than once`);
-      return values[0]!;
-    }
+    case '@query-param':
+      // Reached without parameters only (derivedValue() reads a named one itself).
+      throw new ComponentError('@query-param needs a string "name" parameter');
     default:
       throw new ComponentError(`derived component ${name} is not supported for requests`);
   }
@@ -337,6 +339,9 @@ export function plainSignatureBase(
   verifier = false,
 ): string {
   if (verifier) baseContentDigest = undefined;
+  // The base is joined from each component's kept line prefix (`"name": `, with the line break
+  // before it after the first) and its value: two string additions per component instead of a
+  // template line per component and its intermediate strings (see linePrefixAt()).
   let base = '';
   // Reported after every component, as latin1Bytes() of the finished base would.
   let octets = true;
@@ -346,7 +351,8 @@ export function plainSignatureBase(
     if (name.charCodeAt(0) === 0x40 /* @ */) {
       if (name === '@signature-params') throw new ComponentError('@signature-params cannot be covered');
       if (!DERIVED.has(name)) throw new ComponentError(`unknown derived component ${name}`);
-      value = derivedValue(context, { value: name, params: NO_PARAMETERS });
+      // derivedValue() of the name without parameters, with no item object per component.
+      value = plainDerivedValue(context, name);
       // The WHATWG URL parser drops tabs and newlines and percent-encodes the rest: only the
       // method, a caller's string, needs the checks.
       if (name === '@method') {
@@ -354,20 +360,57 @@ export function plainSignatureBase(
         if (hasLineBreak(value)) throw new ComponentError(`component ${name} contains a line break`);
       }
     } else {
-      const lines = verifier ? headerFromContextOfLower(context, name) : headerFromContext(context, name);
-      if (lines === undefined) throw new ComponentError(`covered field "${name}" is not present`);
-      value = canonicalLines(lines);
+      // canonicalLines(headerFromContext(...)) without the lines array for the usual single line
+      // (canonicalLine and canonicalHeaderOfLower's invariants); the verifier's names are lower
+      // case already, headerFromContext() lower-cases a signer's.
+      const added = context.added?.[name];
+      const found =
+        added !== undefined
+          ? canonicalLine(added)
+          : canonicalHeaderOfLower(context.headers, verifier ? name : name.toLowerCase());
+      if (found === undefined) throw new ComponentError(`covered field "${name}" is not present`);
+      value = found;
       if (!verifier && !LATIN1.test(value)) octets = false;
       if (hasLineBreak(value)) throw new ComponentError(`component ${name} contains a line break`);
       if (verifier && name === 'content-digest') baseContentDigest = value;
     }
-    base += `"${name}": ${value}\n`;
+    base = base + linePrefixAt(index, name) + value;
   }
   if (!octets) throw new ComponentError(NOT_OCTETS);
-  return `${base}"@signature-params": ${signatureParams}`;
+  return base + (names.length === 0 ? PARAMS_LINE : PARAMS_NEXT_LINE) + signatureParams;
 }
 
-const NO_PARAMETERS = new Map<string, never>();
+const PARAMS_LINE = '"@signature-params": ';
+const PARAMS_NEXT_LINE = '\n"@signature-params": ';
+
+// The line prefix of the component at each position of the base (`"name": ` at position 0,
+// `\n"name": ` after it) for the names last seen there. A verifier sees the same list on nearly
+// every request, so the usual lookup is one comparison of the name with the one kept (a pointer
+// comparison for the parser's interned names), and a prefix shared by every base is not allocated
+// per request. Invariant: linePrefixAt(index, name) is the prefix built from `name` for `index`
+// (a kept prefix is replaced whenever the name at its position differs). Positions past
+// MAX_KEPT_POSITIONS and names longer than MAX_KEPT_NAME_LENGTH build their prefix each time.
+const keptNames: (string | undefined)[] = [];
+const keptPrefixes: string[] = [];
+const MAX_KEPT_POSITIONS = 32;
+// Names come from requests: a long one is not kept (nor its prefix) beyond the request.
+const MAX_KEPT_NAME_LENGTH = 64;
+
+function linePrefixAt(index: number, name: string): string {
+  if (index < keptNames.length && keptNames[index] === name) return keptPrefixes[index]!;
+  const prefix = index === 0 ? `"${name}": ` : `\n"${name}": `;
+  if (index < MAX_KEPT_POSITIONS && name.length <= MAX_KEPT_NAME_LENGTH) {
+    // Fill the positions before this one first (a list longer than any seen before).
+    // (undefined: no name there yet, equal to no name).
+    while (keptNames.length < index) {
+      keptNames.push(undefined);
+      keptPrefixes.push('');
+    }
+    keptNames[index] = name;
+    keptPrefixes[index] = prefix;
+  }
+  return prefix;
+}
 
 /**
  * The `content-digest` line's value of the last base {@link plainSignatureBase} built with

@@ -130,22 +130,58 @@ export function canonicalHeader(headers: HeadersInit, name: string): string | un
   return lines === undefined ? undefined : canonicalLines(lines);
 }
 
-/** {@link canonicalHeader} for a lower-case name (the invariant of {@link headerLinesOfLower}). */
+/**
+ * {@link canonicalHeader} for a lower-case name (the invariant of {@link headerLinesOfLower}).
+ *
+ * A plain record whose field is one string value (node:http's headers, the usual case) is read
+ * without the lines array `headerLinesOfLower` builds (a JSArray and its 17-slot backing store per
+ * lookup, ~0.2 KB: the RFC 9421 verifier looks up every covered field). Invariant: when the scan
+ * below finds exactly one own matching key with a value that is not undefined or null, and that
+ * value is a string, `headerLinesOfLower(headers, lower)` is `[value]` (the same keys, the same
+ * name test, the same skips, and `String(value)` is `value`), so the answer is
+ * `canonicalLines([value])`, which is `canonicalLine(value)`; no match at all is `undefined` as
+ * there. Anything else (a second match, an array or another type) takes the general path. Held
+ * to `canonicalHeader` over random records in packages/core/test/header-name-match.test.ts.
+ */
 export function canonicalHeaderOfLower(headers: HeadersInit, lower: string): string | undefined {
+  if (!isHeadersObject(headers)) {
+    let found: string | undefined;
+    let simple = true;
+    for (const key in headers) {
+      if (key.length !== lower.length || (key !== lower && !sameNameIgnoringCase(key, lower))) continue;
+      if (!Object.hasOwn(headers, key)) continue;
+      const value = (headers as Record<string, unknown>)[key];
+      if (value === undefined || value === null) continue;
+      if (found !== undefined || typeof value !== 'string') {
+        simple = false;
+        break;
+      }
+      found = value;
+    }
+    if (simple) return found === undefined ? undefined : canonicalLine(found);
+  }
   const lines = headerLinesOfLower(headers, lower);
   return lines === undefined ? undefined : canonicalLines(lines);
 }
 
 /** {@link canonicalHeader} over lines already read (RFC 9421 section 2.1). */
 export function canonicalLines(lines: readonly string[]): string {
-  if (lines.length === 1) {
-    // The usual single clean line needs neither regex nor a join.
-    const line = lines[0]!;
-    const first = line.charCodeAt(0);
-    const last = line.charCodeAt(line.length - 1);
-    if (line.indexOf('\n') === -1 && first !== 0x20 && first !== 0x09 && last !== 0x20 && last !== 0x09) return line;
-  }
-  return lines.map((line) => line.replace(/[ \t]*\r?\n[ \t]+/g, ' ').replace(/^[ \t]+|[ \t]+$/g, '')).join(', ');
+  // The usual single line needs no array and no join.
+  if (lines.length === 1) return canonicalLine(lines[0]!);
+  return lines.map(canonicalOneLine).join(', ');
+}
+
+/** `canonicalLines([line])` without the array: one field line canonicalised. */
+export function canonicalLine(line: string): string {
+  // The usual clean line needs no regex.
+  const first = line.charCodeAt(0);
+  const last = line.charCodeAt(line.length - 1);
+  if (line.indexOf('\n') === -1 && first !== 0x20 && first !== 0x09 && last !== 0x20 && last !== 0x09) return line;
+  return canonicalOneLine(line);
+}
+
+function canonicalOneLine(line: string): string {
+  return line.replace(/[ \t]*\r?\n[ \t]+/g, ' ').replace(/^[ \t]+|[ \t]+$/g, '');
 }
 
 /**
