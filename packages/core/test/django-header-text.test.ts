@@ -8,7 +8,12 @@ import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromBase64, toBase64 } from '../src/primitives/encoding.js';
-import { hasWhitespace, strictBase64Bytes } from '../src/schemes/django-hmac/header-text.js';
+import {
+  hasWhitespace,
+  hasWhitespaceIn,
+  strictBase64Bytes,
+  strictBase64BytesIn,
+} from '../src/schemes/django-hmac/header-text.js';
 import { djangoHmac } from '../src/schemes/django-hmac/scheme.js';
 import type { CryptoProvider } from '../src/types.js';
 import { checkWith } from './support/scheme-check.js';
@@ -60,6 +65,50 @@ describe('strictBase64Bytes', () => {
     );
     for (const text of ['', '=', '==', '===', '====', 'A===', 'AA==', 'AAA=', 'AB==', 'AAAA', 'A=AA', 'AA=A'])
       same(text);
+  });
+});
+
+describe('hasWhitespaceIn and strictBase64BytesIn (session 20: the parts read in place in the header)', () => {
+  const near = fc.array(fc.constantFrom(...'ABZaz09+/=;-_ .\u00e9\u0100\t\u2028'.split(''), 'Q', 'w', '='), {
+    maxLength: 48,
+  });
+  const around = fc.string({ unit: 'binary', maxLength: 12 });
+  const bytesOf = (bytes: Uint8Array | undefined) => (bytes === undefined ? undefined : [...bytes]);
+
+  it('answer as the slice forms for the part between any prefix and suffix (property)', () => {
+    fc.assert(
+      fc.property(
+        around,
+        fc.oneof(
+          near.map((c) => c.join('')),
+          fc.string({ unit: 'binary', maxLength: 40 }),
+        ),
+        around,
+        (before, part, after) => {
+          const text = `${before}${part}${after}`;
+          const start = before.length;
+          const end = start + part.length;
+          expect(hasWhitespaceIn(text, start, end)).toBe(hasWhitespace(part));
+          expect(hasWhitespaceIn(text, start, end)).toBe(/\s/.test(part));
+          expect(bytesOf(strictBase64BytesIn(text, start, end))).toEqual(bytesOf(strictBase64Bytes(part)));
+          expect(bytesOf(strictBase64BytesIn(text, start, end))).toEqual(bytesOf(fromBase64(part, { strict: true })));
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('never read the padding of the text around the part: `=` just before it is not its padding', () => {
+    // 'AA==' before a part 'AAA=' must not let the part's end test step into the prefix.
+    for (const [text, start, end] of [
+      ['==AA', 2, 4],
+      ['=', 1, 1],
+      ['x==', 1, 3],
+      ['AB==;AQI=;', 5, 9],
+    ] as const) {
+      const part = text.slice(start, end);
+      expect(bytesOf(strictBase64BytesIn(text, start, end)), text).toEqual(bytesOf(strictBase64Bytes(part)));
+    }
   });
 });
 

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseDjangoTimestamp } from '../src/schemes/django-hmac/timestamp.js';
+import { parseDjangoTimestamp, parseDjangoTimestampFrom } from '../src/schemes/django-hmac/timestamp.js';
 
 /** The regular-expression parser of session 5, as the reference. */
 function referenceParse(text: string): number | undefined {
@@ -100,5 +100,22 @@ describe('parseDjangoTimestamp', () => {
         expect(parseDjangoTimestamp(text), text).toBe(referenceParse(text));
       }
     }
+  });
+});
+
+describe('parseDjangoTimestampFrom (session 20: the timestamp read in place at the end of the header)', () => {
+  it('reads the tail after any prefix as parseDjangoTimestamp reads it alone (property)', () => {
+    const prefix = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 60 }),
+      fc.constantFrom('HMAC-SHA256 hk_a;AQI=;', '2023-05-07T14:15:37', '0000-00-00T00:00:00.000000+00:00', ''),
+    );
+    fc.assert(
+      fc.property(prefix, fc.oneof(timestamp, fc.string({ maxLength: 40 })), (before, text) => {
+        const whole = `${before}${text}`;
+        expect(parseDjangoTimestampFrom(whole, before.length), whole).toBe(parseDjangoTimestamp(text));
+        expect(parseDjangoTimestampFrom(whole, before.length), whole).toBe(referenceParse(text));
+      }),
+      { numRuns: 5000 },
+    );
   });
 });

@@ -30,11 +30,13 @@ const address = '192.0.2.45';
 interface Sent {
   message: MessageParts;
   hasBody: boolean;
+  /** The body sent (what `complete()` is given): the signed one, or another for 'tampered'. */
+  body: Uint8Array;
   keyId: string;
   nonce: string;
 }
 
-type Kind = 'genuine' | 'replay' | 'forged' | 'unknown' | 'limited' | 'bodiless';
+type Kind = 'genuine' | 'replay' | 'forged' | 'unknown' | 'limited' | 'bodiless' | 'tampered';
 
 /** A request of `kind` signed at `created` (Unix seconds): the test's own clock, not the moment it ran. */
 async function signedRequest(kind: Kind, created: number): Promise<Sent> {
@@ -66,14 +68,17 @@ async function signedRequest(kind: Kind, created: number): Promise<Sent> {
       headers: { host: 'api.example.com', ...sent.headers },
     },
     hasBody,
+    body: new TextEncoder().encode(hasBody ? (kind === 'tampered' ? '{"q":2}' : '{"q":1}') : ''),
     keyId: key.keyId,
     nonce,
   };
 }
 
 type Way = 'eager' | 'promises';
+/** What follows a bodied request's admission: the early commit (forward-auth), or the whole body (the gateway, session 20). */
+type BodyStep = 'commitBeforeBody' | 'complete';
 
-async function run(sent: readonly Sent[], way: Way, now: number) {
+async function run(sent: readonly Sent[], way: Way, now: number, bodyStep: BodyStep = 'commitBeforeBody') {
   const nonces = memoryNonceStore({ now: () => now * 1000 });
   const limiter = memoryRateLimiter({ now: () => now * 1000 });
   const throttle = memoryFailureThrottle({ freeFailures: 1, maxFailures: 3, now: () => now * 1000 });
@@ -105,15 +110,19 @@ async function run(sent: readonly Sent[], way: Way, now: number) {
       continue;
     }
     let outcome: AuthOutcome | Promise<AuthOutcome>;
-    if (admission.checksBody) {
+    const step = !admission.checksBody ? 'finish' : bodyStep;
+    if (step === 'commitBeforeBody') {
       outcome = way === 'eager' ? (admission.commitBeforeBodyEagerly?.() as never) : admission.commitBeforeBody();
+    } else if (step === 'complete') {
+      outcome =
+        way === 'eager' ? (admission.completeEagerly?.(request.body) as never) : admission.complete(request.body);
     } else outcome = way === 'eager' ? (admission.finishEagerly?.() as never) : admission.finish();
     if (way === 'eager' && isPromiseLike(outcome)) steps++;
     const settled = await outcome;
     // A refusal is recorded by the core's async failure path (a promise either way, for an unknown
     // key id as for a forged signature); an accepted request needs none.
     if (settled.ok) promises += steps;
-    outcomes.push([admission.checksBody ? 'commitBeforeBody' : 'finish', describeOutcome(settled)]);
+    outcomes.push([step, describeOutcome(settled)]);
   }
   const state = {
     // A nonce still absent from the store (true) was never recorded.
@@ -144,28 +153,53 @@ function describeOutcome(outcome: AuthOutcome) {
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 describe('admitEagerly agrees with admit', () => {
-  const kinds: Kind[] = ['genuine', 'replay', 'forged', 'unknown', 'limited', 'bodiless'];
+  const kinds: Kind[] = ['genuine', 'replay', 'forged', 'unknown', 'limited', 'bodiless', 'tampered'];
 
   it('same outcomes, reports and store state for random request sequences; no promise for an accepted request', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(fc.constantFrom(...kinds), { minLength: 1, maxLength: 12 }), async (sequence) => {
-        const now = nowSeconds();
-        const sent: Sent[] = [];
-        for (const kind of sequence) {
-          // A replay resends the previous request (or, first in line, is a genuine request).
-          const previous = sent.at(-1);
-          sent.push(kind === 'replay' && previous !== undefined ? previous : await signedRequest(kind, now));
-        }
-        const eager = await run(sent, 'eager', now);
-        const promised = await run(sent, 'promises', now);
-        const { promises, ...decided } = eager;
-        const { promises: _ignored, ...decidedToo } = promised;
-        expect(decided).toEqual(decidedToo);
-        expect(promises).toBe(0);
+        await agree(sequence, 'commitBeforeBody');
       }),
       { numRuns: 60 },
     );
   });
+
+  it('the same with the whole body: completeEagerly() agrees with complete() (the gateway, session 20)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.constantFrom(...kinds), { minLength: 1, maxLength: 12 }), async (sequence) => {
+        await agree(sequence, 'complete');
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('completeEagerly() refuses a tampered body as complete() does, and records nothing for it', async () => {
+    const now = nowSeconds();
+    const tampered = await signedRequest('tampered', now);
+    const genuine = await signedRequest('genuine', now);
+    const result = await run([tampered, genuine], 'eager', now, 'complete');
+    const codes = result.outcomes.map(
+      ([, outcome]) => (outcome as { problem?: { body: { code: string } } }).problem?.body.code ?? 'ok',
+    );
+    expect(codes).toEqual(['digest_mismatch', 'ok']);
+    expect(result.state.noncesAbsent).toEqual([true, false]);
+  });
+
+  async function agree(sequence: readonly Kind[], bodyStep: BodyStep): Promise<void> {
+    const now = nowSeconds();
+    const sent: Sent[] = [];
+    for (const kind of sequence) {
+      // A replay resends the previous request (or, first in line, is a genuine request).
+      const previous = sent.at(-1);
+      sent.push(kind === 'replay' && previous !== undefined ? previous : await signedRequest(kind, now));
+    }
+    const eager = await run(sent, 'eager', now, bodyStep);
+    const promised = await run(sent, 'promises', now, bodyStep);
+    const { promises, ...decided } = eager;
+    const { promises: _ignored, ...decidedToo } = promised;
+    expect(decided).toEqual(decidedToo);
+    expect(promises).toBe(0);
+  }
 
   it('covers what forward-auth relies on: a replay and a forged request leave no nonce, charge or success behind', async () => {
     const now = nowSeconds();

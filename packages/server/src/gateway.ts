@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { type IncomingMessage, type ServerResponse, validateHeaderName, validateHeaderValue } from 'node:http';
-import { BodyTooLarge, toProblem } from '@hmac-kit/core';
+import { BodyTooLarge, isPromiseLike, toProblem } from '@hmac-kit/core';
 import type { Authenticator } from '@hmac-kit/middleware';
 import { inCheckPhase } from '@hmac-kit/middleware/node';
 import { Pool, errors as undiciErrors } from 'undici';
@@ -150,8 +150,11 @@ export function wholeBody(request: IncomingMessage, limit: number): Promise<Buff
 /** Dependencies of the gateway route. */
 export interface GatewayOptions {
   config: ServerConfig;
-  /** The middleware authenticator's header stages (`admit`); the admission runs the body stage and the commit. */
-  authenticator: Pick<Authenticator, 'admit'>;
+  /**
+   * The middleware authenticator's header stages (`admit`, or `admitEagerly` where it has it); the
+   * admission runs the body stage and the commit.
+   */
+  authenticator: Pick<Authenticator, 'admit' | 'admitEagerly'>;
   metrics: ServerMetrics;
   isTrustedProxy: (address: string | undefined) => boolean;
   /**
@@ -198,6 +201,15 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
           connectTimeout: Math.min(timeoutMs, 10_000),
         }) as unknown as UpstreamClient);
   const rebuildUrl = createUrlRebuilder(config);
+  // The eager twins of admit() and of the admission's complete() and finish() answer without a
+  // promise when every stage does (memory stores, a cached key): the handler then goes on in the
+  // same microtask instead of awaiting an already-settled promise per step (issue #15, session 20).
+  // Same stages, decisions and side effects (packages/middleware/test/admit-eager.test.ts). Traced,
+  // the authenticator has no admitEagerly (services.ts) and every step is the promise one: the
+  // admission's eager methods are taken only from an admission admitEagerly() made (`eager`), never
+  // from one a wrapper handed out, whose promise methods carry its spans (tracing.test.ts).
+  const admitEagerly = authenticator.admitEagerly?.bind(authenticator);
+  const eager = admitEagerly !== undefined;
   // Label sets of the success path, bound once (no label object per request).
   const acceptedRequests = metrics.requests.labels({ outcome: 'accepted', code: 'ok', route: 'gateway' });
   const acceptedSeconds = metrics.verificationSeconds.labels({ outcome: 'accepted' });
@@ -287,7 +299,11 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     if (checkPhase) await new Promise<void>(checkPhaseTurn);
     const started = process.hrtime.bigint();
     const message = { method, url, headers: request.headers };
-    const admission = await authenticator.admit(message, { hasBody, sourceAddress });
+    const admitted =
+      admitEagerly !== undefined
+        ? admitEagerly(message, { hasBody, sourceAddress })
+        : authenticator.admit(message, { hasBody, sourceAddress });
+    const admission = isPromiseLike(admitted) ? await admitted : admitted;
     if (!admission.ok) {
       // The authenticator has already reported the failure (logs, metrics, audit).
       metrics.verificationSeconds.observe({ outcome: 'rejected' }, Number(process.hrtime.bigint() - started) / 1e9);
@@ -335,22 +351,30 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
         refuse(response, context, failed.error, failed.problem.headers);
         return;
       }
-      const completed = await admission.complete(whole);
+      const completing =
+        eager && admission.completeEagerly !== undefined ? admission.completeEagerly(whole) : admission.complete(whole);
+      const completed = isPromiseLike(completing) ? await completing : completing;
       if (!completed.ok) {
         refuse(response, context, completed.error, completed.problem.headers);
         return;
       }
       // A scheme that signs a re-serialisation of the body (django-hmac) names the bytes it
       // covered: those, not the bytes received, go upstream (issue #11 defect 5).
+      // A body already in the form the scheme hashes (the usual django-hmac body) is named as the
+      // received Buffer itself: sent as it is, without a Buffer view of the same bytes.
       const signed = admission.signedBody();
-      const body = signed === undefined ? whole : Buffer.from(signed.buffer, signed.byteOffset, signed.byteLength);
+      const body =
+        signed === undefined || signed === whole
+          ? whole
+          : Buffer.from(signed.buffer, signed.byteOffset, signed.byteLength);
       const headers = upstreamHeaderList(request.headers, identity, forwarded, replacedHeaders, signed?.byteLength);
       relay(response, context, method, target, headers, body, completed.headers);
       return;
     }
     if (!hasBody) {
       // No body: the body stage has nothing to read (a covered digest is checked against no bytes).
-      const finished = await admission.finish();
+      const finishing = eager && admission.finishEagerly !== undefined ? admission.finishEagerly() : admission.finish();
+      const finished = isPromiseLike(finishing) ? await finishing : finishing;
       if (!finished.ok) {
         refuse(response, context, finished.error, finished.problem.headers);
         request.resume();

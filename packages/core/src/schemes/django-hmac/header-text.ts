@@ -17,7 +17,18 @@
  * ```
  */
 export function hasWhitespace(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
+  return hasWhitespaceIn(text, 0, text.length);
+}
+
+/**
+ * {@link hasWhitespace} of `text.slice(start, end)`, read in place (`0 <= start <= end <=
+ * text.length`): the django-hmac parser reads the key id inside the `Authorization` value, a flat
+ * string, where a slice is a sliced string whose every `charCodeAt` first finds its parent (issue
+ * #15, session 20). The same loop over the same characters, so the same answer
+ * (packages/core/test/django-header-text.test.ts holds the two to each other).
+ */
+export function hasWhitespaceIn(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
     const code = text.charCodeAt(i);
     // Printable ASCII but the space, the usual key id: one comparison per character.
     if (code > 0x20 && code < 0x7f) continue;
@@ -62,19 +73,28 @@ const BASE64_VALUES = new Int8Array(128).fill(-1);
  * ```
  */
 export function strictBase64Bytes(text: string): Uint8Array | undefined {
-  const length = text.length;
+  return strictBase64BytesIn(text, 0, text.length);
+}
+
+/**
+ * {@link strictBase64Bytes} of `text.slice(start, stop)`, read in place (`0 <= start <= stop <=
+ * text.length`), as {@link hasWhitespaceIn}: the same loop with every index moved by `start`, so the
+ * same answer (held to each other in packages/core/test/django-header-text.test.ts).
+ */
+export function strictBase64BytesIn(text: string, start: number, stop: number): Uint8Array | undefined {
+  const length = stop - start;
   if (length % 4 !== 0) return undefined;
-  let end = length;
-  if (end > 0 && text.charCodeAt(end - 1) === 0x3d) {
+  let end = stop;
+  if (end > start && text.charCodeAt(end - 1) === 0x3d) {
     end--;
-    if (end > 0 && text.charCodeAt(end - 1) === 0x3d) end--;
+    if (end > start && text.charCodeAt(end - 1) === 0x3d) end--;
   }
-  const out = new Uint8Array((end * 3) >> 2);
+  const out = new Uint8Array(((end - start) * 3) >> 2);
   const values = BASE64_VALUES;
   let buffer = 0;
   let bits = 0;
   let o = 0;
-  for (let i = 0; i < end; i++) {
+  for (let i = start; i < end; i++) {
     const code = text.charCodeAt(i);
     const value = code < 128 ? values[code]! : -1;
     if (value < 0) return undefined;

@@ -36,8 +36,8 @@ import {
   rawSecretOf,
 } from '../compat-support.js';
 import { djangoBodySerialization, djangoSignedBody, djangoSignedBytes } from './body.js';
-import { hasWhitespace, strictBase64Bytes } from './header-text.js';
-import { formatDjangoTimestamp, parseDjangoTimestamp } from './timestamp.js';
+import { hasWhitespaceIn, strictBase64BytesIn } from './header-text.js';
+import { formatDjangoTimestamp, parseDjangoTimestampFrom } from './timestamp.js';
 
 const METHOD_OF: Readonly<Record<HashAlgorithm, string>> = {
   sha256: 'HMAC-SHA256',
@@ -157,14 +157,21 @@ export function djangoHmac(options: DjangoHmacOptions = {}): Scheme<DjangoCreden
     if (second === -1 || header.indexOf(';', second + 1) !== -1) {
       throw new SignatureMalformed('expected <key id>;<signature>;<timestamp>');
     }
+    // The three parts are read in place in `header` (a flat string from the HTTP parser); their
+    // slices (sliced strings, every character read through the parent) are only kept, never scanned
+    // here. The same tests in the same order as on the slices (hasWhitespace, strictBase64Bytes,
+    // parseDjangoTimestamp of each part: their *In/*From forms are the same loops moved by an offset).
+    const keyLength = first - (METHOD_LENGTH + 1);
+    if (keyLength === 0 || keyLength > 256 || hasWhitespaceIn(header, METHOD_LENGTH + 1, first)) {
+      throw new SignatureMalformed('invalid key id');
+    }
+    const signature = strictBase64BytesIn(header, first + 1, second);
+    if (!signature || signature.length === 0) throw new SignatureMalformed('signature is not base64');
+    const created = parseDjangoTimestampFrom(header, second + 1);
+    if (created === undefined) throw new SignatureMalformed('timestamp is not ISO-8601 with an offset');
     const keyId = header.slice(METHOD_LENGTH + 1, first);
     const signatureText = header.slice(first + 1, second);
     const timestamp = header.slice(second + 1);
-    if (!keyId || keyId.length > 256 || hasWhitespace(keyId)) throw new SignatureMalformed('invalid key id');
-    const signature = strictBase64Bytes(signatureText);
-    if (!signature || signature.length === 0) throw new SignatureMalformed('signature is not base64');
-    const created = parseDjangoTimestamp(timestamp);
-    if (created === undefined) throw new SignatureMalformed('timestamp is not ISO-8601 with an offset');
     return {
       keyId,
       algorithm,

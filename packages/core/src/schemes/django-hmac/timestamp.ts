@@ -18,14 +18,26 @@ import { asciiDigitsAt } from '../../protocol/ascii-digits.js';
  * ```
  */
 export function parseDjangoTimestamp(text: string): number | undefined {
-  if (text.length < 20) return undefined;
-  const year = asciiDigitsAt(text, 0, 4);
-  const month = asciiDigitsAt(text, 5, 2);
-  const day = asciiDigitsAt(text, 8, 2);
-  const hour = asciiDigitsAt(text, 11, 2);
-  const minute = asciiDigitsAt(text, 14, 2);
-  const second = asciiDigitsAt(text, 17, 2);
-  const separator = text.charCodeAt(10);
+  return parseDjangoTimestampFrom(text, 0);
+}
+
+/**
+ * {@link parseDjangoTimestamp} of `text.slice(start)`, read in place (`0 <= start <= text.length`):
+ * the django-hmac parser reads the timestamp at the end of the `Authorization` value, a flat string,
+ * where the slice would be a sliced string whose every `charCodeAt` first finds its parent (issue
+ * #15, session 20). The same reads with every index moved by `start`; the timestamp runs to the end
+ * of `text` in both, so a read past it is past the end of `text` in both (`NaN`) and the tests
+ * against `text.length` are the same. Held to each other in packages/core/test/django-timestamp.test.ts.
+ */
+export function parseDjangoTimestampFrom(text: string, start: number): number | undefined {
+  if (text.length - start < 20) return undefined;
+  const year = asciiDigitsAt(text, start, 4);
+  const month = asciiDigitsAt(text, start + 5, 2);
+  const day = asciiDigitsAt(text, start + 8, 2);
+  const hour = asciiDigitsAt(text, start + 11, 2);
+  const minute = asciiDigitsAt(text, start + 14, 2);
+  const second = asciiDigitsAt(text, start + 17, 2);
+  const separator = text.charCodeAt(start + 10);
   if (
     year < 0 ||
     month < 0 ||
@@ -33,15 +45,15 @@ export function parseDjangoTimestamp(text: string): number | undefined {
     hour < 0 ||
     minute < 0 ||
     second < 0 ||
-    text.charCodeAt(4) !== DASH ||
-    text.charCodeAt(7) !== DASH ||
+    text.charCodeAt(start + 4) !== DASH ||
+    text.charCodeAt(start + 7) !== DASH ||
     (separator !== LETTER_T && separator !== SPACE) ||
-    text.charCodeAt(13) !== COLON ||
-    text.charCodeAt(16) !== COLON
+    text.charCodeAt(start + 13) !== COLON ||
+    text.charCodeAt(start + 16) !== COLON
   ) {
     return undefined;
   }
-  let index = 19;
+  let index = start + 19;
   let fraction = 0;
   if (text.charCodeAt(index) === DOT) {
     let count = 0;
