@@ -31,3 +31,21 @@ export async function untilValue<T>(probe: () => T | undefined, what: string, ti
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
+
+/**
+ * Lets the event loop turn once (a macrotask, not a microtask). Long CPU-bound loops in a test call
+ * it every few thousand steps: vitest's worker answers the host's RPC only between macrotasks, and
+ * a worker that does not for 60 s fails the whole run ("Timeout calling onTaskUpdate", seen on a
+ * machine at load 25 with every test passing) although no test failed.
+ *
+ * @example
+ * ```ts
+ * for (let step = 0; step < 200_000; step++) {
+ *   if (step % 5_000 === 0) await turnEventLoop();
+ *   // ...
+ * }
+ * ```
+ */
+export function turnEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

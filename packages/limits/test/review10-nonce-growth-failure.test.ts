@@ -7,6 +7,7 @@
 import { StoreUnavailable } from '@hmac-kit/core';
 import { memoryNonceStore } from '@hmac-kit/limits';
 import { afterEach, describe, expect, it } from 'vitest';
+import { turnEventLoop } from '../../../test-support/wait.js';
 import { exactNonceModel } from './exact-nonce-model.js';
 
 const RealFloat64Array = globalThis.Float64Array;
@@ -79,6 +80,7 @@ describe('memoryNonceStore under reservations released over and over', () => {
     // each is recorded, then released. The store never holds more than a few records.
     const before = process.memoryUsage().arrayBuffers;
     for (let index = 0; index < 200_000; index++) {
+      if (index % 5_000 === 0) await turnEventLoop();
       expect(store.checkAndStoreNow('k', `n${index}`, 305)).toBe(true);
       await store.release!('k', `n${index}`);
     }
@@ -109,6 +111,7 @@ describe('memoryNonceStore compaction of released entries', () => {
       const store = memoryNonceStore({ maxEntries, now: () => now });
       const model = exactNonceModel({ maxEntries, now: () => now });
       for (let step = 0; step < 20_000; step++) {
+        if (step % 5_000 === 0) await turnEventLoop();
         const roll = random();
         // Time moves slowly (many releases inside one TTL, so compactions happen), sometimes back.
         if (roll < 0.01) now += Math.floor(random() * 3_000);
