@@ -28,8 +28,10 @@ export interface FollowChangesOptions {
 export interface ChangeFollower {
   /** Reads the feed up to now (the run in progress, if there is one). Never rejects. */
   poll(): Promise<void>;
-  /** When the feed was last read through (monotonic ms). */
+  /** When the feed was last read through (monotonic ms): when its last query was asked, not when it answered. */
   readonly lastSync: number;
+  /** How many reads got through (a read that failed leaves it and `lastSync` as they were). */
+  readonly syncs: number;
   /** When the last read started (monotonic ms). */
   readonly lastPollStarted: number;
   /** Whether a read is running. */
@@ -55,6 +57,7 @@ export async function followChanges(
   const retentionMs = options.retentionMs ?? CHANGE_RETENTION_MS;
   let cursor = await store.latestChange();
   let lastSync = monotonic();
+  let syncs = 0;
   let polling: Promise<void> | undefined;
   let lastPollStarted = monotonic();
   let lastChangePrune = monotonic();
@@ -63,7 +66,13 @@ export async function followChanges(
     lastPollStarted = monotonic();
     const run = (async () => {
       try {
+        // lastSync is when the last query was asked, not when it answered: its answer is the store as
+        // it was then, and a change written while it ran may be missing from it. Recording the end
+        // would call the feed fresher than it is by the read's duration (a lookup would then answer
+        // a key created meanwhile 'unknown', and a revocation would be honoured that much later).
+        let asked: number;
         for (;;) {
+          asked = monotonic();
           const changes = await store.changesSince(cursor, batchSize);
           for (const change of changes) {
             onChange(change.keyId);
@@ -71,7 +80,8 @@ export async function followChanges(
           }
           if (changes.length < batchSize) break;
         }
-        lastSync = monotonic();
+        lastSync = asked;
+        syncs++;
         if (monotonic() - lastChangePrune > 10 * 60 * 1000) {
           lastChangePrune = monotonic();
           await store.pruneChanges(clock() - retentionMs).catch(() => undefined);
@@ -93,6 +103,9 @@ export async function followChanges(
     },
     get lastPollStarted() {
       return lastPollStarted;
+    },
+    get syncs() {
+      return syncs;
     },
     get polling() {
       return polling !== undefined;

@@ -239,7 +239,15 @@ export async function openKeyCache(store: KeyCacheStore, settings: KeyCacheSetti
     if (feedCheck && tick - feed.lastSync > feedFreshnessMs && tick - feed.lastSync <= maxStalenessMs) {
       // Then answered without this check: a store that stays down must not loop here (lastSync ages
       // on, and past maxStalenessMs every lookup goes to the store and fails closed).
-      return poll().then(() => resolveKeyNow(keyId, false));
+      const syncs = feed.syncs;
+      return poll().then(() =>
+        // The read this lookup joined may have been asked before tick - feedFreshnessMs (a read
+        // in flight when the lookup came): then one more, asked now. Only when that read got
+        // through: a store that is down must not loop here.
+        feed.syncs !== syncs && tick - feed.lastSync > feedFreshnessMs
+          ? poll().then(() => resolveKeyNow(keyId, false))
+          : resolveKeyNow(keyId, false),
+      );
     }
     // Timers can starve when every lookup completes in microtasks (a warm cache in a tight
     // loop, or SQLite's synchronous driver): lookups then drive the change feed themselves.

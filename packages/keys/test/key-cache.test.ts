@@ -127,6 +127,38 @@ describe('key cache', () => {
     expect(await answer).toMatchObject({ keyId });
   });
 
+  it('a lookup that joins a feed read begun before its freshness bound reads the feed again', async () => {
+    // The read in flight was asked before the key was written (its answer is the store as it was
+    // then) and ends after the feed's freshness bound passed: a lookup that only waited for it would
+    // answer a key created elsewhere 'unknown' although the feed is older than feedFreshnessMs
+    // (lastSync used to record when a read ended, not when it was asked).
+    const time = stoppedMonotonicClock();
+    const inner = countingStore();
+    let held: { release(): void } | undefined;
+    const store: KeyStore = {
+      ...inner,
+      changesSince(after: number, limit: number) {
+        const answer = inner.changesSince(after, limit); // the store's state when the read is asked
+        if (!held) return answer;
+        return new Promise((resolve) => {
+          held = { release: () => resolve(answer) };
+        });
+      },
+    };
+    const cache = await open(store, { feedFreshnessMs: 100, maxStalenessMs: 10_000 });
+    held = { release: () => undefined };
+    const before = cache.poll(); // asked now, answered only when released
+    const keyId = await storeKey(inner); // another instance's write, after the read was asked
+    time.advance(150);
+    const answer = cache.resolver(keyId);
+    expect(answer).toBeInstanceOf(Promise);
+    const release = held;
+    held = undefined;
+    release.release();
+    await before;
+    expect(await answer).toMatchObject({ keyId });
+  });
+
   it('evicts the least recently used key beyond maxEntries', async () => {
     const store = countingStore();
     const ids = [await storeKey(store), await storeKey(store), await storeKey(store)];
