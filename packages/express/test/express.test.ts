@@ -8,6 +8,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import { describe, expect, it, vi } from 'vitest';
 import { listening } from '../../../test-support/adapter-http.js';
 import { describeAdapter, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
+import { adapterRoutes } from './support/adapter-routes.js';
 
 /** Serves `app` on a free port for `use`, then closes it. */
 async function served(app: Express, use: (harness: Awaited<ReturnType<typeof listening>>) => Promise<void>) {
@@ -53,26 +54,12 @@ function ordersAppFailing(parser: RequestHandler): { app: Express; failures: str
   return { app, failures };
 }
 
-function routes(app: Express): Express {
-  app.post('/orders', requireScopes('orders:write'), (req, res) => {
-    const { principal, keyId, scopes, scheme } = req.hmac!;
-    res.status(201).json({ principal, keyId, scopes, scheme, received: req.body });
-  });
-  app.get('/whoami', (req, res) => {
-    res.json(req.hmac);
-  });
-  app.post('/admin', requireScopes('admin'), (_req, res) => {
-    res.json({ ok: true });
-  });
-  return app;
-}
-
 // The documented set-up: the JSON parser keeps the raw bytes, hmacAuth() verifies them.
 describeAdapter('express (express.json with captureRawBody, then hmacAuth)', async (options: AuthenticatorOptions) => {
   const app = express();
   app.use(express.json({ verify: captureRawBody }));
   app.use(hmacAuth(options));
-  return listening(createServer(routes(app)));
+  return listening(createServer(adapterRoutes(app)));
 });
 
 describe('express body-parser placement', () => {

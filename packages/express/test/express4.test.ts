@@ -1,12 +1,12 @@
 import { createServer } from 'node:http';
-import { captureRawBody, hmacAuth, requireScopes } from '@hmac-kit/express';
+import { captureRawBody, hmacAuth } from '@hmac-kit/express';
 import { memoryNonceStore } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
-import type { Express } from 'express';
 import express4 from 'express4';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { listening } from '../../../test-support/adapter-http.js';
 import { describeAdapter, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
+import { adapterRoutes } from './support/adapter-routes.js';
 
 // @hmac-kit/express declares express >=4.18 as its peer; everything else here runs on Express 5.
 // Express 4 differs where the adapter cares: it does not await middleware (a rejection must reach
@@ -21,20 +21,6 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((harness) => harness.close()));
 });
 
-function routes(app: Express): Express {
-  app.post('/orders', requireScopes('orders:write'), (req, res) => {
-    const { principal, keyId, scopes, scheme } = req.hmac!;
-    res.status(201).json({ principal, keyId, scopes, scheme, received: req.body });
-  });
-  app.get('/whoami', (req, res) => {
-    res.json(req.hmac);
-  });
-  app.post('/admin', requireScopes('admin'), (_req, res) => {
-    res.json({ ok: true });
-  });
-  return app;
-}
-
 it('runs on Express 4 (the alias resolves to express 4.x)', async () => {
   const { createRequire } = await import('node:module');
   const version = createRequire(import.meta.url)('express4/package.json').version as string;
@@ -44,7 +30,7 @@ it('runs on Express 4 (the alias resolves to express 4.x)', async () => {
 describeAdapter('express 4 (hmacAuth({ json: true }), no express.json)', async (options: AuthenticatorOptions) => {
   const app = express4();
   app.use(hmacAuth({ ...options, json: true }));
-  return listening(createServer(routes(app)));
+  return listening(createServer(adapterRoutes(app)));
 });
 
 describeAdapter(
@@ -53,7 +39,7 @@ describeAdapter(
     const app = express4();
     app.use(express4.json({ verify: captureRawBody }));
     app.use(hmacAuth(options));
-    return listening(createServer(routes(app)));
+    return listening(createServer(adapterRoutes(app)));
   },
 );
 

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { signMessage } from '@hmac-kit/core';
-import { captureRawBody, type HmacAuthOptions, hmacAuth, requireScopes } from '@hmac-kit/express';
+import { captureRawBody, type HmacAuthOptions, hmacAuth } from '@hmac-kit/express';
 import { memoryNonceStore } from '@hmac-kit/limits';
 import type { AuthenticatorOptions } from '@hmac-kit/middleware';
 import express, { type Express } from 'express';
@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { listening } from '../../../test-support/adapter-http.js';
 import { describeAdapter, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
 import { untilValue } from '../../../test-support/wait.js';
+import { adapterRoutes } from './support/adapter-routes.js';
 
 // hmacAuth({ json }) (issue #15, session 20): the body read, verified and parsed in one middleware.
 
@@ -20,17 +21,7 @@ type Harness = Awaited<ReturnType<typeof listening>>;
 describeAdapter('express (hmacAuth({ json: true }), no express.json)', async (options: AuthenticatorOptions) => {
   const app = express();
   app.use(hmacAuth({ ...options, json: true }));
-  app.post('/orders', requireScopes('orders:write'), (req, res) => {
-    const { principal, keyId, scopes, scheme } = req.hmac!;
-    res.status(201).json({ principal, keyId, scopes, scheme, received: req.body });
-  });
-  app.get('/whoami', (req, res) => {
-    res.json(req.hmac);
-  });
-  app.post('/admin', requireScopes('admin'), (_req, res) => {
-    res.json({ ok: true });
-  });
-  return listening(createServer(app));
+  return listening(createServer(adapterRoutes(app)));
 });
 
 const running: Harness[] = [];
