@@ -1,5 +1,4 @@
 import { createServer } from 'node:http';
-import { connect, type Socket } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { signMessage } from '@hmac-kit/core';
 import { captureRawBody, type HmacAuthOptions, hmacAuth } from '@hmac-kit/express';
@@ -12,6 +11,7 @@ import { listening } from '../../../test-support/adapter-http.js';
 import { describeAdapter, keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
 import { untilValue } from '../../../test-support/wait.js';
 import { adapterRoutes } from './support/adapter-routes.js';
+import { rawConnection } from './support/raw-connection.js';
 
 // hmacAuth({ json }) (issue #15, session 20): the body read, verified and parsed in one middleware.
 
@@ -85,21 +85,6 @@ function parsesOf(marker: string): () => number {
   return () => parse.mock.calls.filter(([text]) => String(text).includes(marker)).length;
 }
 
-/** A raw HTTP/1.1 connection: writes what it is given and collects what comes back. */
-function rawConnection(harness: Harness): { socket: Socket; received: () => string; closed: Promise<void> } {
-  const { hostname, port } = new URL(harness.origin);
-  const socket = connect(Number(port), hostname);
-  let text = '';
-  socket.on('data', (chunk: Buffer) => {
-    text += chunk.toString('latin1');
-  });
-  const closed = new Promise<void>((resolve) => {
-    socket.on('close', () => resolve());
-    socket.on('error', () => resolve());
-  });
-  return { socket, received: () => text, closed };
-}
-
 /** The request head of `request` for a raw connection. */
 function headOf(request: { method: string; path: string; headers: Record<string, string> }, host: string): string {
   const lines = [`${request.method} ${request.path} HTTP/1.1`, `host: ${host}`];
@@ -150,7 +135,7 @@ describe('hmacAuth({ json }): attacks', () => {
       { ...signingKey(keyRing.orders), secret: new Uint8Array(32).fill(9) },
     );
     // Declares 50 KB (within the limit) and sends none of it: only the head goes out.
-    const connection = rawConnection(harness);
+    const connection = rawConnection(harness.origin);
     connection.socket.write(
       headOf({ ...request, headers: { ...request.headers, 'content-length': '50000' } }, new URL(harness.origin).host),
     );
@@ -168,7 +153,7 @@ describe('hmacAuth({ json }): attacks', () => {
     const { harness, seen } = await jsonApp({ limit: '1kb' });
     const body = JSON.stringify({ items: 'x'.repeat(4000) });
     const request = await signedPost(harness, body);
-    const connection = rawConnection(harness);
+    const connection = rawConnection(harness.origin);
     connection.socket.write(
       headOf(
         { ...request, headers: { ...request.headers, 'content-length': String(body.length) } },
@@ -194,7 +179,7 @@ describe('hmacAuth({ json }): attacks', () => {
     const parsed = parsesOf(marker);
     const body = JSON.stringify({ marker, items: 'y'.repeat(3000) });
     const request = await signedPost(harness, body);
-    const connection = rawConnection(harness);
+    const connection = rawConnection(harness.origin);
     const host = new URL(harness.origin).host;
     connection.socket.write(
       headOf({ ...request, headers: { ...request.headers, 'transfer-encoding': 'chunked' } }, host),
@@ -271,7 +256,7 @@ describe('hmacAuth({ json }): attacks', () => {
 
     // One write: head and body together.
     const together = await signedPost(harness, body);
-    const first = rawConnection(harness);
+    const first = rawConnection(harness.origin);
     first.socket.write(
       headOf({ ...together, headers: { ...together.headers, 'content-length': String(body.length) } }, host) + body,
     );
@@ -281,7 +266,7 @@ describe('hmacAuth({ json }): attacks', () => {
 
     // The head and a part, then the rest only once the request is in the app (its body not complete).
     const split = await signedPost(harness, body);
-    const second = rawConnection(harness);
+    const second = rawConnection(harness.origin);
     second.socket.write(
       headOf({ ...split, headers: { ...split.headers, 'content-length': String(body.length) } }, host) +
         body.slice(0, 100),
@@ -340,7 +325,7 @@ describe('hmacAuth({ json }): attacks', () => {
             { ...request, headers: { ...request.headers, 'content-length': String(bytes.length) } },
             host,
           );
-          const connection = rawConnection(harness);
+          const connection = rawConnection(harness.origin);
           const before = atMiddleware.length;
           const routed = seen.length;
           if (splitAt === undefined || bytes.length === 0) {

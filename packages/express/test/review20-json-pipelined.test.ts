@@ -1,5 +1,4 @@
 import { createServer } from 'node:http';
-import { connect } from 'node:net';
 import { hmacAuth } from '@hmac-kit/express';
 import { memoryNonceStore } from '@hmac-kit/limits';
 import express from 'express';
@@ -7,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { listening } from '../../../test-support/adapter-http.js';
 import { keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
 import { untilValue } from '../../../test-support/wait.js';
+import { rawConnection } from './support/raw-connection.js';
 
 // Review 20 (hmacAuth({ json }), helper review20): a refusal of json mode answered with
 // `Connection: close` even when the refused request's body had fully arrived. On a keep-alive
@@ -33,7 +33,7 @@ describe('review20: pipelined requests behind a refused json request', () => {
     });
     const harness = await listening(createServer(app));
     running.push(harness);
-    const { hostname, port, host } = new URL(harness.origin);
+    const { host } = new URL(harness.origin);
     const key = signingKey(keyRing.orders);
     const json = { 'content-type': 'application/json' };
     const head = (path: string, headers: Record<string, string>, length: number) =>
@@ -52,26 +52,18 @@ describe('review20: pipelined requests behind a refused json request', () => {
     for (const first of firsts) {
       const before = routed.length;
       const fresh = await signed(harness.origin, { method: 'POST', path: '/orders', headers: json, body: order }, key);
-      const socket = connect(Number(port), hostname);
-      let text = '';
-      socket.on('data', (chunk: Buffer) => {
-        text += chunk.toString('latin1');
-      });
-      const closed = new Promise<void>((resolve) => {
-        socket.on('close', () => resolve());
-        socket.on('error', () => resolve());
-      });
+      const { socket, received, closed } = rawConnection(harness.origin);
       socket.write(first + head('/orders', fresh.headers, order.length) + order);
-      await untilValue(() => (/^HTTP\/1\.1 4\d\d /.test(text) ? true : undefined), 'the refusal');
+      await untilValue(() => (/^HTTP\/1\.1 4\d\d /.test(received()) ? true : undefined), 'the refusal');
       // Either the order was answered, or it never ran: wait for one of the two to be certain.
       await untilValue(
-        () => (/HTTP\/1\.1 201 /.test(text) || (text.length > 0 && socket.destroyed) ? true : undefined),
+        () => (/HTTP\/1\.1 201 /.test(received()) || (received().length > 0 && socket.destroyed) ? true : undefined),
         'the order answered or the connection closed',
       );
       socket.end();
       await closed;
       const ran = routed.length > before;
-      const answered = /HTTP\/1\.1 201 /.test(text);
+      const answered = /HTTP\/1\.1 201 /.test(received());
       expect({ first: first.split(' ')[1], ran, answered }).toEqual({
         first: first.split(' ')[1],
         ran: answered,
