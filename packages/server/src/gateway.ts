@@ -228,6 +228,8 @@ export function createGateway(options: GatewayOptions): {
           bodyTimeout: timeoutMs,
           connectTimeout: Math.min(timeoutMs, 10_000),
         }) as unknown as UpstreamClient);
+  // The builtin client's bound on requests waiting for a connection, asked before verification.
+  const queueFull = dispatcher.queueFull?.bind(dispatcher);
   const rebuildUrl = createUrlRebuilder(config);
   // The eager twins of admit() and of the admission's complete() and finish() answer without a
   // promise when every stage does (memory stores, a cached key): the handler then goes on in the
@@ -305,6 +307,16 @@ export function createGateway(options: GatewayOptions): {
     const hasBody = requestHasBody(method, request.headers);
     if (hasBody && !allowGetBody && (method === 'GET' || method === 'HEAD')) {
       refuseGetBody(request, response, context);
+      return;
+    }
+    // Every upstream connection busy and the builtin client's queue full: refused before the
+    // admission, so that nothing is verified or charged (nonce, rate limit) for a request that is
+    // not sent, and its client may send the same signed request again after Retry-After (review21).
+    // One that finds the queue full only at dispatch (it filled during an asynchronous
+    // verification) is still refused there, after its commit.
+    if (queueFull?.() === true) {
+      refuseBusy(response, context);
+      request.resume();
       return;
     }
     const url = rebuildUrl(request, target, trustedPeer);
@@ -722,15 +734,21 @@ export function createGateway(options: GatewayOptions): {
     }
   }
 
+  /**
+   * 503 upstream_busy: nothing was sent upstream, a load shed, not an upstream failure (no warning
+   * per request under the overload that causes it; the access line has the code, the metric the count).
+   */
+  function refuseBusy(response: ServerResponse, context: RequestContext) {
+    metrics.upstreamErrors.inc({ kind: 'busy' });
+    context.code = 'upstream_busy';
+    withRequestId(response, context);
+    const problem = serverProblem('upstream_busy', 'every upstream connection is busy and the queue is full');
+    sendProblem(response, { ...problem, headers: { 'retry-after': '1' } }, context.id);
+  }
+
   function upstreamFailed(response: ServerResponse, context: RequestContext, error: unknown) {
     if (error instanceof UpstreamBusyError) {
-      // Nothing was sent upstream: a load shed, not an upstream failure (no warning per request
-      // under the overload that causes it; the access line has the code, the metric the count).
-      metrics.upstreamErrors.inc({ kind: 'busy' });
-      context.code = 'upstream_busy';
-      withRequestId(response, context);
-      const problem = serverProblem('upstream_busy', 'every upstream connection is busy and the queue is full');
-      sendProblem(response, { ...problem, headers: { 'retry-after': '1' } }, context.id);
+      refuseBusy(response, context);
       return;
     }
     const timedOut = isTimeout(error);

@@ -181,6 +181,11 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
     return true;
   }
 
+  queueFull(): boolean {
+    // As dispatch() decides: no idle connection, none may be opened, and the queue at its bound.
+    return this.queue.length >= this.maxQueued && this.idle.length === 0 && this.open >= this.maxConnections;
+  }
+
   /**
    * An idle connection (the most recently used) still within its keep-alive time, a new one under
    * the cap, or undefined. The expiry is checked here, not only by the once-a-second sweep: a

@@ -61,4 +61,11 @@ export interface UpstreamClient {
   dispatch(options: UpstreamDispatchOptions, handler: UpstreamHandler): unknown;
   request(options: UpstreamRequestOptions): Promise<UpstreamAnswer>;
   close(): Promise<void>;
+  /**
+   * Whether a request dispatched now would be refused busy, nothing sent (the builtin client: every
+   * connection in use and its queue full). Asked before a request is verified, so that one that
+   * would be refused is refused before anything is charged for it. undici's Pool has no bound (and
+   * no such method).
+   */
+  queueFull?(): boolean;
 }

@@ -1,0 +1,148 @@
+/**
+ * Review of session 21 (helper "review21"): the builtin client's bounded queue answers one request
+ * over it `503 upstream_busy` with `Retry-After: 1`. It was refused only at dispatch, after the
+ * request had been verified and committed: its nonce recorded (so the retry that Retry-After
+ * invites, the same signed request, is refused `nonce_replayed`), its rate limit charged, its MAC
+ * computed (the CPU of a gateway that is already overloaded). A request that arrives while the
+ * queue is full is now refused before its admission: nothing verified, nothing charged. (One that
+ * finds it full only after an asynchronous verification is still refused at dispatch, charged:
+ * docs/server.md.)
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { until } from '../../../test-support/wait.js';
+import { loadConfig } from '../src/config.js';
+import { createGateway } from '../src/gateway.js';
+import { createLogger } from '../src/logger.js';
+import { createMetrics } from '../src/metrics.js';
+import type { RequestContext } from '../src/request-context.js';
+
+interface HoldingUpstream {
+  url: string;
+  seen: string[];
+  held: ServerResponse[];
+  release(): void;
+  close(): Promise<void>;
+}
+
+async function startHoldingUpstream(): Promise<HoldingUpstream> {
+  const seen: string[] = [];
+  const held: ServerResponse[] = [];
+  const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    seen.push(request.url ?? '');
+    request.resume();
+    if (request.url === '/hold') held.push(response);
+    else response.end(`answer ${request.url}`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    held,
+    release() {
+      for (const response of held.splice(0)) response.end('held');
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('review21: a request that finds the builtin queue full is refused before anything is charged', () => {
+  let upstream: HoldingUpstream;
+  beforeAll(async () => {
+    upstream = await startHoldingUpstream();
+  });
+  afterAll(async () => {
+    await upstream.close();
+  });
+
+  it.each([
+    ['without a body', undefined],
+    ['with a small body', 'x'.repeat(100)],
+  ])('%s: 503 upstream_busy, not admitted, not committed', async (_name, body) => {
+    const config = loadConfig({
+      flags: { upstream: upstream.url, upstreamClient: 'builtin', maxConnections: 1, database: ':memory:' },
+      env: {},
+    });
+    const metrics = createMetrics();
+    const admitted: string[] = [];
+    const committed: string[] = [];
+    const identity = { keyId: 'k', principal: 'p', scopes: [], scheme: 'rfc9421', coveredComponents: ['@method'] };
+    const admit = async (message: { url: string }) => {
+      const path = new URL(message.url).pathname;
+      admitted.push(path);
+      const commit = async () => {
+        // The nonce and the rate limit are charged here.
+        committed.push(path);
+        return { ok: true, identity, headers: {} };
+      };
+      return {
+        ok: true,
+        identity,
+        signatureVerified: true,
+        checksBody: false,
+        update() {},
+        finish: commit,
+        complete: commit,
+        commitBeforeBody: commit,
+        async fail(error: unknown) {
+          throw error;
+        },
+        signedBody() {
+          return undefined;
+        },
+      };
+    };
+    const gateway = createGateway({
+      config,
+      authenticator: { admit } as unknown as Parameters<typeof createGateway>[0]['authenticator'],
+      metrics,
+      isTrustedProxy: () => false,
+      upstreamConnections: 1,
+    });
+    expect(gateway.client).toBe('builtin');
+    const log = createLogger('silent');
+    const contexts: RequestContext[] = [];
+    const server = createServer((request, response) => {
+      const context = { id: `r${contexts.length}`, started: process.hrtime.bigint(), log } as RequestContext;
+      contexts.push(context);
+      void gateway.handler(request, response, context);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const send = (path: string) =>
+      fetch(
+        `${base}${path}`,
+        body === undefined ? {} : { method: 'POST', body, headers: { 'content-type': 'text/plain' } },
+      );
+    try {
+      upstream.seen.length = 0;
+      const first = send('/hold');
+      await until(() => upstream.held.length === 1);
+      const second = send('/queued');
+      await until(() => committed.includes('/queued'));
+      // Let the second's dispatch run (it queues in the turn it was committed).
+      await new Promise((resolve) => setImmediate(resolve));
+      const third = await send('/over');
+      expect(third.status).toBe(503);
+      expect(third.headers.get('retry-after')).toBe('1');
+      expect(await third.json()).toMatchObject({ status: 503, code: 'upstream_busy' });
+      // Nothing verified or charged for it: its client may send the same signed request again.
+      expect(admitted).not.toContain('/over');
+      expect(committed).not.toContain('/over');
+      expect(contexts[2]?.code).toBe('upstream_busy');
+      upstream.release();
+      expect((await first).status).toBe(200);
+      expect((await second).status).toBe(200);
+      expect(upstream.seen).toEqual(['/hold', '/queued']);
+    } finally {
+      upstream.release();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await gateway.close();
+    }
+  });
+});
