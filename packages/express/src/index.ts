@@ -24,7 +24,7 @@ import { inCheckPhase } from '@hmac-kit/middleware/node';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { bodyRules, type JsonBodyOptions, type JsonBodyPlan, jsonBodyPlan, parseJsonBody } from './json-body.js';
-import { field, perPrototype, protocolOf } from './request-fields.js';
+import { field, perPrototype, protocolOf, setField } from './request-fields.js';
 
 export type { JsonBodyOptions } from './json-body.js';
 
@@ -674,7 +674,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
         if (!res.headersSent) sendProblem(res, problem);
         return;
       }
-      if (parsed !== undefined) req.body = parsed;
+      if (parsed !== undefined) setField(req, 'body', parsed);
     }
     proceed(outcome, req, res, next);
   }
