@@ -571,9 +571,10 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
    * Fast path of `readAdmitted`, the usual case: a small body arrives in the packets of its head,
    * and by the check phase node:http has parsed all of it and its end, so the whole body is in the
    * request stream's buffer. It is taken with one `read()` (no flowing mode, no 'data' event, no
-   * chunk list) and verified and parsed here, in the check-phase batch; the request is handed on at
-   * its 'end' (which that `read()` queued), as on the event path, so a body parser mounted later
-   * finds the request finished (body-parser 2's `on-finished` check).
+   * chunk list) and verified and parsed here, in the check-phase batch; the request is handed on
+   * once its 'end' (which that `read()` queued) was emitted, as on the event path, so a body parser
+   * mounted later finds the request finished (body-parser 2's `on-finished` check): in a tick queued
+   * after it, without an 'end' listener ({@link afterQueuedEnd}).
    *
    * Invariant: `req.complete` (node:http pushed every chunk and then the end) and never read or
    * flowing (`readableFlowing === null`): `read()` with no size in paused mode answers every buffered
