@@ -215,7 +215,23 @@ describe("forward-auth's original method", () => {
     const LETTERS = /^[A-Za-z]{1,16}$/;
     const reference = (method: string) => (LETTERS.test(method) ? method.toUpperCase() : undefined);
     const methods = fc.oneof(
-      fc.constantFrom('GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'PATCH', 'get', 'Post', 'OPTIONS', 'G ET', '', 'ß', 'ßET', 'poſt', 'ﬀ'),
+      fc.constantFrom(
+        'GET',
+        'POST',
+        'HEAD',
+        'PUT',
+        'DELETE',
+        'PATCH',
+        'get',
+        'Post',
+        'OPTIONS',
+        'G ET',
+        '',
+        'ß',
+        'ßET',
+        'poſt',
+        'ﬀ',
+      ),
       fc.string({ maxLength: 20 }),
       fc.stringMatching(/^[A-Za-z]{0,18}$/),
     );
