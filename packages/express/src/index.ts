@@ -697,30 +697,8 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
   // (`inCheckPhase`: their verifications back to back, which keeps the verifier's code in the
   // CPU's caches instead of fetching it again after each request's framework code).
   return function hmacAuthMiddleware(req, res, next) {
-    if (plan !== undefined) consumeFromNow(req);
     inCheckPhase(() => authenticateInBatch(req, res, next));
   };
-}
-
-/**
- * `hmacAuth({ json })` reads the body, so the request stream is told so at once, before its body
- * arrives: a `read(0)` (no byte taken: a paused stream with nothing buffered returns `null`) runs
- * the request's `_read`, which is how node:http learns a request is being consumed (it is what
- * `on('data')`, as in `express.json()`, does too). Otherwise node:http, seeing at the response's
- * finish a request nobody consumed, "dumps" it (`_dump`: `removeAllListeners('data')`, `resume()`,
- * a tick, ~17-20k instructions per request on an Express request, callgrind over HTTP, session 21),
- * although the check phase read it all (a `read()` of a stream whose end is already pushed never
- * runs `_read`).
- *
- * Invariant: only while the body has not arrived whole (`!req.complete`), and `read(0)` takes no
- * byte and makes the stream neither flowing nor ended, so `readAdmitted` finds the same state it
- * would have without it (`readableFlowing === null`, the bytes buffered), and nothing is parsed or
- * handed on before the signature and digest are proven. Backpressure is node's as before (a full
- * buffer still stops the socket). Held by packages/express/test/json-body.test.ts's property (whole
- * and split bodies, a parser mounted after) and the attack tests (nothing parsed before proof).
- */
-function consumeFromNow(req: Request): void {
-  if (!field(req, 'complete')) field(req, 'read').call(req, 0);
 }
 
 /**
