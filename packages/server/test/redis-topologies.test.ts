@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, onTestFailed } from 'vitest';
 import { createKeyWithCli, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import {
@@ -210,6 +210,8 @@ describeWithRedisBinaries('hmac-kit serve on Redis Sentinel', () => {
   });
 
   it('follows the master across a failover that loses writes, and still accepts each signed request once', async () => {
+    // Whatever fails, the sentinels' logs say what they did (they go with the temporary directory).
+    onTestFailed(() => console.error(`[hmac-kit] sentinel logs:\n${sentinel.logs()}`));
     const requests = await signedRequests(alice, 30);
     const [lostOnUnsafe, heldBySafe] = await signedRequests(alice, 2);
     const sendOnce = async (index: number) => {
@@ -253,7 +255,7 @@ describeWithRedisBinaries('hmac-kit serve on Redis Sentinel', () => {
     // And what replicas=0 risks: the failover lost that nonce, and its replay is accepted again.
     // (This also proves the failover above really lost writes, so the checks above are not idle.)
     expect(await sendTo(unsafe, lostOnUnsafe as Prepared, '10.79.1.1')).toBe(200);
-    // A hang detector above the waits' own bounds (the failover's 45 s, the old master's return 150 s),
+    // A hang detector above the waits' own bounds (the failover's 75 s, the old master's return 150 s),
     // so a slow step fails with its own message, not the test's timeout.
   }, 300_000);
 });
