@@ -24,12 +24,18 @@ async function signedRequests(key: IssuedKey, count: number) {
 
 type Prepared = Awaited<ReturnType<typeof signedRequests>>[number];
 
+/** The last answer {@link sendTo} got (for failure messages). */
+let lastAnswer = '';
+
 /** Sends `request` to `instance` (rewritten to its address, signed for ORIGIN); resolves the status. */
 async function sendTo(instance: ServeProcess, request: Prepared, address: string): Promise<number> {
   const url = request.url.replace(ORIGIN, instance.url);
   try {
-    return (await send({ url, init: request.init }, { 'x-forwarded-for': address })).status;
-  } catch {
+    const answer = await send({ url, init: request.init }, { 'x-forwarded-for': address });
+    lastAnswer = `${answer.status} ${JSON.stringify(answer.body)}`;
+    return answer.status;
+  } catch (error) {
+    lastAnswer = `no answer: ${String(error)}`;
     return 0;
   }
 }
@@ -210,8 +216,15 @@ describeWithRedisBinaries('hmac-kit serve on Redis Sentinel', () => {
   });
 
   it('follows the master across a failover that loses writes, and still accepts each signed request once', async () => {
-    // Whatever fails, the sentinels' logs say what they did (they go with the temporary directory).
-    onTestFailed(() => console.error(`[hmac-kit] sentinel logs:\n${sentinel.logs()}`));
+    // Whatever fails, the sentinels' logs say what they did (they go with the temporary directory), and
+    // the replicas=1 instance's log what it saw of Redis.
+    onTestFailed(() => {
+      console.error(`[hmac-kit] sentinel logs:\n${sentinel.logs()}`);
+      const notable = safe.logs.filter((line) => line.msg !== 'request' && line.msg !== 'authentication failed');
+      console.error(
+        `[hmac-kit] replicas=1 instance, its log but requests:\n${notable.map((line) => JSON.stringify(line)).join('\n')}`,
+      );
+    });
     const requests = await signedRequests(alice, 30);
     const [lostOnUnsafe, heldBySafe] = await signedRequests(alice, 2);
     const sendOnce = async (index: number) => {
@@ -238,7 +251,12 @@ describeWithRedisBinaries('hmac-kit serve on Redis Sentinel', () => {
     await sentinel.restartOldMaster();
 
     for (const index of range(20, 30)) {
-      await waitFor(`request ${index} answered`, async () => (await sendOnce(index)) !== 503, 20_000);
+      await waitFor(
+        `request ${index} answered`,
+        async () => (await sendOnce(index)) !== 503,
+        20_000,
+        async () => `last answer: ${lastAnswer}`,
+      );
     }
     for (const index of range(0, 30)) await sendOnce(index);
     console.info(
