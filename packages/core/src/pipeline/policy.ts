@@ -86,9 +86,10 @@ let DEFAULT_POLICIES: readonly ResolvedPolicy[] | undefined;
 /**
  * Deeply frozen policies resolved (the last one apart, found by identity alone), and their answers
  * for a request without and with a body.
- * Invariant: resolveGiven() reads only the policy's own fields and the contents of its arrays; a
- * frozen object never changes, so for a frozen policy whose arrays are frozen (or absent) its answer
- * is fixed by the policy's identity, and `resolved` is that answer (frozen: callers share it, as they
+ * Invariant: resolveGiven() reads only the policy's fields and the contents of its arrays; a frozen
+ * object never changes, so for a plain frozen policy (data properties only; a field inherited from
+ * Object.prototype, i.e. prototype pollution after the first resolution, is not read again) whose
+ * arrays are frozen (or absent) its answer is fixed by the policy's identity, and `resolved` is that answer (frozen: callers share it, as they
  * share DEFAULT_POLICIES). Held by packages/core/test/policy-frozen.test.ts (frozen, partly frozen
  * and unfrozen policies, mutated in place, alternating; every answer equal to resolveGiven's).
  */
