@@ -17,8 +17,10 @@
 // kind: serve-gateway-django, serve-gateway, gateway-harness:verify, gateway-harness:pass, upstream.
 // build: a snapshot of bench/http-ab.js --snapshot (its server dist, and for serve-* kinds the
 // packages beside it), or `.` for the workspace's packages/server/dist; `<build>@builtin` runs that
-// build's gateway with `--upstream-client builtin` (HMAC_KIT_BENCH_UPSTREAM_CLIENT), so that
-// `node bench/count-http.js serve-gateway-django . .@builtin` counts both clients side by side.
+// build's gateway with `--upstream-client builtin` (HMAC_KIT_BENCH_UPSTREAM_CLIENT), `<build>@undici`
+// with undici, and `<build>` alone with the build's default (since session 21 `auto`, which takes the
+// builtin client for the bench's plain-http upstream), so that
+// `node bench/count-http.js serve-gateway-django .@undici . .@builtin` counts both clients side by side.
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { formatSecret } from '@hmac-kit/core';

@@ -51,8 +51,9 @@ const serverDist = process.env.HMAC_KIT_BENCH_SERVER_DIST
   : new URL('../packages/server/dist/', import.meta.url);
 
 /**
- * `{ upstreamClient }` from HMAC_KIT_BENCH_UPSTREAM_CLIENT (undici or builtin) for a gateway, `{}`
- * otherwise: the gateway's upstream client side by side (`node bench/count-http.js <kind> .@builtin .`).
+ * `{ upstreamClient }` from HMAC_KIT_BENCH_UPSTREAM_CLIENT (auto, undici or builtin) for a gateway, `{}`
+ * otherwise (the build's default: `auto` since session 21): the gateway's upstream clients side by
+ * side (`node bench/count-http.js <kind> .@undici .@builtin .`).
  */
 function upstreamClientFlag(upstream) {
   const client = process.env.HMAC_KIT_BENCH_UPSTREAM_CLIENT;

@@ -54,7 +54,7 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
   [
     '--upstream-client <client>',
     'upstreamClient',
-    "gateway mode: the HTTP client to the upstream, undici or builtin (experimental: hmac-kit's own HTTP/1.1 client on node's parser; not with tracing) (default undici) [HMAC_KIT_UPSTREAM_CLIENT]",
+    "gateway mode: the HTTP client to the upstream: auto (builtin for an http:// upstream without tracing if node's internal parser passes its start-up self-test, else undici), undici, or builtin (hmac-kit's own HTTP/1.1 client on node's parser; not with tracing) (default auto) [HMAC_KIT_UPSTREAM_CLIENT]",
   ],
   [
     '--upstream-allow-get-body <bool>',

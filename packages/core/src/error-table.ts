@@ -93,6 +93,7 @@ export type ProblemCode =
   | 'untrusted_proxy'
   | 'upstream_error'
   | 'upstream_timeout'
+  | 'upstream_busy'
   | 'body_timeout'
   | 'body_not_allowed'
   | 'invalid_request'
@@ -295,6 +296,11 @@ export const PROBLEM_TABLE = Object.freeze({
   untrusted_proxy: problem(403, 'Untrusted proxy', 'forward-auth answers only configured trusted proxies.'),
   upstream_error: problem(502, 'Bad gateway', 'The upstream could not be reached.'),
   upstream_timeout: problem(504, 'Gateway timeout', 'The upstream did not answer in time.'),
+  upstream_busy: problem(
+    503,
+    'Upstream busy',
+    'Every connection to the upstream is in use and the queue of waiting requests is full; retry after the Retry-After header. Nothing was sent upstream.',
+  ),
   body_timeout: problem(
     408,
     'Request body timeout',

@@ -24,7 +24,7 @@ import { inCheckPhase } from '@hmac-kit/middleware/node';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { bodyRules, type JsonBodyOptions, type JsonBodyPlan, jsonBodyPlan, parseJsonBody } from './json-body.js';
-import { field, perPrototype, protocolOf } from './request-fields.js';
+import { field, perPrototype, protocolOf, setField } from './request-fields.js';
 
 export type { JsonBodyOptions } from './json-body.js';
 
@@ -275,7 +275,35 @@ class SourceOf implements AuthContext {
 
 /** Runs `run` once the request stream has emitted 'end' (now, when it has). */
 function atEnd(req: Request, run: () => void): void {
-  if (req.readableEnded) run();
+  if (field(req, 'readableEnded')) run();
+  else req.once('end', run);
+}
+
+/**
+ * Runs `run` once the request stream has emitted 'end', right after a `read()` that took every
+ * buffered byte of a stream whose end node:http had already pushed (see `readBuffered`).
+ *
+ * Fast path: such a `read()` queued the stream's end (`endReadable`: `process.nextTick(endReadableNT)`,
+ * which emits 'end'), and node's tick queue runs in the order queued, so a tick queued now runs
+ * after 'end' was emitted: `run` runs there, without an 'end' listener on the request. Adding and
+ * removing one costs ~27k instructions per request on an Express request (`addListener` and
+ * `onceWrapper` write `_eventsCount` on the request, whose hidden class is its own: inline-cache
+ * misses into the runtime; callgrind over HTTP, session 21), more than the whole adapter's own code.
+ * Invariant: `run` runs only once `req.readableEnded` (the 'end' event emitted), as with the
+ * listener; when the stream has not ended by then (destroyed or errored first, or a `read()`
+ * that did not queue the end), the listener is added then, as {@link atEnd} does. A difference
+ * the route may see: node destroys an ended request right after its 'end' (`autoDestroy`), so
+ * `req.destroyed` is already `true` here, as for any route that runs after an `await`; its
+ * 'close' is emitted after `run`. Held against the event path in
+ * packages/express/test/json-body.test.ts (bodies whole or split over packets, a body parser
+ * mounted after, the route after 'end').
+ */
+function afterQueuedEnd(req: Request, run: () => void): void {
+  process.nextTick(runAtEnd, req, run);
+}
+
+function runAtEnd(req: Request, run: () => void): void {
+  if (field(req, 'readableEnded')) run();
   else req.once('end', run);
 }
 
@@ -416,13 +444,13 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     const rawBody = readSlot(req, slots, 'rawBody');
     if (rawBody instanceof Uint8Array) {
       body = rawBody;
-    } else if ((req as Marked)[kBodyDecoded] || (req.readableEnded && framingDeclaresBody(headers))) {
+    } else if (Reflect.get(req, kBodyDecoded) || (field(req, 'readableEnded') && framingDeclaresBody(headers))) {
       const misuse = new TypeError(
         'hmacAuth: a body parser consumed the body before it could be verified; install it with { verify: captureRawBody } (and without decompression), or mount hmacAuth() first',
       );
       sendProblem(res, authenticator.fail(misuse, { method, url }).problem);
       return;
-    } else if (req.readableEnded) {
+    } else if (field(req, 'readableEnded')) {
       body = null;
     } else if (plan !== undefined) {
       return readVerifyParse(plan, req, res, next, { method, url, headers });
@@ -492,7 +520,8 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
       sendProblemAndClose(req, res, admitted.problem);
       return;
     }
-    if (req.complete && req.readableFlowing === null && !req.readableEnded) {
+    // Read through `field`: each `req.x` misses V8's inline caches on an Express request (see `field`).
+    if (field(req, 'complete') && field(req, 'readableFlowing') === null && !field(req, 'readableEnded')) {
       readBuffered(admitted, plan, parses, req, res, next);
       return;
     }
@@ -542,9 +571,10 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
    * Fast path of `readAdmitted`, the usual case: a small body arrives in the packets of its head,
    * and by the check phase node:http has parsed all of it and its end, so the whole body is in the
    * request stream's buffer. It is taken with one `read()` (no flowing mode, no 'data' event, no
-   * chunk list) and verified and parsed here, in the check-phase batch; the request is handed on at
-   * its 'end' (which that `read()` queued), as on the event path, so a body parser mounted later
-   * finds the request finished (body-parser 2's `on-finished` check).
+   * chunk list) and verified and parsed here, in the check-phase batch; the request is handed on
+   * once its 'end' (which that `read()` queued) was emitted, as on the event path, so a body parser
+   * mounted later finds the request finished (body-parser 2's `on-finished` check): in a tick queued
+   * after it, without an 'end' listener ({@link afterQueuedEnd}).
    *
    * Invariant: `req.complete` (node:http pushed every chunk and then the end) and never read or
    * flowing (`readableFlowing === null`): `read()` with no size in paused mode answers every buffered
@@ -559,7 +589,8 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     res: Response,
     next: NextFunction,
   ): void {
-    const bytes = (req.read() as Buffer | null) ?? Buffer.alloc(0);
+    const read = field(req, 'read');
+    const bytes = (read.call(req) as Buffer | null) ?? Buffer.alloc(0);
     if (bytes.length > plan.limit) {
       refuseAfterAdmission(admitted, new BodyTooLarge('the body exceeds the size limit'), req, res, next);
       return;
@@ -567,7 +598,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
     const outcome = admitted.completeEagerly ? admitted.completeEagerly(bytes) : admitted.complete(bytes);
     if (isPromiseLike(outcome)) {
       outcome.then((done) => atEnd(req, () => handOn(done, bytes, plan, parses, req, res, next)), next);
-    } else atEnd(req, () => handOn(outcome, bytes, plan, parses, req, res, next));
+    } else afterQueuedEnd(req, () => handOn(outcome, bytes, plan, parses, req, res, next));
   }
 
   /**
@@ -644,7 +675,7 @@ export function hmacAuth(options: HmacAuthOptions): RequestHandler {
         if (!res.headersSent) sendProblem(res, problem);
         return;
       }
-      if (parsed !== undefined) req.body = parsed;
+      if (parsed !== undefined) setField(req, 'body', parsed);
     }
     proceed(outcome, req, res, next);
   }

@@ -23,6 +23,25 @@ export function field<Name extends keyof Request>(req: Request, name: Name): Req
 }
 
 /**
+ * `req[name] = value`, through `Reflect.set` rather than a property store, for {@link field}'s reason:
+ * a store on an Express request misses V8's inline caches (`Runtime_StoreIC_Miss`, which also builds
+ * a store handler no later request can use: ~16k instructions for the `req.body` of
+ * `hmacAuth({ json })`, callgrind over HTTP, session 21); `Reflect.set` runs the same [[Set]] in
+ * V8's C++ builtin without that machinery.
+ *
+ * Invariant: `Reflect.set(target, key, value)` is the assignment's [[Set]] with `target` as the
+ * receiver (a setter on the chain runs with the request as `this`; a new property is added to the
+ * request); where it answers `false` (a read-only property, a non-extensible request) the
+ * assignment in this strict-mode module throws a `TypeError`, and so does this. Held against the
+ * assignment in packages/express/test/request-fields.test.ts.
+ */
+export function setField<Name extends keyof Request>(req: Request, name: Name, value: Request[Name]): void {
+  if (!Reflect.set(req, name, value)) {
+    throw new TypeError(`Cannot assign to read only property '${String(name)}' of the request`);
+  }
+}
+
+/**
  * `look(prototype)` for a request's direct prototype, looked at once per prototype: answers kept
  * per prototype (a WeakMap), the last one in front of it (every request of one app has the same
  * prototype, so the map is skipped). A request without a prototype answers `none`. What

@@ -9,7 +9,7 @@ import { Socket } from 'node:net';
 import express from 'express';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { field, protocolOf } from '../src/request-fields.js';
+import { field, protocolOf, setField } from '../src/request-fields.js';
 
 const trustSettings = fc.constantFrom<unknown>(
   false,
@@ -206,5 +206,60 @@ describe('protocolOf', () => {
     expect(field(req, 'protocol')).toBe(req.protocol);
     expect(field(req, 'app')).toBe(app);
     expect(field(req, 'socket')).toBe(req.socket);
+  });
+
+  it('property: setField() stores as strict-mode assignment does (new, existing, read-only, setter on the chain, sealed), or throws where it throws', () => {
+    type Shape = 'new' | 'own' | 'readonly' | 'setter' | 'readonly-inherited' | 'sealed' | 'frozen';
+    /** A request whose `body` is of `shape`; `log` records the setter's receiver and value. */
+    function requestWith(shape: Shape, log: unknown[]): express.Request {
+      const app = express();
+      const between = Object.create(app.request) as object;
+      if (shape === 'setter') {
+        Object.defineProperty(between, 'body', {
+          configurable: true,
+          set(this: unknown, value: unknown) {
+            log.push(this, value);
+          },
+        });
+      }
+      if (shape === 'readonly-inherited') Object.defineProperty(between, 'body', { value: 'kept', writable: false });
+      const req = requestOf(between, '127.0.0.1', false, undefined);
+      if (shape === 'own') req.body = 'before';
+      if (shape === 'readonly') Object.defineProperty(req, 'body', { value: 'kept', writable: false });
+      if (shape === 'sealed') Object.seal(req);
+      if (shape === 'frozen') Object.freeze(req);
+      return req;
+    }
+    /** What happened: thrown or not, the error's class, the own descriptor after, the setter's calls. */
+    function outcome(store: (req: express.Request) => void, shape: Shape) {
+      const log: unknown[] = [];
+      const req = requestWith(shape, log);
+      let thrown: string | undefined;
+      try {
+        store(req);
+      } catch (error) {
+        thrown = (error as Error).constructor.name;
+      }
+      return {
+        thrown,
+        own: Object.getOwnPropertyDescriptor(req, 'body'),
+        read: req.body,
+        setterReceiverIsRequest: log.length === 0 ? undefined : log[0] === req,
+        setterValue: log[1],
+      };
+    }
+    fc.assert(
+      fc.property(
+        fc.constantFrom<Shape>('new', 'own', 'readonly', 'setter', 'readonly-inherited', 'sealed', 'frozen'),
+        fc.jsonValue(),
+        (shape, value) => {
+          expect(outcome((req) => setField(req, 'body', value), shape)).toEqual(
+            outcome((req) => {
+              req.body = value;
+            }, shape),
+          );
+        },
+      ),
+    );
   });
 });

@@ -19,6 +19,8 @@ import { newRequestId, type RequestContext, type RouteHandler } from './request-
 import { ANY_METHOD, createRouter, type RouteDescription, type RouteName } from './routes.js';
 import { type LimitStores, openServices, type Services } from './services.js';
 import { startTracing, type Tracing, tracingRequested } from './tracing.js';
+import { chooseUpstreamClient, describeUpstreamClient, type UpstreamClientChoice } from './upstream/choose.js';
+import { HttpParserUnfitError } from './upstream/http-parser.js';
 import { serverVersion } from './version.js';
 import { weakSchemeWarnings } from './weak-schemes.js';
 
@@ -112,6 +114,52 @@ export interface StartOptions {
    * address per interval: throttled-audit.ts). Default 60 s (no flag: tests shorten it).
    */
   throttledAuditSeconds?: number;
+  /**
+   * A stand-in for node's internal `HTTPParser` that the gateway's start-up self-test checks
+   * instead of this Node's (tests: a parser that behaves otherwise makes `--upstream-client auto`
+   * fall back to undici and `builtin` refuse to start).
+   */
+  upstreamHttpParser?: unknown;
+}
+
+/**
+ * The gateway's upstream client for `config` (upstream/choose.ts); an explicit `builtin` that
+ * cannot run on this Node is a ConfigError (one line, the server does not start).
+ *
+ * @example
+ * ```ts
+ * const choice = upstreamClientFor(config, {}); // { client: 'builtin', parser } for an http upstream
+ * ```
+ */
+export function upstreamClientFor(config: ServerConfig, options: StartOptions): UpstreamClientChoice | undefined {
+  if (config.upstream === undefined) return undefined;
+  try {
+    return chooseUpstreamClient(config.upstreamClient, config.upstream, {
+      traced: tracingRequested(process.env),
+      ...('upstreamHttpParser' in options ? { parserCandidate: options.upstreamHttpParser } : {}),
+    });
+  } catch (error) {
+    if (error instanceof HttpParserUnfitError) throw new ConfigError(error.message);
+    throw error;
+  }
+}
+
+/**
+ * The one warning `--upstream-client auto` logs when node's internal HTTP parser is missing or
+ * fails its self-test, so the gateway runs undici instead of the builtin client.
+ *
+ * @example
+ * ```ts
+ * logUpstreamClientFallback(upstreamClientFor(config, {}), logger);
+ * ```
+ */
+export function logUpstreamClientFallback(choice: UpstreamClientChoice | undefined, logger: Logger): void {
+  if (choice?.client === 'undici' && choice.because === 'parser') {
+    logger.warn(
+      { upstreamClient: 'undici', cause: choice.detail },
+      "upstream client auto: node's internal HTTP parser is unfit for the builtin client, using undici",
+    );
+  }
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -149,6 +197,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       '--upstream-client builtin is not traced: unset OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_SDK_DISABLED=true), or use --upstream-client undici',
     );
   }
+  // Decided before anything opens: an explicit builtin on a Node whose parser fails its self-test
+  // refuses to start here; auto falls back to undici (a supervisor logs that once for its workers).
+  const upstreamClient = upstreamClientFor(config, options);
+  if (!options.worker) logUpstreamClientFallback(upstreamClient, logger);
   // Loads the OpenTelemetry SDK only when OTEL_EXPORTER_OTLP_ENDPOINT asks for traces.
   const tracing = await startTracing(process.env, { version: serverVersion() });
   const services = await openServices(config, logger, metrics, tracing, {
@@ -166,6 +218,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     // Loaded only in gateway mode: its HTTP client (undici, ~110 modules) is start-up time every
     // other server would pay for nothing.
     createGateway: config.upstream ? (await import('./gateway.js')).createGateway : undefined,
+    upstreamClient,
     isDraining: () => state.draining,
     metricsText: options.metricsText,
     consoleAssets: options.consoleAssets,
@@ -309,6 +362,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     {
       url,
       mode: config.upstream ? 'gateway' : 'api',
+      ...(upstreamClient ? { upstreamClient: describeUpstreamClient(upstreamClient) } : {}),
       schemes: config.schemes,
       ...(config.tls ? { tls: config.tls.minVersion, http2: true } : {}),
     },
@@ -404,6 +458,8 @@ function createRoutes(
     consoleAssets?: URL | undefined;
     /** The gateway's factory, loaded by the caller when `config.upstream` is set. */
     createGateway?: typeof createGateway | undefined;
+    /** The gateway's upstream client, chosen at start-up (upstreamClientFor). */
+    upstreamClient?: UpstreamClientChoice | undefined;
     /** Reports a route's throw or rejection that came after the route returned (a check-phase batch). */
     unhandled(error: unknown, response: ServerResponse, context: RequestContext): void;
   },
@@ -475,6 +531,7 @@ function createRoutes(
         // request in its own async context, so its span: turning them on when traced needs only a
         // test that each request's verification spans and upstream call nest under its own span.)
         checkPhase: tracing === undefined,
+        ...(lifecycle.upstreamClient ? { upstreamClient: lifecycle.upstreamClient } : {}),
       })
     : undefined;
   const verifyBase = config.verifyPath.replace(/\/+$/, '');

@@ -45,10 +45,12 @@ export interface ServerConfig {
   upstream?: string;
   upstreamTimeoutSeconds: number;
   /**
-   * The gateway's HTTP client to its upstream: `undici` (the default) or `builtin` (experimental:
-   * hmac-kit's own HTTP/1.1 client on node's C++ parser, packages/server/src/upstream/).
+   * The gateway's HTTP client to its upstream: `auto` (the default: `builtin` for a plain-http
+   * upstream without tracing when node's internal parser passes its self-test, else `undici`;
+   * upstream/choose.ts), `undici`, or `builtin` (hmac-kit's own HTTP/1.1 client on node's C++
+   * parser, packages/server/src/upstream/).
    */
-  upstreamClient: 'undici' | 'builtin';
+  upstreamClient: 'auto' | 'undici' | 'builtin';
   /**
    * Whether the gateway forwards a GET or HEAD request that carries a body (`Content-Length` above
    * 0, or any `Transfer-Encoding`). Default false: such a request is refused `400 body_not_allowed`
@@ -271,8 +273,8 @@ const schema = z
       .optional(),
     upstreamTimeout: duration('upstream timeout').default(30),
     upstreamClient: z
-      .enum(['undici', 'builtin'], { message: 'invalid upstream client: expected undici or builtin' })
-      .default('undici'),
+      .enum(['auto', 'undici', 'builtin'], { message: 'invalid upstream client: expected auto, undici or builtin' })
+      .default('auto'),
     upstreamAllowGetBody: boolean.default(false),
     // 0 would be Node's "never": idle connections held for ever.
     keepAliveTimeout: duration('keep-alive timeout')

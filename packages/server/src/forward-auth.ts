@@ -17,7 +17,8 @@ import {
   targetProblem,
 } from './request-target.js';
 
-const METHOD = /^[A-Z]{1,16}$/;
+/** A method as forward-auth accepts it before upper-casing: 1-16 ASCII letters. */
+const METHOD_LETTERS = /^[A-Za-z]{1,16}$/;
 
 /** The nginx and the Traefik spelling of each part of the original request. */
 const ORIGINAL_PAIRS = [
@@ -541,11 +542,13 @@ export class LimitFields {
 }
 
 /**
- * The original request's method upper-cased, or undefined when it is not 1-16 letters A-Z (then
- * the original request counts as missing). The usual methods, already upper-case, answer without
- * `toUpperCase()` and the expression (~700 instructions, session 20). Invariant: equal to
- * `METHOD.test(m.toUpperCase()) ? m.toUpperCase() : undefined` for every string (a property in
- * test/checked-head.test.ts): each literal below is upper-case and matches METHOD.
+ * The original request's method upper-cased, or undefined when it is not 1-16 ASCII letters (then
+ * the original request counts as missing). The letters are checked before upper-casing: case
+ * mapping can turn other characters into A-Z ('ß' -> 'SS'), and such a method is not the one the
+ * proxy saw. The usual methods, already upper-case, answer without `toUpperCase()` and the
+ * expression (~700 instructions, session 20). Invariant: equal to
+ * `LETTERS.test(m) ? m.toUpperCase() : undefined` for every string (a property in
+ * test/checked-head.test.ts): each literal below is upper-case and matches LETTERS.
  */
 export function upperMethod(method: string): string | undefined {
   if (
@@ -558,8 +561,7 @@ export function upperMethod(method: string): string | undefined {
   ) {
     return method;
   }
-  const upper = method.toUpperCase();
-  return METHOD.test(upper) ? upper : undefined;
+  return METHOD_LETTERS.test(method) ? method.toUpperCase() : undefined;
 }
 
 /** A header's first value ({@link headerValue} for a value already read): node keeps some repeated fields as arrays. */

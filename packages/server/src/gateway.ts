@@ -19,8 +19,10 @@ import {
   sortedQueryDefectBeforeVerifying,
   targetProblem,
 } from './request-target.js';
+import { tracingRequested } from './tracing.js';
+import { chooseUpstreamClient, type UpstreamClientChoice } from './upstream/choose.js';
 import { createBuiltinClient } from './upstream/client.js';
-import { UpstreamAnswerError, UpstreamTimeoutError } from './upstream/errors.js';
+import { UpstreamAnswerError, UpstreamBusyError, UpstreamTimeoutError } from './upstream/errors.js';
 import type { UpstreamClient, UpstreamHandler } from './upstream/types.js';
 
 /** Bodies up to this size (by Content-Length) are verified before forwarding; larger ones stream. */
@@ -167,6 +169,13 @@ export interface GatewayOptions {
    * back to back with every other request's of the turn (default true; off when traced: app.ts).
    */
   checkPhase?: boolean;
+  /**
+   * The upstream client chosen at start-up (app.ts `upstreamClientFor`); without it, chosen here
+   * from `config.upstreamClient` the same way (upstream/choose.ts).
+   */
+  upstreamClient?: UpstreamClientChoice;
+  /** Connections to the upstream at most (256, undici's and the builtin client's; tests lower it). */
+  upstreamConnections?: number;
 }
 
 /** Resolves in the check phase of this event-loop turn, with the other requests of the turn. */
@@ -179,21 +188,40 @@ function checkPhaseTurn(resolve: () => void): void {
  * to the upstream with the verified identity. A body that fails its digest aborts the upstream
  * request mid-stream, so the upstream never receives a complete unauthenticated request.
  */
-export function createGateway(options: GatewayOptions): { handler: RouteHandler; close(): Promise<void> } {
+export function createGateway(options: GatewayOptions): {
+  handler: RouteHandler;
+  close(): Promise<void>;
+  /** The upstream client in use. */
+  client: 'undici' | 'builtin';
+} {
   const { config, authenticator, metrics, isTrustedProxy, replacedHeaders = [], checkPhase = true } = options;
   const allowGetBody = config.upstreamAllowGetBody;
   const upstream = new URL(config.upstream as string);
   const basePath = upstream.pathname.replace(/\/+$/, '');
   const timeoutMs = config.upstreamTimeoutSeconds * 1000;
   // One upstream origin: its connection pool itself (an Agent is a map of pools by origin). The
-  // client is chosen once, here: undici's Pool (the default, used through the same calls as
-  // before there was a choice), or the builtin one (`--upstream-client builtin`, experimental:
-  // upstream/client.ts), with the same limits and timeouts.
+  // client is chosen once, at start-up: the builtin one (upstream/client.ts; `auto`, the default,
+  // for a plain-http upstream without tracing whose Node's parser passes its self-test, or
+  // `--upstream-client builtin`), or undici's Pool (used through the same calls as before there was
+  // a choice), with the same limits and timeouts. The builtin client's queue of requests waiting
+  // for a connection is bounded (by --max-connections, the client connections one process takes:
+  // an HTTP/1.1 client without pipelining never meets it); one over it is answered 503
+  // upstream_busy. undici's Pool queues without bound.
+  const upstreamConnections = options.upstreamConnections ?? 256;
+  const choice =
+    options.upstreamClient ??
+    chooseUpstreamClient(config.upstreamClient, config.upstream as string, { traced: tracingRequested(process.env) });
   const dispatcher: UpstreamClient =
-    config.upstreamClient === 'builtin'
-      ? createBuiltinClient(upstream.origin, { timeoutMs, connections: 256, keepAliveMs: 10_000 })
+    choice.client === 'builtin'
+      ? createBuiltinClient(upstream.origin, {
+          timeoutMs,
+          connections: upstreamConnections,
+          keepAliveMs: 10_000,
+          maxQueued: config.maxConnections,
+          parser: choice.parser,
+        })
       : (new Pool(upstream.origin, {
-          connections: 256,
+          connections: upstreamConnections,
           pipelining: 1,
           keepAliveTimeout: 10_000,
           headersTimeout: timeoutMs,
@@ -695,6 +723,16 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
   }
 
   function upstreamFailed(response: ServerResponse, context: RequestContext, error: unknown) {
+    if (error instanceof UpstreamBusyError) {
+      // Nothing was sent upstream: a load shed, not an upstream failure (no warning per request
+      // under the overload that causes it; the access line has the code, the metric the count).
+      metrics.upstreamErrors.inc({ kind: 'busy' });
+      context.code = 'upstream_busy';
+      withRequestId(response, context);
+      const problem = serverProblem('upstream_busy', 'every upstream connection is busy and the queue is full');
+      sendProblem(response, { ...problem, headers: { 'retry-after': '1' } }, context.id);
+      return;
+    }
     const timedOut = isTimeout(error);
     const refused = timedOut ? undefined : refusedAnswerCause(error);
     metrics.upstreamErrors.inc({ kind: timedOut ? 'timeout' : 'error' });
@@ -714,7 +752,7 @@ export function createGateway(options: GatewayOptions): { handler: RouteHandler;
     );
   }
 
-  return { handler, close: () => dispatcher.close() };
+  return { handler, close: () => dispatcher.close(), client: choice.client };
 }
 
 /**

@@ -445,7 +445,7 @@ export function createMetrics(): ServerMetrics {
     },
     upstreamErrors: new Counter({
       name: 'hmac_kit_upstream_errors_total',
-      help: 'Gateway upstream failures by kind (error, timeout, aborted)',
+      help: 'Gateway upstream failures by kind (error, timeout, aborted, busy: refused 503 with a full queue of the builtin client)',
       labelNames: ['kind'],
       registers: [registry],
     }),

@@ -3,7 +3,13 @@ import { readFileSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createSecureContext } from 'node:tls';
 import { inspect } from 'node:util';
-import { logWeakSchemes, type RunningServer, startServer } from './app.js';
+import {
+  logUpstreamClientFallback,
+  logWeakSchemes,
+  type RunningServer,
+  startServer,
+  upstreamClientFor,
+} from './app.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, type Logger, settleLogWrites } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -12,6 +18,7 @@ import { AggregatorRegistry } from './prom-client-runtime.js';
 import { memoryLimitStores } from './services.js';
 import { type SharedStoresDescription, shareLimitStores, supervisorLimitStores } from './shared-stores.js';
 import { openKeys, type StoreInfo } from './store.js';
+import { describeUpstreamClient } from './upstream/choose.js';
 
 /**
  * The process model of `hmac-kit serve`: one process, or a supervisor (the cluster primary) and
@@ -580,7 +587,19 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
     throw error;
   }
   logWeakSchemes(config, logger);
-  logger.info({ url, workers: count, sharedStores: shared ? 'supervisor memory' : 'redis' }, `listening`);
+  // Each worker chose the same way (same Node, same configuration; an explicit builtin that could
+  // not run stopped them from starting): the fallback warning, if any, is said once, here.
+  const upstreamClient = upstreamClientFor(config, {});
+  logUpstreamClientFallback(upstreamClient, logger);
+  logger.info(
+    {
+      url,
+      workers: count,
+      sharedStores: shared ? 'supervisor memory' : 'redis',
+      ...(upstreamClient ? { upstreamClient: describeUpstreamClient(upstreamClient) } : {}),
+    },
+    `listening`,
+  );
   hooks.onListening?.({ url, store, workers: count });
 
   await new Promise<void>((resolve) => {

@@ -202,11 +202,36 @@ describe('forward-auth 200 through the checked head, in process', () => {
 });
 
 describe("forward-auth's original method", () => {
-  it('property: upperMethod answers as the expression over the upper-cased method', () => {
-    const METHOD = /^[A-Z]{1,16}$/;
-    const reference = (method: string) => (METHOD.test(method.toUpperCase()) ? method.toUpperCase() : undefined);
+  it('refuses a method that only upper-cases into letters A-Z (ß -> SS, ſ -> S)', () => {
+    // Case mapping is not byte-for-byte: 'ß'.toUpperCase() is 'SS', 'ſ'.toUpperCase() is 'S'. A
+    // method that is not ASCII letters is not the method the proxy saw; it must not be read as one.
+    expect('ßET'.toUpperCase()).toBe('SSET');
+    expect(upperMethod('ßET')).toBeUndefined();
+    expect(upperMethod('poſt')).toBeUndefined();
+    expect(upperMethod('post')).toBe('POST');
+  });
+
+  it('property: upperMethod answers as the expression over the method', () => {
+    const LETTERS = /^[A-Za-z]{1,16}$/;
+    const reference = (method: string) => (LETTERS.test(method) ? method.toUpperCase() : undefined);
     const methods = fc.oneof(
-      fc.constantFrom('GET', 'POST', 'HEAD', 'PUT', 'DELETE', 'PATCH', 'get', 'Post', 'OPTIONS', 'G ET', '', 'ß'),
+      fc.constantFrom(
+        'GET',
+        'POST',
+        'HEAD',
+        'PUT',
+        'DELETE',
+        'PATCH',
+        'get',
+        'Post',
+        'OPTIONS',
+        'G ET',
+        '',
+        'ß',
+        'ßET',
+        'poſt',
+        'ﬀ',
+      ),
       fc.string({ maxLength: 20 }),
       fc.stringMatching(/^[A-Za-z]{0,18}$/),
     );

@@ -69,7 +69,7 @@ describe('loadConfig', () => {
       rateLimit: { limit: 600, windowSeconds: 60 },
       maxBodyBytes: 10 * 1024 * 1024,
       upstreamTimeoutSeconds: 30,
-      upstreamClient: 'undici',
+      upstreamClient: 'auto',
       keepAliveTimeoutSeconds: 75,
       headersTimeoutSeconds: 30,
       maxConnections: defaultMaxConnections(),
@@ -139,9 +139,10 @@ describe('loadConfig', () => {
     ).toBe(true);
   });
 
-  it('--upstream-client: undici by default, builtin by flag or HMAC_KIT_UPSTREAM_CLIENT; builtin refused with tracing', () => {
+  it('--upstream-client: auto by default, undici or builtin by flag or HMAC_KIT_UPSTREAM_CLIENT; builtin refused with tracing', () => {
     const upstream = 'http://127.0.0.1:3000';
-    expect(loadConfig({ env: {}, flags: { upstream } }).upstreamClient).toBe('undici');
+    expect(loadConfig({ env: {}, flags: { upstream } }).upstreamClient).toBe('auto');
+    expect(loadConfig({ env: {}, flags: { upstream, upstreamClient: 'undici' } }).upstreamClient).toBe('undici');
     expect(loadConfig({ env: {}, flags: { upstream, upstreamClient: 'builtin' } }).upstreamClient).toBe('builtin');
     expect(loadConfig({ env: { HMAC_KIT_UPSTREAM_CLIENT: 'builtin' }, flags: { upstream } }).upstreamClient).toBe(
       'builtin',
@@ -151,7 +152,8 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: { ...traced, HMAC_KIT_UPSTREAM_CLIENT: 'builtin' }, flags: { upstream } })).toThrow(
       /--upstream-client builtin is not traced/,
     );
-    expect(loadConfig({ env: traced, flags: { upstream } }).upstreamClient).toBe('undici');
+    // auto with tracing is accepted: it runs undici (upstream/choose.ts, auto21-upstream-client.test.ts).
+    expect(loadConfig({ env: traced, flags: { upstream } }).upstreamClient).toBe('auto');
     expect(
       loadConfig({
         env: { ...traced, OTEL_SDK_DISABLED: 'true', HMAC_KIT_UPSTREAM_CLIENT: 'builtin' },
@@ -164,7 +166,7 @@ describe('loadConfig', () => {
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ port: '70000' }, /invalid port "70000"/],
       [{ upstreamTimeout: '9x' }, /invalid upstream timeout "9x"/],
-      [{ upstreamClient: 'curl' }, /invalid upstream client: expected undici or builtin/],
+      [{ upstreamClient: 'curl' }, /invalid upstream client: expected auto, undici or builtin/],
       // 0 is Node's "never close an idle connection".
       [{ keepAliveTimeout: '0s' }, /invalid keep-alive timeout: between 1s and 1h/],
       [{ keepAliveTimeout: '2h' }, /invalid keep-alive timeout: between 1s and 1h/],

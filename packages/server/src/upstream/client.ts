@@ -20,8 +20,8 @@
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import { Connection, type ConnectionOwner, type ConnectionSettings, type Exchange } from './connection.js';
-import { UpstreamAbortedError, UpstreamRequestError } from './errors.js';
-import { nodeHttpParser } from './http-parser.js';
+import { UpstreamAbortedError, UpstreamBusyError, UpstreamRequestError } from './errors.js';
+import { type NodeHttpParserClass, nodeHttpParser } from './http-parser.js';
 import { type BodyFraming, expectsPayload, requestHead } from './request-head.js';
 import type {
   UpstreamAnswer,
@@ -41,6 +41,13 @@ export interface BuiltinClientOptions {
   keepAliveMs?: number;
   /** The largest answer head (default: node's `--max-http-header-size`, 16 KiB). */
   maxHeaderSize?: number;
+  /**
+   * Requests that may wait for a connection when all of them are busy (default: no bound, as
+   * undici's Pool). One more fails at once with an {@link UpstreamBusyError}, nothing sent.
+   */
+  maxQueued?: number;
+  /** Node's `HTTPParser`, already self-tested (default: this Node's, loaded and self-tested now). */
+  parser?: NodeHttpParserClass;
 }
 
 /** Bodies up to this size are written in the same string as the head; larger ones as a second write. */
@@ -89,14 +96,19 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
   private readonly settings: ConnectionSettings;
   private readonly host: string;
   private readonly maxConnections: number;
+  private readonly maxQueued: number;
   private readonly sweeper: NodeJS.Timeout;
+  /** Resolves close()'s promise once no connection is open and no request waits. */
+  private whenClosed: (() => void) | undefined;
+  private closing: Promise<void> | undefined;
 
-  constructor(origin: string, options: BuiltinClientOptions) {
+  constructor(origin: string, options: BuiltinClientOptions & { parser: NodeHttpParserClass }) {
     const url = new URL(origin);
     const protocol = url.protocol === 'https:' ? 'https:' : 'http:';
     const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     this.host = url.host;
     this.maxConnections = options.connections ?? 256;
+    this.maxQueued = options.maxQueued ?? Number.POSITIVE_INFINITY;
     this.settings = {
       protocol,
       hostname,
@@ -107,6 +119,7 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
       bodyTimeoutMs: options.timeoutMs,
       keepAliveMs: options.keepAliveMs ?? 10_000,
       maxHeaderSize: options.maxHeaderSize ?? 16 * 1024,
+      Parser: options.parser,
     };
     // One clock for every idle connection instead of a timer each.
     this.sweeper = setInterval(() => this.sweep(), 1000);
@@ -153,6 +166,13 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
     if (exchange.settled) return false;
     const connection = this.acquire();
     if (connection === undefined) {
+      // The queue is bounded: a request over it is refused at once (nothing written), rather than
+      // held with its head and buffered body for as long as its client waits.
+      if (this.queue.length >= this.maxQueued) {
+        exchange.settled = true;
+        handler.onError(new UpstreamBusyError());
+        return false;
+      }
       exchange.queued = true;
       this.queue.push(exchange);
       return false;
@@ -268,6 +288,7 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
       if (at !== -1) this.queue.splice(at, 1);
       exchange.settled = true;
       exchange.handler.onError(reason ?? new UpstreamAbortedError());
+      this.checkClosed();
       return;
     }
     const connection = exchange.connection;
@@ -297,15 +318,23 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
     this.open--;
     const at = this.idle.indexOf(connection);
     if (at !== -1) this.idle.splice(at, 1);
-    // A queued request gets the freed place.
-    if (this.queue.length > 0 && !this.closed) {
+    // A queued request gets the freed place (also while closing: close() lets every request that
+    // was accepted run, as undici's does).
+    if (this.queue.length > 0) {
       const next = this.queue.shift() as PendingExchange;
       next.queued = false;
       this.open++;
       // Started on the next turn: this may run inside the failed connection's callbacks.
       const fresh = new Connection(this.settings, this);
       queueMicrotask(() => this.run(fresh, next));
+      return;
     }
+    this.checkClosed();
+  }
+
+  /** Closing, and nothing left: no connection open (each in-flight one closed after its answer), none queued. */
+  private checkClosed(): void {
+    if (this.closed && this.open === 0 && this.queue.length === 0) this.whenClosed?.();
   }
 
   private sweep(): void {
@@ -367,11 +396,25 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Graceful, as undici's `close()`: no new request is taken (one is refused at once), idle
+   * connections close now, and the requests in flight or queued run to their end (each connection
+   * closes after its answer); the promise resolves when the last has. Not bounded here: the
+   * requests' own timeouts bound it, and `hmac-kit serve` races it against --shutdown-timeout
+   * (app.ts), after it has waited for its clients' answers and closed their connections (which
+   * aborts whatever the gateway still relayed for them).
+   */
+  close(): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
     this.closed = true;
     clearInterval(this.sweeper);
+    this.closing = new Promise<void>((resolve) => {
+      this.whenClosed = resolve;
+    });
     for (const connection of [...this.idle]) connection.destroy();
     this.idle.length = 0;
+    this.checkClosed();
+    return this.closing;
   }
 }
 
@@ -399,6 +442,5 @@ function drained(socket: import('node:net').Socket): Promise<void> {
  * ```
  */
 export function createBuiltinClient(origin: string, options: BuiltinClientOptions): UpstreamClient {
-  nodeHttpParser();
-  return new BuiltinClient(origin, options);
+  return new BuiltinClient(origin, { ...options, parser: options.parser ?? nodeHttpParser() });
 }

@@ -22,7 +22,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { UpstreamAnswerError, UpstreamSocketError, UpstreamTimeoutError } from './errors.js';
-import { type NodeHttpParser, type NodeHttpParserClass, nodeHttpParser } from './http-parser.js';
+import type { NodeHttpParser, NodeHttpParserClass } from './http-parser.js';
 import type { UpstreamHandler } from './types.js';
 
 /** Where and how to connect, and the timeouts (milliseconds). */
@@ -38,6 +38,8 @@ export interface ConnectionSettings {
   /** The longest idle time before a kept connection is closed. */
   keepAliveMs: number;
   maxHeaderSize: number;
+  /** Node's `HTTPParser`, self-tested (http-parser.ts). */
+  Parser: NodeHttpParserClass;
 }
 
 /** One request in flight on a connection: what the reader needs of it. */
@@ -100,8 +102,6 @@ function keepAliveHint(value: string): number | undefined {
  */
 const KEEP_ALIVE_MARGIN_MS = 2000;
 
-let HTTPParser: NodeHttpParserClass | undefined;
-
 /** One upstream connection and its parser. */
 export class Connection {
   readonly socket: Socket;
@@ -136,8 +136,7 @@ export class Connection {
     readonly settings: ConnectionSettings,
     readonly owner: ConnectionOwner,
   ) {
-    HTTPParser ??= nodeHttpParser();
-    const Parser = HTTPParser;
+    const Parser = settings.Parser;
     this.keepAliveMs = settings.keepAliveMs;
     const socket =
       settings.protocol === 'https:'

@@ -61,3 +61,16 @@ export class UpstreamAbortedError extends Error {
     super('Request aborted');
   }
 }
+
+/**
+ * Every connection to the upstream is busy and the queue of requests waiting for one is full:
+ * the request was not sent (the gateway answers `503 upstream_busy`). undici's Pool has no such
+ * bound (its queue grows until the clients give up).
+ */
+export class UpstreamBusyError extends Error {
+  override readonly name = 'UpstreamBusyError';
+  readonly code = 'HMAC_KIT_UPSTREAM_BUSY';
+  constructor() {
+    super('every upstream connection is busy and the queue of waiting requests is full');
+  }
+}

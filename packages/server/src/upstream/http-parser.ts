@@ -7,10 +7,12 @@
  * with `require('_http_common')` (deprecated for userland use, but present and unchanged in shape
  * in Node 18, 20, 22 and 24: `HTTPParser` with `initialize(type, resource, maxHeaderSize,
  * lenientFlags)`, `execute(buffer)`, `finish()`, and the `kOnHeaders`, `kOnHeadersComplete`,
- * `kOnBody`, `kOnMessageComplete` callback slots). It is loaded only when `--upstream-client
- * builtin` is chosen, and self-tested then ({@link selfTestHttpParser}: the callbacks' arguments
- * and return values the client relies on, on known answers); a Node without it, or whose parser
- * behaves otherwise, fails that start-up with a clear message, never later.
+ * `kOnBody`, `kOnMessageComplete` callback slots). It is loaded only when the builtin client may
+ * be chosen (`--upstream-client auto`, the default, for a plain-http upstream without tracing, or
+ * `builtin`), and self-tested then ({@link selfTestHttpParser}: the callbacks' arguments and
+ * return values the client relies on, on known answers); on a Node without it, or whose parser
+ * behaves otherwise, `auto` uses undici (one warning line) and `builtin` fails that start-up with
+ * a clear message, never later.
  */
 import { createRequire } from 'node:module';
 
@@ -179,7 +181,23 @@ export function nodeHttpParser(): NodeHttpParserClass {
 }
 
 /**
- * `candidate` as node's `HTTPParser` when it has the shape and passes the self-test; else throws.
+ * Node's internal HTTP parser is missing or failed the self-test: the builtin upstream client
+ * cannot run on this Node. `--upstream-client auto` (the default) then uses undici and logs
+ * `reason`; an explicit `--upstream-client builtin` refuses to start with `message`.
+ */
+export class HttpParserUnfitError extends Error {
+  override readonly name = 'HttpParserUnfitError';
+  constructor(
+    /** What is missing or different, on one line (the self-test's callbacks as seen, `; `-joined). */
+    readonly reason: string,
+  ) {
+    super(`--upstream-client builtin: ${reason}: use --upstream-client undici (or auto)`);
+  }
+}
+
+/**
+ * `candidate` as node's `HTTPParser` when it has the shape and passes the self-test; else throws
+ * an {@link HttpParserUnfitError}.
  *
  * @internal Exported for its tests.
  * @example
@@ -199,14 +217,14 @@ export function checkedHttpParser(candidate: unknown): NodeHttpParserClass {
     typeof parser.kOnMessageComplete !== 'number' ||
     typeof (parser as { prototype?: { execute?: unknown } }).prototype?.execute !== 'function'
   ) {
-    throw new Error(
-      `--upstream-client builtin needs node's internal HTTP parser (require('_http_common').HTTPParser), which Node ${process.version} does not provide: use --upstream-client undici`,
+    throw new HttpParserUnfitError(
+      `Node ${process.version} does not provide the internal HTTP parser it reads answers with (require('_http_common').HTTPParser)`,
     );
   }
   const difference = selfTestHttpParser(parser as NodeHttpParserClass);
   if (difference !== '') {
-    throw new Error(
-      `--upstream-client builtin: node's internal HTTP parser (require('_http_common').HTTPParser) in Node ${process.version} does not behave as the builtin client needs (self-test saw: ${difference.replaceAll('\n', '; ')}): use --upstream-client undici`,
+    throw new HttpParserUnfitError(
+      `node's internal HTTP parser (require('_http_common').HTTPParser) in Node ${process.version} failed its self-test (saw: ${difference.replaceAll('\n', '; ')})`,
     );
   }
   return parser as NodeHttpParserClass;
