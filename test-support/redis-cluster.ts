@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,9 +103,12 @@ export function redisCli(port: number, ...args: string[]): Promise<string> {
   });
 }
 
+/** Thrown by a {@link waitFor} probe that sees the condition can no longer come: fails the wait at once. */
+export class GiveUp extends Error {}
+
 /**
  * Polls `probe` every 50 ms until it resolves true, or fails after `timeoutMs` naming `what` (and, when
- * given, what `state` says the situation was then).
+ * given, what `state` says the situation was then). A probe that throws {@link GiveUp} fails it at once.
  */
 export async function waitFor(
   what: string,
@@ -117,7 +120,8 @@ export async function waitFor(
   for (;;) {
     try {
       if (await probe()) return;
-    } catch {
+    } catch (error) {
+      if (error instanceof GiveUp) throw new Error(`gave up waiting for ${what}: ${error.message}`);
       // Not there yet.
     }
     if (Date.now() > deadline) {
@@ -373,12 +377,27 @@ export interface RedisSentinelSetup {
   crashMaster(): Promise<void>;
   /** Starts the crashed master again; resolves once the sentinels made it the new master's replica, in sync. */
   restartOldMaster(): Promise<void>;
+  /** The sentinels' logs so far, one block per sentinel, without the "configuration saved" lines (for failures). */
+  logs(): string;
   stop(): Promise<void>;
 }
 
 /**
- * Starts a master, one replica and three sentinels (`redis-server --sentinel`, quorum 2,
- * `down-after-milliseconds` = `downAfterMs`), and waits until the sentinels see both servers.
+ * `down-after-milliseconds` while no failover is wanted: far above any pause of a loaded host. With
+ * Sentinel's 1 s a pause of the master of 1-2 s (a sentinel pausing that long does the same: its
+ * PING leaves late, and a pause under 2 s does not put it in TILT) has the sentinels fail over; once
+ * the crashed master is back, empty, as a master for the ~10 s until they turn it into a replica, a
+ * failover promotes it (it is the one replica that answers) and its empty data set replaces the
+ * nonces everywhere. The test then waits for a replica that can never come (the 93 s timeout of a CI
+ * run; reproduced by stopping the new master for 2.5 s, 3 s after the old one restarted).
+ */
+const CALM_DOWN_AFTER_MS = 30_000;
+
+/**
+ * Starts a master, one replica and three sentinels (`redis-server --sentinel`, quorum 2), and waits
+ * until the sentinels see both servers. The sentinels declare a master down after
+ * {@link CALM_DOWN_AFTER_MS}, except while `crashMaster()` waits for the failover: `downAfterMs`
+ * then (default 1000).
  */
 export async function startRedisSentinel(options: { downAfterMs?: number } = {}): Promise<RedisSentinelSetup> {
   const dir = mkdtempSync(join(tmpdir(), 'hmac-kit-redis-sentinel-'));
@@ -390,6 +409,7 @@ export async function startRedisSentinel(options: { downAfterMs?: number } = {})
     await Promise.all(cleanups.map((cleanup) => cleanup()));
     rmSync(dir, { recursive: true, force: true });
   };
+  const logFile = (port: number) => join(dir, `sentinel-${port}.log`);
   try {
     const replication = ['--repl-diskless-sync', 'yes', '--repl-diskless-sync-delay', '0'];
     const master = await startOnFreePorts((port) => startRedisServer(replication, port, dir));
@@ -419,9 +439,9 @@ export async function startRedisSentinel(options: { downAfterMs?: number } = {})
             `port ${port}`,
             'bind 127.0.0.1',
             `dir ${dir}`,
-            `logfile ${join(dir, `sentinel-${port}.log`)}`,
+            `logfile ${logFile(port)}`,
             `sentinel monitor ${masterName} 127.0.0.1 ${master.port} 2`,
-            `sentinel down-after-milliseconds ${masterName} ${options.downAfterMs ?? 1000}`,
+            `sentinel down-after-milliseconds ${masterName} ${CALM_DOWN_AFTER_MS}`,
             // Long enough that the sentinels never "fix" the replica's proxied master address
             // (they do so only after a configuration has been stable this long).
             `sentinel failover-timeout ${masterName} 60000`,
@@ -434,6 +454,16 @@ export async function startRedisSentinel(options: { downAfterMs?: number } = {})
       sentinels.push(sentinel);
       processes.push(sentinel);
     }
+    // Sentinel's own pace, told to be quicker where that changes nothing the tests look at: INFO every
+    // 1 s instead of 10 s and hellos every 1 s instead of 2 s. A returning master is turned into a
+    // replica once it reported that role for 4 hello periods, seen by INFO: ~5 s after its restart
+    // instead of ~11-20 s. SENTINEL DEBUG exists since Redis 7.0; on an older one the default pace
+    // stays (the waits' bounds are sized for it).
+    await Promise.all(
+      sentinels.map((sentinel) =>
+        redisCli(sentinel.port, 'sentinel', 'debug', 'info-period', '1000', 'publish-period', '1000').catch(() => ''),
+      ),
+    );
     await waitFor('sentinels that know the replica and each other', async () => {
       const views = await Promise.all(
         sentinels.map((sentinel) => redisCli(sentinel.port, 'sentinel', 'master', masterName)),
@@ -444,6 +474,61 @@ export async function startRedisSentinel(options: { downAfterMs?: number } = {})
         return field('num-slaves') === '1' && field('num-other-sentinels') === '2';
       });
     });
+
+    const alive = (node: RedisProcess) => node.process.exitCode === null && node.process.signalCode === null;
+    const setDownAfter = (ms: number) =>
+      Promise.all(
+        sentinels.map((sentinel) =>
+          redisCli(sentinel.port, 'sentinel', 'set', masterName, 'down-after-milliseconds', String(ms)),
+        ),
+      );
+    /** The master's address as each sentinel names it (`host:port`, or `?` when one does not answer). */
+    const masterViews = () =>
+      Promise.all(
+        sentinels.map((sentinel) =>
+          redisCli(sentinel.port, 'sentinel', 'get-master-addr-by-name', masterName)
+            .then((view) => view.trim().split('\n').join(':'))
+            .catch(() => '?'),
+        ),
+      );
+    const logSize = (port: number) => {
+      try {
+        return statSync(logFile(port)).size;
+      } catch {
+        return 0;
+      }
+    };
+    /** Each sentinel's log from byte `from[index]` on, without the "configuration saved" lines. */
+    const logsSince = (from: readonly number[] = []) =>
+      sentinels
+        .map((sentinel, index) => {
+          let text = '';
+          try {
+            text = readFileSync(logFile(sentinel.port))
+              .subarray(from[index] ?? 0)
+              .toString('utf8');
+          } catch (error) {
+            text = `(no log: ${String(error)})`;
+          }
+          const lines = text.split('\n').filter((line) => line !== '' && !line.includes('configuration saved'));
+          return `sentinel ${sentinel.port}:\n${lines.slice(-25).join('\n')}`;
+        })
+        .join('\n');
+    /** Where the setup stands: each sentinel's master and TILT flag, then their log lines since `from`. */
+    const sentinelState = async (from: readonly number[]) => {
+      const views = await masterViews();
+      const tilts = await Promise.all(
+        sentinels.map((sentinel) =>
+          redisCli(sentinel.port, 'info', 'sentinel')
+            .then((info) => /sentinel_tilt:(\d)/.exec(info)?.[1] ?? '?')
+            .catch(() => '?'),
+        ),
+      );
+      return `sentinels (master; tilt): ${sentinels
+        .map((sentinel, index) => `${sentinel.port} -> ${views[index]}; ${tilts[index]}`)
+        .join(', ')}\n${logsSince(from)}`;
+    };
+
     let restartedMaster = master;
     return {
       url: `redis+sentinel://${sentinels.map((sentinel) => `127.0.0.1:${sentinel.port}`).join(',')}/${masterName}`,
@@ -452,74 +537,98 @@ export async function startRedisSentinel(options: { downAfterMs?: number } = {})
       replica,
       sentinels,
       cutReplication: () => link.cut(),
+      logs: () => logsSince(),
       async restartOldMaster() {
+        const from = sentinels.map((sentinel) => logSize(sentinel.port));
+        const port = restartedMaster.port;
         restartedMaster = restartedMaster.restart();
         processes.push(restartedMaster);
-        // Two steps of Sentinel's own pace: a sentinel turns a returning master into a replica only once
-        // it has reported that role for 8 s (4 x SENTINEL_PUBLISH_PERIOD), seen by INFO every 10 s; then the
-        // replica syncs. ~10-20 s on a quiet host; a loaded one once took over 30 s. The bound detects a
-        // setup that never converges, not a speed: each step gets its own, and the failure says where it stood.
-        const replication = async () => {
-          const fields = (await redisCli(restartedMaster.port, 'info', 'replication'))
+        const restarted = restartedMaster;
+        // Two steps of Sentinel's own pace: a sentinel turns a returning master into a replica once it
+        // has reported that role for 4 hello periods, seen by INFO (~5 s here, ~11-20 s at Sentinel's
+        // default pace, +30 s for each sentinel TILT); then the replica syncs. The bound detects a
+        // setup that never converges, not a speed: each step gets its own, and the failure says where
+        // it stood. What can never converge fails at once.
+        const cannotConverge = async () => {
+          if (!alive(restarted)) {
+            throw new GiveUp(
+              `the old master did not start again on port ${port} (exit ${restarted.process.exitCode ?? restarted.process.signalCode}; another process may have taken the port)`,
+            );
+          }
+          const views = await masterViews();
+          if (views.includes(`127.0.0.1:${port}`)) {
+            throw new GiveUp(
+              `the sentinels failed over to the returning (empty) old master on ${port}: they name the master at ${views.join(', ')}\n${await sentinelState(from)}`,
+            );
+          }
+        };
+        const state = async () => {
+          const fields = (await redisCli(port, 'info', 'replication').catch((error: unknown) => String(error)))
             .split('\n')
             .filter((line) => /^(role|master_host|master_port|master_link_status|master_sync_in_progress):/.test(line))
             .map((line) => line.trim());
-          const views = await Promise.all(
-            sentinels.map((sentinel) =>
-              redisCli(sentinel.port, 'sentinel', 'get-master-addr-by-name', masterName).catch(() => '?'),
-            ),
-          );
-          return `old master on ${restartedMaster.port}: ${fields.join(' ')}; sentinels name the master at ${views
-            .map((view) => view.trim().split('\n').join(':'))
-            .join(', ')}`;
+          return `old master on ${port}: ${fields.join(' ')}; ${await sentinelState(from)}`;
         };
         await waitFor(
           'the sentinels to turn the old master into a replica',
-          async () => (await redisCli(restartedMaster.port, 'role')).startsWith('slave'),
+          async () => {
+            await cannotConverge();
+            return (await redisCli(port, 'role')).startsWith('slave');
+          },
           90_000,
-          replication,
+          state,
         );
         await waitFor(
           'the old master in sync as a replica',
           async () => {
-            const info = await redisCli(restartedMaster.port, 'info', 'replication');
+            if (!alive(restarted)) throw new GiveUp(`the old master on ${port} exited`);
+            const info = await redisCli(port, 'info', 'replication');
             return info.includes('role:slave') && info.includes('master_link_status:up');
           },
           60_000,
-          replication,
+          state,
         );
       },
       async crashMaster() {
-        await master.kill();
-        const promoted = async () => {
-          const answers = await Promise.all(
-            sentinels.map((sentinel) => redisCli(sentinel.port, 'sentinel', 'get-master-addr-by-name', masterName)),
-          );
-          const agreed = answers.every((answer) => answer.trim().split('\n')[1] === String(replica.port));
-          return agreed && (await redisCli(replica.port, 'role')).startsWith('master');
-        };
+        const from = sentinels.map((sentinel) => logSize(sentinel.port));
+        // Quick crash detection only for this failover (see CALM_DOWN_AFTER_MS).
+        await setDownAfter(options.downAfterMs ?? 1000);
         try {
-          await waitFor('the sentinels to promote the replica', promoted, 15_000);
-        } catch {
-          // The sentinels' leader election can split its votes on a loaded machine (all three see
-          // the master down within Sentinel's 1 s desync); a sentinel then retries only after twice
-          // the failover timeout (2 min here, which must stay long: see above). The failover itself
-          // is what the tests need, not the vote: once the failed election has been abandoned
-          // (Sentinel's 10 s election timeout), one sentinel is told to fail over.
-          await waitFor(
-            'a sentinel to accept SENTINEL FAILOVER',
-            async () => {
-              for (const sentinel of sentinels) {
-                // An error reply (-INPROG: this one's election is not abandoned yet) tries the next one.
-                const answer = await redisCli(sentinel.port, 'sentinel', 'failover', masterName).catch(() => '');
-                if (answer.trim() === 'OK') return true;
-              }
-              return promoted();
-            },
-            30_000,
-          );
-          await waitFor('the sentinels to promote the replica', promoted, 30_000);
+          await master.kill();
+          const promoted = async () => {
+            const views = await masterViews();
+            const agreed = views.every((view) => view === `127.0.0.1:${replica.port}`);
+            return agreed && (await redisCli(replica.port, 'role')).startsWith('master');
+          };
+          const state = () => sentinelState(from);
+          try {
+            await waitFor('the sentinels to promote the replica', promoted, 15_000);
+          } catch {
+            // The sentinels' leader election can split its votes on a loaded machine (all three see
+            // the master down within Sentinel's 1 s desync); a sentinel then retries only after twice
+            // the failover timeout (2 min here, which must stay long: see above). The failover itself
+            // is what the tests need, not the vote: once the failed election has been abandoned
+            // (Sentinel's 10 s election timeout), one sentinel is told to fail over.
+            await waitFor(
+              'a sentinel to accept SENTINEL FAILOVER',
+              async () => {
+                for (const sentinel of sentinels) {
+                  // An error reply (-INPROG: this one's election is not abandoned yet) tries the next one.
+                  const answer = await redisCli(sentinel.port, 'sentinel', 'failover', masterName).catch(() => '');
+                  if (answer.trim() === 'OK') return true;
+                }
+                return promoted();
+              },
+              30_000,
+              state,
+            );
+            await waitFor('the sentinels to promote the replica', promoted, 30_000, state);
+          }
+        } catch (error) {
+          await setDownAfter(CALM_DOWN_AFTER_MS).catch(() => undefined);
+          throw error;
         }
+        await setDownAfter(CALM_DOWN_AFTER_MS);
       },
       stop,
     };

@@ -117,11 +117,20 @@ export function memoryRateLimiter(options: MemoryRateLimiterOptions = {}): Memor
   // V8's ordered table keeps until it rebuilds the table (every few hits of one busy key) and
   // that the sweep below would step over.
   let newest: string | undefined;
+  // The parameters of the last (limit, window) hit: a server charges every request of a key with
+  // the same rule, and gcraParameters() is a pure function of the two (session 21; the rules switch
+  // in test/rate-limit-recency.test.ts).
+  let lastRule = { limit: 0, windowSeconds: 0, parameters: { intervalUs: 0, burstUs: 0 } };
   function hit(key: string, limit: number, windowSeconds: number): RateLimitDecisionWithRetry {
     checkHit(key, limit, windowSeconds);
     const nowUs = Math.round(now() * 1000);
     const stored = tats.get(key);
-    const outcome = gcraStep(stored, nowUs, gcraParameters(limit, windowSeconds));
+    let rule = lastRule;
+    if (rule.limit !== limit || rule.windowSeconds !== windowSeconds) {
+      rule = { limit, windowSeconds, parameters: gcraParameters(limit, windowSeconds) };
+      lastRule = rule;
+    }
+    const outcome = gcraStep(stored, nowUs, rule.parameters);
     if (outcome.newTatUs > nowUs) {
       if (key === newest) tats.set(key, outcome.newTatUs);
       else {
@@ -129,6 +138,10 @@ export function memoryRateLimiter(options: MemoryRateLimiterOptions = {}): Memor
         tats.set(key, outcome.newTatUs);
         newest = key;
       }
+      // The map holds only the entry just stored, whose TAT is ahead of now (and maxKeys >= 1):
+      // the sweep below would stop at it at once, so it is skipped (no iterator per hit for a
+      // server with one busy key). Session 21; held by test/rate-limit-recency.test.ts.
+      if (tats.size === 1) return toDecision(outcome, limit, windowSeconds);
     } else if (tats.delete(key) && key === newest) newest = undefined;
     // Opportunistically drop the oldest entries once they have fully refilled.
     for (const [oldestKey, oldestTat] of tats) {

@@ -2,7 +2,9 @@
  * memoryRateLimiter keeps a hit on the most recent key in place instead of deleting and re-adding
  * it (rate-limit.ts, `newest`). Invariant: the same decisions as the delete-then-set reference
  * below (the limiter before that change) for any sequence of keys, limits and clock steps,
- * including evictions beyond maxKeys and expiries.
+ * including evictions beyond maxKeys and expiries. Since session 21 the limiter also keeps the GCRA
+ * parameters of the last (limit, window) and skips the sweep when the map holds only the entry just
+ * stored: the second case below switches rules (fractional windows too) and runs one key alone.
  */
 import { memoryRateLimiter } from '@hmac-kit/limits';
 import { describe, expect, it } from 'vitest';
@@ -59,6 +61,28 @@ describe('memoryRateLimiter: a hit on the newest key in place', () => {
         const limit = 1 + Math.floor(next() * 3);
         const windowSeconds = next() < 0.5 ? 1 : 2;
         clock += next() < 0.7 ? Math.floor(next() * 50) : Math.floor(next() * 3000);
+        const decision = limiter.hitNow(key, limit, windowSeconds);
+        const expected = reference(key, limit, windowSeconds);
+        expect({ seed, step, ...decision }).toMatchObject({ seed, step, ...expected });
+      }
+    }
+  });
+
+  it('decides as the reference when rules switch and one key runs alone (the kept parameters, the skipped sweep)', () => {
+    const windows = [1, 2, 0.5, 0.000_001, 60, 1.5];
+    for (let seed = 1; seed <= 40; seed++) {
+      const next = random(seed);
+      let clock = 5_000_000;
+      const now = () => clock;
+      const maxKeys = 1 + Math.floor(next() * 2);
+      const limiter = memoryRateLimiter({ maxKeys, now });
+      const reference = referenceLimiter(maxKeys, now);
+      for (let step = 0; step < 300; step++) {
+        // Mostly one key (the map then holds one entry), now and then another, then back.
+        const key = next() < 0.85 ? 'key:a' : 'key:b';
+        const limit = next() < 0.7 ? 2 : 1 + Math.floor(next() * 5);
+        const windowSeconds = next() < 0.7 ? 1 : (windows[Math.floor(next() * windows.length)] as number);
+        clock += next() < 0.8 ? Math.floor(next() * 400) : Math.floor(next() * 5000);
         const decision = limiter.hitNow(key, limit, windowSeconds);
         const expected = reference(key, limit, windowSeconds);
         expect({ seed, step, ...decision }).toMatchObject({ seed, step, ...expected });

@@ -101,7 +101,9 @@ export function createAuthenticator(options: AuthenticatorOptions): Authenticato
   validateOptions(options);
   const schemes: readonly Scheme[] = Object.freeze([...(options.schemes ?? [rfc9421()])]);
   const maxBodyBytes = options.maxBodyBytes ?? options.policy?.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const policy: VerifyPolicy = { ...options.policy, maxBodyBytes };
+  // Frozen: nothing writes to it, and the core resolves a deeply frozen policy once (its arrays,
+  // when the caller gave any, are the caller's and are read again unless they are frozen too).
+  const policy: VerifyPolicy = Object.freeze({ ...options.policy, maxBodyBytes });
   const nonceStore = resolveNonceStore(options.nonceStore);
   const { keys, crypto, now, rateLimiter, defaultRateLimit, failureThrottle, onFailure, realm } = options;
   const problemOptions = { realm, now };

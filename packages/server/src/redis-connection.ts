@@ -110,6 +110,23 @@ async function closeClient(client: Redis | Cluster): Promise<void> {
 }
 
 /**
+ * Starts `client` again whenever ioredis ends it while the connection is still wanted. ioredis ends a
+ * client for good when a connect attempt is rejected, and one is: a Sentinel client's failover
+ * detector disconnects the connector on +switch-master, and when that comes while a reconnect is
+ * asking a sentinel for the master (the master just crashed: the very failover being announced),
+ * the reconnect rejects ("Connection is closed.") and no retry follows. Every command would then
+ * fail, every request answered 503, until the process restarts (redis-sentinel-reconnect.test.ts).
+ */
+function keepConnecting(client: Redis, closing: () => boolean): void {
+  client.on('end', () => {
+    if (closing()) return;
+    setTimeout(() => {
+      if (!closing() && client.status === 'end') client.connect().catch(() => undefined);
+    }, 200).unref();
+  });
+}
+
+/**
  * Opens the clients for a `--redis` URL (see redis-url.ts for the forms).
  *
  * @example
@@ -121,6 +138,8 @@ async function closeClient(client: Redis | Cluster): Promise<void> {
 export function openRedis(url: string, events: RedisEvents): RedisConnection {
   const target = parseRedisUrl(url);
   const { client, subscriber } = createClients(target);
+  let closing = false;
+  for (const each of [client, subscriber]) if (each instanceof Redis) keepConnecting(each, () => closing);
   client.on('error', events.onError);
   subscriber.on('error', events.onError);
   client.on('ready', events.onReady);
@@ -154,6 +173,7 @@ export function openRedis(url: string, events: RedisEvents): RedisConnection {
       await client.ping();
     },
     async close() {
+      closing = true;
       await Promise.all([closeClient(subscriber), closeClient(client)]);
     },
   };

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, onTestFailed } from 'vitest';
 import { createKeyWithCli, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
 import {
@@ -24,12 +24,18 @@ async function signedRequests(key: IssuedKey, count: number) {
 
 type Prepared = Awaited<ReturnType<typeof signedRequests>>[number];
 
+/** The last answer {@link sendTo} got (for failure messages). */
+let lastAnswer = '';
+
 /** Sends `request` to `instance` (rewritten to its address, signed for ORIGIN); resolves the status. */
 async function sendTo(instance: ServeProcess, request: Prepared, address: string): Promise<number> {
   const url = request.url.replace(ORIGIN, instance.url);
   try {
-    return (await send({ url, init: request.init }, { 'x-forwarded-for': address })).status;
-  } catch {
+    const answer = await send({ url, init: request.init }, { 'x-forwarded-for': address });
+    lastAnswer = `${answer.status} ${JSON.stringify(answer.body)}`;
+    return answer.status;
+  } catch (error) {
+    lastAnswer = `no answer: ${String(error)}`;
     return 0;
   }
 }
@@ -210,6 +216,15 @@ describeWithRedisBinaries('hmac-kit serve on Redis Sentinel', () => {
   });
 
   it('follows the master across a failover that loses writes, and still accepts each signed request once', async () => {
+    // Whatever fails, the sentinels' logs say what they did (they go with the temporary directory), and
+    // the replicas=1 instance's log what it saw of Redis.
+    onTestFailed(() => {
+      console.error(`[hmac-kit] sentinel logs:\n${sentinel.logs()}`);
+      const notable = safe.logs.filter((line) => line.msg !== 'request' && line.msg !== 'authentication failed');
+      console.error(
+        `[hmac-kit] replicas=1 instance, its log but requests:\n${notable.map((line) => JSON.stringify(line)).join('\n')}`,
+      );
+    });
     const requests = await signedRequests(alice, 30);
     const [lostOnUnsafe, heldBySafe] = await signedRequests(alice, 2);
     const sendOnce = async (index: number) => {
@@ -236,7 +251,12 @@ describeWithRedisBinaries('hmac-kit serve on Redis Sentinel', () => {
     await sentinel.restartOldMaster();
 
     for (const index of range(20, 30)) {
-      await waitFor(`request ${index} answered`, async () => (await sendOnce(index)) !== 503, 20_000);
+      await waitFor(
+        `request ${index} answered`,
+        async () => (await sendOnce(index)) !== 503,
+        20_000,
+        async () => `last answer: ${lastAnswer}`,
+      );
     }
     for (const index of range(0, 30)) await sendOnce(index);
     console.info(
@@ -253,7 +273,7 @@ describeWithRedisBinaries('hmac-kit serve on Redis Sentinel', () => {
     // And what replicas=0 risks: the failover lost that nonce, and its replay is accepted again.
     // (This also proves the failover above really lost writes, so the checks above are not idle.)
     expect(await sendTo(unsafe, lostOnUnsafe as Prepared, '10.79.1.1')).toBe(200);
-    // A hang detector above the waits' own bounds (the failover's 45 s, the old master's return 150 s),
+    // A hang detector above the waits' own bounds (the failover's 75 s, the old master's return 150 s),
     // so a slow step fails with its own message, not the test's timeout.
   }, 300_000);
 });

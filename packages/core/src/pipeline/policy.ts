@@ -61,10 +61,71 @@ export function resolvePolicy(policy: VerifyPolicy | undefined, hasBody: boolean
     DEFAULT_POLICIES ??= [Object.freeze(resolveGiven({}, false)), Object.freeze(resolveGiven({}, true))];
     return DEFAULT_POLICIES[hasBody ? 1 : 0]!;
   }
-  return resolveGiven(policy, hasBody);
+  // A deeply frozen policy (the middleware freezes its own) is resolved once: its answers again,
+  // without a fresh object per request (session 21).
+  const kept = lastFrozenPolicy;
+  if (kept !== undefined && kept.policy === policy) return kept.resolved[hasBody ? 1 : 0]!;
+  if (!Object.isFrozen(policy)) return resolveGiven(policy, hasBody);
+  let entry = frozenPolicies.get(policy);
+  if (entry === undefined) {
+    // Resolved for both values of hasBody (a refusal throws here, before anything is kept; the two
+    // calls read the same fields), and kept only when nothing in it can change.
+    const resolved = [resolveGiven(policy, false), resolveGiven(policy, true)];
+    entry = isDeeplyFrozen(policy)
+      ? { policy, resolved: [Object.freeze(resolved[0]!), Object.freeze(resolved[1]!)] }
+      : null;
+    frozenPolicies.set(policy, entry);
+  }
+  if (entry === null) return resolveGiven(policy, hasBody);
+  lastFrozenPolicy = entry;
+  return entry.resolved[hasBody ? 1 : 0]!;
 }
 
 let DEFAULT_POLICIES: readonly ResolvedPolicy[] | undefined;
+
+/**
+ * Deeply frozen policies resolved (the last one apart, found by identity alone), and their answers
+ * for a request without and with a body.
+ * Invariant: resolveGiven() reads only the policy's fields and the contents of its arrays; a frozen
+ * object never changes, so for a plain frozen policy (data properties only; a field inherited from
+ * Object.prototype, i.e. prototype pollution after the first resolution, is not read again) whose
+ * arrays are frozen (or absent) its answer is fixed by the policy's identity, and `resolved` is that answer (frozen: callers share it, as they
+ * share DEFAULT_POLICIES). Held by packages/core/test/policy-frozen.test.ts (frozen, partly frozen
+ * and unfrozen policies, mutated in place, alternating; every answer equal to resolveGiven's).
+ */
+interface FrozenPolicy {
+  readonly policy: VerifyPolicy;
+  readonly resolved: readonly ResolvedPolicy[];
+}
+let lastFrozenPolicy: FrozenPolicy | undefined;
+/** Frozen policies seen: their answers, or null for one with a part that may still change. */
+const frozenPolicies = new WeakMap<VerifyPolicy, FrozenPolicy | null>();
+
+function isDeeplyFrozen(policy: VerifyPolicy): boolean {
+  const prototype: unknown = Object.getPrototypeOf(policy);
+  return (
+    // A plain object: its fields are its own (one added to Object.prototype later is not read again).
+    (prototype === Object.prototype || prototype === null) &&
+    Object.isFrozen(policy) &&
+    dataOnly(policy) &&
+    (policy.requiredComponents === undefined || frozenData(policy.requiredComponents)) &&
+    (policy.algorithms === undefined || frozenData(policy.algorithms)) &&
+    (policy.tags === undefined || frozenData(policy.tags))
+  );
+}
+
+function frozenData(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && Object.isFrozen(value) && dataOnly(value);
+}
+
+/** No accessor among the own properties (a getter of a frozen object may still answer anything). */
+function dataOnly(value: object): boolean {
+  const descriptors = Object.getOwnPropertyDescriptors(value);
+  for (const key of Reflect.ownKeys(descriptors)) {
+    if (!('value' in (descriptors as Record<PropertyKey, PropertyDescriptor>)[key as string]!)) return false;
+  }
+  return true;
+}
 
 function resolveGiven(policy: VerifyPolicy, hasBody: boolean): ResolvedPolicy {
   const p = policy ?? {};

@@ -6,6 +6,7 @@
 
 import { AlgorithmUnsupported, SignatureMalformed, SignatureMissing } from '../../errors.js';
 import type { Credentials } from '../../pipeline/contract.js';
+import { internalized } from '../../primitives/intern.js';
 import { componentIdentifier, componentLabel } from '../../protocol/components.js';
 import { getHeadersOfLower } from '../../protocol/headers.js';
 import {
@@ -387,7 +388,9 @@ function parseCommonSelection(
   if (!tailTaken && tailStart !== -1 && perRequestAt < tailStart && length - tailStart <= MAX_REMEMBERED_TAIL_LENGTH) {
     rememberTail({
       text: text.slice(tailStart),
-      keyId: keyIdBefore ? undefined : keyId,
+      // Internalized once here: every request that takes this tail hands the same key id to the
+      // resolver, the throttle and the rate limiter, whose comparisons are then inline (intern.ts).
+      keyId: keyIdBefore || keyId === undefined ? undefined : internalized(keyId),
       alg: algBefore ? undefined : alg,
       tag: tagBefore ? undefined : tag,
       others: others === undefined || others.length === othersBefore ? undefined : others.slice(othersBefore),
