@@ -12,7 +12,7 @@
  *   flight and queued finish and resolves after the last.
  */
 import { EventEmitter } from 'node:events';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -29,6 +29,7 @@ import { createBuiltinClient } from '../src/upstream/client.js';
 import { UpstreamBusyError } from '../src/upstream/errors.js';
 import { HttpParserUnfitError, type NodeHttpParserClass } from '../src/upstream/http-parser.js';
 import type { UpstreamClient } from '../src/upstream/types.js';
+import { type HoldingUpstream, startHoldingUpstream } from './support/holding-upstream.js';
 import { startInProcess } from './support/in-process.js';
 
 const Real = createRequire(import.meta.url)('_http_common').HTTPParser as NodeHttpParserClass;
@@ -67,40 +68,6 @@ function capture() {
       .filter((line) => line !== '')
       .map((line) => JSON.parse(line) as Record<string, unknown>);
   return { logger: createLogger('info', sink), lines };
-}
-
-/** An upstream that holds `/hold` requests until released and answers every other at once. */
-interface HoldingUpstream {
-  url: string;
-  /** Paths received, in order. */
-  seen: string[];
-  held: ServerResponse[];
-  release(): void;
-  close(): Promise<void>;
-}
-
-async function startHoldingUpstream(): Promise<HoldingUpstream> {
-  const seen: string[] = [];
-  const held: ServerResponse[] = [];
-  const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    seen.push(request.url ?? '');
-    request.resume();
-    if (request.url === '/hold') held.push(response);
-    else response.end(`answer ${request.url}`);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    seen,
-    held,
-    release() {
-      for (const response of held.splice(0)) response.end('held answer, complete');
-    },
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 type Outcome = { status: number; body: string } | { error: Error };

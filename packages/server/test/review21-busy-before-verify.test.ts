@@ -8,7 +8,7 @@
  * finds it full only after an asynchronous verification is still refused at dispatch, charged:
  * docs/server.md.)
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../../test-support/wait.js';
@@ -17,38 +17,7 @@ import { createGateway } from '../src/gateway.js';
 import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
 import type { RequestContext } from '../src/request-context.js';
-
-interface HoldingUpstream {
-  url: string;
-  seen: string[];
-  held: ServerResponse[];
-  release(): void;
-  close(): Promise<void>;
-}
-
-async function startHoldingUpstream(): Promise<HoldingUpstream> {
-  const seen: string[] = [];
-  const held: ServerResponse[] = [];
-  const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    seen.push(request.url ?? '');
-    request.resume();
-    if (request.url === '/hold') held.push(response);
-    else response.end(`answer ${request.url}`);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    seen,
-    held,
-    release() {
-      for (const response of held.splice(0)) response.end('held');
-    },
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
+import { type HoldingUpstream, startHoldingUpstream } from './support/holding-upstream.js';
 
 describe('review21: a request that finds the builtin queue full is refused before anything is charged', () => {
   let upstream: HoldingUpstream;

@@ -1,0 +1,38 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** An upstream that holds `/hold` requests until released and answers every other at once. */
+export interface HoldingUpstream {
+  url: string;
+  /** Paths received, in order. */
+  seen: string[];
+  held: ServerResponse[];
+  /** Answers every held request with `held answer, complete`. */
+  release(): void;
+  close(): Promise<void>;
+}
+
+/** Starts a {@link HoldingUpstream} on a free loopback port (the gateway's upstream in queue tests). */
+export async function startHoldingUpstream(): Promise<HoldingUpstream> {
+  const seen: string[] = [];
+  const held: ServerResponse[] = [];
+  const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    seen.push(request.url ?? '');
+    request.resume();
+    if (request.url === '/hold') held.push(response);
+    else response.end(`answer ${request.url}`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    held,
+    release() {
+      for (const response of held.splice(0)) response.end('held answer, complete');
+    },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
