@@ -28,7 +28,9 @@
 // runs both rows again at ONE fixed request rate, 60% of the slower row's saturating req/s (wrk paced
 // by bench/http-wrk.lua's delay()), in interleaved rounds of their own: server CPU per request falls as
 // req/s rises, so rows compared at saturation (different rates) mix the verification's cost with the
-// rate's effect. The "added" targets are judged on the paced rounds, if the rate asked was held.
+// rate's effect. The "added" targets are judged on the paced rounds, if the rate asked was held; a pair
+// whose rate was not held runs its rounds once more at a lower rate and is judged on those (bench/paced.js
+// pacedRetries; never the gateway pair, judged on a ratio, which a lower rate would flatter).
 //
 //   node bench/http.js --quick --pairs=express     # a smoke of one pair's rows only, not for the record
 import { spawnSync } from 'node:child_process';
@@ -733,7 +735,7 @@ export async function main() {
         `\nPaced pairs: both rows of a pair at ONE request rate, ${Math.round(pacedFraction * 100)}% of the slower row's ` +
           `saturating req/s above rounded down to two digits (wrk -t1 paced by bench/http-wrk.lua's delay(), ` +
           `${connections} connections), median of ${pacedRounds} interleaved rounds x ${pacedSeconds} s, each after ` +
-          `${roundWarmupSeconds} s at the same rate (${pacedTook} s in all, the probes included), lowered where a ` +
+          `${roundWarmupSeconds} s at the same rate (${pacedTook} s in all, the probes and any second attempts included), lowered where a ` +
           `server was busy more than ${Math.round(pacedMaxBusy * 100)}% of a core in a ${pacedProbeSeconds}-s probe at ` +
           'that rate (the notes below the table; not the pairs judged on a ratio); the "added" targets are judged here:\n',
       );
