@@ -794,7 +794,7 @@ export async function main() {
       );
       console.log(
         '\n"got req/s": requests sent and answered per second in the median round, "got min" in the slowest; ' +
-          `a pair is judged only when both rows' median round got the asked rate within ${Math.round(rateTolerance * 100)}% ` +
+          `a pair is judged only when both rows' median round got the asked rate within ${+(rateTolerance * 100).toFixed(2)}% ` +
           '("rate not held" otherwise). A pair whose rate was not held (except one judged on a ratio: a lower rate ' +
           "would flatter it) runs its rounds once more at a lower rate, the probe's rule on its rounds or what its " +
           'slower row got less 5%, rounded down to two digits, and is judged on that second attempt (a lower rate ' +

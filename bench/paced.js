@@ -147,7 +147,7 @@ export function pacedVerdict({ label, comparison, measure, threshold, names, ret
       passed: false,
       line:
         `FAIL  ${label} at ${formatInteger(comparison.rate)} req/s asked (${how}): rate not held (${rows}; ` +
-        `tolerance ${Math.round(comparison.tolerance * 100)}%): ${shown} not judged ${target}`,
+        `tolerance ${+(comparison.tolerance * 100).toFixed(2)}%): ${shown} not judged ${target}`,
     };
   }
   const passed = value <= threshold;
