@@ -283,6 +283,19 @@ describe('a second attempt at a lower rate for a pair whose rate was not held (s
     );
   });
 
+  it('prints a tolerance below 1% as it is (HMAC_KIT_BENCH_PACED_TOLERANCE), not as 0%', () => {
+    const strict = comparePaced({
+      rate: 9200,
+      withRounds: rounds(8830, 45),
+      withoutRounds: rounds(8778, 44),
+      tolerance: 0.001,
+    });
+    const label = 'Fastify + @hmac-kit/fastify, added server CPU per request over HTTP';
+    expect(pacedVerdict({ label, comparison: strict, measure: 'added', threshold: 12, names: fastify }).line).toContain(
+      'tolerance 0.1%)',
+    );
+  });
+
   it('says in the verdict line that it is the second attempt and the first rate', () => {
     const label = 'Fastify + @hmac-kit/fastify, added server CPU per request over HTTP';
     const second = comparePaced({ rate: 11_000, withRounds: rounds(11_000, 70), withoutRounds: rounds(10_990, 62) });
