@@ -55,15 +55,17 @@ export interface LimitStores {
 
 /**
  * The memory stores one process (or one supervisor, for all its workers) keeps when there is no Redis.
+ * `nonceCapacity` (`--nonce-capacity`) bounds the unexpired nonces held (default: the store's own,
+ * 1,000,000).
  *
  * @example
  * ```ts
- * const { nonceStore } = memoryLimitStores();
+ * const { nonceStore } = memoryLimitStores({ nonceCapacity: 2_000_000 });
  * ```
  */
-export function memoryLimitStores(): LimitStores {
+export function memoryLimitStores(options: { nonceCapacity?: number } = {}): LimitStores {
   return {
-    nonceStore: memoryNonceStore(),
+    nonceStore: memoryNonceStore(options.nonceCapacity === undefined ? {} : { maxEntries: options.nonceCapacity }),
     rateLimiter: memoryRateLimiter(),
     failureThrottle: memoryFailureThrottle(),
     loginThrottle: memoryFailureThrottle({ maxFailures: 5, blockSeconds: 900 }),
@@ -224,7 +226,7 @@ export async function openServices(
           }),
           consoleSessions: redisConsoleSessionStore({ client: redisClient }),
         }
-      : (options.limitStores ?? memoryLimitStores());
+      : (options.limitStores ?? memoryLimitStores({ nonceCapacity: config.nonceCapacity }));
   if (redis && redisClient) {
     // Read (or write, on an empty Redis) the nonce store's epoch markers as soon as Redis answers, at
     // start and after every reconnect, instead of at the first request: a marker written then would

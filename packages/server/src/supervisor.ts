@@ -402,7 +402,9 @@ async function prepare(config: ServerConfig): Promise<StoreInfo> {
 async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHooks, logger: Logger): Promise<number> {
   const signals = onSignals(logger, config.shutdownTimeoutSeconds);
   const store = await prepare(config);
-  const shared = config.redis ? undefined : shareLimitStores(memoryLimitStores());
+  const shared = config.redis
+    ? undefined
+    : shareLimitStores(memoryLimitStores({ nonceCapacity: config.nonceCapacity }));
   const aggregator = new AggregatorRegistry();
   cluster.setupPrimary({ serialization: 'advanced' });
 
