@@ -45,6 +45,16 @@ describe('hmac-kit serve --nonce-capacity', () => {
 
   const whoami = (server: ServeProcess) => signed(key, 'GET', `${server.url}/v1/whoami`);
 
+  /** The value of an unlabelled series at /metrics (undefined when absent). */
+  async function metric(server: ServeProcess, name: string): Promise<number | undefined> {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const line = text.split('\n').find((entry) => entry.startsWith(`${name} `));
+    return line === undefined ? undefined : Number(line.split(' ').pop());
+  }
+
+  const fullLines = (server: ServeProcess) =>
+    server.logs.filter((line) => String(line.msg).startsWith('nonce store full'));
+
   beforeAll(async () => {
     buildOnce();
     dir = tempDir();
@@ -73,6 +83,14 @@ describe('hmac-kit serve --nonce-capacity', () => {
     expect(await sendOnce(server, await whoami(server))).toMatchObject({ status: 503, code: 'store_unavailable' });
     // Still replays, after the refusals.
     expect(await sendOnce(server, accepted[0]!)).toMatchObject({ status: 401, code: 'nonce_replayed' });
+    // Seen before it bites: the fill and the bound, read at scrape time.
+    expect(await metric(server, 'hmac_kit_nonce_store_entries')).toBe(3);
+    expect(await metric(server, 'hmac_kit_nonce_store_capacity')).toBe(3);
+    // The episode is logged once, not per refused request, without key ids or nonces.
+    const lines = fullLines(server);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 'warn', capacity: 3 });
+    expect(JSON.stringify(lines[0])).not.toContain(key.keyId);
   });
 
   it('is read from HMAC_KIT_NONCE_CAPACITY too', async () => {
@@ -86,6 +104,8 @@ describe('hmac-kit serve --nonce-capacity', () => {
     for (let index = 0; index < 5; index++) {
       expect(await sendOnce(server, await whoami(server))).toMatchObject({ status: 200 });
     }
+    expect(await metric(server, 'hmac_kit_nonce_store_capacity')).toBe(1_000_000);
+    expect(await metric(server, 'hmac_kit_nonce_store_entries')).toBe(5);
   });
 
   it('bounds the one store the supervisor shares with --workers 2, not one store per worker', async () => {
@@ -110,6 +130,10 @@ describe('hmac-kit serve --nonce-capacity', () => {
     }
     // Both workers answered (worker ids from the access log).
     expect(workers.size).toBeGreaterThanOrEqual(2);
+    // The supervisor's store, reported once (not summed over the workers), and its episode logged once.
+    expect(await metric(server, 'hmac_kit_nonce_store_entries')).toBe(3);
+    expect(await metric(server, 'hmac_kit_nonce_store_capacity')).toBe(3);
+    expect(fullLines(server)).toHaveLength(1);
   });
 
   it('fails at start with one line and exit code 2 on a bad value or with --redis', async () => {
