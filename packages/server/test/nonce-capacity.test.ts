@@ -160,5 +160,10 @@ describe('hmac-kit serve --nonce-capacity', () => {
       expect(result.stderr.trimEnd().split('\n'), args.join(' ')).toHaveLength(1);
       expect(result.stderr.trimEnd(), args.join(' ')).toMatch(message);
     }
+    const help = await runCli(['serve', '--help'], { cwd: dir });
+    expect(help.code).toBe(0);
+    expect(help.stdout.replace(/\s+/g, ' ')).toMatch(
+      /--nonce-capacity <n> .*max-age \+ clock-skew.*\[HMAC_KIT_NONCE_CAPACITY\]/,
+    );
   });
 });
