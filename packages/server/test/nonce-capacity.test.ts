@@ -93,6 +93,21 @@ describe('hmac-kit serve --nonce-capacity', () => {
     expect(JSON.stringify(lines[0])).not.toContain(key.keyId);
   });
 
+  it('logs the end of a full episode once nonces expire, with how many requests it refused', async () => {
+    // A short window, so that the accepted nonces expire within the test (waited for, not slept).
+    const server = await serve(['--nonce-capacity', '1', '--max-age', '2s', '--clock-skew', '0s']);
+    expect(await sendOnce(server, await whoami(server))).toMatchObject({ status: 200 });
+    expect(await sendOnce(server, await whoami(server))).toMatchObject({ status: 503, code: 'store_unavailable' });
+    await until(async () => (await sendOnce(server, await whoami(server))).status === 200);
+    expect(fullLines(server)).toHaveLength(1);
+    const room = server.logs.filter(
+      (line) => line.msg === 'nonce store has room again after refusing requests while full',
+    );
+    expect(room).toHaveLength(1);
+    expect(room[0]).toMatchObject({ level: 'info', capacity: 1 });
+    expect(room[0]?.refused).toBeGreaterThanOrEqual(1);
+  });
+
   it('is read from HMAC_KIT_NONCE_CAPACITY too', async () => {
     const server = await serve([], { HMAC_KIT_NONCE_CAPACITY: '1' });
     expect(await sendOnce(server, await whoami(server))).toMatchObject({ status: 200 });
