@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKeyWithCli, freshAddress, type IssuedKey, send, signed } from '../../../test-support/cli-client.js';
 import { buildOnce, runCli, type ServeProcess, startServe, tempDir } from '../../../test-support/processes.js';
+import { describeWithServices, redisUrl } from '../../../test-support/services.js';
 import { until } from '../../../test-support/wait.js';
 
 type Signed = Awaited<ReturnType<typeof signed>>;
@@ -180,5 +181,24 @@ describe('hmac-kit serve --nonce-capacity', () => {
     expect(help.stdout.replace(/\s+/g, ' ')).toMatch(
       /--nonce-capacity <n> .*max-age \+ clock-skew.*\[HMAC_KIT_NONCE_CAPACITY\]/,
     );
+  });
+});
+
+describeWithServices('hmac-kit serve --redis: no memory nonce store, no nonce store gauges', { redis: true }, () => {
+  it('reports neither gauge, standalone or with --workers 2 (the nonces live in Redis)', async () => {
+    buildOnce();
+    const dir = tempDir();
+    for (const workers of ['1', '2']) {
+      const server = await startServe(['--db', join(dir, 'hmac-kit.db'), '--redis', redisUrl, '--workers', workers], {
+        cwd: dir,
+      });
+      try {
+        const text = await (await fetch(`${server.url}/metrics`)).text();
+        expect(text).toContain('hmac_kit_connections_open');
+        expect(text).not.toContain('hmac_kit_nonce_store');
+      } finally {
+        await server.stop();
+      }
+    }
   });
 });
