@@ -28,10 +28,13 @@ export interface MemoryNonceStoreOptions {
   now?: () => number;
   /**
    * Told when the store starts refusing new pairs for being full (`full: true`, at the first such
-   * refusal: `refused` is 1) and when it records a new pair again after that (`full: false`,
-   * `refused`: how many checks it refused in between). Called on those two transitions only, never
-   * per check, so a server can log an episode once rather than every refused request. Whatever it
-   * throws is ignored (the check's answer does not depend on it).
+   * refusal: `refused` is 1) and when the episode ends (`full: false`, `refused`: how many checks it
+   * refused in between): at the first pair recorded while it holds at most 90% of `maxEntries`
+   * (any pair, for a `maxEntries` below 10). Called on those two transitions only, never per check,
+   * so a server can log an episode once rather than every refused request: a store kept at capacity
+   * by sustained load (each expiry lets one request in, the next is refused) stays in one episode
+   * rather than starting one per accepted request. Whatever it throws or rejects is ignored (the
+   * check's answer does not depend on it).
    */
   onFullChange?: (event: { full: boolean; refused: number }) => void;
 }
@@ -387,11 +390,20 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): MemoryN
   if (onFullChange !== undefined && typeof onFullChange !== 'function') {
     throw new TypeError('memoryNonceStore: options.onFullChange must be a function');
   }
-  /** Checks refused for being full since the last pair recorded (0: not refusing). */
+  /** Checks refused for being full since the episode began (0: not in one). */
   let refusedWhileFull = 0;
+  // The episode ends at a pair recorded with at most this many held before it: hysteresis, so that a
+  // store pinned at capacity (an expiry, a pair recorded, the next refused, ...) is one episode, not
+  // a pair of hook calls (log lines) per accepted request. 0 for maxEntries 1 (any record ends it).
+  const roomAgainAt = maxEntries - Math.ceil(maxEntries / 10);
+  const ignore = () => {};
   const tell = (full: boolean, refused: number) => {
     try {
-      onFullChange?.({ full, refused });
+      // An async hook's rejection is ignored too, not left to become an unhandled rejection.
+      const result: unknown = onFullChange?.({ full, refused });
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+        (result as PromiseLike<unknown>).then(undefined, ignore);
+      }
     } catch {
       // A reporting hook must not change the answer (nor turn a refusal into another error).
     }
@@ -417,7 +429,8 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): MemoryN
     // (0, 0) marks an empty slot: see FingerprintRecords.
     const word1 = word0 === 0 && fingerprint[1] === 0 ? 1 : fingerprint[1]!;
     if (records.find(word0, word1) >= 0) return false;
-    if (records.count >= maxEntries) {
+    const held = records.count;
+    if (held >= maxEntries) {
       if (++refusedWhileFull === 1) tell(true, 1);
       throw new StoreUnavailable(`memory nonce store is full (${maxEntries} unexpired entries)`);
     }
@@ -428,7 +441,7 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): MemoryN
       if (error instanceof RangeError) throw new StoreUnavailable('memory nonce store could not grow (out of memory)');
       throw error;
     }
-    if (refusedWhileFull > 0) {
+    if (refusedWhileFull > 0 && held <= roomAgainAt) {
       const refused = refusedWhileFull;
       refusedWhileFull = 0;
       tell(false, refused);
