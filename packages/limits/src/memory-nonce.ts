@@ -30,7 +30,7 @@ export interface MemoryNonceStoreOptions {
    * Told when the store starts refusing new pairs for being full (`full: true`, at the first such
    * refusal: `refused` is 1) and when the episode ends (`full: false`, `refused`: how many checks it
    * refused in between): at the first pair recorded while it holds at most 90% of `maxEntries`
-   * (any pair, for a `maxEntries` below 10). Called on those two transitions only, never per check,
+   * (any pair, for a `maxEntries` up to 10). Called on those two transitions only, never per check,
    * so a server can log an episode once rather than every refused request: a store kept at capacity
    * by sustained load (each expiry lets one request in, the next is refused) stays in one episode
    * rather than starting one per accepted request. Whatever it throws or rejects is ignored (the

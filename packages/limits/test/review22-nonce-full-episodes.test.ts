@@ -25,7 +25,11 @@ describe('memoryNonceStore onFullChange under attack (review22)', () => {
     let now = 0;
     const events: Event[] = [];
     const capacity = 1000;
-    const store = memoryNonceStore({ maxEntries: capacity, now: () => now, onFullChange: (event) => events.push(event) });
+    const store = memoryNonceStore({
+      maxEntries: capacity,
+      now: () => now,
+      onFullChange: (event) => events.push(event),
+    });
     let sequence = 0;
     let accepted = 0;
     let refused = 0;

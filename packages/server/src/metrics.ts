@@ -98,7 +98,10 @@ export function nonceStoreGauges(registry: Registry, store: NonceStoreGaugeSourc
     help: 'Most unexpired nonces the memory nonce store holds (--nonce-capacity)',
     registers: [registry],
     aggregator: 'first',
-  }).set(store.maxEntries);
+    collect() {
+      this.set(store.maxEntries);
+    },
+  });
 }
 
 /** Label values of one series, as prom-client takes them. */
@@ -307,6 +310,8 @@ export function createMetrics(): ServerMetrics {
   const requestChildren = new Map<string, Map<string, Map<number, { observe(value: number): void }>>>();
   // The key service keeps plain counters on its hot path; they are copied in only when scraped.
   let keyCacheStats: (() => KeyCacheStats) | undefined;
+  /** The memory nonce store the `hmac_kit_nonce_store_*` gauges read (see observeNonceStore). */
+  let nonceStoreSource: NonceStoreGaugeSource | undefined;
   const fromKeyCache = (name: string, help: string, pick: (stats: KeyCacheStats) => number) =>
     new Counter({
       name,
@@ -399,7 +404,18 @@ export function createMetrics(): ServerMetrics {
       keyCacheStats = stats;
     },
     observeNonceStore(store) {
-      nonceStoreGauges(registry, store);
+      // Registered once per registry: a server started again in the same process with the same
+      // metrics (StartOptions.metrics) points them at its new store instead of throwing "already
+      // registered" from openServices, after the key store was opened (review22).
+      const registered = nonceStoreSource !== undefined;
+      nonceStoreSource = store;
+      if (registered) return;
+      nonceStoreGauges(registry, {
+        size: () => nonceStoreSource?.size() ?? 0,
+        get maxEntries() {
+          return nonceStoreSource?.maxEntries ?? 0;
+        },
+      });
     },
     observeConnections(open, limit) {
       openConnections = open;

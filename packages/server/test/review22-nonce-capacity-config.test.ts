@@ -12,7 +12,21 @@ import { ConfigError, loadConfig, MAX_NONCE_CAPACITY } from '../src/index.js';
 
 describe('nonce capacity parsing (review22)', () => {
   it('refuses what is not plain decimal digits, from a flag or HMAC_KIT_NONCE_CAPACITY', () => {
-    for (const bad of ['1e6', '0x10', '5.0', '-1', '+5', '1_000', '1,000', '٥', 'Infinity', 'NaN', '9'.repeat(400), '00', ' ']) {
+    for (const bad of [
+      '1e6',
+      '0x10',
+      '5.0',
+      '-1',
+      '+5',
+      '1_000',
+      '1,000',
+      '٥',
+      'Infinity',
+      'NaN',
+      '9'.repeat(400),
+      '00',
+      ' ',
+    ]) {
       expect(() => loadConfig({ env: {}, flags: { nonceCapacity: bad } }), bad).toThrow(ConfigError);
       expect(() => loadConfig({ env: {}, flags: { nonceCapacity: bad } }), bad).toThrow(/invalid nonce capacity/);
       expect(() => loadConfig({ env: { HMAC_KIT_NONCE_CAPACITY: bad } }), bad).toThrow(/invalid nonce capacity/);
