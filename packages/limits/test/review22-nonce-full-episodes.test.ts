@@ -166,4 +166,14 @@ describe('memoryNonceStore onFullChange under attack (review22)', () => {
     expect(store.checkAndStoreNow('hk_a', 'n1', 1)).toBe(false);
     expect(store.size()).toBe(1);
   });
+
+  it('allocates nothing for the capacity itself: a store of 100,000,000 starts at the smallest arrays', () => {
+    const before = process.memoryUsage().arrayBuffers;
+    const stores = Array.from({ length: 8 }, () => memoryNonceStore({ maxEntries: 100_000_000 }));
+    for (const store of stores) expect(store.checkAndStoreNow('hk_a', 'n1', 300)).toBe(true);
+    // ~8 KB each (256 table slots, 128 queue entries); eager sizing would be gigabytes.
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 * 64 * 1024);
+    expect(stores[0]!.size()).toBe(1);
+    expect(stores[0]!.maxEntries).toBe(100_000_000);
+  });
 });

@@ -90,7 +90,8 @@ type NonceStoreFullChange = { full: boolean; refused: number };
  * The log of the memory nonce store's full episodes: one warn line when it starts refusing (every
  * new signed request then gets `503 store_unavailable` until entries expire; each is also logged as
  * an `ERR_STORE_UNAVAILABLE` failure, as any store outage is), one info line with the count when it
- * records again. No key id or nonce: the store's hook is told neither.
+ * records again with at most 90% of its capacity held (a store kept at capacity by sustained load
+ * stays one episode: see `onFullChange`). No key id or nonce: the store's hook is told neither.
  */
 function logNonceStoreFull(logger: Logger, capacity: number, { full, refused }: NonceStoreFullChange): void {
   if (full) {
