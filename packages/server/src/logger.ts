@@ -643,7 +643,7 @@ const endRequest = ',"msg":"request"}\n';
  * if (logger.isLevelEnabled('info')) writeAccessLine(logger, { reqId, method: 'GET', path: '/verify', status: 200, ms: 0.4 });
  * ```
  */
-export function writeAccessLine(logger: Logger, fields: AccessLogFields): void {
+export function writeAccessLine(logger: Logger, fields: AccessLogFields, plainRequestId = false): void {
   const own = logger as unknown as Record<symbol, unknown>;
   if (own[OWN_FORMAT] !== true) {
     logger.info(fields, 'request');
@@ -657,7 +657,10 @@ export function writeAccessLine(logger: Logger, fields: AccessLogFields): void {
   // The method, key id, scheme and remote address of a line are mostly those of an earlier line
   // (the same string, often the same object): each is checked against the last value of its field
   // found to be its own JSON contents before the expression runs (~375 instructions a test; session 20).
-  let line = `${lineHead(own[pino.symbols.chindingsSym] as string)}${jsonStringContents(fields.reqId)}"`;
+  // `plainRequestId`: the caller vouches that the id is its own JSON contents (the server's ids:
+  // REQUEST_ID's characters or 32 hex digits, app.ts), so no expression runs on it (session 22).
+  const reqId = plainRequestId ? fields.reqId : jsonStringContents(fields.reqId);
+  let line = `${lineHead(own[pino.symbols.chindingsSym] as string)}${reqId}"`;
   if (method !== undefined) line += `,"method":"${repeatedContents(method, 0)}"`;
   // The path repeats too (every forward-auth line's is the verify path): its own slot (session 22).
   line += `,"path":"${repeatedContents(fields.path, 4)}","status":${fields.status},"ms":${hundredthsText(fields.ms)}`;
