@@ -36,6 +36,13 @@ const SHARED_WORKER_TESTS = [
   'packages/server/test/adversarial/{review5-body-rule-sockets,review5-debug-bind,review5-debug-oracle}.test.ts',
   'packages/server/test/adversarial/review6-ipc-sync-capabilities.test.ts',
   'packages/server/test/adversarial/{review8-lingering-close,review9-gateway-relay,unread-body-drain}.test.ts',
+  // Session 22: in-process servers and sockets (startInProcess, node:http), each file's wall time short.
+  'packages/server/test/{body-arrived,checked-head,forward-auth-peer-once,gateway-complete-body,gateway-relay-hold}.test.ts',
+  'packages/server/test/{review21-parser-strictness,second19-http-parser,second19-request-differential}.test.ts',
+  'packages/server/test/adversarial/{batch-forward-auth,batch-gateway,getbody19-smuggled-get-body,ipv6-prefix-cap}.test.ts',
+  'packages/server/test/adversarial/{rate-limited-not-failure,review-batch-pipeline-depth,review14-forward-auth-eager}.test.ts',
+  'packages/server/test/adversarial/{review16-gateway-buffered-body,review18-half-close-body,review19-streamed-body-throttle}.test.ts',
+  'packages/server/test/adversarial/{review19-throttled-attribution,review20b-forward-auth-wire,store-plain-errors}.test.ts',
   'packages/cli/test/review5-base-diff.test.ts',
   'packages/console/test/audit-event-types.test.ts',
   'examples/test/examples.test.ts',

@@ -52,4 +52,29 @@ export declare function pacedVerdict(options: {
   measure: 'added' | 'ratio';
   threshold: number;
   names: { with: string; without: string };
+  retriedFrom?: number;
 }): { passed: boolean; line: string };
+
+export declare const PACED_RETRY_MARGIN: number;
+
+export interface PacedRetry {
+  id: string;
+  /** The first attempt's rate (not held). */
+  from: number;
+  /** The second attempt's rate, always below `from`. */
+  rate: number;
+  /** What each row's median round got in the first attempt. */
+  got: { with: number; without: number };
+  /** How busy (fraction of a core) each row's median round was in the first attempt. */
+  busy: { with: number; without: number };
+}
+
+export declare function pacedRetries(
+  pairs: ReadonlyArray<{
+    id: string;
+    measure?: 'added' | 'ratio';
+    comparison?: PacedComparison;
+    attempts: number;
+  }>,
+  options?: { maxBusy?: number; margin?: number },
+): PacedRetry[];

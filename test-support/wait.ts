@@ -17,18 +17,29 @@ export async function until(probe: () => boolean | Promise<boolean>): Promise<vo
  * every event-loop turn; rejects naming `what` after `timeoutMs` (a hang detector, generous for a
  * loaded machine, not a speed check).
  *
+ * Checking on every turn keeps the loop spinning: a core's worth of CPU for as long as the wait
+ * lasts. That is what a test needs that acts in the turn a state appears (before a timer of the
+ * code under test runs); a wait of a second or more for another process or a server-side bound
+ * passes `pollMs` (checks every `pollMs` ms on a timer instead, as {@link until} does).
+ *
  * @example
  * ```ts
  * const line = await untilValue(() => logLines.find((entry) => entry.reqId === id), 'the access log line');
+ * await untilValue(() => (child.exitCode !== null ? true : undefined), 'the exit', 30_000, 20);
  * ```
  */
-export async function untilValue<T>(probe: () => T | undefined, what: string, timeoutMs = 20_000): Promise<T> {
+export async function untilValue<T>(
+  probe: () => T | undefined,
+  what: string,
+  timeoutMs = 20_000,
+  pollMs = 0,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => (pollMs > 0 ? setTimeout(resolve, pollMs) : setImmediate(resolve)));
   }
 }
 

@@ -81,6 +81,11 @@ const SERVE_FLAGS: ReadonlyArray<[flag: string, setting: keyof RawConfig, help: 
     'maxConnectionsPerAddress',
     'open connections per peer address (IPv6 per /64, and 4x per /48; --trusted-proxies exempt) per process (default a quarter of --max-connections) [HMAC_KIT_MAX_CONNECTIONS_PER_ADDRESS]',
   ],
+  [
+    '--nonce-capacity <n>',
+    'nonceCapacity',
+    'without --redis: most unexpired nonces held in memory (per process, or shared by --workers); one more request gets 503 store_unavailable until entries expire; size above peak signed req/s x (max-age + clock-skew), ~50-100 bytes each (default 1000000 = ~3,280 req/s with the default window; 1 to 100000000) [HMAC_KIT_NONCE_CAPACITY]',
+  ],
   ['--verify-path <path>', 'verifyPath', 'forward-auth endpoint (default /verify) [HMAC_KIT_VERIFY_PATH]'],
   [
     '--admin-prefix <path>',

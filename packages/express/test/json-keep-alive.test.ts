@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { listening } from '../../../test-support/adapter-http.js';
 import { keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
 import { untilValue } from '../../../test-support/wait.js';
-import { rawConnection } from './support/raw-connection.js';
+import { postHead, rawConnection } from './support/raw-connection.js';
 
 // Session 21 (issue #15, helper express21): a keep-alive connection carries the next request after
 // a body json mode read and accepted (taken from the stream's buffer or read through events, then
@@ -40,7 +40,7 @@ describe('keep-alive after json mode read or refused a body', () => {
           const key = signingKey(keyRing.orders);
           const json = { 'content-type': 'application/json' };
           const head = (path: string, headers: Record<string, string>, length: number) =>
-            `${[`POST ${path} HTTP/1.1`, `host: ${host}`, `content-length: ${length}`, ...Object.entries(headers).map(([n, v]) => `${n}: ${v}`)].join('\r\n')}\r\n\r\n`;
+            postHead(host, path, headers, length);
           const body = JSON.stringify({ x: 'y'.repeat(Math.max(0, size - 8)) });
           const first =
             kind === 'signed'

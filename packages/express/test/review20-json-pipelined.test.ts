@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { listening } from '../../../test-support/adapter-http.js';
 import { keyRing, resolveKey, signed, signingKey } from '../../../test-support/adapter-suite.js';
 import { untilValue } from '../../../test-support/wait.js';
-import { rawConnection } from './support/raw-connection.js';
+import { postHead, rawConnection } from './support/raw-connection.js';
 
 // Review 20 (hmacAuth({ json }), helper review20): a refusal of json mode answered with
 // `Connection: close` even when the refused request's body had fully arrived. On a keep-alive
@@ -37,7 +37,7 @@ describe('review20: pipelined requests behind a refused json request', () => {
     const key = signingKey(keyRing.orders);
     const json = { 'content-type': 'application/json' };
     const head = (path: string, headers: Record<string, string>, length: number) =>
-      `${[`POST ${path} HTTP/1.1`, `host: ${host}`, `content-length: ${length}`, ...Object.entries(headers).map(([n, v]) => `${n}: ${v}`)].join('\r\n')}\r\n\r\n`;
+      postHead(host, path, headers, length);
     const order = '{"order":2}';
 
     // Each refusal of json mode, on a first request whose body arrived whole, then a signed order.

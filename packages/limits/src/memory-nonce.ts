@@ -26,6 +26,14 @@ export interface MemoryNonceStoreOptions {
   maxEntries?: number;
   /** Current time in milliseconds (like `Date.now`); injectable for tests. */
   now?: () => number;
+  /**
+   * Told when the store starts refusing new pairs for being full (`full: true`, at the first such
+   * refusal: `refused` is 1) and when it records a new pair again after that (`full: false`,
+   * `refused`: how many checks it refused in between). Called on those two transitions only, never
+   * per check, so a server can log an episode once rather than every refused request. Whatever it
+   * throws is ignored (the check's answer does not depend on it).
+   */
+  onFullChange?: (event: { full: boolean; refused: number }) => void;
 }
 
 // Shared settled answers: a promise that is already resolved can be handed to any number of awaiters.
@@ -41,6 +49,13 @@ function checkArguments(keyId: unknown, nonce: unknown, ttlSeconds: unknown): vo
 /** A {@link NonceStore} that also answers synchronously (`checkAndStoreNow`, always present). */
 export interface MemoryNonceStore extends NonceStore {
   checkAndStoreNow(keyId: string, nonce: string, ttlSeconds: number, checkedEpoch?: number): boolean;
+  /**
+   * The unexpired pairs held now: what `maxEntries` bounds (expired ones are dropped first, as a
+   * check does). For a gauge read when metrics are scraped; O(1) amortised.
+   */
+  size(): number;
+  /** The `maxEntries` it was created with. */
+  readonly maxEntries: number;
 }
 
 // Smallest table (slots) and queue (entries): a store that never sees traffic costs ~8 KB.
@@ -368,6 +383,19 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): MemoryN
   const fingerprintKey = randomFingerprintKey();
   const fingerprint = new Int32Array(2);
   const records = new FingerprintRecords();
+  const onFullChange = options.onFullChange;
+  if (onFullChange !== undefined && typeof onFullChange !== 'function') {
+    throw new TypeError('memoryNonceStore: options.onFullChange must be a function');
+  }
+  /** Checks refused for being full since the last pair recorded (0: not refusing). */
+  let refusedWhileFull = 0;
+  const tell = (full: boolean, refused: number) => {
+    try {
+      onFullChange?.({ full, refused });
+    } catch {
+      // A reporting hook must not change the answer (nor turn a refusal into another error).
+    }
+  };
   // The store is empty when it is created, so it holds every nonce accepted since then: in whole
   // seconds, rounded down, so that a request signed in the same second as the start is accepted.
   const epochSeconds = Math.floor(now() / 1000);
@@ -390,6 +418,7 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): MemoryN
     const word1 = word0 === 0 && fingerprint[1] === 0 ? 1 : fingerprint[1]!;
     if (records.find(word0, word1) >= 0) return false;
     if (records.count >= maxEntries) {
+      if (++refusedWhileFull === 1) tell(true, 1);
       throw new StoreUnavailable(`memory nonce store is full (${maxEntries} unexpired entries)`);
     }
     try {
@@ -399,11 +428,21 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): MemoryN
       if (error instanceof RangeError) throw new StoreUnavailable('memory nonce store could not grow (out of memory)');
       throw error;
     }
+    if (refusedWhileFull > 0) {
+      const refused = refusedWhileFull;
+      refusedWhileFull = 0;
+      tell(false, refused);
+    }
     return true;
   }
 
   return {
     epoch: () => epochSeconds,
+    maxEntries,
+    size() {
+      records.dropExpired(now());
+      return records.count;
+    },
     release(keyId, nonce) {
       try {
         requireString('release: keyId', keyId);

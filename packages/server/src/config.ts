@@ -86,6 +86,14 @@ export interface ServerConfig {
    * {@link maxConnections}, so one address alone cannot take every slot.
    */
   maxConnectionsPerAddress: number;
+  /**
+   * Most unexpired nonces the memory nonce store holds (without `redis`): per process, or per
+   * supervisor for all its workers (`--workers`). A request that would need one more is refused
+   * `503 store_unavailable` (fail closed: an evicted nonce could be replayed) until entries expire.
+   * Size it above peak signed requests per second x (max age + clock skew). Default
+   * {@link DEFAULT_NONCE_CAPACITY}; unset in a hand-made config: the default.
+   */
+  nonceCapacity?: number;
   verifyPath: string;
   /**
    * Prefix of hmac-kit's own routes (health, metrics, forward-auth, key issuing, admin API), or `''`
@@ -148,6 +156,22 @@ export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
 
 /** Where hmac-kit's own routes live in gateway mode unless `adminPrefix` says otherwise. */
 export const DEFAULT_GATEWAY_ADMIN_PREFIX = '/_hmac-kit';
+
+/**
+ * The default `--nonce-capacity`: the memory nonce store's own default
+ * (`MEMORY_NONCE_STORE_DEFAULT_MAX_ENTRIES` of @hmac-kit/limits), ~3,280 signed requests/s sustained
+ * with the default window of 305 s (max age 300 s + skew 5 s), ~50 MB when full.
+ */
+export const DEFAULT_NONCE_CAPACITY = 1_000_000;
+
+/**
+ * The largest `--nonce-capacity`: 100 million entries, ~328,000 signed requests/s sustained with the
+ * default window (ten times what one core's forward-auth serves, so above any one machine). The
+ * store's typed arrays grow by doubling as entries arrive (48 to 96 bytes per entry,
+ * docs/limits.md): full, it holds ~5 to 10 GB, about what a large single host can spare; more is a
+ * typo (an extra zero) or a job for Redis. Nothing is allocated for the capacity itself at start.
+ */
+export const MAX_NONCE_CAPACITY = 100_000_000;
 
 const duration = (what: string) =>
   z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -290,6 +314,8 @@ const schema = z
       .default(30),
     maxConnections: integer('max connections', 1, 1_000_000).optional(),
     maxConnectionsPerAddress: integer('max connections per address', 1, 1_000_000).optional(),
+    // Memory grows with the entries held, not with the capacity (see MAX_NONCE_CAPACITY).
+    nonceCapacity: integer('nonce capacity', 1, MAX_NONCE_CAPACITY).optional(),
     verifyPath: z
       .string()
       .refine((value) => value.startsWith('/'), { message: 'invalid verify path: must start with /' })
@@ -397,6 +423,7 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, keyof RawConfig>> = 
   HMAC_KIT_HEADERS_TIMEOUT: 'headersTimeout',
   HMAC_KIT_MAX_CONNECTIONS: 'maxConnections',
   HMAC_KIT_MAX_CONNECTIONS_PER_ADDRESS: 'maxConnectionsPerAddress',
+  HMAC_KIT_NONCE_CAPACITY: 'nonceCapacity',
   HMAC_KIT_VERIFY_PATH: 'verifyPath',
   HMAC_KIT_ADMIN_PREFIX: 'adminPrefix',
   HMAC_KIT_MAX_KEYS: 'maxKeys',
@@ -563,6 +590,13 @@ export function loadConfig(sources: {
       '--upstream-client builtin is not traced: unset OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_SDK_DISABLED=true), or use --upstream-client undici',
     );
   }
+  // With Redis the nonces live in Redis, bounded by its memory: a capacity given for the memory
+  // store would be silently ignored, and an operator would believe it bounds something.
+  if (value.redis !== undefined && value.nonceCapacity !== undefined) {
+    throw new ConfigError(
+      'nonce capacity (--nonce-capacity, HMAC_KIT_NONCE_CAPACITY) sizes the memory nonce store and does not apply with --redis (nonces live in Redis: size its memory, docs/server.md "Redis sizing"); unset one of them',
+    );
+  }
   const maxConnections = value.maxConnections ?? defaultMaxConnections();
   if ((value.tlsCert === undefined) !== (value.tlsKey === undefined)) {
     throw new ConfigError('TLS needs both a certificate (--tls-cert) and its private key (--tls-key)');
@@ -591,6 +625,7 @@ export function loadConfig(sources: {
     headersTimeoutSeconds: value.headersTimeout,
     maxConnections,
     maxConnectionsPerAddress: value.maxConnectionsPerAddress ?? Math.ceil(maxConnections / 4),
+    ...(value.redis === undefined ? { nonceCapacity: value.nonceCapacity ?? DEFAULT_NONCE_CAPACITY } : {}),
     verifyPath: value.verifyPath,
     adminPrefix: (value.adminPrefix ?? (value.upstream ? DEFAULT_GATEWAY_ADMIN_PREFIX : '')).replace(/\/+$/, ''),
     maxKeysPerPrincipal: value.maxKeys,

@@ -57,6 +57,48 @@ export interface ServerMetrics {
   eventLoop: EventLoopMonitor;
   /** Points the key cache metrics (`hmac_kit_key_cache_*`) at a key service's counters. */
   observeKeyCache(stats: () => KeyCacheStats): void;
+  /**
+   * Adds `hmac_kit_nonce_store_entries` and `hmac_kit_nonce_store_capacity` for the memory nonce
+   * store this process holds (standalone; a supervisor adds them to its own registry, see
+   * {@link nonceStoreGauges}). Not called with Redis, nor in a worker: the gauges are then absent.
+   */
+  observeNonceStore(store: NonceStoreGaugeSource): void;
+}
+
+/** What the nonce store gauges read: a memory nonce store (`MemoryNonceStore` of @hmac-kit/limits). */
+export interface NonceStoreGaugeSource {
+  size(): number;
+  readonly maxEntries: number;
+}
+
+/**
+ * Registers the memory nonce store's gauges in `registry`, read when it is collected (a scrape, or
+ * the supervisor's answer to one): the unexpired nonces held and the `--nonce-capacity` bounding
+ * them. Nothing is counted per request. At capacity every new signed request is refused
+ * `503 store_unavailable` until entries expire: alert well before (e.g. entries / capacity > 0.8).
+ *
+ * @example
+ * ```ts
+ * nonceStoreGauges(registry, memoryNonceStore({ maxEntries: 2_000_000 }));
+ * ```
+ */
+export function nonceStoreGauges(registry: Registry, store: NonceStoreGaugeSource): void {
+  new Gauge({
+    name: 'hmac_kit_nonce_store_entries',
+    help: 'Unexpired nonces held by the memory nonce store (shared by the workers of a supervisor); at hmac_kit_nonce_store_capacity new signed requests get 503 store_unavailable',
+    registers: [registry],
+    // Workers do not report it (the supervisor does, once): never summed.
+    aggregator: 'first',
+    collect() {
+      this.set(store.size());
+    },
+  });
+  new Gauge({
+    name: 'hmac_kit_nonce_store_capacity',
+    help: 'Most unexpired nonces the memory nonce store holds (--nonce-capacity)',
+    registers: [registry],
+    aggregator: 'first',
+  }).set(store.maxEntries);
 }
 
 /** Label values of one series, as prom-client takes them. */
@@ -355,6 +397,9 @@ export function createMetrics(): ServerMetrics {
   return {
     observeKeyCache(stats) {
       keyCacheStats = stats;
+    },
+    observeNonceStore(store) {
+      nonceStoreGauges(registry, store);
     },
     observeConnections(open, limit) {
       openConnections = open;

@@ -18,6 +18,7 @@ import {
 } from '@hmac-kit/core';
 import { type InvalidationBus, type KeyService, keyIdLogFields, type ScryptParams } from '@hmac-kit/keys';
 import {
+  type MemoryNonceStore,
   memoryFailureThrottle,
   memoryNonceStore,
   memoryRateLimiter,
@@ -55,20 +56,51 @@ export interface LimitStores {
 
 /**
  * The memory stores one process (or one supervisor, for all its workers) keeps when there is no Redis.
+ * `nonceCapacity` (`--nonce-capacity`) bounds the unexpired nonces held (default: the store's own,
+ * 1,000,000); with `logger`, the nonce store's full episodes are logged, once each (see
+ * {@link logNonceStoreFull}).
  *
  * @example
  * ```ts
- * const { nonceStore } = memoryLimitStores();
+ * const { nonceStore } = memoryLimitStores({ nonceCapacity: 2_000_000 });
  * ```
  */
-export function memoryLimitStores(): LimitStores {
+export function memoryLimitStores(
+  options: { nonceCapacity?: number; logger?: Logger } = {},
+): LimitStores & { nonceStore: MemoryNonceStore } {
+  const { nonceCapacity, logger } = options;
+  const nonceStore: MemoryNonceStore = memoryNonceStore({
+    ...(nonceCapacity === undefined ? {} : { maxEntries: nonceCapacity }),
+    ...(logger === undefined
+      ? {}
+      : { onFullChange: (event: NonceStoreFullChange) => logNonceStoreFull(logger, nonceStore.maxEntries, event) }),
+  });
   return {
-    nonceStore: memoryNonceStore(),
+    nonceStore,
     rateLimiter: memoryRateLimiter(),
     failureThrottle: memoryFailureThrottle(),
     loginThrottle: memoryFailureThrottle({ maxFailures: 5, blockSeconds: 900 }),
     consoleSessions: memoryConsoleSessionStore(),
   };
+}
+
+type NonceStoreFullChange = { full: boolean; refused: number };
+
+/**
+ * The log of the memory nonce store's full episodes: one warn line when it starts refusing (every
+ * new signed request then gets `503 store_unavailable` until entries expire; each is also logged as
+ * an `ERR_STORE_UNAVAILABLE` failure, as any store outage is), one info line with the count when it
+ * records again. No key id or nonce: the store's hook is told neither.
+ */
+function logNonceStoreFull(logger: Logger, capacity: number, { full, refused }: NonceStoreFullChange): void {
+  if (full) {
+    logger.warn(
+      { capacity },
+      'nonce store full: new signed requests are refused 503 store_unavailable until nonces expire (fail closed); raise --nonce-capacity above peak signed req/s x (max-age + clock-skew), or use --redis',
+    );
+  } else {
+    logger.info({ capacity, refused }, 'nonce store has room again after refusing requests while full');
+  }
 }
 
 /** The stores and verifiers a running server uses. */
@@ -208,6 +240,13 @@ export async function openServices(
   }
   closers.unshift(() => keys.close());
 
+  // This process's own memory stores (no Redis, and no supervisor's shared ones): its metrics show the
+  // nonce store's fill.
+  const localMemoryStores = () => {
+    const stores = memoryLimitStores({ nonceCapacity: config.nonceCapacity, logger });
+    metrics.observeNonceStore(stores.nonceStore);
+    return stores;
+  };
   // Webhook deliveries keep their nonce until timestamp + tolerance: the core's acceptableUntil.
   const redisClient = redis?.client;
   const { nonceStore, rateLimiter, failureThrottle, loginThrottle, consoleSessions }: LimitStores =
@@ -224,7 +263,7 @@ export async function openServices(
           }),
           consoleSessions: redisConsoleSessionStore({ client: redisClient }),
         }
-      : (options.limitStores ?? memoryLimitStores());
+      : (options.limitStores ?? localMemoryStores());
   if (redis && redisClient) {
     // Read (or write, on an empty Redis) the nonce store's epoch markers as soon as Redis answers, at
     // start and after every reconnect, instead of at the first request: a marker written then would

@@ -131,7 +131,8 @@ function forwardedMethods(store: object): string[] {
     object = Object.getPrototypeOf(object)
   ) {
     for (const name of Object.getOwnPropertyNames(object)) {
-      if (name === 'constructor' || name === 'epoch' || SYNCHRONOUS_CAPABILITY.test(name)) continue;
+      // `size` (the memory nonce store's count) is read by the supervisor's own metrics, not by workers.
+      if (name === 'constructor' || name === 'epoch' || name === 'size' || SYNCHRONOUS_CAPABILITY.test(name)) continue;
       if (typeof (store as Record<string, unknown>)[name] === 'function') names.add(name);
     }
   }

@@ -12,9 +12,9 @@ import {
 } from './app.js';
 import type { ServerConfig } from './config.js';
 import { createLogger, type Logger, settleLogWrites } from './logger.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, nonceStoreGauges } from './metrics.js';
 import { pino } from './pino-runtime.js';
-import { AggregatorRegistry } from './prom-client-runtime.js';
+import { AggregatorRegistry, Registry } from './prom-client-runtime.js';
 import { memoryLimitStores } from './services.js';
 import { type SharedStoresDescription, shareLimitStores, supervisorLimitStores } from './shared-stores.js';
 import { openKeys, type StoreInfo } from './store.js';
@@ -402,8 +402,12 @@ async function prepare(config: ServerConfig): Promise<StoreInfo> {
 async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHooks, logger: Logger): Promise<number> {
   const signals = onSignals(logger, config.shutdownTimeoutSeconds);
   const store = await prepare(config);
-  const shared = config.redis ? undefined : shareLimitStores(memoryLimitStores());
+  const memory = config.redis ? undefined : memoryLimitStores({ nonceCapacity: config.nonceCapacity, logger });
+  const shared = memory === undefined ? undefined : shareLimitStores(memory);
   const aggregator = new AggregatorRegistry();
+  // The supervisor's own metrics, added to the workers' aggregate: the shared nonce store's fill.
+  const own = new Registry();
+  if (memory !== undefined) nonceStoreGauges(own, memory.nonceStore);
   cluster.setupPrimary({ serialization: 'advanced' });
 
   const slots = new Map<Worker, { slot: number; readyAt?: number }>();
@@ -462,8 +466,8 @@ async function runSupervisor(config: ServerConfig, count: number, hooks: ServeHo
         else logger.error({ worker: worker.id, err: message.message }, 'worker failed to start');
         return;
       case 'metrics':
-        aggregator.clusterMetrics().then(
-          (text) => send(worker, { hk: 'metrics-result', id: message.id, text }),
+        Promise.all([aggregator.clusterMetrics(), memory === undefined ? '' : own.metrics()]).then(
+          ([text, supervisor]) => send(worker, { hk: 'metrics-result', id: message.id, text: `${text}${supervisor}` }),
           (error: Error) => send(worker, { hk: 'metrics-result', id: message.id, error: error.message }),
         );
         return;

@@ -12,9 +12,7 @@
  *   flight and queued finish and resolves after the last.
  */
 import { EventEmitter } from 'node:events';
-import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,13 +21,12 @@ import { ConfigError, loadConfig } from '../src/config.js';
 import { createGateway } from '../src/gateway.js';
 import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
-import type { RequestContext } from '../src/request-context.js';
 import { chooseUpstreamClient } from '../src/upstream/choose.js';
 import { createBuiltinClient } from '../src/upstream/client.js';
 import { UpstreamBusyError } from '../src/upstream/errors.js';
 import { HttpParserUnfitError, type NodeHttpParserClass } from '../src/upstream/http-parser.js';
 import type { UpstreamClient } from '../src/upstream/types.js';
-import { type HoldingUpstream, startHoldingUpstream } from './support/holding-upstream.js';
+import { type HoldingUpstream, listenGateway, startHoldingUpstream } from './support/holding-upstream.js';
 import { startInProcess } from './support/in-process.js';
 
 const Real = createRequire(import.meta.url)('_http_common').HTTPParser as NodeHttpParserClass;
@@ -324,15 +321,7 @@ describe('auto21: the gateway answers a full builtin queue 503 upstream_busy', (
       upstreamConnections: 1,
     });
     expect(gateway.client).toBe('builtin');
-    const log = createLogger('silent');
-    const contexts: RequestContext[] = [];
-    const server = createServer((request, response) => {
-      const context = { id: `r${contexts.length}`, started: process.hrtime.bigint(), log } as RequestContext;
-      contexts.push(context);
-      void gateway.handler(request, response, context);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { base, contexts, close } = await listenGateway(gateway);
     try {
       upstream.seen.length = 0;
       const first = fetch(`${base}/hold`);
@@ -355,8 +344,7 @@ describe('auto21: the gateway answers a full builtin queue 503 upstream_busy', (
       expect(upstream.seen).not.toContain('/over');
     } finally {
       upstream.release();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await close();
       await gateway.close();
     }
   });

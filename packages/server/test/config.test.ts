@@ -5,9 +5,11 @@ import {
   ConfigError,
   createProxyTrust,
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_NONCE_CAPACITY,
   defaultMaxConnections,
   headersCheckIntervalMs,
   loadConfig,
+  MAX_NONCE_CAPACITY,
   parseByteSize,
   parseDuration,
   prefixBucket,
@@ -178,6 +180,12 @@ describe('loadConfig', () => {
       [{ maxConnections: 'lots' }, /invalid max connections "lots": expected 1\.\.1000000/],
       [{ maxConnections: '1.5' }, /invalid max connections "1.5"/],
       [{ maxConnectionsPerAddress: '-1' }, /invalid max connections per address "-1": expected 1\.\.1000000/],
+      [{ nonceCapacity: '0' }, /invalid nonce capacity "0": expected 1\.\.100000000/],
+      [{ nonceCapacity: 'lots' }, /invalid nonce capacity "lots": expected 1\.\.100000000/],
+      [{ nonceCapacity: '2.5' }, /invalid nonce capacity "2.5"/],
+      [{ nonceCapacity: '100000001' }, /invalid nonce capacity "100000001"/],
+      [{ nonceCapacity: '1e6' }, /invalid nonce capacity "1e6"/],
+      [{ nonceCapacity: '5', redis: 'redis://cache:6379' }, /^nonce capacity .* does not apply with --redis/],
       [{ schemes: 'rfc9421,hawk' }, /invalid schemes: choose from rfc9421, sigv4, x-api, django-hmac/],
       [{ trustedProxies: 'not-an-ip' }, /invalid trusted proxies/],
       [{ upstream: 'ftp://x' }, /invalid upstream/],
@@ -213,6 +221,40 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: {}, configFile: join(dir, 'missing.json') })).toThrow(
       /cannot read config file .*ENOENT/,
     );
+  });
+});
+
+describe('nonce capacity', () => {
+  it('defaults to the memory store default, is read from flags, HMAC_KIT_NONCE_CAPACITY and the config file', async () => {
+    const { MEMORY_NONCE_STORE_DEFAULT_MAX_ENTRIES } = await import('@hmac-kit/limits');
+    expect(DEFAULT_NONCE_CAPACITY).toBe(MEMORY_NONCE_STORE_DEFAULT_MAX_ENTRIES);
+    expect(MAX_NONCE_CAPACITY).toBe(100_000_000);
+    expect(loadConfig({ env: {} }).nonceCapacity).toBe(1_000_000);
+    const file = join(tempDir(), 'hmac-kit.json');
+    writeFileSync(file, JSON.stringify({ nonceCapacity: 2_000_000 }));
+    expect(loadConfig({ env: {}, configFile: file }).nonceCapacity).toBe(2_000_000);
+    expect(loadConfig({ env: { HMAC_KIT_NONCE_CAPACITY: '3000000' }, configFile: file }).nonceCapacity).toBe(3_000_000);
+    expect(
+      loadConfig({ env: { HMAC_KIT_NONCE_CAPACITY: '3000000' }, configFile: file, flags: { nonceCapacity: '4' } })
+        .nonceCapacity,
+    ).toBe(4);
+    expect(loadConfig({ env: {}, flags: { nonceCapacity: String(MAX_NONCE_CAPACITY) } }).nonceCapacity).toBe(
+      MAX_NONCE_CAPACITY,
+    );
+  });
+
+  it('does not apply with Redis: unset there, refused when given with it from any source', () => {
+    expect(loadConfig({ env: { HMAC_KIT_REDIS_URL: 'redis://cache:6379' } }).nonceCapacity).toBeUndefined();
+    const file = join(tempDir(), 'hmac-kit.json');
+    writeFileSync(file, JSON.stringify({ nonceCapacity: 10, redis: 'redis://cache:6379' }));
+    for (const sources of [
+      { env: {}, configFile: file },
+      { env: { HMAC_KIT_NONCE_CAPACITY: '10', HMAC_KIT_REDIS_URL: 'redis://cache:6379' } },
+      { env: { HMAC_KIT_REDIS_URL: 'redis://cache:6379' }, flags: { nonceCapacity: '10' } },
+    ]) {
+      expect(() => loadConfig(sources)).toThrow(ConfigError);
+      expect(() => loadConfig(sources)).toThrow(/does not apply with --redis/);
+    }
   });
 });
 

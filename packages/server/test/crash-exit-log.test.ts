@@ -67,9 +67,12 @@ describe('serve: a crash exit keeps the access lines of answered requests', () =
     }
   }
 
-  /** Resolves once the server wrote `text` to stderr. */
+  /**
+   * Resolves once the server wrote `text` to stderr. Polled every 20 ms (the waits last seconds: the
+   * exit path's 1 s and the exit flush's 2 s; checked on every event-loop turn they kept a core busy).
+   */
   const onStderr = (server: ServeProcess, text: string) =>
-    untilValue(() => (server.stderr().includes(text) ? true : undefined), `"${text}" on stderr`, 60_000);
+    untilValue(() => (server.stderr().includes(text) ? true : undefined), `"${text}" on stderr`, 60_000, 20);
 
   it('exits within a bound when nobody reads its stdout any more (the exit flush gives up on a pipe that takes nothing)', async () => {
     await crashWithFullLogPipe(async (server) => {
@@ -82,6 +85,7 @@ describe('serve: a crash exit keeps the access lines of answered requests', () =
         () => (server.child.exitCode !== null || server.child.signalCode !== null ? true : undefined),
         'the exit',
         30_000,
+        20,
       );
       expect(exited).toBe(true);
       expect(server.child.exitCode).toBe(1);

@@ -8,16 +8,12 @@
  * finds it full only after an asynchronous verification is still refused at dispatch, charged:
  * docs/server.md.)
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../../test-support/wait.js';
 import { loadConfig } from '../src/config.js';
 import { createGateway } from '../src/gateway.js';
-import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
-import type { RequestContext } from '../src/request-context.js';
-import { type HoldingUpstream, startHoldingUpstream } from './support/holding-upstream.js';
+import { type HoldingUpstream, listenGateway, startHoldingUpstream } from './support/holding-upstream.js';
 
 describe('review21: a request that finds the builtin queue full is refused before anything is charged', () => {
   let upstream: HoldingUpstream;
@@ -73,15 +69,7 @@ describe('review21: a request that finds the builtin queue full is refused befor
       upstreamConnections: 1,
     });
     expect(gateway.client).toBe('builtin');
-    const log = createLogger('silent');
-    const contexts: RequestContext[] = [];
-    const server = createServer((request, response) => {
-      const context = { id: `r${contexts.length}`, started: process.hrtime.bigint(), log } as RequestContext;
-      contexts.push(context);
-      void gateway.handler(request, response, context);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { base, contexts, close } = await listenGateway(gateway);
     const send = (path: string) =>
       fetch(
         `${base}${path}`,
@@ -109,8 +97,7 @@ describe('review21: a request that finds the builtin queue full is refused befor
       expect(upstream.seen).toEqual(['/hold', '/queued']);
     } finally {
       upstream.release();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await close();
       await gateway.close();
     }
   });

@@ -24,3 +24,10 @@ export function rawConnection(origin: string): { socket: Socket; received: () =>
   });
   return { socket, received: () => text, closed };
 }
+
+/** The head of a `POST path HTTP/1.1` to `host` with `content-length: length` and `headers`, for {@link rawConnection}. */
+export function postHead(host: string, path: string, headers: Record<string, string>, length: number): string {
+  const lines = [`POST ${path} HTTP/1.1`, `host: ${host}`, `content-length: ${length}`];
+  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}

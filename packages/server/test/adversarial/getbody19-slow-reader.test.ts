@@ -80,6 +80,9 @@ describe.each(CLIENTS)('getbody19: a client that stops reading its answer (upstr
     await upstream?.close();
   });
 
+  // The waits below last one to two slow-read windows (1-2 s): polled every 20 ms (untilValue's
+  // pollMs), not on every event-loop turn, which kept a core busy for the whole wait.
+
   /** Sends a signed request, takes the first bytes of the answer, then reads nothing more. */
   async function stopReading(method: string, path: string, body = ''): Promise<Socket> {
     const { host, hostname, port } = new URL(server.url);
@@ -105,13 +108,23 @@ describe.each(CLIENTS)('getbody19: a client that stops reading its answer (upstr
 
   it('the whole-answer relay (a GET): the slow-read bound closes the client and aborts the upstream request', async () => {
     await stopReading('GET', '/endless-get');
-    await untilValue(() => (upstream.closed.has('/endless-get') ? true : undefined), 'the upstream exchange to end');
+    await untilValue(
+      () => (upstream.closed.has('/endless-get') ? true : undefined),
+      'the upstream exchange to end',
+      20_000,
+      20,
+    );
   });
 
   it('the piped relay (a streamed request body): the slow-read bound closes the client and aborts the upstream request', async () => {
     // Over 64 KiB and signed with its digest: forwarded as it streams, the answer piped back.
     await stopReading('POST', '/endless-post', 'b'.repeat(100 * 1024));
-    await untilValue(() => (upstream.closed.has('/endless-post') ? true : undefined), 'the upstream exchange to end');
+    await untilValue(
+      () => (upstream.closed.has('/endless-post') ? true : undefined),
+      'the upstream exchange to end',
+      20_000,
+      20,
+    );
   });
 
   it('the gateway still answers other clients', async () => {

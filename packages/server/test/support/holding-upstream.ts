@@ -1,5 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { createGateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/logger.js';
+import type { RequestContext } from '../../src/request-context.js';
 
 /** An upstream that holds `/hold` requests until released and answers every other at once. */
 export interface HoldingUpstream {
@@ -30,6 +33,35 @@ export async function startHoldingUpstream(): Promise<HoldingUpstream> {
     release() {
       for (const response of held.splice(0)) response.end('held answer, complete');
     },
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A gateway's handler on a local server: each request gets a context (`r0`, `r1`, ...) kept in `contexts`. */
+export interface ListeningGateway {
+  base: string;
+  /** One per request, in the order the server received them. */
+  contexts: RequestContext[];
+  /** Closes the server and its connections (not the gateway). */
+  close(): Promise<void>;
+}
+
+/** Serves `gateway.handler` on a free loopback port with a silent logger (queue tests against a {@link HoldingUpstream}). */
+export async function listenGateway(gateway: ReturnType<typeof createGateway>): Promise<ListeningGateway> {
+  const log = createLogger('silent');
+  const contexts: RequestContext[] = [];
+  const server = createServer((request, response) => {
+    const context = { id: `r${contexts.length}`, started: process.hrtime.bigint(), log } as RequestContext;
+    contexts.push(context);
+    void gateway.handler(request, response, context);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    contexts,
     close: async () => {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
