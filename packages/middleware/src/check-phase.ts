@@ -42,10 +42,13 @@ import { AsyncResource } from 'node:async_hooks';
  * `requireManualDestroy`: destroyed right after it runs, not tracked for garbage collection.
  */
 class QueuedRun extends AsyncResource {
-  readonly run: () => void;
-  constructor(run: () => void) {
+  readonly run: (argument: unknown) => void;
+  /** What `run` is called with: a caller hands its request's state here instead of a closure per request. */
+  readonly argument: unknown;
+  constructor(run: (argument: unknown) => void, argument: unknown) {
     super('HMAC_KIT_CHECK_PHASE', { requireManualDestroy: true });
     this.run = run;
+    this.argument = argument;
   }
 }
 
@@ -70,17 +73,22 @@ const schedule = setImmediate;
 
 /**
  * Runs `run` in the check phase of the current event-loop turn, after whatever else was queued
- * in that turn (see the module comment for why). Node.js only (`setImmediate`).
+ * in that turn (see the module comment for why). Node.js only (`setImmediate`). With `argument`,
+ * `run(argument)`: a caller whose `run` is one function for every request hands the request's
+ * state as the argument, with no closure made (and lazily set up by V8) per request (session 22).
  *
  * @example
  * ```ts
  * inCheckPhase(() => verify(request, reply, done));
+ * inCheckPhase(verifyOne, pending); // verifyOne(pending)
  * ```
  */
-export function inCheckPhase(run: () => void): void {
+export function inCheckPhase(run: () => void): void;
+export function inCheckPhase<T>(run: (argument: T) => void, argument: T): void;
+export function inCheckPhase(run: (argument: unknown) => void, argument?: unknown): void {
   // The batch already scheduled then finds this run alone, or with those queued after it.
   if (queued.length >= MAX_WAITING && !running) runQueued();
-  queued.push(new QueuedRun(run));
+  queued.push(new QueuedRun(run, argument));
   if (queued.length === 1) schedule(runQueued);
 }
 
@@ -90,7 +98,7 @@ function runQueued(): void {
   running = true;
   for (const queuedRun of batch) {
     try {
-      queuedRun.runInAsyncScope(queuedRun.run);
+      queuedRun.runInAsyncScope(queuedRun.run, undefined, queuedRun.argument);
     } catch (error) {
       setImmediate(rethrow, error);
     } finally {

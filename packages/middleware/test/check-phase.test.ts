@@ -29,6 +29,29 @@ describe('inCheckPhase', () => {
     expect(phases).toEqual([1, 1, 1]);
   });
 
+  it('calls a run queued with an argument with that argument, in its own async context, in order with runs without one', async () => {
+    const { AsyncLocalStorage } = await import('node:async_hooks');
+    const store = new AsyncLocalStorage<string>();
+    const seen: Array<[unknown, string | undefined]> = [];
+    // One function for every request (forward-auth's verifyInBatch): its state is the argument.
+    const one = (argument: { name: string }) => seen.push([argument.name, store.getStore()]);
+    store.run('ctx-a', () => inCheckPhase(one, { name: 'a' }));
+    store.run('ctx-b', () => inCheckPhase(() => seen.push(['b', store.getStore()])));
+    store.run('ctx-c', () => inCheckPhase(one, { name: 'c' }));
+    // A run without an argument is called with none (undefined), as before.
+    let argumentsSeen = -1;
+    inCheckPhase(function (this: unknown, ...rest: unknown[]) {
+      argumentsSeen = rest.filter((value) => value !== undefined).length;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(seen).toEqual([
+      ['a', 'ctx-a'],
+      ['b', 'ctx-b'],
+      ['c', 'ctx-c'],
+    ]);
+    expect(argumentsSeen).toBe(0);
+  });
+
   it('puts work queued while a batch runs into the next batch, so a run that queues again cannot starve the loop', async () => {
     const order: string[] = [];
     inCheckPhase(() => {

@@ -162,7 +162,8 @@ export function logUpstreamClientFallback(choice: UpstreamClientChoice | undefin
   }
 }
 
-const REQUEST_ID = /^[\w.:-]{1,128}$/;
+/** A client's X-Request-Id the server takes as its own id (every character its own JSON contents: see accessLog). */
+export const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** Routes whose handlers put `X-Request-Id` on every response they write themselves. */
 const WRITES_OWN_REQUEST_ID: ReadonlySet<RouteName> = new Set<RouteName>(['verify', 'gateway']);
@@ -328,7 +329,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     if (context.scheme) line.scheme = context.scheme;
     if (context.code) line.code = context.code;
     if (remote !== undefined) line.remote = remote;
-    writeAccessLine(logger, line);
+    // Invariant: the request id is its own JSON contents. handle() takes a client's X-Request-Id only
+    // when it matches REQUEST_ID (`[\w.:-]`: ASCII letters, digits, `_`, `.`, `:`, `-`), else draws 32
+    // hex digits, and nothing assigns context.id after (forward-auth writes it into its head unchecked
+    // on the same grounds). test/access-line.test.ts holds REQUEST_ID's characters to the plain set.
+    writeAccessLine(logger, line, true);
   }
 
   let listener: Listener;

@@ -239,6 +239,8 @@ export function createForwardAuth(options: {
       message: { method: declaredMethod, url, headers: request.headers },
       uri: originalUri,
       context: { hasBody, sourceAddress },
+      response,
+      served: context,
     };
   }
 
@@ -376,12 +378,10 @@ export function createForwardAuth(options: {
    * would become an uncaught exception. The verification time is measured from here, not from the
    * request's arrival: the wait for the batch is not verification.
    */
-  function verifyInBatch(
-    response: Parameters<RouteHandler>[1],
-    context: Parameters<RouteHandler>[2],
-    original: OriginalRequest,
-    admitNow: NonNullable<typeof admitEagerly>,
-  ): void {
+  function verifyInBatch(original: OriginalRequest): void {
+    const { response, served: context } = original;
+    // Queued only when admitEagerly exists (the route below).
+    const admitNow = admitEagerly as NonNullable<typeof admitEagerly>;
     let pending: Promise<void> | undefined;
     try {
       const started = process.hrtime.bigint();
@@ -418,7 +418,9 @@ export function createForwardAuth(options: {
         .admit(original.message, original.context)
         .then((admission) => afterAdmission(response, context, original, started, admission, false));
     }
-    inCheckPhase(() => verifyInBatch(response, context, original, admitEagerly));
+    // The request's response and context ride on `original`: one function for every request, no
+    // closure per request (session 22).
+    inCheckPhase(verifyInBatch, original);
     return undefined;
   };
 }
@@ -429,6 +431,9 @@ interface OriginalRequest {
   /** The original request target as the proxy sent it. */
   uri: string;
   context: { hasBody: boolean; sourceAddress: string };
+  /** The check request's response and context (what the check-phase batch answers on). */
+  response: Parameters<RouteHandler>[1];
+  served: Parameters<RouteHandler>[2];
 }
 
 /** The names forward-auth's 200 sets itself: a rate-limit field of one of these names is not added. */

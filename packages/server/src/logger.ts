@@ -643,7 +643,7 @@ const endRequest = ',"msg":"request"}\n';
  * if (logger.isLevelEnabled('info')) writeAccessLine(logger, { reqId, method: 'GET', path: '/verify', status: 200, ms: 0.4 });
  * ```
  */
-export function writeAccessLine(logger: Logger, fields: AccessLogFields): void {
+export function writeAccessLine(logger: Logger, fields: AccessLogFields, plainRequestId = false): void {
   const own = logger as unknown as Record<symbol, unknown>;
   if (own[OWN_FORMAT] !== true) {
     logger.info(fields, 'request');
@@ -657,9 +657,13 @@ export function writeAccessLine(logger: Logger, fields: AccessLogFields): void {
   // The method, key id, scheme and remote address of a line are mostly those of an earlier line
   // (the same string, often the same object): each is checked against the last value of its field
   // found to be its own JSON contents before the expression runs (~375 instructions a test; session 20).
-  let line = `${lineHead(own[pino.symbols.chindingsSym] as string)}${jsonStringContents(fields.reqId)}"`;
+  // `plainRequestId`: the caller vouches that the id is its own JSON contents (the server's ids:
+  // REQUEST_ID's characters or 32 hex digits, app.ts), so no expression runs on it (session 22).
+  const reqId = plainRequestId ? fields.reqId : jsonStringContents(fields.reqId);
+  let line = `${lineHead(own[pino.symbols.chindingsSym] as string)}${reqId}"`;
   if (method !== undefined) line += `,"method":"${repeatedContents(method, 0)}"`;
-  line += `,"path":"${jsonStringContents(fields.path)}","status":${fields.status},"ms":${hundredthsText(fields.ms)}`;
+  // The path repeats too (every forward-auth line's is the verify path): its own slot (session 22).
+  line += `,"path":"${repeatedContents(fields.path, 4)}","status":${fields.status},"ms":${hundredthsText(fields.ms)}`;
   if (fields.aborted) line += ',"aborted":true';
   if (keyId !== undefined) line += `,"keyId":"${repeatedContents(keyId, 1)}"`;
   if (scheme !== undefined) line += `,"scheme":"${repeatedContents(scheme, 2)}"`;
@@ -779,11 +783,11 @@ export function jsonStringContents(value: string): string {
 }
 
 /**
- * The last value of each repeated access-line field (method, key id, scheme, remote address) that
- * was found to be its own JSON contents. Invariant: a slot only ever holds a string for which
+ * The last value of each repeated access-line field (method, key id, scheme, remote address, path)
+ * that was found to be its own JSON contents. Invariant: a slot only ever holds a string for which
  * NOT_OWN_JSON found nothing (or the initial empty string, which is its own contents too).
  */
-const plainSeen: string[] = ['', '', '', ''];
+const plainSeen: string[] = ['', '', '', '', ''];
 
 /**
  * {@link jsonStringContents} for a field whose value repeats from line to line: a value equal to

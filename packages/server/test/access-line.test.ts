@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import { pino } from 'pino';
 import { describe, expect, it, vi } from 'vitest';
+import { REQUEST_ID } from '../src/app.js';
 import {
   type AccessLogFields,
   accessLogPath,
@@ -19,6 +20,7 @@ import {
   WRITE_ASCII_LINE,
   writeAccessLine,
 } from '../src/logger.js';
+import { newRequestId } from '../src/request-context.js';
 
 /** A logger of createLogger() writing into memory, and its lines as written. */
 function capture(level = 'info') {
@@ -37,7 +39,13 @@ const fieldsArbitrary: fc.Arbitrary<AccessLogFields> = fc.record(
     reqId: fc.string({ maxLength: 40 }),
     method: fc.option(fc.constantFrom('GET', 'POST', 'DELETE', 'M"\\'), { nil: undefined }),
     // Any text a client can put in a path: quotes, backslashes, control characters, lone surrogates, long runs.
-    path: fc.oneof(fc.string({ unit: 'binary', maxLength: 60 }), fc.string({ minLength: 2000, maxLength: 6000 })),
+    // Repeated paths too (the access line keeps the last plain path: session 22), plain and not, so
+    // a path equal to the last plain one and one that follows an escaped one are both written.
+    path: fc.oneof(
+      fc.constantFrom('/verify', '/v1/whoami', '/a"b', '/c\\d', '/\u0000'),
+      fc.string({ unit: 'binary', maxLength: 60 }),
+      fc.string({ minLength: 2000, maxLength: 6000 }),
+    ),
     status: fc.integer({ min: 100, max: 599 }),
     ms: fc.double({ min: 0, max: 1e6, noNaN: true }).map((value) => Math.round(value * 100) / 100),
     // Optional fields are absent or set (the server never sets them to undefined).
@@ -396,5 +404,42 @@ describe('the batched stdout of createLogger() (lines held for one write, issue 
     destination.flushSync();
     expect(read()).toBe(lineOf(1));
     closeSync(fd);
+  });
+
+  it("writes the server's request ids unchecked only because each is its own JSON contents (session 22)", () => {
+    // Every UTF-16 unit REQUEST_ID takes is one the plain check passes: a client's X-Request-Id the
+    // server keeps can never need escaping. A REQUEST_ID widened to take `"`, `\\`, a control
+    // character or non-ASCII fails here.
+    for (let unit = 0; unit <= 0xffff; unit++) {
+      const character = String.fromCharCode(unit);
+      if (REQUEST_ID.test(character)) expect(jsonStringContents(character)).toBe(character);
+    }
+    for (let i = 0; i < 300; i++) {
+      const id = newRequestId();
+      expect(id).toMatch(/^[0-9a-f]{32}$/);
+      expect(jsonStringContents(id)).toBe(id);
+    }
+    // The line with the caller's word for it is the line without, for every id the server keeps.
+    const idArbitrary = fc.oneof(
+      fc.stringMatching(/^[\w.:-]{1,128}$/),
+      fc.constant(null).map(() => newRequestId()),
+    );
+    fc.assert(
+      fc.property(fieldsArbitrary, idArbitrary, (fields, reqId) => {
+        expect(REQUEST_ID.test(reqId)).toBe(true);
+        const checked = capture();
+        const vouched = capture();
+        vi.useFakeTimers({ now: 1_733_443_200_000, toFake: ['Date'] });
+        try {
+          writeAccessLine(checked.logger, { ...fields, reqId });
+          writeAccessLine(vouched.logger, { ...fields, reqId }, true);
+        } finally {
+          vi.useRealTimers();
+        }
+        expect(vouched.text()).toBe(checked.text());
+        expect(JSON.parse(vouched.text()).reqId).toBe(reqId);
+      }),
+      { numRuns: 300 },
+    );
   });
 });
