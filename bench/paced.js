@@ -164,7 +164,7 @@ export function pacedVerdict({ label, comparison, measure, threshold, names, ret
 export const PACED_RETRY_MARGIN = 0.05;
 
 /**
- * The second chance of paced pairs whose rate was not held (issue #15, session 22: the session 21 quiet run lost
+ * The second chance of paced pairs whose rate was not held (issue #15: the session 22 start run, de8002a, lost
  * the Fastify verdict to a no-auth row that got 13,496 of 14,000 req/s asked, -3.6%, after its probe had
  * accepted 14,000). `pairs`: [{ id, measure ('added', 'ratio' or undefined for an info pair), comparison (from
  * comparePaced), attempts (how many times its rounds ran: 1 after the first) }]. Returns [{ id, from, rate,
