@@ -1,0 +1,51 @@
+/**
+ * message.ts `plausibleHost`: the last host that passed the Host check is kept, and a host equal to
+ * it passes without the expression (issue #15, session 23). Held to the expression itself over
+ * sequences of hosts where values repeat, differ by one character, or are refused (fast-check),
+ * and through the URL rebuilder (a refused host after an accepted one is still `invalid-host`).
+ */
+import type { IncomingMessage } from 'node:http';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createUrlRebuilder, plausibleHost } from '../src/message.js';
+
+/** The Host check as the expression alone (message.ts HOST). */
+const REFERENCE = /^[A-Za-z0-9.\-[\]:]+$/;
+
+const hostArbitrary = fc.oneof(
+  fc.constantFrom(
+    'api.example.com',
+    'api.example.com:8443',
+    '[::1]:80',
+    '',
+    'api.example.com ',
+    'a@b',
+    'api.example.com/x',
+  ),
+  fc.stringMatching(/^[A-Za-z0-9.\-[\]:]{0,20}$/),
+  fc.string({ maxLength: 20 }),
+);
+
+describe('plausibleHost (issue #15, session 23)', () => {
+  it('answers as the expression, for any sequence of hosts (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.array(hostArbitrary, { minLength: 1, maxLength: 20 }), (hosts) => {
+        for (const host of hosts) {
+          expect(plausibleHost(host)).toBe(REFERENCE.test(host));
+          // Asked again right after: the kept value answers now.
+          expect(plausibleHost(host)).toBe(REFERENCE.test(host));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('the rebuilt URL: a refused Host after an accepted one is invalid-host', () => {
+    const rebuild = createUrlRebuilder({ publicOrigin: undefined });
+    const request = (host: string) => ({ headers: { host }, socket: null }) as unknown as IncomingMessage;
+    expect(rebuild(request('api.example.com'), '/a', false)).toBe('http://api.example.com/a');
+    expect(rebuild(request('api.example.com'), '/a', false)).toBe('http://api.example.com/a');
+    expect(rebuild(request('api.example.com@evil'), '/a', false)).toBe('http://invalid-host/a');
+    expect(rebuild(request('api.example.com'), '/a', true, { host: 'evil host' })).toBe('http://api.example.com/a');
+  });
+});
