@@ -2,12 +2,14 @@
  * message.ts `plausibleHost`: the last host that passed the Host check is kept, and a host equal to
  * it passes without the expression (issue #15, session 23). Held to the expression itself over
  * sequences of hosts where values repeat, differ by one character, or are refused (fast-check),
- * and through the URL rebuilder (a refused host after an accepted one is still `invalid-host`).
+ * and through the URL rebuilder (a refused host after an accepted one is still `invalid-host`);
+ * `requestHasBody`'s upper-case body methods held to the core's `messageHasBody`.
  */
 import type { IncomingMessage } from 'node:http';
+import { messageHasBody } from '@hmac-kit/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createUrlRebuilder, plausibleHost } from '../src/message.js';
+import { createUrlRebuilder, plausibleHost, requestHasBody } from '../src/message.js';
 
 /** The Host check as the expression alone (message.ts HOST). */
 const REFERENCE = /^[A-Za-z0-9.\-[\]:]+$/;
@@ -47,5 +49,27 @@ describe('plausibleHost (issue #15, session 23)', () => {
     expect(rebuild(request('api.example.com'), '/a', false)).toBe('http://api.example.com/a');
     expect(rebuild(request('api.example.com@evil'), '/a', false)).toBe('http://invalid-host/a');
     expect(rebuild(request('api.example.com'), '/a', true, { host: 'evil host' })).toBe('http://api.example.com/a');
+  });
+});
+
+describe('requestHasBody (issue #15, session 23)', () => {
+  it("answers as the core's messageHasBody, for any method and framing (fast-check)", () => {
+    const methods = fc.oneof(
+      fc.constantFrom('POST', 'PUT', 'PATCH', 'GET', 'HEAD', 'DELETE', 'OPTIONS', 'post', 'Put', 'patch', 'QUERY'),
+      fc.string({ maxLength: 8 }),
+    );
+    const framing = fc.record(
+      {
+        'content-length': fc.constantFrom('0', '00', ' 0 ', '1', '', '+0', '0, 0'),
+        'transfer-encoding': fc.constantFrom('chunked', 'gzip, chunked', ''),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(methods, framing, (method, headers) => {
+        expect(requestHasBody(method, headers)).toBe(messageHasBody({ method, url: '', headers }));
+      }),
+      { numRuns: 500 },
+    );
   });
 });
