@@ -73,3 +73,65 @@ describe('requestHasBody (issue #15, session 23)', () => {
     );
   });
 });
+
+describe('rebuildUrl reads its fields by name (issue #15, session 23)', () => {
+  /** The rebuilder as it read the fields before, through `headerValue` (session 22). */
+  function reference(
+    request: IncomingMessage,
+    path: string,
+    trustedPeer: boolean,
+    overrides?: { host?: string; proto?: string },
+  ) {
+    const headerValue = (name: string) => {
+      const value = request.headers[name];
+      return Array.isArray(value) ? value[0] : value;
+    };
+    let host: string | undefined;
+    let proto = (request.socket as { encrypted?: boolean } | null)?.encrypted ? 'https' : 'http';
+    if (trustedPeer) {
+      const forwardedHost = overrides?.host ?? headerValue('x-forwarded-host')?.split(',')[0]?.trim();
+      const forwardedProto = overrides?.proto ?? headerValue('x-forwarded-proto')?.split(',')[0]?.trim();
+      if (forwardedHost && REFERENCE.test(forwardedHost)) host = forwardedHost;
+      if (forwardedProto === 'https' || forwardedProto === 'http') proto = forwardedProto;
+    }
+    if (host === undefined) {
+      host = headerValue('host') ?? 'localhost';
+      if (!REFERENCE.test(host)) host = 'invalid-host';
+    }
+    return `${proto}://${host}${path.startsWith('/') ? path : `/${path}`}`;
+  }
+
+  it('gives the URL the headerValue reads gave (fast-check)', () => {
+    const value = fc.oneof(
+      fc.constantFrom(undefined, 'api.example.com', 'a.example, b.example', ' https ', 'http', 'x y', ''),
+      fc.array(fc.constantFrom('api.example.com', 'https', 'b'), { minLength: 1, maxLength: 2 }),
+    );
+    const rebuild = createUrlRebuilder({ publicOrigin: undefined });
+    fc.assert(
+      fc.property(
+        value,
+        value,
+        value,
+        fc.boolean(),
+        fc.boolean(),
+        fc.option(
+          fc.record(
+            { host: fc.constantFrom('o.example', 'bad host'), proto: fc.constantFrom('https', 'ftp') },
+            { requiredKeys: [] },
+          ),
+          { nil: undefined },
+        ),
+        fc.constantFrom('/a?b=1', 'a'),
+        (host, forwardedHost, forwardedProto, trusted, encrypted, overrides, path) => {
+          const headers: Record<string, unknown> = {};
+          if (host !== undefined) headers.host = host;
+          if (forwardedHost !== undefined) headers['x-forwarded-host'] = forwardedHost;
+          if (forwardedProto !== undefined) headers['x-forwarded-proto'] = forwardedProto;
+          const request = { headers, socket: { encrypted } } as unknown as IncomingMessage;
+          expect(rebuild(request, path, trusted, overrides)).toBe(reference(request, path, trusted, overrides));
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});
