@@ -193,7 +193,64 @@ export async function openServices(
     throttledAuditSeconds?: number;
   } = {},
 ): Promise<Services> {
-  const closers: Array<() => Promise<unknown> | unknown> = [];
+  // What opened so far, in opening order: closed in reverse, by close() or when a later step throws.
+  const opened: Closer[] = [];
+  try {
+    return await openEach(config, logger, metrics, tracing, options, opened);
+  } catch (error) {
+    // A refused option, an unreachable database, a bad scheme...: release what already opened (the key
+    // store, Redis and its reconnect timers), or the handles outlive the failed start and the process
+    // that reports it does not exit. The step's own error is what the caller sees.
+    await closeInReverse(opened, { error }, (closeError) =>
+      logger.warn({ err: (closeError as Error)?.message }, 'closing a store after a failed start failed'),
+    );
+    throw error;
+  }
+}
+
+type Closer = () => Promise<unknown> | unknown;
+
+/**
+ * Closes `closers` in reverse order (the last opened first), every one of them even when one throws
+ * or rejects (each such error told to `onCloseError`). With `failure` (a step of opening failed),
+ * rejects with `failure.error`: an error while cleaning up never replaces the one that caused it.
+ * Without, rejects with the first closer's error, if any, once all have run.
+ *
+ * @example
+ * ```ts
+ * await closeInReverse([() => keys.close(), () => redis.close()], { error }); // closes redis, then keys; rethrows error
+ * ```
+ */
+export async function closeInReverse(
+  closers: readonly Closer[],
+  failure?: { error: unknown },
+  onCloseError: (closeError: unknown) => void = () => {},
+): Promise<void> {
+  let first: { error: unknown } | undefined;
+  for (let index = closers.length - 1; index >= 0; index--) {
+    try {
+      await closers[index]?.();
+    } catch (closeError) {
+      first ??= { error: closeError };
+      try {
+        onCloseError(closeError);
+      } catch {
+        // Reporting must not stop the closing either.
+      }
+    }
+  }
+  const thrown = failure ?? first;
+  if (thrown) throw thrown.error;
+}
+
+async function openEach(
+  config: ServerConfig,
+  logger: Logger,
+  metrics: ServerMetrics,
+  tracing: Tracing | undefined,
+  options: Parameters<typeof openServices>[4] & {},
+  closers: Closer[],
+): Promise<Services> {
   let redis: RedisConnection | undefined;
   let bus: InvalidationBus | undefined;
   if (config.redis) {
@@ -221,25 +278,19 @@ export async function openServices(
     const opened = redis;
     closers.push(() => opened.close());
   }
-  let keys: OpenedKeys;
-  try {
-    keys = await openKeys({
-      database: config.database,
-      masterKeys: config.masterKeys,
-      masterKeyFile: config.masterKeyFile,
-      maxKeysPerPrincipal: config.maxKeysPerPrincipal,
-      invalidationBus: bus,
-      ...(options.passwordHashing ? { passwordHashing: options.passwordHashing } : {}),
-      onStoreError: (error) => {
-        metrics.storeErrors.inc({ store: 'database' });
-        logger.warn({ err: error.message }, 'database connection error');
-      },
-    });
-  } catch (error) {
-    for (const close of closers.reverse()) await close();
-    throw error;
-  }
-  closers.unshift(() => keys.close());
+  const keys: OpenedKeys = await openKeys({
+    database: config.database,
+    masterKeys: config.masterKeys,
+    masterKeyFile: config.masterKeyFile,
+    maxKeysPerPrincipal: config.maxKeysPerPrincipal,
+    invalidationBus: bus,
+    ...(options.passwordHashing ? { passwordHashing: options.passwordHashing } : {}),
+    onStoreError: (error) => {
+      metrics.storeErrors.inc({ store: 'database' });
+      logger.warn({ err: error.message }, 'database connection error');
+    },
+  });
+  closers.push(() => keys.close());
 
   // This process's own memory stores (no Redis, and no supervisor's shared ones): its metrics show the
   // nonce store's fill.
@@ -283,7 +334,7 @@ export async function openServices(
     onError: () => metrics.storeErrors.inc({ store: 'audit' }),
     ...(options.throttledAuditSeconds !== undefined ? { intervalSeconds: options.throttledAuditSeconds } : {}),
   });
-  closers.unshift(() => throttledAudit.close());
+  closers.push(() => throttledAudit.close());
 
   // Declared legacy schemes after the built-ins (config validation keeps their headers apart).
   const legacy = config.legacySchemes ?? [];
@@ -489,7 +540,8 @@ export async function openServices(
       return checks;
     },
     async close() {
-      for (const close of closers) await close();
+      // The audit's last summaries before the key service, the key service before Redis.
+      await closeInReverse(closers);
     },
   };
 }
