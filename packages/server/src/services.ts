@@ -22,6 +22,8 @@ import {
   memoryFailureThrottle,
   memoryNonceStore,
   memoryRateLimiter,
+  NonceStoreFull,
+  type NonceStoreFullChange,
   redisFailureThrottle,
   redisNonceStore,
   redisRateLimiter,
@@ -84,23 +86,28 @@ export function memoryLimitStores(
   };
 }
 
-type NonceStoreFullChange = { full: boolean; refused: number };
-
 /**
  * The log of the memory nonce store's full episodes: one warn line when it starts refusing (every
- * new signed request then gets `503 store_unavailable` until entries expire; each is also logged as
- * an `ERR_STORE_UNAVAILABLE` failure, as any store outage is), one info line with the count when it
- * records again with at most 90% of its capacity held (a store kept at capacity by sustained load
- * stays one episode: see `onFullChange`). No key id or nonce: the store's hook is told neither.
+ * new signed request then gets `503 store_unavailable` until entries expire, each with its access
+ * line; the refusals themselves are logged at debug only, see `reportFailure`), one info line with
+ * the count when it records again with at most 90% of its capacity held (a store kept at capacity by
+ * sustained load stays one episode: see `onFullChange`). A store whose arrays could not grow (memory
+ * refused) has an episode of the same shape with its own first line. No key id or nonce: the
+ * store's hook is told neither.
  */
-function logNonceStoreFull(logger: Logger, capacity: number, { full, refused }: NonceStoreFullChange): void {
-  if (full) {
+function logNonceStoreFull(logger: Logger, capacity: number, event: NonceStoreFullChange): void {
+  if (event.full && event.reason === 'memory') {
     logger.warn(
-      { capacity },
+      { capacity, reason: 'memory' },
+      'nonce store could not grow (memory refused): new signed requests are refused 503 store_unavailable until nonces expire (fail closed); give the process more memory, lower --nonce-capacity, or use --redis',
+    );
+  } else if (event.full) {
+    logger.warn(
+      { capacity, reason: 'capacity' },
       'nonce store full: new signed requests are refused 503 store_unavailable until nonces expire (fail closed); raise --nonce-capacity above peak signed req/s x (max-age + clock-skew), or use --redis',
     );
   } else {
-    logger.info({ capacity, refused }, 'nonce store has room again after refusing requests while full');
+    logger.info({ capacity, refused: event.refused }, 'nonce store has room again after refusing requests while full');
   }
 }
 
@@ -452,6 +459,11 @@ async function openEach(
     const outage = error instanceof StoreUnavailable;
     // A key over its rate limit proved the request: refused for volume, not a failed authentication.
     const limited = error instanceof RateLimited && !(error instanceof TooManyFailures);
+    // The memory nonce store refusing for being full (at capacity, or memory refused to grow): an
+    // episode its hook logs once (logNonceStoreFull; with --workers, the supervisor's). A warn line per
+    // refusal was a log flood under the overload that fills the store; each keeps its 503 access line
+    // and its count in hmac_kit_store_errors_total. A store outage (Redis down) is still logged at warn.
+    const storeFull = error instanceof NonceStoreFull;
     // Neither an outage nor a limit is a failed attempt of the key or the client: counted, the
     // console's window showed every key and client refused by a Redis outage as failing
     // (store-plain-errors.test.ts), and the busiest well-behaved key as the worst offender
@@ -473,7 +485,7 @@ async function openEach(
       // console's window did (review19-throttled-attribution.test.ts).
       logger.info({ code, remote: context.sourceAddress }, 'throttled: too many failures');
     } else {
-      logger[unsigned || limited ? 'info' : 'warn'](
+      logger[storeFull ? 'debug' : unsigned || limited ? 'info' : 'warn'](
         { code, ...keyIdLogFields(context.keyId, keyService.isStoredKeyId), remote: context.sourceAddress },
         limited ? 'rate limited' : 'authentication failed',
       );
