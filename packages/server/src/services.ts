@@ -323,6 +323,9 @@ async function openEach(
           consoleSessions: redisConsoleSessionStore({ client: redisClient }),
         }
       : (options.limitStores ?? localMemoryStores());
+  // Redis, or stores passed in (a worker's, the supervisor's): no memory store of this process's for
+  // the gauges. Detached rather than left reading a store an earlier start on the same metrics opened.
+  if (redis || options.limitStores) metrics.observeNonceStore(undefined);
   if (redis && redisClient) {
     // Read (or write, on an empty Redis) the nonce store's epoch markers as soon as Redis answers, at
     // start and after every reconnect, instead of at the first request: a marker written then would
