@@ -1,8 +1,8 @@
 // Public API of @hmac-kit/limits. Named exports only, listed explicitly.
 export type { HeaderDecision, PolicyDecision } from './headers.js';
 export { rateLimitHeaders, retryAfterHeader } from './headers.js';
-export type { MemoryNonceStore, MemoryNonceStoreOptions } from './memory-nonce.js';
-export { MEMORY_NONCE_STORE_DEFAULT_MAX_ENTRIES, memoryNonceStore } from './memory-nonce.js';
+export type { MemoryNonceStore, MemoryNonceStoreOptions, NonceStoreFullChange } from './memory-nonce.js';
+export { MEMORY_NONCE_STORE_DEFAULT_MAX_ENTRIES, memoryNonceStore, NonceStoreFull } from './memory-nonce.js';
 export type { RedisNonceStoreOptions } from './nonce.js';
 export { redisNonceStore } from './nonce.js';
 export type {

@@ -28,15 +28,45 @@ export interface MemoryNonceStoreOptions {
   now?: () => number;
   /**
    * Told when the store starts refusing new pairs for being full (`full: true`, at the first such
-   * refusal: `refused` is 1) and when the episode ends (`full: false`, `refused`: how many checks it
-   * refused in between): at the first pair recorded while it holds at most 90% of `maxEntries`
-   * (any pair, for a `maxEntries` up to 10). Called on those two transitions only, never per check,
+   * refusal: `refused` is 1; `reason` `'capacity'` at `maxEntries`, `'memory'` when its arrays could
+   * not grow) and when the episode ends (`full: false`, `refused`: how many checks it refused in
+   * between): at the first pair recorded while it holds at most 90% of `maxEntries` (any pair, for a
+   * `maxEntries` up to 10), or, while growth is refused, 90% of what it held when growth failed
+   * (a pair recorded by growing again ends it as a full one would). Called on those two transitions only, never per check,
    * so a server can log an episode once rather than every refused request: a store kept at capacity
    * by sustained load (each expiry lets one request in, the next is refused) stays in one episode
    * rather than starting one per accepted request. Whatever it throws or rejects is ignored (the
    * check's answer does not depend on it).
    */
-  onFullChange?: (event: { full: boolean; refused: number }) => void;
+  onFullChange?: (event: NonceStoreFullChange) => void;
+}
+
+/**
+ * What {@link MemoryNonceStoreOptions.onFullChange} is told: an episode's start (`full: true`, why in
+ * `reason`) or its end (`full: false`, with how many checks it refused).
+ */
+export type NonceStoreFullChange =
+  | { full: true; refused: number; reason: NonceStoreFull['reason'] }
+  | { full: false; refused: number };
+
+/**
+ * The memory nonce store's refusal of a new pair for being full (fail closed): at `maxEntries`
+ * (`reason: 'capacity'`), or because memory for its arrays to grow was refused (`'memory'`). A
+ * `StoreUnavailable` (503 `store_unavailable`) whose episode {@link MemoryNonceStoreOptions.onFullChange}
+ * reports once: a server tells it from a store outage by this class and logs the episode, not each
+ * refusal (a log line per request under the very overload that fills the store).
+ *
+ * @example
+ * ```ts
+ * try { store.checkAndStoreNow(keyId, nonce, 305); } catch (error) { if (error instanceof NonceStoreFull) ... }
+ * ```
+ */
+export class NonceStoreFull extends StoreUnavailable {
+  readonly reason: 'capacity' | 'memory';
+  constructor(message: string, reason: 'capacity' | 'memory') {
+    super(message);
+    this.reason = reason;
+  }
 }
 
 // Shared settled answers: a promise that is already resolved can be handed to any number of awaiters.
@@ -91,6 +121,8 @@ const MIN_QUEUE_ENTRIES = 128;
  */
 class FingerprintRecords {
   count = 0;
+  /** Arrays allocated (grown or shrunk) so far: an add() that changed it got the memory it asked for. */
+  allocations = 0;
   private tableMask = MIN_TABLE_SLOTS - 1;
   private tableWords = new Int32Array(MIN_TABLE_SLOTS * 2);
   private tableExpiry = new Float64Array(MIN_TABLE_SLOTS);
@@ -275,6 +307,7 @@ class FingerprintRecords {
     // Both arrays first: if either allocation is refused, the table is as it was.
     const newWords = new Int32Array(slots * 2);
     const newExpiry = new Float64Array(slots);
+    this.allocations++;
     const oldWords = this.tableWords;
     const oldExpiry = this.tableExpiry;
     this.tableMask = slots - 1;
@@ -303,6 +336,7 @@ class FingerprintRecords {
   private resizeRing(size: number): void {
     const words = new Int32Array(size * 2);
     const expiry = new Float64Array(size);
+    this.allocations++;
     // The entries from the head, in order, to index 0 on: the run up to the end of the old ring,
     // then the run that wrapped to its start, each one block copy (a resize ran as a loop in
     // baseline code: it runs too seldom to be optimised; issue #15, session 23).
@@ -324,6 +358,7 @@ class FingerprintRecords {
   private resizeHeap(size: number): void {
     const words = new Int32Array(size * 2);
     const expiry = new Float64Array(size);
+    this.allocations++;
     words.set(this.heapWords.subarray(0, this.heapSize * 2));
     expiry.set(this.heapExpiry.subarray(0, this.heapSize));
     this.heapWords = words;
@@ -402,11 +437,26 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): MemoryN
   // store pinned at capacity (an expiry, a pair recorded, the next refused, ...) is one episode, not
   // a pair of hook calls (log lines) per accepted request. 0 for maxEntries 1 (any record ends it).
   const roomAgainAt = maxEntries - Math.ceil(maxEntries / 10);
+  /** Where the current episode ends: roomAgainAt, or lower for growth refused with fewer held. */
+  let episodeEndsAt = roomAgainAt;
+  /** Counts a refusal for being full (`held` pairs held): the first one of an episode is told. */
+  const refuseFull = (held: number, reason: 'capacity' | 'memory'): void => {
+    // A refused growth happens at a doubling point, below capacity: its episode ends, as a full one
+    // does, once at most 90% of what was held then is held (one expiry letting a pair in without
+    // growing, the next refused, is the same episode, not a pair of events per expiry).
+    const endsAt = reason === 'capacity' ? roomAgainAt : held - Math.ceil(held / 10);
+    if (++refusedWhileFull === 1) {
+      episodeEndsAt = endsAt;
+      tell({ full: true, refused: 1, reason });
+    } else if (endsAt < episodeEndsAt) {
+      episodeEndsAt = endsAt;
+    }
+  };
   const ignore = () => {};
-  const tell = (full: boolean, refused: number) => {
+  const tell = (event: NonceStoreFullChange) => {
     try {
       // An async hook's rejection is ignored too, not left to become an unhandled rejection.
-      const result: unknown = onFullChange?.({ full, refused });
+      const result: unknown = onFullChange?.(event);
       if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
         (result as PromiseLike<unknown>).then(undefined, ignore);
       }
@@ -437,20 +487,27 @@ export function memoryNonceStore(options: MemoryNonceStoreOptions = {}): MemoryN
     if (records.find(word0, word1) >= 0) return false;
     const held = records.count;
     if (held >= maxEntries) {
-      if (++refusedWhileFull === 1) tell(true, 1);
-      throw new StoreUnavailable(`memory nonce store is full (${maxEntries} unexpired entries)`);
+      refuseFull(held, 'capacity');
+      throw new NonceStoreFull(`memory nonce store is full (${maxEntries} unexpired entries)`, 'capacity');
     }
+    const allocations = records.allocations;
     try {
       records.add(word0, word1, at + ttlSeconds * 1000);
     } catch (error) {
       // Memory for a larger table or queue was refused: add() changed nothing. Fail closed, as full.
-      if (error instanceof RangeError) throw new StoreUnavailable('memory nonce store could not grow (out of memory)');
+      if (error instanceof RangeError) {
+        refuseFull(held, 'memory');
+        throw new NonceStoreFull('memory nonce store could not grow (out of memory)', 'memory');
+      }
       throw error;
     }
-    if (refusedWhileFull > 0 && held <= roomAgainAt) {
+    // Memory for growth was given again: only the capacity bounds the store now, so the episode ends
+    // where a full one does (at once below 90% of maxEntries).
+    if (refusedWhileFull > 0 && records.allocations !== allocations) episodeEndsAt = roomAgainAt;
+    if (refusedWhileFull > 0 && held <= episodeEndsAt) {
       const refused = refusedWhileFull;
       refusedWhileFull = 0;
-      tell(false, refused);
+      tell({ full: false, refused });
     }
     return true;
   }

@@ -30,11 +30,11 @@ describe('memoryNonceStore size() and onFullChange', () => {
       expect(() => store.checkAndStoreNow('hk_a', nonce, 10)).toThrow(StoreUnavailable);
     // A replay while full is still a replay, and no event.
     expect(store.checkAndStoreNow('hk_a', 'n1', 10)).toBe(false);
-    expect(events).toEqual([{ full: true, refused: 1 }]);
+    expect(events).toEqual([{ full: true, refused: 1, reason: 'capacity' }]);
     now = 10_000;
     expect(store.checkAndStoreNow('hk_a', 'n6', 10)).toBe(true);
     expect(events).toEqual([
-      { full: true, refused: 1 },
+      { full: true, refused: 1, reason: 'capacity' },
       { full: false, refused: 3 },
     ]);
     expect(store.checkAndStoreNow('hk_a', 'n7', 10)).toBe(true);

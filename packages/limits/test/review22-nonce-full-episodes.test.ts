@@ -51,11 +51,11 @@ describe('memoryNonceStore onFullChange under attack (review22)', () => {
     expect(store.size()).toBeGreaterThan(capacity - 5); // at capacity (size() at the next ms drops a couple)
     expect(accepted).toBeGreaterThan(2 * capacity); // the store kept admitting as entries expired
     expect(refused).toBeGreaterThan(2 * capacity);
-    expect(events).toEqual([{ full: true, refused: 1 }]);
+    expect(events).toEqual([{ full: true, refused: 1, reason: 'capacity' }]);
     // The overload ends: a check per 10 ms. Once entries have drained, the episode ends once.
     for (; now < 7000; now += 10) check();
     expect(events).toEqual([
-      { full: true, refused: 1 },
+      { full: true, refused: 1, reason: 'capacity' },
       { full: false, refused },
     ]);
   });
@@ -69,7 +69,7 @@ describe('memoryNonceStore onFullChange under attack (review22)', () => {
     now = 1000;
     expect(store.checkAndStoreNow('hk_a', 'n3', 1)).toBe(true);
     expect(events).toEqual([
-      { full: true, refused: 1 },
+      { full: true, refused: 1, reason: 'capacity' },
       { full: false, refused: 1 },
     ]);
   });
@@ -162,7 +162,7 @@ describe('memoryNonceStore onFullChange under attack (review22)', () => {
     expect(store.checkAndStoreNow('hk_a', 'n1', 1)).toBe(true);
     expect(() => store.checkAndStoreNow('hk_a', 'n2', 1)).toThrow(StoreUnavailable);
     expect(inner).toEqual(['full']);
-    expect(events).toEqual([{ full: true, refused: 1 }]);
+    expect(events).toEqual([{ full: true, refused: 1, reason: 'capacity' }]);
     expect(store.checkAndStoreNow('hk_a', 'n1', 1)).toBe(false);
     expect(store.size()).toBe(1);
   });

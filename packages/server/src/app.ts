@@ -211,22 +211,32 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     ...(options.throttledAuditSeconds !== undefined ? { throttledAuditSeconds: options.throttledAuditSeconds } : {}),
   });
   metrics.observeKeyCache(() => services.keyService.stats());
-  if (config.webhookKeyId) await warnAboutWebhookKey(config.webhookKeyId, services, logger);
-  // Once per deployment: a lone process says it here, a supervisor once for all its workers.
-  if (!options.worker) logWeakSchemes(config, logger);
   const state = { draining: false };
-  const dispatch = createRoutes(config, services, metrics, tracing, {
-    // Loaded only in gateway mode: its HTTP client (undici, ~110 modules) is start-up time every
-    // other server would pay for nothing.
-    createGateway: config.upstream ? (await import('./gateway.js')).createGateway : undefined,
-    upstreamClient,
-    isDraining: () => state.draining,
-    metricsText: options.metricsText,
-    consoleAssets: options.consoleAssets,
-    // A route's verification that ran in a check-phase batch, after the route returned, reports
-    // its throw or rejection here: as the route's own would have been.
-    unhandled: (error, response, context) => unhandled(error, context.id, response),
-  });
+  let dispatch: ReturnType<typeof createRoutes>;
+  try {
+    if (config.webhookKeyId) await warnAboutWebhookKey(config.webhookKeyId, services, logger);
+    // Once per deployment: a lone process says it here, a supervisor once for all its workers.
+    if (!options.worker) logWeakSchemes(config, logger);
+    dispatch = await routesOf();
+  } catch (error) {
+    // The stores are open: a start that fails here releases them (as openServices does its own steps).
+    await services.close().catch(() => undefined);
+    throw error;
+  }
+  async function routesOf() {
+    return createRoutes(config, services, metrics, tracing, {
+      // Loaded only in gateway mode: its HTTP client (undici, ~110 modules) is start-up time every
+      // other server would pay for nothing.
+      createGateway: config.upstream ? (await import('./gateway.js')).createGateway : undefined,
+      upstreamClient,
+      isDraining: () => state.draining,
+      metricsText: options.metricsText,
+      consoleAssets: options.consoleAssets,
+      // A route's verification that ran in a check-phase batch, after the route returned, reports
+      // its throw or rejection here: as the route's own would have been.
+      unhandled: (error, response, context) => unhandled(error, context.id, response),
+    });
+  }
   const closeRoutes = dispatch.close;
   let shuttingDown = false;
   let inFlight = 0;

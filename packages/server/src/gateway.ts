@@ -505,10 +505,13 @@ export function createGateway(options: GatewayOptions): {
       });
       upstreamResponded.observe(Number(process.hrtime.bigint() - upstreamStarted) / 1e9);
     } catch (error) {
-      metrics.upstreamSeconds.observe(
-        { outcome: bodyFailure !== undefined || clientGone ? 'aborted' : isTimeout(error) ? 'timeout' : 'error' },
-        Number(process.hrtime.bigint() - upstreamStarted) / 1e9,
-      );
+      // Busy (the builtin client's queue full at dispatch): nothing was sent, not observed (see upstreamFailed).
+      if (!(error instanceof UpstreamBusyError)) {
+        metrics.upstreamSeconds.observe(
+          { outcome: bodyFailure !== undefined || clientGone ? 'aborted' : isTimeout(error) ? 'timeout' : 'error' },
+          Number(process.hrtime.bigint() - upstreamStarted) / 1e9,
+        );
+      }
       if (bodyFailure !== undefined) {
         // Already recorded (once) by the pipeline, which also released the nonce reservation.
         refuse(response, context, bodyFailure);
@@ -725,10 +728,13 @@ export function createGateway(options: GatewayOptions): {
         }
         return;
       }
-      metrics.upstreamSeconds.observe(
-        { outcome: this.clientGone ? 'aborted' : isTimeout(error) ? 'timeout' : 'error' },
-        Number(process.hrtime.bigint() - this.started) / 1e9,
-      );
+      // Busy (the builtin client's queue full at dispatch): nothing was sent, not observed (see upstreamFailed).
+      if (!(error instanceof UpstreamBusyError)) {
+        metrics.upstreamSeconds.observe(
+          { outcome: this.clientGone ? 'aborted' : isTimeout(error) ? 'timeout' : 'error' },
+          Number(process.hrtime.bigint() - this.started) / 1e9,
+        );
+      }
       if (this.clientGone) return;
       upstreamFailed(this.response, this.context, error);
     }
@@ -737,6 +743,10 @@ export function createGateway(options: GatewayOptions): {
   /**
    * 503 upstream_busy: nothing was sent upstream, a load shed, not an upstream failure (no warning
    * per request under the overload that causes it; the access line has the code, the metric the count).
+   * Never observed in `hmac_kit_upstream_request_duration_seconds`, whether refused before the
+   * admission or at dispatch after an asynchronous verification: that histogram times requests sent
+   * (outcomes response, error, timeout, aborted), and undici's Pool, which queues without bound,
+   * never refuses one.
    */
   function refuseBusy(response: ServerResponse, context: RequestContext) {
     metrics.upstreamErrors.inc({ kind: 'busy' });

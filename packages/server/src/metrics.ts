@@ -60,9 +60,10 @@ export interface ServerMetrics {
   /**
    * Adds `hmac_kit_nonce_store_entries` and `hmac_kit_nonce_store_capacity` for the memory nonce
    * store this process holds (standalone; a supervisor adds them to its own registry, see
-   * {@link nonceStoreGauges}). Not called with Redis, nor in a worker: the gauges are then absent.
+   * {@link nonceStoreGauges}). `undefined` (Redis, a worker, stores passed in): the gauges are
+   * absent, removed if an earlier server on the same metrics had added them.
    */
-  observeNonceStore(store: NonceStoreGaugeSource): void;
+  observeNonceStore(store: NonceStoreGaugeSource | undefined): void;
 }
 
 /** What the nonce store gauges read: a memory nonce store (`MemoryNonceStore` of @hmac-kit/limits). */
@@ -70,6 +71,9 @@ export interface NonceStoreGaugeSource {
   size(): number;
   readonly maxEntries: number;
 }
+
+/** The names {@link nonceStoreGauges} registers. */
+const NONCE_STORE_GAUGES = ['hmac_kit_nonce_store_entries', 'hmac_kit_nonce_store_capacity'] as const;
 
 /**
  * Registers the memory nonce store's gauges in `registry`, read when it is collected (a scrape, or
@@ -406,9 +410,14 @@ export function createMetrics(): ServerMetrics {
     observeNonceStore(store) {
       // Registered once per registry: a server started again in the same process with the same
       // metrics (StartOptions.metrics) points them at its new store instead of throwing "already
-      // registered" from openServices, after the key store was opened (review22).
+      // registered" from openServices, after the key store was opened (review22). Started again on
+      // Redis, it removes them: they read a memory store no request reaches any more (fix23).
       const registered = nonceStoreSource !== undefined;
       nonceStoreSource = store;
+      if (store === undefined) {
+        if (registered) for (const name of NONCE_STORE_GAUGES) registry.removeSingleMetric(name);
+        return;
+      }
       if (registered) return;
       nonceStoreGauges(registry, {
         size: () => nonceStoreSource?.size() ?? 0,

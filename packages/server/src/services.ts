@@ -22,6 +22,8 @@ import {
   memoryFailureThrottle,
   memoryNonceStore,
   memoryRateLimiter,
+  NonceStoreFull,
+  type NonceStoreFullChange,
   redisFailureThrottle,
   redisNonceStore,
   redisRateLimiter,
@@ -84,23 +86,28 @@ export function memoryLimitStores(
   };
 }
 
-type NonceStoreFullChange = { full: boolean; refused: number };
-
 /**
  * The log of the memory nonce store's full episodes: one warn line when it starts refusing (every
- * new signed request then gets `503 store_unavailable` until entries expire; each is also logged as
- * an `ERR_STORE_UNAVAILABLE` failure, as any store outage is), one info line with the count when it
- * records again with at most 90% of its capacity held (a store kept at capacity by sustained load
- * stays one episode: see `onFullChange`). No key id or nonce: the store's hook is told neither.
+ * new signed request then gets `503 store_unavailable` until entries expire, each with its access
+ * line; the refusals themselves are logged at debug only, see `reportFailure`), one info line with
+ * the count when it records again with at most 90% of its capacity held (a store kept at capacity by
+ * sustained load stays one episode: see `onFullChange`). A store whose arrays could not grow (memory
+ * refused) has an episode of the same shape with its own first line. No key id or nonce: the
+ * store's hook is told neither.
  */
-function logNonceStoreFull(logger: Logger, capacity: number, { full, refused }: NonceStoreFullChange): void {
-  if (full) {
+function logNonceStoreFull(logger: Logger, capacity: number, event: NonceStoreFullChange): void {
+  if (event.full && event.reason === 'memory') {
     logger.warn(
-      { capacity },
+      { capacity, reason: 'memory' },
+      'nonce store could not grow (memory refused): new signed requests are refused 503 store_unavailable until nonces expire (fail closed); give the process more memory, lower --nonce-capacity, or use --redis',
+    );
+  } else if (event.full) {
+    logger.warn(
+      { capacity, reason: 'capacity' },
       'nonce store full: new signed requests are refused 503 store_unavailable until nonces expire (fail closed); raise --nonce-capacity above peak signed req/s x (max-age + clock-skew), or use --redis',
     );
   } else {
-    logger.info({ capacity, refused }, 'nonce store has room again after refusing requests while full');
+    logger.info({ capacity, refused: event.refused }, 'nonce store has room again after refusing requests while full');
   }
 }
 
@@ -193,7 +200,64 @@ export async function openServices(
     throttledAuditSeconds?: number;
   } = {},
 ): Promise<Services> {
-  const closers: Array<() => Promise<unknown> | unknown> = [];
+  // What opened so far, in opening order: closed in reverse, by close() or when a later step throws.
+  const opened: Closer[] = [];
+  try {
+    return await openEach(config, logger, metrics, tracing, options, opened);
+  } catch (error) {
+    // A refused option, an unreachable database, a bad scheme...: release what already opened (the key
+    // store, Redis and its reconnect timers), or the handles outlive the failed start and the process
+    // that reports it does not exit. The step's own error is what the caller sees.
+    await closeInReverse(opened, { error }, (closeError) =>
+      logger.warn({ err: (closeError as Error)?.message }, 'closing a store after a failed start failed'),
+    );
+    throw error;
+  }
+}
+
+type Closer = () => Promise<unknown> | unknown;
+
+/**
+ * Closes `closers` in reverse order (the last opened first), every one of them even when one throws
+ * or rejects (each such error told to `onCloseError`). With `failure` (a step of opening failed),
+ * rejects with `failure.error`: an error while cleaning up never replaces the one that caused it.
+ * Without, rejects with the first closer's error, if any, once all have run.
+ *
+ * @example
+ * ```ts
+ * await closeInReverse([() => keys.close(), () => redis.close()], { error }); // closes redis, then keys; rethrows error
+ * ```
+ */
+export async function closeInReverse(
+  closers: readonly Closer[],
+  failure?: { error: unknown },
+  onCloseError: (closeError: unknown) => void = () => {},
+): Promise<void> {
+  let first: { error: unknown } | undefined;
+  for (let index = closers.length - 1; index >= 0; index--) {
+    try {
+      await closers[index]?.();
+    } catch (closeError) {
+      first ??= { error: closeError };
+      try {
+        onCloseError(closeError);
+      } catch {
+        // Reporting must not stop the closing either.
+      }
+    }
+  }
+  const thrown = failure ?? first;
+  if (thrown) throw thrown.error;
+}
+
+async function openEach(
+  config: ServerConfig,
+  logger: Logger,
+  metrics: ServerMetrics,
+  tracing: Tracing | undefined,
+  options: Parameters<typeof openServices>[4] & {},
+  closers: Closer[],
+): Promise<Services> {
   let redis: RedisConnection | undefined;
   let bus: InvalidationBus | undefined;
   if (config.redis) {
@@ -221,25 +285,19 @@ export async function openServices(
     const opened = redis;
     closers.push(() => opened.close());
   }
-  let keys: OpenedKeys;
-  try {
-    keys = await openKeys({
-      database: config.database,
-      masterKeys: config.masterKeys,
-      masterKeyFile: config.masterKeyFile,
-      maxKeysPerPrincipal: config.maxKeysPerPrincipal,
-      invalidationBus: bus,
-      ...(options.passwordHashing ? { passwordHashing: options.passwordHashing } : {}),
-      onStoreError: (error) => {
-        metrics.storeErrors.inc({ store: 'database' });
-        logger.warn({ err: error.message }, 'database connection error');
-      },
-    });
-  } catch (error) {
-    for (const close of closers.reverse()) await close();
-    throw error;
-  }
-  closers.unshift(() => keys.close());
+  const keys: OpenedKeys = await openKeys({
+    database: config.database,
+    masterKeys: config.masterKeys,
+    masterKeyFile: config.masterKeyFile,
+    maxKeysPerPrincipal: config.maxKeysPerPrincipal,
+    invalidationBus: bus,
+    ...(options.passwordHashing ? { passwordHashing: options.passwordHashing } : {}),
+    onStoreError: (error) => {
+      metrics.storeErrors.inc({ store: 'database' });
+      logger.warn({ err: error.message }, 'database connection error');
+    },
+  });
+  closers.push(() => keys.close());
 
   // This process's own memory stores (no Redis, and no supervisor's shared ones): its metrics show the
   // nonce store's fill.
@@ -265,6 +323,9 @@ export async function openServices(
           consoleSessions: redisConsoleSessionStore({ client: redisClient }),
         }
       : (options.limitStores ?? localMemoryStores());
+  // Redis, or stores passed in (a worker's, the supervisor's): no memory store of this process's for
+  // the gauges. Detached rather than left reading a store an earlier start on the same metrics opened.
+  if (redis || options.limitStores) metrics.observeNonceStore(undefined);
   if (redis && redisClient) {
     // Read (or write, on an empty Redis) the nonce store's epoch markers as soon as Redis answers, at
     // start and after every reconnect, instead of at the first request: a marker written then would
@@ -283,7 +344,7 @@ export async function openServices(
     onError: () => metrics.storeErrors.inc({ store: 'audit' }),
     ...(options.throttledAuditSeconds !== undefined ? { intervalSeconds: options.throttledAuditSeconds } : {}),
   });
-  closers.unshift(() => throttledAudit.close());
+  closers.push(() => throttledAudit.close());
 
   // Declared legacy schemes after the built-ins (config validation keeps their headers apart).
   const legacy = config.legacySchemes ?? [];
@@ -401,6 +462,11 @@ export async function openServices(
     const outage = error instanceof StoreUnavailable;
     // A key over its rate limit proved the request: refused for volume, not a failed authentication.
     const limited = error instanceof RateLimited && !(error instanceof TooManyFailures);
+    // The memory nonce store refusing for being full (at capacity, or memory refused to grow): an
+    // episode its hook logs once (logNonceStoreFull; with --workers, the supervisor's). A warn line per
+    // refusal was a log flood under the overload that fills the store; each keeps its 503 access line
+    // and its count in hmac_kit_store_errors_total. A store outage (Redis down) is still logged at warn.
+    const storeFull = error instanceof NonceStoreFull;
     // Neither an outage nor a limit is a failed attempt of the key or the client: counted, the
     // console's window showed every key and client refused by a Redis outage as failing
     // (store-plain-errors.test.ts), and the busiest well-behaved key as the worst offender
@@ -422,7 +488,7 @@ export async function openServices(
       // console's window did (review19-throttled-attribution.test.ts).
       logger.info({ code, remote: context.sourceAddress }, 'throttled: too many failures');
     } else {
-      logger[unsigned || limited ? 'info' : 'warn'](
+      logger[storeFull ? 'debug' : unsigned || limited ? 'info' : 'warn'](
         { code, ...keyIdLogFields(context.keyId, keyService.isStoredKeyId), remote: context.sourceAddress },
         limited ? 'rate limited' : 'authentication failed',
       );
@@ -489,7 +555,8 @@ export async function openServices(
       return checks;
     },
     async close() {
-      for (const close of closers) await close();
+      // The audit's last summaries before the key service, the key service before Redis.
+      await closeInReverse(closers);
     },
   };
 }

@@ -1,5 +1,5 @@
 import { isPromiseLike, StoreUnavailable } from '@hmac-kit/core';
-import { recommendedRedisOptions } from '@hmac-kit/limits';
+import { NonceStoreFull, recommendedRedisOptions } from '@hmac-kit/limits';
 import type { LimitStores } from './services.js';
 
 /**
@@ -40,9 +40,15 @@ export interface StoreCall {
 }
 
 /** The answer to one {@link StoreCall}: its value, or the error it threw (rebuilt by the worker). */
-export type StoreResult =
-  | { id: number; value: unknown }
-  | { id: number; error: { name: string; code?: string; message: string } };
+export type StoreResult = { id: number; value: unknown } | { id: number; error: StoreError };
+
+/** An error thrown by a shared store, as sent to a worker (`reason`: a `NonceStoreFull`'s). */
+interface StoreError {
+  name: string;
+  code?: string;
+  message: string;
+  reason?: string;
+}
 
 /**
  * Messages on the IPC channel; `hk` keeps them apart from Node's and prom-client's own. A worker
@@ -184,6 +190,7 @@ export function shareLimitStores(stores: LimitStores): {
       name: (error as Error)?.name ?? 'Error',
       code: (error as { code?: string })?.code,
       message: (error as Error)?.message ?? String(error),
+      ...(error instanceof NonceStoreFull ? { reason: error.reason } : {}),
     },
   });
   /**
@@ -336,7 +343,12 @@ export function supervisorLimitStores(
    */
   let queued: StoreCall[] = [];
 
-  const rebuild = (error: { name: string; code?: string; message: string }): Error => {
+  const rebuild = (error: StoreError): Error => {
+    // The supervisor's memory nonce store refusing for being full: its episode is the supervisor's
+    // log line, so the worker must still tell it from an outage (services.ts, reportFailure).
+    if (error.name === 'NonceStoreFull' && error.code === StoreUnavailable.code) {
+      return new NonceStoreFull(error.message, error.reason === 'memory' ? 'memory' : 'capacity');
+    }
     if (error.code === StoreUnavailable.code) return new StoreUnavailable(error.message);
     if (error.name === 'TypeError') return new TypeError(error.message);
     return Object.assign(new Error(error.message), { name: error.name, code: error.code });

@@ -109,6 +109,42 @@ describe('hmac-kit serve --nonce-capacity', () => {
     expect(room[0]?.refused).toBeGreaterThanOrEqual(1);
   });
 
+  it('logs a full episode once, not a warn line per refused request; each refusal still has its 503 access line', async () => {
+    // Session 23 (fix23): each refusal was also logged at warn as `authentication failed`
+    // ERR_STORE_UNAVAILABLE, a line per request under the very overload that fills the store.
+    for (const workers of ['1', '2']) {
+      const server = await serve(['--workers', workers, '--nonce-capacity', '1']);
+      expect(await sendOnce(server, await whoami(server))).toMatchObject({ status: 200 });
+      const refusedIds: string[] = [];
+      for (let index = 0; index < 6; index++) {
+        const id = randomUUID();
+        const answer = await send(await whoami(server), {
+          'x-forwarded-for': freshAddress(),
+          'x-request-id': id,
+          connection: 'close',
+        });
+        expect(answer, `--workers ${workers}`).toMatchObject({ status: 503, body: { code: 'store_unavailable' } });
+        refusedIds.push(id);
+      }
+      await until(() =>
+        refusedIds.every((id) => server.logs.some((line) => line.msg === 'request' && line.reqId === id)),
+      );
+      // The access line of every refusal says 503 store_unavailable, at info as every request's.
+      for (const id of refusedIds) {
+        const line = server.logs.find((entry) => entry.msg === 'request' && entry.reqId === id);
+        expect(line, `--workers ${workers}`).toMatchObject({ level: 'info', status: 503, code: 'store_unavailable' });
+      }
+      // One warn line for the episode; no warn (nor info) failure line per refused request.
+      expect(fullLines(server), `--workers ${workers}`).toHaveLength(1);
+      const perRequest = server.logs.filter((line) => line.code === 'ERR_STORE_UNAVAILABLE');
+      expect(perRequest, `--workers ${workers}`).toEqual([]);
+      expect(
+        server.logs.filter((line) => line.level === 'warn').map((line) => line.msg),
+        `--workers ${workers}`,
+      ).toEqual([fullLines(server)[0]?.msg]);
+    }
+  });
+
   it('is read from HMAC_KIT_NONCE_CAPACITY too', async () => {
     const server = await serve([], { HMAC_KIT_NONCE_CAPACITY: '1' });
     expect(await sendOnce(server, await whoami(server))).toMatchObject({ status: 200 });
