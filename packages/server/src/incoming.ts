@@ -20,7 +20,7 @@ const PROBE_THIS = { joinDuplicateHeaders: false };
  * The rule node applies to `name`, learnt from node's own `_addHeaderLine` on a scratch object:
  * the field added twice, 'a' then 'b', and the result read back. No copy of node's table of
  * known fields: whatever this node version does is what it does. Undefined when the result is
- * none of the four behaviours (then the caller uses node's getter).
+ * none of the four behaviours (then node's own `_addHeaderLine` files that name's lines).
  */
 export function fieldRule(name: string): FieldRule | undefined {
   if (nodeAddHeaderLine === undefined) return undefined;
@@ -40,9 +40,15 @@ export function fieldRule(name: string): FieldRule | undefined {
   return undefined;
 }
 
-/** Names longer than this are not kept (nor handled here): node's getter files them. */
+/** Names longer than this are not kept: node's own `_addHeaderLine` files their lines. */
 const KEPT_NAME_LENGTH = 64;
-/** Distinct spellings kept; past it the whole map is dropped (a client sending new names each time). */
+/**
+ * Distinct spellings kept. Once full, nothing is dropped and no rule is learnt: a new name's lines
+ * are filed by node's own `_addHeaderLine` (node's price for that line). review23: the map used to
+ * be cleared when full, so a client sending fresh names emptied the rules of every other client
+ * (each learnt again, two runs of node's line function a name) and paid about twice node's getter
+ * for its own heads; now a churning client costs what node's getter costs, and the others keep theirs.
+ */
 const KEPT_NAMES = 256;
 /** Requests with more raw entries (names and values) than this get node's getter. */
 const FAST_ENTRIES = 64;
@@ -52,15 +58,17 @@ const BUILT = Symbol('headers built');
 const COUNT = Symbol('head entries');
 const nodeAddHeaderLines = (IncomingMessage.prototype as unknown as { _addHeaderLines?: unknown })._addHeaderLines;
 
-/** The kept rule of a raw name, learnt on first sight (undefined: node's getter must file it). */
+/** The rule kept for a raw name, if any (tests: which names survive a client's churn). */
+export function keptFieldRule(name: string): FieldRule | undefined {
+  return rules.get(name);
+}
+
+/** The kept rule of a raw name, learnt on first sight while there is room (undefined: node's line function files it). */
 function ruleOf(name: string): FieldRule | undefined {
   let rule = rules.get(name);
-  if (rule === undefined) {
-    if (name.length > KEPT_NAME_LENGTH) return undefined;
+  if (rule === undefined && rules.size < KEPT_NAMES && name.length <= KEPT_NAME_LENGTH) {
     rule = fieldRule(name);
-    if (rule === undefined) return undefined;
-    if (rules.size >= KEPT_NAMES) rules.clear();
-    rules.set(name, rule);
+    if (rule !== undefined) rules.set(name, rule);
   }
   return rule;
 }
@@ -79,9 +87,10 @@ function ruleOf(name: string): FieldRule | undefined {
  * entries: the count node's parser passed to `_addHeaderLines` (its `maxHeaderPairs` cut),
  * captured below. Node's getter answers instead when that count was not captured (a node that
  * no longer calls `_addHeaderLines`), when duplicates are joined (`joinDuplicateHeaders`), past
- * {@link FAST_ENTRIES} entries, and for a name without a kept rule (longer than
- * {@link KEPT_NAME_LENGTH}). Held by test/incoming.test.ts (fast-check against node's getter,
- * and over real sockets).
+ * {@link FAST_ENTRIES} entries; a line whose name has no kept rule (longer than
+ * {@link KEPT_NAME_LENGTH}, or met once {@link KEPT_NAMES} are kept) is filed by node's own
+ * `_addHeaderLine`. Held by test/incoming.test.ts (fast-check against node's getter, and over
+ * real sockets) and test/adversarial/review23-header-names.test.ts (attack heads, name churn).
  */
 export class FieldsIncomingMessage extends IncomingMessage {
   /** The headers object once built (by either getter) or set. */
@@ -109,8 +118,9 @@ if (nodeGet !== undefined && nodeSet !== undefined && nodeAddHeaderLine !== unde
     configurable: true,
     enumerable: nodeHeaders?.enumerable ?? false,
     get(this: FieldsIncomingMessage): IncomingMessage['headers'] {
+      // node's getter builds again whenever its slot is falsy (`request.headers = null` included).
       const kept = this[BUILT];
-      if (kept !== undefined) return kept;
+      if (kept) return kept;
       const raw = this.rawHeaders;
       const count = this[COUNT];
       const built =
@@ -147,16 +157,18 @@ let shapeKeys: string[] = [];
 let shapeArrays: boolean[] = [];
 let shapeTemplate: Record<string, string | string[] | undefined> | undefined;
 
+/** Whether the last {@link buildGenerally} filed every line by a kept rule (none by node's line function). */
+let builtByRules = false;
+
 /**
- * `request.headers` from the raw entries (undefined: a name without a rule, node's getter files
- * the request). The shape path: when the raw names are, position by position, those of the kept
+ * `request.headers` from the raw entries. The shape path: when the raw names are, position by position, those of the kept
  * shape (string equality), node's statements would find every key absent (the keys are distinct)
  * and set each in order to its value (set-cookie: `[value]`), creating the own keys in the order of
  * the shape: what a copy of the shape's template with each key overwritten in order is (an object
  * spread keeps the key order, and an own key is overwritten in place). Without a match, the
  * general path: node's `_addHeaderLine` statements with each name's kept rule.
  */
-function build(raw: string[]): IncomingMessage['headers'] | undefined {
+function build(raw: string[]): IncomingMessage['headers'] {
   const template = shapeTemplate;
   const fields = raw.length >> 1;
   if (template !== undefined && fields === shapeNames.length && (raw.length & 1) === 0) {
@@ -180,7 +192,7 @@ function build(raw: string[]): IncomingMessage['headers'] | undefined {
     }
   }
   const dest = buildGenerally(raw);
-  if (dest !== undefined) keepShape(raw, dest);
+  if (builtByRules) keepShape(raw, dest);
   return dest;
 }
 
@@ -206,13 +218,23 @@ function keepShape(raw: string[], dest: IncomingMessage['headers']): void {
   shapeTemplate = template;
 }
 
-/** `request.headers` from the raw entries, node's `_addHeaderLine` statements; undefined for a name without a rule. */
-function buildGenerally(raw: string[]): IncomingMessage['headers'] | undefined {
+/**
+ * `request.headers` from the raw entries, node's `_addHeaderLine` statements with each name's kept
+ * rule; a line whose name has none is filed by node's `_addHeaderLine` itself, on the same object
+ * in the same order (its statements are the ones copied below, so the two mix exactly).
+ */
+function buildGenerally(raw: string[]): IncomingMessage['headers'] {
   const dest: Record<string, string | string[] | undefined> = {};
+  builtByRules = true;
   for (let index = 0; index < raw.length; index += 2) {
-    const rule = ruleOf(raw[index] as string);
-    if (rule === undefined) return undefined;
+    const name = raw[index] as string;
     const value = raw[index + 1] as string;
+    const rule = ruleOf(name);
+    if (rule === undefined) {
+      (nodeAddHeaderLine as AddHeaderLine).call(PROBE_THIS, name, value, dest);
+      builtByRules = false;
+      continue;
+    }
     const field = rule.key;
     const flag = rule.flag;
     if (flag === 0 || flag === 2) {
