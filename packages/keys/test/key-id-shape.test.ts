@@ -1,7 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatSecret, generateKeyId, hasKeyIdShape, keyIdLogFields, looksLikeSecret } from '../src/ids.js';
+import {
+  formatSecret,
+  generateKeyId,
+  hasKeyIdShape,
+  isPlausibleKeyId,
+  keyIdLogFields,
+  looksLikeSecret,
+} from '../src/ids.js';
 
 /** Every printable form a 16..64-byte secret takes when pasted somewhere. */
 const secretForms = fc.uint8Array({ minLength: 16, maxLength: 64 }).chain((bytes) => {
@@ -66,5 +73,32 @@ describe('the shape of a key id', () => {
   it('logs nothing for no key id', () => {
     expect(keyIdLogFields(undefined)).toEqual({});
     expect(keyIdLogFields('')).toEqual({});
+  });
+});
+
+describe('isPlausibleKeyId keeps the id it accepted last (issue #15, session 23)', () => {
+  /** The checks alone, as isPlausibleKeyId made them before it kept an id. */
+  const reference = (keyId: unknown) =>
+    typeof keyId === 'string' &&
+    /^[A-Za-z0-9._:@+=/-]{1,128}$/.test(keyId) &&
+    !['hks_', 'whsec_'].some((prefix) => keyId.startsWith(prefix));
+
+  it('answers as the checks, for any sequence of ids, repeated or not (fast-check)', () => {
+    const ids = fc.oneof(
+      fc.constantFrom('hk_', 'hk_3nR0bqYJ1xT9dW2mKp7sLa', 'hks_abc', 'whsec_abc', '', 'a b', 'x'.repeat(129)),
+      fc.stringMatching(/^[A-Za-z0-9._:@+=/-]{0,130}$/),
+      fc.string({ maxLength: 20 }),
+      secretForms,
+      fc.constantFrom(undefined, null, 5, ['hk_']),
+    );
+    fc.assert(
+      fc.property(fc.array(ids, { minLength: 1, maxLength: 20 }), (sequence) => {
+        for (const keyId of sequence) {
+          expect(isPlausibleKeyId(keyId as string)).toBe(reference(keyId));
+          expect(isPlausibleKeyId(keyId as string)).toBe(reference(keyId));
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -337,11 +337,17 @@ class FingerprintRecords {
     const words = new Int32Array(size * 2);
     const expiry = new Float64Array(size);
     this.allocations++;
-    for (let index = 0; index < this.ringLength; index++) {
-      const from = (this.ringHead + index) & this.ringMask;
-      words[index * 2] = this.ringWords[from * 2]!;
-      words[index * 2 + 1] = this.ringWords[from * 2 + 1]!;
-      expiry[index] = this.ringExpiry[from]!;
+    // The entries from the head, in order, to index 0 on: the run up to the end of the old ring,
+    // then the run that wrapped to its start, each one block copy (a resize ran as a loop in
+    // baseline code: it runs too seldom to be optimised; issue #15, session 23).
+    const head = this.ringHead;
+    const length = this.ringLength;
+    const first = Math.min(length, this.ringMask + 1 - head);
+    words.set(this.ringWords.subarray(head * 2, (head + first) * 2), 0);
+    expiry.set(this.ringExpiry.subarray(head, head + first), 0);
+    if (length > first) {
+      words.set(this.ringWords.subarray(0, (length - first) * 2), first * 2);
+      expiry.set(this.ringExpiry.subarray(0, length - first), first);
     }
     this.ringWords = words;
     this.ringExpiry = expiry;

@@ -22,6 +22,7 @@ import type { Duplex } from 'node:stream';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import type { ServerConfig } from './config.js';
 import { sendProblem, serverProblem } from './http.js';
+import { FieldsIncomingMessage } from './incoming.js';
 import type { Logger } from './logger.js';
 
 /** How long an HTTP/2 session with no stream activity stays open (clients multiplex on it, so longer). */
@@ -998,6 +999,7 @@ export async function openListener(
         // A TCP connection that never completes its handshake (Node's default: 120 s) is closed
         // after the same bound as a request head; headersTimeout then starts once it is secure.
         handshakeTimeout: headersTimeoutMs,
+        Http1IncomingMessage: FieldsIncomingMessage,
         Http1ServerResponse: ClosingServerResponse,
         Http2ServerResponse: ClosingHttp2ServerResponse,
       },
@@ -1124,7 +1126,10 @@ export async function openListener(
     secure.on('tlsClientError', (error) => logger.debug({ err: error.message }, 'TLS handshake failed'));
     server = secure;
   } else {
-    const plain = createServer({ ...timeouts, ServerResponse: ClosingServerResponse }, http1Handler);
+    const plain = createServer(
+      { ...timeouts, IncomingMessage: FieldsIncomingMessage, ServerResponse: ClosingServerResponse },
+      http1Handler,
+    );
     if (options.answerHalfClosed) keepHalfClosedUntilAnswered(plain);
     const refusal = options.connectRefusal;
     if (refusal)
