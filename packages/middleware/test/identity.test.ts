@@ -152,6 +152,80 @@ describe('IdentityCache', () => {
   });
 });
 
+describe('IdentityCache: the kept identity object (session 23, gwb23)', () => {
+  it('reuses the last identity exactly when identityOf would give the same five fields, else a new one', () => {
+    const keyIds = fc.constantFrom('k-one', 'k-two', 'k-one\u0000');
+    const principals = fc.option(fc.constantFrom('alice', 'bob', 'k-one', ''), { nil: undefined });
+    const schemes = fc.constantFrom('rfc9421', 'sigv4', 'x-api');
+    const lists = fc.array(fc.constantFrom('@method', '@path', 'content-digest', ''), { maxLength: 3 });
+    const request = fc.record({
+      keyId: keyIds,
+      principal: principals,
+      scheme: schemes,
+      covered: lists,
+      scopes: fc.option(fc.array(fc.constantFrom('read', 'write', 'admin'), { maxLength: 2 }), { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(fc.array(request, { maxLength: 30 }), (requests) => {
+        const cache = new IdentityCache();
+        let previous: { identity: ReturnType<typeof identityOf>; general: ReturnType<typeof identityOf> } | undefined;
+        for (const { keyId, principal, scheme, covered, scopes } of requests) {
+          const key = { keyId, secret: new Uint8Array(32), algorithm: 'sha256' as const, principal, scopes };
+          const verified = { scheme, keyId, key, coveredComponents: [...covered] };
+          const kept = cache.of(verified);
+          const general = identityOf(verified);
+          expect(kept).toEqual(general);
+          expect(Object.isFrozen(kept)).toBe(true);
+          // The same object exactly when every field the general path writes is the same as the last one's.
+          const same =
+            previous !== undefined &&
+            previous.general.principal === general.principal &&
+            previous.general.keyId === general.keyId &&
+            previous.general.scheme === general.scheme &&
+            sameList(previous.general.scopes, general.scopes) &&
+            sameList(previous.general.coveredComponents, general.coveredComponents);
+          // Never the last object unless every field is the same (safety); and an exact repeat of the
+          // last request, the case the path is for, always gets it. (Not "exactly when": an empty
+          // scopes list after a key without scopes is a new frozen empty list, equal but another
+          // object, so the identity is a new one too.)
+          if (previous !== undefined && kept === previous.identity) expect(same).toBe(true);
+          const again = cache.of({ ...verified, coveredComponents: [...covered] });
+          expect(again).toBe(kept);
+          previous = { identity: kept, general };
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('attack: interleaved keys never get each other’s identity, and a scope change in place shows at once', () => {
+    const cache = new IdentityCache();
+    const scopes = ['read'];
+    const admin = { keyId: 'admin', secret: new Uint8Array(32), algorithm: 'sha256' as const, scopes: ['admin'] };
+    const reader = { keyId: 'reader', secret: new Uint8Array(32), algorithm: 'sha256' as const, scopes };
+    const of = (key: typeof admin) =>
+      cache.of({ scheme: 'rfc9421', keyId: key.keyId, key, coveredComponents: ['@method'] });
+    const first = of(reader);
+    expect(of(reader)).toBe(first);
+    expect(of(admin)).toMatchObject({ keyId: 'admin', scopes: ['admin'] });
+    expect(of(reader)).toMatchObject({ keyId: 'reader', scopes: ['read'] });
+    scopes.push('admin');
+    const widened = of(reader);
+    expect(widened.scopes).toEqual(['read', 'admin']);
+    scopes.splice(1, 1);
+    expect(of(reader).scopes).toEqual(['read']);
+    expect(of(reader)).not.toBe(widened);
+    // Same key id, another principal (a key replaced by the resolver): a new identity.
+    const renamed = cache.of({
+      scheme: 'rfc9421',
+      keyId: 'reader',
+      key: { ...reader, principal: 'someone-else' },
+      coveredComponents: ['@method'],
+    });
+    expect(renamed.principal).toBe('someone-else');
+  });
+});
+
 describe('requireScopes', () => {
   it('passes when every scope is held', () => {
     expect(() => requireScopes(identity, 'orders:write', 'orders:read')).not.toThrow();
