@@ -44,7 +44,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { countChildPerRequest, netOfCompilation } from './callgrind.js';
 import { djangoSigner } from './http-requests.js';
-import { DISTINCT_MESSAGES, loadAverage, typical } from './support.js';
+import { DISTINCT_MESSAGES, loadAverage, receivedHeaders, typical } from './support.js';
 
 const MODES = [
   'forward-auth',
@@ -117,17 +117,8 @@ async function child(build) {
     const signed = djangoSigned
       ? { headers: djangoSigned() }
       : await core.signMessage({ method: typical.method, url: typical.url, headers, body }, key, { crypto });
-    // Header values as node:http hands them over: flat one-byte strings under lower-case names,
-    // stored one by one into a fresh object as node:http does, so every request's headers share one
-    // map (a `{ ...headers }` spread in optimised code gave each object a map of its own, and the
-    // core's for-in over the headers then rebuilt the enum cache on every request: ~4.5k Ir that
-    // node:http's objects do not cost).
-    const received = {};
-    for (const name in headers) received[name] = headers[name];
-    for (const [name, value] of Object.entries(signed.headers)) {
-      received[name.toLowerCase()] = Buffer.from(String(value)).toString('latin1');
-    }
-    messages.push({ method: typical.method, url: typical.url, headers: received });
+    // Header values as node:http hands them over (receivedHeaders: one shared map for every request).
+    messages.push({ method: typical.method, url: typical.url, headers: receivedHeaders(headers, signed.headers) });
   }
   const context = { hasBody: true, sourceAddress: '203.0.113.7' };
   const eagerContext = { sourceAddress: '203.0.113.7' };

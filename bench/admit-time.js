@@ -14,9 +14,13 @@ import * as core from '@hmac-kit/core';
 import * as limits from '@hmac-kit/limits';
 import * as middleware from '@hmac-kit/middleware';
 import { nodeCryptoProvider as crypto } from '@hmac-kit/node-crypto';
-import { loadAverage, typical } from './support.js';
+import { loadAverage, receivedHeaders, typical } from './support.js';
 
 const total = Number(process.argv[2] ?? 100000);
+if (!Number.isInteger(total) || total < 1000) {
+  console.error('usage: node bench/admit-time.js [requests, an integer >= 1000; default 100000]');
+  process.exit(1);
+}
 const key = { keyId: 'hk_admittime00000001', secret: new Uint8Array(randomBytes(32)), algorithm: 'sha256' };
 const keys = (keyId) => (keyId === key.keyId ? key : undefined);
 const authenticator = middleware.createAuthenticator({
@@ -35,13 +39,7 @@ const headers = { host: typical.host, 'content-type': typical.contentType, 'cont
 const messages = [];
 for (let index = 0; index < total; index++) {
   const signed = await core.signMessage({ method: typical.method, url: typical.url, headers, body }, key, { crypto });
-  // Header values as node:http hands them over: flat one-byte strings under lower-case names.
-  const received = {};
-  for (const name in headers) received[name] = headers[name];
-  for (const [name, value] of Object.entries(signed.headers)) {
-    received[name.toLowerCase()] = Buffer.from(String(value)).toString('latin1');
-  }
-  messages.push({ method: typical.method, url: typical.url, headers: received });
+  messages.push({ method: typical.method, url: typical.url, headers: receivedHeaders(headers, signed.headers) });
 }
 const context = { hasBody: true, sourceAddress: '203.0.113.7' };
 /** Verifies messages[from, to): both steps must answer synchronously and accept. */

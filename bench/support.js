@@ -386,3 +386,24 @@ export async function startServeCommand(started, flags, { env = {}, checkout, bi
     });
   });
 }
+
+/**
+ * A signed request's headers as node:http hands them to a server: flat one-byte strings under
+ * lower-case names, stored one by one into a fresh object as node:http does, so that every request's
+ * headers share one map (a `{ ...headers }` spread in optimised code gave each object a map of its own,
+ * and the core's for-in over the headers then rebuilt the enum cache on every request: ~4.5k Ir that
+ * node:http's objects do not cost; bench/admit-count.js, session 18).
+ *
+ * @example
+ * ```js
+ * const received = receivedHeaders(headers, (await core.signMessage(message, key, { crypto })).headers);
+ * ```
+ */
+export function receivedHeaders(unsigned, signedHeaders) {
+  const received = {};
+  for (const name in unsigned) received[name] = unsigned[name];
+  for (const [name, value] of Object.entries(signedHeaders)) {
+    received[name.toLowerCase()] = Buffer.from(String(value)).toString('latin1');
+  }
+  return received;
+}

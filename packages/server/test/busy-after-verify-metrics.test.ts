@@ -12,7 +12,12 @@ import { until } from '../../../test-support/wait.js';
 import { loadConfig } from '../src/config.js';
 import { createGateway } from '../src/gateway.js';
 import { createMetrics } from '../src/metrics.js';
-import { type HoldingUpstream, listenGateway, startHoldingUpstream } from './support/holding-upstream.js';
+import {
+  type HoldingUpstream,
+  listenGateway,
+  standInAuthenticator,
+  startHoldingUpstream,
+} from './support/holding-upstream.js';
 
 const sample = (text: string, series: string): number | undefined => {
   const line = text.split('\n').find((entry) => entry.startsWith(`${series} `));
@@ -37,42 +42,17 @@ describe('builtin client busy after an asynchronous verification: not an upstrea
       env: {},
     });
     const metrics = createMetrics();
-    const admitted: string[] = [];
-    const committed: string[] = [];
     let verified!: () => void;
     const verification = new Promise<void>((resolve) => {
       verified = resolve;
     });
-    const identity = { keyId: 'k', principal: 'p', scopes: [], scheme: 'rfc9421', coveredComponents: ['@method'] };
-    const admit = async (message: { url: string }) => {
-      const path = new URL(message.url).pathname;
-      admitted.push(path);
-      // The late request's verification ends when the test says so: meanwhile the queue fills.
-      if (path === '/late') await verification;
-      const commit = async () => {
-        committed.push(path);
-        return { ok: true, identity, headers: {} };
-      };
-      return {
-        ok: true,
-        identity,
-        signatureVerified: true,
-        checksBody: false,
-        update() {},
-        finish: commit,
-        complete: commit,
-        commitBeforeBody: commit,
-        async fail(error: unknown) {
-          throw error;
-        },
-        signedBody() {
-          return undefined;
-        },
-      };
-    };
+    // The late request's verification ends when the test says so: meanwhile the queue fills.
+    const { authenticator, admitted, committed } = standInAuthenticator((path) =>
+      path === '/late' ? verification : undefined,
+    );
     const gateway = createGateway({
       config,
-      authenticator: { admit } as unknown as Parameters<typeof createGateway>[0]['authenticator'],
+      authenticator,
       metrics,
       isTrustedProxy: () => false,
       upstreamConnections: 1,

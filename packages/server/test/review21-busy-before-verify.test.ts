@@ -13,7 +13,12 @@ import { until } from '../../../test-support/wait.js';
 import { loadConfig } from '../src/config.js';
 import { createGateway } from '../src/gateway.js';
 import { createMetrics } from '../src/metrics.js';
-import { type HoldingUpstream, listenGateway, startHoldingUpstream } from './support/holding-upstream.js';
+import {
+  type HoldingUpstream,
+  listenGateway,
+  standInAuthenticator,
+  startHoldingUpstream,
+} from './support/holding-upstream.js';
 
 describe('review21: a request that finds the builtin queue full is refused before anything is charged', () => {
   let upstream: HoldingUpstream;
@@ -33,37 +38,11 @@ describe('review21: a request that finds the builtin queue full is refused befor
       env: {},
     });
     const metrics = createMetrics();
-    const admitted: string[] = [];
-    const committed: string[] = [];
-    const identity = { keyId: 'k', principal: 'p', scopes: [], scheme: 'rfc9421', coveredComponents: ['@method'] };
-    const admit = async (message: { url: string }) => {
-      const path = new URL(message.url).pathname;
-      admitted.push(path);
-      const commit = async () => {
-        // The nonce and the rate limit are charged here.
-        committed.push(path);
-        return { ok: true, identity, headers: {} };
-      };
-      return {
-        ok: true,
-        identity,
-        signatureVerified: true,
-        checksBody: false,
-        update() {},
-        finish: commit,
-        complete: commit,
-        commitBeforeBody: commit,
-        async fail(error: unknown) {
-          throw error;
-        },
-        signedBody() {
-          return undefined;
-        },
-      };
-    };
+    // Its commit is where a real authenticator charges the nonce and the rate limit.
+    const { authenticator, admitted, committed } = standInAuthenticator();
     const gateway = createGateway({
       config,
-      authenticator: { admit } as unknown as Parameters<typeof createGateway>[0]['authenticator'],
+      authenticator,
       metrics,
       isTrustedProxy: () => false,
       upstreamConnections: 1,

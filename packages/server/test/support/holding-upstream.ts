@@ -68,3 +68,63 @@ export async function listenGateway(gateway: ReturnType<typeof createGateway>): 
     },
   };
 }
+
+/** What {@link standInAuthenticator} gives a test: the authenticator and what it saw. */
+export interface StandInAuthenticator {
+  authenticator: Parameters<typeof createGateway>[0]['authenticator'];
+  /** Paths whose admission started, in order. */
+  admitted: string[];
+  /** Paths committed, in order (where a real authenticator charges the nonce and the rate limit). */
+  committed: string[];
+}
+
+/**
+ * A stand-in for the gateway's authenticator in queue tests: every request is admitted as verified
+ * for one fixed identity, without a body check, so that a test can hold the asynchronous window
+ * between admission and dispatch open. `holdAdmission(path)` may return a promise that path's
+ * admission waits on first (undefined: no wait, not even a tick).
+ *
+ * @example
+ * ```ts
+ * const { authenticator, committed } = standInAuthenticator((path) => (path === '/late' ? verification : undefined));
+ * const gateway = createGateway({ config, authenticator, metrics, isTrustedProxy: () => false });
+ * ```
+ */
+export function standInAuthenticator(
+  holdAdmission: (path: string) => Promise<void> | undefined = () => undefined,
+): StandInAuthenticator {
+  const admitted: string[] = [];
+  const committed: string[] = [];
+  const identity = { keyId: 'k', principal: 'p', scopes: [], scheme: 'rfc9421', coveredComponents: ['@method'] };
+  const admit = async (message: { url: string }) => {
+    const path = new URL(message.url).pathname;
+    admitted.push(path);
+    const held = holdAdmission(path);
+    if (held !== undefined) await held;
+    const commit = async () => {
+      committed.push(path);
+      return { ok: true, identity, headers: {} };
+    };
+    return {
+      ok: true,
+      identity,
+      signatureVerified: true,
+      checksBody: false,
+      update() {},
+      finish: commit,
+      complete: commit,
+      commitBeforeBody: commit,
+      async fail(error: unknown) {
+        throw error;
+      },
+      signedBody() {
+        return undefined;
+      },
+    };
+  };
+  return {
+    authenticator: { admit } as unknown as Parameters<typeof createGateway>[0]['authenticator'],
+    admitted,
+    committed,
+  };
+}
