@@ -463,15 +463,22 @@ export async function main() {
     for (let round = 0; round < rounds; round++) {
       for (let index = 0; index < targets.length; index++) {
         const target = targets[(index + round) % targets.length];
-        // Generous: the warm-up second underestimates the rate; a reused signature is a refused replay.
-        // Refused replays answer faster than verified requests, so a pool that runs out snowballs:
-        // size it from the fastest rate seen so far, with a floor of 100,000.
-        const signatures = poolFor(target, estimate.get(target.name), seconds);
         // A server idle while the other rows ran (a minute or more) is slower for its first seconds:
         // forward-auth on `serve` cost 96.5 µs/request in 5 s after 60 s idle against 78-82 right
         // before and after (session 8). One unmeasured second of load first, so that every row is
         // measured as a server under load is, not as one waking up.
-        if (roundWarmupSeconds > 0) await load(target, { signatures: 60_000, durationSeconds: roundWarmupSeconds });
+        if (roundWarmupSeconds > 0) {
+          const warm = await load(target, { signatures: 60_000, durationSeconds: roundWarmupSeconds });
+          // That second is also the freshest rate: the start-up warm-up can run at a third of it on a
+          // host that is busy or slow then (session 23 close run 2: a forward-auth round outran its pool
+          // by 390 requests, the replays were refused and then the address throttled).
+          estimate.set(target.name, Math.max(estimate.get(target.name), warm.requestsPerSecond));
+        }
+        // Generous: the warm-up second underestimates the rate; a reused signature is a refused replay.
+        // Refused replays answer faster than verified requests, so a pool that runs out snowballs:
+        // size it from the fastest rate seen so far (the round's warm-up second included), with a
+        // floor of 100,000.
+        const signatures = poolFor(target, estimate.get(target.name), seconds);
         const result = await load(target, { signatures, durationSeconds: seconds });
         estimate.set(target.name, Math.max(estimate.get(target.name), result.requestsPerSecond));
         // A reused django-hmac request (wrk's pre-signed pool) is a replay too.
