@@ -6,7 +6,7 @@ import { type CheckedField, checkedField, FRAMING_FIELDS, writeCheckedHead } fro
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
 import { IDENTITY_HEADERS, identityLookalike, pushIdentityFields } from './headers.js';
-import { headerValue, type ServerProblem, sendProblem, serverProblem } from './http.js';
+import { firstValue, headerValue, type ServerProblem, sendProblem, serverProblem } from './http.js';
 import { createUrlRebuilder, requestHasBody } from './message.js';
 import type { ServerMetrics } from './metrics.js';
 import type { RouteHandler } from './request-context.js';
@@ -115,14 +115,14 @@ export function createForwardAuth(options: {
     // named one here is a map check while the proxy sends its headers in one order (session 19).
     // The same values as headerValue()'s: the first of a repeated field node kept as an array.
     const headers = request.headers;
-    const uriNginx = firstOf(headers['x-original-uri']);
-    const uriTraefik = firstOf(headers['x-forwarded-uri']);
-    const methodNginx = firstOf(headers['x-original-method']);
-    const methodTraefik = firstOf(headers['x-forwarded-method']);
-    const hostNginx = firstOf(headers['x-original-host']);
-    const hostTraefik = firstOf(headers['x-forwarded-host']);
-    const protoNginx = firstOf(headers['x-original-proto']);
-    const protoTraefik = firstOf(headers['x-forwarded-proto']);
+    const uriNginx = firstValue(headers['x-original-uri']);
+    const uriTraefik = firstValue(headers['x-forwarded-uri']);
+    const methodNginx = firstValue(headers['x-original-method']);
+    const methodTraefik = firstValue(headers['x-forwarded-method']);
+    const hostNginx = firstValue(headers['x-original-host']);
+    const hostTraefik = firstValue(headers['x-forwarded-host']);
+    const protoNginx = firstValue(headers['x-original-proto']);
+    const protoTraefik = firstValue(headers['x-forwarded-proto']);
     // The first pair (URI, method, host, proto) whose two spellings name different requests.
     const conflict = differ(uriNginx, uriTraefik, true)
       ? ORIGINAL_PAIRS[0]
@@ -210,8 +210,9 @@ export function createForwardAuth(options: {
     const proto = protoTraefik ?? protoNginx;
     const url = rebuildUrl(request, originalUri, true, { host, proto });
     const sourceAddress = clientAddressOf(request, isTrustedProxy, peer);
-    const originalLength = firstOf(headers['x-original-content-length']) ?? firstOf(headers['content-length']);
-    const originalEncoding = firstOf(headers['x-original-transfer-encoding']) ?? firstOf(headers['transfer-encoding']);
+    const originalLength = firstValue(headers['x-original-content-length']) ?? firstValue(headers['content-length']);
+    const originalEncoding =
+      firstValue(headers['x-original-transfer-encoding']) ?? firstValue(headers['transfer-encoding']);
     // The core's rule over the original request's framing; a chunked body has no length, its
     // transfer coding is the only sign it exists. Proxies send an empty header for one that was absent.
     const hasBody = requestHasBody(declaredMethod, {
@@ -567,11 +568,6 @@ export function upperMethod(method: string): string | undefined {
     return method;
   }
   return METHOD_LETTERS.test(method) ? method.toUpperCase() : undefined;
-}
-
-/** A header's first value ({@link headerValue} for a value already read): node keeps some repeated fields as arrays. */
-function firstOf(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /**

@@ -76,6 +76,13 @@ export async function readBody(request: IncomingMessage, limit: number): Promise
 
 /** First value of a header that Node may have folded into an array. */
 export function headerValue(request: IncomingMessage, name: string): string | undefined {
-  const value = request.headers[name];
+  return firstValue(request.headers[name]);
+}
+
+/**
+ * {@link headerValue}'s rule for a value already read (`request.headers['x-name']`: a named load at the
+ * call site rather than headerValue's one keyed load for every name, on the per-request paths).
+ */
+export function firstValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { type MessageParts, messageHasBody } from '@hmac-kit/core';
 import type { ServerConfig } from './config.js';
+import { firstValue } from './http.js';
 
 /** Absolute URL as the client addressed it, for `path` (path + query as received). */
 export type UrlRebuilder = (
@@ -43,24 +44,20 @@ export function createUrlRebuilder(config: Pick<ServerConfig, 'publicOrigin'>): 
     if (trustedPeer) {
       // Each field by its literal name (a named load per site; headerValue(request, name) shares one
       // megamorphic keyed load for every name): the same values, the first of a field node kept as an array.
-      const forwardedHost = overrides?.host ?? firstOf(request.headers['x-forwarded-host'])?.split(',')[0]?.trim();
-      const forwardedProto = overrides?.proto ?? firstOf(request.headers['x-forwarded-proto'])?.split(',')[0]?.trim();
+      const forwardedHost = overrides?.host ?? firstValue(request.headers['x-forwarded-host'])?.split(',')[0]?.trim();
+      const forwardedProto =
+        overrides?.proto ?? firstValue(request.headers['x-forwarded-proto'])?.split(',')[0]?.trim();
       if (forwardedHost && plausibleHost(forwardedHost)) host = forwardedHost;
       if (forwardedProto === 'https' || forwardedProto === 'http') proto = forwardedProto;
     }
     // The Host header only when no forwarded host was taken (one read and one test less per
     // forward-auth request; session 20): a forwarded host taken has passed HOST already.
     if (host === undefined) {
-      host = firstOf(request.headers.host) ?? 'localhost';
+      host = firstValue(request.headers.host) ?? 'localhost';
       if (!plausibleHost(host)) host = 'invalid-host';
     }
     return `${proto}://${host}${path.startsWith('/') ? path : `/${path}`}`;
   };
-}
-
-/** A header's first value (http.ts `headerValue`'s rule, for a value already read). */
-function firstOf(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /**
