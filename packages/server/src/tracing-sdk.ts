@@ -4,12 +4,14 @@ import { isPromiseLike } from '@hmac-kit/core';
 import {
   type Attributes,
   context,
+  createContextKey,
   type HrTime,
   propagation,
   ROOT_CONTEXT,
   type Span,
   SpanKind,
   SpanStatusCode,
+  type TracerProvider,
   trace,
 } from '@opentelemetry/api';
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -78,6 +80,15 @@ function methodNames(target: object): string[] {
   return [...names];
 }
 
+/**
+ * Whether a context manager is registered with the OpenTelemetry API (the API's no-op one keeps no
+ * context: `with()` runs its function in the root context).
+ */
+function contextManagerRegistered(): boolean {
+  const probe = ROOT_CONTEXT.setValue(createContextKey('hmac-kit registration probe'), true);
+  return context.with(probe, () => context.active() === probe);
+}
+
 /** Path of a request target, without its query (it can carry presigned SigV4 signatures). */
 function pathOf(target: string): string {
   const query = target.indexOf('?');
@@ -96,7 +107,14 @@ export function createTracing(env: Record<string, string | undefined>, service: 
     'service.version': service.version,
   }).merge(detectResources({ detectors: [envDetector] }));
   const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter)] });
+  // The API refuses a second registration of each global: one an embedding process' own SDK made
+  // first stays its own (hmac-kit's spans still go to its own provider, through `tracer` below), and
+  // shutdown() gives up only the globals registered here (review24).
+  const contextManagerTaken = contextManagerRegistered();
+  const propagatorTaken = propagation.fields().length > 0;
   provider.register();
+  const ownsTracerProvider =
+    (trace.getTracerProvider() as { getDelegate?(): TracerProvider }).getDelegate?.() === provider;
   const unregisterInstrumentations = registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
@@ -231,9 +249,9 @@ export function createTracing(env: Record<string, string | undefined>, service: 
     async shutdown() {
       // Given up first, synchronously: a start that follows at once registers its own.
       unregisterInstrumentations();
-      trace.disable();
-      propagation.disable();
-      context.disable();
+      if (ownsTracerProvider) trace.disable();
+      if (!propagatorTaken) propagation.disable();
+      if (!contextManagerTaken) context.disable();
       // Exports what is buffered, then shuts the exporter down (its timer and connections).
       await provider.shutdown();
     },

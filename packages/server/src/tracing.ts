@@ -49,14 +49,17 @@ export async function startTracing(
   if (!tracingRequested(env)) return undefined;
   started ??= import('./tracing-sdk.js').then(({ createTracing }) => createTracing(env, service));
   const starting = started;
+  // Counted from now, not after the await: a last user's shutdown while this start awaits the
+  // shared one would otherwise stop the SDK under it, and hand it a tracing already shut down (review24).
+  users++;
   let shared: Tracing;
   try {
     shared = await starting;
   } catch (error) {
+    users--;
     if (started === starting) started = undefined;
     throw error;
   }
-  users++;
   let stopped = false;
   return {
     ...shared,
