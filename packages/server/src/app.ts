@@ -204,12 +204,19 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   if (!options.worker) logUpstreamClientFallback(upstreamClient, logger);
   // Loads the OpenTelemetry SDK only when OTEL_EXPORTER_OTLP_ENDPOINT asks for traces.
   const tracing = await startTracing(process.env, { version: serverVersion() });
-  const services = await openServices(config, logger, metrics, tracing, {
-    limitStores: options.limitStores,
-    ...(options.passwordHashHooks ? { passwordHashHooks: options.passwordHashHooks } : {}),
-    ...(options.passwordHashing ? { passwordHashing: options.passwordHashing } : {}),
-    ...(options.throttledAuditSeconds !== undefined ? { throttledAuditSeconds: options.throttledAuditSeconds } : {}),
-  });
+  let services: Services;
+  try {
+    services = await openServices(config, logger, metrics, tracing, {
+      limitStores: options.limitStores,
+      ...(options.passwordHashHooks ? { passwordHashHooks: options.passwordHashHooks } : {}),
+      ...(options.passwordHashing ? { passwordHashing: options.passwordHashing } : {}),
+      ...(options.throttledAuditSeconds !== undefined ? { throttledAuditSeconds: options.throttledAuditSeconds } : {}),
+    });
+  } catch (error) {
+    // openServices closed its own steps: tracing too is stopped (its exporter, the API globals).
+    await tracing?.shutdown().catch(() => undefined);
+    throw error;
+  }
   metrics.observeKeyCache(() => services.keyService.stats());
   const state = { draining: false };
   let dispatch: ReturnType<typeof createRoutes>;
@@ -221,6 +228,7 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
   } catch (error) {
     // The stores are open: a start that fails here releases them (as openServices does its own steps).
     await services.close().catch(() => undefined);
+    await tracing?.shutdown().catch(() => undefined);
     throw error;
   }
   async function routesOf() {
@@ -358,9 +366,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       answerHalfClosed: config.upstream === undefined,
     });
   } catch (error) {
-    // Port taken, address not available, unreadable certificate...: release the stores before reporting it.
+    // Port taken, address not available, unreadable certificate...: release the stores (and tracing) before reporting it.
     await closeRoutes();
     await services.close();
+    await tracing?.shutdown().catch(() => undefined);
     throw error;
   }
   const { url, server } = listener;
@@ -420,7 +429,8 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       const storesClosed = (async () => {
         await closeRoutes();
         await services.close();
-        await tracing?.flush().catch(() => undefined);
+        // Exports what is buffered and stops tracing (the last server of the process stops the SDK).
+        await tracing?.shutdown().catch(() => undefined);
       })();
       storesClosed.catch(() => {});
       if ((await Promise.race([storesClosed.then(() => 'closed' as const), deadline])) === 'timeout') {

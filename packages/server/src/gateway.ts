@@ -23,7 +23,7 @@ import { tracingRequested } from './tracing.js';
 import { chooseUpstreamClient, type UpstreamClientChoice } from './upstream/choose.js';
 import { createBuiltinClient } from './upstream/client.js';
 import { UpstreamAnswerError, UpstreamBusyError, UpstreamTimeoutError } from './upstream/errors.js';
-import type { UpstreamClient, UpstreamHandler } from './upstream/types.js';
+import type { UpstreamClient, UpstreamHandler, UpstreamReservation } from './upstream/types.js';
 
 /** Bodies up to this size (by Content-Length) are verified before forwarding; larger ones stream. */
 const BUFFERED_BODY_BYTES = 64 * 1024;
@@ -230,6 +230,14 @@ export function createGateway(options: GatewayOptions): {
         }) as unknown as UpstreamClient);
   // The builtin client's bound on requests waiting for a connection, asked before verification.
   const queueFull = dispatcher.queueFull?.bind(dispatcher);
+  // Its places, each taken right before a request's commit (placeFor).
+  const reserve = dispatcher.reserve?.bind(dispatcher);
+  // undici's Pool: no place to take (it queues without bound), each request sent as it is.
+  const unbounded: UpstreamReservation = {
+    dispatch: (options, handler) => dispatcher.dispatch(options, handler),
+    request: (options) => dispatcher.request(options),
+    release: ignore,
+  };
   const rebuildUrl = createUrlRebuilder(config);
   // The eager twins of admit() and of the admission's complete() and finish() answer without a
   // promise when every stage does (memory stores, a cached key): the handler then goes on in the
@@ -310,10 +318,10 @@ export function createGateway(options: GatewayOptions): {
       return;
     }
     // Every upstream connection busy and the builtin client's queue full: refused before the
-    // admission, so that nothing is verified or charged (nonce, rate limit) for a request that is
-    // not sent, and its client may send the same signed request again after Retry-After (review21).
-    // One that finds the queue full only at dispatch (it filled during an asynchronous
-    // verification) is still refused there, after its commit.
+    // admission, so that nothing is verified (review21) for a request that would not be sent. The
+    // place itself is taken right before the commit (placeFor): one that finds none there (the
+    // queue filled while its verification awaited a store) is refused then, nothing charged
+    // either, and its client may send the same signed request again after Retry-After (fix24).
     if (queueFull?.() === true) {
       refuseBusy(response, context);
       request.resume();
@@ -391,48 +399,74 @@ export function createGateway(options: GatewayOptions): {
         refuse(response, context, failed.error, failed.problem.headers);
         return;
       }
-      const completing =
-        eager && admission.completeEagerly !== undefined ? admission.completeEagerly(whole) : admission.complete(whole);
-      const completed = isPromiseLike(completing) ? await completing : completing;
-      if (!completed.ok) {
-        refuse(response, context, completed.error, completed.problem.headers);
+      const place = placeFor(response, context);
+      if (place === undefined) return;
+      try {
+        const completing =
+          eager && admission.completeEagerly !== undefined
+            ? admission.completeEagerly(whole)
+            : admission.complete(whole);
+        const completed = isPromiseLike(completing) ? await completing : completing;
+        if (!completed.ok) {
+          refuse(response, context, completed.error, completed.problem.headers);
+          return;
+        }
+        // A scheme that signs a re-serialisation of the body (django-hmac) names the bytes it
+        // covered: those, not the bytes received, go upstream (issue #11 defect 5).
+        // A body already in the form the scheme hashes (the usual django-hmac body) is named as the
+        // received Buffer itself: sent as it is, without a Buffer view of the same bytes.
+        const signed = admission.signedBody();
+        const body =
+          signed === undefined || signed === whole
+            ? whole
+            : Buffer.from(signed.buffer, signed.byteOffset, signed.byteLength);
+        const headers = upstreamHeaderList(request.headers, identity, forwarded, replacedHeaders, signed?.byteLength);
+        relay(place, response, context, method, target, headers, body, completed.headers);
         return;
+      } finally {
+        // Given back unless the relay sent the request in it (a refusal, a throw): never leaked.
+        place.release();
       }
-      // A scheme that signs a re-serialisation of the body (django-hmac) names the bytes it
-      // covered: those, not the bytes received, go upstream (issue #11 defect 5).
-      // A body already in the form the scheme hashes (the usual django-hmac body) is named as the
-      // received Buffer itself: sent as it is, without a Buffer view of the same bytes.
-      const signed = admission.signedBody();
-      const body =
-        signed === undefined || signed === whole
-          ? whole
-          : Buffer.from(signed.buffer, signed.byteOffset, signed.byteLength);
-      const headers = upstreamHeaderList(request.headers, identity, forwarded, replacedHeaders, signed?.byteLength);
-      relay(response, context, method, target, headers, body, completed.headers);
-      return;
     }
     if (!hasBody) {
       // No body: the body stage has nothing to read (a covered digest is checked against no bytes).
-      const finishing = eager && admission.finishEagerly !== undefined ? admission.finishEagerly() : admission.finish();
-      const finished = isPromiseLike(finishing) ? await finishing : finishing;
-      if (!finished.ok) {
-        refuse(response, context, finished.error, finished.problem.headers);
+      const place = placeFor(response, context);
+      if (place === undefined) {
         request.resume();
         return;
       }
-      relay(
-        response,
-        context,
-        method,
-        target,
-        upstreamHeaderList(request.headers, identity, forwarded, replacedHeaders),
-        null,
-        finished.headers,
-      );
-      return;
+      try {
+        const finishing =
+          eager && admission.finishEagerly !== undefined ? admission.finishEagerly() : admission.finish();
+        const finished = isPromiseLike(finishing) ? await finishing : finishing;
+        if (!finished.ok) {
+          refuse(response, context, finished.error, finished.problem.headers);
+          request.resume();
+          return;
+        }
+        relay(
+          place,
+          response,
+          context,
+          method,
+          target,
+          upstreamHeaderList(request.headers, identity, forwarded, replacedHeaders),
+          null,
+          finished.headers,
+        );
+        return;
+      } finally {
+        // Given back unless the relay sent the request in it (a refusal, a throw): never leaked.
+        place.release();
+      }
     }
 
     // A streamed body (larger than BUFFERED_BODY_BYTES, signature already verified over its digest).
+    const place = placeFor(response, context);
+    if (place === undefined) {
+      request.resume();
+      return;
+    }
     // undici takes an EventEmitter as a signal: far cheaper per request than an AbortController.
     const abort = new EventEmitter();
     let clientGone = false;
@@ -446,8 +480,15 @@ export function createGateway(options: GatewayOptions): {
     // The body must flow upstream before its digest is known: commit now, holding the nonce as a
     // reservation (and the rate limit charged); a body that then fails releases the nonce, so the
     // genuine request can still pass (issue #11, 3), and aborts the upstream request.
-    const committed = await admission.commitBeforeBody();
+    let committed: Awaited<ReturnType<typeof admission.commitBeforeBody>>;
+    try {
+      committed = await admission.commitBeforeBody();
+    } catch (error) {
+      place.release();
+      throw error;
+    }
     if (!committed.ok) {
+      place.release();
       refuse(response, context, committed.error, committed.problem.headers);
       request.resume();
       return;
@@ -491,7 +532,7 @@ export function createGateway(options: GatewayOptions): {
     let upstreamResponse: Awaited<ReturnType<UpstreamClient['request']>>;
     const upstreamStarted = process.hrtime.bigint();
     try {
-      upstreamResponse = await dispatcher.request({
+      upstreamResponse = await place.request({
         origin: upstream.origin,
         path: basePath + target,
         method,
@@ -505,6 +546,8 @@ export function createGateway(options: GatewayOptions): {
       });
       upstreamResponded.observe(Number(process.hrtime.bigint() - upstreamStarted) / 1e9);
     } catch (error) {
+      // Given back when request() was never called (its options threw); after it, a no-op.
+      place.release();
       // Busy (the builtin client's queue full at dispatch): nothing was sent, not observed (see upstreamFailed).
       if (!(error instanceof UpstreamBusyError)) {
         metrics.upstreamSeconds.observe(
@@ -571,6 +614,7 @@ export function createGateway(options: GatewayOptions): {
    * EventEmitter signal, and the parsed header object the answer's head is built from.
    */
   function relay(
+    place: UpstreamReservation,
     response: ServerResponse,
     context: RequestContext,
     method: string,
@@ -583,7 +627,7 @@ export function createGateway(options: GatewayOptions): {
     (response as RelayedResponse)[RELAY] = relay;
     // `on`, not `once`: a response closes once, and once() wraps every listener in a closure.
     response.on('close', onRelayedClose);
-    dispatcher.dispatch(
+    place.dispatch(
       {
         origin: upstream.origin,
         path: basePath + target,
@@ -748,6 +792,20 @@ export function createGateway(options: GatewayOptions): {
    * (outcomes response, error, timeout, aborted), and undici's Pool, which queues without bound,
    * never refuses one.
    */
+  /**
+   * The place `dispatch()` or `request()` sends a request in, taken right before its commit: with
+   * the builtin client a reservation of a connection or queue place (a committed request is never
+   * refused busy), given back by every way out that sends nothing; undici's Pool, unbounded, needs
+   * none. No place left (the queue filled while the request's verification awaited a store): the
+   * request is answered `503 upstream_busy` (undefined returned) before its commit, nothing charged.
+   */
+  function placeFor(response: ServerResponse, context: RequestContext): UpstreamReservation | undefined {
+    if (reserve === undefined) return unbounded;
+    const place = reserve();
+    if (place === undefined) refuseBusy(response, context);
+    return place;
+  }
+
   function refuseBusy(response: ServerResponse, context: RequestContext) {
     metrics.upstreamErrors.inc({ kind: 'busy' });
     context.code = 'upstream_busy';

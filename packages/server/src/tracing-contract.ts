@@ -39,6 +39,15 @@ export interface Tracing {
   readonly propagationHeaders: readonly string[];
   /** Exports the spans still buffered. */
   flush(): Promise<void>;
+  /**
+   * Exports the spans still buffered, then stops this user's tracing (once; a second call does
+   * nothing). When the last user of the process' tracing stops ({@link startTracing} hands one
+   * out per start), the SDK stops too: the provider and its exporter shut down (no timer, no
+   * connection left), the undici instrumentation is unregistered and the OpenTelemetry API's
+   * globals (tracer provider, propagator, context manager) are given up, so that nothing the
+   * process does later is traced, and a later start registers its own.
+   */
+  shutdown(): Promise<void>;
 }
 
 /** A tracing setting that cannot work (e.g. an unsupported OTLP protocol). */

@@ -97,7 +97,7 @@ export function createTracing(env: Record<string, string | undefined>, service: 
   }).merge(detectResources({ detectors: [envDetector] }));
   const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter)] });
   provider.register();
-  registerInstrumentations({
+  const unregisterInstrumentations = registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
       new UndiciInstrumentation({
@@ -227,5 +227,15 @@ export function createTracing(env: Record<string, string | undefined>, service: 
     },
 
     flush: () => provider.forceFlush(),
+
+    async shutdown() {
+      // Given up first, synchronously: a start that follows at once registers its own.
+      unregisterInstrumentations();
+      trace.disable();
+      propagation.disable();
+      context.disable();
+      // Exports what is buffered, then shuts the exporter down (its timer and connections).
+      await provider.shutdown();
+    },
   };
 }

@@ -28,10 +28,14 @@ export function tracingRequested(env: Record<string, string | undefined>): boole
 }
 
 let started: Promise<Tracing> | undefined;
+/** The users of `started` that have not shut theirs down (each start of a server in the process). */
+let users = 0;
 
 /**
  * Starts tracing when the environment asks for it (see {@link tracingRequested}), once per
- * process; resolves undefined otherwise, without loading the OpenTelemetry SDK.
+ * process (servers started in one process share it); resolves undefined otherwise, without
+ * loading the OpenTelemetry SDK. Each caller gets its own `shutdown()`: the SDK stops when the
+ * last of them has shut down, and a later call starts it again.
  *
  * @example
  * ```ts
@@ -44,10 +48,26 @@ export async function startTracing(
 ): Promise<Tracing | undefined> {
   if (!tracingRequested(env)) return undefined;
   started ??= import('./tracing-sdk.js').then(({ createTracing }) => createTracing(env, service));
+  const starting = started;
+  let shared: Tracing;
   try {
-    return await started;
+    shared = await starting;
   } catch (error) {
-    started = undefined;
+    if (started === starting) started = undefined;
     throw error;
   }
+  users++;
+  let stopped = false;
+  return {
+    ...shared,
+    shutdown: async () => {
+      if (stopped) return;
+      stopped = true;
+      users--;
+      if (users > 0) return shared.flush();
+      // The last user: forgotten now (synchronously), so that a start from here on builds a new one.
+      if (started === starting) started = undefined;
+      await shared.shutdown();
+    },
+  };
 }

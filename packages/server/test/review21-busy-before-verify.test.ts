@@ -5,8 +5,8 @@
  * invites, the same signed request, is refused `nonce_replayed`), its rate limit charged, its MAC
  * computed (the CPU of a gateway that is already overloaded). A request that arrives while the
  * queue is full is now refused before its admission: nothing verified, nothing charged. (One that
- * finds it full only after an asynchronous verification is still refused at dispatch, charged:
- * docs/server.md.)
+ * finds it full only after an asynchronous verification is refused before its commit, nothing
+ * charged either: fix24-busy-after-commit.test.ts.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../../test-support/wait.js';

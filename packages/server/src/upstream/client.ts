@@ -29,6 +29,7 @@ import type {
   UpstreamDispatchOptions,
   UpstreamHandler,
   UpstreamRequestOptions,
+  UpstreamReservation,
 } from './types.js';
 
 /** Options of {@link createBuiltinClient}. */
@@ -92,6 +93,8 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
   private readonly idle: Connection[] = [];
   private readonly queue: PendingExchange[] = [];
   private open = 0;
+  /** Places promised to reservations not yet used or released (see {@link room}). */
+  private reserved = 0;
   private closed = false;
   private readonly settings: ConnectionSettings;
   private readonly host: string;
@@ -127,6 +130,14 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
   }
 
   dispatch(options: UpstreamDispatchOptions, handler: UpstreamHandler): boolean {
+    return this.dispatchIn(options, handler, false);
+  }
+
+  /**
+   * Sends one request; `reserved`: in a place a reservation held (never refused busy), else in a
+   * free place not promised to a reservation (refused busy when there is none).
+   */
+  dispatchIn(options: UpstreamDispatchOptions, handler: UpstreamHandler, reserved: boolean): boolean {
     const { method, body } = options;
     let framing: BodyFraming;
     let headString: string;
@@ -164,15 +175,16 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
     };
     handler.onConnect((reason?: Error) => this.abort(exchange, reason));
     if (exchange.settled) return false;
+    // The queue is bounded: a request over it is refused at once (nothing written), rather than
+    // held with its head and buffered body for as long as its client waits. The places promised to
+    // reservations are not free: a reserved request takes one of them, and is never refused.
+    if (!reserved && this.room() <= this.reserved) {
+      exchange.settled = true;
+      handler.onError(new UpstreamBusyError());
+      return false;
+    }
     const connection = this.acquire();
     if (connection === undefined) {
-      // The queue is bounded: a request over it is refused at once (nothing written), rather than
-      // held with its head and buffered body for as long as its client waits.
-      if (this.queue.length >= this.maxQueued) {
-        exchange.settled = true;
-        handler.onError(new UpstreamBusyError());
-        return false;
-      }
       exchange.queued = true;
       this.queue.push(exchange);
       return false;
@@ -182,8 +194,32 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
   }
 
   queueFull(): boolean {
-    // As dispatch() decides: no idle connection, none may be opened, and the queue at its bound.
-    return this.queue.length >= this.maxQueued && this.idle.length === 0 && this.open >= this.maxConnections;
+    // As dispatch() decides for a request without a reservation.
+    return this.room() <= this.reserved;
+  }
+
+  reserve(): UpstreamReservation | undefined {
+    if (this.room() <= this.reserved) return undefined;
+    this.reserved++;
+    return new Reservation(this);
+  }
+
+  /** A reservation was used or given back. */
+  unreserve(): void {
+    this.reserved--;
+  }
+
+  /**
+   * Requests that could be sent now without a refusal: idle connections, connections not yet
+   * opened, free queue places. Invariant: `reserved <= room()`. Every change of the pool keeps it:
+   * a dispatch takes one place (and a reserved one its reservation with it; one without is refused
+   * unless `room() > reserved`); a connection that frees, idles or fails, an aborted queued
+   * request, give places back; an idle connection closed (the sweep, close()) takes one from the
+   * idle ones and gives one back to the unopened ones. So a reserved dispatch finds a connection or
+   * a queue place within the bound.
+   */
+  private room(): number {
+    return this.idle.length + (this.maxConnections - this.open) + (this.maxQueued - this.queue.length);
   }
 
   /**
@@ -351,6 +387,11 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
   }
 
   request(options: UpstreamRequestOptions): Promise<UpstreamAnswer> {
+    return this.requestIn(options, false);
+  }
+
+  /** request() in a reserved place or not (see {@link dispatchIn}). */
+  requestIn(options: UpstreamRequestOptions, reserved: boolean): Promise<UpstreamAnswer> {
     return new Promise<UpstreamAnswer>((resolve, reject) => {
       let abort: ((reason?: Error) => void) | undefined;
       let answer: UpstreamAnswer | undefined;
@@ -397,7 +438,7 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
           else body.destroy(error);
         },
       };
-      this.dispatch(options, handler);
+      this.dispatchIn(options, handler, reserved);
     });
   }
 
@@ -420,6 +461,33 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
     this.idle.length = 0;
     this.checkClosed();
     return this.closing;
+  }
+}
+
+/** A place in a {@link BuiltinClient} (see {@link UpstreamReservation}). */
+class Reservation implements UpstreamReservation {
+  private held = true;
+
+  constructor(private readonly client: BuiltinClient) {}
+
+  /** Whether the place is still held; it is not afterwards (used once). */
+  private take(): boolean {
+    if (!this.held) return false;
+    this.held = false;
+    this.client.unreserve();
+    return true;
+  }
+
+  dispatch(options: UpstreamDispatchOptions, handler: UpstreamHandler): boolean {
+    return this.client.dispatchIn(options, handler, this.take());
+  }
+
+  request(options: UpstreamRequestOptions): Promise<UpstreamAnswer> {
+    return this.client.requestIn(options, this.take());
+  }
+
+  release(): void {
+    this.take();
   }
 }
 

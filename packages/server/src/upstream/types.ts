@@ -63,9 +63,27 @@ export interface UpstreamClient {
   close(): Promise<void>;
   /**
    * Whether a request dispatched now would be refused busy, nothing sent (the builtin client: every
-   * connection in use and its queue full). Asked before a request is verified, so that one that
-   * would be refused is refused before anything is charged for it. undici's Pool has no bound (and
-   * no such method).
+   * connection in use or promised to a reservation, and its queue full). Asked before a request is
+   * verified, so that one that would be refused is refused before anything is verified for it.
+   * undici's Pool has no bound (and no such method).
    */
   queueFull?(): boolean;
+  /**
+   * Takes a place for one request (a connection or a queue place), or `undefined` when none is
+   * left (the builtin client; undici's Pool has no bound and no such method). The gateway takes it
+   * right before a request's commit (its nonce recorded, its rate limit charged), so that a request
+   * refused busy is refused before anything is charged, and a committed one is always sent.
+   */
+  reserve?(): UpstreamReservation | undefined;
+}
+
+/**
+ * One request's place in the builtin client (see {@link UpstreamClient.reserve}). Its `dispatch()`
+ * or `request()` sends the request in that place: never refused busy. `release()` gives the place
+ * back unused (every way out that sends nothing); after a send, and a second time, it does nothing.
+ */
+export interface UpstreamReservation {
+  dispatch(options: UpstreamDispatchOptions, handler: UpstreamHandler): unknown;
+  request(options: UpstreamRequestOptions): Promise<UpstreamAnswer>;
+  release(): void;
 }
