@@ -120,12 +120,13 @@ try {
         majors: gc.pauses.major?.count ?? 0,
         kept: (gc.survived + gc.promoted) / n,
         promoted: gc.promoted / n,
+        newSpace: gc.newSpace / 2 ** 20,
       });
     }
   }
   const m = (server, key) => median(server.rounds.map((r) => r[key]));
   console.log(
-    '\npair (snapshot#node options)           side    got req/s  CPU µs/req (rounds)              B alloc/req  scav/10k  scav µs/req  pause µs/req  B kept/req (promoted)  mark-compacts',
+    '\npair (snapshot#node options)           side    got req/s  CPU µs/req (rounds)              B alloc/req  scav/10k  scav µs/req  pause µs/req  B kept/req (promoted)  mark-compacts  new space MB (rounds)',
   );
   for (const server of servers) {
     console.log(
@@ -141,6 +142,7 @@ try {
         m(server, 'pauseMicros').toFixed(2).padStart(13),
         `${m(server, 'kept').toFixed(0).padStart(10)} (${m(server, 'promoted').toFixed(0)})`.padEnd(22),
         String(server.rounds.reduce((sum, r) => sum + r.majors, 0)).padStart(14),
+        ` ${server.rounds.map((r) => r.newSpace.toFixed(1)).join(' ')}`,
       ].join(' '),
     );
   }

@@ -550,7 +550,7 @@ if (gcLog) {
   // between two collections, so the sum of (used before a collection - used after the previous one) plus the
   // growth since the last one is what was allocated in the window (v8.GCProfiler's per-collection statistics),
   // with the collectors' own cost (`cost`, µs) by kind.
-  const { GCProfiler, getHeapStatistics } = await import('node:v8');
+  const { GCProfiler, getHeapStatistics, getHeapSpaceStatistics } = await import('node:v8');
   let profiler = new GCProfiler();
   profiler.start();
   let usedAtStart = getHeapStatistics().used_heap_size;
@@ -574,6 +574,8 @@ if (gcLog) {
       }
     }
     allocated += usedAtEnd - usedAfter;
+    // The young generation's size at the end of the window (V8 sizes it from each process's own history).
+    const newSpace = getHeapSpaceStatistics().find((entry) => entry.space_name === 'new_space').space_size;
     const line = {
       pid: process.pid,
       kind,
@@ -583,6 +585,7 @@ if (gcLog) {
       costMicros: cost,
       survived,
       promoted,
+      newSpace,
     };
     appendFileSync(gcLog, `${JSON.stringify(line)}\n`);
     pauses = {};
