@@ -546,9 +546,52 @@ if (gcLog) {
       if (entry.duration > 20) tally.over20 += 1;
     }
   }).observe({ entryTypes: ['gc'] });
+  // And the bytes allocated meanwhile (issue #15, session 24): the heap's used size grows only by allocation
+  // between two collections, so the sum of (used before a collection - used after the previous one) plus the
+  // growth since the last one is what was allocated in the window (v8.GCProfiler's per-collection statistics),
+  // with the collectors' own cost (`cost`, µs) by kind.
+  const { GCProfiler, getHeapStatistics, getHeapSpaceStatistics } = await import('node:v8');
+  let profiler = new GCProfiler();
+  profiler.start();
+  let usedAtStart = getHeapStatistics().used_heap_size;
   const write = () => {
-    appendFileSync(gcLog, `${JSON.stringify({ pid: process.pid, kind, hmac: process.env.HMAC, pauses })}\n`);
+    const usedAtEnd = getHeapStatistics().used_heap_size;
+    const { statistics } = profiler.stop();
+    let allocated = 0;
+    let usedAfter = usedAtStart;
+    const cost = {};
+    // What the scavenges kept: copied within the young generation, and promoted to the old one.
+    let survived = 0;
+    let promoted = 0;
+    const space = (stats, name) => stats.heapSpaceStatistics.find((entry) => entry.spaceName === name).spaceUsedSize;
+    for (const collection of statistics) {
+      allocated += collection.beforeGC.heapStatistics.usedHeapSize - usedAfter;
+      usedAfter = collection.afterGC.heapStatistics.usedHeapSize;
+      cost[collection.gcType] = (cost[collection.gcType] ?? 0) + collection.cost;
+      if (collection.gcType === 'Scavenge') {
+        survived += space(collection.afterGC, 'new_space');
+        promoted += space(collection.afterGC, 'old_space') - space(collection.beforeGC, 'old_space');
+      }
+    }
+    allocated += usedAtEnd - usedAfter;
+    // The young generation's size at the end of the window (V8 sizes it from each process's own history).
+    const newSpace = getHeapSpaceStatistics().find((entry) => entry.space_name === 'new_space').space_size;
+    const line = {
+      pid: process.pid,
+      kind,
+      hmac: process.env.HMAC,
+      pauses,
+      allocatedBytes: allocated,
+      costMicros: cost,
+      survived,
+      promoted,
+      newSpace,
+    };
+    appendFileSync(gcLog, `${JSON.stringify(line)}\n`);
     pauses = {};
+    profiler = new GCProfiler();
+    profiler.start();
+    usedAtStart = getHeapStatistics().used_heap_size;
   };
   process.on('SIGUSR2', write);
   process.on('SIGTERM', () => {

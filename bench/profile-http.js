@@ -7,7 +7,11 @@
 // complete, i.e. the verification) and the functions those samples were in (self time; native
 // code such as node:crypto's one-shot digest is charged to the JavaScript function that called it).
 //
-//   node bench/profile-http.js gateway-harness:verify [seconds] [--rate=5000] [--build=.ab/x] [--root=<regex>] [--top=40]
+//   node bench/profile-http.js gateway-harness:verify [seconds] [--rate=5000] [--build=.ab/x] [--root=<regex>] [--top=40] [--heap[=4096]]
+//
+// --heap[=<bytes>] (issue #15, session 24): the sampling heap profiler instead (a sample per <bytes> allocated
+// on average, 4096 unless given; objects collected by scavenges and mark-compacts counted too): bytes allocated
+// per request of the profiled round in all, under --root, and by allocating function (self).
 //
 // kind: gateway-harness:verify|pass (bench/http-server.js). --build: a snapshot of bench/http-ab.js
 // --snapshot (its server and, for the harness, the packages beside it). The .cpuprofile stays in
@@ -29,9 +33,11 @@ const rate = option('rate', undefined);
 const build = option('build', undefined);
 const root = new RegExp(option('root', '^(admit|complete) .*middleware/dist/authenticator'));
 const top = Number(option('top', 40));
+const heapArg = args.find((arg) => arg === '--heap' || arg.startsWith('--heap='));
+const heap = heapArg ? Number(heapArg.split('=')[1] ?? 4096) : 0;
 const dir = `${here}.profiles`;
 mkdirSync(dir, { recursive: true });
-const out = `${dir}/http-${kind}-${gatekeeper ?? 'default'}-${process.pid}.cpuprofile`;
+const out = `${dir}/http-${kind}-${gatekeeper ?? 'default'}-${process.pid}.${heap ? 'heapprofile' : 'cpuprofile'}`;
 
 const children = [];
 const shared = { keyId: 'hk_profilehttp00001', secret: formatSecret(new Uint8Array(randomBytes(32))) };
@@ -47,6 +53,7 @@ try {
       ...(build ? { HMAC_KIT_BENCH_SERVER_DIST: resolve(build, 'node_modules/@hmac-kit/server/dist') } : {}),
       NODE_OPTIONS: `--require ${here}profile-preload.cjs`,
       HMAC_KIT_PROFILE_OUT: out,
+      ...(heap ? { HMAC_KIT_PROFILE_HEAP: String(heap) } : {}),
     },
   );
   const load = async (duration) => {
@@ -68,15 +75,17 @@ try {
     console.log(
       `${duration} s: ${result.requestsPerSecond.toFixed(0)} req/s, ${cpu.toFixed(1)} µs CPU per request, ${result.non2xx} non-2xx`,
     );
+    return result.total;
   };
   await load(3);
   process.kill(server.pid, 'SIGUSR2');
   await new Promise((done) => setTimeout(done, 200));
-  await load(seconds);
+  const profiled = await load(seconds);
   const exited = new Promise((done) => children.at(-1).once('exit', done));
   children.at(-1).kill('SIGTERM');
   await exited;
-  summarise(JSON.parse(readFileSync(out, 'utf8')));
+  if (heap) summariseHeap(JSON.parse(readFileSync(out, 'utf8')), profiled);
+  else summarise(JSON.parse(readFileSync(out, 'utf8')));
   console.log(`profile: ${out}`);
   console.log(`load average at the end: ${loadAverage()}`);
 } finally {
@@ -108,5 +117,44 @@ function summarise(profile) {
   );
   for (const [name, count] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) {
     console.log(`${((100 * count) / under).toFixed(1).padStart(5)}%  ${String(count).padStart(6)}  ${name}`);
+  }
+}
+
+function summariseHeap(profile, requests) {
+  const label = (node) =>
+    `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.replace(/^.*\/(packages|node_modules)\//, '')}:${node.callFrame.lineNumber + 1}`;
+  let total = 0;
+  let under = 0;
+  const self = new Map();
+  const walk = (node, inRoot) => {
+    const name = label(node);
+    const here = inRoot || root.test(name);
+    total += node.selfSize;
+    if (here) under += node.selfSize;
+    if (node.selfSize > 0) self.set(name, (self.get(name) ?? 0) + node.selfSize);
+    for (const child of node.children ?? []) walk(child, here);
+  };
+  walk(profile.head, false);
+  const per = (bytes) => (bytes / requests).toFixed(0).padStart(7);
+  console.log(
+    `${requests} requests profiled: ${per(total)} B allocated per request, under ${root}: ${per(under).trim()} B`,
+  );
+  // By owner of the allocating function: a workspace package, node's own JavaScript, or the rest (V8 builtins and
+  // API calls without a JavaScript frame of their own are charged to the frame that called them by V8).
+  const owners = new Map();
+  for (const [name, bytes] of self) {
+    const owner =
+      /^\S+ (core|middleware|limits|node-crypto|server)\/dist\//.exec(name)?.[1] ??
+      (/ node:/.test(name) ? 'node:' : 'other');
+    owners.set(owner, (owners.get(owner) ?? 0) + bytes);
+  }
+  console.log(
+    [...owners]
+      .sort((a, b) => b[1] - a[1])
+      .map(([owner, bytes]) => `${owner} ${per(bytes).trim()} B`)
+      .join(', '),
+  );
+  for (const [name, bytes] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    console.log(`${per(bytes)} B  ${name}`);
   }
 }

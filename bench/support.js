@@ -304,15 +304,20 @@ export function treeCpuSeconds(pid) {
 }
 
 /**
- * Starts `bench/http-server.js <kind>` (its config on stdin), adds the child to `started` (for the
+ * Starts `bench/http-server.js <kind>` (its config on stdin; `nodeArgs`: options for its node, such as
+ * those NODE_OPTIONS refuses), adds the child to `started` (for the
  * caller to stop), and resolves with what it printed once listening, plus its `pid`.
  */
-export function startHttpServer(started, kind, config = {}, env = {}) {
+export function startHttpServer(started, kind, config = {}, env = {}, nodeArgs = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(new URL('./http-server.js', import.meta.url)), kind], {
-      env: { ...process.env, ...env },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...nodeArgs, fileURLToPath(new URL('./http-server.js', import.meta.url)), kind],
+      {
+        env: { ...process.env, ...env },
+        stdio: ['pipe', 'pipe', 'inherit'],
+      },
+    );
     started.push(child);
     child.on('error', reject);
     child.on('exit', (code) => reject(new Error(`server ${kind} exited early (${code})`)));

@@ -61,11 +61,16 @@ describe('review21: a hung or slowloris upstream cannot hold the shutdown', () =
         const result = await server.close();
         expect(result.forced).toBe(true);
         expect(await outcome).toBe('cut');
-        // The builtin client cuts its upstream connection. undici's does not always: under load, in
-        // about one run of three, its connection to a hung upstream stayed open after the shutdown
-        // (the process exits then, an embedding keeps it until the upstream timeout; review21,
-        // not investigated further).
-        if (process.env.HMAC_KIT_TEST_UPSTREAM_CLIENT !== 'undici') await until(() => closed.length === 1);
+        // Both clients cut their upstream connection: shortly after close() resolved (the abort runs
+        // when the client's socket, destroyed by the forced close, emits 'close'). Every upstream
+        // connection is waited for, not exactly one (fix24): after the abort, undici's client puts
+        // the aborted request back as pending (its socket closed with an informational error), opens
+        // a new connection for it, finds it aborted and writes nothing, and Pool.close() closes that
+        // one too. Both closed within one 20 ms poll, so `closed.length === 1` was never seen and the
+        // wait hung (with undici in about one loaded run of three, read then as a connection left open).
+        await until(() => closed.length >= 1 && closed.length === sockets.length);
+        // Neither client sends the request a second time.
+        expect(received).toHaveLength(1);
       } finally {
         for (const timer of timers) clearInterval(timer);
         for (const socket of sockets) socket.destroy();
