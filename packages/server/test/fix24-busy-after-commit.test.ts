@@ -14,7 +14,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { NonceReplayed, type VerificationKey } from '@hmac-kit/core';
+import type { VerificationKey } from '@hmac-kit/core';
 import { memoryNonceStore } from '@hmac-kit/limits';
 import { createAuthenticator } from '@hmac-kit/middleware';
 import { nodeCryptoProvider } from '@hmac-kit/node-crypto';
@@ -27,7 +27,12 @@ import { createGateway } from '../src/gateway.js';
 import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
 import type { RequestContext } from '../src/request-context.js';
-import { type HoldingUpstream, listenGateway, startHoldingUpstream } from './support/holding-upstream.js';
+import {
+  type HoldingUpstream,
+  listenGateway,
+  standInAuthenticator,
+  startHoldingUpstream,
+} from './support/holding-upstream.js';
 
 type GatewayAuthenticator = Parameters<typeof createGateway>[0]['authenticator'];
 
@@ -137,42 +142,6 @@ const BODIES: Record<BodyKind, string | undefined> = {
   streamed: 'y'.repeat(70 * 1024),
 };
 
-/**
- * An authenticator whose commit (finish, complete, commitBeforeBody) takes the way the path names:
- * `/served...` commits, `/refused...` answers not ok (a replay, a rate limit), `/throws...` rejects
- * (a store that fails outside the pipeline's own handling). Admissions wait on `gate` when set.
- */
-function scriptedAuthenticator(gate: { held?: Promise<void> }, committed: string[]): GatewayAuthenticator {
-  const identity = { keyId: 'k', principal: 'p', scopes: [], scheme: 'rfc9421', coveredComponents: ['@method'] };
-  const admit = async (message: { url: string }) => {
-    const path = new URL(message.url).pathname;
-    if (gate.held !== undefined) await gate.held;
-    const commit = async () => {
-      if (path.startsWith('/refused')) return { ok: false, error: new NonceReplayed('seen'), problem: { headers: {} } };
-      if (path.startsWith('/throws')) throw new Error('store failed');
-      committed.push(path);
-      return { ok: true, identity, headers: {} };
-    };
-    return {
-      ok: true,
-      identity,
-      signatureVerified: true,
-      checksBody: false,
-      update() {},
-      finish: commit,
-      complete: commit,
-      commitBeforeBody: commit,
-      async fail(error: unknown) {
-        return { ok: false, error, problem: { headers: {} } };
-      },
-      signedBody() {
-        return undefined;
-      },
-    };
-  };
-  return { admit } as unknown as GatewayAuthenticator;
-}
-
 /** The gateway's handler on a local server; a handler that throws is answered 500 (as the router does). */
 async function listenCatching(gateway: ReturnType<typeof createGateway>) {
   const log = createLogger('silent');
@@ -220,8 +189,12 @@ describe('fix24: the builtin client places taken for commits are all given back'
           const gate: { held?: Promise<void> } = {
             held: together ? new Promise<void>((resolve) => (open = resolve)) : undefined,
           };
-          const committed: string[] = [];
-          const gateway = builtinGateway(upstream, scriptedAuthenticator(gate, committed));
+          // The path names its commit's way: `/served...` commits, `/refused...` is refused, `/throws...` rejects.
+          const { authenticator, committed } = standInAuthenticator(
+            () => gate.held,
+            (path) => (path.startsWith('/refused') ? 'refuse' : path.startsWith('/throws') ? 'throw' : 'commit'),
+          );
+          const gateway = builtinGateway(upstream, authenticator);
           const { base, close } = await listenCatching(gateway);
           const send = (path: string, body: string | undefined) =>
             fetch(

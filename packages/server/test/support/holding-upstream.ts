@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { NonceReplayed } from '@hmac-kit/core';
 import type { createGateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/logger.js';
 import type { RequestContext } from '../../src/request-context.js';
@@ -82,7 +83,10 @@ export interface StandInAuthenticator {
  * A stand-in for the gateway's authenticator in queue tests: every request is admitted as verified
  * for one fixed identity, without a body check, so that a test can hold the asynchronous window
  * between admission and dispatch open. `holdAdmission(path)` may return a promise that path's
- * admission waits on first (undefined: no wait, not even a tick).
+ * admission waits on first (undefined: no wait, not even a tick). `commitWay(path)` says how that
+ * path's commit (finish, complete, commitBeforeBody) ends: `commit` (recorded in `committed`),
+ * `refuse` (not ok, a replay, as a nonce store answers one) or `throw` (a store failing outside the
+ * pipeline's own handling). A failed body is refused, as the pipeline's `fail()` answers.
  *
  * @example
  * ```ts
@@ -92,6 +96,7 @@ export interface StandInAuthenticator {
  */
 export function standInAuthenticator(
   holdAdmission: (path: string) => Promise<void> | undefined = () => undefined,
+  commitWay: (path: string) => 'commit' | 'refuse' | 'throw' = () => 'commit',
 ): StandInAuthenticator {
   const admitted: string[] = [];
   const committed: string[] = [];
@@ -102,6 +107,9 @@ export function standInAuthenticator(
     const held = holdAdmission(path);
     if (held !== undefined) await held;
     const commit = async () => {
+      const way = commitWay(path);
+      if (way === 'refuse') return { ok: false, error: new NonceReplayed('seen'), problem: { headers: {} } };
+      if (way === 'throw') throw new Error('store failed');
       committed.push(path);
       return { ok: true, identity, headers: {} };
     };
@@ -115,7 +123,7 @@ export function standInAuthenticator(
       complete: commit,
       commitBeforeBody: commit,
       async fail(error: unknown) {
-        throw error;
+        return { ok: false, error, problem: { headers: {} } };
       },
       signedBody() {
         return undefined;
