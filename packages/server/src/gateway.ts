@@ -785,14 +785,6 @@ export function createGateway(options: GatewayOptions): {
   }
 
   /**
-   * 503 upstream_busy: nothing was sent upstream, a load shed, not an upstream failure (no warning
-   * per request under the overload that causes it; the access line has the code, the metric the count).
-   * Never observed in `hmac_kit_upstream_request_duration_seconds`, whether refused before the
-   * admission or at dispatch after an asynchronous verification: that histogram times requests sent
-   * (outcomes response, error, timeout, aborted), and undici's Pool, which queues without bound,
-   * never refuses one.
-   */
-  /**
    * The place `dispatch()` or `request()` sends a request in, taken right before its commit: with
    * the builtin client a reservation of a connection or queue place (a committed request is never
    * refused busy), given back by every way out that sends nothing; undici's Pool, unbounded, needs
@@ -806,6 +798,14 @@ export function createGateway(options: GatewayOptions): {
     return place;
   }
 
+  /**
+   * 503 upstream_busy: nothing was sent upstream, a load shed, not an upstream failure (no warning
+   * per request under the overload that causes it; the access line has the code, the metric the count).
+   * Never observed in `hmac_kit_upstream_request_duration_seconds`, whether refused before the
+   * admission or before the commit after an asynchronous verification (placeFor): that histogram
+   * times requests sent (outcomes response, error, timeout, aborted), and undici's Pool, which
+   * queues without bound, never refuses one.
+   */
   function refuseBusy(response: ServerResponse, context: RequestContext) {
     metrics.upstreamErrors.inc({ kind: 'busy' });
     context.code = 'upstream_busy';
