@@ -20,8 +20,8 @@ import { randomBytes } from 'node:crypto';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { request as httpRequest } from 'node:http';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
-import { trace } from '@opentelemetry/api';
 import { signMessage } from '@hmac-kit/core';
+import { trace } from '@opentelemetry/api';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { until } from '../../../test-support/wait.js';
 import { loadConfig, startServer } from '../src/index.js';
@@ -117,11 +117,22 @@ describe('fix25: a failed step of a failed start or of close() skips no later st
 });
 
 describe('fix25: close() resolves once the upstream connections it cut have closed', () => {
-  it.each(['builtin', 'undici'] as const)('%s client, hung upstream cut at --shutdown-timeout', async (client) => {
+  const cases = [
+    ['builtin', 'hung'],
+    ['undici', 'hung'],
+    ['builtin', 'idle'],
+    ['undici', 'idle'],
+  ] as const;
+  it.each(cases)('%s client, %s upstream connection at close()', async (client, kind) => {
     const accepted: Socket[] = [];
     const upstream = createServer((socket) => {
       accepted.push(socket);
       socket.on('error', () => {});
+      // hung: never answers (cut at --shutdown-timeout); idle: answers, the connection kept alive.
+      if (kind === 'idle')
+        socket.on('data', () =>
+          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=600\r\n\r\nok'),
+        );
     });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
@@ -142,11 +153,17 @@ describe('fix25: close() resolves once the upstream connections it cut have clos
     subscribe('net.client.socket', onSocket);
     try {
       const key = await issueKey(server, `fix25-${client}`);
-      const prepared = await signMessage({ method: 'GET', url: `${server.url}/hung`, headers: {} }, key);
+      const prepared = await signMessage({ method: 'GET', url: `${server.url}/${kind}`, headers: {} }, key);
       const { port, hostname } = new URL(server.url);
       let own: Socket | undefined;
       const cut = new Promise<void>((resolve) => {
-        const request = httpRequest({ method: 'GET', host: hostname, port, path: '/hung', headers: prepared.headers });
+        const request = httpRequest({
+          method: 'GET',
+          host: hostname,
+          port,
+          path: `/${kind}`,
+          headers: prepared.headers,
+        });
         request.once('socket', (socket) => {
           own = socket;
         });
@@ -155,11 +172,13 @@ describe('fix25: close() resolves once the upstream connections it cut have clos
         request.end();
       });
       await until(() => accepted.length === 1);
+      // idle: the answer relayed, the gateway's upstream connection left idle (kept alive).
+      if (kind === 'idle') await cut;
       const outcome = await server.close();
       // Checked in the turn close() resolved: the gateway's upstream sockets are closed by then.
       const upstreamSockets = created.filter((socket) => socket !== own);
       const open = upstreamSockets.filter((socket) => !closed.has(socket)).length;
-      expect(outcome.forced).toBe(true);
+      expect(outcome.forced).toBe(kind === 'hung');
       expect(upstreamSockets.length).toBeGreaterThanOrEqual(1);
       expect(open).toBe(0);
       await cut;
