@@ -17,7 +17,7 @@ import type { PasswordHashHooks } from './password-gate.js';
 import { createProxyTrust } from './proxies.js';
 import { newRequestId, type RequestContext, type RouteHandler } from './request-context.js';
 import { ANY_METHOD, createRouter, type RouteDescription, type RouteName } from './routes.js';
-import { type LimitStores, openServices, type Services } from './services.js';
+import { closeInReverse, type LimitStores, openServices, type Services } from './services.js';
 import { startTracing, type Tracing, tracingRequested } from './tracing.js';
 import { chooseUpstreamClient, describeUpstreamClient, type UpstreamClientChoice } from './upstream/choose.js';
 import { HttpParserUnfitError } from './upstream/http-parser.js';
@@ -74,7 +74,10 @@ export interface RunningServer {
    * configured drain period while requests are still served; then the listener closes, idle
    * connections close, in-flight requests finish; then the stores close. Everything after the
    * drain period is bounded by the shutdown timeout (connections are cut, a store that does not
-   * close in time is abandoned). Idempotent.
+   * close in time is abandoned). Every step runs even when one fails: the promise rejects with the
+   * first failure once all have run (the later ones are logged). It resolves once the gateway's
+   * upstream sockets have closed, those the timeout cut included (waited for at most
+   * UPSTREAM_CLOSE_GRACE_MS past the timeout). Idempotent.
    */
   close(options?: { drain?: boolean }): Promise<ShutdownOutcome>;
   /**
@@ -226,9 +229,11 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     if (!options.worker) logWeakSchemes(config, logger);
     dispatch = await routesOf();
   } catch (error) {
-    // The stores are open: a start that fails here releases them (as openServices does its own steps).
-    await services.close().catch(() => undefined);
-    await tracing?.shutdown().catch(() => undefined);
+    // The stores are open: a start that fails here releases them (as openServices does its own
+    // steps), then tracing; rethrows `error`, whatever the closing met.
+    await closeInReverse([() => tracing?.shutdown(), () => services.close()], { error }, (closeError) =>
+      logCleanupFailure(logger, closeError),
+    );
     throw error;
   }
   async function routesOf() {
@@ -366,10 +371,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       answerHalfClosed: config.upstream === undefined,
     });
   } catch (error) {
-    // Port taken, address not available, unreadable certificate...: release the stores (and tracing) before reporting it.
-    await closeRoutes();
-    await services.close();
-    await tracing?.shutdown().catch(() => undefined);
+    // Port taken, address not available, unreadable certificate...: release the gateway's client, the
+    // stores and tracing before reporting it. Every step runs even when one fails, and the listen
+    // failure is what is thrown (the CLI's one line names the port): a failing close is only logged.
+    await closeInReverse([() => tracing?.shutdown(), () => services.close(), closeRoutes], { error }, (closeError) =>
+      logCleanupFailure(logger, closeError),
+    );
     throw error;
   }
   const { url, server } = listener;
@@ -425,20 +432,45 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       listener.closeAll();
       await stopped;
       metrics.eventLoop.close();
+      // The gateway's upstream client (its close resolves once its sockets have closed), then the
+      // stores, then tracing (exports what is buffered; the last server of the process stops the SDK).
+      // Every step runs even when one fails; close() rejects with the first failure once all have
+      // run (the later ones are logged). Tracing's own failure (a collector down) is only logged.
+      const routesClosed = closeRoutes();
+      routesClosed.catch(() => {});
+      let failed: { error: unknown } | undefined;
+      const storesClosed = closeInReverse(
+        [
+          () => tracing?.shutdown().catch((error: unknown) => logCleanupFailure(logger, error)),
+          () => services.close(),
+          () => routesClosed,
+        ],
+        undefined,
+        (error) => logCleanupFailure(logger, error),
+      ).then(
+        () => 'closed' as const,
+        (error: unknown) => {
+          failed = { error };
+          return 'closed' as const;
+        },
+      );
       // A store that cannot be reached (Redis down, reconnecting) must not hold the exit hostage.
-      const storesClosed = (async () => {
-        await closeRoutes();
-        await services.close();
-        // Exports what is buffered and stops tracing (the last server of the process stops the SDK).
-        await tracing?.shutdown().catch(() => undefined);
-      })();
-      storesClosed.catch(() => {});
-      if ((await Promise.race([storesClosed.then(() => 'closed' as const), deadline])) === 'timeout') {
+      if ((await Promise.race([storesClosed, deadline])) === 'timeout') {
         logger.warn('shutdown timeout: stores did not close in time, abandoning their connections');
         forced = true;
       }
       clearTimeout(deadlineTimer);
+      // Cut at the deadline, the race above did not wait for the gateway's upstream connections (the
+      // requests in flight on them were aborted when their clients' connections were cut): close()
+      // resolves once their sockets have closed, so a caller that then exits or looks for open handles
+      // finds none. Bounded: a destroyed socket closes within a turn or two of the event loop (no
+      // network wait), so UPSTREAM_CLOSE_GRACE_MS is only there so that a socket that never closes
+      // cannot hold the shutdown past --shutdown-timeout by more than that.
+      if (forced && (await withinGrace(routesClosed, UPSTREAM_CLOSE_GRACE_MS)) === 'timeout') {
+        logger.warn({ ms: UPSTREAM_CLOSE_GRACE_MS }, 'shutdown: upstream connections still open, not waited for');
+      }
       logger.info({ forced }, 'stopped');
+      if (failed) throw failed.error;
       return { forced };
     })();
     return closing;
@@ -460,6 +492,39 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
     },
     reloadCertificate: () => listener.reloadCertificate(),
   };
+}
+
+/**
+ * How long close() waits, after --shutdown-timeout cut the requests in flight, for the gateway's
+ * upstream sockets to close. Closing a destroyed socket takes a turn or two of the event loop, never a
+ * network round trip: a second is far above that on a loaded host, and short enough that a socket
+ * that never closes (a bug) holds the shutdown only that much past the timeout.
+ */
+export const UPSTREAM_CLOSE_GRACE_MS = 1000;
+
+/** 'done' once `promise` settles (either way), 'timeout' after `ms` if it has not (its timer cleared). */
+async function withinGrace(promise: Promise<unknown>, ms: number): Promise<'done' | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  try {
+    return await Promise.race([promise.then(done, done), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function done(): 'done' {
+  return 'done';
+}
+
+/** A step of a failed start's or of close()'s cleanup that failed: logged, the cleanup goes on. */
+function logCleanupFailure(logger: Logger, error: unknown): void {
+  logger.warn(
+    { err: error instanceof Error ? { name: error.name, message: error.message } : String(error) },
+    'a shutdown step failed (the later steps still ran)',
+  );
 }
 
 /** hmac-kit's own routes and the dispatch to them, the gateway or a 404/405 problem. */

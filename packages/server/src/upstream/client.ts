@@ -93,6 +93,11 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
   private readonly idle: Connection[] = [];
   private readonly queue: PendingExchange[] = [];
   private open = 0;
+  /**
+   * Sockets made and not yet closed. Counted apart from `open`: a destroyed connection gives its
+   * place back at once, but its socket emits 'close' on a later turn, and close() waits for that.
+   */
+  private sockets = 0;
   /** Places promised to reservations not yet used or released (see {@link room}). */
   private reserved = 0;
   private closed = false;
@@ -239,6 +244,7 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
     }
     if (this.open >= this.maxConnections) return undefined;
     this.open++;
+    this.sockets++;
     return new Connection(this.settings, this);
   }
 
@@ -365,6 +371,7 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
       const next = this.queue.shift() as PendingExchange;
       next.queued = false;
       this.open++;
+      this.sockets++;
       // Started on the next turn: this may run inside the failed connection's callbacks.
       const fresh = new Connection(this.settings, this);
       queueMicrotask(() => this.run(fresh, next));
@@ -373,9 +380,17 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
     this.checkClosed();
   }
 
-  /** Closing, and nothing left: no connection open (each in-flight one closed after its answer), none queued. */
+  socketClosed(): void {
+    this.sockets--;
+    this.checkClosed();
+  }
+
+  /**
+   * Closing, and nothing left: no connection open (each in-flight one closed after its answer), none
+   * queued, and every socket closed (a caller that awaited close() finds no upstream socket open).
+   */
   private checkClosed(): void {
-    if (this.closed && this.open === 0 && this.queue.length === 0) this.whenClosed?.();
+    if (this.closed && this.open === 0 && this.queue.length === 0 && this.sockets === 0) this.whenClosed?.();
   }
 
   private sweep(): void {
@@ -445,7 +460,8 @@ class BuiltinClient implements UpstreamClient, ConnectionOwner {
   /**
    * Graceful, as undici's `close()`: no new request is taken (one is refused at once), idle
    * connections close now, and the requests in flight or queued run to their end (each connection
-   * closes after its answer); the promise resolves when the last has. Not bounded here: the
+   * closes after its answer); the promise resolves when the last has and every socket has emitted
+   * 'close' (a destroyed socket closes on a later turn: the caller may exit next). Not bounded here: the
    * requests' own timeouts bound it, and `hmac-kit serve` races it against --shutdown-timeout
    * (app.ts), after it has waited for its clients' answers and closed their connections (which
    * aborts whatever the gateway still relayed for them).

@@ -68,10 +68,12 @@ export interface Exchange {
   connection: Connection | undefined;
 }
 
-/** The pool side of a connection: told when one is free again or gone. */
+/** The pool side of a connection: told when one is free again or gone, and when its socket has closed. */
 export interface ConnectionOwner {
   released(connection: Connection): void;
   destroyed(connection: Connection): void;
+  /** Its socket emitted 'close' (after destroyed(): a destroyed socket closes on a later turn). */
+  socketClosed(connection: Connection): void;
 }
 
 /** Why llhttp refused an answer, for the log line and the 502's detail (its code and fixed reason, never bytes). */
@@ -174,7 +176,10 @@ export class Connection {
     socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
     socket.on('end', () => this.onSocketEnd());
     socket.on('error', (error: Error) => this.fail(error));
-    socket.on('close', () => this.fail(new UpstreamSocketError('other side closed')));
+    socket.on('close', () => {
+      this.fail(new UpstreamSocketError('other side closed'));
+      this.owner.socketClosed(this);
+    });
     socket.once(settings.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
       this.connecting = false;
       clearTimeout(this.connectTimer);
