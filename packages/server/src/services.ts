@@ -37,7 +37,7 @@ import type { SchemeName, ServerConfig } from './config.js';
 import { type ConsoleSessionStore, memoryConsoleSessionStore, redisConsoleSessionStore } from './console-sessions.js';
 import { addCredentialHeaders } from './headers.js';
 import { legacySchemesOf } from './legacy-schemes.js';
-import type { Logger } from './logger.js';
+import { type Logger, withoutUrlPasswords } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { createPasswordGate, type PasswordGate, type PasswordHashHooks } from './password-gate.js';
 import type { RedisConnection } from './redis-connection.js';
@@ -209,7 +209,10 @@ export async function openServices(
     // store, Redis and its reconnect timers), or the handles outlive the failed start and the process
     // that reports it does not exit. The step's own error is what the caller sees.
     await closeInReverse(opened, { error }, (closeError) =>
-      logger.warn({ err: (closeError as Error)?.message }, 'closing a store after a failed start failed'),
+      logger.warn(
+        { err: withoutUrlPasswords(closeError instanceof Error ? closeError.message : String(closeError)) },
+        'closing a store after a failed start failed',
+      ),
     );
     throw error;
   }

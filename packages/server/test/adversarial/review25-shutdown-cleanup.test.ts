@@ -20,9 +20,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig, startServer } from '../../src/index.js';
-import { createLogger } from '../../src/logger.js';
+import { createLogger, withoutUrlPasswords } from '../../src/logger.js';
 
 const stand = vi.hoisted(() => ({
   closeError: undefined as Error | undefined,
@@ -145,6 +146,43 @@ describe('review25: the cleanup warning never logs a password of a connection UR
     expect(stand.closeCalls).toBe(1);
     expect(log.lines().some((line) => line.msg === 'a shutdown step failed (the later steps still ran)')).toBe(true);
     expect(log.text()).not.toContain(password);
+  });
+});
+
+describe('review25: withoutUrlPasswords', () => {
+  const part = (excluded: RegExp, minLength = 0) =>
+    fc.string({ minLength, maxLength: 12 }).filter((text) => !excluded.test(text));
+  it('takes out the password of a URL anywhere in a text, and nothing else', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('redis', 'rediss+cluster', 'postgres', 'https'),
+        part(/[\s:@/?#]/),
+        part(/[\s/?#]/, 1),
+        part(/[\s@]/),
+        fc.constantFrom('', '/0', '?x=1', ' and more'),
+        (scheme, user, password, host, tail) => {
+          const secret = `SECRET${password}`;
+          const text = `failed: ${scheme}://${user}:${secret}@${host}${tail}`;
+          const out = withoutUrlPasswords(text);
+          expect(out).toBe(`failed: ${scheme}://${user}:***@${host}${tail}`);
+          expect(out).not.toContain('SECRET');
+        },
+      ),
+    );
+  });
+  it('leaves a text without a URL password as it is', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (text) => {
+        if (!/:\/\/[^\s/?#@:]*:[^\s/?#]*@/.test(text)) expect(withoutUrlPasswords(text)).toBe(text);
+      }),
+    );
+    for (const text of [
+      'connect ECONNREFUSED 127.0.0.1:6379',
+      'http://host:8080/x?mail=a@b',
+      'redis://user@host:6379',
+    ]) {
+      expect(withoutUrlPasswords(text)).toBe(text);
+    }
   });
 });
 
