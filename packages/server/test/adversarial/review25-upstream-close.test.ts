@@ -193,4 +193,37 @@ describe('review25: the builtin client close() resolves on every way a socket en
       watch.stop();
     }
   });
+
+  it('per request, nothing is added to the socket: its listeners are those of its first request after 20 more', async () => {
+    const port = await listen(
+      createServer((socket) => {
+        socket.on('error', () => {});
+        socket.on('data', () =>
+          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=600\r\n\r\nok'),
+        );
+      }),
+    );
+    const watch = watchSockets();
+    try {
+      const client = createBuiltinClient(`http://127.0.0.1:${port}`, { timeoutMs: 5_000 });
+      const one = async () => {
+        const body = (await get(client).answer).body;
+        body.resume();
+        await new Promise((resolve) => body.on('end', resolve));
+      };
+      const events = ['close', 'end', 'data', 'error', 'drain'] as const;
+      await one();
+      const socket = watch.created[0] as Socket;
+      const before = events.map((event) => socket.listenerCount(event));
+      for (let index = 0; index < 20; index++) await one();
+      // One connection kept alive for all of them, with no listener more than after the first.
+      expect(watch.created).toHaveLength(1);
+      expect(events.map((event) => socket.listenerCount(event))).toEqual(before);
+      await client.close();
+      expect(counts(client)).toEqual({ open: 0, sockets: 0 });
+      expect(watch.open()).toBe(0);
+    } finally {
+      watch.stop();
+    }
+  });
 });
