@@ -133,7 +133,7 @@ describe('review25: the cleanup warning never logs a password of a connection UR
     expect(warning).toBeDefined();
     expect(log.text()).not.toContain(password);
     // What is not secret stays, for the operator.
-    const message = (warning?.err as { message: string }).message;
+    const message = (warning?.err as { message?: string } | undefined)?.message;
     expect(message).toContain('redis://default:***@redis.internal:6379/0');
     expect(message).toContain('postgres://app:***@db:5432/keys');
   });
