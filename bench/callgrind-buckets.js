@@ -11,11 +11,40 @@
 //   HMAC_KIT_CALLGRIND_KEEP=1 NODE_OPTIONS=--perf-basic-prof node bench/count-http.js gateway-harness:pass .
 //   node bench/callgrind-names.js <kept callgrind.out> /tmp/named.out
 //   node bench/callgrind-buckets.js /tmp/named.out <counted requests> [owner,owner...]   # the last: top functions of each
+//
+// --event=<name> charges another of the output's events instead of Ir: with HMAC_KIT_CALLGRIND_SIM=1
+// (the cache and branch simulation, bench/callgrind.js) I1mr, D1mr, D1mw, ILmr, DLmr, DLmw, Bcm, Bim,
+// or CEst, callgrind's cycle estimate of each line (bench/callgrind.js cycleEstimate); --event=all
+// prints every event and CEst side by side (session 25).
 import { readFileSync } from 'node:fs';
 
-const [input, requestsArgument, detail] = process.argv.slice(2);
-if (!input || !requestsArgument) throw new TypeError('usage: node bench/callgrind-buckets.js <named out> <requests>');
+const options = process.argv.slice(2).filter((arg) => arg.startsWith('--'));
+const [input, requestsArgument, detail] = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+if (!input || !requestsArgument)
+  throw new TypeError('usage: node bench/callgrind-buckets.js <named out> <requests> [owners] [--event=<name>|all]');
 const requests = Number(requestsArgument);
+const event = options.find((arg) => arg.startsWith('--event='))?.slice('--event='.length) ?? 'Ir';
+const text = readFileSync(input, 'utf8');
+const eventNames = /^events: (.*)$/m.exec(text)?.[1].trim().split(/\s+/) ?? ['Ir'];
+const simulated = ['I1mr', 'D1mr', 'D1mw', 'ILmr', 'DLmr', 'DLmw', 'Bcm', 'Bim'];
+const columns =
+  event === 'all'
+    ? [...eventNames, ...(simulated.every((name) => eventNames.includes(name)) ? ['CEst'] : [])]
+    : [event];
+for (const column of columns)
+  if (column !== 'CEst' ? !eventNames.includes(column) : !simulated.every((name) => eventNames.includes(name)))
+    throw new TypeError(`event ${column} is not in ${input} (events: ${eventNames.join(' ')})`);
+const at = Object.fromEntries(eventNames.map((name, index) => [name, index + 1]));
+/** The cost of `column` on one cost line (split on blanks; the position first, absent events 0). */
+function costOf(fields, column) {
+  const value = (name) => Number(fields[at[name]] ?? 0);
+  if (column !== 'CEst') return value(column);
+  return (
+    value('Ir') +
+    10 * (value('I1mr') + value('D1mr') + value('D1mw') + value('Bcm') + value('Bim')) +
+    100 * (value('ILmr') + value('DLmr') + value('DLmw'))
+  );
+}
 
 const names = new Map();
 /** `(12) name` defines a compressed name, `(12)` uses it. */
@@ -25,25 +54,28 @@ function resolve(token) {
   if (match[2] !== undefined) names.set(match[1], match[2]);
   return names.get(match[1]);
 }
-const own = new Map();
-/** callee -> caller -> inclusive cost of the calls. */
-const arcs = new Map();
+/** Each column's own costs (function -> cost) and call arcs (callee -> caller -> inclusive cost). */
+const own = new Map(columns.map((column) => [column, new Map()]));
+const arcs = new Map(columns.map((column) => [column, new Map()]));
 let fn;
 let cfn;
 let call = false;
-for (const line of readFileSync(input, 'utf8').split('\n')) {
+for (const line of text.split('\n')) {
   if (line.startsWith('fn=')) fn = resolve(line.slice(3));
   else if (line.startsWith('cfn=')) cfn = resolve(line.slice(4));
   else if (line.startsWith('calls=')) call = true;
   else if (/^[\d+\-*]/.test(line)) {
-    const cost = Number(line.split(/\s+/)[1]);
-    if (Number.isNaN(cost)) continue;
-    if (call) {
-      const callers = arcs.get(cfn) ?? new Map();
-      arcs.set(cfn, callers);
-      callers.set(fn, (callers.get(fn) ?? 0) + cost);
-      call = false;
-    } else own.set(fn, (own.get(fn) ?? 0) + cost);
+    const fields = line.split(/\s+/);
+    if (Number.isNaN(Number(fields[1] ?? 0))) continue;
+    for (const column of columns) {
+      const cost = costOf(fields, column);
+      if (call) {
+        const callers = arcs.get(column).get(cfn) ?? new Map();
+        arcs.get(column).set(cfn, callers);
+        callers.set(fn, (callers.get(fn) ?? 0) + cost);
+      } else own.get(column).set(fn, (own.get(column).get(fn) ?? 0) + cost);
+    }
+    call = false;
   }
 }
 
@@ -100,47 +132,80 @@ function owner(name) {
   return undefined;
 }
 
-const charged = new Map();
-const byFunction = new Map();
-let moving = new Map(own);
-for (let round = 0; round < 200 && moving.size > 0; round++) {
-  const next = new Map();
-  for (const [name, amount] of moving) {
-    if (amount === 0) continue;
-    const bucket = owner(name);
-    const callers = arcs.get(name);
-    let total = 0;
-    if (bucket === undefined && callers) for (const [caller, cost] of callers) if (caller !== name) total += cost;
-    const landed = bucket ?? (total === 0 ? 'no caller' : undefined);
-    if (landed !== undefined) {
-      charged.set(landed, (charged.get(landed) ?? 0) + amount);
-      const functions = byFunction.get(landed) ?? new Map();
-      byFunction.set(landed, functions);
-      functions.set(name, (functions.get(name) ?? 0) + amount);
-      continue;
+/** One column's costs charged to owners: per owner, and per owner and function. */
+function charge(column) {
+  const charged = new Map();
+  const byFunction = new Map();
+  const calls = arcs.get(column);
+  let moving = new Map(own.get(column));
+  for (let round = 0; round < 200 && moving.size > 0; round++) {
+    const next = new Map();
+    for (const [name, amount] of moving) {
+      if (amount === 0) continue;
+      const bucket = owner(name);
+      const callers = calls.get(name);
+      let total = 0;
+      if (bucket === undefined && callers) for (const [caller, cost] of callers) if (caller !== name) total += cost;
+      const landed = bucket ?? (total === 0 ? 'no caller' : undefined);
+      if (landed !== undefined) {
+        charged.set(landed, (charged.get(landed) ?? 0) + amount);
+        const functions = byFunction.get(landed) ?? new Map();
+        byFunction.set(landed, functions);
+        functions.set(name, (functions.get(name) ?? 0) + amount);
+        continue;
+      }
+      for (const [caller, cost] of callers) {
+        if (caller !== name) next.set(caller, (next.get(caller) ?? 0) + (amount * cost) / total);
+      }
     }
-    for (const [caller, cost] of callers) {
-      if (caller !== name) next.set(caller, (next.get(caller) ?? 0) + (amount * cost) / total);
-    }
+    moving = next;
   }
-  moving = next;
+  let left = 0;
+  for (const amount of moving.values()) left += amount;
+  if (left > 0) charged.set('unsettled', left);
+  return { charged, byFunction };
 }
-let left = 0;
-for (const amount of moving.values()) left += amount;
-if (left > 0) charged.set('unsettled', left);
 
 const perRequest = (amount) => Math.round(amount / requests).toLocaleString('en');
-let all = 0;
-let compiling = 0;
-for (const [bucket, amount] of charged) {
-  all += amount;
-  if (bucket.startsWith('compilation')) compiling += amount;
-}
-console.log(`Ir per request: ${perRequest(all)} in all, ${perRequest(all - compiling)} without compilation`);
-for (const [bucket, amount] of [...charged].sort((a, b) => b[1] - a[1]))
-  console.log(`${bucket.padEnd(40)} ${perRequest(amount).padStart(9)}`);
-for (const bucket of detail?.split(',') ?? []) {
-  console.log(`\n${bucket}:`);
-  const functions = [...(byFunction.get(bucket) ?? new Map())].sort((a, b) => b[1] - a[1]).slice(0, 60);
-  for (const [name, amount] of functions) console.log(`${perRequest(amount).padStart(9)}  ${name.slice(0, 140)}`);
+const results = columns.map(charge);
+const totals = results.map(({ charged }) => {
+  let all = 0;
+  let compiling = 0;
+  for (const [bucket, amount] of charged) {
+    all += amount;
+    if (bucket.startsWith('compilation')) compiling += amount;
+  }
+  return { all, compiling };
+});
+if (columns.length === 1) {
+  const [{ charged, byFunction }] = results;
+  const [{ all, compiling }] = totals;
+  console.log(`${event} per request: ${perRequest(all)} in all, ${perRequest(all - compiling)} without compilation`);
+  for (const [bucket, amount] of [...charged].sort((a, b) => b[1] - a[1]))
+    console.log(`${bucket.padEnd(40)} ${perRequest(amount).padStart(9)}`);
+  for (const bucket of detail?.split(',') ?? []) {
+    console.log(`\n${bucket}:`);
+    const functions = [...(byFunction.get(bucket) ?? new Map())].sort((a, b) => b[1] - a[1]).slice(0, 60);
+    for (const [name, amount] of functions) console.log(`${perRequest(amount).padStart(9)}  ${name.slice(0, 140)}`);
+  }
+} else {
+  // Every event side by side, per request, owners in the order of the first column (Ir).
+  const cell = (amount) => perRequest(amount).padStart(10);
+  console.log(`${'per request'.padEnd(42)}${columns.map((column) => column.padStart(10)).join('')}`);
+  console.log(`${'all'.padEnd(42)}${totals.map(({ all }) => cell(all)).join('')}`);
+  console.log(
+    `${'without compilation'.padEnd(42)}${totals.map(({ all, compiling }) => cell(all - compiling)).join('')}`,
+  );
+  for (const [bucket] of [...results[0].charged].sort((a, b) => b[1] - a[1]))
+    console.log(
+      `${bucket.slice(0, 40).padEnd(42)}${results.map(({ charged }) => cell(charged.get(bucket) ?? 0)).join('')}`,
+    );
+  for (const bucket of detail?.split(',') ?? []) {
+    console.log(`\n${bucket}:`);
+    const functions = [...(results[0].byFunction.get(bucket) ?? new Map())].sort((a, b) => b[1] - a[1]).slice(0, 40);
+    for (const [name] of functions)
+      console.log(
+        `${results.map(({ byFunction }) => cell(byFunction.get(bucket)?.get(name) ?? 0)).join('')}  ${name.slice(0, 110)}`,
+      );
+  }
 }

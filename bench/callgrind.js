@@ -35,6 +35,9 @@ export function startCallgrind(args, { env = process.env, stdin = 'pipe', stdout
       `--callgrind-out-file=${out}`,
       process.execPath,
       '--predictable',
+      // V8 options for the counted process (space-separated), e.g. an inlining budget: NODE_OPTIONS
+      // refuses most V8 flags (session 25).
+      ...(process.env.HMAC_KIT_CALLGRIND_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       ...args,
     ],
     { env, stdio: [stdin, stdout, 'pipe'] },

@@ -14,6 +14,9 @@
 // them, stay out of the count (see countHttpServer in bench/callgrind.js); --settle=0 counts as
 // before session 9.
 //
+// HMAC_KIT_CALLGRIND_SIM=1 adds the cache and branch simulation: misses per request and the cycle
+// estimate (compilation included) after the instruction table (session 25).
+//
 // kind: serve-gateway-django, serve-gateway, gateway-harness:verify, gateway-harness:pass, upstream.
 // build: a snapshot of bench/http-ab.js --snapshot (its server dist, and for serve-* kinds the
 // packages beside it), or `.` for the workspace's packages/server/dist; `<build>@builtin` runs that
@@ -24,7 +27,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { formatSecret } from '@hmac-kit/core';
-import { compilingInstructions, countHttpServer } from './callgrind.js';
+import { compilingInstructions, countHttpServer, cycleEstimate } from './callgrind.js';
 import { formatInteger, loadAverage, startHttpServer, table } from './support.js';
 
 const args = process.argv.slice(2);
@@ -62,6 +65,7 @@ async function instructions(spec, upstream) {
   if (code !== 0) throw new Error(`valgrind exited with ${code}: ${run.stderr().slice(-500)}`);
   const total = run.total();
   const compiling = compilingInstructions(run.out);
+  const events = run.events();
   run.remove();
   if (result.non2xx > allowRefused)
     throw new Error(`${build}: ${result.non2xx} non-2xx answers ${JSON.stringify(result.statusCodes)}`);
@@ -74,7 +78,7 @@ async function instructions(spec, upstream) {
     );
   if (result.errors > 0)
     console.error(`${build}: ${result.errors} requests failed ${JSON.stringify(result.errorCodes)}`);
-  return { total: total / result.total, compiling: compiling / result.total };
+  return { total: total / result.total, compiling: compiling / result.total, events, requests: result.total };
 }
 
 const children = [];
@@ -100,6 +104,21 @@ try {
       ]),
     ),
   );
+  // HMAC_KIT_CALLGRIND_SIM=1 (bench/callgrind.js): the simulated misses per request and callgrind's
+  // cycle estimate, compilation included (bench/callgrind-buckets.js --event=all takes it apart).
+  if (results.every(([, { events }]) => cycleEstimate(events) !== undefined)) {
+    const names = ['I1mr', 'D1mr', 'D1mw', 'ILmr', 'DLmr', 'DLmw', 'Bcm', 'Bim'];
+    console.log(
+      table(
+        ['build', ...names, 'CEst'],
+        results.map(([build, { events, requests }]) => [
+          build,
+          ...names.map((name) => formatInteger(events[name] / requests)),
+          formatInteger(cycleEstimate(events) / requests),
+        ]),
+      ),
+    );
+  }
   console.log(`load average at the end: ${loadAverage()}`);
 } finally {
   for (const child of children) child.kill('SIGTERM');

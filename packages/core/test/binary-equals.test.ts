@@ -71,3 +71,61 @@ it('constantTimeEqual gives the same answer for every pairing of bytes and singl
   expect(constantTimeEqual(Uint8Array.of(0), '\u0100')).toBe(false);
   expect(constantTimeEqual('\u0100', '\u0000')).toBe(false);
 });
+
+// The one-character-per-turn loop constantTimeEqual ran for a binary string against bytes before
+// session 25's four-per-turn loop (the reference its fast path is held to).
+function referenceBinaryVersusBytes(a: string, b: Uint8Array): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ (b[i] ?? 0);
+  return diff === 0;
+}
+
+it('a binary string against bytes of the same length answers as the one-per-turn reference loop', () => {
+  // Equal lengths of every remainder mod 4, characters above U+00FF included, differences anywhere.
+  const pair = fc
+    .integer({ min: 0, max: 67 })
+    .chain((length) =>
+      fc.tuple(
+        fc.uint8Array({ minLength: length, maxLength: length }),
+        fc.array(fc.tuple(fc.nat(length), fc.integer({ min: 0, max: 0x1ff })), { maxLength: 3 }),
+      ),
+    );
+  fc.assert(
+    fc.property(pair, ([bytes, changes]) => {
+      const codes = [...bytes] as number[];
+      for (const [index, code] of changes) if (index < codes.length) codes[index] = code;
+      const text = String.fromCharCode(...codes);
+      expect(constantTimeEqual(text, bytes)).toBe(referenceBinaryVersusBytes(text, bytes));
+      expect(constantTimeEqual(text, bytes)).toBe(codes.every((code, index) => code === bytes[index]));
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+it('a binary string against bytes reads every byte once whatever the contents (no early exit)', () => {
+  // The bytes behind a Proxy that counts each index read: an early exit at the first difference
+  // (or a skip after one) would read fewer indexes when the difference comes first than when none.
+  for (const length of [31, 32, 33, 48, 64]) {
+    const mac = Uint8Array.from({ length }, (_, index) => (index * 37 + 11) & 0xff);
+    const same = String.fromCharCode(...mac);
+    const cases = [
+      same,
+      `\u0000${same.slice(1)}`, // the first byte differs
+      `${same.slice(0, length >> 1)}\u00ff${same.slice((length >> 1) + 1)}`, // the middle one
+      `${same.slice(0, -1)}\u0100`, // the last, with a character no byte equals
+      '\u00aa'.repeat(length), // all of them
+    ];
+    for (const text of cases) {
+      const reads = new Array<number>(length).fill(0);
+      const counted = new Proxy(mac, {
+        get(target, property) {
+          if (typeof property === 'string' && /^\d+$/.test(property)) reads[Number(property)]!++;
+          const value = Reflect.get(target, property);
+          return value;
+        },
+      });
+      expect(constantTimeEqual(text, counted)).toBe(text === same);
+      expect(reads).toEqual(new Array<number>(length).fill(1));
+    }
+  }
+});

@@ -22,7 +22,7 @@ export function constantTimeEqual(a: Uint8Array | string, b: Uint8Array | string
   // One loop per pairing of types, so that each stays monomorphic; past the end of `b` a read
   // gives 0 (the lengths already differ then).
   if (typeof a === 'string') {
-    if (typeof b !== 'string') for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ (b[i] ?? 0);
+    if (typeof b !== 'string') diff |= binaryVersusBytes(a, b, diff === 0);
     // Hex MACs and digests of equal length (the usual case) need no out-of-range guard: a branch
     // on the public lengths, not on the contents.
     else if (diff === 0) for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
@@ -33,4 +33,34 @@ export function constantTimeEqual(a: Uint8Array | string, b: Uint8Array | string
     for (let i = 0; i < a.length; i++) diff |= a[i]! ^ (b[i] ?? 0);
   }
   return diff === 0;
+}
+
+/**
+ * The OR of `a.charCodeAt(i) ^ b[i]` over every index of `a` (`b[i]` read as 0 past its end): a
+ * binary string (a digest or MAC from node:crypto) against bytes (one decoded from a header), the
+ * pairing every RFC 9421 verification compares twice. `sameLength` (`a.length === b.length`, public)
+ * chooses the loop, never the contents: with equal lengths no read is out of range, so the loop
+ * takes four characters per turn with no `?? 0` guard (session 25: ~25% fewer instructions per
+ * 32-byte comparison than one character per turn, which spends most of its count on the loop
+ * itself), then the 0-3 left one at a time. Every character of `a` is read exactly once, whatever
+ * the contents, and no branch depends on them: the invariant a test counts
+ * (test/binary-equals.test.ts), held to the one-per-turn loop by a fast-check property.
+ */
+function binaryVersusBytes(a: string, b: Uint8Array, sameLength: boolean): number {
+  let diff = 0;
+  if (!sameLength) {
+    for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ (b[i] ?? 0);
+    return diff;
+  }
+  const whole = a.length & ~3;
+  let i = 0;
+  for (; i < whole; i += 4) {
+    diff |=
+      (a.charCodeAt(i) ^ b[i]!) |
+      (a.charCodeAt(i + 1) ^ b[i + 1]!) |
+      (a.charCodeAt(i + 2) ^ b[i + 2]!) |
+      (a.charCodeAt(i + 3) ^ b[i + 3]!);
+  }
+  for (; i < a.length; i++) diff |= a.charCodeAt(i) ^ b[i]!;
+  return diff;
 }

@@ -187,7 +187,14 @@ function macOfPaddedBlock(
     block.fill(0, 0, 64);
   }
   outerBlock.set(pads.outer, 0);
-  for (let i = 0; i < 32; i++) outerBlock[64 + i] = inner.charCodeAt(i);
+  // The inner digest is 32 characters (a SHA-256 as a binary string): copied four per turn, a
+  // quarter of the loop's own turns and tests (session 25); the same bytes in the same places.
+  for (let i = 0; i < 32; i += 4) {
+    outerBlock[64 + i] = inner.charCodeAt(i);
+    outerBlock[65 + i] = inner.charCodeAt(i + 1);
+    outerBlock[66 + i] = inner.charCodeAt(i + 2);
+    outerBlock[67 + i] = inner.charCodeAt(i + 3);
+  }
   try {
     return crypto.hashString!('sha256', outerBlock, encoding);
   } finally {
