@@ -724,7 +724,8 @@ export function accessLogPath(target: string): string {
  * `redis://default:***@host:6379`, as `StoreInfo.location` shows a PostgreSQL URL). As in
  * {@link accessLogPath}, a URL's authority runs from `://` to the next `/`, `?`, `#` (or white
  * space); its userinfo up to the last `@` in it, and the password is what follows the first `:`
- * of that userinfo (a user name alone is kept). Only shutdown and start-up failures go through it.
+ * of that userinfo (a user name alone is kept). Used on the store error lines (start-up, shutdown, a
+ * store unreachable): never per request.
  *
  * @example
  * ```ts

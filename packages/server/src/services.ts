@@ -163,7 +163,7 @@ function redisInvalidationBus(
   });
   subscriber
     .subscribe(INVALIDATION_CHANNEL)
-    .catch((error: Error) => logger.warn({ err: error.message }, 'redis subscribe failed'));
+    .catch((error: Error) => logger.warn({ err: withoutUrlPasswords(error.message) }, 'redis subscribe failed'));
   return {
     async publish(keyId) {
       try {
@@ -269,7 +269,7 @@ async function openEach(
     const { openRedis } = await import('./redis-connection.js');
     redis = openRedis(config.redis, {
       onError(error) {
-        if (!redisDown) logger.warn({ err: error.message }, 'redis unreachable');
+        if (!redisDown) logger.warn({ err: withoutUrlPasswords(error.message) }, 'redis unreachable');
         redisDown = true;
         metrics.storeErrors.inc({ store: 'redis' });
       },
@@ -297,7 +297,7 @@ async function openEach(
     ...(options.passwordHashing ? { passwordHashing: options.passwordHashing } : {}),
     onStoreError: (error) => {
       metrics.storeErrors.inc({ store: 'database' });
-      logger.warn({ err: error.message }, 'database connection error');
+      logger.warn({ err: withoutUrlPasswords(error.message) }, 'database connection error');
     },
   });
   closers.push(() => keys.close());
