@@ -10,7 +10,14 @@ import type { createGateway } from './gateway.js';
 import { sendJson, sendProblem, serverProblem } from './http.js';
 import { legacySchemeWarnings } from './legacy-schemes.js';
 import { type Listener, openListener } from './listener.js';
-import { type AccessLogFields, accessLogPath, createLogger, type Logger, writeAccessLine } from './logger.js';
+import {
+  type AccessLogFields,
+  accessLogPath,
+  createLogger,
+  type Logger,
+  withoutUrlPasswords,
+  writeAccessLine,
+} from './logger.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiJson } from './openapi.js';
 import type { PasswordHashHooks } from './password-gate.js';
@@ -519,10 +526,18 @@ function done(): 'done' {
   return 'done';
 }
 
-/** A step of a failed start's or of close()'s cleanup that failed: logged, the cleanup goes on. */
+/**
+ * A step of a failed start's or of close()'s cleanup that failed: logged, the cleanup goes on. The
+ * message without the passwords of the URLs in it (a store client's may name its connection URL).
+ */
 function logCleanupFailure(logger: Logger, error: unknown): void {
   logger.warn(
-    { err: error instanceof Error ? { name: error.name, message: error.message } : String(error) },
+    {
+      err:
+        error instanceof Error
+          ? { name: error.name, message: withoutUrlPasswords(error.message) }
+          : withoutUrlPasswords(String(error)),
+    },
     'a shutdown step failed (the later steps still ran)',
   );
 }

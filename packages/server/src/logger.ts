@@ -718,6 +718,24 @@ export function accessLogPath(target: string): string {
   return at < start ? path : `${path.slice(0, start)}${path.slice(at + 1)}`;
 }
 
+/**
+ * `text` with the password of every URL in it replaced by `***`, for an error message logged as it
+ * is: a store client may write its connection URL into one (`redis://default:pw@host:6379` becomes
+ * `redis://default:***@host:6379`, as `StoreInfo.location` shows a PostgreSQL URL). As in
+ * {@link accessLogPath}, a URL's authority runs from `://` to the next `/`, `?`, `#` (or white
+ * space); its userinfo up to the last `@` in it, and the password is what follows the first `:`
+ * of that userinfo (a user name alone is kept). Used on the store error lines (start-up, shutdown, a
+ * store unreachable): never per request.
+ *
+ * @example
+ * ```ts
+ * withoutUrlPasswords('connect to redis://:s3cret@cache:6379 failed'); // 'connect to redis://:***@cache:6379 failed'
+ * ```
+ */
+export function withoutUrlPasswords(text: string): string {
+  return text.includes('://') ? text.replace(/(:\/\/[^\s/?#@:]*):[^\s/?#]*@/g, '$1:***@') : text;
+}
+
 /** `.01` ... `.99` (and `` for 0): the fraction of a number of hundredths, as `String()` writes it. */
 const HUNDREDTHS = Array.from({ length: 100 }, (_, hundredths) =>
   hundredths === 0 ? '' : `.${String(hundredths).padStart(2, '0').replace(/0$/, '')}`,

@@ -37,7 +37,7 @@ import type { SchemeName, ServerConfig } from './config.js';
 import { type ConsoleSessionStore, memoryConsoleSessionStore, redisConsoleSessionStore } from './console-sessions.js';
 import { addCredentialHeaders } from './headers.js';
 import { legacySchemesOf } from './legacy-schemes.js';
-import type { Logger } from './logger.js';
+import { type Logger, withoutUrlPasswords } from './logger.js';
 import type { ServerMetrics } from './metrics.js';
 import { createPasswordGate, type PasswordGate, type PasswordHashHooks } from './password-gate.js';
 import type { RedisConnection } from './redis-connection.js';
@@ -163,7 +163,7 @@ function redisInvalidationBus(
   });
   subscriber
     .subscribe(INVALIDATION_CHANNEL)
-    .catch((error: Error) => logger.warn({ err: error.message }, 'redis subscribe failed'));
+    .catch((error: Error) => logger.warn({ err: withoutUrlPasswords(error.message) }, 'redis subscribe failed'));
   return {
     async publish(keyId) {
       try {
@@ -209,7 +209,10 @@ export async function openServices(
     // store, Redis and its reconnect timers), or the handles outlive the failed start and the process
     // that reports it does not exit. The step's own error is what the caller sees.
     await closeInReverse(opened, { error }, (closeError) =>
-      logger.warn({ err: (closeError as Error)?.message }, 'closing a store after a failed start failed'),
+      logger.warn(
+        { err: withoutUrlPasswords(closeError instanceof Error ? closeError.message : String(closeError)) },
+        'closing a store after a failed start failed',
+      ),
     );
     throw error;
   }
@@ -266,7 +269,7 @@ async function openEach(
     const { openRedis } = await import('./redis-connection.js');
     redis = openRedis(config.redis, {
       onError(error) {
-        if (!redisDown) logger.warn({ err: error.message }, 'redis unreachable');
+        if (!redisDown) logger.warn({ err: withoutUrlPasswords(error.message) }, 'redis unreachable');
         redisDown = true;
         metrics.storeErrors.inc({ store: 'redis' });
       },
@@ -294,7 +297,7 @@ async function openEach(
     ...(options.passwordHashing ? { passwordHashing: options.passwordHashing } : {}),
     onStoreError: (error) => {
       metrics.storeErrors.inc({ store: 'database' });
-      logger.warn({ err: error.message }, 'database connection error');
+      logger.warn({ err: withoutUrlPasswords(error.message) }, 'database connection error');
     },
   });
   closers.push(() => keys.close());
