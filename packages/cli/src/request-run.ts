@@ -214,6 +214,33 @@ async function prepare(io: Io, method: string, target: string, flags: SignFlags)
   return { method: upper, url: signed.url, headers, body, added: signed.headers, scheme };
 }
 
+/** Why fetch() could not send the request, in words, naming where it tried to connect. */
+function describeFetchError(error: unknown, url: URL): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  const code = cause?.code;
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  const where = `cannot connect to ${url.hostname}:${port}`;
+  const reasons: Record<string, string> = {
+    ECONNREFUSED: 'connection refused (ECONNREFUSED; is the server running, on that port?)',
+    ENOTFOUND: `host ${url.hostname} not found (ENOTFOUND; check the URL)`,
+    EAI_AGAIN: `host ${url.hostname} could not be resolved now (EAI_AGAIN; DNS)`,
+    ECONNRESET: 'the connection was reset (ECONNRESET; plain http:// to a TLS port, or a proxy in between?)',
+    ETIMEDOUT: 'timed out (ETIMEDOUT)',
+    EHOSTUNREACH: 'host unreachable (EHOSTUNREACH)',
+    UND_ERR_CONNECT_TIMEOUT: 'timed out while connecting (UND_ERR_CONNECT_TIMEOUT)',
+    ERR_SSL_WRONG_VERSION_NUMBER: 'no TLS there (ERR_SSL_WRONG_VERSION_NUMBER; https:// to a plain http port?)',
+    UND_ERR_SOCKET: 'the server closed the connection (UND_ERR_SOCKET; https:// to a plain http port?)',
+  };
+  if (code !== undefined && reasons[code] !== undefined) return `${where}: ${reasons[code]}`;
+  if (cause?.message === 'bad port') {
+    return `${where}: port ${port} is one fetch() refuses to use (the Fetch standard's "bad ports", e.g. 6000, 6665-6669, 10080): serve on another port`;
+  }
+  if (code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code)) {
+    return `${where}: TLS certificate not trusted (${code}; a private CA: NODE_EXTRA_CA_CERTS=<ca.pem>)`;
+  }
+  return `request failed: ${code ?? cause?.message ?? (error as Error).message}`;
+}
+
 /** `request`: sends the signed request and prints the response (like curl). */
 export async function runRequest(
   io: Io,
@@ -241,8 +268,7 @@ export async function runRequest(
       redirect: 'manual',
     });
   } catch (error) {
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    throw new CliError(`request failed: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+    throw new CliError(describeFetchError(error, new URL(prepared.url)));
   }
   const text = new Uint8Array(await response.arrayBuffer());
   if (flags.include || flags.verbose) {

@@ -428,7 +428,7 @@ describe('hmac-kit CLI: request and sign against a running server', () => {
       withSecret,
     );
     expect(unreachable.code).toBe(1);
-    expectOneLineError(unreachable.stderr, /request failed/);
+    expectOneLineError(unreachable.stderr, /cannot connect to 127\.0\.0\.1:1: /);
   });
 
   it('sign prints only the headers to add (or JSON), usable with any HTTP tool', async () => {

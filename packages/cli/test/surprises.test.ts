@@ -315,6 +315,28 @@ describe('commands', () => {
     expect((JSON.parse(ok.stdout) as { scopes: string[] }).scopes).toEqual(['a', 'b', 'c']);
   });
 
+  it('request: a server it cannot reach is named, with the reason in words (not a bare ECONNREFUSED)', async () => {
+    const env = { HK_SECRET: `hks_${Buffer.alloc(32, 1).toString('base64url')}` };
+    const request = (url: string) =>
+      runCliInProcess(['request', 'GET', url, '--key-id', 'hk_x', '--secret-env', 'HK_SECRET'], { cwd: dir, env });
+    const port = await refusedPort();
+    const refused = await request(`http://127.0.0.1:${port}/v1/whoami`);
+    expect(refused.code).toBe(1);
+    expectOneLine(
+      refused.stderr,
+      new RegExp(
+        `^hmac-kit: cannot connect to 127\\.0\\.0\\.1:${port}: connection refused \\(ECONNREFUSED; is the server running, on that port\\?\\)$`,
+      ),
+    );
+    // fetch() never connects to the ports the Fetch standard blocks (10080, 6000, 6665-6669...).
+    const blocked = await request('http://127.0.0.1:10080/v1/whoami');
+    expect(blocked.code).toBe(1);
+    expectOneLine(
+      blocked.stderr,
+      /^hmac-kit: cannot connect to 127\.0\.0\.1:10080: port 10080 is one fetch\(\) refuses/,
+    );
+  });
+
   it('--json turns every error into one JSON object on stderr', async () => {
     const cases: Array<[string[], string, number]> = [
       [['--json', 'frobnicate'], 'ERR_USAGE', 2],
