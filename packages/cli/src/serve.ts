@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { basename, delimiter, dirname, join, relative, resolve, sep } from 'node:path';
@@ -324,7 +325,9 @@ function describeStartError(error: Error, config: ServerConfig): string {
  * leave a new database and master key file behind (the server binds for real later; this is a probe).
  */
 function probePort(config: ServerConfig): Promise<NodeJS.ErrnoException | undefined> {
-  if (config.port === 0) return Promise.resolve(undefined);
+  // A worker runs this command again (cluster.fork): the supervisor probed the port before it forked,
+  // and holds it itself once the first worker listens, so a worker's probe would find it in use.
+  if (config.port === 0 || cluster.isWorker) return Promise.resolve(undefined);
   return new Promise((resolve) => {
     const probe = createServer();
     probe.once('error', (error: NodeJS.ErrnoException) => resolve(error));

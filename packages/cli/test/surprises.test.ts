@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { refusedPort } from '../../../test-support/ports.js';
+import { freePort, refusedPort } from '../../../test-support/ports.js';
 import { createTestSchema, type TestSchema } from '../../../test-support/postgres.js';
 import {
   binPath,
@@ -406,6 +406,30 @@ describe('serve: start-up hints', () => {
       );
       // Refused before the store is opened: no new database or master key is left behind.
       expect(contents(cwd)).toEqual([]);
+    }
+  });
+
+  it('workers on a fixed port: a worker that starts after the first is listening starts too (no "port in use")', async () => {
+    // npm start's case (a fixed port, one worker per core): the supervisor holds the port once the
+    // first worker listens, so a later worker must not probe it again. late-worker.mjs holds the
+    // second worker back until then.
+    const port = await freePort();
+    const cwd = tempDir();
+    const server = await startServe(['--port', String(port)], {
+      cwd,
+      env: {
+        HMAC_KIT_WORKERS: '2',
+        HMAC_KIT_TEST_LATE_WORKER_PORT: String(port),
+        NODE_OPTIONS: `--import=${join(import.meta.dirname, 'support', 'late-worker.mjs')}`,
+      },
+      timeoutMs: 60_000,
+    });
+    try {
+      await waitFor(() => server.stderr().includes('first key:'), 'the banner');
+      expect(server.stderr()).not.toContain('cannot start');
+      expect(server.stderr()).toMatch(/workers: +2 processes/);
+    } finally {
+      await server.stop();
     }
   });
 
