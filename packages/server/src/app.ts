@@ -461,8 +461,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
           return 'closed' as const;
         },
       );
-      // A store that cannot be reached (Redis down, reconnecting) must not hold the exit hostage.
-      if ((await Promise.race([storesClosed, deadline])) === 'timeout') {
+      // A store that cannot be reached (Redis down, reconnecting) must not hold the exit hostage. When
+      // the deadline already passed while requests were in flight (`forced`), the stores get the grace
+      // below instead: raced against the spent deadline they were abandoned however quickly they would
+      // have closed, and tracing's last spans were exported after close() resolved (session 25).
+      const grace = forced ? graceAfterDeadline(UPSTREAM_CLOSE_GRACE_MS) : undefined;
+      if ((await Promise.race([storesClosed, grace?.expired ?? deadline])) === 'timeout') {
         logger.warn('shutdown timeout: stores did not close in time, abandoning their connections');
         forced = true;
       }
@@ -472,9 +476,15 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       // resolves once their sockets have closed, so a caller that then exits or looks for open handles
       // finds none. Bounded: a destroyed socket closes within a turn or two of the event loop (no
       // network wait), so UPSTREAM_CLOSE_GRACE_MS is only there so that a socket that never closes
-      // cannot hold the shutdown past --shutdown-timeout by more than that.
-      if (forced && (await withinGrace(routesClosed, UPSTREAM_CLOSE_GRACE_MS)) === 'timeout') {
-        logger.warn({ ms: UPSTREAM_CLOSE_GRACE_MS }, 'shutdown: upstream connections still open, not waited for');
+      // cannot hold the shutdown past --shutdown-timeout by more than that (one grace, shared with the
+      // stores' above when the requests in flight were cut).
+      if (forced) {
+        const upstreamGrace = grace ?? graceAfterDeadline(UPSTREAM_CLOSE_GRACE_MS);
+        const upstreamClosed = await Promise.race([routesClosed.then(done, done), upstreamGrace.expired]);
+        upstreamGrace.cancel();
+        if (upstreamClosed === 'timeout') {
+          logger.warn({ ms: UPSTREAM_CLOSE_GRACE_MS }, 'shutdown: upstream connections still open, not waited for');
+        }
       }
       logger.info({ forced }, 'stopped');
       if (failed) throw failed.error;
@@ -509,17 +519,16 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
  */
 export const UPSTREAM_CLOSE_GRACE_MS = 1000;
 
-/** 'done' once `promise` settles (either way), 'timeout' after `ms` if it has not (its timer cleared). */
-async function withinGrace(promise: Promise<unknown>, ms: number): Promise<'done' | 'timeout'> {
+/**
+ * A grace of `ms` after --shutdown-timeout passed: `expired` resolves 'timeout' once it is over;
+ * `cancel()` clears its timer (the shutdown went on before), so that nothing holds the process.
+ */
+function graceAfterDeadline(ms: number): { expired: Promise<'timeout'>; cancel(): void } {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => resolve('timeout'), ms);
   });
-  try {
-    return await Promise.race([promise.then(done, done), expired]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return { expired, cancel: () => clearTimeout(timer) };
 }
 
 function done(): 'done' {
