@@ -66,7 +66,7 @@ function readSecret(io: Io, flags: SignFlags): string {
   if (sources.length > 1) throw new CliError('give only one of --secret-env, --secret-file, --secret', 2);
   if (flags.secretEnv !== undefined) {
     const value = io.env[flags.secretEnv];
-    if (!value) throw new CliError(`environment variable ${flags.secretEnv} is not set`, 2);
+    if (!value) throw new CliError(`environment variable ${flags.secretEnv} is not set (or empty)`, 2);
     return value.trim();
   }
   if (flags.secretFile !== undefined) {
@@ -80,6 +80,27 @@ function readSecret(io: Io, flags: SignFlags): string {
     'hmac-kit: warning: --secret is visible to other users in the process list; use --secret-env or --secret-file\n',
   );
   return (flags.secret as string).trim();
+}
+
+/** Where the secret came from, as a refusal names it: the variable, the file, or --secret. */
+function secretSource(flags: SignFlags): string {
+  if (flags.secretEnv !== undefined) return flags.secretEnv;
+  if (flags.secretFile !== undefined) return flags.secretFile;
+  return '--secret';
+}
+
+/** A refusal of the secret (core's TypeError "secret ..."), naming where it came from. */
+function secretRefusal(message: string, value: string, flags: SignFlags): CliError {
+  const source = secretSource(flags);
+  // The key id and the secret are printed one above the other: the id pasted for the secret is a
+  // mistake worth naming (never echoing the value itself).
+  if (value.startsWith('hk_') && message.startsWith('secret must start with')) {
+    return new CliError(
+      `${source} holds a key id (hk_...), not a secret: the secret is the hks_... value keys create printed`,
+      2,
+    );
+  }
+  return new CliError(`the secret in ${source}: ${message}`, 2);
 }
 
 async function readData(io: Io, flags: SignFlags): Promise<Uint8Array | undefined> {
@@ -193,7 +214,8 @@ async function prepare(io: Io, method: string, target: string, flags: SignFlags)
   }
   const keyId = flags.keyId ?? fixedKeyId;
   if (!keyId) throw new CliError('give the key id with --key-id', 2);
-  const secret = secretFor(readSecret(io, flags), flags, chosen);
+  const secretText = readSecret(io, flags);
+  const secret = secretFor(secretText, flags, chosen);
   const headers = parseHeaders(flags.header);
   const body = await readData(io, flags);
   if (body !== undefined && !headers.has('content-type'))
@@ -207,6 +229,9 @@ async function prepare(io: Io, method: string, target: string, flags: SignFlags)
   try {
     signed = await signMessage({ method: upper, url: target, headers, body: body ?? null }, key, signOptions);
   } catch (error) {
+    if (error instanceof TypeError && error.message.startsWith('secret ')) {
+      throw secretRefusal(error.message, secretText, flags);
+    }
     if (error instanceof TypeError) throw new CliError(error.message, 2);
     throw error;
   }

@@ -337,6 +337,21 @@ describe('commands', () => {
     );
   });
 
+  it('request: a malformed secret is refused naming where it came from; a key id pasted as the secret is called that', async () => {
+    const request = (env: Record<string, string>, source: string[]) =>
+      runCliInProcess(['request', 'GET', 'http://127.0.0.1:9/x', '--key-id', 'hk_x', ...source], { cwd: dir, env });
+    const keyId = await request({ HK_SECRET: 'hk_6Pnwq5ISWF1lkrqR0t4Fl8' }, ['--secret-env', 'HK_SECRET']);
+    expect(keyId.code).toBe(2);
+    expectOneLine(keyId.stderr, /^hmac-kit: HK_SECRET holds a key id \(hk_\.\.\.\), not a secret: .*hks_/);
+    const short = await request({ HK_SECRET: 'hks_xx' }, ['--secret-env', 'HK_SECRET']);
+    expect(short.code).toBe(2);
+    expectOneLine(short.stderr, /^hmac-kit: the secret in HK_SECRET: secret must encode at least 32 bytes$/);
+    const plain = await request({ HK_SECRET: 'plain' }, ['--secret-env', 'HK_SECRET']);
+    expectOneLine(plain.stderr, /^hmac-kit: the secret in HK_SECRET: secret must start with "hks_"/);
+    const empty = await request({ HK_SECRET: '' }, ['--secret-env', 'HK_SECRET']);
+    expectOneLine(empty.stderr, /^hmac-kit: environment variable HK_SECRET is not set \(or empty\)$/);
+  });
+
   it('--json turns every error into one JSON object on stderr', async () => {
     const cases: Array<[string[], string, number]> = [
       [['--json', 'frobnicate'], 'ERR_USAGE', 2],

@@ -65,7 +65,7 @@ export function registerKeyCommands(keysCommand: Command, context: StoreCommandC
     .description('create a key (the secret is shown once)')
     .requiredOption('--principal <name>', 'owner of the key')
     .option('--scope <scope>', 'scope (repeat, or comma-separated)', collectList('scope'), [])
-    .option('--expires <duration>', 'lifetime, e.g. 90d, 12h')
+    .option('--expires <duration>', 'lifetime, e.g. 90d, 12h (without it the key never expires)')
     .option('--algorithm <algorithm>', 'sha256, sha384 or sha512', 'sha256')
     .option('--label <label>', 'free text label')
     .option('--rate-limit <n/window>', 'per-key rate limit, e.g. 100/1m')
