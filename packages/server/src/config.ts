@@ -528,6 +528,26 @@ function readConfigFile(path: string): RawConfig {
 }
 
 /**
+ * Where a refused setting came from, when not from a flag (which the user just typed): ` (from
+ * HMAC_KIT_PORT)` or ` (from serve.json)`, so a forgotten export or file entry is found. Names only.
+ */
+function originOf(
+  key: PropertyKey | undefined,
+  fromFlags: RawConfig,
+  fromEnv: RawConfig,
+  sources: { env?: Record<string, string | undefined>; configFile?: string },
+): string {
+  if (typeof key !== 'string' || key in fromFlags) return '';
+  if (key in fromEnv) {
+    const variable = Object.entries(ENVIRONMENT_VARIABLES).find(
+      ([name, setting]) => setting === key && sources.env?.[name] !== undefined && sources.env[name] !== '',
+    )?.[0];
+    return variable === undefined ? '' : ` (from ${variable})`;
+  }
+  return sources.configFile === undefined ? '' : ` (from ${sources.configFile})`;
+}
+
+/**
  * Builds the serve configuration: command-line flags win over `HMAC_KIT_*` environment
  * variables, which win over the JSON config file, which wins over defaults. Throws a
  * {@link ConfigError} with one clear line on the first invalid setting.
@@ -562,7 +582,7 @@ export function loadConfig(sources: {
         : issue?.message?.startsWith('invalid')
           ? issue.message
           : `invalid ${path || 'setting'}: ${issue?.message ?? 'unknown problem'}`;
-    throw new ConfigError(message);
+    throw new ConfigError(`${message}${originOf(issue?.path[0], fromFlags, fromEnv, sources)}`);
   }
   const value = parsed.data;
   const legacy = parseLegacySchemes(value.legacySchemes, value.schemes);

@@ -210,6 +210,31 @@ describe('loadConfig', () => {
     }
   });
 
+  it('names the variable or config file a bad setting came from (a forgotten export is no flag on the command line)', () => {
+    const refusal = (sources: Parameters<typeof loadConfig>[0]): string => {
+      try {
+        loadConfig(sources);
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        return (error as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    expect(refusal({ env: { HMAC_KIT_PORT: '99999' } })).toBe(
+      'invalid port "99999": expected 0..65535 (from HMAC_KIT_PORT)',
+    );
+    expect(refusal({ env: { HMAC_KIT_UPSTREAM: 'not-a-url' } })).toMatch(
+      /^invalid upstream: .* \(from HMAC_KIT_UPSTREAM\)$/,
+    );
+    const file = join(tempDir(), 'serve.json');
+    writeFileSync(file, JSON.stringify({ port: 'x' }));
+    expect(refusal({ env: {}, configFile: file })).toBe(`invalid port "x": expected 0..65535 (from ${file})`);
+    // A flag wins, and is named by the user on the command line already: no suffix.
+    expect(refusal({ env: { HMAC_KIT_PORT: '1' }, flags: { port: '70000' } })).toBe(
+      'invalid port "70000": expected 0..65535',
+    );
+  });
+
   it('reports unknown keys and unreadable files in the config file', () => {
     const dir = tempDir();
     const unknown = join(dir, 'unknown.json');
