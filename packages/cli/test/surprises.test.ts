@@ -352,6 +352,19 @@ describe('commands', () => {
     expectOneLine(empty.stderr, /^hmac-kit: environment variable HK_SECRET is not set \(or empty\)$/);
   });
 
+  it('audit --type with a misspelt event type is refused (as the admin API does), not an empty trail', async () => {
+    const revoked = await cli(['audit', '--type', 'key.created,key.revokd']);
+    expect(revoked.code).toBe(2);
+    expect(revoked.stdout).toBe('');
+    expectOneLine(
+      revoked.stderr,
+      /^hmac-kit: unknown event type "key\.revokd": use one of principal\.created, .*key\.revoked/,
+    );
+    const known = await cli(['--json', 'audit', '--type', 'key.revoked', '--type', 'principal.created']);
+    expect(known.code, known.stderr).toBe(0);
+    expect(JSON.parse(known.stdout)).toEqual(expect.any(Array));
+  });
+
   it('--json turns every error into one JSON object on stderr', async () => {
     const cases: Array<[string[], string, number]> = [
       [['--json', 'frobnicate'], 'ERR_USAGE', 2],

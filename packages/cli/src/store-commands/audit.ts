@@ -35,6 +35,15 @@ export function registerAuditCommand(context: StoreCommandContext): void {
       }
       const since = durationOption(options.since, 'duration');
       await checkKeyIdOption(options.keyId);
+      // A misspelt type would match nothing and read as "it never happened": refused, as the admin API does.
+      const { AUDIT_EVENT_TYPES } = await import('@hmac-kit/keys');
+      const unknown = options.type.find((type) => !(AUDIT_EVENT_TYPES as readonly string[]).includes(type));
+      if (unknown !== undefined) {
+        throw new CliError(
+          `unknown event type ${JSON.stringify(unknown)}: use one of ${AUDIT_EVENT_TYPES.join(', ')}`,
+          2,
+        );
+      }
       const entries = await withKeys(program, io, (keys) =>
         keys.queryAudit({
           principal: options.principal,
