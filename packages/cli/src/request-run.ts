@@ -82,6 +82,38 @@ function readSecret(io: Io, flags: SignFlags): string {
   return (flags.secret as string).trim();
 }
 
+/**
+ * `-H Host`: fetch() sends the URL's host whatever the header says (and -v would show the header as
+ * if sent), and the signature covers the URL's authority: a Host that differs from it could only
+ * fail. Refused, pointing at the URL to use instead.
+ */
+function refuseHostHeader(headers: Headers, target: string): void {
+  const host = headers.get('host');
+  const url = new URL(target);
+  if (host === null || host.toLowerCase() === url.host.toLowerCase()) return;
+  // Host is the whole authority: without a port it means the scheme's default one.
+  const candidate = `${url.protocol}//${host}${url.pathname}${url.search}`;
+  const instead = URL.canParse(candidate) ? ` (${new URL(candidate).href})` : '';
+  throw new CliError(
+    `-H Host: the request goes to, and is signed for, the URL's host: put the host clients sign for in the URL${instead}`,
+    2,
+  );
+}
+
+/** Headers fetch() frames the request with itself: set by hand, they fail (or lie about the body) at send time. */
+const FETCH_OWNED_HEADERS = ['content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'expect'];
+
+function refuseFetchOwnedHeaders(headers: Headers): void {
+  for (const name of FETCH_OWNED_HEADERS) {
+    if (!headers.has(name)) continue;
+    const shown = name.replace(/(^|-)([a-z])/g, (_match, dash: string, letter: string) => dash + letter.toUpperCase());
+    throw new CliError(
+      `-H ${shown}: fetch() sets this header itself (from --data, --data-file or --data-stdin, and its own connection handling): drop it`,
+      2,
+    );
+  }
+}
+
 /** Where the secret came from, as a refusal names it: the variable, the file, or --secret. */
 function secretSource(flags: SignFlags): string {
   if (flags.secretEnv !== undefined) return flags.secretEnv;
@@ -217,6 +249,7 @@ async function prepare(io: Io, method: string, target: string, flags: SignFlags)
   const secretText = readSecret(io, flags);
   const secret = secretFor(secretText, flags, chosen);
   const headers = parseHeaders(flags.header);
+  refuseHostHeader(headers, target);
   const body = await readData(io, flags);
   if (body !== undefined && !headers.has('content-type'))
     headers.set('content-type', 'application/x-www-form-urlencoded');
@@ -275,6 +308,7 @@ export async function runRequest(
   flags: SignFlags,
 ): Promise<void> {
   const prepared = await prepare(io, method, target, flags);
+  refuseFetchOwnedHeaders(prepared.headers);
   let clientReport: SignatureBaseReport | undefined;
   if (flags.verbose) {
     const url = new URL(prepared.url);

@@ -352,6 +352,48 @@ describe('commands', () => {
     expectOneLine(empty.stderr, /^hmac-kit: environment variable HK_SECRET is not set \(or empty\)$/);
   });
 
+  it('request/sign: -H Host (which fetch() drops while -v showed it) and the framing headers fetch() sets are refused', async () => {
+    const env = { HK_SECRET: `hks_${Buffer.alloc(32, 1).toString('base64url')}` };
+    const run = (command: string, header: string) =>
+      runCliInProcess(
+        [
+          command,
+          'POST',
+          'http://127.0.0.1:9/x',
+          '--data',
+          'hello',
+          '-H',
+          header,
+          '--key-id',
+          'hk_x',
+          '--secret-env',
+          'HK_SECRET',
+        ],
+        { cwd: dir, env },
+      );
+    for (const command of ['request', 'sign']) {
+      // The URL's own authority is no contradiction: left alone.
+      expect((await run(command, 'Host: 127.0.0.1:9')).stderr).not.toMatch(/-H Host/);
+      const host = await run(command, 'Host: api.example.com');
+      expect(host.code, command).toBe(2);
+      expect(host.stdout).toBe('');
+      expectOneLine(
+        host.stderr,
+        /^hmac-kit: -H Host: .*put the host clients sign for in the URL \(http:\/\/api\.example\.com\/x\)/,
+      );
+    }
+    for (const header of [
+      'Transfer-Encoding: chunked',
+      'Content-Length: 3',
+      'Keep-Alive: timeout=5',
+      'Expect: 100-continue',
+    ]) {
+      const framing = await run('request', header);
+      expect(framing.code, header).toBe(2);
+      expectOneLine(framing.stderr, /^hmac-kit: -H [A-Za-z-]+: fetch\(\) sets this header itself/);
+    }
+  });
+
   it('audit --type with a misspelt event type is refused (as the admin API does), not an empty trail', async () => {
     const revoked = await cli(['audit', '--type', 'key.created,key.revokd']);
     expect(revoked.code).toBe(2);
