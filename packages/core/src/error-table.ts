@@ -96,6 +96,10 @@ export type ProblemCode =
   | 'upstream_busy'
   | 'body_timeout'
   | 'body_not_allowed'
+  | 'header_fields_too_large'
+  | 'malformed_request'
+  | 'request_head_timeout'
+  | 'chunk_extensions_too_large'
   | 'invalid_request'
   | 'invalid_json'
   | 'invalid_credentials'
@@ -310,6 +314,26 @@ export const PROBLEM_TABLE = Object.freeze({
     400,
     'Body not allowed',
     'A GET or HEAD request carries a body (Content-Length above 0 or Transfer-Encoding), which the gateway does not forward (RFC 9110 section 9.3.1); send it without one.',
+  ),
+  header_fields_too_large: problem(
+    431,
+    'Request header fields too large',
+    'The request head is larger than the server accepts (--max-http-header-size); the connection is closed.',
+  ),
+  malformed_request: problem(
+    400,
+    'Malformed request',
+    'The request is not valid HTTP/1.1 (a header line without a colon, a bad method, version or framing); the connection is closed.',
+  ),
+  request_head_timeout: problem(
+    408,
+    'Request head timeout',
+    'The request head was not complete within --headers-timeout; the connection is closed.',
+  ),
+  chunk_extensions_too_large: problem(
+    413,
+    'Chunk extensions too large',
+    'The chunked body carries more chunk-extension bytes than the server accepts; the connection is closed.',
   ),
   invalid_request: problem(400, 'Invalid request', 'The request is not valid for this route.'),
   invalid_json: problem(400, 'Invalid JSON', 'The body is not valid JSON.'),

@@ -373,6 +373,12 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
       // A proxy in front carries every client's connections: only --max-connections bounds it.
       isExemptAddress: createProxyTrust(config.trustedProxies),
       onConnectionRefused: (reason) => metrics.connectionsRefused.inc({ reason }),
+      // A head node:http's parser refused (431, 400, 408, 413): no route ran, so route "none"; the
+      // line has no method or path (nothing of the refused bytes is logged: they may hold secrets).
+      onHeadRefused: ({ status, code, id, remote }) => {
+        metrics.requests.inc({ outcome: 'rejected', code, route: 'none' });
+        if (logger.isLevelEnabled('info')) logger.info({ reqId: id, status, code, remote }, 'request head refused');
+      },
       // A gateway cancels the upstream request of a client that closes (FIN) before its answer, as
       // nginx and Go's reverse proxy do; the other modes answer a client that only half-closed.
       answerHalfClosed: config.upstream === undefined,

@@ -20,10 +20,12 @@ import {
 import { type AddressInfo, isIPv6, type Server as NetServer, Socket as NetSocket, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { SecureContextOptions, TLSSocket } from 'node:tls';
+import { PROBLEM_TABLE, type ProblemCode, problemBody } from '@hmac-kit/core';
 import type { ServerConfig } from './config.js';
 import { sendProblem, serverProblem } from './http.js';
 import { FieldsIncomingMessage } from './incoming.js';
 import type { Logger } from './logger.js';
+import { newRequestId } from './request-context.js';
 
 /** How long an HTTP/2 session with no stream activity stays open (clients multiplex on it, so longer). */
 const HTTP2_IDLE_TIMEOUT_MS = 120_000;
@@ -840,6 +842,109 @@ function capConnections(
 /** The socket (TCP or TLS) a listener accepted. */
 type Connection = Socket & { alpnProtocol?: string | false };
 
+/** A request head (or chunked framing) node:http's parser refused, as answered by {@link answerClientError}. */
+export interface HeadRefusal {
+  status: number;
+  code: ProblemCode;
+  /** The x-request-id sent with the answer (drawn here: no head, so no client id to take). */
+  id: string;
+  remote: string | undefined;
+}
+
+/** The problem code of each parser refusal Node answers with its own bare status line (lib/_http_server.js socketOnError). */
+function refusalCode(error: NodeJS.ErrnoException): ProblemCode | undefined {
+  switch (error.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return 'header_fields_too_large';
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return 'chunk_extensions_too_large';
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return 'request_head_timeout';
+    default:
+      // Every other parser error (HPE_INVALID_HEADER_TOKEN, HPE_INVALID_METHOD, ...) is Node's 400.
+      // A socket error (ECONNRESET, EPIPE, ETIMEDOUT) is no request to answer.
+      return error.code?.startsWith('HPE_') ? 'malformed_request' : undefined;
+  }
+}
+
+/** What node:http keeps on a socket that this listener reads (internal, stable since Node 0.x). */
+type HttpSocket = Duplex & {
+  bytesWritten?: number;
+  _httpMessage?: (ServerResponse & { req?: IncomingMessage }) | null;
+};
+
+/** Sockets already refused: a broken parser reports again on every later chunk. */
+const refusedSockets = new WeakSet<Duplex>();
+
+/**
+ * The 'clientError' listener of the HTTP/1.x servers (plain, and the TLS server's HTTP/1.1 side:
+ * HTTP/2 framing errors are nghttp2's, answered with GOAWAY/RST_STREAM). It replaces Node's default
+ * (bare `431`/`400`/`408`/`413` status lines) with the same statuses under the same conditions,
+ * each an RFC 9457 problem with a stable code, a request id and `Connection: close`. Nothing of
+ * the refused bytes is written or logged (`error.rawPacket` is never read: it can hold secrets).
+ *
+ * When an answer is written (invariant: bytes go on the wire only where they are the first of an
+ * answer the client waits for):
+ * - no response in flight and nothing written on the connection yet (`bytesWritten === 0`): the
+ *   problem, then the socket is destroyed (Node's answer);
+ * - the in-flight response's own request is the one whose framing broke (its chunked body) and its
+ *   head is not sent: the problem answers that request, then the socket is destroyed (Node's answer);
+ * - an earlier request's answer is in flight (a pipelined head after it was refused): nothing is
+ *   written, the answers already owed are finished, then the connection is closed. Node wrote its
+ *   400 there ahead of an answer not yet started (the client reads it as the earlier request's);
+ * - a connection that already carried an answer (keep-alive) gets nothing: Node wrote a 400 there,
+ *   read by a client as the answer to a request it may not know it sent.
+ * ECONNRESET, any socket error, an unwritable socket: destroyed, nothing written or logged.
+ */
+function answerClientError(
+  error: NodeJS.ErrnoException,
+  socket: HttpSocket,
+  onRefused: ((refusal: HeadRefusal) => void) | undefined,
+): void {
+  if (refusedSockets.has(socket)) return;
+  refusedSockets.add(socket);
+  const code = refusalCode(error);
+  const inFlight = socket._httpMessage;
+  if (code === undefined || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  if (inFlight != null && inFlight.req?.complete !== false) {
+    // A later head refused behind an answer still owed: the bytes after the refused head are not
+    // read, the answers already owed are written, then the connection is closed.
+    socket.pause();
+    closeAfterAnswers(socket);
+    return;
+  }
+  const answerable = inFlight == null ? socket.bytesWritten === 0 : !inFlight.headersSent;
+  if (!answerable) {
+    socket.destroy();
+    return;
+  }
+  const id = newRequestId();
+  const body = JSON.stringify({ ...problemBody(code), instance: id });
+  const status = PROBLEM_TABLE[code].status;
+  socket.write(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-request-id: ${id}\r\nconnection: close\r\n\r\n${body}`,
+  );
+  // As Node: written to an empty send buffer (nothing was written before), then closed.
+  socket.destroy();
+  onRefused?.({ status, code, id, remote: (socket as Partial<Socket>).remoteAddress });
+}
+
+/** Closes `socket` once node:http has finished every answer it owes on it (none is cut short). */
+function closeAfterAnswers(socket: HttpSocket): void {
+  const inFlight = socket._httpMessage;
+  if (inFlight == null) {
+    const net = socket as Partial<Socket>;
+    if (net.destroySoon) net.destroySoon();
+    else socket.end();
+    return;
+  }
+  // node:http's own 'finish' listener (added first) has handed the socket to the next answer owed.
+  inFlight.once('finish', () => closeAfterAnswers(socket));
+}
+
 /** The HTTP(S) listener of a running server: one port, HTTP/1.1 and, over TLS, HTTP/2 by ALPN. */
 export interface Listener {
   /** `http(s)://host:port` the listener is bound to. */
@@ -947,6 +1052,8 @@ export async function openListener(
     isExemptAddress?: (address: string) => boolean;
     /** Called for each connection refused by a cap (the metric). */
     onConnectionRefused?: (reason: ConnectionRefusal) => void;
+    /** Called for each request head node:http's parser refused, once answered (the metric, the log line). */
+    onHeadRefused?: (refusal: HeadRefusal) => void;
     /**
      * Answer an HTTP/1.1 client that half-closed after its request instead of dropping its request
      * at the FIN (see keepHalfClosedUntilAnswered). Off in gateway mode: there a FIN must cancel the
@@ -1122,6 +1229,10 @@ export async function openListener(
       }
       session.once('close', () => sessions.delete(session));
     });
+    // HTTP/1.1 connections only (node:http's parser): HTTP/2 framing errors are nghttp2's.
+    secure.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
+      answerClientError(error, socket, options.onHeadRefused),
+    );
     // A failed handshake (a scanner, a client that does not trust the certificate) is the client's problem.
     secure.on('tlsClientError', (error) => logger.debug({ err: error.message }, 'TLS handshake failed'));
     server = secure;
@@ -1131,6 +1242,9 @@ export async function openListener(
       http1Handler,
     );
     if (options.answerHalfClosed) keepHalfClosedUntilAnswered(plain);
+    plain.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
+      answerClientError(error, socket, options.onHeadRefused),
+    );
     const refusal = options.connectRefusal;
     if (refusal)
       plain.on('connect', (_request: IncomingMessage, socket: Duplex) => refuseHttp1Connect(socket, refusal));
