@@ -883,17 +883,16 @@ const refusedSockets = new WeakSet<Duplex>();
  * each an RFC 9457 problem with a stable code, a request id and `Connection: close`. Nothing of
  * the refused bytes is written or logged (`error.rawPacket` is never read: it can hold secrets).
  *
- * When an answer is written (invariant: bytes go on the wire only where they are the first of an
- * answer the client waits for):
- * - no response in flight and nothing written on the connection yet (`bytesWritten === 0`): the
- *   problem, then the socket is destroyed (Node's answer);
- * - the in-flight response's own request is the one whose framing broke (its chunked body) and its
- *   head is not sent: the problem answers that request, then the socket is destroyed (Node's answer);
- * - an earlier request's answer is in flight (a pipelined head after it was refused): nothing is
- *   written, the answers already owed are finished, then the connection is closed. Node wrote its
- *   400 there ahead of an answer not yet started (the client reads it as the earlier request's);
- * - a connection that already carried an answer (keep-alive) gets nothing: Node wrote a 400 there,
- *   read by a client as the answer to a request it may not know it sent.
+ * When an answer is written (invariant: bytes go on the wire only at a message boundary, as the
+ * answer to the request whose head or framing was refused, never ahead of or inside another answer):
+ * - no answer in flight (a fresh connection, or a kept-alive one whose answers all finished): the
+ *   problem, then the socket is destroyed (Node's answer, Node's condition);
+ * - the in-flight answer's own request is the one whose framing broke (its chunked body) and its
+ *   head is not sent: the problem answers that request, then the socket is destroyed (as Node);
+ * - an earlier request's answer is in flight or owed (a head pipelined behind it was refused):
+ *   nothing is written, the answers owed are finished, then the connection is closed. Node wrote
+ *   its 400 there whenever that answer's head was not sent yet: ahead of it, so a client read the
+ *   400 as the earlier request's answer (and the earlier answer was lost with the socket).
  * ECONNRESET, any socket error, an unwritable socket: destroyed, nothing written or logged.
  */
 function answerClientError(
@@ -916,8 +915,7 @@ function answerClientError(
     closeAfterAnswers(socket);
     return;
   }
-  const answerable = inFlight == null ? socket.bytesWritten === 0 : !inFlight.headersSent;
-  if (!answerable) {
+  if (inFlight != null && inFlight.headersSent) {
     socket.destroy();
     return;
   }
@@ -927,7 +925,7 @@ function answerClientError(
   socket.write(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\nx-request-id: ${id}\r\nconnection: close\r\n\r\n${body}`,
   );
-  // As Node: written to an empty send buffer (nothing was written before), then closed.
+  // As Node: written (a few hundred bytes, at a message boundary), then closed.
   socket.destroy();
   onRefused?.({ status, code, id, remote: (socket as Partial<Socket>).remoteAddress });
 }

@@ -71,8 +71,10 @@ describe('review5: a request verified as bodiless never forwards a body (raw soc
     const path = '/review5-cl0000-garbage';
     const before = upstream.seen.length;
     const statuses = await exchange(server.url, `${await signedHead('GET', path, ['Content-Length: 0000'])}hello`);
-    // Node answers the unparseable "hello" with 400 and closes, possibly before the first answer.
-    expect(statuses.at(-1)).toBe(400);
+    // The unparseable "hello" is a head refused behind the first request's answer, still owed (the
+    // gateway's is asynchronous): that answer is finished and nothing follows it (parser25; Node
+    // wrote its 400 ahead of that answer, which the client read as the first request's).
+    expect(statuses).toEqual([200]);
     const forwarded = upstream.seen.slice(before);
     expect(forwarded.length).toBeLessThanOrEqual(1);
     for (const seen of forwarded) {
