@@ -915,7 +915,7 @@ function answerClientError(
     closeAfterAnswers(socket);
     return;
   }
-  if (inFlight != null && inFlight.headersSent) {
+  if (inFlight?.headersSent) {
     socket.destroy();
     return;
   }
