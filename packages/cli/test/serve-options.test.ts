@@ -31,7 +31,9 @@ describeWithServices('serve: options that exist globally and on serve', { postgr
     writeFileSync(masterKeyFile, JSON.stringify(file), { mode: 0o600 });
     const created = await runCliInProcess(['--db', databaseUrl, '--master-key-file', masterKeyFile, 'db', 'migrate']);
     expect(created.code, created.stderr).toBe(0);
-    key = await createKeyWithCli(databaseUrl, 'mk-user', ['--master-key-file', masterKeyFile]);
+    // Through the environment, so that `principals add` uses it too: given to `keys create` alone, the
+    // principal's command created a default master key file in the folder the tests run from.
+    key = await createKeyWithCli(databaseUrl, 'mk-user', [], { HMAC_KIT_MASTER_KEY_FILE: masterKeyFile });
   });
 
   afterAll(async () => {
