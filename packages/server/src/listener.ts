@@ -908,6 +908,16 @@ function answerClientError(
     socket.destroy();
     return;
   }
+  // The request whose body was being parsed when the framing broke (node:http's parser keeps the
+  // last request whose head it parsed; complete once its body ended). With no answer in flight its
+  // answer is finished: a refusal before the body stage (401, 404) whose body Node was draining on
+  // a kept-alive connection. A second answer for it would be read as the answer to the client's
+  // next request: nothing is written (review25b).
+  const parsing = (socket as { parser?: { incoming?: IncomingMessage | null } | null }).parser?.incoming;
+  if (inFlight == null && parsing != null && !parsing.complete) {
+    socket.destroy();
+    return;
+  }
   if (inFlight != null && inFlight.req?.complete !== false) {
     // A later head refused behind an answer still owed: the bytes after the refused head are not
     // read, the answers already owed are written, then the connection is closed.
