@@ -6,10 +6,10 @@
 import { connect, type Socket } from 'node:net';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../../../../test-support/processes.js';
 import { until } from '../../../../test-support/wait.js';
 import { startInProcess } from '../support/in-process.js';
 import { makeCertificates, tlsSocket } from '../support/tls.js';
-import { tempDir } from '../../../../test-support/processes.js';
 
 const SECRET = 'sk_live_review25b_0123456789abcdef';
 
@@ -99,5 +99,47 @@ describe.each(['plain', 'tls'] as const)('review25b: clientError answers (%s)', 
     const text = await client.closed();
     expect(statusLines(text)).toEqual(first);
     expect(text).not.toContain(SECRET);
+  });
+
+  it('a pipelined request whose chunked body breaks behind an answer still owed: each request one answer, in order', async () => {
+    // /readyz answers after a promise: its answer is owed when the parser fails in the second
+    // request's body. Nothing may be written ahead of /readyz's answer or for the broken request
+    // beyond its own one answer.
+    const client = await open();
+    client.socket.write(
+      `GET /readyz HTTP/1.1\r\nHost: x\r\n\r\nPOST /v1/whoami HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nX-Token: ${SECRET}\r\n\r\n5\r\nhello\r\nzz\r\n`,
+    );
+    const text = await client.closed();
+    const lines = statusLines(text);
+    expect(lines[0]).toBe('HTTP/1.1 200 OK');
+    expect(lines.length).toBeLessThanOrEqual(2);
+    expect(lines.filter((line) => line.startsWith('HTTP/1.1 400'))).toEqual([]);
+    expect(text).not.toContain(SECRET);
+  });
+
+  it('a HEAD answered, then a malformed head: the HEAD answer (no body), then one problem, closed', async () => {
+    const client = await open();
+    client.socket.write('HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    await until(() => client.received().includes('\r\n\r\n'));
+    client.socket.write(`GET / HTTP/1.1\r\nX-Token: ${SECRET}\r\nbad line\r\n\r\n`);
+    const text = await client.closed();
+    const headEnd = text.indexOf('\r\n\r\n');
+    // The HEAD answer's Content-Length frames no body: the next bytes are the problem's head.
+    expect(text.slice(headEnd + 4).startsWith('HTTP/1.1 400 Bad Request\r\n')).toBe(true);
+    expect(text.match(/HTTP\/1\.1 \d{3} [A-Z]/g), text).toHaveLength(2);
+    expect(text).not.toContain(SECRET);
+  });
+
+  it('a malformed head behind an owed answer the client never reads: the socket is not held open forever', async () => {
+    // The "owed answer, stop reading" state: the client pipelines a request and a malformed head,
+    // then reads nothing. The owed answer is small (the kernel takes it), so the socket closes.
+    const client = await open();
+    client.socket.pause();
+    client.socket.write(`GET /readyz HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nbad line\r\n\r\n`);
+    const connections = () =>
+      new Promise<number>((resolve) => server.server.getConnections((_error, count) => resolve(count)));
+    await until(async () => (await connections()) === 0);
+    client.socket.resume();
+    expect(statusLines(await client.closed())).toEqual(['HTTP/1.1 200 OK']);
   });
 });
