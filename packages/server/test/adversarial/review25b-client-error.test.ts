@@ -142,4 +142,22 @@ describe.each(['plain', 'tls'] as const)('review25b: clientError answers (%s)', 
     client.socket.resume();
     expect(statusLines(await client.closed())).toEqual(['HTTP/1.1 200 OK']);
   });
+
+  it.runIf(transport === 'tls')(
+    'HTTP/2 (ALPN h2) garbage after the preface: no HTTP/1.1 problem written, the server goes on serving',
+    async () => {
+      const port = Number(new URL(server.url).port);
+      const socket = await tlsSocket(port, ca as Buffer, { alpn: ['h2'] });
+      expect(socket.alpnProtocol).toBe('h2');
+      const client = recording(socket);
+      client.socket.write(`PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nGET / HTTP/1.1\r\nX-Token: ${SECRET}\r\nbad line\r\n\r\n`);
+      const text = await client.closed();
+      // nghttp2 answers (a GOAWAY frame), never node:http's parser or this listener.
+      expect(text).not.toContain('HTTP/1.1');
+      expect(text).not.toContain(SECRET);
+      const next = await open();
+      next.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      expect(statusLines(await next.closed())[0]).toBe('HTTP/1.1 200 OK');
+    },
+  );
 });
