@@ -74,7 +74,7 @@ describe('review25b: a streamed gateway body whose chunked framing breaks mid-bo
       },
     };
     server = await startInProcess(
-      { upstream: upstream.url, schemes: 'rfc9421', maxBody: '2mb' },
+      { upstream: upstream.url, schemes: 'rfc9421', maxBody: '2mb', upstreamTimeout: '20s' },
       {},
       { limitStores: { ...memoryLimitStores(), failureThrottle: throttle } },
     );
@@ -122,4 +122,46 @@ describe('review25b: a streamed gateway body whose chunked framing breaks mid-bo
     // Nothing left in flight: the server still closes (afterAll would hang otherwise).
     await until(async () => (await new Promise<number>((r) => server.server.getConnections((_e, n) => r(n)))) === 0);
   });
+
+  it('pipelined behind an answer still owed: the owed answer, the broken request cut without waiting for the upstream timeout', async () => {
+    const host = new URL(server.url).host;
+    const first = await signMessage(
+      { method: 'GET', url: `${server.url}/review25b-first/delayed`, headers: {} },
+      { keyId: key.keyId, secret: key.secret, algorithm: 'sha256' },
+    );
+    const path = '/review25b-pipelined';
+    const body = new Uint8Array(randomBytes(400 * 1024));
+    const second = await signMessage(
+      { method: 'POST', url: `${server.url}${path}`, headers: { 'content-type': 'application/octet-stream' }, body },
+      { keyId: key.keyId, secret: key.secret, algorithm: 'sha256' },
+    );
+    const fieldsOf = (headers: Record<string, string>) =>
+      Object.entries(headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('');
+    const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const client = recording(socket);
+    const started = Date.now();
+    socket.write(`GET /review25b-first/delayed HTTP/1.1\r\nHost: ${host}\r\n${fieldsOf(first.headers)}\r\n`);
+    socket.write(
+      `POST ${path} HTTP/1.1\r\nHost: ${host}\r\nTransfer-Encoding: chunked\r\n${fieldsOf({ 'content-type': 'application/octet-stream', ...second.headers })}\r\n`,
+    );
+    for (let offset = 0; offset < 256 * 1024; offset += 16 * 1024) {
+      socket.write('4000\r\n');
+      socket.write(body.subarray(offset, offset + 16 * 1024));
+      socket.write('\r\n');
+    }
+    await until(() => upstream.seen.some((entry) => entry.url === path));
+    socket.write('zz\r\n');
+    const text = await client.closed();
+    const answers = text.match(/HTTP\/1\.1 \d{3}/g) ?? [];
+    expect(answers[0]).toBe('HTTP/1.1 200');
+    expect(answers.length).toBeLessThanOrEqual(2);
+    const entry = upstream.seen.find((candidate) => candidate.url === path);
+    await until(() => entry?.settled === true);
+    expect(entry?.complete).toBe(false);
+    // Well under --upstream-timeout (20 s here): the broken request is not held until it.
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 30_000);
 });
