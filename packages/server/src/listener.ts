@@ -922,6 +922,14 @@ function answerClientError(
     // A later head refused behind an answer still owed: the bytes after the refused head are not
     // read, the answers already owed are written, then the connection is closed.
     socket.pause();
+    // A request pipelined behind that answer whose own body broke (its head parsed, its route
+    // running): its body will never end, so it is aborted now, detached from the socket first (as
+    // answerBodyTimeout does) so the answers owed still go out. Left waiting, a gateway request
+    // streaming that body upstream held its upstream request until --upstream-timeout (review25b).
+    if (parsing != null && !parsing.complete && !parsing.destroyed) {
+      (parsing as { socket: unknown }).socket = null;
+      parsing.destroy();
+    }
     closeAfterAnswers(socket);
     return;
   }
