@@ -8,7 +8,7 @@
  * to a request the client never sent).
  */
 import { openSync, readFileSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,34 +17,10 @@ import { tempDir } from '../../../../test-support/processes.js';
 import { until } from '../../../../test-support/wait.js';
 import { batchedStdout, createLogger } from '../../src/logger.js';
 import { startInProcess } from '../support/in-process.js';
+import { recordSocket as recording } from '../support/raw-http.js';
 import { makeCertificates, tlsSocket } from '../support/tls.js';
 
 const SECRET = 'sk_live_parser25_0123456789abcdef';
-
-/** A connection recording every byte the server sends, until it closes. */
-function recording(socket: Socket) {
-  let received = '';
-  let closed = false;
-  let wake: () => void = () => {};
-  socket.on('data', (chunk: Buffer) => {
-    received += chunk.toString('latin1');
-    wake();
-  });
-  socket.on('error', () => {});
-  socket.on('close', () => {
-    closed = true;
-    wake();
-  });
-  return {
-    socket,
-    received: () => received,
-    /** Resolves with everything received once the server closed the connection. */
-    async closed(): Promise<string> {
-      while (!closed) await new Promise<void>((resolve) => (wake = resolve));
-      return received;
-    },
-  };
-}
 
 interface Answer {
   status: number;

@@ -3,39 +3,16 @@
  * (listener.ts answerClientError), against a real in-process `hmac-kit serve`, plain and over TLS
  * (HTTP/1.1 by ALPN). Each attack is a raw socket.
  */
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../../test-support/processes.js';
 import { until } from '../../../../test-support/wait.js';
 import { startInProcess } from '../support/in-process.js';
+import { recordSocket as recording } from '../support/raw-http.js';
 import { makeCertificates, tlsSocket } from '../support/tls.js';
 
 const SECRET = 'sk_live_review25b_0123456789abcdef';
-
-function recording(socket: Socket) {
-  let received = '';
-  let closed = false;
-  let wake: () => void = () => {};
-  socket.on('data', (chunk: Buffer) => {
-    received += chunk.toString('latin1');
-    wake();
-  });
-  socket.on('error', () => {});
-  socket.on('close', () => {
-    closed = true;
-    wake();
-  });
-  return {
-    socket,
-    received: () => received,
-    isClosed: () => closed,
-    async closed(): Promise<string> {
-      while (!closed) await new Promise<void>((resolve) => (wake = resolve));
-      return received;
-    },
-  };
-}
 
 /** The status lines of every answer in `text` (each answer framed by its Content-Length). */
 function statusLines(text: string): string[] {

@@ -6,7 +6,7 @@
  * closed with at most one answer, and the server must still shut down (nothing left in flight).
  */
 import { randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { signMessage } from '@hmac-kit/core';
 import { memoryFailureThrottle } from '@hmac-kit/limits';
 import type { RunningServer } from '@hmac-kit/server';
@@ -15,29 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstream } from '../../../../test-support/upstream.js';
 import { until } from '../../../../test-support/wait.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
-
-function recording(socket: Socket) {
-  let received = '';
-  let closed = false;
-  let wake: () => void = () => {};
-  socket.on('data', (chunk: Buffer) => {
-    received += chunk.toString('latin1');
-    wake();
-  });
-  socket.on('error', () => {});
-  socket.on('close', () => {
-    closed = true;
-    wake();
-  });
-  return {
-    socket,
-    received: () => received,
-    async closed(): Promise<string> {
-      while (!closed) await new Promise<void>((resolve) => (wake = resolve));
-      return received;
-    },
-  };
-}
+import { recordSocket as recording } from '../support/raw-http.js';
 
 describe('review25b: a streamed gateway body whose chunked framing breaks mid-body', () => {
   let upstream: Awaited<ReturnType<typeof startUpstream>>;

@@ -165,13 +165,17 @@ export function dechunk(text: string): string {
 }
 
 /**
- * A client connection that records every byte the server sends back (as latin1 text), and can
- * wait for a condition on it. `allowHalfOpen`: keep this side open after the server's FIN (as a
- * client still sending would).
+ * Records every byte the server sends back on `socket` (plain or TLS, already connecting), as latin1
+ * text, and can wait for a condition on it or for the close.
+ *
+ * @example
+ * ```ts
+ * const connection = recordSocket(tlsSocket(server.url, certificates));
+ * connection.socket.write('GET / HTTP/1.1\r\nhost: x\r\n\r\n');
+ * const everything = await connection.closed();
+ * ```
  */
-export function recordingConnection(origin: string, { allowHalfOpen = false } = {}) {
-  const { hostname, port } = new URL(origin);
-  const socket: Socket = connect({ port: Number(port), host: hostname, allowHalfOpen });
+export function recordSocket(socket: Socket) {
   let received = '';
   let closed = false;
   let wake: () => void = () => {};
@@ -184,15 +188,31 @@ export function recordingConnection(origin: string, { allowHalfOpen = false } = 
     closed = true;
     wake();
   });
+  const until = async (ready: () => boolean) => {
+    while (!ready()) await new Promise<void>((resolve) => (wake = resolve));
+  };
   return {
     socket,
     received: () => received,
     isClosed: () => closed,
     /** Resolves once `ready()` holds, checked again after each read and at the close. */
-    until: async (ready: () => boolean) => {
-      while (!ready()) await new Promise<void>((resolve) => (wake = resolve));
+    until,
+    /** Resolves with everything received once the server closed the connection. */
+    async closed(): Promise<string> {
+      await until(() => closed);
+      return received;
     },
   };
+}
+
+/**
+ * A client connection that records every byte the server sends back (as latin1 text), and can
+ * wait for a condition on it. `allowHalfOpen`: keep this side open after the server's FIN (as a
+ * client still sending would).
+ */
+export function recordingConnection(origin: string, { allowHalfOpen = false } = {}) {
+  const { hostname, port } = new URL(origin);
+  return recordSocket(connect({ port: Number(port), host: hostname, allowHalfOpen }));
 }
 
 /** A connection that keeps its side open after the server's FIN (as a client still sending would). */
