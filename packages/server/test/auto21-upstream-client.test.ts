@@ -13,13 +13,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
-import { Writable } from 'node:stream';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until, untilValue } from '../../../test-support/wait.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { createGateway } from '../src/gateway.js';
-import { createLogger } from '../src/logger.js';
 import { createMetrics } from '../src/metrics.js';
 import { chooseUpstreamClient } from '../src/upstream/choose.js';
 import { createBuiltinClient } from '../src/upstream/client.js';
@@ -28,6 +26,7 @@ import { HttpParserUnfitError, type NodeHttpParserClass } from '../src/upstream/
 import type { UpstreamClient } from '../src/upstream/types.js';
 import { type HoldingUpstream, listenGateway, startHoldingUpstream } from './support/holding-upstream.js';
 import { startInProcess } from './support/in-process.js';
+import { memoryLog as capture } from './support/memory-log.js';
 
 const Real = createRequire(import.meta.url)('_http_common').HTTPParser as NodeHttpParserClass;
 
@@ -47,24 +46,6 @@ function brokenParser(): NodeHttpParserClass {
     },
   });
   return Broken as unknown as NodeHttpParserClass;
-}
-
-/** A logger writing into memory, and its lines parsed. */
-function capture() {
-  const chunks: string[] = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      chunks.push(String(chunk));
-      done();
-    },
-  });
-  const lines = () =>
-    chunks
-      .join('')
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { logger: createLogger('info', sink), lines };
 }
 
 type Outcome = { status: number; body: string } | { error: Error };

@@ -13,32 +13,13 @@
  */
 import { request as httpRequest } from 'node:http';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { signMessage } from '@hmac-kit/core';
 import { trace } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../../test-support/wait.js';
-import { createLogger } from '../src/logger.js';
 import { issueKey, startInProcess } from './support/in-process.js';
+import { memoryLog as capture } from './support/memory-log.js';
 import { type OtlpReceiver, startOtlpReceiver } from './support/otlp.js';
-
-/** A logger writing into memory, its lines parsed. */
-function capture() {
-  const chunks: string[] = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      chunks.push(String(chunk));
-      done();
-    },
-  });
-  const messages = () =>
-    chunks
-      .join('')
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => (JSON.parse(line) as { msg: string }).msg);
-  return { logger: createLogger('info', sink), messages };
-}
 
 /** Whether a span started now records (a tracer provider still registered). */
 function tracingOn(): boolean {
@@ -94,7 +75,7 @@ describe('a forced shutdown still closes the stores and tracing before close() r
       // Checked in the turn close() resolved.
       expect(outcome).toEqual({ forced: true });
       expect(tracingOn()).toBe(false);
-      const messages = log.messages();
+      const messages = log.lines().map((line) => line.msg);
       expect(messages).toContain('shutdown timeout: closing remaining connections');
       expect(messages).not.toContain('shutdown timeout: stores did not close in time, abandoning their connections');
       // The key store is closed: it answers no more.

@@ -19,11 +19,11 @@
  * client's close() never resolves.
  */
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig, startServer } from '../../src/index.js';
-import { createLogger, withoutUrlPasswords } from '../../src/logger.js';
+import { withoutUrlPasswords } from '../../src/logger.js';
+import { memoryLog as capture } from '../support/memory-log.js';
 
 const stand = vi.hoisted(() => ({
   closeError: undefined as Error | undefined,
@@ -81,24 +81,6 @@ afterEach(() => {
   stand.routesError = undefined;
   stand.upstreamNeverCloses = false;
 });
-
-/** A logger writing into memory: its raw text and its lines parsed. */
-function capture() {
-  const chunks: string[] = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      chunks.push(String(chunk));
-      done();
-    },
-  });
-  const text = () => chunks.join('');
-  const lines = () =>
-    text()
-      .split('\n')
-      .filter((line) => line !== '')
-      .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { logger: createLogger('info', sink), text, lines };
-}
 
 /** A gateway (its creation is the start-up step the tests make fail). */
 const gateway = { upstream: 'http://127.0.0.1:9', upstreamClient: 'builtin' };
