@@ -21,12 +21,11 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { request as httpRequest } from 'node:http';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { signMessage } from '@hmac-kit/core';
-import { trace } from '@opentelemetry/api';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { until } from '../../../test-support/wait.js';
 import { loadConfig, startServer } from '../src/index.js';
 import { issueKey, startInProcess } from './support/in-process.js';
-import { type OtlpReceiver, startOtlpReceiver } from './support/otlp.js';
+import { type OtlpReceiver, startOtlpReceiver, tracingOn } from './support/otlp.js';
 
 /** When on, the stores' close() runs and then rejects with this error (counted in `calls`). */
 const failingClose = vi.hoisted(() => ({ on: false, calls: 0, error: new Error('stores: close failed') }));
@@ -60,14 +59,6 @@ function configFor(port: number) {
     },
     env: {},
   });
-}
-
-/** Whether a span started now through the OpenTelemetry API records (a tracer provider still registered). */
-function tracingOn(): boolean {
-  const span = trace.getTracer('fix25-probe').startSpan('probe');
-  const recording = span.isRecording();
-  span.end();
-  return recording;
 }
 
 describe('fix25: a failed step of a failed start or of close() skips no later step and hides no earlier error', () => {

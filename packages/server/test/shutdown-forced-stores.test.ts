@@ -14,20 +14,11 @@
 import { request as httpRequest } from 'node:http';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { signMessage } from '@hmac-kit/core';
-import { trace } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../../../test-support/wait.js';
 import { issueKey, startInProcess } from './support/in-process.js';
 import { memoryLog as capture } from './support/memory-log.js';
-import { type OtlpReceiver, startOtlpReceiver } from './support/otlp.js';
-
-/** Whether a span started now records (a tracer provider still registered). */
-function tracingOn(): boolean {
-  const span = trace.getTracer('forced-stores-probe').startSpan('probe');
-  const recording = span.isRecording();
-  span.end();
-  return recording;
-}
+import { type OtlpReceiver, startOtlpReceiver, tracingOn } from './support/otlp.js';
 
 describe('a forced shutdown still closes the stores and tracing before close() resolves', () => {
   let receiver: OtlpReceiver;

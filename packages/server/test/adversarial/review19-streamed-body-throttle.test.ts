@@ -9,45 +9,13 @@
  * upstream never gets a complete request.
  */
 import { randomBytes } from 'node:crypto';
-import type { FailureThrottle } from '@hmac-kit/core';
 import { signMessage } from '@hmac-kit/core';
-import { memoryFailureThrottle } from '@hmac-kit/limits';
 import type { RunningServer } from '@hmac-kit/server';
 import { memoryLimitStores } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chunkedStream, startUpstream } from '../../../../test-support/upstream.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
-
-/** The memory throttle, recording every write (`failure <subject>` / `success <subject>`). */
-function spyThrottle(): { throttle: FailureThrottle; writes: string[] } {
-  const memory = memoryFailureThrottle();
-  const writes: string[] = [];
-  const throttle = {
-    escalation: memory.escalation,
-    clock: memory.clock,
-    blockedFor: (subject: string) => memory.blockedFor(subject),
-    blockedForNow: (subject: string) => memory.blockedForNow(subject),
-    blockedForOrUnrecorded: (subject: string) => memory.blockedForOrUnrecorded(subject),
-    blockedForOrUnrecordedNow: (subject: string) => memory.blockedForOrUnrecordedNow(subject),
-    recordFailure: (subject: string) => {
-      writes.push(`failure ${subject}`);
-      return memory.recordFailure(subject);
-    },
-    recordFailureNow: (subject: string) => {
-      writes.push(`failure ${subject}`);
-      return memory.recordFailureNow(subject);
-    },
-    recordSuccess: (subject: string) => {
-      writes.push(`success ${subject}`);
-      return memory.recordSuccess(subject);
-    },
-    recordSuccessNow: (subject: string) => {
-      writes.push(`success ${subject}`);
-      memory.recordSuccessNow(subject);
-    },
-  };
-  return { throttle, writes };
-}
+import { spyThrottle } from '../support/spy-throttle.js';
 
 describe('adversarial (review19): the streamed gateway body clears no failures before its digest matched', () => {
   let upstream: Awaited<ReturnType<typeof startUpstream>>;

@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { signMessage } from '@hmac-kit/core';
-import { memoryFailureThrottle } from '@hmac-kit/limits';
 import type { RunningServer } from '@hmac-kit/server';
 import { memoryLimitStores } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,45 +15,22 @@ import { startUpstream } from '../../../../test-support/upstream.js';
 import { until } from '../../../../test-support/wait.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 import { recordSocket as recording } from '../support/raw-http.js';
+import { spyThrottle } from '../support/spy-throttle.js';
 
 describe('review25b: a streamed gateway body whose chunked framing breaks mid-body', () => {
   let upstream: Awaited<ReturnType<typeof startUpstream>>;
   let server: RunningServer;
   let key: { keyId: string; secret: string };
-  const writes: string[] = [];
+  let writes: string[] = [];
 
   beforeAll(async () => {
     upstream = await startUpstream();
-    const memory = memoryFailureThrottle();
-    const throttle = {
-      ...memory,
-      escalation: memory.escalation,
-      clock: memory.clock,
-      blockedFor: (subject: string) => memory.blockedFor(subject),
-      blockedForNow: (subject: string) => memory.blockedForNow(subject),
-      blockedForOrUnrecorded: (subject: string) => memory.blockedForOrUnrecorded(subject),
-      blockedForOrUnrecordedNow: (subject: string) => memory.blockedForOrUnrecordedNow(subject),
-      recordFailure: (subject: string) => {
-        writes.push(`failure ${subject}`);
-        return memory.recordFailure(subject);
-      },
-      recordFailureNow: (subject: string) => {
-        writes.push(`failure ${subject}`);
-        return memory.recordFailureNow(subject);
-      },
-      recordSuccess: (subject: string) => {
-        writes.push(`success ${subject}`);
-        return memory.recordSuccess(subject);
-      },
-      recordSuccessNow: (subject: string) => {
-        writes.push(`success ${subject}`);
-        memory.recordSuccessNow(subject);
-      },
-    };
+    const spy = spyThrottle();
+    writes = spy.writes;
     server = await startInProcess(
       { upstream: upstream.url, schemes: 'rfc9421', maxBody: '2mb', upstreamTimeout: '20s' },
       {},
-      { limitStores: { ...memoryLimitStores(), failureThrottle: throttle } },
+      { limitStores: { ...memoryLimitStores(), failureThrottle: spy.throttle } },
     );
     key = await issueKey(server, 'review25b-mid-body');
   });

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { trace } from '@opentelemetry/api';
 
 /** One span as an OTLP/HTTP receiver decodes it (ids in hex, as W3C traceparent writes them). */
 export interface ReceivedSpan {
@@ -200,4 +201,21 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * Whether a span started now through the OpenTelemetry API records: a tracer provider is still the
+ * process' global one (tracing not shut down).
+ *
+ * @example
+ * ```ts
+ * await running.close();
+ * expect(tracingOn()).toBe(false);
+ * ```
+ */
+export function tracingOn(): boolean {
+  const span = trace.getTracer('hmac-kit-test-probe').startSpan('probe');
+  const recording = span.isRecording();
+  span.end();
+  return recording;
 }
