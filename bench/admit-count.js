@@ -13,6 +13,9 @@
 //                 resolves the key from its cache and `recordKeyUsage()` records each proven
 //                 request, as the server's forward-auth route does (scheme usage, last use)
 //   gateway       admit() + complete(body)       (the gateway's buffered small body)
+//   gateway-harness  the same with the schemes `hmac-kit serve` enables by default, in its order
+//                 (rfc9421, sigv4, x-api), as bench/http-server.js's gateway-harness configures them:
+//                 with more than one scheme the pipeline asks each scheme's detect() first (session 26)
 //   gateway-django  the same for `hmac-kit serve --upstream --schemes django-hmac`'s request: the
 //                 django-hmac scheme alone, the same 1 KiB JSON body signed fresh (a microsecond
 //                 timestamp of its own per request, as bench/http-requests.js's djangoSigner), over
@@ -51,6 +54,7 @@ const MODES = [
   'forward-auth-eager',
   'forward-auth-service',
   'gateway',
+  'gateway-harness',
   'gateway-django',
   'eager',
   'eager-bare',
@@ -104,6 +108,7 @@ async function child(build) {
     ...limited,
     crypto,
     ...(django ? { schemes: [core.djangoHmac()] } : {}),
+    ...(mode === 'gateway-harness' ? { schemes: [core.rfc9421(), core.sigv4(), core.xApi()] } : {}),
     realm: 'hmac-kit',
     onFailure: () => {},
   });
@@ -156,7 +161,9 @@ async function child(build) {
     } else {
       const admission = await authenticator.admit(message, context);
       if (!admission.ok) throw admission.error;
-      outcome = await (mode === 'gateway' || django ? admission.complete(body) : admission.commitBeforeBody());
+      outcome = await (mode === 'gateway' || mode === 'gateway-harness' || django
+        ? admission.complete(body)
+        : admission.commitBeforeBody());
       // complete() tells the key source's `proven` itself (the pipeline's commit); commitBeforeBody() does not.
       if (service && !django && outcome.ok) keys.proven(outcome.identity);
     }

@@ -573,7 +573,25 @@ export function createRfc9421Parser(config: Rfc9421Config): Rfc9421Parser {
 
   return {
     detect(message: MessageParts): boolean {
-      const found = getHeadersOfLower(message.headers ?? {}, 'signature-input', 'signature');
+      const headers = message.headers ?? {};
+      // Fast path (issue #15, session 26): node:http's headers carry both fields as own string values
+      // under their lower-case names. Invariant: when both are own string properties of a plain
+      // record (not a Headers-like object, which getHeadersOfLower reads through get()), the scan
+      // below finds both too (it takes every own key equal to the name, a string value is a line),
+      // so the answer is true either way; anything else (absent, other case, arrays, a Headers
+      // object) goes to the scan. Presence only: parse() still reads and joins the fields itself.
+      // Held to the scan by packages/core/test/rfc9421-detect.test.ts (fast-check).
+      const record = headers as Record<string, unknown>;
+      if (
+        typeof record['signature-input'] === 'string' &&
+        typeof record.signature === 'string' &&
+        Object.hasOwn(record, 'signature-input') &&
+        Object.hasOwn(record, 'signature') &&
+        typeof record.get !== 'function'
+      ) {
+        return true;
+      }
+      const found = getHeadersOfLower(headers, 'signature-input', 'signature');
       return found.first !== undefined && found.second !== undefined;
     },
     parse,
