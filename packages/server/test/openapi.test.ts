@@ -449,6 +449,12 @@ describe('the OpenAPI description against the running server', () => {
     expect((await call('GET /v1/admin/principals', await sign(alice, 'GET', '/v1/admin/principals'))).status).toBe(403);
     const big = await sign(admin, 'POST', '/v1/admin/principals', { name: 'x'.repeat(2048) });
     expect((await call('POST /v1/admin/principals', big)).status).toBe(413);
+    // A body that does not say it is JSON (what a cross-site page can send without a preflight).
+    const plain = await signed(admin, 'POST', `${server.url}/v1/admin/principals`, {
+      body: JSON.stringify({ name: 'plain' }),
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect((await call('POST /v1/admin/principals', plain)).status).toBe(415);
   });
 
   it('every documented operation was exercised, every answer matched the description', () => {
