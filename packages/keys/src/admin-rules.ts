@@ -17,6 +17,32 @@ export const MAX_IMPORTED_SECRET_BYTES = 1024;
 export const PRINCIPAL_NAME = /^[A-Za-z0-9._@-]{1,128}$/;
 export const SCOPE = /^[\x21-\x7e]{1,128}$/;
 
+/**
+ * A principal name as the store keeps it: 1-128 characters of `[A-Za-z0-9._@-]`, else a TypeError.
+ * Exported so that callers (the CLI) refuse a malformed name before they open a store.
+ *
+ * @example
+ * ```ts
+ * checkPrincipalName('billing'); // 'billing'
+ * checkPrincipalName('bad name!'); // throws TypeError
+ * ```
+ */
+export function checkPrincipalName(name: unknown): string {
+  if (typeof name !== 'string' || !PRINCIPAL_NAME.test(name)) {
+    throw new TypeError('principal name must be 1-128 characters of [A-Za-z0-9._@-]');
+  }
+  return name;
+}
+
+/** A revocation reason: absent (null) or a string of at most 500 characters, else a TypeError. */
+export function checkRevokeReason(reason: unknown): string | null {
+  if (reason === undefined) return null;
+  if (typeof reason !== 'string' || reason.length > 500) {
+    throw new TypeError('reason must be a string of at most 500 characters');
+  }
+  return reason;
+}
+
 export function positiveInteger(value: unknown, name: string, allowZero = false): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
     throw new TypeError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer`);

@@ -1,4 +1,5 @@
 // Public API of @hmac-kit/keys. Named exports only, listed explicitly.
+export { checkKeySettings, checkPrincipalName, checkRevokeReason } from './admin-rules.js';
 export {
   KeyExists,
   KeyLimitExceeded,
@@ -53,7 +54,7 @@ export type {
   PrincipalQuery,
 } from './model.js';
 export type { ScryptParams } from './password.js';
-export { DEFAULT_SCRYPT_PARAMS, hashPassword, verifyPasswordHash } from './password.js';
+export { checkPassword, DEFAULT_SCRYPT_PARAMS, hashPassword, verifyPasswordHash } from './password.js';
 export type { AuditEntry, AuditEvent, AuditEventType, AuditQuery, AuditStore } from './ports/audit.js';
 export { AUDIT_EVENT_TYPES } from './ports/audit.js';
 export type { KeyChange, KeyChangeFeed } from './ports/change-feed.js';

@@ -9,6 +9,7 @@ import {
   checkKeyAlgorithm,
   checkKeySettings,
   checkLabel,
+  checkRevokeReason,
   decodeCursor,
   encodeCursor,
   futureTime,
@@ -183,9 +184,7 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
       };
     },
     async revokeKey(keyId, opts = {}) {
-      if (opts.reason !== undefined && (typeof opts.reason !== 'string' || opts.reason.length > 500)) {
-        throw new TypeError('reason must be a string of at most 500 characters');
-      }
+      checkRevokeReason(opts.reason);
       const now = clock();
       const row = await store.revokeKey(keyId, now, opts.reason ?? null);
       if (!row) throw new KeyNotFound(`key ${keyId} does not exist`);
