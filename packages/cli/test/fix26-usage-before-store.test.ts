@@ -112,3 +112,40 @@ describe('usage errors create nothing', () => {
     expect(JSON.parse(shown.stdout)).toMatchObject({ status: 'active' });
   });
 });
+
+describe('durations past the ceiling (10 years) are usage errors', () => {
+  it.each([['100000w'], ['3651d'], ['1000000000w'], ['9'.repeat(400)]])(
+    'keys create --expires %s: exit 2, one line, nothing created',
+    async (expires) => {
+      const cwd = tempDir();
+      expect((await runCliInProcess(['--db', 'keys.db', 'principals', 'add', 'alice'], { cwd })).code).toBe(0);
+      const result = await runCliInProcess(
+        ['--db', 'keys.db', 'keys', 'create', '--principal', 'alice', '--expires', expires],
+        {
+          cwd,
+        },
+      );
+      expectUsageError(result, /invalid duration ".*": at most 3650d \(10 years\)/);
+      const list = await runCliInProcess(['--db', 'keys.db', '--json', 'keys', 'list', '--all'], { cwd });
+      expect(JSON.parse(list.stdout)).toEqual([]);
+    },
+  );
+
+  it('keys create --expires 3650d works, keys rotate --overlap 100000w is refused', async () => {
+    const cwd = tempDir();
+    expect((await runCliInProcess(['--db', 'keys.db', 'principals', 'add', 'alice'], { cwd })).code).toBe(0);
+    const created = await runCliInProcess(
+      ['--db', 'keys.db', '--json', 'keys', 'create', '--principal', 'alice', '--expires', '3650d'],
+      { cwd },
+    );
+    expect(created.code, created.stderr).toBe(0);
+    const { keyId, expiresAt } = JSON.parse(created.stdout) as { keyId: string; expiresAt: string };
+    expect(new Date(expiresAt).getTime()).toBeGreaterThan(Date.now() + 3649 * 86_400_000);
+    expectUsageError(
+      await runCliInProcess(['--db', 'keys.db', 'keys', 'rotate', keyId, '--overlap', '100000w'], { cwd }),
+      /invalid duration "100000w": at most 3650d \(10 years\)/,
+    );
+    const list = await runCliInProcess(['--db', 'keys.db', '--json', 'keys', 'list', '--all'], { cwd });
+    expect((JSON.parse(list.stdout) as unknown[]).length).toBe(1);
+  });
+});

@@ -17,7 +17,7 @@
 import { signMessage } from '@hmac-kit/core';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshAddress, send } from '../../../../test-support/cli-client.js';
+import { freshAddress, send, signed } from '../../../../test-support/cli-client.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
 
 describe('admin API bodies are JSON only when they say so', () => {
@@ -196,5 +196,45 @@ describe('the console: a cross-site simple request carrying the session cookie',
     );
     expect(answer.status).toBe(401);
     expect(await server.services.keyService.getPrincipal(name)).toBeUndefined();
+  });
+});
+
+describe('admin API durations past the ceiling (10 years)', () => {
+  let server: RunningServer;
+  let admin: Awaited<ReturnType<typeof issueKey>>;
+
+  beforeAll(async () => {
+    server = await startInProcess();
+    admin = await issueKey(server, 'root', ['admin']);
+    await server.services.keyService.createPrincipal({ name: 'far', kind: 'service', actor: 'test' });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  const call = async (path: string, body: unknown) => {
+    const prepared = await signed(admin, 'POST', `${server.url}${path}`, { body: JSON.stringify(body) });
+    return send(prepared, { 'x-forwarded-for': freshAddress() });
+  };
+
+  it.each([['100000w'], ['1000000000w'], [1e20], ['9'.repeat(400)]])(
+    'POST /v1/admin/keys expiresIn %s: 400 invalid_request naming the ceiling, nothing created',
+    async (expiresIn) => {
+      const answer = await call('/v1/admin/keys', { principal: 'far', expiresIn });
+      expect([answer.status, answer.body.code]).toEqual([400, 'invalid_request']);
+      expect(answer.headers.get('content-type')).toBe('application/problem+json');
+      expect(answer.body.detail).toMatch(/^expiresIn: .*at most 3650d \(10 years\)/);
+      expect((await server.services.keyService.listKeys({ principal: 'far' })).items).toEqual([]);
+    },
+  );
+
+  it('rotate overlap past the ceiling: 400, the key is not rotated', async () => {
+    const key = await issueKey(server, 'far');
+    const answer = await call(`/v1/admin/keys/${key.keyId}/rotate`, { overlap: '100000w' });
+    expect([answer.status, answer.body.code]).toEqual([400, 'invalid_request']);
+    const keys = await server.services.keyService.listKeys({ principal: 'far' });
+    expect(keys.items.map((item) => item.keyId)).toEqual([key.keyId]);
+    await server.services.keyService.revokeKey(key.keyId);
   });
 });
