@@ -50,6 +50,22 @@ export function positiveInteger(value: unknown, name: string, allowZero = false)
   return value;
 }
 
+/**
+ * The longest key lifetime or rotation overlap the service takes: 10 years (3650 days), the
+ * ceiling of the durations the CLI and the admin API parse (@hmac-kit/server `MAX_DURATION_SECONDS`).
+ * An expiry within it is a valid Date that the stores' 64-bit epoch milliseconds hold; a key that
+ * should live longer is made without an expiry.
+ */
+export const MAX_KEY_LIFETIME_SECONDS = 3650 * 86_400;
+
+/** A lifetime or overlap in whole seconds, at most {@link MAX_KEY_LIFETIME_SECONDS}, else a TypeError. */
+export function lifetimeSeconds(value: unknown, name: string, allowZero = false): number {
+  const seconds = positiveInteger(value, name, allowZero);
+  if (seconds > MAX_KEY_LIFETIME_SECONDS)
+    throw new TypeError(`${name} must be at most ${MAX_KEY_LIFETIME_SECONDS} (10 years)`);
+  return seconds;
+}
+
 export function checkRateLimit(rateLimit: KeyRateLimit | undefined): KeyRateLimit | null {
   if (rateLimit === undefined || rateLimit === null) return null;
   return {
@@ -193,12 +209,13 @@ export function toApiKey(row: KeyRow, now: number): ApiKey {
   return key;
 }
 
-/** `expiresAt` of a new key as epoch milliseconds: a valid Date after `now`, else a TypeError. */
+/** `expiresAt` of a new key as epoch milliseconds: a valid Date after `now`, at most 10 years ahead, else a TypeError. */
 export function futureTime(expiresAt: unknown, now: number): number {
   if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime())) {
     throw new TypeError('expiresAt must be a valid Date');
   }
   const time = expiresAt.getTime();
   if (time <= now) throw new TypeError('expiresAt must be in the future');
+  if (time > now + MAX_KEY_LIFETIME_SECONDS * 1000) throw new TypeError('expiresAt must be at most 10 years ahead');
   return time;
 }

@@ -1,5 +1,10 @@
 // Public API of @hmac-kit/keys. Named exports only, listed explicitly.
-export { checkKeySettings, checkPrincipalName, checkRevokeReason } from './admin-rules.js';
+export {
+  checkKeySettings,
+  checkPrincipalName,
+  checkRevokeReason,
+  MAX_KEY_LIFETIME_SECONDS,
+} from './admin-rules.js';
 export {
   KeyExists,
   KeyLimitExceeded,

@@ -15,9 +15,9 @@ import {
   futureTime,
   keyCursor,
   keyPositionOf,
+  lifetimeSeconds,
   MAX_IMPORTED_SECRET_BYTES,
   pageLimit,
-  positiveInteger,
   toApiKey,
 } from './admin-rules.js';
 import { KeyExists, KeyNotActive, KeyNotFound } from './errors.js';
@@ -83,7 +83,7 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
         throw new TypeError('give expiresAt or expiresInSeconds, not both');
       if (input.expiresAt !== undefined) expiresAt = futureTime(input.expiresAt, now);
       if (input.expiresInSeconds !== undefined)
-        expiresAt = now + positiveInteger(input.expiresInSeconds, 'expiresInSeconds') * 1000;
+        expiresAt = now + lifetimeSeconds(input.expiresInSeconds, 'expiresInSeconds') * 1000;
       return issue(newKeySpec(input, algorithm, settings, expiresAt, now));
     },
     async importKey(input: ImportKeyInput): Promise<ApiKey> {
@@ -202,7 +202,7 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
       return toApiKey(row, now);
     },
     async rotateKey(keyId, opts: RotateKeyOptions = {}) {
-      const overlapSeconds = positiveInteger(opts.overlapSeconds ?? 0, 'overlapSeconds', true);
+      const overlapSeconds = lifetimeSeconds(opts.overlapSeconds ?? 0, 'overlapSeconds', true);
       const label = checkLabel(opts.label);
       const old = await store.getKey(keyId);
       if (!old) throw new KeyNotFound(`key ${keyId} does not exist`);

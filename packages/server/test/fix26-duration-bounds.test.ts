@@ -8,7 +8,7 @@
  */
 import { createKeyService, createMasterKeyRing, memoryKeyStore } from '@hmac-kit/keys';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_DURATION_SECONDS, parseDuration } from '../src/units.js';
 
 const UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
@@ -96,11 +96,17 @@ describe('parseDuration: bounds', () => {
 });
 
 describe('the key service refuses a lifetime or overlap past the ceiling, from any caller', () => {
+  const opened: Array<{ close(): Promise<void> }> = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((keys) => keys.close()));
+  });
+
   async function service() {
-    const keys = createKeyService({
+    const keys = await createKeyService({
       store: memoryKeyStore(),
       masterKeys: createMasterKeyRing([{ id: 'mk-1', key: new Uint8Array(32).fill(7) }]),
     });
+    opened.push(keys);
     await keys.createPrincipal({ name: 'alice', kind: 'service' });
     return keys;
   }
@@ -134,4 +140,9 @@ describe('the key service refuses a lifetime or overlap past the ceiling, from a
     const far = new Date(Date.now() + (MAX_DURATION_SECONDS + 86_400) * 1000);
     await expect(keys.createKey({ principal: 'alice', expiresAt: far })).rejects.toThrow(TypeError);
   });
+});
+
+it('the parser and the key service share one ceiling', async () => {
+  const { MAX_KEY_LIFETIME_SECONDS } = await import('@hmac-kit/keys');
+  expect(MAX_KEY_LIFETIME_SECONDS).toBe(MAX_DURATION_SECONDS);
 });
