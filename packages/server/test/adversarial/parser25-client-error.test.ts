@@ -212,8 +212,9 @@ describe.each(['plain', 'tls'] as const)('parser25: refused request heads (%s)',
     expect(text).toContain(
       'hmac_kit_requests_total{outcome="rejected",code="chunk_extensions_too_large",route="none"} 2',
     );
-    // The malformed head, the kept-alive one, and the reset connection's head cut short (Node's
-    // parser: an EOF mid-head, answered to a peer already gone); the pipelined one wrote nothing.
-    expect(text).toMatch(/hmac_kit_requests_total\{outcome="rejected",code="malformed_request",route="none"\} [23]\n/);
+    // The malformed head and the kept-alive one; the pipelined one wrote nothing, and the reset
+    // connection's head cut short is no request (an EOF mid-head over TLS used to count as one:
+    // fix26-client-left-mid-head.test.ts).
+    expect(text).toContain('hmac_kit_requests_total{outcome="rejected",code="malformed_request",route="none"} 2\n');
   });
 });
