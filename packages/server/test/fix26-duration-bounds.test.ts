@@ -146,3 +146,16 @@ it('the parser and the key service share one ceiling', async () => {
   const { MAX_KEY_LIFETIME_SECONDS } = await import('@hmac-kit/keys');
   expect(MAX_KEY_LIFETIME_SECONDS).toBe(MAX_DURATION_SECONDS);
 });
+
+describe('serve settings that arm a timer stay within a Node timer (24 days)', () => {
+  // setTimeout takes at most 2^31-1 ms (~24.8 days); more is a TimeoutOverflowWarning and a 1 ms
+  // timer: `--upstream-timeout 30d` made every gateway request time out at once.
+  const base = { masterKeys: `mk-test:${Buffer.alloc(32, 1).toString('base64')}`, database: ':memory:' };
+
+  it.each([['upstreamTimeout'], ['shutdownTimeout'], ['drainPeriod']])('%s: 24d taken, 25d refused', async (name) => {
+    const { loadConfig } = await import('../src/config.js');
+    expect(() => loadConfig({ flags: { ...base, [name]: '24d' } })).not.toThrow();
+    expect(() => loadConfig({ flags: { ...base, [name]: '25d' } })).toThrow(/at most 24d/);
+    expect(() => loadConfig({ flags: { ...base, [name]: '100000w' } })).toThrow(/at most 3650d \(10 years\)/);
+  });
+});
