@@ -369,6 +369,10 @@ describe('the OpenAPI description against the running server', () => {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     };
     expect((await call('POST /obtain-hmac-api-key/', { url: obtain, init: form })).status).toBe(200);
+    // A page of another site (its browser says so): refused before any password check.
+    const crossSite = { ...form, headers: { ...form.headers, 'sec-fetch-site': 'cross-site' } };
+    expect((await call('POST /obtain-hmac-api-key/', { url: obtain, init: crossSite })).status).toBe(403);
+    expect((await call('POST /v1/keys', { url: `${server.url}/v1/keys`, init: crossSite })).status).toBe(403);
     expect((await call('POST /obtain-hmac-api-key/', { url: obtain, init: login('login-user', 'wrong') })).status).toBe(
       401,
     );

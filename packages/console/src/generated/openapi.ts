@@ -1351,6 +1351,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `cross_site_request`: a browser labelled the login `Sec-Fetch-Site: cross-site` (a page of another site sent it). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             405: components["responses"]["MethodNotAllowed"];
             409: components["responses"]["Problem"];
             413: components["responses"]["Problem"];
@@ -1381,6 +1390,15 @@ export interface operations {
             401: {
                 headers: {
                     "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `cross_site_request`: a browser labelled the login `Sec-Fetch-Site: cross-site` (a page of another site sent it). */
+            403: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {
