@@ -93,6 +93,43 @@ describe.each(['plain', 'tls'] as const)('a client that leaves mid-head (%s)', (
     expect(await malformedCount()).toBe(before);
   });
 
+  // review26: a malformed head does not escape by ending with a FIN. The parser refuses the bytes
+  // as it reads them, ahead of the end of input that follows them in the same segment.
+  it.each([
+    ['a header line that is not one', 'GET / HTTP/1.1\r\nbad header line'],
+    ['a TLS ClientHello on the plain port', '\x16\x03\x01\x02\x00\x01'],
+    ['a Content-Length that is not a number', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x'],
+    ['a bare LF in the request line', 'GET /\nHTTP/1.1'],
+  ])(
+    'garbage then FIN in one segment (%s): still 400 malformed_request, counted, no mid-head line',
+    async (_what, bytes) => {
+      const before = await malformedCount();
+      const leftBefore = leftLines().length;
+      const client = await open();
+      client.socket.end(Buffer.from(bytes, 'latin1'));
+      const received = await client.closed();
+      expect(received).toMatch(/^HTTP\/1\.1 400 /);
+      expect(received).toContain('"code":"malformed_request"');
+      expect(await malformedCount()).toBe(before + 1);
+      expect(leftLines().length).toBe(leftBefore);
+    },
+  );
+
+  it("the debug line carries nothing of the client's bytes, only its address", async () => {
+    const leftBefore = leftLines().length;
+    const client = await open();
+    client.socket.write('GET /?token=review26-secret HTTP/1.1\r\nAuthorization: Bearer review26-bearer\r\n');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    client.socket.end();
+    await client.closed();
+    await until(() => leftLines().length > leftBefore);
+    const line = leftLines().at(-1) as Record<string, unknown>;
+    const base = ['level', 'time', 'msg', 'pid', 'hostname', 'service'];
+    expect(Object.keys(line).filter((key) => !base.includes(key))).toEqual(['remote']);
+    expect(line.remote).toBe('127.0.0.1');
+    expect(JSON.stringify(line)).not.toMatch(/review26-(secret|bearer)/);
+  });
+
   it('a head that is not HTTP is still 400 malformed_request, counted and logged at info', async () => {
     const before = await malformedCount();
     const client = await open();
@@ -102,5 +139,8 @@ describe.each(['plain', 'tls'] as const)('a client that leaves mid-head (%s)', (
     expect(received).toContain('"code":"malformed_request"');
     expect(await malformedCount()).toBe(before + 1);
     await until(() => refusedLines().some((line) => line.code === 'malformed_request'));
+    // review26: the info line names the client (read before the socket is destroyed: a destroyed
+    // TLS socket no longer knows its peer).
+    expect(refusedLines().at(-1)).toMatchObject({ remote: '127.0.0.1' });
   });
 });
