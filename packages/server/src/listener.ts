@@ -907,6 +907,8 @@ function answerClientError(
 ): void {
   if (refusedSockets.has(socket)) return;
   refusedSockets.add(socket);
+  // Read now: a destroyed TLS socket no longer knows its peer (the log lines below lost it).
+  const remote = (socket as Partial<Socket>).remoteAddress;
   const code = refusalCode(error);
   const inFlight = socket._httpMessage;
   // The request whose body was being parsed when the framing broke (node:http's parser keeps the
@@ -921,7 +923,7 @@ function answerClientError(
   // request is answered (or dropped) by the rules below.
   if (error.code === 'HPE_INVALID_EOF_STATE' && inFlight == null && (parsing == null || parsing.complete)) {
     socket.destroy();
-    hooks.onHeadAbandoned?.((socket as Partial<Socket>).remoteAddress);
+    hooks.onHeadAbandoned?.(remote);
     return;
   }
   if (code === undefined || !socket.writable) {
@@ -962,7 +964,7 @@ function answerClientError(
   );
   // As Node: written (a few hundred bytes, at a message boundary), then closed.
   socket.destroy();
-  hooks.onHeadRefused?.({ status, code, id, remote: (socket as Partial<Socket>).remoteAddress });
+  hooks.onHeadRefused?.({ status, code, id, remote });
 }
 
 /** Closes `socket` once node:http has finished every answer it owes on it (none is cut short). */
