@@ -66,12 +66,21 @@ export function lifetimeSeconds(value: unknown, name: string, allowZero = false)
   return seconds;
 }
 
+/**
+ * The most requests a key's rate limit allows per window: a billion. With the window at most
+ * {@link MAX_KEY_LIFETIME_SECONDS}, every number the rate-limit headers carry (`q`, `w`, `r`, `t`,
+ * Retry-After) stays an RFC 8941 integer (at most 15 digits) and the GCRA's microsecond arithmetic
+ * stays exact; `windowSeconds: 1e20` used to answer `w=100000000000000000000`, and 1e300 `1e+300`.
+ */
+export const MAX_RATE_LIMIT_REQUESTS = 1_000_000_000;
+
 export function checkRateLimit(rateLimit: KeyRateLimit | undefined): KeyRateLimit | null {
   if (rateLimit === undefined || rateLimit === null) return null;
-  return {
-    limit: positiveInteger(rateLimit.limit, 'rateLimit.limit'),
-    windowSeconds: positiveInteger(rateLimit.windowSeconds, 'rateLimit.windowSeconds'),
-  };
+  const limit = positiveInteger(rateLimit.limit, 'rateLimit.limit');
+  if (limit > MAX_RATE_LIMIT_REQUESTS) {
+    throw new TypeError(`rateLimit.limit must be at most ${MAX_RATE_LIMIT_REQUESTS}`);
+  }
+  return { limit, windowSeconds: lifetimeSeconds(rateLimit.windowSeconds, 'rateLimit.windowSeconds') };
 }
 
 export function checkScopes(scopes: readonly string[] | undefined): string[] {

@@ -4,6 +4,7 @@ export {
   checkPrincipalName,
   checkRevokeReason,
   MAX_KEY_LIFETIME_SECONDS,
+  MAX_RATE_LIMIT_REQUESTS,
 } from './admin-rules.js';
 export {
   KeyExists,

@@ -82,6 +82,13 @@ export function parseByteSize(text: string | number, what = 'size'): number {
 }
 
 /**
+ * The most requests a rate limit allows per window: the key service's `MAX_RATE_LIMIT_REQUESTS`
+ * (@hmac-kit/keys; a test holds them equal), so that the rate-limit headers' numbers stay RFC 8941
+ * integers. The window is a duration, at most {@link MAX_DURATION_SECONDS}.
+ */
+export const MAX_RATE_LIMIT_REQUESTS = 1_000_000_000;
+
+/**
  * Parses a rate limit written `requests/window` (`100/1m`, `10/30s`), or given as
  * `{ limit, window }` in a config file, into a whole number of requests (at least 1) per a
  * window of at least one second. The one parser behind `--rate-limit` on `hmac-kit serve` and on
@@ -105,6 +112,12 @@ export function parseRateLimit(
     windowSeconds = parseDuration(windowText ?? '', 'rate limit window');
   } catch {
     windowSeconds = 0;
+  }
+  if (Number.isInteger(limit) && limit > MAX_RATE_LIMIT_REQUESTS) {
+    const shown = typeof value === 'string' ? value : `${value.limit}/${value.window}`;
+    throw new TypeError(
+      `invalid rate limit ${JSON.stringify(shown.length > 40 ? `${shown.slice(0, 37)}...` : shown)}: at most ${MAX_RATE_LIMIT_REQUESTS} requests per window`,
+    );
   }
   if (!Number.isInteger(limit) || limit < 1 || windowSeconds < 1) {
     const shown = typeof value === 'string' ? value : `${value.limit}/${value.window}`;

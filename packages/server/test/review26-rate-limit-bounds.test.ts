@@ -103,3 +103,9 @@ describe('the admin API: rate limits within bounds', () => {
     expect((await server.services.keyService.listKeys({ principal: 'limited' })).items).toEqual([]);
   });
 });
+
+it('the parser and the key service share one bound on requests per window', async () => {
+  const keys = await import('@hmac-kit/keys');
+  const units = await import('../src/units.js');
+  expect(units.MAX_RATE_LIMIT_REQUESTS).toBe(keys.MAX_RATE_LIMIT_REQUESTS);
+});
