@@ -7,7 +7,7 @@
  *
  * The program's own `--json` (machine-readable output) shares the name, and commander takes the
  * program's options anywhere on the line: after `request`, `--json` followed by a value (a word
- * not starting with `-`, or `-` itself) is the body; a `--json` with no value, or before `request`, is
+ * not starting with `-`) or `--json=<data>` is the body; a `--json` with no value, or before `request`, is
  * still the output switch.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -118,4 +118,12 @@ describe('hmac-kit request --json <data>', () => {
     const help = await runCliInProcess(['request', '--help']);
     expect(help.stdout).toMatch(/--json <data>\s+request body as JSON/);
   });
+});
+
+it('completion: the hidden spelling is never offered, and the program-wide --json is still a switch', async () => {
+  const bash = await runCliInProcess(['completion', 'bash']);
+  expect(bash.stdout).not.toContain('json-body');
+  const valueFlags = /case " ([^"]*) " in/.exec(bash.stdout)?.[1]?.split(' ') ?? [];
+  expect(valueFlags).toContain('--data');
+  expect(valueFlags).not.toContain('--json');
 });
