@@ -26,12 +26,13 @@ describe('rotateKey: an inherited lifetime past the ceiling', () => {
   /** A store whose rows of `legacy` keys read back with the lifetime a pre-ceiling version stored. */
   async function service(lifetimeMs: number) {
     const base = memoryKeyStore();
-    const legacy = new Set<string>();
+    // key id -> the expiry the store holds for it at creation (the row reads back legacy until it changes).
+    const legacy = new Map<string, number | null>();
     const store: KeyStore = {
       ...base,
       async getKey(keyId) {
         const row = await base.getKey(keyId);
-        if (row && legacy.has(keyId)) return { ...row, expiresAt: row.createdAt + lifetimeMs };
+        if (row && legacy.get(keyId) === row.expiresAt) return { ...row, expiresAt: row.createdAt + lifetimeMs };
         return row;
       },
     };
@@ -42,7 +43,7 @@ describe('rotateKey: an inherited lifetime past the ceiling', () => {
     opened.push(keys);
     await keys.createPrincipal({ name: 'alice', kind: 'service' });
     const issued = await keys.createKey({ principal: 'alice', expiresInSeconds: 86_400 });
-    legacy.add(issued.key.keyId);
+    legacy.set(issued.key.keyId, (await base.getKey(issued.key.keyId))?.expiresAt ?? null);
     return { keys, keyId: issued.key.keyId };
   }
 
