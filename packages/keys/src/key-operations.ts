@@ -17,6 +17,7 @@ import {
   keyPositionOf,
   lifetimeSeconds,
   MAX_IMPORTED_SECRET_BYTES,
+  MAX_KEY_LIFETIME_SECONDS,
   pageLimit,
   toApiKey,
 } from './admin-rules.js';
@@ -210,8 +211,13 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
       if (old.revokedAt !== null || (old.expiresAt !== null && old.expiresAt <= now)) {
         throw new KeyNotActive(`key ${keyId} is revoked or expired`);
       }
-      // The new key keeps the old one's lifetime policy (e.g. 90-day keys stay 90-day keys).
-      const lifetime = old.expiresAt === null ? null : Math.max(old.expiresAt - old.createdAt, 1000);
+      // The new key keeps the old one's lifetime policy (e.g. 90-day keys stay 90-day keys), held to
+      // the ceiling: a key stored before it may have any lifetime (`--expires 1000000000w`), and its
+      // replacement's expiry must stay a valid Date within 10 years.
+      const lifetime =
+        old.expiresAt === null
+          ? null
+          : Math.min(Math.max(old.expiresAt - old.createdAt, 1000), MAX_KEY_LIFETIME_SECONDS * 1000);
       const issued = await issue({
         principal: old.principal,
         algorithm: old.algorithm,
