@@ -87,7 +87,10 @@ export function registerKeyCommands(keysCommand: Command, context: StoreCommandC
           throw new CliError('--webhook needs a sha256 key: Standard Webhooks signs with HMAC-SHA256', 2);
         }
         const expiresInSeconds = durationOption(options.expires, 'duration');
-        if (expiresInSeconds === 0) throw new CliError('invalid duration: --expires must be longer than 0s', 2);
+        // Whole seconds: 0.5s is 0, a key expired at birth.
+        if (expiresInSeconds === 0) {
+          throw new CliError(`invalid duration ${JSON.stringify(options.expires)}: --expires must be at least 1s`, 2);
+        }
         const rateLimit = rateLimitOption(options.rateLimit);
         await checkUsage((rules) => {
           rules.checkPrincipalName(options.principal);
