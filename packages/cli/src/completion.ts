@@ -14,7 +14,8 @@ function tree(command: Command, path: string[] = []): Node {
     path,
     description: command.description(),
     subcommands: command.commands.filter((sub) => sub.name() !== 'help').map((sub) => tree(sub, [...path, sub.name()])),
-    options: [...command.options],
+    // Hidden options are spellings the CLI writes itself (request's --json-body), never offered.
+    options: command.options.filter((option) => !option.hidden),
   };
 }
 
@@ -42,7 +43,12 @@ function quote(text: string): string {
  */
 function bashScript(root: Node): string {
   const nodes = flatten(root);
-  const valueFlags = [...new Set(nodes.flatMap((node) => node.options.filter(takesValue).flatMap(flags)))].sort();
+  // A program-wide switch is never read as taking a value (request's `--json <data>` shares --json's name:
+  // `hmac-kit --json keys <TAB>` must still see the command `keys`).
+  const switches = new Set(root.options.filter((option) => !takesValue(option)).flatMap(flags));
+  const valueFlags = [...new Set(nodes.flatMap((node) => node.options.filter(takesValue).flatMap(flags)))]
+    .filter((flag) => !switches.has(flag))
+    .sort();
   const cases = nodes.map((node) => {
     const words = [...node.subcommands.map((sub) => sub.path.at(-1) ?? ''), ...node.options.flatMap(flags)];
     if (node.path.length > 0)

@@ -67,6 +67,66 @@ function buildProgram(
   return program;
 }
 
+/** The program's options that take a value (their value is never read as a command or an option). */
+const PROGRAM_VALUE_OPTIONS = new Set(['--db', '--master-key-file']);
+/** `request`'s options that take a value (request.ts). */
+const REQUEST_VALUE_OPTIONS = new Set([
+  '-H',
+  '--header',
+  '--data',
+  '--data-file',
+  '--json-body',
+  '--key-id',
+  '--secret-env',
+  '--secret-file',
+  '--secret',
+  '--scheme',
+  '--config',
+  '--secret-encoding',
+  '--algorithm',
+  '--region',
+  '--service',
+]);
+
+/**
+ * `request --json <data>` (curl's) beside the program's `--json` (JSON output): commander reads the
+ * program's options anywhere on the line, so it took that `--json` as the switch and the data as a
+ * stray argument. After the `request` command, a `--json` followed by a value (a word not starting
+ * with `-`) or written `--json=<data>` is renamed `--json-body` (request's hidden spelling) before
+ * parsing; a `--json` with no value, or before `request`, stays the output switch.
+ *
+ * @example
+ * ```ts
+ * requestJsonArgs(['node', 'hmac-kit', 'request', 'POST', url, '--json', '{}']);
+ * // ['node', 'hmac-kit', 'request', 'POST', url, '--json-body', '{}']
+ * ```
+ */
+function requestJsonArgs(argv: readonly string[]): string[] {
+  const args = [...argv];
+  let index = 2;
+  while (index < args.length) {
+    const arg = args[index] as string;
+    if (arg === '--') return args;
+    if (PROGRAM_VALUE_OPTIONS.has(arg)) index += 2;
+    else if (arg.startsWith('-')) index += 1;
+    else break;
+  }
+  if (args[index] !== 'request') return args;
+  for (index += 1; index < args.length; index++) {
+    const arg = args[index] as string;
+    if (arg === '--') break;
+    if (REQUEST_VALUE_OPTIONS.has(arg) || PROGRAM_VALUE_OPTIONS.has(arg)) {
+      index++;
+    } else if (arg.startsWith('--json=')) {
+      args[index] = `--json-body=${arg.slice('--json='.length)}`;
+    } else if (arg === '--json' && index + 1 < args.length && !(args[index + 1] as string).startsWith('-')) {
+      args[index] = '--json-body';
+      index++;
+    }
+  }
+  return args;
+}
+
 /** An error as `--json` prints it: one object, one line. */
 function errorJson(message: string, code: string, exitCode: number): string {
   return JSON.stringify({ error: { code, message, exitCode } });
@@ -97,8 +157,9 @@ function describeError(error: unknown): string {
  * process.exitCode = await main(process.argv);
  * ```
  */
-export async function main(argv: string[], io: Io = defaultIo()): Promise<number> {
+export async function main(given: string[], io: Io = defaultIo()): Promise<number> {
   let exit: Promise<number> = Promise.resolve(0);
+  const argv = requestJsonArgs(given);
   // Known before parsing, so that even a parse error (unknown option) comes out as JSON.
   const jsonErrors = argv.slice(2).includes('--json');
   const program = buildProgram(

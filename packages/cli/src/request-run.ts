@@ -29,6 +29,8 @@ export interface SignFlags {
   data?: string;
   dataFile?: string;
   dataStdin?: boolean;
+  /** `request --json <data>` (renamed `--json-body` before parsing: index.ts requestJsonArgs). */
+  jsonBody?: string;
   keyId?: string;
   secretEnv?: string;
   secretFile?: string;
@@ -137,6 +139,10 @@ function secretRefusal(message: string, value: string, flags: SignFlags): CliErr
 
 async function readData(io: Io, flags: SignFlags): Promise<Uint8Array | undefined> {
   const given = [flags.data !== undefined, flags.dataFile !== undefined, flags.dataStdin === true].filter(Boolean);
+  if (flags.jsonBody !== undefined) {
+    if (given.length > 0) throw new CliError('give only one of --data, --data-file, --data-stdin, --json', 2);
+    return new TextEncoder().encode(flags.jsonBody);
+  }
   if (given.length > 1) throw new CliError('give only one of --data, --data-file, --data-stdin', 2);
   if (flags.data !== undefined) return new TextEncoder().encode(flags.data);
   if (flags.dataFile !== undefined) {
@@ -251,6 +257,11 @@ async function prepare(io: Io, method: string, target: string, flags: SignFlags)
   const headers = parseHeaders(flags.header);
   refuseHostHeader(headers, target);
   const body = await readData(io, flags);
+  // curl's --json: a JSON body, and JSON asked for back, unless -H says otherwise.
+  if (flags.jsonBody !== undefined) {
+    if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+    if (!headers.has('accept')) headers.set('accept', 'application/json');
+  }
   if (body !== undefined && !headers.has('content-type'))
     headers.set('content-type', 'application/x-www-form-urlencoded');
   const upper = method.toUpperCase();

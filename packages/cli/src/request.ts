@@ -3,7 +3,7 @@
  * them runs (the signing code is most of what a `hmac-kit` process would otherwise load for
  * `--help` or `--version`).
  */
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { Io } from './output.js';
 import type { SignFlags } from './request-run.js';
 
@@ -42,6 +42,13 @@ export function registerRequestCommands(program: Command, io: Io, setExit: (code
       .command('request <method> <url>')
       .description('send a signed request and print the response (like curl)')
       .option('-i, --include', 'print the response status line and headers')
+      .option(
+        '--json <data>',
+        'request body as JSON, like curl: sets Content-Type and Accept to application/json unless -H gives them',
+      )
+      // What `--json <data>` becomes before parsing (index.ts requestJsonArgs): the program's own
+      // `--json` (JSON output) would take it otherwise.
+      .addOption(new Option('--json-body <data>').hideHelp())
       .option(
         '-v, --verbose',
         "also print the signed headers and signature base (stderr), and a line diff against the server's (serve --debug-signatures)",

@@ -351,7 +351,7 @@ export const PROBLEM_TABLE = Object.freeze({
   key_limit_reached: problem(409, 'Key limit reached', 'The principal already has the maximum number of active keys.'),
   key_exists: problem(409, 'Key exists', 'A key with this id already exists.'),
   console_signed_out: problem(401, 'Signed out', 'Sign in to the console.'),
-  cross_site_request: problem(403, 'Cross-site request', 'The console does not answer other sites.'),
+  cross_site_request: problem(403, 'Cross-site request', 'The console and the logins do not answer other sites.'),
   csrf_token_invalid: problem(403, 'CSRF token invalid', 'The x-csrf-token header is missing or wrong.'),
   unsupported_media_type: problem(415, 'Unsupported media type', 'Send application/json.'),
 } satisfies Record<ProblemCode, ProblemEntry>);

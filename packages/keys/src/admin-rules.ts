@@ -17,6 +17,32 @@ export const MAX_IMPORTED_SECRET_BYTES = 1024;
 export const PRINCIPAL_NAME = /^[A-Za-z0-9._@-]{1,128}$/;
 export const SCOPE = /^[\x21-\x7e]{1,128}$/;
 
+/**
+ * A principal name as the store keeps it: 1-128 characters of `[A-Za-z0-9._@-]`, else a TypeError.
+ * Exported so that callers (the CLI) refuse a malformed name before they open a store.
+ *
+ * @example
+ * ```ts
+ * checkPrincipalName('billing'); // 'billing'
+ * checkPrincipalName('bad name!'); // throws TypeError
+ * ```
+ */
+export function checkPrincipalName(name: unknown): string {
+  if (typeof name !== 'string' || !PRINCIPAL_NAME.test(name)) {
+    throw new TypeError('principal name must be 1-128 characters of [A-Za-z0-9._@-]');
+  }
+  return name;
+}
+
+/** A revocation reason: absent (null) or a string of at most 500 characters, else a TypeError. */
+export function checkRevokeReason(reason: unknown): string | null {
+  if (reason === undefined) return null;
+  if (typeof reason !== 'string' || reason.length > 500) {
+    throw new TypeError('reason must be a string of at most 500 characters');
+  }
+  return reason;
+}
+
 export function positiveInteger(value: unknown, name: string, allowZero = false): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
     throw new TypeError(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer`);
@@ -24,12 +50,37 @@ export function positiveInteger(value: unknown, name: string, allowZero = false)
   return value;
 }
 
+/**
+ * The longest key lifetime or rotation overlap the service takes: 10 years (3650 days), the
+ * ceiling of the durations the CLI and the admin API parse (@hmac-kit/server `MAX_DURATION_SECONDS`).
+ * An expiry within it is a valid Date that the stores' 64-bit epoch milliseconds hold; a key that
+ * should live longer is made without an expiry.
+ */
+export const MAX_KEY_LIFETIME_SECONDS = 3650 * 86_400;
+
+/** A lifetime or overlap in whole seconds, at most {@link MAX_KEY_LIFETIME_SECONDS}, else a TypeError. */
+export function lifetimeSeconds(value: unknown, name: string, allowZero = false): number {
+  const seconds = positiveInteger(value, name, allowZero);
+  if (seconds > MAX_KEY_LIFETIME_SECONDS)
+    throw new TypeError(`${name} must be at most ${MAX_KEY_LIFETIME_SECONDS} (10 years)`);
+  return seconds;
+}
+
+/**
+ * The most requests a key's rate limit allows per window: a billion. With the window at most
+ * {@link MAX_KEY_LIFETIME_SECONDS}, every number the rate-limit headers carry (`q`, `w`, `r`, `t`,
+ * Retry-After) stays an RFC 8941 integer (at most 15 digits) and the GCRA's microsecond arithmetic
+ * stays exact; `windowSeconds: 1e20` used to answer `w=100000000000000000000`, and 1e300 `1e+300`.
+ */
+export const MAX_RATE_LIMIT_REQUESTS = 1_000_000_000;
+
 export function checkRateLimit(rateLimit: KeyRateLimit | undefined): KeyRateLimit | null {
   if (rateLimit === undefined || rateLimit === null) return null;
-  return {
-    limit: positiveInteger(rateLimit.limit, 'rateLimit.limit'),
-    windowSeconds: positiveInteger(rateLimit.windowSeconds, 'rateLimit.windowSeconds'),
-  };
+  const limit = positiveInteger(rateLimit.limit, 'rateLimit.limit');
+  if (limit > MAX_RATE_LIMIT_REQUESTS) {
+    throw new TypeError(`rateLimit.limit must be at most ${MAX_RATE_LIMIT_REQUESTS}`);
+  }
+  return { limit, windowSeconds: lifetimeSeconds(rateLimit.windowSeconds, 'rateLimit.windowSeconds') };
 }
 
 export function checkScopes(scopes: readonly string[] | undefined): string[] {
@@ -167,12 +218,13 @@ export function toApiKey(row: KeyRow, now: number): ApiKey {
   return key;
 }
 
-/** `expiresAt` of a new key as epoch milliseconds: a valid Date after `now`, else a TypeError. */
+/** `expiresAt` of a new key as epoch milliseconds: a valid Date after `now`, at most 10 years ahead, else a TypeError. */
 export function futureTime(expiresAt: unknown, now: number): number {
   if (!(expiresAt instanceof Date) || Number.isNaN(expiresAt.getTime())) {
     throw new TypeError('expiresAt must be a valid Date');
   }
   const time = expiresAt.getTime();
   if (time <= now) throw new TypeError('expiresAt must be in the future');
+  if (time > now + MAX_KEY_LIFETIME_SECONDS * 1000) throw new TypeError('expiresAt must be at most 10 years ahead');
   return time;
 }

@@ -1,5 +1,12 @@
 // Public API of @hmac-kit/keys. Named exports only, listed explicitly.
 export {
+  checkKeySettings,
+  checkPrincipalName,
+  checkRevokeReason,
+  MAX_KEY_LIFETIME_SECONDS,
+  MAX_RATE_LIMIT_REQUESTS,
+} from './admin-rules.js';
+export {
   KeyExists,
   KeyLimitExceeded,
   KeyNotActive,
@@ -53,7 +60,7 @@ export type {
   PrincipalQuery,
 } from './model.js';
 export type { ScryptParams } from './password.js';
-export { DEFAULT_SCRYPT_PARAMS, hashPassword, verifyPasswordHash } from './password.js';
+export { checkPassword, DEFAULT_SCRYPT_PARAMS, hashPassword, verifyPasswordHash } from './password.js';
 export type { AuditEntry, AuditEvent, AuditEventType, AuditQuery, AuditStore } from './ports/audit.js';
 export { AUDIT_EVENT_TYPES } from './ports/audit.js';
 export type { KeyChange, KeyChangeFeed } from './ports/change-feed.js';

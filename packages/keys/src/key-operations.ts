@@ -9,14 +9,16 @@ import {
   checkKeyAlgorithm,
   checkKeySettings,
   checkLabel,
+  checkRevokeReason,
   decodeCursor,
   encodeCursor,
   futureTime,
   keyCursor,
   keyPositionOf,
+  lifetimeSeconds,
   MAX_IMPORTED_SECRET_BYTES,
+  MAX_KEY_LIFETIME_SECONDS,
   pageLimit,
-  positiveInteger,
   toApiKey,
 } from './admin-rules.js';
 import { KeyExists, KeyNotActive, KeyNotFound } from './errors.js';
@@ -82,7 +84,7 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
         throw new TypeError('give expiresAt or expiresInSeconds, not both');
       if (input.expiresAt !== undefined) expiresAt = futureTime(input.expiresAt, now);
       if (input.expiresInSeconds !== undefined)
-        expiresAt = now + positiveInteger(input.expiresInSeconds, 'expiresInSeconds') * 1000;
+        expiresAt = now + lifetimeSeconds(input.expiresInSeconds, 'expiresInSeconds') * 1000;
       return issue(newKeySpec(input, algorithm, settings, expiresAt, now));
     },
     async importKey(input: ImportKeyInput): Promise<ApiKey> {
@@ -183,9 +185,7 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
       };
     },
     async revokeKey(keyId, opts = {}) {
-      if (opts.reason !== undefined && (typeof opts.reason !== 'string' || opts.reason.length > 500)) {
-        throw new TypeError('reason must be a string of at most 500 characters');
-      }
+      checkRevokeReason(opts.reason);
       const now = clock();
       const row = await store.revokeKey(keyId, now, opts.reason ?? null);
       if (!row) throw new KeyNotFound(`key ${keyId} does not exist`);
@@ -203,7 +203,7 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
       return toApiKey(row, now);
     },
     async rotateKey(keyId, opts: RotateKeyOptions = {}) {
-      const overlapSeconds = positiveInteger(opts.overlapSeconds ?? 0, 'overlapSeconds', true);
+      const overlapSeconds = lifetimeSeconds(opts.overlapSeconds ?? 0, 'overlapSeconds', true);
       const label = checkLabel(opts.label);
       const old = await store.getKey(keyId);
       if (!old) throw new KeyNotFound(`key ${keyId} does not exist`);
@@ -211,8 +211,13 @@ export function keyOperations(context: KeyOperationsContext): KeyOperations {
       if (old.revokedAt !== null || (old.expiresAt !== null && old.expiresAt <= now)) {
         throw new KeyNotActive(`key ${keyId} is revoked or expired`);
       }
-      // The new key keeps the old one's lifetime policy (e.g. 90-day keys stay 90-day keys).
-      const lifetime = old.expiresAt === null ? null : Math.max(old.expiresAt - old.createdAt, 1000);
+      // The new key keeps the old one's lifetime policy (e.g. 90-day keys stay 90-day keys), held to
+      // the ceiling: a key stored before it may have any lifetime (`--expires 1000000000w`), and its
+      // replacement's expiry must stay a valid Date within 10 years.
+      const lifetime =
+        old.expiresAt === null
+          ? null
+          : Math.min(Math.max(old.expiresAt - old.createdAt, 1000), MAX_KEY_LIFETIME_SECONDS * 1000);
       const issued = await issue({
         principal: old.principal,
         algorithm: old.algorithm,

@@ -39,6 +39,16 @@ function checkParams(params: ScryptParams): void {
 }
 
 /**
+ * A password hashPassword takes: a non-empty string of at most 1024 UTF-8 bytes, else a TypeError.
+ * Exported so that callers (the CLI) refuse one before they open a store.
+ */
+export function checkPassword(password: unknown): string {
+  if (typeof password !== 'string' || password.length === 0) throw new TypeError('password must be a non-empty string');
+  if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) throw new TypeError('password is too long');
+  return password;
+}
+
+/**
  * Hashes a password with a fresh salt.
  *
  * @example
@@ -47,8 +57,7 @@ function checkParams(params: ScryptParams): void {
  * ```
  */
 export async function hashPassword(password: string, params: ScryptParams = DEFAULT_SCRYPT_PARAMS): Promise<string> {
-  if (typeof password !== 'string' || password.length === 0) throw new TypeError('password must be a non-empty string');
-  if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) throw new TypeError('password is too long');
+  checkPassword(password);
   checkParams(params);
   const salt = randomBytes(SALT_BYTES);
   const hash = await derive(password, salt, params);

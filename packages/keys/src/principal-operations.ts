@@ -3,7 +3,14 @@
  * principal's keys from every cache), passwords and password logins, each audited. Composed into
  * the service by service.ts.
  */
-import { encodeCursor, PRINCIPAL_NAME, pageLimit, principalAfter, toPrincipal } from './admin-rules.js';
+import {
+  checkPrincipalName,
+  encodeCursor,
+  PRINCIPAL_NAME,
+  pageLimit,
+  principalAfter,
+  toPrincipal,
+} from './admin-rules.js';
 import { PrincipalNotFound } from './errors.js';
 import type { Page, Principal, PrincipalQuery } from './model.js';
 import { hashPassword, type ScryptParams, verifyPasswordHash } from './password.js';
@@ -61,9 +68,7 @@ export function principalOperations(context: PrincipalOperationsContext): Princi
 
   return {
     async createPrincipal(input: CreatePrincipalInput) {
-      if (typeof input?.name !== 'string' || !PRINCIPAL_NAME.test(input.name)) {
-        throw new TypeError('principal name must be 1-128 characters of [A-Za-z0-9._@-]');
-      }
+      checkPrincipalName(input?.name);
       if (input.kind !== 'user' && input.kind !== 'service')
         throw new TypeError("principal kind must be 'user' or 'service'");
       const row: PrincipalRow = {

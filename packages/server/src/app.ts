@@ -379,6 +379,10 @@ export async function startServer(config: ServerConfig, options: StartOptions = 
         metrics.requests.inc({ outcome: 'rejected', code, route: 'none' });
         if (logger.isLevelEnabled('info')) logger.info({ reqId: id, status, code, remote }, 'request head refused');
       },
+      // A client that closed its connection mid-head made no request: not counted, a debug line.
+      onHeadAbandoned: (remote) => {
+        if (logger.isLevelEnabled('debug')) logger.debug({ remote }, 'client closed its connection mid-head');
+      },
       // A gateway cancels the upstream request of a client that closes (FIN) before its answer, as
       // nginx and Go's reverse proxy do; the other modes answer a client that only half-closed.
       answerHalfClosed: config.upstream === undefined,

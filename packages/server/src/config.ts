@@ -183,6 +183,19 @@ const duration = (what: string) =>
     }
   });
 
+/**
+ * The longest duration a setting that arms a timer takes: 24 days. `setTimeout` holds at most
+ * 2^31-1 ms (~24.8 days); more is a TimeoutOverflowWarning and a 1 ms timer (`--upstream-timeout
+ * 30d` timed every gateway request out at once).
+ */
+const MAX_TIMER_SECONDS = 24 * 86_400;
+
+/** A duration setting used as a timer: at most {@link MAX_TIMER_SECONDS}. */
+const timerDuration = (what: string) =>
+  duration(what).refine((seconds) => seconds <= MAX_TIMER_SECONDS, {
+    message: `invalid ${what}: at most 24d (a timer's range)`,
+  });
+
 const byteSize = (what: string) =>
   z.union([z.string(), z.number()]).transform((value, ctx) => {
     try {
@@ -295,7 +308,7 @@ const schema = z
         message: 'invalid upstream: expected an http(s):// URL',
       })
       .optional(),
-    upstreamTimeout: duration('upstream timeout').default(30),
+    upstreamTimeout: timerDuration('upstream timeout').default(30),
     upstreamClient: z
       .enum(['auto', 'undici', 'builtin'], { message: 'invalid upstream client: expected auto, undici or builtin' })
       .default('auto'),
@@ -338,8 +351,8 @@ const schema = z
         message: 'invalid log buffer limit: 0 (no limit) or at least 64kb',
       })
       .default(DEFAULT_LOG_MAX_BUFFER_BYTES),
-    shutdownTimeout: duration('shutdown timeout').default(10),
-    drainPeriod: duration('drain period').default(0),
+    shutdownTimeout: timerDuration('shutdown timeout').default(10),
+    drainPeriod: timerDuration('drain period').default(0),
     tlsCert: z.string().min(1).optional(),
     tlsKey: z.string().min(1).optional(),
     tlsMinVersion: z

@@ -28,7 +28,7 @@ import { constantTimeEqual, type ProblemCode } from '@hmac-kit/core';
 import type { KeyService } from '@hmac-kit/keys';
 import { addressSubject } from '@hmac-kit/limits';
 import type { AdminGateway } from './api/admin.js';
-import { firstIssue, JSON_BODY_LIMIT } from './api/input.js';
+import { firstIssue, isJsonMediaType, JSON_BODY_LIMIT } from './api/input.js';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
 import { headerValue, readBody, sendJson, sendProblem, serverProblem } from './http.js';
@@ -182,8 +182,7 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
 
   async function jsonBody<T>(request: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
     const bytes = await readBody(request, JSON_BODY_LIMIT);
-    const type = headerValue(request, 'content-type') ?? '';
-    if (!/^application\/json\s*(;|$)/i.test(type)) {
+    if (!isJsonMediaType(headerValue(request, 'content-type'))) {
       throw new ConsoleError('unsupported_media_type', 'send application/json');
     }
     let value: unknown;
@@ -308,7 +307,8 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
     const write = method !== 'GET' && method !== 'HEAD';
     const { session } = await sessionOf(request, response, write);
     const body = write ? await readBody(request, JSON_BODY_LIMIT) : new Uint8Array();
-    if (write && body.length > 0 && !/^application\/json\s*(;|$)/i.test(headerValue(request, 'content-type') ?? '')) {
+    const contentType = headerValue(request, 'content-type');
+    if (write && body.length > 0 && !isJsonMediaType(contentType)) {
       throw new ConsoleError('unsupported_media_type', 'send application/json');
     }
     const target = request.url ?? '/';
@@ -320,6 +320,7 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
       linkPath: received,
       query: new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1)),
       body,
+      contentType,
       actor: `console:${session.principal}`,
     });
     metrics.requests.inc({ outcome: 'accepted', code: 'ok', route: 'console' });

@@ -34,5 +34,5 @@ export { type LimitStores, memoryLimitStores, type Services } from './services.j
 export { type SharedStoresDescription, shareLimitStores, supervisorLimitStores } from './shared-stores.js';
 export { type OpenedKeys, openKeys, type StoreInfo } from './store.js';
 export { defaultWorkerCount, type ListeningInfo, runServe, type ServeHooks } from './supervisor.js';
-export { parseByteSize, parseDuration } from './units.js';
+export { MAX_DURATION_SECONDS, parseByteSize, parseDuration } from './units.js';
 export const PACKAGE_NAME = '@hmac-kit/server';

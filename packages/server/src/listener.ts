@@ -893,27 +893,46 @@ const refusedSockets = new WeakSet<Duplex>();
  *   nothing is written, the answers owed are finished, then the connection is closed. Node wrote
  *   its 400 there whenever that answer's head was not sent yet: ahead of it, so a client read the
  *   400 as the earlier request's answer (and the earlier answer was lost with the socket).
- * ECONNRESET, any socket error, an unwritable socket: destroyed, nothing written or logged.
+ * ECONNRESET, any socket error, an unwritable socket: destroyed, nothing written or logged. A
+ * client that closes its side mid-head (HPE_INVALID_EOF_STATE, no answer in flight): destroyed,
+ * nothing written or counted, reported to `onHeadAbandoned` (a debug line).
  */
 function answerClientError(
   error: NodeJS.ErrnoException,
   socket: HttpSocket,
-  onRefused: ((refusal: HeadRefusal) => void) | undefined,
+  hooks: {
+    onHeadRefused?: ((refusal: HeadRefusal) => void) | undefined;
+    onHeadAbandoned?: ((remote: string | undefined) => void) | undefined;
+  },
 ): void {
   if (refusedSockets.has(socket)) return;
   refusedSockets.add(socket);
+  // Read now: a destroyed TLS socket no longer knows its peer (the log lines below lost it).
+  const remote = (socket as Partial<Socket>).remoteAddress;
   const code = refusalCode(error);
   const inFlight = socket._httpMessage;
+  // The request whose body was being parsed when the framing broke (node:http's parser keeps the
+  // last request whose head it parsed; complete once its body ended).
+  const parsing = (socket as { parser?: { incoming?: IncomingMessage | null } | null }).parser?.incoming;
+  // The client ended its side (FIN, or TLS close_notify) in the middle of a request head, with no
+  // answer in flight: Node's parser reports the end of input as HPE_INVALID_EOF_STATE, the socket
+  // still writable (half-open connections are kept). That is a dropped connection, not a malformed
+  // request (a scanner, a TCP health probe, a client that gave up): nothing is written, nothing is
+  // counted as a request, one debug line. It used to be answered 400 malformed_request, counted
+  // under route="none" and logged at info. A body cut short the same way is not this case: its
+  // request is answered (or dropped) by the rules below.
+  if (error.code === 'HPE_INVALID_EOF_STATE' && inFlight == null && (parsing == null || parsing.complete)) {
+    socket.destroy();
+    hooks.onHeadAbandoned?.(remote);
+    return;
+  }
   if (code === undefined || !socket.writable) {
     socket.destroy();
     return;
   }
-  // The request whose body was being parsed when the framing broke (node:http's parser keeps the
-  // last request whose head it parsed; complete once its body ended). With no answer in flight its
-  // answer is finished: a refusal before the body stage (401, 404) whose body Node was draining on
-  // a kept-alive connection. A second answer for it would be read as the answer to the client's
-  // next request: nothing is written (review25b).
-  const parsing = (socket as { parser?: { incoming?: IncomingMessage | null } | null }).parser?.incoming;
+  // With no answer in flight, the request being parsed has its answer finished: a refusal before
+  // the body stage (401, 404) whose body Node was draining on a kept-alive connection. A second
+  // answer for it would be read as the answer to the client's next request: nothing is written (review25b).
   if (inFlight == null && parsing != null && !parsing.complete) {
     socket.destroy();
     return;
@@ -945,7 +964,7 @@ function answerClientError(
   );
   // As Node: written (a few hundred bytes, at a message boundary), then closed.
   socket.destroy();
-  onRefused?.({ status, code, id, remote: (socket as Partial<Socket>).remoteAddress });
+  hooks.onHeadRefused?.({ status, code, id, remote });
 }
 
 /** Closes `socket` once node:http has finished every answer it owes on it (none is cut short). */
@@ -1070,6 +1089,8 @@ export async function openListener(
     onConnectionRefused?: (reason: ConnectionRefusal) => void;
     /** Called for each request head node:http's parser refused, once answered (the metric, the log line). */
     onHeadRefused?: (refusal: HeadRefusal) => void;
+    /** Called for each connection the client closed in the middle of a request head (no answer, no request counted). */
+    onHeadAbandoned?: (remote: string | undefined) => void;
     /**
      * Answer an HTTP/1.1 client that half-closed after its request instead of dropping its request
      * at the FIN (see keepHalfClosedUntilAnswered). Off in gateway mode: there a FIN must cancel the
@@ -1247,7 +1268,7 @@ export async function openListener(
     });
     // HTTP/1.1 connections only (node:http's parser): HTTP/2 framing errors are nghttp2's.
     secure.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
-      answerClientError(error, socket, options.onHeadRefused),
+      answerClientError(error, socket, options),
     );
     // A failed handshake (a scanner, a client that does not trust the certificate) is the client's problem.
     secure.on('tlsClientError', (error) => logger.debug({ err: error.message }, 'TLS handshake failed'));
@@ -1259,7 +1280,7 @@ export async function openListener(
     );
     if (options.answerHalfClosed) keepHalfClosedUntilAnswered(plain);
     plain.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
-      answerClientError(error, socket, options.onHeadRefused),
+      answerClientError(error, socket, options),
     );
     const refusal = options.connectRefusal;
     if (refusal)

@@ -12,8 +12,25 @@ const SIZE_UNITS: Record<string, number> = {
 };
 
 /**
- * Parses a human duration (`90d`, `12h`, `30m`, `45s`, `2w`) into whole seconds.
- * A bare number is taken as seconds. Throws a `TypeError` with a one-line message otherwise.
+ * The longest duration anyone may type (CLI options, admin API bodies, server settings): 10 years
+ * (3650 days). A key that should live longer is made without an expiry. Bounding the parser keeps
+ * every expiry it leads to a valid Date (`now` + 10 years is far below Date's 8.64e15 ms and the
+ * stores' 64-bit epoch milliseconds), where `--expires 1000000000w` used to make an Invalid Date.
+ * The key service holds its inputs to the same bound (`MAX_KEY_LIFETIME_SECONDS`, @hmac-kit/keys).
+ */
+export const MAX_DURATION_SECONDS = 3650 * 86_400;
+
+const DURATION_CEILING = 'at most 3650d (10 years)';
+
+/** `text` as an error message quotes it: at most 40 characters. */
+function quoted(text: string): string {
+  return JSON.stringify(text.length > 40 ? `${text.slice(0, 37)}...` : text);
+}
+
+/**
+ * Parses a human duration (`90d`, `12h`, `30m`, `45s`, `2w`) into whole seconds, from 0 to
+ * {@link MAX_DURATION_SECONDS}. A bare number is taken as seconds. Throws a `TypeError` with a
+ * one-line message otherwise.
  *
  * @example
  * ```ts
@@ -22,17 +39,24 @@ const SIZE_UNITS: Record<string, number> = {
  */
 export function parseDuration(text: string | number, what = 'duration'): number {
   if (typeof text === 'number') {
-    if (Number.isFinite(text) && text >= 0) return Math.floor(text);
-    throw new TypeError(`invalid ${what} ${String(text)}: expected a non-negative number of seconds`);
+    if (!Number.isFinite(text) || text < 0) {
+      throw new TypeError(`invalid ${what} ${String(text)}: expected a non-negative number of seconds`);
+    }
+    if (text > MAX_DURATION_SECONDS) throw new TypeError(`invalid ${what} ${String(text)}: ${DURATION_CEILING}`);
+    return Math.floor(text);
   }
   const match = /^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$/i.exec(text);
   if (!match) {
     throw new TypeError(
-      `invalid ${what} ${JSON.stringify(text)}: use a number followed by s, m, h, d or w (e.g. 90d, 12h, 30m, 45s)`,
+      `invalid ${what} ${quoted(text)}: use a number followed by s, m, h, d or w (e.g. 90d, 12h, 30m, 45s)`,
     );
   }
   const unit = (match[2] || 's').toLowerCase();
-  return Math.floor(Number(match[1]) * (DURATION_UNITS[unit] ?? 1));
+  // Infinity for a number too long for a double: refused with the rest.
+  const seconds = Number(match[1]) * (DURATION_UNITS[unit] ?? 1);
+  if (!(seconds <= MAX_DURATION_SECONDS))
+    throw new TypeError(`invalid ${what} ${quoted(text.trim())}: ${DURATION_CEILING}`);
+  return Math.floor(seconds);
 }
 
 /**
@@ -58,6 +82,13 @@ export function parseByteSize(text: string | number, what = 'size'): number {
 }
 
 /**
+ * The most requests a rate limit allows per window: the key service's `MAX_RATE_LIMIT_REQUESTS`
+ * (@hmac-kit/keys; a test holds them equal), so that the rate-limit headers' numbers stay RFC 8941
+ * integers. The window is a duration, at most {@link MAX_DURATION_SECONDS}.
+ */
+export const MAX_RATE_LIMIT_REQUESTS = 1_000_000_000;
+
+/**
  * Parses a rate limit written `requests/window` (`100/1m`, `10/30s`), or given as
  * `{ limit, window }` in a config file, into a whole number of requests (at least 1) per a
  * window of at least one second. The one parser behind `--rate-limit` on `hmac-kit serve` and on
@@ -81,6 +112,12 @@ export function parseRateLimit(
     windowSeconds = parseDuration(windowText ?? '', 'rate limit window');
   } catch {
     windowSeconds = 0;
+  }
+  if (Number.isInteger(limit) && limit > MAX_RATE_LIMIT_REQUESTS) {
+    const shown = typeof value === 'string' ? value : `${value.limit}/${value.window}`;
+    throw new TypeError(
+      `invalid rate limit ${JSON.stringify(shown.length > 40 ? `${shown.slice(0, 37)}...` : shown)}: at most ${MAX_RATE_LIMIT_REQUESTS} requests per window`,
+    );
   }
   if (!Number.isInteger(limit) || limit < 1 || windowSeconds < 1) {
     const shown = typeof value === 'string' ? value : `${value.limit}/${value.window}`;

@@ -369,6 +369,10 @@ describe('the OpenAPI description against the running server', () => {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     };
     expect((await call('POST /obtain-hmac-api-key/', { url: obtain, init: form })).status).toBe(200);
+    // A page of another site (its browser says so): refused before any password check.
+    const crossSite = { ...form, headers: { ...form.headers, 'sec-fetch-site': 'cross-site' } };
+    expect((await call('POST /obtain-hmac-api-key/', { url: obtain, init: crossSite })).status).toBe(403);
+    expect((await call('POST /v1/keys', { url: `${server.url}/v1/keys`, init: crossSite })).status).toBe(403);
     expect((await call('POST /obtain-hmac-api-key/', { url: obtain, init: login('login-user', 'wrong') })).status).toBe(
       401,
     );
@@ -449,6 +453,12 @@ describe('the OpenAPI description against the running server', () => {
     expect((await call('GET /v1/admin/principals', await sign(alice, 'GET', '/v1/admin/principals'))).status).toBe(403);
     const big = await sign(admin, 'POST', '/v1/admin/principals', { name: 'x'.repeat(2048) });
     expect((await call('POST /v1/admin/principals', big)).status).toBe(413);
+    // A body that does not say it is JSON (what a cross-site page can send without a preflight).
+    const plain = await signed(admin, 'POST', `${server.url}/v1/admin/principals`, {
+      body: JSON.stringify({ name: 'plain' }),
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect((await call('POST /v1/admin/principals', plain)).status).toBe(415);
   });
 
   it('every documented operation was exercised, every answer matched the description', () => {

@@ -4,7 +4,7 @@ import { decodeSecretText } from '@hmac-kit/server/units';
 import type { Command } from 'commander';
 import { CliError, print } from '../output.js';
 import { type StoreCommandContext, withKeys } from './context.js';
-import { collectList, rateLimitOption } from './options.js';
+import { checkUsage, collectList, rateLimitOption } from './options.js';
 
 /**
  * The bytes of a secret given on stdin for `keys import`: `text` is its UTF-8 bytes (one trailing
@@ -102,6 +102,10 @@ export function registerKeyImport(keysCommand: Command, context: StoreCommandCon
           );
         }
         const rateLimit = rateLimitOption(options.rateLimit);
+        await checkUsage((rules) => {
+          rules.checkPrincipalName(options.principal);
+          rules.checkKeySettings({ scopes: options.scope, rateLimit, label: options.label });
+        });
         const secret = decodeImportedSecret(await io.readStdin(), options.encoding as 'text' | 'base64' | 'hex');
         let key: ApiKey;
         try {

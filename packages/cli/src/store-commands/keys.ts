@@ -6,7 +6,7 @@ import { CliError, formatTable, print } from '../output.js';
 import { type StoreCommandContext, unknownKey, withKeys } from './context.js';
 import { registerKeyImport } from './key-import.js';
 import { registerKeyUsage } from './key-usage.js';
-import { collectList, durationOption, rateLimitOption, readPages } from './options.js';
+import { checkUsage, collectList, durationOption, rateLimitOption, readPages } from './options.js';
 
 /**
  * The JSON views (server/views.ts, which loads the core's scheme table) and the core's secret
@@ -87,8 +87,15 @@ export function registerKeyCommands(keysCommand: Command, context: StoreCommandC
           throw new CliError('--webhook needs a sha256 key: Standard Webhooks signs with HMAC-SHA256', 2);
         }
         const expiresInSeconds = durationOption(options.expires, 'duration');
-        if (expiresInSeconds === 0) throw new CliError('invalid duration: --expires must be longer than 0s', 2);
+        // Whole seconds: 0.5s is 0, a key expired at birth.
+        if (expiresInSeconds === 0) {
+          throw new CliError(`invalid duration ${JSON.stringify(options.expires)}: --expires must be at least 1s`, 2);
+        }
         const rateLimit = rateLimitOption(options.rateLimit);
+        await checkUsage((rules) => {
+          rules.checkPrincipalName(options.principal);
+          rules.checkKeySettings({ scopes: options.scope, rateLimit, label: options.label });
+        });
         const issued = await withKeys(program, io, (keys) =>
           keys.createKey({
             principal: options.principal,
@@ -165,6 +172,7 @@ export function registerKeyCommands(keysCommand: Command, context: StoreCommandC
     .description('revoke a key at once')
     .option('--reason <text>', 'recorded in the audit trail')
     .action(async (keyId: string, options: { reason?: string }) => {
+      await checkUsage((rules) => rules.checkRevokeReason(options.reason));
       const { key, already } = await withKeys(program, io, async (keys) => {
         const before = await keys.getKey(keyId);
         if (!before) throw new CliError(unknownKey(keyId), 1, 'ERR_KEY_NOT_FOUND');
@@ -188,6 +196,7 @@ export function registerKeyCommands(keysCommand: Command, context: StoreCommandC
     .action(async (keyId: string, options: { overlap: string; label?: string; webhook?: boolean }) => {
       const overlapSeconds = durationOption(options.overlap, 'duration');
       const webhook = options.webhook === true;
+      await checkUsage((rules) => rules.checkKeySettings({ label: options.label }));
       const rotated = await withKeys(program, io, async (keys) => {
         // Checked before rotating: a refused --webhook must not leave a rotated key behind.
         const current = webhook ? await keys.getKey(keyId) : undefined;

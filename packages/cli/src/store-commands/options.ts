@@ -24,6 +24,34 @@ export function collectList(what: string): (value: string, previous?: string[]) 
   };
 }
 
+/** The key service's input rules, as `checkUsage` hands them to its check. */
+export type KeyRules = Pick<
+  typeof import('@hmac-kit/keys'),
+  'checkKeySettings' | 'checkPassword' | 'checkPrincipalName' | 'checkRevokeReason'
+>;
+
+/**
+ * Runs the key service's own input rules (each throws a TypeError naming the broken one) before
+ * any store is opened: a malformed name, scope, label, reason or password is a usage error (exit
+ * 2, one line), and nothing is created or changed. The service checks the same rules again.
+ *
+ * @example
+ * ```ts
+ * await checkUsage((rules) => rules.checkPrincipalName(name));
+ * const principal = await withKeys(program, io, (keys) => keys.createPrincipal({ name, ... }), { create: true });
+ * ```
+ */
+export async function checkUsage(check: (rules: KeyRules) => void): Promise<void> {
+  // Loaded when the command runs, not for --help (the store it opens next loads it anyway).
+  const rules = await import('@hmac-kit/keys');
+  try {
+    check(rules);
+  } catch (error) {
+    if (error instanceof TypeError) throw new CliError(error.message, 2);
+    throw error;
+  }
+}
+
 export function durationOption(value: string | undefined, what: string): number | undefined {
   if (value === undefined) return undefined;
   try {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CliError, formatTable, type Io, pathFrom, print } from '../output.js';
 import { type StoreCommandContext, withKeys } from './context.js';
-import { readPages } from './options.js';
+import { checkUsage, readPages } from './options.js';
 
 /** Reads a password from `--password-env VAR`, `--password-file F` or `--password-stdin`; never from argv. */
 async function readPassword(
@@ -64,6 +64,11 @@ export function registerPrincipalCommands(context: StoreCommandContext): void {
         throw new CliError(`invalid kind ${JSON.stringify(options.kind)}: use user or service`, 2);
       }
       const password = await readPassword(io, options);
+      // Before the store is opened (this command may create it): a usage error creates nothing.
+      await checkUsage((rules) => {
+        rules.checkPrincipalName(name);
+        if (password !== undefined) rules.checkPassword(password);
+      });
       const principal = await withKeys(
         program,
         io,
@@ -113,6 +118,7 @@ export function registerPrincipalCommands(context: StoreCommandContext): void {
     .command('disable <name>')
     .description('disable a principal: its keys stop working at once')
     .action(async (name: string) => {
+      await checkUsage((rules) => rules.checkPrincipalName(name));
       const principal = await withKeys(program, io, (keys) => keys.disablePrincipal(name, { actor }));
       // Loaded with the result, so registering the command for --help loads none of the core.
       const { principalView } = await import('@hmac-kit/server/views');
@@ -122,6 +128,7 @@ export function registerPrincipalCommands(context: StoreCommandContext): void {
     .command('enable <name>')
     .description('enable a disabled principal')
     .action(async (name: string) => {
+      await checkUsage((rules) => rules.checkPrincipalName(name));
       const principal = await withKeys(program, io, (keys) => keys.enablePrincipal(name, { actor }));
       // Loaded with the result, so registering the command for --help loads none of the core.
       const { principalView } = await import('@hmac-kit/server/views');
@@ -141,6 +148,10 @@ export function registerPrincipalCommands(context: StoreCommandContext): void {
       if (password === undefined) {
         throw new CliError('give the password with --password-env VAR, --password-file FILE or --password-stdin', 2);
       }
+      await checkUsage((rules) => {
+        rules.checkPrincipalName(name);
+        if (password !== null) rules.checkPassword(password);
+      });
       await withKeys(program, io, (keys) => keys.setPassword(name, password, { actor }));
       print(io, json(), { name, hasPassword: password !== null }, () =>
         password === null ? `Password of ${name} removed.\n` : `Password of ${name} set.\n`,

@@ -6,13 +6,14 @@ import type { ServerResponse } from 'node:http';
 import type { KeyService } from '@hmac-kit/keys';
 import type { Authenticator } from '@hmac-kit/middleware';
 import type { ServerConfig } from '../config.js';
-import { sendJson, sendProblem } from '../http.js';
+import { headerValue, sendJson, sendProblem } from '../http.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { RequestContext, RouteHandler } from '../request-context.js';
 import { createRouter, type RouteDescription } from '../routes.js';
 import type { AdminHandler, AdminResult } from './admin-call.js';
 import { auditRoutes } from './audit.js';
 import { type FailureResponder, HttpError } from './errors.js';
+import { requireJsonMediaType } from './input.js';
 import { keyRoutes } from './keys.js';
 import { principalRoutes } from './principals.js';
 import type { SignedRequestCheck } from './signed-request.js';
@@ -30,6 +31,8 @@ export interface AdminGateway {
     linkPath: string;
     query: URLSearchParams;
     body: Uint8Array;
+    /** The request's Content-Type: a non-empty body must be JSON (`415 unsupported_media_type`). */
+    contentType: string | undefined;
     actor: string;
   }): Promise<AdminResult>;
   /** Answers a thrown error as the admin API does (problem+json with its stable code). */
@@ -75,6 +78,9 @@ export function createAdmin(options: {
       throw new HttpError('not_found', `no admin route ${call.method} ${call.path}`);
     }
     if (context) context.routePath = config.adminPrefix + found.route.path;
+    // Every admin body is JSON, and is read as JSON only when it says so (never a text/plain or
+    // form body: what a cross-site page can send without a CORS preflight).
+    requireJsonMediaType(call.body, call.contentType);
     return found.route.handler({
       params: found.params,
       path: call.linkPath,
@@ -107,6 +113,7 @@ export function createAdmin(options: {
           linkPath: received,
           query: new URLSearchParams(queryStart === -1 ? '' : target.slice(queryStart + 1)),
           body: auth.body,
+          contentType: headerValue(request, 'content-type'),
           actor: `admin:${auth.identity.principal}`,
         },
         context,

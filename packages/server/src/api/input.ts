@@ -10,6 +10,31 @@ import { HttpError } from './errors.js';
 /** Bodies of the JSON endpoints (logins, admin calls, the console's own) are small. */
 export const JSON_BODY_LIMIT = 64 * 1024;
 
+/**
+ * Whether a Content-Type names JSON: `application/json` or a structured `application/<name>+json`
+ * (RFC 6839), in any case, with any parameters (`; charset=utf-8`). Anything else, or none, is not:
+ * an admin body is read as JSON only when it says it is, so a cross-site "simple request" (a
+ * `text/plain` or form body, sent without a CORS preflight) is never taken for one.
+ *
+ * @example
+ * ```ts
+ * isJsonMediaType('application/json; charset=utf-8'); // true
+ * isJsonMediaType('text/plain'); // false
+ * ```
+ */
+export function isJsonMediaType(contentType: string | undefined): boolean {
+  return contentType !== undefined && JSON_MEDIA_TYPE.test(contentType);
+}
+/** `application/json` or `application/<token>+json`, then the end or a parameter. */
+const JSON_MEDIA_TYPE = /^[\t ]*application\/(?:[!#$%&'*.^_`|~0-9a-z-]+\+)?json[\t ]*(?:;|$)/i;
+
+/** Refuses a non-empty body that does not say it is JSON: `415 unsupported_media_type`. */
+export function requireJsonMediaType(body: Uint8Array, contentType: string | undefined): void {
+  if (body.length > 0 && !isJsonMediaType(contentType)) {
+    throw new HttpError('unsupported_media_type', 'send the body as application/json');
+  }
+}
+
 /** A duration as `90d`, `12h` or a number of seconds. */
 export const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   try {

@@ -9,13 +9,13 @@ import { addressNameSubject, addressSubject } from '@hmac-kit/limits';
 import { createAttackWatch } from '../attack-watch.js';
 import { clientAddressOf } from '../client-address.js';
 import type { ServerConfig } from '../config.js';
-import { readBody, sendJson, sendProblem, serverProblem } from '../http.js';
+import { firstValue, readBody, sendJson, sendProblem, serverProblem } from '../http.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { PasswordGate } from '../password-gate.js';
 import type { RequestContext, RouteHandler } from '../request-context.js';
 import { issuedKeyView } from '../views.js';
 import { z } from '../zod-runtime.js';
-import type { FailureResponder } from './errors.js';
+import { type FailureResponder, HttpError } from './errors.js';
 import { JSON_BODY_LIMIT, parseJson } from './input.js';
 
 const loginBody = z.object({ username: z.string().min(1).max(128), password: z.string().min(1).max(1024) });
@@ -59,6 +59,13 @@ export function createLoginHandlers(options: LoginOptions): { issueKey: RouteHan
     context: RequestContext,
     algorithm: KeyAlgorithm = 'sha256',
   ) {
+    // A login no page of this server sends: a cross-site page's simple request (form or text/plain,
+    // no CORS preflight, and the server grants no CORS). Refused before the body is read and before
+    // any throttle or password check, as the console refuses it: its wrong passwords would count
+    // against the visitor's address, whose budget every password check of this server shares.
+    if (firstValue(request.headers['sec-fetch-site']) === 'cross-site') {
+      throw new HttpError('cross_site_request', 'logins are not taken from other sites');
+    }
     const body = parseJson(loginBody, await readBody(request, JSON_BODY_LIMIT), request.headers['content-type']);
     const sourceAddress = clientAddressOf(request, isTrustedProxy);
     const pairSubject = addressNameSubject(sourceAddress, body.username);
