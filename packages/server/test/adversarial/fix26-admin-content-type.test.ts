@@ -229,6 +229,18 @@ describe('admin API durations past the ceiling (10 years)', () => {
     },
   );
 
+  // review26 noticed: under a second the key service's own field name reached the answer
+  // ('expiresInSeconds must be a positive integer'), a name the API's caller never sent.
+  it.each([['0.5s'], [0.5], ['0s'], [0]])(
+    'POST /v1/admin/keys expiresIn %s: 400 invalid_request naming expiresIn and its floor, nothing created',
+    async (expiresIn) => {
+      const answer = await call('/v1/admin/keys', { principal: 'short', expiresIn });
+      expect([answer.status, answer.body.code]).toEqual([400, 'invalid_request']);
+      expect(answer.body.detail).toBe('expiresIn: must be at least 1s');
+      expect((await server.services.keyService.listKeys({ principal: 'short' })).items).toEqual([]);
+    },
+  );
+
   it('rotate overlap past the ceiling: 400, the key is not rotated', async () => {
     const key = await issueKey(server, 'far');
     const answer = await call(`/v1/admin/keys/${key.keyId}/rotate`, { overlap: '100000w' });
