@@ -15,7 +15,7 @@ const createKeyBody = z
     scopes: z.array(z.string().min(1).max(128)).max(64).default([]),
     algorithm: z.enum(['sha256', 'sha384', 'sha512']).default('sha256'),
     label: z.string().max(200).optional(),
-    expiresIn: duration.optional(),
+    expiresIn: duration.refine((seconds) => seconds >= 1, 'must be at least 1s').optional(),
     rateLimit: z.object({ limit: z.number().int().positive(), windowSeconds: z.number().int().positive() }).optional(),
   })
   .strict();
