@@ -31,6 +31,7 @@ import type { AdminGateway } from './api/admin.js';
 import { firstIssue, isJsonMediaType, JSON_BODY_LIMIT } from './api/input.js';
 import { clientAddressOf } from './client-address.js';
 import type { ServerConfig } from './config.js';
+import { createForeignOriginTest } from './foreign-origin.js';
 import { headerValue, readBody, sendJson, sendProblem, serverProblem } from './http.js';
 import type { ServerMetrics } from './metrics.js';
 import type { RequestContext, RouteHandler } from './request-context.js';
@@ -174,9 +175,12 @@ export function createConsole(options: ConsoleOptions): Array<RouteDefinition<Ro
       secureRequest(request) ? '; Secure' : ''
     }`;
 
+  // Its pages are its own origin's: a sibling subdomain (Sec-Fetch-Site: same-site, which a
+  // SameSite=Strict cookie does not stop) or an old browser's foreign Origin is refused as well.
+  const fromForeignOrigin = createForeignOriginTest(config, isTrustedProxy);
   const refuseCrossSite = (request: IncomingMessage) => {
-    if (headerValue(request, 'sec-fetch-site') === 'cross-site') {
-      throw new ConsoleError('cross_site_request', 'the console does not answer other sites');
+    if (fromForeignOrigin(request)) {
+      throw new ConsoleError('cross_site_request', 'the console does not answer other origins');
     }
   };
 

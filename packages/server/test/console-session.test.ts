@@ -139,7 +139,7 @@ describe('console sessions', () => {
     expect(rootLogins.some((entry) => entry.source === rootAddress)).toBe(true);
   });
 
-  it('refuses a state-changing call without the CSRF token, with a wrong one, or labelled cross-site', async () => {
+  it('refuses a state-changing call without the CSRF token, with a wrong one, or labelled cross-site or from another origin', async () => {
     const { browser } = await signIn('root', 'root password');
     const create = { body: { name: `csrf-${Date.now()}`, kind: 'service' } };
     const without = await call(browser, 'POST', '/v1/admin/principals', { ...create, csrf: null });
@@ -152,6 +152,23 @@ describe('console sessions', () => {
       headers: { 'sec-fetch-site': 'cross-site' },
     });
     expect(crossSite.status).toBe(403);
+    // A sibling subdomain's page (same-site: the SameSite=Strict cookie goes along) and an old
+    // browser's page of another origin (no Sec-Fetch-Site, its Origin): refused too (site26), reads
+    // as well, which would otherwise extend the session's idle deadline.
+    const foreign: Array<Record<string, string>> = [
+      { 'sec-fetch-site': 'same-site' },
+      { origin: 'https://evil.example.com' },
+      { origin: 'null' },
+    ];
+    for (const headers of foreign) {
+      const write = await call(browser, 'POST', '/v1/admin/principals', { ...create, headers });
+      expect([headers, write.status, write.body.code]).toEqual([headers, 403, 'cross_site_request']);
+      const read = await call(browser, 'GET', '/session', { headers });
+      expect([headers, read.status, read.body.code]).toEqual([headers, 403, 'cross_site_request']);
+    }
+    // The console's own page, in a browser that sends no Sec-Fetch-Site: its Origin is the server's.
+    const own = await call(browser, 'GET', '/session', { headers: { origin: new URL(server.url).origin } });
+    expect(own.status).toBe(200);
     // What a cross-site HTML form can send: a urlencoded body (and no custom header).
     const form = await call(browser, 'POST', '/v1/admin/principals', {
       ...create,

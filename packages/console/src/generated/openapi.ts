@@ -1351,7 +1351,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `cross_site_request`: a browser labelled the login `Sec-Fetch-Site: cross-site` (a page of another site sent it). */
+            /** @description `cross_site_request`: a page of another origin sent the login (a browser labelled it `Sec-Fetch-Site` other than `same-origin` or `none`, or sent no `Sec-Fetch-Site` and an `Origin` that is not the server's own). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1396,7 +1396,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `cross_site_request`: a browser labelled the login `Sec-Fetch-Site: cross-site` (a page of another site sent it). */
+            /** @description `cross_site_request`: a page of another origin sent the login (a browser labelled it `Sec-Fetch-Site` other than `same-origin` or `none`, or sent no `Sec-Fetch-Site` and an `Origin` that is not the server's own). */
             403: {
                 headers: {
                     [name: string]: unknown;

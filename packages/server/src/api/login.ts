@@ -9,7 +9,8 @@ import { addressNameSubject, addressSubject } from '@hmac-kit/limits';
 import { createAttackWatch } from '../attack-watch.js';
 import { clientAddressOf } from '../client-address.js';
 import type { ServerConfig } from '../config.js';
-import { firstValue, readBody, sendJson, sendProblem, serverProblem } from '../http.js';
+import { createForeignOriginTest } from '../foreign-origin.js';
+import { readBody, sendJson, sendProblem, serverProblem } from '../http.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { PasswordGate } from '../password-gate.js';
 import type { RequestContext, RouteHandler } from '../request-context.js';
@@ -45,6 +46,7 @@ export interface LoginOptions {
 export function createLoginHandlers(options: LoginOptions): { issueKey: RouteHandler; obtainDjangoKey: RouteHandler } {
   const { config, keyService, loginThrottle, metrics, isTrustedProxy, passwordGate, fail } = options;
   const loginAttacks = createAttackWatch();
+  const fromForeignOrigin = createForeignOriginTest(config, isTrustedProxy);
 
   /**
    * Username + password login that issues a key. Throttled per source address and per (address,
@@ -59,12 +61,14 @@ export function createLoginHandlers(options: LoginOptions): { issueKey: RouteHan
     context: RequestContext,
     algorithm: KeyAlgorithm = 'sha256',
   ) {
-    // A login no page of this server sends: a cross-site page's simple request (form or text/plain,
-    // no CORS preflight, and the server grants no CORS). Refused before the body is read and before
-    // any throttle or password check, as the console refuses it: its wrong passwords would count
-    // against the visitor's address, whose budget every password check of this server shares.
-    if (firstValue(request.headers['sec-fetch-site']) === 'cross-site') {
-      throw new HttpError('cross_site_request', 'logins are not taken from other sites');
+    // A login no page of this server sends: a page of another origin's simple request (form or
+    // text/plain, no CORS preflight, and the server grants no CORS). Refused before the body is read
+    // and before any throttle or password check, as the console refuses it: its wrong passwords would
+    // count against the visitor's address, whose budget every password check of this server shares.
+    // Another origin: `Sec-Fetch-Site` other than same-origin/none (a sibling subdomain is same-site),
+    // or, from a browser that sends none, a foreign `Origin` (see foreign-origin.ts).
+    if (fromForeignOrigin(request)) {
+      throw new HttpError('cross_site_request', 'logins are not taken from other origins');
     }
     const body = parseJson(loginBody, await readBody(request, JSON_BODY_LIMIT), request.headers['content-type']);
     const sourceAddress = clientAddressOf(request, isTrustedProxy);
