@@ -6,10 +6,10 @@
  * at most {@link MAX_DURATION_SECONDS} (10 years); a key that should live longer is made without
  * an expiry. The key service refuses a lifetime or overlap over the same bound from any caller.
  */
-import { createKeyService, createMasterKeyRing, memoryKeyStore } from '@hmac-kit/keys';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MAX_DURATION_SECONDS, parseDuration } from '../src/units.js';
+import { memoryKeyServices } from './support/memory-keys.js';
 
 const UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
 
@@ -96,20 +96,7 @@ describe('parseDuration: bounds', () => {
 });
 
 describe('the key service refuses a lifetime or overlap past the ceiling, from any caller', () => {
-  const opened: Array<{ close(): Promise<void> }> = [];
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((keys) => keys.close()));
-  });
-
-  async function service() {
-    const keys = await createKeyService({
-      store: memoryKeyStore(),
-      masterKeys: createMasterKeyRing([{ id: 'mk-1', key: new Uint8Array(32).fill(7) }]),
-    });
-    opened.push(keys);
-    await keys.createPrincipal({ name: 'alice', kind: 'service' });
-    return keys;
-  }
+  const service = memoryKeyServices();
 
   it.each([[MAX_DURATION_SECONDS + 1], [1e20], [604_800 * 1_000_000_000]])(
     'createKey expiresInSeconds %s: TypeError, nothing stored',

@@ -9,12 +9,12 @@
  * window is now at most 3650d (the duration ceiling), the limit at most 1e9 requests per window,
  * in the key service (any caller), the admin API and `--rate-limit` / `parseRateLimit`.
  */
-import { createKeyService, createMasterKeyRing, type KeyService, memoryKeyStore } from '@hmac-kit/keys';
 import type { RunningServer } from '@hmac-kit/server';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress, send, signed } from '../../../test-support/cli-client.js';
 import { MAX_DURATION_SECONDS, parseRateLimit } from '../src/units.js';
 import { issueKey, startInProcess } from './support/in-process.js';
+import { memoryKeyServices } from './support/memory-keys.js';
 
 const TOO_BIG = [
   ['a window past 3650d', { limit: 1, windowSeconds: MAX_DURATION_SECONDS + 1 }],
@@ -24,20 +24,7 @@ const TOO_BIG = [
 ] as const;
 
 describe('the key service: rate limits within bounds', () => {
-  const opened: KeyService[] = [];
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((keys) => keys.close()));
-  });
-
-  async function service() {
-    const keys = await createKeyService({
-      store: memoryKeyStore(),
-      masterKeys: createMasterKeyRing([{ id: 'mk-1', key: new Uint8Array(32).fill(7) }]),
-    });
-    opened.push(keys);
-    await keys.createPrincipal({ name: 'alice', kind: 'service' });
-    return keys;
-  }
+  const service = memoryKeyServices();
 
   it.each(TOO_BIG)('createKey and importKey with %s: TypeError, nothing stored', async (_what, rateLimit) => {
     const keys = await service();

@@ -7,21 +7,12 @@
  * holds. Rotating such a key issued its replacement with the same lifetime: past the ceiling, or an
  * Invalid Date (a RangeError wherever it is printed). The inherited lifetime is now held to the ceiling.
  */
-import {
-  createKeyService,
-  createMasterKeyRing,
-  type KeyService,
-  type KeyStore,
-  MAX_KEY_LIFETIME_SECONDS,
-  memoryKeyStore,
-} from '@hmac-kit/keys';
-import { afterEach, describe, expect, it } from 'vitest';
+import { type KeyStore, MAX_KEY_LIFETIME_SECONDS, memoryKeyStore } from '@hmac-kit/keys';
+import { describe, expect, it } from 'vitest';
+import { memoryKeyServices } from './support/memory-keys.js';
 
 describe('rotateKey: an inherited lifetime past the ceiling', () => {
-  const opened: KeyService[] = [];
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((keys) => keys.close()));
-  });
+  const open = memoryKeyServices();
 
   /** A store whose rows of `legacy` keys read back with the lifetime a pre-ceiling version stored. */
   async function service(lifetimeMs: number) {
@@ -36,12 +27,7 @@ describe('rotateKey: an inherited lifetime past the ceiling', () => {
         return row;
       },
     };
-    const keys = await createKeyService({
-      store,
-      masterKeys: createMasterKeyRing([{ id: 'mk-1', key: new Uint8Array(32).fill(7) }]),
-    });
-    opened.push(keys);
-    await keys.createPrincipal({ name: 'alice', kind: 'service' });
+    const keys = await open(store);
     const issued = await keys.createKey({ principal: 'alice', expiresInSeconds: 86_400 });
     legacy.set(issued.key.keyId, (await base.getKey(issued.key.keyId))?.expiresAt ?? null);
     return { keys, keyId: issued.key.keyId };
