@@ -19,6 +19,7 @@ import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Answer, requestFrom } from '../support/from-address.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
+import { SIMPLE_LOGINS } from '../support/simple-logins.js';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -61,19 +62,7 @@ describe('adversarial: logins sent by another site', () => {
     });
   }
 
-  for (const [path, type, encode] of [
-    ['/v1/keys', 'text/plain', (u: string, p: string) => JSON.stringify({ username: u, password: p })],
-    [
-      '/v1/keys',
-      'application/x-www-form-urlencoded',
-      (u: string, p: string) => new URLSearchParams({ username: u, password: p }).toString(),
-    ],
-    [
-      '/obtain-hmac-api-key/',
-      'application/x-www-form-urlencoded',
-      (u: string, p: string) => new URLSearchParams({ username: u, password: p }).toString(),
-    ],
-  ] as const) {
+  for (const [path, type, encode] of SIMPLE_LOGINS) {
     it(`${path} (${type}): wrong logins from a cross-site page do not lock the visitor out of the console`, async () => {
       const admin = `xs-admin-${Math.random().toString(36).slice(2, 8)}`;
       await issueKey(server, admin, ['admin']);

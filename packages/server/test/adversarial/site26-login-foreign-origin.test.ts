@@ -16,22 +16,9 @@ import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Answer, requestFrom } from '../support/from-address.js';
 import { issueKey, startInProcess } from '../support/in-process.js';
+import { SIMPLE_LOGINS } from '../support/simple-logins.js';
 
 const PASSWORD = 'correct horse battery staple';
-
-const ENCODINGS = [
-  ['/v1/keys', 'text/plain', (u: string, p: string) => JSON.stringify({ username: u, password: p })],
-  [
-    '/v1/keys',
-    'application/x-www-form-urlencoded',
-    (u: string, p: string) => new URLSearchParams({ username: u, password: p }).toString(),
-  ],
-  [
-    '/obtain-hmac-api-key/',
-    'application/x-www-form-urlencoded',
-    (u: string, p: string) => new URLSearchParams({ username: u, password: p }).toString(),
-  ],
-] as const;
 
 /** The browsers' labels of a page of another origin: a sibling subdomain, and an old browser. */
 const FOREIGN: Array<[string, Record<string, string>]> = [
@@ -90,7 +77,7 @@ describe('adversarial: logins sent by a page of another origin', () => {
   }
 
   for (const [label, headers] of FOREIGN) {
-    for (const [path, type, encode] of ENCODINGS) {
+    for (const [path, type, encode] of SIMPLE_LOGINS) {
       it(`${path} (${type}) from ${label}: wrong logins do not lock the visitor out of the console`, async () => {
         const admin = await user(server, true);
         caseNumber += 1;
