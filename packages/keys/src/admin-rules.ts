@@ -34,13 +34,18 @@ export function checkPrincipalName(name: unknown): string {
   return name;
 }
 
+/** An optional free text: absent (null) or a string of at most `max` characters, else a TypeError naming `what`. */
+function optionalText(value: unknown, what: string, max: number): string | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'string' || value.length > max) {
+    throw new TypeError(`${what} must be a string of at most ${max} characters`);
+  }
+  return value;
+}
+
 /** A revocation reason: absent (null) or a string of at most 500 characters, else a TypeError. */
 export function checkRevokeReason(reason: unknown): string | null {
-  if (reason === undefined) return null;
-  if (typeof reason !== 'string' || reason.length > 500) {
-    throw new TypeError('reason must be a string of at most 500 characters');
-  }
-  return reason;
+  return optionalText(reason, 'reason', 500);
 }
 
 export function positiveInteger(value: unknown, name: string, allowZero = false): number {
@@ -102,11 +107,7 @@ export function checkKeyAlgorithm(algorithm: KeyAlgorithm | undefined): KeyAlgor
 
 /** A key label: absent (null) or a string of at most 200 characters. */
 export function checkLabel(label: unknown): string | null {
-  if (label === undefined) return null;
-  if (typeof label !== 'string' || label.length > 200) {
-    throw new TypeError('label must be a string of at most 200 characters');
-  }
-  return label;
+  return optionalText(label, 'label', 200);
 }
 
 /**

@@ -10,7 +10,6 @@
  * is written, nothing counted as a request, one debug line says what happened. A head that is not
  * HTTP is still `400 malformed_request`, counted.
  */
-import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,8 +17,7 @@ import { tempDir } from '../../../../test-support/processes.js';
 import { until } from '../../../../test-support/wait.js';
 import { startInProcess } from '../support/in-process.js';
 import { memoryLog } from '../support/memory-log.js';
-import { recordSocket } from '../support/raw-http.js';
-import { makeCertificates, tlsSocket } from '../support/tls.js';
+import { makeCertificates, recordedHttp1Connection } from '../support/tls.js';
 
 describe.each(['plain', 'tls'] as const)('a client that leaves mid-head (%s)', (transport) => {
   let server: RunningServer;
@@ -42,13 +40,7 @@ describe.each(['plain', 'tls'] as const)('a client that leaves mid-head (%s)', (
     await server?.close();
   });
 
-  async function open() {
-    const port = Number(new URL(server.url).port);
-    if (transport === 'tls') return recordSocket(await tlsSocket(port, ca as Buffer, { alpn: ['http/1.1'] }));
-    const socket = connect(port, '127.0.0.1');
-    await new Promise((resolve) => socket.once('connect', resolve));
-    return recordSocket(socket);
-  }
+  const open = () => recordedHttp1Connection(server.url, ca);
 
   /** Writes `bytes`, and once the kernel has them, the FIN: two segments when the host is quiet. */
   async function writeThenEnd(socket: Duplex, bytes: string) {

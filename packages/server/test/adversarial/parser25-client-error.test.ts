@@ -8,8 +8,8 @@
  * to a request the client never sent).
  */
 import { openSync, readFileSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headersOf } from '../../../../test-support/http-framing.js';
@@ -17,8 +17,7 @@ import { tempDir } from '../../../../test-support/processes.js';
 import { until } from '../../../../test-support/wait.js';
 import { batchedStdout, createLogger } from '../../src/logger.js';
 import { startInProcess } from '../support/in-process.js';
-import { recordSocket as recording } from '../support/raw-http.js';
-import { makeCertificates, tlsSocket } from '../support/tls.js';
+import { makeCertificates, recordedHttp1Connection } from '../support/tls.js';
 
 const SECRET = 'sk_live_parser25_0123456789abcdef';
 
@@ -75,15 +74,9 @@ describe.each(['plain', 'tls'] as const)('parser25: refused request heads (%s)',
   });
 
   async function open() {
-    const port = Number(new URL(server.url).port);
-    if (transport === 'tls') {
-      const socket = await tlsSocket(port, ca as Buffer, { alpn: ['http/1.1'] });
-      expect(socket.alpnProtocol).toBe('http/1.1');
-      return recording(socket);
-    }
-    const socket = connect(port, '127.0.0.1');
-    await new Promise((resolve) => socket.once('connect', resolve));
-    return recording(socket);
+    const client = await recordedHttp1Connection(server.url, ca);
+    if (transport === 'tls') expect((client.socket as TLSSocket).alpnProtocol).toBe('http/1.1');
+    return client;
   }
 
   const logLines = () => {

@@ -3,14 +3,13 @@
  * (listener.ts answerClientError), against a real in-process `hmac-kit serve`, plain and over TLS
  * (HTTP/1.1 by ALPN). Each attack is a raw socket.
  */
-import { connect } from 'node:net';
 import type { RunningServer } from '@hmac-kit/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../../test-support/processes.js';
 import { until } from '../../../../test-support/wait.js';
 import { startInProcess } from '../support/in-process.js';
 import { recordSocket as recording } from '../support/raw-http.js';
-import { makeCertificates, tlsSocket } from '../support/tls.js';
+import { makeCertificates, recordedHttp1Connection, tlsSocket } from '../support/tls.js';
 
 const SECRET = 'sk_live_review25b_0123456789abcdef';
 
@@ -52,13 +51,7 @@ describe.each(['plain', 'tls'] as const)('review25b: clientError answers (%s)', 
     await server?.close();
   });
 
-  async function open() {
-    const port = Number(new URL(server.url).port);
-    if (transport === 'tls') return recording(await tlsSocket(port, ca as Buffer, { alpn: ['http/1.1'] }));
-    const socket = connect(port, '127.0.0.1');
-    await new Promise((resolve) => socket.once('connect', resolve));
-    return recording(socket);
-  }
+  const open = () => recordedHttp1Connection(server.url, ca);
 
   it('a refused request whose drained chunked body then breaks: its one answer, never a second', async () => {
     // A POST refused before its body is read (no signature): Node drains the rest of the body on a

@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { type ClientHttp2Session, connect as http2Connect, type OutgoingHttpHeaders } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { type PeerCertificate, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll } from 'vitest';
 import { buildOnce, type ServeProcess, startServe, tempDir } from '../../../../test-support/processes.js';
+import { recordSocket } from './raw-http.js';
 
 /** A test CA and two server certificates it signed for localhost / 127.0.0.1 (made with openssl). */
 export interface TestCertificates {
@@ -109,6 +111,25 @@ export function tlsSocket(
     socket.once('secureConnect', () => resolve(socket));
     socket.once('error', reject);
   });
+}
+
+/**
+ * An HTTP/1.1 client connection to `url`'s port on 127.0.0.1 that records what the server sends
+ * (support/raw-http.ts `recordSocket`): over TLS offering only `http/1.1` when `ca` is given, plain
+ * otherwise; resolves once connected (handshake done).
+ *
+ * @example
+ * ```ts
+ * const client = await recordedHttp1Connection(server.url, transport === 'tls' ? certs.ca : undefined);
+ * client.socket.end('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+ * ```
+ */
+export async function recordedHttp1Connection(url: string, ca: Buffer | undefined) {
+  const port = Number(new URL(url).port);
+  if (ca !== undefined) return recordSocket(await tlsSocket(port, ca, { alpn: ['http/1.1'] }));
+  const socket = netConnect(port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  return recordSocket(socket);
 }
 
 /** The serial number of the certificate a TLS socket's peer presented, upper-case hex. */
